@@ -1,0 +1,14 @@
+#ifndef CTALLYSHIMS_H
+#define CTALLYSHIMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// CRC32C (Castagnoli, reflected polynomial 0x82F63B78) of `length` bytes, continuing from `crc`
+/// (pass 0 to start). Uses the SSE4.2 `crc32` instruction when the CPU has it, a table otherwise.
+uint32_t tally_crc32c(uint32_t crc, const void *data, size_t length);
+
+/// The portable table-driven CRC32C, exposed so tests can check the hardware path against it.
+uint32_t tally_crc32c_portable(uint32_t crc, const void *data, size_t length);
+
+#endif

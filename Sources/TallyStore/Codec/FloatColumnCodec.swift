@@ -1,0 +1,206 @@
+/// Encodes `Double` columns bit-exactly (NaN payloads, signed zeros and infinities included).
+///
+/// When every value of the column converts to `Float` and back to the same bits, the column stores 4-byte words,
+/// otherwise 8-byte words. A transform chosen per column (none, XOR with the previous word, or wrapping
+/// difference of consecutive words) is applied, the words are split into byte planes and each plane is compressed.
+/// The transform is chosen by an order-0 entropy estimate on a sample, so the choice costs a histogram, not a trial
+/// compression.
+@usableFromInline
+enum FloatColumnCodec {
+    @usableFromInline static let kind: UInt8 = 2
+
+    @usableFromInline enum Transform: UInt8, CaseIterable {
+        case none = 0
+        case xor = 1
+        case delta = 2
+    }
+
+    /// Number of leading values examined to choose the transform.
+    static let sampleSize = 8192
+
+    /// Appends the encoded column of `bits` (Double bit patterns) to `w`.
+    static func encode(_ bits: UnsafeBufferPointer<UInt64>, compression: Compression, planes: PlaneCodec, into w: inout ByteWriter) throws {
+        let n = bits.count
+        let narrow = n > 0 && allFloat32(bits)
+        let width = narrow ? 4 : 8
+        var words = [UInt8](repeating: 0, count: n * width)
+        words.withUnsafeMutableBytes { raw in
+            if narrow {
+                let out = raw.bindMemory(to: UInt32.self)
+                for i in 0..<n { out[i] = Float(Double(bitPattern: bits[i])).bitPattern.littleEndian }
+            } else {
+                let out = raw.bindMemory(to: UInt64.self)
+                for i in 0..<n { out[i] = bits[i].littleEndian }
+            }
+        }
+        let transform = narrow ? chooseAndApply(&words, UInt32.self) : chooseAndApply(&words, UInt64.self)
+        w.write(kind)
+        w.write(transform.rawValue)
+        w.write(UInt8(width))
+        w.write(UInt8(0))
+        w.write(UInt32(n))
+        guard n > 0 else { return }
+        let shuffled = [UInt8](unsafeUninitializedCapacity: n * width) { out, c in
+            words.withUnsafeBytes { BytePlanes.shuffle($0.baseAddress!, count: n, width: width, into: out.baseAddress!) }
+            c = n * width
+        }
+        try shuffled.withUnsafeBytes { all in
+            for k in 0..<width {
+                try planes.encode(UnsafeRawBufferPointer(rebasing: all[(k * n)..<((k + 1) * n)]), compression: compression, into: &w)
+            }
+        }
+    }
+
+    /// Whether every value survives a round trip through `Float` with identical bits.
+    @inlinable static func allFloat32(_ bits: UnsafeBufferPointer<UInt64>) -> Bool {
+        for b in bits {
+            let d = Double(bitPattern: b)
+            if Double(Float(d)).bitPattern != b { return false }
+        }
+        return true
+    }
+
+    /// Picks the transform whose sample has the smallest estimated size, applies it in place and returns it.
+    static func chooseAndApply<W: FixedWidthInteger & UnsignedInteger>(_ words: inout [UInt8], _: W.Type) -> Transform {
+        let width = MemoryLayout<W>.size
+        let n = words.count / width
+        guard n > 1 else { return .none }
+        let m = min(n, sampleSize)
+        var best = Transform.none
+        var bestSize = Double.infinity
+        var trial = [UInt8](repeating: 0, count: m * width)
+        for t in Transform.allCases {
+            words.withUnsafeBytes { src in
+                trial.withUnsafeMutableBytes { dst in
+                    apply(t, src.bindMemory(to: W.self).baseAddress!, count: m, into: dst.bindMemory(to: W.self).baseAddress!)
+                }
+            }
+            let size = trial.withUnsafeBytes { BytePlanes.estimatedSize($0.baseAddress!, count: m, width: width) }
+            if size < bestSize * 0.98 || (t == .none && size < bestSize) {
+                best = t
+                bestSize = size
+            }
+        }
+        if best != .none {
+            words.withUnsafeMutableBytes { raw in
+                let p = raw.bindMemory(to: W.self).baseAddress!
+                apply(best, UnsafePointer(p), count: n, into: p)
+            }
+        }
+        return best
+    }
+
+    /// Forward transform; `src` and `dst` may be the same buffer.
+    @inlinable static func apply<W: FixedWidthInteger & UnsignedInteger>(_ t: Transform, _ src: UnsafePointer<W>, count n: Int,
+                                                                         into dst: UnsafeMutablePointer<W>) {
+        var prev: W = 0
+        switch t {
+        case .none:
+            if UnsafePointer(dst) != src { dst.update(from: src, count: n) }
+        case .xor:
+            for i in 0..<n {
+                let x = W(littleEndian: src[i])
+                dst[i] = (x ^ prev).littleEndian
+                prev = x
+            }
+        case .delta:
+            for i in 0..<n {
+                let x = W(littleEndian: src[i])
+                dst[i] = (x &- prev).littleEndian
+                prev = x
+            }
+        }
+    }
+
+    /// Reads the column's element count without decoding it.
+    static func peekCount(_ r: ByteReader) throws -> Int {
+        var r = r
+        _ = try r.skip(4, "float column header")
+        return Int(try r.read(UInt32.self, "float column count"))
+    }
+
+    /// Decodes a column of exactly `expectedCount` values into `out` as Double bit patterns.
+    static func decode(_ r: inout ByteReader, expectedCount: Int, planes: PlaneCodec, into out: UnsafeMutableBufferPointer<UInt64>) throws {
+        let headerAt = r.offset
+        let k = try r.read(UInt8.self, "float column kind")
+        guard k == kind else { throw r.corrupt("expected a float column (kind 2), found kind \(k)") }
+        let tRaw = try r.read(UInt8.self, "float column transform")
+        let width = Int(try r.read(UInt8.self, "float column width"))
+        _ = try r.read(UInt8.self, "float column reserved")
+        let n = Int(try r.read(UInt32.self, "float column count"))
+        guard let t = Transform(rawValue: tRaw), width == 4 || width == 8 else {
+            throw StorageError(.corrupt, "unknown float transform \(tRaw) or width \(width)", offset: r.baseOffset + Int64(headerAt))
+        }
+        guard n == expectedCount, out.count >= n else {
+            throw StorageError(.corrupt, "float column holds \(n) values, index says \(expectedCount)", offset: r.baseOffset + Int64(headerAt))
+        }
+        guard n > 0 else { return }
+        var buffer = [UInt8](unsafeUninitializedCapacity: n * width) { _, c in c = n * width }
+        try buffer.withUnsafeMutableBytes { pl in
+            for k in 0..<width {
+                try planes.decode(&r, count: n, into: UnsafeMutableRawBufferPointer(rebasing: pl[(k * n)..<((k + 1) * n)]))
+            }
+        }
+        buffer.withUnsafeBytes { pl in
+            let p = pl.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if width == 4 {
+                unshuffle32(p, n: n, transform: t, into: out.baseAddress!)
+            } else {
+                unshuffle64(p, n: n, transform: t, into: out.baseAddress!)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func unshuffle32(_ p: UnsafePointer<UInt8>, n: Int, transform t: Transform, into out: UnsafeMutablePointer<UInt64>) {
+        let p1 = p + n, p2 = p + 2 &* n, p3 = p + 3 &* n
+        @inline(__always) func word(_ i: Int) -> UInt32 {
+            UInt32(p[i]) | UInt32(p1[i]) &<< 8 | UInt32(p2[i]) &<< 16 | UInt32(p3[i]) &<< 24
+        }
+        @inline(__always) func widen(_ w: UInt32) -> UInt64 { Double(Float(bitPattern: w)).bitPattern }
+        switch t {
+        case .none:
+            for i in 0..<n { out[i] = widen(word(i)) }
+        case .xor:
+            var prev: UInt32 = 0
+            for i in 0..<n {
+                prev ^= word(i)
+                out[i] = widen(prev)
+            }
+        case .delta:
+            var prev: UInt32 = 0
+            for i in 0..<n {
+                prev &+= word(i)
+                out[i] = widen(prev)
+            }
+        }
+    }
+
+    @inline(__always)
+    static func unshuffle64(_ p: UnsafePointer<UInt8>, n: Int, transform t: Transform, into out: UnsafeMutablePointer<UInt64>) {
+        @inline(__always) func word(_ i: Int) -> UInt64 {
+            var u: UInt64 = 0
+            var q = p + i
+            for k in 0..<8 {
+                u |= UInt64(q.pointee) &<< UInt64(k &* 8)
+                q += n
+            }
+            return u
+        }
+        var prev: UInt64 = 0
+        switch t {
+        case .none:
+            for i in 0..<n { out[i] = word(i) }
+        case .xor:
+            for i in 0..<n {
+                prev ^= word(i)
+                out[i] = prev
+            }
+        case .delta:
+            for i in 0..<n {
+                prev &+= word(i)
+                out[i] = prev
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+/// Constants and index structures of the segment file format (see `docs/storage-format.md`).
+enum SegmentFormat {
+    /// `TALLYSEG`, the first 8 bytes of every segment.
+    static let headerMagic: [UInt8] = Array("TALLYSEG".utf8)
+    /// `TALLYEND`, the last 8 bytes of every segment.
+    static let trailerMagic: [UInt8] = Array("TALLYEND".utf8)
+    /// The only format version written so far.
+    static let version: UInt16 = 1
+    static let headerSize = 16
+    static let trailerSize = 32
+    /// Size in bytes of one encoded ``BlockMeta``.
+    static let blockMetaSize = 4 + 4 + 8 * 4 + 8 * 8 + 8 + 4 * 4 + 8 * 3 + 12 * 4
+    /// File name of segment `seq`: 16 lowercase hex digits and `.seg`.
+    static func fileName(seq: UInt64) -> String {
+        let hex = String(seq, radix: 16)
+        return String(repeating: "0", count: max(0, 16 - hex.count)) + hex + ".seg"
+    }
+
+    /// The sequence number in a segment file name, or `nil` for other names.
+    static func seq(fromFileName name: String) -> UInt64? {
+        guard name.hasSuffix(".seg"), name.count == 20 else { return nil }
+        return UInt64(name.prefix(16), radix: 16)
+    }
+}
+
+/// Where a chunk sits in its file: `length` includes the trailing 4-byte CRC32C.
+struct ChunkRef: Sendable, Equatable {
+    var offset: Int64
+    var length: Int
+
+    static let none = ChunkRef(offset: 0, length: 0)
+    var isNone: Bool { length == 0 }
+}
+
+/// Index entry of one block of one series, kept in the segment footer and in memory.
+struct BlockMeta: Sendable {
+    var count: Int
+    var flags: UInt32 = 0
+    var minStep: Int64
+    var maxStep: Int64
+    var minTimestamp: Int64
+    var maxTimestamp: Int64
+    /// Aggregates of the whole block (order fields unset).
+    var summary: Aggregate
+    /// The latest point by MLflow's rule: largest step, then largest timestamp, then largest value.
+    var latest: MetricPoint
+    var steps: ChunkRef
+    var timestamps: ChunkRef
+    var values: ChunkRef
+    var rollup: ChunkRef
+
+    func write(into w: inout ByteWriter) {
+        w.write(UInt32(count)); w.write(flags)
+        w.write(minStep); w.write(maxStep); w.write(minTimestamp); w.write(maxTimestamp)
+        let s = summary
+        w.write(s.firstStep); w.write(s.firstValue); w.write(s.lastStep); w.write(s.lastValue)
+        w.write(s.minStep); w.write(s.minValue.bitPattern); w.write(s.maxStep); w.write(s.maxValue.bitPattern)
+        w.write(s.sum.bitPattern)
+        w.write(UInt32(s.nan)); w.write(UInt32(s.posInf)); w.write(UInt32(s.negInf)); w.write(UInt32(0))
+        w.write(latest.step); w.write(latest.timestamp); w.write(latest.value.bitPattern)
+        for c in [steps, timestamps, values, rollup] {
+            w.write(UInt64(c.offset)); w.write(UInt32(c.length))
+        }
+    }
+
+    static func read(_ r: inout ByteReader) throws -> BlockMeta {
+        let count = Int(try r.read(UInt32.self, "block count"))
+        let flags = try r.read(UInt32.self, "block flags")
+        let minStep = try r.read(Int64.self), maxStep = try r.read(Int64.self)
+        let minTs = try r.read(Int64.self), maxTs = try r.read(Int64.self)
+        var s = Aggregate()
+        s.count = Int64(count)
+        s.firstStep = try r.read(); s.firstValue = try r.read(); s.lastStep = try r.read(); s.lastValue = try r.read()
+        s.minStep = try r.read(); s.minValue = Double(bitPattern: try r.read()); s.maxStep = try r.read()
+        s.maxValue = Double(bitPattern: try r.read())
+        s.sum = Double(bitPattern: try r.read())
+        s.nan = Int64(try r.read(UInt32.self)); s.posInf = Int64(try r.read(UInt32.self)); s.negInf = Int64(try r.read(UInt32.self))
+        _ = try r.read(UInt32.self)
+        let latest = MetricPoint(step: try r.read(), timestamp: try r.read(), value: Double(bitPattern: try r.read()))
+        var refs: [ChunkRef] = []
+        for _ in 0..<4 {
+            let off = try r.read(UInt64.self, "chunk offset")
+            let len = try r.read(UInt32.self, "chunk length")
+            refs.append(ChunkRef(offset: Int64(bitPattern: off), length: Int(len)))
+        }
+        return BlockMeta(count: count, flags: flags, minStep: minStep, maxStep: maxStep, minTimestamp: minTs, maxTimestamp: maxTs,
+                         summary: s, latest: latest, steps: refs[0], timestamps: refs[1], values: refs[2], rollup: refs[3])
+    }
+}
+
+/// The blocks of one series inside one segment, in arrival order.
+struct SeriesIndex: Sendable {
+    var key: String
+    var blocks: [BlockMeta]
+}
+
+/// The parsed footer of a segment.
+struct SegmentFooter: Sendable {
+    /// Segments with a sequence number up to this one are replaced by this segment (0: none).
+    var supersedes: UInt64
+    var series: [SeriesIndex]
+
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + series.count * (32 + SegmentFormat.blockMetaSize))
+        w.write(UInt32(series.count))
+        w.write(supersedes)
+        for s in series {
+            w.writeString16(s.key)
+            w.write(UInt32(s.blocks.count))
+            for b in s.blocks { b.write(into: &w) }
+        }
+        return w.bytes
+    }
+
+    static func decode(_ bytes: [UInt8], baseOffset: Int64, chunkLimit: Int64) throws -> SegmentFooter {
+        var r = ByteReader(bytes, baseOffset: baseOffset)
+        let n = Int(try r.read(UInt32.self, "series count"))
+        let supersedes = try r.read(UInt64.self, "supersedes")
+        var series: [SeriesIndex] = []
+        series.reserveCapacity(min(n, 1 << 16))
+        for _ in 0..<n {
+            let key = try r.readString16("series key")
+            let bc = Int(try r.read(UInt32.self, "block count"))
+            guard bc <= r.remaining / SegmentFormat.blockMetaSize else { throw r.truncated("block index of \(key)") }
+            var blocks: [BlockMeta] = []
+            blocks.reserveCapacity(bc)
+            for _ in 0..<bc {
+                let at = r.offset
+                let b = try BlockMeta.read(&r)
+                for c in [b.steps, b.timestamps, b.values, b.rollup] where !c.isNone {
+                    guard c.offset >= Int64(SegmentFormat.headerSize), c.length >= 4, c.offset + Int64(c.length) <= chunkLimit else {
+                        throw StorageError(.corrupt, "block of \(key) points outside the data area", offset: baseOffset + Int64(at))
+                    }
+                }
+                guard b.count > 0, b.minStep <= b.maxStep, !b.values.isNone, !b.steps.isNone, !b.timestamps.isNone else {
+                    throw StorageError(.corrupt, "malformed block index entry for \(key)", offset: baseOffset + Int64(at))
+                }
+                blocks.append(b)
+            }
+            series.append(SeriesIndex(key: key, blocks: blocks))
+        }
+        guard r.remaining == 0 else { throw r.corrupt("\(r.remaining) unexpected bytes after the footer") }
+        return SegmentFooter(supersedes: supersedes, series: series)
+    }
+}

@@ -1,0 +1,119 @@
+import Synchronization
+
+/// An open, validated, immutable segment file.
+///
+/// Opening reads and checks the header, trailer and footer; every chunk read later is checked against its
+/// CRC32C. Any inconsistency throws a ``StorageError`` naming the file and byte offset.
+final class SegmentReader: Sendable {
+    /// Sequence number (from the file name); orders segments of a run by age.
+    let seq: UInt64
+    let file: ReadOnlyFile
+    let footer: SegmentFooter
+    /// Series position in ``footer`` by key.
+    let seriesIndex: [String: Int]
+    /// Unique identity for caches.
+    let uid: Int
+
+    private static let nextUID = Atomic<Int>(1)
+
+    var path: String { file.path }
+    var size: Int64 { file.size }
+
+    init(path: String, seq: UInt64) throws {
+        self.seq = seq
+        let file = try ReadOnlyFile(path: path)
+        self.file = file
+        let minimum = SegmentFormat.headerSize + SegmentFormat.trailerSize
+        guard file.size >= Int64(minimum) else {
+            throw StorageError(.truncated, "segment is \(file.size) bytes, smaller than header and trailer (\(minimum))",
+                               path: path, offset: file.size)
+        }
+        let header = try file.read(at: 0, count: SegmentFormat.headerSize, what: "segment header")
+        guard Array(header[0..<8]) == SegmentFormat.headerMagic else {
+            throw StorageError(.corrupt, "bad segment magic", path: path, offset: 0)
+        }
+        let version = UInt16(header[8]) | UInt16(header[9]) << 8
+        let storedCRC = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 12, as: UInt32.self) }.littleEndian
+        guard CRC32C.checksum(header[0..<12]) == storedCRC else {
+            throw StorageError(.corrupt, "segment header checksum mismatch", path: path, offset: 12)
+        }
+        guard version == SegmentFormat.version else {
+            throw StorageError(.unsupportedFormat, "segment format version \(version), this build reads \(SegmentFormat.version)",
+                               path: path, offset: 8)
+        }
+        let trailerAt = file.size - Int64(SegmentFormat.trailerSize)
+        let trailer = try file.read(at: trailerAt, count: SegmentFormat.trailerSize, what: "segment trailer")
+        guard Array(trailer[24..<32]) == SegmentFormat.trailerMagic else {
+            throw StorageError(.truncated, "segment trailer missing (file truncated or not finished)", path: path, offset: trailerAt)
+        }
+        var tr = ByteReader(trailer, baseOffset: trailerAt)
+        let footerOffset = Int64(try tr.read(UInt64.self, "footer offset"))
+        let footerLength = Int(try tr.read(UInt32.self, "footer length"))
+        let footerCRC = try tr.read(UInt32.self, "footer checksum")
+        guard footerOffset >= Int64(SegmentFormat.headerSize), footerOffset + Int64(footerLength) == trailerAt else {
+            throw StorageError(.corrupt, "footer location \(footerOffset)+\(footerLength) does not end at the trailer",
+                               path: path, offset: trailerAt)
+        }
+        let fb = try file.read(at: footerOffset, count: footerLength, what: "segment footer")
+        guard CRC32C.checksum(fb) == footerCRC else {
+            throw StorageError(.corrupt, "segment footer checksum mismatch", path: path, offset: footerOffset)
+        }
+        do {
+            footer = try SegmentFooter.decode(fb, baseOffset: footerOffset, chunkLimit: footerOffset)
+        } catch let e as StorageError {
+            throw e.at(path: path)
+        }
+        var idx: [String: Int] = [:]
+        for (i, s) in footer.series.enumerated() { idx[s.key] = i }
+        seriesIndex = idx
+        uid = Self.nextUID.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    /// Reads a chunk and checks its CRC32C; returns the bytes without the CRC.
+    func readChunk(_ ref: ChunkRef, what: String) throws -> [UInt8] {
+        var bytes = try file.read(at: ref.offset, count: ref.length, what: what)
+        let n = ref.length - 4
+        let stored = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: n, as: UInt32.self) }.littleEndian
+        let actual = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        guard stored == actual else {
+            throw StorageError(.corrupt, "\(what) checksum mismatch (stored \(stored), computed \(actual))", path: path, offset: ref.offset)
+        }
+        bytes.removeLast(4)
+        return bytes
+    }
+
+    /// Decodes an integer column chunk of `count` values.
+    func readInts(_ ref: ChunkRef, count: Int, planes: PlaneCodec, what: String) throws -> [Int64] {
+        let bytes = try readChunk(ref, what: what)
+        return try withPath {
+            var r = ByteReader(bytes, baseOffset: ref.offset)
+            return try [Int64](unsafeUninitializedCapacity: count) { buf, c in
+                try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: buf)
+                c = count
+            }
+        }
+    }
+
+    /// Decodes a float column chunk of `count` values as Double bit patterns.
+    func readValues(_ ref: ChunkRef, count: Int, planes: PlaneCodec) throws -> [UInt64] {
+        let bytes = try readChunk(ref, what: "value column")
+        return try withPath {
+            var r = ByteReader(bytes, baseOffset: ref.offset)
+            return try [UInt64](unsafeUninitializedCapacity: count) { buf, c in
+                try FloatColumnCodec.decode(&r, expectedCount: count, planes: planes, into: buf)
+                c = count
+            }
+        }
+    }
+
+    /// Decodes a block's rollup pyramid (empty when the block has none).
+    func readRollup(_ meta: BlockMeta, planes: PlaneCodec) throws -> RollupPyramid {
+        guard !meta.rollup.isNone else { return RollupPyramid(levels: []) }
+        let bytes = try readChunk(meta.rollup, what: "rollup")
+        return try withPath { try RollupPyramid.decode(bytes, baseOffset: meta.rollup.offset, planes: planes) }
+    }
+
+    private func withPath<R>(_ body: () throws -> R) throws -> R {
+        do { return try body() } catch let e as StorageError { throw e.at(path: path) }
+    }
+}

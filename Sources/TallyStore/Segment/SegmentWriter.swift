@@ -1,0 +1,136 @@
+/// The columns of one series to seal, sorted by step with ties in arrival order.
+struct SealColumns: Sendable {
+    var key: String
+    var steps: [Int64]
+    var timestamps: [Int64]
+    /// Double bit patterns.
+    var values: [UInt64]
+
+    var count: Int { steps.count }
+}
+
+/// Builds the bytes of one immutable segment file.
+///
+/// Series are split into balanced blocks of at most `blockPoints` points. Identical step or timestamp columns
+/// (metrics logged together share them) are stored once and referenced by every block that has them.
+struct SegmentWriter {
+    let blockPoints: Int
+    let compression: Compression
+    let supersedes: UInt64
+    private let planes = PlaneCodec()
+    private var w = ByteWriter(capacity: 1 << 20)
+    private var series: [SeriesIndex] = []
+    /// Already written step/timestamp columns, by (count, first value), for sharing.
+    private var shared: [SharedKey: [(column: [Int64], ref: ChunkRef)]] = [:]
+
+    private struct SharedKey: Hashable {
+        var count: Int
+        var first: Int64
+        var last: Int64
+    }
+
+    init(blockPoints: Int, compression: Compression, supersedes: UInt64 = 0) {
+        self.blockPoints = max(1, blockPoints)
+        self.compression = compression
+        self.supersedes = supersedes
+        w.write(bytes: SegmentFormat.headerMagic)
+        w.write(SegmentFormat.version)
+        w.write(UInt16(0))
+        let crc = CRC32C.checksum(w.bytes)
+        w.write(crc)
+    }
+
+    /// Balanced block boundaries for `n` points.
+    static func blockRanges(count n: Int, blockPoints: Int) -> [Range<Int>] {
+        guard n > 0 else { return [] }
+        let blocks = (n + blockPoints - 1) / blockPoints
+        let size = (n + blocks - 1) / blocks
+        return stride(from: 0, to: n, by: size).map { $0..<min(n, $0 + size) }
+    }
+
+    /// Adds one series (must be sorted by step, ties in arrival order).
+    mutating func add(_ s: SealColumns) throws {
+        var metas: [BlockMeta] = []
+        for r in Self.blockRanges(count: s.count, blockPoints: blockPoints) {
+            let steps = Array(s.steps[r]), ts = Array(s.timestamps[r]), vals = Array(s.values[r])
+            let stepRef = try sharedIntColumn(steps)
+            let tsRef = try sharedIntColumn(ts)
+            let compression = self.compression
+            let valRef = try chunk { w, planes in
+                try vals.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
+            }
+            let pyramid = steps.withUnsafeBufferPointer { st in vals.withUnsafeBufferPointer { RollupPyramid.build(steps: st, values: $0) } }
+            var rollupRef = ChunkRef.none
+            if !pyramid.levels.isEmpty {
+                let blob = try pyramid.encode(planes: planes)
+                rollupRef = try chunk { w, _ in w.write(bytes: blob) }
+            }
+            metas.append(Self.meta(steps: steps, timestamps: ts, values: vals, refs: (stepRef, tsRef, valRef, rollupRef)))
+        }
+        series.append(SeriesIndex(key: s.key, blocks: metas))
+    }
+
+    static func meta(steps: [Int64], timestamps ts: [Int64], values: [UInt64], refs: (ChunkRef, ChunkRef, ChunkRef, ChunkRef)) -> BlockMeta {
+        var agg = Aggregate()
+        var latest = MetricPoint(step: steps[0], timestamp: ts[0], value: Double(bitPattern: values[0]))
+        var minTs = ts[0], maxTs = ts[0]
+        for i in 0..<steps.count {
+            agg.add(step: steps[i], bits: values[i], order: 0)
+            let p = MetricPoint(step: steps[i], timestamp: ts[i], value: Double(bitPattern: values[i]))
+            if LatestRule.isLater(p, than: latest) { latest = p }
+            minTs = min(minTs, ts[i])
+            maxTs = max(maxTs, ts[i])
+        }
+        return BlockMeta(count: steps.count, minStep: steps.first!, maxStep: steps.last!, minTimestamp: minTs, maxTimestamp: maxTs,
+                         summary: agg, latest: latest, steps: refs.0, timestamps: refs.1, values: refs.2, rollup: refs.3)
+    }
+
+    private mutating func sharedIntColumn(_ column: [Int64]) throws -> ChunkRef {
+        let key = SharedKey(count: column.count, first: column.first ?? 0, last: column.last ?? 0)
+        if let candidates = shared[key] {
+            for c in candidates where c.column == column { return c.ref }
+        }
+        let compression = self.compression
+        let ref = try chunk { w, planes in
+            try column.withUnsafeBufferPointer { try IntColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
+        }
+        shared[key, default: []].append((column, ref))
+        return ref
+    }
+
+    /// Writes a chunk produced by `body` followed by its CRC32C.
+    private mutating func chunk(_ body: (inout ByteWriter, PlaneCodec) throws -> Void) throws -> ChunkRef {
+        let start = w.count
+        try body(&w, planes)
+        let crc = w.bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        w.write(crc)
+        return ChunkRef(offset: Int64(start), length: w.count - start)
+    }
+
+    /// Appends the footer and trailer and returns the file's bytes and its parsed footer.
+    consuming func finish() -> (bytes: [UInt8], footer: SegmentFooter) {
+        let footer = SegmentFooter(supersedes: supersedes, series: series)
+        let fb = footer.encode()
+        let footerOffset = UInt64(w.count)
+        w.write(bytes: fb)
+        w.write(footerOffset)
+        w.write(UInt32(fb.count))
+        w.write(CRC32C.checksum(fb))
+        w.write(UInt64(0))
+        w.write(bytes: SegmentFormat.trailerMagic)
+        return (w.bytes, footer)
+    }
+}
+
+/// MLflow's rule for a series' latest point: the largest step, then the largest timestamp, then the largest value.
+public enum LatestRule {
+    /// Whether `a` is later than `b` under the rule. NaN compares as 0, as MLflow stores it (`value=0, is_nan=1`).
+    @inlinable public static func isLater(_ a: MetricPoint, than b: MetricPoint) -> Bool {
+        if a.step != b.step { return a.step > b.step }
+        if a.timestamp != b.timestamp { return a.timestamp > b.timestamp }
+        return valueKey(a.value) > valueKey(b.value)
+    }
+
+    /// The value MLflow compares: NaN counts as 0.
+    @inlinable static func valueKey(_ v: Double) -> Double { v.isNaN ? 0 : v }
+}

@@ -1,0 +1,124 @@
+import Synchronization
+
+/// Points frozen out of the heads while they are being written to a segment; still visible to reads.
+final class FrozenHeads: Sendable {
+    let seq: UInt64
+    let series: [String: SealColumns]
+    init(seq: UInt64, series: [String: SealColumns]) {
+        self.seq = seq
+        self.series = series
+    }
+}
+
+/// Mutable state of one run, guarded by ``RunStore/state``.
+struct RunState: Sendable {
+    var loaded = false
+    var deleted = false
+    var heads: [String: SeriesHead] = [:]
+    var frozen: [FrozenHeads] = []
+    var segments: [SegmentReader] = []
+    var nextSeq: UInt64 = 1
+    var headBytes = 0
+}
+
+/// One unit of a series snapshot, in arrival order.
+enum SeriesUnit: Sendable {
+    /// A sealed block: segment, series position, block position, order key.
+    case block(SegmentReader, Int, Int, Int64)
+    /// Sorted in-memory points (frozen or head) and their order key.
+    case memory(SealColumns, latest: MetricPoint?, Int64)
+
+    var order: Int64 {
+        switch self {
+        case .block(_, _, _, let o): o
+        case .memory(_, _, let o): o
+        }
+    }
+}
+
+/// All data of one run: heads, frozen heads being sealed, and open segments.
+final class RunStore: Sendable {
+    let id: String
+    let directory: String
+    let state = Mutex(RunState())
+    /// Serialises seals and compactions of this run (not appends or reads).
+    let sealLock = Mutex(())
+    /// Mirror of `state.headBytes`, readable without the lock for budget decisions.
+    let headBytes = Atomic<Int>(0)
+
+    init(id: String, directory: String) {
+        self.id = id
+        self.directory = directory
+    }
+
+    /// Order key of block `b` of segment `seq`.
+    static func order(seq: UInt64, block: Int) -> Int64 { Int64(seq) << 24 | Int64(block) }
+
+    /// Opens the run's segments on first use (called with the state lock held).
+    static func loadIfNeeded(_ s: inout RunState, directory: String) throws {
+        guard !s.loaded else { return }
+        var found: [(UInt64, String)] = []
+        for name in try FileIO.list(directory) {
+            if name.hasSuffix(".tmp") {
+                try FileIO.remove(directory + "/" + name)  // an interrupted seal or compaction
+            } else if let seq = SegmentFormat.seq(fromFileName: name) {
+                found.append((seq, directory + "/" + name))
+            }
+        }
+        found.sort { $0.0 < $1.0 }
+        var readers = try found.map { try SegmentReader(path: $0.1, seq: $0.0) }
+        // A compacted segment replaces every older one it names; drop those left by an interrupted compaction.
+        let superseded = readers.map(\.footer.supersedes).max() ?? 0
+        if superseded > 0 {
+            for r in readers where r.seq <= superseded { try FileIO.remove(r.path) }
+            readers.removeAll { $0.seq <= superseded }
+        }
+        s.segments = readers
+        s.nextSeq = (found.last?.0 ?? 0) + 1
+        s.loaded = true
+    }
+
+    /// A consistent view of one series: blocks, frozen points and head points, in arrival order.
+    func snapshot(key: String) throws -> [SeriesUnit] {
+        let (segments, frozen, head): ([SegmentReader], [FrozenHeads], SeriesHead?) = try state.withLock { s in
+            try Self.loadIfNeeded(&s, directory: directory)
+            return (s.segments, s.frozen, s.heads[key])
+        }
+        var units: [SeriesUnit] = []
+        for seg in segments {
+            guard let si = seg.seriesIndex[key] else { continue }
+            for b in seg.footer.series[si].blocks.indices {
+                units.append(.block(seg, si, b, Self.order(seq: seg.seq, block: b)))
+            }
+        }
+        for f in frozen {
+            if let cols = f.series[key], cols.count > 0 {
+                units.append(.memory(cols, latest: Self.latest(of: cols), Self.order(seq: f.seq, block: 0)))
+            }
+        }
+        if let head, head.count > 0 {
+            units.append(.memory(head.sortedColumns(key: key), latest: head.latest, .max))
+        }
+        return units
+    }
+
+    static func latest(of c: SealColumns) -> MetricPoint? {
+        var best: MetricPoint?
+        for i in 0..<c.count {
+            let p = MetricPoint(step: c.steps[i], timestamp: c.timestamps[i], value: Double(bitPattern: c.values[i]))
+            if best == nil || LatestRule.isLater(p, than: best!) { best = p }
+        }
+        return best
+    }
+
+    /// Keys of all series of the run.
+    func keys() throws -> [String] {
+        try state.withLock { s in
+            try Self.loadIfNeeded(&s, directory: directory)
+            var keys = Set(s.heads.keys)
+            for f in s.frozen { keys.formUnion(f.series.keys) }
+            for seg in s.segments { keys.formUnion(seg.seriesIndex.keys) }
+            return keys.sorted()
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/// Tunables of a ``MetricStore``.
+public struct StoreConfiguration: Sendable {
+    /// Maximum points per sealed block (blocks are balanced, so most hold between half and all of this).
+    public var blockPoints: Int = 32_768
+    /// Compression of sealed blocks.
+    public var compression: Compression = .default
+    /// Compression used when compacting a run's segments.
+    public var compactionCompression: Compression = .default
+    /// Memory the heads of all runs may hold together; over it, the largest heads are sealed first.
+    public var headMemoryBudget: Int = 512 << 20
+    /// Decoded blocks kept for queries (bytes).
+    public var blockCacheBytes: Int = 256 << 20
+    /// Whether segment writes are fsynced (file and directory). Turn off only for tests and benchmarks.
+    public var durableSegments: Bool = true
+    /// A run with more segments than this is compacted after a seal (0 disables automatic compaction).
+    public var compactionThreshold: Int = 16
+
+    /// The defaults.
+    public init() {}
+}
+
+/// One series' points for ``MetricStore/append(run:series:)``: three columns of equal length.
+public struct SeriesBatch: Sendable {
+    /// The metric key.
+    public var key: String
+    /// Steps, one per point.
+    public var steps: [Int64]
+    /// Wall-clock timestamps in milliseconds, one per point.
+    public var timestamps: [Int64]
+    /// Values, one per point, stored bit for bit.
+    public var values: [Double]
+
+    /// Creates a batch; the columns must have equal lengths (checked on append).
+    public init(key: String, steps: [Int64], timestamps: [Int64], values: [Double]) {
+        self.key = key
+        self.steps = steps
+        self.timestamps = timestamps
+        self.values = values
+    }
+}
+
+/// A series read back: columns in step order, ties in arrival order.
+public struct SeriesData: Sendable, Equatable {
+    /// Steps, ascending.
+    public var steps: [Int64] = []
+    /// Timestamps, aligned with ``steps``.
+    public var timestamps: [Int64] = []
+    /// Values, aligned with ``steps``.
+    public var values: [Double] = []
+
+    /// Creates empty columns.
+    public init() {}
+
+    /// Number of points.
+    public var count: Int { steps.count }
+
+    /// The points as structs.
+    public var points: [MetricPoint] {
+        (0..<count).map { MetricPoint(step: steps[$0], timestamp: timestamps[$0], value: values[$0]) }
+    }
+
+    /// Bitwise equality of all three columns.
+    public static func == (a: Self, b: Self) -> Bool {
+        a.steps == b.steps && a.timestamps == b.timestamps
+            && a.values.map(\.bitPattern) == b.values.map(\.bitPattern)
+    }
+}
+
+/// Size and shape of one run's stored data.
+public struct RunStats: Sendable, Equatable {
+    /// Sealed segment files.
+    public var segments: Int = 0
+    /// Bytes of those files.
+    public var segmentBytes: Int64 = 0
+    /// Bytes of rollup chunks inside them.
+    public var rollupBytes: Int64 = 0
+    /// Points sealed in segments.
+    public var sealedPoints: Int = 0
+    /// Points still in memory.
+    public var headPoints: Int = 0
+    /// Series (metric keys).
+    public var series: Int = 0
+}

@@ -1,0 +1,172 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import SystemPackage
+
+/// File-system helpers built on `SystemPackage`: atomic durable writes, positional reads, directory fsync.
+enum FileIO {
+    /// Wraps a `SystemPackage.Errno` thrown by `body` as a ``StorageError`` naming `path`.
+    static func io<R>(_ what: String, path: String, _ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let e as Errno {
+            throw StorageError(.io, "\(what) failed: \(e)", path: path, errno: e.rawValue)
+        }
+    }
+
+    /// Writes `bytes` to `path` so that the file either has all of them or does not change:
+    /// temporary file, `fsync`, `rename`, then `fsync` of the directory.
+    /// - Parameters:
+    ///   - path: The final path.
+    ///   - bytes: The whole content.
+    ///   - durable: When `false`, skips both fsyncs (tests and benchmarks only).
+    static func writeAtomically(path: String, bytes: [UInt8], durable: Bool = true) throws {
+        let fp = FilePath(path)
+        let dir = fp.removingLastComponent().string
+        let tmp = fp.removingLastComponent().appending("." + (fp.lastComponent?.string ?? "file") + ".tmp").string
+        try io("create", path: tmp) {
+            let fd = try FileDescriptor.open(
+                FilePath(tmp), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            try fd.closeAfter {
+                _ = try bytes.withUnsafeBytes { try fd.writeAll($0) }
+                if durable { try syncData(fd) }
+            }
+        }
+        try io("rename", path: path) {
+            if rename(tmp, path) != 0 { throw Errno(rawValue: errno) }
+        }
+        if durable { try syncDirectory(dir) }
+    }
+
+    /// `fdatasync` (`fsync` where unavailable).
+    static func syncData(_ fd: FileDescriptor) throws {
+        #if os(Linux)
+        if fdatasync(fd.rawValue) != 0 { throw Errno(rawValue: errno) }
+        #else
+        if fsync(fd.rawValue) != 0 { throw Errno(rawValue: errno) }
+        #endif
+    }
+
+    /// `fsync` of a directory, making renames and unlinks in it durable.
+    static func syncDirectory(_ dir: String) throws {
+        try io("fsync directory", path: dir) {
+            let fd = try FileDescriptor.open(FilePath(dir), .readOnly, options: [.directory])
+            try fd.closeAfter { if fsync(fd.rawValue) != 0 { throw Errno(rawValue: errno) } }
+        }
+    }
+
+    /// Creates `path` and its parents when missing.
+    static func makeDirectories(_ path: String) throws {
+        var built = ""
+        for part in path.split(separator: "/", omittingEmptySubsequences: false) {
+            if built.isEmpty && part.isEmpty { built = "/"; continue }
+            built += (built.isEmpty || built.hasSuffix("/") ? "" : "/") + part
+            if part.isEmpty { continue }
+            if mkdir(built, 0o755) != 0 && errno != EEXIST {
+                throw StorageError(.io, "mkdir failed", path: built, errno: errno)
+            }
+        }
+    }
+
+    /// The names in a directory, without `.` and `..`; empty when the directory does not exist.
+    static func list(_ path: String) throws -> [String] {
+        guard let d = opendir(path) else {
+            if errno == ENOENT { return [] }
+            throw StorageError(.io, "opendir failed", path: path, errno: errno)
+        }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Whether `path` names a directory.
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Removes a file, ignoring a missing one.
+    static func remove(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT {
+            throw StorageError(.io, "unlink failed", path: path, errno: errno)
+        }
+    }
+
+    /// Removes a directory tree.
+    static func removeTree(_ path: String) throws {
+        for name in try list(path) {
+            let child = path + "/" + name
+            if isDirectory(child) { try removeTree(child) } else { try remove(child) }
+        }
+        if rmdir(path) != 0 && errno != ENOENT {
+            throw StorageError(.io, "rmdir failed", path: path, errno: errno)
+        }
+    }
+
+    /// Raises the soft limit on open files to the hard limit (segments keep their descriptors open).
+    static func raiseOpenFileLimit() {
+        #if os(Linux)
+        let rlimitNoFile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let rlimitNoFile = RLIMIT_NOFILE
+        #endif
+        var lim = rlimit()
+        if getrlimit(rlimitNoFile, &lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max
+            _ = setrlimit(rlimitNoFile, &lim)
+        }
+    }
+}
+
+/// An open, read-only file read with `pread`; closed when released.
+final class ReadOnlyFile: Sendable {
+    let fd: FileDescriptor
+    /// The file's path, for error messages.
+    let path: String
+    /// The file's size when it was opened.
+    let size: Int64
+
+    init(path: String) throws {
+        self.path = path
+        let fd = try FileIO.io("open", path: path) { try FileDescriptor.open(FilePath(path), .readOnly) }
+        self.fd = fd
+        do {
+            size = try FileIO.io("seek", path: path) { try fd.seek(offset: 0, from: .end) }
+        } catch {
+            try? fd.close()
+            throw error
+        }
+    }
+
+    deinit { try? fd.close() }
+
+    /// Reads exactly `count` bytes at `offset`, or throws ``StorageError/Code/truncated`` naming the file.
+    func read(at offset: Int64, count: Int, what: String) throws -> [UInt8] {
+        guard offset >= 0, count >= 0, offset + Int64(count) <= size else {
+            throw StorageError(.truncated, "\(what): \(count) bytes at offset \(offset) run past the end of the \(size)-byte file",
+                               path: path, offset: offset)
+        }
+        return try [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
+            var done = 0
+            while done < count {
+                let n = try FileIO.io("read", path: path) {
+                    try fd.read(fromAbsoluteOffset: offset + Int64(done),
+                                into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[done...]))
+                }
+                if n == 0 {
+                    throw StorageError(.truncated, "\(what): file shrank while reading", path: path, offset: offset + Int64(done))
+                }
+                done += n
+            }
+            initialized = count
+        }
+    }
+}

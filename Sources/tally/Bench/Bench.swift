@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `tally bench`: benchmarks that print one JSON object.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a benchmark and print its figures.",
+        subcommands: [EngineBench.self]
+    )
+}
+struct EngineBench: ParsableCommand {}

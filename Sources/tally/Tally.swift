@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The `tally` command-line tool.
+@main
+struct Tally: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tally",
+        abstract: "Tally: an MLflow-compatible experiment-tracking server with a columnar metric store.",
+        version: "0.1.0",
+        subcommands: [Bench.self]
+    )
+}
