@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "TallyStore", targets: ["TallyStore"]),
+        .library(name: "TallyWorkloads", targets: ["TallyWorkloads"]),
         .executable(name: "tally", targets: ["tally"]),
     ],
     dependencies: [
@@ -29,17 +30,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "TallyWorkloads", swiftSettings: swiftSettings),
         .executableTarget(
             name: "tally",
             dependencies: [
                 "TallyStore",
+                "TallyWorkloads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TallyStoreTests",
-            dependencies: ["TallyStore", "CTallyShims"],
+            dependencies: ["TallyStore", "TallyWorkloads", "CTallyShims"],
             swiftSettings: swiftSettings
         ),
     ],

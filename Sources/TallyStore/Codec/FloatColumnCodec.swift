@@ -23,7 +23,7 @@ enum FloatColumnCodec {
         let n = bits.count
         let narrow = n > 0 && allFloat32(bits)
         let width = narrow ? 4 : 8
-        var words = [UInt8](repeating: 0, count: n * width)
+        var words = [UInt8](unsafeUninitializedCapacity: n * width) { _, c in c = n * width }  // every word is written
         words.withUnsafeMutableBytes { raw in
             if narrow {
                 let out = raw.bindMemory(to: UInt32.self)

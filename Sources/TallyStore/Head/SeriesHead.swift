@@ -31,7 +31,7 @@ struct SeriesHead: Sendable {
         sorted = isSorted
         latest = best
         if steps.capacity < count + n {
-            let wanted = Swift.max(count + n, Swift.min(Swift.max(count * 2, 1024), count + 65_536))
+            let wanted = Swift.max(count + n, count * 2, 1024)
             steps.reserveCapacity(wanted)
             timestamps.reserveCapacity(wanted)
             values.reserveCapacity(wanted)

@@ -8,61 +8,130 @@ extension MetricStore {
     ///   - steps: Only points whose step lies in this range (all when `nil`).
     /// - Returns: Empty columns for an unknown run or key.
     public func read(run id: String, key: String, steps: ClosedRange<Int64>? = nil) throws -> SeriesData {
-        guard let run = try run(id, create: false) else { return SeriesData() }
-        let units = try run.snapshot(key: key)
+        try read(run: id, keys: [key], steps: steps)[key] ?? SeriesData()
+    }
+
+    /// Points of several series of one run. Step and timestamp columns shared by the series (metrics logged
+    /// together) are decoded once.
+    /// - Returns: One entry per requested key that has points in the range.
+    public func read(run id: String, keys: [String], steps: ClosedRange<Int64>? = nil) throws -> [String: SeriesData] {
+        guard let run = try run(id, create: false) else { return [:] }
         let lo = steps?.lowerBound ?? .min, hi = steps?.upperBound ?? .max
         let planes = PlaneCodec()
-        var out = SeriesData()
-        var inOrder = true
-        var lastStep = Int64.min
-        var unitStart: [Int] = []  // first output index of each unit, for the stable merge
-        for unit in units {
-            switch unit {
-            case .block(let seg, let si, let bi, _):
-                let meta = seg.footer.series[si].blocks[bi]
-                guard meta.maxStep >= lo && meta.minStep <= hi else { continue }
-                let st = try seg.readInts(meta.steps, count: meta.count, planes: planes, what: "step column")
-                let ts = try seg.readInts(meta.timestamps, count: meta.count, planes: planes, what: "timestamp column")
-                let vs = try seg.readValues(meta.values, count: meta.count, planes: planes)
-                unitStart.append(out.count)
-                Self.appendRange(&out, st, ts, vs, lo: lo, hi: hi, inOrder: &inOrder, lastStep: &lastStep)
-            case .memory(let c, _, _):
-                unitStart.append(out.count)
-                Self.appendRange(&out, c.steps, c.timestamps, c.values, lo: lo, hi: hi, inOrder: &inOrder, lastStep: &lastStep)
-            }
-        }
-        if !inOrder {
-            // Units overlap in steps (out-of-order logging): stable sort by step, arrival order kept on ties.
-            let order = SeriesHead.stableOrder(out.steps)
-            out = SeriesData(steps: order.map { out.steps[$0] }, timestamps: order.map { out.timestamps[$0] },
-                             values: order.map { out.values[$0] })
+        var shared = SharedColumns()
+        var out: [String: SeriesData] = [:]
+        for key in keys {
+            let units = try run.snapshot(key: key)
+            let data = try Self.readUnits(units, lo: lo, hi: hi, planes: planes, shared: &shared)
+            if data.count > 0 { out[key] = data }
         }
         return out
     }
 
-    private static func appendRange(_ out: inout SeriesData, _ st: [Int64], _ ts: [Int64], _ vs: [UInt64], lo: Int64, hi: Int64,
-                                    inOrder: inout Bool, lastStep: inout Int64) {
-        let a = lowerBound(st, lo)
-        var b = lowerBound(st, hi)
-        while b < st.count && st[b] <= hi { b += 1 }
-        guard a < b else { return }
-        if st[a] < lastStep { inOrder = false }
-        lastStep = st[b - 1]
-        out.steps.append(contentsOf: st[a..<b])
-        out.timestamps.append(contentsOf: ts[a..<b])
-        vs[a..<b].withUnsafeBufferPointer { p in p.withMemoryRebound(to: Double.self) { out.values.append(contentsOf: $0) } }
+    /// Decoded step/timestamp chunks of the current read, by segment and offset, so shared chunks decode once.
+    struct SharedColumns {
+        var columns: [ColumnKey: [Int64]] = [:]
+        struct ColumnKey: Hashable {
+            var segment: Int
+            var offset: Int64
+        }
+
+        mutating func ints(_ seg: SegmentReader, _ ref: ChunkRef, count: Int, planes: PlaneCodec, what: String) throws -> [Int64] {
+            let k = ColumnKey(segment: seg.uid, offset: ref.offset)
+            if let c = columns[k] { return c }
+            let c = try seg.readInts(ref, count: count, planes: planes, what: what)
+            columns[k] = c
+            return c
+        }
+    }
+
+    static func readUnits(_ units: [SeriesUnit], lo: Int64, hi: Int64, planes: PlaneCodec, shared: inout SharedColumns) throws -> SeriesData {
+        // Pass 1: which part of each unit is in range, and the total.
+        struct Part {
+            var unit: Int
+            var range: Range<Int>?  // nil: the whole block, decoded straight into the output
+        }
+        var parts: [Part] = []
+        var total = 0
+        var memoryColumns: [Int: (steps: [Int64], timestamps: [Int64], values: [UInt64])] = [:]
+        for (u, unit) in units.enumerated() {
+            switch unit {
+            case .block(let seg, let si, let bi, _):
+                let meta = seg.footer.series[si].blocks[bi]
+                guard meta.maxStep >= lo && meta.minStep <= hi else { continue }
+                if meta.minStep >= lo && meta.maxStep <= hi {
+                    parts.append(Part(unit: u, range: nil))
+                    total += meta.count
+                } else {
+                    let st = try shared.ints(seg, meta.steps, count: meta.count, planes: planes, what: "step column")
+                    let r = Self.lowerBound(st, lo)..<Self.upperBound(st, hi)
+                    guard !r.isEmpty else { continue }
+                    let ts = try shared.ints(seg, meta.timestamps, count: meta.count, planes: planes, what: "timestamp column")
+                    memoryColumns[u] = (st, ts, try seg.readValues(meta.values, count: meta.count, planes: planes))
+                    parts.append(Part(unit: u, range: r))
+                    total += r.count
+                }
+            case .memory(let c, _, _):
+                let r = Self.lowerBound(c.steps, lo)..<Self.upperBound(c.steps, hi)
+                guard !r.isEmpty else { continue }
+                memoryColumns[u] = (c.steps, c.timestamps, c.values)
+                parts.append(Part(unit: u, range: r))
+                total += r.count
+            }
+        }
+        guard total > 0 else { return SeriesData() }
+        // Pass 2: fill the output columns in place.
+        // Every element is written below (parts cover 0..<total exactly), so skip zero-filling.
+        var steps = [Int64](unsafeUninitializedCapacity: total) { _, n in n = total }
+        var timestamps = [Int64](unsafeUninitializedCapacity: total) { _, n in n = total }
+        var values = [Double](unsafeUninitializedCapacity: total) { _, n in n = total }
+        var inOrder = true
+        var at = 0
+        var lastStep = Int64.min
+        for part in parts {
+            let n: Int
+            if let r = part.range {
+                let c = memoryColumns[part.unit]!
+                n = r.count
+                steps.withUnsafeMutableBufferPointer { p in _ = UnsafeMutableBufferPointer(rebasing: p[at..<(at + n)]).update(from: c.steps[r]) }
+                timestamps.withUnsafeMutableBufferPointer { p in _ = UnsafeMutableBufferPointer(rebasing: p[at..<(at + n)]).update(from: c.timestamps[r]) }
+                values.withUnsafeMutableBufferPointer { p in
+                    p.withMemoryRebound(to: UInt64.self) { q in _ = UnsafeMutableBufferPointer(rebasing: q[at..<(at + n)]).update(from: c.values[r]) }
+                }
+            } else {
+                guard case .block(let seg, let si, let bi, _) = units[part.unit] else { continue }
+                let meta = seg.footer.series[si].blocks[bi]
+                n = meta.count
+                let st = try shared.ints(seg, meta.steps, count: n, planes: planes, what: "step column")
+                let ts = try shared.ints(seg, meta.timestamps, count: n, planes: planes, what: "timestamp column")
+                steps.withUnsafeMutableBufferPointer { p in _ = UnsafeMutableBufferPointer(rebasing: p[at..<(at + n)]).update(from: st) }
+                timestamps.withUnsafeMutableBufferPointer { p in _ = UnsafeMutableBufferPointer(rebasing: p[at..<(at + n)]).update(from: ts) }
+                try values.withUnsafeMutableBufferPointer { p in
+                    try p.withMemoryRebound(to: UInt64.self) { q in
+                        try seg.decodeValues(meta.values, count: n, planes: planes, into: UnsafeMutableBufferPointer(rebasing: q[at..<(at + n)]))
+                    }
+                }
+            }
+            if steps[at] < lastStep { inOrder = false }
+            lastStep = steps[at + n - 1]
+            at += n
+        }
+        if !inOrder {
+            // Units overlap in steps (out-of-order logging): stable sort by step, arrival order kept on ties.
+            let order = SeriesHead.stableOrder(steps)
+            return SeriesData(steps: order.map { steps[$0] }, timestamps: order.map { timestamps[$0] }, values: order.map { values[$0] })
+        }
+        return SeriesData(steps: steps, timestamps: timestamps, values: values)
+    }
+
+    /// First index `i` with `xs[i] > x` in a sorted array.
+    static func upperBound(_ xs: [Int64], _ x: Int64) -> Int {
+        x == .max ? xs.count : lowerBound(xs, x &+ 1)
     }
 
     /// First index `i` with `xs[i] >= x` in a sorted array.
     static func lowerBound(_ xs: [Int64], _ x: Int64) -> Int {
-        xs.withUnsafeBufferPointer { p in
-            var l = 0, h = p.count
-            while l < h {
-                let m = (l &+ h) >> 1
-                if p[m] < x { l = m &+ 1 } else { h = m }
-            }
-            return l
-        }
+        xs.withUnsafeBufferPointer { lowerBound($0, x) }
     }
 
     /// The latest point of a series by MLflow's rule (largest step, then timestamp, then value), from the index
@@ -124,16 +193,21 @@ extension MetricStore {
         guard i < st.count, st[i] <= grid.hi else { return }
         var p = grid.bucket(of: st[i])
         var end = grid.range(of: p).1
+        // Points of this unit go into a local aggregate per bucket, merged with the order rules afterwards.
+        var local = Aggregate()
         while i < st.count {
             let s = st[i]
             if s > grid.hi { break }
             if s > end {
+                aggs[p].merge(local)
+                local = Aggregate()
                 p = grid.bucket(of: s)
                 end = grid.range(of: p).1
             }
-            aggs[p].add(step: s, bits: vs[i], order: order)
+            local.add(step: s, bits: vs[i], order: order)
             i += 1
         }
+        aggs[p].merge(local)
     }
 
     private func aggregateBlock(_ seg: SegmentReader, _ si: Int, _ bi: Int, order: Int64, grid: BucketGrid, planes: PlaneCodec,
@@ -176,10 +250,12 @@ extension MetricStore {
                     if decoded == nil { decoded = try self.decodedBlock(seg, si, bi, meta: meta, planes: planes) }
                     let d = decoded!
                     var i = Self.lowerBound(d.steps, rlo)
+                    var local = Aggregate()
                     while i < d.steps.count && d.steps[i] <= rhi {
-                        agg.add(step: d.steps[i], bits: d.values[i], order: order)
+                        local.add(step: d.steps[i], bits: d.values[i], order: order)
                         i += 1
                     }
+                    agg.merge(local)
                 } catch {
                     failure = error
                 }

@@ -25,7 +25,8 @@ struct Aggregate: Sendable {
 
     @usableFromInline init() {}
 
-    /// Adds one point. Points of one unit must come in (step, arrival) order.
+    /// Adds one point. Only for points of one unit, in (step, arrival) order, into an aggregate holding nothing
+    /// else; combine units with ``merge(_:)``, which applies the (step, order) rules.
     @inlinable @inline(__always)
     mutating func add(step: Int64, bits: UInt64, order: Int64) {
         let v = Double(bitPattern: bits)

@@ -1,6 +1,6 @@
 /// The rollup pyramid of one sealed block: per level, aggregates of fixed, aligned step spans.
 ///
-/// Level 0 buckets span `2^shift0` steps, chosen per block so a bucket holds about ``targetPointsPerBucket``
+/// Level 0 buckets span `2^shift0` steps, chosen per block so a bucket holds about `pointsPerBucket`
 /// points; each higher level multiplies the span by ``fanOut``. A bucket `k` of a level with shift `s` covers steps
 /// `[k << s, ((k + 1) << s) - 1]`. Only non-empty buckets are stored. Levels stop once a level would have a single
 /// bucket (the block summary in the segment index is the top). Blocks whose steps lie outside ±2^60 get no pyramid
@@ -68,19 +68,17 @@ struct RollupPyramid: Sendable {
 
     /// Span fan-out between levels (16 = 2^4).
     static let fanOutShift = 4
-    /// Points a level-0 bucket should hold on average.
-    static let targetPointsPerBucket = 256.0
     /// Steps beyond this magnitude get no pyramid (keeps all shift arithmetic far from overflow).
     static let stepLimit: Int64 = 1 << 60
 
     /// Builds the pyramid of a block whose steps are sorted ascending (ties in arrival order).
-    static func build(steps: UnsafeBufferPointer<Int64>, values: UnsafeBufferPointer<UInt64>) -> RollupPyramid {
+    static func build(steps: UnsafeBufferPointer<Int64>, values: UnsafeBufferPointer<UInt64>, pointsPerBucket: Int) -> RollupPyramid {
         let n = steps.count
         guard n >= 2, let lo = steps.first, let hi = steps.last, lo > -stepLimit, hi < stepLimit else {
             return RollupPyramid(levels: [])
         }
         let range = Double(hi - lo) + 1
-        let wanted = Swift.max(1.0, range / Double(n) * targetPointsPerBucket)
+        let wanted = Swift.max(1.0, range / Double(n) * Double(pointsPerBucket))
         var shift = 0
         while Double(Int64(1) << shift) < wanted && shift < 60 { shift += 1 }
         var levels: [Level] = []

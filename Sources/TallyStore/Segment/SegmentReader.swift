@@ -84,25 +84,35 @@ final class SegmentReader: Sendable {
 
     /// Decodes an integer column chunk of `count` values.
     func readInts(_ ref: ChunkRef, count: Int, planes: PlaneCodec, what: String) throws -> [Int64] {
+        try [Int64](unsafeUninitializedCapacity: count) { buf, c in
+            try decodeInts(ref, count: count, planes: planes, what: what, into: buf)
+            c = count
+        }
+    }
+
+    /// Decodes an integer column chunk of `count` values into `out`.
+    func decodeInts(_ ref: ChunkRef, count: Int, planes: PlaneCodec, what: String, into out: UnsafeMutableBufferPointer<Int64>) throws {
         let bytes = try readChunk(ref, what: what)
-        return try withPath {
+        try withPath {
             var r = ByteReader(bytes, baseOffset: ref.offset)
-            return try [Int64](unsafeUninitializedCapacity: count) { buf, c in
-                try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: buf)
-                c = count
-            }
+            try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: out)
         }
     }
 
     /// Decodes a float column chunk of `count` values as Double bit patterns.
     func readValues(_ ref: ChunkRef, count: Int, planes: PlaneCodec) throws -> [UInt64] {
+        try [UInt64](unsafeUninitializedCapacity: count) { buf, c in
+            try decodeValues(ref, count: count, planes: planes, into: buf)
+            c = count
+        }
+    }
+
+    /// Decodes a float column chunk of `count` values into `out` as Double bit patterns.
+    func decodeValues(_ ref: ChunkRef, count: Int, planes: PlaneCodec, into out: UnsafeMutableBufferPointer<UInt64>) throws {
         let bytes = try readChunk(ref, what: "value column")
-        return try withPath {
+        try withPath {
             var r = ByteReader(bytes, baseOffset: ref.offset)
-            return try [UInt64](unsafeUninitializedCapacity: count) { buf, c in
-                try FloatColumnCodec.decode(&r, expectedCount: count, planes: planes, into: buf)
-                c = count
-            }
+            try FloatColumnCodec.decode(&r, expectedCount: count, planes: planes, into: out)
         }
     }
 

@@ -17,6 +17,7 @@ struct SegmentWriter {
     let blockPoints: Int
     let compression: Compression
     let supersedes: UInt64
+    let rollupPointsPerBucket: Int
     private let planes = PlaneCodec()
     private var w = ByteWriter(capacity: 1 << 20)
     private var series: [SeriesIndex] = []
@@ -29,8 +30,9 @@ struct SegmentWriter {
         var last: Int64
     }
 
-    init(blockPoints: Int, compression: Compression, supersedes: UInt64 = 0) {
+    init(blockPoints: Int, compression: Compression, rollupPointsPerBucket: Int, supersedes: UInt64 = 0) {
         self.blockPoints = max(1, blockPoints)
+        self.rollupPointsPerBucket = max(1, rollupPointsPerBucket)
         self.compression = compression
         self.supersedes = supersedes
         w.write(bytes: SegmentFormat.headerMagic)
@@ -59,7 +61,7 @@ struct SegmentWriter {
             let valRef = try chunk { w, planes in
                 try vals.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
             }
-            let pyramid = steps.withUnsafeBufferPointer { st in vals.withUnsafeBufferPointer { RollupPyramid.build(steps: st, values: $0) } }
+            let pyramid = steps.withUnsafeBufferPointer { st in vals.withUnsafeBufferPointer { RollupPyramid.build(steps: st, values: $0, pointsPerBucket: rollupPointsPerBucket) } }
             var rollupRef = ChunkRef.none
             if !pyramid.levels.isEmpty {
                 let blob = try pyramid.encode(planes: planes)

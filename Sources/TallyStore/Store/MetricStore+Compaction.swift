@@ -23,7 +23,7 @@ extension MetricStore {
             var keys = Set<String>()
             for seg in segments { keys.formUnion(seg.seriesIndex.keys) }
             var writer = SegmentWriter(blockPoints: configuration.blockPoints, compression: configuration.compactionCompression,
-                                       supersedes: segments.map(\.seq).max()!)
+                                       rollupPointsPerBucket: configuration.rollupPointsPerBucket, supersedes: segments.map(\.seq).max()!)
             for key in keys.sorted() {
                 var cols = SealColumns(key: key, steps: [], timestamps: [], values: [])
                 var sorted = true

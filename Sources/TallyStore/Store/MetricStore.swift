@@ -87,6 +87,7 @@ public final class MetricStore: Sendable {
             }
         }
         guard let run = try run(id, create: true) else { return }
+        let sealPoints = configuration.sealPoints ?? configuration.blockPoints
         var needsSeal = false
         let delta: Int = try run.state.withLock { s in
             try RunStore.loadIfNeeded(&s, directory: run.directory)
@@ -100,7 +101,7 @@ public final class MetricStore: Sendable {
                     }
                 }
                 s.headBytes += h.bytes - old
-                needsSeal = needsSeal || h.count >= configuration.blockPoints
+                needsSeal = needsSeal || h.count >= sealPoints
                 s.heads[b.key] = h
             }
             run.headBytes.store(s.headBytes, ordering: .relaxed)
@@ -108,7 +109,7 @@ public final class MetricStore: Sendable {
         }
         totalHeadBytes.wrappingAdd(delta, ordering: .relaxed)
         if needsSeal {
-            try sealAndAccount(run, .full(minimum: max(1, configuration.blockPoints / 2)))
+            try sealAndAccount(run, .full(minimum: max(1, sealPoints / 2)))
         }
         if totalHeadBytes.load(ordering: .relaxed) > configuration.headMemoryBudget {
             try enforceBudget()
@@ -216,6 +217,33 @@ public final class MetricStore: Sendable {
             st.series = keys.count
             return st
         }
+    }
+}
+
+extension MetricStore {
+    /// Bytes each series of a run takes in its sealed segments, by column.
+    public func storage(run id: String) throws -> [String: SeriesStorage] {
+        guard let run = try run(id, create: false) else { return [:] }
+        let segments = try run.state.withLock { s in
+            try RunStore.loadIfNeeded(&s, directory: run.directory)
+            return s.segments
+        }
+        var out: [String: SeriesStorage] = [:]
+        for seg in segments {
+            for series in seg.footer.series {
+                var st = out[series.key] ?? SeriesStorage()
+                st.indexBytes += series.key.utf8.count + 6 + series.blocks.count * SegmentFormat.blockMetaSize
+                for b in series.blocks {
+                    st.points += b.count
+                    st.valueBytes += b.values.length
+                    st.stepBytes += b.steps.length
+                    st.timestampBytes += b.timestamps.length
+                    st.rollupBytes += b.rollup.length
+                }
+                out[series.key] = st
+            }
+        }
+        return out
     }
 }
 

@@ -53,7 +53,8 @@ extension RunStore {
             let path = directory + "/" + SegmentFormat.fileName(seq: frozen.seq)
             let reader: SegmentReader
             do {
-                var writer = SegmentWriter(blockPoints: config.blockPoints, compression: config.compression)
+                var writer = SegmentWriter(blockPoints: config.blockPoints, compression: config.compression,
+                                           rollupPointsPerBucket: config.rollupPointsPerBucket)
                 for key in frozen.series.keys.sorted() { try writer.add(frozen.series[key]!) }
                 let (bytes, _) = writer.finish()
                 try FileIO.makeDirectories(directory)

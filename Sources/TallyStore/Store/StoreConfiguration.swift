@@ -2,6 +2,12 @@
 public struct StoreConfiguration: Sendable {
     /// Maximum points per sealed block (blocks are balanced, so most hold between half and all of this).
     public var blockPoints: Int = 32_768
+    /// Points a series head may hold before the run is sealed (defaults to ``blockPoints``). Larger values keep
+    /// more in memory; ``headMemoryBudget`` still applies.
+    public var sealPoints: Int? = nil
+    /// Average points per finest rollup bucket (each coarser level spans 16× more steps). Smaller buckets make
+    /// queries touch fewer raw points at bucket edges; larger ones make rollups smaller.
+    public var rollupPointsPerBucket: Int = 256
     /// Compression of sealed blocks.
     public var compression: Compression = .default
     /// Compression used when compacting a run's segments.
@@ -17,6 +23,22 @@ public struct StoreConfiguration: Sendable {
 
     /// The defaults.
     public init() {}
+}
+
+/// Bytes one series takes on disk, by column.
+public struct SeriesStorage: Sendable, Equatable {
+    /// Points sealed.
+    public var points: Int = 0
+    /// Bytes of value chunks.
+    public var valueBytes: Int = 0
+    /// Bytes of step chunks this series references (a chunk shared by several series counts for each).
+    public var stepBytes: Int = 0
+    /// Bytes of timestamp chunks this series references (shared chunks count for each).
+    public var timestampBytes: Int = 0
+    /// Bytes of rollup chunks.
+    public var rollupBytes: Int = 0
+    /// Index entries in segment footers.
+    public var indexBytes: Int = 0
 }
 
 /// One series' points for ``MetricStore/append(run:series:)``: three columns of equal length.

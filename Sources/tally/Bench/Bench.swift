@@ -7,4 +7,3 @@ struct Bench: ParsableCommand {
         subcommands: [EngineBench.self]
     )
 }
-struct EngineBench: ParsableCommand {}

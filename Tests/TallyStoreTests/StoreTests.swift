@@ -1,0 +1,254 @@
+import Synchronization
+import Testing
+import TallyWorkloads
+@testable import TallyStore
+
+/// Small blocks, tiny rollup buckets and no fsync, so tests exercise many blocks, levels and seals quickly.
+func testConfig(blockPoints: Int = 64, rollup: Int = 4) -> StoreConfiguration {
+    var c = StoreConfiguration()
+    c.blockPoints = blockPoints
+    c.rollupPointsPerBucket = rollup
+    c.durableSegments = false
+    c.compactionThreshold = 0
+    return c
+}
+
+/// Appends `pts` (arrival order) in random batch sizes, optionally flushing at random moments.
+func appendAll(_ store: MetricStore, run: String, key: String, _ pts: [MetricPoint], rng: inout SplitMix64, flushes: Bool) throws {
+    var i = 0
+    while i < pts.count {
+        let j = min(pts.count, i + 1 + Int(rng.next() % 50))
+        let part = pts[i..<j]
+        try store.append(run: run, series: [SeriesBatch(key: key, steps: part.map(\.step), timestamps: part.map(\.timestamp),
+                                                        values: part.map(\.value))])
+        if flushes && rng.next() % 7 == 0 { try store.flush(run: run) }
+        i = j
+    }
+}
+
+/// Random series: regular, unsorted, duplicated steps, extremes.
+func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoint] {
+    (0..<count).map { i in
+        let step: Int64
+        switch kind {
+        case 0: step = Int64(i)
+        case 1: step = rng.int(0...Int64(count / 3 + 1))  // unsorted with many duplicates
+        case 2: step = [Int64.min, Int64.max, 0, -1, 1][Int(rng.next() % 5)]
+        default: step = Int64(i / 3) * 1000 - rng.int(0...2)  // mostly ascending, sparse, small reorderings
+        }
+        return MetricPoint(step: step, timestamp: rng.int(0...Int64.max), value: rng.anyDouble())
+    }
+}
+
+@Suite struct StoreTests {
+    @Test(arguments: 0..<4)
+    func roundTripAcrossHeadsSealsCompactionAndReopen(kind: Int) throws {
+        let dir = TempDir("rt")
+        var rng = SplitMix64(seed: UInt64(10 + kind))
+        var expected: [String: [MetricPoint]] = [:]
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: testConfig())
+            for (k, n) in [("a", 1), ("b", 64), ("c", 65), ("d", 700), ("e", 128)] {
+                let pts = randomSeries(&rng, count: n, kind: kind)
+                expected[k] = pts
+                try appendAll(store, run: "run-\(kind)", key: k, pts, rng: &rng, flushes: true)
+            }
+            for (k, pts) in expected {
+                let got = try store.read(run: "run-\(kind)", key: k)
+                #expect(got.points == stableSorted(pts), "series \(k) before compaction")
+            }
+            #expect(try store.compact(run: "run-\(kind)") > 1)
+            for (k, pts) in expected {
+                #expect(try store.read(run: "run-\(kind)", key: k).points == stableSorted(pts), "series \(k) after compaction")
+            }
+            try store.close()
+        }
+        let reopened = try MetricStore(directory: dir.path, configuration: testConfig())
+        #expect(try reopened.keys(run: "run-\(kind)") == expected.keys.sorted())
+        for (k, pts) in expected {
+            #expect(try reopened.read(run: "run-\(kind)", key: k).points == stableSorted(pts), "series \(k) after reopen")
+        }
+        #expect(try reopened.read(run: "run-\(kind)", key: "missing").count == 0)
+        #expect(try reopened.read(run: "no-such-run", key: "a").count == 0)
+    }
+
+    @Test(arguments: [1, 63, 64, 65, 128, 129])
+    func exactlyBlockSizedSeries(count: Int) throws {
+        let dir = TempDir("bs")
+        let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 64))
+        let pts = (0..<count).map { MetricPoint(step: Int64($0), timestamp: 1000 + Int64($0), value: Double($0) / 7) }
+        try store.append(run: "r", series: [SeriesBatch(key: "m", steps: pts.map(\.step), timestamps: pts.map(\.timestamp), values: pts.map(\.value))])
+        try store.flush()
+        #expect(try store.read(run: "r", key: "m").points == pts)
+        #expect(try store.stats(run: "r").headPoints == 0)
+        #expect(try store.stats(run: "r").sealedPoints == count)
+    }
+
+    @Test func stepRangeReads() throws {
+        let dir = TempDir("range")
+        var rng = SplitMix64(seed: 20)
+        let store = try MetricStore(directory: dir.path, configuration: testConfig())
+        let pts = randomSeries(&rng, count: 500, kind: 3)
+        try appendAll(store, run: "r", key: "m", pts, rng: &rng, flushes: true)
+        let sorted = stableSorted(pts)
+        for _ in 0..<30 {
+            let a = rng.int(-2000...170_000), b = a + rng.int(0...50_000)
+            #expect(try store.read(run: "r", key: "m", steps: a...b).points == sorted.filter { (a...b).contains($0.step) })
+        }
+    }
+
+    @Test func latestFollowsMLflowsRule() throws {
+        let dir = TempDir("latest")
+        let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 4))
+        func log(_ step: Int64, _ ts: Int64, _ v: Double) throws { try store.append(run: "r", key: "m", step: step, timestamp: ts, value: v) }
+        try log(10, 5, 1.0)
+        try log(3, 99, 2.0)  // older step, newer time: not latest
+        #expect(try store.latest(run: "r", key: "m") == MetricPoint(step: 10, timestamp: 5, value: 1.0))
+        try log(10, 5, 0.5)  // tie on step and time, smaller value: not latest
+        try log(10, 6, -1.0)  // same step, later time: latest
+        #expect(try store.latest(run: "r", key: "m") == MetricPoint(step: 10, timestamp: 6, value: -1.0))
+        try log(10, 6, .nan)  // NaN compares as 0 > -1
+        #expect(try store.latest(run: "r", key: "m")?.value.isNaN == true)
+        try store.flush()
+        #expect(try store.latest(run: "r", key: "m")?.value.isNaN == true)
+        try log(11, 0, 3)
+        #expect(try store.latest(run: "r", key: "m") == MetricPoint(step: 11, timestamp: 0, value: 3))
+        #expect(try store.latest(run: "r", key: "other") == nil)
+    }
+
+    @Test func deleteRunRemovesEverything() throws {
+        let dir = TempDir("del")
+        let store = try MetricStore(directory: dir.path, configuration: testConfig())
+        for i in 0..<200 { try store.append(run: "gone", key: "m", step: Int64(i), timestamp: 0, value: 1) }
+        try store.append(run: "kept", key: "m", step: 0, timestamp: 0, value: 1)
+        try store.flush()
+        try store.deleteRun("gone")
+        #expect(try store.read(run: "gone", key: "m").count == 0)
+        #expect(store.runIDs() == ["kept"])
+        #expect(try FileIO.list(dir.path + "/runs") == ["kept"])
+        let reopened = try MetricStore(directory: dir.path, configuration: testConfig())
+        #expect(reopened.runIDs() == ["kept"])
+    }
+
+    @Test func runIDsWithAnyCharactersRoundTrip() throws {
+        let dir = TempDir("ids")
+        let ids = ["abc123", "with/slash", "../escape", "ünïcode ✓", "%41", ".hidden"]
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: testConfig())
+            for id in ids { try store.append(run: id, key: "k/ey", step: 1, timestamp: 2, value: 3) }
+            try store.close()
+        }
+        let store = try MetricStore(directory: dir.path, configuration: testConfig())
+        #expect(store.runIDs() == ids.sorted())
+        for id in ids { #expect(try store.read(run: id, key: "k/ey").points == [MetricPoint(step: 1, timestamp: 2, value: 3)]) }
+        #expect(try FileIO.list(dir.path + "/runs").allSatisfy { !$0.contains("/") && !$0.hasPrefix(".") })
+    }
+
+    @Test func badAppendsStoreNothing() throws {
+        let dir = TempDir("bad")
+        let store = try MetricStore(directory: dir.path, configuration: testConfig())
+        #expect(throws: StorageError.self) {
+            try store.append(run: "r", series: [SeriesBatch(key: "ok", steps: [1], timestamps: [1], values: [1]),
+                                                SeriesBatch(key: "bad", steps: [1, 2], timestamps: [1], values: [1, 2])])
+        }
+        #expect(throws: StorageError.self) { try store.append(run: "r", key: "", step: 0, timestamp: 0, value: 0) }
+        #expect(try store.keys(run: "r").isEmpty)
+        try store.close()
+        #expect(throws: StorageError.self) { try store.append(run: "r", key: "m", step: 0, timestamp: 0, value: 0) }
+    }
+
+    @Test func headMemoryBudgetHoldsWithAThousandRuns() throws {
+        let dir = TempDir("budget")
+        var config = testConfig(blockPoints: 4096, rollup: 64)
+        config.headMemoryBudget = 4 << 20
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        var rng = SplitMix64(seed: 30)
+        var peak = 0
+        var total = 0
+        for round in 0..<6 {
+            for r in 0..<1000 {
+                let n = 20 + Int(rng.next() % 40)
+                let base = Int64(round * 100)
+                try store.append(run: "run\(r)", series: [
+                    SeriesBatch(key: "loss", steps: (0..<n).map { base + Int64($0) }, timestamps: Array(repeating: 0, count: n),
+                                values: (0..<n).map { _ in rng.unit() })
+                ])
+                total += n
+                peak = max(peak, store.headBytes)
+            }
+        }
+        #expect(peak <= config.headMemoryBudget)
+        #expect(store.headBytes == store.runs.withLock { $0.values.reduce(0) { $0 + $1.headBytes.load(ordering: .relaxed) } })
+        var stored = 0
+        for r in 0..<1000 {
+            let st = try store.stats(run: "run\(r)")
+            stored += st.sealedPoints + st.headPoints
+        }
+        #expect(stored == total)
+        #expect(try store.stats(run: "run0").segments > 0)
+    }
+
+    @Test func autoSealKeepsLockstepSeriesAlignedAndSharesColumns() throws {
+        let dir = TempDir("share")
+        let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 1000, rollup: 64))
+        let data = SyntheticRun(rows: 5000)
+        var r0 = 0
+        while r0 < data.rows {
+            let r1 = min(data.rows, r0 + 137)
+            try store.append(run: "r", series: SyntheticRun.keys.map { k in
+                SeriesBatch(key: k, steps: Array(data.steps[r0..<r1]), timestamps: Array(data.timestamps[r0..<r1]),
+                            values: Array(data.values[k]![r0..<r1]))
+            })
+            r0 = r1
+        }
+        try store.flush()
+        let seg = try #require(try store.run("r", create: false)?.state.withLock { $0.segments.first })
+        let tsRefs = Set(seg.footer.series.map { $0.blocks[0].timestamps.offset })
+        #expect(tsRefs.count == 1, "all seven series share one timestamp chunk")
+        for k in SyntheticRun.keys {
+            let got = try store.read(run: "r", key: k)
+            #expect(got.steps == data.steps && got.timestamps == data.timestamps && bits(got.values) == bits(data.values[k]!))
+        }
+    }
+
+    @Test func concurrentAppendsAndReadsAreConsistent() async throws {
+        let dir = TempDir("conc")
+        let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 256, rollup: 8))
+        let writers = 4, batches = 60, perBatch = 25
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<writers {
+                group.addTask {
+                    for b in 0..<batches {
+                        let base = Int64(b * perBatch)
+                        // Two writers share each run; each owns its key.
+                        try store.append(run: "run\(w % 2)", series: [
+                            SeriesBatch(key: "w\(w)", steps: (0..<perBatch).map { base + Int64($0) },
+                                        timestamps: Array(repeating: Int64(w), count: perBatch),
+                                        values: (0..<perBatch).map { Double(base) + Double($0) })
+                        ])
+                        if b % 17 == 0 { try store.flush(run: "run\(w % 2)") }
+                    }
+                }
+            }
+            group.addTask {
+                // Readers always see whole batches, in order, with the right values.
+                for _ in 0..<100 {
+                    for w in 0..<writers {
+                        let d = try store.read(run: "run\(w % 2)", key: "w\(w)")
+                        #expect(d.count % perBatch == 0)
+                        #expect(d.steps == (0..<d.count).map { Int64($0) })
+                        #expect(d.values == (0..<d.count).map { Double($0) })
+                        let s = try store.summary(run: "run\(w % 2)", key: "w\(w)")
+                        #expect(s.count >= d.count)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for w in 0..<writers {
+            #expect(try store.read(run: "run\(w % 2)", key: "w\(w)").count == batches * perBatch)
+        }
+        try store.compact(run: "run0")
+        #expect(try store.read(run: "run0", key: "w0").values == (0..<(batches * perBatch)).map { Double($0) })
+    }
+}
