@@ -34,11 +34,7 @@ enum FloatColumnCodec {
             }
         }
         let transform = narrow ? chooseAndApply(&words, UInt32.self) : chooseAndApply(&words, UInt64.self)
-        w.write(kind)
-        w.write(transform.rawValue)
-        w.write(UInt8(width))
-        w.write(UInt8(0))
-        w.write(UInt32(n))
+        ColumnHeader(kind: kind, transform: transform.rawValue, width: width, count: n).write(into: &w)
         guard n > 0 else { return }
         let shuffled = [UInt8](unsafeUninitializedCapacity: n * width) { out, c in
             words.withUnsafeBytes { BytePlanes.shuffle($0.baseAddress!, count: n, width: width, into: out.baseAddress!) }
@@ -112,28 +108,15 @@ enum FloatColumnCodec {
         }
     }
 
-    /// Reads the column's element count without decoding it.
-    static func peekCount(_ r: ByteReader) throws -> Int {
-        var r = r
-        _ = try r.skip(4, "float column header")
-        return Int(try r.read(UInt32.self, "float column count"))
-    }
-
     /// Decodes a column of exactly `expectedCount` values into `out` as Double bit patterns.
     static func decode(_ r: inout ByteReader, expectedCount: Int, planes: PlaneCodec, into out: UnsafeMutableBufferPointer<UInt64>) throws {
-        let headerAt = r.offset
-        let k = try r.read(UInt8.self, "float column kind")
-        guard k == kind else { throw r.corrupt("expected a float column (kind 2), found kind \(k)") }
-        let tRaw = try r.read(UInt8.self, "float column transform")
-        let width = Int(try r.read(UInt8.self, "float column width"))
-        _ = try r.read(UInt8.self, "float column reserved")
-        let n = Int(try r.read(UInt32.self, "float column count"))
-        guard let t = Transform(rawValue: tRaw), width == 4 || width == 8 else {
-            throw StorageError(.corrupt, "unknown float transform \(tRaw) or width \(width)", offset: r.baseOffset + Int64(headerAt))
+        let headerAt = r.baseOffset + Int64(r.offset)
+        let h = try ColumnHeader.read(&r, kind: kind, expectedCount: expectedCount, name: "float")
+        let (width, n) = (h.width, h.count)
+        guard let t = Transform(rawValue: h.transform), width == 4 || width == 8 else {
+            throw StorageError(.corrupt, "unknown float transform \(h.transform) or width \(width)", offset: headerAt)
         }
-        guard n == expectedCount, out.count >= n else {
-            throw StorageError(.corrupt, "float column holds \(n) values, index says \(expectedCount)", offset: r.baseOffset + Int64(headerAt))
-        }
+        precondition(out.count >= n)
         guard n > 0 else { return }
         var buffer = [UInt8](unsafeUninitializedCapacity: n * width) { _, c in c = n * width }
         try buffer.withUnsafeMutableBytes { pl in

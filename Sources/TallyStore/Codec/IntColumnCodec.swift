@@ -21,10 +21,8 @@ enum IntColumnCodec {
     /// Appends the encoded column to `w`.
     static func encode(_ xs: UnsafeBufferPointer<Int64>, compression: Compression, planes: PlaneCodec, into w: inout ByteWriter) throws {
         let n = xs.count
-        w.write(kind)
         guard n > 0 else {
-            w.write(Transform.empty.rawValue); w.write(UInt8(0)); w.write(UInt8(0)); w.write(UInt32(0))
-            w.write(Int64(0)); w.write(Int64(0)); w.write(Int64(0))
+            writeHeader(&w, .empty, width: 0, count: 0, 0, 0, 0)
             return
         }
         let first = xs[0]
@@ -100,10 +98,7 @@ enum IntColumnCodec {
     }
 
     private static func writeHeader(_ w: inout ByteWriter, _ t: Transform, width: Int, count: Int, _ a: Int64, _ b: Int64, _ c: Int64) {
-        w.write(t.rawValue)
-        w.write(UInt8(width))
-        w.write(UInt8(0))
-        w.write(UInt32(count))
+        ColumnHeader(kind: kind, transform: t.rawValue, width: width, count: count).write(into: &w)
         w.write(a)
         w.write(b)
         w.write(c)
@@ -121,34 +116,18 @@ enum IntColumnCodec {
         }
     }
 
-    /// Reads the column's element count without decoding it.
-    static func peekCount(_ r: ByteReader) throws -> Int {
-        var r = r
-        _ = try r.read(UInt8.self, "int column kind")
-        _ = try r.read(UInt8.self, "int column transform")
-        _ = try r.read(UInt8.self, "int column width")
-        _ = try r.read(UInt8.self, "int column reserved")
-        return Int(try r.read(UInt32.self, "int column count"))
-    }
-
     /// Decodes a column of exactly `expectedCount` values into `out`.
     static func decode(_ r: inout ByteReader, expectedCount: Int, planes: PlaneCodec, into out: UnsafeMutableBufferPointer<Int64>) throws {
-        let headerAt = r.offset
-        let k = try r.read(UInt8.self, "int column kind")
-        guard k == kind else { throw r.corrupt("expected an integer column (kind 1), found kind \(k)") }
-        let tRaw = try r.read(UInt8.self, "int column transform")
-        let width = Int(try r.read(UInt8.self, "int column width"))
-        _ = try r.read(UInt8.self, "int column reserved")
-        let n = Int(try r.read(UInt32.self, "int column count"))
+        let headerAt = r.baseOffset + Int64(r.offset)
+        let h = try ColumnHeader.read(&r, kind: kind, expectedCount: expectedCount, name: "integer")
+        let (width, n) = (h.width, h.count)
         let a = try r.read(Int64.self, "int column parameter")
         let b = try r.read(Int64.self, "int column parameter")
         let c = try r.read(Int64.self, "int column parameter")
-        guard let t = Transform(rawValue: tRaw), width <= 8 else {
-            throw StorageError(.corrupt, "unknown integer transform \(tRaw) or width \(width)", offset: r.baseOffset + Int64(headerAt))
+        guard let t = Transform(rawValue: h.transform), width <= 8 else {
+            throw StorageError(.corrupt, "unknown integer transform \(h.transform) or width \(width)", offset: headerAt)
         }
-        guard n == expectedCount, out.count >= n else {
-            throw StorageError(.corrupt, "integer column holds \(n) values, index says \(expectedCount)", offset: r.baseOffset + Int64(headerAt))
-        }
+        precondition(out.count >= n)
         switch t {
         case .empty:
             guard n == 0 else { throw r.corrupt("empty column with count \(n)") }

@@ -1,0 +1,36 @@
+# Tally: the two commands that matter are `make serve` and `make test`.
+SWIFT ?= swift
+DATA_DIR ?= ./tally-data
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: bootstrap build test serve bench-engine bench-kernels clean
+
+bootstrap:
+	@./scripts/bootstrap
+
+build: bootstrap
+	$(SWIFT) build
+
+# Every test: unit and property tests (Swift Testing), then a smoke run of the CLI benchmark on small data.
+test: bootstrap
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+	./scripts/smoke-bench
+
+# Starts the tracking server on the embedded default store (SQLite metadata + TallyStore in $(DATA_DIR)).
+serve: bootstrap
+	$(SWIFT) build -c release --product tally
+	.build/release/tally server --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+# Engine figures for docs/benchmarks.md (release build).
+bench-engine: bootstrap
+	$(SWIFT) build -c release --product tally
+	.build/release/tally bench engine --json
+
+# ordo-one/benchmark kernels (separate package, never built by `make test`).
+bench-kernels: bootstrap
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress
+
+clean:
+	rm -rf .build Benchmarks/.build
