@@ -91,6 +91,41 @@ import Glibc
         _ = path
     }
 
+    @Test func interruptedTailCompactionKeepsOlderSegments() throws {
+        let dir = TempDir("tail")
+        var rng = SplitMix64(seed: 303)
+        let pts = (0..<600).map { MetricPoint(step: Int64($0), timestamp: 0, value: rng.unit()) }
+        var config = testConfig(blockPoints: 1000)
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: config)
+            // One big segment, then three small ones.
+            try store.append(run: "r", series: [SeriesBatch(key: "m", steps: pts[..<500].map(\.step), timestamps: pts[..<500].map(\.timestamp),
+                                                            values: pts[..<500].map(\.value))])
+            try store.flush()
+            for chunk in [500..<530, 530..<560, 560..<600] {
+                try store.append(run: "r", series: [SeriesBatch(key: "m", steps: pts[chunk].map(\.step), timestamps: pts[chunk].map(\.timestamp),
+                                                                values: pts[chunk].map(\.value))])
+                try store.flush()
+            }
+        }
+        let runDir = dir.path + "/runs/r"
+        let before = try FileIO.list(runDir).filter { $0.hasSuffix(".seg") }.sorted()
+        #expect(before.count == 4)
+        let saved = try before.map { ($0, try readFile(runDir + "/" + $0)) }
+        config.compactionThreshold = 3
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: config)
+            #expect(try store.compactTail(try #require(try store.run("r", create: false))) == 3)
+            #expect(try store.stats(run: "r").segments == 2)
+        }
+        // Restore the merged inputs, as if the process had died before deleting them.
+        for (name, bytes) in saved.dropFirst() { try FileIO.writeAtomically(path: runDir + "/" + name, bytes: bytes, durable: false) }
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        #expect(try store.read(run: "r", key: "m").points == pts)
+        #expect(try store.stats(run: "r").segments == 2)
+        #expect(try FileIO.list(runDir).contains(before[0]))
+    }
+
     @Test func interruptedCompactionDoesNotDuplicatePoints() throws {
         let dir = TempDir("compact")
         var rng = SplitMix64(seed: 302)

@@ -252,3 +252,39 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
         #expect(try store.read(run: "run0", key: "w0").values == (0..<(batches * perBatch)).map { Double($0) })
     }
 }
+
+@Suite struct CompactionTests {
+    @Test func tieredPolicyMergesTheNewestSimilarSegments() {
+        #expect(MetricStore.tailToMerge([]) == 0)
+        #expect(MetricStore.tailToMerge([10]) == 0)
+        #expect(MetricStore.tailToMerge([10, 10]) == 2)
+        #expect(MetricStore.tailToMerge([1000, 10, 10, 10]) == 3)  // the big old segment is left alone
+        #expect(MetricStore.tailToMerge([1000, 40, 10, 10, 10]) == 4)
+        #expect(MetricStore.tailToMerge([50, 50, 50, 50]) == 4)
+    }
+
+    @Test func automaticCompactionBoundsSegmentsAndKeepsEveryPoint() throws {
+        let dir = TempDir("auto")
+        var config = testConfig(blockPoints: 64)
+        config.compactionThreshold = 4
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        var rng = SplitMix64(seed: 400)
+        var pts: [MetricPoint] = []
+        for round in 0..<60 {
+            let batch = (0..<(5 + Int(rng.next() % 30))).map { i in
+                MetricPoint(step: Int64(round * 100 + i) - rng.int(0...150), timestamp: Int64(round), value: rng.anyDouble())
+            }
+            pts += batch
+            try store.append(run: "r", series: [SeriesBatch(key: "m", steps: batch.map(\.step), timestamps: batch.map(\.timestamp),
+                                                            values: batch.map(\.value))])
+            try store.flush(run: "r")
+            #expect(try store.stats(run: "r").segments <= 5)
+        }
+        #expect(try store.read(run: "r", key: "m").points == stableSorted(pts))
+        let reopened = try MetricStore(directory: dir.path, configuration: config)
+        #expect(try reopened.read(run: "r", key: "m").points == stableSorted(pts))
+        let k = Int(rng.next() % 200) + 1
+        #expect(bucketMismatch(try reopened.downsample(run: "r", key: "m", steps: -200...6000, buckets: k),
+                               oracle(pts, lo: -200, hi: 6000, buckets: k)) == nil)
+    }
+}

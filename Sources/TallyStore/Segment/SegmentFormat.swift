@@ -96,14 +96,15 @@ struct SeriesIndex: Sendable {
 
 /// The parsed footer of a segment.
 struct SegmentFooter: Sendable {
-    /// Segments with a sequence number up to this one are replaced by this segment (0: none).
-    var supersedes: UInt64
+    /// Sequence numbers of the segments this one replaces (a compaction's inputs); `nil` for a sealed head.
+    var supersedes: ClosedRange<UInt64>?
     var series: [SeriesIndex]
 
     func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 64 + series.count * (32 + SegmentFormat.blockMetaSize))
         w.write(UInt32(series.count))
-        w.write(supersedes)
+        w.write(supersedes?.lowerBound ?? 0)
+        w.write(supersedes?.upperBound ?? 0)
         for s in series {
             w.writeString16(s.key)
             w.write(UInt32(s.blocks.count))
@@ -115,7 +116,10 @@ struct SegmentFooter: Sendable {
     static func decode(_ bytes: [UInt8], baseOffset: Int64, chunkLimit: Int64) throws -> SegmentFooter {
         var r = ByteReader(bytes, baseOffset: baseOffset)
         let n = Int(try r.read(UInt32.self, "series count"))
-        let supersedes = try r.read(UInt64.self, "supersedes")
+        let from = try r.read(UInt64.self, "supersedes from")
+        let to = try r.read(UInt64.self, "supersedes to")
+        guard from <= to else { throw r.corrupt("supersedes range \(from)...\(to)") }
+        let supersedes = to == 0 ? nil : from...to
         var series: [SeriesIndex] = []
         series.reserveCapacity(min(n, 1 << 16))
         for _ in 0..<n {

@@ -16,7 +16,7 @@ struct SealColumns: Sendable {
 struct SegmentWriter {
     let blockPoints: Int
     let compression: Compression
-    let supersedes: UInt64
+    let supersedes: ClosedRange<UInt64>?
     let rollupPointsPerBucket: Int
     private let planes = PlaneCodec()
     private var w = ByteWriter(capacity: 1 << 20)
@@ -30,7 +30,7 @@ struct SegmentWriter {
         var last: Int64
     }
 
-    init(blockPoints: Int, compression: Compression, rollupPointsPerBucket: Int, supersedes: UInt64 = 0) {
+    init(blockPoints: Int, compression: Compression, rollupPointsPerBucket: Int, supersedes: ClosedRange<UInt64>? = nil) {
         self.blockPoints = max(1, blockPoints)
         self.rollupPointsPerBucket = max(1, rollupPointsPerBucket)
         self.compression = compression

@@ -4,26 +4,58 @@ extension MetricStore {
     /// Merges all of a run's segments into one, re-blocked and re-compressed with
     /// ``StoreConfiguration/compactionCompression``. Points keep their order (step, then arrival).
     ///
-    /// The new segment records the highest sequence number it replaces, so if the process stops between writing it
-    /// and deleting the old files, reopening deletes them instead of reading their points twice.
+    /// The new segment records the sequence numbers it replaces, so if the process stops between writing it and
+    /// deleting the old files, reopening deletes them instead of reading their points twice.
     /// - Returns: the number of segments merged (0 when there was nothing to do).
     @discardableResult
     public func compact(run id: String) throws -> Int {
         guard let run = try run(id, create: false) else { return 0 }
-        return try run.sealLock.withLock { _ in
+        return try merge(run) { $0.count > 1 ? $0.count : 0 }
+    }
+
+    /// Size-tiered automatic compaction: merges the newest segments whose sizes are comparable, so each point is
+    /// rewritten O(log n) times over a run's life rather than once per compaction.
+    /// - Returns: the number of segments merged.
+    @discardableResult
+    func compactTail(_ run: RunStore) throws -> Int {
+        try merge(run) { Self.tailToMerge($0.map(\.size)) }
+    }
+
+    /// How many of the newest segments to merge: grow the tail while the next older segment is no larger than
+    /// twice what the tail holds (at least two segments), so merged outputs grow geometrically.
+    static func tailToMerge(_ sizes: [Int64]) -> Int {
+        guard sizes.count > 1 else { return 0 }
+        var n = 1
+        var total = sizes[sizes.count - 1]
+        while n < sizes.count {
+            let older = sizes[sizes.count - 1 - n]
+            if n >= 2 && older > 2 * total { break }
+            total += older
+            n += 1
+        }
+        return n
+    }
+
+    /// Merges the newest `choose(segments)` segments of a run into one.
+    private func merge(_ run: RunStore, choose: ([SegmentReader]) -> Int) throws -> Int {
+        try run.sealLock.withLock { _ in
+            // Seals are excluded by the seal lock, so no frozen heads exist and the chosen suffix is the newest data.
             let (segments, seq): ([SegmentReader], UInt64) = try run.state.withLock { s in
                 try RunStore.loadIfNeeded(&s, directory: run.directory)
-                guard s.segments.count > 1, !s.deleted else { return ([], 0) }
+                guard !s.deleted else { return ([], 0) }
+                let n = choose(s.segments)
+                guard n > 1 else { return ([], 0) }
                 let seq = s.nextSeq
                 s.nextSeq += 1
-                return (s.segments, seq)
+                return (Array(s.segments.suffix(n)), seq)
             }
             guard segments.count > 1 else { return 0 }
             let planes = PlaneCodec()
             var keys = Set<String>()
             for seg in segments { keys.formUnion(seg.seriesIndex.keys) }
             var writer = SegmentWriter(blockPoints: configuration.blockPoints, compression: configuration.compactionCompression,
-                                       rollupPointsPerBucket: configuration.rollupPointsPerBucket, supersedes: segments.map(\.seq).max()!)
+                                       rollupPointsPerBucket: configuration.rollupPointsPerBucket,
+                                       supersedes: segments.first!.seq...segments.last!.seq)
             for key in keys.sorted() {
                 var cols = SealColumns(key: key, steps: [], timestamps: [], values: [])
                 var sorted = true
@@ -50,7 +82,7 @@ extension MetricStore {
             let merged = Set(segments.map(\.uid))
             run.state.withLock { s in
                 s.segments.removeAll { merged.contains($0.uid) }
-                s.segments.insert(reader, at: 0)
+                s.segments.append(reader)
             }
             for seg in segments { try FileIO.remove(seg.path) }
             if configuration.durableSegments { try FileIO.syncDirectory(run.directory) }

@@ -127,7 +127,7 @@ public final class MetricStore: Sendable {
         try run.seal(scope, config: configuration)
         if configuration.compactionThreshold > 0 {
             let segments = run.state.withLock { $0.segments.count }
-            if segments > configuration.compactionThreshold { try compact(run: run.id) }
+            if segments > configuration.compactionThreshold { try compactTail(run) }
         }
     }
 

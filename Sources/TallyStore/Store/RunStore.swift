@@ -67,12 +67,11 @@ final class RunStore: Sendable {
         }
         found.sort { $0.0 < $1.0 }
         var readers = try found.map { try SegmentReader(path: $0.1, seq: $0.0) }
-        // A compacted segment replaces every older one it names; drop those left by an interrupted compaction.
-        let superseded = readers.map(\.footer.supersedes).max() ?? 0
-        if superseded > 0 {
-            for r in readers where r.seq <= superseded { try FileIO.remove(r.path) }
-            readers.removeAll { $0.seq <= superseded }
-        }
+        // A compacted segment replaces the range of segments it names; drop those left by an interrupted compaction.
+        let replaced = readers.compactMap(\.footer.supersedes)
+        let stale = readers.filter { r in replaced.contains { $0.contains(r.seq) } }
+        for r in stale { try FileIO.remove(r.path) }
+        readers.removeAll { r in stale.contains { $0 === r } }
         s.segments = readers
         s.nextSeq = (found.last?.0 ?? 0) + 1
         s.loaded = true

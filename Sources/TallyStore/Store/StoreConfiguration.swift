@@ -18,7 +18,8 @@ public struct StoreConfiguration: Sendable {
     public var blockCacheBytes: Int = 256 << 20
     /// Whether segment writes are fsynced (file and directory). Turn off only for tests and benchmarks.
     public var durableSegments: Bool = true
-    /// A run with more segments than this is compacted after a seal (0 disables automatic compaction).
+    /// A run with more segments than this merges its newest, similar-sized segments after a seal
+    /// (size-tiered; 0 disables automatic compaction).
     public var compactionThreshold: Int = 16
 
     /// The defaults.
