@@ -12,11 +12,12 @@ bootstrap:
 build: bootstrap
 	$(SWIFT) build
 
-# Every test: unit and property tests (Swift Testing), then a smoke run of the CLI benchmark on small data.
+# Every test: a smoke run of the CLI benchmark on small data, then the Swift Testing suites (whose summary
+# closes the output).
 test: bootstrap
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
 	./scripts/smoke-bench
+	$(SWIFT) test
 
 # Starts the tracking server on the embedded default store (SQLite metadata + TallyStore in $(DATA_DIR)).
 serve: bootstrap
