@@ -4,12 +4,20 @@ import TallyWorkloads
 @testable import TallyStore
 
 /// Small blocks, tiny rollup buckets and no fsync, so tests exercise many blocks, levels and seals quickly.
-func testConfig(blockPoints: Int = 64, rollup: Int = 4) -> StoreConfiguration {
+func testConfig(blockPoints: Int = 64, rollup: Int = 4, durability: Durability? = Durability.none) -> StoreConfiguration {
     var c = StoreConfiguration()
     c.blockPoints = blockPoints
     c.rollupPointsPerBucket = rollup
     c.durableSegments = false
     c.compactionThreshold = 0
+    if let durability {
+        var w = WALConfiguration()
+        w.durability = durability
+        w.segmentBytes = 1 << 20
+        c.wal = w
+    } else {
+        c.wal = nil
+    }
     return c
 }
 

@@ -1,6 +1,6 @@
 /// Encodes `Int64` columns (steps, timestamps, rollup fields).
 ///
-/// Transforms, chosen per column: constant delta (regular steps cost 20 bytes whatever their number), or delta /
+/// Transforms, chosen per column: constant delta (regular steps cost 36 bytes with the chunk CRC, whatever their number), or delta /
 /// delta-of-delta followed by frame-of-reference (subtract the minimum) into the fewest whole bytes, split into
 /// byte planes that are then compressed one by one. All arithmetic wraps, so `Int64.min`/`Int64.max` round-trip.
 /// The byte layout is in `docs/storage-format.md`.

@@ -76,6 +76,7 @@ final class PlaneCodec {
         let stored = Int(try r.read(UInt32.self, "plane length"))
         let at = r.offset
         let range = try r.skip(stored, "plane bytes")
+        guard count <= Int(Int32.max) else { throw r.corrupt("plane of \(count) bytes") }
         guard let method = PlaneMethod(rawValue: methodByte) else {
             throw StorageError(.corrupt, "unknown plane method \(methodByte)", offset: r.baseOffset + Int64(at - 5))
         }

@@ -8,16 +8,33 @@ struct SeriesHead: Sendable {
     var sorted = true
     /// The latest point by ``LatestRule``.
     var latest: MetricPoint?
+    /// Where each appended batch came from in the WAL: the point at head index `start` is point `skip` of this
+    /// series in record `lsn`. Empty when the store has no WAL.
+    var marks: [(lsn: UInt64, start: Int, skip: Int)] = []
+
+    /// LSN of the oldest record with points still in this head.
+    var minLSN: UInt64? { marks.first?.lsn }
+
+    /// The WAL position of head point `k` (`k == count`: just past the last point), i.e. what a seal of the first
+    /// `k` points has made durable.
+    func walPosition(at k: Int) -> WALPosition? {
+        guard var m = marks.first else { return nil }
+        for x in marks where x.start <= k { m = x }
+        return WALPosition(lsn: m.lsn, index: UInt32(m.skip + (k - m.start)))
+    }
 
     var count: Int { steps.count }
 
     /// Memory held by the columns, by capacity.
     var bytes: Int { (steps.capacity &+ timestamps.capacity &+ values.capacity) &* 8 }
 
-    /// Appends a batch of points (all three buffers have the same count).
-    mutating func append(steps s: UnsafeBufferPointer<Int64>, timestamps t: UnsafeBufferPointer<Int64>, values v: UnsafeBufferPointer<Double>) {
+    /// Appends a batch of points (all three buffers have the same count). `lsn` (0: none) is the WAL record they
+    /// came from and `skip` how many points of this series in that record came before them.
+    mutating func append(steps s: UnsafeBufferPointer<Int64>, timestamps t: UnsafeBufferPointer<Int64>, values v: UnsafeBufferPointer<Double>,
+                         lsn: UInt64 = 0, skip: Int = 0) {
         let n = s.count
         guard n > 0 else { return }
+        if lsn != 0 { marks.append((lsn, count, skip)) }
         var prev = steps.last ?? s[0]
         var isSorted = sorted
         var best = latest ?? MetricPoint(step: s[0], timestamp: t[0], value: v[0])
@@ -43,10 +60,11 @@ struct SeriesHead: Sendable {
 
     /// The columns sorted by step, ties kept in arrival order.
     func sortedColumns(key: String) -> SealColumns {
-        if sorted { return SealColumns(key: key, steps: steps, timestamps: timestamps, values: values) }
+        let wal = walPosition(at: count)
+        if sorted { return SealColumns(key: key, steps: steps, timestamps: timestamps, values: values, wal: wal) }
         let order = Self.stableOrder(steps)
         return SealColumns(key: key, steps: order.map { steps[$0] }, timestamps: order.map { timestamps[$0] },
-                           values: order.map { values[$0] })
+                           values: order.map { values[$0] }, wal: wal)
     }
 
     /// Indices that sort `steps` ascending, ties in index order.
@@ -74,7 +92,13 @@ struct SeriesHead: Sendable {
     /// Removes and returns the points with step ≤ `cut` (only for sorted heads).
     mutating func removePrefix(throughStep cut: Int64, key: String) -> SealColumns {
         let l = countThrough(step: cut)
-        let out = SealColumns(key: key, steps: Array(steps[..<l]), timestamps: Array(timestamps[..<l]), values: Array(values[..<l]))
+        let out = SealColumns(key: key, steps: Array(steps[..<l]), timestamps: Array(timestamps[..<l]), values: Array(values[..<l]),
+                              wal: walPosition(at: l))
+        if let p = out.wal {
+            var kept = marks.filter { $0.start > l }.map { (lsn: $0.lsn, start: $0.start - l, skip: $0.skip) }
+            if l < count && kept.first?.start != 0 { kept.insert((p.lsn, 0, Int(p.index)), at: 0) }
+            marks = kept
+        }
         steps.removeFirst(l)
         timestamps.removeFirst(l)
         values.removeFirst(l)

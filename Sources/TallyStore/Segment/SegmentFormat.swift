@@ -17,9 +17,14 @@ enum SegmentFormat {
     }
 
     /// The sequence number in a segment file name, or `nil` for other names.
+    /// Sequence numbers stay below 2^39 so that `seq << 24 | block` ranks fit an Int64.
+    static let maxSeq: UInt64 = 1 << 39
+    /// Blocks per series in one segment stay below 2^24 (see ``maxSeq``).
+    static let maxBlocksPerSeries = 1 << 24
+
     static func seq(fromFileName name: String) -> UInt64? {
-        guard name.hasSuffix(".seg"), name.count == 20 else { return nil }
-        return UInt64(name.prefix(16), radix: 16)
+        guard name.hasSuffix(".seg"), name.count == 20, let seq = UInt64(name.prefix(16), radix: 16), seq < maxSeq else { return nil }
+        return seq
     }
 }
 
@@ -81,17 +86,37 @@ struct BlockMeta: Sendable {
         for _ in 0..<4 {
             let off = try r.read(UInt64.self, "chunk offset")
             let len = try r.read(UInt32.self, "chunk length")
-            refs.append(ChunkRef(offset: Int64(bitPattern: off), length: Int(len)))
+            refs.append(ChunkRef(offset: Int64(exactly: off) ?? -1, length: Int(len)))  // -1 fails the bounds check
         }
         return BlockMeta(count: count, flags: flags, minStep: minStep, maxStep: maxStep, minTimestamp: minTs, maxTimestamp: maxTs,
                          summary: s, latest: latest, steps: refs[0], timestamps: refs[1], values: refs[2], rollup: refs[3])
     }
 }
 
+/// A point's place in the write-ahead log: point `index` of this series within record `lsn`. As a seal
+/// watermark it names the first point *not* sealed: everything before it is in segments.
+public struct WALPosition: Sendable, Hashable, Comparable {
+    /// The record.
+    public var lsn: UInt64
+    /// The point's index among this series' points in the record.
+    public var index: UInt32
+
+    /// Creates a position.
+    public init(lsn: UInt64, index: UInt32) {
+        self.lsn = lsn
+        self.index = index
+    }
+
+    /// Log order.
+    public static func < (a: Self, b: Self) -> Bool { (a.lsn, a.index) < (b.lsn, b.index) }
+}
+
 /// The blocks of one series inside one segment, in arrival order.
 struct SeriesIndex: Sendable {
     var key: String
     var blocks: [BlockMeta]
+    /// WAL position of the first point of this series not sealed by this or an earlier segment (`nil`: no WAL).
+    var wal: WALPosition? = nil
 }
 
 /// The parsed footer of a segment.
@@ -99,6 +124,8 @@ struct SegmentFooter: Sendable {
     /// Sequence numbers of the segments this one replaces (a compaction's inputs); `nil` for a sealed head.
     var supersedes: ClosedRange<UInt64>?
     var series: [SeriesIndex]
+    /// The run's most recent client batch ids when this segment was written (for idempotent retries).
+    var batchIDs: [String] = []
 
     func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 64 + series.count * (32 + SegmentFormat.blockMetaSize))
@@ -107,9 +134,13 @@ struct SegmentFooter: Sendable {
         w.write(supersedes?.upperBound ?? 0)
         for s in series {
             w.writeString16(s.key)
+            w.write(s.wal?.lsn ?? 0)
+            w.write(s.wal?.index ?? 0)
             w.write(UInt32(s.blocks.count))
             for b in s.blocks { b.write(into: &w) }
         }
+        w.write(UInt32(batchIDs.count))
+        for id in batchIDs { w.writeString16(id) }
         return w.bytes
     }
 
@@ -124,6 +155,8 @@ struct SegmentFooter: Sendable {
         series.reserveCapacity(min(n, 1 << 16))
         for _ in 0..<n {
             let key = try r.readString16("series key")
+            let walLSN = try r.read(UInt64.self, "series WAL position")
+            let walIndex = try r.read(UInt32.self, "series WAL position")
             let bc = Int(try r.read(UInt32.self, "block count"))
             guard bc <= r.remaining / SegmentFormat.blockMetaSize else { throw r.truncated("block index of \(key)") }
             var blocks: [BlockMeta] = []
@@ -132,18 +165,24 @@ struct SegmentFooter: Sendable {
                 let at = r.offset
                 let b = try BlockMeta.read(&r)
                 for c in [b.steps, b.timestamps, b.values, b.rollup] where !c.isNone {
-                    guard c.offset >= Int64(SegmentFormat.headerSize), c.length >= 4, c.offset + Int64(c.length) <= chunkLimit else {
+                    guard c.offset >= Int64(SegmentFormat.headerSize), c.length >= 4, c.offset <= chunkLimit - Int64(c.length) else {
                         throw StorageError(.corrupt, "block of \(key) points outside the data area", offset: baseOffset + Int64(at))
                     }
                 }
-                guard b.count > 0, b.minStep <= b.maxStep, !b.values.isNone, !b.steps.isNone, !b.timestamps.isNone else {
+                guard b.count > 0, b.count <= 1 << 20, b.flags == 0, b.minStep <= b.maxStep, !b.values.isNone, !b.steps.isNone,
+                    !b.timestamps.isNone
+                else {
                     throw StorageError(.corrupt, "malformed block index entry for \(key)", offset: baseOffset + Int64(at))
                 }
                 blocks.append(b)
             }
-            series.append(SeriesIndex(key: key, blocks: blocks))
+            series.append(SeriesIndex(key: key, blocks: blocks, wal: walLSN == 0 ? nil : WALPosition(lsn: walLSN, index: walIndex)))
         }
+        let idCount = Int(try r.read(UInt32.self, "batch id count"))
+        guard idCount <= r.remaining / 2 else { throw r.truncated("batch ids") }
+        var ids: [String] = []
+        for _ in 0..<idCount { ids.append(try r.readString16("batch id")) }
         guard r.remaining == 0 else { throw r.corrupt("\(r.remaining) unexpected bytes after the footer") }
-        return SegmentFooter(supersedes: supersedes, series: series)
+        return SegmentFooter(supersedes: supersedes, series: series, batchIDs: ids)
     }
 }

@@ -37,6 +37,9 @@ final class SegmentReader: Sendable {
         guard CRC32C.checksum(header[0..<12]) == storedCRC else {
             throw StorageError(.corrupt, "segment header checksum mismatch", path: path, offset: 12)
         }
+        guard header[10] == 0 && header[11] == 0 else {
+            throw StorageError(.corrupt, "unknown segment header flags", path: path, offset: 10)
+        }
         guard version == SegmentFormat.version else {
             throw StorageError(.unsupportedFormat, "segment format version \(version), this build reads \(SegmentFormat.version)",
                                path: path, offset: 8)
@@ -47,10 +50,10 @@ final class SegmentReader: Sendable {
             throw StorageError(.truncated, "segment trailer missing (file truncated or not finished)", path: path, offset: trailerAt)
         }
         var tr = ByteReader(trailer, baseOffset: trailerAt)
-        let footerOffset = Int64(try tr.read(UInt64.self, "footer offset"))
+        let footerOffset = Int64(exactly: try tr.read(UInt64.self, "footer offset")) ?? -1
         let footerLength = Int(try tr.read(UInt32.self, "footer length"))
         let footerCRC = try tr.read(UInt32.self, "footer checksum")
-        guard footerOffset >= Int64(SegmentFormat.headerSize), footerOffset + Int64(footerLength) == trailerAt else {
+        guard footerOffset >= Int64(SegmentFormat.headerSize), footerOffset == trailerAt - Int64(footerLength) else {
             throw StorageError(.corrupt, "footer location \(footerOffset)+\(footerLength) does not end at the trailer",
                                path: path, offset: trailerAt)
         }

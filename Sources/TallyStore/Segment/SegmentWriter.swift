@@ -5,6 +5,8 @@ struct SealColumns: Sendable {
     var timestamps: [Int64]
     /// Double bit patterns.
     var values: [UInt64]
+    /// WAL position just past these points (the series' seal watermark), when the store has a WAL.
+    var wal: WALPosition? = nil
 
     var count: Int { steps.count }
 }
@@ -45,7 +47,7 @@ struct SegmentWriter {
     /// Balanced block boundaries for `n` points.
     static func blockRanges(count n: Int, blockPoints: Int) -> [Range<Int>] {
         guard n > 0 else { return [] }
-        let blocks = (n + blockPoints - 1) / blockPoints
+        let blocks = min((n + blockPoints - 1) / blockPoints, SegmentFormat.maxBlocksPerSeries)
         let size = (n + blocks - 1) / blocks
         return stride(from: 0, to: n, by: size).map { $0..<min(n, $0 + size) }
     }
@@ -69,7 +71,7 @@ struct SegmentWriter {
             }
             metas.append(Self.meta(steps: steps, timestamps: ts, values: vals, refs: (stepRef, tsRef, valRef, rollupRef)))
         }
-        series.append(SeriesIndex(key: s.key, blocks: metas))
+        series.append(SeriesIndex(key: s.key, blocks: metas, wal: s.wal))
     }
 
     static func meta(steps: [Int64], timestamps ts: [Int64], values: [UInt64], refs: (ChunkRef, ChunkRef, ChunkRef, ChunkRef)) -> BlockMeta {
@@ -109,9 +111,9 @@ struct SegmentWriter {
         return ChunkRef(offset: Int64(start), length: w.count - start)
     }
 
-    /// Appends the footer and trailer and returns the file's bytes and its parsed footer.
-    consuming func finish() -> (bytes: [UInt8], footer: SegmentFooter) {
-        let footer = SegmentFooter(supersedes: supersedes, series: series)
+    /// Appends the footer (with the run's recent batch ids) and trailer; returns the file's bytes and its footer.
+    consuming func finish(batchIDs: [String] = []) -> (bytes: [UInt8], footer: SegmentFooter) {
+        let footer = SegmentFooter(supersedes: supersedes, series: series, batchIDs: batchIDs)
         let fb = footer.encode()
         let footerOffset = UInt64(w.count)
         w.write(bytes: fb)

@@ -11,91 +11,82 @@ enum SealScope {
 
 extension RunStore {
     /// Writes head points to a new segment. Reads keep seeing them throughout (as frozen heads, then in the segment).
+    ///
+    /// If writing fails (a full disk, say), the frozen points stay frozen: still readable, still pinning the WAL,
+    /// and written first by the next seal. Nothing is lost or reordered.
     /// - Returns: the number of points sealed.
     @discardableResult
     func seal(_ scope: SealScope, config: StoreConfiguration) throws -> Int {
         try sealLock.withLock { _ in
-            // 1. Freeze.
-            let frozen: FrozenHeads? = try state.withLock { s in
-                try Self.loadIfNeeded(&s, directory: directory)
-                guard !s.deleted else { return nil }
-                var take: [String: SealColumns] = [:]
-                switch scope {
-                case .all:
-                    for (k, h) in s.heads where h.count > 0 { take[k] = h.sortedColumns(key: k) }
-                    s.heads.removeAll()
-                case .full(let minimum):
-                    let candidates = s.heads.filter { $0.value.count >= minimum }
-                    guard !candidates.isEmpty else { return nil }
-                    let cut = candidates.values.filter(\.sorted).map { $0.steps.last! }.min()
-                    for (k, var h) in candidates {
-                        // Cut at the common step unless that would leave most of this series behind.
-                        if h.sorted, let cut, h.countThrough(step: cut) * 2 >= h.count {
-                            let part = h.removePrefix(throughStep: cut, key: k)
-                            if part.count > 0 { take[k] = part }
-                            if h.count > 0 { s.heads[k] = h } else { s.heads[k] = nil }
-                        } else {
-                            take[k] = h.sortedColumns(key: k)
-                            s.heads[k] = nil
-                        }
-                    }
-                }
-                guard !take.isEmpty else { return nil }
-                let f = FrozenHeads(seq: s.nextSeq, series: take)
-                s.nextSeq += 1
-                s.frozen.append(f)
-                s.headBytes = s.heads.values.reduce(0) { $0 + $1.bytes }
-                headBytes.store(s.headBytes, ordering: .relaxed)
-                return f
-            }
-            guard let frozen else { return 0 }
-            // 2. Write, outside the state lock.
-            let path = directory + "/" + SegmentFormat.fileName(seq: frozen.seq)
-            let reader: SegmentReader
-            do {
-                var writer = SegmentWriter(blockPoints: config.blockPoints, compression: config.compression,
-                                           rollupPointsPerBucket: config.rollupPointsPerBucket)
-                for key in frozen.series.keys.sorted() { try writer.add(frozen.series[key]!) }
-                let (bytes, _) = writer.finish()
-                try FileIO.makeDirectories(directory)
-                try FileIO.writeAtomically(path: path, bytes: bytes, durable: config.durableSegments)
-                reader = try SegmentReader(path: path, seq: frozen.seq)
-            } catch {
-                // 3a. Put the points back in front of anything appended since.
-                state.withLock { s in
-                    s.frozen.removeAll { $0 === frozen }
-                    for (k, cols) in frozen.series {
-                        var h = SeriesHead()
-                        cols.steps.withUnsafeBufferPointer { st in
-                            cols.timestamps.withUnsafeBufferPointer { ts in
-                                cols.values.withUnsafeBufferPointer { v in
-                                    v.withMemoryRebound(to: Double.self) { h.append(steps: st, timestamps: ts, values: $0) }
-                                }
-                            }
-                        }
-                        if let newer = s.heads[k] {
-                            newer.steps.withUnsafeBufferPointer { st in
-                                newer.timestamps.withUnsafeBufferPointer { ts in
-                                    newer.values.withUnsafeBufferPointer { v in
-                                        v.withMemoryRebound(to: Double.self) { h.append(steps: st, timestamps: ts, values: $0) }
-                                    }
-                                }
-                            }
-                        }
-                        s.heads[k] = h
-                    }
-                    s.headBytes = s.heads.values.reduce(0) { $0 + $1.bytes }
-                    headBytes.store(s.headBytes, ordering: .relaxed)
-                }
-                throw error
-            }
-            // 3b. Publish.
-            state.withLock { s in
-                s.frozen.removeAll { $0 === frozen }
-                if s.deleted { return }
-                s.segments.append(reader)
-            }
-            return frozen.series.values.reduce(0) { $0 + $1.count }
+            var sealed = 0
+            for pending in state.withLock({ $0.frozen }) { sealed += try write(pending, config: config) }
+            guard let frozen = try freeze(scope) else { return sealed }
+            return sealed + (try write(frozen, config: config))
         }
+    }
+
+    /// Moves the chosen head points into a new frozen set (under the state lock).
+    private func freeze(_ scope: SealScope) throws -> FrozenHeads? {
+        try state.withLock { s in
+            try Self.loadIfNeeded(&s, directory: directory)
+            guard !s.deleted else { return nil }
+            var take: [String: SealColumns] = [:]
+            var minLSN: UInt64?
+            func taking(_ h: SeriesHead) {
+                if let m = h.minLSN { minLSN = min(minLSN ?? m, m) }
+            }
+            switch scope {
+            case .all:
+                for (k, h) in s.heads where h.count > 0 {
+                    taking(h)
+                    take[k] = h.sortedColumns(key: k)
+                }
+                s.heads.removeAll()
+            case .full(let minimum):
+                let candidates = s.heads.filter { $0.value.count >= minimum }
+                guard !candidates.isEmpty else { return nil }
+                let cut = candidates.values.filter(\.sorted).map { $0.steps.last! }.min()
+                for (k, var h) in candidates {
+                    taking(h)
+                    // Cut at the common step unless that would leave most of this series behind.
+                    if h.sorted, let cut, h.countThrough(step: cut) * 2 >= h.count {
+                        let part = h.removePrefix(throughStep: cut, key: k)
+                        if part.count > 0 { take[k] = part }
+                        s.heads[k] = h.count > 0 ? h : nil
+                    } else {
+                        take[k] = h.sortedColumns(key: k)
+                        s.heads[k] = nil
+                    }
+                }
+            }
+            guard !take.isEmpty else { return nil }
+            let f = FrozenHeads(seq: s.nextSeq, series: take, minLSN: minLSN)
+            s.nextSeq += 1
+            s.frozen.append(f)
+            recountHeadBytes(&s)
+            return f
+        }
+    }
+
+    /// Writes a frozen set as segment `frozen.seq` and publishes it (outside the state lock for the I/O).
+    private func write(_ frozen: FrozenHeads, config: StoreConfiguration) throws -> Int {
+        let batchIDs = state.withLock { $0.batchIDs.order }
+        let path = directory + "/" + SegmentFormat.fileName(seq: frozen.seq)
+        var writer = SegmentWriter(blockPoints: config.blockPoints, compression: config.compression,
+                                   rollupPointsPerBucket: config.rollupPointsPerBucket)
+        for key in frozen.series.keys.sorted() { try writer.add(frozen.series[key]!) }
+        let (bytes, _) = writer.finish(batchIDs: batchIDs)
+        try FileIO.makeDirectories(directory)
+        try FileIO.writeAtomically(path: path, bytes: bytes, durable: config.durableSegments)
+        let reader = try SegmentReader(path: path, seq: frozen.seq)
+        state.withLock { s in
+            s.frozen.removeAll { $0 === frozen }
+            if s.deleted { return }
+            s.segments.append(reader)
+            for (k, cols) in frozen.series {
+                if let w = cols.wal, w > (s.watermarks[k] ?? WALPosition(lsn: 0, index: 0)) { s.watermarks[k] = w }
+            }
+        }
+        return frozen.series.values.reduce(0) { $0 + $1.count }
     }
 }

@@ -4,9 +4,35 @@ import Synchronization
 final class FrozenHeads: Sendable {
     let seq: UInt64
     let series: [String: SealColumns]
-    init(seq: UInt64, series: [String: SealColumns]) {
+    /// Oldest WAL record with points in this set (it pins the WAL until the segment is written).
+    let minLSN: UInt64?
+    init(seq: UInt64, series: [String: SealColumns], minLSN: UInt64?) {
         self.seq = seq
         self.series = series
+        self.minLSN = minLSN
+    }
+}
+
+/// The most recent client batch ids of a run (bounded), for idempotent retries.
+struct BatchIDWindow: Sendable {
+    static let capacity = 4096
+    private(set) var order: [String] = []
+    private var set: Set<String> = []
+
+    init(_ ids: [String] = []) {
+        for id in ids { insert(id) }
+    }
+
+    func contains(_ id: String) -> Bool { set.contains(id) }
+
+    mutating func insert(_ id: String) {
+        guard set.insert(id).inserted else { return }
+        order.append(id)
+        if order.count > Self.capacity {
+            let drop = order.count - Self.capacity
+            for old in order.prefix(drop) { set.remove(old) }
+            order.removeFirst(drop)
+        }
     }
 }
 
@@ -19,6 +45,20 @@ struct RunState: Sendable {
     var segments: [SegmentReader] = []
     var nextSeq: UInt64 = 1
     var headBytes = 0
+    /// Per series, the WAL position of the first point not in a segment (replay skips what comes before).
+    var watermarks: [String: WALPosition] = [:]
+    /// Recent client batch ids (loaded from the newest segment, extended by appends and replay).
+    var batchIDs = BatchIDWindow()
+
+    /// Oldest WAL record still needed by this run's heads and frozen sets.
+    var minLSN: UInt64? {
+        let h = heads.values.compactMap(\.minLSN).min()
+        let f = frozen.compactMap(\.minLSN).min()
+        switch (h, f) {
+        case let (a?, b?): return min(a, b)
+        case let (a, b): return a ?? b
+        }
+    }
 }
 
 /// One unit of a series snapshot, in arrival order.
@@ -36,6 +76,11 @@ enum SeriesUnit: Sendable {
     }
 }
 
+/// Head memory of the whole store, shared by its runs.
+final class MemoryAccount: Sendable {
+    let bytes = Atomic<Int>(0)
+}
+
 /// All data of one run: heads, frozen heads being sealed, and open segments.
 final class RunStore: Sendable {
     let id: String
@@ -45,10 +90,22 @@ final class RunStore: Sendable {
     let sealLock = Mutex(())
     /// Mirror of `state.headBytes`, readable without the lock for budget decisions.
     let headBytes = Atomic<Int>(0)
+    let account: MemoryAccount
 
-    init(id: String, directory: String) {
+    init(id: String, directory: String, account: MemoryAccount) {
         self.id = id
         self.directory = directory
+        self.account = account
+    }
+
+    /// Recomputes the run's head memory after heads changed, and moves the store's total by exactly the difference.
+    /// Call with the state lock held, so concurrent changes can never be counted twice or missed.
+    func recountHeadBytes(_ s: inout RunState) {
+        let now = s.heads.values.reduce(0) { $0 + $1.bytes }
+        let delta = now - s.headBytes
+        s.headBytes = now
+        headBytes.store(now, ordering: .relaxed)
+        if delta != 0 { account.bytes.wrappingAdd(delta, ordering: .relaxed) }
     }
 
     /// Order key of block `b` of segment `seq`.
@@ -61,19 +118,29 @@ final class RunStore: Sendable {
         for name in try FileIO.list(directory) {
             if name.hasSuffix(".tmp") {
                 try FileIO.remove(directory + "/" + name)  // an interrupted seal or compaction
-            } else if let seq = SegmentFormat.seq(fromFileName: name) {
+            } else if let seq = SegmentFormat.seq(fromFileName: name) {  // unparsable names are left alone
                 found.append((seq, directory + "/" + name))
             }
         }
         found.sort { $0.0 < $1.0 }
         var readers = try found.map { try SegmentReader(path: $0.1, seq: $0.0) }
         // A compacted segment replaces the range of segments it names; drop those left by an interrupted compaction.
-        let replaced = readers.compactMap(\.footer.supersedes)
-        let stale = readers.filter { r in replaced.contains { $0.contains(r.seq) } }
+        // Newest first: only live segments' ranges count (a stale segment's own range must not delete anything).
+        var live: [SegmentReader] = []
+        var stale: [SegmentReader] = []
+        for r in readers.reversed() {
+            if live.contains(where: { $0.footer.supersedes?.contains(r.seq) == true }) { stale.append(r) } else { live.append(r) }
+        }
         for r in stale { try FileIO.remove(r.path) }
-        readers.removeAll { r in stale.contains { $0 === r } }
+        readers = live.reversed()
         s.segments = readers
         s.nextSeq = (found.last?.0 ?? 0) + 1
+        for r in readers {
+            for series in r.footer.series {
+                if let w = series.wal, w > (s.watermarks[series.key] ?? WALPosition(lsn: 0, index: 0)) { s.watermarks[series.key] = w }
+            }
+        }
+        s.batchIDs = BatchIDWindow(readers.last?.footer.batchIDs ?? [])
         s.loaded = true
     }
 

@@ -18,6 +18,8 @@ public struct StoreConfiguration: Sendable {
     public var blockCacheBytes: Int = 256 << 20
     /// Whether segment writes are fsynced (file and directory). Turn off only for tests and benchmarks.
     public var durableSegments: Bool = true
+    /// The write-ahead log (`nil`: none; appends then live only in memory until sealed). Defaults to `sync`.
+    public var wal: WALConfiguration? = WALConfiguration()
     /// A run with more segments than this merges its newest, similar-sized segments after a seal
     /// (size-tiered; 0 disables automatic compaction).
     public var compactionThreshold: Int = 16

@@ -42,6 +42,7 @@ struct EngineBench: ParsableCommand {
         config.blockPoints = blockPoints
         config.sealPoints = Int.max
         config.headMemoryBudget = Int.max
+        config.wal = nil  // in-process head ingest, as this benchmark defines it (`tally bench wal` measures the log)
         let root = scratchDirectory(dir, "engine")
         defer { system_rm(root) }
         let store = try MetricStore(directory: root, configuration: config)

@@ -1,0 +1,145 @@
+import Synchronization
+
+extension MetricStore {
+    /// Appends points to a run's series.
+    ///
+    /// With a write-ahead log the batch is logged first and, in `sync` durability, the call returns only once an
+    /// fdatasync covers it; concurrent appends share fsyncs. Points are visible to reads as soon as they are logged.
+    /// - Parameters:
+    ///   - id: The run.
+    ///   - series: One or more series batches; columns of a batch must have equal lengths. Batches with the same
+    ///     key are concatenated.
+    ///   - batchID: An optional client id: a batch whose id the run has already stored is not stored again (also
+    ///     across restarts; the run remembers its last 4,096 ids).
+    /// - Returns: `false` when `batchID` was a duplicate and nothing was stored.
+    /// - Throws: ``StorageError/Code/invalidArgument`` for mismatched columns or bad keys (nothing is stored then),
+    ///   or an I/O error from the log or from a seal the append triggered.
+    @discardableResult
+    public func append(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> Bool {
+        let batches = try Self.normalize(series)
+        if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
+        try beginAppend()
+        defer { endAppend() }
+        let sealPoints = configuration.sealPoints ?? configuration.blockPoints
+        var announced = false
+        var columns: WALPoints.Columns?
+        if let wal, !batches.isEmpty {
+            wal.willAppend()
+            announced = true
+            columns = WALPoints.encodeColumns(batches, compress: wal.config.compress)
+        }
+        defer { if announced { wal?.cancelAppend() } }
+        for _ in 0..<8 {
+            guard let run = try run(id, create: true) else { return false }
+            // Log and apply under the run's lock, so the head's arrival order is the log's order.
+            let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool)? = try run.state.withLock { s in
+                try RunStore.loadIfNeeded(&s, directory: run.directory)
+                if s.deleted { return nil }  // deleted meanwhile: look the id up again
+                if let b = batchID, s.batchIDs.contains(b) { return (false, 0, false) }
+                var lsn: UInt64 = 0
+                if let wal, let columns {
+                    announced = false
+                    lsn = try wal.append(run: id, columns: columns, keys: batches.map(\.key), batchID: batchID)
+                }
+                var needsSeal = false
+                for b in batches {
+                    var h = s.heads.removeValue(forKey: b.key) ?? SeriesHead()
+                    b.steps.withUnsafeBufferPointer { st in
+                        b.timestamps.withUnsafeBufferPointer { ts in
+                            b.values.withUnsafeBufferPointer { h.append(steps: st, timestamps: ts, values: $0, lsn: lsn) }
+                        }
+                    }
+                    needsSeal = needsSeal || h.count >= sealPoints
+                    s.heads[b.key] = h
+                }
+                if let b = batchID { s.batchIDs.insert(b) }
+                run.recountHeadBytes(&s)
+                return (true, lsn, needsSeal)
+            }
+            guard let outcome else { continue }
+            guard outcome.stored else { return false }
+            if let wal, outcome.lsn > 0 { try wal.waitDurable(outcome.lsn) }
+            if outcome.needsSeal { try sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2))) }
+            if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+            return true
+        }
+        throw StorageError(.io, "run \(id) was deleted repeatedly while appending")
+    }
+
+    /// Appends one point.
+    public func append(run id: String, key: String, step: Int64, timestamp: Int64, value: Double) throws {
+        try append(run: id, series: [SeriesBatch(key: key, steps: [step], timestamps: [timestamp], values: [value])])
+    }
+
+    /// Validates batches and merges those with the same key (first appearance order), dropping empty ones.
+    static func normalize(_ series: [SeriesBatch]) throws -> [SeriesBatch] {
+        var out: [SeriesBatch] = []
+        var index: [String: Int] = [:]
+        for b in series {
+            guard b.steps.count == b.timestamps.count, b.steps.count == b.values.count else {
+                throw StorageError(.invalidArgument,
+                                   "series \(b.key): \(b.steps.count) steps, \(b.timestamps.count) timestamps, \(b.values.count) values")
+            }
+            guard !b.key.isEmpty, b.key.utf8.count <= 1024 else {
+                throw StorageError(.invalidArgument, "metric key must be 1 to 1024 bytes")
+            }
+            guard !b.steps.isEmpty else { continue }
+            if let i = index[b.key] {
+                out[i].steps += b.steps
+                out[i].timestamps += b.timestamps
+                out[i].values += b.values
+            } else {
+                index[b.key] = out.count
+                out.append(b)
+            }
+        }
+        return out
+    }
+
+    /// Seals, compacts when due, and lets the WAL drop what is now sealed.
+    func sealAndMaintain(_ run: RunStore, _ scope: SealScope) throws {
+        try run.seal(scope, config: configuration)
+        if configuration.compactionThreshold > 0 {
+            let segments = run.state.withLock { $0.segments.count }
+            if segments > configuration.compactionThreshold { try compactTail(run) }
+        }
+        try maintainWAL()
+    }
+
+    /// Seals the largest heads until the total is back under 90 % of the budget. The appending thread does the
+    /// sealing: that is the backpressure.
+    func enforceBudget() throws {
+        let target = configuration.headMemoryBudget / 10 * 9
+        var attempts = 0
+        while headBytes > target && attempts < 64 {
+            attempts += 1
+            let candidates = runs.withLock { Array($0.values) }
+            guard let victim = candidates.max(by: { $0.headBytes.load(ordering: .relaxed) < $1.headBytes.load(ordering: .relaxed) }),
+                victim.headBytes.load(ordering: .relaxed) > 0
+            else { return }
+            try sealAndMaintain(victim, .all)
+        }
+    }
+
+    /// The oldest WAL record any head or frozen set still needs (everything when none does).
+    func lowWaterLSN(_ wal: WAL) -> UInt64 {
+        let all = runs.withLock { Array($0.values) }
+        var low = wal.lastLSN + 1
+        for r in all {
+            if let m = r.state.withLock({ $0.minLSN }) { low = min(low, m) }
+        }
+        return low
+    }
+
+    /// Removes WAL segments whose points are all sealed; when too many remain, seals the runs that pin the oldest.
+    func maintainWAL() throws {
+        guard let wal, !wal.closedSegments.isEmpty else { return }
+        try wal.removeSegments(below: lowWaterLSN(wal))
+        let closed = wal.closedSegments
+        guard closed.count > wal.config.maxSegments, let oldest = closed.first else { return }
+        for r in runs.withLock({ Array($0.values) }) {
+            if let m = r.state.withLock({ $0.minLSN }), m <= oldest.lastLSN { try r.seal(.all, config: configuration) }
+        }
+        try wal.removeSegments(below: lowWaterLSN(wal))
+    }
+}

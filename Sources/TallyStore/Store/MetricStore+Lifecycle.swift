@@ -1,0 +1,66 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension MetricStore {
+    /// Seals every head of one run into a segment.
+    public func flush(run id: String) throws {
+        guard let run = try run(id, create: false) else { return }
+        try sealAndMaintain(run, .all)
+    }
+
+    /// Seals every head of every run.
+    public func flush() throws {
+        for run in runs.withLock({ Array($0.values) }) where run.headBytes.load(ordering: .relaxed) > 0 || run.hasFrozen {
+            try sealAndMaintain(run, .all)
+        }
+    }
+
+    /// Refuses new appends, waits for those in flight, seals all heads and closes the log so that a restart replays
+    /// nothing. Later calls throw ``StorageError/Code/closed``.
+    public func close() throws {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        while activeAppends.load(ordering: .acquiring) > 0 { usleep(500) }
+        try flush()
+        try wal?.closeClean()
+    }
+
+    /// Deletes all data of a run (heads and segment files). With a WAL, the deletion is logged first so replay does
+    /// not bring the points back.
+    public func deleteRun(_ id: String) throws {
+        guard let run = try run(id, create: false) else { return }
+        try run.sealLock.withLock { _ in
+            if let wal {
+                var w = ByteWriter()
+                w.writeString16(id)
+                try wal.waitDurable(try wal.appendControl(.deleteRun, payload: w.bytes))
+            }
+            run.state.withLock { s in
+                s.deleted = true
+                s.heads.removeAll()
+                s.frozen.removeAll()
+                s.segments.removeAll()
+                run.recountHeadBytes(&s)
+            }
+            // Move the directory out of the way before the id can be reused, then remove it.
+            let hidden = runsDirectory + "/.deleted-" + RunDirectoryName.encode(id) + "-\(UInt64.random(in: 0...UInt64.max))"
+            try runs.withLock { runs in
+                if rename(run.directory, hidden) != 0 && errno != ENOENT {
+                    throw StorageError(.io, "rename failed", path: run.directory, errno: errno)
+                }
+                if runs[id] === run { runs[id] = nil }
+            }
+            try FileIO.removeTree(hidden)
+            if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }
+        }
+        try maintainWAL()
+    }
+}
+
+extension RunStore {
+    var hasFrozen: Bool { state.withLock { !$0.frozen.isEmpty } }
+}

@@ -1,0 +1,66 @@
+import Synchronization
+
+extension MetricStore {
+    /// Bytes each series of a run takes in its sealed segments, by column.
+    public func storage(run id: String) throws -> [String: SeriesStorage] {
+        guard let run = try run(id, create: false) else { return [:] }
+        let segments = try run.state.withLock { s in
+            try RunStore.loadIfNeeded(&s, directory: run.directory)
+            return s.segments
+        }
+        var out: [String: SeriesStorage] = [:]
+        for seg in segments {
+            for series in seg.footer.series {
+                var st = out[series.key] ?? SeriesStorage()
+                st.indexBytes += series.key.utf8.count + 6 + series.blocks.count * SegmentFormat.blockMetaSize
+                for b in series.blocks {
+                    st.points += b.count
+                    st.valueBytes += b.values.length
+                    st.stepBytes += b.steps.length
+                    st.timestampBytes += b.timestamps.length
+                    st.rollupBytes += b.rollup.length
+                }
+                out[series.key] = st
+            }
+        }
+        return out
+    }
+}
+
+
+extension MetricStore {
+    /// Metric keys of a run (empty for an unknown run).
+    public func keys(run id: String) throws -> [String] {
+        guard let run = try run(id, create: false) else { return [] }
+        return try run.keys()
+    }
+
+    /// Size and shape of a run's data.
+    public func stats(run id: String) throws -> RunStats {
+        guard let run = try run(id, create: false) else { return RunStats() }
+        return try run.state.withLock { s in
+            try RunStore.loadIfNeeded(&s, directory: run.directory)
+            var st = RunStats()
+            var keys = Set(s.heads.keys)
+            st.segments = s.segments.count
+            for seg in s.segments {
+                st.segmentBytes += seg.size
+                var seen = Set<Int64>()
+                for series in seg.footer.series {
+                    keys.insert(series.key)
+                    for b in series.blocks {
+                        st.sealedPoints += b.count
+                        if !b.rollup.isNone, seen.insert(b.rollup.offset).inserted { st.rollupBytes += Int64(b.rollup.length) }
+                    }
+                }
+            }
+            for f in s.frozen {
+                keys.formUnion(f.series.keys)
+                st.headPoints += f.series.values.reduce(0) { $0 + $1.count }
+            }
+            st.headPoints += s.heads.values.reduce(0) { $0 + $1.count }
+            st.series = keys.count
+            return st
+        }
+    }
+}

@@ -1,0 +1,316 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import SystemPackage
+
+/// The store's write-ahead log: one sequence of segment files shared by all runs, so concurrent writers share
+/// group commits.
+///
+/// Each append writes a `points` record (preceded by `series` records for series new to the current segment) with
+/// one `writev` under the log's lock, which assigns the record's LSN. Durability is then awaited outside the lock:
+/// in `sync` mode the first waiter becomes the leader and fsyncs everything written so far while later writers
+/// queue for the next round.
+final class WAL: Sendable {
+    let directory: String
+    let config: WALConfiguration
+
+    struct SegmentInfo {
+        var seq: UInt64
+        var path: String
+        var lastLSN: UInt64
+    }
+
+    struct State {
+        var fd: FileDescriptor?
+        var seq: UInt64 = 0
+        var path = ""
+        var size: Int64 = 0
+        var nextLSN: UInt64 = 1
+        var writtenLSN: UInt64 = 0
+        var durableLSN: UInt64 = 0
+        var syncing = false
+        /// Appends announced with ``WAL/willAppend()`` that have not written yet (the group-commit window waits for them).
+        var announced = 0
+        /// Segment-local series ids of the current segment.
+        var seriesIDs: [SeriesKey: UInt32] = [:]
+        /// Closed segments, oldest first (the current one is not listed).
+        var closed: [SegmentInfo] = []
+        var isClosed = false
+    }
+
+    struct SeriesKey: Hashable {
+        var run: String
+        var key: String
+    }
+
+    let state: ConditionLock<State>
+
+    /// Creates a log that is not yet writable; recovery reads the old segments, then calls
+    /// ``start(lastLSN:existing:)``.
+    init(directory: String, config: WALConfiguration) {
+        self.directory = directory
+        self.config = config
+        state = ConditionLock(State())
+    }
+
+    /// Opens a new segment numbered after `existing`, continuing after `lastLSN`.
+    func start(lastLSN: UInt64, existing: [SegmentInfo]) throws {
+        try state.withLock { s in
+            s.nextLSN = lastLSN + 1
+            s.writtenLSN = lastLSN
+            s.durableLSN = lastLSN
+            s.closed = existing
+            s.seq = existing.last?.seq ?? 0
+            try openSegment(&s)
+        }
+        if case .batch(let ms) = config.durability {
+            // Batch mode: a background loop fsyncs every `ms` until the log is closed or released.
+            DispatchQueue(label: "tally.wal.sync").async { [weak self] in
+                while let wal = self {
+                    let open = wal.state.withLock { s -> Bool in
+                        if !s.isClosed { wal.state.wait(nanoseconds: ms * 1_000_000) }
+                        return !s.isClosed
+                    }
+                    guard open else { return }
+                    try? wal.syncOnce()
+                }
+            }
+        }
+    }
+
+    /// Writes a record with no columns (run deletion) and returns its LSN.
+    func appendControl(_ type: WALRecordType, payload: [UInt8]) throws -> UInt64 {
+        try state.withLock { s in
+            guard !s.isClosed, let fd = s.fd else { throw StorageError(.closed, "the write-ahead log is closed") }
+            let lsn = s.nextLSN
+            let parts = [WALFormat.header(type: type, lsn: lsn, length: payload.count, payloadCRC: CRC32C.checksum(payload)), payload]
+            let sizeBefore = s.size
+            do {
+                s.size += Int64(try writeAll(fd, parts, path: s.path))
+            } catch {
+                if ftruncate(fd.rawValue, off_t(sizeBefore)) != 0 { s.isClosed = true }
+                s.size = sizeBefore
+                throw error
+            }
+            s.nextLSN = lsn + 1
+            s.writtenLSN = lsn
+            return lsn
+        }
+    }
+
+    private func openSegment(_ s: inout State) throws {
+        s.seq += 1
+        s.path = directory + "/" + WALFormat.fileName(seq: s.seq)
+        let header = WALFormat.fileHeader(firstLSN: s.nextLSN)
+        let fd = try FileIO.io("create WAL segment", path: s.path) {
+            let fd = try FileDescriptor.open(FilePath(s.path), .writeOnly, options: [.create, .exclusiveCreate],
+                                             permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            do {
+                _ = try header.withUnsafeBytes { try fd.writeAll($0) }
+                if config.durability != .none { try FileIO.syncData(fd) }
+            } catch {
+                try? fd.close()
+                throw error
+            }
+            return fd
+        }
+        if config.durability != .none { try FileIO.syncDirectory(directory) }
+        s.fd = fd
+        s.size = Int64(header.count)
+        s.seriesIDs.removeAll()
+    }
+
+    /// Announces an append that is about to be encoded, so a group commit in progress may wait for it.
+    func willAppend() { state.withLock { $0.announced += 1 } }
+
+    /// Withdraws an announcement that will not be followed by ``append(run:columns:keys:batchID:)``.
+    func cancelAppend() {
+        state.withLock { s in
+            s.announced -= 1
+            state.broadcast()
+        }
+    }
+
+    /// Writes a points record (and the series records it needs) and returns its LSN. Must follow ``willAppend()``.
+    /// On a write error the partial record is cut off again and the error is thrown: the log stays valid.
+    func append(run: String, columns: WALPoints.Columns, keys: [String], batchID: String?) throws -> UInt64 {
+        try state.withLock { s in
+            s.announced -= 1
+            defer { state.broadcast() }
+            guard !s.isClosed, s.fd != nil else { throw StorageError(.closed, "the write-ahead log is closed") }
+            let estimate = Int64(columns.stored.count + 64 + keys.count * (64 + run.utf8.count))
+            if s.size + estimate > Int64(config.segmentBytes) && s.size > Int64(WALFormat.fileHeaderSize) {
+                try rotate(&s)
+            }
+            let sizeBefore = s.size
+            let lsnBefore = s.nextLSN
+            var newIDs: [SeriesKey] = []
+            var parts: [[UInt8]] = []
+            var ids: [UInt32] = []
+            for key in keys {
+                let sk = SeriesKey(run: run, key: key)
+                if let id = s.seriesIDs[sk] {
+                    ids.append(id)
+                    continue
+                }
+                let id = UInt32(s.seriesIDs.count)
+                s.seriesIDs[sk] = id
+                newIDs.append(sk)
+                ids.append(id)
+                let payload = WALSeries(id: id, run: run, key: key).encode()
+                parts.append(WALFormat.header(type: .series, lsn: s.nextLSN, length: payload.count, payloadCRC: CRC32C.checksum(payload)))
+                parts.append(payload)
+                s.nextLSN += 1
+            }
+            let trailer = WALPoints.trailer(columns, seriesIDs: ids, batchID: batchID)
+            let lsn = s.nextLSN
+            let crc = CRC32C.checksum(trailer, seed: columns.crc)
+            parts.append(WALFormat.header(type: .points, lsn: lsn, length: columns.stored.count + trailer.count, payloadCRC: crc))
+            parts.append(columns.stored)
+            parts.append(trailer)
+            do {
+                let written = try writeAll(s.fd!, parts, path: s.path)
+                s.size += Int64(written)
+            } catch {
+                // Cut the partial record so later appends continue a valid log.
+                for sk in newIDs { s.seriesIDs[sk] = nil }
+                s.nextLSN = lsnBefore
+                if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 {
+                    s.isClosed = true  // the file's tail is unknown: refuse further writes
+                }
+                throw error
+            }
+            s.nextLSN = lsn + 1
+            s.writtenLSN = lsn
+            return lsn
+        }
+    }
+
+    private func writeAll(_ fd: FileDescriptor, _ parts: [[UInt8]], path: String) throws -> Int {
+        var total = 0
+        for p in parts {
+            total += try FileIO.io("write WAL", path: path) { try p.withUnsafeBytes { try fd.writeAll($0) } }
+        }
+        return total
+    }
+
+    /// Closes the current segment (fsynced) and opens the next. Called with the lock held.
+    private func rotate(_ s: inout State) throws {
+        while s.syncing { state.wait() }
+        if let fd = s.fd {
+            if config.durability != .none { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } }
+            try? fd.close()
+            s.durableLSN = max(s.durableLSN, s.writtenLSN)
+        }
+        s.closed.append(SegmentInfo(seq: s.seq, path: s.path, lastLSN: s.writtenLSN))
+        s.fd = nil
+        try openSegment(&s)
+    }
+
+    /// Returns once the record `lsn` is on disk as the durability mode requires.
+    func waitDurable(_ lsn: UInt64) throws {
+        guard config.durability == .sync else { return }
+        let window = config.groupCommitWindowMicroseconds * 1_000
+        try state.withLock { s in
+            while s.durableLSN < lsn {
+                guard !s.isClosed, let fd = s.fd else { throw StorageError(.closed, "the write-ahead log was closed") }
+                if s.syncing {
+                    state.wait()
+                    continue
+                }
+                // Lead: let announced appends write (bounded by the window), then fsync all that is written.
+                if window > 0 && s.announced > 0 {
+                    let deadline = ContinuousClock.now + .nanoseconds(window)
+                    while s.announced > 0 && ContinuousClock.now < deadline { state.wait(nanoseconds: window / 4) }
+                }
+                s.syncing = true
+                let target = s.writtenLSN
+                let path = s.path
+                let result: Result<Void, any Error> = Result {
+                    try unlocked { try FileIO.io("fsync WAL", path: path) { try FileIO.syncData(fd) } }
+                }
+                s.syncing = false
+                state.broadcast()
+                if case .failure = result { s.isClosed = true }  // after a failed fsync the page cache state is unknown
+                try result.get()
+                s.durableLSN = max(s.durableLSN, target)
+            }
+        }
+    }
+
+    /// Runs `body` with the lock released (only from inside `state.withLock`).
+    private func unlocked<R>(_ body: () throws -> R) rethrows -> R {
+        state.unlockForCall()
+        defer { state.relockAfterCall() }
+        return try body()
+    }
+
+    /// Fsyncs whatever is written (batch mode's timer, and close).
+    func syncOnce() throws {
+        try state.withLock { s in
+            while s.syncing { state.wait() }
+            guard let fd = s.fd, s.writtenLSN > s.durableLSN else { return }
+            s.syncing = true
+            let target = s.writtenLSN
+            let path = s.path
+            let result: Result<Void, any Error> = Result {
+                try unlocked { try FileIO.io("fsync WAL", path: path) { try FileIO.syncData(fd) } }
+            }
+            s.syncing = false
+            state.broadcast()
+            if case .failure = result { s.isClosed = true }
+            try result.get()
+            s.durableLSN = max(s.durableLSN, target)
+        }
+    }
+
+    /// The LSN of the last record written.
+    var lastLSN: UInt64 { state.withLock { $0.writtenLSN } }
+
+    /// Number of closed segments still kept.
+    var closedSegments: [SegmentInfo] { state.withLock { $0.closed } }
+
+    /// Deletes closed segments whose records all have LSNs below `lowWater` (their points are sealed).
+    /// - Returns: how many were deleted.
+    @discardableResult
+    func removeSegments(below lowWater: UInt64) throws -> Int {
+        let doomed: [SegmentInfo] = state.withLock { s in
+            let d = s.closed.prefix { $0.lastLSN < lowWater }
+            s.closed.removeFirst(d.count)
+            return Array(d)
+        }
+        for seg in doomed { try FileIO.remove(seg.path) }
+        if !doomed.isEmpty && config.durability != .none { try FileIO.syncDirectory(directory) }
+        return doomed.count
+    }
+
+    /// Closes a log whose every record is sealed: starts an empty segment that only carries the next LSN, removes
+    /// all older segments and closes, so a restart replays nothing.
+    func closeClean() throws {
+        try state.withLock { s in
+            guard !s.isClosed, s.fd != nil else { return }
+            try rotate(&s)
+        }
+        try removeSegments(below: UInt64.max)
+        try close()
+    }
+
+    /// Syncs and closes the log; later appends throw ``StorageError/Code/closed``.
+    func close() throws {
+        try state.withLock { s in
+            while s.syncing { state.wait() }
+            guard let fd = s.fd else { return }
+            defer {
+                try? fd.close()
+                s.fd = nil
+                s.isClosed = true
+                state.broadcast()
+            }
+            try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) }
+            s.durableLSN = s.writtenLSN
+        }
+    }
+}

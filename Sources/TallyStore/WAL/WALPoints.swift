@@ -1,0 +1,141 @@
+/// The payload of a `points` record: column data first, then a trailer naming series, counts and batch id, so the
+/// writer can compress and checksum the columns before it takes the log's lock.
+///
+/// ```
+/// columns   (lz4-compressed when flagged): per series, count × i64 steps, count × i64 timestamps, count × u64 values
+/// trailer   u32 seriesCount, seriesCount × (u32 seriesID, u32 count), u16 batchIDLength, batchID,
+///           u8 compression (0 raw, 1 lz4), u32 columnsRawLength, u32 columnsStoredLength
+/// u32       trailerLength (bytes of the trailer before this field)
+/// ```
+struct WALPoints {
+    /// Encoded columns of a batch, ready to be framed: bytes, their CRC32C, and the per-series counts.
+    struct Columns: Sendable {
+        var stored: [UInt8]
+        var rawLength: Int
+        var compressed: Bool
+        var crc: UInt32
+        var counts: [Int]
+    }
+
+    /// Encodes the columns of `series` (compressing with lz4 when `compress` and it saves at least 1/8).
+    static func encodeColumns(_ series: [SeriesBatch], compress: Bool) -> Columns {
+        let total = series.reduce(0) { $0 + $1.steps.count }
+        var raw = [UInt8](unsafeUninitializedCapacity: total * 24) { _, n in n = total * 24 }
+        raw.withUnsafeMutableBytes { out in
+            var at = 0
+            for s in series {
+                let n = s.steps.count * 8
+                s.steps.withUnsafeBytes { out.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                at += n
+                s.timestamps.withUnsafeBytes { out.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                at += n
+                s.values.withUnsafeBytes { out.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                at += n
+            }
+        }
+        var stored = raw
+        var compressed = false
+        if compress, raw.count >= 512, let c = LZ4Block.compress(raw), c.count < raw.count - raw.count / 8 {
+            stored = c
+            compressed = true
+        }
+        return Columns(stored: stored, rawLength: raw.count, compressed: compressed, crc: CRC32C.checksum(stored),
+                       counts: series.map(\.steps.count))
+    }
+
+    /// The trailer for `columns` with segment-local series ids.
+    static func trailer(_ columns: Columns, seriesIDs: [UInt32], batchID: String?) -> [UInt8] {
+        var w = ByteWriter(capacity: 32 + seriesIDs.count * 8)
+        w.write(UInt32(seriesIDs.count))
+        for (id, n) in zip(seriesIDs, columns.counts) {
+            w.write(id)
+            w.write(UInt32(n))
+        }
+        w.writeString16(batchID ?? "")
+        w.write(UInt8(columns.compressed ? 1 : 0))
+        w.write(UInt32(columns.rawLength))
+        w.write(UInt32(columns.stored.count))
+        w.write(UInt32(w.count))
+        return w.bytes
+    }
+
+    /// A decoded points record.
+    var batchID: String?
+    var series: [(id: UInt32, steps: [Int64], timestamps: [Int64], values: [Double])]
+
+    /// Decodes a points payload (`bytes[range]`), throwing ``StorageError/Code/corrupt`` on any inconsistency.
+    init(_ bytes: [UInt8], _ range: Range<Int>, offset: Int64) throws {
+        func bad(_ why: String) -> StorageError { StorageError(.corrupt, "points record: \(why)", offset: offset) }
+        guard range.count >= 4 else { throw bad("too short") }
+        var tail = ByteReader(bytes, offset: range.upperBound - 4, baseOffset: 0)
+        let trailerLength = Int(try tail.read(UInt32.self))
+        guard trailerLength + 4 <= range.count else { throw bad("trailer length \(trailerLength)") }
+        var r = ByteReader(Array(bytes[(range.upperBound - 4 - trailerLength)..<(range.upperBound - 4)]), baseOffset: offset)
+        let n = Int(try r.read(UInt32.self, "series count"))
+        guard n <= trailerLength / 8 else { throw bad("\(n) series") }
+        var ids: [(UInt32, Int)] = []
+        for _ in 0..<n { ids.append((try r.read(UInt32.self), Int(try r.read(UInt32.self)))) }
+        let batch = try r.readString16("batch id")
+        let compression = try r.read(UInt8.self)
+        let rawLength = Int(try r.read(UInt32.self))
+        let storedLength = Int(try r.read(UInt32.self))
+        let columnsEnd = range.upperBound - 4 - trailerLength
+        guard storedLength == columnsEnd - range.lowerBound, compression <= 1,
+            rawLength == ids.reduce(0, { $0 + $1.1 * 24 })
+        else { throw bad("column lengths do not match the counts") }
+        let stored = bytes[range.lowerBound..<columnsEnd]
+        let raw: [UInt8]
+        if compression == 1 {
+            guard rawLength > 0, let d = LZ4Block.decompress(stored, rawLength: rawLength) else { throw bad("lz4 columns do not decode") }
+            raw = d
+        } else {
+            guard storedLength == rawLength else { throw bad("raw column length mismatch") }
+            raw = Array(stored)
+        }
+        batchID = batch.isEmpty ? nil : batch
+        series = []
+        var at = 0
+        raw.withUnsafeBytes { src in
+            for (id, count) in ids {
+                let bytes = count * 8
+                func column<T>(_: T.Type) -> [T] {
+                    defer { at += bytes }
+                    return [T](unsafeUninitializedCapacity: count) { buf, c in
+                        if bytes > 0 { UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: src.baseAddress! + at, byteCount: bytes) }
+                        c = count
+                    }
+                }
+                series.append((id, column(Int64.self), column(Int64.self), column(Double.self)))
+            }
+        }
+    }
+}
+
+/// The payload of a `series` record.
+struct WALSeries {
+    var id: UInt32
+    var run: String
+    var key: String
+
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 8 + run.utf8.count + key.utf8.count)
+        w.write(id)
+        w.writeString16(run)
+        w.writeString16(key)
+        return w.bytes
+    }
+
+    init(id: UInt32, run: String, key: String) {
+        self.id = id
+        self.run = run
+        self.key = key
+    }
+
+    init(_ bytes: [UInt8], _ range: Range<Int>, offset: Int64) throws {
+        var r = ByteReader(Array(bytes[range]), baseOffset: offset)
+        id = try r.read(UInt32.self, "series id")
+        run = try r.readString16("run id")
+        key = try r.readString16("metric key")
+        guard r.remaining == 0 else { throw StorageError(.corrupt, "series record has trailing bytes", offset: offset) }
+    }
+}
