@@ -4,7 +4,7 @@ DATA_DIR ?= ./tally-data
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: bootstrap build test serve bench-engine bench-kernels clean
+.PHONY: bootstrap build test serve bench-engine bench-wal bench-kernels clean
 
 bootstrap:
 	@./scripts/bootstrap
@@ -28,6 +28,11 @@ serve: bootstrap
 bench-engine: bootstrap
 	$(SWIFT) build -c release --product tally
 	.build/release/tally bench engine --json
+
+# Durability figures (release build).
+bench-wal: bootstrap
+	$(SWIFT) build -c release --product tally
+	.build/release/tally bench wal --json
 
 # ordo-one/benchmark kernels (separate package, never built by `make test`).
 bench-kernels: bootstrap

@@ -150,6 +150,9 @@ extension MetricStore {
         return best
     }
 
+    /// The largest bucket count ``downsample(run:key:steps:buckets:)`` accepts.
+    public static let maxBuckets = 1 << 20
+
     /// Aggregates of a series over a step range (all steps when `nil`).
     public func summary(run id: String, key: String, steps: ClosedRange<Int64>? = nil) throws -> SeriesSummary {
         let r = steps ?? (Int64.min...Int64.max)
@@ -167,7 +170,9 @@ extension MetricStore {
     ///   - buckets: Number of buckets (at least 1; reduced to the number of steps in the range when larger).
     /// - Returns: One ``DownsampleBucket`` per bucket, empty ones included, in step order.
     public func downsample(run id: String, key: String, steps: ClosedRange<Int64>, buckets: Int) throws -> [DownsampleBucket] {
-        guard buckets >= 1 else { throw StorageError(.invalidArgument, "buckets must be at least 1") }
+        guard buckets >= 1, buckets <= Self.maxBuckets else {
+            throw StorageError(.invalidArgument, "buckets must be between 1 and \(Self.maxBuckets)")
+        }
         let grid = BucketGrid(lo: steps.lowerBound, hi: steps.upperBound, count: buckets)
         var aggs = [Aggregate](repeating: Aggregate(), count: grid.count)
         if let run = try run(id, create: false) {

@@ -20,6 +20,8 @@ extension MetricStore {
         if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
         try beginAppend()
         defer { endAppend() }
+        // Backpressure: over the memory budget, seal before storing more. If sealing fails, nothing is stored.
+        if headBytes > configuration.headMemoryBudget { try enforceBudget() }
         let sealPoints = configuration.sealPoints ?? configuration.blockPoints
         var announced = false
         var columns: WALPoints.Columns?
@@ -59,8 +61,15 @@ extension MetricStore {
             guard let outcome else { continue }
             guard outcome.stored else { return false }
             if let wal, outcome.lsn > 0 { try wal.waitDurable(outcome.lsn) }
-            if outcome.needsSeal { try sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2))) }
-            if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+            // The batch is stored (and logged). A failing seal now must not report it as failed: the error is kept
+            // for `maintenanceError` and surfaces again through the budget check of later appends, flush and close.
+            do {
+                if outcome.needsSeal { try sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2))) }
+                if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+            } catch let e as StorageError {
+                lastMaintenanceError.withLock { $0 = e }
+                if wal == nil { throw e }  // without a log the points are only in memory: say so
+            }
             return true
         }
         throw StorageError(.io, "run \(id) was deleted repeatedly while appending")
@@ -104,6 +113,7 @@ extension MetricStore {
             if segments > configuration.compactionThreshold { try compactTail(run) }
         }
         try maintainWAL()
+        lastMaintenanceError.withLock { $0 = nil }
     }
 
     /// Seals the largest heads until the total is back under 90 % of the budget. The appending thread does the

@@ -36,6 +36,13 @@ extension MetricStore {
         return n
     }
 
+    /// The sequence range a merge of `segments` replaces, extended by what its inputs replaced in turn, so a file an
+    /// earlier compaction failed to delete is still recognised as stale after this one.
+    static func replacedRange(_ segments: [SegmentReader]) -> ClosedRange<UInt64> {
+        let lo = segments.map { $0.footer.supersedes?.lowerBound ?? $0.seq }.min()!
+        return lo...segments.last!.seq
+    }
+
     /// Merges the newest `choose(segments)` segments of a run into one.
     private func merge(_ run: RunStore, choose: ([SegmentReader]) -> Int) throws -> Int {
         try run.sealLock.withLock { _ in
@@ -55,12 +62,14 @@ extension MetricStore {
             for seg in segments { keys.formUnion(seg.seriesIndex.keys) }
             var writer = SegmentWriter(blockPoints: configuration.blockPoints, compression: configuration.compactionCompression,
                                        rollupPointsPerBucket: configuration.rollupPointsPerBucket,
-                                       supersedes: segments.first!.seq...segments.last!.seq)
+                                       supersedes: Self.replacedRange(segments))
             for key in keys.sorted() {
                 var cols = SealColumns(key: key, steps: [], timestamps: [], values: [])
                 var sorted = true
                 for seg in segments {
                     guard let si = seg.seriesIndex[key] else { continue }
+                    // Keep the furthest seal watermark, or replay would re-apply points the inputs held.
+                    if let w = seg.footer.series[si].wal, w > (cols.wal ?? WALPosition(lsn: 0, index: 0)) { cols.wal = w }
                     for meta in seg.footer.series[si].blocks {
                         if let last = cols.steps.last, meta.minStep < last { sorted = false }
                         cols.steps += try seg.readInts(meta.steps, count: meta.count, planes: planes, what: "step column")
@@ -71,14 +80,21 @@ extension MetricStore {
                 if !sorted {
                     let order = SeriesHead.stableOrder(cols.steps)
                     cols = SealColumns(key: key, steps: order.map { cols.steps[$0] }, timestamps: order.map { cols.timestamps[$0] },
-                                       values: order.map { cols.values[$0] })
+                                       values: order.map { cols.values[$0] }, wal: cols.wal)
                 }
                 try writer.add(cols)
             }
-            let (bytes, _) = writer.finish()
+            // The merged segment becomes the newest: it must carry the run's batch ids or retries would be stored again.
+            let (bytes, _) = writer.finish(batchIDs: run.state.withLock { $0.batchIDs.order })
             let path = run.directory + "/" + SegmentFormat.fileName(seq: seq)
-            try FileIO.writeAtomically(path: path, bytes: bytes, durable: configuration.durableSegments)
-            let reader = try SegmentReader(path: path, seq: seq)
+            let reader: SegmentReader
+            do {
+                try FileIO.writeAtomically(path: path, bytes: bytes, durable: configuration.durableSegments)
+                reader = try SegmentReader(path: path, seq: seq)
+            } catch {
+                try? FileIO.remove(path)  // never leave a file whose range would delete its inputs on the next open
+                throw error
+            }
             let merged = Set(segments.map(\.uid))
             run.state.withLock { s in
                 s.segments.removeAll { merged.contains($0.uid) }

@@ -30,6 +30,7 @@ public final class MetricStore: Sendable {
     /// The write-ahead log, when ``StoreConfiguration/wal`` is set.
     let wal: WAL?
     let recoveryReport = Mutex(RecoveryReport())
+    let lastMaintenanceError = Mutex<StorageError?>(nil)
 
     var runsDirectory: String { directory + "/runs" }
 
@@ -96,6 +97,10 @@ public final class MetricStore: Sendable {
 
     /// Memory held by all heads, in bytes (by column capacity).
     public var headBytes: Int { account.bytes.load(ordering: .relaxed) }
+
+    /// The last error of a seal, compaction or checkpoint that ran after an append had already succeeded (appends
+    /// do not report it, since their points are safe in the log). `nil` once a later one succeeds.
+    public var maintenanceError: StorageError? { lastMaintenanceError.withLock { $0 } }
 
     /// What opening the store found in the write-ahead log.
     public var recovery: RecoveryReport { recoveryReport.withLock { $0 } }

@@ -81,6 +81,7 @@ extension RunStore {
         let reader = try SegmentReader(path: path, seq: frozen.seq)
         state.withLock { s in
             s.frozen.removeAll { $0 === frozen }
+            recountHeadBytes(&s)
             if s.deleted { return }
             s.segments.append(reader)
             for (k, cols) in frozen.series {

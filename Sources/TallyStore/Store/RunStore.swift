@@ -6,10 +6,13 @@ final class FrozenHeads: Sendable {
     let series: [String: SealColumns]
     /// Oldest WAL record with points in this set (it pins the WAL until the segment is written).
     let minLSN: UInt64?
+    /// Memory held by the columns.
+    let bytes: Int
     init(seq: UInt64, series: [String: SealColumns], minLSN: UInt64?) {
         self.seq = seq
         self.series = series
         self.minLSN = minLSN
+        bytes = series.values.reduce(0) { $0 + $1.count * 24 }
     }
 }
 
@@ -101,7 +104,8 @@ final class RunStore: Sendable {
     /// Recomputes the run's head memory after heads changed, and moves the store's total by exactly the difference.
     /// Call with the state lock held, so concurrent changes can never be counted twice or missed.
     func recountHeadBytes(_ s: inout RunState) {
-        let now = s.heads.values.reduce(0) { $0 + $1.bytes }
+        // Frozen sets count too: they are memory until their segment is written (or forever, if writes keep failing).
+        let now = s.heads.values.reduce(0) { $0 + $1.bytes } + s.frozen.reduce(0) { $0 + $1.bytes }
         let delta = now - s.headBytes
         s.headBytes = now
         headBytes.store(now, ordering: .relaxed)

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Dispatch
+import TallyStore
+import TallyWorkloads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `tally store crash-writer`: the child process of the crash-test harness. Appends deterministic batches to a
+/// store in `sync` durability and prints `ACK <run> <batch>` after each append returns, until it is killed.
+struct CrashWriter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crash-writer",
+        abstract: "Append acknowledged batches until killed (crash-test harness).",
+        shouldDisplay: false
+    )
+
+    @Option var dir: String
+    @Option var runs = 4
+    @Option var writers = 2
+    @Option var pointsPerBatch = 40
+    @Option(help: "Block size of the store (small values make seals frequent).")
+    var blockPoints = 256
+    @Option(help: "RLIMIT_FSIZE in bytes: writes past it fail as on a full disk.")
+    var fileSizeLimit: Int?
+
+    func run() throws {
+        if let limit = fileSizeLimit {
+            signal(SIGXFSZ, SIG_IGN)
+            var lim = rlimit(rlim_cur: rlim_t(limit), rlim_max: rlim_t(limit))
+            _ = setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &lim)
+        }
+        var config = StoreConfiguration()
+        config.blockPoints = blockPoints
+        config.rollupPointsPerBucket = 8
+        config.compactionThreshold = 4
+        var wal = WALConfiguration()
+        wal.durability = .sync
+        wal.segmentBytes = 256 << 10
+        wal.maxSegments = 3
+        config.wal = wal
+        let store: MetricStore
+        do {
+            store = try MetricStore(directory: dir, configuration: config)
+        } catch {
+            Self.say("OPENFAIL \(error)")
+            throw ExitCode(3)
+        }
+        let p = pointsPerBatch
+        Self.say("READY")
+        let group = DispatchGroup()
+        for w in 0..<writers {
+            DispatchQueue.global().async(group: group) {
+                var next: [Int: Int] = [:]
+                for r in stride(from: w, to: runs, by: writers) {
+                    // Continue after the last stored batch, and first retry that batch (it must be a duplicate).
+                    let last = (try? store.latest(run: "run\(r)", key: "m")).flatMap { $0 }.map { Int($0.step) / p } ?? -1
+                    next[r] = max(0, last)
+                }
+                while true {
+                    for r in stride(from: w, to: runs, by: writers) {
+                        let b = next[r]!
+                        let steps = (0..<p).map { Int64(b * p + $0) }
+                        let vals = (0..<p).map { CrashWorkload.value(run: r, batch: b, point: $0) }
+                        let ts = [Int64](repeating: Int64(b), count: p)
+                        do {
+                            try store.append(run: "run\(r)", series: [
+                                SeriesBatch(key: "m", steps: steps, timestamps: ts, values: vals),
+                                SeriesBatch(key: "n", steps: steps, timestamps: ts, values: vals.map { -$0 }),
+                            ], batchID: "r\(r)-b\(b)")
+                            Self.say("ACK \(r) \(b)")
+                            next[r] = b + 1
+                        } catch {
+                            Self.say("ERR \(r) \(b) \(error)")
+                            usleep(2_000)
+                        }
+                    }
+                }
+            }
+        }
+        group.wait()
+    }
+
+    /// One line to stdout with a single write(2), so lines from several threads never interleave.
+    static func say(_ line: String) {
+        var bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+    }
+}
