@@ -188,6 +188,60 @@ func readAll(_ path: String) throws -> [UInt8] {
         try expectLockstep(store, run: "r", batches: 60)
     }
 
+    @Test func missingSegmentFilesAreReportedNotSilentlyDropped() throws {
+        let dir = TempDir("missingseg")
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: walConfig(blockPoints: 1000, segmentBytes: 1 << 20))
+            for chunk in stride(from: 0, to: 30, by: 10) {
+                try appendLockstep(store, run: "r", batches: chunk..<(chunk + 10))
+                try store.flush(run: "r")
+            }
+            try appendLockstep(store, run: "s", batches: 0..<3)
+            try store.close()  // WAL checkpointed: segments are the only copy, the manifest records them
+        }
+        let runDir = dir.path + "/runs/r"
+        let segs = try FileIO.list(runDir).filter { $0.hasSuffix(".seg") }.sorted()
+        #expect(segs.count == 3)
+        // A middle segment: the chain names it.
+        let middle = try readAll(runDir + "/" + segs[1])
+        try FileIO.remove(runDir + "/" + segs[1])
+        var store = try MetricStore(directory: dir.path, configuration: walConfig(blockPoints: 1000, segmentBytes: 1 << 20))
+        do {
+            _ = try store.read(run: "r", key: "a")
+            Issue.record("a missing middle segment went unnoticed")
+        } catch let e as StorageError {
+            #expect(e.path == runDir + "/" + segs[1])
+            #expect(e.message.contains("missing"))
+        }
+        try expectLockstep(store, run: "s", batches: 3)  // other runs are unaffected
+        #expect(try StoreCheck.check(directory: dir.path).problems.contains { $0.path == runDir + "/" + segs[1] })
+        try FileIO.writeAtomically(path: runDir + "/" + segs[1], bytes: middle, durable: false)
+        // The newest segment: only the manifest remembers it.
+        try FileIO.remove(runDir + "/" + segs[2])
+        store = try MetricStore(directory: dir.path, configuration: walConfig(blockPoints: 1000, segmentBytes: 1 << 20))
+        #expect(throws: StorageError.self) { _ = try store.read(run: "r", key: "a") }
+        // The whole run directory.
+        try FileIO.removeTree(runDir)
+        #expect(throws: StorageError.self) { _ = try MetricStore(directory: dir.path, configuration: walConfig(blockPoints: 1000, segmentBytes: 1 << 20)) }
+    }
+
+    @Test func aMissingSegmentStillInTheLogIsRebuiltByReplay() throws {
+        let dir = TempDir("rebuild")
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: walConfig(blockPoints: 1000, segmentBytes: 1 << 20))
+            try appendLockstep(store, run: "r", batches: 0..<10)
+            try store.flush(run: "r")
+            try appendLockstep(store, run: "r", batches: 10..<20)
+            try store.flush(run: "r")
+            // Crash: one WAL segment still holds everything, so no checkpoint happened.
+        }
+        let runDir = dir.path + "/runs/r"
+        let newest = try #require(try FileIO.list(runDir).filter { $0.hasSuffix(".seg") }.sorted().last)
+        try FileIO.remove(runDir + "/" + newest)
+        let store = try MetricStore(directory: dir.path, configuration: walConfig(blockPoints: 1000, segmentBytes: 1 << 20))
+        try expectLockstep(store, run: "r", batches: 20)
+    }
+
     @Test func sealedWALSegmentsAreRemovedAndCleanCloseReplaysNothing() throws {
         let dir = TempDir("checkpoint")
         do {

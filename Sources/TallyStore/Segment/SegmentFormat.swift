@@ -123,6 +123,9 @@ struct SeriesIndex: Sendable {
 struct SegmentFooter: Sendable {
     /// Sequence numbers of the segments this one replaces (a compaction's inputs); `nil` for a sealed head.
     var supersedes: ClosedRange<UInt64>?
+    /// Sequence number of the run's live segment just before this one (0: none). The chain lets a load notice a
+    /// missing segment file.
+    var previousSeq: UInt64 = 0
     var series: [SeriesIndex]
     /// The run's most recent client batch ids when this segment was written (for idempotent retries).
     var batchIDs: [String] = []
@@ -132,6 +135,7 @@ struct SegmentFooter: Sendable {
         w.write(UInt32(series.count))
         w.write(supersedes?.lowerBound ?? 0)
         w.write(supersedes?.upperBound ?? 0)
+        w.write(previousSeq)
         for s in series {
             w.writeString16(s.key)
             w.write(s.wal?.lsn ?? 0)
@@ -151,6 +155,7 @@ struct SegmentFooter: Sendable {
         let to = try r.read(UInt64.self, "supersedes to")
         guard from <= to else { throw r.corrupt("supersedes range \(from)...\(to)") }
         let supersedes = to == 0 ? nil : from...to
+        let previousSeq = try r.read(UInt64.self, "previous segment")
         var series: [SeriesIndex] = []
         series.reserveCapacity(min(n, 1 << 16))
         for _ in 0..<n {
@@ -183,6 +188,6 @@ struct SegmentFooter: Sendable {
         var ids: [String] = []
         for _ in 0..<idCount { ids.append(try r.readString16("batch id")) }
         guard r.remaining == 0 else { throw r.corrupt("\(r.remaining) unexpected bytes after the footer") }
-        return SegmentFooter(supersedes: supersedes, series: series, batchIDs: ids)
+        return SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, batchIDs: ids)
     }
 }

@@ -112,8 +112,8 @@ struct SegmentWriter {
     }
 
     /// Appends the footer (with the run's recent batch ids) and trailer; returns the file's bytes and its footer.
-    consuming func finish(batchIDs: [String] = []) -> (bytes: [UInt8], footer: SegmentFooter) {
-        let footer = SegmentFooter(supersedes: supersedes, series: series, batchIDs: batchIDs)
+    consuming func finish(previousSeq: UInt64, batchIDs: [String] = []) -> (bytes: [UInt8], footer: SegmentFooter) {
+        let footer = SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, batchIDs: batchIDs)
         let fb = footer.encode()
         let footerOffset = UInt64(w.count)
         w.write(bytes: fb)

@@ -35,7 +35,7 @@ extension MetricStore {
             guard let run = try run(id, create: true) else { return false }
             // Log and apply under the run's lock, so the head's arrival order is the log's order.
             let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool)? = try run.state.withLock { s in
-                try RunStore.loadIfNeeded(&s, directory: run.directory)
+                try run.load(&s)
                 if s.deleted { return nil }  // deleted meanwhile: look the id up again
                 if let b = batchID, s.batchIDs.contains(b) { return (false, 0, false) }
                 var lsn: UInt64 = 0
@@ -144,12 +144,21 @@ extension MetricStore {
     /// Removes WAL segments whose points are all sealed; when too many remain, seals the runs that pin the oldest.
     func maintainWAL() throws {
         guard let wal, !wal.closedSegments.isEmpty else { return }
-        try wal.removeSegments(below: lowWaterLSN(wal))
+        try checkpoint(wal)
         let closed = wal.closedSegments
         guard closed.count > wal.config.maxSegments, let oldest = closed.first else { return }
         for r in runs.withLock({ Array($0.values) }) {
             if let m = r.state.withLock({ $0.minLSN }), m <= oldest.lastLSN { try r.seal(.all, config: configuration) }
         }
-        try wal.removeSegments(below: lowWaterLSN(wal))
+        try checkpoint(wal)
+    }
+
+    /// Removes the WAL segments no head needs, after recording every run's newest segment in the manifest (those
+    /// segments are about to become the only copy of their points).
+    func checkpoint(_ wal: WAL) throws {
+        let low = lowWaterLSN(wal)
+        guard wal.closedSegments.first.map({ $0.lastLSN < low }) == true else { return }
+        try writeManifest()
+        try wal.removeSegments(below: low)
     }
 }

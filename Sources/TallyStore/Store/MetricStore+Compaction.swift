@@ -48,7 +48,7 @@ extension MetricStore {
         try run.sealLock.withLock { _ in
             // Seals are excluded by the seal lock, so no frozen heads exist and the chosen suffix is the newest data.
             let (segments, seq): ([SegmentReader], UInt64) = try run.state.withLock { s in
-                try RunStore.loadIfNeeded(&s, directory: run.directory)
+                try run.load(&s)
                 guard !s.deleted else { return ([], 0) }
                 let n = choose(s.segments)
                 guard n > 1 else { return ([], 0) }
@@ -85,7 +85,7 @@ extension MetricStore {
                 try writer.add(cols)
             }
             // The merged segment becomes the newest: it must carry the run's batch ids or retries would be stored again.
-            let (bytes, _) = writer.finish(batchIDs: run.state.withLock { $0.batchIDs.order })
+            let (bytes, _) = writer.finish(previousSeq: segments[0].footer.previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
             let path = run.directory + "/" + SegmentFormat.fileName(seq: seq)
             let reader: SegmentReader
             do {

@@ -26,7 +26,10 @@ extension MetricStore {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         while activeAppends.load(ordering: .acquiring) > 0 { usleep(500) }
         try flush()
-        try wal?.closeClean()
+        if let wal {
+            try writeManifest()
+            try wal.closeClean()
+        }
     }
 
     /// Deletes all data of a run (heads and segment files). With a WAL, the deletion is logged first so replay does

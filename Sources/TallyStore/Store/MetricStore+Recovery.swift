@@ -37,7 +37,8 @@ extension MetricStore {
     /// A damaged record in the last segment with nothing valid after it is a torn tail: the file is truncated there
     /// and the cut is reported in ``recovery``. A damaged record anywhere else is corruption: opening fails with the
     /// file and offset.
-    func recover(_ wal: WAL) throws {
+    /// - Returns: the runs whose deletion the log replayed.
+    func recover(_ wal: WAL) throws -> Set<String> {
         try FileIO.makeDirectories(wal.directory)
         var files: [(UInt64, String)] = []
         for name in try FileIO.list(wal.directory) {
@@ -45,6 +46,7 @@ extension MetricStore {
         }
         files.sort { $0.0 < $1.0 }
         var report = RecoveryReport()
+        var deleted: Set<String> = []
         var lastLSN: UInt64 = 0
         var kept: [WAL.SegmentInfo] = []
         for (i, (seq, path)) in files.enumerated() {
@@ -63,7 +65,7 @@ extension MetricStore {
                     continue
                 }
             }
-            try replay(scan, report: &report)
+            try replay(scan, report: &report, deleted: &deleted)
             lastLSN = scan.lastLSN
             kept.append(WAL.SegmentInfo(seq: seq, path: path, lastLSN: scan.lastLSN))
         }
@@ -71,6 +73,7 @@ extension MetricStore {
         try wal.start(lastLSN: lastLSN, existing: kept)
         if headBytes > configuration.headMemoryBudget { try enforceBudget() }
         try maintainWAL()
+        return deleted
     }
 
     static func truncate(path: String, at offset: Int64, durable: Bool) throws {
@@ -87,7 +90,7 @@ extension MetricStore {
 
     /// Applies one segment's records: series ids are local to the segment; points before a series' seal watermark
     /// are skipped; batch ids are remembered.
-    private func replay(_ scan: WALSegmentScan, report: inout RecoveryReport) throws {
+    private func replay(_ scan: WALSegmentScan, report: inout RecoveryReport, deleted: inout Set<String>) throws {
         var series: [UInt32: (run: String, key: String)] = [:]
         for record in scan.records {
             report.records += 1
@@ -98,7 +101,9 @@ extension MetricStore {
                     series[s.id] = (s.run, s.key)
                 case .deleteRun:
                     var r = ByteReader(Array(scan.bytes[record.payload]), baseOffset: record.offset)
-                    try deleteRunDuringReplay(try r.readString16("run id"))
+                    let id = try r.readString16("run id")
+                    try deleteRunDuringReplay(id)
+                    deleted.insert(id)
                 case .points:
                     try replayPoints(WALPoints(scan.bytes, record.payload, offset: record.offset), lsn: record.lsn, series: series,
                                      offset: record.offset, report: &report)
@@ -123,21 +128,20 @@ extension MetricStore {
         }
         guard let run = try run(runID, create: true) else { return }
         let (replayed, skipped) = try run.state.withLock { s -> (Int, Int) in
-            try RunStore.loadIfNeeded(&s, directory: run.directory)
+            try run.load(&s)
             if let b = p.batchID { s.batchIDs.insert(b) }
             var replayed = 0, skipped = 0
-            for (i, col) in p.series.enumerated() {
+            for i in p.series.indices {
                 let key = keys[i]
-                let n = col.steps.count
+                let n = p.series[i].count
                 let wm = s.watermarks[key] ?? WALPosition(lsn: 0, index: 0)
                 let skip = lsn < wm.lsn ? n : (lsn == wm.lsn ? min(n, Int(wm.index)) : 0)
                 skipped += skip
                 guard skip < n else { continue }
                 var h = s.heads.removeValue(forKey: key) ?? SeriesHead()
-                col.steps[skip...].withUnsafeBufferPointer { st in
-                    col.timestamps[skip...].withUnsafeBufferPointer { ts in
-                        col.values[skip...].withUnsafeBufferPointer { h.append(steps: st, timestamps: ts, values: $0, lsn: lsn, skip: skip) }
-                    }
+                p.withColumns(i) { st, ts, vs in
+                    h.append(steps: UnsafeBufferPointer(rebasing: st[skip...]), timestamps: UnsafeBufferPointer(rebasing: ts[skip...]),
+                             values: UnsafeBufferPointer(rebasing: vs[skip...]), lsn: lsn, skip: skip)
                 }
                 s.heads[key] = h
                 replayed += n - skip

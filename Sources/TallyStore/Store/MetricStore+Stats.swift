@@ -5,7 +5,7 @@ extension MetricStore {
     public func storage(run id: String) throws -> [String: SeriesStorage] {
         guard let run = try run(id, create: false) else { return [:] }
         let segments = try run.state.withLock { s in
-            try RunStore.loadIfNeeded(&s, directory: run.directory)
+            try run.load(&s)
             return s.segments
         }
         var out: [String: SeriesStorage] = [:]
@@ -39,7 +39,7 @@ extension MetricStore {
     public func stats(run id: String) throws -> RunStats {
         guard let run = try run(id, create: false) else { return RunStats() }
         return try run.state.withLock { s in
-            try RunStore.loadIfNeeded(&s, directory: run.directory)
+            try run.load(&s)
             var st = RunStats()
             var keys = Set(s.heads.keys)
             st.segments = s.segments.count

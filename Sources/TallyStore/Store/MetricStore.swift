@@ -49,6 +49,7 @@ public final class MetricStore: Sendable {
         wal = configuration.wal.map { WAL(directory: directory + "/wal", config: $0) }
         FileIO.raiseOpenFileLimit()
         try FileIO.makeDirectories(directory + "/runs")
+        let manifest = try StoreManifest.read(directory)
         var found: [String: RunStore] = [:]
         for name in try FileIO.list(directory + "/runs") {
             if name.hasPrefix(".deleted-") {
@@ -56,10 +57,16 @@ public final class MetricStore: Sendable {
                 continue
             }
             guard !name.hasPrefix("."), let id = RunDirectoryName.decode(name) else { continue }
-            found[id] = RunStore(id: id, directory: directory + "/runs/" + name, account: account)
+            found[id] = RunStore(id: id, directory: directory + "/runs/" + name, account: account, manifestSeq: manifest[id])
         }
         runs.withLock { $0 = found }
-        if let wal { try recover(wal) }
+        var deletedByLog: Set<String> = []
+        if let wal { deletedByLog = try recover(wal) }
+        // A run the manifest lists must still have its directory, unless the log deleted it.
+        for (id, seq) in manifest where found[id] == nil && !deletedByLog.contains(id) {
+            throw StorageError(.corrupt, "run \(id) is missing (its segment \(SegmentFormat.fileName(seq: seq)) is recorded in the manifest)",
+                               path: runsDirectory + "/" + RunDirectoryName.encode(id))
+        }
     }
 
     /// Counts an append in flight; throws when the store is closed.

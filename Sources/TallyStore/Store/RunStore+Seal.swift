@@ -28,7 +28,7 @@ extension RunStore {
     /// Moves the chosen head points into a new frozen set (under the state lock).
     private func freeze(_ scope: SealScope) throws -> FrozenHeads? {
         try state.withLock { s in
-            try Self.loadIfNeeded(&s, directory: directory)
+            try load(&s)
             guard !s.deleted else { return nil }
             var take: [String: SealColumns] = [:]
             var minLSN: UInt64?
@@ -70,12 +70,13 @@ extension RunStore {
 
     /// Writes a frozen set as segment `frozen.seq` and publishes it (outside the state lock for the I/O).
     private func write(_ frozen: FrozenHeads, config: StoreConfiguration) throws -> Int {
-        let batchIDs = state.withLock { $0.batchIDs.order }
+        // Seals and compactions hold the seal lock, so the newest live segment cannot change under us.
+        let (batchIDs, previous) = state.withLock { ($0.batchIDs.order, $0.segments.last?.seq ?? 0) }
         let path = directory + "/" + SegmentFormat.fileName(seq: frozen.seq)
         var writer = SegmentWriter(blockPoints: config.blockPoints, compression: config.compression,
                                    rollupPointsPerBucket: config.rollupPointsPerBucket)
         for key in frozen.series.keys.sorted() { try writer.add(frozen.series[key]!) }
-        let (bytes, _) = writer.finish(batchIDs: batchIDs)
+        let (bytes, _) = writer.finish(previousSeq: previous, batchIDs: batchIDs)
         try FileIO.makeDirectories(directory)
         try FileIO.writeAtomically(path: path, bytes: bytes, durable: config.durableSegments)
         let reader = try SegmentReader(path: path, seq: frozen.seq)

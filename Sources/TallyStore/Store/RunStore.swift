@@ -94,11 +94,25 @@ final class RunStore: Sendable {
     /// Mirror of `state.headBytes`, readable without the lock for budget decisions.
     let headBytes = Atomic<Int>(0)
     let account: MemoryAccount
+    /// The newest segment the store manifest recorded for this run (runs found on disk at open only).
+    let manifestSeq: UInt64?
 
-    init(id: String, directory: String, account: MemoryAccount) {
+    init(id: String, directory: String, account: MemoryAccount, manifestSeq: UInt64? = nil) {
         self.id = id
         self.directory = directory
         self.account = account
+        self.manifestSeq = manifestSeq
+    }
+
+    /// Opens the run's segments on first use (call with the state lock held).
+    func load(_ s: inout RunState) throws {
+        try Self.loadIfNeeded(&s, directory: directory, manifestSeq: manifestSeq)
+    }
+
+    /// Sequence number of the newest live segment, without loading the run when it is not loaded yet.
+    func newestSegmentSeq() throws -> UInt64? {
+        if let seq = state.withLock({ $0.loaded ? ($0.segments.last?.seq ?? 0) : nil }) { return seq == 0 ? nil : seq }
+        return try FileIO.list(directory).compactMap(SegmentFormat.seq(fromFileName:)).max()
     }
 
     /// Recomputes the run's head memory after heads changed, and moves the store's total by exactly the difference.
@@ -115,8 +129,9 @@ final class RunStore: Sendable {
     /// Order key of block `b` of segment `seq`.
     static func order(seq: UInt64, block: Int) -> Int64 { Int64(seq) << 24 | Int64(block) }
 
-    /// Opens the run's segments on first use (called with the state lock held).
-    static func loadIfNeeded(_ s: inout RunState, directory: String) throws {
+    /// Opens the run's segments on first use (called with the state lock held). `manifestSeq` is the newest segment
+    /// the store manifest recorded for the run at the last WAL checkpoint: at least that one must be present.
+    static func loadIfNeeded(_ s: inout RunState, directory: String, manifestSeq: UInt64? = nil) throws {
         guard !s.loaded else { return }
         var found: [(UInt64, String)] = []
         for name in try FileIO.list(directory) {
@@ -128,15 +143,10 @@ final class RunStore: Sendable {
         }
         found.sort { $0.0 < $1.0 }
         var readers = try found.map { try SegmentReader(path: $0.1, seq: $0.0) }
-        // A compacted segment replaces the range of segments it names; drop those left by an interrupted compaction.
-        // Newest first: only live segments' ranges count (a stale segment's own range must not delete anything).
-        var live: [SegmentReader] = []
-        var stale: [SegmentReader] = []
-        for r in readers.reversed() {
-            if live.contains(where: { $0.footer.supersedes?.contains(r.seq) == true }) { stale.append(r) } else { live.append(r) }
-        }
+        let (live, stale) = Self.partition(readers)
         for r in stale { try FileIO.remove(r.path) }
-        readers = live.reversed()
+        readers = live
+        if let e = Self.chainError(readers, directory: directory, manifestSeq: manifestSeq) { throw e }
         s.segments = readers
         s.nextSeq = (found.last?.0 ?? 0) + 1
         for r in readers {
@@ -148,10 +158,40 @@ final class RunStore: Sendable {
         s.loaded = true
     }
 
+    /// Splits segments into live ones (in sequence order) and stale ones: a compacted segment replaces the range it
+    /// names, and only live segments' ranges count (newest first), so a stale segment's own range deletes nothing.
+    static func partition(_ readers: [SegmentReader]) -> (live: [SegmentReader], stale: [SegmentReader]) {
+        var live: [SegmentReader] = []
+        var stale: [SegmentReader] = []
+        for r in readers.sorted(by: { $0.seq > $1.seq }) {
+            if live.contains(where: { $0.footer.supersedes?.contains(r.seq) == true }) { stale.append(r) } else { live.append(r) }
+        }
+        return (live.reversed(), stale)
+    }
+
+    /// The error for a missing segment: each live segment names its predecessor, and the newest must be at least the
+    /// one the store manifest recorded.
+    static func chainError(_ live: [SegmentReader], directory: String, manifestSeq: UInt64?) -> StorageError? {
+        var expected: UInt64 = 0
+        for r in live {
+            guard r.footer.previousSeq == expected else {
+                let missing = r.footer.previousSeq
+                return StorageError(.corrupt, "segment \(SegmentFormat.fileName(seq: missing)) is missing (named by \(SegmentFormat.fileName(seq: r.seq)))",
+                                    path: directory + "/" + SegmentFormat.fileName(seq: missing))
+            }
+            expected = r.seq
+        }
+        if let floor = manifestSeq, (live.last?.seq ?? 0) < floor {
+            return StorageError(.corrupt, "segment \(SegmentFormat.fileName(seq: floor)) is missing (recorded in the store manifest)",
+                                path: directory + "/" + SegmentFormat.fileName(seq: floor))
+        }
+        return nil
+    }
+
     /// A consistent view of one series: blocks, frozen points and head points, in arrival order.
     func snapshot(key: String) throws -> [SeriesUnit] {
         let (segments, frozen, head): ([SegmentReader], [FrozenHeads], SeriesHead?) = try state.withLock { s in
-            try Self.loadIfNeeded(&s, directory: directory)
+            try load(&s)
             return (s.segments, s.frozen, s.heads[key])
         }
         var units: [SeriesUnit] = []
@@ -184,7 +224,7 @@ final class RunStore: Sendable {
     /// Keys of all series of the run.
     func keys() throws -> [String] {
         try state.withLock { s in
-            try Self.loadIfNeeded(&s, directory: directory)
+            try load(&s)
             var keys = Set(s.heads.keys)
             for f in s.frozen { keys.formUnion(f.series.keys) }
             for seg in s.segments { keys.formUnion(seg.seriesIndex.keys) }

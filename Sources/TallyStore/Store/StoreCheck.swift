@@ -68,6 +68,17 @@ public enum StoreCheck {
                 report.problems.append(StoreProblem(path: e.path ?? path, offset: e.offset, message: e.message, repairedOnOpen: false))
             }
         }
+        // Missing segments: each run's chain of live segments, and the manifest's record of its newest one.
+        let manifest = (try? StoreManifest.read(directory)) ?? [:]
+        let runsDir = directory + "/runs"
+        for run in try FileIO.list(runsDir).sorted() where !run.hasPrefix(".") {
+            let dir = runsDir + "/" + run
+            let readers = try FileIO.list(dir).compactMap { n in SegmentFormat.seq(fromFileName: n).flatMap { try? SegmentReader(path: dir + "/" + n, seq: $0) } }
+            let id = RunDirectoryName.decode(run) ?? run
+            if let e = RunStore.chainError(RunStore.partition(readers).live, directory: dir, manifestSeq: manifest[id]) {
+                report.problems.append(StoreProblem(path: e.path ?? dir, offset: nil, message: e.message, repairedOnOpen: false))
+            }
+        }
         let planes = PlaneCodec()
         for (path, seq) in try segmentFiles(directory) {
             report.segments += 1
@@ -123,7 +134,7 @@ public enum StoreCheck {
                 if let scan = try? WALSegmentScan(path: path, seq: seq, afterLSN: 0) {
                     var points = 0
                     for r in scan.records where r.type == .points {
-                        points += (try? WALPoints(scan.bytes, r.payload, offset: r.offset))?.series.reduce(0) { $0 + $1.steps.count } ?? 0
+                        points += (try? WALPoints(scan.bytes, r.payload, offset: r.offset))?.series.reduce(0) { $0 + $1.count } ?? 0
                     }
                     report.droppedRecords += scan.records.count
                     report.droppedPoints += points

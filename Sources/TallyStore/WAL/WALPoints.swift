@@ -59,9 +59,12 @@ struct WALPoints {
         return w.bytes
     }
 
-    /// A decoded points record.
+    /// A decoded points record: the columns of all series in one aligned buffer.
     var batchID: String?
-    var series: [(id: UInt32, steps: [Int64], timestamps: [Int64], values: [Double])]
+    /// Per series: segment-local id, point count and byte offset of its steps in ``columns``.
+    var series: [(id: UInt32, count: Int, offset: Int)]
+    /// `count × i64 steps, count × i64 timestamps, count × u64 values` per series, back to back (8-byte aligned).
+    var columns: [UInt8]
 
     /// Decodes a points payload (`bytes[range]`), throwing ``StorageError/Code/corrupt`` on any inconsistency.
     init(_ bytes: [UInt8], _ range: Range<Int>, offset: Int64) throws {
@@ -73,40 +76,44 @@ struct WALPoints {
         var r = ByteReader(Array(bytes[(range.upperBound - 4 - trailerLength)..<(range.upperBound - 4)]), baseOffset: offset)
         let n = Int(try r.read(UInt32.self, "series count"))
         guard n <= trailerLength / 8 else { throw bad("\(n) series") }
-        var ids: [(UInt32, Int)] = []
-        for _ in 0..<n { ids.append((try r.read(UInt32.self), Int(try r.read(UInt32.self)))) }
+        var entries: [(id: UInt32, count: Int, offset: Int)] = []
+        var at = 0
+        for _ in 0..<n {
+            let id = try r.read(UInt32.self)
+            let count = Int(try r.read(UInt32.self))
+            entries.append((id, count, at))
+            at += count * 24
+        }
         let batch = try r.readString16("batch id")
         let compression = try r.read(UInt8.self)
         let rawLength = Int(try r.read(UInt32.self))
         let storedLength = Int(try r.read(UInt32.self))
         let columnsEnd = range.upperBound - 4 - trailerLength
-        guard storedLength == columnsEnd - range.lowerBound, compression <= 1,
-            rawLength == ids.reduce(0, { $0 + $1.1 * 24 })
-        else { throw bad("column lengths do not match the counts") }
+        guard storedLength == columnsEnd - range.lowerBound, compression <= 1, rawLength == at else {
+            throw bad("column lengths do not match the counts")
+        }
         let stored = bytes[range.lowerBound..<columnsEnd]
-        let raw: [UInt8]
         if compression == 1 {
             guard rawLength > 0, let d = LZ4Block.decompress(stored, rawLength: rawLength) else { throw bad("lz4 columns do not decode") }
-            raw = d
+            columns = d
         } else {
             guard storedLength == rawLength else { throw bad("raw column length mismatch") }
-            raw = Array(stored)
+            columns = Array(stored)  // a fresh array is aligned for typed access
         }
         batchID = batch.isEmpty ? nil : batch
-        series = []
-        var at = 0
-        raw.withUnsafeBytes { src in
-            for (id, count) in ids {
-                let bytes = count * 8
-                func column<T>(_: T.Type) -> [T] {
-                    defer { at += bytes }
-                    return [T](unsafeUninitializedCapacity: count) { buf, c in
-                        if bytes > 0 { UnsafeMutableRawPointer(buf.baseAddress!).copyMemory(from: src.baseAddress! + at, byteCount: bytes) }
-                        c = count
-                    }
-                }
-                series.append((id, column(Int64.self), column(Int64.self), column(Double.self)))
+        series = entries
+    }
+
+    /// Calls `body` with the steps, timestamps and values of series `i`.
+    func withColumns<R>(_ i: Int, _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Double>) throws -> R) rethrows -> R {
+        let e = series[i]
+        return try columns.withUnsafeBytes { raw in
+            let base = raw.baseAddress.map { $0 + e.offset }
+            func col<T>(_ k: Int, _: T.Type) -> UnsafeBufferPointer<T> {
+                guard let base, e.count > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+                return UnsafeBufferPointer(start: (base + k * e.count * 8).assumingMemoryBound(to: T.self), count: e.count)
             }
+            return try body(col(0, Int64.self), col(1, Int64.self), col(2, Double.self))
         }
     }
 }
