@@ -28,6 +28,15 @@ struct SeriesHead: Sendable {
     /// Memory held by the columns, by capacity.
     var bytes: Int { (steps.capacity &+ timestamps.capacity &+ values.capacity) &* 8 }
 
+    /// Makes room for `additional` more points at once (replay knows how many are coming).
+    mutating func reserve(_ additional: Int) {
+        let wanted = count + additional
+        guard steps.capacity < wanted else { return }
+        steps.reserveCapacity(wanted)
+        timestamps.reserveCapacity(wanted)
+        values.reserveCapacity(wanted)
+    }
+
     /// Appends a batch of points (all three buffers have the same count). `lsn` (0: none) is the WAL record they
     /// came from and `skip` how many points of this series in that record came before them.
     mutating func append(steps s: UnsafeBufferPointer<Int64>, timestamps t: UnsafeBufferPointer<Int64>, values v: UnsafeBufferPointer<Double>,

@@ -92,6 +92,7 @@ extension MetricStore {
     /// are skipped; batch ids are remembered.
     private func replay(_ scan: WALSegmentScan, report: inout RecoveryReport, deleted: inout Set<String>) throws {
         var series: [UInt32: (run: String, key: String)] = [:]
+        try reserveHeads(for: scan)
         for record in scan.records {
             report.records += 1
             do {
@@ -110,6 +111,42 @@ extension MetricStore {
                 }
             } catch let e as StorageError {
                 throw e.at(path: scan.path)
+            }
+        }
+    }
+
+    /// Sizes the heads for the points this segment will add (not those its seal watermarks skip), so replay
+    /// appends without repeated reallocation.
+    private func reserveHeads(for scan: WALSegmentScan) throws {
+        var ids: [UInt32: (run: String, key: String)] = [:]
+        var pending: [String: [String: [(lsn: UInt64, count: Int)]]] = [:]
+        for record in scan.records {
+            switch record.type {
+            case .series:
+                if let s = try? WALSeries(scan.bytes, record.payload, offset: record.offset) { ids[s.id] = (s.run, s.key) }
+            case .points:
+                for (id, n) in WALPoints.counts(scan.bytes, record.payload) ?? [] {
+                    if let d = ids[id] { pending[d.run, default: [:]][d.key, default: []].append((record.lsn, n)) }
+                }
+            case .deleteRun:
+                break
+            }
+        }
+        for (runID, keys) in pending {
+            guard let run = try run(runID, create: true) else { continue }
+            try run.state.withLock { s in
+                try run.load(&s)
+                for (key, records) in keys {
+                    let wm = s.watermarks[key] ?? WALPosition(lsn: 0, index: 0)
+                    let coming = records.reduce(0) { sum, r in
+                        sum + (r.lsn < wm.lsn ? 0 : (r.lsn == wm.lsn ? max(0, r.count - Int(wm.index)) : r.count))
+                    }
+                    guard coming >= 4096 else { continue }
+                    var h = s.heads.removeValue(forKey: key) ?? SeriesHead()
+                    h.reserve(coming)
+                    s.heads[key] = h
+                }
+                run.recountHeadBytes(&s)
             }
         }
     }

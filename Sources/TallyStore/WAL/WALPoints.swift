@@ -104,6 +104,22 @@ struct WALPoints {
         series = entries
     }
 
+    /// The (series id, count) pairs of a points payload, read from its trailer alone (no decompression);
+    /// `nil` when the trailer is malformed (full decoding then reports it).
+    static func counts(_ bytes: [UInt8], _ range: Range<Int>) -> [(id: UInt32, count: Int)]? {
+        guard range.count >= 4 else { return nil }
+        var tail = ByteReader(bytes, offset: range.upperBound - 4)
+        guard let trailerLength = try? Int(tail.read(UInt32.self)), trailerLength + 4 <= range.count else { return nil }
+        var r = ByteReader(bytes, offset: range.upperBound - 4 - trailerLength)
+        guard let n = try? Int(r.read(UInt32.self)), n <= trailerLength / 8 else { return nil }
+        var out: [(id: UInt32, count: Int)] = []
+        for _ in 0..<n {
+            guard let id = try? r.read(UInt32.self), let c = try? r.read(UInt32.self) else { return nil }
+            out.append((id, Int(c)))
+        }
+        return out
+    }
+
     /// Calls `body` with the steps, timestamps and values of series `i`.
     func withColumns<R>(_ i: Int, _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Double>) throws -> R) rethrows -> R {
         let e = series[i]
