@@ -42,13 +42,7 @@ extension MetricStore {
                 w.writeString16(id)
                 try wal.waitDurable(try wal.appendControl(.deleteRun, payload: w.bytes))
             }
-            run.state.withLock { s in
-                s.deleted = true
-                s.heads.removeAll()
-                s.frozen.removeAll()
-                s.segments.removeAll()
-                run.recountHeadBytes(&s)
-            }
+            run.state.withLock { run.markDeleted(&$0) }
             // Move the directory out of the way before the id can be reused, then remove it.
             let hidden = runsDirectory + "/.deleted-" + RunDirectoryName.encode(id) + "-\(UInt64.random(in: 0...UInt64.max))"
             try runs.withLock { runs in

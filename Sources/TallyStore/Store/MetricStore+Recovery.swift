@@ -192,13 +192,7 @@ extension MetricStore {
 
     private func deleteRunDuringReplay(_ id: String) throws {
         guard let run = try run(id, create: false) else { return }
-        run.state.withLock { s in
-            s.deleted = true
-            s.heads.removeAll()
-            s.frozen.removeAll()
-            s.segments.removeAll()
-            run.recountHeadBytes(&s)
-        }
+        run.state.withLock { run.markDeleted(&$0) }
         runs.withLock { $0[id] = nil }
         try FileIO.removeTree(run.directory)
     }

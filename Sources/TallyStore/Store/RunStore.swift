@@ -109,6 +109,15 @@ final class RunStore: Sendable {
         try Self.loadIfNeeded(&s, directory: directory, manifestSeq: manifestSeq)
     }
 
+    /// Marks the run deleted and drops everything it holds in memory (call with the state lock held).
+    func markDeleted(_ s: inout RunState) {
+        s.deleted = true
+        s.heads.removeAll()
+        s.frozen.removeAll()
+        s.segments.removeAll()
+        recountHeadBytes(&s)
+    }
+
     /// Sequence number of the newest live segment, without loading the run when it is not loaded yet.
     func newestSegmentSeq() throws -> UInt64? {
         if let seq = state.withLock({ $0.loaded ? ($0.segments.last?.seq ?? 0) : nil }) { return seq == 0 ? nil : seq }

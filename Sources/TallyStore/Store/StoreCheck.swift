@@ -84,16 +84,9 @@ public enum StoreCheck {
             report.segments += 1
             do {
                 let seg = try SegmentReader(path: path, seq: seq)
-                for series in seg.footer.series {
-                    for b in series.blocks {
-                        _ = try seg.readInts(b.steps, count: b.count, planes: planes, what: "step column")
-                        _ = try seg.readInts(b.timestamps, count: b.count, planes: planes, what: "timestamp column")
-                        _ = try seg.readValues(b.values, count: b.count, planes: planes)
-                        _ = try seg.readRollup(b, planes: planes)
-                        report.blocks += 1
-                        report.points += b.count
-                    }
-                }
+                let (blocks, points) = try verify(seg, planes: planes)
+                report.blocks += blocks
+                report.points += points
             } catch let e as StorageError {
                 report.problems.append(StoreProblem(path: e.path ?? path, offset: e.offset, message: e.message, repairedOnOpen: false))
             }
@@ -153,14 +146,7 @@ public enum StoreCheck {
                 let seg = try SegmentReader(path: path, seq: seq)
                 lost = seg.footer.series.reduce(0) { $0 + $1.blocks.reduce(0) { $0 + $1.count } }
                 series = seg.footer.series.map(\.key)
-                for s in seg.footer.series {
-                    for b in s.blocks {
-                        _ = try seg.readInts(b.steps, count: b.count, planes: planes, what: "step column")
-                        _ = try seg.readInts(b.timestamps, count: b.count, planes: planes, what: "timestamp column")
-                        _ = try seg.readValues(b.values, count: b.count, planes: planes)
-                        _ = try seg.readRollup(b, planes: planes)
-                    }
-                }
+                _ = try verify(seg, planes: planes)
                 continue
             } catch let e as StorageError {
                 let fp = FilePath(path)
@@ -174,6 +160,22 @@ public enum StoreCheck {
             }
         }
         return report
+    }
+
+    /// Reads, checksums and decodes every chunk of every block; returns the blocks and points verified.
+    static func verify(_ seg: SegmentReader, planes: PlaneCodec) throws -> (blocks: Int, points: Int) {
+        var blocks = 0, points = 0
+        for series in seg.footer.series {
+            for b in series.blocks {
+                _ = try seg.readInts(b.steps, count: b.count, planes: planes, what: "step column")
+                _ = try seg.readInts(b.timestamps, count: b.count, planes: planes, what: "timestamp column")
+                _ = try seg.readValues(b.values, count: b.count, planes: planes)
+                _ = try seg.readRollup(b, planes: planes)
+                blocks += 1
+                points += b.count
+            }
+        }
+        return (blocks, points)
     }
 
     static func walSegments(_ directory: String) throws -> [(UInt64, String)] {

@@ -226,19 +226,25 @@ final class WAL: Sendable {
                     let deadline = ContinuousClock.now + .nanoseconds(window)
                     while s.announced > 0 && ContinuousClock.now < deadline { state.wait(nanoseconds: window / 4) }
                 }
-                s.syncing = true
-                let target = s.writtenLSN
-                let path = s.path
-                let result: Result<Void, any Error> = Result {
-                    try unlocked { try FileIO.io("fsync WAL", path: path) { try FileIO.syncData(fd) } }
-                }
-                s.syncing = false
-                state.broadcast()
-                if case .failure = result { s.isClosed = true }  // after a failed fsync the page cache state is unknown
-                try result.get()
-                s.durableLSN = max(s.durableLSN, target)
+                try fsyncWritten(&s, fd)
             }
         }
+    }
+
+    /// Fsyncs everything written so far with the lock released, then records it as durable. A failed fsync closes
+    /// the log: after one, what the page cache holds is unknown. Call with the lock held and `syncing` false.
+    private func fsyncWritten(_ s: inout State, _ fd: FileDescriptor) throws {
+        s.syncing = true
+        let target = s.writtenLSN
+        let path = s.path
+        let result: Result<Void, any Error> = Result {
+            try unlocked { try FileIO.io("fsync WAL", path: path) { try FileIO.syncData(fd) } }
+        }
+        s.syncing = false
+        state.broadcast()
+        if case .failure = result { s.isClosed = true }
+        try result.get()
+        s.durableLSN = max(s.durableLSN, target)
     }
 
     /// Runs `body` with the lock released (only from inside `state.withLock`).
@@ -253,17 +259,7 @@ final class WAL: Sendable {
         try state.withLock { s in
             while s.syncing { state.wait() }
             guard let fd = s.fd, s.writtenLSN > s.durableLSN else { return }
-            s.syncing = true
-            let target = s.writtenLSN
-            let path = s.path
-            let result: Result<Void, any Error> = Result {
-                try unlocked { try FileIO.io("fsync WAL", path: path) { try FileIO.syncData(fd) } }
-            }
-            s.syncing = false
-            state.broadcast()
-            if case .failure = result { s.isClosed = true }
-            try result.get()
-            s.durableLSN = max(s.durableLSN, target)
+            try fsyncWritten(&s, fd)
         }
     }
 
