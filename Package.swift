@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "TallyStore", targets: ["TallyStore"]),
         .library(name: "TallyWorkloads", targets: ["TallyWorkloads"]),
+        .library(name: "TallyTracking", targets: ["TallyTracking"]),
         .executable(name: "tally", targets: ["tally"]),
     ],
     dependencies: [
@@ -22,6 +23,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "CTallyShims"),
+        .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(
             name: "TallyStore",
             dependencies: [
@@ -31,6 +33,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "TallyWorkloads", swiftSettings: swiftSettings),
+        .target(
+            name: "TallyTracking",
+            dependencies: ["TallyStore", "CSQLite3"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "tally",
             dependencies: [
@@ -43,6 +50,11 @@ let package = Package(
         .testTarget(
             name: "TallyStoreTests",
             dependencies: ["TallyStore", "TallyWorkloads", "CTallyShims"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TallyTrackingTests",
+            dependencies: ["TallyTracking", "TallyStore"],
             swiftSettings: swiftSettings
         ),
     ],

@@ -1,0 +1,54 @@
+/// Where experiments, runs, params, tags, inputs and latest metric values live. Metric points do not: they go to
+/// TallyStore. Implementations keep SQL behind this protocol, so callers never change with the database.
+///
+/// Every method is synchronous and thread-safe; multi-step writes run in one transaction (`transaction(_:)`).
+public protocol MetadataStore: Sendable {
+    /// Runs `body` atomically: all its writes or none.
+    func transaction<R>(_ body: () throws -> R) throws -> R
+
+    // MARK: Experiments
+    /// Inserts an experiment; the store assigns the id (the next integer). `artifactLocation` may use `{id}`.
+    func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String
+    /// An experiment by id, any stage.
+    func experiment(id: Int64) throws -> Experiment?
+    /// An experiment by exact name, any stage.
+    func experiment(named name: String) throws -> Experiment?
+    /// Every experiment.
+    func experiments() throws -> [Experiment]
+    /// Renames an experiment.
+    func renameExperiment(id: Int64, to name: String, now: Int64) throws
+    /// Sets an experiment's stage and the same stage on all its runs.
+    func setExperimentStage(id: Int64, _ stage: LifecycleStage, now: Int64) throws
+    /// Upserts an experiment tag.
+    func setExperimentTag(id: Int64, _ tag: KeyValue) throws
+    /// Deletes an experiment tag; `false` when it did not exist.
+    func deleteExperimentTag(id: Int64, key: String) throws -> Bool
+
+    // MARK: Runs
+    /// Inserts a run with its tags.
+    func insertRun(_ info: RunInfo, tags: [KeyValue]) throws
+    /// A run's metadata, any stage.
+    func runInfo(id: String) throws -> RunInfo?
+    /// A full run (latest metrics, params, tags, inputs), any stage.
+    func run(id: String) throws -> Run?
+    /// Full runs of some experiments in the given stages.
+    func runs(experimentIDs: [Int64], view: ViewType) throws -> [Run]
+    /// Changes status, end time and name (only the non-nil ones).
+    func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws
+    /// Soft-deletes or restores a run.
+    func setRunStage(id: String, _ stage: LifecycleStage, now: Int64) throws
+    /// Upserts run tags (last one wins).
+    func setRunTags(id: String, _ tags: [KeyValue]) throws
+    /// Deletes a run tag; `false` when it did not exist.
+    func deleteRunTag(id: String, key: String) throws -> Bool
+    /// A run's params by key.
+    func params(runID: String, keys: [String]) throws -> [String: String]
+    /// Inserts params (keys not yet logged).
+    func insertParams(runID: String, _ params: [KeyValue]) throws
+    /// Latest metric rows of a run, by key.
+    func latestMetrics(runID: String, keys: [String]) throws -> [String: LatestMetric]
+    /// Upserts latest metric rows.
+    func setLatestMetrics(runID: String, _ metrics: [LatestMetric]) throws
+    /// Adds dataset inputs (a dataset already logged for the run is kept once; its tags are replaced).
+    func insertInputs(runID: String, _ inputs: [DatasetInput]) throws
+}

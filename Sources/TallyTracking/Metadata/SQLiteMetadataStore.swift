@@ -1,0 +1,342 @@
+import Synchronization
+
+/// The embedded default ``MetadataStore``: one SQLite file in WAL journal mode, schema versioned with
+/// `PRAGMA user_version`. One connection, serialised by a mutex (SQLite writes are serial anyway).
+public final class SQLiteMetadataStore: MetadataStore {
+    private let db: Mutex<SQLiteDatabase>
+    /// Nesting depth of `transaction` calls (only the outermost one begins and commits).
+    private let depth = Mutex(0)
+
+    /// Opens (creating and migrating) the database at `path`; `":memory:"` gives a private in-memory one.
+    /// - Parameter defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts.
+    public init(path: String, defaultArtifactLocation: String = "mlflow-artifacts:/0", now: Int64) throws {
+        let conn = try SQLiteDatabase(path: path)
+        try Self.migrate(conn, defaultArtifactLocation: defaultArtifactLocation, now: now)
+        db = Mutex(conn)
+    }
+
+    /// Versioned migrations; each runs once, in a transaction.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE experiments (
+            experiment_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, artifact_location TEXT NOT NULL,
+            lifecycle_stage TEXT NOT NULL, creation_time INTEGER NOT NULL, last_update_time INTEGER NOT NULL);
+        CREATE TABLE experiment_tags (
+            experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id), key TEXT NOT NULL, value TEXT NOT NULL,
+            PRIMARY KEY (experiment_id, key));
+        CREATE TABLE runs (
+            run_uuid TEXT PRIMARY KEY, experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+            name TEXT NOT NULL, user_id TEXT NOT NULL, status TEXT NOT NULL, start_time INTEGER NOT NULL, end_time INTEGER,
+            artifact_uri TEXT NOT NULL, lifecycle_stage TEXT NOT NULL, deleted_time INTEGER);
+        CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage);
+        CREATE TABLE params (
+            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_uuid, key));
+        CREATE TABLE tags (
+            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_uuid, key));
+        CREATE TABLE latest_metrics (
+            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), key TEXT NOT NULL, value REAL NOT NULL, is_nan INTEGER NOT NULL,
+            timestamp INTEGER NOT NULL, step INTEGER NOT NULL, PRIMARY KEY (run_uuid, key));
+        CREATE TABLE inputs (
+            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), name TEXT NOT NULL, digest TEXT NOT NULL, source_type TEXT NOT NULL,
+            source TEXT NOT NULL, schema TEXT, profile TEXT, tags TEXT NOT NULL, position INTEGER NOT NULL,
+            PRIMARY KEY (run_uuid, name, digest));
+        """
+    ]
+
+    static func migrate(_ db: SQLiteDatabase, defaultArtifactLocation: String, now: Int64) throws {
+        let version = try db.userVersion
+        guard version <= migrations.count else {
+            throw TrackingError(.internalError, "metadata schema version \(version) is newer than this build (\(migrations.count))")
+        }
+        for v in version..<migrations.count {
+            try db.transaction {
+                try db.execute(migrations[v])
+                if v == 0 {
+                    try db.run("INSERT INTO experiments VALUES (0, 'Default', ?, 'active', ?, ?)",
+                               [.text(defaultArtifactLocation), .integer(now), .integer(now)])
+                }
+                try db.execute("PRAGMA user_version = \(v + 1)")
+            }
+        }
+    }
+
+    @discardableResult
+    private func with<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
+        try db.withLock { try body($0) }
+    }
+
+    public func transaction<R>(_ body: () throws -> R) throws -> R {
+        // The mutex is not re-entrant, so the transaction is opened with separate lock holds; nested calls join it.
+        let outer = depth.withLock { d -> Bool in
+            d += 1
+            return d == 1
+        }
+        defer { depth.withLock { $0 -= 1 } }
+        guard outer else { return try body() }
+        try with { try $0.execute("BEGIN IMMEDIATE") }
+        do {
+            let r = try body()
+            try with { try $0.execute("COMMIT") }
+            return r
+        } catch {
+            try? with { try $0.execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: Experiments
+
+    public func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
+        try with { db in
+            let next = (try db.rows("SELECT COALESCE(MAX(experiment_id), 0) + 1 FROM experiments").first?.first?.int) ?? 1
+            let location = artifactLocation.split(separator: "{id}", omittingEmptySubsequences: false).joined(separator: String(next))
+            do {
+                try db.run("INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?)",
+                           [.integer(next), .text(name), .text(location), .integer(now), .integer(now)])
+            } catch let e as SQLiteError where e.isConstraint {
+                throw TrackingError(.resourceAlreadyExists, "Experiment(name=\(name)) already exists. Error: \(e.message)")
+            }
+            for t in tags {
+                try db.run("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)", [.integer(next), .text(t.key), .text(t.value)])
+            }
+            return String(next)
+        }
+    }
+
+    private func experimentRows(_ db: SQLiteDatabase, _ whereClause: String, _ args: [SQLValue]) throws -> [Experiment] {
+        var out: [Experiment] = []
+        try db.query("SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments "
+            + whereClause, args) { r in
+            out.append(Experiment(experimentID: String(r[0].int ?? 0), name: r[1].string ?? "", artifactLocation: r[2].string ?? "",
+                                  lifecycleStage: LifecycleStage(rawValue: r[3].string ?? "") ?? .active, creationTime: r[4].int ?? 0,
+                                  lastUpdateTime: r[5].int ?? 0, tags: []))
+        }
+        for i in out.indices {
+            try db.query("SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", [.integer(Int64(out[i].experimentID)!)]) { r in
+                out[i].tags.append(KeyValue(key: r[0].string ?? "", value: r[1].string ?? ""))
+            }
+        }
+        return out
+    }
+
+    public func experiment(id: Int64) throws -> Experiment? {
+        try with { try experimentRows($0, "WHERE experiment_id = ?", [.integer(id)]).first }
+    }
+
+    public func experiment(named name: String) throws -> Experiment? {
+        try with { try experimentRows($0, "WHERE name = ?", [.text(name)]).first }
+    }
+
+    public func experiments() throws -> [Experiment] {
+        try with { try experimentRows($0, "ORDER BY experiment_id", []) }
+    }
+
+    public func renameExperiment(id: Int64, to name: String, now: Int64) throws {
+        try with { db in
+            do {
+                try db.run("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?", [.text(name), .integer(now), .integer(id)])
+            } catch let e as SQLiteError where e.isConstraint {
+                throw TrackingError(.resourceAlreadyExists, "Experiment(name=\(name)) already exists. Error: \(e.message)")
+            }
+        }
+    }
+
+    public func setExperimentStage(id: Int64, _ stage: LifecycleStage, now: Int64) throws {
+        try with { db in
+            try db.run("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+                       [.text(stage.rawValue), .integer(now), .integer(id)])
+            try db.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
+                       [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .integer(id)])
+        }
+    }
+
+    public func setExperimentTag(id: Int64, _ tag: KeyValue) throws {
+        try with { try $0.run("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)", [.integer(id), .text(tag.key), .text(tag.value)]) }
+    }
+
+    public func deleteExperimentTag(id: Int64, key: String) throws -> Bool {
+        try with { try $0.run("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [.integer(id), .text(key)]) > 0 }
+    }
+
+    // MARK: Runs
+
+    public func insertRun(_ info: RunInfo, tags: [KeyValue]) throws {
+        try with { db in
+            try db.run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                       [.text(info.runID), .integer(Int64(info.experimentID) ?? 0), .text(info.runName), .text(info.userID),
+                        .text(info.status.rawValue), .integer(info.startTime), info.endTime.map(SQLValue.integer) ?? .null,
+                        .text(info.artifactURI), .text(info.lifecycleStage.rawValue)])
+            for t in tags { try db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(info.runID), .text(t.key), .text(t.value)]) }
+        }
+    }
+
+    private static let runColumns = "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
+
+    private static func runInfo(_ r: [SQLValue]) -> RunInfo {
+        RunInfo(runID: r[0].string ?? "", runName: r[2].string ?? "", experimentID: String(r[1].int ?? 0), userID: r[3].string ?? "",
+                status: RunStatus(rawValue: r[4].string ?? "") ?? .running, startTime: r[5].int ?? 0, endTime: r[6].int,
+                artifactURI: r[7].string ?? "", lifecycleStage: LifecycleStage(rawValue: r[8].string ?? "") ?? .active)
+    }
+
+    public func runInfo(id: String) throws -> RunInfo? {
+        try with { db in try db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).first.map(Self.runInfo) }
+    }
+
+    private func fullRuns(_ db: SQLiteDatabase, _ infos: [RunInfo]) throws -> [Run] {
+        var byID: [String: Int] = [:]
+        var out = infos.map { Run(info: $0, metrics: [], params: [], tags: [], inputs: []) }
+        for (i, r) in out.enumerated() { byID[r.info.runID] = i }
+        guard !out.isEmpty else { return [] }
+        // Batched child lookups, at most 500 ids per statement.
+        for chunk in stride(from: 0, to: out.count, by: 500).map({ Array(out[$0..<min(out.count, $0 + 500)]) }) {
+            let ids = chunk.map { SQLValue.text($0.info.runID) }
+            let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+            try db.query("SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
+                let v = (r[3].int ?? 0) != 0 ? Double.nan : (r[2].double ?? 0)
+                out[byID[r[0].string!]!].metrics.append(LatestMetric(key: r[1].string ?? "", value: v, timestamp: r[4].int ?? 0, step: r[5].int ?? 0))
+            }
+            try db.query("SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
+                out[byID[r[0].string!]!].params.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
+            }
+            try db.query("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
+                out[byID[r[0].string!]!].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
+            }
+            try db.query("SELECT run_uuid, name, digest, source_type, source, schema, profile, tags FROM inputs WHERE run_uuid IN (\(marks)) ORDER BY position", ids) { r in
+                let ds = Dataset(name: r[1].string ?? "", digest: r[2].string ?? "", sourceType: r[3].string ?? "", source: r[4].string ?? "",
+                                 schema: r[5].string, profile: r[6].string)
+                out[byID[r[0].string!]!].inputs.append(DatasetInput(dataset: ds, tags: TagCoding.decode(r[7].string ?? "")))
+            }
+        }
+        return out
+    }
+
+    public func run(id: String) throws -> Run? {
+        try with { db in
+            let infos = try db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
+            return try fullRuns(db, infos).first
+        }
+    }
+
+    public func runs(experimentIDs: [Int64], view: ViewType) throws -> [Run] {
+        guard !experimentIDs.isEmpty else { return [] }
+        return try with { db in
+            let marks = Array(repeating: "?", count: experimentIDs.count).joined(separator: ",")
+            var sql = "SELECT \(Self.runColumns) FROM runs WHERE experiment_id IN (\(marks))"
+            switch view {
+            case .activeOnly: sql += " AND lifecycle_stage = 'active'"
+            case .deletedOnly: sql += " AND lifecycle_stage = 'deleted'"
+            case .all: break
+            }
+            let infos = try db.rows(sql, experimentIDs.map(SQLValue.integer)).map(Self.runInfo)
+            return try fullRuns(db, infos)
+        }
+    }
+
+    public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
+        try with { db in
+            if let status { try db.run("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
+            if let endTime { try db.run("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.integer(endTime), .text(id)]) }
+            if let name {
+                try db.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(name), .text(id)])
+                try db.run("INSERT OR REPLACE INTO tags VALUES (?, 'mlflow.runName', ?)", [.text(id), .text(name)])
+            }
+        }
+    }
+
+    public func setRunStage(id: String, _ stage: LifecycleStage, now: Int64) throws {
+        try with {
+            try $0.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?",
+                       [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .text(id)])
+        }
+    }
+
+    public func setRunTags(id: String, _ tags: [KeyValue]) throws {
+        try with { db in
+            for t in tags {
+                try db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(id), .text(t.key), .text(t.value)])
+                if t.key == "mlflow.runName" { try db.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(id)]) }
+            }
+        }
+    }
+
+    public func deleteRunTag(id: String, key: String) throws -> Bool {
+        try with { try $0.run("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]) > 0 }
+    }
+
+    public func params(runID: String, keys: [String]) throws -> [String: String] {
+        try with { db in
+            var out: [String: String] = [:]
+            for k in keys {
+                if let v = try db.rows("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(k)]).first?.first?.string {
+                    out[k] = v
+                }
+            }
+            return out
+        }
+    }
+
+    public func insertParams(runID: String, _ params: [KeyValue]) throws {
+        try with { db in
+            for p in params { try db.run("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)]) }
+        }
+    }
+
+    public func latestMetrics(runID: String, keys: [String]) throws -> [String: LatestMetric] {
+        try with { db in
+            var out: [String: LatestMetric] = [:]
+            for k in keys {
+                if let r = try db.rows("SELECT value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid = ? AND key = ?",
+                                       [.text(runID), .text(k)]).first {
+                    out[k] = LatestMetric(key: k, value: (r[1].int ?? 0) != 0 ? .nan : (r[0].double ?? 0), timestamp: r[2].int ?? 0, step: r[3].int ?? 0)
+                }
+            }
+            return out
+        }
+    }
+
+    public func setLatestMetrics(runID: String, _ metrics: [LatestMetric]) throws {
+        try with { db in
+            for m in metrics {
+                try db.run("INSERT OR REPLACE INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?)",
+                           [.text(runID), .text(m.key), .real(m.value.isNaN ? 0 : m.value), .integer(m.value.isNaN ? 1 : 0),
+                            .integer(m.timestamp), .integer(m.step)])
+            }
+        }
+    }
+
+    public func insertInputs(runID: String, _ inputs: [DatasetInput]) throws {
+        try with { db in
+            var position = (try db.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int) ?? 0
+            for i in inputs {
+                let d = i.dataset
+                let exists = try !db.rows("SELECT 1 FROM inputs WHERE run_uuid = ? AND name = ? AND digest = ?",
+                                          [.text(runID), .text(d.name), .text(d.digest)]).isEmpty
+                if exists {
+                    try db.run("UPDATE inputs SET tags = ? WHERE run_uuid = ? AND name = ? AND digest = ?",
+                               [.text(TagCoding.encode(i.tags)), .text(runID), .text(d.name), .text(d.digest)])
+                } else {
+                    try db.run("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               [.text(runID), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
+                                d.schema.map(SQLValue.text) ?? .null, d.profile.map(SQLValue.text) ?? .null,
+                                .text(TagCoding.encode(i.tags)), .integer(position)])
+                    position += 1
+                }
+            }
+        }
+    }
+}
+
+/// Input tags stored in one column: `key \u{1F} value \u{1E}` repeated (control characters never appear in keys).
+enum TagCoding {
+    static func encode(_ tags: [KeyValue]) -> String {
+        tags.map { $0.key + "\u{1F}" + $0.value }.joined(separator: "\u{1E}")
+    }
+
+    static func decode(_ s: String) -> [KeyValue] {
+        guard !s.isEmpty else { return [] }
+        return s.split(separator: "\u{1E}", omittingEmptySubsequences: false).map { pair in
+            let parts = pair.split(separator: "\u{1F}", maxSplits: 1, omittingEmptySubsequences: false)
+            return KeyValue(key: String(parts[0]), value: parts.count > 1 ? String(parts[1]) : "")
+        }
+    }
+}

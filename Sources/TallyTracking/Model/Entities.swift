@@ -1,0 +1,189 @@
+/// A key–value tag (experiments, runs, dataset inputs) or parameter.
+public struct KeyValue: Sendable, Hashable {
+    /// The key.
+    public var key: String
+    /// The value.
+    public var value: String
+
+    /// Creates a pair.
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// `active` or `deleted`.
+public enum LifecycleStage: String, Sendable {
+    /// Visible by default.
+    case active
+    /// Soft-deleted; restorable.
+    case deleted
+}
+
+/// Which lifecycle stages a search returns.
+public enum ViewType: String, Sendable {
+    /// Active only (the default).
+    case activeOnly = "ACTIVE_ONLY"
+    /// Deleted only.
+    case deletedOnly = "DELETED_ONLY"
+    /// Both.
+    case all = "ALL"
+
+    func includes(_ stage: LifecycleStage) -> Bool {
+        switch self {
+        case .activeOnly: stage == .active
+        case .deletedOnly: stage == .deleted
+        case .all: true
+        }
+    }
+}
+
+/// A run's status.
+public enum RunStatus: String, Sendable, CaseIterable {
+    /// Running (the status at creation).
+    case running = "RUNNING"
+    /// Scheduled.
+    case scheduled = "SCHEDULED"
+    /// Finished.
+    case finished = "FINISHED"
+    /// Failed.
+    case failed = "FAILED"
+    /// Killed.
+    case killed = "KILLED"
+}
+
+/// An experiment.
+public struct Experiment: Sendable, Equatable {
+    /// Decimal id; `"0"` is `Default`.
+    public var experimentID: String
+    /// Unique name.
+    public var name: String
+    /// Where its runs' artifacts go.
+    public var artifactLocation: String
+    /// Active or deleted.
+    public var lifecycleStage: LifecycleStage
+    /// Milliseconds since the epoch.
+    public var creationTime: Int64
+    /// Milliseconds since the epoch.
+    public var lastUpdateTime: Int64
+    /// Tags, by key order.
+    public var tags: [KeyValue]
+}
+
+/// A run's metadata.
+public struct RunInfo: Sendable, Equatable {
+    /// 32 lowercase hex characters.
+    public var runID: String
+    /// The run name (also the `mlflow.runName` tag).
+    public var runName: String
+    /// The experiment.
+    public var experimentID: String
+    /// Who created it.
+    public var userID: String
+    /// Its status.
+    public var status: RunStatus
+    /// Start, ms since the epoch.
+    public var startTime: Int64
+    /// End, ms since the epoch, when ended.
+    public var endTime: Int64?
+    /// `<experiment artifact location>/<run id>/artifacts`.
+    public var artifactURI: String
+    /// Active or deleted.
+    public var lifecycleStage: LifecycleStage
+}
+
+/// The latest value of a metric (MLflow's `latest_metrics` row).
+public struct LatestMetric: Sendable, Equatable {
+    /// The key.
+    public var key: String
+    /// The value (NaN kept as NaN).
+    public var value: Double
+    /// Its timestamp, ms.
+    public var timestamp: Int64
+    /// Its step.
+    public var step: Int64
+
+    /// Bitwise equality on the value.
+    public static func == (a: Self, b: Self) -> Bool {
+        a.key == b.key && a.value.bitPattern == b.value.bitPattern && a.timestamp == b.timestamp && a.step == b.step
+    }
+}
+
+/// A dataset as logged by `log-inputs`.
+public struct Dataset: Sendable, Equatable {
+    /// Name (≤ 500 chars).
+    public var name: String
+    /// Digest (≤ 36 chars).
+    public var digest: String
+    /// Source type.
+    public var sourceType: String
+    /// Source (JSON text, ≤ 64 KB).
+    public var source: String
+    /// Schema (JSON text, ≤ 1 MB).
+    public var schema: String?
+    /// Profile (JSON text).
+    public var profile: String?
+
+    /// Creates a dataset.
+    public init(name: String, digest: String, sourceType: String, source: String, schema: String? = nil, profile: String? = nil) {
+        self.name = name
+        self.digest = digest
+        self.sourceType = sourceType
+        self.source = source
+        self.schema = schema
+        self.profile = profile
+    }
+}
+
+/// A dataset input of a run, with its tags (`mlflow.data.context` among them).
+public struct DatasetInput: Sendable, Equatable {
+    /// The dataset.
+    public var dataset: Dataset
+    /// Input tags.
+    public var tags: [KeyValue]
+
+    /// Creates an input.
+    public init(dataset: Dataset, tags: [KeyValue]) {
+        self.dataset = dataset
+        self.tags = tags
+    }
+}
+
+/// A full run: info, latest metrics, params, tags and inputs.
+public struct Run: Sendable, Equatable {
+    /// Metadata.
+    public var info: RunInfo
+    /// Latest value per metric key, by key.
+    public var metrics: [LatestMetric]
+    /// Parameters, by key.
+    public var params: [KeyValue]
+    /// Tags, by key.
+    public var tags: [KeyValue]
+    /// Dataset inputs.
+    public var inputs: [DatasetInput]
+}
+
+/// One metric point as logged through the MLflow API.
+public struct MetricInput: Sendable, Equatable {
+    /// The key.
+    public var key: String
+    /// The value.
+    public var value: Double
+    /// Timestamp, ms (≥ 0).
+    public var timestamp: Int64
+    /// Step (default 0).
+    public var step: Int64
+
+    /// Creates a point.
+    public init(key: String, value: Double, timestamp: Int64, step: Int64 = 0) {
+        self.key = key
+        self.value = value
+        self.timestamp = timestamp
+        self.step = step
+    }
+
+    /// Bitwise equality on the value.
+    public static func == (a: Self, b: Self) -> Bool {
+        a.key == b.key && a.value.bitPattern == b.value.bitPattern && a.timestamp == b.timestamp && a.step == b.step
+    }
+}

@@ -1,0 +1,35 @@
+/// A tracking error: one of MLflow's error codes and MLflow's message for it, so the server only translates.
+public struct TrackingError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// MLflow's `error_code` values used by the tracking API.
+    public enum Code: String, Sendable {
+        /// HTTP 400.
+        case invalidParameterValue = "INVALID_PARAMETER_VALUE"
+        /// HTTP 400 (MLflow returns 400, not 409).
+        case resourceAlreadyExists = "RESOURCE_ALREADY_EXISTS"
+        /// HTTP 404.
+        case resourceDoesNotExist = "RESOURCE_DOES_NOT_EXIST"
+        /// HTTP 500 in MLflow (renaming a deleted experiment).
+        case invalidState = "INVALID_STATE"
+        /// HTTP 400.
+        case badRequest = "BAD_REQUEST"
+        /// HTTP 500.
+        case internalError = "INTERNAL_ERROR"
+    }
+
+    /// The error code.
+    public var code: Code
+    /// MLflow's message.
+    public var message: String
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// `ERROR_CODE: message`, as the MLflow client shows it.
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    static func invalid(_ message: String) -> TrackingError { TrackingError(.invalidParameterValue, message) }
+    static func notFound(_ message: String) -> TrackingError { TrackingError(.resourceDoesNotExist, message) }
+}

@@ -1,0 +1,173 @@
+import CSQLite3
+
+/// A value bound to or read from SQLite.
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
+
+    /// The integer, when this is one.
+    public var int: Int64? { if case .integer(let v) = self { v } else { nil } }
+    /// The real, when this is one (integers convert).
+    public var double: Double? {
+        switch self {
+        case .real(let v): v
+        case .integer(let v): Double(v)
+        default: nil
+        }
+    }
+    /// The text, when this is one.
+    public var string: String? { if case .text(let v) = self { v } else { nil } }
+}
+
+/// An error reported by SQLite.
+public struct SQLiteError: Error, Sendable, CustomStringConvertible {
+    /// SQLite's result code.
+    public var code: Int32
+    /// SQLite's message.
+    public var message: String
+    /// The statement, when one was being run.
+    public var sql: String?
+
+    /// `SQLite error N: message (in: sql)`.
+    public var description: String { "SQLite error \(code): \(message)" + (sql.map { " (in: \($0))" } ?? "") }
+
+    /// Whether the error is a constraint violation (unique key and the like).
+    public var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
+}
+
+/// One SQLite connection with a cache of prepared statements. Not thread-safe by itself: it is only ever used
+/// inside its owner's `Mutex` (hence `@unchecked Sendable`), which serialises every call.
+final class SQLiteDatabase: @unchecked Sendable {
+    private let db: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+    /// `SQLITE_TRANSIENT`, which the C header defines as a cast Swift cannot import.
+    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+    /// Opens (creating) the database at `path` (`:memory:` for a private in-memory one), in WAL journal mode.
+    init(path: String) throws {
+        var handle: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let handle { sqlite3_close_v2(handle) }
+            throw SQLiteError(code: rc, message: "\(msg): \(path)")
+        }
+        db = handle
+        sqlite3_busy_timeout(db, 5_000)
+        try execute("PRAGMA journal_mode = WAL")
+        try execute("PRAGMA synchronous = NORMAL")
+        try execute("PRAGMA foreign_keys = ON")
+        try execute("PRAGMA case_sensitive_like = ON")
+    }
+
+    deinit {
+        for (_, s) in statements { sqlite3_finalize(s) }
+        sqlite3_close_v2(db)
+    }
+
+    private func error(_ rc: Int32, _ sql: String?) -> SQLiteError {
+        SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql)
+    }
+
+    /// Runs one or more statements without results.
+    func execute(_ sql: String) throws {
+        var err: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
+            let msg = err.map { String(cString: $0) } ?? "error"
+            sqlite3_free(err)
+            throw SQLiteError(code: rc, message: msg, sql: sql)
+        }
+    }
+
+    private func statement(_ sql: String) throws -> OpaquePointer {
+        if let s = statements[sql] {
+            sqlite3_reset(s)
+            sqlite3_clear_bindings(s)
+            return s
+        }
+        var s: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &s, nil)
+        guard rc == SQLITE_OK, let s else { throw error(rc, sql) }
+        statements[sql] = s
+        return s
+    }
+
+    private func bind(_ s: OpaquePointer, _ values: [SQLValue], _ sql: String) throws {
+        for (i, v) in values.enumerated() {
+            let idx = Int32(i + 1)
+            let rc: Int32
+            switch v {
+            case .null: rc = sqlite3_bind_null(s, idx)
+            case .integer(let x): rc = sqlite3_bind_int64(s, idx, x)
+            case .real(let x): rc = sqlite3_bind_double(s, idx, x)
+            case .text(let x): rc = sqlite3_bind_text(s, idx, x, -1, Self.transient)
+            }
+            if rc != SQLITE_OK { throw error(rc, sql) }
+        }
+    }
+
+    /// Runs a statement that returns no rows; returns the number of rows changed.
+    @discardableResult
+    func run(_ sql: String, _ values: [SQLValue] = []) throws -> Int {
+        let s = try statement(sql)
+        defer { sqlite3_reset(s) }
+        try bind(s, values, sql)
+        let rc = sqlite3_step(s)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw error(rc, sql) }
+        return Int(sqlite3_changes(db))
+    }
+
+    /// Runs a query and calls `row` for each result row with its columns.
+    func query(_ sql: String, _ values: [SQLValue] = [], _ row: ([SQLValue]) throws -> Void) throws {
+        let s = try statement(sql)
+        defer { sqlite3_reset(s) }
+        try bind(s, values, sql)
+        let n = sqlite3_column_count(s)
+        while true {
+            let rc = sqlite3_step(s)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw error(rc, sql) }
+            var cols: [SQLValue] = []
+            cols.reserveCapacity(Int(n))
+            for i in 0..<n {
+                switch sqlite3_column_type(s, i) {
+                case SQLITE_INTEGER: cols.append(.integer(sqlite3_column_int64(s, i)))
+                case SQLITE_FLOAT: cols.append(.real(sqlite3_column_double(s, i)))
+                case SQLITE_NULL: cols.append(.null)
+                default:
+                    let p = sqlite3_column_text(s, i)
+                    cols.append(.text(p.map { String(cString: $0) } ?? ""))
+                }
+            }
+            try row(cols)
+        }
+    }
+
+    /// All rows of a query.
+    func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
+        var out: [[SQLValue]] = []
+        try query(sql, values) { out.append($0) }
+        return out
+    }
+
+    /// Runs `body` in a transaction (`BEGIN IMMEDIATE`), committing on success and rolling back on error.
+    func transaction<R>(_ body: () throws -> R) throws -> R {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let r = try body()
+            try execute("COMMIT")
+            return r
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// `PRAGMA user_version`, the schema version.
+    var userVersion: Int {
+        get throws { Int(try rows("PRAGMA user_version").first?.first?.int ?? 0) }
+    }
+}

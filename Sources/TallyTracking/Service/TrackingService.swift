@@ -1,0 +1,214 @@
+import TallyStore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// MLflow's tracking semantics over a ``MetadataStore`` (experiments, runs, params, tags, inputs, latest metrics)
+/// and a `MetricStore` (every metric point). Knows nothing of HTTP: errors are ``TrackingError``s carrying MLflow's
+/// error code and message.
+public final class TrackingService: Sendable {
+    /// Experiments, runs and the rest of the metadata.
+    public let metadata: any MetadataStore
+    /// Metric points.
+    public let metrics: MetricStore
+    /// Prefix of new experiments' artifact locations: `<root>/<experiment id>`.
+    public let artifactRoot: String
+    let clock: @Sendable () -> Int64
+
+    /// Creates a service.
+    /// - Parameters:
+    ///   - artifactRoot: e.g. `mlflow-artifacts:` (proxied artifacts, MLflow's default) or a directory.
+    ///   - clock: milliseconds since the epoch (tests pass a fixed one).
+    public init(metadata: any MetadataStore, metrics: MetricStore, artifactRoot: String = "mlflow-artifacts:",
+                clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
+        self.metadata = metadata
+        self.metrics = metrics
+        self.artifactRoot = artifactRoot
+        self.clock = clock
+    }
+
+    /// The wall clock in milliseconds.
+    @Sendable public static func nowMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    // MARK: Experiments
+
+    /// Creates an experiment; returns its id.
+    public func createExperiment(name: String, artifactLocation: String? = nil, tags: [KeyValue] = []) throws -> String {
+        try Validation.experimentName(name)
+        for t in tags { try Self.checkExperimentTag(t) }
+        let location = artifactLocation.flatMap { $0.isEmpty ? nil : $0 } ?? artifactRoot + "/{id}"
+        return try metadata.insertExperiment(name: name, artifactLocation: location, tags: tags, now: clock())
+    }
+
+    static func checkExperimentTag(_ t: KeyValue) throws {
+        try Validation.key(t.key, entity: "Tag")
+        guard t.value.count <= Validation.maxExperimentTagValueLength else {
+            throw TrackingError.invalid("'Tag value' exceeds the maximum length of \(Validation.maxExperimentTagValueLength) characters")
+        }
+    }
+
+    /// An experiment by id, any stage.
+    public func experiment(id: String) throws -> Experiment {
+        let n = try Validation.experimentID(id)
+        guard let e = try metadata.experiment(id: n) else { throw TrackingError.notFound("No Experiment with id=\(id) exists") }
+        return e
+    }
+
+    /// An experiment by name, any stage.
+    public func experiment(named name: String) throws -> Experiment {
+        guard let e = try metadata.experiment(named: name) else { throw TrackingError.notFound("Could not find experiment with name '\(name)'") }
+        return e
+    }
+
+    func activeExperiment(_ id: String) throws -> Experiment {
+        let e = try experiment(id: id)
+        guard e.lifecycleStage == .active else {
+            throw TrackingError.invalid("The experiment \(id) must be in the 'active' state. Current state is \(e.lifecycleStage.rawValue).")
+        }
+        return e
+    }
+
+    /// Renames an active experiment.
+    public func renameExperiment(id: String, to name: String) throws {
+        try Validation.experimentName(name)
+        let e = try experiment(id: id)
+        guard e.lifecycleStage == .active else { throw TrackingError(.invalidState, "Cannot rename a non-active experiment.") }
+        try metadata.renameExperiment(id: Int64(e.experimentID)!, to: name, now: clock())
+    }
+
+    /// Soft-deletes an active experiment and all its runs.
+    public func deleteExperiment(id: String) throws {
+        let e = try experiment(id: id)
+        guard e.lifecycleStage == .active else { throw TrackingError.notFound("No Experiment with id=\(id) exists") }
+        try metadata.setExperimentStage(id: Int64(e.experimentID)!, .deleted, now: clock())
+    }
+
+    /// Restores a deleted experiment and all its runs.
+    public func restoreExperiment(id: String) throws {
+        let e = try experiment(id: id)
+        guard e.lifecycleStage == .deleted else { throw TrackingError.notFound("No Experiment with id=\(id) exists") }
+        try metadata.setExperimentStage(id: Int64(e.experimentID)!, .active, now: clock())
+    }
+
+    /// Sets a tag on an active experiment.
+    public func setExperimentTag(id: String, key: String, value: String) throws {
+        let tag = KeyValue(key: key, value: value)
+        try Self.checkExperimentTag(tag)
+        let e = try activeExperiment(id)
+        try metadata.setExperimentTag(id: Int64(e.experimentID)!, tag)
+    }
+
+    /// Deletes a tag of an active experiment.
+    public func deleteExperimentTag(id: String, key: String) throws {
+        let e = try activeExperiment(id)
+        guard try metadata.deleteExperimentTag(id: Int64(e.experimentID)!, key: key) else {
+            throw TrackingError.notFound("No tag with name: \(key) in experiment with id \(id)")
+        }
+    }
+
+    // MARK: Runs
+
+    /// Creates a run in an active experiment (`"0"` when `nil`), naming it when no name is given.
+    public func createRun(experimentID: String?, userID: String? = nil, runName: String? = nil, startTime: Int64? = nil,
+                          tags: [KeyValue] = []) throws -> Run {
+        let e = try activeExperiment(experimentID ?? "0")
+        for t in tags { try Validation.key(t.key, entity: "Tag") }
+        var tags = tags.map { KeyValue(key: $0.key, value: String($0.value.prefix(Validation.maxTagValueLength))) }
+        let tagName = tags.last { $0.key == "mlflow.runName" }?.value
+        if let runName, !runName.isEmpty, let tagName, tagName != runName {
+            throw TrackingError.invalid("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
+                + "(run_name='\(runName)', mlflow.runName='\(tagName)').")
+        }
+        let name = (runName.flatMap { $0.isEmpty ? nil : $0 }) ?? tagName ?? RunNames.generate()
+        if tagName == nil { tags.append(KeyValue(key: "mlflow.runName", value: name)) }
+        let id = RunNames.runID()
+        let info = RunInfo(runID: id, runName: name, experimentID: e.experimentID, userID: userID ?? "", status: .running,
+                           startTime: startTime ?? clock(), endTime: nil, artifactURI: e.artifactLocation + "/" + id + "/artifacts",
+                           lifecycleStage: .active)
+        try metadata.insertRun(info, tags: Self.lastWins(tags))
+        return try run(id: id)
+    }
+
+    /// Tags with repeated keys reduced to the last value, in first-appearance order.
+    static func lastWins(_ tags: [KeyValue]) -> [KeyValue] {
+        var order: [String] = []
+        var values: [String: String] = [:]
+        for t in tags {
+            if values.updateValue(t.value, forKey: t.key) == nil { order.append(t.key) }
+        }
+        return order.map { KeyValue(key: $0, value: values[$0]!) }
+    }
+
+    /// A full run, any stage.
+    public func run(id: String) throws -> Run {
+        guard let r = try metadata.run(id: id) else { throw TrackingError.notFound("Run with id=\(id) not found") }
+        return r
+    }
+
+    func activeRun(_ id: String) throws -> RunInfo {
+        guard let info = try metadata.runInfo(id: id) else { throw TrackingError.notFound("Run with id=\(id) not found") }
+        guard info.lifecycleStage == .active else {
+            throw TrackingError.invalid("The run \(id) must be in the 'active' state. Current state is \(info.lifecycleStage.rawValue).")
+        }
+        return info
+    }
+
+    /// Updates status, end time and name (only those given) of an active run.
+    public func updateRun(id: String, status: RunStatus? = nil, endTime: Int64? = nil, runName: String? = nil) throws -> RunInfo {
+        _ = try activeRun(id)
+        try metadata.updateRun(id: id, status: status, endTime: endTime, name: runName.flatMap { $0.isEmpty ? nil : $0 })
+        return try metadata.runInfo(id: id)!
+    }
+
+    /// Soft-deletes a run.
+    public func deleteRun(id: String) throws {
+        guard try metadata.runInfo(id: id) != nil else { throw TrackingError.notFound("Run with id=\(id) not found") }
+        try metadata.setRunStage(id: id, .deleted, now: clock())
+    }
+
+    /// Restores a run.
+    public func restoreRun(id: String) throws {
+        guard try metadata.runInfo(id: id) != nil else { throw TrackingError.notFound("Run with id=\(id) not found") }
+        try metadata.setRunStage(id: id, .active, now: clock())
+    }
+
+    /// Sets (upserts) a tag on an active run; `mlflow.runName` renames it. Values over 8,000 characters are truncated.
+    public func setTag(runID: String, key: String, value: String) throws {
+        try logBatch(runID: runID, tags: [KeyValue(key: key, value: value)])
+    }
+
+    /// Deletes a tag of an active run.
+    public func deleteTag(runID: String, key: String) throws {
+        _ = try activeRun(runID)
+        guard try metadata.deleteRunTag(id: runID, key: key) else {
+            throw TrackingError.notFound("No tag with name: \(key) in run with id \(runID)")
+        }
+    }
+
+    /// Logs a param (immutable: the same value again is fine, another value is an error).
+    public func logParam(runID: String, key: String, value: String) throws {
+        try Validation.key(key, entity: "Param")
+        _ = try activeRun(runID)
+        let v = String(value.prefix(Validation.maxParamValueLength))
+        if let old = try metadata.params(runID: runID, keys: [key])[key] {
+            guard old == v else {
+                throw TrackingError.invalid("Changing param values is not allowed. Param with key='\(key)' was already logged with value='\(old)' "
+                    + "for run ID='\(runID)'. Attempted logging new value '\(v)'.")
+            }
+            return
+        }
+        try metadata.insertParams(runID: runID, [KeyValue(key: key, value: v)])
+    }
+
+    /// Logs one metric point.
+    public func logMetric(runID: String, _ m: MetricInput) throws {
+        try logBatch(runID: runID, metrics: [m])
+    }
+}

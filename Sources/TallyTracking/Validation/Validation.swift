@@ -1,0 +1,133 @@
+/// MLflow's validation limits and messages (`mlflow/utils/validation.py`, summarised in the reference §5).
+public enum Validation {
+    /// Metrics per `log-batch`.
+    public static let maxMetricsPerBatch = 1000
+    /// Params per `log-batch`.
+    public static let maxParamsPerBatch = 100
+    /// Tags per `log-batch`.
+    public static let maxTagsPerBatch = 100
+    /// Metrics + params + tags per `log-batch`.
+    public static let maxEntitiesPerBatch = 1000
+    /// Metric, param and run-tag keys.
+    public static let maxKeyLength = 250
+    /// Param values (longer ones are truncated).
+    public static let maxParamValueLength = 6000
+    /// Run-tag values (longer ones are truncated).
+    public static let maxTagValueLength = 8000
+    /// Experiment-tag keys.
+    public static let maxExperimentTagKeyLength = 250
+    /// Experiment-tag values (not truncated).
+    public static let maxExperimentTagValueLength = 20_000
+    /// Experiment names.
+    public static let maxExperimentNameLength = 500
+    /// Search `max_results`.
+    public static let maxSearchResults = 50_000
+
+    /// `Missing value for required parameter '<name>'. …`
+    public static func missing(_ name: String) -> TrackingError {
+        .invalid("Missing value for required parameter '\(name)'. See the API docs for more information about request parameters.")
+    }
+
+    /// JSON-style rendering of a value inside `Invalid value … for parameter …` messages.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Checks a metric, param or tag key: allowed characters, no path tricks, length.
+    /// - Parameter entity: `Metric`, `Param` or `Tag`, for the length message.
+    public static func key(_ key: String, entity: String) throws {
+        guard !key.isEmpty else { throw missing("key") }
+        for c in key.unicodeScalars {
+            let ok = c.properties.isAlphabetic || c.properties.numericType != nil || "_-. :/".unicodeScalars.contains(c)
+            guard ok else {
+                throw TrackingError.invalid("Invalid value \(quoted(key)) for parameter 'key' supplied: Names may only contain alphanumerics, "
+                    + "underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).")
+            }
+        }
+        let normalized = normalizePath(key)
+        if normalized != key || key == "." || key.hasPrefix("..") || key.hasPrefix("/") {
+            throw TrackingError.invalid("Invalid value \(quoted(key)) for parameter 'key' supplied: Names may be treated as files in certain "
+                + "cases, and must not resolve to other names when treated as such. This name would resolve to '\(normalized)'")
+        }
+        if key.count > maxKeyLength {
+            throw TrackingError.invalid("\(entity) '\(key.prefix(maxKeyLength))' had length \(key.count), which exceeded length limit of \(maxKeyLength)")
+        }
+    }
+
+    /// `posixpath.normpath`.
+    static func normalizePath(_ p: String) -> String {
+        guard !p.isEmpty else { return "." }
+        let absolute = p.hasPrefix("/")
+        var parts: [Substring] = []
+        for comp in p.split(separator: "/", omittingEmptySubsequences: true) {
+            if comp == "." { continue }
+            if comp == ".." {
+                if let last = parts.last, last != ".." { parts.removeLast() } else if !absolute { parts.append(comp) }
+                continue
+            }
+            parts.append(comp)
+        }
+        let joined = parts.joined(separator: "/")
+        if absolute { return (p.hasPrefix("//") && !p.hasPrefix("///") ? "//" : "/") + joined }
+        return joined.isEmpty ? "." : joined
+    }
+
+    /// Checks a metric's timestamp (non-negative).
+    public static func metric(_ m: MetricInput) throws {
+        try key(m.key, entity: "Metric")
+        guard m.timestamp >= 0 else {
+            throw TrackingError.invalid("Invalid value \(m.timestamp) for parameter 'timestamp' supplied: metric '\(m.key)' (value=\(pythonFloat(m.value))). "
+                + "Timestamp must be a nonnegative long (64-bit integer) ")
+        }
+    }
+
+    /// Python's `repr(float)` for messages.
+    static func pythonFloat(_ v: Double) -> String {
+        if v.isNaN { return "nan" }
+        if v.isInfinite { return v > 0 ? "inf" : "-inf" }
+        return v == v.rounded() && abs(v) < 1e16 ? String(format1: v) : "\(v)"
+    }
+
+    /// Checks an experiment name (non-blank, ≤ 500 characters).
+    public static func experimentName(_ name: String) throws {
+        guard !name.allSatisfy(\.isWhitespace) else {
+            throw TrackingError.invalid("Invalid experiment name: '\(name)'")
+        }
+        guard name.count <= maxExperimentNameLength else {
+            throw TrackingError.invalid("Invalid experiment name: '\(name.prefix(50))...'. Experiment name exceeds the maximum length of "
+                + "\(maxExperimentNameLength) characters")
+        }
+    }
+
+    /// Parses an experiment id (a decimal integer).
+    public static func experimentID(_ id: String) throws -> Int64 {
+        guard let v = Int64(id) else {
+            throw TrackingError.invalid("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.")
+        }
+        return v
+    }
+
+    /// Checks a run id's shape (`^[a-zA-Z0-9][\w\-]{0,255}$`).
+    public static func runID(_ id: String) throws {
+        let scalars = Array(id.unicodeScalars)
+        let ok = !scalars.isEmpty && scalars.count <= 256
+            && scalars.enumerated().allSatisfy { i, c in
+                c.isASCII && (c.properties.isAlphabetic || c.properties.numericType != nil || (i > 0 && (c == "_" || c == "-")))
+            }
+        guard ok else { throw TrackingError.invalid("Invalid value \(quoted(id)) for parameter 'run_id' supplied.") }
+    }
+}
+
+extension String {
+    /// A double with one decimal, as Python prints whole floats (`1.0`).
+    init(format1 v: Double) { self = "\(Int64(v)).0" }
+}

@@ -1,0 +1,215 @@
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A service over a fresh temporary directory (SQLite file + metric store), with a controllable clock.
+final class Fixture {
+    let dir: String
+    let service: TrackingService
+
+    init(_ name: String = "trk", clock: @escaping @Sendable () -> Int64 = { 1_700_000_000_000 }) throws {
+        var template = Array("/tmp/tally-trk-\(name)-XXXXXX".utf8CString)
+        dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        service = try Self.open(dir, clock: clock)
+    }
+
+    static func open(_ dir: String, clock: @escaping @Sendable () -> Int64 = { 1_700_000_000_000 }) throws -> TrackingService {
+        var config = StoreConfiguration()
+        config.durableSegments = false
+        config.wal!.durability = .none
+        let metrics = try MetricStore(directory: dir + "/metrics", configuration: config)
+        let meta = try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: clock())
+        return TrackingService(metadata: meta, metrics: metrics, clock: clock)
+    }
+
+    deinit { try? FileIO.removeTree(dir) }
+}
+
+func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        try body()
+        Issue.record("expected \(code.rawValue): \(fragment)", sourceLocation: sourceLocation)
+    } catch let e as TrackingError {
+        #expect(e.code == code, "\(e)", sourceLocation: sourceLocation)
+        #expect(e.message.contains(fragment), "\(e.message)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct ExperimentTests {
+    @Test func defaultExperimentExists() throws {
+        let f = try Fixture()
+        let e = try f.service.experiment(id: "0")
+        #expect(e.name == "Default" && e.lifecycleStage == .active && e.artifactLocation == "mlflow-artifacts:/0")
+        #expect(try f.service.experiment(named: "Default").experimentID == "0")
+    }
+
+    @Test func lifecycleAndErrors() throws {
+        let f = try Fixture()
+        let s = f.service
+        let id = try s.createExperiment(name: "exp", tags: [KeyValue(key: "k", value: "v")])
+        #expect(id == "1")
+        let e = try s.experiment(id: id)
+        #expect(e.artifactLocation == "mlflow-artifacts:/1" && e.tags == [KeyValue(key: "k", value: "v")])
+        expectError(.resourceAlreadyExists, "Experiment(name=exp) already exists") { _ = try s.createExperiment(name: "exp") }
+        expectError(.resourceDoesNotExist, "No Experiment with id=999999 exists") { _ = try s.experiment(id: "999999") }
+        expectError(.invalidParameterValue, "Invalid experiment ID 'abc'. Experiment ID must be a valid integer.") { _ = try s.experiment(id: "abc") }
+        expectError(.resourceDoesNotExist, "Could not find experiment with name 'nope'") { _ = try s.experiment(named: "nope") }
+        expectError(.invalidParameterValue, "Invalid experiment name") { _ = try s.createExperiment(name: "  ") }
+        try s.renameExperiment(id: id, to: "renamed")
+        #expect(try s.experiment(named: "renamed").experimentID == id)
+        let run = try s.createRun(experimentID: id)
+        try s.deleteExperiment(id: id)
+        #expect(try s.experiment(id: id).lifecycleStage == .deleted)
+        #expect(try s.run(id: run.info.runID).info.lifecycleStage == .deleted, "deleting an experiment deletes its runs")
+        expectError(.resourceDoesNotExist, "No Experiment with id=\(id) exists") { try s.deleteExperiment(id: id) }
+        expectError(.invalidState, "Cannot rename a non-active experiment.") { try s.renameExperiment(id: id, to: "x") }
+        expectError(.resourceAlreadyExists, "already exists") { _ = try s.createExperiment(name: "renamed") }  // deleted names stay taken
+        expectError(.invalidParameterValue, "must be in the 'active' state") { try s.setExperimentTag(id: id, key: "a", value: "b") }
+        expectError(.invalidParameterValue, "The experiment \(id) must be in the 'active' state. Current state is deleted.") {
+            _ = try s.createRun(experimentID: id)
+        }
+        try s.restoreExperiment(id: id)
+        #expect(try s.run(id: run.info.runID).info.lifecycleStage == .active, "restoring restores its runs")
+        expectError(.resourceDoesNotExist, "No Experiment with id=\(id) exists") { try s.restoreExperiment(id: id) }
+        try s.setExperimentTag(id: id, key: "k", value: "v2")
+        #expect(try s.experiment(id: id).tags == [KeyValue(key: "k", value: "v2")])
+        try s.deleteExperimentTag(id: id, key: "k")
+        expectError(.resourceDoesNotExist, "No tag with name: k in experiment with id \(id)") { try s.deleteExperimentTag(id: id, key: "k") }
+    }
+}
+
+@Suite struct RunTests {
+    @Test func createGetUpdateDeleteRestore() throws {
+        let f = try Fixture()
+        let s = f.service
+        let r = try s.createRun(experimentID: nil, userID: "root", tags: [KeyValue(key: "mlflow.user", value: "root")])
+        #expect(r.info.experimentID == "0" && r.info.status == .running && r.info.endTime == nil)
+        #expect(r.info.runID.count == 32 && r.info.runID.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        #expect(r.info.artifactURI == "mlflow-artifacts:/0/\(r.info.runID)/artifacts")
+        #expect(r.info.runName.split(separator: "-").count == 3)
+        #expect(r.tags.contains(KeyValue(key: "mlflow.runName", value: r.info.runName)))
+        let named = try s.createRun(experimentID: "0", runName: "delta")
+        #expect(named.info.runName == "delta" && named.tags.contains(KeyValue(key: "mlflow.runName", value: "delta")))
+        expectError(.invalidParameterValue, "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='a', mlflow.runName='b').") {
+            _ = try s.createRun(experimentID: "0", runName: "a", tags: [KeyValue(key: "mlflow.runName", value: "b")])
+        }
+        let info = try s.updateRun(id: r.info.runID, status: .finished, endTime: 1_700_000_000_500, runName: "renamed")
+        #expect(info.status == .finished && info.endTime == 1_700_000_000_500 && info.runName == "renamed")
+        #expect(try s.run(id: r.info.runID).tags.contains(KeyValue(key: "mlflow.runName", value: "renamed")))
+        try s.setTag(runID: r.info.runID, key: "mlflow.runName", value: "via-tag")
+        #expect(try s.run(id: r.info.runID).info.runName == "via-tag")
+        try s.deleteRun(id: r.info.runID)
+        #expect(try s.run(id: r.info.runID).info.lifecycleStage == .deleted)
+        let id = r.info.runID
+        for (what, body) in [("log", { try s.logMetric(runID: id, MetricInput(key: "m", value: 1, timestamp: 0)) }),
+                             ("tag", { try s.setTag(runID: id, key: "a", value: "b") }),
+                             ("param", { try s.logParam(runID: id, key: "a", value: "b") }),
+                             ("update", { _ = try s.updateRun(id: id, status: .failed) })] as [(String, () throws -> Void)] {
+            expectError(.invalidParameterValue, "The run \(id) must be in the 'active' state. Current state is deleted.", body)
+            _ = what
+        }
+        try s.restoreRun(id: id)
+        try s.logMetric(runID: id, MetricInput(key: "m", value: 1, timestamp: 0))
+        expectError(.resourceDoesNotExist, "Run with id=nope not found") { _ = try s.run(id: "nope") }
+        expectError(.resourceDoesNotExist, "No tag with name: zz in run with id \(id)") { try s.deleteTag(runID: id, key: "zz") }
+    }
+
+    @Test func paramsAreImmutable() throws {
+        let f = try Fixture()
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        try s.logParam(runID: id, key: "lr", value: "0.01")
+        try s.logParam(runID: id, key: "lr", value: "0.01")  // idempotent
+        expectError(.invalidParameterValue, "Changing param values is not allowed. Param with key='lr' was already logged with value='0.01' for run ID='\(id)'. Attempted logging new value '0.02'.") {
+            try s.logParam(runID: id, key: "lr", value: "0.02")
+        }
+        try s.logParam(runID: id, key: "long", value: String(repeating: "x", count: 6001))
+        #expect(try s.run(id: id).params.first { $0.key == "long" }?.value.count == 6000)
+        try s.logParam(runID: id, key: "empty", value: "")
+        expectError(.invalidParameterValue, "Names may only contain alphanumerics") { try s.logParam(runID: id, key: "bad key!", value: "1") }
+        expectError(.invalidParameterValue, "must not resolve to other names") { try s.logParam(runID: id, key: "a/../b", value: "1") }
+        expectError(.invalidParameterValue, "had length 251, which exceeded length limit of 250") {
+            try s.logParam(runID: id, key: String(repeating: "k", count: 251), value: "1")
+        }
+    }
+
+    @Test func logBatchLimitsAndAtomicity() throws {
+        let f = try Fixture()
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        let many = (0..<1001).map { MetricInput(key: "m", value: Double($0), timestamp: 1, step: Int64($0)) }
+        expectError(.invalidParameterValue, "A batch logging request can contain at most 1000 metrics. Got 1001 metrics.") { try s.logBatch(runID: id, metrics: many) }
+        expectError(.invalidParameterValue, "at most 100 params") {
+            try s.logBatch(runID: id, params: (0..<101).map { KeyValue(key: "p\($0)", value: "1") })
+        }
+        expectError(.invalidParameterValue, "Duplicate parameter keys have been submitted: ['dup']") {
+            try s.logBatch(runID: id, params: [KeyValue(key: "dup", value: "1"), KeyValue(key: "dup", value: "2")])
+        }
+        expectError(.invalidParameterValue, "Timestamp must be a nonnegative long") {
+            try s.logBatch(runID: id, metrics: [MetricInput(key: "k3", value: 1, timestamp: -1)])
+        }
+        try s.logParam(runID: id, key: "lr", value: "0.01")
+        // A changed param fails the batch before its metrics or tags are stored.
+        expectError(.invalidParameterValue, "Changing param values is not allowed. Params were already logged='[{'key': 'lr', 'old_value': '0.01', 'new_value': '0.5'}]'") {
+            try s.logBatch(runID: id, metrics: [MetricInput(key: "loss", value: 1, timestamp: 1)], params: [KeyValue(key: "lr", value: "0.5")],
+                           tags: [KeyValue(key: "t", value: "v")])
+        }
+        let run = try s.run(id: id)
+        #expect(run.metrics.isEmpty && !run.tags.contains { $0.key == "t" })
+        #expect(try s.metrics.read(run: id, key: "loss").count == 0)
+        try s.logBatch(runID: id, metrics: [], params: [], tags: [])  // an empty batch is fine
+    }
+
+    @Test func latestMetricRuleAndRetries() throws {
+        let f = try Fixture()
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        try s.logMetric(runID: id, MetricInput(key: "loss", value: 0.5, timestamp: 100, step: 10))
+        try s.logMetric(runID: id, MetricInput(key: "loss", value: 0.1, timestamp: 999, step: 3))  // lower step: not latest
+        #expect(try s.run(id: id).metrics == [LatestMetric(key: "loss", value: 0.5, timestamp: 100, step: 10)])
+        try s.logMetric(runID: id, MetricInput(key: "loss", value: 0.7, timestamp: 100, step: 10))  // same step and time, larger value
+        #expect(try s.run(id: id).metrics.first?.value == 0.7)
+        try s.logMetric(runID: id, MetricInput(key: "loss", value: 0.2, timestamp: 100, step: 10))  // smaller value: kept 0.7
+        #expect(try s.run(id: id).metrics.first?.value == 0.7)
+        try s.logMetric(runID: id, MetricInput(key: "nanm", value: .nan, timestamp: 1, step: 2))
+        #expect(try s.run(id: id).metrics.first { $0.key == "nanm" }?.value.isNaN == true)
+        #expect(try s.metrics.read(run: id, key: "loss").count == 4, "every point is kept, several per step")
+        // A retried batch (same content) is not stored twice; exact repeats inside a batch are stored once.
+        let batch = (0..<50).map { MetricInput(key: "acc", value: Double($0) / 50, timestamp: 5, step: Int64($0)) }
+        try s.logBatch(runID: id, metrics: batch + [batch[0]])
+        try s.logBatch(runID: id, metrics: batch + [batch[0]])
+        #expect(try s.metrics.read(run: id, key: "acc").count == 50)
+        #expect(try s.run(id: id).metrics.first { $0.key == "acc" } == LatestMetric(key: "acc", value: 49.0 / 50, timestamp: 5, step: 49))
+    }
+
+    @Test func inputsAndPersistence() throws {
+        let f = try Fixture("persist")
+        let s = f.service
+        let exp = try s.createExperiment(name: "p")
+        let id = try s.createRun(experimentID: exp, userID: "u").info.runID
+        let ds = Dataset(name: "tiny", digest: "cd5cd803", sourceType: "code", source: "{}", schema: "{}", profile: "{\"num_rows\": 2}")
+        try s.logInputs(runID: id, [DatasetInput(dataset: ds, tags: [KeyValue(key: "mlflow.data.context", value: "training")])])
+        try s.logInputs(runID: id, [DatasetInput(dataset: ds, tags: [KeyValue(key: "mlflow.data.context", value: "eval")])])
+        #expect(try s.run(id: id).inputs == [DatasetInput(dataset: ds, tags: [KeyValue(key: "mlflow.data.context", value: "eval")])])
+        expectError(.invalidParameterValue, "Missing value for required parameter 'datasets[].dataset.digest'") {
+            try s.logInputs(runID: id, [DatasetInput(dataset: Dataset(name: "x", digest: "", sourceType: "code", source: "{}"), tags: [])])
+        }
+        try s.logBatch(runID: id, metrics: [MetricInput(key: "m", value: 2, timestamp: 3, step: 4)], params: [KeyValue(key: "p", value: "1")],
+                       tags: [KeyValue(key: "t", value: "x")])
+        try s.metrics.close()
+        let reopened = try Fixture.open(f.dir)
+        let run = try reopened.run(id: id)
+        #expect(run.params == [KeyValue(key: "p", value: "1")])
+        #expect(run.tags.contains(KeyValue(key: "t", value: "x")))
+        #expect(run.metrics == [LatestMetric(key: "m", value: 2, timestamp: 3, step: 4)])
+        #expect(run.inputs.count == 1)
+        #expect(try reopened.metrics.read(run: id, key: "m").points == [MetricPoint(step: 4, timestamp: 3, value: 2)])
+        #expect(try reopened.experiment(named: "p").experimentID == exp)
+    }
+}
