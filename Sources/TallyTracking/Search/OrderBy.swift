@@ -1,0 +1,110 @@
+/// One `order_by` item: `identifier [ASC|DESC]`.
+public struct OrderKey: Sendable, Equatable {
+    /// The entity.
+    public var entity: SearchEntity
+    /// The key (canonical attribute name for attributes).
+    public var key: String
+    /// Ascending unless `DESC` was given.
+    public var ascending: Bool
+
+    /// Parses one item.
+    public init(parsing text: String, kind: SearchFilter.Kind) throws {
+        let invalid = TrackingError.invalid("Invalid ordering key in order_by clause '\(text)'.")
+        let tokens: [FilterToken]
+        do { tokens = try FilterToken.tokenize(text) } catch { throw invalid }
+        var p = SearchFilter.Parser(tokens: tokens, kind: kind)
+        let (entity, key) = try p.identifier()
+        ascending = true
+        if p.i < tokens.count {
+            guard case .word(let w) = tokens[p.i], ["ASC", "DESC"].contains(w.uppercased()), p.i + 1 == tokens.count else { throw invalid }
+            ascending = w.uppercased() == "ASC"
+        }
+        switch kind {
+        case .runs:
+            guard entity != .dataset else { throw invalid }
+        case .experiments:
+            guard entity == .attribute else { throw TrackingError.invalid("Invalid order_by entity: \(entity.rawValue)") }
+        }
+        self.entity = entity
+        self.key = key
+    }
+
+    init(entity: SearchEntity, key: String, ascending: Bool) {
+        self.entity = entity
+        self.key = key
+        self.ascending = ascending
+    }
+
+    /// Parses a list, refusing the same field twice.
+    static func parseList(_ items: [String], kind: SearchFilter.Kind) throws -> [OrderKey] {
+        let keys = try items.map { try OrderKey(parsing: $0, kind: kind) }
+        var seen = Set<String>()
+        let dups = keys.map { "\($0.entity.rawValue).\($0.key)" }.filter { !seen.insert($0).inserted }
+        guard dups.isEmpty else {
+            throw TrackingError.invalid("`order_by` contains duplicate fields: [\(dups.map { "'\($0)'" }.joined(separator: ", "))]")
+        }
+        return keys
+    }
+}
+
+/// A sortable value: numbers, then NaN, then missing, whatever the direction.
+enum SortValue {
+    case number(Double)
+    case string(String)
+    case nan
+    case missing
+
+    var rank: Int {
+        switch self {
+        case .number, .string: 0
+        case .nan: 1
+        case .missing: 2
+        }
+    }
+
+    /// -1, 0 or 1 in the key's direction, with NaN and missing values last in both directions.
+    static func compare(_ a: SortValue, _ b: SortValue, ascending: Bool) -> Int {
+        if a.rank != b.rank { return a.rank < b.rank ? -1 : 1 }
+        let c: Int
+        switch (a, b) {
+        case (.number(let x), .number(let y)): c = x < y ? -1 : (x > y ? 1 : 0)
+        case (.string(let x), .string(let y)): c = binaryLess(x, y) ? -1 : (x == y ? 0 : 1)
+        default: c = 0
+        }
+        return ascending ? c : -c
+    }
+}
+
+extension OrderKey {
+    func value(_ run: Run) -> SortValue {
+        switch entity {
+        case .metric:
+            guard let m = run.metrics.first(where: { $0.key == key }) else { return .missing }
+            return m.value.isNaN ? .nan : .number(m.value)
+        case .parameter: return (run.params.first { $0.key == key }?.value).map(SortValue.string) ?? .missing
+        case .tag: return (run.tags.first { $0.key == key }?.value).map(SortValue.string) ?? .missing
+        case .attribute:
+            switch key {
+            case "start_time": return .number(Double(run.info.startTime))
+            case "end_time": return run.info.endTime.map { .number(Double($0)) } ?? .missing
+            case "run_id": return .string(run.info.runID)
+            case "run_name": return .string(run.info.runName)
+            case "status": return .string(run.info.status.rawValue)
+            case "user_id": return .string(run.info.userID)
+            case "artifact_uri": return .string(run.info.artifactURI)
+            default: return .missing
+            }
+        case .dataset: return .missing
+        }
+    }
+
+    func value(_ e: Experiment) -> SortValue {
+        switch key {
+        case "name": return .string(e.name)
+        case "experiment_id": return .number(Double(e.experimentID) ?? 0)
+        case "creation_time": return .number(Double(e.creationTime))
+        case "last_update_time": return .number(Double(e.lastUpdateTime))
+        default: return .missing
+        }
+    }
+}

@@ -1,0 +1,280 @@
+/// What a filter clause or order key refers to.
+public enum SearchEntity: String, Sendable {
+    case metric, parameter, tag, attribute, dataset
+}
+
+/// One `identifier comparator value` clause.
+public struct FilterClause: Sendable, Equatable {
+    /// The entity.
+    public var entity: SearchEntity
+    /// The key (for attributes, the canonical attribute name).
+    public var key: String
+    /// `=`, `!=`, `<`, `<=`, `>`, `>=`, `LIKE`, `ILIKE`, `IN`, `NOT IN`, `IS NULL`, `IS NOT NULL`.
+    public var comparator: String
+    /// The value.
+    public var value: FilterValue
+}
+
+/// A clause's value.
+public enum FilterValue: Sendable, Equatable {
+    case number(Double)
+    case string(String)
+    case list([String])
+    case none
+}
+
+/// A parsed `runs/search` or `experiments/search` filter: clauses joined by AND.
+public struct SearchFilter: Sendable, Equatable {
+    /// The clauses (empty: everything matches).
+    public var clauses: [FilterClause]
+
+    /// Which grammar to parse.
+    public enum Kind: Sendable {
+        case runs
+        case experiments
+    }
+
+    static let runStringAttributes: Set<String> = ["run_id", "run_name", "status", "user_id", "artifact_uri"]
+    static let runNumericAttributes: Set<String> = ["start_time", "end_time"]
+    static let runAttributeAliases: [String: String] = ["created": "start_time", "Created": "start_time", "run name": "run_name",
+                                                         "Run name": "run_name", "Run Name": "run_name"]
+    static let validRunAttributeKeys = "{'run_id', 'run_name', 'status', 'user_id', 'artifact_uri', 'start_time', 'end_time', 'created', 'Created', 'run name', 'Run name', 'Run Name'}"
+
+    /// Parses a filter. Empty or whitespace-only filters match everything.
+    public init(parsing filter: String?, kind: Kind) throws {
+        clauses = []
+        guard let filter, !filter.allSatisfy(\.isWhitespace) else { return }
+        let tokens = try FilterToken.tokenize(filter)
+        var p = Parser(tokens: tokens, kind: kind)
+        clauses = try p.parseAll()
+    }
+
+    struct Parser {
+        let tokens: [FilterToken]
+        let kind: Kind
+        var i = 0
+
+        init(tokens: [FilterToken], kind: Kind) {
+            self.tokens = tokens
+            self.kind = kind
+        }
+
+        func peekWord(_ w: String, at k: Int? = nil) -> Bool {
+            let j = k ?? i
+            guard j < tokens.count, case .word(let s) = tokens[j] else { return false }
+            return s.uppercased() == w
+        }
+
+        mutating func parseAll() throws -> [FilterClause] {
+            var out: [FilterClause] = []
+            while true {
+                if i < tokens.count, tokens[i] == .leftParen {
+                    var depth = 0
+                    var text: [String] = []
+                    while i < tokens.count {
+                        let t = tokens[i]
+                        if t == .leftParen { depth += 1 }
+                        if t == .rightParen { depth -= 1 }
+                        text.append(t.text)
+                        i += 1
+                        if depth == 0 { break }
+                    }
+                    throw TrackingError.invalid("Invalid clause(s) in filter string: '\(Self.join(text))'")
+                }
+                out.append(try clause())
+                guard i < tokens.count else { return out }
+                if peekWord("AND") {
+                    i += 1
+                    guard i < tokens.count else { throw TrackingError.invalid("Invalid clause(s) in filter string: 'AND'") }
+                    continue
+                }
+                throw TrackingError.invalid("Invalid clause(s) in filter string: '\(tokens[i].text)'")
+            }
+        }
+
+        /// Joins token texts the way they read: no spaces around parentheses, dots and commas.
+        static func join(_ parts: [String]) -> String {
+            var s = ""
+            for p in parts {
+                if !s.isEmpty, !s.hasSuffix("("), !s.hasSuffix("."), p != ")", p != ",", p != "." { s += " " }
+                s += p
+            }
+            return s
+        }
+
+        /// `[entity.]key` → (entity, key).
+        mutating func identifier() throws -> (SearchEntity, String) {
+            guard i < tokens.count else { throw TrackingError.invalid("Invalid filter string: expected an identifier") }
+            var entityText: String?
+            var key: String
+            switch tokens[i] {
+            case .backticked(let k), .doubleQuoted(let k):
+                key = k
+                i += 1
+            case .word(let w):
+                i += 1
+                if let dot = w.firstIndex(of: ".") {
+                    entityText = String(w[..<dot])
+                    key = String(w[w.index(after: dot)...])
+                    if key.isEmpty, i < tokens.count {
+                        switch tokens[i] {
+                        case .backticked(let k), .doubleQuoted(let k):
+                            key = k
+                            i += 1
+                        default:
+                            throw TrackingError.invalid("Invalid identifier '\(w)'")
+                        }
+                    }
+                } else {
+                    key = w
+                }
+            default:
+                throw TrackingError.invalid("Invalid clause(s) in filter string: '\(tokens[i].text)'")
+            }
+            let entity = try Self.entity(entityText, kind: kind)
+            if entity == .attribute { key = try Self.attribute(key, kind: kind) }
+            return (entity, key)
+        }
+
+        static func entity(_ text: String?, kind: Kind) throws -> SearchEntity {
+            guard let text else { return .attribute }
+            switch kind {
+            case .runs:
+                switch text {
+                case "metric", "metrics": return .metric
+                case "param", "params", "parameter", "parameters": return .parameter
+                case "tag", "tags": return .tag
+                case "attribute", "attributes", "attr", "run": return .attribute
+                case "dataset", "datasets": return .dataset
+                default:
+                    throw TrackingError.invalid("Invalid entity type '\(text)'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']")
+                }
+            case .experiments:
+                switch text {
+                case "attribute", "attributes": return .attribute
+                case "tag", "tags": return .tag
+                default:
+                    throw TrackingError.invalid("Invalid entity type '\(text)'. Valid entity types are ('attribute', 'attributes', 'tag', 'tags')")
+                }
+            }
+        }
+
+        static func attribute(_ key: String, kind: Kind) throws -> String {
+            switch kind {
+            case .runs:
+                let k = runAttributeAliases[key] ?? key
+                guard runStringAttributes.contains(k) || runNumericAttributes.contains(k) else {
+                    throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '\(validRunAttributeKeys)'")
+                }
+                return k
+            case .experiments:
+                guard ["name", "experiment_id", "creation_time", "last_update_time"].contains(key) else {
+                    throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are "
+                        + "'{'name', 'experiment_id', 'creation_time', 'last_update_time'}'")
+                }
+                return key
+            }
+        }
+
+        mutating func clause() throws -> FilterClause {
+            let (entity, key) = try identifier()
+            guard i < tokens.count else { throw TrackingError.invalid("Invalid clause(s) in filter string: missing comparator after '\(key)'") }
+            // IS [NOT] NULL
+            if peekWord("IS") {
+                i += 1
+                var negated = false
+                if peekWord("NOT") { negated = true; i += 1 }
+                guard peekWord("NULL") else { throw TrackingError.invalid("Invalid clause(s) in filter string: expected NULL after IS") }
+                i += 1
+                let op = negated ? "IS NOT NULL" : "IS NULL"
+                guard entity == .parameter || entity == .tag else { throw invalidComparator(op, entity, key) }
+                return FilterClause(entity: entity, key: key, comparator: op, value: .none)
+            }
+            var op: String
+            if case .comparator(let c) = tokens[i] {
+                op = c
+                i += 1
+            } else if peekWord("LIKE") || peekWord("ILIKE") || peekWord("IN") {
+                op = { if case .word(let w) = tokens[i] { return w.uppercased() } else { return "" } }()
+                i += 1
+            } else if peekWord("NOT") && peekWord("IN", at: i + 1) {
+                op = "NOT IN"
+                i += 2
+            } else {
+                throw TrackingError.invalid("Invalid clause(s) in filter string: '\(tokens[i].text)'")
+            }
+            guard allowed(entity, key).contains(op) else { throw invalidComparator(op, entity, key) }
+            let value = try self.value(for: entity, key: key, op: op)
+            return FilterClause(entity: entity, key: key, comparator: op, value: value)
+        }
+
+        func isNumeric(_ entity: SearchEntity, _ key: String) -> Bool {
+            switch (kind, entity) {
+            case (_, .metric): true
+            case (.runs, .attribute): runNumericAttributes.contains(key)
+            case (.experiments, .attribute): key == "creation_time" || key == "last_update_time"
+            default: false
+            }
+        }
+
+        func allowed(_ entity: SearchEntity, _ key: String) -> [String] {
+            if isNumeric(entity, key) { return ["=", "!=", ">", ">=", "<", "<="] }
+            switch entity {
+            case .parameter, .tag: return ["=", "!=", "LIKE", "ILIKE"]
+            case .dataset: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
+            case .attribute where kind == .experiments && key == "experiment_id": return ["=", "!=", "IN", "NOT IN"]
+            default: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
+            }
+        }
+
+        func invalidComparator(_ op: String, _ entity: SearchEntity, _ key: String) -> TrackingError {
+            var all = allowed(entity, key)
+            if entity == .parameter || entity == .tag { all += ["IS NULL", "IS NOT NULL"] }
+            return .invalid("Invalid comparator '\(op)' not one of '{\(all.map { "'\($0)'" }.joined(separator: ", "))}'")
+        }
+
+        mutating func value(for entity: SearchEntity, key: String, op: String) throws -> FilterValue {
+            guard i < tokens.count else { throw TrackingError.invalid("Invalid clause(s) in filter string: missing value for '\(key)'") }
+            let t = tokens[i]
+            if op == "IN" || op == "NOT IN" {
+                if kind == .runs && entity == .attribute && key != "run_id" {
+                    throw TrackingError.invalid("Only ['run_id'] attributes support comparison with a list of quoted string values.")
+                }
+                guard t == .leftParen else { throw TrackingError.invalid("Expected a list of quoted string values for '\(op)', got \(t.text)") }
+                i += 1
+                var items: [String] = []
+                while i < tokens.count, tokens[i] != .rightParen {
+                    switch tokens[i] {
+                    case .singleQuoted(let s), .doubleQuoted(let s): items.append(s)
+                    case .comma: break
+                    default:
+                        throw TrackingError.invalid("While parsing a list in the query, expected string value, punctuation, or whitespace, but got "
+                            + "different type in list: \(tokens[i].text)")
+                    }
+                    i += 1
+                }
+                guard i < tokens.count else { throw TrackingError.invalid("Invalid filter string: unclosed list") }
+                i += 1
+                return .list(items)
+            }
+            i += 1
+            if isNumeric(entity, key) {
+                guard case .number(let n) = t, let v = Double(n) else {
+                    let what = entity == .metric ? "metric" : "attribute"
+                    throw TrackingError.invalid("Expected numeric value type for \(what). Found \(t.text)")
+                }
+                if kind == .experiments, Int64(n) == nil {
+                    throw TrackingError.invalid("Invalid numeric value for '\(key)': \(n). Expected an integer.")
+                }
+                return .number(v)
+            }
+            switch t {
+            case .singleQuoted(let s), .doubleQuoted(let s):
+                return .string(s)
+            default:
+                let what = entity == .parameter ? "parameter" : entity == .tag ? "tag" : entity == .dataset ? "dataset" : "attribute"
+                throw TrackingError.invalid("Expected a quoted string value for \(what) (e.g. 'my-value'). Got value \(t.text)")
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+/// A page of search results.
+public struct SearchPage<Item: Sendable>: Sendable {
+    /// The items.
+    public var items: [Item]
+    /// The token for the next page, `nil` on the last page.
+    public var nextPageToken: String?
+}
+
+extension TrackingService {
+    /// MLflow's `runs/search`: filter, order (ties by `start_time DESC`, then `run_id ASC`), page.
+    /// - Parameters:
+    ///   - maxResults: 1...50,000 (MLflow's default is 1,000).
+    public func searchRuns(experimentIDs: [String], filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int = 1000,
+                           orderBy: [String] = [], pageToken: String? = nil) throws -> SearchPage<Run> {
+        guard maxResults >= 1, maxResults <= Validation.maxSearchResults else {
+            throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied: It must be between 1 and "
+                + "\(Validation.maxSearchResults).")
+        }
+        let f = try SearchFilter(parsing: filter, kind: .runs)
+        var keys = try OrderKey.parseList(orderBy, kind: .runs)
+        let offset = try PageToken.decode(pageToken)
+        guard !experimentIDs.isEmpty else { return SearchPage(items: [], nextPageToken: nil) }
+        let ids = try experimentIDs.map(Validation.experimentID)
+        if !keys.contains(where: { $0.entity == .attribute && $0.key == "start_time" }) {
+            keys.append(OrderKey(entity: .attribute, key: "start_time", ascending: false))
+        }
+        keys.append(OrderKey(entity: .attribute, key: "run_id", ascending: true))
+        let matched = try metadata.runs(experimentIDs: ids, view: view).filter(f.matches)
+        let values = matched.map { r in keys.map { $0.value(r) } }
+        let order = matched.indices.sorted { a, b in
+            for (k, key) in keys.enumerated() {
+                let c = SortValue.compare(values[a][k], values[b][k], ascending: key.ascending)
+                if c != 0 { return c < 0 }
+            }
+            return false
+        }
+        return Self.page(order.map { matched[$0] }, offset: offset, maxResults: maxResults)
+    }
+
+    /// MLflow's `experiments/search`: filter on name, id, times and tags; order by name, id or times
+    /// (default `creation_time DESC, experiment_id ASC`).
+    public func searchExperiments(filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int = 1000, orderBy: [String] = [],
+                                  pageToken: String? = nil) throws -> SearchPage<Experiment> {
+        guard maxResults >= 1 else {
+            throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be a positive integer")
+        }
+        guard maxResults <= Validation.maxSearchResults else {
+            throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be at most \(Validation.maxSearchResults)")
+        }
+        let f = try SearchFilter(parsing: filter, kind: .experiments)
+        var keys = try OrderKey.parseList(orderBy, kind: .experiments)
+        let offset = try PageToken.decode(pageToken)
+        if keys.isEmpty {
+            keys = [OrderKey(entity: .attribute, key: "creation_time", ascending: false), OrderKey(entity: .attribute, key: "experiment_id", ascending: true)]
+        } else if !keys.contains(where: { $0.key == "experiment_id" }) {
+            keys.append(OrderKey(entity: .attribute, key: "experiment_id", ascending: false))
+        }
+        let matched = try metadata.experiments().filter { view.includes($0.lifecycleStage) && f.matches($0) }
+        let sorted = matched.sorted { a, b in
+            for key in keys {
+                let c = SortValue.compare(key.value(a), key.value(b), ascending: key.ascending)
+                if c != 0 { return c < 0 }
+            }
+            return false
+        }
+        return Self.page(sorted, offset: offset, maxResults: maxResults)
+    }
+
+    static func page<T>(_ all: [T], offset: Int, maxResults: Int) -> SearchPage<T> {
+        let start = min(offset, all.count)
+        let end = min(all.count, start + maxResults)
+        return SearchPage(items: Array(all[start..<end]), nextPageToken: end < all.count ? PageToken.encode(offset: end) : nil)
+    }
+}

@@ -1,0 +1,176 @@
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+@Suite struct SearchTests {
+    /// Five runs with metrics (one NaN, one missing), params, tags, datasets.
+    func seeded() throws -> (Fixture, [String: String]) {
+        let f = try Fixture("search")
+        let s = f.service
+        var ids: [String: String] = [:]
+        let specs: [(String, Double?, String?, String?, Int64)] = [
+            ("a", 0.5, "adam", "ml", 1), ("b", 0.9, "sgd", "ML", 2), ("c", .nan, "adam", "data", 3), ("d", nil, nil, nil, 4), ("e", 0.1, "Adam", "ml", 5),
+        ]
+        for (name, acc, opt, team, t) in specs {
+            let r = try s.createRun(experimentID: "0", runName: name, startTime: t)
+            ids[name] = r.info.runID
+            if let acc { try s.logMetric(runID: r.info.runID, MetricInput(key: "acc", value: acc, timestamp: 1)) }
+            if let opt { try s.logParam(runID: r.info.runID, key: "opt", value: opt) }
+            if let team { try s.setTag(runID: r.info.runID, key: "team", value: team) }
+        }
+        try s.logInputs(runID: ids["a"]!, [DatasetInput(dataset: Dataset(name: "mnist", digest: "d1", sourceType: "code", source: "{}"),
+                                                         tags: [KeyValue(key: "mlflow.data.context", value: "training")])])
+        _ = try s.updateRun(id: ids["e"]!, status: .finished, endTime: 10)
+        return (f, ids)
+    }
+
+    func names(_ f: Fixture, _ filter: String?, orderBy: [String] = []) throws -> [String] {
+        try f.service.searchRuns(experimentIDs: ["0"], filter: filter, orderBy: orderBy).items.map(\.info.runName)
+    }
+
+    @Test func grammarElements() throws {
+        let (f, ids) = try seeded()
+        let cases: [(String, Set<String>)] = [
+            ("metrics.acc > 0.4", ["a", "b"]),
+            ("metrics.acc >= 0.5 and metrics.acc <= 0.5", ["a"]),
+            ("metric.acc != 0.5", ["b", "c", "e"]),  // NaN satisfies only !=; a run without the metric never matches
+            ("metrics.acc = 0.1", ["e"]),
+            ("params.opt = 'adam'", ["a", "c"]),
+            ("param.opt != 'adam'", ["b", "e"]),  // runs lacking the param do not match !=
+            ("params.opt LIKE 'a%'", ["a", "c"]),
+            ("params.opt ILIKE 'a%'", ["a", "c", "e"]),
+            ("params.opt LIKE '_dam'", ["a", "c", "e"]),  // _ matches the A of Adam
+            ("params.opt IS NULL", ["d"]),
+            ("parameters.opt IS NOT NULL", ["a", "b", "c", "e"]),
+            ("tags.team = 'ml'", ["a", "e"]),
+            ("tags.team ILIKE 'ml'", ["a", "b", "e"]),
+            ("tags.team LIKE 'M%'", ["b"]),
+            ("tags.`mlflow.runName` = 'c'", ["c"]),
+            ("tags.\"mlflow.runName\" = 'd'", ["d"]),
+            ("attributes.run_name = 'b'", ["b"]),
+            ("`Run name` LIKE '%'", ["a", "b", "c", "d", "e"]),
+            ("attributes.status = 'FINISHED'", ["e"]),
+            ("status != 'FINISHED'", ["a", "b", "c", "d"]),
+            ("attributes.start_time > 3", ["d", "e"]),
+            ("created <= 2", ["a", "b"]),
+            ("attributes.end_time = 10", ["e"]),
+            ("attributes.run_id IN ('\(ids["a"]!)', '\(ids["d"]!)')", ["a", "d"]),
+            ("run_id NOT IN ('\(ids["a"]!)')", ["b", "c", "d", "e"]),
+            ("datasets.name = 'mnist'", ["a"]),
+            ("dataset.context IN ('training', 'eval')", ["a"]),
+            ("datasets.digest LIKE 'd%' AND params.opt = 'adam'", ["a"]),
+            ("metrics.acc < 1 and params.opt = 'adam' and tags.team = 'ml'", ["a"]),
+            ("", ["a", "b", "c", "d", "e"]),
+            ("metrics.acc > -1", ["a", "b", "e"]),
+            ("metrics.acc > 1e-2", ["a", "b", "e"]),
+        ]
+        for (filter, want) in cases {
+            #expect(Set(try names(f, filter)) == want, "\(filter)")
+        }
+    }
+
+    @Test func grammarErrors() throws {
+        let (f, _) = try seeded()
+        let cases: [(String, String)] = [
+            ("metrics.acc > 0 OR metrics.acc < 1", "Invalid clause(s) in filter string: 'OR'"),
+            ("(metrics.acc > 0)", "Invalid clause(s) in filter string: '(metrics.acc > 0)'"),
+            ("foo.bar = 'x'", "Invalid entity type 'foo'. Valid values are ['metric', 'parameter', 'tag', 'attribute', 'dataset']"),
+            ("attributes.experiment_id = '0'", "Invalid attribute key 'experiment_id' specified. Valid keys are"),
+            ("lifecycle_stage = 'active'", "Invalid attribute key 'lifecycle_stage' specified"),
+            ("metrics.acc > '0.5'", "Expected numeric value type for metric. Found '0.5'"),
+            ("params.lr = 0.1", "Expected a quoted string value for parameter (e.g. 'my-value'). Got value 0.1"),
+            ("params.lr > '1'", "Invalid comparator '>' not one of"),
+            ("params.lr IN ('a')", "Invalid comparator 'IN' not one of"),
+            ("attributes.status IN ('FINISHED')", "Only ['run_id'] attributes support comparison with a list of quoted string values."),
+            ("metrics.acc IS NULL", "Invalid comparator 'IS NULL'"),
+        ]
+        for (filter, message) in cases {
+            expectError(.invalidParameterValue, message) { _ = try names(f, filter) }
+        }
+    }
+
+    @Test func orderingWithNullsAndTieBreakers() throws {
+        let (f, ids) = try seeded()
+        #expect(try names(f, nil, orderBy: ["metrics.acc DESC"]) == ["b", "a", "e", "c", "d"])  // value, then NaN, then missing
+        #expect(try names(f, nil, orderBy: ["metrics.acc ASC"]) == ["e", "a", "b", "c", "d"])
+        #expect(try names(f, nil, orderBy: ["metrics.acc"]) == ["e", "a", "b", "c", "d"])
+        #expect(try names(f, nil, orderBy: ["tags.team"]) == ["b", "c", "e", "a", "d"])  // binary: ML < data < ml; ties by start_time DESC
+        #expect(try names(f, nil, orderBy: ["params.opt DESC"]) == ["b", "c", "a", "e", "d"])
+        #expect(try names(f, nil) == ["e", "d", "c", "b", "a"])  // default: newest first
+        #expect(try names(f, nil, orderBy: ["attributes.start_time ASC"]) == ["a", "b", "c", "d", "e"])
+        #expect(try names(f, nil, orderBy: ["`Run name` DESC"]).isEmpty == false)
+        expectError(.invalidParameterValue, "Invalid ordering key in order_by clause 'metrics.acc DESCENDING'.") {
+            _ = try names(f, nil, orderBy: ["metrics.acc DESCENDING"])
+        }
+        expectError(.invalidParameterValue, "`order_by` contains duplicate fields") { _ = try names(f, nil, orderBy: ["metrics.acc", "metrics.acc DESC"]) }
+        _ = ids
+    }
+
+    @Test func pagingTenThousandTiedRunsReturnsEachOnce() throws {
+        let f = try Fixture("paging")
+        let meta = f.service.metadata
+        var all = Set<String>()
+        try meta.transaction {
+            for i in 0..<10_000 {
+                let id = RunNames.runID()
+                all.insert(id)
+                let info = RunInfo(runID: id, runName: "r\(i)", experimentID: "0", userID: "u", status: .running,
+                                   startTime: Int64(i % 3), endTime: nil, artifactURI: "x", lifecycleStage: .active)
+                try meta.insertRun(info, tags: [KeyValue(key: "mlflow.runName", value: "r\(i)"), KeyValue(key: "k", value: "v\(i % 7)")])
+            }
+        }
+        for orderBy in [[String](), ["tags.k DESC"], ["attributes.start_time ASC"]] {
+            var seen: [String] = []
+            var token: String?
+            repeat {
+                let page = try f.service.searchRuns(experimentIDs: ["0"], maxResults: 1_700, orderBy: orderBy, pageToken: token)
+                seen += page.items.map(\.info.runID)
+                token = page.nextPageToken
+            } while token != nil
+            #expect(seen.count == 10_000 && Set(seen) == all, "\(orderBy)")
+        }
+        // The token only appears when another row exists.
+        #expect(try f.service.searchRuns(experimentIDs: ["0"], maxResults: 10_000).nextPageToken == nil)
+        #expect(try f.service.searchRuns(experimentIDs: ["0"], maxResults: 9_999).nextPageToken == PageToken.encode(offset: 9_999))
+        #expect(PageToken.encode(offset: 1) == "eyJvZmZzZXQiOiAxfQ==")
+        expectError(.invalidParameterValue, "Invalid page token") { _ = try f.service.searchRuns(experimentIDs: ["0"], pageToken: "%%%") }
+        expectError(.invalidParameterValue, "max_results") { _ = try f.service.searchRuns(experimentIDs: ["0"], maxResults: 50_001) }
+        #expect(try f.service.searchRuns(experimentIDs: []).items.isEmpty)
+    }
+
+    @Test func viewTypes() throws {
+        let (f, ids) = try seeded()
+        try f.service.deleteRun(id: ids["a"]!)
+        #expect(Set(try f.service.searchRuns(experimentIDs: ["0"]).items.map(\.info.runName)) == ["b", "c", "d", "e"])
+        #expect(try f.service.searchRuns(experimentIDs: ["0"], view: .deletedOnly).items.map(\.info.runName) == ["a"])
+        #expect(try f.service.searchRuns(experimentIDs: ["0"], view: .all).items.count == 5)
+    }
+
+    @Test func experimentSearch() throws {
+        var t: Int64 = 100
+        let f = try Fixture("exps", clock: { 1_700_000_000_000 })
+        _ = t
+        let s = f.service
+        for name in ["ab", "a", "Abc"] {
+            t += 1
+            _ = try s.createExperiment(name: name, tags: name == "a" ? [KeyValue(key: "team", value: "ml")] : [])
+        }
+        #expect(try s.searchExperiments(orderBy: ["name DESC"]).items.map(\.name) == ["ab", "a", "Default", "Abc"])
+        #expect(try s.searchExperiments(filter: "name LIKE 'a%'", orderBy: ["name"]).items.map(\.name) == ["a", "ab"])
+        #expect(try s.searchExperiments(filter: "name ILIKE 'a%'", orderBy: ["name"]).items.map(\.name) == ["Abc", "a", "ab"])
+        #expect(try s.searchExperiments(filter: "tags.team = 'ml'").items.map(\.name) == ["a"])
+        #expect(try s.searchExperiments(filter: "attributes.experiment_id IN ('0', '2')", orderBy: ["experiment_id"]).items.map(\.name) == ["Default", "a"])
+        #expect(try s.searchExperiments(filter: "creation_time >= 1700000000000").items.count == 4)
+        expectError(.invalidParameterValue, "Invalid entity type 'params'. Valid entity types are ('attribute', 'attributes', 'tag', 'tags')") {
+            _ = try s.searchExperiments(filter: "params.x = 'y'")
+        }
+        expectError(.invalidParameterValue, "Invalid order_by entity: tag") { _ = try s.searchExperiments(orderBy: ["tags.team"]) }
+        expectError(.invalidParameterValue, "It must be a positive integer") { _ = try s.searchExperiments(maxResults: 0) }
+        let page1 = try s.searchExperiments(maxResults: 3, orderBy: ["name"])
+        #expect(page1.items.count == 3 && page1.nextPageToken != nil)
+        let page2 = try s.searchExperiments(maxResults: 3, orderBy: ["name"], pageToken: page1.nextPageToken)
+        #expect(page2.items.map(\.name) == ["ab"] && page2.nextPageToken == nil)
+        try s.deleteExperiment(id: "1")
+        #expect(try s.searchExperiments(view: .deletedOnly).items.map(\.name) == ["ab"])
+    }
+}
