@@ -174,3 +174,31 @@ import Testing
         #expect(try s.searchExperiments(view: .deletedOnly).items.map(\.name) == ["ab"])
     }
 }
+
+@Suite struct MetadataCacheTests {
+    @Test func cachedRunsMatchTheDatabaseAfterEveryKindOfWrite() throws {
+        let f = try Fixture("cache")
+        let s = f.service
+        let exp = try s.createExperiment(name: "c")
+        let a = try s.createRun(experimentID: exp, runName: "a").info.runID
+        _ = try s.searchRuns(experimentIDs: [exp])  // loads the cache
+        let b = try s.createRun(experimentID: exp, runName: "b").info.runID
+        try s.logBatch(runID: a, metrics: [MetricInput(key: "m", value: 1, timestamp: 1, step: 1)], params: [KeyValue(key: "p", value: "1")],
+                       tags: [KeyValue(key: "t", value: "x")])
+        try s.logMetric(runID: a, MetricInput(key: "m", value: 2, timestamp: 1, step: 2))
+        try s.setTag(runID: b, key: "mlflow.runName", value: "b2")
+        try s.deleteTag(runID: a, key: "t")
+        _ = try s.updateRun(id: a, status: .failed, endTime: 5)
+        try s.logInputs(runID: b, [DatasetInput(dataset: Dataset(name: "d", digest: "x", sourceType: "code", source: "{}"), tags: [])])
+        try s.deleteRun(id: b)
+        try s.deleteExperiment(id: exp)
+        try s.restoreExperiment(id: exp)
+        // A failing batch (changed param) must not leave anything behind in the cache.
+        expectError(.invalidParameterValue, "Changing param values") { try s.logBatch(runID: a, params: [KeyValue(key: "p", value: "2")]) }
+        let cached = try s.searchRuns(experimentIDs: [exp], view: .all, orderBy: ["attributes.run_id"]).items
+        let fresh = try SQLiteMetadataStore(path: f.dir + "/metadata.sqlite", now: 0).runs(experimentIDs: [Int64(exp)!], view: .all)
+            .sorted { $0.info.runID < $1.info.runID }
+        #expect(cached == fresh)
+        #expect(cached.first { $0.info.runID == b }?.info.runName == "b2")
+    }
+}

@@ -3,7 +3,16 @@ import Synchronization
 /// The embedded default ``MetadataStore``: one SQLite file in WAL journal mode, schema versioned with
 /// `PRAGMA user_version`. One connection, serialised by a mutex (SQLite writes are serial anyway).
 public final class SQLiteMetadataStore: MetadataStore {
-    private let db: Mutex<SQLiteDatabase>
+    /// The connection and a write-through cache of full runs per experiment (this store is the database's only
+    /// writer, so the cache stays exact; any rolled-back transaction clears it).
+    private struct State: @unchecked Sendable {
+        let db: SQLiteDatabase
+        var loaded: Set<Int64> = []
+        var runs: [String: Run] = [:]
+        var byExperiment: [Int64: Set<String>] = [:]
+    }
+
+    private let state: Mutex<State>
     /// Nesting depth of `transaction` calls (only the outermost one begins and commits).
     private let depth = Mutex(0)
 
@@ -12,7 +21,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     public init(path: String, defaultArtifactLocation: String = "mlflow-artifacts:/0", now: Int64) throws {
         let conn = try SQLiteDatabase(path: path)
         try Self.migrate(conn, defaultArtifactLocation: defaultArtifactLocation, now: now)
-        db = Mutex(conn)
+        state = Mutex(State(db: conn))
     }
 
     /// Versioned migrations; each runs once, in a transaction.
@@ -62,7 +71,25 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     @discardableResult
     private func with<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
-        try db.withLock { try body($0) }
+        try state.withLock { try body($0.db) }
+    }
+
+    /// Runs a write for run `id` and then refreshes its cached copy (when cached) from the database.
+    private func writeRun(_ id: String, _ body: (SQLiteDatabase) throws -> Void) throws {
+        try state.withLock { st in
+            try body(st.db)
+            guard st.runs[id] != nil else { return }
+            let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
+            st.runs[id] = try fullRuns(st.db, infos).first
+        }
+    }
+
+    /// Applies a change to a cached run, if cached (call with the lock held).
+    private static func patch(_ st: inout State, _ id: String, _ change: (inout Run) -> Void) {
+        if var r = st.runs[id] {
+            change(&r)
+            st.runs[id] = r
+        }
     }
 
     public func transaction<R>(_ body: () throws -> R) throws -> R {
@@ -79,7 +106,12 @@ public final class SQLiteMetadataStore: MetadataStore {
             try with { try $0.execute("COMMIT") }
             return r
         } catch {
-            try? with { try $0.execute("ROLLBACK") }
+            state.withLock { st in
+                try? st.db.execute("ROLLBACK")
+                st.loaded.removeAll()  // the cache may hold changes that were rolled back
+                st.runs.removeAll()
+                st.byExperiment.removeAll()
+            }
             throw error
         }
     }
@@ -142,11 +174,12 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setExperimentStage(id: Int64, _ stage: LifecycleStage, now: Int64) throws {
-        try with { db in
-            try db.run("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
-                       [.text(stage.rawValue), .integer(now), .integer(id)])
-            try db.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
-                       [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .integer(id)])
+        try state.withLock { st in
+            try st.db.run("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+                          [.text(stage.rawValue), .integer(now), .integer(id)])
+            try st.db.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
+                          [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .integer(id)])
+            for rid in st.byExperiment[id] ?? [] { Self.patch(&st, rid) { $0.info.lifecycleStage = stage } }
         }
     }
 
@@ -161,12 +194,18 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Runs
 
     public func insertRun(_ info: RunInfo, tags: [KeyValue]) throws {
-        try with { db in
+        try state.withLock { st in
+            let db = st.db
             try db.run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                        [.text(info.runID), .integer(Int64(info.experimentID) ?? 0), .text(info.runName), .text(info.userID),
                         .text(info.status.rawValue), .integer(info.startTime), info.endTime.map(SQLValue.integer) ?? .null,
                         .text(info.artifactURI), .text(info.lifecycleStage.rawValue)])
             for t in tags { try db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(info.runID), .text(t.key), .text(t.value)]) }
+            let exp = Int64(info.experimentID) ?? 0
+            if st.loaded.contains(exp) {
+                st.runs[info.runID] = Run(info: info, metrics: [], params: [], tags: tags.sorted { binaryLess($0.key, $1.key) }, inputs: [])
+                st.byExperiment[exp, default: []].insert(info.runID)
+            }
         }
     }
 
@@ -211,7 +250,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func run(id: String) throws -> Run? {
-        try with { db in
+        try state.withLock { st in
+            if let r = st.runs[id] { return r }
+            let db = st.db
             let infos = try db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
             return try fullRuns(db, infos).first
         }
@@ -219,21 +260,27 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func runs(experimentIDs: [Int64], view: ViewType) throws -> [Run] {
         guard !experimentIDs.isEmpty else { return [] }
-        return try with { db in
-            let marks = Array(repeating: "?", count: experimentIDs.count).joined(separator: ",")
-            var sql = "SELECT \(Self.runColumns) FROM runs WHERE experiment_id IN (\(marks))"
-            switch view {
-            case .activeOnly: sql += " AND lifecycle_stage = 'active'"
-            case .deletedOnly: sql += " AND lifecycle_stage = 'deleted'"
-            case .all: break
+        return try state.withLock { st in
+            for exp in experimentIDs where !st.loaded.contains(exp) {
+                let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE experiment_id = ?", [.integer(exp)]).map(Self.runInfo)
+                for r in try fullRuns(st.db, infos) {
+                    st.runs[r.info.runID] = r
+                    st.byExperiment[exp, default: []].insert(r.info.runID)
+                }
+                st.loaded.insert(exp)
             }
-            let infos = try db.rows(sql, experimentIDs.map(SQLValue.integer)).map(Self.runInfo)
-            return try fullRuns(db, infos)
+            var out: [Run] = []
+            for exp in Set(experimentIDs) {
+                for id in st.byExperiment[exp] ?? [] {
+                    if let r = st.runs[id], view.includes(r.info.lifecycleStage) { out.append(r) }
+                }
+            }
+            return out
         }
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
-        try with { db in
+        try writeRun(id) { db in
             if let status { try db.run("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
             if let endTime { try db.run("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.integer(endTime), .text(id)]) }
             if let name {
@@ -244,14 +291,14 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setRunStage(id: String, _ stage: LifecycleStage, now: Int64) throws {
-        try with {
+        try writeRun(id) {
             try $0.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?",
                        [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .text(id)])
         }
     }
 
     public func setRunTags(id: String, _ tags: [KeyValue]) throws {
-        try with { db in
+        try writeRun(id) { db in
             for t in tags {
                 try db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(id), .text(t.key), .text(t.value)])
                 if t.key == "mlflow.runName" { try db.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(id)]) }
@@ -260,7 +307,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func deleteRunTag(id: String, key: String) throws -> Bool {
-        try with { try $0.run("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]) > 0 }
+        var deleted = false
+        try writeRun(id) { deleted = try $0.run("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]) > 0 }
+        return deleted
     }
 
     public func params(runID: String, keys: [String]) throws -> [String: String] {
@@ -276,8 +325,12 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func insertParams(runID: String, _ params: [KeyValue]) throws {
-        try with { db in
-            for p in params { try db.run("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)]) }
+        try state.withLock { st in
+            for p in params { try st.db.run("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)]) }
+            Self.patch(&st, runID) { r in
+                for p in params where !r.params.contains(where: { $0.key == p.key }) { r.params.append(p) }
+                r.params.sort { binaryLess($0.key, $1.key) }
+            }
         }
     }
 
@@ -295,17 +348,23 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setLatestMetrics(runID: String, _ metrics: [LatestMetric]) throws {
-        try with { db in
+        try state.withLock { st in
             for m in metrics {
-                try db.run("INSERT OR REPLACE INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?)",
-                           [.text(runID), .text(m.key), .real(m.value.isNaN ? 0 : m.value), .integer(m.value.isNaN ? 1 : 0),
-                            .integer(m.timestamp), .integer(m.step)])
+                try st.db.run("INSERT OR REPLACE INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?)",
+                              [.text(runID), .text(m.key), .real(m.value.isNaN ? 0 : m.value), .integer(m.value.isNaN ? 1 : 0),
+                               .integer(m.timestamp), .integer(m.step)])
+            }
+            Self.patch(&st, runID) { r in
+                for m in metrics {
+                    if let i = r.metrics.firstIndex(where: { $0.key == m.key }) { r.metrics[i] = m } else { r.metrics.append(m) }
+                }
+                r.metrics.sort { binaryLess($0.key, $1.key) }
             }
         }
     }
 
     public func insertInputs(runID: String, _ inputs: [DatasetInput]) throws {
-        try with { db in
+        try writeRun(runID) { db in
             var position = (try db.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int) ?? 0
             for i in inputs {
                 let d = i.dataset
