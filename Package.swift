@@ -42,6 +42,7 @@ let package = Package(
             name: "tally",
             dependencies: [
                 "TallyStore",
+                "TallyTracking",
                 "TallyWorkloads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -201,11 +201,10 @@ public final class SQLiteMetadataStore: MetadataStore {
                         .text(info.status.rawValue), .integer(info.startTime), info.endTime.map(SQLValue.integer) ?? .null,
                         .text(info.artifactURI), .text(info.lifecycleStage.rawValue)])
             for t in tags { try db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(info.runID), .text(t.key), .text(t.value)]) }
+            // A new run is complete in memory: cache it (indexed by experiment only once the experiment is loaded).
             let exp = Int64(info.experimentID) ?? 0
-            if st.loaded.contains(exp) {
-                st.runs[info.runID] = Run(info: info, metrics: [], params: [], tags: tags.sorted { binaryLess($0.key, $1.key) }, inputs: [])
-                st.byExperiment[exp, default: []].insert(info.runID)
-            }
+            st.runs[info.runID] = Run(info: info, metrics: [], params: [], tags: Self.lastWins(tags).sorted { binaryLess($0.key, $1.key) }, inputs: [])
+            if st.loaded.contains(exp) { st.byExperiment[exp, default: []].insert(info.runID) }
         }
     }
 
@@ -218,7 +217,17 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func runInfo(id: String) throws -> RunInfo? {
-        try with { db in try db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).first.map(Self.runInfo) }
+        try state.withLock { st in
+            if let r = st.runs[id] { return r.info }
+            return try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).first.map(Self.runInfo)
+        }
+    }
+
+    /// Tags with repeated keys reduced to the last value.
+    static func lastWins(_ tags: [KeyValue]) -> [KeyValue] {
+        var values: [String: String] = [:]
+        for t in tags { values[t.key] = t.value }
+        return values.map { KeyValue(key: $0.key, value: $0.value) }
     }
 
     private func fullRuns(_ db: SQLiteDatabase, _ infos: [RunInfo]) throws -> [Run] {
@@ -313,7 +322,12 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func params(runID: String, keys: [String]) throws -> [String: String] {
-        try with { db in
+        try state.withLock { st in
+            if let r = st.runs[runID] {
+                let wanted = Set(keys)
+                return Dictionary(r.params.filter { wanted.contains($0.key) }.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            }
+            let db = st.db
             var out: [String: String] = [:]
             for k in keys {
                 if let v = try db.rows("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(k)]).first?.first?.string {
@@ -335,7 +349,12 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func latestMetrics(runID: String, keys: [String]) throws -> [String: LatestMetric] {
-        try with { db in
+        try state.withLock { st in
+            if let r = st.runs[runID] {
+                let wanted = Set(keys)
+                return Dictionary(r.metrics.filter { wanted.contains($0.key) }.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+            }
+            let db = st.db
             var out: [String: LatestMetric] = [:]
             for k in keys {
                 if let r = try db.rows("SELECT value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid = ? AND key = ?",

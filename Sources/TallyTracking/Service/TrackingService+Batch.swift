@@ -47,11 +47,15 @@ extension TrackingService {
         if !metrics.isEmpty { try appendPoints(runID: runID, metrics) }
         let latest = try latestUpdates(runID: runID, metrics)
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: String($0.value.prefix(Validation.maxTagValueLength))) })
-        try metadata.transaction {
-            if !newParams.isEmpty { try metadata.insertParams(runID: runID, newParams.filter { existing[$0.key] == nil }) }
+        let paramsToInsert = newParams.filter { existing[$0.key] == nil }
+        let rows = paramsToInsert.count + latest.count + newTags.count
+        func write() throws {
+            if !paramsToInsert.isEmpty { try metadata.insertParams(runID: runID, paramsToInsert) }
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
             if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
         }
+        // A single-row write is atomic by itself; more rows share a transaction.
+        if rows > 1 { try metadata.transaction(write) } else if rows == 1 { try write() }
     }
 
     /// Groups points by key (dropping exact repeats) and appends them with a content-derived batch id.

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import TallyStore
+import TallyTracking
+
+/// `tally bench tracking`: run creation and search over many runs.
+struct TrackingBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tracking",
+        abstract: "Measure run creation and search (prints JSON with --json)."
+    )
+
+    @Option(help: "Runs created for the creation rate (create + 5 params + 3 metrics + finish each).")
+    var createRuns = 2_000
+    @Option(help: "Runs searched (20 params and 10 metrics each).")
+    var searchRuns = 10_000
+    @Option(help: "Metric durability: sync, batch:N or none.")
+    var durability = "sync"
+    @Option(help: "Concurrent clients creating runs (each in its own thread).")
+    var clients = 1
+    @Option(help: "Scratch directory (default: $TMPDIR or /tmp).")
+    var dir: String?
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func service(_ path: String) throws -> TrackingService {
+        guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)'") }
+        var config = StoreConfiguration()
+        config.wal!.durability = d
+        let metrics = try MetricStore(directory: path + "/metrics", configuration: config)
+        let meta = try SQLiteMetadataStore(path: path + "/metadata.sqlite", now: TrackingService.nowMillis())
+        return TrackingService(metadata: meta, metrics: metrics)
+    }
+
+    func run() throws {
+        let root = scratchDirectory(dir, "tracking")
+        defer { system_rm(root) }
+        var out = JSONObject()
+
+        // Creation rate, as a training script does it through the API calls.
+        let s = try service(root + "/create")
+        let exp = try s.createExperiment(name: "bench")
+        let failures = FailureBox()
+        let perClient = max(1, createRuns / clients)
+        let t = try seconds {
+            let group = DispatchGroup()
+            for c in 0..<clients {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    do {
+                        for i in 0..<perClient {
+                            let id = try s.createRun(experimentID: exp, userID: "bench").info.runID
+                            for p in 0..<5 { try s.logParam(runID: id, key: "p\(p)", value: "\((i + c) % 7)") }
+                            for m in 0..<3 {
+                                try s.logMetric(runID: id, MetricInput(key: "m\(m)", value: Double(i) / 10, timestamp: 1_700_000_000_000, step: 0))
+                            }
+                            _ = try s.updateRun(id: id, status: .finished, endTime: 1_700_000_001_000)
+                        }
+                    } catch { failures.record(error) }
+                }.start()
+            }
+            group.wait()
+            if let e = failures.first { throw e }
+        }
+        out.add("create_runs_per_s", Double(perClient * clients) / t, digits: 0)
+        out.add("clients", clients)
+        out.add("durability", durability)
+
+        // Search over many runs, each with 20 params and 10 metrics.
+        let q = try service(root + "/search")
+        let sexp = try q.createExperiment(name: "search")
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<searchRuns {
+            let id = try q.createRun(experimentID: sexp, startTime: Int64(i)).info.runID
+            let params = (0..<20).map { KeyValue(key: "param\($0)", value: $0 == 0 ? ["0.01", "0.001", "0.1"][i % 3] : "\(i % 11)") }
+            let metrics = (0..<10).map { MetricInput(key: $0 == 0 ? "loss" : "metric\($0)", value: Double.random(in: 0...1, using: &rng),
+                                                     timestamp: 1_700_000_000_000, step: 1) }
+            try q.logBatch(runID: id, metrics: metrics, params: params.map { $0.key == "param0" ? KeyValue(key: "lr", value: $0.value) : $0 })
+        }
+        let filter = "metrics.loss < 0.5 and params.lr = '0.01'"
+        var matched = 0
+        var filtered: [Double] = []
+        var all: [Double] = []
+        for _ in 0..<21 {
+            filtered.append(try seconds { matched = try q.searchRuns(experimentIDs: [sexp], filter: filter, maxResults: 1000, orderBy: ["metrics.loss"]).items.count })
+            all.append(try seconds { _ = try q.searchRuns(experimentIDs: [sexp], maxResults: 1000, orderBy: ["metrics.loss DESC"]) })
+        }
+        out.add("search_runs", searchRuns)
+        out.add("search_filter", filter)
+        out.add("search_matched_first_page", matched)
+        out.add("search_ms_p50", median(filtered) * 1000)
+        out.add("search_all_ordered_ms_p50", median(all) * 1000)
+        out.add("create_runs", createRuns)
+        if json { print(out.render()) } else { for (k, v) in out.fields { print("\(k): \(v)") } }
+    }
+}
