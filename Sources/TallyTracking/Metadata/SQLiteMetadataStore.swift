@@ -179,7 +179,9 @@ public final class SQLiteMetadataStore: MetadataStore {
                           [.text(stage.rawValue), .integer(now), .integer(id)])
             try st.db.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
                           [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .integer(id)])
-            for rid in st.byExperiment[id] ?? [] { Self.patch(&st, rid) { $0.info.lifecycleStage = stage } }
+            // Every cached run of the experiment, indexed or not (runs are cached individually on creation).
+            let key = String(id)
+            for (rid, r) in st.runs where r.info.experimentID == key { Self.patch(&st, rid) { $0.info.lifecycleStage = stage } }
         }
     }
 
