@@ -213,3 +213,60 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         #expect(try reopened.experiment(named: "p").experimentID == exp)
     }
 }
+
+@Suite struct ValidationTests {
+    @Test func everyLimitOfTheReference() throws {
+        let f = try Fixture("limits")
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        // Run tags: values over 8,000 characters are truncated.
+        try s.setTag(runID: id, key: "long", value: String(repeating: "v", count: 8_001))
+        #expect(try s.run(id: id).tags.first { $0.key == "long" }?.value.count == 8_000)
+        // Experiment tags: key ≤ 250, value ≤ 20,000, not truncated.
+        expectError(.invalidParameterValue, "exceeds the maximum length of 20000") {
+            try s.setExperimentTag(id: "0", key: "k", value: String(repeating: "x", count: 20_001))
+        }
+        try s.setExperimentTag(id: "0", key: "k", value: String(repeating: "x", count: 20_000))
+        expectError(.invalidParameterValue, "exceeded length limit of 250") {
+            try s.setExperimentTag(id: "0", key: String(repeating: "k", count: 251), value: "v")
+        }
+        // Experiment names: ≤ 500 characters.
+        expectError(.invalidParameterValue, "Experiment name exceeds the maximum length of 500") {
+            _ = try s.createExperiment(name: String(repeating: "n", count: 501))
+        }
+        _ = try s.createExperiment(name: String(repeating: "n", count: 500))
+        // log-batch: 100 tags, 1,000 entities in total.
+        expectError(.invalidParameterValue, "at most 100 tags. Got 101 tags.") {
+            try s.logBatch(runID: id, tags: (0..<101).map { KeyValue(key: "t\($0)", value: "v") })
+        }
+        expectError(.invalidParameterValue, "at most 1000 metrics, params, and tags in total. Got 1001 total entities.") {
+            try s.logBatch(runID: id, metrics: (0..<950).map { MetricInput(key: "m", value: 1, timestamp: 1, step: Int64($0)) },
+                           params: (0..<51).map { KeyValue(key: "p\($0)", value: "1") })
+        }
+        // Metric keys follow the same rules as param and tag keys.
+        expectError(.invalidParameterValue, "Names may only contain alphanumerics") {
+            try s.logMetric(runID: id, MetricInput(key: "bad key!", value: 1, timestamp: 1))
+        }
+        expectError(.invalidParameterValue, "This name would resolve to 'a'") { try s.logMetric(runID: id, MetricInput(key: "./a", value: 1, timestamp: 1)) }
+        expectError(.invalidParameterValue, "must not resolve to other names") { try s.logMetric(runID: id, MetricInput(key: "/abs", value: 1, timestamp: 1)) }
+        expectError(.invalidParameterValue, "Metric 'kkk") { try s.logMetric(runID: id, MetricInput(key: String(repeating: "k", count: 251), value: 1, timestamp: 1)) }
+        expectError(.invalidParameterValue, "Invalid value -1 for parameter 'timestamp' supplied: metric 'k3' (value=1.0). Timestamp must be a nonnegative long (64-bit integer) ") {
+            try s.logMetric(runID: id, MetricInput(key: "k3", value: 1, timestamp: -1))
+        }
+        // Allowed key characters: letters, digits, _ - . space : /
+        try s.logMetric(runID: id, MetricInput(key: "ok_key-1.2 a:b/c", value: 1, timestamp: 1))
+        // Negative steps are fine.
+        try s.logMetric(runID: id, MetricInput(key: "neg", value: 1, timestamp: 1, step: -2))
+        #expect(try s.run(id: id).metrics.first { $0.key == "neg" }?.step == -2)
+        // Run ids: ^[a-zA-Z0-9][\w\-]{0,255}$.
+        try Validation.runID("abc_1-2")
+        expectError(.invalidParameterValue, "Invalid value \"-x\" for parameter 'run_id' supplied") { try Validation.runID("-x") }
+        expectError(.invalidParameterValue, "for parameter 'run_id'") { try Validation.runID(String(repeating: "a", count: 257)) }
+        // Input limits.
+        expectError(.invalidParameterValue, "exceeds a size limit") {
+            try s.logInputs(runID: id, [DatasetInput(dataset: Dataset(name: "d", digest: String(repeating: "x", count: 37), sourceType: "code", source: "{}"), tags: [])])
+        }
+        #expect(Validation.normalizePath("a//b/./c/..") == "a/b")
+        #expect(Validation.normalizePath("../x") == "../x")
+    }
+}
