@@ -4,7 +4,7 @@ DATA_DIR ?= ./tally-data
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: bootstrap build test serve bench-engine bench-wal bench-kernels clean
+.PHONY: bootstrap build test serve bench-engine bench-wal bench-tracking bench-kernels clean
 
 bootstrap:
 	@./scripts/bootstrap
@@ -33,6 +33,11 @@ bench-engine: bootstrap
 bench-wal: bootstrap
 	$(SWIFT) build -c release --product tally
 	.build/release/tally bench wal --json
+
+# Tracking figures (release build).
+bench-tracking: bootstrap
+	$(SWIFT) build -c release --product tally
+	.build/release/tally bench tracking --json
 
 # ordo-one/benchmark kernels (separate package, never built by `make test`).
 bench-kernels: bootstrap
