@@ -1,3 +1,5 @@
+import ArgumentParser
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -39,6 +41,22 @@ func system_rm(_ path: String) -> Int32 {
     var status: Int32 = 0
     waitpid(pid, &status, 0)
     return status
+}
+
+/// Options every benchmark shares: where to put scratch data and how to print.
+struct BenchOutput: ParsableArguments {
+    @Option(help: "Scratch directory (default: $TMPDIR or /tmp).")
+    var dir: String?
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    /// A fresh scratch directory for benchmark `name`.
+    func scratch(_ name: String) -> String { scratchDirectory(dir, name) }
+
+    /// Prints the figures as JSON or as `key: value` lines.
+    func emit(_ out: JSONObject) {
+        if json { print(out.render()) } else { for (k, v) in out.fields { print("\(k): \(v)") } }
+    }
 }
 
 /// Formats a JSON object from ordered key/value pairs (values already JSON-encoded).

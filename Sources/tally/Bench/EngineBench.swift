@@ -24,11 +24,8 @@ struct EngineBench: ParsableCommand {
     @Option(help: "Points per block.")
     var blockPoints = 32_768
 
-    @Option(help: "Scratch directory (default: $TMPDIR or /tmp).")
-    var dir: String?
 
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: BenchOutput
 
     mutating func run() throws {
         guard let comp = Compression(parsing: compression) else {
@@ -43,7 +40,7 @@ struct EngineBench: ParsableCommand {
         config.sealPoints = Int.max
         config.headMemoryBudget = Int.max
         config.wal = nil  // in-process head ingest, as this benchmark defines it (`tally bench wal` measures the log)
-        let root = scratchDirectory(dir, "engine")
+        let root = output.scratch("engine")
         defer { system_rm(root) }
         let store = try MetricStore(directory: root, configuration: config)
         let total = rows * SyntheticRun.keys.count
@@ -157,10 +154,6 @@ struct EngineBench: ParsableCommand {
         out.add("m4_ms_p50", median(m4Times) * 1000)
         out.add("m4_zoom_ms_p50", median(zoomTimes) * 1000)
         out.add("bit_exact", exact)
-        if json {
-            print(out.render())
-        } else {
-            for (k, v) in out.fields { print("\(k): \(v)") }
-        }
+        output.emit(out)
     }
 }

@@ -18,10 +18,7 @@ struct TrackingBench: ParsableCommand {
     var durability = "sync"
     @Option(help: "Concurrent clients creating runs (each in its own thread).")
     var clients = 1
-    @Option(help: "Scratch directory (default: $TMPDIR or /tmp).")
-    var dir: String?
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: BenchOutput
 
     func service(_ path: String) throws -> TrackingService {
         guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)'") }
@@ -33,7 +30,7 @@ struct TrackingBench: ParsableCommand {
     }
 
     func run() throws {
-        let root = scratchDirectory(dir, "tracking")
+        let root = output.scratch("tracking")
         defer { system_rm(root) }
         var out = JSONObject()
 
@@ -92,6 +89,6 @@ struct TrackingBench: ParsableCommand {
         out.add("search_ms_p50", median(filtered) * 1000)
         out.add("search_all_ordered_ms_p50", median(all) * 1000)
         out.add("create_runs", createRuns)
-        if json { print(out.render()) } else { for (k, v) in out.fields { print("\(k): \(v)") } }
+        output.emit(out)
     }
 }

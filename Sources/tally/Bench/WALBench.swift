@@ -18,15 +18,12 @@ struct WALBench: ParsableCommand {
     var replayPoints = 10_000_000
     @Option(help: "Sealed points spread over 1,000 runs for the reopen figure (0 skips it).")
     var openPoints = 100_000_000
-    @Option(help: "Scratch directory (default: $TMPDIR or /tmp).")
-    var dir: String?
     @Flag(help: "Store WAL point columns uncompressed (default: lz4 when it saves 1/8).")
     var noCompress = false
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var output: BenchOutput
 
     func run() throws {
-        let root = scratchDirectory(dir, "wal")
+        let root = output.scratch("wal")
         defer { system_rm(root) }
         var out = JSONObject()
         out.add("fsync_ms_p50", try fsyncMedian(root) * 1000)
@@ -48,7 +45,7 @@ struct WALBench: ParsableCommand {
         out.add("wal_compression", noCompress ? "none" : "lz4")
         out.add("batch_points", batch)
         out.add("points_per_measure", points)
-        if json { print(out.render()) } else { for (k, v) in out.fields { print("\(k): \(v)") } }
+        output.emit(out)
     }
 
     func fsyncMedian(_ root: String) throws -> Double {
