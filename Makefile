@@ -12,12 +12,13 @@ bootstrap:
 build: bootstrap
 	$(SWIFT) build
 
-# Every test: a smoke run of the CLI benchmark on small data, then the Swift Testing suites (whose summary
-# closes the output).
+# Every test: a smoke run of the CLI benchmark on small data, the Swift Testing suites, then the interop suite
+# (the real mlflow client against tally server).
 test: bootstrap
 	$(SWIFT) build --build-tests
 	./scripts/smoke-bench
 	$(SWIFT) test
+	TALLY_BIN=.build/debug/tally .venv-interop/bin/python -m pytest Tests/Interop
 
 # Starts the tracking server on the embedded default store (SQLite metadata + TallyStore in $(DATA_DIR)).
 serve: bootstrap

@@ -13,11 +13,15 @@ let package = Package(
         .library(name: "TallyStore", targets: ["TallyStore"]),
         .library(name: "TallyWorkloads", targets: ["TallyWorkloads"]),
         .library(name: "TallyTracking", targets: ["TallyTracking"]),
+        .library(name: "TallyServer", targets: ["TallyServer"]),
         .executable(name: "tally", targets: ["tally"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.70.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -34,6 +38,17 @@ let package = Package(
         ),
         .target(name: "TallyWorkloads", swiftSettings: swiftSettings),
         .target(
+            name: "TallyServer",
+            dependencies: [
+                "TallyStore", "TallyTracking",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TallyTracking",
             dependencies: ["TallyStore", "CSQLite3"],
             swiftSettings: swiftSettings
@@ -43,7 +58,10 @@ let package = Package(
             dependencies: [
                 "TallyStore",
                 "TallyTracking",
+                "TallyServer",
                 "TallyWorkloads",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -7,6 +7,6 @@ struct Tally: AsyncParsableCommand {
         commandName: "tally",
         abstract: "Tally: an MLflow-compatible experiment-tracking server with a columnar metric store.",
         version: "0.1.0",
-        subcommands: [Bench.self, StoreCommand.self]
+        subcommands: [ServerCommand.self, Bench.self, StoreCommand.self]
     )
 }

@@ -1,13 +1,14 @@
 /// Opaque page tokens in MLflow's format, `base64(json {"offset": N})`, so tokens can be exchanged with MLflow.
-enum PageToken {
+public enum PageToken {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
-    static func encode(offset: Int) -> String {
+    /// The token for `offset`.
+    public static func encode(offset: Int) -> String {
         base64(Array("{\"offset\": \(offset)}".utf8))
     }
 
-    /// The offset of a token (`nil`/empty: 0).
-    static func decode(_ token: String?) throws -> Int {
+    /// The offset of a token (`nil`/empty: 0); a malformed token is an `INVALID_PARAMETER_VALUE`.
+    public static func decode(_ token: String?) throws -> Int {
         guard let token, !token.isEmpty else { return 0 }
         guard let bytes = unbase64(token) else { throw TrackingError.invalid("Invalid page token, could not base64-decode") }
         let text = String(decoding: bytes, as: UTF8.self)

@@ -1,0 +1,136 @@
+import TallyTracking
+
+/// The fields of an MLflow API request, from a JSON body (POST) or the query string (GET), read the way MLflow's
+/// handlers read them: snake_case names, int64 as numbers or strings, doubles as numbers or `"NaN"`/`"Infinity"`,
+/// unknown fields ignored, MLflow's messages for missing or mistyped values.
+struct MLflowRequest {
+    let body: JSONValue?
+    let query: [String: [String]]
+
+    init(body: JSONValue?, query: [String: [String]]) {
+        self.body = body
+        self.query = query
+    }
+
+    static func missing(_ name: String) -> TrackingError {
+        TrackingError(.invalidParameterValue, "Missing value for required parameter '\(name)'. See the API docs for more information about request parameters.")
+    }
+
+    static func invalid(_ name: String, _ v: JSONValue) -> TrackingError {
+        TrackingError(.invalidParameterValue, "Invalid value \(v.pythonRepr) for parameter '\(name)' supplied:  Hint: Value was of type '\(v.pythonType)'. "
+            + "See the API docs for more information about request parameters.")
+    }
+
+    func raw(_ name: String) -> JSONValue? {
+        if let body {
+            let v = body[name]
+            if case .null = v { return nil }
+            return v
+        }
+        return query[name]?.last.map(JSONValue.string)
+    }
+
+    /// A string field (`nil` when absent and not required).
+    func string(_ name: String, required: Bool = false) throws -> String? {
+        guard let v = raw(name) else {
+            if required { throw Self.missing(name) }
+            return nil
+        }
+        guard case .string(let s) = v else { throw Self.invalid(name, v) }
+        if required && s.isEmpty { throw Self.missing(name) }
+        return s
+    }
+
+    /// The run id from `run_id` or its alias `run_uuid`.
+    func runID() throws -> String {
+        if let id = try string("run_id"), !id.isEmpty { return id }
+        if let id = try string("run_uuid"), !id.isEmpty { return id }
+        throw Self.missing("run_id")
+    }
+
+    static func int64(_ v: JSONValue, _ name: String) throws -> Int64 {
+        switch v {
+        case .number(let n): if let x = Int64(n) { return x }
+        case .string(let s): if let x = Int64(s) { return x }
+        default: break
+        }
+        throw invalid(name, v)
+    }
+
+    /// An int64 field.
+    func int64(_ name: String, required: Bool = false) throws -> Int64? {
+        guard let v = raw(name) else {
+            if required { throw Self.missing(name) }
+            return nil
+        }
+        return try Self.int64(v, name)
+    }
+
+    static func double(_ v: JSONValue, _ name: String) throws -> Double {
+        switch v {
+        case .number(let n):
+            switch n {
+            case "NaN": return .nan
+            case "Infinity": return .infinity
+            case "-Infinity": return -.infinity
+            default: if let x = Double(n) { return x }
+            }
+        case .string(let s):
+            switch s {
+            case "NaN": return .nan
+            case "Infinity": return .infinity
+            case "-Infinity": return -.infinity
+            default: break
+            }
+        default: break
+        }
+        throw invalid(name, v)
+    }
+
+    /// Repeated string fields (JSON array, or a repeated query key).
+    func strings(_ name: String) throws -> [String] {
+        if let body {
+            guard let v = body[name] else { return [] }
+            if case .null = v { return [] }
+            guard case .array(let items) = v else { throw Self.invalid(name, v) }
+            return try items.map { item in
+                guard case .string(let s) = item else { throw Self.invalid(name, v) }
+                return s
+            }
+        }
+        return query[name] ?? []
+    }
+
+    /// Repeated object fields.
+    func objects(_ name: String) throws -> [JSONValue] {
+        guard let v = body?[name] else { return [] }
+        if case .null = v { return [] }
+        guard case .array(let items) = v else { throw Self.invalid(name, v) }
+        for item in items { guard case .object = item else { throw Self.invalid(name, v) } }
+        return items
+    }
+
+    /// `{key, value}` pairs of a repeated field (tags, params).
+    func keyValues(_ name: String) throws -> [KeyValue] {
+        try objects(name).enumerated().map { i, o in
+            guard case .string(let k)? = o["key"] else { throw Self.missing("\(name)[\(i)].key") }
+            let v: String
+            switch o["value"] {
+            case .string(let s)?: v = s
+            case nil, .null?: v = ""
+            case let other?: throw Self.invalid("\(name)[\(i)].value", other)
+            }
+            return KeyValue(key: k, value: v)
+        }
+    }
+
+    /// An enum given by name (or number); unknown names are ignored, as MLflow's proto parser does.
+    func enumName(_ name: String, numbers: [Int64: String]) throws -> String? {
+        guard let v = raw(name) else { return nil }
+        switch v {
+        case .string(let s): return s
+        case .number(let n): return Int64(n).flatMap { numbers[$0] }
+        default: throw Self.invalid(name, v)
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Hummingbird
+import Logging
+import NIOCore
+import TallyStore
+import TallyTracking
+
+/// Settings of `tally server`.
+public struct ServerConfiguration: Sendable {
+    /// Interface to listen on.
+    public var host = "127.0.0.1"
+    /// Port (0: any free port).
+    public var port = 5000
+    /// Root of the embedded stores: `metadata.sqlite` and `metrics/`.
+    public var dataDirectory = "./tally-data"
+    /// Metadata store URI; `nil` or `sqlite:///path` means SQLite (the default, in the data directory).
+    public var backendStoreURI: String?
+    /// Artifact root for new experiments (`mlflow-artifacts:` when artifacts are proxied, the default).
+    public var defaultArtifactRoot = "mlflow-artifacts:"
+    /// Durability of metric points.
+    public var durability: Durability = .sync
+    /// Log level.
+    public var logLevel: Logger.Level = .info
+    /// Largest request body accepted.
+    public var maxBodyBytes = 64 << 20
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Builds the tracking service and the HTTP application of `tally server`.
+public enum TallyApplication {
+    /// Opens the stores under `config.dataDirectory`.
+    public static func openService(_ config: ServerConfiguration) throws -> TrackingService {
+        var storeConfig = StoreConfiguration()
+        storeConfig.wal!.durability = config.durability
+        let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
+        let path: String
+        switch config.backendStoreURI {
+        case nil: path = config.dataDirectory + "/metadata.sqlite"
+        case let uri? where uri.hasPrefix("sqlite:///"): path = String(uri.dropFirst("sqlite:///".count)).isEmpty ? ":memory:" : "/" + uri.dropFirst("sqlite:///".count)
+        case let uri?: throw TrackingError(.invalidParameterValue, "Unsupported --backend-store-uri '\(uri)': only sqlite:///path is available")
+        }
+        let meta = try SQLiteMetadataStore(path: path, defaultArtifactLocation: config.defaultArtifactRoot + "/0", now: TrackingService.nowMillis())
+        return TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot)
+    }
+
+    /// The router: MLflow's API under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`, `/health` and `/version`.
+    public static func router(service: TrackingService, config: ServerConfiguration) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: MLflowErrorMiddleware())
+        router.get("/health") { _, _ in "OK" }
+        router.get("/version") { _, _ in TallyVersion.string }
+        MLflowAPI(service: service, maxBody: config.maxBodyBytes).register(on: router)
+        return router
+    }
+
+    /// The application (run it with `runService()`); `onRunning` receives the bound port.
+    public static func application(service: TrackingService, config: ServerConfiguration,
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        var logger = Logger(label: "tally")
+        logger.logLevel = config.logLevel
+        return Application(router: router(service: service, config: config),
+                           configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) },
+                           logger: logger)
+    }
+}
+
+/// The server's version string.
+public enum TallyVersion {
+    /// `tally <version>`.
+    public static let string = "0.1.0"
+}
+
+/// Turns every error escaping a route, unknown paths included, into MLflow's error JSON.
+struct MLflowErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as MLflowError {
+            throw e
+        } catch {
+            if let h = error as? HTTPError, h.status == .notFound {
+                throw MLflowError(code: "ENDPOINT_NOT_FOUND", message: "No endpoint \(request.method) \(request.uri.path)", status: .notFound)
+            }
+            throw MLflowError.from(error)
+        }
+    }
+}

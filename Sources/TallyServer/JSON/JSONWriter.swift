@@ -1,0 +1,61 @@
+/// Builds MLflow's response JSON: int64 as numbers, NaN as `"NaN"`, infinities as MLflow returns them, unset
+/// fields omitted.
+public struct JSONWriter {
+    /// The text so far.
+    public private(set) var text = ""
+
+    /// An empty writer.
+    public init() {}
+
+    /// A JSON string literal.
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// A double as MLflow's server writes it: NaN as `"NaN"`, ±∞ clamped to ±1.7976931348623157e308 (MLflow's SQL
+    /// store cannot return infinity), shortest round-trip digits otherwise.
+    static func double(_ v: Double) -> String {
+        if v.isNaN { return "\"NaN\"" }
+        if v == .infinity { return "1.7976931348623157e+308" }
+        if v == -.infinity { return "-1.7976931348623157e+308" }
+        if v == v.rounded(), abs(v) < 1e16 { return "\(Int64(v)).0" }
+        return "\(v)"
+    }
+}
+
+/// A tiny builder for JSON objects with ordered members.
+struct Obj {
+    private var members: [String] = []
+
+    init() {}
+
+    mutating func add(_ k: String, _ v: String) { members.append(JSONWriter.quote(k) + ": " + JSONWriter.quote(v)) }
+    mutating func add(_ k: String, _ v: String?) { if let v { add(k, v) } }
+    mutating func add(_ k: String, _ v: Int64) { members.append(JSONWriter.quote(k) + ": " + String(v)) }
+    mutating func add(_ k: String, _ v: Int64?) { if let v { add(k, v) } }
+    mutating func add(_ k: String, double v: Double) { members.append(JSONWriter.quote(k) + ": " + JSONWriter.double(v)) }
+    mutating func add(_ k: String, bool v: Bool) { members.append(JSONWriter.quote(k) + ": " + (v ? "true" : "false")) }
+    /// Adds pre-rendered JSON.
+    mutating func add(_ k: String, raw: String) { members.append(JSONWriter.quote(k) + ": " + raw) }
+    /// Adds an array of pre-rendered JSON values, omitted when empty (MLflow omits empty repeated fields).
+    mutating func add(_ k: String, array: [String]) { if !array.isEmpty { add(k, raw: "[" + array.joined(separator: ", ") + "]") } }
+
+    var json: String { "{" + members.joined(separator: ", ") + "}" }
+}

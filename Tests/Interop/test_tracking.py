@@ -1,0 +1,187 @@
+"""The unmodified mlflow client (pinned in scripts/bootstrap) against tally server."""
+import math
+import time
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+
+def test_default_experiment_and_runs(server):
+    c = MlflowClient()
+    default = c.get_experiment("0")
+    assert default.name == "Default" and default.lifecycle_stage == "active"
+    with mlflow.start_run() as run:  # no experiment set: experiment 0
+        mlflow.log_metric("m", 1.0)
+    assert run.info.experiment_id == "0"
+    r = c.get_run(run.info.run_id)
+    assert r.info.status == "FINISHED" and r.info.end_time is not None
+    assert r.info.run_name and r.data.tags["mlflow.runName"] == r.info.run_name
+
+
+def test_set_experiment_nested_and_resume(server):
+    exp = mlflow.set_experiment("interop-nested")
+    assert mlflow.set_experiment("interop-nested").experiment_id == exp.experiment_id
+    with mlflow.start_run(run_name="parent") as parent:
+        with mlflow.start_run(nested=True) as child:
+            mlflow.log_param("p", 1)
+    c = MlflowClient()
+    assert c.get_run(child.info.run_id).data.tags["mlflow.parentRunId"] == parent.info.run_id
+    with mlflow.start_run(run_id=parent.info.run_id):
+        mlflow.log_metric("resumed", 2.0)
+    r = c.get_run(parent.info.run_id)
+    assert r.data.metrics["resumed"] == 2.0 and r.info.status == "FINISHED"
+
+
+def test_metrics_values_steps_and_latest(server):
+    mlflow.set_experiment("interop-metrics")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.5, step=10)
+        mlflow.log_metric("loss", 0.1, step=3)  # lower step: not the latest
+        mlflow.log_metric("neg", 1.0, step=-2)
+        mlflow.log_metrics({"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf")}, step=1)
+        mlflow.log_metric("ts", 3.0, timestamp=1_700_000_000_123)
+        mlflow.log_metric("default_step", 4.0)
+    c = MlflowClient()
+    m = c.get_run(run.info.run_id).data.metrics
+    assert m["loss"] == 0.5 and m["neg"] == 1.0 and math.isnan(m["nan"])
+    assert m["inf"] >= 1.7976931348623157e308 and m["ninf"] <= -1.7976931348623157e308
+    hist = c.get_metric_history(run.info.run_id, "ts")
+    assert [(h.timestamp, h.step, h.value) for h in hist] == [(1_700_000_000_123, 0, 3.0)]
+    assert [h.step for h in c.get_metric_history(run.info.run_id, "default_step")] == [0]
+    assert sorted((h.step, h.value) for h in c.get_metric_history(run.info.run_id, "loss")) == [(3, 0.1), (10, 0.5)]
+
+
+def test_async_logging(server):
+    mlflow.set_experiment("interop-async")
+    with mlflow.start_run() as run:
+        for i in range(200):
+            mlflow.log_metric("a", float(i), step=i, synchronous=False)
+    mlflow.flush_async_logging()
+    hist = MlflowClient().get_metric_history(run.info.run_id, "a")
+    assert sorted(h.step for h in hist) == list(range(200))
+
+
+def test_params_are_immutable(server):
+    mlflow.set_experiment("interop-params")
+    with mlflow.start_run() as run:
+        mlflow.log_param("lr", 0.01)
+        mlflow.log_param("lr", 0.01)
+        with pytest.raises(MlflowException, match="Changing param values is not allowed"):
+            mlflow.log_param("lr", 0.02)
+        mlflow.log_params({"a": 1, "b": "x"})
+    assert MlflowClient().get_run(run.info.run_id).data.params == {"lr": "0.01", "a": "1", "b": "x"}
+
+
+def test_tags_and_failed_runs(server):
+    mlflow.set_experiment("interop-tags")
+    c = MlflowClient()
+    with pytest.raises(RuntimeError):
+        with mlflow.start_run() as run:
+            mlflow.set_tag("t", "v")
+            mlflow.set_tags({"u": "1", "w": "2"})
+            raise RuntimeError("boom")
+    r = c.get_run(run.info.run_id)
+    assert r.info.status == "FAILED" and r.data.tags["t"] == "v" and r.data.tags["w"] == "2"
+    c.delete_tag(run.info.run_id, "t")
+    assert "t" not in c.get_run(run.info.run_id).data.tags
+    with pytest.raises(MlflowException, match="No tag with name: t"):
+        c.delete_tag(run.info.run_id, "t")
+    c.set_terminated(run.info.run_id, "KILLED")
+    assert c.get_run(run.info.run_id).info.status == "KILLED"
+
+
+def test_log_input(server):
+    import pandas as pd
+    mlflow.set_experiment("interop-inputs")
+    df = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
+    ds = mlflow.data.from_pandas(df, name="tiny")
+    with mlflow.start_run() as run:
+        mlflow.log_input(ds, context="training")
+    inputs = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+    assert len(inputs) == 1 and inputs[0].dataset.name == "tiny"
+    assert {t.key: t.value for t in inputs[0].tags}["mlflow.data.context"] == "training"
+    found = mlflow.search_runs(experiment_names=["interop-inputs"], filter_string="datasets.name = 'tiny'")
+    assert len(found) == 1
+
+
+def test_search_runs_filters_order_paging(server):
+    exp = mlflow.set_experiment("interop-search")
+    ids = []
+    for i, (loss, opt) in enumerate([(0.9, "sgd"), (0.5, "adam"), (0.1, "adam"), (0.7, "adam")]):
+        with mlflow.start_run(run_name=f"s{i}") as run:
+            mlflow.log_metric("loss", loss)
+            mlflow.log_param("opt", opt)
+            mlflow.set_tag("team", "ml" if i % 2 else "data")
+        ids.append(run.info.run_id)
+    df = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string="metrics.loss < 0.8 and params.opt = 'adam'",
+                            order_by=["metrics.loss ASC"])
+    assert list(df["tags.mlflow.runName"]) == ["s2", "s1", "s3"]
+    c = MlflowClient()
+    page1 = c.search_runs([exp.experiment_id], order_by=["metrics.loss DESC"], max_results=3)
+    assert [r.info.run_name for r in page1] == ["s0", "s3", "s1"] and page1.token
+    page2 = c.search_runs([exp.experiment_id], order_by=["metrics.loss DESC"], max_results=3, page_token=page1.token)
+    assert [r.info.run_name for r in page2] == ["s2"] and not page2.token
+    assert len(c.search_runs([exp.experiment_id], filter_string="tags.team = 'ml'")) == 2
+    assert len(c.search_runs([exp.experiment_id], filter_string=f"attributes.run_id IN ('{ids[0]}', '{ids[1]}')")) == 2
+    with pytest.raises(MlflowException, match="Invalid clause"):
+        c.search_runs([exp.experiment_id], filter_string="metrics.loss < 1 OR params.opt = 'x'")
+
+
+def test_experiment_lifecycle(server):
+    c = MlflowClient()
+    eid = c.create_experiment("interop-life", tags={"k": "v"})
+    with pytest.raises(MlflowException, match="already exists"):
+        c.create_experiment("interop-life")
+    c.rename_experiment(eid, "interop-life-2")
+    assert c.get_experiment_by_name("interop-life-2").experiment_id == eid
+    assert c.get_experiment_by_name("interop-life") is None
+    run = c.create_run(eid)
+    c.delete_experiment(eid)
+    assert c.get_experiment(eid).lifecycle_stage == "deleted"
+    assert c.get_run(run.info.run_id).info.lifecycle_stage == "deleted"
+    assert eid in [e.experiment_id for e in c.search_experiments(view_type=mlflow.entities.ViewType.DELETED_ONLY)]
+    c.restore_experiment(eid)
+    assert c.get_run(run.info.run_id).info.lifecycle_stage == "active"
+    c.delete_run(run.info.run_id)
+    assert c.get_run(run.info.run_id).info.lifecycle_stage == "deleted"
+    with pytest.raises(MlflowException, match="must be in the 'active' state"):
+        c.log_metric(run.info.run_id, "m", 1.0)
+    c.restore_run(run.info.run_id)
+    c.set_experiment_tag(eid, "k2", "v2")
+    assert c.get_experiment(eid).tags["k2"] == "v2"
+    names = [e.name for e in c.search_experiments(filter_string="name LIKE 'interop-life%'")]
+    assert names == ["interop-life-2"]
+
+
+def test_metric_history_of_100k_points(server):
+    mlflow.set_experiment("interop-history")
+    c = MlflowClient()
+    with mlflow.start_run() as run:
+        t0 = 1_700_000_000_000
+        for start in range(0, 100_000, 1000):
+            c.log_batch(run.info.run_id, metrics=[mlflow.entities.Metric("big", float(i) * 0.5, t0 + i, i) for i in range(start, start + 1000)])
+    hist = c.get_metric_history(run.info.run_id, "big")
+    assert len(hist) == 100_000
+    assert [h.step for h in hist] == list(range(100_000))
+    assert all(h.value == h.step * 0.5 for h in hist)
+
+
+def test_errors_from_the_reference(server):
+    c = MlflowClient()
+    with pytest.raises(MlflowException, match="RESOURCE_DOES_NOT_EXIST"):
+        c.get_run("0123456789abcdef0123456789abcdef")
+    with pytest.raises(MlflowException, match="No Experiment with id=999999 exists"):
+        c.get_experiment("999999")
+    with pytest.raises(MlflowException, match="Experiment ID must be a valid integer"):
+        c.get_experiment("abc")
+    run = c.create_run("0")
+    with pytest.raises(MlflowException, match="Names may only contain alphanumerics"):
+        c.log_metric(run.info.run_id, "bad key!", 1.0)
+    with pytest.raises(MlflowException, match="at most 1000 metrics"):
+        c._tracking_client.store.log_batch(run.info.run_id,
+                                           metrics=[mlflow.entities.Metric("m", 1.0, 1, i) for i in range(1001)], params=[], tags=[])
+    with pytest.raises(MlflowException, match="Duplicate parameter keys"):
+        c._tracking_client.store.log_batch(run.info.run_id, metrics=[],
+                                           params=[mlflow.entities.Param("d", "1"), mlflow.entities.Param("d", "2")], tags=[])
