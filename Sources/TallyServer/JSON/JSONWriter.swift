@@ -1,3 +1,5 @@
+import TallyTracking
+
 /// Builds MLflow's response JSON: int64 as numbers, NaN as `"NaN"`, infinities as MLflow returns them, unset
 /// fields omitted.
 public struct JSONWriter {
@@ -8,26 +10,7 @@ public struct JSONWriter {
     public init() {}
 
     /// A JSON string literal.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONText.quote(s) }
 
     /// A double as MLflow's server writes it: NaN as `"NaN"`, ±∞ clamped to ±1.7976931348623157e308 (MLflow's SQL
     /// store cannot return infinity), shortest round-trip digits otherwise.

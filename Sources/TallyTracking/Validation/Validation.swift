@@ -29,18 +29,7 @@ public enum Validation {
     }
 
     /// JSON-style rendering of a value inside `Invalid value … for parameter …` messages.
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out + "\""
-    }
+    static func quoted(_ s: String) -> String { JSONText.quote(s) }
 
     /// Checks a metric, param or tag key: allowed characters, no path tricks, length.
     /// - Parameter entity: `Metric`, `Param` or `Tag`, for the length message.
@@ -130,4 +119,29 @@ public enum Validation {
 extension String {
     /// A double with one decimal, as Python prints whole floats (`1.0`).
     init(format1 v: Double) { self = "\(Int64(v)).0" }
+}
+
+/// JSON string literals, shared by error messages here and by the server's responses.
+public enum JSONText {
+    /// `s` as a JSON string literal (quotes, backslashes and control characters escaped).
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let h = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
 }
