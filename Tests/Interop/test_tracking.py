@@ -185,3 +185,33 @@ def test_errors_from_the_reference(server):
     with pytest.raises(MlflowException, match="Duplicate parameter keys"):
         c._tracking_client.store.log_batch(run.info.run_id, metrics=[],
                                            params=[mlflow.entities.Param("d", "1"), mlflow.entities.Param("d", "2")], tags=[])
+
+
+def test_history_endpoints_over_http(server):
+    import requests
+    c = MlflowClient()
+    run = c.create_run("0")
+    rid = run.info.run_id
+    c.log_batch(rid, metrics=[mlflow.entities.Metric("hist", float(i), 1_700_000_000_000 + i, i) for i in range(1000)])
+    base = server.url + "/ajax-api/2.0/mlflow/metrics"
+    r = requests.get(base + "/get-history-bulk-interval", params={"run_ids": [rid], "metric_key": "hist", "max_results": 5}).json()
+    assert [m["step"] for m in r["metrics"]] == [0, 200, 400, 600, 999] and all(m["run_id"] == rid for m in r["metrics"])
+    r = requests.get(base + "/get-history-bulk-interval",
+                     params={"run_ids": [rid], "metric_key": "hist", "start_step": 100, "end_step": 199, "max_results": 2}).json()
+    assert [m["step"] for m in r["metrics"]] == [100, 199]
+    bad = requests.get(base + "/get-history-bulk-interval", params={"run_ids": [rid], "metric_key": "hist", "start_step": 1})
+    assert bad.status_code == 400 and "both must be specified" in bad.json()["message"]
+    bad = requests.get(base + "/get-history-bulk-interval", params={"run_ids": [rid], "metric_key": "hist", "max_results": 2501})
+    assert bad.status_code == 400 and bad.json()["message"] == "max_results must be between 1 and 2500."
+    assert requests.get(base + "/get-history-bulk-interval", params={"run_ids": ["nope"], "metric_key": "hist"}).json() == {}
+    bulk = requests.get(base + "/get-history-bulk", params={"run_id": [rid], "metric_key": "hist", "max_results": 3}).json()
+    assert bulk == {"metrics": [{"key": "hist", "run_id": rid, "step": i, "timestamp": 1_700_000_000_000 + i, "value": float(i)} for i in range(3)]}
+    api = server.url + "/api/2.0/mlflow/metrics/get-history"
+    page = requests.get(api, params={"run_id": rid, "metric_key": "hist", "max_results": 600}).json()
+    assert len(page["metrics"]) == 600 and page["next_page_token"]
+    rest = requests.get(api, params={"run_id": rid, "metric_key": "hist", "max_results": 600, "page_token": page["next_page_token"]}).json()
+    assert len(rest["metrics"]) == 400 and "next_page_token" not in rest
+    assert len(requests.get(api, params={"run_id": rid, "metric_key": "hist"}).json()["metrics"]) == 1000
+    assert requests.get(api, params={"run_id": "nope", "metric_key": "hist"}).json() == {}
+    zero = requests.get(api, params={"run_id": rid, "metric_key": "hist", "max_results": 0})
+    assert zero.status_code == 400 and "It must be a positive integer" in zero.json()["message"]

@@ -9,43 +9,76 @@ extension MLflowAPI {
             ("/metrics/get-history", [.get], { r in
                 let id = try r.runID()
                 let key = try r.string("metric_key", required: true)!
-                _ = try s.run(id: id)
-                let maxResults = Int(try r.int64("max_results") ?? 25_000)
-                guard maxResults >= 1 else {
-                    throw TrackingError(.invalidParameterValue, "Invalid value \(maxResults) for parameter 'max_results' supplied.")
+                let maxResults = try r.int64("max_results")
+                if let m = maxResults, m <= 0 {
+                    throw TrackingError(.invalidParameterValue, "Invalid value \(m) for parameter 'max_results' supplied. It must be a positive integer.")
                 }
-                let offset = try HistoryPaging.offset(try r.string("page_token"))
-                let points = HistoryPaging.ordered(try s.metrics.read(run: id, key: key))
-                let end = min(points.count, offset + maxResults)
+                let offset = try PageToken.decode(try r.string("page_token"))
+                // No run check, as in MLflow: an unknown run or key is an empty history.
+                let points = try s.history(runID: id, key: key)
+                let end = maxResults.map { min(points.count, offset + Int(clamping: $0)) } ?? points.count
                 var o = Obj()
                 o.add("metrics", array: points[min(offset, end)..<end].map {
                     Render.metric(key: key, value: $0.value, timestamp: $0.timestamp, step: $0.step)
                 })
-                if end < points.count { o.add("next_page_token", HistoryPaging.token(end)) }
+                if end < points.count { o.add("next_page_token", PageToken.encode(offset: end)) }
+                return o.json
+            }),
+            ("/metrics/get-history-bulk-interval", [.get], { r in
+                let runIDs = try r.strings("run_ids")
+                guard !runIDs.isEmpty else { throw TrackingError(.invalidParameterValue, "Missing value for required parameter 'run_ids'.") }
+                guard runIDs.count <= 100 else {
+                    throw TrackingError(.invalidParameterValue,
+                                        "GetMetricHistoryBulkInterval request must specify at most 100 run_ids. Received \(runIDs.count) run_ids.")
+                }
+                let key = try r.string("metric_key", required: true)!
+                let maxResults = Int(try r.int64("max_results") ?? 2500)
+                guard (1...2500).contains(maxResults) else { throw TrackingError(.invalidParameterValue, "max_results must be between 1 and 2500.") }
+                let start = try r.int64("start_step"), end = try r.int64("end_step")
+                var range: ClosedRange<Int64>?
+                switch (start, end) {
+                case (nil, nil): range = nil
+                case let (a?, b?):
+                    guard a <= b else {
+                        throw TrackingError(.invalidParameterValue, "end_step must be greater than start_step. Found start_step=\(a) and end_step=\(b).")
+                    }
+                    range = a...b
+                default:
+                    throw TrackingError(.invalidParameterValue, "If either start step or end step are specified, both must be specified.")
+                }
+                var items: [String] = []
+                for id in runIDs {
+                    for p in try s.sampledHistory(runID: id, key: key, maxResults: maxResults, steps: range) {
+                        items.append(Render.metric(key: key, value: p.value, timestamp: p.timestamp, step: p.step, runID: id))
+                    }
+                }
+                var o = Obj()
+                o.add("metrics", array: items)
                 return o.json
             }),
         ]
     }
-}
 
-/// Metric history paging in MLflow's order: timestamp, then step, then value.
-enum HistoryPaging {
-    static func ordered(_ d: SeriesData) -> [MetricPoint] {
-        let pts = d.points
-        // Series are stored by step; they are already in MLflow's order whenever timestamps grow with steps.
-        var sorted = true
-        for i in pts.indices.dropFirst() where (pts[i - 1].timestamp, pts[i - 1].step) > (pts[i].timestamp, pts[i].step) {
-            sorted = false
-            break
+    /// `GET /ajax-api/2.0/mlflow/metrics/get-history-bulk` (a plain Flask route in MLflow: compact JSON with
+    /// alphabetical keys, sorted by run id then MLflow's history order, `max_results` truncating the total).
+    func historyBulk(_ r: MLflowRequest) throws -> String {
+        let runIDs = try r.strings("run_id")
+        guard !runIDs.isEmpty else { throw TrackingError(.invalidParameterValue, "GetMetricHistoryBulk request must specify at least one run_id.") }
+        guard runIDs.count <= 100 else {
+            throw TrackingError(.invalidParameterValue, "GetMetricHistoryBulk request cannot specify more than 100 run_ids. Received \(runIDs.count) run_ids.")
         }
-        if sorted { return pts }
-        return pts.enumerated().sorted { a, b in
-            (a.element.timestamp, a.element.step, a.element.value.isNaN ? 0 : a.element.value, a.offset)
-                < (b.element.timestamp, b.element.step, b.element.value.isNaN ? 0 : b.element.value, b.offset)
-        }.map(\.element)
+        guard let key = try r.string("metric_key"), !key.isEmpty else {
+            throw TrackingError(.invalidParameterValue, "GetMetricHistoryBulk request must specify a metric_key.")
+        }
+        let cap = min(25_000, max(0, Int(try r.int64("max_results") ?? 25_000)))
+        var items: [String] = []
+        outer: for id in Set(runIDs).sorted() {
+            for p in try service.history(runID: id, key: key) {
+                if items.count >= cap { break outer }
+                items.append("{\"key\":\(JSONText.quote(key)),\"run_id\":\(JSONText.quote(id)),\"step\":\(p.step),\"timestamp\":\(p.timestamp),"
+                    + "\"value\":\(JSONWriter.double(p.value))}")
+            }
+        }
+        return "{\"metrics\":[" + items.joined(separator: ",") + "]}"
     }
-
-    static func token(_ offset: Int) -> String { PageToken.encode(offset: offset) }
-
-    static func offset(_ token: String?) throws -> Int { try PageToken.decode(token) }
 }

@@ -14,6 +14,8 @@ struct MLflowAPI: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         let routes: [(String, [HTTPRequest.Method], Handler)] = experimentRoutes() + runRoutes() + metricRoutes()
+        let bulk: Handler = { r in try self.historyBulk(r) }
+        router.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk") { request, _ in try await self.respond(request, bulk) }
         for prefix in ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"] {
             for (path, methods, handler) in routes {
                 for m in methods {

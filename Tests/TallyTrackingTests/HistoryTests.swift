@@ -1,0 +1,54 @@
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+@Suite struct HistoryTests {
+    /// MLflow 3.18's NTILE sampling, written from the reference (§7.4) over all rows.
+    func oracle(_ pts: [MetricPoint], maxResults: Int, range: ClosedRange<Int64>?) -> [MetricPoint] {
+        let m = max(1, maxResults)
+        let rows = pts.filter { range?.contains($0.step) ?? true }.sorted { a, b in
+            (a.step, a.timestamp, a.value.isNaN ? 0 : a.value, a.value.isNaN ? 1 : 0) < (b.step, b.timestamp, b.value.isNaN ? 0 : b.value, b.value.isNaN ? 1 : 0)
+        }
+        let n = rows.count
+        guard n > 0 else { return [] }
+        // NTILE(m): bucket sizes differ by at most one, larger first; keep each bucket's first row.
+        var sampled: [Int] = []
+        var start = 0
+        for b in 0..<min(m, n) {
+            sampled.append(start)
+            start += n / m + (b < n % m ? 1 : 0)
+        }
+        if sampled.last != n - 1 {
+            if sampled.count == m { sampled[sampled.count - 1] = n - 1 } else { sampled.append(n - 1) }
+        }
+        return sampled.map { rows[$0] }
+    }
+
+    @Test func bulkIntervalSamplingMatchesMLflow() throws {
+        let f = try Fixture("hist")
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        var rng = SystemRandomNumberGenerator()
+        var pts: [MetricPoint] = []
+        for i in 0..<3000 {
+            // Mostly one point per step, some steps with several points (same or different timestamps), some NaN.
+            let step = Int64(i / (i % 7 == 0 ? 1 : 1)) - (i % 11 == 0 ? 1 : 0)
+            let v = i % 97 == 0 ? Double.nan : Double(Int.random(in: 0..<50, using: &rng))
+            pts.append(MetricPoint(step: step, timestamp: 1_000 + Int64(i % 5), value: v))
+        }
+        for chunk in stride(from: 0, to: pts.count, by: 500) {
+            let part = pts[chunk..<min(pts.count, chunk + 500)]
+            try s.logBatch(runID: id, metrics: part.map { MetricInput(key: "m", value: $0.value, timestamp: $0.timestamp, step: $0.step) })
+        }
+        try s.metrics.flush()
+        try s.logBatch(runID: id, metrics: [MetricInput(key: "m", value: 7, timestamp: 5, step: 10)])  // an unsealed point too
+        let all = try s.metrics.read(run: id, key: "m").points
+        for (m, range) in [(1, nil), (2, nil), (5, nil), (320, nil), (2500, nil), (2999, nil), (3001, nil), (10, 100...200), (7, 2998...5000), (3, 5000...6000)]
+            as [(Int, ClosedRange<Int64>?)] {
+            let got = try s.sampledHistory(runID: id, key: "m", maxResults: m, steps: range)
+            #expect(got == oracle(all, maxResults: m, range: range), "max_results \(m) range \(String(describing: range))")
+        }
+        #expect(try s.sampledHistory(runID: "nope", key: "m", maxResults: 10).isEmpty)
+        #expect(try s.history(runID: "nope", key: "m").isEmpty)
+    }
+}
