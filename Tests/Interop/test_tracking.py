@@ -215,3 +215,46 @@ def test_history_endpoints_over_http(server):
     assert requests.get(api, params={"run_id": "nope", "metric_key": "hist"}).json() == {}
     zero = requests.get(api, params={"run_id": rid, "metric_key": "hist", "max_results": 0})
     assert zero.status_code == 400 and "It must be a positive integer" in zero.json()["message"]
+
+
+def test_artifacts(server, tmp_path):
+    import requests
+    mlflow.set_experiment("interop-artifacts")
+    src = tmp_path / "cfg.json"
+    src.write_text('{"a": 1}')
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "notes.txt").write_text("hello")
+    (tmp_path / "dir" / "big.bin").write_bytes(bytes(range(256)) * 20_000)  # 5 MB, streamed
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(src))
+        mlflow.log_artifacts(str(tmp_path / "dir"), artifact_path="sub")
+        mlflow.log_text("some text", "texts/t.txt")
+        mlflow.log_dict({"k": [1, 2]}, "d.json")
+    c = MlflowClient()
+    top = {f.path: f.is_dir for f in c.list_artifacts(run.info.run_id)}
+    assert top == {"cfg.json": False, "d.json": False, "sub": True, "texts": True}
+    assert sorted(f.path for f in c.list_artifacts(run.info.run_id, "sub")) == ["sub/big.bin", "sub/notes.txt"]
+    out = c.download_artifacts(run.info.run_id, "sub", str(tmp_path / "dl"))
+    assert open(out + "/notes.txt").read() == "hello"
+    assert open(out + "/big.bin", "rb").read() == bytes(range(256)) * 20_000
+    assert mlflow.artifacts.load_text(run.info.artifact_uri + "/texts/t.txt") == "some text"
+    assert mlflow.artifacts.load_dict(run.info.artifact_uri + "/d.json") == {"k": [1, 2]}
+    # Paths are confined to the artifact root.
+    base = server.url + "/api/2.0/mlflow-artifacts/artifacts/"
+    import http.client
+    import json as _json
+    for bad in ["../escape.txt", "a/../../escape.txt", "%2E%2E/escape.txt", "a/%2E%2E/%2E%2E/escape.txt"]:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("PUT", "/api/2.0/mlflow-artifacts/artifacts/" + bad, body=b"x")  # sent as is, not normalised
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 400 and _json.loads(body)["message"] == "Invalid path", (bad, resp.status, body)
+        conn.close()
+    r = requests.put(base + "dir/", data=b"x")
+    assert r.status_code == 400
+    missing = requests.get(base + "0/none.txt")
+    assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert requests.get(server.url + "/api/2.0/mlflow-artifacts/artifacts", params={"path": "nope"}).json() == {}
+    assert requests.get(server.url + "/api/3.0/mlflow/server-info").json()["artifact_serving_enabled"] is True
+    listing = requests.get(server.url + "/api/2.0/mlflow/artifacts/list", params={"run_id": run.info.run_id, "path": "sub"}).json()
+    assert listing["root_uri"] == run.info.artifact_uri and {f["path"] for f in listing["files"]} == {"sub/big.bin", "sub/notes.txt"}

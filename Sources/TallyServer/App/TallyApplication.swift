@@ -14,6 +14,8 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory = "./tally-data"
     /// Metadata store URI; `nil` or `sqlite:///path` means SQLite (the default, in the data directory).
     public var backendStoreURI: String?
+    /// Where proxied artifacts are stored (default: `<dataDirectory>/artifacts`).
+    public var artifactsDestination: String?
     /// Artifact root for new experiments (`mlflow-artifacts:` when artifacts are proxied, the default).
     public var defaultArtifactRoot = "mlflow-artifacts:"
     /// Durability of metric points.
@@ -45,21 +47,23 @@ public enum TallyApplication {
     }
 
     /// The router: MLflow's API under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`, `/health` and `/version`.
-    public static func router(service: TrackingService, config: ServerConfiguration) -> Router<BasicRequestContext> {
+    public static func router(service: TrackingService, config: ServerConfiguration) throws -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: MLflowErrorMiddleware())
         router.get("/health") { _, _ in "OK" }
         router.get("/version") { _, _ in TallyVersion.string }
         MLflowAPI(service: service, maxBody: config.maxBodyBytes).register(on: router)
+        let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
+        ArtifactRoutes(store: artifacts, service: service).register(on: router)
         return router
     }
 
     /// The application (run it with `runService()`); `onRunning` receives the bound port.
     public static func application(service: TrackingService, config: ServerConfiguration,
-                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         var logger = Logger(label: "tally")
         logger.logLevel = config.logLevel
-        return Application(router: router(service: service, config: config),
+        return Application(router: try router(service: service, config: config),
                            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) },
                            logger: logger)

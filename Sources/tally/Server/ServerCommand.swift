@@ -17,6 +17,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Directory of the embedded stores.") var dataDir = "./tally-data"
     @Option(help: "Metadata store URI (default: SQLite in the data directory; sqlite:///path).") var backendStoreURI: String?
     @Option(help: "Artifact root of new experiments.") var defaultArtifactRoot = "mlflow-artifacts:"
+    @Option(help: "Where proxied artifacts are stored (default: <data-dir>/artifacts).") var artifactsDestination: String?
     @Option(help: "Metric durability: sync, batch:N (ms) or none.") var durability = "sync"
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
@@ -27,6 +28,7 @@ struct ServerCommand: AsyncParsableCommand {
         config.dataDirectory = dataDir
         config.backendStoreURI = backendStoreURI
         config.defaultArtifactRoot = defaultArtifactRoot
+        config.artifactsDestination = artifactsDestination
         guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)': use sync, batch:N or none") }
         config.durability = d
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
@@ -38,7 +40,7 @@ struct ServerCommand: AsyncParsableCommand {
             logger.warning("WAL tail truncated", metadata: ["file": "\(cut.path)", "offset": "\(cut.offset)", "bytes": "\(cut.bytes)", "reason": "\(cut.reason)"])
         }
         logger.info("store opened", metadata: ["dir": "\(dataDir)", "replayed_points": "\(recovery.replayedPoints)"])
-        let app = TallyApplication.application(service: service, config: config) { port in
+        let app = try TallyApplication.application(service: service, config: config) { port in
             logger.info("listening", metadata: ["url": "http://\(host):\(port)"])
         }
         try await app.runService()  // SIGINT/SIGTERM: graceful shutdown
