@@ -52,3 +52,36 @@ import Testing
         #expect(try s.history(runID: "nope", key: "m").isEmpty)
     }
 }
+
+@Suite struct HistoryPageTests {
+    @Test func pagesEqualSlicesOfTheSortedHistory() throws {
+        let f = try Fixture("pages")
+        let s = f.service
+        let ordered = try s.createRun(experimentID: nil).info.runID
+        let shuffled = try s.createRun(experimentID: nil).info.runID
+        var rng = SystemRandomNumberGenerator()
+        for chunk in 0..<10 {
+            let base = chunk * 300
+            try s.logBatch(runID: ordered, metrics: (0..<300).map { MetricInput(key: "m", value: Double($0), timestamp: Int64(1000 + base + $0), step: Int64(base + $0)) })
+            // Timestamps that go back in time, and repeated (timestamp, step) pairs with different values.
+            try s.logBatch(runID: shuffled, metrics: (0..<300).map {
+                MetricInput(key: "m", value: Double(Int.random(in: 0..<5, using: &rng)), timestamp: Int64(Int.random(in: 0..<400, using: &rng)),
+                            step: Int64((base + $0) / 2))
+            })
+            if chunk % 3 == 0 { try s.metrics.flush() }
+        }
+        #expect(try s.metrics.timeOrderedPage(run: ordered, key: "m", offset: 0, limit: 10) != nil, "the ordered run takes the fast path")
+        #expect(try s.metrics.timeOrderedPage(run: shuffled, key: "m", offset: 0, limit: 10) == nil, "the shuffled run cannot")
+        for id in [ordered, shuffled] {
+            let all = try s.history(runID: id, key: "m")
+            let n = all.count  // exact repeats inside a batch are stored once, as MLflow does
+            #expect(n > 2900)
+            for (offset, limit) in [(0, 1), (0, 3000), (299, 2), (1000, 1000), (2998, 10), (3000, 5), (123, 4567)] {
+                let page = try s.historyPage(runID: id, key: "m", offset: offset, limit: limit)
+                #expect(page.total == n)
+                #expect(page.points == Array(all[min(offset, n)..<min(n, offset + limit)]), "offset \(offset) limit \(limit)")
+            }
+        }
+        #expect(try s.historyPage(runID: "nope", key: "m", offset: 0, limit: 5).total == 0)
+    }
+}

@@ -50,6 +50,22 @@ enum Render {
         return o.json
     }
 
+    /// Appends history points as MLflow metrics, comma-separated, without per-point allocations beyond the text.
+    static func appendMetrics(_ text: inout String, key: String, _ points: [MetricPoint]) {
+        let prefix = "{\"key\": " + JSONText.quote(key) + ", \"value\": "
+        text.reserveCapacity(text.utf8.count + points.count * (prefix.utf8.count + 64))
+        for (i, p) in points.enumerated() {
+            if i > 0 { text += ", " }
+            text += prefix
+            text += JSONWriter.double(p.value)
+            text += ", \"timestamp\": "
+            text += String(p.timestamp)
+            text += ", \"step\": "
+            text += String(p.step)
+            text += "}"
+        }
+    }
+
     static func run(_ r: Run) -> String {
         var data = Obj()
         data.add("metrics", array: r.metrics.map { metric(key: $0.key, value: $0.value, timestamp: $0.timestamp, step: $0.step) })

@@ -15,14 +15,15 @@ extension MLflowAPI {
                 }
                 let offset = try PageToken.decode(try r.string("page_token"))
                 // No run check, as in MLflow: an unknown run or key is an empty history.
-                let points = try s.history(runID: id, key: key)
-                let end = maxResults.map { min(points.count, offset + Int(clamping: $0)) } ?? points.count
-                var o = Obj()
-                o.add("metrics", array: points[min(offset, end)..<end].map {
-                    Render.metric(key: key, value: $0.value, timestamp: $0.timestamp, step: $0.step)
-                })
-                if end < points.count { o.add("next_page_token", PageToken.encode(offset: end)) }
-                return o.json
+                let page = try s.historyPage(runID: id, key: key, offset: offset, limit: maxResults.map { Int(clamping: $0) } ?? Int.max)
+                var text = "{\"metrics\": ["
+                Render.appendMetrics(&text, key: key, page.points)
+                text += "]"
+                if page.points.isEmpty { text = "{" }
+                if offset + page.points.count < page.total {
+                    text += (page.points.isEmpty ? "" : ", ") + "\"next_page_token\": " + JSONText.quote(PageToken.encode(offset: offset + page.points.count))
+                }
+                return text + "}"
             }),
             ("/metrics/get-history-bulk-interval", [.get], { r in
                 let runIDs = try r.strings("run_ids")

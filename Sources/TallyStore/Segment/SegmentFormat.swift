@@ -39,6 +39,10 @@ struct ChunkRef: Sendable, Equatable {
 
 /// Index entry of one block of one series, kept in the segment footer and in memory.
 struct BlockMeta: Sendable {
+    /// Flag: the block's (timestamp, step) pairs strictly increase in its (step) order, so it is already in MLflow's
+    /// history order (timestamp, step, value) with no ties.
+    static let timeOrdered: UInt32 = 1
+
     var count: Int
     var flags: UInt32 = 0
     var minStep: Int64
@@ -174,7 +178,7 @@ struct SegmentFooter: Sendable {
                         throw StorageError(.corrupt, "block of \(key) points outside the data area", offset: baseOffset + Int64(at))
                     }
                 }
-                guard b.count > 0, b.count <= 1 << 20, b.flags == 0, b.minStep <= b.maxStep, !b.values.isNone, !b.steps.isNone,
+                guard b.count > 0, b.count <= 1 << 20, b.flags & ~BlockMeta.timeOrdered == 0, b.minStep <= b.maxStep, !b.values.isNone, !b.steps.isNone,
                     !b.timestamps.isNone
                 else {
                     throw StorageError(.corrupt, "malformed block index entry for \(key)", offset: baseOffset + Int64(at))

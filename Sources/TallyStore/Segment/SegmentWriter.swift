@@ -78,14 +78,17 @@ struct SegmentWriter {
         var agg = Aggregate()
         var latest = MetricPoint(step: steps[0], timestamp: ts[0], value: Double(bitPattern: values[0]))
         var minTs = ts[0], maxTs = ts[0]
+        var timeOrdered = true
         for i in 0..<steps.count {
             agg.add(step: steps[i], bits: values[i], order: 0)
+            if i > 0 && !((ts[i - 1], steps[i - 1]) < (ts[i], steps[i])) { timeOrdered = false }
             let p = MetricPoint(step: steps[i], timestamp: ts[i], value: Double(bitPattern: values[i]))
             if LatestRule.isLater(p, than: latest) { latest = p }
             minTs = min(minTs, ts[i])
             maxTs = max(maxTs, ts[i])
         }
-        return BlockMeta(count: steps.count, minStep: steps.first!, maxStep: steps.last!, minTimestamp: minTs, maxTimestamp: maxTs,
+        return BlockMeta(count: steps.count, flags: timeOrdered ? BlockMeta.timeOrdered : 0, minStep: steps.first!, maxStep: steps.last!,
+                         minTimestamp: minTs, maxTimestamp: maxTs,
                          summary: agg, latest: latest, steps: refs.0, timestamps: refs.1, values: refs.2, rollup: refs.3)
     }
 

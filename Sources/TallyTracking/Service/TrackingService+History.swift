@@ -13,6 +13,15 @@ extension TrackingService {
         }.map(\.element)
     }
 
+    /// One page of `history(runID:key:)`: read directly when the stored order already is MLflow's (the common case,
+    /// so a page costs what it holds, not its offset), otherwise cut from the sorted series.
+    public func historyPage(runID: String, key: String, offset: Int, limit: Int) throws -> (points: [MetricPoint], total: Int) {
+        if let page = try metrics.timeOrderedPage(run: runID, key: key, offset: offset, limit: limit) { return page }
+        let all = try history(runID: runID, key: key)
+        let start = min(offset, all.count), end = limit >= all.count - start ? all.count : start + limit
+        return (Array(all[start..<end]), all.count)
+    }
+
     /// NaN compares as MLflow stores it: value 0 (then `is_nan` after real zeros).
     static func sqlValue(_ v: Double) -> Double { v.isNaN ? 0 : v }
 
