@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Side-by-side: the same workload through the real mlflow client against `tally server` and a real
+`mlflow server` (SQLite backend), both started here on free loopback ports. Prints one JSON object.
+
+Usage: .venv-interop/bin/python scripts/bench-vs-mlflow.py [--tally .build/release/tally] [--history-points N]
+MLflow gets smaller sizes where it would take minutes (sizes are in the output); compare rates, not totals.
+"""
+import argparse, contextlib, io, json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.parse, urllib.request
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+import mlflow  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.entities import Metric, Param  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, url):
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            return proc
+        except Exception:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start: " + " ".join(cmd))
+
+
+def du(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:
+                pass
+    return total
+
+
+def workload(url, ingest_points, history_points, search_runs, interval_points):
+    mlflow.set_tracking_uri(url)
+    c = MlflowClient()
+    out = {}
+    exp = c.create_experiment("bench-%d" % time.time_ns())
+    # Ingest through the client's log_batch (1,000 metrics per request).
+    run = c.create_run(exp).info.run_id
+    t0 = 1_700_000_000_000
+    batches = [[Metric("loss", 1.0 / (i + 1), t0 + i, i) for i in range(s, min(ingest_points, s + 1000))] for s in range(0, ingest_points, 1000)]
+    t = time.perf_counter()
+    for b in batches:
+        c.log_batch(run, metrics=b)
+    out["ingest_points"] = ingest_points
+    out["log_batch_points_per_s"] = round(ingest_points / (time.perf_counter() - t))
+    # History of a long series, and the chart query over it.
+    hrun = c.create_run(exp).info.run_id
+    for s in range(0, history_points, 1000):
+        c.log_batch(hrun, metrics=[Metric("h", float(i), t0 + i, i) for i in range(s, min(history_points, s + 1000))])
+    t = time.perf_counter()
+    h = c.get_metric_history(hrun, "h")
+    out["history_points"] = len(h)
+    out["get_history_s"] = round(time.perf_counter() - t, 3)
+    # The same pages over raw HTTP, without the client's per-point object building: the server's share.
+    t = time.perf_counter()
+    token, pages = None, 0
+    while True:
+        q = "run_id=%s&metric_key=h&max_results=25000" % hrun + ("&page_token=" + urllib.parse.quote(token) if token else "")
+        body = json.loads(urllib.request.urlopen(url + "/api/2.0/mlflow/metrics/get-history?" + q).read())
+        pages += 1
+        token = body.get("next_page_token")
+        if not token:
+            break
+    out["get_history_raw_http_s"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    r = urllib.request.urlopen(url + "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids=%s&metric_key=h&max_results=320" % hrun).read()
+    out["bulk_interval_ms"] = round((time.perf_counter() - t) * 1000, 1)
+    out["bulk_interval_returned"] = len(json.loads(r).get("metrics", []))
+    # Run creation (create + params + 3 metrics + finish) and search over those runs.
+    t = time.perf_counter()
+    for i in range(search_runs):
+        rid = c.create_run(exp).info.run_id
+        c.log_batch(rid, metrics=[Metric("loss", (i % 100) / 100, t0, 0), Metric("acc", 0.5, t0, 0), Metric("m3", 1.0, t0, 0)],
+                    params=[Param("lr", ["0.01", "0.1"][i % 2]), Param("bs", "32"), Param("opt", "adam"), Param("p4", "x"), Param("p5", "y")])
+        c.set_terminated(rid)
+    out["search_runs"] = search_runs
+    out["create_runs_per_s"] = round(search_runs / (time.perf_counter() - t), 1)
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        found = c.search_runs([exp], filter_string="metrics.loss < 0.5 and params.lr = '0.01'", order_by=["metrics.loss"], max_results=1000)
+        times.append(time.perf_counter() - t)
+    out["search_ms_p50"] = round(sorted(times)[2] * 1000, 1)
+    out["search_matched"] = len(found)
+    out["points_stored"] = ingest_points + history_points + 3 * search_runs
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tally", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "tally"))
+    ap.add_argument("--history-points", type=int, default=1_000_000)
+    ap.add_argument("--mlflow-history-points", type=int, default=50_000)
+    ap.add_argument("--ingest-points", type=int, default=200_000)
+    ap.add_argument("--mlflow-ingest-points", type=int, default=20_000)
+    ap.add_argument("--search-runs", type=int, default=1000)
+    ap.add_argument("--mlflow-search-runs", type=int, default=300)
+    a = ap.parse_args()
+    result = {}
+    work = tempfile.mkdtemp(prefix="tally-vs-mlflow-")
+    try:
+        port = free_port()
+        url = "http://127.0.0.1:%d" % port
+        data = os.path.join(work, "tally")
+        p = start([a.tally, "server", "--port", str(port), "--data-dir", data], url)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the client prints a "View run" line per run
+                result["tally"] = workload(url, a.ingest_points, a.history_points, a.search_runs, 320)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=60)
+        result["tally"]["disk_bytes"] = du(data)
+        port = free_port()
+        url = "http://127.0.0.1:%d" % port
+        db = os.path.join(work, "mlflow.db")
+        p = start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", "sqlite:///" + db, "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", "1", "--artifacts-destination", os.path.join(work, "mlartifacts")], url)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                result["mlflow"] = workload(url, a.mlflow_ingest_points, a.mlflow_history_points, a.mlflow_search_runs, 320)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=60)
+        result["mlflow"]["disk_bytes"] = du(db) + du(db + "-wal")
+        for side in result.values():
+            side["bytes_per_point"] = round(side["disk_bytes"] / side["points_stored"], 2)
+            side["get_history_points_per_s"] = round(side["history_points"] / max(side["get_history_s"], 1e-9))
+            side["get_history_raw_points_per_s"] = round(side["history_points"] / max(side["get_history_raw_http_s"], 1e-9))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
