@@ -1,5 +1,6 @@
 """The unmodified mlflow client (pinned in scripts/bootstrap) against tally server."""
 import math
+import os
 import time
 
 import mlflow
@@ -258,3 +259,31 @@ def test_artifacts(server, tmp_path):
     assert requests.get(server.url + "/api/3.0/mlflow/server-info").json()["artifact_serving_enabled"] is True
     listing = requests.get(server.url + "/api/2.0/mlflow/artifacts/list", params={"run_id": run.info.run_id, "path": "sub"}).json()
     assert listing["root_uri"] == run.info.artifact_uri and {f["path"] for f in listing["files"]} == {"sub/big.bin", "sub/notes.txt"}
+
+
+def test_mlflow_cli(server):
+    import subprocess
+    import sys
+    env = dict(os.environ, MLFLOW_TRACKING_URI=server.url)
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "mlflow", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    r = cli("experiments", "create", "--experiment-name", "interop-cli")
+    assert r.returncode == 0, r.stderr
+    eid = MlflowClient().get_experiment_by_name("interop-cli").experiment_id
+    r = cli("experiments", "search")
+    assert r.returncode == 0 and "interop-cli" in r.stdout, r.stderr
+    run = MlflowClient().create_run(eid)
+    r = cli("runs", "list", "--experiment-id", eid)
+    assert r.returncode == 0 and run.info.run_id in r.stdout, r.stderr
+    r = cli("runs", "describe", "--run-id", run.info.run_id)
+    assert r.returncode == 0 and run.info.run_id in r.stdout, r.stderr
+    r = cli("runs", "delete", "--run-id", run.info.run_id)
+    assert r.returncode == 0 and MlflowClient().get_run(run.info.run_id).info.lifecycle_stage == "deleted", r.stderr
+    r = cli("experiments", "rename", "--experiment-id", eid, "--new-name", "interop-cli-2")
+    assert r.returncode == 0 and MlflowClient().get_experiment(eid).name == "interop-cli-2", r.stderr
+    r = cli("experiments", "delete", "--experiment-id", eid)
+    assert r.returncode == 0 and MlflowClient().get_experiment(eid).lifecycle_stage == "deleted", r.stderr
+    r = cli("experiments", "restore", "--experiment-id", eid)
+    assert r.returncode == 0 and MlflowClient().get_experiment(eid).lifecycle_stage == "active", r.stderr
