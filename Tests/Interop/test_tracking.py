@@ -287,3 +287,26 @@ def test_mlflow_cli(server):
     assert r.returncode == 0 and MlflowClient().get_experiment(eid).lifecycle_stage == "deleted", r.stderr
     r = cli("experiments", "restore", "--experiment-id", eid)
     assert r.returncode == 0 and MlflowClient().get_experiment(eid).lifecycle_stage == "active", r.stderr
+
+
+def test_concurrent_requests_to_one_run(server):
+    from concurrent.futures import ThreadPoolExecutor
+    c = MlflowClient()
+    run = c.create_run("0").info.run_id
+
+    def work(w):
+        cl = MlflowClient()
+        for b in range(10):
+            cl.log_batch(run, metrics=[mlflow.entities.Metric(f"w{w}", float(b * 100 + i), 1_700_000_000_000, b * 100 + i) for i in range(100)],
+                         params=[mlflow.entities.Param(f"p{w}", "same")], tags=[mlflow.entities.RunTag(f"t{w}", str(b))])
+            cl.log_metric(run, "shared", float(w), step=b)
+        return w
+
+    with ThreadPoolExecutor(8) as ex:
+        assert sorted(ex.map(work, range(8))) == list(range(8))
+    r = c.get_run(run)
+    for w in range(8):
+        hist = c.get_metric_history(run, f"w{w}")
+        assert sorted(h.step for h in hist) == list(range(1000))
+        assert r.data.params[f"p{w}"] == "same" and r.data.tags[f"t{w}"] == "9"
+    assert len(c.get_metric_history(run, "shared")) == 80

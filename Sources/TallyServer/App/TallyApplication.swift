@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import TallyStore
 import TallyTracking
 
@@ -24,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// Largest request body accepted.
     public var maxBodyBytes = 64 << 20
+    /// Threads for blocking store work. More than the cores: durable appends wait on fsync there, and concurrent
+    /// ones share one group commit only if they can wait at the same time.
+    public var blockingThreads = 32
 
     /// The defaults.
     public init() {}
@@ -52,9 +56,11 @@ public enum TallyApplication {
         router.add(middleware: MLflowErrorMiddleware())
         router.get("/health") { _, _ in "OK" }
         router.get("/version") { _, _ in TallyVersion.string }
-        MLflowAPI(service: service, maxBody: config.maxBodyBytes).register(on: router)
+        let pool = NIOThreadPool(numberOfThreads: max(2, config.blockingThreads))
+        pool.start()
+        MLflowAPI(service: service, maxBody: config.maxBodyBytes, pool: pool).register(on: router)
         let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
-        ArtifactRoutes(store: artifacts, service: service).register(on: router)
+        ArtifactRoutes(store: artifacts, service: service, pool: pool).register(on: router)
         return router
     }
 

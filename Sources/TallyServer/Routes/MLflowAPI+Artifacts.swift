@@ -8,6 +8,7 @@ import TallyTracking
 struct ArtifactRoutes: Sendable {
     let store: ArtifactStore
     let service: TrackingService
+    let pool: NIOThreadPool
 
     static func percentDecode(_ s: Substring) -> String {
         var bytes: [UInt8] = []
@@ -38,7 +39,7 @@ struct ArtifactRoutes: Sendable {
         router.delete(RouterPath(base + "/**")) { request, context in
             try await self.guarded {
                 let p = try self.path(context, raw: request.uri.path, base: base)
-                try await NIOThreadPool.singleton.runIfActive { try self.store.delete(p) }
+                try await pool.runIfActive { try self.store.delete(p) }
                 return Self.json("{}")
             }
         }
@@ -86,12 +87,12 @@ struct ArtifactRoutes: Sendable {
         if path.hasSuffix("/") {
             return Self.json("{\"detail\": \"Artifact path must include a filename (cannot end with '/').\"}", status: .badRequest)
         }
-        let up = try await NIOThreadPool.singleton.runIfActive { try self.store.upload(path) }
+        let up = try await pool.runIfActive { try self.store.upload(path) }
         do {
             for try await chunk in request.body {  // streamed: never the whole file in memory
                 try chunk.withUnsafeReadableBytes { try up.write($0) }
             }
-            try await NIOThreadPool.singleton.runIfActive { try up.finish() }
+            try await pool.runIfActive { try up.finish() }
         } catch {
             up.abort()
             throw error
@@ -100,14 +101,14 @@ struct ArtifactRoutes: Sendable {
     }
 
     func download(_ path: String) async throws -> Response {
-        let reader = try await NIOThreadPool.singleton.runIfActive { try self.store.open(path) }
+        let reader = try await pool.runIfActive { try self.store.open(path) }
         let name = String(path.split(separator: "/").last ?? "artifact")
         let size = reader.size
         let body = ResponseBody(contentLength: size) { writer in
             var offset = 0
             while offset < size {
                 let at = offset
-                let bytes = try await NIOThreadPool.singleton.runIfActive { try reader.read(at: at, count: min(256 << 10, size - at)) }
+                let bytes = try await self.pool.runIfActive { try reader.read(at: at, count: min(256 << 10, size - at)) }
                 guard !bytes.isEmpty else { throw TrackingError(.internalError, "artifact \(path) shrank while being read") }
                 offset += bytes.count
                 try await writer.write(ByteBuffer(bytes: bytes))
@@ -133,7 +134,7 @@ struct ArtifactRoutes: Sendable {
     /// `{"files": [...]}` for a directory (`{}` when missing, empty or a file). Paths are basenames, or
     /// `relativeTo`-prefixed for the tracking API's run-relative listing.
     func listing(_ dir: String, relativeTo: String?) async throws -> String {
-        let entries = try await NIOThreadPool.singleton.runIfActive { try self.store.list(dir) }
+        let entries = try await pool.runIfActive { try self.store.list(dir) }
         guard !entries.isEmpty else { return "{}" }
         let files = entries.map { e -> String in
             let p = (relativeTo.map { $0.isEmpty ? "" : $0 + "/" } ?? "") + e.name

@@ -9,6 +9,8 @@ struct MLflowAPI: Sendable {
     let service: TrackingService
     /// Largest request body accepted (MLflow's nominal log-batch limit is 1 MB; bodies up to this are parsed).
     let maxBody: Int
+    /// Threads for the blocking store work (fsync, SQLite), so concurrent appends can share group commits.
+    let pool: NIOThreadPool
 
     typealias Handler = @Sendable (MLflowRequest) throws -> String
 
@@ -41,7 +43,7 @@ struct MLflowAPI: Sendable {
                 }
                 parsed = MLflowRequest(body: body, query: [:])
             }
-            let json = try await NIOThreadPool.singleton.runIfActive { try handler(parsed) }
+            let json = try await pool.runIfActive { try handler(parsed) }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
         } catch {
             throw MLflowError.from(error)
