@@ -310,3 +310,35 @@ def test_concurrent_requests_to_one_run(server):
         assert sorted(h.step for h in hist) == list(range(1000))
         assert r.data.params[f"p{w}"] == "same" and r.data.tags[f"t{w}"] == "9"
     assert len(c.get_metric_history(run, "shared")) == 80
+
+
+def test_bad_requests_are_4xx_json(server):
+    import requests
+    api = server.url + "/api/2.0/mlflow"
+    run = MlflowClient().create_run("0").info.run_id
+    cases = [
+        ("POST", "/runs/log-batch", "{not json", 400, None),
+        ("POST", "/runs/log-batch", "[1, 2]", 400, None),
+        ("POST", "/runs/log-batch", '{"run_id": "%s", "metrics": "foo"}' % run, 400, "Invalid value \"foo\" for parameter 'metrics' supplied"),
+        ("POST", "/runs/log-batch", '{"run_id": "%s", "metrics": [{"key": "k", "value": 1}]}' % run, 400,
+         "Missing value for required parameter 'metrics[0].timestamp'"),
+        ("POST", "/runs/log-metric", '{"run_id": "%s", "key": "k", "value": true, "timestamp": 1}' % run, 400, "Value was of type 'bool'"),
+        ("POST", "/runs/log-metric", '{"run_id": 31, "key": "k", "value": 1, "timestamp": 1}', 400, "Invalid value 31 for parameter 'run_id' supplied"),
+        ("POST", "/runs/log-metric", '{"runId": "%s", "key": "k", "value": 1, "timestamp": 1}' % run, 400, "Missing value for required parameter 'run_id'"),
+        ("POST", "/runs/log-metric", '{"run_id": "%s", "key": "k", "value": 1, "timestamp": "1700000000000", "step": "3"}' % run, 200, None),
+        ("POST", "/runs/log-metric", '{"run_id": "%s", "key": "k", "value": 1, "timestamp": 1' % run + ', "x": ' + "[" * 100 + "]" * 100 + "}", 400, None),
+        ("POST", "/experiments/search", "{}", 400, "It must be a positive integer"),
+        ("GET", "/runs/get", None, 400, "Missing value for required parameter 'run_id'"),
+        ("GET", "/nope/nothing", None, 404, None),
+        ("POST", "/runs/search", '{"experiment_ids": ["0"], "order_by": ["metrics.a", "metrics.a"]}', 400, "duplicate"),
+        ("POST", "/runs/search", '{"experiment_ids": ["0"], "page_token": "!!!"}', 400, "Invalid page token"),
+    ]
+    for method, path, body, status, fragment in cases:
+        r = requests.request(method, api + path, data=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == status, (path, body, r.status_code, r.text)
+        if status != 200:
+            j = r.json()
+            assert j["error_code"] and j["message"], (path, r.text)
+            if fragment:
+                assert fragment in j["message"], (path, j["message"])
+    assert requests.post(api + "/runs/search", data="{}").json() == {}
