@@ -342,3 +342,48 @@ def test_bad_requests_are_4xx_json(server):
             if fragment:
                 assert fragment in j["message"], (path, j["message"])
     assert requests.post(api + "/runs/search", data="{}").json() == {}
+
+
+def test_review_regressions(server):
+    import requests
+    from concurrent.futures import ThreadPoolExecutor
+    api = server.url + "/api/2.0/mlflow"
+    c = MlflowClient()
+    run = c.create_run("0").info.run_id
+    # Surrogate escapes: a broken pair is U+FFFD, never a crash; a real pair is one character.
+    for body in ['{"name": "\\ud83d\\u0001"}', '{"name": "x\\ud83d"}', '{"name": "\\ud83d\\ue000"}']:
+        r = requests.post(api + "/experiments/create", data=body)
+        assert r.status_code < 500, (body, r.text)
+    r = requests.post(api + "/experiments/create", data='{"name": "pair-\\ud83d\\ude00"}')
+    assert r.status_code == 200 and c.get_experiment(r.json()["experiment_id"]).name == "pair-\U0001F600"
+    # A NUL inside a run id is refused, not truncated onto another run.
+    r = requests.post(api + "/runs/log-parameter", data='{"run_id": "%s\\u0000", "key": "k", "value": "1"}' % run)
+    assert r.status_code == 400 and "run_id" in r.json()["message"]
+    assert "k" not in c.get_run(run).data.params
+    # NUL inside values is stored whole.
+    c.set_tag(run, "nul", "a\x00b")
+    assert c.get_run(run).data.tags["nul"] == "a\x00b"
+    # A file where a directory is needed is the client's mistake (4xx, never a retried 5xx).
+    base = server.url + "/api/2.0/mlflow-artifacts/artifacts/"
+    assert requests.put(base + "rr/a.txt", data=b"x").status_code == 200
+    r = requests.put(base + "rr/a.txt/b.txt", data=b"y")
+    assert r.status_code == 400 and r.json()["message"] == "Invalid path"
+    assert requests.put(base + "rr/" + "n" * 300, data=b"y").status_code == 400
+    # Concurrent conflicting params: exactly one value wins and the other call fails.
+    for i in range(10):
+        def log(v, key=f"race{i}"):
+            try:
+                MlflowClient().log_param(run, key, v)
+                return "ok"
+            except MlflowException:
+                return "err"
+        with ThreadPoolExecutor(2) as ex:
+            outcomes = sorted(ex.map(log, ["a", "b"]))
+        assert outcomes == ["err", "ok"], outcomes
+    # Concurrent batches: the latest value is the one at the highest step, whatever the interleaving.
+    def batch(step):
+        MlflowClient().log_batch(run, metrics=[mlflow.entities.Metric("lat", float(step), 1, step)])
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(batch, range(64)))
+    assert c.get_run(run).data.metrics["lat"] == 63.0
+    assert server.proc.poll() is None

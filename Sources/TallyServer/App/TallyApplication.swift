@@ -43,7 +43,9 @@ public enum TallyApplication {
         let path: String
         switch config.backendStoreURI {
         case nil: path = config.dataDirectory + "/metadata.sqlite"
-        case let uri? where uri.hasPrefix("sqlite:///"): path = String(uri.dropFirst("sqlite:///".count)).isEmpty ? ":memory:" : "/" + uri.dropFirst("sqlite:///".count)
+        // SQLAlchemy form: sqlite:///relative.db, sqlite:////absolute.db, sqlite:// (in memory).
+        case let uri? where uri.hasPrefix("sqlite:///"): path = String(uri.dropFirst("sqlite:///".count))
+        case "sqlite://"?: path = ":memory:"
         case let uri?: throw TrackingError(.invalidParameterValue, "Unsupported --backend-store-uri '\(uri)': only sqlite:///path is available")
         }
         let meta = try SQLiteMetadataStore(path: path, defaultArtifactLocation: config.defaultArtifactRoot + "/0", now: TrackingService.nowMillis())

@@ -132,6 +132,14 @@ public struct JSONParser {
         return .number(String(decoding: bytes[start..<i], as: UTF8.self))
     }
 
+    static func hexValue(_ c: UInt8) -> UInt32 {
+        switch c {
+        case 0x30...0x39: UInt32(c - 0x30)
+        case 0x41...0x46: UInt32(c - 0x41 + 10)
+        default: UInt32(c &- 0x61 &+ 10)
+        }
+    }
+
     mutating func hex4() throws -> UInt32 {
         guard i + 4 <= bytes.count else { throw fail("invalid \\u escape") }
         var v: UInt32 = 0
@@ -181,10 +189,21 @@ public struct JSONParser {
             case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
                 var scalar = try hex4()
-                if scalar >= 0xD800 && scalar < 0xDC00, i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
-                    i += 2
-                    let low = try hex4()
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    // A high surrogate combines only with a following low surrogate; anything else is U+FFFD and the
+                    // next escape is read on its own.
+                    scalar = 0xFFFD
+                    if i + 5 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                        let save = i
+                        i += 2
+                        let low = try hex4()
+                        if (0xDC00...0xDFFF).contains(low) {
+                            let high = UInt32(bytes[save - 4...save - 1].reduce(0) { acc, c in acc << 4 | Self.hexValue(c) })
+                            scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                        } else {
+                            i = save
+                        }
+                    }
                 }
                 out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
             default: throw fail("invalid escape")

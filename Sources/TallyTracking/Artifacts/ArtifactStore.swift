@@ -52,11 +52,18 @@ public struct ArtifactStore: Sendable {
         for part in path.split(separator: "/", omittingEmptySubsequences: false) {
             built += built.isEmpty && part.isEmpty ? "/" : (built.hasSuffix("/") || built.isEmpty ? "" : "/") + part
             if part.isEmpty { continue }
-            if mkdir(built, 0o755) != 0 && errno != EEXIST {
-                throw TrackingError(.internalError, "cannot create directory \(built) (errno \(errno))")
+            if mkdir(built, 0o755) != 0 {
+                let e = errno
+                var st = stat()
+                if e == EEXIST, stat(built, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { continue }
+                // A file where a directory is needed, or a name too long: the client's path is at fault.
+                if e == EEXIST || e == ENOTDIR || e == ENAMETOOLONG { throw invalidPath() }
+                throw TrackingError(.internalError, "cannot create directory \(built) (errno \(e))")
             }
         }
     }
+
+    static func clientPathError(_ e: Int32) -> Bool { e == ENOTDIR || e == EISDIR || e == ENAMETOOLONG || e == ENOENT }
 
     /// An open upload: chunks go to a temporary file, renamed into place by ``finish()``.
     public final class Upload: @unchecked Sendable {  // used by one request task at a time
@@ -64,11 +71,17 @@ public struct ArtifactStore: Sendable {
         let temp: String
         let fd: Int32
 
+        /// Set once the descriptor is closed (by `finish` or `abort`), so it is never closed twice.
+        private var closed = false
+
         init(target: String) throws {
             self.target = target
             temp = target + ".upload-\(UInt64.random(in: 0...UInt64.max))"
             fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            guard fd >= 0 else { throw TrackingError(.internalError, "cannot create \(temp) (errno \(errno))") }
+            guard fd >= 0 else {
+                if ArtifactStore.clientPathError(errno) { throw ArtifactStore.invalidPath() }
+                throw TrackingError(.internalError, "cannot create \(temp) (errno \(errno))")
+            }
         }
 
         /// Appends bytes.
@@ -86,15 +99,22 @@ public struct ArtifactStore: Sendable {
 
         /// Fsyncs and renames the file into place.
         public func finish() throws {
-            defer { close(fd) }
+            defer {
+                close(fd)
+                closed = true
+            }
             guard fsync(fd) == 0, rename(temp, target) == 0 else {
+                let e = errno
                 unlink(temp)
-                throw TrackingError(.internalError, "cannot store artifact \(target) (errno \(errno))")
+                if ArtifactStore.clientPathError(e) { throw ArtifactStore.invalidPath() }
+                throw TrackingError(.internalError, "cannot store artifact \(target) (errno \(e))")
             }
         }
 
-        /// Drops the partial file.
+        /// Drops the partial file (a no-op after `finish`).
         public func abort() {
+            guard !closed else { return }
+            closed = true
             close(fd)
             unlink(temp)
         }

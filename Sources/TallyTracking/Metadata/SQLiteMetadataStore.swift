@@ -13,7 +13,10 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     private let state: Mutex<State>
-    /// Nesting depth of `transaction` calls (only the outermost one begins and commits).
+    /// Serialises whole operations: a transaction holds it from BEGIN to COMMIT, so no other thread's statements
+    /// run inside it; the store's own methods re-enter it on the transaction's thread.
+    private let operation = RecursiveLock()
+    /// Nesting depth of `transaction` calls of the thread holding `operation`.
     private let depth = Mutex(0)
 
     /// Opens (creating and migrating) the database at `path`; `":memory:"` gives a private in-memory one.
@@ -71,12 +74,18 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     @discardableResult
     private func with<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
-        try state.withLock { try body($0.db) }
+        try locked { try body($0.db) }
+    }
+
+    /// The state, under the operation lock (re-entrant) and then the state mutex.
+    @discardableResult
+    private func locked<R>(_ body: (inout State) throws -> R) throws -> R {
+        try operation.withLock { try state.withLock { try body(&$0) } }
     }
 
     /// Runs a write for run `id` and then refreshes its cached copy (when cached) from the database.
     private func writeRun(_ id: String, _ body: (SQLiteDatabase) throws -> Void) throws {
-        try state.withLock { st in
+        try locked { st in
             try body(st.db)
             guard st.runs[id] != nil else { return }
             let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
@@ -93,26 +102,28 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func transaction<R>(_ body: () throws -> R) throws -> R {
-        // The mutex is not re-entrant, so the transaction is opened with separate lock holds; nested calls join it.
-        let outer = depth.withLock { d -> Bool in
-            d += 1
-            return d == 1
-        }
-        defer { depth.withLock { $0 -= 1 } }
-        guard outer else { return try body() }
-        try with { try $0.execute("BEGIN IMMEDIATE") }
-        do {
-            let r = try body()
-            try with { try $0.execute("COMMIT") }
-            return r
-        } catch {
-            state.withLock { st in
-                try? st.db.execute("ROLLBACK")
-                st.loaded.removeAll()  // the cache may hold changes that were rolled back
-                st.runs.removeAll()
-                st.byExperiment.removeAll()
+        try operation.withLock {
+            // Only this thread can be here; nested transactions join the outer one.
+            let outer = depth.withLock { d -> Bool in
+                d += 1
+                return d == 1
             }
-            throw error
+            defer { depth.withLock { $0 -= 1 } }
+            guard outer else { return try body() }
+            try with { try $0.execute("BEGIN IMMEDIATE") }
+            do {
+                let r = try body()
+                try with { try $0.execute("COMMIT") }
+                return r
+            } catch {
+                state.withLock { st in
+                    try? st.db.execute("ROLLBACK")
+                    st.loaded.removeAll()  // the cache may hold changes that were rolled back
+                    st.runs.removeAll()
+                    st.byExperiment.removeAll()
+                }
+                throw error
+            }
         }
     }
 
@@ -174,7 +185,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setExperimentStage(id: Int64, _ stage: LifecycleStage, now: Int64) throws {
-        try state.withLock { st in
+        try locked { st in
             try st.db.run("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
                           [.text(stage.rawValue), .integer(now), .integer(id)])
             try st.db.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
@@ -196,7 +207,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Runs
 
     public func insertRun(_ info: RunInfo, tags: [KeyValue]) throws {
-        try state.withLock { st in
+        try locked { st in
             let db = st.db
             try db.run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                        [.text(info.runID), .integer(Int64(info.experimentID) ?? 0), .text(info.runName), .text(info.userID),
@@ -219,7 +230,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func runInfo(id: String) throws -> RunInfo? {
-        try state.withLock { st in
+        try locked { st in
             if let r = st.runs[id] { return r.info }
             return try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).first.map(Self.runInfo)
         }
@@ -261,7 +272,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func run(id: String) throws -> Run? {
-        try state.withLock { st in
+        try locked { st in
             if let r = st.runs[id] { return r }
             let db = st.db
             let infos = try db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
@@ -271,7 +282,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func runs(experimentIDs: [Int64], view: ViewType) throws -> [Run] {
         guard !experimentIDs.isEmpty else { return [] }
-        return try state.withLock { st in
+        return try locked { st in
             for exp in experimentIDs where !st.loaded.contains(exp) {
                 let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE experiment_id = ?", [.integer(exp)]).map(Self.runInfo)
                 for r in try fullRuns(st.db, infos) {
@@ -324,7 +335,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func params(runID: String, keys: [String]) throws -> [String: String] {
-        try state.withLock { st in
+        try locked { st in
             if let r = st.runs[runID] {
                 let wanted = Set(keys)
                 return Dictionary(r.params.filter { wanted.contains($0.key) }.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -341,7 +352,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func insertParams(runID: String, _ params: [KeyValue]) throws {
-        try state.withLock { st in
+        try locked { st in
             for p in params { try st.db.run("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)]) }
             Self.patch(&st, runID) { r in
                 for p in params where !r.params.contains(where: { $0.key == p.key }) { r.params.append(p) }
@@ -351,7 +362,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func latestMetrics(runID: String, keys: [String]) throws -> [String: LatestMetric] {
-        try state.withLock { st in
+        try locked { st in
             if let r = st.runs[runID] {
                 let wanted = Set(keys)
                 return Dictionary(r.metrics.filter { wanted.contains($0.key) }.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
@@ -369,7 +380,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setLatestMetrics(runID: String, _ metrics: [LatestMetric]) throws {
-        try state.withLock { st in
+        try locked { st in
             for m in metrics {
                 try st.db.run("INSERT OR REPLACE INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?)",
                               [.text(runID), .text(m.key), .real(m.value.isNaN ? 0 : m.value), .integer(m.value.isNaN ? 1 : 0),

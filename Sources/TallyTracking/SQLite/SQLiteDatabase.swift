@@ -103,7 +103,16 @@ final class SQLiteDatabase: @unchecked Sendable {
             case .null: rc = sqlite3_bind_null(s, idx)
             case .integer(let x): rc = sqlite3_bind_int64(s, idx, x)
             case .real(let x): rc = sqlite3_bind_double(s, idx, x)
-            case .text(let x): rc = sqlite3_bind_text(s, idx, x, -1, Self.transient)
+            case .text(let x):
+                // With the explicit byte length, text containing NUL is stored whole instead of cut at the NUL.
+                if x.utf8.isEmpty {
+                    rc = sqlite3_bind_text(s, idx, "", 0, Self.transient)
+                } else {
+                    var x = x
+                    rc = x.withUTF8 { u in
+                        u.withMemoryRebound(to: CChar.self) { c in sqlite3_bind_text(s, idx, c.baseAddress, Int32(c.count), Self.transient) }
+                    }
+                }
             }
             if rc != SQLITE_OK { throw error(rc, sql) }
         }
@@ -139,7 +148,8 @@ final class SQLiteDatabase: @unchecked Sendable {
                 case SQLITE_NULL: cols.append(.null)
                 default:
                     let p = sqlite3_column_text(s, i)
-                    cols.append(.text(p.map { String(cString: $0) } ?? ""))
+                    let n = Int(sqlite3_column_bytes(s, i))
+                    cols.append(.text(p.map { String(decoding: UnsafeBufferPointer(start: $0, count: n), as: UTF8.self) } ?? ""))
                 }
             }
             try row(cols)

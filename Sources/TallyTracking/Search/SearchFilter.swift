@@ -223,6 +223,7 @@ public struct SearchFilter: Sendable, Equatable {
             case .parameter, .tag: return ["=", "!=", "LIKE", "ILIKE"]
             case .dataset: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
             case .attribute where kind == .experiments && key == "experiment_id": return ["=", "!=", "IN", "NOT IN"]
+            case .attribute where kind == .experiments: return ["=", "!=", "LIKE", "ILIKE"]
             default: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
             }
         }

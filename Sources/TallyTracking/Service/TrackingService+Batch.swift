@@ -36,26 +36,33 @@ extension TrackingService {
         }
         _ = try activeRun(runID)
         // 2. Params are immutable: a changed value fails the whole batch before anything is written.
-        let newParams = params.map { KeyValue(key: $0.key, value: String($0.value.prefix(Validation.maxParamValueLength))) }
-        let existing = newParams.isEmpty ? [:] : try metadata.params(runID: runID, keys: newParams.map(\.key))
-        let changed = newParams.filter { existing[$0.key] != nil && existing[$0.key] != $0.value }
+        let newParams = params.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxParamValueLength)) }
+        try checkParams(runID: runID, newParams)
+        // 3. Metric points into TallyStore (idempotent by content), then the metadata in one transaction that also
+        //    re-checks params and compares latest values, so concurrent batches cannot interleave check and write.
+        if !metrics.isEmpty { try appendPoints(runID: runID, metrics) }
+        let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
+        guard !newParams.isEmpty || !metrics.isEmpty || !newTags.isEmpty else { return }
+        try metadata.transaction {
+            let toInsert = try checkParams(runID: runID, newParams)
+            let latest = try latestUpdates(runID: runID, metrics)
+            if !toInsert.isEmpty { try metadata.insertParams(runID: runID, toInsert) }
+            if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
+            if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
+        }
+    }
+
+    /// Throws MLflow's error when a param already has another value; returns the params not logged yet.
+    @discardableResult
+    func checkParams(runID: String, _ params: [KeyValue]) throws -> [KeyValue] {
+        guard !params.isEmpty else { return [] }
+        let existing = try metadata.params(runID: runID, keys: params.map(\.key))
+        let changed = params.filter { existing[$0.key] != nil && existing[$0.key] != $0.value }
         if !changed.isEmpty {
             let list = changed.map { "{'key': '\($0.key)', 'old_value': '\(existing[$0.key]!)', 'new_value': '\($0.value)'}" }.joined(separator: ", ")
             throw TrackingError.invalid("Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'.")
         }
-        // 3. Metric points into TallyStore (idempotent by content), then the metadata in one transaction.
-        if !metrics.isEmpty { try appendPoints(runID: runID, metrics) }
-        let latest = try latestUpdates(runID: runID, metrics)
-        let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: String($0.value.prefix(Validation.maxTagValueLength))) })
-        let paramsToInsert = newParams.filter { existing[$0.key] == nil }
-        let rows = paramsToInsert.count + latest.count + newTags.count
-        func write() throws {
-            if !paramsToInsert.isEmpty { try metadata.insertParams(runID: runID, paramsToInsert) }
-            if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
-            if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
-        }
-        // A single-row write is atomic by itself; more rows share a transaction.
-        if rows > 1 { try metadata.transaction(write) } else if rows == 1 { try write() }
+        return params.filter { existing[$0.key] == nil }
     }
 
     /// Groups points by key (dropping exact repeats) and appends them with a content-derived batch id.

@@ -6,7 +6,8 @@ extension TrackingService {
     public func history(runID: String, key: String) throws -> [MetricPoint] {
         let pts = try metrics.read(run: runID, key: key).points
         // Stored by step; already in MLflow's order whenever timestamps grow with steps.
-        if zip(pts, pts.dropFirst()).allSatisfy({ ($0.timestamp, $0.step) <= ($1.timestamp, $1.step) }) { return pts }
+        // Equal (timestamp, step) pairs are ordered by value, so only strictly increasing pairs skip the sort.
+        if zip(pts, pts.dropFirst()).allSatisfy({ ($0.timestamp, $0.step) < ($1.timestamp, $1.step) }) { return pts }
         return pts.enumerated().sorted { a, b in
             (a.element.timestamp, a.element.step, Self.sqlValue(a.element.value), a.offset)
                 < (b.element.timestamp, b.element.step, Self.sqlValue(b.element.value), b.offset)

@@ -49,7 +49,7 @@ public final class TrackingService: Sendable {
 
     static func checkExperimentTag(_ t: KeyValue) throws {
         try Validation.key(t.key, entity: "Tag")
-        guard t.value.count <= Validation.maxExperimentTagValueLength else {
+        guard t.value.unicodeScalars.count <= Validation.maxExperimentTagValueLength else {
             throw TrackingError.invalid("'Tag value' exceeds the maximum length of \(Validation.maxExperimentTagValueLength) characters")
         }
     }
@@ -120,7 +120,7 @@ public final class TrackingService: Sendable {
                           tags: [KeyValue] = []) throws -> Run {
         let e = try activeExperiment(experimentID ?? "0")
         for t in tags { try Validation.key(t.key, entity: "Tag") }
-        var tags = tags.map { KeyValue(key: $0.key, value: String($0.value.prefix(Validation.maxTagValueLength))) }
+        var tags = tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) }
         let tagName = tags.last { $0.key == "mlflow.runName" }?.value
         if let runName, !runName.isEmpty, let tagName, tagName != runName {
             throw TrackingError.invalid("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
@@ -153,6 +153,7 @@ public final class TrackingService: Sendable {
     }
 
     func activeRun(_ id: String) throws -> RunInfo {
+        try Validation.runID(id)
         guard let info = try metadata.runInfo(id: id) else { throw TrackingError.notFound("Run with id=\(id) not found") }
         guard info.lifecycleStage == .active else {
             throw TrackingError.invalid("The run \(id) must be in the 'active' state. Current state is \(info.lifecycleStage.rawValue).")
@@ -196,15 +197,17 @@ public final class TrackingService: Sendable {
     public func logParam(runID: String, key: String, value: String) throws {
         try Validation.key(key, entity: "Param")
         _ = try activeRun(runID)
-        let v = String(value.prefix(Validation.maxParamValueLength))
-        if let old = try metadata.params(runID: runID, keys: [key])[key] {
-            guard old == v else {
-                throw TrackingError.invalid("Changing param values is not allowed. Param with key='\(key)' was already logged with value='\(old)' "
-                    + "for run ID='\(runID)'. Attempted logging new value '\(v)'.")
+        let v = value.prefix(codePoints: Validation.maxParamValueLength)
+        try metadata.transaction {  // check and insert together: a concurrent different value must fail, not vanish
+            if let old = try metadata.params(runID: runID, keys: [key])[key] {
+                guard old == v else {
+                    throw TrackingError.invalid("Changing param values is not allowed. Param with key='\(key)' was already logged with value='\(old)' "
+                        + "for run ID='\(runID)'. Attempted logging new value '\(v)'.")
+                }
+                return
             }
-            return
+            try metadata.insertParams(runID: runID, [KeyValue(key: key, value: v)])
         }
-        try metadata.insertParams(runID: runID, [KeyValue(key: key, value: v)])
     }
 
     /// Logs one metric point.

@@ -47,8 +47,9 @@ public enum Validation {
             throw TrackingError.invalid("Invalid value \(quoted(key)) for parameter 'key' supplied: Names may be treated as files in certain "
                 + "cases, and must not resolve to other names when treated as such. This name would resolve to '\(normalized)'")
         }
-        if key.count > maxKeyLength {
-            throw TrackingError.invalid("\(entity) '\(key.prefix(maxKeyLength))' had length \(key.count), which exceeded length limit of \(maxKeyLength)")
+        let length = key.unicodeScalars.count  // MLflow counts code points, not grapheme clusters
+        if length > maxKeyLength {
+            throw TrackingError.invalid("\(entity) '\(String(key.unicodeScalars.prefix(maxKeyLength)))' had length \(length), which exceeded length limit of \(maxKeyLength)")
         }
     }
 
@@ -91,7 +92,7 @@ public enum Validation {
         guard !name.allSatisfy(\.isWhitespace) else {
             throw TrackingError.invalid("Invalid experiment name: '\(name)'")
         }
-        guard name.count <= maxExperimentNameLength else {
+        guard name.unicodeScalars.count <= maxExperimentNameLength else {
             throw TrackingError.invalid("Invalid experiment name: '\(name.prefix(50))...'. Experiment name exceeds the maximum length of "
                 + "\(maxExperimentNameLength) characters")
         }
@@ -143,5 +144,12 @@ public enum JSONText {
             }
         }
         return out + "\""
+    }
+}
+
+extension String {
+    /// The first `n` code points (MLflow truncates by code point).
+    func prefix(codePoints n: Int) -> String {
+        unicodeScalars.count <= n ? self : String(String.UnicodeScalarView(unicodeScalars.prefix(n)))
     }
 }
