@@ -10,20 +10,6 @@ struct ArtifactRoutes: Sendable {
     let service: TrackingService
     let pool: NIOThreadPool
 
-    static func percentDecode(_ s: Substring) -> String {
-        var bytes: [UInt8] = []
-        var it = Array(s.utf8)[...]
-        while let c = it.popFirst() {
-            if c == UInt8(ascii: "%"), it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) {
-                bytes.append(v)
-                it = it.dropFirst(2)
-            } else {
-                bytes.append(c)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     static func json(_ s: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: s)))
     }
@@ -75,7 +61,7 @@ struct ArtifactRoutes: Sendable {
 
     /// The root-relative path of a catch-all route, percent-decoded; a trailing `/` is kept (it makes uploads fail).
     func path(_ context: BasicRequestContext, raw: String, base: String) throws -> String {
-        let joined = context.parameters.getCatchAll().map(Self.percentDecode).joined(separator: "/")
+        let joined = context.parameters.getCatchAll().map { MLflowAPI.percentDecode($0, plusIsSpace: false) }.joined(separator: "/")
         return raw.hasSuffix("/") ? joined + "/" : joined
     }
 

@@ -61,11 +61,15 @@ struct MLflowAPI: Sendable {
         return out
     }
 
-    static func decode(_ s: Substring) -> String {
+    /// Query form decoding: `+` is a space.
+    static func decode(_ s: Substring) -> String { percentDecode(s, plusIsSpace: true) }
+
+    /// `%XX` decoding (`plusIsSpace` for query strings; a `+` in a path is a plus).
+    static func percentDecode(_ s: Substring, plusIsSpace: Bool) -> String {
         var bytes: [UInt8] = []
         var it = Array(s.utf8)[...]
         while let c = it.popFirst() {
-            if c == UInt8(ascii: "+") {
+            if plusIsSpace && c == UInt8(ascii: "+") {
                 bytes.append(0x20)
             } else if c == UInt8(ascii: "%"), it.count >= 2, let v = UInt8(String(decoding: it.prefix(2), as: UTF8.self), radix: 16) {
                 bytes.append(v)

@@ -216,7 +216,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             for t in tags { try db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(info.runID), .text(t.key), .text(t.value)]) }
             // A new run is complete in memory: cache it (indexed by experiment only once the experiment is loaded).
             let exp = Int64(info.experimentID) ?? 0
-            st.runs[info.runID] = Run(info: info, metrics: [], params: [], tags: Self.lastWins(tags).sorted { binaryLess($0.key, $1.key) }, inputs: [])
+            st.runs[info.runID] = Run(info: info, metrics: [], params: [], tags: TrackingService.lastWins(tags).sorted { binaryLess($0.key, $1.key) }, inputs: [])
             if st.loaded.contains(exp) { st.byExperiment[exp, default: []].insert(info.runID) }
         }
     }
@@ -236,12 +236,6 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    /// Tags with repeated keys reduced to the last value.
-    static func lastWins(_ tags: [KeyValue]) -> [KeyValue] {
-        var values: [String: String] = [:]
-        for t in tags { values[t.key] = t.value }
-        return values.map { KeyValue(key: $0.key, value: $0.value) }
-    }
 
     private func fullRuns(_ db: SQLiteDatabase, _ infos: [RunInfo]) throws -> [Run] {
         var byID: [String: Int] = [:]
