@@ -111,11 +111,7 @@ struct SeriesHead: Sendable {
         steps.removeFirst(l)
         timestamps.removeFirst(l)
         values.removeFirst(l)
-        latest = nil
-        for i in 0..<count {
-            let p = MetricPoint(step: steps[i], timestamp: timestamps[i], value: Double(bitPattern: values[i]))
-            if latest == nil || LatestRule.isLater(p, than: latest!) { latest = p }
-        }
+        latest = LatestRule.latest(steps: steps, timestamps: timestamps, values: values, in: 0..<count)
         return out
     }
 }

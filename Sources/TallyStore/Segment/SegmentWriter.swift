@@ -114,8 +114,8 @@ struct SegmentWriter {
         return ChunkRef(offset: Int64(start), length: w.count - start)
     }
 
-    /// Appends the footer (with the run's recent batch ids) and trailer; returns the file's bytes and its footer.
-    consuming func finish(previousSeq: UInt64, batchIDs: [String] = []) -> (bytes: [UInt8], footer: SegmentFooter) {
+    /// Appends the footer (with the run's recent batch ids) and trailer; returns the file's bytes.
+    consuming func finish(previousSeq: UInt64, batchIDs: [String] = []) -> [UInt8] {
         let footer = SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, batchIDs: batchIDs)
         let fb = footer.encode()
         let footerOffset = UInt64(w.count)
@@ -125,7 +125,7 @@ struct SegmentWriter {
         w.write(CRC32C.checksum(fb))
         w.write(UInt64(0))
         w.write(bytes: SegmentFormat.trailerMagic)
-        return (w.bytes, footer)
+        return w.bytes
     }
 }
 
@@ -136,6 +136,16 @@ public enum LatestRule {
         if a.step != b.step { return a.step > b.step }
         if a.timestamp != b.timestamp { return a.timestamp > b.timestamp }
         return valueKey(a.value) > valueKey(b.value)
+    }
+
+    /// The latest of the points `range` of three columns (value bit patterns), `nil` when the range is empty.
+    static func latest(steps: [Int64], timestamps: [Int64], values: [UInt64], in range: Range<Int>) -> MetricPoint? {
+        var best: MetricPoint?
+        for i in range {
+            let p = MetricPoint(step: steps[i], timestamp: timestamps[i], value: Double(bitPattern: values[i]))
+            if best == nil || isLater(p, than: best!) { best = p }
+        }
+        return best
     }
 
     /// The value MLflow compares: NaN counts as 0.

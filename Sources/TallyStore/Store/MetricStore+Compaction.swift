@@ -85,7 +85,7 @@ extension MetricStore {
                 try writer.add(cols)
             }
             // The merged segment becomes the newest: it must carry the run's batch ids or retries would be stored again.
-            let (bytes, _) = writer.finish(previousSeq: segments[0].footer.previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
+            let bytes = writer.finish(previousSeq: segments[0].footer.previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
             let path = run.directory + "/" + SegmentFormat.fileName(seq: seq)
             let reader: SegmentReader
             do {

@@ -76,7 +76,7 @@ extension RunStore {
         var writer = SegmentWriter(blockPoints: config.blockPoints, compression: config.compression,
                                    rollupPointsPerBucket: config.rollupPointsPerBucket)
         for key in frozen.series.keys.sorted() { try writer.add(frozen.series[key]!) }
-        let (bytes, _) = writer.finish(previousSeq: previous, batchIDs: batchIDs)
+        let bytes = writer.finish(previousSeq: previous, batchIDs: batchIDs)
         try FileIO.makeDirectories(directory)
         try FileIO.writeAtomically(path: path, bytes: bytes, durable: config.durableSegments)
         let reader = try SegmentReader(path: path, seq: frozen.seq)

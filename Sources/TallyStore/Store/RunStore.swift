@@ -222,12 +222,7 @@ final class RunStore: Sendable {
     }
 
     static func latest(of c: SealColumns) -> MetricPoint? {
-        var best: MetricPoint?
-        for i in 0..<c.count {
-            let p = MetricPoint(step: c.steps[i], timestamp: c.timestamps[i], value: Double(bitPattern: c.values[i]))
-            if best == nil || LatestRule.isLater(p, than: best!) { best = p }
-        }
-        return best
+        LatestRule.latest(steps: c.steps, timestamps: c.timestamps, values: c.values, in: 0..<c.count)
     }
 
     /// Keys of all series of the run.

@@ -84,19 +84,10 @@ final class WAL: Sendable {
     /// Writes a record with no columns (run deletion) and returns its LSN.
     func appendControl(_ type: WALRecordType, payload: [UInt8]) throws -> UInt64 {
         try state.withLock { s in
-            guard !s.isClosed, let fd = s.fd else { throw StorageError(.closed, "the write-ahead log is closed") }
+            guard !s.isClosed, s.fd != nil else { throw StorageError(.closed, "the write-ahead log is closed") }
             let lsn = s.nextLSN
-            let parts = [WALFormat.header(type: type, lsn: lsn, length: payload.count, payloadCRC: CRC32C.checksum(payload)), payload]
-            let sizeBefore = s.size
-            do {
-                s.size += Int64(try writeAll(fd, parts, path: s.path))
-            } catch {
-                if ftruncate(fd.rawValue, off_t(sizeBefore)) != 0 { s.isClosed = true }
-                s.size = sizeBefore
-                throw error
-            }
-            s.nextLSN = lsn + 1
-            s.writtenLSN = lsn
+            try writeRecords(&s, [WALFormat.header(type: type, lsn: lsn, length: payload.count, payloadCRC: CRC32C.checksum(payload)), payload],
+                             lastLSN: lsn)
             return lsn
         }
     }
@@ -145,7 +136,6 @@ final class WAL: Sendable {
             if s.size + estimate > Int64(config.segmentBytes) && s.size > Int64(WALFormat.fileHeaderSize) {
                 try rotate(&s)
             }
-            let sizeBefore = s.size
             let lsnBefore = s.nextLSN
             var newIDs: [SeriesKey] = []
             var parts: [[UInt8]] = []
@@ -172,21 +162,29 @@ final class WAL: Sendable {
             parts.append(columns.stored)
             parts.append(trailer)
             do {
-                let written = try writeAll(s.fd!, parts, path: s.path)
-                s.size += Int64(written)
+                try writeRecords(&s, parts, lastLSN: lsn)
             } catch {
-                // Cut the partial record so later appends continue a valid log.
-                for sk in newIDs { s.seriesIDs[sk] = nil }
+                for sk in newIDs { s.seriesIDs[sk] = nil }  // their series records were cut off too
                 s.nextLSN = lsnBefore
-                if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 {
-                    s.isClosed = true  // the file's tail is unknown: refuse further writes
-                }
                 throw error
             }
-            s.nextLSN = lsn + 1
-            s.writtenLSN = lsn
             return lsn
         }
+    }
+
+    /// Writes records (the last one with LSN `lsn`) at the end of the current segment. On a write error the partial
+    /// bytes are cut off again, so later appends continue a valid log (if even that fails, the tail is unknown and
+    /// the log refuses further writes), and the error is thrown. Call with the lock held.
+    private func writeRecords(_ s: inout State, _ parts: [[UInt8]], lastLSN lsn: UInt64) throws {
+        let sizeBefore = s.size
+        do {
+            s.size += Int64(try writeAll(s.fd!, parts, path: s.path))
+        } catch {
+            if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 { s.isClosed = true }
+            throw error
+        }
+        s.nextLSN = lsn + 1
+        s.writtenLSN = lsn
     }
 
     private func writeAll(_ fd: FileDescriptor, _ parts: [[UInt8]], path: String) throws -> Int {
