@@ -76,6 +76,11 @@ let package = Package(
             dependencies: ["TallyTracking", "TallyStore"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "TallyServerTests",
+            dependencies: ["TallyServer", "TallyTracking", "TallyStore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -46,7 +46,48 @@ def du(path):
     return total
 
 
-def workload(url, ingest_points, history_points, search_runs, interval_points):
+def client_bodies(run_id, points, key="cap"):
+    """The exact log-batch request bodies the client's REST store sends (to_proto + message_to_json), 1,000 per body."""
+    from mlflow.protos.service_pb2 import LogBatch
+    from mlflow.utils.proto_json_utils import message_to_json
+    t0 = 1_700_000_000_000
+    return [message_to_json(LogBatch(run_id=run_id, metrics=[Metric(key, 1.0 / (i + 1), t0 + i, i).to_proto()
+                                                                for i in range(s, min(points, s + 1000))])).encode()
+            for s in range(0, points, 1000)]
+
+
+def capacity(url, exp, points_per_conn, connections):
+    """Server capacity for log-batch: the client's own bodies, serialised beforehand, posted over `connections`
+    keep-alive connections (one run each) at once. Measures the server, not the client's ~20 µs/metric of Python."""
+    import http.client, threading
+    c = MlflowClient()
+    host, port = urllib.parse.urlparse(url).netloc.split(":")
+    work = [client_bodies(c.create_run(exp).info.run_id, points_per_conn) for _ in range(connections)]
+    errors = []
+
+    def post_all(bodies):
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        for b in bodies:
+            conn.request("POST", "/api/2.0/mlflow/runs/log-batch", body=b, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            if r.status != 200:
+                errors.append(r.status)
+        conn.close()
+
+    threads = [threading.Thread(target=post_all, args=(w,)) for w in work]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t
+    if errors:
+        raise RuntimeError("log-batch failed: %r" % errors[:5])
+    return round(points_per_conn * connections / elapsed)
+
+
+def workload(url, ingest_points, history_points, search_runs, interval_points, capacity_points):
     mlflow.set_tracking_uri(url)
     c = MlflowClient()
     out = {}
@@ -60,6 +101,8 @@ def workload(url, ingest_points, history_points, search_runs, interval_points):
         c.log_batch(run, metrics=b)
     out["ingest_points"] = ingest_points
     out["log_batch_points_per_s"] = round(ingest_points / (time.perf_counter() - t))
+    out["capacity_points"] = capacity_points * 4
+    out["log_batch_capacity_points_per_s"] = capacity(url, exp, capacity_points, 4)
     # History of a long series, and the chart query over it.
     hrun = c.create_run(exp).info.run_id
     for s in range(0, history_points, 1000):
@@ -69,16 +112,26 @@ def workload(url, ingest_points, history_points, search_runs, interval_points):
     out["history_points"] = len(h)
     out["get_history_s"] = round(time.perf_counter() - t, 3)
     # The same pages over raw HTTP, without the client's per-point object building: the server's share.
+    # Pages of 25,000 over one keep-alive connection; the time to parse the JSON in Python is measured apart.
+    import http.client
+    host, port = urllib.parse.urlparse(url).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=600)
     t = time.perf_counter()
-    token, pages = None, 0
+    token, parse_s, nbytes = None, 0.0, 0
     while True:
         q = "run_id=%s&metric_key=h&max_results=25000" % hrun + ("&page_token=" + urllib.parse.quote(token) if token else "")
-        body = json.loads(urllib.request.urlopen(url + "/api/2.0/mlflow/metrics/get-history?" + q).read())
-        pages += 1
-        token = body.get("next_page_token")
+        conn.request("GET", "/api/2.0/mlflow/metrics/get-history?" + q)
+        raw = conn.getresponse().read()
+        nbytes += len(raw)
+        tp = time.perf_counter()
+        token = json.loads(raw).get("next_page_token")
+        parse_s += time.perf_counter() - tp
         if not token:
             break
-    out["get_history_raw_http_s"] = round(time.perf_counter() - t, 3)
+    conn.close()
+    out["get_history_raw_http_s"] = round(time.perf_counter() - t - parse_s, 3)
+    out["get_history_json_loads_s"] = round(parse_s, 3)
+    out["get_history_bytes"] = nbytes
     t = time.perf_counter()
     r = urllib.request.urlopen(url + "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids=%s&metric_key=h&max_results=320" % hrun).read()
     out["bulk_interval_ms"] = round((time.perf_counter() - t) * 1000, 1)
@@ -99,7 +152,7 @@ def workload(url, ingest_points, history_points, search_runs, interval_points):
         times.append(time.perf_counter() - t)
     out["search_ms_p50"] = round(sorted(times)[2] * 1000, 1)
     out["search_matched"] = len(found)
-    out["points_stored"] = ingest_points + history_points + 3 * search_runs
+    out["points_stored"] = ingest_points + history_points + 3 * search_runs + out["capacity_points"]
     return out
 
 
@@ -110,6 +163,8 @@ def main():
     ap.add_argument("--mlflow-history-points", type=int, default=50_000)
     ap.add_argument("--ingest-points", type=int, default=200_000)
     ap.add_argument("--mlflow-ingest-points", type=int, default=20_000)
+    ap.add_argument("--capacity-points", type=int, default=500_000, help="per connection (4 connections)")
+    ap.add_argument("--mlflow-capacity-points", type=int, default=5_000)
     ap.add_argument("--search-runs", type=int, default=1000)
     ap.add_argument("--mlflow-search-runs", type=int, default=300)
     a = ap.parse_args()
@@ -122,7 +177,7 @@ def main():
         p = start([a.tally, "server", "--port", str(port), "--data-dir", data], url)
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the client prints a "View run" line per run
-                result["tally"] = workload(url, a.ingest_points, a.history_points, a.search_runs, 320)
+                result["tally"] = workload(url, a.ingest_points, a.history_points, a.search_runs, 320, a.capacity_points)
         finally:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=60)
@@ -134,7 +189,7 @@ def main():
                    "--port", str(port), "--workers", "1", "--artifacts-destination", os.path.join(work, "mlartifacts")], url)
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                result["mlflow"] = workload(url, a.mlflow_ingest_points, a.mlflow_history_points, a.mlflow_search_runs, 320)
+                result["mlflow"] = workload(url, a.mlflow_ingest_points, a.mlflow_history_points, a.mlflow_search_runs, 320, a.mlflow_capacity_points)
         finally:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=60)

@@ -25,13 +25,13 @@ def free_port():
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, *extra):
         self.dir = tempfile.mkdtemp(prefix="tally-interop-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.proc = subprocess.Popen(
-            [TALLY, "server", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data")],
+            [TALLY, "server", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data"), *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while True:

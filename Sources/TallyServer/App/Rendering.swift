@@ -50,19 +50,19 @@ enum Render {
         return o.json
     }
 
-    /// Appends history points as MLflow metrics, comma-separated, without per-point allocations beyond the text.
-    static func appendMetrics(_ text: inout String, key: String, _ points: [MetricPoint]) {
+    /// Writes points as MLflow metrics (`{"key", "value", "timestamp", "step"[, "run_id"]}`), comma-separated.
+    static func metrics(_ out: inout JSONBytes, key: String, _ points: [MetricPoint], runID: String? = nil) {
         let prefix = "{\"key\": " + JSONText.quote(key) + ", \"value\": "
-        text.reserveCapacity(text.utf8.count + points.count * (prefix.utf8.count + 64))
+        let suffix = runID.map { ", \"run_id\": " + JSONText.quote($0) + "}" } ?? "}"
         for (i, p) in points.enumerated() {
-            if i > 0 { text += ", " }
-            text += prefix
-            text += JSONWriter.double(p.value)
-            text += ", \"timestamp\": "
-            text += String(p.timestamp)
-            text += ", \"step\": "
-            text += String(p.step)
-            text += "}"
+            if i > 0 { out.raw(", ") }
+            out.raw(prefix)
+            out.double(p.value)
+            out.raw(", \"timestamp\": ")
+            out.int(p.timestamp)
+            out.raw(", \"step\": ")
+            out.int(p.step)
+            out.raw(suffix)
         }
     }
 

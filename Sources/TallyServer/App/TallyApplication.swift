@@ -23,8 +23,13 @@ public struct ServerConfiguration: Sendable {
     public var durability: Durability = .sync
     /// Log level.
     public var logLevel: Logger.Level = .info
-    /// Largest request body accepted.
-    public var maxBodyBytes = 64 << 20
+    /// Largest JSON body accepted by the endpoints that carry data (`runs/log-batch`, `runs/log-inputs`). A full
+    /// log-batch from the client (1,000 metrics, 100 params of 6,000 characters, 100 tags of 8,000) stays under 4 MB.
+    public var maxBodyBytes = 16 << 20
+    /// Largest JSON body accepted by every other MLflow endpoint.
+    public var maxSmallBodyBytes = 1 << 20
+    /// Seconds a connection may stay silent (idle keep-alive, or a client stalling mid-request) before it is closed.
+    public var idleTimeoutSeconds = 120
     /// Threads for blocking store work. More than the cores: durable appends wait on fsync there, and concurrent
     /// ones share one group commit only if they can wait at the same time.
     public var blockingThreads = 32
@@ -60,7 +65,7 @@ public enum TallyApplication {
         router.get("/version") { _, _ in TallyVersion.string }
         let pool = NIOThreadPool(numberOfThreads: max(2, config.blockingThreads))
         pool.start()
-        MLflowAPI(service: service, maxBody: config.maxBodyBytes, pool: pool).register(on: router)
+        MLflowAPI(service: service, maxBody: config.maxBodyBytes, maxSmallBody: config.maxSmallBodyBytes, pool: pool).register(on: router)
         let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
         ArtifactRoutes(store: artifacts, service: service, pool: pool).register(on: router)
         return router
@@ -72,6 +77,7 @@ public enum TallyApplication {
         var logger = Logger(label: "tally")
         logger.logLevel = config.logLevel
         return Application(router: try router(service: service, config: config),
+                           server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
                            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) },
                            logger: logger)

@@ -18,7 +18,7 @@ public struct JSONWriter {
         if v.isNaN { return "\"NaN\"" }
         if v == .infinity { return "1.7976931348623157e+308" }
         if v == -.infinity { return "-1.7976931348623157e+308" }
-        if v == v.rounded(), abs(v) < 1e16 { return "\(Int64(v)).0" }
+        if v == v.rounded(), abs(v) < 1e16 { return (v == 0 && v.sign == .minus ? "-" : "") + "\(Int64(v)).0" }
         return "\(v)"
     }
 }

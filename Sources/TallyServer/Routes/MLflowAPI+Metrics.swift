@@ -1,9 +1,11 @@
 import Hummingbird
+import NIOCore
 import TallyStore
 import TallyTracking
 
 extension MLflowAPI {
-    func metricRoutes() -> [(String, [HTTPRequest.Method], Handler)] {
+    /// History routes: large answers written as bytes.
+    func historyRoutes() -> [(String, [HTTPRequest.Method], BufferHandler)] {
         let s = service
         return [
             ("/metrics/get-history", [.get], { r in
@@ -16,14 +18,19 @@ extension MLflowAPI {
                 let offset = try PageToken.decode(try r.string("page_token"))
                 // No run check, as in MLflow: an unknown run or key is an empty history.
                 let page = try s.historyPage(runID: id, key: key, offset: offset, limit: maxResults.map { Int(clamping: $0) } ?? Int.max)
-                var text = "{\"metrics\": ["
-                Render.appendMetrics(&text, key: key, page.points)
-                text += "]"
-                if page.points.isEmpty { text = "{" }
-                if offset + page.points.count < page.total {
-                    text += (page.points.isEmpty ? "" : ", ") + "\"next_page_token\": " + JSONText.quote(PageToken.encode(offset: offset + page.points.count))
+                var out = JSONBytes(capacity: 64 + page.points.count * (key.utf8.count + 72))
+                out.raw("{")
+                if !page.points.isEmpty {
+                    out.raw("\"metrics\": [")
+                    Render.metrics(&out, key: key, page.points)
+                    out.raw("]")
                 }
-                return text + "}"
+                if offset + page.points.count < page.total {
+                    out.raw(page.points.isEmpty ? "\"next_page_token\": " : ", \"next_page_token\": ")
+                    out.string(PageToken.encode(offset: offset + page.points.count))
+                }
+                out.raw("}")
+                return out.buffer
             }),
             ("/metrics/get-history-bulk-interval", [.get], { r in
                 let runIDs = try r.strings("run_ids")
@@ -47,22 +54,25 @@ extension MLflowAPI {
                 default:
                     throw TrackingError(.invalidParameterValue, "If either start step or end step are specified, both must be specified.")
                 }
-                var items: [String] = []
+                var out = JSONBytes(capacity: 256 + runIDs.count * maxResults * 64)
+                out.raw("{")
+                var first = true
                 for id in runIDs {
-                    for p in try s.sampledHistory(runID: id, key: key, maxResults: maxResults, steps: range) {
-                        items.append(Render.metric(key: key, value: p.value, timestamp: p.timestamp, step: p.step, runID: id))
-                    }
+                    let points = try s.sampledHistory(runID: id, key: key, maxResults: maxResults, steps: range)
+                    guard !points.isEmpty else { continue }
+                    out.raw(first ? "\"metrics\": [" : ", ")
+                    first = false
+                    Render.metrics(&out, key: key, points, runID: id)
                 }
-                var o = Obj()
-                o.add("metrics", array: items)
-                return o.json
+                out.raw(first ? "}" : "]}")
+                return out.buffer
             }),
         ]
     }
 
     /// `GET /ajax-api/2.0/mlflow/metrics/get-history-bulk` (a plain Flask route in MLflow: compact JSON with
     /// alphabetical keys, sorted by run id then MLflow's history order, `max_results` truncating the total).
-    func historyBulk(_ r: MLflowRequest) throws -> String {
+    func historyBulk(_ r: MLflowRequest) throws -> ByteBuffer {
         let runIDs = try r.strings("run_id")
         guard !runIDs.isEmpty else { throw TrackingError(.invalidParameterValue, "GetMetricHistoryBulk request must specify at least one run_id.") }
         guard runIDs.count <= 100 else {
@@ -72,14 +82,25 @@ extension MLflowAPI {
             throw TrackingError(.invalidParameterValue, "GetMetricHistoryBulk request must specify a metric_key.")
         }
         let cap = min(25_000, max(0, Int(try r.int64("max_results") ?? 25_000)))
-        var items: [String] = []
-        outer: for id in Set(runIDs).sorted() {
-            for p in try service.history(runID: id, key: key) {
-                if items.count >= cap { break outer }
-                items.append("{\"key\":\(JSONText.quote(key)),\"run_id\":\(JSONText.quote(id)),\"step\":\(p.step),\"timestamp\":\(p.timestamp),"
-                    + "\"value\":\(JSONWriter.double(p.value))}")
+        var out = JSONBytes(capacity: 4096)
+        out.raw("{\"metrics\":[")
+        var left = cap
+        for id in Set(runIDs).sorted() where left > 0 {
+            let points = try service.history(runID: id, key: key).prefix(left)
+            let prefix = "{\"key\":" + JSONText.quote(key) + ",\"run_id\":" + JSONText.quote(id) + ",\"step\":"
+            for p in points {
+                if left != cap { out.raw(",") }
+                left -= 1
+                out.raw(prefix)
+                out.int(p.step)
+                out.raw(",\"timestamp\":")
+                out.int(p.timestamp)
+                out.raw(",\"value\":")
+                out.double(p.value)
+                out.raw("}")
             }
         }
-        return "{\"metrics\":[" + items.joined(separator: ",") + "]}"
+        out.raw("]}")
+        return out.buffer
     }
 }

@@ -18,6 +18,15 @@ extension MLflowAPI {
         return MetricInput(key: key, value: value, timestamp: ts, step: step)
     }
 
+    /// Routes whose bodies have a hand-written parser (`runs/log-batch`: the hot one).
+    var fastPaths: [String: FastPath] {
+        let s = service
+        return ["/runs/log-batch": { bytes in
+            guard let b = LogBatchParser.parse(bytes) else { return nil }
+            return { try s.logBatch(runID: b.runID, metrics: b.metrics, params: b.params, tags: b.tags); return Self.empty }
+        }]
+    }
+
     func runRoutes() -> [(String, [HTTPRequest.Method], Handler)] {
         let s = service
         return [

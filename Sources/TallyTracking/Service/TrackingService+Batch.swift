@@ -25,7 +25,7 @@ extension TrackingService {
             throw TrackingError.invalid("A batch logging request can contain at most \(Validation.maxEntitiesPerBatch) metrics, params, and tags in "
                 + "total. Got \(total) total entities. Please split up entities across multiple requests and try again.")
         }
-        for m in metrics { try Validation.metric(m) }
+        let series = try Self.group(metrics)
         for p in params { try Validation.key(p.key, entity: "Param") }
         for t in tags { try Validation.key(t.key, entity: "Tag") }
         var seen = Set<String>()
@@ -40,12 +40,12 @@ extension TrackingService {
         try checkParams(runID: runID, newParams)
         // 3. Metric points into TallyStore (idempotent by content), then the metadata in one transaction that also
         //    re-checks params and compares latest values, so concurrent batches cannot interleave check and write.
-        if !metrics.isEmpty { try appendPoints(runID: runID, metrics) }
+        if !series.isEmpty { try appendPoints(runID: runID, series, batchID: Self.contentID(metrics)) }
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
         guard !newParams.isEmpty || !metrics.isEmpty || !newTags.isEmpty else { return }
         try metadata.transaction {
             let toInsert = try checkParams(runID: runID, newParams)
-            let latest = try latestUpdates(runID: runID, metrics)
+            let latest = try latestUpdates(runID: runID, series)
             if !toInsert.isEmpty { try metadata.insertParams(runID: runID, toInsert) }
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
             if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
@@ -65,37 +65,58 @@ extension TrackingService {
         return params.filter { existing[$0.key] == nil }
     }
 
-    /// Groups points by key (dropping exact repeats) and appends them with a content-derived batch id.
-    func appendPoints(runID: String, _ metrics: [MetricInput]) throws {
-        var order: [String] = []
-        var byKey: [String: SeriesBatch] = [:]
-        var seen = Set<PointKey>()
-        for m in metrics where seen.insert(PointKey(m)).inserted {
-            if byKey[m.key] == nil {
-                order.append(m.key)
-                byKey[m.key] = SeriesBatch(key: m.key, steps: [], timestamps: [], values: [])
+    /// Validates metrics in request order (each distinct key once) and groups them into per-key columns in order
+    /// of first appearance, dropping points that repeat exactly within the batch.
+    static func group(_ metrics: [MetricInput]) throws -> [SeriesBatch] {
+        var series: [SeriesBatch] = []
+        var index: [String: Int] = [:]
+        var last = -1  // series of the previous point: batches often repeat one key
+        for m in metrics {
+            let s: Int
+            if last >= 0, series[last].key == m.key {
+                s = last
+            } else if let found = index[m.key] {
+                s = found
+            } else {
+                try Validation.key(m.key, entity: "Metric")
+                s = series.count
+                index[m.key] = s
+                series.append(SeriesBatch(key: m.key, steps: [], timestamps: [], values: []))
             }
-            byKey[m.key]!.steps.append(m.step)
-            byKey[m.key]!.timestamps.append(m.timestamp)
-            byKey[m.key]!.values.append(m.value)
+            try Validation.timestamp(m)
+            last = s
+            series[s].steps.append(m.step)
+            series[s].timestamps.append(m.timestamp)
+            series[s].values.append(m.value)
         }
-        do {
-            _ = try self.metrics.append(run: runID, series: order.map { byKey[$0]! }, batchID: Self.contentID(metrics))
-        } catch let e as StorageError {
-            throw TrackingError(.internalError, "storing metrics failed: \(e)")
-        }
+        for s in series.indices { dropRepeats(&series[s]) }
+        return series
     }
 
-    struct PointKey: Hashable {
-        var key: String
-        var step: Int64
-        var timestamp: Int64
-        var bits: UInt64
-        init(_ m: MetricInput) {
-            key = m.key
-            step = m.step
-            timestamp = m.timestamp
-            bits = m.value.bitPattern
+    /// Removes exact repeats (step, timestamp and value bits) from one series batch, keeping first occurrences.
+    /// Strictly increasing steps, the usual case, cannot repeat and cost one pass.
+    static func dropRepeats(_ b: inout SeriesBatch) {
+        let increasing = b.steps.withUnsafeBufferPointer { st in
+            st.count < 2 || (1..<st.count).allSatisfy { st[$0 &- 1] < st[$0] }
+        }
+        guard !increasing else { return }
+        struct Point: Hashable { var step: Int64, timestamp: Int64, bits: UInt64 }
+        var seen = Set<Point>(minimumCapacity: b.steps.count)
+        var keep = SeriesBatch(key: b.key, steps: [], timestamps: [], values: [])
+        for i in b.steps.indices where seen.insert(Point(step: b.steps[i], timestamp: b.timestamps[i], bits: b.values[i].bitPattern)).inserted {
+            keep.steps.append(b.steps[i])
+            keep.timestamps.append(b.timestamps[i])
+            keep.values.append(b.values[i])
+        }
+        if keep.steps.count != b.steps.count { b = keep }
+    }
+
+    /// Appends grouped points under a batch id (a retried identical batch is stored once).
+    func appendPoints(runID: String, _ series: [SeriesBatch], batchID: String) throws {
+        do {
+            _ = try self.metrics.append(run: runID, series: series, batchID: batchID)
+        } catch let e as StorageError {
+            throw TrackingError(.internalError, "storing metrics failed: \(e)")
         }
     }
 
@@ -118,15 +139,19 @@ extension TrackingService {
     }
 
     /// New latest values per key: the batch's latest under MLflow's rule, when later than the stored one.
-    func latestUpdates(runID: String, _ metrics: [MetricInput]) throws -> [LatestMetric] {
-        guard !metrics.isEmpty else { return [] }
-        var best: [String: MetricInput] = [:]
-        for m in metrics {
-            if let b = best[m.key], !Self.isLater(m, than: b) { continue }
-            best[m.key] = m
+    func latestUpdates(runID: String, _ series: [SeriesBatch]) throws -> [LatestMetric] {
+        guard !series.isEmpty else { return [] }
+        let best = series.map { b -> MetricInput in
+            var k = 0
+            for i in 1..<max(1, b.steps.count) where LatestRule.isLater(
+                MetricPoint(step: b.steps[i], timestamp: b.timestamps[i], value: b.values[i]),
+                than: MetricPoint(step: b.steps[k], timestamp: b.timestamps[k], value: b.values[k])) {
+                k = i
+            }
+            return MetricInput(key: b.key, value: b.values[k], timestamp: b.timestamps[k], step: b.steps[k])
         }
-        let stored = try metadata.latestMetrics(runID: runID, keys: Array(best.keys))
-        return best.values.compactMap { m in
+        let stored = try metadata.latestMetrics(runID: runID, keys: best.map(\.key))
+        return best.compactMap { m in
             if let s = stored[m.key], !Self.isLater(m, than: MetricInput(key: s.key, value: s.value, timestamp: s.timestamp, step: s.step)) {
                 return nil
             }

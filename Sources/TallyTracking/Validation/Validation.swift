@@ -35,6 +35,7 @@ public enum Validation {
     /// - Parameter entity: `Metric`, `Param` or `Tag`, for the length message.
     public static func key(_ key: String, entity: String) throws {
         guard !key.isEmpty else { throw missing("key") }
+        if isPlainASCIIName(key) { return try checkLength(key, entity: entity) }
         for c in key.unicodeScalars {
             let ok = c.properties.isAlphabetic || c.properties.numericType != nil || "_-. :/".unicodeScalars.contains(c)
             guard ok else {
@@ -47,9 +48,31 @@ public enum Validation {
             throw TrackingError.invalid("Invalid value \(quoted(key)) for parameter 'key' supplied: Names may be treated as files in certain "
                 + "cases, and must not resolve to other names when treated as such. This name would resolve to '\(normalized)'")
         }
+        try checkLength(key, entity: entity)
+    }
+
+    static func checkLength(_ key: String, entity: String) throws {
         let length = key.unicodeScalars.count  // MLflow counts code points, not grapheme clusters
         if length > maxKeyLength {
             throw TrackingError.invalid("\(entity) '\(String(key.unicodeScalars.prefix(maxKeyLength)))' had length \(length), which exceeded length limit of \(maxKeyLength)")
+        }
+    }
+
+    /// The common case, decided from bytes: ASCII letters, digits, `_-.:` and space only (no `/`, so nothing a path
+    /// normalisation could change), not starting with `.` (so neither `.` nor `..`). Such a key passes the
+    /// character and path rules; others take the full check.
+    static func isPlainASCIIName(_ key: String) -> Bool {
+        var key = key
+        return key.withUTF8 { b in
+            guard let first = b.first, first != UInt8(ascii: ".") else { return false }
+            for c in b {
+                switch c {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                     UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: " "), UInt8(ascii: ":"): continue
+                default: return false
+                }
+            }
+            return true
         }
     }
 
@@ -74,6 +97,11 @@ public enum Validation {
     /// Checks a metric's timestamp (non-negative).
     public static func metric(_ m: MetricInput) throws {
         try key(m.key, entity: "Metric")
+        try timestamp(m)
+    }
+
+    /// A metric's timestamp must be ≥ 0.
+    public static func timestamp(_ m: MetricInput) throws {
         guard m.timestamp >= 0 else {
             throw TrackingError.invalid("Invalid value \(m.timestamp) for parameter 'timestamp' supplied: metric '\(m.key)' (value=\(pythonFloat(m.value))). "
                 + "Timestamp must be a nonnegative long (64-bit integer) ")

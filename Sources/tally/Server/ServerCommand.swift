@@ -20,6 +20,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Where proxied artifacts are stored (default: <data-dir>/artifacts).") var artifactsDestination: String?
     @Option(help: "Metric durability: sync, batch:N (ms) or none.") var durability = "sync"
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Option(help: "Largest body of runs/log-batch and runs/log-inputs, bytes.") var maxBodyBytes = ServerConfiguration().maxBodyBytes
+    @Option(help: "Largest body of the other MLflow endpoints, bytes.") var maxSmallBodyBytes = ServerConfiguration().maxSmallBodyBytes
+    @Option(help: "Seconds a silent connection is kept open.") var idleTimeout = ServerConfiguration().idleTimeoutSeconds
 
     func run() async throws {
         var config = ServerConfiguration()
@@ -29,6 +32,9 @@ struct ServerCommand: AsyncParsableCommand {
         config.backendStoreURI = backendStoreURI
         config.defaultArtifactRoot = defaultArtifactRoot
         config.artifactsDestination = artifactsDestination
+        config.maxBodyBytes = maxBodyBytes
+        config.maxSmallBodyBytes = maxSmallBodyBytes
+        config.idleTimeoutSeconds = idleTimeout
         guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)': use sync, batch:N or none") }
         config.durability = d
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }

@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import NIOCore
+
+/// A byte-level JSON writer for the large responses (metric histories): text goes straight into one growing raw
+/// buffer, numbers formatted in place, in exactly the text `JSONWriter` produces (a test compares them).
+struct JSONBytes: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
+
+    /// An empty writer with room for `capacity` bytes.
+    init(capacity: Int) {
+        self.capacity = max(64, capacity)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    /// The output as a `ByteBuffer` (one copy).
+    var buffer: ByteBuffer {
+        var b = ByteBufferAllocator().buffer(capacity: count)
+        b.writeBytes(UnsafeRawBufferPointer(start: base, count: count))
+        return b
+    }
+
+    /// Makes room for `n` more bytes and returns where they go.
+    private mutating func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        if count &+ n > capacity {
+            let grown = max(capacity &* 2, count &+ n)
+            let b = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
+            b.update(from: base, count: count)
+            base.deallocate()
+            base = b
+            capacity = grown
+        }
+        return base + count
+    }
+
+    /// Appends ASCII text.
+    mutating func raw(_ s: StaticString) {
+        let n = s.utf8CodeUnitCount
+        reserve(n).update(from: s.utf8Start, count: n)
+        count &+= n
+    }
+
+    /// Appends already-rendered JSON.
+    mutating func raw(_ s: String) {
+        var s = s
+        s.withUTF8 { u in
+            guard let src = u.baseAddress else { return }
+            reserve(u.count).update(from: src, count: u.count)
+            count &+= u.count
+        }
+    }
+
+    /// Appends a JSON string literal.
+    mutating func string(_ s: String) { raw(JSONWriter.quote(s)) }
+
+    /// "00", "01", … "99".
+    private static let pairs: [UInt8] = {
+        var out: [UInt8] = []
+        for i in 0..<100 {
+            out.append(UInt8(0x30 + i / 10))
+            out.append(UInt8(0x30 + i % 10))
+        }
+        return out
+    }()
+
+    /// Appends a decimal integer.
+    mutating func int(_ v: Int64) {
+        let p = reserve(20)
+        var m = v.magnitude
+        var digits = 1
+        var t = m
+        while t >= 10 {
+            t /= 10
+            digits &+= 1
+        }
+        var k = digits &+ (v < 0 ? 1 : 0)
+        if v < 0 { p[0] = UInt8(ascii: "-") }
+        count &+= k
+        Self.pairs.withUnsafeBufferPointer { pairs in
+            while m >= 100 {
+                let r = Int(m % 100)
+                m /= 100
+                k &-= 2
+                p[k] = pairs[r &* 2]
+                p[k &+ 1] = pairs[r &* 2 &+ 1]
+            }
+            if m >= 10 {
+                k &-= 2
+                p[k] = pairs[Int(m) &* 2]
+                p[k &+ 1] = pairs[Int(m) &* 2 &+ 1]
+            } else {
+                p[k &- 1] = 0x30 &+ UInt8(m)
+            }
+        }
+    }
+
+    /// Appends a double as MLflow writes it (see `JSONWriter.double`).
+    mutating func double(_ v: Double) {
+        if v.isNaN {
+            raw("\"NaN\"")
+        } else if v == .infinity {
+            raw("1.7976931348623157e+308")
+        } else if v == -.infinity {
+            raw("-1.7976931348623157e+308")
+        } else if v == v.rounded(), abs(v) < 1e16 {
+            if v == 0 && v.sign == .minus { raw("-") }
+            int(Int64(v))
+            raw(".0")
+        } else {
+            raw(v.description)  // shortest round-trip digits
+        }
+    }
+}

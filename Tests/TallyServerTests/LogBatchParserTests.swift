@@ -1,0 +1,123 @@
+import Foundation
+import NIOCore
+import Testing
+import TallyTracking
+@testable import TallyServer
+
+/// The hand-written log-batch parser against the general path (JSON tree + MLflowRequest), and against
+/// `strtod` for numbers: wherever the fast parser answers, it must answer the same.
+@Suite struct LogBatchParserTests {
+    /// The general path's reading of a log-batch body, or `nil` where it refuses the body.
+    static func general(_ bytes: [UInt8]) -> LogBatchBody? {
+        guard let tree = try? JSONParser.parse(bytes), case .object = tree else { return nil }
+        let r = MLflowRequest(body: tree, query: [:])
+        guard let id = try? r.runID(),
+              let metrics = try? r.objects("metrics").enumerated().map({ try MLflowAPI.metric($1, $0) }),
+              let params = try? r.keyValues("params"), let tags = try? r.keyValues("tags") else { return nil }
+        return LogBatchBody(runID: id, metrics: metrics, params: params, tags: tags)
+    }
+
+    static func fast(_ bytes: [UInt8]) -> LogBatchBody? {
+        bytes.withUnsafeBytes { LogBatchParser.parse($0) }
+    }
+
+    /// Same fields, values compared bit for bit (NaN included).
+    static func same(_ a: LogBatchBody, _ b: LogBatchBody) -> Bool {
+        a.runID == b.runID && a.params == b.params && a.tags == b.tags && a.metrics.count == b.metrics.count
+            && zip(a.metrics, b.metrics).allSatisfy { x, y in
+                x.key == y.key && x.timestamp == y.timestamp && x.step == y.step && x.value.bitPattern == y.value.bitPattern
+            }
+    }
+
+    @Test func clientBodiesTakeTheFastPathAndAgree() throws {
+        // The shape mlflow's REST store sends (message_to_json: spaces after separators, int64 as numbers).
+        let body = """
+            {"run_id": "0123abcd", "metrics": [{"key": "loss", "value": 0.0009990009990009, "timestamp": 1700000000000, "step": 999}, \
+            {"key": "loss", "value": "NaN", "timestamp": 1700000000001, "step": 1000}, {"key": "acc", "value": -1.5e-7, "timestamp": 0}, \
+            {"key": "acc", "value": "Infinity", "timestamp": 2, "step": -3}, {"key": "acc", "value": "-Infinity", "timestamp": 3}, \
+            {"key": "big", "value": 1.7976931348623157e308, "timestamp": 4, "step": 9223372036854775807}, \
+            {"key": "int", "value": 42, "timestamp": 5, "step": -9223372036854775808}], \
+            "params": [{"key": "lr", "value": "0.01"}, {"key": "empty"}], "tags": [{"key": "t", "value": "v w"}]}
+            """
+        let bytes = Array(body.utf8)
+        let f = try #require(Self.fast(bytes))
+        let g = try #require(Self.general(bytes))
+        #expect(Self.same(f, g))
+        #expect(f.metrics.count == 7 && f.metrics[1].value.isNaN && f.metrics[3].value == .infinity && f.metrics[4].step == 0)
+        #expect(f.params == [KeyValue(key: "lr", value: "0.01"), KeyValue(key: "empty", value: "")])
+    }
+
+    @Test func unusualBodiesFallBackOrAgree() throws {
+        let bodies = [
+            #"{"run_uuid": "r", "metrics": []}"#,
+            #"{"run_id": "", "run_uuid": "r"}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a\u00e9", "value": 1, "timestamp": 1}]}"#,  // escape: general path
+            #"{"run_id": "r", "metrics": [{"key": "é", "value": 1, "timestamp": 1}]}"#,  // non-ASCII: general path
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": 1, "timestamp": "17"}]}"#,  // int64 as string
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": 1, "timestamp": 1.0}]}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": 1, "timestamp": 9223372036854775808}]}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": true, "timestamp": 1}]}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": "1.5", "timestamp": 1}]}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "timestamp": 1}]}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": 1, "timestamp": 1, "extra": [1, {"x": null}]}]}"#,
+            #"{"run_id": "r", "run_id": "s"}"#,
+            #"{"run_id": "r", "metrics": {}}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": 1, "timestamp": 1},]}"#,
+            #"{"run_id": "r"} x"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": 01, "timestamp": 1}]}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": -, "timestamp": 1}]}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": 1., "timestamp": 1}]}"#,
+            #"{"run_id": "r", "metrics": [{"key": "a", "value": NaN, "timestamp": 1}, {"key": "a", "value": -Infinity, "timestamp": 1}]}"#,
+            #"{"run_id": "r", "params": [{"value": "v"}]}"#,
+            #"{"run_id": "r", "params": [{"key": "k", "value": 5}]}"#,
+            " \n{ \"run_id\" :\t\"r\" , \"metrics\" : [ { \"key\" : \"a\" , \"value\" : 1e2 , \"timestamp\" : 1 } ] } \r\n",
+            #"{}"#,
+        ]
+        var fastCount = 0
+        for body in bodies {
+            let bytes = Array(body.utf8)
+            guard let f = Self.fast(bytes) else { continue }
+            fastCount += 1
+            let g = try #require(Self.general(bytes), "fast path accepted what the general path refuses: \(body)")
+            #expect(Self.same(f, g), "\(body)")
+        }
+        #expect(fastCount == 4)  // run_uuid, empty run_id, bare NaN/-Infinity, whitespace: the plain ones take the fast path
+    }
+
+    @Test func numbersAreCorrectlyRounded() throws {
+        var rng = SystemRandomNumberGenerator()
+        var texts: [String] = ["0", "-0", "0.0", "-0.0", "1e308", "1.7976931348623157e308", "4.9e-324", "2.2250738585072014e-308",
+                               "123456789012345678901234567890", "0.30000000000000004", "9007199254740993", "1e22", "1e23", "1E-22",
+                               "0.000000000000000000000000001", "3.141592653589793238462643383279"]
+        for _ in 0..<20_000 {
+            let v = Double(bitPattern: rng.next() & 0x7FEF_FFFF_FFFF_FFFF)
+            texts.append("\(v)")
+            texts.append(String(format: "%.17g", v))
+            texts.append(String(format: "%.6g", Double.random(in: -1e6...1e6)))
+            texts.append(String(Double(Int.random(in: -1_000_000...1_000_000)) / 1000))
+        }
+        for t in texts {
+            let body = Array(#"{"run_id": "r", "metrics": [{"key": "k", "value": \#(t), "timestamp": 1}]}"#.utf8)
+            let f = try #require(Self.fast(body), "\(t)")
+            let expected = try #require(strtod(t, nil) as Double?)
+            #expect(f.metrics[0].value.bitPattern == expected.bitPattern, "\(t)")
+        }
+    }
+
+    @Test func byteWriterMatchesTextWriter() {
+        var rng = SystemRandomNumberGenerator()
+        var values: [Double] = [0, -0.0, 1, -1, .nan, .infinity, -.infinity, 1e16, 9_999_999_999_999_998, 0.1, -2.5e-300, .greatestFiniteMagnitude]
+        for _ in 0..<10_000 { values.append(Double(bitPattern: rng.next())) }
+        for _ in 0..<1_000 { values.append(Double(Int64.random(in: -(1 << 60)...(1 << 60)))) }
+        for v in values {
+            var out = JSONBytes(capacity: 32)
+            out.double(v)
+            #expect(String(buffer: out.buffer) == JSONWriter.double(v), "\(v.bitPattern)")
+        }
+        for v: Int64 in [0, -1, 7, .max, .min, 1_700_000_000_000] + (0..<1000).map({ _ in Int64.random(in: .min ... .max) }) {
+            var out = JSONBytes(capacity: 32)
+            out.int(v)
+            #expect(String(buffer: out.buffer) == String(v))
+        }
+    }
+}
