@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "TallyServer",
             dependencies: [
-                "TallyStore", "TallyTracking",
+                "TallyStore", "TallyTracking", "CZstd",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -46,12 +46,19 @@ def du(path):
     return total
 
 
+def loss(i):
+    """A training-loss-like value as `loss.item()` gives it: a noisy decaying curve, float32-valued."""
+    import math, struct
+    noise = ((i * 2654435761) % 1000) / 1000.0 - 0.5
+    return struct.unpack("f", struct.pack("f", 2.0 * math.exp(-i / 50000.0) + 0.05 * noise + 0.1))[0]
+
+
 def client_bodies(run_id, points, key="cap"):
     """The exact log-batch request bodies the client's REST store sends (to_proto + message_to_json), 1,000 per body."""
     from mlflow.protos.service_pb2 import LogBatch
     from mlflow.utils.proto_json_utils import message_to_json
     t0 = 1_700_000_000_000
-    return [message_to_json(LogBatch(run_id=run_id, metrics=[Metric(key, 1.0 / (i + 1), t0 + i, i).to_proto()
+    return [message_to_json(LogBatch(run_id=run_id, metrics=[Metric(key, loss(i), t0 + i, i).to_proto()
                                                                 for i in range(s, min(points, s + 1000))])).encode()
             for s in range(0, points, 1000)]
 
@@ -95,7 +102,7 @@ def workload(url, ingest_points, history_points, search_runs, interval_points, c
     # Ingest through the client's log_batch (1,000 metrics per request).
     run = c.create_run(exp).info.run_id
     t0 = 1_700_000_000_000
-    batches = [[Metric("loss", 1.0 / (i + 1), t0 + i, i) for i in range(s, min(ingest_points, s + 1000))] for s in range(0, ingest_points, 1000)]
+    batches = [[Metric("loss", loss(i), t0 + i, i) for i in range(s, min(ingest_points, s + 1000))] for s in range(0, ingest_points, 1000)]
     t = time.perf_counter()
     for b in batches:
         c.log_batch(run, metrics=b)
@@ -182,6 +189,7 @@ def main():
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=60)
         result["tally"]["disk_bytes"] = du(data)
+        result["tally"]["metric_store_bytes"] = du(os.path.join(data, "metrics"))
         port = free_port()
         url = "http://127.0.0.1:%d" % port
         db = os.path.join(work, "mlflow.db")

@@ -33,6 +33,8 @@ struct MLflowError: HTTPResponseError {
         case let e as TrackingError: return MLflowError(e)
         case let e as JSONSyntaxError:
             return MLflowError(code: "MALFORMED_REQUEST", message: "Malformed JSON request body at byte \(e.offset): \(e.message)", status: .badRequest)
+        case let e as NativeBodyError:
+            return MLflowError(code: "INVALID_PARAMETER_VALUE", message: e.description, status: .badRequest)
         case is NIOTooManyBytesError:
             return MLflowError(code: "BAD_REQUEST", message: "The request body is too large", status: .contentTooLarge)
         case let e as StorageError:

@@ -26,6 +26,8 @@ public struct ServerConfiguration: Sendable {
     /// Largest JSON body accepted by the endpoints that carry data (`runs/log-batch`, `runs/log-inputs`). A full
     /// log-batch from the client (1,000 metrics, 100 params of 6,000 characters, 100 tags of 8,000) stays under 4 MB.
     public var maxBodyBytes = 16 << 20
+    /// Largest body of the native ingest endpoint (`/api/tally/v1/runs/{id}/metrics`).
+    public var maxNativeBodyBytes = 256 << 20
     /// Largest JSON body accepted by every other MLflow endpoint.
     public var maxSmallBodyBytes = 1 << 20
     /// Seconds a connection may stay silent (idle keep-alive, or a client stalling mid-request) before it is closed.
@@ -66,6 +68,7 @@ public enum TallyApplication {
         let pool = NIOThreadPool(numberOfThreads: max(2, config.blockingThreads))
         pool.start()
         MLflowAPI(service: service, maxBody: config.maxBodyBytes, maxSmallBody: config.maxSmallBodyBytes, pool: pool).register(on: router)
+        NativeAPI(service: service, maxBody: config.maxNativeBodyBytes, pool: pool).register(on: router)
         let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
         ArtifactRoutes(store: artifacts, service: service, pool: pool).register(on: router)
         return router

@@ -101,6 +101,38 @@ struct JSONBytes: ~Copyable {
         }
     }
 
+    /// Appends a double for Tally's own API: NaN and ±∞ as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
+    mutating func exactDouble(_ v: Double) {
+        if v.isInfinite {
+            raw(v > 0 ? "\"Infinity\"" : "\"-Infinity\"")
+        } else {
+            double(v)
+        }
+    }
+
+    /// Appends raw bytes.
+    mutating func bytes(_ b: UnsafeRawBufferPointer) {
+        guard let src = b.baseAddress, b.count > 0 else { return }
+        UnsafeMutableRawPointer(reserve(b.count)).copyMemory(from: src, byteCount: b.count)
+        count &+= b.count
+    }
+
+    /// Appends zero bytes up to a multiple of `alignment`.
+    mutating func pad(to alignment: Int) {
+        while count % alignment != 0 {
+            reserve(1).pointee = 0
+            count &+= 1
+        }
+    }
+
+    /// Bytes written so far.
+    var length: Int { count }
+
+    /// Overwrites a little-endian UInt32 at `offset` (a length written after the fact).
+    mutating func patch(_ v: UInt32, at offset: Int) {
+        UnsafeMutableRawPointer(base + offset).storeBytes(of: v.littleEndian, as: UInt32.self)
+    }
+
     /// Appends a double as MLflow writes it (see `JSONWriter.double`).
     mutating func double(_ v: Double) {
         if v.isNaN {

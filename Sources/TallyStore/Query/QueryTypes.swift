@@ -90,6 +90,24 @@ public struct SeriesSummary: Sendable, Equatable {
     /// Mean of the finite values, `nil` when there are none.
     public var mean: Double? { finiteCount > 0 ? sum / Double(finiteCount) : nil }
 
+    /// Adds the summary of points that all come after this one's in step order (the next bucket of a grid).
+    public mutating func append(_ o: SeriesSummary) {
+        guard o.count > 0 else { return }
+        guard count > 0 else {
+            self = o
+            return
+        }
+        count += o.count
+        nanCount += o.nanCount
+        posInfCount += o.posInfCount
+        negInfCount += o.negInfCount
+        sum += o.sum
+        last = o.last
+        // Ties keep the earlier point, which is this one's.
+        if let m = o.min, min.map({ m.value < $0.value }) ?? true { min = m }
+        if let m = o.max, max.map({ m.value > $0.value }) ?? true { max = m }
+    }
+
     /// Equality that compares sums exactly and values bit for bit.
     public static func == (a: Self, b: Self) -> Bool {
         a.count == b.count && a.nanCount == b.nanCount && a.posInfCount == b.posInfCount && a.negInfCount == b.negInfCount
