@@ -73,7 +73,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TallyTrackingTests",
-            dependencies: ["TallyTracking", "TallyStore"],
+            dependencies: ["TallyTracking", "TallyStore", "TallyWorkloads"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

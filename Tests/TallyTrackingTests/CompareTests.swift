@@ -1,0 +1,149 @@
+import Testing
+import TallyWorkloads
+@testable import TallyStore
+@testable import TallyTracking
+
+/// Compare queries against brute force over the raw points: same grid for every run, exact M4 (first, min, max,
+/// last per bucket), means, summaries, LTTB shape, raw caps and the param/tag differences.
+@Suite struct CompareTests {
+    struct Points {
+        var steps: [Int64] = []
+        var values: [Double] = []
+    }
+
+    /// Random series with NaN and ±∞ sprinkled in, half sealed into segments, half left in the head.
+    func populate(_ s: TrackingService, runs: Int, seed: UInt64) throws -> [(String, Points)] {
+        var rng = SplitMix64(seed: seed)
+        var out: [(String, Points)] = []
+        for r in 0..<runs {
+            let id = try s.createRun(experimentID: nil, runName: "run-\(r)").info.runID
+            var p = Points()
+            var step = Int64(rng.next() % 50)
+            for _ in 0..<(3000 + Int(rng.next() % 3000)) {
+                step += Int64(1 + rng.next() % 3)
+                p.steps.append(step)
+                let u = rng.next() % 200
+                p.values.append(u == 0 ? .nan : u == 1 ? .infinity : u == 2 ? -.infinity : Double(Int64(rng.next() % 10_000) - 5000) / 7)
+            }
+            let half = p.steps.count / 2
+            _ = try s.logColumns(runID: id, series: [SeriesBatch(key: "loss", steps: Array(p.steps[..<half]),
+                                                                  timestamps: [Int64](repeating: 1, count: half), values: Array(p.values[..<half]))])
+            try s.metrics.flush(run: id)
+            let rest = p.steps.count - half
+            _ = try s.logColumns(runID: id, series: [SeriesBatch(key: "loss", steps: Array(p.steps[half...]),
+                                                                  timestamps: [Int64](repeating: 2, count: rest), values: Array(p.values[half...]))])
+            out.append((id, p))
+        }
+        return out
+    }
+
+    /// First/min/max/last per bucket of the grid, in step order, each point once (ties: earliest).
+    func oracleM4(_ p: Points, _ grid: BucketGrid) -> (steps: [Int64], values: [Double]) {
+        var buckets: [Int: [Int]] = [:]
+        for (i, s) in p.steps.enumerated() where s >= grid.lo && s <= grid.hi { buckets[grid.bucket(of: s), default: []].append(i) }
+        var steps: [Int64] = [], values: [Double] = []
+        for b in buckets.keys.sorted() {
+            let idx = buckets[b]!
+            let nonNaN = idx.filter { !p.values[$0].isNaN }
+            var picks = [idx.first!]
+            if let mn = nonNaN.min(by: { p.values[$0] < p.values[$1] }) { picks.append(mn) }
+            if let mx = nonNaN.min(by: { p.values[$0] > p.values[$1] }) { picks.append(mx) }
+            picks.append(idx.last!)
+            var seen: [Int] = []
+            for k in picks where !seen.contains(where: { p.steps[$0] == p.steps[k] && p.values[$0].bitPattern == p.values[k].bitPattern }) {
+                seen.append(k)
+            }
+            for k in seen.sorted() {
+                steps.append(p.steps[k])
+                values.append(p.values[k])
+            }
+        }
+        return (steps, values)
+    }
+
+    @Test func m4IsExactAndAlignedAcrossRuns() throws {
+        let f = try Fixture("cmp")
+        let runs = try populate(f.service, runs: 4, seed: 7)
+        for buckets in [1, 7, 100, 1000] {
+            let r = try f.service.compare(CompareQuery(runIDs: runs.map(\.0), keys: ["loss"], buckets: buckets))
+            let lo = runs.map { $0.1.steps.first! }.min()!, hi = runs.map { $0.1.steps.last! }.max()!
+            #expect(r.steps == lo...hi)
+            let grid = BucketGrid(lo: lo, hi: hi, count: buckets)
+            #expect(r.series.map(\.runID) == runs.map(\.0))
+            for (s, (_, p)) in zip(r.series, runs) {
+                let want = oracleM4(p, grid)
+                #expect(s.steps == want.steps, "buckets \(buckets)")
+                #expect(s.values.map(\.bitPattern) == want.values.map(\.bitPattern), "buckets \(buckets)")
+                #expect(s.summary.count == p.steps.count)
+                #expect(s.summary.nanCount == p.values.filter(\.isNaN).count)
+                #expect(s.summary.max?.value == p.values.filter { !$0.isNaN }.max())
+                #expect(s.summary.first?.step == p.steps.first && s.summary.last?.step == p.steps.last)
+            }
+        }
+    }
+
+    @Test func windowsMeansLTTBAndRaw() throws {
+        let f = try Fixture("cmp2")
+        let runs = try populate(f.service, runs: 2, seed: 11)
+        let (id, p) = runs[0]
+        let window: ClosedRange<Int64> = 1000...4000
+        let inWindow = p.steps.indices.filter { window.contains(p.steps[$0]) }
+        let m4 = try f.service.compare(CompareQuery(runIDs: [id], keys: ["loss"], steps: window, buckets: 50)).series[0]
+        #expect(m4.summary.count == inWindow.count && m4.steps.allSatisfy(window.contains))
+        #expect(m4.steps == oracleM4(p, BucketGrid(lo: 1000, hi: 4000, count: 50)).steps)
+
+        let mean = try f.service.compare(CompareQuery(runIDs: [id], keys: ["loss"], steps: window, buckets: 10, mode: .mean)).series[0]
+        let grid = BucketGrid(lo: 1000, hi: 4000, count: 10)
+        for (st, v) in zip(mean.steps, mean.values) {
+            let b = grid.bucket(of: st)
+            let xs = inWindow.filter { grid.bucket(of: p.steps[$0]) == b }.map { p.values[$0] }.filter(\.isFinite)
+            #expect(abs(v - xs.reduce(0, +) / Double(xs.count)) < 1e-9)
+        }
+
+        let lttb = try f.service.compare(CompareQuery(runIDs: [id], keys: ["loss"], buckets: 200, mode: .lttb)).series[0]
+        #expect(lttb.steps.count == 200 && lttb.steps.first == p.steps.first && lttb.steps.last == p.steps.last)
+        #expect(lttb.steps == lttb.steps.sorted() && Set(lttb.steps).isSubset(of: Set(p.steps)))
+
+        let raw = try f.service.compare(CompareQuery(runIDs: [id], keys: ["loss"], steps: window, mode: .raw(cap: 100))).series[0]
+        #expect(raw.truncated && raw.steps == inWindow.prefix(100).map { p.steps[$0] })
+        let all = try f.service.compare(CompareQuery(runIDs: [id], keys: ["loss"], mode: .raw(cap: 1_000_000))).series[0]
+        #expect(!all.truncated && all.values.map(\.bitPattern) == p.values.map(\.bitPattern))
+    }
+
+    @Test func differencesAndErrors() throws {
+        let f = try Fixture("cmp3")
+        let s = f.service
+        let a = try s.createRun(experimentID: nil, runName: "a").info.runID
+        let b = try s.createRun(experimentID: nil, runName: "b").info.runID
+        try s.logBatch(runID: a, params: [KeyValue(key: "lr", value: "0.1"), KeyValue(key: "bs", value: "32")], tags: [KeyValue(key: "t", value: "x")])
+        try s.logBatch(runID: b, params: [KeyValue(key: "lr", value: "0.2"), KeyValue(key: "bs", value: "32")])
+        let r = try s.compare(CompareQuery(runIDs: [a, b, a], keys: ["none"]))
+        #expect(r.runs.map(\.runName) == ["a", "b"] && r.series.isEmpty && r.steps == nil)
+        #expect(r.params == [CompareDifference(key: "lr", values: ["0.1", "0.2"])])
+        #expect(r.tags.contains(CompareDifference(key: "t", values: ["x", nil])))
+        expectError(.invalidParameterValue, "run_ids must list") { _ = try s.compare(CompareQuery(runIDs: [], keys: ["k"])) }
+        expectError(.invalidParameterValue, "buckets must be") { _ = try s.compare(CompareQuery(runIDs: [a], keys: ["k"], buckets: 0)) }
+        expectError(.resourceDoesNotExist, "not found") { _ = try s.compare(CompareQuery(runIDs: ["0123456789abcdef0123456789abcdef"], keys: ["k"])) }
+    }
+
+    @Test func columnsAreValidatedBeforeAnythingIsStored() throws {
+        let f = try Fixture("cols")
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        let good = SeriesBatch(key: "a", steps: [1, 2], timestamps: [1, 1], values: [1, 2])
+        expectError(.invalidParameterValue, "timestamps[1] is -1") {
+            _ = try s.logColumns(runID: id, series: [good, SeriesBatch(key: "b", steps: [1, 2], timestamps: [0, -1], values: [1, 2])])
+        }
+        expectError(.invalidParameterValue, "same length") {
+            _ = try s.logColumns(runID: id, series: [good, SeriesBatch(key: "b", steps: [1], timestamps: [0, 1], values: [1])])
+        }
+        expectError(.invalidParameterValue, "Names may only contain") {
+            _ = try s.logColumns(runID: id, series: [good, SeriesBatch(key: "b!", steps: [1], timestamps: [0], values: [1])])
+        }
+        #expect(try s.history(runID: id, key: "a").isEmpty)
+        #expect(try s.logColumns(runID: id, series: [good, good], batchID: "x") == .init(points: 4, stored: true))
+        #expect(try s.logColumns(runID: id, series: [good], batchID: "x") == .init(points: 0, stored: false))
+        #expect(try s.history(runID: id, key: "a").count == 4)
+        #expect(try s.run(id: id).metrics.first?.value == 2)
+    }
+}
