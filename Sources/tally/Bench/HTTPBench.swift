@@ -1,0 +1,187 @@
+import ArgumentParser
+import Foundation
+
+/// `tally bench http`: a load generator against `tally server` over loopback (a child server it starts, or
+/// `--port` of a running one): MLflow log-batch, native JSON and binary ingest, compare and bulk-interval queries.
+struct HTTPBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "Measure the server over HTTP: ingest through every API, compare and bulk-interval (prints JSON with --json)."
+    )
+
+    @Option(help: "Concurrent connections (one thread and one run each).") var connections = 4
+    @Option(help: "Points each connection sends through each ingest API.") var points = 1_000_000
+    @Option(help: "Metric durability of the started server: sync, batch:N or none.") var durability = "sync"
+    @Option(help: "Runs in the compare query.") var compareRuns = 100
+    @Option(help: "Points per run compared.") var comparePoints = 1_000_000
+    @Option(help: "Buckets of the compare query.") var buckets = 1000
+    @Option(help: "Port of a running server on 127.0.0.1 (default: start one).") var port: Int?
+    @OptionGroup var output: BenchOutput
+
+    static let keys = (0..<10).map { $0 == 0 ? "loss" : "metric_\($0)" }
+    static let t0: Int64 = 1_700_000_000_000
+
+    /// A training-like value, float32-valued as `loss.item()` gives it.
+    static func value(_ key: Int, _ step: Int) -> Double {
+        let noise = Double((step &* 2_654_435_761 &+ key &* 97) % 1000) / 1000 - 0.5
+        return Double(Float(2 * exp(-Double(step) / 50_000) + 0.05 * noise + 0.1 * Double(key)))
+    }
+
+    func run() throws {
+        let root = output.scratch("http")
+        defer { system_rm(root) }
+        let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability) : nil
+        defer { server?.stop() }
+        let port = self.port ?? server!.port
+        var out = JSONObject()
+        out.add("connections", connections)
+        out.add("durability", self.port != nil ? "server's" : durability)
+
+        // 1. MLflow log-batch: the client's body, 1,000 metrics (10 keys × 100 steps) per request.
+        let mlflow = try ingest(port: port, perRequest: 1000, contentType: "application/json", path: { _ in "/api/2.0/mlflow/runs/log-batch" }) {
+            run, step, n in Array(Self.mlflowBody(run: run, step: step, steps: n / Self.keys.count).utf8)
+        }
+        out.add("mlflow_log_batch_points_per_s", mlflow, digits: 0)
+
+        // 2. Native JSON columns, 10,000 points (10 keys × 1,000 steps) per request.
+        let json = try ingest(port: port, perRequest: 10_000, contentType: "application/json", path: { "/api/tally/v1/runs/\($0)/metrics" }) {
+            _, step, n in Array(Self.nativeJSON(step: step, steps: n / Self.keys.count).utf8)
+        }
+        out.add("native_json_points_per_s", json, digits: 0)
+
+        // 3. Native binary columns, 10,000 points per request.
+        let binary = try ingest(port: port, perRequest: 10_000, contentType: "application/x-tally-columns",
+                                path: { "/api/tally/v1/runs/\($0)/metrics" }) { _, step, n in
+            Self.nativeBinary(step: step, steps: n / Self.keys.count, keys: Self.keys)
+        }
+        out.add("native_binary_points_per_s", binary, digits: 0)
+
+        // 4. Compare: `compareRuns` runs of `comparePoints` points of "loss", loaded in 100,000-point batches.
+        let runs = try (0..<compareRuns).map { _ in try Self.createRun(port: port) }
+        let loadSeconds = try seconds {
+            try drive(connections, port: port) { c, conn in
+                for (r, id) in runs.enumerated() where r % connections == c {
+                    for step in stride(from: 0, to: comparePoints, by: 100_000) {
+                        let body = Self.nativeBinary(step: step, steps: min(100_000, comparePoints - step), keys: ["loss"])
+                        try Self.check(conn.request("POST", "/api/tally/v1/runs/\(id)/metrics", body: body, contentType: "application/x-tally-columns"))
+                    }
+                }
+            }
+        }
+        out.add("compare_load_points_per_s", Double(compareRuns * comparePoints) / loadSeconds, digits: 0)
+        let conn = try BlockingHTTP(port: port)
+        let query = Array(("{\"run_ids\": [" + runs.map { "\"\($0)\"" }.joined(separator: ", ") + "], \"metric_keys\": [\"loss\"], "
+            + "\"buckets\": \(buckets), \"mode\": \"m4\"}").utf8)
+        var times: [Double] = []
+        var answer: [UInt8] = []
+        for _ in 0..<11 {
+            times.append(try seconds { answer = try Self.check(conn.request("POST", "/api/tally/v1/compare", body: query)) })
+        }
+        out.add("compare_runs", compareRuns)
+        out.add("compare_points_per_run", comparePoints)
+        out.add("compare_buckets", buckets)
+        out.add("compare_first_ms", times[0] * 1000)
+        out.add("compare_100_runs_ms_p50", median(Array(times.dropFirst())) * 1000)
+        out.add("compare_response_bytes", answer.count)
+
+        // 5. MLflow's chart query over one of those runs.
+        var interval: [Double] = []
+        let path = "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids=\(runs[0])&metric_key=loss&max_results=320"
+        for _ in 0..<21 { interval.append(try seconds { _ = try Self.check(conn.request("GET", path)) }) }
+        out.add("bulk_interval_points", comparePoints)
+        out.add("bulk_interval_ms_p50", median(interval) * 1000)
+        output.emit(out)
+    }
+
+    /// Points/s of one ingest API: each connection posts bodies for its own run, built before the clock starts.
+    func ingest(port: Int, perRequest: Int, contentType: String, path: (String) -> String, body: (String, Int, Int) -> [UInt8]) throws -> Double {
+        let runs = try (0..<connections).map { _ in try Self.createRun(port: port) }
+        let requests = max(1, points / perRequest)
+        let bodies = runs.map { run in (0..<requests).map { r in body(run, r * perRequest / Self.keys.count, perRequest) } }
+        let paths = runs.map(path)
+        let t = try seconds {
+            try drive(connections, port: port) { c, conn in
+                for b in bodies[c] { try Self.check(conn.request("POST", paths[c], body: b, contentType: contentType)) }
+            }
+        }
+        return Double(connections * requests * perRequest) / t
+    }
+
+    /// Runs `work(connection index, connection)` on `n` threads at once.
+    func drive(_ n: Int, port: Int, _ work: @escaping @Sendable (Int, BlockingHTTP) throws -> Void) throws {
+        let conns = try (0..<n).map { _ in try BlockingHTTP(port: port) }
+        let failures = FailureBox()
+        let group = DispatchGroup()
+        for (i, c) in conns.enumerated() {
+            group.enter()
+            let box = UncheckedBox(c)
+            Thread {
+                defer { group.leave() }
+                do { try work(i, box.value) } catch { failures.record(error) }
+            }.start()
+        }
+        group.wait()
+        if let e = failures.first { throw e }
+    }
+
+    @discardableResult
+    static func check(_ r: (Int, [UInt8])) throws -> [UInt8] {
+        guard r.0 == 200 else { throw BlockingHTTP.Failure(description: "HTTP \(r.0): \(String(decoding: r.1.prefix(300), as: UTF8.self))") }
+        return r.1
+    }
+
+    static func createRun(port: Int) throws -> String {
+        let body = try check(BlockingHTTP(port: port).request("POST", "/api/2.0/mlflow/runs/create", body: Array(#"{"experiment_id": "0"}"#.utf8)))
+        let text = String(decoding: body, as: UTF8.self)
+        guard let r = text.range(of: "\"run_id\": \"") else { throw BlockingHTTP.Failure(description: "no run id in \(text)") }
+        return String(text[r.upperBound...].prefix(32))
+    }
+
+    static func mlflowBody(run: String, step: Int, steps: Int) -> String {
+        var s = "{\"run_id\": \"\(run)\", \"metrics\": ["
+        var first = true
+        for k in 0..<keys.count {
+            for i in step..<(step + steps) {
+                s += (first ? "" : ", ") + "{\"key\": \"\(keys[k])\", \"value\": \(value(k, i)), \"timestamp\": \(t0 + Int64(i)), \"step\": \(i)}"
+                first = false
+            }
+        }
+        return s + "]}"
+    }
+
+    static func nativeJSON(step: Int, steps: Int) -> String {
+        let range = step..<(step + steps)
+        let stepText = range.map(String.init).joined(separator: ", ")
+        let tsText = range.map { String(t0 + Int64($0)) }.joined(separator: ", ")
+        let series = keys.indices.map { k in
+            "{\"key\": \"\(keys[k])\", \"steps\": [\(stepText)], \"timestamps\": [\(tsText)], \"values\": ["
+                + range.map { "\(value(k, $0))" }.joined(separator: ", ") + "]}"
+        }
+        return "{\"metrics\": [" + series.joined(separator: ", ") + "]}"
+    }
+
+    static func nativeBinary(step: Int, steps: Int, keys: [String]) -> [UInt8] {
+        var payload: [UInt8] = [0, 0]  // no batch id
+        payload.reserveCapacity(keys.count * (steps * 24 + 64))
+        func le<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { payload.append(contentsOf: $0) } }
+        for (k, key) in keys.enumerated() {
+            le(UInt16(key.utf8.count))
+            payload += Array(key.utf8)
+            payload += [8, 0]
+            le(UInt32(steps))
+            for i in step..<(step + steps) { le(Int64(i)) }
+            for i in step..<(step + steps) { le(t0 + Int64(i)) }
+            for i in step..<(step + steps) { le(value(k, i).bitPattern) }
+        }
+        var body = Array("TLYC".utf8) + [1, 0, 0, 0]
+        withUnsafeBytes(of: UInt32(payload.count).littleEndian) { body += $0 }
+        withUnsafeBytes(of: UInt32(keys.count).littleEndian) { body += $0 }
+        return body + payload
+    }
+}
+
+/// Hands a non-Sendable value to exactly one other thread.
+final class UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
