@@ -4,7 +4,7 @@ DATA_DIR ?= ./tally-data
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: bootstrap build test serve bench-engine bench-wal bench-tracking bench-kernels clean
+.PHONY: bootstrap build test serve bench-engine bench-wal bench-tracking bench-http bench-kernels clean
 
 bootstrap:
 	@./scripts/bootstrap
@@ -39,6 +39,11 @@ bench-wal: bootstrap
 bench-tracking: bootstrap
 	$(SWIFT) build -c release --product tally
 	.build/release/tally bench tracking --json
+
+# Server figures over loopback (release build; starts its own server).
+bench-http: bootstrap
+	$(SWIFT) build -c release --product tally
+	.build/release/tally bench http --json
 
 # ordo-one/benchmark kernels (separate package, never built by `make test`).
 bench-kernels: bootstrap

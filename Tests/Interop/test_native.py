@@ -152,7 +152,12 @@ def test_compare_m4_mean_lttb_raw_and_differences(server):
         series[rid] = (steps, values)
         assert native_post(server, rid, encode_batch([("loss", steps, [1] * len(steps), values)]), True).status_code == 200
     r = tally_client.compare([a, b], ["loss"], tracking_uri=server.url, buckets=50)
-    assert r["start_step"] == 0 and r["end_step"] == 19_998 and [x["run_name"] for x in r["runs"]] == ["cmp-a", "cmp-b"]
+    # Snapped to the pyramid: 40 buckets of 512 steps from step 0 (19,999 / 50 ≈ 400 → 2^9).
+    assert (r["start_step"], r["end_step"], r["buckets"]) == (0, 40 * 512 - 1, 40)
+    assert [x["run_name"] for x in r["runs"]] == ["cmp-a", "cmp-b"]
+    exact = tally_client.compare([a, b], ["loss"], tracking_uri=server.url, buckets=50, align=False)
+    assert (exact["start_step"], exact["end_step"], exact["buckets"]) == (0, 19_998, 50)
+    assert max(series[a][1]) in exact["series"][0]["values"]
     assert {p["key"]: p["values"] for p in r["params"]} == {"lr": ["0.1", "0.2"]}
     assert {t["key"]: t["values"] for t in r["tags"]} == {"team": ["red", None], "mlflow.runName": ["cmp-a", "cmp-b"]}
     for s in r["series"]:
@@ -163,8 +168,8 @@ def test_compare_m4_mean_lttb_raw_and_differences(server):
         # Exact M4: every returned point is a real point, the spike survives, each bucket gives at most 4.
         real = dict(zip(steps, values))
         assert all(real[st] == v for st, v in zip(s["steps"], s["values"])) and max(values) in s["values"]
-        assert len(s["steps"]) <= 4 * 50 and s["steps"] == sorted(s["steps"])
-    mean = tally_client.compare([a], ["loss"], tracking_uri=server.url, buckets=10, mode="mean")["series"][0]
+        assert len(s["steps"]) <= 4 * 40 and s["steps"] == sorted(s["steps"])
+    mean = tally_client.compare([a], ["loss"], tracking_uri=server.url, buckets=10, mode="mean", align=False)["series"][0]
     assert len(mean["steps"]) == 10 and abs(sum(mean["values"]) / 10 - sum(series[a][1]) / len(series[a][1])) < 0.05
     lttb = tally_client.compare([a], ["loss"], tracking_uri=server.url, buckets=100, mode="lttb")["series"][0]
     assert len(lttb["steps"]) == 100 and lttb["steps"][0] == 0 and lttb["steps"][-1] == 19_998
@@ -207,3 +212,36 @@ def test_compare_errors(server):
     assert r.status_code == 404
     r = requests.post(url, json={"run_ids": [rid], "metric_keys": ["nothing"]})
     assert r.status_code == 200 and r.json()["series"] == [] and "start_step" not in r.json()
+
+
+def test_tally_compare_cli(server):
+    import subprocess
+    from conftest import TALLY
+    c = MlflowClient()
+    a, b = new_run("cli-a"), new_run("cli-b")
+    c.log_param(a, "lr", "0.1")
+    c.log_param(b, "lr", "0.3")
+    for rid, scale in ((a, 1.0), (b, 2.0)):
+        steps = list(range(1000))
+        assert native_post(server, rid, encode_batch([("loss", steps, [1] * 1000, [scale * (1000 - s) for s in steps])]), True).ok
+    c.log_metric(b, "loss", float("nan"), step=1000)
+
+    def cli(*args):
+        return subprocess.run([TALLY, "compare", "--server", server.url, a, b, "--metric", "loss", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    out = cli("--buckets", "20")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["run", "metric", "points"]
+    row_a = next(l for l in lines if l.startswith("cli-a"))
+    row_b = next(l for l in lines if l.startswith("cli-b"))
+    assert "1000" in row_a.split() and "1000@0" in row_a and "1@999" in row_a and "1001" in row_b.split()
+    spark = row_a.split()[-1]
+    assert len(spark) == 20 and spark[0] == "█" and spark[-1] == "▁" and list(spark) == sorted(spark, reverse=True)
+    assert any(l.startswith("lr") and "0.1" in l and "0.3" in l for l in lines)
+    csv = cli("--format", "csv").stdout.splitlines()
+    assert csv[0].startswith("run_id,run_name,metric,count") and len(csv) == 3 and csv[2].split(",")[4] == "1"
+    assert json.loads(cli("--format", "json").stdout)["series"][0]["summary"]["count"] == 1000
+    bad = subprocess.run([TALLY, "compare", "--server", server.url, "0123456789abcdef0123456789abcdef"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "404" in bad.stderr

@@ -37,7 +37,11 @@ func bucketMismatch(_ got: [DownsampleBucket], _ want: [DownsampleBucket]) -> St
     for (i, (g, w)) in zip(got, want).enumerated() {
         var gs = g.summary
         let a = gs.sum, b = w.summary.sum
-        let closeEnough = a == b || (a.isNaN && b.isNaN) || abs(a - b) <= 1e-9 * max(1, abs(b)) + 1e-6
+        // The rounding error of a sum scales with the largest magnitude added, not with the result: 1e300 + 43
+        // - 1e300 is 0 or 43 depending on the order.
+        let magnitude = [w.summary.min?.value, w.summary.max?.value].compactMap { $0 }.filter(\.isFinite).map(abs).max() ?? 0
+        let bound = 1e-9 * max(1, abs(b)) + 1e-6 + Double(w.summary.count) * magnitude * 4 * Double.ulpOfOne
+        let closeEnough = a == b || (a.isNaN && b.isNaN) || abs(a - b) <= bound
             || (!a.isFinite || !b.isFinite || max(abs(a), abs(b)) > 1e290)  // overflowing sums depend on order
         guard closeEnough else { return "bucket \(i): sum \(a), expected \(b)" }
         gs.sum = w.summary.sum

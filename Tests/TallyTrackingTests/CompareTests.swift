@@ -65,10 +65,20 @@ import TallyWorkloads
         let f = try Fixture("cmp")
         let runs = try populate(f.service, runs: 4, seed: 7)
         for buckets in [1, 7, 100, 1000] {
-            let r = try f.service.compare(CompareQuery(runIDs: runs.map(\.0), keys: ["loss"], buckets: buckets))
+          for align in [false, true] {
+            let r = try f.service.compare(CompareQuery(runIDs: runs.map(\.0), keys: ["loss"], buckets: buckets, align: align))
             let lo = runs.map { $0.1.steps.first! }.min()!, hi = runs.map { $0.1.steps.last! }.max()!
-            #expect(r.steps == lo...hi)
-            let grid = BucketGrid(lo: lo, hi: hi, count: buckets)
+            let w = try #require(r.steps)
+            if align {
+                // Power-of-two buckets at aligned steps, about as many as asked, covering the data.
+                let width = (w.upperBound - w.lowerBound + 1) / Int64(r.buckets)
+                #expect(width > 0 && width & (width - 1) == 0 && w.lowerBound % width == 0)
+                #expect(w.lowerBound <= lo && w.upperBound >= hi && w.upperBound - width < hi)
+                #expect(Double(r.buckets) >= Double(buckets) / 1.5 - 1 && Double(r.buckets) <= Double(buckets) * 1.5 + 1)
+            } else {
+                #expect(w == lo...hi && r.buckets == buckets)
+            }
+            let grid = BucketGrid(lo: w.lowerBound, hi: w.upperBound, count: r.buckets)
             #expect(r.series.map(\.runID) == runs.map(\.0))
             for (s, (_, p)) in zip(r.series, runs) {
                 let want = oracleM4(p, grid)
@@ -79,6 +89,7 @@ import TallyWorkloads
                 #expect(s.summary.max?.value == p.values.filter { !$0.isNaN }.max())
                 #expect(s.summary.first?.step == p.steps.first && s.summary.last?.step == p.steps.last)
             }
+          }
         }
     }
 

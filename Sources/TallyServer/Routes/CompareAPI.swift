@@ -36,7 +36,13 @@ struct CompareRequest {
         case "binary": binary = true
         case let f: throw TrackingError(.invalidParameterValue, "format must be json or binary (got '\(f)')")
         }
-        query = CompareQuery(runIDs: runIDs, keys: keys, steps: steps, buckets: buckets, mode: mode)
+        let align: Bool
+        switch r.raw("align") {
+        case nil: align = true
+        case .bool(let b)?: align = b
+        case let v?: throw MLflowRequest.invalid("align", v)
+        }
+        query = CompareQuery(runIDs: runIDs, keys: keys, steps: steps, buckets: buckets, mode: mode, align: align)
     }
 }
 

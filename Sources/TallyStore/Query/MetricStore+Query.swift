@@ -249,6 +249,9 @@ extension MetricStore {
                 aggs[p].merge(s)
                 continue
             }
+            // A rollup bucket cut by the block's first or last step is still exact for [lo, hi]: `cover` looks at
+            // the steps its points actually span (blocks sealed mid-bucket would otherwise decode raw at every
+            // block boundary).
             pyramid.cover(lo, hi, level: top, order: order, into: &aggs[p]) { rlo, rhi, agg in
                 guard failure == nil else { return }
                 do {

@@ -120,8 +120,24 @@ struct RollupPyramid: Sendable {
     @inlinable
     func cover(_ lo: Int64, _ hi: Int64, level: Int, order: Int64, into agg: inout Aggregate, raw: (Int64, Int64, inout Aggregate) -> Void) {
         guard lo <= hi else { return }
-        guard level >= 0 else {
-            raw(lo, hi, &agg)
+        guard level > 0 else {
+            guard level == 0 else {
+                raw(lo, hi, &agg)
+                return
+            }
+            // Level 0: a bucket whose points (first to last step) all lie in [lo, hi] is exact even when its nominal
+            // span sticks out; one whose points all lie outside adds nothing; only a bucket straddling an edge
+            // needs its raw points, and only those in the range.
+            let L = levels[0]
+            let s = Int64(L.shift)
+            for i in L.range(lo >> s, hi >> s) {
+                let first = L.firstStep[i], last = L.lastStep[i]
+                if first >= lo && last <= hi {
+                    agg.merge(L.aggregate(i, order: order))
+                } else if last >= lo && first <= hi {
+                    raw(max(lo, first), min(hi, last), &agg)
+                }
+            }
             return
         }
         let L = levels[level]

@@ -45,7 +45,7 @@ public final class MetricStore: Sendable {
         self.directory = directory
         self.configuration = configuration
         blockCache = LRUCache(budget: configuration.blockCacheBytes)
-        rollupCache = LRUCache(budget: max(1 << 20, configuration.blockCacheBytes / 8))
+        rollupCache = LRUCache(budget: max(1 << 20, configuration.rollupCacheBytes))
         wal = configuration.wal.map { WAL(directory: directory + "/wal", config: $0) }
         FileIO.raiseOpenFileLimit()
         try FileIO.makeDirectories(directory + "/runs")

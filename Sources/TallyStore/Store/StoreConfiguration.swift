@@ -16,6 +16,9 @@ public struct StoreConfiguration: Sendable {
     public var headMemoryBudget: Int = 512 << 20
     /// Decoded blocks kept for queries (bytes).
     public var blockCacheBytes: Int = 256 << 20
+    /// Decoded rollup pyramids kept for downsampling (bytes). About 15 KB per 32,768-point block: the default
+    /// holds the pyramids of ~250 M points, so repeated chart queries over many runs decode nothing.
+    public var rollupCacheBytes: Int = 128 << 20
     /// Whether segment writes are fsynced (file and directory). Turn off only for tests and benchmarks.
     public var durableSegments: Bool = true
     /// The write-ahead log (`nil`: none; appends then live only in memory until sealed). Defaults to `sync`.

@@ -6,11 +6,14 @@ import Darwin
 
 /// A mutex with a condition variable (pthreads), for the few places threads must wait for each other
 /// (group commit). `Synchronization.Mutex` has no wait/signal.
-final class ConditionLock<State>: @unchecked Sendable {
+///
+/// The state is a class, handed to `withLock` by reference, never `inout`: a caller waits inside `withLock` and
+/// re-reads the state afterwards, and an `inout` parameter lets the optimiser assume nobody else changed it.
+final class ConditionLock<State: AnyObject>: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// Only touched with `mutex` held, which is what makes the class safe to share.
-    private var state: State
+    private let state: State
 
     init(_ initial: State) {
         state = initial
@@ -32,10 +35,10 @@ final class ConditionLock<State>: @unchecked Sendable {
     }
 
     /// Runs `body` with the lock held.
-    func withLock<R>(_ body: (inout State) throws -> R) rethrows -> R {
+    func withLock<R>(_ body: (State) throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return try body(&state)
+        return try body(state)
     }
 
     /// Inside `withLock`: releases the lock until signalled or until `nanoseconds` pass (0: no limit), then retakes it.

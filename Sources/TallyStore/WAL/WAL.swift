@@ -23,7 +23,10 @@ final class WAL: Sendable {
         var lastLSN: UInt64
     }
 
-    struct State {
+    /// The log's mutable state, a class on purpose: threads wait on the condition variable inside `withLock` and
+    /// must see each other's changes after waking. Through an `inout` struct the optimiser may (and in release builds
+    /// did) keep a field like `syncing` in a register across the wait: a waiter then never saw the leader clear it.
+    final class State {
         var fd: FileDescriptor?
         var seq: UInt64 = 0
         var path = ""
@@ -64,7 +67,7 @@ final class WAL: Sendable {
             s.durableLSN = lastLSN
             s.closed = existing
             s.seq = existing.last?.seq ?? 0
-            try openSegment(&s)
+            try openSegment(s)
         }
         if case .batch(let ms) = config.durability {
             // Batch mode: a background loop fsyncs every `ms` until the log is closed or released.
@@ -86,13 +89,13 @@ final class WAL: Sendable {
         try state.withLock { s in
             guard !s.isClosed, s.fd != nil else { throw StorageError(.closed, "the write-ahead log is closed") }
             let lsn = s.nextLSN
-            try writeRecords(&s, [WALFormat.header(type: type, lsn: lsn, length: payload.count, payloadCRC: CRC32C.checksum(payload)), payload],
+            try writeRecords(s, [WALFormat.header(type: type, lsn: lsn, length: payload.count, payloadCRC: CRC32C.checksum(payload)), payload],
                              lastLSN: lsn)
             return lsn
         }
     }
 
-    private func openSegment(_ s: inout State) throws {
+    private func openSegment(_ s: State) throws {
         s.seq += 1
         s.path = directory + "/" + WALFormat.fileName(seq: s.seq)
         let header = WALFormat.fileHeader(firstLSN: s.nextLSN)
@@ -134,7 +137,7 @@ final class WAL: Sendable {
             guard !s.isClosed, s.fd != nil else { throw StorageError(.closed, "the write-ahead log is closed") }
             let estimate = Int64(columns.stored.count + 64 + keys.count * (64 + run.utf8.count))
             if s.size + estimate > Int64(config.segmentBytes) && s.size > Int64(WALFormat.fileHeaderSize) {
-                try rotate(&s)
+                try rotate(s)
             }
             let lsnBefore = s.nextLSN
             var newIDs: [SeriesKey] = []
@@ -162,7 +165,7 @@ final class WAL: Sendable {
             parts.append(columns.stored)
             parts.append(trailer)
             do {
-                try writeRecords(&s, parts, lastLSN: lsn)
+                try writeRecords(s, parts, lastLSN: lsn)
             } catch {
                 for sk in newIDs { s.seriesIDs[sk] = nil }  // their series records were cut off too
                 s.nextLSN = lsnBefore
@@ -175,7 +178,7 @@ final class WAL: Sendable {
     /// Writes records (the last one with LSN `lsn`) at the end of the current segment. On a write error the partial
     /// bytes are cut off again, so later appends continue a valid log (if even that fails, the tail is unknown and
     /// the log refuses further writes), and the error is thrown. Call with the lock held.
-    private func writeRecords(_ s: inout State, _ parts: [[UInt8]], lastLSN lsn: UInt64) throws {
+    private func writeRecords(_ s: State, _ parts: [[UInt8]], lastLSN lsn: UInt64) throws {
         let sizeBefore = s.size
         do {
             s.size += Int64(try writeAll(s.fd!, parts, path: s.path))
@@ -196,7 +199,7 @@ final class WAL: Sendable {
     }
 
     /// Closes the current segment (fsynced) and opens the next. Called with the lock held.
-    private func rotate(_ s: inout State) throws {
+    private func rotate(_ s: State) throws {
         while s.syncing { state.wait() }
         if let fd = s.fd {
             if config.durability != .none { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } }
@@ -205,7 +208,7 @@ final class WAL: Sendable {
         }
         s.closed.append(SegmentInfo(seq: s.seq, path: s.path, lastLSN: s.writtenLSN))
         s.fd = nil
-        try openSegment(&s)
+        try openSegment(s)
     }
 
     /// Returns once the record `lsn` is on disk as the durability mode requires.
@@ -224,14 +227,14 @@ final class WAL: Sendable {
                     let deadline = ContinuousClock.now + .nanoseconds(window)
                     while s.announced > 0 && ContinuousClock.now < deadline { state.wait(nanoseconds: window / 4) }
                 }
-                try fsyncWritten(&s, fd)
+                try fsyncWritten(s, fd)
             }
         }
     }
 
     /// Fsyncs everything written so far with the lock released, then records it as durable. A failed fsync closes
     /// the log: after one, what the page cache holds is unknown. Call with the lock held and `syncing` false.
-    private func fsyncWritten(_ s: inout State, _ fd: FileDescriptor) throws {
+    private func fsyncWritten(_ s: State, _ fd: FileDescriptor) throws {
         s.syncing = true
         let target = s.writtenLSN
         let path = s.path
@@ -257,7 +260,7 @@ final class WAL: Sendable {
         try state.withLock { s in
             while s.syncing { state.wait() }
             guard let fd = s.fd, s.writtenLSN > s.durableLSN else { return }
-            try fsyncWritten(&s, fd)
+            try fsyncWritten(s, fd)
         }
     }
 
@@ -286,7 +289,7 @@ final class WAL: Sendable {
     func closeClean() throws {
         try state.withLock { s in
             guard !s.isClosed, s.fd != nil else { return }
-            try rotate(&s)
+            try rotate(s)
         }
         try removeSegments(below: UInt64.max)
         try close()

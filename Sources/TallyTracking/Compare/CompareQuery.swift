@@ -24,6 +24,9 @@ public struct CompareQuery: Sendable, Equatable {
     public var buckets: Int
     /// The reduction.
     public var mode: CompareMode
+    /// M4 and mean over a window taken from the data: snap the grid to the rollup pyramid (power-of-two bucket
+    /// widths at aligned steps, about `buckets` of them) so no raw point is decoded. Curves stay exact.
+    public var align: Bool
 
     /// Most runs in one query.
     public static let maxRuns = 1000
@@ -37,7 +40,9 @@ public struct CompareQuery: Sendable, Equatable {
     public static let maxRawCap = 1_000_000
 
     /// A query.
-    public init(runIDs: [String], keys: [String], steps: ClosedRange<Int64>? = nil, buckets: Int = 1000, mode: CompareMode = .m4) {
+    public init(runIDs: [String], keys: [String], steps: ClosedRange<Int64>? = nil, buckets: Int = 1000, mode: CompareMode = .m4,
+                align: Bool = true) {
+        self.align = align
         self.runIDs = runIDs
         self.keys = keys
         self.steps = steps
@@ -74,9 +79,10 @@ public struct CompareDifference: Sendable, Equatable {
 public struct CompareResult: Sendable, Equatable {
     /// The runs, in query order.
     public var runs: [RunInfo]
-    /// The step window every curve is bucketed on (`nil` when no series has points).
+    /// The step window every curve is bucketed on (`nil` when no series has points). With an aligned grid it
+    /// may extend past the data on both sides.
     public var steps: ClosedRange<Int64>?
-    /// Buckets of the grid.
+    /// Buckets of the grid (the aligned grid's count when the grid was snapped).
     public var buckets: Int
     /// The mode.
     public var mode: CompareMode

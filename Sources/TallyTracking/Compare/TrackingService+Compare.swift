@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import Dispatch
 import Synchronization
@@ -35,10 +37,34 @@ extension TrackingService {
             }
             window = lo...hi
         }
-        // 2. Each series over the window.
-        let series = try parallelMap(pairs) { id, key in try self.reduce(run: id, key: key, window: window, q) }.compactMap { $0 }
-        return CompareResult(runs: runs.map(\.info), steps: window, buckets: q.buckets, mode: q.mode, series: series,
+        // 2. The grid. Over a window taken from the data, M4 and mean buckets snap to the rollup pyramid: a
+        //    power-of-two width aligned at multiples of itself (the pyramid's own bucket edges), so no bucket edge
+        //    falls inside a rollup bucket and no raw point has to be decoded. The count stays within ~√2 of the request.
+        var grid = (window: window, buckets: q.buckets)
+        if q.steps == nil, q.align, q.mode == .m4 || q.mode == .mean, let aligned = Self.alignedGrid(window, buckets: q.buckets) {
+            grid = aligned
+        }
+        var snapped = q
+        snapped.buckets = grid.buckets
+        let query = snapped, gridWindow = grid.window
+        // 3. Each series over the window.
+        let series = try parallelMap(pairs) { id, key in try self.reduce(run: id, key: key, window: gridWindow, query) }.compactMap { $0 }
+        return CompareResult(runs: runs.map(\.info), steps: grid.window, buckets: grid.buckets, mode: q.mode, series: series,
                              params: Self.differences(runs.map { $0.params }), tags: Self.differences(runs.map { Self.userTags($0.tags) }))
+    }
+
+    /// A grid of power-of-two-wide buckets aligned at multiples of their width covering `window`, with about
+    /// `buckets` buckets (the width is 2^round(log2(ideal width))); `nil` when it would not fit in Int64.
+    static func alignedGrid(_ window: ClosedRange<Int64>, buckets: Int) -> (window: ClosedRange<Int64>, buckets: Int)? {
+        let span = Double(window.upperBound) - Double(window.lowerBound) + 1
+        let ideal = max(1, span / Double(buckets))
+        let shift = min(60, max(0, Int(log2(ideal).rounded())))
+        let width = Int64(1) << shift
+        let lo = (window.lowerBound >> shift) << shift  // floor to a multiple of width (arithmetic shift floors)
+        let count = Int((window.upperBound >> shift) - (lo >> shift)) + 1
+        let (end, overflow) = lo.addingReportingOverflow(Int64(count) * width - 1)
+        guard !overflow, count >= 1, count <= MetricStore.maxBuckets else { return nil }
+        return (lo...end, count)
     }
 
     static func validate(_ q: CompareQuery) throws {

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// A minimal blocking HTTP/1.1 client over one keep-alive TCP connection: what a load generator needs, with no
-/// per-request allocations beyond the response body. Loopback/IPv4 only.
+/// per-request allocations beyond the response body. Plain HTTP (no TLS).
 final class BlockingHTTP {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -20,21 +20,27 @@ final class BlockingHTTP {
 
     init(host: String = "127.0.0.1", port: Int) throws {
         self.host = host
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else {
+            throw Failure(description: "cannot resolve \(host)")
+        }
+        defer { freeaddrinfo(list) }
+        var connected: Int32 = -1
+        var ai: UnsafeMutablePointer<addrinfo>? = first
+        while let a = ai, connected < 0 {
+            let s = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
+            if s >= 0 {
+                if connect(s, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { connected = s } else { close(s) }
+            }
+            ai = a.pointee.ai_next
+        }
+        guard connected >= 0 else { throw Failure(description: "cannot connect to \(host):\(port) (errno \(errno))") }
+        fd = connected
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        inet_pton(AF_INET, host, &addr.sin_addr)
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
-            close(fd)
-            throw Failure(description: "connect to \(host):\(port): errno \(errno)")
-        }
     }
 
     deinit { close(fd) }

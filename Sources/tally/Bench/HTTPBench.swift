@@ -70,19 +70,26 @@ struct HTTPBench: ParsableCommand {
         }
         out.add("compare_load_points_per_s", Double(compareRuns * comparePoints) / loadSeconds, digits: 0)
         let conn = try BlockingHTTP(port: port)
-        let query = Array(("{\"run_ids\": [" + runs.map { "\"\($0)\"" }.joined(separator: ", ") + "], \"metric_keys\": [\"loss\"], "
-            + "\"buckets\": \(buckets), \"mode\": \"m4\"}").utf8)
-        var times: [Double] = []
-        var answer: [UInt8] = []
-        for _ in 0..<11 {
-            times.append(try seconds { answer = try Self.check(conn.request("POST", "/api/tally/v1/compare", body: query)) })
+        func query(_ format: String) -> [UInt8] {
+            Array(("{\"run_ids\": [" + runs.map { "\"\($0)\"" }.joined(separator: ", ") + "], \"metric_keys\": [\"loss\"], "
+                + "\"buckets\": \(buckets), \"mode\": \"m4\", \"format\": \"\(format)\"}").utf8)
         }
         out.add("compare_runs", compareRuns)
         out.add("compare_points_per_run", comparePoints)
         out.add("compare_buckets", buckets)
-        out.add("compare_first_ms", times[0] * 1000)
-        out.add("compare_100_runs_ms_p50", median(Array(times.dropFirst())) * 1000)
-        out.add("compare_response_bytes", answer.count)
+        // The UI's form (binary curves) and the JSON form, 11 queries each; the first binary one is the coldest.
+        for format in ["binary", "json"] {
+            var times: [Double] = []
+            var answer: [UInt8] = []
+            let body = query(format)
+            for _ in 0..<11 {
+                times.append(try seconds { answer = try Self.check(conn.request("POST", "/api/tally/v1/compare", body: body)) })
+            }
+            let suffix = format == "json" ? "_json" : ""
+            if format == "binary" { out.add("compare_first_ms", times[0] * 1000) }
+            out.add("compare_100_runs\(suffix)_ms_p50", median(Array(times.dropFirst())) * 1000)
+            out.add("compare\(suffix)_response_bytes", answer.count)
+        }
 
         // 5. MLflow's chart query over one of those runs.
         var interval: [Double] = []

@@ -21,6 +21,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Metric durability: sync, batch:N (ms) or none.") var durability = "sync"
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Option(help: "Largest body of runs/log-batch and runs/log-inputs, bytes.") var maxBodyBytes = ServerConfiguration().maxBodyBytes
+    @Option(help: "Largest body of the native ingest endpoint, bytes.") var maxNativeBodyBytes = ServerConfiguration().maxNativeBodyBytes
     @Option(help: "Largest body of the other MLflow endpoints, bytes.") var maxSmallBodyBytes = ServerConfiguration().maxSmallBodyBytes
     @Option(help: "Seconds a silent connection is kept open.") var idleTimeout = ServerConfiguration().idleTimeoutSeconds
 
@@ -34,6 +35,7 @@ struct ServerCommand: AsyncParsableCommand {
         config.artifactsDestination = artifactsDestination
         config.maxBodyBytes = maxBodyBytes
         config.maxSmallBodyBytes = maxSmallBodyBytes
+        config.maxNativeBodyBytes = maxNativeBodyBytes
         config.idleTimeoutSeconds = idleTimeout
         guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)': use sync, batch:N or none") }
         config.durability = d

@@ -263,10 +263,14 @@ class Run:
         return False
 
 
-def compare(run_ids, metric_keys, tracking_uri=None, buckets=1000, mode="m4", start_step=None, end_step=None, max_points=None):
-    """POST /api/tally/v1/compare: aligned, downsampled curves, summaries and differing params/tags (JSON)."""
+def compare(run_ids, metric_keys, tracking_uri=None, buckets=1000, mode="m4", start_step=None, end_step=None, max_points=None,
+            align=True):
+    """POST /api/tally/v1/compare: aligned, downsampled curves, summaries and differing params/tags (JSON).
+
+    align: let the server snap the grid to its rollup pyramid (about `buckets` power-of-two-wide buckets; faster).
+    """
     url = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "http://127.0.0.1:5000"
-    req = {"run_ids": list(run_ids), "metric_keys": list(metric_keys), "buckets": buckets, "mode": mode}
+    req = {"run_ids": list(run_ids), "metric_keys": list(metric_keys), "buckets": buckets, "mode": mode, "align": align}
     if start_step is not None or end_step is not None:
         req["start_step"], req["end_step"] = start_step, end_step
     if max_points is not None:
