@@ -15,6 +15,7 @@ build: bootstrap
 # Every test: a smoke run of the CLI benchmark on small data, the Swift Testing suites, then the interop suite
 # (the real mlflow client against tally server).
 test: bootstrap
+	./scripts/embed-ui --check
 	$(SWIFT) build --build-tests
 	./scripts/smoke-bench
 	$(SWIFT) test

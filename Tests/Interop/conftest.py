@@ -57,6 +57,11 @@ class Server:
 def server():
     import mlflow
     s = Server()
+    # Each module gets a fresh server: forget the fluent API's active experiment and run of the previous one.
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.tracking.fluent._active_experiment_id = None
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     mlflow.set_tracking_uri(s.url)
     os.environ["MLFLOW_TRACKING_URI"] = s.url
     yield s

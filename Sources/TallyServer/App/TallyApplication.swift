@@ -65,6 +65,7 @@ public enum TallyApplication {
         router.add(middleware: MLflowErrorMiddleware())
         router.get("/health") { _, _ in "OK" }
         router.get("/version") { _, _ in TallyVersion.string }
+        UIRoutes().register(on: router)
         let pool = NIOThreadPool(numberOfThreads: max(2, config.blockingThreads))
         pool.start()
         MLflowAPI(service: service, maxBody: config.maxBodyBytes, maxSmallBody: config.maxSmallBodyBytes, pool: pool).register(on: router)

@@ -1,0 +1,337 @@
+// Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
+import { mlflow, compare, ApiError } from "/static/api.js";
+import { Chart, COLORS, fmt, escape } from "/static/chart.js";
+
+const main = document.getElementById("main");
+const crumbs = document.getElementById("crumbs");
+const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
+const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "");
+const duration = (a, b) => (a && b ? fmt((Number(b) - Number(a)) / 1000) + " s" : "");
+
+function setCrumbs(items) {
+  crumbs.innerHTML = items.map(([label, href]) => (href ? `<a href="${href}">${escape(label)}</a>` : escape(label))).join(" / ");
+}
+
+function showError(where, e) {
+  const msg = e instanceof ApiError ? `${e.code}: ${e.message}` : String(e);
+  where.innerHTML = `<p class="error" role="alert">${escape(msg)}</p>`;
+}
+
+// ---- Experiments ---------------------------------------------------------------------------------------------
+
+async function experiments() {
+  setCrumbs([["Experiments"]]);
+  main.innerHTML = "";
+  const box = h(`<section>
+    <h1>Experiments</h1>
+    <div class="toolbar">
+      <label for="exp-filter" class="sr-only">Filter experiments</label>
+      <input id="exp-filter" type="search" placeholder="name LIKE '%mnist%'">
+      <label><input id="exp-deleted" type="checkbox"> show deleted</label>
+      <input id="exp-new" type="text" placeholder="new experiment name" aria-label="New experiment name">
+      <button id="exp-create" class="primary">Create</button>
+    </div>
+    <div id="exp-error"></div>
+    <table><thead><tr><th>Name</th><th>ID</th><th>Created</th><th>Stage</th><th>Actions</th></tr></thead><tbody id="exp-rows"></tbody></table>
+  </section>`);
+  main.append(box);
+  const load = async () => {
+    const err = box.querySelector("#exp-error");
+    err.innerHTML = "";
+    try {
+      const body = { max_results: 1000, view_type: box.querySelector("#exp-deleted").checked ? "ALL" : "ACTIVE_ONLY" };
+      const f = box.querySelector("#exp-filter").value.trim();
+      if (f) body.filter = f.includes(" ") || f.includes("=") ? f : `name LIKE '%${f.replace(/'/g, "")}%'`;
+      const r = await mlflow.post("/experiments/search", body);
+      box.querySelector("#exp-rows").replaceChildren(...(r.experiments || []).map((e) => {
+        const row = h(`<table><tr><td><a href="#/experiments/${e.experiment_id}">${escape(e.name)}</a></td><td>${e.experiment_id}</td>
+          <td>${when(e.creation_time)}</td><td>${e.lifecycle_stage}</td><td></td></tr></table>`).querySelector("tr");
+        const act = row.lastElementChild;
+        const rename = h(`<button>Rename</button>`);
+        rename.onclick = async () => {
+          const name = prompt("New name", e.name);
+          if (name) { try { await mlflow.post("/experiments/update", { experiment_id: e.experiment_id, new_name: name }); load(); } catch (x) { showError(err, x); } }
+        };
+        const del = h(`<button>${e.lifecycle_stage === "deleted" ? "Restore" : "Delete"}</button>`);
+        del.onclick = async () => {
+          try { await mlflow.post(e.lifecycle_stage === "deleted" ? "/experiments/restore" : "/experiments/delete", { experiment_id: e.experiment_id }); load(); }
+          catch (x) { showError(err, x); }
+        };
+        act.append(rename, " ", del);
+        return row;
+      }));
+    } catch (e) { showError(err, e); }
+  };
+  box.querySelector("#exp-filter").addEventListener("change", load);
+  box.querySelector("#exp-deleted").addEventListener("change", load);
+  box.querySelector("#exp-create").onclick = async () => {
+    const name = box.querySelector("#exp-new").value.trim();
+    if (!name) return;
+    try { await mlflow.post("/experiments/create", { name }); box.querySelector("#exp-new").value = ""; load(); }
+    catch (e) { showError(box.querySelector("#exp-error"), e); }
+  };
+  await load();
+}
+
+// ---- Runs table ----------------------------------------------------------------------------------------------
+
+async function runs(experimentID) {
+  const exp = (await mlflow.get("/experiments/get", { experiment_id: experimentID })).experiment;
+  setCrumbs([["Experiments", "#/"], [exp.name]]);
+  main.innerHTML = "";
+  const state = { filter: "", order: "attributes.start_time DESC", tokens: [null], page: 0, selected: new Set(), runs: [] };
+  const box = h(`<section>
+    <h1>${escape(exp.name)}</h1>
+    <div class="toolbar">
+      <label for="run-filter" class="sr-only">Filter runs</label>
+      <input id="run-filter" type="search" placeholder="metrics.loss < 0.5 and params.lr = '0.01'" style="min-width:28rem">
+      <button id="run-apply">Filter</button>
+      <button id="run-compare" class="primary" disabled>Compare selected</button>
+      <span id="run-count" class="muted"></span>
+    </div>
+    <div id="run-error"></div>
+    <div class="tablewrap"><table id="run-table"><thead></thead><tbody></tbody></table></div>
+    <div class="pager"><button id="prev">Previous</button><span id="page" class="muted"></span><button id="next">Next</button></div>
+  </section>`);
+  main.append(box);
+  const table = box.querySelector("#run-table");
+  const compareButton = box.querySelector("#run-compare");
+  compareButton.onclick = () => { location.hash = `#/compare?runs=${[...state.selected].join(",")}`; };
+  const sortKey = { Name: "attributes.run_name", Status: "attributes.status", Started: "attributes.start_time" };
+
+  const render = () => {
+    const rs = state.runs;
+    const metricKeys = [...new Set(rs.flatMap((r) => (r.data.metrics || []).map((m) => m.key)))].sort().slice(0, 12);
+    const paramKeys = [...new Set(rs.flatMap((r) => (r.data.params || []).map((p) => p.key)))].sort().slice(0, 12);
+    const cols = [["", null], ["Name", sortKey.Name], ["Status", sortKey.Status], ["Started", sortKey.Started], ["Duration", null],
+      ...metricKeys.map((k) => [k, `metrics.\`${k}\``]), ...paramKeys.map((k) => [k, `params.\`${k}\``])];
+    table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
+      const sort = key && state.order.startsWith(key) ? (state.order.endsWith("DESC") ? "descending" : "ascending") : "none";
+      return key ? `<th class="sortable" tabindex="0" data-key="${escape(key)}" aria-sort="${sort}">${escape(label)}</th>` : `<th>${escape(label)}</th>`;
+    }).join("") + "</tr>";
+    table.tHead.querySelectorAll("th.sortable").forEach((th) => {
+      const go = () => {
+        const key = th.dataset.key;
+        state.order = state.order === key + " ASC" ? key + " DESC" : key + " ASC";
+        state.tokens = [null]; state.page = 0; load();
+      };
+      th.onclick = go;
+      th.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } };
+    });
+    table.tBodies[0].replaceChildren(...rs.map((r) => {
+      const m = Object.fromEntries((r.data.metrics || []).map((x) => [x.key, x.value]));
+      const p = Object.fromEntries((r.data.params || []).map((x) => [x.key, x.value]));
+      const id = r.info.run_id;
+      const row = h(`<table><tr tabindex="0" data-run="${id}" class="${state.selected.has(id) ? "selected" : ""}">
+        <td><input type="checkbox" aria-label="Select ${escape(r.info.run_name)}" ${state.selected.has(id) ? "checked" : ""}></td>
+        <td><a href="#/runs/${id}">${escape(r.info.run_name || id)}</a></td>
+        <td class="status-${r.info.status}">${r.info.status}</td><td>${when(r.info.start_time)}</td>
+        <td class="num">${duration(r.info.start_time, r.info.end_time)}</td>
+        ${metricKeys.map((k) => `<td class="num">${k in m ? fmt(Number(m[k])) : ""}</td>`).join("")}
+        ${paramKeys.map((k) => `<td>${escape(p[k] ?? "")}</td>`).join("")}</tr></table>`).querySelector("tr");
+      const check = row.querySelector("input");
+      const toggle = () => {
+        if (state.selected.has(id)) state.selected.delete(id); else state.selected.add(id);
+        check.checked = state.selected.has(id);
+        row.classList.toggle("selected", check.checked);
+        compareButton.disabled = state.selected.size === 0;
+      };
+      check.onchange = () => { check.checked = !check.checked; toggle(); };
+      row.onkeydown = (e) => {
+        if (e.key === " ") { e.preventDefault(); toggle(); }
+        else if (e.key === "Enter") location.hash = `#/runs/${id}`;
+        else if (e.key === "ArrowDown") { e.preventDefault(); row.nextElementSibling?.focus(); }
+        else if (e.key === "ArrowUp") { e.preventDefault(); row.previousElementSibling?.focus(); }
+      };
+      return row;
+    }));
+    box.querySelector("#run-count").textContent = `${rs.length} runs on this page`;
+    box.querySelector("#page").textContent = `page ${state.page + 1}`;
+    box.querySelector("#prev").disabled = state.page === 0;
+    box.querySelector("#next").disabled = !state.tokens[state.page + 1];
+  };
+
+  const load = async () => {
+    const err = box.querySelector("#run-error");
+    err.innerHTML = "";
+    try {
+      const body = { experiment_ids: [experimentID], max_results: 100, order_by: [state.order] };
+      if (state.filter) body.filter = state.filter;
+      if (state.tokens[state.page]) body.page_token = state.tokens[state.page];
+      const r = await mlflow.post("/runs/search", body);
+      state.runs = r.runs || [];
+      state.tokens[state.page + 1] = r.next_page_token || null;
+      render();
+    } catch (e) { showError(err, e); }
+  };
+  box.querySelector("#run-apply").onclick = () => { state.filter = box.querySelector("#run-filter").value.trim(); state.tokens = [null]; state.page = 0; load(); };
+  box.querySelector("#run-filter").addEventListener("keydown", (e) => { if (e.key === "Enter") box.querySelector("#run-apply").click(); });
+  box.querySelector("#prev").onclick = () => { state.page--; load(); };
+  box.querySelector("#next").onclick = () => { state.page++; load(); };
+  await load();
+}
+
+// ---- Run page ------------------------------------------------------------------------------------------------
+
+async function runPage(runID) {
+  const run = (await mlflow.get("/runs/get", { run_id: runID })).run;
+  const exp = (await mlflow.get("/experiments/get", { experiment_id: run.info.experiment_id })).experiment;
+  setCrumbs([["Experiments", "#/"], [exp.name, `#/experiments/${exp.experiment_id}`], [run.info.run_name || runID]]);
+  const kv = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v)}</td></tr>`).join("")}</table>`;
+  const metrics = (run.data.metrics || []).map((m) => m.key).sort();
+  main.innerHTML = "";
+  main.append(h(`<section>
+    <h1>${escape(run.info.run_name || runID)}</h1>
+    <div class="grid">
+      <div class="card"><h2>Run</h2>${kv([["id", runID], ["status", run.info.status], ["started", when(run.info.start_time)],
+        ["ended", when(run.info.end_time)], ["duration", duration(run.info.start_time, run.info.end_time)], ["artifacts", run.info.artifact_uri]])}</div>
+      <div class="card"><h2>Params</h2>${kv((run.data.params || []).map((p) => [p.key, p.value]))}</div>
+      <div class="card"><h2>Tags</h2>${kv((run.data.tags || []).filter((t) => !t.key.startsWith("mlflow.")).map((t) => [t.key, t.value]))}</div>
+      <div class="card"><h2>Inputs</h2>${kv(((run.inputs || {}).dataset_inputs || []).map((d) => [d.dataset.name, d.dataset.digest]))}</div>
+    </div>
+    <h2>Metrics</h2><div class="grid" id="metric-cards"></div>
+    <h2>Artifacts</h2><div id="artifacts"></div>
+  </section>`));
+  const cards = main.querySelector("#metric-cards");
+  if (metrics.length) {
+    const r = await compare({ run_ids: [runID], metric_keys: metrics, buckets: 200 });
+    for (const s of r.series) {
+      const card = h(`<div class="card"><strong>${escape(s.key)}</strong>
+        <div class="muted">${s.summary.count} points · last ${fmt(s.summary.last?.value)} · min ${fmt(s.summary.min?.value)} @ ${s.summary.min?.step ?? ""} · max ${fmt(s.summary.max?.value)} @ ${s.summary.max?.step ?? ""}</div></div>`);
+      cards.append(card);
+      const chart = new Chart(card, { height: 140, title: s.key });
+      chart.canvas.setAttribute("aria-label", `${s.key}: ${s.summary.count} points, last ${fmt(s.summary.last?.value)}`);
+      chart.set([{ label: s.key, color: COLORS[0], steps: s.steps, values: s.values }], [r.start_step, r.end_step],
+        { start: r.start_step, width: (r.end_step - r.start_step + 1) / r.buckets });
+    }
+  } else cards.innerHTML = `<p class="muted">No metrics.</p>`;
+  artifactList(main.querySelector("#artifacts"), run.info, "");
+}
+
+async function artifactList(where, info, path) {
+  const runID = info.run_id;
+  // Proxied artifacts (mlflow-artifacts:/…) download through the server.
+  const root = (info.artifact_uri || "").replace(/^mlflow-artifacts:\/*/, "");
+  try {
+    const r = await mlflow.get("/artifacts/list", path ? { run_id: runID, path } : { run_id: runID });
+    const files = r.files || [];
+    if (!files.length) { where.innerHTML = `<p class="muted">No artifacts${path ? " in " + escape(path) : ""}.</p>`; return; }
+    const list = h(`<ul></ul>`);
+    for (const f of files) {
+      const li = document.createElement("li");
+      if (f.is_dir) {
+        const a = h(`<a href="#">${escape(f.path)}/</a>`);
+        const sub = document.createElement("div");
+        a.onclick = (e) => { e.preventDefault(); artifactList(sub, info, f.path); };
+        li.append(a, sub);
+      } else {
+        const url = `/api/2.0/mlflow-artifacts/artifacts/${root}/${f.path.split("/").map(encodeURIComponent).join("/")}`;
+        li.innerHTML = `<a href="${url}" download>${escape(f.path)}</a> <span class="muted">${f.file_size ?? ""} B</span> <button>Preview</button>`;
+        li.querySelector("button").onclick = async () => {
+          const pre = document.createElement(/\.(png|jpe?g|gif|svg|webp)$/i.test(f.path) ? "img" : "pre");
+          if (pre.tagName === "IMG") { pre.src = url; pre.alt = f.path; pre.style.maxWidth = "100%"; }
+          else pre.textContent = (await (await fetch(url)).text()).slice(0, 20000);
+          li.append(pre);
+        };
+      }
+      list.append(li);
+    }
+    where.replaceChildren(list);
+  } catch (e) { showError(where, e); }
+}
+
+// ---- Compare -------------------------------------------------------------------------------------------------
+
+async function comparePage(params) {
+  const runIDs = (params.get("runs") || "").split(",").filter(Boolean);
+  setCrumbs([["Experiments", "#/"], ["Compare"]]);
+  main.innerHTML = "";
+  if (!runIDs.length) { main.innerHTML = `<p>Select runs in a runs table, then Compare.</p>`; return; }
+  const infos = await Promise.all(runIDs.map((id) => mlflow.get("/runs/get", { run_id: id }).then((r) => r.run)));
+  const allMetrics = [...new Set(infos.flatMap((r) => (r.data.metrics || []).map((m) => m.key)))].sort();
+  const chosen = (params.get("metrics") || allMetrics.slice(0, 4).join(",")).split(",").filter(Boolean);
+  const box = h(`<section>
+    <h1>Compare ${runIDs.length} runs</h1>
+    <div class="toolbar">
+      <label>Metrics <select id="cmp-metrics" multiple size="3">${allMetrics.map((k) => `<option ${chosen.includes(k) ? "selected" : ""}>${escape(k)}</option>`).join("")}</select></label>
+      <label><input type="checkbox" id="cmp-log"> log scale</label>
+      <label>smoothing <input type="range" id="cmp-smooth" min="0" max="0.99" step="0.01" value="0"></label>
+      <span class="muted">drag to zoom · double-click to reset</span>
+    </div>
+    <div class="legend" id="cmp-legend"></div>
+    <div id="cmp-error"></div>
+    <div id="cmp-charts"></div>
+    <h2>Summaries</h2><div class="tablewrap"><table id="cmp-summary"></table></div>
+    <h2>Params that differ</h2><div class="tablewrap"><table id="cmp-params"></table></div>
+  </section>`);
+  main.append(box);
+  const names = Object.fromEntries(infos.map((r) => [r.info.run_id, r.info.run_name || r.info.run_id]));
+  const color = Object.fromEntries(runIDs.map((id, i) => [id, COLORS[i % COLORS.length]]));
+  box.querySelector("#cmp-legend").innerHTML = runIDs.map((id) => `<span style="--c:${color[id]}">${escape(names[id])}</span>`).join("");
+  const charts = {};
+  let metrics = chosen;
+  const draw = async (window) => {
+    const err = box.querySelector("#cmp-error");
+    err.innerHTML = "";
+    try {
+      const q = { run_ids: runIDs, metric_keys: metrics, buckets: Math.max(200, Math.min(2000, Math.round(box.clientWidth))) };
+      if (window) { q.start_step = window[0]; q.end_step = window[1]; }
+      const t0 = performance.now();
+      const r = await compare(q);
+      const grid = { start: r.start_step, width: (r.end_step - r.start_step + 1) / r.buckets };
+      for (const key of metrics) {
+        if (!charts[key]) {
+          const card = h(`<div class="card"><strong>${escape(key)}</strong></div>`);
+          box.querySelector("#cmp-charts").append(card);
+          charts[key] = new Chart(card, { title: key, onZoom: (a, b) => draw([a, b]), onReset: () => draw(null) });
+        }
+        const series = r.series.filter((s) => s.key === key)
+          .map((s) => ({ label: names[s.run_id], color: color[s.run_id], steps: s.steps, values: s.values, summary: s.summary }));
+        const c = charts[key];
+        c.log = box.querySelector("#cmp-log").checked;
+        c.smoothing = Number(box.querySelector("#cmp-smooth").value);
+        c.set(series, r.start_step === undefined ? null : [window ? window[0] : r.start_step, window ? window[1] : r.end_step], grid);
+        c.canvas.setAttribute("aria-label", `${key}: ` + series.map((s) => `${s.label} last ${fmt(s.summary.last?.value)}, min ${fmt(s.summary.min?.value)}`).join("; "));
+        c.el.dataset.window = `${window ? window[0] : r.start_step}-${window ? window[1] : r.end_step}`;
+        c.el.dataset.lines = String(series.length);
+      }
+      box.dataset.renderMs = String(Math.round(performance.now() - t0));
+      box.querySelector("#cmp-summary").innerHTML = "<tr><th>run</th><th>metric</th><th>points</th><th>first</th><th>last</th><th>min</th><th>max</th><th>NaN/Inf</th></tr>"
+        + r.series.map((s) => `<tr><td>${escape(names[s.run_id])}</td><td>${escape(s.key)}</td><td class="num">${s.summary.count}</td>
+          <td class="num">${fmt(s.summary.first?.value)}</td><td class="num">${fmt(s.summary.last?.value)}</td>
+          <td class="num">${fmt(s.summary.min?.value)} @ ${s.summary.min?.step ?? ""}</td><td class="num">${fmt(s.summary.max?.value)} @ ${s.summary.max?.step ?? ""}</td>
+          <td class="num">${s.summary.nan_count + s.summary.pos_inf_count + s.summary.neg_inf_count}</td></tr>`).join("");
+      box.querySelector("#cmp-params").innerHTML = `<tr><th>param</th>${r.runs.map((x) => `<th>${escape(names[x.run_id])}</th>`).join("")}</tr>`
+        + r.params.map((p) => `<tr><td>${escape(p.key)}</td>${p.values.map((v) => `<td>${escape(v ?? "—")}</td>`).join("")}</tr>`).join("");
+    } catch (e) { showError(err, e); }
+  };
+  box.querySelector("#cmp-metrics").onchange = (e) => {
+    metrics = [...e.target.selectedOptions].map((o) => o.value);
+    box.querySelector("#cmp-charts").innerHTML = "";
+    for (const k of Object.keys(charts)) delete charts[k];
+    draw(null);
+  };
+  for (const id of ["#cmp-log", "#cmp-smooth"]) {
+    box.querySelector(id).addEventListener("input", () => {
+      for (const c of Object.values(charts)) { c.log = box.querySelector("#cmp-log").checked; c.smoothing = Number(box.querySelector("#cmp-smooth").value); c.draw(); }
+    });
+  }
+  await draw(null);
+}
+
+// ---- Router --------------------------------------------------------------------------------------------------
+
+async function route() {
+  const [path, query] = location.hash.slice(1).split("?");
+  const parts = (path || "/").split("/").filter(Boolean);
+  try {
+    if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
+    else if (parts[0] === "runs" && parts[1]) await runPage(decodeURIComponent(parts[1]));
+    else if (parts[0] === "compare") await comparePage(new URLSearchParams(query || ""));
+    else await experiments();
+  } catch (e) { showError(main, e); }
+  document.body.dataset.ready = location.hash || "#/";
+}
+
+window.addEventListener("hashchange", route);
+route();

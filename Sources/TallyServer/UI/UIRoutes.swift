@@ -1,0 +1,26 @@
+import Hummingbird
+import NIOCore
+
+/// Serves the web UI embedded in the binary: `/` is the single page, `/static/<file>` its scripts and styles.
+/// Responses carry an ETag (content hash) and `Cache-Control: no-cache`, so browsers revalidate and get 304s.
+struct UIRoutes: Sendable {
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/") { request, _ in Self.serve("index.html", request) }
+        router.get("/static/:file") { request, context in
+            Self.serve(context.parameters.get("file") ?? "", request)
+        }
+    }
+
+    static func serve(_ name: String, _ request: Request) -> Response {
+        guard let file = EmbeddedAssets.files[name] else {
+            return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "not found")))
+        }
+        var headers: HTTPFields = [.eTag: file.etag, .cacheControl: "no-cache", .contentType: file.contentType]
+        headers[.init("X-Content-Type-Options")!] = "nosniff"
+        if request.headers[.ifNoneMatch] == file.etag {
+            return Response(status: .notModified, headers: headers)
+        }
+        let body = file.body.withUTF8Buffer { ByteBuffer(bytes: $0) }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
+    }
+}
