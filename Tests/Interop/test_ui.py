@@ -55,7 +55,7 @@ def wait(d, cond, timeout=20):
         if v:
             return v
         time.sleep(0.05)
-    raise AssertionError("timed out waiting for: " + cond)
+    raise AssertionError("timed out waiting for: " + cond + "; browser log: " + repr(d.get_log("browser")))
 
 
 def console_errors(d):
@@ -97,6 +97,18 @@ def test_experiments_and_runs_table(server, browser, seeded):
     browser.execute_script("[...document.querySelectorAll('#run-table th')].find(t => t.textContent.startsWith('acc')).click()")
     wait(browser, "return document.querySelector('#run-table tbody tr td:nth-child(2)').textContent === 'ui-run-5'")
     assert names() == [f"ui-run-{i}" for i in range(5, -1, -1)]
+    # Columns can be chosen.
+    header = "return [...document.querySelectorAll('#run-table th')].map(t => t.textContent)"
+    assert "lr" in browser.execute_script(header)
+    browser.execute_script("document.querySelector('#run-columns').open = true")
+    browser.execute_script("[...document.querySelectorAll('#run-column-list label')].find(l => l.textContent.includes('param lr'))"
+                           ".querySelector('input').click()")
+    wait(browser, "return ![...document.querySelectorAll('#run-table th')].some(t => t.textContent === 'lr')")
+    # Keyboard: rows are focusable, Space selects, and Compare becomes available.
+    from selenium.webdriver.common.keys import Keys
+    first = browser.find_element("css selector", "#run-table tbody tr")
+    first.send_keys(Keys.SPACE)
+    wait(browser, "return !document.getElementById('run-compare').disabled")
     assert console_errors(browser) == []
 
 
@@ -133,4 +145,29 @@ def test_compare_draws_lines_and_zooms(server, browser, seeded):
     ActionChains(browser).double_click(canvas).perform()
     wait(browser, f"return document.querySelector('.chart').dataset.window === '{window}'")
     browser.save_screenshot(os.path.join(ARTIFACTS, "compare-reset.png"))
+    # Wall-time x axis: the same curves over seconds since each run's first point (5,000 points, 1 ms apart).
+    from selenium.webdriver.support.ui import Select
+    Select(browser.find_element("id", "cmp-x")).select_by_value("time")
+    wait(browser, "const c = document.querySelector('.chart canvas'); return c && document.querySelector('.chart').__proto__ && true")
+    time.sleep(0.5)
+    # Hovering reads out every run's value.
+    ActionChains(browser).move_to_element(canvas).perform()
+    wait(browser, "return document.querySelector('.chart .readout').style.display === 'block'")
+    assert browser.find_element("css selector", ".chart .readout").text.count("ui-run-") == 6
+    browser.save_screenshot(os.path.join(ARTIFACTS, "compare-time.png"))
     assert console_errors(browser) == []
+
+
+def test_assets_are_embedded_and_cached(server):
+    import requests
+    for path, ctype in [("/", "text/html"), ("/static/app.js", "text/javascript"), ("/static/chart.js", "text/javascript"),
+                        ("/static/style.css", "text/css")]:
+        r = requests.get(server.url + path)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith(ctype) and r.headers["Cache-Control"] == "no-cache"
+        etag = r.headers["ETag"]
+        again = requests.get(server.url + path, headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b""
+    assert requests.get(server.url + "/static/nope.js").status_code == 404
+    # No external resources: every script and stylesheet is served by tally itself.
+    page = requests.get(server.url + "/").text
+    assert "http://" not in page and "https://" not in page

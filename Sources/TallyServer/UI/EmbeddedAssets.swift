@@ -52,7 +52,7 @@ export async function compare(query) {
   return meta;
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"ef9418179af94b17\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"0814c92ce9b5bdf1\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, ApiError } from "/static/api.js";
 import { Chart, COLORS, fmt, escape } from "/static/chart.js";
@@ -134,7 +134,7 @@ async function runs(experimentID) {
   const exp = (await mlflow.get("/experiments/get", { experiment_id: experimentID })).experiment;
   setCrumbs([["Experiments", "#/"], [exp.name]]);
   main.innerHTML = "";
-  const state = { filter: "", order: "attributes.start_time DESC", tokens: [null], page: 0, selected: new Set(), runs: [] };
+  const state = { filter: "", order: "attributes.start_time DESC", tokens: [null], page: 0, selected: new Set(), runs: [], hidden: new Set() };
   const box = h(`<section>
     <h1>${escape(exp.name)}</h1>
     <div class="toolbar">
@@ -142,6 +142,7 @@ async function runs(experimentID) {
       <input id="run-filter" type="search" placeholder="metrics.loss < 0.5 and params.lr = '0.01'" style="min-width:28rem">
       <button id="run-apply">Filter</button>
       <button id="run-compare" class="primary" disabled>Compare selected</button>
+      <details id="run-columns"><summary>Columns</summary><div id="run-column-list"></div></details>
       <span id="run-count" class="muted"></span>
     </div>
     <div id="run-error"></div>
@@ -156,8 +157,19 @@ async function runs(experimentID) {
 
   const render = () => {
     const rs = state.runs;
-    const metricKeys = [...new Set(rs.flatMap((r) => (r.data.metrics || []).map((m) => m.key)))].sort().slice(0, 12);
-    const paramKeys = [...new Set(rs.flatMap((r) => (r.data.params || []).map((p) => p.key)))].sort().slice(0, 12);
+    const allMetrics = [...new Set(rs.flatMap((r) => (r.data.metrics || []).map((m) => m.key)))].sort();
+    const allParams = [...new Set(rs.flatMap((r) => (r.data.params || []).map((p) => p.key)))].sort();
+    // Column chooser: every metric and param of the page, the first 12 of each shown unless chosen otherwise.
+    const list = box.querySelector("#run-column-list");
+    list.replaceChildren(...[...allMetrics.map((k) => ["metric", k]), ...allParams.map((k) => ["param", k])].map(([kind, k], i) => {
+      const id = `${kind}:${k}`;
+      if (!state.seen?.has(id)) { (state.seen ??= new Set()).add(id); if ((kind === "metric" ? allMetrics : allParams).indexOf(k) >= 12) state.hidden.add(id); }
+      const label = h(`<label style="display:block"><input type="checkbox" ${state.hidden.has(id) ? "" : "checked"}> ${kind} ${escape(k)}</label>`);
+      label.querySelector("input").onchange = (e) => { if (e.target.checked) state.hidden.delete(id); else state.hidden.add(id); render(); };
+      return label;
+    }));
+    const metricKeys = allMetrics.filter((k) => !state.hidden.has(`metric:${k}`));
+    const paramKeys = allParams.filter((k) => !state.hidden.has(`param:${k}`));
     const cols = [["", null], ["Name", sortKey.Name], ["Status", sortKey.Status], ["Started", sortKey.Started], ["Duration", null],
       ...metricKeys.map((k) => [k, `metrics.\`${k}\``]), ...paramKeys.map((k) => [k, `params.\`${k}\``])];
     table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
@@ -311,6 +323,7 @@ async function comparePage(params) {
       <label>Metrics <select id="cmp-metrics" multiple size="3">${allMetrics.map((k) => `<option ${chosen.includes(k) ? "selected" : ""}>${escape(k)}</option>`).join("")}</select></label>
       <label><input type="checkbox" id="cmp-log"> log scale</label>
       <label>smoothing <input type="range" id="cmp-smooth" min="0" max="0.99" step="0.01" value="0"></label>
+      <label>x axis <select id="cmp-x"><option value="step">step</option><option value="time">wall time (s since the run's first point)</option></select></label>
       <span class="muted">drag to zoom · double-click to reset</span>
     </div>
     <div class="legend" id="cmp-legend"></div>
@@ -325,6 +338,32 @@ async function comparePage(params) {
   box.querySelector("#cmp-legend").innerHTML = runIDs.map((id) => `<span style="--c:${color[id]}">${escape(names[id])}</span>`).join("");
   const charts = {};
   let metrics = chosen;
+  const xMode = () => box.querySelector("#cmp-x").value;
+  // Wall time: each run's step → timestamp mapping, interpolated between MLflow's sampled history (≤ 1,000 rows).
+  const clocks = {};
+  const clock = async (key) => {
+    if (clocks[key]) return clocks[key];
+    const out = {};
+    for (let i = 0; i < runIDs.length; i += 100) {
+      const r = await mlflow.get("/metrics/get-history-bulk-interval",
+        new URLSearchParams([...runIDs.slice(i, i + 100).map((id) => ["run_ids", id]), ["metric_key", key], ["max_results", "1000"]]));
+      for (const m of r.metrics || []) (out[m.run_id] ??= []).push([Number(m.step), Number(m.timestamp)]);
+    }
+    for (const v of Object.values(out)) v.sort((a, b) => a[0] - b[0]);
+    return (clocks[key] = out);
+  };
+  const toTime = (samples, steps) => {
+    const t0 = samples[0][1];
+    const out = new Float64Array(steps.length);
+    let j = 0;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i];
+      while (j < samples.length - 2 && samples[j + 1][0] < s) j++;
+      const [s0, a] = samples[j], [s1, b] = samples[Math.min(j + 1, samples.length - 1)];
+      out[i] = ((s1 > s0 ? a + (b - a) * (s - s0) / (s1 - s0) : a) - t0) / 1000;
+    }
+    return out;
+  };
   const draw = async (window) => {
     const err = box.querySelector("#cmp-error");
     err.innerHTML = "";
@@ -338,14 +377,27 @@ async function comparePage(params) {
         if (!charts[key]) {
           const card = h(`<div class="card"><strong>${escape(key)}</strong></div>`);
           box.querySelector("#cmp-charts").append(card);
-          charts[key] = new Chart(card, { title: key, onZoom: (a, b) => draw([a, b]), onReset: () => draw(null) });
+          const chart = new Chart(card, {
+            title: key,
+            // Step axis: refetch the window at full resolution. Time axis: narrow the view (steps differ per run).
+            onZoom: (a, b) => { if (xMode() === "step") draw([Math.round(a), Math.round(b)]); else { chart.range = [a, b]; chart.draw(); } },
+            onReset: () => draw(null),
+          });
+          charts[key] = chart;
         }
-        const series = r.series.filter((s) => s.key === key)
-          .map((s) => ({ label: names[s.run_id], color: color[s.run_id], steps: s.steps, values: s.values, summary: s.summary }));
+        let series = r.series.filter((s) => s.key === key)
+          .map((s) => ({ label: names[s.run_id], color: color[s.run_id], steps: s.steps, values: s.values, summary: s.summary, run: s.run_id }));
         const c = charts[key];
         c.log = box.querySelector("#cmp-log").checked;
         c.smoothing = Number(box.querySelector("#cmp-smooth").value);
-        c.set(series, r.start_step === undefined ? null : [window ? window[0] : r.start_step, window ? window[1] : r.end_step], grid);
+        c.xLabel = xMode() === "time" ? "t (s)" : "step";
+        if (xMode() === "time") {
+          const samples = await clock(key);
+          series = series.filter((s) => samples[s.run]?.length).map((s) => ({ ...s, steps: toTime(samples[s.run], s.steps) }));
+          c.set(series, null, null);
+        } else {
+          c.set(series, r.start_step === undefined ? null : [window ? window[0] : r.start_step, window ? window[1] : r.end_step], grid);
+        }
         c.canvas.setAttribute("aria-label", `${key}: ` + series.map((s) => `${s.label} last ${fmt(s.summary.last?.value)}, min ${fmt(s.summary.min?.value)}`).join("; "));
         c.el.dataset.window = `${window ? window[0] : r.start_step}-${window ? window[1] : r.end_step}`;
         c.el.dataset.lines = String(series.length);
@@ -366,6 +418,7 @@ async function comparePage(params) {
     for (const k of Object.keys(charts)) delete charts[k];
     draw(null);
   };
+  box.querySelector("#cmp-x").onchange = () => draw(null);
   for (const id of ["#cmp-log", "#cmp-smooth"]) {
     box.querySelector(id).addEventListener("input", () => {
       for (const c of Object.values(charts)) { c.log = box.querySelector("#cmp-log").checked; c.smoothing = Number(box.querySelector("#cmp-smooth").value); c.draw(); }
@@ -391,7 +444,7 @@ async function route() {
 window.addEventListener("hashchange", route);
 route();
 """####),
-        "chart.js": ("text/javascript; charset=utf-8", "\"6f16d4c8b4c6d207\"", ####"""
+        "chart.js": ("text/javascript; charset=utf-8", "\"3bf72c19b1413be8\"", ####"""
 // A canvas line chart for exact M4 curves: one line per run through every returned point, the min/max envelope of
 // each bucket drawn as a band under it, NaN/Inf markers, drag to zoom (the caller refetches at full resolution),
 // double-click to reset, log scale, EMA smoothing and a hover readout across runs.
@@ -448,7 +501,7 @@ export class Chart {
     const { x0, x1 } = this.drag;
     this.drag = null;
     if (Math.abs(x1 - x0) > 4 && this.onZoom && this.view) {
-      const a = Math.round(this.xToStep(Math.min(x0, x1))), b = Math.round(this.xToStep(Math.max(x0, x1)));
+      const a = this.xToStep(Math.min(x0, x1)), b = this.xToStep(Math.max(x0, x1));
       if (b > a) this.onZoom(a, b);
     }
     this.draw();
@@ -503,6 +556,10 @@ export class Chart {
       g.fillText(fmt(s), Math.min(left + f * w - 10, W - 40), H - 6);
     }
     // Series: the min/max envelope of each bucket (raw values) as a band, then the line through every point.
+    g.save();
+    g.beginPath();
+    g.rect(left, top - 1, w + 1, h + 2);
+    g.clip();
     this.series.forEach((s, k) => {
       const vs = ys[k];
       if (this.grid) this.band(g, s, X, Y);
@@ -525,6 +582,7 @@ export class Chart {
       }
       g.stroke();
     });
+    g.restore();
     if (this.drag) {
       g.fillStyle = "rgba(10,91,211,.12)";
       g.fillRect(Math.min(this.drag.x0, this.drag.x1), top, Math.abs(this.drag.x1 - this.drag.x0), h);
@@ -554,7 +612,7 @@ export class Chart {
   hover(e) {
     if (!this.view || !this.series.length) return;
     const step = this.xToStep(this.px(e));
-    const lines = [`step ${fmt(step)}`];
+    const lines = [`${this.xLabel || "step"} ${fmt(step)}`];
     this.series.forEach((s, k) => {
       let best = -1, d = Infinity;
       for (let i = 0; i < s.steps.length; i++) { const dd = Math.abs(s.steps[i] - step); if (dd < d) { d = dd; best = i; } }

@@ -54,7 +54,7 @@ export class Chart {
     const { x0, x1 } = this.drag;
     this.drag = null;
     if (Math.abs(x1 - x0) > 4 && this.onZoom && this.view) {
-      const a = Math.round(this.xToStep(Math.min(x0, x1))), b = Math.round(this.xToStep(Math.max(x0, x1)));
+      const a = this.xToStep(Math.min(x0, x1)), b = this.xToStep(Math.max(x0, x1));
       if (b > a) this.onZoom(a, b);
     }
     this.draw();
@@ -109,6 +109,10 @@ export class Chart {
       g.fillText(fmt(s), Math.min(left + f * w - 10, W - 40), H - 6);
     }
     // Series: the min/max envelope of each bucket (raw values) as a band, then the line through every point.
+    g.save();
+    g.beginPath();
+    g.rect(left, top - 1, w + 1, h + 2);
+    g.clip();
     this.series.forEach((s, k) => {
       const vs = ys[k];
       if (this.grid) this.band(g, s, X, Y);
@@ -131,6 +135,7 @@ export class Chart {
       }
       g.stroke();
     });
+    g.restore();
     if (this.drag) {
       g.fillStyle = "rgba(10,91,211,.12)";
       g.fillRect(Math.min(this.drag.x0, this.drag.x1), top, Math.abs(this.drag.x1 - this.drag.x0), h);
@@ -160,7 +165,7 @@ export class Chart {
   hover(e) {
     if (!this.view || !this.series.length) return;
     const step = this.xToStep(this.px(e));
-    const lines = [`step ${fmt(step)}`];
+    const lines = [`${this.xLabel || "step"} ${fmt(step)}`];
     this.series.forEach((s, k) => {
       let best = -1, d = Infinity;
       for (let i = 0; i < s.steps.length; i++) { const dd = Math.abs(s.steps[i] - step); if (dd < d) { d = dd; best = i; } }
