@@ -171,3 +171,72 @@ def test_assets_are_embedded_and_cached(server):
     # No external resources: every script and stylesheet is served by tally itself.
     page = requests.get(server.url + "/").text
     assert "http://" not in page and "https://" not in page
+
+
+def test_experiment_lifecycle_in_the_browser(server, browser):
+    go(browser, server.url + "/#/")
+    browser.find_element("id", "exp-new").send_keys("ui-created")
+    browser.find_element("id", "exp-create").click()
+    wait(browser, "return document.getElementById('exp-rows').textContent.includes('ui-created')")
+    row = "[...document.querySelectorAll('#exp-rows tr')].find(r => r.textContent.includes('%s'))"
+    # Rename through the prompt.
+    browser.execute_script("window.prompt = () => 'ui-renamed';" + (row % "ui-created") + ".querySelectorAll('button')[0].click()")
+    wait(browser, "return document.getElementById('exp-rows').textContent.includes('ui-renamed')")
+    # Delete: gone from the active list, back with "show deleted", then restored.
+    browser.execute_script((row % "ui-renamed") + ".querySelectorAll('button')[1].click()")
+    wait(browser, "return !document.getElementById('exp-rows').textContent.includes('ui-renamed')")
+    browser.find_element("id", "exp-deleted").click()
+    wait(browser, "return (%s)?.textContent.includes('deleted')" % (row % "ui-renamed"))
+    browser.execute_script((row % "ui-renamed") + ".querySelectorAll('button')[1].click()")
+    wait(browser, "return (%s)?.textContent.includes('active')" % (row % "ui-renamed"))
+    assert MlflowClient(tracking_uri=server.url).get_experiment_by_name("ui-renamed").lifecycle_stage == "active"
+    # A duplicate name shows MLflow's error inline.
+    browser.find_element("id", "exp-new").send_keys("ui-renamed")
+    browser.find_element("id", "exp-create").click()
+    wait(browser, "return document.getElementById('exp-error').textContent.includes('RESOURCE_ALREADY_EXISTS')")
+    console_errors(browser)  # the 400 of the duplicate is logged by the browser itself
+
+
+def test_runs_table_pages_through_many_runs(server, browser):
+    c = MlflowClient(tracking_uri=server.url)
+    exp = c.create_experiment("ui-many")
+    for i in range(230):
+        c.create_run(exp, run_name=f"many-{i:03d}", start_time=1_700_000_000_000 + i)
+    go(browser, server.url + f"/#/experiments/{exp}")
+    first = "return document.querySelector('#run-table tbody tr td:nth-child(2)')?.textContent"
+    wait(browser, "return document.querySelectorAll('#run-table tbody tr').length === 100")
+    assert browser.execute_script(first) == "many-229"
+    browser.find_element("id", "next").click()
+    wait(browser, first.replace("return ", "return ") + " === 'many-129'")
+    browser.find_element("id", "next").click()
+    wait(browser, "return document.querySelectorAll('#run-table tbody tr').length === 30")
+    assert browser.find_element("id", "next").get_attribute("disabled") is not None
+    browser.find_element("id", "prev").click()
+    wait(browser, first + " === 'many-129'")
+    assert console_errors(browser) == []
+
+
+def test_artifacts_and_chart_options(server, browser, seeded, tmp_path):
+    _, ids = seeded
+    c = MlflowClient(tracking_uri=server.url)
+    note = tmp_path / "notes.txt"
+    note.write_text("hello from the run\n")
+    c.log_artifact(ids[1], str(note), artifact_path="docs")
+    go(browser, server.url + f"/#/runs/{ids[1]}")
+    wait(browser, "return document.querySelector('#artifacts a')?.textContent === 'docs/'")
+    browser.find_element("css selector", "#artifacts a").click()
+    wait(browser, "return document.querySelector('#artifacts li li button') !== null")
+    link = browser.find_element("css selector", "#artifacts li li a")
+    assert link.text == "docs/notes.txt"
+    browser.find_element("css selector", "#artifacts li li button").click()
+    wait(browser, "return document.querySelector('#artifacts pre')?.textContent.includes('hello from the run')")
+    import requests
+    assert requests.get(link.get_attribute("href")).text == "hello from the run\n"
+    # Log scale and smoothing redraw without errors; the summaries table lists every run.
+    go(browser, server.url + f"/#/compare?runs={','.join(ids)}&metrics=loss")
+    wait(browser, "return document.querySelector('.chart')?.dataset.lines === '6'")
+    browser.find_element("id", "cmp-log").click()
+    browser.execute_script("const r = document.getElementById('cmp-smooth'); r.value = '0.9'; r.dispatchEvent(new Event('input'))")
+    assert len(browser.find_elements("css selector", "#cmp-summary tr")) == 7
+    browser.save_screenshot(os.path.join(ARTIFACTS, "compare-log-smooth.png"))
+    assert console_errors(browser) == []
