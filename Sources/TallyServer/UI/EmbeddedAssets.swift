@@ -444,7 +444,7 @@ async function route() {
 window.addEventListener("hashchange", route);
 route();
 """####),
-        "chart.js": ("text/javascript; charset=utf-8", "\"3bf72c19b1413be8\"", ####"""
+        "chart.js": ("text/javascript; charset=utf-8", "\"759d634330d569ac\"", ####"""
 // A canvas line chart for exact M4 curves: one line per run through every returned point, the min/max envelope of
 // each bucket drawn as a band under it, NaN/Inf markers, drag to zoom (the caller refetches at full resolution),
 // double-click to reset, log scale, EMA smoothing and a hover readout across runs.
@@ -553,7 +553,7 @@ export class Chart {
       const y = top + h - f * h;
       g.fillText(fmt(v), 2, y + 4);
       const s = x0 + f * (x1 - x0);
-      g.fillText(fmt(s), Math.min(left + f * w - 10, W - 40), H - 6);
+      g.fillText(fmt((this.xLabel || "step") === "step" ? Math.round(s) : s), Math.min(left + f * w - 10, W - 40), H - 6);
     }
     // Series: the min/max envelope of each bucket (raw values) as a band, then the line through every point.
     g.save();

@@ -106,7 +106,7 @@ export class Chart {
       const y = top + h - f * h;
       g.fillText(fmt(v), 2, y + 4);
       const s = x0 + f * (x1 - x0);
-      g.fillText(fmt(s), Math.min(left + f * w - 10, W - 40), H - 6);
+      g.fillText(fmt((this.xLabel || "step") === "step" ? Math.round(s) : s), Math.min(left + f * w - 10, W - 40), H - 6);
     }
     // Series: the min/max envelope of each bucket (raw values) as a band, then the line through every point.
     g.save();
