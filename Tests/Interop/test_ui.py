@@ -43,6 +43,7 @@ def seeded(server):
         c.log_param(r.run_id, "lr", str(0.1 * (i + 1)))
         c.log_param(r.run_id, "same", "x")
         c.log_metric(r.run_id, "acc", i / 10.0)
+        c.set_tag(r.run_id, "team", "red" if i % 2 else "blue")
         c.set_terminated(r.run_id)
         ids.append(r.run_id)
     return exp, ids
@@ -97,9 +98,13 @@ def test_experiments_and_runs_table(server, browser, seeded):
     browser.execute_script("[...document.querySelectorAll('#run-table th')].find(t => t.textContent.startsWith('acc')).click()")
     wait(browser, "return document.querySelector('#run-table tbody tr td:nth-child(2)').textContent === 'ui-run-5'")
     assert names() == [f"ui-run-{i}" for i in range(5, -1, -1)]
-    # Columns can be chosen.
+    # Columns can be chosen; tags are columns too, sortable.
     header = "return [...document.querySelectorAll('#run-table th')].map(t => t.textContent)"
-    assert "lr" in browser.execute_script(header)
+    assert "lr" in browser.execute_script(header) and "team" in browser.execute_script(header)
+    browser.execute_script("[...document.querySelectorAll('#run-table th')].find(t => t.textContent === 'team').click()")
+    wait(browser, "return [...document.querySelectorAll('#run-table th')].find(t => t.textContent === 'team').getAttribute('aria-sort') === 'ascending'")
+    col = browser.execute_script("return [...document.querySelectorAll('#run-table th')].findIndex(t => t.textContent === 'team') + 1")
+    wait(browser, "return [...document.querySelectorAll('#run-table tbody tr td:nth-child(%d)')].map(t => t.textContent).join() === 'blue,blue,blue,red,red,red'" % col)
     browser.execute_script("document.querySelector('#run-columns').open = true")
     browser.execute_script("[...document.querySelectorAll('#run-column-list label')].find(l => l.textContent.includes('param lr'))"
                            ".querySelector('input').click()")

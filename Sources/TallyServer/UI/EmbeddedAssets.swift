@@ -52,7 +52,7 @@ export async function compare(query) {
   return meta;
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"0814c92ce9b5bdf1\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"7cfd8ed2a216a0ec\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, ApiError } from "/static/api.js";
 import { Chart, COLORS, fmt, escape } from "/static/chart.js";
@@ -159,19 +159,23 @@ async function runs(experimentID) {
     const rs = state.runs;
     const allMetrics = [...new Set(rs.flatMap((r) => (r.data.metrics || []).map((m) => m.key)))].sort();
     const allParams = [...new Set(rs.flatMap((r) => (r.data.params || []).map((p) => p.key)))].sort();
+    const allTags = [...new Set(rs.flatMap((r) => (r.data.tags || []).map((t) => t.key)).filter((k) => !k.startsWith("mlflow.")))].sort();
     // Column chooser: every metric and param of the page, the first 12 of each shown unless chosen otherwise.
     const list = box.querySelector("#run-column-list");
-    list.replaceChildren(...[...allMetrics.map((k) => ["metric", k]), ...allParams.map((k) => ["param", k])].map(([kind, k], i) => {
+    const of = { metric: allMetrics, param: allParams, tag: allTags };
+    list.replaceChildren(...[...allMetrics.map((k) => ["metric", k]), ...allParams.map((k) => ["param", k]), ...allTags.map((k) => ["tag", k])].map(([kind, k]) => {
       const id = `${kind}:${k}`;
-      if (!state.seen?.has(id)) { (state.seen ??= new Set()).add(id); if ((kind === "metric" ? allMetrics : allParams).indexOf(k) >= 12) state.hidden.add(id); }
+      if (!state.seen?.has(id)) { (state.seen ??= new Set()).add(id); if (of[kind].indexOf(k) >= (kind === "tag" ? 6 : 12)) state.hidden.add(id); }
       const label = h(`<label style="display:block"><input type="checkbox" ${state.hidden.has(id) ? "" : "checked"}> ${kind} ${escape(k)}</label>`);
       label.querySelector("input").onchange = (e) => { if (e.target.checked) state.hidden.delete(id); else state.hidden.add(id); render(); };
       return label;
     }));
     const metricKeys = allMetrics.filter((k) => !state.hidden.has(`metric:${k}`));
     const paramKeys = allParams.filter((k) => !state.hidden.has(`param:${k}`));
+    const tagKeys = allTags.filter((k) => !state.hidden.has(`tag:${k}`));
     const cols = [["", null], ["Name", sortKey.Name], ["Status", sortKey.Status], ["Started", sortKey.Started], ["Duration", null],
-      ...metricKeys.map((k) => [k, `metrics.\`${k}\``]), ...paramKeys.map((k) => [k, `params.\`${k}\``])];
+      ...metricKeys.map((k) => [k, `metrics.\`${k}\``]), ...paramKeys.map((k) => [k, `params.\`${k}\``]),
+      ...tagKeys.map((k) => [k, `tags.\`${k}\``])];
     table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
       const sort = key && state.order.startsWith(key) ? (state.order.endsWith("DESC") ? "descending" : "ascending") : "none";
       return key ? `<th class="sortable" tabindex="0" data-key="${escape(key)}" aria-sort="${sort}">${escape(label)}</th>` : `<th>${escape(label)}</th>`;
@@ -188,6 +192,7 @@ async function runs(experimentID) {
     table.tBodies[0].replaceChildren(...rs.map((r) => {
       const m = Object.fromEntries((r.data.metrics || []).map((x) => [x.key, x.value]));
       const p = Object.fromEntries((r.data.params || []).map((x) => [x.key, x.value]));
+      const t = Object.fromEntries((r.data.tags || []).map((x) => [x.key, x.value]));
       const id = r.info.run_id;
       const row = h(`<table><tr tabindex="0" data-run="${id}" class="${state.selected.has(id) ? "selected" : ""}">
         <td><input type="checkbox" aria-label="Select ${escape(r.info.run_name)}" ${state.selected.has(id) ? "checked" : ""}></td>
@@ -195,7 +200,8 @@ async function runs(experimentID) {
         <td class="status-${r.info.status}">${r.info.status}</td><td>${when(r.info.start_time)}</td>
         <td class="num">${duration(r.info.start_time, r.info.end_time)}</td>
         ${metricKeys.map((k) => `<td class="num">${k in m ? fmt(Number(m[k])) : ""}</td>`).join("")}
-        ${paramKeys.map((k) => `<td>${escape(p[k] ?? "")}</td>`).join("")}</tr></table>`).querySelector("tr");
+        ${paramKeys.map((k) => `<td>${escape(p[k] ?? "")}</td>`).join("")}
+        ${tagKeys.map((k) => `<td>${escape(t[k] ?? "")}</td>`).join("")}</tr></table>`).querySelector("tr");
       const check = row.querySelector("input");
       const toggle = () => {
         if (state.selected.has(id)) state.selected.delete(id); else state.selected.add(id);
