@@ -58,6 +58,23 @@ import TallyStore
         }
     }
 
+    @Test func limitsOnDecompressionSeriesAndEscapes() throws {
+        let big = Self.binary([("k", Array(0..<10_000), Array(0..<10_000), (0..<10_000).map(Double.init))], zstd: true)
+        #expect(big.count < 100_000)
+        let error = #expect(throws: NativeBodyError.self) { try big.withUnsafeBytes { try NativeBinary.decode($0, limit: 100_000) } }
+        #expect(error?.message.contains("exceeds the limit of 100000 bytes") == true)
+        _ = try big.withUnsafeBytes { try NativeBinary.decode($0, limit: 1 << 20) }
+        var many = Self.binary([])
+        many.replaceSubrange(12..<16, with: [0xA1, 0x86, 0x01, 0x00])  // 100,001 series
+        let e2 = #expect(throws: NativeBodyError.self) { try many.withUnsafeBytes { try NativeBinary.decode($0) } }
+        #expect(e2?.message.contains("exceed the limit of 100000") == true)
+        // \u escapes take hex digits only, not control bytes that look like digits after case folding.
+        let bad: [UInt8] = Array(#"{"metrics": [{"key": "a\u"#.utf8) + [0x10, 0x10, 0x10, 0x31] + Array(#"", "steps": [1], "values": [1]}]}"#.utf8)
+        #expect(throws: NativeBodyError.self) { try bad.withUnsafeBytes { try ColumnarJSONParser.parse($0, defaultTimestamp: 0) } }
+        let good = Array(#"{"metrics": [{"key": "a\u00E9\u00e9", "steps": [1], "values": [1]}]}"#.utf8)
+        #expect(try good.withUnsafeBytes { try ColumnarJSONParser.parse($0, defaultTimestamp: 0) }.series[0].key == "aéé")
+    }
+
     @Test func columnarJSONAgreesWithJSONSerialization() throws {
         var rng = SystemRandomNumberGenerator()
         for round in 0..<200 {

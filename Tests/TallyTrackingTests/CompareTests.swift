@@ -121,6 +121,22 @@ import TallyWorkloads
         #expect(!all.truncated && all.values.map(\.bitPattern) == p.values.map(\.bitPattern))
     }
 
+    @Test func extremeStepsDoNotOverflow() throws {
+        let f = try Fixture("cmpx")
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        _ = try s.logColumns(runID: id, series: [SeriesBatch(key: "k", steps: [.min, -1, 0, .max], timestamps: [1, 1, 1, 1], values: [1, 2, 3, 4])])
+        for mode in [CompareMode.m4, .mean, .lttb, .raw(cap: 10)] {
+            for buckets in [1, 2, 1000] {
+                for window in [nil, Int64.min...Int64.max, -1...Int64.max] as [ClosedRange<Int64>?] {
+                    let r = try s.compare(CompareQuery(runIDs: [id], keys: ["k"], steps: window, buckets: buckets, mode: mode))
+                    let expected = window.map { w in [Int64.min, -1, 0, Int64.max].filter(w.contains).count } ?? 4
+                    #expect(r.series.first?.summary.count == expected, "\(mode) \(buckets) \(String(describing: window))")
+                }
+            }
+        }
+    }
+
     @Test func differencesAndErrors() throws {
         let f = try Fixture("cmp3")
         let s = f.service

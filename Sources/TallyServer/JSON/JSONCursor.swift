@@ -141,11 +141,12 @@ struct JSONCursor {
         guard n &- i >= 4 else { return nil }
         var v: UInt32 = 0
         for _ in 0..<4 {
-            let c = p[i] | 0x20
+            let c = p[i]
             let d: UInt32
             switch c {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c &- 0x30)
             case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c &- 0x61 &+ 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c &- 0x41 &+ 10)
             default: return nil
             }
             v = v << 4 | d

@@ -68,6 +68,9 @@ struct ColumnarJSONParser {
                     try expect(UInt8(ascii: "["), name)
                     if !c.consume(UInt8(ascii: "]")) {
                         repeat {
+                            guard batch.series.count < NativeBinary.maxSeries else {
+                                throw fail("more than \(NativeBinary.maxSeries) series in one request", name)
+                            }
                             batch.series.append(try series("metrics[\(batch.series.count)]"))
                         } while c.consume(UInt8(ascii: ","))
                         try expect(UInt8(ascii: "]"), name)

@@ -15,11 +15,13 @@ import TallyStore
 enum NativeBinary {
     /// The four magic bytes.
     static let magic: [UInt8] = Array("TLYC".utf8)
-    /// Largest decompressed payload accepted.
+    /// Largest decompressed payload accepted (also never more than the caller's body limit).
     static let maxPayload = 1 << 30
+    /// Most series in one request (each costs an allocation however few points it has).
+    static let maxSeries = 100_000
 
-    /// Decodes a whole body.
-    static func decode(_ body: UnsafeRawBufferPointer) throws -> NativeBatch {
+    /// Decodes a whole body; a compressed payload may not decompress to more than `limit` bytes.
+    static func decode(_ body: UnsafeRawBufferPointer, limit: Int = maxPayload) throws -> NativeBatch {
         guard body.count >= 16 else { throw NativeBodyError(message: "body shorter than the 16-byte header", offset: body.count, field: nil) }
         guard body[0] == magic[0], body[1] == magic[1], body[2] == magic[2], body[3] == magic[3] else {
             throw NativeBodyError(message: "bad magic (expected \"TLYC\")", offset: 0, field: nil)
@@ -29,6 +31,9 @@ enum NativeBinary {
         guard flags & ~1 == 0 else { throw NativeBodyError(message: "unknown flags \(flags)", offset: 5, field: nil) }
         let payloadLength = Int(body.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian)
         let seriesCount = Int(body.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian)
+        guard seriesCount <= maxSeries else {
+            throw NativeBodyError(message: "\(seriesCount) series exceed the limit of \(maxSeries) per request", offset: 12, field: nil)
+        }
         let rest = UnsafeRawBufferPointer(rebasing: body[16...])
         if flags & 1 == 0 {
             guard payloadLength == rest.count else {
@@ -36,8 +41,9 @@ enum NativeBinary {
             }
             return try payload(rest, seriesCount: seriesCount, base: 16)
         }
-        guard payloadLength <= maxPayload else {
-            throw NativeBodyError(message: "payload length \(payloadLength) exceeds \(maxPayload)", offset: 8, field: nil)
+        let cap = min(maxPayload, limit)
+        guard payloadLength <= cap else {
+            throw NativeBodyError(message: "payload length \(payloadLength) exceeds the limit of \(cap) bytes", offset: 8, field: nil)
         }
         let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, payloadLength), alignment: 8)
         defer { plain.deallocate() }

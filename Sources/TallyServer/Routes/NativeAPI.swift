@@ -21,11 +21,11 @@ struct NativeAPI: Sendable {
                 throw MLflowError(code: "INVALID_PARAMETER_VALUE", message: "Missing run id", status: .badRequest)
             }
             let body = try await collect(request)
-            let s = service
+            let s = service, limit = maxBody
             let json = try await pool.runIfActive { () throws -> String in
                 let now = TrackingService.nowMillis()
                 let batch = try body.withUnsafeReadableBytes { bytes in
-                    try Self.isBinary(bytes) ? NativeBinary.decode(bytes) : ColumnarJSONParser.parse(bytes, defaultTimestamp: now)
+                    try Self.isBinary(bytes) ? NativeBinary.decode(bytes, limit: limit) : ColumnarJSONParser.parse(bytes, defaultTimestamp: now)
                 }
                 let r = try s.logColumns(runID: runID, series: batch.series, batchID: batch.batchID)
                 return "{\"points\": \(r.points), \"stored\": \(r.stored)}"

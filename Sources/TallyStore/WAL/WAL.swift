@@ -216,16 +216,21 @@ final class WAL: Sendable {
         guard config.durability == .sync else { return }
         let window = config.groupCommitWindowMicroseconds * 1_000
         try state.withLock { s in
+            var waited = false
             while s.durableLSN < lsn {
                 guard !s.isClosed, let fd = s.fd else { throw StorageError(.closed, "the write-ahead log was closed") }
                 if s.syncing {
                     state.wait()
                     continue
                 }
-                // Lead: let announced appends write (bounded by the window), then fsync all that is written.
-                if window > 0 && s.announced > 0 {
+                // Lead: let announced appends write (bounded by the window), then fsync all that is written. The
+                // lock is released while waiting, so look at everything again afterwards: a rotation may have
+                // closed `fd` (and made this record durable), another waiter may have become the leader.
+                if window > 0 && s.announced > 0 && !waited {
+                    waited = true
                     let deadline = ContinuousClock.now + .nanoseconds(window)
                     while s.announced > 0 && ContinuousClock.now < deadline { state.wait(nanoseconds: window / 4) }
+                    continue
                 }
                 try fsyncWritten(s, fd)
             }

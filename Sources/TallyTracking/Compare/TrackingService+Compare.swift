@@ -61,9 +61,14 @@ extension TrackingService {
         let shift = min(60, max(0, Int(log2(ideal).rounded())))
         let width = Int64(1) << shift
         let lo = (window.lowerBound >> shift) << shift  // floor to a multiple of width (arithmetic shift floors)
-        let count = Int((window.upperBound >> shift) - (lo >> shift)) + 1
-        let (end, overflow) = lo.addingReportingOverflow(Int64(count) * width - 1)
-        guard !overflow, count >= 1, count <= MetricStore.maxBuckets else { return nil }
+        // Bucket indices fit easily (shifted values); the end is checked for overflow at every step.
+        let (span64, o1) = (window.upperBound >> shift).subtractingReportingOverflow(lo >> shift)
+        guard !o1, span64 >= 0, span64 < Int64(MetricStore.maxBuckets) else { return nil }
+        let count = Int(span64) + 1
+        let (size, o2) = Int64(count).multipliedReportingOverflow(by: width)
+        guard !o2 else { return nil }
+        let (end, o3) = lo.addingReportingOverflow(size &- 1)
+        guard !o3 else { return nil }
         return (lo...end, count)
     }
 
@@ -97,7 +102,8 @@ extension TrackingService {
                 summary.append(b.summary)
                 if q.mode == .mean {
                     guard let mean = b.summary.mean else { continue }
-                    steps.append(b.startStep + (b.endStep - b.startStep) / 2)
+                    // The middle step without overflow (a bucket may span more than Int64.max steps).
+                    steps.append(b.startStep &+ Int64(bitPattern: UInt64(bitPattern: b.endStep &- b.startStep) / 2))
                     values.append(mean)
                 } else {
                     Self.appendM4(b.summary, &steps, &values)
