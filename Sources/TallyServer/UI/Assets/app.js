@@ -211,8 +211,9 @@ async function runPage(runID) {
     <h2>Artifacts</h2><div id="artifacts"></div>
   </section>`));
   const cards = main.querySelector("#metric-cards");
-  if (metrics.length) {
-    const r = await compare({ run_ids: [runID], metric_keys: metrics, buckets: 200 });
+  // The compare API takes up to 100 keys per query.
+  for (let i = 0; i < metrics.length; i += 100) {
+    const r = await compare({ run_ids: [runID], metric_keys: metrics.slice(i, i + 100), buckets: 200 });
     for (const s of r.series) {
       const card = h(`<div class="card"><strong>${escape(s.key)}</strong>
         <div class="muted">${s.summary.count} points · last ${fmt(s.summary.last?.value)} · min ${fmt(s.summary.min?.value)} @ ${s.summary.min?.step ?? ""} · max ${fmt(s.summary.max?.value)} @ ${s.summary.max?.step ?? ""}</div></div>`);
@@ -222,7 +223,8 @@ async function runPage(runID) {
       chart.set([{ label: s.key, color: COLORS[0], steps: s.steps, values: s.values }], [r.start_step, r.end_step],
         { start: r.start_step, width: (r.end_step - r.start_step + 1) / r.buckets });
     }
-  } else cards.innerHTML = `<p class="muted">No metrics.</p>`;
+  }
+  if (!metrics.length) cards.innerHTML = `<p class="muted">No metrics.</p>`;
   artifactList(main.querySelector("#artifacts"), run.info, "");
 }
 
