@@ -135,6 +135,11 @@ def test_metric_semantics(server, run_id):
         store(c).log_batch(run_id, metrics=[Metric("dup", 1.0, 5, 1), Metric("dup", 1.0, 5, 1)], params=[], tags=[])
     store(c).log_metric(run_id, Metric("dup", 2.0, 5, 1))
     assert sorted(m.value for m in c.get_metric_history(run_id, "dup")) == [1.0, 2.0]
+    # Across differently composed requests too, as MLflow's SQL store does.
+    store(c).log_batch(run_id, metrics=[Metric("dup2", 1.0, 5, 1), Metric("dup2", 2.0, 6, 2)], params=[], tags=[])
+    store(c).log_metric(run_id, Metric("dup2", 1.0, 5, 1))
+    store(c).log_batch(run_id, metrics=[Metric("dup2", 2.0, 6, 2), Metric("dup2", 3.0, 7, 3)], params=[], tags=[])
+    assert [(m.step, m.value) for m in c.get_metric_history(run_id, "dup2")] == [(1, 1.0), (2, 2.0), (3, 3.0)]
 
 
 def test_params_and_tags_semantics(server):

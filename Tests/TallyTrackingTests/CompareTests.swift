@@ -174,3 +174,25 @@ import TallyWorkloads
         #expect(try s.run(id: id).metrics.first?.value == 2)
     }
 }
+
+@Suite struct DuplicateTests {
+    @Test func exactRepeatsAcrossRequestsAreDroppedAsMLflowDoes() throws {
+        let f = try Fixture("dups")
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        func log(_ ms: [(Int64, Int64, Double)]) throws {
+            try s.logBatch(runID: id, metrics: ms.map { MetricInput(key: "m", value: $0.2, timestamp: $0.1, step: $0.0) })
+        }
+        try log([(1, 10, 0.5), (2, 20, .nan), (3, 30, 1.5)])
+        try log([(2, 20, .nan)])  // a different batch holding a stored point: dropped (NaN equals NaN, as is_nan)
+        try log([(1, 10, 0.5), (1, 11, 0.5), (1, 10, 0.25)])  // same step: only the exact repeat is dropped
+        try log([(3, 30, 1.5), (4, 40, 2)])  // latest repeated plus a new point
+        _ = try s.logColumns(runID: id, series: [SeriesBatch(key: "m", steps: [9], timestamps: [90], values: [7])])
+        try log([(9, 90, 7)])  // natively ingested, then repeated through MLflow's API
+        let h = try s.history(runID: id, key: "m").map { "\($0.step)/\($0.timestamp)/\($0.value)" }
+        #expect(h.sorted() == ["1/10/0.25", "1/10/0.5", "1/11/0.5", "2/20/nan", "3/30/1.5", "4/40/2.0", "9/90/7.0"])
+        // Default step 0 with new timestamps each time: all kept.
+        for t in 0..<50 { try s.logBatch(runID: id, metrics: [MetricInput(key: "z", value: 1, timestamp: Int64(100 + t))]) }
+        #expect(try s.history(runID: id, key: "z").count == 50)
+    }
+}

@@ -40,7 +40,10 @@ extension TrackingService {
         try checkParams(runID: runID, newParams)
         // 3. Metric points into TallyStore (idempotent by content), then the metadata in one transaction that also
         //    re-checks params and compares latest values, so concurrent batches cannot interleave check and write.
-        if !series.isEmpty { try appendPoints(runID: runID, series, batchID: Self.contentID(metrics)) }
+        if !series.isEmpty {
+            let fresh = try dropStored(runID: runID, series)
+            if !fresh.isEmpty { try appendPoints(runID: runID, fresh, batchID: Self.contentID(metrics)) }
+        }
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
         guard !newParams.isEmpty || !metrics.isEmpty || !newTags.isEmpty else { return }
         try metadata.transaction {
@@ -109,6 +112,38 @@ extension TrackingService {
             keep.values.append(b.values[i])
         }
         if keep.steps.count != b.steps.count { b = keep }
+    }
+
+    /// MLflow drops a point identical (key, step, timestamp, value) to one already stored, across requests too.
+    /// Only a point at or before the series' latest (step, timestamp) can repeat one: the latest is the stored
+    /// maximum of (step, timestamp), so training's increasing steps cost one cached lookup per key. Earlier points
+    /// are compared with the stored points of their exact step (a read of that step only).
+    func dropStored(runID: String, _ series: [SeriesBatch]) throws -> [SeriesBatch] {
+        let latest = try metadata.latestMetrics(runID: runID, keys: series.map(\.key))
+        return try series.compactMap { b -> SeriesBatch? in
+            guard let l = latest[b.key] else { return b }  // nothing stored yet
+            let suspects = b.steps.indices.filter { b.steps[$0] < l.step || (b.steps[$0] == l.step && b.timestamps[$0] <= l.timestamp) }
+            guard !suspects.isEmpty else { return b }
+            var stored: [Int64: Set<MetricPoint>] = [:]
+            for step in Set(suspects.map { b.steps[$0] }) {
+                let data = try metrics.read(run: runID, key: b.key, steps: step...step)
+                stored[step] = Set(data.points)
+            }
+            var keep = SeriesBatch(key: b.key, steps: [], timestamps: [], values: [])
+            for i in b.steps.indices {
+                let p = MetricPoint(step: b.steps[i], timestamp: b.timestamps[i], value: b.values[i])
+                if stored[p.step]?.contains(where: { Self.sameAsMLflow($0, p) }) == true { continue }
+                keep.steps.append(p.step)
+                keep.timestamps.append(p.timestamp)
+                keep.values.append(p.value)
+            }
+            return keep.steps.isEmpty ? nil : keep
+        }
+    }
+
+    /// MLflow's duplicate test: same step, timestamp and value, NaN equal to NaN (stored as is_nan).
+    static func sameAsMLflow(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
+        a.step == b.step && a.timestamp == b.timestamp && (a.value == b.value || (a.value.isNaN && b.value.isNaN))
     }
 
     /// Appends grouped points under a batch id (a retried identical batch is stored once).
