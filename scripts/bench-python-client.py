@@ -4,15 +4,11 @@
 
 Usage: .venv-interop/bin/python scripts/bench-python-client.py [--tally .build/release/tally] [--steps N]
 """
-import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, json, os, shutil, tempfile, time
 
 import tally_client
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchutil import start_tally, stop
 
 
 def main():
@@ -22,17 +18,8 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="tally-pyclient-")
-    port = free_port()
-    url = "http://127.0.0.1:%d" % port
-    proc = subprocess.Popen([a.tally, "server", "--port", str(port), "--data-dir", os.path.join(work, "data")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, url = start_tally(a.tally, work)
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).read()
-                break
-            except Exception:
-                time.sleep(0.1)
         rates = []
         for _ in range(a.repeats):
             run = tally_client.Run(experiment="bench-client", tracking_uri=url)
@@ -47,8 +34,7 @@ def main():
         print(json.dumps({"steps": a.steps, "metrics_per_step": 10, "points_per_s_median": round(rates[len(rates) // 2]),
                           "points_per_s_all": [round(r) for r in rates]}, indent=2))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        stop(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -4,15 +4,11 @@ it starts and seeds through the Python client. Prints JSON (median of 5 page loa
 
 Usage: .venv-interop/bin/python scripts/bench-ui.py [--tally .build/release/tally] [--runs 20] [--points 1000000]
 """
-import argparse, json, math, os, shutil, signal, socket, subprocess, tempfile, time, urllib.request
+import argparse, json, math, os, shutil, tempfile, time
 
 import tally_client
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchutil import start_tally, stop
 
 
 def main():
@@ -25,18 +21,9 @@ def main():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     work = tempfile.mkdtemp(prefix="tally-ui-bench-")
-    port = free_port()
-    url = "http://127.0.0.1:%d" % port
-    proc = subprocess.Popen([a.tally, "server", "--port", str(port), "--data-dir", os.path.join(work, "data")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, url = start_tally(a.tally, work)
     driver = None
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).read()
-                break
-            except Exception:
-                time.sleep(0.1)
         steps = array("q", range(a.points))
         stamps = array("q", (1_700_000_000_000 + s for s in range(a.points)))
         ids = []
@@ -70,8 +57,7 @@ def main():
     finally:
         if driver:
             driver.quit()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        stop(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -114,25 +114,20 @@ struct JSONCursor {
             guard i < n else { return nil }
             let e = p[i]
             i &+= 1
-            switch e {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                guard var u = hex4() else { return nil }
-                if (0xD800..<0xDC00).contains(u) {
-                    guard n &- i >= 6, p[i] == UInt8(ascii: "\\"), p[i &+ 1] == UInt8(ascii: "u") else { return nil }
-                    i &+= 2
-                    guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
-                    u = 0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00)
-                }
-                guard let scalar = Unicode.Scalar(u) else { return nil }
-                out.append(contentsOf: Array(String(Character(scalar)).utf8))
-            default: return nil
+            if let plain = JSONParser.unescaped(e) {
+                out.append(plain)
+                continue
             }
+            guard e == UInt8(ascii: "u") else { return nil }
+            guard var u = hex4() else { return nil }
+            if (0xD800..<0xDC00).contains(u) {
+                guard n &- i >= 6, p[i] == UInt8(ascii: "\\"), p[i &+ 1] == UInt8(ascii: "u") else { return nil }
+                i &+= 2
+                guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
+                u = 0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00)
+            }
+            guard let scalar = Unicode.Scalar(u) else { return nil }
+            out.append(contentsOf: Array(String(Character(scalar)).utf8))
         }
         return nil
     }

@@ -132,6 +132,19 @@ public struct JSONParser {
         return .number(String(decoding: bytes[start..<i], as: UTF8.self))
     }
 
+    /// The byte a one-character escape (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`) stands for.
+    static func unescaped(_ e: UInt8) -> UInt8? {
+        switch e {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): e
+        case UInt8(ascii: "b"): 0x08
+        case UInt8(ascii: "f"): 0x0C
+        case UInt8(ascii: "n"): 0x0A
+        case UInt8(ascii: "r"): 0x0D
+        case UInt8(ascii: "t"): 0x09
+        default: nil
+        }
+    }
+
     static func hexValue(_ c: UInt8) -> UInt32 {
         switch c {
         case 0x30...0x39: UInt32(c - 0x30)
@@ -178,36 +191,29 @@ public struct JSONParser {
             guard i < bytes.count else { throw fail("unterminated escape") }
             let e = bytes[i]
             i += 1
-            switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var scalar = try hex4()
-                if scalar >= 0xD800 && scalar < 0xDC00 {
-                    // A high surrogate combines only with a following low surrogate; anything else is U+FFFD and the
-                    // next escape is read on its own.
-                    scalar = 0xFFFD
-                    if i + 5 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
-                        let save = i
-                        i += 2
-                        let low = try hex4()
-                        if (0xDC00...0xDFFF).contains(low) {
-                            let high = UInt32(bytes[save - 4...save - 1].reduce(0) { acc, c in acc << 4 | Self.hexValue(c) })
-                            scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                        } else {
-                            i = save
-                        }
+            if let plain = Self.unescaped(e) {
+                out.append(plain)
+                continue
+            }
+            guard e == UInt8(ascii: "u") else { throw fail("invalid escape") }
+            var scalar = try hex4()
+            if scalar >= 0xD800 && scalar < 0xDC00 {
+                // A high surrogate combines only with a following low surrogate; anything else is U+FFFD and the
+                // next escape is read on its own.
+                scalar = 0xFFFD
+                if i + 5 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                    let save = i
+                    i += 2
+                    let low = try hex4()
+                    if (0xDC00...0xDFFF).contains(low) {
+                        let high = UInt32(bytes[save - 4...save - 1].reduce(0) { acc, c in acc << 4 | Self.hexValue(c) })
+                        scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        i = save
                     }
                 }
-                out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
-            default: throw fail("invalid escape")
             }
+            out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
         }
     }
 

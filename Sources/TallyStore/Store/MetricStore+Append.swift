@@ -80,8 +80,9 @@ extension MetricStore {
         try append(run: id, series: [SeriesBatch(key: key, steps: [step], timestamps: [timestamp], values: [value])])
     }
 
-    /// Validates batches and merges those with the same key (first appearance order), dropping empty ones.
-    static func normalize(_ series: [SeriesBatch]) throws -> [SeriesBatch] {
+    /// Validates batches (equal column lengths, keys of 1 to 1,024 bytes) and merges those with the same key
+    /// (first appearance order), dropping empty ones: what `append` stores.
+    public static func normalize(_ series: [SeriesBatch]) throws -> [SeriesBatch] {
         var out: [SeriesBatch] = []
         var index: [String: Int] = [:]
         for b in series {

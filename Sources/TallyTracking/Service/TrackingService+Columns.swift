@@ -29,21 +29,12 @@ extension TrackingService {
         }
         if let b = batchID, b.isEmpty || b.utf8.count > 200 { throw TrackingError.invalid("batch_id must be 1 to 200 bytes") }
         _ = try activeRun(runID)
-        var nonEmpty: [SeriesBatch] = []  // same-key series merged, so the latest value is decided once per key
-        var index: [String: Int] = [:]
-        for s in series where !s.steps.isEmpty {
-            if let j = index[s.key] {
-                nonEmpty[j].steps += s.steps
-                nonEmpty[j].timestamps += s.timestamps
-                nonEmpty[j].values += s.values
-            } else {
-                index[s.key] = nonEmpty.count
-                nonEmpty.append(s)
-            }
-        }
-        guard !nonEmpty.isEmpty else { return ColumnsResult(points: 0, stored: true) }
         let stored: Bool
+        let nonEmpty: [SeriesBatch]
         do {
+            // Same-key series merged as the store merges them, so the latest value is decided once per key.
+            nonEmpty = try MetricStore.normalize(series)
+            guard !nonEmpty.isEmpty else { return ColumnsResult(points: 0, stored: true) }
             stored = try metrics.append(run: runID, series: nonEmpty, batchID: batchID.map { "tally-" + $0 })
         } catch let e as StorageError {
             throw TrackingError(.internalError, "storing metrics failed: \(e)")

@@ -94,12 +94,6 @@ public enum Validation {
         return joined.isEmpty ? "." : joined
     }
 
-    /// Checks a metric's timestamp (non-negative).
-    public static func metric(_ m: MetricInput) throws {
-        try key(m.key, entity: "Metric")
-        try timestamp(m)
-    }
-
     /// A metric's timestamp must be ≥ 0.
     public static func timestamp(_ m: MetricInput) throws {
         guard m.timestamp >= 0 else {

@@ -114,21 +114,9 @@ struct HTTPBench: ParsableCommand {
         return Double(connections * requests * perRequest) / t
     }
 
-    /// Runs `work(connection index, connection)` on `n` threads at once.
+    /// Runs `work(connection index, connection)` on `n` threads at once, each with its own connection.
     func drive(_ n: Int, port: Int, _ work: @escaping @Sendable (Int, BlockingHTTP) throws -> Void) throws {
-        let conns = try (0..<n).map { _ in try BlockingHTTP(port: port) }
-        let failures = FailureBox()
-        let group = DispatchGroup()
-        for (i, c) in conns.enumerated() {
-            group.enter()
-            let box = UncheckedBox(c)
-            Thread {
-                defer { group.leave() }
-                do { try work(i, box.value) } catch { failures.record(error) }
-            }.start()
-        }
-        group.wait()
-        if let e = failures.first { throw e }
+        try onThreads(n) { i in try work(i, try BlockingHTTP(port: port)) }
     }
 
     @discardableResult
@@ -185,10 +173,4 @@ struct HTTPBench: ParsableCommand {
         withUnsafeBytes(of: UInt32(keys.count).littleEndian) { body += $0 }
         return body + payload
     }
-}
-
-/// Hands a non-Sendable value to exactly one other thread.
-final class UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

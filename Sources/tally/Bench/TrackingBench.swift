@@ -37,28 +37,18 @@ struct TrackingBench: ParsableCommand {
         // Creation rate, as a training script does it through the API calls.
         let s = try service(root + "/create")
         let exp = try s.createExperiment(name: "bench")
-        let failures = FailureBox()
         let perClient = max(1, createRuns / clients)
         let t = try seconds {
-            let group = DispatchGroup()
-            for c in 0..<clients {
-                group.enter()
-                Thread {
-                    defer { group.leave() }
-                    do {
-                        for i in 0..<perClient {
-                            let id = try s.createRun(experimentID: exp, userID: "bench").info.runID
-                            for p in 0..<5 { try s.logParam(runID: id, key: "p\(p)", value: "\((i + c) % 7)") }
-                            for m in 0..<3 {
-                                try s.logMetric(runID: id, MetricInput(key: "m\(m)", value: Double(i) / 10, timestamp: 1_700_000_000_000, step: 0))
-                            }
-                            _ = try s.updateRun(id: id, status: .finished, endTime: 1_700_000_001_000)
-                        }
-                    } catch { failures.record(error) }
-                }.start()
+            try onThreads(clients) { c in
+                for i in 0..<perClient {
+                    let id = try s.createRun(experimentID: exp, userID: "bench").info.runID
+                    for p in 0..<5 { try s.logParam(runID: id, key: "p\(p)", value: "\((i + c) % 7)") }
+                    for m in 0..<3 {
+                        try s.logMetric(runID: id, MetricInput(key: "m\(m)", value: Double(i) / 10, timestamp: 1_700_000_000_000, step: 0))
+                    }
+                    _ = try s.updateRun(id: id, status: .finished, endTime: 1_700_000_001_000)
+                }
             }
-            group.wait()
-            if let e = failures.first { throw e }
         }
         out.add("create_runs_per_s", Double(perClient * clients) / t, digits: 0)
         out.add("clients", clients)

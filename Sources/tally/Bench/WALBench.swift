@@ -78,23 +78,14 @@ struct WALBench: ParsableCommand {
     func ingest(_ dir: String, writers: Int, durability: Durability, loss: [Double]) throws -> Double {
         let store = try MetricStore(directory: dir, configuration: config(durability))
         let perWriter = max(1, points / writers / batch)
-        let failures = FailureBox()
+        let batch = self.batch
         let t = try seconds {
-            let group = DispatchGroup()
-            for w in 0..<writers {
-                group.enter()
-                Thread {
-                    defer { group.leave() }
-                    do {
-                        for b in 0..<perWriter {
-                            let steps = (0..<batch).map { Int64(b * batch + $0) }
-                            try store.append(run: "w\(w)", series: [SeriesBatch(key: "loss", steps: steps, timestamps: steps, values: loss)])
-                        }
-                    } catch { failures.record(error) }
-                }.start()
+            try onThreads(writers) { w in
+                for b in 0..<perWriter {
+                    let steps = (0..<batch).map { Int64(b * batch + $0) }
+                    try store.append(run: "w\(w)", series: [SeriesBatch(key: "loss", steps: steps, timestamps: steps, values: loss)])
+                }
             }
-            group.wait()
-            if let e = failures.first { throw e }
         }
         try store.close()
         return Double(perWriter * writers * batch) / t
@@ -149,6 +140,21 @@ struct WALBench: ParsableCommand {
         }
         return (total * 1000, firstRead * 1000)
     }
+}
+
+/// Runs `body(0)` … `body(n - 1)` on `n` threads at once, waits for all, and rethrows the first error.
+func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
+    let failures = FailureBox()
+    let group = DispatchGroup()
+    for k in 0..<n {
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            do { try body(k) } catch { failures.record(error) }
+        }.start()
+    }
+    group.wait()
+    if let e = failures.first { throw e }
 }
 
 /// Collects the first error of worker threads.

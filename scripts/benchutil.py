@@ -1,0 +1,37 @@
+"""What the benchmark scripts share: a free loopback port, and starting and stopping a server on it."""
+import os, signal, socket, subprocess, time, urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, url):
+    """Starts `cmd` and returns the process once `url`/health answers (killed, and an error raised, after 120 s)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            return proc
+        except Exception:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start: " + " ".join(cmd))
+
+
+def start_tally(binary, data_dir):
+    """A `tally server` on a free port with its stores in `data_dir`: (process, url)."""
+    url = "http://127.0.0.1:%d" % free_port()
+    port = url.rsplit(":", 1)[1]
+    return start([binary, "server", "--port", port, "--data-dir", os.path.join(data_dir, "data")], url), url
+
+
+def stop(proc):
+    """SIGTERM (a graceful shutdown) and wait."""
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
