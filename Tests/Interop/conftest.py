@@ -25,14 +25,15 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *extra):
-        self.dir = tempfile.mkdtemp(prefix="tally-interop-")
+    def __init__(self, *extra, env=None, directory=None):
+        """`env`: extra environment variables; `directory`: reuse an earlier server's directory (its data survives)."""
+        self.dir = directory or tempfile.mkdtemp(prefix="tally-interop-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.log = open(os.path.join(self.dir, "server.log"), "a")
         self.proc = subprocess.Popen(
             [TALLY, "server", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data"), *extra],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         deadline = time.time() + 60
         while True:
             try:
@@ -43,14 +44,15 @@ class Server:
                     raise RuntimeError("tally server did not start: " + open(os.path.join(self.dir, "server.log")).read())
                 time.sleep(0.1)
 
-    def stop(self):
+    def stop(self, keep=False):
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,7 @@ import TallyWorkloads
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         func log(_ ms: [(Int64, Int64, Double)]) throws {
-            try s.logBatch(runID: id, metrics: ms.map { MetricInput(key: "m", value: $0.2, timestamp: $0.1, step: $0.0) })
+            try s.logBatch(runID: id, metrics: ms.map { Metric(key: "m", value: $0.2, timestamp: $0.1, step: $0.0) })
         }
         try log([(1, 10, 0.5), (2, 20, .nan), (3, 30, 1.5)])
         try log([(2, 20, .nan)])  // a different batch holding a stored point: dropped (NaN equals NaN, as is_nan)
@@ -192,7 +192,7 @@ import TallyWorkloads
         let h = try s.history(runID: id, key: "m").map { "\($0.step)/\($0.timestamp)/\($0.value)" }
         #expect(h.sorted() == ["1/10/0.25", "1/10/0.5", "1/11/0.5", "2/20/nan", "3/30/1.5", "4/40/2.0", "9/90/7.0"])
         // Default step 0 with new timestamps each time: all kept.
-        for t in 0..<50 { try s.logBatch(runID: id, metrics: [MetricInput(key: "z", value: 1, timestamp: Int64(100 + t))]) }
+        for t in 0..<50 { try s.logBatch(runID: id, metrics: [Metric(key: "z", value: 1, timestamp: Int64(100 + t))]) }
         #expect(try s.history(runID: id, key: "z").count == 50)
     }
 }

@@ -38,10 +38,10 @@ import Testing
         }
         for chunk in stride(from: 0, to: pts.count, by: 500) {
             let part = pts[chunk..<min(pts.count, chunk + 500)]
-            try s.logBatch(runID: id, metrics: part.map { MetricInput(key: "m", value: $0.value, timestamp: $0.timestamp, step: $0.step) })
+            try s.logBatch(runID: id, metrics: part.map { Metric(key: "m", value: $0.value, timestamp: $0.timestamp, step: $0.step) })
         }
         try s.metrics.flush()
-        try s.logBatch(runID: id, metrics: [MetricInput(key: "m", value: 7, timestamp: 5, step: 10)])  // an unsealed point too
+        try s.logBatch(runID: id, metrics: [Metric(key: "m", value: 7, timestamp: 5, step: 10)])  // an unsealed point too
         let all = try s.metrics.read(run: id, key: "m").points
         for (m, range) in [(1, nil), (2, nil), (5, nil), (320, nil), (2500, nil), (2999, nil), (3001, nil), (10, 100...200), (7, 2998...5000), (3, 5000...6000)]
             as [(Int, ClosedRange<Int64>?)] {
@@ -62,10 +62,10 @@ import Testing
         var rng = SystemRandomNumberGenerator()
         for chunk in 0..<10 {
             let base = chunk * 300
-            try s.logBatch(runID: ordered, metrics: (0..<300).map { MetricInput(key: "m", value: Double($0), timestamp: Int64(1000 + base + $0), step: Int64(base + $0)) })
+            try s.logBatch(runID: ordered, metrics: (0..<300).map { Metric(key: "m", value: Double($0), timestamp: Int64(1000 + base + $0), step: Int64(base + $0)) })
             // Timestamps that go back in time, and repeated (timestamp, step) pairs with different values.
             try s.logBatch(runID: shuffled, metrics: (0..<300).map {
-                MetricInput(key: "m", value: Double(Int.random(in: 0..<5, using: &rng)), timestamp: Int64(Int.random(in: 0..<400, using: &rng)),
+                Metric(key: "m", value: Double(Int.random(in: 0..<5, using: &rng)), timestamp: Int64(Int.random(in: 0..<400, using: &rng)),
                             step: Int64((base + $0) / 2))
             })
             if chunk % 3 == 0 { try s.metrics.flush() }

@@ -14,7 +14,7 @@ import Testing
         for (name, acc, opt, team, t) in specs {
             let r = try s.createRun(experimentID: "0", runName: name, startTime: t)
             ids[name] = r.info.runID
-            if let acc { try s.logMetric(runID: r.info.runID, MetricInput(key: "acc", value: acc, timestamp: 1)) }
+            if let acc { try s.logMetric(runID: r.info.runID, Metric(key: "acc", value: acc, timestamp: 1)) }
             if let opt { try s.logParam(runID: r.info.runID, key: "opt", value: opt) }
             if let team { try s.setTag(runID: r.info.runID, key: "team", value: team) }
         }
@@ -155,23 +155,23 @@ import Testing
             t += 1
             _ = try s.createExperiment(name: name, tags: name == "a" ? [KeyValue(key: "team", value: "ml")] : [])
         }
-        #expect(try s.searchExperiments(orderBy: ["name DESC"]).items.map(\.name) == ["ab", "a", "Default", "Abc"])
-        #expect(try s.searchExperiments(filter: "name LIKE 'a%'", orderBy: ["name"]).items.map(\.name) == ["a", "ab"])
-        #expect(try s.searchExperiments(filter: "name ILIKE 'a%'", orderBy: ["name"]).items.map(\.name) == ["Abc", "a", "ab"])
-        #expect(try s.searchExperiments(filter: "tags.team = 'ml'").items.map(\.name) == ["a"])
-        #expect(try s.searchExperiments(filter: "attributes.experiment_id IN ('0', '2')", orderBy: ["experiment_id"]).items.map(\.name) == ["Default", "a"])
-        #expect(try s.searchExperiments(filter: "creation_time >= 1700000000000").items.count == 4)
+        #expect(try s.searchExperiments(maxResults: 1000, orderBy: ["name DESC"]).items.map(\.name) == ["ab", "a", "Default", "Abc"])
+        #expect(try s.searchExperiments(filter: "name LIKE 'a%'", maxResults: 1000, orderBy: ["name"]).items.map(\.name) == ["a", "ab"])
+        #expect(try s.searchExperiments(filter: "name ILIKE 'a%'", maxResults: 1000, orderBy: ["name"]).items.map(\.name) == ["Abc", "a", "ab"])
+        #expect(try s.searchExperiments(filter: "tags.team = 'ml'", maxResults: 1000).items.map(\.name) == ["a"])
+        #expect(try s.searchExperiments(filter: "attributes.experiment_id IN ('0', '2')", maxResults: 1000, orderBy: ["experiment_id"]).items.map(\.name) == ["Default", "a"])
+        #expect(try s.searchExperiments(filter: "creation_time >= 1700000000000", maxResults: 1000).items.count == 4)
         expectError(.invalidParameterValue, "Invalid entity type 'params'. Valid entity types are ('attribute', 'attributes', 'tag', 'tags')") {
-            _ = try s.searchExperiments(filter: "params.x = 'y'")
+            _ = try s.searchExperiments(filter: "params.x = 'y'", maxResults: 1000)
         }
-        expectError(.invalidParameterValue, "Invalid order_by entity: tag") { _ = try s.searchExperiments(orderBy: ["tags.team"]) }
+        expectError(.invalidParameterValue, "Invalid order_by entity: tag") { _ = try s.searchExperiments(maxResults: 1000, orderBy: ["tags.team"]) }
         expectError(.invalidParameterValue, "It must be a positive integer") { _ = try s.searchExperiments(maxResults: 0) }
         let page1 = try s.searchExperiments(maxResults: 3, orderBy: ["name"])
         #expect(page1.items.count == 3 && page1.nextPageToken != nil)
         let page2 = try s.searchExperiments(maxResults: 3, orderBy: ["name"], pageToken: page1.nextPageToken)
         #expect(page2.items.map(\.name) == ["ab"] && page2.nextPageToken == nil)
         try s.deleteExperiment(id: "1")
-        #expect(try s.searchExperiments(view: .deletedOnly).items.map(\.name) == ["ab"])
+        #expect(try s.searchExperiments(view: .deletedOnly, maxResults: 1000).items.map(\.name) == ["ab"])
     }
 }
 
@@ -183,9 +183,9 @@ import Testing
         let a = try s.createRun(experimentID: exp, runName: "a").info.runID
         _ = try s.searchRuns(experimentIDs: [exp])  // loads the cache
         let b = try s.createRun(experimentID: exp, runName: "b").info.runID
-        try s.logBatch(runID: a, metrics: [MetricInput(key: "m", value: 1, timestamp: 1, step: 1)], params: [KeyValue(key: "p", value: "1")],
+        try s.logBatch(runID: a, metrics: [Metric(key: "m", value: 1, timestamp: 1, step: 1)], params: [KeyValue(key: "p", value: "1")],
                        tags: [KeyValue(key: "t", value: "x")])
-        try s.logMetric(runID: a, MetricInput(key: "m", value: 2, timestamp: 1, step: 2))
+        try s.logMetric(runID: a, Metric(key: "m", value: 2, timestamp: 1, step: 2))
         try s.setTag(runID: b, key: "mlflow.runName", value: "b2")
         try s.deleteTag(runID: a, key: "t")
         _ = try s.updateRun(id: a, status: .failed, endTime: 5)

@@ -107,7 +107,7 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         try s.deleteRun(id: r.info.runID)
         #expect(try s.run(id: r.info.runID).info.lifecycleStage == .deleted)
         let id = r.info.runID
-        for (what, body) in [("log", { try s.logMetric(runID: id, MetricInput(key: "m", value: 1, timestamp: 0)) }),
+        for (what, body) in [("log", { try s.logMetric(runID: id, Metric(key: "m", value: 1, timestamp: 0)) }),
                              ("tag", { try s.setTag(runID: id, key: "a", value: "b") }),
                              ("param", { try s.logParam(runID: id, key: "a", value: "b") }),
                              ("update", { _ = try s.updateRun(id: id, status: .failed) })] as [(String, () throws -> Void)] {
@@ -115,7 +115,7 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
             _ = what
         }
         try s.restoreRun(id: id)
-        try s.logMetric(runID: id, MetricInput(key: "m", value: 1, timestamp: 0))
+        try s.logMetric(runID: id, Metric(key: "m", value: 1, timestamp: 0))
         expectError(.resourceDoesNotExist, "Run with id=nope not found") { _ = try s.run(id: "nope") }
         expectError(.resourceDoesNotExist, "No tag with name: zz in run with id \(id)") { try s.deleteTag(runID: id, key: "zz") }
     }
@@ -143,7 +143,7 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         let f = try Fixture()
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
-        let many = (0..<1001).map { MetricInput(key: "m", value: Double($0), timestamp: 1, step: Int64($0)) }
+        let many = (0..<1001).map { Metric(key: "m", value: Double($0), timestamp: 1, step: Int64($0)) }
         expectError(.invalidParameterValue, "A batch logging request can contain at most 1000 metrics. Got 1001 metrics.") { try s.logBatch(runID: id, metrics: many) }
         expectError(.invalidParameterValue, "at most 100 params") {
             try s.logBatch(runID: id, params: (0..<101).map { KeyValue(key: "p\($0)", value: "1") })
@@ -152,12 +152,12 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
             try s.logBatch(runID: id, params: [KeyValue(key: "dup", value: "1"), KeyValue(key: "dup", value: "2")])
         }
         expectError(.invalidParameterValue, "Timestamp must be a nonnegative long") {
-            try s.logBatch(runID: id, metrics: [MetricInput(key: "k3", value: 1, timestamp: -1)])
+            try s.logBatch(runID: id, metrics: [Metric(key: "k3", value: 1, timestamp: -1)])
         }
         try s.logParam(runID: id, key: "lr", value: "0.01")
         // A changed param fails the batch before its metrics or tags are stored.
         expectError(.invalidParameterValue, "Changing param values is not allowed. Params were already logged='[{'key': 'lr', 'old_value': '0.01', 'new_value': '0.5'}]'") {
-            try s.logBatch(runID: id, metrics: [MetricInput(key: "loss", value: 1, timestamp: 1)], params: [KeyValue(key: "lr", value: "0.5")],
+            try s.logBatch(runID: id, metrics: [Metric(key: "loss", value: 1, timestamp: 1)], params: [KeyValue(key: "lr", value: "0.5")],
                            tags: [KeyValue(key: "t", value: "v")])
         }
         let run = try s.run(id: id)
@@ -170,22 +170,22 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         let f = try Fixture()
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
-        try s.logMetric(runID: id, MetricInput(key: "loss", value: 0.5, timestamp: 100, step: 10))
-        try s.logMetric(runID: id, MetricInput(key: "loss", value: 0.1, timestamp: 999, step: 3))  // lower step: not latest
-        #expect(try s.run(id: id).metrics == [LatestMetric(key: "loss", value: 0.5, timestamp: 100, step: 10)])
-        try s.logMetric(runID: id, MetricInput(key: "loss", value: 0.7, timestamp: 100, step: 10))  // same step and time, larger value
+        try s.logMetric(runID: id, Metric(key: "loss", value: 0.5, timestamp: 100, step: 10))
+        try s.logMetric(runID: id, Metric(key: "loss", value: 0.1, timestamp: 999, step: 3))  // lower step: not latest
+        #expect(try s.run(id: id).metrics == [Metric(key: "loss", value: 0.5, timestamp: 100, step: 10)])
+        try s.logMetric(runID: id, Metric(key: "loss", value: 0.7, timestamp: 100, step: 10))  // same step and time, larger value
         #expect(try s.run(id: id).metrics.first?.value == 0.7)
-        try s.logMetric(runID: id, MetricInput(key: "loss", value: 0.2, timestamp: 100, step: 10))  // smaller value: kept 0.7
+        try s.logMetric(runID: id, Metric(key: "loss", value: 0.2, timestamp: 100, step: 10))  // smaller value: kept 0.7
         #expect(try s.run(id: id).metrics.first?.value == 0.7)
-        try s.logMetric(runID: id, MetricInput(key: "nanm", value: .nan, timestamp: 1, step: 2))
+        try s.logMetric(runID: id, Metric(key: "nanm", value: .nan, timestamp: 1, step: 2))
         #expect(try s.run(id: id).metrics.first { $0.key == "nanm" }?.value.isNaN == true)
         #expect(try s.metrics.read(run: id, key: "loss").count == 4, "every point is kept, several per step")
         // A retried batch (same content) is not stored twice; exact repeats inside a batch are stored once.
-        let batch = (0..<50).map { MetricInput(key: "acc", value: Double($0) / 50, timestamp: 5, step: Int64($0)) }
+        let batch = (0..<50).map { Metric(key: "acc", value: Double($0) / 50, timestamp: 5, step: Int64($0)) }
         try s.logBatch(runID: id, metrics: batch + [batch[0]])
         try s.logBatch(runID: id, metrics: batch + [batch[0]])
         #expect(try s.metrics.read(run: id, key: "acc").count == 50)
-        #expect(try s.run(id: id).metrics.first { $0.key == "acc" } == LatestMetric(key: "acc", value: 49.0 / 50, timestamp: 5, step: 49))
+        #expect(try s.run(id: id).metrics.first { $0.key == "acc" } == Metric(key: "acc", value: 49.0 / 50, timestamp: 5, step: 49))
     }
 
     @Test func inputsAndPersistence() throws {
@@ -200,14 +200,14 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         expectError(.invalidParameterValue, "Missing value for required parameter 'datasets[].dataset.digest'") {
             try s.logInputs(runID: id, [DatasetInput(dataset: Dataset(name: "x", digest: "", sourceType: "code", source: "{}"), tags: [])])
         }
-        try s.logBatch(runID: id, metrics: [MetricInput(key: "m", value: 2, timestamp: 3, step: 4)], params: [KeyValue(key: "p", value: "1")],
+        try s.logBatch(runID: id, metrics: [Metric(key: "m", value: 2, timestamp: 3, step: 4)], params: [KeyValue(key: "p", value: "1")],
                        tags: [KeyValue(key: "t", value: "x")])
         try s.metrics.close()
         let reopened = try Fixture.open(f.dir)
         let run = try reopened.run(id: id)
         #expect(run.params == [KeyValue(key: "p", value: "1")])
         #expect(run.tags.contains(KeyValue(key: "t", value: "x")))
-        #expect(run.metrics == [LatestMetric(key: "m", value: 2, timestamp: 3, step: 4)])
+        #expect(run.metrics == [Metric(key: "m", value: 2, timestamp: 3, step: 4)])
         #expect(run.inputs.count == 1)
         #expect(try reopened.metrics.read(run: id, key: "m").points == [MetricPoint(step: 4, timestamp: 3, value: 2)])
         #expect(try reopened.experiment(named: "p").experimentID == exp)
@@ -240,23 +240,23 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
             try s.logBatch(runID: id, tags: (0..<101).map { KeyValue(key: "t\($0)", value: "v") })
         }
         expectError(.invalidParameterValue, "at most 1000 metrics, params, and tags in total. Got 1001 total entities.") {
-            try s.logBatch(runID: id, metrics: (0..<950).map { MetricInput(key: "m", value: 1, timestamp: 1, step: Int64($0)) },
+            try s.logBatch(runID: id, metrics: (0..<950).map { Metric(key: "m", value: 1, timestamp: 1, step: Int64($0)) },
                            params: (0..<51).map { KeyValue(key: "p\($0)", value: "1") })
         }
         // Metric keys follow the same rules as param and tag keys.
         expectError(.invalidParameterValue, "Names may only contain alphanumerics") {
-            try s.logMetric(runID: id, MetricInput(key: "bad key!", value: 1, timestamp: 1))
+            try s.logMetric(runID: id, Metric(key: "bad key!", value: 1, timestamp: 1))
         }
-        expectError(.invalidParameterValue, "This name would resolve to 'a'") { try s.logMetric(runID: id, MetricInput(key: "./a", value: 1, timestamp: 1)) }
-        expectError(.invalidParameterValue, "must not resolve to other names") { try s.logMetric(runID: id, MetricInput(key: "/abs", value: 1, timestamp: 1)) }
-        expectError(.invalidParameterValue, "Metric 'kkk") { try s.logMetric(runID: id, MetricInput(key: String(repeating: "k", count: 251), value: 1, timestamp: 1)) }
+        expectError(.invalidParameterValue, "This name would resolve to 'a'") { try s.logMetric(runID: id, Metric(key: "./a", value: 1, timestamp: 1)) }
+        expectError(.invalidParameterValue, "must not resolve to other names") { try s.logMetric(runID: id, Metric(key: "/abs", value: 1, timestamp: 1)) }
+        expectError(.invalidParameterValue, "Metric 'kkk") { try s.logMetric(runID: id, Metric(key: String(repeating: "k", count: 251), value: 1, timestamp: 1)) }
         expectError(.invalidParameterValue, "Invalid value -1 for parameter 'timestamp' supplied: metric 'k3' (value=1.0). Timestamp must be a nonnegative long (64-bit integer) ") {
-            try s.logMetric(runID: id, MetricInput(key: "k3", value: 1, timestamp: -1))
+            try s.logMetric(runID: id, Metric(key: "k3", value: 1, timestamp: -1))
         }
         // Allowed key characters: letters, digits, _ - . space : /
-        try s.logMetric(runID: id, MetricInput(key: "ok_key-1.2 a:b/c", value: 1, timestamp: 1))
+        try s.logMetric(runID: id, Metric(key: "ok_key-1.2 a:b/c", value: 1, timestamp: 1))
         // Negative steps are fine.
-        try s.logMetric(runID: id, MetricInput(key: "neg", value: 1, timestamp: 1, step: -2))
+        try s.logMetric(runID: id, Metric(key: "neg", value: 1, timestamp: 1, step: -2))
         #expect(try s.run(id: id).metrics.first { $0.key == "neg" }?.step == -2)
         // Run ids: ^[a-zA-Z0-9][\w\-]{0,255}$.
         try Validation.runID("abc_1-2")

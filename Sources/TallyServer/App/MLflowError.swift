@@ -3,54 +3,82 @@ import NIOCore
 import TallyStore
 import TallyTracking
 
-/// An error answered in MLflow's format: `{"error_code": …, "message": …}` with MLflow's HTTP status (client
-/// mistakes are always 4xx).
+/// An error answered in MLflow's format, `{"error_code": …, "message": …}`, with its HTTP status. The code and
+/// message come from TallyTracking; the status follows from the code, except for the request-level classes
+/// (413, 405) that share MLflow's `BAD_REQUEST` code.
 struct MLflowError: HTTPResponseError {
-    let code: String
-    let message: String
+    let error: TrackingError
     let status: HTTPResponse.Status
+    /// The methods a path serves, for a 405's `Allow` header.
+    var allow: String?
 
+    /// A tracking error with the status its code implies. Client mistakes are always 4xx.
     init(_ e: TrackingError) {
-        code = e.code.rawValue
-        message = e.message
+        error = e
         switch e.code {
         case .invalidParameterValue, .resourceAlreadyExists, .badRequest: status = .badRequest
         case .invalidState: status = .badRequest  // MLflow answers 500; a client mistake is 4xx here
-        case .resourceDoesNotExist: status = .notFound
+        case .resourceDoesNotExist, .endpointNotFound: status = .notFound
         case .internalError: status = .internalServerError
         }
     }
 
-    init(code: String, message: String, status: HTTPResponse.Status) {
-        self.code = code
-        self.message = message
+    /// A request-level error with its own status.
+    init(_ e: TrackingError, status: HTTPResponse.Status) {
+        error = e
         self.status = status
     }
 
-    static func from(_ error: any Error) -> MLflowError {
+    /// 413: the body is over the endpoint's limit.
+    static func tooLarge(limit: Int, path: String) -> MLflowError {
+        MLflowError(RequestRules.bodyTooLarge(limit: limit, path: path), status: .contentTooLarge)
+    }
+
+    /// 405: a known path, another method.
+    static func methodNotAllowed(_ request: Request, allowed: [HTTPRequest.Method]) -> MLflowError {
+        var e = MLflowError(RequestRules.methodNotAllowed(method: request.method.rawValue, path: request.uri.path), status: .methodNotAllowed)
+        e.allow = allowed.map(\.rawValue).joined(separator: ", ")
+        return e
+    }
+
+    /// The one mapping of everything a route can throw to MLflow's error JSON.
+    static func from(_ error: any Error, request: Request) -> MLflowError {
         switch error {
         case let e as MLflowError: return e
         case let e as TrackingError: return MLflowError(e)
-        case let e as JSONSyntaxError:
-            return MLflowError(code: "MALFORMED_REQUEST", message: "Malformed JSON request body at byte \(e.offset): \(e.message)", status: .badRequest)
-        case let e as NativeBodyError:
-            return MLflowError(code: "INVALID_PARAMETER_VALUE", message: e.description, status: .badRequest)
+        case let e as JSONSyntaxError: return MLflowError(RequestRules.malformedJSON(offset: e.offset, e.message))
+        case let e as NativeBodyError: return MLflowError(TrackingError(.invalidParameterValue, e.description))
         case is NIOTooManyBytesError:
-            return MLflowError(code: "BAD_REQUEST", message: "The request body is too large", status: .contentTooLarge)
-        case let e as StorageError:
-            return MLflowError(code: "INTERNAL_ERROR", message: "storage error: \(e)", status: .internalServerError)
-        case let e as HTTPError:
-            let code = e.status == .notFound ? "ENDPOINT_NOT_FOUND" : (e.status.code < 500 ? "BAD_REQUEST" : "INTERNAL_ERROR")
-            return MLflowError(code: code, message: e.body ?? "\(e.status)", status: e.status)
+            return MLflowError(RequestRules.bodyTooLarge(limit: 0, path: request.uri.path), status: .contentTooLarge)
+        case let e as StorageError: return MLflowError(TrackingError(.internalError, "storage error: \(e)"))
+        case let e as HTTPError where e.status == .notFound:
+            return MLflowError(RequestRules.endpointNotFound(method: request.method.rawValue, path: request.uri.path))
+        case let e as HTTPError where e.status.code < 500:
+            return MLflowError(TrackingError(.badRequest, e.body ?? e.status.reasonPhrase), status: e.status)
         default:
-            return MLflowError(code: "INTERNAL_ERROR", message: "\(error)", status: .internalServerError)
+            return MLflowError(TrackingError(.internalError, "\(error)"))
         }
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var o = Obj()
-        o.add("error_code", code)
-        o.add("message", message)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: o.json)))
+        o.add("error_code", error.code.rawValue)
+        o.add("message", error.message)
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let allow { headers[.allow] = allow }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: o.json)))
+    }
+}
+
+/// The one place errors become responses: everything a route throws, and unknown paths, as MLflow's error JSON.
+struct MLflowErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            throw MLflowError.from(error, request: request)
+        }
     }
 }

@@ -134,3 +134,46 @@ struct MLflowRequest {
         }
     }
 }
+
+extension MLflowRequest {
+    /// Reads one metric object (this request's body: a `runs/log-metric` body or one element of a log-batch's
+    /// `metrics`, `i` its position) into `batch`, with MLflow's messages for missing or mistyped fields.
+    func metric(into batch: inout MetricBatch, _ i: Int?) throws {
+        let prefix = i.map { "metrics[\($0)]." } ?? ""
+        guard let o = body else { throw Self.missing(prefix + "key") }
+        guard case .string(let key)? = o["key"] else {
+            if let v = o["key"], v != .null { throw Self.invalid(prefix + "key", v) }
+            throw Self.missing(prefix + "key")
+        }
+        guard let rawValue = o["value"], rawValue != .null else { throw Self.missing(prefix + "value") }
+        let value = try Self.double(rawValue, prefix + "value")
+        guard let rawTs = o["timestamp"], rawTs != .null else { throw Self.missing(prefix + "timestamp") }
+        let ts = try Self.int64(rawTs, prefix + "timestamp")
+        let step = try o["step"].flatMap { $0 == .null ? nil : try Self.int64($0, prefix + "step") } ?? 0
+        batch.append(batch.series(for: key), step: step, timestamp: ts, value: value)
+    }
+
+    /// The `datasets` of a `runs/log-inputs` body.
+    func datasetInputs() throws -> [DatasetInput] {
+        try objects("datasets").enumerated().map { i, o -> DatasetInput in
+            guard let d = o["dataset"] else { throw Self.missing("datasets[\(i)].dataset") }
+            func field(_ k: String) throws -> String? {
+                switch d[k] {
+                case .string(let s)?: return s
+                case nil, .null?: return nil
+                case let v?: throw Self.invalid("datasets[\(i)].dataset.\(k)", v)
+                }
+            }
+            let tags = try MLflowRequest(body: o, query: [:]).keyValues("tags")
+            return DatasetInput(dataset: Dataset(name: try field("name") ?? "", digest: try field("digest") ?? "",
+                                                 sourceType: try field("source_type") ?? "", source: try field("source") ?? "",
+                                                 schema: try field("schema"), profile: try field("profile")), tags: tags)
+        }
+    }
+
+    /// A view type (`ACTIVE_ONLY` when absent or unknown, as MLflow's proto parser leaves it).
+    func viewType(_ name: String) throws -> ViewType {
+        guard let v = try enumName(name, numbers: [1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"]) else { return .activeOnly }
+        return ViewType(rawValue: v) ?? .activeOnly
+    }
+}

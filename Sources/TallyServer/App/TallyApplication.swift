@@ -42,7 +42,7 @@ public struct ServerConfiguration: Sendable {
 
 /// Builds the tracking service and the HTTP application of `tally server`.
 public enum TallyApplication {
-    /// Opens the stores under `config.dataDirectory`.
+    /// Opens the stores under `config.dataDirectory` (and reconciles latest values after a crash).
     public static func openService(_ config: ServerConfiguration) throws -> TrackingService {
         var storeConfig = StoreConfiguration()
         storeConfig.wal!.durability = config.durability
@@ -56,33 +56,71 @@ public enum TallyApplication {
         case let uri?: throw TrackingError(.invalidParameterValue, "Unsupported --backend-store-uri '\(uri)': only sqlite:///path is available")
         }
         let meta = try SQLiteMetadataStore(path: path, defaultArtifactLocation: config.defaultArtifactRoot + "/0", now: TrackingService.nowMillis())
-        return TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot)
+        let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
+        let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts)
+        try service.reconcileLatest()
+        return service
     }
 
-    /// The router: MLflow's API under `/api/2.0/mlflow` and `/ajax-api/2.0/mlflow`, `/health` and `/version`.
-    public static func router(service: TrackingService, config: ServerConfiguration) throws -> Router<BasicRequestContext> {
-        let router = Router()
+    /// MLflow's API prefixes: every MLflow route is served under each.
+    static let mlflowPrefixes = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"]
+
+    /// The router: one error middleware, then the route collections mounted at their prefixes — MLflow's API under
+    /// both MLflow prefixes (the UI-only routes under the ajax one), the proxied artifacts, Tally's native API, the
+    /// UI, `/health` and `/version`.
+    static func router(_ e: Endpoints) -> Router<BasicRequestContext> {
+        let router = Router(options: .autoGenerateHeadEndpoints)
         router.add(middleware: MLflowErrorMiddleware())
-        router.get("/health") { _, _ in "OK" }
-        router.get("/version") { _, _ in TallyVersion.string }
-        UIRoutes().register(on: router)
-        let pool = NIOThreadPool(numberOfThreads: max(2, config.blockingThreads))
-        pool.start()
-        MLflowAPI(service: service, maxBody: config.maxBodyBytes, maxSmallBody: config.maxSmallBodyBytes, pool: pool).register(on: router)
-        NativeAPI(service: service, maxBody: config.maxNativeBodyBytes, pool: pool).register(on: router)
-        let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
-        ArtifactRoutes(store: artifacts, service: service, pool: pool).register(on: router)
+        let mlflow = RouteTable()
+        ExperimentRoutes(endpoints: e).add(to: mlflow)
+        RunRoutes(endpoints: e).add(to: mlflow)
+        MetricRoutes(endpoints: e).add(to: mlflow)
+        ArtifactRoutes(endpoints: e).addTracking(to: mlflow)
+        let mlflowRoutes = mlflow.build()
+        for prefix in mlflowPrefixes { router.addRoutes(mlflowRoutes, atPath: RouterPath(prefix)) }
+
+        let ajax = RouteTable()
+        MetricRoutes(endpoints: e).addBulk(to: ajax)
+        ArtifactRoutes(endpoints: e).addUIUpload(to: ajax)
+        router.addRoutes(ajax.build(), atPath: "/ajax-api/2.0/mlflow")
+
+        let v3 = RouteTable()
+        v3.on("server-info", .get) { _, _ in
+            Endpoints.ok("{\"store_type\": \"SqlStore\", \"workspaces_enabled\": false, \"multipart_uploads_enabled\": false, "
+                + "\"multipart_downloads_enabled\": false, \"artifact_serving_enabled\": true, \"artifacts_presigned_only\": false}")
+        }
+        router.addRoutes(v3.build(), atPath: "/api/3.0/mlflow")
+
+        let proxied = RouteTable()
+        ArtifactRoutes(endpoints: e).addProxied(to: proxied)
+        router.addRoutes(proxied.build(), atPath: "/api/2.0/mlflow-artifacts")
+
+        let native = RouteTable()
+        NativeRoutes(endpoints: e).add(to: native)
+        router.addRoutes(native.build(), atPath: "/api/tally/v1")
+
+        let root = RouteTable()
+        root.on("/health", .get) { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK"))) }
+        root.on("/version", .get) { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: TallyVersion.string))) }
+        ArtifactRoutes(endpoints: e).addUIDownload(to: root)
+        UIRoutes().add(to: root)
+        router.addRoutes(root.build())
         return router
     }
 
-    /// The application (run it with `runService()`); `onRunning` receives the bound port.
+    /// The application (run it with `runService()`); `onRunning` receives the bound port. The blocking thread pool
+    /// and the stores are services of the application: shut down after the HTTP server, the stores last.
     public static func application(service: TrackingService, config: ServerConfiguration,
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         var logger = Logger(label: "tally")
         logger.logLevel = config.logLevel
-        return Application(router: try router(service: service, config: config),
+        let pool = BlockingPool(threads: config.blockingThreads)
+        let endpoints = Endpoints(service: service, pool: pool, largeBody: config.maxBodyBytes, smallBody: config.maxSmallBodyBytes,
+                                  nativeBody: config.maxNativeBodyBytes)
+        return Application(router: router(endpoints),
                            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
                            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
+                           services: [StoreCloser(service: service), pool],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) },
                            logger: logger)
     }
@@ -94,20 +132,3 @@ public enum TallyVersion {
     public static let string = "0.1.0"
 }
 
-/// Turns every error escaping a route, unknown paths included, into MLflow's error JSON.
-struct MLflowErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let e as MLflowError {
-            throw e
-        } catch {
-            if let h = error as? HTTPError, h.status == .notFound {
-                throw MLflowError(code: "ENDPOINT_NOT_FOUND", message: "No endpoint \(request.method) \(request.uri.path)", status: .notFound)
-            }
-            throw MLflowError.from(error)
-        }
-    }
-}

@@ -6,7 +6,7 @@ import Darwin
 import NIOCore
 
 /// A byte-level JSON writer for the large responses (metric histories): text goes straight into one growing raw
-/// buffer, numbers formatted in place, in exactly the text `JSONWriter` produces (a test compares them).
+/// buffer, numbers formatted in place, the one writer of JSON numbers (`JSONWriter` uses it for small answers).
 struct JSONBytes: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var count = 0
@@ -125,6 +125,9 @@ struct JSONBytes: ~Copyable {
         }
     }
 
+    /// The output as text.
+    var text: String { String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
+
     /// Bytes written so far.
     var length: Int { count }
 
@@ -133,7 +136,8 @@ struct JSONBytes: ~Copyable {
         UnsafeMutableRawPointer(base + offset).storeBytes(of: v.littleEndian, as: UInt32.self)
     }
 
-    /// Appends a double as MLflow writes it (see `JSONWriter.double`).
+    /// Appends a double as MLflow's server writes it: NaN as `"NaN"`, ±∞ clamped to ±1.7976931348623157e308 (MLflow's
+    /// SQL store cannot return infinity), integral values below 1e16 as `N.0`, shortest round-trip digits otherwise.
     mutating func double(_ v: Double) {
         if v.isNaN {
             raw("\"NaN\"")

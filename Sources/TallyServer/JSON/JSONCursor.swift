@@ -11,7 +11,6 @@ struct JSONCursor {
     let p: UnsafePointer<UInt8>
     let n: Int
     var i = 0
-    private var lastInterned: (start: Int, count: Int, value: String) = (0, 0, "")
 
     /// A cursor over `bytes` (which must outlive it).
     init(_ bytes: UnsafeRawBufferPointer) {
@@ -84,14 +83,12 @@ struct JSONCursor {
         return String(decoding: UnsafeBufferPointer(start: p + s, count: c), as: UTF8.self)
     }
 
-    /// A plain string, reusing the previous interned string's storage when the bytes repeat (a batch repeats a
-    /// few metric keys many times).
-    mutating func internedString() -> String? {
-        guard let (s, c) = rawString() else { return nil }
-        if c == lastInterned.count, memcmp(p + s, p + lastInterned.start, c) == 0 { return lastInterned.value }
-        let v = String(decoding: UnsafeBufferPointer(start: p + s, count: c), as: UTF8.self)
-        lastInterned = (s, c, v)
-        return v
+    /// Whether the `count` bytes at `a` and at `b` are equal.
+    func equalBytes(_ a: Int, _ b: Int, _ count: Int) -> Bool { memcmp(p + a, p + b, count) == 0 }
+
+    /// The text of `count` bytes at `start` (from ``rawString()``).
+    func text(_ start: Int, _ count: Int) -> String? {
+        String(decoding: UnsafeBufferPointer(start: p + start, count: count), as: UTF8.self)
     }
 
     /// A string with escapes and UTF-8 allowed (`nil` on bad escapes or invalid UTF-8).
@@ -118,36 +115,10 @@ struct JSONCursor {
                 out.append(plain)
                 continue
             }
-            guard e == UInt8(ascii: "u") else { return nil }
-            guard var u = hex4() else { return nil }
-            if (0xD800..<0xDC00).contains(u) {
-                guard n &- i >= 6, p[i] == UInt8(ascii: "\\"), p[i &+ 1] == UInt8(ascii: "u") else { return nil }
-                i &+= 2
-                guard let low = hex4(), (0xDC00..<0xE000).contains(low) else { return nil }
-                u = 0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00)
-            }
-            guard let scalar = Unicode.Scalar(u) else { return nil }
+            guard e == UInt8(ascii: "u"), let scalar = JSONEscape.unicode(p, n, &i) else { return nil }
             out.append(contentsOf: Array(String(Character(scalar)).utf8))
         }
         return nil
-    }
-
-    private mutating func hex4() -> UInt32? {
-        guard n &- i >= 4 else { return nil }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = p[i]
-            let d: UInt32
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c &- 0x30)
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c &- 0x61 &+ 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c &- 0x41 &+ 10)
-            default: return nil
-            }
-            v = v << 4 | d
-            i &+= 1
-        }
-        return v
     }
 
     /// A JSON integer that fits in an Int64 (no fraction, exponent or quotes; those go to the general path).
@@ -274,5 +245,42 @@ struct JSONCursor {
             buf[length] = 0
             return strtod(buf.baseAddress!, nil)
         }
+    }
+}
+
+/// The one decoder of `\u` escapes, shared by every JSON reader.
+enum JSONEscape {
+    /// Reads the four hex digits of a `\uXXXX` escape at `i` (just after the `u`), and a following `\uXXXX` low
+    /// surrogate when the first is a high one. A lone or mismatched surrogate is U+FFFD and the next escape is read
+    /// on its own. `nil` (with `i` unchanged) when the digits are not hex.
+    static func unicode(_ p: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int) -> Unicode.Scalar? {
+        guard let u = hex4(p, n, i) else { return nil }
+        i &+= 4
+        if (0xD800..<0xDC00).contains(u) {
+            if n &- i >= 6, p[i] == UInt8(ascii: "\\"), p[i &+ 1] == UInt8(ascii: "u"), let low = hex4(p, n, i &+ 2), (0xDC00..<0xE000).contains(low) {
+                i &+= 6
+                return Unicode.Scalar(0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00))
+            }
+            return "\u{FFFD}"
+        }
+        return Unicode.Scalar(u) ?? "\u{FFFD}"
+    }
+
+    /// Four hex digits at `i`.
+    static func hex4(_ p: UnsafePointer<UInt8>, _ n: Int, _ i: Int) -> UInt32? {
+        guard n &- i >= 4 else { return nil }
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            let c = p[i &+ k]
+            let d: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c &- 0x30)
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c &- 0x61 &+ 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c &- 0x41 &+ 10)
+            default: return nil
+            }
+            v = v << 4 | d
+        }
+        return v
     }
 }

@@ -145,32 +145,6 @@ public struct JSONParser {
         }
     }
 
-    static func hexValue(_ c: UInt8) -> UInt32 {
-        switch c {
-        case 0x30...0x39: UInt32(c - 0x30)
-        case 0x41...0x46: UInt32(c - 0x41 + 10)
-        default: UInt32(c &- 0x61 &+ 10)
-        }
-    }
-
-    mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= bytes.count else { throw fail("invalid \\u escape") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = bytes[i]
-            let d: UInt32
-            switch c {
-            case 0x30...0x39: d = UInt32(c - 0x30)
-            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-            default: throw fail("invalid \\u escape")
-            }
-            v = v << 4 | d
-            i += 1
-        }
-        return v
-    }
-
     mutating func string() throws -> String {
         i += 1
         var out = [UInt8]()
@@ -196,24 +170,11 @@ public struct JSONParser {
                 continue
             }
             guard e == UInt8(ascii: "u") else { throw fail("invalid escape") }
-            var scalar = try hex4()
-            if scalar >= 0xD800 && scalar < 0xDC00 {
-                // A high surrogate combines only with a following low surrogate; anything else is U+FFFD and the
-                // next escape is read on its own.
-                scalar = 0xFFFD
-                if i + 5 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
-                    let save = i
-                    i += 2
-                    let low = try hex4()
-                    if (0xDC00...0xDFFF).contains(low) {
-                        let high = UInt32(bytes[save - 4...save - 1].reduce(0) { acc, c in acc << 4 | Self.hexValue(c) })
-                        scalar = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                    } else {
-                        i = save
-                    }
-                }
-            }
-            out.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
+            var at = i
+            let scalar = bytes.withUnsafeBufferPointer { b in JSONEscape.unicode(b.baseAddress!, b.count, &at) }
+            guard let scalar else { throw fail("invalid \\u escape") }
+            i = at
+            out.append(contentsOf: Array(String(Character(scalar)).utf8))
         }
     }
 

@@ -12,14 +12,11 @@ public struct JSONWriter {
     /// A JSON string literal.
     static func quote(_ s: String) -> String { JSONText.quote(s) }
 
-    /// A double as MLflow's server writes it: NaN as `"NaN"`, ±∞ clamped to ±1.7976931348623157e308 (MLflow's SQL
-    /// store cannot return infinity), shortest round-trip digits otherwise.
+    /// A double as MLflow's server writes it (``JSONBytes/double(_:)``, the one number writer).
     static func double(_ v: Double) -> String {
-        if v.isNaN { return "\"NaN\"" }
-        if v == .infinity { return "1.7976931348623157e+308" }
-        if v == -.infinity { return "-1.7976931348623157e+308" }
-        if v == v.rounded(), abs(v) < 1e16 { return (v == 0 && v.sign == .minus ? "-" : "") + "\(Int64(v)).0" }
-        return "\(v)"
+        var out = JSONBytes(capacity: 32)
+        out.double(v)
+        return out.text
     }
 }
 

@@ -1,11 +1,11 @@
 import TallyTracking
 
 /// The fields of a `runs/log-batch` body.
-struct LogBatchBody: Sendable, Equatable {
+struct LogBatchBody: Sendable {
     /// `run_id`, else `run_uuid`.
     var runID: String
-    /// Metric points in request order.
-    var metrics: [MetricInput]
+    /// Metric points, grouped by key as read.
+    var metrics: MetricBatch
     /// Params in request order.
     var params: [KeyValue]
     /// Tags in request order.
@@ -13,7 +13,8 @@ struct LogBatchBody: Sendable, Equatable {
 }
 
 /// A single-pass parser for the one hot MLflow request body, `runs/log-batch`, straight from the request bytes to
-/// `MetricInput`s: no JSON tree, no number strings, metric keys interned (a batch repeats a few keys many times).
+/// a ``MetricBatch``'s columns: no JSON tree, no number strings, no struct per point; a key's series is looked up
+/// once per run of equal keys (a batch repeats a few keys many times).
 ///
 /// It handles the bodies clients send: the known fields, plain ASCII strings without escapes, integer int64s and
 /// numeric or `"NaN"`/`"Infinity"` doubles. Anything else (escapes, non-ASCII, unknown or repeated fields, wrong
@@ -22,6 +23,9 @@ struct LogBatchBody: Sendable, Equatable {
 /// yields the same values where both accept (a differential test checks this).
 struct LogBatchParser {
     private var c: JSONCursor
+    private var batch = MetricBatch()
+    /// The bytes (offset, length) of the last key read and its series, so repeated keys skip the lookup.
+    private var lastKey: (start: Int, count: Int, series: Int) = (0, -1, 0)
 
     /// The body, or `nil` when it needs the general parser.
     static func parse(_ bytes: UnsafeRawBufferPointer) -> LogBatchBody? {
@@ -32,7 +36,8 @@ struct LogBatchParser {
 
     private mutating func body() -> LogBatchBody? {
         var runID: String?, runUUID: String?
-        var metrics: [MetricInput]?, params: [KeyValue]?, tags: [KeyValue]?
+        var metrics = false
+        var params: [KeyValue]?, tags: [KeyValue]?
         guard c.consume(UInt8(ascii: "{")) else { return nil }
         if !c.consume(UInt8(ascii: "}")) {
             repeat {
@@ -45,8 +50,8 @@ struct LogBatchParser {
                     guard runUUID == nil, let v = c.string() else { return nil }
                     runUUID = v
                 case (let s, 7) where c.matches(s, "metrics"):
-                    guard metrics == nil, let v = metricArray() else { return nil }
-                    metrics = v
+                    guard !metrics, metricArray() else { return nil }
+                    metrics = true
                 case (let s, 6) where c.matches(s, "params"):
                     guard params == nil, let v = keyValueArray() else { return nil }
                     params = v
@@ -61,49 +66,57 @@ struct LogBatchParser {
         guard c.atEnd() else { return nil }
         let id = (runID?.isEmpty == false ? runID : nil) ?? (runUUID?.isEmpty == false ? runUUID : nil)
         guard let id else { return nil }
-        return LogBatchBody(runID: id, metrics: metrics ?? [], params: params ?? [], tags: tags ?? [])
+        return LogBatchBody(runID: id, metrics: batch, params: params ?? [], tags: tags ?? [])
     }
 
     // MARK: Arrays
 
-    private mutating func metricArray() -> [MetricInput]? {
-        guard c.consume(UInt8(ascii: "[")) else { return nil }
-        var out: [MetricInput] = []
-        if c.consume(UInt8(ascii: "]")) { return out }
-        out.reserveCapacity(min(1024, c.n / 48))
+    private mutating func metricArray() -> Bool {
+        guard c.consume(UInt8(ascii: "[")) else { return false }
+        if c.consume(UInt8(ascii: "]")) { return true }
         repeat {
-            guard let m = metric() else { return nil }
-            out.append(m)
+            guard metric() else { return false }
         } while c.consume(UInt8(ascii: ","))
-        return c.consume(UInt8(ascii: "]")) ? out : nil
+        return c.consume(UInt8(ascii: "]"))
     }
 
-    private mutating func metric() -> MetricInput? {
-        guard c.consume(UInt8(ascii: "{")) else { return nil }
-        var key: String?, value: Double?, timestamp: Int64?, step: Int64?
+    private mutating func metric() -> Bool {
+        guard c.consume(UInt8(ascii: "{")) else { return false }
+        var series: Int?, value: Double?, timestamp: Int64?, step: Int64?
         if !c.consume(UInt8(ascii: "}")) {
             repeat {
-                guard let name = c.rawString(), c.consume(UInt8(ascii: ":")) else { return nil }
+                guard let name = c.rawString(), c.consume(UInt8(ascii: ":")) else { return false }
                 switch name {
                 case (let s, 3) where c.matches(s, "key"):
-                    guard key == nil, let v = c.internedString() else { return nil }
-                    key = v
+                    guard series == nil, let v = key() else { return false }
+                    series = v
                 case (let s, 5) where c.matches(s, "value"):
-                    guard value == nil, let v = c.double() else { return nil }
+                    guard value == nil, let v = c.double() else { return false }
                     value = v
                 case (let s, 9) where c.matches(s, "timestamp"):
-                    guard timestamp == nil, let v = c.int64() else { return nil }
+                    guard timestamp == nil, let v = c.int64() else { return false }
                     timestamp = v
                 case (let s, 4) where c.matches(s, "step"):
-                    guard step == nil, let v = c.int64() else { return nil }
+                    guard step == nil, let v = c.int64() else { return false }
                     step = v
-                default: return nil
+                default: return false
                 }
             } while c.consume(UInt8(ascii: ","))
-            guard c.consume(UInt8(ascii: "}")) else { return nil }
+            guard c.consume(UInt8(ascii: "}")) else { return false }
         }
-        guard let key, let value, let timestamp else { return nil }
-        return MetricInput(key: key, value: value, timestamp: timestamp, step: step ?? 0)
+        guard let series, let value, let timestamp else { return false }
+        batch.append(series, step: step ?? 0, timestamp: timestamp, value: value)
+        return true
+    }
+
+    /// A metric key's series in the batch: the previous key's when the bytes repeat, else looked up (created).
+    private mutating func key() -> Int? {
+        guard let (start, count) = c.rawString() else { return nil }
+        if count == lastKey.count, c.equalBytes(start, lastKey.start, count) { return lastKey.series }
+        guard let key = c.text(start, count) else { return nil }
+        let s = batch.series(for: key)
+        lastKey = (start, count, s)
+        return s
     }
 
     private mutating func keyValueArray() -> [KeyValue]? {

@@ -4,9 +4,9 @@ import NIOCore
 /// Serves the web UI embedded in the binary: `/` is the single page, `/static/<file>` its scripts and styles.
 /// Responses carry an ETag (content hash) and `Cache-Control: no-cache`, so browsers revalidate and get 304s.
 struct UIRoutes: Sendable {
-    func register(on router: Router<BasicRequestContext>) {
-        router.get("/") { request, _ in Self.serve("index.html", request) }
-        router.get("/static/:file") { request, context in
+    func add(to t: RouteTable) {
+        t.on("/", .get) { request, _ in Self.serve("index.html", request) }
+        t.on("/static/:file", .get) { request, context in
             Self.serve(context.parameters.get("file") ?? "", request)
         }
     }

@@ -148,6 +148,6 @@ public enum LatestRule {
         return best
     }
 
-    /// The value MLflow compares: NaN counts as 0.
-    @inlinable static func valueKey(_ v: Double) -> Double { v.isNaN ? 0 : v }
+    /// The value MLflow's SQL store compares: NaN is stored as value 0 with `is_nan` set, so it counts as 0.
+    @inlinable public static func valueKey(_ v: Double) -> Double { v.isNaN ? 0 : v }
 }

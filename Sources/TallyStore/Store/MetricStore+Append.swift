@@ -1,5 +1,14 @@
 import Synchronization
 
+/// An append that is logged and visible but not yet durable: hand it to ``MetricStore/settle(_:)``.
+public struct PendingAppend: Sendable {
+    let run: RunStore?
+    let lsn: UInt64
+    let needsSeal: Bool
+    /// `false` when the batch id was a duplicate and nothing was stored.
+    public let stored: Bool
+}
+
 extension MetricStore {
     /// Appends points to a run's series.
     ///
@@ -16,6 +25,17 @@ extension MetricStore {
     ///   or an I/O error from the log or from a seal the append triggered.
     @discardableResult
     public func append(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> Bool {
+        let pending = try appendVisible(run: id, series: series, batchID: batchID)
+        try settle(pending)
+        return pending.stored
+    }
+
+    /// The first half of ``append(run:series:batchID:)``: logs the batch and makes it visible, without waiting for
+    /// the log's fsync or sealing. Call ``settle(_:)`` next (outside any lock the caller holds), which waits for
+    /// durability and does the seal the append made due. A caller that must commit something else atomically with
+    /// the points (the tracking layer's metadata transaction) appends with this inside its transaction, as the last
+    /// step that can fail, so a refusal before it leaves no point visible.
+    public func appendVisible(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> PendingAppend {
         let batches = try Self.normalize(series)
         if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
         try beginAppend()
@@ -32,7 +52,7 @@ extension MetricStore {
         }
         defer { if announced { wal?.cancelAppend() } }
         for _ in 0..<8 {
-            guard let run = try run(id, create: true) else { return false }
+            guard let run = try run(id, create: true) else { return PendingAppend(run: nil, lsn: 0, needsSeal: false, stored: false) }
             // Log and apply under the run's lock, so the head's arrival order is the log's order.
             let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool)? = try run.state.withLock { s in
                 try run.load(&s)
@@ -59,20 +79,25 @@ extension MetricStore {
                 return (true, lsn, needsSeal)
             }
             guard let outcome else { continue }
-            guard outcome.stored else { return false }
-            if let wal, outcome.lsn > 0 { try wal.waitDurable(outcome.lsn) }
-            // The batch is stored (and logged). A failing seal now must not report it as failed: the error is kept
-            // for `maintenanceError` and surfaces again through the budget check of later appends, flush and close.
-            do {
-                if outcome.needsSeal { try sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2))) }
-                if headBytes > configuration.headMemoryBudget { try enforceBudget() }
-            } catch let e as StorageError {
-                lastMaintenanceError.withLock { $0 = e }
-                if wal == nil { throw e }  // without a log the points are only in memory: say so
-            }
-            return true
+            return PendingAppend(run: run, lsn: outcome.lsn, needsSeal: outcome.needsSeal, stored: outcome.stored)
         }
         throw StorageError(.io, "run \(id) was deleted repeatedly while appending")
+    }
+
+    /// Waits until a visible append is durable, then seals what it made due (see ``appendVisible(run:series:batchID:)``).
+    public func settle(_ pending: PendingAppend) throws {
+        guard pending.stored, let run = pending.run else { return }
+        if let wal, pending.lsn > 0 { try wal.waitDurable(pending.lsn) }
+        // The batch is stored (and logged). A failing seal now must not report it as failed: the error is kept
+        // for `maintenanceError` and surfaces again through the budget check of later appends, flush and close.
+        do {
+            let sealPoints = configuration.sealPoints ?? configuration.blockPoints
+            if pending.needsSeal { try sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2))) }
+            if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+        } catch let e as StorageError {
+            lastMaintenanceError.withLock { $0 = e }
+            if wal == nil { throw e }  // without a log the points are only in memory: say so
+        }
     }
 
     /// Appends one point.

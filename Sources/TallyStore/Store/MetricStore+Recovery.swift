@@ -17,6 +17,8 @@ public struct RecoveryReport: Sendable, Equatable {
     public var replayedPoints = 0
     /// Points skipped because segments already held them.
     public var skippedPoints = 0
+    /// Keys with replayed points, by run: what a layer keeping derived state (latest values) must re-check.
+    public var replayedSeries: [String: Set<String>] = [:]
     /// A torn or corrupt tail cut off the last segment: file, offset and bytes removed.
     public var truncatedTail: (path: String, offset: Int64, bytes: Int64, reason: String)?
 
@@ -182,6 +184,7 @@ extension MetricStore {
                 }
                 s.heads[key] = h
                 replayed += n - skip
+                report.replayedSeries[runID, default: []].insert(key)
             }
             run.recountHeadBytes(&s)
             return (replayed, skipped)

@@ -46,9 +46,9 @@ public protocol MetadataStore: Sendable {
     /// Inserts params (keys not yet logged).
     func insertParams(runID: String, _ params: [KeyValue]) throws
     /// Latest metric rows of a run, by key.
-    func latestMetrics(runID: String, keys: [String]) throws -> [String: LatestMetric]
+    func latestMetrics(runID: String, keys: [String]) throws -> [String: Metric]
     /// Upserts latest metric rows.
-    func setLatestMetrics(runID: String, _ metrics: [LatestMetric]) throws
+    func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
     /// Adds dataset inputs (a dataset already logged for the run is kept once; its tags are replaced).
     func insertInputs(runID: String, _ inputs: [DatasetInput]) throws
 }

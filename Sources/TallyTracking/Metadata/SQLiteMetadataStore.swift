@@ -248,7 +248,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
             try db.query("SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
                 let v = (r[3].int ?? 0) != 0 ? Double.nan : (r[2].double ?? 0)
-                out[byID[r[0].string!]!].metrics.append(LatestMetric(key: r[1].string ?? "", value: v, timestamp: r[4].int ?? 0, step: r[5].int ?? 0))
+                out[byID[r[0].string!]!].metrics.append(Metric(key: r[1].string ?? "", value: v, timestamp: r[4].int ?? 0, step: r[5].int ?? 0))
             }
             try db.query("SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
                 out[byID[r[0].string!]!].params.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
@@ -355,25 +355,25 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func latestMetrics(runID: String, keys: [String]) throws -> [String: LatestMetric] {
+    public func latestMetrics(runID: String, keys: [String]) throws -> [String: Metric] {
         try locked { st in
             if let r = st.runs[runID] {
                 let wanted = Set(keys)
                 return Dictionary(r.metrics.filter { wanted.contains($0.key) }.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
             }
             let db = st.db
-            var out: [String: LatestMetric] = [:]
+            var out: [String: Metric] = [:]
             for k in keys {
                 if let r = try db.rows("SELECT value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid = ? AND key = ?",
                                        [.text(runID), .text(k)]).first {
-                    out[k] = LatestMetric(key: k, value: (r[1].int ?? 0) != 0 ? .nan : (r[0].double ?? 0), timestamp: r[2].int ?? 0, step: r[3].int ?? 0)
+                    out[k] = Metric(key: k, value: (r[1].int ?? 0) != 0 ? .nan : (r[0].double ?? 0), timestamp: r[2].int ?? 0, step: r[3].int ?? 0)
                 }
             }
             return out
         }
     }
 
-    public func setLatestMetrics(runID: String, _ metrics: [LatestMetric]) throws {
+    public func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
         try locked { st in
             for m in metrics {
                 try st.db.run("INSERT OR REPLACE INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?)",

@@ -92,23 +92,6 @@ public struct RunInfo: Sendable, Equatable {
     public var lifecycleStage: LifecycleStage
 }
 
-/// The latest value of a metric (MLflow's `latest_metrics` row).
-public struct LatestMetric: Sendable, Equatable {
-    /// The key.
-    public var key: String
-    /// The value (NaN kept as NaN).
-    public var value: Double
-    /// Its timestamp, ms.
-    public var timestamp: Int64
-    /// Its step.
-    public var step: Int64
-
-    /// Bitwise equality on the value.
-    public static func == (a: Self, b: Self) -> Bool {
-        a.key == b.key && a.value.bitPattern == b.value.bitPattern && a.timestamp == b.timestamp && a.step == b.step
-    }
-}
-
 /// A dataset as logged by `log-inputs`.
 public struct Dataset: Sendable, Equatable {
     /// Name (≤ 500 chars).
@@ -154,7 +137,7 @@ public struct Run: Sendable, Equatable {
     /// Metadata.
     public var info: RunInfo
     /// Latest value per metric key, by key.
-    public var metrics: [LatestMetric]
+    public var metrics: [Metric]
     /// Parameters, by key.
     public var params: [KeyValue]
     /// Tags, by key.
@@ -163,8 +146,8 @@ public struct Run: Sendable, Equatable {
     public var inputs: [DatasetInput]
 }
 
-/// One metric point as logged through the MLflow API.
-public struct MetricInput: Sendable, Equatable {
+/// One metric point with its key, as MLflow's API logs and returns it (a logged point, or a run's latest value).
+public struct Metric: Sendable, Equatable {
     /// The key.
     public var key: String
     /// The value.

@@ -14,6 +14,8 @@ public struct TrackingError: Error, Sendable, Equatable, CustomStringConvertible
         case badRequest = "BAD_REQUEST"
         /// HTTP 500.
         case internalError = "INTERNAL_ERROR"
+        /// HTTP 404: no such endpoint.
+        case endpointNotFound = "ENDPOINT_NOT_FOUND"
     }
 
     /// The error code.

@@ -1,15 +1,24 @@
 import TallyStore
 
 extension TrackingService {
-    /// MLflow's `log-batch`: validates everything first (a batch that fails validation stores nothing), then
-    /// stores params, metric points (into TallyStore) and the latest value per key, and tags.
+    /// MLflow's `log-batch` of keyed points (see ``logBatch(runID:batch:params:tags:)``).
+    public func logBatch(runID: String, metrics: [Metric] = [], params: [KeyValue] = [], tags: [KeyValue] = []) throws {
+        try logBatch(runID: runID, batch: MetricBatch(metrics), params: params, tags: tags)
+    }
+
+    /// MLflow's `log-batch`: validates everything first (a batch that fails validation stores nothing), then, in one
+    /// metadata transaction, re-checks params, writes params, tags and the latest value per key, and appends the
+    /// points to TallyStore as its last step. A refusal anywhere leaves nothing visible; the points become durable
+    /// after the commit (the wait for the log's fsync is outside the transaction, so concurrent batches share it).
+    /// After a crash between the append and the commit, recovery makes the latest values match the points
+    /// (``reconcileLatest()``).
     ///
     /// Metric points that repeat exactly within the batch are stored once; a retried identical batch is recognised
     /// by its content and not stored again (MLflow drops exact duplicates).
-    public func logBatch(runID: String, metrics: [MetricInput] = [], params: [KeyValue] = [], tags: [KeyValue] = []) throws {
+    public func logBatch(runID: String, batch: MetricBatch, params: [KeyValue] = [], tags: [KeyValue] = []) throws {
         // 1. Limits and per-item validation.
-        guard metrics.count <= Validation.maxMetricsPerBatch else {
-            throw TrackingError.invalid("A batch logging request can contain at most \(Validation.maxMetricsPerBatch) metrics. Got \(metrics.count) "
+        guard batch.count <= Validation.maxMetricsPerBatch else {
+            throw TrackingError.invalid("A batch logging request can contain at most \(Validation.maxMetricsPerBatch) metrics. Got \(batch.count) "
                 + "metrics. Please split up metrics across multiple requests and try again.")
         }
         guard params.count <= Validation.maxParamsPerBatch else {
@@ -20,12 +29,13 @@ extension TrackingService {
             throw TrackingError.invalid("A batch logging request can contain at most \(Validation.maxTagsPerBatch) tags. Got \(tags.count) "
                 + "tags. Please split up tags across multiple requests and try again.")
         }
-        let total = metrics.count + params.count + tags.count
+        let total = batch.count + params.count + tags.count
         guard total <= Validation.maxEntitiesPerBatch else {
             throw TrackingError.invalid("A batch logging request can contain at most \(Validation.maxEntitiesPerBatch) metrics, params, and tags in "
                 + "total. Got \(total) total entities. Please split up entities across multiple requests and try again.")
         }
-        let series = try Self.group(metrics)
+        if let e = batch.error { throw e }
+        let series = batch.withoutRepeats()
         for p in params { try Validation.key(p.key, entity: "Param") }
         for t in tags { try Validation.key(t.key, entity: "Tag") }
         var seen = Set<String>()
@@ -38,21 +48,19 @@ extension TrackingService {
         // 2. Params are immutable: a changed value fails the whole batch before anything is written.
         let newParams = params.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxParamValueLength)) }
         try checkParams(runID: runID, newParams)
-        // 3. Metric points into TallyStore (idempotent by content), then the metadata in one transaction that also
-        //    re-checks params and compares latest values, so concurrent batches cannot interleave check and write.
-        if !series.isEmpty {
-            let fresh = try dropStored(runID: runID, series)
-            if !fresh.isEmpty { try appendPoints(runID: runID, fresh, batchID: Self.contentID(metrics)) }
-        }
+        let fresh = series.isEmpty ? [] : try dropStored(runID: runID, series)
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
-        guard !newParams.isEmpty || !metrics.isEmpty || !newTags.isEmpty else { return }
-        try metadata.transaction {
+        guard !newParams.isEmpty || !fresh.isEmpty || !newTags.isEmpty else { return }
+        // 3. One transaction: re-check params, write the metadata, append the points last.
+        let pending = try metadata.transaction { () throws -> PendingAppend? in
             let toInsert = try checkParams(runID: runID, newParams)
-            let latest = try latestUpdates(runID: runID, series)
+            let latest = try latestUpdates(runID: runID, fresh)
             if !toInsert.isEmpty { try metadata.insertParams(runID: runID, toInsert) }
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
             if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
+            return fresh.isEmpty ? nil : try appendVisible(runID: runID, fresh, batchID: batch.contentID)
         }
+        if let pending { try settle(pending) }
     }
 
     /// Throws MLflow's error when a param already has another value; returns the params not logged yet.
@@ -66,52 +74,6 @@ extension TrackingService {
             throw TrackingError.invalid("Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'.")
         }
         return params.filter { existing[$0.key] == nil }
-    }
-
-    /// Validates metrics in request order (each distinct key once) and groups them into per-key columns in order
-    /// of first appearance, dropping points that repeat exactly within the batch.
-    static func group(_ metrics: [MetricInput]) throws -> [SeriesBatch] {
-        var series: [SeriesBatch] = []
-        var index: [String: Int] = [:]
-        var last = -1  // series of the previous point: batches often repeat one key
-        for m in metrics {
-            let s: Int
-            if last >= 0, series[last].key == m.key {
-                s = last
-            } else if let found = index[m.key] {
-                s = found
-            } else {
-                try Validation.key(m.key, entity: "Metric")
-                s = series.count
-                index[m.key] = s
-                series.append(SeriesBatch(key: m.key, steps: [], timestamps: [], values: []))
-            }
-            try Validation.timestamp(m)
-            last = s
-            series[s].steps.append(m.step)
-            series[s].timestamps.append(m.timestamp)
-            series[s].values.append(m.value)
-        }
-        for s in series.indices { dropRepeats(&series[s]) }
-        return series
-    }
-
-    /// Removes exact repeats (step, timestamp and value bits) from one series batch, keeping first occurrences.
-    /// Strictly increasing steps, the usual case, cannot repeat and cost one pass.
-    static func dropRepeats(_ b: inout SeriesBatch) {
-        let increasing = b.steps.withUnsafeBufferPointer { st in
-            st.count < 2 || (1..<st.count).allSatisfy { st[$0 &- 1] < st[$0] }
-        }
-        guard !increasing else { return }
-        struct Point: Hashable { var step: Int64, timestamp: Int64, bits: UInt64 }
-        var seen = Set<Point>(minimumCapacity: b.steps.count)
-        var keep = SeriesBatch(key: b.key, steps: [], timestamps: [], values: [])
-        for i in b.steps.indices where seen.insert(Point(step: b.steps[i], timestamp: b.timestamps[i], bits: b.values[i].bitPattern)).inserted {
-            keep.steps.append(b.steps[i])
-            keep.timestamps.append(b.timestamps[i])
-            keep.values.append(b.values[i])
-        }
-        if keep.steps.count != b.steps.count { b = keep }
     }
 
     /// MLflow drops a point identical (key, step, timestamp, value) to one already stored, across requests too.
@@ -146,56 +108,46 @@ extension TrackingService {
         a.step == b.step && a.timestamp == b.timestamp && (a.value == b.value || (a.value.isNaN && b.value.isNaN))
     }
 
-    /// Appends grouped points under a batch id (a retried identical batch is stored once).
-    func appendPoints(runID: String, _ series: [SeriesBatch], batchID: String) throws {
+    /// Appends grouped points under a batch id (a retried identical batch is stored once), visible at once; the
+    /// caller settles the append (durability, sealing) after its transaction.
+    func appendVisible(runID: String, _ series: [SeriesBatch], batchID: String?) throws -> PendingAppend {
         do {
-            _ = try self.metrics.append(run: runID, series: series, batchID: batchID)
+            if faults.contains(.failAppend) { throw StorageError(.io, "injected failure: append") }
+            let pending = try metrics.appendVisible(run: runID, series: series, batchID: batchID)
+            if faults.contains(.killAfterAppend) { Faults.kill() }
+            return pending
         } catch let e as StorageError {
             throw TrackingError(.internalError, "storing metrics failed: \(e)")
         }
     }
 
-    /// A 64-bit content hash of a batch (FNV-1a over keys, steps, timestamps and value bits), used as its batch id.
-    static func contentID(_ metrics: [MetricInput]) -> String {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        func mix(_ b: UInt8) {
-            h ^= UInt64(b)
-            h = h &* 0x0000_0100_0000_01B3
-        }
-        func mix64(_ v: UInt64) { for i in 0..<8 { mix(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
-        for m in metrics {
-            for b in m.key.utf8 { mix(b) }
-            mix(0)
-            mix64(UInt64(bitPattern: m.step))
-            mix64(UInt64(bitPattern: m.timestamp))
-            mix64(m.value.bitPattern)
-        }
-        return "mlflow-" + String(h, radix: 16)
+    /// Waits for an append's durability (and the seal it made due).
+    func settle(_ pending: PendingAppend) throws {
+        do { try metrics.settle(pending) } catch let e as StorageError { throw TrackingError(.internalError, "storing metrics failed: \(e)") }
     }
 
     /// New latest values per key: the batch's latest under MLflow's rule, when later than the stored one.
-    func latestUpdates(runID: String, _ series: [SeriesBatch]) throws -> [LatestMetric] {
+    func latestUpdates(runID: String, _ series: [SeriesBatch]) throws -> [Metric] {
         guard !series.isEmpty else { return [] }
-        let best = series.map { b -> MetricInput in
+        let best = series.compactMap { b -> Metric? in
+            guard !b.steps.isEmpty else { return nil }
             var k = 0
             for i in 1..<max(1, b.steps.count) where LatestRule.isLater(
                 MetricPoint(step: b.steps[i], timestamp: b.timestamps[i], value: b.values[i]),
                 than: MetricPoint(step: b.steps[k], timestamp: b.timestamps[k], value: b.values[k])) {
                 k = i
             }
-            return MetricInput(key: b.key, value: b.values[k], timestamp: b.timestamps[k], step: b.steps[k])
+            return Metric(key: b.key, value: b.values[k], timestamp: b.timestamps[k], step: b.steps[k])
         }
         let stored = try metadata.latestMetrics(runID: runID, keys: best.map(\.key))
         return best.compactMap { m in
-            if let s = stored[m.key], !Self.isLater(m, than: MetricInput(key: s.key, value: s.value, timestamp: s.timestamp, step: s.step)) {
-                return nil
-            }
-            return LatestMetric(key: m.key, value: m.value, timestamp: m.timestamp, step: m.step)
+            if let s = stored[m.key], !Self.isLater(m, than: s) { return nil }
+            return m
         }.sorted { $0.key < $1.key }
     }
 
     /// `(step, timestamp, value)` strictly greater, NaN counting as 0 (MLflow stores it so).
-    static func isLater(_ a: MetricInput, than b: MetricInput) -> Bool {
+    static func isLater(_ a: Metric, than b: Metric) -> Bool {
         LatestRule.isLater(MetricPoint(step: a.step, timestamp: a.timestamp, value: a.value),
                            than: MetricPoint(step: b.step, timestamp: b.timestamp, value: b.value))
     }
@@ -217,5 +169,31 @@ extension TrackingService {
         }
         _ = try activeRun(runID)
         try metadata.insertInputs(runID: runID, inputs)
+    }
+}
+
+extension TrackingService {
+    /// After a crash, the write-ahead log may hold points whose metadata transaction never committed: makes the
+    /// stored latest value of every replayed series match its points (the store is the truth). Returns the number
+    /// of latest values corrected. Called once when the server opens its stores.
+    @discardableResult
+    public func reconcileLatest() throws -> Int {
+        var fixed = 0
+        for (runID, keys) in metrics.recovery.replayedSeries.sorted(by: { $0.key < $1.key }) {
+            guard try metadata.runInfo(id: runID) != nil else { continue }
+            let keys = keys.sorted()
+            let stored = try metadata.latestMetrics(runID: runID, keys: keys)
+            var updates: [Metric] = []
+            for key in keys {
+                guard let p = try metrics.latest(run: runID, key: key) else { continue }
+                let truth = Metric(key: key, value: p.value, timestamp: p.timestamp, step: p.step)
+                if stored[key] != truth { updates.append(truth) }
+            }
+            if !updates.isEmpty {
+                try metadata.transaction { try metadata.setLatestMetrics(runID: runID, updates) }
+                fixed += updates.count
+            }
+        }
+        return fixed
     }
 }

@@ -29,21 +29,22 @@ extension TrackingService {
         }
         if let b = batchID, b.isEmpty || b.utf8.count > 200 { throw TrackingError.invalid("batch_id must be 1 to 200 bytes") }
         _ = try activeRun(runID)
-        let stored: Bool
         let nonEmpty: [SeriesBatch]
         do {
             // Same-key series merged as the store merges them, so the latest value is decided once per key.
             nonEmpty = try MetricStore.normalize(series)
-            guard !nonEmpty.isEmpty else { return ColumnsResult(points: 0, stored: true) }
-            stored = try metrics.append(run: runID, series: nonEmpty, batchID: batchID.map { "tally-" + $0 })
         } catch let e as StorageError {
-            throw TrackingError(.internalError, "storing metrics failed: \(e)")
+            throw TrackingError.invalid("\(e)")
         }
-        guard stored else { return ColumnsResult(points: 0, stored: false) }
-        try metadata.transaction {
+        guard !nonEmpty.isEmpty else { return ColumnsResult(points: 0, stored: true) }
+        // Latest values and the points in one transaction, the append last (see logBatch).
+        let pending = try metadata.transaction { () throws -> PendingAppend in
             let latest = try latestUpdates(runID: runID, nonEmpty)
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
+            return try appendVisible(runID: runID, nonEmpty, batchID: batchID.map { "tally-" + $0 })
         }
+        try settle(pending)
+        guard pending.stored else { return ColumnsResult(points: 0, stored: false) }
         return ColumnsResult(points: total, stored: true)
     }
 

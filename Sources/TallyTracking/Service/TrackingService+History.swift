@@ -9,8 +9,8 @@ extension TrackingService {
         // Equal (timestamp, step) pairs are ordered by value, so only strictly increasing pairs skip the sort.
         if zip(pts, pts.dropFirst()).allSatisfy({ ($0.timestamp, $0.step) < ($1.timestamp, $1.step) }) { return pts }
         return pts.enumerated().sorted { a, b in
-            (a.element.timestamp, a.element.step, Self.sqlValue(a.element.value), a.offset)
-                < (b.element.timestamp, b.element.step, Self.sqlValue(b.element.value), b.offset)
+            (a.element.timestamp, a.element.step, LatestRule.valueKey(a.element.value), a.offset)
+                < (b.element.timestamp, b.element.step, LatestRule.valueKey(b.element.value), b.offset)
         }.map(\.element)
     }
 
@@ -22,9 +22,6 @@ extension TrackingService {
         let start = min(offset, all.count), end = limit >= all.count - start ? all.count : start + limit
         return (Array(all[start..<end]), all.count)
     }
-
-    /// NaN compares as MLflow stores it: value 0 (then `is_nan` after real zeros).
-    static func sqlValue(_ v: Double) -> Double { v.isNaN ? 0 : v }
 
     /// MLflow 3.18's `get-history-bulk-interval` sampling of one run's metric (reference §7.4): rows in
     /// (step, timestamp, value, is_nan) order, optionally within `steps`, split into `maxResults` NTILE buckets
@@ -54,7 +51,7 @@ extension TrackingService {
             guard !group.isEmpty else { return }
             if group.count > 1 {
                 group.sort { a, b in
-                    (a.timestamp, Self.sqlValue(a.value), a.value.isNaN ? 1 : 0) < (b.timestamp, Self.sqlValue(b.value), b.value.isNaN ? 1 : 0)
+                    (a.timestamp, LatestRule.valueKey(a.value), a.value.isNaN ? 1 : 0) < (b.timestamp, LatestRule.valueKey(b.value), b.value.isNaN ? 1 : 0)
                 }
             }
             let end = index + group.count

@@ -7,11 +7,15 @@ public struct SearchPage<Item: Sendable>: Sendable {
 }
 
 extension TrackingService {
+    /// `runs/search`'s `max_results` when absent.
+    public static let defaultRunSearchResults: Int64 = 1000
+
     /// MLflow's `runs/search`: filter, order (ties by `start_time DESC`, then `run_id ASC`), page.
     /// - Parameters:
     ///   - maxResults: 1...50,000 (MLflow's default is 1,000).
-    public func searchRuns(experimentIDs: [String], filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int = 1000,
+    public func searchRuns(experimentIDs: [String], filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int64? = nil,
                            orderBy: [String] = [], pageToken: String? = nil) throws -> SearchPage<Run> {
+        let maxResults = Int(clamping: maxResults ?? Self.defaultRunSearchResults)
         guard maxResults >= 1, maxResults <= Validation.maxSearchResults else {
             throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied: It must be between 1 and "
                 + "\(Validation.maxSearchResults).")
@@ -39,8 +43,10 @@ extension TrackingService {
 
     /// MLflow's `experiments/search`: filter on name, id, times and tags; order by name, id or times
     /// (default `creation_time DESC, experiment_id ASC`).
-    public func searchExperiments(filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int = 1000, orderBy: [String] = [],
+    public func searchExperiments(filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int64? = nil, orderBy: [String] = [],
                                   pageToken: String? = nil) throws -> SearchPage<Experiment> {
+        // MLflow's SearchExperiments has no default for max_results: absent is 0, which MLflow refuses.
+        let maxResults = Int(clamping: maxResults ?? 0)
         guard maxResults >= 1 else {
             throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be a positive integer")
         }

@@ -16,19 +16,31 @@ public final class TrackingService: Sendable {
     public let metrics: MetricStore
     /// Prefix of new experiments' artifact locations: `<root>/<experiment id>`.
     public let artifactRoot: String
+    /// Proxied artifacts (`mlflow-artifacts:` URIs), when this server serves them.
+    public let artifacts: ArtifactStore?
+    /// Failures injected by tests (empty in normal operation).
+    public let faults: Faults
     let clock: @Sendable () -> Int64
 
     /// Creates a service.
     /// - Parameters:
     ///   - artifactRoot: e.g. `mlflow-artifacts:` (proxied artifacts, MLflow's default) or a directory.
     ///   - clock: milliseconds since the epoch (tests pass a fixed one).
+    ///   - faults: failures to inject (tests of the write path).
+    ///   - artifacts: the store behind `mlflow-artifacts:` URIs (`nil`: this server serves no artifacts).
     public init(metadata: any MetadataStore, metrics: MetricStore, artifactRoot: String = "mlflow-artifacts:",
+                artifacts: ArtifactStore? = nil, faults: Faults = .fromEnvironment(),
                 clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
         self.metadata = metadata
         self.metrics = metrics
         self.artifactRoot = artifactRoot
+        self.artifacts = artifacts
+        self.faults = faults
         self.clock = clock
     }
+
+    /// The service's clock, milliseconds since the epoch: the default timestamp of anything logged without one.
+    public func now() -> Int64 { clock() }
 
     /// The wall clock in milliseconds.
     @Sendable public static func nowMillis() -> Int64 {
@@ -43,8 +55,34 @@ public final class TrackingService: Sendable {
     public func createExperiment(name: String, artifactLocation: String? = nil, tags: [KeyValue] = []) throws -> String {
         try Validation.experimentName(name)
         for t in tags { try Self.checkExperimentTag(t) }
-        let location = artifactLocation.flatMap { $0.isEmpty ? nil : $0 } ?? artifactRoot + "/{id}"
+        let location = artifactLocation.flatMap { $0.isEmpty ? nil : Self.absoluteLocation($0) } ?? artifactRoot + "/{id}"
         return try metadata.insertExperiment(name: name, artifactLocation: location, tags: tags, now: clock())
+    }
+
+    /// MLflow's `resolve_uri_if_local`: a relative local path (no scheme, or `file:`) is made absolute against the
+    /// server's working directory (`rel/x` → `/cwd/rel/x`, `file:rel` → `file:///cwd/rel`); anything else is kept.
+    static func absoluteLocation(_ location: String) -> String {
+        let scheme = Self.uriScheme(location)
+        guard scheme == nil || scheme == "file" else { return location }
+        let path = scheme == nil ? location : String(location.dropFirst("file:".count))
+        guard !path.hasPrefix("/") else { return location }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return location }
+        let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // pathlib's join: empty and "." components dropped, ".." kept.
+        let parts = (cwd + "/" + path).split(separator: "/").filter { $0 != "." }
+        let joined = "/" + parts.joined(separator: "/")
+        return scheme == nil ? joined : "file://" + joined
+    }
+
+    /// A URI's scheme as Python's `urlparse` reads it (letters, digits, `+-.`, starting with a letter), lowercased.
+    static func uriScheme(_ uri: String) -> String? {
+        guard let colon = uri.firstIndex(of: ":") else { return nil }
+        let s = uri[..<colon]
+        guard let first = s.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic,
+            s.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "+-.".unicodeScalars.contains($0)) })
+        else { return nil }
+        return s.lowercased()
     }
 
     static func checkExperimentTag(_ t: KeyValue) throws {
@@ -211,7 +249,7 @@ public final class TrackingService: Sendable {
     }
 
     /// Logs one metric point.
-    public func logMetric(runID: String, _ m: MetricInput) throws {
+    public func logMetric(runID: String, _ m: Metric) throws {
         try logBatch(runID: runID, metrics: [m])
     }
 }

@@ -94,12 +94,10 @@ public enum Validation {
         return joined.isEmpty ? "." : joined
     }
 
-    /// A metric's timestamp must be ≥ 0.
-    public static func timestamp(_ m: MetricInput) throws {
-        guard m.timestamp >= 0 else {
-            throw TrackingError.invalid("Invalid value \(m.timestamp) for parameter 'timestamp' supplied: metric '\(m.key)' (value=\(pythonFloat(m.value))). "
-                + "Timestamp must be a nonnegative long (64-bit integer) ")
-        }
+    /// MLflow's error for a metric with a negative timestamp (timestamps must be ≥ 0).
+    static func negativeTimestamp(key: String, value: Double, timestamp: Int64) -> TrackingError {
+        TrackingError.invalid("Invalid value \(timestamp) for parameter 'timestamp' supplied: metric '\(key)' (value=\(pythonFloat(value))). "
+            + "Timestamp must be a nonnegative long (64-bit integer) ")
     }
 
     /// Python's `repr(float)` for messages.

@@ -44,7 +44,7 @@ struct TrackingBench: ParsableCommand {
                     let id = try s.createRun(experimentID: exp, userID: "bench").info.runID
                     for p in 0..<5 { try s.logParam(runID: id, key: "p\(p)", value: "\((i + c) % 7)") }
                     for m in 0..<3 {
-                        try s.logMetric(runID: id, MetricInput(key: "m\(m)", value: Double(i) / 10, timestamp: 1_700_000_000_000, step: 0))
+                        try s.logMetric(runID: id, Metric(key: "m\(m)", value: Double(i) / 10, timestamp: 1_700_000_000_000, step: 0))
                     }
                     _ = try s.updateRun(id: id, status: .finished, endTime: 1_700_000_001_000)
                 }
@@ -61,7 +61,7 @@ struct TrackingBench: ParsableCommand {
         for i in 0..<searchRuns {
             let id = try q.createRun(experimentID: sexp, startTime: Int64(i)).info.runID
             let params = (0..<20).map { KeyValue(key: "param\($0)", value: $0 == 0 ? ["0.01", "0.001", "0.1"][i % 3] : "\(i % 11)") }
-            let metrics = (0..<10).map { MetricInput(key: $0 == 0 ? "loss" : "metric\($0)", value: Double.random(in: 0...1, using: &rng),
+            let metrics = (0..<10).map { Metric(key: $0 == 0 ? "loss" : "metric\($0)", value: Double.random(in: 0...1, using: &rng),
                                                      timestamp: 1_700_000_000_000, step: 1) }
             try q.logBatch(runID: id, metrics: metrics, params: params.map { $0.key == "param0" ? KeyValue(key: "lr", value: $0.value) : $0 })
         }

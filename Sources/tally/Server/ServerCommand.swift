@@ -51,8 +51,7 @@ struct ServerCommand: AsyncParsableCommand {
         let app = try TallyApplication.application(service: service, config: config) { port in
             logger.info("listening", metadata: ["url": "http://\(host):\(port)"])
         }
-        try await app.runService()  // SIGINT/SIGTERM: graceful shutdown
-        try service.metrics.close()
-        logger.info("store closed")
+        try await app.runService()  // SIGINT/SIGTERM: graceful shutdown, the stores closed last
+        logger.info("stopped")
     }
 }

@@ -13,15 +13,7 @@ struct CompareRequest {
     init(_ r: MLflowRequest) throws {
         let runIDs = try r.strings("run_ids")
         let keys = try r.strings("metric_keys")
-        let start = try r.int64("start_step"), end = try r.int64("end_step")
-        var steps: ClosedRange<Int64>?
-        switch (start, end) {
-        case (nil, nil): steps = nil
-        case let (a?, b?):
-            guard a <= b else { throw TrackingError(.invalidParameterValue, "end_step (\(b)) must not be less than start_step (\(a))") }
-            steps = a...b
-        default: throw TrackingError(.invalidParameterValue, "start_step and end_step go together: give both or neither")
-        }
+        let steps = try StepWindow.range(start: try r.int64("start_step"), end: try r.int64("end_step"))
         let buckets = Int(clamping: try r.int64("buckets") ?? 1000)
         let mode: CompareMode
         switch try r.string("mode") ?? "m4" {

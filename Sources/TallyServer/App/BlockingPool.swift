@@ -1,0 +1,38 @@
+import NIOPosix
+import ServiceLifecycle
+import TallyStore
+import TallyTracking
+
+/// The threads for blocking store work (fsync, SQLite, file I/O), started with the application and shut down with
+/// it. More threads than cores: durable appends wait on fsync there, and concurrent ones share one group commit
+/// only if they can wait at the same time.
+final class BlockingPool: Service {
+    let pool: NIOThreadPool
+
+    init(threads: Int) {
+        pool = NIOThreadPool(numberOfThreads: max(2, threads))
+        pool.start()
+    }
+
+    /// Runs `work` on the pool.
+    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await pool.runIfActive(work)
+    }
+
+    /// Waits for the application's shutdown, then stops the threads once their work is done.
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await pool.shutdownGracefully()
+    }
+}
+
+/// Closes the tracking service's stores when the application shuts down (after the HTTP server has stopped:
+/// services shut down in reverse order, and the server is the last one started).
+struct StoreCloser: Service {
+    let service: TrackingService
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try service.metrics.close()
+    }
+}

@@ -1,0 +1,81 @@
+import Hummingbird
+import NIOCore
+import TallyTracking
+
+/// What every route area shares: the service, the blocking pool and the body limits, and the one way an MLflow
+/// JSON endpoint reads its request and answers.
+struct Endpoints: Sendable {
+    let service: TrackingService
+    let pool: BlockingPool
+    /// Body limit of the data-carrying endpoints (`runs/log-batch`, `runs/log-inputs`).
+    let largeBody: Int
+    /// Body limit of every other JSON endpoint.
+    let smallBody: Int
+    /// Body limit of the native ingest endpoint.
+    let nativeBody: Int
+
+    /// Reads a body hand-written code can take without a JSON tree, returning the work to run, or `nil` for the
+    /// general path.
+    typealias FastPath = @Sendable (UnsafeRawBufferPointer) -> (@Sendable () throws -> ByteBuffer)?
+
+    /// Collects a body of at most `limit` bytes: 413 over it, 400 when the client breaks off or garbles it.
+    func body(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw MLflowError.tooLarge(limit: limit, path: request.uri.path)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw MLflowError(RequestRules.unreadableBody("\(error)"))
+        }
+    }
+
+    /// An MLflow JSON endpoint: GET (and DELETE with a query) read the query string; other methods need
+    /// `Content-Type: application/json` (POST and PUT, as MLflow checks) and a JSON object body within `limit`
+    /// (an empty body is `{}`). `work` runs on the blocking pool; its JSON is the answer.
+    func json(limit: Int? = nil, fast: FastPath? = nil, _ work: @escaping @Sendable (MLflowRequest) throws -> ByteBuffer) -> RouteTable.Handler {
+        let limit = limit ?? smallBody
+        return { request, _ in
+            let parsed: MLflowRequest
+            if request.method == .get || request.method == .head || (request.method == .delete && request.uri.query != nil) {
+                parsed = MLflowRequest(body: nil, query: PercentDecoding.query(request.uri.query ?? ""))
+            } else {
+                if request.method == .post || request.method == .put, let e = RequestRules.contentTypeError(request.headers[.contentType]) {
+                    throw MLflowError(e)
+                }
+                let buffer = try await body(request, limit: limit)
+                if let fast, let work = buffer.withUnsafeReadableBytes(fast) {
+                    return Self.ok(try await pool.run(work))
+                }
+                parsed = MLflowRequest(body: try Self.object(buffer), query: [:])
+            }
+            return Self.ok(try await pool.run { try work(parsed) })
+        }
+    }
+
+    /// A JSON endpoint whose answer is built as a `String` (the small ones).
+    func json(limit: Int? = nil, _ work: @escaping @Sendable (MLflowRequest) throws -> String) -> RouteTable.Handler {
+        json(limit: limit, fast: nil) { r in ByteBuffer(string: try work(r)) }
+    }
+
+    /// A body as a JSON object (all-whitespace is `{}`).
+    static func object(_ buffer: ByteBuffer) throws -> JSONValue {
+        let bytes = Array(buffer.readableBytesView)
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([]) }
+        let body = try JSONParser.parse(bytes)
+        guard case .object = body else { throw MLflowError(RequestRules.bodyNotObject) }
+        return body
+    }
+
+    /// 200 with a JSON body.
+    static func ok(_ json: ByteBuffer) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: json))
+    }
+
+    /// 200 with a JSON body.
+    static func ok(_ json: String) -> Response { ok(ByteBuffer(string: json)) }
+
+    /// `{}`.
+    static let empty = "{}"
+}

@@ -1,0 +1,140 @@
+import Hummingbird
+import NIOCore
+import TallyTracking
+
+/// Artifacts: the proxied `mlflow-artifacts` API (mounted at `/api/2.0/mlflow-artifacts`), the tracking API's
+/// `artifacts/list` (under each MLflow prefix), and the UI's `upload-artifact` (ajax) and `/get-artifact`. Paths
+/// are checked by TallyTracking (MLflow's `validate_path_is_safe`); bodies are streamed, never held whole.
+struct ArtifactRoutes {
+    let endpoints: Endpoints
+
+    /// `artifacts` and `artifacts/**` of the proxied API.
+    func addProxied(to t: RouteTable) {
+        let s = endpoints.service, pool = endpoints.pool
+        t.on("artifacts/**", .put) { request, context in
+            let path = Self.catchAll(context, request)
+            let up = try await pool.run { try s.uploadProxiedArtifact(path: path) }
+            _ = try await Self.stream(request, into: up, pool: pool, limit: nil)
+            return Response(status: .ok)
+        }
+        t.on("artifacts/**", .get) { request, context in
+            let path = Self.catchAll(context, request)
+            return try await Self.download(try await pool.run { try s.openProxiedArtifact(path: path) }, name: path, pool: pool)
+        }
+        t.on("artifacts/**", .delete) { request, context in
+            let path = Self.catchAll(context, request)
+            try await pool.run { try s.deleteProxiedArtifact(path: path) }
+            return Endpoints.ok(Endpoints.empty)
+        }
+        t.on("artifacts", .get, use: endpoints.json { r in
+            Self.listing(try s.listProxiedArtifacts(path: try r.string("path")))
+        })
+    }
+
+    /// `artifacts/list` of the tracking API, and the stub `logged-models/search` the client calls before downloads.
+    func addTracking(to t: RouteTable) {
+        let s = endpoints.service
+        t.on("artifacts/list", .get, use: endpoints.json { r in
+            Self.listing(try s.listArtifacts(runID: try r.runID(), path: try r.string("path")))
+        })
+        t.on("logged-models/search", .post, use: endpoints.json { _ in Endpoints.empty })
+    }
+
+    /// The UI's `upload-artifact` (ajax prefix): `?run_uuid=…&path=…`, the raw file as the body (at most 10 MB).
+    func addUIUpload(to t: RouteTable) {
+        let s = endpoints.service, pool = endpoints.pool
+        t.on("upload-artifact", .post) { request, _ in
+            let q = PercentDecoding.query(request.uri.query ?? "")
+            let length = request.headers[.contentLength].flatMap { Int($0) }
+            let up = try await pool.run { try s.uploadRunArtifact(runID: q["run_uuid"]?.last, path: q["path"]?.last, declaredLength: length) }
+            let written = try await Self.stream(request, into: up, pool: pool, limit: TrackingService.maxUIUploadBytes)
+            guard written > 0 else { throw TrackingService.uploadWithoutData }
+            return Endpoints.ok(Endpoints.empty)
+        }
+    }
+
+    /// The UI's `/get-artifact?run_id=…&path=…` (`run_uuid` also accepted).
+    func addUIDownload(to t: RouteTable) {
+        let s = endpoints.service, pool = endpoints.pool
+        t.on("get-artifact", .get) { request, _ in
+            let q = PercentDecoding.query(request.uri.query ?? "")
+            let runID = q["run_id"]?.last.flatMap { $0.isEmpty ? nil : $0 } ?? q["run_uuid"]?.last
+            let path = q["path"]?.last
+            let reader = try await pool.run { try s.openRunArtifact(runID: runID, path: path) }
+            return try await Self.download(reader, name: path ?? "artifact", pool: pool)
+        }
+    }
+
+    /// The root-relative path of a catch-all route, percent-decoded; a trailing `/` is kept (it makes uploads fail).
+    static func catchAll(_ context: BasicRequestContext, _ request: Request) -> String {
+        let joined = context.parameters.getCatchAll().map { PercentDecoding.decode($0, plusIsSpace: false) }.joined(separator: "/")
+        return request.uri.path.hasSuffix("/") ? joined + "/" : joined
+    }
+
+    /// Streams a request body into an upload (aborted on any error); returns the bytes written. Over `limit`, the
+    /// upload is refused with MLflow's size message.
+    static func stream(_ request: Request, into up: ArtifactStore.Upload, pool: BlockingPool, limit: Int?) async throws -> Int {
+        var written = 0
+        do {
+            for try await chunk in request.body {
+                written += chunk.readableBytes
+                if let limit, written > limit { throw TrackingService.uploadTooLarge }
+                try chunk.withUnsafeReadableBytes { try up.write($0) }
+            }
+            if written == 0 && limit != nil {
+                up.abort()
+                return 0
+            }
+            try await pool.run { try up.finish() }
+        } catch let e as TrackingError {
+            up.abort()
+            throw e
+        } catch {
+            up.abort()
+            throw MLflowError(RequestRules.unreadableBody("\(error)"))
+        }
+        return written
+    }
+
+    /// A file as an attachment, streamed in 256 KiB reads.
+    static func download(_ reader: ArtifactStore.Reader, name path: String, pool: BlockingPool) async throws -> Response {
+        let name = String(path.split(separator: "/").last ?? "artifact")
+        let size = reader.size
+        let body = ResponseBody(contentLength: size) { writer in
+            var offset = 0
+            while offset < size {
+                let at = offset
+                let bytes = try await pool.run { try reader.read(at: at, count: min(256 << 10, size - at)) }
+                guard !bytes.isEmpty else { throw TrackingError(.internalError, "artifact \(path) shrank while being read") }
+                offset += bytes.count
+                try await writer.write(ByteBuffer(bytes: bytes))
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: contentType(name), .contentDisposition: "attachment; filename=\(name)",
+                                               .init("X-Content-Type-Options")!: "nosniff"], body: body)
+    }
+
+    static func contentType(_ name: String) -> String {
+        switch name.split(separator: ".").last.map({ $0.lowercased() }) {
+        case "txt", "log", "md", "py", "yaml", "yml": "text/plain"
+        case "json": "application/json"
+        case "png": "image/png"
+        case "jpg", "jpeg": "image/jpeg"
+        case "html": "text/html"
+        case "csv": "text/csv"
+        default: "application/octet-stream"
+        }
+    }
+
+    /// `{"root_uri": …, "files": [...]}` (each part omitted when absent or empty, as MLflow does).
+    static func listing(_ l: ArtifactListing) -> String {
+        var o = Obj()
+        o.add("root_uri", l.rootURI)
+        o.add("files", array: l.files.map { e in
+            e.isDir ? "{\"path\": \(JSONText.quote(e.name)), \"is_dir\": true}"
+                : "{\"path\": \(JSONText.quote(e.name)), \"is_dir\": false, \"file_size\": \(e.size)}"
+        })
+        return o.json
+    }
+}

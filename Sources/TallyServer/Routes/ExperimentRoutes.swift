@@ -1,0 +1,71 @@
+import Hummingbird
+import TallyTracking
+
+/// MLflow's experiment endpoints (`experiments/...`), mounted under each MLflow API prefix.
+struct ExperimentRoutes {
+    let endpoints: Endpoints
+
+    func add(to t: RouteTable) {
+        let s = endpoints.service, e = endpoints
+        t.on("experiments/create", .post, use: e.json { r in
+            let id = try s.createExperiment(name: try r.string("name", required: true)!, artifactLocation: try r.string("artifact_location"),
+                                            tags: try r.keyValues("tags"))
+            var o = Obj()
+            o.add("experiment_id", id)
+            return o.json
+        })
+        t.on("experiments/get", .get, use: e.json { r in
+            var o = Obj()
+            o.add("experiment", raw: Render.experiment(try s.experiment(id: try r.string("experiment_id", required: true)!)))
+            return o.json
+        })
+        t.on("experiments/get-by-name", .get, use: e.json { r in
+            var o = Obj()
+            o.add("experiment", raw: Render.experiment(try s.experiment(named: try r.string("experiment_name", required: true)!)))
+            return o.json
+        })
+        t.on("experiments/search", .post, .get, use: e.json { r in
+            let page = try s.searchExperiments(filter: try r.string("filter"), view: try r.viewType("view_type"),
+                                               maxResults: try r.int64("max_results"), orderBy: try r.strings("order_by"),
+                                               pageToken: try r.string("page_token"))
+            var o = Obj()
+            o.add("experiments", array: page.items.map(Render.experiment))
+            o.add("next_page_token", page.nextPageToken)
+            return o.json
+        })
+        t.on("experiments/update", .post, use: e.json { r in
+            try s.renameExperiment(id: try r.string("experiment_id", required: true)!, to: try r.string("new_name", required: true)!)
+            return Endpoints.empty
+        })
+        t.on("experiments/delete", .post, use: e.json { r in
+            try s.deleteExperiment(id: try r.string("experiment_id", required: true)!)
+            return Endpoints.empty
+        })
+        t.on("experiments/restore", .post, use: e.json { r in
+            try s.restoreExperiment(id: try r.string("experiment_id", required: true)!)
+            return Endpoints.empty
+        })
+        t.on("experiments/set-experiment-tag", .post, use: e.json { r in
+            try s.setExperimentTag(id: try r.string("experiment_id", required: true)!, key: try r.string("key", required: true)!,
+                                   value: try r.string("value") ?? "")
+            return Endpoints.empty
+        })
+        t.on("experiments/delete-experiment-tag", .post, use: e.json { r in
+            try s.deleteExperimentTag(id: try r.string("experiment_id", required: true)!, key: try r.string("key", required: true)!)
+            return Endpoints.empty
+        })
+        t.on("experiments/search-datasets", .post, use: e.json { r in
+            let summaries = try s.searchDatasets(experimentIDs: try r.strings("experiment_ids"))
+            var o = Obj()
+            o.add("dataset_summaries", array: summaries.map { d in
+                var x = Obj()
+                x.add("experiment_id", d.experimentID)
+                x.add("name", d.name)
+                x.add("digest", d.digest)
+                x.add("context", d.context)
+                return x.json
+            })
+            return o.json
+        })
+    }
+}

@@ -1,0 +1,39 @@
+import Hummingbird
+import NIOCore
+import TallyStore
+import TallyTracking
+
+/// Tally's own API, mounted at `/api/tally/v1`: columnar ingest and compare queries. Run ids, keys and points are
+/// the ones MLflow's API sees.
+struct NativeRoutes {
+    let endpoints: Endpoints
+
+    func add(to t: RouteTable) {
+        let s = endpoints.service, pool = endpoints.pool, limit = endpoints.nativeBody
+        // Binary (`TLYC`) or columnar JSON bodies: the content type is not checked, the body's magic decides.
+        t.on("runs/:run_id/metrics", .post) { request, context in
+            let runID = PercentDecoding.decode(Substring(context.parameters.get("run_id") ?? ""), plusIsSpace: false)
+            let body = try await endpoints.body(request, limit: limit)
+            let json = try await pool.run { () throws -> String in
+                let batch = try body.withUnsafeReadableBytes { bytes in
+                    try Self.isBinary(bytes) ? NativeBinary.decode(bytes, limit: limit) : ColumnarJSONParser.parse(bytes, defaultTimestamp: s.now())
+                }
+                let r = try s.logColumns(runID: runID, series: batch.series, batchID: batch.batchID)
+                return "{\"points\": \(r.points), \"stored\": \(r.stored)}"
+            }
+            return Endpoints.ok(json)
+        }
+        t.on("compare", .post) { request, _ in
+            let body = try await endpoints.body(request, limit: endpoints.smallBody)
+            let out = try await pool.run { () throws -> (body: ByteBuffer, contentType: String) in
+                let request = try CompareRequest(MLflowRequest(body: try Endpoints.object(body), query: [:]))
+                return CompareRendering.render(try s.compare(request.query), binary: request.binary)
+            }
+            return Response(status: .ok, headers: [.contentType: out.contentType], body: .init(byteBuffer: out.body))
+        }
+    }
+
+    static func isBinary(_ b: UnsafeRawBufferPointer) -> Bool {
+        b.count >= 4 && b[0] == NativeBinary.magic[0] && b[1] == NativeBinary.magic[1] && b[2] == NativeBinary.magic[2] && b[3] == NativeBinary.magic[3]
+    }
+}

@@ -1,0 +1,88 @@
+import Hummingbird
+import NIOCore
+import TallyTracking
+
+/// MLflow's run endpoints (`runs/...`), mounted under each MLflow API prefix. `runs/log-batch`, the hot one, reads
+/// its body with ``LogBatchParser`` (no JSON tree) and falls back to the general reader for unusual bodies.
+struct RunRoutes {
+    let endpoints: Endpoints
+
+    static let statusNumbers: [Int64: String] = [1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"]
+
+    func add(to t: RouteTable) {
+        let s = endpoints.service, e = endpoints
+        t.on("runs/create", .post, use: e.json { r in
+            let run = try s.createRun(experimentID: try r.string("experiment_id"), userID: try r.string("user_id"),
+                                      runName: try r.string("run_name"), startTime: try r.int64("start_time"), tags: try r.keyValues("tags"))
+            var o = Obj()
+            o.add("run", raw: Render.run(run))
+            return o.json
+        })
+        t.on("runs/get", .get, use: e.json { r in
+            var o = Obj()
+            o.add("run", raw: Render.run(try s.run(id: try r.runID())))
+            return o.json
+        })
+        t.on("runs/update", .post, use: e.json { r in
+            let status = try r.enumName("status", numbers: Self.statusNumbers).flatMap(RunStatus.init(rawValue:))
+            let info = try s.updateRun(id: try r.runID(), status: status, endTime: try r.int64("end_time"), runName: try r.string("run_name"))
+            var o = Obj()
+            o.add("run_info", raw: Render.runInfo(info))
+            return o.json
+        })
+        t.on("runs/delete", .post, use: e.json { r in
+            try s.deleteRun(id: try r.runID())
+            return Endpoints.empty
+        })
+        t.on("runs/restore", .post, use: e.json { r in
+            try s.restoreRun(id: try r.runID())
+            return Endpoints.empty
+        })
+        t.on("runs/set-tag", .post, use: e.json { r in
+            try s.setTag(runID: try r.runID(), key: try r.string("key", required: true)!, value: try r.string("value") ?? "")
+            return Endpoints.empty
+        })
+        t.on("runs/delete-tag", .post, use: e.json { r in
+            try s.deleteTag(runID: try r.runID(), key: try r.string("key", required: true)!)
+            return Endpoints.empty
+        })
+        t.on("runs/log-metric", .post, use: e.json { r in
+            let id = try r.runID()
+            var batch = MetricBatch()
+            try r.metric(into: &batch, nil)
+            try s.logBatch(runID: id, batch: batch)
+            return Endpoints.empty
+        })
+        t.on("runs/log-parameter", .post, use: e.json { r in
+            try s.logParam(runID: try r.runID(), key: try r.string("key", required: true)!, value: try r.string("value") ?? "")
+            return Endpoints.empty
+        })
+        let fast: Endpoints.FastPath = { bytes in
+            guard let b = LogBatchParser.parse(bytes) else { return nil }
+            return {
+                try s.logBatch(runID: b.runID, batch: b.metrics, params: b.params, tags: b.tags)
+                return ByteBuffer(string: Endpoints.empty)
+            }
+        }
+        t.on("runs/log-batch", .post, use: e.json(limit: e.largeBody, fast: fast) { r in
+            let id = try r.runID()
+            var batch = MetricBatch()
+            for (i, m) in try r.objects("metrics").enumerated() { try MLflowRequest(body: m, query: [:]).metric(into: &batch, i) }
+            try s.logBatch(runID: id, batch: batch, params: try r.keyValues("params"), tags: try r.keyValues("tags"))
+            return ByteBuffer(string: Endpoints.empty)
+        })
+        t.on("runs/log-inputs", .post, use: e.json(limit: e.largeBody) { r in
+            try s.logInputs(runID: try r.runID(), try r.datasetInputs())
+            return Endpoints.empty
+        })
+        t.on("runs/search", .post, .get, use: e.json { r in
+            let page = try s.searchRuns(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"),
+                                        view: try r.viewType("run_view_type"), maxResults: try r.int64("max_results"),
+                                        orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"))
+            var o = Obj()
+            o.add("runs", array: page.items.map(Render.run))
+            o.add("next_page_token", page.nextPageToken)
+            return o.json
+        })
+    }
+}

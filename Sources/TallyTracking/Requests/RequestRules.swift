@@ -1,0 +1,65 @@
+/// MLflow's rules for a request as a whole, before any field is read: content type, body size and syntax, unknown
+/// endpoints and methods. The server decides only which HTTP status class an error belongs to; the codes and
+/// messages live here, once.
+public enum RequestRules {
+    /// The only content type MLflow's JSON endpoints accept (parameters such as `; charset=utf-8` are ignored).
+    public static let jsonContentType = "application/json"
+
+    /// MLflow's check of a JSON endpoint's `Content-Type` (POST and PUT only): `nil` when acceptable.
+    public static func contentTypeError(_ contentType: String?) -> TrackingError? {
+        guard let contentType else {
+            return TrackingError(.invalidParameterValue, "Bad Request. Content-Type header is missing.")
+        }
+        let base = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard base.trimmingSpaces().lowercased() == jsonContentType else {
+            return TrackingError(.invalidParameterValue, "Bad Request. Content-Type must be one of ['\(jsonContentType)'].")
+        }
+        return nil
+    }
+
+    /// A body that is not JSON. MLflow parses such a body as `{}` (a missing-field error, or 200 on `runs/search`);
+    /// Tally answers 400 on every endpoint instead, naming the byte where parsing stopped.
+    public static func malformedJSON(offset: Int, _ message: String) -> TrackingError {
+        TrackingError(.invalidParameterValue, "Malformed JSON request body at byte \(offset): \(message)")
+    }
+
+    /// A JSON body that is not an object.
+    public static let bodyNotObject = TrackingError(.invalidParameterValue, "The request body must be a JSON object")
+
+    /// A body over the endpoint's limit. The code is `BAD_REQUEST`, which the MLflow client does not retry.
+    public static func bodyTooLarge(limit: Int, path: String) -> TrackingError {
+        TrackingError(.badRequest, "The request body exceeds the limit of \(limit) bytes for \(path)")
+    }
+
+    /// A path no endpoint serves.
+    public static func endpointNotFound(method: String, path: String) -> TrackingError {
+        TrackingError(.endpointNotFound, "No endpoint \(method) \(path)")
+    }
+
+    /// A known path called with a method it does not serve (MLflow answers an HTML 405 page; Tally its error JSON).
+    public static func methodNotAllowed(method: String, path: String) -> TrackingError {
+        TrackingError(.badRequest, "Method \(method) is not allowed for \(path)")
+    }
+
+    /// An HTTP request the server could not read (truncated body, broken chunking).
+    public static func unreadableBody(_ detail: String) -> TrackingError {
+        TrackingError(.badRequest, "The request body could not be read: \(detail)")
+    }
+}
+
+/// MLflow's rule for an optional step window (`start_step` / `end_step`), shared by every endpoint that takes one.
+public enum StepWindow {
+    /// `nil` when neither bound is given; both or neither must be given, and `start ≤ end`.
+    public static func range(start: Int64?, end: Int64?) throws -> ClosedRange<Int64>? {
+        switch (start, end) {
+        case (nil, nil): return nil
+        case let (a?, b?):
+            guard a <= b else {
+                throw TrackingError.invalid("end_step must be greater than start_step. Found start_step=\(a) and end_step=\(b).")
+            }
+            return a...b
+        default:
+            throw TrackingError.invalid("If either start step or end step are specified, both must be specified.")
+        }
+    }
+}

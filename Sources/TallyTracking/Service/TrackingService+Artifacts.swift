@@ -1,0 +1,121 @@
+/// An artifact listing: the run's root URI (tracking API only) and the entries, with paths as MLflow returns them.
+public struct ArtifactListing: Sendable {
+    /// The run's `artifact_uri` (`nil` for the proxied API's listing).
+    public var rootURI: String?
+    /// Entries: `path` relative to the run root (tracking API) or a bare name (proxied API).
+    public var files: [ArtifactStore.Entry]
+}
+
+extension TrackingService {
+    /// The scheme of proxied artifact roots (`--default-artifact-root mlflow-artifacts:`).
+    public static let proxiedScheme = "mlflow-artifacts:"
+    /// Largest body of the UI's `upload-artifact` (MLflow: 10 MB).
+    public static let maxUIUploadBytes = 10 * 1024 * 1024
+
+    /// MLflow's `validate_path_is_safe`: the path, percent-decoded until stable, may not hold `#`, a backslash,
+    /// a `..` component, or be absolute (POSIX or Windows). Returns the path as given.
+    @discardableResult
+    public static func safeArtifactPath(_ path: String) throws -> String {
+        var decoded = path
+        for _ in 0..<10 {
+            let next = PercentDecoding.decode(Substring(decoded), plusIsSpace: false)
+            if next == decoded { break }
+            decoded = next
+        }
+        let invalid = TrackingError.invalid("Invalid path")
+        // A file: URI names a local absolute path.
+        guard !decoded.lowercased().hasPrefix("file:"), !decoded.contains("#"), !decoded.contains("\\"), !decoded.contains("\0"), !decoded.hasPrefix("/"),
+            !decoded.split(separator: "/", omittingEmptySubsequences: false).contains("..")
+        else { throw invalid }
+        let scalars = Array(decoded.unicodeScalars.prefix(3))
+        if scalars.count >= 2, scalars[1] == ":", scalars[0].properties.isAlphabetic { throw invalid }  // C: and C:\
+        return path
+    }
+
+    /// The proxied store, or MLflow's error when the server does not serve artifacts.
+    func proxiedStore() throws -> ArtifactStore {
+        guard let artifacts else { throw TrackingError(.badRequest, "This server does not serve artifacts (no artifact store configured)") }
+        return artifacts
+    }
+
+    /// The store-relative directory of a run's proxied artifact root, `nil` when the run's artifacts live elsewhere.
+    static func proxiedRoot(of uri: String) -> String? {
+        guard uri.hasPrefix(proxiedScheme) else { return nil }
+        return String(uri.dropFirst(proxiedScheme.count).drop { $0 == "/" })
+    }
+
+    /// The store-relative path of `path` inside a run's artifacts (checked with ``safeArtifactPath(_:)``).
+    func runArtifactPath(runID: String, path: String) throws -> String {
+        try Self.safeArtifactPath(path)
+        let uri = try run(id: runID).info.artifactURI
+        guard let root = Self.proxiedRoot(of: uri) else {
+            throw TrackingError.invalid("The artifacts of run \(runID) are not served by this server (artifact URI \(uri))")
+        }
+        return path.isEmpty ? root : root + "/" + path
+    }
+
+    /// The tracking API's `artifacts/list`: entries under `path` of the run's artifacts, paths relative to the run
+    /// root. Runs whose artifacts are not proxied answer their root URI only.
+    public func listArtifacts(runID: String, path: String?) throws -> ArtifactListing {
+        if let path { try Self.safeArtifactPath(path) }
+        let uri = try run(id: runID).info.artifactURI
+        guard let root = Self.proxiedRoot(of: uri) else { return ArtifactListing(rootURI: uri, files: []) }
+        let sub = path ?? ""
+        let entries = try proxiedStore().list(sub.isEmpty ? root : root + "/" + sub)
+        let prefix = sub.isEmpty ? "" : sub + "/"
+        return ArtifactListing(rootURI: uri, files: entries.map { e in
+            var e = e
+            e.name = prefix + e.name
+            return e
+        })
+    }
+
+    /// The proxied API's listing (`GET /api/2.0/mlflow-artifacts/artifacts?path=`): entries by bare name.
+    public func listProxiedArtifacts(path: String?) throws -> ArtifactListing {
+        let p = path ?? ""
+        try Self.safeArtifactPath(p)
+        return ArtifactListing(rootURI: nil, files: try proxiedStore().list(p))
+    }
+
+    /// Starts an upload to a proxied path (PUT on the proxied API).
+    public func uploadProxiedArtifact(path: String) throws -> ArtifactStore.Upload {
+        try Self.safeArtifactPath(path)
+        if path.hasSuffix("/") { throw TrackingError.invalid("Artifact path must include a filename (cannot end with '/').") }
+        return try proxiedStore().upload(path)
+    }
+
+    /// Opens a proxied file for download.
+    public func openProxiedArtifact(path: String) throws -> ArtifactStore.Reader {
+        try Self.safeArtifactPath(path)
+        return try proxiedStore().open(path)
+    }
+
+    /// Deletes a proxied file or directory.
+    public func deleteProxiedArtifact(path: String) throws {
+        try Self.safeArtifactPath(path)
+        try proxiedStore().delete(path)
+    }
+
+    /// The UI's `get-artifact`: opens `path` of a run's artifacts.
+    public func openRunArtifact(runID: String?, path: String?) throws -> ArtifactStore.Reader {
+        guard let runID, !runID.isEmpty else { throw Validation.missing("run_id") }
+        guard let path else { throw Validation.missing("path") }
+        return try proxiedStore().open(try runArtifactPath(runID: runID, path: path))
+    }
+
+    /// The UI's `upload-artifact` checks (MLflow's order and messages), before the body is read: returns the upload.
+    /// `declaredLength` is the request's Content-Length when it has one.
+    public func uploadRunArtifact(runID: String?, path: String?, declaredLength: Int?) throws -> ArtifactStore.Upload {
+        guard let runID, !runID.isEmpty else { throw TrackingError.invalid("Request must specify run_uuid.") }
+        guard let path, !path.isEmpty else { throw TrackingError.invalid("Request must specify path.") }
+        try Self.safeArtifactPath(path)
+        if let n = declaredLength, n > Self.maxUIUploadBytes { throw Self.uploadTooLarge }
+        if path.hasSuffix("/") { throw TrackingError.invalid("Artifact path must include a filename (cannot end with '/').") }
+        return try proxiedStore().upload(try runArtifactPath(runID: runID, path: path))
+    }
+
+    /// `upload-artifact` over its size limit.
+    public static let uploadTooLarge = TrackingError.invalid("Artifact size is too large. Max size is 10MB.")
+    /// `upload-artifact` without a body.
+    public static let uploadWithoutData = TrackingError.invalid("Request must specify data.")
+}

@@ -1,0 +1,123 @@
+import Synchronization
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+/// A metadata store that fails chosen operations, around the real SQLite store: for the ordering tests.
+final class FailingMetadata: MetadataStore {
+    let inner: SQLiteMetadataStore
+    let failing = Mutex<Set<String>>([])
+
+    init(_ inner: SQLiteMetadataStore) { self.inner = inner }
+
+    func check(_ op: String) throws {
+        if failing.withLock({ $0.contains(op) }) { throw TrackingError(.internalError, "injected failure: \(op)") }
+    }
+
+    func transaction<R>(_ body: () throws -> R) throws -> R { try inner.transaction(body) }
+    func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
+        try inner.insertExperiment(name: name, artifactLocation: artifactLocation, tags: tags, now: now)
+    }
+    func experiment(id: Int64) throws -> Experiment? { try inner.experiment(id: id) }
+    func experiment(named name: String) throws -> Experiment? { try inner.experiment(named: name) }
+    func experiments() throws -> [Experiment] { try inner.experiments() }
+    func renameExperiment(id: Int64, to name: String, now: Int64) throws { try inner.renameExperiment(id: id, to: name, now: now) }
+    func setExperimentStage(id: Int64, _ stage: LifecycleStage, now: Int64) throws { try inner.setExperimentStage(id: id, stage, now: now) }
+    func setExperimentTag(id: Int64, _ tag: KeyValue) throws { try inner.setExperimentTag(id: id, tag) }
+    func deleteExperimentTag(id: Int64, key: String) throws -> Bool { try inner.deleteExperimentTag(id: id, key: key) }
+    func insertRun(_ info: RunInfo, tags: [KeyValue]) throws { try inner.insertRun(info, tags: tags) }
+    func runInfo(id: String) throws -> RunInfo? { try inner.runInfo(id: id) }
+    func run(id: String) throws -> Run? { try inner.run(id: id) }
+    func runs(experimentIDs: [Int64], view: ViewType) throws -> [Run] { try inner.runs(experimentIDs: experimentIDs, view: view) }
+    func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
+        try inner.updateRun(id: id, status: status, endTime: endTime, name: name)
+    }
+    func setRunStage(id: String, _ stage: LifecycleStage, now: Int64) throws { try inner.setRunStage(id: id, stage, now: now) }
+    func setRunTags(id: String, _ tags: [KeyValue]) throws {
+        try inner.setRunTags(id: id, tags)
+        try check("setRunTags")  // after the write: the transaction must undo it
+    }
+    func deleteRunTag(id: String, key: String) throws -> Bool { try inner.deleteRunTag(id: id, key: key) }
+    func params(runID: String, keys: [String]) throws -> [String: String] { try inner.params(runID: runID, keys: keys) }
+    func insertParams(runID: String, _ params: [KeyValue]) throws {
+        try check("insertParams")
+        try inner.insertParams(runID: runID, params)
+    }
+    func latestMetrics(runID: String, keys: [String]) throws -> [String: Metric] { try inner.latestMetrics(runID: runID, keys: keys) }
+    func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
+        try inner.setLatestMetrics(runID: runID, metrics)
+        try check("setLatestMetrics")
+    }
+    func insertInputs(runID: String, _ inputs: [DatasetInput]) throws { try inner.insertInputs(runID: runID, inputs) }
+}
+
+/// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing
+/// (no point in history, no latest value, no param or tag); a retry stores each point once; after a crash between
+/// the WAL append and the metadata commit, recovery makes latest values match the points.
+@Suite struct VisibilityTests {
+    static func open(_ dir: String, faults: Faults = []) throws -> (TrackingService, FailingMetadata) {
+        var config = StoreConfiguration()
+        config.durableSegments = false
+        config.wal!.durability = .none
+        let metrics = try MetricStore(directory: dir + "/metrics", configuration: config)
+        let meta = FailingMetadata(try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: 1))
+        return (TrackingService(metadata: meta, metrics: metrics, faults: faults, clock: { 1_700_000_000_000 }), meta)
+    }
+
+    static let points: [Metric] = (0..<50).map { (i: Int) -> Metric in
+        Metric(key: i % 2 == 0 ? "loss" : "acc", value: Double(i), timestamp: 1000 + Int64(i), step: Int64(i))
+    }
+
+    @Test(arguments: ["setRunTags", "insertParams", "setLatestMetrics"])
+    func failedMetadataStepLeavesNothing(_ op: String) throws {
+        let f = try Fixture("vis")
+        let (s, meta) = try Self.open(f.dir + "/v")
+        let id = try s.createRun(experimentID: "0").info.runID
+        meta.failing.withLock { $0 = [op] }
+        expectError(.internalError, "injected failure") {
+            try s.logBatch(runID: id, metrics: Self.points, params: [KeyValue(key: "lr", value: "1")], tags: [KeyValue(key: "t", value: "v")])
+        }
+        #expect(try s.history(runID: id, key: "loss").isEmpty && s.history(runID: id, key: "acc").isEmpty)
+        let run = try s.run(id: id)
+        #expect(run.metrics.isEmpty && run.params.isEmpty && !run.tags.contains { $0.key == "t" })
+        // The retry, once the store works again, stores each point once.
+        meta.failing.withLock { $0 = [] }
+        try s.logBatch(runID: id, metrics: Self.points, params: [KeyValue(key: "lr", value: "1")], tags: [KeyValue(key: "t", value: "v")])
+        try s.logBatch(runID: id, metrics: Self.points, params: [KeyValue(key: "lr", value: "1")])
+        #expect(try s.history(runID: id, key: "loss").count == 25 && s.history(runID: id, key: "acc").count == 25)
+        #expect(try s.run(id: id).metrics.first { $0.key == "loss" }?.value == 48)
+    }
+
+    @Test func failedAppendLeavesNoMetadata() throws {
+        let f = try Fixture("vis-append")
+        let (s, _) = try Self.open(f.dir + "/v", faults: .failAppend)
+        let id = try s.createRun(experimentID: "0").info.runID
+        expectError(.internalError, "injected failure: append") {
+            try s.logBatch(runID: id, metrics: Self.points, params: [KeyValue(key: "lr", value: "1")], tags: [KeyValue(key: "t", value: "v")])
+        }
+        let run = try s.run(id: id)
+        #expect(run.metrics.isEmpty && run.params.isEmpty && !run.tags.contains { $0.key == "t" })
+        #expect(try s.history(runID: id, key: "loss").isEmpty)
+    }
+
+    @Test func recoveryReconcilesLatestValues() throws {
+        let f = try Fixture("vis-crash")
+        let dir = f.dir + "/v"
+        var id = ""
+        do {
+            let (s, _) = try Self.open(dir)
+            id = try s.createRun(experimentID: "0").info.runID
+            try s.logBatch(runID: id, metrics: [Metric(key: "loss", value: 9, timestamp: 1, step: 1)])
+            // What a crash between the WAL append and the metadata commit leaves: points logged, latest not.
+            try s.metrics.append(run: id, series: [SeriesBatch(key: "loss", steps: [5, 6], timestamps: [2, 3], values: [0.5, 0.25]),
+                                                   SeriesBatch(key: "new", steps: [1], timestamps: [4], values: [7])])
+            // No clean close: the heads are only in the WAL.
+        }
+        let (s, _) = try Self.open(dir)
+        #expect(s.metrics.recovery.replayedSeries[id] == ["loss", "new"])
+        #expect(try s.reconcileLatest() == 2)
+        let latest = try s.run(id: id).metrics.sorted { $0.key < $1.key }
+        #expect(latest == [Metric(key: "loss", value: 0.25, timestamp: 3, step: 6), Metric(key: "new", value: 7, timestamp: 4, step: 1)])
+        #expect(try s.reconcileLatest() == 0)
+    }
+}
