@@ -202,8 +202,8 @@ def test_compare_errors(server):
         ({"run_ids": [rid], "metric_keys": []}, "metric_keys must list"),
         ({"run_ids": [rid], "metric_keys": ["loss"], "buckets": 0}, "buckets must be between"),
         ({"run_ids": [rid], "metric_keys": ["loss"], "mode": "fancy"}, "mode must be"),
-        ({"run_ids": [rid], "metric_keys": ["loss"], "start_step": 5}, "give both or neither"),
-        ({"run_ids": [rid], "metric_keys": ["loss"], "start_step": 5, "end_step": 1}, "must not be less"),
+        ({"run_ids": [rid], "metric_keys": ["loss"], "start_step": 5}, "both must be specified"),
+        ({"run_ids": [rid], "metric_keys": ["loss"], "start_step": 5, "end_step": 1}, "end_step must be greater than start_step"),
         ({"run_ids": [rid], "metric_keys": ["loss"], "mode": "raw", "max_points": 0}, "max_points"),
     ]:
         r = requests.post(url, json=body)

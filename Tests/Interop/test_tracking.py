@@ -341,23 +341,24 @@ def test_bad_requests_are_4xx_json(server):
             assert j["error_code"] and j["message"], (path, r.text)
             if fragment:
                 assert fragment in j["message"], (path, j["message"])
-    assert requests.post(api + "/runs/search", data="{}").json() == {}
+    assert requests.post(api + "/runs/search", data="{}", headers={"Content-Type": "application/json"}).json() == {}
 
 
 def test_review_regressions(server):
     import requests
     from concurrent.futures import ThreadPoolExecutor
     api = server.url + "/api/2.0/mlflow"
+    json_ct = {"Content-Type": "application/json"}
     c = MlflowClient()
     run = c.create_run("0").info.run_id
     # Surrogate escapes: a broken pair is U+FFFD, never a crash; a real pair is one character.
     for body in ['{"name": "\\ud83d\\u0001"}', '{"name": "x\\ud83d"}', '{"name": "\\ud83d\\ue000"}']:
-        r = requests.post(api + "/experiments/create", data=body)
+        r = requests.post(api + "/experiments/create", data=body, headers=json_ct)
         assert r.status_code < 500, (body, r.text)
-    r = requests.post(api + "/experiments/create", data='{"name": "pair-\\ud83d\\ude00"}')
+    r = requests.post(api + "/experiments/create", data='{"name": "pair-\\ud83d\\ude00"}', headers=json_ct)
     assert r.status_code == 200 and c.get_experiment(r.json()["experiment_id"]).name == "pair-\U0001F600"
     # A NUL inside a run id is refused, not truncated onto another run.
-    r = requests.post(api + "/runs/log-parameter", data='{"run_id": "%s\\u0000", "key": "k", "value": "1"}' % run)
+    r = requests.post(api + "/runs/log-parameter", data='{"run_id": "%s\\u0000", "key": "k", "value": "1"}' % run, headers=json_ct)
     assert r.status_code == 400 and "run_id" in r.json()["message"]
     assert "k" not in c.get_run(run).data.params
     # NUL inside values is stored whole.

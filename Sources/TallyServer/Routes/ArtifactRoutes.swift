@@ -11,24 +11,33 @@ struct ArtifactRoutes {
     /// `artifacts` and `artifacts/**` of the proxied API.
     func addProxied(to t: RouteTable) {
         let s = endpoints.service, pool = endpoints.pool
-        t.on("artifacts/**", .put) { request, context in
-            let path = Self.catchAll(context, request)
+        t.on("artifacts/**", .put) { request, _ in
+            let path = Self.proxiedPath(request)
             let up = try await pool.run { try s.uploadProxiedArtifact(path: path) }
             _ = try await Self.stream(request, into: up, pool: pool, limit: nil)
             return Response(status: .ok)
         }
-        t.on("artifacts/**", .get) { request, context in
-            let path = Self.catchAll(context, request)
+        t.on("artifacts/**", .get) { request, _ in
+            let path = Self.proxiedPath(request)
             return try await Self.download(try await pool.run { try s.openProxiedArtifact(path: path) }, name: path, pool: pool)
         }
-        t.on("artifacts/**", .delete) { request, context in
-            let path = Self.catchAll(context, request)
+        t.on("artifacts/**", .delete) { request, _ in
+            let path = Self.proxiedPath(request)
             try await pool.run { try s.deleteProxiedArtifact(path: path) }
             return Endpoints.ok(Endpoints.empty)
         }
-        t.on("artifacts", .get, use: endpoints.json { r in
-            Self.listing(try s.listProxiedArtifacts(path: try r.string("path")))
-        })
+        // The router folds empty path components: `artifacts//etc` arrives at `artifacts`, and is the absolute `/etc`,
+        // which TallyTracking refuses ("Invalid path"), as MLflow does.
+        t.on("artifacts", .put, .delete) { request, _ in
+            try TrackingService.safeArtifactPath(Self.proxiedPath(request))
+            throw MLflowError.methodNotAllowed(request, allowed: [.get, .head])
+        }
+        t.on("artifacts", .get) { request, _ in
+            let extra = Self.proxiedPath(request)
+            if !extra.isEmpty { try TrackingService.safeArtifactPath(extra) }
+            let path = PercentDecoding.query(request.uri.query ?? "")["path"]?.last
+            return Endpoints.ok(try await pool.run { Self.listing(try s.listProxiedArtifacts(path: path)) })
+        }
     }
 
     /// `artifacts/list` of the tracking API, and the stub `logged-models/search` the client calls before downloads.
@@ -65,10 +74,14 @@ struct ArtifactRoutes {
         }
     }
 
-    /// The root-relative path of a catch-all route, percent-decoded; a trailing `/` is kept (it makes uploads fail).
-    static func catchAll(_ context: BasicRequestContext, _ request: Request) -> String {
-        let joined = context.parameters.getCatchAll().map { PercentDecoding.decode($0, plusIsSpace: false) }.joined(separator: "/")
-        return request.uri.path.hasSuffix("/") ? joined + "/" : joined
+    /// The store-relative path of a proxied artifact request: the raw request path after
+    /// `/api/2.0/mlflow-artifacts/artifacts/`, percent-decoded, empty components kept (so `artifacts//etc` is the
+    /// absolute `/etc` that TallyTracking refuses, as MLflow does) and a trailing `/` kept (it makes uploads fail).
+    static func proxiedPath(_ request: Request) -> String {
+        let raw = request.uri.path
+        let base = "/artifacts/"
+        guard let r = raw.firstRange(of: base) else { return "" }
+        return PercentDecoding.decode(raw[r.upperBound...], plusIsSpace: false)
     }
 
     /// Streams a request body into an upload (aborted on any error); returns the bytes written. Over `limit`, the
@@ -98,7 +111,6 @@ struct ArtifactRoutes {
 
     /// A file as an attachment, streamed in 256 KiB reads.
     static func download(_ reader: ArtifactStore.Reader, name path: String, pool: BlockingPool) async throws -> Response {
-        let name = String(path.split(separator: "/").last ?? "artifact")
         let size = reader.size
         let body = ResponseBody(contentLength: size) { writer in
             var offset = 0
@@ -111,20 +123,8 @@ struct ArtifactRoutes {
             }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: contentType(name), .contentDisposition: "attachment; filename=\(name)",
+        return Response(status: .ok, headers: [.contentType: ArtifactStore.contentType(path), .contentDisposition: ArtifactStore.contentDisposition(path),
                                                .init("X-Content-Type-Options")!: "nosniff"], body: body)
-    }
-
-    static func contentType(_ name: String) -> String {
-        switch name.split(separator: ".").last.map({ $0.lowercased() }) {
-        case "txt", "log", "md", "py", "yaml", "yml": "text/plain"
-        case "json": "application/json"
-        case "png": "image/png"
-        case "jpg", "jpeg": "image/jpeg"
-        case "html": "text/html"
-        case "csv": "text/csv"
-        default: "application/octet-stream"
-        }
     }
 
     /// `{"root_uri": …, "files": [...]}` (each part omitted when absent or empty, as MLflow does).

@@ -23,8 +23,9 @@ public struct ArtifactStore: Sendable {
     /// Checks a root-relative path (MLflow's `validate_path_is_safe`) and returns its components.
     static func components(_ path: String) throws -> [String] {
         guard !path.hasPrefix("/"), !path.contains("\\"), !path.contains("\0") else { throw invalidPath() }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
-        guard !parts.contains(where: { $0 == ".." || $0 == "." }) else { throw invalidPath() }
+        // "." components are harmless (MLflow accepts `./a.txt`); ".." never passes.
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
+        guard !parts.contains("..") else { throw invalidPath() }
         if let first = parts.first, first.count >= 2, first.dropFirst().first == ":" { throw invalidPath() }  // C:\
         return parts
     }
@@ -209,7 +210,7 @@ public struct ArtifactStore: Sendable {
         let file = try resolve(relative)
         var st = stat()
         guard stat(file, &st) == 0 else { throw TrackingError(.resourceDoesNotExist, "No such artifact: '\(relative)'") }
-        guard st.st_mode & S_IFMT != S_IFDIR else { throw TrackingError(.invalidParameterValue, "'\(relative)' is a directory, not a file") }
+        guard st.st_mode & S_IFMT != S_IFDIR else { throw TrackingError(.invalidParameterValue, "Artifact path refers to a directory, not a file: '\(relative)'") }
         let fd = Glibc.open(file, O_RDONLY)
         guard fd >= 0 else { throw TrackingError(.resourceDoesNotExist, "No such artifact: '\(relative)'") }
         return Reader(fd: fd, size: Int(st.st_size))

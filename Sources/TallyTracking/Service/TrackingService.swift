@@ -53,6 +53,7 @@ public final class TrackingService: Sendable {
 
     /// Creates an experiment; returns its id.
     public func createExperiment(name: String, artifactLocation: String? = nil, tags: [KeyValue] = []) throws -> String {
+        if let l = artifactLocation, !l.isEmpty { try Validation.artifactLocation(l) }  // checked first, as MLflow's handler does
         try Validation.experimentName(name)
         for t in tags { try Self.checkExperimentTag(t) }
         let location = artifactLocation.flatMap { $0.isEmpty ? nil : Self.absoluteLocation($0) } ?? artifactRoot + "/{id}"

@@ -107,6 +107,46 @@ public enum Validation {
         return v == v.rounded() && abs(v) < 1e16 ? String(format1: v) : "\(v)"
     }
 
+    /// Schemes whose URIs name a host the server would connect to (MLflow refuses them as artifact locations).
+    static let hostAddressedSchemes: Set<String> = ["ftp", "sftp", "hdfs", "viewfs", "http", "https", "mlflow-artifacts", "r2", "b2", "abfss"]
+    /// Schemes whose last path segment may carry `;params` (Python's `urllib.parse.uses_params`).
+    static let paramSchemes: Set<String> = ["", "ftp", "hdfs", "prospero", "http", "imap", "https", "shttp", "rtsp", "rtspu", "sip", "sips",
+                                            "mms", "sftp", "tel"]
+    /// Longest artifact location (MLflow's `MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH` default).
+    public static let maxArtifactLocationLength = 2048
+
+    /// MLflow's checks of an experiment's `artifact_location`: no fragment or `;params`, no `..` in the query, no
+    /// scheme that names another host, not a `runs:` URI, at most 2,048 characters.
+    public static func artifactLocation(_ location: String) throws {
+        let scheme = TrackingService.uriScheme(location) ?? ""
+        let beforeQuery = location.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        let lastSegment = beforeQuery.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
+        if location.contains("#") || (paramSchemes.contains(scheme) && lastSegment.contains(";")) {
+            throw TrackingError.invalid("'artifact_location' URL can't include fragments or params.")
+        }
+        if let q = location.firstIndex(of: "?") {
+            var query = String(location[location.index(after: q)...])
+            for _ in 0..<10 {
+                let next = PercentDecoding.decode(Substring(query), plusIsSpace: false)
+                if next == query { break }
+                query = next
+            }
+            if query.contains("..") { throw TrackingError.invalid("Invalid query string") }
+        }
+        let hasHost = location.dropFirst(scheme.count + 1).hasPrefix("//") && !location.dropFirst(scheme.count + 3).hasPrefix("/")
+        if hostAddressedSchemes.contains(scheme), scheme != "mlflow-artifacts" || hasHost {
+            throw TrackingError.invalid("'artifact_location' cannot use the '\(scheme)' scheme: the '\(scheme)' scheme addresses a host other than "
+                + "the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the "
+                + "MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it.")
+        }
+        if location.hasPrefix("runs:") { throw TrackingError.invalid("Artifact location cannot be a runs:/ URI. Given: '\(location)'") }
+        guard location.count <= maxArtifactLocationLength else {
+            throw TrackingError.invalid("Invalid artifact path length. The length of the artifact path cannot be greater than "
+                + "\(maxArtifactLocationLength) characters. To configure this limit, please set the MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH "
+                + "environment variable.")
+        }
+    }
+
     /// Checks an experiment name (non-blank, ≤ 500 characters).
     public static func experimentName(_ name: String) throws {
         guard !name.allSatisfy(\.isWhitespace) else {
