@@ -12,14 +12,9 @@ struct MLflowRequest {
         self.query = query
     }
 
-    static func missing(_ name: String) -> TrackingError {
-        TrackingError(.invalidParameterValue, "Missing value for required parameter '\(name)'. See the API docs for more information about request parameters.")
-    }
+    static func missing(_ name: String) -> TrackingError { Validation.missing(name) }
 
-    static func invalid(_ name: String, _ v: JSONValue) -> TrackingError {
-        TrackingError(.invalidParameterValue, "Invalid value \(v.pythonRepr) for parameter '\(name)' supplied:  Hint: Value was of type '\(v.pythonType)'. "
-            + "See the API docs for more information about request parameters.")
-    }
+    static func invalid(_ name: String, _ v: JSONValue) -> TrackingError { Validation.invalidType(name, repr: v.pythonRepr, type: v.pythonType) }
 
     func raw(_ name: String) -> JSONValue? {
         if let body {

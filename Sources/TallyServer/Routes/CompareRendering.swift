@@ -14,13 +14,13 @@ struct CompareRequest {
         let runIDs = try r.strings("run_ids")
         let keys = try r.strings("metric_keys")
         let steps = try StepWindow.range(start: try r.int64("start_step"), end: try r.int64("end_step"))
-        let buckets = Int(clamping: try r.int64("buckets") ?? 1000)
+        let buckets = Int(clamping: try r.int64("buckets") ?? Int64(CompareQuery.defaultBuckets))
         let mode: CompareMode
         switch try r.string("mode") ?? "m4" {
         case "m4": mode = .m4
         case "mean": mode = .mean
         case "lttb": mode = .lttb
-        case "raw": mode = .raw(cap: Int(clamping: try r.int64("max_points") ?? 100_000))
+        case "raw": mode = .raw(cap: Int(clamping: try r.int64("max_points") ?? Int64(CompareQuery.defaultRawCap)))
         case let m: throw TrackingError(.invalidParameterValue, "mode must be m4, mean, lttb or raw (got '\(m)')")
         }
         switch try r.string("format") ?? "json" {

@@ -32,6 +32,10 @@ public struct CompareQuery: Sendable, Equatable {
     public static let maxRuns = 1000
     /// Most keys in one query.
     public static let maxKeys = 100
+    /// Buckets when the request names none.
+    public static let defaultBuckets = 1000
+    /// Points a `raw` query returns per series when the request names no cap.
+    public static let defaultRawCap = 100_000
     /// Most series (runs × keys) in one query.
     public static let maxSeries = 10_000
     /// Most buckets.
@@ -40,7 +44,7 @@ public struct CompareQuery: Sendable, Equatable {
     public static let maxRawCap = 1_000_000
 
     /// A query.
-    public init(runIDs: [String], keys: [String], steps: ClosedRange<Int64>? = nil, buckets: Int = 1000, mode: CompareMode = .m4,
+    public init(runIDs: [String], keys: [String], steps: ClosedRange<Int64>? = nil, buckets: Int = CompareQuery.defaultBuckets, mode: CompareMode = .m4,
                 align: Bool = true) {
         self.align = align
         self.runIDs = runIDs

@@ -28,6 +28,12 @@ public enum Validation {
         .invalid("Missing value for required parameter '\(name)'. See the API docs for more information about request parameters.")
     }
 
+    /// MLflow's message for a field of the wrong type: `repr` and `type` are Python's renderings of the value sent.
+    public static func invalidType(_ name: String, repr: String, type: String) -> TrackingError {
+        .invalid("Invalid value \(repr) for parameter '\(name)' supplied:  Hint: Value was of type '\(type)'. "
+            + "See the API docs for more information about request parameters.")
+    }
+
     /// JSON-style rendering of a value inside `Invalid value … for parameter …` messages.
     static func quoted(_ s: String) -> String { JSONText.quote(s) }
 

@@ -1,0 +1,73 @@
+import Testing
+@testable import TallyTracking
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The request-level rules TallyTracking owns, against what a real MLflow 3.17 server answers
+/// (docs/notes/mlflow-edge-behaviours.md).
+@Suite struct RequestRulesTests {
+    @Test func contentType() {
+        #expect(RequestRules.contentTypeError(nil)?.message == "Bad Request. Content-Type header is missing.")
+        #expect(RequestRules.contentTypeError("text/plain")?.message == "Bad Request. Content-Type must be one of ['application/json'].")
+        #expect(RequestRules.contentTypeError("")?.code == .invalidParameterValue)
+        #expect(RequestRules.contentTypeError("application/json") == nil)
+        #expect(RequestRules.contentTypeError("application/json; charset=utf-8") == nil)
+    }
+
+    @Test func stepWindow() throws {
+        #expect(try StepWindow.range(start: nil, end: nil) == nil)
+        #expect(try StepWindow.range(start: 1, end: 1) == 1...1)
+        expectError(.invalidParameterValue, "both must be specified") { _ = try StepWindow.range(start: 1, end: nil) }
+        expectError(.invalidParameterValue, "Found start_step=5 and end_step=1") { _ = try StepWindow.range(start: 5, end: 1) }
+    }
+
+    @Test func artifactPaths() throws {
+        for ok in ["", "a", "a/b.txt", "./a.txt", "a/./b", "a..b"] {
+            #expect(throws: Never.self, "\(ok)") { try TrackingService.safeArtifactPath(ok) }
+        }
+        for bad in ["/etc/passwd", "/", "//etc", "..", "../x", "a/../../b", "%2e%2e/x", "%252e%252e/x", "%2Fetc", "a#b", "a%23b",
+                    "file:///etc/passwd", "C:/x", "c:\\x", "a\\b"] {  // backslashes: stricter than MLflow on Linux
+            expectError(.invalidParameterValue, "Invalid path") { try TrackingService.safeArtifactPath(bad) }
+        }
+    }
+
+    @Test func artifactLocations() throws {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let cwd = String(cString: getcwd(&buffer, buffer.count)!)
+        #expect(TrackingService.absoluteLocation("rel/dir/") == cwd + "/rel/dir")
+        #expect(TrackingService.absoluteLocation("./x") == cwd + "/x")
+        #expect(TrackingService.absoluteLocation("x/../y") == cwd + "/x/../y")
+        #expect(TrackingService.absoluteLocation("file:rel") == "file://" + cwd + "/rel")
+        for kept in ["/abs/path", "s3://bucket/p", "mlflow-artifacts:/5", "dbfs:/x"] {
+            #expect(TrackingService.absoluteLocation(kept) == kept)
+            #expect(throws: Never.self) { try Validation.artifactLocation(kept) }
+        }
+        for (bad, fragment) in [("http://host/x", "cannot use the 'http' scheme"), ("https://h/x", "'https' scheme"),
+                                ("hdfs:/x", "'hdfs' scheme"), ("mlflow-artifacts://host/p", "'mlflow-artifacts' scheme"),
+                                ("rel#f", "can't include fragments or params"), ("rel;p", "fragments or params"),
+                                ("s3://b/p?x=..%2F", "Invalid query string"), ("runs:/abc/x", "cannot be a runs:/ URI"),
+                                (String(repeating: "a", count: 2049), "cannot be greater than 2048")] {
+            expectError(.invalidParameterValue, fragment) { try Validation.artifactLocation(bad) }
+        }
+    }
+
+    @Test func downloads() {
+        #expect(ArtifactStore.contentType("a/b.json") == "text/plain")
+        #expect(ArtifactStore.contentType("model/MLmodel") == "text/plain")
+        #expect(ArtifactStore.contentType("x.png") == "image/png")
+        #expect(ArtifactStore.contentType("x.bin") == "application/octet-stream")
+        #expect(ArtifactStore.contentDisposition("d/hello.txt") == "attachment; filename=hello.txt")
+        #expect(ArtifactStore.contentDisposition("a b.txt") == "attachment; filename=\"a b.txt\"")
+        #expect(ArtifactStore.contentDisposition("über x.txt") == "attachment; filename=\"uber x.txt\"; filename*=UTF-8''%C3%BCber%20x.txt")
+        #expect(ArtifactStore.contentDisposition("日本語") == "attachment; filename=download; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E")
+    }
+
+    @Test func percentDecoding() {
+        #expect(PercentDecoding.decode("a%2Fb+c", plusIsSpace: false) == "a/b+c")
+        #expect(PercentDecoding.decode("a%2fb+c", plusIsSpace: true) == "a/b c")
+        #expect(PercentDecoding.decode("%zz%4", plusIsSpace: false) == "%zz%4")
+        #expect(PercentDecoding.query("a=1&b=x+y&b=%2F&c") == ["a": ["1"], "b": ["x y", "/"], "c": [""]])
+    }
+}
