@@ -1,5 +1,5 @@
 """Visibility after commit across a crash: the server is killed (SIGKILL, by the `kill-after-append` fault) after a
-log-batch's points are in the WAL and before its metadata transaction commits. After a restart the batch's points
+log-batch's points are in the WAL and before its metadata transaction commits (`--inject-faults kill-after-append`). After a restart the batch's points
 and latest values are entirely visible (the WAL is the truth; latest values are reconciled on open), the params of
 the uncommitted transaction are absent, and the client's retry stores each point once and the params."""
 import json
@@ -18,7 +18,7 @@ def call(url, path, body=None):
 
 
 def test_kill_between_wal_append_and_metadata_commit():
-    first = Server(env={"TALLY_FAULTS": "kill-after-append"})
+    first = Server("--inject-faults", "kill-after-append")
     try:
         run_id = call(first.url, "/api/2.0/mlflow/runs/create", {"experiment_id": "0"})["run"]["info"]["run_id"]
         metrics = [{"key": "loss", "value": 1.0 / (i + 1), "timestamp": 1000 + i, "step": i} for i in range(200)]

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TallyStore
 import TallyTracking
 @testable import TallyServer
 
@@ -39,8 +40,10 @@ import TallyTracking
                     let r = try await s.post(p + "/experiments/" + path, body)
                     #expect(r.status == 200 && r.text == "{}", "\(path): \(r.text)")
                 }
-                let datasets = try await s.post(p + "/experiments/search-datasets", #"{"experiment_ids": ["\#(id)"]}"#)
+                // The UI's search-datasets: ajax prefix only, as MLflow serves it.
+                let datasets = try await s.post("/ajax-api/2.0/mlflow/experiments/search-datasets", #"{"experiment_ids": ["\#(id)"]}"#)
                 #expect(datasets.status == 200 && datasets.text == "{}")
+                #expect(try await s.post("/api/2.0/mlflow/experiments/search-datasets", #"{"experiment_ids": ["\#(id)"]}"#).status == 404)
             }
         }
     }
@@ -72,7 +75,7 @@ import TallyTracking
                 #expect((history.json["metrics"] as? [[String: Any]])?.count == 1 && history.json["next_page_token"] is String)
                 let interval = try await s.get(p + "/metrics/get-history-bulk-interval?run_ids=\(id)&metric_key=loss&max_results=5")
                 #expect((interval.json["metrics"] as? [[String: Any]])?.first?["run_id"] as? String == id)
-                let datasets = try await s.post(p + "/experiments/search-datasets", #"{"experiment_ids": ["\#(eid)"]}"#)
+                let datasets = try await s.post("/ajax-api/2.0/mlflow/experiments/search-datasets", #"{"experiment_ids": ["\#(eid)"]}"#)
                 let summary = try #require((datasets.json["dataset_summaries"] as? [[String: Any]])?.first)
                 #expect(summary["name"] as? String == "d" && summary["context"] as? String == "train" && summary["experiment_id"] as? String == eid)
                 for path in ["delete", "restore"] {
@@ -147,7 +150,8 @@ import TallyTracking
             #expect(cmp.status == 200 && (cmp.json["series"] as? [[String: Any]])?.count == 1)
             let window = try await s.post("/api/tally/v1/compare", #"{"run_ids": ["\#(id)"], "metric_keys": ["x"], "start_step": 5, "end_step": 1}"#)
             #expect(window.status == 400 && window.json["message"] as? String == "end_step must be greater than start_step. Found start_step=5 and end_step=1.")
-            #expect(try await s.get("/health").text == "OK")
+            let health = try await s.get("/health")
+            #expect(health.text == "OK" && health.headers["content-type"] == "text/plain; charset=utf-8")
             #expect(try await s.get("/version").status == 200)
             #expect(try await s.get("/api/3.0/mlflow/server-info").json["store_type"] as? String == "SqlStore")
             let ui = try await s.get("/")
@@ -197,6 +201,36 @@ import TallyTracking
                 #expect(maxResults.status == 400)
             }
         }
+    }
+
+    @Test func bodyLimitsPerEndpoint() async throws {
+        try await LiveServer.with({ $0.maxBodyBytes = 16_384; $0.maxSmallBodyBytes = 4096; $0.maxNativeBodyBytes = 8192 }) { s in
+            let (_, id) = try await Self.run(s, Self.prefixes[0], name: "limits")
+            let metrics = (0..<150).map { #"{"key": "m", "value": \#($0), "timestamp": 1, "step": \#($0)}"# }.joined(separator: ", ")
+            let batch = #"{"run_id": "\#(id)", "metrics": [\#(metrics)]}"#  // ~8 KB: over the small limit, under the large one
+            #expect(batch.utf8.count > 4096 && batch.utf8.count < 16_384)
+            #expect(try await s.post("/api/2.0/mlflow/runs/log-batch", batch).status == 200)
+            let huge = #"{"run_id": "\#(id)", "metrics": [\#(metrics), \#(metrics), \#(metrics)]}"#
+            let refused = try await s.post("/ajax-api/2.0/mlflow/runs/log-batch", huge)
+            #expect(refused.status == 413 && refused.errorCode == "BAD_REQUEST")
+            #expect((refused.json["message"] as? String)?.contains("16384 bytes") == true)
+            let inputs = try await s.post("/api/2.0/mlflow/runs/log-inputs", #"{"run_id": "\#(id)", "pad": "\#(String(repeating: "x", count: 20_000))"}"#)
+            #expect(inputs.status == 413)
+            let native = try await s.request("POST", "/api/tally/v1/runs/\(id)/metrics", body: [UInt8](repeating: 0x20, count: 9000), contentType: nil)
+            #expect(native.status == 413)
+            // Nothing of the refused batch was stored.
+            let history = try await s.get("/api/2.0/mlflow/metrics/get-history?run_id=\(id)&metric_key=m")
+            #expect((history.json["metrics"] as? [[String: Any]])?.count == 150)
+        }
+    }
+
+    @Test func shutdownClosesWhatTheAppStarted() async throws {
+        let service = try await LiveServer.with { s in
+            _ = try await s.post("/api/2.0/mlflow/runs/create", #"{"experiment_id": "0"}"#)
+            return s.service
+        }
+        // The application's StoreCloser closed the metric store after the server stopped.
+        #expect(throws: (any Error).self) { try service.metrics.append(run: "r", key: "k", step: 0, timestamp: 0, value: 1) }
     }
 
     @Test func brokenHTTPIsNeverA5xx() async throws {

@@ -18,9 +18,13 @@ import Glibc
         #expect(try store.list("1/run/artifacts").map(\.name) == ["a b.txt"])
         #expect(try store.list("1/run/artifacts/a b.txt").isEmpty, "a file lists as empty")
         #expect(try store.list("missing").isEmpty)
-        for bad in ["../x", "a/../../x", "/etc/passwd", "a/./b", "C:\\x", ""] {
+        for bad in ["../x", "a/../../x", "/etc/passwd", "C:\\x", "", "%2e%2e/x", "a#b", "dir/"] {
             #expect(throws: TrackingError.self, "\(bad)") { _ = try store.upload(bad) }
         }
+        // "." components are harmless (MLflow accepts `./a.txt`): they name the same file.
+        let dot = try store.upload("d/./e.txt")
+        try dot.finish()
+        #expect(try store.list("d").map(\.name) == ["e.txt"])
         // A symlink inside the root that points outside is refused, for reads and writes.
         mkdir(f.dir + "/outside", 0o755)
         symlink(f.dir + "/outside", f.dir + "/artifacts/link")

@@ -1,3 +1,4 @@
+import Foundation
 import NIOPosix
 import ServiceLifecycle
 import TallyStore
@@ -33,6 +34,10 @@ struct StoreCloser: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        try service.metrics.close()
+        // Closing seals every head: blocking work, done on a thread of its own rather than a cooperative one.
+        let metrics = service.metrics
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            Thread { done.resume(with: Result { try metrics.close() }) }.start()
+        }
     }
 }

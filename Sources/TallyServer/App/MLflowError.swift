@@ -49,7 +49,7 @@ struct MLflowError: HTTPResponseError {
         case let e as JSONSyntaxError: return MLflowError(RequestRules.malformedJSON(offset: e.offset, e.message))
         case let e as NativeBodyError: return MLflowError(TrackingError(.invalidParameterValue, e.description))
         case is NIOTooManyBytesError:
-            return MLflowError(RequestRules.bodyTooLarge(limit: 0, path: request.uri.path), status: .contentTooLarge)
+            return MLflowError(RequestRules.bodyTooLarge(limit: nil, path: request.uri.path), status: .contentTooLarge)
         case let e as StorageError: return MLflowError(TrackingError(.internalError, "storage error: \(e)"))
         case let e as HTTPError where e.status == .notFound:
             return MLflowError(RequestRules.endpointNotFound(method: request.method.rawValue, path: request.uri.path))

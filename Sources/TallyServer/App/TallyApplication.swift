@@ -35,6 +35,8 @@ public struct ServerConfiguration: Sendable {
     /// Threads for blocking store work. More than the cores: durable appends wait on fsync there, and concurrent
     /// ones share one group commit only if they can wait at the same time.
     public var blockingThreads = 32
+    /// Failures to inject into the write path (crash tests only).
+    public var faults: Faults = []
 
     /// The defaults.
     public init() {}
@@ -57,7 +59,8 @@ public enum TallyApplication {
         }
         let meta = try SQLiteMetadataStore(path: path, defaultArtifactLocation: config.defaultArtifactRoot + "/0", now: TrackingService.nowMillis())
         let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
-        let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts)
+        let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
+                                      faults: config.faults)
         try service.reconcileLatest()
         return service
     }
@@ -81,13 +84,21 @@ public enum TallyApplication {
 
         let ajax = RouteTable()
         MetricRoutes(endpoints: e).addBulk(to: ajax)
+        ExperimentRoutes(endpoints: e).addUI(to: ajax)
         ArtifactRoutes(endpoints: e).addUIUpload(to: ajax)
         router.addRoutes(ajax.build(), atPath: "/ajax-api/2.0/mlflow")
 
         let v3 = RouteTable()
         v3.on("server-info", .get) { _, _ in
-            Endpoints.ok("{\"store_type\": \"SqlStore\", \"workspaces_enabled\": false, \"multipart_uploads_enabled\": false, "
-                + "\"multipart_downloads_enabled\": false, \"artifact_serving_enabled\": true, \"artifacts_presigned_only\": false}")
+            var o = Obj()
+            let info = e.service.serverInfo
+            o.add("store_type", info.storeType)
+            o.add("workspaces_enabled", bool: info.workspacesEnabled)
+            o.add("multipart_uploads_enabled", bool: info.multipartUploadsEnabled)
+            o.add("multipart_downloads_enabled", bool: info.multipartDownloadsEnabled)
+            o.add("artifact_serving_enabled", bool: info.artifactServingEnabled)
+            o.add("artifacts_presigned_only", bool: info.artifactsPresignedOnly)
+            return Endpoints.ok(o.json)
         }
         router.addRoutes(v3.build(), atPath: "/api/3.0/mlflow")
 
@@ -100,12 +111,17 @@ public enum TallyApplication {
         router.addRoutes(native.build(), atPath: "/api/tally/v1")
 
         let root = RouteTable()
-        root.on("/health", .get) { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "OK"))) }
-        root.on("/version", .get) { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: TallyVersion.string))) }
+        root.on("/health", .get) { _, _ in Self.text("OK") }
+        root.on("/version", .get) { _, _ in Self.text(TallyVersion.string) }
         ArtifactRoutes(endpoints: e).addUIDownload(to: root)
         UIRoutes().add(to: root)
         router.addRoutes(root.build())
         return router
+    }
+
+    /// A plain-text answer.
+    static func text(_ s: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: s)))
     }
 
     /// The application (run it with `runService()`); `onRunning` receives the bound port. The blocking thread pool

@@ -67,9 +67,8 @@ struct ArtifactRoutes {
         let s = endpoints.service, pool = endpoints.pool
         t.on("get-artifact", .get) { request, _ in
             let q = PercentDecoding.query(request.uri.query ?? "")
-            let runID = q["run_id"]?.last.flatMap { $0.isEmpty ? nil : $0 } ?? q["run_uuid"]?.last
             let path = q["path"]?.last
-            let reader = try await pool.run { try s.openRunArtifact(runID: runID, path: path) }
+            let reader = try await pool.run { try s.openRunArtifact(runID: q["run_id"]?.last, runUUID: q["run_uuid"]?.last, path: path) }
             return try await Self.download(reader, name: path ?? "artifact", pool: pool)
         }
     }
@@ -89,7 +88,15 @@ struct ArtifactRoutes {
     static func stream(_ request: Request, into up: ArtifactStore.Upload, pool: BlockingPool, limit: Int?) async throws -> Int {
         var written = 0
         do {
-            for try await chunk in request.body {
+            var body = request.body.makeAsyncIterator()
+            while true {
+                let chunk: ByteBuffer?
+                do {
+                    chunk = try await body.next()
+                } catch {
+                    throw MLflowError(RequestRules.unreadableBody("\(error)"))  // the client's broken body: a 400
+                }
+                guard let chunk else { break }
                 written += chunk.readableBytes
                 if let limit, written > limit { throw TrackingService.uploadTooLarge }
                 try chunk.withUnsafeReadableBytes { try up.write($0) }
@@ -99,12 +106,9 @@ struct ArtifactRoutes {
                 return 0
             }
             try await pool.run { try up.finish() }
-        } catch let e as TrackingError {
-            up.abort()
-            throw e
         } catch {
             up.abort()
-            throw MLflowError(RequestRules.unreadableBody("\(error)"))
+            throw error
         }
         return written
     }

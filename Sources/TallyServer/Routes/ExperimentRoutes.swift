@@ -54,6 +54,11 @@ struct ExperimentRoutes {
             try s.deleteExperimentTag(id: try r.string("experiment_id", required: true)!, key: try r.string("key", required: true)!)
             return Endpoints.empty
         })
+    }
+
+    /// `experiments/search-datasets`: the UI's, served under the ajax prefix only (as MLflow does).
+    func addUI(to t: RouteTable) {
+        let s = endpoints.service, e = endpoints
         t.on("experiments/search-datasets", .post, use: e.json { r in
             let summaries = try s.searchDatasets(experimentIDs: try r.strings("experiment_ids"))
             var o = Obj()

@@ -1,12 +1,22 @@
 import Synchronization
 
-/// An append that is logged and visible but not yet durable: hand it to ``MetricStore/settle(_:)``.
-public struct PendingAppend: Sendable {
+/// An append that is logged and visible but not yet durable: hand it to ``MetricStore/settle(_:)`` exactly once.
+/// Until then it counts as an append in flight, so ``MetricStore/close()`` waits for it.
+public final class PendingAppend: Sendable {
     let run: RunStore?
     let lsn: UInt64
     let needsSeal: Bool
     /// `false` when the batch id was a duplicate and nothing was stored.
     public let stored: Bool
+    /// Set by the first `settle`.
+    let settled = Atomic<Bool>(false)
+
+    init(run: RunStore?, lsn: UInt64, needsSeal: Bool, stored: Bool) {
+        self.run = run
+        self.lsn = lsn
+        self.needsSeal = needsSeal
+        self.stored = stored
+    }
 }
 
 extension MetricStore {
@@ -34,12 +44,15 @@ extension MetricStore {
     /// the log's fsync or sealing. Call ``settle(_:)`` next (outside any lock the caller holds), which waits for
     /// durability and does the seal the append made due. A caller that must commit something else atomically with
     /// the points (the tracking layer's metadata transaction) appends with this inside its transaction, as the last
-    /// step that can fail, so a refusal before it leaves no point visible.
+    /// step that can fail, so a refusal before it leaves no point visible; it calls ``prepareAppend(run:)`` before
+    /// taking its lock, so the seals that backpressure needs happen outside it.
     public func appendVisible(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> PendingAppend {
         let batches = try Self.normalize(series)
         if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
         try beginAppend()
-        defer { endAppend() }
+        // The append stays in flight (close waits for it) until `settle`; only a failure here ends it now.
+        var handedOver = false
+        defer { if !handedOver { endAppend() } }
         // Backpressure: over the memory budget, seal before storing more. If sealing fails, nothing is stored.
         if headBytes > configuration.headMemoryBudget { try enforceBudget() }
         let sealPoints = configuration.sealPoints ?? configuration.blockPoints
@@ -52,7 +65,10 @@ extension MetricStore {
         }
         defer { if announced { wal?.cancelAppend() } }
         for _ in 0..<8 {
-            guard let run = try run(id, create: true) else { return PendingAppend(run: nil, lsn: 0, needsSeal: false, stored: false) }
+            guard let run = try run(id, create: true) else {
+                handedOver = true
+                return PendingAppend(run: nil, lsn: 0, needsSeal: false, stored: false)
+            }
             // Log and apply under the run's lock, so the head's arrival order is the log's order.
             let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool)? = try run.state.withLock { s in
                 try run.load(&s)
@@ -79,6 +95,7 @@ extension MetricStore {
                 return (true, lsn, needsSeal)
             }
             guard let outcome else { continue }
+            handedOver = true
             return PendingAppend(run: run, lsn: outcome.lsn, needsSeal: outcome.needsSeal, stored: outcome.stored)
         }
         throw StorageError(.io, "run \(id) was deleted repeatedly while appending")
@@ -86,6 +103,8 @@ extension MetricStore {
 
     /// Waits until a visible append is durable, then seals what it made due (see ``appendVisible(run:series:batchID:)``).
     public func settle(_ pending: PendingAppend) throws {
+        guard !pending.settled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        defer { endAppend() }
         guard pending.stored, let run = pending.run else { return }
         if let wal, pending.lsn > 0 { try wal.waitDurable(pending.lsn) }
         // The batch is stored (and logged). A failing seal now must not report it as failed: the error is kept
@@ -98,6 +117,16 @@ extension MetricStore {
             lastMaintenanceError.withLock { $0 = e }
             if wal == nil { throw e }  // without a log the points are only in memory: say so
         }
+    }
+
+    /// Backpressure before an ``appendVisible(run:series:batchID:)`` made inside a caller's lock: over the head
+    /// memory budget, seals the largest runs now, so the append itself rarely has to. Also opens the run's
+    /// segments if they are not open yet (a cold run's first append).
+    public func prepareAppend(run id: String) throws {
+        try beginAppend()
+        defer { endAppend() }
+        if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+        if let run = try run(id, create: true) { try run.state.withLock { try run.load(&$0) } }
     }
 
     /// Appends one point.

@@ -17,7 +17,8 @@ public struct RecoveryReport: Sendable, Equatable {
     public var replayedPoints = 0
     /// Points skipped because segments already held them.
     public var skippedPoints = 0
-    /// Keys with replayed points, by run: what a layer keeping derived state (latest values) must re-check.
+    /// Keys with points in the log at open (replayed, or skipped because a segment already held them), by run: what a
+    /// layer keeping derived state (latest values) must re-check after a crash.
     public var replayedSeries: [String: Set<String>] = [:]
     /// A torn or corrupt tail cut off the last segment: file, offset and bytes removed.
     public var truncatedTail: (path: String, offset: Int64, bytes: Int64, reason: String)?
@@ -176,6 +177,8 @@ extension MetricStore {
                 let wm = s.watermarks[key] ?? WALPosition(lsn: 0, index: 0)
                 let skip = lsn < wm.lsn ? n : (lsn == wm.lsn ? min(n, Int(wm.index)) : 0)
                 skipped += skip
+                // Sealed or not, the series had points in the log: what a crash may have left uncommitted elsewhere.
+                report.replayedSeries[runID, default: []].insert(key)
                 guard skip < n else { continue }
                 var h = s.heads.removeValue(forKey: key) ?? SeriesHead()
                 p.withColumns(i) { st, ts, vs in
@@ -184,7 +187,6 @@ extension MetricStore {
                 }
                 s.heads[key] = h
                 replayed += n - skip
-                report.replayedSeries[runID, default: []].insert(key)
             }
             run.recountHeadBytes(&s)
             return (replayed, skipped)

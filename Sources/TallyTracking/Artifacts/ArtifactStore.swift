@@ -20,14 +20,31 @@ public struct ArtifactStore: Sendable {
 
     static func invalidPath() -> TrackingError { TrackingError(.invalidParameterValue, "Invalid path") }
 
-    /// Checks a root-relative path (MLflow's `validate_path_is_safe`) and returns its components.
+    /// An upload to a directory-like path.
+    static let filenameRequired = TrackingError(.invalidParameterValue, "Artifact path must include a filename (cannot end with '/').")
+
+    /// MLflow's `validate_path_is_safe`, the one check of a client's artifact path: percent-decoded until stable, it
+    /// may not hold `#`, a backslash (stricter than MLflow on Linux) or NUL, a `..` component, or be absolute (POSIX,
+    /// Windows drive, or a `file:` URI).
+    public static func checkPath(_ path: String) throws {
+        var decoded = path
+        for _ in 0..<10 {
+            let next = PercentDecoding.decode(Substring(decoded), plusIsSpace: false)
+            if next == decoded { break }
+            decoded = next
+        }
+        guard !decoded.lowercased().hasPrefix("file:"), !decoded.contains("#"), !decoded.contains("\\"), !decoded.contains("\0"),
+            !decoded.hasPrefix("/"), !decoded.split(separator: "/", omittingEmptySubsequences: false).contains("..")
+        else { throw invalidPath() }
+        let scalars = Array(decoded.unicodeScalars.prefix(2))
+        if scalars.count == 2, scalars[1] == ":", scalars[0].properties.isAlphabetic { throw invalidPath() }  // C: and C:\
+    }
+
+    /// Checks a root-relative path (``checkPath(_:)``) and returns its components; `.` components are dropped
+    /// (MLflow accepts `./a.txt`).
     static func components(_ path: String) throws -> [String] {
-        guard !path.hasPrefix("/"), !path.contains("\\"), !path.contains("\0") else { throw invalidPath() }
-        // "." components are harmless (MLflow accepts `./a.txt`); ".." never passes.
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
-        guard !parts.contains("..") else { throw invalidPath() }
-        if let first = parts.first, first.count >= 2, first.dropFirst().first == ":" { throw invalidPath() }  // C:\
-        return parts
+        try checkPath(path)
+        return path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
     }
 
     /// The absolute path of `relative`, after checking that no existing ancestor leads outside the root.
@@ -123,7 +140,8 @@ public struct ArtifactStore: Sendable {
 
     /// Starts an upload of `relative` (which must name a file).
     public func upload(_ relative: String) throws -> Upload {
-        guard !relative.hasSuffix("/"), !relative.isEmpty else { throw Self.invalidPath() }
+        guard !relative.isEmpty else { throw Self.invalidPath() }
+        guard !relative.hasSuffix("/") else { throw Self.filenameRequired }
         let target = try resolve(relative)
         let parent = String(target[..<target.lastIndex(of: "/")!])
         try Self.mkdirs(parent)

@@ -27,8 +27,9 @@ public enum RequestRules {
     public static let bodyNotObject = TrackingError(.invalidParameterValue, "The request body must be a JSON object")
 
     /// A body over the endpoint's limit. The code is `BAD_REQUEST`, which the MLflow client does not retry.
-    public static func bodyTooLarge(limit: Int, path: String) -> TrackingError {
-        TrackingError(.badRequest, "The request body exceeds the limit of \(limit) bytes for \(path)")
+    public static func bodyTooLarge(limit: Int?, path: String) -> TrackingError {
+        guard let limit else { return TrackingError(.badRequest, "The request body is too large for \(path)") }
+        return TrackingError(.badRequest, "The request body exceeds the limit of \(limit) bytes for \(path)")
     }
 
     /// A path no endpoint serves.

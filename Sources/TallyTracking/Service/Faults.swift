@@ -4,8 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Failures injected into the write path by tests of crash and failure handling, named in the environment
-/// variable `TALLY_FAULTS` (comma-separated) when the service starts. Empty in normal operation.
+/// Failures injected into the write path by tests of crash and failure handling (`tally server`'s hidden
+/// `--inject-faults` flag, comma-separated names). Empty unless a test asks for them.
 public struct Faults: OptionSet, Sendable {
     /// The bits.
     public let rawValue: Int
@@ -18,18 +18,17 @@ public struct Faults: OptionSet, Sendable {
     /// `fail-append`: every metric append fails as an I/O error would.
     public static let failAppend = Faults(rawValue: 2)
 
-    /// The faults named in `TALLY_FAULTS`.
-    public static func fromEnvironment() -> Faults {
-        guard let raw = getenv("TALLY_FAULTS") else { return [] }
+    /// Parses comma-separated names (`kill-after-append`, `fail-append`); `nil` for an unknown name.
+    public init?(parsing text: String) {
         var out: Faults = []
-        for name in String(cString: raw).split(separator: ",") {
+        for name in text.split(separator: ",") {
             switch name {
             case "kill-after-append": out.insert(.killAfterAppend)
             case "fail-append": out.insert(.failAppend)
-            default: break
+            default: return nil
             }
         }
-        return out
+        self = out
     }
 
     /// Ends the process as `kill -9` would.

@@ -1,3 +1,19 @@
+/// What `GET /api/3.0/mlflow/server-info` reports: the capabilities the MLflow client checks.
+public struct ServerInfo: Sendable {
+    /// The store type MLflow's client expects of a SQL-backed server.
+    public var storeType = "SqlStore"
+    /// Workspaces (MLflow 3.x) are not used.
+    public var workspacesEnabled = false
+    /// Multipart uploads through the server are not offered.
+    public var multipartUploadsEnabled = false
+    /// Multipart downloads are not offered.
+    public var multipartDownloadsEnabled = false
+    /// Artifacts are proxied (`mlflow-artifacts:`).
+    public var artifactServingEnabled = true
+    /// Not presigned-only.
+    public var artifactsPresignedOnly = false
+}
+
 /// An artifact listing: the run's root URI (tracking API only) and the entries, with paths as MLflow returns them.
 public struct ArtifactListing: Sendable {
     /// The run's `artifact_uri` (`nil` for the proxied API's listing).
@@ -7,28 +23,22 @@ public struct ArtifactListing: Sendable {
 }
 
 extension TrackingService {
+    /// The capabilities `server-info` reports.
+    public var serverInfo: ServerInfo {
+        var info = ServerInfo()
+        info.artifactServingEnabled = artifacts != nil
+        return info
+    }
+
     /// The scheme of proxied artifact roots (`--default-artifact-root mlflow-artifacts:`).
     public static let proxiedScheme = "mlflow-artifacts:"
     /// Largest body of the UI's `upload-artifact` (MLflow: 10 MB).
     public static let maxUIUploadBytes = 10 * 1024 * 1024
 
-    /// MLflow's `validate_path_is_safe`: the path, percent-decoded until stable, may not hold `#`, a backslash,
-    /// a `..` component, or be absolute (POSIX or Windows). Returns the path as given.
+    /// MLflow's `validate_path_is_safe` (``ArtifactStore/checkPath(_:)``): returns the path as given.
     @discardableResult
     public static func safeArtifactPath(_ path: String) throws -> String {
-        var decoded = path
-        for _ in 0..<10 {
-            let next = PercentDecoding.decode(Substring(decoded), plusIsSpace: false)
-            if next == decoded { break }
-            decoded = next
-        }
-        let invalid = TrackingError.invalid("Invalid path")
-        // A file: URI names a local absolute path.
-        guard !decoded.lowercased().hasPrefix("file:"), !decoded.contains("#"), !decoded.contains("\\"), !decoded.contains("\0"), !decoded.hasPrefix("/"),
-            !decoded.split(separator: "/", omittingEmptySubsequences: false).contains("..")
-        else { throw invalid }
-        let scalars = Array(decoded.unicodeScalars.prefix(3))
-        if scalars.count >= 2, scalars[1] == ":", scalars[0].properties.isAlphabetic { throw invalid }  // C: and C:\
+        try ArtifactStore.checkPath(path)
         return path
     }
 
@@ -80,7 +90,6 @@ extension TrackingService {
     /// Starts an upload to a proxied path (PUT on the proxied API).
     public func uploadProxiedArtifact(path: String) throws -> ArtifactStore.Upload {
         try Self.safeArtifactPath(path)
-        if path.hasSuffix("/") { throw TrackingError.invalid("Artifact path must include a filename (cannot end with '/').") }
         return try proxiedStore().upload(path)
     }
 
@@ -96,9 +105,9 @@ extension TrackingService {
         try proxiedStore().delete(path)
     }
 
-    /// The UI's `get-artifact`: opens `path` of a run's artifacts.
-    public func openRunArtifact(runID: String?, path: String?) throws -> ArtifactStore.Reader {
-        guard let runID, !runID.isEmpty else { throw Validation.missing("run_id") }
+    /// The UI's `get-artifact`: opens `path` of a run's artifacts (the run from `run_id`, else `run_uuid`).
+    public func openRunArtifact(runID: String?, runUUID: String?, path: String?) throws -> ArtifactStore.Reader {
+        guard let runID = runID.flatMap({ $0.isEmpty ? nil : $0 }) ?? runUUID, !runID.isEmpty else { throw Validation.missing("run_id") }
         guard let path else { throw Validation.missing("path") }
         return try proxiedStore().open(try runArtifactPath(runID: runID, path: path))
     }
@@ -110,7 +119,7 @@ extension TrackingService {
         guard let path, !path.isEmpty else { throw TrackingError.invalid("Request must specify path.") }
         try Self.safeArtifactPath(path)
         if let n = declaredLength, n > Self.maxUIUploadBytes { throw Self.uploadTooLarge }
-        if path.hasSuffix("/") { throw TrackingError.invalid("Artifact path must include a filename (cannot end with '/').") }
+        if declaredLength == 0 { throw Self.uploadWithoutData }  // MLflow reads the body before looking up the run
         return try proxiedStore().upload(try runArtifactPath(runID: runID, path: path))
     }
 

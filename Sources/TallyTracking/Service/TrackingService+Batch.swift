@@ -51,16 +51,49 @@ extension TrackingService {
         let fresh = series.isEmpty ? [] : try dropStored(runID: runID, series)
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
         guard !newParams.isEmpty || !fresh.isEmpty || !newTags.isEmpty else { return }
-        // 3. One transaction: re-check params, write the metadata, append the points last.
-        let pending = try metadata.transaction { () throws -> PendingAppend? in
+        // 3. One transaction: re-check params, write the metadata, append the points last. A retry of a request whose
+        //    points are already stored (its earlier COMMIT failed) still commits its params and tags.
+        _ = try commit(runID: runID, fresh, batchID: batch.contentID, metadataOnDuplicate: true) {
             let toInsert = try checkParams(runID: runID, newParams)
             let latest = try latestUpdates(runID: runID, fresh)
             if !toInsert.isEmpty { try metadata.insertParams(runID: runID, toInsert) }
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
             if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
-            return fresh.isEmpty ? nil : try appendVisible(runID: runID, fresh, batchID: batch.contentID)
+        }
+    }
+
+    /// A batch id the run has already stored.
+    private struct DuplicateBatch: Error {}
+
+    /// Runs `writes` and then appends `series` in one metadata transaction, the append last, so any refusal leaves
+    /// nothing visible; then waits for the append's durability outside the transaction. Backpressure seals happen
+    /// before the transaction starts. Returns `false` when the batch id was already stored; then the metadata
+    /// writes are kept only with `metadataOnDuplicate`.
+    func commit(runID: String, _ series: [SeriesBatch], batchID: String?, metadataOnDuplicate: Bool, _ writes: () throws -> Void) throws -> Bool {
+        if !series.isEmpty {
+            do { try metrics.prepareAppend(run: runID) } catch let e as StorageError { throw TrackingError(.internalError, "storing metrics failed: \(e)") }
+        }
+        var pending: PendingAppend?
+        do {
+            try metadata.transaction {
+                try writes()
+                guard !series.isEmpty else { return }
+                let p = try appendVisible(runID: runID, series, batchID: batchID)
+                pending = p
+                if !p.stored && !metadataOnDuplicate { throw DuplicateBatch() }
+            }
+        } catch is DuplicateBatch {
+            if let pending { try settle(pending) }
+            return false
+        } catch {
+            // The COMMIT itself failed after the append: those points are visible, so make them durable before
+            // answering the error (the retry is recognised by its batch id; latest values are fixed by it or by the
+            // next open's reconciliation).
+            if let pending { try? settle(pending) }
+            throw error
         }
         if let pending { try settle(pending) }
+        return pending?.stored ?? true
     }
 
     /// Throws MLflow's error when a param already has another value; returns the params not logged yet.

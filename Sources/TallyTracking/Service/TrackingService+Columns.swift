@@ -37,14 +37,13 @@ extension TrackingService {
             throw TrackingError.invalid("\(e)")
         }
         guard !nonEmpty.isEmpty else { return ColumnsResult(points: 0, stored: true) }
-        // Latest values and the points in one transaction, the append last (see logBatch).
-        let pending = try metadata.transaction { () throws -> PendingAppend in
+        // Latest values and the points in one transaction, the append last (see logBatch). A batch id seen before
+        // stores nothing and changes nothing: its latest values are rolled back.
+        let stored = try commit(runID: runID, nonEmpty, batchID: batchID.map { "tally-" + $0 }, metadataOnDuplicate: false) {
             let latest = try latestUpdates(runID: runID, nonEmpty)
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
-            return try appendVisible(runID: runID, nonEmpty, batchID: batchID.map { "tally-" + $0 })
         }
-        try settle(pending)
-        guard pending.stored else { return ColumnsResult(points: 0, stored: false) }
+        guard stored else { return ColumnsResult(points: 0, stored: false) }
         return ColumnsResult(points: total, stored: true)
     }
 

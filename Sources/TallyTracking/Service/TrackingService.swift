@@ -29,7 +29,7 @@ public final class TrackingService: Sendable {
     ///   - faults: failures to inject (tests of the write path).
     ///   - artifacts: the store behind `mlflow-artifacts:` URIs (`nil`: this server serves no artifacts).
     public init(metadata: any MetadataStore, metrics: MetricStore, artifactRoot: String = "mlflow-artifacts:",
-                artifacts: ArtifactStore? = nil, faults: Faults = .fromEnvironment(),
+                artifacts: ArtifactStore? = nil, faults: Faults = [],
                 clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
         self.metadata = metadata
         self.metrics = metrics

@@ -24,6 +24,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Largest body of the native ingest endpoint, bytes.") var maxNativeBodyBytes = ServerConfiguration().maxNativeBodyBytes
     @Option(help: "Largest body of the other MLflow endpoints, bytes.") var maxSmallBodyBytes = ServerConfiguration().maxSmallBodyBytes
     @Option(help: "Seconds a silent connection is kept open.") var idleTimeout = ServerConfiguration().idleTimeoutSeconds
+    @Option(help: .hidden) var injectFaults: String?
 
     func run() async throws {
         var config = ServerConfiguration()
@@ -37,6 +38,10 @@ struct ServerCommand: AsyncParsableCommand {
         config.maxSmallBodyBytes = maxSmallBodyBytes
         config.maxNativeBodyBytes = maxNativeBodyBytes
         config.idleTimeoutSeconds = idleTimeout
+        if let injectFaults {
+            guard let f = Faults(parsing: injectFaults) else { throw ValidationError("unknown fault in '\(injectFaults)'") }
+            config.faults = f
+        }
         guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)': use sync, batch:N or none") }
         config.durability = d
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
