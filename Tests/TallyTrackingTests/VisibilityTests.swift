@@ -120,4 +120,34 @@ final class FailingMetadata: MetadataStore {
         #expect(latest == [Metric(key: "loss", value: 0.25, timestamp: 3, step: 6), Metric(key: "new", value: 7, timestamp: 4, step: 1)])
         #expect(try s.reconcileLatest() == 0)
     }
+
+    @Test func sealedBeforeTheCrashIsReconciledToo() throws {
+        let f = try Fixture("vis-sealed")
+        let dir = f.dir + "/v"
+        var id = ""
+        do {
+            let (s, _) = try Self.open(dir)
+            id = try s.createRun(experimentID: "0").info.runID
+            // Points appended and then sealed by another request's seal before this request's COMMIT, then a crash.
+            try s.metrics.append(run: id, series: [SeriesBatch(key: "loss", steps: [1, 2], timestamps: [5, 6], values: [0.5, 0.25])])
+            try s.metrics.flush(run: id)
+        }
+        let (s, _) = try Self.open(dir)
+        #expect(s.metrics.recovery.replayedPoints == 0 && s.metrics.recovery.replayedSeries[id] == ["loss"])
+        #expect(try s.reconcileLatest() == 1)
+        #expect(try s.run(id: id).metrics == [Metric(key: "loss", value: 0.25, timestamp: 6, step: 2)])
+    }
+
+    @Test func duplicateNativeBatchChangesNothing() throws {
+        let f = try Fixture("vis-dup")
+        let (s, _) = try Self.open(f.dir + "/v")
+        let id = try s.createRun(experimentID: "0").info.runID
+        let first = SeriesBatch(key: "loss", steps: Array(0..<100), timestamps: Array(repeating: 1, count: 100), values: (0..<100).map(Double.init))
+        #expect(try s.logColumns(runID: id, series: [first], batchID: "b1").stored)
+        // A client reusing the id for other points: refused as a retry, and the latest value is untouched.
+        let reused = try s.logColumns(runID: id, series: [SeriesBatch(key: "loss", steps: [1000], timestamps: [2], values: [5])], batchID: "b1")
+        #expect(!reused.stored && reused.points == 0)
+        #expect(try s.run(id: id).metrics == [Metric(key: "loss", value: 99, timestamp: 1, step: 99)])
+        #expect(try s.history(runID: id, key: "loss").count == 100)
+    }
 }

@@ -19,6 +19,35 @@ public final class PendingAppend: Sendable {
     }
 }
 
+/// A batch checked and encoded for the log, not yet appended (``MetricStore/prepareAppend(run:series:batchID:)``).
+/// Dropping it unused withdraws its announcement to the log's group commit.
+public final class PreparedAppend: Sendable {
+    let run: String
+    let batches: [SeriesBatch]
+    let columns: WALPoints.Columns?
+    let batchID: String?
+    let wal: WAL?
+    /// Whether the log still counts on this batch being appended (``WAL/willAppend()`` not yet consumed).
+    let announced: Atomic<Bool>
+
+    init(run: String, batches: [SeriesBatch], columns: WALPoints.Columns?, batchID: String?, wal: WAL?) {
+        self.run = run
+        self.batches = batches
+        self.columns = columns
+        self.batchID = batchID
+        self.wal = wal
+        announced = Atomic(wal != nil)
+    }
+
+    /// Takes the announcement for the append about to be logged; `false` when it was already taken.
+    func consumeAnnouncement() -> Bool { announced.exchange(false, ordering: .acquiringAndReleasing) }
+
+    /// Withdraws the announcement if no append took it.
+    func withdraw() { if consumeAnnouncement() { wal?.cancelAppend() } }
+
+    deinit { withdraw() }
+}
+
 extension MetricStore {
     /// Appends points to a run's series.
     ///
@@ -42,28 +71,40 @@ extension MetricStore {
 
     /// The first half of ``append(run:series:batchID:)``: logs the batch and makes it visible, without waiting for
     /// the log's fsync or sealing. Call ``settle(_:)`` next (outside any lock the caller holds), which waits for
-    /// durability and does the seal the append made due. A caller that must commit something else atomically with
-    /// the points (the tracking layer's metadata transaction) appends with this inside its transaction, as the last
-    /// step that can fail, so a refusal before it leaves no point visible; it calls ``prepareAppend(run:)`` before
-    /// taking its lock, so the seals that backpressure needs happen outside it.
+    /// durability and does the seal the append made due.
     public func appendVisible(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> PendingAppend {
+        try appendVisible(try prepareAppend(run: id, series: series, batchID: batchID))
+    }
+
+    /// Everything of an append that can be done before the caller takes its own lock: checks the batch, applies
+    /// backpressure (seals when over the memory budget), opens a cold run's segments and encodes the log record.
+    /// A caller that must commit something else atomically with the points (the tracking layer's metadata
+    /// transaction) prepares outside its transaction and calls ``appendVisible(_:)`` inside it, as the last step
+    /// that can fail, so a refusal before it leaves no point visible and its lock covers no encoding or sealing.
+    public func prepareAppend(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> PreparedAppend {
         let batches = try Self.normalize(series)
         if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
+        try beginAppend()
+        defer { endAppend() }
+        // Backpressure: over the memory budget, seal before storing more. If sealing fails, nothing is stored.
+        if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+        if let run = try run(id, create: true) { try run.state.withLock { try run.load(&$0) } }
+        guard let wal, !batches.isEmpty else { return PreparedAppend(run: id, batches: batches, columns: nil, batchID: batchID, wal: nil) }
+        wal.willAppend()  // withdrawn by the append, or when the prepared batch is dropped unused
+        return PreparedAppend(run: id, batches: batches, columns: WALPoints.encodeColumns(batches, compress: wal.config.compress),
+                              batchID: batchID, wal: wal)
+    }
+
+    /// Logs a prepared batch and makes it visible (see ``prepareAppend(run:series:batchID:)``); hand the result to
+    /// ``settle(_:)``.
+    public func appendVisible(_ prepared: PreparedAppend) throws -> PendingAppend {
+        let id = prepared.run, batches = prepared.batches, batchID = prepared.batchID
+        defer { prepared.withdraw() }
         try beginAppend()
         // The append stays in flight (close waits for it) until `settle`; only a failure here ends it now.
         var handedOver = false
         defer { if !handedOver { endAppend() } }
-        // Backpressure: over the memory budget, seal before storing more. If sealing fails, nothing is stored.
-        if headBytes > configuration.headMemoryBudget { try enforceBudget() }
         let sealPoints = configuration.sealPoints ?? configuration.blockPoints
-        var announced = false
-        var columns: WALPoints.Columns?
-        if let wal, !batches.isEmpty {
-            wal.willAppend()
-            announced = true
-            columns = WALPoints.encodeColumns(batches, compress: wal.config.compress)
-        }
-        defer { if announced { wal?.cancelAppend() } }
         for _ in 0..<8 {
             guard let run = try run(id, create: true) else {
                 handedOver = true
@@ -75,8 +116,7 @@ extension MetricStore {
                 if s.deleted { return nil }  // deleted meanwhile: look the id up again
                 if let b = batchID, s.batchIDs.contains(b) { return (false, 0, false) }
                 var lsn: UInt64 = 0
-                if let wal, let columns {
-                    announced = false
+                if let wal, let columns = prepared.columns, prepared.consumeAnnouncement() {
                     lsn = try wal.append(run: id, columns: columns, keys: batches.map(\.key), batchID: batchID)
                 }
                 var needsSeal = false
@@ -117,16 +157,6 @@ extension MetricStore {
             lastMaintenanceError.withLock { $0 = e }
             if wal == nil { throw e }  // without a log the points are only in memory: say so
         }
-    }
-
-    /// Backpressure before an ``appendVisible(run:series:batchID:)`` made inside a caller's lock: over the head
-    /// memory budget, seals the largest runs now, so the append itself rarely has to. Also opens the run's
-    /// segments if they are not open yet (a cold run's first append).
-    public func prepareAppend(run id: String) throws {
-        try beginAppend()
-        defer { endAppend() }
-        if headBytes > configuration.headMemoryBudget { try enforceBudget() }
-        if let run = try run(id, create: true) { try run.state.withLock { try run.load(&$0) } }
     }
 
     /// Appends one point.

@@ -70,15 +70,14 @@ extension TrackingService {
     /// before the transaction starts. Returns `false` when the batch id was already stored; then the metadata
     /// writes are kept only with `metadataOnDuplicate`.
     func commit(runID: String, _ series: [SeriesBatch], batchID: String?, metadataOnDuplicate: Bool, _ writes: () throws -> Void) throws -> Bool {
-        if !series.isEmpty {
-            do { try metrics.prepareAppend(run: runID) } catch let e as StorageError { throw TrackingError(.internalError, "storing metrics failed: \(e)") }
-        }
+        // Checks, backpressure seals and the log record's encoding happen before the transaction takes its lock.
+        let prepared = series.isEmpty ? nil : try storing { try metrics.prepareAppend(run: runID, series: series, batchID: batchID) }
         var pending: PendingAppend?
         do {
             try metadata.transaction {
                 try writes()
-                guard !series.isEmpty else { return }
-                let p = try appendVisible(runID: runID, series, batchID: batchID)
+                guard let prepared else { return }
+                let p = try appendVisible(prepared)
                 pending = p
                 if !p.stored && !metadataOnDuplicate { throw DuplicateBatch() }
             }
@@ -141,22 +140,25 @@ extension TrackingService {
         a.step == b.step && a.timestamp == b.timestamp && (a.value == b.value || (a.value.isNaN && b.value.isNaN))
     }
 
-    /// Appends grouped points under a batch id (a retried identical batch is stored once), visible at once; the
-    /// caller settles the append (durability, sealing) after its transaction.
-    func appendVisible(runID: String, _ series: [SeriesBatch], batchID: String?) throws -> PendingAppend {
-        do {
+    /// Appends a prepared batch (a retried identical batch id is stored once), visible at once; the caller settles
+    /// the append (durability, sealing) after its transaction.
+    func appendVisible(_ prepared: PreparedAppend) throws -> PendingAppend {
+        try storing {
             if faults.contains(.failAppend) { throw StorageError(.io, "injected failure: append") }
-            let pending = try metrics.appendVisible(run: runID, series: series, batchID: batchID)
+            let pending = try metrics.appendVisible(prepared)
             if faults.contains(.killAfterAppend) { Faults.kill() }
             return pending
-        } catch let e as StorageError {
-            throw TrackingError(.internalError, "storing metrics failed: \(e)")
         }
     }
 
     /// Waits for an append's durability (and the seal it made due).
     func settle(_ pending: PendingAppend) throws {
-        do { try metrics.settle(pending) } catch let e as StorageError { throw TrackingError(.internalError, "storing metrics failed: \(e)") }
+        try storing { try metrics.settle(pending) }
+    }
+
+    /// Runs store work, reporting a storage failure as MLflow's internal error.
+    func storing<T>(_ work: () throws -> T) throws -> T {
+        do { return try work() } catch let e as StorageError { throw TrackingError(.internalError, "storing metrics failed: \(e)") }
     }
 
     /// New latest values per key: the batch's latest under MLflow's rule, when later than the stored one.
