@@ -168,7 +168,7 @@ extension MLflowRequest {
 
     /// A view type (`ACTIVE_ONLY` when absent or unknown, as MLflow's proto parser leaves it).
     func viewType(_ name: String) throws -> ViewType {
-        guard let v = try enumName(name, numbers: [1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"]) else { return .activeOnly }
+        guard let v = try enumName(name, numbers: ViewType.protocolNumbers) else { return .activeOnly }
         return ViewType(rawValue: v) ?? .activeOnly
     }
 }

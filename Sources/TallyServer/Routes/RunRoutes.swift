@@ -7,8 +7,6 @@ import TallyTracking
 struct RunRoutes {
     let endpoints: Endpoints
 
-    static let statusNumbers: [Int64: String] = [1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"]
-
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
         t.on("runs/create", .post, use: e.json { r in
@@ -24,7 +22,7 @@ struct RunRoutes {
             return o.json
         })
         t.on("runs/update", .post, use: e.json { r in
-            let status = try r.enumName("status", numbers: Self.statusNumbers).flatMap(RunStatus.init(rawValue:))
+            let status = try r.enumName("status", numbers: RunStatus.protocolNumbers).flatMap(RunStatus.init(rawValue:))
             let info = try s.updateRun(id: try r.runID(), status: status, endTime: try r.int64("end_time"), runName: try r.string("run_name"))
             var o = Obj()
             o.add("run_info", raw: Render.runInfo(info))

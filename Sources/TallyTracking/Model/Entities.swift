@@ -29,6 +29,9 @@ public enum ViewType: String, Sendable {
     /// Both.
     case all = "ALL"
 
+    /// The names by MLflow's protocol numbers.
+    public static let protocolNumbers: [Int64: String] = [1: "ACTIVE_ONLY", 2: "DELETED_ONLY", 3: "ALL"]
+
     func includes(_ stage: LifecycleStage) -> Bool {
         switch self {
         case .activeOnly: stage == .active
@@ -50,6 +53,9 @@ public enum RunStatus: String, Sendable, CaseIterable {
     case failed = "FAILED"
     /// Killed.
     case killed = "KILLED"
+
+    /// The names by MLflow's protocol numbers (a client may send the number instead of the name).
+    public static let protocolNumbers: [Int64: String] = [1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"]
 }
 
 /// An experiment.

@@ -141,7 +141,7 @@ final class BlockingHTTP {
 /// A `tally server` child process on a free loopback port, stopped (SIGTERM) by `stop()`.
 final class ChildServer {
     let port: Int
-    private let pid: pid_t
+    let pid: pid_t
 
     init(dataDirectory: String, durability: String) throws {
         port = Self.freePort()

@@ -16,6 +16,10 @@ struct HTTPBench: ParsableCommand {
     @Option(help: "Points per run compared.") var comparePoints = 1_000_000
     @Option(help: "Buckets of the compare query.") var buckets = 1000
     @Option(help: "Port of a running server on 127.0.0.1 (default: start one).") var port: Int?
+    @Flag(help: "Measure wide runs instead (benchmark suites: many keys, few points each) through log-batch.") var wide = false
+    @Option(help: "Wide mode: runs.") var wideRuns = 200
+    @Option(help: "Wide mode: metric keys per run.") var wideKeys = 2_000
+    @Option(help: "Wide mode: points per key.") var widePointsPerKey = 1
     @OptionGroup var output: BenchOutput
 
     static let keys = (0..<10).map { $0 == 0 ? "loss" : "metric_\($0)" }
@@ -28,6 +32,7 @@ struct HTTPBench: ParsableCommand {
     }
 
     func run() throws {
+        if wide { return try runWide() }
         let root = output.scratch("http")
         defer { system_rm(root) }
         let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability) : nil
@@ -172,5 +177,66 @@ struct HTTPBench: ParsableCommand {
         withUnsafeBytes(of: UInt32(payload.count).littleEndian) { body += $0 }
         withUnsafeBytes(of: UInt32(keys.count).littleEndian) { body += $0 }
         return body + payload
+    }
+
+    /// The wide workload of `tally bench wide` through MLflow's log-batch against a child server: ingest rate
+    /// (bodies serialised beforehand), server RSS, search page and run latency over HTTP, then bytes on disk after a
+    /// clean shutdown.
+    func runWide() throws {
+        let root = output.scratch("http-wide")
+        defer { system_rm(root) }
+        let server = try ChildServer(dataDirectory: root + "/data", durability: durability)
+        var stopped = false
+        defer { if !stopped { server.stop() } }
+        var out = JSONObject()
+        out.add("connections", connections)
+        out.add("runs", wideRuns)
+        out.add("keys", wideKeys)
+        out.add("points_per_key", widePointsPerKey)
+        let ids = try (0..<wideRuns).map { _ in try Self.createRun(port: server.port) }
+        let t0: Int64 = 1_700_000_000_000
+        var bodies: [[[UInt8]]] = Array(repeating: [], count: connections)
+        var total = 0, n = 0
+        for c in 0..<widePointsPerKey {
+            for (r, id) in ids.enumerated() {
+                for start in stride(from: 0, to: wideKeys, by: 1000) {
+                    let ks = start..<min(wideKeys, start + 1000)
+                    let metrics = ks.map { k in
+                        "{\"key\": \"\(WideBench.key(k))\", \"value\": \(WideBench.value(run: r, key: k, checkpoint: c)), "
+                            + "\"timestamp\": \(t0 + Int64(c) * 60_000), \"step\": \(c * 1000)}"
+                    }
+                    bodies[n % connections].append(Array(("{\"run_id\": \"\(id)\", \"metrics\": [" + metrics.joined(separator: ", ") + "]}").utf8))
+                    n += 1
+                    total += ks.count
+                }
+            }
+        }
+        let work = bodies
+        let t = try seconds {
+            try drive(connections, port: server.port) { c, conn in
+                for b in work[c] { try Self.check(conn.request("POST", "/api/2.0/mlflow/runs/log-batch", body: b)) }
+            }
+        }
+        out.add("points", total)
+        out.add("ingest_points_per_s", Double(total) / t, digits: 0)
+        out.add("server_rss_after_ingest_mb", Double(residentBytes(of: "\(server.pid)")) / 1e6, digits: 1)
+        let conn = try BlockingHTTP(port: server.port)
+        let probe = WideBench.key(wideKeys / 2)
+        let search = Array(("{\"experiment_ids\": [\"0\"], \"filter\": \"metrics.`\(probe)` > 0.5\", \"max_results\": 100, "
+            + "\"order_by\": [\"metrics.`\(probe)` DESC\"]}").utf8)
+        var page: [Double] = [], get: [Double] = []
+        for _ in 0..<11 { page.append(try seconds { _ = try Self.check(conn.request("POST", "/api/2.0/mlflow/runs/search", body: search)) }) }
+        for i in 0..<21 { get.append(try seconds { _ = try Self.check(conn.request("GET", "/api/2.0/mlflow/runs/get?run_id=\(ids[(i * 7) % ids.count])")) }) }
+        out.add("search_page_ms_p50", median(page) * 1000)
+        out.add("get_run_ms_p50", median(get) * 1000)
+        out.add("server_rss_after_reads_mb", Double(residentBytes(of: "\(server.pid)")) / 1e6, digits: 1)
+        server.stop()
+        stopped = true
+        let metricBytes = treeBytes(root + "/data/metrics")
+        let metaBytes = ["", "-wal", "-shm"].reduce(0) { $0 + treeBytes(root + "/data/metadata.sqlite" + $1) }
+        out.add("metric_store_bytes_per_point", Double(metricBytes) / Double(total), digits: 2)
+        out.add("metadata_bytes_per_point", Double(metaBytes) / Double(total), digits: 2)
+        out.add("bytes_per_point", Double(metricBytes + metaBytes) / Double(total), digits: 2)
+        output.emit(out)
     }
 }
