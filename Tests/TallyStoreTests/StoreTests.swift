@@ -196,6 +196,42 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
         #expect(try store.stats(run: "run0").segments > 0)
     }
 
+    /// Appends count only the heads they touch; the total must still equal a full recount of every head, through
+    /// wide batches, growing series, seals and a replay.
+    @Test func incrementalHeadAccountingMatchesARecount() throws {
+        let dir = TempDir("account")
+        var config = testConfig(blockPoints: 128, rollup: 64)  // the dense series seal as they grow
+        config.headMemoryBudget = 256 << 20
+        func recount(_ store: MetricStore) -> Int {
+            store.runs.withLock { runs in
+                runs.values.reduce(0) { sum, run in
+                    sum + run.state.withLock { s in s.heads.values.reduce(0) { $0 + $1.bytes } + s.frozen.reduce(0) { $0 + $1.bytes } }
+                }
+            }
+        }
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: config)
+            for c in 0..<3 {
+                for r in 0..<5 {
+                    // A benchmark-suite checkpoint: 1,500 keys, one point each.
+                    try store.append(run: "wide\(r)", series: (0..<1500).map { k in
+                        SeriesBatch(key: "suite/task_\(k)/acc", steps: [Int64(c)], timestamps: [1], values: [Double(k)])
+                    })
+                    // A dense series growing by 100 points.
+                    try store.append(run: "dense\(r)", series: [SeriesBatch(key: "loss", steps: (0..<100).map { Int64(c * 100 + $0) },
+                                                                               timestamps: Array(repeating: 1, count: 100),
+                                                                               values: (0..<100).map(Double.init))])
+                    #expect(store.headBytes == recount(store))
+                }
+            }
+            // One-point series cost about what they hold, not a reserved block each.
+            #expect(store.headBytes < 5 * 1500 * 400 + 5 * 64 << 10)
+        }
+        let reopened = try MetricStore(directory: dir.path, configuration: config)  // no clean close: replay
+        #expect(reopened.headBytes == recount(reopened))
+        try reopened.close()
+    }
+
     @Test func autoSealKeepsLockstepSeriesAlignedAndSharesColumns() throws {
         let dir = TempDir("share")
         let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 1000, rollup: 64))

@@ -25,8 +25,16 @@ struct SeriesHead: Sendable {
 
     var count: Int { steps.count }
 
-    /// Memory held by the columns, by capacity.
-    var bytes: Int { (steps.capacity &+ timestamps.capacity &+ values.capacity) &* 8 }
+    /// Memory held: the columns by capacity, plus what every series costs besides (three array headers, the WAL
+    /// marks, its entry in the run's table), so a run of thousands of short series is counted as what it holds.
+    var bytes: Int { (steps.capacity &+ timestamps.capacity &+ values.capacity) &* 8 &+ Self.overhead &+ marks.capacity &* 24 }
+
+    /// Bytes a series head costs besides its columns and marks.
+    static let overhead = 160
+
+    /// The smallest capacity a head grows to: small, so a series of one point (a benchmark-suite key) costs about
+    /// what it holds; doubling from there keeps appends to long series amortised.
+    static let minimumCapacity = 4
 
     /// Makes room for `additional` more points at once (replay knows how many are coming).
     mutating func reserve(_ additional: Int) {
@@ -57,7 +65,7 @@ struct SeriesHead: Sendable {
         sorted = isSorted
         latest = best
         if steps.capacity < count + n {
-            let wanted = Swift.max(count + n, count * 2, 1024)
+            let wanted = Swift.max(count + n, count * 2, Self.minimumCapacity)
             steps.reserveCapacity(wanted)
             timestamps.reserveCapacity(wanted)
             values.reserveCapacity(wanted)

@@ -120,18 +120,22 @@ extension MetricStore {
                     lsn = try wal.append(run: id, columns: columns, keys: batches.map(\.key), batchID: batchID)
                 }
                 var needsSeal = false
+                var grown = 0  // head memory added: only the touched heads are counted, not every head of the run
                 for b in batches {
-                    var h = s.heads.removeValue(forKey: b.key) ?? SeriesHead()
+                    let existing = s.heads.removeValue(forKey: b.key)
+                    let before = existing?.bytes ?? 0
+                    var h = existing ?? SeriesHead()
                     b.steps.withUnsafeBufferPointer { st in
                         b.timestamps.withUnsafeBufferPointer { ts in
                             b.values.withUnsafeBufferPointer { h.append(steps: st, timestamps: ts, values: $0, lsn: lsn) }
                         }
                     }
+                    grown &+= h.bytes &- before
                     needsSeal = needsSeal || h.count >= sealPoints
                     s.heads[b.key] = h
                 }
                 if let b = batchID { s.batchIDs.insert(b) }
-                run.recountHeadBytes(&s)
+                run.addHeadBytes(&s, grown)
                 return (true, lsn, needsSeal)
             }
             guard let outcome else { continue }

@@ -171,6 +171,7 @@ extension MetricStore {
             try run.load(&s)
             if let b = p.batchID { s.batchIDs.insert(b) }
             var replayed = 0, skipped = 0
+            var grown = 0  // only the heads this record touches are counted
             for i in p.series.indices {
                 let key = keys[i]
                 let n = p.series[i].count
@@ -180,15 +181,17 @@ extension MetricStore {
                 // Sealed or not, the series had points in the log: what a crash may have left uncommitted elsewhere.
                 report.replayedSeries[runID, default: []].insert(key)
                 guard skip < n else { continue }
-                var h = s.heads.removeValue(forKey: key) ?? SeriesHead()
+                let existing = s.heads.removeValue(forKey: key)
+                var h = existing ?? SeriesHead()
                 p.withColumns(i) { st, ts, vs in
                     h.append(steps: UnsafeBufferPointer(rebasing: st[skip...]), timestamps: UnsafeBufferPointer(rebasing: ts[skip...]),
                              values: UnsafeBufferPointer(rebasing: vs[skip...]), lsn: lsn, skip: skip)
                 }
+                grown &+= h.bytes &- (existing?.bytes ?? 0)
                 s.heads[key] = h
                 replayed += n - skip
             }
-            run.recountHeadBytes(&s)
+            run.addHeadBytes(&s, grown)
             return (replayed, skipped)
         }
         report.replayedPoints += replayed

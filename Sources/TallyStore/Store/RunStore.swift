@@ -124,6 +124,15 @@ final class RunStore: Sendable {
         return try FileIO.list(directory).compactMap(SegmentFormat.seq(fromFileName:)).max()
     }
 
+    /// Adds `delta` bytes of head memory after an append changed some heads (the heads it touched, measured before
+    /// and after), without walking every head of the run. Call with the state lock held.
+    func addHeadBytes(_ s: inout RunState, _ delta: Int) {
+        guard delta != 0 else { return }
+        s.headBytes &+= delta
+        headBytes.store(s.headBytes, ordering: .relaxed)
+        account.bytes.wrappingAdd(delta, ordering: .relaxed)
+    }
+
     /// Recomputes the run's head memory after heads changed, and moves the store's total by exactly the difference.
     /// Call with the state lock held, so concurrent changes can never be counted twice or missed.
     func recountHeadBytes(_ s: inout RunState) {

@@ -381,10 +381,22 @@ public final class SQLiteMetadataStore: MetadataStore {
                                .integer(m.timestamp), .integer(m.step)])
             }
             Self.patch(&st, runID) { r in
+                // One pass over the batch with a key index (a wide run holds thousands of keys), sorted only when keys
+                // were added.
+                var position: [String: Int] = [:]
+                position.reserveCapacity(r.metrics.count + metrics.count)
+                for (i, m) in r.metrics.enumerated() { position[m.key] = i }
+                var added = false
                 for m in metrics {
-                    if let i = r.metrics.firstIndex(where: { $0.key == m.key }) { r.metrics[i] = m } else { r.metrics.append(m) }
+                    if let i = position[m.key] {
+                        r.metrics[i] = m
+                    } else {
+                        position[m.key] = r.metrics.count
+                        r.metrics.append(m)
+                        added = true
+                    }
                 }
-                r.metrics.sort { binaryLess($0.key, $1.key) }
+                if added { r.metrics.sort { binaryLess($0.key, $1.key) } }
             }
         }
     }
