@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TallyTracking
 
@@ -62,6 +63,20 @@ import Glibc
         #expect(ArtifactStore.contentDisposition("a b.txt") == "attachment; filename=\"a b.txt\"")
         #expect(ArtifactStore.contentDisposition("über x.txt") == "attachment; filename=\"uber x.txt\"; filename*=UTF-8''%C3%BCber%20x.txt")
         #expect(ArtifactStore.contentDisposition("日本語") == "attachment; filename=download; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E")
+    }
+
+    /// The one string escaper: every string reads back the same through a general JSON parser, and the spelling is
+    /// MLflow's (`\"`, `\\`, `\n`, `\u001f`; UTF-8 as is).
+    @Test func stringEscaping() throws {
+        #expect(JSONText.quote("a\"b\\c\nd\u{1F}é😀\u{0}") == "\"a\\\"b\\\\c\\nd\\u001fé😀\\u0000\"")
+        var rng = SystemRandomNumberGenerator()
+        let alphabet: [Character] = ["a", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1}", "\u{1F}", "é", "😀", "/", " ", "\u{7F}", "\u{2028}"]
+        for _ in 0..<2000 {
+            let s = String((0..<Int.random(in: 0..<24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+            let quoted = JSONText.quote(s)
+            let back = try JSONSerialization.jsonObject(with: Data(("[" + quoted + "]").utf8)) as? [String]
+            #expect(back == [s], "\(quoted)")
+        }
     }
 
     @Test func percentDecoding() {

@@ -1,3 +1,4 @@
+import NIOCore
 import TallyStore
 import TallyTracking
 
@@ -22,21 +23,6 @@ enum Render {
         o.add("creation_time", e.creationTime)
         o.add("tags", array: keyValues(e.tags))
         o.add("workspace", "default")
-        return o.json
-    }
-
-    static func runInfo(_ i: RunInfo) -> String {
-        var o = Obj()
-        o.add("run_uuid", i.runID)
-        o.add("experiment_id", i.experimentID)
-        o.add("run_name", i.runName)
-        o.add("user_id", i.userID)
-        o.add("status", i.status.rawValue)
-        o.add("start_time", i.startTime)
-        o.add("end_time", i.endTime)
-        o.add("artifact_uri", i.artifactURI)
-        o.add("lifecycle_stage", i.lifecycleStage.rawValue)
-        o.add("run_id", i.runID)
         return o.json
     }
 
@@ -66,29 +52,108 @@ enum Render {
         }
     }
 
-    static func run(_ r: Run) -> String {
-        var data = Obj()
-        data.add("metrics", array: r.metrics.map { metric(key: $0.key, value: $0.value, timestamp: $0.timestamp, step: $0.step) })
-        data.add("params", array: keyValues(r.params))
-        data.add("tags", array: keyValues(r.tags))
-        var inputs = Obj()
-        inputs.add("dataset_inputs", array: r.inputs.map { i in
-            var d = Obj()
-            d.add("name", i.dataset.name)
-            d.add("digest", i.dataset.digest)
-            d.add("source_type", i.dataset.sourceType)
-            d.add("source", i.dataset.source)
-            d.add("schema", i.dataset.schema)
-            d.add("profile", i.dataset.profile)
-            var di = Obj()
-            di.add("tags", array: keyValues(i.tags))
-            di.add("dataset", raw: d.json)
-            return di.json
-        })
-        var o = Obj()
-        o.add("info", raw: runInfo(r.info))
-        o.add("data", raw: data.json)
-        o.add("inputs", raw: inputs.json)
-        return o.json
+    // MARK: Runs, written as bytes (a wide run holds thousands of metrics; a search page a hundred such runs)
+
+    /// `{"run_uuid": …, …, "run_id": …}`.
+    static func runInfo(_ out: inout JSONBytes, _ i: RunInfo) {
+        out.raw("{\"run_uuid\": ")
+        out.string(i.runID)
+        out.raw(", \"experiment_id\": ")
+        out.string(i.experimentID)
+        out.raw(", \"run_name\": ")
+        out.string(i.runName)
+        out.raw(", \"user_id\": ")
+        out.string(i.userID)
+        out.raw(", \"status\": ")
+        out.string(i.status.rawValue)
+        out.raw(", \"start_time\": ")
+        out.int(i.startTime)
+        if let end = i.endTime {
+            out.raw(", \"end_time\": ")
+            out.int(end)
+        }
+        out.raw(", \"artifact_uri\": ")
+        out.string(i.artifactURI)
+        out.raw(", \"lifecycle_stage\": ")
+        out.string(i.lifecycleStage.rawValue)
+        out.raw(", \"run_id\": ")
+        out.string(i.runID)
+        out.raw("}")
+    }
+
+    /// `"name": [{"key": …, "value": …}, …]`, after `separator`; nothing when empty (MLflow omits empty lists).
+    static func keyValues(_ out: inout JSONBytes, _ name: StaticString, _ kvs: [KeyValue], separator: inout Bool) {
+        guard !kvs.isEmpty else { return }
+        if separator { out.raw(", ") }
+        separator = true
+        out.raw("\"")
+        out.raw(name)
+        out.raw("\": [")
+        for (i, kv) in kvs.enumerated() {
+            out.raw(i == 0 ? "{\"key\": " : ", {\"key\": ")
+            out.string(kv.key)
+            out.raw(", \"value\": ")
+            out.string(kv.value)
+            out.raw("}")
+        }
+        out.raw("]")
+    }
+
+    /// A full run: `{"info": …, "data": {"metrics", "params", "tags"}, "inputs": {"dataset_inputs"}}`.
+    static func run(_ out: inout JSONBytes, _ r: Run) {
+        out.raw("{\"info\": ")
+        runInfo(&out, r.info)
+        out.raw(", \"data\": {")
+        var separator = false
+        if !r.metrics.isEmpty {
+            separator = true
+            out.raw("\"metrics\": [")
+            for (i, m) in r.metrics.enumerated() {
+                out.raw(i == 0 ? "{\"key\": " : ", {\"key\": ")
+                out.string(m.key)
+                out.raw(", \"value\": ")
+                out.double(m.value)
+                out.raw(", \"timestamp\": ")
+                out.int(m.timestamp)
+                out.raw(", \"step\": ")
+                out.int(m.step)
+                out.raw("}")
+            }
+            out.raw("]")
+        }
+        keyValues(&out, "params", r.params, separator: &separator)
+        keyValues(&out, "tags", r.tags, separator: &separator)
+        out.raw("}, \"inputs\": {")
+        if !r.inputs.isEmpty {
+            out.raw("\"dataset_inputs\": [")
+            for (i, input) in r.inputs.enumerated() {
+                if i > 0 { out.raw(", ") }
+                out.raw("{")
+                var sep = false
+                keyValues(&out, "tags", input.tags, separator: &sep)
+                if sep { out.raw(", ") }
+                var d = Obj()
+                d.add("name", input.dataset.name)
+                d.add("digest", input.dataset.digest)
+                d.add("source_type", input.dataset.sourceType)
+                d.add("source", input.dataset.source)
+                d.add("schema", input.dataset.schema)
+                d.add("profile", input.dataset.profile)
+                out.raw("\"dataset\": ")
+                out.raw(d.json)
+                out.raw("}")
+            }
+            out.raw("]")
+        }
+        out.raw("}}")
+    }
+
+    /// `{"run": …}`.
+    static func runAnswer(_ r: Run) -> ByteBuffer {
+        var out = JSONBytes(capacity: 512 + r.metrics.count * ((r.metrics.first?.key.utf8.count ?? 0) + 72))
+        out.raw("{\"run\": ")
+        run(&out, r)
+        out.raw("}")
+        return out.buffer
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import NIOCore
+import TallyTracking
 
 /// A byte-level JSON writer for the large responses (metric histories): text goes straight into one growing raw
 /// buffer, numbers formatted in place, the one writer of JSON numbers (`JSONWriter` uses it for small answers).
@@ -57,8 +58,8 @@ struct JSONBytes: ~Copyable {
         }
     }
 
-    /// Appends a JSON string literal.
-    mutating func string(_ s: String) { raw(JSONWriter.quote(s)) }
+    /// Appends a JSON string literal (``JSONText/write(_:_:)``'s escaping, straight into the buffer).
+    mutating func string(_ s: String) { JSONText.write(s) { bytes($0) } }
 
     /// "00", "01", … "99".
     private static let pairs: [UInt8] = {

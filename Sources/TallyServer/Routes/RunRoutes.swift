@@ -9,24 +9,21 @@ struct RunRoutes {
 
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
-        t.on("runs/create", .post, use: e.json { r in
-            let run = try s.createRun(experimentID: try r.string("experiment_id"), userID: try r.string("user_id"),
-                                      runName: try r.string("run_name"), startTime: try r.int64("start_time"), tags: try r.keyValues("tags"))
-            var o = Obj()
-            o.add("run", raw: Render.run(run))
-            return o.json
+        t.on("runs/create", .post, use: e.json(fast: nil) { r in
+            Render.runAnswer(try s.createRun(experimentID: try r.string("experiment_id"), userID: try r.string("user_id"),
+                                             runName: try r.string("run_name"), startTime: try r.int64("start_time"), tags: try r.keyValues("tags")))
         })
-        t.on("runs/get", .get, use: e.json { r in
-            var o = Obj()
-            o.add("run", raw: Render.run(try s.run(id: try r.runID())))
-            return o.json
+        t.on("runs/get", .get, use: e.json(fast: nil) { r in
+            Render.runAnswer(try s.run(id: try r.runID()))
         })
         t.on("runs/update", .post, use: e.json { r in
             let status = try r.enumName("status", numbers: RunStatus.protocolNumbers).flatMap(RunStatus.init(rawValue:))
             let info = try s.updateRun(id: try r.runID(), status: status, endTime: try r.int64("end_time"), runName: try r.string("run_name"))
-            var o = Obj()
-            o.add("run_info", raw: Render.runInfo(info))
-            return o.json
+            var out = JSONBytes(capacity: 512)
+            out.raw("{\"run_info\": ")
+            Render.runInfo(&out, info)
+            out.raw("}")
+            return out.text
         })
         t.on("runs/delete", .post, use: e.json { r in
             try s.deleteRun(id: try r.runID())
@@ -73,14 +70,23 @@ struct RunRoutes {
             try s.logInputs(runID: try r.runID(), try r.datasetInputs())
             return Endpoints.empty
         })
-        t.on("runs/search", .post, .get, use: e.json { r in
+        t.on("runs/search", .post, .get, use: e.json(fast: nil) { r in
             let page = try s.searchRuns(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"),
                                         view: try r.viewType("run_view_type"), maxResults: try r.int64("max_results"),
                                         orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"))
-            var o = Obj()
-            o.add("runs", array: page.items.map(Render.run))
-            o.add("next_page_token", page.nextPageToken)
-            return o.json
+            var out = JSONBytes(capacity: 1024 + page.items.reduce(0) { $0 + 512 + $1.metrics.count * 96 })
+            out.raw("{")
+            for (i, run) in page.items.enumerated() {
+                out.raw(i == 0 ? "\"runs\": [" : ", ")
+                Render.run(&out, run)
+            }
+            if !page.items.isEmpty { out.raw("]") }
+            if let token = page.nextPageToken {
+                out.raw(page.items.isEmpty ? "\"next_page_token\": " : ", \"next_page_token\": ")
+                out.string(token)
+            }
+            out.raw("}")
+            return out.buffer
         })
     }
 }

@@ -192,24 +192,43 @@ extension String {
 public enum JSONText {
     /// `s` as a JSON string literal (quotes, backslashes and control characters escaped).
     public static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        write(s) { out.append(contentsOf: $0) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Writes `s` as a JSON string literal, in pieces: runs of bytes that need no escape and the escapes between
+    /// them (`\"`, `\\`, `\n`, `\r`, `\t`, `\u00xx` for other control characters; everything else, UTF-8 included,
+    /// as is). The one escaping rule of every JSON writer.
+    public static func write(_ s: String, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        var s = s
+        s.withUTF8 { u in
+            withUnsafeBytes(of: UInt8(ascii: "\"")) { emit($0) }
+            var start = 0
+            for i in 0..<u.count {
+                let c = u[i]
+                guard c == 0x22 || c == 0x5C || c < 0x20 else { continue }
+                if i > start { emit(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(u)[start..<i])) }
+                start = i + 1
+                var e: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0x5C, 0, 0, 0, 0, 0)
+                let n: Int
+                switch c {
+                case 0x22: e.1 = 0x22; n = 2
+                case 0x5C: e.1 = 0x5C; n = 2
+                case 0x0A: e.1 = UInt8(ascii: "n"); n = 2
+                case 0x0D: e.1 = UInt8(ascii: "r"); n = 2
+                case 0x09: e.1 = UInt8(ascii: "t"); n = 2
+                default:
+                    let hex = Array("0123456789abcdef".utf8)
+                    e = (0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)])
+                    n = 6
                 }
+                withUnsafeBytes(of: e) { emit(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
+            if u.count > start { emit(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(u)[start..<u.count])) }
+            withUnsafeBytes(of: UInt8(ascii: "\"")) { emit($0) }
         }
-        return out + "\""
     }
 }
 
