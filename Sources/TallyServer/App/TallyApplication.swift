@@ -108,6 +108,7 @@ public enum TallyApplication {
 
         let native = RouteTable()
         NativeRoutes(endpoints: e).add(to: native)
+        NativeRoutes(endpoints: e).addScoreboard(to: native)
         router.addRoutes(native.build(), atPath: "/api/tally/v1")
 
         let root = RouteTable()

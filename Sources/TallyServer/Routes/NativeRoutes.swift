@@ -33,6 +33,18 @@ struct NativeRoutes {
         }
     }
 
+    /// `POST scoreboard`.
+    func addScoreboard(to t: RouteTable) {
+        let s = endpoints.service, pool = endpoints.pool
+        t.on("scoreboard", .post) { request, _ in
+            let body = try await endpoints.body(request, limit: endpoints.smallBody)
+            let answer = try await pool.run { () throws -> ByteBuffer in
+                ScoreboardRendering.render(try s.scoreboard(ScoreboardQuery(MLflowRequest(body: try Endpoints.object(body), query: [:]))))
+            }
+            return Endpoints.ok(answer)
+        }
+    }
+
     static func isBinary(_ b: UnsafeRawBufferPointer) -> Bool {
         b.count >= 4 && b[0] == NativeBinary.magic[0] && b[1] == NativeBinary.magic[1] && b[2] == NativeBinary.magic[2] && b[3] == NativeBinary.magic[3]
     }

@@ -227,8 +227,13 @@ struct HTTPBench: ParsableCommand {
         var page: [Double] = [], get: [Double] = []
         for _ in 0..<11 { page.append(try seconds { _ = try Self.check(conn.request("POST", "/api/2.0/mlflow/runs/search", body: search)) }) }
         for i in 0..<21 { get.append(try seconds { _ = try Self.check(conn.request("GET", "/api/2.0/mlflow/runs/get?run_id=\(ids[(i * 7) % ids.count])")) }) }
+        let board = Array(("{\"run_ids\": [" + ids.prefix(100).map { "\"\($0)\"" }.joined(separator: ", ") + "]}").utf8)
+        var scoreboard: [Double] = []
+        for _ in 0..<11 { scoreboard.append(try seconds { _ = try Self.check(conn.request("POST", "/api/tally/v1/scoreboard", body: board)) }) }
         out.add("search_page_ms_p50", median(page) * 1000)
         out.add("get_run_ms_p50", median(get) * 1000)
+        out.add("scoreboard_runs", min(100, ids.count))
+        out.add("scoreboard_ms_p50", median(scoreboard) * 1000)
         out.add("server_rss_after_reads_mb", Double(residentBytes(of: "\(server.pid)")) / 1e6, digits: 1)
         server.stop()
         stopped = true
