@@ -1,5 +1,11 @@
 import TallyStore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension TrackingService {
     /// A scoreboard: for every selected key × run the latest (or best, or at-a-step) value, ranks per key, deltas to a
     /// baseline run and per-group means. Latest values come from the runs' latest-metric records; `best` and `step`
@@ -16,29 +22,45 @@ extension TrackingService {
             }
             baselineIndex = i
         }
-        // Keys of every run, and each run's latest values by key.
-        var keys = Set<String>()
-        let latest: [[String: Metric]] = runs.map { r in
-            var byKey: [String: Metric] = [:]
-            byKey.reserveCapacity(r.metrics.count)
-            for m in r.metrics where select(m.key) {
-                byKey[m.key] = m
-                keys.insert(m.key)
-            }
-            return byKey
+        // Every run's latest values, sorted by key; the union of their keys, filtered; then one merge walk per run puts
+        // each run's value in its key's row: no hashing of 100 × 2,000 keys, one bytewise comparison per cell.
+        let sortedMetrics: [[Metric]] = runs.map { r in
+            r.metrics.isSortedByKey ? r.metrics : r.metrics.sorted { KeyOrder.less($0.key, $1.key) }
         }
+        // Benchmark-suite runs mostly share their keys: start from the first run's and merge only runs that add some.
+        var union = sortedMetrics.first?.map(\.key) ?? []
+        for ms in sortedMetrics.dropFirst() where !KeyOrder.covers(union, ms) { union = KeyOrder.merge(union, ms) }
+        let keys = union.filter(select)
+        // One flat key-major matrix (row k, column i at k × runs + i): no inner arrays to retain per cell.
+        var cells = [MetricPoint?](repeating: nil, count: keys.count * runs.count)
+        keys.withUnsafeBufferPointer { kb in
+            for (i, ms) in sortedMetrics.enumerated() {
+                ms.withUnsafeBufferPointer { b in
+                    var k = 0
+                    for j in b.indices {
+                        while k < kb.count, KeyOrder.compare(kb[k], b[j].key) < 0 { k += 1 }
+                        if k < kb.count, KeyOrder.compare(kb[k], b[j].key) == 0 {
+                            cells[k &* runs.count &+ i] = MetricPoint(step: b[j].step, timestamp: b[j].timestamp, value: b[j].value)
+                        }
+                    }
+                }
+            }
+        }
+        let runIDs = runs.map(\.info.runID)  // not the runs themselves in the inner loop: copying a Run retains all it holds
         var rows: [ScoreboardRow] = []
         rows.reserveCapacity(keys.count)
-        for key in keys.sorted(by: binaryLess) {
+        for (k, key) in keys.enumerated() {
             let lowerIsBetter = lower.contains { key.lowercased().contains($0) }
             var values: [Double?] = [], steps: [Int64?] = []
-            for (i, r) in runs.enumerated() {
-                guard let l = latest[i][key] else {
+            values.reserveCapacity(runs.count)
+            steps.reserveCapacity(runs.count)
+            for i in runIDs.indices {
+                guard let l = cells[k &* runIDs.count &+ i] else {
                     values.append(nil)
                     steps.append(nil)
                     continue
                 }
-                let p = try scoreboardPoint(q.value, run: r.info.runID, key: key, latest: l, lowerIsBetter: lowerIsBetter)
+                let p = try scoreboardPoint(q.value, run: runIDs[i], key: key, latest: l, lowerIsBetter: lowerIsBetter)
                 values.append(p?.value)
                 steps.append(p?.step)
             }
@@ -84,10 +106,10 @@ extension TrackingService {
     }
 
     /// The point a scoreboard shows for one run's key.
-    func scoreboardPoint(_ v: ScoreboardValue, run: String, key: String, latest: Metric, lowerIsBetter: Bool) throws -> MetricPoint? {
+    func scoreboardPoint(_ v: ScoreboardValue, run: String, key: String, latest: MetricPoint, lowerIsBetter: Bool) throws -> MetricPoint? {
         switch v {
         case .latest:
-            return MetricPoint(step: latest.step, timestamp: latest.timestamp, value: latest.value)
+            return latest
         case .step(let s):
             let points = try metrics.read(run: run, key: key, steps: s...s).points
             return points.max { LatestRule.isLater($1, than: $0) }
@@ -113,15 +135,14 @@ extension TrackingService {
 
     /// Competition ranks ("1224"): 1 is the best value; NaN and missing values have none.
     static func ranks(_ values: [Double?], lowerIsBetter: Bool) -> [Int?] {
-        let ranked = values.indices.filter { values[$0].map { !$0.isNaN } ?? false }
-            .sorted { a, b in lowerIsBetter ? values[a]! < values[b]! : values[a]! > values[b]! }
+        // (value, column) pairs sorted by value: the comparator touches no shared array.
+        var ranked: [(value: Double, index: Int)] = []
+        ranked.reserveCapacity(values.count)
+        for (i, v) in values.enumerated() { if let v, !v.isNaN { ranked.append((v, i)) } }
+        if lowerIsBetter { ranked.sort { $0.value < $1.value } } else { ranked.sort { $0.value > $1.value } }
         var out = [Int?](repeating: nil, count: values.count)
-        for (position, i) in ranked.enumerated() {
-            if position > 0, values[ranked[position - 1]]! == values[i]! {
-                out[i] = out[ranked[position - 1]]
-            } else {
-                out[i] = position + 1
-            }
+        for (position, entry) in ranked.enumerated() {
+            out[entry.index] = position > 0 && ranked[position - 1].value == entry.value ? out[ranked[position - 1].index] : position + 1
         }
         return out
     }
@@ -144,4 +165,51 @@ extension TrackingService {
             return ScoreboardGroup(group: name, keys: g.keys, means: zip(g.sums, g.counts).map { $1 > 0 ? $0 / Double($1) : nil }, counts: g.counts)
         }
     }
+}
+
+/// Bytewise key order (SQLite's binary collation, the order runs keep their metrics in), compared with `memcmp`.
+enum KeyOrder {
+    /// `< 0`, `0` or `> 0` as `a` sorts before, with or after `b` (borrowing both strings' bytes, no copies).
+    static func compare(_ a: String, _ b: String) -> Int {
+        let fast = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y -> Int in
+                let n = min(x.count, y.count)
+                let c = n == 0 ? 0 : Int(memcmp(x.baseAddress!, y.baseAddress!, n))
+                return c != 0 ? c : x.count - y.count
+            }
+        }
+        if let c = fast ?? nil { return c }
+        return a.utf8.elementsEqual(b.utf8) ? 0 : (a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1)
+    }
+
+    /// Whether every key of the sorted `metrics` is among the sorted `keys`.
+    static func covers(_ keys: [String], _ metrics: [Metric]) -> Bool {
+        var i = 0
+        for m in metrics {
+            while i < keys.count, compare(keys[i], m.key) < 0 { i += 1 }
+            guard i < keys.count, compare(keys[i], m.key) == 0 else { return false }
+        }
+        return true
+    }
+
+    static func less(_ a: String, _ b: String) -> Bool { compare(a, b) < 0 }
+
+    /// The sorted union of sorted keys and a run's sorted metrics' keys.
+    static func merge(_ keys: [String], _ metrics: [Metric]) -> [String] {
+        var out: [String] = []
+        out.reserveCapacity(max(keys.count, metrics.count))
+        var i = 0, j = 0
+        while i < keys.count || j < metrics.count {
+            if j == metrics.count { out.append(keys[i]); i += 1; continue }
+            if i == keys.count { out.append(metrics[j].key); j += 1; continue }
+            let c = compare(keys[i], metrics[j].key)
+            if c <= 0 { out.append(keys[i]); i += 1; if c == 0 { j += 1 } } else { out.append(metrics[j].key); j += 1 }
+        }
+        return out
+    }
+}
+
+extension Array where Element == Metric {
+    /// Whether the metrics are in bytewise key order (each key once).
+    var isSortedByKey: Bool { indices.dropFirst().allSatisfy { KeyOrder.compare(self[$0 - 1].key, self[$0].key) < 0 } }
 }
