@@ -148,6 +148,23 @@ enum Render {
         out.raw("}}")
     }
 
+    /// `[{"run_id", "run_name", "experiment_id", "status"}, …]`: the runs of Tally's compare and scoreboard answers.
+    static func runSummaries(_ out: inout JSONBytes, _ runs: [RunInfo]) {
+        out.raw("[")
+        for (i, run) in runs.enumerated() {
+            out.raw(i == 0 ? "{\"run_id\": " : ", {\"run_id\": ")
+            out.string(run.runID)
+            out.raw(", \"run_name\": ")
+            out.string(run.runName)
+            out.raw(", \"experiment_id\": ")
+            out.string(run.experimentID)
+            out.raw(", \"status\": ")
+            out.string(run.status.rawValue)
+            out.raw("}")
+        }
+        out.raw("]")
+    }
+
     /// `{"run": …}`.
     static func runAnswer(_ r: Run) -> ByteBuffer {
         var out = JSONBytes(capacity: 512 + r.metrics.count * ((r.metrics.first?.key.utf8.count ?? 0) + 72))

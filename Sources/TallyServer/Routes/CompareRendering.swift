@@ -81,20 +81,9 @@ enum CompareRendering {
             out.raw(", \"end_step\": ")
             out.int(w.upperBound)
         }
-        out.raw(", \"runs\": [")
-        for (i, run) in r.runs.enumerated() {
-            if i > 0 { out.raw(", ") }
-            out.raw("{\"run_id\": ")
-            out.string(run.runID)
-            out.raw(", \"run_name\": ")
-            out.string(run.runName)
-            out.raw(", \"experiment_id\": ")
-            out.string(run.experimentID)
-            out.raw(", \"status\": ")
-            out.string(run.status.rawValue)
-            out.raw("}")
-        }
-        out.raw("], \"series\": [")
+        out.raw(", \"runs\": ")
+        Render.runSummaries(&out, r.runs)
+        out.raw(", \"series\": [")
         for (i, s) in r.series.enumerated() {
             if i > 0 { out.raw(", ") }
             out.raw("{\"run_id\": ")

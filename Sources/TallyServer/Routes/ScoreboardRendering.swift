@@ -28,19 +28,8 @@ extension ScoreboardQuery {
 enum ScoreboardRendering {
     static func render(_ b: Scoreboard) -> ByteBuffer {
         var out = JSONBytes(capacity: 1024 + b.rows.count * (64 + b.runs.count * 40))
-        out.raw("{\"runs\": [")
-        for (i, run) in b.runs.enumerated() {
-            out.raw(i == 0 ? "{\"run_id\": " : ", {\"run_id\": ")
-            out.string(run.runID)
-            out.raw(", \"run_name\": ")
-            out.string(run.runName)
-            out.raw(", \"experiment_id\": ")
-            out.string(run.experimentID)
-            out.raw(", \"status\": ")
-            out.string(run.status.rawValue)
-            out.raw("}")
-        }
-        out.raw("]")
+        out.raw("{\"runs\": ")
+        Render.runSummaries(&out, b.runs)
         if let i = b.baselineIndex {
             out.raw(", \"baseline_run_id\": ")
             out.string(b.runs[i].runID)

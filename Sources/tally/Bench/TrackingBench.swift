@@ -20,14 +20,7 @@ struct TrackingBench: ParsableCommand {
     var clients = 1
     @OptionGroup var output: BenchOutput
 
-    func service(_ path: String) throws -> TrackingService {
-        guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)'") }
-        var config = StoreConfiguration()
-        config.wal!.durability = d
-        let metrics = try MetricStore(directory: path + "/metrics", configuration: config)
-        let meta = try SQLiteMetadataStore(path: path + "/metadata.sqlite", now: TrackingService.nowMillis())
-        return TrackingService(metadata: meta, metrics: metrics)
-    }
+    func service(_ path: String) throws -> TrackingService { try benchService(path, durability: durability) }
 
     func run() throws {
         let root = output.scratch("tracking")
@@ -81,4 +74,14 @@ struct TrackingBench: ParsableCommand {
         out.add("create_runs", createRuns)
         output.emit(out)
     }
+}
+
+/// A tracking service over fresh stores in `path` (SQLite metadata + metric store) with the named durability.
+func benchService(_ path: String, durability: String) throws -> TrackingService {
+    guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)'") }
+    var config = StoreConfiguration()
+    config.wal!.durability = d
+    let metrics = try MetricStore(directory: path + "/metrics", configuration: config)
+    let meta = try SQLiteMetadataStore(path: path + "/metadata.sqlite", now: TrackingService.nowMillis())
+    return TrackingService(metadata: meta, metrics: metrics)
 }

@@ -33,14 +33,7 @@ struct WideBench: ParsableCommand {
         return Double(Float(Double(correct) / Double(examples)))
     }
 
-    func service(_ path: String) throws -> TrackingService {
-        guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)'") }
-        var config = StoreConfiguration()
-        config.wal!.durability = d
-        let metrics = try MetricStore(directory: path + "/metrics", configuration: config)
-        let meta = try SQLiteMetadataStore(path: path + "/metadata.sqlite", now: TrackingService.nowMillis())
-        return TrackingService(metadata: meta, metrics: metrics)
-    }
+    func service(_ path: String) throws -> TrackingService { try benchService(path, durability: durability) }
 
     func run() throws {
         let root = output.scratch("wide")
