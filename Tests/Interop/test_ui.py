@@ -126,6 +126,41 @@ def test_run_page(server, browser, seeded):
     assert console_errors(browser) == []
 
 
+def round_spacing(ticks):
+    """Ticks equally spaced by 1, 2 or 5 × 10^k, each a multiple of the spacing."""
+    import math
+    if len(ticks) < 2:
+        return True
+    d = ticks[1] - ticks[0]
+    mantissa = d / 10 ** math.floor(math.log10(d))
+    return (any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5)) and all(abs((b - a) - d) < d * 1e-6 for a, b in zip(ticks, ticks[1:]))
+            and all(abs(t / d - round(t / d)) < 1e-6 for t in ticks))
+
+
+def test_single_point_charts_and_round_ticks(server, browser, seeded):
+    _, ids = seeded
+    go(browser, server.url + f"/#/runs/{ids[3]}")
+    wait(browser, "return document.querySelectorAll('#metric-cards .chart').length === 2 && "
+                  "[...document.querySelectorAll('#metric-cards .chart')].every(c => c.dataset.dots)")
+    charts = browser.execute_script("return [...document.querySelectorAll('#metric-cards .chart')].map(c => "
+                                    "({dots: JSON.parse(c.dataset.dots), x: c.dataset.xticks, y: c.dataset.yticks}))")
+    single = [c for c in charts if len(c["dots"]) == 1]
+    assert len(single) == 1 and abs(single[0]["dots"][0][2] - 0.3) < 1e-6, charts  # acc: one point, drawn as a dot
+    x, y = single[0]["dots"][0][:2]
+    pixel = browser.execute_script(
+        "const cs = [...document.querySelectorAll('#metric-cards .chart')].find(c => JSON.parse(c.dataset.dots).length === 1);"
+        "const cv = cs.querySelector('canvas'), d = window.devicePixelRatio || 1;"
+        "return [...cv.getContext('2d').getImageData(Math.round(arguments[0] * d), Math.round(arguments[1] * d), 1, 1).data];", x, y)
+    assert pixel[3] > 0 and pixel[:3] != [255, 255, 255], pixel  # the dot is painted
+    for c in charts:
+        for axis in ("x", "y"):
+            ticks = [float(t) for t in c[axis].split()]
+            assert ticks and round_spacing(ticks), (axis, c[axis])
+    loss = next(c for c in charts if not c["dots"])
+    assert [float(t) for t in loss["x"].split()][:2] in ([0, 1000], [0, 500], [0, 2000])
+    assert console_errors(browser) == []
+
+
 def test_compare_draws_lines_and_zooms(server, browser, seeded):
     _, ids = seeded
     go(browser, server.url + f"/#/compare?runs={','.join(ids)}&metrics=loss")

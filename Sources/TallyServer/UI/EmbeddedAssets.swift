@@ -452,7 +452,7 @@ async function route() {
 window.addEventListener("hashchange", route);
 route();
 """####),
-        "chart.js": ("text/javascript; charset=utf-8", "\"759d634330d569ac\"", ####"""
+        "chart.js": ("text/javascript; charset=utf-8", "\"7e77bb9ce0b5f0f8\"", ####"""
 // A canvas line chart for exact M4 curves: one line per run through every returned point, the min/max envelope of
 // each bucket drawn as a band under it, NaN/Inf markers, drag to zoom (the caller refetches at full resolution),
 // double-click to reset, log scale, EMA smoothing and a hover readout across runs.
@@ -545,7 +545,7 @@ export class Chart {
       }
     });
     if (this.range) { x0 = this.range[0]; x1 = this.range[1]; }
-    if (!(x1 > x0)) { x1 = x0 + 1; }
+    if (!(x1 > x0)) { const c = Number.isFinite(x0) ? x0 : 0; x0 = c - 1; x1 = c + 1; }  // one step: centred
     if (!(y1 >= y0)) { y0 = 0; y1 = 1; }
     if (y1 === y0) { y0 -= 1; y1 += 1; }
     const ty = (v) => this.log ? Math.log10(v) : v;
@@ -556,18 +556,24 @@ export class Chart {
     // Axes.
     g.strokeStyle = "#d0d7de"; g.fillStyle = "#57606a"; g.font = "11px system-ui"; g.lineWidth = 1;
     g.beginPath(); g.moveTo(left, top); g.lineTo(left, top + h); g.lineTo(left + w, top + h); g.stroke();
-    for (let i = 0; i <= 4; i++) {
-      const f = i / 4, v = this.log ? Math.pow(10, Y0 + f * (Y1 - Y0)) : y0 + f * (y1 - y0);
-      const y = top + h - f * h;
+    // Ticks at round numbers (1, 2 or 5 × 10^k apart; whole steps on a step axis, decades on a log axis).
+    const yTicks = this.log && Y1 - Y0 >= 1 ? decadeTicks(Y0, Y1) : niceTicks(y0, y1, 4);
+    for (const v of yTicks) {
+      const y = Y(v);
+      if (y < top - 1 || y > top + h + 1) continue;
       g.fillText(fmt(v), 2, y + 4);
-      const s = x0 + f * (x1 - x0);
-      g.fillText(fmt((this.xLabel || "step") === "step" ? Math.round(s) : s), Math.min(left + f * w - 10, W - 40), H - 6);
     }
+    const stepAxis = (this.xLabel || "step") === "step";
+    const xTicks = niceTicks(x0, x1, Math.max(2, Math.floor(w / 90)), stepAxis);
+    for (const s of xTicks) g.fillText(fmt(s), Math.min(X(s) - 10, W - 40), H - 6);
+    this.el.dataset.xticks = xTicks.map(fmt).join(" ");
+    this.el.dataset.yticks = yTicks.map(fmt).join(" ");
     // Series: the min/max envelope of each bucket (raw values) as a band, then the line through every point.
     g.save();
     g.beginPath();
     g.rect(left, top - 1, w + 1, h + 2);
     g.clip();
+    const dots = [];
     this.series.forEach((s, k) => {
       const vs = ys[k];
       if (this.grid) this.band(g, s, X, Y);
@@ -587,9 +593,18 @@ export class Chart {
         }
         const x = X(s.steps[i]), y = Y(v);
         if (pen) g.lineTo(x, y); else { g.moveTo(x, y); pen = true; }
+        // A point with no finite neighbour draws no line: mark it with a dot (and its value, when it is the only one).
+        const prev = i > 0 ? vs[i - 1] : NaN, next = i + 1 < s.steps.length ? vs[i + 1] : NaN;
+        if (!Number.isFinite(prev) && !Number.isFinite(next)) dots.push([x, y, v, s.color, s.steps.length === 1]);
       }
       g.stroke();
     });
+    for (const [x, y, v, color, alone] of dots) {
+      g.fillStyle = color;
+      g.beginPath(); g.arc(x, y, 3.5, 0, 2 * Math.PI); g.fill();
+      if (alone) { g.fillStyle = "#24292f"; g.fillText(fmt(v), Math.min(x + 6, left + w - 40), Math.max(y - 6, top + 10)); }
+    }
+    this.el.dataset.dots = JSON.stringify(dots.map(([x, y, v]) => [Math.round(x), Math.round(y), v]));
     g.restore();
     if (this.drag) {
       g.fillStyle = "rgba(10,91,211,.12)";
@@ -631,6 +646,29 @@ export class Chart {
     this.readout.style.left = Math.min(this.px(e) + 12, this.el.clientWidth - 220) + "px";
     this.readout.style.top = "8px";
   }
+}
+
+/// Round tick values covering [lo, hi]: about `count` of them, 1, 2 or 5 × 10^k apart (at least 1 apart on an
+/// integer axis), multiples of that spacing.
+export function niceTicks(lo, hi, count, integer = false) {
+  if (!(hi > lo) || !Number.isFinite(lo) || !Number.isFinite(hi)) return Number.isFinite(lo) ? [lo] : [];
+  const raw = (hi - lo) / Math.max(1, count);
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  // The round spacing whose tick count is nearest the one asked for.
+  let step = [1, 2, 5, 10].map((m) => m * p).reduce((a, b) => Math.abs((hi - lo) / b - count) < Math.abs((hi - lo) / a - count) ? b : a);
+  if (integer) step = Math.max(1, Math.round(step));
+  const out = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9 && out.length < 50; t += step) {
+    out.push(Math.abs(t) < step * 1e-9 ? 0 : Number((Math.round(t / step) * step).toPrecision(12)));
+  }
+  return out;
+}
+
+/// Powers of ten within [10^a, 10^b] (a log axis).
+export function decadeTicks(a, b) {
+  const out = [];
+  for (let k = Math.ceil(a - 1e-9); k <= b + 1e-9 && out.length < 30; k++) out.push(Math.pow(10, k));
+  return out;
 }
 
 export function fmt(v) {
