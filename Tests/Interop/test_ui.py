@@ -161,6 +161,29 @@ def test_single_point_charts_and_round_ticks(server, browser, seeded):
     assert console_errors(browser) == []
 
 
+def test_choosers_filter_and_long_values_wrap(server, browser, seeded):
+    exp, ids = seeded
+    c = MlflowClient(tracking_uri=server.url)
+    c.set_tag(ids[1], "long", "x" * 400)
+    go(browser, server.url + f"/#/runs/{ids[1]}")
+    wait(browser, "return document.querySelectorAll('#metric-cards .chart').length === 2")
+    overflow = browser.execute_script("return [...document.querySelectorAll('.card')].filter(c => c.scrollWidth > c.clientWidth + 1).length")
+    assert overflow == 0
+    go(browser, server.url + f"/#/experiments/{exp}")
+    wait(browser, "return document.querySelectorAll('#run-column-list label').length > 3")
+    browser.execute_script("document.querySelector('#run-columns').open = true")
+    box = browser.find_element("id", "run-column-filter")
+    box.send_keys("lr")
+    visible = browser.execute_script("return [...document.querySelectorAll('#run-column-list label')].filter(l => !l.hidden).map(l => l.textContent)")
+    assert visible and all("lr" in v for v in visible), visible
+    go(browser, server.url + f"/#/compare?runs={ids[0]},{ids[1]}&metrics=loss")
+    wait(browser, "return document.querySelector('#cmp-metric-filter') !== null")
+    browser.find_element("id", "cmp-metric-filter").send_keys("acc")
+    options = browser.execute_script("return [...document.querySelectorAll('#cmp-metrics option')].filter(o => !o.hidden).map(o => o.value)")
+    assert sorted(options) == ["acc", "loss"], options  # "loss" stays: it is selected
+    assert console_errors(browser) == []
+
+
 def test_compare_draws_lines_and_zooms(server, browser, seeded):
     _, ids = seeded
     go(browser, server.url + f"/#/compare?runs={','.join(ids)}&metrics=loss")

@@ -52,7 +52,7 @@ export async function compare(query) {
   return meta;
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"caaadd2f236d5542\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"f0d7e501f3a6a5e5\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, ApiError } from "/static/api.js";
 import { Chart, COLORS, fmt, escape } from "/static/chart.js";
@@ -142,7 +142,9 @@ async function runs(experimentID) {
       <input id="run-filter" type="search" placeholder="metrics.loss < 0.5 and params.lr = '0.01'" style="min-width:28rem">
       <button id="run-apply">Filter</button>
       <button id="run-compare" class="primary" disabled>Compare selected</button>
-      <details id="run-columns"><summary>Columns</summary><div id="run-column-list"></div></details>
+      <details id="run-columns"><summary>Columns</summary>
+        <input type="search" id="run-column-filter" placeholder="filter columns" aria-label="Filter columns">
+        <div id="run-column-list"></div></details>
       <span id="run-count" class="muted"></span>
     </div>
     <div id="run-error"></div>
@@ -155,6 +157,12 @@ async function runs(experimentID) {
   compareButton.onclick = () => { location.hash = `#/compare?runs=${[...state.selected].join(",")}`; };
   const sortKey = { Name: "attributes.run_name", Status: "attributes.status", Started: "attributes.start_time" };
 
+  // The chooser lists every key of the page (thousands for benchmark suites): a text filter narrows it.
+  const filterColumns = () => {
+    const f = (box.querySelector("#run-column-filter").value || "").toLowerCase();
+    for (const l of box.querySelectorAll("#run-column-list label")) l.hidden = f !== "" && !l.dataset.text.includes(f);
+  };
+  box.querySelector("#run-column-filter").oninput = filterColumns;
   const render = () => {
     const rs = state.runs;
     const allMetrics = [...new Set(rs.flatMap((r) => (r.data.metrics || []).map((m) => m.key)))].sort();
@@ -168,8 +176,10 @@ async function runs(experimentID) {
       if (!state.seen?.has(id)) { (state.seen ??= new Set()).add(id); if (of[kind].indexOf(k) >= (kind === "tag" ? 6 : 12)) state.hidden.add(id); }
       const label = h(`<label style="display:block"><input type="checkbox" ${state.hidden.has(id) ? "" : "checked"}> ${kind} ${escape(k)}</label>`);
       label.querySelector("input").onchange = (e) => { if (e.target.checked) state.hidden.delete(id); else state.hidden.add(id); render(); };
+      label.dataset.text = `${kind} ${k}`.toLowerCase();
       return label;
     }));
+    filterColumns();
     const metricKeys = allMetrics.filter((k) => !state.hidden.has(`metric:${k}`));
     const paramKeys = allParams.filter((k) => !state.hidden.has(`param:${k}`));
     const tagKeys = allTags.filter((k) => !state.hidden.has(`tag:${k}`));
@@ -328,6 +338,7 @@ async function comparePage(params) {
   const box = h(`<section>
     <h1>Compare ${runIDs.length} runs</h1>
     <div class="toolbar">
+      <input type="search" id="cmp-metric-filter" placeholder="filter metrics" aria-label="Filter metrics">
       <label>Metrics <select id="cmp-metrics" multiple size="3">${allMetrics.map((k) => `<option ${chosen.includes(k) ? "selected" : ""}>${escape(k)}</option>`).join("")}</select></label>
       <label><input type="checkbox" id="cmp-log"> log scale</label>
       <label>smoothing <input type="range" id="cmp-smooth" min="0" max="0.99" step="0.01" value="0"></label>
@@ -419,6 +430,10 @@ async function comparePage(params) {
       box.querySelector("#cmp-params").innerHTML = `<tr><th>param</th>${r.runs.map((x) => `<th>${escape(names[x.run_id])}</th>`).join("")}</tr>`
         + r.params.map((p) => `<tr><td>${escape(p.key)}</td>${p.values.map((v) => `<td>${escape(v ?? "—")}</td>`).join("")}</tr>`).join("");
     } catch (e) { showError(err, e); }
+  };
+  box.querySelector("#cmp-metric-filter").oninput = (e) => {
+    const f = e.target.value.toLowerCase();
+    for (const o of box.querySelector("#cmp-metrics").options) o.hidden = f !== "" && !o.value.toLowerCase().includes(f) && !o.selected;
   };
   box.querySelector("#cmp-metrics").onchange = (e) => {
     metrics = [...e.target.selectedOptions].map((o) => o.value);
@@ -704,7 +719,7 @@ export function escape(s) {
 </body>
 </html>
 """####),
-        "style.css": ("text/css; charset=utf-8", "\"8cae7e3cc49700ff\"", ####"""
+        "style.css": ("text/css; charset=utf-8", "\"9228c2207927e740\"", ####"""
 :root { --fg: #1b1f24; --muted: #57606a; --bg: #ffffff; --line: #d0d7de; --accent: #0a5bd3; --bad: #b42318; --band: rgba(0,0,0,.12); }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
@@ -742,6 +757,10 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pager { margin-top: .5rem; display: flex; gap: .5rem; align-items: center; }
 .status-FAILED { color: var(--bad); }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+.card { min-width: 0; }
+.kv td { white-space: normal; overflow-wrap: anywhere; }
+#run-column-filter, #cmp-metric-filter { min-width: 12rem; margin: .3rem 0; }
+#run-column-list { max-height: 40vh; overflow: auto; }
 """####),
     ]
 }
