@@ -184,6 +184,53 @@ def test_choosers_filter_and_long_values_wrap(server, browser, seeded):
     assert console_errors(browser) == []
 
 
+def test_scoreboard_page(server, browser):
+    from mlflow.entities import Metric
+    c = MlflowClient(tracking_uri=server.url)
+    exp = c.create_experiment("ui-scoreboard")
+    table = {"s1/a/acc": [0.5, 0.6, 0.7], "s1/b/acc": [0.5, 0.4, 0.3], "s2/a/acc": [0.5, 0.7, 0.6], "eval/loss": [1.0, 0.5, 2.0]}
+    ids = []
+    for r in range(3):
+        rid = c.create_run(exp, run_name=f"ckpt{r}").info.run_id
+        c.log_batch(rid, metrics=[Metric(k, v[r], 1000, 0) for k, v in table.items()])
+        ids.append(rid)
+    # Reachable from the runs table's selection.
+    go(browser, server.url + f"/#/experiments/{exp}")
+    wait(browser, "return document.querySelectorAll('#run-table tbody tr').length === 3")
+    browser.execute_script("document.querySelectorAll('#run-table tbody input[type=checkbox]').forEach(c => c.click())")
+    wait(browser, "return !document.getElementById('run-scoreboard').disabled")
+    browser.find_element("id", "run-scoreboard").click()
+    wait(browser, "return location.hash.startsWith('#/scoreboard?runs=') && document.querySelectorAll('tr.sb-key').length === 4")
+    go(browser, server.url + f"/#/scoreboard?runs={','.join(ids)}")
+    wait(browser, "return document.querySelectorAll('tr.sb-key').length === 4")
+    groups = browser.execute_script("return [...document.querySelectorAll('tr.sb-group')].map(t => t.dataset.group)")
+    assert groups == ["eval", "s1", "s2"]
+    best = browser.execute_script("return Object.fromEntries([...document.querySelectorAll('tr.sb-key')].map(t => "
+                                  "[t.dataset.key, [...t.querySelectorAll('td')].findIndex(td => td.classList.contains('best'))]))")
+    assert best == {"eval/loss": 2, "s1/a/acc": 3, "s1/b/acc": 1, "s2/a/acc": 2}  # column 0 is the key
+    # Collapse a group, filter keys.
+    browser.execute_script("document.querySelector('tr.sb-group[data-group=\"s1\"]').click()")
+    wait(browser, "return document.querySelectorAll('tr.sb-key').length === 2")
+    browser.execute_script("document.querySelector('tr.sb-group[data-group=\"s1\"]').click()")
+    browser.find_element("id", "sb-filter").send_keys("loss")
+    wait(browser, "return [...document.querySelectorAll('tr.sb-key')].map(t => t.dataset.key).join() === 'eval/loss'")
+    browser.execute_script("const f = document.getElementById('sb-filter'); f.value = ''; f.dispatchEvent(new Event('input'))")
+    # Baseline deltas, coloured by better/worse (loss: lower is better).
+    browser.execute_script(f"const s = document.getElementById('sb-baseline'); s.value = '{ids[0]}'; s.dispatchEvent(new Event('change'))")
+    wait(browser, "return document.querySelectorAll('td.up, td.down').length > 0")
+    marks = browser.execute_script("return Object.fromEntries([...document.querySelectorAll('tr.sb-key')].map(t => "
+                                   "[t.dataset.key, t.querySelectorAll('td')[2].className]))")
+    assert "up" in marks["s1/a/acc"] and "down" in marks["s1/b/acc"] and "up" in marks["eval/loss"], marks
+    # Sort by a run's column: descending, then ascending.
+    order = lambda: browser.execute_script("return [...document.querySelectorAll('tr.sb-key')].map(t => t.dataset.key)")
+    browser.execute_script("document.querySelector('th[data-run=\"2\"]').click()")
+    assert order() == ["eval/loss", "s1/a/acc", "s1/b/acc", "s2/a/acc"]
+    browser.execute_script("document.querySelector('th[data-run=\"2\"]').click()")
+    assert order() == ["eval/loss", "s1/b/acc", "s1/a/acc", "s2/a/acc"]
+    browser.save_screenshot(os.path.join(ARTIFACTS, "scoreboard.png"))
+    assert console_errors(browser) == []
+
+
 def test_compare_draws_lines_and_zooms(server, browser, seeded):
     _, ids = seeded
     go(browser, server.url + f"/#/compare?runs={','.join(ids)}&metrics=loss")

@@ -4,7 +4,7 @@
 enum EmbeddedAssets {
     /// Name → (content type, ETag, body).
     static let files: [String: (contentType: String, etag: String, body: StaticString)] = [
-        "api.js": ("text/javascript; charset=utf-8", "\"e63f042f85920f33\"", ####"""
+        "api.js": ("text/javascript; charset=utf-8", "\"8a2d161bbe37cde2\"", ####"""
 // Calls to the MLflow API (/ajax-api/2.0/mlflow) and Tally's native API. Errors carry MLflow's message.
 const MLFLOW = "/ajax-api/2.0/mlflow";
 
@@ -51,10 +51,15 @@ export async function compare(query) {
   }
   return meta;
 }
+
+/// A scoreboard (docs/api.md): keys × runs with ranks, group means and baseline deltas.
+export async function scoreboard(query) {
+  return call("POST", "/api/tally/v1/scoreboard", query);
+}
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"f0d7e501f3a6a5e5\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"06b5f62412e72f07\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
-import { mlflow, compare, ApiError } from "/static/api.js";
+import { mlflow, compare, scoreboard, ApiError } from "/static/api.js";
 import { Chart, COLORS, fmt, escape } from "/static/chart.js";
 
 const main = document.getElementById("main");
@@ -142,6 +147,7 @@ async function runs(experimentID) {
       <input id="run-filter" type="search" placeholder="metrics.loss < 0.5 and params.lr = '0.01'" style="min-width:28rem">
       <button id="run-apply">Filter</button>
       <button id="run-compare" class="primary" disabled>Compare selected</button>
+      <button id="run-scoreboard" disabled>Scoreboard</button>
       <details id="run-columns"><summary>Columns</summary>
         <input type="search" id="run-column-filter" placeholder="filter columns" aria-label="Filter columns">
         <div id="run-column-list"></div></details>
@@ -155,6 +161,8 @@ async function runs(experimentID) {
   const table = box.querySelector("#run-table");
   const compareButton = box.querySelector("#run-compare");
   compareButton.onclick = () => { location.hash = `#/compare?runs=${[...state.selected].join(",")}`; };
+  const boardButton = box.querySelector("#run-scoreboard");
+  boardButton.onclick = () => { location.hash = `#/scoreboard?runs=${[...state.selected].join(",")}`; };
   const sortKey = { Name: "attributes.run_name", Status: "attributes.status", Started: "attributes.start_time" };
 
   // The chooser lists every key of the page (thousands for benchmark suites): a text filter narrows it.
@@ -218,6 +226,7 @@ async function runs(experimentID) {
         check.checked = state.selected.has(id);
         row.classList.toggle("selected", check.checked);
         compareButton.disabled = state.selected.size === 0;
+        boardButton.disabled = state.selected.size === 0;
       };
       check.onchange = () => { check.checked = !check.checked; toggle(); };
       row.onkeydown = (e) => {
@@ -450,6 +459,115 @@ async function comparePage(params) {
   await draw(null);
 }
 
+// ---- Scoreboard ------------------------------------------------------------------------------------------------
+
+// Keys grouped by prefix (collapsible) as rows, runs as columns; the best value of each row highlighted, deltas to a
+// baseline run coloured (better / worse), rows sorted by any run's value, keys filtered by text.
+async function scoreboardPage(params) {
+  const runIDs = (params.get("runs") || "").split(",").filter(Boolean);
+  setCrumbs([["Experiments", "#/"], ["Scoreboard"]]);
+  main.innerHTML = "";
+  if (!runIDs.length) { main.innerHTML = `<p>Select runs in a runs table, then Scoreboard.</p>`; return; }
+  const box = h(`<section>
+    <h1>Scoreboard of ${runIDs.length} runs</h1>
+    <div class="toolbar">
+      <input type="search" id="sb-filter" placeholder="filter keys" aria-label="Filter keys">
+      <label>value <select id="sb-value"><option value="latest">latest</option><option value="best">best</option></select></label>
+      <label>baseline <select id="sb-baseline"><option value="">none</option></select></label>
+      <span id="sb-count" class="muted"></span>
+    </div>
+    <div id="sb-error"></div>
+    <div class="tablewrap"><table id="sb-table"><thead></thead><tbody></tbody></table></div>
+  </section>`);
+  main.append(box);
+  const state = { collapsed: new Set(), sort: null, board: null };
+  const table = box.querySelector("#sb-table");
+  const cellText = (v) => (v === null || v === undefined ? "—" : fmt(typeof v === "string" ? Number(v) : v));
+  const render = () => {
+    const b = state.board;
+    const f = box.querySelector("#sb-filter").value.toLowerCase();
+    table.tHead.innerHTML = "<tr><th>key</th>" + b.runs.map((r, i) => {
+      const sort = state.sort && state.sort.run === i ? (state.sort.desc ? "descending" : "ascending") : "none";
+      return `<th class="sortable num" tabindex="0" data-run="${i}" aria-sort="${sort}">${escape(r.run_name || r.run_id)}</th>`;
+    }).join("") + "</tr>";
+    table.tHead.querySelectorAll("th[data-run]").forEach((th) => {
+      th.onclick = () => {
+        const run = Number(th.dataset.run);
+        state.sort = state.sort && state.sort.run === run ? { run, desc: !state.sort.desc } : { run, desc: true };
+        render();
+      };
+    });
+    const rowsOf = {};
+    for (const row of b.rows) (rowsOf[row.group] ??= []).push(row);
+    const value = (row, i) => (row.values[i] === null ? null : Number(row.values[i]));
+    let shown = 0;
+    const body = [];
+    for (const g of b.groups) {
+      let rows = (rowsOf[g.group] || []).filter((r) => f === "" || r.key.toLowerCase().includes(f));
+      if (!rows.length) continue;
+      if (state.sort) {
+        const i = state.sort.run, sign = state.sort.desc ? -1 : 1;
+        rows = [...rows].sort((a, c) => {
+          const x = value(a, i), y = value(c, i);
+          if (x === null || Number.isNaN(x)) return 1;
+          if (y === null || Number.isNaN(y)) return -1;
+          return sign * (x - y);
+        });
+      }
+      const open = !state.collapsed.has(g.group);
+      body.push(`<tr class="sb-group" data-group="${escape(g.group)}" tabindex="0" aria-expanded="${open}"><th>${open ? "▾" : "▸"} ${escape(g.group || "(top level)")} <span class="muted">${g.keys} keys · mean</span></th>`
+        + g.means.map((m) => `<td class="num">${cellText(m)}</td>`).join("") + "</tr>");
+      if (!open) continue;
+      for (const row of rows) {
+        shown++;
+        body.push(`<tr class="sb-key" data-key="${escape(row.key)}"><td>${escape(row.key)}${row.lower_is_better ? ' <span class="muted">↓</span>' : ""}</td>`
+          + row.values.map((v, i) => {
+            const cls = ["num"];
+            if (row.ranks[i] === 1) cls.push("best");
+            let delta = "";
+            const d = row.baseline_deltas ? row.baseline_deltas[i] : null;
+            if (d !== null && d !== undefined && Number(d) !== 0 && b.baseline_run_id !== b.runs[i].run_id) {
+              const better = (Number(d) > 0) !== row.lower_is_better;
+              cls.push(better ? "up" : "down");
+              delta = ` <small>(${Number(d) > 0 ? "+" : ""}${fmt(Number(d))})</small>`;
+            }
+            return `<td class="${cls.join(" ")}">${cellText(v)}${delta}</td>`;
+          }).join("") + "</tr>");
+      }
+    }
+    table.tBodies[0].innerHTML = body.join("");
+    table.tBodies[0].querySelectorAll("tr.sb-group").forEach((tr) => {
+      const toggle = () => {
+        const g = tr.dataset.group;
+        if (state.collapsed.has(g)) state.collapsed.delete(g); else state.collapsed.add(g);
+        render();
+      };
+      tr.onclick = toggle;
+      tr.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(); } };
+    });
+    box.querySelector("#sb-count").textContent = `${shown} of ${b.rows.length} keys`;
+  };
+  const load = async () => {
+    const err = box.querySelector("#sb-error");
+    err.innerHTML = "";
+    try {
+      const q = { run_ids: runIDs, value: box.querySelector("#sb-value").value, group_depth: 1 };  // groups: top-level suites
+      const base = box.querySelector("#sb-baseline").value;
+      if (base) q.baseline_run_id = base;
+      state.board = await scoreboard(q);
+      const sel = box.querySelector("#sb-baseline");
+      if (sel.options.length === 1) {
+        for (const r of state.board.runs) sel.append(new Option(r.run_name || r.run_id, r.run_id));
+      }
+      render();
+    } catch (e) { showError(err, e); }
+  };
+  box.querySelector("#sb-filter").oninput = () => state.board && render();
+  box.querySelector("#sb-value").onchange = load;
+  box.querySelector("#sb-baseline").onchange = load;
+  await load();
+}
+
 // ---- Router --------------------------------------------------------------------------------------------------
 
 async function route() {
@@ -459,6 +577,7 @@ async function route() {
     if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
     else if (parts[0] === "runs" && parts[1]) await runPage(decodeURIComponent(parts[1]));
     else if (parts[0] === "compare") await comparePage(new URLSearchParams(query || ""));
+    else if (parts[0] === "scoreboard") await scoreboardPage(new URLSearchParams(query || ""));
     else await experiments();
   } catch (e) { showError(main, e); }
   document.body.dataset.ready = location.hash || "#/";
@@ -719,7 +838,7 @@ export function escape(s) {
 </body>
 </html>
 """####),
-        "style.css": ("text/css; charset=utf-8", "\"9228c2207927e740\"", ####"""
+        "style.css": ("text/css; charset=utf-8", "\"ed9715333bc75784\"", ####"""
 :root { --fg: #1b1f24; --muted: #57606a; --bg: #ffffff; --line: #d0d7de; --accent: #0a5bd3; --bad: #b42318; --band: rgba(0,0,0,.12); }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
@@ -761,6 +880,11 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .kv td { white-space: normal; overflow-wrap: anywhere; }
 #run-column-filter, #cmp-metric-filter { min-width: 12rem; margin: .3rem 0; }
 #run-column-list { max-height: 40vh; overflow: auto; }
+tr.sb-group th { background: #f6f8fa; cursor: pointer; position: static; }
+tr.sb-group td { background: #f6f8fa; font-weight: 600; }
+td.best { font-weight: 700; background: #fff8c5; }
+td.up small { color: #1a7f37; }
+td.down small { color: var(--bad); }
 """####),
     ]
 }

@@ -44,3 +44,8 @@ export async function compare(query) {
   }
   return meta;
 }
+
+/// A scoreboard (docs/api.md): keys × runs with ranks, group means and baseline deltas.
+export async function scoreboard(query) {
+  return call("POST", "/api/tally/v1/scoreboard", query);
+}
