@@ -79,7 +79,7 @@ import Glibc
     }
 
     /// Checks every run: acknowledged batches present exactly once, every batch whole or absent, values right.
-    static func verify(_ dir: String, acked: [Int: Set<Int>], cycle: Int) throws {
+    static func verify(_ dir: String, acked: [Int: Set<Int>], cycle: Int, wideKeys: Int = 0) throws {
         var config = StoreConfiguration()
         config.blockPoints = 256
         config.rollupPointsPerBucket = 8
@@ -108,6 +108,21 @@ import Glibc
                 }
                 for b in acked[r] ?? [] where batches[b] == nil {
                     Issue.record("cycle \(cycle): run \(r) key \(key) lost acknowledged batch \(b)")
+                }
+            }
+            // Wide batches: every key of a stored batch holds its one point, once (batches are whole or absent).
+            guard wideKeys > 0 else { continue }
+            let stored = Set(try store.read(run: "run\(r)", key: "m").steps.map { Int($0) / p })
+            for k in 0..<wideKeys {
+                let d = try store.read(run: "run\(r)", key: "w/k\(k)")
+                let steps = d.steps.map { Int($0) }
+                if Set(steps) != stored || steps.count != stored.count {
+                    Issue.record("cycle \(cycle): run \(r) w/k\(k) holds batches \(steps.sorted()), m holds \(stored.sorted())")
+                    return
+                }
+                for (i, b) in steps.enumerated() where d.values[i] != CrashWorkload.value(run: r, batch: b, point: k) {
+                    Issue.record("cycle \(cycle): run \(r) w/k\(k) batch \(b) holds \(d.values[i])")
+                    return
                 }
             }
         }
@@ -139,6 +154,32 @@ import Glibc
         }
         #expect(totalAcks > cycles, "the writer made progress")
         #expect(try StoreCheck.check(directory: dir.path).problems.allSatisfy(\.repairedOnOpen))
+    }
+
+    /// Benchmark-suite batches (two dense keys and 300 one-point keys per batch) under kill -9: every acknowledged
+    /// point once, every batch whole or absent. `TALLY_CRASH_CYCLES` scales it too (a third of the dense count).
+    @Test func killedWideWritersLoseNothingAcknowledged() throws {
+        let binary = Self.tallyBinary
+        try #require(access(binary, X_OK) == 0, "build the CLI first (swift build --build-tests): \(binary)")
+        let dir = TempDir("crash-wide")
+        let cycles = max(10, (Int(ProcessInfoLite.environment("TALLY_CRASH_CYCLES") ?? "") ?? 100) / 3)
+        var rng = SplitMix64(seed: 501)
+        var acked: [Int: Set<Int>] = [:]
+        var totalAcks = 0
+        for cycle in 0..<cycles {
+            let child = try Child([binary, "store", "crash-writer", "--dir", dir.path, "--runs", "\(Self.runs)",
+                                   "--points-per-batch", "\(Self.pointsPerBatch)", "--wide-keys", "300"])
+            #expect(child.waitFor("READY", timeoutMs: 20_000), "cycle \(cycle): writer did not start: \(child.lines)")
+            usleep(useconds_t(1_000 + Int(rng.next() % 40_000)))
+            child.kill()
+            for line in child.lines where line.hasPrefix("ACK ") {
+                let parts = line.split(separator: " ")
+                acked[Int(parts[1])!, default: []].insert(Int(parts[2])!)
+                totalAcks += 1
+            }
+            try Self.verify(dir.path, acked: acked, cycle: cycle, wideKeys: 300)
+        }
+        #expect(totalAcks > cycles, "the writer made progress")
     }
 
     @Test func aFullDiskSurfacesErrorsAndKeepsTheStoreConsistent() throws {

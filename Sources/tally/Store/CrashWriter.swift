@@ -22,6 +22,8 @@ struct CrashWriter: ParsableCommand {
     @Option var pointsPerBatch = 40
     @Option(help: "Block size of the store (small values make seals frequent).")
     var blockPoints = 256
+    @Option(help: "Keys of one point each added to every batch (a benchmark-suite checkpoint: w/k0, w/k1, …).")
+    var wideKeys = 0
     @Option(help: "RLIMIT_FSIZE in bytes: writes past it fail as on a full disk.")
     var fileSizeLimit: Int?
 
@@ -65,10 +67,14 @@ struct CrashWriter: ParsableCommand {
                         let vals = (0..<p).map { CrashWorkload.value(run: r, batch: b, point: $0) }
                         let ts = [Int64](repeating: Int64(b), count: p)
                         do {
+                            let wide = (0..<wideKeys).map { k in
+                                SeriesBatch(key: "w/k\(k)", steps: [Int64(b)], timestamps: [Int64(b)],
+                                            values: [CrashWorkload.value(run: r, batch: b, point: k)])
+                            }
                             try store.append(run: "run\(r)", series: [
                                 SeriesBatch(key: "m", steps: steps, timestamps: ts, values: vals),
                                 SeriesBatch(key: "n", steps: steps, timestamps: ts, values: vals.map { -$0 }),
-                            ], batchID: "r\(r)-b\(b)")
+                            ] + wide, batchID: "r\(r)-b\(b)")
                             Self.say("ACK \(r) \(b)")
                             next[r] = b + 1
                         } catch {
