@@ -26,11 +26,11 @@ import Glibc
 
     @Test func artifactPaths() throws {
         for ok in ["", "a", "a/b.txt", "./a.txt", "a/./b", "a..b"] {
-            #expect(throws: Never.self, "\(ok)") { try TrackingService.safeArtifactPath(ok) }
+            #expect(throws: Never.self, "\(ok)") { try ArtifactStore.checkPath(ok) }
         }
         for bad in ["/etc/passwd", "/", "//etc", "..", "../x", "a/../../b", "%2e%2e/x", "%252e%252e/x", "%2Fetc", "a#b", "a%23b",
                     "file:///etc/passwd", "C:/x", "c:\\x", "a\\b"] {  // backslashes: stricter than MLflow on Linux
-            expectError(.invalidParameterValue, "Invalid path") { try TrackingService.safeArtifactPath(bad) }
+            expectError(.invalidParameterValue, "Invalid path") { try ArtifactStore.checkPath(bad) }
         }
     }
 

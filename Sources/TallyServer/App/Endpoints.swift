@@ -59,6 +59,13 @@ struct Endpoints: Sendable {
         json(limit: limit, fast: nil) { r in ByteBuffer(string: try work(r)) }
     }
 
+    /// A JSON object body of Tally's own query endpoints (any content type, the small limit), read and handed to
+    /// `work` on the blocking pool.
+    func object<T: Sendable>(_ request: Request, _ work: @escaping @Sendable (MLflowRequest) throws -> T) async throws -> T {
+        let buffer = try await body(request, limit: smallBody)
+        return try await pool.run { try work(MLflowRequest(body: try Self.object(buffer), query: [:])) }
+    }
+
     /// A body as a JSON object (all-whitespace is `{}`).
     static func object(_ buffer: ByteBuffer) throws -> JSONValue {
         let bytes = Array(buffer.readableBytesView)

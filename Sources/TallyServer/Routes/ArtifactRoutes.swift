@@ -29,12 +29,12 @@ struct ArtifactRoutes {
         // The router folds empty path components: `artifacts//etc` arrives at `artifacts`, and is the absolute `/etc`,
         // which TallyTracking refuses ("Invalid path"), as MLflow does.
         t.on("artifacts", .put, .delete) { request, _ in
-            try TrackingService.safeArtifactPath(Self.proxiedPath(request))
+            try ArtifactStore.checkPath(Self.proxiedPath(request))
             throw MLflowError.methodNotAllowed(request, allowed: [.get, .head])
         }
         t.on("artifacts", .get) { request, _ in
             let extra = Self.proxiedPath(request)
-            if !extra.isEmpty { try TrackingService.safeArtifactPath(extra) }
+            if !extra.isEmpty { try ArtifactStore.checkPath(extra) }
             let path = PercentDecoding.query(request.uri.query ?? "")["path"]?.last
             return Endpoints.ok(try await pool.run { Self.listing(try s.listProxiedArtifacts(path: path)) })
         }

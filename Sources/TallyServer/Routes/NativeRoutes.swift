@@ -24,10 +24,9 @@ struct NativeRoutes {
             return Endpoints.ok(json)
         }
         t.on("compare", .post) { request, _ in
-            let body = try await endpoints.body(request, limit: endpoints.smallBody)
-            let out = try await pool.run { () throws -> (body: ByteBuffer, contentType: String) in
-                let request = try CompareRequest(MLflowRequest(body: try Endpoints.object(body), query: [:]))
-                return CompareRendering.render(try s.compare(request.query), binary: request.binary)
+            let out = try await endpoints.object(request) { r -> (body: ByteBuffer, contentType: String) in
+                let q = try CompareRequest(r)
+                return CompareRendering.render(try s.compare(q.query), binary: q.binary)
             }
             return Response(status: .ok, headers: [.contentType: out.contentType], body: .init(byteBuffer: out.body))
         }
@@ -35,13 +34,9 @@ struct NativeRoutes {
 
     /// `POST scoreboard`.
     func addScoreboard(to t: RouteTable) {
-        let s = endpoints.service, pool = endpoints.pool
+        let s = endpoints.service
         t.on("scoreboard", .post) { request, _ in
-            let body = try await endpoints.body(request, limit: endpoints.smallBody)
-            let answer = try await pool.run { () throws -> ByteBuffer in
-                ScoreboardRendering.render(try s.scoreboard(ScoreboardQuery(MLflowRequest(body: try Endpoints.object(body), query: [:]))))
-            }
-            return Endpoints.ok(answer)
+            Endpoints.ok(try await endpoints.object(request) { r in ScoreboardRendering.render(try s.scoreboard(ScoreboardQuery(r))) })
         }
     }
 

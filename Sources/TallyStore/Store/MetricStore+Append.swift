@@ -64,16 +64,11 @@ extension MetricStore {
     ///   or an I/O error from the log or from a seal the append triggered.
     @discardableResult
     public func append(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> Bool {
-        let pending = try appendVisible(run: id, series: series, batchID: batchID)
+        // Prepared, logged and visible, then durable and sealed: the three steps a caller holding its own lock
+        // takes apart (prepareAppend outside it, appendVisible inside, settle after).
+        let pending = try appendVisible(try prepareAppend(run: id, series: series, batchID: batchID))
         try settle(pending)
         return pending.stored
-    }
-
-    /// The first half of ``append(run:series:batchID:)``: logs the batch and makes it visible, without waiting for
-    /// the log's fsync or sealing. Call ``settle(_:)`` next (outside any lock the caller holds), which waits for
-    /// durability and does the seal the append made due.
-    public func appendVisible(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> PendingAppend {
-        try appendVisible(try prepareAppend(run: id, series: series, batchID: batchID))
     }
 
     /// Everything of an append that can be done before the caller takes its own lock: checks the batch, applies
@@ -145,7 +140,7 @@ extension MetricStore {
         throw StorageError(.io, "run \(id) was deleted repeatedly while appending")
     }
 
-    /// Waits until a visible append is durable, then seals what it made due (see ``appendVisible(run:series:batchID:)``).
+    /// Waits until a visible append is durable, then seals what it made due (see ``appendVisible(_:)``).
     public func settle(_ pending: PendingAppend) throws {
         guard !pending.settled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         defer { endAppend() }

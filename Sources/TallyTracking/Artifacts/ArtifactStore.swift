@@ -141,8 +141,8 @@ public struct ArtifactStore: Sendable {
     /// Starts an upload of `relative` (which must name a file).
     public func upload(_ relative: String) throws -> Upload {
         guard !relative.isEmpty else { throw Self.invalidPath() }
+        let target = try resolve(relative)  // an unsafe path is refused before anything else is said of it
         guard !relative.hasSuffix("/") else { throw Self.filenameRequired }
-        let target = try resolve(relative)
         let parent = String(target[..<target.lastIndex(of: "/")!])
         try Self.mkdirs(parent)
         _ = try resolve(relative)  // the parents now exist: check them again for symlinks out of the root

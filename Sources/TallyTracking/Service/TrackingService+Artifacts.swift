@@ -35,13 +35,6 @@ extension TrackingService {
     /// Largest body of the UI's `upload-artifact` (MLflow: 10 MB).
     public static let maxUIUploadBytes = 10 * 1024 * 1024
 
-    /// MLflow's `validate_path_is_safe` (``ArtifactStore/checkPath(_:)``): returns the path as given.
-    @discardableResult
-    public static func safeArtifactPath(_ path: String) throws -> String {
-        try ArtifactStore.checkPath(path)
-        return path
-    }
-
     /// The proxied store, or MLflow's error when the server does not serve artifacts.
     func proxiedStore() throws -> ArtifactStore {
         guard let artifacts else { throw TrackingError(.badRequest, "This server does not serve artifacts (no artifact store configured)") }
@@ -54,9 +47,10 @@ extension TrackingService {
         return String(uri.dropFirst(proxiedScheme.count).drop { $0 == "/" })
     }
 
-    /// The store-relative path of `path` inside a run's artifacts (checked with ``safeArtifactPath(_:)``).
+    /// The store-relative path of `path` inside a run's artifacts. The client's path is checked before it is joined
+    /// to the run's root (``ArtifactStore/checkPath(_:)``: the joined path would hide an absolute one).
     func runArtifactPath(runID: String, path: String) throws -> String {
-        try Self.safeArtifactPath(path)
+        try ArtifactStore.checkPath(path)
         let uri = try run(id: runID).info.artifactURI
         guard let root = Self.proxiedRoot(of: uri) else {
             throw TrackingError.invalid("The artifacts of run \(runID) are not served by this server (artifact URI \(uri))")
@@ -67,7 +61,7 @@ extension TrackingService {
     /// The tracking API's `artifacts/list`: entries under `path` of the run's artifacts, paths relative to the run
     /// root. Runs whose artifacts are not proxied answer their root URI only.
     public func listArtifacts(runID: String, path: String?) throws -> ArtifactListing {
-        if let path { try Self.safeArtifactPath(path) }
+        if let path { try ArtifactStore.checkPath(path) }
         let uri = try run(id: runID).info.artifactURI
         guard let root = Self.proxiedRoot(of: uri) else { return ArtifactListing(rootURI: uri, files: []) }
         let sub = path ?? ""
@@ -80,30 +74,22 @@ extension TrackingService {
         })
     }
 
+    // The proxied API's paths go to the store as they are: every store operation checks its path
+    // (``ArtifactStore/checkPath(_:)``) before touching the file system.
+
     /// The proxied API's listing (`GET /api/2.0/mlflow-artifacts/artifacts?path=`): entries by bare name.
     public func listProxiedArtifacts(path: String?) throws -> ArtifactListing {
-        let p = path ?? ""
-        try Self.safeArtifactPath(p)
-        return ArtifactListing(rootURI: nil, files: try proxiedStore().list(p))
+        ArtifactListing(rootURI: nil, files: try proxiedStore().list(path ?? ""))
     }
 
     /// Starts an upload to a proxied path (PUT on the proxied API).
-    public func uploadProxiedArtifact(path: String) throws -> ArtifactStore.Upload {
-        try Self.safeArtifactPath(path)
-        return try proxiedStore().upload(path)
-    }
+    public func uploadProxiedArtifact(path: String) throws -> ArtifactStore.Upload { try proxiedStore().upload(path) }
 
     /// Opens a proxied file for download.
-    public func openProxiedArtifact(path: String) throws -> ArtifactStore.Reader {
-        try Self.safeArtifactPath(path)
-        return try proxiedStore().open(path)
-    }
+    public func openProxiedArtifact(path: String) throws -> ArtifactStore.Reader { try proxiedStore().open(path) }
 
     /// Deletes a proxied file or directory.
-    public func deleteProxiedArtifact(path: String) throws {
-        try Self.safeArtifactPath(path)
-        try proxiedStore().delete(path)
-    }
+    public func deleteProxiedArtifact(path: String) throws { try proxiedStore().delete(path) }
 
     /// The UI's `get-artifact`: opens `path` of a run's artifacts (the run from `run_id`, else `run_uuid`).
     public func openRunArtifact(runID: String?, runUUID: String?, path: String?) throws -> ArtifactStore.Reader {
@@ -117,7 +103,7 @@ extension TrackingService {
     public func uploadRunArtifact(runID: String?, path: String?, declaredLength: Int?) throws -> ArtifactStore.Upload {
         guard let runID, !runID.isEmpty else { throw TrackingError.invalid("Request must specify run_uuid.") }
         guard let path, !path.isEmpty else { throw TrackingError.invalid("Request must specify path.") }
-        try Self.safeArtifactPath(path)
+        try ArtifactStore.checkPath(path)
         if let n = declaredLength, n > Self.maxUIUploadBytes { throw Self.uploadTooLarge }
         if declaredLength == 0 { throw Self.uploadWithoutData }  // MLflow reads the body before looking up the run
         return try proxiedStore().upload(try runArtifactPath(runID: runID, path: path))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TallyTracking
 
 /// `tally bench http`: a load generator against `tally server` over loopback (a child server it starts, or
 /// `--port` of a running one): MLflow log-batch, native JSON and binary ingest, compare and bulk-interval queries.
@@ -194,22 +195,14 @@ struct HTTPBench: ParsableCommand {
         out.add("keys", wideKeys)
         out.add("points_per_key", widePointsPerKey)
         let ids = try (0..<wideRuns).map { _ in try Self.createRun(port: server.port) }
-        let t0: Int64 = 1_700_000_000_000
         var bodies: [[[UInt8]]] = Array(repeating: [], count: connections)
-        var total = 0, n = 0
-        for c in 0..<widePointsPerKey {
-            for (r, id) in ids.enumerated() {
-                for start in stride(from: 0, to: wideKeys, by: 1000) {
-                    let ks = start..<min(wideKeys, start + 1000)
-                    let metrics = ks.map { k in
-                        "{\"key\": \"\(WideBench.key(k))\", \"value\": \(WideBench.value(run: r, key: k, checkpoint: c)), "
-                            + "\"timestamp\": \(t0 + Int64(c) * 60_000), \"step\": \(c * 1000)}"
-                    }
-                    bodies[n % connections].append(Array(("{\"run_id\": \"\(id)\", \"metrics\": [" + metrics.joined(separator: ", ") + "]}").utf8))
-                    n += 1
-                    total += ks.count
-                }
+        var total = 0
+        for (n, req) in WideBench.requests(runs: wideRuns, keys: wideKeys, pointsPerKey: widePointsPerKey, batch: 1000).enumerated() {
+            let metrics = req.metrics.map { m in
+                "{\"key\": \"\(m.key)\", \"value\": \(m.value), \"timestamp\": \(m.timestamp), \"step\": \(m.step)}"
             }
+            bodies[n % connections].append(Array(("{\"run_id\": \"\(ids[req.run])\", \"metrics\": [" + metrics.joined(separator: ", ") + "]}").utf8))
+            total += req.metrics.count
         }
         let work = bodies
         let t = try seconds {

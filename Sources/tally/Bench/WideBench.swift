@@ -33,6 +33,22 @@ struct WideBench: ParsableCommand {
         return Double(Float(Double(correct) / Double(examples)))
     }
 
+    /// The benchmark's requests in logging order: per checkpoint, every run's keys in requests of `batch` metrics.
+    static func requests(runs: Int, keys: Int, pointsPerKey: Int, batch: Int) -> [(run: Int, metrics: [Metric])] {
+        let t0: Int64 = 1_700_000_000_000
+        var out: [(run: Int, metrics: [Metric])] = []
+        for c in 0..<pointsPerKey {
+            for r in 0..<runs {
+                for start in stride(from: 0, to: keys, by: batch) {
+                    out.append((r, (start..<min(keys, start + batch)).map { k in
+                        Metric(key: key(k), value: value(run: r, key: k, checkpoint: c), timestamp: t0 + Int64(c) * 60_000, step: Int64(c) * 1_000)
+                    }))
+                }
+            }
+        }
+        return out
+    }
+
     func service(_ path: String) throws -> TrackingService { try benchService(path, durability: durability) }
 
     func run() throws {
@@ -53,21 +69,10 @@ struct WideBench: ParsableCommand {
             ids = try (0..<runs).map { _ in try s.createRun(experimentID: exp).info.runID }
             // Requests built before the clock starts, as a client would have them ready: per checkpoint, every run's
             // keys in batches of `batch`.
-            let t0: Int64 = 1_700_000_000_000
             var requests: [[(run: Int, batch: MetricBatch)]] = Array(repeating: [], count: threads)
-            var n = 0
-            for c in 0..<pointsPerKey {
-                for r in 0..<runs {
-                    for start in stride(from: 0, to: keys, by: batch) {
-                        let ms = (start..<min(keys, start + batch)).map { k in
-                            Metric(key: Self.key(k), value: Self.value(run: r, key: k, checkpoint: c), timestamp: t0 + Int64(c) * 60_000,
-                                   step: Int64(c) * 1_000)
-                        }
-                        requests[n % threads].append((r, MetricBatch(ms)))
-                        n += 1
-                        total += ms.count
-                    }
-                }
+            for (n, req) in Self.requests(runs: runs, keys: keys, pointsPerKey: pointsPerKey, batch: batch).enumerated() {
+                requests[n % threads].append((req.run, MetricBatch(req.metrics)))
+                total += req.metrics.count
             }
             let work = requests
             let runIDs = ids
