@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(
             name: "TallyStoreTests",
             dependencies: ["TallyStore", "TallyWorkloads", "CTallyShims"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -3,10 +3,12 @@ import Testing
 import TallyWorkloads
 @testable import TallyStore
 
-/// Small blocks, tiny rollup buckets and no fsync, so tests exercise many blocks, levels and seals quickly.
-func testConfig(blockPoints: Int = 64, rollup: Int = 4, durability: Durability? = Durability.none) -> StoreConfiguration {
+/// Small blocks, tiny rollup buckets and no fsync, so tests exercise many blocks, levels and seals quickly. Series of
+/// fewer than `pack` points in a segment are packed.
+func testConfig(blockPoints: Int = 64, rollup: Int = 4, pack: Int = 8, durability: Durability? = Durability.none) -> StoreConfiguration {
     var c = StoreConfiguration()
     c.blockPoints = blockPoints
+    c.packPoints = pack
     c.rollupPointsPerBucket = rollup
     c.durableSegments = false
     c.compactionThreshold = 0
@@ -247,7 +249,7 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
         }
         try store.flush()
         let seg = try #require(try store.run("r", create: false)?.state.withLock { $0.segments.first })
-        let tsRefs = Set(seg.footer.series.map { $0.blocks[0].timestamps.offset })
+        let tsRefs = Set((0..<seg.series.count).map { seg.series.blocks($0)[0].timestamps.offset })
         #expect(tsRefs.count == 1, "all seven series share one timestamp chunk")
         for k in SyntheticRun.keys {
             let got = try store.read(run: "r", key: k)

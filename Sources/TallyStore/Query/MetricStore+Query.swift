@@ -57,7 +57,7 @@ extension MetricStore {
         for (u, unit) in units.enumerated() {
             switch unit {
             case .block(let seg, let si, let bi, _):
-                let meta = seg.footer.series[si].blocks[bi]
+                let meta = seg.block(si, bi)
                 guard meta.maxStep >= lo && meta.minStep <= hi else { continue }
                 if meta.minStep >= lo && meta.maxStep <= hi {
                     parts.append(Part(unit: u, range: nil))
@@ -100,7 +100,7 @@ extension MetricStore {
                 }
             } else {
                 guard case .block(let seg, let si, let bi, _) = units[part.unit] else { continue }
-                let meta = seg.footer.series[si].blocks[bi]
+                let meta = seg.block(si, bi)
                 n = meta.count
                 let st = try shared.ints(seg, meta.steps, count: n, planes: planes, what: "step column")
                 let ts = try shared.ints(seg, meta.timestamps, count: n, planes: planes, what: "timestamp column")
@@ -142,7 +142,7 @@ extension MetricStore {
         for unit in try run.snapshot(key: key) {
             let p: MetricPoint?
             switch unit {
-            case .block(let seg, let si, let bi, _): p = seg.footer.series[si].blocks[bi].latest
+            case .block(let seg, let si, let bi, _): p = seg.block(si, bi).latest
             case .memory(_, let latest, _): p = latest
             }
             if let p, best == nil || LatestRule.isLater(p, than: best!) { best = p }
@@ -217,7 +217,7 @@ extension MetricStore {
 
     private func aggregateBlock(_ seg: SegmentReader, _ si: Int, _ bi: Int, order: Int64, grid: BucketGrid, planes: PlaneCodec,
                                 into aggs: inout [Aggregate]) throws {
-        let meta = seg.footer.series[si].blocks[bi]
+        let meta = seg.block(si, bi)
         guard meta.maxStep >= grid.lo && meta.minStep <= grid.hi else { return }
         let l = max(grid.lo, meta.minStep), h = min(grid.hi, meta.maxStep)
         let p0 = grid.bucket(of: l), p1 = grid.bucket(of: h)

@@ -30,7 +30,7 @@ extension MetricStore {
             let (a, b, n): (Int64, Int64, Int)
             switch unit {
             case .block(let seg, let si, let bi, _):
-                let m = seg.footer.series[si].blocks[bi]
+                let m = seg.block(si, bi)
                 (a, b, n) = (m.minStep, m.maxStep, m.count)
             case .memory(let c, _, _):
                 (a, b, n) = (c.steps.first!, c.steps.last!, c.count)
@@ -63,7 +63,7 @@ extension MetricStore {
         for unit in units {
             switch unit {
             case .block(let seg, let si, let bi, _):
-                let m = seg.footer.series[si].blocks[bi]
+                let m = seg.block(si, bi)
                 guard m.maxStep >= lo && m.minStep <= hi else { continue }
                 let n = m.count
                 try seg.decodeInts(m.steps, count: n, planes: planes, what: "step column", into: st)

@@ -13,7 +13,7 @@ extension MetricStore {
         for unit in units {
             switch unit {
             case .block(let seg, let si, let bi, _):
-                let m = seg.footer.series[si].blocks[bi]
+                let m = seg.block(si, bi)
                 guard m.flags & BlockMeta.timeOrdered != 0 else { return nil }
                 if let l = last, !(l < (m.minTimestamp, m.minStep)) { return nil }
                 // In a time-ordered block the last point has both the largest step and the largest timestamp.
@@ -41,7 +41,7 @@ extension MetricStore {
             let take = min(n - from, limit - out.count)
             switch unit {
             case .block(let seg, let si, let bi, _):
-                let m = seg.footer.series[si].blocks[bi]
+                let m = seg.block(si, bi)
                 let st = try seg.readInts(m.steps, count: m.count, planes: planes, what: "step column")
                 let ts = try seg.readInts(m.timestamps, count: m.count, planes: planes, what: "timestamp column")
                 let vs = try seg.readValues(m.values, count: m.count, planes: planes)

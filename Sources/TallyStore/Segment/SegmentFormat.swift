@@ -4,8 +4,14 @@ enum SegmentFormat {
     static let headerMagic: [UInt8] = Array("TALLYSEG".utf8)
     /// `TALLYEND`, the last 8 bytes of every segment.
     static let trailerMagic: [UInt8] = Array("TALLYEND".utf8)
-    /// The only format version written so far.
-    static let version: UInt16 = 1
+    /// The format version written: 2 adds packs of short series and a compressed, columnar footer.
+    static let version: UInt16 = 2
+    /// Versions this build reads.
+    static let readableVersions: ClosedRange<UInt16> = 1...2
+    /// Most points one pack holds (so reading one packed series decodes a bounded amount).
+    static let maxPackPoints = 1 << 16
+    /// In a version-2 footer, the block count that marks a packed series.
+    static let packedMark: UInt32 = 0xFFFF_FFFF
     static let headerSize = 16
     static let trailerSize = 32
     /// Size in bytes of one encoded ``BlockMeta``.
@@ -115,12 +121,14 @@ public struct WALPosition: Sendable, Hashable, Comparable {
     public static func < (a: Self, b: Self) -> Bool { (a.lsn, a.index) < (b.lsn, b.index) }
 }
 
-/// The blocks of one series inside one segment, in arrival order.
+/// Where one series' points sit inside one segment: its blocks in arrival order, or a slot in a pack.
 struct SeriesIndex: Sendable {
     var key: String
     var blocks: [BlockMeta]
     /// WAL position of the first point of this series not sealed by this or an earlier segment (`nil`: no WAL).
     var wal: WALPosition? = nil
+    /// The series' place in a pack (then `blocks` is empty).
+    var packed: PackSlot? = nil
 }
 
 /// The parsed footer of a segment.
@@ -131,34 +139,94 @@ struct SegmentFooter: Sendable {
     /// missing segment file.
     var previousSeq: UInt64 = 0
     var series: [SeriesIndex]
+    /// Packs of short series (version 2).
+    var packs: [PackMeta] = []
     /// The run's most recent client batch ids when this segment was written (for idempotent retries).
     var batchIDs: [String] = []
 
-    func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + series.count * (32 + SegmentFormat.blockMetaSize))
+    /// The version-2 footer: one compressed blob (see `docs/storage-format.md`) holding the pack index, the series
+    /// fields as columns, then the dense series' block index and the batch ids.
+    func encode(planes: PlaneCodec) throws -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + packs.count * PackMeta.size + series.count * 32)
         w.write(UInt32(series.count))
         w.write(supersedes?.lowerBound ?? 0)
         w.write(supersedes?.upperBound ?? 0)
         w.write(previousSeq)
-        for s in series {
-            w.writeString16(s.key)
-            w.write(s.wal?.lsn ?? 0)
-            w.write(s.wal?.index ?? 0)
-            w.write(UInt32(s.blocks.count))
-            for b in s.blocks { b.write(into: &w) }
-        }
+        w.write(UInt32(packs.count))
+        for p in packs { p.write(into: &w) }
+        let columns: [[Int64]] = [
+            series.map { Int64($0.key.utf8.count) },
+            series.map { Int64(bitPattern: $0.wal?.lsn ?? 0) },
+            series.map { Int64($0.wal?.index ?? 0) },
+            series.map { $0.packed == nil ? Int64($0.blocks.count) : Int64(SegmentFormat.packedMark) },
+            series.map { Int64($0.packed?.pack ?? 0) },
+            series.map { Int64($0.packed?.ordinal ?? 0) },
+        ]
+        for c in columns { try c.withUnsafeBufferPointer { try IntColumnCodec.encode($0, compression: .none, planes: planes, into: &w) } }
+        for s in series { w.write(bytes: Array(s.key.utf8)) }
+        for s in series { for b in s.blocks { b.write(into: &w) } }
         w.write(UInt32(batchIDs.count))
         for id in batchIDs { w.writeString16(id) }
-        return w.bytes
+        return try Blob.pack(w.bytes)
     }
 
-    static func decode(_ bytes: [UInt8], baseOffset: Int64, chunkLimit: Int64) throws -> SegmentFooter {
+    static func decode(_ bytes: [UInt8], version: UInt16, baseOffset: Int64, chunkLimit: Int64) throws -> SegmentFooter {
+        if version == 1 { return try decodeVersion1(bytes, baseOffset: baseOffset, chunkLimit: chunkLimit) }
+        let raw = try Blob.unpack(bytes, baseOffset: baseOffset)
+        var r = ByteReader(raw, baseOffset: baseOffset)
+        let n = Int(try r.read(UInt32.self, "series count"))
+        let supersedes = try readSupersedes(&r)
+        let previousSeq = try r.read(UInt64.self, "previous segment")
+        let packCount = Int(try r.read(UInt32.self, "pack count"))
+        guard packCount <= r.remaining / PackMeta.size, n <= r.remaining else { throw r.truncated("pack and series index") }
+        var packs: [PackMeta] = []
+        packs.reserveCapacity(packCount)
+        for _ in 0..<packCount { packs.append(try PackMeta.read(&r, chunkLimit: chunkLimit)) }
+        let planes = PlaneCodec()
+        var columns: [[Int64]] = []
+        for _ in 0..<6 {
+            columns.append(try [Int64](unsafeUninitializedCapacity: n) { buf, c in
+                try IntColumnCodec.decode(&r, expectedCount: n, planes: planes, into: buf)
+                c = n
+            })
+        }
+        var series: [SeriesIndex] = []
+        series.reserveCapacity(n)
+        var packed = [Int](repeating: 0, count: packCount)  // series seen per pack
+        for i in 0..<n {
+            let length = columns[0][i]
+            guard length >= 0, length <= Int64(UInt16.max) else { throw r.corrupt("series key of \(length) bytes") }
+            let range = try r.skip(Int(length), "series key")
+            guard let key = String(validating: raw[range], as: UTF8.self) else { throw r.corrupt("series key is not UTF-8") }
+            let lsn = UInt64(bitPattern: columns[1][i])
+            guard let walIndex = UInt32(exactly: columns[2][i]) else { throw r.corrupt("WAL position of \(key)") }
+            var s = SeriesIndex(key: key, blocks: [], wal: lsn == 0 ? nil : WALPosition(lsn: lsn, index: walIndex))
+            if columns[3][i] == Int64(SegmentFormat.packedMark) {
+                let p = Int(truncatingIfNeeded: columns[4][i]), o = Int(truncatingIfNeeded: columns[5][i])
+                guard p >= 0, p < packCount, o == packed[p], o < packs[p].seriesCount else {
+                    throw r.corrupt("series \(key) names slot \(o) of pack \(p)")
+                }
+                packed[p] += 1
+                s.packed = PackSlot(pack: p, ordinal: o)
+            } else {
+                guard columns[3][i] >= 1, columns[3][i] <= Int64(SegmentFormat.maxBlocksPerSeries) else { throw r.corrupt("block count of \(key)") }
+            }
+            series.append(s)
+        }
+        guard zip(packed, packs).allSatisfy({ $0 == $1.seriesCount }) else { throw r.corrupt("a pack holds series no index entry names") }
+        for i in series.indices where series[i].packed == nil {
+            let bc = Int(columns[3][i])
+            guard bc <= r.remaining / SegmentFormat.blockMetaSize else { throw r.truncated("block index of \(series[i].key)") }
+            series[i].blocks = try readBlocks(&r, count: bc, key: series[i].key, chunkLimit: chunkLimit)
+        }
+        let ids = try readBatchIDs(&r)
+        return SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, packs: packs, batchIDs: ids)
+    }
+
+    static func decodeVersion1(_ bytes: [UInt8], baseOffset: Int64, chunkLimit: Int64) throws -> SegmentFooter {
         var r = ByteReader(bytes, baseOffset: baseOffset)
         let n = Int(try r.read(UInt32.self, "series count"))
-        let from = try r.read(UInt64.self, "supersedes from")
-        let to = try r.read(UInt64.self, "supersedes to")
-        guard from <= to else { throw r.corrupt("supersedes range \(from)...\(to)") }
-        let supersedes = to == 0 ? nil : from...to
+        let supersedes = try readSupersedes(&r)
         let previousSeq = try r.read(UInt64.self, "previous segment")
         var series: [SeriesIndex] = []
         series.reserveCapacity(min(n, 1 << 16))
@@ -168,30 +236,47 @@ struct SegmentFooter: Sendable {
             let walIndex = try r.read(UInt32.self, "series WAL position")
             let bc = Int(try r.read(UInt32.self, "block count"))
             guard bc <= r.remaining / SegmentFormat.blockMetaSize else { throw r.truncated("block index of \(key)") }
-            var blocks: [BlockMeta] = []
-            blocks.reserveCapacity(bc)
-            for _ in 0..<bc {
-                let at = r.offset
-                let b = try BlockMeta.read(&r)
-                for c in [b.steps, b.timestamps, b.values, b.rollup] where !c.isNone {
-                    guard c.offset >= Int64(SegmentFormat.headerSize), c.length >= 4, c.offset <= chunkLimit - Int64(c.length) else {
-                        throw StorageError(.corrupt, "block of \(key) points outside the data area", offset: baseOffset + Int64(at))
-                    }
-                }
-                guard b.count > 0, b.count <= 1 << 20, b.flags & ~BlockMeta.timeOrdered == 0, b.minStep <= b.maxStep, !b.values.isNone, !b.steps.isNone,
-                    !b.timestamps.isNone
-                else {
-                    throw StorageError(.corrupt, "malformed block index entry for \(key)", offset: baseOffset + Int64(at))
-                }
-                blocks.append(b)
-            }
+            let blocks = try readBlocks(&r, count: bc, key: key, chunkLimit: chunkLimit)
             series.append(SeriesIndex(key: key, blocks: blocks, wal: walLSN == 0 ? nil : WALPosition(lsn: walLSN, index: walIndex)))
         }
+        let ids = try readBatchIDs(&r)
+        return SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, batchIDs: ids)
+    }
+
+    private static func readSupersedes(_ r: inout ByteReader) throws -> ClosedRange<UInt64>? {
+        let from = try r.read(UInt64.self, "supersedes from")
+        let to = try r.read(UInt64.self, "supersedes to")
+        guard from <= to else { throw r.corrupt("supersedes range \(from)...\(to)") }
+        return to == 0 ? nil : from...to
+    }
+
+    private static func readBlocks(_ r: inout ByteReader, count bc: Int, key: String, chunkLimit: Int64) throws -> [BlockMeta] {
+        var blocks: [BlockMeta] = []
+        blocks.reserveCapacity(bc)
+        for _ in 0..<bc {
+            let at = r.offset
+            let b = try BlockMeta.read(&r)
+            for c in [b.steps, b.timestamps, b.values, b.rollup] where !c.isNone {
+                guard c.offset >= Int64(SegmentFormat.headerSize), c.length >= 4, c.offset <= chunkLimit - Int64(c.length) else {
+                    throw StorageError(.corrupt, "block of \(key) points outside the data area", offset: r.baseOffset + Int64(at))
+                }
+            }
+            guard b.count > 0, b.count <= 1 << 20, b.flags & ~BlockMeta.timeOrdered == 0, b.minStep <= b.maxStep, !b.values.isNone, !b.steps.isNone,
+                !b.timestamps.isNone
+            else {
+                throw StorageError(.corrupt, "malformed block index entry for \(key)", offset: r.baseOffset + Int64(at))
+            }
+            blocks.append(b)
+        }
+        return blocks
+    }
+
+    private static func readBatchIDs(_ r: inout ByteReader) throws -> [String] {
         let idCount = Int(try r.read(UInt32.self, "batch id count"))
         guard idCount <= r.remaining / 2 else { throw r.truncated("batch ids") }
         var ids: [String] = []
         for _ in 0..<idCount { ids.append(try r.readString16("batch id")) }
         guard r.remaining == 0 else { throw r.corrupt("\(r.remaining) unexpected bytes after the footer") }
-        return SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, batchIDs: ids)
+        return ids
     }
 }

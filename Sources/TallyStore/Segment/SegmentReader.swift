@@ -8,9 +8,18 @@ final class SegmentReader: Sendable {
     /// Sequence number (from the file name); orders segments of a run by age.
     let seq: UInt64
     let file: ReadOnlyFile
-    let footer: SegmentFooter
-    /// Series position in ``footer`` by key.
-    let seriesIndex: [String: Int]
+    /// The format version the file was written in.
+    let version: UInt16
+    /// Every series: key, watermark, blocks or pack slot.
+    let series: SeriesTable
+    /// Packs of short series (version 2).
+    let packs: [PackMeta]
+    /// Sequence numbers of the segments this one replaces (a compaction's inputs); `nil` for a sealed head.
+    let supersedes: ClosedRange<UInt64>?
+    /// The run's live segment before this one (0: none).
+    let previousSeq: UInt64
+    /// The run's most recent client batch ids when this segment was written.
+    let batchIDs: [String]
     /// Unique identity for caches.
     let uid: Int
 
@@ -40,10 +49,11 @@ final class SegmentReader: Sendable {
         guard header[10] == 0 && header[11] == 0 else {
             throw StorageError(.corrupt, "unknown segment header flags", path: path, offset: 10)
         }
-        guard version == SegmentFormat.version else {
-            throw StorageError(.unsupportedFormat, "segment format version \(version), this build reads \(SegmentFormat.version)",
+        guard SegmentFormat.readableVersions.contains(version) else {
+            throw StorageError(.unsupportedFormat, "segment format version \(version), this build reads \(SegmentFormat.readableVersions)",
                                path: path, offset: 8)
         }
+        self.version = version
         let trailerAt = file.size - Int64(SegmentFormat.trailerSize)
         let trailer = try file.read(at: trailerAt, count: SegmentFormat.trailerSize, what: "segment trailer")
         guard Array(trailer[24..<32]) == SegmentFormat.trailerMagic else {
@@ -61,14 +71,17 @@ final class SegmentReader: Sendable {
         guard CRC32C.checksum(fb) == footerCRC else {
             throw StorageError(.corrupt, "segment footer checksum mismatch", path: path, offset: footerOffset)
         }
+        let footer: SegmentFooter
         do {
-            footer = try SegmentFooter.decode(fb, baseOffset: footerOffset, chunkLimit: footerOffset)
+            footer = try SegmentFooter.decode(fb, version: version, baseOffset: footerOffset, chunkLimit: footerOffset)
         } catch let e as StorageError {
             throw e.at(path: path)
         }
-        var idx: [String: Int] = [:]
-        for (i, s) in footer.series.enumerated() { idx[s.key] = i }
-        seriesIndex = idx
+        series = SeriesTable(footer.series)
+        packs = footer.packs
+        supersedes = footer.supersedes
+        previousSeq = footer.previousSeq
+        batchIDs = footer.batchIDs
         uid = Self.nextUID.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 
@@ -124,6 +137,40 @@ final class SegmentReader: Sendable {
         guard !meta.rollup.isNone else { return RollupPyramid(levels: []) }
         let bytes = try readChunk(meta.rollup, what: "rollup")
         return try withPath { try RollupPyramid.decode(bytes, baseOffset: meta.rollup.offset, planes: planes) }
+    }
+
+    /// Block `bi` of series `si`.
+    func block(_ si: Int, _ bi: Int) -> BlockMeta { series.blocks(si)[bi] }
+
+    /// Decodes pack `index`.
+    func readPack(_ index: Int, planes: PlaneCodec) throws -> DecodedPack {
+        let meta = packs[index]
+        let bytes = try readChunk(meta.chunk, what: "pack")
+        return try withPath { try DecodedPack.decode(bytes, meta: meta, planes: planes) }
+    }
+
+    /// Every point of series `i` in this segment, blocks concatenated in arrival order or the series' pack slice.
+    /// `pack` supplies decoded packs (a cache, or a plain decode).
+    func columns(_ i: Int, planes: PlaneCodec, pack: (Int) throws -> DecodedPack) throws -> SealColumns {
+        let key = series.key(i)
+        var cols: SealColumns
+        if let slot = series.slot(i) {
+            cols = try pack(slot.pack).columns(slot.ordinal, key: key)
+        } else {
+            cols = SealColumns(key: key, steps: [], timestamps: [], values: [])
+            for meta in series.blocks(i) {
+                cols.steps += try readInts(meta.steps, count: meta.count, planes: planes, what: "step column")
+                cols.timestamps += try readInts(meta.timestamps, count: meta.count, planes: planes, what: "timestamp column")
+                cols.values += try readValues(meta.values, count: meta.count, planes: planes)
+            }
+        }
+        cols.wal = series.wal(i)
+        return cols
+    }
+
+    /// Points held: blocks and packs.
+    var points: Int {
+        (0..<series.count).reduce(0) { $0 + series.blocks($1).reduce(0) { $0 + $1.count } } + packs.reduce(0) { $0 + $1.pointCount }
     }
 
     private func withPath<R>(_ body: () throws -> R) throws -> R {

@@ -14,15 +14,21 @@ struct SealColumns: Sendable {
 /// Builds the bytes of one immutable segment file.
 ///
 /// Series are split into balanced blocks of at most `blockPoints` points. Identical step or timestamp columns
-/// (metrics logged together share them) are stored once and referenced by every block that has them.
+/// (metrics logged together share them) are stored once and referenced by every block that has them. Series of
+/// fewer than `packPoints` points go into packs instead: many series per chunk, no block index entry each.
 struct SegmentWriter {
     let blockPoints: Int
+    let packPoints: Int
     let compression: Compression
     let supersedes: ClosedRange<UInt64>?
     let rollupPointsPerBucket: Int
     private let planes = PlaneCodec()
     private var w = ByteWriter(capacity: 1 << 20)
     private var series: [SeriesIndex] = []
+    private var packs: [PackMeta] = []
+    /// Short series waiting for the pack being filled.
+    private var pending: [SealColumns] = []
+    private var pendingPoints = 0
     /// Already written step/timestamp columns, by (count, first value), for sharing.
     private var shared: [SharedKey: [(column: [Int64], ref: ChunkRef)]] = [:]
 
@@ -32,8 +38,9 @@ struct SegmentWriter {
         var last: Int64
     }
 
-    init(blockPoints: Int, compression: Compression, rollupPointsPerBucket: Int, supersedes: ClosedRange<UInt64>? = nil) {
+    init(blockPoints: Int, packPoints: Int, compression: Compression, rollupPointsPerBucket: Int, supersedes: ClosedRange<UInt64>? = nil) {
         self.blockPoints = max(1, blockPoints)
+        self.packPoints = min(packPoints, SegmentFormat.maxPackPoints)
         self.rollupPointsPerBucket = max(1, rollupPointsPerBucket)
         self.compression = compression
         self.supersedes = supersedes
@@ -54,6 +61,14 @@ struct SegmentWriter {
 
     /// Adds one series (must be sorted by step, ties in arrival order).
     mutating func add(_ s: SealColumns) throws {
+        guard s.count > 0 else { return }
+        if s.count < packPoints {
+            if pendingPoints + s.count > SegmentFormat.maxPackPoints { try writePack() }
+            series.append(SeriesIndex(key: s.key, blocks: [], wal: s.wal, packed: PackSlot(pack: packs.count, ordinal: pending.count)))
+            pending.append(s)
+            pendingPoints += s.count
+            return
+        }
         var metas: [BlockMeta] = []
         for r in Self.blockRanges(count: s.count, blockPoints: blockPoints) {
             let steps = Array(s.steps[r]), ts = Array(s.timestamps[r]), vals = Array(s.values[r])
@@ -72,6 +87,16 @@ struct SegmentWriter {
             metas.append(Self.meta(steps: steps, timestamps: ts, values: vals, refs: (stepRef, tsRef, valRef, rollupRef)))
         }
         series.append(SeriesIndex(key: s.key, blocks: metas, wal: s.wal))
+    }
+
+    /// Writes the pending short series as one pack.
+    private mutating func writePack() throws {
+        guard !pending.isEmpty else { return }
+        let (compression, group) = (self.compression, pending)
+        let ref = try chunk { w, planes in try DecodedPack.encode(group, compression: compression, planes: planes, into: &w) }
+        packs.append(PackMeta.describing(group, chunk: ref))
+        pending.removeAll(keepingCapacity: true)
+        pendingPoints = 0
     }
 
     static func meta(steps: [Int64], timestamps ts: [Int64], values: [UInt64], refs: (ChunkRef, ChunkRef, ChunkRef, ChunkRef)) -> BlockMeta {
@@ -115,9 +140,10 @@ struct SegmentWriter {
     }
 
     /// Appends the footer (with the run's recent batch ids) and trailer; returns the file's bytes.
-    consuming func finish(previousSeq: UInt64, batchIDs: [String] = []) -> [UInt8] {
-        let footer = SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, batchIDs: batchIDs)
-        let fb = footer.encode()
+    consuming func finish(previousSeq: UInt64, batchIDs: [String] = []) throws -> [UInt8] {
+        try writePack()
+        let footer = SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, packs: packs, batchIDs: batchIDs)
+        let fb = try footer.encode(planes: planes)
         let footerOffset = UInt64(w.count)
         w.write(bytes: fb)
         w.write(footerOffset)

@@ -39,7 +39,7 @@ extension MetricStore {
     /// The sequence range a merge of `segments` replaces, extended by what its inputs replaced in turn, so a file an
     /// earlier compaction failed to delete is still recognised as stale after this one.
     static func replacedRange(_ segments: [SegmentReader]) -> ClosedRange<UInt64> {
-        let lo = segments.map { $0.footer.supersedes?.lowerBound ?? $0.seq }.min()!
+        let lo = segments.map { $0.supersedes?.lowerBound ?? $0.seq }.min()!
         return lo...segments.last!.seq
     }
 
@@ -59,23 +59,30 @@ extension MetricStore {
             guard segments.count > 1 else { return 0 }
             let planes = PlaneCodec()
             var keys = Set<String>()
-            for seg in segments { keys.formUnion(seg.seriesIndex.keys) }
-            var writer = SegmentWriter(blockPoints: configuration.blockPoints, compression: configuration.compactionCompression,
-                                       rollupPointsPerBucket: configuration.rollupPointsPerBucket,
+            for seg in segments { keys.formUnion(seg.series.keys) }
+            var writer = SegmentWriter(blockPoints: configuration.blockPoints, packPoints: configuration.packPoints,
+                                       compression: configuration.compactionCompression, rollupPointsPerBucket: configuration.rollupPointsPerBucket,
                                        supersedes: Self.replacedRange(segments))
-            for key in keys.sorted() {
+            // Each input pack is decoded once for the whole merge, not once per series it holds.
+            var packs: [BlockKey: DecodedPack] = [:]
+            for key in keys.sorted(by: SeriesTable.less) {
                 var cols = SealColumns(key: key, steps: [], timestamps: [], values: [])
                 var sorted = true
                 for seg in segments {
-                    guard let si = seg.seriesIndex[key] else { continue }
-                    // Keep the furthest seal watermark, or replay would re-apply points the inputs held.
-                    if let w = seg.footer.series[si].wal, w > (cols.wal ?? WALPosition(lsn: 0, index: 0)) { cols.wal = w }
-                    for meta in seg.footer.series[si].blocks {
-                        if let last = cols.steps.last, meta.minStep < last { sorted = false }
-                        cols.steps += try seg.readInts(meta.steps, count: meta.count, planes: planes, what: "step column")
-                        cols.timestamps += try seg.readInts(meta.timestamps, count: meta.count, planes: planes, what: "timestamp column")
-                        cols.values += try seg.readValues(meta.values, count: meta.count, planes: planes)
+                    guard let si = seg.series.find(key) else { continue }
+                    let part = try seg.columns(si, planes: planes) { p in
+                        let k = BlockKey(segment: seg.uid, series: -1, block: p)
+                        if let d = packs[k] { return d }
+                        let d = try seg.readPack(p, planes: planes)
+                        packs[k] = d
+                        return d
                     }
+                    // Keep the furthest seal watermark, or replay would re-apply points the inputs held.
+                    if let w = part.wal, w > (cols.wal ?? WALPosition(lsn: 0, index: 0)) { cols.wal = w }
+                    if let last = cols.steps.last, let first = part.steps.first, first < last { sorted = false }
+                    cols.steps += part.steps
+                    cols.timestamps += part.timestamps
+                    cols.values += part.values
                 }
                 if !sorted {
                     let order = SeriesHead.stableOrder(cols.steps)
@@ -85,7 +92,7 @@ extension MetricStore {
                 try writer.add(cols)
             }
             // The merged segment becomes the newest: it must carry the run's batch ids or retries would be stored again.
-            let bytes = writer.finish(previousSeq: segments[0].footer.previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
+            let bytes = try writer.finish(previousSeq: segments[0].previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
             let path = run.directory + "/" + SegmentFormat.fileName(seq: seq)
             let reader: SegmentReader
             do {
@@ -104,6 +111,7 @@ extension MetricStore {
             if configuration.durableSegments { try FileIO.syncDirectory(run.directory) }
             blockCache.removeAll { merged.contains($0.segment) }
             rollupCache.removeAll { merged.contains($0.segment) }
+            packCache.removeAll { merged.contains($0.segment) }
             return segments.count
         }
     }

@@ -10,17 +10,26 @@ extension MetricStore {
         }
         var out: [String: SeriesStorage] = [:]
         for seg in segments {
-            for series in seg.footer.series {
-                var st = out[series.key] ?? SeriesStorage()
-                st.indexBytes += series.key.utf8.count + 6 + series.blocks.count * SegmentFormat.blockMetaSize
-                for b in series.blocks {
+            for i in 0..<seg.series.count {
+                let key = seg.series.key(i)
+                var st = out[key] ?? SeriesStorage()
+                let blocks = seg.series.blocks(i)
+                st.indexBytes += key.utf8.count + 12 + blocks.count * SegmentFormat.blockMetaSize
+                if let slot = seg.series.slot(i) {
+                    let meta = seg.packs[slot.pack]
+                    let pack = try run.pack(seg, slot.pack)
+                    let n = pack.starts[slot.ordinal + 1] - pack.starts[slot.ordinal]
+                    st.points += n
+                    st.packedBytes += meta.chunk.length * n / meta.pointCount
+                }
+                for b in blocks {
                     st.points += b.count
                     st.valueBytes += b.values.length
                     st.stepBytes += b.steps.length
                     st.timestampBytes += b.timestamps.length
                     st.rollupBytes += b.rollup.length
                 }
-                out[series.key] = st
+                out[key] = st
             }
         }
         return out
@@ -46,9 +55,10 @@ extension MetricStore {
             for seg in s.segments {
                 st.segmentBytes += seg.size
                 var seen = Set<Int64>()
-                for series in seg.footer.series {
-                    keys.insert(series.key)
-                    for b in series.blocks {
+                st.sealedPoints += seg.packs.reduce(0) { $0 + $1.pointCount }
+                for i in 0..<seg.series.count {
+                    keys.insert(seg.series.key(i))
+                    for b in seg.series.blocks(i) {
                         st.sealedPoints += b.count
                         if !b.rollup.isNone, seen.insert(b.rollup.offset).inserted { st.rollupBytes += Int64(b.rollup.length) }
                     }

@@ -27,6 +27,7 @@ public final class MetricStore: Sendable {
     let activeAppends = Atomic<Int>(0)
     let blockCache: LRUCache<BlockKey, DecodedBlock>
     let rollupCache: LRUCache<BlockKey, CachedPyramid>
+    let packCache: LRUCache<BlockKey, DecodedPack>
     /// The write-ahead log, when ``StoreConfiguration/wal`` is set.
     let wal: WAL?
     let recoveryReport = Mutex(RecoveryReport())
@@ -46,6 +47,7 @@ public final class MetricStore: Sendable {
         self.configuration = configuration
         blockCache = LRUCache(budget: configuration.blockCacheBytes)
         rollupCache = LRUCache(budget: max(1 << 20, configuration.rollupCacheBytes))
+        packCache = LRUCache(budget: max(1 << 20, configuration.packCacheBytes))
         wal = configuration.wal.map { WAL(directory: directory + "/wal", config: $0) }
         FileIO.raiseOpenFileLimit()
         try FileIO.makeDirectories(directory + "/runs")
@@ -57,7 +59,7 @@ public final class MetricStore: Sendable {
                 continue
             }
             guard !name.hasPrefix("."), let id = RunDirectoryName.decode(name) else { continue }
-            found[id] = RunStore(id: id, directory: directory + "/runs/" + name, account: account, manifestSeq: manifest[id])
+            found[id] = RunStore(id: id, directory: directory + "/runs/" + name, account: account, packCache: packCache, manifestSeq: manifest[id])
         }
         runs.withLock { $0 = found }
         var deletedByLog: Set<String> = []
@@ -93,7 +95,7 @@ public final class MetricStore: Sendable {
             guard !id.isEmpty, id.utf8.count <= 200 else {
                 throw StorageError(.invalidArgument, "run id must be 1 to 200 bytes")
             }
-            let r = RunStore(id: id, directory: runsDirectory + "/" + RunDirectoryName.encode(id), account: account)
+            let r = RunStore(id: id, directory: runsDirectory + "/" + RunDirectoryName.encode(id), account: account, packCache: packCache)
             runs[id] = r
             return r
         }

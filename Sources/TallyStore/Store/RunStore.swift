@@ -94,13 +94,16 @@ final class RunStore: Sendable {
     /// Mirror of `state.headBytes`, readable without the lock for budget decisions.
     let headBytes = Atomic<Int>(0)
     let account: MemoryAccount
+    /// Decoded packs of the whole store (short series are read through it).
+    let packCache: LRUCache<BlockKey, DecodedPack>
     /// The newest segment the store manifest recorded for this run (runs found on disk at open only).
     let manifestSeq: UInt64?
 
-    init(id: String, directory: String, account: MemoryAccount, manifestSeq: UInt64? = nil) {
+    init(id: String, directory: String, account: MemoryAccount, packCache: LRUCache<BlockKey, DecodedPack>, manifestSeq: UInt64? = nil) {
         self.id = id
         self.directory = directory
         self.account = account
+        self.packCache = packCache
         self.manifestSeq = manifestSeq
     }
 
@@ -168,11 +171,13 @@ final class RunStore: Sendable {
         s.segments = readers
         s.nextSeq = (found.last?.0 ?? 0) + 1
         for r in readers {
-            for series in r.footer.series {
-                if let w = series.wal, w > (s.watermarks[series.key] ?? WALPosition(lsn: 0, index: 0)) { s.watermarks[series.key] = w }
+            for i in 0..<r.series.count {
+                guard let w = r.series.wal(i) else { continue }
+                let key = r.series.key(i)
+                if w > (s.watermarks[key] ?? WALPosition(lsn: 0, index: 0)) { s.watermarks[key] = w }
             }
         }
-        s.batchIDs = BatchIDWindow(readers.last?.footer.batchIDs ?? [])
+        s.batchIDs = BatchIDWindow(readers.last?.batchIDs ?? [])
         s.loaded = true
     }
 
@@ -182,7 +187,7 @@ final class RunStore: Sendable {
         var live: [SegmentReader] = []
         var stale: [SegmentReader] = []
         for r in readers.sorted(by: { $0.seq > $1.seq }) {
-            if live.contains(where: { $0.footer.supersedes?.contains(r.seq) == true }) { stale.append(r) } else { live.append(r) }
+            if live.contains(where: { $0.supersedes?.contains(r.seq) == true }) { stale.append(r) } else { live.append(r) }
         }
         return (live.reversed(), stale)
     }
@@ -192,8 +197,8 @@ final class RunStore: Sendable {
     static func chainError(_ live: [SegmentReader], directory: String, manifestSeq: UInt64?) -> StorageError? {
         var expected: UInt64 = 0
         for r in live {
-            guard r.footer.previousSeq == expected else {
-                let missing = r.footer.previousSeq
+            guard r.previousSeq == expected else {
+                let missing = r.previousSeq
                 return StorageError(.corrupt, "segment \(SegmentFormat.fileName(seq: missing)) is missing (named by \(SegmentFormat.fileName(seq: r.seq)))",
                                     path: directory + "/" + SegmentFormat.fileName(seq: missing))
             }
@@ -214,8 +219,12 @@ final class RunStore: Sendable {
         }
         var units: [SeriesUnit] = []
         for seg in segments {
-            guard let si = seg.seriesIndex[key] else { continue }
-            for b in seg.footer.series[si].blocks.indices {
+            guard let si = seg.series.find(key) else { continue }
+            if let slot = seg.series.slot(si) {
+                let cols = try pack(seg, slot.pack).columns(slot.ordinal, key: key)
+                units.append(.memory(cols, latest: Self.latest(of: cols), Self.order(seq: seg.seq, block: 0)))
+            }
+            for b in seg.series.blocks(si).indices {
                 units.append(.block(seg, si, b, Self.order(seq: seg.seq, block: b)))
             }
         }
@@ -230,6 +239,15 @@ final class RunStore: Sendable {
         return units
     }
 
+    /// Pack `index` of `seg`, decoded once and then served from the store's pack cache.
+    func pack(_ seg: SegmentReader, _ index: Int) throws -> DecodedPack {
+        let k = BlockKey(segment: seg.uid, series: -1, block: index)
+        if let p = packCache.get(k) { return p }
+        let p = try seg.readPack(index, planes: PlaneCodec())
+        packCache.put(k, p, bytes: p.bytes)
+        return p
+    }
+
     static func latest(of c: SealColumns) -> MetricPoint? {
         LatestRule.latest(steps: c.steps, timestamps: c.timestamps, values: c.values, in: 0..<c.count)
     }
@@ -240,7 +258,7 @@ final class RunStore: Sendable {
             try load(&s)
             var keys = Set(s.heads.keys)
             for f in s.frozen { keys.formUnion(f.series.keys) }
-            for seg in s.segments { keys.formUnion(seg.seriesIndex.keys) }
+            for seg in s.segments { keys.formUnion(seg.series.keys) }
             return keys.sorted()
         }
     }

@@ -144,8 +144,8 @@ public enum StoreCheck {
             var series: [String] = []
             do {
                 let seg = try SegmentReader(path: path, seq: seq)
-                lost = seg.footer.series.reduce(0) { $0 + $1.blocks.reduce(0) { $0 + $1.count } }
-                series = seg.footer.series.map(\.key)
+                lost = seg.points
+                series = seg.series.keys
                 _ = try verify(seg, planes: planes)
                 continue
             } catch let e as StorageError {
@@ -162,11 +162,16 @@ public enum StoreCheck {
         return report
     }
 
-    /// Reads, checksums and decodes every chunk of every block; returns the blocks and points verified.
+    /// Reads, checksums and decodes every chunk of every block and pack; returns the blocks (packs count as blocks)
+    /// and points verified.
     static func verify(_ seg: SegmentReader, planes: PlaneCodec) throws -> (blocks: Int, points: Int) {
         var blocks = 0, points = 0
-        for series in seg.footer.series {
-            for b in series.blocks {
+        for p in seg.packs.indices {
+            points += try seg.readPack(p, planes: planes).steps.count
+            blocks += 1
+        }
+        for i in 0..<seg.series.count {
+            for b in seg.series.blocks(i) {
                 _ = try seg.readInts(b.steps, count: b.count, planes: planes, what: "step column")
                 _ = try seg.readInts(b.timestamps, count: b.count, planes: planes, what: "timestamp column")
                 _ = try seg.readValues(b.values, count: b.count, planes: planes)

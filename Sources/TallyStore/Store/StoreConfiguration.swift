@@ -5,6 +5,11 @@ public struct StoreConfiguration: Sendable {
     /// Points a series head may hold before the run is sealed (defaults to ``blockPoints``). Larger values keep
     /// more in memory; ``headMemoryBudget`` still applies.
     public var sealPoints: Int? = nil
+    /// A series with fewer points than this in a segment is packed with other short series (one chunk for many,
+    /// no block index entry or rollup each); longer ones get blocks. Compaction re-decides as series grow.
+    public var packPoints: Int = 1_024
+    /// Decoded packs kept for reads of short series (bytes).
+    public var packCacheBytes: Int = 64 << 20
     /// Average points per finest rollup bucket (each coarser level spans 16× more steps). Smaller buckets make
     /// queries touch fewer raw points at bucket edges; larger ones make rollups smaller.
     public var rollupPointsPerBucket: Int = 256
@@ -43,8 +48,10 @@ public struct SeriesStorage: Sendable, Equatable {
     public var timestampBytes: Int = 0
     /// Bytes of rollup chunks.
     public var rollupBytes: Int = 0
-    /// Index entries in segment footers.
+    /// Index entries in segment footers (before the footer's compression).
     public var indexBytes: Int = 0
+    /// This series' share of the packs holding it (pack bytes × its points / the pack's points).
+    public var packedBytes: Int = 0
 }
 
 /// One series' points for ``MetricStore/append(run:series:)``: three columns of equal length.

@@ -69,7 +69,7 @@ struct EngineBench: ParsableCommand {
         var bySeries = JSONObject()
         for k in SyntheticRun.keys {
             let s = perSeries[k]!
-            bySeries.add(k, Double(s.valueBytes + s.stepBytes + s.timestampBytes + s.rollupBytes + s.indexBytes) / Double(s.points))
+            bySeries.add(k, Double(s.valueBytes + s.stepBytes + s.timestampBytes + s.rollupBytes + s.indexBytes + s.packedBytes) / Double(s.points))
         }
         var valuesOnly = JSONObject()
         for k in SyntheticRun.keys {
