@@ -79,6 +79,7 @@ let package = Package(
         .testTarget(
             name: "TallyTrackingTests",
             dependencies: ["TallyTracking", "TallyStore", "TallyWorkloads"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

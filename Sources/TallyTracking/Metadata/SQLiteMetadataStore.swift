@@ -1,4 +1,5 @@
 import Synchronization
+import TallyStore
 
 /// The embedded default ``MetadataStore``: one SQLite file in WAL journal mode, schema versioned with
 /// `PRAGMA user_version`. One connection, serialised by a mutex (SQLite writes are serial anyway).
@@ -10,6 +11,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         var loaded: Set<Int64> = []
         var runs: [String: Run] = [:]
         var byExperiment: [Int64: Set<String>] = [:]
+        /// Interned metric keys (`nil` until first needed, and again after a rollback).
+        var keys: MetricKeyTable?
+        /// Encodes and decodes `run_latest` rows (holds compression contexts; used under the lock only).
+        let codec = ColumnCodec()
     }
 
     private let state: Mutex<State>
@@ -28,8 +33,10 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     /// Versioned migrations; each runs once, in a transaction.
-    static let migrations: [String] = [
-        """
+    static let migrations: [@Sendable (SQLiteDatabase) throws -> Void] = [{ try $0.execute(schemaVersion1) }, migrateToLatestRows]
+
+    /// The first schema: latest metric values as one row per run and key (`latest_metrics`).
+    static let schemaVersion1 = """
         CREATE TABLE experiments (
             experiment_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, artifact_location TEXT NOT NULL,
             lifecycle_stage TEXT NOT NULL, creation_time INTEGER NOT NULL, last_update_time INTEGER NOT NULL);
@@ -53,7 +60,29 @@ public final class SQLiteMetadataStore: MetadataStore {
             source TEXT NOT NULL, schema TEXT, profile TEXT, tags TEXT NOT NULL, position INTEGER NOT NULL,
             PRIMARY KEY (run_uuid, name, digest));
         """
-    ]
+
+    /// Version 2: interned metric keys and one compact row of latest values per run (``LatestRows``) instead of
+    /// one row per run and key.
+    static func migrateToLatestRows(_ db: SQLiteDatabase) throws {
+        try db.execute("""
+            CREATE TABLE metric_keys (key_id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+            CREATE TABLE run_latest (run_uuid TEXT PRIMARY KEY REFERENCES runs(run_uuid), data BLOB NOT NULL);
+            INSERT INTO metric_keys (key) SELECT DISTINCT key FROM latest_metrics ORDER BY key;
+            """)
+        var ids: [String: Int64] = [:]
+        try db.query("SELECT key_id, key FROM metric_keys") { r in ids[r[1].string ?? ""] = r[0].int ?? 0 }
+        var byRun: [String: [Metric]] = [:]
+        try db.query("SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics ORDER BY run_uuid, key") { r in
+            let v = (r[3].int ?? 0) != 0 ? Double.nan : (r[2].double ?? 0)
+            byRun[r[0].string ?? "", default: []].append(Metric(key: r[1].string ?? "", value: v, timestamp: r[4].int ?? 0, step: r[5].int ?? 0))
+        }
+        let codec = ColumnCodec()
+        for (run, metrics) in byRun {
+            let row = try LatestRows.encode(metrics, codec: codec) { ids[$0]! }
+            try db.run("INSERT INTO run_latest VALUES (?, ?)", [.text(run), .blob(row)])
+        }
+        try db.execute("DROP TABLE latest_metrics")
+    }
 
     static func migrate(_ db: SQLiteDatabase, defaultArtifactLocation: String, now: Int64) throws {
         let version = try db.userVersion
@@ -62,7 +91,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
         for v in version..<migrations.count {
             try db.transaction {
-                try db.execute(migrations[v])
+                try migrations[v](db)
                 if v == 0 {
                     try db.run("INSERT INTO experiments VALUES (0, 'Default', ?, 'active', ?, ?)",
                                [.text(defaultArtifactLocation), .integer(now), .integer(now)])
@@ -89,7 +118,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             try body(st.db)
             guard st.runs[id] != nil else { return }
             let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
-            st.runs[id] = try fullRuns(st.db, infos).first
+            st.runs[id] = try fullRuns(&st, infos).first
         }
     }
 
@@ -121,6 +150,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                     st.loaded.removeAll()  // the cache may hold changes that were rolled back
                     st.runs.removeAll()
                     st.byExperiment.removeAll()
+                    st.keys = nil  // ids interned inside the transaction are gone
                 }
                 throw error
             }
@@ -237,7 +267,8 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
 
-    private func fullRuns(_ db: SQLiteDatabase, _ infos: [RunInfo]) throws -> [Run] {
+    private func fullRuns(_ st: inout State, _ infos: [RunInfo]) throws -> [Run] {
+        let db = st.db
         var byID: [String: Int] = [:]
         var out = infos.map { Run(info: $0, metrics: [], params: [], tags: [], inputs: []) }
         for (i, r) in out.enumerated() { byID[r.info.runID] = i }
@@ -246,10 +277,9 @@ public final class SQLiteMetadataStore: MetadataStore {
         for chunk in stride(from: 0, to: out.count, by: 500).map({ Array(out[$0..<min(out.count, $0 + 500)]) }) {
             let ids = chunk.map { SQLValue.text($0.info.runID) }
             let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
-            try db.query("SELECT run_uuid, key, value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
-                let v = (r[3].int ?? 0) != 0 ? Double.nan : (r[2].double ?? 0)
-                out[byID[r[0].string!]!].metrics.append(Metric(key: r[1].string ?? "", value: v, timestamp: r[4].int ?? 0, step: r[5].int ?? 0))
-            }
+            var rows: [(String, [UInt8])] = []
+            try db.query("SELECT run_uuid, data FROM run_latest WHERE run_uuid IN (\(marks))", ids) { r in rows.append((r[0].string ?? "", r[1].bytes ?? [])) }
+            for (id, row) in rows { out[byID[id]!].metrics = try Self.decodeLatest(&st, id, row) }
             try db.query("SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
                 out[byID[r[0].string!]!].params.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
             }
@@ -268,9 +298,8 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func run(id: String) throws -> Run? {
         try locked { st in
             if let r = st.runs[id] { return r }
-            let db = st.db
-            let infos = try db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
-            return try fullRuns(db, infos).first
+            let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
+            return try fullRuns(&st, infos).first
         }
     }
 
@@ -279,7 +308,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         return try locked { st in
             for exp in experimentIDs where !st.loaded.contains(exp) {
                 let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE experiment_id = ?", [.integer(exp)]).map(Self.runInfo)
-                for r in try fullRuns(st.db, infos) {
+                for r in try fullRuns(&st, infos) {
                     st.runs[r.info.runID] = r
                     st.byExperiment[exp, default: []].insert(r.info.runID)
                 }
@@ -357,48 +386,72 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func latestMetrics(runID: String, keys: [String]) throws -> [String: Metric] {
         try locked { st in
-            if let r = st.runs[runID] {
-                let wanted = Set(keys)
-                return Dictionary(r.metrics.filter { wanted.contains($0.key) }.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-            }
-            let db = st.db
+            let all = try Self.currentLatest(&st, runID)
             var out: [String: Metric] = [:]
-            for k in keys {
-                if let r = try db.rows("SELECT value, is_nan, timestamp, step FROM latest_metrics WHERE run_uuid = ? AND key = ?",
-                                       [.text(runID), .text(k)]).first {
-                    out[k] = Metric(key: k, value: (r[1].int ?? 0) != 0 ? .nan : (r[0].double ?? 0), timestamp: r[2].int ?? 0, step: r[3].int ?? 0)
-                }
-            }
+            for k in keys { if let m = all.metric(k) { out[k] = m } }
             return out
         }
     }
 
     public func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
         try locked { st in
-            for m in metrics {
-                try st.db.run("INSERT OR REPLACE INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?)",
-                              [.text(runID), .text(m.key), .real(m.value.isNaN ? 0 : m.value), .integer(m.value.isNaN ? 1 : 0),
-                               .integer(m.timestamp), .integer(m.step)])
-            }
-            Self.patch(&st, runID) { r in
-                // One pass over the batch with a key index (a wide run holds thousands of keys), sorted only when keys
-                // were added.
-                var position: [String: Int] = [:]
-                position.reserveCapacity(r.metrics.count + metrics.count)
-                for (i, m) in r.metrics.enumerated() { position[m.key] = i }
-                var added = false
-                for m in metrics {
-                    if let i = position[m.key] {
-                        r.metrics[i] = m
-                    } else {
-                        position[m.key] = r.metrics.count
-                        r.metrics.append(m)
-                        added = true
-                    }
+            // One pass over the batch with a key index (a wide run holds thousands of keys), sorted only when keys
+            // were added; every key string is the interned one.
+            var all = try Self.currentLatest(&st, runID)
+            var position: [String: Int] = [:]
+            position.reserveCapacity(all.count + metrics.count)
+            for (i, m) in all.enumerated() { position[m.key] = i }
+            var added = false
+            for var m in metrics {
+                if let i = position[m.key] {
+                    m.key = all[i].key
+                    all[i] = m
+                } else {
+                    _ = try Self.keyID(&st, m.key)
+                    m.key = st.keys!.interned(m.key)
+                    position[m.key] = all.count
+                    all.append(m)
+                    added = true
                 }
-                if added { r.metrics.sort { binaryLess($0.key, $1.key) } }
             }
+            if added { all.sort { binaryLess($0.key, $1.key) } }
+            let keys = st.keys!
+            let row = try LatestRows.encode(all, codec: st.codec) { keys.id($0)! }
+            try st.db.run("INSERT OR REPLACE INTO run_latest VALUES (?, ?)", [.text(runID), .blob(row)])
+            Self.patch(&st, runID) { $0.metrics = all }
         }
+    }
+
+    /// A run's latest values (sorted by key): the cached run's, or its row decoded, or none.
+    private static func currentLatest(_ st: inout State, _ runID: String) throws -> [Metric] {
+        if let r = st.runs[runID] { return r.metrics }
+        guard let row = try st.db.rows("SELECT data FROM run_latest WHERE run_uuid = ?", [.text(runID)]).first?.first?.bytes else { return [] }
+        return try decodeLatest(&st, runID, row)
+    }
+
+    /// Decodes a `run_latest` row with the interned keys.
+    private static func decodeLatest(_ st: inout State, _ runID: String, _ row: [UInt8]) throws -> [Metric] {
+        let keys = try keyTable(&st)
+        return try LatestRows.decode(row, runID: runID, codec: st.codec) { keys.key($0) }
+    }
+
+    /// The interned keys, loaded on first use.
+    private static func keyTable(_ st: inout State) throws -> MetricKeyTable {
+        if let k = st.keys { return k }
+        var table = MetricKeyTable()
+        try st.db.query("SELECT key_id, key FROM metric_keys") { r in table.add(id: r[0].int ?? 0, key: r[1].string ?? "") }
+        st.keys = table
+        return table
+    }
+
+    /// The id of `key`, interning it when new.
+    private static func keyID(_ st: inout State, _ key: String) throws -> Int64 {
+        if let id = try keyTable(&st).id(key) { return id }
+        guard let id = try st.db.rows("INSERT INTO metric_keys (key) VALUES (?) RETURNING key_id", [.text(key)]).first?.first?.int else {
+            throw TrackingError(.internalError, "metric key \(key) could not be interned")
+        }
+        st.keys!.add(id: id, key: key)
+        return id
     }
 
     public func insertInputs(runID: String, _ inputs: [DatasetInput]) throws {

@@ -142,7 +142,7 @@ public struct DatasetInput: Sendable, Equatable {
 public struct Run: Sendable, Equatable {
     /// Metadata.
     public var info: RunInfo
-    /// Latest value per metric key, by key.
+    /// Latest value per metric key, sorted by key bytes (UTF-8 order).
     public var metrics: [Metric]
     /// Parameters, by key.
     public var params: [KeyValue]
@@ -174,5 +174,19 @@ public struct Metric: Sendable, Equatable {
     /// Bitwise equality on the value.
     public static func == (a: Self, b: Self) -> Bool {
         a.key == b.key && a.value.bitPattern == b.value.bitPattern && a.timestamp == b.timestamp && a.step == b.step
+    }
+}
+
+extension Array where Element == Metric {
+    /// The metric with `key`, by binary search: a run's latest values are sorted by key bytes (``Run/metrics``).
+    func metric(_ key: String) -> Metric? {
+        var lo = 0, hi = count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let c = KeyOrder.compare(self[mid].key, key)
+            if c == 0 { return self[mid] }
+            if c < 0 { lo = mid + 1 } else { hi = mid }
+        }
+        return nil
     }
 }

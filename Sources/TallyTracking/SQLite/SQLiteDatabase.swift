@@ -6,6 +6,7 @@ public enum SQLValue: Sendable, Equatable {
     case integer(Int64)
     case real(Double)
     case text(String)
+    case blob([UInt8])
 
     /// The integer, when this is one.
     public var int: Int64? { if case .integer(let v) = self { v } else { nil } }
@@ -19,6 +20,8 @@ public enum SQLValue: Sendable, Equatable {
     }
     /// The text, when this is one.
     public var string: String? { if case .text(let v) = self { v } else { nil } }
+    /// The bytes, when this is a blob.
+    public var bytes: [UInt8]? { if case .blob(let v) = self { v } else { nil } }
 }
 
 /// An error reported by SQLite.
@@ -113,6 +116,8 @@ final class SQLiteDatabase: @unchecked Sendable {
                         u.withMemoryRebound(to: CChar.self) { c in sqlite3_bind_text(s, idx, c.baseAddress, Int32(c.count), Self.transient) }
                     }
                 }
+            case .blob(let x):
+                rc = x.withUnsafeBytes { sqlite3_bind_blob(s, idx, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), Self.transient) }
             }
             if rc != SQLITE_OK { throw error(rc, sql) }
         }
@@ -146,6 +151,10 @@ final class SQLiteDatabase: @unchecked Sendable {
                 case SQLITE_INTEGER: cols.append(.integer(sqlite3_column_int64(s, i)))
                 case SQLITE_FLOAT: cols.append(.real(sqlite3_column_double(s, i)))
                 case SQLITE_NULL: cols.append(.null)
+                case SQLITE_BLOB:
+                    let n = Int(sqlite3_column_bytes(s, i))
+                    let p = sqlite3_column_blob(s, i)
+                    cols.append(.blob(p.map { Array(UnsafeRawBufferPointer(start: $0, count: n)) } ?? []))
                 default:
                     let p = sqlite3_column_text(s, i)
                     let n = Int(sqlite3_column_bytes(s, i))

@@ -79,7 +79,7 @@ extension OrderKey {
     func value(_ run: Run) -> SortValue {
         switch entity {
         case .metric:
-            guard let m = run.metrics.first(where: { $0.key == key }) else { return .missing }
+            guard let m = run.metrics.metric(key) else { return .missing }
             return m.value.isNaN ? .nan : .number(m.value)
         case .parameter: return (run.params.first { $0.key == key }?.value).map(SortValue.string) ?? .missing
         case .tag: return (run.tags.first { $0.key == key }?.value).map(SortValue.string) ?? .missing

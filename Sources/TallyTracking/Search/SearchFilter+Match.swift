@@ -62,7 +62,7 @@ extension FilterClause {
     func matches(_ run: Run) -> Bool {
         switch entity {
         case .metric:
-            guard let m = run.metrics.first(where: { $0.key == key }) else { return false }
+            guard let m = run.metrics.metric(key) else { return false }
             if m.value.isNaN { return comparator == "!=" }
             return test(m.value)
         case .parameter, .tag:
