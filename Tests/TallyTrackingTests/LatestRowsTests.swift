@@ -46,6 +46,10 @@ import Testing
         #expect(try db.rows("SELECT count(*) FROM metric_keys").first?.first?.int == 2_000)
         let before = try f.service.run(id: id).metrics
         #expect(before.count == 2_000 && zip(before, before.dropFirst()).allSatisfy { binaryLess($0.key, $1.key) })
+        // A clean close leaves no SQLite journal behind.
+        try f.service.close()
+        let wal = (try? FileManager.default.attributesOfItem(atPath: f.dir + "/metadata.sqlite-wal")[.size] as? Int) ?? 0
+        #expect(wal == 0)
         let reopened = try Fixture.open(f.dir)
         let after = try reopened.run(id: id).metrics
         #expect(after == before)

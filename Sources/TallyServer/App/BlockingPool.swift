@@ -35,9 +35,9 @@ struct StoreCloser: Service {
     func run() async throws {
         try? await gracefulShutdown()
         // Closing seals every head: blocking work, done on a thread of its own rather than a cooperative one.
-        let metrics = service.metrics
+        let service = self.service
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-            Thread { done.resume(with: Result { try metrics.close() }) }.start()
+            Thread { done.resume(with: Result { try service.close() }) }.start()
         }
     }
 }

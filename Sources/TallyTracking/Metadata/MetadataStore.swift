@@ -5,6 +5,9 @@
 public protocol MetadataStore: Sendable {
     /// Runs `body` atomically: all its writes or none.
     func transaction<R>(_ body: () throws -> R) throws -> R
+    /// Moves everything written into the database's main files (a clean shutdown calls it, so no journal is left
+    /// behind); the store stays usable.
+    func checkpoint() throws
 
     // MARK: Experiments
     /// Inserts an experiment; the store assigns the id (the next integer). `artifactLocation` may use `{id}`.

@@ -130,6 +130,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func checkpoint() throws {
+        try with { try $0.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+
     public func transaction<R>(_ body: () throws -> R) throws -> R {
         try operation.withLock {
             // Only this thread can be here; nested transactions join the outer one.

@@ -39,6 +39,13 @@ public final class TrackingService: Sendable {
         self.clock = clock
     }
 
+    /// Shuts the stores down cleanly: seals and closes the metric store, then checkpoints the metadata database so
+    /// no journal is left behind. The service must not be used afterwards.
+    public func close() throws {
+        try metrics.close()
+        try metadata.checkpoint()
+    }
+
     /// The service's clock, milliseconds since the epoch: the default timestamp of anything logged without one.
     public func now() -> Int64 { clock() }
 

@@ -85,7 +85,7 @@ struct WideBench: ParsableCommand {
             out.add("ingest_points_per_s", Double(total) / t, digits: 0)
             out.add("rss_after_ingest_mb", Double(residentBytes() - rssStart) / 1e6, digits: 1)
             out.add("head_bytes_mb", Double(s.metrics.headBytes) / 1e6, digits: 1)
-            try s.metrics.close()
+            try s.close()
         }
         let metricBytes = treeBytes(root + "/metrics")
         let metaBytes = ["", "-wal", "-shm"].reduce(0) { $0 + treeBytes(root + "/metadata.sqlite" + $1) }
@@ -119,7 +119,7 @@ struct WideBench: ParsableCommand {
         out.add("search_all_pages_ms_p50", median(all) * 1000)
         out.add("get_run_ms_p50", median(get) * 1000)
         out.add("rss_after_reads_mb", Double(residentBytes() - rssStart) / 1e6, digits: 1)
-        try s.metrics.close()
+        try s.close()
         output.emit(out)
     }
 }
