@@ -9,6 +9,24 @@ import Glibc
 /// The request-level rules TallyTracking owns, against what a real MLflow 3.17 server answers
 /// (docs/notes/mlflow-edge-behaviours.md).
 @Suite struct RequestRulesTests {
+    /// The byte-level fast path for metric keys accepts only keys the full MLflow check accepts: every key of up to
+    /// six characters over an alphabet of the interesting bytes, plus benchmark-suite keys.
+    @Test func keyFastPathIsNeverLaxerThanTheFullCheck() {
+        let alphabet: [Character] = ["a", "/", ".", "_", " ", ":", "-", "é"]
+        var keys: [String] = ["suite07/task_0042/acc", "a/b/c", "eval/.hidden", "a/..b", "a..b/c"]
+        var frontier = [""]
+        for _ in 0..<5 {
+            frontier = frontier.flatMap { p in alphabet.map { p + String($0) } }
+            keys += frontier
+        }
+        var fast = 0
+        for k in keys where Validation.isPlainASCIIName(k) {
+            fast += 1
+            #expect((try? Validation.fullKeyCheck(k, entity: "Metric")) != nil, "fast path accepted \(k)")
+        }
+        #expect(fast > 1_000 && Validation.isPlainASCIIName("suite07/task_0042/acc") && !Validation.isPlainASCIIName("a//b"))
+    }
+
     @Test func contentType() {
         #expect(RequestRules.contentTypeError(nil)?.message == "Bad Request. Content-Type header is missing.")
         #expect(RequestRules.contentTypeError("text/plain")?.message == "Bad Request. Content-Type must be one of ['application/json'].")

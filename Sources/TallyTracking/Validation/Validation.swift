@@ -42,6 +42,12 @@ public enum Validation {
     public static func key(_ key: String, entity: String) throws {
         guard !key.isEmpty else { throw missing("key") }
         if isPlainASCIIName(key) { return try checkLength(key, entity: entity) }
+        try fullKeyCheck(key, entity: entity)
+    }
+
+    /// MLflow's character and path rules for a key, character by character (``isPlainASCIIName(_:)`` is the fast
+    /// path for keys this surely accepts).
+    static func fullKeyCheck(_ key: String, entity: String) throws {
         for c in key.unicodeScalars {
             let ok = c.properties.isAlphabetic || c.properties.numericType != nil || "_-. :/".unicodeScalars.contains(c)
             guard ok else {
@@ -64,21 +70,37 @@ public enum Validation {
         }
     }
 
-    /// The common case, decided from bytes: ASCII letters, digits, `_-.:` and space only (no `/`, so nothing a path
-    /// normalisation could change), not starting with `.` (so neither `.` nor `..`). Such a key passes the
-    /// character and path rules; others take the full check.
+    /// The common case, decided from bytes: ASCII letters, digits, `_-.:`, space and `/` only, not starting with
+    /// `.` (so neither `.` nor `..`), and `/`-separated parts that are neither empty nor `.` or `..` (so a path
+    /// normalisation changes nothing: `suite/task_1/acc` passes, `a//b`, `a/./b`, `a/` and `/a` do not). Such a
+    /// key passes the character and path rules; others take the full check.
     static func isPlainASCIIName(_ key: String) -> Bool {
         var key = key
         return key.withUTF8 { b in
-            guard let first = b.first, first != UInt8(ascii: ".") else { return false }
-            for c in b {
+            guard let first = b.first, first != UInt8(ascii: "."), first != UInt8(ascii: "/") else { return false }
+            var partStart = 0
+            for (i, c) in b.enumerated() {
                 switch c {
                 case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
                      UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: " "), UInt8(ascii: ":"): continue
+                case UInt8(ascii: "/"):
+                    guard Self.isPlainPart(b, partStart..<i) else { return false }
+                    partStart = i + 1
                 default: return false
                 }
             }
-            return true
+            return Self.isPlainPart(b, partStart..<b.count)
+        }
+    }
+
+    /// A path part a normalisation keeps: not empty, not `.`, not `..`.
+    private static func isPlainPart(_ b: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Bool {
+        let dot = UInt8(ascii: ".")
+        switch r.count {
+        case 0: return false
+        case 1: return b[r.lowerBound] != dot
+        case 2: return !(b[r.lowerBound] == dot && b[r.lowerBound + 1] == dot)
+        default: return true
         }
     }
 
