@@ -60,6 +60,7 @@ let package = Package(
         .executableTarget(
             name: "tally",
             dependencies: [
+                "CTallyShims",
                 "TallyStore",
                 "TallyTracking",
                 "TallyServer",

@@ -11,4 +11,8 @@ uint32_t tally_crc32c(uint32_t crc, const void *data, size_t length);
 /// The portable table-driven CRC32C, exposed so tests can check the hardware path against it.
 uint32_t tally_crc32c_portable(uint32_t crc, const void *data, size_t length);
 
+/// Server allocator settings (glibc `mallopt`): a fixed mmap threshold of `mmap_threshold` bytes and at most
+/// `arenas` arenas; a value of 0 leaves that setting alone. Does nothing where glibc is absent.
+void tally_tune_malloc(int mmap_threshold, int arenas);
+
 #endif

@@ -190,12 +190,23 @@ final class WAL: Sendable {
         s.writtenLSN = lsn
     }
 
+    /// Writes the parts with one system call (a wide batch brings a series record per new key: thousands of parts).
     private func writeAll(_ fd: FileDescriptor, _ parts: [[UInt8]], path: String) throws -> Int {
-        var total = 0
-        for p in parts {
-            total += try FileIO.io("write WAL", path: path) { try p.withUnsafeBytes { try fd.writeAll($0) } }
+        if parts.count == 1 { return try FileIO.io("write WAL", path: path) { try parts[0].withUnsafeBytes { try fd.writeAll($0) } } }
+        let total = parts.reduce(0) { $0 + $1.count }
+        guard total > 0 else { return 0 }
+        let joined = [UInt8](unsafeUninitializedCapacity: total) { buf, n in
+            var at = 0
+            for p in parts {
+                p.withUnsafeBufferPointer { src in
+                    guard let b = src.baseAddress, src.count > 0 else { return }
+                    (buf.baseAddress! + at).update(from: b, count: src.count)
+                }
+                at += p.count
+            }
+            n = total
         }
-        return total
+        return try FileIO.io("write WAL", path: path) { try joined.withUnsafeBytes { try fd.writeAll($0) } }
     }
 
     /// Closes the current segment (fsynced) and opens the next. Called with the lock held.

@@ -27,6 +27,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: .hidden) var injectFaults: String?
 
     func run() async throws {
+        Allocator.tuneForServer()
         var config = ServerConfiguration()
         config.host = host
         config.port = port
