@@ -120,6 +120,7 @@ import TallyTracking
         var rng = SystemRandomNumberGenerator()
         var values: [Double] = [9_999_999_999_999_998, -2.5e-300, .greatestFiniteMagnitude, .leastNonzeroMagnitude]
         for _ in 0..<10_000 { values.append(Double(bitPattern: rng.next())) }
+        for _ in 0..<10_000 { values.append(Double(Float(bitPattern: UInt32.random(in: 0...UInt32.max)))) }  // float32 data
         for _ in 0..<1_000 { values.append(Double(Int64.random(in: -(1 << 60)...(1 << 60)))) }
         for v in values where v.isFinite {
             var out = JSONBytes(capacity: 32)
@@ -127,6 +128,7 @@ import TallyTracking
             let text = String(buffer: out.buffer)
             #expect(text == JSONWriter.double(v))
             #expect(strtod(text, nil).bitPattern == v.bitPattern, "\(v.bitPattern) → \(text)")
+            if v != v.rounded() || abs(v) >= 1e16 { #expect(text == v.description, "\(v.bitPattern)") }
         }
         for v: Int64 in [0, -1, 7, .max, .min, 1_700_000_000_000] + (0..<1000).map({ _ in Int64.random(in: .min ... .max) }) {
             var out = JSONBytes(capacity: 32)

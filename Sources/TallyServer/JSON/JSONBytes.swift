@@ -151,7 +151,31 @@ struct JSONBytes: ~Copyable {
             int(Int64(v))
             raw(".0")
         } else {
-            raw(v.description)  // shortest round-trip digits
+            // Shortest round-trip digits, exactly `v.description`, written in place (no String per number).
+            var sink = DigitSink(at: reserve(32))
+            v.write(to: &sink)
+            count &+= sink.count
         }
+    }
+}
+
+/// Receives a number's digits straight into the output. `Double.write(to:)` hands its formatted ASCII to
+/// `_writeASCII` (the standard library's hook for exactly this), so nothing is allocated; `write(_:)` covers a
+/// library that only calls that. At most 24 bytes (`-2.2250738585072014e-308`) arrive.
+private struct DigitSink: TextOutputStream {
+    let base: UnsafeMutablePointer<UInt8>
+    var count = 0
+
+    init(at base: UnsafeMutablePointer<UInt8>) { self.base = base }
+
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) {
+        guard let src = buffer.baseAddress else { return }
+        (base + count).update(from: src, count: buffer.count)
+        count &+= buffer.count
+    }
+
+    mutating func write(_ string: String) {
+        var string = string
+        string.withUTF8 { _writeASCII($0) }
     }
 }

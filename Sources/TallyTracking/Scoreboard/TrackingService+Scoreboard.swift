@@ -13,7 +13,7 @@ extension TrackingService {
     public func scoreboard(_ q: ScoreboardQuery) throws -> Scoreboard {
         let runs = try scoreboardRuns(q)
         let select = try Self.keySelector(q)
-        let lower = (q.lowerIsBetter ?? ScoreboardQuery.defaultLowerIsBetter).map { $0.lowercased() }.filter { !$0.isEmpty }
+        let lower = (q.lowerIsBetter ?? ScoreboardQuery.defaultLowerIsBetter).map { Array($0.lowercased().utf8) }.filter { !$0.isEmpty }
         if let d = q.groupDepth, d < 1 { throw TrackingError.invalid("group_depth must be at least 1 (got \(d))") }
         var baselineIndex: Int?
         if let b = q.baselineRunID {
@@ -50,7 +50,7 @@ extension TrackingService {
         var rows: [ScoreboardRow] = []
         rows.reserveCapacity(keys.count)
         for (k, key) in keys.enumerated() {
-            let lowerIsBetter = lower.contains { key.lowercased().contains($0) }
+            let lowerIsBetter = Self.containsAny(key, lower)
             var values: [Double?] = [], steps: [Int64?] = []
             values.reserveCapacity(runs.count)
             steps.reserveCapacity(runs.count)
@@ -126,11 +126,37 @@ extension TrackingService {
         }
     }
 
+    /// Whether `key`, lowercased, contains one of `patterns` (lowercased UTF-8): a byte search, since a UTF-8 byte
+    /// match is a code point match.
+    static func containsAny(_ key: String, _ patterns: [[UInt8]]) -> Bool {
+        guard !patterns.isEmpty else { return false }
+        var lowered = key.lowercased()
+        return lowered.withUTF8 { k in
+            patterns.contains { p in
+                guard p.count <= k.count else { return false }
+                return p.withUnsafeBufferPointer { pb in
+                    (0...(k.count - p.count)).contains { memcmp(k.baseAddress! + $0, pb.baseAddress!, p.count) == 0 }
+                }
+            }
+        }
+    }
+
     /// A key's group: everything before its last `/` (`""` without one), or its first `depth` parts.
     static func group(of key: String, depth: Int?) -> String {
-        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard let depth else { return parts.dropLast().joined(separator: "/") }
-        return parts.prefix(min(depth, max(0, parts.count - 1))).joined(separator: "/")
+        let slash = UInt8(ascii: "/")
+        guard let depth else {
+            guard let last = key.utf8.lastIndex(of: slash) else { return "" }
+            return String(key[..<last])
+        }
+        // The first `depth` parts, never the last part (the metric itself).
+        var seen = 0
+        var end = key.startIndex
+        for i in key.utf8.indices where key.utf8[i] == slash {
+            seen += 1
+            end = i
+            if seen == depth { break }
+        }
+        return seen == 0 ? "" : String(key[..<end])
     }
 
     /// Competition ranks ("1224"): 1 is the best value; NaN and missing values have none.
@@ -149,20 +175,32 @@ extension TrackingService {
 
     /// Per group and run: mean and count of the finite values.
     static func groups(_ rows: [ScoreboardRow], runs: Int) -> [ScoreboardGroup] {
-        var byGroup: [String: (keys: Int, sums: [Double], counts: [Int])] = [:]
+        // One lookup per row, then flat per-group arrays (row-major by run).
+        var index: [String: Int] = [:]
+        var names: [String] = [], keys: [Int] = [], sums: [Double] = [], counts: [Int] = []
         for row in rows {
-            var g = byGroup[row.group] ?? (0, Array(repeating: 0, count: runs), Array(repeating: 0, count: runs))
-            g.keys += 1
+            let g: Int
+            if let i = index[row.group] {
+                g = i
+            } else {
+                g = names.count
+                index[row.group] = g
+                names.append(row.group)
+                keys.append(0)
+                sums.append(contentsOf: repeatElement(0, count: runs))
+                counts.append(contentsOf: repeatElement(0, count: runs))
+            }
+            keys[g] += 1
             for (i, v) in row.values.enumerated() {
                 guard let v, v.isFinite else { continue }
-                g.sums[i] += v
-                g.counts[i] += 1
+                sums[g &* runs &+ i] += v
+                counts[g &* runs &+ i] += 1
             }
-            byGroup[row.group] = g
         }
-        return byGroup.keys.sorted(by: binaryLess).map { name in
-            let g = byGroup[name]!
-            return ScoreboardGroup(group: name, keys: g.keys, means: zip(g.sums, g.counts).map { $1 > 0 ? $0 / Double($1) : nil }, counts: g.counts)
+        return names.indices.sorted { binaryLess(names[$0], names[$1]) }.map { g in
+            let c = Array(counts[(g * runs)..<((g + 1) * runs)])
+            let means = (0..<runs).map { i in c[i] > 0 ? sums[g * runs + i] / Double(c[i]) : nil }
+            return ScoreboardGroup(group: names[g], keys: keys[g], means: means, counts: c)
         }
     }
 }

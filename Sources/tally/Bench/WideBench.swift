@@ -118,6 +118,11 @@ struct WideBench: ParsableCommand {
         out.add("search_page_ms_p50", median(page) * 1000)
         out.add("search_all_pages_ms_p50", median(all) * 1000)
         out.add("get_run_ms_p50", median(get) * 1000)
+        // The scoreboard's computation alone (bench http adds rendering and the transfer).
+        let board = ScoreboardQuery(runIDs: Array(ids.prefix(100)))
+        var boards: [Double] = []
+        for _ in 0..<11 { boards.append(try seconds { _ = try s.scoreboard(board) }) }
+        out.add("scoreboard_compute_ms_p50", median(boards) * 1000)
         out.add("rss_after_reads_mb", Double(residentBytes() - rssStart) / 1e6, digits: 1)
         try s.close()
         output.emit(out)
