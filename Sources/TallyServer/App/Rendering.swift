@@ -42,13 +42,13 @@ enum Render {
         let suffix = runID.map { ", \"run_id\": " + JSONText.quote($0) + "}" } ?? "}"
         for (i, p) in points.enumerated() {
             if i > 0 { out.raw(", ") }
-            out.raw(prefix)
+            out.rawText(prefix)
             out.double(p.value)
             out.raw(", \"timestamp\": ")
             out.int(p.timestamp)
             out.raw(", \"step\": ")
             out.int(p.step)
-            out.raw(suffix)
+            out.rawText(suffix)
         }
     }
 
@@ -108,16 +108,18 @@ enum Render {
         if !r.metrics.isEmpty {
             separator = true
             out.raw("\"metrics\": [")
-            for (i, m) in r.metrics.enumerated() {
-                out.raw(i == 0 ? "{\"key\": " : ", {\"key\": ")
-                out.string(m.key)
-                out.raw(", \"value\": ")
-                out.double(m.value)
-                out.raw(", \"timestamp\": ")
-                out.int(m.timestamp)
-                out.raw(", \"step\": ")
-                out.int(m.step)
-                out.raw("}")
+            r.metrics.withUnsafeBufferPointer { ms in
+                for i in ms.indices {
+                    out.raw(i == 0 ? "{\"key\": " : ", {\"key\": ")
+                    out.string(ms[i].key)
+                    out.raw(", \"value\": ")
+                    out.double(ms[i].value)
+                    out.raw(", \"timestamp\": ")
+                    out.int(ms[i].timestamp)
+                    out.raw(", \"step\": ")
+                    out.int(ms[i].step)
+                    out.raw("}")
+                }
             }
             out.raw("]")
         }
@@ -140,7 +142,7 @@ enum Render {
                 d.add("schema", input.dataset.schema)
                 d.add("profile", input.dataset.profile)
                 out.raw("\"dataset\": ")
-                out.raw(d.json)
+                out.rawText(d.json)
                 out.raw("}")
             }
             out.raw("]")

@@ -29,6 +29,7 @@ struct JSONBytes: ~Copyable {
     }
 
     /// Makes room for `n` more bytes and returns where they go.
+    @inline(__always)
     private mutating func reserve(_ n: Int) -> UnsafeMutablePointer<UInt8> {
         if count &+ n > capacity {
             let grown = max(capacity &* 2, count &+ n)
@@ -42,14 +43,15 @@ struct JSONBytes: ~Copyable {
     }
 
     /// Appends ASCII text.
+    @inline(__always)
     mutating func raw(_ s: StaticString) {
         let n = s.utf8CodeUnitCount
         reserve(n).update(from: s.utf8Start, count: n)
         count &+= n
     }
 
-    /// Appends already-rendered JSON.
-    mutating func raw(_ s: String) {
+    /// Appends already-rendered JSON (a separate name, so string literals always take the `StaticString` path).
+    mutating func rawText(_ s: String) {
         var s = s
         s.withUTF8 { u in
             guard let src = u.baseAddress else { return }
@@ -58,8 +60,21 @@ struct JSONBytes: ~Copyable {
         }
     }
 
-    /// Appends a JSON string literal (``JSONText/write(_:_:)``'s escaping, straight into the buffer).
-    mutating func string(_ s: String) { JSONText.write(s) { bytes($0) } }
+    /// Appends a JSON string literal (``JSONText/write(_:_:)``'s escaping, straight into the buffer). A string with
+    /// nothing to escape (metric keys, run ids) is copied in one piece.
+    mutating func string(_ s: String) {
+        var s = s
+        let plain = s.withUTF8 { u -> Bool in
+            for c in u where c == 0x22 || c == 0x5C || c < 0x20 { return false }
+            let p = reserve(u.count &+ 2)
+            p[0] = 0x22
+            if let src = u.baseAddress { (p + 1).update(from: src, count: u.count) }
+            p[u.count &+ 1] = 0x22
+            count &+= u.count &+ 2
+            return true
+        }
+        if !plain { JSONText.write(s) { bytes($0) } }
+    }
 
     /// "00", "01", … "99".
     private static let pairs: [UInt8] = {

@@ -57,7 +57,7 @@ struct MetricRoutes {
                 for p in run.points {
                     if !first { out.raw(",") }
                     first = false
-                    out.raw(prefix)
+                    out.rawText(prefix)
                     out.int(p.step)
                     out.raw(",\"timestamp\":")
                     out.int(p.timestamp)
