@@ -37,16 +37,14 @@ final class WAL: Sendable {
         var syncing = false
         /// Appends announced with ``WAL/willAppend()`` that have not written yet (the group-commit window waits for them).
         var announced = 0
-        /// Segment-local series ids of the current segment.
-        var seriesIDs: [SeriesKey: UInt32] = [:]
+        /// Segment-local series ids of the current segment, by run and then key (an append hashes its run once and
+        /// then only keys).
+        var seriesIDs: [String: [String: UInt32]] = [:]
+        /// Series ids handed out in the current segment (the next id).
+        var seriesCount: UInt32 = 0
         /// Closed segments, oldest first (the current one is not listed).
         var closed: [SegmentInfo] = []
         var isClosed = false
-    }
-
-    struct SeriesKey: Hashable {
-        var run: String
-        var key: String
     }
 
     let state: ConditionLock<State>
@@ -115,6 +113,7 @@ final class WAL: Sendable {
         s.fd = fd
         s.size = Int64(header.count)
         s.seriesIDs.removeAll()
+        s.seriesCount = 0
     }
 
     /// Announces an append that is about to be encoded, so a group commit in progress may wait for it.
@@ -140,18 +139,22 @@ final class WAL: Sendable {
                 try rotate(s)
             }
             let lsnBefore = s.nextLSN
-            var newIDs: [SeriesKey] = []
+            // The run's ids are taken out while this append adds to them (no copy of the table per key).
+            var known = s.seriesIDs.removeValue(forKey: run) ?? [:]
+            defer { s.seriesIDs[run] = known }
+            var newKeys: [String] = []
             var parts: [[UInt8]] = []
             var ids: [UInt32] = []
+            ids.reserveCapacity(keys.count)
             for key in keys {
-                let sk = SeriesKey(run: run, key: key)
-                if let id = s.seriesIDs[sk] {
+                if let id = known[key] {
                     ids.append(id)
                     continue
                 }
-                let id = UInt32(s.seriesIDs.count)
-                s.seriesIDs[sk] = id
-                newIDs.append(sk)
+                let id = s.seriesCount
+                s.seriesCount += 1
+                known[key] = id
+                newKeys.append(key)
                 ids.append(id)
                 let payload = WALSeries(id: id, run: run, key: key).encode()
                 parts.append(WALFormat.header(type: .series, lsn: s.nextLSN, length: payload.count, payloadCRC: CRC32C.checksum(payload)))
@@ -167,7 +170,9 @@ final class WAL: Sendable {
             do {
                 try writeRecords(s, parts, lastLSN: lsn)
             } catch {
-                for sk in newIDs { s.seriesIDs[sk] = nil }  // their series records were cut off too
+                // Their series records were cut off too; the ids handed out here were the newest.
+                for k in newKeys { known[k] = nil }
+                s.seriesCount -= UInt32(newKeys.count)
                 s.nextLSN = lsnBefore
                 throw error
             }
