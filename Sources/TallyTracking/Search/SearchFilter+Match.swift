@@ -26,8 +26,8 @@ enum LikePattern {
     }
 }
 
-/// Binary (UTF-8 byte) string order, as MLflow's SQL collation compares params and tags.
-func binaryLess(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+/// Binary (UTF-8 byte) string order, as MLflow's SQL collation compares params and tags (`memcmp` on the bytes).
+func binaryLess(_ a: String, _ b: String) -> Bool { KeyOrder.compare(a, b) < 0 }
 
 extension FilterClause {
     /// Compares a string with this clause's operator and value.
