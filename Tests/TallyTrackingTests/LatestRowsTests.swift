@@ -57,6 +57,23 @@ import Testing
         #expect(after.metric(keys[1_500])?.step == 1_000 && after.metric("no such key") == nil)
     }
 
+    @Test func updatesMergeInKeyOrderWhateverOrderTheyArriveIn() throws {
+        let f = try Fixture("latest-merge")
+        let id = try f.service.createRun(experimentID: "0", startTime: 1).info.runID
+        let meta = f.service.metadata
+        func m(_ k: String, _ v: Double) -> Metric { Metric(key: k, value: v, timestamp: 1, step: 0) }
+        try meta.setLatestMetrics(runID: id, [m("b", 1), m("d", 1)])
+        // Unsorted, a repeated key (the last wins), keys before, between and after the stored ones.
+        try meta.setLatestMetrics(runID: id, [m("e", 2), m("a", 2), m("c", 2), m("b", 2), m("a", 3), m("é", 2)])
+        var oracle: [String: Double] = ["b": 1, "d": 1]
+        for (k, v) in [("e", 2.0), ("a", 2), ("c", 2), ("b", 2), ("a", 3), ("é", 2)] { oracle[k] = v }
+        let got = try #require(try meta.run(id: id)).metrics
+        #expect(got.map(\.key) == oracle.keys.sorted(by: binaryLess) && got.map(\.value) == oracle.keys.sorted(by: binaryLess).map { oracle[$0]! })
+        let reopened = try SQLiteMetadataStore(path: f.dir + "/metadata.sqlite", now: 0)
+        #expect(try reopened.run(id: id)?.metrics == got)
+        #expect(try meta.latestMetrics(runID: id, keys: ["a", "zz", "é"]).mapValues(\.value) == ["a": 3, "é": 2])
+    }
+
     @Test func schemaVersionOneLatestRowsAreMigrated() throws {
         // Metadata written by the last schema-1 build (with Tests/TallyStoreTests/Fixtures/make-v1-store.py), plus a
         // NaN row added as that schema stored it (value 0, is_nan 1).

@@ -112,22 +112,22 @@ extension MetricStore {
                 if let b = batchID, s.batchIDs.contains(b) { return (false, 0, false) }
                 var lsn: UInt64 = 0
                 if let wal, let columns = prepared.columns, prepared.consumeAnnouncement() {
-                    lsn = try wal.append(run: id, columns: columns, keys: batches.map(\.key), batchID: batchID)
+                    lsn = try wal.append(run: id, columns: columns, keys: batches.map { $0.key }, batchID: batchID)
                 }
                 var needsSeal = false
                 var grown = 0  // head memory added: only the touched heads are counted, not every head of the run
                 for b in batches {
-                    let existing = s.heads.removeValue(forKey: b.key)
-                    let before = existing?.bytes ?? 0
-                    var h = existing ?? SeriesHead()
-                    b.steps.withUnsafeBufferPointer { st in
-                        b.timestamps.withUnsafeBufferPointer { ts in
-                            b.values.withUnsafeBufferPointer { h.append(steps: st, timestamps: ts, values: $0, lsn: lsn) }
+                    // One hash lookup per key: the head is changed in place in the run's table.
+                    Self.modify(&s.heads[b.key, default: SeriesHead()]) { h in
+                        let before = h.count == 0 ? 0 : h.bytes
+                        b.steps.withUnsafeBufferPointer { st in
+                            b.timestamps.withUnsafeBufferPointer { ts in
+                                b.values.withUnsafeBufferPointer { h.append(steps: st, timestamps: ts, values: $0, lsn: lsn) }
+                            }
                         }
+                        grown &+= h.bytes &- before
+                        needsSeal = needsSeal || h.count >= sealPoints
                     }
-                    grown &+= h.bytes &- before
-                    needsSeal = needsSeal || h.count >= sealPoints
-                    s.heads[b.key] = h
                 }
                 if let b = batchID { s.batchIDs.insert(b) }
                 run.addHeadBytes(&s, grown)
@@ -139,6 +139,10 @@ extension MetricStore {
         }
         throw StorageError(.io, "run \(id) was deleted repeatedly while appending")
     }
+
+    /// Applies `change` to a value in place (with a dictionary's `default:` subscript: one lookup, no copy).
+    @inline(__always)
+    static func modify<T>(_ value: inout T, _ change: (inout T) -> Void) { change(&value) }
 
     /// Waits until a visible append is durable, then seals what it made due (see ``appendVisible(_:)``).
     public func settle(_ pending: PendingAppend) throws {

@@ -143,9 +143,10 @@ final class WAL: Sendable {
             var known = s.seriesIDs.removeValue(forKey: run) ?? [:]
             defer { s.seriesIDs[run] = known }
             var newKeys: [String] = []
-            var parts: [[UInt8]] = []
             var ids: [UInt32] = []
             ids.reserveCapacity(keys.count)
+            // The series records of new keys, one after the other in one buffer.
+            var series = ByteWriter(capacity: 0)
             for key in keys {
                 if let id = known[key] {
                     ids.append(id)
@@ -156,11 +157,10 @@ final class WAL: Sendable {
                 known[key] = id
                 newKeys.append(key)
                 ids.append(id)
-                let payload = WALSeries(id: id, run: run, key: key).encode()
-                parts.append(WALFormat.header(type: .series, lsn: s.nextLSN, length: payload.count, payloadCRC: CRC32C.checksum(payload)))
-                parts.append(payload)
+                WALFormat.appendRecord(type: .series, lsn: s.nextLSN, into: &series) { WALSeries(id: id, run: run, key: key).write(into: &$0) }
                 s.nextLSN += 1
             }
+            var parts: [[UInt8]] = series.count > 0 ? [series.bytes] : []
             let trailer = WALPoints.trailer(columns, seriesIDs: ids, batchID: batchID)
             let lsn = s.nextLSN
             let crc = CRC32C.checksum(trailer, seed: columns.crc)

@@ -56,6 +56,26 @@ struct WALRecord {
 extension WALFormat {
     /// The 20-byte record header: `magic u16, type u8, flags u8, length u32, lsn u64, crc u32`, where the CRC32C
     /// covers the payload and then the first 16 header bytes (`crc32c(header[0..<16], seed: crc32c(payload))`).
+    /// Appends a whole record (header and the payload `body` writes) to `w`, computing its length and checksum in
+    /// place: many small records (a wide batch's series) go into one buffer without an array each.
+    static func appendRecord(type: WALRecordType, lsn: UInt64, into w: inout ByteWriter, _ body: (inout ByteWriter) -> Void) {
+        let h = w.count
+        w.write(recordMagic)
+        w.write(type.rawValue)
+        w.write(UInt8(0))
+        w.write(UInt32(0))  // length, patched below
+        w.write(lsn)
+        w.write(UInt32(0))  // checksum, patched below
+        let p = w.count
+        body(&w)
+        w.patch(UInt32(w.count - p), at: h + 4)
+        let crc = w.bytes.withUnsafeBytes { all in
+            CRC32C.checksum(UnsafeRawBufferPointer(rebasing: all[h..<(h + 16)]),
+                            seed: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: all[p..<all.count])))
+        }
+        w.patch(crc, at: h + 16)
+    }
+
     static func header(type: WALRecordType, lsn: UInt64, length: Int, payloadCRC: UInt32) -> [UInt8] {
         var w = ByteWriter(capacity: recordHeaderSize)
         w.write(recordMagic)

@@ -140,12 +140,11 @@ struct WALSeries {
     var run: String
     var key: String
 
-    func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: 8 + run.utf8.count + key.utf8.count)
+    /// The payload, appended to `w`.
+    func write(into w: inout ByteWriter) {
         w.write(id)
         w.writeString16(run)
         w.writeString16(key)
-        return w.bytes
     }
 
     init(id: UInt32, run: String, key: String) {

@@ -399,30 +399,41 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
         try locked { st in
-            // One pass over the batch with a key index (a wide run holds thousands of keys), sorted only when keys
-            // were added; every key string is the interned one.
-            var all = try Self.currentLatest(&st, runID)
-            var position: [String: Int] = [:]
-            position.reserveCapacity(all.count + metrics.count)
-            for (i, m) in all.enumerated() { position[m.key] = i }
-            var added = false
-            for var m in metrics {
-                if let i = position[m.key] {
-                    m.key = all[i].key
-                    all[i] = m
-                } else {
-                    _ = try Self.keyID(&st, m.key)
-                    m.key = st.keys!.interned(m.key)
-                    position[m.key] = all.count
-                    all.append(m)
-                    added = true
+            // One merge walk of the run's sorted values and the updates in key order (a batch usually arrives sorted:
+            // then no sort and no hashing); every key string is the interned one.
+            let all = try Self.currentLatest(&st, runID)
+            let updates = metrics.isSortedByKey ? metrics : metrics.sorted { KeyOrder.less($0.key, $1.key) }
+            var merged: [Metric] = []
+            merged.reserveCapacity(all.count + updates.count)
+            var i = 0, j = 0
+            while j < updates.count {
+                var u = updates[j]
+                while j + 1 < updates.count, KeyOrder.compare(updates[j + 1].key, u.key) == 0 {  // the last of equal keys wins
+                    j += 1
+                    u = updates[j]
                 }
+                j += 1
+                var c = 1
+                while i < all.count {
+                    c = KeyOrder.compare(all[i].key, u.key)
+                    guard c < 0 else { break }
+                    merged.append(all[i])
+                    i += 1
+                }
+                if i < all.count, c == 0 {
+                    u.key = all[i].key
+                    i += 1
+                } else {
+                    _ = try Self.keyID(&st, u.key)
+                    u.key = st.keys!.interned(u.key)
+                }
+                merged.append(u)
             }
-            if added { all.sort { binaryLess($0.key, $1.key) } }
-            let keys = st.keys!
-            let row = try LatestRows.encode(all, codec: st.codec) { keys.id($0)! }
+            merged.append(contentsOf: all[i...])
+            let keys = try Self.keyTable(&st)
+            let row = try LatestRows.encode(merged, codec: st.codec) { keys.id($0)! }
             try st.db.run("INSERT OR REPLACE INTO run_latest VALUES (?, ?)", [.text(runID), .blob(row)])
-            Self.patch(&st, runID) { $0.metrics = all }
+            Self.patch(&st, runID) { $0.metrics = merged }
         }
     }
 
