@@ -71,7 +71,8 @@ import Testing
         #expect(got.map(\.key) == oracle.keys.sorted(by: binaryLess) && got.map(\.value) == oracle.keys.sorted(by: binaryLess).map { oracle[$0]! })
         let reopened = try SQLiteMetadataStore(path: f.dir + "/metadata.sqlite", now: 0)
         #expect(try reopened.run(id: id)?.metrics == got)
-        #expect(try meta.latestMetrics(runID: id, keys: ["a", "zz", "é"]).mapValues(\.value) == ["a": 3, "é": 2])
+        #expect(try meta.latestMetrics(runID: id, keys: ["a", "zz", "é"]).map { $0?.value } == [3, nil, 2])  // sorted: a walk
+        #expect(try meta.latestMetrics(runID: id, keys: ["é", "a", "zz", "a"]).map { $0?.value } == [2, 3, nil, 3])  // unsorted
     }
 
     @Test func schemaVersionOneLatestRowsAreMigrated() throws {

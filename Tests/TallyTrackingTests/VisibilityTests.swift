@@ -44,7 +44,7 @@ final class FailingMetadata: MetadataStore {
         try check("insertParams")
         try inner.insertParams(runID: runID, params)
     }
-    func latestMetrics(runID: String, keys: [String]) throws -> [String: Metric] { try inner.latestMetrics(runID: runID, keys: keys) }
+    func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] { try inner.latestMetrics(runID: runID, keys: keys) }
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
         try inner.setLatestMetrics(runID: runID, metrics)
         try check("setLatestMetrics")

@@ -171,6 +171,8 @@ extension MetricStore {
     /// (first appearance order), dropping empty ones: what `append` stores.
     public static func normalize(_ series: [SeriesBatch]) throws -> [SeriesBatch] {
         var out: [SeriesBatch] = []
+        // Keys in strictly increasing order cannot repeat: no index needed (a wide batch of 1,000 keys usually is).
+        let unique = series.indices.dropFirst().allSatisfy { SeriesTable.less(series[$0 - 1].key, series[$0].key) }
         var index: [String: Int] = [:]
         for b in series {
             guard b.steps.count == b.timestamps.count, b.steps.count == b.values.count else {
@@ -181,7 +183,9 @@ extension MetricStore {
                 throw StorageError(.invalidArgument, "metric key must be 1 to 1024 bytes")
             }
             guard !b.steps.isEmpty else { continue }
-            if let i = index[b.key] {
+            if unique {
+                out.append(b)
+            } else if let i = index[b.key] {
                 out[i].steps += b.steps
                 out[i].timestamps += b.timestamps
                 out[i].values += b.values

@@ -40,7 +40,7 @@ struct WALPoints {
             compressed = true
         }
         return Columns(stored: stored, rawLength: raw.count, compressed: compressed, crc: CRC32C.checksum(stored),
-                       counts: series.map(\.steps.count))
+                       counts: series.map { $0.steps.count })
     }
 
     /// The trailer for `columns` with segment-local series ids.

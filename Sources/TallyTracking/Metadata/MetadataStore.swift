@@ -48,8 +48,9 @@ public protocol MetadataStore: Sendable {
     func params(runID: String, keys: [String]) throws -> [String: String]
     /// Inserts params (keys not yet logged).
     func insertParams(runID: String, _ params: [KeyValue]) throws
-    /// Latest metric rows of a run, by key.
-    func latestMetrics(runID: String, keys: [String]) throws -> [String: Metric]
+    /// A run's latest values of `keys`, aligned with them (`nil` where a key has none). Keys in bytewise order are
+    /// the fast case (one merge walk).
+    func latestMetrics(runID: String, keys: [String]) throws -> [Metric?]
     /// Upserts latest metric rows.
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
     /// Adds dataset inputs (a dataset already logged for the run is kept once; its tags are replaced).

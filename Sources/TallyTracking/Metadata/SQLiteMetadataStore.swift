@@ -388,12 +388,16 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func latestMetrics(runID: String, keys: [String]) throws -> [String: Metric] {
+    public func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] {
         try locked { st in
             let all = try Self.currentLatest(&st, runID)
-            var out: [String: Metric] = [:]
-            for k in keys { if let m = all.metric(k) { out[k] = m } }
-            return out
+            guard keys.indices.dropFirst().allSatisfy({ KeyOrder.compare(keys[$0 - 1], keys[$0]) <= 0 }) else { return keys.map { all.metric($0) } }
+            // Sorted keys: one walk over the run's sorted values.
+            var i = 0
+            return keys.map { k in
+                while i < all.count, KeyOrder.compare(all[i].key, k) < 0 { i += 1 }
+                return i < all.count && KeyOrder.compare(all[i].key, k) == 0 ? all[i] : nil
+            }
         }
     }
 

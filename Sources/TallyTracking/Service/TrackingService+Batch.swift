@@ -113,9 +113,9 @@ extension TrackingService {
     /// maximum of (step, timestamp), so training's increasing steps cost one cached lookup per key. Earlier points
     /// are compared with the stored points of their exact step (a read of that step only).
     func dropStored(runID: String, _ series: [SeriesBatch]) throws -> [SeriesBatch] {
-        let latest = try metadata.latestMetrics(runID: runID, keys: series.map(\.key))
-        return try series.compactMap { b -> SeriesBatch? in
-            guard let l = latest[b.key] else { return b }  // nothing stored yet
+        let latest = try metadata.latestMetrics(runID: runID, keys: series.map { $0.key })
+        return try zip(series, latest).compactMap { b, l -> SeriesBatch? in
+            guard let l else { return b }  // nothing stored yet
             let suspects = b.steps.indices.filter { b.steps[$0] < l.step || (b.steps[$0] == l.step && b.timestamps[$0] <= l.timestamp) }
             guard !suspects.isEmpty else { return b }
             var stored: [Int64: Set<MetricPoint>] = [:]
@@ -174,11 +174,9 @@ extension TrackingService {
             }
             return Metric(key: b.key, value: b.values[k], timestamp: b.timestamps[k], step: b.steps[k])
         }
-        let stored = try metadata.latestMetrics(runID: runID, keys: best.map(\.key))
-        return best.compactMap { m in
-            if let s = stored[m.key], !Self.isLater(m, than: s) { return nil }
-            return m
-        }.sorted { $0.key < $1.key }
+        let stored = try metadata.latestMetrics(runID: runID, keys: best.map { $0.key })
+        let later = zip(best, stored).compactMap { m, s in s.map { Self.isLater(m, than: $0) } ?? true ? m : nil }
+        return later.isSortedByKey ? later : later.sorted { KeyOrder.less($0.key, $1.key) }
     }
 
     /// `(step, timestamp, value)` strictly greater, NaN counting as 0 (MLflow stores it so).
@@ -219,10 +217,11 @@ extension TrackingService {
             let keys = keys.sorted()
             let stored = try metadata.latestMetrics(runID: runID, keys: keys)
             var updates: [Metric] = []
-            for key in keys {
+            for (key, s) in zip(keys, stored) {
                 guard let p = try metrics.latest(run: runID, key: key) else { continue }
                 let truth = Metric(key: key, value: p.value, timestamp: p.timestamp, step: p.step)
-                if stored[key] != truth { updates.append(truth) }
+                // Bit for bit: a NaN latest value equals itself here.
+                if s?.step != truth.step || s?.timestamp != truth.timestamp || s?.value.bitPattern != truth.value.bitPattern { updates.append(truth) }
             }
             if !updates.isEmpty {
                 try metadata.transaction { try metadata.setLatestMetrics(runID: runID, updates) }
