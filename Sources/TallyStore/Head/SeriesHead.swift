@@ -10,7 +10,15 @@ struct SeriesHead: Sendable {
     var latest: MetricPoint?
     /// Where each appended batch came from in the WAL: the point at head index `start` is point `skip` of this
     /// series in record `lsn`. Empty when the store has no WAL.
-    var marks: [(lsn: UInt64, start: Int, skip: Int)] = []
+    var marks: [Mark] = []
+
+    /// Where a batch of head points came from: head point `start` is point `skip` of this series in record `lsn`.
+    /// 16 bytes: a benchmark-suite key gets one per checkpoint.
+    struct Mark {
+        var lsn: UInt64
+        var start: UInt32
+        var skip: UInt32
+    }
 
     /// LSN of the oldest record with points still in this head.
     var minLSN: UInt64? { marks.first?.lsn }
@@ -19,15 +27,15 @@ struct SeriesHead: Sendable {
     /// `k` points has made durable.
     func walPosition(at k: Int) -> WALPosition? {
         guard var m = marks.first else { return nil }
-        for x in marks where x.start <= k { m = x }
-        return WALPosition(lsn: m.lsn, index: UInt32(m.skip + (k - m.start)))
+        for x in marks where Int(x.start) <= k { m = x }
+        return WALPosition(lsn: m.lsn, index: UInt32(Int(m.skip) + (k - Int(m.start))))
     }
 
     var count: Int { steps.count }
 
     /// Memory held: the columns by capacity, plus what every series costs besides (three array headers, the WAL
     /// marks, its entry in the run's table), so a run of thousands of short series is counted as what it holds.
-    var bytes: Int { (steps.capacity &+ timestamps.capacity &+ values.capacity) &* 8 &+ Self.overhead &+ marks.capacity &* 24 }
+    var bytes: Int { (steps.capacity &+ timestamps.capacity &+ values.capacity) &* 8 &+ Self.overhead &+ marks.capacity &* MemoryLayout<Mark>.stride }
 
     /// Bytes a series head costs besides its columns and marks.
     static let overhead = 160
@@ -51,7 +59,7 @@ struct SeriesHead: Sendable {
                          lsn: UInt64 = 0, skip: Int = 0) {
         let n = s.count
         guard n > 0 else { return }
-        if lsn != 0 { marks.append((lsn, count, skip)) }
+        if lsn != 0 { marks.append(Mark(lsn: lsn, start: UInt32(count), skip: UInt32(skip))) }
         var prev = steps.last ?? s[0]
         var isSorted = sorted
         var best = latest ?? MetricPoint(step: s[0], timestamp: t[0], value: v[0])
@@ -112,8 +120,8 @@ struct SeriesHead: Sendable {
         let out = SealColumns(key: key, steps: Array(steps[..<l]), timestamps: Array(timestamps[..<l]), values: Array(values[..<l]),
                               wal: walPosition(at: l))
         if let p = out.wal {
-            var kept = marks.filter { $0.start > l }.map { (lsn: $0.lsn, start: $0.start - l, skip: $0.skip) }
-            if l < count && kept.first?.start != 0 { kept.insert((p.lsn, 0, Int(p.index)), at: 0) }
+            var kept = marks.filter { Int($0.start) > l }.map { Mark(lsn: $0.lsn, start: $0.start - UInt32(l), skip: $0.skip) }
+            if l < count && kept.first?.start != 0 { kept.insert(Mark(lsn: p.lsn, start: 0, skip: p.index), at: 0) }
             marks = kept
         }
         steps.removeFirst(l)
