@@ -224,6 +224,7 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
                                                                                timestamps: Array(repeating: 1, count: 100),
                                                                                values: (0..<100).map(Double.init))])
                     #expect(store.headBytes == recount(store))
+                    #expect(minLSNsMatchARecount(store))
                 }
             }
             // One-point series cost about what they hold, not a reserved block each.
@@ -231,7 +232,24 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
         }
         let reopened = try MetricStore(directory: dir.path, configuration: config)  // no clean close: replay
         #expect(reopened.headBytes == recount(reopened))
+        #expect(minLSNsMatchARecount(reopened))
+        try reopened.flush(run: "dense0")
+        #expect(minLSNsMatchARecount(reopened))
         try reopened.close()
+    }
+
+    /// Every run's kept oldest-WAL-record equals a walk over its heads and frozen sets.
+    func minLSNsMatchARecount(_ store: MetricStore) -> Bool {
+        store.runs.withLock { runs in
+            runs.values.allSatisfy { run in
+                run.state.withLock { s in
+                    let heads = s.heads.values.compactMap(\.minLSN).min()
+                    let frozen = s.frozen.compactMap(\.minLSN).min()
+                    let walked = [heads, frozen].compactMap { $0 }.min()
+                    return s.minLSN == walked && (s.heads.isEmpty || heads != nil)
+                }
+            }
+        }
     }
 
     @Test func autoSealKeepsLockstepSeriesAlignedAndSharesColumns() throws {

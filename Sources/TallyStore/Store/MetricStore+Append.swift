@@ -130,6 +130,7 @@ extension MetricStore {
                     }
                 }
                 if let b = batchID { s.batchIDs.insert(b) }
+                s.noteHeadAppend(lsn: lsn)
                 run.addHeadBytes(&s, grown)
                 return (true, lsn, needsSeal)
             }

@@ -189,6 +189,7 @@ extension MetricStore {
                 }
                 grown &+= h.bytes &- (existing?.bytes ?? 0)
                 s.heads[key] = h
+                s.noteHeadAppend(lsn: lsn)
                 replayed += n - skip
             }
             run.addHeadBytes(&s, grown)

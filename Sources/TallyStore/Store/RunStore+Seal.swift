@@ -42,6 +42,7 @@ extension RunStore {
                     take[k] = h.sortedColumns(key: k)
                 }
                 s.heads.removeAll()
+                s.headsMinLSN = nil
             case .full(let minimum):
                 let candidates = s.heads.filter { $0.value.count >= minimum }
                 guard !candidates.isEmpty else { return nil }
@@ -60,6 +61,7 @@ extension RunStore {
                 }
             }
             guard !take.isEmpty else { return nil }
+            if case .full = scope { s.recountHeadsMinLSN() }
             let f = FrozenHeads(seq: s.nextSeq, series: take, minLSN: minLSN)
             s.nextSeq += 1
             s.frozen.append(f)
