@@ -90,9 +90,6 @@ struct SeriesTable: Sendable {
 
     /// The seal watermark of series `i`.
     func wal(_ i: Int) -> WALPosition? { walLSN[i] == 0 ? nil : WALPosition(lsn: walLSN[i], index: walIndex[i]) }
-
-    /// Memory held by the table, for the store's accounting.
-    var bytes: Int { keyBytes.count + count * 30 + dense.reduce(0) { $0 + 32 + $1.count * 232 } }
 }
 
 #if canImport(Glibc)
