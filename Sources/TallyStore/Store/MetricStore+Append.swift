@@ -249,9 +249,11 @@ extension MetricStore {
     /// Removes the WAL segments no head needs, after recording every run's newest segment in the manifest (those
     /// segments are about to become the only copy of their points).
     func checkpoint(_ wal: WAL) throws {
-        let low = lowWaterLSN(wal)
-        guard wal.closedSegments.first.map({ $0.lastLSN < low }) == true else { return }
-        try writeManifest()
-        try wal.removeSegments(below: low)
+        try manifestLock.withLock { _ in
+            let low = lowWaterLSN(wal)
+            guard wal.closedSegments.first.map({ $0.lastLSN < low }) == true else { return }
+            try writeManifestLocked()
+            try wal.removeSegments(below: low)
+        }
     }
 }

@@ -31,6 +31,9 @@ public final class MetricStore: Sendable {
     /// The write-ahead log, when ``StoreConfiguration/wal`` is set.
     let wal: WAL?
     let recoveryReport = Mutex(RecoveryReport())
+    /// Serialises manifest writes and the log truncations that rely on them: concurrent checkpoints (seals in
+    /// several appending threads) shared one temporary file, and an older manifest could land after a newer one.
+    let manifestLock = Mutex(())
     let lastMaintenanceError = Mutex<StorageError?>(nil)
 
     var runsDirectory: String { directory + "/runs" }

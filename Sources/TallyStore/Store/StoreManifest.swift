@@ -58,6 +58,11 @@ enum StoreManifest {
 extension MetricStore {
     /// Records every run's newest segment (before WAL segments that may hold the only other copy are removed).
     func writeManifest() throws {
+        try manifestLock.withLock { _ in try writeManifestLocked() }
+    }
+
+    /// ``writeManifest()`` for a caller holding ``manifestLock``.
+    func writeManifestLocked() throws {
         var entries: [String: UInt64] = [:]
         for run in runs.withLock({ Array($0.values) }) {
             if let seq = try run.newestSegmentSeq() { entries[run.id] = seq }
