@@ -406,7 +406,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             // One merge walk of the run's sorted values and the updates in key order (a batch usually arrives sorted:
             // then no sort and no hashing); every key string is the interned one.
             let all = try Self.currentLatest(&st, runID)
-            let updates = metrics.isSortedByKey ? metrics : metrics.sorted { KeyOrder.less($0.key, $1.key) }
+            let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
             var merged: [Metric] = []
             merged.reserveCapacity(all.count + updates.count)
             var i = 0, j = 0

@@ -25,7 +25,7 @@ extension TrackingService {
         // Every run's latest values, sorted by key; the union of their keys, filtered; then one merge walk per run puts
         // each run's value in its key's row: no hashing of 100 × 2,000 keys, one bytewise comparison per cell.
         let sortedMetrics: [[Metric]] = runs.map { r in
-            r.metrics.isSortedByKey ? r.metrics : r.metrics.sorted { KeyOrder.less($0.key, $1.key) }
+            r.metrics.isSortedByKey ? r.metrics : r.metrics.sorted { binaryLess($0.key, $1.key) }
         }
         // Benchmark-suite runs mostly share their keys: start from the first run's and merge only runs that add some.
         var union = sortedMetrics.first?.map(\.key) ?? []
@@ -229,8 +229,6 @@ enum KeyOrder {
         }
         return true
     }
-
-    static func less(_ a: String, _ b: String) -> Bool { compare(a, b) < 0 }
 
     /// The sorted union of sorted keys and a run's sorted metrics' keys.
     static func merge(_ keys: [String], _ metrics: [Metric]) -> [String] {

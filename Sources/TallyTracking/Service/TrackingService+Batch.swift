@@ -175,8 +175,7 @@ extension TrackingService {
             return Metric(key: b.key, value: b.values[k], timestamp: b.timestamps[k], step: b.steps[k])
         }
         let stored = try metadata.latestMetrics(runID: runID, keys: best.map { $0.key })
-        let later = zip(best, stored).compactMap { m, s in s.map { Self.isLater(m, than: $0) } ?? true ? m : nil }
-        return later.isSortedByKey ? later : later.sorted { KeyOrder.less($0.key, $1.key) }
+        return zip(best, stored).compactMap { m, s in s.map { Self.isLater(m, than: $0) } ?? true ? m : nil }
     }
 
     /// `(step, timestamp, value)` strictly greater, NaN counting as 0 (MLflow stores it so).
@@ -220,8 +219,7 @@ extension TrackingService {
             for (key, s) in zip(keys, stored) {
                 guard let p = try metrics.latest(run: runID, key: key) else { continue }
                 let truth = Metric(key: key, value: p.value, timestamp: p.timestamp, step: p.step)
-                // Bit for bit: a NaN latest value equals itself here.
-                if s?.step != truth.step || s?.timestamp != truth.timestamp || s?.value.bitPattern != truth.value.bitPattern { updates.append(truth) }
+                if s != truth { updates.append(truth) }  // Metric's == compares values bit for bit
             }
             if !updates.isEmpty {
                 try metadata.transaction { try metadata.setLatestMetrics(runID: runID, updates) }
