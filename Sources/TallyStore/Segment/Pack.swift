@@ -31,7 +31,7 @@ struct PackMeta: Sendable, Equatable {
         let points = Int(try r.read(UInt32.self, "pack point count"))
         let m = PackMeta(chunk: ChunkRef(offset: offset, length: length), seriesCount: series, pointCount: points,
                          minStep: try r.read(), maxStep: try r.read(), minTimestamp: try r.read(), maxTimestamp: try r.read())
-        guard offset >= Int64(SegmentFormat.headerSize), length >= 4, offset <= chunkLimit - Int64(length) else {
+        guard m.chunk.isInside(chunkLimit: chunkLimit) else {
             throw StorageError(.corrupt, "pack points outside the data area", offset: r.baseOffset + Int64(at))
         }
         guard series > 0, points >= series, points <= SegmentFormat.maxPackPoints, m.minStep <= m.maxStep, m.minTimestamp <= m.maxTimestamp else {

@@ -41,6 +41,11 @@ struct ChunkRef: Sendable, Equatable {
 
     static let none = ChunkRef(offset: 0, length: 0)
     var isNone: Bool { length == 0 }
+
+    /// Whether the chunk (data and CRC) lies between the header and `chunkLimit` (the footer's offset).
+    func isInside(chunkLimit: Int64) -> Bool {
+        offset >= Int64(SegmentFormat.headerSize) && length >= 4 && offset <= chunkLimit - Int64(length)
+    }
 }
 
 /// Index entry of one block of one series, kept in the segment footer and in memory.
@@ -257,7 +262,7 @@ struct SegmentFooter: Sendable {
             let at = r.offset
             let b = try BlockMeta.read(&r)
             for c in [b.steps, b.timestamps, b.values, b.rollup] where !c.isNone {
-                guard c.offset >= Int64(SegmentFormat.headerSize), c.length >= 4, c.offset <= chunkLimit - Int64(c.length) else {
+                guard c.isInside(chunkLimit: chunkLimit) else {
                     throw StorageError(.corrupt, "block of \(key) points outside the data area", offset: r.baseOffset + Int64(at))
                 }
             }

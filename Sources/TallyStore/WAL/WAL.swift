@@ -87,7 +87,7 @@ final class WAL: Sendable {
         try state.withLock { s in
             guard !s.isClosed, s.fd != nil else { throw StorageError(.closed, "the write-ahead log is closed") }
             let lsn = s.nextLSN
-            try writeRecords(s, [WALFormat.header(type: type, lsn: lsn, length: payload.count, payloadCRC: CRC32C.checksum(payload)), payload],
+            try writeRecords(s, WALFormat.header(type: type, lsn: lsn, length: payload.count, payloadCRC: CRC32C.checksum(payload)) + payload,
                              lastLSN: lsn)
             return lsn
         }
@@ -145,8 +145,8 @@ final class WAL: Sendable {
             var newKeys: [String] = []
             var ids: [UInt32] = []
             ids.reserveCapacity(keys.count)
-            // The series records of new keys, one after the other in one buffer.
-            var series = ByteWriter(capacity: 0)
+            // The series records of new keys, then the points record, in one buffer written with one system call.
+            var records = ByteWriter(capacity: columns.stored.count + 64 + keys.count * 8)
             for key in keys {
                 if let id = known[key] {
                     ids.append(id)
@@ -157,18 +157,17 @@ final class WAL: Sendable {
                 known[key] = id
                 newKeys.append(key)
                 ids.append(id)
-                WALFormat.appendRecord(type: .series, lsn: s.nextLSN, into: &series) { WALSeries(id: id, run: run, key: key).write(into: &$0) }
+                WALFormat.appendRecord(type: .series, lsn: s.nextLSN, into: &records) { WALSeries(id: id, run: run, key: key).write(into: &$0) }
                 s.nextLSN += 1
             }
-            var parts: [[UInt8]] = series.count > 0 ? [series.bytes] : []
             let trailer = WALPoints.trailer(columns, seriesIDs: ids, batchID: batchID)
             let lsn = s.nextLSN
             let crc = CRC32C.checksum(trailer, seed: columns.crc)
-            parts.append(WALFormat.header(type: .points, lsn: lsn, length: columns.stored.count + trailer.count, payloadCRC: crc))
-            parts.append(columns.stored)
-            parts.append(trailer)
+            records.write(bytes: WALFormat.header(type: .points, lsn: lsn, length: columns.stored.count + trailer.count, payloadCRC: crc))
+            records.write(bytes: columns.stored)
+            records.write(bytes: trailer)
             do {
-                try writeRecords(s, parts, lastLSN: lsn)
+                try writeRecords(s, records.bytes, lastLSN: lsn)
             } catch {
                 // Their series records were cut off too; the ids handed out here were the newest.
                 for k in newKeys { known[k] = nil }
@@ -183,35 +182,17 @@ final class WAL: Sendable {
     /// Writes records (the last one with LSN `lsn`) at the end of the current segment. On a write error the partial
     /// bytes are cut off again, so later appends continue a valid log (if even that fails, the tail is unknown and
     /// the log refuses further writes), and the error is thrown. Call with the lock held.
-    private func writeRecords(_ s: State, _ parts: [[UInt8]], lastLSN lsn: UInt64) throws {
+    private func writeRecords(_ s: State, _ bytes: [UInt8], lastLSN lsn: UInt64) throws {
         let sizeBefore = s.size
         do {
-            s.size += Int64(try writeAll(s.fd!, parts, path: s.path))
+            try FileIO.io("write WAL", path: s.path) { try bytes.withUnsafeBytes { _ = try s.fd!.writeAll($0) } }
+            s.size += Int64(bytes.count)
         } catch {
             if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 { s.isClosed = true }
             throw error
         }
         s.nextLSN = lsn + 1
         s.writtenLSN = lsn
-    }
-
-    /// Writes the parts with one system call (a wide batch brings a series record per new key: thousands of parts).
-    private func writeAll(_ fd: FileDescriptor, _ parts: [[UInt8]], path: String) throws -> Int {
-        if parts.count == 1 { return try FileIO.io("write WAL", path: path) { try parts[0].withUnsafeBytes { try fd.writeAll($0) } } }
-        let total = parts.reduce(0) { $0 + $1.count }
-        guard total > 0 else { return 0 }
-        let joined = [UInt8](unsafeUninitializedCapacity: total) { buf, n in
-            var at = 0
-            for p in parts {
-                p.withUnsafeBufferPointer { src in
-                    guard let b = src.baseAddress, src.count > 0 else { return }
-                    (buf.baseAddress! + at).update(from: b, count: src.count)
-                }
-                at += p.count
-            }
-            n = total
-        }
-        return try FileIO.io("write WAL", path: path) { try joined.withUnsafeBytes { try fd.writeAll($0) } }
     }
 
     /// Closes the current segment (fsynced) and opens the next. Called with the lock held.
