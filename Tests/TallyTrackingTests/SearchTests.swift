@@ -196,9 +196,77 @@ import Testing
         // A failing batch (changed param) must not leave anything behind in the cache.
         expectError(.invalidParameterValue, "Changing param values") { try s.logBatch(runID: a, params: [KeyValue(key: "p", value: "2")]) }
         let cached = try s.searchRuns(experimentIDs: [exp], view: .all, orderBy: ["attributes.run_id"]).items
-        let fresh = try SQLiteMetadataStore(path: f.dir + "/metadata.sqlite", now: 0).runs(experimentIDs: [Int64(exp)!], view: .all)
+        let reopened = try SQLiteMetadataStore(path: f.dir + "/metadata.sqlite", now: 0)
+        let fresh = try reopened.runs(ids: reopened.searchRuns(experimentIDs: [Int64(exp)!], view: .all, metricKeys: []).runs.map(\.info.runID))
             .sorted { $0.info.runID < $1.info.runID }
         #expect(cached == fresh)
         #expect(cached.first { $0.info.runID == b }?.info.runName == "b2")
+    }
+
+    /// Searches read metric values from per-key columns kept beside the cache: random writes, failed batches (rolled
+    /// back), new runs and searches over more keys than the store keeps columns for, each search checked against
+    /// the runs' own latest values, and again after reopening.
+    @Test func metricColumnsFollowWritesRollbacksAndNewRuns() throws {
+        let f = try Fixture("columns")
+        var s = f.service
+        let exps = [try s.createExperiment(name: "x"), try s.createExperiment(name: "y")]
+        var runs: [String: String] = [:]  // run → experiment
+        var rng: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ n: Int) -> Int {
+            rng = rng &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((rng >> 33) % UInt64(n))
+        }
+        let keys = (0..<(SQLiteMetadataStore.maxColumns + 16)).map { "suite/k\($0)" }
+        func newRun() throws {
+            let e = exps[next(2)]
+            let id = try s.createRun(experimentID: e).info.runID
+            try s.logBatch(runID: id, params: [KeyValue(key: "p", value: "1")])
+            runs[id] = e
+        }
+        func metrics() -> [Metric] {
+            (0..<(1 + next(5))).map { _ in
+                Metric(key: keys[next(12) == 0 ? next(keys.count) : next(8)], value: next(10) == 0 ? .nan : Double(next(1000)) / 1000,
+                       timestamp: Int64(next(5)), step: Int64(next(5)))
+            }
+        }
+        func check(_ s: TrackingService) throws {
+            let key = keys[next(3) == 0 ? next(keys.count) : next(8)]
+            let chosen = next(3) == 0 ? exps : [exps[next(2)]]
+            let filtered = next(2) == 0
+            let ascending = next(2) == 0
+            let page = try s.searchRuns(experimentIDs: chosen, filter: filtered ? "metrics.`\(key)` > 0.3" : nil, maxResults: 1000,
+                                        orderBy: ["metrics.`\(key)` \(ascending ? "ASC" : "DESC")"])
+            // The oracle: every run of the experiments, read whole.
+            var want: [(id: String, value: Double?)] = []
+            for (id, e) in runs where chosen.contains(e) {
+                let v = try s.run(id: id).metrics.first { $0.key == key }?.value
+                if filtered, !(v.map { !$0.isNaN && $0 > 0.3 } ?? false) { continue }
+                want.append((id, v))
+            }
+            func rank(_ v: Double?) -> Int { v == nil ? 2 : (v!.isNaN ? 1 : 0) }
+            want.sort { a, b in
+                if rank(a.value) != rank(b.value) { return rank(a.value) < rank(b.value) }
+                guard let x = a.value, let y = b.value, !x.isNaN, !y.isNaN else { return false }
+                return ascending ? x < y : x > y
+            }
+            let got = page.items.map { r in r.metrics.first { $0.key == key }?.value }
+            #expect(Set(page.items.map(\.info.runID)) == Set(want.map(\.id)), "\(key) filtered=\(filtered)")
+            #expect(got.map { $0?.bitPattern } == want.map { $0.value?.bitPattern }, "\(key) ascending=\(ascending)")
+        }
+        for _ in 0..<6 { try newRun() }
+        for _ in 0..<400 {
+            switch next(12) {
+            case 0: try newRun()
+            case 1...6: try s.logBatch(runID: runs.keys.sorted()[next(runs.count)], metrics: metrics())
+            case 7:  // a changed param fails the whole batch: its metrics must not reach the columns
+                expectError(.invalidParameterValue, "Changing param values") {
+                    try s.logBatch(runID: runs.keys.sorted()[next(runs.count)], metrics: metrics(), params: [KeyValue(key: "p", value: "2")])
+                }
+            default: try check(s)
+            }
+        }
+        try s.close()
+        s = try Fixture.open(f.dir)
+        for _ in 0..<20 { try check(s) }
     }
 }

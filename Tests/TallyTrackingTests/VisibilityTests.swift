@@ -29,7 +29,10 @@ final class FailingMetadata: MetadataStore {
     func insertRun(_ info: RunInfo, tags: [KeyValue]) throws { try inner.insertRun(info, tags: tags) }
     func runInfo(id: String) throws -> RunInfo? { try inner.runInfo(id: id) }
     func run(id: String) throws -> Run? { try inner.run(id: id) }
-    func runs(experimentIDs: [Int64], view: ViewType) throws -> [Run] { try inner.runs(experimentIDs: experimentIDs, view: view) }
+    func searchRuns(experimentIDs: [Int64], view: ViewType, metricKeys: [String]) throws -> RunCandidates {
+        try inner.searchRuns(experimentIDs: experimentIDs, view: view, metricKeys: metricKeys)
+    }
+    func runs(ids: [String]) throws -> [Run] { try inner.runs(ids: ids) }
     func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
         try inner.updateRun(id: id, status: status, endTime: endTime, name: name)
     }

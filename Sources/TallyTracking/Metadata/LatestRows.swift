@@ -5,22 +5,31 @@ import TallyStore
 /// same 2,000 keys hold 2,000 key strings, not 2,000 per run.
 struct MetricKeyTable {
     private var ids: [String: Int64] = [:]
-    private var keys: [Int64: String] = [:]
+    /// Keys by id (SQLite's rowids count up from 1, so the ids are dense): decoding a row is an array read per key.
+    private var keys: [String?] = []
+    /// Ids beyond this are kept in `sparse` (a damaged or hand-edited table must not allocate gigabytes).
+    private static let denseLimit: Int64 = 1 << 24
+    private var sparse: [Int64: String] = [:]
 
     /// Records an id read from or written to the database.
     mutating func add(id: Int64, key: String) {
         ids[key] = id
-        keys[id] = key
+        if id >= 0, id < Self.denseLimit {
+            if Int(id) >= keys.count { keys.append(contentsOf: repeatElement(nil, count: Int(id) + 1 - keys.count)) }
+            keys[Int(id)] = key
+        } else {
+            sparse[id] = key
+        }
     }
 
     /// The id of `key`, when interned.
     func id(_ key: String) -> Int64? { ids[key] }
 
     /// The shared key string of `id`.
-    func key(_ id: Int64) -> String? { keys[id] }
+    func key(_ id: Int64) -> String? { id >= 0 && id < Int64(keys.count) ? keys[Int(id)] : sparse[id] }
 
     /// The shared instance of `key` (itself when not interned).
-    func interned(_ key: String) -> String { ids[key].flatMap { keys[$0] } ?? key }
+    func interned(_ key: String) -> String { ids[key].flatMap { self.key($0) } ?? key }
 }
 
 /// A run's latest metric values as one compact row (`run_latest.data`): a format byte, then a table of key ids,
@@ -37,9 +46,22 @@ enum LatestRows {
         return [format] + body
     }
 
-    /// Decodes a row; `key` resolves ids.
-    /// - Throws: ``TrackingError`` (internal error naming the run) when the row is damaged or names an unknown key.
-    static func decode(_ bytes: [UInt8], runID: String, codec: ColumnCodec, key: (Int64) -> String?) throws -> [Metric] {
+    /// A row's columns: key ids, steps, timestamps and values, in key order.
+    struct Columns {
+        var ids: [Int64]
+        var steps: [Int64]
+        var timestamps: [Int64]
+        var values: [Double]
+
+        /// The value of key `id` (a scan of the id column: no key strings touched), `nil` when absent.
+        func value(of id: Int64) -> Double? {
+            ids.withUnsafeBufferPointer { b in b.firstIndex(of: id).map { values[$0] } }
+        }
+    }
+
+    /// Decodes a row's columns.
+    /// - Throws: ``TrackingError`` (internal error naming the run) when the row is damaged.
+    static func columns(_ bytes: [UInt8], runID: String, codec: ColumnCodec) throws -> Columns {
         guard bytes.first == format else {
             throw TrackingError(.internalError, "latest metrics of run \(runID): unknown row format \(bytes.first.map(String.init) ?? "(empty)")")
         }
@@ -49,7 +71,14 @@ enum LatestRows {
         } catch let e as StorageError {
             throw TrackingError(.internalError, "latest metrics of run \(runID) are damaged: \(e.message)")
         }
-        let (ids, steps, timestamps, values) = (table.integers[0], table.integers[1], table.integers[2], table.values[0])
+        return Columns(ids: table.integers[0], steps: table.integers[1], timestamps: table.integers[2], values: table.values[0])
+    }
+
+    /// Decodes a row; `key` resolves ids.
+    /// - Throws: ``TrackingError`` (internal error naming the run) when the row is damaged or names an unknown key.
+    static func decode(_ bytes: [UInt8], runID: String, codec: ColumnCodec, key: (Int64) -> String?) throws -> [Metric] {
+        let c = try columns(bytes, runID: runID, codec: codec)
+        let (ids, steps, timestamps, values) = (c.ids, c.steps, c.timestamps, c.values)
         var out: [Metric] = []
         out.reserveCapacity(ids.count)
         for i in ids.indices {

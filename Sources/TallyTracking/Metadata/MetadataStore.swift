@@ -34,8 +34,12 @@ public protocol MetadataStore: Sendable {
     func runInfo(id: String) throws -> RunInfo?
     /// A full run (latest metrics, params, tags, inputs), any stage.
     func run(id: String) throws -> Run?
-    /// Full runs of some experiments in the given stages.
-    func runs(experimentIDs: [Int64], view: ViewType) throws -> [Run]
+    /// Runs of some experiments in the given stages for a search: each *without* its latest values (``Run/metrics``
+    /// empty), and for each of `metricKeys` every run's latest value of that key, aligned with the runs. A store
+    /// answers this without materialising every run's every metric (runs of benchmark suites hold thousands).
+    func searchRuns(experimentIDs: [Int64], view: ViewType, metricKeys: [String]) throws -> RunCandidates
+    /// Full runs by id, in the order given; ids without a run are left out.
+    func runs(ids: [String]) throws -> [Run]
     /// Changes status, end time and name (only the non-nil ones).
     func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws
     /// Soft-deletes or restores a run.
@@ -55,4 +59,19 @@ public protocol MetadataStore: Sendable {
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
     /// Adds dataset inputs (a dataset already logged for the run is kept once; its tags are replaced).
     func insertInputs(runID: String, _ inputs: [DatasetInput]) throws
+}
+
+/// What ``MetadataStore/searchRuns(experimentIDs:view:metricKeys:)`` answers: runs without their latest values and
+/// the latest values of the keys a search names.
+public struct RunCandidates: Sendable {
+    /// The runs, in no particular order, with ``Run/metrics`` empty.
+    public var runs: [Run]
+    /// `metrics[k][i]`: run `i`'s latest value of the `k`-th requested key (`nil` when it has none).
+    public var metrics: [[Double?]]
+
+    /// Candidates.
+    public init(runs: [Run], metrics: [[Double?]]) {
+        self.runs = runs
+        self.metrics = metrics
+    }
 }

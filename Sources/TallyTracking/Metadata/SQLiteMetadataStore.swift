@@ -4,18 +4,47 @@ import TallyStore
 /// The embedded default ``MetadataStore``: one SQLite file in WAL journal mode, schema versioned with
 /// `PRAGMA user_version`. One connection, serialised by a mutex (SQLite writes are serial anyway).
 public final class SQLiteMetadataStore: MetadataStore {
-    /// The connection and a write-through cache of full runs per experiment (this store is the database's only
-    /// writer, so the cache stays exact; any rolled-back transaction clears it).
+    /// The connection and a write-through cache of runs per experiment (this store is the database's only writer, so
+    /// the cache stays exact; any rolled-back transaction clears it). A cached run keeps its latest values as its
+    /// compact `run_latest` row (a few bytes per key), not as decoded metrics: 10,000 runs of 2,000 keys cost tens of
+    /// megabytes, not gigabytes. Searches read single keys across runs from `columns`, built on demand.
     private struct State: @unchecked Sendable {
         let db: SQLiteDatabase
         var loaded: Set<Int64> = []
-        var runs: [String: Run] = [:]
+        var runs: [String: CachedRun] = [:]
         var byExperiment: [Int64: Set<String>] = [:]
+        /// Cached run ids by ordinal (their position in every metric column).
+        var ordinals: [String] = []
+        /// Latest values of single keys across the cached runs, by ordinal, for the keys searches name (least
+        /// recently used dropped beyond ``maxColumns``). A column shorter than `ordinals` is completed on use.
+        var columns: [String: MetricColumn] = [:]
+        /// Use counter for `columns`.
+        var uses = 0
+        /// The decoded latest values of the runs written last (a run's batches usually come in a row).
+        var recent: [(runID: String, metrics: [Metric])] = []
         /// Interned metric keys (`nil` until first needed, and again after a rollback).
         var keys: MetricKeyTable?
         /// Encodes and decodes `run_latest` rows (holds compression contexts; used under the lock only).
         let codec = ColumnCodec()
     }
+
+    /// A cached run: everything but its latest values, which stay in their row (empty: none).
+    private struct CachedRun {
+        var run: Run
+        var latest: [UInt8]
+        let ordinal: Int
+    }
+
+    /// One key's latest value in every cached run, by ordinal.
+    private struct MetricColumn {
+        var values: [Double?]
+        var lastUse: Int
+    }
+
+    /// Most metric columns kept (each costs 16 bytes per cached run).
+    static let maxColumns = 64
+    /// Runs whose decoded latest values are kept between writes.
+    static let recentRuns = 8
 
     private let state: Mutex<State>
     /// Serialises whole operations: a transaction holds it from BEGIN to COMMIT, so no other thread's statements
@@ -118,16 +147,36 @@ public final class SQLiteMetadataStore: MetadataStore {
             try body(st.db)
             guard st.runs[id] != nil else { return }
             let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
-            st.runs[id] = try fullRuns(&st, infos).first
+            if let r = try lightRuns(st.db, infos).first { st.runs[id]?.run = r.run }
         }
     }
 
     /// Applies a change to a cached run, if cached (call with the lock held).
     private static func patch(_ st: inout State, _ id: String, _ change: (inout Run) -> Void) {
-        if var r = st.runs[id] {
-            change(&r)
-            st.runs[id] = r
+        if st.runs[id] != nil { change(&st.runs[id]!.run) }
+    }
+
+    /// Caches a run (keeping its ordinal when already cached).
+    private static func cache(_ st: inout State, _ run: Run, latest: [UInt8]) {
+        let id = run.info.runID
+        if st.runs[id] != nil {
+            st.runs[id]!.run = run
+            st.runs[id]!.latest = latest
+            return
         }
+        st.runs[id] = CachedRun(run: run, latest: latest, ordinal: st.ordinals.count)
+        st.ordinals.append(id)
+    }
+
+    /// Forgets everything cached (after a rollback: the cache may hold changes that were rolled back).
+    private static func clearCache(_ st: inout State) {
+        st.loaded.removeAll()
+        st.runs.removeAll()
+        st.byExperiment.removeAll()
+        st.ordinals.removeAll()
+        st.columns.removeAll()
+        st.recent.removeAll()
+        st.keys = nil  // ids interned inside the transaction are gone
     }
 
     public func checkpoint() throws {
@@ -151,10 +200,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             } catch {
                 state.withLock { st in
                     try? st.db.execute("ROLLBACK")
-                    st.loaded.removeAll()  // the cache may hold changes that were rolled back
-                    st.runs.removeAll()
-                    st.byExperiment.removeAll()
-                    st.keys = nil  // ids interned inside the transaction are gone
+                    Self.clearCache(&st)
                 }
                 throw error
             }
@@ -226,7 +272,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                           [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .integer(id)])
             // Every cached run of the experiment, indexed or not (runs are cached individually on creation).
             let key = String(id)
-            for (rid, r) in st.runs where r.info.experimentID == key { Self.patch(&st, rid) { $0.info.lifecycleStage = stage } }
+            for (rid, r) in st.runs where r.run.info.experimentID == key { Self.patch(&st, rid) { $0.info.lifecycleStage = stage } }
         }
     }
 
@@ -250,7 +296,8 @@ public final class SQLiteMetadataStore: MetadataStore {
             for t in tags { try db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(info.runID), .text(t.key), .text(t.value)]) }
             // A new run is complete in memory: cache it (indexed by experiment only once the experiment is loaded).
             let exp = Int64(info.experimentID) ?? 0
-            st.runs[info.runID] = Run(info: info, metrics: [], params: [], tags: TrackingService.lastWins(tags).sorted { binaryLess($0.key, $1.key) }, inputs: [])
+            Self.cache(&st, Run(info: info, metrics: [], params: [], tags: TrackingService.lastWins(tags).sorted { binaryLess($0.key, $1.key) },
+                                inputs: []), latest: [])
             if st.loaded.contains(exp) { st.byExperiment[exp, default: []].insert(info.runID) }
         }
     }
@@ -265,67 +312,114 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func runInfo(id: String) throws -> RunInfo? {
         try locked { st in
-            if let r = st.runs[id] { return r.info }
+            if let r = st.runs[id] { return r.run.info }
             return try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).first.map(Self.runInfo)
         }
     }
 
 
-    private func fullRuns(_ st: inout State, _ infos: [RunInfo]) throws -> [Run] {
-        let db = st.db
+    /// Runs from the database without their latest values, each with its `run_latest` row (empty: none).
+    private func lightRuns(_ db: SQLiteDatabase, _ infos: [RunInfo]) throws -> [(run: Run, latest: [UInt8])] {
         var byID: [String: Int] = [:]
-        var out = infos.map { Run(info: $0, metrics: [], params: [], tags: [], inputs: []) }
-        for (i, r) in out.enumerated() { byID[r.info.runID] = i }
+        var out = infos.map { (run: Run(info: $0, metrics: [], params: [], tags: [], inputs: []), latest: [UInt8]()) }
+        for (i, r) in out.enumerated() { byID[r.run.info.runID] = i }
         guard !out.isEmpty else { return [] }
         // Batched child lookups, at most 500 ids per statement.
-        for chunk in stride(from: 0, to: out.count, by: 500).map({ Array(out[$0..<min(out.count, $0 + 500)]) }) {
-            let ids = chunk.map { SQLValue.text($0.info.runID) }
+        for start in stride(from: 0, to: out.count, by: 500) {
+            let ids = out[start..<min(out.count, start + 500)].map { SQLValue.text($0.run.info.runID) }
             let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
-            var rows: [(String, [UInt8])] = []
-            try db.query("SELECT run_uuid, data FROM run_latest WHERE run_uuid IN (\(marks))", ids) { r in rows.append((r[0].string ?? "", r[1].bytes ?? [])) }
-            for (id, row) in rows { out[byID[id]!].metrics = try Self.decodeLatest(&st, id, row) }
+            try db.query("SELECT run_uuid, data FROM run_latest WHERE run_uuid IN (\(marks))", ids) { r in
+                out[byID[r[0].string!]!].latest = r[1].bytes ?? []
+            }
             try db.query("SELECT run_uuid, key, value FROM params WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
-                out[byID[r[0].string!]!].params.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
+                out[byID[r[0].string!]!].run.params.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
             }
             try db.query("SELECT run_uuid, key, value FROM tags WHERE run_uuid IN (\(marks)) ORDER BY key", ids) { r in
-                out[byID[r[0].string!]!].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
+                out[byID[r[0].string!]!].run.tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
             }
             try db.query("SELECT run_uuid, name, digest, source_type, source, schema, profile, tags FROM inputs WHERE run_uuid IN (\(marks)) ORDER BY position", ids) { r in
                 let ds = Dataset(name: r[1].string ?? "", digest: r[2].string ?? "", sourceType: r[3].string ?? "", source: r[4].string ?? "",
                                  schema: r[5].string, profile: r[6].string)
-                out[byID[r[0].string!]!].inputs.append(DatasetInput(dataset: ds, tags: TagCoding.decode(r[7].string ?? "")))
+                out[byID[r[0].string!]!].run.inputs.append(DatasetInput(dataset: ds, tags: TagCoding.decode(r[7].string ?? "")))
             }
         }
         return out
     }
 
     public func run(id: String) throws -> Run? {
+        try runs(ids: [id]).first
+    }
+
+    public func runs(ids: [String]) throws -> [Run] {
         try locked { st in
-            if let r = st.runs[id] { return r }
-            let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
-            return try fullRuns(&st, infos).first
+            // Cached runs as they are; the others from the database in one batch.
+            let missing = ids.filter { st.runs[$0] == nil }
+            var loaded: [String: (run: Run, latest: [UInt8])] = [:]
+            for start in stride(from: 0, to: missing.count, by: 500) {
+                let chunk = missing[start..<min(missing.count, start + 500)].map { SQLValue.text($0) }
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid IN (\(marks))", chunk).map(Self.runInfo)
+                for r in try lightRuns(st.db, infos) { loaded[r.run.info.runID] = r }
+            }
+            return try ids.compactMap { id -> Run? in
+                guard var r = st.runs[id].map({ (run: $0.run, latest: $0.latest) }) ?? loaded[id] else { return nil }
+                if !r.latest.isEmpty { r.run.metrics = try Self.decodeLatest(&st, id, r.latest) }
+                return r.run
+            }
         }
     }
 
-    public func runs(experimentIDs: [Int64], view: ViewType) throws -> [Run] {
-        guard !experimentIDs.isEmpty else { return [] }
+    public func searchRuns(experimentIDs: [Int64], view: ViewType, metricKeys: [String]) throws -> RunCandidates {
+        guard !experimentIDs.isEmpty else { return RunCandidates(runs: [], metrics: metricKeys.map { _ in [] }) }
         return try locked { st in
             for exp in experimentIDs where !st.loaded.contains(exp) {
                 let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE experiment_id = ?", [.integer(exp)]).map(Self.runInfo)
-                for r in try fullRuns(&st, infos) {
-                    st.runs[r.info.runID] = r
-                    st.byExperiment[exp, default: []].insert(r.info.runID)
+                for r in try lightRuns(st.db, infos) {
+                    Self.cache(&st, r.run, latest: r.latest)
+                    st.byExperiment[exp, default: []].insert(r.run.info.runID)
                 }
                 st.loaded.insert(exp)
             }
-            var out: [Run] = []
+            var runs: [Run] = [], ordinals: [Int] = []
             for exp in Set(experimentIDs) {
                 for id in st.byExperiment[exp] ?? [] {
-                    if let r = st.runs[id], view.includes(r.info.lifecycleStage) { out.append(r) }
+                    if let r = st.runs[id], view.includes(r.run.info.lifecycleStage) {
+                        runs.append(r.run)
+                        ordinals.append(r.ordinal)
+                    }
                 }
             }
-            return out
+            let columns = try Self.columns(&st, metricKeys)
+            return RunCandidates(runs: runs, metrics: columns.map { c in ordinals.map { c[$0] } })
         }
+    }
+
+    /// The columns of `keys` over every cached run, built or completed as needed: rows needing a decode are decoded
+    /// once for all the keys.
+    private static func columns(_ st: inout State, _ keys: [String]) throws -> [[Double?]] {
+        guard !keys.isEmpty else { return [] }
+        let table = try keyTable(&st)
+        st.uses += 1
+        for k in keys where st.columns[k] == nil { st.columns[k] = MetricColumn(values: [], lastUse: st.uses) }
+        let from = keys.map { st.columns[$0]!.values.count }.min() ?? st.ordinals.count
+        if from < st.ordinals.count {
+            let ids = keys.map { table.id($0) }
+            var fill = keys.map { st.columns[$0]!.values }
+            for o in from..<st.ordinals.count {
+                let id = st.ordinals[o]
+                let row = st.runs[id]?.latest ?? []
+                let c = row.isEmpty ? nil : try LatestRows.columns(row, runID: id, codec: st.codec)
+                for k in keys.indices where fill[k].count == o { fill[k].append(ids[k].flatMap { c?.value(of: $0) }) }
+            }
+            for k in keys.indices { st.columns[keys[k]]!.values = fill[k] }
+        }
+        for k in keys { st.columns[k]!.lastUse = st.uses }
+        if st.columns.count > maxColumns {
+            for (k, _) in st.columns.sorted(by: { $0.value.lastUse < $1.value.lastUse }).prefix(st.columns.count - maxColumns) {
+                st.columns[k] = nil
+            }
+        }
+        return keys.map { st.columns[$0]!.values }
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
@@ -363,7 +457,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func params(runID: String, keys: [String]) throws -> [String: String] {
         try locked { st in
-            if let r = st.runs[runID] {
+            if let r = st.runs[runID]?.run {
                 let wanted = Set(keys)
                 return Dictionary(r.params.filter { wanted.contains($0.key) }.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
             }
@@ -437,15 +531,29 @@ public final class SQLiteMetadataStore: MetadataStore {
             let keys = try Self.keyTable(&st)
             let row = try LatestRows.encode(merged, codec: st.codec) { keys.id($0)! }
             try st.db.run("INSERT OR REPLACE INTO run_latest VALUES (?, ?)", [.text(runID), .blob(row)])
-            Self.patch(&st, runID) { $0.metrics = merged }
+            st.recent.removeAll { $0.runID == runID }
+            st.recent.append((runID, merged))
+            if st.recent.count > Self.recentRuns { st.recent.removeFirst() }
+            guard let cached = st.runs[runID] else { return }
+            st.runs[runID]!.latest = row
+            // Columns already covering this run take the new values (shorter ones read the row when completed).
+            guard !st.columns.isEmpty else { return }
+            for u in updates {
+                if let c = st.columns[u.key], cached.ordinal < c.values.count { st.columns[u.key]!.values[cached.ordinal] = u.value }
+            }
         }
     }
 
-    /// A run's latest values (sorted by key): the cached run's, or its row decoded, or none.
+    /// A run's latest values (sorted by key): recently written ones as they are, or its row (cached or read) decoded.
     private static func currentLatest(_ st: inout State, _ runID: String) throws -> [Metric] {
-        if let r = st.runs[runID] { return r.metrics }
-        guard let row = try st.db.rows("SELECT data FROM run_latest WHERE run_uuid = ?", [.text(runID)]).first?.first?.bytes else { return [] }
-        return try decodeLatest(&st, runID, row)
+        if let r = st.recent.last(where: { $0.runID == runID }) { return r.metrics }
+        let row: [UInt8]
+        if let r = st.runs[runID] {
+            row = r.latest
+        } else {
+            row = try st.db.rows("SELECT data FROM run_latest WHERE run_uuid = ?", [.text(runID)]).first?.first?.bytes ?? []
+        }
+        return row.isEmpty ? [] : try decodeLatest(&st, runID, row)
     }
 
     /// Decodes a `run_latest` row with the interned keys.

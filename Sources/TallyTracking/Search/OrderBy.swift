@@ -76,11 +76,12 @@ enum SortValue {
 }
 
 extension OrderKey {
-    func value(_ run: Run) -> SortValue {
+    /// The run's value of this key; `metric` gives its latest value of a metric key.
+    func value(_ run: Run, metric: (String) -> Double?) -> SortValue {
         switch entity {
         case .metric:
-            guard let m = run.metrics.metric(key) else { return .missing }
-            return m.value.isNaN ? .nan : .number(m.value)
+            guard let v = metric(key) else { return .missing }
+            return v.isNaN ? .nan : .number(v)
         case .parameter: return (run.params.first { $0.key == key }?.value).map(SortValue.string) ?? .missing
         case .tag: return (run.tags.first { $0.key == key }?.value).map(SortValue.string) ?? .missing
         case .attribute:

@@ -58,13 +58,13 @@ extension FilterClause {
     }
 
     /// Whether a run satisfies this clause (MLflow's semantics: a run lacking a metric, param or tag matches
-    /// nothing but `IS NULL`; a NaN metric satisfies only `!=`).
-    func matches(_ run: Run) -> Bool {
+    /// nothing but `IS NULL`; a NaN metric satisfies only `!=`). `metric` gives the run's latest value of a key.
+    func matches(_ run: Run, metric: (String) -> Double?) -> Bool {
         switch entity {
         case .metric:
-            guard let m = run.metrics.metric(key) else { return false }
-            if m.value.isNaN { return comparator == "!=" }
-            return test(m.value)
+            guard let v = metric(key) else { return false }
+            if v.isNaN { return comparator == "!=" }
+            return test(v)
         case .parameter, .tag:
             let v = (entity == .parameter ? run.params : run.tags).first { $0.key == key }?.value
             switch comparator {
@@ -118,8 +118,17 @@ extension FilterClause {
 }
 
 extension SearchFilter {
-    /// Whether a run satisfies every clause.
-    public func matches(_ run: Run) -> Bool { clauses.allSatisfy { $0.matches(run) } }
+    /// The metric keys the clauses name (each once, in order).
+    public var metricKeys: [String] {
+        var seen = Set<String>()
+        return clauses.filter { $0.entity == .metric && seen.insert($0.key).inserted }.map(\.key)
+    }
+
+    /// Whether a run satisfies every clause; `metric` gives its latest value of a key.
+    public func matches(_ run: Run, metric: (String) -> Double?) -> Bool { clauses.allSatisfy { $0.matches(run, metric: metric) } }
+
+    /// Whether a run satisfies every clause, with its latest values in ``Run/metrics``.
+    public func matches(_ run: Run) -> Bool { matches(run) { run.metrics.metric($0)?.value } }
     /// Whether an experiment satisfies every clause.
     public func matches(_ e: Experiment) -> Bool { clauses.allSatisfy { $0.matches(e) } }
 }

@@ -27,7 +27,7 @@ extension TrackingService {
         let ids = try experimentIDs.map(Validation.experimentID)
         var seen = Set<[String?]>()
         var out: [DatasetSummary] = []
-        for run in try metadata.runs(experimentIDs: ids, view: .all) {
+        for run in try metadata.searchRuns(experimentIDs: ids, view: .all, metricKeys: []).runs {
             for input in run.inputs {
                 let context = input.tags.last { $0.key == "mlflow.data.context" }?.value
                 let s = DatasetSummary(experimentID: run.info.experimentID, name: input.dataset.name, digest: input.dataset.digest, context: context)

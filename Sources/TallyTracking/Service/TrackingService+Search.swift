@@ -29,8 +29,14 @@ extension TrackingService {
             keys.append(OrderKey(entity: .attribute, key: "start_time", ascending: false))
         }
         keys.append(OrderKey(entity: .attribute, key: "run_id", ascending: true))
-        let matched = try metadata.runs(experimentIDs: ids, view: view).filter(f.matches)
-        let values = matched.map { r in keys.map { $0.value(r) } }
+        // Runs without their metrics plus the values of the keys the filter and order name; only the page's runs are
+        // then read whole.
+        var metricKeys = f.metricKeys
+        for k in keys where k.entity == .metric && !metricKeys.contains(k.key) { metricKeys.append(k.key) }
+        let column = Dictionary(uniqueKeysWithValues: metricKeys.enumerated().map { ($1, $0) })
+        let c = try metadata.searchRuns(experimentIDs: ids, view: view, metricKeys: metricKeys)
+        let matched = c.runs.indices.filter { i in f.matches(c.runs[i]) { c.metrics[column[$0]!][i] } }
+        let values = matched.map { i in keys.map { $0.value(c.runs[i]) { c.metrics[column[$0]!][i] } } }
         let order = matched.indices.sorted { a, b in
             for (k, key) in keys.enumerated() {
                 let c = SortValue.compare(values[a][k], values[b][k], ascending: key.ascending)
@@ -38,7 +44,8 @@ extension TrackingService {
             }
             return false
         }
-        return Self.page(order.map { matched[$0] }, offset: offset, maxResults: maxResults)
+        let page = Self.page(order, offset: offset, maxResults: maxResults)
+        return SearchPage(items: try metadata.runs(ids: page.items.map { c.runs[matched[$0]].info.runID }), nextPageToken: page.nextPageToken)
     }
 
     /// MLflow's `experiments/search`: filter on name, id, times and tags; order by name, id or times
