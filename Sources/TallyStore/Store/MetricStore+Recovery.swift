@@ -140,7 +140,7 @@ extension MetricStore {
             try run.state.withLock { s in
                 try run.load(&s)
                 for (key, records) in keys {
-                    let wm = s.watermarks[key] ?? WALPosition(lsn: 0, index: 0)
+                    let wm = s.watermark(key)
                     let coming = records.reduce(0) { sum, r in
                         sum + (r.lsn < wm.lsn ? 0 : (r.lsn == wm.lsn ? max(0, r.count - Int(wm.index)) : r.count))
                     }
@@ -175,7 +175,7 @@ extension MetricStore {
             for i in p.series.indices {
                 let key = keys[i]
                 let n = p.series[i].count
-                let wm = s.watermarks[key] ?? WALPosition(lsn: 0, index: 0)
+                let wm = s.watermark(key)
                 let skip = lsn < wm.lsn ? n : (lsn == wm.lsn ? min(n, Int(wm.index)) : 0)
                 skipped += skip
                 // Sealed or not, the series had points in the log: what a crash may have left uncommitted elsewhere.

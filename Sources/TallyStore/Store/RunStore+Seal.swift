@@ -87,9 +87,6 @@ extension RunStore {
             recountHeadBytes(&s)
             if s.deleted { return }
             s.segments.append(reader)
-            for (k, cols) in frozen.series {
-                if let w = cols.wal, w > (s.watermarks[k] ?? WALPosition(lsn: 0, index: 0)) { s.watermarks[k] = w }
-            }
         }
         return frozen.series.values.reduce(0) { $0 + $1.count }
     }

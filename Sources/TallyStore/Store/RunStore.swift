@@ -48,8 +48,6 @@ struct RunState: Sendable {
     var segments: [SegmentReader] = []
     var nextSeq: UInt64 = 1
     var headBytes = 0
-    /// Per series, the WAL position of the first point not in a segment (replay skips what comes before).
-    var watermarks: [String: WALPosition] = [:]
     /// Recent client batch ids (loaded from the newest segment, extended by appends and replay).
     var batchIDs = BatchIDWindow()
 
@@ -58,6 +56,17 @@ struct RunState: Sendable {
     /// runs of 2,000 keys that walk was 20 M heads per checkpoint. Never above the true minimum (it may lag below
     /// it until the next recount, which only keeps log segments a little longer).
     var headsMinLSN: UInt64?
+
+    /// The WAL position of the first point of `key` not in a segment (replay skips what comes before): the largest
+    /// seal watermark of the segments holding the series. Read from the segments' tables when needed (only recovery
+    /// needs it), not kept per series: 10,000 runs of 2,000 keys would hold 20 M entries for nothing.
+    func watermark(_ key: String) -> WALPosition {
+        var w = WALPosition(lsn: 0, index: 0)
+        for seg in segments {
+            if let i = seg.series.find(key), let p = seg.series.wal(i), p > w { w = p }
+        }
+        return w
+    }
 
     /// Oldest WAL record still needed by this run's heads and frozen sets.
     var minLSN: UInt64? {
@@ -187,13 +196,6 @@ final class RunStore: Sendable {
         if let e = Self.chainError(readers, directory: directory, manifestSeq: manifestSeq) { throw e }
         s.segments = readers
         s.nextSeq = (found.last?.0 ?? 0) + 1
-        for r in readers {
-            for i in 0..<r.series.count {
-                guard let w = r.series.wal(i) else { continue }
-                let key = r.series.key(i)
-                if w > (s.watermarks[key] ?? WALPosition(lsn: 0, index: 0)) { s.watermarks[key] = w }
-            }
-        }
         s.batchIDs = BatchIDWindow(readers.last?.batchIDs ?? [])
         s.loaded = true
     }
