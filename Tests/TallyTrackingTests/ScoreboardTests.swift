@@ -111,6 +111,31 @@ import Testing
         }
         expectError(.resourceDoesNotExist, "not found") { _ = try s.scoreboard(ScoreboardQuery(runIDs: ["0123456789abcdef0123456789abcdef"])) }
     }
+
+    /// Ranks by the scoreboard's own sort against counting better values, for rows of 0…300 runs with many ties,
+    /// ±∞, ±0, NaN and missing values, in both directions.
+    @Test func ranksMatchCountingBetterValues() {
+        var rng = SplitMix(seed: 11)
+        let specials: [Double?] = [nil, .nan, .infinity, -.infinity, 0, -0.0, 1, 1, 0.5]
+        for n in [0, 1, 2, 3, 15, 16, 17, 33, 100, 300] {
+            for _ in 0..<20 {
+                let values: [Double?] = (0..<n).map { _ in
+                    rng.next() % 3 == 0 ? specials[Int(rng.next() % UInt64(specials.count))] : Double(rng.next() % 20) / 4 - 2
+                }
+                for lower in [false, true] {
+                    let ranks = TrackingService.ranks(values, lowerIsBetter: lower)
+                    for (i, v) in values.enumerated() {
+                        guard let v, !v.isNaN else {
+                            #expect(ranks[i] == nil)
+                            continue
+                        }
+                        let better = values.filter { w in w.map { !$0.isNaN && (lower ? $0 < v : $0 > v) } ?? false }.count
+                        #expect(ranks[i] == better + 1, "n=\(n) lower=\(lower) value \(v)")
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A small deterministic generator for the fixtures.

@@ -48,6 +48,7 @@ final class FailingMetadata: MetadataStore {
         try inner.insertParams(runID: runID, params)
     }
     func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] { try inner.latestMetrics(runID: runID, keys: keys) }
+    func latestTable(runIDs: [String]) throws -> LatestTable { try inner.latestTable(runIDs: runIDs) }
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
         try inner.setLatestMetrics(runID: runID, metrics)
         try check("setLatestMetrics")

@@ -1,3 +1,5 @@
+import TallyStore
+
 /// Where experiments, runs, params, tags, inputs and latest metric values live. Metric points do not: they go to
 /// TallyStore. Implementations keep SQL behind this protocol, so callers never change with the database.
 ///
@@ -55,6 +57,9 @@ public protocol MetadataStore: Sendable {
     /// A run's latest values of `keys`, aligned with them (`nil` where a key has none). Keys in bytewise order are
     /// the fast case (one merge walk).
     func latestMetrics(runID: String, keys: [String]) throws -> [Metric?]
+    /// The latest values of some runs as one table: the union of their keys in bytewise order, and each key's value
+    /// per run (scoreboards). Runs without latest values (or unknown ids) have empty columns.
+    func latestTable(runIDs: [String]) throws -> LatestTable
     /// Upserts latest metric rows.
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
     /// Adds dataset inputs (a dataset already logged for the run is kept once; its tags are replaced).
@@ -73,5 +78,23 @@ public struct RunCandidates: Sendable {
     public init(runs: [Run], metrics: [[Double?]]) {
         self.runs = runs
         self.metrics = metrics
+    }
+}
+
+/// Several runs' latest values, key-major: what ``MetadataStore/latestTable(runIDs:)`` answers.
+public struct LatestTable: Sendable {
+    /// The union of the runs' keys, in bytewise order.
+    public var keys: [String]
+    /// How many runs (columns).
+    public var runCount: Int
+    /// `cells[k × runCount + i]`: run `i`'s latest value of `keys[k]`, `nil` when it has none.
+    public var cells: [MetricPoint?]
+
+    /// A table.
+    public init(keys: [String], runCount: Int, cells: [MetricPoint?]) {
+        precondition(cells.count == keys.count * runCount, "a latest table holds one cell per key and run")
+        self.keys = keys
+        self.runCount = runCount
+        self.cells = cells
     }
 }

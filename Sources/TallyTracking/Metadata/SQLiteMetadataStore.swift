@@ -544,15 +544,52 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func latestTable(runIDs: [String]) throws -> LatestTable {
+        try locked { st in
+            let table = try Self.keyTable(&st)
+            var rows: [LatestRows.Columns?] = []
+            rows.reserveCapacity(runIDs.count)
+            for id in runIDs {
+                let row = try Self.latestRow(&st, id)
+                rows.append(row.isEmpty ? nil : try LatestRows.columns(row, runID: id, codec: st.codec))
+            }
+            // Runs of one benchmark suite usually hold the same keys: then the union is any run's id column and each
+            // run's values land by position. Otherwise the distinct ids are ordered by their keys' bytes.
+            var union = rows.lazy.compactMap { $0?.ids }.first ?? []
+            let shared = rows.allSatisfy { $0 == nil || $0!.ids == union }
+            if !shared {
+                var distinct = Set<Int64>()
+                for r in rows { if let r { distinct.formUnion(r.ids) } }
+                union = distinct.sorted { binaryLess(table.key($0) ?? "", table.key($1) ?? "") }
+            }
+            let keys = try union.map { id -> String in
+                guard let k = table.key(id) else { throw TrackingError(.internalError, "latest metrics name unknown key id \(id)") }
+                return k
+            }
+            let position = shared ? [:] : Dictionary(uniqueKeysWithValues: union.enumerated().map { ($1, $0) })
+            let n = runIDs.count
+            var cells = [MetricPoint?](repeating: nil, count: union.count * n)
+            for (i, r) in rows.enumerated() {
+                guard let r else { continue }
+                for j in r.ids.indices {
+                    let k = shared ? j : position[r.ids[j]]!
+                    cells[k &* n &+ i] = MetricPoint(step: r.steps[j], timestamp: r.timestamps[j], value: r.values[j])
+                }
+            }
+            return LatestTable(keys: keys, runCount: n, cells: cells)
+        }
+    }
+
+    /// A run's `run_latest` row: the cached run's, or read (empty: none).
+    private static func latestRow(_ st: inout State, _ runID: String) throws -> [UInt8] {
+        if let r = st.runs[runID] { return r.latest }
+        return try st.db.rows("SELECT data FROM run_latest WHERE run_uuid = ?", [.text(runID)]).first?.first?.bytes ?? []
+    }
+
     /// A run's latest values (sorted by key): recently written ones as they are, or its row (cached or read) decoded.
     private static func currentLatest(_ st: inout State, _ runID: String) throws -> [Metric] {
         if let r = st.recent.last(where: { $0.runID == runID }) { return r.metrics }
-        let row: [UInt8]
-        if let r = st.runs[runID] {
-            row = r.latest
-        } else {
-            row = try st.db.rows("SELECT data FROM run_latest WHERE run_uuid = ?", [.text(runID)]).first?.first?.bytes ?? []
-        }
+        let row = try latestRow(&st, runID)
         return row.isEmpty ? [] : try decodeLatest(&st, runID, row)
     }
 

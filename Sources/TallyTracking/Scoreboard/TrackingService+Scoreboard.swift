@@ -17,77 +17,71 @@ extension TrackingService {
         if let d = q.groupDepth, d < 1 { throw TrackingError.invalid("group_depth must be at least 1 (got \(d))") }
         var baselineIndex: Int?
         if let b = q.baselineRunID {
-            guard let i = runs.firstIndex(where: { $0.info.runID == b }) else {
+            guard let i = runs.firstIndex(where: { $0.runID == b }) else {
                 throw TrackingError.invalid("baseline_run_id '\(b)' is not one of the runs on the scoreboard")
             }
             baselineIndex = i
         }
-        // Every run's latest values, sorted by key; the union of their keys, filtered; then one merge walk per run puts
-        // each run's value in its key's row: no hashing of 100 × 2,000 keys, one bytewise comparison per cell.
-        let sortedMetrics: [[Metric]] = runs.map { r in
-            r.metrics.isSortedByKey ? r.metrics : r.metrics.sorted { binaryLess($0.key, $1.key) }
-        }
-        // Benchmark-suite runs mostly share their keys: start from the first run's and merge only runs that add some.
-        var union = sortedMetrics.first?.map(\.key) ?? []
-        for ms in sortedMetrics.dropFirst() where !KeyOrder.covers(union, ms) { union = KeyOrder.merge(union, ms) }
-        let keys = union.filter(select)
-        // One flat key-major matrix (row k, column i at k × runs + i): no inner arrays to retain per cell.
-        var cells = [MetricPoint?](repeating: nil, count: keys.count * runs.count)
-        keys.withUnsafeBufferPointer { kb in
-            for (i, ms) in sortedMetrics.enumerated() {
-                ms.withUnsafeBufferPointer { b in
-                    var k = 0
-                    for j in b.indices {
-                        while k < kb.count, KeyOrder.compare(kb[k], b[j].key) < 0 { k += 1 }
-                        if k < kb.count, KeyOrder.compare(kb[k], b[j].key) == 0 {
-                            cells[k &* runs.count &+ i] = MetricPoint(step: b[j].step, timestamp: b[j].timestamp, value: b[j].value)
-                        }
-                    }
-                }
-            }
-        }
-        let runIDs = runs.map(\.info.runID)  // not the runs themselves in the inner loop: copying a Run retains all it holds
+        // The runs' latest values as one key-major table, straight from their compact rows: no per-run metric
+        // arrays, no key strings compared per cell.
+        let table = try metadata.latestTable(runIDs: runs.map(\.runID))
+        let n = runs.count
         var rows: [ScoreboardRow] = []
-        rows.reserveCapacity(keys.count)
-        for (k, key) in keys.enumerated() {
+        var previousGroup: (key: String, group: String)?
+        var ranking = RankBuffer(capacity: n)
+        for (k, key) in table.keys.enumerated() where select(key) {
             let lowerIsBetter = Self.containsAny(key, lower)
-            var values: [Double?] = [], steps: [Int64?] = []
-            values.reserveCapacity(runs.count)
-            steps.reserveCapacity(runs.count)
-            for i in runIDs.indices {
-                guard let l = cells[k &* runIDs.count &+ i] else {
-                    values.append(nil)
-                    steps.append(nil)
-                    continue
-                }
-                let p = try scoreboardPoint(q.value, run: runIDs[i], key: key, latest: l, lowerIsBetter: lowerIsBetter)
-                values.append(p?.value)
-                steps.append(p?.step)
+            var values = [Double?](repeating: nil, count: n), steps = [Int64?](repeating: nil, count: n)
+            for i in 0..<n {
+                guard let l = table.cells[k &* n &+ i] else { continue }
+                let p = q.value == .latest ? l : try scoreboardPoint(q.value, run: runs[i].runID, key: key, latest: l, lowerIsBetter: lowerIsBetter)
+                values[i] = p?.value
+                steps[i] = p?.step
             }
-            let deltas: [Double?] = values.map { v in
-                guard let b = baselineIndex, let v, let base = values[b] else { return nil }
-                return v - base
+            var deltas = [Double?](repeating: nil, count: n)
+            if let b = baselineIndex, let base = values[b] {
+                for i in 0..<n { if let v = values[i] { deltas[i] = v - base } }
             }
-            rows.append(ScoreboardRow(key: key, group: Self.group(of: key, depth: q.groupDepth), lowerIsBetter: lowerIsBetter, values: values,
-                                      steps: steps, ranks: Self.ranks(values, lowerIsBetter: lowerIsBetter), baselineDeltas: deltas))
+            // Keys in bytewise order mostly come group by group: reuse the previous key's group when it is a prefix.
+            let group: String
+            if let p = previousGroup, q.groupDepth == nil, Self.sameGroup(key, p.key) {
+                group = p.group
+            } else {
+                group = Self.group(of: key, depth: q.groupDepth)
+            }
+            previousGroup = (key, group)
+            rows.append(ScoreboardRow(key: key, group: group, lowerIsBetter: lowerIsBetter, values: values, steps: steps,
+                                      ranks: ranking.ranks(values, lowerIsBetter: lowerIsBetter), baselineDeltas: deltas))
         }
-        return Scoreboard(runs: runs.map(\.info), rows: rows, groups: Self.groups(rows, runs: runs.count), baselineIndex: baselineIndex)
+        return Scoreboard(runs: runs, rows: rows, groups: Self.groups(rows, runs: n), baselineIndex: baselineIndex)
+    }
+
+    /// Whether two keys have the same group (everything before the last `/`), comparing bytes only.
+    static func sameGroup(_ a: String, _ b: String) -> Bool {
+        let slash = UInt8(ascii: "/")
+        let x = a.utf8, y = b.utf8
+        let i = x.lastIndex(of: slash).map { x.distance(from: x.startIndex, to: $0) } ?? 0
+        let j = y.lastIndex(of: slash).map { y.distance(from: y.startIndex, to: $0) } ?? 0
+        return i == j && x.prefix(i).elementsEqual(y.prefix(j))
     }
 
     /// The runs of a query, in column order: as listed (each once), or the experiment's matching active runs.
-    func scoreboardRuns(_ q: ScoreboardQuery) throws -> [Run] {
+    func scoreboardRuns(_ q: ScoreboardQuery) throws -> [RunInfo] {
         if let e = q.experimentID {
             guard q.runIDs.isEmpty else { throw TrackingError.invalid("Give run_ids or experiment_id, not both") }
-            let page = try searchRuns(experimentIDs: [e], filter: q.filter, maxResults: Int64(ScoreboardQuery.maxRuns))
-            guard !page.items.isEmpty else { throw TrackingError.invalid("No run of experiment \(e) matches the filter") }
-            return page.items
+            let runs = try orderedRuns(experimentIDs: [e], filter: q.filter, view: .activeOnly, orderBy: []).prefix(ScoreboardQuery.maxRuns)
+            guard !runs.isEmpty else { throw TrackingError.invalid("No run of experiment \(e) matches the filter") }
+            return runs.map(\.info)
         }
         guard q.filter == nil else { throw TrackingError.invalid("filter needs experiment_id") }
         guard !q.runIDs.isEmpty, q.runIDs.count <= ScoreboardQuery.maxRuns else {
             throw TrackingError.invalid("run_ids must list 1 to \(ScoreboardQuery.maxRuns) runs (got \(q.runIDs.count))")
         }
         var seen = Set<String>()
-        return try q.runIDs.filter { seen.insert($0).inserted }.map { try run(id: $0) }
+        return try q.runIDs.filter { seen.insert($0).inserted }.map { id in
+            guard let info = try metadata.runInfo(id: id) else { throw TrackingError.notFound("Run with id=\(id) not found") }
+            return info
+        }
     }
 
     /// The key filter: prefixes, a regular expression, or everything.
@@ -161,40 +155,45 @@ extension TrackingService {
 
     /// Competition ranks ("1224"): 1 is the best value; NaN and missing values have none.
     static func ranks(_ values: [Double?], lowerIsBetter: Bool) -> [Int?] {
-        // (value, column) pairs sorted by value: the comparator touches no shared array.
-        var ranked: [(value: Double, index: Int)] = []
-        ranked.reserveCapacity(values.count)
-        for (i, v) in values.enumerated() { if let v, !v.isNaN { ranked.append((v, i)) } }
-        if lowerIsBetter { ranked.sort { $0.value < $1.value } } else { ranked.sort { $0.value > $1.value } }
-        var out = [Int?](repeating: nil, count: values.count)
-        for (position, entry) in ranked.enumerated() {
-            out[entry.index] = position > 0 && ranked[position - 1].value == entry.value ? out[ranked[position - 1].index] : position + 1
-        }
-        return out
+        var b = RankBuffer(capacity: values.count)
+        return b.ranks(values, lowerIsBetter: lowerIsBetter)
     }
 
     /// Per group and run: mean and count of the finite values.
     static func groups(_ rows: [ScoreboardRow], runs: Int) -> [ScoreboardGroup] {
-        // One lookup per row, then flat per-group arrays (row-major by run).
+        // First each row's group number (one lookup per change of group), then sums and counts in flat arrays
+        // (group-major by run), filled through raw pointers.
         var index: [String: Int] = [:]
-        var names: [String] = [], keys: [Int] = [], sums: [Double] = [], counts: [Int] = []
-        for row in rows {
-            let g: Int
-            if let i = index[row.group] {
-                g = i
-            } else {
-                g = names.count
-                index[row.group] = g
-                names.append(row.group)
-                keys.append(0)
-                sums.append(contentsOf: repeatElement(0, count: runs))
-                counts.append(contentsOf: repeatElement(0, count: runs))
+        var names: [String] = [], keys: [Int] = []
+        var of = [Int](repeating: 0, count: rows.count)
+        var last = -1
+        for (r, row) in rows.enumerated() {
+            if last < 0 || names[last] != row.group {  // rows of one group mostly follow each other (one shared string)
+                if let i = index[row.group] {
+                    last = i
+                } else {
+                    last = names.count
+                    index[row.group] = last
+                    names.append(row.group)
+                    keys.append(0)
+                }
             }
-            keys[g] += 1
-            for (i, v) in row.values.enumerated() {
-                guard let v, v.isFinite else { continue }
-                sums[g &* runs &+ i] += v
-                counts[g &* runs &+ i] += 1
+            of[r] = last
+            keys[last] += 1
+        }
+        var sums = [Double](repeating: 0, count: names.count * runs), counts = [Int](repeating: 0, count: names.count * runs)
+        sums.withUnsafeMutableBufferPointer { sums in
+            counts.withUnsafeMutableBufferPointer { counts in
+                for (r, row) in rows.enumerated() {
+                    let base = of[r] &* runs
+                    row.values.withUnsafeBufferPointer { values in
+                        for i in values.indices {
+                            guard let v = values[i], v.isFinite else { continue }
+                            sums[base &+ i] += v
+                            counts[base &+ i] &+= 1
+                        }
+                    }
+                }
             }
         }
         return names.indices.sorted { binaryLess(names[$0], names[$1]) }.map { g in
@@ -219,33 +218,72 @@ enum KeyOrder {
         if let c = fast ?? nil { return c }
         return a.utf8.elementsEqual(b.utf8) ? 0 : (a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1)
     }
-
-    /// Whether every key of the sorted `metrics` is among the sorted `keys`.
-    static func covers(_ keys: [String], _ metrics: [Metric]) -> Bool {
-        var i = 0
-        for m in metrics {
-            while i < keys.count, compare(keys[i], m.key) < 0 { i += 1 }
-            guard i < keys.count, compare(keys[i], m.key) == 0 else { return false }
-        }
-        return true
-    }
-
-    /// The sorted union of sorted keys and a run's sorted metrics' keys.
-    static func merge(_ keys: [String], _ metrics: [Metric]) -> [String] {
-        var out: [String] = []
-        out.reserveCapacity(max(keys.count, metrics.count))
-        var i = 0, j = 0
-        while i < keys.count || j < metrics.count {
-            if j == metrics.count { out.append(keys[i]); i += 1; continue }
-            if i == keys.count { out.append(metrics[j].key); j += 1; continue }
-            let c = compare(keys[i], metrics[j].key)
-            if c <= 0 { out.append(keys[i]); i += 1; if c == 0 { j += 1 } } else { out.append(metrics[j].key); j += 1 }
-        }
-        return out
-    }
 }
 
 extension Array where Element == Metric {
     /// Whether the metrics are in bytewise key order (each key once).
     var isSortedByKey: Bool { indices.dropFirst().allSatisfy { KeyOrder.compare(self[$0 - 1].key, self[$0].key) < 0 } }
+}
+
+/// Ranks one row at a time in reusable storage: (sort key, column) pairs sorted by a small quicksort (the standard
+/// library's generic stable sort cost ~75 ns per element here, most of a 100 × 2,000 scoreboard's computation).
+struct RankBuffer {
+    private var pairs: [(key: Double, index: Int32)] = []
+
+    init(capacity: Int) { pairs.reserveCapacity(capacity) }
+
+    /// Competition ranks ("1224"): 1 is the best value; NaN and missing values have none.
+    mutating func ranks(_ values: [Double?], lowerIsBetter: Bool) -> [Int?] {
+        pairs.removeAll(keepingCapacity: true)
+        // Best first: ascending on the value, or on its negation when higher is better (NaN never enters).
+        for (i, v) in values.enumerated() { if let v, !v.isNaN { pairs.append((lowerIsBetter ? v : -v, Int32(i))) } }
+        pairs.withUnsafeMutableBufferPointer { Self.sort($0, 0, $0.count) }
+        var out = [Int?](repeating: nil, count: values.count)
+        var rank = 0
+        for p in pairs.indices {
+            if p == 0 || pairs[p - 1].key != pairs[p].key { rank = p + 1 }
+            out[Int(pairs[p].index)] = rank
+        }
+        return out
+    }
+
+    /// Sorts `b[lo..<hi]` by key: quicksort with a median-of-three pivot, insertion sort below 16 elements.
+    static func sort(_ b: UnsafeMutableBufferPointer<(key: Double, index: Int32)>, _ lo: Int, _ hi: Int) {
+        var lo = lo, hi = hi
+        while hi - lo > 16 {
+            let mid = lo + (hi - lo) / 2
+            if b[mid].key < b[lo].key { b.swapAt(mid, lo) }
+            if b[hi - 1].key < b[lo].key { b.swapAt(hi - 1, lo) }
+            if b[hi - 1].key < b[mid].key { b.swapAt(hi - 1, mid) }
+            let pivot = b[mid].key
+            var i = lo, j = hi - 1
+            while i <= j {
+                while b[i].key < pivot { i += 1 }
+                while pivot < b[j].key { j -= 1 }
+                if i <= j {
+                    b.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            // Recurse into the smaller side, loop on the larger (stack depth stays logarithmic).
+            if j + 1 - lo < hi - i {
+                sort(b, lo, j + 1)
+                lo = i
+            } else {
+                sort(b, i, hi)
+                hi = j + 1
+            }
+        }
+        guard hi - lo > 1 else { return }
+        for i in (lo + 1)..<hi {
+            let x = b[i]
+            var j = i
+            while j > lo, x.key < b[j - 1].key {
+                b[j] = b[j - 1]
+                j -= 1
+            }
+            b[j] = x
+        }
+    }
 }

@@ -20,10 +20,18 @@ extension TrackingService {
             throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied: It must be between 1 and "
                 + "\(Validation.maxSearchResults).")
         }
+        let ordered = try orderedRuns(experimentIDs: experimentIDs, filter: filter, view: view, orderBy: orderBy)
+        let offset = try PageToken.decode(pageToken)
+        let page = Self.page(ordered, offset: offset, maxResults: maxResults)
+        return SearchPage(items: try metadata.runs(ids: page.items.map(\.info.runID)), nextPageToken: page.nextPageToken)
+    }
+
+    /// The runs a search matches, in its order, *without* their latest values (``Run/metrics`` empty): the metric
+    /// keys the filter and order name are read as columns, so no run's every metric is decoded.
+    func orderedRuns(experimentIDs: [String], filter: String?, view: ViewType, orderBy: [String]) throws -> [Run] {
         let f = try SearchFilter(parsing: filter, kind: .runs)
         var keys = try OrderKey.parseList(orderBy, kind: .runs)
-        let offset = try PageToken.decode(pageToken)
-        guard !experimentIDs.isEmpty else { return SearchPage(items: [], nextPageToken: nil) }
+        guard !experimentIDs.isEmpty else { return [] }
         let ids = try experimentIDs.map(Validation.experimentID)
         if !keys.contains(where: { $0.entity == .attribute && $0.key == "start_time" }) {
             keys.append(OrderKey(entity: .attribute, key: "start_time", ascending: false))
@@ -44,8 +52,7 @@ extension TrackingService {
             }
             return false
         }
-        let page = Self.page(order, offset: offset, maxResults: maxResults)
-        return SearchPage(items: try metadata.runs(ids: page.items.map { c.runs[matched[$0]].info.runID }), nextPageToken: page.nextPageToken)
+        return order.map { c.runs[matched[$0]] }
     }
 
     /// MLflow's `experiments/search`: filter on name, id, times and tags; order by name, id or times
