@@ -46,6 +46,30 @@ import Testing
         }
     }
 
+    /// Remembered doubles are written exactly as formatted ones: repeated values, values colliding in the table,
+    /// both zeros, integral values, subnormals and extremes.
+    @Test func rememberedDoublesMatchFormattedOnes() {
+        var rng = SplitMixer(seed: 9)
+        var values: [Double] = [0, -0.0, 1, -1, 0.1, 1e16, 1e-300, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 5e-324, 123.456]
+        for _ in 0..<20_000 {
+            switch rng.next() % 3 {
+            case 0: values.append(Double(Float(Double(rng.next() % 301) / 300)))  // few distinct values, repeated
+            case 1: values.append(Double(bitPattern: rng.next()))  // anything, NaN and infinities included
+            default: values.append(values[Int(rng.next() % UInt64(values.count))])
+            }
+        }
+        var plain = JSONBytes(capacity: 16), remembered = JSONBytes(capacity: 16)
+        remembered.rememberDoubles()
+        for v in values {
+            plain.double(v)
+            plain.raw(",")
+            remembered.double(v)
+            remembered.raw(",")
+        }
+        #expect(remembered.text == plain.text)
+        #expect(plain.text.split(separator: ",").count == values.count)
+    }
+
     /// Small pieces from a tiny initial capacity: every growth keeps what was written, and the buffer handed over
     /// holds exactly the text.
     @Test func growthKeepsEverythingWritten() {

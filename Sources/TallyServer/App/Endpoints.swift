@@ -35,6 +35,18 @@ struct Endpoints: Sendable {
     /// `Content-Type: application/json` (POST and PUT, as MLflow checks) and a JSON object body within `limit`
     /// (an empty body is `{}`). `work` runs on the blocking pool; its JSON is the answer.
     func json(limit: Int? = nil, fast: FastPath? = nil, _ work: @escaping @Sendable (MLflowRequest) throws -> ByteBuffer) -> RouteTable.Handler {
+        answer(limit: limit, fast: fast, work, Self.ok)
+    }
+
+    /// A JSON endpoint whose answer comes in parts, sent one after the other (large answers rendered in parallel
+    /// pieces are not joined into one buffer first).
+    func json(limit: Int? = nil, parts work: @escaping @Sendable (MLflowRequest) throws -> [ByteBuffer]) -> RouteTable.Handler {
+        answer(limit: limit, fast: nil, work, Self.ok)
+    }
+
+    /// The request handling of ``json(limit:fast:_:)``: parse, run `work` on the blocking pool, `respond`.
+    private func answer<A: Sendable>(limit: Int?, fast: FastPath?, _ work: @escaping @Sendable (MLflowRequest) throws -> A,
+                                     _ respond: @escaping @Sendable (A) -> Response) -> RouteTable.Handler {
         let limit = limit ?? smallBody
         return { request, _ in
             let parsed: MLflowRequest
@@ -50,7 +62,7 @@ struct Endpoints: Sendable {
                 }
                 parsed = MLflowRequest(body: try Self.object(buffer), query: [:])
             }
-            return Self.ok(try await pool.run { try work(parsed) })
+            return respond(try await pool.run { try work(parsed) })
         }
     }
 
@@ -82,6 +94,11 @@ struct Endpoints: Sendable {
 
     /// 200 with a JSON body.
     static func ok(_ json: String) -> Response { ok(ByteBuffer(string: json)) }
+
+    /// 200 with a JSON body in parts.
+    static func ok(_ parts: [ByteBuffer]) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(contentsOf: parts))
+    }
 
     /// `{}`.
     static let empty = "{}"

@@ -150,6 +150,17 @@ enum Render {
         out.raw("}}")
     }
 
+    /// Runs separated by `, ` (and one before the first unless `first`), as a buffer of their own.
+    static func runs(_ runs: ArraySlice<Run>, first: Bool) -> ByteBuffer {
+        var out = JSONBytes(capacity: runs.reduce(0) { $0 + 512 + $1.metrics.count * 96 })
+        out.rememberDoubles()
+        for (i, r) in runs.enumerated() {
+            if i > 0 || !first { out.raw(", ") }
+            run(&out, r)
+        }
+        return out.buffer
+    }
+
     /// `[{"run_id", "run_name", "experiment_id", "status"}, …]`: the runs of Tally's compare and scoreboard answers.
     static func runSummaries(_ out: inout JSONBytes, _ runs: [RunInfo]) {
         out.raw("[")

@@ -36,7 +36,7 @@ struct NativeRoutes {
     func addScoreboard(to t: RouteTable) {
         let s = endpoints.service
         t.on("scoreboard", .post) { request, _ in
-            Endpoints.ok(try await endpoints.object(request) { r in ScoreboardRendering.render(try s.scoreboard(ScoreboardQuery(r))) })
+            Endpoints.ok(try await endpoints.object(request) { r in ScoreboardRendering.render(try s.scoreboard(ScoreboardQuery(r))) } as [ByteBuffer])
         }
     }
 

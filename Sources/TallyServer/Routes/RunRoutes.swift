@@ -70,23 +70,23 @@ struct RunRoutes {
             try s.logInputs(runID: try r.runID(), try r.datasetInputs())
             return Endpoints.empty
         })
-        t.on("runs/search", .post, .get, use: e.json(fast: nil) { r in
+        t.on("runs/search", .post, .get, use: e.json(parts: { r in
             let page = try s.searchRuns(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"),
                                         view: try r.viewType("run_view_type"), maxResults: try r.int64("max_results"),
                                         orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"))
-            var out = JSONBytes(capacity: 1024 + page.items.reduce(0) { $0 + 512 + $1.metrics.count * 96 })
-            out.raw("{")
-            for (i, run) in page.items.enumerated() {
-                out.raw(i == 0 ? "\"runs\": [" : ", ")
-                Render.run(&out, run)
-            }
-            if !page.items.isEmpty { out.raw("]") }
+            // Runs of thousands of metrics make answers of tens of megabytes: rendered in parallel chunks, sent in turn.
+            let items = page.items, weight = items.reduce(0) { $0 + 1 + $1.metrics.count }
+            let chunks = weight < 20_000 ? [items.indices] : Parallel.chunks(items.count, minimum: 1)
+            var parts = [ByteBuffer(string: items.isEmpty ? "{" : "{\"runs\": [")]
+            parts += Parallel.map(chunks) { range in Render.runs(items[range], first: range.lowerBound == 0) }
+            var out = JSONBytes(capacity: 64)
+            if !items.isEmpty { out.raw("]") }
             if let token = page.nextPageToken {
-                out.raw(page.items.isEmpty ? "\"next_page_token\": " : ", \"next_page_token\": ")
+                out.raw(items.isEmpty ? "\"next_page_token\": " : ", \"next_page_token\": ")
                 out.string(token)
             }
             out.raw("}")
-            return out.buffer
-        })
+            return parts + [out.buffer]
+        }))
     }
 }

@@ -26,34 +26,34 @@ extension ScoreboardQuery {
 
 /// Writes a scoreboard as JSON: runs, rows (key × run values, steps, ranks, baseline deltas) and groups.
 enum ScoreboardRendering {
-    static func render(_ b: Scoreboard) -> ByteBuffer {
-        var out = JSONBytes(capacity: 1024 + b.rows.count * (64 + b.runs.count * 40))
-        out.raw("{\"runs\": ")
-        Render.runSummaries(&out, b.runs)
+    /// The answer in parts: a head (runs, baseline), the rows and the groups rendered in parallel chunks (most of the
+    /// answer: a value, step and rank per run and key, a mean and count per run and group), and the closing bytes.
+    static func render(_ b: Scoreboard) -> [ByteBuffer] {
+        var head = JSONBytes(capacity: 256 + b.runs.count * 160)
+        head.raw("{\"runs\": ")
+        Render.runSummaries(&head, b.runs)
         if let i = b.baselineIndex {
-            out.raw(", \"baseline_run_id\": ")
-            out.string(b.runs[i].runID)
+            head.raw(", \"baseline_run_id\": ")
+            head.string(b.runs[i].runID)
         }
-        out.raw(", \"rows\": [")
-        for (k, row) in b.rows.enumerated() {
-            out.raw(k == 0 ? "{\"key\": " : ", {\"key\": ")
-            out.string(row.key)
-            out.raw(", \"group\": ")
-            out.string(row.group)
-            out.raw(row.lowerIsBetter ? ", \"lower_is_better\": true, \"values\": " : ", \"lower_is_better\": false, \"values\": ")
-            list(&out, row.values) { $0.exactDouble($1) }
-            out.raw(", \"steps\": ")
-            list(&out, row.steps) { $0.int($1) }
-            out.raw(", \"ranks\": ")
-            list(&out, row.ranks) { $0.int(Int64($1)) }
-            if b.baselineIndex != nil {
-                out.raw(", \"baseline_deltas\": ")
-                list(&out, row.baselineDeltas) { $0.exactDouble($1) }
-            }
-            out.raw("}")
+        head.raw(", \"rows\": [")
+        let rows = b.rows, groups = b.groups, withDeltas = b.baselineIndex != nil
+        // One job list for all cores: row chunks, then group chunks.
+        let jobs: [(rows: Bool, range: Range<Int>)] = Parallel.chunks(rows.count, minimum: 256).map { (true, $0) }
+            + Parallel.chunks(groups.count, minimum: 256).map { (false, $0) }
+        let parts = Parallel.map(Array(jobs.indices)) { j in
+            jobs[j].rows ? Self.rows(rows, jobs[j].range, deltas: withDeltas) : Self.groups(groups, jobs[j].range)
         }
-        out.raw("], \"groups\": [")
-        for (k, g) in b.groups.enumerated() {
+        let rowParts = jobs.filter(\.rows).count
+        return [head.buffer] + parts[..<rowParts] + [ByteBuffer(string: "], \"groups\": [")] + parts[rowParts...] + [ByteBuffer(string: "]}")]
+    }
+
+    /// Groups `range` of a scoreboard, each after `, ` but the very first.
+    static func groups(_ groups: [ScoreboardGroup], _ range: Range<Int>) -> ByteBuffer {
+        var out = JSONBytes(capacity: range.count * (64 + (groups.first?.means.count ?? 0) * 24))
+        out.rememberDoubles()
+        for k in range {
+            let g = groups[k]
             out.raw(k == 0 ? "{\"group\": " : ", {\"group\": ")
             out.string(g.group)
             out.raw(", \"keys\": ")
@@ -64,7 +64,31 @@ enum ScoreboardRendering {
             list(&out, g.counts.map(Optional.some)) { $0.int(Int64($1)) }
             out.raw("}")
         }
-        out.raw("]}")
+        return out.buffer
+    }
+
+    /// Rows `range` of a scoreboard, each after `, ` but the very first.
+    static func rows(_ rows: [ScoreboardRow], _ range: Range<Int>, deltas: Bool) -> ByteBuffer {
+        var out = JSONBytes(capacity: range.count * (64 + (rows.first?.values.count ?? 0) * (deltas ? 60 : 40)))
+        out.rememberDoubles()
+        for k in range {
+            let row = rows[k]
+            out.raw(k == 0 ? "{\"key\": " : ", {\"key\": ")
+            out.string(row.key)
+            out.raw(", \"group\": ")
+            out.string(row.group)
+            out.raw(row.lowerIsBetter ? ", \"lower_is_better\": true, \"values\": " : ", \"lower_is_better\": false, \"values\": ")
+            list(&out, row.values) { $0.exactDouble($1) }
+            out.raw(", \"steps\": ")
+            list(&out, row.steps) { $0.int($1) }
+            out.raw(", \"ranks\": ")
+            list(&out, row.ranks) { $0.int(Int64($1)) }
+            if deltas {
+                out.raw(", \"baseline_deltas\": ")
+                list(&out, row.baselineDeltas) { $0.exactDouble($1) }
+            }
+            out.raw("}")
+        }
         return out.buffer
     }
 

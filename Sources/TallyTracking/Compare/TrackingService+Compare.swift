@@ -26,7 +26,7 @@ extension TrackingService {
         if let w = q.steps {
             window = w
         } else {
-            let spans = try parallelMap(pairs) { id, key -> ClosedRange<Int64>? in
+            let spans = try Parallel.map(pairs) { id, key -> ClosedRange<Int64>? in
                 let s = try self.metrics.summary(run: id, key: key)
                 guard let a = s.first?.step, let b = s.last?.step else { return nil }
                 return a...b
@@ -48,7 +48,7 @@ extension TrackingService {
         snapped.buckets = grid.buckets
         let query = snapped, gridWindow = grid.window
         // 3. Each series over the window.
-        let series = try parallelMap(pairs) { id, key in try self.reduce(run: id, key: key, window: gridWindow, query) }.compactMap { $0 }
+        let series = try Parallel.map(pairs) { id, key in try self.reduce(run: id, key: key, window: gridWindow, query) }.compactMap { $0 }
         return CompareResult(runs: runs.map(\.info), steps: grid.window, buckets: grid.buckets, mode: q.mode, series: series,
                              params: Self.differences(runs.map { $0.params }), tags: Self.differences(runs.map { Self.userTags($0.tags) }))
     }
@@ -155,29 +155,4 @@ extension TrackingService {
     static func userTags(_ tags: [KeyValue]) -> [KeyValue] {
         tags.filter { !$0.key.hasPrefix("mlflow.") || $0.key == "mlflow.runName" }
     }
-
-    /// `transform` over `items` on all cores, results in order; the first error wins.
-    func parallelMap<T: Sendable, R: Sendable>(_ items: [T], _ transform: @escaping @Sendable (T) throws -> R) throws -> [R] {
-        guard items.count > 1 else { return try items.map(transform) }
-        let results = Mutex<[Int: Result<R, any Error>]>([:])
-        let next = Atomic<Int>(0)
-        let workers = min(items.count, max(1, Self.cores))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let i = next.add(1, ordering: .relaxed).oldValue
-                guard i < items.count else { return }
-                let r = Result { try transform(items[i]) }
-                results.withLock { $0[i] = r }
-            }
-        }
-        return try results.withLock { all in try (0..<items.count).map { try all[$0]!.get() } }
-    }
-
-    static let cores: Int = {
-        #if canImport(Glibc)
-        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        #else
-        return 2
-        #endif
-    }()
 }

@@ -23,26 +23,41 @@ extension TrackingService {
             baselineIndex = i
         }
         // The runs' latest values as one key-major table, straight from their compact rows: no per-run metric
-        // arrays, no key strings compared per cell.
+        // arrays, no key strings compared per cell. Rows are then built in parallel chunks of keys.
         let table = try metadata.latestTable(runIDs: runs.map(\.runID))
-        let n = runs.count
+        let selected = table.keys.indices.filter { select(table.keys[$0]) }
+        let runIDs = runs.map(\.runID)
+        let chunks = Parallel.chunks(selected.count, minimum: 256)
+        let baseline = baselineIndex
+        let rows = try Parallel.map(chunks) { range in
+            try self.scoreboardRows(table, keys: selected[range], runIDs: runIDs, q, lower: lower, baseline: baseline)
+        }.flatMap { $0 }
+        return Scoreboard(runs: runs, rows: rows, groups: Self.groups(rows, runs: runs.count), baselineIndex: baselineIndex)
+    }
+
+    /// The rows of some keys (indices into `table.keys`, ascending).
+    func scoreboardRows(_ table: LatestTable, keys: ArraySlice<Int>, runIDs: [String], _ q: ScoreboardQuery, lower: [[UInt8]],
+                        baseline: Int?) throws -> [ScoreboardRow] {
+        let n = runIDs.count
         var rows: [ScoreboardRow] = []
+        rows.reserveCapacity(keys.count)
         var previousGroup: (key: String, group: String)?
         var ranking = RankBuffer(capacity: n)
-        for (k, key) in table.keys.enumerated() where select(key) {
+        for k in keys {
+            let key = table.keys[k]
             let lowerIsBetter = Self.containsAny(key, lower)
             var values = [Double?](repeating: nil, count: n), steps = [Int64?](repeating: nil, count: n)
             for i in 0..<n {
                 guard let l = table.cells[k &* n &+ i] else { continue }
-                let p = q.value == .latest ? l : try scoreboardPoint(q.value, run: runs[i].runID, key: key, latest: l, lowerIsBetter: lowerIsBetter)
+                let p = q.value == .latest ? l : try scoreboardPoint(q.value, run: runIDs[i], key: key, latest: l, lowerIsBetter: lowerIsBetter)
                 values[i] = p?.value
                 steps[i] = p?.step
             }
             var deltas = [Double?](repeating: nil, count: n)
-            if let b = baselineIndex, let base = values[b] {
+            if let b = baseline, let base = values[b] {
                 for i in 0..<n { if let v = values[i] { deltas[i] = v - base } }
             }
-            // Keys in bytewise order mostly come group by group: reuse the previous key's group when it is a prefix.
+            // Keys in bytewise order mostly come group by group: reuse the previous key's group when it is the same.
             let group: String
             if let p = previousGroup, q.groupDepth == nil, Self.sameGroup(key, p.key) {
                 group = p.group
@@ -53,7 +68,7 @@ extension TrackingService {
             rows.append(ScoreboardRow(key: key, group: group, lowerIsBetter: lowerIsBetter, values: values, steps: steps,
                                       ranks: ranking.ranks(values, lowerIsBetter: lowerIsBetter), baselineDeltas: deltas))
         }
-        return Scoreboard(runs: runs, rows: rows, groups: Self.groups(rows, runs: n), baselineIndex: baselineIndex)
+        return rows
     }
 
     /// Whether two keys have the same group (everything before the last `/`), comparing bytes only.
