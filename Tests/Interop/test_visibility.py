@@ -3,10 +3,12 @@ log-batch's points are in the WAL and before its metadata transaction commits (`
 and latest values are entirely visible (the WAL is the truth; latest values are reconciled on open), the params of
 the uncommitted transaction are absent, and the client's retry stores each point once and the params."""
 import json
+import os
+import subprocess
 import urllib.error
 import urllib.request
 
-from conftest import Server
+from conftest import TALLY, Server, free_port
 
 
 def call(url, path, body=None):
@@ -55,3 +57,22 @@ def test_kill_between_wal_append_and_metadata_commit():
     finally:
         import shutil
         shutil.rmtree(first.dir, ignore_errors=True)
+
+
+def test_second_server_on_a_data_directory_in_use_is_refused():
+    """Two servers on one data directory would interleave their logs and segments: the second must exit with a
+    clear message naming the holder, the first must keep serving, and once it stops the directory opens again."""
+    first = Server()
+    try:
+        port = free_port()
+        second = subprocess.run(
+            [TALLY, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", os.path.join(first.dir, "data")],
+            capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        out = second.stdout + second.stderr
+        assert "in use by another process" in out and f"pid {first.proc.pid}" in out, out
+        assert urllib.request.urlopen(first.url + "/health", timeout=5).status == 200
+    finally:
+        first.stop(keep=True)
+    again = Server(directory=first.dir)
+    again.stop()

@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 import TallyWorkloads
 @testable import TallyStore
@@ -126,6 +129,27 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
         #expect(try store.latest(run: "r", key: "other") == nil)
     }
 
+    /// One open store per directory: a second open is refused with the holder's pid, until the first closes (or
+    /// its process dies, which `abandon()` stands for).
+    @Test func aStoreDirectoryIsOpenedOnceAtATime() throws {
+        let dir = TempDir("lock")
+        let first = try MetricStore(directory: dir.path, configuration: testConfig())
+        try first.append(run: "r", key: "m", step: 1, timestamp: 1, value: 1)
+        do {
+            _ = try MetricStore(directory: dir.path, configuration: testConfig())
+            Issue.record("a second store opened a directory in use")
+        } catch let e as StorageError {
+            #expect(e.code == .locked && e.message.contains("pid \(getpid())") && e.path == dir.path + "/LOCK", "\(e)")
+        }
+        try first.close()
+        let second = try MetricStore(directory: dir.path, configuration: testConfig())
+        #expect(try second.read(run: "r", key: "m").count == 1)
+        second.abandon()
+        let third = try MetricStore(directory: dir.path, configuration: testConfig())
+        #expect(try third.read(run: "r", key: "m").count == 1)
+        try third.close()
+    }
+
     @Test func deleteRunRemovesEverything() throws {
         let dir = TempDir("del")
         let store = try MetricStore(directory: dir.path, configuration: testConfig())
@@ -136,6 +160,7 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
         #expect(try store.read(run: "gone", key: "m").count == 0)
         #expect(store.runIDs() == ["kept"])
         #expect(try FileIO.list(dir.path + "/runs") == ["kept"])
+        store.abandon()  // the process "dies": the directory is free again
         let reopened = try MetricStore(directory: dir.path, configuration: testConfig())
         #expect(reopened.runIDs() == ["kept"])
     }
@@ -376,6 +401,7 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
             #expect(try store.stats(run: "r").segments <= 5)
         }
         #expect(try store.read(run: "r", key: "m").points == stableSorted(pts))
+        store.abandon()  // the process "dies": the directory is free again
         let reopened = try MetricStore(directory: dir.path, configuration: config)
         #expect(try reopened.read(run: "r", key: "m").points == stableSorted(pts))
         let k = Int(rng.next() % 200) + 1

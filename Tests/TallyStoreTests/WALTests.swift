@@ -59,6 +59,7 @@ func readAll(_ path: String) throws -> [UInt8] {
         #expect(store.recovery.truncatedTail == nil)
         // A second crash after recovery, with more data, still converges.
         try appendLockstep(store, run: "r1", batches: 57..<80)
+        store.abandon()  // the process "dies": the directory is free again
         let again = try MetricStore(directory: dir.path, configuration: walConfig(durability))
         try expectLockstep(again, run: "r1", batches: 80)
     }
@@ -218,6 +219,7 @@ func readAll(_ path: String) throws -> [UInt8] {
         try FileIO.writeAtomically(path: runDir + "/" + segs[1], bytes: middle, durable: false)
         // The newest segment: only the manifest remembers it.
         try FileIO.remove(runDir + "/" + segs[2])
+        store.abandon()  // the process "dies": the directory is free again
         store = try MetricStore(directory: dir.path, configuration: walConfig(blockPoints: 1000, segmentBytes: 1 << 20))
         #expect(throws: StorageError.self) { _ = try store.read(run: "r", key: "a") }
         // The whole run directory.
@@ -256,6 +258,7 @@ func readAll(_ path: String) throws -> [UInt8] {
         try expectLockstep(store, run: "r", batches: 300)
         // LSNs continue after a clean restart: new points are replayed, not mistaken for sealed ones.
         try appendLockstep(store, run: "r", batches: 300..<310)
+        store.abandon()  // the process "dies": the directory is free again
         let again = try MetricStore(directory: dir.path, configuration: walConfig(segmentBytes: 8 << 10))
         try expectLockstep(again, run: "r", batches: 310)
     }
@@ -283,6 +286,7 @@ func readAll(_ path: String) throws -> [UInt8] {
             }
             try await g.waitForAll()
         }
+        store.abandon()  // the process "dies": the directory is free again
         let reopened = try MetricStore(directory: dir.path, configuration: walConfig(.sync, blockPoints: 512, segmentBytes: 64 << 10))
         for w in 0..<6 { try expectLockstep(reopened, run: "w\(w)", batches: 40) }
     }

@@ -21,9 +21,11 @@ extension MetricStore {
     }
 
     /// Refuses new appends, waits for those in flight, seals all heads and closes the log so that a restart replays
-    /// nothing. Later calls throw ``StorageError/Code/closed``.
+    /// nothing, then releases the directory (another store may open it). Later calls throw
+    /// ``StorageError/Code/closed``.
     public func close() throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        defer { directoryLock.release() }
         while activeAppends.load(ordering: .acquiring) > 0 { usleep(500) }
         try flush()
         if let wal {
@@ -31,6 +33,10 @@ extension MetricStore {
             try wal.closeClean()
         }
     }
+
+    /// Lets go of the directory without closing anything, as a killed process's exit does: for tests that simulate
+    /// a crash in process and then reopen the directory. The store must not be used afterwards.
+    func abandon() { directoryLock.release() }
 
     /// Deletes all data of a run (heads and segment files). With a WAL, the deletion is logged first so replay does
     /// not bring the points back.

@@ -35,13 +35,16 @@ public final class MetricStore: Sendable {
     /// several appending threads) shared one temporary file, and an older manifest could land after a newer one.
     let manifestLock = Mutex(())
     let lastMaintenanceError = Mutex<StorageError?>(nil)
+    /// Held from open to ``close()``: one open store per directory.
+    let directoryLock: DirectoryLock
 
     var runsDirectory: String { directory + "/runs" }
 
     /// Opens (creating when missing) a store in `directory`: replays the write-ahead log into the heads, truncating
     /// a torn tail of its last segment. Runs not named in the log are loaded lazily on first use.
-    /// - Throws: ``StorageError`` when a directory cannot be created or listed, or when the log is corrupt anywhere
-    ///   but its tail (naming the file and offset).
+    /// - Throws: ``StorageError`` when a directory cannot be created or listed, when another open store holds the
+    ///   directory (``StorageError/Code/locked``), or when the log is corrupt anywhere but its tail (naming the file
+    ///   and offset).
     public init(directory: String, configuration: StoreConfiguration = StoreConfiguration()) throws {
         guard configuration.blockPoints >= 1, configuration.blockPoints <= 1 << 20 else {
             throw StorageError(.invalidArgument, "blockPoints must be in 1...\(1 << 20)")
@@ -54,6 +57,7 @@ public final class MetricStore: Sendable {
         wal = configuration.wal.map { WAL(directory: directory + "/wal", config: $0) }
         FileIO.raiseOpenFileLimit()
         try FileIO.makeDirectories(directory + "/runs")
+        directoryLock = try DirectoryLock(directory: directory)
         let manifest = try StoreManifest.read(directory)
         var found: [String: RunStore] = [:]
         for name in try FileIO.list(directory + "/runs") {

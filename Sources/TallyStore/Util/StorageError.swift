@@ -20,6 +20,8 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
         public static let invalidArgument = Code("invalidArgument")
         /// The store was closed.
         public static let closed = Code("closed")
+        /// Another open store holds the directory.
+        public static let locked = Code("locked")
         /// A compression library reported an error.
         public static let compression = Code("compression")
         /// The description is the code's name.
