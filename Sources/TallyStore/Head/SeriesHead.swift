@@ -1,16 +1,18 @@
-/// The unsealed points of one series, in arrival order, as three columns.
+/// The unsealed points of one series, in arrival order.
+///
+/// Points are kept as (step, timestamp, value bits) triples in one buffer and the first WAL mark inline, so a new
+/// series costs one allocation, not four: a benchmark-suite batch creates a thousand heads under the store's
+/// append lock, where every allocation was serialised. Seals and reads take columns (``sortedColumns(key:)``).
 struct SeriesHead: Sendable {
-    var steps: [Int64] = []
-    var timestamps: [Int64] = []
-    /// Double bit patterns.
-    var values: [UInt64] = []
+    /// Step, timestamp and value bits of each point, interleaved.
+    private var points: [UInt64] = []
     /// Whether steps are non-decreasing in arrival order.
     var sorted = true
     /// The latest point by ``LatestRule``.
     var latest: MetricPoint?
-    /// Where each appended batch came from in the WAL: the point at head index `start` is point `skip` of this
-    /// series in record `lsn`. Empty when the store has no WAL.
-    var marks: [Mark] = []
+    /// The first WAL mark (most heads only ever have one) and the later ones.
+    private var firstMark: Mark?
+    private var moreMarks: [Mark] = []
 
     /// Where a batch of head points came from: head point `start` is point `skip` of this series in record `lsn`.
     /// 16 bytes: a benchmark-suite key gets one per checkpoint.
@@ -20,37 +22,48 @@ struct SeriesHead: Sendable {
         var skip: UInt32
     }
 
+    /// The WAL marks in order (empty when the store has no WAL).
+    var marks: [Mark] {
+        get { firstMark.map { [$0] + moreMarks } ?? [] }
+        set {
+            firstMark = newValue.first
+            moreMarks = Array(newValue.dropFirst())
+        }
+    }
+
     /// LSN of the oldest record with points still in this head.
-    var minLSN: UInt64? { marks.first?.lsn }
+    var minLSN: UInt64? { firstMark?.lsn }
 
     /// The WAL position of head point `k` (`k == count`: just past the last point), i.e. what a seal of the first
     /// `k` points has made durable.
     func walPosition(at k: Int) -> WALPosition? {
-        guard var m = marks.first else { return nil }
-        for x in marks where Int(x.start) <= k { m = x }
+        guard var m = firstMark else { return nil }
+        for x in moreMarks where Int(x.start) <= k { m = x }
         return WALPosition(lsn: m.lsn, index: UInt32(Int(m.skip) + (k - Int(m.start))))
     }
 
-    var count: Int { steps.count }
+    var count: Int { points.count / 3 }
 
-    /// Memory held: the columns by capacity, plus what every series costs besides (three array headers, the WAL
-    /// marks, its entry in the run's table), so a run of thousands of short series is counted as what it holds.
-    var bytes: Int { (steps.capacity &+ timestamps.capacity &+ values.capacity) &* 8 &+ Self.overhead &+ marks.capacity &* MemoryLayout<Mark>.stride }
+    /// Step of head point `i`.
+    @inline(__always)
+    func step(_ i: Int) -> Int64 { Int64(bitPattern: points[3 &* i]) }
 
-    /// Bytes a series head costs besides its columns and marks.
-    static let overhead = 160
+    /// Memory held: the points by capacity, plus what every series costs besides (the buffer's header, the WAL marks,
+    /// its entry in the run's table), so a run of thousands of short series is counted as what it holds.
+    var bytes: Int { points.capacity &* 8 &+ Self.overhead &+ moreMarks.capacity &* MemoryLayout<Mark>.stride }
 
-    /// The smallest capacity a head grows to: small, so a series of one point (a benchmark-suite key) costs about
-    /// what it holds; doubling from there keeps appends to long series amortised.
+    /// Bytes a series head costs besides its points and later marks.
+    static let overhead = 128
+
+    /// The smallest capacity a head grows to, in points: small, so a series of one point (a benchmark-suite key)
+    /// costs about what it holds; doubling from there keeps appends to long series amortised.
     static let minimumCapacity = 4
 
     /// Makes room for `additional` more points at once (replay knows how many are coming).
     mutating func reserve(_ additional: Int) {
         let wanted = count + additional
-        guard steps.capacity < wanted else { return }
-        steps.reserveCapacity(wanted)
-        timestamps.reserveCapacity(wanted)
-        values.reserveCapacity(wanted)
+        guard points.capacity < wanted * 3 else { return }
+        points.reserveCapacity(wanted * 3)
     }
 
     /// Appends a batch of points (all three buffers have the same count). `lsn` (0: none) is the WAL record they
@@ -59,8 +72,11 @@ struct SeriesHead: Sendable {
                          lsn: UInt64 = 0, skip: Int = 0) {
         let n = s.count
         guard n > 0 else { return }
-        if lsn != 0 { marks.append(Mark(lsn: lsn, start: UInt32(count), skip: UInt32(skip))) }
-        var prev = steps.last ?? s[0]
+        if lsn != 0 {
+            let m = Mark(lsn: lsn, start: UInt32(count), skip: UInt32(skip))
+            if firstMark == nil { firstMark = m } else { moreMarks.append(m) }
+        }
+        var prev = count > 0 ? step(count - 1) : s[0]
         var isSorted = sorted
         var best = latest ?? MetricPoint(step: s[0], timestamp: t[0], value: v[0])
         for i in 0..<n {
@@ -72,20 +88,41 @@ struct SeriesHead: Sendable {
         }
         sorted = isSorted
         latest = best
-        if steps.capacity < count + n {
-            let wanted = Swift.max(count + n, count * 2, Self.minimumCapacity)
-            steps.reserveCapacity(wanted)
-            timestamps.reserveCapacity(wanted)
-            values.reserveCapacity(wanted)
+        let have = count
+        if points.capacity < (have + n) * 3 {
+            points.reserveCapacity(Swift.max(have + n, have * 2, Self.minimumCapacity) * 3)
         }
-        steps.append(contentsOf: s)
-        timestamps.append(contentsOf: t)
-        v.withMemoryRebound(to: UInt64.self) { values.append(contentsOf: $0) }
+        for i in 0..<n {
+            points.append(UInt64(bitPattern: s[i]))
+            points.append(UInt64(bitPattern: t[i]))
+            points.append(v[i].bitPattern)
+        }
+    }
+
+    /// Points `range` as columns, in arrival order.
+    private func columns(_ range: Range<Int>) -> (steps: [Int64], timestamps: [Int64], values: [UInt64]) {
+        points.withUnsafeBufferPointer { p in
+            let n = range.count
+            let steps = [Int64](unsafeUninitializedCapacity: n) { b, c in
+                for i in 0..<n { b[i] = Int64(bitPattern: p[3 &* (range.lowerBound &+ i)]) }
+                c = n
+            }
+            let timestamps = [Int64](unsafeUninitializedCapacity: n) { b, c in
+                for i in 0..<n { b[i] = Int64(bitPattern: p[3 &* (range.lowerBound &+ i) &+ 1]) }
+                c = n
+            }
+            let values = [UInt64](unsafeUninitializedCapacity: n) { b, c in
+                for i in 0..<n { b[i] = p[3 &* (range.lowerBound &+ i) &+ 2] }
+                c = n
+            }
+            return (steps, timestamps, values)
+        }
     }
 
     /// The columns sorted by step, ties kept in arrival order.
     func sortedColumns(key: String) -> SealColumns {
         let wal = walPosition(at: count)
+        let (steps, timestamps, values) = columns(0..<count)
         if sorted { return SealColumns(key: key, steps: steps, timestamps: timestamps, values: values, wal: wal) }
         let order = Self.stableOrder(steps)
         return SealColumns(key: key, steps: order.map { steps[$0] }, timestamps: order.map { timestamps[$0] },
@@ -105,11 +142,9 @@ struct SeriesHead: Sendable {
     func countThrough(step cut: Int64) -> Int {
         precondition(sorted)
         var l = 0, h = count
-        steps.withUnsafeBufferPointer { s in
-            while l < h {
-                let m = (l + h) >> 1
-                if s[m] <= cut { l = m + 1 } else { h = m }
-            }
+        while l < h {
+            let m = (l + h) >> 1
+            if step(m) <= cut { l = m + 1 } else { h = m }
         }
         return l
     }
@@ -117,17 +152,16 @@ struct SeriesHead: Sendable {
     /// Removes and returns the points with step ≤ `cut` (only for sorted heads).
     mutating func removePrefix(throughStep cut: Int64, key: String) -> SealColumns {
         let l = countThrough(step: cut)
-        let out = SealColumns(key: key, steps: Array(steps[..<l]), timestamps: Array(timestamps[..<l]), values: Array(values[..<l]),
-                              wal: walPosition(at: l))
+        let (steps, timestamps, values) = columns(0..<l)
+        let out = SealColumns(key: key, steps: steps, timestamps: timestamps, values: values, wal: walPosition(at: l))
         if let p = out.wal {
             var kept = marks.filter { Int($0.start) > l }.map { Mark(lsn: $0.lsn, start: $0.start - UInt32(l), skip: $0.skip) }
             if l < count && kept.first?.start != 0 { kept.insert(Mark(lsn: p.lsn, start: 0, skip: p.index), at: 0) }
             marks = kept
         }
-        steps.removeFirst(l)
-        timestamps.removeFirst(l)
-        values.removeFirst(l)
-        latest = LatestRule.latest(steps: steps, timestamps: timestamps, values: values, in: 0..<count)
+        points.removeFirst(l * 3)
+        let rest = columns(0..<count)
+        latest = LatestRule.latest(steps: rest.steps, timestamps: rest.timestamps, values: rest.values, in: 0..<count)
         return out
     }
 }

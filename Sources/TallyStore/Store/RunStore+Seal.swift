@@ -46,7 +46,7 @@ extension RunStore {
             case .full(let minimum):
                 let candidates = s.heads.filter { $0.value.count >= minimum }
                 guard !candidates.isEmpty else { return nil }
-                let cut = candidates.values.filter(\.sorted).map { $0.steps.last! }.min()
+                let cut = candidates.values.filter(\.sorted).map { $0.step($0.count - 1) }.min()
                 for (k, var h) in candidates {
                     taking(h)
                     // Cut at the common step unless that would leave most of this series behind.

@@ -531,9 +531,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             let keys = try Self.keyTable(&st)
             let row = try LatestRows.encode(merged, codec: st.codec) { keys.id($0)! }
             try st.db.run("INSERT OR REPLACE INTO run_latest VALUES (?, ?)", [.text(runID), .blob(row)])
-            st.recent.removeAll { $0.runID == runID }
-            st.recent.append((runID, merged))
-            if st.recent.count > Self.recentRuns { st.recent.removeFirst() }
+            Self.remember(&st, runID, merged)
             guard let cached = st.runs[runID] else { return }
             st.runs[runID]!.latest = row
             // Columns already covering this run take the new values (shorter ones read the row when completed).
@@ -590,7 +588,16 @@ public final class SQLiteMetadataStore: MetadataStore {
     private static func currentLatest(_ st: inout State, _ runID: String) throws -> [Metric] {
         if let r = st.recent.last(where: { $0.runID == runID }) { return r.metrics }
         let row = try latestRow(&st, runID)
-        return row.isEmpty ? [] : try decodeLatest(&st, runID, row)
+        let metrics = row.isEmpty ? [] : try decodeLatest(&st, runID, row)
+        remember(&st, runID, metrics)  // a batch reads them up to three times (duplicates, updates, merge)
+        return metrics
+    }
+
+    /// Keeps a run's decoded latest values among the recent ones (the newest replaces an older copy).
+    private static func remember(_ st: inout State, _ runID: String, _ metrics: [Metric]) {
+        st.recent.removeAll { $0.runID == runID }
+        st.recent.append((runID, metrics))
+        if st.recent.count > recentRuns { st.recent.removeFirst() }
     }
 
     /// Decodes a `run_latest` row with the interned keys.
