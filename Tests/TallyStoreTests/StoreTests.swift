@@ -150,6 +150,45 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
         try third.close()
     }
 
+    /// With little room for open indexes, idle runs are closed and reopened on use: every point stays readable,
+    /// appends after a reopen continue the segment chain, retried batch ids are still recognised, the open indexes
+    /// stay near the budget, and the directory checks clean after a restart.
+    @Test func idleRunsAreClosedAndReopenedOnUse() throws {
+        let dir = TempDir("unload")
+        var config = testConfig(durability: .sync)
+        config.openIndexBytes = 64 << 10
+        var store = try MetricStore(directory: dir.path, configuration: config)
+        let runs = (0..<60).map { "run\($0)" }
+        let keys = (0..<100).map { "suite/task_\($0)/acc" }
+        var expected: [String: [String: [MetricPoint]]] = [:]
+        for round in 0..<3 {
+            for r in runs {
+                let batch = keys.enumerated().map { k, key in
+                    SeriesBatch(key: key, steps: [Int64(round)], timestamps: [Int64(round)], values: [Double(k + round)])
+                }
+                #expect(try store.append(run: r, series: batch, batchID: "\(r)-\(round)"))
+                for (k, key) in keys.enumerated() {
+                    expected[r, default: [:]][key, default: []].append(MetricPoint(step: Int64(round), timestamp: Int64(round), value: Double(k + round)))
+                }
+                try store.flush(run: r)
+            }
+            #expect(store.openIndexBytes <= config.openIndexBytes + (64 << 10), "\(store.openIndexBytes) bytes of open indexes")
+        }
+        // Retries of batches sealed before their run was closed are recognised after it reopens.
+        for r in runs.prefix(5) {
+            #expect(try store.append(run: r, series: [SeriesBatch(key: keys[0], steps: [0], timestamps: [0], values: [99])], batchID: "\(r)-1") == false)
+        }
+        for r in runs {
+            for key in [keys[0], keys[57], keys[99]] { #expect(try store.read(run: r, key: key).points == expected[r]![key]!) }
+        }
+        try store.close()
+        store = try MetricStore(directory: dir.path, configuration: config)
+        for r in runs { #expect(try store.read(run: r, key: keys[42]).points == expected[r]![keys[42]]!) }
+        try store.close()
+        let report = try StoreCheck.check(directory: dir.path)
+        #expect(report.problems.isEmpty && report.points == runs.count * keys.count * 3)
+    }
+
     @Test func deleteRunRemovesEverything() throws {
         let dir = TempDir("del")
         let store = try MetricStore(directory: dir.path, configuration: testConfig())

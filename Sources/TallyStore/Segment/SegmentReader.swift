@@ -25,6 +25,9 @@ final class SegmentReader: Sendable {
 
     private static let nextUID = Atomic<Int>(1)
 
+    /// Memory the reader holds: its series index, pack index and batch ids (approximately).
+    var indexBytes: Int { 512 + series.bytes + packs.capacity * MemoryLayout<PackMeta>.stride + batchIDs.reduce(0) { $0 + 32 + $1.utf8.count } }
+
     var path: String { file.path }
     var size: Int64 { file.size }
 

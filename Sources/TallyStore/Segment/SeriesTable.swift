@@ -17,6 +17,12 @@ struct SeriesTable: Sendable {
     /// Number of series.
     var count: Int { keyEnds.count }
 
+    /// Memory held, by capacity (block index entries at their stride).
+    var bytes: Int {
+        keyBytes.capacity + keyEnds.capacity * 4 + walLSN.capacity * 8 + walIndex.capacity * 4 + place.capacity * 4 + slots.capacity * 8
+            + dense.reduce(dense.capacity * 8) { $0 + 32 + $1.capacity * MemoryLayout<BlockMeta>.stride }
+    }
+
     /// Builds the table from decoded footer entries, in bytewise key order.
     init(_ series: [SeriesIndex]) {
         let order = series.indices.sorted { a, b in Self.less(series[a].key, series[b].key) }

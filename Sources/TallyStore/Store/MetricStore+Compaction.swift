@@ -106,6 +106,7 @@ extension MetricStore {
             run.state.withLock { s in
                 s.segments.removeAll { merged.contains($0.uid) }
                 s.segments.append(reader)
+                run.recountIndexBytes(&s)
             }
             for seg in segments { try FileIO.remove(seg.path) }
             if configuration.durableSegments { try FileIO.syncDirectory(run.directory) }

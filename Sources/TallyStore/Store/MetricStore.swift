@@ -35,6 +35,8 @@ public final class MetricStore: Sendable {
     /// several appending threads) shared one temporary file, and an older manifest could land after a newer one.
     let manifestLock = Mutex(())
     let lastMaintenanceError = Mutex<StorageError?>(nil)
+    /// Set while ``unloadIdleRuns()`` sweeps.
+    let sweeping = Atomic<Bool>(false)
     /// Held from open to ``close()``: one open store per directory.
     let directoryLock: DirectoryLock
 
@@ -93,9 +95,11 @@ public final class MetricStore: Sendable {
         if closed.load(ordering: .acquiring) { throw StorageError(.closed, "the store is closed") }
     }
 
-    /// The run's store, created when `create` is true.
+    /// The run's store, created when `create` is true. Every operation on a run starts here, so this is where the
+    /// open indexes are brought back within ``StoreConfiguration/openIndexBytes``.
     func run(_ id: String, create: Bool) throws -> RunStore? {
         try checkOpen()
+        if account.indexBytes.load(ordering: .relaxed) > configuration.openIndexBytes { unloadIdleRuns() }
         return try runs.withLock { runs -> RunStore? in
             if let r = runs[id] { return r }
             guard create else { return nil }
@@ -107,6 +111,22 @@ public final class MetricStore: Sendable {
             return r
         }
     }
+
+    /// Closes idle runs, least recently used first, until the open indexes take at most 80 % of
+    /// ``StoreConfiguration/openIndexBytes`` (one sweep at a time; the others go on without waiting).
+    func unloadIdleRuns() {
+        guard sweeping.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
+        defer { sweeping.store(false, ordering: .releasing) }
+        let target = configuration.openIndexBytes / 10 * 8
+        let all = runs.withLock { Array($0.values) }.map { ($0, $0.lastUse.load(ordering: .relaxed)) }
+        for (run, _) in all.sorted(by: { $0.1 < $1.1 }) {
+            guard account.indexBytes.load(ordering: .relaxed) > target else { break }
+            _ = run.unloadIfIdle()
+        }
+    }
+
+    /// Memory of the open segment indexes of all runs, in bytes.
+    public var openIndexBytes: Int { account.indexBytes.load(ordering: .relaxed) }
 
     /// Run ids that have data.
     public func runIDs() -> [String] { runs.withLock { Array($0.keys) }.sorted() }

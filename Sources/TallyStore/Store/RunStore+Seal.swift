@@ -87,6 +87,7 @@ extension RunStore {
             recountHeadBytes(&s)
             if s.deleted { return }
             s.segments.append(reader)
+            recountIndexBytes(&s)
         }
         return frozen.series.values.reduce(0) { $0 + $1.count }
     }

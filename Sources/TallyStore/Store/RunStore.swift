@@ -48,6 +48,8 @@ struct RunState: Sendable {
     var segments: [SegmentReader] = []
     var nextSeq: UInt64 = 1
     var headBytes = 0
+    /// Memory of the open segments' indexes, as counted in the store's ``MemoryAccount/indexBytes``.
+    var indexBytes = 0
     /// Recent client batch ids (loaded from the newest segment, extended by appends and replay).
     var batchIDs = BatchIDWindow()
 
@@ -104,9 +106,13 @@ enum SeriesUnit: Sendable {
     }
 }
 
-/// Head memory of the whole store, shared by its runs.
+/// Head and index memory of the whole store, shared by its runs, and the clock of their last use.
 final class MemoryAccount: Sendable {
     let bytes = Atomic<Int>(0)
+    /// Memory of all open segment indexes (``StoreConfiguration/openIndexBytes`` bounds it).
+    let indexBytes = Atomic<Int>(0)
+    /// Counts uses of runs: a run's ``RunStore/lastUse`` is the tick of its latest.
+    let tick = Atomic<UInt64>(0)
 }
 
 /// All data of one run: heads, frozen heads being sealed, and open segments.
@@ -123,6 +129,8 @@ final class RunStore: Sendable {
     let packCache: LRUCache<BlockKey, DecodedPack>
     /// The newest segment the store manifest recorded for this run (runs found on disk at open only).
     let manifestSeq: UInt64?
+    /// When the run was last used (``MemoryAccount/tick``): idle runs are closed oldest first.
+    let lastUse = Atomic<UInt64>(0)
 
     init(id: String, directory: String, account: MemoryAccount, packCache: LRUCache<BlockKey, DecodedPack>, manifestSeq: UInt64? = nil) {
         self.id = id
@@ -134,7 +142,34 @@ final class RunStore: Sendable {
 
     /// Opens the run's segments on first use (call with the state lock held).
     func load(_ s: inout RunState) throws {
+        lastUse.store(account.tick.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
+        guard !s.loaded else { return }
         try Self.loadIfNeeded(&s, directory: directory, manifestSeq: manifestSeq)
+        recountIndexBytes(&s)
+    }
+
+    /// Recomputes the memory of the run's open segment indexes after its segment list changed, and moves the store's
+    /// total by the difference (call with the state lock held).
+    func recountIndexBytes(_ s: inout RunState) {
+        let now = s.segments.reduce(0) { $0 + $1.indexBytes }
+        let delta = now - s.indexBytes
+        s.indexBytes = now
+        if delta != 0 { account.indexBytes.wrappingAdd(delta, ordering: .relaxed) }
+    }
+
+    /// Closes the run's segments when it holds nothing unsealed and no seal or compaction is under way; its next use
+    /// reopens them from the files. Never waits for a lock: a busy run is simply skipped.
+    /// - Returns: whether the run was closed.
+    func unloadIfIdle() -> Bool {
+        sealLock.withLockIfAvailable { _ in
+            state.withLockIfAvailable { s -> Bool in
+                guard s.loaded, !s.deleted, s.heads.isEmpty, s.frozen.isEmpty else { return false }
+                s.segments.removeAll()
+                s.loaded = false
+                recountIndexBytes(&s)
+                return true
+            } ?? false
+        } ?? false
     }
 
     /// Marks the run deleted and drops everything it holds in memory (call with the state lock held).
@@ -145,6 +180,7 @@ final class RunStore: Sendable {
         s.frozen.removeAll()
         s.segments.removeAll()
         recountHeadBytes(&s)
+        recountIndexBytes(&s)
     }
 
     /// Sequence number of the newest live segment, without loading the run when it is not loaded yet.

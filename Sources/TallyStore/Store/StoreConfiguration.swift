@@ -19,6 +19,10 @@ public struct StoreConfiguration: Sendable {
     public var compactionCompression: Compression = .default
     /// Memory the heads of all runs may hold together; over it, the largest heads are sealed first.
     public var headMemoryBudget: Int = 512 << 20
+    /// Memory the series indexes of open segments may take together (bytes). Beyond it, runs with nothing
+    /// unsealed are closed, least recently used first, and reopened from their files when next used: 10,000 runs
+    /// of 2,000 keys would otherwise keep ~1 GB of indexes open for runs nobody is reading.
+    public var openIndexBytes: Int = 256 << 20
     /// Decoded blocks kept for queries (bytes).
     public var blockCacheBytes: Int = 256 << 20
     /// Decoded rollup pyramids kept for downsampling (bytes). About 15 KB per 32,768-point block: the default
