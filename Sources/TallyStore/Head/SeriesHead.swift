@@ -1,11 +1,18 @@
 /// The unsealed points of one series, in arrival order.
 ///
-/// Points are kept as (step, timestamp, value bits) triples in one buffer and the first WAL mark inline, so a new
-/// series costs one allocation, not four: a benchmark-suite batch creates a thousand heads under the store's
-/// append lock, where every allocation was serialised. Seals and reads take columns (``sortedColumns(key:)``).
+/// A short head keeps its points as (step, timestamp, value bits) triples in one buffer and its first WAL mark
+/// inline, so a new series costs one allocation, not four: a benchmark-suite batch creates a thousand heads under
+/// the store's append lock, where every allocation was serialised. Past ``smallLimit`` points the head switches to
+/// three columns, which a seal of a dense series takes without copying (``sortedColumns(key:)``).
 struct SeriesHead: Sendable {
-    /// Step, timestamp and value bits of each point, interleaved.
+    /// Step, timestamp and value bits of each point, interleaved (while the head is small).
     private var points: [UInt64] = []
+    /// The columns (once the head has grown past ``smallLimit``).
+    private var stepColumn: [Int64] = [], timestampColumn: [Int64] = [], valueColumn: [UInt64] = []
+    private var columnar = false
+
+    /// Points a head keeps interleaved before it switches to columns.
+    static let smallLimit = 16
     /// Whether steps are non-decreasing in arrival order.
     var sorted = true
     /// The latest point by ``LatestRule``.
@@ -42,15 +49,18 @@ struct SeriesHead: Sendable {
         return WALPosition(lsn: m.lsn, index: UInt32(Int(m.skip) + (k - Int(m.start))))
     }
 
-    var count: Int { points.count / 3 }
+    var count: Int { columnar ? stepColumn.count : points.count / 3 }
 
     /// Step of head point `i`.
     @inline(__always)
-    func step(_ i: Int) -> Int64 { Int64(bitPattern: points[3 &* i]) }
+    func step(_ i: Int) -> Int64 { columnar ? stepColumn[i] : Int64(bitPattern: points[3 &* i]) }
 
     /// Memory held: the points by capacity, plus what every series costs besides (the buffer's header, the WAL marks,
     /// its entry in the run's table), so a run of thousands of short series is counted as what it holds.
-    var bytes: Int { points.capacity &* 8 &+ Self.overhead &+ moreMarks.capacity &* MemoryLayout<Mark>.stride }
+    var bytes: Int {
+        (points.capacity &+ stepColumn.capacity &+ timestampColumn.capacity &+ valueColumn.capacity) &* 8 &+ Self.overhead
+            &+ moreMarks.capacity &* MemoryLayout<Mark>.stride
+    }
 
     /// Bytes a series head costs besides its points and later marks.
     static let overhead = 128
@@ -62,8 +72,28 @@ struct SeriesHead: Sendable {
     /// Makes room for `additional` more points at once (replay knows how many are coming).
     mutating func reserve(_ additional: Int) {
         let wanted = count + additional
-        guard points.capacity < wanted * 3 else { return }
-        points.reserveCapacity(wanted * 3)
+        if wanted > Self.smallLimit { becomeColumnar(capacity: wanted) }
+        if columnar {
+            stepColumn.reserveCapacity(wanted)
+            timestampColumn.reserveCapacity(wanted)
+            valueColumn.reserveCapacity(wanted)
+        } else if points.capacity < wanted * 3 {
+            points.reserveCapacity(wanted * 3)
+        }
+    }
+
+    /// Moves interleaved points into columns with room for `capacity` points.
+    private mutating func becomeColumnar(capacity: Int) {
+        guard !columnar else { return }
+        let c = columns(0..<count)
+        stepColumn = c.steps
+        timestampColumn = c.timestamps
+        valueColumn = c.values
+        stepColumn.reserveCapacity(capacity)
+        timestampColumn.reserveCapacity(capacity)
+        valueColumn.reserveCapacity(capacity)
+        points = []
+        columnar = true
     }
 
     /// Appends a batch of points (all three buffers have the same count). `lsn` (0: none) is the WAL record they
@@ -89,6 +119,19 @@ struct SeriesHead: Sendable {
         sorted = isSorted
         latest = best
         let have = count
+        if !columnar && have + n > Self.smallLimit { becomeColumnar(capacity: Swift.max(have + n, have * 2)) }
+        if columnar {
+            if stepColumn.capacity < have + n {
+                let wanted = Swift.max(have + n, have * 2)
+                stepColumn.reserveCapacity(wanted)
+                timestampColumn.reserveCapacity(wanted)
+                valueColumn.reserveCapacity(wanted)
+            }
+            stepColumn.append(contentsOf: s)
+            timestampColumn.append(contentsOf: t)
+            v.withMemoryRebound(to: UInt64.self) { valueColumn.append(contentsOf: $0) }
+            return
+        }
         if points.capacity < (have + n) * 3 {
             points.reserveCapacity(Swift.max(have + n, have * 2, Self.minimumCapacity) * 3)
         }
@@ -99,9 +142,14 @@ struct SeriesHead: Sendable {
         }
     }
 
-    /// Points `range` as columns, in arrival order.
+    /// Points `range` as columns, in arrival order (the columns themselves, without a copy, when the head is columnar
+    /// and the range is all of it).
     private func columns(_ range: Range<Int>) -> (steps: [Int64], timestamps: [Int64], values: [UInt64]) {
-        points.withUnsafeBufferPointer { p in
+        if columnar {
+            if range == 0..<count { return (stepColumn, timestampColumn, valueColumn) }
+            return (Array(stepColumn[range]), Array(timestampColumn[range]), Array(valueColumn[range]))
+        }
+        return points.withUnsafeBufferPointer { p in
             let n = range.count
             let steps = [Int64](unsafeUninitializedCapacity: n) { b, c in
                 for i in 0..<n { b[i] = Int64(bitPattern: p[3 &* (range.lowerBound &+ i)]) }
@@ -159,7 +207,13 @@ struct SeriesHead: Sendable {
             if l < count && kept.first?.start != 0 { kept.insert(Mark(lsn: p.lsn, start: 0, skip: p.index), at: 0) }
             marks = kept
         }
-        points.removeFirst(l * 3)
+        if columnar {
+            stepColumn.removeFirst(l)
+            timestampColumn.removeFirst(l)
+            valueColumn.removeFirst(l)
+        } else {
+            points.removeFirst(l * 3)
+        }
         let rest = columns(0..<count)
         latest = LatestRule.latest(steps: rest.steps, timestamps: rest.timestamps, values: rest.values, in: 0..<count)
         return out
