@@ -41,7 +41,12 @@ enum LatestRows {
 
     /// Encodes `metrics` (sorted by key bytes) with each key's id.
     static func encode(_ metrics: [Metric], codec: ColumnCodec, id: (String) throws -> Int64) throws -> [UInt8] {
-        let ids = try metrics.map { try id($0.key) }
+        try encode(metrics, ids: try metrics.map { try id($0.key) }, codec: codec)
+    }
+
+    /// Encodes `metrics` (sorted by key bytes) with their keys' ids, aligned.
+    static func encode(_ metrics: [Metric], ids: [Int64], codec: ColumnCodec) throws -> [UInt8] {
+        precondition(ids.count == metrics.count, "one key id per latest value")
         let body = try codec.encode(table: [ids, metrics.map(\.step), metrics.map(\.timestamp)], values: [metrics.map(\.value)])
         return [format] + body
     }
@@ -77,6 +82,11 @@ enum LatestRows {
     /// Decodes a row; `key` resolves ids.
     /// - Throws: ``TrackingError`` (internal error naming the run) when the row is damaged or names an unknown key.
     static func decode(_ bytes: [UInt8], runID: String, codec: ColumnCodec, key: (Int64) -> String?) throws -> [Metric] {
+        try decodeWithIDs(bytes, runID: runID, codec: codec, key: key).metrics
+    }
+
+    /// Decodes a row, keeping the key ids beside the values (a later merge re-encodes without looking keys up).
+    static func decodeWithIDs(_ bytes: [UInt8], runID: String, codec: ColumnCodec, key: (Int64) -> String?) throws -> (metrics: [Metric], ids: [Int64]) {
         let c = try columns(bytes, runID: runID, codec: codec)
         let (ids, steps, timestamps, values) = (c.ids, c.steps, c.timestamps, c.values)
         var out: [Metric] = []
@@ -85,6 +95,6 @@ enum LatestRows {
             guard let k = key(ids[i]) else { throw TrackingError(.internalError, "latest metrics of run \(runID) name unknown key id \(ids[i])") }
             out.append(Metric(key: k, value: values[i], timestamp: timestamps[i], step: steps[i]))
         }
-        return out
+        return (out, ids)
     }
 }

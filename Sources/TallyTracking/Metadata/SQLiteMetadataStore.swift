@@ -20,8 +20,9 @@ public final class SQLiteMetadataStore: MetadataStore {
         var columns: [String: MetricColumn] = [:]
         /// Use counter for `columns`.
         var uses = 0
-        /// The decoded latest values of the runs written last (a run's batches usually come in a row).
-        var recent: [(runID: String, metrics: [Metric])] = []
+        /// The decoded latest values of the runs written or read last (a run's batches usually come in a row), with
+        /// their key ids.
+        var recent: [(runID: String, metrics: [Metric], ids: [Int64])] = []
         /// Interned metric keys (`nil` until first needed, and again after a rollback).
         var keys: MetricKeyTable?
         /// Encodes and decodes `run_latest` rows (holds compression contexts; used under the lock only).
@@ -499,10 +500,11 @@ public final class SQLiteMetadataStore: MetadataStore {
         try locked { st in
             // One merge walk of the run's sorted values and the updates in key order (a batch usually arrives sorted:
             // then no sort and no hashing); every key string is the interned one.
-            let all = try Self.currentLatest(&st, runID)
+            let (all, allIDs) = try Self.currentLatestWithIDs(&st, runID)
             let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
-            var merged: [Metric] = []
+            var merged: [Metric] = [], mergedIDs: [Int64] = []
             merged.reserveCapacity(all.count + updates.count)
+            mergedIDs.reserveCapacity(all.count + updates.count)
             var i = 0, j = 0
             while j < updates.count {
                 var u = updates[j]
@@ -516,22 +518,25 @@ public final class SQLiteMetadataStore: MetadataStore {
                     c = KeyOrder.compare(all[i].key, u.key)
                     guard c < 0 else { break }
                     merged.append(all[i])
+                    mergedIDs.append(allIDs[i])
                     i += 1
                 }
                 if i < all.count, c == 0 {
                     u.key = all[i].key
+                    mergedIDs.append(allIDs[i])
                     i += 1
                 } else {
-                    _ = try Self.keyID(&st, u.key)
+                    mergedIDs.append(try Self.keyID(&st, u.key))
                     u.key = st.keys!.interned(u.key)
                 }
                 merged.append(u)
             }
             merged.append(contentsOf: all[i...])
-            let keys = try Self.keyTable(&st)
-            let row = try LatestRows.encode(merged, codec: st.codec) { keys.id($0)! }
+            mergedIDs.append(contentsOf: allIDs[i...])
+            // Ids travel with the values: re-encoding the row hashes no key string.
+            let row = try LatestRows.encode(merged, ids: mergedIDs, codec: st.codec)
             try st.db.run("INSERT OR REPLACE INTO run_latest VALUES (?, ?)", [.text(runID), .blob(row)])
-            Self.remember(&st, runID, merged)
+            Self.remember(&st, runID, merged, mergedIDs)
             guard let cached = st.runs[runID] else { return }
             st.runs[runID]!.latest = row
             // Columns already covering this run take the new values (shorter ones read the row when completed).
@@ -586,17 +591,24 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// A run's latest values (sorted by key): recently written ones as they are, or its row (cached or read) decoded.
     private static func currentLatest(_ st: inout State, _ runID: String) throws -> [Metric] {
-        if let r = st.recent.last(where: { $0.runID == runID }) { return r.metrics }
+        try currentLatestWithIDs(&st, runID).metrics
+    }
+
+    /// ``currentLatest(_:_:)`` with each value's key id.
+    private static func currentLatestWithIDs(_ st: inout State, _ runID: String) throws -> (metrics: [Metric], ids: [Int64]) {
+        if let r = st.recent.last(where: { $0.runID == runID }) { return (r.metrics, r.ids) }
         let row = try latestRow(&st, runID)
-        let metrics = row.isEmpty ? [] : try decodeLatest(&st, runID, row)
-        remember(&st, runID, metrics)  // a batch reads them up to three times (duplicates, updates, merge)
-        return metrics
+        guard !row.isEmpty else { return ([], []) }
+        let keys = try keyTable(&st)
+        let d = try LatestRows.decodeWithIDs(row, runID: runID, codec: st.codec) { keys.key($0) }
+        remember(&st, runID, d.metrics, d.ids)  // a batch reads them up to three times (duplicates, updates, merge)
+        return d
     }
 
     /// Keeps a run's decoded latest values among the recent ones (the newest replaces an older copy).
-    private static func remember(_ st: inout State, _ runID: String, _ metrics: [Metric]) {
+    private static func remember(_ st: inout State, _ runID: String, _ metrics: [Metric], _ ids: [Int64]) {
         st.recent.removeAll { $0.runID == runID }
-        st.recent.append((runID, metrics))
+        st.recent.append((runID, metrics, ids))
         if st.recent.count > recentRuns { st.recent.removeFirst() }
     }
 
