@@ -268,5 +268,12 @@ import Testing
         try s.close()
         s = try Fixture.open(f.dir)
         for _ in 0..<20 { try check(s) }
+        // One search may name more keys than the store keeps columns for.
+        let all = keys.map { "metrics.`\($0)` > -1" }.joined(separator: " and ")
+        for _ in 0..<2 {
+            let wide = try s.searchRuns(experimentIDs: exps, filter: all, maxResults: 1000, orderBy: ["metrics.`\(keys[70])` DESC"])
+            let want = try runs.keys.filter { id in try keys.allSatisfy { k in (try s.run(id: id).metrics.first { $0.key == k }?.value).map { $0 > -1 } ?? false } }
+            #expect(Set(wide.items.map(\.info.runID)) == Set(want))
+        }
     }
 }

@@ -37,6 +37,8 @@ public final class MetricStore: Sendable {
     let lastMaintenanceError = Mutex<StorageError?>(nil)
     /// Set while ``unloadIdleRuns()`` sweeps.
     let sweeping = Atomic<Bool>(false)
+    /// Open-index bytes below which no sweep runs again after one that could not reach its target (0: none).
+    let sweepFloor = Atomic<Int>(0)
     /// Held from open to ``close()``: one open store per directory.
     let directoryLock: DirectoryLock
 
@@ -99,7 +101,7 @@ public final class MetricStore: Sendable {
     /// open indexes are brought back within ``StoreConfiguration/openIndexBytes``.
     func run(_ id: String, create: Bool) throws -> RunStore? {
         try checkOpen()
-        if account.indexBytes.load(ordering: .relaxed) > configuration.openIndexBytes { unloadIdleRuns() }
+        if account.indexBytes.load(ordering: .relaxed) > max(configuration.openIndexBytes, sweepFloor.load(ordering: .relaxed)) { unloadIdleRuns() }
         return try runs.withLock { runs -> RunStore? in
             if let r = runs[id] { return r }
             guard create else { return nil }
@@ -113,7 +115,9 @@ public final class MetricStore: Sendable {
     }
 
     /// Closes idle runs, least recently used first, until the open indexes take at most 80 % of
-    /// ``StoreConfiguration/openIndexBytes`` (one sweep at a time; the others go on without waiting).
+    /// ``StoreConfiguration/openIndexBytes`` (one sweep at a time; the others go on without waiting). A sweep that
+    /// cannot get there (the open runs are busy) sets a floor: the next one waits until the indexes have grown by
+    /// an eighth of the budget, so calls do not each walk every run in vain.
     func unloadIdleRuns() {
         guard sweeping.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         defer { sweeping.store(false, ordering: .releasing) }
@@ -123,6 +127,8 @@ public final class MetricStore: Sendable {
             guard account.indexBytes.load(ordering: .relaxed) > target else { break }
             _ = run.unloadIfIdle()
         }
+        let left = account.indexBytes.load(ordering: .relaxed)
+        sweepFloor.store(left > target ? left + configuration.openIndexBytes / 8 : 0, ordering: .relaxed)
     }
 
     /// Memory of the open segment indexes of all runs, in bytes.

@@ -143,7 +143,8 @@ final class RunStore: Sendable {
     /// Opens the run's segments on first use (call with the state lock held).
     func load(_ s: inout RunState) throws {
         lastUse.store(account.tick.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
-        guard !s.loaded else { return }
+        // A deleted run stays as it is: its directory is gone (or already another run's of the same id).
+        guard !s.loaded, !s.deleted else { return }
         try Self.loadIfNeeded(&s, directory: directory, manifestSeq: manifestSeq)
         recountIndexBytes(&s)
     }

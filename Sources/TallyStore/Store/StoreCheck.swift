@@ -47,7 +47,9 @@ public struct RepairReport: Sendable {
     public var droppedPoints = 0
 }
 
-/// Offline verification and repair of a store directory (the store must not be open).
+/// Offline verification and repair of a store directory. Repair takes the directory's lock, so it refuses a
+/// directory an open store (a running server) holds (``StorageError/Code/locked``); a check only reads (on a live
+/// directory it may report the log's tail as torn while a record is being written).
 public enum StoreCheck {
     /// Reads every WAL record and every block of every segment (all chunks, checksums and decoding).
     public static func check(directory: String) throws -> CheckReport {
@@ -97,6 +99,8 @@ public enum StoreCheck {
     /// Cuts the WAL at its first damaged record (dropping every later record and segment) and moves damaged
     /// segment files aside into `<run>/quarantine/`. Reports exactly what was dropped.
     public static func repair(directory: String) throws -> RepairReport {
+        let lock = try DirectoryLock(directory: directory)
+        defer { lock.release() }
         var report = RepairReport()
         let walFiles = try walSegments(directory)
         var last: UInt64 = 0

@@ -415,12 +415,14 @@ public final class SQLiteMetadataStore: MetadataStore {
             for k in keys.indices { st.columns[keys[k]]!.values = fill[k] }
         }
         for k in keys { st.columns[k]!.lastUse = st.uses }
+        let answer = keys.map { st.columns[$0]!.values }
+        // Least recently used columns go, never one this search named (a search may name more than `maxColumns`).
         if st.columns.count > maxColumns {
-            for (k, _) in st.columns.sorted(by: { $0.value.lastUse < $1.value.lastUse }).prefix(st.columns.count - maxColumns) {
-                st.columns[k] = nil
-            }
+            let now = st.uses
+            let old = st.columns.filter { $0.value.lastUse < now }.sorted { $0.value.lastUse < $1.value.lastUse }
+            for (k, _) in old.prefix(st.columns.count - maxColumns) { st.columns[k] = nil }
         }
-        return keys.map { st.columns[$0]!.values }
+        return answer
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
