@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(
             name: "TallyServerTests",
             dependencies: [
-                "TallyServer", "TallyTracking", "TallyStore",
+                "TallyServer", "TallyTracking", "TallyStore", "TallyWorkloads",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -13,19 +13,19 @@ import Testing
         let ids = Dictionary(uniqueKeysWithValues: metrics.enumerated().map { ($0.element.key, Int64($0.offset * 3 + 1)) })
         let keys = Dictionary(uniqueKeysWithValues: ids.map { ($1, $0) })
         let row = try LatestRows.encode(metrics, codec: codec) { ids[$0]! }
-        let back = try LatestRows.decode(row, runID: "r", codec: codec) { keys[$0] }
+        let back = try LatestRows.decodeWithIDs(row, runID: "r", codec: codec) { keys[$0] }.metrics
         #expect(back.map(\.key) == metrics.map(\.key) && back.map(\.step) == metrics.map(\.step) && back.map(\.timestamp) == metrics.map(\.timestamp))
         #expect(back.map(\.value.bitPattern) == metrics.map(\.value.bitPattern))
         // Every truncation and many flipped bytes: an error or (when a flip lands in a value) other numbers, never a crash.
         for n in 0..<row.count {
-            #expect(throws: TrackingError.self) { _ = try LatestRows.decode(Array(row.prefix(n)), runID: "r", codec: codec) { keys[$0] } }
+            #expect(throws: TrackingError.self) { _ = try LatestRows.decodeWithIDs(Array(row.prefix(n)), runID: "r", codec: codec) { keys[$0] }.metrics }
         }
         for i in row.indices {
             var bad = row
             bad[i] ^= 0x5A
-            _ = try? LatestRows.decode(bad, runID: "r", codec: codec) { keys[$0] }
+            _ = try? LatestRows.decodeWithIDs(bad, runID: "r", codec: codec) { keys[$0] }.metrics
         }
-        #expect(throws: TrackingError.self) { _ = try LatestRows.decode(row, runID: "r", codec: codec) { _ in nil } }
+        #expect(throws: TrackingError.self) { _ = try LatestRows.decodeWithIDs(row, runID: "r", codec: codec) { _ in nil }.metrics }
     }
 
     @Test func aWideRunKeepsItsLatestValuesInAFewBytesPerKey() throws {

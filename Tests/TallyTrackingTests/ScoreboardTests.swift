@@ -1,3 +1,4 @@
+import TallyWorkloads
 import Testing
 @testable import TallyStore
 @testable import TallyTracking
@@ -13,7 +14,7 @@ import Testing
         let exp = try s.createExperiment(name: "suite")
         var ids: [String] = []
         var history: [String: [String: [MetricPoint]]] = [:]
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for r in 0..<5 {
             let id = try s.createRun(experimentID: exp, runName: "r\(r)", startTime: Int64(r)).info.runID
             ids.append(id)
@@ -115,7 +116,7 @@ import Testing
     /// Ranks by the scoreboard's own sort against counting better values, for rows of 0…300 runs with many ties,
     /// ±∞, ±0, NaN and missing values, in both directions.
     @Test func ranksMatchCountingBetterValues() {
-        var rng = SplitMix(seed: 11)
+        var rng = SplitMix64(seed: 11)
         let specials: [Double?] = [nil, .nan, .infinity, -.infinity, 0, -0.0, 1, 1, 0.5]
         for n in [0, 1, 2, 3, 15, 16, 17, 33, 100, 300] {
             for _ in 0..<20 {
@@ -123,7 +124,8 @@ import Testing
                     rng.next() % 3 == 0 ? specials[Int(rng.next() % UInt64(specials.count))] : Double(rng.next() % 20) / 4 - 2
                 }
                 for lower in [false, true] {
-                    let ranks = TrackingService.ranks(values, lowerIsBetter: lower)
+                    var ranking = RankBuffer(capacity: values.count)
+                    let ranks = ranking.ranks(values, lowerIsBetter: lower)
                     for (i, v) in values.enumerated() {
                         guard let v, !v.isNaN else {
                             #expect(ranks[i] == nil)
@@ -135,18 +137,5 @@ import Testing
                 }
             }
         }
-    }
-}
-
-/// A small deterministic generator for the fixtures.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -41,8 +41,8 @@ enum ScoreboardRendering {
         // One job list for all cores: row chunks, then group chunks.
         let jobs: [(rows: Bool, range: Range<Int>)] = Parallel.chunks(rows.count, minimum: 256).map { (true, $0) }
             + Parallel.chunks(groups.count, minimum: 256).map { (false, $0) }
-        let parts = Parallel.map(Array(jobs.indices)) { j in
-            jobs[j].rows ? Self.rows(rows, jobs[j].range, deltas: withDeltas) : Self.groups(groups, jobs[j].range)
+        let parts = Parallel.map(jobs) { job in
+            job.rows ? Self.rows(rows, job.range, deltas: withDeltas) : Self.groups(groups, job.range)
         }
         let rowParts = jobs.filter(\.rows).count
         return [head.buffer] + parts[..<rowParts] + [ByteBuffer(string: "], \"groups\": [")] + parts[rowParts...] + [ByteBuffer(string: "]}")]

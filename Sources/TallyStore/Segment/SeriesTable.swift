@@ -25,7 +25,7 @@ struct SeriesTable: Sendable {
 
     /// Builds the table from decoded footer entries, in bytewise key order.
     init(_ series: [SeriesIndex]) {
-        let order = series.indices.sorted { a, b in Self.less(series[a].key, series[b].key) }
+        let order = series.indices.sorted { a, b in KeyOrder.less(series[a].key, series[b].key) }
         keyBytes.reserveCapacity(series.reduce(0) { $0 + $1.key.utf8.count })
         keyEnds.reserveCapacity(series.count)
         for i in order {
@@ -44,21 +44,6 @@ struct SeriesTable: Sendable {
         }
     }
 
-    /// Bytewise (UTF-8) order, the table's.
-    static func less(_ a: String, _ b: String) -> Bool {
-        var a = a, b = b
-        return a.withUTF8 { x in b.withUTF8 { y in compare(x, y) < 0 } }
-    }
-
-    private static func compare(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Int {
-        let n = min(x.count, y.count)
-        if n > 0 {
-            let c = memcmp(x.baseAddress!, y.baseAddress!, n)
-            if c != 0 { return Int(c) }
-        }
-        return x.count - y.count
-    }
-
     private func range(_ i: Int) -> Range<Int> { (i == 0 ? 0 : Int(keyEnds[i - 1]))..<Int(keyEnds[i]) }
 
     /// The position of `key`, or `nil` when the segment has no such series.
@@ -69,7 +54,7 @@ struct SeriesTable: Sendable {
                 var lo = 0, hi = count
                 while lo < hi {
                     let mid = (lo + hi) / 2
-                    let c = Self.compare(UnsafeBufferPointer(rebasing: all[range(mid)]), k)
+                    let c = KeyOrder.compare(UnsafeBufferPointer(rebasing: all[range(mid)]), k)
                     if c == 0 { return mid }
                     if c < 0 { lo = mid + 1 } else { hi = mid }
                 }

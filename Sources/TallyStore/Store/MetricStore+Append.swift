@@ -173,7 +173,7 @@ extension MetricStore {
     public static func normalize(_ series: [SeriesBatch]) throws -> [SeriesBatch] {
         var out: [SeriesBatch] = []
         // Keys in strictly increasing order cannot repeat: no index needed (a wide batch of 1,000 keys usually is).
-        let unique = series.indices.dropFirst().allSatisfy { SeriesTable.less(series[$0 - 1].key, series[$0].key) }
+        let unique = series.indices.dropFirst().allSatisfy { KeyOrder.less(series[$0 - 1].key, series[$0].key) }
         var index: [String: Int] = [:]
         for b in series {
             guard b.steps.count == b.timestamps.count, b.steps.count == b.values.count else {

@@ -65,7 +65,7 @@ extension MetricStore {
                                        supersedes: Self.replacedRange(segments))
             // Each input pack is decoded once for the whole merge, not once per series it holds.
             var packs: [BlockKey: DecodedPack] = [:]
-            for key in keys.sorted(by: SeriesTable.less) {
+            for key in keys.sorted(by: KeyOrder.less) {
                 var cols = SealColumns(key: key, steps: [], timestamps: [], values: [])
                 var sorted = true
                 for seg in segments {

@@ -125,7 +125,7 @@ public final class MetricStore: Sendable {
         let all = runs.withLock { Array($0.values) }.map { ($0, $0.lastUse.load(ordering: .relaxed)) }
         for (run, _) in all.sorted(by: { $0.1 < $1.1 }) {
             guard account.indexBytes.load(ordering: .relaxed) > target else { break }
-            _ = run.unloadIfIdle()
+            run.unloadIfIdle()
         }
         let left = account.indexBytes.load(ordering: .relaxed)
         sweepFloor.store(left > target ? left + configuration.openIndexBytes / 8 : 0, ordering: .relaxed)

@@ -77,7 +77,7 @@ extension RunStore {
         let path = directory + "/" + SegmentFormat.fileName(seq: frozen.seq)
         var writer = SegmentWriter(blockPoints: config.blockPoints, packPoints: config.packPoints, compression: config.compression,
                                    rollupPointsPerBucket: config.rollupPointsPerBucket)
-        for key in frozen.series.keys.sorted(by: SeriesTable.less) { try writer.add(frozen.series[key]!) }
+        for key in frozen.series.keys.sorted(by: KeyOrder.less) { try writer.add(frozen.series[key]!) }
         let bytes = try writer.finish(previousSeq: previous, batchIDs: batchIDs)
         try FileIO.makeDirectories(directory)
         try FileIO.writeAtomically(path: path, bytes: bytes, durable: config.durableSegments)

@@ -160,17 +160,15 @@ final class RunStore: Sendable {
 
     /// Closes the run's segments when it holds nothing unsealed and no seal or compaction is under way; its next use
     /// reopens them from the files. Never waits for a lock: a busy run is simply skipped.
-    /// - Returns: whether the run was closed.
-    func unloadIfIdle() -> Bool {
-        sealLock.withLockIfAvailable { _ in
-            state.withLockIfAvailable { s -> Bool in
-                guard s.loaded, !s.deleted, s.heads.isEmpty, s.frozen.isEmpty else { return false }
+    func unloadIfIdle() {
+        _ = sealLock.withLockIfAvailable { _ in
+            state.withLockIfAvailable { s in
+                guard s.loaded, !s.deleted, s.heads.isEmpty, s.frozen.isEmpty else { return }
                 s.segments.removeAll()
                 s.loaded = false
                 recountIndexBytes(&s)
-                return true
-            } ?? false
-        } ?? false
+            }
+        }
     }
 
     /// Marks the run deleted and drops everything it holds in memory (call with the state lock held).

@@ -79,13 +79,9 @@ enum LatestRows {
         return Columns(ids: table.integers[0], steps: table.integers[1], timestamps: table.integers[2], values: table.values[0])
     }
 
-    /// Decodes a row; `key` resolves ids.
+    /// Decodes a row (`key` resolves ids), keeping the key ids beside the values (a later merge re-encodes without
+    /// looking keys up).
     /// - Throws: ``TrackingError`` (internal error naming the run) when the row is damaged or names an unknown key.
-    static func decode(_ bytes: [UInt8], runID: String, codec: ColumnCodec, key: (Int64) -> String?) throws -> [Metric] {
-        try decodeWithIDs(bytes, runID: runID, codec: codec, key: key).metrics
-    }
-
-    /// Decodes a row, keeping the key ids beside the values (a later merge re-encodes without looking keys up).
     static func decodeWithIDs(_ bytes: [UInt8], runID: String, codec: ColumnCodec, key: (Int64) -> String?) throws -> (metrics: [Metric], ids: [Int64]) {
         let c = try columns(bytes, runID: runID, codec: codec)
         let (ids, steps, timestamps, values) = (c.ids, c.steps, c.timestamps, c.values)

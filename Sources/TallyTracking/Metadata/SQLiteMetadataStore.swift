@@ -364,7 +364,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             }
             return try ids.compactMap { id -> Run? in
                 guard var r = st.runs[id].map({ (run: $0.run, latest: $0.latest) }) ?? loaded[id] else { return nil }
-                if !r.latest.isEmpty { r.run.metrics = try Self.decodeLatest(&st, id, r.latest) }
+                if !r.latest.isEmpty { r.run.metrics = try Self.decodeLatest(&st, id, r.latest).metrics }
                 return r.run
             }
         }
@@ -601,8 +601,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         if let r = st.recent.last(where: { $0.runID == runID }) { return (r.metrics, r.ids) }
         let row = try latestRow(&st, runID)
         guard !row.isEmpty else { return ([], []) }
-        let keys = try keyTable(&st)
-        let d = try LatestRows.decodeWithIDs(row, runID: runID, codec: st.codec) { keys.key($0) }
+        let d = try decodeLatest(&st, runID, row)
         remember(&st, runID, d.metrics, d.ids)  // a batch reads them up to three times (duplicates, updates, merge)
         return d
     }
@@ -614,10 +613,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         if st.recent.count > recentRuns { st.recent.removeFirst() }
     }
 
-    /// Decodes a `run_latest` row with the interned keys.
-    private static func decodeLatest(_ st: inout State, _ runID: String, _ row: [UInt8]) throws -> [Metric] {
+    /// Decodes a `run_latest` row with the interned keys, keeping each value's key id.
+    private static func decodeLatest(_ st: inout State, _ runID: String, _ row: [UInt8]) throws -> (metrics: [Metric], ids: [Int64]) {
         let keys = try keyTable(&st)
-        return try LatestRows.decode(row, runID: runID, codec: st.codec) { keys.key($0) }
+        return try LatestRows.decodeWithIDs(row, runID: runID, codec: st.codec) { keys.key($0) }
     }
 
     /// The interned keys, loaded on first use.

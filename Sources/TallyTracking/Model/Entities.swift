@@ -1,3 +1,5 @@
+import TallyStore
+
 /// A key–value tag (experiments, runs, dataset inputs) or parameter.
 public struct KeyValue: Sendable, Hashable {
     /// The key.

@@ -24,9 +24,9 @@ extension TrackingService {
         }
         // The runs' latest values as one key-major table, straight from their compact rows: no per-run metric
         // arrays, no key strings compared per cell. Rows are then built in parallel chunks of keys.
-        let table = try metadata.latestTable(runIDs: runs.map(\.runID))
-        let selected = table.keys.indices.filter { select(table.keys[$0]) }
         let runIDs = runs.map(\.runID)
+        let table = try metadata.latestTable(runIDs: runIDs)
+        let selected = table.keys.indices.filter { select(table.keys[$0]) }
         let chunks = Parallel.chunks(selected.count, minimum: 256)
         let baseline = baselineIndex
         let rows = try Parallel.map(chunks) { range in
@@ -168,12 +168,6 @@ extension TrackingService {
         return seen == 0 ? "" : String(key[..<end])
     }
 
-    /// Competition ranks ("1224"): 1 is the best value; NaN and missing values have none.
-    static func ranks(_ values: [Double?], lowerIsBetter: Bool) -> [Int?] {
-        var b = RankBuffer(capacity: values.count)
-        return b.ranks(values, lowerIsBetter: lowerIsBetter)
-    }
-
     /// Per group and run: mean and count of the finite values.
     static func groups(_ rows: [ScoreboardRow], runs: Int) -> [ScoreboardGroup] {
         // First each row's group number (one lookup per change of group), then sums and counts in flat arrays
@@ -216,22 +210,6 @@ extension TrackingService {
             let means = (0..<runs).map { i in c[i] > 0 ? sums[g * runs + i] / Double(c[i]) : nil }
             return ScoreboardGroup(group: names[g], keys: keys[g], means: means, counts: c)
         }
-    }
-}
-
-/// Bytewise key order (SQLite's binary collation, the order runs keep their metrics in), compared with `memcmp`.
-enum KeyOrder {
-    /// `< 0`, `0` or `> 0` as `a` sorts before, with or after `b` (borrowing both strings' bytes, no copies).
-    static func compare(_ a: String, _ b: String) -> Int {
-        let fast = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y -> Int in
-                let n = min(x.count, y.count)
-                let c = n == 0 ? 0 : Int(memcmp(x.baseAddress!, y.baseAddress!, n))
-                return c != 0 ? c : x.count - y.count
-            }
-        }
-        if let c = fast ?? nil { return c }
-        return a.utf8.elementsEqual(b.utf8) ? 0 : (a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1)
     }
 }
 

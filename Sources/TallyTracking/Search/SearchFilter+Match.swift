@@ -1,3 +1,5 @@
+import TallyStore
+
 /// SQL `LIKE` with `%` and `_` (no escape character), optionally case-insensitive.
 enum LikePattern {
     static func matches(_ value: String, _ pattern: String, caseInsensitive: Bool) -> Bool {
@@ -27,7 +29,7 @@ enum LikePattern {
 }
 
 /// Binary (UTF-8 byte) string order, as MLflow's SQL collation compares params and tags (`memcmp` on the bytes).
-func binaryLess(_ a: String, _ b: String) -> Bool { KeyOrder.compare(a, b) < 0 }
+func binaryLess(_ a: String, _ b: String) -> Bool { KeyOrder.less(a, b) }
 
 extension FilterClause {
     /// Compares a string with this clause's operator and value.
@@ -127,8 +129,6 @@ extension SearchFilter {
     /// Whether a run satisfies every clause; `metric` gives its latest value of a key.
     public func matches(_ run: Run, metric: (String) -> Double?) -> Bool { clauses.allSatisfy { $0.matches(run, metric: metric) } }
 
-    /// Whether a run satisfies every clause, with its latest values in ``Run/metrics``.
-    public func matches(_ run: Run) -> Bool { matches(run) { run.metrics.metric($0)?.value } }
     /// Whether an experiment satisfies every clause.
     public func matches(_ e: Experiment) -> Bool { clauses.allSatisfy { $0.matches(e) } }
 }
