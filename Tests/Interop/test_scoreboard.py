@@ -38,6 +38,8 @@ def test_scoreboard_api_and_cli(server):
     assert g["keys"] == 40 and g["counts"] == [40, 40, 40]
     rows = [row for row in b["rows"] if row["group"] == "suite1"]
     assert abs(g["means"][1] - sum(row["values"][1] for row in rows) / 40) < 1e-12
+    # A group of one key carries no means or counts: its row's values are them.
+    assert next(g for g in b["groups"] if g["group"] == "eval") == {"group": "eval", "keys": 1}
     # By experiment and filter, keys by regex.
     small = requests.post(url, json={"experiment_id": exp, "filter": "params.size = 'small'", "key_regex": "task_0[0-2]/"}).json()
     assert sorted(r["run_id"] for r in small["runs"]) == sorted(runs[:2]) and len(small["rows"]) == 9

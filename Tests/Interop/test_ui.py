@@ -208,6 +208,10 @@ def test_scoreboard_page(server, browser):
     best = browser.execute_script("return Object.fromEntries([...document.querySelectorAll('tr.sb-key')].map(t => "
                                   "[t.dataset.key, [...t.querySelectorAll('td')].findIndex(td => td.classList.contains('best'))]))")
     assert best == {"eval/loss": 2, "s1/a/acc": 3, "s1/b/acc": 1, "s2/a/acc": 2}  # column 0 is the key
+    # A group of one key (the answer has no means for it) shows its row's values as its means; s1 its own means.
+    cells = lambda sel: browser.execute_script(f"return [...document.querySelectorAll('{sel} td')].map(td => td.textContent)")
+    assert cells('tr.sb-group[data-group="s2"]') == cells('tr.sb-key[data-key="s2/a/acc"]')[1:] != []
+    assert cells('tr.sb-group[data-group="s1"]') == ["0.5", "0.5", "0.5"]
     # Collapse a group, filter keys.
     browser.execute_script("document.querySelector('tr.sb-group[data-group=\"s1\"]').click()")
     wait(browser, "return document.querySelectorAll('tr.sb-key').length === 2")

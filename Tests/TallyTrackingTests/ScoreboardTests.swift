@@ -74,15 +74,22 @@ import Testing
                 #expect(Self.same(row.baselineDeltas[i], row.values[0].map { value - $0 }))
             }
         }
-        for g in b.groups {
-            let rows = b.rows.filter { $0.group == g.group }
+        // Default groups here have one key each (no means: the row has them); depth 1 makes groups of two.
+        let byTop = try f.service.scoreboard(ScoreboardQuery(runIDs: ids, value: v, groupDepth: 1))
+        #expect(byTop.groups.map(\.keys) == [1, 2, 2])
+        for board in [b, byTop] { for g in board.groups {
+            let rows = board.rows.filter { $0.group == g.group }
             #expect(g.keys == rows.count)
+            if g.keys == 1 {
+                #expect(g.means.isEmpty && g.counts.isEmpty)
+                continue
+            }
             for i in ids.indices {
                 let finite = rows.compactMap { $0.values[i] }.filter(\.isFinite)
                 #expect(g.counts[i] == finite.count)
                 #expect(Self.same(g.means[i], finite.isEmpty ? nil : finite.reduce(0, +) / Double(finite.count)))
             }
-        }
+        } }
         if case .latest = v {
             let top = try #require(b.rows.first { $0.key == "top" })
             #expect(top.ranks[1] != nil && top.ranks[1] == top.ranks[2])  // a tie shares its rank
@@ -117,8 +124,10 @@ import Testing
     /// ±∞, ±0, NaN and missing values, in both directions.
     @Test func ranksMatchCountingBetterValues() {
         var rng = SplitMix64(seed: 11)
-        let specials: [Double?] = [nil, .nan, .infinity, -.infinity, 0, -0.0, 1, 1, 0.5]
-        for n in [0, 1, 2, 3, 15, 16, 17, 33, 100, 300] {
+        // Values one ulp apart differ only in the bits the sort borrows for the column.
+        let specials: [Double?] = [nil, .nan, .infinity, -.infinity, 0, -0.0, 1, 1, 0.5, 1.0.nextUp, 1.0.nextDown, 0.5.nextUp,
+                                   -1, (-1.0).nextUp, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        for n in [0, 1, 2, 3, 15, 16, 17, 33, 100, 300, 1000] {
             for _ in 0..<20 {
                 let values: [Double?] = (0..<n).map { _ in
                     rng.next() % 3 == 0 ? specials[Int(rng.next() % UInt64(specials.count))] : Double(rng.next() % 20) / 4 - 2

@@ -58,6 +58,10 @@ enum ScoreboardRendering {
             out.string(g.group)
             out.raw(", \"keys\": ")
             out.int(Int64(g.keys))
+            guard !g.means.isEmpty else {  // one key: its row's values are the means
+                out.raw("}")
+                continue
+            }
             out.raw(", \"means\": ")
             list(&out, g.means) { $0.exactDouble($1) }
             out.raw(", \"counts\": ")

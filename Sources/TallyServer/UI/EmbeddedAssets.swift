@@ -57,7 +57,7 @@ export async function scoreboard(query) {
   return call("POST", "/api/tally/v1/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"06b5f62412e72f07\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"619e59317a4a0733\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, scoreboard, ApiError } from "/static/api.js";
 import { Chart, COLORS, fmt, escape } from "/static/chart.js";
@@ -516,7 +516,7 @@ async function scoreboardPage(params) {
       }
       const open = !state.collapsed.has(g.group);
       body.push(`<tr class="sb-group" data-group="${escape(g.group)}" tabindex="0" aria-expanded="${open}"><th>${open ? "▾" : "▸"} ${escape(g.group || "(top level)")} <span class="muted">${g.keys} keys · mean</span></th>`
-        + g.means.map((m) => `<td class="num">${cellText(m)}</td>`).join("") + "</tr>");
+        + (g.means ?? rowsOf[g.group][0].values).map((m) => `<td class="num">${cellText(m)}</td>`).join("") + "</tr>");
       if (!open) continue;
       for (const row of rows) {
         shown++;

@@ -68,7 +68,7 @@ public struct ScoreboardRow: Sendable, Equatable {
     /// Per run: competition rank among the runs with a value (1 = best, ties share a rank); `nil` without a value
     /// or for NaN.
     public var ranks: [Int?]
-    /// Per run: `value − baseline value` (`nil` without a baseline or either value).
+    /// Per run: `value − baseline value` (`nil` without either value); empty without a baseline.
     public var baselineDeltas: [Double?]
 }
 
@@ -78,9 +78,11 @@ public struct ScoreboardGroup: Sendable, Equatable {
     public var group: String
     /// Keys in the group.
     public var keys: Int
-    /// Per run: the mean of the group's finite values, `nil` when it has none.
+    /// Per run: the mean of the group's finite values, `nil` when it has none. Empty for a group of one key, whose
+    /// row's values are its means (most of a large answer's numbers would otherwise repeat the rows').
     public var means: [Double?]
-    /// Per run: how many of the group's keys have a finite value.
+    /// Per run: how many of the group's keys have a finite value. Empty for a group of one key (1 where its row's
+    /// value is finite).
     public var counts: [Int]
 }
 

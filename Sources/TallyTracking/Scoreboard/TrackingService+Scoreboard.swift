@@ -53,9 +53,10 @@ extension TrackingService {
                 values[i] = p?.value
                 steps[i] = p?.step
             }
-            var deltas = [Double?](repeating: nil, count: n)
-            if let b = baseline, let base = values[b] {
-                for i in 0..<n { if let v = values[i] { deltas[i] = v - base } }
+            var deltas: [Double?] = []
+            if let b = baseline {
+                deltas = [Double?](repeating: nil, count: n)
+                if let base = values[b] { for i in 0..<n { if let v = values[i] { deltas[i] = v - base } } }
             }
             // Keys in bytewise order mostly come group by group: reuse the previous key's group when it is the same.
             let group: String
@@ -168,7 +169,7 @@ extension TrackingService {
         return seen == 0 ? "" : String(key[..<end])
     }
 
-    /// Per group and run: mean and count of the finite values.
+    /// Per group and run: mean and count of the finite values (none for a group of one key: its row has them).
     static func groups(_ rows: [ScoreboardRow], runs: Int) -> [ScoreboardGroup] {
         // First each row's group number (one lookup per change of group), then sums and counts in flat arrays
         // (group-major by run), filled through raw pointers.
@@ -193,7 +194,7 @@ extension TrackingService {
         var sums = [Double](repeating: 0, count: names.count * runs), counts = [Int](repeating: 0, count: names.count * runs)
         sums.withUnsafeMutableBufferPointer { sums in
             counts.withUnsafeMutableBufferPointer { counts in
-                for (r, row) in rows.enumerated() {
+                for (r, row) in rows.enumerated() where keys[of[r]] > 1 {
                     let base = of[r] &* runs
                     row.values.withUnsafeBufferPointer { values in
                         for i in values.indices {
@@ -206,6 +207,7 @@ extension TrackingService {
             }
         }
         return names.indices.sorted { binaryLess(names[$0], names[$1]) }.map { g in
+            guard keys[g] > 1 else { return ScoreboardGroup(group: names[g], keys: 1, means: [], counts: []) }
             let c = Array(counts[(g * runs)..<((g + 1) * runs)])
             let means = (0..<runs).map { i in c[i] > 0 ? sums[g * runs + i] / Double(c[i]) : nil }
             return ScoreboardGroup(group: names[g], keys: keys[g], means: means, counts: c)
@@ -218,41 +220,81 @@ extension Array where Element == Metric {
     var isSortedByKey: Bool { indices.dropFirst().allSatisfy { KeyOrder.compare(self[$0 - 1].key, self[$0].key) < 0 } }
 }
 
-/// Ranks one row at a time in reusable storage: (sort key, column) pairs sorted by a small quicksort (the standard
-/// library's generic stable sort cost ~75 ns per element here, most of a 100 × 2,000 scoreboard's computation).
+/// Ranks one row at a time in reusable storage: each value's order key (its bits, flipped so that unsigned order is
+/// best-first order) with the column in its low 10 bits, sorted as plain `UInt64`s by a small quicksort (the standard
+/// library's generic stable sort of (value, column) pairs cost ~75 ns per element, most of a 100 × 2,000
+/// scoreboard's computation). The 10 bits taken from the key are given back where two keys differ only there.
 struct RankBuffer {
-    private var pairs: [(key: Double, index: Int32)] = []
+    private var packed: [UInt64] = []
 
-    init(capacity: Int) { pairs.reserveCapacity(capacity) }
+    /// Bits of a packed key holding the column: enough for ``ScoreboardQuery/maxRuns``.
+    static let columnBits = 10
+    static let columnMask: UInt64 = (1 << columnBits) - 1
+
+    init(capacity: Int) { packed.reserveCapacity(capacity) }
 
     /// Competition ranks ("1224"): 1 is the best value; NaN and missing values have none.
     mutating func ranks(_ values: [Double?], lowerIsBetter: Bool) -> [Int?] {
-        pairs.removeAll(keepingCapacity: true)
-        // Best first: ascending on the value, or on its negation when higher is better (NaN never enters).
-        for (i, v) in values.enumerated() { if let v, !v.isNaN { pairs.append((lowerIsBetter ? v : -v, Int32(i))) } }
-        pairs.withUnsafeMutableBufferPointer { Self.sort($0, 0, $0.count) }
+        precondition(values.count <= 1 << Self.columnBits, "a scoreboard ranks at most \(1 << Self.columnBits) runs")
+        packed.removeAll(keepingCapacity: true)
+        for (i, v) in values.enumerated() {
+            if let v, !v.isNaN { packed.append(Self.orderKey(v, lowerIsBetter) & ~Self.columnMask | UInt64(i)) }
+        }
         var out = [Int?](repeating: nil, count: values.count)
-        var rank = 0
-        for p in pairs.indices {
-            if p == 0 || pairs[p - 1].key != pairs[p].key { rank = p + 1 }
-            out[Int(pairs[p].index)] = rank
+        packed.withUnsafeMutableBufferPointer { b in
+            Self.sort(b, 0, b.count)
+            let keys = b  // the same memory, for the closure
+            let full = { (p: Int) in Self.orderKey(values[Int(keys[p] & Self.columnMask)]!, lowerIsBetter) }
+            var p = 0
+            while p < b.count {
+                // Keys equal but for the column bits: ordered by their whole key (mostly equal values, one column).
+                var q = p + 1
+                while q < b.count, b[q] | Self.columnMask == b[p] | Self.columnMask { q += 1 }
+                if q - p > 1 {
+                    for i in (p + 1)..<q {
+                        let x = b[i], key = full(i)
+                        var j = i
+                        while j > p, key < full(j - 1) {
+                            b[j] = b[j - 1]
+                            j -= 1
+                        }
+                        b[j] = x
+                    }
+                }
+                p = q
+            }
+            var rank = 0, previous: UInt64 = 0
+            for p in 0..<b.count {
+                let key = full(p)
+                if p == 0 || key != previous { rank = p + 1 }
+                previous = key
+                out[Int(b[p] & Self.columnMask)] = rank
+            }
         }
         return out
     }
 
-    /// Sorts `b[lo..<hi]` by key: quicksort with a median-of-three pivot, insertion sort below 16 elements.
-    static func sort(_ b: UnsafeMutableBufferPointer<(key: Double, index: Int32)>, _ lo: Int, _ hi: Int) {
+    /// A value's order key: unsigned order is best-first order (ascending values when lower is better, descending
+    /// otherwise); -0 and +0 share a key. Not for NaN.
+    @inline(__always)
+    static func orderKey(_ v: Double, _ lowerIsBetter: Bool) -> UInt64 {
+        let bits = ((lowerIsBetter ? v : -v) + 0.0).bitPattern  // + 0.0 turns -0 into +0
+        return bits >> 63 == 1 ? ~bits : bits | (1 << 63)
+    }
+
+    /// Sorts `b[lo..<hi]`: quicksort with a median-of-three pivot, insertion sort below 16 elements.
+    static func sort(_ b: UnsafeMutableBufferPointer<UInt64>, _ lo: Int, _ hi: Int) {
         var lo = lo, hi = hi
         while hi - lo > 16 {
             let mid = lo + (hi - lo) / 2
-            if b[mid].key < b[lo].key { b.swapAt(mid, lo) }
-            if b[hi - 1].key < b[lo].key { b.swapAt(hi - 1, lo) }
-            if b[hi - 1].key < b[mid].key { b.swapAt(hi - 1, mid) }
-            let pivot = b[mid].key
+            if b[mid] < b[lo] { b.swapAt(mid, lo) }
+            if b[hi - 1] < b[lo] { b.swapAt(hi - 1, lo) }
+            if b[hi - 1] < b[mid] { b.swapAt(hi - 1, mid) }
+            let pivot = b[mid]
             var i = lo, j = hi - 1
             while i <= j {
-                while b[i].key < pivot { i += 1 }
-                while pivot < b[j].key { j -= 1 }
+                while b[i] < pivot { i += 1 }
+                while pivot < b[j] { j -= 1 }
                 if i <= j {
                     b.swapAt(i, j)
                     i += 1
@@ -272,7 +314,7 @@ struct RankBuffer {
         for i in (lo + 1)..<hi {
             let x = b[i]
             var j = i
-            while j > lo, x.key < b[j - 1].key {
+            while j > lo, x < b[j - 1] {
                 b[j] = b[j - 1]
                 j -= 1
             }

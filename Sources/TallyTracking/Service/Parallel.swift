@@ -42,9 +42,10 @@ public enum Parallel {
         try! map(items) { (t: T) throws -> R in transform(t) }
     }
 
-    /// `0..<count` cut into one contiguous range per core (fewer when a range would hold less than `minimum`).
+    /// `0..<count` cut into contiguous ranges, four per core so that a core slowed by other work hands the rest to
+    /// the others (fewer when a range would hold less than `minimum`).
     public static func chunks(_ count: Int, minimum: Int) -> [Range<Int>] {
-        let n = max(1, min(cores, count / max(1, minimum)))
+        let n = max(1, min(cores * 4, count / max(1, minimum)))
         return (0..<n).map { i in (count * i / n)..<(count * (i + 1) / n) }
     }
 }

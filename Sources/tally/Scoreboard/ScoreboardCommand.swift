@@ -83,9 +83,11 @@ enum ScoreboardTable {
         var lines: [[String]] = [["key"] + names]
         for g in groups {
             let name = g["group"] as? String ?? ""
-            let means = (g["means"] as? [Any] ?? []).map { $0 is NSNull ? "" : CompareTable.number($0) }
+            let members = rows.filter { $0["group"] as? String == name }
+            // A group of one key has no means: its row's values are them.
+            let means = (g["means"] as? [Any] ?? members.first?["values"] as? [Any] ?? []).map { $0 is NSNull ? "" : CompareTable.number($0) }
             lines.append(["[\(name.isEmpty ? "(top level)" : name)] mean"] + means)
-            for row in rows where row["group"] as? String == name {
+            for row in members {
                 lines.append(["  " + (row["key"] as? String ?? "")] + names.indices.map { cell(row, $0, marks: true) })
             }
         }

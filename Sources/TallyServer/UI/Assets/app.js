@@ -456,7 +456,7 @@ async function scoreboardPage(params) {
       }
       const open = !state.collapsed.has(g.group);
       body.push(`<tr class="sb-group" data-group="${escape(g.group)}" tabindex="0" aria-expanded="${open}"><th>${open ? "▾" : "▸"} ${escape(g.group || "(top level)")} <span class="muted">${g.keys} keys · mean</span></th>`
-        + g.means.map((m) => `<td class="num">${cellText(m)}</td>`).join("") + "</tr>");
+        + (g.means ?? rowsOf[g.group][0].values).map((m) => `<td class="num">${cellText(m)}</td>`).join("") + "</tr>");
       if (!open) continue;
       for (const row of rows) {
         shown++;
