@@ -31,6 +31,8 @@ struct LogBatchParser {
     static func parse(_ bytes: UnsafeRawBufferPointer) -> LogBatchBody? {
         guard bytes.count > 0 else { return nil }
         var parser = LogBatchParser(c: JSONCursor(bytes))
+        // A metric is at least ~50 bytes of JSON; a body never holds more than the batch limit.
+        parser.batch = MetricBatch(expectedPoints: min(bytes.count / 50, Validation.maxMetricsPerBatch))
         return parser.body()
     }
 

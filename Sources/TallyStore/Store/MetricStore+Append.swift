@@ -115,6 +115,7 @@ extension MetricStore {
                     lsn = try wal.append(run: id, columns: columns, keys: batches.map { $0.key }, batchID: batchID)
                 }
                 var needsSeal = false
+                if s.heads.isEmpty { s.heads.reserveCapacity(batches.count) }  // a new run's first (wide) batch
                 var grown = 0  // head memory added: only the touched heads are counted, not every head of the run
                 for b in batches {
                     // One hash lookup per key: the head is changed in place in the run's table.
@@ -174,6 +175,10 @@ extension MetricStore {
         var out: [SeriesBatch] = []
         // Keys in strictly increasing order cannot repeat: no index needed (a wide batch of 1,000 keys usually is).
         let unique = series.indices.dropFirst().allSatisfy { KeyOrder.less(series[$0 - 1].key, series[$0].key) }
+        let valid = { (b: SeriesBatch) in
+            b.steps.count == b.timestamps.count && b.steps.count == b.values.count && !b.key.isEmpty && b.key.utf8.count <= 1024
+        }
+        if unique, series.allSatisfy({ valid($0) && !$0.steps.isEmpty }) { return series }  // the usual batch: no copy
         var index: [String: Int] = [:]
         for b in series {
             guard b.steps.count == b.timestamps.count, b.steps.count == b.values.count else {

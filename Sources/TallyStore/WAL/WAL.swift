@@ -142,7 +142,7 @@ final class WAL: Sendable {
             }
             let lsnBefore = s.nextLSN
             // The run's ids are taken out while this append adds to them (no copy of the table per key).
-            var known = s.seriesIDs.removeValue(forKey: run) ?? [:]
+            var known = s.seriesIDs.removeValue(forKey: run) ?? Dictionary(minimumCapacity: keys.count)
             defer { s.seriesIDs[run] = known }
             var newKeys: [String] = []
             var ids: [UInt32] = []

@@ -114,6 +114,11 @@ extension TrackingService {
     /// are compared with the stored points of their exact step (a read of that step only).
     func dropStored(runID: String, _ series: [SeriesBatch]) throws -> [SeriesBatch] {
         let latest = try metadata.latestMetrics(runID: runID, keys: series.map { $0.key })
+        let suspect = { (b: SeriesBatch, l: Metric) in
+            b.steps.indices.contains { b.steps[$0] < l.step || (b.steps[$0] == l.step && b.timestamps[$0] <= l.timestamp) }
+        }
+        // Training's increasing steps: no point can repeat a stored one, and the batch goes on as it is.
+        guard zip(series, latest).contains(where: { b, l in l.map { suspect(b, $0) } ?? false }) else { return series }
         return try zip(series, latest).compactMap { b, l -> SeriesBatch? in
             guard let l else { return b }  // nothing stored yet
             let suspects = b.steps.indices.filter { b.steps[$0] < l.step || (b.steps[$0] == l.step && b.timestamps[$0] <= l.timestamp) }

@@ -41,7 +41,10 @@ public enum Validation {
     /// - Parameter entity: `Metric`, `Param` or `Tag`, for the length message.
     public static func key(_ key: String, entity: String) throws {
         guard !key.isEmpty else { throw missing("key") }
-        if isPlainASCIIName(key) { return try checkLength(key, entity: entity) }
+        if isPlainASCIIName(key) {  // ASCII: one code point per byte
+            if key.utf8.count > maxKeyLength { try checkLength(key, entity: entity) }
+            return
+        }
         try fullKeyCheck(key, entity: entity)
     }
 
