@@ -19,18 +19,18 @@ public final class PendingAppend: Sendable {
     }
 }
 
-/// A batch checked and encoded for the log, not yet appended (``MetricStore/prepareAppend(run:series:batchID:)``).
+/// A batch checked and encoded for the log, not yet appended (``MetricStore/prepareAppend(run:columns:batchID:)``).
 /// Dropping it unused withdraws its announcement to the log's group commit.
 public final class PreparedAppend: Sendable {
     let run: String
-    let batches: [SeriesBatch]
+    let batches: SeriesColumns
     let columns: WALPoints.Columns?
     let batchID: String?
     let wal: WAL?
     /// Whether the log still counts on this batch being appended (``WAL/willAppend()`` not yet consumed).
     let announced: Atomic<Bool>
 
-    init(run: String, batches: [SeriesBatch], columns: WALPoints.Columns?, batchID: String?, wal: WAL?) {
+    init(run: String, batches: SeriesColumns, columns: WALPoints.Columns?, batchID: String?, wal: WAL?) {
         self.run = run
         self.batches = batches
         self.columns = columns
@@ -66,7 +66,7 @@ extension MetricStore {
     public func append(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> Bool {
         // Prepared, logged and visible, then durable and sealed: the three steps a caller holding its own lock
         // takes apart (prepareAppend outside it, appendVisible inside, settle after).
-        let pending = try appendVisible(try prepareAppend(run: id, series: series, batchID: batchID))
+        let pending = try appendVisible(try prepareAppend(run: id, columns: SeriesColumns(series), batchID: batchID))
         try settle(pending)
         return pending.stored
     }
@@ -76,21 +76,21 @@ extension MetricStore {
     /// A caller that must commit something else atomically with the points (the tracking layer's metadata
     /// transaction) prepares outside its transaction and calls ``appendVisible(_:)`` inside it, as the last step
     /// that can fail, so a refusal before it leaves no point visible and its lock covers no encoding or sealing.
-    public func prepareAppend(run id: String, series: [SeriesBatch], batchID: String? = nil) throws -> PreparedAppend {
-        let batches = try Self.normalize(series)
+    public func prepareAppend(run id: String, columns: SeriesColumns, batchID: String? = nil) throws -> PreparedAppend {
+        let batches = try columns.normalized()
         if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
         try beginAppend()
         defer { endAppend() }
         // Backpressure: over the memory budget, seal before storing more. If sealing fails, nothing is stored.
         if headBytes > configuration.headMemoryBudget { try enforceBudget() }
         if let run = try run(id, create: true) { try run.state.withLock { try run.load(&$0) } }
-        guard let wal, !batches.isEmpty else { return PreparedAppend(run: id, batches: batches, columns: nil, batchID: batchID, wal: nil) }
+        guard let wal, batches.count > 0 else { return PreparedAppend(run: id, batches: batches, columns: nil, batchID: batchID, wal: nil) }
         wal.willAppend()  // withdrawn by the append, or when the prepared batch is dropped unused
         return PreparedAppend(run: id, batches: batches, columns: WALPoints.encodeColumns(batches, compress: wal.config.compress),
                               batchID: batchID, wal: wal)
     }
 
-    /// Logs a prepared batch and makes it visible (see ``prepareAppend(run:series:batchID:)``); hand the result to
+    /// Logs a prepared batch and makes it visible (see ``prepareAppend(run:columns:batchID:)``); hand the result to
     /// ``settle(_:)``.
     public func appendVisible(_ prepared: PreparedAppend) throws -> PendingAppend {
         let id = prepared.run, batches = prepared.batches, batchID = prepared.batchID
@@ -112,20 +112,16 @@ extension MetricStore {
                 if let b = batchID, s.batchIDs.contains(b) { return (false, 0, false) }
                 var lsn: UInt64 = 0
                 if let wal, let columns = prepared.columns, prepared.consumeAnnouncement() {
-                    lsn = try wal.append(run: id, columns: columns, keys: batches.map { $0.key }, batchID: batchID)
+                    lsn = try wal.append(run: id, columns: columns, keys: batches.keys, batchID: batchID)
                 }
                 var needsSeal = false
                 if s.heads.isEmpty { s.heads.reserveCapacity(batches.count) }  // a new run's first (wide) batch
                 var grown = 0  // head memory added: only the touched heads are counted, not every head of the run
-                for b in batches {
+                batches.forEach { _, key, st, ts, vs in
                     // One hash lookup per key: the head is changed in place in the run's table.
-                    Self.modify(&s.heads[b.key, default: SeriesHead()]) { h in
+                    Self.modify(&s.heads[key, default: SeriesHead()]) { h in
                         let before = h.count == 0 ? 0 : h.bytes
-                        b.steps.withUnsafeBufferPointer { st in
-                            b.timestamps.withUnsafeBufferPointer { ts in
-                                b.values.withUnsafeBufferPointer { h.append(steps: st, timestamps: ts, values: $0, lsn: lsn) }
-                            }
-                        }
+                        h.append(steps: st, timestamps: ts, values: vs, lsn: lsn)
                         grown &+= h.bytes &- before
                         needsSeal = needsSeal || h.count >= sealPoints
                     }
@@ -167,40 +163,6 @@ extension MetricStore {
     /// Appends one point.
     public func append(run id: String, key: String, step: Int64, timestamp: Int64, value: Double) throws {
         try append(run: id, series: [SeriesBatch(key: key, steps: [step], timestamps: [timestamp], values: [value])])
-    }
-
-    /// Validates batches (equal column lengths, keys of 1 to 1,024 bytes) and merges those with the same key
-    /// (first appearance order), dropping empty ones: what `append` stores.
-    public static func normalize(_ series: [SeriesBatch]) throws -> [SeriesBatch] {
-        var out: [SeriesBatch] = []
-        // Keys in strictly increasing order cannot repeat: no index needed (a wide batch of 1,000 keys usually is).
-        let unique = series.indices.dropFirst().allSatisfy { KeyOrder.less(series[$0 - 1].key, series[$0].key) }
-        let valid = { (b: SeriesBatch) in
-            b.steps.count == b.timestamps.count && b.steps.count == b.values.count && !b.key.isEmpty && b.key.utf8.count <= 1024
-        }
-        if unique, series.allSatisfy({ valid($0) && !$0.steps.isEmpty }) { return series }  // the usual batch: no copy
-        var index: [String: Int] = [:]
-        for b in series {
-            guard b.steps.count == b.timestamps.count, b.steps.count == b.values.count else {
-                throw StorageError(.invalidArgument,
-                                   "series \(b.key): \(b.steps.count) steps, \(b.timestamps.count) timestamps, \(b.values.count) values")
-            }
-            guard !b.key.isEmpty, b.key.utf8.count <= 1024 else {
-                throw StorageError(.invalidArgument, "metric key must be 1 to 1024 bytes")
-            }
-            guard !b.steps.isEmpty else { continue }
-            if unique {
-                out.append(b)
-            } else if let i = index[b.key] {
-                out[i].steps += b.steps
-                out[i].timestamps += b.timestamps
-                out[i].values += b.values
-            } else {
-                index[b.key] = out.count
-                out.append(b)
-            }
-        }
-        return out
     }
 
     /// Seals, compacts when due, and lets the WAL drop what is now sealed.

@@ -18,19 +18,18 @@ struct WALPoints {
     }
 
     /// Encodes the columns of `series` (compressing with lz4 when `compress` and it saves at least 1/8).
-    static func encodeColumns(_ series: [SeriesBatch], compress: Bool) -> Columns {
-        let total = series.reduce(0) { $0 + $1.steps.count }
+    static func encodeColumns(_ series: SeriesColumns, compress: Bool) -> Columns {
+        let total = series.pointCount
         var raw = [UInt8](unsafeUninitializedCapacity: total * 24) { _, n in n = total * 24 }
         raw.withUnsafeMutableBytes { out in
             var at = 0
-            for s in series {
-                let n = s.steps.count * 8
-                s.steps.withUnsafeBytes { out.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: n) }
-                at += n
-                s.timestamps.withUnsafeBytes { out.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: n) }
-                at += n
-                s.values.withUnsafeBytes { out.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: n) }
-                at += n
+            series.forEach { _, _, st, ts, vs in
+                let n = st.count * 8
+                guard n > 0 else { return }
+                out.baseAddress!.advanced(by: at).copyMemory(from: st.baseAddress!, byteCount: n)
+                out.baseAddress!.advanced(by: at + n).copyMemory(from: ts.baseAddress!, byteCount: n)
+                out.baseAddress!.advanced(by: at + 2 * n).copyMemory(from: vs.baseAddress!, byteCount: n)
+                at += 3 * n
             }
         }
         var stored = raw
@@ -40,7 +39,7 @@ struct WALPoints {
             compressed = true
         }
         return Columns(stored: stored, rawLength: raw.count, compressed: compressed, crc: CRC32C.checksum(stored),
-                       counts: series.map { $0.steps.count })
+                       counts: (0..<series.count).map { series.range($0).count })
     }
 
     /// The trailer for `columns` with segment-local series ids.

@@ -5,15 +5,19 @@ import TallyStore
 /// and every point's timestamp as it arrives, so the first rule broken in request order is the error reported
 /// (MLflow's order), without a struct per point or a regrouping pass.
 public struct MetricBatch: Sendable {
-    /// Per-key columns, in order of first appearance (points in request order within a key).
-    public private(set) var series: [SeriesBatch] = []
-    /// Points appended.
-    public private(set) var count = 0
+    /// Keys in order of first appearance.
+    public private(set) var keys: [String] = []
+    /// Per point, in request order: its key's position in `keys`, and its step, timestamp and value.
+    private var seriesOf: [Int32] = []
+    private var steps: [Int64] = []
+    private var timestamps: [Int64] = []
+    private var values: [Double] = []
+    /// Whether every point's series is at least the previous point's (then the columns are grouped as they are).
+    private var grouped = true
     private var index: [String: Int] = [:]
     private var firstError: TrackingError?
     /// FNV-1a over (series, step, timestamp, value bits) of every point; keys are mixed in at the end.
     private var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-
     /// Keys expected at most (``init(expectedPoints:)``): the index reserves room for them once it outgrows a few.
     private var expectedKeys = 0
 
@@ -22,12 +26,21 @@ public struct MetricBatch: Sendable {
 
     /// An empty batch for about `expectedPoints` points: a batch that turns out to have many keys (a benchmark
     /// suite's 1,000) sizes its key index once instead of growing it ten times.
-    public init(expectedPoints: Int) { expectedKeys = max(0, expectedPoints) }
+    public init(expectedPoints: Int) {
+        expectedKeys = max(0, expectedPoints)
+        steps.reserveCapacity(expectedKeys)
+        timestamps.reserveCapacity(expectedKeys)
+        values.reserveCapacity(expectedKeys)
+        seriesOf.reserveCapacity(expectedKeys)
+    }
 
     /// A batch of keyed points, in order.
     public init(_ metrics: [Metric]) {
         for m in metrics { append(series(for: m.key), step: m.step, timestamp: m.timestamp, value: m.value) }
     }
+
+    /// Points appended.
+    public var count: Int { steps.count }
 
     /// The position of `key`'s series, created on first sight (when its key is checked).
     public mutating func series(for key: String) -> Int {
@@ -35,27 +48,49 @@ public struct MetricBatch: Sendable {
         if firstError == nil {
             do { try Validation.key(key, entity: "Metric") } catch let e as TrackingError { firstError = e } catch {}
         }
-        let s = series.count
+        let s = keys.count
         if s == 16, expectedKeys > 16 {
             index.reserveCapacity(expectedKeys)
-            series.reserveCapacity(expectedKeys)
+            keys.reserveCapacity(expectedKeys)
         }
         index[key] = s
-        series.append(SeriesBatch(key: key, steps: [], timestamps: [], values: []))
+        keys.append(key)
         return s
     }
 
     /// Appends a point to series `s` (from ``series(for:)``).
     public mutating func append(_ s: Int, step: Int64, timestamp: Int64, value: Double) {
-        if timestamp < 0, firstError == nil { firstError = Validation.negativeTimestamp(key: series[s].key, value: value, timestamp: timestamp) }
-        series[s].steps.append(step)
-        series[s].timestamps.append(timestamp)
-        series[s].values.append(value)
-        count &+= 1
+        if timestamp < 0, firstError == nil { firstError = Validation.negativeTimestamp(key: keys[s], value: value, timestamp: timestamp) }
+        if let last = seriesOf.last, Int(last) > s { grouped = false }
+        seriesOf.append(Int32(truncatingIfNeeded: s))
+        steps.append(step)
+        timestamps.append(timestamp)
+        values.append(value)
         mix(UInt64(s))
         mix(UInt64(bitPattern: step))
         mix(UInt64(bitPattern: timestamp))
         mix(value.bitPattern)
+    }
+
+    /// The points grouped by key (keys in order of first appearance, each key's points in request order): a batch
+    /// whose points already come key by key (a benchmark suite's, one point per key) is used as it is; an
+    /// interleaved one (a training step's loss, accuracy, …) is regrouped by one counting pass.
+    public var columns: SeriesColumns {
+        var ends = [Int](repeating: 0, count: keys.count)
+        for s in seriesOf { ends[Int(s)] &+= 1 }
+        for i in ends.indices.dropFirst() { ends[i] &+= ends[i &- 1] }
+        if grouped { return SeriesColumns(keys: keys, ends: ends, steps: steps, timestamps: timestamps, values: values) }
+        var next = [Int](repeating: 0, count: keys.count)
+        for i in next.indices.dropFirst() { next[i] = ends[i &- 1] }
+        var st = [Int64](repeating: 0, count: count), ts = st, vs = [Double](repeating: 0, count: count)
+        for (p, s) in seriesOf.enumerated() {
+            let at = next[Int(s)]
+            next[Int(s)] = at &+ 1
+            st[at] = steps[p]
+            ts[at] = timestamps[p]
+            vs[at] = values[p]
+        }
+        return SeriesColumns(keys: keys, ends: ends, steps: st, timestamps: ts, values: vs)
     }
 
     private mutating func mix(_ v: UInt64) {
@@ -73,8 +108,8 @@ public struct MetricBatch: Sendable {
     /// A content id of the batch: a retried identical request has the same one.
     public var contentID: String {
         var h = hash
-        for s in series {
-            for b in s.key.utf8 {
+        for k in keys {
+            for b in k.utf8 {
                 h ^= UInt64(b)
                 h = h &* 0x0000_0100_0000_01B3
             }
@@ -83,25 +118,22 @@ public struct MetricBatch: Sendable {
         }
         return "mlflow-" + String(h, radix: 16)
     }
+}
 
+extension SeriesColumns {
     /// The series with exact repeats (step, timestamp, value bits) dropped, keeping first occurrences. Strictly
     /// increasing steps, the usual case, cannot repeat and cost one pass.
-    func withoutRepeats() -> [SeriesBatch] {
-        let increasing = { (b: SeriesBatch) in
-            b.steps.withUnsafeBufferPointer { st in st.count < 2 || (1..<st.count).allSatisfy { st[$0 &- 1] < st[$0] } }
+    func withoutRepeats() -> SeriesColumns {
+        let increasing = { (r: Range<Int>) in r.count < 2 || (r.lowerBound + 1..<r.upperBound).allSatisfy { steps[$0 &- 1] < steps[$0] } }
+        if (0..<count).allSatisfy({ increasing(range($0)) }) { return self }  // no copy
+        struct Point: Hashable { var step: Int64, timestamp: Int64, bits: UInt64 }
+        var out = SeriesColumns(series: count, points: pointCount)
+        for i in 0..<count {
+            let r = range(i)
+            var seen = Set<Point>(minimumCapacity: r.count)
+            let keep = r.filter { seen.insert(Point(step: steps[$0], timestamp: timestamps[$0], bits: values[$0].bitPattern)).inserted }
+            out.append(key: keys[i], steps: keep.map { steps[$0] }, timestamps: keep.map { timestamps[$0] }, values: keep.map { values[$0] })
         }
-        if series.allSatisfy(increasing) { return series }  // no copy of every series
-        return series.map { b in
-            guard !increasing(b) else { return b }
-            struct Point: Hashable { var step: Int64, timestamp: Int64, bits: UInt64 }
-            var seen = Set<Point>(minimumCapacity: b.steps.count)
-            var keep = SeriesBatch(key: b.key, steps: [], timestamps: [], values: [])
-            for i in b.steps.indices where seen.insert(Point(step: b.steps[i], timestamp: b.timestamps[i], bits: b.values[i].bitPattern)).inserted {
-                keep.steps.append(b.steps[i])
-                keep.timestamps.append(b.timestamps[i])
-                keep.values.append(b.values[i])
-            }
-            return keep
-        }
+        return out
     }
 }

@@ -35,7 +35,7 @@ extension TrackingService {
                 + "total. Got \(total) total entities. Please split up entities across multiple requests and try again.")
         }
         if let e = batch.error { throw e }
-        let series = batch.withoutRepeats()
+        let series = batch.columns.withoutRepeats()
         for p in params { try Validation.key(p.key, entity: "Param") }
         for t in tags { try Validation.key(t.key, entity: "Tag") }
         var seen = Set<String>()
@@ -48,9 +48,9 @@ extension TrackingService {
         // 2. Params are immutable: a changed value fails the whole batch before anything is written.
         let newParams = params.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxParamValueLength)) }
         try checkParams(runID: runID, newParams)
-        let fresh = series.isEmpty ? [] : try dropStored(runID: runID, series)
+        let fresh = series.count == 0 ? series : try dropStored(runID: runID, series)
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
-        guard !newParams.isEmpty || !fresh.isEmpty || !newTags.isEmpty else { return }
+        guard !newParams.isEmpty || fresh.count > 0 || !newTags.isEmpty else { return }
         // 3. One transaction: re-check params, write the metadata, append the points last. A retry of a request whose
         //    points are already stored (its earlier COMMIT failed) still commits its params and tags.
         _ = try commit(runID: runID, fresh, batchID: batch.contentID, metadataOnDuplicate: true) {
@@ -69,9 +69,9 @@ extension TrackingService {
     /// nothing visible; then waits for the append's durability outside the transaction. Backpressure seals happen
     /// before the transaction starts. Returns `false` when the batch id was already stored; then the metadata
     /// writes are kept only with `metadataOnDuplicate`.
-    func commit(runID: String, _ series: [SeriesBatch], batchID: String?, metadataOnDuplicate: Bool, _ writes: () throws -> Void) throws -> Bool {
+    func commit(runID: String, _ series: SeriesColumns, batchID: String?, metadataOnDuplicate: Bool, _ writes: () throws -> Void) throws -> Bool {
         // Checks, backpressure seals and the log record's encoding happen before the transaction takes its lock.
-        let prepared = series.isEmpty ? nil : try storing { try metrics.prepareAppend(run: runID, series: series, batchID: batchID) }
+        let prepared = series.count == 0 ? nil : try storing { try metrics.prepareAppend(run: runID, columns: series, batchID: batchID) }
         var pending: PendingAppend?
         do {
             try metadata.transaction {
@@ -112,32 +112,35 @@ extension TrackingService {
     /// Only a point at or before the series' latest (step, timestamp) can repeat one: the latest is the stored
     /// maximum of (step, timestamp), so training's increasing steps cost one cached lookup per key. Earlier points
     /// are compared with the stored points of their exact step (a read of that step only).
-    func dropStored(runID: String, _ series: [SeriesBatch]) throws -> [SeriesBatch] {
-        let latest = try metadata.latestMetrics(runID: runID, keys: series.map { $0.key })
-        let suspect = { (b: SeriesBatch, l: Metric) in
-            b.steps.indices.contains { b.steps[$0] < l.step || (b.steps[$0] == l.step && b.timestamps[$0] <= l.timestamp) }
+    func dropStored(runID: String, _ series: SeriesColumns) throws -> SeriesColumns {
+        let latest = try metadata.latestMetrics(runID: runID, keys: series.keys)
+        let suspect = { (p: Int, l: Metric) in
+            series.steps[p] < l.step || (series.steps[p] == l.step && series.timestamps[p] <= l.timestamp)
         }
         // Training's increasing steps: no point can repeat a stored one, and the batch goes on as it is.
-        guard zip(series, latest).contains(where: { b, l in l.map { suspect(b, $0) } ?? false }) else { return series }
-        return try zip(series, latest).compactMap { b, l -> SeriesBatch? in
-            guard let l else { return b }  // nothing stored yet
-            let suspects = b.steps.indices.filter { b.steps[$0] < l.step || (b.steps[$0] == l.step && b.timestamps[$0] <= l.timestamp) }
-            guard !suspects.isEmpty else { return b }
-            var stored: [Int64: Set<MetricPoint>] = [:]
-            for step in Set(suspects.map { b.steps[$0] }) {
-                let data = try metrics.read(run: runID, key: b.key, steps: step...step)
-                stored[step] = Set(data.points)
-            }
-            var keep = SeriesBatch(key: b.key, steps: [], timestamps: [], values: [])
-            for i in b.steps.indices {
-                let p = MetricPoint(step: b.steps[i], timestamp: b.timestamps[i], value: b.values[i])
-                if stored[p.step]?.contains(where: { Self.sameAsMLflow($0, p) }) == true { continue }
-                keep.steps.append(p.step)
-                keep.timestamps.append(p.timestamp)
-                keep.values.append(p.value)
-            }
-            return keep.steps.isEmpty ? nil : keep
+        guard latest.indices.contains(where: { i in latest[i].map { l in series.range(i).contains { suspect($0, l) } } ?? false }) else {
+            return series
         }
+        var out = SeriesColumns(series: series.count, points: series.pointCount)
+        for (i, l) in latest.enumerated() {
+            let r = series.range(i)
+            guard let l, r.contains(where: { suspect($0, l) }) else {
+                out.append(key: series.keys[i], steps: series.steps[r], timestamps: series.timestamps[r], values: series.values[r])
+                continue
+            }
+            var stored: [Int64: Set<MetricPoint>] = [:]
+            for step in Set(r.filter { suspect($0, l) }.map { series.steps[$0] }) {
+                stored[step] = Set(try metrics.read(run: runID, key: series.keys[i], steps: step...step).points)
+            }
+            let keep = r.filter { p in
+                let point = MetricPoint(step: series.steps[p], timestamp: series.timestamps[p], value: series.values[p])
+                return stored[point.step]?.contains(where: { Self.sameAsMLflow($0, point) }) != true
+            }
+            if keep.isEmpty { continue }
+            out.append(key: series.keys[i], steps: keep.map { series.steps[$0] }, timestamps: keep.map { series.timestamps[$0] },
+                       values: keep.map { series.values[$0] })
+        }
+        return out
     }
 
     /// MLflow's duplicate test: same step, timestamp and value, NaN equal to NaN (stored as is_nan).
@@ -167,17 +170,16 @@ extension TrackingService {
     }
 
     /// New latest values per key: the batch's latest under MLflow's rule, when later than the stored one.
-    func latestUpdates(runID: String, _ series: [SeriesBatch]) throws -> [Metric] {
-        guard !series.isEmpty else { return [] }
-        let best = series.compactMap { b -> Metric? in
-            guard !b.steps.isEmpty else { return nil }
-            var k = 0
-            for i in 1..<max(1, b.steps.count) where LatestRule.isLater(
-                MetricPoint(step: b.steps[i], timestamp: b.timestamps[i], value: b.values[i]),
-                than: MetricPoint(step: b.steps[k], timestamp: b.timestamps[k], value: b.values[k])) {
-                k = i
-            }
-            return Metric(key: b.key, value: b.values[k], timestamp: b.timestamps[k], step: b.steps[k])
+    func latestUpdates(runID: String, _ series: SeriesColumns) throws -> [Metric] {
+        guard series.count > 0 else { return [] }
+        let point = { (p: Int) in MetricPoint(step: series.steps[p], timestamp: series.timestamps[p], value: series.values[p]) }
+        var best: [Metric] = []
+        best.reserveCapacity(series.count)
+        for i in 0..<series.count {
+            let r = series.range(i)
+            guard var k = r.first else { continue }
+            for p in r.dropFirst() where LatestRule.isLater(point(p), than: point(k)) { k = p }
+            best.append(Metric(key: series.keys[i], value: series.values[k], timestamp: series.timestamps[k], step: series.steps[k]))
         }
         let stored = try metadata.latestMetrics(runID: runID, keys: best.map { $0.key })
         return zip(best, stored).compactMap { m, s in s.map { Self.isLater(m, than: $0) } ?? true ? m : nil }

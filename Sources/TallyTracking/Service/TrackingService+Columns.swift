@@ -29,14 +29,14 @@ extension TrackingService {
         }
         if let b = batchID, b.isEmpty || b.utf8.count > 200 { throw TrackingError.invalid("batch_id must be 1 to 200 bytes") }
         _ = try activeRun(runID)
-        let nonEmpty: [SeriesBatch]
+        let nonEmpty: SeriesColumns
         do {
             // Same-key series merged as the store merges them, so the latest value is decided once per key.
-            nonEmpty = try MetricStore.normalize(series)
+            nonEmpty = try SeriesColumns(series).normalized()
         } catch let e as StorageError {
             throw TrackingError.invalid("\(e)")
         }
-        guard !nonEmpty.isEmpty else { return ColumnsResult(points: 0, stored: true) }
+        guard nonEmpty.count > 0 else { return ColumnsResult(points: 0, stored: true) }
         // Latest values and the points in one transaction, the append last (see logBatch). A batch id seen before
         // stores nothing and changes nothing: its latest values are rolled back.
         let stored = try commit(runID: runID, nonEmpty, batchID: batchID.map { "tally-" + $0 }, metadataOnDuplicate: false) {

@@ -205,6 +205,7 @@ struct HTTPBench: ParsableCommand {
             total += req.metrics.count
         }
         let work = bodies
+        let cpuBefore = cpuSeconds(of: "\(server.pid)")
         let t = try seconds {
             try drive(connections, port: server.port) { c, conn in
                 for b in work[c] { try Self.check(conn.request("POST", "/api/2.0/mlflow/runs/log-batch", body: b)) }
@@ -212,6 +213,10 @@ struct HTTPBench: ParsableCommand {
         }
         out.add("points", total)
         out.add("ingest_points_per_s", Double(total) / t, digits: 0)
+        // The client shares this machine's cores: the server's own CPU time says what one of its cores ingests.
+        let cpu = cpuSeconds(of: "\(server.pid)") - cpuBefore
+        out.add("ingest_server_cpu_s", cpu, digits: 2)
+        out.add("ingest_points_per_server_cpu_s", cpu > 0 ? Double(total) / cpu : 0, digits: 0)
         out.add("server_rss_after_ingest_mb", Double(residentBytes(of: "\(server.pid)")) / 1e6, digits: 1)
         let conn = try BlockingHTTP(port: server.port)
         let probe = WideBench.key(wideKeys / 2)
