@@ -27,8 +27,7 @@ import TallyTracking
 
     /// A batch's points, key by key (the order both readers group them in).
     static func points(_ b: MetricBatch) -> [Metric] {
-        let c = b.columns
-        return (0..<c.count).flatMap { i in c.range(i).map { Metric(key: c.keys[i], value: c.values[$0], timestamp: c.timestamps[$0], step: c.steps[$0]) } }
+        b.columns.batches.flatMap { s in s.steps.indices.map { Metric(key: s.key, value: s.values[$0], timestamp: s.timestamps[$0], step: s.steps[$0]) } }
     }
 
     /// Same fields, values compared bit for bit (NaN included), same content id and same first error.

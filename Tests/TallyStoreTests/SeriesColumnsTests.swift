@@ -1,28 +1,40 @@
 import Testing
 @testable import TallyStore
 
-/// The flat form of an append: what `normalized()` keeps, merges and refuses, against the per-series form.
+/// An append's series: what `normalized()` keeps, merges and refuses, from separate arrays and from flat columns.
 @Suite struct SeriesColumnsTests {
-    static func series(_ c: SeriesColumns) -> [String: [Int64]] {
-        Dictionary(uniqueKeysWithValues: (0..<c.count).map { (c.keys[$0], Array(c.steps[c.range($0)])) })
+    static func flat(_ batches: [SeriesBatch]) -> SeriesColumns {
+        var c = SeriesColumns(series: batches.count, points: 0)
+        for b in batches { c.append(key: b.key, steps: b.steps, timestamps: b.timestamps, values: b.values) }
+        return c
     }
 
-    @Test func sortedDistinctKeysAreKeptAsTheyAre() throws {
-        let c = SeriesColumns([SeriesBatch(key: "a", steps: [1, 2], timestamps: [0, 0], values: [1, 2]),
-                               SeriesBatch(key: "b", steps: [5], timestamps: [0], values: [3])])
-        let n = try c.normalized()
-        #expect(n.keys == ["a", "b"] && n.ends == [2, 3] && n.steps == [1, 2, 5] && n.values == [1, 2, 3])
-        #expect(n.batch(1).key == "b" && n.batch(1).steps == [5])
+    static func same(_ a: [SeriesBatch], _ b: [SeriesBatch]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.steps == $1.steps && $0.timestamps == $1.timestamps
+            && $0.values.map(\.bitPattern) == $1.values.map(\.bitPattern) }
+    }
+
+    @Test func distinctKeysAreKeptAsTheyAre() throws {
+        let input = [SeriesBatch(key: "a", steps: [1, 2], timestamps: [0, 0], values: [1, 2]),
+                     SeriesBatch(key: "b", steps: [5], timestamps: [0], values: [3])]
+        for keys in [input, input.reversed()] {  // sorted or not
+            for c in [SeriesColumns(keys), Self.flat(keys)] {
+                let n = try c.normalized()
+                #expect(Self.same(n.batches, keys) && n.pointCount == 3 && n.keys == keys.map(\.key))
+            }
+        }
     }
 
     @Test func equalKeysMergeInFirstAppearanceOrderAndEmptySeriesGo() throws {
-        let c = SeriesColumns([SeriesBatch(key: "z", steps: [1], timestamps: [10], values: [0.5]),
-                               SeriesBatch(key: "e", steps: [], timestamps: [], values: []),
-                               SeriesBatch(key: "a", steps: [7], timestamps: [11], values: [1.5]),
-                               SeriesBatch(key: "z", steps: [2, 3], timestamps: [12, 13], values: [2.5, 3.5])])
-        let n = try c.normalized()
-        #expect(n.keys == ["z", "a"] && Self.series(n) == ["z": [1, 2, 3], "a": [7]])
-        #expect(n.timestamps == [10, 12, 13, 11] && n.values == [0.5, 2.5, 3.5, 1.5])
+        let input = [SeriesBatch(key: "z", steps: [1], timestamps: [10], values: [0.5]),
+                     SeriesBatch(key: "e", steps: [], timestamps: [], values: []),
+                     SeriesBatch(key: "a", steps: [7], timestamps: [11], values: [1.5]),
+                     SeriesBatch(key: "z", steps: [2, 3], timestamps: [12, 13], values: [2.5, 3.5])]
+        let want = [SeriesBatch(key: "z", steps: [1, 2, 3], timestamps: [10, 12, 13], values: [0.5, 2.5, 3.5]),
+                    SeriesBatch(key: "a", steps: [7], timestamps: [11], values: [1.5])]
+        for c in [SeriesColumns(input), Self.flat(input)] {
+            #expect(Self.same(try c.normalized().batches, want))
+        }
     }
 
     @Test func badKeysAndUnequalColumnsAreRefused() {

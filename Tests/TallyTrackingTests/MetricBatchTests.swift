@@ -22,15 +22,14 @@ import TallyWorkloads
                 let metrics: [Metric] = interleaved
                     ? (0..<200).map { i in Metric(key: "k\((i * 7) % keys)", value: Double(i), timestamp: Int64(i), step: Int64(rng.next() % 50)) }
                     : (0..<keys).flatMap { k in (0..<5).map { i in Metric(key: "k\(k)", value: Double(i), timestamp: 0, step: Int64(i)) } }
-                let c = MetricBatch(metrics).columns
+                let c = MetricBatch(metrics).columns.batches
                 let want = Self.grouped(metrics)
-                #expect(c.keys == want.map(\.0))
-                #expect((0..<c.count).map { Array(c.steps[c.range($0)]) } == want.map(\.1))
+                #expect(c.map(\.key) == want.map(\.0))
+                #expect(c.map(\.steps) == want.map(\.1))
                 // Each point keeps its own timestamp and value.
                 let byKey = Dictionary(grouping: metrics, by: \.key)
-                for i in 0..<c.count {
-                    #expect(Array(c.values[c.range(i)]) == byKey[c.keys[i]]!.map(\.value))
-                    #expect(Array(c.timestamps[c.range(i)]) == byKey[c.keys[i]]!.map(\.timestamp))
+                for s in c {
+                    #expect(s.values == byKey[s.key]!.map(\.value) && s.timestamps == byKey[s.key]!.map(\.timestamp))
                 }
             }
         }
@@ -40,7 +39,7 @@ import TallyWorkloads
         let m = [Metric(key: "a", value: 1, timestamp: 5, step: 2), Metric(key: "b", value: 1, timestamp: 5, step: 1),
                  Metric(key: "a", value: 1, timestamp: 5, step: 2), Metric(key: "a", value: 2, timestamp: 5, step: 2),
                  Metric(key: "a", value: 1, timestamp: 5, step: 1)]
-        let c = MetricBatch(m).columns.withoutRepeats()
-        #expect(c.keys == ["a", "b"] && c.steps == [2, 2, 1, 1] && c.values == [1, 2, 1, 1])
+        let c = MetricBatch(m).columns.withoutRepeats().batches
+        #expect(c.map(\.key) == ["a", "b"] && c.map(\.steps) == [[2, 2, 1], [1]] && c.map(\.values) == [[1, 2, 1], [1]])
     }
 }

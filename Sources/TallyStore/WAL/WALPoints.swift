@@ -39,7 +39,7 @@ struct WALPoints {
             compressed = true
         }
         return Columns(stored: stored, rawLength: raw.count, compressed: compressed, crc: CRC32C.checksum(stored),
-                       counts: (0..<series.count).map { series.range($0).count })
+                       counts: (0..<series.count).map { series.pointCount($0) })
     }
 
     /// The trailer for `columns` with segment-local series ids.

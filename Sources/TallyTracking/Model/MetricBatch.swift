@@ -124,15 +124,17 @@ extension SeriesColumns {
     /// The series with exact repeats (step, timestamp, value bits) dropped, keeping first occurrences. Strictly
     /// increasing steps, the usual case, cannot repeat and cost one pass.
     func withoutRepeats() -> SeriesColumns {
-        let increasing = { (r: Range<Int>) in r.count < 2 || (r.lowerBound + 1..<r.upperBound).allSatisfy { steps[$0 &- 1] < steps[$0] } }
-        if (0..<count).allSatisfy({ increasing(range($0)) }) { return self }  // no copy
+        var increasing = true
+        forEach { _, _, st, _, _ in
+            if increasing, st.count > 1 { increasing = (1..<st.count).allSatisfy { st[$0 &- 1] < st[$0] } }
+        }
+        if increasing { return self }  // no copy
         struct Point: Hashable { var step: Int64, timestamp: Int64, bits: UInt64 }
         var out = SeriesColumns(series: count, points: pointCount)
-        for i in 0..<count {
-            let r = range(i)
-            var seen = Set<Point>(minimumCapacity: r.count)
-            let keep = r.filter { seen.insert(Point(step: steps[$0], timestamp: timestamps[$0], bits: values[$0].bitPattern)).inserted }
-            out.append(key: keys[i], steps: keep.map { steps[$0] }, timestamps: keep.map { timestamps[$0] }, values: keep.map { values[$0] })
+        forEach { _, key, st, ts, vs in
+            var seen = Set<Point>(minimumCapacity: st.count)
+            let keep = st.indices.filter { seen.insert(Point(step: st[$0], timestamp: ts[$0], bits: vs[$0].bitPattern)).inserted }
+            out.append(key: key, steps: keep.map { st[$0] }, timestamps: keep.map { ts[$0] }, values: keep.map { vs[$0] })
         }
         return out
     }

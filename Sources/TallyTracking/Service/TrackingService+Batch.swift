@@ -114,31 +114,30 @@ extension TrackingService {
     /// are compared with the stored points of their exact step (a read of that step only).
     func dropStored(runID: String, _ series: SeriesColumns) throws -> SeriesColumns {
         let latest = try metadata.latestMetrics(runID: runID, keys: series.keys)
-        let suspect = { (p: Int, l: Metric) in
-            series.steps[p] < l.step || (series.steps[p] == l.step && series.timestamps[p] <= l.timestamp)
+        // Per series, the points that might repeat a stored one (at or before its latest).
+        var suspects: [Int: [Int]] = [:]
+        series.forEach { i, _, st, ts, _ in
+            guard let l = latest[i] else { return }
+            let s = st.indices.filter { st[$0] < l.step || (st[$0] == l.step && ts[$0] <= l.timestamp) }
+            if !s.isEmpty { suspects[i] = s }
         }
         // Training's increasing steps: no point can repeat a stored one, and the batch goes on as it is.
-        guard latest.indices.contains(where: { i in latest[i].map { l in series.range(i).contains { suspect($0, l) } } ?? false }) else {
-            return series
-        }
+        guard !suspects.isEmpty else { return series }
         var out = SeriesColumns(series: series.count, points: series.pointCount)
-        for (i, l) in latest.enumerated() {
-            let r = series.range(i)
-            guard let l, r.contains(where: { suspect($0, l) }) else {
-                out.append(key: series.keys[i], steps: series.steps[r], timestamps: series.timestamps[r], values: series.values[r])
-                continue
+        try series.forEach { i, key, st, ts, vs in
+            guard let s = suspects[i] else {
+                out.append(key: key, steps: st, timestamps: ts, values: vs)
+                return
             }
             var stored: [Int64: Set<MetricPoint>] = [:]
-            for step in Set(r.filter { suspect($0, l) }.map { series.steps[$0] }) {
-                stored[step] = Set(try metrics.read(run: runID, key: series.keys[i], steps: step...step).points)
+            for step in Set(s.map { st[$0] }) {
+                stored[step] = Set(try metrics.read(run: runID, key: key, steps: step...step).points)
             }
-            let keep = r.filter { p in
-                let point = MetricPoint(step: series.steps[p], timestamp: series.timestamps[p], value: series.values[p])
+            let keep = st.indices.filter { p in
+                let point = MetricPoint(step: st[p], timestamp: ts[p], value: vs[p])
                 return stored[point.step]?.contains(where: { Self.sameAsMLflow($0, point) }) != true
             }
-            if keep.isEmpty { continue }
-            out.append(key: series.keys[i], steps: keep.map { series.steps[$0] }, timestamps: keep.map { series.timestamps[$0] },
-                       values: keep.map { series.values[$0] })
+            if !keep.isEmpty { out.append(key: key, steps: keep.map { st[$0] }, timestamps: keep.map { ts[$0] }, values: keep.map { vs[$0] }) }
         }
         return out
     }
@@ -172,14 +171,16 @@ extension TrackingService {
     /// New latest values per key: the batch's latest under MLflow's rule, when later than the stored one.
     func latestUpdates(runID: String, _ series: SeriesColumns) throws -> [Metric] {
         guard series.count > 0 else { return [] }
-        let point = { (p: Int) in MetricPoint(step: series.steps[p], timestamp: series.timestamps[p], value: series.values[p]) }
         var best: [Metric] = []
         best.reserveCapacity(series.count)
-        for i in 0..<series.count {
-            let r = series.range(i)
-            guard var k = r.first else { continue }
-            for p in r.dropFirst() where LatestRule.isLater(point(p), than: point(k)) { k = p }
-            best.append(Metric(key: series.keys[i], value: series.values[k], timestamp: series.timestamps[k], step: series.steps[k]))
+        series.forEach { _, key, st, ts, vs in
+            guard !st.isEmpty else { return }
+            var k = 0
+            for p in 1..<st.count where LatestRule.isLater(MetricPoint(step: st[p], timestamp: ts[p], value: vs[p]),
+                                                          than: MetricPoint(step: st[k], timestamp: ts[k], value: vs[k])) {
+                k = p
+            }
+            best.append(Metric(key: key, value: vs[k], timestamp: ts[k], step: st[k]))
         }
         let stored = try metadata.latestMetrics(runID: runID, keys: best.map { $0.key })
         return zip(best, stored).compactMap { m, s in s.map { Self.isLater(m, than: $0) } ?? true ? m : nil }
