@@ -45,3 +45,16 @@ import Testing
         }
     }
 }
+
+/// One memory bound for the engine (`tally server --metric-memory-mb`): the five budgets scale together.
+@Suite struct MemoryBudgetTests {
+    @Test func theBudgetsScaleInTheDefaultsProportions() {
+        var c = StoreConfiguration()
+        #expect(c.memoryBudget == StoreConfiguration.defaultMemoryBudget)
+        c.memoryBudget = StoreConfiguration.defaultMemoryBudget / 2
+        #expect(c.headMemoryBudget == 256 << 20 && c.openIndexBytes == 128 << 20 && c.blockCacheBytes == 128 << 20
+                && c.rollupCacheBytes == 64 << 20 && c.packCacheBytes == 32 << 20)
+        c.memoryBudget = 100 << 20
+        #expect(c.memoryBudget <= 100 << 20 && c.memoryBudget > 99 << 20 && c.headMemoryBudget > c.rollupCacheBytes)
+    }
+}

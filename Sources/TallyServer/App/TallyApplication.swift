@@ -21,6 +21,9 @@ public struct ServerConfiguration: Sendable {
     public var defaultArtifactRoot = "mlflow-artifacts:"
     /// Durability of metric points.
     public var durability: Durability = .sync
+    /// Memory the metric engine may hold for unsealed points, open segment indexes and read caches (bytes; `nil`:
+    /// ``StoreConfiguration/defaultMemoryBudget``).
+    public var metricMemoryBytes: Int?
     /// Log level.
     public var logLevel: Logger.Level = .info
     /// Largest JSON body accepted by the endpoints that carry data (`runs/log-batch`, `runs/log-inputs`). A full
@@ -48,6 +51,7 @@ public enum TallyApplication {
     public static func openService(_ config: ServerConfiguration) throws -> TrackingService {
         var storeConfig = StoreConfiguration()
         storeConfig.wal!.durability = config.durability
+        if let m = config.metricMemoryBytes { storeConfig.memoryBudget = m }
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
         let path: String
         switch config.backendStoreURI {

@@ -38,6 +38,24 @@ public struct StoreConfiguration: Sendable {
 
     /// The defaults.
     public init() {}
+
+    /// The memory the engine's budgets add up to by default: heads 512 MB, open segment indexes 256 MB, block cache
+    /// 256 MB, rollup cache 128 MB, pack cache 64 MB.
+    public static let defaultMemoryBudget = 1_216 << 20
+
+    /// The sum of the memory budgets (heads, open indexes, block, rollup and pack caches). Setting it scales all five
+    /// in the defaults' proportions: one bound for an operator to give the engine (`tally server --metric-memory-mb`).
+    public var memoryBudget: Int {
+        get { headMemoryBudget + openIndexBytes + blockCacheBytes + rollupCacheBytes + packCacheBytes }
+        set {
+            let share = { (part: Int) in Int((Double(newValue) * Double(part) / Double(Self.defaultMemoryBudget)).rounded(.down)) }
+            headMemoryBudget = share(512 << 20)
+            openIndexBytes = share(256 << 20)
+            blockCacheBytes = share(256 << 20)
+            rollupCacheBytes = share(128 << 20)
+            packCacheBytes = share(64 << 20)
+        }
+    }
 }
 
 /// Bytes one series takes on disk, by column.

@@ -143,11 +143,11 @@ final class ChildServer {
     let port: Int
     let pid: pid_t
 
-    init(dataDirectory: String, durability: String) throws {
+    init(dataDirectory: String, durability: String, metricMemoryMB: Int? = nil) throws {
         port = Self.freePort()
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let args = [exe, "server", "--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDirectory, "--durability", durability,
-                    "--log-level", "warning", "--max-body-bytes", "\(64 << 20)"]
+                    "--log-level", "warning", "--max-body-bytes", "\(64 << 20)"] + (metricMemoryMB.map { ["--metric-memory-mb", "\($0)"] } ?? [])
         var cargs = args.map { strdup($0) } + [nil]
         defer { for a in cargs { free(a) } }
         var p: pid_t = 0

@@ -13,6 +13,7 @@ struct HTTPBench: ParsableCommand {
     @Option(help: "Concurrent connections (one thread and one run each).") var connections = 4
     @Option(help: "Points each connection sends through each ingest API.") var points = 1_000_000
     @Option(help: "Metric durability of the started server: sync, batch:N or none.") var durability = "sync"
+    @Option(help: "The started server's --metric-memory-mb (default: the server's).") var metricMemoryMb: Int?
     @Option(help: "Runs in the compare query.") var compareRuns = 100
     @Option(help: "Points per run compared.") var comparePoints = 1_000_000
     @Option(help: "Buckets of the compare query.") var buckets = 1000
@@ -36,7 +37,7 @@ struct HTTPBench: ParsableCommand {
         if wide { return try runWide() }
         let root = output.scratch("http")
         defer { system_rm(root) }
-        let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability) : nil
+        let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb) : nil
         defer { server?.stop() }
         let port = self.port ?? server!.port
         var out = JSONObject()
@@ -186,7 +187,7 @@ struct HTTPBench: ParsableCommand {
     func runWide() throws {
         let root = output.scratch("http-wide")
         defer { system_rm(root) }
-        let server = try ChildServer(dataDirectory: root + "/data", durability: durability)
+        let server = try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb)
         var stopped = false
         defer { if !stopped { server.stop() } }
         var out = JSONObject()

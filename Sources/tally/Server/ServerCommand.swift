@@ -19,6 +19,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Artifact root of new experiments.") var defaultArtifactRoot = "mlflow-artifacts:"
     @Option(help: "Where proxied artifacts are stored (default: <data-dir>/artifacts).") var artifactsDestination: String?
     @Option(help: "Metric durability: sync, batch:N (ms) or none.") var durability = "sync"
+    @Option(help: "Memory (MB) the metric engine may hold for unsealed points, open segment indexes and read caches (default 1216).")
+    var metricMemoryMb: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
     @Option(help: "Largest body of runs/log-batch and runs/log-inputs, bytes.") var maxBodyBytes = ServerConfiguration().maxBodyBytes
     @Option(help: "Largest body of the native ingest endpoint, bytes.") var maxNativeBodyBytes = ServerConfiguration().maxNativeBodyBytes
@@ -39,6 +41,10 @@ struct ServerCommand: AsyncParsableCommand {
         config.maxSmallBodyBytes = maxSmallBodyBytes
         config.maxNativeBodyBytes = maxNativeBodyBytes
         config.idleTimeoutSeconds = idleTimeout
+        if let m = metricMemoryMb {
+            guard m >= 64 else { throw ValidationError("--metric-memory-mb must be at least 64 (got \(m))") }
+            config.metricMemoryBytes = m << 20
+        }
         if let injectFaults {
             guard let f = Faults(parsing: injectFaults) else { throw ValidationError("unknown fault in '\(injectFaults)'") }
             config.faults = f
