@@ -120,6 +120,16 @@ import Testing
         expectError(.resourceDoesNotExist, "not found") { _ = try s.scoreboard(ScoreboardQuery(runIDs: ["0123456789abcdef0123456789abcdef"])) }
     }
 
+    /// Lower-is-better fragments match case-insensitively, ASCII keys compared in place, others lowercased first.
+    @Test func lowerIsBetterFragmentsMatchAnyCase() {
+        let patterns = ["loss", "wer", "é"].map { Array($0.utf8) }
+        for (key, want) in [("eval/LOSS", true), ("Eval/Val_Loss/x", true), ("acc", false), ("lo", false), ("ANSWER", true),
+                            ("ÜNÏ/LOSS", true), ("café/acc", true), ("CAFÉ/acc", true), ("über/acc", false), ("[loss]", true)] {
+            #expect(TrackingService.containsAny(key, patterns) == want, "\(key)")
+        }
+        #expect(!TrackingService.containsAny("loss", []))
+    }
+
     /// Ranks by the scoreboard's own sort against counting better values, for rows of 0…300 runs with many ties,
     /// ±∞, ±0, NaN and missing values, in both directions.
     @Test func ranksMatchCountingBetterValues() {

@@ -87,14 +87,35 @@ public struct LatestTable: Sendable {
     public var keys: [String]
     /// How many runs (columns).
     public var runCount: Int
-    /// `cells[k × runCount + i]`: run `i`'s latest value of `keys[k]`, `nil` when it has none.
-    public var cells: [MetricPoint?]
+    /// At `k × runCount + i`: run `i`'s latest step of `keys[k]` (see `present`).
+    public var steps: [Int64]
+    /// At `k × runCount + i`: run `i`'s latest value of `keys[k]` (see `present`).
+    public var values: [Double]
+    /// At `k × runCount + i`: whether run `i` has a value of `keys[k]`.
+    public var present: [Bool]
 
-    /// A table.
-    public init(keys: [String], runCount: Int, cells: [MetricPoint?]) {
-        precondition(cells.count == keys.count * runCount, "a latest table holds one cell per key and run")
+    /// A table of `keys` × `runCount` empty cells.
+    public init(keys: [String], runCount: Int) {
         self.keys = keys
         self.runCount = runCount
-        self.cells = cells
+        steps = [Int64](repeating: 0, count: keys.count * runCount)
+        values = [Double](repeating: 0, count: keys.count * runCount)
+        present = [Bool](repeating: false, count: keys.count * runCount)
+    }
+
+    /// Run `run`'s latest (step, value) of `keys[key]`, `nil` when it has none.
+    @inline(__always)
+    public func cell(_ key: Int, _ run: Int) -> (step: Int64, value: Double)? {
+        let c = key &* runCount &+ run
+        return present[c] ? (steps[c], values[c]) : nil
+    }
+
+    /// Sets run `run`'s latest (step, value) of `keys[key]`.
+    @inline(__always)
+    public mutating func set(_ key: Int, _ run: Int, step: Int64, value: Double) {
+        let c = key &* runCount &+ run
+        steps[c] = step
+        values[c] = value
+        present[c] = true
     }
 }

@@ -550,39 +550,32 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func latestTable(runIDs: [String]) throws -> LatestTable {
-        try locked { st in
-            let table = try Self.keyTable(&st)
-            var rows: [LatestRows.Columns?] = []
-            rows.reserveCapacity(runIDs.count)
-            for id in runIDs {
-                let row = try Self.latestRow(&st, id)
-                rows.append(row.isEmpty ? nil : try LatestRows.columns(row, runID: id, codec: st.codec))
-            }
-            // Runs of one benchmark suite usually hold the same keys: then the union is any run's id column and each
-            // run's values land by position. Otherwise the distinct ids are ordered by their keys' bytes.
-            var union = rows.lazy.compactMap { $0?.ids }.first ?? []
-            let shared = rows.allSatisfy { $0 == nil || $0!.ids == union }
-            if !shared {
-                var distinct = Set<Int64>()
-                for r in rows { if let r { distinct.formUnion(r.ids) } }
-                union = distinct.sorted { binaryLess(table.key($0) ?? "", table.key($1) ?? "") }
-            }
-            let keys = try union.map { id -> String in
-                guard let k = table.key(id) else { throw TrackingError(.internalError, "latest metrics name unknown key id \(id)") }
-                return k
-            }
-            let position = shared ? [:] : Dictionary(uniqueKeysWithValues: union.enumerated().map { ($1, $0) })
-            let n = runIDs.count
-            var cells = [MetricPoint?](repeating: nil, count: union.count * n)
-            for (i, r) in rows.enumerated() {
-                guard let r else { continue }
-                for j in r.ids.indices {
-                    let k = shared ? j : position[r.ids[j]]!
-                    cells[k &* n &+ i] = MetricPoint(step: r.steps[j], timestamp: r.timestamps[j], value: r.values[j])
-                }
-            }
-            return LatestTable(keys: keys, runCount: n, cells: cells)
+        // Under the lock only the rows' bytes and the key table; the rows are decoded outside it, on all cores.
+        let (bytes, table) = try locked { st in (try runIDs.map { try Self.latestRow(&st, $0) }, try Self.keyTable(&st)) }
+        let rows = try Parallel.map(Parallel.chunks(runIDs.count, minimum: 8)) { range in
+            let codec = ColumnCodec()  // a codec per task: it keeps scratch buffers
+            return try range.map { i in bytes[i].isEmpty ? nil : try LatestRows.columns(bytes[i], runID: runIDs[i], codec: codec) }
+        }.flatMap { $0 }
+        // Runs of one benchmark suite usually hold the same keys: then the union is any run's id column and each
+        // run's values land by position. Otherwise the distinct ids are ordered by their keys' bytes.
+        var union = rows.lazy.compactMap { $0?.ids }.first ?? []
+        let shared = rows.allSatisfy { $0 == nil || $0!.ids == union }
+        if !shared {
+            var distinct = Set<Int64>()
+            for r in rows { if let r { distinct.formUnion(r.ids) } }
+            union = distinct.sorted { binaryLess(table.key($0) ?? "", table.key($1) ?? "") }
         }
+        let keys = try union.map { id -> String in
+            guard let k = table.key(id) else { throw TrackingError(.internalError, "latest metrics name unknown key id \(id)") }
+            return k
+        }
+        let position = shared ? [:] : Dictionary(uniqueKeysWithValues: union.enumerated().map { ($1, $0) })
+        var out = LatestTable(keys: keys, runCount: runIDs.count)
+        for (i, r) in rows.enumerated() {
+            guard let r else { continue }
+            for j in r.ids.indices { out.set(shared ? j : position[r.ids[j]]!, i, step: r.steps[j], value: r.values[j]) }
+        }
+        return out
     }
 
     /// A run's `run_latest` row: the cached run's, or read (empty: none).

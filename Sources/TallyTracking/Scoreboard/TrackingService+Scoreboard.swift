@@ -48,10 +48,14 @@ extension TrackingService {
             let lowerIsBetter = Self.containsAny(key, lower)
             var values = [Double?](repeating: nil, count: n), steps = [Int64?](repeating: nil, count: n)
             for i in 0..<n {
-                guard let l = table.cells[k &* n &+ i] else { continue }
-                let p = q.value == .latest ? l : try scoreboardPoint(q.value, run: runIDs[i], key: key, latest: l, lowerIsBetter: lowerIsBetter)
-                values[i] = p?.value
-                steps[i] = p?.step
+                guard let l = table.cell(k, i) else { continue }
+                if case .latest = q.value {
+                    values[i] = l.value
+                    steps[i] = l.step
+                } else if let p = try scoreboardPoint(q.value, run: runIDs[i], key: key, lowerIsBetter: lowerIsBetter) {
+                    values[i] = p.value
+                    steps[i] = p.step
+                }
             }
             var deltas: [Double?] = []
             if let b = baseline {
@@ -115,11 +119,11 @@ extension TrackingService {
         return prefixes.isEmpty ? { _ in true } : { key in prefixes.contains { key.hasPrefix($0) } }
     }
 
-    /// The point a scoreboard shows for one run's key.
-    func scoreboardPoint(_ v: ScoreboardValue, run: String, key: String, latest: MetricPoint, lowerIsBetter: Bool) throws -> MetricPoint? {
+    /// The point a scoreboard shows for one run's key when it is not the latest (which the latest table has).
+    func scoreboardPoint(_ v: ScoreboardValue, run: String, key: String, lowerIsBetter: Bool) throws -> MetricPoint? {
         switch v {
         case .latest:
-            return latest
+            return nil
         case .step(let s):
             let points = try metrics.read(run: run, key: key, steps: s...s).points
             return points.max { LatestRule.isLater($1, than: $0) }
@@ -140,6 +144,18 @@ extension TrackingService {
     /// match is a code point match.
     static func containsAny(_ key: String, _ patterns: [[UInt8]]) -> Bool {
         guard !patterns.isEmpty else { return false }
+        // ASCII keys (the usual ones) are lowercased while comparing, without a lowercased copy.
+        var key = key
+        if let ascii = key.withUTF8({ k -> Bool? in
+            guard !k.contains(where: { $0 >= 0x80 }) else { return nil }
+            let lower = { (b: UInt8) in b &- 0x41 < 26 ? b | 0x20 : b }
+            return patterns.contains { p in
+                guard p.count <= k.count else { return false }
+                return (0...(k.count - p.count)).contains { s in p.indices.allSatisfy { lower(k[s &+ $0]) == p[$0] } }
+            }
+        }) {
+            return ascii
+        }
         var lowered = key.lowercased()
         return lowered.withUTF8 { k in
             patterns.contains { p in
