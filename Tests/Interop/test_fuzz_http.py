@@ -38,7 +38,9 @@ MLFLOW_ENDPOINTS = [
     ("/runs/log-batch", "POST"), ("/runs/log-inputs", "POST"), ("/runs/log-model", "POST"), ("/runs/search", "POST"),
     ("/metrics/get-history", "GET"), ("/metrics/get-history-bulk-interval", "GET"), ("/metrics/get-history-bulk", "GET"),
     ("/artifacts/list", "GET"), ("/logged-models/search", "POST"), ("/experiments/search-datasets", "POST"),
-    ("/upload-artifact", "POST"),
+    ("/upload-artifact", "POST"), ("/logged-models", "POST"), ("/runs/outputs", "POST"), ("/logged-models/m-0", "GET"),
+    ("/logged-models/m-0", "PATCH"), ("/logged-models/m-0", "DELETE"), ("/logged-models/m-0/tags", "PATCH"),
+    ("/logged-models/m-0/tags/k", "DELETE"), ("/logged-models/m-0/params", "POST"),
 ]
 PREFIXES = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"]
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"]
@@ -47,7 +49,8 @@ FIELDS = ["experiment_id", "experiment_ids", "name", "new_name", "artifact_locat
           "filter_string", "max_results", "order_by", "page_token", "run_view_type", "view_type", "status", "end_time",
           "start_time", "run_name", "metric_key", "metric_keys", "start_step", "end_step", "path", "experiment_name",
           "model_json", "buckets", "mode", "format", "max_points", "batch_id", "steps", "timestamps", "values",
-          "user_id", "description"]
+          "user_id", "description", "model_id", "source_run_id", "model_type", "allow_deleted", "field_name", "ascending",
+          "dataset_name", "dataset_digest"]
 TRAVERSALS = ["../x", "..", "../../../../etc/passwd", "%2e%2e/x", "%2E%2E%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e%2fx",
               "%252e%252e/x", "%25252e%25252e%25252fx", "/etc/passwd", "%2Fetc%2Fpasswd", "//etc", "/", "..\\..\\etc\\passwd",
               "..%5C..%5Cx", "%5C%5Cserver%5Cshare", "\\etc\\passwd", "a/../../b", "a/%2e%2e/%2e%2e/b", "C:/x", "C:\\x",

@@ -82,8 +82,12 @@ import TallyTracking
                     let r = try await s.post(p + "/runs/" + path, #"{"run_id": "\#(id)"}"#)
                     #expect(r.status == 200)
                 }
-                let models = try await s.post(p + "/logged-models/search", "{}")
-                #expect(models.status == 200)
+                let models = try await s.post(p + "/logged-models/search", #"{"experiment_ids": ["\#(eid)"]}"#)
+                #expect(models.status == 200 && models.text == "{}")
+                let model = try await s.post(p + "/logged-models", #"{"experiment_id": "\#(eid)", "name": "m"}"#)
+                let modelID = try #require(((model.json["model"] as? [String: Any])?["info"] as? [String: Any])?["model_id"] as? String)
+                #expect(try await s.get(p + "/logged-models/" + modelID).status == 200)
+                #expect(try await s.request("POST", p + "/logged-models/" + modelID, body: Array("{}".utf8)).status == 405)
             }
             // The UI's bulk history is served under the ajax prefix only.
             let (_, id) = try await Self.run(s, Self.prefixes[0], name: "bulk")

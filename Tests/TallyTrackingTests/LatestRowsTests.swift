@@ -98,7 +98,9 @@ import Testing
         let b = try #require(try meta.run(id: short)).metrics
         #expect(b.map(\.key) == ["nan", "x", "y"] && b[0].value.isNaN && b[0].step == 4 && b[1].value == 2.5 && b[2].value == -0.25)
         let db = try SQLiteDatabase(path: path)
-        #expect(try db.userVersion == 2)
+        #expect(try db.userVersion == Int64(SQLiteMetadataStore.migrations.count))
         #expect(try db.rows("SELECT name FROM sqlite_master WHERE name = 'latest_metrics'").isEmpty)
+        // Later versions' tables came with the migration (version 3: logged models), and work.
+        #expect(try meta.loggedModels(experimentIDs: [0]).isEmpty && (try meta.runOutputs(runID: short)).isEmpty)
     }
 }

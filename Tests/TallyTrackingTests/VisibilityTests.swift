@@ -54,6 +54,20 @@ final class FailingMetadata: MetadataStore {
         try check("setLatestMetrics")
     }
     func insertInputs(runID: String, _ inputs: [DatasetInput]) throws { try inner.insertInputs(runID: runID, inputs) }
+    func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws { try inner.insertRunOutputs(runID: runID, outputs) }
+    func runOutputs(runID: String) throws -> [ModelOutput] { try inner.runOutputs(runID: runID) }
+    func insertLoggedModel(_ model: LoggedModel) throws { try inner.insertLoggedModel(model) }
+    func loggedModel(id: String) throws -> LoggedModel? { try inner.loggedModel(id: id) }
+    func loggedModels(experimentIDs: [Int64]) throws -> [LoggedModel] { try inner.loggedModels(experimentIDs: experimentIDs) }
+    func setLoggedModelStatus(id: String, _ status: LoggedModelStatus, now: Int64) throws { try inner.setLoggedModelStatus(id: id, status, now: now) }
+    func deleteLoggedModel(id: String, now: Int64) throws { try inner.deleteLoggedModel(id: id, now: now) }
+    func setLoggedModelTags(id: String, _ tags: [KeyValue], now: Int64) throws { try inner.setLoggedModelTags(id: id, tags, now: now) }
+    func deleteLoggedModelTag(id: String, key: String, now: Int64) throws -> Bool { try inner.deleteLoggedModelTag(id: id, key: key, now: now) }
+    func setLoggedModelParams(id: String, _ params: [KeyValue], now: Int64) throws { try inner.setLoggedModelParams(id: id, params, now: now) }
+    func insertModelMetrics(_ metrics: [ModelMetric]) throws {
+        try check("insertModelMetrics")
+        try inner.insertModelMetrics(metrics)
+    }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

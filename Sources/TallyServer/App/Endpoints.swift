@@ -71,6 +71,16 @@ struct Endpoints: Sendable {
         json(limit: limit, fast: nil) { r in ByteBuffer(string: try work(r)) }
     }
 
+    /// A JSON endpoint whose path carries parameters (`logged-models/{model_id}`): `work` gets their values
+    /// (percent-decoded, in the order of `names`) and the request's method.
+    func json(path names: [String], _ work: @escaping @Sendable (MLflowRequest, [String], HTTPRequest.Method) throws -> ByteBuffer) -> RouteTable.Handler {
+        { request, context in
+            let values = names.map { PercentDecoding.decode(Substring(context.parameters.get($0) ?? ""), plusIsSpace: false) }
+            let method = request.method
+            return try await json { r in try work(r, values, method) }(request, context)
+        }
+    }
+
     /// A JSON object body of Tally's own query endpoints (any content type, the small limit), read and handed to
     /// `work` on the blocking pool.
     func object<T: Sendable>(_ request: Request, _ work: @escaping @Sendable (MLflowRequest) throws -> T) async throws -> T {

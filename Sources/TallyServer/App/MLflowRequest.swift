@@ -25,6 +25,16 @@ struct MLflowRequest {
         return query[name]?.last.map(JSONValue.string)
     }
 
+    /// A boolean field (`true`/`false`, or those words in a query string); `nil` when absent.
+    func bool(_ name: String) throws -> Bool? {
+        guard let v = raw(name) else { return nil }
+        switch v {
+        case .bool(let b): return b
+        case .string(let s) where s.lowercased() == "true" || s.lowercased() == "false": return s.lowercased() == "true"
+        default: throw Self.invalid(name, v)
+        }
+    }
+
     /// A string field (`nil` when absent and not required).
     func string(_ name: String, required: Bool = false) throws -> String? {
         guard let v = raw(name) else {
@@ -146,6 +156,16 @@ extension MLflowRequest {
         let ts = try Self.int64(rawTs, prefix + "timestamp")
         let step = try o["step"].flatMap { $0 == .null ? nil : try Self.int64($0, prefix + "step") } ?? 0
         batch.append(batch.series(for: key), step: step, timestamp: ts, value: value)
+        // MLflow 3: a point logged against a logged model (and a dataset) is also kept beside the model.
+        let field = { (name: String) throws -> String? in
+            guard let v = o[name], v != .null else { return nil }
+            guard case .string(let s) = v else { throw Self.invalid(prefix + name, v) }
+            return s.isEmpty ? nil : s
+        }
+        if let model = try field("model_id") {
+            batch.appendModelPoint(Metric(key: key, value: value, timestamp: ts, step: step), modelID: model,
+                                   datasetName: try field("dataset_name"), datasetDigest: try field("dataset_digest"))
+        }
     }
 
     /// The `datasets` of a `runs/log-inputs` body.

@@ -99,8 +99,9 @@ enum Render {
         out.raw("]")
     }
 
-    /// A full run: `{"info": …, "data": {"metrics", "params", "tags"}, "inputs": {"dataset_inputs"}}`.
-    static func run(_ out: inout JSONBytes, _ r: Run) {
+    /// A full run: `{"info": …, "data": {"metrics", "params", "tags"}, "inputs": {"dataset_inputs"}}`, and
+    /// `"outputs": {"model_outputs"}` when `outputs` is given (`runs/get` only, as MLflow answers).
+    static func run(_ out: inout JSONBytes, _ r: Run, outputs: [ModelOutput]? = nil) {
         out.raw("{\"info\": ")
         runInfo(&out, r.info)
         out.raw(", \"data\": {")
@@ -147,7 +148,23 @@ enum Render {
             }
             out.raw("]")
         }
-        out.raw("}}")
+        out.raw("}")
+        if let outputs {
+            out.raw(", \"outputs\": {")
+            if !outputs.isEmpty {
+                out.raw("\"model_outputs\": [")
+                for (k, o) in outputs.enumerated() {
+                    out.raw(k == 0 ? "{\"model_id\": " : ", {\"model_id\": ")
+                    out.string(o.modelID)
+                    out.raw(", \"step\": ")
+                    out.int(o.step)
+                    out.raw("}")
+                }
+                out.raw("]")
+            }
+            out.raw("}")
+        }
+        out.raw("}")
     }
 
     /// Runs separated by `, ` (and one before the first unless `first`), as a buffer of their own.
@@ -179,10 +196,10 @@ enum Render {
     }
 
     /// `{"run": …}`.
-    static func runAnswer(_ r: Run) -> ByteBuffer {
+    static func runAnswer(_ r: Run, outputs: [ModelOutput]? = nil) -> ByteBuffer {
         var out = JSONBytes(capacity: 512 + r.metrics.count * ((r.metrics.first?.key.utf8.count ?? 0) + 72))
         out.raw("{\"run\": ")
-        run(&out, r)
+        run(&out, r, outputs: outputs)
         out.raw("}")
         return out.buffer
     }

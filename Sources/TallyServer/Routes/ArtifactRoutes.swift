@@ -40,13 +40,12 @@ struct ArtifactRoutes {
         }
     }
 
-    /// `artifacts/list` of the tracking API, and the stub `logged-models/search` the client calls before downloads.
+    /// `artifacts/list` of the tracking API.
     func addTracking(to t: RouteTable) {
         let s = endpoints.service
         t.on("artifacts/list", .get, use: endpoints.json { r in
             Self.listing(try s.listArtifacts(runID: try r.runID(), path: try r.string("path")))
         })
-        t.on("logged-models/search", .post, use: endpoints.json { _ in Endpoints.empty })
     }
 
     /// The UI's `upload-artifact` (ajax prefix): `?run_uuid=…&path=…`, the raw file as the body (at most 10 MB).

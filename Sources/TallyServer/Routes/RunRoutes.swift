@@ -14,7 +14,8 @@ struct RunRoutes {
                                              runName: try r.string("run_name"), startTime: try r.int64("start_time"), tags: try r.keyValues("tags")))
         })
         t.on("runs/get", .get, use: e.json(fast: nil) { r in
-            Render.runAnswer(try s.run(id: try r.runID()))
+            let run = try s.run(id: try r.runID())
+            return Render.runAnswer(run, outputs: try s.runOutputs(runID: run.info.runID))
         })
         t.on("runs/update", .post, use: e.json { r in
             let status = try r.enumName("status", numbers: RunStatus.protocolNumbers).flatMap(RunStatus.init(rawValue:))

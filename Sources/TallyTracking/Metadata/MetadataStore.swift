@@ -64,6 +64,31 @@ public protocol MetadataStore: Sendable {
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
     /// Adds dataset inputs (a dataset already logged for the run is kept once; its tags are replaced).
     func insertInputs(runID: String, _ inputs: [DatasetInput]) throws
+    /// Records models a run logged (`runs/outputs`; a model already recorded for the run keeps its first step).
+    func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws
+    /// The models a run logged, in the order they were recorded.
+    func runOutputs(runID: String) throws -> [ModelOutput]
+
+    // MARK: Logged models
+    /// Inserts a logged model with its tags and params (its metrics are added by ``insertModelMetrics(_:)``).
+    func insertLoggedModel(_ model: LoggedModel) throws
+    /// A logged model with its tags, params and metrics, any stage.
+    func loggedModel(id: String) throws -> LoggedModel?
+    /// The active logged models of some experiments, with tags, params and metrics (a search filters, orders and
+    /// pages them).
+    func loggedModels(experimentIDs: [Int64]) throws -> [LoggedModel]
+    /// Sets a model's status and last-update time.
+    func setLoggedModelStatus(id: String, _ status: LoggedModelStatus, now: Int64) throws
+    /// Soft-deletes a model.
+    func deleteLoggedModel(id: String, now: Int64) throws
+    /// Upserts a model's tags (last one wins).
+    func setLoggedModelTags(id: String, _ tags: [KeyValue], now: Int64) throws
+    /// Deletes a model tag; `false` when it did not exist.
+    func deleteLoggedModelTag(id: String, key: String, now: Int64) throws -> Bool
+    /// Upserts a model's params (last one wins).
+    func setLoggedModelParams(id: String, _ params: [KeyValue], now: Int64) throws
+    /// Appends metric points logged against models.
+    func insertModelMetrics(_ metrics: [ModelMetric]) throws
 }
 
 /// What ``MetadataStore/searchRuns(experimentIDs:view:metricKeys:)`` answers: runs without their latest values and

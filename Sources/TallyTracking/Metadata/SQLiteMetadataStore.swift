@@ -63,7 +63,9 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     /// Versioned migrations; each runs once, in a transaction.
-    static let migrations: [@Sendable (SQLiteDatabase) throws -> Void] = [{ try $0.execute(schemaVersion1) }, migrateToLatestRows]
+    static let migrations: [@Sendable (SQLiteDatabase) throws -> Void] = [
+        { try $0.execute(schemaVersion1) }, migrateToLatestRows, { try $0.execute(schemaVersion3) },
+    ]
 
     /// The first schema: latest metric values as one row per run and key (`latest_metrics`).
     static let schemaVersion1 = """
@@ -132,7 +134,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     @discardableResult
-    private func with<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
+    func with<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
         try locked { try body($0.db) }
     }
 

@@ -42,6 +42,15 @@ public struct MetricBatch: Sendable {
     /// Points appended.
     public var count: Int { steps.count }
 
+    /// The points logged against a logged model (`model_id`), in request order: stored in the run's history like
+    /// the others and also beside the model (their run id is filled in when the batch is logged).
+    public private(set) var modelPoints: [ModelMetric] = []
+
+    /// Notes that a point appended with ``append(_:step:timestamp:value:)`` was logged against a model.
+    public mutating func appendModelPoint(_ m: Metric, modelID: String, datasetName: String?, datasetDigest: String?) {
+        modelPoints.append(ModelMetric(metric: m, modelID: modelID, runID: "", datasetName: datasetName, datasetDigest: datasetDigest))
+    }
+
     /// The position of `key`'s series, created on first sight (when its key is checked).
     public mutating func series(for key: String) -> Int {
         if let s = index[key] { return s }

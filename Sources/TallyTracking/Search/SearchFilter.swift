@@ -32,7 +32,14 @@ public struct SearchFilter: Sendable, Equatable {
     public enum Kind: Sendable {
         case runs
         case experiments
+        /// `logged-models/search`: entities `attributes`, `metrics`, `params`, `tags` (plural only).
+        case loggedModels
     }
+
+    static let loggedModelStringAttributes: Set<String> = ["name", "model_id", "experiment_id", "source_run_id", "model_type"]
+    static let loggedModelNumericAttributes: Set<String> = ["status", "creation_timestamp", "last_updated_timestamp"]
+    static let loggedModelAttributeAliases = ["creation_timestamp_ms": "creation_timestamp", "creation_time": "creation_timestamp",
+                                              "last_updated_timestamp_ms": "last_updated_timestamp"]
 
     static let runStringAttributes: Set<String> = ["run_id", "run_name", "status", "user_id", "artifact_uri"]
     static let runNumericAttributes: Set<String> = ["start_time", "end_time"]
@@ -156,6 +163,15 @@ public struct SearchFilter: Sendable, Equatable {
                 default:
                     throw TrackingError.invalid("Invalid entity type '\(text)'. Valid entity types are ('attribute', 'attributes', 'tag', 'tags')")
                 }
+            case .loggedModels:
+                switch text {
+                case "attributes": return .attribute
+                case "metrics": return .metric
+                case "params": return .parameter
+                case "tags": return .tag
+                default:
+                    throw TrackingError.invalid("Invalid entity type: '\(text)'. Expected one of ['attributes', 'metrics', 'params', 'tags'].")
+                }
             }
         }
 
@@ -165,6 +181,13 @@ public struct SearchFilter: Sendable, Equatable {
                 let k = runAttributeAliases[key] ?? key
                 guard runStringAttributes.contains(k) || runNumericAttributes.contains(k) else {
                     throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '\(validRunAttributeKeys)'")
+                }
+                return k
+            case .loggedModels:
+                let k = loggedModelAttributeAliases[key] ?? key
+                guard loggedModelStringAttributes.contains(k) || loggedModelNumericAttributes.contains(k) else {
+                    throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '{'name', 'model_id', 'experiment_id', "
+                        + "'source_run_id', 'status', 'model_type', 'creation_timestamp', 'last_updated_timestamp'}'")
                 }
                 return k
             case .experiments:
@@ -187,6 +210,7 @@ public struct SearchFilter: Sendable, Equatable {
                 guard peekWord("NULL") else { throw TrackingError.invalid("Invalid clause(s) in filter string: expected NULL after IS") }
                 i += 1
                 let op = negated ? "IS NOT NULL" : "IS NULL"
+                if kind == .loggedModels { throw TrackingError.invalid("Invalid comparison: '\(key) \(op)'. Expected a comparison with 3 tokens.") }
                 guard entity == .parameter || entity == .tag else { throw invalidComparator(op, entity, key) }
                 return FilterClause(entity: entity, key: key, comparator: op, value: .none)
             }
@@ -213,6 +237,7 @@ public struct SearchFilter: Sendable, Equatable {
             case (_, .metric): true
             case (.runs, .attribute): runNumericAttributes.contains(key)
             case (.experiments, .attribute): key == "creation_time" || key == "last_update_time"
+            case (.loggedModels, .attribute): loggedModelNumericAttributes.contains(key)
             default: false
             }
         }

@@ -45,12 +45,18 @@ extension TrackingService {
                 + "Please ensure the request contains only one param value per param key.")
         }
         _ = try activeRun(runID)
+        let modelPoints = batch.modelPoints.map { p in
+            var p = p
+            p.runID = runID
+            return p
+        }
+        for id in Set(modelPoints.map(\.modelID)) { _ = try loggedModel(id: id) }
         // 2. Params are immutable: a changed value fails the whole batch before anything is written.
         let newParams = params.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxParamValueLength)) }
         try checkParams(runID: runID, newParams)
         let fresh = series.count == 0 ? series : try dropStored(runID: runID, series)
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
-        guard !newParams.isEmpty || fresh.count > 0 || !newTags.isEmpty else { return }
+        guard !newParams.isEmpty || fresh.count > 0 || !newTags.isEmpty || !modelPoints.isEmpty else { return }
         // 3. One transaction: re-check params, write the metadata, append the points last. A retry of a request whose
         //    points are already stored (its earlier COMMIT failed) still commits its params and tags.
         _ = try commit(runID: runID, fresh, batchID: batch.contentID, metadataOnDuplicate: true) {
@@ -59,6 +65,7 @@ extension TrackingService {
             if !toInsert.isEmpty { try metadata.insertParams(runID: runID, toInsert) }
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
             if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
+            if !modelPoints.isEmpty { try metadata.insertModelMetrics(modelPoints) }
         }
     }
 
