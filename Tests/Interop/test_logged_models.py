@@ -43,6 +43,11 @@ def test_log_model_and_load_it_back_by_every_uri(server):
     assert [o.model_id for o in c.get_run(rid).outputs.model_outputs] == [info.model_id]
     raw = requests.get(server.url + "/api/2.0/mlflow/runs/get", params={"run_id": rid}).json()["run"]
     assert raw["outputs"] == {"model_outputs": [{"model_id": info.model_id, "step": 0}]}
+    # The UI's listing of the model's artifacts, and the client's.
+    listing = requests.get(server.url + f"/api/2.0/mlflow/logged-models/{info.model_id}/artifacts/directories").json()
+    assert listing["root_uri"] == m.artifact_location and {"path": "MLmodel", "is_dir": False} in [
+        {k: f[k] for k in ("path", "is_dir")} for f in listing["files"]]
+    assert "MLmodel" in [a.path for a in c.list_logged_model_artifacts(info.model_id)]
 
 
 def test_autolog_stores_the_model_and_its_training_metrics(server):

@@ -66,6 +66,9 @@ struct LoggedModelRoutes {
             try s.logLoggedModelParams(id: p[0], try r.keyValues("params"))
             return ByteBuffer(string: Endpoints.empty)
         })
+        t.on("logged-models/{model_id}/artifacts/directories", .get, use: e.json(path: ["model_id"]) { r, p, _ in
+            ByteBuffer(string: ArtifactRoutes.listing(try s.listLoggedModelArtifacts(id: p[0], path: try r.string("artifact_directory_path"))))
+        })
         t.on("runs/outputs", .post, use: e.json { r in
             let models = try r.objects("models").enumerated().map { i, o in
                 let q = MLflowRequest(body: o, query: [:])

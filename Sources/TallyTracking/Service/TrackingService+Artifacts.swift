@@ -61,8 +61,17 @@ extension TrackingService {
     /// The tracking API's `artifacts/list`: entries under `path` of the run's artifacts, paths relative to the run
     /// root. Runs whose artifacts are not proxied answer their root URI only.
     public func listArtifacts(runID: String, path: String?) throws -> ArtifactListing {
+        try listArtifacts(root: try run(id: runID).info.artifactURI, path: path)
+    }
+
+    /// A logged model's artifacts under `path` (`logged-models/{id}/artifacts/directories`, the UI's listing).
+    public func listLoggedModelArtifacts(id: String, path: String?) throws -> ArtifactListing {
+        try listArtifacts(root: try loggedModel(id: id).artifactURI, path: path)
+    }
+
+    /// The entries under `path` of an artifact root URI (only proxied roots can be listed here).
+    func listArtifacts(root uri: String, path: String?) throws -> ArtifactListing {
         if let path { try ArtifactStore.checkPath(path) }
-        let uri = try run(id: runID).info.artifactURI
         guard let root = Self.proxiedRoot(of: uri) else { return ArtifactListing(rootURI: uri, files: []) }
         let sub = path ?? ""
         let entries = try proxiedStore().list(sub.isEmpty ? root : root + "/" + sub)
