@@ -68,6 +68,24 @@ final class FailingMetadata: MetadataStore {
         try check("insertModelMetrics")
         try inner.insertModelMetrics(metrics)
     }
+    func insertRegisteredModel(_ model: RegisteredModel) throws -> Bool { try inner.insertRegisteredModel(model) }
+    func registeredModel(named name: String) throws -> RegisteredModel? { try inner.registeredModel(named: name) }
+    func registeredModels() throws -> [RegisteredModel] { try inner.registeredModels() }
+    func renameRegisteredModel(_ name: String, to newName: String, now: Int64) throws -> Bool { try inner.renameRegisteredModel(name, to: newName, now: now) }
+    func updateRegisteredModel(_ name: String, description: String?, now: Int64) throws { try inner.updateRegisteredModel(name, description: description, now: now) }
+    func deleteRegisteredModel(_ name: String) throws { try inner.deleteRegisteredModel(name) }
+    func setRegisteredModelTag(_ name: String, _ tag: KeyValue) throws { try inner.setRegisteredModelTag(name, tag) }
+    func deleteRegisteredModelTag(_ name: String, key: String) throws { try inner.deleteRegisteredModelTag(name, key: key) }
+    func setModelAlias(_ name: String, alias: String, version: Int64) throws { try inner.setModelAlias(name, alias: alias, version: version) }
+    func deleteModelAlias(_ name: String, alias: String) throws { try inner.deleteModelAlias(name, alias: alias) }
+    func insertModelVersion(_ version: ModelVersion) throws -> ModelVersion { try inner.insertModelVersion(version) }
+    func modelVersions(named name: String?) throws -> [ModelVersion] { try inner.modelVersions(named: name) }
+    func updateModelVersion(_ name: String, version: Int64, description: String??, stage: String?, now: Int64) throws {
+        try inner.updateModelVersion(name, version: version, description: description, stage: stage, now: now)
+    }
+    func deleteModelVersion(_ name: String, version: Int64, now: Int64) throws { try inner.deleteModelVersion(name, version: version, now: now) }
+    func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws { try inner.setModelVersionTag(name, version: version, tag) }
+    func deleteModelVersionTag(_ name: String, version: Int64, key: String) throws { try inner.deleteModelVersionTag(name, version: version, key: key) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

@@ -82,6 +82,7 @@ public enum TallyApplication {
         ExperimentRoutes(endpoints: e).add(to: mlflow)
         RunRoutes(endpoints: e).add(to: mlflow)
         LoggedModelRoutes(endpoints: e).add(to: mlflow)
+        RegistryRoutes(endpoints: e).add(to: mlflow)
         MetricRoutes(endpoints: e).add(to: mlflow)
         ArtifactRoutes(endpoints: e).addTracking(to: mlflow)
         let mlflowRoutes = mlflow.build()

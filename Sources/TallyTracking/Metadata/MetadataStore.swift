@@ -89,6 +89,41 @@ public protocol MetadataStore: Sendable {
     func setLoggedModelParams(id: String, _ params: [KeyValue], now: Int64) throws
     /// Appends metric points logged against models.
     func insertModelMetrics(_ metrics: [ModelMetric]) throws
+
+    // MARK: Model Registry
+    /// Inserts a registered model with its tags; `false` when the name is taken (a uniqueness constraint decides).
+    func insertRegisteredModel(_ model: RegisteredModel) throws -> Bool
+    /// A registered model with its tags and aliases.
+    func registeredModel(named name: String) throws -> RegisteredModel?
+    /// Every registered model with its tags (a search filters, orders and pages them).
+    func registeredModels() throws -> [RegisteredModel]
+    /// Renames a model; its versions, tags and aliases follow. `false` when `newName` is taken.
+    func renameRegisteredModel(_ name: String, to newName: String, now: Int64) throws -> Bool
+    /// Sets (or, with `nil`, clears) a model's description.
+    func updateRegisteredModel(_ name: String, description: String?, now: Int64) throws
+    /// Deletes a model with its versions, tags and aliases.
+    func deleteRegisteredModel(_ name: String) throws
+    /// Upserts a model tag.
+    func setRegisteredModelTag(_ name: String, _ tag: KeyValue) throws
+    /// Deletes a model tag (a missing key is no error).
+    func deleteRegisteredModelTag(_ name: String, key: String) throws
+    /// Points an alias at a version (overwriting).
+    func setModelAlias(_ name: String, alias: String, version: Int64) throws
+    /// Deletes an alias (a missing one is no error).
+    func deleteModelAlias(_ name: String, alias: String) throws
+    /// Inserts a version, numbered one past the highest version the model ever had, and touches the model; returns
+    /// the version as stored.
+    func insertModelVersion(_ version: ModelVersion) throws -> ModelVersion
+    /// The live versions of a model (or of every model with `nil`), with tags and aliases, by name then version.
+    func modelVersions(named name: String?) throws -> [ModelVersion]
+    /// Sets a version's description (`nil` clears it) and, when given, its stage.
+    func updateModelVersion(_ name: String, version: Int64, description: String??, stage: String?, now: Int64) throws
+    /// Deletes a version (its number is never given again) and the aliases pointing at it.
+    func deleteModelVersion(_ name: String, version: Int64, now: Int64) throws
+    /// Upserts a version tag.
+    func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws
+    /// Deletes a version tag (a missing key is no error).
+    func deleteModelVersionTag(_ name: String, version: Int64, key: String) throws
 }
 
 /// What ``MetadataStore/searchRuns(experimentIDs:view:metricKeys:)`` answers: runs without their latest values and

@@ -24,8 +24,8 @@ public struct OrderKey: Sendable, Equatable {
             guard entity != .dataset else { throw invalid }
         case .experiments:
             guard entity == .attribute else { throw TrackingError.invalid("Invalid order_by entity: \(entity.rawValue)") }
-        case .loggedModels:
-            throw invalid  // its order keys are objects (``LoggedModelOrder``), not strings
+        case .loggedModels, .registeredModels, .modelVersions:
+            throw invalid  // logged models order by objects; the registry's keys are parsed by ``RegistryOrder``
         }
         self.entity = entity
         self.key = key

@@ -34,6 +34,10 @@ public struct SearchFilter: Sendable, Equatable {
         case experiments
         /// `logged-models/search`: entities `attributes`, `metrics`, `params`, `tags` (plural only).
         case loggedModels
+        /// `registered-models/search`: the attribute `name` and tags.
+        case registeredModels
+        /// `model-versions/search`: the attributes `name`, `version_number`, `run_id`, `source_path` and tags.
+        case modelVersions
     }
 
     static let loggedModelStringAttributes: Set<String> = ["name", "model_id", "experiment_id", "source_run_id", "model_type"]
@@ -163,6 +167,13 @@ public struct SearchFilter: Sendable, Equatable {
                 default:
                     throw TrackingError.invalid("Invalid entity type '\(text)'. Valid entity types are ('attribute', 'attributes', 'tag', 'tags')")
                 }
+            case .registeredModels, .modelVersions:
+                switch text {
+                case "attribute": return .attribute
+                case "tag", "tags": return .tag
+                default:
+                    throw TrackingError.invalid("Invalid entity type '\(text)'. Valid entity types are ('attribute', 'tag', 'tags')")
+                }
             case .loggedModels:
                 switch text {
                 case "attributes": return .attribute
@@ -183,6 +194,14 @@ public struct SearchFilter: Sendable, Equatable {
                     throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '\(validRunAttributeKeys)'")
                 }
                 return k
+            case .registeredModels:
+                guard key == "name" else { throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '{'name'}'") }
+                return key
+            case .modelVersions:
+                guard ["name", "version_number", "run_id", "source_path"].contains(key) else {
+                    throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '{'run_id', 'source_path', 'version_number', 'name'}'")
+                }
+                return key
             case .loggedModels:
                 let k = loggedModelAttributeAliases[key] ?? key
                 guard loggedModelStringAttributes.contains(k) || loggedModelNumericAttributes.contains(k) else {
@@ -210,7 +229,9 @@ public struct SearchFilter: Sendable, Equatable {
                 guard peekWord("NULL") else { throw TrackingError.invalid("Invalid clause(s) in filter string: expected NULL after IS") }
                 i += 1
                 let op = negated ? "IS NOT NULL" : "IS NULL"
-                if kind == .loggedModels { throw TrackingError.invalid("Invalid comparison: '\(key) \(op)'. Expected a comparison with 3 tokens.") }
+                if kind == .loggedModels || kind == .registeredModels || kind == .modelVersions {
+                    throw TrackingError.invalid("Invalid comparison: '\(key) \(op)'. Expected a comparison with 3 tokens.")
+                }
                 guard entity == .parameter || entity == .tag else { throw invalidComparator(op, entity, key) }
                 return FilterClause(entity: entity, key: key, comparator: op, value: .none)
             }
@@ -227,7 +248,10 @@ public struct SearchFilter: Sendable, Equatable {
             } else {
                 throw TrackingError.invalid("Invalid clause(s) in filter string: '\(tokens[i].text)'")
             }
-            guard allowed(entity, key).contains(op) else { throw invalidComparator(op, entity, key) }
+            guard allowed(entity, key).contains(op) else {
+                if kind == .registeredModels, entity == .attribute { throw TrackingError.invalid("Invalid comparator for attribute: \(op)") }
+                throw invalidComparator(op, entity, key)
+            }
             let value = try self.value(for: entity, key: key, op: op)
             return FilterClause(entity: entity, key: key, comparator: op, value: value)
         }
@@ -238,6 +262,7 @@ public struct SearchFilter: Sendable, Equatable {
             case (.runs, .attribute): runNumericAttributes.contains(key)
             case (.experiments, .attribute): key == "creation_time" || key == "last_update_time"
             case (.loggedModels, .attribute): loggedModelNumericAttributes.contains(key)
+            case (.modelVersions, .attribute): key == "version_number"
             default: false
             }
         }
@@ -249,6 +274,7 @@ public struct SearchFilter: Sendable, Equatable {
             case .dataset: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
             case .attribute where kind == .experiments && key == "experiment_id": return ["=", "!=", "IN", "NOT IN"]
             case .attribute where kind == .experiments: return ["=", "!=", "LIKE", "ILIKE"]
+            case .attribute where kind == .modelVersions && key == "source_path": return ["=", "!=", "LIKE", "ILIKE"]
             default: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
             }
         }
@@ -285,6 +311,7 @@ public struct SearchFilter: Sendable, Equatable {
             }
             i += 1
             if isNumeric(entity, key) {
+                if kind == .modelVersions, case .singleQuoted(let q) = t, let v = Int64(q) { return .number(Double(v)) }  // '1' is 1
                 guard case .number(let n) = t, let v = Double(n) else {
                     let what = entity == .metric ? "metric" : "attribute"
                     throw TrackingError.invalid("Expected numeric value type for \(what). Found \(t.text)")

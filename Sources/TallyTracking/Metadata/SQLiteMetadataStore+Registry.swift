@@ -1,0 +1,192 @@
+extension SQLiteMetadataStore {
+    /// Version 4: the Model Registry. Names are keys (renames update them, deletes cascade by hand); a deleted version
+    /// keeps its row (stage `Deleted_Internal`, source and run cleared) so its number is never given again.
+    static let schemaVersion4 = """
+        CREATE TABLE registered_models (
+            name TEXT PRIMARY KEY, creation_time INTEGER NOT NULL, last_updated_time INTEGER NOT NULL, description TEXT);
+        CREATE TABLE registered_model_tags (name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (name, key));
+        CREATE TABLE registered_model_aliases (name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (name, alias));
+        CREATE TABLE model_versions (
+            name TEXT NOT NULL, version INTEGER NOT NULL, creation_time INTEGER NOT NULL, last_updated_time INTEGER NOT NULL,
+            current_stage TEXT NOT NULL, description TEXT, source TEXT NOT NULL, run_id TEXT NOT NULL, run_link TEXT NOT NULL,
+            model_id TEXT, storage_location TEXT NOT NULL, PRIMARY KEY (name, version));
+        CREATE TABLE model_version_tags (
+            name TEXT NOT NULL, version INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (name, version, key));
+        """
+
+    /// The stage a deleted version keeps (never shown).
+    static let deletedStage = "Deleted_Internal"
+
+    public func insertRegisteredModel(_ m: RegisteredModel) throws -> Bool {
+        try transaction {
+            try with { db in
+                do {
+                    try db.run("INSERT INTO registered_models VALUES (?, ?, ?, ?)",
+                               [.text(m.name), .integer(m.creationTime), .integer(m.lastUpdatedTime), m.description.map(SQLValue.text) ?? .null])
+                } catch let e as SQLiteError where e.isConstraint {
+                    return false
+                }
+                for t in m.tags { try db.run("INSERT OR REPLACE INTO registered_model_tags VALUES (?, ?, ?)", [.text(m.name), .text(t.key), .text(t.value)]) }
+                return true
+            }
+        }
+    }
+
+    public func registeredModel(named name: String) throws -> RegisteredModel? {
+        try with { db in try Self.registeredModels(db, name: name).first }
+    }
+
+    public func registeredModels() throws -> [RegisteredModel] {
+        try with { db in try Self.registeredModels(db, name: nil) }
+    }
+
+    /// Models (one, or all with `nil`) with their tags and aliases.
+    static func registeredModels(_ db: SQLiteDatabase, name: String?) throws -> [RegisteredModel] {
+        let (cond, values): (String, [SQLValue]) = name.map { ("WHERE name = ?", [.text($0)]) } ?? ("", [])
+        var models = try db.rows("SELECT name, creation_time, last_updated_time, description FROM registered_models \(cond) ORDER BY name", values).map {
+            RegisteredModel(name: $0[0].string ?? "", creationTime: $0[1].int ?? 0, lastUpdatedTime: $0[2].int ?? 0, description: $0[3].string)
+        }
+        var index: [String: Int] = [:]
+        for (i, m) in models.enumerated() { index[m.name] = i }
+        try db.query("SELECT name, key, value FROM registered_model_tags \(cond) ORDER BY name, key", values) { r in
+            if let i = index[r[0].string ?? ""] { models[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? "")) }
+        }
+        try db.query("SELECT name, alias, version FROM registered_model_aliases \(cond) ORDER BY name, alias", values) { r in
+            if let i = index[r[0].string ?? ""] { models[i].aliases.append(ModelAlias(alias: r[1].string ?? "", version: r[2].int ?? 0)) }
+        }
+        return models
+    }
+
+    public func renameRegisteredModel(_ name: String, to newName: String, now: Int64) throws -> Bool {
+        try transaction {
+            try with { db in
+                do {
+                    _ = try db.run("UPDATE registered_models SET name = ?, last_updated_time = ? WHERE name = ?", [.text(newName), .integer(now), .text(name)])
+                } catch let e as SQLiteError where e.isConstraint {
+                    return false
+                }
+                for table in ["registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"] {
+                    _ = try db.run("UPDATE \(table) SET name = ? WHERE name = ?", [.text(newName), .text(name)])
+                }
+                return true
+            }
+        }
+    }
+
+    public func updateRegisteredModel(_ name: String, description: String?, now: Int64) throws {
+        try with { db in
+            _ = try db.run("UPDATE registered_models SET description = ?, last_updated_time = ? WHERE name = ?",
+                           [description.map(SQLValue.text) ?? .null, .integer(now), .text(name)])
+        }
+    }
+
+    public func deleteRegisteredModel(_ name: String) throws {
+        try transaction {
+            try with { db in
+                for table in ["registered_models", "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"] {
+                    _ = try db.run("DELETE FROM \(table) WHERE name = ?", [.text(name)])
+                }
+            }
+        }
+    }
+
+    public func setRegisteredModelTag(_ name: String, _ tag: KeyValue) throws {
+        try with { db in _ = try db.run("INSERT OR REPLACE INTO registered_model_tags VALUES (?, ?, ?)", [.text(name), .text(tag.key), .text(tag.value)]) }
+    }
+
+    public func deleteRegisteredModelTag(_ name: String, key: String) throws {
+        try with { db in _ = try db.run("DELETE FROM registered_model_tags WHERE name = ? AND key = ?", [.text(name), .text(key)]) }
+    }
+
+    public func setModelAlias(_ name: String, alias: String, version: Int64) throws {
+        try with { db in _ = try db.run("INSERT OR REPLACE INTO registered_model_aliases VALUES (?, ?, ?)", [.text(name), .text(alias), .integer(version)]) }
+    }
+
+    public func deleteModelAlias(_ name: String, alias: String) throws {
+        try with { db in _ = try db.run("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)]) }
+    }
+
+    public func insertModelVersion(_ v: ModelVersion) throws -> ModelVersion {
+        try transaction {
+            try with { db in
+                var v = v
+                v.version = try db.rows("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(v.name)]).first?.first?.int ?? 1
+                try db.run("INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [.text(v.name), .integer(v.version), .integer(v.creationTime), .integer(v.lastUpdatedTime), .text(v.currentStage),
+                            v.description.map(SQLValue.text) ?? .null, .text(v.source), .text(v.runID), .text(v.runLink),
+                            v.modelID.map(SQLValue.text) ?? .null, .text(v.storageLocation)])
+                for t in v.tags {
+                    try db.run("INSERT OR REPLACE INTO model_version_tags VALUES (?, ?, ?, ?)", [.text(v.name), .integer(v.version), .text(t.key), .text(t.value)])
+                }
+                _ = try db.run("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.integer(v.creationTime), .text(v.name)])
+                return v
+            }
+        }
+    }
+
+    public func modelVersions(named name: String?) throws -> [ModelVersion] {
+        try with { db in
+            let (cond, values): (String, [SQLValue]) = name.map { ("AND name = ?", [.text($0)]) } ?? ("", [])
+            var versions = try db.rows("SELECT name, version, creation_time, last_updated_time, current_stage, description, source, run_id, run_link, "
+                                       + "model_id, storage_location FROM model_versions WHERE current_stage != ? \(cond) ORDER BY name, version",
+                                       [.text(Self.deletedStage)] + values).map { r in
+                ModelVersion(name: r[0].string ?? "", version: r[1].int ?? 0, creationTime: r[2].int ?? 0, lastUpdatedTime: r[3].int ?? 0,
+                             currentStage: r[4].string ?? "None", description: r[5].string, source: r[6].string ?? "", runID: r[7].string ?? "",
+                             runLink: r[8].string ?? "", modelID: r[9].string, storageLocation: r[10].string ?? "")
+            }
+            struct Key: Hashable { var name: String, version: Int64 }
+            var index: [Key: Int] = [:]
+            for (i, v) in versions.enumerated() { index[Key(name: v.name, version: v.version)] = i }
+            let where_ = name == nil ? "" : "WHERE name = ?"
+            try db.query("SELECT name, version, key, value FROM model_version_tags \(where_) ORDER BY name, version, key", values) { r in
+                if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] {
+                    versions[i].tags.append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
+                }
+            }
+            try db.query("SELECT name, version, alias FROM registered_model_aliases \(where_) ORDER BY name, alias", values) { r in
+                if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] { versions[i].aliases.append(r[2].string ?? "") }
+            }
+            return versions
+        }
+    }
+
+    public func updateModelVersion(_ name: String, version: Int64, description: String??, stage: String?, now: Int64) throws {
+        try transaction {
+            try with { db in
+                if let description {
+                    _ = try db.run("UPDATE model_versions SET description = ? WHERE name = ? AND version = ?",
+                                   [description.map(SQLValue.text) ?? .null, .text(name), .integer(version)])
+                }
+                if let stage {
+                    _ = try db.run("UPDATE model_versions SET current_stage = ? WHERE name = ? AND version = ?", [.text(stage), .text(name), .integer(version)])
+                }
+                _ = try db.run("UPDATE model_versions SET last_updated_time = ? WHERE name = ? AND version = ?", [.integer(now), .text(name), .integer(version)])
+            }
+        }
+    }
+
+    public func deleteModelVersion(_ name: String, version: Int64, now: Int64) throws {
+        try transaction {
+            try with { db in
+                _ = try db.run("UPDATE model_versions SET current_stage = ?, source = 'REDACTED-SOURCE-PATH', run_id = '', run_link = '', "
+                               + "storage_location = '', last_updated_time = ? WHERE name = ? AND version = ?",
+                               [.text(Self.deletedStage), .integer(now), .text(name), .integer(version)])
+                _ = try db.run("DELETE FROM model_version_tags WHERE name = ? AND version = ?", [.text(name), .integer(version)])
+                _ = try db.run("DELETE FROM registered_model_aliases WHERE name = ? AND version = ?", [.text(name), .integer(version)])
+                _ = try db.run("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.integer(now), .text(name)])
+            }
+        }
+    }
+
+    public func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws {
+        try with { db in
+            _ = try db.run("INSERT OR REPLACE INTO model_version_tags VALUES (?, ?, ?, ?)", [.text(name), .integer(version), .text(tag.key), .text(tag.value)])
+        }
+    }
+
+    public func deleteModelVersionTag(_ name: String, version: Int64, key: String) throws {
+        try with { db in
+            _ = try db.run("DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", [.text(name), .integer(version), .text(key)])
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Synchronization
+import Testing
+@testable import TallyTracking
+
+/// The Model Registry in the service: version numbers never reused, deletes and renames carrying versions, tags
+/// and aliases, stages with archiving, latest versions per stage, source rules, search grammar and ordering.
+@Suite struct RegistryTests {
+    static func fixture() throws -> (Fixture, String) {
+        let tick = Atomic<Int64>(1_700_000_000_000)
+        let f = try Fixture("reg", clock: { tick.add(1, ordering: .relaxed).newValue })
+        let exp = try f.service.createExperiment(name: "r")
+        let run = try f.service.createRun(experimentID: exp).info.runID
+        let lm = try f.service.createLoggedModel(experimentID: exp, name: "m", modelType: nil, sourceRunID: run, params: [], tags: [])
+        return (f, lm.modelID)
+    }
+
+    @Test func versionsAliasesStagesAndRenames() throws {
+        let (f, model) = try Self.fixture()
+        let s = f.service
+        _ = try s.createRegisteredModel(name: "a", tags: [KeyValue(key: "t", value: "1")], description: nil)
+        let make = { try s.createModelVersion("a", source: "models:/\(model)", runID: nil, tags: [], runLink: nil, description: nil, modelID: model) }
+        #expect(try (0..<3).map { _ in try make().version } == [1, 2, 3])
+        #expect(try s.modelVersion("a", "1").storageLocation == (try s.loggedModel(id: model)).artifactURI)
+        try s.setModelAlias("a", alias: "champ", version: "3")
+        try s.deleteModelVersion("a", "3")
+        #expect(try make().version == 4)  // never reused
+        #expect(try s.registeredModel(named: "a").aliases.isEmpty)  // the alias went with its version
+        _ = try s.transitionModelVersionStage("a", "1", stage: "staging", archiveExisting: false)
+        _ = try s.transitionModelVersionStage("a", "2", stage: "Staging", archiveExisting: true)
+        #expect(try s.modelVersion("a", "1").currentStage == "Archived")
+        #expect(try s.latestVersions(of: "a").map { "\($0.currentStage)\($0.version)" } == ["Archived1", "Staging2", "None4"])
+        #expect(try s.latestVersions(of: "a", stages: ["staging"]).map(\.version) == [2])
+        try s.setModelAlias("a", alias: "prod", version: "2")
+        _ = try s.createRegisteredModel(name: "b", tags: [], description: nil)
+        expectError(.resourceAlreadyExists, "Registered Model (name=b) already exists.") { _ = try s.renameRegisteredModel("a", to: "b") }
+        let renamed = try s.renameRegisteredModel("a", to: "c")
+        #expect(renamed.tags == [KeyValue(key: "t", value: "1")] && renamed.aliases == [ModelAlias(alias: "prod", version: 2)])
+        #expect(try s.modelVersion(byAlias: "prod", of: "c").aliases == ["prod"])
+        #expect(try s.searchModelVersions(filter: "name = 'c'", maxResults: nil, orderBy: ["version_number"], pageToken: nil).items.map(\.version) == [1, 2, 4])
+        try s.deleteRegisteredModel("c")
+        expectError(.resourceDoesNotExist, "Registered Model with name=c not found") { _ = try s.modelVersion("c", "1") }
+        #expect(try s.searchModelVersions(filter: nil, maxResults: nil, orderBy: [], pageToken: nil).items.isEmpty)
+    }
+
+    @Test func rulesOfNamesAliasesStagesAndSources() throws {
+        let (f, model) = try Self.fixture()
+        let s = f.service
+        _ = try s.createRegisteredModel(name: "r", tags: [], description: nil)
+        expectError(.invalidParameterValue, "Names cannot contain") { _ = try s.createRegisteredModel(name: "x:y", tags: [], description: nil) }
+        expectError(.invalidParameterValue, "Invalid Model Version stage: Bogus") { _ = try TrackingService.stage("Bogus") }
+        for (alias, fragment) in [("V12", "is reserved"), ("LATEST", "'latest' alias name"), ("bad alias!", "Invalid alias name"),
+                                  (String(repeating: "a", count: 256), "255 characters")] {
+            expectError(.invalidParameterValue, fragment) { _ = try TrackingService.aliasName(alias) }
+        }
+        #expect(try TrackingService.aliasName("v1x") == "v1x" && TrackingService.aliasName("Champ_1-é") == "Champ_1-é")
+        let run = try s.loggedModel(id: model).sourceRunID
+        let base = try s.run(id: run).info.artifactURI
+        let v = try s.createModelVersion("r", source: "runs:/\(run)/model", runID: run, tags: [], runLink: nil, description: nil, modelID: nil)
+        #expect(v.storageLocation == base + "/model" && v.description == "")
+        expectError(.invalidParameterValue, "The run_id request parameter") {
+            _ = try s.createModelVersion("r", source: "runs:/\(run)/model", runID: nil, tags: [], runLink: nil, description: nil, modelID: nil)
+        }
+        expectError(.invalidParameterValue, "To use a local path") {
+            _ = try s.createModelVersion("r", source: "/etc", runID: run, tags: [], runLink: nil, description: nil, modelID: nil)
+        }
+        #expect(try s.createModelVersion("r", source: base + "/x", runID: run, tags: [], runLink: nil, description: nil, modelID: nil).storageLocation == base + "/x")
+        #expect(try s.updateModelVersion("r", "1", description: nil).description == nil)  // omitted: cleared
+    }
+
+    @Test func searchGrammarPromptsAndOrder() throws {
+        let (f, _) = try Self.fixture()
+        let s = f.service
+        for (n, tags) in [("b", [KeyValue(key: "team", value: "ml")]), ("a", []), ("p", [KeyValue(key: "mlflow.prompt.is_prompt", value: "true")])] {
+            _ = try s.createRegisteredModel(name: n, tags: tags, description: nil)
+        }
+        let names = { (filter: String?, order: [String]) in
+            try s.searchRegisteredModels(filter: filter, maxResults: nil, orderBy: order, pageToken: nil).items.map(\.name)
+        }
+        let promptClause = "tag.`mlflow.prompt.is_prompt` != 'true'"
+        #expect(try names(nil, []) == ["a", "b"])  // prompts left out
+        #expect(try names(promptClause, []) == ["a", "b"])  // untagged models kept
+        #expect(try names("tags.`mlflow.prompt.is_prompt` = 'true'", []) == ["p"])
+        #expect(try names("tags.team != 'x' AND \(promptClause)", []) == ["b"])
+        #expect(try names("name IN ('a', 'b')", ["timestamp DESC"]) == ["a", "b"])
+        #expect(try names("name = \"a\"", []) == ["a"])  // double quotes are a string here
+        expectError(.invalidParameterValue, "Invalid ordering key in order_by clause 'name DESCENDING'.") { _ = try names(nil, ["name DESCENDING"]) }
+        expectError(.invalidParameterValue, "`order_by` contains duplicate fields") { _ = try names(nil, ["name", "name DESC"]) }
+        expectError(.invalidParameterValue, "Invalid clause(s)") { _ = try names("name = 'a' OR name = 'b'", []) }
+    }
+}
