@@ -1,4 +1,4 @@
-"""Logged-model answers field by field against a real `mlflow server` (3.17, SQLite, from the venv) started here: the
+"""Logged-model and registry answers field by field against a real `mlflow server` (3.17, SQLite, from the venv) started here: the
 same raw requests to both, then the same JSON shape (keys, types, enum names, which fields are present) and the same
 error codes and statuses. Ids, timestamps and generated names differ by nature and are compared by form only."""
 import os
@@ -129,3 +129,71 @@ def test_logged_model_answers_match_mlflow(server, mlflow_url):
         assert got[name]["model"]["data"]["params"] == exp[name]["model"]["data"]["params"]
         strip = lambda ms: [{k: v for k, v in m.items() if k not in ("timestamp", "model_id", "run_id")} for m in ms]
         assert strip(got[name]["model"]["data"]["metrics"]) == strip(exp[name]["model"]["data"]["metrics"])
+
+
+def registry_session(url):
+    """The registry's raw requests, as the client sends them; returns (name, status, body) per step."""
+    api = url + "/api/2.0/mlflow"
+    out = []
+
+    def call(name, method, path, **kw):
+        r = requests.request(method, api + path, **kw)
+        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
+        out.append((name, r.status_code, body))
+        return body
+
+    exp = call("experiment", "POST", "/experiments/create", json={"name": "registry-oracle"})["experiment_id"]
+    run = call("run", "POST", "/runs/create", json={"experiment_id": exp})["run"]["info"]["run_id"]
+    mid = call("logged model", "POST", "/logged-models", json={"experiment_id": exp, "name": "m", "source_run_id": run})["model"]["info"]["model_id"]
+    call("create", "POST", "/registered-models/create", json={"name": "reg", "tags": [{"key": "team", "value": "ml"}], "description": "d"})
+    call("create bare", "POST", "/registered-models/create", json={"name": "reg-bare"})
+    call("duplicate", "POST", "/registered-models/create", json={"name": "reg"})
+    for _ in range(2):
+        call("version", "POST", "/model-versions/create", json={"name": "reg", "source": f"models:/{mid}", "model_id": mid})
+    call("version with run", "POST", "/model-versions/create", json={"name": "reg", "source": f"models:/{mid}", "model_id": mid, "run_id": run,
+                                                                      "tags": [{"key": "k", "value": "v"}], "description": "three"})
+    call("alias", "POST", "/registered-models/alias", json={"name": "reg", "alias": "champion", "version": "2"})
+    call("get", "GET", "/registered-models/get", params={"name": "reg"})
+    call("get version", "GET", "/model-versions/get", params={"name": "reg", "version": "3"})
+    call("by alias", "GET", "/registered-models/alias", params={"name": "reg", "alias": "champion"})
+    call("transition", "POST", "/model-versions/transition-stage", json={"name": "reg", "version": "1", "stage": "staging",
+                                                                         "archive_existing_versions": False})
+    call("latest", "POST", "/registered-models/get-latest-versions", json={"name": "reg"})
+    call("download", "GET", "/model-versions/get-download-uri", params={"name": "reg", "version": "1"})
+    call("update", "PATCH", "/registered-models/update", json={"name": "reg"})
+    call("update version", "PATCH", "/model-versions/update", json={"name": "reg", "version": "3", "description": "new"})
+    call("search", "GET", "/registered-models/search", params={"filter": "name LIKE 'reg%' AND tag.`mlflow.prompt.is_prompt` != 'true'",
+                                                               "max_results": 1})
+    call("search versions", "GET", "/model-versions/search", params={"filter": "name = 'reg'", "max_results": 2})
+    call("set tag", "POST", "/registered-models/set-tag", json={"name": "reg", "key": "owner", "value": "me"})
+    call("delete missing tag", "DELETE", "/registered-models/delete-tag", json={"name": "reg", "key": "nope"})
+    call("version tag", "POST", "/model-versions/set-tag", json={"name": "reg", "version": "1", "key": "a", "value": "b"})
+    call("rename", "POST", "/registered-models/rename", json={"name": "reg", "new_name": "reg2"})
+    call("rename taken", "POST", "/registered-models/rename", json={"name": "reg2", "new_name": "reg-bare"})
+    call("delete version", "DELETE", "/model-versions/delete", json={"name": "reg2", "version": "3"})
+    call("after delete", "POST", "/model-versions/create", json={"name": "reg2", "source": f"models:/{mid}", "model_id": mid})
+    call("unknown alias", "GET", "/registered-models/alias", params={"name": "reg2", "alias": "nope"})
+    call("reserved alias", "POST", "/registered-models/alias", json={"name": "reg2", "alias": "v1", "version": "1"})
+    call("number version", "POST", "/registered-models/alias", json={"name": "reg2", "alias": "x", "version": 1})
+    call("bad version", "GET", "/model-versions/get", params={"name": "reg2", "version": "abc"})
+    call("unknown version", "GET", "/model-versions/get", params={"name": "reg2", "version": "99"})
+    call("bad source", "POST", "/model-versions/create", json={"name": "reg2", "source": "/tmp/x"})
+    call("bad stage", "POST", "/model-versions/transition-stage", json={"name": "reg2", "version": "1", "stage": "Bogus",
+                                                                        "archive_existing_versions": False})
+    call("bad comparator", "GET", "/registered-models/search", params={"filter": "name > 'a'"})
+    call("delete", "DELETE", "/registered-models/delete", json={"name": "reg2"})
+    call("get deleted", "GET", "/registered-models/get", params={"name": "reg2"})
+    return out
+
+
+def test_registry_answers_match_mlflow(server, mlflow_url):
+    ours, theirs = registry_session(server.url), registry_session(mlflow_url)
+    assert [s[0] for s in ours] == [s[0] for s in theirs] and len(ours) == 37
+    for (name, status, body), (_, want_status, want) in zip(ours, theirs):
+        assert status == want_status, (name, body, want)
+        assert normalise(name, body) == normalise(name, want), (name, body, want)
+        # Values that do not depend on ids or clocks agree too.
+        for key in ["registered_model", "model_version"]:
+            if isinstance(want, dict) and key in want:
+                for f in ["name", "version", "current_stage", "description", "status", "aliases", "tags", "run_link"]:
+                    assert body[key].get(f) == want[key].get(f), (name, f, body, want)

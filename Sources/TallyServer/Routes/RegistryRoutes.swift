@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import TallyStore
 import TallyTracking
 
 /// MLflow's Model Registry endpoints (`registered-models/...`, `model-versions/...`), mounted under each MLflow API
@@ -41,7 +42,11 @@ struct RegistryRoutes {
             let page = try s.searchRegisteredModels(filter: try r.string("filter"), maxResults: try r.int64("max_results"),
                                                     orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"))
             var o = Obj()
-            o.add("registered_models", array: try page.items.map { Self.model($0, latest: try s.latestVersions(of: $0.name), aliases: false) })
+            // With aliases, and latest versions by stage name: as a real mlflow 3.17 server answers a search (the
+            // differential test checks both).
+            o.add("registered_models", array: try page.items.map { m in
+                Self.model(m, latest: try s.latestVersions(of: m.name).sorted { KeyOrder.less($0.currentStage, $1.currentStage) }, aliases: true)
+            })
             o.add("next_page_token", page.nextPageToken)
             return o.json
         })

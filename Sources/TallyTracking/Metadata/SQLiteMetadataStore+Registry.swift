@@ -1,5 +1,5 @@
 extension SQLiteMetadataStore {
-    /// Version 4: the Model Registry. Names are keys (renames update them, deletes cascade by hand); a deleted version
+    /// Version 4: the Model Registry (tags listed in the order they were first set, as MLflow lists them). Names are keys (renames update them, deletes cascade by hand); a deleted version
     /// keeps its row (stage `Deleted_Internal`, source and run cleared) so its number is never given again.
     static let schemaVersion4 = """
         CREATE TABLE registered_models (
@@ -26,7 +26,7 @@ extension SQLiteMetadataStore {
                 } catch let e as SQLiteError where e.isConstraint {
                     return false
                 }
-                for t in m.tags { try db.run("INSERT OR REPLACE INTO registered_model_tags VALUES (?, ?, ?)", [.text(m.name), .text(t.key), .text(t.value)]) }
+                for t in m.tags { try db.run("INSERT INTO registered_model_tags VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value", [.text(m.name), .text(t.key), .text(t.value)]) }
                 return true
             }
         }
@@ -48,7 +48,7 @@ extension SQLiteMetadataStore {
         }
         var index: [String: Int] = [:]
         for (i, m) in models.enumerated() { index[m.name] = i }
-        try db.query("SELECT name, key, value FROM registered_model_tags \(cond) ORDER BY name, key", values) { r in
+        try db.query("SELECT name, key, value FROM registered_model_tags \(cond) ORDER BY rowid", values) { r in
             if let i = index[r[0].string ?? ""] { models[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? "")) }
         }
         try db.query("SELECT name, alias, version FROM registered_model_aliases \(cond) ORDER BY name, alias", values) { r in
@@ -91,7 +91,7 @@ extension SQLiteMetadataStore {
     }
 
     public func setRegisteredModelTag(_ name: String, _ tag: KeyValue) throws {
-        try with { db in _ = try db.run("INSERT OR REPLACE INTO registered_model_tags VALUES (?, ?, ?)", [.text(name), .text(tag.key), .text(tag.value)]) }
+        try with { db in _ = try db.run("INSERT INTO registered_model_tags VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value", [.text(name), .text(tag.key), .text(tag.value)]) }
     }
 
     public func deleteRegisteredModelTag(_ name: String, key: String) throws {
@@ -116,7 +116,7 @@ extension SQLiteMetadataStore {
                             v.description.map(SQLValue.text) ?? .null, .text(v.source), .text(v.runID), .text(v.runLink),
                             v.modelID.map(SQLValue.text) ?? .null, .text(v.storageLocation)])
                 for t in v.tags {
-                    try db.run("INSERT OR REPLACE INTO model_version_tags VALUES (?, ?, ?, ?)", [.text(v.name), .integer(v.version), .text(t.key), .text(t.value)])
+                    try db.run("INSERT INTO model_version_tags VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value", [.text(v.name), .integer(v.version), .text(t.key), .text(t.value)])
                 }
                 _ = try db.run("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.integer(v.creationTime), .text(v.name)])
                 return v
@@ -138,7 +138,7 @@ extension SQLiteMetadataStore {
             var index: [Key: Int] = [:]
             for (i, v) in versions.enumerated() { index[Key(name: v.name, version: v.version)] = i }
             let where_ = name == nil ? "" : "WHERE name = ?"
-            try db.query("SELECT name, version, key, value FROM model_version_tags \(where_) ORDER BY name, version, key", values) { r in
+            try db.query("SELECT name, version, key, value FROM model_version_tags \(where_) ORDER BY rowid", values) { r in
                 if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] {
                     versions[i].tags.append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
                 }
@@ -180,7 +180,7 @@ extension SQLiteMetadataStore {
 
     public func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws {
         try with { db in
-            _ = try db.run("INSERT OR REPLACE INTO model_version_tags VALUES (?, ?, ?, ?)", [.text(name), .integer(version), .text(tag.key), .text(tag.value)])
+            _ = try db.run("INSERT INTO model_version_tags VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value", [.text(name), .integer(version), .text(tag.key), .text(tag.value)])
         }
     }
 

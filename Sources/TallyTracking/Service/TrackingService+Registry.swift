@@ -10,7 +10,7 @@ extension TrackingService {
         try tags.forEach(Self.checkRegistryTag)
         let now = clock()
         let m = RegisteredModel(name: name, creationTime: now, lastUpdatedTime: now, description: description,
-                                tags: Self.lastWins(tags).sorted { binaryLess($0.key, $1.key) })
+                                tags: Self.lastWins(tags))
         guard try metadata.insertRegisteredModel(m) else {
             throw TrackingError(.resourceAlreadyExists, "Registered Model (name=\(name)) already exists.")
         }
@@ -24,14 +24,16 @@ extension TrackingService {
         return m
     }
 
-    /// `latest_versions` of a model: the highest version in each stage present (or in each of `stages`).
+    /// `latest_versions` of a model: the highest version in each stage present (or in each of `stages`), stages in
+    /// the order their first version was created (as MLflow's `registered-models/get` lists them).
     public func latestVersions(of name: String, stages: [String]? = nil) throws -> [ModelVersion] {
         let wanted = try stages.map { try $0.map(Self.stage) }
-        var best: [String: ModelVersion] = [:]
+        var best: [String: ModelVersion] = [:], first: [String: Int64] = [:]
         for v in try metadata.modelVersions(named: name) where wanted?.contains(v.currentStage) ?? true {
             if (best[v.currentStage]?.version ?? 0) < v.version { best[v.currentStage] = v }
+            first[v.currentStage] = min(first[v.currentStage] ?? v.version, v.version)
         }
-        return best.values.sorted { $0.version < $1.version }
+        return best.values.sorted { first[$0.currentStage]! < first[$1.currentStage]! }
     }
 
     /// `registered-models/rename`: the model under its new name (versions, tags and aliases follow).
@@ -134,7 +136,7 @@ extension TrackingService {
         let now = clock()
         return try metadata.insertModelVersion(ModelVersion(
             name: m.name, version: 0, creationTime: now, lastUpdatedTime: now, description: description ?? "", source: source, runID: run ?? "",
-            runLink: runLink ?? "", modelID: modelID, storageLocation: storage, tags: Self.lastWins(tags).sorted { binaryLess($0.key, $1.key) }))
+            runLink: runLink ?? "", modelID: modelID, storageLocation: storage, tags: Self.lastWins(tags)))
     }
 
     /// The run and the storage location of a version's source, or MLflow's refusal.
