@@ -41,6 +41,13 @@ MLFLOW_ENDPOINTS = [
     ("/upload-artifact", "POST"), ("/logged-models", "POST"), ("/runs/outputs", "POST"), ("/logged-models/m-0", "GET"),
     ("/logged-models/m-0", "PATCH"), ("/logged-models/m-0", "DELETE"), ("/logged-models/m-0/tags", "PATCH"),
     ("/logged-models/m-0/tags/k", "DELETE"), ("/logged-models/m-0/params", "POST"),
+    ("/registered-models/create", "POST"), ("/registered-models/get", "GET"), ("/registered-models/rename", "POST"),
+    ("/registered-models/update", "PATCH"), ("/registered-models/delete", "DELETE"), ("/registered-models/set-tag", "POST"),
+    ("/registered-models/delete-tag", "DELETE"), ("/registered-models/search", "GET"), ("/registered-models/get-latest-versions", "POST"),
+    ("/registered-models/alias", "POST"), ("/registered-models/alias", "GET"), ("/registered-models/alias", "DELETE"),
+    ("/model-versions/create", "POST"), ("/model-versions/get", "GET"), ("/model-versions/update", "PATCH"),
+    ("/model-versions/delete", "DELETE"), ("/model-versions/set-tag", "POST"), ("/model-versions/delete-tag", "DELETE"),
+    ("/model-versions/get-download-uri", "GET"), ("/model-versions/search", "GET"), ("/model-versions/transition-stage", "POST"),
 ]
 PREFIXES = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"]
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"]
@@ -50,7 +57,8 @@ FIELDS = ["experiment_id", "experiment_ids", "name", "new_name", "artifact_locat
           "start_time", "run_name", "metric_key", "metric_keys", "start_step", "end_step", "path", "experiment_name",
           "model_json", "buckets", "mode", "format", "max_points", "batch_id", "steps", "timestamps", "values",
           "user_id", "description", "model_id", "source_run_id", "model_type", "allow_deleted", "field_name", "ascending",
-          "dataset_name", "dataset_digest"]
+          "dataset_name", "dataset_digest", "new_name", "version", "alias", "source", "stage", "archive_existing_versions",
+          "stages", "run_link"]
 TRAVERSALS = ["../x", "..", "../../../../etc/passwd", "%2e%2e/x", "%2E%2E%2Fetc%2Fpasswd", "%2e%2e%2f%2e%2e%2fx",
               "%252e%252e/x", "%25252e%25252e%25252fx", "/etc/passwd", "%2Fetc%2Fpasswd", "//etc", "/", "..\\..\\etc\\passwd",
               "..%5C..%5Cx", "%5C%5Cserver%5Cshare", "\\etc\\passwd", "a/../../b", "a/%2e%2e/%2e%2e/b", "C:/x", "C:\\x",
