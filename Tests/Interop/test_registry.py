@@ -119,3 +119,29 @@ def test_registry_errors_are_mlflows(server):
         "registered_models"][0]["name"] == "err-a"
     with pytest.raises(MlflowException, match="already exists"):
         c.create_registered_model("err-a")
+
+
+def test_compare_champion_and_challenger_by_their_registered_versions(server):
+    """Lineage: a version leads to its source run's curves; compare takes `name@alias` and `name/N`."""
+    c = MlflowClient()
+    exp = c.create_experiment("lineage")
+    runs = []
+    for r in range(2):
+        rid = c.create_run(exp).info.run_id
+        for step in range(50):
+            c.log_metric(rid, "loss", 1.0 / (step + 1 + r), step=step)
+        lm = c.create_logged_model(exp, name="m", source_run_id=rid)
+        runs.append((rid, lm.model_id))
+    c.create_registered_model("lineage")
+    for _, mid in runs:
+        c.create_model_version("lineage", f"models:/{mid}", model_id=mid)
+    c.set_registered_model_alias("lineage", "champion", "1")
+    c.set_registered_model_alias("lineage", "challenger", "2")
+    url = server.url + "/api/tally/v1/compare"
+    b = requests.post(url, json={"models": ["lineage@champion", "models:/lineage/2"], "metric_keys": ["loss"], "buckets": 10}).json()
+    assert [s["run_id"] for s in b["series"]] == [runs[0][0], runs[1][0]]
+    assert b["series"][0]["summary"]["count"] == 50
+    r = requests.post(url, json={"models": ["lineage@nope"], "metric_keys": ["loss"]})
+    assert r.status_code == 400 and "alias nope not found" in r.json()["message"]
+    r = requests.post(url, json={"models": ["lineage"], "metric_keys": ["loss"]})
+    assert r.status_code == 400 and "name@alias or name/version" in r.json()["message"]

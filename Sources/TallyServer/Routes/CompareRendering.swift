@@ -3,7 +3,7 @@ import TallyStore
 import TallyTracking
 
 /// The body of `POST /api/tally/v1/compare`:
-/// `{"run_ids": […], "metric_keys": […], "start_step": a, "end_step": b, "buckets": 1000, "mode": "m4",
+/// `{"run_ids": […], "models": ["name@alias", "name/3"], "metric_keys": […], "start_step": a, "end_step": b, "buckets": 1000, "mode": "m4",
 ///   "max_points": 100000, "format": "json"}`. `mode` is `m4` (default), `mean`, `lttb` or `raw` (with `max_points`,
 /// default 100,000); `format` is `json` (default) or `binary`.
 struct CompareRequest {
@@ -35,6 +35,7 @@ struct CompareRequest {
         case let v?: throw MLflowRequest.invalid("align", v)
         }
         query = CompareQuery(runIDs: runIDs, keys: keys, steps: steps, buckets: buckets, mode: mode, align: align)
+        query.models = try r.strings("models")
     }
 }
 

@@ -27,6 +27,9 @@ public struct CompareQuery: Sendable, Equatable {
     /// M4 and mean over a window taken from the data: snap the grid to the rollup pyramid (power-of-two bucket
     /// widths at aligned steps, about `buckets` of them) so no raw point is decoded. Curves stay exact.
     public var align: Bool
+    /// Registered model versions whose source runs are compared too (after `runIDs`): `name@alias` or `name/3`
+    /// (with or without `models:/`). "Champion vs challenger" compares their exact training curves.
+    public var models: [String] = []
 
     /// Most runs in one query.
     public static let maxRuns = 1000

@@ -12,6 +12,9 @@ extension TrackingService {
     /// bucket `i` means the same steps in every curve. M4 and mean come from the rollup pyramid (cost follows the
     /// bucket count, not the points); LTTB and raw read points. Series are reduced in parallel.
     public func compare(_ q: CompareQuery) throws -> CompareResult {
+        var q = q
+        q.runIDs += try q.models.map(sourceRun(ofModel:))
+        q.models = []
         try Self.validate(q)
         var seen = Set<String>()
         let runIDs = q.runIDs.filter { seen.insert($0).inserted }

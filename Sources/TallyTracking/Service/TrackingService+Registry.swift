@@ -254,6 +254,24 @@ extension TrackingService {
         return Self.page(sorted, offset: try PageToken.decode(pageToken), maxResults: Int(maxResults))
     }
 
+    /// The source run of a registered model version named `name@alias` or `name/<version>` (a `models:/` prefix
+    /// allowed): its lineage to the run's metric curves.
+    public func sourceRun(ofModel reference: String) throws -> String {
+        let ref = reference.hasPrefix("models:/") ? String(reference.dropFirst("models:/".count)) : reference
+        let version: ModelVersion
+        if let at = ref.lastIndex(of: "@") {
+            version = try modelVersion(byAlias: String(ref[ref.index(after: at)...]), of: String(ref[..<at]))
+        } else if let slash = ref.lastIndex(of: "/") {
+            version = try modelVersion(String(ref[..<slash]), String(ref[ref.index(after: slash)...]))
+        } else {
+            throw TrackingError.invalid("Invalid model reference '\(reference)': use name@alias or name/version")
+        }
+        guard !version.runID.isEmpty else {
+            throw TrackingError.invalid("Model version \(version.name)/\(version.version) has no source run to compare")
+        }
+        return version.runID
+    }
+
     // MARK: Rules
 
     /// A model name MLflow accepts: not empty, no `/` or `:`.
