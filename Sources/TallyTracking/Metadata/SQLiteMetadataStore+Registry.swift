@@ -1,3 +1,5 @@
+import TallyStore
+
 extension SQLiteMetadataStore {
     /// Version 4: the Model Registry (tags listed in the order they were first set, as MLflow lists them). Names are keys (renames update them, deletes cascade by hand); a deleted version
     /// keeps its row (stage `Deleted_Internal`, source and run cleared) so its number is never given again.
@@ -19,7 +21,7 @@ extension SQLiteMetadataStore {
 
     public func insertRegisteredModel(_ m: RegisteredModel) throws -> Bool {
         try transaction {
-            try with { db in
+            try registryWrite { db in
                 do {
                     try db.run("INSERT INTO registered_models VALUES (?, ?, ?, ?)",
                                [.text(m.name), .integer(m.creationTime), .integer(m.lastUpdatedTime), m.description.map(SQLValue.text) ?? .null])
@@ -33,11 +35,34 @@ extension SQLiteMetadataStore {
     }
 
     public func registeredModel(named name: String) throws -> RegisteredModel? {
-        try with { db in try Self.registeredModels(db, name: name).first }
+        // One model: from the snapshot when there is one, else its own rows (a run of writes, each reading its model
+        // first, must not reload the whole registry every time).
+        try locked { st in try st.registry.map { $0.models[name] } ?? Self.registeredModels(st.db, name: name).first }
     }
 
     public func registeredModels() throws -> [RegisteredModel] {
-        try with { db in try Self.registeredModels(db, name: nil) }
+        try registry { $0.models.values.sorted { KeyOrder.less($0.name, $1.name) } }
+    }
+
+    /// Runs a registry write under the lock and drops the snapshot.
+    func registryWrite<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
+        try locked { st in
+            st.registry = nil
+            return try body(st.db)
+        }
+    }
+
+    /// Reads the registry snapshot (loading it when there is none): what searches over every model or version use.
+    func registry<R>(_ body: (RegistrySnapshot) throws -> R) throws -> R {
+        try locked { st in
+            if st.registry == nil {
+                let models = try Self.registeredModels(st.db, name: nil)
+                let versions = try Self.modelVersions(st.db, name: nil)
+                st.registry = RegistrySnapshot(models: Dictionary(uniqueKeysWithValues: models.map { ($0.name, $0) }),
+                                               versions: Dictionary(grouping: versions, by: \.name), all: versions)
+            }
+            return try body(st.registry!)
+        }
     }
 
     /// Models (one, or all with `nil`) with their tags and aliases.
@@ -59,7 +84,7 @@ extension SQLiteMetadataStore {
 
     public func renameRegisteredModel(_ name: String, to newName: String, now: Int64) throws -> Bool {
         try transaction {
-            try with { db in
+            try registryWrite { db in
                 do {
                     _ = try db.run("UPDATE registered_models SET name = ?, last_updated_time = ? WHERE name = ?", [.text(newName), .integer(now), .text(name)])
                 } catch let e as SQLiteError where e.isConstraint {
@@ -74,7 +99,7 @@ extension SQLiteMetadataStore {
     }
 
     public func updateRegisteredModel(_ name: String, description: String?, now: Int64) throws {
-        try with { db in
+        try registryWrite { db in
             _ = try db.run("UPDATE registered_models SET description = ?, last_updated_time = ? WHERE name = ?",
                            [description.map(SQLValue.text) ?? .null, .integer(now), .text(name)])
         }
@@ -82,7 +107,7 @@ extension SQLiteMetadataStore {
 
     public func deleteRegisteredModel(_ name: String) throws {
         try transaction {
-            try with { db in
+            try registryWrite { db in
                 for table in ["registered_models", "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"] {
                     _ = try db.run("DELETE FROM \(table) WHERE name = ?", [.text(name)])
                 }
@@ -91,24 +116,24 @@ extension SQLiteMetadataStore {
     }
 
     public func setRegisteredModelTag(_ name: String, _ tag: KeyValue) throws {
-        try with { db in _ = try db.run("INSERT INTO registered_model_tags VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value", [.text(name), .text(tag.key), .text(tag.value)]) }
+        try registryWrite { db in _ = try db.run("INSERT INTO registered_model_tags VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value", [.text(name), .text(tag.key), .text(tag.value)]) }
     }
 
     public func deleteRegisteredModelTag(_ name: String, key: String) throws {
-        try with { db in _ = try db.run("DELETE FROM registered_model_tags WHERE name = ? AND key = ?", [.text(name), .text(key)]) }
+        try registryWrite { db in _ = try db.run("DELETE FROM registered_model_tags WHERE name = ? AND key = ?", [.text(name), .text(key)]) }
     }
 
     public func setModelAlias(_ name: String, alias: String, version: Int64) throws {
-        try with { db in _ = try db.run("INSERT OR REPLACE INTO registered_model_aliases VALUES (?, ?, ?)", [.text(name), .text(alias), .integer(version)]) }
+        try registryWrite { db in _ = try db.run("INSERT OR REPLACE INTO registered_model_aliases VALUES (?, ?, ?)", [.text(name), .text(alias), .integer(version)]) }
     }
 
     public func deleteModelAlias(_ name: String, alias: String) throws {
-        try with { db in _ = try db.run("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)]) }
+        try registryWrite { db in _ = try db.run("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)]) }
     }
 
     public func insertModelVersion(_ v: ModelVersion) throws -> ModelVersion {
         try transaction {
-            try with { db in
+            try registryWrite { db in
                 var v = v
                 v.version = try db.rows("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(v.name)]).first?.first?.int ?? 1
                 try db.run("INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -125,7 +150,13 @@ extension SQLiteMetadataStore {
     }
 
     public func modelVersions(named name: String?) throws -> [ModelVersion] {
-        try with { db in
+        guard let name else { return try registry { $0.all } }
+        return try locked { st in try st.registry.map { $0.versions[name] ?? [] } ?? Self.modelVersions(st.db, name: name) }
+    }
+
+    /// Live versions (of one model, or all) with tags and aliases, from the database.
+    static func modelVersions(_ db: SQLiteDatabase, name: String?) throws -> [ModelVersion] {
+        do {
             let (cond, values): (String, [SQLValue]) = name.map { ("AND name = ?", [.text($0)]) } ?? ("", [])
             var versions = try db.rows("SELECT name, version, creation_time, last_updated_time, current_stage, description, source, run_id, run_link, "
                                        + "model_id, storage_location FROM model_versions WHERE current_stage != ? \(cond) ORDER BY name, version",
@@ -149,10 +180,21 @@ extension SQLiteMetadataStore {
             return versions
         }
     }
+}
+
+/// The Model Registry read whole: models by name, live versions by model (by version) and all of them (by name,
+/// then version).
+struct RegistrySnapshot {
+    var models: [String: RegisteredModel]
+    var versions: [String: [ModelVersion]]
+    var all: [ModelVersion]
+}
+
+extension SQLiteMetadataStore {
 
     public func updateModelVersion(_ name: String, version: Int64, description: String??, stage: String?, now: Int64) throws {
         try transaction {
-            try with { db in
+            try registryWrite { db in
                 if let description {
                     _ = try db.run("UPDATE model_versions SET description = ? WHERE name = ? AND version = ?",
                                    [description.map(SQLValue.text) ?? .null, .text(name), .integer(version)])
@@ -167,7 +209,7 @@ extension SQLiteMetadataStore {
 
     public func deleteModelVersion(_ name: String, version: Int64, now: Int64) throws {
         try transaction {
-            try with { db in
+            try registryWrite { db in
                 _ = try db.run("UPDATE model_versions SET current_stage = ?, source = 'REDACTED-SOURCE-PATH', run_id = '', run_link = '', "
                                + "storage_location = '', last_updated_time = ? WHERE name = ? AND version = ?",
                                [.text(Self.deletedStage), .integer(now), .text(name), .integer(version)])
@@ -179,13 +221,13 @@ extension SQLiteMetadataStore {
     }
 
     public func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws {
-        try with { db in
+        try registryWrite { db in
             _ = try db.run("INSERT INTO model_version_tags VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value", [.text(name), .integer(version), .text(tag.key), .text(tag.value)])
         }
     }
 
     public func deleteModelVersionTag(_ name: String, version: Int64, key: String) throws {
-        try with { db in
+        try registryWrite { db in
             _ = try db.run("DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", [.text(name), .integer(version), .text(key)])
         }
     }

@@ -8,7 +8,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// the cache stays exact; any rolled-back transaction clears it). A cached run keeps its latest values as its
     /// compact `run_latest` row (a few bytes per key), not as decoded metrics: 10,000 runs of 2,000 keys cost tens of
     /// megabytes, not gigabytes. Searches read single keys across runs from `columns`, built on demand.
-    private struct State: @unchecked Sendable {
+    struct State: @unchecked Sendable {
         let db: SQLiteDatabase
         var loaded: Set<Int64> = []
         var runs: [String: CachedRun] = [:]
@@ -25,19 +25,22 @@ public final class SQLiteMetadataStore: MetadataStore {
         var recent: [(runID: String, metrics: [Metric], ids: [Int64])] = []
         /// Interned metric keys (`nil` until first needed, and again after a rollback).
         var keys: MetricKeyTable?
+        /// The Model Registry as last read (`nil` after any registry write or rollback): searches filter it in
+        /// memory instead of reading every version's rows again.
+        var registry: RegistrySnapshot?
         /// Encodes and decodes `run_latest` rows (holds compression contexts; used under the lock only).
         let codec = ColumnCodec()
     }
 
     /// A cached run: everything but its latest values, which stay in their row (empty: none).
-    private struct CachedRun {
+    struct CachedRun {
         var run: Run
         var latest: [UInt8]
         let ordinal: Int
     }
 
     /// One key's latest value in every cached run, by ordinal.
-    private struct MetricColumn {
+    struct MetricColumn {
         var values: [Double?]
         var lastUse: Int
     }
@@ -140,7 +143,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// The state, under the operation lock (re-entrant) and then the state mutex.
     @discardableResult
-    private func locked<R>(_ body: (inout State) throws -> R) throws -> R {
+    func locked<R>(_ body: (inout State) throws -> R) throws -> R {
         try operation.withLock { try state.withLock { try body(&$0) } }
     }
 
@@ -180,6 +183,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         st.columns.removeAll()
         st.recent.removeAll()
         st.keys = nil  // ids interned inside the transaction are gone
+        st.registry = nil
     }
 
     public func checkpoint() throws {
