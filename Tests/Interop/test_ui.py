@@ -6,6 +6,7 @@ import shutil
 import time
 
 import pytest
+import requests
 from mlflow import MlflowClient
 
 import tally_client
@@ -232,6 +233,41 @@ def test_scoreboard_page(server, browser):
     browser.execute_script("document.querySelector('th[data-run=\"2\"]').click()")
     assert order() == ["eval/loss", "s1/b/acc", "s1/a/acc", "s2/a/acc"]
     browser.save_screenshot(os.path.join(ARTIFACTS, "scoreboard.png"))
+    assert console_errors(browser) == []
+
+
+def test_models_pages(server, browser):
+    """Registered models, a model's versions with aliases and stages, a version with its logged model and its source
+    run's curves, and the run page's logged models."""
+    c = MlflowClient(tracking_uri=server.url)
+    exp = c.create_experiment("ui-models")
+    rid = c.create_run(exp, run_name="trainer").info.run_id
+    for step in range(20):
+        c.log_metric(rid, "loss", 1.0 / (step + 1), step=step)
+    lm = c.create_logged_model(exp, name="clf", source_run_id=rid, params={"alpha": "0.5"})
+    c.log_metric(rid, "rmse", 0.25, model_id=lm.model_id)
+    requests.post(server.url + "/api/2.0/mlflow/runs/outputs", json={"run_id": rid, "models": [{"model_id": lm.model_id, "step": 3}]})
+    c.create_registered_model("ui-model", tags={"team": "vision"}, description="the classifier")
+    for _ in range(2):
+        c.create_model_version("ui-model", f"models:/{lm.model_id}", model_id=lm.model_id)
+    c.set_registered_model_alias("ui-model", "champion", "1")
+    c.transition_model_version_stage("ui-model", "2", "Staging")
+    go(browser, server.url + "/#/models")
+    wait(browser, "return document.querySelector('tr[data-model=\"ui-model\"]') !== null")
+    row = browser.execute_script("return document.querySelector('tr[data-model=\"ui-model\"]').textContent")
+    assert "@champion → v1" in row and "v2" in row and "team=vision" in row
+    browser.execute_script("document.querySelector('tr[data-model=\"ui-model\"] a').click()")
+    wait(browser, "return document.querySelectorAll('#versions tbody tr').length === 2")
+    versions = browser.execute_script("return [...document.querySelectorAll('#versions tbody tr')].map(t => t.textContent)")
+    assert "Staging" in versions[0] and "@champion" in versions[1] and "the classifier" in browser.execute_script("return document.body.textContent")
+    go(browser, server.url + "/#/models/ui-model/1")
+    wait(browser, "return document.getElementById('version-run') !== null && document.querySelectorAll('#version-curves .chart').length === 2")
+    text = browser.execute_script("return document.body.textContent")
+    assert lm.model_id in text and "alpha" in text and "rmse" in text and "trainer" in text
+    browser.execute_script("document.getElementById('version-run').click()")
+    wait(browser, "return document.querySelector('#run-models tr[data-model]') !== null")
+    assert "clf" in browser.execute_script("return document.getElementById('run-models').textContent")
+    browser.save_screenshot(os.path.join(ARTIFACTS, "models.png"))
     assert console_errors(browser) == []
 
 

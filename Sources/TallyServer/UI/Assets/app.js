@@ -224,8 +224,22 @@ async function runPage(runID) {
     <h2>Metrics</h2><div class="grid" id="metric-cards"></div>
     <h2>Artifacts</h2><div id="artifacts"></div>
   </section>`));
-  const cards = main.querySelector("#metric-cards");
-  // The compare API takes up to 100 keys per query.
+  const outputs = (run.outputs || {}).model_outputs || [];
+  if (outputs.length) {
+    const card = h(`<div class="card" id="run-models"><h2>Logged models</h2><table class="kv"></table></div>`);
+    main.querySelector(".grid").append(card);
+    for (const o of outputs) {
+      const m = (await mlflow.get(`/logged-models/${encodeURIComponent(o.model_id)}`)).model.info;
+      card.querySelector("table").append(h(`<table><tr data-model="${escape(m.model_id)}"><td>${escape(m.name)}</td>
+        <td>${escape(m.model_id)} <span class="muted">${escape(m.status.replace("LOGGED_MODEL_", "").toLowerCase())} · step ${o.step}</span></td></tr></table>`).querySelector("tr"));
+    }
+  }
+  await metricCards(main.querySelector("#metric-cards"), runID, metrics);
+  artifactList(main.querySelector("#artifacts"), run.info, "");
+}
+
+/// One chart card per metric of a run (the compare API takes up to 100 keys per query).
+async function metricCards(cards, runID, metrics) {
   for (let i = 0; i < metrics.length; i += 100) {
     const r = await compare({ run_ids: [runID], metric_keys: metrics.slice(i, i + 100), buckets: 200 });
     for (const s of r.series) {
@@ -239,7 +253,89 @@ async function runPage(runID) {
     }
   }
   if (!metrics.length) cards.innerHTML = `<p class="muted">No metrics.</p>`;
-  artifactList(main.querySelector("#artifacts"), run.info, "");
+}
+
+// ---- Model Registry --------------------------------------------------------------------------------------------
+
+const kvTable = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v ?? "")}</td></tr>`).join("")}</table>`;
+const modelHref = (name, version) => `#/models/${encodeURIComponent(name)}` + (version ? `/${encodeURIComponent(version)}` : "");
+
+async function modelsPage() {
+  setCrumbs([["Models"]]);
+  main.innerHTML = "";
+  const box = h(`<section>
+    <h1>Registered models</h1>
+    <div class="toolbar"><label for="models-filter" class="sr-only">Filter models</label>
+      <input id="models-filter" type="search" placeholder="name contains…"></div>
+    <div id="models-error"></div>
+    <table><thead><tr><th>Name</th><th>Latest versions</th><th>Aliases</th><th>Tags</th><th>Updated</th></tr></thead><tbody id="models-rows"></tbody></table>
+  </section>`);
+  main.append(box);
+  const load = async () => {
+    const err = box.querySelector("#models-error");
+    err.innerHTML = "";
+    try {
+      const f = box.querySelector("#models-filter").value.trim().replace(/'/g, "");
+      const params = { max_results: 1000 };
+      if (f) params.filter = `name ILIKE '%${f}%'`;
+      const r = await mlflow.get("/registered-models/search", params);
+      box.querySelector("#models-rows").replaceChildren(...(r.registered_models || []).map((m) => h(`<table><tr data-model="${escape(m.name)}">
+        <td><a href="${modelHref(m.name)}">${escape(m.name)}</a></td>
+        <td>${(m.latest_versions || []).map((v) => `<a href="${modelHref(m.name, v.version)}">v${escape(v.version)}</a> <span class="muted">${escape(v.current_stage)}</span>`).join(" · ")}</td>
+        <td>${(m.aliases || []).map((a) => `<span class="pill">@${escape(a.alias)} → v${escape(a.version)}</span>`).join(" ")}</td>
+        <td class="wrap">${(m.tags || []).map((t) => `${escape(t.key)}=${escape(t.value)}`).join(", ")}</td>
+        <td>${when(m.last_updated_timestamp)}</td></tr></table>`).querySelector("tr")));
+    } catch (e) { showError(err, e); }
+  };
+  box.querySelector("#models-filter").addEventListener("input", load);
+  await load();
+}
+
+async function modelPage(name) {
+  const m = (await mlflow.get("/registered-models/get", { name })).registered_model;
+  setCrumbs([["Models", "#/models"], [name]]);
+  const aliasesOf = {};
+  for (const a of m.aliases || []) (aliasesOf[a.version] ??= []).push(a.alias);
+  const versions = (await mlflow.get("/model-versions/search", { filter: `name = '${name.replace(/'/g, "\\'")}'`, order_by: "version_number DESC" })).model_versions || [];
+  main.innerHTML = "";
+  main.append(h(`<section>
+    <h1>${escape(name)}</h1>
+    <div class="grid">
+      <div class="card"><h2>Model</h2>${kvTable([["description", m.description], ["created", when(m.creation_timestamp)], ["updated", when(m.last_updated_timestamp)]])}</div>
+      <div class="card"><h2>Tags</h2>${kvTable((m.tags || []).map((t) => [t.key, t.value]))}</div>
+      <div class="card"><h2>Aliases</h2>${kvTable((m.aliases || []).map((a) => ["@" + a.alias, "v" + a.version]))}</div>
+    </div>
+    <h2>Versions</h2>
+    <table id="versions"><thead><tr><th>Version</th><th>Stage</th><th>Aliases</th><th>Source run</th><th>Created</th><th>Description</th></tr></thead>
+    <tbody>${versions.map((v) => `<tr data-version="${escape(v.version)}"><td><a href="${modelHref(name, v.version)}">v${escape(v.version)}</a></td>
+      <td>${escape(v.current_stage)}</td><td>${(aliasesOf[v.version] || []).map((a) => `<span class="pill">@${escape(a)}</span>`).join(" ")}</td>
+      <td>${v.run_id ? `<a href="#/runs/${encodeURIComponent(v.run_id)}">${escape(v.run_id.slice(0, 8))}</a>` : ""}</td>
+      <td>${when(v.creation_timestamp)}</td><td class="wrap">${escape(v.description || "")}</td></tr>`).join("")}</tbody></table>
+  </section>`));
+}
+
+async function versionPage(name, version) {
+  const v = (await mlflow.get("/model-versions/get", { name, version })).model_version;
+  setCrumbs([["Models", "#/models"], [name, modelHref(name)], ["v" + version]]);
+  const modelID = v.source.startsWith("models:/m-") ? v.source.slice("models:/".length).split("/")[0] : null;
+  const logged = modelID ? (await mlflow.get(`/logged-models/${encodeURIComponent(modelID)}`)).model : null;
+  const run = v.run_id ? (await mlflow.get("/runs/get", { run_id: v.run_id })).run : null;
+  main.innerHTML = "";
+  main.append(h(`<section>
+    <h1>${escape(name)} v${escape(version)}</h1>
+    <div class="grid">
+      <div class="card"><h2>Version</h2>${kvTable([["stage", v.current_stage], ["aliases", (v.aliases || []).map((a) => "@" + a).join(" ")],
+        ["source", v.source], ["created", when(v.creation_timestamp)], ["description", v.description]])}
+        ${run ? `<p>Source run: <a id="version-run" href="#/runs/${encodeURIComponent(v.run_id)}">${escape(run.info.run_name || v.run_id)}</a></p>` : ""}</div>
+      <div class="card"><h2>Logged model</h2>${logged ? kvTable([["id", logged.info.model_id], ["name", logged.info.name],
+        ["status", logged.info.status], ["artifacts", logged.info.artifact_uri]]) : `<p class="muted">None.</p>`}</div>
+      <div class="card"><h2>Params</h2>${kvTable(((logged && logged.data.params) || []).map((p) => [p.key, p.value]))}</div>
+      <div class="card"><h2>Model metrics</h2>${kvTable(((logged && logged.data.metrics) || []).map((m) => [m.key + (m.dataset_name ? ` (${m.dataset_name})` : ""), fmt(m.value)]))}</div>
+    </div>
+    <h2>Training curves of the source run</h2><div class="grid" id="version-curves"></div>
+  </section>`));
+  const keys = run ? (run.data.metrics || []).map((m) => m.key).sort() : [];
+  await metricCards(main.querySelector("#version-curves"), v.run_id, keys);
 }
 
 async function artifactList(where, info, path) {
@@ -518,6 +614,9 @@ async function route() {
     else if (parts[0] === "runs" && parts[1]) await runPage(decodeURIComponent(parts[1]));
     else if (parts[0] === "compare") await comparePage(new URLSearchParams(query || ""));
     else if (parts[0] === "scoreboard") await scoreboardPage(new URLSearchParams(query || ""));
+    else if (parts[0] === "models" && parts[2]) await versionPage(decodeURIComponent(parts[1]), decodeURIComponent(parts[2]));
+    else if (parts[0] === "models" && parts[1]) await modelPage(decodeURIComponent(parts[1]));
+    else if (parts[0] === "models") await modelsPage();
     else await experiments();
   } catch (e) { showError(main, e); }
   document.body.dataset.ready = location.hash || "#/";
