@@ -1,6 +1,12 @@
 """The Model Registry through the unmodified client: register_model, log_model(registered_model_name=), every
 MlflowClient registry call (models, versions, tags, aliases, stages, latest versions, download URI, search with
 filters and paging), load_model by name/version, alias and latest, and MLflow's errors."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 import pytest
 import requests
@@ -36,6 +42,16 @@ def test_register_and_load_by_version_alias_and_latest(server):
     assert c.get_model_version_download_uri("reg-a", "2").endswith(f"/models/{info.model_id}/artifacts")
     m = c.get_registered_model("reg-a")
     assert m.aliases == {"champion": "1"} and [v.version for v in m.latest_versions] == ["2"]
+    # mlflow's CLI where it reaches the server: download a version's files, predict with it.
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([sys.executable, "-m", "mlflow", "artifacts", "download", "--artifact-uri", "models:/reg-a/2", "--dst-path", d],
+                       check=True, capture_output=True)
+        assert "MLmodel" in os.listdir(d)
+        with open(os.path.join(d, "input.json"), "w") as f:
+            json.dump({"inputs": X[:2].tolist()}, f)
+        out = subprocess.run([sys.executable, "-m", "mlflow", "models", "predict", "-m", "models:/reg-a@champion", "-i", os.path.join(d, "input.json"),
+                              "-t", "json", "--env-manager", "local"], check=True, capture_output=True, text=True).stdout
+        np.testing.assert_allclose(json.loads(out.strip().splitlines()[-1])["predictions"], m1.predict(X[:2]))
 
 
 def test_models_versions_tags_stages_and_search(server):
@@ -48,6 +64,9 @@ def test_models_versions_tags_stages_and_search(server):
         c.create_model_version("reg-b", f"models:/{lm.model_id}", model_id=lm.model_id)
     assert [v.version for v in c.search_model_versions("name = 'reg-b'")] == ["3", "2", "1"]
     assert [v.version for v in c.search_model_versions("name = 'reg-b' AND version_number >= 2", order_by=["version_number ASC"])] == ["2", "3"]
+    first = c.search_model_versions("name = 'reg-b'", max_results=2, order_by=["version_number ASC"])
+    assert [v.version for v in first] == ["1", "2"] and first.token
+    assert [v.version for v in c.search_model_versions("name = 'reg-b'", max_results=2, order_by=["version_number ASC"], page_token=first.token)] == ["3"]
     assert c.get_model_version("reg-b", "1").run_id == run.info.run_id  # taken from the logged model
     # Stages: archive the existing Production version when moving another one there.
     c.transition_model_version_stage("reg-b", "1", "production")

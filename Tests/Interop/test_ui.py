@@ -247,6 +247,9 @@ def test_models_pages(server, browser):
     lm = c.create_logged_model(exp, name="clf", source_run_id=rid, params={"alpha": "0.5"})
     c.log_metric(rid, "rmse", 0.25, model_id=lm.model_id)
     requests.post(server.url + "/api/2.0/mlflow/runs/outputs", json={"run_id": rid, "models": [{"model_id": lm.model_id, "step": 3}]})
+    # A file in the logged model's artifacts, through the proxied artifact API.
+    path = f"{exp}/models/{lm.model_id}/artifacts/MLmodel"
+    assert requests.put(server.url + "/api/2.0/mlflow-artifacts/artifacts/" + path, data=b"flavors: {}").status_code == 200
     c.create_registered_model("ui-model", tags={"team": "vision"}, description="the classifier")
     for _ in range(2):
         c.create_model_version("ui-model", f"models:/{lm.model_id}", model_id=lm.model_id)
@@ -264,6 +267,7 @@ def test_models_pages(server, browser):
     wait(browser, "return document.getElementById('version-run') !== null && document.querySelectorAll('#version-curves .chart').length === 2")
     text = browser.execute_script("return document.body.textContent")
     assert lm.model_id in text and "alpha" in text and "rmse" in text and "trainer" in text
+    wait(browser, "return [...document.querySelectorAll('#version-artifacts a[download]')].map(a => a.textContent).join() === 'MLmodel'")
     browser.execute_script("document.getElementById('version-run').click()")
     wait(browser, "return document.querySelector('#run-models tr[data-model]') !== null")
     assert "clf" in browser.execute_script("return document.getElementById('run-models').textContent")

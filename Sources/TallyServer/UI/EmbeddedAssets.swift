@@ -57,7 +57,7 @@ export async function scoreboard(query) {
   return call("POST", "/api/tally/v1/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"1cd8e6610d591e1c\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"e806d65c8ebd450c\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, scoreboard, ApiError } from "/static/api.js";
 import { Chart, COLORS, fmt, escape } from "/static/chart.js";
@@ -392,18 +392,25 @@ async function versionPage(name, version) {
       <div class="card"><h2>Params</h2>${kvTable(((logged && logged.data.params) || []).map((p) => [p.key, p.value]))}</div>
       <div class="card"><h2>Model metrics</h2>${kvTable(((logged && logged.data.metrics) || []).map((m) => [m.key + (m.dataset_name ? ` (${m.dataset_name})` : ""), fmt(m.value)]))}</div>
     </div>
+    <h2>Artifacts</h2><div id="version-artifacts">${logged ? "" : `<p class="muted">No logged model.</p>`}</div>
     <h2>Training curves of the source run</h2><div class="grid" id="version-curves"></div>
   </section>`));
+  if (logged) {
+    const id = encodeURIComponent(logged.info.model_id);
+    artifactList(main.querySelector("#version-artifacts"), { artifact_uri: logged.info.artifact_uri }, "",
+      (p) => mlflow.get(`/logged-models/${id}/artifacts/directories`, p ? { artifact_directory_path: p } : undefined));
+  }
   const keys = run ? (run.data.metrics || []).map((m) => m.key).sort() : [];
   await metricCards(main.querySelector("#version-curves"), v.run_id, keys);
 }
 
-async function artifactList(where, info, path) {
-  const runID = info.run_id;
+/// The files under `path` of a run's artifacts (`info`: the run's info), or of anything whose listing `lister(path)`
+/// gives (a logged model's), with downloads and previews.
+async function artifactList(where, info, path, lister = (p) => mlflow.get("/artifacts/list", p ? { run_id: info.run_id, path: p } : { run_id: info.run_id })) {
   // Proxied artifacts (mlflow-artifacts:/…) download through the server.
   const root = (info.artifact_uri || "").replace(/^mlflow-artifacts:\/*/, "");
   try {
-    const r = await mlflow.get("/artifacts/list", path ? { run_id: runID, path } : { run_id: runID });
+    const r = await lister(path);
     const files = r.files || [];
     if (!files.length) { where.innerHTML = `<p class="muted">No artifacts${path ? " in " + escape(path) : ""}.</p>`; return; }
     const list = h(`<ul></ul>`);
@@ -412,7 +419,7 @@ async function artifactList(where, info, path) {
       if (f.is_dir) {
         const a = h(`<a href="#">${escape(f.path)}/</a>`);
         const sub = document.createElement("div");
-        a.onclick = (e) => { e.preventDefault(); artifactList(sub, info, f.path); };
+        a.onclick = (e) => { e.preventDefault(); artifactList(sub, info, f.path, lister); };
         li.append(a, sub);
       } else {
         const url = `/api/2.0/mlflow-artifacts/artifacts/${root}/${f.path.split("/").map(encodeURIComponent).join("/")}`;
