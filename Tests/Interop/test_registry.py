@@ -86,6 +86,9 @@ def test_models_versions_tags_stages_and_search(server):
     c.set_registered_model_alias("reg-b", "best", "3")
     c.delete_model_version("reg-b", "3")
     assert c.create_model_version("reg-b", f"models:/{lm.model_id}", model_id=lm.model_id).version == "4"
+    copy = c.copy_model_version("models:/reg-b/2", "reg-copy")
+    assert copy.version == "1" and copy.source == "models:/reg-b/2" and copy.run_id == run.info.run_id
+    assert c.get_model_version_download_uri("reg-copy", "1") == c.get_model_version_download_uri("reg-b", "2")
     c.rename_registered_model("reg-b", "reg-c")
     m = c.get_registered_model("reg-c")
     assert m.tags == {"owner": "me"} and m.description == "second" and m.aliases == {}

@@ -125,7 +125,8 @@ extension TrackingService {
     // MARK: Model versions
 
     /// `model-versions/create`: the next version of a model from a source MLflow accepts (`models:/m-…` with its
-    /// `model_id`, `runs:/<run>/path` with its `run_id`, or any source with a `model_id`); status READY.
+    /// `model_id`, another version's `models:/<name>/<version>`, `runs:/<run>/path` with its `run_id`, or any source
+    /// with a `model_id`); status READY.
     public func createModelVersion(_ name: String?, source: String?, runID: String?, tags: [KeyValue], runLink: String?, description: String?,
                                    modelID: String?) throws -> ModelVersion {
         let m = try registeredModel(named: name)
@@ -147,6 +148,13 @@ extension TrackingService {
             guard modelID == id else { throw TrackingError.invalid(contain.replacing("%@", with: "model_id")) }
             let lm = try loggedModel(id: id)
             return (runID ?? (lm.sourceRunID.isEmpty ? nil : lm.sourceRunID), lm.artifactURI)
+        }
+        if source.hasPrefix("models:/"), let slash = source.lastIndex(of: "/"), source.distance(from: source.startIndex, to: slash) > "models:/".count - 1,
+           Int64(source[source.index(after: slash)...]) != nil {
+            // Another version (`copy_model_version` sends models:/<name>/<version>): its files, its run.
+            let name = String(source[source.index(source.startIndex, offsetBy: "models:/".count)..<slash])
+            let other = try modelVersion(name, String(source[source.index(after: slash)...]))
+            return (runID ?? (other.runID.isEmpty ? nil : other.runID), other.storageLocation)
         }
         if source.hasPrefix("runs:/") {
             let rest = source.dropFirst("runs:/".count)
