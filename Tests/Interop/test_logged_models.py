@@ -77,6 +77,10 @@ def test_search_tags_params_finalize_and_delete(server):
     assert [m.model_id for m in c.search_logged_models([exp], filter_string="name = 'a'")] == [ids[2], ids[0]]
     assert [m.model_id for m in c.search_logged_models([exp], filter_string="tags.stage = 'prod' AND params.lr LIKE '0.%'")] == [ids[2], ids[1]]
     assert [m.model_id for m in c.search_logged_models([exp], order_by=[{"field_name": "name", "ascending": True}])] == [ids[2], ids[0], ids[1]]
+    # The fluent API: a DataFrame (it follows the page tokens), and a list.
+    df = mlflow.search_logged_models(experiment_ids=[exp], filter_string="tags.stage = 'prod'")
+    assert sorted(df["model_id"]) == sorted([ids[1], ids[2]])
+    assert [m.model_id for m in mlflow.search_logged_models(experiment_ids=[exp], output_format="list", max_results=2)] == [ids[2], ids[1]]
     page = c.search_logged_models([exp], max_results=2)
     assert len(page) == 2 and page.token
     assert [m.model_id for m in c.search_logged_models([exp], max_results=2, page_token=page.token)] == [ids[0]]
