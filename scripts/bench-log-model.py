@@ -5,11 +5,11 @@
 
 Usage: .venv-interop/bin/python scripts/bench-log-model.py [--tally .build/release/tally] [--rounds 5]
 """
-import argparse, json, os, shutil, statistics, sys, tempfile, time
+import argparse, json, os, shutil, statistics, tempfile, time
 
 import numpy as np
 
-from benchutil import free_port, start, start_tally, stop
+from benchutil import start_mlflow, start_tally, stop
 
 
 def rounds_against(url, model, X, rounds):
@@ -47,10 +47,7 @@ def main():
             result["tally"] = rounds_against(url, model, X, a.rounds)
         finally:
             stop(proc)
-        port = free_port()
-        url = "http://127.0.0.1:%d" % port
-        p = start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", "sqlite:///" + os.path.join(work, "mlflow.db"),
-                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--artifacts-destination", os.path.join(work, "mlart")], url)
+        p, url = start_mlflow(os.path.join(work, "mlflow.db"), os.path.join(work, "mlart"))
         try:
             result["mlflow"] = rounds_against(url, model, X, a.rounds)
         finally:

@@ -7,11 +7,11 @@ by 4 threads), then the median of ROUNDS filtered searches: a page of one model'
 
 Usage: .venv-interop/bin/python scripts/bench-registry.py [--tally .build/release/tally] [--models 100] [--versions 100]
 """
-import argparse, concurrent.futures, json, os, shutil, statistics, sys, tempfile, time
+import argparse, concurrent.futures, json, os, shutil, statistics, tempfile, time
 
 import requests
 
-from benchutil import free_port, start, start_tally, stop
+from benchutil import start_mlflow, start_tally, stop
 
 
 def populate(url, models, versions):
@@ -74,10 +74,7 @@ def main():
         finally:
             stop(proc)
         if not a.skip_mlflow:
-            port = free_port()
-            url = "http://127.0.0.1:%d" % port
-            p = start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", "sqlite:///" + os.path.join(work, "mlflow.db"),
-                       "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--artifacts-destination", os.path.join(work, "mlart")], url)
+            p, url = start_mlflow(os.path.join(work, "mlflow.db"), os.path.join(work, "mlart"))
             try:
                 result["mlflow_populate_s"] = round(populate(url, a.models, a.versions), 1)
                 result["mlflow"] = measure(url, a.models, a.versions, a.rounds)

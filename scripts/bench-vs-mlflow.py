@@ -5,7 +5,7 @@
 Usage: .venv-interop/bin/python scripts/bench-vs-mlflow.py [--tally .build/release/tally] [--history-points N]
 MLflow gets smaller sizes where it would take minutes (sizes are in the output); compare rates, not totals.
 """
-import argparse, contextlib, io, json, os, shutil, sys, tempfile, time, urllib.parse, urllib.request
+import argparse, contextlib, io, json, os, shutil, tempfile, time, urllib.parse, urllib.request
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
@@ -13,7 +13,7 @@ import mlflow  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Metric, Param  # noqa: E402
 
-from benchutil import free_port, start, stop  # noqa: E402
+from benchutil import free_port, start, start_mlflow, stop  # noqa: E402
 
 
 def du(path):
@@ -189,11 +189,8 @@ def main():
             stop(p)
         result["tally"]["disk_bytes"] = du(data)
         result["tally"]["metric_store_bytes"] = du(os.path.join(data, "metrics"))
-        port = free_port()
-        url = "http://127.0.0.1:%d" % port
         db = os.path.join(work, "mlflow.db")
-        p = start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", "sqlite:///" + db, "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", "1", "--artifacts-destination", os.path.join(work, "mlartifacts")], url)
+        p, url = start_mlflow(db, os.path.join(work, "mlartifacts"))
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 result["mlflow"] = workload(url, a.mlflow_ingest_points, a.mlflow_history_points, a.mlflow_search_runs, 320, a.mlflow_capacity_points)

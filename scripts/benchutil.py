@@ -1,5 +1,5 @@
 """What the benchmark scripts share: a free loopback port, and starting and stopping a server on it."""
-import os, signal, socket, subprocess, time, urllib.request
+import os, signal, socket, subprocess, sys, time, urllib.request
 
 
 def free_port():
@@ -29,6 +29,15 @@ def start_tally(binary, data_dir):
     url = "http://127.0.0.1:%d" % free_port()
     port = url.rsplit(":", 1)[1]
     return start([binary, "server", "--port", port, "--data-dir", os.path.join(data_dir, "data")], url), url
+
+
+def start_mlflow(db, artifacts):
+    """A real `mlflow server` from this venv (SQLite at `db`, proxied artifacts in `artifacts`, one worker) on a free
+    port: (process, url)."""
+    url = "http://127.0.0.1:%d" % free_port()
+    port = url.rsplit(":", 1)[1]
+    return start([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", "sqlite:///" + db, "--host", "127.0.0.1",
+                  "--port", port, "--workers", "1", "--artifacts-destination", artifacts], url), url
 
 
 def stop(proc):
