@@ -55,16 +55,21 @@ def shape(v):
     return type(v).__name__
 
 
-def session(url):
-    """One scripted sequence of raw requests; returns (name, status, body) per step."""
-    api = url + "/api/2.0/mlflow"
-    out = []
-
+def recorder(url, out):
+    """A call(name, method, path, **requests kwargs) against url's MLflow API that appends (name, status, body) to
+    `out` and returns the body."""
     def call(name, method, path, **kw):
-        r = requests.request(method, api + path, **kw)
+        r = requests.request(method, url + "/api/2.0/mlflow" + path, **kw)
         body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
         out.append((name, r.status_code, body))
         return body
+    return call
+
+
+def session(url):
+    """One scripted sequence of raw requests; returns (name, status, body) per step."""
+    out = []
+    call = recorder(url, out)
 
     exp = call("experiment", "POST", "/experiments/create", json={"name": "oracle"})["experiment_id"]
     run = call("run", "POST", "/runs/create", json={"experiment_id": exp})["run"]["info"]["run_id"]
@@ -133,14 +138,8 @@ def test_logged_model_answers_match_mlflow(server, mlflow_url):
 
 def registry_session(url):
     """The registry's raw requests, as the client sends them; returns (name, status, body) per step."""
-    api = url + "/api/2.0/mlflow"
     out = []
-
-    def call(name, method, path, **kw):
-        r = requests.request(method, api + path, **kw)
-        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text
-        out.append((name, r.status_code, body))
-        return body
+    call = recorder(url, out)
 
     exp = call("experiment", "POST", "/experiments/create", json={"name": "registry-oracle"})["experiment_id"]
     run = call("run", "POST", "/runs/create", json={"experiment_id": exp})["run"]["info"]["run_id"]
