@@ -27,22 +27,10 @@ struct LoggedModelRoutes {
             }
             let page = try s.searchLoggedModels(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"), datasets: datasets,
                                                 maxResults: try r.int64("max_results"), orderBy: order, pageToken: try r.string("page_token"))
-            var out = JSONBytes(capacity: 1024 * max(1, page.items.count))
-            out.raw("{")
-            if !page.items.isEmpty {
-                out.raw("\"models\": [")
-                for (i, m) in page.items.enumerated() {
-                    if i > 0 { out.raw(", ") }
-                    Self.model(&out, m)
-                }
-                out.raw("]")
-            }
-            if let token = page.nextPageToken {
-                out.raw(page.items.isEmpty ? "\"next_page_token\": " : ", \"next_page_token\": ")
-                out.string(token)
-            }
-            out.raw("}")
-            return out.buffer
+            var o = Obj()
+            o.add("models", array: page.items.map(Self.model))
+            o.add("next_page_token", page.nextPageToken)
+            return ByteBuffer(string: o.json)
         })
         t.on("logged-models/{model_id}", .get, .patch, .delete, use: e.json(path: ["model_id"]) { r, p, method in
             switch method {
@@ -82,16 +70,14 @@ struct LoggedModelRoutes {
 
     /// `{"model": …}`.
     static func answer(_ m: LoggedModel) -> ByteBuffer {
-        var out = JSONBytes(capacity: 1024 + m.metrics.count * 160)
-        out.raw("{\"model\": ")
-        model(&out, m)
-        out.raw("}")
-        return out.buffer
+        var o = Obj()
+        o.add("model", raw: model(m))
+        return ByteBuffer(string: o.json)
     }
 
     /// A logged model as MLflow writes it: `info` (empty `model_type` and `source_run_id` written as `""`, tags by
     /// key) and `data` (params by key, every metric point with its model, run and dataset; `{}` when neither).
-    static func model(_ out: inout JSONBytes, _ m: LoggedModel) {
+    static func model(_ m: LoggedModel) -> String {
         var info = Obj()
         info.add("model_id", m.modelID)
         info.add("experiment_id", m.experimentID)
@@ -117,10 +103,9 @@ struct LoggedModelRoutes {
             o.add("run_id", p.runID.isEmpty ? nil : p.runID)
             return o.json
         })
-        out.raw("{\"info\": ")
-        out.rawText(info.json)
-        out.raw(", \"data\": ")
-        out.rawText(data.json)
-        out.raw("}")
+        var o = Obj()
+        o.add("info", raw: info.json)
+        o.add("data", raw: data.json)
+        return o.json
     }
 }
