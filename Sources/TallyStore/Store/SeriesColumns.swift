@@ -116,13 +116,7 @@ public struct SeriesColumns: Sendable {
                 }
             }
         case .separate(let batches):
-            for (i, b) in batches.enumerated() {
-                try b.steps.withUnsafeBufferPointer { st in
-                    try b.timestamps.withUnsafeBufferPointer { ts in
-                        try b.values.withUnsafeBufferPointer { vs in try body(i, keys[i], st, ts, vs) }
-                    }
-                }
-            }
+            for i in batches.indices { try withSeries(i) { try body(i, keys[i], $0, $1, $2) } }
         }
     }
 
@@ -142,31 +136,43 @@ public struct SeriesColumns: Sendable {
         // Regroup into flat columns: series of one key together, in order of the key's first non-empty appearance.
         var index: [String: Int] = [:]
         var members: [[Int]] = []
-        var order: [String] = []
         for i in 0..<count where pointCount(i) > 0 {
             if let g = index[keys[i]] {
                 members[g].append(i)
             } else {
                 index[keys[i]] = members.count
                 members.append([i])
-                order.append(keys[i])
-            }
-        }
-        var group = [Int](repeating: 0, count: count)
-        for (g, m) in members.enumerated() { for i in m { group[i] = g } }
-        var parts = [SeriesColumns](repeating: SeriesColumns(), count: members.count)
-        forEach { i, _, st, ts, vs in
-            guard !st.isEmpty else { return }
-            let g = group[i]
-            if parts[g].count == 0 {
-                parts[g].append(key: order[g], steps: st, timestamps: ts, values: vs)
-            } else {
-                parts[g].extendLast(steps: st, timestamps: ts, values: vs)
             }
         }
         var out = SeriesColumns(series: members.count, points: pointCount)
-        for p in parts { p.forEach { _, key, st, ts, vs in out.append(key: key, steps: st, timestamps: ts, values: vs) } }
+        for m in members {
+            for (k, i) in m.enumerated() {
+                withSeries(i) { st, ts, vs in
+                    if k == 0 { out.append(key: keys[i], steps: st, timestamps: ts, values: vs) } else { out.extendLast(steps: st, timestamps: ts, values: vs) }
+                }
+            }
+        }
         return out
+    }
+
+    /// Calls `body` with series `i`'s columns, without copying them.
+    private func withSeries<R>(_ i: Int, _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Double>) throws -> R) rethrows -> R {
+        switch storage {
+        case .flat(let ends, let steps, let timestamps, let values):
+            let r = (i == 0 ? 0 : ends[i - 1])..<ends[i]
+            return try steps.withUnsafeBufferPointer { st in
+                try timestamps.withUnsafeBufferPointer { ts in
+                    try values.withUnsafeBufferPointer { vs in
+                        try body(UnsafeBufferPointer(rebasing: st[r]), UnsafeBufferPointer(rebasing: ts[r]), UnsafeBufferPointer(rebasing: vs[r]))
+                    }
+                }
+            }
+        case .separate(let batches):
+            let b = batches[i]
+            return try b.steps.withUnsafeBufferPointer { st in
+                try b.timestamps.withUnsafeBufferPointer { ts in try b.values.withUnsafeBufferPointer { vs in try body(st, ts, vs) } }
+            }
+        }
     }
 
     /// Appends points to the last series of flat columns.

@@ -156,41 +156,28 @@ extension SQLiteMetadataStore {
 
     /// Live versions (of one model, or all) with tags and aliases, from the database.
     static func modelVersions(_ db: SQLiteDatabase, name: String?) throws -> [ModelVersion] {
-        do {
-            let (cond, values): (String, [SQLValue]) = name.map { ("AND name = ?", [.text($0)]) } ?? ("", [])
-            var versions = try db.rows("SELECT name, version, creation_time, last_updated_time, current_stage, description, source, run_id, run_link, "
-                                       + "model_id, storage_location FROM model_versions WHERE current_stage != ? \(cond) ORDER BY name, version",
-                                       [.text(Self.deletedStage)] + values).map { r in
-                ModelVersion(name: r[0].string ?? "", version: r[1].int ?? 0, creationTime: r[2].int ?? 0, lastUpdatedTime: r[3].int ?? 0,
-                             currentStage: r[4].string ?? "None", description: r[5].string, source: r[6].string ?? "", runID: r[7].string ?? "",
-                             runLink: r[8].string ?? "", modelID: r[9].string, storageLocation: r[10].string ?? "")
-            }
-            struct Key: Hashable { var name: String, version: Int64 }
-            var index: [Key: Int] = [:]
-            for (i, v) in versions.enumerated() { index[Key(name: v.name, version: v.version)] = i }
-            let where_ = name == nil ? "" : "WHERE name = ?"
-            try db.query("SELECT name, version, key, value FROM model_version_tags \(where_) ORDER BY rowid", values) { r in
-                if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] {
-                    versions[i].tags.append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
-                }
-            }
-            try db.query("SELECT name, version, alias FROM registered_model_aliases \(where_) ORDER BY name, alias", values) { r in
-                if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] { versions[i].aliases.append(r[2].string ?? "") }
-            }
-            return versions
+        let (cond, values): (String, [SQLValue]) = name.map { ("AND name = ?", [.text($0)]) } ?? ("", [])
+        var versions = try db.rows("SELECT name, version, creation_time, last_updated_time, current_stage, description, source, run_id, run_link, "
+                                   + "model_id, storage_location FROM model_versions WHERE current_stage != ? \(cond) ORDER BY name, version",
+                                   [.text(Self.deletedStage)] + values).map { r in
+            ModelVersion(name: r[0].string ?? "", version: r[1].int ?? 0, creationTime: r[2].int ?? 0, lastUpdatedTime: r[3].int ?? 0,
+                         currentStage: r[4].string ?? "None", description: r[5].string, source: r[6].string ?? "", runID: r[7].string ?? "",
+                         runLink: r[8].string ?? "", modelID: r[9].string, storageLocation: r[10].string ?? "")
         }
+        struct Key: Hashable { var name: String, version: Int64 }
+        var index: [Key: Int] = [:]
+        for (i, v) in versions.enumerated() { index[Key(name: v.name, version: v.version)] = i }
+        let where_ = name == nil ? "" : "WHERE name = ?"
+        try db.query("SELECT name, version, key, value FROM model_version_tags \(where_) ORDER BY rowid", values) { r in
+            if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] {
+                versions[i].tags.append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
+            }
+        }
+        try db.query("SELECT name, version, alias FROM registered_model_aliases \(where_) ORDER BY name, alias", values) { r in
+            if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] { versions[i].aliases.append(r[2].string ?? "") }
+        }
+        return versions
     }
-}
-
-/// The Model Registry read whole: models by name, live versions by model (by version) and all of them (by name,
-/// then version).
-struct RegistrySnapshot {
-    var models: [String: RegisteredModel]
-    var versions: [String: [ModelVersion]]
-    var all: [ModelVersion]
-}
-
-extension SQLiteMetadataStore {
 
     public func updateModelVersion(_ name: String, version: Int64, description: String??, stage: String?, now: Int64) throws {
         try transaction {
@@ -231,4 +218,12 @@ extension SQLiteMetadataStore {
             _ = try db.run("DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", [.text(name), .integer(version), .text(key)])
         }
     }
+}
+
+/// The Model Registry read whole: models by name, live versions by model (by version) and all of them (by name,
+/// then version).
+struct RegistrySnapshot {
+    var models: [String: RegisteredModel]
+    var versions: [String: [ModelVersion]]
+    var all: [ModelVersion]
 }
