@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.5.0"),
         // Already in the graph through Hummingbird; named so the server's own services can use it.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
+        // Password hashing (scrypt) and token digests for access control.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -54,7 +56,11 @@ let package = Package(
         ),
         .target(
             name: "TallyTracking",
-            dependencies: ["TallyStore", "CSQLite3"],
+            dependencies: [
+                "TallyStore", "CSQLite3",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -13,6 +13,11 @@ struct Endpoints: Sendable {
     let smallBody: Int
     /// Body limit of the native ingest endpoint.
     let nativeBody: Int
+    /// The access check.
+    let gate: AccessGate
+
+    /// Access control, `nil` when off.
+    var access: AccessControl? { gate.control }
 
     /// Reads a body hand-written code can take without a JSON tree, returning the work to run, or `nil` for the
     /// general path.
@@ -48,8 +53,9 @@ struct Endpoints: Sendable {
     private func answer<A: Sendable>(limit: Int?, fast: FastPath?, _ work: @escaping @Sendable (MLflowRequest) throws -> A,
                                      _ respond: @escaping @Sendable (A) -> Response) -> RouteTable.Handler {
         let limit = limit ?? smallBody
-        return { request, _ in
-            let parsed: MLflowRequest
+        let gate = gate
+        return { request, context in
+            var parsed: MLflowRequest
             if request.method == .get || request.method == .head || (request.method == .delete && request.uri.query != nil) {
                 parsed = MLflowRequest(body: nil, query: PercentDecoding.query(request.uri.query ?? ""))
             } else {
@@ -57,12 +63,29 @@ struct Endpoints: Sendable {
                     throw MLflowError(e)
                 }
                 let buffer = try await body(request, limit: limit)
-                if let fast, let work = buffer.withUnsafeReadableBytes(fast) {
-                    return Self.ok(try await pool.run(work))
+                // The fast path reads the body itself: a pending check needs the run id first, which it peeks at
+                // (the general path takes over when it is not the body's first field).
+                let pending = context.pending, grants = context.grants
+                if let fast, pending == nil || buffer.withUnsafeReadableBytes(LogBatchParser.leadingRunID) != nil,
+                   let work = buffer.withUnsafeReadableBytes(fast) {
+                    return Self.ok(try await pool.run {
+                        if let pending, let id = buffer.withUnsafeReadableBytes(LogBatchParser.leadingRunID) {
+                            var r = MLflowRequest(body: .object([("run_id", .string(id))]), query: [:])
+                            r.grants = grants
+                            try gate.check(pending, r)
+                        }
+                        return try work()
+                    })
                 }
                 parsed = MLflowRequest(body: try Self.object(buffer), query: [:])
             }
-            return respond(try await pool.run { try work(parsed) })
+            parsed.caller = context.caller
+            parsed.grants = context.grants
+            let checked = parsed, pending = context.pending
+            return respond(try await pool.run {
+                try gate.check(pending, checked)
+                return try work(checked)
+            })
         }
     }
 
@@ -83,9 +106,15 @@ struct Endpoints: Sendable {
 
     /// A JSON object body of Tally's own query endpoints (any content type, the small limit), read and handed to
     /// `work` on the blocking pool.
-    func object<T: Sendable>(_ request: Request, _ work: @escaping @Sendable (MLflowRequest) throws -> T) async throws -> T {
+    func object<T: Sendable>(_ request: Request, _ context: TallyRequestContext, _ work: @escaping @Sendable (MLflowRequest) throws -> T) async throws -> T {
         let buffer = try await body(request, limit: smallBody)
-        return try await pool.run { try work(MLflowRequest(body: try Self.object(buffer), query: [:])) }
+        let caller = context.caller, grants = context.grants
+        return try await pool.run {
+            var r = MLflowRequest(body: try Self.object(buffer), query: [:])
+            r.caller = caller
+            r.grants = grants
+            return try work(r)
+        }
     }
 
     /// A body as a JSON object (all-whitespace is `{}`).

@@ -20,6 +20,9 @@ struct MLflowError: HTTPResponseError {
         case .invalidState: status = .badRequest  // MLflow answers 500; a client mistake is 4xx here
         case .resourceDoesNotExist, .endpointNotFound: status = .notFound
         case .internalError: status = .internalServerError
+        case .unauthenticated: status = .unauthorized
+        case .permissionDenied: status = .forbidden
+        case .requestLimitExceeded: status = .tooManyRequests
         }
     }
 
@@ -66,13 +69,15 @@ struct MLflowError: HTTPResponseError {
         o.add("message", error.message)
         var headers: HTTPFields = [.contentType: "application/json"]
         if let allow { headers[.allow] = allow }
+        if error.code == .unauthenticated { headers[.wwwAuthenticate] = #"Basic realm="mlflow""# }
+        if let seconds = AccessRules.retryAfter(error) { headers[.retryAfter] = String(seconds) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: o.json)))
     }
 }
 
 /// The one place errors become responses: everything a route throws, and unknown paths, as MLflow's error JSON.
 struct MLflowErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = TallyRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {

@@ -6,6 +6,10 @@ import TallyTracking
 struct MLflowRequest {
     let body: JSONValue?
     let query: [String: [String]]
+    /// Who is asking (``Caller/unrestricted`` with access control off).
+    var caller: Caller = .unrestricted
+    /// What they may do: searches filter with it.
+    var grants: Grants = .unrestricted
 
     init(body: JSONValue?, query: [String: [String]]) {
         self.body = body

@@ -1,35 +1,57 @@
 import Hummingbird
 
 /// The routes of one area as a Hummingbird `RouteCollection`, remembering which methods each path serves so that
-/// every other method answers 405 (MLflow error JSON with an `Allow` header) instead of 404.
+/// every other method answers 405 (MLflow error JSON with an `Allow` header) instead of 404. Every route declares
+/// its ``Access``: the handler runs behind the ``AccessGate`` with it, and ``entries`` lists them for the generated
+/// access test.
 final class RouteTable {
     /// A route handler.
-    typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
+    typealias Handler = @Sendable (Request, TallyRequestContext) async throws -> Response
 
-    private let collection = RouteCollection(context: BasicRequestContext.self)
+    /// One method of one path and what it needs.
+    struct Entry: Sendable {
+        /// The path relative to where the table is mounted.
+        let path: String
+        let method: HTTPRequest.Method
+        let access: Access
+    }
+
+    private let gate: AccessGate
+    private let collection = RouteCollection(context: TallyRequestContext.self)
     private var paths: [String] = []
     private var methods: [String: [HTTPRequest.Method]] = [:]
+    /// Every route, in the order added.
+    private(set) var entries: [Entry] = []
+
+    /// A table whose routes are checked by `gate`.
+    init(gate: AccessGate) { self.gate = gate }
 
     /// Every method a 405 is answered for when the path does not serve it.
     static let allMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options, .head]
 
-    /// Serves `path` (relative to where the table is mounted) for `methods` with `handler`.
-    func on(_ path: String, _ methods: HTTPRequest.Method..., use handler: @escaping Handler) {
+    /// Serves `path` (relative to where the table is mounted) for `methods` with `handler`, behind `access`.
+    func on(_ path: String, _ methods: HTTPRequest.Method..., access: Access, use handler: @escaping Handler) {
         if self.methods[path] == nil { paths.append(path) }
+        let gate = gate
         for m in methods {
             self.methods[path, default: []].append(m)
-            collection.on(RouterPath(path), method: m, use: handler)
+            entries.append(Entry(path: path, method: m, access: access))
+            collection.on(RouterPath(path), method: m) { request, context in
+                try await handler(request, try await gate.admit(access, request, context))
+            }
         }
     }
 
-    /// The collection, with the 405 answers added.
-    func build() -> RouteCollection<BasicRequestContext> {
+    /// The collection, with the 405 answers added (to authenticated callers: others get the 401 first).
+    func build() -> RouteCollection<TallyRequestContext> {
+        let gate = gate
         for path in paths {
             let served = methods[path] ?? []
             // HEAD is generated for every GET by the router.
             let allowed = served.contains(.get) ? served + [.head] : served
             for m in Self.allMethods where !allowed.contains(m) {
-                collection.on(RouterPath(path), method: m) { request, _ -> Response in
+                collection.on(RouterPath(path), method: m) { request, context -> Response in
+                    _ = try await gate.admit(.user, request, context)
                     throw MLflowError.methodNotAllowed(request, allowed: allowed)
                 }
             }

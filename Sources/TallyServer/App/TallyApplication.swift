@@ -40,6 +40,8 @@ public struct ServerConfiguration: Sendable {
     public var blockingThreads = 32
     /// Failures to inject into the write path (crash tests only).
     public var faults: Faults = []
+    /// Access control (`--auth basic`); `nil`: off, every caller may do everything.
+    public var access: AccessConfiguration?
 
     /// The defaults.
     public init() {}
@@ -53,6 +55,16 @@ public enum TallyApplication {
         storeConfig.wal!.durability = config.durability
         if let m = config.metricMemoryBytes { storeConfig.memoryBudget = m }
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
+        let meta = try openMetadata(config)
+        let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
+        let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
+                                      faults: config.faults)
+        try service.reconcileLatest()
+        return service
+    }
+
+    /// The metadata store `config` names (opened alone by `tally token`, which works beside a running server).
+    public static func openMetadata(_ config: ServerConfiguration) throws -> any MetadataStore {
         let path: String
         switch config.backendStoreURI {
         case nil: path = config.dataDirectory + "/metadata.sqlite"
@@ -61,12 +73,7 @@ public enum TallyApplication {
         case "sqlite://"?: path = ":memory:"
         case let uri?: throw TrackingError(.invalidParameterValue, "Unsupported --backend-store-uri '\(uri)': only sqlite:///path is available")
         }
-        let meta = try SQLiteMetadataStore(path: path, defaultArtifactLocation: config.defaultArtifactRoot + "/0", now: TrackingService.nowMillis())
-        let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
-        let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
-                                      faults: config.faults)
-        try service.reconcileLatest()
-        return service
+        return try SQLiteMetadataStore(path: path, defaultArtifactLocation: config.defaultArtifactRoot + "/0", now: TrackingService.nowMillis())
     }
 
     /// MLflow's API prefixes: every MLflow route is served under each.
@@ -75,27 +82,41 @@ public enum TallyApplication {
     /// The router: one error middleware, then the route collections mounted at their prefixes — MLflow's API under
     /// both MLflow prefixes (the UI-only routes under the ajax one), the proxied artifacts, Tally's native API, the
     /// UI, `/health` and `/version`.
-    static func router(_ e: Endpoints) -> Router<BasicRequestContext> {
-        let router = Router(options: .autoGenerateHeadEndpoints)
+    static func router(_ e: Endpoints) -> Router<TallyRequestContext> {
+        router(e, catalog: nil)
+    }
+
+    /// The router; `catalog` receives every route (full path, method, access) for the generated access test.
+    static func router(_ e: Endpoints, catalog: ((String, RouteTable.Entry) -> Void)?) -> Router<TallyRequestContext> {
+        let router = Router(context: TallyRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MLflowErrorMiddleware())
-        let mlflow = RouteTable()
+        router.add(middleware: UnknownRouteMiddleware(gate: e.gate))
+        func mount(_ table: RouteTable, at prefixes: [String]) {
+            let routes = table.build()
+            for prefix in prefixes {
+                router.addRoutes(routes, atPath: RouterPath(prefix))
+                for entry in table.entries { catalog?(prefix, entry) }
+            }
+        }
+        let mlflow = RouteTable(gate: e.gate)
         ExperimentRoutes(endpoints: e).add(to: mlflow)
         RunRoutes(endpoints: e).add(to: mlflow)
         LoggedModelRoutes(endpoints: e).add(to: mlflow)
         RegistryRoutes(endpoints: e).add(to: mlflow)
         MetricRoutes(endpoints: e).add(to: mlflow)
         ArtifactRoutes(endpoints: e).addTracking(to: mlflow)
-        let mlflowRoutes = mlflow.build()
-        for prefix in mlflowPrefixes { router.addRoutes(mlflowRoutes, atPath: RouterPath(prefix)) }
+        UserRoutes(endpoints: e).add(to: mlflow)
+        mount(mlflow, at: mlflowPrefixes)
 
-        let ajax = RouteTable()
+        let ajax = RouteTable(gate: e.gate)
         MetricRoutes(endpoints: e).addBulk(to: ajax)
         ExperimentRoutes(endpoints: e).addUI(to: ajax)
         ArtifactRoutes(endpoints: e).addUIUpload(to: ajax)
-        router.addRoutes(ajax.build(), atPath: "/ajax-api/2.0/mlflow")
+        mount(ajax, at: ["/ajax-api/2.0/mlflow"])
 
-        let v3 = RouteTable()
-        v3.on("server-info", .get) { _, _ in
+        let v3 = RouteTable(gate: e.gate)
+        UserRoutes(endpoints: e).addPermissions(to: v3)
+        v3.on("server-info", .get, access: .open) { _, _ in
             var o = Obj()
             let info = e.service.serverInfo
             o.add("store_type", info.storeType)
@@ -106,24 +127,35 @@ public enum TallyApplication {
             o.add("artifacts_presigned_only", bool: info.artifactsPresignedOnly)
             return Endpoints.ok(o.json)
         }
-        router.addRoutes(v3.build(), atPath: "/api/3.0/mlflow")
+        mount(v3, at: ["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"])
 
-        let proxied = RouteTable()
+        let proxied = RouteTable(gate: e.gate)
         ArtifactRoutes(endpoints: e).addProxied(to: proxied)
-        router.addRoutes(proxied.build(), atPath: "/api/2.0/mlflow-artifacts")
+        mount(proxied, at: ["/api/2.0/mlflow-artifacts"])
 
-        let native = RouteTable()
+        let native = RouteTable(gate: e.gate)
         NativeRoutes(endpoints: e).add(to: native)
         NativeRoutes(endpoints: e).addScoreboard(to: native)
-        router.addRoutes(native.build(), atPath: "/api/tally/v1")
+        UserRoutes(endpoints: e).addTokens(to: native)
+        mount(native, at: ["/api/tally/v1"])
 
-        let root = RouteTable()
-        root.on("/health", .get) { _, _ in Self.text("OK") }
-        root.on("/version", .get) { _, _ in Self.text(TallyVersion.string) }
+        let root = RouteTable(gate: e.gate)
+        root.on("/health", .get, access: .open) { _, _ in Self.text("OK") }
+        root.on("/version", .get, access: .open) { _, _ in Self.text(TallyVersion.string) }
         ArtifactRoutes(endpoints: e).addUIDownload(to: root)
         UIRoutes().add(to: root)
-        router.addRoutes(root.build())
+        mount(root, at: [""])
         return router
+    }
+
+    /// Access control as configured (an admin created on first start), `nil` when off.
+    static func accessControl(service: TrackingService, config: ServerConfiguration, logger: Logger) throws -> AccessControl? {
+        guard var settings = config.access else { return nil }
+        let audit = logger
+        settings.audit = { line in audit.notice("\(line)") }
+        let control = AccessControl(store: service.metadata, configuration: settings)
+        try control.bootstrap()
+        return control
     }
 
     /// A plain-text answer.
@@ -139,7 +171,8 @@ public enum TallyApplication {
         logger.logLevel = config.logLevel
         let pool = BlockingPool(threads: config.blockingThreads)
         let endpoints = Endpoints(service: service, pool: pool, largeBody: config.maxBodyBytes, smallBody: config.maxSmallBodyBytes,
-                                  nativeBody: config.maxNativeBodyBytes)
+                                  nativeBody: config.maxNativeBodyBytes,
+                                  gate: AccessGate(control: try accessControl(service: service, config: config, logger: logger), service: service, pool: pool))
         return Application(router: router(endpoints),
                            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
                            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),

@@ -27,6 +27,19 @@ struct LogBatchParser {
     /// The bytes (offset, length) of the last key read and its series, so repeated keys skip the lookup.
     private var lastKey: (start: Int, count: Int, series: Int) = (0, -1, 0)
 
+    /// The run id of a body whose first field is a plain, non-empty `run_id` string (what the MLflow client sends),
+    /// else `nil`: the access check's look at a log-batch body the fast path will read — when it answers, the fast
+    /// path reads the same run id.
+    @Sendable static func leadingRunID(_ bytes: UnsafeRawBufferPointer) -> String? {
+        var c = JSONCursor(bytes)
+        guard c.consume(UInt8(ascii: "{")) else { return nil }
+        c.skipSpace()
+        guard c.string() == "run_id", c.consume(UInt8(ascii: ":")) else { return nil }
+        c.skipSpace()
+        guard let id = c.string(), !id.isEmpty else { return nil }
+        return id
+    }
+
     /// The body, or `nil` when it needs the general parser.
     static func parse(_ bytes: UnsafeRawBufferPointer) -> LogBatchBody? {
         guard bytes.count > 0 else { return nil }

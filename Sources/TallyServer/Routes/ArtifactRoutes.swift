@@ -11,28 +11,28 @@ struct ArtifactRoutes {
     /// `artifacts` and `artifacts/**` of the proxied API.
     func addProxied(to t: RouteTable) {
         let s = endpoints.service, pool = endpoints.pool
-        t.on("artifacts/**", .put) { request, _ in
+        t.on("artifacts/**", .put, access: .needs(.update, .artifactPath)) { request, _ in
             let path = Self.proxiedPath(request)
             let up = try await pool.run { try s.uploadProxiedArtifact(path: path) }
             _ = try await Self.stream(request, into: up, pool: pool, limit: nil)
             return Response(status: .ok)
         }
-        t.on("artifacts/**", .get) { request, _ in
+        t.on("artifacts/**", .get, access: .needs(.read, .artifactPath)) { request, _ in
             let path = Self.proxiedPath(request)
             return try await Self.download(try await pool.run { try s.openProxiedArtifact(path: path) }, name: path, pool: pool)
         }
-        t.on("artifacts/**", .delete) { request, _ in
+        t.on("artifacts/**", .delete, access: .needs(.delete, .artifactPath)) { request, _ in
             let path = Self.proxiedPath(request)
             try await pool.run { try s.deleteProxiedArtifact(path: path) }
             return Endpoints.ok(Endpoints.empty)
         }
         // The router folds empty path components: `artifacts//etc` arrives at `artifacts`, and is the absolute `/etc`,
         // which TallyTracking refuses ("Invalid path"), as MLflow does.
-        t.on("artifacts", .put, .delete) { request, _ in
+        t.on("artifacts", .put, .delete, access: .user) { request, _ in
             try ArtifactStore.checkPath(Self.proxiedPath(request))
             throw MLflowError.methodNotAllowed(request, allowed: [.get, .head])
         }
-        t.on("artifacts", .get) { request, _ in
+        t.on("artifacts", .get, access: .needs(.read, .artifactPath)) { request, _ in
             let extra = Self.proxiedPath(request)
             if !extra.isEmpty { try ArtifactStore.checkPath(extra) }
             let path = PercentDecoding.query(request.uri.query ?? "")["path"]?.last
@@ -43,7 +43,7 @@ struct ArtifactRoutes {
     /// `artifacts/list` of the tracking API.
     func addTracking(to t: RouteTable) {
         let s = endpoints.service
-        t.on("artifacts/list", .get, use: endpoints.json { r in
+        t.on("artifacts/list", .get, access: .needs(.read, .runField), use: endpoints.json { r in
             Self.listing(try s.listArtifacts(runID: try r.runID(), path: try r.string("path")))
         })
     }
@@ -51,7 +51,7 @@ struct ArtifactRoutes {
     /// The UI's `upload-artifact` (ajax prefix): `?run_uuid=…&path=…`, the raw file as the body (at most 10 MB).
     func addUIUpload(to t: RouteTable) {
         let s = endpoints.service, pool = endpoints.pool
-        t.on("upload-artifact", .post) { request, _ in
+        t.on("upload-artifact", .post, access: .needs(.update, .runQuery(["run_uuid"]))) { request, _ in
             let q = PercentDecoding.query(request.uri.query ?? "")
             let length = request.headers[.contentLength].flatMap { Int($0) }
             let up = try await pool.run { try s.uploadRunArtifact(runID: q["run_uuid"]?.last, path: q["path"]?.last, declaredLength: length) }
@@ -64,7 +64,7 @@ struct ArtifactRoutes {
     /// The UI's `/get-artifact?run_id=…&path=…` (`run_uuid` also accepted).
     func addUIDownload(to t: RouteTable) {
         let s = endpoints.service, pool = endpoints.pool
-        t.on("get-artifact", .get) { request, _ in
+        t.on("get-artifact", .get, access: .needs(.read, .runQuery(["run_id", "run_uuid"]))) { request, _ in
             let q = PercentDecoding.query(request.uri.query ?? "")
             let path = q["path"]?.last
             let reader = try await pool.run { try s.openRunArtifact(runID: q["run_id"]?.last, runUUID: q["run_uuid"]?.last, path: path) }

@@ -7,50 +7,52 @@ struct ExperimentRoutes {
 
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
-        t.on("experiments/create", .post, use: e.json { r in
+        let exp = { (f: String) in Target.experimentField(f) }
+        t.on("experiments/create", .post, access: .user, use: e.json { r in
             let id = try s.createExperiment(name: try r.string("name", required: true)!, artifactLocation: try r.string("artifact_location"),
                                             tags: try r.keyValues("tags"))
+            try e.access?.didCreate(.experiment(id), by: r.caller)
             var o = Obj()
             o.add("experiment_id", id)
             return o.json
         })
-        t.on("experiments/get", .get, use: e.json { r in
+        t.on("experiments/get", .get, access: .needs(.read, exp("experiment_id")), use: e.json { r in
             var o = Obj()
             o.add("experiment", raw: Render.experiment(try s.experiment(id: try r.string("experiment_id", required: true)!)))
             return o.json
         })
-        t.on("experiments/get-by-name", .get, use: e.json { r in
+        t.on("experiments/get-by-name", .get, access: .needs(.read, .experimentNameField("experiment_name")), use: e.json { r in
             var o = Obj()
             o.add("experiment", raw: Render.experiment(try s.experiment(named: try r.string("experiment_name", required: true)!)))
             return o.json
         })
-        t.on("experiments/search", .post, .get, use: e.json { r in
+        t.on("experiments/search", .post, .get, access: .user, use: e.json { r in
             let page = try s.searchExperiments(filter: try r.string("filter"), view: try r.viewType("view_type"),
                                                maxResults: try r.int64("max_results"), orderBy: try r.strings("order_by"),
-                                               pageToken: try r.string("page_token"))
+                                               pageToken: try r.string("page_token"), scope: r.grants)
             var o = Obj()
             o.add("experiments", array: page.items.map(Render.experiment))
             o.add("next_page_token", page.nextPageToken)
             return o.json
         })
-        t.on("experiments/update", .post, use: e.json { r in
+        t.on("experiments/update", .post, access: .needs(.update, exp("experiment_id")), use: e.json { r in
             try s.renameExperiment(id: try r.string("experiment_id", required: true)!, to: try r.string("new_name", required: true)!)
             return Endpoints.empty
         })
-        t.on("experiments/delete", .post, use: e.json { r in
+        t.on("experiments/delete", .post, access: .needs(.delete, exp("experiment_id")), use: e.json { r in
             try s.deleteExperiment(id: try r.string("experiment_id", required: true)!)
             return Endpoints.empty
         })
-        t.on("experiments/restore", .post, use: e.json { r in
+        t.on("experiments/restore", .post, access: .needs(.delete, exp("experiment_id")), use: e.json { r in
             try s.restoreExperiment(id: try r.string("experiment_id", required: true)!)
             return Endpoints.empty
         })
-        t.on("experiments/set-experiment-tag", .post, use: e.json { r in
+        t.on("experiments/set-experiment-tag", .post, access: .needs(.update, exp("experiment_id")), use: e.json { r in
             try s.setExperimentTag(id: try r.string("experiment_id", required: true)!, key: try r.string("key", required: true)!,
                                    value: try r.string("value") ?? "")
             return Endpoints.empty
         })
-        t.on("experiments/delete-experiment-tag", .post, use: e.json { r in
+        t.on("experiments/delete-experiment-tag", .post, access: .needs(.update, exp("experiment_id")), use: e.json { r in
             try s.deleteExperimentTag(id: try r.string("experiment_id", required: true)!, key: try r.string("key", required: true)!)
             return Endpoints.empty
         })
@@ -59,8 +61,8 @@ struct ExperimentRoutes {
     /// `experiments/search-datasets`: the UI's, served under the ajax prefix only (as MLflow does).
     func addUI(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
-        t.on("experiments/search-datasets", .post, use: e.json { r in
-            let summaries = try s.searchDatasets(experimentIDs: try r.strings("experiment_ids"))
+        t.on("experiments/search-datasets", .post, access: .user, use: e.json { r in
+            let summaries = try s.searchDatasets(experimentIDs: try r.strings("experiment_ids"), scope: r.grants)
             var o = Obj()
             o.add("dataset_summaries", array: summaries.map { d in
                 var x = Obj()

@@ -9,12 +9,12 @@ struct LoggedModelRoutes {
 
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
-        t.on("logged-models", .post, use: e.json { r in
+        t.on("logged-models", .post, access: .needs(.update, .experimentField("experiment_id")), use: e.json { r in
             Self.answer(try s.createLoggedModel(experimentID: try r.string("experiment_id", required: true), name: try r.string("name"),
                                                 modelType: try r.string("model_type"), sourceRunID: try r.string("source_run_id"),
                                                 params: try r.keyValues("params"), tags: try r.keyValues("tags")))
         })
-        t.on("logged-models/search", .post, use: e.json { r in
+        t.on("logged-models/search", .post, access: .user, use: e.json { r in
             guard r.raw("experiment_ids") != nil else { throw MLflowRequest.missing("experiment_ids") }
             let datasets = try r.objects("datasets").map { d in
                 let q = MLflowRequest(body: d, query: [:])
@@ -26,38 +26,41 @@ struct LoggedModelRoutes {
                 return LoggedModelOrder(field: try q.string("field_name", required: true)!, ascending: try q.bool("ascending") ?? true, dataset: dataset)
             }
             let page = try s.searchLoggedModels(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"), datasets: datasets,
-                                                maxResults: try r.int64("max_results"), orderBy: order, pageToken: try r.string("page_token"))
+                                                maxResults: try r.int64("max_results"), orderBy: order, pageToken: try r.string("page_token"),
+                                                scope: r.grants)
             var o = Obj()
             o.add("models", array: page.items.map(Self.model))
             o.add("next_page_token", page.nextPageToken)
             return ByteBuffer(string: o.json)
         })
-        t.on("logged-models/{model_id}", .get, .patch, .delete, use: e.json(path: ["model_id"]) { r, p, method in
-            switch method {
-            case .patch: return Self.answer(try s.finalizeLoggedModel(id: p[0], status: try r.string("status")))
-            case .delete:
-                try s.deleteLoggedModel(id: p[0])
-                return ByteBuffer(string: Endpoints.empty)
-            default: return Self.answer(try s.loggedModel(id: p[0], allowDeleted: try r.string("allow_deleted")?.lowercased() == "true"))
-            }
+        let model = { (need: Permission.Need) in Access.needs(need, .loggedModelPath("model_id")) }
+        t.on("logged-models/{model_id}", .get, access: model(.read), use: e.json(path: ["model_id"]) { r, p, _ in
+            Self.answer(try s.loggedModel(id: p[0], allowDeleted: try r.string("allow_deleted")?.lowercased() == "true"))
         })
-        t.on("logged-models/{model_id}/tags", .patch, use: e.json(path: ["model_id"]) { r, p, _ in
+        t.on("logged-models/{model_id}", .patch, access: model(.update), use: e.json(path: ["model_id"]) { r, p, _ in
+            Self.answer(try s.finalizeLoggedModel(id: p[0], status: try r.string("status")))
+        })
+        t.on("logged-models/{model_id}", .delete, access: model(.delete), use: e.json(path: ["model_id"]) { _, p, _ in
+            try s.deleteLoggedModel(id: p[0])
+            return ByteBuffer(string: Endpoints.empty)
+        })
+        t.on("logged-models/{model_id}/tags", .patch, access: model(.update), use: e.json(path: ["model_id"]) { r, p, _ in
             try s.setLoggedModelTags(id: p[0], try r.keyValues("tags"))
             return ByteBuffer(string: Endpoints.empty)
         })
-        t.on("logged-models/{model_id}/tags/{tag_key}", .delete, use: e.json(path: ["model_id", "tag_key"]) { _, p, _ in
+        t.on("logged-models/{model_id}/tags/{tag_key}", .delete, access: model(.update), use: e.json(path: ["model_id", "tag_key"]) { _, p, _ in
             try s.deleteLoggedModelTag(id: p[0], key: p[1])
             return ByteBuffer(string: Endpoints.empty)
         })
-        t.on("logged-models/{model_id}/params", .post, use: e.json(path: ["model_id"]) { r, p, _ in
+        t.on("logged-models/{model_id}/params", .post, access: model(.update), use: e.json(path: ["model_id"]) { r, p, _ in
             _ = try r.string("model_id", required: true)  // MLflow requires it in the body too
             try s.logLoggedModelParams(id: p[0], try r.keyValues("params"))
             return ByteBuffer(string: Endpoints.empty)
         })
-        t.on("logged-models/{model_id}/artifacts/directories", .get, use: e.json(path: ["model_id"]) { r, p, _ in
+        t.on("logged-models/{model_id}/artifacts/directories", .get, access: model(.read), use: e.json(path: ["model_id"]) { r, p, _ in
             ByteBuffer(string: ArtifactRoutes.listing(try s.listLoggedModelArtifacts(id: p[0], path: try r.string("artifact_directory_path"))))
         })
-        t.on("runs/outputs", .post, use: e.json { r in
+        t.on("runs/outputs", .post, access: .needs(.update, .runField), use: e.json { r in
             let models = try r.objects("models").enumerated().map { i, o in
                 let q = MLflowRequest(body: o, query: [:])
                 guard let id = try q.string("model_id"), !id.isEmpty else { throw MLflowRequest.missing("models[\(i)].model_id") }

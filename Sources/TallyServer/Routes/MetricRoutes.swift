@@ -9,7 +9,7 @@ struct MetricRoutes {
 
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
-        t.on("metrics/get-history", .get, use: e.json(fast: nil) { r in
+        t.on("metrics/get-history", .get, access: .needs(.read, .runField), use: e.json(fast: nil) { r in
             let key = try r.string("metric_key", required: true)!
             let page = try s.historyPage(runID: try r.runID(), key: key, maxResults: try r.int64("max_results"), pageToken: try r.string("page_token"))
             var out = JSONBytes(capacity: 64 + page.points.count * (key.utf8.count + 72))
@@ -26,10 +26,10 @@ struct MetricRoutes {
             out.raw("}")
             return out.buffer
         })
-        t.on("metrics/get-history-bulk-interval", .get, use: e.json(fast: nil) { r in
+        t.on("metrics/get-history-bulk-interval", .get, access: .user, use: e.json(fast: nil) { r in
             let key = try r.string("metric_key", required: true)!
             let runs = try s.historyBulkInterval(runIDs: try r.strings("run_ids"), key: key, maxResults: try r.int64("max_results"),
-                                                 startStep: try r.int64("start_step"), endStep: try r.int64("end_step"))
+                                                 startStep: try r.int64("start_step"), endStep: try r.int64("end_step"), scope: r.grants)
             var out = JSONBytes(capacity: 256 + runs.reduce(0) { $0 + $1.points.count * 96 })
             out.raw("{")
             for (i, run) in runs.enumerated() {
@@ -45,9 +45,9 @@ struct MetricRoutes {
     /// prefix only: compact JSON with alphabetical keys).
     func addBulk(to t: RouteTable) {
         let s = endpoints.service
-        t.on("metrics/get-history-bulk", .get, use: endpoints.json(fast: nil) { r in
+        t.on("metrics/get-history-bulk", .get, access: .user, use: endpoints.json(fast: nil) { r in
             let key = try r.string("metric_key")
-            let runs = try s.historyBulk(runIDs: try r.strings("run_id"), key: key, maxResults: try r.int64("max_results"))
+            let runs = try s.historyBulk(runIDs: try r.strings("run_id"), key: key, maxResults: try r.int64("max_results"), scope: r.grants)
             let quotedKey = JSONText.quote(key ?? "")
             var out = JSONBytes(capacity: 4096)
             out.raw("{\"metrics\":[")

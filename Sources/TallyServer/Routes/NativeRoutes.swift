@@ -11,7 +11,7 @@ struct NativeRoutes {
     func add(to t: RouteTable) {
         let s = endpoints.service, pool = endpoints.pool, limit = endpoints.nativeBody
         // Binary (`TLYC`) or columnar JSON bodies: the content type is not checked, the body's magic decides.
-        t.on("runs/:run_id/metrics", .post) { request, context in
+        t.on("runs/:run_id/metrics", .post, access: .needs(.update, .runPath("run_id"))) { request, context in
             let runID = PercentDecoding.decode(Substring(context.parameters.get("run_id") ?? ""), plusIsSpace: false)
             let body = try await endpoints.body(request, limit: limit)
             let json = try await pool.run { () throws -> String in
@@ -23,10 +23,10 @@ struct NativeRoutes {
             }
             return Endpoints.ok(json)
         }
-        t.on("compare", .post) { request, _ in
-            let out = try await endpoints.object(request) { r -> (body: ByteBuffer, contentType: String) in
+        t.on("compare", .post, access: .user) { request, context in
+            let out = try await endpoints.object(request, context) { r -> (body: ByteBuffer, contentType: String) in
                 let q = try CompareRequest(r)
-                return CompareRendering.render(try s.compare(q.query), binary: q.binary)
+                return CompareRendering.render(try s.compare(q.query, scope: r.grants), binary: q.binary)
             }
             return Response(status: .ok, headers: [.contentType: out.contentType], body: .init(byteBuffer: out.body))
         }
@@ -35,8 +35,10 @@ struct NativeRoutes {
     /// `POST scoreboard`.
     func addScoreboard(to t: RouteTable) {
         let s = endpoints.service
-        t.on("scoreboard", .post) { request, _ in
-            Endpoints.ok(try await endpoints.object(request) { r in ScoreboardRendering.render(try s.scoreboard(ScoreboardQuery(r))) } as [ByteBuffer])
+        t.on("scoreboard", .post, access: .user) { request, context in
+            Endpoints.ok(try await endpoints.object(request, context) { r in
+                ScoreboardRendering.render(try s.scoreboard(ScoreboardQuery(r), scope: r.grants))
+            } as [ByteBuffer])
         }
     }
 

@@ -10,37 +10,39 @@ struct RegistryRoutes {
 
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
-        t.on("registered-models/create", .post, use: e.json { r in
+        let model = { (need: Permission.Need) in Access.needs(need, .modelField("name")) }
+        t.on("registered-models/create", .post, access: .user, use: e.json { r in
             let m = try s.createRegisteredModel(name: try r.string("name"), tags: try r.keyValues("tags"), description: try r.string("description"))
+            try e.access?.didCreate(.registeredModel(m.name), by: r.caller)
             return Self.wrap("registered_model", Self.model(m, latest: nil, aliases: false))
         })
-        t.on("registered-models/get", .get, use: e.json { r in
+        t.on("registered-models/get", .get, access: model(.read), use: e.json { r in
             let m = try s.registeredModel(named: try r.string("name"))
             return Self.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
         })
-        t.on("registered-models/rename", .post, use: e.json { r in
+        t.on("registered-models/rename", .post, access: model(.update), use: e.json { r in
             let m = try s.renameRegisteredModel(try r.string("name"), to: try r.string("new_name"))
             return Self.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
         })
-        t.on("registered-models/update", .patch, use: e.json { r in
+        t.on("registered-models/update", .patch, access: model(.update), use: e.json { r in
             let m = try s.updateRegisteredModel(try r.string("name"), description: try r.string("description"))
             return Self.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
         })
-        t.on("registered-models/delete", .delete, use: e.json { r in
+        t.on("registered-models/delete", .delete, access: model(.delete), use: e.json { r in
             try s.deleteRegisteredModel(try r.string("name"))
             return Endpoints.empty
         })
-        t.on("registered-models/set-tag", .post, use: e.json { r in
+        t.on("registered-models/set-tag", .post, access: model(.update), use: e.json { r in
             try s.setRegisteredModelTag(try r.string("name"), key: try r.string("key"), value: try r.string("value"))
             return Endpoints.empty
         })
-        t.on("registered-models/delete-tag", .delete, use: e.json { r in
+        t.on("registered-models/delete-tag", .delete, access: model(.update), use: e.json { r in
             try s.deleteRegisteredModelTag(try r.string("name"), key: try r.string("key"))
             return Endpoints.empty
         })
-        t.on("registered-models/search", .get, use: e.json { r in
+        t.on("registered-models/search", .get, access: .user, use: e.json { r in
             let page = try s.searchRegisteredModels(filter: try r.string("filter"), maxResults: try r.int64("max_results"),
-                                                    orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"))
+                                                    orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"), scope: r.grants)
             var o = Obj()
             // With aliases, and latest versions by stage name: as a real mlflow 3.17 server answers a search (the
             // differential test checks both).
@@ -50,60 +52,61 @@ struct RegistryRoutes {
             o.add("next_page_token", page.nextPageToken)
             return o.json
         })
-        t.on("registered-models/get-latest-versions", .post, .get, use: e.json { r in
+        t.on("registered-models/get-latest-versions", .post, .get, access: model(.read), use: e.json { r in
             let name = try s.registeredModel(named: try r.string("name")).name
             let stages = try r.strings("stages")
             var o = Obj()
             o.add("model_versions", array: try s.latestVersions(of: name, stages: stages.isEmpty ? nil : stages).map { Self.version($0, aliases: true) })
             return o.json
         })
-        t.on("registered-models/alias", .post, .get, .delete, use: e.json(path: []) { r, _, method in
-            switch method {
-            case .post: try s.setModelAlias(try r.string("name"), alias: try r.string("alias"), version: try r.string("version"))
-            case .delete: try s.deleteModelAlias(try r.string("name"), alias: try r.string("alias"))
-            default:
-                return ByteBuffer(string: Self.wrap("model_version", Self.version(try s.modelVersion(byAlias: try r.string("alias"), of: try r.string("name")),
-                                                                             aliases: true)))
-            }
-            return ByteBuffer(string: Endpoints.empty)
+        t.on("registered-models/alias", .post, access: model(.update), use: e.json { r in
+            try s.setModelAlias(try r.string("name"), alias: try r.string("alias"), version: try r.string("version"))
+            return Endpoints.empty
         })
-        t.on("model-versions/create", .post, use: e.json { r in
+        t.on("registered-models/alias", .delete, access: model(.delete), use: e.json { r in
+            try s.deleteModelAlias(try r.string("name"), alias: try r.string("alias"))
+            return Endpoints.empty
+        })
+        t.on("registered-models/alias", .get, access: model(.read), use: e.json { r in
+            Self.wrap("model_version", Self.version(try s.modelVersion(byAlias: try r.string("alias"), of: try r.string("name")), aliases: true))
+        })
+        t.on("model-versions/create", .post, access: model(.update), use: e.json { r in
             let v = try s.createModelVersion(try r.string("name"), source: try r.string("source"), runID: try r.string("run_id"), tags: try r.keyValues("tags"),
                                              runLink: try r.string("run_link"), description: try r.string("description"), modelID: try r.string("model_id"))
             return Self.wrap("model_version", Self.version(v, aliases: false))
         })
-        t.on("model-versions/get", .get, use: e.json { r in
+        t.on("model-versions/get", .get, access: model(.read), use: e.json { r in
             Self.wrap("model_version", Self.version(try s.modelVersion(try r.string("name"), try r.string("version")), aliases: true))
         })
-        t.on("model-versions/update", .patch, use: e.json { r in
+        t.on("model-versions/update", .patch, access: model(.update), use: e.json { r in
             let v = try s.updateModelVersion(try r.string("name"), try r.string("version"), description: try r.string("description"))
             return Self.wrap("model_version", Self.version(v, aliases: false))
         })
-        t.on("model-versions/transition-stage", .post, use: e.json { r in
+        t.on("model-versions/transition-stage", .post, access: model(.update), use: e.json { r in
             let v = try s.transitionModelVersionStage(try r.string("name"), try r.string("version"), stage: try r.string("stage"),
                                                       archiveExisting: try r.bool("archive_existing_versions") ?? false)
             return Self.wrap("model_version", Self.version(v, aliases: true))
         })
-        t.on("model-versions/delete", .delete, use: e.json { r in
+        t.on("model-versions/delete", .delete, access: model(.delete), use: e.json { r in
             try s.deleteModelVersion(try r.string("name"), try r.string("version"))
             return Endpoints.empty
         })
-        t.on("model-versions/set-tag", .post, use: e.json { r in
+        t.on("model-versions/set-tag", .post, access: model(.update), use: e.json { r in
             try s.setModelVersionTag(try r.string("name"), try r.string("version"), key: try r.string("key"), value: try r.string("value"))
             return Endpoints.empty
         })
-        t.on("model-versions/delete-tag", .delete, use: e.json { r in
+        t.on("model-versions/delete-tag", .delete, access: model(.delete), use: e.json { r in
             try s.deleteModelVersionTag(try r.string("name"), try r.string("version"), key: try r.string("key"))
             return Endpoints.empty
         })
-        t.on("model-versions/get-download-uri", .get, use: e.json { r in
+        t.on("model-versions/get-download-uri", .get, access: model(.read), use: e.json { r in
             var o = Obj()
             o.add("artifact_uri", try s.modelVersion(try r.string("name"), try r.string("version")).storageLocation)
             return o.json
         })
-        t.on("model-versions/search", .get, use: e.json { r in
+        t.on("model-versions/search", .get, access: .user, use: e.json { r in
             let page = try s.searchModelVersions(filter: try r.string("filter"), maxResults: try r.int64("max_results"),
-                                                 orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"))
+                                                 orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"), scope: r.grants)
             var o = Obj()
             o.add("model_versions", array: page.items.map { Self.version($0, aliases: false) })
             o.add("next_page_token", page.nextPageToken)

@@ -9,15 +9,15 @@ struct RunRoutes {
 
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
-        t.on("runs/create", .post, use: e.json(fast: nil) { r in
+        t.on("runs/create", .post, access: .needs(.update, .experimentField("experiment_id", default: TrackingService.defaultExperimentID)), use: e.json(fast: nil) { r in
             Render.runAnswer(try s.createRun(experimentID: try r.string("experiment_id"), userID: try r.string("user_id"),
                                              runName: try r.string("run_name"), startTime: try r.int64("start_time"), tags: try r.keyValues("tags")))
         })
-        t.on("runs/get", .get, use: e.json(fast: nil) { r in
+        t.on("runs/get", .get, access: .needs(.read, .runField), use: e.json(fast: nil) { r in
             let run = try s.run(id: try r.runID())
             return Render.runAnswer(run, outputs: try s.runOutputs(runID: run.info.runID))
         })
-        t.on("runs/update", .post, use: e.json { r in
+        t.on("runs/update", .post, access: .needs(.update, .runField), use: e.json { r in
             let status = try r.enumName("status", numbers: RunStatus.protocolNumbers).flatMap(RunStatus.init(rawValue:))
             let info = try s.updateRun(id: try r.runID(), status: status, endTime: try r.int64("end_time"), runName: try r.string("run_name"))
             var out = JSONBytes(capacity: 512)
@@ -26,30 +26,30 @@ struct RunRoutes {
             out.raw("}")
             return out.text
         })
-        t.on("runs/delete", .post, use: e.json { r in
+        t.on("runs/delete", .post, access: .needs(.delete, .runField), use: e.json { r in
             try s.deleteRun(id: try r.runID())
             return Endpoints.empty
         })
-        t.on("runs/restore", .post, use: e.json { r in
+        t.on("runs/restore", .post, access: .needs(.delete, .runField), use: e.json { r in
             try s.restoreRun(id: try r.runID())
             return Endpoints.empty
         })
-        t.on("runs/set-tag", .post, use: e.json { r in
+        t.on("runs/set-tag", .post, access: .needs(.update, .runField), use: e.json { r in
             try s.setTag(runID: try r.runID(), key: try r.string("key", required: true)!, value: try r.string("value") ?? "")
             return Endpoints.empty
         })
-        t.on("runs/delete-tag", .post, use: e.json { r in
+        t.on("runs/delete-tag", .post, access: .needs(.update, .runField), use: e.json { r in
             try s.deleteTag(runID: try r.runID(), key: try r.string("key", required: true)!)
             return Endpoints.empty
         })
-        t.on("runs/log-metric", .post, use: e.json { r in
+        t.on("runs/log-metric", .post, access: .needs(.update, .runField), use: e.json { r in
             let id = try r.runID()
             var batch = MetricBatch()
             try r.metric(into: &batch, nil)
             try s.logBatch(runID: id, batch: batch)
             return Endpoints.empty
         })
-        t.on("runs/log-parameter", .post, use: e.json { r in
+        t.on("runs/log-parameter", .post, access: .needs(.update, .runField), use: e.json { r in
             try s.logParam(runID: try r.runID(), key: try r.string("key", required: true)!, value: try r.string("value") ?? "")
             return Endpoints.empty
         })
@@ -60,21 +60,21 @@ struct RunRoutes {
                 return ByteBuffer(string: Endpoints.empty)
             }
         }
-        t.on("runs/log-batch", .post, use: e.json(limit: e.largeBody, fast: fast) { r in
+        t.on("runs/log-batch", .post, access: .needs(.update, .runField), use: e.json(limit: e.largeBody, fast: fast) { r in
             let id = try r.runID()
             var batch = MetricBatch()
             for (i, m) in try r.objects("metrics").enumerated() { try MLflowRequest(body: m, query: [:]).metric(into: &batch, i) }
             try s.logBatch(runID: id, batch: batch, params: try r.keyValues("params"), tags: try r.keyValues("tags"))
             return ByteBuffer(string: Endpoints.empty)
         })
-        t.on("runs/log-inputs", .post, use: e.json(limit: e.largeBody) { r in
+        t.on("runs/log-inputs", .post, access: .needs(.update, .runField), use: e.json(limit: e.largeBody) { r in
             try s.logInputs(runID: try r.runID(), try r.datasetInputs())
             return Endpoints.empty
         })
-        t.on("runs/search", .post, .get, use: e.json(parts: { r in
+        t.on("runs/search", .post, .get, access: .user, use: e.json(parts: { r in
             let page = try s.searchRuns(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"),
                                         view: try r.viewType("run_view_type"), maxResults: try r.int64("max_results"),
-                                        orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"))
+                                        orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"), scope: r.grants)
             // Runs of thousands of metrics make answers of tens of megabytes: rendered in parallel chunks, sent in turn.
             let items = page.items, weight = items.reduce(0) { $0 + 1 + $1.metrics.count }
             let chunks = weight < 20_000 ? [items.indices] : Parallel.chunks(items.count, minimum: 1)

@@ -5,8 +5,8 @@ import NIOCore
 /// Responses carry an ETag (content hash) and `Cache-Control: no-cache`, so browsers revalidate and get 304s.
 struct UIRoutes: Sendable {
     func add(to t: RouteTable) {
-        t.on("/", .get) { request, _ in Self.serve("index.html", request) }
-        t.on("/static/:file", .get) { request, context in
+        t.on("/", .get, access: .open) { request, _ in Self.serve("index.html", request) }
+        t.on("/static/:file", .get, access: .open) { request, context in
             Self.serve(context.parameters.get("file") ?? "", request)
         }
     }

@@ -11,13 +11,15 @@ extension TrackingService {
     /// Compares metrics across runs on one step grid: every series is reduced over the same window and buckets, so
     /// bucket `i` means the same steps in every curve. M4 and mean come from the rollup pyramid (cost follows the
     /// bucket count, not the points); LTTB and raw read points. Series are reduced in parallel.
-    public func compare(_ q: CompareQuery) throws -> CompareResult {
+    /// Every run (those named and those the models resolve to) must be readable by `scope` (403 otherwise).
+    public func compare(_ q: CompareQuery, scope: Grants = .unrestricted) throws -> CompareResult {
         var q = q
         q.runIDs += try q.models.map(sourceRun(ofModel:))
         q.models = []
         try Self.validate(q)
         var seen = Set<String>()
         let runIDs = q.runIDs.filter { seen.insert($0).inserted }
+        for id in runIDs { try requireRead(run: id, scope) }
         let runs = try runIDs.map { id -> Run in
             try Validation.runID(id)
             guard let r = try metadata.run(id: id) else { throw TrackingError.notFound("Run with id=\(id) not found") }

@@ -4,7 +4,7 @@ import TallyStore
 /// TallyStore. Implementations keep SQL behind this protocol, so callers never change with the database.
 ///
 /// Every method is synchronous and thread-safe; multi-step writes run in one transaction (`transaction(_:)`).
-public protocol MetadataStore: Sendable {
+public protocol MetadataStore: AccessStore {
     /// Runs `body` atomically: all its writes or none.
     func transaction<R>(_ body: () throws -> R) throws -> R
     /// Moves everything written into the database's main files (a clean shutdown calls it, so no journal is left

@@ -68,6 +68,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// Versioned migrations; each runs once, in a transaction.
     static let migrations: [@Sendable (SQLiteDatabase) throws -> Void] = [
         { try $0.execute(schemaVersion1) }, migrateToLatestRows, { try $0.execute(schemaVersion3) }, { try $0.execute(schemaVersion4) },
+        { try $0.execute(schemaVersion5) },
     ]
 
     /// The first schema: latest metric values as one row per run and key (`latest_metrics`).

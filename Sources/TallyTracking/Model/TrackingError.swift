@@ -16,6 +16,12 @@ public struct TrackingError: Error, Sendable, Equatable, CustomStringConvertible
         case internalError = "INTERNAL_ERROR"
         /// HTTP 404: no such endpoint.
         case endpointNotFound = "ENDPOINT_NOT_FOUND"
+        /// HTTP 401: missing or wrong credentials.
+        case unauthenticated = "UNAUTHENTICATED"
+        /// HTTP 403: authenticated, not allowed.
+        case permissionDenied = "PERMISSION_DENIED"
+        /// HTTP 429: too many failed logins (answered with `Retry-After`).
+        case requestLimitExceeded = "REQUEST_LIMIT_EXCEEDED"
     }
 
     /// The error code.

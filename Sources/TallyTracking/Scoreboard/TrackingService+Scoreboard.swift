@@ -10,7 +10,10 @@ extension TrackingService {
     /// A scoreboard: for every selected key × run the latest (or best, or at-a-step) value, ranks per key, deltas to a
     /// baseline run and per-group means. Latest values come from the runs' latest-metric records; `best` and `step`
     /// read the series.
-    public func scoreboard(_ q: ScoreboardQuery) throws -> Scoreboard {
+    /// The experiment or every listed run must be readable by `scope` (403 otherwise).
+    public func scoreboard(_ q: ScoreboardQuery, scope: Grants = .unrestricted) throws -> Scoreboard {
+        if let e = q.experimentID, !scope.isUnrestricted { try scope.require(.read, on: .experiment(e)) }
+        for id in q.runIDs { try requireRead(run: id, scope) }
         let runs = try scoreboardRuns(q)
         let select = try Self.keySelector(q)
         let lower = (q.lowerIsBetter ?? ScoreboardQuery.defaultLowerIsBetter).map { Array($0.lowercased().utf8) }.filter { !$0.isEmpty }

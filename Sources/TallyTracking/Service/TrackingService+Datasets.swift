@@ -18,13 +18,13 @@ extension TrackingService {
 
     /// The UI's `experiments/search-datasets`: distinct (experiment, name, digest, context) of the datasets logged
     /// to runs of the experiments, up to 1,000.
-    public func searchDatasets(experimentIDs: [String]) throws -> [DatasetSummary] {
+    public func searchDatasets(experimentIDs: [String], scope: Grants = .unrestricted) throws -> [DatasetSummary] {
         guard !experimentIDs.isEmpty else { throw TrackingError.invalid("SearchDatasets request must specify at least one experiment_id.") }
         guard experimentIDs.count <= Self.maxDatasetSearchExperiments else {
             throw TrackingError.invalid("SearchDatasets request cannot specify more than \(Self.maxDatasetSearchExperiments) experiment_ids. "
                 + "Received \(experimentIDs.count) experiment_ids.")
         }
-        let ids = try experimentIDs.map(Validation.experimentID)
+        let ids = try experimentIDs.map(Validation.experimentID).filter { scope.canRead(experiment: String($0)) }
         var seen = Set<[String?]>()
         var out: [DatasetSummary] = []
         for run in try metadata.searchRuns(experimentIDs: ids, view: .all, metricKeys: []).runs {

@@ -38,7 +38,9 @@ extension TrackingService {
 
     /// MLflow's `metrics/get-history-bulk-interval`: up to 100 runs, each sampled to `maxResults` (1–2,500, default
     /// 2,500) points within an optional step window. Runs without points are left out.
-    public func historyBulkInterval(runIDs: [String], key: String, maxResults: Int64?, startStep: Int64?, endStep: Int64?) throws -> [RunPoints] {
+    public func historyBulkInterval(runIDs: [String], key: String, maxResults: Int64?, startStep: Int64?, endStep: Int64?,
+                                    scope: Grants = .unrestricted) throws -> [RunPoints] {
+        for id in runIDs { try requireRead(run: id, scope) }
         guard !runIDs.isEmpty else { throw TrackingError.invalid("Missing value for required parameter 'run_ids'.") }
         guard runIDs.count <= Self.maxHistoryRuns else {
             throw TrackingError.invalid("GetMetricHistoryBulkInterval request must specify at most \(Self.maxHistoryRuns) run_ids. "
@@ -57,7 +59,8 @@ extension TrackingService {
 
     /// The UI's `get-history-bulk` (a plain route in MLflow): runs sorted by id (each once), MLflow's history
     /// order within a run, `maxResults` (default and most 25,000) capping the total.
-    public func historyBulk(runIDs: [String], key: String?, maxResults: Int64?) throws -> [RunPoints] {
+    public func historyBulk(runIDs: [String], key: String?, maxResults: Int64?, scope: Grants = .unrestricted) throws -> [RunPoints] {
+        for id in runIDs { try requireRead(run: id, scope) }
         guard !runIDs.isEmpty else { throw TrackingError.invalid("GetMetricHistoryBulk request must specify at least one run_id.") }
         guard runIDs.count <= Self.maxHistoryRuns else {
             throw TrackingError.invalid("GetMetricHistoryBulk request cannot specify more than \(Self.maxHistoryRuns) run_ids. "

@@ -80,7 +80,7 @@ extension TrackingService {
     /// `logged-models/search`: the active models of some experiments matching a filter (MLflow's logged-model
     /// grammar), ordered by attributes or metrics (missing values last), then newest first, then by id; paged.
     public func searchLoggedModels(experimentIDs: [String], filter: String?, datasets: [DatasetFilter], maxResults: Int64?,
-                                   orderBy: [LoggedModelOrder], pageToken: String?) throws -> SearchPage<LoggedModel> {
+                                   orderBy: [LoggedModelOrder], pageToken: String?, scope: Grants = .unrestricted) throws -> SearchPage<LoggedModel> {
         let maxResults = maxResults.flatMap { $0 == 0 ? nil : $0 } ?? Self.defaultLoggedModelSearchResults
         guard maxResults >= 1, maxResults <= Int64(Validation.maxSearchResults) else {
             throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied: It must be between 1 and "
@@ -95,7 +95,8 @@ extension TrackingService {
         }
         if !keys.contains(where: { $0.field == "creation_timestamp" }) { keys.append(LoggedModelOrder(field: "creation_timestamp", ascending: false)) }
         keys.append(LoggedModelOrder(field: "model_id", ascending: true))
-        let matched = try metadata.loggedModels(experimentIDs: ids).filter { f.matches($0, datasets: datasets) }
+        let readable = ids.filter { scope.canRead(experiment: String($0)) }
+        let matched = try metadata.loggedModels(experimentIDs: readable).filter { f.matches($0, datasets: datasets) }
         let values = matched.map { m in keys.map { Self.sortValue(m, $0) } }
         let order = matched.indices.sorted { a, b in
             for (k, key) in keys.enumerated() {

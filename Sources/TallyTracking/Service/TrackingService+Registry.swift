@@ -40,8 +40,11 @@ extension TrackingService {
     public func renameRegisteredModel(_ name: String?, to newName: String?) throws -> RegisteredModel {
         let old = try registeredModel(named: name).name
         let new = try Self.modelName(newName, field: "new_name")
-        guard try metadata.renameRegisteredModel(old, to: new, now: clock()) else {
-            throw TrackingError(.resourceAlreadyExists, "Registered Model (name=\(new)) already exists.")
+        try metadata.transaction {
+            guard try metadata.renameRegisteredModel(old, to: new, now: clock()) else {
+                throw TrackingError(.resourceAlreadyExists, "Registered Model (name=\(new)) already exists.")
+            }
+            try metadata.moveGrants(from: .registeredModel(old), to: new)  // grants follow the model, as MLflow's do
         }
         return try registeredModel(named: new)
     }
@@ -55,7 +58,11 @@ extension TrackingService {
 
     /// `registered-models/delete`: the model, its versions, tags and aliases.
     public func deleteRegisteredModel(_ name: String?) throws {
-        try metadata.deleteRegisteredModel(try registeredModel(named: name).name)
+        let m = try registeredModel(named: name).name
+        try metadata.transaction {
+            try metadata.deleteRegisteredModel(m)
+            try metadata.deleteGrants(on: .registeredModel(m))  // a new model of the same name starts without them
+        }
     }
 
     /// `registered-models/set-tag`.
@@ -73,8 +80,10 @@ extension TrackingService {
     }
 
     /// `registered-models/search`: filter on `name` and tags (the client's prompt clause dropped, prompts left out
-    /// unless asked for), order by name or last update, 1…1,000 per page (default 100).
-    public func searchRegisteredModels(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?) throws -> SearchPage<RegisteredModel> {
+    /// unless asked for), order by name or last update, 1…1,000 per page (default 100). Models `scope` may not read
+    /// are left out, before paging.
+    public func searchRegisteredModels(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?,
+                                       scope: Grants = .unrestricted) throws -> SearchPage<RegisteredModel> {
         let maxResults = maxResults ?? 100
         guard (1...1000).contains(maxResults) else {
             throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be at most 1000, but got value \(maxResults)")
@@ -86,7 +95,7 @@ extension TrackingService {
         }
         if !keys.contains(where: { $0.key == "name" }) { keys.append(RegistryOrder(key: "name", ascending: true)) }
         let isPrompt = { (m: RegisteredModel) in m.tags.contains { $0.key == SearchFilter.promptTag && $0.value.lowercased() == "true" } }
-        let matched = try metadata.registeredModels().filter { f.matches($0) && (prompts || !isPrompt($0)) }
+        let matched = try metadata.registeredModels().filter { f.matches($0) && (prompts || !isPrompt($0)) && scope.canRead(model: $0.name) }
         let sorted = matched.sorted { a, b in
             for k in keys {
                 let c = k.key == "name" ? SortValue.compare(.string(a.name), .string(b.name), ascending: k.ascending)
@@ -230,7 +239,9 @@ extension TrackingService {
 
     /// `model-versions/search`: filter on `name`, `version_number`, `run_id`, `source_path` and tags; order by name,
     /// version number or times (default: last update, newest first, then name, then version, highest first).
-    public func searchModelVersions(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?) throws -> SearchPage<ModelVersion> {
+    /// Versions of models `scope` may not read are left out, before paging.
+    public func searchModelVersions(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?,
+                                    scope: Grants = .unrestricted) throws -> SearchPage<ModelVersion> {
         let maxResults = maxResults ?? 10_000
         guard maxResults >= 1 else { throw TrackingError.invalid("Invalid value for max_results. It must be a positive integer, but got \(maxResults)") }
         guard maxResults <= 200_000 else {
@@ -252,7 +263,7 @@ extension TrackingService {
             default: .number(Double(v.lastUpdatedTime))
             }
         }
-        let sorted = try metadata.modelVersions(named: nil).filter { f.matches($0) }.sorted { a, b in
+        let sorted = try metadata.modelVersions(named: nil).filter { f.matches($0) && scope.canRead(model: $0.name) }.sorted { a, b in
             for k in keys {
                 let c = SortValue.compare(value(a, k.key), value(b, k.key), ascending: k.ascending)
                 if c != 0 { return c < 0 }

@@ -13,14 +13,16 @@ extension TrackingService {
     /// MLflow's `runs/search`: filter, order (ties by `start_time DESC`, then `run_id ASC`), page.
     /// - Parameters:
     ///   - maxResults: 1...50,000 (MLflow's default is 1,000).
+    ///   - scope: what the caller may read: experiments it may not are left out (never an error).
     public func searchRuns(experimentIDs: [String], filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int64? = nil,
-                           orderBy: [String] = [], pageToken: String? = nil) throws -> SearchPage<Run> {
+                           orderBy: [String] = [], pageToken: String? = nil, scope: Grants = .unrestricted) throws -> SearchPage<Run> {
         let maxResults = Int(clamping: maxResults ?? Self.defaultRunSearchResults)
         guard maxResults >= 1, maxResults <= Validation.maxSearchResults else {
             throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied: It must be between 1 and "
                 + "\(Validation.maxSearchResults).")
         }
-        let ordered = try orderedRuns(experimentIDs: experimentIDs, filter: filter, view: view, orderBy: orderBy)
+        let ordered = try orderedRuns(experimentIDs: experimentIDs.filter { scope.canRead(experiment: $0) }, filter: filter, view: view,
+                                      orderBy: orderBy)
         let offset = try PageToken.decode(pageToken)
         let page = Self.page(ordered, offset: offset, maxResults: maxResults)
         return SearchPage(items: try metadata.runs(ids: page.items.map(\.info.runID)), nextPageToken: page.nextPageToken)
@@ -56,9 +58,9 @@ extension TrackingService {
     }
 
     /// MLflow's `experiments/search`: filter on name, id, times and tags; order by name, id or times
-    /// (default `creation_time DESC, experiment_id ASC`).
+    /// (default `creation_time DESC, experiment_id ASC`). Experiments `scope` may not read are left out, before paging.
     public func searchExperiments(filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int64? = nil, orderBy: [String] = [],
-                                  pageToken: String? = nil) throws -> SearchPage<Experiment> {
+                                  pageToken: String? = nil, scope: Grants = .unrestricted) throws -> SearchPage<Experiment> {
         // MLflow's SearchExperiments has no default for max_results: absent is 0, which MLflow refuses.
         let maxResults = Int(clamping: maxResults ?? 0)
         guard maxResults >= 1 else {
@@ -75,7 +77,7 @@ extension TrackingService {
         } else if !keys.contains(where: { $0.key == "experiment_id" }) {
             keys.append(OrderKey(entity: .attribute, key: "experiment_id", ascending: false))
         }
-        let matched = try metadata.experiments().filter { view.includes($0.lifecycleStage) && f.matches($0) }
+        let matched = try metadata.experiments().filter { view.includes($0.lifecycleStage) && f.matches($0) && scope.canRead(experiment: $0.experimentID) }
         let sorted = matched.sorted { a, b in
             for key in keys {
                 let c = SortValue.compare(key.value(a), key.value(b), ascending: key.ascending)

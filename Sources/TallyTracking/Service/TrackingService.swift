@@ -161,10 +161,13 @@ public final class TrackingService: Sendable {
 
     // MARK: Runs
 
-    /// Creates a run in an active experiment (`"0"` when `nil`), naming it when no name is given.
+    /// The experiment of runs created without one (MLflow's `Default`).
+    public static let defaultExperimentID = "0"
+
+    /// Creates a run in an active experiment (``defaultExperimentID`` when `nil`), naming it when no name is given.
     public func createRun(experimentID: String?, userID: String? = nil, runName: String? = nil, startTime: Int64? = nil,
                           tags: [KeyValue] = []) throws -> Run {
-        let e = try activeExperiment(experimentID ?? "0")
+        let e = try activeExperiment(experimentID ?? Self.defaultExperimentID)
         for t in tags { try Validation.key(t.key, entity: "Tag") }
         var tags = tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) }
         let tagName = tags.last { $0.key == "mlflow.runName" }?.value

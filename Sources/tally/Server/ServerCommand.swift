@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Hummingbird
 import Logging
 import TallyServer
@@ -27,6 +28,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Largest body of the other MLflow endpoints, bytes.") var maxSmallBodyBytes = ServerConfiguration().maxSmallBodyBytes
     @Option(help: "Seconds a silent connection is kept open.") var idleTimeout = ServerConfiguration().idleTimeoutSeconds
     @Option(help: .hidden) var injectFaults: String?
+    @Option(help: "Access control: basic (users, passwords, access tokens and per-experiment and per-model permissions).") var auth: String?
+    @Option(help: "MLflow's spelling of --auth basic: basic-auth.") var appName: String?
+    @Option(help: "The admin created on first start with access control (env MLFLOW_AUTH_ADMIN_USERNAME; its password: env MLFLOW_AUTH_ADMIN_PASSWORD).")
+    var adminUsername: String?
+    @Option(help: "Permission of authenticated users on what they hold no grant on: READ, USE, EDIT, MANAGE or NO_PERMISSIONS.")
+    var defaultPermission = "READ"
+    @Option(help: "Failed logins per user and per address within a minute before answering 429.") var authMaxFailures = 10
 
     func run() async throws {
         Allocator.tuneForServer()
@@ -53,6 +61,7 @@ struct ServerCommand: AsyncParsableCommand {
         config.durability = d
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
         config.logLevel = level
+        config.access = try accessConfiguration()
         let service = try TallyApplication.openService(config)
         let recovery = service.metrics.recovery
         let logger = { var l = Logger(label: "tally"); l.logLevel = level; return l }()
@@ -60,10 +69,42 @@ struct ServerCommand: AsyncParsableCommand {
             logger.warning("WAL tail truncated", metadata: ["file": "\(cut.path)", "offset": "\(cut.offset)", "bytes": "\(cut.bytes)", "reason": "\(cut.reason)"])
         }
         logger.info("store opened", metadata: ["dir": "\(dataDir)", "replayed_points": "\(recovery.replayedPoints)"])
-        let app = try TallyApplication.application(service: service, config: config) { port in
-            logger.info("listening", metadata: ["url": "http://\(host):\(port)"])
+        let app = try Self.closing(service) {
+            try TallyApplication.application(service: service, config: config) { port in
+                logger.info("listening", metadata: ["url": "http://\(host):\(port)"])
+            }
         }
         try await app.runService()  // SIGINT/SIGTERM: graceful shutdown, the stores closed last
         logger.info("stopped")
+    }
+
+    /// `body`'s result; the service closed when it throws (the stores are left clean after a refused start).
+    static func closing<T>(_ service: TrackingService, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            try? service.close()
+            throw error
+        }
+    }
+
+    /// Access control from `--auth`/`--app-name` and the admin settings (`nil`: off).
+    func accessConfiguration() throws -> AccessConfiguration? {
+        switch (auth, appName) {
+        case (nil, nil): return nil
+        case ("basic"?, nil), (nil, "basic-auth"?), ("basic"?, "basic-auth"?): break
+        default: throw ValidationError("unknown access control '\(auth ?? appName ?? "")': use --auth basic (or --app-name basic-auth)")
+        }
+        let env = ProcessInfo.processInfo.environment
+        var a = AccessConfiguration()
+        a.adminUsername = adminUsername ?? env["MLFLOW_AUTH_ADMIN_USERNAME"] ?? a.adminUsername
+        a.adminPassword = env["MLFLOW_AUTH_ADMIN_PASSWORD"]
+        guard let p = Permission(rawValue: defaultPermission.uppercased()), p != .deny else {
+            throw ValidationError("unknown --default-permission '\(defaultPermission)': use READ, USE, EDIT, MANAGE or NO_PERMISSIONS")
+        }
+        a.defaultPermission = p
+        guard authMaxFailures >= 1 else { throw ValidationError("--auth-max-failures must be at least 1") }
+        a.maxFailures = authMaxFailures
+        return a
     }
 }

@@ -1,0 +1,51 @@
+import Hummingbird
+import TallyTracking
+
+/// What a route needs of its caller: every route of every ``RouteTable`` declares one, so a route cannot be added
+/// without saying who may call it. The generated access test reads these declarations back (``RouteTable/entries``).
+enum Access: Sendable {
+    /// No credentials (`/health`, `/version`, `server-info`, the UI's shell and login).
+    case open
+    /// Any authenticated caller; the service applies their grants (searches filter, compare and scoreboard refuse
+    /// unreadable runs) or its own rules (users, tokens, grants).
+    case user
+    /// Admins only.
+    case admin
+    /// A level on the resource a request names.
+    case needs(Permission.Need, Target)
+}
+
+/// Where a request names the resource a route acts on.
+enum Target: Sendable {
+    /// An experiment id field of the MLflow request (query for GET, JSON body otherwise); `default` is the
+    /// experiment the route uses when the field is absent.
+    case experimentField(String, default: String? = nil)
+    /// An experiment name field.
+    case experimentNameField(String)
+    /// The run of `run_id` (or `run_uuid`).
+    case runField
+    /// A registered model name field.
+    case modelField(String)
+    /// A run id path parameter.
+    case runPath(String)
+    /// A logged-model id path parameter.
+    case loggedModelPath(String)
+    /// Run id query parameters (every one given is checked).
+    case runQuery([String])
+    /// A proxied artifact path (`<experiment id>/…`), from the URL or the `path` query parameter.
+    case artifactPath
+
+    /// Whether the resource is named in fields the JSON handler reads (checked once the request is parsed).
+    var inFields: Bool {
+        switch self {
+        case .experimentField, .experimentNameField, .runField, .modelField: true
+        default: false
+        }
+    }
+}
+
+/// A check waiting for the request's fields.
+struct Requirement: Sendable {
+    let need: Permission.Need
+    let target: Target
+}

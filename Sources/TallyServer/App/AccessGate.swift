@@ -1,0 +1,102 @@
+import Hummingbird
+import NIOCore
+import TallyTracking
+
+/// The one access check: every route's handler is wrapped by ``admit(_:_:_:)`` with the route's ``Access``
+/// (``RouteTable`` does it), and a resource named in the request's fields is checked by the JSON handler once it
+/// has parsed them (``check(_:_:)``), so bodies are read once. Without access control (`control == nil`) nothing is
+/// checked and every caller is unrestricted.
+struct AccessGate: Sendable {
+    /// Access control, `nil` when off.
+    let control: AccessControl?
+    let service: TrackingService
+    let pool: BlockingPool
+
+    /// Authenticates the caller (unless the route is open) and applies the route's rule: the context the handler
+    /// gets carries the caller, their grants and any check left for the request's fields.
+    func admit(_ access: Access, _ request: Request, _ context: TallyRequestContext) async throws -> TallyRequestContext {
+        guard let control else { return context }
+        if case .open = access { return context }
+        var ctx = context
+        ctx.caller = try await authenticate(request, ctx)
+        if ctx.caller.isAdmin { return ctx }
+        let caller = ctx.caller
+        ctx.grants = try await pool.run { try control.grants(for: caller) }
+        switch access {
+        case .open, .user: break
+        case .admin: try control.requireAdmin(ctx.caller)
+        case .needs(let need, let target):
+            if target.inFields {
+                ctx.pending = Requirement(need: need, target: target)
+            } else {
+                let grants = ctx.grants
+                try await pool.run {
+                    for r in try resources(target, request, context) { try grants.require(need, on: r) }
+                }
+            }
+        }
+        return ctx
+    }
+
+    /// The caller the request's credentials name (401 without valid ones, 429 after too many failures).
+    func authenticate(_ request: Request, _ context: TallyRequestContext) async throws -> Caller {
+        guard let control else { return .unrestricted }
+        let header = request.headers[.authorization]
+        if let header, let c = control.cachedCaller(header) { return c }
+        let address = context.remoteAddress
+        return try await pool.run { try control.authenticate(header, address: address) }
+    }
+
+    /// Makes the check left for the request's fields (on the blocking pool, with the parsed request).
+    func check(_ pending: Requirement?, _ r: MLflowRequest) throws {
+        guard let pending else { return }
+        let resource: Resource
+        switch pending.target {
+        case .experimentField(let f, let d): resource = .experiment(try d.map { try r.string(f) ?? $0 } ?? r.string(f, required: true)!)
+        case .experimentNameField(let f): resource = .experiment(try service.experimentID(named: try r.string(f, required: true)!))
+        case .runField: resource = .experiment(try service.experimentID(ofRun: try r.runID()))
+        case .modelField(let f): resource = .registeredModel(try r.string(f, required: true)!)
+        default: throw TrackingError(.internalError, "access target \(pending.target) is not a request field")
+        }
+        try r.grants.require(pending.need, on: resource)
+    }
+
+    /// The resources a path, query or artifact target names.
+    func resources(_ target: Target, _ request: Request, _ context: TallyRequestContext) throws -> [Resource] {
+        func param(_ name: String) -> String { PercentDecoding.decode(Substring(context.parameters.get(name) ?? ""), plusIsSpace: false) }
+        switch target {
+        case .runPath(let p): return [.experiment(try service.experimentID(ofRun: param(p)))]
+        case .loggedModelPath(let p): return [.experiment(try service.experimentID(ofLoggedModel: param(p)))]
+        case .runQuery(let names):
+            let q = PercentDecoding.query(request.uri.query ?? "")
+            let ids = names.flatMap { q[$0] ?? [] }.filter { !$0.isEmpty }
+            guard !ids.isEmpty else { throw Validation.missing(names[0]) }
+            return try ids.map { .experiment(try service.experimentID(ofRun: $0)) }
+        case .artifactPath:
+            var path = ArtifactRoutes.proxiedPath(request)
+            if path.isEmpty { path = PercentDecoding.query(request.uri.query ?? "")["path"]?.last ?? "" }
+            // `<experiment id>/…`: proxied artifacts of runs and logged models live under their experiment's root.
+            let first = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            guard let id = Int64(first), String(id) == first, (try? service.experiment(id: first)) != nil else { throw AccessRules.adminOnly }
+            return [.experiment(first)]
+        case .experimentField, .experimentNameField, .runField, .modelField:
+            throw TrackingError(.internalError, "access target \(target) is checked with the request's fields")
+        }
+    }
+}
+
+/// Unknown paths answer 401 to callers without valid credentials, as MLflow's auth app does, so which paths exist
+/// is not told to anonymous callers.
+struct UnknownRouteMiddleware: RouterMiddleware {
+    typealias Context = TallyRequestContext
+    let gate: AccessGate
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let e as HTTPError where e.status == .notFound && gate.control != nil {
+            _ = try await gate.authenticate(request, context)
+            throw e
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import Hummingbird
+import NIOCore
+import TallyTracking
+
+/// Access control's endpoints: MLflow's user endpoints (`users/...` under each MLflow prefix), its unified
+/// permission endpoints (`/api/3.0/mlflow/users/permissions/...`), and Tally's access tokens and per-resource
+/// grant listing (`/api/tally/v1/tokens`, `/api/tally/v1/permissions`). The rules (who may, limits, messages) are
+/// TallyTracking's ``AccessControl``; with access control off these answer 404.
+struct UserRoutes {
+    let endpoints: Endpoints
+
+    /// `users/create|get|current|list|update-password|update-admin|delete`.
+    func add(to t: RouteTable) {
+        let e = endpoints
+        t.on("users/create", .post, access: .admin, use: e.json { r in
+            let u = try Self.control(e).createUser(try r.string("username"), password: try r.string("password"), by: r.caller)
+            return Self.wrap("user", Self.user(u, roles: false))
+        })
+        t.on("users/get", .get, access: .user, use: e.json { r in
+            Self.wrap("user", Self.user(try Self.control(e).user(try r.string("username"), by: r.caller), roles: false))
+        })
+        t.on("users/current", .get, access: .user, use: e.json { r in
+            var o = Obj()
+            o.add("is_basic_auth", bool: e.access != nil)
+            if let control = e.access { o.add("user", raw: Self.user(try control.user(r.caller.username, by: r.caller), roles: false)) }
+            return o.json
+        })
+        t.on("users/list", .get, access: .user, use: e.json { _ in
+            "{\"users\": [" + (try Self.control(e).users().map { Self.user($0, roles: true) }.joined(separator: ", ")) + "]}"
+        })
+        t.on("users/update-password", .patch, access: .user, use: e.json { r in
+            try Self.control(e).updatePassword(try r.string("username"), password: try r.string("password"),
+                                               currentPassword: try r.string("current_password"), by: r.caller)
+            return Endpoints.empty
+        })
+        t.on("users/update-admin", .patch, access: .admin, use: e.json { r in
+            try Self.control(e).updateAdmin(try r.string("username"), isAdmin: try r.bool("is_admin"), by: r.caller)
+            return Endpoints.empty
+        })
+        t.on("users/delete", .delete, access: .admin, use: e.json { r in
+            try Self.control(e).deleteUser(try r.string("username"), by: r.caller)
+            return Endpoints.empty
+        })
+    }
+
+    /// `users/permissions/grant|revoke|get|list` and `users/current/permissions` (MLflow 3's unified routes).
+    func addPermissions(to t: RouteTable) {
+        let e = endpoints
+        t.on("users/permissions/grant", .post, access: .user, use: e.json { r in
+            try Self.control(e).grant(try r.string("username"), type: try r.string("resource_type"), id: try r.string("resource_id"),
+                                      permission: try r.string("permission"), by: r.caller)
+            return Endpoints.empty
+        })
+        t.on("users/permissions/revoke", .post, access: .user, use: e.json { r in
+            try Self.control(e).revoke(try r.string("username"), type: try r.string("resource_type"), id: try r.string("resource_id"), by: r.caller)
+            return Endpoints.empty
+        })
+        t.on("users/permissions/get", .get, access: .user, use: e.json { r in
+            let a = try Self.control(e).permission(try r.string("username"), type: try r.string("resource_type"), id: try r.string("resource_id"),
+                                                   by: r.caller)
+            var o = Obj()
+            o.add("allowed", bool: a.allowed)
+            o.add("permission", a.permission.rawValue)
+            return o.json
+        })
+        t.on("users/permissions/list", .get, access: .user, use: e.json { r in
+            Self.grantList(try Self.control(e).grants(of: try r.string("username"), by: r.caller))
+        })
+        t.on("users/current/permissions", .get, access: .user, use: e.json { r in
+            Self.grantList(try Self.control(e).grants(of: r.caller.username, by: r.caller))
+        })
+    }
+
+    /// `tokens` (POST creates one for the caller, GET lists theirs), `tokens/{id}` (DELETE revokes), and
+    /// `permissions?resource_type=&resource_id=` (every grant on a resource, for its MANAGE holders).
+    func addTokens(to t: RouteTable) {
+        let e = endpoints
+        t.on("tokens", .post, access: .user, use: e.json { r in
+            let (info, token) = try Self.control(e).createToken(name: try r.string("name"), expiresInDays: try r.int64("expires_in_days"), for: r.caller)
+            var o = Obj()
+            o.add("id", info.id)
+            o.add("token", token)
+            o.add("name", info.name)
+            o.add("expiry_time", info.expiryTime)
+            return o.json
+        })
+        t.on("tokens", .get, access: .user, use: e.json { r in
+            "{\"tokens\": [" + (try Self.control(e).tokens(of: r.caller).map { i in
+                var o = Obj()
+                o.add("id", i.id)
+                o.add("name", i.name)
+                o.add("creation_time", i.creationTime)
+                o.add("expiry_time", i.expiryTime)
+                return o.json
+            }.joined(separator: ", ")) + "]}"
+        })
+        t.on("tokens/{id}", .delete, access: .user, use: e.json(path: ["id"]) { r, p, _ in
+            try Self.control(e).revokeToken(id: p[0], of: r.caller)
+            return ByteBuffer(string: Endpoints.empty)
+        })
+        t.on("permissions", .get, access: .user, use: e.json { r in
+            let grants = try Self.control(e).grants(onType: try r.string("resource_type"), id: try r.string("resource_id"), by: r.caller)
+            return "{\"permissions\": [" + grants.map { g in
+                var o = Obj()
+                o.add("username", g.username)
+                o.add("permission", g.permission.rawValue)
+                return o.json
+            }.joined(separator: ", ") + "]}"
+        })
+    }
+
+    /// Access control, or 404 when it is off (as MLflow without its auth app).
+    static func control(_ e: Endpoints) throws -> AccessControl {
+        guard let c = e.access else {
+            throw TrackingError(.endpointNotFound, "Access control is off: start the server with --auth basic to manage users, grants and tokens")
+        }
+        return c
+    }
+
+    /// `{"id", "is_admin", "username"}` (and `roles`, always empty, where MLflow lists them).
+    static func user(_ u: StoredUser, roles: Bool) -> String {
+        var o = Obj()
+        o.add("id", u.id)
+        o.add("is_admin", bool: u.isAdmin)
+        if roles { o.add("roles", raw: "[]") }
+        o.add("username", u.username)
+        return o.json
+    }
+
+    /// `permissions/list`: grants as MLflow 3 lists them (each user's synthetic role `__user_<id>__`).
+    static func grantList(_ g: (isAdmin: Bool, userID: Int64, grants: [Grant])) -> String {
+        var o = Obj()
+        o.add("is_admin", bool: g.isAdmin)
+        o.add("permissions", raw: "[" + g.grants.map { x in
+            var p = Obj()
+            p.add("permission", x.permission.rawValue)
+            p.add("resource_pattern", x.resource.id)
+            p.add("resource_type", x.resource.type.rawValue)
+            p.add("role_id", g.userID)
+            p.add("role_name", "__user_\(g.userID)__")
+            p.add("workspace", "default")
+            return p.json
+        }.joined(separator: ", ") + "]")
+        return o.json
+    }
+
+    static func wrap(_ key: String, _ json: String) -> String {
+        var o = Obj()
+        o.add(key, raw: json)
+        return o.json
+    }
+}

@@ -1,0 +1,215 @@
+import Dispatch
+import Synchronization
+
+/// Settings of access control (`tally server --auth basic`).
+public struct AccessConfiguration: Sendable {
+    /// The admin created on first start (`--admin-username`).
+    public var adminUsername = "admin"
+    /// The admin's password on first start (`MLFLOW_AUTH_ADMIN_PASSWORD`); ignored once an admin exists.
+    public var adminPassword: String?
+    /// The level of an authenticated user on a resource they hold no grant on (`--default-permission`).
+    public var defaultPermission: Permission = .read
+    /// Failed logins per user and per address within ``failureWindowMillis`` before 429 (`--auth-max-failures`).
+    public var maxFailures = 10
+    /// The window failed logins are counted in.
+    public var failureWindowMillis: Int64 = 60_000
+    /// How long a verified credential and a user's grants are reused before being read again.
+    public var cacheMillis: Int64 = 5_000
+    /// Where audit lines go (who created, deleted or granted what; never a credential).
+    public var audit: @Sendable (String) -> Void = { _ in }
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Access control: users, passwords, access tokens and grants in the metadata store, with MLflow's basic-auth
+/// rules. Verified credentials and each user's grants are cached for at most ``AccessConfiguration/cacheMillis``
+/// (dropped at once when this server changes a password, an admin flag, a grant or a token), so the slow password
+/// hash is paid once per credential per few seconds, not per request. Failed logins are counted per user and per
+/// address; past the limit the answer is 429 until the window passes.
+public final class AccessControl: Sendable {
+    /// Where users and grants live.
+    let store: any AccessStore
+    /// The settings.
+    public let configuration: AccessConfiguration
+    let clock: @Sendable () -> Int64
+    let state = Mutex(State())
+    /// At most two password hashes computed at once (each takes 32 MiB and most of a core for ~0.1 s).
+    let hashing = HashingGate(limit: 2)
+
+    struct State {
+        /// Verified `Authorization` values by digest: the caller and when the entry expires.
+        var callers: [String: (caller: Caller, expires: Int64)] = [:]
+        /// Grants by user id.
+        var grants: [Int64: (grants: Grants, expires: Int64)] = [:]
+        /// Failure times by `u:name` and `a:address`.
+        var failures: [String: [Int64]] = [:]
+    }
+
+    /// Most cached credentials and grant sets (beyond it the cache starts over).
+    static let maxCached = 10_000
+
+    /// Access control over `store` (no admin is created: see ``bootstrap()``).
+    public init(store: any AccessStore, configuration: AccessConfiguration = AccessConfiguration(),
+                clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
+        self.store = store
+        self.configuration = configuration
+        self.clock = clock
+    }
+
+    /// Makes sure an admin exists: on a store without one, creates ``AccessConfiguration/adminUsername`` with
+    /// ``AccessConfiguration/adminPassword``; without a password that is a clear error (the server refuses to start).
+    public func bootstrap() throws {
+        if try store.users().contains(where: \.isAdmin) { return }
+        guard let password = configuration.adminPassword, !password.isEmpty else {
+            throw TrackingError(.invalidParameterValue, "Access control is on and no admin user exists: set MLFLOW_AUTH_ADMIN_PASSWORD "
+                + "to the password of the admin '\(configuration.adminUsername)' to create on first start")
+        }
+        try AccessRules.checkPassword(password)
+        let name = try AccessRules.username(configuration.adminUsername)
+        if let existing = try store.user(named: name) {
+            throw TrackingError(.invalidParameterValue, "Access control is on and no admin user exists, but '\(existing.username)' is a "
+                + "user who is not an admin: choose another --admin-username")
+        }
+        _ = try store.insertUser(username: name, passwordHash: try Secrets.hashPassword(password), isAdmin: true, now: clock())
+        configuration.audit("audit: created admin user '\(name)' on first start")
+    }
+
+    // MARK: Authentication
+
+    /// The caller an `Authorization` header names, when verified in the last few seconds (no hashing, no database):
+    /// the request path's first try.
+    public func cachedCaller(_ authorization: String) -> Caller? {
+        let key = Secrets.digest(authorization), now = clock()
+        return state.withLock { s in
+            guard let e = s.callers[key], e.expires > now else { return nil }
+            return e.caller
+        }
+    }
+
+    /// The caller an `Authorization` header names: `Basic` (user and password, as `MLFLOW_TRACKING_USERNAME` and
+    /// `MLFLOW_TRACKING_PASSWORD` send) or `Bearer` (a Tally access token, as `MLFLOW_TRACKING_TOKEN` sends).
+    /// Missing or wrong credentials: 401 (an unknown user takes as long as a wrong password); too many failures
+    /// for the user or the address within the window: 429. Blocks for a password hash: call off the event loop.
+    public func authenticate(_ authorization: String?, address: String?) throws -> Caller {
+        guard let authorization, !authorization.isEmpty else { throw AccessRules.unauthenticated }
+        if let c = cachedCaller(authorization) { return c }
+        let credentials = AccessRules.credentials(authorization)
+        var keys = address.map { ["a:" + $0] } ?? []
+        if case .basic(let user, _)? = credentials { keys.append("u:" + user) }
+        try checkFailures(keys)
+        let caller: Caller?
+        switch credentials {
+        case .basic(let user, let password)?:
+            caller = try hashing.run {
+                if let c = cachedCaller(authorization) { return c }  // verified by another request meanwhile
+                let u = try store.user(named: user)
+                let ok = Secrets.verify(password, hash: u?.passwordHash ?? Secrets.decoyHash)
+                return ok ? u.map { Caller(userID: $0.id, username: $0.username, isAdmin: $0.isAdmin) } : nil
+            }
+        case .bearer(let token)?:
+            caller = try tokenCaller(token)
+        case nil:
+            caller = nil
+        }
+        guard let caller else {
+            recordFailure(keys)
+            throw AccessRules.unauthenticated
+        }
+        let expires = clock() + configuration.cacheMillis, key = Secrets.digest(authorization)
+        state.withLock { s in
+            if s.callers.count >= Self.maxCached { s.callers = [:] }
+            s.callers[key] = (caller, expires)
+        }
+        return caller
+    }
+
+    /// The user a token belongs to, if it is known and unexpired.
+    func tokenCaller(_ token: String) throws -> Caller? {
+        guard let t = try store.token(digest: Secrets.digest(token)), t.expiryTime.map({ $0 > clock() }) ?? true,
+              let u = try store.user(id: t.userID) else { return nil }
+        return Caller(userID: u.id, username: u.username, isAdmin: u.isAdmin)
+    }
+
+    /// 429 when any key has failed ``AccessConfiguration/maxFailures`` times within the window.
+    func checkFailures(_ keys: [String]) throws {
+        let now = clock(), window = configuration.failureWindowMillis, limit = configuration.maxFailures
+        let retry: Int64? = state.withLock { s in
+            var wait: Int64?
+            for k in keys {
+                guard var times = s.failures[k] else { continue }
+                times.removeAll { $0 <= now - window }
+                s.failures[k] = times.isEmpty ? nil : times
+                if times.count >= limit { wait = max(wait ?? 0, times[times.count - limit] + window - now) }
+            }
+            return wait
+        }
+        if let retry { throw AccessRules.tooManyFailures(retryAfterSeconds: Int((retry + 999) / 1000)) }
+    }
+
+    func recordFailure(_ keys: [String]) {
+        let now = clock(), window = configuration.failureWindowMillis
+        state.withLock { s in
+            if s.failures.count >= Self.maxCached {
+                s.failures = s.failures.filter { $0.value.last.map { $0 > now - window } ?? false }
+            }
+            for k in keys { s.failures[k, default: []].append(now) }
+        }
+    }
+
+    // MARK: Authorization
+
+    /// What `caller` may do (admins: everything), read again at most every few seconds.
+    public func grants(for caller: Caller) throws -> Grants {
+        if caller.isAdmin { return .unrestricted }
+        let now = clock()
+        if let g = state.withLock({ s in s.grants[caller.userID].flatMap { $0.expires > now ? $0.grants : nil } }) { return g }
+        let g = Grants(defaultPermission: configuration.defaultPermission, grants: try store.grants(userID: caller.userID))
+        state.withLock { s in
+            if s.grants.count >= Self.maxCached { s.grants = [:] }
+            s.grants[caller.userID] = (g, now + configuration.cacheMillis)
+        }
+        return g
+    }
+
+    /// Throws 403 unless `caller` has `need` on `resource`.
+    public func require(_ need: Permission.Need, on resource: Resource, caller: Caller) throws {
+        if caller.isAdmin { return }
+        try grants(for: caller).require(need, on: resource)
+    }
+
+    /// Gives the creator of an experiment or registered model MANAGE on it (MLflow's after-request rule).
+    public func didCreate(_ resource: Resource, by caller: Caller) throws {
+        guard caller.userID > 0 else { return }
+        _ = try store.insertGrant(userID: caller.userID, Grant(resource: resource, permission: .manage))
+        forgetGrants(of: caller.userID)
+    }
+
+    /// Drops cached grants (one user's, or everyone's).
+    func forgetGrants(of userID: Int64? = nil) {
+        state.withLock { s in
+            if let userID { s.grants[userID] = nil } else { s.grants = [:] }
+        }
+    }
+
+    /// Drops every cached credential (a password, admin flag, user or token changed).
+    func forgetCredentials() {
+        state.withLock { s in
+            s.callers = [:]
+            s.grants = [:]
+        }
+    }
+}
+
+/// Lets at most `limit` password hashes run at once; the others wait.
+final class HashingGate: Sendable {
+    let semaphore: DispatchSemaphore
+
+    init(limit: Int) { semaphore = DispatchSemaphore(value: limit) }
+
+    func run<R>(_ body: () throws -> R) throws -> R {
+        semaphore.wait()
+        defer { semaphore.signal() }
+        return try body()
+    }
+}
