@@ -188,3 +188,23 @@ final class FailingMetadata: MetadataStore {
         #expect(try s.history(runID: id, key: "loss").count == 100)
     }
 }
+
+extension FailingMetadata {
+    func insertUser(username: String, passwordHash: String, isAdmin: Bool, now: Int64) throws -> StoredUser? {
+        try inner.insertUser(username: username, passwordHash: passwordHash, isAdmin: isAdmin, now: now)
+    }
+    func user(named name: String) throws -> StoredUser? { try inner.user(named: name) }
+    func user(id: Int64) throws -> StoredUser? { try inner.user(id: id) }
+    func users() throws -> [StoredUser] { try inner.users() }
+    func updateUser(id: Int64, passwordHash: String?, isAdmin: Bool?) throws { try inner.updateUser(id: id, passwordHash: passwordHash, isAdmin: isAdmin) }
+    func deleteUser(id: Int64) throws { try inner.deleteUser(id: id) }
+    func grants(userID: Int64) throws -> [Grant] { try inner.grants(userID: userID) }
+    func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool { try inner.insertGrant(userID: userID, grant) }
+    func deleteGrant(userID: Int64, resource: Resource) throws -> Bool { try inner.deleteGrant(userID: userID, resource: resource) }
+    func deleteGrants(on resource: Resource) throws { try inner.deleteGrants(on: resource) }
+    func moveGrants(from resource: Resource, to id: String) throws { try inner.moveGrants(from: resource, to: id) }
+    func insertToken(_ token: StoredToken) throws { try inner.insertToken(token) }
+    func token(digest: String) throws -> StoredToken? { try inner.token(digest: digest) }
+    func tokens(userID: Int64) throws -> [StoredToken] { try inner.tokens(userID: userID) }
+    func deleteToken(id: String, userID: Int64) throws -> Bool { try inner.deleteToken(id: id, userID: userID) }
+}

@@ -29,7 +29,7 @@ extension AccessControl {
         }
         let name = try AccessRules.username(username)
         try AccessRules.checkPassword(password)
-        guard let u = try store.insertUser(username: name, passwordHash: try Secrets.hashPassword(password), isAdmin: false, now: clock()) else {
+        guard let u = try store.insertUser(username: name, passwordHash: try hash(password), isAdmin: false, now: clock()) else {
             throw TrackingError(.resourceAlreadyExists, "User (username=\(name)) already exists.")
         }
         configuration.audit("audit: \(caller.username) created user '\(name)'")
@@ -65,7 +65,7 @@ extension AccessControl {
         }
         try AccessRules.checkPassword(password)
         guard let u = try store.user(named: name) else { throw AccessRules.noUser(name) }
-        try store.updateUser(id: u.id, passwordHash: try Secrets.hashPassword(password), isAdmin: nil)
+        try store.updateUser(id: u.id, passwordHash: try hash(password), isAdmin: nil)
         forgetCredentials()
         configuration.audit("audit: \(caller.username) changed the password of '\(name)'")
     }

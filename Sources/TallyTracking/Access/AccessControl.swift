@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 
 /// Settings of access control (`tally server --auth basic`).
@@ -11,6 +12,8 @@ public struct AccessConfiguration: Sendable {
     public var defaultPermission: Permission = .read
     /// Failed logins per user and per address within ``failureWindowMillis`` before 429 (`--auth-max-failures`).
     public var maxFailures = 10
+    /// scrypt's cost N for new password hashes (a power of two; MLflow's 32,768 by default — lower only in tests).
+    public var passwordHashRounds = Secrets.rounds
     /// The window failed logins are counted in.
     public var failureWindowMillis: Int64 = 60_000
     /// How long a verified credential and a user's grants are reused before being read again.
@@ -34,6 +37,9 @@ public final class AccessControl: Sendable {
     public let configuration: AccessConfiguration
     let clock: @Sendable () -> Int64
     let state = Mutex(State())
+    /// A hash no password matches, of the same cost as real ones: unknown users are verified against it, so they
+    /// take as long as wrong passwords.
+    let decoyHash: String
     /// At most two password hashes computed at once (each takes 32 MiB and most of a core for ~0.1 s).
     let hashing = HashingGate(limit: 2)
 
@@ -55,6 +61,7 @@ public final class AccessControl: Sendable {
         self.store = store
         self.configuration = configuration
         self.clock = clock
+        decoyHash = (try? Secrets.hashPassword(UUID().uuidString, rounds: configuration.passwordHashRounds)) ?? "scrypt:2:1:1$$"
     }
 
     /// Makes sure an admin exists: on a store without one, creates ``AccessConfiguration/adminUsername`` with
@@ -71,9 +78,12 @@ public final class AccessControl: Sendable {
             throw TrackingError(.invalidParameterValue, "Access control is on and no admin user exists, but '\(existing.username)' is a "
                 + "user who is not an admin: choose another --admin-username")
         }
-        _ = try store.insertUser(username: name, passwordHash: try Secrets.hashPassword(password), isAdmin: true, now: clock())
+        _ = try store.insertUser(username: name, passwordHash: try hash(password), isAdmin: true, now: clock())
         configuration.audit("audit: created admin user '\(name)' on first start")
     }
+
+    /// A new hash of `password` at the configured cost.
+    func hash(_ password: String) throws -> String { try Secrets.hashPassword(password, rounds: configuration.passwordHashRounds) }
 
     // MARK: Authentication
 
@@ -104,7 +114,7 @@ public final class AccessControl: Sendable {
             caller = try hashing.run {
                 if let c = cachedCaller(authorization) { return c }  // verified by another request meanwhile
                 let u = try store.user(named: user)
-                let ok = Secrets.verify(password, hash: u?.passwordHash ?? Secrets.decoyHash)
+                let ok = Secrets.verify(password, hash: u?.passwordHash ?? decoyHash)
                 return ok ? u.map { Caller(userID: $0.id, username: $0.username, isAdmin: $0.isAdmin) } : nil
             }
         case .bearer(let token)?:

@@ -7,11 +7,12 @@ import Foundation
 /// constant time. Tokens: 32 random bytes (`tly_` + base64url), stored as their SHA-256 only — they are long and
 /// random, so a fast digest is as safe as a slow one and lets every request look its token up by digest.
 public enum Secrets {
-    /// scrypt cost parameters.
-    static let rounds = 1 << 15, blockSize = 8, parallelism = 1, keyBytes = 32
+    /// scrypt's N of new hashes (MLflow's).
+    public static let rounds = 1 << 15
+    static let blockSize = 8, parallelism = 1, keyBytes = 32
 
-    /// A new password hash.
-    public static func hashPassword(_ password: String) throws -> String {
+    /// A new password hash (`rounds`: scrypt's N, a power of two; the default is MLflow's).
+    public static func hashPassword(_ password: String, rounds: Int = rounds) throws -> String {
         var salt = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
         for i in salt.indices { salt[i] = UInt8.random(in: 0...255, using: &rng) }
@@ -33,8 +34,6 @@ public enum Secrets {
         return constantTimeEqual(key, expected)
     }
 
-    /// A hash nobody's password matches, verified against for unknown users so they take as long as wrong passwords.
-    public static let decoyHash: String = (try? hashPassword(UUID().uuidString)) ?? "scrypt:32768:8:1$AAAAAAAAAAAAAAAAAAAAAA==$00"
 
     /// A new access token.
     public static func newToken() -> String {
