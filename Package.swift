@@ -94,6 +94,7 @@ let package = Package(
             dependencies: [
                 "TallyServer", "TallyTracking", "TallyStore", "TallyWorkloads",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
