@@ -194,7 +194,8 @@ import TallyTracking
             "POST tokens", "GET tokens", "DELETE tokens/{id}", "GET permissions",  // AccessControl's own rules
         ]
         let admins: Set<String> = ["POST users/create", "PATCH users/update-admin", "DELETE users/delete"]
-        let open: Set<String> = ["GET server-info", "GET /health", "GET /version", "GET /", "GET /static/:file"]
+        let open: Set<String> = ["GET server-info", "GET /health", "GET /version", "GET /", "GET /static/:file",
+                                 "POST login", "POST logout", "GET session"]  // the session routes authenticate themselves
         let routes = try await LiveServer.with { s in try await Self.catalog(s.service).map { ($0.path, $0.method.rawValue, $0.access) } }
         var seen = Set<String>()
         for (path, method, access) in routes {

@@ -207,4 +207,6 @@ extension FailingMetadata {
     func token(digest: String) throws -> StoredToken? { try inner.token(digest: digest) }
     func tokens(userID: Int64) throws -> [StoredToken] { try inner.tokens(userID: userID) }
     func deleteToken(id: String, userID: Int64) throws -> Bool { try inner.deleteToken(id: id, userID: userID) }
+    func deleteToken(digest: String) throws -> Bool { try inner.deleteToken(digest: digest) }
+    func deleteExpiredTokens(now: Int64) throws { try inner.deleteExpiredTokens(now: now) }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import NIOCore
 import TallyTracking
@@ -21,13 +22,20 @@ struct AccessGate: Sendable {
         ctx.caller = try await authenticate(request, ctx)
         if ctx.caller.isAdmin { return ctx }
         let caller = ctx.caller
-        ctx.grants = try await pool.run { try control.grants(for: caller) }
+        if let g = control.cachedGrants(for: caller) {
+            ctx.grants = g
+        } else {
+            ctx.grants = try await pool.run { try control.grants(for: caller) }
+        }
         switch access {
         case .open, .user: break
         case .admin: try control.requireAdmin(ctx.caller)
         case .needs(let need, let target):
             if target.inFields {
                 ctx.pending = Requirement(need: need, target: target)
+            } else if case .runPath(let p) = target,
+                      let e = service.knownExperimentID(ofRun: PercentDecoding.decode(Substring(context.parameters.get(p) ?? ""), plusIsSpace: false)) {
+                try ctx.grants.require(need, on: .experiment(e))  // native ingest: no hop to the blocking pool
             } else {
                 let grants = ctx.grants
                 try await pool.run {
@@ -38,13 +46,39 @@ struct AccessGate: Sendable {
         return ctx
     }
 
-    /// The caller the request's credentials name (401 without valid ones, 429 after too many failures).
+    /// The caller the request's credentials name: its `Authorization` header, else the UI's session cookie (whose
+    /// state-changing requests must carry the session's CSRF token). 401 without valid ones, 429 after too many
+    /// failures.
     func authenticate(_ request: Request, _ context: TallyRequestContext) async throws -> Caller {
         guard let control else { return .unrestricted }
+        let address = context.remoteAddress
+        if request.headers[.authorization] == nil, let session = Self.sessionCookie(request) {
+            let caller: Caller
+            if let c = control.cachedCaller(session: session) {
+                caller = c
+            } else {
+                caller = try await pool.run { try control.authenticate(session: session, address: address) }
+            }
+            if request.method != .get && request.method != .head {
+                try control.checkCSRF(session: session, token: request.headers[.init(AccessControl.csrfHeader)!])
+            }
+            return caller
+        }
         let header = request.headers[.authorization]
         if let header, let c = control.cachedCaller(header) { return c }
-        let address = context.remoteAddress
         return try await pool.run { try control.authenticate(header, address: address) }
+    }
+
+    /// The value of the session cookie, if the request carries one.
+    static func sessionCookie(_ request: Request) -> String? {
+        let prefix = AccessControl.sessionCookie + "="
+        for header in request.headers[values: .cookie] {
+            for part in header.split(separator: ";") {
+                let kv = part.trimmingCharacters(in: .whitespaces)
+                if kv.hasPrefix(prefix), kv.count > prefix.count { return String(kv.dropFirst(prefix.count)) }
+            }
+        }
+        return nil
     }
 
     /// Makes the check left for the request's fields (on the blocking pool, with the parsed request).

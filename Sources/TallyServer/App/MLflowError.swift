@@ -69,7 +69,8 @@ struct MLflowError: HTTPResponseError {
         o.add("message", error.message)
         var headers: HTTPFields = [.contentType: "application/json"]
         if let allow { headers[.allow] = allow }
-        if error.code == .unauthenticated { headers[.wwwAuthenticate] = #"Basic realm="mlflow""# }
+        // The UI has its own login page: no browser prompt for its calls.
+        if error.code == .unauthenticated && request.headers[.init("X-Tally-UI")!] == nil { headers[.wwwAuthenticate] = #"Basic realm="mlflow""# }
         if let seconds = AccessRules.retryAfter(error) { headers[.retryAfter] = String(seconds) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: o.json)))
     }

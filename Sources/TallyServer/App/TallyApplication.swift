@@ -137,6 +137,7 @@ public enum TallyApplication {
         NativeRoutes(endpoints: e).add(to: native)
         NativeRoutes(endpoints: e).addScoreboard(to: native)
         UserRoutes(endpoints: e).addTokens(to: native)
+        UserRoutes(endpoints: e).addSessions(to: native)
         mount(native, at: ["/api/tally/v1"])
 
         let root = RouteTable(gate: e.gate)

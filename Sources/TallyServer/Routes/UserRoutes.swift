@@ -109,6 +109,61 @@ struct UserRoutes {
         })
     }
 
+    /// The UI's sessions: `login` (user name and password → an HttpOnly, SameSite=Strict session cookie and the
+    /// session's CSRF token), `logout`, and `session` (who is signed in, whether access control is on).
+    func addSessions(to t: RouteTable) {
+        let e = endpoints
+        t.on("login", .post, access: .open) { request, context in
+            let control = try Self.control(e)
+            let (name, password) = try await e.object(request, context) { r in (try r.string("username"), try r.string("password")) }
+            let address = context.remoteAddress
+            let s = try await e.pool.run { try control.login(username: name, password: password, address: address) }
+            var o = Obj()
+            o.add("is_basic_auth", bool: true)
+            o.add("user", raw: Self.user(s.caller))
+            o.add("csrf", s.csrf)
+            var answer = Endpoints.ok(o.json)
+            answer.headers[.setCookie] = Self.cookie(s.token, maxAge: s.maxAgeSeconds, request)
+            return answer
+        }
+        t.on("logout", .post, access: .open) { request, _ in
+            if let control = e.access, let session = AccessGate.sessionCookie(request) {
+                try await e.pool.run { try control.logout(session: session) }
+            }
+            var answer = Endpoints.ok(Endpoints.empty)
+            answer.headers[.setCookie] = Self.cookie("", maxAge: 0, request)
+            return answer
+        }
+        t.on("session", .get, access: .open) { request, context in
+            var o = Obj()
+            o.add("is_basic_auth", bool: e.access != nil)
+            if e.access != nil {
+                let caller = try await e.gate.authenticate(request, context)
+                o.add("user", raw: Self.user(caller))
+                if request.headers[.authorization] == nil, let session = AccessGate.sessionCookie(request) {
+                    o.add("csrf", AccessControl.csrfToken(for: session))
+                }
+            }
+            return Endpoints.ok(o.json)
+        }
+    }
+
+    /// The session cookie: HttpOnly, SameSite=Strict, for the whole site; `Secure` behind an HTTPS proxy.
+    static func cookie(_ value: String, maxAge: Int64, _ request: Request) -> String {
+        var c = "\(AccessControl.sessionCookie)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
+        if request.headers[.init("X-Forwarded-Proto")!]?.lowercased() == "https" { c += "; Secure" }
+        return c
+    }
+
+    /// A caller as MLflow writes a user.
+    static func user(_ c: Caller) -> String {
+        var o = Obj()
+        o.add("id", c.userID)
+        o.add("is_admin", bool: c.isAdmin)
+        o.add("username", c.username)
+        return o.json
+    }
+
     /// Access control, or 404 when it is off (as MLflow without its auth app).
     static func control(_ e: Endpoints) throws -> AccessControl {
         guard let c = e.access else {

@@ -4,18 +4,270 @@
 enum EmbeddedAssets {
     /// Name → (content type, ETag, body).
     static let files: [String: (contentType: String, etag: String, body: StaticString)] = [
-        "api.js": ("text/javascript; charset=utf-8", "\"8a2d161bbe37cde2\"", ####"""
-// Calls to the MLflow API (/ajax-api/2.0/mlflow) and Tally's native API. Errors carry MLflow's message.
+        "access.js": ("text/javascript; charset=utf-8", "\"f9fb13061b7bfbc4\"", ####"""
+// Access control in the UI: the login page, who is signed in (header), the admin page (users, the caller's access
+// tokens, grants) and the permissions panel that experiment and model pages show to MANAGE holders.
+import { mlflow, mlflow3, tally, session, loadSession, ApiError } from "/static/api.js";
+import { escape } from "/static/chart.js";
+
+const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
+const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "never");
+const message = (e) => (e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
+const LEVELS = ["READ", "USE", "EDIT", "MANAGE", "DENY"];
+
+/// Shows the signed-in user, the admin link and logout in the header (nothing when access control is off).
+export function renderWho() {
+  const who = document.getElementById("whoami");
+  if (!who) return;
+  if (!session.enabled || !session.user) { who.replaceChildren(); return; }
+  const u = session.user;
+  who.replaceChildren(h(`<span>Signed in as <strong id="whoami-name">${escape(u.username)}</strong>${u.is_admin ? " (admin)" : ""}</span>`),
+    " ", h(`<a href="#/admin" id="nav-admin">${u.is_admin ? "Admin" : "Account"}</a>`), " ", logoutButton());
+}
+
+function logoutButton() {
+  const b = h(`<button id="logout">Log out</button>`);
+  b.onclick = async () => {
+    try { await tally.post("/logout", {}); } catch { /* signed out anyway */ }
+    await loadSession();
+    renderWho();
+    location.hash = "#/login";
+  };
+  return b;
+}
+
+/// `#/login?next=…`: user name and password; on success back to where the user was.
+export async function loginPage(main, params) {
+  const next = params.get("next") || "#/";
+  main.innerHTML = "";
+  const box = h(`<section class="login">
+    <h1>Sign in to Tally</h1>
+    <form id="login-form">
+      <label for="login-user">User name</label><input id="login-user" autocomplete="username" required>
+      <label for="login-password">Password</label><input id="login-password" type="password" autocomplete="current-password" required>
+      <button class="primary" id="login-submit">Sign in</button>
+    </form>
+    <div id="login-error"></div>
+  </section>`);
+  main.append(box);
+  box.querySelector("#login-user").focus();
+  box.querySelector("#login-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    const err = box.querySelector("#login-error");
+    err.innerHTML = "";
+    try {
+      await tally.post("/login", { username: box.querySelector("#login-user").value, password: box.querySelector("#login-password").value });
+      await loadSession();
+      renderWho();
+      location.hash = next.startsWith("#/login") ? "#/" : next;
+    } catch (e) {
+      err.innerHTML = `<p class="error" role="alert">${escape(e.status === 401 ? "Wrong user name or password." : message(e))}</p>`;
+    }
+  };
+}
+
+/// `#/admin`: for admins, users (create, admin flag, password, delete) and grants; for everyone, their own tokens
+/// and grants.
+export async function adminPage(main) {
+  main.innerHTML = "";
+  const admin = session.user?.is_admin;
+  const box = h(`<section>
+    <h1>${admin ? "Administration" : "Account"}</h1>
+    <div id="admin-error"></div>
+    ${admin ? `<h2>Users</h2>
+    <div class="toolbar"><input id="user-new" placeholder="user name" aria-label="New user name">
+      <input id="user-new-password" type="password" placeholder="password (12+ characters)" aria-label="New user's password">
+      <button id="user-create" class="primary">Create user</button></div>
+    <table id="users"><thead><tr><th>User</th><th>Admin</th><th>Actions</th></tr></thead><tbody></tbody></table>
+    <h2>Grant a permission</h2>
+    <div class="toolbar"><input id="grant-user" placeholder="user name" aria-label="User to grant">
+      <select id="grant-type" aria-label="Resource type"><option value="experiment">experiment</option><option value="registered_model">registered model</option></select>
+      <input id="grant-id" placeholder="experiment id, model name or *" aria-label="Resource">
+      <select id="grant-level" aria-label="Permission">${LEVELS.map((l) => `<option>${l}</option>`).join("")}</select>
+      <button id="grant-submit">Grant</button></div>` : ""}
+    <h2>Grants of <span id="grants-of">${escape(session.user?.username || "")}</span></h2>
+    ${admin ? `<div class="toolbar"><input id="grants-user" placeholder="user name" aria-label="Show the grants of"><button id="grants-show">Show</button></div>` : ""}
+    <table id="grants"><thead><tr><th>Type</th><th>Resource</th><th>Permission</th><th></th></tr></thead><tbody></tbody></table>
+    <h2>My access tokens</h2>
+    <p class="muted">Use one as <code>MLFLOW_TRACKING_TOKEN</code>. A token is shown once, when it is created.</p>
+    <div class="toolbar"><input id="token-name" placeholder="token name" aria-label="Token name">
+      <input id="token-days" type="number" min="1" placeholder="days (empty: no expiry)" aria-label="Days until it expires">
+      <button id="token-create" class="primary">Create token</button></div>
+    <p id="token-new" hidden>New token (copy it now): <code id="token-value"></code></p>
+    <table id="tokens"><thead><tr><th>Name</th><th>ID</th><th>Created</th><th>Expires</th><th></th></tr></thead><tbody></tbody></table>
+  </section>`);
+  main.append(box);
+  const err = box.querySelector("#admin-error");
+  const guard = (f) => async () => {
+    err.innerHTML = "";
+    try { await f(); } catch (e) { err.innerHTML = `<p class="error" role="alert">${escape(message(e))}</p>`; }
+  };
+  let grantsOf = session.user?.username;
+
+  const loadUsers = async () => {
+    if (!admin) return;
+    const users = (await mlflow.get("/users/list")).users || [];
+    box.querySelector("#users tbody").replaceChildren(...users.map((u) => {
+      const row = h(`<table><tr data-user="${escape(u.username)}"><td>${escape(u.username)}</td>
+        <td><input type="checkbox" aria-label="Admin" ${u.is_admin ? "checked" : ""} ${u.username === session.user.username ? "disabled" : ""}></td><td></td></tr></table>`).querySelector("tr");
+      row.querySelector("input").onchange = guard(async () => {
+        await mlflow.patch("/users/update-admin", { username: u.username, is_admin: row.querySelector("input").checked });
+        await loadUsers();
+      });
+      const pw = h(`<button>Set password</button>`);
+      pw.onclick = guard(async () => {
+        const p = prompt(`New password for ${u.username} (12+ characters)`);
+        if (p) await mlflow.patch("/users/update-password", { username: u.username, password: p });
+      });
+      const del = h(`<button class="user-delete">Delete</button>`);
+      del.disabled = u.username === session.user.username;
+      del.onclick = guard(async () => {
+        if (!confirm(`Delete user ${u.username}?`)) return;
+        await mlflow.del("/users/delete", { username: u.username });
+        await loadUsers();
+      });
+      const show = h(`<button>Grants</button>`);
+      show.onclick = guard(async () => { grantsOf = u.username; await loadGrants(); });
+      row.lastElementChild.append(pw, " ", show, " ", del);
+      return row;
+    }));
+  };
+
+  const loadGrants = async () => {
+    box.querySelector("#grants-of").textContent = grantsOf;
+    const list = await mlflow3.get("/users/permissions/list", { username: grantsOf });
+    box.querySelector("#grants tbody").replaceChildren(...(list.permissions || []).map((g) => {
+      const row = h(`<table><tr><td>${escape(g.resource_type)}</td><td>${escape(g.resource_pattern)}</td><td>${escape(g.permission)}</td><td></td></tr></table>`).querySelector("tr");
+      if (admin) {
+        const revoke = h(`<button>Revoke</button>`);
+        revoke.onclick = guard(async () => {
+          await mlflow3.post("/users/permissions/revoke", { username: grantsOf, resource_type: g.resource_type, resource_id: g.resource_pattern });
+          await loadGrants();
+        });
+        row.lastElementChild.append(revoke);
+      }
+      return row;
+    }));
+  };
+
+  const loadTokens = async () => {
+    const tokens = (await tally.get("/tokens")).tokens || [];
+    box.querySelector("#tokens tbody").replaceChildren(...tokens.map((t) => {
+      const row = h(`<table><tr data-token="${escape(t.id)}"><td>${escape(t.name)}</td><td><code>${escape(t.id)}</code></td>
+        <td>${when(t.creation_time)}</td><td>${when(t.expiry_time)}</td><td></td></tr></table>`).querySelector("tr");
+      const revoke = h(`<button class="token-revoke">Revoke</button>`);
+      revoke.onclick = guard(async () => { await tally.del(`/tokens/${encodeURIComponent(t.id)}`); await loadTokens(); });
+      row.lastElementChild.append(revoke);
+      return row;
+    }));
+  };
+
+  if (admin) {
+    box.querySelector("#user-create").onclick = guard(async () => {
+      await mlflow.post("/users/create", { username: box.querySelector("#user-new").value.trim(), password: box.querySelector("#user-new-password").value });
+      box.querySelector("#user-new").value = "";
+      box.querySelector("#user-new-password").value = "";
+      await loadUsers();
+    });
+    box.querySelector("#grant-submit").onclick = guard(async () => {
+      const username = box.querySelector("#grant-user").value.trim();
+      await mlflow3.post("/users/permissions/grant", { username, resource_type: box.querySelector("#grant-type").value,
+        resource_id: box.querySelector("#grant-id").value.trim(), permission: box.querySelector("#grant-level").value });
+      grantsOf = username;
+      await loadGrants();
+    });
+    box.querySelector("#grants-show").onclick = guard(async () => { grantsOf = box.querySelector("#grants-user").value.trim(); await loadGrants(); });
+  }
+  box.querySelector("#token-create").onclick = guard(async () => {
+    const days = box.querySelector("#token-days").value;
+    const t = await tally.post("/tokens", { name: box.querySelector("#token-name").value.trim(), ...(days ? { expires_in_days: Number(days) } : {}) });
+    box.querySelector("#token-value").textContent = t.token;
+    box.querySelector("#token-new").hidden = false;
+    box.querySelector("#token-name").value = "";
+    await loadTokens();
+  });
+  await guard(async () => { await loadUsers(); await loadGrants(); await loadTokens(); })();
+}
+
+/// Who may do what on one experiment or registered model, with grant and revoke: only for MANAGE holders (the
+/// server answers 403 to others, and the panel stays hidden). `null` when access control is off.
+export async function permissionsPanel(type, id) {
+  if (!session.enabled) return null;
+  let grants;
+  try { grants = (await tally.get("/permissions", { resource_type: type, resource_id: id })).permissions || []; } catch { return null; }
+  const panel = h(`<details class="card" id="permissions"><summary>Permissions</summary>
+    <table><thead><tr><th>User</th><th>Permission</th><th></th></tr></thead><tbody></tbody></table>
+    <div class="toolbar"><input id="perm-user" placeholder="user name" aria-label="User to grant">
+      <select id="perm-level" aria-label="Permission">${LEVELS.map((l) => `<option>${l}</option>`).join("")}</select>
+      <button id="perm-grant">Grant</button></div>
+    <div id="perm-error"></div></details>`);
+  const err = panel.querySelector("#perm-error");
+  const render = () => panel.querySelector("tbody").replaceChildren(...grants.map((g) => {
+    const row = h(`<table><tr data-grant="${escape(g.username)}"><td>${escape(g.username)}</td><td>${escape(g.permission)}</td><td></td></tr></table>`).querySelector("tr");
+    const revoke = h(`<button>Revoke</button>`);
+    revoke.onclick = async () => {
+      try {
+        await mlflow3.post("/users/permissions/revoke", { username: g.username, resource_type: type, resource_id: id });
+        grants = grants.filter((x) => x !== g);
+        render();
+      } catch (e) { err.innerHTML = `<p class="error" role="alert">${escape(message(e))}</p>`; }
+    };
+    row.lastElementChild.append(revoke);
+    return row;
+  }));
+  panel.querySelector("#perm-grant").onclick = async () => {
+    err.innerHTML = "";
+    try {
+      const username = panel.querySelector("#perm-user").value.trim(), permission = panel.querySelector("#perm-level").value;
+      await mlflow3.post("/users/permissions/grant", { username, resource_type: type, resource_id: id, permission });
+      grants = (await tally.get("/permissions", { resource_type: type, resource_id: id })).permissions || [];
+      render();
+    } catch (e) { err.innerHTML = `<p class="error" role="alert">${escape(message(e))}</p>`; }
+  };
+  render();
+  return panel;
+}
+"""####),
+        "api.js": ("text/javascript; charset=utf-8", "\"064d7a8ac7bc8619\"", ####"""
+// Calls to the MLflow API (/ajax-api/2.0/mlflow, /ajax-api/3.0/mlflow) and Tally's native API. Errors carry
+// MLflow's message. With access control on, the browser's session cookie authenticates every call; state-changing
+// calls carry the session's CSRF token, and a 401 sends the user to the login page.
 const MLFLOW = "/ajax-api/2.0/mlflow";
+const MLFLOW3 = "/ajax-api/3.0/mlflow";
+const TALLY = "/api/tally/v1";
 
 export class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
 }
 
-async function call(method, path, body) {
-  const init = { method, headers: {} };
-  if (body !== undefined) { init.body = JSON.stringify(body); init.headers["Content-Type"] = "application/json"; }
+/// Who is signed in: `enabled` (access control on), `user` ({id, username, is_admin}) and the CSRF token.
+export const session = { enabled: false, user: null, csrf: null, onUnauthenticated: () => {} };
+
+/// Reads the session from the server (`enabled` false when access control is off).
+export async function loadSession() {
+  const r = await fetch(TALLY + "/session", { headers: { "X-Tally-UI": "1" } });
+  const j = await r.json().catch(() => ({}));
+  session.enabled = !!j.is_basic_auth;
+  session.user = r.ok ? j.user || null : null;
+  session.csrf = r.ok ? j.csrf || null : null;
+  return session;
+}
+
+/// fetch with the CSRF token on state-changing methods; a 401 (session gone) calls `session.onUnauthenticated`.
+async function send(method, path, init = {}) {
+  init.method = method;
+  init.headers = init.headers || {};
+  init.headers["X-Tally-UI"] = "1";  // no browser password prompt: the UI has its own login page
+  if (method !== "GET" && method !== "HEAD" && session.csrf) init.headers["X-CSRF-Token"] = session.csrf;
   const r = await fetch(path, init);
+  if (r.status === 401 && session.enabled) session.onUnauthenticated();
+  return r;
+}
+
+async function call(method, path, body) {
+  const init = {};
+  if (body !== undefined) { init.body = JSON.stringify(body); init.headers = { "Content-Type": "application/json" }; }
+  const r = await send(method, path, init);
   const text = await r.text();
   let json = {};
   try { json = text ? JSON.parse(text) : {}; } catch { /* not JSON */ }
@@ -23,15 +275,32 @@ async function call(method, path, body) {
   return json;
 }
 
+const withQuery = (path, params) => path + (params ? "?" + new URLSearchParams(params) : "");
+
 export const mlflow = {
-  get: (path, params) => call("GET", MLFLOW + path + (params ? "?" + new URLSearchParams(params) : "")),
+  get: (path, params) => call("GET", withQuery(MLFLOW + path, params)),
   post: (path, body) => call("POST", MLFLOW + path, body),
+  patch: (path, body) => call("PATCH", MLFLOW + path, body),
+  del: (path, body) => call("DELETE", MLFLOW + path, body),
+};
+
+/// MLflow 3's permission endpoints.
+export const mlflow3 = {
+  get: (path, params) => call("GET", withQuery(MLFLOW3 + path, params)),
+  post: (path, body) => call("POST", MLFLOW3 + path, body),
+};
+
+/// Tally's own API (tokens, sessions, per-resource grants).
+export const tally = {
+  get: (path, params) => call("GET", withQuery(TALLY + path, params)),
+  post: (path, body) => call("POST", TALLY + path, body),
+  del: (path) => call("DELETE", TALLY + path),
 };
 
 /// Compare in the binary form: JSON metadata plus Float64 steps and Float32 values per series (docs/api.md).
 export async function compare(query) {
-  const r = await fetch("/api/tally/v1/compare", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ...query, format: "binary" }),
+  const r = await send("POST", TALLY + "/compare", {
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ ...query, format: "binary" }),
   });
   const buf = await r.arrayBuffer();
   if (!r.ok) {
@@ -54,12 +323,13 @@ export async function compare(query) {
 
 /// A scoreboard (docs/api.md): keys × runs with ranks, group means and baseline deltas.
 export async function scoreboard(query) {
-  return call("POST", "/api/tally/v1/scoreboard", query);
+  return call("POST", TALLY + "/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"e806d65c8ebd450c\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"4faa233f5caa511b\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
-import { mlflow, compare, scoreboard, ApiError } from "/static/api.js";
+import { mlflow, compare, scoreboard, ApiError, session, loadSession } from "/static/api.js";
+import { loginPage, adminPage, permissionsPanel, renderWho } from "/static/access.js";
 import { Chart, COLORS, fmt, escape } from "/static/chart.js";
 
 const main = document.getElementById("main");
@@ -158,6 +428,7 @@ async function runs(experimentID) {
     <div class="pager"><button id="prev">Previous</button><span id="page" class="muted"></span><button id="next">Next</button></div>
   </section>`);
   main.append(box);
+  permissionsPanel("experiment", experimentID).then((p) => p && box.append(p));
   const table = box.querySelector("#run-table");
   const compareButton = box.querySelector("#run-compare");
   compareButton.onclick = () => { location.hash = `#/compare?runs=${[...state.selected].join(",")}`; };
@@ -372,6 +643,8 @@ async function modelPage(name) {
       <td>${v.run_id ? `<a href="#/runs/${encodeURIComponent(v.run_id)}">${escape(v.run_id.slice(0, 8))}</a>` : ""}</td>
       <td>${when(v.creation_timestamp)}</td><td class="wrap">${escape(v.description || "")}</td></tr>`).join("")}</tbody></table>
   </section>`));
+  const panel = await permissionsPanel("registered_model", name);
+  if (panel) main.firstElementChild.append(panel);
 }
 
 async function versionPage(name, version) {
@@ -677,7 +950,10 @@ async function route() {
   const [path, query] = location.hash.slice(1).split("?");
   const parts = (path || "/").split("/").filter(Boolean);
   try {
-    if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
+    if (parts[0] === "login") await loginPage(main, new URLSearchParams(query || ""));
+    else if (session.enabled && !session.user) { location.hash = "#/login?next=" + encodeURIComponent(location.hash || "#/"); return; }
+    else if (parts[0] === "admin") { setCrumbs([["Account"]]); await adminPage(main); }
+    else if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
     else if (parts[0] === "runs" && parts[1]) await runPage(decodeURIComponent(parts[1]));
     else if (parts[0] === "compare") await comparePage(new URLSearchParams(query || ""));
     else if (parts[0] === "scoreboard") await scoreboardPage(new URLSearchParams(query || ""));
@@ -689,8 +965,14 @@ async function route() {
   document.body.dataset.ready = location.hash || "#/";
 }
 
+// A 401 means the session is gone (expired, logged out elsewhere): sign in again, then come back.
+session.onUnauthenticated = () => {
+  session.user = null;
+  renderWho();
+  if (!location.hash.startsWith("#/login")) location.hash = "#/login?next=" + encodeURIComponent(location.hash || "#/");
+};
 window.addEventListener("hashchange", route);
-route();
+loadSession().then(renderWho, () => {}).finally(route);
 """####),
         "chart.js": ("text/javascript; charset=utf-8", "\"7e77bb9ce0b5f0f8\"", ####"""
 // A canvas line chart for exact M4 curves: one line per run through every returned point, the min/max envelope of
@@ -924,7 +1206,7 @@ export function escape(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 """####),
-        "index.html": ("text/html; charset=utf-8", "\"76ab082e590fcbb6\"", ####"""
+        "index.html": ("text/html; charset=utf-8", "\"f2b32457dd4fa832\"", ####"""
 <!doctype html>
 <html lang="en">
 <head>
@@ -940,12 +1222,13 @@ export function escape(s) {
   <a href="#/" class="brand">Tally</a>
   <a href="#/models" id="nav-models">Models</a>
   <nav aria-label="Breadcrumb" id="crumbs"></nav>
+  <span id="whoami" class="whoami"></span>
 </header>
 <main id="main" tabindex="-1"><p class="muted">Loading…</p></main>
 </body>
 </html>
 """####),
-        "style.css": ("text/css; charset=utf-8", "\"d2a38c0e4a64e2f1\"", ####"""
+        "style.css": ("text/css; charset=utf-8", "\"416014571d4cab09\"", ####"""
 :root { --fg: #1b1f24; --muted: #57606a; --bg: #ffffff; --line: #d0d7de; --accent: #0a5bd3; --bad: #b42318; --band: rgba(0,0,0,.12); }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
@@ -995,6 +1278,10 @@ td.down small { color: var(--bad); }
 #nav-models { color: var(--accent); }
 .pill { display: inline-block; padding: 0 .4rem; border: 1px solid var(--line); border-radius: .6rem; font-size: .85rem; }
 td.wrap { white-space: normal; overflow-wrap: anywhere; }
+.whoami { margin-left: auto; display: flex; gap: .5rem; align-items: center; }
+.login { max-width: 22rem; margin: 3rem auto; }
+.login form { display: grid; gap: .4rem; }
+#permissions { margin-top: 1rem; }
 """####),
     ]
 }

@@ -89,8 +89,11 @@ public final class AccessControl: Sendable {
 
     /// The caller an `Authorization` header names, when verified in the last few seconds (no hashing, no database):
     /// the request path's first try.
-    public func cachedCaller(_ authorization: String) -> Caller? {
-        let key = Secrets.digest(authorization), now = clock()
+    public func cachedCaller(_ authorization: String) -> Caller? { cached(key: "header " + authorization) }
+
+    /// A verified caller by cache key (`header …`, `session …`, `login …`: the kinds never share keys).
+    func cached(key raw: String) -> Caller? {
+        let key = Secrets.digest(raw), now = clock()
         return state.withLock { s in
             guard let e = s.callers[key], e.expires > now else { return nil }
             return e.caller
@@ -103,8 +106,23 @@ public final class AccessControl: Sendable {
     /// for the user or the address within the window: 429. Blocks for a password hash: call off the event loop.
     public func authenticate(_ authorization: String?, address: String?) throws -> Caller {
         guard let authorization, !authorization.isEmpty else { throw AccessRules.unauthenticated }
-        if let c = cachedCaller(authorization) { return c }
-        let credentials = AccessRules.credentials(authorization)
+        return try verify(AccessRules.credentials(authorization), key: "header " + authorization, address: address)
+    }
+
+    /// The caller of a UI session (the `tally_session` cookie's value); 401 when it is unknown or expired.
+    public func authenticate(session: String, address: String?) throws -> Caller {
+        try verify(.session(session), key: Self.sessionKey(session), address: address)
+    }
+
+    /// The cache key of a session (never an `Authorization` value).
+    static func sessionKey(_ session: String) -> String { "session " + session }
+
+    /// The caller of a session verified in the last few seconds.
+    public func cachedCaller(session: String) -> Caller? { cached(key: Self.sessionKey(session)) }
+
+    /// Verifies credentials, cached under `key`.
+    func verify(_ credentials: AccessRules.Credentials?, key: String, address: String?) throws -> Caller {
+        if let c = cached(key: key) { return c }
         var keys = address.map { ["a:" + $0] } ?? []
         if case .basic(let user, _)? = credentials { keys.append("u:" + user) }
         try checkFailures(keys)
@@ -112,13 +130,15 @@ public final class AccessControl: Sendable {
         switch credentials {
         case .basic(let user, let password)?:
             caller = try hashing.run {
-                if let c = cachedCaller(authorization) { return c }  // verified by another request meanwhile
+                if let c = cached(key: key) { return c }  // verified by another request meanwhile
                 let u = try store.user(named: user)
                 let ok = Secrets.verify(password, hash: u?.passwordHash ?? decoyHash)
                 return ok ? u.map { Caller(userID: $0.id, username: $0.username, isAdmin: $0.isAdmin) } : nil
             }
         case .bearer(let token)?:
-            caller = try tokenCaller(token)
+            caller = try tokenCaller(token, kind: .token)
+        case .session(let token)?:
+            caller = try tokenCaller(token, kind: .session)
         case nil:
             caller = nil
         }
@@ -126,17 +146,17 @@ public final class AccessControl: Sendable {
             recordFailure(keys)
             throw AccessRules.unauthenticated
         }
-        let expires = clock() + configuration.cacheMillis, key = Secrets.digest(authorization)
+        let expires = clock() + configuration.cacheMillis, digest = Secrets.digest(key)
         state.withLock { s in
             if s.callers.count >= Self.maxCached { s.callers = [:] }
-            s.callers[key] = (caller, expires)
+            s.callers[digest] = (caller, expires)
         }
         return caller
     }
 
     /// The user a token belongs to, if it is known and unexpired.
-    func tokenCaller(_ token: String) throws -> Caller? {
-        guard let t = try store.token(digest: Secrets.digest(token)), t.expiryTime.map({ $0 > clock() }) ?? true,
+    func tokenCaller(_ token: String, kind: TokenKind) throws -> Caller? {
+        guard let t = try store.token(digest: Secrets.digest(token)), t.kind == kind, t.expiryTime.map({ $0 > clock() }) ?? true,
               let u = try store.user(id: t.userID) else { return nil }
         return Caller(userID: u.id, username: u.username, isAdmin: u.isAdmin)
     }
@@ -169,11 +189,17 @@ public final class AccessControl: Sendable {
 
     // MARK: Authorization
 
-    /// What `caller` may do (admins: everything), read again at most every few seconds.
-    public func grants(for caller: Caller) throws -> Grants {
+    /// What `caller` may do, when read in the last few seconds (no database): the request path's first try.
+    public func cachedGrants(for caller: Caller) -> Grants? {
         if caller.isAdmin { return .unrestricted }
         let now = clock()
-        if let g = state.withLock({ s in s.grants[caller.userID].flatMap { $0.expires > now ? $0.grants : nil } }) { return g }
+        return state.withLock { s in s.grants[caller.userID].flatMap { $0.expires > now ? $0.grants : nil } }
+    }
+
+    /// What `caller` may do (admins: everything), read again at most every few seconds.
+    public func grants(for caller: Caller) throws -> Grants {
+        if let g = cachedGrants(for: caller) { return g }
+        let now = clock()
         let g = Grants(defaultPermission: configuration.defaultPermission, grants: try store.grants(userID: caller.userID))
         state.withLock { s in
             if s.grants.count >= Self.maxCached { s.grants = [:] }

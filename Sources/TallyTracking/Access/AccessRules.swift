@@ -47,6 +47,8 @@ public enum AccessRules {
     enum Credentials {
         case basic(String, String)
         case bearer(String)
+        /// A UI session cookie (never read from a header).
+        case session(String)
     }
 
     /// `Basic base64(user:password)` or `Bearer token` (scheme case-insensitive); anything else is `nil`.

@@ -21,7 +21,15 @@ public struct StoredUser: Sendable, Hashable {
     }
 }
 
-/// An access token as stored: its digest, never the token.
+/// What a stored secret is for.
+public enum TokenKind: String, Sendable {
+    /// An access token (`Authorization: Bearer`).
+    case token
+    /// A UI session (the `tally_session` cookie).
+    case session
+}
+
+/// An access token or UI session as stored: its digest, never the secret.
 public struct StoredToken: Sendable, Hashable {
     /// The public id (`tok-…`), what lists show and revocation names.
     public var id: String
@@ -35,9 +43,12 @@ public struct StoredToken: Sendable, Hashable {
     public var creationTime: Int64
     /// Expiry (ms), `nil`: never.
     public var expiryTime: Int64?
+    /// Token or session.
+    public var kind: TokenKind
 
     /// A token record.
-    public init(id: String, userID: Int64, name: String, digest: String, creationTime: Int64, expiryTime: Int64?) {
+    public init(id: String, userID: Int64, name: String, digest: String, creationTime: Int64, expiryTime: Int64?, kind: TokenKind = .token) {
+        self.kind = kind
         self.id = id
         self.userID = userID
         self.name = name
@@ -74,10 +85,14 @@ public protocol AccessStore: Sendable {
     func moveGrants(from resource: Resource, to id: String) throws
     /// Inserts a token.
     func insertToken(_ token: StoredToken) throws
-    /// A token by digest.
+    /// A token or session by digest.
     func token(digest: String) throws -> StoredToken?
-    /// A user's tokens, oldest first.
+    /// A user's access tokens (not sessions), oldest first.
     func tokens(userID: Int64) throws -> [StoredToken]
-    /// Deletes a user's token; `false` when they have none with that id.
+    /// Deletes a user's access token; `false` when they have none with that id.
     func deleteToken(id: String, userID: Int64) throws -> Bool
+    /// Deletes a token or session by digest; `false` when there was none.
+    func deleteToken(digest: String) throws -> Bool
+    /// Deletes every token and session expired at `now`.
+    func deleteExpiredTokens(now: Int64) throws
 }

@@ -1,6 +1,6 @@
 extension SQLiteMetadataStore {
-    /// Version 5: access control. Users with scrypt password hashes, grants per user and resource, access tokens by
-    /// SHA-256 digest. Deleting a user deletes their grants and tokens (foreign keys are on).
+    /// Version 5: access control. Users with scrypt password hashes, grants per user and resource, access tokens and
+    /// the UI's sessions (`kind`) by SHA-256 digest. Deleting a user deletes their grants and tokens (foreign keys are on).
     static let schemaVersion5 = """
         CREATE TABLE users (
             id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, is_admin INTEGER NOT NULL,
@@ -11,7 +11,7 @@ extension SQLiteMetadataStore {
         CREATE INDEX user_grants_resource ON user_grants (resource_type, resource_id);
         CREATE TABLE access_tokens (
             id TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE, name TEXT NOT NULL,
-            digest TEXT NOT NULL UNIQUE, creation_time INTEGER NOT NULL, expiry_time INTEGER);
+            digest TEXT NOT NULL UNIQUE, creation_time INTEGER NOT NULL, expiry_time INTEGER, kind TEXT NOT NULL);
         """
 
     static func user(_ r: [SQLValue]) -> StoredUser {
@@ -100,28 +100,39 @@ extension SQLiteMetadataStore {
 
     public func insertToken(_ t: StoredToken) throws {
         try with {
-            _ = try $0.run("INSERT INTO access_tokens VALUES (?, ?, ?, ?, ?, ?)", [.text(t.id), .integer(t.userID), .text(t.name), .text(t.digest),
-                                                                                 .integer(t.creationTime), t.expiryTime.map(SQLValue.integer) ?? .null])
+            _ = try $0.run("INSERT INTO access_tokens VALUES (?, ?, ?, ?, ?, ?, ?)", [.text(t.id), .integer(t.userID), .text(t.name), .text(t.digest),
+                                                                                    .integer(t.creationTime), t.expiryTime.map(SQLValue.integer) ?? .null,
+                                                                                    .text(t.kind.rawValue)])
         }
     }
 
     static func token(_ r: [SQLValue]) -> StoredToken {
         StoredToken(id: r[0].string ?? "", userID: r[1].int ?? 0, name: r[2].string ?? "", digest: r[3].string ?? "",
-                    creationTime: r[4].int ?? 0, expiryTime: r[5].int)
+                    creationTime: r[4].int ?? 0, expiryTime: r[5].int, kind: TokenKind(rawValue: r[6].string ?? "") ?? .token)
     }
 
+    static let tokenColumns = "id, user_id, name, digest, creation_time, expiry_time, kind"
+
     public func token(digest: String) throws -> StoredToken? {
-        try with { try $0.rows("SELECT id, user_id, name, digest, creation_time, expiry_time FROM access_tokens WHERE digest = ?", [.text(digest)]).first.map(Self.token) }
+        try with { try $0.rows("SELECT \(Self.tokenColumns) FROM access_tokens WHERE digest = ?", [.text(digest)]).first.map(Self.token) }
     }
 
     public func tokens(userID: Int64) throws -> [StoredToken] {
         try with {
-            try $0.rows("SELECT id, user_id, name, digest, creation_time, expiry_time FROM access_tokens WHERE user_id = ? ORDER BY creation_time, id",
+            try $0.rows("SELECT \(Self.tokenColumns) FROM access_tokens WHERE user_id = ? AND kind = 'token' ORDER BY creation_time, id",
                         [.integer(userID)]).map(Self.token)
         }
     }
 
     public func deleteToken(id: String, userID: Int64) throws -> Bool {
-        try with { try $0.run("DELETE FROM access_tokens WHERE id = ? AND user_id = ?", [.text(id), .integer(userID)]) > 0 }
+        try with { try $0.run("DELETE FROM access_tokens WHERE id = ? AND user_id = ? AND kind = 'token'", [.text(id), .integer(userID)]) > 0 }
+    }
+
+    public func deleteToken(digest: String) throws -> Bool {
+        try with { try $0.run("DELETE FROM access_tokens WHERE digest = ?", [.text(digest)]) > 0 }
+    }
+
+    public func deleteExpiredTokens(now: Int64) throws {
+        try with { _ = try $0.run("DELETE FROM access_tokens WHERE expiry_time IS NOT NULL AND expiry_time <= ?", [.integer(now)]) }
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import TallyStore
 
 #if canImport(Glibc)
@@ -21,6 +22,9 @@ public final class TrackingService: Sendable {
     /// Failures injected by tests (empty in normal operation).
     public let faults: Faults
     let clock: @Sendable () -> Int64
+    /// The experiment of each run the access check has looked up (a run never changes experiment): the check of a
+    /// write then takes no lock the write itself holds.
+    let runExperiments = Mutex<[String: String]>([:])
 
     /// Creates a service.
     /// - Parameters:

@@ -15,6 +15,8 @@ final class BlockingHTTP {
 
     private let fd: Int32
     private let host: String
+    /// The `Authorization` header sent with every request (from MLflow's client variables by default).
+    var authorization = BlockingHTTP.environmentAuthorization()
     private var buffer = [UInt8](repeating: 0, count: 1 << 16)
     private var start = 0, end = 0
 
@@ -45,10 +47,20 @@ final class BlockingHTTP {
 
     deinit { close(fd) }
 
+    /// `Bearer` from `MLFLOW_TRACKING_TOKEN`, else `Basic` from `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD`, as
+    /// the MLflow client sends them.
+    static func environmentAuthorization() -> String? {
+        let env = ProcessInfo.processInfo.environment
+        if let t = env["MLFLOW_TRACKING_TOKEN"], !t.isEmpty { return "Bearer " + t }
+        guard let u = env["MLFLOW_TRACKING_USERNAME"], let p = env["MLFLOW_TRACKING_PASSWORD"] else { return nil }
+        return "Basic " + Data("\(u):\(p)".utf8).base64EncodedString()
+    }
+
     /// Sends a request and reads the whole response: (status, body).
     func request(_ method: String, _ path: String, body: [UInt8] = [], contentType: String = "application/json") throws -> (Int, [UInt8]) {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
         if method != "GET" { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
+        if let authorization { head += "Authorization: \(authorization)\r\n" }
         head += "\r\n"
         try send(Array(head.utf8))
         if !body.isEmpty { try send(body) }
@@ -143,11 +155,16 @@ final class ChildServer {
     let port: Int
     let pid: pid_t
 
-    init(dataDirectory: String, durability: String, metricMemoryMB: Int? = nil) throws {
+    /// The admin password of a server started with `auth` (`--auth basic`).
+    static let adminPassword = "bench-admin-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+
+    init(dataDirectory: String, durability: String, metricMemoryMB: Int? = nil, auth: Bool = false) throws {
         port = Self.freePort()
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let args = [exe, "server", "--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDirectory, "--durability", durability,
                     "--log-level", "warning", "--max-body-bytes", "\(64 << 20)"] + (metricMemoryMB.map { ["--metric-memory-mb", "\($0)"] } ?? [])
+            + (auth ? ["--auth", "basic"] : [])
+        if auth { setenv("MLFLOW_AUTH_ADMIN_PASSWORD", Self.adminPassword, 1) }
         var cargs = args.map { strdup($0) } + [nil]
         defer { for a in cargs { free(a) } }
         var p: pid_t = 0

@@ -22,6 +22,8 @@ struct HTTPBench: ParsableCommand {
     @Option(help: "Wide mode: runs.") var wideRuns = 200
     @Option(help: "Wide mode: metric keys per run.") var wideKeys = 2_000
     @Option(help: "Wide mode: points per key.") var widePointsPerKey = 1
+    @Flag(help: "Start the server with --auth basic and send every request as a user granted EDIT (the access check's cost).")
+    var auth = false
     @OptionGroup var output: BenchOutput
 
     static let keys = (0..<10).map { $0 == 0 ? "loss" : "metric_\($0)" }
@@ -37,11 +39,13 @@ struct HTTPBench: ParsableCommand {
         if wide { return try runWide() }
         let root = output.scratch("http")
         defer { system_rm(root) }
-        let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb) : nil
+        let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb, auth: auth) : nil
         defer { server?.stop() }
         let port = self.port ?? server!.port
+        if auth, server != nil { try Self.signInAsEditor(port: port) }
         var out = JSONObject()
         out.add("connections", connections)
+        out.add("auth", auth)
         out.add("durability", self.port != nil ? "server's" : durability)
 
         // 1. MLflow log-batch: the client's body, 1,000 metrics (10 keys × 100 steps) per request.
@@ -124,6 +128,20 @@ struct HTTPBench: ParsableCommand {
     /// Runs `work(connection index, connection)` on `n` threads at once, each with its own connection.
     func drive(_ n: Int, port: Int, _ work: @escaping @Sendable (Int, BlockingHTTP) throws -> Void) throws {
         try onThreads(n) { i in try work(i, try BlockingHTTP(port: port)) }
+    }
+
+    /// On a server started with `--auth basic`: creates a user with EDIT on the Default experiment and makes every
+    /// later connection of this process send its credentials (a non-admin, so every request is checked in full).
+    static func signInAsEditor(port: Int) throws {
+        let admin = try BlockingHTTP(port: port)
+        admin.authorization = "Basic " + Data("admin:\(ChildServer.adminPassword)".utf8).base64EncodedString()
+        let password = "bench-editor-password"
+        try check(admin.request("POST", "/api/2.0/mlflow/users/create", body: Array(#"{"username": "bench", "password": "\#(password)"}"#.utf8)))
+        try check(admin.request("POST", "/api/3.0/mlflow/users/permissions/grant",
+                                body: Array(#"{"username": "bench", "resource_type": "experiment", "resource_id": "0", "permission": "EDIT"}"#.utf8)))
+        setenv("MLFLOW_TRACKING_USERNAME", "bench", 1)
+        setenv("MLFLOW_TRACKING_PASSWORD", password, 1)
+        unsetenv("MLFLOW_TRACKING_TOKEN")
     }
 
     @discardableResult

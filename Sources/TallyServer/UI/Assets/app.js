@@ -1,5 +1,6 @@
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
-import { mlflow, compare, scoreboard, ApiError } from "/static/api.js";
+import { mlflow, compare, scoreboard, ApiError, session, loadSession } from "/static/api.js";
+import { loginPage, adminPage, permissionsPanel, renderWho } from "/static/access.js";
 import { Chart, COLORS, fmt, escape } from "/static/chart.js";
 
 const main = document.getElementById("main");
@@ -98,6 +99,7 @@ async function runs(experimentID) {
     <div class="pager"><button id="prev">Previous</button><span id="page" class="muted"></span><button id="next">Next</button></div>
   </section>`);
   main.append(box);
+  permissionsPanel("experiment", experimentID).then((p) => p && box.append(p));
   const table = box.querySelector("#run-table");
   const compareButton = box.querySelector("#run-compare");
   compareButton.onclick = () => { location.hash = `#/compare?runs=${[...state.selected].join(",")}`; };
@@ -312,6 +314,8 @@ async function modelPage(name) {
       <td>${v.run_id ? `<a href="#/runs/${encodeURIComponent(v.run_id)}">${escape(v.run_id.slice(0, 8))}</a>` : ""}</td>
       <td>${when(v.creation_timestamp)}</td><td class="wrap">${escape(v.description || "")}</td></tr>`).join("")}</tbody></table>
   </section>`));
+  const panel = await permissionsPanel("registered_model", name);
+  if (panel) main.firstElementChild.append(panel);
 }
 
 async function versionPage(name, version) {
@@ -617,7 +621,10 @@ async function route() {
   const [path, query] = location.hash.slice(1).split("?");
   const parts = (path || "/").split("/").filter(Boolean);
   try {
-    if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
+    if (parts[0] === "login") await loginPage(main, new URLSearchParams(query || ""));
+    else if (session.enabled && !session.user) { location.hash = "#/login?next=" + encodeURIComponent(location.hash || "#/"); return; }
+    else if (parts[0] === "admin") { setCrumbs([["Account"]]); await adminPage(main); }
+    else if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
     else if (parts[0] === "runs" && parts[1]) await runPage(decodeURIComponent(parts[1]));
     else if (parts[0] === "compare") await comparePage(new URLSearchParams(query || ""));
     else if (parts[0] === "scoreboard") await scoreboardPage(new URLSearchParams(query || ""));
@@ -629,5 +636,11 @@ async function route() {
   document.body.dataset.ready = location.hash || "#/";
 }
 
+// A 401 means the session is gone (expired, logged out elsewhere): sign in again, then come back.
+session.onUnauthenticated = () => {
+  session.user = null;
+  renderWho();
+  if (!location.hash.startsWith("#/login")) location.hash = "#/login?next=" + encodeURIComponent(location.hash || "#/");
+};
 window.addEventListener("hashchange", route);
-route();
+loadSession().then(renderWho, () => {}).finally(route);
