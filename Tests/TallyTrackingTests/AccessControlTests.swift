@@ -103,6 +103,35 @@ import Testing
         expectError(.unauthenticated, "not authenticated") { _ = try a.authenticate(Self.basic("bob", "bob-password-2"), address: nil) }
     }
 
+    @Test func busyCredentialsAreReverifiedAhead() throws {
+        let clock = Mutex<Int64>(1_700_000_000_000)
+        let f = try Fixture("acl-ahead")
+        var c = AccessConfiguration()
+        c.adminPassword = "admin-password-1"
+        c.passwordHashRounds = 1 << 10
+        let a = AccessControl(store: f.service.metadata, configuration: c, clock: { clock.withLock { $0 } })
+        try a.bootstrap()
+        _ = try a.createUser("eve", password: "eve-password-1", by: try a.localCaller("admin"))
+        let header = Self.basic("eve", "eve-password-1")
+        _ = try a.authenticate(header, address: nil)
+        func settle() { while a.state.withLock({ !$0.refreshing.isEmpty }) { usleep(1000) } }
+        // In the last quarter of its life a use re-verifies it in the background: still served, then good for
+        // another full window.
+        clock.withLock { $0 += c.cacheMillis * 4 / 5 }
+        #expect(a.cachedCaller(header)?.username == "eve")
+        settle()
+        clock.withLock { $0 += c.cacheMillis / 2 }
+        #expect(a.cachedCaller(header)?.username == "eve")  // past the first window
+        // A password changed behind this server: the next background check drops it before the window ends.
+        try f.service.metadata.updateUser(id: try #require(try f.service.metadata.user(named: "eve")).id,
+                                          passwordHash: try Secrets.hashPassword("eve-password-2", rounds: 1 << 10), isAdmin: nil)
+        clock.withLock { $0 += c.cacheMillis * 2 / 5 }
+        _ = a.cachedCaller(header)
+        settle()
+        #expect(a.cachedCaller(header) == nil)
+        expectError(.unauthenticated, "not authenticated") { _ = try a.authenticate(header, address: nil) }
+    }
+
     @Test func failedLoginsAreLimitedPerUserAndAddress() throws {
         let clock = Mutex<Int64>(1_700_000_000_000)
         let f = try Fixture("acl-limit")

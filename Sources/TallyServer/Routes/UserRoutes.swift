@@ -110,7 +110,7 @@ struct UserRoutes {
     }
 
     /// The UI's sessions: `login` (user name and password → an HttpOnly, SameSite=Strict session cookie and the
-    /// session's CSRF token), `logout`, and `session` (who is signed in, whether access control is on).
+    /// session's CSRF token), `logout`, and `session` (whether access control is on, and who is signed in, if anyone).
     func addSessions(to t: RouteTable) {
         let e = endpoints
         t.on("login", .post, access: .open) { request, context in
@@ -137,8 +137,8 @@ struct UserRoutes {
         t.on("session", .get, access: .open) { request, context in
             var o = Obj()
             o.add("is_basic_auth", bool: e.access != nil)
-            if e.access != nil {
-                let caller = try await e.gate.authenticate(request, context)
+            // Not signed in (or wrong credentials): no user, no error — the UI then shows its login page.
+            if e.access != nil, let caller = try? await e.gate.authenticate(request, context) {
                 o.add("user", raw: Self.user(caller))
                 if request.headers[.authorization] == nil, let session = AccessGate.sessionCookie(request) {
                     o.add("csrf", AccessControl.csrfToken(for: session))

@@ -50,6 +50,8 @@ public final class AccessControl: Sendable {
         var grants: [Int64: (grants: Grants, expires: Int64)] = [:]
         /// Failure times by `u:name` and `a:address`.
         var failures: [String: [Int64]] = [:]
+        /// Credentials being re-verified in the background (by digest).
+        var refreshing: Set<String> = []
     }
 
     /// Most cached credentials and grant sets (beyond it the cache starts over).
@@ -91,12 +93,32 @@ public final class AccessControl: Sendable {
     /// the request path's first try.
     public func cachedCaller(_ authorization: String) -> Caller? { cached(key: "header " + authorization) }
 
-    /// A verified caller by cache key (`header …`, `session …`, `login …`: the kinds never share keys).
+    /// A verified caller by cache key (`header …`, `session …`, `login …`: the kinds never share keys). In the last
+    /// quarter of an entry's life one background re-verification starts: a busy client is checked again every few
+    /// seconds without its requests waiting for the password hash (an entry is never trusted longer than
+    /// ``AccessConfiguration/cacheMillis`` after its last successful check; a failed one drops it).
     func cached(key raw: String) -> Caller? {
-        let key = Secrets.digest(raw), now = clock()
-        return state.withLock { s in
-            guard let e = s.callers[key], e.expires > now else { return nil }
-            return e.caller
+        let key = Secrets.digest(raw), now = clock(), early = configuration.cacheMillis / 4
+        let (caller, refresh) = state.withLock { s -> (Caller?, Bool) in
+            guard let e = s.callers[key], e.expires > now else { return (nil, false) }
+            let due = e.expires - now < early && !raw.hasPrefix("login ") && s.refreshing.insert(key).inserted
+            return (e.caller, due)
+        }
+        if refresh { DispatchQueue.global(qos: .utility).async { self.refresh(raw, digest: key) } }
+        return caller
+    }
+
+    /// Re-verifies a cached credential (see ``cached(key:)``).
+    func refresh(_ raw: String, digest: String) {
+        let credentials: AccessRules.Credentials? = raw.hasPrefix("header ") ? AccessRules.credentials(String(raw.dropFirst("header ".count)))
+            : raw.hasPrefix("session ") ? .session(String(raw.dropFirst("session ".count))) : nil
+        let caller = credentials.flatMap { try? check($0) ?? nil }
+        let expires = clock() + configuration.cacheMillis
+        state.withLock { s in
+            s.refreshing.remove(digest)
+            // Dropped meanwhile (a password or token changed on this server): stays dropped.
+            guard s.callers[digest] != nil else { return }
+            s.callers[digest] = caller.map { ($0, expires) }
         }
     }
 
@@ -126,22 +148,7 @@ public final class AccessControl: Sendable {
         var keys = address.map { ["a:" + $0] } ?? []
         if case .basic(let user, _)? = credentials { keys.append("u:" + user) }
         try checkFailures(keys)
-        let caller: Caller?
-        switch credentials {
-        case .basic(let user, let password)?:
-            caller = try hashing.run {
-                if let c = cached(key: key) { return c }  // verified by another request meanwhile
-                let u = try store.user(named: user)
-                let ok = Secrets.verify(password, hash: u?.passwordHash ?? decoyHash)
-                return ok ? u.map { Caller(userID: $0.id, username: $0.username, isAdmin: $0.isAdmin) } : nil
-            }
-        case .bearer(let token)?:
-            caller = try tokenCaller(token, kind: .token)
-        case .session(let token)?:
-            caller = try tokenCaller(token, kind: .session)
-        case nil:
-            caller = nil
-        }
+        let caller = try credentials.flatMap { try check($0, cacheKey: key) }
         guard let caller else {
             recordFailure(keys)
             throw AccessRules.unauthenticated
@@ -152,6 +159,23 @@ public final class AccessControl: Sendable {
             s.callers[digest] = (caller, expires)
         }
         return caller
+    }
+
+    /// The caller credentials name, checked now (password hash, token or session lookup), `nil` when they are wrong.
+    /// With `cacheKey`, a password verified by another request while this one waited for the hashing gate is not
+    /// hashed again.
+    func check(_ credentials: AccessRules.Credentials, cacheKey: String? = nil) throws -> Caller? {
+        switch credentials {
+        case .basic(let user, let password):
+            return try hashing.run {
+                if let cacheKey, let c = cached(key: cacheKey) { return c }
+                let u = try store.user(named: user)
+                let ok = Secrets.verify(password, hash: u?.passwordHash ?? decoyHash)
+                return ok ? u.map { Caller(userID: $0.id, username: $0.username, isAdmin: $0.isAdmin) } : nil
+            }
+        case .bearer(let token): return try tokenCaller(token, kind: .token)
+        case .session(let token): return try tokenCaller(token, kind: .session)
+        }
     }
 
     /// The user a token belongs to, if it is known and unexpired.
