@@ -7,16 +7,24 @@ import Testing
 /// cache and its invalidation, MLflow's user and grant rules, grant resolution (DENY, `*`, default, creator), and
 /// searches filtered by grants with pages that never count what the caller may not read.
 @Suite struct AccessControlTests {
-    /// A service and its access control (cheap hashes, an admin).
-    static func fixture(_ configure: (inout AccessConfiguration) -> Void = { _ in }) throws -> (Fixture, AccessControl, Void) {
+    /// A service and its access control (cheap hashes, an admin), on a clock the test moves.
+    static func fixture(_ configure: (inout AccessConfiguration) -> Void = { _ in }) throws -> (Fixture, AccessControl, TestClock) {
         let f = try Fixture("acl")
         var c = AccessConfiguration()
         c.adminPassword = "admin-password-1"
         c.passwordHashRounds = 1 << 10
         configure(&c)
-        let a = AccessControl(store: f.service.metadata, configuration: c)
+        let clock = TestClock()
+        let a = AccessControl(store: f.service.metadata, configuration: c, clock: { clock.now })
         try a.bootstrap()
-        return (f, a, ())
+        return (f, a, clock)
+    }
+
+    /// Milliseconds the test sets.
+    final class TestClock: Sendable {
+        let ms = Mutex<Int64>(1_700_000_000_000)
+        var now: Int64 { ms.withLock { $0 } }
+        func advance(_ d: Int64) { ms.withLock { $0 += d } }
     }
 
     static func basic(_ user: String, _ password: String) -> String {
@@ -77,17 +85,12 @@ import Testing
     }
 
     @Test func expiredTokensAndTheCacheWindow() throws {
-        let clock = Mutex<Int64>(1_700_000_000_000)
-        let f = try Fixture("acl-exp")
-        var c = AccessConfiguration()
-        c.adminPassword = "admin-password-1"
-        c.passwordHashRounds = 1 << 10
-        let a = AccessControl(store: f.service.metadata, configuration: c, clock: { clock.withLock { $0 } })
-        try a.bootstrap()
+        let (f, a, clock) = try Self.fixture()
+        let c = a.configuration
         let admin = try a.localCaller("admin")
         let (_, token) = try a.createToken(name: "short", expiresInDays: 1, for: admin)
         #expect(try a.authenticate("Bearer " + token, address: nil).isAdmin)
-        clock.withLock { $0 += 86_400_000 + 10_000 }  // a day and the cache window later
+        clock.advance(86_400_000 + 10_000)  // a day and the cache window later
         expectError(.unauthenticated, "not authenticated") { _ = try a.authenticate("Bearer " + token, address: nil) }
         // A password changed behind this server (another server, or `tally token` style tools) is seen within the window.
         _ = try a.createUser("bob", password: "bob-password-1", by: admin)
@@ -95,7 +98,7 @@ import Testing
         try f.service.metadata.updateUser(id: try #require(try f.service.metadata.user(named: "bob")).id,
                                           passwordHash: try Secrets.hashPassword("bob-password-2", rounds: 1 << 10), isAdmin: nil)
         #expect(try a.authenticate(Self.basic("bob", "bob-password-1"), address: nil).username == "bob")  // cached
-        clock.withLock { $0 += c.cacheMillis }
+        clock.advance(c.cacheMillis)
         expectError(.unauthenticated, "not authenticated") { _ = try a.authenticate(Self.basic("bob", "bob-password-1"), address: nil) }
         // Changed on this server: the old password fails at once.
         #expect(try a.authenticate(Self.basic("bob", "bob-password-2"), address: nil).username == "bob")
@@ -104,28 +107,23 @@ import Testing
     }
 
     @Test func busyCredentialsAreReverifiedAhead() throws {
-        let clock = Mutex<Int64>(1_700_000_000_000)
-        let f = try Fixture("acl-ahead")
-        var c = AccessConfiguration()
-        c.adminPassword = "admin-password-1"
-        c.passwordHashRounds = 1 << 10
-        let a = AccessControl(store: f.service.metadata, configuration: c, clock: { clock.withLock { $0 } })
-        try a.bootstrap()
+        let (f, a, clock) = try Self.fixture()
+        let c = a.configuration
         _ = try a.createUser("eve", password: "eve-password-1", by: try a.localCaller("admin"))
         let header = Self.basic("eve", "eve-password-1")
         _ = try a.authenticate(header, address: nil)
         func settle() { while a.state.withLock({ !$0.refreshing.isEmpty }) { usleep(1000) } }
         // In the last quarter of its life a use re-verifies it in the background: still served, then good for
         // another full window.
-        clock.withLock { $0 += c.cacheMillis * 4 / 5 }
+        clock.advance(c.cacheMillis * 4 / 5)
         #expect(a.cachedCaller(header)?.username == "eve")
         settle()
-        clock.withLock { $0 += c.cacheMillis / 2 }
+        clock.advance(c.cacheMillis / 2)
         #expect(a.cachedCaller(header)?.username == "eve")  // past the first window
         // A password changed behind this server: the next background check drops it before the window ends.
         try f.service.metadata.updateUser(id: try #require(try f.service.metadata.user(named: "eve")).id,
                                           passwordHash: try Secrets.hashPassword("eve-password-2", rounds: 1 << 10), isAdmin: nil)
-        clock.withLock { $0 += c.cacheMillis * 2 / 5 }
+        clock.advance(c.cacheMillis * 2 / 5)
         _ = a.cachedCaller(header)
         settle()
         #expect(a.cachedCaller(header) == nil)
@@ -133,14 +131,7 @@ import Testing
     }
 
     @Test func failedLoginsAreLimitedPerUserAndAddress() throws {
-        let clock = Mutex<Int64>(1_700_000_000_000)
-        let f = try Fixture("acl-limit")
-        var c = AccessConfiguration()
-        c.adminPassword = "admin-password-1"
-        c.passwordHashRounds = 1 << 10
-        c.maxFailures = 3
-        let a = AccessControl(store: f.service.metadata, configuration: c, clock: { clock.withLock { $0 } })
-        try a.bootstrap()
+        let (f, a, clock) = try Self.fixture { $0.maxFailures = 3 }
         for _ in 0..<3 {
             expectError(.unauthenticated, "") { _ = try a.authenticate(Self.basic("admin", "guess"), address: "10.0.0.9") }
         }
@@ -155,7 +146,7 @@ import Testing
         }
         // So is the address, for other users.
         expectError(.requestLimitExceeded, "retry after") { _ = try a.authenticate(Self.basic("someone", "x"), address: "10.0.0.9") }
-        clock.withLock { $0 += 60_001 }
+        clock.advance(60_001)
         #expect(try a.authenticate(Self.basic("admin", "admin-password-1"), address: "10.0.0.9").isAdmin)
     }
 

@@ -48,24 +48,30 @@ struct HTTPBench: ParsableCommand {
         out.add("auth", auth)
         out.add("durability", self.port != nil ? "server's" : durability)
 
-        // 1. MLflow log-batch: the client's body, 1,000 metrics (10 keys × 100 steps) per request.
-        let mlflow = try ingest(port: port, perRequest: 1000, contentType: "application/json", path: { _ in "/api/2.0/mlflow/runs/log-batch" }) {
-            run, step, n in Array(Self.mlflowBody(run: run, step: step, steps: n / Self.keys.count).utf8)
+        // Each ingest API's rate, and with a child server its points per second of server CPU (the client shares the
+        // cores: steadier than the rate for comparing two server builds or settings).
+        func report(_ name: String, _ r: (rate: Double, cpu: Double?)) {
+            out.add("\(name)_points_per_s", r.rate, digits: 0)
+            if let cpu = r.cpu { out.add("\(name)_points_per_server_cpu_s", cpu, digits: 0) }
         }
-        out.add("mlflow_log_batch_points_per_s", mlflow, digits: 0)
+        let pid = server.map { "\($0.pid)" }
+        // 1. MLflow log-batch: the client's body, 1,000 metrics (10 keys × 100 steps) per request.
+        report("mlflow_log_batch", try ingest(port: port, pid: pid, perRequest: 1000, contentType: "application/json",
+                                              path: { _ in "/api/2.0/mlflow/runs/log-batch" }) {
+            run, step, n in Array(Self.mlflowBody(run: run, step: step, steps: n / Self.keys.count).utf8)
+        })
 
         // 2. Native JSON columns, 10,000 points (10 keys × 1,000 steps) per request.
-        let json = try ingest(port: port, perRequest: 10_000, contentType: "application/json", path: { "/api/tally/v1/runs/\($0)/metrics" }) {
+        report("native_json", try ingest(port: port, pid: pid, perRequest: 10_000, contentType: "application/json",
+                                         path: { "/api/tally/v1/runs/\($0)/metrics" }) {
             _, step, n in Array(Self.nativeJSON(step: step, steps: n / Self.keys.count).utf8)
-        }
-        out.add("native_json_points_per_s", json, digits: 0)
+        })
 
         // 3. Native binary columns, 10,000 points per request.
-        let binary = try ingest(port: port, perRequest: 10_000, contentType: "application/x-tally-columns",
-                                path: { "/api/tally/v1/runs/\($0)/metrics" }) { _, step, n in
+        report("native_binary", try ingest(port: port, pid: pid, perRequest: 10_000, contentType: "application/x-tally-columns",
+                                           path: { "/api/tally/v1/runs/\($0)/metrics" }) { _, step, n in
             Self.nativeBinary(step: step, steps: n / Self.keys.count, keys: Self.keys)
-        }
-        out.add("native_binary_points_per_s", binary, digits: 0)
+        })
 
         // 4. Compare: `compareRuns` runs of `comparePoints` points of "loss", loaded in 100,000-point batches.
         let runs = try (0..<compareRuns).map { _ in try Self.createRun(port: port) }
@@ -111,18 +117,23 @@ struct HTTPBench: ParsableCommand {
         output.emit(out)
     }
 
-    /// Points/s of one ingest API: each connection posts bodies for its own run, built before the clock starts.
-    func ingest(port: Int, perRequest: Int, contentType: String, path: (String) -> String, body: (String, Int, Int) -> [UInt8]) throws -> Double {
+    /// Points/s of one ingest API (and per second of server CPU, given the server's pid): each connection posts bodies
+    /// for its own run, built before the clock starts.
+    func ingest(port: Int, pid: String?, perRequest: Int, contentType: String, path: (String) -> String,
+                body: (String, Int, Int) -> [UInt8]) throws -> (rate: Double, cpu: Double?) {
         let runs = try (0..<connections).map { _ in try Self.createRun(port: port) }
         let requests = max(1, points / perRequest)
         let bodies = runs.map { run in (0..<requests).map { r in body(run, r * perRequest / Self.keys.count, perRequest) } }
         let paths = runs.map(path)
+        let cpuBefore = pid.map { cpuSeconds(of: $0) }
         let t = try seconds {
             try drive(connections, port: port) { c, conn in
                 for b in bodies[c] { try Self.check(conn.request("POST", paths[c], body: b, contentType: contentType)) }
             }
         }
-        return Double(connections * requests * perRequest) / t
+        let points = Double(connections * requests * perRequest)
+        let cpu = pid.map { cpuSeconds(of: $0) - cpuBefore! }
+        return (points / t, cpu.map { $0 > 0 ? points / $0 : 0 })
     }
 
     /// Runs `work(connection index, connection)` on `n` threads at once, each with its own connection.
