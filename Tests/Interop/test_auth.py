@@ -238,6 +238,12 @@ def test_tokens(secured):
     tid = r.json()["id"]
     assert requests.delete(secured.url + f"/api/tally/v1/tokens/{tid}", headers=auth("alice", "alice-password")).status_code == 200
     assert requests.get(secured.url + "/api/2.0/mlflow/experiments/search?max_results=1", headers={"Authorization": "Bearer " + token}).status_code == 401
+    # Audit lines: who created and revoked what; never a secret.
+    log = open(os.path.join(secured.dir, "server.log")).read()
+    for line in ["audit: admin created user 'alice'", "audit: alice created token", "audit: alice revoked token " + tid,
+                 "audit: alice granted EDIT on experiment:"]:
+        assert line in log, line
+    assert token not in log and bob_token not in log and "alice-password" not in log
 
 
 def test_failed_logins_get_429():

@@ -112,6 +112,11 @@ import Testing
         _ = try a.createUser("eve", password: "eve-password-1", by: try a.localCaller("admin"))
         let header = Self.basic("eve", "eve-password-1")
         _ = try a.authenticate(header, address: nil)
+        let hashes = { a.state.withLock { $0.hashes } }
+        #expect(hashes() == 1)
+        // Past the window its row is read again, but the password is not hashed again: the stored hash is the same.
+        clock.advance(c.cacheMillis + 1)
+        #expect(try a.authenticate(header, address: nil).username == "eve" && hashes() == 1)
         func settle() { while a.state.withLock({ !$0.refreshing.isEmpty }) { usleep(1000) } }
         // In the last quarter of its life a use re-verifies it in the background: still served, then good for
         // another full window.
@@ -128,6 +133,7 @@ import Testing
         settle()
         #expect(a.cachedCaller(header) == nil)
         expectError(.unauthenticated, "not authenticated") { _ = try a.authenticate(header, address: nil) }
+        #expect(try a.authenticate(Self.basic("eve", "eve-password-2"), address: nil).username == "eve")
     }
 
     @Test func failedLoginsAreLimitedPerUserAndAddress() throws {

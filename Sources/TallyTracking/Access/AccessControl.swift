@@ -27,8 +27,9 @@ public struct AccessConfiguration: Sendable {
 
 /// Access control: users, passwords, access tokens and grants in the metadata store, with MLflow's basic-auth
 /// rules. Verified credentials and each user's grants are cached for at most ``AccessConfiguration/cacheMillis``
-/// (dropped at once when this server changes a password, an admin flag, a grant or a token), so the slow password
-/// hash is paid once per credential per few seconds, not per request. Failed logins are counted per user and per
+/// (dropped at once when this server changes a password, an admin flag, a grant or a token; re-checked against the
+/// user's row in the background while in use), and a password that verified against a stored hash is not hashed
+/// again while that hash is unchanged: the slow hash is paid once per credential, not per request or per window. Failed logins are counted per user and per
 /// address; past the limit the answer is 429 until the window passes.
 public final class AccessControl: Sendable {
     /// Where users and grants live.
@@ -52,6 +53,12 @@ public final class AccessControl: Sendable {
         var failures: [String: [Int64]] = [:]
         /// Credentials being re-verified in the background (by digest).
         var refreshing: Set<String> = []
+        /// For each password credential that verified (by digest of its cache key), the stored hash it verified
+        /// against: while the user's stored hash is still that one, the same password verifies again without
+        /// hashing (verification is a function of the two). A changed password changes the hash.
+        var verified: [String: String] = [:]
+        /// Password hashes verified so far (tests read it).
+        var hashes = 0
     }
 
     /// Most cached credentials and grant sets (beyond it the cache starts over).
@@ -112,7 +119,7 @@ public final class AccessControl: Sendable {
     func refresh(_ raw: String, digest: String) {
         let credentials: AccessRules.Credentials? = raw.hasPrefix("header ") ? AccessRules.credentials(String(raw.dropFirst("header ".count)))
             : raw.hasPrefix("session ") ? .session(String(raw.dropFirst("session ".count))) : nil
-        let caller = credentials.flatMap { try? check($0) ?? nil }
+        let caller = credentials.flatMap { try? check($0, cacheKey: raw, recheck: true) ?? nil }
         let expires = clock() + configuration.cacheMillis
         state.withLock { s in
             s.refreshing.remove(digest)
@@ -162,16 +169,28 @@ public final class AccessControl: Sendable {
     }
 
     /// The caller credentials name, checked now (password hash, token or session lookup), `nil` when they are wrong.
-    /// With `cacheKey`, a password verified by another request while this one waited for the hashing gate is not
-    /// hashed again.
-    func check(_ credentials: AccessRules.Credentials, cacheKey: String? = nil) throws -> Caller? {
+    /// With `cacheKey`, a password verified against the same stored hash before is not hashed again, nor (unless this
+    /// is a `recheck` of a cached entry) one verified by another request while this one waited for the hashing gate.
+    func check(_ credentials: AccessRules.Credentials, cacheKey: String? = nil, recheck: Bool = false) throws -> Caller? {
         switch credentials {
         case .basic(let user, let password):
+            let memo = cacheKey.map(Secrets.digest)
+            let u = try store.user(named: user)
+            let caller = u.map { Caller(userID: $0.id, username: $0.username, isAdmin: $0.isAdmin) }
+            // The user's row is read every time (deleted users, changed passwords and admin flags are seen); the
+            // hash is computed only when this password has not verified against this stored hash before.
+            if let u, let memo, state.withLock({ $0.verified[memo] }) == u.passwordHash { return caller }
             return try hashing.run {
-                if let cacheKey, let c = cached(key: cacheKey) { return c }
-                let u = try store.user(named: user)
-                let ok = Secrets.verify(password, hash: u?.passwordHash ?? decoyHash)
-                return ok ? u.map { Caller(userID: $0.id, username: $0.username, isAdmin: $0.isAdmin) } : nil
+                if !recheck, let cacheKey, let c = cached(key: cacheKey) { return c }
+                state.withLock { $0.hashes += 1 }
+                guard Secrets.verify(password, hash: u?.passwordHash ?? decoyHash), let u else { return nil }
+                if let memo {
+                    state.withLock { s in
+                        if s.verified.count >= Self.maxCached { s.verified = [:] }
+                        s.verified[memo] = u.passwordHash
+                    }
+                }
+                return caller
             }
         case .bearer(let token): return try tokenCaller(token, kind: .token)
         case .session(let token): return try tokenCaller(token, kind: .session)
@@ -257,6 +276,7 @@ public final class AccessControl: Sendable {
         state.withLock { s in
             s.callers = [:]
             s.grants = [:]
+            s.verified = [:]
         }
     }
 }
