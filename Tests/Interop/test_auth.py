@@ -149,6 +149,24 @@ def test_read_by_default_write_needs_a_grant(secured):
         assert c.get_run(r).data.params == {"by": "bob"}
 
 
+def test_python_client_and_cli_send_the_credentials(secured):
+    import tally_client
+    with as_user("alice", "alice-password"):
+        exp = MlflowClient().create_experiment("fast-logging")
+        run = MlflowClient().create_run(exp).info.run_id
+        with tally_client.Run(run_id=run, tracking_uri=secured.url) as r:
+            r.log_series("loss", list(range(1000)), [1.0 / (s + 1) for s in range(1000)], [1_700_000_000_000 + s for s in range(1000)])
+        assert len(MlflowClient().get_metric_history(run, "loss")) == 1000
+        cli = subprocess.run([TALLY, "compare", "--server", secured.url, run, "--metric", "loss", "--buckets", "10"],
+                             capture_output=True, text=True, timeout=60, env=dict(os.environ))
+        assert cli.returncode == 0, cli.stderr
+    with as_user("bob", "bob-password"):
+        with pytest.raises(tally_client.TallyError) as e:
+            with tally_client.Run(run_id=run, tracking_uri=secured.url) as r:
+                r.log_series("loss", [5000], [0.5], [1_700_000_000_000])
+        assert e.value.status == 403 and e.value.error_code == "PERMISSION_DENIED"
+
+
 def test_searches_are_filtered_not_refused(secured):
     with as_user("admin", ADMIN_PASSWORD):
         c = MlflowClient()

@@ -57,12 +57,25 @@ def encode_batch(series, batch_id=None, float32=False):
     return _HEADER.pack(b"TLYC", 1, 0, 0, len(payload), count) + payload
 
 
+def _authorization():
+    """The credentials MLflow's client sends, from the same variables: a token, else a user name and password."""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return "Bearer " + token
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password is not None:
+        import base64
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return None
+
+
 class _Connection:
     def __init__(self, url, timeout):
         u = urllib.parse.urlparse(url)
         self.host, self.port, self.base = u.hostname, u.port or 80, u.path.rstrip("/")
         self.timeout = timeout
         self.conn = None
+        self.authorization = _authorization()
 
     def request(self, method, path, body=None, content_type="application/json"):
         """(status, parsed JSON or None); reconnects once on a dropped keep-alive connection."""
@@ -71,6 +84,8 @@ class _Connection:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
                 headers = {"Content-Type": content_type} if body is not None else {}
+                if self.authorization:
+                    headers["Authorization"] = self.authorization
                 self.conn.request(method, self.base + path, body=body, headers=headers)
                 r = self.conn.getresponse()
                 data = r.read()
@@ -103,7 +118,8 @@ class Run:
 
     Run(run_id=...) logs into an existing run (one created by mlflow, say); Run(experiment="name") creates a run in
     that experiment (created if missing) through the MLflow API. The tracking URI comes from `tracking_uri` or
-    MLFLOW_TRACKING_URI.
+    MLFLOW_TRACKING_URI; credentials, as MLflow's client takes them, from MLFLOW_TRACKING_TOKEN or
+    MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD.
     """
 
     def __init__(self, run_id=None, experiment=None, tracking_uri=None, run_name=None, flush_points=50_000,
