@@ -29,15 +29,18 @@ class Server:
         """`env`: extra environment variables; `directory`: reuse an earlier server's directory (its data survives)."""
         self.dir = directory or tempfile.mkdtemp(prefix="tally-interop-")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = "--tls-cert" in extra
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.dir, "server.log"), "a")
         self.proc = subprocess.Popen(
             [TALLY, "server", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data"), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         deadline = time.time() + 60
+        # The health poll does not check a test certificate; the tests do.
+        context = __import__("ssl")._create_unverified_context() if self.tls else None
         while True:
             try:
-                urllib.request.urlopen(self.url + "/health", timeout=1).read()
+                urllib.request.urlopen(self.url + "/health", timeout=1, context=context).read()
                 return
             except Exception:
                 if self.proc.poll() is not None or time.time() > deadline:

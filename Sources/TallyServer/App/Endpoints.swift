@@ -15,6 +15,8 @@ struct Endpoints: Sendable {
     let nativeBody: Int
     /// The access check.
     let gate: AccessGate
+    /// Whether the server speaks HTTPS itself (session cookies are then `Secure`).
+    var secureCookies = false
 
     /// Access control, `nil` when off.
     var access: AccessControl? { gate.control }

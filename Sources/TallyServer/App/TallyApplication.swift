@@ -1,5 +1,8 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import NIOCore
 import NIOPosix
 import TallyStore
@@ -42,6 +45,8 @@ public struct ServerConfiguration: Sendable {
     public var faults: Faults = []
     /// Access control (`--auth basic`); `nil`: off, every caller may do everything.
     public var access: AccessConfiguration?
+    /// PEM certificate chain and private key files to serve HTTPS with (`--tls-cert`, `--tls-key`); `nil`: plain HTTP.
+    public var tls: (certificate: String, key: String)?
 
     /// The defaults.
     public init() {}
@@ -149,6 +154,23 @@ public enum TallyApplication {
         return router
     }
 
+    /// A server TLS configuration from PEM files, with a clear error naming the file that cannot be read.
+    static func tlsConfiguration(_ files: (certificate: String, key: String)) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate], key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(files.certificate)
+        } catch {
+            throw TrackingError(.invalidParameterValue, "--tls-cert \(files.certificate): not a readable PEM certificate chain (\(error))")
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: files.key, format: .pem)
+        } catch {
+            throw TrackingError(.invalidParameterValue, "--tls-key \(files.key): not a readable PEM private key (\(error))")
+        }
+        guard !chain.isEmpty else { throw TrackingError(.invalidParameterValue, "--tls-cert \(files.certificate): no certificate in the file") }
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+    }
+
     /// Access control as configured (an admin created on first start), `nil` when off.
     static func accessControl(service: TrackingService, config: ServerConfiguration, logger: Logger) throws -> AccessControl? {
         guard var settings = config.access else { return nil }
@@ -173,9 +195,11 @@ public enum TallyApplication {
         let pool = BlockingPool(threads: config.blockingThreads)
         let endpoints = Endpoints(service: service, pool: pool, largeBody: config.maxBodyBytes, smallBody: config.maxSmallBodyBytes,
                                   nativeBody: config.maxNativeBodyBytes,
-                                  gate: AccessGate(control: try accessControl(service: service, config: config, logger: logger), service: service, pool: pool))
+                                  gate: AccessGate(control: try accessControl(service: service, config: config, logger: logger), service: service, pool: pool),
+                                  secureCookies: config.tls != nil)
+        let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         return Application(router: router(endpoints),
-                           server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
+                           server: try config.tls.map { try .tls(http, tlsConfiguration: try tlsConfiguration($0)) } ?? http,
                            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
                            services: [StoreCloser(service: service), pool],
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) },

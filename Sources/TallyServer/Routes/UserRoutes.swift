@@ -123,7 +123,7 @@ struct UserRoutes {
             o.add("user", raw: Self.user(s.caller))
             o.add("csrf", s.csrf)
             var answer = Endpoints.ok(o.json)
-            answer.headers[.setCookie] = Self.cookie(s.token, maxAge: s.maxAgeSeconds, request)
+            answer.headers[.setCookie] = Self.cookie(s.token, maxAge: s.maxAgeSeconds, request, secure: e.secureCookies)
             return answer
         }
         t.on("logout", .post, access: .open) { request, _ in
@@ -131,7 +131,7 @@ struct UserRoutes {
                 try await e.pool.run { try control.logout(session: session) }
             }
             var answer = Endpoints.ok(Endpoints.empty)
-            answer.headers[.setCookie] = Self.cookie("", maxAge: 0, request)
+            answer.headers[.setCookie] = Self.cookie("", maxAge: 0, request, secure: e.secureCookies)
             return answer
         }
         t.on("session", .get, access: .open) { request, context in
@@ -148,10 +148,11 @@ struct UserRoutes {
         }
     }
 
-    /// The session cookie: HttpOnly, SameSite=Strict, for the whole site; `Secure` behind an HTTPS proxy.
-    static func cookie(_ value: String, maxAge: Int64, _ request: Request) -> String {
+    /// The session cookie: HttpOnly, SameSite=Strict, for the whole site; `Secure` when served over HTTPS (by this
+    /// server, or by a proxy that says so in `X-Forwarded-Proto`).
+    static func cookie(_ value: String, maxAge: Int64, _ request: Request, secure: Bool) -> String {
         var c = "\(AccessControl.sessionCookie)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Strict"
-        if request.headers[.init("X-Forwarded-Proto")!]?.lowercased() == "https" { c += "; Secure" }
+        if secure || request.headers[.init("X-Forwarded-Proto")!]?.lowercased() == "https" { c += "; Secure" }
         return c
     }
 

@@ -35,6 +35,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Permission of authenticated users on what they hold no grant on: READ, USE, EDIT, MANAGE or NO_PERMISSIONS.")
     var defaultPermission = "READ"
     @Option(help: "Failed logins per user and per address within a minute before answering 429.") var authMaxFailures = 10
+    @Option(help: "PEM certificate chain to serve HTTPS with (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
 
     func run() async throws {
         Allocator.tuneForServer()
@@ -62,6 +64,11 @@ struct ServerCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
         config.logLevel = level
         config.access = try accessConfiguration()
+        switch (tlsCert, tlsKey) {
+        case let (cert?, key?): config.tls = (cert, key)
+        case (nil, nil): break
+        default: throw ValidationError("--tls-cert and --tls-key go together")
+        }
         let service = try TallyApplication.openService(config)
         let recovery = service.metrics.recovery
         let logger = { var l = Logger(label: "tally"); l.logLevel = level; return l }()
@@ -69,9 +76,10 @@ struct ServerCommand: AsyncParsableCommand {
             logger.warning("WAL tail truncated", metadata: ["file": "\(cut.path)", "offset": "\(cut.offset)", "bytes": "\(cut.bytes)", "reason": "\(cut.reason)"])
         }
         logger.info("store opened", metadata: ["dir": "\(dataDir)", "replayed_points": "\(recovery.replayedPoints)"])
+        let scheme = config.tls == nil ? "http" : "https"
         let app = try Self.closing(service) {
             try TallyApplication.application(service: service, config: config) { port in
-                logger.info("listening", metadata: ["url": "http://\(host):\(port)"])
+                logger.info("listening", metadata: ["url": "\(scheme)://\(host):\(port)"])
             }
         }
         try await app.runService()  // SIGINT/SIGTERM: graceful shutdown, the stores closed last
