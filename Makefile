@@ -12,13 +12,13 @@ bootstrap:
 build: bootstrap
 	$(SWIFT) build
 
-# Every test: a smoke run of the CLI benchmark on small data, the Swift Testing suites, then the interop suite
-# (the real mlflow client against tally server).
+# Every test: a smoke run of the CLI benchmark on small data, the Swift Testing suites (with a throwaway PostgreSQL
+# cluster, scripts/pg-test), then the interop suite (the real mlflow client against tally server).
 test: bootstrap
 	./scripts/embed-ui --check
 	$(SWIFT) build --build-tests
 	./scripts/smoke-bench
-	$(SWIFT) test
+	TALLY_REQUIRE_POSTGRES=1 ./scripts/pg-test run $(SWIFT) test
 	TALLY_BIN=.build/debug/tally .venv-interop/bin/python -m pytest Tests/Interop
 
 # Starts the tracking server on the embedded default store (SQLite metadata + TallyStore in $(DATA_DIR)).

@@ -138,6 +138,7 @@ import Testing
 
     @Test func failedLoginsAreLimitedPerUserAndAddress() throws {
         let (f, a, clock) = try Self.fixture { $0.maxFailures = 3 }
+        defer { withExtendedLifetime(f) {} }
         for _ in 0..<3 {
             expectError(.unauthenticated, "") { _ = try a.authenticate(Self.basic("admin", "guess"), address: "10.0.0.9") }
         }

@@ -1,0 +1,102 @@
+import Foundation
+
+/// Where a PostgreSQL metadata store lives: `postgresql://user:password@host:port/database?sslmode=…`, also spelled
+/// `postgres://` and (SQLAlchemy's, as MLflow deployments write it) `postgresql+psycopg2://`. User, password and
+/// database are percent-decoded; the port defaults to 5432; `sslmode` is libpq's (`disable`, `allow`, `prefer`,
+/// `require`, `verify-ca`, `verify-full`; default `prefer`).
+public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
+    /// How TLS is used.
+    public enum TLSMode: String, Sendable {
+        /// Never.
+        case disable
+        /// If the server offers it (libpq's `allow` and `prefer`).
+        case prefer
+        /// Always, without checking the certificate (libpq's `require`).
+        case require
+        /// Always, checking the certificate chain and host name (libpq's `verify-ca` and `verify-full`).
+        case verify
+    }
+
+    /// Host name or address.
+    public var host: String
+    /// TCP port.
+    public var port: Int
+    /// Role to log in as.
+    public var user: String
+    /// Its password, if any.
+    public var password: String?
+    /// Database name (default: the user's name, as libpq does).
+    public var database: String
+    /// TLS use.
+    public var tls: TLSMode
+
+    /// Parses a URI; a clear error (never echoing the password) when it is not one.
+    public init(parsing text: String) throws {
+        let schemes = ["postgresql+psycopg2://", "postgresql://", "postgres://"]
+        guard let scheme = schemes.first(where: { text.hasPrefix($0) }) else {
+            throw TrackingError.invalid("Not a PostgreSQL URI: it must start with postgresql://, postgres:// or postgresql+psycopg2://")
+        }
+        var rest = Substring(text.dropFirst(scheme.count))
+        var query: Substring = ""
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        var path: Substring = ""
+        if let slash = rest.firstIndex(of: "/") {
+            path = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+        }
+        var userInfo: Substring?
+        if let at = rest.lastIndex(of: "@") {
+            userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
+        let decode = { (s: Substring) in s.removingPercentEncoding ?? String(s) }
+        if let userInfo {
+            if let colon = userInfo.firstIndex(of: ":") {
+                user = decode(userInfo[..<colon])
+                password = decode(userInfo[userInfo.index(after: colon)...])
+            } else {
+                user = decode(userInfo)
+            }
+        } else {
+            user = ProcessInfo.processInfo.environment["USER"] ?? "postgres"
+        }
+        // host, host:port, [v6], [v6]:port
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+            host = String(rest[rest.index(after: rest.startIndex)..<close])
+            rest = rest[rest.index(after: close)...]
+            port = 5432
+            if rest.hasPrefix(":") { port = try Self.port(rest.dropFirst()) }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = String(rest[..<colon])
+            port = try Self.port(rest[rest.index(after: colon)...])
+        } else {
+            host = String(rest)
+            port = 5432
+        }
+        guard !host.isEmpty else { throw TrackingError.invalid("PostgreSQL URI without a host (postgresql://user:password@host:port/database)") }
+        database = path.isEmpty ? user : decode(path)
+        tls = .prefer
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, kv[0] == "sslmode" else { continue }
+            switch kv[1] {
+            case "disable": tls = .disable
+            case "allow", "prefer": tls = .prefer
+            case "require": tls = .require
+            case "verify-ca", "verify-full": tls = .verify
+            default: throw TrackingError.invalid("Unknown sslmode '\(kv[1])' in the PostgreSQL URI: use disable, prefer, require, verify-ca or verify-full")
+            }
+        }
+    }
+
+    static func port(_ s: Substring) throws -> Int {
+        guard let p = Int(s), (1...65535).contains(p) else { throw TrackingError.invalid("Invalid port '\(s)' in the PostgreSQL URI") }
+        return p
+    }
+
+    /// `postgresql://user@host:port/database` (no password).
+    public var description: String { "postgresql://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)" }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyTracking
+
+/// The PostgreSQL layer under the metadata store: URIs as MLflow deployments write them, and — against the real
+/// server `make test` starts (`scripts/pg-test run`, its URI in `TALLY_TEST_POSTGRES_URI`) — binds and cells of every
+/// kind, constraint errors, transactions, serializable retries, reconnection after a lost connection, and clear
+/// errors for a database that cannot be reached.
+@Suite struct PostgresDatabaseTests {
+    /// The test cluster's URI; `make test` always provides one (and sets `TALLY_REQUIRE_POSTGRES`, so a missing one
+    /// fails instead of skipping).
+    static let uri = ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_URI"]
+    static let available = uri != nil
+
+    @Test func clusterIsThereWhenRequired() {
+        if ProcessInfo.processInfo.environment["TALLY_REQUIRE_POSTGRES"] != nil {
+            #expect(Self.available, "TALLY_TEST_POSTGRES_URI is not set: run the tests through scripts/pg-test run")
+        }
+    }
+
+    @Test func uris() throws {
+        let u = try PostgresURI(parsing: "postgresql+psycopg2://ml%40flow:p%3Ass@db.example.com:6543/track%20ing?sslmode=require&application_name=x")
+        #expect(u.user == "ml@flow" && u.password == "p:ss" && u.host == "db.example.com" && u.port == 6543 && u.database == "track ing")
+        #expect(u.tls == .require && !u.description.contains("p:ss"))
+        let v = try PostgresURI(parsing: "postgres://alice@[::1]/db")
+        #expect(v.host == "::1" && v.port == 5432 && v.password == nil && v.tls == .prefer && v.description == "postgresql://alice@[::1]:5432/db")
+        #expect(try PostgresURI(parsing: "postgresql://bob:x@h").database == "bob")
+        #expect(try PostgresURI(parsing: "postgresql://u@h:1/d?sslmode=verify-full").tls == .verify)
+        #expect(try PostgresURI(parsing: "postgresql://u@h:1/d?sslmode=disable").tls == .disable)
+        expectError(.invalidParameterValue, "must start with") { _ = try PostgresURI(parsing: "mysql://u@h/d") }
+        expectError(.invalidParameterValue, "Invalid port '99999'") { _ = try PostgresURI(parsing: "postgresql://u@h:99999/d") }
+        expectError(.invalidParameterValue, "Unknown sslmode 'maybe'") { _ = try PostgresURI(parsing: "postgresql://u@h/d?sslmode=maybe") }
+        expectError(.invalidParameterValue, "without a host") { _ = try PostgresURI(parsing: "postgresql://u:p@/d") }
+    }
+
+    @Test(.enabled(if: available)) func valuesRoundTrip() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 2)
+        defer { db.close() }
+        let t = "rt_\(UInt32.random(in: 0...UInt32.max))"
+        try db.withConnection { c in
+            try c.execute("CREATE TABLE \(t) (i BIGINT, d DOUBLE PRECISION, s TEXT, b BYTEA, flag BOOLEAN); CREATE UNIQUE INDEX \(t)_i ON \(t) (i)")
+            let rows: [[SQLValue]] = [
+                [.integer(.max), .real(.nan), .text("it's \"quoted\" ? ünïcode 🎯"), .blob([0, 255, 7]), .null],
+                [.integer(.min), .real(-.infinity), .text(""), .blob([]), .null],
+                [.integer(0), .null, .null, .null, .null],
+            ]
+            for r in rows { try c.run("INSERT INTO \(t) (i, d, s, b) VALUES (?, ?, ?, ?)", Array(r.prefix(4))) }
+            let back = try c.rows("SELECT i, d, s, b, flag FROM \(t) ORDER BY i")
+            #expect(back[0][0] == .integer(.min) && back[0][1] == .real(-.infinity) && back[0][2] == .text("") && back[0][3] == .blob([]))
+            #expect(back[1] == [.integer(0), .null, .null, .null, .null])
+            #expect(back[2][0] == .integer(.max) && back[2][1].double?.isNaN == true && back[2][2] == rows[0][2] && back[2][3] == .blob([0, 255, 7]))
+            #expect(try c.rows("SELECT ? = 'a?b', '?'", [.text("a?b")]) == [[.integer(1), .text("?")]])  // ? inside quotes stays
+            do {
+                try c.run("INSERT INTO \(t) (i) VALUES (?)", [.integer(0)])
+                Issue.record("expected a unique violation")
+            } catch let e as PostgresError {
+                #expect(e.isConstraint && e.sqlState == "23505", "\(e)")
+            }
+            #expect(try c.run("UPDATE \(t) SET s = 'x' WHERE i <> ?", [.integer(0)]) == 2)
+            try c.execute("DROP TABLE \(t)")
+        }
+    }
+
+    @Test(.enabled(if: available)) func transactionsRollBackAndSerializableOnesRetry() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 4)
+        defer { db.close() }
+        let t = "tx_\(UInt32.random(in: 0...UInt32.max))"
+        try db.withConnection { try $0.execute("CREATE TABLE \(t) (k TEXT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO \(t) VALUES ('c', 0)") }
+        struct Boom: Error {}
+        #expect(throws: Boom.self) {
+            try db.transaction { c in
+                try c.run("UPDATE \(t) SET n = 100 WHERE k = 'c'")
+                throw Boom()
+            }
+        }
+        #expect(try db.withConnection { try $0.rows("SELECT n FROM \(t)") } == [[.integer(0)]])
+        // Read-modify-write increments from four threads in serializable transactions: conflicts are retried, none is
+        // lost.
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            for _ in 0..<10 {
+                do {
+                    try db.transaction(serializable: true) { c in
+                        let n = try c.rows("SELECT n FROM \(t) WHERE k = 'c'")[0][0].int!
+                        try c.run("UPDATE \(t) SET n = ? WHERE k = 'c'", [.integer(n + 1)])
+                    }
+                } catch {
+                    failures.withLock { $0 += 1 }
+                }
+            }
+        }
+        let n = try db.withConnection { try $0.rows("SELECT n FROM \(t)")[0][0].int! }
+        #expect(n == 40 && failures.withLock { $0 } == 0, "n = \(n), failures = \(failures.withLock { $0 })")
+        try db.withConnection { try $0.execute("DROP TABLE \(t)") }
+    }
+
+    @Test(.enabled(if: available)) func lostConnectionsAreReplaced() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1)
+        defer { db.close() }
+        let pid = try db.withConnection { try $0.rows("SELECT pg_backend_pid()")[0][0].int! }
+        // Another session ends this one's backend, as a failover or an idle timeout would.
+        let admin = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1)
+        try admin.withConnection { _ = try $0.rows("SELECT pg_terminate_backend(?::int)", [.integer(pid)]) }
+        admin.close()
+        // The broken connection fails its call and leaves the pool; the next call gets a new one.
+        _ = try? db.withConnection { try $0.rows("SELECT 1") }
+        let again = try db.withConnection { try $0.rows("SELECT pg_backend_pid()")[0][0].int! }
+        #expect(again != pid)
+    }
+
+    @Test(.enabled(if: available)) func unreachableOrRefusedDatabasesAreClearErrors() throws {
+        var wrong = try PostgresURI(parsing: Self.uri!)
+        wrong.password = "not-the-password"
+        #expect(throws: TrackingError.self) { _ = try PostgresDatabase(uri: wrong) }
+        do {
+            _ = try PostgresDatabase(uri: try PostgresURI(parsing: "postgresql://tally:tally@127.0.0.1:1/tally?sslmode=disable"))
+            Issue.record("expected an error")
+        } catch let e as TrackingError {
+            #expect(e.message.contains("Cannot reach PostgreSQL at 127.0.0.1:1"), "\(e.message)")
+        }
+    }
+}
