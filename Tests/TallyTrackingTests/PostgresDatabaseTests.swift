@@ -101,7 +101,10 @@ import Testing
         let pid = try db.withConnection { try $0.rows("SELECT pg_backend_pid()")[0][0].int! }
         // Another session ends this one's backend, as a failover or an idle timeout would.
         let admin = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1)
-        try admin.withConnection { _ = try $0.rows("SELECT pg_terminate_backend(?::int)", [.integer(pid)]) }
+        try admin.withConnection { c in
+            _ = try c.rows("SELECT pg_terminate_backend(?::int)", [.integer(pid)])
+            while try c.rows("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?::int", [.integer(pid)]) != [[.integer(0)]] { usleep(2_000) }
+        }
         admin.close()
         // The broken connection fails its call and leaves the pool; the next call gets a new one.
         _ = try? db.withConnection { try $0.rows("SELECT 1") }
@@ -119,5 +122,78 @@ import Testing
         } catch let e as TrackingError {
             #expect(e.message.contains("Cannot reach PostgreSQL at 127.0.0.1:1"), "\(e.message)")
         }
+    }
+}
+
+/// A database of its own on the test cluster for one test (dropped by ``drop()``).
+struct ScratchDatabase {
+    let uri: PostgresURI
+    let name: String
+
+    init() throws {
+        var u = try PostgresURI(parsing: PostgresDatabaseTests.uri!)
+        let fresh = "t_\(UInt64.random(in: 0...UInt64.max))"
+        let admin = try PostgresDatabase(uri: u, poolSize: 1)
+        try admin.withConnection { try $0.execute("CREATE DATABASE \(fresh)") }
+        admin.close()
+        u.database = fresh
+        uri = u
+        name = fresh
+    }
+
+    func drop() throws {
+        var u = uri
+        u.database = "tally"
+        let admin = try PostgresDatabase(uri: u, poolSize: 1)
+        try admin.withConnection { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        admin.close()
+    }
+}
+
+/// The PostgreSQL schema's versions: applied once, checked with `--no-migrate`, safe when servers start together.
+@Suite struct PostgresSchemaTests {
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func migratesOnceAndChecks() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let db = try PostgresDatabase(uri: scratch.uri, poolSize: 2)
+        defer { db.close() }
+        expectError(.internalError, "start without --no-migrate") {
+            try PostgresSchema.migrate(db, migrate: false, defaultArtifactLocation: "mlflow-artifacts:/0", now: 1)
+        }
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "mlflow-artifacts:/0", now: 5)
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "mlflow-artifacts:/0", now: 6)
+        try PostgresSchema.migrate(db, migrate: false, defaultArtifactLocation: "mlflow-artifacts:/0", now: 7)
+        try db.withConnection { c in
+            #expect(try c.rows("SELECT version, applied_time FROM tally_schema") == [[.integer(Int64(PostgresSchema.current)), .integer(5)]])
+            #expect(try c.rows("SELECT experiment_id, name, artifact_location FROM experiments") == [[.integer(0), .text("Default"), .text("mlflow-artifacts:/0")]])
+            #expect(try c.rows("SELECT nextval('experiment_ids')") == [[.integer(1)]])
+            for table in ["experiment_tags", "runs", "params", "tags", "inputs", "metric_keys", "run_latest", "logged_models", "logged_model_tags",
+                          "logged_model_params", "logged_model_metrics", "run_outputs", "registered_models", "registered_model_tags",
+                          "registered_model_aliases", "model_versions", "model_version_tags", "users", "user_grants", "access_tokens"] {
+                #expect(try c.rows("SELECT COUNT(*) FROM \(table)") == [[.integer(0)]], "\(table)")
+            }
+            try c.run("INSERT INTO tally_schema VALUES (99, 0)")
+        }
+        expectError(.internalError, "newer than this build") { try PostgresSchema.migrate(db, defaultArtifactLocation: "x", now: 8) }
+    }
+
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func serversStartingTogetherMigrateOnce() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let errors = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 3) { i in
+            do {
+                let db = try PostgresDatabase(uri: scratch.uri, poolSize: 1)
+                defer { db.close() }
+                try PostgresSchema.migrate(db, defaultArtifactLocation: "mlflow-artifacts:/0", now: Int64(i))
+            } catch {
+                errors.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(errors.withLock { $0 }.isEmpty, "\(errors.withLock { $0 })")
+        let db = try PostgresDatabase(uri: scratch.uri, poolSize: 1)
+        defer { db.close() }
+        #expect(try db.withConnection { try $0.rows("SELECT COUNT(*) FROM tally_schema") } == [[.integer(1)]])
+        #expect(try db.withConnection { try $0.rows("SELECT COUNT(*) FROM experiments") } == [[.integer(1)]])
     }
 }

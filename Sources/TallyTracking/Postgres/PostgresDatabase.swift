@@ -119,16 +119,26 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
-    /// Runs `body` with a connection of the pool (waiting while all are busy). A connection that closed is dropped
-    /// from the pool; the next user gets a new one.
+    /// Runs `body` with a connection of the pool (waiting while all are busy). A connection that closed, or failed
+    /// with an error that is not the server's answer (reset, timeout, protocol), is dropped from the pool: that call
+    /// fails, the next gets a new connection.
     public func withConnection<R>(_ body: (Connection) throws -> R) throws -> R {
         permits.wait()
         defer { permits.signal() }
         var conn = idle.withLock { $0.popLast() }
         if conn?.isClosed ?? true { conn = try reconnect() }
         let c = conn!
-        defer { if !c.isClosed { idle.withLock { $0.append(c) } } }
-        return try body(Connection(connection: c, logger: logger))
+        do {
+            let r = try body(Connection(connection: c, logger: logger))
+            if !c.isClosed { idle.withLock { $0.append(c) } }
+            return r
+        } catch let e as PostgresError where e.sqlState == nil {
+            c.close().whenComplete { _ in }
+            throw e
+        } catch {
+            if !c.isClosed { idle.withLock { $0.append(c) } }
+            throw error
+        }
     }
 
     /// Runs `body` in a transaction (`BEGIN` … `COMMIT`, `ROLLBACK` when it throws). `serializable` transactions that
