@@ -151,6 +151,10 @@ def session(url):
     call("delete bob", "DELETE", api + "/users/delete", ADMIN, json={"username": "bob"})
     call("bob gone", "GET", api + "/experiments/search?max_results=10", BOB)
     call("list users", "GET", api + "/users/list", ALICE)
+    # DENY on every experiment ('*') also vetoes creating one (MLflow's create veto); models are another type.
+    grant("deny alice every experiment", ADMIN, "alice", "*", "DENY")
+    call("alice creates while denied", "POST", api + "/experiments/create", ALICE, json={"name": "vetoed"})
+    call("alice creates a model", "POST", api + "/registered-models/create", ALICE, json={"name": "still-allowed"})
     return out
 
 

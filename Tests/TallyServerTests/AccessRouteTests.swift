@@ -52,7 +52,7 @@ import TallyTracking
         if case .open = access { return nil }
         if role == .anonymous || role == .wrongPassword { return 401 }
         switch access {
-        case .open, .user: return nil
+        case .open, .user, .creates: return nil  // `denied` holds DENY on one experiment and one model, not on '*'
         case .admin: return role == .admin ? nil : 403
         case .needs(let need, _):
             switch role {
@@ -184,7 +184,6 @@ import TallyTracking
             "POST upload-artifact": .update, "GET /get-artifact": .read, "POST runs/:run_id/metrics": .update,
         ]
         let anyUser: Set<String> = [
-            "POST experiments/create", "POST registered-models/create",  // the creator gets MANAGE
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",
             "GET model-versions/search", "POST logged-models/search", "POST experiments/search-datasets",  // filtered
             "GET metrics/get-history-bulk", "GET metrics/get-history-bulk-interval", "POST compare", "POST scoreboard",  // every run checked
@@ -194,6 +193,7 @@ import TallyTracking
             "POST tokens", "GET tokens", "DELETE tokens/{id}", "GET permissions",  // AccessControl's own rules
         ]
         let admins: Set<String> = ["POST users/create", "PATCH users/update-admin", "DELETE users/delete"]
+        let creates: [String: ResourceType] = ["POST experiments/create": .experiment, "POST registered-models/create": .registeredModel]
         let open: Set<String> = ["GET server-info", "GET /health", "GET /version", "GET /", "GET /static/:file",
                                  "POST login", "POST logout", "GET session"]  // the session routes authenticate themselves
         let routes = try await LiveServer.with { s in try await Self.catalog(s.service).map { ($0.path, $0.method.rawValue, $0.access) } }
@@ -207,10 +207,11 @@ import TallyTracking
             case .needs(let need, _): #expect(levels[name] == need, "\(name): declared \(need), MLflow's \(levels[name].map { "\($0)" } ?? "none")")
             case .user: #expect(anyUser.contains(name), "\(name) is open to every authenticated caller")
             case .admin: #expect(admins.contains(name), "\(name) is admin-only")
+            case .creates(let type): #expect(creates[name] == type, "\(name) creates a \(type)")
             case .open: #expect(open.contains(name), "\(name) is open to anyone")
             }
         }
-        #expect(Set(levels.keys).union(anyUser).union(admins).union(open).subtracting(seen).isEmpty)
+        #expect(Set(levels.keys).union(anyUser).union(admins).union(open).union(creates.keys).subtracting(seen).isEmpty)
     }
 
     @Test func unknownPathsHideFromAnonymousCallers() async throws {

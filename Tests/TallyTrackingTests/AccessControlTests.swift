@@ -219,6 +219,8 @@ import Testing
         // DENY on the type's `*` beats an own grant; `*` applies where no own grant does.
         try a.grant("bob", type: "experiment", id: "*", permission: "DENY", by: admin)
         #expect(try a.grants(for: bob).permission(on: .experiment(exp)) == .deny)
+        expectError(.permissionDenied, "creating a experiment is denied") { try a.grants(for: bob).requireCreate(.experiment) }
+        try a.grants(for: bob).requireCreate(.registeredModel)  // the veto is per type
         try a.revoke("bob", type: "experiment", id: "*", by: admin)
         try a.grant("bob", type: "registered_model", id: "*", permission: "MANAGE", by: admin)
         #expect(try a.grants(for: bob).permission(on: .registeredModel("any")) == .manage)

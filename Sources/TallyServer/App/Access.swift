@@ -11,6 +11,9 @@ enum Access: Sendable {
     case user
     /// Admins only.
     case admin
+    /// Any authenticated caller whom a DENY on every resource of the type (`*`) does not bar from creating one
+    /// (MLflow's create veto); the creator then gets MANAGE on what they create.
+    case creates(ResourceType)
     /// A level on the resource a request names.
     case needs(Permission.Need, Target)
 }

@@ -30,6 +30,7 @@ struct AccessGate: Sendable {
         switch access {
         case .open, .user: break
         case .admin: try control.requireAdmin(ctx.caller)
+        case .creates(let type): try ctx.grants.requireCreate(type)
         case .needs(let need, let target):
             if target.inFields {
                 ctx.pending = Requirement(need: need, target: target)

@@ -8,7 +8,7 @@ struct ExperimentRoutes {
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
         let exp = { (f: String) in Target.experimentField(f) }
-        t.on("experiments/create", .post, access: .user, use: e.json { r in
+        t.on("experiments/create", .post, access: .creates(.experiment), use: e.json { r in
             let id = try s.createExperiment(name: try r.string("name", required: true)!, artifactLocation: try r.string("artifact_location"),
                                             tags: try r.keyValues("tags"))
             try e.access?.didCreate(.experiment(id), by: r.caller)

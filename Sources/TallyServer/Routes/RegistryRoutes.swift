@@ -11,7 +11,7 @@ struct RegistryRoutes {
     func add(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
         let model = { (need: Permission.Need) in Access.needs(need, .modelField("name")) }
-        t.on("registered-models/create", .post, access: .user, use: e.json { r in
+        t.on("registered-models/create", .post, access: .creates(.registeredModel), use: e.json { r in
             let m = try s.createRegisteredModel(name: try r.string("name"), tags: try r.keyValues("tags"), description: try r.string("description"))
             try e.access?.didCreate(.registeredModel(m.name), by: r.caller)
             return Self.wrap("registered_model", Self.model(m, latest: nil, aliases: false))

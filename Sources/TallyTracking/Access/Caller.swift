@@ -61,6 +61,13 @@ public struct Grants: Sendable {
         guard isUnrestricted || permission(on: resource).allows(need) else { throw AccessRules.denied(need, resource) }
     }
 
+    /// Throws 403 when a DENY on every resource of the type (`*`) bars the caller from creating one.
+    public func requireCreate(_ type: ResourceType) throws {
+        guard isUnrestricted || grants[Resource(type, "*")] != .deny else {
+            throw TrackingError(.permissionDenied, "Permission denied: creating a \(type.rawValue) is denied ('*' is DENY)")
+        }
+    }
+
     /// Whether the caller may read the experiment (and so its runs, metrics, artifacts and logged models).
     public func canRead(experiment id: String) -> Bool { isUnrestricted || permission(on: .experiment(id)).allows(.read) }
 
