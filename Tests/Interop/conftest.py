@@ -73,3 +73,36 @@ def server():
     code = s.proc.poll()
     s.stop()
     assert code is None, "the server died during the tests"
+
+
+class MlflowServer:
+    """A real `mlflow server` from this venv, the oracle of the differential tests: SQLite backend and proxied
+    artifacts in a temp dir (also its working directory, where the auth app keeps basic_auth.db), one worker, a free
+    port. `extra`: more arguments (e.g. `--app-name basic-auth`); `env`: more variables."""
+
+    def __init__(self, *extra, env=None):
+        import sys
+        self.work = tempfile.mkdtemp(prefix="tally-oracle-")
+        self.url = f"http://127.0.0.1:{free_port()}"
+        log = open(os.path.join(self.work, "log"), "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", *extra,
+                                      "--backend-store-uri", "sqlite:///" + os.path.join(self.work, "m.db"),
+                                      "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--workers", "1",
+                                      "--artifacts-destination", os.path.join(self.work, "artifacts")],
+                                     cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})})
+        deadline = time.time() + 180
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/health", timeout=1).read()
+                return
+            except Exception:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    self.proc.kill()
+                    raise RuntimeError("mlflow server did not start: " + open(os.path.join(self.work, "log")).read()[-3000:])
+                time.sleep(0.3)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        shutil.rmtree(self.work, ignore_errors=True)

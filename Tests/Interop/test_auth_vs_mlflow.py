@@ -4,55 +4,20 @@ from the venv, which needs mlflow[auth]) and to `tally server --auth basic` — 
 plain text (401, 403, some 400s) Tally answers MLflow's error JSON with the same status: statuses are compared,
 and Tally's codes checked."""
 import base64
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 
 import pytest
 import requests
 
-from conftest import Server
+from conftest import MlflowServer, Server
 
 ADMIN_PASSWORD = "admin-password-1"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_url():
-    work = tempfile.mkdtemp(prefix="tally-auth-oracle-")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PASSWORD,
-               MLFLOW_FLASK_SERVER_SECRET_KEY="tally-tests")
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth",
-                             "--backend-store-uri", "sqlite:///" + os.path.join(work, "m.db"),
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--artifacts-destination", os.path.join(work, "artifacts")],
-                            cwd=work, stdout=open(os.path.join(work, "log"), "w"), stderr=subprocess.STDOUT, env=env)
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1).read()
-            break
-        except Exception:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("mlflow server did not start: " + open(os.path.join(work, "log")).read()[-3000:])
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    shutil.rmtree(work, ignore_errors=True)
+    m = MlflowServer("--app-name", "basic-auth", env={"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, "MLFLOW_FLASK_SERVER_SECRET_KEY": "tally-tests"})
+    yield m.url
+    m.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,49 +1,17 @@
 """Logged-model and registry answers field by field against a real `mlflow server` (3.17, SQLite, from the venv) started here: the
 same raw requests to both, then the same JSON shape (keys, types, enum names, which fields are present) and the same
 error codes and statuses. Ids, timestamps and generated names differ by nature and are compared by form only."""
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-
 import pytest
 import requests
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import MlflowServer
 
 
 @pytest.fixture(scope="module")
 def mlflow_url():
-    work = tempfile.mkdtemp(prefix="tally-oracle-")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", "sqlite:///" + os.path.join(work, "m.db"),
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--artifacts-destination", os.path.join(work, "artifacts")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1).read()
-            break
-        except Exception:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError("mlflow server did not start")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    shutil.rmtree(work, ignore_errors=True)
+    m = MlflowServer()
+    yield m.url
+    m.stop()
 
 
 def shape(v):
