@@ -197,3 +197,61 @@ struct ScratchDatabase {
         #expect(try db.withConnection { try $0.rows("SELECT COUNT(*) FROM experiments") } == [[.integer(1)]])
     }
 }
+
+/// Users, grants, tokens and sessions behave the same on both stores (the first part of the conformance suite: the
+/// rest of the metadata follows with the PostgreSQL store).
+@Suite struct AccessStoreConformanceTests {
+    @Test(arguments: ["sqlite", "postgres"])
+    func accessControlOnEitherStore(_ backend: String) throws {
+        guard backend == "sqlite" || PostgresDatabaseTests.available else { return }
+        let f = try Fixture("acl-conf")
+        var scratch: ScratchDatabase?
+        let store: any AccessStore
+        if backend == "postgres" {
+            scratch = try ScratchDatabase()
+            store = try PostgresMetadataStore(uri: scratch!.uri, poolSize: 2, now: 1)
+        } else {
+            store = f.service.metadata
+        }
+        defer {
+            (store as? PostgresMetadataStore)?.close()
+            try? scratch?.drop()
+        }
+        var c = AccessConfiguration()
+        c.adminPassword = "admin-password-1"
+        c.passwordHashRounds = 1 << 10
+        let a = AccessControl(store: store, configuration: c)
+        try a.bootstrap()
+        let admin = try a.authenticate(AccessControlTests.basic("admin", "admin-password-1"), address: nil)
+        #expect(admin.isAdmin && admin.userID == 1)
+        let alice = try a.createUser("alice", password: "alice-password", by: admin)
+        expectError(.resourceAlreadyExists, "already exists") { _ = try a.createUser("alice", password: "alice-password", by: admin) }
+        let al = try a.localCaller("alice")
+        // Grants in the order made; a second on the same resource refused; DENY on '*'; moved with a renamed model.
+        try a.grant("alice", type: "experiment", id: "3", permission: "EDIT", by: admin)
+        try a.grant("alice", type: "registered_model", id: "m", permission: "MANAGE", by: admin)
+        try a.grant("alice", type: "registered_model", id: "m2", permission: "READ", by: admin)
+        expectError(.resourceAlreadyExists, "already exists") { try a.grant("alice", type: "experiment", id: "3", permission: "READ", by: admin) }
+        try store.moveGrants(from: .registeredModel("m"), to: "m2")
+        #expect(try store.grants(userID: alice.id) == [Grant(resource: .experiment("3"), permission: .edit),
+                                                      Grant(resource: .registeredModel("m2"), permission: .manage)])
+        try store.deleteGrants(on: .registeredModel("m2"))
+        try a.grant("alice", type: "experiment", id: "*", permission: "DENY", by: admin)
+        #expect(try a.grants(for: al).permission(on: .experiment("3")) == .deny)
+        // Tokens and sessions: by digest, each kind only where it belongs, expired ones dropped.
+        let (info, token) = try a.createToken(name: "ci", expiresInDays: 1, for: al)
+        #expect(try a.authenticate("Bearer " + token, address: nil).userID == alice.id)
+        let session = try a.login(username: "alice", password: "alice-password", address: nil)
+        #expect(try a.authenticate(session: session.token, address: nil).username == "alice")
+        expectError(.unauthenticated, "") { _ = try a.authenticate("Bearer " + session.token, address: nil) }
+        #expect(try a.tokens(of: al).map(\.id) == [info.id])
+        try store.deleteExpiredTokens(now: info.creationTime + 2 * 86_400_000)
+        #expect(try store.token(digest: Secrets.digest(token)) == nil)
+        // Password and admin changes, and deleting a user takes their grants and tokens.
+        try a.updateAdmin("alice", isAdmin: true, by: admin)
+        #expect(try store.user(named: "alice")?.isAdmin == true)
+        try a.deleteUser("alice", by: admin)
+        #expect(try store.user(id: alice.id) == nil && store.grants(userID: alice.id).isEmpty)
+        #expect(try store.users().map(\.username) == ["admin"])
+    }
+}

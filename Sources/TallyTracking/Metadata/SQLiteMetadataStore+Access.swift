@@ -59,11 +59,14 @@ extension SQLiteMetadataStore {
     public func grants(userID: Int64) throws -> [Grant] {
         try with { db in
             try db.rows("SELECT resource_type, resource_id, permission FROM user_grants WHERE user_id = ? ORDER BY rowid", [.integer(userID)])
-                .compactMap { r in
-                    guard let t = ResourceType(rawValue: r[0].string ?? ""), let p = Permission(rawValue: r[2].string ?? "") else { return nil }
-                    return Grant(resource: Resource(t, r[1].string ?? ""), permission: p)
-                }
+                .compactMap(Self.grant)
         }
+    }
+
+    /// A grant from (resource_type, resource_id, permission); `nil` for names this build does not know.
+    static func grant(_ r: [SQLValue]) -> Grant? {
+        guard let t = ResourceType(rawValue: r[0].string ?? ""), let p = Permission(rawValue: r[2].string ?? "") else { return nil }
+        return Grant(resource: Resource(t, r[1].string ?? ""), permission: p)
     }
 
     public func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool {

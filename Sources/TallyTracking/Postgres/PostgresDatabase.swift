@@ -122,6 +122,7 @@ public final class PostgresDatabase: Sendable {
     /// Runs `body` with a connection of the pool (waiting while all are busy). A connection that closed, or failed
     /// with an error that is not the server's answer (reset, timeout, protocol), is dropped from the pool: that call
     /// fails, the next gets a new connection.
+    @discardableResult
     public func withConnection<R>(_ body: (Connection) throws -> R) throws -> R {
         permits.wait()
         defer { permits.signal() }
@@ -143,6 +144,7 @@ public final class PostgresDatabase: Sendable {
 
     /// Runs `body` in a transaction (`BEGIN` … `COMMIT`, `ROLLBACK` when it throws). `serializable` transactions that
     /// lose to a concurrent one are run again after a random pause that grows with each try, up to ten times.
+    @discardableResult
     public func transaction<R>(serializable: Bool = false, _ body: (Connection) throws -> R) throws -> R {
         var attempt = 0
         while true {
