@@ -35,7 +35,7 @@ struct AccessGate: Sendable {
             if target.inFields {
                 ctx.pending = Requirement(need: need, target: target)
             } else if case .runPath(let p) = target,
-                      let e = service.knownExperimentID(ofRun: PercentDecoding.decode(Substring(context.parameters.get(p) ?? ""), plusIsSpace: false)) {
+                      let e = service.knownExperimentID(ofRun: Endpoints.parameter(p, context)) {
                 try ctx.grants.require(need, on: .experiment(e))  // native ingest: no hop to the blocking pool
             } else {
                 let grants = ctx.grants
@@ -98,10 +98,9 @@ struct AccessGate: Sendable {
 
     /// The resources a path, query or artifact target names.
     func resources(_ target: Target, _ request: Request, _ context: TallyRequestContext) throws -> [Resource] {
-        func param(_ name: String) -> String { PercentDecoding.decode(Substring(context.parameters.get(name) ?? ""), plusIsSpace: false) }
         switch target {
-        case .runPath(let p): return [.experiment(try service.experimentID(ofRun: param(p)))]
-        case .loggedModelPath(let p): return [.experiment(try service.experimentID(ofLoggedModel: param(p)))]
+        case .runPath(let p): return [.experiment(try service.experimentID(ofRun: Endpoints.parameter(p, context)))]
+        case .loggedModelPath(let p): return [.experiment(try service.experimentID(ofLoggedModel: Endpoints.parameter(p, context)))]
         case .runQuery(let names):
             let q = PercentDecoding.query(request.uri.query ?? "")
             let ids = names.flatMap { q[$0] ?? [] }.filter { !$0.isEmpty }

@@ -68,10 +68,10 @@ struct Endpoints: Sendable {
                 // The fast path reads the body itself: a pending check needs the run id first, which it peeks at
                 // (the general path takes over when it is not the body's first field).
                 let pending = context.pending, grants = context.grants
-                if let fast, pending == nil || buffer.withUnsafeReadableBytes(LogBatchParser.leadingRunID) != nil,
-                   let work = buffer.withUnsafeReadableBytes(fast) {
+                let leading = pending == nil || fast == nil ? nil : buffer.withUnsafeReadableBytes(LogBatchParser.leadingRunID)
+                if let fast, pending == nil || leading != nil, let work = buffer.withUnsafeReadableBytes(fast) {
                     return Self.ok(try await pool.run {
-                        if let pending, let id = buffer.withUnsafeReadableBytes(LogBatchParser.leadingRunID) {
+                        if let pending, let id = leading {
                             var r = MLflowRequest(body: .object([("run_id", .string(id))]), query: [:])
                             r.grants = grants
                             try gate.check(pending, r)
@@ -100,10 +100,15 @@ struct Endpoints: Sendable {
     /// (percent-decoded, in the order of `names`) and the request's method.
     func json(path names: [String], _ work: @escaping @Sendable (MLflowRequest, [String], HTTPRequest.Method) throws -> ByteBuffer) -> RouteTable.Handler {
         { request, context in
-            let values = names.map { PercentDecoding.decode(Substring(context.parameters.get($0) ?? ""), plusIsSpace: false) }
+            let values = names.map { Self.parameter($0, context) }
             let method = request.method
             return try await json { r in try work(r, values, method) }(request, context)
         }
+    }
+
+    /// A path parameter (`:run_id`, `{model_id}`), percent-decoded; empty when absent.
+    static func parameter(_ name: String, _ context: TallyRequestContext) -> String {
+        PercentDecoding.decode(Substring(context.parameters.get(name) ?? ""), plusIsSpace: false)
     }
 
     /// A JSON object body of Tally's own query endpoints (any content type, the small limit), read and handed to

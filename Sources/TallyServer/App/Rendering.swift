@@ -4,6 +4,13 @@ import TallyTracking
 
 /// MLflow's JSON shapes for entities (reference §1 "Entities as JSON").
 enum Render {
+    /// `{"<key>": <json>}`.
+    static func wrap(_ key: String, _ json: String) -> String {
+        var o = Obj()
+        o.add(key, raw: json)
+        return o.json
+    }
+
     static func keyValues(_ kvs: [KeyValue]) -> [String] {
         kvs.map { kv in
             var o = Obj()

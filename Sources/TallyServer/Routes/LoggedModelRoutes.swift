@@ -73,9 +73,7 @@ struct LoggedModelRoutes {
 
     /// `{"model": …}`.
     static func answer(_ m: LoggedModel) -> ByteBuffer {
-        var o = Obj()
-        o.add("model", raw: model(m))
-        return ByteBuffer(string: o.json)
+        ByteBuffer(string: Render.wrap("model", model(m)))
     }
 
     /// A logged model as MLflow writes it: `info` (empty `model_type` and `source_run_id` written as `""`, tags by

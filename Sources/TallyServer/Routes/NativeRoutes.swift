@@ -12,7 +12,7 @@ struct NativeRoutes {
         let s = endpoints.service, pool = endpoints.pool, limit = endpoints.nativeBody
         // Binary (`TLYC`) or columnar JSON bodies: the content type is not checked, the body's magic decides.
         t.on("runs/:run_id/metrics", .post, access: .needs(.update, .runPath("run_id"))) { request, context in
-            let runID = PercentDecoding.decode(Substring(context.parameters.get("run_id") ?? ""), plusIsSpace: false)
+            let runID = Endpoints.parameter("run_id", context)
             let body = try await endpoints.body(request, limit: limit)
             let json = try await pool.run { () throws -> String in
                 let batch = try body.withUnsafeReadableBytes { bytes in

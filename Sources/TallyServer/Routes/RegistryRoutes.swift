@@ -14,19 +14,19 @@ struct RegistryRoutes {
         t.on("registered-models/create", .post, access: .creates(.registeredModel), use: e.json { r in
             let m = try s.createRegisteredModel(name: try r.string("name"), tags: try r.keyValues("tags"), description: try r.string("description"))
             try e.access?.didCreate(.registeredModel(m.name), by: r.caller)
-            return Self.wrap("registered_model", Self.model(m, latest: nil, aliases: false))
+            return Render.wrap("registered_model", Self.model(m, latest: nil, aliases: false))
         })
         t.on("registered-models/get", .get, access: model(.read), use: e.json { r in
             let m = try s.registeredModel(named: try r.string("name"))
-            return Self.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
+            return Render.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
         })
         t.on("registered-models/rename", .post, access: model(.update), use: e.json { r in
             let m = try s.renameRegisteredModel(try r.string("name"), to: try r.string("new_name"))
-            return Self.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
+            return Render.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
         })
         t.on("registered-models/update", .patch, access: model(.update), use: e.json { r in
             let m = try s.updateRegisteredModel(try r.string("name"), description: try r.string("description"))
-            return Self.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
+            return Render.wrap("registered_model", Self.model(m, latest: try s.latestVersions(of: m.name), aliases: true))
         })
         t.on("registered-models/delete", .delete, access: model(.delete), use: e.json { r in
             try s.deleteRegisteredModel(try r.string("name"))
@@ -68,24 +68,24 @@ struct RegistryRoutes {
             return Endpoints.empty
         })
         t.on("registered-models/alias", .get, access: model(.read), use: e.json { r in
-            Self.wrap("model_version", Self.version(try s.modelVersion(byAlias: try r.string("alias"), of: try r.string("name")), aliases: true))
+            Render.wrap("model_version", Self.version(try s.modelVersion(byAlias: try r.string("alias"), of: try r.string("name")), aliases: true))
         })
         t.on("model-versions/create", .post, access: model(.update), use: e.json { r in
             let v = try s.createModelVersion(try r.string("name"), source: try r.string("source"), runID: try r.string("run_id"), tags: try r.keyValues("tags"),
                                              runLink: try r.string("run_link"), description: try r.string("description"), modelID: try r.string("model_id"))
-            return Self.wrap("model_version", Self.version(v, aliases: false))
+            return Render.wrap("model_version", Self.version(v, aliases: false))
         })
         t.on("model-versions/get", .get, access: model(.read), use: e.json { r in
-            Self.wrap("model_version", Self.version(try s.modelVersion(try r.string("name"), try r.string("version")), aliases: true))
+            Render.wrap("model_version", Self.version(try s.modelVersion(try r.string("name"), try r.string("version")), aliases: true))
         })
         t.on("model-versions/update", .patch, access: model(.update), use: e.json { r in
             let v = try s.updateModelVersion(try r.string("name"), try r.string("version"), description: try r.string("description"))
-            return Self.wrap("model_version", Self.version(v, aliases: false))
+            return Render.wrap("model_version", Self.version(v, aliases: false))
         })
         t.on("model-versions/transition-stage", .post, access: model(.update), use: e.json { r in
             let v = try s.transitionModelVersionStage(try r.string("name"), try r.string("version"), stage: try r.string("stage"),
                                                       archiveExisting: try r.bool("archive_existing_versions") ?? false)
-            return Self.wrap("model_version", Self.version(v, aliases: true))
+            return Render.wrap("model_version", Self.version(v, aliases: true))
         })
         t.on("model-versions/delete", .delete, access: model(.delete), use: e.json { r in
             try s.deleteModelVersion(try r.string("name"), try r.string("version"))
@@ -112,13 +112,6 @@ struct RegistryRoutes {
             o.add("next_page_token", page.nextPageToken)
             return o.json
         })
-    }
-
-    /// `{"<key>": <json>}`.
-    static func wrap(_ key: String, _ json: String) -> String {
-        var o = Obj()
-        o.add(key, raw: json)
-        return o.json
     }
 
     /// A registered model as MLflow writes it; `latest` (`nil`: left out) and `aliases` only where MLflow shows them.

@@ -14,19 +14,19 @@ struct UserRoutes {
         let e = endpoints
         t.on("users/create", .post, access: .admin, use: e.json { r in
             let u = try Self.control(e).createUser(try r.string("username"), password: try r.string("password"), by: r.caller)
-            return Self.wrap("user", Self.user(u, roles: false))
+            return Render.wrap("user", Self.user(Caller(u)))
         })
         t.on("users/get", .get, access: .user, use: e.json { r in
-            Self.wrap("user", Self.user(try Self.control(e).user(try r.string("username"), by: r.caller), roles: false))
+            Render.wrap("user", Self.user(Caller(try Self.control(e).user(try r.string("username"), by: r.caller))))
         })
         t.on("users/current", .get, access: .user, use: e.json { r in
             var o = Obj()
             o.add("is_basic_auth", bool: e.access != nil)
-            if let control = e.access { o.add("user", raw: Self.user(try control.user(r.caller.username, by: r.caller), roles: false)) }
+            if e.access != nil { o.add("user", raw: Self.user(r.caller)) }
             return o.json
         })
         t.on("users/list", .get, access: .user, use: e.json { _ in
-            "{\"users\": [" + (try Self.control(e).users().map { Self.user($0, roles: true) }.joined(separator: ", ")) + "]}"
+            "{\"users\": [" + (try Self.control(e).users().map { Self.user(Caller($0), roles: true) }.joined(separator: ", ")) + "]}"
         })
         t.on("users/update-password", .patch, access: .user, use: e.json { r in
             try Self.control(e).updatePassword(try r.string("username"), password: try r.string("password"),
@@ -156,14 +156,6 @@ struct UserRoutes {
         return c
     }
 
-    /// A caller as MLflow writes a user.
-    static func user(_ c: Caller) -> String {
-        var o = Obj()
-        o.add("id", c.userID)
-        o.add("is_admin", bool: c.isAdmin)
-        o.add("username", c.username)
-        return o.json
-    }
 
     /// Access control, or 404 when it is off (as MLflow without its auth app).
     static func control(_ e: Endpoints) throws -> AccessControl {
@@ -173,13 +165,14 @@ struct UserRoutes {
         return c
     }
 
-    /// `{"id", "is_admin", "username"}` (and `roles`, always empty, where MLflow lists them).
-    static func user(_ u: StoredUser, roles: Bool) -> String {
+    /// A user as MLflow writes one: `{"id", "is_admin", "username"}` (and `roles`, always empty, where MLflow lists
+    /// them).
+    static func user(_ c: Caller, roles: Bool = false) -> String {
         var o = Obj()
-        o.add("id", u.id)
-        o.add("is_admin", bool: u.isAdmin)
+        o.add("id", c.userID)
+        o.add("is_admin", bool: c.isAdmin)
         if roles { o.add("roles", raw: "[]") }
-        o.add("username", u.username)
+        o.add("username", c.username)
         return o.json
     }
 
@@ -197,12 +190,6 @@ struct UserRoutes {
             p.add("workspace", "default")
             return p.json
         }.joined(separator: ", ") + "]")
-        return o.json
-    }
-
-    static func wrap(_ key: String, _ json: String) -> String {
-        var o = Obj()
-        o.add(key, raw: json)
         return o.json
     }
 }

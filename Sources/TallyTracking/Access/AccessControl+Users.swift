@@ -181,7 +181,7 @@ extension AccessControl {
     /// The caller a user name stands for, for the `tally token` commands run by whoever owns the data directory.
     public func localCaller(_ username: String) throws -> Caller {
         guard let u = try store.user(named: username) else { throw AccessRules.noUser(username) }
-        return Caller(userID: u.id, username: u.username, isAdmin: u.isAdmin)
+        return Caller(u)
     }
 
     static func info(_ t: StoredToken) -> TokenInfo { TokenInfo(id: t.id, name: t.name, creationTime: t.creationTime, expiryTime: t.expiryTime) }

@@ -39,8 +39,9 @@ public final class AccessControl: Sendable {
     let clock: @Sendable () -> Int64
     let state = Mutex(State())
     /// A hash no password matches, of the same cost as real ones: unknown users are verified against it, so they
-    /// take as long as wrong passwords.
-    let decoyHash: String
+    /// take as long as wrong passwords. Made by ``bootstrap()`` (the server's start), not by every instance: the
+    /// `tally token` commands never verify a password.
+    let decoy = Mutex<String?>(nil)
     /// At most two password hashes computed at once (each takes 32 MiB and most of a core for ~0.1 s).
     let hashing = HashingGate(limit: 2)
 
@@ -70,12 +71,20 @@ public final class AccessControl: Sendable {
         self.store = store
         self.configuration = configuration
         self.clock = clock
-        decoyHash = (try? Secrets.hashPassword(UUID().uuidString, rounds: configuration.passwordHashRounds)) ?? "scrypt:2:1:1$$"
+    }
+
+    /// The decoy hash (made on first use when ``bootstrap()`` did not).
+    var decoyHash: String {
+        if let d = decoy.withLock({ $0 }) { return d }
+        let d = (try? Secrets.hashPassword(UUID().uuidString, rounds: configuration.passwordHashRounds)) ?? "scrypt:2:1:1$$"
+        decoy.withLock { $0 = $0 ?? d }
+        return d
     }
 
     /// Makes sure an admin exists: on a store without one, creates ``AccessConfiguration/adminUsername`` with
     /// ``AccessConfiguration/adminPassword``; without a password that is a clear error (the server refuses to start).
     public func bootstrap() throws {
+        _ = decoyHash
         if try store.users().contains(where: \.isAdmin) { return }
         guard let password = configuration.adminPassword, !password.isEmpty else {
             throw TrackingError(.invalidParameterValue, "Access control is on and no admin user exists: set MLFLOW_AUTH_ADMIN_PASSWORD "
@@ -176,7 +185,7 @@ public final class AccessControl: Sendable {
         case .basic(let user, let password):
             let memo = cacheKey.map(Secrets.digest)
             let u = try store.user(named: user)
-            let caller = u.map { Caller(userID: $0.id, username: $0.username, isAdmin: $0.isAdmin) }
+            let caller = u.map(Caller.init)
             // The user's row is read every time (deleted users, changed passwords and admin flags are seen); the
             // hash is computed only when this password has not verified against this stored hash before.
             if let u, let memo, state.withLock({ $0.verified[memo] }) == u.passwordHash { return caller }
@@ -201,7 +210,7 @@ public final class AccessControl: Sendable {
     func tokenCaller(_ token: String, kind: TokenKind) throws -> Caller? {
         guard let t = try store.token(digest: Secrets.digest(token)), t.kind == kind, t.expiryTime.map({ $0 > clock() }) ?? true,
               let u = try store.user(id: t.userID) else { return nil }
-        return Caller(userID: u.id, username: u.username, isAdmin: u.isAdmin)
+        return Caller(u)
     }
 
     /// 429 when any key has failed ``AccessConfiguration/maxFailures`` times within the window.
@@ -264,11 +273,9 @@ public final class AccessControl: Sendable {
         forgetGrants(of: caller.userID)
     }
 
-    /// Drops cached grants (one user's, or everyone's).
-    func forgetGrants(of userID: Int64? = nil) {
-        state.withLock { s in
-            if let userID { s.grants[userID] = nil } else { s.grants = [:] }
-        }
+    /// Drops one user's cached grants.
+    func forgetGrants(of userID: Int64) {
+        state.withLock { $0.grants[userID] = nil }
     }
 
     /// Drops every cached credential (a password, admin flag, user or token changed).

@@ -15,6 +15,11 @@ public struct Caller: Sendable, Hashable {
         self.isAdmin = isAdmin
     }
 
+    /// A stored user as a caller.
+    public init(_ u: StoredUser) {
+        self.init(userID: u.id, username: u.username, isAdmin: u.isAdmin)
+    }
+
     /// Every request when access control is off: allowed everything, filtered nothing.
     public static let unrestricted = Caller(userID: 0, username: "", isAdmin: true)
 }

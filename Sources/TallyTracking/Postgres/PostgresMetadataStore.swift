@@ -21,8 +21,9 @@ public final class PostgresMetadataStore: AccessStore {
 }
 
 extension PostgresMetadataStore {
-    static let userColumns = "id, username, password_hash, is_admin, creation_time"
-    static let tokenColumns = "id, user_id, name, digest, creation_time, expiry_time, kind"
+    // The same columns, read by the same decoders, as SQLite's (one schema design).
+    static let userColumns = SQLiteMetadataStore.userColumns
+    static let tokenColumns = SQLiteMetadataStore.tokenColumns
 
     public func insertUser(username: String, passwordHash: String, isAdmin: Bool, now: Int64) throws -> StoredUser? {
         do {
