@@ -8,8 +8,8 @@ import Testing
 /// searches filtered by grants with pages that never count what the caller may not read.
 @Suite struct AccessControlTests {
     /// A service and its access control (cheap hashes, an admin), on a clock the test moves.
-    static func fixture(_ configure: (inout AccessConfiguration) -> Void = { _ in }) throws -> (Fixture, AccessControl, TestClock) {
-        let f = try Fixture("acl")
+    static func fixture(_ backend: Backend = .sqlite, _ configure: (inout AccessConfiguration) -> Void = { _ in }) throws -> (Fixture, AccessControl, TestClock) {
+        let f = try Fixture("acl", backend: backend)
         var c = AccessConfiguration()
         c.adminPassword = "admin-password-1"
         c.passwordHashRounds = 1 << 10
@@ -45,8 +45,8 @@ import Testing
         #expect(Secrets.digest(t).count == 64)
     }
 
-    @Test func bootstrapNeedsAnAdminPassword() throws {
-        let f = try Fixture("acl-boot")
+    @Test(arguments: Backend.all) func bootstrapNeedsAnAdminPassword(_ backend: Backend) throws {
+        let f = try Fixture("acl-boot", backend: backend)
         expectError(.invalidParameterValue, "MLFLOW_AUTH_ADMIN_PASSWORD") {
             try AccessControl(store: f.service.metadata).bootstrap()
         }
@@ -62,8 +62,9 @@ import Testing
         #expect(admin.isAdmin && Secrets.verify("long-enough-pw", hash: admin.passwordHash))
     }
 
-    @Test func basicAndBearerCredentials() throws {
-        let (_, a, _) = try Self.fixture()
+    @Test(arguments: Backend.all) func basicAndBearerCredentials(_ backend: Backend) throws {
+        let (f, a, _) = try Self.fixture(backend)
+        defer { withExtendedLifetime(f) {} }
         let admin = try a.authenticate(Self.basic("admin", "admin-password-1"), address: "10.0.0.1")
         #expect(admin.isAdmin && admin.username == "admin")
         let alice = try a.createUser("alice", password: "alice-password", by: admin)
@@ -84,8 +85,8 @@ import Testing
         expectError(.invalidParameterValue, "'name'") { _ = try a.createToken(name: "", expiresInDays: nil, for: me) }
     }
 
-    @Test func expiredTokensAndTheCacheWindow() throws {
-        let (f, a, clock) = try Self.fixture()
+    @Test(arguments: Backend.all) func expiredTokensAndTheCacheWindow(_ backend: Backend) throws {
+        let (f, a, clock) = try Self.fixture(backend)
         let c = a.configuration
         let admin = try a.localCaller("admin")
         let (_, token) = try a.createToken(name: "short", expiresInDays: 1, for: admin)
@@ -106,8 +107,8 @@ import Testing
         expectError(.unauthenticated, "not authenticated") { _ = try a.authenticate(Self.basic("bob", "bob-password-2"), address: nil) }
     }
 
-    @Test func busyCredentialsAreReverifiedAhead() throws {
-        let (f, a, clock) = try Self.fixture()
+    @Test(arguments: Backend.all) func busyCredentialsAreReverifiedAhead(_ backend: Backend) throws {
+        let (f, a, clock) = try Self.fixture(backend)
         let c = a.configuration
         _ = try a.createUser("eve", password: "eve-password-1", by: try a.localCaller("admin"))
         let header = Self.basic("eve", "eve-password-1")
@@ -157,8 +158,9 @@ import Testing
         #expect(try a.authenticate(Self.basic("admin", "admin-password-1"), address: "10.0.0.9").isAdmin)
     }
 
-    @Test func userRules() throws {
-        let (_, a, _) = try Self.fixture()
+    @Test(arguments: Backend.all) func userRules(_ backend: Backend) throws {
+        let (f, a, _) = try Self.fixture(backend)
+        defer { withExtendedLifetime(f) {} }
         let admin = try a.localCaller("admin")
         expectError(.invalidParameterValue, "cannot be empty") { _ = try a.createUser("", password: "x", by: admin) }
         expectError(.invalidParameterValue, "at least 12 characters") { _ = try a.createUser("carol", password: "short", by: admin) }
@@ -185,8 +187,8 @@ import Testing
         expectError(.resourceDoesNotExist, "not found") { try a.deleteUser("dave", by: admin) }
     }
 
-    @Test func grantRulesAndResolution() throws {
-        let (f, a, _) = try Self.fixture()
+    @Test(arguments: Backend.all) func grantRulesAndResolution(_ backend: Backend) throws {
+        let (f, a, _) = try Self.fixture(backend)
         let admin = try a.localCaller("admin")
         _ = try a.createUser("alice", password: "alice-password", by: admin)
         _ = try a.createUser("bob", password: "bob-password-1", by: admin)
@@ -240,8 +242,8 @@ import Testing
         #expect(try !f.service.metadata.grants(userID: alice.userID).contains { $0.resource.type == .registeredModel })
     }
 
-    @Test func searchesShowOnlyWhatTheCallerMayRead() throws {
-        let (f, a, _) = try Self.fixture { $0.defaultPermission = .noPermissions }
+    @Test(arguments: Backend.all) func searchesShowOnlyWhatTheCallerMayRead(_ backend: Backend) throws {
+        let (f, a, _) = try Self.fixture(backend) { $0.defaultPermission = .noPermissions }
         let s = f.service
         let admin = try a.localCaller("admin")
         _ = try a.createUser("alice", password: "alice-password", by: admin)

@@ -61,8 +61,8 @@ import TallyWorkloads
         return (steps, values)
     }
 
-    @Test func m4IsExactAndAlignedAcrossRuns() throws {
-        let f = try Fixture("cmp")
+    @Test(arguments: Backend.all) func m4IsExactAndAlignedAcrossRuns(_ backend: Backend) throws {
+        let f = try Fixture("cmp", backend: backend)
         let runs = try populate(f.service, runs: 4, seed: 7)
         for buckets in [1, 7, 100, 1000] {
           for align in [false, true] {
@@ -93,8 +93,8 @@ import TallyWorkloads
         }
     }
 
-    @Test func windowsMeansLTTBAndRaw() throws {
-        let f = try Fixture("cmp2")
+    @Test(arguments: Backend.all) func windowsMeansLTTBAndRaw(_ backend: Backend) throws {
+        let f = try Fixture("cmp2", backend: backend)
         let runs = try populate(f.service, runs: 2, seed: 11)
         let (id, p) = runs[0]
         let window: ClosedRange<Int64> = 1000...4000
@@ -121,8 +121,8 @@ import TallyWorkloads
         #expect(!all.truncated && all.values.map(\.bitPattern) == p.values.map(\.bitPattern))
     }
 
-    @Test func extremeStepsDoNotOverflow() throws {
-        let f = try Fixture("cmpx")
+    @Test(arguments: Backend.all) func extremeStepsDoNotOverflow(_ backend: Backend) throws {
+        let f = try Fixture("cmpx", backend: backend)
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         _ = try s.logColumns(runID: id, series: [SeriesBatch(key: "k", steps: [.min, -1, 0, .max], timestamps: [1, 1, 1, 1], values: [1, 2, 3, 4])])
@@ -137,8 +137,8 @@ import TallyWorkloads
         }
     }
 
-    @Test func differencesAndErrors() throws {
-        let f = try Fixture("cmp3")
+    @Test(arguments: Backend.all) func differencesAndErrors(_ backend: Backend) throws {
+        let f = try Fixture("cmp3", backend: backend)
         let s = f.service
         let a = try s.createRun(experimentID: nil, runName: "a").info.runID
         let b = try s.createRun(experimentID: nil, runName: "b").info.runID
@@ -153,8 +153,8 @@ import TallyWorkloads
         expectError(.resourceDoesNotExist, "not found") { _ = try s.compare(CompareQuery(runIDs: ["0123456789abcdef0123456789abcdef"], keys: ["k"])) }
     }
 
-    @Test func columnsAreValidatedBeforeAnythingIsStored() throws {
-        let f = try Fixture("cols")
+    @Test(arguments: Backend.all) func columnsAreValidatedBeforeAnythingIsStored(_ backend: Backend) throws {
+        let f = try Fixture("cols", backend: backend)
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         let good = SeriesBatch(key: "a", steps: [1, 2], timestamps: [1, 1], values: [1, 2])
@@ -176,8 +176,8 @@ import TallyWorkloads
 }
 
 @Suite struct DuplicateTests {
-    @Test func exactRepeatsAcrossRequestsAreDroppedAsMLflowDoes() throws {
-        let f = try Fixture("dups")
+    @Test(arguments: Backend.all) func exactRepeatsAcrossRequestsAreDroppedAsMLflowDoes(_ backend: Backend) throws {
+        let f = try Fixture("dups", backend: backend)
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         func log(_ ms: [(Int64, Int64, Double)]) throws {

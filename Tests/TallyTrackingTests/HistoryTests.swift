@@ -24,8 +24,8 @@ import Testing
         return sampled.map { rows[$0] }
     }
 
-    @Test func bulkIntervalSamplingMatchesMLflow() throws {
-        let f = try Fixture("hist")
+    @Test(arguments: Backend.all) func bulkIntervalSamplingMatchesMLflow(_ backend: Backend) throws {
+        let f = try Fixture("hist", backend: backend)
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         var rng = SystemRandomNumberGenerator()
@@ -54,8 +54,8 @@ import Testing
 }
 
 @Suite struct HistoryPageTests {
-    @Test func pagesEqualSlicesOfTheSortedHistory() throws {
-        let f = try Fixture("pages")
+    @Test(arguments: Backend.all) func pagesEqualSlicesOfTheSortedHistory(_ backend: Backend) throws {
+        let f = try Fixture("pages", backend: backend)
         let s = f.service
         let ordered = try s.createRun(experimentID: nil).info.runID
         let shuffled = try s.createRun(experimentID: nil).info.runID

@@ -57,8 +57,8 @@ import Testing
         #expect(after.metric(keys[1_500])?.step == 1_000 && after.metric("no such key") == nil)
     }
 
-    @Test func updatesMergeInKeyOrderWhateverOrderTheyArriveIn() throws {
-        let f = try Fixture("latest-merge")
+    @Test(arguments: Backend.all) func updatesMergeInKeyOrderWhateverOrderTheyArriveIn(_ backend: Backend) throws {
+        let f = try Fixture("latest-merge", backend: backend)
         let id = try f.service.createRun(experimentID: "0", startTime: 1).info.runID
         let meta = f.service.metadata
         func m(_ k: String, _ v: Double) -> Metric { Metric(key: k, value: v, timestamp: 1, step: 0) }
@@ -69,7 +69,7 @@ import Testing
         for (k, v) in [("e", 2.0), ("a", 2), ("c", 2), ("b", 2), ("a", 3), ("é", 2)] { oracle[k] = v }
         let got = try #require(try meta.run(id: id)).metrics
         #expect(got.map(\.key) == oracle.keys.sorted(by: binaryLess) && got.map(\.value) == oracle.keys.sorted(by: binaryLess).map { oracle[$0]! })
-        let reopened = try SQLiteMetadataStore(path: f.dir + "/metadata.sqlite", now: 0)
+        let reopened = try f.metadataStore()
         #expect(try reopened.run(id: id)?.metrics == got)
         #expect(try meta.latestMetrics(runID: id, keys: ["a", "zz", "é"]).map { $0?.value } == [3, nil, 2])  // sorted: a walk
         #expect(try meta.latestMetrics(runID: id, keys: ["é", "a", "zz", "a"]).map { $0?.value } == [2, 3, nil, 3])  // unsorted

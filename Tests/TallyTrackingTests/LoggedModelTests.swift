@@ -7,7 +7,7 @@ import Testing
 /// paging, model metrics logged through log-batch, and the errors.
 @Suite struct LoggedModelTests {
     /// Three models of one experiment, created a millisecond apart, with metrics on two datasets.
-    static func fixture() throws -> (Fixture, String, [String]) {
+    static func fixture(_ backend: Backend) throws -> (Fixture, String, [String]) {
         let tick = Atomic<Int64>(1_700_000_000_000)
         let f = try Fixture("lm", clock: { tick.add(1, ordering: .relaxed).newValue })
         let s = f.service
@@ -34,8 +34,8 @@ import Testing
         try s.searchLoggedModels(experimentIDs: [exp], filter: filter, datasets: datasets, maxResults: max, orderBy: order, pageToken: token).items.map(\.modelID)
     }
 
-    @Test func filtersFollowMLflowsGrammar() throws {
-        let (f, exp, ids) = try Self.fixture()
+    @Test(arguments: Backend.all) func filtersFollowMLflowsGrammar(_ backend: Backend) throws {
+        let (f, exp, ids) = try Self.fixture(backend)
         let s = f.service
         #expect(try Self.search(s, exp) == ids.reversed())  // newest first
         #expect(try Self.search(s, exp, "name = 'a'") == [ids[2], ids[0]])
@@ -59,8 +59,8 @@ import Testing
         }
     }
 
-    @Test func orderPagingAndModelMetrics() throws {
-        let (f, exp, ids) = try Self.fixture()
+    @Test(arguments: Backend.all) func orderPagingAndModelMetrics(_ backend: Backend) throws {
+        let (f, exp, ids) = try Self.fixture(backend)
         let s = f.service
         // By a metric: the latest point (by timestamp) counts; models without it last in both directions.
         #expect(try Self.search(s, exp, order: [LoggedModelOrder(field: "metrics.loss")]) == [ids[0], ids[1], ids[2]])
@@ -84,8 +84,8 @@ import Testing
         expectError(.resourceDoesNotExist, "Logged model with ID 'm-nope' not found") { try s.logBatch(runID: m.sourceRunID, batch: bad) }
     }
 
-    @Test func lifecycleTagsParamsAndErrors() throws {
-        let (f, exp, ids) = try Self.fixture()
+    @Test(arguments: Backend.all) func lifecycleTagsParamsAndErrors(_ backend: Backend) throws {
+        let (f, exp, ids) = try Self.fixture(backend)
         let s = f.service
         #expect(try s.loggedModel(id: ids[0]).artifactURI.hasSuffix("/\(exp)/models/\(ids[0])/artifacts"))
         #expect(try s.finalizeLoggedModel(id: ids[0], status: "LOGGED_MODEL_READY").status == .ready)

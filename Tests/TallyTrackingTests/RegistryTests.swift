@@ -5,7 +5,7 @@ import Testing
 /// The Model Registry in the service: version numbers never reused, deletes and renames carrying versions, tags
 /// and aliases, stages with archiving, latest versions per stage, source rules, search grammar and ordering.
 @Suite struct RegistryTests {
-    static func fixture() throws -> (Fixture, String) {
+    static func fixture(_ backend: Backend) throws -> (Fixture, String) {
         let tick = Atomic<Int64>(1_700_000_000_000)
         let f = try Fixture("reg", clock: { tick.add(1, ordering: .relaxed).newValue })
         let exp = try f.service.createExperiment(name: "r")
@@ -14,8 +14,8 @@ import Testing
         return (f, lm.modelID)
     }
 
-    @Test func versionsAliasesStagesAndRenames() throws {
-        let (f, model) = try Self.fixture()
+    @Test(arguments: Backend.all) func versionsAliasesStagesAndRenames(_ backend: Backend) throws {
+        let (f, model) = try Self.fixture(backend)
         let s = f.service
         _ = try s.createRegisteredModel(name: "a", tags: [KeyValue(key: "t", value: "1")], description: nil)
         let make = { try s.createModelVersion("a", source: "models:/\(model)", runID: nil, tags: [], runLink: nil, description: nil, modelID: model) }
@@ -42,8 +42,8 @@ import Testing
         #expect(try s.searchModelVersions(filter: nil, maxResults: nil, orderBy: [], pageToken: nil).items.isEmpty)
     }
 
-    @Test func rulesOfNamesAliasesStagesAndSources() throws {
-        let (f, model) = try Self.fixture()
+    @Test(arguments: Backend.all) func rulesOfNamesAliasesStagesAndSources(_ backend: Backend) throws {
+        let (f, model) = try Self.fixture(backend)
         let s = f.service
         _ = try s.createRegisteredModel(name: "r", tags: [], description: nil)
         expectError(.invalidParameterValue, "Names cannot contain") { _ = try s.createRegisteredModel(name: "x:y", tags: [], description: nil) }
@@ -67,8 +67,8 @@ import Testing
         #expect(try s.updateModelVersion("r", "1", description: nil).description == nil)  // omitted: cleared
     }
 
-    @Test func searchGrammarPromptsAndOrder() throws {
-        let (f, _) = try Self.fixture()
+    @Test(arguments: Backend.all) func searchGrammarPromptsAndOrder(_ backend: Backend) throws {
+        let (f, _) = try Self.fixture(backend)
         let s = f.service
         for (n, tags) in [("b", [KeyValue(key: "team", value: "ml")]), ("a", []), ("p", [KeyValue(key: "mlflow.prompt.is_prompt", value: "true")])] {
             _ = try s.createRegisteredModel(name: n, tags: tags, description: nil)

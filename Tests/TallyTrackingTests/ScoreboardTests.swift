@@ -8,8 +8,8 @@ import Testing
     static let keys = ["a/x/acc", "a/y/acc", "b/loss", "b/deep/f1", "top"]
 
     /// Five runs; run r logs key k at steps 0, 1000, 2000 unless (r + k) % 4 == 3; one NaN; run 2 ties run 1 on "top".
-    static func fixture() throws -> (Fixture, [String], [String: [String: [MetricPoint]]]) {
-        let f = try Fixture("score")
+    static func fixture(_ backend: Backend) throws -> (Fixture, [String], [String: [String: [MetricPoint]]]) {
+        let f = try Fixture("score", backend: backend)
         let s = f.service
         let exp = try s.createExperiment(name: "suite")
         var ids: [String] = []
@@ -52,9 +52,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [ScoreboardValue.latest, .best, .step(1000), .step(5)])
-    func valuesRanksGroupsAndDeltasMatchTheOracle(_ v: ScoreboardValue) throws {
-        let (f, ids, history) = try Self.fixture()
+    @Test(arguments: Backend.all, [ScoreboardValue.latest, .best, .step(1000), .step(5)])
+    func valuesRanksGroupsAndDeltasMatchTheOracle(_ backend: Backend, _ v: ScoreboardValue) throws {
+        let (f, ids, history) = try Self.fixture(backend)
         let b = try f.service.scoreboard(ScoreboardQuery(runIDs: ids, value: v, baselineRunID: ids[0]))
         #expect(b.runs.map(\.runID) == ids && b.baselineIndex == 0)
         #expect(b.rows.map(\.key) == Self.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
@@ -96,8 +96,8 @@ import Testing
         }
     }
 
-    @Test func selectingRunsAndKeys() throws {
-        let (f, ids, _) = try Self.fixture()
+    @Test(arguments: Backend.all) func selectingRunsAndKeys(_ backend: Backend) throws {
+        let (f, ids, _) = try Self.fixture(backend)
         let s = f.service
         #expect(try s.scoreboard(ScoreboardQuery(runIDs: ids, keyPrefixes: ["a/"])).rows.map(\.key) == ["a/x/acc", "a/y/acc"])
         #expect(try s.scoreboard(ScoreboardQuery(runIDs: ids, keyRegex: "acc$|^top")).rows.map(\.key) == ["a/x/acc", "a/y/acc", "top"])

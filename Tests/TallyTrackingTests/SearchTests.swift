@@ -4,8 +4,8 @@ import Testing
 
 @Suite struct SearchTests {
     /// Five runs with metrics (one NaN, one missing), params, tags, datasets.
-    func seeded() throws -> (Fixture, [String: String]) {
-        let f = try Fixture("search")
+    func seeded(_ backend: Backend) throws -> (Fixture, [String: String]) {
+        let f = try Fixture("search", backend: backend)
         let s = f.service
         var ids: [String: String] = [:]
         let specs: [(String, Double?, String?, String?, Int64)] = [
@@ -28,8 +28,8 @@ import Testing
         try f.service.searchRuns(experimentIDs: ["0"], filter: filter, orderBy: orderBy).items.map(\.info.runName)
     }
 
-    @Test func grammarElements() throws {
-        let (f, ids) = try seeded()
+    @Test(arguments: Backend.all) func grammarElements(_ backend: Backend) throws {
+        let (f, ids) = try seeded(backend)
         let cases: [(String, Set<String>)] = [
             ("metrics.acc > 0.4", ["a", "b"]),
             ("metrics.acc >= 0.5 and metrics.acc <= 0.5", ["a"]),
@@ -69,8 +69,8 @@ import Testing
         }
     }
 
-    @Test func grammarErrors() throws {
-        let (f, _) = try seeded()
+    @Test(arguments: Backend.all) func grammarErrors(_ backend: Backend) throws {
+        let (f, _) = try seeded(backend)
         let cases: [(String, String)] = [
             ("metrics.acc > 0 OR metrics.acc < 1", "Invalid clause(s) in filter string: 'OR'"),
             ("(metrics.acc > 0)", "Invalid clause(s) in filter string: '(metrics.acc > 0)'"),
@@ -89,8 +89,8 @@ import Testing
         }
     }
 
-    @Test func orderingWithNullsAndTieBreakers() throws {
-        let (f, ids) = try seeded()
+    @Test(arguments: Backend.all) func orderingWithNullsAndTieBreakers(_ backend: Backend) throws {
+        let (f, ids) = try seeded(backend)
         #expect(try names(f, nil, orderBy: ["metrics.acc DESC"]) == ["b", "a", "e", "c", "d"])  // value, then NaN, then missing
         #expect(try names(f, nil, orderBy: ["metrics.acc ASC"]) == ["e", "a", "b", "c", "d"])
         #expect(try names(f, nil, orderBy: ["metrics.acc"]) == ["e", "a", "b", "c", "d"])
@@ -106,8 +106,8 @@ import Testing
         _ = ids
     }
 
-    @Test func pagingTenThousandTiedRunsReturnsEachOnce() throws {
-        let f = try Fixture("paging")
+    @Test(arguments: Backend.all) func pagingTenThousandTiedRunsReturnsEachOnce(_ backend: Backend) throws {
+        let f = try Fixture("paging", backend: backend)
         let meta = f.service.metadata
         var all = Set<String>()
         try meta.transaction {
@@ -138,17 +138,17 @@ import Testing
         #expect(try f.service.searchRuns(experimentIDs: []).items.isEmpty)
     }
 
-    @Test func viewTypes() throws {
-        let (f, ids) = try seeded()
+    @Test(arguments: Backend.all) func viewTypes(_ backend: Backend) throws {
+        let (f, ids) = try seeded(backend)
         try f.service.deleteRun(id: ids["a"]!)
         #expect(Set(try f.service.searchRuns(experimentIDs: ["0"]).items.map(\.info.runName)) == ["b", "c", "d", "e"])
         #expect(try f.service.searchRuns(experimentIDs: ["0"], view: .deletedOnly).items.map(\.info.runName) == ["a"])
         #expect(try f.service.searchRuns(experimentIDs: ["0"], view: .all).items.count == 5)
     }
 
-    @Test func experimentSearch() throws {
+    @Test(arguments: Backend.all) func experimentSearch(_ backend: Backend) throws {
         var t: Int64 = 100
-        let f = try Fixture("exps", clock: { 1_700_000_000_000 })
+        let f = try Fixture("exps", clock: { 1_700_000_000_000 }, backend: backend)
         _ = t
         let s = f.service
         for name in ["ab", "a", "Abc"] {
@@ -176,8 +176,8 @@ import Testing
 }
 
 @Suite struct MetadataCacheTests {
-    @Test func cachedRunsMatchTheDatabaseAfterEveryKindOfWrite() throws {
-        let f = try Fixture("cache")
+    @Test(arguments: Backend.all) func cachedRunsMatchTheDatabaseAfterEveryKindOfWrite(_ backend: Backend) throws {
+        let f = try Fixture("cache", backend: backend)
         let s = f.service
         let exp = try s.createExperiment(name: "c")
         let a = try s.createRun(experimentID: exp, runName: "a").info.runID
@@ -196,7 +196,7 @@ import Testing
         // A failing batch (changed param) must not leave anything behind in the cache.
         expectError(.invalidParameterValue, "Changing param values") { try s.logBatch(runID: a, params: [KeyValue(key: "p", value: "2")]) }
         let cached = try s.searchRuns(experimentIDs: [exp], view: .all, orderBy: ["attributes.run_id"]).items
-        let reopened = try SQLiteMetadataStore(path: f.dir + "/metadata.sqlite", now: 0)
+        let reopened = try f.metadataStore()
         let fresh = try reopened.runs(ids: reopened.searchRuns(experimentIDs: [Int64(exp)!], view: .all, metricKeys: []).runs.map(\.info.runID))
             .sorted { $0.info.runID < $1.info.runID }
         #expect(cached == fresh)
@@ -206,8 +206,8 @@ import Testing
     /// Searches read metric values from per-key columns kept beside the cache: random writes, failed batches (rolled
     /// back), new runs and searches over more keys than the store keeps columns for, each search checked against
     /// the runs' own latest values, and again after reopening.
-    @Test func metricColumnsFollowWritesRollbacksAndNewRuns() throws {
-        let f = try Fixture("columns")
+    @Test(arguments: Backend.all) func metricColumnsFollowWritesRollbacksAndNewRuns(_ backend: Backend) throws {
+        let f = try Fixture("columns", backend: backend)
         var s = f.service
         let exps = [try s.createExperiment(name: "x"), try s.createExperiment(name: "y")]
         var runs: [String: String] = [:]  // run → experiment
@@ -266,7 +266,7 @@ import Testing
             }
         }
         try s.close()
-        s = try Fixture.open(f.dir)
+        s = try f.reopened()
         for _ in 0..<20 { try check(s) }
         // One search may name more keys than the store keeps columns for.
         let all = keys.map { "metrics.`\($0)` > -1" }.joined(separator: " and ")

@@ -6,27 +6,79 @@ import Testing
 import Glibc
 #endif
 
-/// A service over a fresh temporary directory (SQLite file + metric store), with a controllable clock.
+/// The metadata stores the conformance suite runs every tracking test on: SQLite always, PostgreSQL when the test
+/// cluster is there (`make test` always starts one and requires it).
+enum Backend: String, Sendable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    /// The backends available here.
+    static let all: [Backend] = PostgresDatabaseTests.available ? [.sqlite, .postgres] : [.sqlite]
+
+    var testDescription: String { rawValue }
+}
+
+/// A service over a fresh temporary directory (metric store) and a fresh metadata store of the chosen backend (a
+/// SQLite file in the directory, or a PostgreSQL database made for the test and dropped after it), with a
+/// controllable clock.
 final class Fixture {
     let dir: String
-    let service: TrackingService
+    let backend: Backend
+    let clock: @Sendable () -> Int64
+    /// The PostgreSQL database of a `.postgres` fixture.
+    let scratch: ScratchDatabase?
+    private(set) var service: TrackingService
+    /// Every PostgreSQL store opened (closed at the end).
+    private var opened: [PostgresMetadataStore] = []
 
-    init(_ name: String = "trk", clock: @escaping @Sendable () -> Int64 = { 1_700_000_000_000 }) throws {
+    init(_ name: String = "trk", clock: @escaping @Sendable () -> Int64 = { 1_700_000_000_000 }, backend: Backend = .sqlite) throws {
         var template = Array("/tmp/tally-trk-\(name)-XXXXXX".utf8CString)
         dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-        service = try Self.open(dir, clock: clock)
+        self.backend = backend
+        self.clock = clock
+        scratch = backend == .postgres ? try ScratchDatabase() : nil
+        service = TrackingService(metadata: try SQLiteMetadataStore(path: ":memory:", now: 0), metrics: try Self.metricStore(dir + "/m0"), clock: clock)
+        service = try reopened()
     }
 
-    static func open(_ dir: String, clock: @escaping @Sendable () -> Int64 = { 1_700_000_000_000 }) throws -> TrackingService {
+    /// A metadata store of this fixture's backend over its database (another server's view, for PostgreSQL).
+    func metadataStore() throws -> any MetadataStore {
+        switch backend {
+        case .sqlite: return try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: clock())
+        case .postgres:
+            let s = try PostgresMetadataStore(uri: scratch!.uri, poolSize: 4, now: clock())
+            opened.append(s)
+            return s
+        }
+    }
+
+    /// A service over the same metadata and metric points (close the previous one first).
+    func reopened() throws -> TrackingService {
+        TrackingService(metadata: try metadataStore(), metrics: try Self.metricStore(dir + "/metrics"), clock: clock)
+    }
+
+    /// Another server's service: the same metadata store, a metric store of its own (as servers sharing a
+    /// PostgreSQL database have until the cluster issue).
+    func secondServer() throws -> TrackingService {
+        TrackingService(metadata: try metadataStore(), metrics: try Self.metricStore(dir + "/metrics-\(UInt32.random(in: 0...UInt32.max))"), clock: clock)
+    }
+
+    static func metricStore(_ dir: String) throws -> MetricStore {
         var config = StoreConfiguration()
         config.durableSegments = false
         config.wal!.durability = .none
-        let metrics = try MetricStore(directory: dir + "/metrics", configuration: config)
-        let meta = try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: clock())
-        return TrackingService(metadata: meta, metrics: metrics, clock: clock)
+        return try MetricStore(directory: dir, configuration: config)
     }
 
-    deinit { try? FileIO.removeTree(dir) }
+    static func open(_ dir: String, clock: @escaping @Sendable () -> Int64 = { 1_700_000_000_000 }) throws -> TrackingService {
+        let meta = try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: clock())
+        return TrackingService(metadata: meta, metrics: try metricStore(dir + "/metrics"), clock: clock)
+    }
+
+    deinit {
+        for s in opened { s.close() }
+        try? scratch?.drop()
+        try? FileIO.removeTree(dir)
+    }
 }
 
 func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -42,15 +94,15 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
 }
 
 @Suite struct ExperimentTests {
-    @Test func defaultExperimentExists() throws {
-        let f = try Fixture()
+    @Test(arguments: Backend.all) func defaultExperimentExists(_ backend: Backend) throws {
+        let f = try Fixture(backend: backend)
         let e = try f.service.experiment(id: "0")
         #expect(e.name == "Default" && e.lifecycleStage == .active && e.artifactLocation == "mlflow-artifacts:/0")
         #expect(try f.service.experiment(named: "Default").experimentID == "0")
     }
 
-    @Test func lifecycleAndErrors() throws {
-        let f = try Fixture()
+    @Test(arguments: Backend.all) func lifecycleAndErrors(_ backend: Backend) throws {
+        let f = try Fixture(backend: backend)
         let s = f.service
         let id = try s.createExperiment(name: "exp", tags: [KeyValue(key: "k", value: "v")])
         #expect(id == "1")
@@ -85,8 +137,8 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
 }
 
 @Suite struct RunTests {
-    @Test func createGetUpdateDeleteRestore() throws {
-        let f = try Fixture()
+    @Test(arguments: Backend.all) func createGetUpdateDeleteRestore(_ backend: Backend) throws {
+        let f = try Fixture(backend: backend)
         let s = f.service
         let r = try s.createRun(experimentID: nil, userID: "root", tags: [KeyValue(key: "mlflow.user", value: "root")])
         #expect(r.info.experimentID == "0" && r.info.status == .running && r.info.endTime == nil)
@@ -120,8 +172,8 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         expectError(.resourceDoesNotExist, "No tag with name: zz in run with id \(id)") { try s.deleteTag(runID: id, key: "zz") }
     }
 
-    @Test func paramsAreImmutable() throws {
-        let f = try Fixture()
+    @Test(arguments: Backend.all) func paramsAreImmutable(_ backend: Backend) throws {
+        let f = try Fixture(backend: backend)
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         try s.logParam(runID: id, key: "lr", value: "0.01")
@@ -139,8 +191,8 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         }
     }
 
-    @Test func logBatchLimitsAndAtomicity() throws {
-        let f = try Fixture()
+    @Test(arguments: Backend.all) func logBatchLimitsAndAtomicity(_ backend: Backend) throws {
+        let f = try Fixture(backend: backend)
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         let many = (0..<1001).map { Metric(key: "m", value: Double($0), timestamp: 1, step: Int64($0)) }
@@ -166,8 +218,8 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         try s.logBatch(runID: id, metrics: [], params: [], tags: [])  // an empty batch is fine
     }
 
-    @Test func latestMetricRuleAndRetries() throws {
-        let f = try Fixture()
+    @Test(arguments: Backend.all) func latestMetricRuleAndRetries(_ backend: Backend) throws {
+        let f = try Fixture(backend: backend)
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         try s.logMetric(runID: id, Metric(key: "loss", value: 0.5, timestamp: 100, step: 10))
@@ -188,8 +240,8 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         #expect(try s.run(id: id).metrics.first { $0.key == "acc" } == Metric(key: "acc", value: 49.0 / 50, timestamp: 5, step: 49))
     }
 
-    @Test func inputsAndPersistence() throws {
-        let f = try Fixture("persist")
+    @Test(arguments: Backend.all) func inputsAndPersistence(_ backend: Backend) throws {
+        let f = try Fixture("persist", backend: backend)
         let s = f.service
         let exp = try s.createExperiment(name: "p")
         let id = try s.createRun(experimentID: exp, userID: "u").info.runID
@@ -203,7 +255,7 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         try s.logBatch(runID: id, metrics: [Metric(key: "m", value: 2, timestamp: 3, step: 4)], params: [KeyValue(key: "p", value: "1")],
                        tags: [KeyValue(key: "t", value: "x")])
         try s.metrics.close()
-        let reopened = try Fixture.open(f.dir)
+        let reopened = try f.reopened()
         let run = try reopened.run(id: id)
         #expect(run.params == [KeyValue(key: "p", value: "1")])
         #expect(run.tags.contains(KeyValue(key: "t", value: "x")))
@@ -215,8 +267,8 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
 }
 
 @Suite struct ValidationTests {
-    @Test func everyLimitOfTheReference() throws {
-        let f = try Fixture("limits")
+    @Test(arguments: Backend.all) func everyLimitOfTheReference(_ backend: Backend) throws {
+        let f = try Fixture("limits", backend: backend)
         let s = f.service
         let id = try s.createRun(experimentID: nil).info.runID
         // Run tags: values over 8,000 characters are truncated.

@@ -3,17 +3,18 @@ import Testing
 @testable import TallyStore
 @testable import TallyTracking
 
-/// A metadata store that fails chosen operations, around the real SQLite store: for the ordering tests.
+/// A metadata store that fails chosen operations, around a real store of either backend: for the ordering tests.
 final class FailingMetadata: MetadataStore {
-    let inner: SQLiteMetadataStore
+    let inner: any MetadataStore
     let failing = Mutex<Set<String>>([])
 
-    init(_ inner: SQLiteMetadataStore) { self.inner = inner }
+    init(_ inner: any MetadataStore) { self.inner = inner }
 
     func check(_ op: String) throws {
         if failing.withLock({ $0.contains(op) }) { throw TrackingError(.internalError, "injected failure: \(op)") }
     }
 
+    var location: String { inner.location }
     func transaction<R>(_ body: () throws -> R) throws -> R { try inner.transaction(body) }
     func checkpoint() throws { try inner.checkpoint() }
     func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
@@ -43,9 +44,9 @@ final class FailingMetadata: MetadataStore {
     }
     func deleteRunTag(id: String, key: String) throws -> Bool { try inner.deleteRunTag(id: id, key: key) }
     func params(runID: String, keys: [String]) throws -> [String: String] { try inner.params(runID: runID, keys: keys) }
-    func insertParams(runID: String, _ params: [KeyValue]) throws {
+    func insertParams(runID: String, _ params: [KeyValue]) throws -> [String: String] {
         try check("insertParams")
-        try inner.insertParams(runID: runID, params)
+        return try inner.insertParams(runID: runID, params)
     }
     func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] { try inner.latestMetrics(runID: runID, keys: keys) }
     func latestTable(runIDs: [String]) throws -> LatestTable { try inner.latestTable(runIDs: runIDs) }
@@ -92,12 +93,12 @@ final class FailingMetadata: MetadataStore {
 /// (no point in history, no latest value, no param or tag); a retry stores each point once; after a crash between
 /// the WAL append and the metadata commit, recovery makes latest values match the points.
 @Suite struct VisibilityTests {
-    static func open(_ dir: String, faults: Faults = []) throws -> (TrackingService, FailingMetadata) {
+    static func open(_ f: Fixture, _ dir: String, faults: Faults = []) throws -> (TrackingService, FailingMetadata) {
         var config = StoreConfiguration()
         config.durableSegments = false
         config.wal!.durability = .none
         let metrics = try MetricStore(directory: dir + "/metrics", configuration: config)
-        let meta = FailingMetadata(try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: 1))
+        let meta = FailingMetadata(try f.metadataStore())
         return (TrackingService(metadata: meta, metrics: metrics, faults: faults, clock: { 1_700_000_000_000 }), meta)
     }
 
@@ -105,10 +106,10 @@ final class FailingMetadata: MetadataStore {
         Metric(key: i % 2 == 0 ? "loss" : "acc", value: Double(i), timestamp: 1000 + Int64(i), step: Int64(i))
     }
 
-    @Test(arguments: ["setRunTags", "insertParams", "setLatestMetrics"])
-    func failedMetadataStepLeavesNothing(_ op: String) throws {
-        let f = try Fixture("vis")
-        let (s, meta) = try Self.open(f.dir + "/v")
+    @Test(arguments: Backend.all, ["setRunTags", "insertParams", "setLatestMetrics"])
+    func failedMetadataStepLeavesNothing(_ backend: Backend, _ op: String) throws {
+        let f = try Fixture("vis", backend: backend)
+        let (s, meta) = try Self.open(f, f.dir + "/v")
         let id = try s.createRun(experimentID: "0").info.runID
         meta.failing.withLock { $0 = [op] }
         expectError(.internalError, "injected failure") {
@@ -125,9 +126,9 @@ final class FailingMetadata: MetadataStore {
         #expect(try s.run(id: id).metrics.first { $0.key == "loss" }?.value == 48)
     }
 
-    @Test func failedAppendLeavesNoMetadata() throws {
-        let f = try Fixture("vis-append")
-        let (s, _) = try Self.open(f.dir + "/v", faults: .failAppend)
+    @Test(arguments: Backend.all) func failedAppendLeavesNoMetadata(_ backend: Backend) throws {
+        let f = try Fixture("vis-append", backend: backend)
+        let (s, _) = try Self.open(f, f.dir + "/v", faults: .failAppend)
         let id = try s.createRun(experimentID: "0").info.runID
         expectError(.internalError, "injected failure: append") {
             try s.logBatch(runID: id, metrics: Self.points, params: [KeyValue(key: "lr", value: "1")], tags: [KeyValue(key: "t", value: "v")])
@@ -137,12 +138,12 @@ final class FailingMetadata: MetadataStore {
         #expect(try s.history(runID: id, key: "loss").isEmpty)
     }
 
-    @Test func recoveryReconcilesLatestValues() throws {
-        let f = try Fixture("vis-crash")
+    @Test(arguments: Backend.all) func recoveryReconcilesLatestValues(_ backend: Backend) throws {
+        let f = try Fixture("vis-crash", backend: backend)
         let dir = f.dir + "/v"
         var id = ""
         do {
-            let (s, _) = try Self.open(dir)
+            let (s, _) = try Self.open(f, dir)
             id = try s.createRun(experimentID: "0").info.runID
             try s.logBatch(runID: id, metrics: [Metric(key: "loss", value: 9, timestamp: 1, step: 1)])
             // What a crash between the WAL append and the metadata commit leaves: points logged, latest not.
@@ -150,7 +151,7 @@ final class FailingMetadata: MetadataStore {
                                                    SeriesBatch(key: "new", steps: [1], timestamps: [4], values: [7])])
             // No clean close: the heads are only in the WAL.
         }
-        let (s, _) = try Self.open(dir)
+        let (s, _) = try Self.open(f, dir)
         #expect(s.metrics.recovery.replayedSeries[id] == ["loss", "new"])
         #expect(try s.reconcileLatest() == 2)
         let latest = try s.run(id: id).metrics.sorted { $0.key < $1.key }
@@ -158,26 +159,26 @@ final class FailingMetadata: MetadataStore {
         #expect(try s.reconcileLatest() == 0)
     }
 
-    @Test func sealedBeforeTheCrashIsReconciledToo() throws {
-        let f = try Fixture("vis-sealed")
+    @Test(arguments: Backend.all) func sealedBeforeTheCrashIsReconciledToo(_ backend: Backend) throws {
+        let f = try Fixture("vis-sealed", backend: backend)
         let dir = f.dir + "/v"
         var id = ""
         do {
-            let (s, _) = try Self.open(dir)
+            let (s, _) = try Self.open(f, dir)
             id = try s.createRun(experimentID: "0").info.runID
             // Points appended and then sealed by another request's seal before this request's COMMIT, then a crash.
             try s.metrics.append(run: id, series: [SeriesBatch(key: "loss", steps: [1, 2], timestamps: [5, 6], values: [0.5, 0.25])])
             try s.metrics.flush(run: id)
         }
-        let (s, _) = try Self.open(dir)
+        let (s, _) = try Self.open(f, dir)
         #expect(s.metrics.recovery.replayedPoints == 0 && s.metrics.recovery.replayedSeries[id] == ["loss"])
         #expect(try s.reconcileLatest() == 1)
         #expect(try s.run(id: id).metrics == [Metric(key: "loss", value: 0.25, timestamp: 6, step: 2)])
     }
 
-    @Test func duplicateNativeBatchChangesNothing() throws {
-        let f = try Fixture("vis-dup")
-        let (s, _) = try Self.open(f.dir + "/v")
+    @Test(arguments: Backend.all) func duplicateNativeBatchChangesNothing(_ backend: Backend) throws {
+        let f = try Fixture("vis-dup", backend: backend)
+        let (s, _) = try Self.open(f, f.dir + "/v")
         let id = try s.createRun(experimentID: "0").info.runID
         let first = SeriesBatch(key: "loss", steps: Array(0..<100), timestamps: Array(repeating: 1, count: 100), values: (0..<100).map(Double.init))
         #expect(try s.logColumns(runID: id, series: [first], batchID: "b1").stored)

@@ -13,7 +13,8 @@ import Glibc
 /// and after compaction and after a reopen.
 @Suite struct WideRunsTests {
     /// A service on `dir` whose store packs series of fewer than 16 points and compacts after 4 segments.
-    static func open(_ dir: String) throws -> TrackingService {
+    static func open(_ f: Fixture) throws -> TrackingService {
+        let dir = f.dir + "/wide"
         var config = StoreConfiguration()
         config.durableSegments = false
         config.wal!.durability = .none
@@ -21,7 +22,7 @@ import Glibc
         config.packPoints = 16
         config.compactionThreshold = 4
         let metrics = try MetricStore(directory: dir + "/metrics", configuration: config)
-        let meta = try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: 1)
+        let meta = try f.metadataStore()
         return TrackingService(metadata: meta, metrics: metrics, clock: { 1_700_000_000_000 })
     }
 
@@ -68,11 +69,9 @@ import Glibc
         }
     }
 
-    @Test func everyReadPathMatchesTheOracleAcrossLayouts() throws {
-        var template = Array("/tmp/tally-trk-wide-XXXXXX".utf8CString)
-        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-        defer { try? FileIO.removeTree(dir) }
-        var s = try Self.open(dir)
+    @Test(arguments: Backend.all) func everyReadPathMatchesTheOracleAcrossLayouts(_ backend: Backend) throws {
+        let f = try Fixture("wide", backend: backend)
+        var s = try Self.open(f)
         var rng = SplitMix64(seed: 12)
         let ids = try (0..<5).map { _ in try s.createRun(experimentID: "0", startTime: 1).info.runID }
         var oracle: Oracle = [:]
@@ -107,7 +106,7 @@ import Glibc
         #expect(table.slot(table.find("s0/t0/acc")!) != nil && table.slot(table.find("grow/0")!) == nil && table.slot(table.find("loss")!) == nil)
         try Self.check(s, ids, oracle, "compacted")
         try s.close()
-        s = try Self.open(dir)
+        s = try Self.open(f)
         try Self.check(s, ids, oracle, "reopened")
     }
 }

@@ -23,6 +23,7 @@ struct MLflowError: HTTPResponseError {
         case .unauthenticated: status = .unauthorized
         case .permissionDenied: status = .forbidden
         case .requestLimitExceeded: status = .tooManyRequests
+        case .temporarilyUnavailable: status = .serviceUnavailable
         }
     }
 

@@ -16,8 +16,13 @@ public struct ServerConfiguration: Sendable {
     public var port = 5000
     /// Root of the embedded stores: `metadata.sqlite` and `metrics/`.
     public var dataDirectory = "./tally-data"
-    /// Metadata store URI; `nil` or `sqlite:///path` means SQLite (the default, in the data directory).
+    /// Metadata store URI; `nil` or `sqlite:///path` means SQLite (the default, in the data directory);
+    /// `postgresql://user:password@host:port/database` a PostgreSQL database several servers may share.
     public var backendStoreURI: String?
+    /// The most connections to a PostgreSQL backend store.
+    public var backendStorePoolSize = 8
+    /// Whether a PostgreSQL schema behind this build is migrated on start (`false`: `--no-migrate`, start refused).
+    public var migrateSchema = true
     /// Where proxied artifacts are stored (default: `<dataDirectory>/artifacts`).
     public var artifactsDestination: String?
     /// Artifact root for new experiments (`mlflow-artifacts:` when artifacts are proxied, the default).
@@ -70,15 +75,9 @@ public enum TallyApplication {
 
     /// The metadata store `config` names (opened alone by `tally token`, which works beside a running server).
     public static func openMetadata(_ config: ServerConfiguration) throws -> any MetadataStore {
-        let path: String
-        switch config.backendStoreURI {
-        case nil: path = config.dataDirectory + "/metadata.sqlite"
-        // SQLAlchemy form: sqlite:///relative.db, sqlite:////absolute.db, sqlite:// (in memory).
-        case let uri? where uri.hasPrefix("sqlite:///"): path = String(uri.dropFirst("sqlite:///".count))
-        case "sqlite://"?: path = ":memory:"
-        case let uri?: throw TrackingError(.invalidParameterValue, "Unsupported --backend-store-uri '\(uri)': only sqlite:///path is available")
-        }
-        return try SQLiteMetadataStore(path: path, defaultArtifactLocation: config.defaultArtifactRoot + "/0", now: TrackingService.nowMillis())
+        try BackendStore.open(uri: config.backendStoreURI, defaultPath: config.dataDirectory + "/metadata.sqlite",
+                              defaultArtifactLocation: config.defaultArtifactRoot + "/0", poolSize: config.backendStorePoolSize,
+                              migrate: config.migrateSchema, now: TrackingService.nowMillis())
     }
 
     /// MLflow's API prefixes: every MLflow route is served under each.

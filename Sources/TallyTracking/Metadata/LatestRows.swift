@@ -93,4 +93,84 @@ enum LatestRows {
         }
         return (out, ids)
     }
+
+    /// Merges updates (sorted by key bytes; of equal keys the last wins) into a run's latest values (sorted, with
+    /// their key ids) in one walk: no sort, no hashing. A key already there keeps its id and interned string; a new
+    /// one gets both from `intern`.
+    static func merge(_ all: [Metric], ids allIDs: [Int64], sortedUpdates updates: [Metric],
+                      intern: (String) throws -> (id: Int64, key: String)) rethrows -> (metrics: [Metric], ids: [Int64]) {
+        var merged: [Metric] = [], mergedIDs: [Int64] = []
+        merged.reserveCapacity(all.count + updates.count)
+        mergedIDs.reserveCapacity(all.count + updates.count)
+        var i = 0, j = 0
+        while j < updates.count {
+            var u = updates[j]
+            while j + 1 < updates.count, KeyOrder.compare(updates[j + 1].key, u.key) == 0 {  // the last of equal keys wins
+                j += 1
+                u = updates[j]
+            }
+            j += 1
+            var c = 1
+            while i < all.count {
+                c = KeyOrder.compare(all[i].key, u.key)
+                guard c < 0 else { break }
+                merged.append(all[i])
+                mergedIDs.append(allIDs[i])
+                i += 1
+            }
+            if i < all.count, c == 0 {
+                u.key = all[i].key
+                mergedIDs.append(allIDs[i])
+                i += 1
+            } else {
+                let (id, key) = try intern(u.key)
+                mergedIDs.append(id)
+                u.key = key
+            }
+            merged.append(u)
+        }
+        merged.append(contentsOf: all[i...])
+        mergedIDs.append(contentsOf: allIDs[i...])
+        return (merged, mergedIDs)
+    }
+
+    /// The values of `keys` among a run's latest values (sorted by key), aligned with them (`nil`: none). Keys in
+    /// bytewise order take one walk; others a search each.
+    static func lookup(_ all: [Metric], _ keys: [String]) -> [Metric?] {
+        guard keys.indices.dropFirst().allSatisfy({ KeyOrder.compare(keys[$0 - 1], keys[$0]) <= 0 }) else { return keys.map { all.metric($0) } }
+        var i = 0
+        return keys.map { k in
+            while i < all.count, KeyOrder.compare(all[i].key, k) < 0 { i += 1 }
+            return i < all.count && KeyOrder.compare(all[i].key, k) == 0 ? all[i] : nil
+        }
+    }
+
+    /// Several runs' rows (empty: none) as one key-major table (``MetadataStore/latestTable(runIDs:)``): decoded on
+    /// all cores, keys resolved by `key`.
+    static func table(_ bytes: [[UInt8]], runIDs: [String], key: (Int64) -> String?) throws -> LatestTable {
+        let rows = try Parallel.map(Parallel.chunks(runIDs.count, minimum: 8)) { range in
+            let codec = ColumnCodec()  // a codec per task: it keeps scratch buffers
+            return try range.map { i in bytes[i].isEmpty ? nil : try LatestRows.columns(bytes[i], runID: runIDs[i], codec: codec) }
+        }.flatMap { $0 }
+        // Runs of one benchmark suite usually hold the same keys: then the union is any run's id column and each
+        // run's values land by position. Otherwise the distinct ids are ordered by their keys' bytes.
+        var union = rows.lazy.compactMap { $0?.ids }.first ?? []
+        let shared = rows.allSatisfy { $0 == nil || $0!.ids == union }
+        if !shared {
+            var distinct = Set<Int64>()
+            for r in rows { if let r { distinct.formUnion(r.ids) } }
+            union = distinct.sorted { binaryLess(key($0) ?? "", key($1) ?? "") }
+        }
+        let keys = try union.map { id -> String in
+            guard let k = key(id) else { throw TrackingError(.internalError, "latest metrics name unknown key id \(id)") }
+            return k
+        }
+        let position = shared ? [:] : Dictionary(uniqueKeysWithValues: union.enumerated().map { ($1, $0) })
+        var out = LatestTable(keys: keys, runCount: runIDs.count)
+        for (i, r) in rows.enumerated() {
+            guard let r else { continue }
+            for j in r.ids.indices { out.set(shared ? j : position[r.ids[j]]!, i, step: r.steps[j], value: r.values[j]) }
+        }
+        return out
+    }
 }

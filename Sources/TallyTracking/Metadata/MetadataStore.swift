@@ -5,6 +5,8 @@ import TallyStore
 ///
 /// Every method is synchronous and thread-safe; multi-step writes run in one transaction (`transaction(_:)`).
 public protocol MetadataStore: AccessStore {
+    /// Where the metadata lives, for logs: a file path, or a database URI without its password.
+    var location: String { get }
     /// Runs `body` atomically: all its writes or none.
     func transaction<R>(_ body: () throws -> R) throws -> R
     /// Moves everything written into the database's main files (a clean shutdown calls it, so no journal is left
@@ -52,8 +54,10 @@ public protocol MetadataStore: AccessStore {
     func deleteRunTag(id: String, key: String) throws -> Bool
     /// A run's params by key.
     func params(runID: String, keys: [String]) throws -> [String: String]
-    /// Inserts params (keys not yet logged).
-    func insertParams(runID: String, _ params: [KeyValue]) throws
+    /// Inserts params whose keys the run has not logged; returns the values already stored for the others (a caller
+    /// refuses a changed value: the database decides which of two concurrent writers logged first).
+    @discardableResult
+    func insertParams(runID: String, _ params: [KeyValue]) throws -> [String: String]
     /// A run's latest values of `keys`, aligned with them (`nil` where a key has none). Keys in bytewise order are
     /// the fast case (one merge walk).
     func latestMetrics(runID: String, keys: [String]) throws -> [Metric?]

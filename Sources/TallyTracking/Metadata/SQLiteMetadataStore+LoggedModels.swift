@@ -69,7 +69,7 @@ extension SQLiteMetadataStore {
     }
 
     /// Models matching a condition, with their tags, params and metrics.
-    static func loggedModels(_ db: SQLiteDatabase, where condition: String, _ values: [SQLValue]) throws -> [LoggedModel] {
+    static func loggedModels(_ db: some SQLConnection, where condition: String, _ values: [SQLValue]) throws -> [LoggedModel] {
         var models = try db.rows("SELECT \(loggedModelColumns) FROM logged_models WHERE \(condition)", values).map { r in
             LoggedModel(modelID: r[0].string ?? "", experimentID: String(r[1].int ?? 0), name: r[2].string ?? "", creationTime: r[3].int ?? 0,
                         lastUpdatedTime: r[4].int ?? 0, artifactURI: r[5].string ?? "", status: LoggedModelStatus(number: r[6].int ?? 0) ?? .unspecified,

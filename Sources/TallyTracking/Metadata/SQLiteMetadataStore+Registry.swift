@@ -66,14 +66,14 @@ extension SQLiteMetadataStore {
     }
 
     /// Models (one, or all with `nil`) with their tags and aliases.
-    static func registeredModels(_ db: SQLiteDatabase, name: String?) throws -> [RegisteredModel] {
+    static func registeredModels(_ db: some SQLConnection, name: String?) throws -> [RegisteredModel] {
         let (cond, values): (String, [SQLValue]) = name.map { ("WHERE name = ?", [.text($0)]) } ?? ("", [])
         var models = try db.rows("SELECT name, creation_time, last_updated_time, description FROM registered_models \(cond) ORDER BY name", values).map {
             RegisteredModel(name: $0[0].string ?? "", creationTime: $0[1].int ?? 0, lastUpdatedTime: $0[2].int ?? 0, description: $0[3].string)
         }
         var index: [String: Int] = [:]
         for (i, m) in models.enumerated() { index[m.name] = i }
-        try db.query("SELECT name, key, value FROM registered_model_tags \(cond) ORDER BY rowid", values) { r in
+        try db.query("SELECT name, key, value FROM registered_model_tags \(cond) ORDER BY \(db.insertionOrder)", values) { r in
             if let i = index[r[0].string ?? ""] { models[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? "")) }
         }
         try db.query("SELECT name, alias, version FROM registered_model_aliases \(cond) ORDER BY name, alias", values) { r in
@@ -155,7 +155,7 @@ extension SQLiteMetadataStore {
     }
 
     /// Live versions (of one model, or all) with tags and aliases, from the database.
-    static func modelVersions(_ db: SQLiteDatabase, name: String?) throws -> [ModelVersion] {
+    static func modelVersions(_ db: some SQLConnection, name: String?) throws -> [ModelVersion] {
         let (cond, values): (String, [SQLValue]) = name.map { ("AND name = ?", [.text($0)]) } ?? ("", [])
         var versions = try db.rows("SELECT name, version, creation_time, last_updated_time, current_stage, description, source, run_id, run_link, "
                                    + "model_id, storage_location FROM model_versions WHERE current_stage != ? \(cond) ORDER BY name, version",
@@ -164,17 +164,16 @@ extension SQLiteMetadataStore {
                          currentStage: r[4].string ?? "None", description: r[5].string, source: r[6].string ?? "", runID: r[7].string ?? "",
                          runLink: r[8].string ?? "", modelID: r[9].string, storageLocation: r[10].string ?? "")
         }
-        struct Key: Hashable { var name: String, version: Int64 }
-        var index: [Key: Int] = [:]
-        for (i, v) in versions.enumerated() { index[Key(name: v.name, version: v.version)] = i }
+        var index: [VersionKey: Int] = [:]
+        for (i, v) in versions.enumerated() { index[VersionKey(name: v.name, version: v.version)] = i }
         let where_ = name == nil ? "" : "WHERE name = ?"
-        try db.query("SELECT name, version, key, value FROM model_version_tags \(where_) ORDER BY rowid", values) { r in
-            if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] {
+        try db.query("SELECT name, version, key, value FROM model_version_tags \(where_) ORDER BY \(db.insertionOrder)", values) { r in
+            if let i = index[VersionKey(name: r[0].string ?? "", version: r[1].int ?? 0)] {
                 versions[i].tags.append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
             }
         }
         try db.query("SELECT name, version, alias FROM registered_model_aliases \(where_) ORDER BY name, alias", values) { r in
-            if let i = index[Key(name: r[0].string ?? "", version: r[1].int ?? 0)] { versions[i].aliases.append(r[2].string ?? "") }
+            if let i = index[VersionKey(name: r[0].string ?? "", version: r[1].int ?? 0)] { versions[i].aliases.append(r[2].string ?? "") }
         }
         return versions
     }
@@ -218,6 +217,12 @@ extension SQLiteMetadataStore {
             _ = try db.run("DELETE FROM model_version_tags WHERE name = ? AND version = ? AND key = ?", [.text(name), .integer(version), .text(key)])
         }
     }
+}
+
+/// A model version's identity.
+struct VersionKey: Hashable {
+    var name: String
+    var version: Int64
 }
 
 /// The Model Registry read whole: models by name, live versions by model (by version) and all of them (by name,

@@ -51,6 +51,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     static let recentRuns = 8
 
     private let state: Mutex<State>
+    public let location: String
     /// Serialises whole operations: a transaction holds it from BEGIN to COMMIT, so no other thread's statements
     /// run inside it; the store's own methods re-enter it on the transaction's thread.
     private let operation = RecursiveLock()
@@ -61,6 +62,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// - Parameter defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts.
     public init(path: String, defaultArtifactLocation: String = "mlflow-artifacts:/0", now: Int64) throws {
         let conn = try SQLiteDatabase(path: path)
+        location = path
         try Self.migrate(conn, defaultArtifactLocation: defaultArtifactLocation, now: now)
         state = Mutex(State(db: conn))
     }
@@ -154,7 +156,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             try body(st.db)
             guard st.runs[id] != nil else { return }
             let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).map(Self.runInfo)
-            if let r = try lightRuns(st.db, infos).first { st.runs[id]?.run = r.run }
+            if let r = try Self.lightRuns(st.db, infos).first { st.runs[id]?.run = r.run }
         }
     }
 
@@ -234,7 +236,8 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    private func experimentRows(_ db: SQLiteDatabase, _ whereClause: String, _ args: [SQLValue]) throws -> [Experiment] {
+    /// Experiments matching a condition, with their tags (both stores).
+    static func experimentRows(_ db: some SQLConnection, _ whereClause: String, _ args: [SQLValue]) throws -> [Experiment] {
         var out: [Experiment] = []
         try db.query("SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time FROM experiments "
             + whereClause, args) { r in
@@ -251,15 +254,15 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func experiment(id: Int64) throws -> Experiment? {
-        try with { try experimentRows($0, "WHERE experiment_id = ?", [.integer(id)]).first }
+        try with { try Self.experimentRows($0, "WHERE experiment_id = ?", [.integer(id)]).first }
     }
 
     public func experiment(named name: String) throws -> Experiment? {
-        try with { try experimentRows($0, "WHERE name = ?", [.text(name)]).first }
+        try with { try Self.experimentRows($0, "WHERE name = ?", [.text(name)]).first }
     }
 
     public func experiments() throws -> [Experiment] {
-        try with { try experimentRows($0, "ORDER BY experiment_id", []) }
+        try with { try Self.experimentRows($0, "ORDER BY experiment_id", []) }
     }
 
     public func renameExperiment(id: Int64, to name: String, now: Int64) throws {
@@ -310,9 +313,9 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    private static let runColumns = "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
+    static let runColumns = "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
 
-    private static func runInfo(_ r: [SQLValue]) -> RunInfo {
+    static func runInfo(_ r: [SQLValue]) -> RunInfo {
         RunInfo(runID: r[0].string ?? "", runName: r[2].string ?? "", experimentID: String(r[1].int ?? 0), userID: r[3].string ?? "",
                 status: RunStatus(rawValue: r[4].string ?? "") ?? .running, startTime: r[5].int ?? 0, endTime: r[6].int,
                 artifactURI: r[7].string ?? "", lifecycleStage: LifecycleStage(rawValue: r[8].string ?? "") ?? .active)
@@ -327,7 +330,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
 
     /// Runs from the database without their latest values, each with its `run_latest` row (empty: none).
-    private func lightRuns(_ db: SQLiteDatabase, _ infos: [RunInfo]) throws -> [(run: Run, latest: [UInt8])] {
+    static func lightRuns(_ db: some SQLConnection, _ infos: [RunInfo]) throws -> [(run: Run, latest: [UInt8])] {
         var byID: [String: Int] = [:]
         var out = infos.map { (run: Run(info: $0, metrics: [], params: [], tags: [], inputs: []), latest: [UInt8]()) }
         for (i, r) in out.enumerated() { byID[r.run.info.runID] = i }
@@ -367,7 +370,7 @@ public final class SQLiteMetadataStore: MetadataStore {
                 let chunk = missing[start..<min(missing.count, start + 500)].map { SQLValue.text($0) }
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
                 let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid IN (\(marks))", chunk).map(Self.runInfo)
-                for r in try lightRuns(st.db, infos) { loaded[r.run.info.runID] = r }
+                for r in try Self.lightRuns(st.db, infos) { loaded[r.run.info.runID] = r }
             }
             return try ids.compactMap { id -> Run? in
                 guard var r = st.runs[id].map({ (run: $0.run, latest: $0.latest) }) ?? loaded[id] else { return nil }
@@ -382,7 +385,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         return try locked { st in
             for exp in experimentIDs where !st.loaded.contains(exp) {
                 let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE experiment_id = ?", [.integer(exp)]).map(Self.runInfo)
-                for r in try lightRuns(st.db, infos) {
+                for r in try Self.lightRuns(st.db, infos) {
                     Self.cache(&st, r.run, latest: r.latest)
                     st.byExperiment[exp, default: []].insert(r.run.info.runID)
                 }
@@ -482,26 +485,23 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    public func insertParams(runID: String, _ params: [KeyValue]) throws {
+    public func insertParams(runID: String, _ params: [KeyValue]) throws -> [String: String] {
         try locked { st in
-            for p in params { try st.db.run("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)]) }
+            var stored: [String: String] = [:]
+            for p in params where try st.db.run("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", [.text(runID), .text(p.key), .text(p.value)]) == 0 {
+                stored[p.key] = try st.db.rows("SELECT value FROM params WHERE run_uuid = ? AND key = ?", [.text(runID), .text(p.key)]).first?.first?.string
+            }
             Self.patch(&st, runID) { r in
                 for p in params where !r.params.contains(where: { $0.key == p.key }) { r.params.append(p) }
                 r.params.sort { binaryLess($0.key, $1.key) }
             }
+            return stored
         }
     }
 
     public func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] {
         try locked { st in
-            let all = try Self.currentLatest(&st, runID)
-            guard keys.indices.dropFirst().allSatisfy({ KeyOrder.compare(keys[$0 - 1], keys[$0]) <= 0 }) else { return keys.map { all.metric($0) } }
-            // Sorted keys: one walk over the run's sorted values.
-            var i = 0
-            return keys.map { k in
-                while i < all.count, KeyOrder.compare(all[i].key, k) < 0 { i += 1 }
-                return i < all.count && KeyOrder.compare(all[i].key, k) == 0 ? all[i] : nil
-            }
+            LatestRows.lookup(try Self.currentLatest(&st, runID), keys)
         }
     }
 
@@ -511,37 +511,10 @@ public final class SQLiteMetadataStore: MetadataStore {
             // then no sort and no hashing); every key string is the interned one.
             let (all, allIDs) = try Self.currentLatestWithIDs(&st, runID)
             let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
-            var merged: [Metric] = [], mergedIDs: [Int64] = []
-            merged.reserveCapacity(all.count + updates.count)
-            mergedIDs.reserveCapacity(all.count + updates.count)
-            var i = 0, j = 0
-            while j < updates.count {
-                var u = updates[j]
-                while j + 1 < updates.count, KeyOrder.compare(updates[j + 1].key, u.key) == 0 {  // the last of equal keys wins
-                    j += 1
-                    u = updates[j]
-                }
-                j += 1
-                var c = 1
-                while i < all.count {
-                    c = KeyOrder.compare(all[i].key, u.key)
-                    guard c < 0 else { break }
-                    merged.append(all[i])
-                    mergedIDs.append(allIDs[i])
-                    i += 1
-                }
-                if i < all.count, c == 0 {
-                    u.key = all[i].key
-                    mergedIDs.append(allIDs[i])
-                    i += 1
-                } else {
-                    mergedIDs.append(try Self.keyID(&st, u.key))
-                    u.key = st.keys!.interned(u.key)
-                }
-                merged.append(u)
+            let (merged, mergedIDs) = try LatestRows.merge(all, ids: allIDs, sortedUpdates: updates) { key in
+                let id = try Self.keyID(&st, key)
+                return (id, st.keys!.interned(key))
             }
-            merged.append(contentsOf: all[i...])
-            mergedIDs.append(contentsOf: allIDs[i...])
             // Ids travel with the values: re-encoding the row hashes no key string.
             let row = try LatestRows.encode(merged, ids: mergedIDs, codec: st.codec)
             try st.db.run("INSERT OR REPLACE INTO run_latest VALUES (?, ?)", [.text(runID), .blob(row)])
@@ -559,30 +532,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func latestTable(runIDs: [String]) throws -> LatestTable {
         // Under the lock only the rows' bytes and the key table; the rows are decoded outside it, on all cores.
         let (bytes, table) = try locked { st in (try runIDs.map { try Self.latestRow(&st, $0) }, try Self.keyTable(&st)) }
-        let rows = try Parallel.map(Parallel.chunks(runIDs.count, minimum: 8)) { range in
-            let codec = ColumnCodec()  // a codec per task: it keeps scratch buffers
-            return try range.map { i in bytes[i].isEmpty ? nil : try LatestRows.columns(bytes[i], runID: runIDs[i], codec: codec) }
-        }.flatMap { $0 }
-        // Runs of one benchmark suite usually hold the same keys: then the union is any run's id column and each
-        // run's values land by position. Otherwise the distinct ids are ordered by their keys' bytes.
-        var union = rows.lazy.compactMap { $0?.ids }.first ?? []
-        let shared = rows.allSatisfy { $0 == nil || $0!.ids == union }
-        if !shared {
-            var distinct = Set<Int64>()
-            for r in rows { if let r { distinct.formUnion(r.ids) } }
-            union = distinct.sorted { binaryLess(table.key($0) ?? "", table.key($1) ?? "") }
-        }
-        let keys = try union.map { id -> String in
-            guard let k = table.key(id) else { throw TrackingError(.internalError, "latest metrics name unknown key id \(id)") }
-            return k
-        }
-        let position = shared ? [:] : Dictionary(uniqueKeysWithValues: union.enumerated().map { ($1, $0) })
-        var out = LatestTable(keys: keys, runCount: runIDs.count)
-        for (i, r) in rows.enumerated() {
-            guard let r else { continue }
-            for j in r.ids.indices { out.set(shared ? j : position[r.ids[j]]!, i, step: r.steps[j], value: r.values[j]) }
-        }
-        return out
+        return try LatestRows.table(bytes, runIDs: runIDs) { table.key($0) }
     }
 
     /// A run's `run_latest` row: the cached run's, or read (empty: none).

@@ -22,6 +22,8 @@ public struct TrackingError: Error, Sendable, Equatable, CustomStringConvertible
         case permissionDenied = "PERMISSION_DENIED"
         /// HTTP 429: too many failed logins (answered with `Retry-After`).
         case requestLimitExceeded = "REQUEST_LIMIT_EXCEEDED"
+        /// HTTP 503: the metadata database cannot be reached (or a write lost a conflict): the client retries.
+        case temporarilyUnavailable = "TEMPORARILY_UNAVAILABLE"
     }
 
     /// The error code.

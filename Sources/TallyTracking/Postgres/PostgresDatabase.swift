@@ -177,7 +177,7 @@ public final class PostgresDatabase: Sendable {
 
     /// One connection, lent for a call: statements with SQLite-style `?` placeholders and ``SQLValue`` binds and cells,
     /// so SQL written for both dialects reads the same.
-    public struct Connection {
+    public struct Connection: Sendable {
         let connection: PostgresConnection
         let logger: Logger
 

@@ -1,131 +1,210 @@
+import Synchronization
+import TallyStore
+
 /// The metadata store on PostgreSQL, for deployments where several servers share one database. It keeps no cache
-/// another server's write could make stale: every read goes to the database, and uniqueness is the database's
-/// (constraints), never a check-then-write in the process.
+/// another server's write could make stale: every read goes to the database. Uniqueness and immutability are the
+/// database's (constraints, row locks), never a check-then-write in the process; the only thing remembered between
+/// calls is the metric-key table, which only grows and whose ids never change (an id not known yet is read again).
 ///
-/// Being built in steps (issue #15): users, grants, tokens and sessions (``AccessStore``) first; the tracking
-/// metadata (experiments, runs, logged models, registry) makes it a ``MetadataStore`` next.
-public final class PostgresMetadataStore: AccessStore {
+/// A ``transaction(_:)`` binds one connection to the calling thread (a task-local), so every store method called
+/// inside it runs in that transaction.
+public final class PostgresMetadataStore: MetadataStore {
     /// The connection pool.
     let db: PostgresDatabase
+    /// One connection of its own for interning metric keys outside every transaction: an id, once handed out, is
+    /// committed, so no rolled-back transaction can leave an id in ``keys`` that another server gives another key.
+    let keyDB: PostgresDatabase
+    /// Metric keys by id and ids by key, as far as this server has seen them.
+    let keys = Mutex(MetricKeyTable())
+    /// Codecs for `run_latest` rows (each keeps scratch buffers), lent one per call.
+    let codecs = Mutex<[LentCodec]>([])
+
+    /// A codec lent to one call at a time (the pool's mutex hands each to one thread only).
+    struct LentCodec: @unchecked Sendable {
+        let codec: ColumnCodec
+    }
+
+    /// The connection of the transaction running on this thread (and which store it belongs to).
+    final class Bound: Sendable {
+        let store: ObjectIdentifier
+        let connection: PostgresDatabase.Connection
+        init(_ store: ObjectIdentifier, _ connection: PostgresDatabase.Connection) {
+            self.store = store
+            self.connection = connection
+        }
+    }
+
+    @TaskLocal static var bound: Bound?
 
     /// Connects and brings the schema to this build's version (or, with `migrate` false, checks that it is there).
-    /// - Parameter defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts, when created here.
+    /// - Parameters:
+    ///   - poolSize: the most connections this store opens for requests (one more interns metric keys).
+    ///   - defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts, when created here.
     public init(uri: PostgresURI, poolSize: Int = 8, migrate: Bool = true, defaultArtifactLocation: String = "mlflow-artifacts:/0",
                 now: Int64) throws {
         db = try PostgresDatabase(uri: uri, poolSize: poolSize)
-        try PostgresSchema.migrate(db, migrate: migrate, defaultArtifactLocation: defaultArtifactLocation, now: now)
+        keyDB = try PostgresDatabase(uri: uri, poolSize: 1)
+        do {
+            try PostgresSchema.migrate(db, migrate: migrate, defaultArtifactLocation: defaultArtifactLocation, now: now)
+        } catch let e as PostgresError {
+            throw Self.trackingError(e, uri)
+        }
     }
+
+    public var location: String { db.uri.description }
 
     /// Closes the pool's connections.
-    public func close() { db.close() }
-}
+    public func close() {
+        db.close()
+        keyDB.close()
+    }
 
-extension PostgresMetadataStore {
-    // The same columns, read by the same decoders, as SQLite's (one schema design).
-    static let userColumns = SQLiteMetadataStore.userColumns
-    static let tokenColumns = SQLiteMetadataStore.tokenColumns
+    /// The bound transaction's connection, when this thread is inside one of this store's transactions.
+    var current: PostgresDatabase.Connection? {
+        guard let b = Self.bound, b.store == ObjectIdentifier(self) else { return nil }
+        return b.connection
+    }
 
-    public func insertUser(username: String, passwordHash: String, isAdmin: Bool, now: Int64) throws -> StoredUser? {
-        do {
-            return try db.withConnection { c in
-                try c.rows("INSERT INTO users (username, password_hash, is_admin, creation_time) VALUES (?, ?, ? <> 0, ?) RETURNING \(Self.userColumns)",
-                           [.text(username), .text(passwordHash), .integer(isAdmin ? 1 : 0), .integer(now)]).first.map(SQLiteMetadataStore.user)
+    /// Runs `body` on the current transaction's connection, or on one of the pool's (autocommit).
+    @discardableResult
+    func conn<R>(_ body: (PostgresDatabase.Connection) throws -> R) throws -> R {
+        try mapped { if let c = current { try body(c) } else { try db.withConnection(body) } }
+    }
+
+    /// Runs `body` in a transaction (joining the current one): for writes of several statements.
+    @discardableResult
+    func write<R>(_ body: (PostgresDatabase.Connection) throws -> R) throws -> R {
+        try transaction { try conn(body) }
+    }
+
+    public func transaction<R>(_ body: () throws -> R) throws -> R {
+        if current != nil { return try body() }  // nested: joins the outer transaction
+        return try mapped {
+            try db.withConnection { c in
+                try c.execute("BEGIN")
+                let r: R
+                do {
+                    r = try Self.$bound.withValue(Bound(ObjectIdentifier(self), c)) { try body() }
+                } catch {
+                    try? c.execute("ROLLBACK")
+                    throw error
+                }
+                try c.execute("COMMIT")
+                return r
             }
+        }
+    }
+
+    /// Runs a statement that a constraint may refuse; `false` when one did. Inside a transaction it runs under a
+    /// savepoint, so the refusal does not abort the transaction.
+    func attempt(_ c: PostgresDatabase.Connection, _ sql: String, _ values: [SQLValue]) throws -> Bool {
+        let inside = current != nil
+        if inside { try c.execute("SAVEPOINT attempt") }
+        do {
+            try c.run(sql, values)
+            if inside { try c.execute("RELEASE SAVEPOINT attempt") }
+            return true
         } catch let e as PostgresError where e.isConstraint {
-            return nil
+            if inside { try c.execute("ROLLBACK TO SAVEPOINT attempt") }
+            return false
         }
     }
 
-    public func user(named name: String) throws -> StoredUser? {
-        try db.withConnection { try $0.rows("SELECT \(Self.userColumns) FROM users WHERE username = ?", [.text(name)]).first.map(SQLiteMetadataStore.user) }
-    }
-
-    public func user(id: Int64) throws -> StoredUser? {
-        try db.withConnection { try $0.rows("SELECT \(Self.userColumns) FROM users WHERE id = ?", [.integer(id)]).first.map(SQLiteMetadataStore.user) }
-    }
-
-    public func users() throws -> [StoredUser] {
-        try db.withConnection { try $0.rows("SELECT \(Self.userColumns) FROM users ORDER BY id").map(SQLiteMetadataStore.user) }
-    }
-
-    public func updateUser(id: Int64, passwordHash: String?, isAdmin: Bool?) throws {
-        try db.transaction { c in
-            if let passwordHash { try c.run("UPDATE users SET password_hash = ? WHERE id = ?", [.text(passwordHash), .integer(id)]) }
-            if let isAdmin { try c.run("UPDATE users SET is_admin = (? <> 0) WHERE id = ?", [.integer(isAdmin ? 1 : 0), .integer(id)]) }
+    /// `body`, with PostgreSQL's errors as tracking errors.
+    func mapped<R>(_ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let e as PostgresError {
+            throw Self.trackingError(e, db.uri)
         }
     }
 
-    public func deleteUser(id: Int64) throws {
-        try db.withConnection { try $0.run("DELETE FROM users WHERE id = ?", [.integer(id)]) }
+    /// A PostgreSQL error as the client should see it: a database out of reach or a lost conflict is temporary
+    /// (503, which MLflow's client retries); anything else is the server's fault.
+    static func trackingError(_ e: PostgresError, _ uri: PostgresURI) -> TrackingError {
+        if e.sqlState == nil {
+            return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.host):\(uri.port)) cannot be reached: \(e.message)")
+        }
+        if e.isRetryable {
+            return TrackingError(.temporarilyUnavailable, "A concurrent write to the same metadata won; retry the request (\(e.message))")
+        }
+        return TrackingError(.internalError, e.description)
     }
 
-    public func grants(userID: Int64) throws -> [Grant] {
-        try db.withConnection { c in
-            try c.rows("SELECT resource_type, resource_id, permission FROM user_grants WHERE user_id = ? ORDER BY seq", [.integer(userID)])
-                .compactMap(SQLiteMetadataStore.grant)
+    public func checkpoint() throws {}  // PostgreSQL keeps its own files
+
+    /// `?, ?, …` for `n` values.
+    static func marks(_ n: Int) -> String {
+        Array(repeating: "?", count: n).joined(separator: ", ")
+    }
+
+    /// Runs `body` with a codec of the pool.
+    func withCodec<R>(_ body: (ColumnCodec) throws -> R) rethrows -> R {
+        let lent = codecs.withLock { $0.popLast() } ?? LentCodec(codec: ColumnCodec())
+        defer { codecs.withLock { if $0.count < 8 { $0.append(lent) } } }
+        return try body(lent.codec)
+    }
+
+    // MARK: Experiments
+
+    public func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
+        try write { c in
+            let id = try c.rows("SELECT nextval('experiment_ids')")[0][0].int ?? 0
+            let location = artifactLocation.split(separator: "{id}", omittingEmptySubsequences: false).joined(separator: String(id))
+            guard try c.run("INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?) ON CONFLICT DO NOTHING",
+                            [.integer(id), .text(name), .text(location), .integer(now), .integer(now)]) == 1 else {
+                throw Self.experimentExists(name)
+            }
+            for t in TrackingService.lastWins(tags).sorted(by: { binaryLess($0.key, $1.key) }) {
+                try c.run("INSERT INTO experiment_tags VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                          [.integer(id), .text(t.key), .text(t.value)])
+            }
+            return String(id)
         }
     }
 
-    public func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool {
-        try db.withConnection { c in
-            try c.run("INSERT INTO user_grants (user_id, resource_type, resource_id, permission) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                      [.integer(userID), .text(grant.resource.type.rawValue), .text(grant.resource.id), .text(grant.permission.rawValue)]) == 1
+    /// MLflow's error for a taken experiment name.
+    static func experimentExists(_ name: String) -> TrackingError {
+        TrackingError(.resourceAlreadyExists, "Experiment(name=\(name)) already exists. Error: duplicate key value violates unique constraint \"experiments_name_key\"")
+    }
+
+    public func experiment(id: Int64) throws -> Experiment? {
+        try conn { try SQLiteMetadataStore.experimentRows($0, "WHERE experiment_id = ?", [.integer(id)]).first }
+    }
+
+    public func experiment(named name: String) throws -> Experiment? {
+        try conn { try SQLiteMetadataStore.experimentRows($0, "WHERE name = ?", [.text(name)]).first }
+    }
+
+    public func experiments() throws -> [Experiment] {
+        try conn { try SQLiteMetadataStore.experimentRows($0, "ORDER BY experiment_id", []) }
+    }
+
+    public func renameExperiment(id: Int64, to name: String, now: Int64) throws {
+        try conn { c in
+            guard try attempt(c, "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?", [.text(name), .integer(now), .integer(id)]) else {
+                throw Self.experimentExists(name)
+            }
         }
     }
 
-    public func deleteGrant(userID: Int64, resource: Resource) throws -> Bool {
-        try db.withConnection {
-            try $0.run("DELETE FROM user_grants WHERE user_id = ? AND resource_type = ? AND resource_id = ?",
-                       [.integer(userID), .text(resource.type.rawValue), .text(resource.id)]) > 0
+    public func setExperimentStage(id: Int64, _ stage: LifecycleStage, now: Int64) throws {
+        try write { c in
+            try c.run("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+                      [.text(stage.rawValue), .integer(now), .integer(id)])
+            try c.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
+                      [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .integer(id)])
         }
     }
 
-    public func deleteGrants(on resource: Resource) throws {
-        try db.withConnection {
-            try $0.run("DELETE FROM user_grants WHERE resource_type = ? AND resource_id = ?", [.text(resource.type.rawValue), .text(resource.id)])
+    public func setExperimentTag(id: Int64, _ tag: KeyValue) throws {
+        try conn {
+            try $0.run("INSERT INTO experiment_tags VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                       [.integer(id), .text(tag.key), .text(tag.value)])
         }
     }
 
-    public func moveGrants(from resource: Resource, to id: String) throws {
-        // As SQLite's UPDATE OR REPLACE: where a user already holds a grant on the new id, the moved grant replaces it.
-        try db.transaction { c in
-            try c.run("""
-                DELETE FROM user_grants n USING user_grants o
-                WHERE n.resource_type = ? AND n.resource_id = ? AND o.user_id = n.user_id AND o.resource_type = n.resource_type AND o.resource_id = ?
-                """, [.text(resource.type.rawValue), .text(id), .text(resource.id)])
-            try c.run("UPDATE user_grants SET resource_id = ? WHERE resource_type = ? AND resource_id = ?",
-                      [.text(id), .text(resource.type.rawValue), .text(resource.id)])
-        }
-    }
-
-    public func insertToken(_ t: StoredToken) throws {
-        try db.withConnection {
-            try $0.run("INSERT INTO access_tokens (\(Self.tokenColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [.text(t.id), .integer(t.userID), .text(t.name), .text(t.digest), .integer(t.creationTime),
-                        t.expiryTime.map(SQLValue.integer) ?? .null, .text(t.kind.rawValue)])
-        }
-    }
-
-    public func token(digest: String) throws -> StoredToken? {
-        try db.withConnection { try $0.rows("SELECT \(Self.tokenColumns) FROM access_tokens WHERE digest = ?", [.text(digest)]).first.map(SQLiteMetadataStore.token) }
-    }
-
-    public func tokens(userID: Int64) throws -> [StoredToken] {
-        try db.withConnection {
-            try $0.rows("SELECT \(Self.tokenColumns) FROM access_tokens WHERE user_id = ? AND kind = 'token' ORDER BY creation_time, id",
-                        [.integer(userID)]).map(SQLiteMetadataStore.token)
-        }
-    }
-
-    public func deleteToken(id: String, userID: Int64) throws -> Bool {
-        try db.withConnection { try $0.run("DELETE FROM access_tokens WHERE id = ? AND user_id = ? AND kind = 'token'", [.text(id), .integer(userID)]) > 0 }
-    }
-
-    public func deleteToken(digest: String) throws -> Bool {
-        try db.withConnection { try $0.run("DELETE FROM access_tokens WHERE digest = ?", [.text(digest)]) > 0 }
-    }
-
-    public func deleteExpiredTokens(now: Int64) throws {
-        try db.withConnection { try $0.run("DELETE FROM access_tokens WHERE expiry_time IS NOT NULL AND expiry_time <= ?", [.integer(now)]) }
+    public func deleteExperimentTag(id: Int64, key: String) throws -> Bool {
+        try conn { try $0.run("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [.integer(id), .text(key)]) > 0 }
     }
 }

@@ -3,7 +3,8 @@
 /// logged models, the Model Registry, users, grants and tokens) in one step — no PostgreSQL deployment predates it.
 /// Where SQLite orders by `rowid` (tags in the order first set, grants in the order made), PostgreSQL tables carry an
 /// identity column `seq`; ids SQLite assigns as the next integer come from sequences, which several servers share
-/// without racing.
+/// without racing. Text is compared and ordered by its bytes (`COLLATE "C"`), as SQLite does and as Tally orders keys,
+/// whatever locale the cluster was created with.
 public enum PostgresSchema {
     /// The statements of each version, in order.
     static let versions: [String] = [version1]
@@ -47,64 +48,64 @@ public enum PostgresSchema {
     static let version1 = """
         CREATE SEQUENCE experiment_ids START 1;
         CREATE TABLE experiments (
-            experiment_id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, artifact_location TEXT NOT NULL,
-            lifecycle_stage TEXT NOT NULL, creation_time BIGINT NOT NULL, last_update_time BIGINT NOT NULL);
+            experiment_id BIGINT PRIMARY KEY, name TEXT COLLATE "C" NOT NULL UNIQUE, artifact_location TEXT COLLATE "C" NOT NULL,
+            lifecycle_stage TEXT COLLATE "C" NOT NULL, creation_time BIGINT NOT NULL, last_update_time BIGINT NOT NULL);
         CREATE TABLE experiment_tags (
-            experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id), key TEXT NOT NULL, value TEXT NOT NULL,
+            experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id), key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL,
             PRIMARY KEY (experiment_id, key));
         CREATE TABLE runs (
-            run_uuid TEXT PRIMARY KEY, experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id),
-            name TEXT NOT NULL, user_id TEXT NOT NULL, status TEXT NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT,
-            artifact_uri TEXT NOT NULL, lifecycle_stage TEXT NOT NULL, deleted_time BIGINT);
+            run_uuid TEXT COLLATE "C" PRIMARY KEY, experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id),
+            name TEXT COLLATE "C" NOT NULL, user_id TEXT COLLATE "C" NOT NULL, status TEXT COLLATE "C" NOT NULL, start_time BIGINT NOT NULL, end_time BIGINT,
+            artifact_uri TEXT COLLATE "C" NOT NULL, lifecycle_stage TEXT COLLATE "C" NOT NULL, deleted_time BIGINT);
         CREATE INDEX runs_by_experiment ON runs (experiment_id, lifecycle_stage);
         CREATE TABLE params (
-            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_uuid, key));
+            run_uuid TEXT COLLATE "C" NOT NULL REFERENCES runs(run_uuid), key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, PRIMARY KEY (run_uuid, key));
         CREATE TABLE tags (
-            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_uuid, key));
+            run_uuid TEXT COLLATE "C" NOT NULL REFERENCES runs(run_uuid), key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, PRIMARY KEY (run_uuid, key));
         CREATE TABLE inputs (
-            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), name TEXT NOT NULL, digest TEXT NOT NULL, source_type TEXT NOT NULL,
-            source TEXT NOT NULL, schema TEXT, profile TEXT, tags TEXT NOT NULL, position BIGINT NOT NULL,
+            run_uuid TEXT COLLATE "C" NOT NULL REFERENCES runs(run_uuid), name TEXT COLLATE "C" NOT NULL, digest TEXT COLLATE "C" NOT NULL, source_type TEXT COLLATE "C" NOT NULL,
+            source TEXT COLLATE "C" NOT NULL, schema TEXT COLLATE "C", profile TEXT COLLATE "C", tags TEXT COLLATE "C" NOT NULL, position BIGINT NOT NULL,
             PRIMARY KEY (run_uuid, name, digest));
-        CREATE TABLE metric_keys (key_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key TEXT NOT NULL UNIQUE);
-        CREATE TABLE run_latest (run_uuid TEXT PRIMARY KEY REFERENCES runs(run_uuid), data BYTEA NOT NULL);
+        CREATE TABLE metric_keys (key_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key TEXT COLLATE "C" NOT NULL UNIQUE);
+        CREATE TABLE run_latest (run_uuid TEXT COLLATE "C" PRIMARY KEY REFERENCES runs(run_uuid), data BYTEA NOT NULL);
         CREATE TABLE logged_models (
-            model_id TEXT PRIMARY KEY, experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id), name TEXT NOT NULL,
-            creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL, artifact_uri TEXT NOT NULL, status BIGINT NOT NULL,
-            model_type TEXT NOT NULL, source_run_id TEXT NOT NULL, lifecycle_stage TEXT NOT NULL);
+            model_id TEXT COLLATE "C" PRIMARY KEY, experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id), name TEXT COLLATE "C" NOT NULL,
+            creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL, artifact_uri TEXT COLLATE "C" NOT NULL, status BIGINT NOT NULL,
+            model_type TEXT COLLATE "C" NOT NULL, source_run_id TEXT COLLATE "C" NOT NULL, lifecycle_stage TEXT COLLATE "C" NOT NULL);
         CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id, lifecycle_stage);
         CREATE TABLE logged_model_tags (
-            model_id TEXT NOT NULL REFERENCES logged_models(model_id), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (model_id, key));
+            model_id TEXT COLLATE "C" NOT NULL REFERENCES logged_models(model_id), key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, PRIMARY KEY (model_id, key));
         CREATE TABLE logged_model_params (
-            model_id TEXT NOT NULL REFERENCES logged_models(model_id), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (model_id, key));
+            model_id TEXT COLLATE "C" NOT NULL REFERENCES logged_models(model_id), key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, PRIMARY KEY (model_id, key));
         CREATE TABLE logged_model_metrics (
-            model_id TEXT NOT NULL REFERENCES logged_models(model_id), position BIGINT NOT NULL, key TEXT NOT NULL,
-            value DOUBLE PRECISION NOT NULL, is_nan BOOLEAN NOT NULL, timestamp BIGINT NOT NULL, step BIGINT NOT NULL, run_id TEXT NOT NULL,
-            dataset_name TEXT NOT NULL, dataset_digest TEXT NOT NULL, PRIMARY KEY (model_id, position),
+            model_id TEXT COLLATE "C" NOT NULL REFERENCES logged_models(model_id), position BIGINT NOT NULL, key TEXT COLLATE "C" NOT NULL,
+            value DOUBLE PRECISION NOT NULL, is_nan BOOLEAN NOT NULL, timestamp BIGINT NOT NULL, step BIGINT NOT NULL, run_id TEXT COLLATE "C" NOT NULL,
+            dataset_name TEXT COLLATE "C" NOT NULL, dataset_digest TEXT COLLATE "C" NOT NULL, PRIMARY KEY (model_id, position),
             UNIQUE (model_id, key, timestamp, step, value, is_nan, run_id, dataset_name, dataset_digest));
         CREATE TABLE run_outputs (
-            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), model_id TEXT NOT NULL, step BIGINT NOT NULL, position BIGINT NOT NULL,
+            run_uuid TEXT COLLATE "C" NOT NULL REFERENCES runs(run_uuid), model_id TEXT COLLATE "C" NOT NULL, step BIGINT NOT NULL, position BIGINT NOT NULL,
             PRIMARY KEY (run_uuid, model_id));
         CREATE TABLE registered_models (
-            name TEXT PRIMARY KEY, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL, description TEXT);
+            name TEXT COLLATE "C" PRIMARY KEY, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL, description TEXT COLLATE "C");
         CREATE TABLE registered_model_tags (
-            seq BIGINT GENERATED ALWAYS AS IDENTITY, name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (name, key));
-        CREATE TABLE registered_model_aliases (name TEXT NOT NULL, alias TEXT NOT NULL, version BIGINT NOT NULL, PRIMARY KEY (name, alias));
+            seq BIGINT GENERATED ALWAYS AS IDENTITY, name TEXT COLLATE "C" NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, PRIMARY KEY (name, key));
+        CREATE TABLE registered_model_aliases (name TEXT COLLATE "C" NOT NULL, alias TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL, PRIMARY KEY (name, alias));
         CREATE TABLE model_versions (
-            name TEXT NOT NULL, version BIGINT NOT NULL, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL,
-            current_stage TEXT NOT NULL, description TEXT, source TEXT NOT NULL, run_id TEXT NOT NULL, run_link TEXT NOT NULL,
-            model_id TEXT, storage_location TEXT NOT NULL, PRIMARY KEY (name, version));
+            name TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL, creation_time BIGINT NOT NULL, last_updated_time BIGINT NOT NULL,
+            current_stage TEXT COLLATE "C" NOT NULL, description TEXT COLLATE "C", source TEXT COLLATE "C" NOT NULL, run_id TEXT COLLATE "C" NOT NULL, run_link TEXT COLLATE "C" NOT NULL,
+            model_id TEXT COLLATE "C", storage_location TEXT COLLATE "C" NOT NULL, PRIMARY KEY (name, version));
         CREATE TABLE model_version_tags (
-            seq BIGINT GENERATED ALWAYS AS IDENTITY, name TEXT NOT NULL, version BIGINT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+            seq BIGINT GENERATED ALWAYS AS IDENTITY, name TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL, key TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL,
             PRIMARY KEY (name, version, key));
         CREATE TABLE users (
-            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, username TEXT COLLATE "C" NOT NULL UNIQUE, password_hash TEXT COLLATE "C" NOT NULL,
             is_admin BOOLEAN NOT NULL, creation_time BIGINT NOT NULL);
         CREATE TABLE user_grants (
             seq BIGINT GENERATED ALWAYS AS IDENTITY, user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-            resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, permission TEXT NOT NULL, PRIMARY KEY (user_id, resource_type, resource_id));
+            resource_type TEXT COLLATE "C" NOT NULL, resource_id TEXT COLLATE "C" NOT NULL, permission TEXT COLLATE "C" NOT NULL, PRIMARY KEY (user_id, resource_type, resource_id));
         CREATE INDEX user_grants_resource ON user_grants (resource_type, resource_id);
         CREATE TABLE access_tokens (
-            id TEXT PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE, name TEXT NOT NULL,
-            digest TEXT NOT NULL UNIQUE, creation_time BIGINT NOT NULL, expiry_time BIGINT, kind TEXT NOT NULL)
+            id TEXT COLLATE "C" PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE, name TEXT COLLATE "C" NOT NULL,
+            digest TEXT COLLATE "C" NOT NULL UNIQUE, creation_time BIGINT NOT NULL, expiry_time BIGINT, kind TEXT COLLATE "C" NOT NULL)
         """
 }

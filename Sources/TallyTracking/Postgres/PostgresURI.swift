@@ -32,8 +32,7 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses a URI; a clear error (never echoing the password) when it is not one.
     public init(parsing text: String) throws {
-        let schemes = ["postgresql+psycopg2://", "postgresql://", "postgres://"]
-        guard let scheme = schemes.first(where: { text.hasPrefix($0) }) else {
+        guard let scheme = Self.schemes.map({ $0 + "://" }).first(where: { text.hasPrefix($0) }) else {
             throw TrackingError.invalid("Not a PostgreSQL URI: it must start with postgresql://, postgres:// or postgresql+psycopg2://")
         }
         var rest = Substring(text.dropFirst(scheme.count))
@@ -91,6 +90,9 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
             }
         }
     }
+
+    /// The URI schemes taken for PostgreSQL (MLflow's SQLAlchemy spelling among them).
+    public static let schemes = ["postgresql+psycopg2", "postgresql", "postgres"]
 
     static func port(_ s: Substring) throws -> Int {
         guard let p = Int(s), (1...65535).contains(p) else { throw TrackingError.invalid("Invalid port '\(s)' in the PostgreSQL URI") }

@@ -62,7 +62,7 @@ extension TrackingService {
         _ = try commit(runID: runID, fresh, batchID: batch.contentID, metadataOnDuplicate: true) {
             let toInsert = try checkParams(runID: runID, newParams)
             let latest = try latestUpdates(runID: runID, fresh)
-            if !toInsert.isEmpty { try metadata.insertParams(runID: runID, toInsert) }
+            if !toInsert.isEmpty { try refuseChangedParams(runID: runID, toInsert, stored: metadata.insertParams(runID: runID, toInsert)) }
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
             if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
             if !modelPoints.isEmpty { try metadata.insertModelMetrics(modelPoints) }
@@ -107,12 +107,16 @@ extension TrackingService {
     func checkParams(runID: String, _ params: [KeyValue]) throws -> [KeyValue] {
         guard !params.isEmpty else { return [] }
         let existing = try metadata.params(runID: runID, keys: params.map(\.key))
-        let changed = params.filter { existing[$0.key] != nil && existing[$0.key] != $0.value }
-        if !changed.isEmpty {
-            let list = changed.map { "{'key': '\($0.key)', 'old_value': '\(existing[$0.key]!)', 'new_value': '\($0.value)'}" }.joined(separator: ", ")
-            throw TrackingError.invalid("Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'.")
-        }
+        try refuseChangedParams(runID: runID, params, stored: existing)
         return params.filter { existing[$0.key] == nil }
+    }
+
+    /// MLflow's batch error when any of `params` has another value in `stored`.
+    func refuseChangedParams(runID: String, _ params: [KeyValue], stored: [String: String]) throws {
+        let changed = params.filter { stored[$0.key] != nil && stored[$0.key] != $0.value }
+        guard !changed.isEmpty else { return }
+        let list = changed.map { "{'key': '\($0.key)', 'old_value': '\(stored[$0.key]!)', 'new_value': '\($0.value)'}" }.joined(separator: ", ")
+        throw TrackingError.invalid("Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'.")
     }
 
     /// MLflow drops a point identical (key, step, timestamp, value) to one already stored, across requests too.

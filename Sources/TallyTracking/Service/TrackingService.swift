@@ -251,15 +251,10 @@ public final class TrackingService: Sendable {
         try Validation.key(key, entity: "Param")
         _ = try activeRun(runID)
         let v = value.prefix(codePoints: Validation.maxParamValueLength)
-        try metadata.transaction {  // check and insert together: a concurrent different value must fail, not vanish
-            if let old = try metadata.params(runID: runID, keys: [key])[key] {
-                guard old == v else {
-                    throw TrackingError.invalid("Changing param values is not allowed. Param with key='\(key)' was already logged with value='\(old)' "
-                        + "for run ID='\(runID)'. Attempted logging new value '\(v)'.")
-                }
-                return
-            }
-            try metadata.insertParams(runID: runID, [KeyValue(key: key, value: v)])
+        // The insert decides: a value stored first (by any server) makes a different one fail, never vanish.
+        if let old = try metadata.insertParams(runID: runID, [KeyValue(key: key, value: v)])[key], old != v {
+            throw TrackingError.invalid("Changing param values is not allowed. Param with key='\(key)' was already logged with value='\(old)' "
+                + "for run ID='\(runID)'. Attempted logging new value '\(v)'.")
         }
     }
 

@@ -16,7 +16,10 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Interface to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 5000
     @Option(help: "Directory of the embedded stores.") var dataDir = "./tally-data"
-    @Option(help: "Metadata store URI (default: SQLite in the data directory; sqlite:///path).") var backendStoreURI: String?
+    @Option(help: "Metadata store URI: SQLite in the data directory by default, sqlite:///path, or postgresql://user:password@host:port/database (shared by several servers).")
+    var backendStoreURI: String?
+    @Option(help: "Most connections to a PostgreSQL backend store.") var backendStorePoolSize = ServerConfiguration().backendStorePoolSize
+    @Flag(help: "Refuse to start on a PostgreSQL schema behind this build instead of migrating it.") var noMigrate = false
     @Option(help: "Artifact root of new experiments.") var defaultArtifactRoot = "mlflow-artifacts:"
     @Option(help: "Where proxied artifacts are stored (default: <data-dir>/artifacts).") var artifactsDestination: String?
     @Option(help: "Metric durability: sync, batch:N (ms) or none.") var durability = "sync"
@@ -45,6 +48,9 @@ struct ServerCommand: AsyncParsableCommand {
         config.port = port
         config.dataDirectory = dataDir
         config.backendStoreURI = backendStoreURI
+        guard backendStorePoolSize >= 1 else { throw ValidationError("--backend-store-pool-size must be at least 1 (got \(backendStorePoolSize))") }
+        config.backendStorePoolSize = backendStorePoolSize
+        config.migrateSchema = !noMigrate
         config.defaultArtifactRoot = defaultArtifactRoot
         config.artifactsDestination = artifactsDestination
         config.maxBodyBytes = maxBodyBytes
@@ -75,7 +81,8 @@ struct ServerCommand: AsyncParsableCommand {
         if let cut = recovery.truncatedTail {
             logger.warning("WAL tail truncated", metadata: ["file": "\(cut.path)", "offset": "\(cut.offset)", "bytes": "\(cut.bytes)", "reason": "\(cut.reason)"])
         }
-        logger.info("store opened", metadata: ["dir": "\(dataDir)", "replayed_points": "\(recovery.replayedPoints)"])
+        logger.info("store opened", metadata: ["dir": "\(dataDir)", "replayed_points": "\(recovery.replayedPoints)",
+                                               "metadata": "\(service.metadata.location)"])
         let scheme = config.tls == nil ? "http" : "https"
         let app = try Self.closing(service) {
             try TallyApplication.application(service: service, config: config) { port in

@@ -1,0 +1,95 @@
+import Synchronization
+import TallyStore
+
+extension PostgresMetadataStore {
+    // MARK: Latest values (the same compact rows as SQLite's)
+
+    public func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] {
+        // Inside a transaction the row is locked until the commit: the batch that read it is the one that writes it
+        // next, so two servers' batches of one run take turns instead of overwriting each other's keys.
+        let row = try conn { c in
+            try c.rows("SELECT data FROM run_latest WHERE run_uuid = ?" + (current != nil ? " FOR UPDATE" : ""), [.text(runID)]).first?.first?.bytes ?? []
+        }
+        return LatestRows.lookup(row.isEmpty ? [] : try decodeLatest(row, runID: runID).metrics, keys)
+    }
+
+    public func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
+        let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
+        try intern(updates.map(\.key))
+        try write { c in
+            let row = try c.rows("SELECT data FROM run_latest WHERE run_uuid = ? FOR UPDATE", [.text(runID)]).first?.first?.bytes ?? []
+            let (all, ids) = row.isEmpty ? ([], []) : try decodeLatest(row, runID: runID)
+            let table = keys.withLock { $0 }
+            let (merged, mergedIDs) = try LatestRows.merge(all, ids: ids, sortedUpdates: updates) { key in
+                guard let id = table.id(key) else { throw TrackingError(.internalError, "metric key \(key) was not interned") }
+                return (id, table.interned(key))
+            }
+            let encoded = try withCodec { try LatestRows.encode(merged, ids: mergedIDs, codec: $0) }
+            try c.run("INSERT INTO run_latest VALUES (?, ?) ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data", [.text(runID), .blob(encoded)])
+        }
+    }
+
+    public func latestTable(runIDs: [String]) throws -> LatestTable {
+        var bytes: [String: [UInt8]] = [:]
+        try conn { c in
+            for start in stride(from: 0, to: runIDs.count, by: 500) {
+                let chunk = runIDs[start..<min(runIDs.count, start + 500)].map { SQLValue.text($0) }
+                for r in try c.rows("SELECT run_uuid, data FROM run_latest WHERE run_uuid IN (\(Self.marks(chunk.count)))", chunk) {
+                    bytes[r[0].string ?? ""] = r[1].bytes ?? []
+                }
+            }
+        }
+        return try LatestRows.table(runIDs.map { bytes[$0] ?? [] }, runIDs: runIDs) { keyName($0) }
+    }
+
+    /// Decodes a latest row, resolving key ids (reading the key table again when another server added keys).
+    func decodeLatest(_ row: [UInt8], runID: String) throws -> (metrics: [Metric], ids: [Int64]) {
+        try withCodec { codec in try LatestRows.decodeWithIDs(row, runID: runID, codec: codec) { keyName($0) } }
+    }
+
+    // MARK: Metric keys
+
+    /// The key of `id`: from the table, or — an id another server interned — after reading the table again.
+    func keyName(_ id: Int64) -> String? {
+        if let k = keys.withLock({ $0.key(id) }) { return k }
+        try? reloadKeys()
+        return keys.withLock { $0.key(id) }
+    }
+
+    /// The id of `key` when the database has one (a key no run ever logged has none).
+    func keyID(ifKnown key: String) throws -> Int64? {
+        if let id = keys.withLock({ $0.id(key) }) { return id }
+        try reloadKeys()
+        return keys.withLock { $0.id(key) }
+    }
+
+    /// Reads the whole key table.
+    func reloadKeys() throws {
+        var table = MetricKeyTable()
+        for r in try mapped({ try keyDB.withConnection { try $0.rows("SELECT key_id, key FROM metric_keys") } }) {
+            table.add(id: r[0].int ?? 0, key: r[1].string ?? "")
+        }
+        keys.withLock { $0 = table }
+    }
+
+    /// Makes sure every key has an id: new ones are inserted on the key connection (committed at once, whatever
+    /// becomes of the caller's transaction), ids another server gave are read back.
+    func intern(_ wanted: [String]) throws {
+        let missing = Array(Set(keys.withLock { table in wanted.filter { table.id($0) == nil } }))
+        guard !missing.isEmpty else { return }
+        var found: [(Int64, String)] = []
+        try mapped {
+            try keyDB.withConnection { c in
+                for start in stride(from: 0, to: missing.count, by: 1000) {
+                    let chunk = missing[start..<min(missing.count, start + 1000)].map { SQLValue.text($0) }
+                    try c.run("INSERT INTO metric_keys (key) VALUES " + Array(repeating: "(?)", count: chunk.count).joined(separator: ", ")
+                              + " ON CONFLICT (key) DO NOTHING", chunk)
+                    for r in try c.rows("SELECT key_id, key FROM metric_keys WHERE key IN (\(Self.marks(chunk.count)))", chunk) {
+                        found.append((r[0].int ?? 0, r[1].string ?? ""))
+                    }
+                }
+            }
+        }
+        keys.withLock { table in for (id, key) in found { table.add(id: id, key: key) } }
+    }
+}

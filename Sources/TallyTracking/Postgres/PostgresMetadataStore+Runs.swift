@@ -1,0 +1,197 @@
+import TallyStore
+
+extension PostgresMetadataStore {
+    // MARK: Runs
+
+    public func insertRun(_ info: RunInfo, tags: [KeyValue]) throws {
+        try write { c in
+            try c.run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                      [.text(info.runID), .integer(Int64(info.experimentID) ?? 0), .text(info.runName), .text(info.userID),
+                       .text(info.status.rawValue), .integer(info.startTime), info.endTime.map(SQLValue.integer) ?? .null,
+                       .text(info.artifactURI), .text(info.lifecycleStage.rawValue)])
+            try Self.upsertTags(c, runID: info.runID, tags)
+            // An empty latest row from the start: the row every later batch locks (two servers' first batches of a
+            // run then take turns instead of both inserting).
+            try c.run("INSERT INTO run_latest VALUES (?, ?)", [.text(info.runID), .blob([])])
+        }
+    }
+
+    /// Upserts run tags in key order (concurrent writers lock rows in one order: no deadlock), the last of equal keys
+    /// winning.
+    static func upsertTags(_ c: PostgresDatabase.Connection, runID: String, _ tags: [KeyValue]) throws {
+        let tags = TrackingService.lastWins(tags).sorted { binaryLess($0.key, $1.key) }
+        guard !tags.isEmpty else { return }
+        try c.run("INSERT INTO tags VALUES " + Array(repeating: "(?, ?, ?)", count: tags.count).joined(separator: ", ")
+                  + " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value", tags.flatMap { [.text(runID), .text($0.key), .text($0.value)] })
+    }
+
+    public func runInfo(id: String) throws -> RunInfo? {
+        try conn { try $0.rows("SELECT \(SQLiteMetadataStore.runColumns) FROM runs WHERE run_uuid = ?", [.text(id)]).first.map(SQLiteMetadataStore.runInfo) }
+    }
+
+    public func run(id: String) throws -> Run? {
+        try runs(ids: [id]).first
+    }
+
+    public func runs(ids: [String]) throws -> [Run] {
+        var found: [String: Run] = [:]
+        try conn { c in
+            for start in stride(from: 0, to: ids.count, by: 500) {
+                let chunk = ids[start..<min(ids.count, start + 500)].map { SQLValue.text($0) }
+                for r in try runRows(c, where: "run_uuid IN (\(Self.marks(chunk.count)))", chunk) {
+                    var run = r.run
+                    if !r.latest.isEmpty { run.metrics = try decodeLatest(r.latest, runID: run.info.runID).metrics }
+                    found[run.info.runID] = run
+                }
+            }
+        }
+        return ids.compactMap { found[$0] }
+    }
+
+    /// Runs matching a condition on `runs` with params, tags and inputs, each with its latest row (empty: none):
+    /// five statements whatever the number of runs.
+    func runRows(_ c: PostgresDatabase.Connection, where condition: String, _ values: [SQLValue]) throws -> [(run: Run, latest: [UInt8])] {
+        var out = try c.rows("SELECT \(SQLiteMetadataStore.runColumns) FROM runs WHERE \(condition)", values).map {
+            (run: Run(info: SQLiteMetadataStore.runInfo($0), metrics: [], params: [], tags: [], inputs: []), latest: [UInt8]())
+        }
+        guard !out.isEmpty else { return [] }
+        var index: [String: Int] = [:]
+        for (i, r) in out.enumerated() { index[r.run.info.runID] = i }
+        let of = "run_uuid IN (SELECT run_uuid FROM runs WHERE \(condition))"
+        for r in try c.rows("SELECT run_uuid, data FROM run_latest WHERE \(of)", values) {
+            if let i = index[r[0].string ?? ""] { out[i].latest = r[1].bytes ?? [] }
+        }
+        for r in try c.rows("SELECT run_uuid, key, value FROM params WHERE \(of) ORDER BY run_uuid, key", values) {
+            if let i = index[r[0].string ?? ""] { out[i].run.params.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? "")) }
+        }
+        for r in try c.rows("SELECT run_uuid, key, value FROM tags WHERE \(of) ORDER BY run_uuid, key", values) {
+            if let i = index[r[0].string ?? ""] { out[i].run.tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? "")) }
+        }
+        for r in try c.rows("SELECT run_uuid, name, digest, source_type, source, schema, profile, tags FROM inputs WHERE \(of) ORDER BY run_uuid, position", values) {
+            guard let i = index[r[0].string ?? ""] else { continue }
+            let ds = Dataset(name: r[1].string ?? "", digest: r[2].string ?? "", sourceType: r[3].string ?? "", source: r[4].string ?? "",
+                             schema: r[5].string, profile: r[6].string)
+            out[i].run.inputs.append(DatasetInput(dataset: ds, tags: TagCoding.decode(r[7].string ?? "")))
+        }
+        return out
+    }
+
+    public func searchRuns(experimentIDs: [Int64], view: ViewType, metricKeys: [String]) throws -> RunCandidates {
+        let experiments = Array(Set(experimentIDs))
+        guard !experiments.isEmpty else { return RunCandidates(runs: [], metrics: metricKeys.map { _ in [] }) }
+        var condition = "experiment_id IN (\(Self.marks(experiments.count)))"
+        switch view {
+        case .activeOnly: condition += " AND lifecycle_stage = 'active'"
+        case .deletedOnly: condition += " AND lifecycle_stage = 'deleted'"
+        case .all: break
+        }
+        let rows = try conn { try runRows($0, where: condition, experiments.map(SQLValue.integer)) }
+        guard !metricKeys.isEmpty else { return RunCandidates(runs: rows.map(\.run), metrics: []) }
+        let ids = try metricKeys.map { try keyID(ifKnown: $0) }
+        var metrics = metricKeys.map { _ in [Double?](repeating: nil, count: rows.count) }
+        try withCodec { codec in
+            for (i, r) in rows.enumerated() where !r.latest.isEmpty {
+                let columns = try LatestRows.columns(r.latest, runID: r.run.info.runID, codec: codec)
+                for k in ids.indices { if let id = ids[k] { metrics[k][i] = columns.value(of: id) } }
+            }
+        }
+        return RunCandidates(runs: rows.map(\.run), metrics: metrics)
+    }
+
+    public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
+        try write { c in
+            if let status { try c.run("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
+            if let endTime { try c.run("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.integer(endTime), .text(id)]) }
+            if let name {
+                try c.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(name), .text(id)])
+                try Self.upsertTags(c, runID: id, [KeyValue(key: "mlflow.runName", value: name)])
+            }
+        }
+    }
+
+    public func setRunStage(id: String, _ stage: LifecycleStage, now: Int64) throws {
+        try conn {
+            try $0.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?",
+                       [.text(stage.rawValue), stage == .deleted ? .integer(now) : .null, .text(id)])
+        }
+    }
+
+    public func setRunTags(id: String, _ tags: [KeyValue]) throws {
+        try write { c in
+            try Self.upsertTags(c, runID: id, tags)
+            if let name = TrackingService.lastWins(tags).last(where: { $0.key == "mlflow.runName" }) {
+                try c.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(name.value), .text(id)])
+            }
+        }
+    }
+
+    public func deleteRunTag(id: String, key: String) throws -> Bool {
+        try conn { try $0.run("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]) > 0 }
+    }
+
+    public func params(runID: String, keys: [String]) throws -> [String: String] {
+        guard !keys.isEmpty else { return [:] }
+        return try conn { c in
+            var out: [String: String] = [:]
+            for start in stride(from: 0, to: keys.count, by: 500) {
+                let chunk = keys[start..<min(keys.count, start + 500)].map { SQLValue.text($0) }
+                for r in try c.rows("SELECT key, value FROM params WHERE run_uuid = ? AND key IN (\(Self.marks(chunk.count)))", [.text(runID)] + chunk) {
+                    out[r[0].string ?? ""] = r[1].string ?? ""
+                }
+            }
+            return out
+        }
+    }
+
+    public func insertParams(runID: String, _ params: [KeyValue]) throws -> [String: String] {
+        // Key order (no deadlock between concurrent writers); the insert waits for a concurrent uncommitted one of the
+        // same key and then skips it, so the value stored first is the one answered.
+        let params = params.sorted { binaryLess($0.key, $1.key) }
+        guard !params.isEmpty else { return [:] }
+        return try write { c in
+            let inserted = Set(try c.rows("INSERT INTO params VALUES " + Array(repeating: "(?, ?, ?)", count: params.count).joined(separator: ", ")
+                                          + " ON CONFLICT (run_uuid, key) DO NOTHING RETURNING key",
+                                          params.flatMap { [.text(runID), .text($0.key), .text($0.value)] }).compactMap { $0.first?.string })
+            let others = params.filter { !inserted.contains($0.key) }.map(\.key)
+            return try self.params(runID: runID, keys: others)
+        }
+    }
+
+    // MARK: Inputs and outputs
+
+    public func insertInputs(runID: String, _ inputs: [DatasetInput]) throws {
+        try write { c in
+            try c.run("SELECT 1 FROM runs WHERE run_uuid = ? FOR UPDATE", [.text(runID)])  // positions are the run's: one writer at a time
+            var position = (try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int) ?? 0
+            for i in inputs {
+                let d = i.dataset
+                let updated = try c.run("UPDATE inputs SET tags = ? WHERE run_uuid = ? AND name = ? AND digest = ?",
+                                        [.text(TagCoding.encode(i.tags)), .text(runID), .text(d.name), .text(d.digest)])
+                guard updated == 0 else { continue }
+                try c.run("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          [.text(runID), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
+                           d.schema.map(SQLValue.text) ?? .null, d.profile.map(SQLValue.text) ?? .null, .text(TagCoding.encode(i.tags)), .integer(position)])
+                position += 1
+            }
+        }
+    }
+
+    public func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws {
+        try write { c in
+            try c.run("SELECT 1 FROM runs WHERE run_uuid = ? FOR UPDATE", [.text(runID)])
+            var position = try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM run_outputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0
+            for o in outputs {
+                position += Int64(try c.run("INSERT INTO run_outputs VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                            [.text(runID), .text(o.modelID), .integer(o.step), .integer(position)]))
+            }
+        }
+    }
+
+    public func runOutputs(runID: String) throws -> [ModelOutput] {
+        try conn { c in
+            try c.rows("SELECT model_id, step FROM run_outputs WHERE run_uuid = ? ORDER BY position", [.text(runID)]).map {
+                ModelOutput(modelID: $0[0].string ?? "", step: $0[1].int ?? 0)
+            }
+        }
+    }
+}
