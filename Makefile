@@ -13,13 +13,15 @@ build: bootstrap
 	$(SWIFT) build
 
 # Every test: a smoke run of the CLI benchmark on small data, the Swift Testing suites (with a throwaway PostgreSQL
-# cluster, scripts/pg-test), then the interop suite (the real mlflow client against tally server).
+# cluster, scripts/pg-test: the tracking tests run on SQLite and on PostgreSQL), then the interop suite (the real
+# mlflow client against tally server) twice: on the embedded SQLite store, and with every server on PostgreSQL.
 test: bootstrap
 	./scripts/embed-ui --check
 	$(SWIFT) build --build-tests
 	./scripts/smoke-bench
 	TALLY_REQUIRE_POSTGRES=1 ./scripts/pg-test run $(SWIFT) test
 	TALLY_BIN=.build/debug/tally .venv-interop/bin/python -m pytest Tests/Interop
+	TALLY_INTEROP_BACKEND=postgres TALLY_BIN=.build/debug/tally ./scripts/pg-test run .venv-interop/bin/python -m pytest Tests/Interop
 
 # Starts the tracking server on the embedded default store (SQLite metadata + TallyStore in $(DATA_DIR)).
 serve: bootstrap

@@ -1,4 +1,8 @@
-"""Starts a fresh `tally server` per test module on a free loopback port and points the real mlflow client at it."""
+"""Starts a fresh `tally server` per test module on a free loopback port and points the real mlflow client at it.
+
+With TALLY_INTEROP_BACKEND=postgres (and the test cluster's URI in TALLY_TEST_POSTGRES_URI, as `scripts/pg-test run`
+sets it), every server keeps its metadata in a PostgreSQL database of its own (made here, kept with the server's
+directory so a restarted server finds it): `make test` runs the whole suite once that way."""
 import os
 import shutil
 import signal
@@ -18,6 +22,20 @@ os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
 os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "60"
 
 
+POSTGRES = os.environ.get("TALLY_INTEROP_BACKEND") == "postgres"
+if POSTGRES and not os.environ.get("TALLY_TEST_POSTGRES_URI"):
+    raise RuntimeError("TALLY_INTEROP_BACKEND=postgres needs TALLY_TEST_POSTGRES_URI: run through scripts/pg-test run")
+
+
+def postgres_database():
+    """A fresh database in the test cluster; its URI."""
+    import uuid
+    admin = os.environ["TALLY_TEST_POSTGRES_URI"]
+    name = "i_" + uuid.uuid4().hex[:16]
+    subprocess.run(["psql", admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+    return admin.rsplit("/", 1)[0] + "/" + name
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -32,6 +50,14 @@ class Server:
         self.tls = "--tls-cert" in extra
         self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.dir, "server.log"), "a")
+        if POSTGRES and "--backend-store-uri" not in extra:
+            saved = os.path.join(self.dir, "backend-store-uri")
+            if not os.path.exists(saved):
+                with open(saved, "w") as f:
+                    f.write(postgres_database())
+            extra = ("--backend-store-uri", open(saved).read(), *extra)
+        # What a CLI command working beside this server (tally token) needs to find the same metadata.
+        self.metadata_args = list(extra[:2]) if extra[:1] == ("--backend-store-uri",) else []
         self.proc = subprocess.Popen(
             [TALLY, "server", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data"), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})

@@ -237,17 +237,17 @@ def test_tokens(secured):
     assert [t["name"] for t in listed] == ["ci"] and "token" not in listed[0]
     # The CLI, beside the running server.
     data = os.path.join(secured.dir, "data")
-    cli = subprocess.run([TALLY, "token", "create", "--data-dir", data, "--user", "bob", "--name", "laptop", "--expires", "7d"],
+    cli = subprocess.run([TALLY, "token", "create", "--data-dir", data, "--user", "bob", "--name", "laptop", "--expires", "7d", *secured.metadata_args],
                          capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0, cli.stderr
     bob_token = cli.stdout.strip()
     assert "\n" not in bob_token and bob_token.startswith("tly_")
     with as_user(token=bob_token):
         assert MlflowClient().search_experiments()
-    ids = subprocess.run([TALLY, "token", "list", "--data-dir", data, "--user", "bob"], capture_output=True, text=True, timeout=60).stdout
+    ids = subprocess.run([TALLY, "token", "list", "--data-dir", data, "--user", "bob", *secured.metadata_args], capture_output=True, text=True, timeout=60).stdout
     assert "laptop" in ids
     tid = ids.split("\t")[0]
-    assert subprocess.run([TALLY, "token", "revoke", "--data-dir", data, "--user", "bob", "--id", tid], timeout=60).returncode == 0
+    assert subprocess.run([TALLY, "token", "revoke", "--data-dir", data, "--user", "bob", "--id", tid, *secured.metadata_args], timeout=60).returncode == 0
     deadline = time.time() + 8  # verified credentials are reused for at most 5 s
     while requests.get(secured.url + "/api/2.0/mlflow/experiments/search?max_results=1", headers={"Authorization": "Bearer " + bob_token}).status_code != 401:
         assert time.time() < deadline, "a revoked token still works"

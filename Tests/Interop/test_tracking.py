@@ -7,6 +7,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from conftest import POSTGRES
 
 
 def test_default_experiment_and_runs(server):
@@ -361,9 +362,13 @@ def test_review_regressions(server):
     r = requests.post(api + "/runs/log-parameter", data='{"run_id": "%s\\u0000", "key": "k", "value": "1"}' % run, headers=json_ct)
     assert r.status_code == 400 and "run_id" in r.json()["message"]
     assert "k" not in c.get_run(run).data.params
-    # NUL inside values is stored whole.
-    c.set_tag(run, "nul", "a\x00b")
-    assert c.get_run(run).data.tags["nul"] == "a\x00b"
+    # NUL inside values is stored whole (SQLite); PostgreSQL's text cannot hold it: a clear 400, never a 5xx.
+    if POSTGRES:
+        r = requests.post(api + "/runs/set-tag", json={"run_id": run, "key": "nul", "value": "a\x00b"})
+        assert r.status_code == 400 and "NUL" in r.json()["message"]
+    else:
+        c.set_tag(run, "nul", "a\x00b")
+        assert c.get_run(run).data.tags["nul"] == "a\x00b"
     # A file where a directory is needed is the client's mistake (4xx, never a retried 5xx).
     base = server.url + "/api/2.0/mlflow-artifacts/artifacts/"
     assert requests.put(base + "rr/a.txt", data=b"x").status_code == 200

@@ -24,6 +24,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 
     /// A unique, primary-key, foreign-key, not-null or check constraint refused the write (class 23).
     public var isConstraint: Bool { sqlState?.hasPrefix("23") ?? false }
+    /// A value the database's text type cannot hold (NUL, invalid encoding: `22021`, `22P05`).
+    public var isUnrepresentable: Bool { sqlState == "22021" || sqlState == "22P05" }
     /// A serializable transaction lost to a concurrent one (`40001`) or a deadlock was broken (`40P01`): retry it.
     public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
 
@@ -91,7 +93,8 @@ public final class PostgresDatabase: Sendable {
     }
 
     deinit {
-        for c in idle.withLock({ $0 }) { c.close().whenComplete { _ in } }
+        // Each closing connection is kept until its close completes (PostgresNIO insists on it).
+        for c in idle.withLock({ $0 }) { c.close().whenComplete { _ in withExtendedLifetime(c) {} } }
     }
 
     /// A new connection.
@@ -134,7 +137,7 @@ public final class PostgresDatabase: Sendable {
             if !c.isClosed { idle.withLock { $0.append(c) } }
             return r
         } catch let e as PostgresError where e.sqlState == nil {
-            c.close().whenComplete { _ in }
+            c.close().whenComplete { _ in withExtendedLifetime(c) {} }
             throw e
         } catch {
             if !c.isClosed { idle.withLock { $0.append(c) } }
@@ -256,7 +259,15 @@ public final class PostgresDatabase: Sendable {
                 case .null: binds.appendNull()
                 case .integer(let x): binds.append(x)
                 case .real(let x): binds.append(x)
-                case .text(let x): binds.append(x)
+                case .text(let x):
+                // PostgreSQL text cannot hold NUL: refused here with the SQLSTATE the server would answer.
+                guard !x.utf8.contains(0) else {
+                    var e = PostgresError(TrackingError(.invalidParameterValue, "NUL"), sql: sql)
+                    e.sqlState = "22021"
+                    e.message = "text containing the NUL character (\\u0000) cannot be stored or looked up in PostgreSQL"
+                    throw e
+                }
+                binds.append(x)
                 case .blob(let x): binds.append(ByteBuffer(bytes: x))
                 }
             }

@@ -75,7 +75,7 @@ extension PostgresMetadataStore {
             for m in metrics {
                 let v = m.metric.value
                 // An exact repeat (a retried request) is stored once, as MLflow's metric tables do.
-                let added = try c.run("INSERT INTO logged_model_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                let added = try c.run("INSERT INTO logged_model_metrics VALUES (?, ?, ?, ?, ? <> 0, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                       [.text(m.modelID), .integer(next[m.modelID]!), .text(m.metric.key), .real(v.isNaN ? 0 : v), .integer(v.isNaN ? 1 : 0),
                                        .integer(m.metric.timestamp), .integer(m.metric.step), .text(m.runID), .text(m.datasetName ?? ""),
                                        .text(m.datasetDigest ?? "")])

@@ -125,6 +125,9 @@ public final class PostgresMetadataStore: MetadataStore {
         if e.sqlState == nil {
             return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.host):\(uri.port)) cannot be reached: \(e.message)")
         }
+        if e.isUnrepresentable {
+            return TrackingError(.invalidParameterValue, "Invalid value: \(e.message)")
+        }
         if e.isRetryable {
             return TrackingError(.temporarilyUnavailable, "A concurrent write to the same metadata won; retry the request (\(e.message))")
         }

@@ -1,0 +1,93 @@
+import Dispatch
+import Synchronization
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+/// Several servers on one PostgreSQL database (each with its own metric store, as until the cluster issue): what
+/// one writes, the other reads at once; rules two servers could race on are decided by the database.
+@Suite struct SharedDatabaseTests {
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func whatOneServerWritesTheOtherReadsAtOnce() throws {
+        let f = try Fixture("shared", backend: .postgres)
+        let a = f.service, b = try f.secondServer()
+        let exp = try a.createExperiment(name: "shared")
+        #expect(try b.experiment(named: "shared").experimentID == exp)
+        let run = try a.createRun(experimentID: exp, runName: "r").info.runID
+        // Params, tags, latest values, status: each read through the other server right after the write.
+        try a.logBatch(runID: run, metrics: [Metric(key: "loss", value: 0.5, timestamp: 1, step: 1)], params: [KeyValue(key: "lr", value: "0.1")],
+                       tags: [KeyValue(key: "team", value: "x")])
+        var seen = try b.run(id: run)
+        #expect(seen.params == [KeyValue(key: "lr", value: "0.1")] && seen.tags.contains(KeyValue(key: "team", value: "x")))
+        #expect(seen.metrics == [Metric(key: "loss", value: 0.5, timestamp: 1, step: 1)])
+        try b.logMetric(runID: run, Metric(key: "loss", value: 0.25, timestamp: 2, step: 2))
+        #expect(try a.run(id: run).metrics == [Metric(key: "loss", value: 0.25, timestamp: 2, step: 2)])
+        _ = try a.updateRun(id: run, status: .finished, endTime: 9)
+        seen = try b.run(id: run)
+        #expect(seen.info.status == .finished && seen.info.endTime == 9)
+        try b.setTag(runID: run, key: "team", value: "y")
+        #expect(try a.run(id: run).tags.contains(KeyValue(key: "team", value: "y")))
+        // Searches see the other server's latest values, params and tags.
+        #expect(try a.searchRuns(experimentIDs: [exp], filter: "metrics.loss < 0.3 and params.lr = '0.1' and tags.team = 'y'").items.map(\.info.runID) == [run])
+        // Renames and deletes.
+        try b.renameExperiment(id: exp, to: "renamed")
+        #expect(try a.experiment(id: exp).name == "renamed")
+        expectError(.resourceDoesNotExist, "") { _ = try a.experiment(named: "shared") }
+        try a.deleteRun(id: run)
+        #expect(try b.searchRuns(experimentIDs: [exp]).items.isEmpty)
+        // Names are the database's: a name taken through one server is taken for the other.
+        expectError(.resourceAlreadyExists, "already exists") { _ = try b.createExperiment(name: "renamed") }
+        // Registry: versions numbered by the database, aliases visible at once.
+        _ = try a.createRegisteredModel(name: "m", tags: [], description: nil)
+        let src = try a.createRun(experimentID: exp).info.runID
+        let v1 = try a.createModelVersion("m", source: "runs:/\(src)/model", runID: src, tags: [], runLink: nil, description: nil, modelID: nil)
+        let v2 = try b.createModelVersion("m", source: "runs:/\(src)/model", runID: src, tags: [], runLink: nil, description: nil, modelID: nil)
+        #expect(v1.version == 1 && v2.version == 2)
+        try b.setModelAlias("m", alias: "champion", version: "2")
+        #expect(try a.modelVersion(byAlias: "champion", of: "m").version == 2)
+    }
+
+    /// The same param through two servers at once with different values: exactly one is stored, the other writer
+    /// gets MLflow's error; batches of different keys to one run through both servers keep every latest value.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func racesAreDecidedByTheDatabase() throws {
+        let f = try Fixture("race", backend: .postgres)
+        let servers = [f.service, try f.secondServer()]
+        let exp = try servers[0].createExperiment(name: "race")
+        for round in 0..<20 {
+            let run = try servers[0].createRun(experimentID: exp).info.runID
+            let outcomes = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                do {
+                    if round % 2 == 0 {
+                        try servers[i].logParam(runID: run, key: "p", value: "v\(i)")
+                    } else {
+                        try servers[i].logBatch(runID: run, params: [KeyValue(key: "p", value: "v\(i)")])
+                    }
+                    outcomes.withLock { $0.append("ok v\(i)") }
+                } catch let e as TrackingError where e.code == .invalidParameterValue && e.message.contains("Changing param values is not allowed") {
+                    outcomes.withLock { $0.append("refused") }
+                } catch {
+                    outcomes.withLock { $0.append("\(error)") }
+                }
+            }
+            let o = outcomes.withLock { $0 }
+            let stored = try servers[1].run(id: run).params
+            #expect(o.filter { $0.hasPrefix("ok") }.count == 1 && o.contains("refused"), "round \(round): \(o)")
+            #expect(stored.count == 1 && o.contains("ok \(stored[0].value)"), "round \(round): \(stored) vs \(o)")
+        }
+        // Latest values: 2 servers × 10 batches of their own keys, at once: none lost.
+        let run = try servers[0].createRun(experimentID: exp).info.runID
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            for n in 0..<10 {
+                try? servers[i].logBatch(runID: run, metrics: (0..<5).map { k in Metric(key: "s\(i)/k\(n)/\(k)", value: Double(n), timestamp: 1, step: Int64(n)) })
+            }
+        }
+        #expect(try servers[0].run(id: run).metrics.count == 100)
+        // Experiment names: created at once through both servers, one wins.
+        let names = Mutex<[Bool]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let ok = (try? servers[i].createExperiment(name: "same")) != nil
+            names.withLock { $0.append(ok) }
+        }
+        #expect(names.withLock { $0 }.filter { $0 }.count == 1)
+    }
+}
