@@ -1,0 +1,125 @@
+import Foundation
+import Synchronization
+import TallyStore
+
+/// `tally metadata migrate`: copies an embedded deployment's SQLite metadata into a PostgreSQL database, table by
+/// table in batches. Idempotent: every row is upserted by its primary key, so a rerun (after an interruption, or
+/// after more writes to the SQLite file) converges on the source. Ids are kept (experiments, users; the sequences
+/// move past them); latest-value rows are re-encoded with the target's metric-key ids, which need not match the
+/// source's. Ends with a count check per table.
+public enum MetadataMigration {
+    /// The tables copied as they are, in an order that satisfies their references. `metric_keys` and `run_latest`
+    /// are not among them (re-interned and re-encoded).
+    static let tables = [
+        "experiments", "experiment_tags", "runs", "params", "tags", "inputs", "run_outputs", "logged_models", "logged_model_tags",
+        "logged_model_params", "logged_model_metrics", "registered_models", "registered_model_tags", "registered_model_aliases",
+        "model_versions", "model_version_tags", "users", "user_grants", "access_tokens",
+    ]
+
+    /// One table's outcome.
+    public struct TableCount: Sendable, Equatable {
+        /// The table.
+        public var table: String
+        /// Rows in the source.
+        public var source: Int64
+        /// Rows in the target after the copy.
+        public var target: Int64
+    }
+
+    /// Copies `source` (a SQLite file) into `target`; `progress` gets a line per batch (table, rows done, rows in the
+    /// table). Returns the count check; a table whose counts differ means the target held other data.
+    public static func run(source path: String, target: PostgresMetadataStore, progress: (String, Int, Int) -> Void) throws -> [TableCount] {
+        guard FileManager.default.fileExists(atPath: path) else { throw TrackingError.invalid("No SQLite metadata at \(path)") }
+        // Opening through the store brings an older embedded schema to the current one first.
+        _ = try SQLiteMetadataStore(path: path, now: TrackingService.nowMillis())
+        let src = try SQLiteDatabase(path: path)
+        var counts: [TableCount] = []
+        try target.mapped {
+            try target.db.withConnection { c in
+                for table in tables {
+                    let total = Int(try src.rows("SELECT COUNT(*) FROM \(table)", [])[0][0].int ?? 0)
+                    try copy(table, from: src, to: c, total: total, progress: progress)
+                    counts.append(TableCount(table: table, source: Int64(total), target: try c.rows("SELECT COUNT(*) FROM \(table)")[0][0].int ?? 0))
+                }
+                // Ids given by the source: the target's generators continue past them.
+                try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), 1))")
+                try c.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST((SELECT MAX(id) FROM users), 1))")
+            }
+        }
+        counts.append(try copyLatest(from: src, to: target, progress: progress))
+        return counts
+    }
+
+    /// Upserts a table's rows, 500 per statement, in the source's insertion order (so identity columns ordering
+    /// tags keep it).
+    static func copy(_ table: String, from src: SQLiteDatabase, to c: PostgresDatabase.Connection, total: Int,
+                     progress: (String, Int, Int) -> Void) throws {
+        // The target's columns (without its own `seq`), which of them are boolean, and its primary key.
+        let columns = try c.rows("SELECT column_name, data_type, is_identity FROM information_schema.columns WHERE table_name = ? "
+                                 + "AND column_name <> 'seq' ORDER BY ordinal_position", [.text(table)])
+        let names = columns.map { $0[0].string ?? "" }
+        let boolean = columns.map { $0[1].string == "boolean" }
+        let identity = columns.contains { $0[2].string == "YES" }
+        let key = try c.rows("SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                             + "WHERE i.indrelid = ?::regclass AND i.indisprimary", [.text(table)]).map { $0[0].string ?? "" }
+        let others = names.filter { !key.contains($0) }
+        let conflict = " ON CONFLICT (\(key.joined(separator: ", "))) " + (others.isEmpty ? "DO NOTHING"
+            : "DO UPDATE SET " + others.map { "\($0) = excluded.\($0)" }.joined(separator: ", "))
+        let row = "(" + boolean.map { $0 ? "? <> 0" : "?" }.joined(separator: ", ") + ")"
+        let head = "INSERT INTO \(table) (\(names.joined(separator: ", ")))" + (identity ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES "
+        var batch: [[SQLValue]] = [], done = 0
+        func flush() throws {
+            guard !batch.isEmpty else { return }
+            try c.run(head + Array(repeating: row, count: batch.count).joined(separator: ", ") + conflict, batch.flatMap { $0 })
+            done += batch.count
+            batch.removeAll(keepingCapacity: true)
+            progress(table, done, total)
+        }
+        try src.query("SELECT \(names.joined(separator: ", ")) FROM \(table) ORDER BY rowid", []) { r in
+            batch.append(r)
+            if batch.count == 500 { try flush() }
+        }
+        try flush()
+        if total == 0 { progress(table, 0, 0) }
+    }
+
+    /// Every run's latest values, decoded with the source's key ids and encoded with the target's; runs without
+    /// any get the empty row the PostgreSQL store keeps for every run.
+    static func copyLatest(from src: SQLiteDatabase, to target: PostgresMetadataStore, progress: (String, Int, Int) -> Void) throws -> TableCount {
+        var keys = MetricKeyTable()
+        try src.query("SELECT key_id, key FROM metric_keys", []) { keys.add(id: $0[0].int ?? 0, key: $0[1].string ?? "") }
+        try target.intern(try src.rows("SELECT key FROM metric_keys", []).map { $0[0].string ?? "" })
+        let table = target.keys.withLock { $0 }
+        let runs = try src.rows("SELECT r.run_uuid, l.data FROM runs r LEFT JOIN run_latest l USING (run_uuid) ORDER BY r.rowid", [])
+        let codec = ColumnCodec()
+        var source: Int64 = 0
+        try target.mapped {
+            try target.db.withConnection { c in
+                for start in stride(from: 0, to: runs.count, by: 200) {
+                    var values: [SQLValue] = []
+                    for r in runs[start..<min(runs.count, start + 200)] {
+                        let id = r[0].string ?? "", bytes = r[1].bytes ?? []
+                        var encoded: [UInt8] = []
+                        if !bytes.isEmpty {
+                            source += 1
+                            let metrics = try LatestRows.decodeWithIDs(bytes, runID: id, codec: codec) { keys.key($0) }.metrics
+                            encoded = try LatestRows.encode(metrics, codec: codec) { k in
+                                guard let i = table.id(k) else { throw TrackingError(.internalError, "metric key \(k) was not interned") }
+                                return i
+                            }
+                        }
+                        values += [.text(id), .blob(encoded)]
+                    }
+                    try c.run("INSERT INTO run_latest VALUES " + Array(repeating: "(?, ?)", count: values.count / 2).joined(separator: ", ")
+                              + " ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data", values)
+                    progress("run_latest", min(runs.count, start + 200), runs.count)
+                }
+                if runs.isEmpty { progress("run_latest", 0, 0) }
+            }
+        }
+        let copied = try target.mapped {
+            try target.db.withConnection { try $0.rows("SELECT COUNT(*) FROM run_latest WHERE length(data) > 0")[0][0].int ?? 0 }
+        }
+        return TableCount(table: "run_latest", source: source, target: copied)
+    }
+}

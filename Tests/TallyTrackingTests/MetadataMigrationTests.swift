@@ -1,0 +1,77 @@
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+/// `tally metadata migrate`: an embedded deployment's SQLite metadata copied into PostgreSQL reads back the same
+/// through the service; a rerun duplicates nothing and picks up what was added since.
+@Suite struct MetadataMigrationTests {
+    /// Everything a service answers about the data, for comparing two stores.
+    static func snapshot(_ s: TrackingService) throws -> String {
+        var out = ""
+        for e in try s.metadata.experiments() {
+            out += "\(e)\n"
+            let runs = try s.searchRuns(experimentIDs: [e.experimentID], view: .all, maxResults: 1000, orderBy: ["attributes.run_id"]).items
+            for r in runs { out += "  \(r)\n  outputs \(try s.metadata.runOutputs(runID: r.info.runID))\n" }
+            for m in try s.metadata.loggedModels(experimentIDs: [Int64(e.experimentID)!]).sorted(by: { $0.modelID < $1.modelID }) { out += "  \(m)\n" }
+        }
+        out += "\(try s.metadata.registeredModels())\n\(try s.metadata.modelVersions(named: nil))\n"
+        for u in try s.metadata.users() { out += "\(u) \(try s.metadata.grants(userID: u.id)) \(try s.metadata.tokens(userID: u.id))\n" }
+        return out
+    }
+
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func copiesEverythingAndRerunsConverge() throws {
+        let f = try Fixture("migrate")
+        let s = f.service
+        let exp = try s.createExperiment(name: "exp", tags: [KeyValue(key: "team", value: "a")])
+        var runs: [String] = []
+        for i in 0..<30 {
+            let run = try s.createRun(experimentID: i % 3 == 0 ? "0" : exp, runName: "r\(i)").info.runID
+            try s.logBatch(runID: run, metrics: (0..<(i % 4)).map { Metric(key: "m\($0)", value: $0 == 1 ? .nan : Double(i), timestamp: 1, step: Int64(i)) },
+                           params: [KeyValue(key: "p", value: "\(i)")], tags: [KeyValue(key: "z", value: "1"), KeyValue(key: "a", value: "2")])
+            runs.append(run)
+        }
+        try s.logInputs(runID: runs[1], [DatasetInput(dataset: Dataset(name: "d", digest: "x", sourceType: "code", source: "{}"), tags: [])])
+        try s.deleteRun(id: runs[2])
+        let model = try s.createLoggedModel(experimentID: exp, name: "lm", modelType: nil, sourceRunID: runs[1], params: [KeyValue(key: "k", value: "v")],
+                                            tags: [KeyValue(key: "t", value: "u")])
+        var batch = MetricBatch([Metric(key: "acc", value: 0.9, timestamp: 5, step: 1)])
+        batch.appendModelPoint(Metric(key: "acc", value: 0.9, timestamp: 5, step: 1), modelID: model.modelID, datasetName: nil, datasetDigest: nil)
+        try s.logBatch(runID: runs[1], batch: batch)
+        _ = try s.createRegisteredModel(name: "reg", tags: [KeyValue(key: "y", value: "1"), KeyValue(key: "b", value: "2")], description: "d")
+        _ = try s.createModelVersion("reg", source: "runs:/\(runs[1])/model", runID: runs[1], tags: [KeyValue(key: "q", value: "1")], runLink: nil,
+                                     description: nil, modelID: nil)
+        try s.setModelAlias("reg", alias: "champion", version: "1")
+        var config = AccessConfiguration()
+        config.adminPassword = "admin-password-1"
+        config.passwordHashRounds = 1 << 10
+        let access = AccessControl(store: s.metadata, configuration: config)
+        try access.bootstrap()
+        let admin = try access.localCaller("admin")
+        _ = try access.createUser("alice", password: "alice-password", by: admin)
+        try access.grant("alice", type: "experiment", id: exp, permission: "EDIT", by: admin)
+        _ = try access.createToken(name: "ci", expiresInDays: nil, for: try access.localCaller("alice"))
+
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        // A target that already interned keys in another order: latest rows are re-encoded with its ids.
+        let target = try PostgresMetadataStore(uri: scratch.uri, poolSize: 2, now: 1)
+        defer { target.close() }
+        try target.intern(["zz", "m2", "acc"])
+        var lines: [String] = []
+        let counts = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { t, d, n in lines.append("\(t) \(d)/\(n)") }
+        #expect(counts.allSatisfy { $0.source == $0.target }, "\(counts)")
+        #expect(counts.first { $0.table == "runs" }?.source == 30 && lines.contains("runs 30/30"))
+        let copied = TrackingService(metadata: target, metrics: s.metrics, clock: { 1_700_000_000_000 })
+        #expect(try Self.snapshot(copied) == Self.snapshot(s))
+        // Rerun: nothing doubles; then new writes to the source are picked up, and ids continue past the copied ones.
+        #expect(try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } == counts)
+        let late = try s.createRun(experimentID: exp).info.runID
+        try s.logBatch(runID: late, metrics: [Metric(key: "new", value: 1, timestamp: 1, step: 1)])
+        try s.setExperimentTag(id: exp, key: "team", value: "b")
+        let again = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in }
+        #expect(again.allSatisfy { $0.source == $0.target } && again.first { $0.table == "runs" }?.source == 31)
+        #expect(try Self.snapshot(copied) == Self.snapshot(s))
+        #expect(try copied.createExperiment(name: "after") == "2")
+        #expect(try access.localCaller("alice").userID == 2)
+    }
+}
