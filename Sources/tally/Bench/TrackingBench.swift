@@ -18,9 +18,13 @@ struct TrackingBench: ParsableCommand {
     var durability = "sync"
     @Option(help: "Concurrent clients creating runs (each in its own thread).")
     var clients = 1
+    @Option(help: "Metadata store (default: SQLite in the scratch directory; postgresql://… to measure PostgreSQL).")
+    var backendStoreURI: String?
     @OptionGroup var output: BenchOutput
 
-    func service(_ path: String) throws -> TrackingService { try benchService(path, durability: durability) }
+    func service(_ path: String) throws -> TrackingService {
+        try benchService(path, durability: durability, backendStoreURI: backendStoreURI, poolSize: clients + 2)
+    }
 
     func run() throws {
         let root = output.scratch("tracking")
@@ -29,7 +33,8 @@ struct TrackingBench: ParsableCommand {
 
         // Creation rate, as a training script does it through the API calls.
         let s = try service(root + "/create")
-        let exp = try s.createExperiment(name: "bench")
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)  // a shared database may hold earlier rounds
+        let exp = try s.createExperiment(name: "bench-\(tag)")
         let perClient = max(1, createRuns / clients)
         let t = try seconds {
             try onThreads(clients) { c in
@@ -46,10 +51,11 @@ struct TrackingBench: ParsableCommand {
         out.add("create_runs_per_s", Double(perClient * clients) / t, digits: 0)
         out.add("clients", clients)
         out.add("durability", durability)
+        out.add("metadata", s.metadata is PostgresMetadataStore ? "postgresql" : "sqlite")
 
         // Search over many runs, each with 20 params and 10 metrics.
         let q = try service(root + "/search")
-        let sexp = try q.createExperiment(name: "search")
+        let sexp = try q.createExperiment(name: "search-\(tag)")
         var rng = SystemRandomNumberGenerator()
         for i in 0..<searchRuns {
             let id = try q.createRun(experimentID: sexp, startTime: Int64(i)).info.runID
@@ -76,12 +82,14 @@ struct TrackingBench: ParsableCommand {
     }
 }
 
-/// A tracking service over fresh stores in `path` (SQLite metadata + metric store) with the named durability.
-func benchService(_ path: String, durability: String) throws -> TrackingService {
+/// A tracking service over fresh stores in `path` (SQLite metadata, or the database `backendStoreURI` names, + metric
+/// store) with the named durability.
+func benchService(_ path: String, durability: String, backendStoreURI: String? = nil, poolSize: Int = 8) throws -> TrackingService {
     guard let d = Durability(parsing: durability) else { throw ValidationError("unknown durability '\(durability)'") }
     var config = StoreConfiguration()
     config.wal!.durability = d
     let metrics = try MetricStore(directory: path + "/metrics", configuration: config)
-    let meta = try SQLiteMetadataStore(path: path + "/metadata.sqlite", now: TrackingService.nowMillis())
+    let meta = try BackendStore.open(uri: backendStoreURI, defaultPath: path + "/metadata.sqlite", defaultArtifactLocation: "mlflow-artifacts:/0",
+                                     poolSize: poolSize, now: TrackingService.nowMillis())
     return TrackingService(metadata: meta, metrics: metrics)
 }
