@@ -86,9 +86,12 @@ public enum MetadataMigration {
     /// Every run's latest values, decoded with the source's key ids and encoded with the target's; runs without
     /// any get the empty row the PostgreSQL store keeps for every run.
     static func copyLatest(from src: SQLiteDatabase, to target: PostgresMetadataStore, progress: (String, Int, Int) -> Void) throws -> TableCount {
-        var keys = MetricKeyTable()
-        try src.query("SELECT key_id, key FROM metric_keys", []) { keys.add(id: $0[0].int ?? 0, key: $0[1].string ?? "") }
-        try target.intern(try src.rows("SELECT key FROM metric_keys", []).map { $0[0].string ?? "" })
+        var keys = MetricKeyTable(), names: [String] = []
+        try src.query("SELECT key_id, key FROM metric_keys", []) { r in
+            keys.add(id: r[0].int ?? 0, key: r[1].string ?? "")
+            names.append(r[1].string ?? "")
+        }
+        try target.intern(names)
         let table = target.keys.withLock { $0 }
         let runs = try src.rows("SELECT r.run_uuid, l.data FROM runs r LEFT JOIN run_latest l USING (run_uuid) ORDER BY r.rowid", [])
         let codec = ColumnCodec()

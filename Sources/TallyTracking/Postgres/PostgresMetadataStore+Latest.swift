@@ -7,9 +7,7 @@ extension PostgresMetadataStore {
     public func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] {
         // Inside a transaction the row is locked until the commit: the batch that read it is the one that writes it
         // next, so two servers' batches of one run take turns instead of overwriting each other's keys.
-        let row = try conn { c in
-            try c.rows("SELECT data FROM run_latest WHERE run_uuid = ?" + (current != nil ? " FOR UPDATE" : ""), [.text(runID)]).first?.first?.bytes ?? []
-        }
+        let row = try conn { try Self.latestRow($0, runID, lock: current != nil) }
         return LatestRows.lookup(row.isEmpty ? [] : try decodeLatest(row, runID: runID).metrics, keys)
     }
 
@@ -17,7 +15,7 @@ extension PostgresMetadataStore {
         let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
         try intern(updates.map(\.key))
         try write { c in
-            let row = try c.rows("SELECT data FROM run_latest WHERE run_uuid = ? FOR UPDATE", [.text(runID)]).first?.first?.bytes ?? []
+            let row = try Self.latestRow(c, runID, lock: true)
             let (all, ids) = row.isEmpty ? ([], []) : try decodeLatest(row, runID: runID)
             let table = keys.withLock { $0 }
             let (merged, mergedIDs) = try LatestRows.merge(all, ids: ids, sortedUpdates: updates) { key in
@@ -40,6 +38,11 @@ extension PostgresMetadataStore {
             }
         }
         return try LatestRows.table(runIDs.map { bytes[$0] ?? [] }, runIDs: runIDs) { keyName($0) }
+    }
+
+    /// A run's latest row (empty: none yet), locked until the transaction ends with `lock`.
+    static func latestRow(_ c: PostgresDatabase.Connection, _ runID: String, lock: Bool) throws -> [UInt8] {
+        try c.rows("SELECT data FROM run_latest WHERE run_uuid = ?" + (lock ? " FOR UPDATE" : ""), [.text(runID)]).first?.first?.bytes ?? []
     }
 
     /// Decodes a latest row, resolving key ids (reading the key table again when another server added keys).
