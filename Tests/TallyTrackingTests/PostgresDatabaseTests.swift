@@ -164,7 +164,7 @@ struct ScratchDatabase {
         try PostgresSchema.migrate(db, defaultArtifactLocation: "mlflow-artifacts:/0", now: 6)
         try PostgresSchema.migrate(db, migrate: false, defaultArtifactLocation: "mlflow-artifacts:/0", now: 7)
         try db.withConnection { c in
-            #expect(try c.rows("SELECT version, applied_time FROM tally_schema") == [[.integer(Int64(PostgresSchema.current)), .integer(5)]])
+            #expect(try c.rows("SELECT version, applied_time FROM tally_schema ORDER BY version") == (1...PostgresSchema.current).map { [.integer(Int64($0)), .integer(5)] })
             #expect(try c.rows("SELECT experiment_id, name, artifact_location FROM experiments") == [[.integer(0), .text("Default"), .text("mlflow-artifacts:/0")]])
             #expect(try c.rows("SELECT nextval('experiment_ids')") == [[.integer(1)]])
             for table in ["experiment_tags", "runs", "params", "tags", "inputs", "metric_keys", "run_latest", "logged_models", "logged_model_tags",
@@ -175,6 +175,32 @@ struct ScratchDatabase {
             try c.run("INSERT INTO tally_schema VALUES (99, 0)")
         }
         expectError(.internalError, "newer than this build") { try PostgresSchema.migrate(db, defaultArtifactLocation: "x", now: 8) }
+    }
+
+    /// Version 2 on a database with version 1's data: old runs get version 0, and from then on every change to a
+    /// run or its children stamps the run with the writing transaction.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func version2StampsRunsOfAnOlderDatabase() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let db = try PostgresDatabase(uri: scratch.uri, poolSize: 2)
+        defer { db.close() }
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "mlflow-artifacts:/0", now: 1, through: 1)
+        try db.withConnection { c in
+            try c.run("INSERT INTO runs VALUES ('r1', 0, 'n', 'u', 'RUNNING', 1, NULL, 'a', 'active', NULL)")
+            try c.run("INSERT INTO params VALUES ('r1', 'lr', '0.1')")
+        }
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "mlflow-artifacts:/0", now: 2)
+        try db.withConnection { c in
+            #expect(try c.rows("SELECT version FROM runs") == [[.integer(0)]])
+            for write in ["INSERT INTO tags VALUES ('r1', 't', 'v')", "UPDATE params SET value = '0.2'", "DELETE FROM tags",
+                          "INSERT INTO run_latest VALUES ('r1', '')", "UPDATE runs SET status = 'FINISHED'"] {
+                let before = try c.rows("SELECT version FROM runs")[0][0].int ?? -1
+                let xid = try c.rows("SELECT pg_current_xact_id()::text::bigint").first?.first?.int ?? 0  // its own transaction
+                try c.run(write)
+                let after = try c.rows("SELECT version FROM runs")[0][0].int ?? -1
+                #expect(after > before && after > xid, "\(write)")
+            }
+        }
     }
 
     @Test(.enabled(if: PostgresDatabaseTests.available)) func serversStartingTogetherMigrateOnce() throws {
@@ -193,7 +219,7 @@ struct ScratchDatabase {
         #expect(errors.withLock { $0 }.isEmpty, "\(errors.withLock { $0 })")
         let db = try PostgresDatabase(uri: scratch.uri, poolSize: 1)
         defer { db.close() }
-        #expect(try db.withConnection { try $0.rows("SELECT COUNT(*) FROM tally_schema") } == [[.integer(1)]])
+        #expect(try db.withConnection { try $0.rows("SELECT COUNT(*) FROM tally_schema") } == [[.integer(Int64(PostgresSchema.current))]])
         #expect(try db.withConnection { try $0.rows("SELECT COUNT(*) FROM experiments") } == [[.integer(1)]])
     }
 }

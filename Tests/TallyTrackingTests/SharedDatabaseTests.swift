@@ -46,6 +46,52 @@ import Testing
         #expect(try a.modelVersion(byAlias: "champion", of: "m").version == 2)
     }
 
+    /// A server's search cache never answers from before another server's write: every kind of change to a run, a
+    /// change committed by a transaction that was still open when the cache was read, and runs removed for good.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func searchCacheSeesTheOtherServersWrites() throws {
+        let f = try Fixture("search-cache", backend: .postgres)
+        let a = f.service, b = try f.secondServer()
+        let exp = try a.createExperiment(name: "cached")
+        let run = try a.createRun(experimentID: exp, runName: "r").info.runID
+        func seen(_ filter: String = "", view: ViewType = .activeOnly) throws -> [Run] {
+            try b.searchRuns(experimentIDs: [exp], filter: filter, view: view).items
+        }
+        #expect(try seen().map(\.info.runID) == [run])  // b's cache now holds the experiment
+        let other = try a.createRun(experimentID: exp, runName: "o").info.runID
+        #expect(Set(try seen().map(\.info.runID)) == [run, other])
+        try a.logParam(runID: run, key: "lr", value: "0.1")
+        #expect(try seen("params.lr = '0.1'").map(\.info.runID) == [run])
+        try a.setTag(runID: run, key: "team", value: "x")
+        #expect(try seen("tags.team = 'x'").map(\.info.runID) == [run])
+        try a.deleteTag(runID: run, key: "team")
+        #expect(try seen("tags.team = 'x'").isEmpty)
+        try a.logMetric(runID: other, Metric(key: "loss", value: 0.5, timestamp: 1, step: 1))
+        #expect(try seen("metrics.loss = 0.5").map(\.info.runID) == [other])
+        try a.logMetric(runID: other, Metric(key: "loss", value: 0.25, timestamp: 2, step: 2))
+        #expect(try seen("metrics.loss = 0.25").map(\.info.runID) == [other])
+        _ = try a.updateRun(id: run, status: .finished, endTime: 9, runName: "renamed")
+        #expect(try seen("attributes.status = 'FINISHED' and attributes.run_name = 'renamed'").map(\.info.runID) == [run])
+        try a.logInputs(runID: run, [DatasetInput(dataset: Dataset(name: "d", digest: "x", sourceType: "code", source: "{}"), tags: [])])
+        #expect(try seen("datasets.name = 'd'").map(\.info.runID) == [run])
+        try a.deleteRun(id: run)
+        #expect(try seen().map(\.info.runID) == [other])
+        #expect(try seen(view: .deletedOnly).map(\.info.runID) == [run])
+        try a.restoreRun(id: run)
+        #expect(Set(try seen().map(\.info.runID)) == [run, other])
+        // A transaction still open while b reads: its change lands after b's read, and b's next search has it.
+        let store = try #require(a.metadata as? PostgresMetadataStore)
+        try store.transaction {
+            try store.setRunTags(id: other, [KeyValue(key: "late", value: "1")])
+            #expect(try seen("tags.late = '1'").isEmpty)
+        }
+        #expect(try seen("tags.late = '1'").map(\.info.runID) == [other])
+        // A run removed for good (no version left to compare): the count differs, the experiment is read again.
+        try store.db.withConnection { c in
+            for table in ["params", "tags", "inputs", "run_latest", "runs"] { try c.run("DELETE FROM \(table) WHERE run_uuid = ?", [.text(run)]) }
+        }
+        #expect(try seen(view: .all).map(\.info.runID) == [other])
+    }
+
     /// The same param through two servers at once with different values: exactly one is stored, the other writer
     /// gets MLflow's error; batches of different keys to one run through both servers keep every latest value.
     @Test(.enabled(if: PostgresDatabaseTests.available)) func racesAreDecidedByTheDatabase() throws {

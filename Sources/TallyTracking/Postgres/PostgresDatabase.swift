@@ -189,11 +189,15 @@ public final class PostgresDatabase: Sendable {
             for statement in Self.statements(sql) { try run(statement) }
         }
 
-        /// `sql` split at the `;`s outside quotes, empty statements dropped.
+        /// `sql` split at the `;`s outside quotes and `$$` bodies, empty statements dropped.
         static func statements(_ sql: String) -> [String] {
-            var out: [String] = [], current = "", quote: Character?
+            var out: [String] = [], current = "", quote: Character?, dollar = false, previous: Character = " "
             for ch in sql {
-                if let q = quote {
+                defer { previous = ch }
+                if ch == "$" && previous == "$" && quote == nil {
+                    dollar.toggle()
+                } else if dollar {
+                } else if let q = quote {
                     if ch == q { quote = nil }
                 } else if ch == "'" || ch == "\"" {
                     quote = ch

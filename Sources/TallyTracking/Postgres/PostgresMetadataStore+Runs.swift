@@ -77,15 +77,16 @@ extension PostgresMetadataStore {
     }
 
     public func searchRuns(experimentIDs: [Int64], view: ViewType, metricKeys: [String]) throws -> RunCandidates {
-        let experiments = Array(Set(experimentIDs))
-        guard !experiments.isEmpty else { return RunCandidates(runs: [], metrics: metricKeys.map { _ in [] }) }
-        var condition = "experiment_id IN (\(Self.marks(experiments.count)))"
-        switch view {
-        case .activeOnly: condition += " AND lifecycle_stage = 'active'"
-        case .deletedOnly: condition += " AND lifecycle_stage = 'deleted'"
-        case .all: break
+        // Each experiment's runs through the search cache (what changed since it was read, not every run again).
+        let rows = try conn { c in
+            try Array(Set(experimentIDs)).sorted().flatMap { try experimentRuns(c, $0) }.filter { r in
+                switch view {
+                case .activeOnly: r.run.info.lifecycleStage == .active
+                case .deletedOnly: r.run.info.lifecycleStage == .deleted
+                case .all: true
+                }
+            }
         }
-        let rows = try conn { try runRows($0, where: condition, experiments.map(SQLValue.integer)) }
         guard !metricKeys.isEmpty else { return RunCandidates(runs: rows.map(\.run), metrics: []) }
         let ids = try metricKeys.map { try keyID(ifKnown: $0) }
         var metrics = metricKeys.map { _ in [Double?](repeating: nil, count: rows.count) }

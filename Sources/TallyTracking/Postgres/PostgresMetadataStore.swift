@@ -3,8 +3,9 @@ import TallyStore
 
 /// The metadata store on PostgreSQL, for deployments where several servers share one database. It keeps no cache
 /// another server's write could make stale: every read goes to the database. Uniqueness and immutability are the
-/// database's (constraints, row locks), never a check-then-write in the process; the only thing remembered between
-/// calls is the metric-key table, which only grows and whose ids never change (an id not known yet is read again).
+/// database's (constraints, row locks), never a check-then-write in the process. Remembered between calls: the
+/// metric-key table, which only grows and whose ids never change (an id not known yet is read again), and the
+/// search cache, which every search first brings up to date with the database (``SearchCache``).
 ///
 /// A ``transaction(_:)`` binds one connection to the calling thread (a task-local), so every store method called
 /// inside it runs in that transaction.
@@ -16,6 +17,8 @@ public final class PostgresMetadataStore: MetadataStore {
     let keyDB: PostgresDatabase
     /// Metric keys by id and ids by key, as far as this server has seen them.
     let keys = Mutex(MetricKeyTable())
+    /// Recently searched experiments' runs, read again only where they changed.
+    let searchCache: SearchCache
     /// Codecs for `run_latest` rows (each keeps scratch buffers), lent one per call.
     let codecs = Mutex<[LentCodec]>([])
 
@@ -40,8 +43,10 @@ public final class PostgresMetadataStore: MetadataStore {
     /// - Parameters:
     ///   - poolSize: the most connections this store opens for requests (one more interns metric keys).
     ///   - defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts, when created here.
+    ///   - searchCacheRuns: the most runs the search cache holds.
     public init(uri: PostgresURI, poolSize: Int = 8, migrate: Bool = true, defaultArtifactLocation: String = "mlflow-artifacts:/0",
-                now: Int64) throws {
+                searchCacheRuns: Int = 100_000, now: Int64) throws {
+        searchCache = SearchCache(capacity: searchCacheRuns)
         db = try PostgresDatabase(uri: uri, poolSize: poolSize)
         keyDB = try PostgresDatabase(uri: uri, poolSize: 1)
         do {

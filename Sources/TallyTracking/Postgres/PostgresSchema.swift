@@ -7,7 +7,7 @@
 /// whatever locale the cluster was created with.
 public enum PostgresSchema {
     /// The statements of each version, in order.
-    static let versions: [String] = [version1]
+    static let versions: [String] = [version1, version2]
 
     /// The version this build writes.
     public static var current: Int { versions.count }
@@ -17,7 +17,10 @@ public enum PostgresSchema {
     /// is an error saying so. A database ahead of this build is always one.
     /// - Parameters:
     ///   - defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts, when version 1 creates it.
-    public static func migrate(_ db: PostgresDatabase, migrate: Bool = true, defaultArtifactLocation: String, now: Int64) throws {
+    ///   - target: the version to stop at (tests bring a database to an older version to migrate it from there).
+    public static func migrate(_ db: PostgresDatabase, migrate: Bool = true, defaultArtifactLocation: String, now: Int64,
+                               through target: Int = current) throws {
+        precondition((1...current).contains(target), "no schema version \(target)")
         try db.transaction { c in
             try c.run("SELECT pg_advisory_xact_lock(?)", [.integer(lockKey)])
             try c.execute("CREATE TABLE IF NOT EXISTS tally_schema (version BIGINT PRIMARY KEY, applied_time BIGINT NOT NULL)")
@@ -26,11 +29,11 @@ public enum PostgresSchema {
                 throw TrackingError(.internalError, "The PostgreSQL metadata schema is at version \(have), newer than this build's \(current): "
                     + "upgrade tally")
             }
-            guard have == current || migrate else {
+            guard have >= target || migrate else {
                 throw TrackingError(.internalError, "The PostgreSQL metadata schema is at version \(have) and this build needs \(current): "
                     + "start without --no-migrate to apply the migrations")
             }
-            for v in have..<current {
+            for v in have..<max(have, target) {
                 try c.execute(versions[v])
                 if v == 0 {
                     try c.run("INSERT INTO experiments VALUES (0, 'Default', ?, 'active', ?, ?)",
@@ -107,5 +110,36 @@ public enum PostgresSchema {
         CREATE TABLE access_tokens (
             id TEXT COLLATE "C" PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE, name TEXT COLLATE "C" NOT NULL,
             digest TEXT COLLATE "C" NOT NULL UNIQUE, creation_time BIGINT NOT NULL, expiry_time BIGINT, kind TEXT COLLATE "C" NOT NULL)
+        """
+}
+
+extension PostgresSchema {
+    /// Version 2: a run's `version`, the id of the last transaction that changed the run or anything of it (params,
+    /// tags, inputs, latest values), set by triggers, so a server can tell which runs changed since it last read
+    /// them (the search cache, ``PostgresMetadataStore/searchRuns(experimentIDs:view:metricKeys:)``). The child
+    /// tables' triggers run *before* their row is written, so a transaction locks the run's row before any row of
+    /// its children: the one lock order that keeps concurrent writers of a run from deadlocking.
+    static let version2 = """
+        ALTER TABLE runs ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE runs ALTER COLUMN version SET DEFAULT (pg_current_xact_id()::text::bigint);
+        CREATE FUNCTION tally_run_version() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.version := pg_current_xact_id()::text::bigint;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER runs_version BEFORE UPDATE ON runs FOR EACH ROW EXECUTE FUNCTION tally_run_version();
+        CREATE FUNCTION tally_touch_run() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            id TEXT := CASE WHEN TG_OP = 'DELETE' THEN OLD.run_uuid ELSE NEW.run_uuid END;
+        BEGIN
+            UPDATE runs SET version = pg_current_xact_id()::text::bigint
+                WHERE run_uuid = id AND version <> pg_current_xact_id()::text::bigint;
+            IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER params_touch_run BEFORE INSERT OR UPDATE OR DELETE ON params FOR EACH ROW EXECUTE FUNCTION tally_touch_run();
+        CREATE TRIGGER tags_touch_run BEFORE INSERT OR UPDATE OR DELETE ON tags FOR EACH ROW EXECUTE FUNCTION tally_touch_run();
+        CREATE TRIGGER inputs_touch_run BEFORE INSERT OR UPDATE OR DELETE ON inputs FOR EACH ROW EXECUTE FUNCTION tally_touch_run();
+        CREATE TRIGGER run_latest_touch_run BEFORE INSERT OR UPDATE OR DELETE ON run_latest FOR EACH ROW EXECUTE FUNCTION tally_touch_run()
         """
 }

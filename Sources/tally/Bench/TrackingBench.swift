@@ -20,6 +20,10 @@ struct TrackingBench: ParsableCommand {
     var clients = 1
     @Option(help: "Metadata store (default: SQLite in the scratch directory; postgresql://… to measure PostgreSQL).")
     var backendStoreURI: String?
+    @Option(help: "Log-batch requests per client for the latest-value update rate (10 keys at one step each).")
+    var latestBatches = 500
+    @Option(help: "Measure running servers over MLflow's REST API instead (repeat for servers sharing a database).")
+    var url: [String] = []
     @OptionGroup var output: BenchOutput
 
     func service(_ path: String) throws -> TrackingService {
@@ -27,6 +31,7 @@ struct TrackingBench: ParsableCommand {
     }
 
     func run() throws {
+        if !url.isEmpty { return try runHTTP() }
         let root = output.scratch("tracking")
         defer { system_rm(root) }
         var out = JSONObject()
@@ -52,6 +57,19 @@ struct TrackingBench: ParsableCommand {
         out.add("clients", clients)
         out.add("durability", durability)
         out.add("metadata", s.metadata is PostgresMetadataStore ? "postgresql" : "sqlite")
+
+        // Latest-value updates: each client logs batches of 10 keys at one step each into a run of its own.
+        let runs = try (0..<clients).map { _ in try s.createRun(experimentID: exp).info.runID }
+        let bt = try seconds {
+            try onThreads(clients) { c in
+                for step in 0..<latestBatches {
+                    try s.logBatch(runID: runs[c], metrics: (0..<10).map {
+                        Metric(key: "k\($0)", value: Double(step * 10 + $0) / 1000, timestamp: 1_700_000_000_000 + Int64(step), step: Int64(step))
+                    })
+                }
+            }
+        }
+        out.add("log_batches_per_s", Double(latestBatches * clients) / bt, digits: 0)
 
         // Search over many runs, each with 20 params and 10 metrics.
         let q = try service(root + "/search")

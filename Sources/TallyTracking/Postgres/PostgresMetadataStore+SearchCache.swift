@@ -1,0 +1,115 @@
+import Synchronization
+
+/// The runs of recently searched experiments, each as of a known point in the database's history, so a search
+/// reads only what changed since (one statement when nothing did) instead of every run with its params and tags.
+///
+/// Every change to a run or anything of it stamps the run's `version` with the writing transaction's id (schema
+/// version 2's triggers). An entry remembers its *horizon*: the oldest transaction still running when it was read
+/// (`pg_snapshot_xmin`). Every transaction below the horizon had finished by then, so its changes are in the entry;
+/// a run whose version is at or above the horizon may have changed since and is read again. A run count that
+/// differs after applying the changes (runs removed for good) reads the experiment again in full. Nothing is ever
+/// served without that check, so another server's write is seen by the next search, as without a cache.
+///
+/// Bounded by runs held (least recently searched experiments dropped first); an experiment larger than the whole
+/// bound is read directly every time.
+final class SearchCache: Sendable {
+    /// A run as the search needs it: the full run (no metrics) and its latest row.
+    struct Entry: Sendable {
+        var run: Run
+        var latest: [UInt8]
+    }
+
+    /// One experiment's runs.
+    struct Experiment: Sendable {
+        var horizon: Int64
+        var runs: [String: Entry]
+        var used: UInt64
+    }
+
+    struct State: Sendable {
+        var experiments: [Int64: Experiment] = [:]
+        var held = 0
+        var clock: UInt64 = 0
+    }
+
+    /// The most runs held across experiments.
+    let capacity: Int
+    let state = Mutex(State())
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// The cached runs of an experiment (and their horizon), marking it used.
+    func get(_ id: Int64) -> Experiment? {
+        state.withLock { s in
+            s.clock += 1
+            s.experiments[id]?.used = s.clock
+            return s.experiments[id]
+        }
+    }
+
+    /// Keeps `entry` for `id` unless a newer one (a later horizon) is there, then drops least recently used
+    /// experiments until the bound holds.
+    func put(_ id: Int64, horizon: Int64, runs: [String: Entry]) {
+        guard runs.count <= capacity else { return drop(id) }
+        state.withLock { s in
+            if let old = s.experiments[id] {
+                guard old.horizon <= horizon else { return }
+                s.held -= old.runs.count
+            }
+            s.clock += 1
+            s.experiments[id] = Experiment(horizon: horizon, runs: runs, used: s.clock)
+            s.held += runs.count
+            while s.held > capacity, let oldest = s.experiments.min(by: { $0.value.used < $1.value.used }) {
+                s.held -= oldest.value.runs.count
+                s.experiments[oldest.key] = nil
+            }
+        }
+    }
+
+    /// Forgets an experiment.
+    func drop(_ id: Int64) {
+        state.withLock { s in
+            if let old = s.experiments.removeValue(forKey: id) { s.held -= old.runs.count }
+        }
+    }
+
+    /// Runs held.
+    var count: Int { state.withLock { $0.held } }
+}
+
+extension PostgresMetadataStore {
+    /// The runs of one experiment (any stage) with their latest rows: from the search cache after reading what
+    /// changed since its horizon, or read in full.
+    func experimentRuns(_ c: PostgresDatabase.Connection, _ experiment: Int64) throws -> [SearchCache.Entry] {
+        if let cached = searchCache.get(experiment) {
+            let rows = try c.rows("SELECT s.h, s.n, r.run_uuid FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h, "
+                                  + "(SELECT count(*) FROM runs WHERE experiment_id = ?) AS n) s "
+                                  + "LEFT JOIN runs r ON r.experiment_id = ? AND r.version >= ?",
+                                  [.integer(experiment), .integer(experiment), .integer(cached.horizon)])
+            let horizon = rows.first?[0].int ?? 0, count = Int(rows.first?[1].int ?? 0)
+            let changed = rows.compactMap { $0[2].string }
+            var runs = cached.runs
+            for start in stride(from: 0, to: changed.count, by: 500) {
+                let chunk = changed[start..<min(changed.count, start + 500)]
+                for id in chunk { runs[id] = nil }  // removed for good unless read again below
+                for r in try runRows(c, where: "run_uuid IN (\(Self.marks(chunk.count)))", chunk.map(SQLValue.text)) {
+                    runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
+                }
+            }
+            if runs.count == count {
+                if !changed.isEmpty || horizon != cached.horizon { searchCache.put(experiment, horizon: horizon, runs: runs) }
+                return Array(runs.values)
+            }
+        }
+        // In full: the horizon first (an earlier horizon only makes the next read take a little more).
+        let horizon = try c.rows("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").first?.first?.int ?? 0
+        var runs: [String: SearchCache.Entry] = [:]
+        for r in try runRows(c, where: "experiment_id = ?", [.integer(experiment)]) {
+            runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
+        }
+        searchCache.put(experiment, horizon: horizon, runs: runs)
+        return Array(runs.values)
+    }
+}
