@@ -212,6 +212,27 @@ public final class PostgresDatabase: Sendable {
             return out.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         }
 
+        /// Sends a statement without binds and returns at once; ``Pending/wait()`` waits for its answer. Statements
+        /// sent after it on this connection run after it.
+        public func start(_ sql: String) -> Pending {
+            Pending(future: connection.query(PostgresQuery(unsafeSQL: sql), logger: logger), sql: sql)
+        }
+
+        /// A statement sent and not waited for yet.
+        public struct Pending: Sendable {
+            let future: EventLoopFuture<PostgresQueryResult>
+            let sql: String
+
+            /// Waits for the statement's answer; throws its error.
+            public func wait() throws {
+                do {
+                    _ = try future.wait()
+                } catch {
+                    throw PostgresError(error, sql: sql)
+                }
+            }
+        }
+
         /// Runs a statement; returns the rows it touched (or returned).
         @discardableResult
         public func run(_ sql: String, _ values: [SQLValue] = []) throws -> Int {

@@ -7,7 +7,7 @@ extension PostgresMetadataStore {
     public func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] {
         // Inside a transaction the row is locked until the commit: the batch that read it is the one that writes it
         // next, so two servers' batches of one run take turns instead of overwriting each other's keys.
-        let row = try conn { try Self.latestRow($0, runID, lock: current != nil) }
+        let row = try lockedLatestRow(runID) ?? conn { try Self.latestRow($0, runID, lock: false) }
         return LatestRows.lookup(row.isEmpty ? [] : try decodeLatest(row, runID: runID).metrics, keys)
     }
 
@@ -15,7 +15,7 @@ extension PostgresMetadataStore {
         let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
         try intern(updates.map(\.key))
         try write { c in
-            let row = try Self.latestRow(c, runID, lock: true)
+            guard let row = try lockedLatestRow(runID) else { throw TrackingError(.internalError, "latest row written outside a transaction") }
             let (all, ids) = row.isEmpty ? ([], []) : try decodeLatest(row, runID: runID)
             let table = keys.withLock { $0 }
             let (merged, mergedIDs) = try LatestRows.merge(all, ids: ids, sortedUpdates: updates) { key in
@@ -24,7 +24,18 @@ extension PostgresMetadataStore {
             }
             let encoded = try withCodec { try LatestRows.encode(merged, ids: mergedIDs, codec: $0) }
             try c.run("INSERT INTO run_latest VALUES (?, ?) ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data", [.text(runID), .blob(encoded)])
+            Self.bound?.lockedLatest.withLock { $0[runID] = encoded }
         }
+    }
+
+    /// Inside a transaction, a run's latest row locked until the commit: read `FOR UPDATE` the first time, then
+    /// as this transaction last saw (or wrote) it. `nil` outside transactions.
+    func lockedLatestRow(_ runID: String) throws -> [UInt8]? {
+        guard let b = Self.bound, b.store == ObjectIdentifier(self) else { return nil }
+        if let row = b.lockedLatest.withLock({ $0[runID] }) { return row }
+        let row = try mapped { try Self.latestRow(b.connection, runID, lock: true) }
+        b.lockedLatest.withLock { $0[runID] = row }
+        return row
     }
 
     public func latestTable(runIDs: [String]) throws -> LatestTable {

@@ -4,25 +4,37 @@ extension PostgresMetadataStore {
     // MARK: Runs
 
     public func insertRun(_ info: RunInfo, tags: [KeyValue]) throws {
-        try write { c in
-            try c.run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        // One statement (atomic by itself): the run, its tags, and an empty latest row from the start — the row every
+        // later batch locks (two servers' first batches of a run then take turns instead of both inserting).
+        let tags = Self.tagRows(tags)
+        let tagInsert = tags.isEmpty ? "" : ", t AS (" + Self.tagUpsert(tags.count) + ")"
+        try conn { c in
+            try c.run("WITH r AS (INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) RETURNING run_uuid)" + tagInsert
+                      + " INSERT INTO run_latest SELECT run_uuid, ''::bytea FROM r",
                       [.text(info.runID), .integer(Int64(info.experimentID) ?? 0), .text(info.runName), .text(info.userID),
                        .text(info.status.rawValue), .integer(info.startTime), info.endTime.map(SQLValue.integer) ?? .null,
-                       .text(info.artifactURI), .text(info.lifecycleStage.rawValue)])
-            try Self.upsertTags(c, runID: info.runID, tags)
-            // An empty latest row from the start: the row every later batch locks (two servers' first batches of a
-            // run then take turns instead of both inserting).
-            try c.run("INSERT INTO run_latest VALUES (?, ?)", [.text(info.runID), .blob([])])
+                       .text(info.artifactURI), .text(info.lifecycleStage.rawValue)]
+                      + tags.flatMap { [.text(info.runID), .text($0.key), .text($0.value)] })
         }
     }
 
-    /// Upserts run tags in key order (concurrent writers lock rows in one order: no deadlock), the last of equal keys
-    /// winning.
+    /// Tags to upsert: the last of equal keys winning, in key order (concurrent writers lock rows in one order: no
+    /// deadlock).
+    static func tagRows(_ tags: [KeyValue]) -> [KeyValue] {
+        TrackingService.lastWins(tags).sorted { binaryLess($0.key, $1.key) }
+    }
+
+    /// The upsert of `n` run tags (binds: run, key, value for each).
+    static func tagUpsert(_ n: Int) -> String {
+        "INSERT INTO tags VALUES " + Array(repeating: "(?, ?, ?)", count: n).joined(separator: ", ")
+            + " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value"
+    }
+
+    /// Upserts run tags (see ``tagRows(_:)``).
     static func upsertTags(_ c: PostgresDatabase.Connection, runID: String, _ tags: [KeyValue]) throws {
-        let tags = TrackingService.lastWins(tags).sorted { binaryLess($0.key, $1.key) }
+        let tags = tagRows(tags)
         guard !tags.isEmpty else { return }
-        try c.run("INSERT INTO tags VALUES " + Array(repeating: "(?, ?, ?)", count: tags.count).joined(separator: ", ")
-                  + " ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value", tags.flatMap { [.text(runID), .text($0.key), .text($0.value)] })
+        try c.run(tagUpsert(tags.count), tags.flatMap { [.text(runID), .text($0.key), .text($0.value)] })
     }
 
     public func runInfo(id: String) throws -> RunInfo? {
@@ -100,13 +112,19 @@ extension PostgresMetadataStore {
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
+        var set: [String] = [], values: [SQLValue] = []
+        if let status { set.append("status = ?"); values.append(.text(status.rawValue)) }
+        if let endTime { set.append("end_time = ?"); values.append(.integer(endTime)) }
+        if let name { set.append("name = ?"); values.append(.text(name)) }
+        guard !set.isEmpty else { return }
+        let update = { (c: PostgresDatabase.Connection) in
+            try c.run("UPDATE runs SET \(set.joined(separator: ", ")) WHERE run_uuid = ?", values + [.text(id)])
+        }
+        // One statement unless the name's tag goes with it.
+        guard let name else { return try conn { _ = try update($0) } }
         try write { c in
-            if let status { try c.run("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
-            if let endTime { try c.run("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.integer(endTime), .text(id)]) }
-            if let name {
-                try c.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(name), .text(id)])
-                try Self.upsertTags(c, runID: id, [KeyValue(key: "mlflow.runName", value: name)])
-            }
+            _ = try update(c)
+            try Self.upsertTags(c, runID: id, [KeyValue(key: "mlflow.runName", value: name)])
         }
     }
 
@@ -118,11 +136,13 @@ extension PostgresMetadataStore {
     }
 
     public func setRunTags(id: String, _ tags: [KeyValue]) throws {
+        // One statement unless the run's name changes with its tag.
+        guard let name = TrackingService.lastWins(tags).last(where: { $0.key == "mlflow.runName" }) else {
+            return try conn { try Self.upsertTags($0, runID: id, tags) }
+        }
         try write { c in
             try Self.upsertTags(c, runID: id, tags)
-            if let name = TrackingService.lastWins(tags).last(where: { $0.key == "mlflow.runName" }) {
-                try c.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(name.value), .text(id)])
-            }
+            try c.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(name.value), .text(id)])
         }
     }
 
@@ -149,7 +169,9 @@ extension PostgresMetadataStore {
         // same key and then skips it, so the value stored first is the one answered.
         let params = params.sorted { binaryLess($0.key, $1.key) }
         guard !params.isEmpty else { return [:] }
-        return try write { c in
+        // One statement, atomic by itself (inside a batch's transaction when there is one); the values of skipped
+        // keys are read after it, so they are the ones stored first.
+        return try conn { c in
             let inserted = Set(try c.rows("INSERT INTO params VALUES " + Array(repeating: "(?, ?, ?)", count: params.count).joined(separator: ", ")
                                           + " ON CONFLICT (run_uuid, key) DO NOTHING RETURNING key",
                                           params.flatMap { [.text(runID), .text($0.key), .text($0.value)] }).compactMap { $0.first?.string })

@@ -31,6 +31,9 @@ public final class PostgresMetadataStore: MetadataStore {
     final class Bound: Sendable {
         let store: ObjectIdentifier
         let connection: PostgresDatabase.Connection
+        /// Latest rows this transaction holds locked (read `FOR UPDATE` or written), by run: nobody else can change
+        /// them before the commit, so they are not read again.
+        let lockedLatest = Mutex<[String: [UInt8]]>([:])
         init(_ store: ObjectIdentifier, _ connection: PostgresDatabase.Connection) {
             self.store = store
             self.connection = connection
@@ -86,11 +89,15 @@ public final class PostgresMetadataStore: MetadataStore {
         if current != nil { return try body() }  // nested: joins the outer transaction
         return try mapped {
             try db.withConnection { c in
-                try c.execute("BEGIN")
+                // BEGIN is sent without waiting for its answer: the connection runs statements in order, so the
+                // first statement of the body follows it, and the thread waits once for both.
+                let begun = c.start("BEGIN")
                 let r: R
                 do {
                     r = try Self.$bound.withValue(Bound(ObjectIdentifier(self), c)) { try body() }
+                    try begun.wait()
                 } catch {
+                    try? begun.wait()
                     try? c.execute("ROLLBACK")
                     throw error
                 }

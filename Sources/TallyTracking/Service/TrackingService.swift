@@ -185,8 +185,10 @@ public final class TrackingService: Sendable {
         let info = RunInfo(runID: id, runName: name, experimentID: e.experimentID, userID: userID ?? "", status: .running,
                            startTime: startTime ?? clock(), endTime: nil, artifactURI: e.artifactLocation + "/" + id + "/artifacts",
                            lifecycleStage: .active)
-        try metadata.insertRun(info, tags: Self.lastWins(tags))
-        return try run(id: id)
+        let stored = Self.lastWins(tags)
+        try metadata.insertRun(info, tags: stored)
+        // What a read would answer: nothing else can have been logged to a run nobody knows the id of yet.
+        return Run(info: info, metrics: [], params: [], tags: stored.sorted { binaryLess($0.key, $1.key) }, inputs: [])
     }
 
     /// Tags with repeated keys reduced to the last value, in first-appearance order.

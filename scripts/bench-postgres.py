@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Tally on PostgreSQL, side by side in one run: SQLite vs PostgreSQL in-process (`tally bench tracking`), then over
+MLflow's REST API with one load generator (`tally bench tracking --url`) against `tally server` on SQLite, on
+PostgreSQL (1 and 3 servers sharing one database) and a real `mlflow server` on the same PostgreSQL cluster.
+
+The cluster is started here (scripts/pg-test with PG_TEST_DURABLE=1: fsync and synchronous commit on, as deployed);
+every target gets a database of its own. Prints one JSON object and a Markdown table.
+
+Usage: .venv-interop/bin/python scripts/bench-postgres.py [--tally .build/release/tally] [--clients 4]
+       [--create-runs 2000] [--search-runs 10000] [--mlflow-create-runs 400] [--skip-mlflow]
+"""
+import argparse, json, os, shutil, subprocess, sys, tempfile
+
+from benchutil import free_port, start, stop
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def pg(dir_, *sql):
+    """Runs SQL as the cluster's superuser (as the postgres user when this runs as root)."""
+    port = open(os.path.join(dir_, "port")).read().strip()
+    binary = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+    cmd = [f"/usr/lib/postgresql/{binary}/bin/psql", "-h", dir_, "-p", port, "-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1"]
+    for s in sql:
+        cmd += ["-c", s]
+    if os.getuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def database(dir_, base_uri, name):
+    pg(dir_, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} OWNER tally")
+    return base_uri.rsplit("/", 1)[0] + "/" + name
+
+
+def bench(tally, *args):
+    out = subprocess.run([tally, "bench", "tracking", "--json", *args], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def tally_servers(tally, scratch, name, n, uri=None):
+    procs, urls = [], []
+    for i in range(n):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [tally, "server", "--port", str(port), "--data-dir", os.path.join(scratch, f"{name}-{i}"), "--log-level", "warning"]
+        if uri:
+            cmd += ["--backend-store-uri", uri]
+        procs.append(start(cmd, url))
+        urls.append(url)
+    return procs, urls
+
+
+def mlflow_server(scratch, uri, workers):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri.replace("postgresql://", "postgresql+psycopg2://"),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+           "--artifacts-destination", os.path.join(scratch, "mlflow-artifacts")]
+    return [start(cmd, url)], [url]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tally", default=".build/release/tally")
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--create-runs", type=int, default=2000)
+    ap.add_argument("--search-runs", type=int, default=10000)
+    ap.add_argument("--latest-batches", type=int, default=500)
+    ap.add_argument("--mlflow-create-runs", type=int, default=400)
+    ap.add_argument("--mlflow-latest-batches", type=int, default=100)
+    ap.add_argument("--mlflow-workers", type=int, default=4)
+    ap.add_argument("--skip-mlflow", action="store_true")
+    a = ap.parse_args()
+    tally = os.path.abspath(a.tally)
+    scratch = tempfile.mkdtemp(prefix="tally-bench-pg-")
+    cluster = os.path.join(scratch, "pg")
+    env = dict(os.environ, PG_TEST_DURABLE="1")
+    base = subprocess.run([os.path.join(HERE, "pg-test"), "start", cluster], check=True, capture_output=True, text=True, env=env).stdout.strip()
+    results = {}
+    try:
+        sizes = ["--create-runs", str(a.create_runs), "--search-runs", str(a.search_runs), "--latest-batches", str(a.latest_batches)]
+        # In-process: the service over each metadata store (metrics in TallyStore, durability sync).
+        for clients in (1, a.clients):
+            results[f"in-process sqlite, {clients} client(s)"] = bench(tally, "--clients", str(clients), *sizes)
+            uri = database(cluster, base, f"inproc{clients}")
+            results[f"in-process postgresql, {clients} client(s)"] = bench(tally, "--clients", str(clients), "--backend-store-uri", uri, *sizes)
+        # Over HTTP, one load generator for every target.
+        targets = [("tally server, sqlite", lambda: tally_servers(tally, scratch, "sqlite", 1)),
+                   ("tally server, postgresql", lambda: tally_servers(tally, scratch, "pg1", 1, database(cluster, base, "pg1"))),
+                   ("3 tally servers, one postgresql", lambda: tally_servers(tally, scratch, "pg3", 3, database(cluster, base, "pg3")))]
+        if not a.skip_mlflow:
+            targets.append((f"mlflow server ({a.mlflow_workers} workers), postgresql",
+                            lambda: mlflow_server(scratch, database(cluster, base, "mlflow"), a.mlflow_workers)))
+        for name, starter in targets:
+            procs, urls = starter()
+            try:
+                mlflow = name.startswith("mlflow")
+                args = ["--clients", str(a.clients), "--create-runs", str(a.mlflow_create_runs if mlflow else a.create_runs),
+                        "--search-runs", str(a.search_runs),
+                        "--latest-batches", str(a.mlflow_latest_batches if mlflow else a.latest_batches)]
+                for u in urls:
+                    args += ["--url", u]
+                results[name] = bench(tally, *args)
+            finally:
+                for p in procs:
+                    stop(p)
+    finally:
+        subprocess.run([os.path.join(HERE, "pg-test"), "stop", cluster], check=False)
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(json.dumps(results, indent=1))
+    print()
+    print("| target | runs created/s | log-batch/s (p50 / p99 ms) | search ms p50 (filtered / all ordered) | populate runs/s |")
+    print("|---|---|---|---|---|")
+    for name, r in results.items():
+        lat = f" ({r['log_batch_ms_p50']} / {r['log_batch_ms_p99']})" if "log_batch_ms_p50" in r else ""
+        print(f"| {name} | {r['create_runs_per_s']} | {r['log_batches_per_s']}{lat} | {r['search_ms_p50']} / {r['search_all_ordered_ms_p50']} "
+              f"| {r.get('populate_runs_per_s', '—')} |")
+
+
+if __name__ == "__main__":
+    main()
