@@ -44,6 +44,10 @@ public protocol MetadataStore: AccessStore {
     func searchRuns(experimentIDs: [Int64], view: ViewType, metricKeys: [String]) throws -> RunCandidates
     /// Full runs by id, in the order given; ids without a run are left out.
     func runs(ids: [String]) throws -> [Run]
+    /// A search's page in full (latest values too), from candidates ``searchRuns(experimentIDs:view:metricKeys:)``
+    /// just answered, in their order: by default the runs read again by id; a store that answered the search from
+    /// runs it holds whole fills those in instead.
+    func searchPage(_ candidates: [Run]) throws -> [Run]
     /// Changes status, end time and name (only the non-nil ones).
     func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws
     /// Soft-deletes or restores a run.
@@ -181,5 +185,12 @@ public struct LatestTable: Sendable {
         steps[c] = step
         values[c] = value
         present[c] = true
+    }
+}
+
+extension MetadataStore {
+    /// Reads the page's runs again by id.
+    public func searchPage(_ candidates: [Run]) throws -> [Run] {
+        try runs(ids: candidates.map(\.info.runID))
     }
 }

@@ -34,6 +34,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         if let e = error as? PSQLError {
             sqlState = e.serverInfo?[.sqlState]
             message = e.serverInfo?[.message] ?? "\(e.code)" + (e.underlying.map { ": \($0)" } ?? "")
+        } else if case .server(let e) = error as? PostgresNIO.PostgresError {  // prepared statements' errors (PostgresNIO's older API)
+            sqlState = e.fields[.sqlState]
+            message = e.fields[.message] ?? "\(e)"
         } else {
             sqlState = nil
             message = "\(error)"
@@ -54,7 +57,7 @@ public final class PostgresDatabase: Sendable {
     let logger: Logger
     /// One permit per connection the pool may hold.
     let permits: DispatchSemaphore
-    let idle = Mutex<[PostgresConnection]>([])
+    let idle = Mutex<[Pooled]>([])
     let nextID = Atomic<Int>(0)
     /// How long a lost connection is retried before a request fails.
     public static let reconnectMillis = 10_000
@@ -94,21 +97,35 @@ public final class PostgresDatabase: Sendable {
 
     deinit {
         // Each closing connection is kept until its close completes (PostgresNIO insists on it).
-        for c in idle.withLock({ $0 }) { c.close().whenComplete { _ in withExtendedLifetime(c) {} } }
+        for p in idle.withLock({ $0 }) { p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} } }
     }
 
+    /// A connection of the pool with the statements prepared on it.
+    final class Pooled: Sendable {
+        let connection: PostgresConnection
+        /// Prepared statements by their text (with the binds' types spelled out: see ``Connection/text(_:_:)``).
+        let prepared = Mutex<[String: PreparedQuery]>([:])
+
+        init(_ connection: PostgresConnection) {
+            self.connection = connection
+        }
+    }
+
+    /// The most statements prepared on one connection; later ones run unprepared.
+    static let preparedPerConnection = 256
+
     /// A new connection.
-    func connect() throws -> PostgresConnection {
+    func connect() throws -> Pooled {
         do {
-            return try PostgresConnection.connect(on: group.next(), configuration: configuration, id: nextID.add(1, ordering: .relaxed).newValue,
-                                                  logger: logger).wait()
+            return Pooled(try PostgresConnection.connect(on: group.next(), configuration: configuration,
+                                                         id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait())
         } catch {
             throw PostgresError(error, sql: nil)
         }
     }
 
     /// A new connection, retried with exponential backoff (50 ms doubling to 2 s) for up to ``reconnectMillis``.
-    func reconnect() throws -> PostgresConnection {
+    func reconnect() throws -> Pooled {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(Self.reconnectMillis) * 1_000_000
         var wait: UInt64 = 50_000_000
         while true {
@@ -129,18 +146,18 @@ public final class PostgresDatabase: Sendable {
     public func withConnection<R>(_ body: (Connection) throws -> R) throws -> R {
         permits.wait()
         defer { permits.signal() }
-        var conn = idle.withLock { $0.popLast() }
-        if conn?.isClosed ?? true { conn = try reconnect() }
-        let c = conn!
+        var pooled = idle.withLock { $0.popLast() }
+        if pooled?.connection.isClosed ?? true { pooled = try reconnect() }
+        let p = pooled!, c = p.connection
         do {
-            let r = try body(Connection(connection: c, logger: logger))
-            if !c.isClosed { idle.withLock { $0.append(c) } }
+            let r = try body(Connection(pooled: p, logger: logger))
+            if !c.isClosed { idle.withLock { $0.append(p) } }
             return r
         } catch let e as PostgresError where e.sqlState == nil {
-            c.close().whenComplete { _ in withExtendedLifetime(c) {} }
+            c.close().whenComplete { _ in withExtendedLifetime(p) {} }
             throw e
         } catch {
-            if !c.isClosed { idle.withLock { $0.append(c) } }
+            if !c.isClosed { idle.withLock { $0.append(p) } }
             throw error
         }
     }
@@ -172,8 +189,8 @@ public final class PostgresDatabase: Sendable {
 
     /// Closes every idle connection (busy ones close when returned after this).
     public func close() {
-        for c in idle.withLock({ s in defer { s = [] }; return s }) {
-            let closing: EventLoopFuture<Void> = c.close()
+        for p in idle.withLock({ s in defer { s = [] }; return s }) {
+            let closing: EventLoopFuture<Void> = p.connection.close()
             try? closing.wait()
         }
     }
@@ -181,8 +198,9 @@ public final class PostgresDatabase: Sendable {
     /// One connection, lent for a call: statements with SQLite-style `?` placeholders and ``SQLValue`` binds and cells,
     /// so SQL written for both dialects reads the same.
     public struct Connection: Sendable {
-        let connection: PostgresConnection
+        let pooled: Pooled
         let logger: Logger
+        var connection: PostgresConnection { pooled.connection }
 
         /// Runs statements without binds (several allowed, separated by `;`), one after the other.
         public func execute(_ sql: String) throws {
@@ -245,10 +263,27 @@ public final class PostgresDatabase: Sendable {
             }
         }
 
-        /// The rows of a query, each cell as a ``SQLValue``.
+        /// Runs a statement whose count of rows touched nothing needs, prepared on this connection (parsed and
+        /// planned once, not on every call).
+        public func exec(_ sql: String, _ values: [SQLValue]) throws {
+            _ = try rows(sql, values)
+        }
+
+        /// The rows of a query, each cell as a ``SQLValue``. Statements with binds are prepared on the connection
+        /// the first time it runs them (up to ``PostgresDatabase/preparedPerConnection``): later runs skip the
+        /// server's parsing and planning.
         public func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
             do {
-                return try connection.query(try Self.query(sql, values), logger: logger).wait().rows.map { row in
+                let text = try Self.text(sql, values)
+                if !values.isEmpty, values.count <= 64, let statement = try prepared(text) {
+                    // The description a statement is prepared with says text; the rows come in binary (as asked).
+                    return try statement.execute(try Self.data(values)).wait().map { row in
+                        row.map { c in
+                            Self.value(PostgresCell(bytes: c.bytes, dataType: c.dataType, format: .binary, columnName: c.columnName, columnIndex: c.columnIndex))
+                        }
+                    }
+                }
+                return try connection.query(PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), logger: logger).wait().rows.map { row in
                     row.map(Self.value)
                 }
             } catch let e as PostgresError {
@@ -258,26 +293,69 @@ public final class PostgresDatabase: Sendable {
             }
         }
 
+        /// The statement `text` prepared on this connection (prepared now the first time), `nil` when the
+        /// connection holds as many as it may.
+        func prepared(_ text: String) throws -> PreparedQuery? {
+            if let p = pooled.prepared.withLock({ $0[text] }) { return p }
+            guard pooled.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection else { return nil }
+            let p = try connection.prepare(query: text).wait()
+            pooled.prepared.withLock { $0[text] = p }
+            return p
+        }
+
         /// `?` placeholders (outside quotes) become `$1`, `$2`, …, bound to `values`.
         static func query(_ sql: String, _ values: [SQLValue]) throws -> PostgresQuery {
-            var text = "", n = 0, quote: Character?
-            for ch in sql {
-                if let q = quote {
-                    if ch == q { quote = nil }
-                    text.append(ch)
-                } else if ch == "'" || ch == "\"" {
-                    quote = ch
-                    text.append(ch)
-                } else if ch == "?" {
+            PostgresQuery(unsafeSQL: try text(sql, values), binds: try binds(values))
+        }
+
+        /// The statement's text for PostgreSQL: each `?` outside quotes becomes `$n` with the type of its value
+        /// spelled out (`$1::int8`, `$2::text`, …; a NULL's type is the server's to infer), so a statement
+        /// prepared once takes the same types on every run.
+        static func text(_ sql: String, _ values: [SQLValue]) throws -> String {
+            var text = [UInt8](), n = 0, quote: UInt8 = 0
+            text.reserveCapacity(sql.utf8.count + values.count * 8)
+            for b in sql.utf8 {
+                if quote != 0 {
+                    if b == quote { quote = 0 }
+                    text.append(b)
+                } else if b == UInt8(ascii: "'") || b == UInt8(ascii: "\"") {
+                    quote = b
+                    text.append(b)
+                } else if b == UInt8(ascii: "?") {
                     n += 1
-                    text += "$\(n)"
+                    text.append(UInt8(ascii: "$"))
+                    text.append(contentsOf: String(n).utf8)
+                    if n <= values.count {
+                        switch values[n - 1] {
+                        case .null: break
+                        case .integer: text.append(contentsOf: "::int8".utf8)
+                        case .real: text.append(contentsOf: "::float8".utf8)
+                        case .text: text.append(contentsOf: "::text".utf8)
+                        case .blob: text.append(contentsOf: "::bytea".utf8)
+                        }
+                    }
                 } else {
-                    text.append(ch)
+                    text.append(b)
                 }
             }
             guard n == values.count else {
                 throw PostgresError(TrackingError(.internalError, "\(n) placeholders, \(values.count) values"), sql: sql)
             }
+            return String(decoding: text, as: UTF8.self)
+        }
+
+        /// PostgreSQL text cannot hold NUL: refused here with the SQLSTATE the server would answer.
+        static func refuseNUL(_ x: String) throws {
+            guard !x.utf8.contains(0) else {
+                var e = PostgresError(TrackingError(.invalidParameterValue, "NUL"), sql: nil)
+                e.sqlState = "22021"
+                e.message = "text containing the NUL character (\\u0000) cannot be stored or looked up in PostgreSQL"
+                throw e
+            }
+        }
+
+        /// The values as binds of an unprepared statement.
+        static func binds(_ values: [SQLValue]) throws -> PostgresBindings {
             var binds = PostgresBindings(capacity: values.count)
             for v in values {
                 switch v {
@@ -285,18 +363,27 @@ public final class PostgresDatabase: Sendable {
                 case .integer(let x): binds.append(x)
                 case .real(let x): binds.append(x)
                 case .text(let x):
-                // PostgreSQL text cannot hold NUL: refused here with the SQLSTATE the server would answer.
-                guard !x.utf8.contains(0) else {
-                    var e = PostgresError(TrackingError(.invalidParameterValue, "NUL"), sql: sql)
-                    e.sqlState = "22021"
-                    e.message = "text containing the NUL character (\\u0000) cannot be stored or looked up in PostgreSQL"
-                    throw e
-                }
-                binds.append(x)
+                    try refuseNUL(x)
+                    binds.append(x)
                 case .blob(let x): binds.append(ByteBuffer(bytes: x))
                 }
             }
-            return PostgresQuery(unsafeSQL: text, binds: binds)
+            return binds
+        }
+
+        /// The values as binds of a prepared statement.
+        static func data(_ values: [SQLValue]) throws -> [PostgresData] {
+            try values.map { v in
+                switch v {
+                case .null: return .null
+                case .integer(let x): return PostgresData(int64: x)
+                case .real(let x): return PostgresData(double: x)
+                case .text(let x):
+                    try refuseNUL(x)
+                    return PostgresData(string: x)
+                case .blob(let x): return PostgresData(bytes: x)
+                }
+            }
         }
 
         /// A cell as a ``SQLValue``: integers (and booleans as 0/1), floating point, text, bytea; NULL.

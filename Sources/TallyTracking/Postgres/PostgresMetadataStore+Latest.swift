@@ -23,7 +23,7 @@ extension PostgresMetadataStore {
                 return (id, table.interned(key))
             }
             let encoded = try withCodec { try LatestRows.encode(merged, ids: mergedIDs, codec: $0) }
-            try c.run("INSERT INTO run_latest VALUES (?, ?) ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data", [.text(runID), .blob(encoded)])
+            try c.exec("INSERT INTO run_latest VALUES (?, ?) ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data", [.text(runID), .blob(encoded)])
             Self.bound?.lockedLatest.withLock { $0[runID] = encoded }
         }
     }

@@ -9,7 +9,7 @@ extension PostgresMetadataStore {
         let tags = Self.tagRows(tags)
         let tagInsert = tags.isEmpty ? "" : ", t AS (" + Self.tagUpsert(tags.count) + ")"
         try conn { c in
-            try c.run("WITH r AS (INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) RETURNING run_uuid)" + tagInsert
+            try c.exec("WITH r AS (INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) RETURNING run_uuid)" + tagInsert
                       + " INSERT INTO run_latest SELECT run_uuid, ''::bytea FROM r",
                       [.text(info.runID), .integer(Int64(info.experimentID) ?? 0), .text(info.runName), .text(info.userID),
                        .text(info.status.rawValue), .integer(info.startTime), info.endTime.map(SQLValue.integer) ?? .null,
@@ -34,7 +34,7 @@ extension PostgresMetadataStore {
     static func upsertTags(_ c: PostgresDatabase.Connection, runID: String, _ tags: [KeyValue]) throws {
         let tags = tagRows(tags)
         guard !tags.isEmpty else { return }
-        try c.run(tagUpsert(tags.count), tags.flatMap { [.text(runID), .text($0.key), .text($0.value)] })
+        try c.exec(tagUpsert(tags.count), tags.flatMap { [.text(runID), .text($0.key), .text($0.value)] })
     }
 
     public func runInfo(id: String) throws -> RunInfo? {
@@ -118,7 +118,7 @@ extension PostgresMetadataStore {
         if let name { set.append("name = ?"); values.append(.text(name)) }
         guard !set.isEmpty else { return }
         let update = { (c: PostgresDatabase.Connection) in
-            try c.run("UPDATE runs SET \(set.joined(separator: ", ")) WHERE run_uuid = ?", values + [.text(id)])
+            try c.exec("UPDATE runs SET \(set.joined(separator: ", ")) WHERE run_uuid = ?", values + [.text(id)])
         }
         // One statement unless the name's tag goes with it.
         guard let name else { return try conn { _ = try update($0) } }

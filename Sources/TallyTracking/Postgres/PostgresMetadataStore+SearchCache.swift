@@ -113,3 +113,27 @@ extension PostgresMetadataStore {
         return Array(runs.values)
     }
 }
+
+extension PostgresMetadataStore {
+    /// The page's runs from the search cache the search was just answered from (as fresh as that answer, or fresher
+    /// when another search has brought the cache up to date since), their latest rows decoded; runs the cache no
+    /// longer holds are read again.
+    public func searchPage(_ candidates: [Run]) throws -> [Run] {
+        var found: [String: Run] = [:]
+        var missing: [String] = []
+        var cached: [Int64: SearchCache.Experiment] = [:]
+        for r in candidates {
+            let e = Int64(r.info.experimentID) ?? -1
+            if cached[e] == nil, let x = searchCache.get(e) { cached[e] = x }
+            guard let entry = cached[e]?.runs[r.info.runID] else {
+                missing.append(r.info.runID)
+                continue
+            }
+            var run = entry.run
+            if !entry.latest.isEmpty { run.metrics = try decodeLatest(entry.latest, runID: run.info.runID).metrics }
+            found[run.info.runID] = run
+        }
+        for r in try runs(ids: missing) { found[r.info.runID] = r }
+        return candidates.compactMap { found[$0.info.runID] }
+    }
+}

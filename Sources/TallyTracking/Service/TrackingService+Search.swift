@@ -25,7 +25,7 @@ extension TrackingService {
                                       orderBy: orderBy)
         let offset = try PageToken.decode(pageToken)
         let page = Self.page(ordered, offset: offset, maxResults: maxResults)
-        return SearchPage(items: try metadata.runs(ids: page.items.map(\.info.runID)), nextPageToken: page.nextPageToken)
+        return SearchPage(items: try metadata.searchPage(page.items), nextPageToken: page.nextPageToken)
     }
 
     /// The runs a search matches, in its order, *without* their latest values (``Run/metrics`` empty): the metric
