@@ -27,7 +27,8 @@ extension TrackingBench {
         let endpoints = try url.map(Endpoint.init)
         var out = JSONObject()
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        let first = try endpoints[0].connect()
+        // A connection to the first server per phase (servers close connections left idle for a few seconds).
+        var first = try endpoints[0].connect()
         out.add("servers", endpoints.count)
         out.add("clients", clients)
 
@@ -59,6 +60,7 @@ extension TrackingBench {
 
         // Latest-value updates: each client logs batches of 10 keys at one step each into a run of its own.
         let batchLatency = Latencies()
+        first = try endpoints[0].connect()
         let runs = try (0..<clients).map { _ in try Self.createRun(first, exp, startTime: 1_700_000_000_000) }
         let bt = try seconds {
             try onThreads(clients) { c in
@@ -78,6 +80,7 @@ extension TrackingBench {
         out.add("log_batch_ms_p99", batchLatency.percentile(0.99), digits: 2)
 
         // Search: runs with 20 params and 10 metrics each (create + one log-batch), created by the clients.
+        first = try endpoints[0].connect()
         let sexp = try Self.createExperiment(first, "search-\(tag)")
         let populate = try seconds {
             try onThreads(clients) { c in
@@ -96,6 +99,7 @@ extension TrackingBench {
             }
         }
         out.add("populate_runs_per_s", Double(searchRuns) / populate, digits: 0)
+        first = try endpoints[0].connect()
         let filter = "metrics.loss < 0.5 and params.lr = '0.01'"
         var filtered: [Double] = [], all: [Double] = []
         var matched = 0
