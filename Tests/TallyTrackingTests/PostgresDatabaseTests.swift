@@ -62,6 +62,38 @@ import Testing
         }
     }
 
+    /// Statements with binds are prepared once per connection and reused; the values' types are part of the text
+    /// (a NULL and a number in one place are two statements); past the bound statements still run, unprepared; a
+    /// prepared statement's errors keep their SQLSTATE.
+    @Test(.enabled(if: available)) func preparedStatementsAreReusedAndBounded() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1)
+        defer { db.close() }
+        let t = "ps_\(UInt32.random(in: 0...UInt32.max))"
+        try db.withConnection { c in
+            try c.execute("CREATE TABLE \(t) (i BIGINT PRIMARY KEY, d DOUBLE PRECISION, s TEXT)")
+            let prepared = { c.pooled.prepared.withLock { $0.count } }
+            let before = prepared()
+            for i in 0..<10 { try c.exec("INSERT INTO \(t) VALUES (?, ?, ?)", [.integer(Int64(i)), .real(Double(i) / 2), .text("v\(i)")]) }
+            #expect(prepared() == before + 1)
+            try c.exec("INSERT INTO \(t) VALUES (?, ?, ?)", [.integer(10), .null, .text("null d")])
+            #expect(prepared() == before + 2)
+            #expect(try c.rows("SELECT i, d, s FROM \(t) WHERE i >= ? ORDER BY i", [.integer(9)])
+                    == [[.integer(9), .real(4.5), .text("v9")], [.integer(10), .null, .text("null d")]])
+            #expect(try c.rows("SELECT ? <> 0, ?::text || 'x'", [.integer(1), .text("a")]) == [[.integer(1), .text("ax")]])
+            do {
+                try c.exec("INSERT INTO \(t) VALUES (?, ?, ?)", [.integer(3), .real(0), .text("again")])
+                Issue.record("expected a unique violation")
+            } catch let e as PostgresError {
+                #expect(e.isConstraint && e.sqlState == "23505", "\(e)")
+            }
+            for n in 0..<(PostgresDatabase.preparedPerConnection + 10) {
+                #expect(try c.rows("SELECT ? + \(n)", [.integer(1)]) == [[.integer(Int64(1 + n))]])
+            }
+            #expect(prepared() == PostgresDatabase.preparedPerConnection)
+            try c.execute("DROP TABLE \(t)")
+        }
+    }
+
     @Test(.enabled(if: available)) func transactionsRollBackAndSerializableOnesRetry() throws {
         let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 4)
         defer { db.close() }

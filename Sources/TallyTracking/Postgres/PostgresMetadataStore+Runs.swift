@@ -89,26 +89,18 @@ extension PostgresMetadataStore {
     }
 
     public func searchRuns(experimentIDs: [Int64], view: ViewType, metricKeys: [String]) throws -> RunCandidates {
-        // Each experiment's runs through the search cache (what changed since it was read, not every run again).
-        let rows = try conn { c in
-            try Array(Set(experimentIDs)).sorted().flatMap { try experimentRuns(c, $0) }.filter { r in
-                switch view {
-                case .activeOnly: r.run.info.lifecycleStage == .active
-                case .deletedOnly: r.run.info.lifecycleStage == .deleted
-                case .all: true
-                }
+        // Each experiment's runs through the search cache (what changed since it was read, not every run again), and
+        // the values of the keys asked for (decoded once per run and key, kept with the cache).
+        let keyIDs = try metricKeys.map { try keyID(ifKnown: $0) }
+        var runs: [Run] = [], metrics = metricKeys.map { _ in [Double?]() }
+        try conn { c in
+            for experiment in Set(experimentIDs).sorted() {
+                let part = try candidates(try experimentRuns(c, experiment), experiment: experiment, view: view, keyIDs: keyIDs)
+                runs += part.runs
+                for k in metrics.indices { metrics[k] += part.metrics[k] }
             }
         }
-        guard !metricKeys.isEmpty else { return RunCandidates(runs: rows.map(\.run), metrics: []) }
-        let ids = try metricKeys.map { try keyID(ifKnown: $0) }
-        var metrics = metricKeys.map { _ in [Double?](repeating: nil, count: rows.count) }
-        try withCodec { codec in
-            for (i, r) in rows.enumerated() where !r.latest.isEmpty {
-                let columns = try LatestRows.columns(r.latest, runID: r.run.info.runID, codec: codec)
-                for k in ids.indices { if let id = ids[k] { metrics[k][i] = columns.value(of: id) } }
-            }
-        }
-        return RunCandidates(runs: rows.map(\.run), metrics: metrics)
+        return RunCandidates(runs: runs, metrics: metrics)
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {

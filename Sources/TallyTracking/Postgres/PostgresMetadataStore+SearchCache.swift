@@ -19,12 +19,17 @@ final class SearchCache: Sendable {
         var latest: [UInt8]
     }
 
-    /// One experiment's runs.
+    /// One experiment's runs, and the values of metric keys searches asked for, decoded from the latest rows once
+    /// (by key id, then run; `nil`: the run has no value; absent: not decoded yet).
     struct Experiment: Sendable {
         var horizon: Int64
         var runs: [String: Entry]
         var used: UInt64
+        var columns: [Int64: [String: Double?]] = [:]
     }
+
+    /// The most metric keys whose values are kept per experiment (more: the kept ones are dropped and start again).
+    static let columnsPerExperiment = 32
 
     struct State: Sendable {
         var experiments: [Int64: Experiment] = [:]
@@ -49,22 +54,38 @@ final class SearchCache: Sendable {
         }
     }
 
-    /// Keeps `entry` for `id` unless a newer one (a later horizon) is there, then drops least recently used
-    /// experiments until the bound holds.
-    func put(_ id: Int64, horizon: Int64, runs: [String: Entry]) {
+    /// Keeps `runs` for `id` unless a newer state (a later horizon) is there, with the decoded values of runs that
+    /// did not change (`changed`: runs read again; `nil`: all of them), then drops least recently used experiments
+    /// until the bound holds.
+    func put(_ id: Int64, horizon: Int64, runs: [String: Entry], changed: [String]?) {
         guard runs.count <= capacity else { return drop(id) }
         state.withLock { s in
+            var columns: [Int64: [String: Double?]] = [:]
             if let old = s.experiments[id] {
                 guard old.horizon <= horizon else { return }
                 s.held -= old.runs.count
+                if let changed {
+                    columns = old.columns
+                    for k in columns.keys { for r in changed { columns[k]![r] = nil } }
+                }
             }
             s.clock += 1
-            s.experiments[id] = Experiment(horizon: horizon, runs: runs, used: s.clock)
+            s.experiments[id] = Experiment(horizon: horizon, runs: runs, used: s.clock, columns: columns)
             s.held += runs.count
             while s.held > capacity, let oldest = s.experiments.min(by: { $0.value.used < $1.value.used }) {
                 s.held -= oldest.value.runs.count
                 s.experiments[oldest.key] = nil
             }
+        }
+    }
+
+    /// Adds values decoded for the experiment's state at `horizon` (kept only while that is still the state held).
+    func addColumns(_ id: Int64, horizon: Int64, _ decoded: [Int64: [String: Double?]]) {
+        state.withLock { s in
+            guard var e = s.experiments[id], e.horizon == horizon else { return }
+            if e.columns.count + decoded.count > Self.columnsPerExperiment { e.columns = [:] }
+            for (k, values) in decoded { e.columns[k, default: [:]].merge(values) { _, new in new } }
+            s.experiments[id] = e
         }
     }
 
@@ -80,9 +101,9 @@ final class SearchCache: Sendable {
 }
 
 extension PostgresMetadataStore {
-    /// The runs of one experiment (any stage) with their latest rows: from the search cache after reading what
-    /// changed since its horizon, or read in full.
-    func experimentRuns(_ c: PostgresDatabase.Connection, _ experiment: Int64) throws -> [SearchCache.Entry] {
+    /// The runs of one experiment (any stage) with their latest rows and the values decoded so far: from the search
+    /// cache after reading what changed since its horizon, or read in full.
+    func experimentRuns(_ c: PostgresDatabase.Connection, _ experiment: Int64) throws -> SearchCache.Experiment {
         if let cached = searchCache.get(experiment) {
             let rows = try c.rows("SELECT s.h, s.n, r.run_uuid FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h, "
                                   + "(SELECT count(*) FROM runs WHERE experiment_id = ?) AS n) s "
@@ -90,17 +111,23 @@ extension PostgresMetadataStore {
                                   [.integer(experiment), .integer(experiment), .integer(cached.horizon)])
             let horizon = rows.first?[0].int ?? 0, count = Int(rows.first?[1].int ?? 0)
             let changed = rows.compactMap { $0[2].string }
-            var runs = cached.runs
+            var fresh = cached
             for start in stride(from: 0, to: changed.count, by: 500) {
                 let chunk = changed[start..<min(changed.count, start + 500)]
-                for id in chunk { runs[id] = nil }  // removed for good unless read again below
+                for id in chunk {
+                    fresh.runs[id] = nil  // removed for good unless read again below
+                    for k in fresh.columns.keys { fresh.columns[k]![id] = nil }
+                }
                 for r in try runRows(c, where: "run_uuid IN (\(Self.marks(chunk.count)))", chunk.map(SQLValue.text)) {
-                    runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
+                    fresh.runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
                 }
             }
-            if runs.count == count {
-                if !changed.isEmpty || horizon != cached.horizon { searchCache.put(experiment, horizon: horizon, runs: runs) }
-                return Array(runs.values)
+            if fresh.runs.count == count {
+                fresh.horizon = horizon
+                if !changed.isEmpty || horizon != cached.horizon {
+                    searchCache.put(experiment, horizon: horizon, runs: fresh.runs, changed: changed)
+                }
+                return fresh
             }
         }
         // In full: the horizon first (an earlier horizon only makes the next read take a little more).
@@ -109,8 +136,34 @@ extension PostgresMetadataStore {
         for r in try runRows(c, where: "experiment_id = ?", [.integer(experiment)]) {
             runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
         }
-        searchCache.put(experiment, horizon: horizon, runs: runs)
-        return Array(runs.values)
+        searchCache.put(experiment, horizon: horizon, runs: runs, changed: nil)
+        return SearchCache.Experiment(horizon: horizon, runs: runs, used: 0)
+    }
+
+    /// An experiment's runs in `view` and, for each of `keyIDs`, their values aligned with them: decoded values
+    /// from the cache, the others decoded now (each row once for all the keys) and handed back to the cache.
+    func candidates(_ e: SearchCache.Experiment, experiment: Int64, view: ViewType, keyIDs: [Int64?]) throws -> (runs: [Run], metrics: [[Double?]]) {
+        var runs: [Run] = [], metrics = keyIDs.map { _ in [Double?]() }
+        var decoded: [Int64: [String: Double?]] = [:]
+        runs.reserveCapacity(e.runs.count)
+        try withCodec { codec in
+            for (id, entry) in e.runs where view.includes(entry.run.info.lifecycleStage) {
+                runs.append(entry.run)
+                guard !keyIDs.isEmpty else { continue }
+                var row: LatestRows.Columns?, read = false
+                for (k, key) in keyIDs.enumerated() {
+                    guard let key else { metrics[k].append(nil); continue }
+                    if let v = e.columns[key]?[id] { metrics[k].append(v); continue }
+                    if !read, !entry.latest.isEmpty { row = try LatestRows.columns(entry.latest, runID: id, codec: codec) }
+                    read = true
+                    let v = row?.value(of: key)
+                    metrics[k].append(v)
+                    decoded[key, default: [:]][id] = .some(v)
+                }
+            }
+        }
+        if !decoded.isEmpty { searchCache.addColumns(experiment, horizon: e.horizon, decoded) }
+        return (runs, metrics)
     }
 }
 
