@@ -100,25 +100,19 @@ extension TrackingBench {
         }
         out.add("populate_runs_per_s", Double(searchRuns) / populate, digits: 0)
         first = try endpoints[0].connect()
-        let filter = "metrics.loss < 0.5 and params.lr = '0.01'"
+        let filter = Self.searchFilter
         var filtered: [Double] = [], all: [Double] = []
-        var matched = 0
+        var answer: [UInt8] = []
         for _ in 0..<21 {
             filtered.append(try seconds {
-                let body = try Self.post(first, "runs/search",
-                                         #"{"experiment_ids":["\#(sexp)"],"filter":"\#(filter)","max_results":1000,"order_by":["metrics.loss"]}"#)
-                matched = Self.count(#""run_id""#, in: body)
+                answer = try Self.post(first, "runs/search",
+                                       #"{"experiment_ids":["\#(sexp)"],"filter":"\#(filter)","max_results":1000,"order_by":["metrics.loss"]}"#)
             })
             all.append(try seconds {
                 try Self.post(first, "runs/search", #"{"experiment_ids":["\#(sexp)"],"max_results":1000,"order_by":["metrics.loss DESC"]}"#)
             })
         }
-        out.add("search_runs", searchRuns)
-        out.add("search_filter", filter)
-        out.add("search_matched_first_page", matched)
-        out.add("search_ms_p50", median(filtered) * 1000)
-        out.add("search_all_ordered_ms_p50", median(all) * 1000)
-        out.add("create_runs", createRuns)
+        reportSearch(&out, matched: Self.count(#""run_id""#, in: answer), filtered: filtered, all: all)
         output.emit(out)
     }
 
@@ -152,7 +146,18 @@ extension TrackingBench {
 
     /// How many times `needle` occurs in `body`.
     static func count(_ needle: String, in body: [UInt8]) -> Int {
-        String(decoding: body, as: UTF8.self).components(separatedBy: needle).count - 1
+        let n = Array(needle.utf8)
+        guard !n.isEmpty, body.count >= n.count else { return 0 }
+        var found = 0, i = 0
+        while i <= body.count - n.count {
+            if body[i] == n[0], body[i..<i + n.count].elementsEqual(n) {
+                found += 1
+                i += n.count
+            } else {
+                i += 1
+            }
+        }
+        return found
     }
 }
 

@@ -82,7 +82,7 @@ struct TrackingBench: ParsableCommand {
                                                      timestamp: 1_700_000_000_000, step: 1) }
             try q.logBatch(runID: id, metrics: metrics, params: params.map { $0.key == "param0" ? KeyValue(key: "lr", value: $0.value) : $0 })
         }
-        let filter = "metrics.loss < 0.5 and params.lr = '0.01'"
+        let filter = Self.searchFilter
         var matched = 0
         var filtered: [Double] = []
         var all: [Double] = []
@@ -90,13 +90,21 @@ struct TrackingBench: ParsableCommand {
             filtered.append(try seconds { matched = try q.searchRuns(experimentIDs: [sexp], filter: filter, maxResults: 1000, orderBy: ["metrics.loss"]).items.count })
             all.append(try seconds { _ = try q.searchRuns(experimentIDs: [sexp], maxResults: 1000, orderBy: ["metrics.loss DESC"]) })
         }
+        reportSearch(&out, matched: matched, filtered: filtered, all: all)
+        output.emit(out)
+    }
+
+    /// The filter of the filtered search.
+    static let searchFilter = "metrics.loss < 0.5 and params.lr = '0.01'"
+
+    /// Adds the search figures (medians of the timed rounds, in ms) and the sizes.
+    func reportSearch(_ out: inout JSONObject, matched: Int, filtered: [Double], all: [Double]) {
         out.add("search_runs", searchRuns)
-        out.add("search_filter", filter)
+        out.add("search_filter", Self.searchFilter)
         out.add("search_matched_first_page", matched)
         out.add("search_ms_p50", median(filtered) * 1000)
         out.add("search_all_ordered_ms_p50", median(all) * 1000)
         out.add("create_runs", createRuns)
-        output.emit(out)
     }
 }
 
