@@ -218,9 +218,15 @@ public final class TrackingService: Sendable {
 
     /// Updates status, end time and name (only those given) of an active run.
     public func updateRun(id: String, status: RunStatus? = nil, endTime: Int64? = nil, runName: String? = nil) throws -> RunInfo {
-        _ = try activeRun(id)
-        try metadata.updateRun(id: id, status: status, endTime: endTime, name: runName.flatMap { $0.isEmpty ? nil : $0 })
-        return try metadata.runInfo(id: id)!
+        var info = try activeRun(id)
+        let name = runName.flatMap { $0.isEmpty ? nil : $0 }
+        try metadata.updateRun(id: id, status: status, endTime: endTime, name: name)
+        // The run as this update left it (not read again: one statement fewer, and no answer to make up should
+        // the run vanish in between).
+        if let status { info.status = status }
+        if let endTime { info.endTime = endTime }
+        if let name { info.runName = name }
+        return info
     }
 
     /// Soft-deletes a run.
