@@ -54,24 +54,20 @@ final class SearchCache: Sendable {
         }
     }
 
-    /// Keeps `runs` for `id` unless a newer state (a later horizon) is there, with the decoded values of runs that
-    /// did not change (`changed`: runs read again; `nil`: all of them), then drops least recently used experiments
-    /// until the bound holds.
-    func put(_ id: Int64, horizon: Int64, runs: [String: Entry], changed: [String]?) {
-        guard runs.count <= capacity else { return drop(id) }
+    /// Keeps `e` (its runs and the values decoded for them) for `id` unless a newer state (a later horizon) is
+    /// there, then drops least recently used experiments until the bound holds.
+    func put(_ id: Int64, _ e: Experiment) {
+        guard e.runs.count <= capacity else { return drop(id) }
         state.withLock { s in
-            var columns: [Int64: [String: Double?]] = [:]
             if let old = s.experiments[id] {
-                guard old.horizon <= horizon else { return }
+                guard old.horizon <= e.horizon else { return }
                 s.held -= old.runs.count
-                if let changed {
-                    columns = old.columns
-                    for k in columns.keys { for r in changed { columns[k]![r] = nil } }
-                }
             }
             s.clock += 1
-            s.experiments[id] = Experiment(horizon: horizon, runs: runs, used: s.clock, columns: columns)
-            s.held += runs.count
+            var e = e
+            e.used = s.clock
+            s.experiments[id] = e
+            s.held += e.runs.count
             while s.held > capacity, let oldest = s.experiments.min(by: { $0.value.used < $1.value.used }) {
                 s.held -= oldest.value.runs.count
                 s.experiments[oldest.key] = nil
@@ -95,9 +91,6 @@ final class SearchCache: Sendable {
             if let old = s.experiments.removeValue(forKey: id) { s.held -= old.runs.count }
         }
     }
-
-    /// Runs held.
-    var count: Int { state.withLock { $0.held } }
 }
 
 extension PostgresMetadataStore {
@@ -125,7 +118,7 @@ extension PostgresMetadataStore {
             if fresh.runs.count == count {
                 fresh.horizon = horizon
                 if !changed.isEmpty || horizon != cached.horizon {
-                    searchCache.put(experiment, horizon: horizon, runs: fresh.runs, changed: changed)
+                    searchCache.put(experiment, fresh)
                 }
                 return fresh
             }
@@ -136,8 +129,9 @@ extension PostgresMetadataStore {
         for r in try runRows(c, where: "experiment_id = ?", [.integer(experiment)]) {
             runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
         }
-        searchCache.put(experiment, horizon: horizon, runs: runs, changed: nil)
-        return SearchCache.Experiment(horizon: horizon, runs: runs, used: 0)
+        let read = SearchCache.Experiment(horizon: horizon, runs: runs, used: 0)
+        searchCache.put(experiment, read)
+        return read
     }
 
     /// An experiment's runs in `view` and, for each of `keyIDs`, their values aligned with them: decoded values
