@@ -314,6 +314,10 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         try Validation.runID("abc_1-2")
         expectError(.invalidParameterValue, "Invalid value \"-x\" for parameter 'run_id' supplied") { try Validation.runID("-x") }
         expectError(.invalidParameterValue, "for parameter 'run_id'") { try Validation.runID(String(repeating: "a", count: 257)) }
+        try Validation.runID("Z9" + String(repeating: "_", count: 254))
+        for bad in ["", "aé", "a b", "a.b", "a/b", "_a", "é", "a\u{0}"] {
+            expectError(.invalidParameterValue, "for parameter 'run_id'") { try Validation.runID(bad) }
+        }
         // Input limits.
         expectError(.invalidParameterValue, "exceeds a size limit") {
             try s.logInputs(runID: id, [DatasetInput(dataset: Dataset(name: "d", digest: String(repeating: "x", count: 37), sourceType: "code", source: "{}"), tags: [])])

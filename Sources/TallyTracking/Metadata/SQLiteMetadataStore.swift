@@ -28,6 +28,9 @@ public final class SQLiteMetadataStore: MetadataStore {
         /// The Model Registry as last read (`nil` after any registry write or rollback): searches filter it in
         /// memory instead of reading every version's rows again.
         var registry: RegistrySnapshot?
+        /// Experiments read by id (each with its tags), dropped whole on any experiment write: run creation
+        /// checks its experiment every time.
+        var experiments: [Int64: Experiment] = [:]
         /// Encodes and decodes `run_latest` rows (holds compression contexts; used under the lock only).
         let codec = ColumnCodec()
     }
@@ -187,6 +190,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         st.recent.removeAll()
         st.keys = nil  // ids interned inside the transaction are gone
         st.registry = nil
+        st.experiments.removeAll()
     }
 
     public func checkpoint() throws {
@@ -202,14 +206,14 @@ public final class SQLiteMetadataStore: MetadataStore {
             }
             defer { depth.withLock { $0 -= 1 } }
             guard outer else { return try body() }
-            try with { try $0.execute("BEGIN IMMEDIATE") }
+            try with { try $0.begin() }
             do {
                 let r = try body()
-                try with { try $0.execute("COMMIT") }
+                try with { try $0.commit() }
                 return r
             } catch {
                 state.withLock { st in
-                    try? st.db.execute("ROLLBACK")
+                    st.db.rollback()
                     Self.clearCache(&st)
                 }
                 throw error
@@ -220,7 +224,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     // MARK: Experiments
 
     public func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
-        try with { db in
+        try writeExperiments { db in
             let next = (try db.rows("SELECT COALESCE(MAX(experiment_id), 0) + 1 FROM experiments").first?.first?.int) ?? 1
             let location = artifactLocation.split(separator: "{id}", omittingEmptySubsequences: false).joined(separator: String(next))
             do {
@@ -254,7 +258,21 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func experiment(id: Int64) throws -> Experiment? {
-        try with { try Self.experimentRows($0, "WHERE experiment_id = ?", [.integer(id)]).first }
+        try locked { st in
+            if let e = st.experiments[id] { return e }
+            let e = try Self.experimentRows(st.db, "WHERE experiment_id = ?", [.integer(id)]).first
+            if let e { st.experiments[id] = e }
+            return e
+        }
+    }
+
+    /// Runs an experiment write, dropping the cached experiments.
+    @discardableResult
+    private func writeExperiments<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
+        try locked { st in
+            st.experiments.removeAll()
+            return try body(st.db)
+        }
     }
 
     public func experiment(named name: String) throws -> Experiment? {
@@ -266,7 +284,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func renameExperiment(id: Int64, to name: String, now: Int64) throws {
-        try with { db in
+        try writeExperiments { db in
             do {
                 try db.run("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?", [.text(name), .integer(now), .integer(id)])
             } catch let e as SQLiteError where e.isConstraint {
@@ -277,6 +295,7 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func setExperimentStage(id: Int64, _ stage: LifecycleStage, now: Int64) throws {
         try locked { st in
+            st.experiments.removeAll()
             try st.db.run("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
                           [.text(stage.rawValue), .integer(now), .integer(id)])
             try st.db.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
@@ -288,17 +307,18 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setExperimentTag(id: Int64, _ tag: KeyValue) throws {
-        try with { try $0.run("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)", [.integer(id), .text(tag.key), .text(tag.value)]) }
+        try writeExperiments { try $0.run("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)", [.integer(id), .text(tag.key), .text(tag.value)]) }
     }
 
     public func deleteExperimentTag(id: Int64, key: String) throws -> Bool {
-        try with { try $0.run("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [.integer(id), .text(key)]) > 0 }
+        try writeExperiments { try $0.run("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", [.integer(id), .text(key)]) > 0 }
     }
 
     // MARK: Runs
 
     public func insertRun(_ info: RunInfo, tags: [KeyValue]) throws {
-        try locked { st in
+        // One transaction for the run and its tags (one commit instead of one per row).
+        try transaction { try locked { st in
             let db = st.db
             try db.run("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                        [.text(info.runID), .integer(Int64(info.experimentID) ?? 0), .text(info.runName), .text(info.userID),
@@ -310,7 +330,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             Self.cache(&st, Run(info: info, metrics: [], params: [], tags: TrackingService.lastWins(tags).sorted { binaryLess($0.key, $1.key) },
                                 inputs: []), latest: [])
             if st.loaded.contains(exp) { st.byExperiment[exp, default: []].insert(info.runID) }
-        }
+        } }
     }
 
     static let runColumns = "run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage"
@@ -436,14 +456,23 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
-        try writeRun(id) { db in
-            if let status { try db.run("UPDATE runs SET status = ? WHERE run_uuid = ?", [.text(status.rawValue), .text(id)]) }
-            if let endTime { try db.run("UPDATE runs SET end_time = ? WHERE run_uuid = ?", [.integer(endTime), .text(id)]) }
-            if let name {
-                try db.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(name), .text(id)])
-                try db.run("INSERT OR REPLACE INTO tags VALUES (?, 'mlflow.runName', ?)", [.text(id), .text(name)])
+        // One statement (the fields not given keep their values), and the cached run patched rather than read again.
+        let update = { (st: inout State) in
+            try st.db.run("UPDATE runs SET status = COALESCE(?, status), end_time = COALESCE(?, end_time), name = COALESCE(?, name) WHERE run_uuid = ?",
+                          [status.map { .text($0.rawValue) } ?? .null, endTime.map(SQLValue.integer) ?? .null, name.map(SQLValue.text) ?? .null, .text(id)])
+            if let name { try st.db.run("INSERT OR REPLACE INTO tags VALUES (?, 'mlflow.runName', ?)", [.text(id), .text(name)]) }
+            Self.patch(&st, id) { r in
+                if let status { r.info.status = status }
+                if let endTime { r.info.endTime = endTime }
+                if let name {
+                    r.info.runName = name
+                    r.tags.removeAll { $0.key == "mlflow.runName" }
+                    r.tags.append(KeyValue(key: "mlflow.runName", value: name))
+                    r.tags.sort { binaryLess($0.key, $1.key) }
+                }
             }
         }
+        if name == nil { try locked(update) } else { try transaction { try locked(update) } }
     }
 
     public func setRunStage(id: String, _ stage: LifecycleStage, now: Int64) throws {
@@ -454,18 +483,29 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setRunTags(id: String, _ tags: [KeyValue]) throws {
-        try writeRun(id) { db in
+        let write = { (st: inout State) in
             for t in tags {
-                try db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(id), .text(t.key), .text(t.value)])
-                if t.key == "mlflow.runName" { try db.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(id)]) }
+                try st.db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(id), .text(t.key), .text(t.value)])
+                if t.key == "mlflow.runName" { try st.db.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(id)]) }
+            }
+            // The cached run takes the same upserts (nothing to read back).
+            Self.patch(&st, id) { r in
+                for t in tags {
+                    if let i = r.tags.firstIndex(where: { $0.key == t.key }) { r.tags[i].value = t.value } else { r.tags.append(t) }
+                    if t.key == "mlflow.runName" { r.info.runName = t.value }
+                }
+                r.tags.sort { binaryLess($0.key, $1.key) }
             }
         }
+        if tags.count == 1 && tags[0].key != "mlflow.runName" { try locked(write) } else { try transaction { try locked(write) } }
     }
 
     public func deleteRunTag(id: String, key: String) throws -> Bool {
-        var deleted = false
-        try writeRun(id) { deleted = try $0.run("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]) > 0 }
-        return deleted
+        try locked { st in
+            guard try st.db.run("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]) > 0 else { return false }
+            Self.patch(&st, id) { $0.tags.removeAll { $0.key == key } }
+            return true
+        }
     }
 
     public func params(runID: String, keys: [String]) throws -> [String: String] {

@@ -174,15 +174,24 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     /// Runs `body` in a transaction (`BEGIN IMMEDIATE`), committing on success and rolling back on error.
     func transaction<R>(_ body: () throws -> R) throws -> R {
-        try execute("BEGIN IMMEDIATE")
+        try begin()
         do {
             let r = try body()
-            try execute("COMMIT")
+            try commit()
             return r
         } catch {
-            try? execute("ROLLBACK")
+            rollback()
             throw error
         }
+    }
+
+    /// `BEGIN IMMEDIATE` (a prepared statement kept like any other: no parse per transaction).
+    func begin() throws { try run("BEGIN IMMEDIATE") }
+    /// `COMMIT`.
+    func commit() throws { try run("COMMIT") }
+    /// `ROLLBACK`, when a transaction is open (errors ignored: the caller reports the error that caused it).
+    func rollback() {
+        if sqlite3_get_autocommit(db) == 0 { _ = try? run("ROLLBACK") }
     }
 
     /// `PRAGMA user_version`, the schema version.

@@ -199,10 +199,11 @@ public enum Validation {
 
     /// Checks a run id's shape (`^[a-zA-Z0-9][\w\-]{0,255}$`).
     public static func runID(_ id: String) throws {
-        let scalars = Array(id.unicodeScalars)
-        let ok = !scalars.isEmpty && scalars.count <= 256
-            && scalars.enumerated().allSatisfy { i, c in
-                c.isASCII && (c.properties.isAlphabetic || c.properties.numericType != nil || (i > 0 && (c == "_" || c == "-")))
+        // ASCII letters and digits, then also `_` and `-`: bytes suffice (any other byte, ASCII or not, fails).
+        let utf8 = id.utf8
+        let ok = !utf8.isEmpty && utf8.count <= 256
+            && utf8.enumerated().allSatisfy { i, c in
+                (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || (i > 0 && (c == 0x5F || c == 0x2D))
             }
         guard ok else { throw TrackingError.invalid("Invalid value \(quoted(id)) for parameter 'run_id' supplied.") }
     }
