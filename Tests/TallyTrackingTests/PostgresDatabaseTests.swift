@@ -80,18 +80,53 @@ import Testing
             #expect(try c.rows("SELECT i, d, s FROM \(t) WHERE i >= ? ORDER BY i", [.integer(9)])
                     == [[.integer(9), .real(4.5), .text("v9")], [.integer(10), .null, .text("null d")]])
             #expect(try c.rows("SELECT ? <> 0, ?::text || 'x'", [.integer(1), .text("a")]) == [[.integer(1), .text("ax")]])
+            // exec does not wait: its error comes with the next statement waited for (whose own answer is dropped),
+            // and the connection goes on.
+            try c.exec("INSERT INTO \(t) VALUES (?, ?, ?)", [.integer(3), .real(0), .text("again")])
+            try c.exec("INSERT INTO \(t) VALUES (?, ?, ?)", [.integer(11), .real(0), .text("after the failed one")])
             do {
-                try c.exec("INSERT INTO \(t) VALUES (?, ?, ?)", [.integer(3), .real(0), .text("again")])
+                _ = try c.rows("SELECT count(*) FROM \(t) WHERE i > ?", [.integer(-1)])
                 Issue.record("expected a unique violation")
             } catch let e as PostgresError {
-                #expect(e.isConstraint && e.sqlState == "23505", "\(e)")
+                #expect(e.isConstraint && e.sqlState == "23505" && e.sql?.contains("INSERT") == true, "\(e)")
             }
+            #expect(try c.rows("SELECT count(*) FROM \(t) WHERE i > ?", [.integer(-1)]) == [[.integer(12)]])
             for n in 0..<(PostgresDatabase.preparedPerConnection + 10) {
                 #expect(try c.rows("SELECT ? + \(n)", [.integer(1)]) == [[.integer(Int64(1 + n))]])
             }
             #expect(prepared() == PostgresDatabase.preparedPerConnection)
             try c.execute("DROP TABLE \(t)")
         }
+    }
+
+    @Test(.enabled(if: available)) func unwaitedStatementsAreAnsweredBeforeTheConnectionIsLent() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1)
+        defer { db.close() }
+        let t = "ex_\(UInt32.random(in: 0...UInt32.max))"
+        try db.withConnection { try $0.execute("CREATE TABLE \(t) (i BIGINT PRIMARY KEY)") }
+        // Written when withConnection returns, though nothing waited inside.
+        try db.withConnection { c in for i in 0..<5 { try c.exec("INSERT INTO \(t) VALUES (?)", [.integer(Int64(i))]) } }
+        #expect(try db.withConnection { try $0.rows("SELECT count(*) FROM \(t) WHERE i >= ?", [.integer(0)]) } == [[.integer(5)]])
+        // A failure no statement waited for is the call's error, and the next call starts clean.
+        do {
+            try db.withConnection { try $0.exec("INSERT INTO \(t) VALUES (?)", [.integer(1)]) }
+            Issue.record("expected a unique violation")
+        } catch let e as PostgresError {
+            #expect(e.sqlState == "23505", "\(e)")
+        }
+        #expect(try db.withConnection { $0.pooled.unanswered.withLock { $0.count } } == 0)
+        // In a transaction the failed write aborts it: COMMIT answers the write's error and nothing stays.
+        do {
+            try db.transaction { c in
+                try c.exec("INSERT INTO \(t) VALUES (?)", [.integer(100)])
+                try c.exec("INSERT INTO \(t) VALUES (?)", [.integer(2)])
+            }
+            Issue.record("expected a unique violation")
+        } catch let e as PostgresError {
+            #expect(e.sqlState == "23505", "\(e)")
+        }
+        #expect(try db.withConnection { try $0.rows("SELECT count(*) FROM \(t) WHERE i >= ?", [.integer(0)]) } == [[.integer(5)]])
+        try db.withConnection { try $0.execute("DROP TABLE \(t)") }
     }
 
     @Test(.enabled(if: available)) func transactionsRollBackAndSerializableOnesRetry() throws {

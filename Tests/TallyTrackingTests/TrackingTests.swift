@@ -168,6 +168,12 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         }
         try s.restoreRun(id: id)
         try s.logMetric(runID: id, Metric(key: "m", value: 1, timestamp: 0))
+        // A run that does not exist: the same writes answer MLflow's not-found error.
+        for body in [{ try s.logMetric(runID: "nope1", Metric(key: "m", value: 1, timestamp: 0)) }, { try s.logParam(runID: "nope1", key: "a", value: "b") },
+                     { _ = try s.updateRun(id: "nope1", status: .failed) }, { try s.logBatch(runID: "nope1", params: [KeyValue(key: "a", value: "b")]) }]
+            as [() throws -> Void] {
+            expectError(.resourceDoesNotExist, "Run with id=nope1 not found", body)
+        }
         expectError(.resourceDoesNotExist, "Run with id=nope not found") { _ = try s.run(id: "nope") }
         expectError(.resourceDoesNotExist, "No tag with name: zz in run with id \(id)") { try s.deleteTag(runID: id, key: "zz") }
     }

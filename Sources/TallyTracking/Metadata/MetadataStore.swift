@@ -65,6 +65,17 @@ public protocol MetadataStore: AccessStore {
     /// A run's latest values of `keys`, aligned with them (`nil` where a key has none). Keys in bytewise order are
     /// the fast case (one merge walk).
     func latestMetrics(runID: String, keys: [String]) throws -> [Metric?]
+
+    // Guarded by the run's stage: a store checks the run is active in the same round trip as the work (PostgreSQL:
+    // the same statement). `nil`: the run is missing or not active and nothing was written; the service then reads
+    // the run to give MLflow's error.
+
+    /// ``insertParams(runID:_:)`` into an active run.
+    func insertParams(activeRunID: String, _ params: [KeyValue]) throws -> [String: String]?
+    /// ``updateRun(id:status:endTime:name:)`` of an active run, answering the run as the update left it.
+    func updateRun(activeID: String, status: RunStatus?, endTime: Int64?, name: String?) throws -> RunInfo?
+    /// ``latestMetrics(runID:keys:)`` of an active run.
+    func latestMetrics(activeRunID: String, keys: [String]) throws -> [Metric?]?
     /// The latest values of some runs as one table: the union of their keys in bytewise order, and each key's value
     /// per run (scoreboards). Runs without latest values (or unknown ids) have empty columns.
     func latestTable(runIDs: [String]) throws -> LatestTable
@@ -189,6 +200,33 @@ public struct LatestTable: Sendable {
 }
 
 extension MetadataStore {
+    /// The run's metadata when it exists and is active.
+    func activeRunInfo(_ id: String) throws -> RunInfo? {
+        try runInfo(id: id).flatMap { $0.lifecycleStage == .active ? $0 : nil }
+    }
+
+    /// Checks the stage, then inserts (for stores whose reads cost no round trip).
+    public func insertParams(activeRunID: String, _ params: [KeyValue]) throws -> [String: String]? {
+        guard try activeRunInfo(activeRunID) != nil else { return nil }
+        return try insertParams(runID: activeRunID, params)
+    }
+
+    /// Checks the stage, then updates.
+    public func updateRun(activeID: String, status: RunStatus?, endTime: Int64?, name: String?) throws -> RunInfo? {
+        guard var info = try activeRunInfo(activeID) else { return nil }
+        try updateRun(id: activeID, status: status, endTime: endTime, name: name)
+        if let status { info.status = status }
+        if let endTime { info.endTime = endTime }
+        if let name { info.runName = name }
+        return info
+    }
+
+    /// Checks the stage, then reads.
+    public func latestMetrics(activeRunID: String, keys: [String]) throws -> [Metric?]? {
+        guard try activeRunInfo(activeRunID) != nil else { return nil }
+        return try latestMetrics(runID: activeRunID, keys: keys)
+    }
+
     /// Reads the page's runs again by id.
     public func searchPage(_ candidates: [Run]) throws -> [Run] {
         try runs(ids: candidates.map(\.info.runID))

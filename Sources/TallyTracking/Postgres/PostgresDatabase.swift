@@ -105,6 +105,8 @@ public final class PostgresDatabase: Sendable {
         let connection: PostgresConnection
         /// Prepared statements by their text (with the binds' types spelled out: see ``Connection/text(_:_:)``).
         let prepared = Mutex<[String: PreparedQuery]>([:])
+        /// Statements sent and not waited for yet, oldest first (``Connection/exec(_:_:)``).
+        let unanswered = Mutex<[(answer: EventLoopFuture<Void>, sql: String)]>([])
 
         init(_ connection: PostgresConnection) {
             self.connection = connection
@@ -150,13 +152,16 @@ public final class PostgresDatabase: Sendable {
         if pooled?.connection.isClosed ?? true { pooled = try reconnect() }
         let p = pooled!, c = p.connection
         do {
-            let r = try body(Connection(pooled: p, logger: logger))
+            let connection = Connection(pooled: p, logger: logger)
+            let r = try body(connection)
+            try connection.settle()  // statements sent without waiting are answered before the call returns
             if !c.isClosed { idle.withLock { $0.append(p) } }
             return r
         } catch let e as PostgresError where e.sqlState == nil {
             c.close().whenComplete { _ in withExtendedLifetime(p) {} }
             throw e
         } catch {
+            try? Connection(pooled: p, logger: logger).settle()
             if !c.isClosed { idle.withLock { $0.append(p) } }
             throw error
         }
@@ -255,7 +260,8 @@ public final class PostgresDatabase: Sendable {
         @discardableResult
         public func run(_ sql: String, _ values: [SQLValue] = []) throws -> Int {
             do {
-                return try connection.query(try Self.query(sql, values), logger: logger).wait().metadata.rows ?? 0
+                let answer = connection.query(try Self.query(sql, values), logger: logger)
+                return try afterEarlier(sql) { try answer.wait().metadata.rows ?? 0 }
             } catch let e as PostgresError {
                 throw e
             } catch {
@@ -263,10 +269,47 @@ public final class PostgresDatabase: Sendable {
             }
         }
 
-        /// Runs a statement whose count of rows touched nothing needs, prepared on this connection (parsed and
-        /// planned once, not on every call).
+        /// Sends a write whose answer nothing needs (prepared on this connection, like ``rows(_:_:)``) without
+        /// waiting for it: the next statement waited for on this connection — at the latest the transaction's
+        /// `COMMIT`, or the end of ``PostgresDatabase/withConnection(_:)`` — waits for it too, in the same trip, and
+        /// throws its error first. Binds are checked (NUL in text) before anything is sent.
         public func exec(_ sql: String, _ values: [SQLValue]) throws {
-            _ = try rows(sql, values)
+            do {
+                let text = try Self.text(sql, values)
+                let answer: EventLoopFuture<Void>
+                if !values.isEmpty, values.count <= 64, let statement = try prepared(text) {
+                    answer = statement.execute(try Self.data(values)).map { _ in }
+                } else {
+                    answer = connection.query(PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), logger: logger).map { _ in }
+                }
+                pooled.unanswered.withLock { $0.append((answer, sql)) }
+            } catch let e as PostgresError {
+                throw e
+            } catch {
+                throw PostgresError(error, sql: sql)
+            }
+        }
+
+        /// Waits for the statements sent without waiting; throws the first one's error (after all are answered).
+        public func settle() throws {
+            let sent = pooled.unanswered.withLock { s in defer { s = [] }; return s }
+            var first: PostgresError?
+            for s in sent {
+                do { try s.answer.wait() } catch { if first == nil { first = PostgresError(error, sql: s.sql) } }
+            }
+            if let first { throw first }
+        }
+
+        /// `wait` for a statement already sent, after the ones sent before it without waiting: their error wins
+        /// (once one failed, a transaction's later statements fail only because of it).
+        func afterEarlier<R>(_ sql: String, _ wait: () throws -> R) throws -> R {
+            do {
+                try settle()
+            } catch {
+                _ = try? wait()
+                throw error
+            }
+            return try wait()
         }
 
         /// The rows of a query, each cell as a ``SQLValue``. Statements with binds are prepared on the connection
@@ -277,13 +320,15 @@ public final class PostgresDatabase: Sendable {
                 let text = try Self.text(sql, values)
                 if !values.isEmpty, values.count <= 64, let statement = try prepared(text) {
                     // The description a statement is prepared with says text; the rows come in binary (as asked).
-                    return try statement.execute(try Self.data(values)).wait().map { row in
+                    let answer = statement.execute(try Self.data(values))
+                    return try afterEarlier(sql) { try answer.wait() }.map { row in
                         row.map { c in
                             Self.value(PostgresCell(bytes: c.bytes, dataType: c.dataType, format: .binary, columnName: c.columnName, columnIndex: c.columnIndex))
                         }
                     }
                 }
-                return try connection.query(PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), logger: logger).wait().rows.map { row in
+                let answer = connection.query(PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), logger: logger)
+                return try afterEarlier(sql) { try answer.wait() }.rows.map { row in
                     row.map(Self.value)
                 }
             } catch let e as PostgresError {
@@ -298,7 +343,8 @@ public final class PostgresDatabase: Sendable {
         func prepared(_ text: String) throws -> PreparedQuery? {
             if let p = pooled.prepared.withLock({ $0[text] }) { return p }
             guard pooled.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection else { return nil }
-            let p = try connection.prepare(query: text).wait()
+            let preparing = connection.prepare(query: text)
+            let p = try afterEarlier(text) { try preparing.wait() }
             pooled.prepared.withLock { $0[text] = p }
             return p
         }

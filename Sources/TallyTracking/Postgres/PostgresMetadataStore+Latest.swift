@@ -11,6 +11,22 @@ extension PostgresMetadataStore {
         return LatestRows.lookup(row.isEmpty ? [] : try decodeLatest(row, runID: runID).metrics, keys)
     }
 
+    public func latestMetrics(activeRunID runID: String, keys: [String]) throws -> [Metric?]? {
+        // Inside a transaction the row is read locked (``latestMetrics(runID:keys:)``), the stage on its own.
+        if current != nil {
+            guard try activeRunInfo(runID) != nil else { return nil }
+            return try latestMetrics(runID: runID, keys: keys)
+        }
+        // Otherwise the stage and the row in one statement.
+        let row = try conn { c in
+            try c.rows("SELECT r.lifecycle_stage, l.data FROM runs r LEFT JOIN run_latest l ON l.run_uuid = r.run_uuid WHERE r.run_uuid = ?",
+                       [.text(runID)]).first
+        }
+        guard let row, row[0].string == LifecycleStage.active.rawValue else { return nil }
+        let data = row[1].bytes ?? []
+        return LatestRows.lookup(data.isEmpty ? [] : try decodeLatest(data, runID: runID).metrics, keys)
+    }
+
     public func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
         let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
         try intern(updates.map(\.key))

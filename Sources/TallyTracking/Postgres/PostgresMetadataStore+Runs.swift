@@ -172,6 +172,44 @@ extension PostgresMetadataStore {
         }
     }
 
+    // MARK: Writes guarded by the run's stage (one statement each: the check rides on the write)
+
+    public func insertParams(activeRunID runID: String, _ params: [KeyValue]) throws -> [String: String]? {
+        let params = params.sorted { binaryLess($0.key, $1.key) }
+        // The run's stage (row 0) and the keys inserted (rows 1): nothing is inserted into a run that is not active.
+        let rows = try conn { c in
+            try c.rows("WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_uuid = ?), i AS (INSERT INTO params SELECT v.* FROM (VALUES "
+                       + Array(repeating: "(?, ?, ?)", count: params.count).joined(separator: ", ")
+                       + ") AS v(run_uuid, key, value), r WHERE r.lifecycle_stage = 'active' ON CONFLICT (run_uuid, key) DO NOTHING RETURNING key)"
+                       + " SELECT 0, lifecycle_stage FROM r UNION ALL SELECT 1, key FROM i",
+                       [.text(runID)] + params.flatMap { [.text(runID), .text($0.key), .text($0.value)] })
+        }
+        guard rows.contains(where: { $0[0].int == 0 && $0[1].string == LifecycleStage.active.rawValue }) else { return nil }
+        let inserted = Set(rows.filter { $0[0].int == 1 }.compactMap { $0[1].string })
+        let others = params.filter { !inserted.contains($0.key) }.map(\.key)
+        return others.isEmpty ? [:] : try self.params(runID: runID, keys: others)
+    }
+
+    public func updateRun(activeID id: String, status: RunStatus?, endTime: Int64?, name: String?) throws -> RunInfo? {
+        var set: [String] = [], values: [SQLValue] = []
+        if let status { set.append("status = ?"); values.append(.text(status.rawValue)) }
+        if let endTime { set.append("end_time = ?"); values.append(.integer(endTime)) }
+        if let name { set.append("name = ?"); values.append(.text(name)) }
+        let columns = SQLiteMetadataStore.runColumns
+        let update = { (c: PostgresDatabase.Connection) -> RunInfo? in
+            let sql = set.isEmpty ? "SELECT \(columns) FROM runs WHERE run_uuid = ? AND lifecycle_stage = 'active'"
+                : "UPDATE runs SET \(set.joined(separator: ", ")) WHERE run_uuid = ? AND lifecycle_stage = 'active' RETURNING \(columns)"
+            return try c.rows(sql, values + [.text(id)]).first.map(SQLiteMetadataStore.runInfo)
+        }
+        // One statement unless the name's tag goes with it.
+        guard let name else { return try conn(update) }
+        return try write { c in
+            guard let info = try update(c) else { return nil }
+            try Self.upsertTags(c, runID: id, [KeyValue(key: "mlflow.runName", value: name)])
+            return info
+        }
+    }
+
     // MARK: Inputs and outputs
 
     public func insertInputs(runID: String, _ inputs: [DatasetInput]) throws {

@@ -184,7 +184,17 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func experiment(id: Int64) throws -> Experiment? {
-        try conn { try SQLiteMetadataStore.experimentRows($0, "WHERE experiment_id = ?", [.integer(id)]).first }
+        // One statement: the experiment joined with its tags (run creation reads it every time).
+        let rows = try conn { c in
+            try c.rows("SELECT e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time, t.key, t.value "
+                       + "FROM experiments e LEFT JOIN experiment_tags t ON t.experiment_id = e.experiment_id WHERE e.experiment_id = ? ORDER BY t.key",
+                       [.integer(id)])
+        }
+        guard let r = rows.first else { return nil }
+        return Experiment(experimentID: String(r[0].int ?? 0), name: r[1].string ?? "", artifactLocation: r[2].string ?? "",
+                          lifecycleStage: LifecycleStage(rawValue: r[3].string ?? "") ?? .active, creationTime: r[4].int ?? 0,
+                          lastUpdateTime: r[5].int ?? 0,
+                          tags: rows.compactMap { t in t[6].string.map { KeyValue(key: $0, value: t[7].string ?? "") } })
     }
 
     public func experiment(named name: String) throws -> Experiment? {

@@ -44,7 +44,9 @@ extension TrackingService {
             throw TrackingError.invalid("Duplicate parameter keys have been submitted: [\(Array(Set(dups)).sorted().map { "'\($0)'" }.joined(separator: ", "))]. "
                 + "Please ensure the request contains only one param value per param key.")
         }
-        _ = try activeRun(runID)
+        // The run's stage is checked with the read of its stored latest values when there are points (one round trip).
+        let stored = series.count == 0 ? nil : try whileActive(runID) { try metadata.latestMetrics(activeRunID: runID, keys: series.keys) }
+        if stored == nil { _ = try activeRun(runID) }
         let modelPoints = batch.modelPoints.map { p in
             var p = p
             p.runID = runID
@@ -54,7 +56,7 @@ extension TrackingService {
         // 2. Params are immutable: a changed value fails the whole batch before anything is written.
         let newParams = params.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxParamValueLength)) }
         try checkParams(runID: runID, newParams)
-        let fresh = series.count == 0 ? series : try dropStored(runID: runID, series)
+        let fresh = try stored.map { try dropStored(runID: runID, series, latest: $0) } ?? series
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
         guard !newParams.isEmpty || fresh.count > 0 || !newTags.isEmpty || !modelPoints.isEmpty else { return }
         // 3. One transaction: re-check params, write the metadata, append the points last. A retry of a request whose
@@ -123,8 +125,8 @@ extension TrackingService {
     /// Only a point at or before the series' latest (step, timestamp) can repeat one: the latest is the stored
     /// maximum of (step, timestamp), so training's increasing steps cost one cached lookup per key. Earlier points
     /// are compared with the stored points of their exact step (a read of that step only).
-    func dropStored(runID: String, _ series: SeriesColumns) throws -> SeriesColumns {
-        let latest = try metadata.latestMetrics(runID: runID, keys: series.keys)
+    /// `latest`: the run's stored latest values of the series' keys, aligned with them.
+    func dropStored(runID: String, _ series: SeriesColumns, latest: [Metric?]) throws -> SeriesColumns {
         // Per series, the points that might repeat a stored one (at or before its latest).
         var suspects: [Int: [Int]] = [:]
         series.forEach { i, _, st, ts, _ in

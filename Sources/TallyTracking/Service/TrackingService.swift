@@ -216,17 +216,22 @@ public final class TrackingService: Sendable {
         return info
     }
 
-    /// Updates status, end time and name (only those given) of an active run.
+    /// Runs a write guarded by the run's stage (`nil`: the run is missing or not active, nothing written). Then
+    /// throws MLflow's error for the run as it is now — or, should it be active again (restored in between), writes
+    /// once more.
+    func whileActive<R>(_ id: String, _ write: () throws -> R?) throws -> R {
+        try Validation.runID(id)
+        for _ in 0..<2 {
+            if let r = try write() { return r }
+            _ = try activeRun(id)
+        }
+        throw TrackingError(.temporarilyUnavailable, "The run \(id) changed its state while being written; retry the request.")
+    }
+
+    /// Updates status, end time and name (only those given) of an active run; answers the run as the update left it.
     public func updateRun(id: String, status: RunStatus? = nil, endTime: Int64? = nil, runName: String? = nil) throws -> RunInfo {
-        var info = try activeRun(id)
         let name = runName.flatMap { $0.isEmpty ? nil : $0 }
-        try metadata.updateRun(id: id, status: status, endTime: endTime, name: name)
-        // The run as this update left it (not read again: one statement fewer, and no answer to make up should
-        // the run vanish in between).
-        if let status { info.status = status }
-        if let endTime { info.endTime = endTime }
-        if let name { info.runName = name }
-        return info
+        return try whileActive(id) { try metadata.updateRun(activeID: id, status: status, endTime: endTime, name: name) }
     }
 
     /// Soft-deletes a run.
@@ -257,10 +262,10 @@ public final class TrackingService: Sendable {
     /// Logs a param (immutable: the same value again is fine, another value is an error).
     public func logParam(runID: String, key: String, value: String) throws {
         try Validation.key(key, entity: "Param")
-        _ = try activeRun(runID)
         let v = value.prefix(codePoints: Validation.maxParamValueLength)
         // The insert decides: a value stored first (by any server) makes a different one fail, never vanish.
-        if let old = try metadata.insertParams(runID: runID, [KeyValue(key: key, value: v)])[key], old != v {
+        let stored = try whileActive(runID) { try metadata.insertParams(activeRunID: runID, [KeyValue(key: key, value: v)]) }
+        if let old = stored[key], old != v {
             throw TrackingError.invalid("Changing param values is not allowed. Param with key='\(key)' was already logged with value='\(old)' "
                 + "for run ID='\(runID)'. Attempted logging new value '\(v)'.")
         }
