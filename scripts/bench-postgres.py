@@ -66,6 +66,37 @@ def mlflow_server(scratch, uri, workers):
     return [start(cmd, url)], [url]
 
 
+def rss_mb(pid):
+    """Resident and peak resident memory (MB) of a process and its descendants (mlflow's workers), from /proc."""
+    def status(p):
+        out = {}
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    if k in ("VmRSS", "VmHWM"):
+                        out[k] = int(v.split()[0]) / 1024
+        except OSError:
+            pass
+        return out
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    children.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    todo, rss, hwm = [pid], 0.0, 0.0
+    while todo:
+        p = todo.pop()
+        st = status(p)
+        rss += st.get("VmRSS", 0)
+        hwm += st.get("VmHWM", 0)
+        todo += children.get(p, [])
+    return round(rss), round(hwm)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tally", default=".build/release/tally")
@@ -115,6 +146,10 @@ def main():
                 for u in urls:
                     args += ["--url", u]
                 results[name] = bench(tally, *args)
+                # Memory after the search phase (the search cache holds the searched experiment's runs).
+                mem = [rss_mb(p.pid) for p in procs]
+                results[name]["server_rss_mb"] = max(m[0] for m in mem)
+                results[name]["server_peak_rss_mb"] = max(m[1] for m in mem)
             finally:
                 for p in procs:
                     stop(p)
@@ -123,12 +158,14 @@ def main():
         shutil.rmtree(scratch, ignore_errors=True)
     print(json.dumps(results, indent=1))
     print()
-    print("| target | runs created/s | log-batch/s (p50 / p99 ms) | search ms p50 (filtered / all ordered) | populate runs/s |")
-    print("|---|---|---|---|---|")
+    print("| target | runs created/s | log-batch/s (p50 / p99 ms) | search ms p50 (filtered / all ordered) | populate runs/s "
+          "| server RSS MB (peak) |")
+    print("|---|---|---|---|---|---|")
     for name, r in results.items():
         lat = f" ({r['log_batch_ms_p50']} / {r['log_batch_ms_p99']})" if "log_batch_ms_p50" in r else ""
+        rss = f"{r['server_rss_mb']} ({r['server_peak_rss_mb']})" if "server_rss_mb" in r else "—"
         print(f"| {name} | {r['create_runs_per_s']} | {r['log_batches_per_s']}{lat} | {r['search_ms_p50']} / {r['search_all_ordered_ms_p50']} "
-              f"| {r.get('populate_runs_per_s', '—')} |")
+              f"| {r.get('populate_runs_per_s', '—')} | {rss} |")
 
 
 if __name__ == "__main__":

@@ -85,21 +85,30 @@ import Testing
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v1-metadata.sqlite").path
         try FileManager.default.copyItem(atPath: fixture, toPath: path)
         let (long, short) = ("baf8174ec920488aa06c4f51ea0fd754", "5c671d0e3b754c94b46ad029c7cd7ad5")
+        let counts = { (db: SQLiteDatabase) in try ["params", "tags"].map { try db.rows("SELECT count(*), group_concat(x) FROM (SELECT run_uuid || key || value AS x FROM \($0) ORDER BY 1)") } }
+        let before: [[[SQLValue]]]
         do {
             let db = try SQLiteDatabase(path: path)
             #expect(try db.userVersion == 1)
             try db.run("INSERT INTO latest_metrics VALUES (?, 'nan', 0, 1, 9, 4)", [.text(short)])
+            for (run, key) in [(short, "lr"), (long, "lr"), (long, "batch")] { try db.run("INSERT INTO params VALUES (?, ?, '0.1')", [.text(run), .text(key)]) }
+            before = try counts(db)
         }
         let meta = try SQLiteMetadataStore(path: path, now: 0)
         let a = try #require(try meta.run(id: long)).metrics
         #expect(a.count == 52 && zip(a, a.dropFirst()).allSatisfy { binaryLess($0.key, $1.key) })
         #expect(a.metric("loss") == Metric(key: "loss", value: 1.142578125, timestamp: 1_700_000_000_000 + 2_999 * 250, step: 2_999))
         #expect(a.metric("suite/task_07/acc")?.step == 100)
+        #expect(try meta.run(id: long)?.params == [KeyValue(key: "batch", value: "0.1"), KeyValue(key: "lr", value: "0.1")])
         let b = try #require(try meta.run(id: short)).metrics
         #expect(b.map(\.key) == ["nan", "x", "y"] && b[0].value.isNaN && b[0].step == 4 && b[1].value == 2.5 && b[2].value == -0.25)
         let db = try SQLiteDatabase(path: path)
         #expect(try db.userVersion == Int64(SQLiteMetadataStore.migrations.count))
         #expect(try db.rows("SELECT name FROM sqlite_master WHERE name = 'latest_metrics'").isEmpty)
+        // Version 6: the rows of params and tags as they were, in tables without rowids (run_latest's are above).
+        #expect(try counts(db) == before && before[0][0][0].int == 3 && before[1][0][0].int == 2)
+        #expect(try db.rows("SELECT name FROM pragma_table_list WHERE name IN ('params', 'tags', 'run_latest') AND wr = 1 ORDER BY name")
+                == [[.text("params")], [.text("run_latest")], [.text("tags")]])
         // Later versions' tables came with the migration (version 3: logged models), and work.
         #expect(try meta.loggedModels(experimentIDs: [0]).isEmpty && (try meta.runOutputs(runID: short)).isEmpty)
     }

