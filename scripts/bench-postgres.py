@@ -125,6 +125,12 @@ def main():
             uri = database(cluster, base, f"relaxed{clients}", relaxed=True)
             results[f"in-process postgresql, synchronous_commit off, {clients} client(s)"] = bench(
                 tally, "--clients", str(clients), "--backend-store-uri", uri, *sizes)
+            # The same over the server's Unix-domain socket (a server on the database's host): no TCP stack.
+            uri = database(cluster, base, f"socket{clients}", relaxed=True)
+            user, rest = uri.split("@", 1)
+            port_db = rest.split(":", 1)[1]
+            results[f"in-process postgresql, synchronous_commit off, Unix socket, {clients} client(s)"] = bench(
+                tally, "--clients", str(clients), "--backend-store-uri", f"{user}@:{port_db}?host={cluster}", *sizes)
         # Over HTTP, one load generator for every target.
         targets = [("tally server, sqlite", lambda: tally_servers(tally, scratch, "sqlite", 1)),
                    ("tally server, postgresql", lambda: tally_servers(tally, scratch, "pg1", 1, database(cluster, base, "pg1"))),

@@ -32,6 +32,28 @@ import Testing
         expectError(.invalidParameterValue, "Invalid port '99999'") { _ = try PostgresURI(parsing: "postgresql://u@h:99999/d") }
         expectError(.invalidParameterValue, "Unknown sslmode 'maybe'") { _ = try PostgresURI(parsing: "postgresql://u@h/d?sslmode=maybe") }
         expectError(.invalidParameterValue, "without a host") { _ = try PostgresURI(parsing: "postgresql://u:p@/d") }
+        // Unix-domain sockets, as libpq takes them: a percent-encoded directory as the host, or the host parameter.
+        let w = try PostgresURI(parsing: "postgresql://u@%2Fvar%2Frun%2Fpostgresql:5433/d")
+        #expect(w.host == "/var/run/postgresql" && w.socketPath == "/var/run/postgresql/.s.PGSQL.5433" && w.address == w.socketPath)
+        let x = try PostgresURI(parsing: "postgresql://u:p@/d?host=%2Ftmp%2Fpg&sslmode=disable")
+        #expect(x.socketPath == "/tmp/pg/.s.PGSQL.5432" && x.password == "p" && x.database == "d" && !x.description.contains("p@"))
+        #expect(try PostgresURI(parsing: x.description).socketPath == x.socketPath)
+        #expect(try PostgresURI(parsing: "postgresql://u@h:1/d?host=/s").socketPath == "/s/.s.PGSQL.1")
+        #expect(u.socketPath == nil && u.address == "db.example.com:6543")
+    }
+
+    @Test(.enabled(if: available && ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_SOCKET_DIR"] != nil))
+    func connectsOverTheUnixSocket() throws {
+        let tcp = try PostgresURI(parsing: Self.uri!)
+        let dir = ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_SOCKET_DIR"]!
+        let uri = try PostgresURI(parsing: "postgresql://\(tcp.user):\(tcp.password ?? "")@:\(tcp.port)/\(tcp.database)?host=\(dir)")
+        let db = try PostgresDatabase(uri: uri)
+        defer { db.close() }
+        #expect(try db.withConnection { try $0.rows("SELECT ? + 1, inet_server_addr() IS NULL", [.integer(41)]) } == [[.integer(42), .integer(1)]])
+        // A socket directory where no server listens: the start-up error names the socket.
+        expectError(.internalError, "Cannot reach PostgreSQL at \(dir)/nowhere/.s.PGSQL.\(tcp.port)") {
+            _ = try PostgresDatabase(uri: try PostgresURI(parsing: "postgresql://\(tcp.user)@:\(tcp.port)/d?host=\(dir)/nowhere"))
+        }
     }
 
     @Test(.enabled(if: available)) func valuesRoundTrip() throws {

@@ -83,15 +83,19 @@ public final class PostgresDatabase: Sendable {
         } catch {
             throw PostgresError(error, sql: nil)
         }
-        configuration = PostgresConnection.Configuration(host: uri.host, port: uri.port, username: uri.user, password: uri.password,
-                                                         database: uri.database, tls: tls)
+        if let socket = uri.socketPath {
+            configuration = PostgresConnection.Configuration(unixSocketPath: socket, username: uri.user, password: uri.password, database: uri.database)
+        } else {
+            configuration = PostgresConnection.Configuration(host: uri.host, port: uri.port, username: uri.user, password: uri.password,
+                                                             database: uri.database, tls: tls)
+        }
         permits = DispatchSemaphore(value: poolSize)
         do {
             idle.withLock { $0 = [] }
             let first = try connect()
             idle.withLock { $0.append(first) }
         } catch let e as PostgresError {
-            throw TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.host):\(uri.port) (database '\(uri.database)', user '\(uri.user)'): \(e.message)")
+            throw TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.address) (database '\(uri.database)', user '\(uri.user)'): \(e.message)")
         }
     }
 

@@ -135,7 +135,7 @@ public final class PostgresMetadataStore: MetadataStore {
     /// (503, which MLflow's client retries); anything else is the server's fault.
     static func trackingError(_ e: PostgresError, _ uri: PostgresURI) -> TrackingError {
         if e.sqlState == nil {
-            return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.host):\(uri.port)) cannot be reached: \(e.message)")
+            return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.address)) cannot be reached: \(e.message)")
         }
         if e.isUnrepresentable {
             return TrackingError(.invalidParameterValue, "Invalid value: \(e.message)")

@@ -3,7 +3,10 @@ import Foundation
 /// Where a PostgreSQL metadata store lives: `postgresql://user:password@host:port/database?sslmode=…`, also spelled
 /// `postgres://` and (SQLAlchemy's, as MLflow deployments write it) `postgresql+psycopg2://`. User, password and
 /// database are percent-decoded; the port defaults to 5432; `sslmode` is libpq's (`disable`, `allow`, `prefer`,
-/// `require`, `verify-ca`, `verify-full`; default `prefer`).
+/// `require`, `verify-ca`, `verify-full`; default `prefer`). As with libpq, a host that is an absolute path is the
+/// directory of the server's Unix-domain socket (`DIR/.s.PGSQL.PORT`), given percent-encoded
+/// (`postgresql://tally@%2Fvar%2Frun%2Fpostgresql/tally`) or as the `host` parameter, which overrides the
+/// authority's host (`postgresql://tally@/tally?host=/var/run/postgresql`); TLS does not apply to a socket.
 public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     /// How TLS is used.
     public enum TLSMode: String, Sendable {
@@ -17,7 +20,7 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         case verify
     }
 
-    /// Host name or address.
+    /// Host name or address, or the directory of a Unix-domain socket (an absolute path).
     public var host: String
     /// TCP port.
     public var port: Int
@@ -75,11 +78,15 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
             host = String(rest)
             port = 5432
         }
-        guard !host.isEmpty else { throw TrackingError.invalid("PostgreSQL URI without a host (postgresql://user:password@host:port/database)") }
+        host = decode(Substring(host))
         database = path.isEmpty ? user : decode(path)
         tls = .prefer
         for pair in query.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1)
+            if kv.count == 2, kv[0] == "host" {
+                host = decode(kv[1])
+                continue
+            }
             guard kv.count == 2, kv[0] == "sslmode" else { continue }
             switch kv[1] {
             case "disable": tls = .disable
@@ -89,6 +96,17 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
             default: throw TrackingError.invalid("Unknown sslmode '\(kv[1])' in the PostgreSQL URI: use disable, prefer, require, verify-ca or verify-full")
             }
         }
+        guard !host.isEmpty else { throw TrackingError.invalid("PostgreSQL URI without a host (postgresql://user:password@host:port/database)") }
+    }
+
+    /// The path of the server's Unix-domain socket when the host is a directory, else `nil` (TCP).
+    public var socketPath: String? {
+        host.hasPrefix("/") ? host + "/.s.PGSQL.\(port)" : nil
+    }
+
+    /// `host:port`, or the socket's path: where the database is, for messages.
+    public var address: String {
+        socketPath ?? "\(host):\(port)"
     }
 
     /// The URI schemes taken for PostgreSQL (MLflow's SQLAlchemy spelling among them).
@@ -100,5 +118,8 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// `postgresql://user@host:port/database` (no password).
-    public var description: String { "postgresql://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)" }
+    public var description: String {
+        if socketPath != nil { return "postgresql://\(user)@:\(port)/\(database)?host=\(host)" }
+        return "postgresql://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+    }
 }
