@@ -128,6 +128,22 @@ import Testing
             }
         }
         #expect(try servers[0].run(id: run).metrics.count == 100)
+        // The same new metric keys through both servers at once, in opposite orders: every batch is stored (keys
+        // interned in one order by every server: no deadlock between them).
+        let failures = Mutex<[String]>([])
+        for round in 0..<10 {
+            let keys = (0..<40).map { "r\(round)/key\($0)" }
+            let runs = try servers.map { try $0.createRun(experimentID: exp).info.runID }
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                let mine = i == 0 ? keys : keys.reversed()
+                do {
+                    try servers[i].logBatch(runID: runs[i], metrics: mine.map { Metric(key: $0, value: 1, timestamp: 1, step: 0) })
+                } catch {
+                    failures.withLock { $0.append("round \(round): \(error)") }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
         // Experiment names: created at once through both servers, one wins.
         let names = Mutex<[Bool]>([])
         DispatchQueue.concurrentPerform(iterations: 2) { i in

@@ -105,7 +105,9 @@ extension PostgresMetadataStore {
     /// Makes sure every key has an id: new ones are inserted on the key connection (committed at once, whatever
     /// becomes of the caller's transaction), ids another server gave are read back.
     func intern(_ wanted: [String]) throws {
-        let missing = Array(Set(keys.withLock { table in wanted.filter { table.id($0) == nil } }))
+        // In one order for every server: two servers inserting the same new keys in different orders would each wait
+        // for the other's uncommitted key (PostgreSQL breaks that as a deadlock, the request answered 503).
+        let missing = Set(keys.withLock { table in wanted.filter { table.id($0) == nil } }).sorted(by: binaryLess)
         guard !missing.isEmpty else { return }
         var found: [(Int64, String)] = []
         try mapped {
