@@ -17,6 +17,9 @@ struct SeriesHead: Sendable {
     var sorted = true
     /// The latest point by ``LatestRule``.
     var latest: MetricPoint?
+    /// The smallest and largest step and timestamp held (`.max` / `.min` when empty), so a batch outside them skips
+    /// the head's duplicate check (points logged without a step share step 0 but not their timestamps).
+    private(set) var minStep: Int64 = .max, maxStep: Int64 = .min, minTimestamp: Int64 = .max, maxTimestamp: Int64 = .min
     /// The first WAL mark (most heads only ever have one) and the later ones.
     private var firstMark: Mark?
     private var moreMarks: [Mark] = []
@@ -54,6 +57,14 @@ struct SeriesHead: Sendable {
     /// Step of head point `i`.
     @inline(__always)
     func step(_ i: Int) -> Int64 { columnar ? stepColumn[i] : Int64(bitPattern: points[3 &* i]) }
+
+    /// Timestamp of head point `i`.
+    @inline(__always)
+    func timestamp(_ i: Int) -> Int64 { columnar ? timestampColumn[i] : Int64(bitPattern: points[3 &* i &+ 1]) }
+
+    /// Value bits of head point `i`.
+    @inline(__always)
+    func valueBits(_ i: Int) -> UInt64 { columnar ? valueColumn[i] : points[3 &* i &+ 2] }
 
     /// Memory held: the points by capacity, plus what every series costs besides (the buffer's header, the WAL marks,
     /// its entry in the run's table), so a run of thousands of short series is counted as what it holds.
@@ -109,15 +120,24 @@ struct SeriesHead: Sendable {
         var prev = count > 0 ? step(count - 1) : s[0]
         var isSorted = sorted
         var best = latest ?? MetricPoint(step: s[0], timestamp: t[0], value: v[0])
+        var lo = minStep, hi = maxStep, tlo = minTimestamp, thi = maxTimestamp
         for i in 0..<n {
             let st = s[i]
             isSorted = isSorted && st >= prev
             prev = st
+            lo = Swift.min(lo, st)
+            hi = Swift.max(hi, st)
+            tlo = Swift.min(tlo, t[i])
+            thi = Swift.max(thi, t[i])
             let p = MetricPoint(step: st, timestamp: t[i], value: v[i])
             if LatestRule.isLater(p, than: best) { best = p }
         }
         sorted = isSorted
         latest = best
+        minStep = lo
+        maxStep = hi
+        minTimestamp = tlo
+        maxTimestamp = thi
         let have = count
         if !columnar && have + n > Self.smallLimit { becomeColumnar(capacity: Swift.max(have + n, have * 2)) }
         if columnar {
@@ -216,6 +236,9 @@ struct SeriesHead: Sendable {
         }
         let rest = columns(0..<count)
         latest = LatestRule.latest(steps: rest.steps, timestamps: rest.timestamps, values: rest.values, in: 0..<count)
+        // Sorted: the rest starts after the cut; its timestamp range stays a bound (wider at worst).
+        minStep = count > 0 ? step(0) : .max
+        if count == 0 { (maxStep, minTimestamp, maxTimestamp) = (.min, .max, .min) }
         return out
     }
 }

@@ -27,15 +27,18 @@ public final class PreparedAppend: Sendable {
     let columns: WALPoints.Columns?
     let batchID: String?
     let wal: WAL?
+    /// MLflow's exact-duplicate rule, when the caller asked for it (the part newer than its mark is still to check).
+    let duplicates: DuplicateCheck?
     /// Whether the log still counts on this batch being appended (``WAL/willAppend()`` not yet consumed).
     let announced: Atomic<Bool>
 
-    init(run: String, batches: SeriesColumns, columns: WALPoints.Columns?, batchID: String?, wal: WAL?) {
+    init(run: String, batches: SeriesColumns, columns: WALPoints.Columns?, batchID: String?, wal: WAL?, duplicates: DuplicateCheck?) {
         self.run = run
         self.batches = batches
         self.columns = columns
         self.batchID = batchID
         self.wal = wal
+        self.duplicates = duplicates
         announced = Atomic(wal != nil)
     }
 
@@ -72,28 +75,36 @@ extension MetricStore {
     }
 
     /// Everything of an append that can be done before the caller takes its own lock: checks the batch, applies
-    /// backpressure (seals when over the memory budget), opens a cold run's segments and encodes the log record.
+    /// backpressure (seals when over the memory budget), opens a cold run's segments, drops points that repeat
+    /// sealed ones when `duplicates` asks for MLflow's rule (the rest of that check happens under the run's lock in
+    /// ``appendVisible(_:)``) and encodes the log record.
     /// A caller that must commit something else atomically with the points (the tracking layer's metadata
     /// transaction) prepares outside its transaction and calls ``appendVisible(_:)`` inside it, as the last step
     /// that can fail, so a refusal before it leaves no point visible and its lock covers no encoding or sealing.
-    public func prepareAppend(run id: String, columns: SeriesColumns, batchID: String? = nil) throws -> PreparedAppend {
-        let batches = try columns.normalized()
+    public func prepareAppend(run id: String, columns: SeriesColumns, batchID: String? = nil,
+                              duplicates: DuplicateCheck? = nil) throws -> PreparedAppend {
+        var batches = try columns.normalized()
         if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
         try beginAppend()
         defer { endAppend() }
         // Backpressure: over the memory budget, seal before storing more. If sealing fails, nothing is stored.
         if headBytes > configuration.headMemoryBudget { try enforceBudget() }
-        if let run = try run(id, create: true) { try run.state.withLock { try run.load(&$0) } }
-        guard let wal, batches.count > 0 else { return PreparedAppend(run: id, batches: batches, columns: nil, batchID: batchID, wal: nil) }
+        if let run = try run(id, create: true) {
+            try run.state.withLock { try run.load(&$0) }
+            if let duplicates { batches = try dropSealedRepeats(run, batches, duplicates) }
+        }
+        guard let wal, batches.count > 0 else {
+            return PreparedAppend(run: id, batches: batches, columns: nil, batchID: batchID, wal: nil, duplicates: duplicates)
+        }
         wal.willAppend()  // withdrawn by the append, or when the prepared batch is dropped unused
         return PreparedAppend(run: id, batches: batches, columns: WALPoints.encodeColumns(batches, compress: wal.config.compress),
-                              batchID: batchID, wal: wal)
+                              batchID: batchID, wal: wal, duplicates: duplicates)
     }
 
     /// Logs a prepared batch and makes it visible (see ``prepareAppend(run:columns:batchID:)``); hand the result to
     /// ``settle(_:)``.
     public func appendVisible(_ prepared: PreparedAppend) throws -> PendingAppend {
-        let id = prepared.run, batches = prepared.batches, batchID = prepared.batchID
+        let id = prepared.run, batchID = prepared.batchID
         defer { prepared.withdraw() }
         try beginAppend()
         // The append stays in flight (close waits for it) until `settle`; only a failure here ends it now.
@@ -110,9 +121,20 @@ extension MetricStore {
                 try run.load(&s)
                 if s.deleted { return nil }  // deleted meanwhile: look the id up again
                 if let b = batchID, s.batchIDs.contains(b) { return (false, 0, false) }
-                var lsn: UInt64 = 0
-                if let wal, let columns = prepared.columns, prepared.consumeAnnouncement() {
+                // Points repeating head points or points sealed since the caller's mark (MLflow's rule): checked here,
+                // so two concurrent appends of one point store it once. The log record is re-encoded only then.
+                var batches = prepared.batches, columns = prepared.columns
+                if let check = prepared.duplicates, batches.count > 0, let kept = try dropNewRepeats(&s, batches, since: check.mark) {
+                    batches = kept
+                    columns = wal.map { WALPoints.encodeColumns(kept, compress: $0.config.compress) }
+                }
+                var lsn: UInt64 = 0, wait: UInt64 = 0
+                if let wal, let columns, batches.count > 0, prepared.consumeAnnouncement() {
                     lsn = try wal.append(run: id, columns: columns, keys: batches.keys, batchID: batchID)
+                } else if let wal, prepared.duplicates != nil {
+                    // Nothing new: the points it repeats may still await their fsync, so its answer waits for
+                    // everything logged so far, like the append that logged them.
+                    wait = wal.lastLSN
                 }
                 var needsSeal = false
                 if s.heads.isEmpty { s.heads.reserveCapacity(batches.count) }  // a new run's first (wide) batch
@@ -129,7 +151,7 @@ extension MetricStore {
                 if let b = batchID { s.batchIDs.insert(b) }
                 s.noteHeadAppend(lsn: lsn)
                 run.addHeadBytes(&s, grown)
-                return (true, lsn, needsSeal)
+                return (true, max(lsn, wait), needsSeal)
             }
             guard let outcome else { continue }
             handedOver = true

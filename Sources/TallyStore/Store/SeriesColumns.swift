@@ -175,6 +175,25 @@ public struct SeriesColumns: Sendable {
         }
     }
 
+    /// Calls `body` with series `i`'s columns, without copying them.
+    func forSeries<R>(_ i: Int, _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Double>) throws -> R) rethrows -> R {
+        try withSeries(i, body)
+    }
+
+    /// These series without the points `drops[i][p]` marks (series `i`, point `p`); series left empty are dropped.
+    func dropping(_ drops: [Int: [Bool]]) -> SeriesColumns {
+        var out = SeriesColumns(series: count, points: pointCount)
+        forEach { i, key, st, ts, vs in
+            guard let drop = drops[i] else {
+                out.append(key: key, steps: st, timestamps: ts, values: vs)
+                return
+            }
+            let keep = st.indices.filter { !drop[$0] }
+            if !keep.isEmpty { out.append(key: key, steps: keep.map { st[$0] }, timestamps: keep.map { ts[$0] }, values: keep.map { vs[$0] }) }
+        }
+        return out
+    }
+
     /// Appends points to the last series of flat columns.
     private mutating func extendLast(steps s: UnsafeBufferPointer<Int64>, timestamps t: UnsafeBufferPointer<Int64>, values v: UnsafeBufferPointer<Double>) {
         guard case .flat(var ends, var steps, var timestamps, var values) = storage else { preconditionFailure("flat columns only") }

@@ -45,6 +45,9 @@ extension TrackingService {
                 + "Please ensure the request contains only one param value per param key.")
         }
         // The run's stage is checked with the read of its stored latest values when there are points (one round trip).
+        // The store's mark is taken first: points stored after it are compared under the run's lock whatever the
+        // latest values say (see DuplicateCheck).
+        let mark = series.count == 0 ? nil : try storing { try metrics.duplicateMark(run: runID) }
         let stored = series.count == 0 ? nil : try whileActive(runID) { try metadata.latestMetrics(activeRunID: runID, keys: series.keys) }
         if stored == nil { _ = try activeRun(runID) }
         let modelPoints = batch.modelPoints.map { p in
@@ -56,14 +59,25 @@ extension TrackingService {
         // 2. Params are immutable: a changed value fails the whole batch before anything is written.
         let newParams = params.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxParamValueLength)) }
         try checkParams(runID: runID, newParams)
-        let fresh = try stored.map { try dropStored(runID: runID, series, latest: $0) } ?? series
+        // MLflow drops a point identical (key, step, timestamp, value) to one already stored: the store decides, from
+        // the stored latest values (a point after its series' latest cannot repeat one: training's increasing steps
+        // cost nothing) and per-block step ranges (exact comparison only where a block holds the step).
+        var duplicates: DuplicateCheck?
+        if let mark, let stored {
+            var latest: [String: MetricPoint] = [:]
+            for (key, m) in zip(series.keys, stored) {
+                if let m { latest[key] = MetricPoint(step: m.step, timestamp: m.timestamp, value: m.value) }
+            }
+            duplicates = DuplicateCheck(mark: mark, latest: latest)
+        }
         let newTags = Self.lastWins(tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) })
-        guard !newParams.isEmpty || fresh.count > 0 || !newTags.isEmpty || !modelPoints.isEmpty else { return }
+        guard !newParams.isEmpty || series.count > 0 || !newTags.isEmpty || !modelPoints.isEmpty else { return }
         // 3. One transaction: re-check params, write the metadata, append the points last. A retry of a request whose
         //    points are already stored (its earlier COMMIT failed) still commits its params and tags.
-        _ = try commit(runID: runID, fresh, batchID: batch.contentID, metadataOnDuplicate: true) {
+        _ = try commit(runID: runID, series, batchID: batch.contentID, duplicates: duplicates, metadataOnDuplicate: true) {
             let toInsert = try checkParams(runID: runID, newParams)
-            let latest = try latestUpdates(runID: runID, fresh)
+            // Points the store drops as repeats equal stored ones, so they change no latest value.
+            let latest = try latestUpdates(runID: runID, series)
             if !toInsert.isEmpty { try refuseChangedParams(runID: runID, toInsert, stored: metadata.insertParams(runID: runID, toInsert)) }
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
             if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
@@ -78,9 +92,13 @@ extension TrackingService {
     /// nothing visible; then waits for the append's durability outside the transaction. Backpressure seals happen
     /// before the transaction starts. Returns `false` when the batch id was already stored; then the metadata
     /// writes are kept only with `metadataOnDuplicate`.
-    func commit(runID: String, _ series: SeriesColumns, batchID: String?, metadataOnDuplicate: Bool, _ writes: () throws -> Void) throws -> Bool {
-        // Checks, backpressure seals and the log record's encoding happen before the transaction takes its lock.
-        let prepared = series.count == 0 ? nil : try storing { try metrics.prepareAppend(run: runID, columns: series, batchID: batchID) }
+    func commit(runID: String, _ series: SeriesColumns, batchID: String?, duplicates: DuplicateCheck? = nil, metadataOnDuplicate: Bool,
+                _ writes: () throws -> Void) throws -> Bool {
+        // Checks, backpressure seals, the duplicate check against sealed points and the log record's encoding happen
+        // before the transaction takes its lock.
+        let prepared = series.count == 0 ? nil : try storing {
+            try metrics.prepareAppend(run: runID, columns: series, batchID: batchID, duplicates: duplicates)
+        }
         var pending: PendingAppend?
         do {
             try metadata.transaction {
@@ -119,45 +137,6 @@ extension TrackingService {
         guard !changed.isEmpty else { return }
         let list = changed.map { "{'key': '\($0.key)', 'old_value': '\(stored[$0.key]!)', 'new_value': '\($0.value)'}" }.joined(separator: ", ")
         throw TrackingError.invalid("Changing param values is not allowed. Params were already logged='[\(list)]' for run ID='\(runID)'.")
-    }
-
-    /// MLflow drops a point identical (key, step, timestamp, value) to one already stored, across requests too.
-    /// Only a point at or before the series' latest (step, timestamp) can repeat one: the latest is the stored
-    /// maximum of (step, timestamp), so training's increasing steps cost one cached lookup per key. Earlier points
-    /// are compared with the stored points of their exact step (a read of that step only).
-    /// `latest`: the run's stored latest values of the series' keys, aligned with them.
-    func dropStored(runID: String, _ series: SeriesColumns, latest: [Metric?]) throws -> SeriesColumns {
-        // Per series, the points that might repeat a stored one (at or before its latest).
-        var suspects: [Int: [Int]] = [:]
-        series.forEach { i, _, st, ts, _ in
-            guard let l = latest[i] else { return }
-            let s = st.indices.filter { st[$0] < l.step || (st[$0] == l.step && ts[$0] <= l.timestamp) }
-            if !s.isEmpty { suspects[i] = s }
-        }
-        // Training's increasing steps: no point can repeat a stored one, and the batch goes on as it is.
-        guard !suspects.isEmpty else { return series }
-        var out = SeriesColumns(series: series.count, points: series.pointCount)
-        try series.forEach { i, key, st, ts, vs in
-            guard let s = suspects[i] else {
-                out.append(key: key, steps: st, timestamps: ts, values: vs)
-                return
-            }
-            var stored: [Int64: Set<MetricPoint>] = [:]
-            for step in Set(s.map { st[$0] }) {
-                stored[step] = Set(try metrics.read(run: runID, key: key, steps: step...step).points)
-            }
-            let keep = st.indices.filter { p in
-                let point = MetricPoint(step: st[p], timestamp: ts[p], value: vs[p])
-                return stored[point.step]?.contains(where: { Self.sameAsMLflow($0, point) }) != true
-            }
-            if !keep.isEmpty { out.append(key: key, steps: keep.map { st[$0] }, timestamps: keep.map { ts[$0] }, values: keep.map { vs[$0] }) }
-        }
-        return out
-    }
-
-    /// MLflow's duplicate test: same step, timestamp and value, NaN equal to NaN (stored as is_nan).
-    static func sameAsMLflow(_ a: MetricPoint, _ b: MetricPoint) -> Bool {
-        a.step == b.step && a.timestamp == b.timestamp && (a.value == b.value || (a.value.isNaN && b.value.isNaN))
     }
 
     /// Appends a prepared batch (a retried identical batch id is stored once), visible at once; the caller settles

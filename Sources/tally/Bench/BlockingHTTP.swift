@@ -158,9 +158,10 @@ final class ChildServer {
     /// The admin password of a server started with `auth` (`--auth basic`).
     static let adminPassword = "bench-admin-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
 
-    init(dataDirectory: String, durability: String, metricMemoryMB: Int? = nil, auth: Bool = false) throws {
+    /// `executable`: the `tally` binary to start (default: this one), e.g. an earlier build for a before/after run.
+    init(dataDirectory: String, durability: String, metricMemoryMB: Int? = nil, auth: Bool = false, executable: String? = nil) throws {
         port = Self.freePort()
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe = executable ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let args = [exe, "server", "--host", "127.0.0.1", "--port", "\(port)", "--data-dir", dataDirectory, "--durability", durability,
                     "--log-level", "warning", "--max-body-bytes", "\(64 << 20)"] + (metricMemoryMB.map { ["--metric-memory-mb", "\($0)"] } ?? [])
             + (auth ? ["--auth", "basic"] : [])

@@ -22,6 +22,12 @@ struct HTTPBench: ParsableCommand {
     @Option(help: "Wide mode: runs.") var wideRuns = 200
     @Option(help: "Wide mode: metric keys per run.") var wideKeys = 2_000
     @Option(help: "Wide mode: points per key.") var widePointsPerKey = 1
+    @Flag(help: "Measure many writers and arrival orders instead: log-batch requests of 1,000 points of one key, one client in order, reversed and shuffled, --connections clients into one run (interleaved step ranges, and as ranks logging the same steps) and into their own runs.")
+    var writers = false
+    @Option(help: "Writers mode: log-batch requests per workload.") var writerBatches = 300
+    @Option(help: "The tally binary to start as the server (default: this one; an earlier build gives a before/after in one run).")
+    var serverExe: String?
+    @Option(help: "Writers mode: only the workloads whose name contains this.") var writerWorkload: String?
     @Flag(help: "Start the server with --auth basic and send every request as a user granted EDIT (the access check's cost).")
     var auth = false
     @OptionGroup var output: BenchOutput
@@ -37,9 +43,11 @@ struct HTTPBench: ParsableCommand {
 
     func run() throws {
         if wide { return try runWide() }
+        if writers { return try runWriters() }
         let root = output.scratch("http")
         defer { system_rm(root) }
-        let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb, auth: auth) : nil
+        let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb, auth: auth,
+                                                                    executable: serverExe) : nil
         defer { server?.stop() }
         let port = self.port ?? server!.port
         if auth, server != nil { try Self.signInAsEditor(port: port) }
@@ -216,7 +224,7 @@ struct HTTPBench: ParsableCommand {
     func runWide() throws {
         let root = output.scratch("http-wide")
         defer { system_rm(root) }
-        let server = try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb)
+        let server = try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb, executable: serverExe)
         var stopped = false
         defer { if !stopped { server.stop() } }
         var out = JSONObject()
