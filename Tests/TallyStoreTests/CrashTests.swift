@@ -182,6 +182,36 @@ import Glibc
         #expect(totalAcks > cycles, "the writer made progress")
     }
 
+    /// Four writers into one run, each sending its batches in a shuffled order under MLflow's exact-duplicate rule,
+    /// killed at random moments; every restart sends every batch again from the start of its order, so stored points
+    /// (in heads replayed from the log, frozen, sealed, compacted) come back as repeats. Every acknowledged point is
+    /// stored exactly once. `TALLY_CRASH_CYCLES` scales it (a quarter of the dense count).
+    @Test func killedOutOfOrderWritersIntoOneRunStoreEveryPointOnce() throws {
+        let binary = Self.tallyBinary
+        try #require(access(binary, X_OK) == 0, "build the CLI first (swift build --build-tests): \(binary)")
+        let dir = TempDir("crash-shared")
+        let cycles = max(10, (Int(ProcessInfoLite.environment("TALLY_CRASH_CYCLES") ?? "") ?? 100) / 4)
+        var rng = SplitMix64(seed: 502)
+        var acked: [Int: Set<Int>] = [:]
+        var totalAcks = 0
+        for cycle in 0..<cycles {
+            let child = try Child([binary, "store", "crash-writer", "--dir", dir.path, "--writers", "4", "--shared-run",
+                                   "--points-per-batch", "\(Self.pointsPerBatch)", "--block-points", "64"])
+            #expect(child.waitFor("READY", timeoutMs: 20_000), "cycle \(cycle): writer did not start: \(child.lines)")
+            usleep(useconds_t(10_000 + Int(rng.next() % 150_000)))
+            child.kill()
+            for line in child.lines where line.hasPrefix("ACK ") {
+                let parts = line.split(separator: " ")
+                acked[Int(parts[1])!, default: []].insert(Int(parts[2])!)
+                totalAcks += 1
+            }
+            #expect(!child.lines.contains { $0.hasPrefix("ERR") }, "cycle \(cycle): \(child.lines.filter { $0.hasPrefix("ERR") }.prefix(3))")
+            try Self.verify(dir.path, acked: acked, cycle: cycle)
+        }
+        #expect(acked[0, default: []].count > 40, "the writers made progress: \(acked[0, default: []].count) batches")
+        #expect(totalAcks > acked[0, default: []].count, "stored batches were sent again")
+    }
+
     @Test func aFullDiskSurfacesErrorsAndKeepsTheStoreConsistent() throws {
         let binary = Self.tallyBinary
         try #require(access(binary, X_OK) == 0, "build the CLI first (swift build --build-tests): \(binary)")

@@ -121,6 +121,44 @@ import TallyWorkloads
         #expect(!all.truncated && all.values.map(\.bitPattern) == p.values.map(\.bitPattern))
     }
 
+    /// Distributed training's shape: four ranks log the same steps with their own values through log-batch, chunks in
+    /// a shuffled order, part sealed: every value is kept, and history, raw, M4 and summaries see them all in step
+    /// order with ties in arrival order.
+    @Test(arguments: Backend.all) func ranksLoggingTheSameStepsAreAllKeptOnEveryReadPath(_ backend: Backend) throws {
+        let f = try Fixture("ranks", backend: backend)
+        let s = f.service
+        let id = try s.createRun(experimentID: nil).info.runID
+        var rng = SplitMix64(seed: 19)
+        var chunks = Array(0..<8)
+        for i in stride(from: chunks.count - 1, to: 0, by: -1) { chunks.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        var arrival: [(step: Int64, value: Double)] = []
+        for (n, c) in chunks.enumerated() {
+            for rank in [2, 0, 3, 1] {
+                let steps = (c * 100)..<(c * 100 + 100)
+                let ms = steps.map { Metric(key: "loss", value: Double(rank * 1000 + $0 % 97) / 8, timestamp: Int64(5000 + $0), step: Int64($0)) }
+                try s.logBatch(runID: id, metrics: ms)
+                arrival += ms.map { ($0.step, $0.value) }
+            }
+            if n == 3 { try s.metrics.flush(run: id) }
+        }
+        // Step order, ties in arrival order.
+        let order = arrival.indices.sorted { (arrival[$0].step, $0) < (arrival[$1].step, $1) }
+        let p = Points(steps: order.map { arrival[$0].step }, values: order.map { arrival[$0].value })
+        #expect(p.steps.count == 3200)
+        let history = try s.history(runID: id, key: "loss")
+        #expect(history.count == 3200)
+        #expect(history.map { "\($0.step)/\($0.value)" }.sorted() == arrival.map { "\($0.step)/\($0.value)" }.sorted())
+        let raw = try s.compare(CompareQuery(runIDs: [id], keys: ["loss"], mode: .raw(cap: 1_000_000))).series[0]
+        #expect(raw.steps == p.steps && raw.values.map(\.bitPattern) == p.values.map(\.bitPattern))
+        for buckets in [1, 7, 100, 800] {
+            let m4 = try s.compare(CompareQuery(runIDs: [id], keys: ["loss"], buckets: buckets, align: false)).series[0]
+            let want = oracleM4(p, BucketGrid(lo: 0, hi: 799, count: buckets))
+            #expect(m4.steps == want.steps, "buckets \(buckets)")
+            #expect(m4.values.map(\.bitPattern) == want.values.map(\.bitPattern), "buckets \(buckets)")
+            #expect(m4.summary.count == 3200 && m4.summary.max?.value == p.values.max())
+        }
+    }
+
     @Test(arguments: Backend.all) func extremeStepsDoNotOverflow(_ backend: Backend) throws {
         let f = try Fixture("cmpx", backend: backend)
         let s = f.service

@@ -24,6 +24,9 @@ struct CrashWriter: ParsableCommand {
     var blockPoints = 256
     @Option(help: "Keys of one point each added to every batch (a benchmark-suite checkpoint: w/k0, w/k1, …).")
     var wideKeys = 0
+    @Flag(help: "All writers append into run0, each its own batches (b ≡ writer mod writers) in a shuffled order, without batch ids, under MLflow's exact-duplicate rule; after a restart each starts its order again, so every stored batch is sent again and must be recognised point by point.")
+    var sharedRun = false
+    @Option(help: "Shared-run mode: batches in all.") var sharedBatches = 600
     @Option(help: "RLIMIT_FSIZE in bytes: writes past it fail as on a full disk.")
     var fileSizeLimit: Int?
 
@@ -51,6 +54,7 @@ struct CrashWriter: ParsableCommand {
         }
         let p = pointsPerBatch
         Self.say("READY")
+        if sharedRun { return try runShared(store) }
         let group = DispatchGroup()
         for w in 0..<writers {
             DispatchQueue.global().async(group: group) {
@@ -81,6 +85,42 @@ struct CrashWriter: ParsableCommand {
                             Self.say("ERR \(r) \(b) \(error)")
                             usleep(2_000)
                         }
+                    }
+                }
+            }
+        }
+        group.wait()
+    }
+
+    /// The shared-run mode (see `sharedRun`): out-of-order and concurrent writers into one run.
+    func runShared(_ store: MetricStore) throws {
+        let group = DispatchGroup()
+        let (p, writers, total) = (pointsPerBatch, writers, sharedBatches)
+        for w in 0..<writers {
+            DispatchQueue.global().async(group: group) {
+                var order = Array(stride(from: w, to: total, by: writers))
+                var rng = SplitMix64(seed: UInt64(w))
+                for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+                var k = 0
+                while true {
+                    let b = order[k % order.count]
+                    let steps = (0..<p).map { Int64(b * p + $0) }
+                    let vals = (0..<p).map { CrashWorkload.value(run: 0, batch: b, point: $0) }
+                    let ts = [Int64](repeating: Int64(b), count: p)
+                    do {
+                        // As log-batch does: the mark, then the latest values, then the checked append.
+                        let mark = try store.duplicateMark(run: "run0")
+                        var latest: [String: MetricPoint] = [:]
+                        for key in ["m", "n"] { latest[key] = try store.latest(run: "run0", key: key) }
+                        let columns = SeriesColumns([SeriesBatch(key: "m", steps: steps, timestamps: ts, values: vals),
+                                                     SeriesBatch(key: "n", steps: steps, timestamps: ts, values: vals.map { -$0 })])
+                        let prepared = try store.prepareAppend(run: "run0", columns: columns, duplicates: DuplicateCheck(mark: mark, latest: latest))
+                        try store.settle(try store.appendVisible(prepared))
+                        Self.say("ACK 0 \(b)")
+                        k += 1
+                    } catch {
+                        Self.say("ERR 0 \(b) \(error)")
+                        usleep(2_000)
                     }
                 }
             }
