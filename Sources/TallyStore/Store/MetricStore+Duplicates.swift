@@ -17,7 +17,8 @@ public struct DuplicateMark: Sendable, Equatable {
 public struct DuplicateCheck: Sendable {
     /// Taken before `latest` was read.
     public var mark: DuplicateMark
-    /// Per key, the latest stored point the caller knows of (absent: none).
+    /// Per key, the latest stored point the caller knows of, for the keys with a point at or before it (absent: no
+    /// point of the key can repeat one sealed before the mark).
     public var latest: [String: MetricPoint]
 
     /// A check against what a caller read after `mark`.
@@ -55,6 +56,7 @@ extension MetricStore {
     /// Drops the points of `batches` that repeat points sealed before the check's mark (outside the run's lock:
     /// segments are immutable and frozen sets are replaced, never changed).
     func dropSealedRepeats(_ run: RunStore, _ batches: SeriesColumns, _ check: DuplicateCheck) throws -> SeriesColumns {
+        guard !check.latest.isEmpty else { return batches }
         var suspects: [(series: Int, drop: [Bool])] = []
         batches.forEach { i, key, st, ts, _ in
             guard let l = check.latest[key] else { return }
@@ -90,8 +92,10 @@ extension MetricStore {
         let frozen = s.frozen.filter { $0.seq >= mark.seq }
         var drops: [Int: [Bool]] = [:]
         try batches.forEach { i, key, st, ts, vs in
+            let head = s.heads[key].flatMap { $0.mayHold(st, ts) ? $0 : nil }
+            guard head != nil || !segments.isEmpty || !frozen.isEmpty else { return }  // the usual case: nothing to compare
             var drop = [Bool](repeating: false, count: st.count)
-            if let head = s.heads[key], head.count > 0 { head.markRepeats(st, ts, vs, into: &drop) }
+            head?.markRepeats(st, ts, vs, into: &drop)
             if !segments.isEmpty || !frozen.isEmpty {
                 try markRepeats(key: key, st, ts, vs, skip: drop, segments: segments, frozen: frozen, into: &drop)
             }
@@ -174,11 +178,20 @@ extension MetricStore {
 }
 
 extension SeriesHead {
+    /// Whether any batch point lies inside this head's step and timestamp ranges (no allocation).
+    func mayHold(_ st: UnsafeBufferPointer<Int64>, _ ts: UnsafeBufferPointer<Int64>) -> Bool {
+        guard count > 0 else { return false }
+        let b = bounds
+        for p in st.indices where st[p] >= b.minStep && st[p] <= b.maxStep && ts[p] >= b.minTimestamp && ts[p] <= b.maxTimestamp { return true }
+        return false
+    }
+
     /// Sets `drop[p]` for each batch point equal to a point of this head (MLflow's comparison). Only head points
     /// inside the batch's step and timestamp ranges are looked at (a sorted head finds its step range by binary
     /// search), each probed against the batch's points, hashed once.
     func markRepeats(_ st: UnsafeBufferPointer<Int64>, _ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, into drop: inout [Bool]) {
         guard count > 0 else { return }
+        let (minStep, maxStep, minTimestamp, maxTimestamp) = bounds
         var want = Set<PointIdentity>()
         var lo = Int64.max, hi = Int64.min, tlo = Int64.max, thi = Int64.min
         for p in st.indices where st[p] >= minStep && st[p] <= maxStep && ts[p] >= minTimestamp && ts[p] <= maxTimestamp {

@@ -64,9 +64,11 @@ extension TrackingService {
         // cost nothing) and per-block step ranges (exact comparison only where a block holds the step).
         var duplicates: DuplicateCheck?
         if let mark, let stored {
+            // Only the series with a point at or before their latest need it (none in training's usual batches).
             var latest: [String: MetricPoint] = [:]
-            for (key, m) in zip(series.keys, stored) {
-                if let m { latest[key] = MetricPoint(step: m.step, timestamp: m.timestamp, value: m.value) }
+            series.forEach { i, key, st, ts, _ in
+                guard let l = stored[i], st.indices.contains(where: { st[$0] < l.step || (st[$0] == l.step && ts[$0] <= l.timestamp) }) else { return }
+                latest[key] = MetricPoint(step: l.step, timestamp: l.timestamp, value: l.value)
             }
             duplicates = DuplicateCheck(mark: mark, latest: latest)
         }
