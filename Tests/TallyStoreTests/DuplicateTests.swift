@@ -92,6 +92,26 @@ import TallyWorkloads
         #expect(try Self.stored(store, run: "r", key: "loss").map(\.step) == [1, 5, 6])
     }
 
+    /// An append visible but not settled (its caller's metadata transaction not committed, so the latest values
+    /// another writer reads do not show it) whose points are sealed before that writer's mark: still compared.
+    @Test func pointsOfAnUnsettledAppendSealedBeforeTheMarkAreCompared() throws {
+        let dir = TempDir("dups-unsettled")
+        let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 16, pack: 4))
+        defer { try? store.close() }
+        func columns(_ steps: [Int64]) -> SeriesColumns {
+            SeriesColumns([SeriesBatch(key: "loss", steps: steps, timestamps: steps.map { $0 * 10 }, values: steps.map { Double($0) })])
+        }
+        let first = try store.appendVisible(try store.prepareAppend(run: "r", columns: columns([1, 2, 3])))
+        try store.flush(run: "r")  // sealed while its writer has not settled
+        let mark = try store.duplicateMark(run: "r")
+        let check = DuplicateCheck(mark: mark, latest: [:])  // the other writer's latest values: nothing committed yet
+        try store.settle(try store.appendVisible(try store.prepareAppend(run: "r", columns: columns([2, 3, 4]), duplicates: check)))
+        try store.settle(first)
+        #expect(try Self.stored(store, run: "r", key: "loss").map(\.step) == [1, 2, 3, 4])
+        // Settled: the mark moves on.
+        #expect(try store.duplicateMark(run: "r") != mark)
+    }
+
     /// Writers appending overlapping batches into one run at once (ranks and retries): each point stored once.
     @Test func concurrentWritersStoreEachPointOnce() throws {
         let dir = TempDir("dups-threads")
@@ -101,6 +121,7 @@ import TallyWorkloads
         let store = try MetricStore(directory: dir.path, configuration: config)
         defer { try? store.close() }
         let failures = Mutex<[String]>([])
+        let sent = Mutex<Set<Int64>>([])
         let threads = 6
         let done = Atomic<Int>(0)
         for t in 0..<threads {
@@ -113,6 +134,7 @@ import TallyWorkloads
                         let start = Int64(rng.next() % 2000)
                         let pts = (start..<(start + 1 + Int64(rng.next() % 40))).map { MetricPoint(step: $0, timestamp: $0 * 10, value: Double($0 % 7)) }
                         try Self.appendChecked(store, run: "r", key: "loss", pts)
+                        sent.withLock { $0.formUnion(pts.map(\.step)) }
                     }
                 } catch {
                     failures.withLock { $0.append("\(error)") }
@@ -123,5 +145,6 @@ import TallyWorkloads
         #expect(failures.withLock { $0 }.isEmpty)
         let stored = try Self.stored(store, run: "r", key: "loss")
         #expect(Set(stored.map(\.step)).count == stored.count, "a point stored twice")
+        #expect(Set(stored.map(\.step)) == sent.withLock { $0 }, "a point sent and not stored")
     }
 }

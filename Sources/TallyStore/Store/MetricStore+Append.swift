@@ -8,14 +8,17 @@ public final class PendingAppend: Sendable {
     let needsSeal: Bool
     /// `false` when the batch id was a duplicate and nothing was stored.
     public let stored: Bool
+    /// The run's next segment number when the points became visible (see ``RunState/unsettled``).
+    let unsettledSeq: UInt64?
     /// Set by the first `settle`.
     let settled = Atomic<Bool>(false)
 
-    init(run: RunStore?, lsn: UInt64, needsSeal: Bool, stored: Bool) {
+    init(run: RunStore?, lsn: UInt64, needsSeal: Bool, stored: Bool, unsettledSeq: UInt64? = nil) {
         self.run = run
         self.lsn = lsn
         self.needsSeal = needsSeal
         self.stored = stored
+        self.unsettledSeq = unsettledSeq
     }
 }
 
@@ -117,10 +120,11 @@ extension MetricStore {
                 return PendingAppend(run: nil, lsn: 0, needsSeal: false, stored: false)
             }
             // Log and apply under the run's lock, so the head's arrival order is the log's order.
-            let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool)? = try run.state.withLock { s in
+            let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool, unsettled: UInt64?)? = try run.state.withLock { s in
                 try run.load(&s)
                 if s.deleted { return nil }  // deleted meanwhile: look the id up again
-                if let b = batchID, s.batchIDs.contains(b) { return (false, 0, false) }
+                // A retry of a stored batch: its answer waits for what is logged so far, like the original's.
+                if let b = batchID, s.batchIDs.contains(b) { return (false, wal?.lastLSN ?? 0, false, nil) }
                 // Points repeating head points or points sealed since the caller's mark (MLflow's rule): checked here,
                 // so two concurrent appends of one point store it once. The log record is re-encoded only then.
                 var batches = prepared.batches, columns = prepared.columns
@@ -151,11 +155,12 @@ extension MetricStore {
                 if let b = batchID { s.batchIDs.insert(b) }
                 s.noteHeadAppend(lsn: lsn)
                 run.addHeadBytes(&s, grown)
-                return (true, max(lsn, wait), needsSeal)
+                s.unsettled[s.nextSeq, default: 0] += 1
+                return (true, max(lsn, wait), needsSeal, s.nextSeq)
             }
             guard let outcome else { continue }
             handedOver = true
-            return PendingAppend(run: run, lsn: outcome.lsn, needsSeal: outcome.needsSeal, stored: outcome.stored)
+            return PendingAppend(run: run, lsn: outcome.lsn, needsSeal: outcome.needsSeal, stored: outcome.stored, unsettledSeq: outcome.unsettled)
         }
         throw StorageError(.io, "run \(id) was deleted repeatedly while appending")
     }
@@ -168,8 +173,14 @@ extension MetricStore {
     public func settle(_ pending: PendingAppend) throws {
         guard !pending.settled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         defer { endAppend() }
-        guard pending.stored, let run = pending.run else { return }
+        if let run = pending.run, let seq = pending.unsettledSeq {
+            // Settled once its caller committed (or gave up): from now on its metadata tells readers of it.
+            run.state.withLock { s in
+                if let n = s.unsettled[seq], n > 1 { s.unsettled[seq] = n - 1 } else { s.unsettled[seq] = nil }
+            }
+        }
         if let wal, pending.lsn > 0 { try wal.waitDurable(pending.lsn) }
+        guard pending.stored, let run = pending.run else { return }
         // The batch is stored (and logged). A failing seal now must not report it as failed: the error is kept
         // for `maintenanceError` and surfaces again through the budget check of later appends, flush and close.
         do {

@@ -28,14 +28,19 @@ public struct DuplicateCheck: Sendable {
     }
 }
 
-/// A point as MLflow compares it: NaN equal to NaN, 0 equal to -0.
-struct PointIdentity: Hashable {
-    var step: Int64
-    var timestamp: Int64
-    var value: UInt64
+/// A point as MLflow compares it for its exact-duplicate rule: NaN equal to NaN, 0 equal to -0 (the one place that
+/// rule lives; a batch's own repeats are dropped with it too).
+public struct PointIdentity: Hashable, Sendable {
+    /// The step.
+    public var step: Int64
+    /// The timestamp.
+    public var timestamp: Int64
+    /// The value's bits, NaN and -0 made canonical.
+    public var value: UInt64
 
+    /// The identity of the point (step, timestamp, value bits).
     @inline(__always)
-    init(step: Int64, timestamp: Int64, bits: UInt64) {
+    public init(step: Int64, timestamp: Int64, bits: UInt64) {
         self.step = step
         self.timestamp = timestamp
         let v = Double(bitPattern: bits)
@@ -49,7 +54,9 @@ extension MetricStore {
         guard let run = try run(id, create: false) else { return DuplicateMark(seq: 0) }
         return try run.state.withLock { s in
             try run.load(&s)
-            return DuplicateMark(seq: s.nextSeq)
+            // Not after an unsettled append: its points may be sealed already while its caller's metadata (the
+            // latest values read next) does not show them yet.
+            return DuplicateMark(seq: min(s.nextSeq, s.unsettled.keys.min() ?? .max))
         }
     }
 
@@ -93,12 +100,11 @@ extension MetricStore {
         var drops: [Int: [Bool]] = [:]
         try batches.forEach { i, key, st, ts, vs in
             let head = s.heads[key].flatMap { $0.mayHold(st, ts) ? $0 : nil }
-            guard head != nil || !segments.isEmpty || !frozen.isEmpty else { return }  // the usual case: nothing to compare
+            let sealed = !(segments.isEmpty && frozen.isEmpty) && Self.sealedMayHold(key: key, st, ts, segments: segments, frozen: frozen)
+            guard head != nil || sealed else { return }  // the usual case: nothing to compare, nothing allocated
             var drop = [Bool](repeating: false, count: st.count)
             head?.markRepeats(st, ts, vs, into: &drop)
-            if !segments.isEmpty || !frozen.isEmpty {
-                try markRepeats(key: key, st, ts, vs, skip: drop, segments: segments, frozen: frozen, into: &drop)
-            }
+            if sealed { try markRepeats(key: key, st, ts, vs, skip: drop, segments: segments, frozen: frozen, into: &drop) }
             if drop.contains(true) { drops[i] = drop }
         }
         return drops.isEmpty ? nil : batches.dropping(drops)
@@ -165,6 +171,32 @@ extension MetricStore {
         }
         guard !matched.isEmpty else { return }
         for p in st.indices where !skip[p] && matched.contains(PointIdentity(step: st[p], timestamp: ts[p], bits: vs[p].bitPattern)) { drop[p] = true }
+    }
+
+    /// Whether any point of the series could lie in a block, pack or frozen set of `key` (their step and timestamp
+    /// ranges; no allocation, no decoding).
+    static func sealedMayHold(key: String, _ st: UnsafeBufferPointer<Int64>, _ ts: UnsafeBufferPointer<Int64>,
+                              segments: [SegmentReader], frozen: [FrozenHeads]) -> Bool {
+        var lo = Int64.max, hi = Int64.min, tlo = Int64.max, thi = Int64.min
+        for p in st.indices {
+            lo = min(lo, st[p])
+            hi = max(hi, st[p])
+            tlo = min(tlo, ts[p])
+            thi = max(thi, ts[p])
+        }
+        func overlaps(_ a: Int64, _ b: Int64, _ ta: Int64, _ tb: Int64) -> Bool { a <= hi && b >= lo && ta <= thi && tb >= tlo }
+        for seg in segments {
+            guard let si = seg.series.find(key) else { continue }
+            if let slot = seg.series.slot(si) {
+                let m = seg.packs[slot.pack]
+                if overlaps(m.minStep, m.maxStep, m.minTimestamp, m.maxTimestamp) { return true }
+            }
+            for m in seg.series.blocks(si) where overlaps(m.minStep, m.maxStep, m.minTimestamp, m.maxTimestamp) { return true }
+        }
+        for f in frozen {
+            if let c = f.series[key], let first = c.steps.first, overlaps(first, c.steps.last!, .min, .max) { return true }
+        }
+        return false
     }
 
     /// Pack `index` of `seg`, through the store's pack cache.

@@ -52,6 +52,9 @@ struct RunState: Sendable {
     var indexBytes = 0
     /// Recent client batch ids (loaded from the newest segment, extended by appends and replay).
     var batchIDs = BatchIDWindow()
+    /// Appends visible but not settled yet (their caller's metadata may not be committed), by the ``nextSeq`` they
+    /// saw: a ``DuplicateMark`` never lies after one, so data they made sealed is always compared under the lock.
+    var unsettled: [UInt64: Int] = [:]
 
     /// Oldest WAL record any head still holds points of, kept as heads change (``noteHeadAppend(lsn:)``, and a
     /// recount when heads are cut), so the log's checkpoint asks every run without walking every head: with 10,000
@@ -230,7 +233,9 @@ final class RunStore: Sendable {
         readers = live
         if let e = Self.chainError(readers, directory: directory, manifestSeq: manifestSeq) { throw e }
         s.segments = readers
-        s.nextSeq = (found.last?.0 ?? 0) + 1
+        // Never backwards across an unload: a failed compaction reserved a number without leaving a file, and a
+        // duplicate mark taken before the unload must stay at or before every later seal.
+        s.nextSeq = max(s.nextSeq, (found.last?.0 ?? 0) + 1)
         s.batchIDs = BatchIDWindow(readers.last?.batchIDs ?? [])
         s.loaded = true
     }

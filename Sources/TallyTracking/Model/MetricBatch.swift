@@ -138,11 +138,11 @@ extension SeriesColumns {
             if increasing, st.count > 1 { increasing = (1..<st.count).allSatisfy { st[$0 &- 1] < st[$0] } }
         }
         if increasing { return self }  // no copy
-        struct Point: Hashable { var step: Int64, timestamp: Int64, bits: UInt64 }
         var out = SeriesColumns(series: count, points: pointCount)
         forEach { _, key, st, ts, vs in
-            var seen = Set<Point>(minimumCapacity: st.count)
-            let keep = st.indices.filter { seen.insert(Point(step: st[$0], timestamp: ts[$0], bits: vs[$0].bitPattern)).inserted }
+            // MLflow's comparison (NaN equals NaN, 0 equals -0), the one the store applies across requests.
+            var seen = Set<PointIdentity>(minimumCapacity: st.count)
+            let keep = st.indices.filter { seen.insert(PointIdentity(step: st[$0], timestamp: ts[$0], bits: vs[$0].bitPattern)).inserted }
             out.append(key: key, steps: keep.map { st[$0] }, timestamps: keep.map { ts[$0] }, values: keep.map { vs[$0] })
         }
         return out
