@@ -113,11 +113,12 @@ import TallyWorkloads
     }
 
     /// Writers appending overlapping batches into one run at once (ranks and retries): each point stored once.
-    @Test func concurrentWritersStoreEachPointOnce() throws {
+    @Test(arguments: [false, true]) func concurrentWritersStoreEachPointOnce(background: Bool) throws {
         let dir = TempDir("dups-threads")
         var config = testConfig(blockPoints: 64, pack: 8)
         config.sealPoints = 200
         config.compactionThreshold = 4
+        config.sealsInBackground = background
         let store = try MetricStore(directory: dir.path, configuration: config)
         defer { try? store.close() }
         let failures = Mutex<[String]>([])
@@ -146,5 +147,34 @@ import TallyWorkloads
         let stored = try Self.stored(store, run: "r", key: "loss")
         #expect(Set(stored.map(\.step)).count == stored.count, "a point stored twice")
         #expect(Set(stored.map(\.step)) == sent.withLock { $0 }, "a point sent and not stored")
+    }
+
+    /// Seals in the background: a head that fills up is sealed (and the run compacted) by the maintenance queue, every
+    /// point stays readable throughout, and close drains the queue.
+    @Test func backgroundSealsKeepEveryPointReadable() throws {
+        let dir = TempDir("bg-seals")
+        var config = testConfig(blockPoints: 64, pack: 8, durability: .sync)
+        config.sealPoints = 100
+        config.compactionThreshold = 3
+        config.sealsInBackground = true
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        var sent: [Int64] = []
+        for b in 0..<40 {
+            let steps = (Int64(b * 30)..<Int64(b * 30 + 30)).reversed().map { $0 }  // out of order within the head too
+            try store.append(run: "r", series: [SeriesBatch(key: "loss", steps: steps, timestamps: steps, values: steps.map(Double.init))])
+            sent += steps
+            #expect(try store.read(run: "r", key: "loss").steps == sent.sorted())
+        }
+        var waited = 0
+        while try store.stats(run: "r").segments == 0 && waited < 5_000 {
+            usleep(1_000)
+            waited += 1
+        }
+        #expect(try store.stats(run: "r").segments > 0, "the queue sealed the run")
+        try store.close()
+        let reopened = try MetricStore(directory: dir.path, configuration: config)
+        defer { try? reopened.close() }
+        #expect(try reopened.read(run: "r", key: "loss").steps == sent.sorted())
+        #expect(try reopened.stats(run: "r").headPoints == 0, "close sealed everything after draining the queue")
     }
 }

@@ -63,6 +63,7 @@ public enum TallyApplication {
     public static func openService(_ config: ServerConfiguration) throws -> TrackingService {
         var storeConfig = StoreConfiguration()
         storeConfig.wal!.durability = config.durability
+        storeConfig.sealsInBackground = true  // no request waits for a seal or compaction it did not ask for
         if let m = config.metricMemoryBytes { storeConfig.memoryBudget = m }
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
         let meta = try openMetadata(config)

@@ -185,7 +185,9 @@ extension MetricStore {
         // for `maintenanceError` and surfaces again through the budget check of later appends, flush and close.
         do {
             let sealPoints = configuration.sealPoints ?? configuration.blockPoints
-            if pending.needsSeal { try sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2))) }
+            if pending.needsSeal {
+                if configuration.sealsInBackground { sealLater(run) } else { try sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2))) }
+            }
             if headBytes > configuration.headMemoryBudget { try enforceBudget() }
         } catch let e as StorageError {
             lastMaintenanceError.withLock { $0 = e }

@@ -27,6 +27,7 @@ extension MetricStore {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         defer { directoryLock.release() }
         while activeAppends.load(ordering: .acquiring) > 0 { usleep(500) }
+        stopMaintenance(drain: true)
         try flush()
         if let wal {
             try writeManifest()
@@ -36,7 +37,10 @@ extension MetricStore {
 
     /// Lets go of the directory without closing anything, as a killed process's exit does: for tests that simulate
     /// a crash in process and then reopen the directory. The store must not be used afterwards.
-    func abandon() { directoryLock.release() }
+    func abandon() {
+        stopMaintenance(drain: false)
+        directoryLock.release()
+    }
 
     /// Deletes all data of a run (heads and segment files). With a WAL, the deletion is logged first so replay does
     /// not bring the points back.

@@ -41,6 +41,8 @@ public final class MetricStore: Sendable {
     let sweepFloor = Atomic<Int>(0)
     /// Held from open to ``close()``: one open store per directory.
     let directoryLock: DirectoryLock
+    /// Seals and compactions off the request path (``StoreConfiguration/sealsInBackground``).
+    let maintenance = BackgroundMaintenance()
 
     var runsDirectory: String { directory + "/runs" }
 

@@ -17,6 +17,11 @@ public struct StoreConfiguration: Sendable {
     public var compression: Compression = .default
     /// Compression used when compacting a run's segments.
     public var compactionCompression: Compression = .default
+    /// Whether a run whose head filled up is sealed (and compacted when due) by the store's maintenance queue
+    /// instead of inside the append that filled it, so no request waits for a seal or a compaction it did not ask
+    /// for (`tally server` turns it on). Seals for the memory budget stay in the appending thread: that is the
+    /// backpressure.
+    public var sealsInBackground: Bool = false
     /// Memory the heads of all runs may hold together; over it, the largest heads are sealed first.
     public var headMemoryBudget: Int = 512 << 20
     /// Memory the series indexes of open segments may take together (bytes). Beyond it, runs with nothing

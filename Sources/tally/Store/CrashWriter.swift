@@ -40,6 +40,7 @@ struct CrashWriter: ParsableCommand {
         config.blockPoints = blockPoints
         config.rollupPointsPerBucket = 8
         config.compactionThreshold = 4
+        config.sealsInBackground = sharedRun  // the shared-run mode seals as `tally server` does
         var wal = WALConfiguration()
         wal.durability = .sync
         wal.segmentBytes = 256 << 10
