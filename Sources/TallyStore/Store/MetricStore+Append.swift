@@ -113,7 +113,7 @@ extension MetricStore {
         // The append stays in flight (close waits for it) until `settle`; only a failure here ends it now.
         var handedOver = false
         defer { if !handedOver { endAppend() } }
-        let sealPoints = configuration.sealPoints ?? configuration.blockPoints
+        let sealPoints = self.sealPoints
         for _ in 0..<8 {
             guard let run = try run(id, create: true) else {
                 handedOver = true
@@ -128,7 +128,7 @@ extension MetricStore {
                 // Points repeating head points or points sealed since the caller's mark (MLflow's rule): checked here,
                 // so two concurrent appends of one point store it once. The log record is re-encoded only then.
                 var batches = prepared.batches, columns = prepared.columns
-                if let check = prepared.duplicates, batches.count > 0, let kept = try dropNewRepeats(&s, batches, since: check.mark) {
+                if let check = prepared.duplicates, batches.count > 0, let kept = try dropNewRepeats(run, &s, batches, since: check.mark) {
                     batches = kept
                     columns = wal.map { WALPoints.encodeColumns(kept, compress: $0.config.compress) }
                 }
@@ -184,9 +184,8 @@ extension MetricStore {
         // The batch is stored (and logged). A failing seal now must not report it as failed: the error is kept
         // for `maintenanceError` and surfaces again through the budget check of later appends, flush and close.
         do {
-            let sealPoints = configuration.sealPoints ?? configuration.blockPoints
             if pending.needsSeal {
-                if configuration.sealsInBackground { sealLater(run) } else { try sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2))) }
+                if configuration.sealsInBackground { sealLater(run) } else { try sealAndMaintain(run, dueSeal) }
             }
             if headBytes > configuration.headMemoryBudget { try enforceBudget() }
         } catch let e as StorageError {
@@ -199,6 +198,12 @@ extension MetricStore {
     public func append(run id: String, key: String, step: Int64, timestamp: Int64, value: Double) throws {
         try append(run: id, series: [SeriesBatch(key: key, steps: [step], timestamps: [timestamp], values: [value])])
     }
+
+    /// Points a series head holds before its run is due for a seal.
+    var sealPoints: Int { configuration.sealPoints ?? configuration.blockPoints }
+
+    /// The seal a run whose head reached ``sealPoints`` is due for: series at least half full, cut at a common step.
+    var dueSeal: SealScope { .full(minimum: max(1, sealPoints / 2)) }
 
     /// Seals, compacts when due, and lets the WAL drop what is now sealed.
     func sealAndMaintain(_ run: RunStore, _ scope: SealScope) throws {

@@ -20,9 +20,8 @@ extension MetricStore {
             guard let self else { return }
             self.maintenance.queued.withLock { _ = $0.remove(run.id) }
             guard !self.maintenance.stopped.load(ordering: .acquiring) else { return }
-            let sealPoints = self.configuration.sealPoints ?? self.configuration.blockPoints
             do {
-                try self.sealAndMaintain(run, .full(minimum: max(1, sealPoints / 2)))
+                try self.sealAndMaintain(run, self.dueSeal)
             } catch let e as StorageError {
                 self.lastMaintenanceError.withLock { $0 = e }
             } catch {

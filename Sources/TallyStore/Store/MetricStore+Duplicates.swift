@@ -84,8 +84,8 @@ extension MetricStore {
         for (i, notSuspect) in suspects {
             var drop = [Bool](repeating: false, count: notSuspect.count)
             let key = batches.keys[i]
-            try batches.forSeries(i) { st, ts, vs in
-                try markRepeats(key: key, st, ts, vs, skip: notSuspect, segments: segments, frozen: frozen, into: &drop)
+            try batches.withSeries(i) { st, ts, vs in
+                try markRepeats(run, key: key, st, ts, vs, skip: notSuspect, segments: segments, frozen: frozen, into: &drop)
             }
             if drop.contains(true) { drops[i] = drop }
         }
@@ -94,7 +94,7 @@ extension MetricStore {
 
     /// Under the run's lock: drops the points of `batches` that repeat head points or points sealed since `mark`.
     /// Returns `nil` when nothing repeats.
-    func dropNewRepeats(_ s: inout RunState, _ batches: SeriesColumns, since mark: DuplicateMark) throws -> SeriesColumns? {
+    func dropNewRepeats(_ run: RunStore, _ s: inout RunState, _ batches: SeriesColumns, since mark: DuplicateMark) throws -> SeriesColumns? {
         let segments = s.segments.filter { $0.seq >= mark.seq }
         let frozen = s.frozen.filter { $0.seq >= mark.seq }
         var drops: [Int: [Bool]] = [:]
@@ -104,7 +104,7 @@ extension MetricStore {
             guard head != nil || sealed else { return }  // the usual case: nothing to compare, nothing allocated
             var drop = [Bool](repeating: false, count: st.count)
             head?.markRepeats(st, ts, vs, into: &drop)
-            if sealed { try markRepeats(key: key, st, ts, vs, skip: drop, segments: segments, frozen: frozen, into: &drop) }
+            if sealed { try markRepeats(run, key: key, st, ts, vs, skip: drop, segments: segments, frozen: frozen, into: &drop) }
             if drop.contains(true) { drops[i] = drop }
         }
         return drops.isEmpty ? nil : batches.dropping(drops)
@@ -113,7 +113,7 @@ extension MetricStore {
     /// Sets `drop[p]` for each point `p` (not in `skip`) equal to a point of `key` in `segments` or `frozen`. Only
     /// blocks whose step and timestamp ranges hold a wanted point are decoded (through the block cache); their
     /// points at the wanted steps are probed against the batch's, hashed once.
-    func markRepeats(key: String, _ st: UnsafeBufferPointer<Int64>, _ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>,
+    func markRepeats(_ run: RunStore, key: String, _ st: UnsafeBufferPointer<Int64>, _ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>,
                      skip: [Bool], segments: [SegmentReader], frozen: [FrozenHeads], into drop: inout [Bool]) throws {
         var want = Set<PointIdentity>()
         var tlo = Int64.max, thi = Int64.min
@@ -150,7 +150,7 @@ extension MetricStore {
         for seg in segments {
             guard let si = seg.series.find(key) else { continue }
             if let slot = seg.series.slot(si) {
-                let c = try decodedPack(seg, slot.pack).columns(slot.ordinal, key: key)
+                let c = try run.pack(seg, slot.pack).columns(slot.ordinal, key: key)
                 c.steps.withUnsafeBufferPointer { p in probe(steps: p, timestamp: { c.timestamps[$0] }, bits: { c.values[$0] }) }
             }
             for (bi, meta) in seg.series.blocks(si).enumerated()
@@ -199,14 +199,6 @@ extension MetricStore {
         return false
     }
 
-    /// Pack `index` of `seg`, through the store's pack cache.
-    private func decodedPack(_ seg: SegmentReader, _ index: Int) throws -> DecodedPack {
-        let k = BlockKey(segment: seg.uid, series: -1, block: index)
-        if let p = packCache.get(k) { return p }
-        let p = try seg.readPack(index, planes: PlaneCodec())
-        packCache.put(k, p, bytes: p.bytes)
-        return p
-    }
 }
 
 extension SeriesHead {
@@ -235,7 +227,7 @@ extension SeriesHead {
         }
         guard !want.isEmpty else { return }
         var range = 0..<count
-        if sorted { range = firstIndex(atLeast: lo)..<firstIndex(atLeast: hi == .max ? hi : hi + 1, orEnd: hi == .max) }
+        if sorted { range = (lo == .min ? 0 : countThrough(step: lo - 1))..<countThrough(step: hi) }
         var matched = Set<PointIdentity>()
         for i in range {
             let s = step(i), t = timestamp(i)
@@ -245,16 +237,5 @@ extension SeriesHead {
         }
         guard !matched.isEmpty else { return }
         for p in st.indices where matched.contains(PointIdentity(step: st[p], timestamp: ts[p], bits: vs[p].bitPattern)) { drop[p] = true }
-    }
-
-    /// First index whose step is ≥ `x` (only for sorted heads); `count` with `orEnd`.
-    private func firstIndex(atLeast x: Int64, orEnd: Bool = false) -> Int {
-        if orEnd { return count }
-        var l = 0, h = count
-        while l < h {
-            let m = (l + h) >> 1
-            if step(m) < x { l = m + 1 } else { h = m }
-        }
-        return l
     }
 }

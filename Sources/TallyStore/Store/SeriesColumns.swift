@@ -156,7 +156,7 @@ public struct SeriesColumns: Sendable {
     }
 
     /// Calls `body` with series `i`'s columns, without copying them.
-    private func withSeries<R>(_ i: Int, _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Double>) throws -> R) rethrows -> R {
+    func withSeries<R>(_ i: Int, _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Double>) throws -> R) rethrows -> R {
         switch storage {
         case .flat(let ends, let steps, let timestamps, let values):
             let r = (i == 0 ? 0 : ends[i - 1])..<ends[i]
@@ -173,11 +173,6 @@ public struct SeriesColumns: Sendable {
                 try b.timestamps.withUnsafeBufferPointer { ts in try b.values.withUnsafeBufferPointer { vs in try body(st, ts, vs) } }
             }
         }
-    }
-
-    /// Calls `body` with series `i`'s columns, without copying them.
-    func forSeries<R>(_ i: Int, _ body: (UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Int64>, UnsafeBufferPointer<Double>) throws -> R) rethrows -> R {
-        try withSeries(i, body)
     }
 
     /// These series without the points `drops[i][p]` marks (series `i`, point `p`); series left empty are dropped.
