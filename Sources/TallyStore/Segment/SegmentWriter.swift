@@ -11,39 +11,50 @@ struct SealColumns: Sendable {
     var count: Int { steps.count }
 }
 
-/// Builds the bytes of one immutable segment file.
+/// Writes one immutable segment file, streaming it to an ``AtomicFile`` a buffer at a time (the caller commits it).
 ///
 /// Series are split into balanced blocks of at most `blockPoints` points. Identical step or timestamp columns
 /// (metrics logged together share them) are stored once and referenced by every block that has them. Series of
 /// fewer than `packPoints` points go into packs instead: many series per chunk, no block index entry each.
+///
+/// Memory stays bounded by the input it is handed: written chunks leave the buffer once it holds
+/// ``flushBytes``, and shared columns are remembered by a hash and read back from the file to confirm a match.
 struct SegmentWriter {
     let blockPoints: Int
     let packPoints: Int
     let compression: Compression
     let supersedes: ClosedRange<UInt64>?
     let rollupPointsPerBucket: Int
+    let output: AtomicFile
+    /// Bytes the buffer collects before they are written to the file.
+    static let flushBytes = 1 << 20
     private let planes = PlaneCodec()
-    private var w = ByteWriter(capacity: 1 << 20)
+    private var w = ByteWriter(capacity: SegmentWriter.flushBytes + (64 << 10))
+    /// Bytes already written to the file (the buffer's offset in it).
+    private var flushed: Int64 = 0
     private var series: [SeriesIndex] = []
     private var packs: [PackMeta] = []
     /// Short series waiting for the pack being filled.
     private var pending: [SealColumns] = []
     private var pendingPoints = 0
-    /// Already written step/timestamp columns, by (count, first value), for sharing.
-    private var shared: [SharedKey: [(column: [Int64], ref: ChunkRef)]] = [:]
+    /// Already written step/timestamp columns, by a fingerprint; a match is confirmed by reading the chunk back.
+    private var shared: [SharedKey: [ChunkRef]] = [:]
 
     private struct SharedKey: Hashable {
         var count: Int
         var first: Int64
         var last: Int64
+        var hash: Int
     }
 
-    init(blockPoints: Int, packPoints: Int, compression: Compression, rollupPointsPerBucket: Int, supersedes: ClosedRange<UInt64>? = nil) {
+    init(blockPoints: Int, packPoints: Int, compression: Compression, rollupPointsPerBucket: Int, output: AtomicFile,
+         supersedes: ClosedRange<UInt64>? = nil) {
         self.blockPoints = max(1, blockPoints)
         self.packPoints = min(packPoints, SegmentFormat.maxPackPoints)
         self.rollupPointsPerBucket = max(1, rollupPointsPerBucket)
         self.compression = compression
         self.supersedes = supersedes
+        self.output = output
         w.write(bytes: SegmentFormat.headerMagic)
         w.write(SegmentFormat.version)
         w.write(UInt16(0))
@@ -71,22 +82,32 @@ struct SegmentWriter {
         }
         var metas: [BlockMeta] = []
         for r in Self.blockRanges(count: s.count, blockPoints: blockPoints) {
-            let steps = Array(s.steps[r]), ts = Array(s.timestamps[r]), vals = Array(s.values[r])
-            let stepRef = try sharedIntColumn(steps)
-            let tsRef = try sharedIntColumn(ts)
-            let compression = self.compression
-            let valRef = try chunk { w, planes in
-                try vals.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
-            }
-            let pyramid = steps.withUnsafeBufferPointer { st in vals.withUnsafeBufferPointer { RollupPyramid.build(steps: st, values: $0, pointsPerBucket: rollupPointsPerBucket) } }
-            var rollupRef = ChunkRef.none
-            if !pyramid.levels.isEmpty {
-                let blob = try pyramid.encode(planes: planes)
-                rollupRef = try chunk { w, _ in w.write(bytes: blob) }
-            }
-            metas.append(Self.meta(steps: steps, timestamps: ts, values: vals, refs: (stepRef, tsRef, valRef, rollupRef)))
+            metas.append(try addBlock(steps: Array(s.steps[r]), timestamps: Array(s.timestamps[r]), values: Array(s.values[r])))
         }
-        series.append(SeriesIndex(key: s.key, blocks: metas, wal: s.wal))
+        addSeries(key: s.key, blocks: metas, wal: s.wal)
+    }
+
+    /// Records a series written block by block with ``addBlock(steps:timestamps:values:)`` (at least ``packPoints``
+    /// points, in ``blockRanges(count:blockPoints:)``).
+    mutating func addSeries(key: String, blocks: [BlockMeta], wal: WALPosition?) {
+        series.append(SeriesIndex(key: key, blocks: blocks, wal: wal))
+    }
+
+    /// Writes one block of a series (sorted by step, ties in arrival order) and returns its index entry.
+    mutating func addBlock(steps: [Int64], timestamps ts: [Int64], values vals: [UInt64]) throws -> BlockMeta {
+        let stepRef = try sharedIntColumn(steps)
+        let tsRef = try sharedIntColumn(ts)
+        let compression = self.compression
+        let valRef = try chunk { w, planes in
+            try vals.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
+        }
+        let pyramid = steps.withUnsafeBufferPointer { st in vals.withUnsafeBufferPointer { RollupPyramid.build(steps: st, values: $0, pointsPerBucket: rollupPointsPerBucket) } }
+        var rollupRef = ChunkRef.none
+        if !pyramid.levels.isEmpty {
+            let blob = try pyramid.encode(planes: planes)
+            rollupRef = try chunk { w, _ in w.write(bytes: blob) }
+        }
+        return Self.meta(steps: steps, timestamps: ts, values: vals, refs: (stepRef, tsRef, valRef, rollupRef))
     }
 
     /// Writes the pending short series as one pack.
@@ -117,17 +138,37 @@ struct SegmentWriter {
                          summary: agg, latest: latest, steps: refs.0, timestamps: refs.1, values: refs.2, rollup: refs.3)
     }
 
+    /// Writes an integer column, or returns the chunk of an identical one written before.
     private mutating func sharedIntColumn(_ column: [Int64]) throws -> ChunkRef {
-        let key = SharedKey(count: column.count, first: column.first ?? 0, last: column.last ?? 0)
-        if let candidates = shared[key] {
-            for c in candidates where c.column == column { return c.ref }
+        let hash = column.withUnsafeBytes { b in
+            var h = Hasher()
+            h.combine(bytes: b)
+            return h.finalize()
         }
+        let key = SharedKey(count: column.count, first: column.first ?? 0, last: column.last ?? 0, hash: hash)
+        for ref in shared[key] ?? [] where try writtenInts(ref, count: column.count) == column { return ref }
         let compression = self.compression
         let ref = try chunk { w, planes in
             try column.withUnsafeBufferPointer { try IntColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
         }
-        shared[key, default: []].append((column, ref))
+        shared[key, default: []].append(ref)
         return ref
+    }
+
+    /// Decodes an integer column chunk this writer wrote (from the buffer or read back from the file).
+    private func writtenInts(_ ref: ChunkRef, count: Int) throws -> [Int64] {
+        let bytes: [UInt8]
+        if ref.offset >= flushed {
+            let at = Int(ref.offset - flushed)
+            bytes = Array(w.bytes[at..<(at + ref.length - 4)])
+        } else {
+            bytes = Array(try output.read(at: ref.offset, count: ref.length).dropLast(4))
+        }
+        var r = ByteReader(bytes, baseOffset: ref.offset)
+        return try [Int64](unsafeUninitializedCapacity: count) { buf, c in
+            try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: buf)
+            c = count
+        }
     }
 
     /// Writes a chunk produced by `body` followed by its CRC32C.
@@ -136,22 +177,32 @@ struct SegmentWriter {
         try body(&w, planes)
         let crc = w.bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
         w.write(crc)
-        return ChunkRef(offset: Int64(start), length: w.count - start)
+        let ref = ChunkRef(offset: flushed + Int64(start), length: w.count - start)
+        if w.count >= Self.flushBytes { try flush() }
+        return ref
     }
 
-    /// Appends the footer (with the run's recent batch ids) and trailer; returns the file's bytes.
-    consuming func finish(previousSeq: UInt64, batchIDs: [String] = []) throws -> [UInt8] {
+    /// Writes the buffer to the file.
+    private mutating func flush() throws {
+        try w.bytes.withUnsafeBytes { try output.write($0) }
+        flushed += Int64(w.count)
+        w.bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// Appends the footer (with the run's recent batch ids) and trailer and writes everything to the file; the
+    /// caller then commits or abandons it.
+    consuming func finish(previousSeq: UInt64, batchIDs: [String] = []) throws {
         try writePack()
         let footer = SegmentFooter(supersedes: supersedes, previousSeq: previousSeq, series: series, packs: packs, batchIDs: batchIDs)
         let fb = try footer.encode(planes: planes)
-        let footerOffset = UInt64(w.count)
+        let footerOffset = UInt64(flushed) + UInt64(w.count)
         w.write(bytes: fb)
         w.write(footerOffset)
         w.write(UInt32(fb.count))
         w.write(CRC32C.checksum(fb))
         w.write(UInt64(0))
         w.write(bytes: SegmentFormat.trailerMagic)
-        return w.bytes
+        try flush()
     }
 }
 

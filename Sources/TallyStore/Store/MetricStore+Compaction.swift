@@ -57,46 +57,18 @@ extension MetricStore {
                 return (Array(s.segments.suffix(n)), seq)
             }
             guard segments.count > 1 else { return 0 }
-            let planes = PlaneCodec()
-            var keys = Set<String>()
-            for seg in segments { keys.formUnion(seg.series.keys) }
-            var writer = SegmentWriter(blockPoints: configuration.blockPoints, packPoints: configuration.packPoints,
-                                       compression: configuration.compactionCompression, rollupPointsPerBucket: configuration.rollupPointsPerBucket,
-                                       supersedes: Self.replacedRange(segments))
-            // Each input pack is decoded once for the whole merge, not once per series it holds.
-            var packs: [BlockKey: DecodedPack] = [:]
-            for key in keys.sorted(by: KeyOrder.less) {
-                var cols = SealColumns(key: key, steps: [], timestamps: [], values: [])
-                var sorted = true
-                for seg in segments {
-                    guard let si = seg.series.find(key) else { continue }
-                    let part = try seg.columns(si, planes: planes) { p in
-                        let k = BlockKey(segment: seg.uid, series: -1, block: p)
-                        if let d = packs[k] { return d }
-                        let d = try seg.readPack(p, planes: planes)
-                        packs[k] = d
-                        return d
-                    }
-                    // Keep the furthest seal watermark, or replay would re-apply points the inputs held.
-                    if let w = part.wal, w > (cols.wal ?? WALPosition(lsn: 0, index: 0)) { cols.wal = w }
-                    if let last = cols.steps.last, let first = part.steps.first, first < last { sorted = false }
-                    cols.steps += part.steps
-                    cols.timestamps += part.timestamps
-                    cols.values += part.values
-                }
-                if !sorted {
-                    let order = SeriesHead.stableOrder(cols.steps)
-                    cols = SealColumns(key: key, steps: order.map { cols.steps[$0] }, timestamps: order.map { cols.timestamps[$0] },
-                                       values: order.map { cols.values[$0] }, wal: cols.wal)
-                }
-                try writer.add(cols)
-            }
-            // The merged segment becomes the newest: it must carry the run's batch ids or retries would be stored again.
-            let bytes = try writer.finish(previousSeq: segments[0].previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
             let path = run.directory + "/" + SegmentFormat.fileName(seq: seq)
             let reader: SegmentReader
             do {
-                try FileIO.writeAtomically(path: path, bytes: bytes, durable: configuration.durableSegments)
+                let file = try AtomicFile(path: path)
+                var writer = SegmentWriter(blockPoints: configuration.blockPoints, packPoints: configuration.packPoints,
+                                           compression: configuration.compactionCompression,
+                                           rollupPointsPerBucket: configuration.rollupPointsPerBucket, output: file,
+                                           supersedes: Self.replacedRange(segments))
+                try mergeSeries(of: segments, into: &writer)
+                // The merged segment becomes the newest: it must carry the run's batch ids or retries would be stored again.
+                try writer.finish(previousSeq: segments[0].previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
+                try file.commit(durable: configuration.durableSegments)
                 reader = try SegmentReader(path: path, seq: seq)
             } catch {
                 try? FileIO.remove(path)  // never leave a file whose range would delete its inputs on the next open
@@ -114,6 +86,48 @@ extension MetricStore {
             rollupCache.removeAll { merged.contains($0.segment) }
             packCache.removeAll { merged.contains($0.segment) }
             return segments.count
+        }
+    }
+
+    /// Writes every series of `segments` (oldest first) to `writer`, each merged a block at a time: no series is ever
+    /// decoded whole, and each input pack is decoded once.
+    private func mergeSeries(of segments: [SegmentReader], into writer: inout SegmentWriter) throws {
+        let planes = PlaneCodec()
+        var keys = Set<String>()
+        for seg in segments { keys.formUnion(seg.series.keys) }
+        // Packs hold series in key order, so each input needs only the pack it is in now.
+        var openPacks: [(index: Int, pack: DecodedPack)?] = Array(repeating: nil, count: segments.count)
+        for key in keys.sorted(by: KeyOrder.less) {
+            var inputs: [MergeInput] = []
+            var wal: WALPosition?
+            for (order, seg) in segments.enumerated() {
+                guard let si = seg.series.find(key) else { continue }
+                inputs.append(try MergeInput(order: order, segment: seg, series: si) { p in
+                    if let open = openPacks[order], open.index == p { return open.pack }
+                    let d = try seg.readPack(p, planes: planes)
+                    openPacks[order] = (p, d)
+                    return d
+                })
+                // Keep the furthest seal watermark, or replay would re-apply points the inputs held.
+                if let w = seg.series.wal(si), w > (wal ?? WALPosition(lsn: 0, index: 0)) { wal = w }
+            }
+            var merge = SeriesMerge(inputs: inputs, planes: planes)
+            let total = merge.count
+            if total < writer.packPoints {
+                var cols = try merge.next(total, key: key)
+                cols.wal = wal
+                try writer.add(cols)
+                continue
+            }
+            var blocks: [BlockMeta] = []
+            for r in SegmentWriter.blockRanges(count: total, blockPoints: writer.blockPoints) {
+                let part = try merge.next(r.count, key: key)
+                guard part.count == r.count else {
+                    throw StorageError(.corrupt, "series \(key) holds fewer points than its blocks count", path: segments.last!.path)
+                }
+                blocks.append(try writer.addBlock(steps: part.steps, timestamps: part.timestamps, values: part.values))
+            }
+            writer.addSeries(key: key, blocks: blocks, wal: wal)
         }
     }
 }

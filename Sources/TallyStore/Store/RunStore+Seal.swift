@@ -75,12 +75,13 @@ extension RunStore {
         // Seals and compactions hold the seal lock, so the newest live segment cannot change under us.
         let (batchIDs, previous) = state.withLock { ($0.batchIDs.order, $0.segments.last?.seq ?? 0) }
         let path = directory + "/" + SegmentFormat.fileName(seq: frozen.seq)
-        var writer = SegmentWriter(blockPoints: config.blockPoints, packPoints: config.packPoints, compression: config.compression,
-                                   rollupPointsPerBucket: config.rollupPointsPerBucket)
-        for key in frozen.series.keys.sorted(by: KeyOrder.less) { try writer.add(frozen.series[key]!) }
-        let bytes = try writer.finish(previousSeq: previous, batchIDs: batchIDs)
         try FileIO.makeDirectories(directory)
-        try FileIO.writeAtomically(path: path, bytes: bytes, durable: config.durableSegments)
+        let file = try AtomicFile(path: path)
+        var writer = SegmentWriter(blockPoints: config.blockPoints, packPoints: config.packPoints, compression: config.compression,
+                                   rollupPointsPerBucket: config.rollupPointsPerBucket, output: file)
+        for key in frozen.series.keys.sorted(by: KeyOrder.less) { try writer.add(frozen.series[key]!) }
+        try writer.finish(previousSeq: previous, batchIDs: batchIDs)
+        try file.commit(durable: config.durableSegments)
         let reader = try SegmentReader(path: path, seq: frozen.seq)
         state.withLock { s in
             s.frozen.removeAll { $0 === frozen }

@@ -23,21 +23,9 @@ enum FileIO {
     ///   - bytes: The whole content.
     ///   - durable: When `false`, skips both fsyncs (tests and benchmarks only).
     static func writeAtomically(path: String, bytes: [UInt8], durable: Bool = true) throws {
-        let fp = FilePath(path)
-        let dir = fp.removingLastComponent().string
-        let tmp = fp.removingLastComponent().appending("." + (fp.lastComponent?.string ?? "file") + ".tmp").string
-        try io("create", path: tmp) {
-            let fd = try FileDescriptor.open(
-                FilePath(tmp), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
-            try fd.closeAfter {
-                _ = try bytes.withUnsafeBytes { try fd.writeAll($0) }
-                if durable { try syncData(fd) }
-            }
-        }
-        try io("rename", path: path) {
-            if rename(tmp, path) != 0 { throw Errno(rawValue: errno) }
-        }
-        if durable { try syncDirectory(dir) }
+        let file = try AtomicFile(path: path)
+        try bytes.withUnsafeBytes { try file.write($0) }
+        try file.commit(durable: durable)
     }
 
     /// `fdatasync` (`fsync` where unavailable).
@@ -123,6 +111,84 @@ enum FileIO {
             lim.rlim_cur = lim.rlim_max
             _ = setrlimit(rlimitNoFile, &lim)
         }
+    }
+}
+
+/// A file written in pieces under a temporary name (`.NAME.tmp` beside it) and renamed into place by
+/// ``commit(durable:)``, so `path` either has all of the content or does not change. Released uncommitted, the
+/// temporary file is removed.
+final class AtomicFile {
+    /// The final path.
+    let path: String
+    /// The temporary file written until the commit.
+    let temporary: String
+    /// Bytes written so far (the next write's offset).
+    private(set) var size: Int64 = 0
+    private var fd: FileDescriptor?
+
+    init(path: String) throws {
+        let fp = FilePath(path)
+        self.path = path
+        temporary = fp.removingLastComponent().appending("." + (fp.lastComponent?.string ?? "file") + ".tmp").string
+        let tmp = temporary
+        fd = try FileIO.io("create", path: tmp) {
+            try FileDescriptor.open(FilePath(tmp), .readWrite, options: [.create, .truncate],
+                                    permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        }
+    }
+
+    deinit { abandon() }
+
+    /// Appends `bytes`.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let fd else { throw StorageError(.io, "write after commit", path: temporary) }
+        _ = try FileIO.io("write", path: temporary) { try fd.writeAll(bytes) }
+        size += Int64(bytes.count)
+    }
+
+    /// Reads back `count` bytes written at `offset` (which must lie within what was written).
+    func read(at offset: Int64, count: Int) throws -> [UInt8] {
+        precondition(offset >= 0 && offset + Int64(count) <= size, "read back past what was written")
+        guard let fd else { throw StorageError(.io, "read after commit", path: temporary) }
+        return try [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
+            var done = 0
+            while done < count {
+                let n = try FileIO.io("read", path: temporary) {
+                    try fd.read(fromAbsoluteOffset: offset + Int64(done),
+                                into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[done...]))
+                }
+                if n == 0 { throw StorageError(.truncated, "temporary file shrank while reading back", path: temporary, offset: offset) }
+                done += n
+            }
+            initialized = count
+        }
+    }
+
+    /// Makes the content the file at ``path``: `fsync`, `rename`, then `fsync` of the directory.
+    /// - Parameter durable: When `false`, skips both fsyncs (tests and benchmarks only).
+    func commit(durable: Bool) throws {
+        guard let fd else { throw StorageError(.io, "committed twice", path: path) }
+        self.fd = nil
+        do {
+            try FileIO.io("fsync", path: temporary) {
+                try fd.closeAfter { if durable { try FileIO.syncData(fd) } }
+            }
+            try FileIO.io("rename", path: path) {
+                if rename(temporary, path) != 0 { throw Errno(rawValue: errno) }
+            }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+        if durable { try FileIO.syncDirectory(FilePath(path).removingLastComponent().string) }
+    }
+
+    /// Closes and removes the temporary file (nothing when already committed).
+    func abandon() {
+        guard let fd else { return }
+        self.fd = nil
+        try? fd.close()
+        unlink(temporary)
     }
 }
 
