@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Synchronization
 import Testing
 import TallyWorkloads
 @testable import TallyStore
@@ -114,5 +119,87 @@ import TallyWorkloads
         let mismatch = bucketMismatch(try reopened.downsample(run: "r", key: "m", steps: -200...6000, buckets: k),
                                       oracle(pts, lo: -200, hi: 6000, buckets: k))
         #expect(mismatch == nil, "\(mismatch ?? "")")
+    }
+
+    /// Seals go on while a compaction merges: a segment sealed meanwhile is newer than the merged one, so every
+    /// point is read in arrival order (ties included), the next compaction chooses the right inputs, and the run
+    /// reopens (that segment names an input the compacted segment replaced).
+    @Test func aSealDuringACompactionKeepsArrivalOrder() throws {
+        let dir = TempDir("seal-merge")
+        let config = testConfig(blockPoints: 64, pack: 8, durability: nil)
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        let expected = Mutex<[MetricPoint]>([])
+        @Sendable func log(_ b: Int) throws {
+            // Few distinct steps, so equal steps land in every segment; values tell arrival order apart.
+            let pts = (0..<100).map { i in MetricPoint(step: Int64((b * 7 + i) % 30), timestamp: 1, value: Double(b * 100 + i)) }
+            expected.withLock { $0 += pts }
+            try store.append(run: "r", series: [SeriesBatch(key: "m", steps: pts.map(\.step), timestamps: pts.map(\.timestamp),
+                                                            values: pts.map(\.value))])
+            try store.flush(run: "r")
+        }
+        for b in 0..<3 { try log(b) }
+        let next = Mutex(3)
+        store.afterChoosingCompactionInputs.withLock { $0 = { try log(next.withLock { $0 += 1; return $0 - 1 }) } }
+        for round in 0..<4 {
+            #expect(try store.compact(run: "r") > 1)
+            let segments = try #require(try store.run("r", create: false)).state.withLock { $0.segments.map(\.seq) }
+            #expect(segments == segments.sorted() && segments.count == 2, "round \(round): merged, then the seal made meanwhile")
+            #expect(try store.read(run: "r", key: "m").points == stableSorted(expected.withLock { $0 }), "round \(round)")
+        }
+        store.afterChoosingCompactionInputs.withLock { $0 = nil }
+        try store.close()
+        let reopened = try MetricStore(directory: dir.path, configuration: config)
+        #expect(try reopened.read(run: "r", key: "m").points == stableSorted(expected.withLock { $0 }))
+        #expect(try reopened.compact(run: "r") == 2)
+        #expect(try reopened.read(run: "r", key: "m").points == stableSorted(expected.withLock { $0 }))
+        try reopened.close()
+    }
+
+    /// The chain check accepts a predecessor that the compacted segment before it replaced, and nothing else.
+    @Test func aSegmentMayNameAnInputOfTheCompactionBeforeIt() throws {
+        let dir = TempDir("chain")
+        func segment(_ seq: UInt64, previous: UInt64, supersedes: ClosedRange<UInt64>? = nil) throws -> SegmentReader {
+            let path = dir.path + "/" + SegmentFormat.fileName(seq: seq)
+            let file = try AtomicFile(path: path)
+            var writer = SegmentWriter(blockPoints: 64, packPoints: 8, compression: .none, rollupPointsPerBucket: 4, output: file,
+                                       supersedes: supersedes)
+            try writer.add(SealColumns(key: "m", steps: [Int64(seq)], timestamps: [0], values: [0]))
+            try writer.finish(previousSeq: previous)
+            try file.commit(durable: false)
+            return try SegmentReader(path: path, seq: seq)
+        }
+        // 3 compacted 1...2 while 4 was sealed naming 2, the newest segment when it started.
+        let compacted = try segment(3, previous: 0, supersedes: 1...2)
+        let sealed = try segment(4, previous: 2)
+        #expect(RunStore.chainError([compacted, sealed], directory: dir.path, manifestSeq: nil) == nil)
+        #expect(RunStore.chainError([try segment(5, previous: 0), try segment(6, previous: 2)], directory: dir.path, manifestSeq: nil) != nil,
+                "2 is missing and nothing replaced it")
+        #expect(RunStore.chainError([compacted, try segment(7, previous: 5)], directory: dir.path, manifestSeq: nil) != nil,
+                "5 is not among what 3 replaced")
+        #expect(RunStore.chainError([compacted, sealed, try segment(8, previous: 2)], directory: dir.path, manifestSeq: nil) != nil,
+                "only the segment right after a compacted one may name its inputs")
+    }
+
+    /// With seals in the background, a compaction that takes long holds back no other run's seal: they have their
+    /// own queues.
+    @Test func aBusyCompactionQueueDoesNotHoldBackSeals() throws {
+        let dir = TempDir("queues")
+        var config = testConfig(blockPoints: 64, pack: 8, durability: .sync)
+        config.sealPoints = 100
+        config.sealsInBackground = true
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        let release = DispatchSemaphore(value: 0)
+        store.maintenance.compactions.queue.async { release.wait() }  // a compaction that does not end
+        defer { release.signal() }
+        try store.append(run: "b", series: [SeriesBatch(key: "m", steps: Array(0..<150), timestamps: Array(0..<150),
+                                                        values: (0..<150).map(Double.init))])
+        var waited = 0
+        while try store.stats(run: "b").segments == 0 && waited < 5_000 {
+            usleep(1_000)
+            waited += 1
+        }
+        #expect(try store.stats(run: "b").segments == 1, "sealed while the compaction queue is busy")
+        release.signal()
+        try store.close()
     }
 }

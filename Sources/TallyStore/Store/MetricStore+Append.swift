@@ -90,8 +90,9 @@ extension MetricStore {
         if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
         try beginAppend()
         defer { endAppend() }
-        // Backpressure: over the memory budget, seal before storing more. If sealing fails, nothing is stored.
-        if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+        // Backpressure: over the memory budget, seal (or queue seals, and refuse past the limit) before storing more.
+        // If sealing fails, nothing is stored.
+        if headBytes > configuration.headMemoryBudget { try enforceBudget(refusing: true) }
         if let run = try run(id, create: true) {
             try run.state.withLock { try run.load(&$0) }
             if let duplicates { batches = try dropSealedRepeats(run, batches, duplicates) }
@@ -187,7 +188,7 @@ extension MetricStore {
             if pending.needsSeal {
                 if configuration.sealsInBackground { sealLater(run) } else { try sealAndMaintain(run, dueSeal) }
             }
-            if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+            if headBytes > configuration.headMemoryBudget { try enforceBudget(refusing: false) }
         } catch let e as StorageError {
             lastMaintenanceError.withLock { $0 = e }
             if wal == nil { throw e }  // without a log the points are only in memory: say so
@@ -205,20 +206,46 @@ extension MetricStore {
     /// The seal a run whose head reached ``sealPoints`` is due for: series at least half full, cut at a common step.
     var dueSeal: SealScope { .full(minimum: max(1, sealPoints / 2)) }
 
-    /// Seals, compacts when due, and lets the WAL drop what is now sealed.
+    /// Seals, compacts when due (on the compaction queue when seals run in the background), and lets the WAL drop
+    /// what is now sealed.
     func sealAndMaintain(_ run: RunStore, _ scope: SealScope) throws {
         try run.seal(scope, config: configuration)
         if configuration.compactionThreshold > 0 {
             let segments = run.state.withLock { $0.segments.count }
-            if segments > configuration.compactionThreshold { try compactTail(run) }
+            if segments > configuration.compactionThreshold {
+                if configuration.sealsInBackground { compactLater(run) } else { try compactTail(run) }
+            }
         }
         try maintainWAL()
         lastMaintenanceError.withLock { $0 = nil }
     }
 
     /// Seals the largest heads until the total is back under 90 % of the budget. The appending thread does the
-    /// sealing: that is the backpressure.
-    func enforceBudget() throws {
+    /// sealing: that is the backpressure. With seals in the background it queues them instead and, when
+    /// `refusing`, refuses the append past ``StoreConfiguration/headMemoryLimit``.
+    func enforceBudget(refusing: Bool) throws {
+        let target = configuration.headMemoryBudget / 10 * 9
+        if configuration.sealsInBackground {
+            var excess = headBytes - target
+            let largest = runs.withLock { Array($0.values) }.map { ($0, $0.headBytes.load(ordering: .relaxed)) }.filter { $0.1 > 0 }
+            for (run, bytes) in largest.sorted(by: { $0.1 > $1.1 }) where excess > 0 {
+                sealLater(run)
+                excess -= bytes
+            }
+            let held = headBytes
+            if refusing && held > configuration.headMemoryLimit {
+                throw StorageError(.overloaded, "unsealed metric points fill the memory allowed (\(Self.megabytes(held)) of \(Self.megabytes(configuration.headMemoryLimit))) until queued seals catch up")
+            }
+            return
+        }
+        try sealLargest()
+    }
+
+    /// `12.3 MB`.
+    static func megabytes(_ bytes: Int) -> String { "\(bytes >> 20).\((bytes & 0xFFFFF) * 10 >> 20) MB" }
+
+    /// Seals the largest heads, in the calling thread, until the total is under 90 % of the budget.
+    func sealLargest() throws {
         let target = configuration.headMemoryBudget / 10 * 9
         var attempts = 0
         while headBytes > target && attempts < 64 {

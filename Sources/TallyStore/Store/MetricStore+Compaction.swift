@@ -44,19 +44,25 @@ extension MetricStore {
     }
 
     /// Merges the newest `choose(segments)` segments of a run into one.
+    ///
+    /// Seals go on while it merges: the inputs are chosen under the seal lock when no seal is half done (no frozen
+    /// heads), so they are the newest sealed data and every later seal gets a higher sequence number than the merged
+    /// segment, which is inserted in sequence order.
     private func merge(_ run: RunStore, choose: ([SegmentReader]) -> Int) throws -> Int {
-        try run.sealLock.withLock { _ in
-            // Seals are excluded by the seal lock, so no frozen heads exist and the chosen suffix is the newest data.
-            let (segments, seq): ([SegmentReader], UInt64) = try run.state.withLock { s in
-                try run.load(&s)
-                guard !s.deleted else { return ([], 0) }
-                let n = choose(s.segments)
-                guard n > 1 else { return ([], 0) }
-                let seq = s.nextSeq
-                s.nextSeq += 1
-                return (Array(s.segments.suffix(n)), seq)
+        try run.compactLock.withLock { _ in
+            let (segments, seq): ([SegmentReader], UInt64) = try run.sealLock.withLock { _ in
+                try run.state.withLock { s in
+                    try run.load(&s)
+                    guard !s.deleted, s.frozen.isEmpty else { return ([], 0) }
+                    let n = choose(s.segments)
+                    guard n > 1 else { return ([], 0) }
+                    let seq = s.nextSeq
+                    s.nextSeq += 1
+                    return (Array(s.segments.suffix(n)), seq)
+                }
             }
             guard segments.count > 1 else { return 0 }
+            try afterChoosingCompactionInputs.withLock { $0 }?()
             let path = run.directory + "/" + SegmentFormat.fileName(seq: seq)
             let reader: SegmentReader
             do {
@@ -75,11 +81,14 @@ extension MetricStore {
                 throw error
             }
             let merged = Set(segments.map(\.uid))
-            run.state.withLock { s in
+            let published = run.state.withLock { s in
+                guard !s.deleted else { return false }
                 s.segments.removeAll { merged.contains($0.uid) }
-                s.segments.append(reader)
+                s.segments.insert(reader, at: s.segments.firstIndex { $0.seq > seq } ?? s.segments.count)
                 run.recountIndexBytes(&s)
+                return true
             }
+            guard published else { return 0 }
             for seg in segments { try FileIO.remove(seg.path) }
             if configuration.durableSegments { try FileIO.syncDirectory(run.directory) }
             blockCache.removeAll { merged.contains($0.segment) }

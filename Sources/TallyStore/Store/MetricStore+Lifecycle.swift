@@ -46,7 +46,7 @@ extension MetricStore {
     /// not bring the points back.
     public func deleteRun(_ id: String) throws {
         guard let run = try run(id, create: false) else { return }
-        try run.sealLock.withLock { _ in
+        try run.compactLock.withLock { _ in try run.sealLock.withLock { _ in
             if let wal {
                 var w = ByteWriter()
                 w.writeString16(id)
@@ -63,7 +63,7 @@ extension MetricStore {
             }
             try FileIO.removeTree(hidden)
             if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }
-        }
+        } }
         try maintainWAL()
     }
 }

@@ -74,7 +74,7 @@ extension MetricStore {
         }
         recoveryReport.withLock { $0 = report }
         try wal.start(lastLSN: lastLSN, existing: kept)
-        if headBytes > configuration.headMemoryBudget { try enforceBudget() }
+        if headBytes > configuration.headMemoryBudget { try sealLargest() }
         try maintainWAL()
         return deleted
     }

@@ -43,6 +43,8 @@ public final class MetricStore: Sendable {
     let directoryLock: DirectoryLock
     /// Seals and compactions off the request path (``StoreConfiguration/sealsInBackground``).
     let maintenance = BackgroundMaintenance()
+    /// Called by a compaction after it chose its inputs, before it writes (tests interleave a seal there).
+    let afterChoosingCompactionInputs = Mutex<(@Sendable () throws -> Void)?>(nil)
 
     var runsDirectory: String { directory + "/runs" }
 

@@ -72,7 +72,8 @@ extension RunStore {
 
     /// Writes a frozen set as segment `frozen.seq` and publishes it (outside the state lock for the I/O).
     private func write(_ frozen: FrozenHeads, config: StoreConfiguration) throws -> Int {
-        // Seals and compactions hold the seal lock, so the newest live segment cannot change under us.
+        // Seals hold the seal lock. A compaction running meanwhile may replace the newest segment named here: a
+        // segment's predecessor may be one its compacted predecessor replaced (see `RunStore.chainError`).
         let (batchIDs, previous) = state.withLock { ($0.batchIDs.order, $0.segments.last?.seq ?? 0) }
         let path = directory + "/" + SegmentFormat.fileName(seq: frozen.seq)
         try FileIO.makeDirectories(directory)

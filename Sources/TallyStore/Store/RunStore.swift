@@ -123,8 +123,10 @@ final class RunStore: Sendable {
     let id: String
     let directory: String
     let state = Mutex(RunState())
-    /// Serialises seals and compactions of this run (not appends or reads).
+    /// Serialises seals of this run (not appends or reads); a compaction holds it only while choosing its inputs.
     let sealLock = Mutex(())
+    /// Serialises compactions (and deletion) of this run; taken before ``sealLock`` when both are needed.
+    let compactLock = Mutex(())
     /// Mirror of `state.headBytes`, readable without the lock for budget decisions.
     let headBytes = Atomic<Int>(0)
     let account: MemoryAccount
@@ -164,12 +166,14 @@ final class RunStore: Sendable {
     /// Closes the run's segments when it holds nothing unsealed and no seal or compaction is under way; its next use
     /// reopens them from the files. Never waits for a lock: a busy run is simply skipped.
     func unloadIfIdle() {
-        _ = sealLock.withLockIfAvailable { _ in
-            state.withLockIfAvailable { s in
-                guard s.loaded, !s.deleted, s.heads.isEmpty, s.frozen.isEmpty else { return }
-                s.segments.removeAll()
-                s.loaded = false
-                recountIndexBytes(&s)
+        _ = compactLock.withLockIfAvailable { _ in
+            sealLock.withLockIfAvailable { _ in
+                state.withLockIfAvailable { s in
+                    guard s.loaded, !s.deleted, s.heads.isEmpty, s.frozen.isEmpty else { return }
+                    s.segments.removeAll()
+                    s.loaded = false
+                    recountIndexBytes(&s)
+                }
             }
         }
     }
@@ -251,17 +255,20 @@ final class RunStore: Sendable {
         return (live.reversed(), stale)
     }
 
-    /// The error for a missing segment: each live segment names its predecessor, and the newest must be at least the
-    /// one the store manifest recorded.
+    /// The error for a missing segment: each live segment names its predecessor (or, when it was sealed while a
+    /// compaction ran, one of the inputs the compaction's segment before it replaced), and the newest must be at
+    /// least the one the store manifest recorded.
     static func chainError(_ live: [SegmentReader], directory: String, manifestSeq: UInt64?) -> StorageError? {
         var expected: UInt64 = 0
+        var replaced: ClosedRange<UInt64>?
         for r in live {
-            guard r.previousSeq == expected else {
+            guard r.previousSeq == expected || replaced?.contains(r.previousSeq) == true else {
                 let missing = r.previousSeq
                 return StorageError(.corrupt, "segment \(SegmentFormat.fileName(seq: missing)) is missing (named by \(SegmentFormat.fileName(seq: r.seq)))",
                                     path: directory + "/" + SegmentFormat.fileName(seq: missing))
             }
             expected = r.seq
+            replaced = r.supersedes
         }
         if let floor = manifestSeq, (live.last?.seq ?? 0) < floor {
             return StorageError(.corrupt, "segment \(SegmentFormat.fileName(seq: floor)) is missing (recorded in the store manifest)",

@@ -17,13 +17,18 @@ public struct StoreConfiguration: Sendable {
     public var compression: Compression = .default
     /// Compression used when compacting a run's segments.
     public var compactionCompression: Compression = .default
-    /// Whether a run whose head filled up is sealed (and compacted when due) by the store's maintenance queue
-    /// instead of inside the append that filled it, so no request waits for a seal or a compaction it did not ask
-    /// for (`tally server` turns it on). Seals for the memory budget stay in the appending thread: that is the
-    /// backpressure.
+    /// Whether seals (of a run whose head filled up, and for the memory budget) and compactions run on the store's
+    /// maintenance queues instead of inside the append that made them due, so no request waits for work it did not
+    /// ask for (`tally server` turns it on). The backpressure is then a refusal: past ``headMemoryLimit`` an append
+    /// throws ``StorageError/Code/overloaded`` at once, storing nothing, until the queued seals catch up. Off, the
+    /// appending thread seals the largest heads itself when over the budget.
     public var sealsInBackground: Bool = false
     /// Memory the heads of all runs may hold together; over it, the largest heads are sealed first.
     public var headMemoryBudget: Int = 512 << 20
+
+    /// With ``sealsInBackground``, the head memory past which appends are refused (``headMemoryBudget`` + 25 %: room
+    /// for the appends that arrive while the seals queued at the budget run).
+    public var headMemoryLimit: Int { headMemoryBudget + headMemoryBudget / 4 }
     /// Memory the series indexes of open segments may take together (bytes). Beyond it, runs with nothing
     /// unsealed are closed, least recently used first, and reopened from their files when next used: 10,000 runs
     /// of 2,000 keys would otherwise keep ~1 GB of indexes open for runs nobody is reading.

@@ -22,6 +22,9 @@ public struct StorageError: Error, Sendable, CustomStringConvertible, Equatable 
         public static let closed = Code("closed")
         /// Another open store holds the directory.
         public static let locked = Code("locked")
+        /// Appends are refused for now: the heads hold as much as memory allows until queued seals catch up
+        /// (see ``StoreConfiguration/sealsInBackground``). Nothing was stored; retry shortly.
+        public static let overloaded = Code("overloaded")
         /// A compression library reported an error.
         public static let compression = Code("compression")
         /// The description is the code's name.

@@ -20,7 +20,7 @@ public struct TrackingError: Error, Sendable, Equatable, CustomStringConvertible
         case unauthenticated = "UNAUTHENTICATED"
         /// HTTP 403: authenticated, not allowed.
         case permissionDenied = "PERMISSION_DENIED"
-        /// HTTP 429: too many failed logins (answered with `Retry-After`).
+        /// HTTP 429: too many failed logins, or metric ingest over capacity for now (answered with `Retry-After`).
         case requestLimitExceeded = "REQUEST_LIMIT_EXCEEDED"
         /// HTTP 503: the metadata database cannot be reached (or a write lost a conflict): the client retries.
         case temporarilyUnavailable = "TEMPORARILY_UNAVAILABLE"

@@ -23,6 +23,12 @@ public enum RequestRules {
         TrackingError(.invalidParameterValue, "Malformed JSON request body at byte \(offset): \(message)")
     }
 
+    /// Metric points refused for now (the store's unsealed points fill their memory until queued seals catch up):
+    /// 429 with `Retry-After`, which the MLflow client and `tally_client` retry after backing off. Nothing was stored.
+    public static func metricsOverloaded(_ detail: String, retryAfterSeconds: Int = 1) -> TrackingError {
+        TrackingError(.requestLimitExceeded, "Metric ingest is momentarily over capacity (\(detail)); nothing was stored, retry after \(retryAfterSeconds) second\(retryAfterSeconds == 1 ? "" : "s")")
+    }
+
     /// A JSON body that is not an object.
     public static let bodyNotObject = TrackingError(.invalidParameterValue, "The request body must be a JSON object")
 

@@ -157,9 +157,16 @@ extension TrackingService {
         try storing { try metrics.settle(pending) }
     }
 
-    /// Runs store work, reporting a storage failure as MLflow's internal error.
+    /// Runs store work, reporting a storage failure as MLflow's internal error, and a refusal under memory pressure
+    /// as a 429 to retry.
     func storing<T>(_ work: () throws -> T) throws -> T {
-        do { return try work() } catch let e as StorageError { throw TrackingError(.internalError, "storing metrics failed: \(e)") }
+        do {
+            return try work()
+        } catch let e as StorageError where e.code == .overloaded {
+            throw RequestRules.metricsOverloaded(e.message)
+        } catch let e as StorageError {
+            throw TrackingError(.internalError, "storing metrics failed: \(e)")
+        }
     }
 
     /// New latest values per key: the batch's latest under MLflow's rule, when later than the stored one.

@@ -76,9 +76,11 @@ class _Connection:
         self.timeout = timeout
         self.conn = None
         self.authorization = _authorization()
+        self.retry_after = 0.0  # the last answer's Retry-After, seconds
 
     def request(self, method, path, body=None, content_type="application/json"):
         """(status, parsed JSON or None); reconnects once on a dropped keep-alive connection."""
+        self.retry_after = 0.0
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -89,6 +91,10 @@ class _Connection:
                 self.conn.request(method, self.base + path, body=body, headers=headers)
                 r = self.conn.getresponse()
                 data = r.read()
+                try:
+                    self.retry_after = float(r.getheader("Retry-After") or 0)
+                except ValueError:
+                    self.retry_after = 0.0
                 try:
                     parsed = json.loads(data) if data else None
                 except ValueError:
@@ -252,7 +258,8 @@ class Run:
                     return parsed
                 if status not in (408, 429, 500, 502, 503, 504) or attempt == self.max_retries:
                     _check(status, parsed)
-            time.sleep(delay)  # same batch id: the server stores a retried batch once
+            # Same batch id: the server stores a retried batch once. A 429 says when to come back.
+            time.sleep(max(delay, min(self._sender.retry_after, 30.0)))
             delay = min(delay * 2, 5.0)
 
     def close(self, status="FINISHED"):
