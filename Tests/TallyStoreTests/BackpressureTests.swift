@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Dispatch
+import Synchronization
 import Testing
 import TallyWorkloads
 @testable import TallyStore
@@ -64,5 +65,31 @@ import TallyWorkloads
         }
         #expect(store.headBytes <= config.headMemoryBudget + (64 << 10))
         try store.close()
+    }
+
+    /// When seals fail (a full disk), a refusal names that failure instead of asking for retries that cannot succeed.
+    @Test func aFailingSealIsReportedInsteadOfARetry() throws {
+        let dir = TempDir("pressure-failing")
+        var config = testConfig(blockPoints: 1 << 16, pack: 8, durability: .sync)
+        config.sealPoints = 1 << 20
+        config.headMemoryBudget = 128 << 10
+        config.sealsInBackground = true
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        let release = DispatchSemaphore(value: 0)
+        store.maintenance.seals.queue.async { release.wait() }
+        defer { release.signal() }
+        store.lastMaintenanceError.withLock { $0 = StorageError(.io, "write failed: No space left on device") }
+        var thrown: StorageError?
+        for b in 0..<100 where thrown == nil {
+            let steps = (Int64(b * 1000)..<Int64(b * 1000 + 1000)).map { $0 }
+            do {
+                try store.append(run: "r", series: [SeriesBatch(key: "m", steps: steps, timestamps: steps, values: steps.map(Double.init))])
+            } catch let e as StorageError {
+                thrown = e
+            }
+        }
+        #expect(thrown?.code == .io)
+        #expect(thrown?.message.contains("No space left") == true)
+        #expect(MetricStore.megabytes(3 << 19) == "1.5 MB")
     }
 }

@@ -94,6 +94,27 @@ import TallyWorkloads
         #expect(MetricStore.tailToMerge([50, 50, 50, 50]) == 4)
     }
 
+    /// A compaction queued while another ran finds the segments merged already and does nothing (it would otherwise
+    /// rewrite the big merged segment with one small one).
+    @Test func automaticCompactionRechecksTheThresholdWhenItRuns() throws {
+        let dir = TempDir("recheck")
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 64))
+            for b in 0..<4 {
+                try store.append(run: "r", key: "m", step: Int64(b), timestamp: 0, value: 1)
+                try store.flush(run: "r")
+            }
+            try store.close()
+        }
+        for (threshold, merged) in [(4, 0), (3, 4)] {
+            var config = testConfig(blockPoints: 64)
+            config.compactionThreshold = threshold
+            let store = try MetricStore(directory: dir.path, configuration: config)
+            #expect(try store.compactTail(try #require(try store.run("r", create: false))) == merged, "threshold \(threshold)")
+            try store.close()
+        }
+    }
+
     @Test func automaticCompactionBoundsSegmentsAndKeepsEveryPoint() throws {
         let dir = TempDir("auto")
         var config = testConfig(blockPoints: 64)

@@ -234,6 +234,8 @@ extension MetricStore {
             }
             let held = headBytes
             if refusing && held > configuration.headMemoryLimit {
+                // Seals that fail (a full disk) free nothing: say why rather than ask for retries that cannot succeed.
+                if let failed = lastMaintenanceError.withLock({ $0 }) { throw failed }
                 throw StorageError(.overloaded, "unsealed metric points fill the memory allowed (\(Self.megabytes(held)) of \(Self.megabytes(configuration.headMemoryLimit))) until queued seals catch up")
             }
             return
@@ -242,7 +244,7 @@ extension MetricStore {
     }
 
     /// `12.3 MB`.
-    static func megabytes(_ bytes: Int) -> String { "\(bytes >> 20).\((bytes & 0xFFFFF) * 10 >> 20) MB" }
+    static func megabytes(_ bytes: Int) -> String { "\(bytes >> 20).\(((bytes & 0xFFFFF) * 10) >> 20) MB" }
 
     /// Seals the largest heads, in the calling thread, until the total is under 90 % of the budget.
     func sealLargest() throws {

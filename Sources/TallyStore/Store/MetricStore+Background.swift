@@ -15,8 +15,8 @@ final class BackgroundMaintenance: Sendable {
 /// A serial queue of work per run, each run at most once in it.
 final class RunQueue: Sendable {
     let queue: DispatchQueue
-    /// Runs queued and not started yet, by id.
-    let queued = Mutex<Set<String>>([])
+    /// Runs queued and not started yet.
+    let queued = Mutex<Set<ObjectIdentifier>>([])
 
     init(label: String) { queue = DispatchQueue(label: label) }
 }
@@ -27,30 +27,41 @@ extension MetricStore {
     /// run when the heads are over 90 % of their budget then. A failure is kept for ``maintenanceError`` like an
     /// inline seal's.
     func sealLater(_ run: RunStore) {
-        later(run, on: maintenance.seals) { store in
+        later(run, on: maintenance.seals, failed: { s, e in s.lastMaintenanceError.withLock { $0 = e } }) { store in
             let pressed = store.headBytes > store.configuration.headMemoryBudget / 10 * 9
             try store.sealAndMaintain(run, pressed ? .all : store.dueSeal)
         }
     }
 
-    /// Queues a compaction of `run`'s newest segments (see ``compactTail(_:)``).
+    /// Queues a compaction of `run`'s newest segments when it still has too many when its turn comes (see
+    /// ``compactTail(_:)``): a compaction running when this one was queued may have merged them already.
     func compactLater(_ run: RunStore) {
-        later(run, on: maintenance.compactions) { try $0.compactTail(run) }
+        later(run, on: maintenance.compactions, failed: { s, e in s.lastCompactionError.withLock { $0 = e } }) { store in
+            try store.compactTail(run)
+            store.lastCompactionError.withLock { $0 = nil }
+        }
     }
 
-    private func later(_ run: RunStore, on queue: RunQueue, _ work: @escaping @Sendable (MetricStore) throws -> Void) {
-        guard queue.queued.withLock({ $0.insert(run.id).inserted }) else { return }
+    /// Queues `work` for `run` unless that run (this very store of it: a run deleted and created again is another)
+    /// is queued already; a failure is handed to `failed`.
+    private func later(_ run: RunStore, on queue: RunQueue, failed: @escaping @Sendable (MetricStore, StorageError) -> Void,
+                       _ work: @escaping @Sendable (MetricStore) throws -> Void) {
+        let id = ObjectIdentifier(run)
+        guard queue.queued.withLock({ $0.insert(id).inserted }) else { return }
         queue.queue.async { [weak self] in
             guard let self else { return }
-            _ = queue.queued.withLock { $0.remove(run.id) }
+            _ = queue.queued.withLock { $0.remove(id) }
             guard !self.maintenance.stopped.load(ordering: .acquiring) else { return }
+            let failure: StorageError
             do {
                 try work(self)
+                return
             } catch let e as StorageError {
-                self.lastMaintenanceError.withLock { $0 = e }
+                failure = e
             } catch {
-                self.lastMaintenanceError.withLock { $0 = StorageError(.io, "maintenance failed: \(error)") }
+                failure = StorageError(.io, "maintenance failed: \(error)")
             }
+            failed(self, failure)
         }
     }
 

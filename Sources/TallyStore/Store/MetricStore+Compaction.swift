@@ -13,12 +13,15 @@ extension MetricStore {
         return try merge(run) { $0.count > 1 ? $0.count : 0 }
     }
 
-    /// Size-tiered automatic compaction: merges the newest segments whose sizes are comparable, so each point is
-    /// rewritten O(log n) times over a run's life rather than once per compaction.
+    /// Size-tiered automatic compaction, when the run has more than ``StoreConfiguration/compactionThreshold``
+    /// segments (counted when the inputs are chosen: a compaction that ran meanwhile may have merged them): merges the
+    /// newest segments whose sizes are comparable, so each point is rewritten O(log n) times over a run's life
+    /// rather than once per compaction.
     /// - Returns: the number of segments merged.
     @discardableResult
     func compactTail(_ run: RunStore) throws -> Int {
-        try merge(run) { Self.tailToMerge($0.map(\.size)) }
+        let threshold = configuration.compactionThreshold
+        return try merge(run) { $0.count > threshold ? Self.tailToMerge($0.map(\.size)) : 0 }
     }
 
     /// How many of the newest segments to merge: grow the tail while the next older segment is no larger than
@@ -72,7 +75,8 @@ extension MetricStore {
                                            rollupPointsPerBucket: configuration.rollupPointsPerBucket, output: file,
                                            supersedes: Self.replacedRange(segments))
                 try mergeSeries(of: segments, into: &writer)
-                // The merged segment becomes the newest: it must carry the run's batch ids or retries would be stored again.
+                // The run's batch ids, in case the merged segment is the newest (no seal ran meanwhile): retries must
+                // not be stored again.
                 try writer.finish(previousSeq: segments[0].previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
                 try file.commit(durable: configuration.durableSegments)
                 reader = try SegmentReader(path: path, seq: seq)

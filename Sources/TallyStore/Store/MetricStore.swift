@@ -34,7 +34,10 @@ public final class MetricStore: Sendable {
     /// Serialises manifest writes and the log truncations that rely on them: concurrent checkpoints (seals in
     /// several appending threads) shared one temporary file, and an older manifest could land after a newer one.
     let manifestLock = Mutex(())
+    /// The last failure of a seal or checkpoint that ran after its append had succeeded (cleared by the next success).
     let lastMaintenanceError = Mutex<StorageError?>(nil)
+    /// The last failure of a background compaction (cleared by the next compaction that succeeds).
+    let lastCompactionError = Mutex<StorageError?>(nil)
     /// Set while ``unloadIdleRuns()`` sweeps.
     let sweeping = Atomic<Bool>(false)
     /// Open-index bytes below which no sweep runs again after one that could not reach its target (0: none).
@@ -146,7 +149,7 @@ public final class MetricStore: Sendable {
 
     /// The last error of a seal, compaction or checkpoint that ran after an append had already succeeded (appends
     /// do not report it, since their points are safe in the log). `nil` once a later one succeeds.
-    public var maintenanceError: StorageError? { lastMaintenanceError.withLock { $0 } }
+    public var maintenanceError: StorageError? { lastMaintenanceError.withLock { $0 } ?? lastCompactionError.withLock { $0 } }
 
     /// What opening the store found in the write-ahead log.
     public var recovery: RecoveryReport { recoveryReport.withLock { $0 } }
