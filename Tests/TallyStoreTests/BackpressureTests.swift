@@ -18,7 +18,7 @@ import TallyWorkloads
         config.sealsInBackground = true
         let store = try MetricStore(directory: dir.path, configuration: config)
         let release = DispatchSemaphore(value: 0)
-        store.maintenance.seals.queue.async { release.wait() }  // seals that cannot keep up
+        store.maintenance.seals.lanes.forEach { $0.async { release.wait() } }  // seals that cannot keep up
         var acknowledged = 0
         var refused: StorageError?
         for b in 0..<200 where refused == nil {
@@ -36,7 +36,7 @@ import TallyWorkloads
         #expect(acknowledged > 0)
         let stored = { try (0..<3).reduce(0) { $0 + (try store.read(run: "r\($1)", key: "m").count) } }
         #expect(try stored() == acknowledged * 1000, "the refused batch stored nothing")
-        release.signal()
+        for _ in 0..<BackgroundMaintenance.sealLanes { release.signal() }
         // The queued seals catch up; appends are accepted again.
         var waited = 0
         while store.headBytes > config.headMemoryBudget && waited < 5_000 {
@@ -76,8 +76,8 @@ import TallyWorkloads
         config.sealsInBackground = true
         let store = try MetricStore(directory: dir.path, configuration: config)
         let release = DispatchSemaphore(value: 0)
-        store.maintenance.seals.queue.async { release.wait() }
-        defer { release.signal() }
+        store.maintenance.seals.lanes.forEach { $0.async { release.wait() } }
+        defer { for _ in 0..<BackgroundMaintenance.sealLanes { release.signal() } }
         store.lastMaintenanceError.withLock { $0 = StorageError(.io, "write failed: No space left on device") }
         var thrown: StorageError?
         for b in 0..<100 where thrown == nil {

@@ -210,7 +210,7 @@ import TallyWorkloads
         config.sealsInBackground = true
         let store = try MetricStore(directory: dir.path, configuration: config)
         let release = DispatchSemaphore(value: 0)
-        store.maintenance.compactions.queue.async { release.wait() }  // a compaction that does not end
+        store.maintenance.compactions.lanes[0].async { release.wait() }  // a compaction that does not end
         defer { release.signal() }
         try store.append(run: "b", series: [SeriesBatch(key: "m", steps: Array(0..<150), timestamps: Array(0..<150),
                                                         values: (0..<150).map(Double.init))])

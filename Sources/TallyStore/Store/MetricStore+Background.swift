@@ -1,24 +1,32 @@
 import Dispatch
 import Synchronization
 
-/// The store's maintenance queues, off the appending threads: one for seals of runs whose heads filled up (with the
-/// log checkpoints they make due), one for compactions, so a long compaction of one run never holds back another
-/// run's seal. Each queue takes one run at a time, and a run is queued on each at most once however many appends
-/// find it due.
+/// The store's maintenance queues, off the appending threads: seals of runs whose heads filled up (with the log
+/// checkpoints they make due), in ``sealLanes`` lanes so several runs' seals overlap their writes and fsyncs, and
+/// compactions, one at a time, so a long compaction of one run never holds back another run's seal. A run is queued
+/// on each at most once however many appends find it due, always in the same lane.
 final class BackgroundMaintenance: Sendable {
-    let seals = RunQueue(label: "tally.store.seals")
-    let compactions = RunQueue(label: "tally.store.compactions")
+    /// Seals that may run at once (each of another run): a seal waits mostly for its fsyncs.
+    static let sealLanes = 4
+    let seals = RunQueue(label: "tally.store.seals", lanes: BackgroundMaintenance.sealLanes)
+    let compactions = RunQueue(label: "tally.store.compactions", lanes: 1)
     /// Set when the store is closed or abandoned: queued work then does nothing.
     let stopped = Atomic<Bool>(false)
 }
 
-/// A serial queue of work per run, each run at most once in it.
+/// Serial lanes of work per run, each run at most once in them and always in the same lane.
 final class RunQueue: Sendable {
-    let queue: DispatchQueue
+    let lanes: [DispatchQueue]
     /// Runs queued and not started yet.
     let queued = Mutex<Set<ObjectIdentifier>>([])
 
-    init(label: String) { queue = DispatchQueue(label: label) }
+    init(label: String, lanes: Int) { self.lanes = (0..<max(1, lanes)).map { DispatchQueue(label: "\(label).\($0)") } }
+
+    /// The lane of a run.
+    func lane(_ id: ObjectIdentifier) -> DispatchQueue { lanes[Int(UInt(bitPattern: id.hashValue) % UInt(lanes.count))] }
+
+    /// Waits for everything queued so far.
+    func drain() { for lane in lanes { lane.sync {} } }
 }
 
 extension MetricStore {
@@ -48,7 +56,7 @@ extension MetricStore {
                        _ work: @escaping @Sendable (MetricStore) throws -> Void) {
         let id = ObjectIdentifier(run)
         guard queue.queued.withLock({ $0.insert(id).inserted }) else { return }
-        queue.queue.async { [weak self] in
+        queue.lane(id).async { [weak self] in
             guard let self else { return }
             _ = queue.queued.withLock { $0.remove(id) }
             guard !self.maintenance.stopped.load(ordering: .acquiring) else { return }
@@ -68,8 +76,8 @@ extension MetricStore {
     /// Waits for the queued maintenance to finish and stops the queues (``close()`` then seals everything itself).
     func stopMaintenance(drain: Bool) {
         if !drain { maintenance.stopped.store(true, ordering: .releasing) }
-        maintenance.seals.queue.sync {}  // a queued seal may queue a compaction
-        maintenance.compactions.queue.sync {}
+        maintenance.seals.drain()  // a queued seal may queue a compaction
+        maintenance.compactions.drain()
         maintenance.stopped.store(true, ordering: .releasing)
     }
 }
