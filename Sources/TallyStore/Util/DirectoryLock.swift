@@ -21,7 +21,7 @@ final class DirectoryLock: Sendable {
         path = directory + "/LOCK"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StorageError(.io, "cannot open the store's lock file", path: path, errno: errno) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        if !Self.lock(fd) {
             let e = errno
             var holder = [UInt8](repeating: 0, count: 32)
             let n = pread(fd, &holder, holder.count, 0)
@@ -36,6 +36,22 @@ final class DirectoryLock: Sendable {
         _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         self.fd.withLock { $0 = fd }
     }
+
+    /// Takes the lock, waiting up to ``settleMillis`` while it is held: a process this one is starting holds a copy of
+    /// every descriptor between its fork and its exec (which closes them), so a store closed a moment ago may still
+    /// look held. A store really open elsewhere is refused after that wait. `errno` tells why on `false`.
+    private static func lock(_ fd: Int32) -> Bool {
+        var waited = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK, waited < settleMillis else { return false }
+            usleep(5_000)
+            waited += 5
+        }
+        return true
+    }
+
+    /// How long a held lock is waited for before the store is refused, in milliseconds.
+    static let settleMillis = 250
 
     /// Releases the lock (once; later calls do nothing).
     func release() {

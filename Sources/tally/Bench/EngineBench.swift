@@ -24,6 +24,9 @@ struct EngineBench: ParsableCommand {
     @Option(help: "Points per block.")
     var blockPoints = 32_768
 
+    @Option(help: "A run recorded by scripts/gen-training-curves.py, measured beside the synthetic one.")
+    var recorded: String?
+
 
     @OptionGroup var output: BenchOutput
 
@@ -154,6 +157,9 @@ struct EngineBench: ParsableCommand {
         out.add("m4_ms_p50", median(m4Times) * 1000)
         out.add("m4_zoom_ms_p50", median(zoomTimes) * 1000)
         out.add("bit_exact", exact)
+        if let recorded {
+            out.add("recorded", object: try measureRecorded(try RecordedRun(path: recorded), config: config, root: root))
+        }
         output.emit(out)
     }
 }
