@@ -46,6 +46,16 @@ def disk_bytes(root):
     return total
 
 
+def breakdown(root):
+    """Bytes by kind of file: segments, log, metadata, the rest."""
+    kinds = {}
+    for d, _, files in os.walk(root):
+        for f in files:
+            kind = "segments" if f.endswith(".seg") else "wal" if "/wal" in d else "metadata" if "metadata" in f else f
+            kinds[kind] = kinds.get(kind, 0) + os.path.getsize(os.path.join(d, f))
+    return kinds
+
+
 def log_all(url, series):
     """Logs every point through log-batch; returns seconds."""
     client = MlflowClient(url)
@@ -86,7 +96,8 @@ def main():
         finally:
             stop(proc)
         size = disk_bytes(os.path.join(work, "tally", "data"))
-        out["tally"] = {"log_batch_seconds": round(seconds, 1), "bytes_on_disk": size, "bytes_per_point": round(size / points, 3)}
+        out["tally"] = {"log_batch_seconds": round(seconds, 1), "bytes_on_disk": size, "bytes_per_point": round(size / points, 3),
+                        "by_kind": breakdown(os.path.join(work, "tally", "data"))}
         if a.mlflow:
             os.makedirs(os.path.join(work, "mlflow"))
             proc, url = start_mlflow(os.path.join(work, "mlflow", "mlflow.db"), os.path.join(work, "mlflow", "artifacts"))

@@ -95,7 +95,7 @@ import TallyWorkloads
         }
         let run = try #require(try packed.run("r", create: false))
         let segs = run.state.withLock { $0.segments }
-        #expect(segs.count >= 3 && segs.allSatisfy { $0.version == 2 } && segs.filter { !$0.packs.isEmpty }.count == 3)
+        #expect(segs.count >= 3 && segs.allSatisfy { $0.version == SegmentFormat.version } && segs.filter { !$0.packs.isEmpty }.count == 3)
         try Self.expectSameReads(packed, blocks, log, "segments and heads")
 
         // Compaction merges each short series' segments: those reaching 12 points move to blocks.
@@ -177,7 +177,7 @@ import TallyWorkloads
         return Double((h * 7 + step * 13) % 2_048) / 1_024
     }
 
-    @Test func versionOneSegmentsStillReadAndCompactIntoVersionTwo() throws {
+    @Test func versionOneSegmentsStillReadAndCompactIntoTheCurrentVersion() throws {
         let dir = TempDir("v1")
         try FileManager.default.removeItem(atPath: dir.path)
         try FileManager.default.copyItem(atPath: Self.v1Fixture, toPath: dir.path)
@@ -203,7 +203,7 @@ import TallyWorkloads
         #expect(try versions(Self.v1Long) == [1] && versions(Self.v1Short) == [1, 1])
         #expect(try store.compact(run: Self.v1Short) == 2)
         #expect(try store.compact(run: Self.v1Long) == 0)
-        #expect(try versions(Self.v1Short) == [2])
+        #expect(try versions(Self.v1Short) == [SegmentFormat.version])
         try expectFixture("compacted")
         try store.close()
         store = try MetricStore(directory: dir.path, configuration: testConfig())

@@ -4,7 +4,8 @@
 /// otherwise 8-byte words. A transform chosen per column (none, XOR with the previous word, or wrapping
 /// difference of consecutive words) is applied, the words are split into byte planes and each plane is compressed.
 /// The transform is chosen by an order-0 entropy estimate on a sample, so the choice costs a histogram, not a trial
-/// compression.
+/// compression. Segment columns (`scaled: true`) may instead store the integers of ``ScaledIntegers`` (transform 3)
+/// when the same estimate says they are smaller.
 @usableFromInline
 enum FloatColumnCodec {
     @usableFromInline static let kind: UInt8 = 2
@@ -15,11 +16,16 @@ enum FloatColumnCodec {
         case delta = 2
     }
 
+    /// The transform byte of a column stored as scaled integers (segment format 3).
+    static let scaledTransform: UInt8 = 3
+
     /// Number of leading values examined to choose the transform.
     static let sampleSize = 8192
 
-    /// Appends the encoded column of `bits` (Double bit patterns) to `w`.
-    static func encode(_ bits: UnsafeBufferPointer<UInt64>, compression: Compression, planes: PlaneCodec, into w: inout ByteWriter) throws {
+    /// Appends the encoded column of `bits` (Double bit patterns) to `w`. `scaled` allows scaled integers (segment
+    /// format 3 and later; the write-ahead log does not use them).
+    static func encode(_ bits: UnsafeBufferPointer<UInt64>, compression: Compression, planes: PlaneCodec, into w: inout ByteWriter,
+                       scaled: Bool = false) throws {
         let n = bits.count
         let narrow = n > 0 && allFloat32(bits)
         let width = narrow ? 4 : 8
@@ -33,7 +39,8 @@ enum FloatColumnCodec {
                 for i in 0..<n { out[i] = bits[i].littleEndian }
             }
         }
-        let transform = narrow ? chooseAndApply(&words, UInt32.self) : chooseAndApply(&words, UInt64.self)
+        let (transform, estimate) = narrow ? chooseAndApply(&words, UInt32.self) : chooseAndApply(&words, UInt64.self)
+        if scaled, n >= 16, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) { return }
         ColumnHeader(kind: kind, transform: transform.rawValue, width: width, count: n).write(into: &w)
         guard n > 0 else { return }
         let shuffled = [UInt8](unsafeUninitializedCapacity: n * width) { out, c in
@@ -56,11 +63,12 @@ enum FloatColumnCodec {
         return true
     }
 
-    /// Picks the transform whose sample has the smallest estimated size, applies it in place and returns it.
-    static func chooseAndApply<W: FixedWidthInteger & UnsignedInteger>(_ words: inout [UInt8], _: W.Type) -> Transform {
+    /// Picks the transform whose sample has the smallest estimated size, applies it in place and returns it with
+    /// that estimate (bytes for the sample of the first ``sampleSize`` values).
+    static func chooseAndApply<W: FixedWidthInteger & UnsignedInteger>(_ words: inout [UInt8], _: W.Type) -> (Transform, Double) {
         let width = MemoryLayout<W>.size
         let n = words.count / width
-        guard n > 1 else { return .none }
+        guard n > 1 else { return (.none, .infinity) }
         let m = min(n, sampleSize)
         var best = Transform.none
         var bestSize = Double.infinity
@@ -83,7 +91,7 @@ enum FloatColumnCodec {
                 apply(best, UnsafePointer(p), count: n, into: p)
             }
         }
-        return best
+        return (best, bestSize)
     }
 
     /// Forward transform; `src` and `dst` may be the same buffer.
@@ -113,6 +121,7 @@ enum FloatColumnCodec {
         let headerAt = r.baseOffset + Int64(r.offset)
         let h = try ColumnHeader.read(&r, kind: kind, expectedCount: expectedCount, name: "float")
         let (width, n) = (h.width, h.count)
+        if h.transform == scaledTransform { return try decodeScaled(&r, width: width, count: n, planes: planes, into: out, at: headerAt) }
         guard let t = Transform(rawValue: h.transform), width == 4 || width == 8 else {
             throw StorageError(.corrupt, "unknown float transform \(h.transform) or width \(width)", offset: headerAt)
         }

@@ -4,10 +4,11 @@ enum SegmentFormat {
     static let headerMagic: [UInt8] = Array("TALLYSEG".utf8)
     /// `TALLYEND`, the last 8 bytes of every segment.
     static let trailerMagic: [UInt8] = Array("TALLYEND".utf8)
-    /// The format version written: 2 adds packs of short series and a compressed, columnar footer.
-    static let version: UInt16 = 2
+    /// The format version written: 2 adds packs of short series and a compressed, columnar footer; 3 adds value
+    /// columns stored as scaled integers (`FloatColumnCodec` transform 3), which a version-2 reader cannot decode.
+    static let version: UInt16 = 3
     /// Versions this build reads.
-    static let readableVersions: ClosedRange<UInt16> = 1...2
+    static let readableVersions: ClosedRange<UInt16> = 1...3
     /// Most points one pack holds (so reading one packed series decodes a bounded amount).
     static let maxPackPoints = 1 << 16
     /// In a version-2 footer, the block count that marks a packed series.

@@ -1,0 +1,110 @@
+/// Float columns whose every value is exactly `k · 2⁻ᵇ · 10ᵉ` for integers `k` (the scale `b`, `e` shared by the
+/// column): accuracies k/32 (`b` = 5, `e` = 0), and timings in milliseconds computed from a clock in seconds,
+/// `(t₂ − t₁) · 1000`, where the difference is a multiple of the clock's ulp (`b` ≈ 39, `e` = 3). Storing `k`
+/// (frame of reference, the fewest whole bytes, byte planes) instead of the float saves the bits the float spends on
+/// a fixed scale: 64-bit timings become 27–36-bit integers.
+///
+/// Exact by construction: the encoder computes each value back with ``value(_:_:)``, the decoder's own formula,
+/// and refuses the scale unless every value comes back with identical bits. NaN, ±Inf, −0.0 and subnormals never
+/// take it.
+enum ScaledIntegers {
+    /// The column's scale.
+    struct Scale: Equatable {
+        /// Binary exponent: `k · 2⁻ᵇ`, 0...``ScaledIntegers/maxBinaryExponent``.
+        let b: Int
+        /// Decimal exponent of the multiplier, one of ``decimalExponents``.
+        let e: Int
+        /// 2ᵇ and 2⁻ᵇ.
+        let up: Double, down: Double
+
+        init(b: Int, e: Int) {
+            self.b = b
+            self.e = e
+            up = Double(sign: .plus, exponent: b, significand: 1)
+            down = Double(sign: .plus, exponent: -b, significand: 1)
+        }
+
+        static func == (l: Scale, r: Scale) -> Bool { l.b == r.b && l.e == r.e }
+    }
+
+    /// The decimal multipliers tried: none, and 1000 (seconds to milliseconds, milliseconds to microseconds).
+    static let decimalExponents = [0, 3]
+    /// Largest |k|: every k is an exact Double.
+    static let maxMagnitude: Int64 = 1 << 53
+
+    /// The value of `k` at `scale`: `(k · 2⁻ᵇ) · 10ᵉ`, the first product exact, the second rounded once.
+    @inline(__always) static func value(_ k: Int64, _ s: Scale) -> Double {
+        let d = Double(k) * s.down
+        return s.e == 0 ? d : d * 1000
+    }
+
+    /// The integer `v` stands for at `scale`, when it comes back exactly.
+    @inline(__always) static func integer(_ v: Double, _ s: Scale) -> Int64? {
+        let d = s.e == 0 ? v : v / 1000
+        let x = (d * s.up).rounded()
+        guard abs(x) < Double(maxMagnitude) else { return nil }
+        let k = Int64(x)
+        return value(k, s).bitPattern == v.bitPattern ? k : nil
+    }
+
+    /// The scale with the smallest integers that represents every value exactly, with those integers; `nil` when
+    /// there is none.
+    static func detect(_ bits: UnsafeBufferPointer<UInt64>) -> (Scale, [Int64])? {
+        var best: (Scale, [Int64], UInt64)?
+        for s in candidates(bits) {
+            guard let ks = integers(bits, s) else { continue }
+            let spread = UInt64(bitPattern: ks.max()! &- ks.min()!)
+            if best == nil || spread < best!.2 { best = (s, ks, spread) }
+        }
+        return best.map { ($0.0, $0.1) }
+    }
+
+    /// The scales a sample of the values fits, one per decimal exponent at most (the smallest binary exponent).
+    static func candidates(_ bits: UnsafeBufferPointer<UInt64>) -> [Scale] {
+        guard !bits.isEmpty else { return [] }
+        return decimalExponents.compactMap { e in smallestBinaryExponent(bits, e: e).map { Scale(b: $0, e: e) } }
+    }
+
+    /// The integers of every value at `scale`; `nil` unless each one comes back exactly.
+    static func integers(_ bits: UnsafeBufferPointer<UInt64>, _ s: Scale) -> [Int64]? {
+        var ok = true
+        let ks = [Int64](unsafeUninitializedCapacity: bits.count) { buf, c in
+            for i in 0..<bits.count {
+                guard let k = integer(Double(bitPattern: bits[i]), s) else { ok = false; break }
+                buf[i] = k
+                c = i + 1
+            }
+        }
+        return ok ? ks : nil
+    }
+
+    /// The smallest `b` ≤ ``maxBinaryExponent`` for which a sample of the values comes back exactly, whatever the size
+    /// of the integers (then every larger `b` does too: `2k` at `b + 1` is the same value), found by bisection; `nil`
+    /// when even the largest fails.
+    static func smallestBinaryExponent(_ bits: UnsafeBufferPointer<UInt64>, e: Int) -> Int? {
+        let step = max(1, bits.count / 64)
+        func works(_ b: Int) -> Bool {
+            let up = Double(sign: .plus, exponent: b, significand: 1), down = Double(sign: .plus, exponent: -b, significand: 1)
+            var i = 0
+            while i < bits.count {
+                let v = Double(bitPattern: bits[i])
+                guard v == 0 ? v.sign == .plus : v.isNormal else { return false }
+                let x = ((e == 0 ? v : v / 1000) * up).rounded()
+                let back = e == 0 ? x * down : x * down * 1000
+                guard back.bitPattern == v.bitPattern else { return false }
+                i += step
+            }
+            return true
+        }
+        var lo = 0, hi = maxBinaryExponent
+        guard works(hi) else { return nil }
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if works(mid) { hi = mid } else { lo = mid + 1 }
+        }
+        return lo
+    }
+
+    /// The largest binary exponent tried: beyond it the integers of any value over 2⁻¹¹ would not fit 53 bits.
+    static let maxBinaryExponent = 64
+}
