@@ -91,22 +91,10 @@ extension FloatColumnCodec {
             for i in 0..<n { out[i] = v }
             return
         }
-        var buffer = [UInt8](unsafeUninitializedCapacity: n * width) { _, c in c = n * width }
-        try buffer.withUnsafeMutableBytes { pl in
-            for k in 0..<width {
-                try planes.decode(&r, count: n, into: UnsafeMutableRawBufferPointer(rebasing: pl[(k * n)..<((k + 1) * n)]))
-            }
-        }
+        let buffer = try planes.decodePlanes(&r, count: n, width: width)
         buffer.withUnsafeBytes { pl in
-            let p = pl.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<n {
-                var word: UInt64 = 0
-                var q = p + i
-                for k in 0..<width {
-                    word |= UInt64(q.pointee) &<< UInt64(k &* 8)
-                    q += n
-                }
-                out[i] = ScaledIntegers.value(reference &+ Int64(bitPattern: word), scale).bitPattern
+            IntColumnCodec.residualLoop(pl.baseAddress!.assumingMemoryBound(to: UInt8.self), m: n, width: width) { i, u in
+                out[i] = ScaledIntegers.value(reference &+ Int64(bitPattern: u), scale).bitPattern
             }
         }
     }

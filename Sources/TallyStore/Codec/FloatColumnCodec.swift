@@ -127,12 +127,7 @@ enum FloatColumnCodec {
         }
         precondition(out.count >= n)
         guard n > 0 else { return }
-        var buffer = [UInt8](unsafeUninitializedCapacity: n * width) { _, c in c = n * width }
-        try buffer.withUnsafeMutableBytes { pl in
-            for k in 0..<width {
-                try planes.decode(&r, count: n, into: UnsafeMutableRawBufferPointer(rebasing: pl[(k * n)..<((k + 1) * n)]))
-            }
-        }
+        let buffer = try planes.decodePlanes(&r, count: n, width: width)
         buffer.withUnsafeBytes { pl in
             let p = pl.baseAddress!.assumingMemoryBound(to: UInt8.self)
             if width == 4 {

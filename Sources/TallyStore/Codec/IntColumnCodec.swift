@@ -141,12 +141,7 @@ enum IntColumnCodec {
             let m = t == .delta ? n - 1 : n - 2
             guard m >= 1 else { throw r.corrupt("transform \(t) needs more than \(n) values") }
             let lo = t == .delta ? b : c
-            var buffer = [UInt8](unsafeUninitializedCapacity: m * width) { _, c in c = m * width }  // filled by the planes
-            try buffer.withUnsafeMutableBytes { pl in
-                for k in 0..<width {
-                    try planes.decode(&r, count: m, into: UnsafeMutableRawBufferPointer(rebasing: pl[(k * m)..<((k + 1) * m)]))
-                }
-            }
+            let buffer = try planes.decodePlanes(&r, count: m, width: width)
             buffer.withUnsafeBytes { pl in
                 let base = pl.baseAddress!.assumingMemoryBound(to: UInt8.self)
                 out[0] = a

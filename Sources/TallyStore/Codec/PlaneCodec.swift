@@ -70,6 +70,17 @@ final class PlaneCodec {
         w.patch(UInt32(stored), at: headerAt + 1)
     }
 
+    /// Decodes `width` planes of `count` bytes each, one after another (the layout ``BytePlanes/shuffle`` makes).
+    func decodePlanes(_ r: inout ByteReader, count: Int, width: Int) throws -> [UInt8] {
+        var buffer = [UInt8](unsafeUninitializedCapacity: count * width) { _, c in c = count * width }  // every plane fills its part
+        try buffer.withUnsafeMutableBytes { pl in
+            for k in 0..<width {
+                try decode(&r, count: count, into: UnsafeMutableRawBufferPointer(rebasing: pl[(k * count)..<((k + 1) * count)]))
+            }
+        }
+        return buffer
+    }
+
     /// Decodes one plane of `count` bytes from `r` into `out`.
     func decode(_ r: inout ByteReader, count: Int, into out: UnsafeMutableRawBufferPointer) throws {
         let methodByte = try r.read(UInt8.self, "plane method")

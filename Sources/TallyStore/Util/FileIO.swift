@@ -28,6 +28,22 @@ enum FileIO {
         try file.commit(durable: durable)
     }
 
+    /// Reads exactly `count` bytes at `offset` with `pread`; a file that ends first is ``StorageError/Code/truncated``.
+    static func readFully(_ fd: FileDescriptor, at offset: Int64, count: Int, path: String, what: String) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
+            var done = 0
+            while done < count {
+                let n = try io("read", path: path) {
+                    try fd.read(fromAbsoluteOffset: offset + Int64(done),
+                                into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[done...]))
+                }
+                if n == 0 { throw StorageError(.truncated, "\(what): file shrank while reading", path: path, offset: offset + Int64(done)) }
+                done += n
+            }
+            initialized = count
+        }
+    }
+
     /// `fdatasync` (`fsync` where unavailable).
     static func syncData(_ fd: FileDescriptor) throws {
         #if os(Linux)
@@ -150,18 +166,7 @@ final class AtomicFile {
     func read(at offset: Int64, count: Int) throws -> [UInt8] {
         precondition(offset >= 0 && offset + Int64(count) <= size, "read back past what was written")
         guard let fd else { throw StorageError(.io, "read after commit", path: temporary) }
-        return try [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
-            var done = 0
-            while done < count {
-                let n = try FileIO.io("read", path: temporary) {
-                    try fd.read(fromAbsoluteOffset: offset + Int64(done),
-                                into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[done...]))
-                }
-                if n == 0 { throw StorageError(.truncated, "temporary file shrank while reading back", path: temporary, offset: offset) }
-                done += n
-            }
-            initialized = count
-        }
+        return try FileIO.readFully(fd, at: offset, count: count, path: temporary, what: "temporary file")
     }
 
     /// Makes the content the file at ``path``: `fsync`, `rename`, then `fsync` of the directory.
@@ -220,19 +225,6 @@ final class ReadOnlyFile: Sendable {
             throw StorageError(.truncated, "\(what): \(count) bytes at offset \(offset) run past the end of the \(size)-byte file",
                                path: path, offset: offset)
         }
-        return try [UInt8](unsafeUninitializedCapacity: count) { buf, initialized in
-            var done = 0
-            while done < count {
-                let n = try FileIO.io("read", path: path) {
-                    try fd.read(fromAbsoluteOffset: offset + Int64(done),
-                                into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buf)[done...]))
-                }
-                if n == 0 {
-                    throw StorageError(.truncated, "\(what): file shrank while reading", path: path, offset: offset + Int64(done))
-                }
-                done += n
-            }
-            initialized = count
-        }
+        return try FileIO.readFully(fd, at: offset, count: count, path: path, what: what)
     }
 }
