@@ -167,9 +167,20 @@ import TallyWorkloads
         #expect(report.problems.contains { $0.path == path && $0.offset == chunk.offset })
     }
 
-    /// The fixture is a store written by the last version-1 build (`Fixtures/make-v1-store.py`).
-    static let v1Fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/v1-store").path
-    static let v1Long = "baf8174ec920488aa06c4f51ea0fd754", v1Short = "5c671d0e3b754c94b46ad029c7cd7ad5"
+    /// A store written by an earlier build (`Fixtures/make-v1-store.py BIN DIR`, its `metrics` directory): the
+    /// last version-1 build, and a version-2 build (`705f083`).
+    struct Fixture: Sendable, CustomStringConvertible {
+        var directory: String
+        var version: UInt16
+        var long: String
+        var short: String
+        var description: String { "version \(version)" }
+    }
+
+    static let fixtures = [
+        Fixture(directory: "v1-store", version: 1, long: "baf8174ec920488aa06c4f51ea0fd754", short: "5c671d0e3b754c94b46ad029c7cd7ad5"),
+        Fixture(directory: "v2-store", version: 2, long: "24c07dfb92e245d8a95bb7ad80c3745f", short: "6e5e9386fd5146b8a32ab434cf334356"),
+    ]
 
     /// The fixture generator's values: exactly representable, so the test recomputes them.
     static func v1Value(_ key: String, _ step: Int64) -> Double {
@@ -177,33 +188,36 @@ import TallyWorkloads
         return Double((h * 7 + step * 13) % 2_048) / 1_024
     }
 
-    @Test func versionOneSegmentsStillReadAndCompactIntoTheCurrentVersion() throws {
-        let dir = TempDir("v1")
+    @Test(arguments: fixtures)
+    func olderSegmentsStillReadAndCompactIntoTheCurrentVersion(_ fixture: Fixture) throws {
+        let dir = TempDir("old-format")
         try FileManager.default.removeItem(atPath: dir.path)
-        try FileManager.default.copyItem(atPath: Self.v1Fixture, toPath: dir.path)
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + fixture.directory).path
+        try FileManager.default.copyItem(atPath: source, toPath: dir.path)
+        let (v1Long, v1Short) = (fixture.long, fixture.short)
         var store = try MetricStore(directory: dir.path, configuration: testConfig(pack: 1_024))
         func expectFixture(_ what: String) throws {
-            let loss = try store.read(run: Self.v1Long, key: "loss")
+            let loss = try store.read(run: v1Long, key: "loss")
             #expect(loss.steps == Array(0..<3_000) && loss.timestamps == (0..<3_000).map { 1_700_000_000_000 + $0 * 250 }, "\(what): loss")
             #expect(loss.values == (0..<3_000).map { Self.v1Value("loss", $0) }, "\(what): loss values")
-            #expect(try store.read(run: Self.v1Long, key: "acc").values == [Self.v1Value("acc", 7)])
+            #expect(try store.read(run: v1Long, key: "acc").values == [Self.v1Value("acc", 7)])
             for i in [0, 17, 49] {
                 let key = "suite/task_\(i < 10 ? "0" : "")\(i)/acc"
-                #expect(try store.latest(run: Self.v1Long, key: key) == MetricPoint(step: 100, timestamp: 1_700_000_001_000, value: Self.v1Value(key, 100)))
+                #expect(try store.latest(run: v1Long, key: key) == MetricPoint(step: 100, timestamp: 1_700_000_001_000, value: Self.v1Value(key, 100)))
             }
-            #expect(try store.keys(run: Self.v1Long).count == 52)
-            let x = try store.read(run: Self.v1Short, key: "x")
+            #expect(try store.keys(run: v1Long).count == 52)
+            let x = try store.read(run: v1Short, key: "x")
             #expect(x.steps == [1, 2] && x.values == [1.5, 2.5], "\(what): x")
-            #expect(try store.read(run: Self.v1Short, key: "y").values == [-0.25])
-            let buckets = try store.downsample(run: Self.v1Long, key: "loss", steps: 0...2_999, buckets: 10)
+            #expect(try store.read(run: v1Short, key: "y").values == [-0.25])
+            let buckets = try store.downsample(run: v1Long, key: "loss", steps: 0...2_999, buckets: 10)
             #expect(buckets.map(\.summary.count) == Array(repeating: 300, count: 10))
         }
         let versions = { (id: String) in try #require(try store.run(id, create: false)).state.withLock { $0.segments.map(\.version) } }
-        try expectFixture("version 1")
-        #expect(try versions(Self.v1Long) == [1] && versions(Self.v1Short) == [1, 1])
-        #expect(try store.compact(run: Self.v1Short) == 2)
-        #expect(try store.compact(run: Self.v1Long) == 0)
-        #expect(try versions(Self.v1Short) == [SegmentFormat.version])
+        try expectFixture("as written")
+        #expect(try versions(v1Long) == [fixture.version] && versions(v1Short) == [fixture.version, fixture.version])
+        #expect(try store.compact(run: v1Short) == 2)
+        #expect(try store.compact(run: v1Long) == 0)
+        #expect(try versions(v1Short) == [SegmentFormat.version])
         try expectFixture("compacted")
         try store.close()
         store = try MetricStore(directory: dir.path, configuration: testConfig())
