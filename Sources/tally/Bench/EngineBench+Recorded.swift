@@ -5,7 +5,21 @@ extension EngineBench {
     /// Bytes per point, seal and decode speed of a recorded training run (`scripts/gen-training-curves.py`), written
     /// as a training loop's log-batch calls send it: every metric of 1,000 consecutive steps per append.
     func measureRecorded(_ recorded: RecordedRun, config: StoreConfiguration, root: String) throws -> JSONObject {
-        let store = try MetricStore(directory: root + "/recorded", configuration: config)
+        var out = try measureRecorded(recorded, config: config, directory: root + "/recorded")
+        // As a server stores it: heads sealed as they fill (cut at a common step), segments merged by size tiers.
+        var served = StoreConfiguration()
+        served.compression = config.compression
+        served.compactionCompression = config.compactionCompression
+        served.blockPoints = config.blockPoints
+        served.wal = nil
+        served.durableSegments = false
+        let asServed = try measureRecorded(recorded, config: served, directory: root + "/recorded-served")
+        out.add("as_a_server_seals", object: asServed)
+        return out
+    }
+
+    private func measureRecorded(_ recorded: RecordedRun, config: StoreConfiguration, directory: String) throws -> JSONObject {
+        let store = try MetricStore(directory: directory, configuration: config)
         let window: Int64 = 1_000
         var cursors = [Int](repeating: 0, count: recorded.series.count)
         let lastStep = recorded.series.compactMap { $0.steps.last }.max() ?? 0
@@ -54,6 +68,7 @@ extension EngineBench {
         var out = JSONObject()
         out.add("points", total)
         out.add("bytes_per_point", Double(stats.segmentBytes) / Double(total))
+        out.add("segments", stats.segments)
         out.add("bytes_per_point_by_series", object: bySeries)
         out.add("value_bytes_per_point", object: valuesOnly)
         out.add("seal_points_per_s", Double(total) / seal, digits: 0)
