@@ -80,6 +80,7 @@ def main():
     ap.add_argument("--steps", type=int, default=1_000_000, help="steps to generate when --curves is not given")
     ap.add_argument("--curves", help="a file written by gen-training-curves.py")
     ap.add_argument("--mlflow", action="store_true", help="also measure a real mlflow server")
+    ap.add_argument("--keep", help="copy the tally server's data directory here before cleaning up (to inspect it)")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="tally-curves-")
     try:
@@ -95,6 +96,8 @@ def main():
             seconds = log_all(url, series)
         finally:
             stop(proc)
+        if a.keep:
+            shutil.copytree(os.path.join(work, "tally", "data"), a.keep, dirs_exist_ok=True)
         size = disk_bytes(os.path.join(work, "tally", "data"))
         out["tally"] = {"log_batch_seconds": round(seconds, 1), "bytes_on_disk": size, "bytes_per_point": round(size / points, 3),
                         "by_kind": breakdown(os.path.join(work, "tally", "data"))}
