@@ -2,6 +2,20 @@ import Testing
 import TallyWorkloads
 @testable import TallyStore
 
+extension ScaledIntegers {
+    /// The scale with the smallest integers that represents every value exactly, with those integers; `nil` when
+    /// there is none.
+    static func detect(_ bits: UnsafeBufferPointer<UInt64>) -> (Scale, [Int64])? {
+        var best: (Scale, [Int64], UInt64)?
+        for s in candidates(bits) {
+            guard let ks = integers(bits, s) else { continue }
+            let spread = UInt64(bitPattern: ks.max()! &- ks.min()!)
+            if best == nil || spread < best!.2 { best = (s, ks, spread) }
+        }
+        return best.map { ($0.0, $0.1) }
+    }
+}
+
 /// Float columns stored as scaled integers (`k · 2⁻ᵇ · 10ᵉ`, segment format 3): chosen where they are smaller,
 /// bit-exact always, on adversarial inputs too.
 @Suite struct ScaledIntegersTests {

@@ -26,33 +26,20 @@ extension FloatColumnCodec {
         let n = ks.count
         let reference = ks.min()!
         let width = IntColumnCodec.byteWidth(UInt64(bitPattern: ks.max()! &- reference))
-        let words = forWords(ks, reference: reference)
         ColumnHeader(kind: kind, transform: scaledTransform, width: width, count: n).write(into: &w)
         w.write(UInt8(scale.b))
         w.write(UInt8(scale.e))
         w.write(reference)
-        guard width > 0 else { return true }
-        let shuffled = [UInt8](unsafeUninitializedCapacity: n * 8) { out, c in
-            words.withUnsafeBytes { BytePlanes.shuffle($0.baseAddress!, count: n, width: 8, into: out.baseAddress!) }
-            c = n * 8
-        }
-        // The low `width` planes; the higher ones are all zero.
-        try shuffled.withUnsafeBytes { all in
-            for k in 0..<width {
-                try planes.encode(UnsafeRawBufferPointer(rebasing: all[(k * n)..<((k + 1) * n)]), compression: compression, into: &w)
-            }
+        for k in 0..<width {  // the planes above `width` are all zero
+            try plane(k, of: ks, reference: reference).withUnsafeBytes { try planes.encode($0, compression: compression, into: &w) }
         }
         return true
     }
 
-    /// `k − reference` as little-endian 8-byte words.
-    static func forWords(_ ks: [Int64], reference: Int64) -> [UInt8] {
-        var words = [UInt8](repeating: 0, count: ks.count * 8)
-        words.withUnsafeMutableBytes { raw in
-            let out = raw.bindMemory(to: UInt64.self)
-            for i in 0..<ks.count { out[i] = UInt64(bitPattern: ks[i] &- reference).littleEndian }
-        }
-        return words
+    /// Byte `k` of every `integer − reference`.
+    static func plane(_ k: Int, of ks: [Int64], reference: Int64) -> [UInt8] {
+        let shift = UInt64(k * 8)
+        return ks.map { UInt8(truncatingIfNeeded: UInt64(bitPattern: $0 &- reference) &>> shift) }
     }
 
     /// The estimated stored size of integers as their frame-of-reference planes (only the planes stored count), by
@@ -65,8 +52,7 @@ extension FloatColumnCodec {
         let n = Double(ks.count)
         for k in 0..<width {
             for j in 0..<256 { hist[j] = 0 }
-            let shift = UInt64(k * 8)
-            for x in ks { hist[Int(truncatingIfNeeded: UInt64(bitPattern: x &- lo) &>> shift) & 0xFF] &+= 1 }
+            for byte in plane(k, of: ks, reference: lo) { hist[Int(byte)] &+= 1 }
             var bits = 0.0
             for c in hist where c > 0 { bits -= Double(c) * log2(Double(c) / n) }
             total += min(bits / 8 + 16, n)

@@ -33,30 +33,25 @@ enum ScaledIntegers {
     static let maxMagnitude: Int64 = 1 << 53
 
     /// The value of `k` at `scale`: `(k · 2⁻ᵇ) · 10ᵉ`, the first product exact, the second rounded once.
-    @inline(__always) static func value(_ k: Int64, _ s: Scale) -> Double {
-        let d = Double(k) * s.down
+    @inline(__always) static func value(_ k: Int64, _ s: Scale) -> Double { value(Double(k), s) }
+
+    /// ``value(_:_:)`` for an integer held as a Double (exact below 2⁵³, as every stored `k` is).
+    @inline(__always) static func value(_ x: Double, _ s: Scale) -> Double {
+        let d = x * s.down
         return s.e == 0 ? d : d * 1000
     }
 
-    /// The integer `v` stands for at `scale`, when it comes back exactly.
-    @inline(__always) static func integer(_ v: Double, _ s: Scale) -> Int64? {
-        let d = s.e == 0 ? v : v / 1000
-        let x = (d * s.up).rounded()
-        guard abs(x) < Double(maxMagnitude) else { return nil }
-        let k = Int64(x)
-        return value(k, s).bitPattern == v.bitPattern ? k : nil
+    /// The integer, as a Double of any size, that `v` stands for at `scale` when it comes back exactly.
+    @inline(__always) static func multiple(_ v: Double, _ s: Scale) -> Double? {
+        // `+ 0` turns −0 into 0, as an integer holds it: −0.0 then does not come back and is refused.
+        let x = ((s.e == 0 ? v : v / 1000) * s.up).rounded() + 0
+        return value(x, s).bitPattern == v.bitPattern ? x : nil
     }
 
-    /// The scale with the smallest integers that represents every value exactly, with those integers; `nil` when
-    /// there is none.
-    static func detect(_ bits: UnsafeBufferPointer<UInt64>) -> (Scale, [Int64])? {
-        var best: (Scale, [Int64], UInt64)?
-        for s in candidates(bits) {
-            guard let ks = integers(bits, s) else { continue }
-            let spread = UInt64(bitPattern: ks.max()! &- ks.min()!)
-            if best == nil || spread < best!.2 { best = (s, ks, spread) }
-        }
-        return best.map { ($0.0, $0.1) }
+    /// The integer `v` stands for at `scale`, when it comes back exactly and is under ``maxMagnitude``.
+    @inline(__always) static func integer(_ v: Double, _ s: Scale) -> Int64? {
+        guard let x = multiple(v, s), abs(x) < Double(maxMagnitude) else { return nil }
+        return Int64(x)
     }
 
     /// The scales a sample of the values fits, one per decimal exponent at most (the smallest binary exponent).
@@ -84,14 +79,11 @@ enum ScaledIntegers {
     static func smallestBinaryExponent(_ bits: UnsafeBufferPointer<UInt64>, e: Int) -> Int? {
         let step = max(1, bits.count / 64)
         func works(_ b: Int) -> Bool {
-            let up = Double(sign: .plus, exponent: b, significand: 1), down = Double(sign: .plus, exponent: -b, significand: 1)
+            let s = Scale(b: b, e: e)
             var i = 0
             while i < bits.count {
                 let v = Double(bitPattern: bits[i])
-                guard v == 0 ? v.sign == .plus : v.isNormal else { return false }
-                let x = ((e == 0 ? v : v / 1000) * up).rounded()
-                let back = e == 0 ? x * down : x * down * 1000
-                guard back.bitPattern == v.bitPattern else { return false }
+                guard v == 0 ? v.sign == .plus : v.isNormal, multiple(v, s) != nil else { return false }
                 i += step
             }
             return true

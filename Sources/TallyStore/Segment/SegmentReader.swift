@@ -152,25 +152,6 @@ final class SegmentReader: Sendable {
         return try withPath { try DecodedPack.decode(bytes, meta: meta, planes: planes) }
     }
 
-    /// Every point of series `i` in this segment, blocks concatenated in arrival order or the series' pack slice.
-    /// `pack` supplies decoded packs (a cache, or a plain decode).
-    func columns(_ i: Int, planes: PlaneCodec, pack: (Int) throws -> DecodedPack) throws -> SealColumns {
-        let key = series.key(i)
-        var cols: SealColumns
-        if let slot = series.slot(i) {
-            cols = try pack(slot.pack).columns(slot.ordinal, key: key)
-        } else {
-            cols = SealColumns(key: key, steps: [], timestamps: [], values: [])
-            for meta in series.blocks(i) {
-                cols.steps += try readInts(meta.steps, count: meta.count, planes: planes, what: "step column")
-                cols.timestamps += try readInts(meta.timestamps, count: meta.count, planes: planes, what: "timestamp column")
-                cols.values += try readValues(meta.values, count: meta.count, planes: planes)
-            }
-        }
-        cols.wal = series.wal(i)
-        return cols
-    }
-
     /// Points held: blocks and packs.
     var points: Int {
         (0..<series.count).reduce(0) { $0 + series.blocks($1).reduce(0) { $0 + $1.count } } + packs.reduce(0) { $0 + $1.pointCount }

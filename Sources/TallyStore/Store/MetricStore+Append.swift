@@ -224,9 +224,8 @@ extension MetricStore {
     /// sealing: that is the backpressure. With seals in the background it queues them instead and, when
     /// `refusing`, refuses the append past ``StoreConfiguration/headMemoryLimit``.
     func enforceBudget(refusing: Bool) throws {
-        let target = configuration.headMemoryBudget / 10 * 9
         if configuration.sealsInBackground {
-            var excess = headBytes - target
+            var excess = headBytes - headSealTarget
             let largest = runs.withLock { Array($0.values) }.map { ($0, $0.headBytes.load(ordering: .relaxed)) }.filter { $0.1 > 0 }
             for (run, bytes) in largest.sorted(by: { $0.1 > $1.1 }) where excess > 0 {
                 sealLater(run)
@@ -246,11 +245,13 @@ extension MetricStore {
     /// `12.3 MB`.
     static func megabytes(_ bytes: Int) -> String { "\(bytes >> 20).\(((bytes & 0xFFFFF) * 10) >> 20) MB" }
 
-    /// Seals the largest heads, in the calling thread, until the total is under 90 % of the budget.
+    /// Head memory a budget seal brings the heads back under: 90 % of the budget.
+    var headSealTarget: Int { configuration.headMemoryBudget / 10 * 9 }
+
+    /// Seals the largest heads, in the calling thread, until the total is under ``headSealTarget``.
     func sealLargest() throws {
-        let target = configuration.headMemoryBudget / 10 * 9
         var attempts = 0
-        while headBytes > target && attempts < 64 {
+        while headBytes > headSealTarget && attempts < 64 {
             attempts += 1
             let candidates = runs.withLock { Array($0.values) }
             guard let victim = candidates.max(by: { $0.headBytes.load(ordering: .relaxed) < $1.headBytes.load(ordering: .relaxed) }),

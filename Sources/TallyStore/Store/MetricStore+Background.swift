@@ -36,7 +36,7 @@ extension MetricStore {
     /// inline seal's.
     func sealLater(_ run: RunStore) {
         later(run, on: maintenance.seals, failed: { s, e in s.lastMaintenanceError.withLock { $0 = e } }) { store in
-            let pressed = store.headBytes > store.configuration.headMemoryBudget / 10 * 9
+            let pressed = store.headBytes > store.headSealTarget
             try store.sealAndMaintain(run, pressed ? .all : store.dueSeal)
         }
     }

@@ -28,7 +28,10 @@ public struct StoreConfiguration: Sendable {
 
     /// With ``sealsInBackground``, the head memory past which appends are refused (``headMemoryBudget`` + 25 %: room
     /// for the appends that arrive while the seals queued at the budget run).
-    public var headMemoryLimit: Int { headMemoryBudget.addingReportingOverflow(headMemoryBudget / 4).overflow ? .max : headMemoryBudget + headMemoryBudget / 4 }
+    public var headMemoryLimit: Int {
+        let (limit, overflow) = headMemoryBudget.addingReportingOverflow(headMemoryBudget / 4)
+        return overflow ? .max : limit
+    }
     /// Memory the series indexes of open segments may take together (bytes). Beyond it, runs with nothing
     /// unsealed are closed, least recently used first, and reopened from their files when next used: 10,000 runs
     /// of 2,000 keys would otherwise keep ~1 GB of indexes open for runs nobody is reading.
