@@ -75,13 +75,7 @@ struct CompactBench: ParsableCommand {
 }
 
 /// This process's peak resident set size since the last ``resetPeakResident()`` (`VmHWM`), bytes.
-func peakResidentBytes() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-    }
-    return 0
-}
+func peakResidentBytes() -> Int { statusBytes("VmHWM") }
 
 /// Resets the kernel's peak-RSS mark of this process to its current RSS (`/proc/self/clear_refs`, value 5).
 func resetPeakResident() {

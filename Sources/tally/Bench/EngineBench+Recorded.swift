@@ -45,14 +45,7 @@ extension EngineBench {
         let seal = try seconds { try store.flush(run: "recorded") }
         let total = recorded.points
         let stats = try store.stats(run: "recorded")
-        let perSeries = try store.storage(run: "recorded")
-        var bySeries = JSONObject()
-        var valuesOnly = JSONObject()
-        for s in recorded.series {
-            let st = perSeries[s.key]!
-            bySeries.add(s.key, Double(st.valueBytes + st.stepBytes + st.timestampBytes + st.rollupBytes + st.indexBytes + st.packedBytes) / Double(st.points))
-            valuesOnly.add(s.key, Double(st.valueBytes) / Double(st.points))
-        }
+        let (bySeries, valuesOnly) = try Self.bytesPerPoint(store, run: "recorded", keys: recorded.series.map(\.key))
         var scans: [Double] = []
         for _ in 0..<3 {
             scans.append(try seconds {

@@ -68,17 +68,7 @@ struct EngineBench: ParsableCommand {
 
         // Size.
         let stats = try store.stats(run: "mixed")
-        let perSeries = try store.storage(run: "mixed")
-        var bySeries = JSONObject()
-        for k in SyntheticRun.keys {
-            let s = perSeries[k]!
-            bySeries.add(k, Double(s.valueBytes + s.stepBytes + s.timestampBytes + s.rollupBytes + s.indexBytes + s.packedBytes) / Double(s.points))
-        }
-        var valuesOnly = JSONObject()
-        for k in SyntheticRun.keys {
-            let s = perSeries[k]!
-            valuesOnly.add(k, Double(s.valueBytes) / Double(s.points))
-        }
+        let (bySeries, valuesOnly) = try Self.bytesPerPoint(store, run: "mixed", keys: SyntheticRun.keys)
 
         // Decode: stream every series through reused buffers (what serialising a history does).
         var scanTimes: [Double] = []
@@ -161,5 +151,18 @@ struct EngineBench: ParsableCommand {
             out.add("recorded", object: try measureRecorded(try RecordedRun(path: recorded), config: config, root: root))
         }
         output.emit(out)
+    }
+
+    /// Bytes per point of each series of a sealed run: all its columns (shared step and timestamp chunks counted for
+    /// each series that uses them), then its values alone.
+    static func bytesPerPoint(_ store: MetricStore, run: String, keys: [String]) throws -> (all: JSONObject, values: JSONObject) {
+        let perSeries = try store.storage(run: run)
+        var all = JSONObject(), values = JSONObject()
+        for k in keys {
+            let s = perSeries[k]!
+            all.add(k, Double(s.valueBytes + s.stepBytes + s.timestampBytes + s.rollupBytes + s.indexBytes + s.packedBytes) / Double(s.points))
+            values.add(k, Double(s.valueBytes) / Double(s.points))
+        }
+        return (all, values)
     }
 }

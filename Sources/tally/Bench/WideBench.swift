@@ -130,9 +130,12 @@ struct WideBench: ParsableCommand {
 }
 
 /// A process's resident set size, bytes (`VmRSS` of /proc/PID/status; this process by default; 0 where there is none).
-func residentBytes(of pid: String = "self") -> Int {
+func residentBytes(of pid: String = "self") -> Int { statusBytes("VmRSS", of: pid) }
+
+/// A size field (kB) of /proc/PID/status in bytes; 0 where there is none.
+func statusBytes(_ field: String, of pid: String = "self") -> Int {
     guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+    for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
         let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
         return kb * 1024
     }
