@@ -19,7 +19,7 @@ extension ScaledIntegers {
 /// Float columns stored as scaled integers (`k · 2⁻ᵇ · 10ᵉ`, segment format 3): chosen where they are smaller,
 /// bit-exact always, on adversarial inputs too.
 @Suite struct ScaledIntegersTests {
-    /// Encodes with `scaled: true` (or forcing the scaled layout when `force`), decodes, returns the values and
+    /// Encodes with `segment: true` (or forcing the scaled layout when `force`), decodes, returns the values and
     /// the transform byte and encoded size.
     func roundTrip(_ xs: [Double], _ c: Compression = .default, force: Bool = false) throws -> (out: [UInt64], transform: UInt8, bytes: Int) {
         let planes = PlaneCodec()
@@ -27,11 +27,11 @@ extension ScaledIntegers {
         try bits(xs).withUnsafeBufferPointer { b in
             if force {
                 guard try FloatColumnCodec.encodeScaled(b, beating: .infinity, compression: c, planes: planes, into: &w) else {
-                    try FloatColumnCodec.encode(b, compression: c, planes: planes, into: &w, scaled: true)
+                    try FloatColumnCodec.encode(b, compression: c, planes: planes, into: &w, segment: true)
                     return
                 }
             } else {
-                try FloatColumnCodec.encode(b, compression: c, planes: planes, into: &w, scaled: true)
+                try FloatColumnCodec.encode(b, compression: c, planes: planes, into: &w, segment: true)
             }
         }
         var r = ByteReader(w.bytes)
@@ -113,9 +113,10 @@ extension ScaledIntegers {
         #expect(Self.scale([0.25, 0.5]) == .init(b: 2, e: 0))
     }
 
-    /// A segment written by this build is format 3; a version-2 reader would refuse it rather than misread it.
-    @Test func segmentsAreFormatThree() {
-        #expect(SegmentFormat.version == 3)
-        #expect(SegmentFormat.readableVersions.contains(2))
+    /// A segment written by this build is format 4 (3 added scaled integers, 4 zigzag deltas); an older reader
+    /// refuses it rather than misread it, and this build still reads every older version.
+    @Test func segmentsAreFormatFour() {
+        #expect(SegmentFormat.version == 4)
+        #expect(SegmentFormat.readableVersions == 1...4)
     }
 }

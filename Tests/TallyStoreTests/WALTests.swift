@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import TallyWorkloads
 @testable import TallyStore
@@ -86,6 +87,45 @@ func readAll(_ path: String) throws -> [UInt8] {
         #expect(try store.append(run: "r", series: [SeriesBatch(key: "c", steps: [1000], timestamps: [0], values: [9])], batchID: "new") == true)
         #expect(try store.read(run: "r", key: "c").count == 1)
         try expectLockstep(store, run: "r", batches: 25)
+    }
+
+    /// Segment format 4: a footer lists only the batch ids appended since the segment before it, and the window is
+    /// rebuilt from all of them in order (the last 4,096 distinct ids), across seals, compactions and reopens.
+    @Test func eachSegmentListsOnlyTheBatchIDsSinceTheOneBefore() throws {
+        let dir = TempDir("ids-since")
+        let config = walConfig(.none, segmentBytes: 1 << 20)
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: config)
+            for chunk in stride(from: 0, to: 30, by: 10) {
+                try appendLockstep(store, run: "r", batches: chunk..<(chunk + 10), size: 1)
+                try store.flush(run: "r")
+            }
+            let lists = try #require(try store.run("r", create: false)).state.withLock { $0.segments.map(\.batchIDs) }
+            #expect(lists == stride(from: 0, to: 30, by: 10).map { c in (c..<(c + 10)).map { "r-\($0)" } })
+            try store.close()
+        }
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: config)
+            for b in [0, 15, 29] {
+                #expect(try store.append(run: "r", series: [SeriesBatch(key: "a", steps: [0], timestamps: [0], values: [9])], batchID: "r-\(b)") == false)
+            }
+            // More batches than the window holds, over several segments and a compaction.
+            for chunk in stride(from: 30, to: 4_230, by: 1_400) {
+                try appendLockstep(store, run: "r", batches: chunk..<(chunk + 1_400), size: 1)
+                try store.flush(run: "r")
+            }
+            #expect(try store.compact(run: "r") > 1)
+            let merged = try #require(try store.run("r", create: false)).state.withLock { $0.segments.last?.batchIDs }
+            #expect(merged == (134..<4_230).map { "r-\($0)" })
+            try store.close()
+        }
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        #expect(try store.append(run: "r", series: [SeriesBatch(key: "a", steps: [134], timestamps: [0], values: [9])], batchID: "r-134") == false)
+        #expect(try store.append(run: "r", series: [SeriesBatch(key: "a", steps: [4_229], timestamps: [0], values: [9])], batchID: "r-4229") == false)
+        // Out of the window: a retry this old is stored again (the step already holds a point, so now two).
+        #expect(try store.append(run: "r", series: [SeriesBatch(key: "a", steps: [133], timestamps: [0], values: [9])], batchID: "r-133") == true)
+        #expect(try store.read(run: "r", key: "a").steps.filter { $0 == 133 }.count == 2)
+        #expect(try store.read(run: "r", key: "a").count == 4_231)
     }
 
     @Test func compactionKeepsWatermarksAndBatchIDs() throws {

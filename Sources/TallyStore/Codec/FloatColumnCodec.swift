@@ -1,19 +1,22 @@
 /// Encodes `Double` columns bit-exactly (NaN payloads, signed zeros and infinities included).
 ///
 /// When every value of the column converts to `Float` and back to the same bits, the column stores 4-byte words,
-/// otherwise 8-byte words. A transform chosen per column (none, XOR with the previous word, or wrapping
-/// difference of consecutive words) is applied, the words are split into byte planes and each plane is compressed.
-/// The transform is chosen by an order-0 entropy estimate on a sample, so the choice costs a histogram, not a trial
-/// compression. Segment columns (`scaled: true`) may instead store the integers of ``ScaledIntegers`` (transform 3)
-/// when the same estimate says they are smaller.
+/// otherwise 8-byte words. A transform chosen per column (none, XOR with the previous word, wrapping difference of
+/// consecutive words, or that difference zigzag-mapped) is applied, the words are split into byte planes and each
+/// plane is compressed. The transform is chosen by an order-0 entropy estimate on a sample, so the choice costs a
+/// histogram, not a trial compression. Zigzag deltas (transform 4) are for segment columns (`segment: true`) only,
+/// which may also store the integers of ``ScaledIntegers`` (transform 3) when the same estimate says they are smaller.
 @usableFromInline
 enum FloatColumnCodec {
     @usableFromInline static let kind: UInt8 = 2
 
-    @usableFromInline enum Transform: UInt8, CaseIterable {
+    @usableFromInline enum Transform: UInt8, CaseIterable, Sendable {
         case none = 0
         case xor = 1
         case delta = 2
+        /// Wrapping difference of consecutive words, zigzag-mapped (0, -1, 1, -2, … → 0, 1, 2, 3, …) so that small
+        /// steps down leave the high byte planes zero as small steps up do (segment format 4).
+        case zigzagDelta = 4
     }
 
     /// The transform byte of a column stored as scaled integers (segment format 3).
@@ -22,10 +25,11 @@ enum FloatColumnCodec {
     /// Number of leading values examined to choose the transform.
     static let sampleSize = 8192
 
-    /// Appends the encoded column of `bits` (Double bit patterns) to `w`. `scaled` allows scaled integers (segment
-    /// format 3 and later; the write-ahead log does not use them).
+    /// Appends the encoded column of `bits` (Double bit patterns) to `w`. `segment` allows what only segments may
+    /// hold: scaled integers (format 3) and zigzag deltas (format 4); the write-ahead log's format does not change.
+    /// `forcing` makes the chooser take that transform (tests, to round-trip each one on any input).
     static func encode(_ bits: UnsafeBufferPointer<UInt64>, compression: Compression, planes: PlaneCodec, into w: inout ByteWriter,
-                       scaled: Bool = false) throws {
+                       segment: Bool = false, forcing: Transform? = nil) throws {
         let n = bits.count
         let narrow = n > 0 && allFloat32(bits)
         let width = narrow ? 4 : 8
@@ -39,8 +43,9 @@ enum FloatColumnCodec {
                 for i in 0..<n { out[i] = bits[i].littleEndian }
             }
         }
-        let (transform, estimate) = narrow ? chooseAndApply(&words, UInt32.self) : chooseAndApply(&words, UInt64.self)
-        if scaled, n >= 16, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) { return }
+        let choices: [Transform] = forcing.map { [$0] } ?? (segment ? Transform.allCases : [.none, .xor, .delta])
+        let (transform, estimate) = narrow ? chooseAndApply(&words, UInt32.self, among: choices) : chooseAndApply(&words, UInt64.self, among: choices)
+        if segment, forcing == nil, n >= 16, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) { return }
         ColumnHeader(kind: kind, transform: transform.rawValue, width: width, count: n).write(into: &w)
         guard n > 0 else { return }
         let shuffled = [UInt8](unsafeUninitializedCapacity: n * width) { out, c in
@@ -65,7 +70,8 @@ enum FloatColumnCodec {
 
     /// Picks the transform whose sample has the smallest estimated size, applies it in place and returns it with
     /// that estimate (bytes for the sample of the first ``sampleSize`` values).
-    static func chooseAndApply<W: FixedWidthInteger & UnsignedInteger>(_ words: inout [UInt8], _: W.Type) -> (Transform, Double) {
+    static func chooseAndApply<W: FixedWidthInteger & UnsignedInteger>(_ words: inout [UInt8], _: W.Type,
+                                                                      among choices: [Transform]) -> (Transform, Double) {
         let width = MemoryLayout<W>.size
         let n = words.count / width
         guard n > 1 else { return (.none, .infinity) }
@@ -73,7 +79,7 @@ enum FloatColumnCodec {
         var best = Transform.none
         var bestSize = Double.infinity
         var trial = [UInt8](repeating: 0, count: m * width)
-        for t in Transform.allCases {
+        for t in choices {
             words.withUnsafeBytes { src in
                 trial.withUnsafeMutableBytes { dst in
                     apply(t, src.bindMemory(to: W.self).baseAddress!, count: m, into: dst.bindMemory(to: W.self).baseAddress!)
@@ -113,8 +119,18 @@ enum FloatColumnCodec {
                 dst[i] = (x &- prev).littleEndian
                 prev = x
             }
+        case .zigzagDelta:
+            for i in 0..<n {
+                let x = W(littleEndian: src[i])
+                let d = x &- prev
+                dst[i] = ((d &<< 1) ^ (0 &- (d &>> (W.bitWidth &- 1)))).littleEndian
+                prev = x
+            }
         }
     }
+
+    /// The inverse of the zigzag map of ``Transform/zigzagDelta``.
+    @inline(__always) static func unzigzag<W: FixedWidthInteger & UnsignedInteger>(_ z: W) -> W { (z &>> 1) ^ (0 &- (z & 1)) }
 
     /// Decodes a column of exactly `expectedCount` values into `out` as Double bit patterns.
     static func decode(_ r: inout ByteReader, expectedCount: Int, planes: PlaneCodec, into out: UnsafeMutableBufferPointer<UInt64>) throws {
@@ -160,6 +176,12 @@ enum FloatColumnCodec {
                 prev &+= word(i)
                 out[i] = widen(prev)
             }
+        case .zigzagDelta:
+            var prev: UInt32 = 0
+            for i in 0..<n {
+                prev &+= unzigzag(word(i))
+                out[i] = widen(prev)
+            }
         }
     }
 
@@ -186,6 +208,11 @@ enum FloatColumnCodec {
         case .delta:
             for i in 0..<n {
                 prev &+= word(i)
+                out[i] = prev
+            }
+        case .zigzagDelta:
+            for i in 0..<n {
+                prev &+= unzigzag(word(i))
                 out[i] = prev
             }
         }

@@ -99,7 +99,7 @@ struct SegmentWriter {
         let tsRef = try sharedIntColumn(ts)
         let compression = self.compression
         let valRef = try chunk { w, planes in
-            try vals.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, scaled: true) }
+            try vals.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, segment: true) }
         }
         let pyramid = steps.withUnsafeBufferPointer { st in vals.withUnsafeBufferPointer { RollupPyramid.build(steps: st, values: $0, pointsPerBucket: rollupPointsPerBucket) } }
         var rollupRef = ChunkRef.none

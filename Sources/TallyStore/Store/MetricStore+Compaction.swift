@@ -75,9 +75,9 @@ extension MetricStore {
                                            rollupPointsPerBucket: configuration.rollupPointsPerBucket, output: file,
                                            supersedes: Self.replacedRange(segments))
                 try mergeSeries(of: segments, into: &writer)
-                // The run's batch ids, in case the merged segment is the newest (no seal ran meanwhile): retries must
-                // not be stored again.
-                try writer.finish(previousSeq: segments[0].previousSeq, batchIDs: run.state.withLock { $0.batchIDs.order })
+                // The inputs' batch id lists, in order (the last window's worth): the run's window is rebuilt from
+                // every segment's list on load, so retries of batches the inputs hold are still recognised.
+                try writer.finish(previousSeq: segments[0].previousSeq, batchIDs: Array(BatchIDWindow(segments.lazy.flatMap(\.batchIDs)).ids))
                 try file.commit(durable: configuration.durableSegments)
                 reader = try SegmentReader(path: path, seq: seq)
             } catch {

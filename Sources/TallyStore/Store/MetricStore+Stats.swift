@@ -22,6 +22,7 @@ extension MetricStore {
                     st.points += n
                     st.packedBytes += meta.chunk.length * n / meta.pointCount
                 }
+                st.blocks += blocks.count
                 for b in blocks {
                     st.points += b.count
                     st.valueBytes += b.values.length
@@ -61,6 +62,7 @@ extension MetricStore {
                     for b in seg.series.blocks(i) {
                         st.sealedPoints += b.count
                         if !b.rollup.isNone, seen.insert(b.rollup.offset).inserted { st.rollupBytes += Int64(b.rollup.length) }
+                        for c in [b.steps, b.timestamps] where seen.insert(c.offset).inserted { st.stepTimestampBytes += Int64(c.length) }
                     }
                 }
             }

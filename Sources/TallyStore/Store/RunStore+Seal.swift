@@ -74,7 +74,9 @@ extension RunStore {
     private func write(_ frozen: FrozenHeads, config: StoreConfiguration) throws -> Int {
         // Seals hold the seal lock. A compaction running meanwhile may replace the newest segment named here: a
         // segment's predecessor may be one its compacted predecessor replaced (see `RunStore.chainError`).
-        let (batchIDs, previous) = state.withLock { ($0.batchIDs.order, $0.segments.last?.seq ?? 0) }
+        let (batchIDs, mark, previous) = state.withLock { s in
+            (Array(s.batchIDs.since(s.sealedBatchIDs)), s.batchIDs.inserted, s.segments.last?.seq ?? 0)
+        }
         let path = directory + "/" + SegmentFormat.fileName(seq: frozen.seq)
         try FileIO.makeDirectories(directory)
         let file = try AtomicFile(path: path)
@@ -88,6 +90,7 @@ extension RunStore {
             s.frozen.removeAll { $0 === frozen }
             recountHeadBytes(&s)
             if s.deleted { return }
+            s.sealedBatchIDs = max(s.sealedBatchIDs, mark)
             s.segments.append(reader)
             recountIndexBytes(&s)
         }

@@ -19,22 +19,38 @@ final class FrozenHeads: Sendable {
 /// The most recent client batch ids of a run (bounded), for idempotent retries.
 struct BatchIDWindow: Sendable {
     static let capacity = 4096
-    private(set) var order: [String] = []
+    /// Ids in insertion order; the window is `all[start...]` (the dropped prefix is cut off now and then, so that
+    /// an insert into a full window costs O(1), not a shift of 4,096 strings).
+    private var all: [String] = []
+    private var start = 0
     private var set: Set<String> = []
+    /// Ids inserted so far (not counting repeats), the mark ``since(_:)`` takes.
+    private(set) var inserted = 0
 
-    init(_ ids: [String] = []) {
+    /// A window holding the last ``capacity`` distinct ids of `ids`, inserted in order.
+    init<S: Sequence<String>>(_ ids: S = [String]()) {
         for id in ids { insert(id) }
     }
 
+    /// The ids in the window, oldest first.
+    var ids: ArraySlice<String> { all[start...] }
+
     func contains(_ id: String) -> Bool { set.contains(id) }
+
+    /// Ids still in the window that were inserted after ``inserted`` was `mark`, oldest first.
+    func since(_ mark: Int) -> ArraySlice<String> { ids.suffix(max(0, inserted - mark)) }
 
     mutating func insert(_ id: String) {
         guard set.insert(id).inserted else { return }
-        order.append(id)
-        if order.count > Self.capacity {
-            let drop = order.count - Self.capacity
-            for old in order.prefix(drop) { set.remove(old) }
-            order.removeFirst(drop)
+        all.append(id)
+        inserted += 1
+        if all.count - start > Self.capacity {
+            set.remove(all[start])
+            start += 1
+            if start >= Self.capacity {
+                all.removeFirst(start)
+                start = 0
+            }
         }
     }
 }
@@ -50,8 +66,10 @@ struct RunState: Sendable {
     var headBytes = 0
     /// Memory of the open segments' indexes, as counted in the store's ``MemoryAccount/indexBytes``.
     var indexBytes = 0
-    /// Recent client batch ids (loaded from the newest segment, extended by appends and replay).
+    /// Recent client batch ids (loaded from the segments' lists, extended by appends and replay).
     var batchIDs = BatchIDWindow()
+    /// ``BatchIDWindow/inserted`` when the newest seal took its ids: the next seal writes the ids inserted since.
+    var sealedBatchIDs = 0
     /// Appends visible but not settled yet (their caller's metadata may not be committed), by the ``nextSeq`` they
     /// saw: a ``DuplicateMark`` never lies after one, so data they made sealed is always compared under the lock.
     var unsettled: [UInt64: Int] = [:]
@@ -240,7 +258,10 @@ final class RunStore: Sendable {
         // Never backwards across an unload: a failed compaction reserved a number without leaving a file, and a
         // duplicate mark taken before the unload must stay at or before every later seal.
         s.nextSeq = max(s.nextSeq, (found.last?.0 ?? 0) + 1)
-        s.batchIDs = BatchIDWindow(readers.last?.batchIDs ?? [])
+        // Each segment lists the ids appended since the one before it (format 4; older segments list the whole
+        // window, which inserting in order reduces to the same thing).
+        s.batchIDs = BatchIDWindow(readers.lazy.flatMap(\.batchIDs))
+        s.sealedBatchIDs = s.batchIDs.inserted
         s.loaded = true
     }
 

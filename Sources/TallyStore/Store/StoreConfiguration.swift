@@ -75,6 +75,8 @@ public struct StoreConfiguration: Sendable {
 public struct SeriesStorage: Sendable, Equatable {
     /// Points sealed.
     public var points: Int = 0
+    /// Blocks holding them (packed points are in none).
+    public var blocks: Int = 0
     /// Bytes of value chunks.
     public var valueBytes: Int = 0
     /// Bytes of step chunks this series references (a chunk shared by several series counts for each).
@@ -144,6 +146,8 @@ public struct RunStats: Sendable, Equatable {
     public var segmentBytes: Int64 = 0
     /// Bytes of rollup chunks inside them.
     public var rollupBytes: Int64 = 0
+    /// Bytes of step and timestamp chunks of blocks, a chunk shared by several series counted once.
+    public var stepTimestampBytes: Int64 = 0
     /// Points sealed in segments.
     public var sealedPoints: Int = 0
     /// Points still in memory.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TallyStore
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ struct StoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
         abstract: "Check, repair or exercise a metric store directory (the server must not be running on it).",
-        subcommands: [Check.self, Repair.self, CrashWriter.self]
+        subcommands: [Check.self, Stats.self, Repair.self, CrashWriter.self]
     )
 
     struct Check: ParsableCommand {
@@ -30,6 +31,42 @@ struct StoreCommand: ParsableCommand {
             }
             for p in r.problems { print("damage: \(p)") }
             throw ExitCode(1)
+        }
+    }
+
+    struct Stats: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bytes on disk of every sealed series, by column (values, steps, timestamps, rollups, index), per run.")
+
+        @Argument(help: "The store directory.")
+        var directory: String
+
+        @Option(name: .customLong("run"), help: "Only this run.")
+        var only: String?
+
+        func run() throws {
+            var config = StoreConfiguration()
+            config.wal = nil
+            let store = try MetricStore(directory: directory, configuration: config)
+            defer { try? store.close() }
+            func cell(_ bytes: Int, _ points: Int) -> String { String(format: "%8.3f", Double(bytes) / Double(max(points, 1))) }
+            print("run / key                                points  blocks   values    steps  timest.  rollups    index   packed    total  (bytes/point)")
+            for id in only.map({ [$0] }) ?? store.runIDs() {
+                var total = (points: 0, blocks: 0)
+                for (key, s) in try store.storage(run: id).sorted(by: { $0.key < $1.key }) {
+                    let all = s.valueBytes + s.stepBytes + s.timestampBytes + s.rollupBytes + s.indexBytes + s.packedBytes
+                    print(String(format: "%@ %10d %7d", (id + " " + key).padding(toLength: 48, withPad: " ", startingAt: 0), s.points, s.blocks)
+                        + [s.valueBytes, s.stepBytes, s.timestampBytes, s.rollupBytes, s.indexBytes, s.packedBytes, all].map { cell($0, s.points) }
+                        .joined(separator: " "))
+                    total.points += s.points
+                    total.blocks += s.blocks
+                }
+                let st = try store.stats(run: id)
+                let segments = st.segmentBytes
+                print("\(id): \(total.points) points, \(total.blocks) blocks, \(segments) segment bytes (steps and timestamps "
+                      + "\(st.stepTimestampBytes), rollups \(st.rollupBytes)), "
+                      + String(format: "%.3f", Double(segments) / Double(max(total.points, 1))) + " bytes/point (shared columns counted once)")
+            }
         }
     }
 
