@@ -20,6 +20,7 @@ final class FailingMetadata: MetadataStore {
     func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
         try inner.insertExperiment(name: name, artifactLocation: artifactLocation, tags: tags, now: now)
     }
+    func insertExperiment(_ e: Experiment) throws { try inner.insertExperiment(e) }
     func experiment(id: Int64) throws -> Experiment? { try inner.experiment(id: id) }
     func experiment(named name: String) throws -> Experiment? { try inner.experiment(named: name) }
     func experiments() throws -> [Experiment] { try inner.experiments() }

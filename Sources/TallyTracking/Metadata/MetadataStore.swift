@@ -16,6 +16,9 @@ public protocol MetadataStore: AccessStore {
     // MARK: Experiments
     /// Inserts an experiment; the store assigns the id (the next integer). `artifactLocation` may use `{id}`.
     func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String
+    /// Inserts an experiment exactly as given: id, stage, times and tags (`tally import`); MLflow's
+    /// `RESOURCE_ALREADY_EXISTS` when the id or the name is taken. Later experiments get ids past it.
+    func insertExperiment(_ e: Experiment) throws
     /// An experiment by id, any stage.
     func experiment(id: Int64) throws -> Experiment?
     /// An experiment by exact name, any stage.

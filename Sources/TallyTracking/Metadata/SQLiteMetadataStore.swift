@@ -253,6 +253,19 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    public func insertExperiment(_ e: Experiment) throws {
+        guard let id = Int64(e.experimentID) else { throw TrackingError.invalid("Invalid experiment id '\(e.experimentID)'") }
+        try writeExperiments { db in
+            do {
+                try db.run("INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?)", [.integer(id), .text(e.name), .text(e.artifactLocation),
+                                                                              .text(e.lifecycleStage.rawValue), .integer(e.creationTime), .integer(e.lastUpdateTime)])
+            } catch let error as SQLiteError where error.isConstraint {
+                throw TrackingError(.resourceAlreadyExists, "Experiment(id=\(id), name=\(e.name)) already exists. Error: \(error.message)")
+            }
+            for t in e.tags { try db.run("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)", [.integer(id), .text(t.key), .text(t.value)]) }
+        }
+    }
+
     /// Experiments matching a condition, with their tags (both stores).
     static func experimentRows(_ db: some SQLConnection, _ whereClause: String, _ args: [SQLValue]) throws -> [Experiment] {
         var out: [Experiment] = []

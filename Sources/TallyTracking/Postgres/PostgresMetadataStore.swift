@@ -178,6 +178,23 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    public func insertExperiment(_ e: Experiment) throws {
+        guard let id = Int64(e.experimentID) else { throw TrackingError.invalid("Invalid experiment id '\(e.experimentID)'") }
+        try write { c in
+            guard try c.run("INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            [.integer(id), .text(e.name), .text(e.artifactLocation), .text(e.lifecycleStage.rawValue),
+                             .integer(e.creationTime), .integer(e.lastUpdateTime)]) == 1 else {
+                throw TrackingError(.resourceAlreadyExists, "Experiment(id=\(id), name=\(e.name)) already exists")
+            }
+            for t in TrackingService.lastWins(e.tags).sorted(by: { binaryLess($0.key, $1.key) }) {
+                try c.run("INSERT INTO experiment_tags VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+                          [.integer(id), .text(t.key), .text(t.value)])
+            }
+            // Ids the sequence would hand out later move past this one.
+            try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), 1))")
+        }
+    }
+
     /// MLflow's error for a taken experiment name.
     static func experimentExists(_ name: String) -> TrackingError {
         TrackingError(.resourceAlreadyExists, "Experiment(name=\(name)) already exists. Error: duplicate key value violates unique constraint \"experiments_name_key\"")

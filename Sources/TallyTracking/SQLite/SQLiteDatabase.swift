@@ -48,10 +48,13 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// `SQLITE_TRANSIENT`, which the C header defines as a cast Swift cannot import.
     private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
-    /// Opens (creating) the database at `path` (`:memory:` for a private in-memory one), in WAL journal mode.
-    init(path: String) throws {
+    /// Opens (creating) the database at `path` (`:memory:` for a private in-memory one), in WAL journal mode; with
+    /// `readOnly`, opens an existing database without changing anything in it (not even its journal mode): another
+    /// program's database read by `tally import`.
+    init(path: String, readOnly: Bool = false) throws {
         var handle: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        let flags = readOnly ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
         guard rc == SQLITE_OK, let handle else {
             let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let handle { sqlite3_close_v2(handle) }
@@ -59,6 +62,7 @@ final class SQLiteDatabase: @unchecked Sendable {
         }
         db = handle
         sqlite3_busy_timeout(db, 5_000)
+        if readOnly { return }
         try execute("PRAGMA journal_mode = WAL")
         try execute("PRAGMA synchronous = NORMAL")
         try execute("PRAGMA foreign_keys = ON")

@@ -1,0 +1,115 @@
+import Foundation
+import TallyStore
+
+/// `tally import mlflow`: copies a team's MLflow history (experiments, runs, params, tags, inputs, every metric point
+/// bit-exact, artifacts byte for byte) into a Tally data directory no server is using. Ids are kept (experiments
+/// where the id is free), MLflow's Default experiment merges into Tally's, nothing is added that MLflow did not hold.
+///
+/// Idempotent and resumable: a journal in the data directory (`imports/<source>.journal`) records the experiments'
+/// ids and each run begun and finished. A rerun skips finished runs, redoes a run it began (its points are dropped
+/// and written again; params, tags, inputs and latest values are upserts), and imports runs that appeared since.
+public struct MLflowImport: Sendable {
+    /// What to import and how.
+    public struct Options: Sendable {
+        /// An MLflow backend-store URI: `sqlite:///relative.db` or `sqlite:////absolute.db` (a path works too).
+        public var source: String
+        /// The MLflow server's artifact root (its `--artifacts-destination`), where `mlflow-artifacts:` URIs point.
+        public var artifactsFrom: String?
+        /// Experiments to import, by name or id (`nil`: all).
+        public var experiments: [String]?
+        /// Only runs started at or after this time (ms since the epoch).
+        public var since: Int64?
+        /// Count what would be imported; write nothing.
+        public var dryRun = false
+
+        /// Options for `source`.
+        public init(source: String) { self.source = source }
+    }
+
+    /// Counts of one import (or of what a dry run would import).
+    public struct Summary: Sendable, Equatable {
+        /// Experiments created (merged ones are not counted).
+        public var experiments = 0
+        /// Runs imported.
+        public var runs = 0
+        /// Runs already imported by an earlier run of the same import.
+        public var runsAlreadyImported = 0
+        /// Runs skipped because a run with the same id, not imported from this source, exists in the target.
+        public var runsSkipped = 0
+        /// Params written.
+        public var params = 0
+        /// Run tags written.
+        public var tags = 0
+        /// Dataset inputs written.
+        public var inputs = 0
+        /// Metric points written.
+        public var points = 0
+        /// Artifact files copied.
+        public var artifactFiles = 0
+        /// Artifact bytes copied.
+        public var artifactBytes = 0
+        /// Warnings (artifacts not found, experiments merged by name): one line each.
+        public var warnings: [String] = []
+    }
+
+    /// A phase's progress: what is being counted, done so far, and the total when known.
+    public struct Progress: Sendable {
+        /// `runs`, `points` or `artifacts` (bytes).
+        public var phase: String
+        /// Done so far.
+        public var done: Int
+        /// The total, when known.
+        public var total: Int?
+    }
+
+    let options: Options
+
+    /// An import with `options`.
+    public init(_ options: Options) { self.options = options }
+
+    /// The SQLite path of a `sqlite:///…` URI (or a plain path).
+    static func sqlitePath(_ uri: String) throws -> String {
+        if uri.hasPrefix("sqlite:///") { return String(uri.dropFirst("sqlite:///".count)) }
+        if uri.hasPrefix("postgresql:") || uri.hasPrefix("postgres:") || uri.hasPrefix("postgresql+") {
+            throw TrackingError.invalid("Importing from PostgreSQL is not supported yet: use the SQLite file or the server's URL")
+        }
+        if uri.contains("://") { throw TrackingError.invalid("Unsupported import source '\(uri)': use sqlite:///path/to/mlflow.db") }
+        return uri
+    }
+
+    /// Runs the import into `service` (whose stores the caller opened on the data directory, taking its lock);
+    /// `journalDirectory` holds the journal; `progress` is called as runs, points and artifacts are copied.
+    public func run(into service: TrackingService, journalDirectory: String, progress: (Progress) -> Void = { _ in }) throws -> Summary {
+        let source = try MLflowSQLSource(sqlitePath: try Self.sqlitePath(options.source))
+        var journal = try ImportJournal(directory: journalDirectory, source: "sqlite:" + URL(fileURLWithPath: source.location).standardizedFileURL.path,
+                                        dryRun: options.dryRun)
+        var summary = Summary()
+        let experiments = try selectedExperiments(source)
+        var plan: [(Experiment, [RunInfo])] = []
+        for e in experiments { plan.append((e, try source.runs(experimentID: Int64(e.experimentID) ?? 0, since: options.since))) }
+        let totalRuns = plan.reduce(0) { $0 + $1.1.count }
+        var runsDone = 0
+        for (e, runs) in plan {
+            let target = try service.importExperiment(e, journal: &journal, summary: &summary, dryRun: options.dryRun)
+            for r in runs {
+                try service.importRun(r, into: target, from: source, artifactsFrom: options.artifactsFrom, journal: &journal,
+                                      summary: &summary, dryRun: options.dryRun, progress: progress)
+                runsDone += 1
+                progress(Progress(phase: "runs", done: runsDone, total: totalRuns))
+            }
+        }
+        return summary
+    }
+
+    /// The source's experiments `--experiments` names (by name or id; all without it); an unknown one is an error.
+    func selectedExperiments(_ source: MLflowSQLSource) throws -> [Experiment] {
+        let all = try source.experiments()
+        guard let wanted = options.experiments else { return all }
+        return try wanted.map { w in
+            guard let e = all.first(where: { $0.experimentID == w }) ?? all.first(where: { $0.name == w }) else {
+                throw TrackingError.invalid("No experiment '\(w)' (by id or name) in \(source.location)")
+            }
+            return e
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import TallyStore
+
+/// Reads a team's tracking data out of MLflow's own SQL schema (the database behind `mlflow server
+/// --backend-store-uri sqlite:///…`), read-only: the file is opened without write access, so not even its journal
+/// mode changes. Columns are found by introspection, so the schema generations MLflow 2.0–3.x have shipped (see
+/// `alembic_version`) read the same way: tables a generation lacks (datasets before 2.4) read as empty.
+final class MLflowSQLSource {
+    let db: SQLiteDatabase
+    /// Where the data comes from, for messages (the file path).
+    let location: String
+    /// The source's alembic revision (`nil` for a database without the table).
+    let revision: String?
+    /// Columns of each table the importer reads.
+    private let columns: [String: Set<String>]
+
+    /// Opens `path` read-only and checks it is an MLflow tracking database.
+    init(sqlitePath path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw TrackingError.invalid("No MLflow database at \(path)") }
+        do {
+            db = try SQLiteDatabase(path: path, readOnly: true)
+        } catch let e as SQLiteError {
+            throw TrackingError.invalid("Cannot open the MLflow database \(path): \(e.message)")
+        }
+        location = path
+        var cols: [String: Set<String>] = [:]
+        for table in ["experiments", "experiment_tags", "runs", "params", "tags", "metrics", "inputs", "input_tags", "datasets", "alembic_version"] {
+            let names = try db.rows("SELECT name FROM pragma_table_info(?)", [.text(table)]).compactMap { $0.first?.string }
+            if !names.isEmpty { cols[table] = Set(names) }
+        }
+        columns = cols
+        for (table, needed) in [("experiments", ["experiment_id", "name", "artifact_location", "lifecycle_stage"]),
+                                ("runs", ["run_uuid", "experiment_id", "status", "start_time", "end_time", "lifecycle_stage", "artifact_uri"]),
+                                ("metrics", ["key", "value", "timestamp", "step", "is_nan", "run_uuid"]),
+                                ("params", ["key", "value", "run_uuid"]), ("tags", ["key", "value", "run_uuid"])] {
+            let missing = needed.filter { cols[table]?.contains($0) != true }
+            guard missing.isEmpty else {
+                throw TrackingError.invalid("\(path) is not an MLflow 2.x/3.x tracking database: table \(table) lacks \(missing.joined(separator: ", "))")
+            }
+        }
+        revision = cols["alembic_version"] == nil ? nil : try db.rows("SELECT version_num FROM alembic_version").first?.first?.string
+    }
+
+    private func has(_ table: String, _ column: String) -> Bool { columns[table]?.contains(column) == true }
+
+    /// Every experiment with its tags, by id. Times missing in old schemas read as 0.
+    func experiments() throws -> [Experiment] {
+        let times = has("experiments", "creation_time") ? "creation_time, last_update_time" : "NULL, NULL"
+        var out: [Experiment] = []
+        var index: [Int64: Int] = [:]
+        try db.query("SELECT experiment_id, name, artifact_location, lifecycle_stage, \(times) FROM experiments ORDER BY experiment_id", []) { r in
+            let id = r[0].int ?? 0
+            index[id] = out.count
+            out.append(Experiment(experimentID: String(id), name: r[1].string ?? "", artifactLocation: r[2].string ?? "",
+                                  lifecycleStage: LifecycleStage(rawValue: r[3].string ?? "") ?? .active, creationTime: r[4].int ?? 0,
+                                  lastUpdateTime: r[5].int ?? 0, tags: []))
+        }
+        if columns["experiment_tags"] != nil {
+            try db.query("SELECT experiment_id, key, value FROM experiment_tags ORDER BY rowid", []) { r in
+                guard let i = index[r[0].int ?? -1] else { return }
+                out[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
+            }
+        }
+        return out
+    }
+
+    /// The runs of an experiment started at or after `since` (ms), oldest first, with their source artifact URIs.
+    /// A run without a name takes its `mlflow.runName` tag, as MLflow shows it.
+    func runs(experimentID: Int64, since: Int64?) throws -> [RunInfo] {
+        let name = has("runs", "name") ? "r.name" : "NULL"
+        var sql = "SELECT r.run_uuid, \(name), r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage, "
+            + "(SELECT t.value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = 'mlflow.runName') FROM runs r WHERE r.experiment_id = ?"
+        var args: [SQLValue] = [.integer(experimentID)]
+        if let since {
+            sql += " AND r.start_time >= ?"
+            args.append(.integer(since))
+        }
+        var out: [RunInfo] = []
+        try db.query(sql + " ORDER BY r.start_time, r.run_uuid", args) { r in
+            let stored = r[1].string ?? ""
+            out.append(RunInfo(runID: r[0].string ?? "", runName: stored.isEmpty ? (r[9].string ?? "") : stored, experimentID: String(r[2].int ?? 0),
+                               userID: r[3].string ?? "", status: RunStatus(rawValue: r[4].string ?? "") ?? .running, startTime: r[5].int ?? 0,
+                               endTime: r[6].int, artifactURI: r[7].string ?? "", lifecycleStage: LifecycleStage(rawValue: r[8].string ?? "") ?? .active))
+        }
+        return out
+    }
+
+    /// A run's tags, in the order MLflow first stored them.
+    func tags(runID: String) throws -> [KeyValue] {
+        try db.rows("SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY rowid", [.text(runID)]).map {
+            KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
+        }
+    }
+
+    /// A run's params.
+    func params(runID: String) throws -> [KeyValue] {
+        try db.rows("SELECT key, value FROM params WHERE run_uuid = ? ORDER BY rowid", [.text(runID)]).map {
+            KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
+        }
+    }
+
+    /// A run's dataset inputs with their tags (none before MLflow 2.4's schema).
+    func inputs(runID: String) throws -> [DatasetInput] {
+        guard columns["inputs"] != nil, columns["datasets"] != nil else { return [] }
+        var out: [DatasetInput] = []
+        var byInput: [String: Int] = [:]
+        try db.query("SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, d.dataset_schema, d.dataset_profile "
+                     + "FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id WHERE i.source_type = 'DATASET' "
+                     + "AND i.destination_type = 'RUN' AND i.destination_id = ? ORDER BY i.rowid", [.text(runID)]) { r in
+            byInput[r[0].string ?? ""] = out.count
+            out.append(DatasetInput(dataset: Dataset(name: r[1].string ?? "", digest: r[2].string ?? "", sourceType: r[3].string ?? "",
+                                                     source: r[4].string ?? "", schema: r[5].string, profile: r[6].string), tags: []))
+        }
+        if !out.isEmpty, columns["input_tags"] != nil {
+            for (input, i) in byInput {
+                out[i].tags = try db.rows("SELECT name, value FROM input_tags WHERE input_uuid = ? ORDER BY rowid", [.text(input)]).map {
+                    KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
+                }
+            }
+        }
+        return out
+    }
+
+    /// Every metric point of a run in one ordered scan: a series per key (keys in bytewise order), its points in the
+    /// order MLflow's `get-history` lists them (timestamp, step, value), values exactly as the database holds them
+    /// (`is_nan` rows are NaN; ±Inf was stored as ±1.7976931348623157e308 and stays so).
+    func metrics(runID: String) throws -> [SeriesBatch] {
+        var out: [SeriesBatch] = []
+        try db.query("SELECT key, timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key, timestamp, step, value",
+                     [.text(runID)]) { r in
+            let key = r[0].string ?? ""
+            if out.last?.key != key { out.append(SeriesBatch(key: key, steps: [], timestamps: [], values: [])) }
+            let nan = (r[4].int ?? 0) != 0
+            out[out.count - 1].timestamps.append(r[1].int ?? 0)
+            out[out.count - 1].steps.append(r[2].int ?? 0)
+            out[out.count - 1].values.append(nan ? .nan : (r[3].double ?? 0))
+        }
+        return out
+    }
+
+    /// Metric points of a run, counted without reading them (dry runs, progress totals).
+    func metricCount(runID: String) throws -> Int {
+        Int(try db.rows("SELECT COUNT(*) FROM metrics WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import TallyStore
+
+extension TrackingService {
+    /// The Tally experiment a source experiment imports into, created on first sight: MLflow's Default (id 0) is
+    /// Tally's Default; an experiment whose name Tally already has merges into it (a warning says so); otherwise it
+    /// is created with the source's id when that id is free (else the next one), stage, times and tags, and Tally's
+    /// artifact location. The mapping is journaled, so a rerun finds the same one.
+    func importExperiment(_ e: Experiment, journal: inout ImportJournal, summary: inout MLflowImport.Summary, dryRun: Bool) throws -> Experiment {
+        if let id = journal.experiments[e.experimentID], let mapped = try metadata.experiment(id: Int64(id) ?? -1) { return mapped }
+        let existing = e.experimentID == "0" ? try metadata.experiment(id: 0) : try metadata.experiment(named: e.name)
+        if let existing {
+            if e.experimentID != "0" { summary.warnings.append("experiment '\(e.name)' (\(e.experimentID)) merged into Tally's experiment \(existing.experimentID) of the same name") }
+            if !dryRun {
+                for t in e.tags { try metadata.setExperimentTag(id: Int64(existing.experimentID) ?? 0, t) }
+                try journal.experiment(e.experimentID, is: existing.experimentID)
+            }
+            return existing
+        }
+        summary.experiments += 1
+        var id = Int64(e.experimentID) ?? 0
+        if try metadata.experiment(id: id) != nil { id = (try metadata.experiments().compactMap { Int64($0.experimentID) }.max() ?? 0) + 1 }
+        var created = e
+        created.experimentID = String(id)
+        created.artifactLocation = artifactRoot + "/" + String(id)
+        if dryRun { return created }
+        try metadata.insertExperiment(created)
+        try journal.experiment(e.experimentID, is: created.experimentID)
+        return created
+    }
+
+    /// Imports one run into `experiment`: metadata, every metric point in MLflow's history order, latest values
+    /// by MLflow's rule over those points, and the run's artifacts. A run the journal marks done is skipped; one it
+    /// began is redone (its points dropped first); one that exists without the journal knowing it is not ours and
+    /// is left alone.
+    func importRun(_ source: RunInfo, into experiment: Experiment, from db: MLflowSQLSource, artifactsFrom: String?,
+                   journal: inout ImportJournal, summary: inout MLflowImport.Summary, dryRun: Bool,
+                   progress: (MLflowImport.Progress) -> Void) throws {
+        let id = source.runID
+        if journal.done.contains(id) {
+            summary.runsAlreadyImported += 1
+            return
+        }
+        let exists = try metadata.runInfo(id: id) != nil
+        if exists && !journal.begun.contains(id) {
+            summary.runsSkipped += 1
+            summary.warnings.append("run \(id) skipped: a run with this id already exists in the target")
+            return
+        }
+        let params = try db.params(runID: id), tags = try db.tags(runID: id), inputs = try db.inputs(runID: id)
+        summary.runs += 1
+        summary.params += params.count
+        summary.tags += tags.count
+        summary.inputs += inputs.count
+        let base = experiment.artifactLocation.hasSuffix("/") ? String(experiment.artifactLocation.dropLast()) : experiment.artifactLocation
+        var info = source
+        info.experimentID = experiment.experimentID
+        info.artifactURI = "\(base)/\(id)/artifacts"
+        let artifactSource: String?
+        switch Self.sourceArtifacts(source.artifactURI, artifactsFrom: artifactsFrom) {
+        case .directory(let dir): artifactSource = dir
+        case .none: artifactSource = nil
+        case .unreachable(let why):
+            artifactSource = nil
+            summary.warnings.append("run \(id): artifacts not copied: \(why)")
+        }
+        if dryRun {
+            summary.points += try db.metricCount(runID: id)
+            if let dir = artifactSource { Self.walkFiles(dir) { _, size in summary.artifactFiles += 1; summary.artifactBytes += size } }
+            return
+        }
+        try journal.begin(id)
+        if exists {
+            try metrics.deleteRun(id)  // a run begun by an interrupted import: its points are written again
+        } else {
+            try metadata.insertRun(info, tags: tags)
+        }
+        try metadata.setRunTags(id: id, tags)
+        _ = try metadata.insertParams(runID: id, params)
+        if !inputs.isEmpty { try metadata.insertInputs(runID: id, inputs) }
+        try importPoints(runID: id, try db.metrics(runID: id), summary: &summary, progress: progress)
+        if let dir = artifactSource { try copyArtifacts(from: dir, toRunURI: info.artifactURI, summary: &summary, progress: progress) }
+        try journal.finish(id)
+    }
+
+    /// Appends a run's series (whole, in chunks of about 1 M points) with their latest values, retrying while the
+    /// store sheds load (its 429).
+    func importPoints(runID: String, _ series: [SeriesBatch], summary: inout MLflowImport.Summary, progress: (MLflowImport.Progress) -> Void) throws {
+        var chunk: [SeriesBatch] = []
+        var size = 0
+        func flush() throws {
+            guard !chunk.isEmpty else { return }
+            let columns = SeriesColumns(chunk)
+            while true {
+                do {
+                    _ = try commit(runID: runID, columns, batchID: nil, metadataOnDuplicate: true) {
+                        let latest = try latestUpdates(runID: runID, columns)
+                        if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
+                    }
+                    break
+                } catch let e as TrackingError where e.code == .requestLimitExceeded {
+                    usleep(20_000)  // the store is sealing: wait for it, as a client would
+                }
+            }
+            summary.points += size
+            progress(MLflowImport.Progress(phase: "points", done: summary.points, total: nil))
+            chunk.removeAll()
+            size = 0
+        }
+        for s in series {
+            chunk.append(s)
+            size += s.steps.count
+            if size >= 1 << 20 { try flush() }
+        }
+        try flush()
+    }
+}

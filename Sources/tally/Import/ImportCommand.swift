@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import TallyServer
+import TallyStore
+import TallyTracking
+
+/// `tally import`: bring a team's history from another tracker.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import another tracker's history into a data directory (offline: no server may be using it).",
+        subcommands: [MLflow.self]
+    )
+
+    /// `tally import mlflow --from sqlite:///mlflow.db --artifacts-from DIR --data-dir DIR`.
+    struct MLflow: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "mlflow",
+            abstract: "Copy MLflow experiments, runs, params, tags, inputs, metric histories (bit-exact) and artifacts.",
+            discussion: """
+                Idempotent and resumable: rerun the same command after an interruption to finish it, or later to import \
+                the runs MLflow has gained since. Ids are kept (experiments' where free); MLflow's Default experiment \
+                merges into Tally's; run artifact URIs become Tally's mlflow-artifacts: form.
+                """
+        )
+
+        @Option(help: "MLflow's backend store: sqlite:///path/to/mlflow.db (or the file's path).") var from: String
+        @Option(help: "The MLflow server's artifact root (its --artifacts-destination), for mlflow-artifacts: URIs.") var artifactsFrom: String?
+        @Option(help: "The Tally data directory to import into (new, or a stopped server's: import merges).") var dataDir: String
+        @Option(help: "Tally's metadata store, when it is not the data directory's SQLite file (postgresql://…).") var backendStoreURI: String?
+        @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
+        @Option(help: "Only runs started at or after this date (YYYY-MM-DD, an ISO 8601 time, or ms since the epoch).") var since: String?
+        @Flag(help: "Count what would be imported; write nothing.") var dryRun = false
+
+        func run() throws {
+            var options = MLflowImport.Options(source: from)
+            options.artifactsFrom = artifactsFrom
+            options.experiments = experiments?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if let since { options.since = try Self.parseDate(since) }
+            options.dryRun = dryRun
+            var config = ServerConfiguration()
+            config.dataDirectory = dataDir
+            config.backendStoreURI = backendStoreURI
+            config.durability = .sync  // a run is journaled done only once its points are durable
+            let service: TrackingService
+            do {
+                service = try TallyApplication.openService(config)
+            } catch let e as StorageError where e.code == .locked {
+                throw ValidationError("\(dataDir) is in use (\(e.message)): stop the server using it, then import")
+            }
+            let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0)
+            let started = Date()
+            let summary: MLflowImport.Summary
+            do {
+                summary = try MLflowImport(options).run(into: service, journalDirectory: dataDir + "/imports") { display.update($0) }
+                display.finish()
+                try service.close()
+            } catch {
+                display.finish()
+                try? service.close()
+                throw error
+            }
+            let seconds = Date().timeIntervalSince(started)
+            for w in summary.warnings { FileHandle.standardError.write(Data(("warning: " + w + "\n").utf8)) }
+            print(dryRun ? "would import (dry run, nothing written):" : "imported from \(from) into \(dataDir):")
+            let rows: [(String, String)] = [
+                ("experiments created", "\(summary.experiments)"), ("runs", "\(summary.runs)"),
+                ("runs already imported", "\(summary.runsAlreadyImported)"), ("runs skipped (id taken)", "\(summary.runsSkipped)"),
+                ("params", "\(summary.params)"), ("tags", "\(summary.tags)"), ("inputs", "\(summary.inputs)"),
+                ("metric points", "\(summary.points)"), ("artifact files", "\(summary.artifactFiles)"),
+                ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
+                ("seconds", String(format: "%.1f", seconds)),
+            ]
+            for (k, v) in rows { print("  " + k.padding(toLength: 24, withPad: " ", startingAt: 0) + v.leftPadded(12)) }
+        }
+
+        /// Milliseconds since the epoch of `YYYY-MM-DD` (UTC midnight), an ISO 8601 time, or a number of ms.
+        static func parseDate(_ s: String) throws -> Int64 {
+            if let ms = Int64(s) { return ms }
+            let f = ISO8601DateFormatter()
+            for options in [[.withInternetDateTime], [.withInternetDateTime, .withFractionalSeconds], [.withFullDate]] as [ISO8601DateFormatter.Options] {
+                f.formatOptions = options
+                if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
+            }
+            throw ValidationError("--since '\(s)': use YYYY-MM-DD, an ISO 8601 time (2024-05-01T12:00:00Z) or ms since the epoch")
+        }
+    }
+}
+
+/// A progress line per phase on a terminal (runs with a bar, rate and ETA; points and artifact bytes with a
+/// rate), redrawn at most ten times a second; elsewhere a log line every five seconds.
+final class ProgressDisplay {
+    private let terminal: Bool
+    private let started = Date()
+    private var last = Date.distantPast
+    private var state: [String: MLflowImport.Progress] = [:]
+    private var drawn = false
+
+    init(terminal: Bool) { self.terminal = terminal }
+
+    func update(_ p: MLflowImport.Progress) {
+        state[p.phase] = p
+        let now = Date()
+        guard now.timeIntervalSince(last) >= (terminal ? 0.1 : 5) else { return }
+        last = now
+        draw(now)
+    }
+
+    func finish() {
+        guard !state.isEmpty else { return }
+        draw(Date())
+        if terminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    private func draw(_ now: Date) {
+        let elapsed = max(now.timeIntervalSince(started), 0.001)
+        var parts: [String] = []
+        if let r = state["runs"], let total = r.total, total > 0 {
+            let width = 24, filled = width * r.done / total
+            let eta = r.done > 0 ? elapsed / Double(r.done) * Double(total - r.done) : 0
+            parts.append("runs [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(r.done)/\(total)"
+                         + String(format: " %.1f/s ETA %@", Double(r.done) / elapsed, Self.clock(eta)))
+        }
+        if let p = state["points"] { parts.append(String(format: "points %d (%.2f M/s)", p.done, Double(p.done) / elapsed / 1e6)) }
+        if let a = state["artifacts"] { parts.append(String(format: "artifacts %.1f MB (%.1f MB/s)", Double(a.done) / 1e6, Double(a.done) / elapsed / 1e6)) }
+        let line = parts.joined(separator: "  ")
+        FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : "import: " + line + "\n").utf8))
+        drawn = true
+    }
+
+    static func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+    }
+}
+
+extension String {
+    /// The string right-aligned in `width` columns.
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

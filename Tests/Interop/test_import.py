@@ -1,0 +1,266 @@
+"""`tally import mlflow` (issue #17): a real `mlflow server` (SQLite, from the venv) is filled by the real client with
+every kind of data — NaN/±Inf, negative steps, several values per step, a 100k-point history, nested runs, deleted
+runs and experiments, datasets, a nested artifact tree — then imported from its database file and artifact root, and
+every experiment, run, param, tag, input, history and artifact is compared field by field through MLflow's REST API
+on both servers. Also: a rerun imports nothing twice, an import killed mid-run (kill -9) finishes on its rerun, runs
+logged later are picked up, and a data directory a server is using is refused."""
+import math
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import requests
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from conftest import POSTGRES, TALLY, MlflowServer, Server
+
+pytestmark = pytest.mark.skipif(POSTGRES, reason="imports into the embedded data directory; run once, in the SQLite pass")
+
+
+def populate(url, work):
+    """Fills the MLflow server at `url`; returns the ids of what it made."""
+    import mlflow
+    mlflow.set_tracking_uri(url)  # the fluent API's runs below go to this server
+    c = MlflowClient(url)
+    a = c.create_experiment("import-a", tags={"team": "vision", "note": "ünïcode ✓"})
+    b = c.create_experiment("import-b")
+    gone = c.create_experiment("import-deleted")
+    r1 = c.create_run(a, run_name="dense", tags={"mlflow.user": "alice", "kind": "train"}).info.run_id
+    c.log_param(r1, "lr", "0.001")
+    c.log_param(r1, "layers", "[64, 128]")
+    c.set_tag(r1, "long", "x" * 5000)
+    now = 1_700_000_000_000
+    for i in range(0, 100_000, 1000):
+        c.log_batch(r1, metrics=[Metric("loss", float(np.float32(1 / (1 + j / 1000))), now + j, j) for j in range(i, i + 1000)])
+    specials = [float("nan"), float("inf"), -float("inf"), -0.0, 5e-324, 1.7976931348623157e308, -2.5]
+    c.log_batch(r1, metrics=[Metric("special", v, now + k, -3 + k) for k, v in enumerate(specials)])
+    # Several values at one step, timestamps out of step order, a step at both ends of int64.
+    c.log_batch(r1, metrics=[Metric("multi", v, now + t, 7) for v, t in [(1.0, 5), (2.0, 3), (1.5, 5), (-1.0, 9)]])
+    c.log_batch(r1, metrics=[Metric("extremes", 1.0, now, -(2**63)), Metric("extremes", 2.0, now, 2**63 - 1)])
+    c.set_terminated(r1, "FINISHED", end_time=now + 200_000)
+    with mlflow.start_run(experiment_id=b, run_name="parent") as parent:
+        mlflow.log_metric("acc", 0.5, step=1)
+        with mlflow.start_run(run_name="child", nested=True) as child:
+            mlflow.log_metric("acc", 0.75, step=2)
+            mlflow.log_param("seed", 7)
+        tree = os.path.join(work, "tree")
+        os.makedirs(os.path.join(tree, "sub", "deeper"))
+        with open(os.path.join(tree, "top.txt"), "w") as f:
+            f.write("top\n")
+        with open(os.path.join(tree, "sub", "deeper", "blob.bin"), "wb") as f:
+            f.write(bytes(range(256)) * 4097)
+        mlflow.log_artifacts(tree, "model")
+        mlflow.log_text("hello", "notes/readme.md")
+        ds = mlflow.data.from_numpy(np.arange(12.0).reshape(4, 3), source="s3://bucket/train.npy", name="train-set")
+        mlflow.log_input(ds, context="training")
+    dead = c.create_run(b, run_name="deleted-run").info.run_id
+    c.log_metric(dead, "x", 1.0, step=0)
+    c.delete_run(dead)
+    g = c.create_run(gone, run_name="in-deleted-experiment").info.run_id
+    c.log_param(g, "p", "v")
+    c.delete_experiment(gone)
+    d = c.create_run("0", run_name="default-run").info.run_id
+    c.log_metric(d, "m", 3.0)
+    return {"experiments": [a, b, gone], "runs": [r1, parent.info.run_id, child.info.run_id, dead, g, d]}
+
+
+@pytest.fixture(scope="module")
+def source():
+    m = MlflowServer()
+    ids = populate(m.url, m.work)
+    yield m, ids
+    m.stop()
+
+
+def api(url, method, path, **kw):
+    r = requests.request(method, url + "/api/2.0/mlflow" + path, timeout=60, **kw)
+    assert r.status_code == 200, (path, r.status_code, r.text[:500])
+    return r.json()
+
+
+def import_into(m, data_dir, *extra, check=True):
+    return subprocess.run([TALLY, "import", "mlflow", "--from", "sqlite:///" + os.path.join(m.work, "m.db"),
+                           "--artifacts-from", os.path.join(m.work, "artifacts"), "--data-dir", data_dir, *extra],
+                          capture_output=True, text=True, timeout=600, check=check)
+
+
+def experiments(url):
+    return {e["experiment_id"]: e for e in api(url, "GET", "/experiments/search", params={"view_type": "ALL", "max_results": 1000})["experiments"]}
+
+
+def runs(url, experiment_ids):
+    out = {}
+    for e in experiment_ids:
+        for r in api(url, "POST", "/runs/search", json={"experiment_ids": [e], "run_view_type": "ALL", "max_results": 1000}).get("runs", []):
+            out[r["info"]["run_id"]] = r
+    return out
+
+
+def history(url, run_id, key):
+    points, token = [], None
+    while True:
+        params = {"run_id": run_id, "metric_key": key, "max_results": 25000}
+        if token:
+            params["page_token"] = token
+        page = api(url, "GET", "/metrics/get-history", params=params)
+        points += page.get("metrics", [])
+        token = page.get("next_page_token")
+        if not token:
+            return sorted((p["step"], p["timestamp"], repr(float(p["value"]))) for p in points)
+
+
+def artifact_files(url, run_id, path=""):
+    out = {}
+    listing = api(url, "GET", "/artifacts/list", params={"run_id": run_id, "path": path})
+    for f in listing.get("files", []):
+        if f["is_dir"]:
+            out.update(artifact_files(url, run_id, f["path"]))
+        else:
+            out[f["path"]] = int(f["file_size"])
+    return out
+
+
+def artifact_bytes(url, run_id, path):
+    r = requests.get(url + "/get-artifact", params={"run_uuid": run_id, "path": path}, timeout=60)
+    assert r.status_code == 200, (path, r.status_code)
+    return r.content
+
+
+def by_key(items):
+    return sorted((i["key"], i["value"]) for i in items)
+
+
+def expect_same(mlflow_url, tally_url, ids):
+    """Every experiment, run, param, tag, latest value, input, history and artifact the same on both servers."""
+    me, te = experiments(mlflow_url), experiments(tally_url)
+    for eid in ["0", *ids["experiments"]]:
+        a, b = me[eid], te[eid]
+        assert (a["name"], a["lifecycle_stage"]) == (b["name"], b["lifecycle_stage"]), eid
+        if eid != "0":  # Tally's Default is its own; the others keep MLflow's times and tags
+            assert by_key(a.get("tags", [])) == by_key(b.get("tags", [])), eid
+            assert (a.get("creation_time"), a.get("last_update_time")) == (b.get("creation_time"), b.get("last_update_time")), eid
+        assert b["artifact_location"] == "mlflow-artifacts:/" + eid
+    mr, tr = runs(mlflow_url, ["0", *ids["experiments"]]), runs(tally_url, ["0", *ids["experiments"]])
+    assert set(mr) == set(tr) and set(ids["runs"]) <= set(tr)
+    for rid, a in mr.items():
+        b = tr[rid]
+        ai, bi = a["info"], b["info"]
+        for field in ["run_id", "run_name", "experiment_id", "user_id", "status", "start_time", "end_time", "lifecycle_stage"]:
+            assert ai.get(field) == bi.get(field), (rid, field)
+        assert bi["artifact_uri"] == f"mlflow-artifacts:/{ai['experiment_id']}/{rid}/artifacts"
+        ad, bd = a.get("data", {}), b.get("data", {})
+        assert by_key(ad.get("params", [])) == by_key(bd.get("params", [])), rid
+        assert by_key(ad.get("tags", [])) == by_key(bd.get("tags", [])), rid
+        latest = lambda d: sorted((m["key"], m["step"], m["timestamp"], repr(float(m["value"]))) for m in d.get("metrics", []))
+        assert latest(ad) == latest(bd), rid
+        ins = lambda r: sorted((i["dataset"]["name"], i["dataset"]["digest"], i["dataset"]["source"], i["dataset"].get("schema"),
+                                by_key(i.get("tags", []))) for i in r.get("inputs", {}).get("dataset_inputs", []))
+        assert ins(a) == ins(b), rid
+        for m in ad.get("metrics", []):
+            assert history(mlflow_url, rid, m["key"]) == history(tally_url, rid, m["key"]), (rid, m["key"])
+        files = artifact_files(mlflow_url, rid)
+        assert files == artifact_files(tally_url, rid), rid
+        for path in files:
+            assert artifact_bytes(mlflow_url, rid, path) == artifact_bytes(tally_url, rid, path), (rid, path)
+
+
+def test_import_matches_mlflow_field_by_field(source):
+    m, ids = source
+    d = tempfile.mkdtemp(prefix="tally-import-")
+    try:
+        out = import_into(m, os.path.join(d, "data"))
+        assert "metric points" in out.stdout and "runs" in out.stdout, out.stdout
+        s = Server(directory=d)
+        try:
+            expect_same(m.url, s.url, ids)
+            r1 = ids["runs"][0]
+            assert len(history(s.url, r1, "loss")) == 100_000
+            special = {p[0]: p[2] for p in history(s.url, r1, "special")}
+            # What MLflow's database holds: NaN, ±Inf stored as ±max double, -0.0 stored as 0.0 by SQLite.
+            assert special[-3] == "nan" and special[-2] == repr(1.7976931348623157e308) and special[-1] == repr(-1.7976931348623157e308)
+            assert special[0] == "0.0" and special[1] == repr(5e-324)
+        finally:
+            s.stop(keep=True)
+        # A second import of the same source changes nothing.
+        again = import_into(m, os.path.join(d, "data"))
+        assert "runs already imported" in again.stdout
+        line = next(l for l in again.stdout.splitlines() if l.strip().startswith("runs ") or l.strip().startswith("runs\t"))
+        assert line.split()[-1] == "0", again.stdout
+        s = Server(directory=d)
+        try:
+            expect_same(m.url, s.url, ids)
+        finally:
+            s.stop(keep=True)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_dry_run_counts_and_writes_nothing(source):
+    m, _ = source
+    d = tempfile.mkdtemp(prefix="tally-import-dry-")
+    try:
+        out = import_into(m, os.path.join(d, "data"), "--dry-run")
+        assert "dry run" in out.stdout
+        points = int(next(l for l in out.stdout.splitlines() if "metric points" in l).split()[-1])
+        assert points == 100_000 + 7 + 4 + 2 + 1 + 1 + 1 + 1
+        assert not os.path.exists(os.path.join(d, "data", "imports"))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
+    m, ids = source
+    d = tempfile.mkdtemp(prefix="tally-import-kill-")
+    data = os.path.join(d, "data")
+    try:
+        cmd = [TALLY, "import", "mlflow", "--from", "sqlite:///" + os.path.join(m.work, "m.db"),
+               "--artifacts-from", os.path.join(m.work, "artifacts"), "--data-dir", data]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        killed_mid_run = False
+        deadline = time.time() + 120
+        while p.poll() is None and time.time() < deadline:
+            journals = [os.path.join(data, "imports", f) for f in os.listdir(os.path.join(data, "imports"))] if os.path.isdir(os.path.join(data, "imports")) else []
+            text = open(journals[0]).read() if journals else ""
+            if text.count("\nbegin ") > text.count("\ndone "):
+                p.send_signal(signal.SIGKILL)
+                killed_mid_run = True
+                break
+            time.sleep(0.002)
+        p.wait()
+        import_into(m, data)
+        s = Server(directory=d)
+        try:
+            expect_same(m.url, s.url, ids)
+        finally:
+            s.stop(keep=True)
+        # A run logged in MLflow after the import: the rerun imports it alone.
+        c = MlflowClient(m.url)
+        late = c.create_run(ids["experiments"][0], run_name="late").info.run_id
+        c.log_metric(late, "loss", 0.25, step=3)
+        out = import_into(m, data)
+        assert next(l for l in out.stdout.splitlines() if l.strip().startswith("runs ")).split()[-1] == "1", out.stdout
+        s = Server(directory=d)
+        try:
+            expect_same(m.url, s.url, {**ids, "runs": ids["runs"] + [late]})
+        finally:
+            s.stop(keep=True)
+        print("killed mid-run:", killed_mid_run)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_data_directory_in_use_is_refused(source):
+    m, _ = source
+    s = Server()
+    try:
+        out = import_into(m, os.path.join(s.dir, "data"), check=False)
+        assert out.returncode != 0
+        assert "in use" in out.stderr and "stop the server" in out.stderr, out.stderr
+    finally:
+        s.stop()
