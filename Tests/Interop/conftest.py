@@ -106,9 +106,12 @@ class MlflowServer:
     artifacts in a temp dir (also its working directory, where the auth app keeps basic_auth.db), one worker, a free
     port. `extra`: more arguments (e.g. `--app-name basic-auth`); `env`: more variables."""
 
-    def __init__(self, *extra, env=None):
+    def __init__(self, *extra, env=None, db=None):
+        """`db`: start on a copy of this SQLite database (MLflow upgrades an older schema to its own on start)."""
         import sys
         self.work = tempfile.mkdtemp(prefix="tally-oracle-")
+        if db:
+            shutil.copy(db, os.path.join(self.work, "m.db"))
         self.url = f"http://127.0.0.1:{free_port()}"
         log = open(os.path.join(self.work, "log"), "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", *extra,

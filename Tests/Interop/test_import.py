@@ -187,9 +187,9 @@ def test_import_matches_mlflow_field_by_field(source):
             assert special[0] == "0.0" and special[1] == repr(5e-324)
         finally:
             s.stop(keep=True)
-        # A second import of the same source changes nothing.
-        again = import_into(m, os.path.join(d, "data"))
-        assert "runs already imported" in again.stdout
+        # A second import of the same source changes nothing, and --verify finds every run equal.
+        again = import_into(m, os.path.join(d, "data"), "--verify")
+        assert "verify: every run matches the source" in again.stdout, again.stdout
         line = next(l for l in again.stdout.splitlines() if l.strip().startswith("runs ") or l.strip().startswith("runs\t"))
         assert line.split()[-1] == "0", again.stdout
         s = Server(directory=d)
@@ -244,15 +244,81 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
         late = c.create_run(ids["experiments"][0], run_name="late").info.run_id
         c.log_metric(late, "loss", 0.25, step=3)
         out = import_into(m, data)
-        assert next(l for l in out.stdout.splitlines() if l.strip().startswith("runs ")).split()[-1] == "1", out.stdout
+        row = lambda out, name: next(l for l in out.stdout.splitlines() if l.strip().startswith(name + "  ")).split()[-1]
+        assert row(out, "runs") == "1" and row(out, "runs updated") == "0", out.stdout
+        # It goes on logging and finishes: the next rerun imports it again, whole, and nothing else.
+        c.log_metric(late, "loss", 0.125, step=4)
+        c.log_param(late, "late-param", "1")
+        c.set_terminated(late, "KILLED")
+        out = import_into(m, data, "--verify")
+        assert row(out, "runs") == "0" and row(out, "runs updated") == "1" and row(out, "metric points") == "2", out.stdout
         s = Server(directory=d)
         try:
             expect_same(m.url, s.url, {**ids, "runs": ids["runs"] + [late]})
+            # A point logged to Tally's copy only: --verify reports the difference and exits 1.
+            api(s.url, "POST", "/runs/log-metric", json={"run_id": late, "key": "loss", "value": 9.0, "timestamp": 1, "step": 99})
         finally:
             s.stop(keep=True)
+        out = import_into(m, data, "--verify", check=False)
+        assert out.returncode == 1 and f"verify: run {late}, metric loss: 2 points vs 3" in out.stdout, out.stdout
         print("killed mid-run:", killed_mid_run)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+MLFLOW2 = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".venv-mlflow2", "bin", "python")
+
+# Run by MLflow 2.9 (`.venv-mlflow2`, made by scripts/bootstrap): its client writes the SQLite file directly.
+WRITE_MLFLOW2 = r"""
+import json, os, sys
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+work = sys.argv[1]
+mlflow.set_tracking_uri("sqlite:///" + os.path.join(work, "old.db"))
+c = MlflowClient()
+a = c.create_experiment("old-a", artifact_location=os.path.join(work, "art", "a"), tags={"gen": "2.9"})
+b = c.create_experiment("old-b", artifact_location=os.path.join(work, "art", "b"))
+r = c.create_run(a, run_name="old-run", tags={"k": "v"}).info.run_id
+c.log_batch(r, metrics=[Metric("loss", 1.0 / (1 + i), 1_600_000_000_000 + i, i) for i in range(5000)])
+c.log_batch(r, metrics=[Metric("special", v, 1_600_000_000_000, k) for k, v in enumerate([float("nan"), float("inf"), -float("inf"), -0.0])])
+c.log_batch(r, metrics=[Metric("multi", v, 1_600_000_000_000 + t, 3) for v, t in [(2.0, 1), (1.0, 1), (0.5, 0)]])
+c.log_param(r, "opt", "adam")
+c.log_text(r, "old text", "dir/file.txt")
+c.set_terminated(r, "FAILED")
+child = c.create_run(a, run_name="child", tags={"mlflow.parentRunId": r}).info.run_id
+c.log_metric(child, "acc", 0.25, step=-5)
+gone = c.create_run(b, run_name="gone").info.run_id
+c.delete_run(gone)
+c.delete_experiment(b)
+print(json.dumps({"experiments": [a, b], "runs": [r, child, gone]}))
+"""
+
+
+def test_import_from_an_mlflow_2_database():
+    """A database of the previous generation (MLflow 2.9: no logged-model tables, no inputs.step) imports the same
+    way; the oracle is MLflow 3.17 serving a copy of it (which it upgrades on start)."""
+    import json
+    work = tempfile.mkdtemp(prefix="tally-import-m2-")
+    try:
+        made = subprocess.run([MLFLOW2, "-c", WRITE_MLFLOW2, work], capture_output=True, text=True, timeout=300, check=True)
+        ids = json.loads(made.stdout.strip().splitlines()[-1])
+        db = os.path.join(work, "old.db")
+        import sqlite3
+        assert sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchone()[0] == "acf3f17fdcc7"
+        out = subprocess.run([TALLY, "import", "mlflow", "--from", "sqlite:///" + db, "--data-dir", os.path.join(work, "data")],
+                             capture_output=True, text=True, timeout=600, check=True)
+        assert "warning" not in out.stderr, out.stderr
+        s = Server(directory=work)
+        m = MlflowServer(db=db)
+        try:
+            expect_same(m.url, s.url, ids)
+            assert len(history(s.url, ids["runs"][0], "loss")) == 5000
+        finally:
+            m.stop()
+            s.stop(keep=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_a_data_directory_in_use_is_refused(source):

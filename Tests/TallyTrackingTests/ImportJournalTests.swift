@@ -13,7 +13,7 @@ import Testing
             var j = try ImportJournal(directory: dir, source: "sqlite:/m.db", dryRun: false)
             try j.experiment("3", is: "7")
             try j.begin("r1")
-            try j.finish("r1")
+            try j.finish("r1", fingerprint: "5,1,2,FINISHED,9,active,3")
             try j.begin("r2")
         }
         let path = dir + "/" + (try FileManager.default.contentsOfDirectory(atPath: dir)).first!
@@ -23,11 +23,11 @@ import Testing
         handle.write(Data("don".utf8))
         try handle.close()
         var j = try ImportJournal(directory: dir, source: "sqlite:/m.db", dryRun: false)
-        #expect(j.experiments == ["3": "7"] && j.done == ["r1"] && j.begun == ["r1", "r2"])
-        try j.finish("r2")
+        #expect(j.experiments == ["3": "7"] && j.done == ["r1": "5,1,2,FINISHED,9,active,3"] && j.begun == ["r1", "r2"])
+        try j.finish("r2", fingerprint: "0,0,0,RUNNING,-1,active,0")
         let again = try ImportJournal(directory: dir, source: "sqlite:/m.db", dryRun: false)
-        #expect(again.done == ["r1", "r2"])
-        #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("begin r2\ndone r2\n"))
+        #expect(Set(again.done.keys) == ["r1", "r2"])
+        #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("begin r2\ndone r2 0,0,0,RUNNING,-1,active,0\n"))
         // Another source has a journal of its own; a dry run writes none.
         let other = try ImportJournal(directory: dir, source: "sqlite:/other.db", dryRun: true)
         #expect(other.done.isEmpty)

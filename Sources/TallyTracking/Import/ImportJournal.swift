@@ -8,12 +8,13 @@ import TallyStore
 /// source <the source, once, first>
 /// experiment <source id> <tally id>
 /// begin <run id>
-/// done <run id>
+/// done <run id> <the source run's fingerprint when it was imported>
 /// ```
 struct ImportJournal {
     private(set) var experiments: [String: String] = [:]
     private(set) var begun: Set<String> = []
-    private(set) var done: Set<String> = []
+    /// Finished runs, with the source's fingerprint of each at the time.
+    private(set) var done: [String: String] = [:]
     private let path: String
     private let dryRun: Bool
 
@@ -39,7 +40,8 @@ struct ImportJournal {
                 switch (parts.first, parts.count) {
                 case ("experiment"?, 3): experiments[parts[1]] = parts[2]
                 case ("begin"?, 2): begun.insert(parts[1])
-                case ("done"?, 2): done.insert(parts[1])
+                case ("done"?, 2): done[parts[1]] = ""
+                case ("done"?, 3): done[parts[1]] = parts[2]
                 default: break
                 }
             }
@@ -59,9 +61,9 @@ struct ImportJournal {
         try append("begin \(run)")
     }
 
-    mutating func finish(_ run: String) throws {
-        done.insert(run)
-        try append("done \(run)")
+    mutating func finish(_ run: String, fingerprint: String) throws {
+        done[run] = fingerprint
+        try append("done \(run) \(fingerprint)")
     }
 
     /// Appends a line and makes it durable.

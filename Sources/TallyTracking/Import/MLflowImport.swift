@@ -6,8 +6,10 @@ import TallyStore
 /// where the id is free), MLflow's Default experiment merges into Tally's, nothing is added that MLflow did not hold.
 ///
 /// Idempotent and resumable: a journal in the data directory (`imports/<source>.journal`) records the experiments'
-/// ids and each run begun and finished. A rerun skips finished runs, redoes a run it began (its points are dropped
-/// and written again; params, tags, inputs and latest values are upserts), and imports runs that appeared since.
+/// ids and each run begun and finished (with a fingerprint of the source run: counts of points, params and tags,
+/// status, end time, stage). A rerun skips finished runs that have not changed, redoes a run it began or one MLflow
+/// has logged more to (its points are dropped and written again; params, tags, inputs and latest values are
+/// upserts), and imports runs that appeared since.
 public struct MLflowImport: Sendable {
     /// What to import and how.
     public struct Options: Sendable {
@@ -32,8 +34,10 @@ public struct MLflowImport: Sendable {
         public var experiments = 0
         /// Runs imported.
         public var runs = 0
-        /// Runs already imported by an earlier run of the same import.
+        /// Runs already imported by an earlier run of the same import, unchanged since.
         public var runsAlreadyImported = 0
+        /// Runs imported before that MLflow has logged more to since (points, params, tags, status): imported again.
+        public var runsUpdated = 0
         /// Runs skipped because a run with the same id, not imported from this source, exists in the target.
         public var runsSkipped = 0
         /// Params written.

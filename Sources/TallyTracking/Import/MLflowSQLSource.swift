@@ -138,6 +138,14 @@ final class MLflowSQLSource {
         return out
     }
 
+    /// What changes when MLflow logs more to a run: its points, params and tags counted, status, end time and stage.
+    /// A run imported with one fingerprint and found with another is imported again.
+    func fingerprint(_ run: RunInfo) throws -> String {
+        let r = try db.rows("SELECT (SELECT COUNT(*) FROM metrics WHERE run_uuid = ?1), (SELECT COUNT(*) FROM params WHERE run_uuid = ?1), "
+                            + "(SELECT COUNT(*) FROM tags WHERE run_uuid = ?1)", [.text(run.runID)])[0]
+        return "\(r[0].int ?? 0),\(r[1].int ?? 0),\(r[2].int ?? 0),\(run.status.rawValue),\(run.endTime ?? -1),\(run.lifecycleStage.rawValue),\(run.runName.utf8.count)"
+    }
+
     /// Metric points of a run, counted without reading them (dry runs, progress totals).
     func metricCount(runID: String) throws -> Int {
         Int(try db.rows("SELECT COUNT(*) FROM metrics WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0)

@@ -37,9 +37,13 @@ extension TrackingService {
                    journal: inout ImportJournal, summary: inout MLflowImport.Summary, dryRun: Bool,
                    progress: (MLflowImport.Progress) -> Void) throws {
         let id = source.runID
-        if journal.done.contains(id) {
-            summary.runsAlreadyImported += 1
-            return
+        let fingerprint = try db.fingerprint(source)
+        if let before = journal.done[id] {
+            guard before != fingerprint else {
+                summary.runsAlreadyImported += 1
+                return
+            }
+            summary.runsUpdated += 1  // MLflow logged more to it since: imported again, whole
         }
         let exists = try metadata.runInfo(id: id) != nil
         if exists && !journal.begun.contains(id) {
@@ -48,7 +52,7 @@ extension TrackingService {
             return
         }
         let params = try db.params(runID: id), tags = try db.tags(runID: id), inputs = try db.inputs(runID: id)
-        summary.runs += 1
+        if journal.done[id] == nil { summary.runs += 1 }
         summary.params += params.count
         summary.tags += tags.count
         summary.inputs += inputs.count
@@ -71,7 +75,11 @@ extension TrackingService {
         }
         try journal.begin(id)
         if exists {
-            try metrics.deleteRun(id)  // a run begun by an interrupted import: its points are written again
+            // A run begun by an interrupted import, or one MLflow has logged more to: its points are written again,
+            // its fields follow the source.
+            try metrics.deleteRun(id)
+            try metadata.updateRun(id: id, status: info.status, endTime: info.endTime, name: info.runName)
+            try metadata.setRunStage(id: id, info.lifecycleStage, now: clock())
         } else {
             try metadata.insertRun(info, tags: tags)
         }
@@ -80,7 +88,7 @@ extension TrackingService {
         if !inputs.isEmpty { try metadata.insertInputs(runID: id, inputs) }
         try importPoints(runID: id, try db.metrics(runID: id), summary: &summary, progress: progress)
         if let dir = artifactSource { try copyArtifacts(from: dir, toRunURI: info.artifactURI, summary: &summary, progress: progress) }
-        try journal.finish(id)
+        try journal.finish(id, fingerprint: fingerprint)
     }
 
     /// Appends a run's series (whole, in chunks of about 1 M points) with their latest values, retrying while the

@@ -31,6 +31,7 @@ struct ImportCommand: ParsableCommand {
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
         @Option(help: "Only runs started at or after this date (YYYY-MM-DD, an ISO 8601 time, or ms since the epoch).") var since: String?
         @Flag(help: "Count what would be imported; write nothing.") var dryRun = false
+        @Flag(help: "After importing, compare every run with the source (fields, params, tags, inputs, each history's count and checksum); exit 1 on any difference.") var verify = false
 
         func run() throws {
             var options = MLflowImport.Options(source: from)
@@ -51,9 +52,11 @@ struct ImportCommand: ParsableCommand {
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0)
             let started = Date()
             let summary: MLflowImport.Summary
+            let differences: [String]
             do {
                 summary = try MLflowImport(options).run(into: service, journalDirectory: dataDir + "/imports") { display.update($0) }
                 display.finish()
+                differences = verify && !dryRun ? try MLflowImport(options).verify(service) : []
                 try service.close()
             } catch {
                 display.finish()
@@ -65,13 +68,18 @@ struct ImportCommand: ParsableCommand {
             print(dryRun ? "would import (dry run, nothing written):" : "imported from \(from) into \(dataDir):")
             let rows: [(String, String)] = [
                 ("experiments created", "\(summary.experiments)"), ("runs", "\(summary.runs)"),
-                ("runs already imported", "\(summary.runsAlreadyImported)"), ("runs skipped (id taken)", "\(summary.runsSkipped)"),
+                ("runs already imported", "\(summary.runsAlreadyImported)"), ("runs updated", "\(summary.runsUpdated)"),
+                ("runs skipped (id taken)", "\(summary.runsSkipped)"),
                 ("params", "\(summary.params)"), ("tags", "\(summary.tags)"), ("inputs", "\(summary.inputs)"),
                 ("metric points", "\(summary.points)"), ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", seconds)),
             ]
             for (k, v) in rows { print("  " + k.padding(toLength: 24, withPad: " ", startingAt: 0) + v.leftPadded(12)) }
+            guard verify, !dryRun else { return }
+            for d in differences { print("verify: " + d) }
+            guard differences.isEmpty else { throw ExitCode(1) }
+            print("verify: every run matches the source")
         }
 
         /// Milliseconds since the epoch of `YYYY-MM-DD` (UTC midnight), an ISO 8601 time, or a number of ms.
