@@ -59,6 +59,20 @@ def populate(url, work):
         mlflow.log_text("hello", "notes/readme.md")
         ds = mlflow.data.from_numpy(np.arange(12.0).reshape(4, 3), source="s3://bucket/train.npy", name="train-set")
         mlflow.log_input(ds, context="training")
+    # MLflow 3's model lifecycle: a logged model (artifacts, params, tags, a metric, the run's output) registered
+    # twice, a version deleted, an alias and tags.
+    from sklearn.linear_model import Ridge
+    X = np.arange(12.0).reshape(4, 3)
+    with mlflow.start_run(experiment_id=a, run_name="trainer") as trainer:
+        info = mlflow.sklearn.log_model(Ridge().fit(X, X @ np.array([1.0, 2.0, 3.0])), name="ridge", params={"alpha": "1.0"}, tags={"stage": "dev"})
+        mlflow.log_metric("rmse", 0.25, model_id=info.model_id, step=2)
+    reg = "imported-registry"
+    c.create_registered_model(reg, tags={"owner": "ml"}, description="the ridge")
+    for _ in range(3):
+        c.create_model_version(reg, f"models:/{info.model_id}", run_id=trainer.info.run_id, model_id=info.model_id, description="v")
+    c.delete_model_version(reg, "2")
+    c.set_model_version_tag(reg, "3", "validated", "yes")
+    c.set_registered_model_alias(reg, "champion", "3")
     dead = c.create_run(b, run_name="deleted-run").info.run_id
     c.log_metric(dead, "x", 1.0, step=0)
     c.delete_run(dead)
@@ -67,7 +81,8 @@ def populate(url, work):
     c.delete_experiment(gone)
     d = c.create_run("0", run_name="default-run").info.run_id
     c.log_metric(d, "m", 3.0)
-    return {"experiments": [a, b, gone], "runs": [r1, parent.info.run_id, child.info.run_id, dead, g, d]}
+    return {"experiments": [a, b, gone], "runs": [r1, parent.info.run_id, child.info.run_id, trainer.info.run_id, dead, g, d],
+            "models": [info.model_id], "registry": [reg]}
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +183,47 @@ def expect_same(mlflow_url, tally_url, ids):
         assert files == artifact_files(tally_url, rid), rid
         for path in files:
             assert artifact_bytes(mlflow_url, rid, path) == artifact_bytes(tally_url, rid, path), (rid, path)
+        outputs = lambda r: [(o["model_id"], o.get("step")) for o in r.get("outputs", {}).get("model_outputs", [])]
+        assert outputs(api(mlflow_url, "GET", "/runs/get", params={"run_id": rid})["run"]) == outputs(api(tally_url, "GET", "/runs/get", params={"run_id": rid})["run"]), rid
+    for mid in ids.get("models", []):
+        a = api(mlflow_url, "GET", f"/logged-models/{mid}")["model"]
+        b = api(tally_url, "GET", f"/logged-models/{mid}")["model"]
+        for field in ["model_id", "name", "experiment_id", "status", "source_run_id", "creation_timestamp_ms", "last_updated_timestamp_ms",
+                      "model_type", "artifact_uri"]:
+            assert a["info"].get(field) == b["info"].get(field), (mid, field)
+        assert by_key(a["info"].get("tags", [])) == by_key(b["info"].get("tags", []))
+        assert by_key(a["data"].get("params", [])) == by_key(b["data"].get("params", []))
+        metric = lambda m: sorted((x["key"], x["value"], x["step"], x["timestamp"], x.get("run_id")) for x in m["data"].get("metrics", []))
+        assert metric(a) == metric(b), mid
+        trees = []
+        for url in [mlflow_url, tally_url]:
+            dst = tempfile.mkdtemp(prefix="tally-import-model-")
+            import mlflow.artifacts
+            root = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{mid}", dst_path=dst, tracking_uri=url)
+            tree = {}
+            for dirpath, _, names in os.walk(root):
+                for n in names:
+                    full = os.path.join(dirpath, n)
+                    tree[os.path.relpath(full, root)] = open(full, "rb").read()
+            trees.append(tree)
+            shutil.rmtree(dst, ignore_errors=True)
+        assert trees[0] == trees[1] and "MLmodel" in trees[0], sorted(trees[1])
+    for name in ids.get("registry", []):
+        a = api(mlflow_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]
+        b = api(tally_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]
+        for field in ["name", "creation_timestamp", "last_updated_timestamp", "description"]:
+            assert a.get(field) == b.get(field), (name, field)
+        assert by_key(a.get("tags", [])) == by_key(b.get("tags", []))
+        assert sorted((x["alias"], x["version"]) for x in a.get("aliases", [])) == sorted((x["alias"], x["version"]) for x in b.get("aliases", []))
+        versions = lambda url: {v["version"]: v for v in api(url, "GET", "/model-versions/search", params={"filter": f"name='{name}'"})["model_versions"]}
+        va, vb = versions(mlflow_url), versions(tally_url)
+        assert set(va) == set(vb), name
+        for n, v in va.items():
+            for field in ["version", "creation_timestamp", "last_updated_timestamp", "current_stage", "description", "source", "run_id",
+                          "run_link", "status"]:
+                assert v.get(field) == vb[n].get(field), (name, n, field)
+            assert by_key(v.get("tags", [])) == by_key(vb[n].get("tags", []))
+            assert sorted(v.get("aliases", [])) == sorted(vb[n].get("aliases", []))
 
 
 def test_import_matches_mlflow_field_by_field(source):
@@ -208,7 +264,7 @@ def test_dry_run_counts_and_writes_nothing(source):
         out = import_into(m, os.path.join(d, "data"), "--dry-run")
         assert "dry run" in out.stdout
         points = int(next(l for l in out.stdout.splitlines() if "metric points" in l).split()[-1])
-        assert points == 100_000 + 7 + 4 + 2 + 1 + 1 + 1 + 1
+        assert points == 100_000 + 7 + 4 + 2 + 1 + 1 + 1 + 1 + 1  # the last: the trainer's rmse, logged to its model and its run
         assert not os.path.exists(os.path.join(d, "data", "imports"))
     finally:
         shutil.rmtree(d, ignore_errors=True)

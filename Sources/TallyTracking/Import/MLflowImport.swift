@@ -48,6 +48,12 @@ public struct MLflowImport: Sendable {
         public var inputs = 0
         /// Metric points written.
         public var points = 0
+        /// Logged models (MLflow 3) imported.
+        public var loggedModels = 0
+        /// Registered models imported.
+        public var registeredModels = 0
+        /// Their versions.
+        public var modelVersions = 0
         /// Artifact files copied.
         public var artifactFiles = 0
         /// Artifact bytes copied.
@@ -93,14 +99,22 @@ public struct MLflowImport: Sendable {
         for e in experiments { plan.append((e, try source.runs(experimentID: Int64(e.experimentID) ?? 0, since: options.since))) }
         let totalRuns = plan.reduce(0) { $0 + $1.1.count }
         var runsDone = 0
+        var mapped: [String: String] = [:]
         for (e, runs) in plan {
             let target = try service.importExperiment(e, journal: &journal, summary: &summary, dryRun: options.dryRun)
+            mapped[e.experimentID] = target.experimentID
             for r in runs {
                 try service.importRun(r, into: target, from: source, artifactsFrom: options.artifactsFrom, journal: &journal,
                                       summary: &summary, dryRun: options.dryRun, progress: progress)
                 runsDone += 1
                 progress(Progress(phase: "runs", done: runsDone, total: totalRuns))
             }
+            try service.importLoggedModels(of: e, into: target, from: source, artifactsFrom: options.artifactsFrom, journal: &journal,
+                                           summary: &summary, dryRun: options.dryRun, progress: progress)
+        }
+        // The registry is global: imported whole when every experiment is, with sources following renumbered ones.
+        if options.experiments == nil && options.since == nil {
+            try service.importRegistry(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
         return summary
     }

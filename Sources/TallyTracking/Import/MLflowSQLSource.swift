@@ -24,7 +24,9 @@ final class MLflowSQLSource {
         }
         location = path
         var cols: [String: Set<String>] = [:]
-        for table in ["experiments", "experiment_tags", "runs", "params", "tags", "metrics", "inputs", "input_tags", "datasets", "alembic_version"] {
+        for table in ["experiments", "experiment_tags", "runs", "params", "tags", "metrics", "inputs", "input_tags", "datasets", "alembic_version",
+                      "logged_models", "logged_model_tags", "logged_model_params", "logged_model_metrics", "registered_models",
+                      "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"] {
             let names = try db.rows("SELECT name FROM pragma_table_info(?)", [.text(table)]).compactMap { $0.first?.string }
             if !names.isEmpty { cols[table] = Set(names) }
         }
@@ -41,7 +43,10 @@ final class MLflowSQLSource {
         revision = cols["alembic_version"] == nil ? nil : try db.rows("SELECT version_num FROM alembic_version").first?.first?.string
     }
 
-    private func has(_ table: String, _ column: String) -> Bool { columns[table]?.contains(column) == true }
+    func has(_ table: String, _ column: String) -> Bool { columns[table]?.contains(column) == true }
+
+    /// Whether the schema has `table` (logged models since 3.0, aliases since 2.3, datasets since 2.4).
+    func has(_ table: String) -> Bool { columns[table] != nil }
 
     /// Every experiment with its tags, by id. Times missing in old schemas read as 0.
     func experiments() throws -> [Experiment] {

@@ -86,6 +86,8 @@ extension TrackingService {
         try metadata.setRunTags(id: id, tags)
         _ = try metadata.insertParams(runID: id, params)
         if !inputs.isEmpty { try metadata.insertInputs(runID: id, inputs) }
+        let outputs = try db.runOutputs(runID: id)
+        if !outputs.isEmpty { try metadata.insertRunOutputs(runID: id, outputs) }
         try importPoints(runID: id, try db.metrics(runID: id), summary: &summary, progress: progress)
         if let dir = artifactSource { try copyArtifacts(from: dir, toRunURI: info.artifactURI, summary: &summary, progress: progress) }
         try journal.finish(id, fingerprint: fingerprint)

@@ -71,7 +71,9 @@ struct ImportCommand: ParsableCommand {
                 ("runs already imported", "\(summary.runsAlreadyImported)"), ("runs updated", "\(summary.runsUpdated)"),
                 ("runs skipped (id taken)", "\(summary.runsSkipped)"),
                 ("params", "\(summary.params)"), ("tags", "\(summary.tags)"), ("inputs", "\(summary.inputs)"),
-                ("metric points", "\(summary.points)"), ("artifact files", "\(summary.artifactFiles)"),
+                ("metric points", "\(summary.points)"), ("logged models", "\(summary.loggedModels)"),
+                ("registered models", "\(summary.registeredModels)"), ("model versions", "\(summary.modelVersions)"),
+                ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", seconds)),
             ]

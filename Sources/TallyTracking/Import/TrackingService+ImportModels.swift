@@ -1,0 +1,84 @@
+import TallyStore
+
+extension TrackingService {
+    /// Imports an experiment's logged models (MLflow 3): each with its tags, params and metrics in one transaction,
+    /// then its artifacts; journaled per model, so a rerun skips the ones done and finishes one it began.
+    func importLoggedModels(of source: Experiment, into experiment: Experiment, from db: MLflowSQLSource, artifactsFrom: String?,
+                            journal: inout ImportJournal, summary: inout MLflowImport.Summary, dryRun: Bool,
+                            progress: (MLflowImport.Progress) -> Void) throws {
+        let base = experiment.artifactLocation.hasSuffix("/") ? String(experiment.artifactLocation.dropLast()) : experiment.artifactLocation
+        for m in try db.loggedModels(experimentID: Int64(source.experimentID) ?? 0) {
+            let key = "model:" + m.modelID
+            guard journal.done[key] == nil else { continue }
+            summary.loggedModels += 1
+            if dryRun { continue }
+            try journal.begin(key)
+            var copy = m
+            copy.experimentID = experiment.experimentID
+            copy.artifactURI = "\(base)/models/\(m.modelID)/artifacts"
+            if try metadata.loggedModel(id: m.modelID) == nil {
+                try metadata.transaction {
+                    try metadata.insertLoggedModel(copy)
+                    if !copy.metrics.isEmpty { try metadata.insertModelMetrics(copy.metrics) }
+                }
+            } else if !journal.begun.contains(key) {
+                summary.warnings.append("logged model \(m.modelID) skipped: a model with this id already exists in the target")
+                continue
+            }
+            switch Self.sourceArtifacts(m.artifactURI, artifactsFrom: artifactsFrom) {
+            case .directory(let dir): try copyArtifacts(from: dir, toRunURI: copy.artifactURI, summary: &summary, progress: progress)
+            case .none: break
+            case .unreachable(let why): summary.warnings.append("logged model \(m.modelID): artifacts not copied: \(why)")
+            }
+            try journal.finish(key, fingerprint: "1")
+        }
+    }
+
+    /// Imports the Model Registry: each registered model with its tags, every version (numbers kept: versions are
+    /// inserted in order, soft-deleted ones included) with tags, and aliases, in one transaction; sources pointing
+    /// into a renumbered experiment's artifacts follow it. A model whose name Tally already has is left alone.
+    func importRegistry(from db: MLflowSQLSource, experiments map: [String: String], journal: inout ImportJournal,
+                        summary: inout MLflowImport.Summary, dryRun: Bool) throws {
+        for (model, versions) in try db.registeredModels() {
+            let key = "registered:" + model.name
+            guard journal.done[key] == nil else { continue }
+            if try metadata.registeredModel(named: model.name) != nil && !journal.begun.contains(key) {
+                summary.warnings.append("registered model '\(model.name)' skipped: Tally already has a model of this name")
+                continue
+            }
+            summary.registeredModels += 1
+            summary.modelVersions += versions.count
+            if dryRun { continue }
+            try journal.begin(key)
+            if try metadata.registeredModel(named: model.name) == nil {
+                try metadata.transaction {
+                    var m = model
+                    m.aliases = []
+                    _ = try metadata.insertRegisteredModel(m)
+                    for v in versions {
+                        var v = v
+                        v.source = Self.followingExperiments(v.source, map)
+                        v.storageLocation = Self.followingExperiments(v.storageLocation, map)
+                        let stored = try metadata.insertModelVersion(v)
+                        guard stored.version == v.version else {
+                            throw TrackingError(.internalError, "registered model '\(model.name)': version \(v.version) would be stored as \(stored.version)")
+                        }
+                    }
+                    for a in model.aliases { try metadata.setModelAlias(model.name, alias: a.alias, version: a.version) }
+                    // Inserting versions touched the model: give it back MLflow's time.
+                    try metadata.updateRegisteredModel(model.name, description: model.description, now: model.lastUpdatedTime)
+                }
+            }
+            try journal.finish(key, fingerprint: "\(versions.count)")
+        }
+    }
+
+    /// `uri` with a `mlflow-artifacts:/<experiment id>/…` prefix moved to the experiment's Tally id.
+    static func followingExperiments(_ uri: String, _ map: [String: String]) -> String {
+        guard uri.hasPrefix(proxiedScheme) else { return uri }
+        let rest = uri.dropFirst(proxiedScheme.count).drop { $0 == "/" }
+        let id = rest.prefix { $0 != "/" }
+        guard let mapped = map[String(id)], mapped != String(id) else { return uri }
+        return proxiedScheme + "/" + mapped + rest.dropFirst(id.count)
+    }
+}
