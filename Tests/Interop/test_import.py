@@ -117,7 +117,8 @@ def runs(url, experiment_ids):
     return out
 
 
-def history(url, run_id, key):
+def history(url, run_id, key, ordered=False):
+    """A metric's whole history as (step, timestamp, value repr): sorted, or (`ordered`) in the server's order."""
     points, token = [], None
     while True:
         params = {"run_id": run_id, "metric_key": key, "max_results": 25000}
@@ -127,7 +128,8 @@ def history(url, run_id, key):
         points += page.get("metrics", [])
         token = page.get("next_page_token")
         if not token:
-            return sorted((p["step"], p["timestamp"], repr(float(p["value"]))) for p in points)
+            got = [(p["step"], p["timestamp"], repr(float(p["value"]))) for p in points]
+            return got if ordered else sorted(got)
 
 
 def artifact_files(url, run_id, path=""):
@@ -241,6 +243,9 @@ def test_import_matches_mlflow_field_by_field(source):
             # What MLflow's database holds: NaN, ±Inf stored as ±max double, -0.0 stored as 0.0 by SQLite.
             assert special[-3] == "nan" and special[-2] == repr(1.7976931348623157e308) and special[-1] == repr(-1.7976931348623157e308)
             assert special[0] == "0.0" and special[1] == repr(5e-324)
+            # Values sharing a step come back in MLflow's order (timestamp, then value), not sorted by value.
+            assert history(s.url, r1, "multi", ordered=True) == history(m.url, r1, "multi", ordered=True)
+            assert [p[2] for p in history(s.url, r1, "multi", ordered=True)] == ["2.0", "1.0", "1.5", "-1.0"]
         finally:
             s.stop(keep=True)
         # A second import of the same source changes nothing, and --verify finds every run equal.

@@ -126,21 +126,58 @@ final class MLflowSQLSource {
         return out
     }
 
-    /// Every metric point of a run in one ordered scan: a series per key (keys in bytewise order), its points in the
-    /// order MLflow's `get-history` lists them (timestamp, step, value), values exactly as the database holds them
-    /// (`is_nan` rows are NaN; ±Inf was stored as ±1.7976931348623157e308 and stays so).
+    /// Every metric point of a run in one ordered scan: a series per key (keys in bytewise order), its points by
+    /// step and, within a step, in the order MLflow's `get-history` lists them (timestamp, then the stored value),
+    /// values exactly as the database holds them (`is_nan` rows are NaN; ±Inf was stored as ±1.7976931348623157e308
+    /// and stays so). The scan follows MLflow's `(run_uuid, key, step)` index, so SQLite sorts nothing; the rare
+    /// points sharing a step are put in MLflow's order here.
     func metrics(runID: String) throws -> [SeriesBatch] {
         var out: [SeriesBatch] = []
-        try db.query("SELECT key, timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key, timestamp, step, value",
-                     [.text(runID)]) { r in
-            let key = r[0].string ?? ""
-            if out.last?.key != key { out.append(SeriesBatch(key: key, steps: [], timestamps: [], values: [])) }
-            let nan = (r[4].int ?? 0) != 0
-            out[out.count - 1].timestamps.append(r[1].int ?? 0)
-            out[out.count - 1].steps.append(r[2].int ?? 0)
-            out[out.count - 1].values.append(nan ? .nan : (r[3].double ?? 0))
+        var key: [UInt8] = []
+        var steps: [Int64] = [], stamps: [Int64] = [], values: [Double] = [], stored: [Double] = []
+        var ties = false
+        func close() {
+            guard !steps.isEmpty else { return }
+            if ties { Self.orderTies(&steps, &stamps, &values, stored) }
+            out.append(SeriesBatch(key: String(decoding: key, as: UTF8.self), steps: steps, timestamps: stamps, values: values))
+            steps.removeAll(keepingCapacity: true)
+            stamps.removeAll(keepingCapacity: true)
+            values.removeAll(keepingCapacity: true)
+            stored.removeAll(keepingCapacity: true)
+            ties = false
         }
+        // Millions of rows: a cursor, the key compared in place and made a String once per series.
+        try db.scan("SELECT key, timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key, step", [.text(runID)]) { r in
+            let k = r.text(0)
+            if steps.isEmpty || !k.elementsEqual(key) {
+                close()
+                key = Array(k)
+            }
+            let step = r.int64(2), value = r.double(3)
+            if let last = steps.last, last == step { ties = true }
+            stamps.append(r.int64(1))
+            steps.append(step)
+            stored.append(value)
+            values.append(r.int64(4) != 0 ? .nan : value)
+        }
+        close()
         return out
+    }
+
+    /// Sorts each group of points sharing a step by (timestamp, stored value), MLflow's history order.
+    static func orderTies(_ steps: inout [Int64], _ stamps: inout [Int64], _ values: inout [Double], _ stored: [Double]) {
+        var i = 0
+        while i < steps.count {
+            var j = i + 1
+            while j < steps.count && steps[j] == steps[i] { j += 1 }
+            if j - i > 1 {
+                let order = (i..<j).sorted { (stamps[$0], stored[$0]) < (stamps[$1], stored[$1]) }
+                let (t, v) = (order.map { stamps[$0] }, order.map { values[$0] })
+                stamps.replaceSubrange(i..<j, with: t)
+                values.replaceSubrange(i..<j, with: v)
+            }
+            i = j
+        }
     }
 
     /// What changes when MLflow logs more to a run: its points, params and tags counted, status, end time and stage.

@@ -40,6 +40,23 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public var isConstraint: Bool { code & 0xFF == SQLITE_CONSTRAINT }
 }
 
+/// The current row of ``SQLiteDatabase/scan(_:_:_:)``: valid only inside its callback.
+struct SQLiteRow {
+    fileprivate let statement: OpaquePointer
+
+    /// Column `i` as an integer (SQLite's conversion: 0 for NULL).
+    func int64(_ i: Int32) -> Int64 { sqlite3_column_int64(statement, i) }
+    /// Column `i` as a double (SQLite's conversion: 0 for NULL).
+    func double(_ i: Int32) -> Double { sqlite3_column_double(statement, i) }
+    /// Whether column `i` is NULL.
+    func isNull(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_NULL }
+    /// Column `i`'s text bytes, in place (valid until the next step).
+    func text(_ i: Int32) -> UnsafeRawBufferPointer {
+        let p = sqlite3_column_text(statement, i)
+        return UnsafeRawBufferPointer(start: p, count: p == nil ? 0 : Int(sqlite3_column_bytes(statement, i)))
+    }
+}
+
 /// One SQLite connection with a cache of prepared statements. Not thread-safe by itself: it is only ever used
 /// inside its owner's `Mutex` (hence `@unchecked Sendable`), which serialises every call.
 final class SQLiteDatabase: @unchecked Sendable {
@@ -166,6 +183,20 @@ final class SQLiteDatabase: @unchecked Sendable {
                 }
             }
             try row(cols)
+        }
+    }
+
+    /// Runs a query and calls `row` with a cursor on each result row: no per-row array or boxed cells, and text
+    /// read in place (for scans of millions of rows, such as `tally import` reading MLflow's metric table).
+    func scan(_ sql: String, _ values: [SQLValue] = [], _ row: (SQLiteRow) throws -> Void) throws {
+        let s = try statement(sql)
+        defer { sqlite3_reset(s) }
+        try bind(s, values, sql)
+        while true {
+            let rc = sqlite3_step(s)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw error(rc, sql) }
+            try row(SQLiteRow(statement: s))
         }
     }
 
