@@ -106,16 +106,18 @@ class MlflowServer:
     artifacts in a temp dir (also its working directory, where the auth app keeps basic_auth.db), one worker, a free
     port. `extra`: more arguments (e.g. `--app-name basic-auth`); `env`: more variables."""
 
-    def __init__(self, *extra, env=None, db=None):
-        """`db`: start on a copy of this SQLite database (MLflow upgrades an older schema to its own on start)."""
+    def __init__(self, *extra, env=None, db=None, backend=None):
+        """`db`: start on a copy of this SQLite database (MLflow upgrades an older schema to its own on start);
+        `backend`: another backend-store URI (a PostgreSQL database) instead of SQLite."""
         import sys
         self.work = tempfile.mkdtemp(prefix="tally-oracle-")
+        self.backend_uri = backend or "sqlite:///" + os.path.join(self.work, "m.db")
         if db:
             shutil.copy(db, os.path.join(self.work, "m.db"))
         self.url = f"http://127.0.0.1:{free_port()}"
         log = open(os.path.join(self.work, "log"), "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", *extra,
-                                      "--backend-store-uri", "sqlite:///" + os.path.join(self.work, "m.db"),
+                                      "--backend-store-uri", backend or "sqlite:///" + os.path.join(self.work, "m.db"),
                                       "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--workers", "1",
                                       "--artifacts-destination", os.path.join(self.work, "artifacts")],
                                      cwd=self.work, stdout=log, stderr=subprocess.STDOUT,

@@ -5,7 +5,8 @@ extension MLflowImport {
     /// metric key the number of points and an order-free checksum of (step, timestamp, value bits) — and returns
     /// one line per difference (none: the copy is exact).
     public func verify(_ service: TrackingService) throws -> [String] {
-        let source = try MLflowSQLSource(sqlitePath: try Self.sqlitePath(options.source))
+        let source = try Self.openSource(options.source)
+        defer { source.close() }
         var differences: [String] = []
         for e in try selectedExperiments(source) {
             for r in try source.runs(experimentID: Int64(e.experimentID) ?? 0, since: options.since) {

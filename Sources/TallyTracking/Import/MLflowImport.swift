@@ -77,22 +77,23 @@ public struct MLflowImport: Sendable {
     /// An import with `options`.
     public init(_ options: Options) { self.options = options }
 
-    /// The SQLite path of a `sqlite:///…` URI (or a plain path).
-    static func sqlitePath(_ uri: String) throws -> String {
-        if uri.hasPrefix("sqlite:///") { return String(uri.dropFirst("sqlite:///".count)) }
-        if uri.hasPrefix("postgresql:") || uri.hasPrefix("postgres:") || uri.hasPrefix("postgresql+") {
-            throw TrackingError.invalid("Importing from PostgreSQL is not supported yet: use the SQLite file or the server's URL")
+    /// Opens the source a backend-store URI names: `sqlite:///path` (or a plain path), or PostgreSQL
+    /// (`postgresql://`, `postgres://`, `postgresql+psycopg2://`).
+    static func openSource(_ uri: String) throws -> MLflowSQLSource {
+        if PostgresURI.schemes.contains(where: { uri.hasPrefix($0 + "://") }) { return try MLflowSQLSource(postgres: try PostgresURI(parsing: uri)) }
+        if uri.hasPrefix("sqlite:///") { return try MLflowSQLSource(sqlitePath: String(uri.dropFirst("sqlite:///".count))) }
+        if uri.contains("://") {
+            throw TrackingError.invalid("Unsupported import source '\(uri)': use sqlite:///path/to/mlflow.db or postgresql://user:password@host:port/database")
         }
-        if uri.contains("://") { throw TrackingError.invalid("Unsupported import source '\(uri)': use sqlite:///path/to/mlflow.db") }
-        return uri
+        return try MLflowSQLSource(sqlitePath: uri)
     }
 
     /// Runs the import into `service` (whose stores the caller opened on the data directory, taking its lock);
     /// `journalDirectory` holds the journal; `progress` is called as runs, points and artifacts are copied.
     public func run(into service: TrackingService, journalDirectory: String, progress: (Progress) -> Void = { _ in }) throws -> Summary {
-        let source = try MLflowSQLSource(sqlitePath: try Self.sqlitePath(options.source))
-        var journal = try ImportJournal(directory: journalDirectory, source: "sqlite:" + URL(fileURLWithPath: source.location).standardizedFileURL.path,
-                                        dryRun: options.dryRun)
+        let source = try Self.openSource(options.source)
+        defer { source.close() }
+        var journal = try ImportJournal(directory: journalDirectory, source: source.journalName, dryRun: options.dryRun)
         var summary = Summary()
         let experiments = try selectedExperiments(source)
         var plan: [(Experiment, [RunInfo])] = []

@@ -5,7 +5,7 @@ extension MLflowSQLSource {
     func loggedModels(experimentID: Int64) throws -> [LoggedModel] {
         guard has("logged_models") else { return [] }
         var out: [LoggedModel] = []
-        try db.query("SELECT model_id, experiment_id, name, creation_timestamp_ms, last_updated_timestamp_ms, artifact_location, status, "
+        try query("SELECT model_id, experiment_id, name, creation_timestamp_ms, last_updated_timestamp_ms, artifact_location, status, "
                      + "model_type, source_run_id, lifecycle_stage FROM logged_models WHERE experiment_id = ? ORDER BY creation_timestamp_ms, model_id",
                      [.integer(experimentID)]) { r in
             let status = LoggedModelStatus.allCases.first { $0.number == r[6].int ?? 0 } ?? .unspecified
@@ -15,14 +15,14 @@ extension MLflowSQLSource {
         }
         for i in out.indices {
             let id: [SQLValue] = [.text(out[i].modelID)]
-            out[i].tags = try db.rows("SELECT tag_key, tag_value FROM logged_model_tags WHERE model_id = ? ORDER BY rowid", id).map {
+            out[i].tags = try rows("SELECT tag_key, tag_value FROM logged_model_tags WHERE model_id = ? ORDER BY \(order)", id).map {
                 KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
             }
-            out[i].params = try db.rows("SELECT param_key, param_value FROM logged_model_params WHERE model_id = ? ORDER BY rowid", id).map {
+            out[i].params = try rows("SELECT param_key, param_value FROM logged_model_params WHERE model_id = ? ORDER BY \(order)", id).map {
                 KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
             }
-            out[i].metrics = try db.rows("SELECT metric_name, metric_value, metric_timestamp_ms, metric_step, run_id, dataset_name, dataset_digest "
-                                         + "FROM logged_model_metrics WHERE model_id = ? ORDER BY rowid", id).map {
+            out[i].metrics = try rows("SELECT metric_name, metric_value, metric_timestamp_ms, metric_step, run_id, dataset_name, dataset_digest "
+                                         + "FROM logged_model_metrics WHERE model_id = ? ORDER BY \(order)", id).map {
                 ModelMetric(metric: Metric(key: $0[0].string ?? "", value: $0[1].double ?? .nan, timestamp: $0[2].int ?? 0, step: $0[3].int ?? 0),
                             modelID: out[i].modelID, runID: $0[4].string ?? "", datasetName: $0[5].string, datasetDigest: $0[6].string)
             }
@@ -33,8 +33,8 @@ extension MLflowSQLSource {
     /// The models a run logged (`inputs` rows from the run to a model output, MLflow 3), in the order recorded.
     func runOutputs(runID: String) throws -> [ModelOutput] {
         guard has("inputs"), has("inputs", "step") else { return [] }
-        return try db.rows("SELECT destination_id, step FROM inputs WHERE source_type = 'RUN_OUTPUT' AND source_id = ? "
-                           + "AND destination_type = 'MODEL_OUTPUT' ORDER BY rowid", [.text(runID)]).map {
+        return try rows("SELECT destination_id, step FROM inputs WHERE source_type = 'RUN_OUTPUT' AND source_id = ? "
+                           + "AND destination_type = 'MODEL_OUTPUT' ORDER BY \(order)", [.text(runID)]).map {
             ModelOutput(modelID: $0[0].string ?? "", step: $0[1].int ?? 0)
         }
     }
@@ -44,7 +44,7 @@ extension MLflowSQLSource {
     func registeredModels() throws -> [(model: RegisteredModel, versions: [ModelVersion])] {
         guard has("registered_models") else { return [] }
         var out: [(model: RegisteredModel, versions: [ModelVersion])] = []
-        try db.query("SELECT name, creation_time, last_updated_time, description FROM registered_models ORDER BY name", []) { r in
+        try query("SELECT name, creation_time, last_updated_time, description FROM registered_models ORDER BY name", []) { r in
             out.append((RegisteredModel(name: r[0].string ?? "", creationTime: r[1].int ?? 0, lastUpdatedTime: r[2].int ?? 0, description: r[3].string), []))
         }
         let runLink = has("model_versions", "run_link") ? "run_link" : "NULL"
@@ -52,16 +52,16 @@ extension MLflowSQLSource {
         for i in out.indices {
             let name: [SQLValue] = [.text(out[i].model.name)]
             if has("registered_model_tags") {
-                out[i].model.tags = try db.rows("SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY rowid", name).map {
+                out[i].model.tags = try rows("SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY \(order)", name).map {
                     KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
                 }
             }
             if has("registered_model_aliases") {
-                out[i].model.aliases = try db.rows("SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias", name).map {
+                out[i].model.aliases = try rows("SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias", name).map {
                     ModelAlias(alias: $0[0].string ?? "", version: $0[1].int ?? 0)
                 }
             }
-            out[i].versions = try db.rows("SELECT version, creation_time, last_updated_time, current_stage, description, source, run_id, \(runLink), "
+            out[i].versions = try rows("SELECT version, creation_time, last_updated_time, current_stage, description, source, run_id, \(runLink), "
                                           + "\(storage) FROM model_versions WHERE name = ? ORDER BY version", name).map { r in
                 ModelVersion(name: out[i].model.name, version: r[0].int ?? 0, creationTime: r[1].int ?? 0, lastUpdatedTime: r[2].int ?? 0,
                              currentStage: r[3].string ?? "None", description: r[4].string, source: r[5].string ?? "", runID: r[6].string ?? "",
@@ -69,7 +69,7 @@ extension MLflowSQLSource {
             }
             if has("model_version_tags") {
                 for j in out[i].versions.indices {
-                    out[i].versions[j].tags = try db.rows("SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY rowid",
+                    out[i].versions[j].tags = try rows("SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY \(order)",
                                                           name + [.integer(out[i].versions[j].version)]).map {
                         KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
                     }

@@ -2,45 +2,94 @@ import Foundation
 import TallyStore
 
 /// Reads a team's tracking data out of MLflow's own SQL schema (the database behind `mlflow server
-/// --backend-store-uri sqlite:///…`), read-only: the file is opened without write access, so not even its journal
-/// mode changes. Columns are found by introspection, so the schema generations MLflow 2.0–3.x have shipped (see
-/// `alembic_version`) read the same way: tables a generation lacks (datasets before 2.4) read as empty.
+/// --backend-store-uri sqlite:///…` or `postgresql://…`), read-only: a SQLite file is opened without write access,
+/// so not even its journal mode changes; PostgreSQL is only queried. Columns are found by introspection, so the
+/// schema generations MLflow 2.0–3.x have shipped (see `alembic_version`) read the same way: tables a generation
+/// lacks (datasets before 2.4) read as empty.
 final class MLflowSQLSource {
-    let db: SQLiteDatabase
-    /// Where the data comes from, for messages (the file path).
+    private enum Database {
+        case sqlite(SQLiteDatabase)
+        case postgres(PostgresDatabase)
+    }
+
+    private let database: Database
+    /// Where the data comes from, for messages and the journal's name (a path, or a URI without its password).
     let location: String
     /// The source's alembic revision (`nil` for a database without the table).
-    let revision: String?
+    private(set) var revision: String?
     /// Columns of each table the importer reads.
-    private let columns: [String: Set<String>]
+    private var columns: [String: Set<String>] = [:]
+    /// The column ordering rows as they were stored: SQLite's `rowid`, PostgreSQL's physical `ctid`.
+    let order: String
+
+    static let tables = ["experiments", "experiment_tags", "runs", "params", "tags", "metrics", "inputs", "input_tags", "datasets", "alembic_version",
+                         "logged_models", "logged_model_tags", "logged_model_params", "logged_model_metrics", "registered_models",
+                         "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"]
 
     /// Opens `path` read-only and checks it is an MLflow tracking database.
-    init(sqlitePath path: String) throws {
+    convenience init(sqlitePath path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw TrackingError.invalid("No MLflow database at \(path)") }
         do {
-            db = try SQLiteDatabase(path: path, readOnly: true)
+            try self.init(.sqlite(try SQLiteDatabase(path: path, readOnly: true)), location: path, order: "rowid")
         } catch let e as SQLiteError {
             throw TrackingError.invalid("Cannot open the MLflow database \(path): \(e.message)")
         }
-        location = path
-        var cols: [String: Set<String>] = [:]
-        for table in ["experiments", "experiment_tags", "runs", "params", "tags", "metrics", "inputs", "input_tags", "datasets", "alembic_version",
-                      "logged_models", "logged_model_tags", "logged_model_params", "logged_model_metrics", "registered_models",
-                      "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"] {
-            let names = try db.rows("SELECT name FROM pragma_table_info(?)", [.text(table)]).compactMap { $0.first?.string }
-            if !names.isEmpty { cols[table] = Set(names) }
+    }
+
+    /// Connects to MLflow's PostgreSQL database (`postgresql://`, `postgres://` or MLflow's `postgresql+psycopg2://`).
+    convenience init(postgres uri: PostgresURI) throws {
+        try self.init(.postgres(try PostgresDatabase(uri: uri, poolSize: 1)), location: uri.description, order: "ctid")
+    }
+
+    private init(_ database: Database, location: String, order: String) throws {
+        self.database = database
+        self.location = location
+        self.order = order
+        let introspect = switch database {
+        case .sqlite: "SELECT name FROM pragma_table_info(?)"
+        case .postgres: "SELECT column_name::text FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()"
         }
-        columns = cols
+        for table in Self.tables {
+            let names = try rows(introspect, [.text(table)]).compactMap { $0.first?.string }
+            if !names.isEmpty { columns[table] = Set(names) }
+        }
         for (table, needed) in [("experiments", ["experiment_id", "name", "artifact_location", "lifecycle_stage"]),
                                 ("runs", ["run_uuid", "experiment_id", "status", "start_time", "end_time", "lifecycle_stage", "artifact_uri"]),
                                 ("metrics", ["key", "value", "timestamp", "step", "is_nan", "run_uuid"]),
                                 ("params", ["key", "value", "run_uuid"]), ("tags", ["key", "value", "run_uuid"])] {
-            let missing = needed.filter { cols[table]?.contains($0) != true }
+            let missing = needed.filter { columns[table]?.contains($0) != true }
             guard missing.isEmpty else {
-                throw TrackingError.invalid("\(path) is not an MLflow 2.x/3.x tracking database: table \(table) lacks \(missing.joined(separator: ", "))")
+                throw TrackingError.invalid("\(location) is not an MLflow 2.x/3.x tracking database: table \(table) lacks \(missing.joined(separator: ", "))")
             }
         }
-        revision = cols["alembic_version"] == nil ? nil : try db.rows("SELECT version_num FROM alembic_version").first?.first?.string
+        revision = columns["alembic_version"] == nil ? nil : try rows("SELECT version_num FROM alembic_version").first?.first?.string
+    }
+
+    /// Every row of a query (`?` placeholders on both databases).
+    func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
+        switch database {
+        case .sqlite(let db): try db.rows(sql, values)
+        case .postgres(let db): try db.withConnection { try $0.rows(sql, values) }
+        }
+    }
+
+    /// Calls `row` with each result row.
+    func query(_ sql: String, _ values: [SQLValue], _ row: ([SQLValue]) throws -> Void) throws {
+        for r in try rows(sql, values) { try row(r) }
+    }
+
+    /// What names this source in the journal: the SQLite file's absolute path, or the PostgreSQL URI's host, port,
+    /// database and user.
+    var journalName: String {
+        switch database {
+        case .sqlite: "sqlite:" + URL(fileURLWithPath: location).standardizedFileURL.path
+        case .postgres: location
+        }
+    }
+
+    /// Closes the PostgreSQL connection (a SQLite file closes with the source).
+    func close() {
+        if case .postgres(let db) = database { db.close() }
     }
 
     func has(_ table: String, _ column: String) -> Bool { columns[table]?.contains(column) == true }
@@ -53,7 +102,7 @@ final class MLflowSQLSource {
         let times = has("experiments", "creation_time") ? "creation_time, last_update_time" : "NULL, NULL"
         var out: [Experiment] = []
         var index: [Int64: Int] = [:]
-        try db.query("SELECT experiment_id, name, artifact_location, lifecycle_stage, \(times) FROM experiments ORDER BY experiment_id", []) { r in
+        try query("SELECT experiment_id, name, artifact_location, lifecycle_stage, \(times) FROM experiments ORDER BY experiment_id", []) { r in
             let id = r[0].int ?? 0
             index[id] = out.count
             out.append(Experiment(experimentID: String(id), name: r[1].string ?? "", artifactLocation: r[2].string ?? "",
@@ -61,7 +110,7 @@ final class MLflowSQLSource {
                                   lastUpdateTime: r[5].int ?? 0, tags: []))
         }
         if columns["experiment_tags"] != nil {
-            try db.query("SELECT experiment_id, key, value FROM experiment_tags ORDER BY rowid", []) { r in
+            try query("SELECT experiment_id, key, value FROM experiment_tags ORDER BY \(order)", []) { r in
                 guard let i = index[r[0].int ?? -1] else { return }
                 out[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
             }
@@ -81,7 +130,7 @@ final class MLflowSQLSource {
             args.append(.integer(since))
         }
         var out: [RunInfo] = []
-        try db.query(sql + " ORDER BY r.start_time, r.run_uuid", args) { r in
+        try query(sql + " ORDER BY r.start_time, r.run_uuid", args) { r in
             let stored = r[1].string ?? ""
             out.append(RunInfo(runID: r[0].string ?? "", runName: stored.isEmpty ? (r[9].string ?? "") : stored, experimentID: String(r[2].int ?? 0),
                                userID: r[3].string ?? "", status: RunStatus(rawValue: r[4].string ?? "") ?? .running, startTime: r[5].int ?? 0,
@@ -92,14 +141,14 @@ final class MLflowSQLSource {
 
     /// A run's tags, in the order MLflow first stored them.
     func tags(runID: String) throws -> [KeyValue] {
-        try db.rows("SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY rowid", [.text(runID)]).map {
+        try rows("SELECT key, value FROM tags WHERE run_uuid = ? ORDER BY \(order)", [.text(runID)]).map {
             KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
         }
     }
 
     /// A run's params.
     func params(runID: String) throws -> [KeyValue] {
-        try db.rows("SELECT key, value FROM params WHERE run_uuid = ? ORDER BY rowid", [.text(runID)]).map {
+        try rows("SELECT key, value FROM params WHERE run_uuid = ? ORDER BY \(order)", [.text(runID)]).map {
             KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
         }
     }
@@ -109,16 +158,16 @@ final class MLflowSQLSource {
         guard columns["inputs"] != nil, columns["datasets"] != nil else { return [] }
         var out: [DatasetInput] = []
         var byInput: [String: Int] = [:]
-        try db.query("SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, d.dataset_schema, d.dataset_profile "
+        try query("SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, d.dataset_schema, d.dataset_profile "
                      + "FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id WHERE i.source_type = 'DATASET' "
-                     + "AND i.destination_type = 'RUN' AND i.destination_id = ? ORDER BY i.rowid", [.text(runID)]) { r in
+                     + "AND i.destination_type = 'RUN' AND i.destination_id = ? ORDER BY i.\(order)", [.text(runID)]) { r in
             byInput[r[0].string ?? ""] = out.count
             out.append(DatasetInput(dataset: Dataset(name: r[1].string ?? "", digest: r[2].string ?? "", sourceType: r[3].string ?? "",
                                                      source: r[4].string ?? "", schema: r[5].string, profile: r[6].string), tags: []))
         }
         if !out.isEmpty, columns["input_tags"] != nil {
             for (input, i) in byInput {
-                out[i].tags = try db.rows("SELECT name, value FROM input_tags WHERE input_uuid = ? ORDER BY rowid", [.text(input)]).map {
+                out[i].tags = try rows("SELECT name, value FROM input_tags WHERE input_uuid = ? ORDER BY \(order)", [.text(input)]).map {
                     KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
                 }
             }
@@ -146,19 +195,29 @@ final class MLflowSQLSource {
             stored.removeAll(keepingCapacity: true)
             ties = false
         }
-        // Millions of rows: a cursor, the key compared in place and made a String once per series.
-        try db.scan("SELECT key, timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key, step", [.text(runID)]) { r in
-            let k = r.text(0)
+        func point<K: Collection<UInt8>>(_ k: K, _ timestamp: Int64, _ step: Int64, _ value: Double, _ nan: Bool) {
             if steps.isEmpty || !k.elementsEqual(key) {
                 close()
                 key = Array(k)
             }
-            let step = r.int64(2), value = r.double(3)
             if let last = steps.last, last == step { ties = true }
-            stamps.append(r.int64(1))
+            stamps.append(timestamp)
             steps.append(step)
             stored.append(value)
-            values.append(r.int64(4) != 0 ? .nan : value)
+            values.append(nan ? .nan : value)
+        }
+        switch database {
+        case .sqlite(let db):
+            // Millions of rows: a cursor, the key compared in place and made a String once per series.
+            try db.scan("SELECT key, timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key, step", [.text(runID)]) { r in
+                point(r.text(0), r.int64(1), r.int64(2), r.double(3), r.int64(4) != 0)
+            }
+        case .postgres:
+            // Equal keys together whatever the database's collation; PostgreSQL keeps −0.0, which is then imported.
+            for r in try rows("SELECT key, timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key COLLATE \"C\", step",
+                              [.text(runID)]) {
+                point((r[0].string ?? "").utf8, r[1].int ?? 0, r[2].int ?? 0, r[3].double ?? 0, (r[4].int ?? 0) != 0)
+            }
         }
         close()
         return out
@@ -183,13 +242,14 @@ final class MLflowSQLSource {
     /// What changes when MLflow logs more to a run: its points, params and tags counted, status, end time and stage.
     /// A run imported with one fingerprint and found with another is imported again.
     func fingerprint(_ run: RunInfo) throws -> String {
-        let r = try db.rows("SELECT (SELECT COUNT(*) FROM metrics WHERE run_uuid = ?1), (SELECT COUNT(*) FROM params WHERE run_uuid = ?1), "
-                            + "(SELECT COUNT(*) FROM tags WHERE run_uuid = ?1)", [.text(run.runID)])[0]
+        let id = SQLValue.text(run.runID)
+        let r = try rows("SELECT (SELECT COUNT(*) FROM metrics WHERE run_uuid = ?), (SELECT COUNT(*) FROM params WHERE run_uuid = ?), "
+                         + "(SELECT COUNT(*) FROM tags WHERE run_uuid = ?)", [id, id, id])[0]
         return "\(r[0].int ?? 0),\(r[1].int ?? 0),\(r[2].int ?? 0),\(run.status.rawValue),\(run.endTime ?? -1),\(run.lifecycleStage.rawValue),\(run.runName.utf8.count)"
     }
 
     /// Metric points of a run, counted without reading them (dry runs, progress totals).
     func metricCount(runID: String) throws -> Int {
-        Int(try db.rows("SELECT COUNT(*) FROM metrics WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0)
+        Int(try rows("SELECT COUNT(*) FROM metrics WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0)
     }
 }
