@@ -275,6 +275,33 @@ def test_dry_run_counts_and_writes_nothing(source):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_experiments_and_since_select_what_is_imported(source):
+    m, ids = source
+    d = tempfile.mkdtemp(prefix="tally-import-select-")
+    data = os.path.join(d, "data")
+    try:
+        c = MlflowClient(m.url)
+        b_runs = {r.info.run_id: r.info.start_time for r in c.search_runs([ids["experiments"][1]], run_view_type=3)}
+        newest = max(b_runs.values())
+        # By name and by id (import-b is experiment ids[1]; Default by id); --since keeps runs started at or after it.
+        out = import_into(m, data, "--experiments", f"import-b, 0", "--since", str(newest))
+        s = Server(directory=d)
+        try:
+            got = runs(s.url, ["0", ids["experiments"][1]])
+            want = {rid for rid, t in b_runs.items() if t >= newest}
+            want |= {r.info.run_id for r in c.search_runs(["0"], run_view_type=3) if r.info.start_time >= newest}
+            assert set(got) == want and want, (sorted(got), sorted(want))
+            assert ids["experiments"][0] not in experiments(s.url)  # not selected: not created
+        finally:
+            s.stop(keep=True)
+        bad = import_into(m, data, "--experiments", "no-such-experiment", check=False)
+        assert bad.returncode != 0 and "No experiment 'no-such-experiment'" in bad.stderr, bad.stderr
+        bad = import_into(m, data, "--since", "yesterday", check=False)
+        assert bad.returncode != 0 and "--since 'yesterday'" in bad.stderr, bad.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
     m, ids = source
     d = tempfile.mkdtemp(prefix="tally-import-kill-")
