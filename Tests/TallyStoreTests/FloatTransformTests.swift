@@ -9,18 +9,9 @@ import TallyWorkloads
     /// column's transform byte and size.
     func roundTrip(_ xs: [Double], forcing transform: FloatColumnCodec.Transform?, segment: Bool = true,
                    _ c: Compression = .default) throws -> (out: [UInt64], transform: UInt8, bytes: Int) {
-        let planes = PlaneCodec()
-        var w = ByteWriter()
-        try bits(xs).withUnsafeBufferPointer {
-            try FloatColumnCodec.encode($0, compression: c, planes: planes, into: &w, segment: segment, forcing: transform)
+        try floatColumnRoundTrip(xs) { b, planes, w in
+            try FloatColumnCodec.encode(b, compression: c, planes: planes, into: &w, segment: segment, forcing: transform)
         }
-        var r = ByteReader(w.bytes)
-        let out = try [UInt64](unsafeUninitializedCapacity: xs.count) { buf, n in
-            try FloatColumnCodec.decode(&r, expectedCount: xs.count, planes: planes, into: buf)
-            n = xs.count
-        }
-        #expect(r.remaining == 0)
-        return (out, w.bytes.count > 1 ? w.bytes[1] : 0, w.count)
     }
 
     /// Float32-exact and float64 inputs of every awkward kind: NaN payloads, ±Inf, −0.0, subnormals, constant

@@ -22,25 +22,10 @@ extension ScaledIntegers {
     /// Encodes with `segment: true` (or forcing the scaled layout when `force`), decodes, returns the values and
     /// the transform byte and encoded size.
     func roundTrip(_ xs: [Double], _ c: Compression = .default, force: Bool = false) throws -> (out: [UInt64], transform: UInt8, bytes: Int) {
-        let planes = PlaneCodec()
-        var w = ByteWriter()
-        try bits(xs).withUnsafeBufferPointer { b in
-            if force {
-                guard try FloatColumnCodec.encodeScaled(b, beating: .infinity, compression: c, planes: planes, into: &w) else {
-                    try FloatColumnCodec.encode(b, compression: c, planes: planes, into: &w, segment: true)
-                    return
-                }
-            } else {
-                try FloatColumnCodec.encode(b, compression: c, planes: planes, into: &w, segment: true)
-            }
+        try floatColumnRoundTrip(xs) { b, planes, w in
+            if force, try FloatColumnCodec.encodeScaled(b, beating: .infinity, compression: c, planes: planes, into: &w) { return }
+            try FloatColumnCodec.encode(b, compression: c, planes: planes, into: &w, segment: true)
         }
-        var r = ByteReader(w.bytes)
-        let out = try [UInt64](unsafeUninitializedCapacity: xs.count) { buf, n in
-            try FloatColumnCodec.decode(&r, expectedCount: xs.count, planes: planes, into: buf)
-            n = xs.count
-        }
-        #expect(r.remaining == 0)
-        return (out, w.bytes.count > 1 ? w.bytes[1] : 0, w.count)
     }
 
     static func scale(_ xs: [Double]) -> ScaledIntegers.Scale? { bits(xs).withUnsafeBufferPointer { ScaledIntegers.detect($0)?.0 } }

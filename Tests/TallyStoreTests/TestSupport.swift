@@ -44,6 +44,22 @@ extension SplitMix64 {
 
 func bits(_ xs: [Double]) -> [UInt64] { xs.map(\.bitPattern) }
 
+/// Encodes `xs` as one float column with `encode` and decodes it back (the whole column must be consumed); returns
+/// the values' bits, the column's transform byte and its encoded size.
+func floatColumnRoundTrip(_ xs: [Double], _ encode: (UnsafeBufferPointer<UInt64>, PlaneCodec, inout ByteWriter) throws -> Void) throws
+    -> (out: [UInt64], transform: UInt8, bytes: Int) {
+    let planes = PlaneCodec()
+    var w = ByteWriter()
+    try bits(xs).withUnsafeBufferPointer { try encode($0, planes, &w) }
+    var r = ByteReader(w.bytes)
+    let out = try [UInt64](unsafeUninitializedCapacity: xs.count) { buf, n in
+        try FloatColumnCodec.decode(&r, expectedCount: xs.count, planes: planes, into: buf)
+        n = xs.count
+    }
+    #expect(r.remaining == 0)
+    return (out, w.bytes.count > 1 ? w.bytes[1] : 0, w.count)
+}
+
 /// Points in arrival order, with the oracle's ordering: stable sort by step.
 func stableSorted(_ pts: [MetricPoint]) -> [MetricPoint] {
     pts.enumerated().sorted { a, b in a.element.step < b.element.step || (a.element.step == b.element.step && a.offset < b.offset) }
