@@ -366,6 +366,14 @@ func randomSeries(_ rng: inout SplitMix64, count: Int, kind: Int) -> [MetricPoin
         let seg = try #require(try store.run("r", create: false)?.state.withLock { $0.segments.first })
         let tsRefs = Set((0..<seg.series.count).map { seg.series.blocks($0)[0].timestamps.offset })
         #expect(tsRefs.count == 1, "all seven series share one timestamp chunk")
+        // What `tally store stats` reports: blocks per series, and shared step/timestamp chunks counted once for the
+        // run but in full for each series.
+        let storage = try store.storage(run: "r")
+        let blocks = Set(storage.values.map(\.blocks))
+        #expect(storage.values.allSatisfy { $0.points == 5000 } && blocks.count == 1 && blocks.first! >= 5, "\(blocks)")
+        let perSeries = storage.values.reduce(0) { $0 + $1.stepBytes + $1.timestampBytes }
+        let once = try store.stats(run: "r").stepTimestampBytes
+        #expect(once > 0 && Int(once) * SyntheticRun.keys.count == perSeries, "\(once) once, \(perSeries) over the series")
         for k in SyntheticRun.keys {
             let got = try store.read(run: "r", key: k)
             #expect(got.steps == data.steps && got.timestamps == data.timestamps && bits(got.values) == bits(data.values[k]!))
