@@ -28,6 +28,13 @@ import Testing
         let again = try ImportJournal(directory: dir, source: "sqlite:/m.db", dryRun: false)
         #expect(Set(again.done.keys) == ["r1", "r2"])
         #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("begin r2\ndone r2 0,0,0,RUNNING,-1,active,0\n"))
+        // Keys hold anything a registered model's name may: spaces, %, newlines.
+        try j.begin("registered:My Model 100%")
+        try j.finish("registered:My Model 100%", fingerprint: "3")
+        try j.begin("registered:two\nlines")
+        let names = try ImportJournal(directory: dir, source: "sqlite:/m.db", dryRun: false)
+        #expect(names.done["registered:My Model 100%"] == "3" && names.begun.contains("registered:two\nlines"))
+        #expect(names.done["registered:My"] == nil)
         // Another source has a journal of its own; a dry run writes none.
         let other = try ImportJournal(directory: dir, source: "sqlite:/other.db", dryRun: true)
         #expect(other.done.isEmpty)

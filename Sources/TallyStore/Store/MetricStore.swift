@@ -82,8 +82,9 @@ public final class MetricStore: Sendable {
         runs.withLock { $0 = found }
         var deletedByLog: Set<String> = []
         if let wal { deletedByLog = try recover(wal) }
-        // A run the manifest lists must still have its directory, unless the log deleted it.
-        for (id, seq) in manifest where found[id] == nil && !deletedByLog.contains(id) {
+        // A run the manifest lists must still have its directory, unless the log deleted it (without the log, as
+        // `tally store stats` opens a store, that cannot be told).
+        for (id, seq) in manifest where wal != nil && found[id] == nil && !deletedByLog.contains(id) {
             throw StorageError(.corrupt, "run \(id) is missing (its segment \(SegmentFormat.fileName(seq: seq)) is recorded in the manifest)",
                                path: runsDirectory + "/" + RunDirectoryName.encode(id))
         }

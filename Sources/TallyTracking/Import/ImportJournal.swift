@@ -27,16 +27,21 @@ struct ImportJournal {
         }
         path = directory + "/" + String(h, radix: 16) + ".journal"
         self.dryRun = dryRun
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+        if FileManager.default.fileExists(atPath: path) {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw TrackingError(.internalError, "Cannot read the import journal \(path)")
+            }
+            let text = String(decoding: data, as: UTF8.self)  // a torn last line may end inside a character
             var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
             // The last element is "" after a final newline, or a line torn by a kill: its fact is redone, and the
             // file is cut back to its last whole line so the next fact does not join it.
             let torn = lines.removeLast()
-            if !torn.isEmpty, !dryRun, truncate(path, off_t(text.utf8.count - torn.utf8.count)) != 0 {
+            let whole = data.count - (data.lastIndex(of: UInt8(ascii: "\n")).map { data.count - 1 - $0 } ?? data.count)
+            if !torn.isEmpty, !dryRun, truncate(path, off_t(whole)) != 0 {
                 throw TrackingError(.internalError, "Cannot repair the import journal \(path): errno \(errno)")
             }
             for line in lines {
-                let parts = line.split(separator: " ", maxSplits: 2).map(String.init)
+                let parts = line.split(separator: " ", maxSplits: 2).map { Self.unescape(String($0)) }
                 switch (parts.first, parts.count) {
                 case ("experiment"?, 3): experiments[parts[1]] = parts[2]
                 case ("begin"?, 2): begun.insert(parts[1])
@@ -53,17 +58,39 @@ struct ImportJournal {
 
     mutating func experiment(_ sourceID: String, is tallyID: String) throws {
         experiments[sourceID] = tallyID
-        try append("experiment \(sourceID) \(tallyID)")
+        try append("experiment \(Self.escape(sourceID)) \(Self.escape(tallyID))")
     }
 
-    mutating func begin(_ run: String) throws {
-        begun.insert(run)
-        try append("begin \(run)")
+    mutating func begin(_ key: String) throws {
+        begun.insert(key)
+        try append("begin \(Self.escape(key))")
     }
 
-    mutating func finish(_ run: String, fingerprint: String) throws {
-        done[run] = fingerprint
-        try append("done \(run) \(fingerprint)")
+    mutating func finish(_ key: String, fingerprint: String) throws {
+        done[key] = fingerprint
+        try append("done \(Self.escape(key)) \(Self.escape(fingerprint))")
+    }
+
+    /// Keys (a registered model's name may hold anything) with `%`, space and newline percent-encoded, so a line
+    /// always splits into its fields.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s.unicodeScalars {
+            switch c {
+            case "%": out += "%25"
+            case " ": out += "%20"
+            case "\n": out += "%0A"
+            case "\r": out += "%0D"
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    static func unescape(_ s: String) -> String {
+        guard s.contains("%") else { return s }
+        return s.replacingOccurrences(of: "%20", with: " ").replacingOccurrences(of: "%0A", with: "\n")
+            .replacingOccurrences(of: "%0D", with: "\r").replacingOccurrences(of: "%25", with: "%")
     }
 
     /// Appends a line and makes it durable.

@@ -43,7 +43,17 @@ extension TrackingService {
                 summary.runsAlreadyImported += 1
                 return
             }
-            summary.runsUpdated += 1  // MLflow logged more to it since: imported again, whole
+            // MLflow logged more to it since: imported again, whole, unless Tally holds points the import did not
+            // write (the run went on logging to Tally), which a re-import would drop.
+            let imported = Int(before.split(separator: ",").first ?? "") ?? -1
+            let stats = try metrics.stats(run: id)
+            guard stats.sealedPoints + stats.headPoints == imported else {
+                summary.warnings.append("run \(id) changed in MLflow since it was imported, but Tally holds \(stats.sealedPoints + stats.headPoints) "
+                                        + "points where the import wrote \(imported): left as it is")
+                summary.runsSkipped += 1
+                return
+            }
+            summary.runsUpdated += 1
         }
         let exists = try metadata.runInfo(id: id) != nil
         if exists && !journal.begun.contains(id) {
@@ -73,11 +83,12 @@ extension TrackingService {
             if let dir = artifactSource { Self.walkFiles(dir) { _, size in summary.artifactFiles += 1; summary.artifactBytes += size } }
             return
         }
+        let begunBefore = journal.begun.contains(id)
         try journal.begin(id)
+        // A run begun by an interrupted import, or one MLflow has logged more to: its points are written again (even
+        // when its metadata row was lost with an unsynced commit), its fields follow the source.
+        if begunBefore || exists { try metrics.deleteRun(id) }
         if exists {
-            // A run begun by an interrupted import, or one MLflow has logged more to: its points are written again,
-            // its fields follow the source.
-            try metrics.deleteRun(id)
             try metadata.updateRun(id: id, status: info.status, endTime: info.endTime, name: info.runName)
             try metadata.setRunStage(id: id, info.lifecycleStage, now: clock())
         } else {
@@ -89,7 +100,9 @@ extension TrackingService {
         let outputs = try db.runOutputs(runID: id)
         if !outputs.isEmpty { try metadata.insertRunOutputs(runID: id, outputs) }
         try importPoints(runID: id, try db.metrics(runID: id), summary: &summary, progress: progress)
-        if let dir = artifactSource { try copyArtifacts(from: dir, toRunURI: info.artifactURI, summary: &summary, progress: progress) }
+        if let dir = artifactSource { try copyArtifacts(from: dir, toRunURI: info.artifactURI, owner: "run \(id)", summary: &summary, progress: progress) }
+        // The run's metadata durable before the journal says it is done (SQLite commits are synced at checkpoints).
+        try metadata.checkpoint()
         try journal.finish(id, fingerprint: fingerprint)
     }
 

@@ -22,7 +22,9 @@ extension TrackingService {
             }
             path = root + "/" + String(uri.dropFirst(proxiedScheme.count).drop { $0 == "/" })
         } else if uri.hasPrefix("file://") {
-            path = String(uri.dropFirst("file://".count))
+            // MLflow writes `Path.as_uri()`: percent-encoded (`/home/a%20b/mlruns`).
+            let raw = String(uri.dropFirst("file://".count))
+            path = raw.removingPercentEncoding ?? raw
         } else if uri.hasPrefix("/") {
             path = uri
         } else if uri.isEmpty {
@@ -35,31 +37,52 @@ extension TrackingService {
         return isDir.boolValue ? .directory(path) : .unreachable("\(path) is not a directory")
     }
 
-    /// Calls `body` with each regular file under `root` (path relative to it, size), depth first, in name order.
-    static func walkFiles(_ root: String, _ body: (String, Int) throws -> Void) rethrows {
+    /// Calls `body` with each regular file under `root` (path relative to it, size), depth first, in name order;
+    /// returns what it could not take (unreadable directories, symbolic links and other non-files), one line each.
+    @discardableResult
+    static func walkFiles(_ root: String, _ body: (String, Int) throws -> Void) rethrows -> [String] {
+        var skipped: [String] = []
         func walk(_ relative: String) throws {
             let dir = relative.isEmpty ? root : root + "/" + relative
-            for name in ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
+                skipped.append("\(dir): cannot be listed")
+                return
+            }
+            for name in names.sorted() {
                 let rel = relative.isEmpty ? name : relative + "/" + name
                 var st = stat()
-                guard lstat(root + "/" + rel, &st) == 0 else { continue }
+                guard lstat(root + "/" + rel, &st) == 0 else {
+                    skipped.append("\(root)/\(rel): cannot be read")
+                    continue
+                }
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR: try walk(rel)
                 case S_IFREG: try body(rel, Int(st.st_size))
-                default: continue  // symlinks, sockets: not artifacts MLflow wrote
+                default: skipped.append("\(root)/\(rel): not a regular file (a symbolic link?)")
                 }
             }
         }
-        try? walk("")
+        try walk("")
+        return skipped
     }
 
-    /// Copies every file under `dir` byte for byte into the run's proxied artifact root (an existing file is
-    /// replaced, so a rerun converges).
-    func copyArtifacts(from dir: String, toRunURI uri: String, summary: inout MLflowImport.Summary,
+    /// Copies every file under `dir` byte for byte into the proxied artifact root `uri` (an existing file is
+    /// replaced, so a rerun converges). What cannot be copied — a file name Tally's artifact store refuses, a
+    /// symbolic link, a root that is not proxied — is a warning naming `owner`, not the end of the import.
+    func copyArtifacts(from dir: String, toRunURI uri: String, owner: String, summary: inout MLflowImport.Summary,
                        progress: (MLflowImport.Progress) -> Void) throws {
-        guard let root = Self.proxiedRoot(of: uri) else { throw TrackingError.invalid("Artifacts import needs a proxied artifact root (mlflow-artifacts:), not \(uri)") }
+        guard let root = Self.proxiedRoot(of: uri) else {
+            summary.warnings.append("\(owner): artifacts not copied: its artifact root \(uri) is not served by Tally (mlflow-artifacts:)")
+            return
+        }
         let store = try proxiedStore()
-        try Self.walkFiles(dir) { rel, _ in
+        let skipped = try Self.walkFiles(dir) { rel, _ in
+            do {
+                try ArtifactStore.checkPath(rel)
+            } catch {
+                summary.warnings.append("\(owner): artifact \(rel) not copied: Tally's artifact store refuses this path")
+                return
+            }
             let fd = open(dir + "/" + rel, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw TrackingError(.internalError, "Cannot read artifact \(dir)/\(rel): errno \(errno)") }
             defer { Glibc.close(fd) }
@@ -82,5 +105,6 @@ extension TrackingService {
             summary.artifactFiles += 1
             progress(MLflowImport.Progress(phase: "artifacts", done: summary.artifactBytes, total: nil))
         }
+        summary.warnings += skipped.map { "\(owner): artifact not copied: \($0)" }
     }
 }

@@ -10,26 +10,30 @@ extension TrackingService {
         for m in try db.loggedModels(experimentID: Int64(source.experimentID) ?? 0) {
             let key = "model:" + m.modelID
             guard journal.done[key] == nil else { continue }
+            let exists = try metadata.loggedModel(id: m.modelID) != nil
+            if exists && !journal.begun.contains(key) {
+                summary.warnings.append("logged model \(m.modelID) skipped: a model with this id already exists in the target")
+                continue
+            }
             summary.loggedModels += 1
             if dryRun { continue }
             try journal.begin(key)
             var copy = m
             copy.experimentID = experiment.experimentID
             copy.artifactURI = "\(base)/models/\(m.modelID)/artifacts"
-            if try metadata.loggedModel(id: m.modelID) == nil {
+            if !exists {
                 try metadata.transaction {
                     try metadata.insertLoggedModel(copy)
                     if !copy.metrics.isEmpty { try metadata.insertModelMetrics(copy.metrics) }
                 }
-            } else if !journal.begun.contains(key) {
-                summary.warnings.append("logged model \(m.modelID) skipped: a model with this id already exists in the target")
-                continue
             }
             switch Self.sourceArtifacts(m.artifactURI, artifactsFrom: artifactsFrom) {
-            case .directory(let dir): try copyArtifacts(from: dir, toRunURI: copy.artifactURI, summary: &summary, progress: progress)
+            case .directory(let dir):
+                try copyArtifacts(from: dir, toRunURI: copy.artifactURI, owner: "logged model \(m.modelID)", summary: &summary, progress: progress)
             case .none: break
             case .unreachable(let why): summary.warnings.append("logged model \(m.modelID): artifacts not copied: \(why)")
             }
+            try metadata.checkpoint()
             try journal.finish(key, fingerprint: "1")
         }
     }
@@ -44,6 +48,13 @@ extension TrackingService {
             guard journal.done[key] == nil else { continue }
             if try metadata.registeredModel(named: model.name) != nil && !journal.begun.contains(key) {
                 summary.warnings.append("registered model '\(model.name)' skipped: Tally already has a model of this name")
+                continue
+            }
+            // Tally numbers a version one past the model's highest, so MLflow's numbers come back only when they
+            // have no gap (MLflow keeps deleted versions, so they normally have none): otherwise nothing is
+            // written and a warning says so.
+            guard versions.enumerated().allSatisfy({ $0.element.version == Int64($0.offset + 1) }) else {
+                summary.warnings.append("registered model '\(model.name)' skipped: its version numbers \(versions.map(\.version)) have gaps Tally cannot keep")
                 continue
             }
             summary.registeredModels += 1
@@ -69,6 +80,7 @@ extension TrackingService {
                     try metadata.updateRegisteredModel(model.name, description: model.description, now: model.lastUpdatedTime)
                 }
             }
+            try metadata.checkpoint()
             try journal.finish(key, fingerprint: "\(versions.count)")
         }
     }

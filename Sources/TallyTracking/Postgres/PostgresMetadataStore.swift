@@ -191,7 +191,7 @@ public final class PostgresMetadataStore: MetadataStore {
                           [.integer(id), .text(t.key), .text(t.value)])
             }
             // Ids the sequence would hand out later move past this one.
-            try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), 1))")
+            try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), (SELECT last_value FROM experiment_ids), 1))")
         }
     }
 

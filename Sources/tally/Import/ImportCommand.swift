@@ -41,6 +41,14 @@ struct ImportCommand: ParsableCommand {
             options.dryRun = dryRun
             var config = ServerConfiguration()
             config.dataDirectory = dataDir
+            // A dry run into a directory that does not exist yet counts against an empty one and leaves none behind.
+            var scratch: String?
+            if dryRun && !FileManager.default.fileExists(atPath: dataDir) {
+                var template = Array((NSTemporaryDirectory() + "/tally-import-dry-XXXXXX").utf8CString)
+                scratch = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!).map { String(cString: $0) } }
+                config.dataDirectory = scratch ?? dataDir
+            }
+            defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
             config.backendStoreURI = backendStoreURI
             config.durability = .sync  // a run is journaled done only once its points are durable
             let service: TrackingService
@@ -54,7 +62,7 @@ struct ImportCommand: ParsableCommand {
             let summary: MLflowImport.Summary
             let differences: [String]
             do {
-                summary = try MLflowImport(options).run(into: service, journalDirectory: dataDir + "/imports") { display.update($0) }
+                summary = try MLflowImport(options).run(into: service, journalDirectory: config.dataDirectory + "/imports") { display.update($0) }
                 display.finish()
                 differences = verify && !dryRun ? try MLflowImport(options).verify(service) : []
                 try service.close()

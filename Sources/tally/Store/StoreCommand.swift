@@ -45,8 +45,9 @@ struct StoreCommand: ParsableCommand {
         var only: String?
 
         func run() throws {
+            guard FileManager.default.fileExists(atPath: directory + "/runs") else { throw ValidationError("\(directory) is not a metric store (no runs/)") }
             var config = StoreConfiguration()
-            config.wal = nil
+            config.wal = nil  // read only what is sealed: no replay, and nothing written on close
             let store = try MetricStore(directory: directory, configuration: config)
             defer { try? store.close() }
             func cell(_ bytes: Int, _ points: Int) -> String { String(format: "%8.3f", Double(bytes) / Double(max(points, 1))) }
