@@ -338,8 +338,14 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
         c.log_metric(late, "loss", 0.125, step=4)
         c.log_param(late, "late-param", "1")
         c.set_terminated(late, "KILLED")
+        # The registry and the logged model change in MLflow too: a new version, an alias, a model tag.
+        reg, mid = ids["registry"][0], ids["models"][0]
+        c.create_model_version(reg, f"models:/{mid}", model_id=mid, description="v4")
+        c.set_registered_model_alias(reg, "previous", "1")
+        c.set_logged_model_tags(mid, {"reviewed": "yes"})
         out = import_into(m, data, "--verify")
         assert row(out, "runs") == "0" and row(out, "runs updated") == "1" and row(out, "metric points") == "2", out.stdout
+        assert row(out, "registered models updated") == "1" and row(out, "logged models updated") == "1", out.stdout
         s = Server(directory=d)
         try:
             expect_same(m.url, s.url, {**ids, "runs": ids["runs"] + [late]})

@@ -50,8 +50,12 @@ public struct MLflowImport: Sendable {
         public var points = 0
         /// Logged models (MLflow 3) imported.
         public var loggedModels = 0
+        /// Logged models imported before that MLflow changed since (status, tags, params, metrics): brought up to date.
+        public var loggedModelsUpdated = 0
         /// Registered models imported.
         public var registeredModels = 0
+        /// Registered models imported before that MLflow changed since (versions, aliases, tags): imported again.
+        public var registeredModelsUpdated = 0
         /// Their versions.
         public var modelVersions = 0
         /// Artifact files copied.

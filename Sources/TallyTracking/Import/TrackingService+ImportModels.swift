@@ -9,7 +9,15 @@ extension TrackingService {
         let base = experiment.artifactLocation.hasSuffix("/") ? String(experiment.artifactLocation.dropLast()) : experiment.artifactLocation
         for m in try db.loggedModels(experimentID: Int64(source.experimentID) ?? 0) {
             let key = "model:" + m.modelID
-            guard journal.done[key] == nil else { continue }
+            // What changes as MLflow finishes a model or logs to it: status, update time, tags, params, metrics.
+            let fingerprint = "\(m.status.number),\(m.lastUpdatedTime),\(m.tags.count),\(m.params.count),\(m.metrics.count),\(m.lifecycleStage.rawValue)"
+            if let before = journal.done[key] {
+                guard before != fingerprint, !dryRun else { continue }
+                try updateImportedModel(m, summary: &summary)
+                try metadata.checkpoint()
+                try journal.finish(key, fingerprint: fingerprint)
+                continue
+            }
             let exists = try metadata.loggedModel(id: m.modelID) != nil
             if exists && !journal.begun.contains(key) {
                 summary.warnings.append("logged model \(m.modelID) skipped: a model with this id already exists in the target")
@@ -34,7 +42,7 @@ extension TrackingService {
             case .unreachable(let why): summary.warnings.append("logged model \(m.modelID): artifacts not copied: \(why)")
             }
             try metadata.checkpoint()
-            try journal.finish(key, fingerprint: "1")
+            try journal.finish(key, fingerprint: fingerprint)
         }
     }
 
@@ -45,8 +53,15 @@ extension TrackingService {
                         summary: inout MLflowImport.Summary, dryRun: Bool) throws {
         for (model, versions) in try db.registeredModels() {
             let key = "registered:" + model.name
-            guard journal.done[key] == nil else { continue }
-            if try metadata.registeredModel(named: model.name) != nil && !journal.begun.contains(key) {
+            // What changes in MLflow after an import: versions (and their stages, tags), aliases, tags, update time.
+            let fingerprint = "\(versions.count),\(model.lastUpdatedTime),\(model.tags.count),\(model.aliases.count),"
+                + "\(versions.map { "\($0.lastUpdatedTime).\($0.tags.count)" }.joined(separator: ":"))"
+            if let before = journal.done[key] {
+                guard before != fingerprint, !dryRun else { continue }
+                // Ours, changed in MLflow since: replaced whole (its rows are metadata only; artifacts stay).
+                try metadata.deleteRegisteredModel(model.name)
+                summary.registeredModelsUpdated += 1
+            } else if try metadata.registeredModel(named: model.name) != nil && !journal.begun.contains(key) {
                 summary.warnings.append("registered model '\(model.name)' skipped: Tally already has a model of this name")
                 continue
             }
@@ -57,7 +72,7 @@ extension TrackingService {
                 summary.warnings.append("registered model '\(model.name)' skipped: its version numbers \(versions.map(\.version)) have gaps Tally cannot keep")
                 continue
             }
-            summary.registeredModels += 1
+            if journal.done[key] == nil { summary.registeredModels += 1 }
             summary.modelVersions += versions.count
             if dryRun { continue }
             try journal.begin(key)
@@ -81,8 +96,24 @@ extension TrackingService {
                 }
             }
             try metadata.checkpoint()
-            try journal.finish(key, fingerprint: "\(versions.count)")
+            try journal.finish(key, fingerprint: fingerprint)
         }
+    }
+
+    /// Brings an imported logged model up to MLflow's: status, tags and params (upserts), and the metrics Tally
+    /// does not have yet.
+    func updateImportedModel(_ m: LoggedModel, summary: inout MLflowImport.Summary) throws {
+        guard let mine = try metadata.loggedModel(id: m.modelID) else { return }
+        struct Point: Hashable { var key: String, step: Int64, timestamp: Int64, run: String }
+        let have = Set(mine.metrics.map { Point(key: $0.metric.key, step: $0.metric.step, timestamp: $0.metric.timestamp, run: $0.runID) })
+        let new = m.metrics.filter { !have.contains(Point(key: $0.metric.key, step: $0.metric.step, timestamp: $0.metric.timestamp, run: $0.runID)) }
+        try metadata.transaction {
+            if !m.tags.isEmpty { try metadata.setLoggedModelTags(id: m.modelID, m.tags, now: m.lastUpdatedTime) }
+            if !m.params.isEmpty { try metadata.setLoggedModelParams(id: m.modelID, m.params, now: m.lastUpdatedTime) }
+            if !new.isEmpty { try metadata.insertModelMetrics(new) }
+            try metadata.setLoggedModelStatus(id: m.modelID, m.status, now: m.lastUpdatedTime)
+        }
+        summary.loggedModelsUpdated += 1
     }
 
     /// `uri` with a `mlflow-artifacts:/<experiment id>/…` prefix moved to the experiment's Tally id.

@@ -80,12 +80,13 @@ struct ImportCommand: ParsableCommand {
                 ("runs skipped (id taken)", "\(summary.runsSkipped)"),
                 ("params", "\(summary.params)"), ("tags", "\(summary.tags)"), ("inputs", "\(summary.inputs)"),
                 ("metric points", "\(summary.points)"), ("logged models", "\(summary.loggedModels)"),
-                ("registered models", "\(summary.registeredModels)"), ("model versions", "\(summary.modelVersions)"),
+                ("logged models updated", "\(summary.loggedModelsUpdated)"), ("registered models", "\(summary.registeredModels)"),
+                ("registered models updated", "\(summary.registeredModelsUpdated)"), ("model versions", "\(summary.modelVersions)"),
                 ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", seconds)),
             ]
-            for (k, v) in rows { print("  " + k.padding(toLength: 24, withPad: " ", startingAt: 0) + v.leftPadded(12)) }
+            for (k, v) in rows { print("  " + k.padding(toLength: 27, withPad: " ", startingAt: 0) + v.leftPadded(12)) }
             guard verify, !dryRun else { return }
             for d in differences { print("verify: " + d) }
             guard differences.isEmpty else { throw ExitCode(1) }
