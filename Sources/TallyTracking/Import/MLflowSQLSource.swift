@@ -213,15 +213,26 @@ final class MLflowSQLSource {
                 point(r.text(0), r.int64(1), r.int64(2), r.double(3), r.int64(4) != 0)
             }
         case .postgres:
-            // Equal keys together whatever the database's collation; PostgreSQL keeps −0.0, which is then imported.
-            for r in try rows("SELECT key, timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY key COLLATE \"C\", step",
-                              [.text(runID)]) {
-                point((r[0].string ?? "").utf8, r[1].int ?? 0, r[2].int ?? 0, r[3].double ?? 0, (r[4].int ?? 0) != 0)
+            // Pages of rows, so a run of millions of points is never one result set in memory: keyset pagination on
+            // (key, step, timestamp, value, is_nan), which MLflow's primary key makes unique within a run. Keys
+            // compare bytewise (`COLLATE "C"`) whatever the database's collation.
+            let order = "key COLLATE \"C\", step, timestamp, value, is_nan"
+            var after: [SQLValue]?
+            while true {
+                let page = try rows("SELECT key, timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ?"
+                                    + (after == nil ? "" : " AND (key COLLATE \"C\", step, timestamp, value, is_nan) > (? COLLATE \"C\", ?, ?, ?, ? <> 0)")
+                                    + " ORDER BY \(order) LIMIT \(Self.postgresPage)", [.text(runID)] + (after ?? []))
+                for r in page { point((r[0].string ?? "").utf8, r[1].int ?? 0, r[2].int ?? 0, r[3].double ?? 0, (r[4].int ?? 0) != 0) }
+                guard page.count == Self.postgresPage, let last = page.last else { break }
+                after = [last[0], last[2], last[1], last[3], .integer(last[4].int ?? 0)]
             }
         }
         close()
         return out
     }
+
+    /// Rows per page of a PostgreSQL metric scan.
+    static let postgresPage = 50_000
 
     /// Sorts each group of points sharing a step by (timestamp, stored value), MLflow's history order.
     static func orderTies(_ steps: inout [Int64], _ stamps: inout [Int64], _ values: inout [Double], _ stored: [Double]) {
