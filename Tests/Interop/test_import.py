@@ -234,6 +234,12 @@ def test_import_matches_mlflow_field_by_field(source):
     try:
         out = import_into(m, os.path.join(d, "data"))
         assert "metric points" in out.stdout and "runs" in out.stdout, out.stdout
+        # Provenance: the source and its schema revision in the summary and the journal, no tag of the import's own.
+        import sqlite3
+        revision = sqlite3.connect(os.path.join(m.work, "m.db")).execute("SELECT version_num FROM alembic_version").fetchone()[0]
+        assert f"m.db (MLflow schema {revision})" in out.stdout, out.stdout
+        journal = open(os.path.join(d, "data", "imports", os.listdir(os.path.join(d, "data", "imports"))[0])).read()
+        assert "\nimported " in journal and "points=100" in journal and f"schema={revision}" in journal
         s = Server(directory=d)
         try:
             expect_same(m.url, s.url, ids)

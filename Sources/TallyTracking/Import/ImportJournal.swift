@@ -9,6 +9,7 @@ import TallyStore
 /// experiment <source id> <tally id>
 /// begin <run id>
 /// done <run id> <the source run's fingerprint when it was imported>
+/// imported <ms since the epoch> runs=… points=… …   (each finished import's summary: the provenance)
 /// ```
 struct ImportJournal {
     private(set) var experiments: [String: String] = [:]
@@ -69,6 +70,11 @@ struct ImportJournal {
     mutating func finish(_ key: String, fingerprint: String) throws {
         done[key] = fingerprint
         try append("done \(Self.escape(key)) \(Self.escape(fingerprint))")
+    }
+
+    /// Appends an informational line (an import's summary), which reading skips.
+    mutating func record(_ line: String) throws {
+        try append(line.replacingOccurrences(of: "\n", with: " "))
     }
 
     /// Keys (a registered model's name may hold anything) with `%`, space and newline percent-encoded, so a line

@@ -64,6 +64,9 @@ public struct MLflowImport: Sendable {
         public var artifactBytes = 0
         /// Warnings (artifacts not found, experiments merged by name): one line each.
         public var warnings: [String] = []
+        /// Where the data came from (the database's path, or its URI without the password) and MLflow's schema
+        /// revision there: the provenance the import records instead of tags of its own.
+        public var source = ""
     }
 
     /// A phase's progress: what is being counted, done so far, and the total when known.
@@ -120,6 +123,12 @@ public struct MLflowImport: Sendable {
         // The registry is global: imported whole when every experiment is, with sources following renumbered ones.
         if options.experiments == nil && options.since == nil {
             try service.importRegistry(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
+        }
+        summary.source = source.location + " (MLflow schema " + (source.revision ?? "unknown") + ")"
+        if !options.dryRun {
+            try journal.record("imported \(TrackingService.nowMillis()) runs=\(summary.runs) updated=\(summary.runsUpdated) "
+                               + "points=\(summary.points) artifact_bytes=\(summary.artifactBytes) warnings=\(summary.warnings.count) "
+                               + "schema=\(source.revision ?? "unknown")")
         }
         return summary
     }

@@ -73,7 +73,8 @@ struct ImportCommand: ParsableCommand {
             }
             let seconds = Date().timeIntervalSince(started)
             for w in summary.warnings { FileHandle.standardError.write(Data(("warning: " + w + "\n").utf8)) }
-            print(dryRun ? "would import (dry run, nothing written):" : "imported from \(from) into \(dataDir):")
+            print(dryRun ? "would import (dry run, nothing written):" : "imported into \(dataDir) from:")
+            print("  " + summary.source)
             let rows: [(String, String)] = [
                 ("experiments created", "\(summary.experiments)"), ("runs", "\(summary.runs)"),
                 ("runs already imported", "\(summary.runsAlreadyImported)"), ("runs updated", "\(summary.runsUpdated)"),
