@@ -62,7 +62,7 @@ final class MLflowSQLSource {
                 throw TrackingError.invalid("\(location) is not an MLflow 2.x/3.x tracking database: table \(table) lacks \(missing.joined(separator: ", "))")
             }
         }
-        revision = columns["alembic_version"] == nil ? nil : try rows("SELECT version_num FROM alembic_version").first?.first?.string
+        revision = !has("alembic_version") ? nil : try rows("SELECT version_num FROM alembic_version").first?.first?.string
     }
 
     /// Every row of a query (`?` placeholders on both databases).
@@ -109,7 +109,7 @@ final class MLflowSQLSource {
                                   lifecycleStage: LifecycleStage(rawValue: r[3].string ?? "") ?? .active, creationTime: r[4].int ?? 0,
                                   lastUpdateTime: r[5].int ?? 0, tags: []))
         }
-        if columns["experiment_tags"] != nil {
+        if has("experiment_tags") {
             try query("SELECT experiment_id, key, value FROM experiment_tags ORDER BY \(order)", []) { r in
                 guard let i = index[r[0].int ?? -1] else { return }
                 out[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
@@ -155,7 +155,7 @@ final class MLflowSQLSource {
 
     /// A run's dataset inputs with their tags (none before MLflow 2.4's schema).
     func inputs(runID: String) throws -> [DatasetInput] {
-        guard columns["inputs"] != nil, columns["datasets"] != nil else { return [] }
+        guard has("inputs"), has("datasets") else { return [] }
         var out: [DatasetInput] = []
         var byInput: [String: Int] = [:]
         try query("SELECT i.input_uuid, d.name, d.digest, d.dataset_source_type, d.dataset_source, d.dataset_schema, d.dataset_profile "
@@ -165,7 +165,7 @@ final class MLflowSQLSource {
             out.append(DatasetInput(dataset: Dataset(name: r[1].string ?? "", digest: r[2].string ?? "", sourceType: r[3].string ?? "",
                                                      source: r[4].string ?? "", schema: r[5].string, profile: r[6].string), tags: []))
         }
-        if !out.isEmpty, columns["input_tags"] != nil {
+        if !out.isEmpty, has("input_tags") {
             for (input, i) in byInput {
                 out[i].tags = try rows("SELECT name, value FROM input_tags WHERE input_uuid = ? ORDER BY \(order)", [.text(input)]).map {
                     KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")

@@ -66,18 +66,10 @@ extension TrackingService {
         summary.params += params.count
         summary.tags += tags.count
         summary.inputs += inputs.count
-        let base = experiment.artifactLocation.hasSuffix("/") ? String(experiment.artifactLocation.dropLast()) : experiment.artifactLocation
         var info = source
         info.experimentID = experiment.experimentID
-        info.artifactURI = "\(base)/\(id)/artifacts"
-        let artifactSource: String?
-        switch Self.sourceArtifacts(source.artifactURI, artifactsFrom: artifactsFrom) {
-        case .directory(let dir): artifactSource = dir
-        case .none: artifactSource = nil
-        case .unreachable(let why):
-            artifactSource = nil
-            summary.warnings.append("run \(id): artifacts not copied: \(why)")
-        }
+        info.artifactURI = experiment.artifactURI("\(id)/artifacts")
+        let artifactSource = Self.sourceArtifactDirectory(source.artifactURI, artifactsFrom: artifactsFrom, owner: "run \(id)", summary: &summary)
         if dryRun {
             summary.points += try db.metricCount(runID: id)
             if let dir = artifactSource { Self.walkFiles(dir) { _, size in summary.artifactFiles += 1; summary.artifactBytes += size } }

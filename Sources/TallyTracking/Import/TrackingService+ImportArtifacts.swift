@@ -37,6 +37,18 @@ extension TrackingService {
         return isDir.boolValue ? .directory(path) : .unreachable("\(path) is not a directory")
     }
 
+    /// The local directory holding a source run's or model's artifacts, or `nil`: it has none, or they are where the
+    /// import cannot read them (a warning naming `owner` says why).
+    static func sourceArtifactDirectory(_ uri: String, artifactsFrom: String?, owner: String, summary: inout MLflowImport.Summary) -> String? {
+        switch sourceArtifacts(uri, artifactsFrom: artifactsFrom) {
+        case .directory(let dir): return dir
+        case .none: return nil
+        case .unreachable(let why):
+            summary.warnings.append("\(owner): artifacts not copied: \(why)")
+            return nil
+        }
+    }
+
     /// Calls `body` with each regular file under `root` (path relative to it, size), depth first, in name order;
     /// returns what it could not take (unreadable directories, symbolic links and other non-files), one line each.
     @discardableResult

@@ -6,7 +6,6 @@ extension TrackingService {
     func importLoggedModels(of source: Experiment, into experiment: Experiment, from db: MLflowSQLSource, artifactsFrom: String?,
                             journal: inout ImportJournal, summary: inout MLflowImport.Summary, dryRun: Bool,
                             progress: (MLflowImport.Progress) -> Void) throws {
-        let base = experiment.artifactLocation.hasSuffix("/") ? String(experiment.artifactLocation.dropLast()) : experiment.artifactLocation
         for m in try db.loggedModels(experimentID: Int64(source.experimentID) ?? 0) {
             let key = "model:" + m.modelID
             // What changes as MLflow finishes a model or logs to it: status, update time, tags, params, metrics.
@@ -28,18 +27,16 @@ extension TrackingService {
             try journal.begin(key)
             var copy = m
             copy.experimentID = experiment.experimentID
-            copy.artifactURI = "\(base)/models/\(m.modelID)/artifacts"
+            copy.artifactURI = experiment.artifactURI("models/\(m.modelID)/artifacts")
             if !exists {
                 try metadata.transaction {
                     try metadata.insertLoggedModel(copy)
                     if !copy.metrics.isEmpty { try metadata.insertModelMetrics(copy.metrics) }
                 }
             }
-            switch Self.sourceArtifacts(m.artifactURI, artifactsFrom: artifactsFrom) {
-            case .directory(let dir):
-                try copyArtifacts(from: dir, toRunURI: copy.artifactURI, owner: "logged model \(m.modelID)", summary: &summary, progress: progress)
-            case .none: break
-            case .unreachable(let why): summary.warnings.append("logged model \(m.modelID): artifacts not copied: \(why)")
+            let owner = "logged model \(m.modelID)"
+            if let dir = Self.sourceArtifactDirectory(m.artifactURI, artifactsFrom: artifactsFrom, owner: owner, summary: &summary) {
+                try copyArtifacts(from: dir, toRunURI: copy.artifactURI, owner: owner, summary: &summary, progress: progress)
             }
             try metadata.checkpoint()
             try journal.finish(key, fingerprint: fingerprint)

@@ -78,6 +78,14 @@ public struct Experiment: Sendable, Equatable {
     public var tags: [KeyValue]
 }
 
+extension Experiment {
+    /// `path` under the experiment's artifact location, with one slash between them whatever the location ends with:
+    /// a logged model's `models/<id>/artifacts`, an imported run's `<run id>/artifacts`.
+    func artifactURI(_ path: String) -> String {
+        (artifactLocation.hasSuffix("/") ? String(artifactLocation.dropLast()) : artifactLocation) + "/" + path
+    }
+}
+
 /// A run's metadata.
 public struct RunInfo: Sendable, Equatable {
     /// 32 lowercase hex characters.

@@ -12,9 +12,8 @@ extension TrackingService {
         for p in params { try Validation.key(p.key, entity: "Param") }
         let id = "m-" + RunNames.runID()
         let now = clock()
-        let base = e.artifactLocation.hasSuffix("/") ? String(e.artifactLocation.dropLast()) : e.artifactLocation
         let model = LoggedModel(modelID: id, experimentID: e.experimentID, name: name.flatMap { $0.isEmpty ? nil : $0 } ?? RunNames.generate(),
-                                creationTime: now, lastUpdatedTime: now, artifactURI: "\(base)/models/\(id)/artifacts", status: .pending,
+                                creationTime: now, lastUpdatedTime: now, artifactURI: e.artifactURI("models/\(id)/artifacts"), status: .pending,
                                 modelType: modelType ?? "", sourceRunID: sourceRunID ?? "",
                                 tags: Self.lastWins(tags).sorted { binaryLess($0.key, $1.key) },
                                 params: Self.lastWins(params).sorted { binaryLess($0.key, $1.key) })
