@@ -99,9 +99,15 @@ def api(url, method, path, **kw):
     return r.json()
 
 
-def import_into(m, data_dir, *extra, check=True):
-    return subprocess.run([TALLY, "import", "mlflow", "--from", "sqlite:///" + os.path.join(m.work, "m.db"),
-                           "--artifacts-from", os.path.join(m.work, "artifacts"), "--data-dir", data_dir, *extra],
+def source_args(m, kind):
+    """`--from` and friends for a source kind: MLflow's database file with its artifact root, or the server's URL."""
+    if kind == "url":
+        return ["--from", m.url]
+    return ["--from", "sqlite:///" + os.path.join(m.work, "m.db"), "--artifacts-from", os.path.join(m.work, "artifacts")]
+
+
+def import_into(m, data_dir, *extra, check=True, kind="db"):
+    return subprocess.run([TALLY, "import", "mlflow", *source_args(m, kind), "--data-dir", data_dir, *extra],
                           capture_output=True, text=True, timeout=600, check=check)
 
 
@@ -228,18 +234,26 @@ def expect_same(mlflow_url, tally_url, ids):
             assert sorted(v.get("aliases", [])) == sorted(vb[n].get("aliases", []))
 
 
-def test_import_matches_mlflow_field_by_field(source):
+@pytest.mark.parametrize("kind", ["db", "url"])
+def test_import_matches_mlflow_field_by_field(source, kind):
     m, ids = source
     d = tempfile.mkdtemp(prefix="tally-import-")
     try:
-        out = import_into(m, os.path.join(d, "data"))
+        out = import_into(m, os.path.join(d, "data"), kind=kind)
         assert "metric points" in out.stdout and "runs" in out.stdout, out.stdout
-        # Provenance: the source and its schema revision in the summary and the journal, no tag of the import's own.
-        import sqlite3
-        revision = sqlite3.connect(os.path.join(m.work, "m.db")).execute("SELECT version_num FROM alembic_version").fetchone()[0]
-        assert f"m.db (MLflow schema {revision})" in out.stdout, out.stdout
+        assert "warning" not in out.stderr, out.stderr
+        # Provenance: the source and its generation in the summary and the journal, no tag of the import's own.
+        if kind == "db":
+            import sqlite3
+            revision = sqlite3.connect(os.path.join(m.work, "m.db")).execute("SELECT version_num FROM alembic_version").fetchone()[0]
+            provenance = f"MLflow schema {revision}"
+            assert f"m.db ({provenance})" in out.stdout, out.stdout
+        else:
+            import mlflow
+            provenance = f"MLflow server {mlflow.__version__}"
+            assert f"{m.url} ({provenance})" in out.stdout, out.stdout
         journal = open(os.path.join(d, "data", "imports", os.listdir(os.path.join(d, "data", "imports"))[0])).read()
-        assert "\nimported " in journal and "points=100" in journal and f"schema={revision}" in journal
+        assert "\nimported " in journal and "points=100" in journal and "from=" + provenance.replace(" ", "_") in journal, journal[-300:]
         s = Server(directory=d)
         try:
             expect_same(m.url, s.url, ids)
@@ -255,7 +269,7 @@ def test_import_matches_mlflow_field_by_field(source):
         finally:
             s.stop(keep=True)
         # A second import of the same source changes nothing, and --verify finds every run equal.
-        again = import_into(m, os.path.join(d, "data"), "--verify")
+        again = import_into(m, os.path.join(d, "data"), "--verify", kind=kind)
         assert "verify: every run matches the source" in again.stdout, again.stdout
         line = next(l for l in again.stdout.splitlines() if l.strip().startswith("runs ") or l.strip().startswith("runs\t"))
         assert line.split()[-1] == "0", again.stdout
@@ -268,11 +282,12 @@ def test_import_matches_mlflow_field_by_field(source):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def test_dry_run_counts_and_writes_nothing(source):
+@pytest.mark.parametrize("kind", ["db", "url"])
+def test_dry_run_counts_and_writes_nothing(source, kind):
     m, _ = source
     d = tempfile.mkdtemp(prefix="tally-import-dry-")
     try:
-        out = import_into(m, os.path.join(d, "data"), "--dry-run")
+        out = import_into(m, os.path.join(d, "data"), "--dry-run", kind=kind)
         assert "dry run" in out.stdout
         points = int(next(l for l in out.stdout.splitlines() if "metric points" in l).split()[-1])
         assert points == 100_000 + 7 + 4 + 2 + 1 + 1 + 1 + 1 + 1  # the last: the trainer's rmse, logged to its model and its run
@@ -281,7 +296,8 @@ def test_dry_run_counts_and_writes_nothing(source):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def test_experiments_and_since_select_what_is_imported(source):
+@pytest.mark.parametrize("kind", ["db", "url"])
+def test_experiments_and_since_select_what_is_imported(source, kind):
     m, ids = source
     d = tempfile.mkdtemp(prefix="tally-import-select-")
     data = os.path.join(d, "data")
@@ -290,7 +306,7 @@ def test_experiments_and_since_select_what_is_imported(source):
         b_runs = {r.info.run_id: r.info.start_time for r in c.search_runs([ids["experiments"][1]], run_view_type=3)}
         newest = max(b_runs.values())
         # By name and by id (import-b is experiment ids[1]; Default by id); --since keeps runs started at or after it.
-        out = import_into(m, data, "--experiments", f"import-b, 0", "--since", str(newest))
+        out = import_into(m, data, "--experiments", f"import-b, 0", "--since", str(newest), kind=kind)
         s = Server(directory=d)
         try:
             got = runs(s.url, ["0", ids["experiments"][1]])
@@ -300,21 +316,21 @@ def test_experiments_and_since_select_what_is_imported(source):
             assert ids["experiments"][0] not in experiments(s.url)  # not selected: not created
         finally:
             s.stop(keep=True)
-        bad = import_into(m, data, "--experiments", "no-such-experiment", check=False)
+        bad = import_into(m, data, "--experiments", "no-such-experiment", check=False, kind=kind)
         assert bad.returncode != 0 and "No experiment 'no-such-experiment'" in bad.stderr, bad.stderr
-        bad = import_into(m, data, "--since", "yesterday", check=False)
+        bad = import_into(m, data, "--since", "yesterday", check=False, kind=kind)
         assert bad.returncode != 0 and "--since 'yesterday'" in bad.stderr, bad.stderr
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
+@pytest.mark.parametrize("kind", ["db", "url"])
+def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source, kind):
     m, ids = source
     d = tempfile.mkdtemp(prefix="tally-import-kill-")
     data = os.path.join(d, "data")
     try:
-        cmd = [TALLY, "import", "mlflow", "--from", "sqlite:///" + os.path.join(m.work, "m.db"),
-               "--artifacts-from", os.path.join(m.work, "artifacts"), "--data-dir", data]
+        cmd = [TALLY, "import", "mlflow", *source_args(m, kind), "--data-dir", data]
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         killed_mid_run = False
         deadline = time.time() + 120
@@ -327,7 +343,7 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
                 break
             time.sleep(0.002)
         p.wait()
-        import_into(m, data)
+        import_into(m, data, kind=kind)
         s = Server(directory=d)
         try:
             expect_same(m.url, s.url, ids)
@@ -337,7 +353,7 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
         c = MlflowClient(m.url)
         late = c.create_run(ids["experiments"][0], run_name="late").info.run_id
         c.log_metric(late, "loss", 0.25, step=3)
-        out = import_into(m, data)
+        out = import_into(m, data, kind=kind)
         row = lambda out, name: next(l for l in out.stdout.splitlines() if l.strip().startswith(name + "  ")).split()[-1]
         assert row(out, "runs") == "1" and row(out, "runs updated") == "0", out.stdout
         # It goes on logging and finishes: the next rerun imports it again, whole, and nothing else.
@@ -348,8 +364,8 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
         reg, mid = ids["registry"][0], ids["models"][0]
         c.create_model_version(reg, f"models:/{mid}", model_id=mid, description="v4")
         c.set_registered_model_alias(reg, "previous", "1")
-        c.set_logged_model_tags(mid, {"reviewed": "yes"})
-        out = import_into(m, data, "--verify")
+        c.set_logged_model_tags(mid, {"reviewed": kind})  # a new value whichever kind runs first
+        out = import_into(m, data, "--verify", kind=kind)
         assert row(out, "runs") == "0" and row(out, "runs updated") == "1" and row(out, "metric points") == "2", out.stdout
         assert row(out, "registered models updated") == "1" and row(out, "logged models updated") == "1", out.stdout
         s = Server(directory=d)
@@ -359,7 +375,7 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source):
             api(s.url, "POST", "/runs/log-metric", json={"run_id": late, "key": "loss", "value": 9.0, "timestamp": 1, "step": 99})
         finally:
             s.stop(keep=True)
-        out = import_into(m, data, "--verify", check=False)
+        out = import_into(m, data, "--verify", check=False, kind=kind)
         assert out.returncode == 1 and f"verify: run {late}, metric loss: 2 points vs 3" in out.stdout, out.stdout
         print("killed mid-run:", killed_mid_run)
     finally:
@@ -430,3 +446,42 @@ def test_a_data_directory_in_use_is_refused(source):
         assert "in use" in out.stderr and "stop the server" in out.stderr, out.stderr
     finally:
         s.stop()
+
+
+def test_import_from_a_url_behind_mlflow_basic_auth():
+    """A server behind MLflow's basic-auth app: refused without credentials (its 401 named), imported with them from
+    MLflow's client variables or from the URL, artifacts included (read through the server)."""
+    password = "admin-password-1"
+    m = MlflowServer("--app-name", "basic-auth", env={"MLFLOW_AUTH_ADMIN_PASSWORD": password, "MLFLOW_FLASK_SERVER_SECRET_KEY": "tally-tests"})
+    d = tempfile.mkdtemp(prefix="tally-import-auth-")
+    try:
+        env = {**os.environ, "MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": password}
+        old = {k: os.environ.get(k) for k in ["MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"]}
+        os.environ.update({"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": password})
+        try:
+            c = MlflowClient(m.url)
+            e = c.create_experiment("secured")
+            r = c.create_run(e, run_name="behind-auth").info.run_id
+            c.log_batch(r, metrics=[Metric("loss", 1 / (1 + i), 1_700_000_000_000 + i, i) for i in range(3000)])
+            c.log_text(r, "secret notes", "notes/n.txt")
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+        cmd = lambda url, data: [TALLY, "import", "mlflow", "--from", url, "--data-dir", os.path.join(d, data, "data")]
+        refused = subprocess.run(cmd(m.url, "none"), capture_output=True, text=True, timeout=120, env=clean)
+        assert refused.returncode != 0 and "answered 401" in refused.stderr, refused.stderr
+        for data, url, run_env in [("by-env", m.url, env), ("by-url", m.url.replace("http://", f"http://admin:{password}@"), clean)]:
+            subprocess.run(cmd(url, data), capture_output=True, text=True, timeout=300, env=run_env, check=True)
+            s = Server(directory=os.path.join(d, data))
+            try:
+                assert len(history(s.url, r, "loss")) == 3000
+                assert artifact_bytes(s.url, r, "notes/n.txt") == b"secret notes"
+            finally:
+                s.stop(keep=True)
+    finally:
+        m.stop()
+        shutil.rmtree(d, ignore_errors=True)

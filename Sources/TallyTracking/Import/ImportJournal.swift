@@ -21,12 +21,7 @@ struct ImportJournal {
 
     /// Reads (or, unless `dryRun`, creates) the journal of `source` in `directory`.
     init(directory: String, source: String, dryRun: Bool) throws {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in source.utf8 {
-            h ^= UInt64(b)
-            h = h &* 0x0000_0100_0000_01B3
-        }
-        path = directory + "/" + String(h, radix: 16) + ".journal"
+        path = directory + "/" + MLflowImport.digest(source) + ".journal"
         self.dryRun = dryRun
         if FileManager.default.fileExists(atPath: path) {
             guard let data = FileManager.default.contents(atPath: path) else {

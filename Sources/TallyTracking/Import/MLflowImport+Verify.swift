@@ -4,12 +4,10 @@ extension MLflowImport {
     /// `--verify`: compares every selected source run with Tally's copy — run fields, params, tags, inputs, and per
     /// metric key the number of points and an order-free checksum of (step, timestamp, value bits) — and returns
     /// one line per difference (none: the copy is exact).
-    public func verify(_ service: TrackingService) throws -> [String] {
-        let source = try Self.openSource(options.source)
-        defer { source.close() }
+    public func verify(_ source: any MLflowSource, _ service: TrackingService) throws -> [String] {
         var differences: [String] = []
         for e in try selectedExperiments(source) {
-            for r in try source.runs(experimentID: Int64(e.experimentID) ?? 0, since: options.since) {
+            for r in try source.runs(experimentID: e.experimentID, since: options.since) {
                 let id = r.runID
                 guard let copy = try service.metadata.run(id: id) else {
                     differences.append("run \(id): missing")

@@ -13,8 +13,6 @@ import TallyStore
 public struct MLflowImport: Sendable {
     /// What to import and how.
     public struct Options: Sendable {
-        /// An MLflow backend-store URI: `sqlite:///relative.db` or `sqlite:////absolute.db` (a path works too).
-        public var source: String
         /// The MLflow server's artifact root (its `--artifacts-destination`), where `mlflow-artifacts:` URIs point.
         public var artifactsFrom: String?
         /// Experiments to import, by name or id (`nil`: all).
@@ -24,8 +22,8 @@ public struct MLflowImport: Sendable {
         /// Count what would be imported; write nothing.
         public var dryRun = false
 
-        /// Options for `source`.
-        public init(source: String) { self.source = source }
+        /// The defaults: everything, written.
+        public init() {}
     }
 
     /// Counts of one import (or of what a dry run would import).
@@ -85,26 +83,26 @@ public struct MLflowImport: Sendable {
     public init(_ options: Options) { self.options = options }
 
     /// Opens the source a backend-store URI names: `sqlite:///path` (or a plain path), or PostgreSQL
-    /// (`postgresql://`, `postgres://`, `postgresql+psycopg2://`).
-    static func openSource(_ uri: String) throws -> MLflowSQLSource {
+    /// (`postgresql://`, `postgres://`, `postgresql+psycopg2://`). (A server's URL is TallyServer's REST source.)
+    public static func openSQLSource(_ uri: String) throws -> any MLflowSource {
         if PostgresURI.schemes.contains(where: { uri.hasPrefix($0 + "://") }) { return try MLflowSQLSource(postgres: try PostgresURI(parsing: uri)) }
         if uri.hasPrefix("sqlite:///") { return try MLflowSQLSource(sqlitePath: String(uri.dropFirst("sqlite:///".count))) }
         if uri.contains("://") {
-            throw TrackingError.invalid("Unsupported import source '\(uri)': use sqlite:///path/to/mlflow.db or postgresql://user:password@host:port/database")
+            throw TrackingError.invalid("Unsupported import source '\(uri)': use sqlite:///path/to/mlflow.db, "
+                                        + "postgresql://user:password@host:port/database or http(s)://mlflow-server")
         }
         return try MLflowSQLSource(sqlitePath: uri)
     }
 
-    /// Runs the import into `service` (whose stores the caller opened on the data directory, taking its lock);
-    /// `journalDirectory` holds the journal; `progress` is called as runs, points and artifacts are copied.
-    public func run(into service: TrackingService, journalDirectory: String, progress: (Progress) -> Void = { _ in }) throws -> Summary {
-        let source = try Self.openSource(options.source)
-        defer { source.close() }
+    /// Runs the import from `source` into `service` (whose stores the caller opened on the data directory, taking
+    /// its lock); `journalDirectory` holds the journal; `progress` is called as runs, points and artifacts are copied.
+    public func run(from source: any MLflowSource, into service: TrackingService, journalDirectory: String,
+                    progress: (Progress) -> Void = { _ in }) throws -> Summary {
         var journal = try ImportJournal(directory: journalDirectory, source: source.journalName, dryRun: options.dryRun)
         var summary = Summary()
         let experiments = try selectedExperiments(source)
         var plan: [(Experiment, [RunInfo])] = []
-        for e in experiments { plan.append((e, try source.runs(experimentID: Int64(e.experimentID) ?? 0, since: options.since))) }
+        for e in experiments { plan.append((e, try source.runs(experimentID: e.experimentID, since: options.since))) }
         let totalRuns = plan.reduce(0) { $0 + $1.1.count }
         var runsDone = 0
         var mapped: [String: String] = [:]
@@ -124,17 +122,17 @@ public struct MLflowImport: Sendable {
         if options.experiments == nil && options.since == nil {
             try service.importRegistry(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
-        summary.source = source.location + " (MLflow schema " + (source.revision ?? "unknown") + ")"
+        summary.source = source.location + " (" + source.provenance + ")"
         if !options.dryRun {
             try journal.record("imported \(TrackingService.nowMillis()) runs=\(summary.runs) updated=\(summary.runsUpdated) "
                                + "points=\(summary.points) artifact_bytes=\(summary.artifactBytes) warnings=\(summary.warnings.count) "
-                               + "schema=\(source.revision ?? "unknown")")
+                               + "from=\(source.provenance.replacingOccurrences(of: " ", with: "_"))")
         }
         return summary
     }
 
     /// The source's experiments `--experiments` names (by name or id; all without it); an unknown one is an error.
-    func selectedExperiments(_ source: MLflowSQLSource) throws -> [Experiment] {
+    func selectedExperiments(_ source: any MLflowSource) throws -> [Experiment] {
         let all = try source.experiments()
         guard let wanted = options.experiments else { return all }
         return try wanted.map { w in

@@ -2,12 +2,12 @@
 extension MLflowSQLSource {
     /// The logged models of an experiment with tags, params and metrics (metric values NULL in MLflow's table read
     /// as NaN, the only value it stores that way).
-    func loggedModels(experimentID: Int64) throws -> [LoggedModel] {
+    func loggedModels(experimentID: String) throws -> [LoggedModel] {
         guard has("logged_models") else { return [] }
         var out: [LoggedModel] = []
         try query("SELECT model_id, experiment_id, name, creation_timestamp_ms, last_updated_timestamp_ms, artifact_location, status, "
                      + "model_type, source_run_id, lifecycle_stage FROM logged_models WHERE experiment_id = ? ORDER BY creation_timestamp_ms, model_id",
-                     [.integer(experimentID)]) { r in
+                     [.integer(Int64(experimentID) ?? -1)]) { r in
             let status = LoggedModelStatus.allCases.first { $0.number == r[6].int ?? 0 } ?? .unspecified
             out.append(LoggedModel(modelID: r[0].string ?? "", experimentID: String(r[1].int ?? 0), name: r[2].string ?? "", creationTime: r[3].int ?? 0,
                                    lastUpdatedTime: r[4].int ?? 0, artifactURI: r[5].string ?? "", status: status, modelType: r[7].string ?? "",

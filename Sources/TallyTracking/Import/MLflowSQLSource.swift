@@ -6,7 +6,7 @@ import TallyStore
 /// so not even its journal mode changes; PostgreSQL is only queried. Columns are found by introspection, so the
 /// schema generations MLflow 2.0–3.x have shipped (see `alembic_version`) read the same way: tables a generation
 /// lacks (datasets before 2.4) read as empty.
-final class MLflowSQLSource {
+final class MLflowSQLSource: MLflowSource {
     private enum Database {
         case sqlite(SQLiteDatabase)
         case postgres(PostgresDatabase)
@@ -17,6 +17,9 @@ final class MLflowSQLSource {
     let location: String
     /// The source's alembic revision (`nil` for a database without the table).
     private(set) var revision: String?
+
+    /// `MLflow schema <alembic revision>`.
+    var provenance: String { "MLflow schema " + (revision ?? "unknown") }
     /// Columns of each table the importer reads.
     private var columns: [String: Set<String>] = [:]
     /// The column ordering rows as they were stored: SQLite's `rowid`, PostgreSQL's physical `ctid`.
@@ -120,11 +123,11 @@ final class MLflowSQLSource {
 
     /// The runs of an experiment started at or after `since` (ms), oldest first, with their source artifact URIs.
     /// A run without a name takes its `mlflow.runName` tag, as MLflow shows it.
-    func runs(experimentID: Int64, since: Int64?) throws -> [RunInfo] {
+    func runs(experimentID: String, since: Int64?) throws -> [RunInfo] {
         let name = has("runs", "name") ? "r.name" : "NULL"
         var sql = "SELECT r.run_uuid, \(name), r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage, "
             + "(SELECT t.value FROM tags t WHERE t.run_uuid = r.run_uuid AND t.key = 'mlflow.runName') FROM runs r WHERE r.experiment_id = ?"
-        var args: [SQLValue] = [.integer(experimentID)]
+        var args: [SQLValue] = [.integer(Int64(experimentID) ?? -1)]
         if let since {
             sql += " AND r.start_time >= ?"
             args.append(.integer(since))
@@ -257,6 +260,11 @@ final class MLflowSQLSource {
         let r = try rows("SELECT (SELECT COUNT(*) FROM metrics WHERE run_uuid = ?), (SELECT COUNT(*) FROM params WHERE run_uuid = ?), "
                          + "(SELECT COUNT(*) FROM tags WHERE run_uuid = ?)", [id, id, id])[0]
         return "\(r[0].int ?? 0),\(r[1].int ?? 0),\(r[2].int ?? 0),\(run.status.rawValue),\(run.endTime ?? -1),\(run.lifecycleStage.rawValue),\(run.runName.utf8.count)"
+    }
+
+    /// Artifacts on this machine (the database says where they are, not how to reach them).
+    func artifacts(_ uri: String, owner: ArtifactOwner, artifactsFrom: String?) -> SourceArtifacts {
+        localArtifacts(uri, artifactsFrom: artifactsFrom)
     }
 
     /// Metric points of a run, counted without reading them (dry runs, progress totals).

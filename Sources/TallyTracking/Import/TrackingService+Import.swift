@@ -33,19 +33,19 @@ extension TrackingService {
     /// by MLflow's rule over those points, and the run's artifacts. A run the journal marks done is skipped; one it
     /// began is redone (its points dropped first); one that exists without the journal knowing it is not ours and
     /// is left alone.
-    func importRun(_ source: RunInfo, into experiment: Experiment, from db: MLflowSQLSource, artifactsFrom: String?,
+    func importRun(_ source: RunInfo, into experiment: Experiment, from db: any MLflowSource, artifactsFrom: String?,
                    journal: inout ImportJournal, summary: inout MLflowImport.Summary, dryRun: Bool,
                    progress: (MLflowImport.Progress) -> Void) throws {
         let id = source.runID
         let fingerprint = try db.fingerprint(source)
         if let before = journal.done[id] {
-            guard before != fingerprint else {
+            let (imported, was) = Self.journaledRun(before)
+            guard was != fingerprint else {
                 summary.runsAlreadyImported += 1
                 return
             }
             // MLflow logged more to it since: imported again, whole, unless Tally holds points the import did not
             // write (the run went on logging to Tally), which a re-import would drop.
-            let imported = Int(before.split(separator: ",").first ?? "") ?? -1
             let stats = try metrics.stats(run: id)
             guard stats.sealedPoints + stats.headPoints == imported else {
                 summary.warnings.append("run \(id) changed in MLflow since it was imported, but Tally holds \(stats.sealedPoints + stats.headPoints) "
@@ -69,10 +69,10 @@ extension TrackingService {
         var info = source
         info.experimentID = experiment.experimentID
         info.artifactURI = experiment.artifactURI("\(id)/artifacts")
-        let artifactSource = Self.sourceArtifactDirectory(source.artifactURI, artifactsFrom: artifactsFrom, owner: "run \(id)", summary: &summary)
+        let artifactSource = Self.sourceArtifactTree(db, source.artifactURI, owner: .run(id), artifactsFrom: artifactsFrom, summary: &summary)
         if dryRun {
             summary.points += try db.metricCount(runID: id)
-            if let dir = artifactSource { Self.walkFiles(dir) { _, size in summary.artifactFiles += 1; summary.artifactBytes += size } }
+            if let tree = artifactSource { _ = try tree.walk { _, size in summary.artifactFiles += 1; summary.artifactBytes += size } }
             return
         }
         let begunBefore = journal.begun.contains(id)
@@ -91,11 +91,21 @@ extension TrackingService {
         if !inputs.isEmpty { try metadata.insertInputs(runID: id, inputs) }
         let outputs = try db.runOutputs(runID: id)
         if !outputs.isEmpty { try metadata.insertRunOutputs(runID: id, outputs) }
-        try importPoints(runID: id, try db.metrics(runID: id), summary: &summary, progress: progress)
-        if let dir = artifactSource { try copyArtifacts(from: dir, toRunURI: info.artifactURI, owner: "run \(id)", summary: &summary, progress: progress) }
+        let series = try db.metrics(runID: id)
+        try importPoints(runID: id, series, summary: &summary, progress: progress)
+        if let tree = artifactSource { try copyArtifacts(from: tree, toRunURI: info.artifactURI, owner: .run(id), summary: &summary, progress: progress) }
         // The run's metadata durable before the journal says it is done (SQLite commits are synced at checkpoints).
         try metadata.checkpoint()
-        try journal.finish(id, fingerprint: fingerprint)
+        try journal.finish(id, fingerprint: "\(series.reduce(0) { $0 + $1.steps.count });\(fingerprint)")
+    }
+
+    /// A finished run's journal entry: the points the import wrote and the source's fingerprint then. (Entries
+    /// written before the count had its own field are the SQL fingerprint alone, whose first field is the count.)
+    static func journaledRun(_ entry: String) -> (points: Int, fingerprint: String) {
+        if let semicolon = entry.firstIndex(of: ";") {
+            return (Int(entry[..<semicolon]) ?? -1, String(entry[entry.index(after: semicolon)...]))
+        }
+        return (Int(entry.split(separator: ",").first ?? "") ?? -1, entry)
     }
 
     /// Appends a run's series (whole, in chunks of about 1 M points) with their latest values, retrying while the

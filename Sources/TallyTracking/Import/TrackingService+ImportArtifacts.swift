@@ -2,16 +2,6 @@ import Foundation
 import TallyStore
 
 extension TrackingService {
-    /// Where a source run's artifacts are on this machine.
-    enum SourceArtifacts: Equatable {
-        /// In this directory.
-        case directory(String)
-        /// The run has none (its directory does not exist: MLflow creates it with the first artifact).
-        case none
-        /// Somewhere the import cannot read, and why.
-        case unreachable(String)
-    }
-
     /// Resolves a source run's artifact URI: `mlflow-artifacts:/<path>` under `artifactsFrom` (the MLflow server's
     /// `--artifacts-destination`), `file://` and absolute paths as they are.
     static func sourceArtifacts(_ uri: String, artifactsFrom: String?) -> SourceArtifacts {
@@ -34,14 +24,15 @@ extension TrackingService {
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return .none }
-        return isDir.boolValue ? .directory(path) : .unreachable("\(path) is not a directory")
+        return isDir.boolValue ? .tree(LocalArtifactTree(root: path)) : .unreachable("\(path) is not a directory")
     }
 
-    /// The local directory holding a source run's or model's artifacts, or `nil`: it has none, or they are where the
-    /// import cannot read them (a warning naming `owner` says why).
-    static func sourceArtifactDirectory(_ uri: String, artifactsFrom: String?, owner: String, summary: inout MLflowImport.Summary) -> String? {
-        switch sourceArtifacts(uri, artifactsFrom: artifactsFrom) {
-        case .directory(let dir): return dir
+    /// The tree holding a source run's or model's artifacts, or `nil`: it has none, or they are where the import
+    /// cannot read them (a warning naming `owner` says why).
+    static func sourceArtifactTree(_ source: any MLflowSource, _ uri: String, owner: ArtifactOwner, artifactsFrom: String?,
+                                   summary: inout MLflowImport.Summary) -> (any ArtifactTree)? {
+        switch source.artifacts(uri, owner: owner, artifactsFrom: artifactsFrom) {
+        case .tree(let tree): return tree
         case .none: return nil
         case .unreachable(let why):
             summary.warnings.append("\(owner): artifacts not copied: \(why)")
@@ -78,36 +69,28 @@ extension TrackingService {
         return skipped
     }
 
-    /// Copies every file under `dir` byte for byte into the proxied artifact root `uri` (an existing file is
+    /// Copies every file of `tree` byte for byte into the proxied artifact root `uri` (an existing file is
     /// replaced, so a rerun converges). What cannot be copied — a file name Tally's artifact store refuses, a
     /// symbolic link, a root that is not proxied — is a warning naming `owner`, not the end of the import.
-    func copyArtifacts(from dir: String, toRunURI uri: String, owner: String, summary: inout MLflowImport.Summary,
+    func copyArtifacts(from tree: any ArtifactTree, toRunURI uri: String, owner: ArtifactOwner, summary: inout MLflowImport.Summary,
                        progress: (MLflowImport.Progress) -> Void) throws {
         guard let root = Self.proxiedRoot(of: uri) else {
             summary.warnings.append("\(owner): artifacts not copied: its artifact root \(uri) is not served by Tally (mlflow-artifacts:)")
             return
         }
         let store = try proxiedStore()
-        let skipped = try Self.walkFiles(dir) { rel, _ in
+        let skipped = try tree.walk { rel, _ in
             do {
                 try ArtifactStore.checkPath(rel)
             } catch {
                 summary.warnings.append("\(owner): artifact \(rel) not copied: Tally's artifact store refuses this path")
                 return
             }
-            let fd = open(dir + "/" + rel, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw TrackingError(.internalError, "Cannot read artifact \(dir)/\(rel): errno \(errno)") }
-            defer { Glibc.close(fd) }
             let upload = try store.upload(root + "/" + rel)
-            var buffer = [UInt8](repeating: 0, count: 1 << 20)
             do {
-                while true {
-                    let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                    if n < 0 && errno == EINTR { continue }
-                    guard n >= 0 else { throw TrackingError(.internalError, "Cannot read artifact \(dir)/\(rel): errno \(errno)") }
-                    if n == 0 { break }
-                    try buffer.withUnsafeBytes { try upload.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                    summary.artifactBytes += n
+                try tree.read(rel) { chunk in
+                    try upload.write(chunk)
+                    summary.artifactBytes += chunk.count
                 }
                 try upload.finish()
             } catch {

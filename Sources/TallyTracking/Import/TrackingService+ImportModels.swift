@@ -3,13 +3,16 @@ import TallyStore
 extension TrackingService {
     /// Imports an experiment's logged models (MLflow 3): each with its tags, params and metrics in one transaction,
     /// then its artifacts; journaled per model, so a rerun skips the ones done and finishes one it began.
-    func importLoggedModels(of source: Experiment, into experiment: Experiment, from db: MLflowSQLSource, artifactsFrom: String?,
+    func importLoggedModels(of source: Experiment, into experiment: Experiment, from db: any MLflowSource, artifactsFrom: String?,
                             journal: inout ImportJournal, summary: inout MLflowImport.Summary, dryRun: Bool,
                             progress: (MLflowImport.Progress) -> Void) throws {
-        for m in try db.loggedModels(experimentID: Int64(source.experimentID) ?? 0) {
+        for m in try db.loggedModels(experimentID: source.experimentID) {
             let key = "model:" + m.modelID
-            // What changes as MLflow finishes a model or logs to it: status, update time, tags, params, metrics.
-            let fingerprint = "\(m.status.number),\(m.lastUpdatedTime),\(m.tags.count),\(m.params.count),\(m.metrics.count),\(m.lifecycleStage.rawValue)"
+            // What changes as MLflow finishes a model or logs to it: status, update time, tags and params (values
+            // too: MLflow keeps the update time when a tag is set), metrics.
+            let pairs = m.tags.map { "t\u{1}" + $0.key + "\u{1}" + $0.value }.sorted() + m.params.map { "p\u{1}" + $0.key + "\u{1}" + $0.value }.sorted()
+            let fingerprint = "\(m.status.number),\(m.lastUpdatedTime),\(m.tags.count),\(m.params.count),\(m.metrics.count),\(m.lifecycleStage.rawValue),"
+                + MLflowImport.digest(pairs.joined(separator: "\u{2}"))
             if let before = journal.done[key] {
                 guard before != fingerprint, !dryRun else { continue }
                 try updateImportedModel(m, summary: &summary)
@@ -34,9 +37,8 @@ extension TrackingService {
                     if !copy.metrics.isEmpty { try metadata.insertModelMetrics(copy.metrics) }
                 }
             }
-            let owner = "logged model \(m.modelID)"
-            if let dir = Self.sourceArtifactDirectory(m.artifactURI, artifactsFrom: artifactsFrom, owner: owner, summary: &summary) {
-                try copyArtifacts(from: dir, toRunURI: copy.artifactURI, owner: owner, summary: &summary, progress: progress)
+            if let tree = Self.sourceArtifactTree(db, m.artifactURI, owner: .model(m.modelID), artifactsFrom: artifactsFrom, summary: &summary) {
+                try copyArtifacts(from: tree, toRunURI: copy.artifactURI, owner: .model(m.modelID), summary: &summary, progress: progress)
             }
             try metadata.checkpoint()
             try journal.finish(key, fingerprint: fingerprint)
@@ -46,13 +48,17 @@ extension TrackingService {
     /// Imports the Model Registry: each registered model with its tags, every version (numbers kept: versions are
     /// inserted in order, soft-deleted ones included) with tags, and aliases, in one transaction; sources pointing
     /// into a renumbered experiment's artifacts follow it. A model whose name Tally already has is left alone.
-    func importRegistry(from db: MLflowSQLSource, experiments map: [String: String], journal: inout ImportJournal,
+    func importRegistry(from db: any MLflowSource, experiments map: [String: String], journal: inout ImportJournal,
                         summary: inout MLflowImport.Summary, dryRun: Bool) throws {
         for (model, versions) in try db.registeredModels() {
             let key = "registered:" + model.name
             // What changes in MLflow after an import: versions (and their stages, tags), aliases, tags, update time.
+            // Tag values and aliases digested too: MLflow keeps the update time when they are set.
+            let values = model.tags.map { $0.key + "\u{1}" + $0.value } + model.aliases.map { $0.alias + "\u{1}\($0.version)" }
+                + versions.flatMap { v in v.tags.map { "\(v.version)\u{1}" + $0.key + "\u{1}" + $0.value } }
             let fingerprint = "\(versions.count),\(model.lastUpdatedTime),\(model.tags.count),\(model.aliases.count),"
-                + "\(versions.map { "\($0.lastUpdatedTime).\($0.tags.count)" }.joined(separator: ":"))"
+                + "\(versions.map { "\($0.lastUpdatedTime).\($0.tags.count)" }.joined(separator: ":")),"
+                + MLflowImport.digest(values.sorted().joined(separator: "\u{2}"))
             if let before = journal.done[key] {
                 guard before != fingerprint, !dryRun else { continue }
                 // Ours, changed in MLflow since: replaced whole (its rows are metadata only; artifacts stay).

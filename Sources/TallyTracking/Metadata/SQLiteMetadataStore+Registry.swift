@@ -17,7 +17,7 @@ extension SQLiteMetadataStore {
         """
 
     /// The stage a deleted version keeps (never shown).
-    static let deletedStage = "Deleted_Internal"
+    static let deletedStage = ModelVersion.deletedStage
 
     public func insertRegisteredModel(_ m: RegisteredModel) throws -> Bool {
         try transaction {

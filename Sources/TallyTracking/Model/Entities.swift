@@ -76,6 +76,18 @@ public struct Experiment: Sendable, Equatable {
     public var lastUpdateTime: Int64
     /// Tags, by key order.
     public var tags: [KeyValue]
+
+    /// An experiment.
+    public init(experimentID: String, name: String, artifactLocation: String, lifecycleStage: LifecycleStage, creationTime: Int64,
+                lastUpdateTime: Int64, tags: [KeyValue]) {
+        self.experimentID = experimentID
+        self.name = name
+        self.artifactLocation = artifactLocation
+        self.lifecycleStage = lifecycleStage
+        self.creationTime = creationTime
+        self.lastUpdateTime = lastUpdateTime
+        self.tags = tags
+    }
 }
 
 extension Experiment {
@@ -106,6 +118,20 @@ public struct RunInfo: Sendable, Equatable {
     public var artifactURI: String
     /// Active or deleted.
     public var lifecycleStage: LifecycleStage
+
+    /// A run's metadata.
+    public init(runID: String, runName: String, experimentID: String, userID: String, status: RunStatus, startTime: Int64, endTime: Int64?,
+                artifactURI: String, lifecycleStage: LifecycleStage) {
+        self.runID = runID
+        self.runName = runName
+        self.experimentID = experimentID
+        self.userID = userID
+        self.status = status
+        self.startTime = startTime
+        self.endTime = endTime
+        self.artifactURI = artifactURI
+        self.lifecycleStage = lifecycleStage
+    }
 }
 
 /// A dataset as logged by `log-inputs`.

@@ -54,6 +54,9 @@ public struct ModelVersion: Sendable, Equatable {
     /// The aliases pointing at it, by alias.
     public var aliases: [String]
 
+    /// The stage a deleted version keeps, MLflow's: its number stays taken, it is never shown.
+    public static let deletedStage = "Deleted_Internal"
+
     /// A version.
     public init(name: String, version: Int64, creationTime: Int64, lastUpdatedTime: Int64, currentStage: String = "None",
                 description: String?, source: String, runID: String, runLink: String, modelID: String?, storageLocation: String,

@@ -1,4 +1,5 @@
 import Foundation
+import TallyServer
 
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +17,7 @@ final class BlockingHTTP {
     private let fd: Int32
     private let host: String
     /// The `Authorization` header sent with every request (from MLflow's client variables by default).
-    var authorization = BlockingHTTP.environmentAuthorization()
+    var authorization = MLflowCredentials.fromEnvironment()
     private var buffer = [UInt8](repeating: 0, count: 1 << 16)
     private var start = 0, end = 0
 
@@ -46,15 +47,6 @@ final class BlockingHTTP {
     }
 
     deinit { close(fd) }
-
-    /// `Bearer` from `MLFLOW_TRACKING_TOKEN`, else `Basic` from `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD`, as
-    /// the MLflow client sends them.
-    static func environmentAuthorization() -> String? {
-        let env = ProcessInfo.processInfo.environment
-        if let t = env["MLFLOW_TRACKING_TOKEN"], !t.isEmpty { return "Bearer " + t }
-        guard let u = env["MLFLOW_TRACKING_USERNAME"], let p = env["MLFLOW_TRACKING_PASSWORD"] else { return nil }
-        return "Basic " + Data("\(u):\(p)".utf8).base64EncodedString()
-    }
 
     /// Sends a request and reads the whole response: (status, body).
     func request(_ method: String, _ path: String, body: [UInt8] = [], contentType: String = "application/json") throws -> (Int, [UInt8]) {

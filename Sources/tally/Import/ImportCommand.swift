@@ -24,8 +24,10 @@ struct ImportCommand: ParsableCommand {
                 """
         )
 
-        @Option(help: "MLflow's backend store: sqlite:///path/to/mlflow.db (or the file's path).") var from: String
-        @Option(help: "The MLflow server's artifact root (its --artifacts-destination), for mlflow-artifacts: URIs.") var artifactsFrom: String?
+        @Option(help: "MLflow's backend store (sqlite:///path/to/mlflow.db, postgresql://user:password@host/db) or a running MLflow server's URL (http(s)://host:port, read through its REST API).")
+        var from: String
+        @Option(help: "The MLflow server's artifact root on this machine (its --artifacts-destination), for mlflow-artifacts: URIs; from a URL, artifacts are read through the server without it.")
+        var artifactsFrom: String?
         @Option(help: "The Tally data directory to import into (new, or a stopped server's: import merges).") var dataDir: String
         @Option(help: "Tally's metadata store, when it is not the data directory's SQLite file (postgresql://…).") var backendStoreURI: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
@@ -34,7 +36,7 @@ struct ImportCommand: ParsableCommand {
         @Flag(help: "After importing, compare every run with the source (fields, params, tags, inputs, each history's count and checksum); exit 1 on any difference.") var verify = false
 
         func run() throws {
-            var options = MLflowImport.Options(source: from)
+            var options = MLflowImport.Options()
             options.artifactsFrom = artifactsFrom
             options.experiments = experiments?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             if let since { options.since = try Self.parseDate(since) }
@@ -62,9 +64,12 @@ struct ImportCommand: ParsableCommand {
             let summary: MLflowImport.Summary
             let differences: [String]
             do {
-                summary = try MLflowImport(options).run(into: service, journalDirectory: config.dataDirectory + "/imports") { display.update($0) }
+                let source: any MLflowSource = ["http://", "https://"].contains(where: { from.lowercased().hasPrefix($0) })
+                    ? try MLflowRESTSource(url: from) : try MLflowImport.openSQLSource(from)
+                defer { source.close() }
+                summary = try MLflowImport(options).run(from: source, into: service, journalDirectory: config.dataDirectory + "/imports") { display.update($0) }
                 display.finish()
-                differences = verify && !dryRun ? try MLflowImport(options).verify(service) : []
+                differences = verify && !dryRun ? try MLflowImport(options).verify(source, service) : []
                 try service.close()
             } catch {
                 display.finish()

@@ -1,0 +1,135 @@
+import Foundation
+import TallyStore
+
+/// Where `tally import mlflow` reads a team's MLflow history: MLflow's SQL database (``MLflowSQLSource``, in this
+/// module) or a running MLflow server's REST API (in TallyServer, which speaks MLflow's JSON). The importer asks
+/// for the same entities either way, in the same vocabulary, so what it writes cannot depend on the source kind.
+public protocol MLflowSource: AnyObject {
+    /// Where the data comes from, for messages: a database path, a URI or URL without its password.
+    var location: String { get }
+    /// What names this source in the import journal's file name (stable across runs of the same import).
+    var journalName: String { get }
+    /// What the summary and the journal record of the source's generation: MLflow's alembic revision for a
+    /// database, the server's version for a URL.
+    var provenance: String { get }
+    /// Ends the connection.
+    func close()
+
+    /// Every experiment with its tags (deleted ones included), by id.
+    func experiments() throws -> [Experiment]
+    /// The runs of an experiment started at or after `since` (ms), by start time then id, deleted ones included,
+    /// with the source's own artifact URIs.
+    func runs(experimentID: String, since: Int64?) throws -> [RunInfo]
+    /// A run's tags.
+    func tags(runID: String) throws -> [KeyValue]
+    /// A run's params.
+    func params(runID: String) throws -> [KeyValue]
+    /// A run's dataset inputs with their tags.
+    func inputs(runID: String) throws -> [DatasetInput]
+    /// The models a run logged (MLflow 3), in the order recorded.
+    func runOutputs(runID: String) throws -> [ModelOutput]
+    /// Every metric point of a run: a series per key, its points by step and, within a step, in the order MLflow's
+    /// `get-history` lists them (timestamp, then the stored value), values exactly as MLflow holds them.
+    func metrics(runID: String) throws -> [SeriesBatch]
+    /// Metric points of a run, counted (dry runs).
+    func metricCount(runID: String) throws -> Int
+    /// What changes when MLflow logs more to a run (status, end time, stage, name, counts or latest values): a run
+    /// imported with one fingerprint and found with another is imported again.
+    func fingerprint(_ run: RunInfo) throws -> String
+    /// The logged models of an experiment (MLflow 3) with tags, params and metrics.
+    func loggedModels(experimentID: String) throws -> [LoggedModel]
+    /// Every registered model with tags and aliases, and its versions numbered as MLflow numbers them: a number
+    /// MLflow has deleted is there as a deleted version (stage `Deleted_Internal`), so numbering continues the same.
+    func registeredModels() throws -> [(model: RegisteredModel, versions: [ModelVersion])]
+    /// Where the artifacts at `uri` (a run's or logged model's artifact root, `owner` naming it) can be read;
+    /// `artifactsFrom` is the MLflow server's artifact root on this machine, when given.
+    func artifacts(_ uri: String, owner: ArtifactOwner, artifactsFrom: String?) -> SourceArtifacts
+}
+
+/// Whose artifacts an artifact root holds.
+public enum ArtifactOwner: Sendable, Equatable, CustomStringConvertible {
+    /// A run's, by id.
+    case run(String)
+    /// A logged model's, by id.
+    case model(String)
+
+    /// `run <id>` or `logged model <id>`, for warnings.
+    public var description: String {
+        switch self {
+        case .run(let id): "run \(id)"
+        case .model(let id): "logged model \(id)"
+        }
+    }
+}
+
+/// Where a source's artifacts can be read.
+public enum SourceArtifacts {
+    /// In this tree.
+    case tree(any ArtifactTree)
+    /// There are none (MLflow creates a run's directory with its first artifact).
+    case none
+    /// Somewhere the import cannot read, and why.
+    case unreachable(String)
+}
+
+/// A tree of artifact files the import copies.
+public protocol ArtifactTree {
+    /// Calls `body` with each regular file (path relative to the root, size), depth first, in name order; returns
+    /// what it could not take (unlistable directories, links), one line each.
+    func walk(_ body: (String, Int) throws -> Void) throws -> [String]
+    /// Calls `body` with the bytes of the file at `path`, in chunks.
+    func read(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws
+}
+
+/// Artifacts in a directory on this machine.
+public struct LocalArtifactTree: ArtifactTree {
+    /// The root directory.
+    public let root: String
+
+    /// The tree under `root`.
+    public init(root: String) { self.root = root }
+
+    public func walk(_ body: (String, Int) throws -> Void) throws -> [String] {
+        try TrackingService.walkFiles(root, body)
+    }
+
+    public func read(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        try Self.readFile(root + "/" + path, body)
+    }
+
+    /// Calls `body` with a file's bytes in chunks of 1 MiB.
+    public static func readFile(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw TrackingError(.internalError, "Cannot read artifact \(path): errno \(errno)") }
+        defer { Glibc.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw TrackingError(.internalError, "Cannot read artifact \(path): errno \(errno)") }
+            if n == 0 { return }
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+    }
+}
+
+extension MLflowSource {
+    /// Artifacts on this machine: `mlflow-artifacts:/<path>` under `artifactsFrom` (the MLflow server's
+    /// `--artifacts-destination`), `file://` URIs and absolute paths as they are.
+    public func localArtifacts(_ uri: String, artifactsFrom: String?) -> SourceArtifacts {
+        TrackingService.sourceArtifacts(uri, artifactsFrom: artifactsFrom)
+    }
+}
+
+extension MLflowImport {
+    /// A stable 64-bit digest of `text` (FNV-1a), hex: journal names and fingerprints that must read the same in
+    /// every process (Swift's `Hasher` is seeded per process).
+    public static func digest(_ text: String) -> String {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in text.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        return String(h, radix: 16)
+    }
+}
