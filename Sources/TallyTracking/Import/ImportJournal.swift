@@ -9,6 +9,7 @@ import TallyStore
 /// experiment <source id> <tally id>
 /// begin <run id>
 /// done <run id> <the source run's fingerprint when it was imported>
+/// map <run id> <its id at the destination>             (exports: the MLflow run a Tally run became)
 /// imported <ms since the epoch> runs=… points=… …   (each finished import's summary: the provenance)
 /// ```
 struct ImportJournal {
@@ -16,6 +17,8 @@ struct ImportJournal {
     private(set) var begun: Set<String> = []
     /// Finished runs, with the source's fingerprint of each at the time.
     private(set) var done: [String: String] = [:]
+    /// Ids given at the other end (an export's runs in the MLflow server).
+    private(set) var mapped: [String: String] = [:]
     private let path: String
     private let dryRun: Bool
 
@@ -43,6 +46,7 @@ struct ImportJournal {
                 case ("begin"?, 2): begun.insert(parts[1])
                 case ("done"?, 2): done[parts[1]] = ""
                 case ("done"?, 3): done[parts[1]] = parts[2]
+                case ("map"?, 3): mapped[parts[1]] = parts[2]
                 default: break
                 }
             }
@@ -55,6 +59,11 @@ struct ImportJournal {
     mutating func experiment(_ sourceID: String, is tallyID: String) throws {
         experiments[sourceID] = tallyID
         try append("experiment \(Self.escape(sourceID)) \(Self.escape(tallyID))")
+    }
+
+    mutating func map(_ key: String, to id: String) throws {
+        mapped[key] = id
+        try append("map \(Self.escape(key)) \(Self.escape(id))")
     }
 
     mutating func begin(_ key: String) throws {

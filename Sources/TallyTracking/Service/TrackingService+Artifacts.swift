@@ -42,7 +42,7 @@ extension TrackingService {
     }
 
     /// The store-relative directory of a run's proxied artifact root, `nil` when the run's artifacts live elsewhere.
-    static func proxiedRoot(of uri: String) -> String? {
+    public static func proxiedRoot(of uri: String) -> String? {
         guard uri.hasPrefix(proxiedScheme) else { return nil }
         return String(uri.dropFirst(proxiedScheme.count).drop { $0 == "/" })
     }

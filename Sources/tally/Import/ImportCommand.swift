@@ -52,13 +52,7 @@ struct ImportCommand: ParsableCommand {
             }
             defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
             config.backendStoreURI = backendStoreURI
-            config.durability = .sync  // a run is journaled done only once its points are durable
-            let service: TrackingService
-            do {
-                service = try TallyApplication.openService(config)
-            } catch let e as StorageError where e.code == .locked {
-                throw ValidationError("\(dataDir) is in use (\(e.message)): stop the server using it, then import")
-            }
+            let service = try openOffline(config, for: "import")
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0)
             let started = Date()
             let summary: MLflowImport.Summary
@@ -109,6 +103,18 @@ struct ImportCommand: ParsableCommand {
             }
             throw ValidationError("--since '\(s)': use YYYY-MM-DD, an ISO 8601 time (2024-05-01T12:00:00Z) or ms since the epoch")
         }
+    }
+}
+
+/// Opens a data directory for an offline command (`import`, `export`) with the server's lock and `sync` durability
+/// (a run is journaled done only once its points are durable); a directory a server is using is refused.
+func openOffline(_ config: ServerConfiguration, for command: String) throws -> TrackingService {
+    var config = config
+    config.durability = .sync
+    do {
+        return try TallyApplication.openService(config)
+    } catch let e as StorageError where e.code == .locked {
+        throw ValidationError("\(config.dataDirectory) is in use (\(e.message)): stop the server using it, then \(command)")
     }
 }
 

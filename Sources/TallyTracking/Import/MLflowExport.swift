@@ -1,0 +1,224 @@
+import Foundation
+import TallyStore
+
+/// `tally export mlflow`: the reverse of the import, so nothing is locked in. Experiments, runs, params, tags,
+/// dataset inputs, every metric point and run artifacts go to a running MLflow server through its REST API
+/// (``MLflowDestination``), from a data directory no server is using.
+///
+/// MLflow's API gives every experiment and run a new id: experiments are matched by name (Tally's Default is
+/// MLflow's Default), runs get MLflow's ids, and `mlflow.parentRunId` tags are rewritten to the parents' new ids.
+/// Deleted runs and experiments are written, then deleted. A journal (`exports/<hash of the URL>.journal`) records
+/// each run's MLflow id as soon as MLflow gives it and each run finished, so a rerun after an interruption logs the
+/// unfinished run again into the same MLflow run (MLflow skips what it holds) and skips finished ones; a run Tally
+/// changed since it was exported (more points, params, tags, another status) is logged again the same way.
+public struct MLflowExport {
+    /// What to export.
+    public struct Options: Sendable {
+        /// Experiments by name or id (`nil`: all).
+        public var experiments: [String]?
+
+        /// Everything.
+        public init() {}
+    }
+
+    /// Counts of one export.
+    public struct Summary: Sendable, Equatable {
+        /// Experiments created in MLflow.
+        public var experiments = 0
+        /// Runs exported.
+        public var runs = 0
+        /// Runs exported before and unchanged since.
+        public var runsAlreadyExported = 0
+        /// Runs exported before that Tally has more of since: logged again.
+        public var runsUpdated = 0
+        /// Params, tags, inputs and points sent.
+        public var params = 0, tags = 0, inputs = 0, points = 0
+        /// Artifact files and bytes uploaded.
+        public var artifactFiles = 0, artifactBytes = 0
+        /// One line each.
+        public var warnings: [String] = []
+    }
+
+    let options: Options
+
+    /// An export with `options`.
+    public init(_ options: Options) { self.options = options }
+
+    /// Metric points per `log-batch`, MLflow's limit.
+    static let metricsPerBatch = 1000
+    /// Params or tags per `log-batch`, MLflow's limit.
+    static let paramsPerBatch = 100
+
+    /// Exports from `service` to `destination`; the journal lives in `journalDirectory`.
+    public func run(from service: TrackingService, to destination: any MLflowDestination, journalDirectory: String,
+                    progress: (MLflowImport.Progress) -> Void = { _ in }) throws -> Summary {
+        var journal = try ImportJournal(directory: journalDirectory, source: "export:" + destination.location, dryRun: false)
+        var summary = Summary()
+        let all = try service.metadata.experiments()
+        let experiments = try options.experiments.map { wanted in
+            try wanted.map { w in
+                guard let e = all.first(where: { $0.experimentID == w }) ?? all.first(where: { $0.name == w }) else {
+                    throw TrackingError.invalid("No experiment '\(w)' (by id or name) in this data directory")
+                }
+                return e
+            }
+        } ?? all
+        var plan: [(Experiment, [Run])] = []
+        for e in experiments {
+            let runs = try service.metadata.searchRuns(experimentIDs: [Int64(e.experimentID) ?? -1], view: .all, metricKeys: []).runs
+            plan.append((e, try service.metadata.runs(ids: runs.map(\.info.runID)).sorted { ($0.info.startTime, $0.info.runID) < ($1.info.startTime, $1.info.runID) }))
+        }
+        // Every experiment first (a deleted one is active while runs go in), then every run, parents before their
+        // children across experiments (a child's parent tag names the parent's new id), then the deletions.
+        var target: [String: String] = [:]
+        for (e, _) in plan { target[e.experimentID] = try exportExperiment(e, to: destination, journal: &journal, summary: &summary) }
+        let ordered = Self.parentsFirst(plan.flatMap(\.1))
+        for (n, r) in ordered.enumerated() {
+            try exportRun(r, of: service, into: target[r.info.experimentID] ?? "0", to: destination, journal: &journal, summary: &summary, progress: progress)
+            progress(MLflowImport.Progress(phase: "runs", done: n + 1, total: ordered.count))
+        }
+        for (e, _) in plan where e.lifecycleStage == .deleted {
+            if let id = target[e.experimentID], try destination.experimentStage(id: id) != .deleted { try destination.setExperimentDeleted(id: id, true) }
+        }
+        return summary
+    }
+
+    /// Runs reordered so each comes after the run its `mlflow.parentRunId` names, when that run is in the list.
+    static func parentsFirst(_ runs: [Run]) -> [Run] {
+        let ids = Set(runs.map(\.info.runID))
+        var placed = Set<String>(), out: [Run] = [], waiting = runs
+        while !waiting.isEmpty {
+            let before = out.count
+            waiting.removeAll { r in
+                let parent = r.tags.last { $0.key == parentTag }?.value
+                guard parent == nil || !ids.contains(parent!) || placed.contains(parent!) || parent == r.info.runID else { return false }
+                out.append(r)
+                placed.insert(r.info.runID)
+                return true
+            }
+            if out.count == before {  // a cycle of parent tags: the rest as they are
+                out += waiting
+                break
+            }
+        }
+        return out
+    }
+
+    static let parentTag = "mlflow.parentRunId"
+
+    /// The MLflow experiment `e` goes to: the journal's, MLflow's Default for Tally's, one of the same name (a
+    /// warning says so unless this export made it), or a new one; a deleted one is restored while runs are added.
+    func exportExperiment(_ e: Experiment, to destination: any MLflowDestination, journal: inout ImportJournal,
+                          summary: inout Summary) throws -> String {
+        let id: String
+        if let known = journal.experiments[e.experimentID], try destination.experimentStage(id: known) != nil {
+            id = known
+        } else if e.experimentID == "0" {
+            id = "0"
+        } else if let existing = try destination.experiment(named: e.name) {
+            summary.warnings.append("experiment '\(e.name)' (\(e.experimentID)) merged into MLflow's experiment \(existing.id) of the same name")
+            id = existing.id
+        } else {
+            id = try destination.createExperiment(name: e.name, tags: e.tags)
+            summary.experiments += 1
+            try journal.experiment(e.experimentID, is: id)
+            return id
+        }
+        for t in e.tags { try destination.setExperimentTag(id: id, t) }
+        if try destination.experimentStage(id: id) == .deleted { try destination.setExperimentDeleted(id: id, false) }
+        try journal.experiment(e.experimentID, is: id)
+        return id
+    }
+
+    /// Exports one run: created (or found in the journal), its params, tags, inputs, every point in 1,000-metric
+    /// batches, artifacts, status and end time, then its stage.
+    func exportRun(_ run: Run, of service: TrackingService, into experiment: String, to destination: any MLflowDestination,
+                   journal: inout ImportJournal, summary: inout Summary, progress: (MLflowImport.Progress) -> Void) throws {
+        let info = run.info
+        let stats = try service.metrics.stats(run: info.runID)
+        let fingerprint = "\(stats.sealedPoints + stats.headPoints),\(run.params.count),\(run.tags.count),\(run.inputs.count),"
+            + "\(info.status.rawValue),\(info.endTime ?? -1),\(info.lifecycleStage.rawValue),\(info.runName.utf8.count)"
+        if let before = journal.done[info.runID] {
+            guard before != fingerprint else {
+                summary.runsAlreadyExported += 1
+                return
+            }
+            summary.runsUpdated += 1
+        } else {
+            summary.runs += 1
+        }
+        let id: String, artifactURI: String
+        if let known = journal.mapped[info.runID] {
+            id = known
+            artifactURI = try destination.runArtifactURI(id: id)
+            try destination.setRunDeleted(id: id, false)  // logged to again: active while it is
+        } else {
+            (id, artifactURI) = try destination.createRun(experimentID: experiment, userID: info.userID, startTime: info.startTime, runName: info.runName)
+            try journal.map(info.runID, to: id)
+        }
+        try journal.begin(info.runID)
+        for chunk in run.params.chunks(of: Self.paramsPerBatch) { try destination.logBatch(runID: id, metrics: [], params: chunk, tags: []) }
+        summary.params += run.params.count
+        // The parent tag names the parent's MLflow id when the parent was exported.
+        let tags = run.tags.map { t in
+            t.key == Self.parentTag ? KeyValue(key: t.key, value: journal.mapped[t.value] ?? t.value) : t
+        }
+        for chunk in tags.chunks(of: Self.paramsPerBatch) { try destination.logBatch(runID: id, metrics: [], params: [], tags: chunk) }
+        summary.tags += tags.count
+        if !run.inputs.isEmpty { try destination.logInputs(runID: id, run.inputs) }
+        summary.inputs += run.inputs.count
+        var batch: [Metric] = []
+        batch.reserveCapacity(Self.metricsPerBatch)
+        for key in try service.metrics.keys(run: info.runID) {
+            let s = try service.metrics.read(run: info.runID, key: key)
+            for i in 0..<s.count {
+                batch.append(Metric(key: key, value: s.values[i], timestamp: s.timestamps[i], step: s.steps[i]))
+                if batch.count == Self.metricsPerBatch {
+                    try destination.logBatch(runID: id, metrics: batch, params: [], tags: [])
+                    summary.points += batch.count
+                    batch.removeAll(keepingCapacity: true)
+                    progress(MLflowImport.Progress(phase: "points", done: summary.points, total: nil))
+                }
+            }
+        }
+        if !batch.isEmpty {
+            try destination.logBatch(runID: id, metrics: batch, params: [], tags: [])
+            summary.points += batch.count
+        }
+        try exportArtifacts(of: info, to: artifactURI, service: service, destination: destination, summary: &summary, progress: progress)
+        if info.status != .running || info.endTime != nil { try destination.updateRun(id: id, status: info.status, endTime: info.endTime) }
+        if info.lifecycleStage == .deleted { try destination.setRunDeleted(id: id, true) }
+        try journal.finish(info.runID, fingerprint: fingerprint)
+    }
+
+    /// Uploads a run's artifacts (Tally's proxied store) under its MLflow artifact root, file by file.
+    func exportArtifacts(of info: RunInfo, to artifactURI: String, service: TrackingService, destination: any MLflowDestination,
+                         summary: inout Summary, progress: (MLflowImport.Progress) -> Void) throws {
+        guard let root = TrackingService.proxiedRoot(of: info.artifactURI), let store = try? service.proxiedStore() else { return }
+        let dir = try store.resolve(root)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else { return }
+        var refused = false
+        let skipped = try LocalArtifactTree(root: dir).walk { rel, size in
+            guard !refused else { return }
+            guard try destination.uploadArtifact(artifactURI: artifactURI, path: rel, file: dir + "/" + rel, size: size) else {
+                refused = true
+                return
+            }
+            summary.artifactFiles += 1
+            summary.artifactBytes += size
+            progress(MLflowImport.Progress(phase: "artifacts", done: summary.artifactBytes, total: nil))
+        }
+        if refused {
+            summary.warnings.append("run \(info.runID): artifacts not exported: MLflow's artifact root \(artifactURI) is not served by its proxy (mlflow-artifacts:)")
+        }
+        summary.warnings += skipped.map { "run \(info.runID): artifact not exported: \($0)" }
+    }
+}
+
+extension Array {
+    /// The array in consecutive slices of at most `n` elements.
+    func chunks(of n: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: n).map { Array(self[$0..<Swift.min($0 + n, count)]) }
+    }
+}
