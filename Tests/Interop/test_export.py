@@ -52,6 +52,21 @@ def populate(url, work):
         mlflow.log_artifacts(tree, "model")
         ds = mlflow.data.from_numpy(np.arange(12.0).reshape(4, 3), source="s3://bucket/train.npy", name="train-set")
         mlflow.log_input(ds, context="training")
+    # MLflow 3's model lifecycle: a logged model with artifacts, params, tags and a metric, registered three times
+    # (version 2 deleted, 1 staged, 3 tagged and aliased).
+    from sklearn.linear_model import Ridge
+    X = np.arange(12.0).reshape(4, 3)
+    with mlflow.start_run(experiment_id=a, run_name="trainer") as trainer:
+        info = mlflow.sklearn.log_model(Ridge().fit(X, X @ np.array([1.0, 2.0, 3.0])), name="ridge", params={"alpha": "1.0"}, tags={"stage": "dev"})
+        mlflow.log_metric("rmse", 0.25, model_id=info.model_id, step=2)
+    reg = "exported-registry"
+    c.create_registered_model(reg, tags={"owner": "ml"}, description="the ridge")
+    for _ in range(3):
+        c.create_model_version(reg, f"models:/{info.model_id}", run_id=trainer.info.run_id, model_id=info.model_id, description="v")
+    c.delete_model_version(reg, "2")
+    c.set_model_version_tag(reg, "3", "validated", "yes")
+    c.set_registered_model_alias(reg, "champion", "3")
+    c.transition_model_version_stage(reg, "1", "Staging")
     dead = c.create_run(a, run_name="deleted-run").info.run_id
     c.log_metric(dead, "x", 1.0, step=0)
     c.delete_run(dead)
@@ -77,8 +92,10 @@ def tally_copy():
 
 
 def export(d, url, *extra, check=True):
-    return subprocess.run([TALLY, "export", "mlflow", "--to", url, "--data-dir", os.path.join(d, "data"), *extra],
-                          capture_output=True, text=True, timeout=600, check=check)
+    out = subprocess.run([TALLY, "export", "mlflow", "--to", url, "--data-dir", os.path.join(d, "data"), *extra],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0 or not check, (out.stdout, out.stderr)
+    return out
 
 
 def named_runs(url):
@@ -122,7 +139,68 @@ def expect_same_by_name(a_url, b_url):
         assert files == artifact_files(b_url, bi["run_id"]), k
         for path in files:
             assert artifact_bytes(a_url, ai["run_id"], path) == artifact_bytes(b_url, bi["run_id"], path), (k, path)
+    expect_same_models(a_url, b_url, ra, rb, new_id)
     return ra, rb
+
+
+def models_by_name(url):
+    out = {}
+    for eid, e in experiments(url).items():
+        if e["lifecycle_stage"] != "active":
+            continue
+        for m in api(url, "POST", "/logged-models/search", json={"experiment_ids": [eid]}).get("models", []):
+            out[(e["name"], m["info"]["name"])] = m
+    return out
+
+
+def expect_same_models(a_url, b_url, ra, rb, new_run_id):
+    """Logged models (by experiment and name), their metrics, artifacts and the runs' outputs; the registry with
+    version numbers, stages, tags, aliases, sources and runs following the new ids."""
+    import mlflow
+    import mlflow.artifacts
+    ma, mb = models_by_name(a_url), models_by_name(b_url)
+    assert set(ma) == set(mb) and ma, (sorted(ma), sorted(mb))
+    new_model_id = {ma[k]["info"]["model_id"]: mb[k]["info"]["model_id"] for k in ma}
+    for k, a in ma.items():
+        b = mb[k]
+        for field in ["name", "status", "model_type"]:
+            assert a["info"].get(field) == b["info"].get(field), (k, field)
+        assert new_run_id.get(a["info"].get("source_run_id"), "") == b["info"].get("source_run_id", ""), k
+        assert by_key(a["info"].get("tags", [])) == by_key(b["info"].get("tags", [])), k
+        assert by_key(a["data"].get("params", [])) == by_key(b["data"].get("params", [])), k
+        metric = lambda m, ids: sorted((x["key"], x["value"], x["step"], x["timestamp"], ids.get(x.get("run_id"), x.get("run_id"))) for x in m["data"].get("metrics", []))
+        assert metric(a, new_run_id) == metric(b, {}), k
+        trees = []
+        for url, m in [(a_url, a), (b_url, b)]:
+            dst = tempfile.mkdtemp(prefix="tally-export-model-")
+            mlflow.set_tracking_uri(url)  # `models:/` resolves through the default tracking URI, whatever tracking_uri says
+            root = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{m['info']['model_id']}", dst_path=dst, tracking_uri=url)
+            trees.append({os.path.relpath(os.path.join(p, n), root): open(os.path.join(p, n), "rb").read() for p, _, ns in os.walk(root) for n in ns})
+            shutil.rmtree(dst, ignore_errors=True)
+        assert trees[0] == trees[1] and "MLmodel" in trees[0], sorted(trees[1])
+    for key, a in ra.items():
+        outs = lambda url, rid: [(o["model_id"], o.get("step")) for o in api(url, "GET", "/runs/get", params={"run_id": rid})["run"].get("outputs", {}).get("model_outputs", [])]
+        assert [(new_model_id.get(m, m), s) for m, s in outs(a_url, a["info"]["run_id"])] == outs(b_url, rb[key]["info"]["run_id"]), key
+    names = lambda url: {m["name"] for m in api(url, "GET", "/registered-models/search").get("registered_models", [])}
+    assert names(a_url) == names(b_url) and names(a_url)
+    for name in names(a_url):
+        a = api(a_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]
+        b = api(b_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]
+        assert a.get("description") == b.get("description") and by_key(a.get("tags", [])) == by_key(b.get("tags", [])), name
+        assert sorted((x["alias"], x["version"]) for x in a.get("aliases", [])) == sorted((x["alias"], x["version"]) for x in b.get("aliases", []))
+        versions = lambda url: {v["version"]: v for v in api(url, "GET", "/model-versions/search", params={"filter": f"name='{name}'"})["model_versions"]}
+        va, vb = versions(a_url), versions(b_url)
+        assert set(va) == set(vb), (name, sorted(va), sorted(vb))
+        for n, v in va.items():
+            for field in ["version", "current_stage", "description", "status"]:
+                assert v.get(field) == vb[n].get(field), (name, n, field)
+            assert new_run_id.get(v.get("run_id"), v.get("run_id")) == vb[n].get("run_id"), (name, n)
+            source = v["source"]
+            for old, new in new_model_id.items():
+                source = source.replace(old, new)
+            assert source == vb[n]["source"], (name, n)
+            assert new_model_id.get(v.get("model_id"), v.get("model_id")) == vb[n].get("model_id"), (name, n)
+            assert by_key(v.get("tags", [])) == by_key(vb[n].get("tags", [])), (name, n)
 
 
 def test_export_round_trips_field_by_field(tally_copy):
@@ -156,33 +234,34 @@ def test_export_round_trips_field_by_field(tally_copy):
 
 
 def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
+    """Killed (kill -9) again and again at different moments — between a create request and its journal line, inside
+    a run's batches, in the models and the registry — then finished: every run, model, version and point once."""
     m, d = tally_copy
     b = MlflowServer()
     work = tempfile.mkdtemp(prefix="tally-export-kill-")
     try:
         # The data directory as imported (the other test adds to its own).
         shutil.copytree(os.path.join(d, "as-imported"), os.path.join(work, "data"))
-        p = subprocess.Popen([TALLY, "export", "mlflow", "--to", b.url, "--data-dir", os.path.join(work, "data")],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         journal_dir = os.path.join(work, "data", "exports")
-        killed = False
-        deadline = time.time() + 120
-        while p.poll() is None and time.time() < deadline:
-            names = os.listdir(journal_dir) if os.path.isdir(journal_dir) else []
-            text = open(os.path.join(journal_dir, names[0])).read() if names else ""
-            if text.count("\nbegin ") > text.count("\ndone ") and "\nbegin " in text:
-                time.sleep(0.3)  # inside the run: some of its batches are in MLflow
+        kills = 0
+        for delay in [0.4, 0.7, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0]:
+            p = subprocess.Popen([TALLY, "export", "mlflow", "--to", b.url, "--data-dir", os.path.join(work, "data")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            if p.poll() is None:
                 p.send_signal(signal.SIGKILL)
-                killed = True
-                break
-            time.sleep(0.005)
-        p.wait()
-        assert killed, "the export finished before it could be killed"
-        export(work, b.url)
+                kills += 1
+            p.wait()
+        assert kills >= 3, kills
+        journal = open(os.path.join(journal_dir, os.listdir(journal_dir)[0])).read()
+        assert "\nmap " in journal  # the kills came after it started writing
+        out = export(work, b.url)
         ra, rb = expect_same_by_name(m.url, b.url)
         assert len(rb) == len(ra)  # no run created twice
         dense = rb[("export-a", "dense")]["info"]["run_id"]
         assert len(history(b.url, dense, "loss")) == 30_000  # no point twice
+        assert "warning" not in out.stderr, out.stderr
+        print("kills:", kills)
     finally:
         b.stop()
         shutil.rmtree(work, ignore_errors=True)

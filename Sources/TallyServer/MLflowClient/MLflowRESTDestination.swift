@@ -58,6 +58,22 @@ public final class MLflowRESTDestination: MLflowDestination {
         return (id, info?["artifact_uri"]?.text ?? "")
     }
 
+    public func findRuns(experimentID: String, runName: String, startTime: Int64) throws -> [(id: String, artifactURI: String)] {
+        let filter = "attributes.run_name = " + MLflowRESTSource.quoted(runName) + " and attributes.start_time = \(startTime)"
+        return try post("runs/search", "{\"experiment_ids\":[\(JSONText.quote(experimentID))],\"run_view_type\":\"ALL\",\"max_results\":1000,"
+                            + "\"filter\":\(JSONText.quote(filter))}")["runs"].items.compactMap { r in
+            r["info"]?["run_id"]?.text.map { ($0, r["info"]?["artifact_uri"]?.text ?? "") }
+        }
+    }
+
+    public func findLoggedModels(experimentID: String, name: String) throws -> [(id: String, sourceRunID: String, artifactURI: String)] {
+        try post("logged-models/search", "{\"experiment_ids\":[\(JSONText.quote(experimentID))],\"max_results\":100,"
+                     + "\"filter\":\(JSONText.quote("name = " + MLflowRESTSource.quoted(name)))}")["models"].items.compactMap { m in
+            let i = m["info"]
+            return i?["model_id"]?.text.map { ($0, i?["source_run_id"]?.text ?? "", i?["artifact_uri"]?.text ?? "") }
+        }
+    }
+
     public func runArtifactURI(id: String) throws -> String {
         try http.json(.GET, "/api/2.0/mlflow/runs/get", query: [("run_id", id)])?["run"]?["info"]?["artifact_uri"]?.text ?? ""
     }

@@ -17,6 +17,11 @@ public protocol MLflowDestination: AnyObject {
     func setExperimentDeleted(id: String, _ deleted: Bool) throws
     /// Creates a run (the server chooses its id): its id and artifact URI.
     func createRun(experimentID: String, userID: String, startTime: Int64, runName: String) throws -> (id: String, artifactURI: String)
+    /// The runs of an experiment (any stage) with this name and start time: their ids and artifact URIs (a run an
+    /// interrupted export created without journaling it is found this way).
+    func findRuns(experimentID: String, runName: String, startTime: Int64) throws -> [(id: String, artifactURI: String)]
+    /// The logged models of an experiment with this name: ids, source runs and artifact locations.
+    func findLoggedModels(experimentID: String, name: String) throws -> [(id: String, sourceRunID: String, artifactURI: String)]
     /// The artifact URI of an existing run (a resumed export's).
     func runArtifactURI(id: String) throws -> String
     /// Logs up to MLflow's limits per request: 1,000 metrics, 100 params, 100 tags. Logging a point, param or tag
@@ -33,4 +38,33 @@ public protocol MLflowDestination: AnyObject {
     func uploadArtifact(artifactURI: String, path: String, file: String, size: Int) throws -> Bool
     /// Ends the connection.
     func close()
+
+    /// Creates a logged model (MLflow gives its id and artifact location), pending.
+    func createLoggedModel(experimentID: String, name: String, modelType: String, sourceRunID: String, params: [KeyValue],
+                           tags: [KeyValue]) throws -> (id: String, artifactURI: String)
+    /// The artifact location of an existing logged model (a resumed export's).
+    func loggedModelArtifactURI(id: String) throws -> String
+    /// Sets a logged model's status (`PATCH`, MLflow's finalize).
+    func finalizeLoggedModel(id: String, _ status: LoggedModelStatus) throws
+    /// Deletes a logged model.
+    func deleteLoggedModel(id: String) throws
+    /// Logs metrics of model `modelID` through run `runID` (MLflow records them for both; points the run holds are
+    /// skipped there).
+    func logModelMetrics(runID: String, modelID: String, _ metrics: [ModelMetric]) throws
+    /// Records models a run logged.
+    func logRunOutputs(runID: String, _ outputs: [ModelOutput]) throws
+    /// Whether MLflow has a registered model of this name.
+    func hasRegisteredModel(_ name: String) throws -> Bool
+    /// The highest version number of a model MLflow shows (0: none).
+    func latestVersion(_ name: String) throws -> Int64
+    /// Creates a registered model; `false` when MLflow has one of that name.
+    func createRegisteredModel(_ model: RegisteredModel) throws -> Bool
+    /// Creates the model's next version; its number.
+    func createModelVersion(_ version: ModelVersion) throws -> Int64
+    /// Deletes a version (its number stays taken).
+    func deleteModelVersion(name: String, version: Int64) throws
+    /// Moves a version to one of MLflow's deprecated stages.
+    func transitionStage(name: String, version: Int64, stage: String) throws
+    /// Points an alias at a version.
+    func setAlias(name: String, alias: String, version: Int64) throws
 }

@@ -33,6 +33,8 @@ public struct MLflowExport {
         public var runsUpdated = 0
         /// Params, tags, inputs and points sent.
         public var params = 0, tags = 0, inputs = 0, points = 0
+        /// Logged models, registered models and their versions created.
+        public var loggedModels = 0, registeredModels = 0, modelVersions = 0
         /// Artifact files and bytes uploaded.
         public var artifactFiles = 0, artifactBytes = 0
         /// One line each.
@@ -77,6 +79,13 @@ public struct MLflowExport {
             try exportRun(r, of: service, into: target[r.info.experimentID] ?? "0", to: destination, journal: &journal, summary: &summary, progress: progress)
             progress(MLflowImport.Progress(phase: "runs", done: n + 1, total: ordered.count))
         }
+        for (e, _) in plan {
+            try exportLoggedModels(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal,
+                                   summary: &summary, progress: progress)
+        }
+        try exportRunOutputs(ordered, service: service, to: destination, journal: &journal)
+        // The registry is global: exported whole when every experiment is.
+        if options.experiments == nil { try exportRegistry(service: service, to: destination, journal: &journal, summary: &summary) }
         for (e, _) in plan where e.lifecycleStage == .deleted {
             if let id = target[e.experimentID], try destination.experimentStage(id: id) != .deleted { try destination.setExperimentDeleted(id: id, true) }
         }
@@ -116,9 +125,13 @@ public struct MLflowExport {
         } else if e.experimentID == "0" {
             id = "0"
         } else if let existing = try destination.experiment(named: e.name) {
-            summary.warnings.append("experiment '\(e.name)' (\(e.experimentID)) merged into MLflow's experiment \(existing.id) of the same name")
+            // Made by an export killed before it journaled the id (the intent was), or MLflow's own: merged into.
+            if !journal.begun.contains("create-experiment:" + e.experimentID) {
+                summary.warnings.append("experiment '\(e.name)' (\(e.experimentID)) merged into MLflow's experiment \(existing.id) of the same name")
+            }
             id = existing.id
         } else {
+            try journal.begin("create-experiment:" + e.experimentID)
             id = try destination.createExperiment(name: e.name, tags: e.tags)
             summary.experiments += 1
             try journal.experiment(e.experimentID, is: id)
@@ -152,7 +165,15 @@ public struct MLflowExport {
             id = known
             artifactURI = try destination.runArtifactURI(id: id)
             try destination.setRunDeleted(id: id, false)  // logged to again: active while it is
+        } else if journal.begun.contains("create:" + info.runID),
+                  let found = try destination.findRuns(experimentID: experiment, runName: info.runName, startTime: info.startTime)
+                      .first(where: { !Set(journal.mapped.values).contains($0.id) }) {
+            // Created by an export killed before it journaled the id: that run, not a second one.
+            (id, artifactURI) = found
+            try journal.map(info.runID, to: id)
+            try destination.setRunDeleted(id: id, false)
         } else {
+            try journal.begin("create:" + info.runID)
             (id, artifactURI) = try destination.createRun(experimentID: experiment, userID: info.userID, startTime: info.startTime, runName: info.runName)
             try journal.map(info.runID, to: id)
         }
@@ -185,23 +206,25 @@ public struct MLflowExport {
             try destination.logBatch(runID: id, metrics: batch, params: [], tags: [])
             summary.points += batch.count
         }
-        try exportArtifacts(of: info, to: artifactURI, service: service, destination: destination, summary: &summary, progress: progress)
+        try exportArtifacts(from: info.artifactURI, to: artifactURI, owner: "run \(info.runID)", service: service, destination: destination,
+                            summary: &summary, progress: progress)
         if info.status != .running || info.endTime != nil { try destination.updateRun(id: id, status: info.status, endTime: info.endTime) }
         if info.lifecycleStage == .deleted { try destination.setRunDeleted(id: id, true) }
         try journal.finish(info.runID, fingerprint: fingerprint)
     }
 
-    /// Uploads a run's artifacts (Tally's proxied store) under its MLflow artifact root, file by file.
-    func exportArtifacts(of info: RunInfo, to artifactURI: String, service: TrackingService, destination: any MLflowDestination,
+    /// Uploads the artifacts under Tally's artifact root `uri` (a run's or logged model's, in Tally's proxied store)
+    /// under MLflow's root `target`, file by file.
+    func exportArtifacts(from uri: String, to target: String, owner: String, service: TrackingService, destination: any MLflowDestination,
                          summary: inout Summary, progress: (MLflowImport.Progress) -> Void) throws {
-        guard let root = TrackingService.proxiedRoot(of: info.artifactURI), let store = try? service.proxiedStore() else { return }
+        guard let root = TrackingService.proxiedRoot(of: uri), let store = try? service.proxiedStore() else { return }
         let dir = try store.resolve(root)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else { return }
         var refused = false
         let skipped = try LocalArtifactTree(root: dir).walk { rel, size in
             guard !refused else { return }
-            guard try destination.uploadArtifact(artifactURI: artifactURI, path: rel, file: dir + "/" + rel, size: size) else {
+            guard try destination.uploadArtifact(artifactURI: target, path: rel, file: dir + "/" + rel, size: size) else {
                 refused = true
                 return
             }
@@ -210,9 +233,9 @@ public struct MLflowExport {
             progress(MLflowImport.Progress(phase: "artifacts", done: summary.artifactBytes, total: nil))
         }
         if refused {
-            summary.warnings.append("run \(info.runID): artifacts not exported: MLflow's artifact root \(artifactURI) is not served by its proxy (mlflow-artifacts:)")
+            summary.warnings.append("\(owner): artifacts not exported: MLflow's artifact root \(target) is not served by its proxy (mlflow-artifacts:)")
         }
-        summary.warnings += skipped.map { "run \(info.runID): artifact not exported: \($0)" }
+        summary.warnings += skipped.map { "\(owner): artifact not exported: \($0)" }
     }
 }
 

@@ -37,7 +37,7 @@ struct ExportCommand: ParsableCommand {
             config.dataDirectory = dataDir
             config.backendStoreURI = backendStoreURI
             let service = try openOffline(config, for: "export")
-            let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0)
+            let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "export")
             let started = Date()
             let summary: MLflowExport.Summary
             do {
@@ -58,7 +58,9 @@ struct ExportCommand: ParsableCommand {
                 ("experiments created", "\(summary.experiments)"), ("runs", "\(summary.runs)"),
                 ("runs already exported", "\(summary.runsAlreadyExported)"), ("runs updated", "\(summary.runsUpdated)"),
                 ("params", "\(summary.params)"), ("tags", "\(summary.tags)"), ("inputs", "\(summary.inputs)"),
-                ("metric points", "\(summary.points)"), ("artifact files", "\(summary.artifactFiles)"),
+                ("metric points", "\(summary.points)"), ("logged models", "\(summary.loggedModels)"),
+                ("registered models", "\(summary.registeredModels)"), ("model versions", "\(summary.modelVersions)"),
+                ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", Date().timeIntervalSince(started))),
             ]

@@ -53,7 +53,7 @@ struct ImportCommand: ParsableCommand {
             defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
             config.backendStoreURI = backendStoreURI
             let service = try openOffline(config, for: "import")
-            let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0)
+            let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "import")
             let started = Date()
             let summary: MLflowImport.Summary
             let differences: [String]
@@ -122,12 +122,17 @@ func openOffline(_ config: ServerConfiguration, for command: String) throws -> T
 /// rate), redrawn at most ten times a second; elsewhere a log line every five seconds.
 final class ProgressDisplay {
     private let terminal: Bool
+    private let label: String
     private let started = Date()
     private var last = Date.distantPast
     private var state: [String: MLflowImport.Progress] = [:]
     private var drawn = false
 
-    init(terminal: Bool) { self.terminal = terminal }
+    /// A display for `label` (the command: `import`, `export`), drawn on a terminal or logged.
+    init(terminal: Bool, label: String) {
+        self.terminal = terminal
+        self.label = label
+    }
 
     func update(_ p: MLflowImport.Progress) {
         state[p.phase] = p
@@ -155,7 +160,7 @@ final class ProgressDisplay {
         if let p = state["points"] { parts.append(String(format: "points %d (%.2f M/s)", p.done, Double(p.done) / elapsed / 1e6)) }
         if let a = state["artifacts"] { parts.append(String(format: "artifacts %.1f MB (%.1f MB/s)", Double(a.done) / 1e6, Double(a.done) / elapsed / 1e6)) }
         let line = parts.joined(separator: "  ")
-        FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : "import: " + line + "\n").utf8))
+        FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : label + ": " + line + "\n").utf8))
         drawn = true
     }
 
