@@ -10,78 +10,19 @@ import subprocess
 import tempfile
 import time
 
-import numpy as np
 import pytest
-from mlflow import MlflowClient
-from mlflow.entities import Metric
 
 from conftest import POSTGRES, TALLY, MlflowServer, Server
-from test_import import api, artifact_bytes, artifact_files, by_key, experiments, history, runs
+from test_import import api, artifact_bytes, artifact_files, by_key, experiments, history, populate, runs
 
 pytestmark = pytest.mark.skipif(POSTGRES, reason="exports the embedded data directory; run once, in the SQLite pass")
-
-
-def populate(url, work):
-    import mlflow
-    mlflow.set_tracking_uri(url)
-    c = MlflowClient(url)
-    a = c.create_experiment("export-a", tags={"team": "vision", "note": "ünïcode ✓"})
-    gone = c.create_experiment("export-deleted")
-    r1 = c.create_run(a, run_name="dense", tags={"kind": "train"}).info.run_id
-    c.log_param(r1, "lr", "0.001")
-    c.set_tag(r1, "long", "x" * 5000)
-    now = 1_700_000_000_000
-    for i in range(0, 30_000, 1000):
-        c.log_batch(r1, metrics=[Metric("loss", float(np.float32(1 / (1 + j / 1000))), now + j, j) for j in range(i, i + 1000)])
-    specials = [float("nan"), float("inf"), -float("inf"), -0.0, 5e-324, 1.7976931348623157e308, -2.5]
-    c.log_batch(r1, metrics=[Metric("special", v, now + k, -3 + k) for k, v in enumerate(specials)])
-    c.log_batch(r1, metrics=[Metric("multi", v, now + t, 7) for v, t in [(1.0, 5), (2.0, 3), (1.5, 5), (-1.0, 9)]])
-    c.log_batch(r1, metrics=[Metric("extremes", 1.0, now, -(2**63)), Metric("extremes", 2.0, now, 2**63 - 1)])
-    c.set_terminated(r1, "FINISHED", end_time=now + 200_000)
-    with mlflow.start_run(experiment_id=a, run_name="parent"):
-        mlflow.log_metric("acc", 0.5, step=1)
-        with mlflow.start_run(run_name="child", nested=True):  # in Default: its parent is in another experiment
-            mlflow.log_metric("acc", 0.75, step=2)
-            mlflow.log_param("seed", 7)
-        tree = os.path.join(work, "tree")
-        os.makedirs(os.path.join(tree, "sub", "deeper"))
-        with open(os.path.join(tree, "top.txt"), "w") as f:
-            f.write("top\n")
-        with open(os.path.join(tree, "sub", "deeper", "blob.bin"), "wb") as f:
-            f.write(bytes(range(256)) * 4097)
-        mlflow.log_artifacts(tree, "model")
-        ds = mlflow.data.from_numpy(np.arange(12.0).reshape(4, 3), source="s3://bucket/train.npy", name="train-set")
-        mlflow.log_input(ds, context="training")
-    # MLflow 3's model lifecycle: a logged model with artifacts, params, tags and a metric, registered three times
-    # (version 2 deleted, 1 staged, 3 tagged and aliased).
-    from sklearn.linear_model import Ridge
-    X = np.arange(12.0).reshape(4, 3)
-    with mlflow.start_run(experiment_id=a, run_name="trainer") as trainer:
-        info = mlflow.sklearn.log_model(Ridge().fit(X, X @ np.array([1.0, 2.0, 3.0])), name="ridge", params={"alpha": "1.0"}, tags={"stage": "dev"})
-        mlflow.log_metric("rmse", 0.25, model_id=info.model_id, step=2)
-    reg = "exported-registry"
-    c.create_registered_model(reg, tags={"owner": "ml"}, description="the ridge")
-    for _ in range(3):
-        c.create_model_version(reg, f"models:/{info.model_id}", run_id=trainer.info.run_id, model_id=info.model_id, description="v")
-    c.delete_model_version(reg, "2")
-    c.set_model_version_tag(reg, "3", "validated", "yes")
-    c.set_registered_model_alias(reg, "champion", "3")
-    c.transition_model_version_stage(reg, "1", "Staging")
-    dead = c.create_run(a, run_name="deleted-run").info.run_id
-    c.log_metric(dead, "x", 1.0, step=0)
-    c.delete_run(dead)
-    g = c.create_run(gone, run_name="in-deleted-experiment").info.run_id
-    c.log_param(g, "p", "v")
-    c.delete_experiment(gone)
-    d = c.create_run("0", run_name="default-run").info.run_id
-    c.log_metric(d, "m", 3.0)
 
 
 @pytest.fixture(scope="module")
 def tally_copy():
     """An MLflow server filled by the client, and a Tally data directory imported from it."""
     m = MlflowServer()
-    populate(m.url, m.work)
+    populate(m.url, m.work, prefix="export", points=30_000)
     d = tempfile.mkdtemp(prefix="tally-export-")
     subprocess.run([TALLY, "import", "mlflow", "--from", m.url, "--data-dir", os.path.join(d, "data")], capture_output=True, text=True,
                    timeout=600, check=True)

@@ -23,20 +23,21 @@ from conftest import POSTGRES, TALLY, MlflowServer, Server
 pytestmark = pytest.mark.skipif(POSTGRES, reason="imports into the embedded data directory; run once, in the SQLite pass")
 
 
-def populate(url, work):
-    """Fills the MLflow server at `url`; returns the ids of what it made."""
+def populate(url, work, prefix="import", points=100_000):
+    """Fills the MLflow server at `url` (experiments `<prefix>-a`, `-b`, `-deleted`, the registered model
+    `<prefix>ed-registry`, a history of `points` points); returns the ids of what it made."""
     import mlflow
     mlflow.set_tracking_uri(url)  # the fluent API's runs below go to this server
     c = MlflowClient(url)
-    a = c.create_experiment("import-a", tags={"team": "vision", "note": "ünïcode ✓"})
-    b = c.create_experiment("import-b")
-    gone = c.create_experiment("import-deleted")
+    a = c.create_experiment(f"{prefix}-a", tags={"team": "vision", "note": "ünïcode ✓"})
+    b = c.create_experiment(f"{prefix}-b")
+    gone = c.create_experiment(f"{prefix}-deleted")
     r1 = c.create_run(a, run_name="dense", tags={"mlflow.user": "alice", "kind": "train"}).info.run_id
     c.log_param(r1, "lr", "0.001")
     c.log_param(r1, "layers", "[64, 128]")
     c.set_tag(r1, "long", "x" * 5000)
     now = 1_700_000_000_000
-    for i in range(0, 100_000, 1000):
+    for i in range(0, points, 1000):
         c.log_batch(r1, metrics=[Metric("loss", float(np.float32(1 / (1 + j / 1000))), now + j, j) for j in range(i, i + 1000)])
     specials = [float("nan"), float("inf"), -float("inf"), -0.0, 5e-324, 1.7976931348623157e308, -2.5]
     c.log_batch(r1, metrics=[Metric("special", v, now + k, -3 + k) for k, v in enumerate(specials)])
@@ -66,13 +67,14 @@ def populate(url, work):
     with mlflow.start_run(experiment_id=a, run_name="trainer") as trainer:
         info = mlflow.sklearn.log_model(Ridge().fit(X, X @ np.array([1.0, 2.0, 3.0])), name="ridge", params={"alpha": "1.0"}, tags={"stage": "dev"})
         mlflow.log_metric("rmse", 0.25, model_id=info.model_id, step=2)
-    reg = "imported-registry"
+    reg = f"{prefix}ed-registry"
     c.create_registered_model(reg, tags={"owner": "ml"}, description="the ridge")
     for _ in range(3):
         c.create_model_version(reg, f"models:/{info.model_id}", run_id=trainer.info.run_id, model_id=info.model_id, description="v")
     c.delete_model_version(reg, "2")
     c.set_model_version_tag(reg, "3", "validated", "yes")
     c.set_registered_model_alias(reg, "champion", "3")
+    c.transition_model_version_stage(reg, "1", "Staging")
     dead = c.create_run(b, run_name="deleted-run").info.run_id
     c.log_metric(dead, "x", 1.0, step=0)
     c.delete_run(dead)
