@@ -7,6 +7,7 @@
   in 1,000-metric batches (into another fresh server).
 
 Usage: .venv-interop/bin/python scripts/bench-rest-transfer.py --tally .build/release/tally --db /tmp/rest1m/m.db
+       [--workers N] [--read-only]
 """
 import argparse, os, shutil, subprocess, sys, tempfile, time
 
@@ -18,9 +19,11 @@ from mlflow.entities import Metric  # noqa: E402
 ap = argparse.ArgumentParser()
 ap.add_argument("--tally", required=True)
 ap.add_argument("--db", required=True)
+ap.add_argument("--workers", type=int, default=1, help="the source server's worker processes")
+ap.add_argument("--read-only", action="store_true", help="skip the write half")
 args = ap.parse_args()
 
-src = MlflowServer(db=args.db)
+src = MlflowServer(db=args.db, workers=args.workers)
 work = tempfile.mkdtemp(prefix="tally-bench-rest-")
 try:
     c = MlflowClient(src.url)
@@ -39,6 +42,8 @@ try:
     print(f"read {points} points: MLflow client {client_read:.1f} s ({points / client_read:,.0f}/s), "
           f"tally import --from URL {tally_read:.1f} s ({points / tally_read:,.0f}/s)")
 
+    if args.read_only:
+        sys.exit(0)
     dst = MlflowServer()
     try:
         t = time.time()

@@ -106,9 +106,9 @@ class MlflowServer:
     artifacts in a temp dir (also its working directory, where the auth app keeps basic_auth.db), one worker, a free
     port. `extra`: more arguments (e.g. `--app-name basic-auth`); `env`: more variables."""
 
-    def __init__(self, *extra, env=None, db=None, backend=None):
+    def __init__(self, *extra, env=None, db=None, backend=None, workers=1):
         """`db`: start on a copy of this SQLite database (MLflow upgrades an older schema to its own on start);
-        `backend`: another backend-store URI (a PostgreSQL database) instead of SQLite."""
+        `backend`: another backend-store URI (a PostgreSQL database) instead of SQLite; `workers`: its processes."""
         import sys
         self.work = tempfile.mkdtemp(prefix="tally-oracle-")
         self.backend_uri = backend or "sqlite:///" + os.path.join(self.work, "m.db")
@@ -118,7 +118,7 @@ class MlflowServer:
         log = open(os.path.join(self.work, "log"), "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", *extra,
                                       "--backend-store-uri", backend or "sqlite:///" + os.path.join(self.work, "m.db"),
-                                      "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--workers", "1",
+                                      "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--workers", str(workers),
                                       "--artifacts-destination", os.path.join(self.work, "artifacts")],
                                      cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})})

@@ -185,7 +185,7 @@ def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
         shutil.copytree(os.path.join(d, "as-imported"), os.path.join(work, "data"))
         journal_dir = os.path.join(work, "data", "exports")
         kills = 0
-        for delay in [0.4, 0.7, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0]:
+        for delay in [0.4, 0.7, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 0.5, 0.8, 1.1, 1.4, 1.7]:
             p = subprocess.Popen([TALLY, "export", "mlflow", "--to", b.url, "--data-dir", os.path.join(work, "data")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(delay)

@@ -25,7 +25,7 @@ public enum MLflowCredentials {
 /// sheds (429, 502–504) and dropped connections are retried with backoff, as MLflow's client does.
 ///
 /// Not for an event loop: every call waits for its answer.
-final class MLflowHTTPClient {
+final class MLflowHTTPClient: Sendable {
     /// The server's URL without credentials or a trailing slash: what messages and journals name.
     let base: String
     private let client: HTTPClient
@@ -37,11 +37,11 @@ final class MLflowHTTPClient {
     init(url: String) throws {
         guard var parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(), ["http", "https"].contains(scheme),
               parts.host?.isEmpty == false else {
-            throw TrackingError(.invalidParameterValue, "'\(url)' is not an MLflow server URL: use http://host:port or https://host")
+            throw TrackingError(.invalidParameterValue, "'\(MLflowImport.withoutCredentials(url))' is not an MLflow server URL: use http://host:port or https://host")
         }
         if let user = parts.user {
             let password = parts.password ?? ""
-            authorization = "Basic " + Data("\(user.removingPercentEncoding ?? user):\(password.removingPercentEncoding ?? password)".utf8).base64EncodedString()
+            authorization = "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()  // URLComponents decodes them
             parts.user = nil
             parts.password = nil
         } else {
@@ -55,13 +55,33 @@ final class MLflowHTTPClient {
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    private var closed = false
+    private let closed = NIOLockedValueBox(false)
 
     /// Ends the client's connections (once; also on deinit, for a client dropped by an error).
     func close() {
-        guard !closed else { return }
-        closed = true
+        guard !closed.withLockedValue({ was in defer { was = true }; return was }) else { return }
         try? client.syncShutdown()
+    }
+
+    /// `body` over `items`, at most `limit` at a time on threads of their own (each waits on its requests), results
+    /// in the items' order; the first error is thrown once all have ended.
+    func concurrently<T: Sendable, R: Sendable>(_ items: [T], limit: Int, _ body: @escaping @Sendable (T) throws -> R) throws -> [R] {
+        guard items.count > 1 else { return try items.map(body) }
+        let results = NIOLockedValueBox([Result<R, any Error>?](repeating: nil, count: items.count))
+        let slots = DispatchSemaphore(value: limit)
+        let group = DispatchGroup()
+        for (i, item) in items.enumerated() {
+            slots.wait()
+            group.enter()
+            Thread.detachNewThread {
+                let r = Result { try body(item) }
+                results.withLockedValue { $0[i] = r }
+                slots.signal()
+                group.leave()
+            }
+        }
+        group.wait()
+        return try results.withLockedValue { $0 }.map { try $0!.get() }
     }
 
     deinit { close() }
@@ -95,9 +115,13 @@ final class MLflowHTTPClient {
     /// Sends a JSON request (`body`, for POST/PATCH/DELETE) and parses the JSON answer; a non-2xx answer is an error
     /// quoting MLflow's message. `allowing` lists statuses answered with `nil` instead (404 for an endpoint an older
     /// MLflow lacks).
+    ///
+    /// A request that is not `idempotent` (a create: sent twice, it makes two) is retried only on 429, which says
+    /// it was not taken; a timeout or a 502–504 may have come after the server acted.
     func json(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: String? = nil,
-              allowing: Set<UInt> = []) throws -> JSONValue? {
-        let (status, bytes) = try send(method, url(path, query), body: body.map { Array($0.utf8) }, contentType: "application/json")
+              allowing: Set<UInt> = [], idempotent: Bool = true) throws -> JSONValue? {
+        let (status, bytes) = try send(method, url(path, query), body: body.map { Array($0.utf8) }, contentType: "application/json",
+                                       idempotent: idempotent)
         if allowing.contains(status) { return nil }
         guard (200..<300).contains(status) else { throw failure(method, path, status, bytes) }
         guard !bytes.isEmpty else { return .object([]) }
@@ -124,8 +148,8 @@ final class MLflowHTTPClient {
     }
 
     /// One request with retries: (status, body).
-    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, contentType: String? = nil) throws -> (UInt, [UInt8]) {
-        try retrying(method, url) {
+    func send(_ method: HTTPMethod, _ url: String, body: [UInt8]? = nil, contentType: String? = nil, idempotent: Bool = true) throws -> (UInt, [UInt8]) {
+        try retrying(method, url, idempotent: idempotent) {
             var request = try HTTPClient.Request(url: url, method: method)
             headers(&request.headers, contentType: body == nil ? nil : contentType)
             if let body { request.body = .bytes(body) }
@@ -185,13 +209,14 @@ final class MLflowHTTPClient {
 
     /// Runs `attempt` until it answers other than 429/502/503/504 or fails otherwise than by a dropped connection,
     /// at most ``attempts`` times, waiting 0.5 s, 1 s, 2 s … between tries.
-    private func retrying<R>(_ method: HTTPMethod, _ url: String, _ attempt: () throws -> (UInt, R)) throws -> (UInt, R) {
+    private func retrying<R>(_ method: HTTPMethod, _ url: String, idempotent: Bool = true, _ attempt: () throws -> (UInt, R)) throws -> (UInt, R) {
         var delay = 0.5
+        let retried: Set<UInt> = idempotent ? [429, 502, 503, 504] : [429]
         for n in 1...Self.attempts {
             do {
                 let answer = try attempt()
-                guard [429, 502, 503, 504].contains(answer.0), n < Self.attempts else { return answer }
-            } catch let e as HTTPClientError where n < Self.attempts && [.remoteConnectionClosed, .readTimeout].contains(e) {
+                guard retried.contains(answer.0), n < Self.attempts else { return answer }
+            } catch let e as HTTPClientError where idempotent && n < Self.attempts && [.remoteConnectionClosed, .readTimeout].contains(e) {
                 // a dropped connection: tried again
             } catch let e as HTTPClientError {
                 throw TrackingError(.internalError, "\(method.rawValue) \(url): \(e)")

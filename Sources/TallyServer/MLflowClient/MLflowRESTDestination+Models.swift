@@ -9,7 +9,7 @@ extension MLflowRESTDestination {
             + "\"tags\":\(Self.keyValues(tags))"
         if !modelType.isEmpty { body += ",\"model_type\":" + JSONText.quote(modelType) }
         if !sourceRunID.isEmpty { body += ",\"source_run_id\":" + JSONText.quote(sourceRunID) }
-        let info = try post("logged-models", body + "}")["model"]?["info"]
+        let info = try post("logged-models", body + "}", idempotent: false)["model"]?["info"]
         guard let id = info?["model_id"]?.text else { throw TrackingError(.internalError, "\(location): logged-models answered no model_id") }
         return (id, info?["artifact_uri"]?.text ?? "")
     }
@@ -29,7 +29,7 @@ extension MLflowRESTDestination {
 
     public func logModelMetrics(runID: String, modelID: String, _ metrics: [ModelMetric]) throws {
         let items = metrics.map { m in
-            var o = "{\"key\":" + JSONText.quote(m.metric.key) + ",\"value\":" + JSONWriter.double(m.metric.value)
+            var o = "{\"key\":" + JSONText.quote(m.metric.key) + ",\"value\":" + Self.value(m.metric.value)
                 + ",\"timestamp\":\(m.metric.timestamp),\"step\":\(m.metric.step),\"model_id\":" + JSONText.quote(modelID)
             if let d = m.datasetName { o += ",\"dataset_name\":" + JSONText.quote(d) }
             if let d = m.datasetDigest { o += ",\"dataset_digest\":" + JSONText.quote(d) }
@@ -47,17 +47,21 @@ extension MLflowRESTDestination {
         try http.json(.GET, "/api/2.0/mlflow/registered-models/get", query: [("name", name)], allowing: [404]) != nil
     }
 
-    public func latestVersion(_ name: String) throws -> Int64 {
-        let found = try http.json(.GET, "/api/2.0/mlflow/model-versions/search",
-                                  query: [("filter", "name=" + MLflowRESTSource.quoted(name)), ("max_results", "10000")])
-        return (found?["model_versions"]).items.compactMap { $0["version"]?.int64 }.max() ?? 0
+    public func versionExists(name: String, version: Int64) throws -> Bool {
+        try http.json(.GET, "/api/2.0/mlflow/model-versions/get", query: [("name", name), ("version", String(version))], allowing: [404]) != nil
+    }
+
+    public func runOutputs(runID: String) throws -> [ModelOutput] {
+        (try http.json(.GET, "/api/2.0/mlflow/runs/get", query: [("run_id", runID)])?["run"]?["outputs"]?["model_outputs"]).items.map {
+            ModelOutput(modelID: $0["model_id"]?.text ?? "", step: $0["step"]?.int64 ?? 0)
+        }
     }
 
     public func createRegisteredModel(_ model: RegisteredModel) throws -> Bool {
         var body = "{\"name\":\(JSONText.quote(model.name)),\"tags\":\(Self.keyValues(model.tags))"
         if let d = model.description { body += ",\"description\":" + JSONText.quote(d) }
         let (status, bytes) = try http.send(.POST, http.url("/api/2.0/mlflow/registered-models/create"), body: Array((body + "}").utf8),
-                                            contentType: "application/json")
+                                            contentType: "application/json", idempotent: false)
         if status == 400, (try? JSONParser.parse(bytes))?["error_code"]?.text == TrackingError.Code.resourceAlreadyExists.rawValue { return false }
         guard (200..<300).contains(status) else { throw http.failure(.POST, "/api/2.0/mlflow/registered-models/create", status, bytes) }
         return true
@@ -69,7 +73,7 @@ extension MLflowRESTDestination {
         if !v.runLink.isEmpty { body += ",\"run_link\":" + JSONText.quote(v.runLink) }
         if let d = v.description { body += ",\"description\":" + JSONText.quote(d) }
         if let m = v.modelID { body += ",\"model_id\":" + JSONText.quote(m) }
-        let answer = try post("model-versions/create", body + "}")
+        let answer = try post("model-versions/create", body + "}", idempotent: false)
         guard let n = answer["model_version"]?["version"]?.int64 else {
             throw TrackingError(.internalError, "\(location): model-versions/create answered no version")
         }
@@ -77,7 +81,8 @@ extension MLflowRESTDestination {
     }
 
     public func deleteModelVersion(name: String, version: Int64) throws {
-        _ = try http.json(.DELETE, "/api/2.0/mlflow/model-versions/delete", body: "{\"name\":\(JSONText.quote(name)),\"version\":\"\(version)\"}")
+        _ = try http.json(.DELETE, "/api/2.0/mlflow/model-versions/delete", body: "{\"name\":\(JSONText.quote(name)),\"version\":\"\(version)\"}",
+                          allowing: [404])
     }
 
     public func transitionStage(name: String, version: Int64, stage: String) throws {

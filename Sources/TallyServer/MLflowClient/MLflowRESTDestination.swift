@@ -20,9 +20,10 @@ public final class MLflowRESTDestination: MLflowDestination {
     public func close() { http.close() }
 
     /// A POST of `body` (JSON) to `/api/2.0/mlflow/<path>`.
+    /// `idempotent: false` for creates (see ``MLflowHTTPClient/json(_:_:query:body:allowing:idempotent:)``).
     @discardableResult
-    func post(_ path: String, _ body: String) throws -> JSONValue {
-        try http.json(.POST, "/api/2.0/mlflow/" + path, body: body) ?? .object([])
+    func post(_ path: String, _ body: String, idempotent: Bool = true) throws -> JSONValue {
+        try http.json(.POST, "/api/2.0/mlflow/" + path, body: body, idempotent: idempotent) ?? .object([])
     }
 
     public func experiment(named name: String) throws -> (id: String, stage: LifecycleStage)? {
@@ -38,7 +39,7 @@ public final class MLflowRESTDestination: MLflowDestination {
     }
 
     public func createExperiment(name: String, tags: [KeyValue]) throws -> String {
-        let answer = try post("experiments/create", "{\"name\":\(JSONText.quote(name)),\"tags\":\(Self.keyValues(tags))}")
+        let answer = try post("experiments/create", "{\"name\":\(JSONText.quote(name)),\"tags\":\(Self.keyValues(tags))}", idempotent: false)
         guard let id = answer["experiment_id"]?.text else { throw TrackingError(.internalError, "\(location): experiments/create answered no experiment_id") }
         return id
     }
@@ -51,15 +52,21 @@ public final class MLflowRESTDestination: MLflowDestination {
         try post(deleted ? "experiments/delete" : "experiments/restore", "{\"experiment_id\":\(JSONText.quote(id))}")
     }
 
-    public func createRun(experimentID: String, userID: String, startTime: Int64, runName: String) throws -> (id: String, artifactURI: String) {
+    public func createRun(experimentID: String, userID: String, startTime: Int64, runName: String, marker: KeyValue) throws -> (id: String, artifactURI: String) {
         let info = try post("runs/create", "{\"experiment_id\":\(JSONText.quote(experimentID)),\"user_id\":\(JSONText.quote(userID)),"
-                                + "\"start_time\":\(startTime),\"run_name\":\(JSONText.quote(runName))}")["run"]?["info"]
+                                + "\"start_time\":\(startTime),\"run_name\":\(JSONText.quote(runName)),\"tags\":\(Self.keyValues([marker]))}",
+                            idempotent: false)["run"]?["info"]
         guard let id = info?["run_id"]?.text else { throw TrackingError(.internalError, "\(location): runs/create answered no run_id") }
         return (id, info?["artifact_uri"]?.text ?? "")
     }
 
-    public func findRuns(experimentID: String, runName: String, startTime: Int64) throws -> [(id: String, artifactURI: String)] {
-        let filter = "attributes.run_name = " + MLflowRESTSource.quoted(runName) + " and attributes.start_time = \(startTime)"
+    public func deleteRunTag(id: String, key: String) throws {
+        _ = try http.json(.POST, "/api/2.0/mlflow/runs/delete-tag", body: "{\"run_id\":\(JSONText.quote(id)),\"key\":\(JSONText.quote(key))}",
+                          allowing: [404])
+    }
+
+    public func findRuns(experimentID: String, marker: KeyValue) throws -> [(id: String, artifactURI: String)] {
+        let filter = "tags.`" + marker.key + "` = " + MLflowRESTSource.quoted(marker.value)
         return try post("runs/search", "{\"experiment_ids\":[\(JSONText.quote(experimentID))],\"run_view_type\":\"ALL\",\"max_results\":1000,"
                             + "\"filter\":\(JSONText.quote(filter))}")["runs"].items.compactMap { r in
             r["info"]?["run_id"]?.text.map { ($0, r["info"]?["artifact_uri"]?.text ?? "") }
@@ -83,7 +90,7 @@ public final class MLflowRESTDestination: MLflowDestination {
         body.reserveCapacity(64 + metrics.count * 96)
         for (i, m) in metrics.enumerated() {
             if i > 0 { body += "," }
-            body += "{\"key\":" + JSONText.quote(m.key) + ",\"value\":" + JSONWriter.double(m.value) + ",\"timestamp\":\(m.timestamp),\"step\":\(m.step)}"
+            body += "{\"key\":" + JSONText.quote(m.key) + ",\"value\":" + Self.value(m.value) + ",\"timestamp\":\(m.timestamp),\"step\":\(m.step)}"
         }
         body += "],\"params\":" + Self.keyValues(params) + ",\"tags\":" + Self.keyValues(tags) + "}"
         try post("runs/log-batch", body)
@@ -113,6 +120,14 @@ public final class MLflowRESTDestination: MLflowDestination {
         guard let root = TrackingService.proxiedRoot(of: artifactURI) else { return false }
         try http.upload(.PUT, http.url("/api/2.0/mlflow-artifacts/artifacts/" + MLflowHTTPClient.encodePath(root + "/" + path)), file: file, size: size)
         return true
+    }
+
+    /// A metric value as MLflow's client writes it: NaN and ±Infinity as its strings (a SQL store clamps an
+    /// infinity itself; a file store keeps it), other values in the shortest text that reads back the same.
+    static func value(_ v: Double) -> String {
+        if v.isNaN { return "\"NaN\"" }
+        if v.isInfinite { return v > 0 ? "\"Infinity\"" : "\"-Infinity\"" }
+        return JSONWriter.double(v)
     }
 
     /// `[{"key": …, "value": …}]`.

@@ -99,9 +99,18 @@ struct ServerArtifactTree: ArtifactTree {
     }
 
     func walk(_ body: (String, Int) throws -> Void) throws -> [String] {
+        var unlisted: [String] = []
         func walk(_ dir: String) throws {
             let (path, query) = listing(dir)
-            let files = try http.json(.GET, path, query: query, allowing: [404])?["files"].items ?? []
+            let files: [JSONValue]
+            do {
+                files = try http.json(.GET, path, query: query, allowing: [404])?["files"].items ?? []
+            } catch let e as TrackingError {
+                // A directory the server cannot list: a warning, the rest goes on. (A file that cannot be fetched
+                // or stored is an error: the run must not be journaled done without it.)
+                unlisted.append(e.message)
+                return
+            }
             for f in files.sorted(by: { ($0["path"]?.text ?? "") < ($1["path"]?.text ?? "") }) {
                 guard let p = f["path"]?.text, !p.isEmpty, p != dir else { continue }
                 // Paths are relative to the root (a proxied store's listing may give basenames: joined to `dir`).
@@ -109,12 +118,8 @@ struct ServerArtifactTree: ArtifactTree {
                 if case .bool(true) = f["is_dir"] ?? .null { try walk(full) } else { try body(full, Int(f["file_size"]?.int64 ?? 0)) }
             }
         }
-        do {
-            try walk("")
-        } catch let e as TrackingError {
-            return [e.message]  // a store the server cannot list: a warning, the import goes on
-        }
-        return []
+        try walk("")
+        return unlisted
     }
 
     func read(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {

@@ -114,27 +114,38 @@ public final class MLflowRESTSource: MLflowSource {
         if let f = fetched, f.runID == runID { return f.series }
         // Keys as MLflow lists the run's latest values (every key with a point has one), in bytewise order.
         let keys = Set((try run(runID)["data"]?["metrics"]).items.compactMap { $0["key"]?.text }).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        var out: [SeriesBatch] = []
-        for key in keys {
-            let points = try pages("metrics") {
-                var q = [("run_id", runID), ("metric_key", key), ("max_results", String(Self.historyPage))]
-                if let token = $0 { q.append(("page_token", token)) }
-                return try http.json(.GET, "/api/2.0/mlflow/metrics/get-history", query: q)
-            }
-            var steps = [Int64](), stamps = [Int64](), values = [Double]()
-            steps.reserveCapacity(points.count)
-            stamps.reserveCapacity(points.count)
-            values.reserveCapacity(points.count)
-            for p in points {
-                steps.append(p["step"]?.int64 ?? 0)
-                stamps.append(p["timestamp"]?.int64 ?? 0)
-                values.append(p["value"]?.double ?? .nan)
-            }
-            Self.stepOrder(&steps, &stamps, &values)
-            if !steps.isEmpty { out.append(SeriesBatch(key: key, steps: steps, timestamps: stamps, values: values)) }
-        }
+        // Several histories at once: an MLflow server answers each on one worker, and has several.
+        let http = self.http
+        let out = try http.concurrently(keys, limit: Self.parallelHistories) { key in try Self.history(http, runID: runID, key: key) }.compactMap { $0 }
         fetched = (runID, out)
         return out
+    }
+
+    /// Histories fetched at once.
+    static let parallelHistories = 4
+
+    /// One metric's whole history in step order (`nil`: no points).
+    static func history(_ http: MLflowHTTPClient, runID: String, key: String) throws -> SeriesBatch? {
+        var points: [JSONValue] = []
+        var token: String?
+        repeat {
+            var q = [("run_id", runID), ("metric_key", key), ("max_results", String(historyPage))]
+            if let token { q.append(("page_token", token)) }
+            guard let page = try http.json(.GET, "/api/2.0/mlflow/metrics/get-history", query: q) else { break }
+            points += page["metrics"].items
+            token = page["next_page_token"]?.text
+        } while token?.isEmpty == false
+        var steps = [Int64](), stamps = [Int64](), values = [Double]()
+        steps.reserveCapacity(points.count)
+        stamps.reserveCapacity(points.count)
+        values.reserveCapacity(points.count)
+        for p in points {
+            steps.append(p["step"]?.int64 ?? 0)
+            stamps.append(p["timestamp"]?.int64 ?? 0)
+            values.append(p["value"]?.double ?? 0)  // protobuf's JSON may leave a 0 out
+        }
+        stepOrder(&steps, &stamps, &values)
+        return steps.isEmpty ? nil : SeriesBatch(key: key, steps: steps, timestamps: stamps, values: values)
     }
 
     /// Puts points MLflow listed by (timestamp, step, value) in step order, stably: within a step they stay by

@@ -15,11 +15,13 @@ public protocol MLflowDestination: AnyObject {
     func setExperimentTag(id: String, _ tag: KeyValue) throws
     /// Deletes (`deleted: true`) or restores an experiment.
     func setExperimentDeleted(id: String, _ deleted: Bool) throws
-    /// Creates a run (the server chooses its id): its id and artifact URI.
-    func createRun(experimentID: String, userID: String, startTime: Int64, runName: String) throws -> (id: String, artifactURI: String)
-    /// The runs of an experiment (any stage) with this name and start time: their ids and artifact URIs (a run an
-    /// interrupted export created without journaling it is found this way).
-    func findRuns(experimentID: String, runName: String, startTime: Int64) throws -> [(id: String, artifactURI: String)]
+    /// Creates a run (the server chooses its id) with the tag `marker`: its id and artifact URI.
+    func createRun(experimentID: String, userID: String, startTime: Int64, runName: String, marker: KeyValue) throws -> (id: String, artifactURI: String)
+    /// Deletes a run tag (one that is not there is no error).
+    func deleteRunTag(id: String, key: String) throws
+    /// The runs of an experiment (any stage) tagged `marker`: their ids and artifact URIs (a run an interrupted
+    /// export created without journaling it is found this way).
+    func findRuns(experimentID: String, marker: KeyValue) throws -> [(id: String, artifactURI: String)]
     /// The logged models of an experiment with this name: ids, source runs and artifact locations.
     func findLoggedModels(experimentID: String, name: String) throws -> [(id: String, sourceRunID: String, artifactURI: String)]
     /// The artifact URI of an existing run (a resumed export's).
@@ -51,17 +53,19 @@ public protocol MLflowDestination: AnyObject {
     /// Logs metrics of model `modelID` through run `runID` (MLflow records them for both; points the run holds are
     /// skipped there).
     func logModelMetrics(runID: String, modelID: String, _ metrics: [ModelMetric]) throws
+    /// The models a run has logged, as MLflow holds them.
+    func runOutputs(runID: String) throws -> [ModelOutput]
     /// Records models a run logged.
     func logRunOutputs(runID: String, _ outputs: [ModelOutput]) throws
     /// Whether MLflow has a registered model of this name.
     func hasRegisteredModel(_ name: String) throws -> Bool
-    /// The highest version number of a model MLflow shows (0: none).
-    func latestVersion(_ name: String) throws -> Int64
+    /// Whether MLflow shows version `version` of a model (a deleted one it does not).
+    func versionExists(name: String, version: Int64) throws -> Bool
     /// Creates a registered model; `false` when MLflow has one of that name.
     func createRegisteredModel(_ model: RegisteredModel) throws -> Bool
     /// Creates the model's next version; its number.
     func createModelVersion(_ version: ModelVersion) throws -> Int64
-    /// Deletes a version (its number stays taken).
+    /// Deletes a version (its number stays taken; one already deleted is no error).
     func deleteModelVersion(name: String, version: Int64) throws
     /// Moves a version to one of MLflow's deprecated stages.
     func transitionStage(name: String, version: Int64, stage: String) throws

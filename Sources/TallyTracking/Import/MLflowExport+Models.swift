@@ -53,11 +53,14 @@ extension MLflowExport {
             let outputs = try service.metadata.runOutputs(runID: r.info.runID).compactMap { o in
                 journal.mapped["model:" + o.modelID].map { ModelOutput(modelID: $0, step: o.step) }
             }
-            if !outputs.isEmpty {
+            // Only those MLflow lacks: it refuses an output twice (an export killed after sending them).
+            let have = try destination.runOutputs(runID: run)
+            let missing = outputs.filter { o in !have.contains(o) }
+            if !missing.isEmpty {
                 if r.info.lifecycleStage == .deleted { try destination.setRunDeleted(id: run, false) }
-                try destination.logRunOutputs(runID: run, outputs)
-                if r.info.lifecycleStage == .deleted { try destination.setRunDeleted(id: run, true) }
+                try destination.logRunOutputs(runID: run, missing)
             }
+            if r.info.lifecycleStage == .deleted { try destination.setRunDeleted(id: run, true) }
             try journal.finish(key, fingerprint: "\(outputs.count)")
         }
     }
@@ -86,37 +89,47 @@ extension MLflowExport {
                 _ = try destination.createRegisteredModel(model)
                 try journal.begin(key)
             }
-            // Versions made before an interruption: journaled, or (made but not journaled) the highest MLflow shows;
-            // the latter get their stage again.
-            let journaled = Int64(journal.mapped[key].flatMap { Int64($0) } ?? 0)
-            var next = journaled + 1
-            if resumed {
-                let latest = try destination.latestVersion(model.name)
-                for v in versions where v.version > journaled && v.version <= latest {
-                    if v.currentStage != "None" { try destination.transitionStage(name: model.name, version: v.version, stage: v.currentStage) }
+            // Each number is journaled before its create (`version:`), a deleted number again between its create and
+            // its delete (`gap:`), and done after (`map`). A rerun settles the one number an interruption can leave
+            // open: deleted again if it was made, staged if it is a live version MLflow made, else made now.
+            let live = Dictionary(versions.map { ($0.version, $0) }, uniquingKeysWith: { a, _ in a })
+            var next = Int64(journal.mapped[key].flatMap { Int64($0) } ?? 0) + 1
+            let open = "version:\(model.name):\(next)"
+            if resumed, journal.begun.contains(open) {
+                let gap = live[next] == nil
+                let made = try destination.versionExists(name: model.name, version: next)
+                if journal.begun.contains("gap:\(model.name):\(next)") || (gap && made) {
+                    try destination.deleteModelVersion(name: model.name, version: next)
+                    try journal.map(key, to: String(next))
+                    next += 1
+                } else if made, let v = live[next] {
+                    if v.currentStage != "None" { try destination.transitionStage(name: model.name, version: next, stage: v.currentStage) }
+                    try journal.map(key, to: String(next))
+                    next += 1
                     summary.modelVersions += 1
                 }
-                if latest > journaled { try journal.map(key, to: String(latest)) }
-                next = max(next, latest + 1)
             }
             for v in versions where v.version >= next {
                 var copy = v
                 copy.source = Self.following(v.source, journal)
                 copy.runID = journal.mapped[v.runID] ?? v.runID
                 copy.modelID = v.modelID.map { journal.mapped["model:" + $0] ?? $0 }
-                // MLflow wants the model a `models:/<id>` source names (its API does not show it on versions, so an
-                // imported version may not hold it).
-                if copy.modelID == nil, copy.source.hasPrefix("models:/") {
+                // MLflow wants the logged model a `models:/m-…` source names (its API does not show it on versions,
+                // so an imported version may not hold it).
+                if copy.modelID == nil, copy.source.hasPrefix("models:/m-") {
                     copy.modelID = String(copy.source.dropFirst("models:/".count).prefix { $0 != "/" })
                 }
                 while next < v.version {  // a number Tally's registry deleted: made like the next one, then deleted
                     var gap = copy
                     gap.tags = []
+                    try journal.begin("version:\(model.name):\(next)")
                     let n = try destination.createModelVersion(gap)
+                    try journal.begin("gap:\(model.name):\(n)")
                     try destination.deleteModelVersion(name: model.name, version: n)
                     try journal.map(key, to: String(n))
                     next = n + 1
                 }
+                try journal.begin("version:\(model.name):\(next)")
                 let n = try destination.createModelVersion(copy)
                 if v.currentStage != "None" { try destination.transitionStage(name: model.name, version: n, stage: v.currentStage) }
                 try journal.map(key, to: String(n))

@@ -114,6 +114,8 @@ public struct MLflowExport {
     }
 
     static let parentTag = "mlflow.parentRunId"
+    /// The tag naming the Tally run an MLflow run is being exported from (removed once it is done).
+    static let markerTag = "tally.export.sourceRunID"
 
     /// The MLflow experiment `e` goes to: the journal's, MLflow's Default for Tally's, one of the same name (a
     /// warning says so unless this export made it), or a new one; a deleted one is restored while runs are added.
@@ -149,8 +151,11 @@ public struct MLflowExport {
                    journal: inout ImportJournal, summary: inout Summary, progress: (MLflowImport.Progress) -> Void) throws {
         let info = run.info
         let stats = try service.metrics.stats(run: info.runID)
+        // Counts, fields, and a digest of the values (a tag set again with another value, a rename).
+        let values = (run.params.map { "p\u{1}" + $0.key + "\u{1}" + $0.value } + run.tags.map { "t\u{1}" + $0.key + "\u{1}" + $0.value }).sorted()
         let fingerprint = "\(stats.sealedPoints + stats.headPoints),\(run.params.count),\(run.tags.count),\(run.inputs.count),"
-            + "\(info.status.rawValue),\(info.endTime ?? -1),\(info.lifecycleStage.rawValue),\(info.runName.utf8.count)"
+            + "\(info.status.rawValue),\(info.endTime ?? -1),\(info.lifecycleStage.rawValue),"
+            + MLflowImport.digest(info.runName + "\u{2}" + values.joined(separator: "\u{2}"))
         if let before = journal.done[info.runID] {
             guard before != fingerprint else {
                 summary.runsAlreadyExported += 1
@@ -160,21 +165,23 @@ public struct MLflowExport {
         } else {
             summary.runs += 1
         }
+        // The tag a created run carries until it is finished: how a rerun finds a run MLflow made but the journal
+        // never heard of (a kill between the answer and the journal line), whatever its name.
+        let marker = KeyValue(key: Self.markerTag, value: info.runID)
         let id: String, artifactURI: String
         if let known = journal.mapped[info.runID] {
             id = known
             artifactURI = try destination.runArtifactURI(id: id)
             try destination.setRunDeleted(id: id, false)  // logged to again: active while it is
-        } else if journal.begun.contains("create:" + info.runID),
-                  let found = try destination.findRuns(experimentID: experiment, runName: info.runName, startTime: info.startTime)
-                      .first(where: { !Set(journal.mapped.values).contains($0.id) }) {
+        } else if journal.begun.contains("create:" + info.runID), let found = try destination.findRuns(experimentID: experiment, marker: marker).first {
             // Created by an export killed before it journaled the id: that run, not a second one.
             (id, artifactURI) = found
             try journal.map(info.runID, to: id)
             try destination.setRunDeleted(id: id, false)
         } else {
             try journal.begin("create:" + info.runID)
-            (id, artifactURI) = try destination.createRun(experimentID: experiment, userID: info.userID, startTime: info.startTime, runName: info.runName)
+            (id, artifactURI) = try destination.createRun(experimentID: experiment, userID: info.userID, startTime: info.startTime, runName: info.runName,
+                                                          marker: marker)
             try journal.map(info.runID, to: id)
         }
         try journal.begin(info.runID)
@@ -209,6 +216,7 @@ public struct MLflowExport {
         try exportArtifacts(from: info.artifactURI, to: artifactURI, owner: "run \(info.runID)", service: service, destination: destination,
                             summary: &summary, progress: progress)
         if info.status != .running || info.endTime != nil { try destination.updateRun(id: id, status: info.status, endTime: info.endTime) }
+        try destination.deleteRunTag(id: id, key: Self.markerTag)
         if info.lifecycleStage == .deleted { try destination.setRunDeleted(id: id, true) }
         try journal.finish(info.runID, fingerprint: fingerprint)
     }

@@ -88,7 +88,7 @@ public struct MLflowImport: Sendable {
         if PostgresURI.schemes.contains(where: { uri.hasPrefix($0 + "://") }) { return try MLflowSQLSource(postgres: try PostgresURI(parsing: uri)) }
         if uri.hasPrefix("sqlite:///") { return try MLflowSQLSource(sqlitePath: String(uri.dropFirst("sqlite:///".count))) }
         if uri.contains("://") {
-            throw TrackingError.invalid("Unsupported import source '\(uri)': use sqlite:///path/to/mlflow.db, "
+            throw TrackingError.invalid("Unsupported import source '\(Self.withoutCredentials(uri))': use sqlite:///path/to/mlflow.db, "
                                         + "postgresql://user:password@host:port/database or http(s)://mlflow-server")
         }
         return try MLflowSQLSource(sqlitePath: uri)

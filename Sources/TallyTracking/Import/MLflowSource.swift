@@ -122,6 +122,13 @@ extension MLflowSource {
 }
 
 extension MLflowImport {
+    /// `url` with anything between `//` and an `@` replaced by `***`: what messages may quote of a URL that could
+    /// hold a password, parsable or not.
+    public static func withoutCredentials(_ url: String) -> String {
+        guard let scheme = url.range(of: "//"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
+    }
+
     /// A stable 64-bit digest of `text` (FNV-1a), hex: journal names and fingerprints that must read the same in
     /// every process (Swift's `Hasher` is seeded per process).
     public static func digest(_ text: String) -> String {

@@ -53,7 +53,7 @@ struct ExportCommand: ParsableCommand {
             }
             for w in summary.warnings { FileHandle.standardError.write(Data(("warning: " + w + "\n").utf8)) }
             print("exported \(dataDir) to:")
-            print("  " + to.replacingOccurrences(of: #"//[^/@]*@"#, with: "//", options: .regularExpression))
+            print("  " + MLflowImport.withoutCredentials(to))
             let rows: [(String, String)] = [
                 ("experiments created", "\(summary.experiments)"), ("runs", "\(summary.runs)"),
                 ("runs already exported", "\(summary.runsAlreadyExported)"), ("runs updated", "\(summary.runsUpdated)"),
