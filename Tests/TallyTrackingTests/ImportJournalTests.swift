@@ -60,3 +60,42 @@ import Testing
         #expect(try f.service.createExperiment(name: "after") == "43")
     }
 }
+
+/// The export's pure rules: parents before children (across experiments, cycles tolerated), sources following
+/// new ids, credentials kept out of messages, and the journal's id mapping surviving a reopen.
+@Suite struct ExportRulesTests {
+    func run(_ id: String, parent: String? = nil, start: Int64 = 0) -> Run {
+        Run(info: RunInfo(runID: id, runName: id, experimentID: "1", userID: "", status: .finished, startTime: start, endTime: nil,
+                          artifactURI: "", lifecycleStage: .active),
+            metrics: [], params: [], tags: parent.map { [KeyValue(key: "mlflow.parentRunId", value: $0)] } ?? [], inputs: [])
+    }
+
+    @Test func parentsComeFirst() {
+        // A child listed before its parent, a grandchild before both, a parent not exported, a self-parent, a cycle.
+        let runs = [run("grandchild", parent: "child"), run("child", parent: "root"), run("root"), run("orphan", parent: "elsewhere"),
+                    run("selfish", parent: "selfish"), run("a", parent: "b"), run("b", parent: "a")]
+        let order = MLflowExport.parentsFirst(runs).map(\.info.runID)
+        #expect(Set(order) == Set(runs.map(\.info.runID)) && order.count == runs.count)
+        let at = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+        #expect(at["root"]! < at["child"]! && at["child"]! < at["grandchild"]!)
+    }
+
+    @Test func sourcesFollowNewIds() throws {
+        let f = try Fixture("export-rules")
+        var j = try ImportJournal(directory: f.dir + "/exports", source: "export:http://m", dryRun: false)
+        try j.map("model:m-old", to: "m-new")
+        try j.map("0123abcd", to: "fedc3210")
+        let again = try ImportJournal(directory: f.dir + "/exports", source: "export:http://m", dryRun: false)
+        #expect(again.mapped == ["model:m-old": "m-new", "0123abcd": "fedc3210"])
+        #expect(MLflowExport.following("models:/m-old", again) == "models:/m-new")
+        #expect(MLflowExport.following("runs:/0123abcd/model", again) == "runs:/fedc3210/model")
+        #expect(MLflowExport.following("models:/registered-name/3", again) == "models:/registered-name/3")
+        #expect(MLflowExport.following("s3://bucket/m-old", again) == "s3://bucket/m-old")
+    }
+
+    @Test func credentialsStayOutOfMessages() {
+        #expect(MLflowImport.withoutCredentials("https://alice:s3cret@mlflow.example/x") == "https://***@mlflow.example/x")
+        #expect(MLflowImport.withoutCredentials("mysql://u:p@w@host/db") == "mysql://***@host/db")
+        #expect(MLflowImport.withoutCredentials("http://host:5000") == "http://host:5000")
+    }
+}
