@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import TallyStore
 import TallyTracking
 
 /// The credentials MLflow's client sends, from its variables.
@@ -94,17 +95,13 @@ final class MLflowHTTPClient: Sendable {
     }
 
     static func encode(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
+        s.percentEncoded { b in
             switch b {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out += "%" + String(b, radix: 16, uppercase: true).leftPad(2)
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
+            default: false
             }
         }
-        return out
     }
 
     /// Percent-encodes each segment of an artifact path, keeping its slashes.
@@ -292,7 +289,4 @@ extension String {
         while s.last == c { s.removeLast() }
         return s
     }
-
-    /// The string left-padded with zeros to `width`.
-    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -23,10 +23,6 @@ extension MLflowRESTDestination {
                           body: "{\"model_id\":\(JSONText.quote(id)),\"status\":\(JSONText.quote(status.rawValue))}")
     }
 
-    public func deleteLoggedModel(id: String) throws {
-        _ = try http.json(.DELETE, "/api/2.0/mlflow/logged-models/" + MLflowHTTPClient.encode(id))
-    }
-
     public func logModelMetrics(runID: String, modelID: String, _ metrics: [ModelMetric]) throws {
         let items = metrics.map { m in
             var o = "{\"key\":" + JSONText.quote(m.metric.key) + ",\"value\":" + Self.value(m.metric.value)

@@ -6,7 +6,7 @@ import TallyTracking
 extension MLflowRESTSource {
     public func loggedModels(experimentID: String) throws -> [LoggedModel] {
         // An MLflow 2.x server has no logged models: its 404 reads as none.
-        try pages("models") {
+        try Self.pages("models") {
             try http.json(.POST, "/api/2.0/mlflow/logged-models/search",
                           body: Self.body([("experiment_ids", "[" + JSONText.quote(experimentID) + "]"), ("max_results", "100")], token: $0),
                           allowing: [404])
@@ -29,10 +29,8 @@ extension MLflowRESTSource {
     }
 
     public func registeredModels() throws -> [(model: RegisteredModel, versions: [ModelVersion])] {
-        let models = try pages("registered_models") {
-            var q = [("max_results", "1000")]
-            if let token = $0 { q.append(("page_token", token)) }
-            return try http.json(.GET, "/api/2.0/mlflow/registered-models/search", query: q, allowing: [404])
+        let models = try Self.pages("registered_models") {
+            try http.json(.GET, "/api/2.0/mlflow/registered-models/search", query: Self.query([("max_results", "1000")], token: $0), allowing: [404])
         }
         return try models.map { m in
             let name = m["name"]?.text ?? ""
@@ -40,10 +38,9 @@ extension MLflowRESTSource {
                                         lastUpdatedTime: m["last_updated_timestamp"]?.int64 ?? 0, description: m["description"]?.text,
                                         tags: Self.keyValues(m["tags"]),
                                         aliases: m["aliases"].items.map { ModelAlias(alias: $0["alias"]?.text ?? "", version: $0["version"]?.int64 ?? 0) })
-            var versions = try pages("model_versions") {
-                var q = [("filter", "name=" + Self.quoted(name)), ("max_results", "10000")]
-                if let token = $0 { q.append(("page_token", token)) }
-                return try http.json(.GET, "/api/2.0/mlflow/model-versions/search", query: q)
+            var versions = try Self.pages("model_versions") {
+                try http.json(.GET, "/api/2.0/mlflow/model-versions/search",
+                              query: Self.query([("filter", "name=" + Self.quoted(name)), ("max_results", "10000")], token: $0))
             }.map { v in
                 ModelVersion(name: name, version: v["version"]?.int64 ?? 0, creationTime: v["creation_timestamp"]?.int64 ?? 0,
                              lastUpdatedTime: v["last_updated_timestamp"]?.int64 ?? 0, currentStage: v["current_stage"]?.text ?? "None",

@@ -25,8 +25,6 @@ public final class MLflowRESTSource: MLflowSource {
     public let provenance: String
     /// Each run as `runs/search` answered it: its params, tags, inputs and outputs are read from there.
     private var runs: [String: JSONValue] = [:]
-    /// Histories fetched for a fingerprint or a count, kept for the import that follows.
-    private var fetched: (runID: String, series: [SeriesBatch])?
     /// Rows per `get-history` page.
     static let historyPage = 100_000
 
@@ -42,7 +40,7 @@ public final class MLflowRESTSource: MLflowSource {
     public func close() { http.close() }
 
     /// Every page of a paged endpoint: `request(token)` answers one, `field` holds its items.
-    func pages(_ field: String, _ request: (String?) throws -> JSONValue?) throws -> [JSONValue] {
+    static func pages(_ field: String, _ request: (String?) throws -> JSONValue?) throws -> [JSONValue] {
         var out: [JSONValue] = []
         var token: String?
         repeat {
@@ -53,13 +51,18 @@ public final class MLflowRESTSource: MLflowSource {
         return out
     }
 
+    /// A GET query with a page token when there is one.
+    static func query(_ q: [(String, String)], token: String?) -> [(String, String)] {
+        q + (token.map { [("page_token", $0)] } ?? [])
+    }
+
     /// A JSON body: `fields` (already JSON) with a page token when there is one.
     static func body(_ fields: [(String, String)], token: String?) -> String {
         "{" + (fields + (token.map { [("page_token", JSONText.quote($0))] } ?? [])).map { JSONText.quote($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
     }
 
     public func experiments() throws -> [Experiment] {
-        try pages("experiments") {
+        try Self.pages("experiments") {
             try http.json(.POST, "/api/2.0/mlflow/experiments/search", body: Self.body([("max_results", "1000"), ("view_type", "\"ALL\"")], token: $0))
         }.map { e in
             Experiment(experimentID: e["experiment_id"]?.text ?? "", name: e["name"]?.text ?? "", artifactLocation: e["artifact_location"]?.text ?? "",
@@ -71,7 +74,7 @@ public final class MLflowRESTSource: MLflowSource {
     public func runs(experimentID: String, since: Int64?) throws -> [RunInfo] {
         var fields = [("experiment_ids", "[" + JSONText.quote(experimentID) + "]"), ("run_view_type", "\"ALL\""), ("max_results", "1000")]
         if let since { fields.append(("filter", JSONText.quote("attributes.start_time >= \(since)"))) }
-        let found = try pages("runs") { try http.json(.POST, "/api/2.0/mlflow/runs/search", body: Self.body(fields, token: $0)) }
+        let found = try Self.pages("runs") { try http.json(.POST, "/api/2.0/mlflow/runs/search", body: Self.body(fields, token: $0)) }
         var out: [RunInfo] = []
         for r in found {
             let i = r["info"]
@@ -111,14 +114,11 @@ public final class MLflowRESTSource: MLflowSource {
     }
 
     public func metrics(runID: String) throws -> [SeriesBatch] {
-        if let f = fetched, f.runID == runID { return f.series }
         // Keys as MLflow lists the run's latest values (every key with a point has one), in bytewise order.
         let keys = Set((try run(runID)["data"]?["metrics"]).items.compactMap { $0["key"]?.text }).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         // Several histories at once: an MLflow server answers each on one worker, and has several.
         let http = self.http
-        let out = try http.concurrently(keys, limit: Self.parallelHistories) { key in try Self.history(http, runID: runID, key: key) }.compactMap { $0 }
-        fetched = (runID, out)
-        return out
+        return try http.concurrently(keys, limit: Self.parallelHistories) { key in try Self.history(http, runID: runID, key: key) }.compactMap { $0 }
     }
 
     /// Histories fetched at once.
@@ -126,15 +126,10 @@ public final class MLflowRESTSource: MLflowSource {
 
     /// One metric's whole history in step order (`nil`: no points).
     static func history(_ http: MLflowHTTPClient, runID: String, key: String) throws -> SeriesBatch? {
-        var points: [JSONValue] = []
-        var token: String?
-        repeat {
-            var q = [("run_id", runID), ("metric_key", key), ("max_results", String(historyPage))]
-            if let token { q.append(("page_token", token)) }
-            guard let page = try http.json(.GET, "/api/2.0/mlflow/metrics/get-history", query: q) else { break }
-            points += page["metrics"].items
-            token = page["next_page_token"]?.text
-        } while token?.isEmpty == false
+        let points = try pages("metrics") {
+            try http.json(.GET, "/api/2.0/mlflow/metrics/get-history",
+                          query: query([("run_id", runID), ("metric_key", key), ("max_results", String(historyPage))], token: $0))
+        }
         var steps = [Int64](), stamps = [Int64](), values = [Double]()
         steps.reserveCapacity(points.count)
         stamps.reserveCapacity(points.count)

@@ -159,18 +159,13 @@ public final class MetricStore: Sendable {
 /// Maps run ids to directory names: `[A-Za-z0-9_-]` kept, every other byte as `%XX`.
 enum RunDirectoryName {
     static func encode(_ id: String) -> String {
-        var out = ""
-        for b in id.utf8 {
+        id.percentEncoded { b in
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                UInt8(ascii: "_"), UInt8(ascii: "-"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                let hex = String(b, radix: 16, uppercase: true)
-                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+                UInt8(ascii: "_"), UInt8(ascii: "-"): true
+            default: false
             }
         }
-        return out
     }
 
     static func decode(_ name: String) -> String? {

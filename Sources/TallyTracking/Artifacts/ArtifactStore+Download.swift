@@ -1,3 +1,5 @@
+import TallyStore
+
 /// How MLflow serves an artifact file: its content type and attachment header.
 extension ArtifactStore {
     /// Extensions (and extension-less names) MLflow serves as `text/plain`.
@@ -25,14 +27,9 @@ extension ArtifactStore {
         let name = path.split(separator: "/").last.map(String.init) ?? "download"
         if name.unicodeScalars.allSatisfy(\.isASCII) { return "attachment; filename=" + headerValue(name) }
         let fallback = asciiFallback(name)
-        var quoted = ""
-        for b in name.utf8 {
+        let quoted = name.percentEncoded { b in
             let c = Unicode.Scalar(b)
-            if b < 0x80, c.properties.isAlphabetic || ("0"..."9").contains(c) || "!#$&+-.^_`|~".unicodeScalars.contains(c) {
-                quoted.unicodeScalars.append(c)
-            } else {
-                quoted += "%" + String(b, radix: 16, uppercase: true).leftPadded(2)
-            }
+            return b < 0x80 && (c.properties.isAlphabetic || ("0"..."9").contains(c) || "!#$&+-.^_`|~".unicodeScalars.contains(c))
         }
         return "attachment; filename=" + headerValue(fallback.isEmpty ? "download" : fallback) + "; filename*=UTF-8''" + quoted
     }
@@ -76,8 +73,6 @@ extension ArtifactStore {
 }
 
 extension String {
-    fileprivate func leftPadded(_ n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
-
     fileprivate func replacingBackslashesAndQuotes() -> String {
         var out = ""
         for c in self {

@@ -48,8 +48,6 @@ public protocol MLflowDestination: AnyObject {
     func loggedModelArtifactURI(id: String) throws -> String
     /// Sets a logged model's status (`PATCH`, MLflow's finalize).
     func finalizeLoggedModel(id: String, _ status: LoggedModelStatus) throws
-    /// Deletes a logged model.
-    func deleteLoggedModel(id: String) throws
     /// Logs metrics of model `modelID` through run `runID` (MLflow records them for both; points the run holds are
     /// skipped there).
     func logModelMetrics(runID: String, modelID: String, _ metrics: [ModelMetric]) throws

@@ -56,15 +56,7 @@ public struct MLflowExport {
                     progress: (MLflowImport.Progress) -> Void = { _ in }) throws -> Summary {
         var journal = try ImportJournal(directory: journalDirectory, source: "export:" + destination.location, dryRun: false)
         var summary = Summary()
-        let all = try service.metadata.experiments()
-        let experiments = try options.experiments.map { wanted in
-            try wanted.map { w in
-                guard let e = all.first(where: { $0.experimentID == w }) ?? all.first(where: { $0.name == w }) else {
-                    throw TrackingError.invalid("No experiment '\(w)' (by id or name) in this data directory")
-                }
-                return e
-            }
-        } ?? all
+        let experiments = try MLflowImport.select(options.experiments, from: try service.metadata.experiments(), in: "this data directory")
         var plan: [(Experiment, [Run])] = []
         for e in experiments {
             let runs = try service.metadata.searchRuns(experimentIDs: [Int64(e.experimentID) ?? -1], view: .all, metricKeys: []).runs

@@ -133,11 +133,16 @@ public struct MLflowImport: Sendable {
 
     /// The source's experiments `--experiments` names (by name or id; all without it); an unknown one is an error.
     func selectedExperiments(_ source: any MLflowSource) throws -> [Experiment] {
-        let all = try source.experiments()
-        guard let wanted = options.experiments else { return all }
+        try Self.select(options.experiments, from: try source.experiments(), in: source.location)
+    }
+
+    /// The experiments of `all` that `wanted` names, by id or else by name, in its order (`nil`: all); an unknown
+    /// one is an error naming `location`. What `--experiments` means to import and export alike.
+    static func select(_ wanted: [String]?, from all: [Experiment], in location: String) throws -> [Experiment] {
+        guard let wanted else { return all }
         return try wanted.map { w in
             guard let e = all.first(where: { $0.experimentID == w }) ?? all.first(where: { $0.name == w }) else {
-                throw TrackingError.invalid("No experiment '\(w)' (by id or name) in \(source.location)")
+                throw TrackingError.invalid("No experiment '\(w)' (by id or name) in \(location)")
             }
             return e
         }

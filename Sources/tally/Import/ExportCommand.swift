@@ -64,7 +64,7 @@ struct ExportCommand: ParsableCommand {
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", Date().timeIntervalSince(started))),
             ]
-            for (k, v) in rows { print("  " + k.padding(toLength: 27, withPad: " ", startingAt: 0) + v.leftPadded(12)) }
+            printSummary(rows)
         }
     }
 }

@@ -86,7 +86,7 @@ struct ImportCommand: ParsableCommand {
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", seconds)),
             ]
-            for (k, v) in rows { print("  " + k.padding(toLength: 27, withPad: " ", startingAt: 0) + v.leftPadded(12)) }
+            printSummary(rows)
             guard verify, !dryRun else { return }
             for d in differences { print("verify: " + d) }
             guard differences.isEmpty else { throw ExitCode(1) }
@@ -116,6 +116,11 @@ func openOffline(_ config: ServerConfiguration, for command: String) throws -> T
     } catch let e as StorageError where e.code == .locked {
         throw ValidationError("\(config.dataDirectory) is in use (\(e.message)): stop the server using it, then \(command)")
     }
+}
+
+/// An import's or export's summary table: a row per count, names left, figures right.
+func printSummary(_ rows: [(String, String)]) {
+    for (k, v) in rows { print("  " + k.padding(toLength: 27, withPad: " ", startingAt: 0) + v.leftPadded(12)) }
 }
 
 /// A progress line per phase on a terminal (runs with a bar, rate and ETA; points and artifact bytes with a
