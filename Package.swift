@@ -30,7 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
         // The PostgreSQL metadata backend.
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
-        // HTTP(S) client: `tally import` from a running MLflow server and `tally export` to one.
+        // HTTP(S) client: `tally import` from a running MLflow server, `tally export` to one, and S3 (signed by hand,
+        // SigV4 over swift-crypto: there is no S3 SDK among this machine's packages).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -77,6 +78,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

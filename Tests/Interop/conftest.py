@@ -2,7 +2,12 @@
 
 With TALLY_INTEROP_BACKEND=postgres (and the test cluster's URI in TALLY_TEST_POSTGRES_URI, as `scripts/pg-test run`
 sets it), every server keeps its metadata in a PostgreSQL database of its own (made here, kept with the server's
-directory so a restarted server finds it): `make test` runs the whole suite once that way."""
+directory so a restarted server finds it): `make test` runs the whole suite once that way.
+
+With TALLY_INTEROP_ARTIFACTS=s3 (and the SeaweedFS of `scripts/s3-test run`: TALLY_TEST_S3_ENDPOINT and the AWS_*
+credentials), every server — Tally's and the MLflow oracle — keeps its proxied artifacts in the bucket `tally` under a
+prefix of its own (`--artifacts-destination s3://tally/…`): `make test` runs the PostgreSQL pass that way, the
+deployment MLflow documents for teams (PostgreSQL + S3)."""
 import os
 import shutil
 import signal
@@ -25,6 +30,17 @@ os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "60"
 POSTGRES = os.environ.get("TALLY_INTEROP_BACKEND") == "postgres"
 if POSTGRES and not os.environ.get("TALLY_TEST_POSTGRES_URI"):
     raise RuntimeError("TALLY_INTEROP_BACKEND=postgres needs TALLY_TEST_POSTGRES_URI: run through scripts/pg-test run")
+S3 = os.environ.get("TALLY_INTEROP_ARTIFACTS") == "s3"
+if S3:
+    if not os.environ.get("TALLY_TEST_S3_ENDPOINT"):
+        raise RuntimeError("TALLY_INTEROP_ARTIFACTS=s3 needs TALLY_TEST_S3_ENDPOINT: run through scripts/s3-test run")
+    os.environ["MLFLOW_S3_ENDPOINT_URL"] = os.environ["TALLY_TEST_S3_ENDPOINT"]
+
+
+def s3_prefix(kind):
+    """A fresh `s3://tally/…` artifact destination."""
+    import uuid
+    return f"s3://tally/{kind}-{uuid.uuid4().hex[:12]}"
 
 
 def postgres_database():
@@ -56,6 +72,12 @@ class Server:
                 with open(saved, "w") as f:
                     f.write(postgres_database())
             extra = ("--backend-store-uri", open(saved).read(), *extra)
+        if S3 and "--artifacts-destination" not in extra:
+            saved = os.path.join(self.dir, "artifacts-destination")
+            if not os.path.exists(saved):
+                with open(saved, "w") as f:
+                    f.write(s3_prefix("tally"))
+            extra = (*extra, "--artifacts-destination", open(saved).read())
         # What a CLI command working beside this server (tally token) needs to find the same metadata.
         self.metadata_args = list(extra[:2]) if extra[:1] == ("--backend-store-uri",) else []
         self.proc = subprocess.Popen(
@@ -115,11 +137,13 @@ class MlflowServer:
         if db:
             shutil.copy(db, os.path.join(self.work, "m.db"))
         self.url = f"http://127.0.0.1:{free_port()}"
+        # Where its proxied artifacts are: a directory here, or a prefix of the test bucket (TALLY_INTEROP_ARTIFACTS=s3).
+        self.artifacts = s3_prefix("mlflow") if S3 else os.path.join(self.work, "artifacts")
         log = open(os.path.join(self.work, "log"), "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", *extra,
                                       "--backend-store-uri", backend or "sqlite:///" + os.path.join(self.work, "m.db"),
                                       "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--workers", str(workers),
-                                      "--artifacts-destination", os.path.join(self.work, "artifacts")],
+                                      "--artifacts-destination", self.artifacts],
                                      cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})})
         deadline = time.time() + 180

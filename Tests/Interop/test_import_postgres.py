@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from conftest import POSTGRES, TALLY, MlflowServer, Server, postgres_database
+from conftest import POSTGRES, S3, TALLY, MlflowServer, Server, postgres_database, s3_prefix
 from test_import import expect_same, history, populate
 
 pytestmark = pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL test cluster (the PostgreSQL pass of make test)")
@@ -23,9 +23,14 @@ def test_import_from_mlflow_on_postgresql():
         tally_db = postgres_database()
         with open(os.path.join(d, "backend-store-uri"), "w") as f:
             f.write(tally_db)  # the Server below finds Tally's metadata database here
+        store = []
+        if S3:  # MLflow's artifacts in S3, read from there; Tally's put in S3 too, where the Server below finds them
+            store = ["--artifacts-destination", s3_prefix("tally")]
+            with open(os.path.join(d, "artifacts-destination"), "w") as f:
+                f.write(store[1])
         source = m.backend_uri
-        out = subprocess.run([TALLY, "import", "mlflow", "--from", source, "--artifacts-from", os.path.join(m.work, "artifacts"),
-                              "--data-dir", os.path.join(d, "data"), "--backend-store-uri", tally_db, "--verify"],
+        out = subprocess.run([TALLY, "import", "mlflow", "--from", source, "--artifacts-from", m.artifacts,
+                              "--data-dir", os.path.join(d, "data"), "--backend-store-uri", tally_db, "--verify", *store],
                              capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stdout + out.stderr
         assert "verify: every run matches the source" in out.stdout and "password" not in out.stdout + out.stderr

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TallyStore
 @testable import TallyTracking
@@ -34,5 +35,57 @@ import Glibc
         #expect(throws: TrackingError.self) { _ = try store.open("1/run/artifacts") }  // a directory
         try store.delete("1/run")
         #expect(try store.list("1").isEmpty)
+    }
+
+    /// The same rules and answers with the files in S3 (SeaweedFS from `scripts/s3-test run`): paths checked the same
+    /// way, directories made of keys, uploads spooled then sent (in parts when large), reads by ranged GETs.
+    @Test(.enabled(if: S3LiveTests.endpoint != nil)) func objectStorageBackend() throws {
+        let f = try Fixture("art-s3")
+        let location = S3Location(bucket: "tally", prefix: S3LiveTests.prefix() + "/artifacts")
+        let client = try S3LiveTests.client()
+        let store = try ArtifactStore(s3: client, location: location, spool: f.dir + "/spool")
+        #expect(store.root == location.description)
+        func put(_ path: String, _ bytes: [UInt8]) throws {
+            let up = try store.upload(path)
+            try bytes.withUnsafeBytes { try up.write($0) }
+            try up.finish()
+        }
+        try put("1/run/artifacts/a b.txt", Array("hello".utf8))
+        try put("1/run/artifacts/dir/inner.json", Array("{}".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.dir + "/spool").isEmpty, "the spooled file is removed once sent")
+        let r = try store.open("1/run/artifacts/a b.txt")
+        let text = String(decoding: try r.read(at: 0, count: 100), as: UTF8.self)
+        #expect(r.size == 5 && text == "hello")
+        #expect(try r.read(at: 5, count: 10).isEmpty)
+        let entries = try store.list("1/run/artifacts")
+        #expect(entries.map(\.name) == ["a b.txt", "dir"] && entries.map(\.isDir) == [false, true] && entries[0].size == 5)
+        #expect(try store.list("1/run/artifacts/a b.txt").isEmpty, "a file lists as empty")
+        #expect(try store.list("missing").isEmpty)
+        #expect(try store.files(under: "1/run").map(\.path) == ["artifacts/a b.txt", "artifacts/dir/inner.json"])
+        for bad in ["../x", "a/../../x", "/etc/passwd", "C:\\x", "", "%2e%2e/x", "a#b", "dir/"] {
+            #expect(throws: TrackingError.self, "\(bad)") { _ = try store.upload(bad) }
+        }
+        expectError(.invalidParameterValue, "refers to a directory") { _ = try store.open("1/run/artifacts/dir") }
+        expectError(.resourceDoesNotExist, "No such artifact") { _ = try store.open("1/run/artifacts/nope") }
+        expectError(.invalidParameterValue, "Invalid path") { _ = try store.upload("1/run/artifacts/dir") }  // a directory
+        // Larger than a part: a multipart upload through the spool; read back across ranged-GET windows.
+        var big = [UInt8](repeating: 0, count: (11 << 20) + 3)
+        for i in big.indices { big[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 7) }
+        try put("2/big.bin", big)
+        let rb = try store.open("2/big.bin")
+        var back: [UInt8] = []
+        while back.count < rb.size { back += try rb.read(at: back.count, count: 256 << 10) }
+        #expect(back == big)
+        let copy = try store.withLocalFile("2/big.bin", scratch: f.dir) { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        #expect(copy == Data(big))
+        try store.delete("1/run")
+        #expect(try store.list("1").isEmpty)
+        #expect(throws: TrackingError.self) { try store.delete("") }
+        try store.delete("2")
+        #expect(try client.list(bucket: "tally", prefix: location.prefix + "/", delimiter: nil).objects.isEmpty)
+        // A bucket that is not there is named at startup.
+        expectError(.resourceDoesNotExist, "S3 bucket 'absent' does not exist") {
+            _ = try ArtifactStore(s3: client, location: S3Location(bucket: "absent", prefix: ""), spool: f.dir + "/spool")
+        }
     }
 }

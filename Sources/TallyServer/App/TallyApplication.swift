@@ -67,7 +67,7 @@ public enum TallyApplication {
         if let m = config.metricMemoryBytes { storeConfig.memoryBudget = m }
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
         let meta = try openMetadata(config)
-        let artifacts = try ArtifactStore(root: config.artifactsDestination ?? config.dataDirectory + "/artifacts")
+        let artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)
         let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
                                       faults: config.faults)
         try service.reconcileLatest()

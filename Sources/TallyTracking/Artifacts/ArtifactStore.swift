@@ -1,21 +1,65 @@
+import Foundation
+import TallyStore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Proxied artifacts on the local file system under one root (`--artifacts-destination`). Every path is
-/// confined to the root: `..`, absolute paths, empty components and symlinks leading out are refused.
+/// Proxied artifacts (`--artifacts-destination`): a directory on this machine, or a bucket prefix in S3
+/// (`s3://bucket/prefix`, ``S3Client``). Every path is checked the same way whatever the backend
+/// (``checkPath(_:)``); on disk it is also confined to the root: `..`, absolute paths, empty components and symlinks
+/// leading out are refused.
 public struct ArtifactStore: Sendable {
-    /// The root directory (created when missing).
-    public let root: String
+    /// Where the files are.
+    enum Backend: Sendable {
+        /// Under a directory (its real path).
+        case local(String)
+        /// Under a bucket prefix; uploads are spooled in the directory `spool` first.
+        case s3(S3Client, S3Location, spool: String)
+    }
 
-    /// Opens (creating) the root.
+    let backend: Backend
+
+    /// The root directory, or the `s3://` URI of the root.
+    public var root: String {
+        switch backend {
+        case .local(let dir): dir
+        case .s3(_, let location, _): location.description
+        }
+    }
+
+    /// Opens (creating) the root directory.
     public init(root: String) throws {
         try Self.mkdirs(root)
         guard let real = realpath(root, nil) else { throw TrackingError(.internalError, "artifact root \(root) is not accessible") }
-        self.root = String(cString: real)
+        backend = .local(String(cString: real))
         free(real)
+    }
+
+    /// A store under `location` in S3, uploads spooled under `spool` (created; leftovers of an earlier process
+    /// removed). The bucket must exist: the error names it if not.
+    public init(s3 client: S3Client, location: S3Location, spool: String) throws {
+        try client.checkBucket(location.bucket)
+        try Self.mkdirs(spool)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [] where name.contains(".upload-") { unlink(spool + "/" + name) }
+        backend = .s3(client, location, spool: spool)
+    }
+
+    /// The store `destination` names: an `s3://bucket/prefix` URI (endpoint and credentials from the environment,
+    /// ``S3Endpoint/fromEnvironment(_:)``; uploads spooled under `dataDirectory/tmp`) or a directory.
+    public static func open(destination: String, dataDirectory: String) throws -> ArtifactStore {
+        if destination.lowercased().hasPrefix("s3://") {
+            guard let location = S3Location(uri: destination) else {
+                throw TrackingError(.invalidParameterValue, "'\(destination)' is not an S3 URI: use s3://bucket/prefix")
+            }
+            return try ArtifactStore(s3: S3Client(), location: location, spool: dataDirectory + "/tmp/artifact-uploads")
+        }
+        if destination.contains("://") {
+            throw TrackingError(.invalidParameterValue, "Unsupported artifact destination '\(destination)': use a directory or s3://bucket/prefix")
+        }
+        return try ArtifactStore(root: destination)
     }
 
     static func invalidPath() -> TrackingError { TrackingError(.invalidParameterValue, "Invalid path") }
@@ -47,55 +91,105 @@ public struct ArtifactStore: Sendable {
         return path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
     }
 
-    /// The absolute path of `relative`, after checking that no existing ancestor leads outside the root.
-    public func resolve(_ relative: String) throws -> String {
-        let parts = try Self.components(relative)
-        var path = root
-        for p in parts {
-            path += "/" + p
-            var st = stat()
-            if lstat(path, &st) == 0 {
-                // An existing component: its real location must stay inside the root.
-                guard let real = realpath(path, nil) else { throw Self.invalidPath() }
-                let r = String(cString: real)
-                free(real)
-                guard r == root || r.hasPrefix(root + "/") else { throw Self.invalidPath() }
-            }
-        }
-        return path
+    /// One directory entry.
+    public struct Entry: Sendable {
+        /// The base name.
+        public var name: String
+        /// Whether it is a directory.
+        public var isDir: Bool
+        /// Size in bytes (files).
+        public var size: Int64
     }
 
-    static func mkdirs(_ path: String) throws {
-        var built = ""
-        for part in path.split(separator: "/", omittingEmptySubsequences: false) {
-            built += built.isEmpty && part.isEmpty ? "/" : (built.hasSuffix("/") || built.isEmpty ? "" : "/") + part
-            if part.isEmpty { continue }
-            if mkdir(built, 0o755) != 0 {
-                let e = errno
-                var st = stat()
-                if e == EEXIST, stat(built, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { continue }
-                // A file where a directory is needed, or a name too long: the client's path is at fault.
-                if e == EEXIST || e == ENOTDIR || e == ENAMETOOLONG { throw invalidPath() }
-                throw TrackingError(.internalError, "cannot create directory \(built) (errno \(e))")
-            }
+    /// Starts an upload of `relative` (which must name a file).
+    public func upload(_ relative: String) throws -> Upload {
+        guard !relative.isEmpty else { throw Self.invalidPath() }
+        switch backend {
+        case .local(let root): return try Self.localUpload(root: root, relative)
+        case .s3(let client, let location, let spool): return try Self.objectUpload(client, location, spool: spool, relative)
         }
     }
 
-    static func clientPathError(_ e: Int32) -> Bool { e == ENOTDIR || e == EISDIR || e == ENAMETOOLONG || e == ENOENT }
+    /// Entries of a directory, by name (empty when it is missing or a file).
+    public func list(_ relative: String) throws -> [Entry] {
+        switch backend {
+        case .local(let root): try Self.localList(root: root, relative)
+        case .s3(let client, let location, _): try Self.objectList(client, location, relative)
+        }
+    }
 
-    /// An open upload: chunks go to a temporary file, renamed into place by ``finish()``.
+    /// Deletes a file or a directory tree.
+    public func delete(_ relative: String) throws {
+        switch backend {
+        case .local(let root): try Self.localDelete(root: root, relative)
+        case .s3(let client, let location, _): try Self.objectDelete(client, location, relative)
+        }
+    }
+
+    /// Opens a file for download: `RESOURCE_DOES_NOT_EXIST` when missing, `INVALID_PARAMETER_VALUE` for a directory.
+    public func open(_ relative: String) throws -> Reader {
+        switch backend {
+        case .local(let root): try Self.localOpen(root: root, relative)
+        case .s3(let client, let location, _): try Self.objectOpen(client, location, relative)
+        }
+    }
+
+    /// Every file under the directory `relative` (paths relative to it, sizes), in path order; empty when there is
+    /// no such directory. Links and other non-files on disk are left out.
+    public func files(under relative: String) throws -> [(path: String, size: Int)] {
+        switch backend {
+        case .local(let root):
+            let dir = try Self.resolve(root: root, relative)
+            var out: [(path: String, size: Int)] = []
+            TrackingService.walkFiles(dir) { out.append(($0, $1)) }
+            return out.filter { !$0.path.contains(".upload-") }
+        case .s3(let client, let location, _):
+            let prefix = Self.under(try Self.objectKey(location, relative))
+            return try client.list(bucket: location.bucket, prefix: prefix, delimiter: nil).objects
+                .map { (String($0.key.dropFirst(prefix.count)), $0.size) }.filter { !$0.path.isEmpty && !$0.path.hasSuffix("/") }
+        }
+    }
+
+    /// Calls `body` with a local file holding the artifact `relative`: the file itself on disk; a temporary copy
+    /// (under `scratch`, removed afterwards) of an object.
+    public func withLocalFile<R>(_ relative: String, scratch: String, _ body: (String) throws -> R) throws -> R {
+        switch backend {
+        case .local(let root):
+            return try body(try Self.resolve(root: root, relative))
+        case .s3(let client, let location, _):
+            let temp = scratch + "/.download-\(UInt64.random(in: 0...UInt64.max))"
+            defer { unlink(temp) }
+            guard try client.download(bucket: location.bucket, key: try Self.objectKey(location, relative), to: temp) != nil else {
+                throw Self.missing(relative)
+            }
+            return try body(temp)
+        }
+    }
+
+    static func missing(_ relative: String) -> TrackingError { TrackingError(.resourceDoesNotExist, "No such artifact: '\(relative)'") }
+    static func directory(_ relative: String) -> TrackingError {
+        TrackingError(.invalidParameterValue, "Artifact path refers to a directory, not a file: '\(relative)'")
+    }
+
+    /// An open upload: chunks go to a temporary file, which ``finish()`` renames into place (on disk) or sends to
+    /// object storage and removes.
     public final class Upload: @unchecked Sendable {  // used by one request task at a time
-        let target: String
+        /// Where the finished file goes.
+        enum Target {
+            case file(String)
+            case object(S3Client, bucket: String, key: String)
+        }
+        let target: Target
         let temp: String
         let fd: Int32
 
         /// Set once the descriptor is closed (by `finish` or `abort`), so it is never closed twice.
         private var closed = false
 
-        init(target: String) throws {
+        init(target: Target, temp: String) throws {
             self.target = target
-            temp = target + ".upload-\(UInt64.random(in: 0...UInt64.max))"
-            fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            self.temp = temp
+            fd = Glibc.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else {
                 if ArtifactStore.clientPathError(errno) { throw ArtifactStore.invalidPath() }
                 throw TrackingError(.internalError, "cannot create \(temp) (errno \(errno))")
@@ -115,17 +209,23 @@ public struct ArtifactStore: Sendable {
             }
         }
 
-        /// Fsyncs and renames the file into place.
+        /// Puts the file in place: fsynced and renamed on disk, uploaded to object storage.
         public func finish() throws {
             defer {
                 close(fd)
                 closed = true
             }
-            guard fsync(fd) == 0, rename(temp, target) == 0 else {
-                let e = errno
-                unlink(temp)
-                if ArtifactStore.clientPathError(e) { throw ArtifactStore.invalidPath() }
-                throw TrackingError(.internalError, "cannot store artifact \(target) (errno \(e))")
+            switch target {
+            case .file(let path):
+                guard fsync(fd) == 0, rename(temp, path) == 0 else {
+                    let e = errno
+                    unlink(temp)
+                    if ArtifactStore.clientPathError(e) { throw ArtifactStore.invalidPath() }
+                    throw TrackingError(.internalError, "cannot store artifact \(path) (errno \(e))")
+                }
+            case .object(let client, let bucket, let key):
+                defer { unlink(temp) }
+                try client.put(bucket: bucket, key: key, file: temp, contentType: ArtifactStore.contentType(key))
             }
         }
 
@@ -138,99 +238,48 @@ public struct ArtifactStore: Sendable {
         }
     }
 
-    /// Starts an upload of `relative` (which must name a file).
-    public func upload(_ relative: String) throws -> Upload {
-        guard !relative.isEmpty else { throw Self.invalidPath() }
-        let target = try resolve(relative)  // an unsafe path is refused before anything else is said of it
-        guard !relative.hasSuffix("/") else { throw Self.filenameRequired }
-        let parent = String(target[..<target.lastIndex(of: "/")!])
-        try Self.mkdirs(parent)
-        _ = try resolve(relative)  // the parents now exist: check them again for symlinks out of the root
-        var st = stat()
-        if stat(target, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { throw Self.invalidPath() }
-        return try Upload(target: target)
-    }
-
-    /// One directory entry.
-    public struct Entry: Sendable {
-        /// The base name.
-        public var name: String
-        /// Whether it is a directory.
-        public var isDir: Bool
-        /// Size in bytes (files).
-        public var size: Int64
-    }
-
-    /// Entries of a directory (empty when it is missing or a file).
-    public func list(_ relative: String) throws -> [Entry] {
-        let dir = try resolve(relative)
-        guard let d = opendir(dir) else { return [] }
-        defer { closedir(d) }
-        var out: [Entry] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-            if name == "." || name == ".." || name.contains(".upload-") { continue }
-            var st = stat()
-            guard stat(dir + "/" + name, &st) == 0 else { continue }
-            out.append(Entry(name: name, isDir: st.st_mode & S_IFMT == S_IFDIR, size: Int64(st.st_size)))
-        }
-        return out.sorted { $0.name < $1.name }
-    }
-
-    /// Deletes a file or a directory tree.
-    public func delete(_ relative: String) throws {
-        let path = try resolve(relative)
-        guard path != root else { throw Self.invalidPath() }
-        func remove(_ p: String) {
-            var st = stat()
-            guard lstat(p, &st) == 0 else { return }
-            if st.st_mode & S_IFMT == S_IFDIR, let d = opendir(p) {
-                var names: [String] = []
-                while let e = readdir(d) {
-                    let n = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-                    if n != "." && n != ".." { names.append(n) }
-                }
-                closedir(d)
-                for n in names { remove(p + "/" + n) }
-                rmdir(p)
-            } else {
-                unlink(p)
-            }
-        }
-        remove(path)
-    }
-
     /// An artifact opened for reading.
     public final class Reader: @unchecked Sendable {  // used by one response writer at a time
-        let fd: Int32
+        enum Source {
+            case file(Int32)
+            case object(S3Client, bucket: String, key: String)
+        }
+        let source: Source
         /// Size in bytes.
         public let size: Int
+        /// An object's bytes fetched ahead: ranged GETs of ``window`` bytes serve many small reads.
+        private var cached: (offset: Int, bytes: [UInt8]) = (0, [])
+        static let window = 8 << 20
 
-        init(fd: Int32, size: Int) {
-            self.fd = fd
+        init(source: Source, size: Int) {
+            self.source = source
             self.size = size
         }
 
-        deinit { close(fd) }
+        deinit { if case .file(let fd) = source { close(fd) } }
 
         /// Up to `count` bytes at `offset` (empty at the end).
         public func read(at offset: Int, count: Int) throws -> [UInt8] {
-            try [UInt8](unsafeUninitializedCapacity: count) { buf, n in
-                let got = pread(fd, buf.baseAddress, count, off_t(offset))
-                guard got >= 0 else { throw TrackingError(.internalError, "artifact read failed (errno \(errno))") }
-                n = got
+            switch source {
+            case .file(let fd):
+                return try [UInt8](unsafeUninitializedCapacity: count) { buf, n in
+                    let got = pread(fd, buf.baseAddress, count, off_t(offset))
+                    guard got >= 0 else { throw TrackingError(.internalError, "artifact read failed (errno \(errno))") }
+                    n = got
+                }
+            case .object(let client, let bucket, let key):
+                let end = min(offset + count, size)
+                guard offset < end else { return [] }
+                if offset < cached.offset || end > cached.offset + cached.bytes.count {
+                    let upTo = min(size, offset + max(count, Self.window))
+                    guard let bytes = try client.get(bucket: bucket, key: key, range: offset..<upTo) else {
+                        throw TrackingError(.internalError, "artifact s3://\(bucket)/\(key) vanished while being read")
+                    }
+                    cached = (offset, bytes)
+                }
+                let from = offset - cached.offset
+                return Array(cached.bytes[from..<min(cached.bytes.count, from + (end - offset))])
             }
         }
-    }
-
-    /// Opens a file for download: `RESOURCE_DOES_NOT_EXIST` when missing, `INVALID_PARAMETER_VALUE` for a directory.
-    public func open(_ relative: String) throws -> Reader {
-        let file = try resolve(relative)
-        var st = stat()
-        guard stat(file, &st) == 0 else { throw TrackingError(.resourceDoesNotExist, "No such artifact: '\(relative)'") }
-        guard st.st_mode & S_IFMT != S_IFDIR else { throw TrackingError(.invalidParameterValue, "Artifact path refers to a directory, not a file: '\(relative)'") }
-        let fd = Glibc.open(file, O_RDONLY)
-        guard fd >= 0 else { throw TrackingError(.resourceDoesNotExist, "No such artifact: '\(relative)'") }
-        return Reader(fd: fd, size: Int(st.st_size))
     }
 }

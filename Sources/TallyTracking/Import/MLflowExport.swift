@@ -218,15 +218,14 @@ public struct MLflowExport {
     func exportArtifacts(from uri: String, to target: String, owner: String, service: TrackingService, destination: any MLflowDestination,
                          summary: inout Summary, progress: (MLflowImport.Progress) -> Void) throws {
         guard let root = TrackingService.proxiedRoot(of: uri), let store = try? service.proxiedStore() else { return }
-        let dir = try store.resolve(root)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else { return }
         var refused = false
-        let skipped = try LocalArtifactTree(root: dir).walk { rel, size in
-            guard !refused else { return }
-            guard try destination.uploadArtifact(artifactURI: target, path: rel, file: dir + "/" + rel, size: size) else {
+        for (rel, size) in try store.files(under: root) where !refused {
+            let sent = try store.withLocalFile(root + "/" + rel, scratch: NSTemporaryDirectory()) { file in
+                try destination.uploadArtifact(artifactURI: target, path: rel, file: file, size: size)
+            }
+            guard sent else {
                 refused = true
-                return
+                break
             }
             summary.artifactFiles += 1
             summary.artifactBytes += size
@@ -235,7 +234,6 @@ public struct MLflowExport {
         if refused {
             summary.warnings.append("\(owner): artifacts not exported: MLflow's artifact root \(target) is not served by its proxy (mlflow-artifacts:)")
         }
-        summary.warnings += skipped.map { "\(owner): artifact not exported: \($0)" }
     }
 }
 

@@ -10,7 +10,11 @@ extension TrackingService {
             guard let root = artifactsFrom else {
                 return .unreachable("\(uri) is on the MLflow server's artifact store: give --artifacts-from (its --artifacts-destination)")
             }
-            path = root + "/" + String(uri.dropFirst(proxiedScheme.count).drop { $0 == "/" })
+            let relative = String(uri.dropFirst(proxiedScheme.count).drop { $0 == "/" })
+            if let location = S3Location(uri: root) { return s3Artifacts(location.appending(relative), uri: uri) }
+            path = root + "/" + relative
+        } else if let location = S3Location(uri: uri) {
+            return s3Artifacts(location, uri: uri)
         } else if uri.hasPrefix("file://") {
             // MLflow writes `Path.as_uri()`: percent-encoded (`/home/a%20b/mlruns`).
             let raw = String(uri.dropFirst("file://".count))
@@ -20,11 +24,21 @@ extension TrackingService {
         } else if uri.isEmpty {
             return .none
         } else {
-            return .unreachable("\(uri): only local artifact stores are read for now (mlflow-artifacts:, file:, absolute paths)")
+            return .unreachable("\(uri): only local and S3 artifact stores are read (mlflow-artifacts:, file:, absolute paths, s3:)")
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return .none }
         return isDir.boolValue ? .tree(LocalArtifactTree(root: path)) : .unreachable("\(path) is not a directory")
+    }
+
+    /// The artifacts under an S3 location (endpoint and credentials from the environment, as MLflow takes them).
+    static func s3Artifacts(_ location: S3Location, uri: String) -> SourceArtifacts {
+        do {
+            let tree = S3ArtifactTree(client: try S3Client(), location: location)
+            return try tree.client.hasKeys(bucket: location.bucket, prefix: ArtifactStore.under(location.prefix)) ? .tree(tree) : .none
+        } catch {
+            return .unreachable("\(uri): \(error)")
+        }
     }
 
     /// The tree holding a source run's or model's artifacts, or `nil`: it has none, or they are where the import

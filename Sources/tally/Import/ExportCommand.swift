@@ -27,6 +27,8 @@ struct ExportCommand: ParsableCommand {
         @Option(help: "The MLflow server's URL (http(s)://host:port).") var to: String
         @Option(help: "The Tally data directory to export (a stopped server's).") var dataDir: String
         @Option(help: "Tally's metadata store, when it is not the data directory's SQLite file (postgresql://…).") var backendStoreURI: String?
+        @Option(help: "Where Tally keeps proxied artifacts, as tally server takes it: a directory or s3://bucket/prefix (default: <data-dir>/artifacts).")
+        var artifactsDestination: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
 
         func run() throws {
@@ -36,6 +38,7 @@ struct ExportCommand: ParsableCommand {
             var config = ServerConfiguration()
             config.dataDirectory = dataDir
             config.backendStoreURI = backendStoreURI
+            config.artifactsDestination = artifactsDestination
             let service = try openOffline(config, for: "export")
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "export")
             let started = Date()

@@ -30,6 +30,8 @@ struct ImportCommand: ParsableCommand {
         var artifactsFrom: String?
         @Option(help: "The Tally data directory to import into (new, or a stopped server's: import merges).") var dataDir: String
         @Option(help: "Tally's metadata store, when it is not the data directory's SQLite file (postgresql://…).") var backendStoreURI: String?
+        @Option(help: "Where Tally keeps proxied artifacts, as tally server takes it: a directory or s3://bucket/prefix (default: <data-dir>/artifacts).")
+        var artifactsDestination: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
         @Option(help: "Only runs started at or after this date (YYYY-MM-DD, an ISO 8601 time, or ms since the epoch).") var since: String?
         @Flag(help: "Count what would be imported; write nothing.") var dryRun = false
@@ -52,6 +54,7 @@ struct ImportCommand: ParsableCommand {
             }
             defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
             config.backendStoreURI = backendStoreURI
+            config.artifactsDestination = artifactsDestination
             let service = try openOffline(config, for: "import")
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "import")
             let started = Date()

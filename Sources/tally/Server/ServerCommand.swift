@@ -21,7 +21,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Most connections to a PostgreSQL backend store.") var backendStorePoolSize = ServerConfiguration().backendStorePoolSize
     @Flag(help: "Refuse to start on a PostgreSQL schema behind this build instead of migrating it.") var noMigrate = false
     @Option(help: "Artifact root of new experiments.") var defaultArtifactRoot = "mlflow-artifacts:"
-    @Option(help: "Where proxied artifacts are stored (default: <data-dir>/artifacts).") var artifactsDestination: String?
+    @Option(help: "Where proxied artifacts are stored: a directory, or s3://bucket/prefix (endpoint and credentials from MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) (default: <data-dir>/artifacts).") var artifactsDestination: String?
     @Option(help: "Metric durability: sync, batch:N (ms) or none.") var durability = "sync"
     @Option(help: "Memory (MB) the metric engine may hold for unsealed points, open segment indexes and read caches (default 1216).")
     var metricMemoryMb: Int?

@@ -1,0 +1,222 @@
+import AsyncHTTPClient
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A blocking HTTP(S) client (AsyncHTTPClient underneath) for the services Tally talks to from threads that may wait:
+/// an MLflow server (`tally import`/`tally export`) and S3-compatible object storage. Bodies go to and from files
+/// streamed, requests the service sheds are retried with backoff, and every error names the service.
+///
+/// Not for an event loop or a Swift concurrency thread: every call waits for its answer.
+public final class BlockingHTTPClient: Sendable {
+    /// The service in messages: `MLflow at http://host:5000`, `S3 at http://127.0.0.1:8333`.
+    public let service: String
+    private let client: HTTPClient
+    private let closed = NIOLockedValueBox(false)
+    /// Attempts per request (the first and its retries).
+    public static let attempts = 6
+
+    /// Which answers are tried again: `statuses`, and dropped connections and read timeouts when `dropped`.
+    public struct Retry: Sendable {
+        /// Statuses that say the request was not taken (or may be taken again without harm).
+        public var statuses: Set<UInt>
+        /// Whether a dropped connection or a read timeout is tried again (not for a request that must not run twice).
+        public var dropped: Bool
+
+        /// A retry policy.
+        public init(statuses: Set<UInt>, dropped: Bool) {
+            self.statuses = statuses
+            self.dropped = dropped
+        }
+
+        /// A request that must not run twice: only 429, which says it was not taken.
+        public static let once = Retry(statuses: [429], dropped: false)
+    }
+
+    /// An answer: status, headers, body (the whole body; for a download, at most 4 KiB of a non-2xx one).
+    public struct Answer: Sendable {
+        /// The HTTP status code.
+        public var status: UInt
+        /// The response headers.
+        public var headers: HTTPHeaders
+        /// The body.
+        public var body: [UInt8]
+    }
+
+    /// A client; `readTimeout` bounds the wait for each part of an answer.
+    public init(service: String, connectTimeout: TimeAmount = .seconds(15), readTimeout: TimeAmount = .seconds(600)) {
+        self.service = service
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: connectTimeout, read: readTimeout)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Ends the client's connections (once; also on deinit, for a client dropped by an error).
+    public func close() {
+        guard !closed.withLockedValue({ was in defer { was = true }; return was }) else { return }
+        try? client.syncShutdown()
+    }
+
+    deinit { close() }
+
+    /// One request with retries; `body` is sent whole.
+    public func send(_ method: HTTPMethod, _ url: String, headers: HTTPHeaders, body: [UInt8]? = nil, retry: Retry) throws -> Answer {
+        try retrying(method, url, retry) {
+            var request = try HTTPClient.Request(url: url, method: method, headers: headers)
+            if let body { request.body = .bytes(body) }
+            let response = try client.execute(request: request).wait()
+            return Answer(status: response.status.code, headers: response.headers, body: response.body.map { Array($0.readableBytesView) } ?? [])
+        }
+    }
+
+    /// Downloads `url` into the file at `file` (created or truncated), streamed. A non-2xx answer leaves the file
+    /// empty and carries the first 4 KiB of its body; a 2xx one has the bytes written as its body's count in
+    /// ``Answer/headers`` untouched and an empty body: the size is returned beside it.
+    public func download(_ url: String, headers: HTTPHeaders, to file: String, retry: Retry) throws -> (answer: Answer, size: Int) {
+        let (answer, size) = try retryingPair(.GET, url, retry) {
+            var request = try HTTPClient.Request(url: url, method: .GET, headers: headers)
+            request.headers.replaceOrAdd(name: "Accept-Encoding", value: "identity")
+            let sink = try FileSink(path: file)
+            let (status, head, size, errorBody) = try client.execute(request: request, delegate: sink).wait()
+            return (Answer(status: status, headers: head, body: errorBody), size)
+        }
+        return (answer, size)
+    }
+
+    /// Sends bytes `offset..<offset+count` of the file `fd` as the body of `method url`, streamed from disk in chunks
+    /// of 1 MiB.
+    public func upload(_ method: HTTPMethod, _ url: String, headers: HTTPHeaders, fd: Int32, offset: Int = 0, count: Int, retry: Retry) throws -> Answer {
+        try retrying(method, url, retry) {
+            var request = try HTTPClient.Request(url: url, method: method, headers: headers)
+            let loop = client.eventLoopGroup.any()
+            request.body = .stream(contentLength: Int64(count)) { writer in Self.stream(fd, from: offset, to: offset + count, to: writer, on: loop) }
+            let response = try client.execute(request: request).wait()
+            return Answer(status: response.status.code, headers: response.headers, body: response.body.map { Array($0.readableBytesView) } ?? [])
+        }
+    }
+
+    /// `body` over `items`, at most `limit` at a time on threads of their own (each waits on its requests), results
+    /// in the items' order; the first error is thrown once all have ended.
+    public static func concurrently<T: Sendable, R: Sendable>(_ items: [T], limit: Int, _ body: @escaping @Sendable (T) throws -> R) throws -> [R] {
+        guard items.count > 1, limit > 1 else { return try items.map(body) }
+        let results = NIOLockedValueBox([Result<R, any Error>?](repeating: nil, count: items.count))
+        let slots = DispatchSemaphore(value: limit)
+        let group = DispatchGroup()
+        for (i, item) in items.enumerated() {
+            slots.wait()
+            group.enter()
+            Thread.detachNewThread {
+                let r = Result { try body(item) }
+                results.withLockedValue { $0[i] = r }
+                slots.signal()
+                group.leave()
+            }
+        }
+        group.wait()
+        return try results.withLockedValue { $0 }.map { try $0!.get() }
+    }
+
+    /// Writes bytes `offset..<end` of the file `fd` to a request body in chunks of 1 MiB, each once the one before
+    /// is written (a task per chunk, so a long file never deepens the stack).
+    private static func stream(_ fd: Int32, from offset: Int, to end: Int, to writer: HTTPClient.Body.StreamWriter,
+                               on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard offset < end else { return loop.makeSucceededVoidFuture() }
+        var chunk = [UInt8](repeating: 0, count: min(1 << 20, end - offset))
+        let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        guard n > 0 else { return loop.makeFailedFuture(TrackingError(.internalError, "Cannot read a file being uploaded: errno \(errno)")) }
+        return writer.write(.byteBuffer(ByteBuffer(bytes: chunk[0..<n]))).flatMap {
+            loop.flatSubmit { stream(fd, from: offset + n, to: end, to: writer, on: loop) }
+        }
+    }
+
+    private func retrying(_ method: HTTPMethod, _ url: String, _ retry: Retry, _ attempt: () throws -> Answer) throws -> Answer {
+        try retryingPair(method, url, retry) { (try attempt(), 0) }.0
+    }
+
+    /// Runs `attempt` until it answers other than a status `retry` names or fails otherwise than by a dropped
+    /// connection, at most ``attempts`` times, waiting 0.5 s, 1 s, 2 s … (with jitter) between tries.
+    private func retryingPair<R>(_ method: HTTPMethod, _ url: String, _ retry: Retry, _ attempt: () throws -> (Answer, R)) throws -> (Answer, R) {
+        var delay = 0.5
+        for n in 1...Self.attempts {
+            do {
+                let answer = try attempt()
+                guard retry.statuses.contains(answer.0.status), n < Self.attempts else { return answer }
+            } catch let e as HTTPClientError where retry.dropped && n < Self.attempts && [.remoteConnectionClosed, .readTimeout].contains(e) {
+                // a dropped connection: tried again
+            } catch let e as HTTPClientError {
+                throw TrackingError(.internalError, "\(method.rawValue) \(url): \(e)")
+            } catch let e as NIOConnectionError {
+                throw TrackingError(.internalError, "Cannot reach \(service): \(e.connectionErrors.first.map { "\($0.error)" } ?? "\(e)")")
+            } catch let e as TrackingError {
+                throw e
+            } catch {
+                throw TrackingError(.internalError, "Cannot reach \(service): \(error)")  // refused until the connect timeout
+            }
+            usleep(UInt32(delay * Double.random(in: 0.8...1.2) * 1_000_000))
+            delay *= 2
+        }
+        throw TrackingError(.internalError, "\(method.rawValue) \(url): no answer after \(Self.attempts) attempts")
+    }
+}
+
+/// Streams a response body into a file; answers (status, headers, bytes written, the body of a non-2xx answer).
+/// Calls come one at a time on the task's event loop; the state is locked all the same.
+private final class FileSink: HTTPClientResponseDelegate {
+    typealias Response = (UInt, HTTPHeaders, Int, [UInt8])
+    private struct State {
+        var status: UInt = 0
+        var headers = HTTPHeaders()
+        var written = 0
+        var errorBody: [UInt8] = []
+    }
+    private let fd: Int32
+    private let path: String
+    private let state = NIOLockedValueBox(State())
+
+    init(path: String) throws {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw TrackingError(.internalError, "Cannot write \(path): errno \(errno)") }
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        state.withLockedValue {
+            $0.status = head.status.code
+            $0.headers = head.headers
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let ok = state.withLockedValue { s -> Bool in
+            guard (200..<300).contains(s.status) else {
+                s.errorBody += buffer.readableBytesView.prefix(4096 - s.errorBody.count)
+                return true
+            }
+            let n = buffer.withUnsafeReadableBytes { b -> Int in
+                var off = 0
+                while off < b.count {
+                    let w = write(fd, b.baseAddress! + off, b.count - off)
+                    if w < 0 && errno == EINTR { continue }
+                    guard w > 0 else { return -1 }
+                    off += w
+                }
+                return off
+            }
+            guard n >= 0 else { return false }
+            s.written += n
+            return true
+        }
+        return ok ? task.eventLoop.makeSucceededVoidFuture()
+            : task.eventLoop.makeFailedFuture(TrackingError(.internalError, "Cannot write \(path): errno \(errno)"))
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response {
+        state.withLockedValue { ($0.status, $0.headers, $0.written, $0.errorBody) }
+    }
+}

@@ -1,0 +1,96 @@
+import Crypto
+import Foundation
+import TallyStore
+
+/// AWS Signature Version 4 for S3 (`AWS4-HMAC-SHA256`), as AWS's "Authenticating Requests" pages define it: a
+/// canonical request (method, URI-encoded path, sorted query, sorted signed headers, payload hash), the string to
+/// sign over its SHA-256, and an HMAC chain from the secret through date, region and service.
+public struct S3Signer: Sendable {
+    /// The access key id.
+    public var accessKey: String
+    /// The secret access key.
+    public var secretKey: String
+    /// A temporary credential's session token (`X-Amz-Security-Token`), when there is one.
+    public var sessionToken: String?
+    /// The region signed for (`us-east-1` for most S3-compatible stores).
+    public var region: String
+    /// The service signed for.
+    public var service = "s3"
+
+    /// A signer.
+    public init(accessKey: String, secretKey: String, sessionToken: String? = nil, region: String) {
+        self.accessKey = accessKey
+        self.secretKey = secretKey
+        self.sessionToken = sessionToken
+        self.region = region
+    }
+
+    /// The payload hash of a body that is streamed unhashed (S3 accepts it).
+    public static let unsignedPayload = "UNSIGNED-PAYLOAD"
+
+    /// Lowercase hex SHA-256 of `bytes`.
+    public static func sha256Hex(_ bytes: some DataProtocol) -> String { hex(SHA256.hash(data: bytes)) }
+
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        for b in digest {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `20130524T000000Z` of `date`.
+    public static func amzDate(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970)
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(tm.tm_year + 1900)\(two(tm.tm_mon + 1))\(two(tm.tm_mday))T\(two(tm.tm_hour))\(two(tm.tm_min))\(two(tm.tm_sec))Z"
+    }
+
+    /// The headers to send with a request: `headers` (which must include `host`) plus `x-amz-date`,
+    /// `x-amz-content-sha256`, the session token when there is one, and `Authorization`. Every header given is signed.
+    ///
+    /// - Parameters:
+    ///   - path: the request path as sent (already URI-encoded, e.g. `/bucket/a%20b.txt`).
+    ///   - query: the query parameters, not encoded (empty values for flags such as `uploads`).
+    ///   - payloadHash: ``sha256Hex(_:)`` of the body, or ``unsignedPayload``.
+    public func sign(method: String, path: String, query: [(String, String)], headers: [(String, String)], payloadHash: String,
+                     date: Date = Date()) -> [(String, String)] {
+        let stamp = Self.amzDate(date)
+        let day = String(stamp.prefix(8))
+        var all = headers.map { ($0.0.lowercased(), Self.trim($0.1)) }
+        all.append(("x-amz-date", stamp))
+        all.append(("x-amz-content-sha256", payloadHash))
+        if let sessionToken { all.append(("x-amz-security-token", sessionToken)) }
+        all.sort { $0.0 < $1.0 }
+        let signedHeaders = all.map(\.0).joined(separator: ";")
+        let encoded: [(String, String)] = query.map { ($0.0.uriEncoded(), $0.1.uriEncoded()) }
+        let canonicalQuery = encoded.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }.map { $0.0 + "=" + $0.1 }.joined(separator: "&")
+        let canonicalHeaders: String = all.map { (h: (String, String)) -> String in h.0 + ":" + h.1 + "\n" }.joined()
+        let lines: [String] = [method, path.isEmpty ? "/" : path, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash]
+        let canonicalRequest = lines.joined(separator: "\n")
+        let scope = "\(day)/\(region)/\(service)/aws4_request"
+        let stringToSign = "AWS4-HMAC-SHA256\n\(stamp)\n\(scope)\n" + Self.sha256Hex(Array(canonicalRequest.utf8))
+        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: day)))
+        var out = all
+        out.append(("authorization", "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
+        return out
+    }
+
+    /// The key of a day: HMAC("AWS4" + secret, day) → region → service → "aws4_request".
+    func signingKey(day: String) -> SymmetricKey {
+        func mac(_ key: SymmetricKey, _ s: String) -> SymmetricKey {
+            SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Array(s.utf8), using: key)))
+        }
+        let k = mac(SymmetricKey(data: Array(("AWS4" + secretKey).utf8)), day)
+        return mac(mac(mac(k, region), service), "aws4_request")
+    }
+
+    /// A header value as signed: outer spaces trimmed, inner runs of spaces folded to one.
+    static func trim(_ v: String) -> String {
+        v.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+    }
+}

@@ -1,0 +1,156 @@
+"""Artifacts in S3-compatible object storage (the SeaweedFS of `scripts/s3-test run`): `tally server
+--artifacts-destination s3://bucket/prefix` under the real mlflow client (uploads spooled then sent, in parts when
+large; listings; downloads by ranged GETs; deletes), a clear startup error for a missing bucket or missing
+credentials, `tally export` from an S3-backed store, and `tally import` of MLflow runs whose artifact roots are
+`s3://` themselves."""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import boto3
+import pytest
+import requests
+from mlflow import MlflowClient
+
+from conftest import POSTGRES, TALLY, MlflowServer, Server, free_port, s3_prefix
+from test_import import artifact_bytes, artifact_files, expect_same, import_into, populate
+
+ENDPOINT = os.environ.get("TALLY_TEST_S3_ENDPOINT")
+pytestmark = [pytest.mark.skipif(not ENDPOINT, reason="needs the SeaweedFS of scripts/s3-test run (make test-cluster starts it)"),
+              pytest.mark.skipif(POSTGRES, reason="uses the embedded metadata store; run once, outside the PostgreSQL pass")]
+if ENDPOINT:
+    os.environ["MLFLOW_S3_ENDPOINT_URL"] = ENDPOINT  # the servers', the MLflow client's and tally import's S3
+
+
+def bucket_keys(prefix):
+    s3 = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1")
+    keys = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tally", Prefix=prefix + "/"):
+        for o in page.get("Contents", []):
+            keys[o["Key"][len(prefix) + 1:]] = o["Size"]
+    return keys
+
+
+def test_artifacts_live_in_the_bucket_through_the_mlflow_client():
+    dest = s3_prefix("serve")
+    prefix = dest[len("s3://tally/"):]
+    s = Server("--artifacts-destination", dest)
+    tree = tempfile.mkdtemp(prefix="tally-s3-tree-")
+    try:
+        c = MlflowClient(s.url)
+        eid = c.create_experiment("s3-artifacts")
+        rid = c.create_run(eid).info.run_id
+        big = os.urandom(20 * 1024 * 1024 + 3)  # over the client's 16 MiB part size: a multipart upload
+        files = {"big.bin": big, "a b/ünïcode ✓.txt": "héllo".encode(), "deep/x/y/z.json": b"{}", "empty.txt": b""}
+        for rel, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(tree, rel)) or tree, exist_ok=True)
+            with open(os.path.join(tree, rel), "wb") as f:
+                f.write(data)
+        c.log_artifacts(rid, tree, "out")
+        # Every file is an object under the run's key prefix, nothing left in the server's spool.
+        keys = bucket_keys(prefix)
+        for rel, data in files.items():
+            assert keys[f"{eid}/{rid}/artifacts/out/{rel}"] == len(data), sorted(keys)
+        spool = os.path.join(s.dir, "data", "tmp", "artifact-uploads")
+        assert not os.path.isdir(spool) or os.listdir(spool) == [], os.listdir(spool)
+        assert not os.path.exists(os.path.join(s.dir, "data", "artifacts"))
+        # Listings and downloads as MLflow gives them.
+        assert [(f.path, f.is_dir) for f in c.list_artifacts(rid, "out")] == [("out/a b", True), ("out/big.bin", False), ("out/deep", True),
+                                                                               ("out/empty.txt", False)]
+        assert artifact_files(s.url, rid) == {f"out/{rel}": len(d) for rel, d in files.items()}
+        back = c.download_artifacts(rid, "out", tempfile.mkdtemp(prefix="tally-s3-back-"))
+        for rel, data in files.items():
+            assert open(os.path.join(back, rel), "rb").read() == data, rel
+        assert hashlib.sha256(artifact_bytes(s.url, rid, "out/big.bin")).digest() == hashlib.sha256(big).digest()
+        # A ranged read through the UI's get-artifact, past the first 8 MiB window.
+        r = requests.get(s.url + "/get-artifact", params={"run_id": rid, "path": "out/big.bin"}, timeout=60)
+        assert r.status_code == 200 and r.content[9_000_000:9_000_010] == big[9_000_000:9_000_010]
+        # MLflow's errors for what is not a file.
+        assert requests.get(s.url + "/get-artifact", params={"run_id": rid, "path": "out/nope"}, timeout=60).status_code == 404
+        d = requests.get(f"{s.url}/api/2.0/mlflow-artifacts/artifacts/{eid}/{rid}/artifacts/out/deep", timeout=60)
+        assert d.status_code == 400 and d.json()["error_code"] == "INVALID_PARAMETER_VALUE", d.text
+        # Deleting a directory through the proxied API removes its objects.
+        assert requests.delete(f"{s.url}/api/2.0/mlflow-artifacts/artifacts/{eid}/{rid}/artifacts/out/deep", timeout=60).status_code == 200
+        assert not any(k.startswith(f"{eid}/{rid}/artifacts/out/deep/") for k in bucket_keys(prefix))
+        assert [f.path for f in c.list_artifacts(rid, "out")] == ["out/a b", "out/big.bin", "out/empty.txt"]
+        # A restarted server finds them where they are: nothing was kept on its disk.
+        s.stop(keep=True)
+        s = Server("--artifacts-destination", dest, directory=s.dir)
+        assert MlflowClient(s.url).list_artifacts(rid, "out/a b")[0].path == "out/a b/ünïcode ✓.txt"
+    finally:
+        s.stop()
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def start_failure(*args, env=None):
+    d = tempfile.mkdtemp(prefix="tally-s3-fail-")
+    try:
+        out = subprocess.run([TALLY, "server", "--host", "127.0.0.1", "--port", str(free_port()), "--data-dir", d, *args],
+                             capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode != 0, out
+        return out.stdout + out.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_missing_bucket_or_credentials_stop_the_server_with_a_clear_error():
+    assert "S3 bucket 'no-such-bucket' does not exist" in start_failure("--artifacts-destination", "s3://no-such-bucket/x")
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    assert "No S3 credentials" in start_failure("--artifacts-destination", "s3://tally/x", env={**bare, "HOME": tempfile.gettempdir()})
+    wrong = {**os.environ, "AWS_SECRET_ACCESS_KEY": "wrong"}
+    assert "S3 bucket 'tally'" in start_failure("--artifacts-destination", "s3://tally/x", env=wrong)
+
+
+def test_export_reads_artifacts_from_an_s3_store():
+    dest = s3_prefix("export")
+    s = Server("--artifacts-destination", dest)
+    b = MlflowServer()
+    try:
+        c = MlflowClient(s.url)
+        rid = c.create_run(c.create_experiment("s3-export")).info.run_id
+        tree = tempfile.mkdtemp(prefix="tally-s3-exp-")
+        big = os.urandom(3 * 1024 * 1024)
+        for rel, data in {"m/weights.bin": big, "notes.txt": b"notes"}.items():
+            os.makedirs(os.path.dirname(os.path.join(tree, rel)) or tree, exist_ok=True)
+            open(os.path.join(tree, rel), "wb").write(data)
+        c.log_artifacts(rid, tree)
+        c.set_terminated(rid)
+        s.stop(keep=True)
+        out = subprocess.run([TALLY, "export", "mlflow", "--to", b.url, "--data-dir", os.path.join(s.dir, "data"), "--artifacts-destination", dest],
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0 and "warning" not in out.stderr, out.stdout + out.stderr
+        assert re.search(r"artifact files\s+2\b", out.stdout), out.stdout
+        new = MlflowClient(b.url).search_runs([MlflowClient(b.url).get_experiment_by_name("s3-export").experiment_id])[0].info.run_id
+        assert artifact_files(b.url, new) == {"m/weights.bin": len(big), "notes.txt": 5}
+        assert artifact_bytes(b.url, new, "m/weights.bin") == big
+    finally:
+        b.stop()
+        shutil.rmtree(s.dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["db", "url"])
+def test_import_reads_artifacts_from_s3_roots(kind):
+    """An MLflow server whose runs keep their artifacts in S3 themselves (`--default-artifact-root s3://…
+    --no-serve-artifacts`: the client writes to the bucket, the runs' URIs are `s3://`): the import reads every file
+    from the bucket (SQL source: directly, with the endpoint and credentials MLflow takes; URL source: through the
+    server), and Tally serves them byte for byte."""
+    m = MlflowServer("--default-artifact-root", s3_prefix("direct"), "--no-serve-artifacts")
+    d = tempfile.mkdtemp(prefix="tally-import-s3-")
+    try:
+        ids = populate(m.url, m.work, prefix="s3roots", points=1000)
+        run = MlflowClient(m.url).get_run(ids["runs"][0])
+        assert run.info.artifact_uri.startswith("s3://tally/direct-"), run.info.artifact_uri
+        out = import_into(m, os.path.join(d, "data"), kind=kind)
+        assert "warning" not in out.stderr, out.stderr
+        assert int(re.search(r"artifact files\s+(\d+)", out.stdout).group(1)) > 0, out.stdout
+        s = Server(directory=d)
+        try:
+            expect_same(m.url, s.url, ids)
+        finally:
+            s.stop(keep=True)
+    finally:
+        m.stop()
+        shutil.rmtree(d, ignore_errors=True)
