@@ -62,12 +62,19 @@ import Glibc
         #expect(try store.list("1/run/artifacts/a b.txt").isEmpty, "a file lists as empty")
         #expect(try store.list("missing").isEmpty)
         #expect(try store.files(under: "1/run").map(\.path) == ["artifacts/a b.txt", "artifacts/dir/inner.json"])
+        _ = try store.upload("1/" + String(repeating: "n", count: 255))  // NAME_MAX itself is fine
         for bad in ["../x", "a/../../x", "/etc/passwd", "C:\\x", "", "%2e%2e/x", "a#b", "dir/"] {
             #expect(throws: TrackingError.self, "\(bad)") { _ = try store.upload(bad) }
         }
         expectError(.invalidParameterValue, "refers to a directory") { _ = try store.open("1/run/artifacts/dir") }
         expectError(.resourceDoesNotExist, "No such artifact") { _ = try store.open("1/run/artifacts/nope") }
         expectError(.invalidParameterValue, "Invalid path") { _ = try store.upload("1/run/artifacts/dir") }  // a directory
+        expectError(.invalidParameterValue, "Invalid path") { _ = try store.upload("1/run/artifacts/a b.txt/x") }  // under a file
+        expectError(.invalidParameterValue, "Invalid path") { _ = try store.upload("1/" + String(repeating: "n", count: 256)) }
+        // A directory emptied and replaced by a file is a file for later uploads too (the known-directory cache forgets it).
+        try store.delete("1/run/artifacts/dir")
+        try put("1/run/artifacts/dir", Array("now a file".utf8))
+        expectError(.invalidParameterValue, "Invalid path") { _ = try store.upload("1/run/artifacts/dir/inner.json") }
         // Larger than a part: a multipart upload through the spool; read back across ranged-GET windows.
         var big = [UInt8](repeating: 0, count: (11 << 20) + 3)
         for i in big.indices { big[i] = UInt8(truncatingIfNeeded: i &* 2654435761 >> 7) }

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,12 +16,21 @@ extension ArtifactStore {
     /// The prefix of everything under the key `key` ("directory" `key`).
     static func under(_ key: String) -> String { key.isEmpty ? "" : key + "/" }
 
-    static func objectUpload(_ client: S3Client, _ location: S3Location, spool: String, _ relative: String) throws -> Upload {
-        let key = try objectKey(location, relative)
+    static func objectUpload(_ client: S3Client, _ location: S3Location, spool: String, _ dirs: DirectoryKeys, _ relative: String) throws -> Upload {
+        let parts = try components(relative)
+        let key = location.key(parts.joined(separator: "/"))
         guard !relative.hasSuffix("/") else { throw filenameRequired }
         guard key != location.prefix else { throw invalidPath() }
-        // As on disk: a file cannot replace a directory.
+        // As on disk: a file cannot replace a directory, nor stand where a directory is needed (S3 would keep both
+        // `a` and `a/b`, and a download of the tree could not write them).
         if try client.hasKeys(bucket: location.bucket, prefix: under(key)) { throw invalidPath() }
+        for i in 1..<max(1, parts.count) {
+            let ancestor = location.key(parts[0..<i].joined(separator: "/"))
+            guard !dirs.known(ancestor) else { continue }
+            if try client.size(bucket: location.bucket, key: ancestor) != nil { throw invalidPath() }
+            dirs.insert(ancestor)
+        }
+        dirs.forget(key)  // a file now stands here
         return try Upload(target: .object(client, bucket: location.bucket, key: key),
                           temp: spool + "/.upload-\(UInt64.random(in: 0...UInt64.max))")
     }
@@ -39,9 +50,10 @@ extension ArtifactStore {
         return out.sorted { $0.name < $1.name }
     }
 
-    static func objectDelete(_ client: S3Client, _ location: S3Location, _ relative: String) throws {
+    static func objectDelete(_ client: S3Client, _ location: S3Location, _ dirs: DirectoryKeys, _ relative: String) throws {
         let key = try objectKey(location, relative)
         guard key != location.prefix else { throw invalidPath() }
+        dirs.forget(key)
         try client.delete(bucket: location.bucket, key: key)
         let prefix = under(key)
         let keys = try client.list(bucket: location.bucket, prefix: prefix, delimiter: nil).objects.map(\.key)
@@ -67,5 +79,26 @@ extension ArtifactStore {
             throw missing(relative)
         }
         return Reader(source: .object(client, bucket: location.bucket, key: key), size: size)
+    }
+}
+
+/// Keys already found not to be files, so an upload into a known directory checks its ancestors without a request.
+/// Bounded: emptied when it reaches 100,000 entries. (A file can only appear at such a key if an upload races the
+/// one under it; the check is for a client's mistake, not a lock.)
+final class DirectoryKeys: Sendable {
+    private let keys = Mutex(Set<String>())
+
+    func known(_ key: String) -> Bool { keys.withLock { $0.contains(key) } }
+
+    /// Forgets `key` and every key under it.
+    func forget(_ key: String) {
+        keys.withLock { set in set = set.filter { $0 != key && !$0.hasPrefix(key + "/") } }
+    }
+
+    func insert(_ key: String) {
+        keys.withLock {
+            if $0.count >= 100_000 { $0.removeAll() }
+            $0.insert(key)
+        }
     }
 }

@@ -17,7 +17,7 @@ public struct ArtifactStore: Sendable {
         /// Under a directory (its real path).
         case local(String)
         /// Under a bucket prefix; uploads are spooled in the directory `spool` first.
-        case s3(S3Client, S3Location, spool: String)
+        case s3(S3Client, S3Location, spool: String, directories: DirectoryKeys)
     }
 
     let backend: Backend
@@ -26,7 +26,7 @@ public struct ArtifactStore: Sendable {
     public var root: String {
         switch backend {
         case .local(let dir): dir
-        case .s3(_, let location, _): location.description
+        case .s3(_, let location, _, _): location.description
         }
     }
 
@@ -44,7 +44,7 @@ public struct ArtifactStore: Sendable {
         try client.checkBucket(location.bucket)
         try Self.mkdirs(spool)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? [] where name.contains(".upload-") { unlink(spool + "/" + name) }
-        backend = .s3(client, location, spool: spool)
+        backend = .s3(client, location, spool: spool, directories: DirectoryKeys())
     }
 
     /// The store `destination` names: an `s3://bucket/prefix` URI (endpoint and credentials from the environment,
@@ -86,9 +86,12 @@ public struct ArtifactStore: Sendable {
 
     /// Checks a root-relative path (``checkPath(_:)``) and returns its components; `.` components are dropped
     /// (MLflow accepts `./a.txt`).
+    /// A name longer than file systems take (`NAME_MAX`) is refused on every backend alike.
     static func components(_ path: String) throws -> [String] {
         try checkPath(path)
-        return path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init).filter { $0 != "." }
+        guard parts.allSatisfy({ $0.utf8.count <= 255 }) else { throw invalidPath() }
+        return parts
     }
 
     /// One directory entry.
@@ -106,7 +109,7 @@ public struct ArtifactStore: Sendable {
         guard !relative.isEmpty else { throw Self.invalidPath() }
         switch backend {
         case .local(let root): return try Self.localUpload(root: root, relative)
-        case .s3(let client, let location, let spool): return try Self.objectUpload(client, location, spool: spool, relative)
+        case .s3(let client, let location, let spool, let dirs): return try Self.objectUpload(client, location, spool: spool, dirs, relative)
         }
     }
 
@@ -114,7 +117,7 @@ public struct ArtifactStore: Sendable {
     public func list(_ relative: String) throws -> [Entry] {
         switch backend {
         case .local(let root): try Self.localList(root: root, relative)
-        case .s3(let client, let location, _): try Self.objectList(client, location, relative)
+        case .s3(let client, let location, _, _): try Self.objectList(client, location, relative)
         }
     }
 
@@ -122,7 +125,7 @@ public struct ArtifactStore: Sendable {
     public func delete(_ relative: String) throws {
         switch backend {
         case .local(let root): try Self.localDelete(root: root, relative)
-        case .s3(let client, let location, _): try Self.objectDelete(client, location, relative)
+        case .s3(let client, let location, _, let dirs): try Self.objectDelete(client, location, dirs, relative)
         }
     }
 
@@ -130,7 +133,7 @@ public struct ArtifactStore: Sendable {
     public func open(_ relative: String) throws -> Reader {
         switch backend {
         case .local(let root): try Self.localOpen(root: root, relative)
-        case .s3(let client, let location, _): try Self.objectOpen(client, location, relative)
+        case .s3(let client, let location, _, _): try Self.objectOpen(client, location, relative)
         }
     }
 
@@ -143,7 +146,7 @@ public struct ArtifactStore: Sendable {
             var out: [(path: String, size: Int)] = []
             TrackingService.walkFiles(dir) { out.append(($0, $1)) }
             return out.filter { !$0.path.contains(".upload-") }
-        case .s3(let client, let location, _):
+        case .s3(let client, let location, _, _):
             let prefix = Self.under(try Self.objectKey(location, relative))
             return try client.list(bucket: location.bucket, prefix: prefix, delimiter: nil).objects
                 .map { (String($0.key.dropFirst(prefix.count)), $0.size) }.filter { !$0.path.isEmpty && !$0.path.hasSuffix("/") }
@@ -156,7 +159,7 @@ public struct ArtifactStore: Sendable {
         switch backend {
         case .local(let root):
             return try body(try Self.resolve(root: root, relative))
-        case .s3(let client, let location, _):
+        case .s3(let client, let location, _, _):
             let temp = scratch + "/.download-\(UInt64.random(in: 0...UInt64.max))"
             defer { unlink(temp) }
             guard try client.download(bucket: location.bucket, key: try Self.objectKey(location, relative), to: temp) != nil else {
