@@ -122,6 +122,8 @@ def expect_same_models(a_url, b_url, ra, rb, new_run_id):
     for key, a in ra.items():
         outs = lambda url, rid: [(o["model_id"], o.get("step")) for o in api(url, "GET", "/runs/get", params={"run_id": rid})["run"].get("outputs", {}).get("model_outputs", [])]
         assert [(new_model_id.get(m, m), s) for m, s in outs(a_url, a["info"]["run_id"])] == outs(b_url, rb[key]["info"]["run_id"]), key
+        ins = lambda url, rid: sorted(i["model_id"] for i in api(url, "GET", "/runs/get", params={"run_id": rid})["run"]["inputs"].get("model_inputs", []))
+        assert sorted(new_model_id.get(m, m) for m in ins(a_url, a["info"]["run_id"])) == ins(b_url, rb[key]["info"]["run_id"]), key
     names = lambda url: {m["name"] for m in api(url, "GET", "/registered-models/search").get("registered_models", [])}
     assert names(a_url) == names(b_url) and names(a_url)
     for name in names(a_url):

@@ -67,6 +67,9 @@ def populate(url, work, prefix="import", points=100_000):
     with mlflow.start_run(experiment_id=a, run_name="trainer") as trainer:
         info = mlflow.sklearn.log_model(Ridge().fit(X, X @ np.array([1.0, 2.0, 3.0])), name="ridge", params={"alpha": "1.0"}, tags={"stage": "dev"})
         mlflow.log_metric("rmse", 0.25, model_id=info.model_id, step=2)
+    # A run that used the model (MLflow 3's model inputs), and a model id the run names that no model has.
+    from mlflow.entities import LoggedModelInput
+    c.log_inputs(parent.info.run_id, models=[LoggedModelInput(info.model_id), LoggedModelInput("m-not-logged-here")])
     reg = f"{prefix}ed-registry"
     c.create_registered_model(reg, tags={"owner": "ml"}, description="the ridge")
     for _ in range(3):
@@ -157,6 +160,15 @@ def artifact_bytes(url, run_id, path):
     return r.content
 
 
+def expect_same_served(m, d, ids):
+    """Starts a Tally server on the directory `d` (kept) and compares it with the MLflow server `m`."""
+    s = Server(directory=d)
+    try:
+        expect_same(m.url, s.url, ids)
+    finally:
+        s.stop(keep=True)
+
+
 def by_key(items):
     return sorted((i["key"], i["value"]) for i in items)
 
@@ -193,6 +205,8 @@ def expect_same(mlflow_url, tally_url, ids):
         assert files == artifact_files(tally_url, rid), rid
         for path in files:
             assert artifact_bytes(mlflow_url, rid, path) == artifact_bytes(tally_url, rid, path), (rid, path)
+        model_inputs = lambda url: sorted(i["model_id"] for i in api(url, "GET", "/runs/get", params={"run_id": rid})["run"]["inputs"].get("model_inputs", []))
+        assert model_inputs(mlflow_url) == model_inputs(tally_url), rid
         outputs = lambda r: [(o["model_id"], o.get("step")) for o in r.get("outputs", {}).get("model_outputs", [])]
         assert outputs(api(mlflow_url, "GET", "/runs/get", params={"run_id": rid})["run"]) == outputs(api(tally_url, "GET", "/runs/get", params={"run_id": rid})["run"]), rid
     for mid in ids.get("models", []):
@@ -278,11 +292,7 @@ def test_import_matches_mlflow_field_by_field(source, kind):
         assert "verify: every run matches the source" in again.stdout, again.stdout
         line = next(l for l in again.stdout.splitlines() if l.strip().startswith("runs ") or l.strip().startswith("runs\t"))
         assert line.split()[-1] == "0", again.stdout
-        s = Server(directory=d)
-        try:
-            expect_same(m.url, s.url, ids)
-        finally:
-            s.stop(keep=True)
+        expect_same_served(m, d, ids)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -349,11 +359,7 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source, 
             time.sleep(0.002)
         p.wait()
         import_into(m, data, kind=kind)
-        s = Server(directory=d)
-        try:
-            expect_same(m.url, s.url, ids)
-        finally:
-            s.stop(keep=True)
+        expect_same_served(m, d, ids)
         # A run logged in MLflow after the import: the rerun imports it alone.
         c = MlflowClient(m.url)
         late = c.create_run(ids["experiments"][0], run_name="late").info.run_id

@@ -118,3 +118,34 @@ def test_metrics_logged_against_a_model_are_searchable(server):
     assert [m.name for m in got] == ["m1", "m0"]
     # The run's own history has the three points (one key, three values).
     assert sorted(p.value for p in c.get_metric_history(run.info.run_id, "loss")) == [0.2, 0.5, 0.9]
+
+
+def test_runs_record_the_models_they_used(server):
+    """MLflow 3's model inputs: `log_inputs(models=…)` (an evaluation run naming the model it used) shows in
+    `runs/get` under `inputs.model_inputs`, each model once, beside dataset inputs; `runs/search` lists none, as
+    MLflow's does. Tally refuses an empty model id (MLflow stores it)."""
+    from mlflow.entities import LoggedModelInput
+    mlflow.set_experiment("model-inputs")
+    X, y = data()
+    with mlflow.start_run() as train:
+        model = mlflow.sklearn.log_model(Ridge().fit(X, y), name="m")
+    c = MlflowClient()
+    with mlflow.start_run() as evaluation:
+        mlflow.log_input(mlflow.data.from_numpy(X, name="eval-set"), context="eval")
+    c.log_inputs(evaluation.info.run_id, models=[LoggedModelInput(model.model_id)])
+    c.log_inputs(evaluation.info.run_id, models=[LoggedModelInput(model.model_id), LoggedModelInput("m-other")])
+    run = c.get_run(evaluation.info.run_id)
+    assert [m.model_id for m in run.inputs.model_inputs] == [model.model_id, "m-other"]
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["eval-set"]
+    assert c.get_run(train.info.run_id).inputs.model_inputs == []
+    found = requests.post(server.url + "/api/2.0/mlflow/runs/search", json={"experiment_ids": [run.info.experiment_id]}).json()["runs"]
+    assert all("model_inputs" not in r.get("inputs", {}) for r in found)
+    api = server.url + "/api/2.0/mlflow/runs/log-inputs"
+    for body, fragment in [({"run_id": run.info.run_id, "models": [{"model_id": ""}]}, "models[0].model_id"),
+                           ({"run_id": run.info.run_id, "models": {"model_id": "x"}}, "models"),
+                           ({"run_id": run.info.run_id, "models": [{"model_id": 5}]}, "models[0].model_id")]:
+        r = requests.post(api, json=body)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and fragment in r.json()["message"], r.text
+    c.delete_run(run.info.run_id)
+    with pytest.raises(MlflowException, match="must be in the 'active' state"):
+        c.log_inputs(run.info.run_id, models=[LoggedModelInput(model.model_id)])

@@ -16,7 +16,7 @@ import requests
 from mlflow import MlflowClient
 
 from conftest import POSTGRES, TALLY, MlflowServer, Server, free_port, s3_prefix
-from test_import import artifact_bytes, artifact_files, expect_same, import_into, populate
+from test_import import artifact_bytes, artifact_files, expect_same_served, import_into, populate
 
 ENDPOINT = os.environ.get("TALLY_TEST_S3_ENDPOINT")
 pytestmark = [pytest.mark.skipif(not ENDPOINT, reason="needs the SeaweedFS of scripts/s3-test run (make test-cluster starts it)"),
@@ -146,11 +146,7 @@ def test_import_reads_artifacts_from_s3_roots(kind):
         out = import_into(m, os.path.join(d, "data"), kind=kind)
         assert "warning" not in out.stderr, out.stderr
         assert int(re.search(r"artifact files\s+(\d+)", out.stdout).group(1)) > 0, out.stdout
-        s = Server(directory=d)
-        try:
-            expect_same(m.url, s.url, ids)
-        finally:
-            s.stop(keep=True)
+        expect_same_served(m, d, ids)
     finally:
         m.stop()
         shutil.rmtree(d, ignore_errors=True)

@@ -112,5 +112,18 @@ import Testing
         let run = m.sourceRunID
         try s.logOutputs(runID: run, models: [ModelOutput(modelID: ids[2], step: 3), ModelOutput(modelID: ids[0], step: 1), ModelOutput(modelID: ids[2], step: 9)])
         #expect(try s.runOutputs(runID: run) == [ModelOutput(modelID: ids[2], step: 3), ModelOutput(modelID: ids[0], step: 1)])
+        // Model inputs (`log_inputs(models=…)`): each once per run, in order, beside dataset inputs; an empty id refused;
+        // a deleted run takes none.
+        let ds = DatasetInput(dataset: Dataset(name: "d", digest: "1", sourceType: "local", source: "/x", schema: nil, profile: nil), tags: [])
+        try s.logInputs(runID: run, [ds], models: [ModelInput(modelID: ids[1]), ModelInput(modelID: ids[0])])
+        try s.logInputs(runID: run, [], models: [ModelInput(modelID: ids[0]), ModelInput(modelID: "m-elsewhere")])
+        #expect(try s.runModelInputs(runID: run) == [ModelInput(modelID: ids[1]), ModelInput(modelID: ids[0]), ModelInput(modelID: "m-elsewhere")])
+        #expect(try s.run(id: run).inputs.count == 1)
+        expectError(.invalidParameterValue, "models[1].model_id") { try s.logInputs(runID: run, [], models: [ModelInput(modelID: "m-x"), ModelInput(modelID: "")]) }
+        #expect(try s.runModelInputs(runID: run).count == 3, "nothing of a refused request is kept")
+        let other = try s.createRun(experimentID: exp, userID: nil, runName: "other", startTime: 1, tags: []).info.runID
+        #expect(try s.runModelInputs(runID: other).isEmpty)
+        try s.deleteRun(id: other)
+        expectError(.invalidParameterValue, "must be in the 'active' state") { try s.logInputs(runID: other, [], models: [ModelInput(modelID: ids[0])]) }
     }
 }

@@ -190,6 +190,17 @@ extension MLflowRequest {
         }
     }
 
+    /// The `models` of a `runs/log-inputs` body (MLflow 3): `[{"model_id": …}]`.
+    func modelInputs() throws -> [ModelInput] {
+        try objects("models").enumerated().map { i, o -> ModelInput in
+            switch o["model_id"] {
+            case .string(let s)?: return ModelInput(modelID: s)
+            case nil, .null?: return ModelInput(modelID: "")  // refused by TallyTracking's rule, with its message
+            case let v?: throw Self.invalid("models[\(i)].model_id", v)
+            }
+        }
+    }
+
     /// A view type (`ACTIVE_ONLY` when absent or unknown, as MLflow's proto parser leaves it).
     func viewType(_ name: String) throws -> ViewType {
         guard let v = try enumName(name, numbers: ViewType.protocolNumbers) else { return .activeOnly }

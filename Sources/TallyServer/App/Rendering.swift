@@ -107,8 +107,9 @@ enum Render {
     }
 
     /// A full run: `{"info": …, "data": {"metrics", "params", "tags"}, "inputs": {"dataset_inputs"}}`, and
-    /// `"outputs": {"model_outputs"}` when `outputs` is given (`runs/get` only, as MLflow answers).
-    static func run(_ out: inout JSONBytes, _ r: Run, outputs: [ModelOutput]? = nil) {
+    /// `"outputs": {"model_outputs"}` when `outputs` is given and `inputs.model_inputs` (`runs/get` only, as MLflow
+    /// answers).
+    static func run(_ out: inout JSONBytes, _ r: Run, outputs: [ModelOutput]? = nil, modelInputs: [ModelInput] = []) {
         out.raw("{\"info\": ")
         runInfo(&out, r.info)
         out.raw(", \"data\": {")
@@ -151,6 +152,15 @@ enum Render {
                 d.add("profile", input.dataset.profile)
                 out.raw("\"dataset\": ")
                 out.rawText(d.json)
+                out.raw("}")
+            }
+            out.raw("]")
+        }
+        if !modelInputs.isEmpty {
+            out.raw(r.inputs.isEmpty ? "\"model_inputs\": [" : ", \"model_inputs\": [")
+            for (k, m) in modelInputs.enumerated() {
+                out.raw(k == 0 ? "{\"model_id\": " : ", {\"model_id\": ")
+                out.string(m.modelID)
                 out.raw("}")
             }
             out.raw("]")
@@ -203,10 +213,10 @@ enum Render {
     }
 
     /// `{"run": …}`.
-    static func runAnswer(_ r: Run, outputs: [ModelOutput]? = nil) -> ByteBuffer {
+    static func runAnswer(_ r: Run, outputs: [ModelOutput]? = nil, modelInputs: [ModelInput] = []) -> ByteBuffer {
         var out = JSONBytes(capacity: 512 + r.metrics.count * ((r.metrics.first?.key.utf8.count ?? 0) + 72))
         out.raw("{\"run\": ")
-        run(&out, r, outputs: outputs)
+        run(&out, r, outputs: outputs, modelInputs: modelInputs)
         out.raw("}")
         return out.buffer
     }

@@ -39,6 +39,11 @@ extension MLflowRESTDestination {
         try post("runs/outputs", "{\"run_id\":" + JSONText.quote(runID) + ",\"models\":[" + models.joined(separator: ",") + "]}")
     }
 
+    public func logRunModelInputs(runID: String, _ inputs: [ModelInput]) throws {
+        let models = inputs.map { "{\"model_id\":" + JSONText.quote($0.modelID) + "}" }
+        try post("runs/log-inputs", "{\"run_id\":" + JSONText.quote(runID) + ",\"models\":[" + models.joined(separator: ",") + "]}")
+    }
+
     public func hasRegisteredModel(_ name: String) throws -> Bool {
         try http.json(.GET, "/api/2.0/mlflow/registered-models/get", query: [("name", name)], allowing: [404]) != nil
     }

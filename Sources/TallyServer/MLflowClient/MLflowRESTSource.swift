@@ -113,6 +113,13 @@ public final class MLflowRESTSource: MLflowSource {
         (try run(runID)["outputs"]?["model_outputs"]).items.map { ModelOutput(modelID: $0["model_id"]?.text ?? "", step: $0["step"]?.int64 ?? 0) }
     }
 
+    /// From `runs/get`: `runs/search` does not list a run's model inputs.
+    public func runModelInputs(runID: String) throws -> [ModelInput] {
+        (try http.json(.GET, "/api/2.0/mlflow/runs/get", query: [("run_id", runID)])?["run"]?["inputs"]?["model_inputs"]).items.map {
+            ModelInput(modelID: $0["model_id"]?.text ?? "")
+        }
+    }
+
     public func metrics(runID: String) throws -> [SeriesBatch] {
         // Keys as MLflow lists the run's latest values (every key with a point has one), in bytewise order.
         let keys = Set((try run(runID)["data"]?["metrics"]).items.compactMap { $0["key"]?.text }).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }

@@ -15,7 +15,7 @@ struct RunRoutes {
         })
         t.on("runs/get", .get, access: .needs(.read, .runField), use: e.json(fast: nil) { r in
             let run = try s.run(id: try r.runID())
-            return Render.runAnswer(run, outputs: try s.runOutputs(runID: run.info.runID))
+            return Render.runAnswer(run, outputs: try s.runOutputs(runID: run.info.runID), modelInputs: try s.runModelInputs(runID: run.info.runID))
         })
         t.on("runs/update", .post, access: .needs(.update, .runField), use: e.json { r in
             let status = try r.enumName("status", numbers: RunStatus.protocolNumbers).flatMap(RunStatus.init(rawValue:))
@@ -68,7 +68,7 @@ struct RunRoutes {
             return ByteBuffer(string: Endpoints.empty)
         })
         t.on("runs/log-inputs", .post, access: .needs(.update, .runField), use: e.json(limit: e.largeBody) { r in
-            try s.logInputs(runID: try r.runID(), try r.datasetInputs())
+            try s.logInputs(runID: try r.runID(), try r.datasetInputs(), models: try r.modelInputs())
             return Endpoints.empty
         })
         t.on("runs/search", .post, .get, access: .user, use: e.json(parts: { r in

@@ -55,6 +55,8 @@ public protocol MLflowDestination: AnyObject {
     func runOutputs(runID: String) throws -> [ModelOutput]
     /// Records models a run logged.
     func logRunOutputs(runID: String, _ outputs: [ModelOutput]) throws
+    /// Records models a run used (MLflow keeps each once, so sending one again is harmless).
+    func logRunModelInputs(runID: String, _ inputs: [ModelInput]) throws
     /// Whether MLflow has a registered model of this name.
     func hasRegisteredModel(_ name: String) throws -> Bool
     /// Whether MLflow shows version `version` of a model (a deleted one it does not).

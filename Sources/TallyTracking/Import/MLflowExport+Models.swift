@@ -45,8 +45,20 @@ extension MLflowExport {
         }
     }
 
-    /// Records each exported run's model outputs by the models' new ids (once per run).
+    /// Records each exported run's model outputs and model inputs by the models' new ids (once per run; a model
+    /// Tally does not have keeps its id).
     func exportRunOutputs(_ runs: [Run], service: TrackingService, to destination: any MLflowDestination, journal: inout ImportJournal) throws {
+        for r in runs {
+            let key = "model-inputs:" + r.info.runID
+            guard journal.done[key] == nil, let run = journal.mapped[r.info.runID] else { continue }
+            let inputs = try service.runModelInputs(runID: r.info.runID).map { ModelInput(modelID: journal.mapped["model:" + $0.modelID] ?? $0.modelID) }
+            if !inputs.isEmpty {
+                if r.info.lifecycleStage == .deleted { try destination.setRunDeleted(id: run, false) }  // MLflow logs to active runs only
+                try destination.logRunModelInputs(runID: run, inputs)
+                if r.info.lifecycleStage == .deleted { try destination.setRunDeleted(id: run, true) }
+            }
+            try journal.finish(key, fingerprint: "\(inputs.count)")
+        }
         for r in runs {
             let key = "outputs:" + r.info.runID
             guard journal.done[key] == nil, let run = journal.mapped[r.info.runID] else { continue }

@@ -22,6 +22,9 @@ extension MLflowImport {
                 if dict(try source.params(runID: id)) != dict(copy.params) { differences.append("run \(id): params differ") }
                 if dict(try source.tags(runID: id)) != dict(copy.tags) { differences.append("run \(id): tags differ") }
                 if try source.inputs(runID: id).count != copy.inputs.count { differences.append("run \(id): inputs differ") }
+                if try source.runModelInputs(runID: id).filter({ !$0.modelID.isEmpty }) != (try service.runModelInputs(runID: id)) {
+                    differences.append("run \(id): model inputs differ")
+                }
                 let series = try source.metrics(runID: id)
                 let keys = try service.metrics.keys(run: id)
                 if Set(keys) != Set(series.map(\.key)) { differences.append("run \(id): metric keys differ (\(series.count) vs \(keys.count))") }

@@ -39,6 +39,13 @@ extension MLflowSQLSource {
         }
     }
 
+    /// The models a run used (`inputs` rows from the run to a model input, MLflow 3), in the order recorded.
+    func runModelInputs(runID: String) throws -> [ModelInput] {
+        guard has("inputs") else { return [] }
+        return try rows("SELECT destination_id FROM inputs WHERE source_type = 'RUN_INPUT' AND source_id = ? "
+                           + "AND destination_type = 'MODEL_INPUT' ORDER BY \(order)", [.text(runID)]).map { ModelInput(modelID: $0[0].string ?? "") }
+    }
+
     /// Every registered model with its tags and aliases, and its versions (soft-deleted ones included, as MLflow
     /// keeps them, so numbering continues the same) with their tags, by version.
     func registeredModels() throws -> [(model: RegisteredModel, versions: [ModelVersion])] {

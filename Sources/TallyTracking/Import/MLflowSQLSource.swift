@@ -259,7 +259,11 @@ final class MLflowSQLSource: MLflowSource {
         let id = SQLValue.text(run.runID)
         let r = try rows("SELECT (SELECT COUNT(*) FROM metrics WHERE run_uuid = ?), (SELECT COUNT(*) FROM params WHERE run_uuid = ?), "
                          + "(SELECT COUNT(*) FROM tags WHERE run_uuid = ?)", [id, id, id])[0]
+        // Inputs (datasets and models) counted too; written only when there are some, so a run imported before they
+        // were counted keeps its fingerprint.
+        let inputs = has("inputs") ? try rows("SELECT COUNT(*) FROM inputs WHERE source_id = ? AND destination_type = 'MODEL_INPUT'", [id])[0][0].int ?? 0 : 0
         return "\(r[0].int ?? 0),\(r[1].int ?? 0),\(r[2].int ?? 0),\(run.status.rawValue),\(run.endTime ?? -1),\(run.lifecycleStage.rawValue),\(run.runName.utf8.count)"
+            + (inputs > 0 ? ",models-in:\(inputs)" : "")
     }
 
     /// Artifacts on this machine (the database says where they are, not how to reach them).

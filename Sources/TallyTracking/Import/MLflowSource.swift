@@ -28,6 +28,8 @@ public protocol MLflowSource: AnyObject {
     func inputs(runID: String) throws -> [DatasetInput]
     /// The models a run logged (MLflow 3), in the order recorded.
     func runOutputs(runID: String) throws -> [ModelOutput]
+    /// The models a run used (`log_inputs(models=…)`, MLflow 3), in the order recorded.
+    func runModelInputs(runID: String) throws -> [ModelInput]
     /// Every metric point of a run: a series per key, its points by step and, within a step, in the order MLflow's
     /// `get-history` lists them (timestamp, then the stored value), values exactly as MLflow holds them.
     func metrics(runID: String) throws -> [SeriesBatch]

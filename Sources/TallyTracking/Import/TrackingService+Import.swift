@@ -91,6 +91,8 @@ extension TrackingService {
         if !inputs.isEmpty { try metadata.insertInputs(runID: id, inputs) }
         let outputs = try db.runOutputs(runID: id)
         if !outputs.isEmpty { try metadata.insertRunOutputs(runID: id, outputs) }
+        let modelInputs = try db.runModelInputs(runID: id).filter { !$0.modelID.isEmpty }
+        if !modelInputs.isEmpty { try metadata.insertRunModelInputs(runID: id, modelInputs) }
         let series = try db.metrics(runID: id)
         try importPoints(runID: id, series, summary: &summary, progress: progress)
         if let tree = artifactSource { try copyArtifacts(from: tree, toRunURI: info.artifactURI, owner: .run(id), summary: &summary, progress: progress) }

@@ -90,6 +90,10 @@ public protocol MetadataStore: AccessStore {
     func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws
     /// The models a run logged, in the order they were recorded.
     func runOutputs(runID: String) throws -> [ModelOutput]
+    /// Records models a run used (`runs/log-inputs` with `models`; a model already recorded for the run is kept once).
+    func insertRunModelInputs(runID: String, _ inputs: [ModelInput]) throws
+    /// The models a run used, in the order they were recorded.
+    func runModelInputs(runID: String) throws -> [ModelInput]
 
     // MARK: Logged models
     /// Inserts a logged model with its tags and params (its metrics are added by ``insertModelMetrics(_:)``).

@@ -34,6 +34,21 @@ extension SQLiteMetadataStore {
         }
     }
 
+    public func insertRunModelInputs(runID: String, _ inputs: [ModelInput]) throws {
+        try with { db in
+            var position = try db.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM run_model_inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0
+            for i in inputs {
+                position += Int64(try db.run("INSERT OR IGNORE INTO run_model_inputs VALUES (?, ?, ?)", [.text(runID), .text(i.modelID), .integer(position)]))
+            }
+        }
+    }
+
+    public func runModelInputs(runID: String) throws -> [ModelInput] {
+        try with { db in
+            try db.rows("SELECT model_id FROM run_model_inputs WHERE run_uuid = ? ORDER BY position", [.text(runID)]).map { ModelInput(modelID: $0[0].string ?? "") }
+        }
+    }
+
     public func runOutputs(runID: String) throws -> [ModelOutput] {
         try with { db in
             try db.rows("SELECT model_id, step FROM run_outputs WHERE run_uuid = ? ORDER BY position", [.text(runID)]).map {

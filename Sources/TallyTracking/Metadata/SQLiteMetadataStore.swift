@@ -73,8 +73,15 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// Versioned migrations; each runs once, in a transaction.
     static let migrations: [@Sendable (SQLiteDatabase) throws -> Void] = [
         { try $0.execute(schemaVersion1) }, migrateToLatestRows, { try $0.execute(schemaVersion3) }, { try $0.execute(schemaVersion4) },
-        { try $0.execute(schemaVersion5) }, { try $0.execute(schemaVersion6) },
+        { try $0.execute(schemaVersion5) }, { try $0.execute(schemaVersion6) }, { try $0.execute(schemaVersion7) },
     ]
+
+    /// Version 7: the models a run used (`runs/log-inputs` with `models`, MLflow 3), in the order recorded.
+    static let schemaVersion7 = """
+        CREATE TABLE run_model_inputs (
+            run_uuid TEXT NOT NULL REFERENCES runs(run_uuid), model_id TEXT NOT NULL, position INTEGER NOT NULL,
+            PRIMARY KEY (run_uuid, model_id)) WITHOUT ROWID;
+        """
 
     /// Version 6: the tables every logging request writes (`params`, `tags`, `run_latest`) keyed by their primary key
     /// alone (`WITHOUT ROWID`): one b-tree per table instead of a table and its key's index, so an insert dirties

@@ -100,6 +100,16 @@ public struct LoggedModel: Sendable, Equatable {
     }
 }
 
+/// One model a run used (`runs/log-inputs` with `models`, MLflow 3): what `runs/get` lists as the run's
+/// `model_inputs`.
+public struct ModelInput: Sendable, Equatable {
+    /// The logged model.
+    public var modelID: String
+
+    /// An input.
+    public init(modelID: String) { self.modelID = modelID }
+}
+
 /// One model a run logged (`runs/outputs`): what `runs/get` lists as the run's `model_outputs`.
 public struct ModelOutput: Sendable, Equatable {
     /// The logged model.

@@ -240,6 +240,22 @@ extension PostgresMetadataStore {
         }
     }
 
+    public func insertRunModelInputs(runID: String, _ inputs: [ModelInput]) throws {
+        try write { c in
+            try c.run("SELECT 1 FROM runs WHERE run_uuid = ? FOR UPDATE", [.text(runID)])
+            var position = try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM run_model_inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0
+            for i in inputs {
+                position += Int64(try c.run("INSERT INTO run_model_inputs VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [.text(runID), .text(i.modelID), .integer(position)]))
+            }
+        }
+    }
+
+    public func runModelInputs(runID: String) throws -> [ModelInput] {
+        try conn { c in
+            try c.rows("SELECT model_id FROM run_model_inputs WHERE run_uuid = ? ORDER BY position", [.text(runID)]).map { ModelInput(modelID: $0[0].string ?? "") }
+        }
+    }
+
     public func runOutputs(runID: String) throws -> [ModelOutput] {
         try conn { c in
             try c.rows("SELECT model_id, step FROM run_outputs WHERE run_uuid = ? ORDER BY position", [.text(runID)]).map {

@@ -7,7 +7,7 @@
 /// whatever locale the cluster was created with.
 public enum PostgresSchema {
     /// The statements of each version, in order.
-    static let versions: [String] = [version1, version2]
+    static let versions: [String] = [version1, version2, version3]
 
     /// The version this build writes.
     public static var current: Int { versions.count }
@@ -141,5 +141,14 @@ extension PostgresSchema {
         CREATE TRIGGER tags_touch_run BEFORE INSERT OR UPDATE OR DELETE ON tags FOR EACH ROW EXECUTE FUNCTION tally_touch_run();
         CREATE TRIGGER inputs_touch_run BEFORE INSERT OR UPDATE OR DELETE ON inputs FOR EACH ROW EXECUTE FUNCTION tally_touch_run();
         CREATE TRIGGER run_latest_touch_run BEFORE INSERT OR UPDATE OR DELETE ON run_latest FOR EACH ROW EXECUTE FUNCTION tally_touch_run()
+        """
+}
+
+extension PostgresSchema {
+    /// Version 3: the models a run used (`runs/log-inputs` with `models`, MLflow 3), in the order recorded.
+    static let version3 = """
+        CREATE TABLE run_model_inputs (
+            run_uuid TEXT COLLATE "C" NOT NULL REFERENCES runs(run_uuid), model_id TEXT COLLATE "C" NOT NULL, position BIGINT NOT NULL,
+            PRIMARY KEY (run_uuid, model_id))
         """
 }

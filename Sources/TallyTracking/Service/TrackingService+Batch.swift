@@ -193,8 +193,10 @@ extension TrackingService {
                            than: MetricPoint(step: b.step, timestamp: b.timestamp, value: b.value))
     }
 
-    /// Logs dataset inputs to an active run.
-    public func logInputs(runID: String, _ inputs: [DatasetInput]) throws {
+    /// Logs dataset inputs and the models a run used (MLflow 3's `models`) to an active run. Each model needs an id;
+    /// a model already recorded for the run is kept once (MLflow merges them too).
+    public func logInputs(runID: String, _ inputs: [DatasetInput], models: [ModelInput] = []) throws {
+        for (i, m) in models.enumerated() where m.modelID.isEmpty { throw Validation.missing("models[\(i)].model_id") }
         for i in inputs {
             let d = i.dataset
             if d.name.isEmpty { throw Validation.missing("datasets[].dataset.name") }
@@ -209,8 +211,12 @@ extension TrackingService {
             }
         }
         _ = try activeRun(runID)
-        try metadata.insertInputs(runID: runID, inputs)
+        if !inputs.isEmpty { try metadata.insertInputs(runID: runID, inputs) }
+        if !models.isEmpty { try metadata.insertRunModelInputs(runID: runID, models) }
     }
+
+    /// The models a run used, in the order recorded (`runs/get`'s `inputs.model_inputs`).
+    public func runModelInputs(runID: String) throws -> [ModelInput] { try metadata.runModelInputs(runID: runID) }
 }
 
 extension TrackingService {
