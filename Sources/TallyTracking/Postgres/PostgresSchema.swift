@@ -7,7 +7,7 @@
 /// whatever locale the cluster was created with.
 public enum PostgresSchema {
     /// The statements of each version, in order.
-    static let versions: [String] = [version1, version2, version3]
+    static let versions: [String] = [version1, version2, version3, version4]
 
     /// The version this build writes.
     public static var current: Int { versions.count }
@@ -150,5 +150,23 @@ extension PostgresSchema {
         CREATE TABLE run_model_inputs (
             run_uuid TEXT COLLATE "C" NOT NULL REFERENCES runs(run_uuid), model_id TEXT COLLATE "C" NOT NULL, position BIGINT NOT NULL,
             PRIMARY KEY (run_uuid, model_id))
+        """
+}
+
+extension PostgresSchema {
+    /// Version 4: what the servers of a cluster share (``ClusterState``, docs/scale-out.md): the servers
+    /// (`tally_nodes`), which server owns each run's writes (`tally_leases`: owner, epoch, expiry on PostgreSQL's
+    /// clock) and the acknowledged metric records not yet sealed into object storage (`tally_log`, one row per
+    /// group-committed batch, ordered by `seq`). Empty outside cluster mode.
+    static let version4 = """
+        CREATE TABLE tally_nodes (
+            node_id TEXT COLLATE "C" PRIMARY KEY, url TEXT NOT NULL, started_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL);
+        CREATE TABLE tally_leases (
+            run_uuid TEXT COLLATE "C" PRIMARY KEY, owner TEXT COLLATE "C" NOT NULL, epoch BIGINT NOT NULL, expires_ms BIGINT NOT NULL);
+        CREATE INDEX tally_leases_owner ON tally_leases (owner);
+        CREATE TABLE tally_log (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, run_uuid TEXT COLLATE "C" NOT NULL, epoch BIGINT NOT NULL,
+            payload BYTEA NOT NULL);
+        CREATE INDEX tally_log_run ON tally_log (run_uuid, seq)
         """
 }

@@ -1,0 +1,125 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyTracking
+
+/// The cluster's shared state on the real PostgreSQL of `make test`: servers registering, exactly one owner per run
+/// under concurrent takers, leases renewed, expiring and taken over with a new epoch, a paused old owner's late
+/// writes refused, appends waiting for nothing and replayed in order, trimmed once sealed.
+@Suite(.serialized, .enabled(if: PostgresDatabaseTests.available)) struct ClusterStateTests {
+    /// Three servers' views of one scratch database (schema migrated), with a short lease.
+    static func cluster(leaseMillis: Int64 = 600) throws -> (ScratchDatabase, PostgresDatabase, [ClusterState]) {
+        let scratch = try ScratchDatabase()
+        let db = try PostgresDatabase(uri: scratch.uri, poolSize: 8)
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "mlflow-artifacts:/0", now: 1)
+        let nodes = (1...3).map { ClusterState(db: db, node: "n\($0)", url: "http://127.0.0.1:900\($0)", leaseMillis: leaseMillis) }
+        return (scratch, db, nodes)
+    }
+
+    static func owned(_ a: ClusterState.Acquired) -> ClusterState.Lease? {
+        if case .owned(let l) = a { l } else { nil }
+    }
+
+    @Test func serversRegisterAndAreSeenWhileAlive() throws {
+        let (scratch, db, n) = try Self.cluster()
+        defer { db.close(); try? scratch.drop() }
+        for s in n { try s.register() }
+        #expect(try n[0].nodes().map(\.id) == ["n1", "n2", "n3"])
+        #expect(try n[0].nodes().map(\.url) == ["http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003"])
+        Thread.sleep(forTimeInterval: 0.8)
+        try n[1].renew()
+        #expect(try n[0].nodes().map(\.id) == ["n2"], "only the server that kept beating is alive")
+    }
+
+    @Test func oneOwnerAtATimeAndTakeoverBumpsTheEpoch() throws {
+        let (scratch, db, n) = try Self.cluster()
+        defer { db.close(); try? scratch.drop() }
+        // Twelve takers of each of 20 runs at once: exactly one owner per run, epoch 1.
+        let runs = (0..<20).map { "run\($0)" }
+        let winners = Mutex([String: [String]]())
+        DispatchQueue.concurrentPerform(iterations: 36) { i in
+            let s = n[i % 3]
+            for r in runs {
+                if let l = try? Self.owned(s.acquire(run: r)) { winners.withLock { $0[r, default: []].append(l.owner) } }
+            }
+        }
+        let won = winners.withLock { $0 }
+        for r in runs {
+            let owners = Set(won[r] ?? [])
+            #expect(owners.count == 1, "\(r): \(owners)")
+            #expect(try n[0].lease(of: r)?.epoch == 1)
+        }
+        // The owner renews and keeps its epoch; the others see it held.
+        let first = try #require(try n[0].lease(of: "run0"))
+        let owner = n.first { $0.node == first.owner }!, other = n.first { $0.node != first.owner }!
+        let again = try #require(Self.owned(try owner.acquire(run: "run0")))
+        #expect(again.epoch == 1 && again.expiresMillis >= first.expiresMillis)
+        guard case .heldElsewhere(let held) = try other.acquire(run: "run0") else { Issue.record("taken while held"); return }
+        #expect(held.owner == owner.node && held.epoch == 1)
+        // Renewal keeps it past the first expiry; without renewal it lapses and another server takes it, epoch 2.
+        Thread.sleep(forTimeInterval: 0.4)
+        #expect(try owner.renew()["run0"] == 1)
+        Thread.sleep(forTimeInterval: 0.4)
+        guard case .heldElsewhere = try other.acquire(run: "run0") else { Issue.record("taken although renewed"); return }
+        Thread.sleep(forTimeInterval: 0.7)
+        let taken = try #require(Self.owned(try other.acquire(run: "run0")))
+        #expect(taken.owner == other.node && taken.epoch == 2)
+        #expect(try owner.renew()["run0"] == nil, "a lapsed lease is not renewed: the old owner learns it lost the run")
+        // A clean release lets another server in at once.
+        try other.release(run: "run0", epoch: 2)
+        #expect(Self.owned(try owner.acquire(run: "run0"))?.epoch == 3)
+    }
+
+    @Test func lateWritesOfALostLeaseAreRefusedAndReplayIsComplete() throws {
+        let (scratch, db, n) = try Self.cluster()
+        defer { db.close(); try? scratch.drop() }
+        let old = try #require(Self.owned(try n[0].acquire(run: "r")))
+        let seqs = try n[0].append([("r", old.epoch, [1, 2, 3]), ("r", old.epoch, [4])])
+        #expect(seqs.count == 2 && seqs[0] < seqs[1])
+        // The owner pauses past expiry; another server takes over (epoch 2) and replays what was acknowledged.
+        Thread.sleep(forTimeInterval: 0.7)
+        let new = try #require(Self.owned(try n[1].acquire(run: "r")))
+        #expect(new.epoch == old.epoch + 1)
+        #expect(try n[1].records(run: "r").map(\.payload) == [[1, 2, 3], [4]])
+        // The old owner wakes up and writes: refused, whole batch, nothing stored.
+        expectError(.temporarilyUnavailable, "no longer owns the writes of run r") { _ = try n[0].append([("r", old.epoch, [9])]) }
+        expectError(.temporarilyUnavailable, "no longer owns") { _ = try n[0].append([("r", new.epoch, [9])]) }  // not its epoch either
+        #expect(try n[1].records(run: "r").count == 2)
+        // The new owner carries on; a batch over several runs is one commit, refused whole when any run is not held.
+        _ = try #require(Self.owned(try n[1].acquire(run: "s")))
+        let more = try n[1].append([("r", new.epoch, [5]), ("s", 1, [6]), ("r", new.epoch, [7])])
+        #expect(more.count == 3)
+        expectError(.temporarilyUnavailable, "run t") { _ = try n[1].append([("s", 1, [8]), ("t", 1, [8])]) }
+        #expect(try n[1].records(run: "s").map(\.payload) == [[6]])
+        #expect(try n[1].records(run: "r").map(\.payload) == [[1, 2, 3], [4], [5], [7]])
+        #expect(try n[1].records(run: "r", after: seqs[1]).map(\.epoch) == [2, 2])
+        // Sealed: trimmed through a sequence number.
+        #expect(try n[1].trim(run: "r", through: seqs[1]) == 2)
+        #expect(try n[1].records(run: "r").map(\.payload) == [[5], [7]])
+    }
+
+    @Test func aTakeoverWaitsForAnAppendInFlight() throws {
+        let (scratch, db, n) = try Self.cluster(leaseMillis: 300)
+        defer { db.close(); try? scratch.drop() }
+        let l = try #require(Self.owned(try n[0].acquire(run: "r")))
+        // An append whose transaction holds the lease row past its expiry: the takeover must wait for its commit,
+        // then see its record.
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            _ = try? db.transaction { c in
+                _ = try c.rows("SELECT 1 FROM tally_leases WHERE run_uuid = 'r' FOR SHARE")
+                _ = try c.rows("INSERT INTO tally_log (run_uuid, epoch, payload) VALUES ('r', ?, '\\x2a'::bytea) RETURNING seq", [.integer(l.epoch)])
+                Thread.sleep(forTimeInterval: 0.6)  // expires meanwhile
+                return ()
+            }
+            done.signal()
+        }
+        Thread.sleep(forTimeInterval: 0.45)
+        let started = Date()
+        let taken = try #require(Self.owned(try n[1].acquire(run: "r")))
+        #expect(Date().timeIntervalSince(started) > 0.1, "the takeover did not wait for the append's commit")
+        done.wait()
+        let replayed = try n[1].records(run: "r").map(\.payload)
+        #expect(taken.epoch == 2 && replayed == [[42]])
+    }
+}
