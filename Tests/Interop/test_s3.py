@@ -150,3 +150,34 @@ def test_import_reads_artifacts_from_s3_roots(kind):
     finally:
         m.stop()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_servers_artifacts_move_into_s3():
+    """`tally artifacts migrate --from DATA/artifacts --to s3://…`: the same paths, so the runs' mlflow-artifacts: URIs
+    stay valid on the server restarted with --artifacts-destination s3://…; a rerun copies nothing again."""
+    s = Server()
+    dest = s3_prefix("migrated")
+    try:
+        c = MlflowClient(s.url)
+        rid = c.create_run(c.create_experiment("to-s3")).info.run_id
+        tree = tempfile.mkdtemp(prefix="tally-s3-mig-")
+        files = {"model/w.bin": os.urandom(2_000_000), "a b/ü.txt": "ü".encode(), "x.json": b"{}"}
+        for rel, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(tree, rel)) or tree, exist_ok=True)
+            open(os.path.join(tree, rel), "wb").write(data)
+        c.log_artifacts(rid, tree)
+        s.stop(keep=True)
+        migrate = [TALLY, "artifacts", "migrate", "--from", os.path.join(s.dir, "data", "artifacts"), "--to", dest]
+        out = subprocess.run(migrate, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0 and "copied 3 files" in out.stdout, out.stdout + out.stderr
+        again = subprocess.run(migrate, capture_output=True, text=True, timeout=300)
+        assert "copied 0 files (0 bytes), 3 already there" in again.stdout, again.stdout + again.stderr
+        shutil.rmtree(os.path.join(s.dir, "data", "artifacts"))  # nothing is read from the disk any more
+        s = Server("--artifacts-destination", dest, directory=s.dir)
+        assert artifact_files(s.url, rid) == {rel: len(d) for rel, d in files.items()}
+        for rel, data in files.items():
+            assert artifact_bytes(s.url, rid, rel) == data, rel
+        bad = subprocess.run([TALLY, "artifacts", "migrate", "--from", "/nonexistent", "--to", dest], capture_output=True, text=True)
+        assert bad.returncode != 0 and "No artifact directory at /nonexistent" in bad.stderr, bad.stderr
+    finally:
+        s.stop()
