@@ -123,3 +123,36 @@ import Testing
         #expect(taken.epoch == 2 && replayed == [[42]])
     }
 }
+
+/// Forwarded requests between servers: signed with the cluster secret, every part covered, the time bounded.
+@Suite struct ClusterAuthTests {
+    @Test func forwardedRequestsAreSignedAndChecked() throws {
+        let auth = try ClusterAuth(secret: "a-cluster-secret-of-32-bytes-ok!")
+        let body = Array(#"{"run_id":"r1","metrics":[]}"#.utf8)
+        let headers = auth.sign(method: "POST", target: "/api/2.0/mlflow/runs/log-batch", body: body, node: "n1", user: "alice", now: 1_000_000)
+        func lookup(_ h: [(String, String)]) -> (String) -> String? { { name in h.first { $0.0 == name }?.1 } }
+        let ok = try auth.verify(method: "POST", target: "/api/2.0/mlflow/runs/log-batch", body: body, header: lookup(headers), now: 1_030_000)
+        #expect(ok == ClusterAuth.Forwarded(node: "n1", user: "alice"))
+        // Not forwarded at all: no signature, no identity vouched for.
+        #expect(try auth.verify(method: "POST", target: "/x", body: body, header: { _ in nil }) == nil)
+        // Any part changed, another secret, or out of the window: refused.
+        func refused(_ fragment: String, method: String = "POST", target: String = "/api/2.0/mlflow/runs/log-batch", body b: [UInt8]? = nil,
+                     headers h: [(String, String)] = headers, now: Int64 = 1_000_000, with other: ClusterAuth? = nil) {
+            expectError(.unauthenticated, fragment) { _ = try (other ?? auth).verify(method: method, target: target, body: b ?? body, header: lookup(h), now: now) }
+        }
+        refused("does not match", method: "PUT")
+        refused("does not match", target: "/api/2.0/mlflow/runs/delete")
+        refused("does not match", body: body + [32])
+        refused("does not match", headers: headers.map { $0.0 == ClusterAuth.Header.user ? ($0.0, "admin") : $0 })
+        refused("does not match", headers: headers.map { $0.0 == ClusterAuth.Header.node ? ($0.0, "n2") : $0 })
+        refused("does not match", headers: headers.map { $0.0 == ClusterAuth.Header.time ? ($0.0, "1000001") : $0 })
+        refused("does not match", with: try ClusterAuth(secret: "another-secret-of-enough-bytes"))
+        refused("ms from now", now: 1_000_000 + ClusterAuth.windowMillis + 1)
+        refused("without its node", headers: headers.filter { $0.0 != ClusterAuth.Header.user })
+        // Parts cannot slide into each other: user "a" + node "bc" is not user "ab" + node "c".
+        let slid = auth.sign(method: "GET", target: "/", body: [UInt8](), node: "bc", user: "a", now: 1)
+        let other = auth.sign(method: "GET", target: "/", body: [UInt8](), node: "c", user: "ab", now: 1)
+        #expect(slid.last!.1 != other.last!.1)
+        expectError(.invalidParameterValue, "at least 16 bytes") { _ = try ClusterAuth(secret: "short") }
+    }
+}

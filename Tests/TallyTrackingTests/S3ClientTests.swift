@@ -210,6 +210,6 @@ import Testing
         expectError(.permissionDenied, "S3 at") { _ = try wrong.get(bucket: "tally", key: "x") }
         let gone = S3Client(endpoint: S3Endpoint(url: "http://127.0.0.1:1", signer: bad.signer), connectTimeout: .seconds(1))
         defer { gone.close() }
-        expectError(.internalError, "Cannot reach S3 at http://127.0.0.1:1") { _ = try gone.get(bucket: "tally", key: "x") }
+        expectError(.temporarilyUnavailable, "Cannot reach S3 at http://127.0.0.1:1") { _ = try gone.get(bucket: "tally", key: "x") }
     }
 }

@@ -7,7 +7,9 @@ import NIOPosix
 
 /// A blocking HTTP(S) client (AsyncHTTPClient underneath) for the services Tally talks to from threads that may wait:
 /// an MLflow server (`tally import`/`tally export`) and S3-compatible object storage. Bodies go to and from files
-/// streamed, requests the service sheds are retried with backoff, and every error names the service.
+/// streamed, requests the service sheds are retried with backoff, and every error names the service. A service
+/// that cannot be reached, or still sheds the request after the retries, is `TEMPORARILY_UNAVAILABLE` (a 503 when
+/// a server request was waiting on it): not the caller's fault, worth trying again.
 ///
 /// Not for an event loop or a Swift concurrency thread: every call waits for its answer.
 public final class BlockingHTTPClient: Sendable {
@@ -147,18 +149,18 @@ public final class BlockingHTTPClient: Sendable {
             } catch let e as HTTPClientError where retry.dropped && n < Self.attempts && [.remoteConnectionClosed, .readTimeout].contains(e) {
                 // a dropped connection: tried again
             } catch let e as HTTPClientError {
-                throw TrackingError(.internalError, "\(method.rawValue) \(url): \(e)")
+                throw TrackingError(.temporarilyUnavailable, "\(method.rawValue) \(url): \(e)")
             } catch let e as NIOConnectionError {
-                throw TrackingError(.internalError, "Cannot reach \(service): \(e.connectionErrors.first.map { "\($0.error)" } ?? "\(e)")")
+                throw TrackingError(.temporarilyUnavailable, "Cannot reach \(service): \(e.connectionErrors.first.map { "\($0.error)" } ?? "\(e)")")
             } catch let e as TrackingError {
                 throw e
             } catch {
-                throw TrackingError(.internalError, "Cannot reach \(service): \(error)")  // refused until the connect timeout
+                throw TrackingError(.temporarilyUnavailable, "Cannot reach \(service): \(error)")  // refused until the connect timeout
             }
             usleep(UInt32(delay * Double.random(in: 0.8...1.2) * 1_000_000))
             delay *= 2
         }
-        throw TrackingError(.internalError, "\(method.rawValue) \(url): no answer after \(Self.attempts) attempts")
+        throw TrackingError(.temporarilyUnavailable, "\(method.rawValue) \(url): no answer after \(Self.attempts) attempts")
     }
 }
 

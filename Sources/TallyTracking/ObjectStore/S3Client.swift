@@ -94,6 +94,7 @@ public final class S3Client: Sendable {
         let kind: TrackingError.Code = switch a.status {
         case 403: .permissionDenied
         case 404: .resourceDoesNotExist
+        case 429, 500...: .temporarilyUnavailable  // still failing after the retries: S3 is having a bad moment
         default: .internalError
         }
         return TrackingError(kind, "S3 at \(endpoint.url) answered \(a.status) to \(method.rawValue) \(what)" + (detail.isEmpty ? "" : ": " + detail))
