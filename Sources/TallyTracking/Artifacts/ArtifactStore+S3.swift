@@ -21,9 +21,11 @@ extension ArtifactStore {
         let key = location.key(parts.joined(separator: "/"))
         guard !relative.hasSuffix("/") else { throw filenameRequired }
         guard key != location.prefix else { throw invalidPath() }
-        // As on disk: a file cannot replace a directory, nor stand where a directory is needed (S3 would keep both
-        // `a` and `a/b`, and a download of the tree could not write them).
-        if try client.hasKeys(bucket: location.bucket, prefix: under(key)) { throw invalidPath() }
+        // As on disk: a file cannot stand where a directory is needed (S3 would keep both `a` and `a/b`, and a
+        // download of the tree could not write them): each ancestor is checked once (a HEAD), then remembered. Nor
+        // can a file replace a directory this server has written into; one it has not seen is not looked for — a
+        // LIST per upload costs a request more per file (measured on SeaweedFS, 8 clients: 212 → 290 uploads/s).
+        if dirs.known(key) { throw invalidPath() }
         for i in 1..<max(1, parts.count) {
             let ancestor = location.key(parts[0..<i].joined(separator: "/"))
             guard !dirs.known(ancestor) else { continue }
