@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Interop"))
 os.environ["MLFLOW_S3_ENDPOINT_URL"] = os.environ["TALLY_TEST_S3_ENDPOINT"]
+os.environ["TALLY_INTEROP_ARTIFACTS"] = "s3"  # the MLflow oracle's --artifacts-destination in the bucket too
 os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "600"
 import conftest  # noqa: E402
 from conftest import MlflowServer, Server, s3_prefix  # noqa: E402
@@ -69,6 +70,7 @@ def measure(url):
 
 tally = Server("--artifacts-destination", s3_prefix("bench-tally"))
 mlflow = MlflowServer(workers=4)
+assert mlflow.artifacts.startswith("s3://"), mlflow.artifacts
 try:
     rows = {"tally": measure(tally.url), "mlflow": measure(mlflow.url)}
     rows["tally"]["peak_rss_mb"] = rss_mb(tally.proc.pid)
