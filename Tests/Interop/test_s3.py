@@ -181,3 +181,30 @@ def test_a_servers_artifacts_move_into_s3():
         assert bad.returncode != 0 and "No artifact directory at /nonexistent" in bad.stderr, bad.stderr
     finally:
         s.stop()
+
+
+def test_an_s3_outage_answers_503_and_the_artifacts_come_back():
+    """S3 gone for a while (its process killed): uploads and downloads answer 503 TEMPORARILY_UNAVAILABLE — not a
+    500, not a hang — and once it is back on the same address every artifact written before is served again and new
+    ones are taken."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts", "s3-test")
+    d = tempfile.mkdtemp(prefix="tally-s3-outage-")
+    env = {**os.environ, "S3_TEST_PORT": str(free_port())}
+    endpoint = subprocess.run([script, "start", d + "/s3"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    s = Server("--artifacts-destination", "s3://tally/outage", env={"MLFLOW_S3_ENDPOINT_URL": endpoint})
+    base = s.url + "/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts/"
+    try:
+        assert requests.put(base + "before.txt", data=b"before", timeout=60).status_code == 200
+        subprocess.run([script, "kill", d + "/s3"], check=True)
+        for r in [requests.put(base + "during.txt", data=b"during", timeout=120), requests.get(base + "before.txt", timeout=120)]:
+            assert r.status_code == 503 and r.json()["error_code"] == "TEMPORARILY_UNAVAILABLE" and "S3" in r.json()["message"], r.text
+        subprocess.run([script, "start", d + "/s3"], env=env, capture_output=True, check=True)
+        assert requests.get(base + "before.txt", timeout=60).content == b"before"
+        assert requests.put(base + "after.txt", data=b"after", timeout=60).status_code == 200
+        listing = requests.get(s.url + "/api/2.0/mlflow-artifacts/artifacts", params={"path": "1/r/artifacts"}, timeout=60).json()
+        assert sorted(f["path"] for f in listing["files"]) == ["after.txt", "before.txt"], listing
+    finally:
+        s.stop()
+        subprocess.run([script, "stop", d + "/s3"])
+        shutil.rmtree(d, ignore_errors=True)
+

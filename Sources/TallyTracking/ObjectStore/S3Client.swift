@@ -22,7 +22,7 @@ public final class S3Client: Sendable {
     static let retry = BlockingHTTPClient.Retry(statuses: [429, 500, 502, 503, 504], dropped: true)
 
     /// A client of `endpoint`; a store that refuses connections is given up on after `connectTimeout`.
-    public init(endpoint: S3Endpoint, partSize: Int = 16 << 20, partConcurrency: Int = 4, connectTimeout: TimeAmount = .seconds(10)) {
+    public init(endpoint: S3Endpoint, partSize: Int = 16 << 20, partConcurrency: Int = 4, connectTimeout: TimeAmount = .seconds(3)) {
         precondition(partSize >= 5 << 20, "S3 parts are at least 5 MiB")
         self.endpoint = endpoint
         self.partSize = partSize
