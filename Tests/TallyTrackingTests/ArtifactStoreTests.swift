@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import Testing
 @testable import TallyStore
 @testable import TallyTracking
@@ -85,6 +86,32 @@ import Glibc
         #expect(back == big)
         let copy = try store.withLocalFile("2/big.bin", scratch: f.dir) { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         #expect(copy == Data(big))
+        // Arriving in small chunks, parts leave while the rest comes (streamed); an upload given up leaves nothing:
+        // no object, no multipart upload holding parts.
+        let chunked = try store.upload("2/chunked.bin")
+        for at in stride(from: 0, to: big.count, by: 64 << 10) { try big[at..<min(at + (64 << 10), big.count)].withUnsafeBytes { try chunked.write($0) } }
+        try chunked.finish()
+        #expect(try client.get(bucket: "tally", key: location.key("2/chunked.bin")) == big)
+        let dropped = try store.upload("2/dropped.bin")
+        try big.withUnsafeBytes { try dropped.write($0) }  // two parts sent
+        func openUploads() throws -> String {
+            let a = try client.request(.GET, bucket: "tally", query: [("uploads", "")])
+            #expect(a.status == 200)
+            return String(decoding: a.body, as: UTF8.self)
+        }
+        var pending = ""
+        for _ in 0..<50 where !pending.contains("dropped.bin") {  // the parts go in the background
+            pending = try openUploads()
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(pending.contains("dropped.bin"), "the parts were not sent before the upload finished")
+        dropped.abort()
+        for _ in 0..<50 where pending.contains("dropped.bin") {  // so does the abort
+            Thread.sleep(forTimeInterval: 0.1)
+            pending = try openUploads()
+        }
+        #expect(!pending.contains("dropped.bin"), "the multipart upload of an aborted artifact is still open")
+        #expect(try client.size(bucket: "tally", key: location.key("2/dropped.bin")) == nil)
         try store.delete("1/run")
         #expect(try store.list("1").isEmpty)
         #expect(throws: TrackingError.self) { try store.delete("") }

@@ -174,8 +174,8 @@ public struct ArtifactStore: Sendable {
         TrackingError(.invalidParameterValue, "Artifact path refers to a directory, not a file: '\(relative)'")
     }
 
-    /// An open upload: chunks go to a temporary file, which ``finish()`` renames into place (on disk) or sends to
-    /// object storage and removes.
+    /// An open upload: chunks go to a temporary file, which ``finish()`` renames into place (on disk); for object
+    /// storage each full part is sent while later chunks arrive, and ``finish()`` sends the rest.
     public final class Upload: @unchecked Sendable {  // used by one request task at a time
         /// Where the finished file goes.
         enum Target {
@@ -185,6 +185,10 @@ public struct ArtifactStore: Sendable {
         let target: Target
         let temp: String
         let fd: Int32
+        /// An object's parts on their way to S3 while the rest arrives.
+        let streaming: S3Client.StreamingUpload?
+        /// Bytes written so far.
+        private var written = 0
 
         /// Set once the descriptor is closed (by `finish` or `abort`), so it is never closed twice.
         private var closed = false
@@ -196,6 +200,17 @@ public struct ArtifactStore: Sendable {
             guard fd >= 0 else {
                 if ArtifactStore.clientPathError(errno) { throw ArtifactStore.invalidPath() }
                 throw TrackingError(.internalError, "cannot create \(temp) (errno \(errno))")
+            }
+            if case .object(let client, let bucket, let key) = target {
+                do {
+                    streaming = try S3Client.StreamingUpload(client: client, bucket: bucket, key: key, contentType: ArtifactStore.contentType(key), file: temp)
+                } catch {
+                    close(fd)
+                    unlink(temp)
+                    throw error
+                }
+            } else {
+                streaming = nil
             }
         }
 
@@ -210,6 +225,8 @@ public struct ArtifactStore: Sendable {
                 }
                 done += n
             }
+            written += bytes.count
+            streaming?.advance(to: written)
         }
 
         /// Puts the file in place: fsynced and renamed on disk, uploaded to object storage.
@@ -226,9 +243,9 @@ public struct ArtifactStore: Sendable {
                     if ArtifactStore.clientPathError(e) { throw ArtifactStore.invalidPath() }
                     throw TrackingError(.internalError, "cannot store artifact \(path) (errno \(e))")
                 }
-            case .object(let client, let bucket, let key):
+            case .object:
                 defer { unlink(temp) }
-                try client.put(bucket: bucket, key: key, file: temp, contentType: ArtifactStore.contentType(key))
+                try streaming!.finish(size: written)
             }
         }
 
@@ -238,6 +255,8 @@ public struct ArtifactStore: Sendable {
             closed = true
             close(fd)
             unlink(temp)
+            // Parts in flight end on their own; S3 is told to drop the rest, off the caller's thread.
+            if let streaming { DispatchQueue.global().async { streaming.abort() } }
         }
     }
 
