@@ -23,6 +23,12 @@ import Glibc
         for bad in ["../x", "a/../../x", "/etc/passwd", "C:\\x", "", "%2e%2e/x", "a#b", "dir/"] {
             #expect(throws: TrackingError.self, "\(bad)") { _ = try store.upload(bad) }
         }
+        // A client's name holding ".upload-" is listed (only Tally's own `name.upload-<digits>` temporaries are not).
+        let own = try store.upload("1/run/artifacts/model.upload-v2.bin")
+        try own.finish()
+        #expect(try store.list("1/run/artifacts").map(\.name) == ["a b.txt", "model.upload-v2.bin"])
+        #expect(try store.files(under: "1/run").map(\.path).contains("artifacts/model.upload-v2.bin"))
+        #expect(ArtifactStore.isSpooled("x.txt.upload-1234") && !ArtifactStore.isSpooled("x.upload-") && !ArtifactStore.isSpooled("x.upload-v2"))
         // "." components are harmless (MLflow accepts `./a.txt`): they name the same file.
         let dot = try store.upload("d/./e.txt")
         try dot.finish()

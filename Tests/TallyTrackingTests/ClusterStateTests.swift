@@ -90,6 +90,8 @@ import Testing
         let more = try n[1].append([("r", new.epoch, [5]), ("s", 1, [6]), ("r", new.epoch, [7])])
         #expect(more.count == 3)
         expectError(.temporarilyUnavailable, "run t") { _ = try n[1].append([("s", 1, [8]), ("t", 1, [8])]) }
+        // A record under the run's old epoch queued behind one under its current epoch: refused, the whole batch.
+        expectError(.temporarilyUnavailable, "epoch \(old.epoch)") { _ = try n[1].append([("r", new.epoch, [8]), ("r", old.epoch, [8])]) }
         #expect(try n[1].records(run: "s").map(\.payload) == [[6]])
         #expect(try n[1].records(run: "r").map(\.payload) == [[1, 2, 3], [4], [5], [7]])
         #expect(try n[1].records(run: "r", after: seqs[1]).map(\.epoch) == [2, 2])
@@ -147,7 +149,9 @@ import Testing
         refused("does not match", headers: headers.map { $0.0 == ClusterAuth.Header.node ? ($0.0, "n2") : $0 })
         refused("does not match", headers: headers.map { $0.0 == ClusterAuth.Header.time ? ($0.0, "1000001") : $0 })
         refused("does not match", with: try ClusterAuth(secret: "another-secret-of-enough-bytes"))
-        refused("ms from now", now: 1_000_000 + ClusterAuth.windowMillis + 1)
+        refused("outside 60 s", now: 1_000_000 + ClusterAuth.windowMillis + 1)
+        refused("outside 60 s", headers: headers.map { $0.0 == ClusterAuth.Header.time ? ($0.0, String(Int64.min)) : $0 })  // no overflow trap
+        refused("outside 60 s", headers: headers.map { $0.0 == ClusterAuth.Header.time ? ($0.0, String(Int64.max)) : $0 })
         refused("without its node", headers: headers.filter { $0.0 != ClusterAuth.Header.user })
         // Parts cannot slide into each other: user "a" + node "bc" is not user "ab" + node "c".
         let slid = auth.sign(method: "GET", target: "/", body: [UInt8](), node: "bc", user: "a", now: 1)

@@ -89,6 +89,17 @@ import Testing
         #expect(l.appending("runs/1").description == "s3://bucket/some/prefix/runs/1")
     }
 
+    /// An endpoint behind a path (`http://host/s3`): requests go under it, and it is what is signed.
+    @Test func endpointPathIsKept() {
+        let c = S3Client(endpoint: S3Endpoint(url: "http://proxy:8080/s3/", signer: Self.example))
+        defer { c.close() }
+        #expect(c.path("b", "a b/c") == "/s3/b/a%20b/c" && c.url(c.path("b", "k"), [("x", "1")]) == "http://proxy:8080/s3/b/k?x=1")
+        #expect(c.host == "proxy:8080")
+        let plain = S3Client(endpoint: S3Endpoint(url: "https://s3.us-east-1.amazonaws.com", signer: Self.example))
+        defer { plain.close() }
+        #expect(plain.path("b", "") == "/b" && plain.url("/b", []) == "https://s3.us-east-1.amazonaws.com/b" && plain.host == "s3.us-east-1.amazonaws.com")
+    }
+
     @Test func endpointFromEnvironment() throws {
         let e = try S3Endpoint.fromEnvironment(["MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:9000/", "AWS_ENDPOINT_URL": "http://other",
                                                 "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_DEFAULT_REGION": "eu-west-1"])

@@ -47,6 +47,14 @@ extension ArtifactStore {
         }
     }
 
+    /// Whether `name` is an upload in progress (`<name>.upload-<digits>`, ``localUpload(root:_:)``'s temporary
+    /// file), which listings leave out; a client's own name holding `.upload-` is listed.
+    static func isSpooled(_ name: String) -> Bool {
+        guard let r = name.ranges(of: ".upload-").last else { return false }
+        let tail = name[r.upperBound...]
+        return !tail.isEmpty && tail.count <= 20 && tail.allSatisfy(\.isASCII) && tail.allSatisfy(\.isNumber)
+    }
+
     static func clientPathError(_ e: Int32) -> Bool { e == ENOTDIR || e == EISDIR || e == ENAMETOOLONG || e == ENOENT }
 
     static func localUpload(root: String, _ relative: String) throws -> Upload {
@@ -67,7 +75,7 @@ extension ArtifactStore {
         var out: [Entry] = []
         while let e = readdir(d) {
             let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
-            if name == "." || name == ".." || name.contains(".upload-") { continue }
+            if name == "." || name == ".." || Self.isSpooled(name) { continue }
             var st = stat()
             guard stat(dir + "/" + name, &st) == 0 else { continue }
             out.append(Entry(name: name, isDir: st.st_mode & S_IFMT == S_IFDIR, size: Int64(st.st_size)))

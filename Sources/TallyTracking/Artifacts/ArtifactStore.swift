@@ -145,7 +145,7 @@ public struct ArtifactStore: Sendable {
             let dir = try Self.resolve(root: root, relative)
             var out: [(path: String, size: Int)] = []
             TrackingService.walkFiles(dir) { out.append(($0, $1)) }
-            return out.filter { !$0.path.contains(".upload-") }
+            return out.filter { !Self.isSpooled($0.path) }
         case .s3(let client, let location, _, _):
             let prefix = Self.under(try Self.objectKey(location, relative))
             return try client.list(bucket: location.bucket, prefix: prefix, delimiter: nil).objects

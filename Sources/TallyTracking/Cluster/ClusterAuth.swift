@@ -55,7 +55,10 @@ public struct ClusterAuth: Sendable {
         guard let node = header(Header.node), let user = header(Header.user), let timeText = header(Header.time), let time = Int64(timeText) else {
             throw Self.refused("a forwarded request without its node, user and time")
         }
-        guard abs(now - time) <= Self.windowMillis else { throw Self.refused("a forwarded request signed \(now - time) ms from now (window: 60 s)") }
+        // Compared without subtracting: a time near Int64's ends must not overflow before it is refused.
+        guard time >= now - Self.windowMillis, time <= now + Self.windowMillis else {
+            throw Self.refused("a forwarded request signed at \(time), outside 60 s of this server's clock (\(now))")
+        }
         let expected = code(method: method, target: target, bodyDigest: SHA256.hash(data: body), node: node, user: user, time: time)
         guard Self.constantTimeEqual(Array(expected.utf8), Array(signature.lowercased().utf8)) else {
             throw Self.refused("a forwarded request whose signature does not match (another cluster secret, or altered on the way)")

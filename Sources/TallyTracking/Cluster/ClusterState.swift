@@ -159,12 +159,17 @@ public final class ClusterState: Sendable {
     public func append(_ records: [(run: String, epoch: Int64, payload: [UInt8])]) throws -> [Int64] {
         guard !records.isEmpty else { return [] }
         return try db.transaction { c in
-            var checked = Set<String>()
-            for r in records where !checked.contains(r.run) {
+            // Every distinct (run, epoch) checked — a batch may hold a run's records under an old epoch behind ones
+            // under its current epoch — in run order, so concurrent batches lock lease rows in one order.
+            struct Key: Hashable, Comparable {
+                var run: String
+                var epoch: Int64
+                static func < (a: Key, b: Key) -> Bool { (a.run, a.epoch) < (b.run, b.epoch) }
+            }
+            for k in Set(records.map { Key(run: $0.run, epoch: $0.epoch) }).sorted() {
                 let held = try c.rows("SELECT 1 FROM tally_leases WHERE run_uuid = ? AND owner = ? AND epoch = ? AND expires_ms > \(Self.now) FOR SHARE",
-                                      [.text(r.run), .text(node), .integer(r.epoch)])
-                guard !held.isEmpty else { throw Self.fenced(r.run, r.epoch) }
-                checked.insert(r.run)
+                                      [.text(k.run), .text(node), .integer(k.epoch)])
+                guard !held.isEmpty else { throw Self.fenced(k.run, k.epoch) }
             }
             var seqs: [Int64] = []
             seqs.reserveCapacity(records.count)

@@ -7,19 +7,23 @@ extension S3Client {
     /// Uploads `size` bytes of the file `fd` as a multipart upload: initiate, parts of ``partSize`` streamed from
     /// disk (``partConcurrency`` at a time), complete. On any failure the upload is aborted, so S3 keeps no parts.
     func multipartUpload(bucket: String, key: String, fd: Int32, size: Int, contentType: String) throws {
+        // S3 takes at most 10,000 parts: a file past 10,000 × partSize goes in larger parts (whole MiBs).
+        let part = max(partSize, ((size + Self.maxParts - 1) / Self.maxParts + (1 << 20) - 1) & ~((1 << 20) - 1))
         let uploadID = try initiateMultipart(bucket: bucket, key: key, contentType: contentType)
         do {
-            let parts = stride(from: 0, to: size, by: partSize).enumerated().map { (number: $0.offset + 1, offset: $0.element) }
-            let etags = try BlockingHTTPClient.concurrently(parts, limit: partConcurrency) { [self] part in
-                try uploadPart(bucket: bucket, key: key, uploadID: uploadID, number: part.number, fd: fd, offset: part.offset,
-                               count: min(partSize, size - part.offset))
+            let parts = stride(from: 0, to: size, by: part).enumerated().map { (number: $0.offset + 1, offset: $0.element) }
+            let etags = try BlockingHTTPClient.concurrently(parts, limit: partConcurrency) { [self] p in
+                try uploadPart(bucket: bucket, key: key, uploadID: uploadID, number: p.number, fd: fd, offset: p.offset, count: min(part, size - p.offset))
             }
-            try completeMultipart(bucket: bucket, key: key, uploadID: uploadID, etags: etags)
+            try completeMultipart(bucket: bucket, key: key, uploadID: uploadID, etags: etags, size: size)
         } catch {
             abortMultipart(bucket: bucket, key: key, uploadID: uploadID)
             throw error
         }
     }
+
+    /// The most parts an S3 multipart upload may have.
+    static let maxParts = 10_000
 
     /// Starts a multipart upload; its id.
     func initiateMultipart(bucket: String, key: String, contentType: String) throws -> String {
@@ -41,8 +45,9 @@ extension S3Client {
         return etag
     }
 
-    /// Completes a multipart upload from its parts' ETags, in part order.
-    func completeMultipart(bucket: String, key: String, uploadID: String, etags: [String]) throws {
+    /// Completes a multipart upload from its parts' ETags, in part order. A completion whose answer was lost and
+    /// whose retry finds the upload gone (`NoSuchUpload`) succeeded when the object is there with the `size` sent.
+    func completeMultipart(bucket: String, key: String, uploadID: String, etags: [String], size: Int) throws {
         var body = "<CompleteMultipartUpload>"
         for (i, etag) in etags.enumerated() {
             body += "<Part><PartNumber>\(i + 1)</PartNumber><ETag>\(S3XML.escape(etag))</ETag></Part>"
@@ -52,6 +57,7 @@ extension S3Client {
                                extra: [("content-type", "application/xml")])
         // S3 may answer 200 and still fail the completion: the body then is an <Error>.
         let text = Substring(decoding: done.body.prefix(4096), as: UTF8.self)
+        if done.status == 404, text.contains("NoSuchUpload"), (try? self.size(bucket: bucket, key: key)) == size { return }
         guard (200..<300).contains(done.status), !text.contains("<Error>") else {
             throw failure(.POST, bucket, key, BlockingHTTPClient.Answer(status: done.status == 200 ? 500 : done.status, headers: done.headers, body: done.body))
         }
@@ -111,6 +117,11 @@ extension S3Client {
                 guard s.failure == nil, !s.aborted else { return [] }
                 var out: [(Int, Int)] = []
                 while written - s.submitted >= client.partSize {
+                    guard s.submitted / client.partSize + 1 < S3Client.maxParts else {  // the last part is left for finish
+                        s.failure = TrackingError(.invalidParameterValue, "An artifact streamed to S3 holds at most \(S3Client.maxParts - 1) parts of "
+                                                  + "\(client.partSize >> 20) MiB (\((S3Client.maxParts - 1) * (client.partSize >> 20) >> 10) GiB)")
+                        break
+                    }
                     out.append((s.submitted / client.partSize + 1, s.submitted))
                     s.submitted += client.partSize
                 }
@@ -144,8 +155,9 @@ extension S3Client {
         /// on any failure, so S3 keeps no parts).
         public func finish(size: Int) throws {
             queue.waitUntilAllOperationsAreFinished()
-            let (submitted, failure) = state.withLockedValue { ($0.submitted, $0.failure) }
+            let (submitted, failure, aborted) = state.withLockedValue { ($0.submitted, $0.failure, $0.aborted) }
             let started = id.withLockedValue { $0 != nil }
+            if aborted { throw TrackingError(.internalError, "the upload of s3://\(bucket)/\(key) was given up") }
             if let failure {
                 abort()
                 throw failure
@@ -162,7 +174,9 @@ extension S3Client {
                 if size > submitted { send(submitted / client.partSize + 1, offset: submitted, count: size - submitted) }
                 let (etags, failure) = state.withLockedValue { ($0.etags, $0.failure) }
                 if let failure { throw failure }
-                try client.completeMultipart(bucket: bucket, key: key, uploadID: try uploadID(), etags: (1...etags.count).map { etags[$0]! })
+                let ordered = (0..<etags.count).compactMap { etags[$0 + 1] }
+                guard !ordered.isEmpty, ordered.count == etags.count else { throw TrackingError(.internalError, "s3://\(bucket)/\(key): a part went missing") }
+                try client.completeMultipart(bucket: bucket, key: key, uploadID: try uploadID(), etags: ordered, size: size)
             } catch {
                 abort()
                 throw error

@@ -54,10 +54,20 @@ public final class S3Client: Sendable {
 
     // MARK: Requests
 
-    /// `/bucket/key`, URI-encoded.
+    /// `/bucket/key`, URI-encoded, under the endpoint's own path when it has one (`http://host/s3` behind a proxy).
     func path(_ bucket: String, _ key: String) -> String {
-        "/" + bucket.uriEncoded() + (key.isEmpty ? "" : "/" + key.uriEncoded(keepingSlashes: true))
+        basePath + "/" + bucket.uriEncoded() + (key.isEmpty ? "" : "/" + key.uriEncoded(keepingSlashes: true))
     }
+
+    /// The endpoint URL's path, without a trailing `/` (usually empty).
+    var basePath: String {
+        var p = URLComponents(string: endpoint.url)?.percentEncodedPath ?? ""
+        while p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
+    /// `scheme://host[:port]` of the endpoint.
+    var endpointOrigin: String { String(endpoint.url.dropLast(basePath.count)) }
 
     /// The `Host` value signed: the URL's host, and its port when one is written.
     var host: String {
@@ -72,8 +82,9 @@ public final class S3Client: Sendable {
         return HTTPHeaders(endpoint.signer.sign(method: method.rawValue, path: path, query: query, headers: all, payloadHash: payloadHash))
     }
 
+    /// The URL of a request path (which holds the endpoint's own path already).
     func url(_ path: String, _ query: [(String, String)]) -> String {
-        endpoint.url + path + (query.isEmpty ? "" : "?" + query.map { $0.0.uriEncoded() + "=" + $0.1.uriEncoded() }.joined(separator: "&"))
+        endpointOrigin + path + (query.isEmpty ? "" : "?" + query.map { $0.0.uriEncoded() + "=" + $0.1.uriEncoded() }.joined(separator: "&"))
     }
 
     /// A signed request with a body held in memory.
@@ -120,7 +131,10 @@ public final class S3Client: Sendable {
         let a = try request(.HEAD, bucket: bucket, key: key)
         if a.status == 404 { return nil }
         guard (200..<300).contains(a.status) else { throw failure(.HEAD, bucket, key, a) }
-        return a.headers.first(name: "Content-Length").flatMap { Int($0) } ?? 0
+        guard let size = a.headers.first(name: "Content-Length").flatMap({ Int($0) }) else {
+            throw TrackingError(.internalError, "S3 at \(endpoint.url) answered HEAD s3://\(bucket)/\(key) without a Content-Length")
+        }
+        return size
     }
 
     /// An object's bytes (those of `range` only, when given), or `nil` when there is none.
