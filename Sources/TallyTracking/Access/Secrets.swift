@@ -67,10 +67,11 @@ public enum Secrets {
         return d == 0
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    /// Lowercase hex of bytes (digests, keys, MACs, tokens).
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
+        out.reserveCapacity(bytes.underestimatedCount * 2)
         for b in bytes {
             out.append(digits[Int(b >> 4)])
             out.append(digits[Int(b & 15)])

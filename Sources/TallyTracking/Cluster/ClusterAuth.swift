@@ -60,7 +60,7 @@ public struct ClusterAuth: Sendable {
             throw Self.refused("a forwarded request signed at \(time), outside 60 s of this server's clock (\(now))")
         }
         let expected = code(method: method, target: target, bodyDigest: SHA256.hash(data: body), node: node, user: user, time: time)
-        guard Self.constantTimeEqual(Array(expected.utf8), Array(signature.lowercased().utf8)) else {
+        guard Secrets.constantTimeEqual(Array(expected.utf8), Array(signature.lowercased().utf8)) else {
             throw Self.refused("a forwarded request whose signature does not match (another cluster secret, or altered on the way)")
         }
         return Forwarded(node: node, user: user)
@@ -71,14 +71,7 @@ public struct ClusterAuth: Sendable {
     /// Hex HMAC-SHA256 over the parts, each prefixed with its length in bytes (so no choice of parts can read as
     /// another: `3:GET` `12:/api/2.0/...`).
     func code(method: String, target: String, bodyDigest: SHA256.Digest, node: String, user: String, time: Int64) -> String {
-        let text = [method.uppercased(), target, node, user, String(time), S3Signer.hex(bodyDigest)].map { "\($0.utf8.count):\($0)" }.joined()
-        return S3Signer.hex(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key))
-    }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for i in a.indices { diff |= a[i] ^ b[i] }
-        return diff == 0
+        let text = [method.uppercased(), target, node, user, String(time), Secrets.hex(bodyDigest)].map { "\($0.utf8.count):\($0)" }.joined()
+        return Secrets.hex(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: key))
     }
 }

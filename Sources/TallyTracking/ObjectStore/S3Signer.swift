@@ -29,17 +29,7 @@ public struct S3Signer: Sendable {
     public static let unsignedPayload = "UNSIGNED-PAYLOAD"
 
     /// Lowercase hex SHA-256 of `bytes`.
-    public static func sha256Hex(_ bytes: some DataProtocol) -> String { hex(SHA256.hash(data: bytes)) }
-
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for b in digest {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func sha256Hex(_ bytes: some DataProtocol) -> String { Secrets.hex(SHA256.hash(data: bytes)) }
 
     /// `20130524T000000Z` of `date`.
     public static func amzDate(_ date: Date) -> String {
@@ -74,7 +64,7 @@ public struct S3Signer: Sendable {
         let canonicalRequest = lines.joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
         let stringToSign = "AWS4-HMAC-SHA256\n\(stamp)\n\(scope)\n" + Self.sha256Hex(Array(canonicalRequest.utf8))
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: day)))
+        let signature = Secrets.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: day)))
         var out = all
         out.append(("authorization", "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
         return out
