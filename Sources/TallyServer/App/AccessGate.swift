@@ -52,6 +52,9 @@ struct AccessGate: Sendable {
     /// failures.
     func authenticate(_ request: Request, _ context: TallyRequestContext) async throws -> Caller {
         guard let control else { return .unrestricted }
+        if let f = context.forwarded {  // signed by a server of the cluster, which authenticated the caller
+            return try await pool.run { try control.localCaller(f.user) }
+        }
         let address = context.remoteAddress
         if request.headers[.authorization] == nil, let session = Self.sessionCookie(request) {
             let caller: Caller

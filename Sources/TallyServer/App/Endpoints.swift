@@ -17,6 +17,8 @@ struct Endpoints: Sendable {
     let gate: AccessGate
     /// Whether the server speaks HTTPS itself (session cookies are then `Secure`).
     var secureCookies = false
+    /// Forwards writes of runs another server owns (cluster mode), `nil` for a single server.
+    var forwarder: ClusterForwarder?
 
     /// Access control, `nil` when off.
     var access: AccessControl? { gate.control }
@@ -55,8 +57,9 @@ struct Endpoints: Sendable {
     private func answer<A: Sendable>(limit: Int?, fast: FastPath?, _ work: @escaping @Sendable (MLflowRequest) throws -> A,
                                      _ respond: @escaping @Sendable (A) -> Response) -> RouteTable.Handler {
         let limit = limit ?? smallBody
-        let gate = gate
-        return { request, context in
+        let gate = gate, forwarder = forwarder
+        /// Parses, checks and runs the request; the body read is left in `collected` (for a forward).
+        @Sendable func handle(_ request: Request, _ context: TallyRequestContext, _ collected: inout ByteBuffer) async throws -> Response {
             var parsed: MLflowRequest
             if request.method == .get || request.method == .head || (request.method == .delete && request.uri.query != nil) {
                 parsed = MLflowRequest(body: nil, query: PercentDecoding.query(request.uri.query ?? ""))
@@ -65,6 +68,7 @@ struct Endpoints: Sendable {
                     throw MLflowError(e)
                 }
                 let buffer = try await body(request, limit: limit)
+                collected = buffer
                 // The fast path reads the body itself: a pending check needs the run id first, which it peeks at
                 // (the general path takes over when it is not the body's first field).
                 let pending = context.pending, grants = context.grants
@@ -88,6 +92,15 @@ struct Endpoints: Sendable {
                 try gate.check(pending, checked)
                 return try work(checked)
             })
+        }
+        return { request, context in
+            var collected = ByteBuffer()
+            do {
+                return try await handle(request, context, &collected)
+            } catch let owner as OwnedElsewhere {
+                guard let forwarder else { throw owner }
+                return try await forwarder.forward(request, body: collected, context: context, to: owner)
+            }
         }
     }
 

@@ -55,6 +55,8 @@ struct MLflowError: HTTPResponseError {
         case is NIOTooManyBytesError:
             return MLflowError(RequestRules.bodyTooLarge(limit: nil, path: request.uri.path), status: .contentTooLarge)
         case let e as StorageError: return MLflowError(TrackingError(.internalError, "storage error: \(e)"))
+        case let e as OwnedElsewhere:  // a write a route could not forward: the client's retry may land on the owner
+            return MLflowError(TrackingError(.temporarilyUnavailable, "The writes of run \(e.run) belong to server \(e.node): send the request again"))
         case let e as HTTPError where e.status == .notFound:
             return MLflowError(RequestRules.endpointNotFound(method: request.method.rawValue, path: request.uri.path))
         case let e as HTTPError where e.status.code < 500:

@@ -14,6 +14,9 @@ struct TallyRequestContext: RequestContext {
     var grants: Grants = .unrestricted
     /// A check the JSON handler makes once it has read the request (its fields name the resource).
     var pending: Requirement?
+    /// Set when another server of the cluster forwarded the request and its signature checked out
+    /// (``ForwardedRequestMiddleware``): the caller it vouches for.
+    var forwarded: ClusterAuth.Forwarded?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

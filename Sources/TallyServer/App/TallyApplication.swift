@@ -52,6 +52,8 @@ public struct ServerConfiguration: Sendable {
     public var access: AccessConfiguration?
     /// PEM certificate chain and private key files to serve HTTPS with (`--tls-cert`, `--tls-key`); `nil`: plain HTTP.
     public var tls: (certificate: String, key: String)?
+    /// Cluster mode (`--metrics-destination s3://…` with a PostgreSQL backend store); `nil`: a single server.
+    public var cluster: ClusterConfiguration?
 
     /// The defaults.
     public init() {}
@@ -68,8 +70,9 @@ public enum TallyApplication {
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
         let meta = try openMetadata(config)
         let artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)
+        let cluster = try config.cluster.map { try ClusterNode.join($0, metadata: meta, metrics: metrics) }
         let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
-                                      faults: config.faults)
+                                      faults: config.faults, cluster: cluster)
         try service.reconcileLatest()
         return service
     }
@@ -95,6 +98,7 @@ public enum TallyApplication {
     static func router(_ e: Endpoints, catalog: ((String, RouteTable.Entry) -> Void)?) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MLflowErrorMiddleware())
+        router.add(middleware: ForwardedRequestMiddleware(auth: e.forwarder?.auth, limit: max(e.largeBody, e.nativeBody)))
         router.add(middleware: UnknownRouteMiddleware(gate: e.gate))
         func mount(_ table: RouteTable, at prefixes: [String]) {
             let routes = table.build()
@@ -196,7 +200,8 @@ public enum TallyApplication {
         let endpoints = Endpoints(service: service, pool: pool, largeBody: config.maxBodyBytes, smallBody: config.maxSmallBodyBytes,
                                   nativeBody: config.maxNativeBodyBytes,
                                   gate: AccessGate(control: try accessControl(service: service, config: config, logger: logger), service: service, pool: pool),
-                                  secureCookies: config.tls != nil)
+                                  secureCookies: config.tls != nil,
+                                  forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) })
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         return Application(router: router(endpoints),
                            server: try config.tls.map { try .tls(http, tlsConfiguration: try tlsConfiguration($0)) } ?? http,

@@ -14,14 +14,19 @@ struct NativeRoutes {
         t.on("runs/:run_id/metrics", .post, access: .needs(.update, .runPath("run_id"))) { request, context in
             let runID = Endpoints.parameter("run_id", context)
             let body = try await endpoints.body(request, limit: limit)
-            let json = try await pool.run { () throws -> String in
-                let batch = try body.withUnsafeReadableBytes { bytes in
-                    try Self.isBinary(bytes) ? NativeBinary.decode(bytes, limit: limit) : ColumnarJSONParser.parse(bytes, defaultTimestamp: s.now())
+            do {
+                let json = try await pool.run { () throws -> String in
+                    let batch = try body.withUnsafeReadableBytes { bytes in
+                        try Self.isBinary(bytes) ? NativeBinary.decode(bytes, limit: limit) : ColumnarJSONParser.parse(bytes, defaultTimestamp: s.now())
+                    }
+                    let r = try s.logColumns(runID: runID, series: batch.series, batchID: batch.batchID)
+                    return "{\"points\": \(r.points), \"stored\": \(r.stored)}"
                 }
-                let r = try s.logColumns(runID: runID, series: batch.series, batchID: batch.batchID)
-                return "{\"points\": \(r.points), \"stored\": \(r.stored)}"
+                return Endpoints.ok(json)
+            } catch let owner as OwnedElsewhere {
+                guard let forwarder = endpoints.forwarder else { throw owner }
+                return try await forwarder.forward(request, body: body, context: context, to: owner)
             }
-            return Endpoints.ok(json)
         }
         t.on("compare", .post, access: .user) { request, context in
             let out = try await endpoints.object(request, context) { r -> (body: ByteBuffer, contentType: String) in

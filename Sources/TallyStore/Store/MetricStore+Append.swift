@@ -12,13 +12,25 @@ public final class PendingAppend: Sendable {
     let unsettledSeq: UInt64?
     /// Set by the first `settle`.
     let settled = Atomic<Bool>(false)
+    /// The points stored (after MLflow's repeat rule), their local log encoding when there is a log, and the batch id.
+    let kept: (series: SeriesColumns, columns: WALPoints.Columns?, batchID: String?)?
 
-    init(run: RunStore?, lsn: UInt64, needsSeal: Bool, stored: Bool, unsettledSeq: UInt64? = nil) {
+    init(run: RunStore?, lsn: UInt64, needsSeal: Bool, stored: Bool, unsettledSeq: UInt64? = nil,
+         kept: (series: SeriesColumns, columns: WALPoints.Columns?, batchID: String?)? = nil) {
         self.run = run
         self.lsn = lsn
         self.needsSeal = needsSeal
         self.stored = stored
         self.unsettledSeq = unsettledSeq
+        self.kept = kept
+    }
+
+    /// The points this append stored as a ``PointsRecord`` (what a cluster's shared log keeps), reusing the local
+    /// log's encoding; `nil` when it stored none (a repeated batch id, or every point a repeat).
+    public var record: [UInt8]? {
+        guard stored, let kept, kept.series.pointCount > 0 else { return nil }
+        if let c = kept.columns { return PointsRecord.encode(c, keys: kept.series.keys, batchID: kept.batchID) }
+        return PointsRecord.encode(kept.series, batchID: kept.batchID)
     }
 }
 
@@ -121,11 +133,12 @@ extension MetricStore {
                 return PendingAppend(run: nil, lsn: 0, needsSeal: false, stored: false)
             }
             // Log and apply under the run's lock, so the head's arrival order is the log's order.
-            let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool, unsettled: UInt64?)? = try run.state.withLock { s in
+            typealias Kept = (series: SeriesColumns, columns: WALPoints.Columns?, batchID: String?)
+            let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool, unsettled: UInt64?, kept: Kept?)? = try run.state.withLock { s in
                 try run.load(&s)
                 if s.deleted { return nil }  // deleted meanwhile: look the id up again
                 // A retry of a stored batch: its answer waits for what is logged so far, like the original's.
-                if let b = batchID, s.batchIDs.contains(b) { return (false, wal?.lastLSN ?? 0, false, nil) }
+                if let b = batchID, s.batchIDs.contains(b) { return (false, wal?.lastLSN ?? 0, false, nil, nil) }
                 // Points repeating head points or points sealed since the caller's mark (MLflow's rule): checked here,
                 // so two concurrent appends of one point store it once. The log record is re-encoded only then.
                 var batches = prepared.batches, columns = prepared.columns
@@ -157,11 +170,12 @@ extension MetricStore {
                 s.noteHeadAppend(lsn: lsn)
                 run.addHeadBytes(&s, grown)
                 s.unsettled[s.nextSeq, default: 0] += 1
-                return (true, max(lsn, wait), needsSeal, s.nextSeq)
+                return (true, max(lsn, wait), needsSeal, s.nextSeq, (batches, columns, batchID))
             }
             guard let outcome else { continue }
             handedOver = true
-            return PendingAppend(run: run, lsn: outcome.lsn, needsSeal: outcome.needsSeal, stored: outcome.stored, unsettledSeq: outcome.unsettled)
+            return PendingAppend(run: run, lsn: outcome.lsn, needsSeal: outcome.needsSeal, stored: outcome.stored, unsettledSeq: outcome.unsettled,
+                                 kept: outcome.kept)
         }
         throw StorageError(.io, "run \(id) was deleted repeatedly while appending")
     }

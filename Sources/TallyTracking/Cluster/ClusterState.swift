@@ -158,35 +158,40 @@ public final class ClusterState: Sendable {
     /// lease this server does not hold is refused whole (``fenced(_:_:)``). Returns the records' sequence numbers.
     public func append(_ records: [(run: String, epoch: Int64, payload: [UInt8])]) throws -> [Int64] {
         guard !records.isEmpty else { return [] }
-        return try db.transaction { c in
-            // Every distinct (run, epoch) checked — a batch may hold a run's records under an old epoch behind ones
-            // under its current epoch — in run order, so concurrent batches lock lease rows in one order.
-            struct Key: Hashable, Comparable {
-                var run: String
-                var epoch: Int64
-                static func < (a: Key, b: Key) -> Bool { (a.run, a.epoch) < (b.run, b.epoch) }
-            }
-            for k in Set(records.map { Key(run: $0.run, epoch: $0.epoch) }).sorted() {
-                let held = try c.rows("SELECT 1 FROM tally_leases WHERE run_uuid = ? AND owner = ? AND epoch = ? AND expires_ms > \(Self.now) FOR SHARE",
-                                      [.text(k.run), .text(node), .integer(k.epoch)])
-                guard !held.isEmpty else { throw Self.fenced(k.run, k.epoch) }
-            }
-            var seqs: [Int64] = []
-            seqs.reserveCapacity(records.count)
-            for chunk in stride(from: 0, to: records.count, by: 500) {
-                let part = records[chunk..<min(chunk + 500, records.count)]
-                let sql = "INSERT INTO tally_log (run_uuid, epoch, payload) VALUES " + part.map { _ in "(?, ?, ?)" }.joined(separator: ", ") + " RETURNING seq"
-                let values = part.flatMap { [SQLValue.text($0.run), .integer($0.epoch), .blob($0.payload)] }
-                seqs += try c.rows(sql, values).map { $0[0].int ?? 0 }
-            }
-            return seqs
-        }
+        return try db.transaction { c in try Self.append(c, node: node, records) }
     }
 
-    /// The run's records after `seq`, in order (a new owner's replay).
-    public func records(run: String, after seq: Int64 = 0) throws -> [Record] {
+    /// ``append(_:)`` inside a transaction the caller holds open on `c` (the metadata transaction of the write, so
+    /// the record commits with the run's latest values, or neither does), by server `node`.
+    static func append(_ c: PostgresDatabase.Connection, node: String, _ records: [(run: String, epoch: Int64, payload: [UInt8])]) throws -> [Int64] {
+        // Every distinct (run, epoch) checked — a batch may hold a run's records under an old epoch behind ones
+        // under its current epoch — in run order, so concurrent batches lock lease rows in one order.
+        struct Key: Hashable, Comparable {
+            var run: String
+            var epoch: Int64
+            static func < (a: Key, b: Key) -> Bool { (a.run, a.epoch) < (b.run, b.epoch) }
+        }
+        for k in Set(records.map { Key(run: $0.run, epoch: $0.epoch) }).sorted() {
+            let held = try c.rows("SELECT 1 FROM tally_leases WHERE run_uuid = ? AND owner = ? AND epoch = ? AND expires_ms > \(Self.now) FOR SHARE",
+                                  [.text(k.run), .text(node), .integer(k.epoch)])
+            guard !held.isEmpty else { throw Self.fenced(k.run, k.epoch) }
+        }
+        var seqs: [Int64] = []
+        seqs.reserveCapacity(records.count)
+        for chunk in stride(from: 0, to: records.count, by: 500) {
+            let part = records[chunk..<min(chunk + 500, records.count)]
+            let sql = "INSERT INTO tally_log (run_uuid, epoch, payload) VALUES " + part.map { _ in "(?, ?, ?)" }.joined(separator: ", ") + " RETURNING seq"
+            let values = part.flatMap { [SQLValue.text($0.run), .integer($0.epoch), .blob($0.payload)] }
+            seqs += try c.rows(sql, values).map { $0[0].int ?? 0 }
+        }
+        return seqs
+    }
+
+    /// The run's records after `seq`, in order, at most `limit` of them (a new owner's replay, a reader catching up).
+    public func records(run: String, after seq: Int64 = 0, limit: Int = 1_000_000) throws -> [Record] {
         try db.withConnection { c in
-            try c.rows("SELECT seq, epoch, payload FROM tally_log WHERE run_uuid = ? AND seq > ? ORDER BY seq", [.text(run), .integer(seq)]).map {
+            try c.rows("SELECT seq, epoch, payload FROM tally_log WHERE run_uuid = ? AND seq > ? ORDER BY seq LIMIT ?",
+                       [.text(run), .integer(seq), .integer(Int64(limit))]).map {
                 let payload: [UInt8] = if case .blob(let b) = $0[2] { b } else { [] }
                 return Record(seq: $0[0].int ?? 0, epoch: $0[1].int ?? 0, payload: payload)
             }

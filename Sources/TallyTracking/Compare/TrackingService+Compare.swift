@@ -25,6 +25,7 @@ extension TrackingService {
             guard let r = try metadata.run(id: id) else { throw TrackingError.notFound("Run with id=\(id) not found") }
             return r
         }
+        for id in runIDs { try readable(id) }
         let pairs = runIDs.flatMap { id in q.keys.map { (id, $0) } }
         // 1. The window: the requested one, else the union of the series' step spans.
         let window: ClosedRange<Int64>

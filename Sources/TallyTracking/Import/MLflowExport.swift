@@ -142,6 +142,7 @@ public struct MLflowExport {
     func exportRun(_ run: Run, of service: TrackingService, into experiment: String, to destination: any MLflowDestination,
                    journal: inout ImportJournal, summary: inout Summary, progress: (MLflowImport.Progress) -> Void) throws {
         let info = run.info
+        try service.readable(info.runID)
         let stats = try service.metrics.stats(run: info.runID)
         // Counts, fields, and a digest of the values (a tag set again with another value, a rename).
         let values = (run.params.map { "p\u{1}" + $0.key + "\u{1}" + $0.value } + run.tags.map { "t\u{1}" + $0.key + "\u{1}" + $0.value }).sorted()

@@ -73,6 +73,13 @@ public final class PostgresMetadataStore: MetadataStore {
         return b.connection
     }
 
+    /// Runs `body` on the connection of the transaction this thread is inside (a write that must commit with the
+    /// metadata, as the shared log's records do); an internal error outside one.
+    func inTransaction<R>(_ body: (PostgresDatabase.Connection) throws -> R) throws -> R {
+        guard let c = current else { throw TrackingError(.internalError, "a shared-log record written outside the metadata transaction") }
+        return try mapped { try body(c) }
+    }
+
     /// Runs `body` on the current transaction's connection, or on one of the pool's (autocommit).
     @discardableResult
     func conn<R>(_ body: (PostgresDatabase.Connection) throws -> R) throws -> R {

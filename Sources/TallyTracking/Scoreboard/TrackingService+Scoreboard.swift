@@ -128,9 +128,11 @@ extension TrackingService {
         case .latest:
             return nil
         case .step(let s):
+            try readable(run)
             let points = try metrics.read(run: run, key: key, steps: s...s).points
             return points.max { LatestRule.isLater($1, than: $0) }
         case .best:
+            try readable(run)
             var best: MetricPoint?
             try metrics.scan(run: run, key: key) { c in
                 for i in 0..<c.count where !c.values[i].isNaN {

@@ -47,6 +47,11 @@ extension TrackingService {
         // The run's stage is checked with the read of its stored latest values when there are points (one round trip).
         // The store's mark is taken first: points stored after it are compared under the run's lock whatever the
         // latest values say (see DuplicateCheck).
+        if let cluster, series.count > 0 {
+            // The run's lease (only for a run that exists), and its local copy up to date before the mark is taken.
+            _ = try activeRun(runID)
+            try cluster.prepareWrite(run: runID)
+        }
         let mark = series.count == 0 ? nil : try storing { try metrics.duplicateMark(run: runID) }
         let stored = series.count == 0 ? nil : try whileActive(runID) { try metadata.latestMetrics(activeRunID: runID, keys: series.keys) }
         if stored == nil { _ = try activeRun(runID) }
@@ -96,6 +101,19 @@ extension TrackingService {
     /// writes are kept only with `metadataOnDuplicate`.
     func commit(runID: String, _ series: SeriesColumns, batchID: String?, duplicates: DuplicateCheck? = nil, metadataOnDuplicate: Bool,
                 _ writes: () throws -> Void) throws -> Bool {
+        guard let cluster, series.count > 0 else {
+            return try commit(runID: runID, series, batchID: batchID, duplicates: duplicates, metadataOnDuplicate: metadataOnDuplicate, log: { _ in }, writes)
+        }
+        // In a cluster the run's owner writes, and the append's record joins the transaction (ClusterNode).
+        return try cluster.write(run: runID) { log in
+            try commit(runID: runID, series, batchID: batchID, duplicates: duplicates, metadataOnDuplicate: metadataOnDuplicate, log: log, writes)
+        }
+    }
+
+    /// ``commit(runID:_:batchID:duplicates:metadataOnDuplicate:_:)`` with `log` called on the visible append inside
+    /// the transaction (the shared log's record, in a cluster).
+    private func commit(runID: String, _ series: SeriesColumns, batchID: String?, duplicates: DuplicateCheck?, metadataOnDuplicate: Bool,
+                        log: (PendingAppend) throws -> Void, _ writes: () throws -> Void) throws -> Bool {
         // Checks, backpressure seals, the duplicate check against sealed points and the log record's encoding happen
         // before the transaction takes its lock.
         let prepared = series.count == 0 ? nil : try storing {
@@ -109,6 +127,7 @@ extension TrackingService {
                 let p = try appendVisible(prepared)
                 pending = p
                 if !p.stored && !metadataOnDuplicate { throw DuplicateBatch() }
+                try log(p)
             }
         } catch is DuplicateBatch {
             if let pending { try settle(pending) }

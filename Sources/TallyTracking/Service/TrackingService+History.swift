@@ -1,9 +1,15 @@
 import TallyStore
 
 extension TrackingService {
+    /// Brings this server's copy of a run's points up to date before a read (in a cluster: ``ClusterNode/readable(run:)``).
+    func readable(_ runID: String) throws {
+        try cluster?.readable(run: runID)
+    }
+
     /// A metric's points in MLflow's history order: timestamp, then step, then value. Like MLflow, an unknown run
     /// or key is an empty history, not an error.
     public func history(runID: String, key: String) throws -> [MetricPoint] {
+        try readable(runID)
         let pts = try metrics.read(run: runID, key: key).points
         // Stored by step; already in MLflow's order whenever timestamps grow with steps.
         // Equal (timestamp, step) pairs are ordered by value, so only strictly increasing pairs skip the sort.
@@ -17,6 +23,7 @@ extension TrackingService {
     /// One page of `history(runID:key:)`: read directly when the stored order already is MLflow's (the common case,
     /// so a page costs what it holds, not its offset), otherwise cut from the sorted series.
     public func historyPage(runID: String, key: String, offset: Int, limit: Int) throws -> (points: [MetricPoint], total: Int) {
+        try readable(runID)
         if let page = try metrics.timeOrderedPage(run: runID, key: key, offset: offset, limit: limit) { return page }
         let all = try history(runID: runID, key: key)
         let start = min(offset, all.count), end = limit >= all.count - start ? all.count : start + limit
@@ -31,6 +38,7 @@ extension TrackingService {
     /// Costs one count from the segment index and one streaming scan; no point is materialised but the samples.
     public func sampledHistory(runID: String, key: String, maxResults: Int, steps: ClosedRange<Int64>? = nil) throws -> [MetricPoint] {
         let m = max(1, maxResults)
+        try readable(runID)
         let n = try metrics.summary(run: runID, key: key, steps: steps).count
         guard n > 0 else { return [] }
         // Indices to keep, ascending.

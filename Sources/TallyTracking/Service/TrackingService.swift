@@ -21,6 +21,8 @@ public final class TrackingService: Sendable {
     public let artifacts: ArtifactStore?
     /// Failures injected by tests (empty in normal operation).
     public let faults: Faults
+    /// This server's membership of a cluster (docs/scale-out.md), `nil` for a single server.
+    public let cluster: ClusterNode?
     let clock: @Sendable () -> Int64
     /// The experiment of each run the access check has looked up (a run never changes experiment): the check of a
     /// write then takes no lock the write itself holds.
@@ -32,20 +34,23 @@ public final class TrackingService: Sendable {
     ///   - clock: milliseconds since the epoch (tests pass a fixed one).
     ///   - faults: failures to inject (tests of the write path).
     ///   - artifacts: the store behind `mlflow-artifacts:` URIs (`nil`: this server serves no artifacts).
+    ///   - cluster: the cluster this server belongs to (its metric writes then go through the shared log).
     public init(metadata: any MetadataStore, metrics: MetricStore, artifactRoot: String = "mlflow-artifacts:",
-                artifacts: ArtifactStore? = nil, faults: Faults = [],
+                artifacts: ArtifactStore? = nil, faults: Faults = [], cluster: ClusterNode? = nil,
                 clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
         self.metadata = metadata
         self.metrics = metrics
         self.artifactRoot = artifactRoot
         self.artifacts = artifacts
         self.faults = faults
+        self.cluster = cluster
         self.clock = clock
     }
 
     /// Shuts the stores down cleanly: seals and closes the metric store, then checkpoints the metadata database so
     /// no journal is left behind. The service must not be used afterwards.
     public func close() throws {
+        cluster?.stop()
         try metrics.close()
         try metadata.checkpoint()
     }

@@ -40,6 +40,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Failed logins per user and per address within a minute before answering 429.") var authMaxFailures = 10
     @Option(help: "PEM certificate chain to serve HTTPS with (with --tls-key).") var tlsCert: String?
     @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "Cluster mode (with a PostgreSQL --backend-store-uri): where sealed metric segments go, s3://bucket/prefix. The servers sharing the database find each other through it.")
+    var metricsDestination: String?
+    @Option(help: "This server's id in the cluster (default host:port).") var nodeId: String?
+    @Option(help: "The URL the other servers reach this one at (default http://host:port).") var advertiseUrl: String?
+    @Option(help: "The secret every server of the cluster signs forwarded requests with, at least 16 bytes (env TALLY_CLUSTER_SECRET).")
+    var clusterSecret: String?
+    @Option(help: "Seconds a run's lease lasts without renewal: a dead server's runs are taken over after it.") var leaseSeconds: Double = 15
 
     func run() async throws {
         Allocator.tuneForServer()
@@ -75,6 +82,7 @@ struct ServerCommand: AsyncParsableCommand {
         case (nil, nil): break
         default: throw ValidationError("--tls-cert and --tls-key go together")
         }
+        config.cluster = try clusterConfiguration()
         let service = try TallyApplication.openService(config)
         let recovery = service.metrics.recovery
         let logger = { var l = Logger(label: "tally"); l.logLevel = level; return l }()
@@ -101,6 +109,22 @@ struct ServerCommand: AsyncParsableCommand {
             try? service.close()
             throw error
         }
+    }
+
+    /// Cluster mode from `--metrics-destination` and the flags that go with it (`nil`: a single server).
+    func clusterConfiguration() throws -> ClusterConfiguration? {
+        guard let metricsDestination else {
+            if nodeId != nil || advertiseUrl != nil || clusterSecret != nil {
+                throw ValidationError("--node-id, --advertise-url and --cluster-secret belong to cluster mode, which --metrics-destination s3://… turns on")
+            }
+            return nil
+        }
+        if port == 0 && advertiseUrl == nil { throw ValidationError("cluster mode on --port 0 needs --advertise-url (the others must know the port)") }
+        guard let secret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"] else {
+            throw ValidationError("cluster mode needs --cluster-secret (or env TALLY_CLUSTER_SECRET), the same on every server")
+        }
+        return ClusterConfiguration(metricsDestination: metricsDestination, nodeID: nodeId ?? "\(host):\(port)",
+                                    advertiseURL: advertiseUrl ?? "http://\(host):\(port)", secret: secret, leaseSeconds: leaseSeconds)
     }
 
     /// Access control from `--auth`/`--app-name` and the admin settings (`nil`: off).

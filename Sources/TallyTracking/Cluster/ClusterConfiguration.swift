@@ -1,0 +1,56 @@
+import TallyStore
+
+/// How a server joins a cluster (docs/scale-out.md): cluster mode is on when the backend store is PostgreSQL and
+/// `--metrics-destination` is an `s3://` URI; the servers find each other through PostgreSQL.
+public struct ClusterConfiguration: Sendable {
+    /// `--metrics-destination`: where sealed segments go, `s3://bucket/prefix`.
+    public var metricsDestination: String
+    /// `--node-id` (default `host:port`).
+    public var nodeID: String
+    /// `--advertise-url`: where the other servers reach this one (default `http://host:port`).
+    public var advertiseURL: String
+    /// `--cluster-secret`: what the servers sign forwarded requests with (the same on every server, ≥ 16 bytes).
+    public var secret: String
+    /// `--lease-seconds`: how long a run's lease lasts without renewal (a dead server's runs are taken over after it).
+    public var leaseSeconds: Double = 15
+
+    /// The settings of one server.
+    public init(metricsDestination: String, nodeID: String, advertiseURL: String, secret: String, leaseSeconds: Double = 15) {
+        self.metricsDestination = metricsDestination
+        self.nodeID = nodeID
+        self.advertiseURL = advertiseURL
+        self.secret = secret
+        self.leaseSeconds = leaseSeconds
+    }
+}
+
+extension ClusterNode {
+    /// Joins the cluster `configuration` describes, with `metadata` as the shared database and `metrics` as this
+    /// server's copy of the runs' points: checks the settings (clear errors naming the flag), the metrics bucket,
+    /// registers the server and starts its heartbeat.
+    public static func join(_ configuration: ClusterConfiguration, metadata: any MetadataStore, metrics: MetricStore) throws -> ClusterNode {
+        guard let pg = metadata as? PostgresMetadataStore else {
+            throw TrackingError(.invalidParameterValue, "--metrics-destination makes a cluster, which needs a PostgreSQL --backend-store-uri "
+                                + "(the servers share it); the backend store is \(metadata.location)")
+        }
+        guard let location = S3Location(uri: configuration.metricsDestination) else {
+            throw TrackingError(.invalidParameterValue, "--metrics-destination must be s3://bucket/prefix, got '\(configuration.metricsDestination)'")
+        }
+        guard configuration.leaseSeconds >= 0.2, configuration.leaseSeconds <= 300 else {
+            throw TrackingError(.invalidParameterValue, "--lease-seconds must be between 0.2 and 300, got \(configuration.leaseSeconds)")
+        }
+        guard !configuration.nodeID.isEmpty, configuration.nodeID.utf8.count <= 200 else {
+            throw TrackingError(.invalidParameterValue, "--node-id must be 1 to 200 bytes")
+        }
+        guard configuration.advertiseURL.hasPrefix("http://") || configuration.advertiseURL.hasPrefix("https://") else {
+            throw TrackingError(.invalidParameterValue, "--advertise-url must be an http:// or https:// URL, got '\(configuration.advertiseURL)'")
+        }
+        _ = try ClusterAuth(secret: configuration.secret)
+        try S3Client().checkBucket(location.bucket)
+        let state = ClusterState(db: try PostgresDatabase(uri: pg.db.uri, poolSize: 2), node: configuration.nodeID,
+                                 url: configuration.advertiseURL, leaseMillis: Int64(configuration.leaseSeconds * 1000))
+        let node = try ClusterNode(state: state, metadata: pg, metrics: metrics)
+        node.start()
+        return node
+    }
+}

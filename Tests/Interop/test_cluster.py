@@ -1,0 +1,208 @@
+"""Three `tally server`s as one cluster (docs/scale-out.md) on the PostgreSQL of `scripts/pg-test run` and the
+SeaweedFS of `scripts/s3-test run` (make test-cluster): the real mlflow client and the native client writing through
+all three at once, `kill -9` of the server owning the busiest run in the middle of it, and every acknowledged point
+read back exactly once, bit-exact, through each survivor; artifacts uploaded through one server and downloaded
+through another; forwarded requests refused without the cluster's signature."""
+import os
+import random
+import signal
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from conftest import Server, postgres_database, s3_prefix
+from tally_client.client import encode_batch
+
+ENDPOINT = os.environ.get("TALLY_TEST_S3_ENDPOINT")
+PG = os.environ.get("TALLY_TEST_POSTGRES_URI")
+pytestmark = pytest.mark.skipif(not (ENDPOINT and PG), reason="needs scripts/pg-test run and scripts/s3-test run (make test-cluster)")
+if ENDPOINT:
+    os.environ["MLFLOW_S3_ENDPOINT_URL"] = ENDPOINT
+
+SECRET = "cluster-interop-secret-0123456789"
+LEASE = 2.0
+
+
+def cluster(n=3, lease=LEASE):
+    db, metrics, artifacts = postgres_database(), s3_prefix("segments"), s3_prefix("artifacts")
+    servers = [Server("--backend-store-uri", db, "--metrics-destination", metrics, "--artifacts-destination", artifacts,
+                      "--cluster-secret", SECRET, "--lease-seconds", str(lease)) for _ in range(n)]
+    return db, servers
+
+
+def owner_of(db, run_id):
+    out = subprocess.run(["psql", db, "-At", "-c", f"SELECT owner FROM tally_leases WHERE run_uuid = '{run_id}'"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    return out
+
+
+def random_value(rng):
+    """A finite double from random bits (every mantissa bit matters)."""
+    while True:
+        v = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+        if v == v and abs(v) != float("inf"):
+            return v
+
+
+class Writer(threading.Thread):
+    """Logs batches of fresh points to one run, each batch to the next live server, retrying a batch (the same
+    content, or the same batch id) until a server acknowledges it; records what was acknowledged."""
+
+    def __init__(self, servers, alive, run_id, key, native, seed, batches=60, size=50):
+        super().__init__(daemon=True)
+        self.servers, self.alive, self.run_id, self.key, self.native = servers, alive, run_id, key, native
+        self.rng = random.Random(seed)
+        self.batches, self.size = batches, size
+        self.acked = {}  # step -> value bits
+        self.first_ack_after = {}  # time -> first acknowledgement after it (failover measurement)
+        self.error = None
+        self.acks = []
+
+    def send(self, server, steps, values, batch_id):
+        if self.native:
+            body = encode_batch([(self.key, steps, [1_700_000_000_000 + s for s in steps], values)], batch_id=batch_id)
+            r = requests.post(f"{server.url}/api/tally/v1/runs/{self.run_id}/metrics", data=body, timeout=30,
+                              headers={"Content-Type": "application/x-tally-columns"})
+            r.raise_for_status()
+        else:
+            MlflowClient(server.url).log_batch(self.run_id, metrics=[
+                Metric(self.key, v, 1_700_000_000_000 + s, s) for s, v in zip(steps, values)])
+
+    def run(self):
+        try:
+            turn = self.rng.randrange(len(self.servers))  # runs start on different servers: each has owners
+            for b in range(self.batches):
+                steps = list(range(b * self.size, (b + 1) * self.size))
+                values = [random_value(self.rng) for _ in steps]
+                deadline = time.time() + 90
+                while True:
+                    live = [s for i, s in enumerate(self.servers) if self.alive[i]]
+                    server = live[turn % len(live)]
+                    turn += 1
+                    try:
+                        self.send(server, steps, values, f"{self.run_id}-{b}")
+                        break
+                    except Exception:
+                        if time.time() > deadline:
+                            raise
+                        time.sleep(0.05)
+                self.acks.append(time.time())
+                for s, v in zip(steps, values):
+                    self.acked[s] = struct.pack("<d", v)
+        except Exception as e:  # reported by the test
+            self.error = e
+
+
+def history(server, run_id, key):
+    r = requests.get(f"{server.url}/api/2.0/mlflow/metrics/get-history", params={"run_id": run_id, "metric_key": key, "max_results": 1_000_000},
+                     timeout=60)
+    r.raise_for_status()
+    return [(m["step"], struct.pack("<d", float(m["value"]))) for m in r.json().get("metrics", [])]
+
+
+def test_every_acknowledged_point_survives_the_owner_being_killed():
+    db, servers = cluster()
+    alive = [True] * len(servers)
+    try:
+        c = MlflowClient(servers[0].url)
+        exp = c.create_experiment("cluster")
+        runs = [c.create_run(exp).info.run_id for _ in range(6)]
+        # Two writers per run on the busiest one, so it has writes in flight when its owner dies.
+        writers = [Writer(servers, alive, runs[i], "loss", native=i % 2 == 1, seed=i) for i in range(6)]
+        writers.append(Writer(servers, alive, runs[0], "acc", native=False, seed=99))
+        for w in writers:
+            w.start()
+        while sum(len(w.acks) for w in writers) < 60:
+            time.sleep(0.05)
+        victim_id = owner_of(db, runs[0])
+        victim = next(i for i, s in enumerate(servers) if victim_id == f"127.0.0.1:{s.port}")
+        owned_by_victim = [r for r in runs if owner_of(db, r) == victim_id]
+        killed_at = time.time()
+        alive[victim] = False
+        servers[victim].proc.send_signal(signal.SIGKILL)
+        servers[victim].proc.wait()
+        for w in writers:
+            w.join(timeout=240)
+        assert all(not w.is_alive() for w in writers), "writers did not finish"
+        for w in writers:
+            assert w.error is None, w.error
+        # Failover: the first acknowledgement after the kill on a run the victim owned.
+        after = [t for w in writers if w.run_id in owned_by_victim for t in w.acks if t > killed_at]
+        assert after, "no write acknowledged after the kill"
+        failover = min(after) - killed_at
+        acked = sum(len(w.acked) for w in writers)
+        print(f"\n{acked} points acknowledged in {sum(len(w.acks) for w in writers)} requests; the victim owned {len(owned_by_victim)} of "
+              f"{len(runs)} runs; failover (kill -9 → a write of its run acknowledged): {failover:.2f} s at --lease-seconds {LEASE}")
+        assert failover < LEASE * 6 + 5
+        # Every acknowledged point, exactly once and bit-exact, through every survivor.
+        for i, s in enumerate(servers):
+            if not alive[i]:
+                continue
+            for run in runs:
+                for key in ("loss", "acc"):
+                    expected = {}
+                    for w in writers:
+                        if w.run_id == run and w.key == key:
+                            expected.update(w.acked)
+                    got = history(s, run, key)
+                    assert len(got) == len(set(p[0] for p in got)), f"{run}/{key}: a point stored twice through {s.url}"
+                    assert dict(got) == expected, f"{run}/{key} through {s.url}: {len(got)} points, {len(expected)} acknowledged"
+        # The latest values agree with the points.
+        for run in runs:
+            m = {x.key: x for x in MlflowClient(servers[victim - 1].url).get_run(run).data._metric_objs}
+            w = next(w for w in writers if w.run_id == run and w.key == "loss")
+            last = max(w.acked)
+            assert struct.pack("<d", m["loss"].value) == w.acked[last] and m["loss"].step == last
+    finally:
+        for i, s in enumerate(servers):
+            if alive[i]:
+                s.stop()
+
+
+def test_artifacts_and_forwarded_requests_across_servers():
+    db, servers = cluster(n=2)
+    try:
+        a, b = servers
+        c = MlflowClient(a.url)
+        run = c.create_run(c.create_experiment("cluster-artifacts")).info.run_id
+        data = os.urandom(3 * 1024 * 1024 + 7)
+        path = os.path.join(a.dir, "blob.bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        c.log_artifact(run, path, "x")
+        got = MlflowClient(b.url).download_artifacts(run, "x/blob.bin", b.dir)
+        assert open(got, "rb").read() == data
+        # A write through b of a run a owns is forwarded to a and answered; both read it.
+        MlflowClient(a.url).log_metric(run, "m", 1.5, step=1)
+        MlflowClient(b.url).log_metric(run, "m", 2.5, step=2)
+        assert owner_of(db, run) == f"127.0.0.1:{a.port}"
+        assert [m.value for m in MlflowClient(a.url).get_metric_history(run, "m")] == [1.5, 2.5]
+        # A client posing as a server without the secret is refused.
+        forged = {"X-Tally-Forwarded-By": "evil", "X-Tally-Forwarded-User": "admin", "X-Tally-Forwarded-Time": str(int(time.time() * 1000)),
+                  "X-Tally-Forwarded-Signature": "00" * 32}
+        r = requests.post(f"{a.url}/api/2.0/mlflow/runs/log-metric", headers=forged,
+                          json={"run_id": run, "key": "m", "value": 9, "timestamp": 1, "step": 3})
+        assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED", r.text
+        assert len(MlflowClient(b.url).get_metric_history(run, "m")) == 2
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_cluster_mode_needs_postgresql_and_a_secret(tmp_path):
+    from conftest import TALLY
+    out = subprocess.run([TALLY, "server", "--port", "0", "--data-dir", str(tmp_path / "d"), "--metrics-destination", "s3://tally/x",
+                          "--cluster-secret", SECRET, "--advertise-url", "http://127.0.0.1:1"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "needs a PostgreSQL --backend-store-uri" in out.stderr + out.stdout
+    out = subprocess.run([TALLY, "server", "--data-dir", str(tmp_path / "e"), "--metrics-destination", "s3://tally/x",
+                          "--backend-store-uri", postgres_database()], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "--cluster-secret" in out.stderr + out.stdout
+    out = subprocess.run([TALLY, "server", "--data-dir", str(tmp_path / "f"), "--metrics-destination", "s3://no-such-bucket-x/y",
+                          "--backend-store-uri", postgres_database(), "--cluster-secret", SECRET], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "no-such-bucket-x" in out.stderr + out.stdout

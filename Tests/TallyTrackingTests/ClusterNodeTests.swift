@@ -1,0 +1,109 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+/// Servers of one cluster in process (docs/scale-out.md), each with its own metric store, on the real PostgreSQL of
+/// `make test`: the run's owner writes through the shared log; every other server reads the run from the log at
+/// once; a write reaching another server names the owner (the server layer forwards it); a takeover after the
+/// owner's lease lapsed replays everything acknowledged; a paused owner's late write is refused by the epoch and its
+/// local copy rebuilt; a restarted server rebuilds the runs it reads.
+@Suite(.serialized, .enabled(if: PostgresDatabaseTests.available)) final class ClusterNodeTests {
+    let fixture: Fixture
+    var closers: [() -> Void] = []
+
+    init() throws { fixture = try Fixture("cluster", backend: .postgres) }
+
+    deinit { for c in closers.reversed() { c() } }
+
+    /// A server of the cluster: its own metadata pool and metric store, a node id, a short lease, no heartbeat
+    /// thread (tests beat by hand).
+    func server(_ node: String, leaseMillis: Int64 = 800, metrics dir: String? = nil) throws -> TrackingService {
+        let meta = try PostgresMetadataStore(uri: fixture.scratch!.uri, poolSize: 4, now: fixture.clock())
+        let db = try PostgresDatabase(uri: fixture.scratch!.uri, poolSize: 2)
+        let metrics = try Fixture.metricStore(dir ?? fixture.dir + "/metrics-" + node)
+        let cluster = try ClusterNode(state: ClusterState(db: db, node: node, url: "http://\(node).test", leaseMillis: leaseMillis),
+                                      metadata: meta, metrics: metrics)
+        closers.append { try? metrics.close(); meta.close(); db.close() }
+        return TrackingService(metadata: meta, metrics: metrics, cluster: cluster, clock: fixture.clock)
+    }
+
+    static func points(_ s: TrackingService, _ run: String, _ key: String) throws -> [UInt64] {
+        try s.history(runID: run, key: key).map { $0.value.bitPattern }
+    }
+
+    /// Values bit-exact across the hop: NaN payloads, -0.0, subnormals, infinities.
+    static let awkward: [Double] = [0.5, -0.0, .leastNonzeroMagnitude, -.infinity, Double(bitPattern: 0x7FF8_0000_0000_0123), 1e308]
+
+    @Test func theOwnerWritesAndEveryServerReadsAtOnce() throws {
+        let a = try server("a", leaseMillis: 10_000), b = try server("b", leaseMillis: 10_000), c = try server("c", leaseMillis: 10_000)
+        let run = try a.createRun(experimentID: "0", runName: "r").info.runID
+        let batch = Self.awkward.enumerated().map { Metric(key: "loss", value: $1, timestamp: 10, step: Int64($0)) }
+        try a.logBatch(runID: run, metrics: batch)
+        #expect(try Self.points(b, run, "loss") == Self.awkward.map(\.bitPattern), "read through another server right after the write")
+        try a.logBatch(runID: run, metrics: [Metric(key: "loss", value: 7, timestamp: 11, step: 9), Metric(key: "acc", value: 0.25, timestamp: 11, step: 9)])
+        #expect(try Self.points(b, run, "loss").count == 7 && Self.points(c, run, "acc") == [Double(0.25).bitPattern])
+        // A write reaching another server names the owner (the server layer forwards it there); nothing is stored.
+        a.cluster!.beat()
+        #expect(throws: OwnedElsewhere(run: run, node: "a", url: "http://a.test")) {
+            try b.logBatch(runID: run, metrics: [Metric(key: "loss", value: 1, timestamp: 12, step: 10)])
+        }
+        #expect(try Self.points(c, run, "loss").count == 7)
+        // Native columnar appends go the same way, idempotent by batch id across the hop.
+        let cols = [SeriesBatch(key: "lr", steps: [1, 2], timestamps: [5, 6], values: [0.1, 0.2])]
+        #expect(try a.logColumns(runID: run, series: cols, batchID: "b1") == .init(points: 2, stored: true))
+        #expect(try a.logColumns(runID: run, series: cols, batchID: "b1") == .init(points: 0, stored: false))
+        #expect(try Self.points(c, run, "lr") == [Double(0.1).bitPattern, Double(0.2).bitPattern])
+        // MLflow's exact-repeat rule holds on the owner: a repeated point adds nothing to the log either.
+        try a.logBatch(runID: run, metrics: [Metric(key: "acc", value: 0.25, timestamp: 11, step: 9)])
+        #expect(try Self.points(b, run, "acc") == [Double(0.25).bitPattern])
+        // Params, tags and latest values are the database's, whoever writes them.
+        try b.logBatch(runID: run, params: [KeyValue(key: "lr", value: "0.1")])
+        #expect(try c.run(id: run).metrics.first { $0.key == "loss" }?.value == 7)
+    }
+
+    @Test func aTakeoverReplaysEveryAcknowledgedPointAndFencesTheOldOwner() throws {
+        let a = try server("a", leaseMillis: 500), b = try server("b", leaseMillis: 500)
+        let run = try a.createRun(experimentID: "0").info.runID
+        for i in 0..<50 { try a.logBatch(runID: run, metrics: [Metric(key: "m", value: Double(i), timestamp: 1, step: Int64(i))]) }
+        // `a` stops beating (paused); once its lease lapsed, `b` takes the run over at the next epoch.
+        Thread.sleep(forTimeInterval: 0.7)
+        try b.logBatch(runID: run, metrics: [Metric(key: "m", value: 50, timestamp: 1, step: 50)])
+        #expect(b.cluster!.ownedRuns[run] == 2)
+        #expect(try Self.points(b, run, "m") == (0...50).map { Double($0).bitPattern })
+        // `a` wakes up still believing it owns the run (its view confirmed just now): its write is refused by the
+        // epoch, stored nowhere, and its local copy — which showed the refused point — is rebuilt from the log.
+        let slot = a.cluster!.slot(run)
+        slot.lease.withLock { $0 = ClusterNode.LeaseView(epoch: 1, confirmed: .now) }
+        #expect(throws: TrackingError.self) { try a.logBatch(runID: run, metrics: [Metric(key: "m", value: -1, timestamp: 2, step: 51)]) }
+        #expect(slot.work.withLock { $0.dirty })
+        #expect(try Self.points(a, run, "m") == (0...50).map { Double($0).bitPattern }, "the refused point is gone, b's is there")
+        #expect(try Self.points(b, run, "m").count == 51)
+        #expect(try b.run(id: run).metrics.first?.value == 50, "the refused write left no latest value")
+        // `a` now forwards to `b`.
+        b.cluster!.beat()
+        #expect(throws: OwnedElsewhere.self) { try a.logBatch(runID: run, metrics: [Metric(key: "m", value: 0, timestamp: 3, step: 52)]) }
+    }
+
+    @Test func heartbeatsKeepLeasesAndARestartedServerRebuildsWhatItReads() throws {
+        let a = try server("a", leaseMillis: 400), b = try server("b", leaseMillis: 400)
+        let run = try a.createRun(experimentID: "0").info.runID
+        try a.logBatch(runID: run, metrics: [Metric(key: "m", value: 1, timestamp: 1, step: 1)])
+        // Beating every third of a lease keeps the run a's past several lease lengths.
+        for _ in 0..<6 {
+            Thread.sleep(forTimeInterval: 0.13)
+            a.cluster!.beat()
+        }
+        #expect(throws: OwnedElsewhere.self) { try b.logBatch(runID: run, metrics: [Metric(key: "m", value: 2, timestamp: 1, step: 2)]) }
+        try a.logBatch(runID: run, metrics: [Metric(key: "m", value: 3, timestamp: 1, step: 3)])
+        // A clean stop gives the leases up: b takes the run at once.
+        a.cluster!.stop()
+        try b.logBatch(runID: run, metrics: [Metric(key: "m", value: 4, timestamp: 1, step: 4)])
+        // a restarted on its old directory: its local copy's place in the log is unknown, so it is rebuilt.
+        try a.metrics.close()
+        let again = try server("a2", leaseMillis: 400, metrics: fixture.dir + "/metrics-a")
+        #expect(again.metrics.runIDs().contains(run), "the old local copy is still on disk")
+        #expect(try Self.points(again, run, "m") == [1.0, 3, 4].map(\.bitPattern))
+    }
+}
