@@ -261,4 +261,19 @@ import TallyTracking
             #expect(try await s.get("/health").status == 200)  // still serving
         }
     }
+
+    /// A request posing as forwarded by a server of a cluster, sent to a server that is in none: refused (401,
+    /// MLflow's error JSON) before any route runs, and nothing is written.
+    @Test func forwardedRequestsNeedACluster() async throws {
+        try await LiveServer.with { s in
+            let (_, id) = try await Self.run(s, "/api/2.0/mlflow", name: "fwd")
+            let body = Array(#"{"run_id": "\#(id)", "key": "m", "value": 1, "timestamp": 1, "step": 1}"#.utf8)
+            let r = try await s.request("POST", "/api/2.0/mlflow/runs/log-metric", body: body,
+                                        headers: ["X-Tally-Forwarded-By": "n1", "X-Tally-Forwarded-User": "admin",
+                                                  "X-Tally-Forwarded-Time": "1", "X-Tally-Forwarded-Signature": "00"])
+            #expect(r.status == 401 && r.json["error_code"] as? String == "UNAUTHENTICATED", "\(r.text)")
+            let history = try await s.get("/api/2.0/mlflow/metrics/get-history?run_id=\(id)&metric_key=m")
+            #expect(history.status == 200 && history.text == "{}", "\(history.text)")
+        }
+    }
 }
