@@ -31,6 +31,11 @@ POSTGRES = os.environ.get("TALLY_INTEROP_BACKEND") == "postgres"
 if POSTGRES and not os.environ.get("TALLY_TEST_POSTGRES_URI"):
     raise RuntimeError("TALLY_INTEROP_BACKEND=postgres needs TALLY_TEST_POSTGRES_URI: run through scripts/pg-test run")
 S3 = os.environ.get("TALLY_INTEROP_ARTIFACTS") == "s3"
+# Every server a one-server cluster (docs/scale-out.md): PostgreSQL metadata, S3 artifacts and metrics destination,
+# writes through the shared log. A server restarted on its directory keeps its node id (it owns its runs again).
+CLUSTER = os.environ.get("TALLY_INTEROP_CLUSTER") == "1"
+if CLUSTER and not (POSTGRES and S3):
+    raise RuntimeError("TALLY_INTEROP_CLUSTER=1 needs TALLY_INTEROP_BACKEND=postgres and TALLY_INTEROP_ARTIFACTS=s3")
 if S3:
     if not os.environ.get("TALLY_TEST_S3_ENDPOINT"):
         raise RuntimeError("TALLY_INTEROP_ARTIFACTS=s3 needs TALLY_TEST_S3_ENDPOINT: run through scripts/s3-test run")
@@ -78,6 +83,9 @@ class Server:
                 with open(saved, "w") as f:
                     f.write(s3_prefix("tally"))
             extra = (*extra, "--artifacts-destination", open(saved).read())
+        if CLUSTER and "--metrics-destination" not in extra and any(str(x).startswith("postgres") for x in extra):
+            extra = (*extra, "--metrics-destination", s3_prefix("segments"), "--cluster-secret", "interop-cluster-secret-0123456789",
+                     "--node-id", os.path.basename(self.dir), "--lease-seconds", "3")
         # What a CLI command working beside this server (tally token) needs to find the same metadata.
         self.metadata_args = list(extra[:2]) if extra[:1] == ("--backend-store-uri",) else []
         self.proc = subprocess.Popen(

@@ -37,9 +37,10 @@ def cluster(n=3, lease=LEASE):
 
 
 def owner_of(db, run_id):
+    """The node id (`--node-id`, default host:port) of the server holding the run's lease (held as `ID#INSTANCE`)."""
     out = subprocess.run(["psql", db, "-At", "-c", f"SELECT owner FROM tally_leases WHERE run_uuid = '{run_id}'"],
                          check=True, capture_output=True, text=True).stdout.strip()
-    return out
+    return out.split("#")[0]
 
 
 def random_value(rng):
@@ -54,21 +55,27 @@ class Writer(threading.Thread):
     """Logs batches of fresh points to one run, each batch to the next live server, retrying a batch (the same
     content, or the same batch id) until a server acknowledges it; records what was acknowledged."""
 
-    def __init__(self, servers, alive, run_id, key, native, seed, batches=60, size=50):
+    def __init__(self, servers, alive, run_id, key, native, seed, batches=60, size=50, timeout=30, pause=0.0, first_step=0):
         super().__init__(daemon=True)
+        self.first_step = first_step
+        self.timeout, self.pause = timeout, pause
+        self.statuses = []  # HTTP statuses of refused attempts (native writer)
         self.servers, self.alive, self.run_id, self.key, self.native = servers, alive, run_id, key, native
         self.rng = random.Random(seed)
         self.batches, self.size = batches, size
         self.acked = {}  # step -> value bits
         self.first_ack_after = {}  # time -> first acknowledgement after it (failover measurement)
         self.error = None
-        self.acks = []
+        self.acks = []  # when each batch was acknowledged
+        self.sent = []  # when it was first sent
 
     def send(self, server, steps, values, batch_id):
         if self.native:
             body = encode_batch([(self.key, steps, [1_700_000_000_000 + s for s in steps], values)], batch_id=batch_id)
-            r = requests.post(f"{server.url}/api/tally/v1/runs/{self.run_id}/metrics", data=body, timeout=30,
+            r = requests.post(f"{server.url}/api/tally/v1/runs/{self.run_id}/metrics", data=body, timeout=self.timeout,
                               headers={"Content-Type": "application/x-tally-columns"})
+            if r.status_code != 200:
+                self.statuses.append(r.status_code)
             r.raise_for_status()
         else:
             MlflowClient(server.url).log_batch(self.run_id, metrics=[
@@ -78,23 +85,26 @@ class Writer(threading.Thread):
         try:
             turn = self.rng.randrange(len(self.servers))  # runs start on different servers: each has owners
             for b in range(self.batches):
-                steps = list(range(b * self.size, (b + 1) * self.size))
+                steps = list(range(self.first_step + b * self.size, self.first_step + (b + 1) * self.size))
                 values = [random_value(self.rng) for _ in steps]
                 deadline = time.time() + 90
+                started = time.time()
                 while True:
                     live = [s for i, s in enumerate(self.servers) if self.alive[i]]
                     server = live[turn % len(live)]
                     turn += 1
                     try:
-                        self.send(server, steps, values, f"{self.run_id}-{b}")
+                        self.send(server, steps, values, f"{self.run_id}-{self.key}-{steps[0]}")
                         break
                     except Exception:
                         if time.time() > deadline:
                             raise
                         time.sleep(0.05)
                 self.acks.append(time.time())
+                self.sent.append(started)
                 for s, v in zip(steps, values):
                     self.acked[s] = struct.pack("<d", v)
+                time.sleep(self.pause)
         except Exception as e:  # reported by the test
             self.error = e
 
@@ -127,13 +137,14 @@ def test_every_acknowledged_point_survives_the_owner_being_killed():
         alive[victim] = False
         servers[victim].proc.send_signal(signal.SIGKILL)
         servers[victim].proc.wait()
+        dead_at = time.time()
         for w in writers:
             w.join(timeout=240)
         assert all(not w.is_alive() for w in writers), "writers did not finish"
         for w in writers:
             assert w.error is None, w.error
-        # Failover: the first acknowledgement after the kill on a run the victim owned.
-        after = [t for w in writers if w.run_id in owned_by_victim for t in w.acks if t > killed_at]
+        # Failover: the first acknowledgement of a batch first sent after the victim died, on a run it owned.
+        after = [t for w in writers if w.run_id in owned_by_victim for t, sent in zip(w.acks, w.sent) if sent > dead_at]
         assert after, "no write acknowledged after the kill"
         failover = min(after) - killed_at
         acked = sum(len(w.acked) for w in writers)
@@ -163,6 +174,86 @@ def test_every_acknowledged_point_survives_the_owner_being_killed():
         for i, s in enumerate(servers):
             if alive[i]:
                 s.stop()
+
+
+def expect_all_acknowledged(servers, writers, runs, keys=("loss",)):
+    """Every acknowledged point of every run, exactly once and bit-exact, through every server given."""
+    for s in servers:
+        for run in runs:
+            for key in keys:
+                expected = {}
+                for w in writers:
+                    if w.run_id == run and w.key == key:
+                        expected.update(w.acked)
+                got = history(s, run, key)
+                assert len(got) == len(set(p[0] for p in got)), f"{run}/{key}: a point stored twice through {s.url}"
+                assert dict(got) == expected, f"{run}/{key} through {s.url}: {len(got)} points, {len(expected)} acknowledged"
+
+
+def test_a_postgresql_restart_loses_nothing():
+    db, servers = cluster(n=2)
+    alive = [True, True]
+    try:
+        c = MlflowClient(servers[0].url)
+        exp = c.create_experiment("pg-restart")
+        runs = [c.create_run(exp).info.run_id for _ in range(2)]
+        writers = [Writer(servers, alive, runs[i], "loss", native=True, seed=i, batches=80, pause=0.02) for i in range(2)]
+        for w in writers:
+            w.start()
+        while sum(len(w.acks) for w in writers) < 20:
+            time.sleep(0.05)
+        subprocess.run([os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "pg-test"), "restart",
+                        os.environ["TALLY_TEST_POSTGRES_SOCKET_DIR"]], check=True, timeout=120)
+        restarted = sum(len(w.acks) for w in writers)
+        for w in writers:
+            w.join(timeout=240)
+        for w in writers:
+            assert w.error is None, w.error
+        assert sum(len(w.acks) for w in writers) > restarted, "nothing acknowledged after the restart"
+        # While the database was away the servers answered 503 (retried), never another error.
+        assert set(st for w in writers for st in w.statuses) <= {503}, [w.statuses for w in writers]
+        expect_all_acknowledged(servers, writers, runs)
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_a_paused_owner_loses_its_runs_and_comes_back_as_a_follower():
+    lease = 1.5
+    db, servers = cluster(n=2, lease=lease)
+    a, b = servers
+    try:
+        c = MlflowClient(a.url)
+        run = c.create_run(c.create_experiment("paused")).info.run_id
+        first = Writer([a], [True], run, "loss", native=True, seed=1, batches=5)
+        first.run()
+        assert first.error is None and owner_of(db, run) == f"127.0.0.1:{a.port}"
+        # The owner stops (SIGSTOP: its heartbeat too) past its lease; writes through b, given up on after 3 s while
+        # b waits on the paused owner, then retried, go through once b has taken the run over.
+        a.proc.send_signal(signal.SIGSTOP)
+        paused_at = time.time()
+        try:
+            second = Writer([b], [True], run, "loss", native=True, seed=2, batches=10, timeout=3, first_step=10_000)
+            second.run()
+            assert second.error is None, second.error
+            taken = second.acks[0] - paused_at
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        assert owner_of(db, run) == f"127.0.0.1:{b.port}"
+        print(f"\nfirst write through b acknowledged {taken:.2f} s after the owner paused (--lease-seconds {lease})")
+        # a learns at its next heartbeat that the run is b's: a write through a is forwarded to b.
+        time.sleep(lease)
+        third = Writer([a], [True], run, "loss", native=False, seed=3, batches=3, first_step=20_000)
+        third.run()
+        assert third.error is None, third.error
+        assert owner_of(db, run) == f"127.0.0.1:{b.port}"
+        expected = {**first.acked, **second.acked, **third.acked}
+        for s in servers:
+            got = history(s, run, "loss")
+            assert len(got) == len(expected) and dict(got) == expected, f"through {s.url}: {len(got)} points, {len(expected)} acknowledged"
+    finally:
+        for s in servers:
+            s.stop()
 
 
 def test_artifacts_and_forwarded_requests_across_servers():

@@ -31,6 +31,35 @@ import Testing
         #expect(try n[0].nodes().map(\.id) == ["n2"], "only the server that kept beating is alive")
     }
 
+    /// Leases are held per process (`ID#INSTANCE`): a second live process under one id is refused; a restarted one
+    /// waits for the old process's heartbeat to go stale, then releases its leases (taken over at the next epoch).
+    @Test func oneLiveProcessPerNodeID() throws {
+        let (scratch, db, _) = try Self.cluster()
+        defer { db.close(); try? scratch.drop() }
+        let first = ClusterState(db: db, node: "web-1#aaaa", url: "http://10.0.0.1:5000", leaseMillis: 300)
+        try first.register()
+        #expect(first.operatorID == "web-1")
+        guard case .owned(let l) = try first.acquire(run: "r") else { Issue.record("not taken"); return }
+        // A second process under the same id while the first beats: refused once it has waited a lease and a second.
+        let twin = ClusterState(db: db, node: "web-1#bbbb", url: "http://10.0.0.2:5000", leaseMillis: 300)
+        let beating = Atomic<Bool>(true)
+        let beats = Thread { while beating.load(ordering: .relaxed) { _ = try? first.renew(); Thread.sleep(forTimeInterval: 0.05) } }
+        beats.start()
+        expectError(.invalidParameterValue, "Another server is running as node 'web-1'") { try twin.register() }
+        beating.store(false, ordering: .relaxed)
+        Thread.sleep(forTimeInterval: 0.1)
+        // The first process dies (stops beating): a restart under the id waits for it, then takes its place, and the
+        // run it held is free at once, taken at the next epoch.
+        let restarted = ClusterState(db: db, node: "web-1#cccc", url: "http://10.0.0.1:5000", leaseMillis: 300)
+        try restarted.register()
+        #expect(try restarted.nodes().map(\.id) == ["web-1#cccc"])
+        #expect(Self.owned(try restarted.acquire(run: "r"))?.epoch == l.epoch + 1)
+        #expect(throws: TrackingError.self) { _ = try first.append([("r", l.epoch, [1])]) }
+        // A clean stop leaves at once.
+        try restarted.leave()
+        #expect(try restarted.nodes().isEmpty)
+    }
+
     @Test func oneOwnerAtATimeAndTakeoverBumpsTheEpoch() throws {
         let (scratch, db, n) = try Self.cluster()
         defer { db.close(); try? scratch.drop() }

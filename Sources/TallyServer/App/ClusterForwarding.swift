@@ -57,6 +57,12 @@ struct ForwardedRequestMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.headers[.init(ClusterAuth.Header.signature)!] != nil else { return try await next(request, context) }
         guard let auth else { throw MLflowError(TrackingError(.unauthenticated, "Refused a forwarded request: this server is not in a cluster")) }
+        // The signed headers first: nothing is read of a body whose sender does not hold the secret.
+        let headers = request.headers
+        guard let vouched = try auth.verifyHeaders(method: request.method.rawValue, target: request.uri.description,
+                                                   header: { name in headers[.init(name)!] }) else {  // names of ClusterAuth.Header
+            return try await next(request, context)
+        }
         var r = request
         let body: ByteBuffer
         do {
@@ -64,10 +70,9 @@ struct ForwardedRequestMiddleware: RouterMiddleware {
         } catch {
             throw MLflowError(RequestRules.unreadableBody("\(error)"))
         }
-        let headers = r.headers
+        try vouched.check(body: body.readableBytesView)
         var ctx = context
-        ctx.forwarded = try auth.verify(method: r.method.rawValue, target: r.uri.description, body: body.readableBytesView,
-                                        header: { name in headers[.init(name)!] })  // names of ClusterAuth.Header
+        ctx.forwarded = vouched.forwarded
         return try await next(r, ctx)
     }
 }

@@ -73,7 +73,9 @@ public enum TallyApplication {
         let cluster = try config.cluster.map { try ClusterNode.join($0, metadata: meta, metrics: metrics) }
         let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
                                       faults: config.faults, cluster: cluster)
-        try service.reconcileLatest()
+        // A single server's latest values follow its own log after a crash. In a cluster the shared log's records
+        // commit with the latest values, and the local store is only a copy: nothing to reconcile from it.
+        if cluster == nil { try service.reconcileLatest() }
         return service
     }
 

@@ -39,17 +39,21 @@ extension ClusterNode {
         guard configuration.leaseSeconds >= 0.2, configuration.leaseSeconds <= 300 else {
             throw TrackingError(.invalidParameterValue, "--lease-seconds must be between 0.2 and 300, got \(configuration.leaseSeconds)")
         }
-        guard !configuration.nodeID.isEmpty, configuration.nodeID.utf8.count <= 200 else {
-            throw TrackingError(.invalidParameterValue, "--node-id must be 1 to 200 bytes")
+        guard !configuration.nodeID.isEmpty, configuration.nodeID.utf8.count <= 180, !configuration.nodeID.contains("#") else {
+            throw TrackingError(.invalidParameterValue, "--node-id must be 1 to 180 bytes, without '#'")
         }
         guard configuration.advertiseURL.hasPrefix("http://") || configuration.advertiseURL.hasPrefix("https://") else {
             throw TrackingError(.invalidParameterValue, "--advertise-url must be an http:// or https:// URL, got '\(configuration.advertiseURL)'")
         }
         _ = try ClusterAuth(secret: configuration.secret)
         try S3Client().checkBucket(location.bucket)
-        let state = ClusterState(db: try PostgresDatabase(uri: pg.db.uri, poolSize: 2), node: configuration.nodeID,
-                                 url: configuration.advertiseURL, leaseMillis: Int64(configuration.leaseSeconds * 1000))
-        let node = try ClusterNode(state: state, metadata: pg, metrics: metrics)
+        // Leases are held under ID#INSTANCE, one per process: a restarted server's old process, if it still runs
+        // somewhere, is fenced off instead of writing under the same name.
+        let instance = configuration.nodeID + "#" + Secrets.hex((0..<6).map { _ in UInt8.random(in: 0...255) })
+        let lease = Int64(configuration.leaseSeconds * 1000)
+        let state = ClusterState(db: try PostgresDatabase(uri: pg.db.uri, poolSize: 4), node: instance, url: configuration.advertiseURL, leaseMillis: lease)
+        let heartbeat = ClusterState(db: try PostgresDatabase(uri: pg.db.uri, poolSize: 1), node: instance, url: configuration.advertiseURL, leaseMillis: lease)
+        let node = try ClusterNode(state: state, heartbeat: heartbeat, metadata: pg, metrics: metrics)
         node.start()
         return node
     }

@@ -24,8 +24,10 @@ public struct OwnedElsewhere: Error, Sendable, Equatable {
 /// The owner serialises a run's writes (each holds the run while its transaction commits), so a run's records
 /// commit in `seq` order and a reader catching up from its last `seq` misses none.
 public final class ClusterNode: Sendable {
-    /// The shared state (its own small pool, so heartbeats do not queue behind requests).
+    /// The shared state (its own small pool, apart from the requests' metadata pool).
     public let state: ClusterState
+    /// The same, on a connection of its own: heartbeats never queue behind lease or log queries.
+    let heartbeatState: ClusterState
     let metadata: PostgresMetadataStore
     let metrics: MetricStore
     let slots = Mutex<[String: RunSlot]>([:])
@@ -37,11 +39,22 @@ public final class ClusterNode: Sendable {
 
     /// A member of the cluster of `state`, writing its records through `metadata`'s transactions and keeping run
     /// copies in `metrics`. Registers the server; call ``start()`` for the heartbeat.
-    public init(state: ClusterState, metadata: PostgresMetadataStore, metrics: MetricStore) throws {
+    public init(state: ClusterState, heartbeat: ClusterState? = nil, metadata: PostgresMetadataStore, metrics: MetricStore) throws {
+        precondition(heartbeat.map { $0.node == state.node } ?? true, "one server, one node id")
         self.state = state
+        heartbeatState = heartbeat ?? state
         self.metadata = metadata
         self.metrics = metrics
-        try state.register()
+        try shared { try state.register() }
+    }
+
+    /// `work` with PostgreSQL's errors as tracking errors (lost connections, lock timeouts: 503).
+    func shared<R>(_ work: () throws -> R) throws -> R {
+        do {
+            return try work()
+        } catch let e as PostgresError {
+            throw PostgresMetadataStore.trackingError(e, state.db.uri)
+        }
     }
 
     /// What the local store holds of a run's log.
@@ -93,22 +106,26 @@ public final class ClusterNode: Sendable {
 
     /// Runs a write of the run's points as its owner: takes the lease when free (bringing the local copy up to date
     /// first), or throws ``OwnedElsewhere`` when a live server holds it (503 when its holder is silent but its lease
-    /// has not lapsed). `body` gets the function that logs an append's record: call it inside the metadata
-    /// transaction, after the append became visible.
-    public func write<R>(run: String, _ body: (_ log: (PendingAppend) throws -> Void) throws -> R) throws -> R {
+    /// has not lapsed). `body` gets two functions to call inside the metadata transaction: `fence` first (locks the
+    /// lease row and checks this server still holds it under its epoch, so a refused write never becomes visible),
+    /// then `log` once the append is visible (its record joins the transaction).
+    public func write<R>(run: String, _ body: (_ fence: () throws -> Void, _ log: (PendingAppend) throws -> Void) throws -> R) throws -> R {
         let slot = slot(run)
         return try slot.work.withLock { progress in
             let epoch = try own(run, slot, &progress)
             var touched = false, logged: Int64?
             do {
-                let r = try body { pending in
+                let r = try body({
+                    try metadata.inTransaction { c in try ClusterState.checkLease(c, node: state.node, run: run, epoch: epoch) }
+                }, { pending in
                     guard let record = pending.record else { return }
                     touched = true
-                    logged = try metadata.inTransaction { c in try ClusterState.append(c, node: state.node, [(run, epoch, record)]).first }
-                }
+                    logged = try metadata.inTransaction { c in try ClusterState.insert(c, [(run, epoch, record)]).first }
+                })
                 if let logged { progress.appliedSeq = logged }
                 return r
             } catch {
+                // Visible here but maybe not in the log (a commit whose answer was lost): rebuilt before its next use.
                 if touched { progress.dirty = true }
                 if let e = error as? TrackingError, e.code == .temporarilyUnavailable { slot.lease.withLock { $0.epoch = nil } }
                 throw error
@@ -130,7 +147,13 @@ public final class ClusterNode: Sendable {
             return e
         }
         let asked = ContinuousClock.now
-        switch try state.acquire(run: run) {
+        // Held by another live server: forwarded without taking the lease row's lock (an acquire would wait for
+        // that server's appends in flight).
+        if let held = try shared({ try state.liveLease(of: run) }), held.owner != state.node {
+            slot.lease.withLock { $0.epoch = nil }
+            throw try elsewhere(run, held)
+        }
+        switch try shared({ try state.acquire(run: run) }) {
         case .owned(let lease):
             let had = slot.lease.withLock { $0.epoch }
             // Another server may have written since this one last held it (or this one never knew the run).
@@ -139,13 +162,21 @@ public final class ClusterNode: Sendable {
             return lease.epoch
         case .heldElsewhere(let lease):
             slot.lease.withLock { $0.epoch = nil }
-            if let owner = try state.nodes().first(where: { $0.id == lease.owner }) {
-                throw OwnedElsewhere(run: run, node: owner.id, url: owner.url)
-            }
-            throw TrackingError(.temporarilyUnavailable, "The writes of run \(run) belong to server \(lease.owner), which is not answering; "
-                                + "another server takes them over when its lease lapses: send the request again")
+            throw try elsewhere(run, lease)
         }
     }
+
+    /// Where a write of a run held by another server goes: ``OwnedElsewhere`` naming it while it beats, else 503.
+    func elsewhere(_ run: String, _ lease: ClusterState.Lease) throws -> any Error {
+        if let owner = try shared({ try state.nodes() }).first(where: { $0.id == lease.owner }) {
+            return OwnedElsewhere(run: run, node: owner.id, url: owner.url)
+        }
+        return TrackingError(.temporarilyUnavailable, "The writes of run \(run) belong to server \(lease.owner), which is not answering; "
+                             + "another server takes them over when its lease lapses: send the request again")
+    }
+
+    /// Whether this server has a copy of the run in hand (a read of a run it never saw first checks that it exists).
+    public func knows(run: String) -> Bool { slots.withLock { $0[run] != nil } }
 
     // MARK: Reads
 
@@ -168,19 +199,26 @@ public final class ClusterNode: Sendable {
                 progress = Progress(appliedSeq: 0, dirty: false)
             }
             while true {
-                let records = try state.records(run: run, after: progress.appliedSeq, limit: 1_000)
+                // A failed query leaves the copy as it was (a prefix of the log): only a failed apply makes it dirty.
+                let records = try shared { try state.records(run: run, after: progress.appliedSeq, limit: Self.catchUpPage) }
                 guard let last = records.last else { return }
-                try metrics.apply(run: run, records: records.map(\.payload))
+                do {
+                    try metrics.apply(run: run, records: records.map(\.payload))
+                } catch {
+                    progress.dirty = true
+                    throw error
+                }
                 progress.appliedSeq = last.seq
             }
+        } catch let e as StorageError where e.code == .overloaded {
+            throw RequestRules.metricsOverloaded(e.message)
         } catch let e as StorageError {
-            progress.dirty = true
             throw TrackingError(.internalError, "bringing run \(run) up to date from the shared log failed: \(e)")
-        } catch {
-            progress.dirty = true
-            throw error
         }
     }
+
+    /// Records fetched per query while catching up (a record holds at most one request's points).
+    static let catchUpPage = 100
 
     // MARK: Heartbeat
 
@@ -204,35 +242,49 @@ public final class ClusterNode: Sendable {
     func beat() {
         let asked = ContinuousClock.now
         do {
-            let held = try state.renew()
+            let held = try heartbeatState.renew()
             heartbeatError.withLock { $0 = nil }
-            var idle: [(String, Int64)] = []
+            var idle: [(String, RunSlot)] = []
             for (run, slot) in slots.withLock({ Array($0) }) {
                 slot.lease.withLock { v in
                     guard let e = v.epoch else { return }
                     if held[run] != e {
                         v.epoch = nil
                     } else if asked - v.used > leaseDuration * Self.idleLeases {
-                        v.epoch = nil
-                        idle.append((run, e))
+                        idle.append((run, slot))
                     } else {
                         v.confirmed = asked
                     }
                 }
             }
-            for (run, epoch) in idle { try state.release(run: run, epoch: epoch) }
+            // An idle lease is given up only while no write of its run is running here (one that starts afterwards
+            // takes the lease again), and only if still idle then.
+            for (run, slot) in idle {
+                try slot.work.withLockIfAvailable { _ in
+                    let epoch: Int64? = slot.lease.withLock { v in
+                        guard let e = v.epoch, ContinuousClock.now - v.used > leaseDuration * Self.idleLeases else { return nil }
+                        v.epoch = nil
+                        return e
+                    }
+                    if let epoch { try heartbeatState.release(run: run, epoch: epoch) }
+                }
+            }
         } catch {
             heartbeatError.withLock { $0 = "\(error)" }
         }
     }
+
+    /// The last heartbeat's failure, `nil` while they succeed (for the server's log).
+    public var lastHeartbeatError: String? { heartbeatError.withLock { $0 } }
 
     /// Stops the heartbeat and gives up this server's leases, so the others take its runs at once.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         while beating.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.01) }
         for (run, slot) in slots.withLock({ Array($0) }) {
-            if let e = slot.lease.withLock({ $0.epoch }) { try? state.release(run: run, epoch: e) }
+            if let e = slot.lease.withLock({ $0.epoch }) { try? heartbeatState.release(run: run, epoch: e) }
         }
+        try? heartbeatState.leave()
     }
 
     /// The runs this server believes it owns, with their epochs (for status pages and tests).

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What the servers of a cluster share through PostgreSQL (docs/scale-out.md): who they are (`tally_nodes`), which
 /// server owns each run's metric writes (`tally_leases`: owner, epoch, expiry) and the acknowledged records not yet
 /// sealed into object storage (`tally_log`). Every time is PostgreSQL's clock (`clock_timestamp()`), so the servers'
@@ -43,13 +45,43 @@ public final class ClusterState: Sendable {
         public var heartbeatMillis: Int64
     }
 
-    /// Records this server (its URL, a fresh start time and heartbeat), replacing an earlier record of the same id.
+    /// The operator's id of this server: ``node`` up to its `#` (``node`` is `ID#INSTANCE`, one per process, so two
+    /// processes never hold a lease under one name).
+    public var operatorID: String { node.split(separator: "#", maxSplits: 1).first.map(String.init) ?? node }
+
+    /// Records this server (its URL, a fresh start time and heartbeat). An earlier process of the same id
+    /// (`ID#…`) still beating — a restart right after a crash — is waited for up to a lease and a second; one
+    /// beating after that is another live server under this id: refused with an error naming it. The leases of the
+    /// earlier, dead processes are released (their runs are taken over at once, under new epochs).
     public func register() throws {
-        try db.withConnection { c in
-            _ = try c.run("INSERT INTO tally_nodes VALUES (?, ?, \(Self.now), \(Self.now)) ON CONFLICT (node_id) DO UPDATE "
-                          + "SET url = EXCLUDED.url, started_ms = EXCLUDED.started_ms, heartbeat_ms = EXCLUDED.heartbeat_ms",
-                          [.text(node), .text(url)])
+        let deadline = ContinuousClock.now + .milliseconds(leaseMillis + 1_000)
+        while true {
+            let others: [String] = try db.transaction { c in
+                _ = try c.run("SELECT pg_advisory_xact_lock(hashtext(?))", [.text("tally-node " + operatorID)])
+                let live = try c.rows("SELECT node_id FROM tally_nodes WHERE starts_with(node_id, ?) AND node_id <> ? "
+                                      + "AND heartbeat_ms >= \(Self.now) - ?", [.text(operatorID + "#"), .text(node), .integer(leaseMillis)])
+                    .map { $0[0].string ?? "" }
+                guard live.isEmpty else { return live }
+                _ = try c.run("UPDATE tally_leases SET expires_ms = \(Self.now) WHERE starts_with(owner, ?) AND owner <> ?",
+                              [.text(operatorID + "#"), .text(node)])
+                _ = try c.run("DELETE FROM tally_nodes WHERE starts_with(node_id, ?) AND node_id <> ?", [.text(operatorID + "#"), .text(node)])
+                _ = try c.run("INSERT INTO tally_nodes VALUES (?, ?, \(Self.now), \(Self.now)) ON CONFLICT (node_id) DO UPDATE "
+                              + "SET url = EXCLUDED.url, started_ms = EXCLUDED.started_ms, heartbeat_ms = EXCLUDED.heartbeat_ms",
+                              [.text(node), .text(url)])
+                return []
+            }
+            if others.isEmpty { return }
+            guard ContinuousClock.now < deadline else {
+                throw TrackingError(.invalidParameterValue, "Another server is running as node '\(operatorID)' (\(others.joined(separator: ", "))): "
+                                    + "give each server its own --node-id and --advertise-url")
+            }
+            Thread.sleep(forTimeInterval: 0.2)
         }
+    }
+
+    /// Leaves the cluster (a clean stop): this server's record stops counting as alive at once.
+    public func leave() throws {
+        try db.withConnection { c in _ = try c.run("UPDATE tally_nodes SET heartbeat_ms = 0 WHERE node_id = ?", [.text(node)]) }
     }
 
     /// The servers whose last heartbeat is at most `withinMillis` old (default: a lease's length), by id.
@@ -88,6 +120,9 @@ public final class ClusterState: Sendable {
     /// epoch); a lease taken from another server (expired) gets the next epoch.
     public func acquire(run: String) throws -> Acquired {
         try db.transaction { c in
+            // A lease row locked by an append in flight (FOR SHARE) is waited for, but not past half a lease: a
+            // partitioned owner's open transaction must not stall the others (55P03: the caller answers 503).
+            try c.execute("SET LOCAL lock_timeout = \(max(50, leaseMillis / 2))")
             let taken = try c.rows("""
                 INSERT INTO tally_leases VALUES (?, ?, 1, \(Self.now) + ?) ON CONFLICT (run_uuid) DO UPDATE
                 SET owner = EXCLUDED.owner, expires_ms = EXCLUDED.expires_ms,
@@ -101,6 +136,15 @@ public final class ClusterState: Sendable {
             }
             guard let held = try Self.lease(c, run) else { throw TrackingError(.internalError, "the lease of run \(run) vanished while taken") }
             return .heldElsewhere(held)
+        }
+    }
+
+    /// The run's lease when it has not expired (a plain read, no lock: who to forward to).
+    public func liveLease(of run: String) throws -> Lease? {
+        try db.withConnection { c in
+            try c.rows("SELECT owner, epoch, expires_ms FROM tally_leases WHERE run_uuid = ? AND expires_ms > \(Self.now)", [.text(run)]).first.map {
+                Lease(run: run, owner: $0[0].string ?? "", epoch: $0[1].int ?? 0, expiresMillis: $0[2].int ?? 0)
+            }
         }
     }
 
@@ -171,11 +215,20 @@ public final class ClusterState: Sendable {
             var epoch: Int64
             static func < (a: Key, b: Key) -> Bool { (a.run, a.epoch) < (b.run, b.epoch) }
         }
-        for k in Set(records.map { Key(run: $0.run, epoch: $0.epoch) }).sorted() {
-            let held = try c.rows("SELECT 1 FROM tally_leases WHERE run_uuid = ? AND owner = ? AND epoch = ? AND expires_ms > \(Self.now) FOR SHARE",
-                                  [.text(k.run), .text(node), .integer(k.epoch)])
-            guard !held.isEmpty else { throw Self.fenced(k.run, k.epoch) }
-        }
+        for k in Set(records.map { Key(run: $0.run, epoch: $0.epoch) }).sorted() { try checkLease(c, node: node, run: k.run, epoch: k.epoch) }
+        return try insert(c, records)
+    }
+
+    /// Locks the run's lease row (`FOR SHARE`, until the transaction ends: a takeover waits for it) and checks that
+    /// `node` holds it under `epoch`, unexpired; throws ``fenced(_:_:)`` otherwise.
+    static func checkLease(_ c: PostgresDatabase.Connection, node: String, run: String, epoch: Int64) throws {
+        let held = try c.rows("SELECT 1 FROM tally_leases WHERE run_uuid = ? AND owner = ? AND epoch = ? AND expires_ms > \(Self.now) FOR SHARE",
+                              [.text(run), .text(node), .integer(epoch)])
+        guard !held.isEmpty else { throw Self.fenced(run, epoch) }
+    }
+
+    /// Inserts records whose leases the transaction has checked (``checkLease(_:node:run:epoch:)``); their sequence numbers.
+    static func insert(_ c: PostgresDatabase.Connection, _ records: [(run: String, epoch: Int64, payload: [UInt8])]) throws -> [Int64] {
         var seqs: [Int64] = []
         seqs.reserveCapacity(records.count)
         for chunk in stride(from: 0, to: records.count, by: 500) {

@@ -120,6 +120,45 @@ public final class PostgresDatabase: Sendable {
     /// The most statements prepared on one connection; later ones run unprepared.
     static let preparedPerConnection = 256
 
+    /// The longest a statement's answer is waited for. A connection silent that long is closed (its pending
+    /// statements fail, the pool replaces it): a lost connection PostgreSQL never answers on again — seen once in
+    /// a ROLLBACK across a server restart — fails a request instead of holding its thread and locks for ever.
+    public static let answerSeconds: Int64 = 120
+
+    /// The answer of `future`, a statement sent on `connection`, waited for at most ``answerSeconds``.
+    static func answer<T: Sendable>(_ future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
+        let promise = future.eventLoop.makePromise(of: T.self)
+        let settled = Once()
+        let timer = future.eventLoop.scheduleTask(in: .seconds(answerSeconds)) {
+            guard settled.first() else { return }
+            promise.fail(NoAnswer(seconds: answerSeconds))
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+        future.whenComplete { result in
+            timer.cancel()
+            if settled.first() { promise.completeWith(result) }
+        }
+        return try promise.futureResult.wait()
+    }
+
+    /// A statement not sent: the connection had closed (PostgresNIO would never answer a query written to it).
+    struct Closed: Error, CustomStringConvertible {
+        var description: String { "the connection to PostgreSQL is closed" }
+    }
+
+    /// A statement left unanswered past ``answerSeconds``.
+    struct NoAnswer: Error, CustomStringConvertible {
+        let seconds: Int64
+        var description: String { "no answer from PostgreSQL within \(seconds) s: the connection was closed" }
+    }
+
+    /// A flag set once, by the first of several racing completions.
+    final class Once: Sendable {
+        private let flag = Atomic<Bool>(false)
+        /// `true` for the first caller only.
+        func first() -> Bool { !flag.exchange(true, ordering: .acquiringAndReleasing) }
+    }
+
     /// A new connection.
     func connect() throws -> Pooled {
         do {
@@ -242,18 +281,21 @@ public final class PostgresDatabase: Sendable {
         /// Sends a statement without binds and returns at once; ``Pending/wait()`` waits for its answer. Statements
         /// sent after it on this connection run after it.
         public func start(_ sql: String) -> Pending {
-            Pending(future: connection.query(PostgresQuery(unsafeSQL: sql), logger: logger), sql: sql)
+            let future = connection.isClosed ? connection.eventLoop.makeFailedFuture(Closed())
+                : connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            return Pending(future: future, sql: sql, connection: connection)
         }
 
         /// A statement sent and not waited for yet.
         public struct Pending: Sendable {
             let future: EventLoopFuture<PostgresQueryResult>
             let sql: String
+            let connection: PostgresConnection
 
             /// Waits for the statement's answer; throws its error.
             public func wait() throws {
                 do {
-                    _ = try future.wait()
+                    _ = try PostgresDatabase.answer(future, on: connection)
                 } catch {
                     throw PostgresError(error, sql: sql)
                 }
@@ -263,9 +305,10 @@ public final class PostgresDatabase: Sendable {
         /// Runs a statement; returns the rows it touched (or returned).
         @discardableResult
         public func run(_ sql: String, _ values: [SQLValue] = []) throws -> Int {
+            try checkOpen(sql)
             do {
                 let answer = connection.query(try Self.query(sql, values), logger: logger)
-                return try afterEarlier(sql) { try answer.wait().metadata.rows ?? 0 }
+                return try afterEarlier(sql) { try PostgresDatabase.answer(answer, on: connection).metadata.rows ?? 0 }
             } catch let e as PostgresError {
                 throw e
             } catch {
@@ -278,6 +321,7 @@ public final class PostgresDatabase: Sendable {
         /// `COMMIT`, or the end of ``PostgresDatabase/withConnection(_:)`` — waits for it too, in the same trip, and
         /// throws its error first. Binds are checked (NUL in text) before anything is sent.
         public func exec(_ sql: String, _ values: [SQLValue]) throws {
+            try checkOpen(sql)
             do {
                 let text = try Self.text(sql, values)
                 let answer: EventLoopFuture<Void>
@@ -299,7 +343,7 @@ public final class PostgresDatabase: Sendable {
             let sent = pooled.unanswered.withLock { s in defer { s = [] }; return s }
             var first: PostgresError?
             for s in sent {
-                do { try s.answer.wait() } catch { if first == nil { first = PostgresError(error, sql: s.sql) } }
+                do { try PostgresDatabase.answer(s.answer, on: connection) } catch { if first == nil { first = PostgresError(error, sql: s.sql) } }
             }
             if let first { throw first }
         }
@@ -320,19 +364,20 @@ public final class PostgresDatabase: Sendable {
         /// the first time it runs them (up to ``PostgresDatabase/preparedPerConnection``): later runs skip the
         /// server's parsing and planning.
         public func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
+            try checkOpen(sql)
             do {
                 let text = try Self.text(sql, values)
                 if !values.isEmpty, values.count <= 64, let statement = try prepared(text) {
                     // The description a statement is prepared with says text; the rows come in binary (as asked).
                     let answer = statement.execute(try Self.data(values))
-                    return try afterEarlier(sql) { try answer.wait() }.map { row in
+                    return try afterEarlier(sql) { try PostgresDatabase.answer(answer, on: connection) }.map { row in
                         row.map { c in
                             Self.value(PostgresCell(bytes: c.bytes, dataType: c.dataType, format: .binary, columnName: c.columnName, columnIndex: c.columnIndex))
                         }
                     }
                 }
                 let answer = connection.query(PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), logger: logger)
-                return try afterEarlier(sql) { try answer.wait() }.rows.map { row in
+                return try afterEarlier(sql) { try PostgresDatabase.answer(answer, on: connection) }.rows.map { row in
                     row.map(Self.value)
                 }
             } catch let e as PostgresError {
@@ -344,11 +389,17 @@ public final class PostgresDatabase: Sendable {
 
         /// The statement `text` prepared on this connection (prepared now the first time), `nil` when the
         /// connection holds as many as it may.
+        /// Throws instead of sending on a closed connection.
+        func checkOpen(_ sql: String) throws {
+            if connection.isClosed { throw PostgresError(Closed(), sql: sql) }
+        }
+
         func prepared(_ text: String) throws -> PreparedQuery? {
+            try checkOpen(text)
             if let p = pooled.prepared.withLock({ $0[text] }) { return p }
             guard pooled.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection else { return nil }
             let preparing = connection.prepare(query: text)
-            let p = try afterEarlier(text) { try preparing.wait() }
+            let p = try afterEarlier(text) { try PostgresDatabase.answer(preparing, on: connection) }
             pooled.prepared.withLock { $0[text] = p }
             return p
         }

@@ -150,6 +150,10 @@ public final class PostgresMetadataStore: MetadataStore {
         if e.isRetryable {
             return TrackingError(.temporarilyUnavailable, "A concurrent write to the same metadata won; retry the request (\(e.message))")
         }
+        if e.sqlState == "55P03" || e.sqlState == "57014" || e.sqlState?.hasPrefix("08") == true || e.sqlState?.hasPrefix("57P") == true {
+            // A lock not granted in time, a statement cancelled, a connection lost, the server shutting down.
+            return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.address)) is busy or restarting: \(e.message)")
+        }
         return TrackingError(.internalError, e.description)
     }
 

@@ -28,6 +28,7 @@ extension TrackingService {
         // The runs' latest values as one key-major table, straight from their compact rows: no per-run metric
         // arrays, no key strings compared per cell. Rows are then built in parallel chunks of keys.
         let runIDs = runs.map(\.runID)
+        if q.value != .latest { for id in runIDs { try readable(id) } }  // once per run, not per cell
         let table = try metadata.latestTable(runIDs: runIDs)
         let selected = table.keys.indices.filter { select(table.keys[$0]) }
         let chunks = Parallel.chunks(selected.count, minimum: 256)
@@ -128,11 +129,9 @@ extension TrackingService {
         case .latest:
             return nil
         case .step(let s):
-            try readable(run)
             let points = try metrics.read(run: run, key: key, steps: s...s).points
             return points.max { LatestRule.isLater($1, than: $0) }
         case .best:
-            try readable(run)
             var best: MetricPoint?
             try metrics.scan(run: run, key: key) { c in
                 for i in 0..<c.count where !c.values[i].isNaN {

@@ -102,18 +102,21 @@ extension TrackingService {
     func commit(runID: String, _ series: SeriesColumns, batchID: String?, duplicates: DuplicateCheck? = nil, metadataOnDuplicate: Bool,
                 _ writes: () throws -> Void) throws -> Bool {
         guard let cluster, series.count > 0 else {
-            return try commit(runID: runID, series, batchID: batchID, duplicates: duplicates, metadataOnDuplicate: metadataOnDuplicate, log: { _ in }, writes)
+            return try commit(runID: runID, series, batchID: batchID, duplicates: duplicates, metadataOnDuplicate: metadataOnDuplicate,
+                              fence: {}, log: { _ in }, writes)
         }
-        // In a cluster the run's owner writes, and the append's record joins the transaction (ClusterNode).
-        return try cluster.write(run: runID) { log in
-            try commit(runID: runID, series, batchID: batchID, duplicates: duplicates, metadataOnDuplicate: metadataOnDuplicate, log: log, writes)
+        // In a cluster the run's owner writes: its lease is checked first in the transaction, and the append's record
+        // joins it (ClusterNode).
+        return try cluster.write(run: runID) { fence, log in
+            try commit(runID: runID, series, batchID: batchID, duplicates: duplicates, metadataOnDuplicate: metadataOnDuplicate,
+                       fence: fence, log: log, writes)
         }
     }
 
-    /// ``commit(runID:_:batchID:duplicates:metadataOnDuplicate:_:)`` with `log` called on the visible append inside
-    /// the transaction (the shared log's record, in a cluster).
+    /// ``commit(runID:_:batchID:duplicates:metadataOnDuplicate:_:)`` with `fence` called first in the transaction
+    /// and `log` on the visible append (the shared log's lease check and record, in a cluster).
     private func commit(runID: String, _ series: SeriesColumns, batchID: String?, duplicates: DuplicateCheck?, metadataOnDuplicate: Bool,
-                        log: (PendingAppend) throws -> Void, _ writes: () throws -> Void) throws -> Bool {
+                        fence: () throws -> Void, log: (PendingAppend) throws -> Void, _ writes: () throws -> Void) throws -> Bool {
         // Checks, backpressure seals, the duplicate check against sealed points and the log record's encoding happen
         // before the transaction takes its lock.
         let prepared = series.count == 0 ? nil : try storing {
@@ -122,6 +125,7 @@ extension TrackingService {
         var pending: PendingAppend?
         do {
             try metadata.transaction {
+                try fence()
                 try writes()
                 guard let prepared else { return }
                 let p = try appendVisible(prepared)

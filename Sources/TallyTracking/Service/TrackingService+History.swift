@@ -3,13 +3,24 @@ import TallyStore
 extension TrackingService {
     /// Brings this server's copy of a run's points up to date before a read (in a cluster: ``ClusterNode/readable(run:)``).
     func readable(_ runID: String) throws {
-        try cluster?.readable(run: runID)
+        guard let cluster else { return }
+        // A run this server never saw is looked up first: reads of unknown ids (an empty history, as MLflow answers)
+        // leave no state behind.
+        if !cluster.knows(run: runID) {
+            guard (try? experimentID(ofRun: runID)) != nil else { return }
+        }
+        try cluster.readable(run: runID)
     }
 
     /// A metric's points in MLflow's history order: timestamp, then step, then value. Like MLflow, an unknown run
     /// or key is an empty history, not an error.
     public func history(runID: String, key: String) throws -> [MetricPoint] {
         try readable(runID)
+        return try orderedHistory(runID: runID, key: key)
+    }
+
+    /// ``history(runID:key:)`` of the local copy as it is.
+    func orderedHistory(runID: String, key: String) throws -> [MetricPoint] {
         let pts = try metrics.read(run: runID, key: key).points
         // Stored by step; already in MLflow's order whenever timestamps grow with steps.
         // Equal (timestamp, step) pairs are ordered by value, so only strictly increasing pairs skip the sort.
@@ -25,7 +36,7 @@ extension TrackingService {
     public func historyPage(runID: String, key: String, offset: Int, limit: Int) throws -> (points: [MetricPoint], total: Int) {
         try readable(runID)
         if let page = try metrics.timeOrderedPage(run: runID, key: key, offset: offset, limit: limit) { return page }
-        let all = try history(runID: runID, key: key)
+        let all = try orderedHistory(runID: runID, key: key)
         let start = min(offset, all.count), end = limit >= all.count - start ? all.count : start + limit
         return (Array(all[start..<end]), all.count)
     }

@@ -120,6 +120,9 @@ struct ServerCommand: AsyncParsableCommand {
             return nil
         }
         if port == 0 && advertiseUrl == nil { throw ValidationError("cluster mode on --port 0 needs --advertise-url (the others must know the port)") }
+        if ["0.0.0.0", "::", "[::]"].contains(host) && (advertiseUrl == nil || nodeId == nil) {
+            throw ValidationError("cluster mode listening on every interface (--host \(host)) needs --advertise-url and --node-id: the address the other servers reach this one at, and a name of its own")
+        }
         guard let secret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"] else {
             throw ValidationError("cluster mode needs --cluster-secret (or env TALLY_CLUSTER_SECRET), the same on every server")
         }
