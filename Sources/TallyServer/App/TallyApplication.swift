@@ -67,6 +67,12 @@ public enum TallyApplication {
         storeConfig.wal!.durability = config.durability
         storeConfig.sealsInBackground = true  // no request waits for a seal or compaction it did not ask for
         if let m = config.metricMemoryBytes { storeConfig.memoryBudget = m }
+        if config.cluster != nil {
+            // In a cluster a point is durable once its record commits in PostgreSQL's shared log, and the local store
+            // is a copy rebuilt from that log after a restart: its own fsyncs would only add latency.
+            storeConfig.wal!.durability = .none
+            storeConfig.durableSegments = false
+        }
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
         let meta = try openMetadata(config)
         let artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)

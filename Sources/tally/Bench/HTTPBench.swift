@@ -18,6 +18,11 @@ struct HTTPBench: ParsableCommand {
     @Option(help: "Points per run compared.") var comparePoints = 1_000_000
     @Option(help: "Buckets of the compare query.") var buckets = 1000
     @Option(help: "Port of a running server on 127.0.0.1 (default: start one).") var port: Int?
+    @Option(help: "Ports of several running servers of one cluster, comma-separated: connection c talks to the c-th (round robin), so each run is written through one server.")
+    var ports: String?
+    @Flag(help: "With --ports: each request of a connection goes to the next server in turn (a load balancer without affinity: most writes are forwarded to their run's owner).")
+    var spread = false
+    @Flag(help: "Measure the three ingest APIs only (no compare or chart queries).") var ingestOnly = false
     @Flag(help: "Measure wide runs instead (benchmark suites: many keys, few points each) through log-batch.") var wide = false
     @Option(help: "Wide mode: runs.") var wideRuns = 200
     @Option(help: "Wide mode: metric keys per run.") var wideKeys = 2_000
@@ -46,15 +51,25 @@ struct HTTPBench: ParsableCommand {
         if writers { return try runWriters() }
         let root = output.scratch("http")
         defer { system_rm(root) }
-        let server = port == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb, auth: auth,
+        let cluster = try ports.map { list in
+            try list.split(separator: ",").map { p -> Int in
+                guard let n = Int(p.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("--ports: '\(p)' is not a port") }
+                return n
+            }
+        }
+        let given = cluster?.first ?? self.port
+        let server = given == nil ? try ChildServer(dataDirectory: root + "/data", durability: durability, metricMemoryMB: metricMemoryMb, auth: auth,
                                                                     executable: serverExe) : nil
         defer { server?.stop() }
-        let port = self.port ?? server!.port
+        let port = given ?? server!.port
+        let servers = cluster ?? [port]
         if auth, server != nil { try Self.signInAsEditor(port: port) }
         var out = JSONObject()
         out.add("connections", connections)
         out.add("auth", auth)
-        out.add("durability", self.port != nil ? "server's" : durability)
+        out.add("durability", server == nil ? "server's" : durability)
+        out.add("servers", servers.count)
+        out.add("spread", spread)
 
         // Each ingest API's rate, and with a child server its points per second of server CPU (the client shares the
         // cores: steadier than the rate for comparing two server builds or settings).
@@ -64,22 +79,23 @@ struct HTTPBench: ParsableCommand {
         }
         let pid = server.map { "\($0.pid)" }
         // 1. MLflow log-batch: the client's body, 1,000 metrics (10 keys × 100 steps) per request.
-        report("mlflow_log_batch", try ingest(port: port, pid: pid, perRequest: 1000, contentType: "application/json",
+        report("mlflow_log_batch", try ingest(ports: servers, pid: pid, perRequest: 1000, contentType: "application/json",
                                               path: { _ in "/api/2.0/mlflow/runs/log-batch" }) {
             run, step, n in Array(Self.mlflowBody(run: run, step: step, steps: n / Self.keys.count).utf8)
         })
 
         // 2. Native JSON columns, 10,000 points (10 keys × 1,000 steps) per request.
-        report("native_json", try ingest(port: port, pid: pid, perRequest: 10_000, contentType: "application/json",
+        report("native_json", try ingest(ports: servers, pid: pid, perRequest: 10_000, contentType: "application/json",
                                          path: { "/api/tally/v1/runs/\($0)/metrics" }) {
             _, step, n in Array(Self.nativeJSON(step: step, steps: n / Self.keys.count).utf8)
         })
 
         // 3. Native binary columns, 10,000 points per request.
-        report("native_binary", try ingest(port: port, pid: pid, perRequest: 10_000, contentType: "application/x-tally-columns",
+        report("native_binary", try ingest(ports: servers, pid: pid, perRequest: 10_000, contentType: "application/x-tally-columns",
                                            path: { "/api/tally/v1/runs/\($0)/metrics" }) { _, step, n in
             Self.nativeBinary(step: step, steps: n / Self.keys.count, keys: Self.keys)
         })
+        if ingestOnly { return output.emit(out) }
 
         // 4. Compare: `compareRuns` runs of `comparePoints` points of "loss", loaded in 100,000-point batches.
         let runs = try (0..<compareRuns).map { _ in try Self.createRun(port: port) }
@@ -127,16 +143,21 @@ struct HTTPBench: ParsableCommand {
 
     /// Points/s of one ingest API (and per second of server CPU, given the server's pid): each connection posts bodies
     /// for its own run, built before the clock starts.
-    func ingest(port: Int, pid: String?, perRequest: Int, contentType: String, path: (String) -> String,
+    func ingest(ports: [Int], pid: String?, perRequest: Int, contentType: String, path: (String) -> String,
                 body: (String, Int, Int) -> [UInt8]) throws -> (rate: Double, cpu: Double?) {
-        let runs = try (0..<connections).map { _ in try Self.createRun(port: port) }
+        let runs = try (0..<connections).map { _ in try Self.createRun(port: ports[0]) }
         let requests = max(1, points / perRequest)
         let bodies = runs.map { run in (0..<requests).map { r in body(run, r * perRequest / Self.keys.count, perRequest) } }
         let paths = runs.map(path)
         let cpuBefore = pid.map { cpuSeconds(of: $0) }
+        let spread = self.spread
         let t = try seconds {
-            try drive(connections, port: port) { c, conn in
-                for b in bodies[c] { try Self.check(conn.request("POST", paths[c], body: b, contentType: contentType)) }
+            try onThreads(connections) { c in
+                // Connection c's server, or (spread) one connection per server used in turn.
+                let conns = try (spread ? ports.indices.map { (c + $0) % ports.count } : [c % ports.count]).map { try BlockingHTTP(port: ports[$0]) }
+                for (i, b) in bodies[c].enumerated() {
+                    try Self.check(conns[i % conns.count].request("POST", paths[c], body: b, contentType: contentType))
+                }
             }
         }
         let points = Double(connections * requests * perRequest)
