@@ -116,6 +116,20 @@ def history(server, run_id, key):
     return [(m["step"], struct.pack("<d", float(m["value"]))) for m in r.json().get("metrics", [])]
 
 
+def expect_all_acknowledged(servers, writers, runs, keys=("loss",)):
+    """Every acknowledged point of every run, exactly once and bit-exact, through every server given."""
+    for s in servers:
+        for run in runs:
+            for key in keys:
+                expected = {}
+                for w in writers:
+                    if w.run_id == run and w.key == key:
+                        expected.update(w.acked)
+                got = history(s, run, key)
+                assert len(got) == len(set(p[0] for p in got)), f"{run}/{key}: a point stored twice through {s.url}"
+                assert dict(got) == expected, f"{run}/{key} through {s.url}: {len(got)} points, {len(expected)} acknowledged"
+
+
 def test_every_acknowledged_point_survives_the_owner_being_killed():
     db, servers = cluster()
     alive = [True] * len(servers)
@@ -152,18 +166,7 @@ def test_every_acknowledged_point_survives_the_owner_being_killed():
               f"{len(runs)} runs; failover (kill -9 → a write of its run acknowledged): {failover:.2f} s at --lease-seconds {LEASE}")
         assert failover < LEASE * 6 + 5
         # Every acknowledged point, exactly once and bit-exact, through every survivor.
-        for i, s in enumerate(servers):
-            if not alive[i]:
-                continue
-            for run in runs:
-                for key in ("loss", "acc"):
-                    expected = {}
-                    for w in writers:
-                        if w.run_id == run and w.key == key:
-                            expected.update(w.acked)
-                    got = history(s, run, key)
-                    assert len(got) == len(set(p[0] for p in got)), f"{run}/{key}: a point stored twice through {s.url}"
-                    assert dict(got) == expected, f"{run}/{key} through {s.url}: {len(got)} points, {len(expected)} acknowledged"
+        expect_all_acknowledged([s for i, s in enumerate(servers) if alive[i]], writers, runs, keys=("loss", "acc"))
         # The latest values agree with the points.
         for run in runs:
             m = {x.key: x for x in MlflowClient(servers[victim - 1].url).get_run(run).data._metric_objs}
@@ -174,20 +177,6 @@ def test_every_acknowledged_point_survives_the_owner_being_killed():
         for i, s in enumerate(servers):
             if alive[i]:
                 s.stop()
-
-
-def expect_all_acknowledged(servers, writers, runs, keys=("loss",)):
-    """Every acknowledged point of every run, exactly once and bit-exact, through every server given."""
-    for s in servers:
-        for run in runs:
-            for key in keys:
-                expected = {}
-                for w in writers:
-                    if w.run_id == run and w.key == key:
-                        expected.update(w.acked)
-                got = history(s, run, key)
-                assert len(got) == len(set(p[0] for p in got)), f"{run}/{key}: a point stored twice through {s.url}"
-                assert dict(got) == expected, f"{run}/{key} through {s.url}: {len(got)} points, {len(expected)} acknowledged"
 
 
 def test_a_postgresql_restart_loses_nothing():
@@ -281,6 +270,12 @@ def test_artifacts_and_forwarded_requests_across_servers():
                           json={"run_id": run, "key": "m", "value": 9, "timestamp": 1, "step": 3})
         assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED", r.text
         assert len(MlflowClient(b.url).get_metric_history(run, "m")) == 2
+        # Offline commands go around the shared log: refused while the cluster runs.
+        from conftest import TALLY
+        os.makedirs(os.path.join(a.dir, "offline"))
+        out = subprocess.run([TALLY, "export", "mlflow", "--to", "http://127.0.0.1:9", "--data-dir", os.path.join(a.dir, "offline"),
+                              "--backend-store-uri", db], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "serves a running cluster" in out.stderr + out.stdout, out.stderr + out.stdout
     finally:
         for s in servers:
             s.stop()

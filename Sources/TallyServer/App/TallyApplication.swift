@@ -76,7 +76,10 @@ public enum TallyApplication {
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
         let meta = try openMetadata(config)
         let artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)
-        let cluster = try config.cluster.map { try ClusterNode.join($0, metadata: meta, metrics: metrics) }
+        var logger = Logger(label: "tally")
+        logger.logLevel = config.logLevel
+        let log = logger
+        let cluster = try config.cluster.map { try ClusterNode.join($0, metadata: meta, metrics: metrics, report: { log.warning("\($0)") }) }
         let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
                                       faults: config.faults, cluster: cluster)
         // A single server's latest values follow its own log after a crash. In a cluster the shared log's records

@@ -24,11 +24,23 @@ public struct ClusterConfiguration: Sendable {
     }
 }
 
+extension ClusterState {
+    /// The servers of a cluster running on `metadata`'s database (a heartbeat within the last minute): offline
+    /// commands (`tally import`, `export`) write and read one server's metric store, so they refuse to run beside them.
+    public static func liveNodes(of metadata: any MetadataStore) throws -> [String] {
+        guard let pg = metadata as? PostgresMetadataStore else { return [] }
+        return try pg.conn { c in
+            try c.rows("SELECT node_id FROM tally_nodes WHERE heartbeat_ms >= \(Self.now) - 60000 ORDER BY node_id").map { $0[0].string ?? "" }
+        }
+    }
+}
+
 extension ClusterNode {
     /// Joins the cluster `configuration` describes, with `metadata` as the shared database and `metrics` as this
     /// server's copy of the runs' points: checks the settings (clear errors naming the flag), the metrics bucket,
     /// registers the server and starts its heartbeat.
-    public static func join(_ configuration: ClusterConfiguration, metadata: any MetadataStore, metrics: MetricStore) throws -> ClusterNode {
+    public static func join(_ configuration: ClusterConfiguration, metadata: any MetadataStore, metrics: MetricStore,
+                            report: @escaping @Sendable (String) -> Void = { _ in }) throws -> ClusterNode {
         guard let pg = metadata as? PostgresMetadataStore else {
             throw TrackingError(.invalidParameterValue, "--metrics-destination makes a cluster, which needs a PostgreSQL --backend-store-uri "
                                 + "(the servers share it); the backend store is \(metadata.location)")
@@ -53,7 +65,7 @@ extension ClusterNode {
         let lease = Int64(configuration.leaseSeconds * 1000)
         let state = ClusterState(db: try PostgresDatabase(uri: pg.db.uri, poolSize: 4), node: instance, url: configuration.advertiseURL, leaseMillis: lease)
         let heartbeat = ClusterState(db: try PostgresDatabase(uri: pg.db.uri, poolSize: 1), node: instance, url: configuration.advertiseURL, leaseMillis: lease)
-        let node = try ClusterNode(state: state, heartbeat: heartbeat, metadata: pg, metrics: metrics)
+        let node = try ClusterNode(state: state, heartbeat: heartbeat, metadata: pg, metrics: metrics, report: report)
         node.start()
         return node
     }

@@ -36,10 +36,14 @@ public final class ClusterNode: Sendable {
     let beating = Atomic<Bool>(false)
     /// The last heartbeat's failure, `nil` after one that succeeded.
     let heartbeatError = Mutex<String?>(nil)
+    /// Told when heartbeats start failing and when they succeed again (the server's log).
+    let report: @Sendable (String) -> Void
 
     /// A member of the cluster of `state`, writing its records through `metadata`'s transactions and keeping run
     /// copies in `metrics`. Registers the server; call ``start()`` for the heartbeat.
-    public init(state: ClusterState, heartbeat: ClusterState? = nil, metadata: PostgresMetadataStore, metrics: MetricStore) throws {
+    public init(state: ClusterState, heartbeat: ClusterState? = nil, metadata: PostgresMetadataStore, metrics: MetricStore,
+                report: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.report = report
         precondition(heartbeat.map { $0.node == state.node } ?? true, "one server, one node id")
         self.state = state
         heartbeatState = heartbeat ?? state
@@ -243,7 +247,9 @@ public final class ClusterNode: Sendable {
         let asked = ContinuousClock.now
         do {
             let held = try heartbeatState.renew()
-            heartbeatError.withLock { $0 = nil }
+            if heartbeatError.withLock({ e in defer { e = nil }; return e != nil }) {
+                report("cluster heartbeat succeeds again (node \(state.node)): leases this server still held are renewed, lapsed ones are taken again on the next write")
+            }
             var idle: [(String, RunSlot)] = []
             for (run, slot) in slots.withLock({ Array($0) }) {
                 slot.lease.withLock { v in
@@ -270,7 +276,9 @@ public final class ClusterNode: Sendable {
                 }
             }
         } catch {
-            heartbeatError.withLock { $0 = "\(error)" }
+            if heartbeatError.withLock({ e in defer { e = "\(error)" }; return e == nil }) {
+                report("cluster heartbeat failing (node \(state.node)): \(error); this server's leases lapse after \(state.leaseMillis) ms without one")
+            }
         }
     }
 

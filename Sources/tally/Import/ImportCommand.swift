@@ -114,11 +114,19 @@ struct ImportCommand: ParsableCommand {
 func openOffline(_ config: ServerConfiguration, for command: String) throws -> TrackingService {
     var config = config
     config.durability = .sync
+    let service: TrackingService
     do {
-        return try TallyApplication.openService(config)
+        service = try TallyApplication.openService(config)
     } catch let e as StorageError where e.code == .locked {
         throw ValidationError("\(config.dataDirectory) is in use (\(e.message)): stop the server using it, then \(command)")
     }
+    // A cluster keeps its points in the servers' shared log, which an offline command does not go through.
+    let cluster = try ClusterState.liveNodes(of: service.metadata)
+    guard cluster.isEmpty else {
+        try? service.close()
+        throw ValidationError("the database serves a running cluster (\(cluster.joined(separator: ", "))): stop its servers, then \(command)")
+    }
+    return service
 }
 
 /// An import's or export's summary table: a row per count, names left, figures right.
