@@ -68,6 +68,14 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def log_bytes(db):
+    """Bytes of the shared log's records in `db` (its payloads), and their count."""
+    out = subprocess.run(["psql", db, "-At", "-c", "SELECT coalesce(sum(octet_length(payload)), 0), count(*) FROM tally_log"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    b, n = out.split("|")
+    return int(b), int(n)
+
+
 def cluster_args(db, lease=None):
     args = ["--backend-store-uri", db, "--metrics-destination", f"s3://tally/bench-{uuid.uuid4().hex[:8]}",
             "--artifacts-destination", f"s3://tally/bench-art-{uuid.uuid4().hex[:8]}", "--cluster-secret", SECRET]
@@ -134,6 +142,12 @@ def main():
             servers = start()
             try:
                 out = bench(a.tally, [s.port for s in servers], a.connections, a.points, spread)
+                db = next((x for x in servers[0].proc.args if str(x).startswith("postgres")), None)
+                if name.startswith("cluster"):
+                    b, n = log_bytes(db)
+                    points = 3 * a.connections * a.points
+                    out["log_bytes_per_point"] = b / points
+                    print(f"  shared log: {b:,} bytes in {n:,} records for {points:,} points: {b / points:.2f} bytes/point", flush=True)
             finally:
                 for s in servers:
                     s.stop()

@@ -12,11 +12,11 @@ public final class PendingAppend: Sendable {
     let unsettledSeq: UInt64?
     /// Set by the first `settle`.
     let settled = Atomic<Bool>(false)
-    /// The points stored (after MLflow's repeat rule), their local log encoding when there is a log, and the batch id.
-    let kept: (series: SeriesColumns, columns: WALPoints.Columns?, batchID: String?)?
+    /// The points stored (after MLflow's repeat rule) and the batch id.
+    let kept: (series: SeriesColumns, batchID: String?)?
 
     init(run: RunStore?, lsn: UInt64, needsSeal: Bool, stored: Bool, unsettledSeq: UInt64? = nil,
-         kept: (series: SeriesColumns, columns: WALPoints.Columns?, batchID: String?)? = nil) {
+         kept: (series: SeriesColumns, batchID: String?)? = nil) {
         self.run = run
         self.lsn = lsn
         self.needsSeal = needsSeal
@@ -25,12 +25,11 @@ public final class PendingAppend: Sendable {
         self.kept = kept
     }
 
-    /// The points this append stored as a ``PointsRecord`` (what a cluster's shared log keeps), reusing the local
-    /// log's encoding; `nil` when it stored none (a repeated batch id, or every point a repeat).
-    public var record: [UInt8]? {
+    /// The points this append stored as a ``PointsRecord`` (what a cluster's shared log keeps); `nil` when it
+    /// stored none (a repeated batch id, or every point a repeat).
+    public func record() throws -> [UInt8]? {
         guard stored, let kept, kept.series.pointCount > 0 else { return nil }
-        if let c = kept.columns { return PointsRecord.encode(c, keys: kept.series.keys, batchID: kept.batchID) }
-        return PointsRecord.encode(kept.series, batchID: kept.batchID)
+        return try PointsRecord.encode(kept.series, batchID: kept.batchID)
     }
 }
 
@@ -133,7 +132,7 @@ extension MetricStore {
                 return PendingAppend(run: nil, lsn: 0, needsSeal: false, stored: false)
             }
             // Log and apply under the run's lock, so the head's arrival order is the log's order.
-            typealias Kept = (series: SeriesColumns, columns: WALPoints.Columns?, batchID: String?)
+            typealias Kept = (series: SeriesColumns, batchID: String?)
             let outcome: (stored: Bool, lsn: UInt64, needsSeal: Bool, unsettled: UInt64?, kept: Kept?)? = try run.state.withLock { s in
                 try run.load(&s)
                 if s.deleted { return nil }  // deleted meanwhile: look the id up again
@@ -170,7 +169,7 @@ extension MetricStore {
                 s.noteHeadAppend(lsn: lsn)
                 run.addHeadBytes(&s, grown)
                 s.unsettled[s.nextSeq, default: 0] += 1
-                return (true, max(lsn, wait), needsSeal, s.nextSeq, (batches, columns, batchID))
+                return (true, max(lsn, wait), needsSeal, s.nextSeq, (batches, batchID))
             }
             guard let outcome else { continue }
             handedOver = true

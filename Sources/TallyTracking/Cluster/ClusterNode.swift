@@ -122,7 +122,7 @@ public final class ClusterNode: Sendable {
                 let r = try body({
                     try metadata.inTransaction { c in try ClusterState.checkLease(c, node: state.node, run: run, epoch: epoch) }
                 }, { pending in
-                    guard let record = pending.record else { return }
+                    guard let record = try pending.record() else { return }
                     touched = true
                     logged = try metadata.inTransaction { c in try ClusterState.insert(c, [(run, epoch, record)]).first }
                 })
