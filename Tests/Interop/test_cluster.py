@@ -16,7 +16,7 @@ import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from conftest import Server, postgres_database, s3_prefix
+from conftest import Server, free_port, postgres_database, s3_prefix
 from tally_client.client import encode_batch
 
 ENDPOINT = os.environ.get("TALLY_TEST_S3_ENDPOINT")
@@ -289,6 +289,23 @@ def test_cluster_mode_needs_postgresql_and_a_secret(tmp_path):
     out = subprocess.run([TALLY, "server", "--data-dir", str(tmp_path / "e"), "--metrics-destination", "s3://tally/x",
                           "--backend-store-uri", postgres_database()], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "--cluster-secret" in out.stderr + out.stdout
+    # A single server's points are not in the shared log: a cluster server refuses its data directory (it would
+    # rebuild those runs from the log, without them); a cluster server's copy is refused to a single server.
+    single = Server("--backend-store-uri", f"sqlite:///{tmp_path}/single.sqlite")  # a single server whatever the pass
+    try:
+        c = MlflowClient(single.url)
+        c.log_metric(c.create_run("0").info.run_id, "m", 1.0)
+    finally:
+        single.stop(keep=True)
+    db = postgres_database()
+    out = subprocess.run([TALLY, "server", "--port", str(free_port()), "--data-dir", os.path.join(single.dir, "data"), "--backend-store-uri", db,
+                          "--metrics-destination", s3_prefix("m"), "--cluster-secret", SECRET], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "holds a single server's points (1 runs)" in out.stderr + out.stdout, out.stderr + out.stdout
+    member = Server("--backend-store-uri", db, "--metrics-destination", s3_prefix("m"), "--cluster-secret", SECRET)
+    member.stop(keep=True)
+    out = subprocess.run([TALLY, "server", "--port", str(free_port()), "--data-dir", os.path.join(member.dir, "data")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "cluster server's copy of the shared log" in out.stderr + out.stdout, out.stderr + out.stdout
     out = subprocess.run([TALLY, "server", "--data-dir", str(tmp_path / "f"), "--metrics-destination", "s3://no-such-bucket-x/y",
                           "--backend-store-uri", postgres_database(), "--cluster-secret", SECRET], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "no-such-bucket-x" in out.stderr + out.stdout

@@ -9,10 +9,11 @@ import tempfile
 
 import pytest
 
-from conftest import POSTGRES, S3, TALLY, MlflowServer, Server, postgres_database, s3_prefix
+from conftest import CLUSTER, POSTGRES, S3, TALLY, MlflowServer, Server, postgres_database, s3_prefix
 from test_import import expect_same, history, populate
 
-pytestmark = pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL test cluster (the PostgreSQL pass of make test)")
+pytestmark = [pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL test cluster (the PostgreSQL pass of make test)"),
+              pytest.mark.skipif(CLUSTER, reason="imports into one server's store, which a cluster server refuses (test_cluster.py checks that)")]
 
 
 def test_import_from_mlflow_on_postgresql():

@@ -74,6 +74,12 @@ public enum TallyApplication {
             storeConfig.durableSegments = false
         }
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
+        do {
+            try ClusterNode.checkStore(metrics, cluster: config.cluster != nil)
+        } catch {
+            try? metrics.close()
+            throw error
+        }
         let meta = try openMetadata(config)
         let artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)
         var logger = Logger(label: "tally")

@@ -1,3 +1,4 @@
+import Foundation
 import TallyStore
 
 /// How a server joins a cluster (docs/scale-out.md): cluster mode is on when the backend store is PostgreSQL and
@@ -36,6 +37,33 @@ extension ClusterState {
 }
 
 extension ClusterNode {
+    /// The file marking a metric store as a cluster server's copy of the shared log.
+    static let marker = "CLUSTER"
+
+    /// Checks that the metric store may serve in this mode, before anything reads it. A cluster server's store is a
+    /// copy of the shared log, rebuilt from it run by run: a store holding a single server's points (not in the log)
+    /// would lose them, and is refused; an empty one is marked as a cluster copy. A marked store is refused to a
+    /// single server, which would serve a partial copy as the truth.
+    public static func checkStore(_ metrics: MetricStore, cluster: Bool) throws {
+        let path = metrics.directory + "/" + marker
+        let marked = FileManager.default.fileExists(atPath: path)
+        if cluster {
+            if marked { return }
+            let runs = metrics.runIDs()
+            guard runs.isEmpty else {
+                throw TrackingError(.invalidParameterValue, "The metric store in \(metrics.directory) holds a single server's points (\(runs.count) runs) "
+                                    + "that are not in the cluster's shared log: start cluster servers on an empty --data-dir (a single server's "
+                                    + "points cannot be moved into a cluster yet)")
+            }
+            guard FileManager.default.createFile(atPath: path, contents: Array("a copy of a Tally cluster's shared log\n".utf8).withUnsafeBytes { Data($0) }) else {
+                throw TrackingError(.internalError, "cannot write \(path)")
+            }
+        } else if marked {
+            throw TrackingError(.invalidParameterValue, "The metric store in \(metrics.directory) is a cluster server's copy of the shared log, not a "
+                                + "single server's store: start it with the cluster's --metrics-destination, or use another --data-dir")
+        }
+    }
+
     /// Joins the cluster `configuration` describes, with `metadata` as the shared database and `metrics` as this
     /// server's copy of the runs' points: checks the settings (clear errors naming the flag), the metrics bucket,
     /// registers the server and starts its heartbeat.
