@@ -57,7 +57,7 @@ struct Endpoints: Sendable {
     private func answer<A: Sendable>(limit: Int?, fast: FastPath?, _ work: @escaping @Sendable (MLflowRequest) throws -> A,
                                      _ respond: @escaping @Sendable (A) -> Response) -> RouteTable.Handler {
         let limit = limit ?? smallBody
-        let gate = gate, forwarder = forwarder
+        let gate = gate
         /// Parses, checks and runs the request; the body read is left in `collected` (for a forward).
         @Sendable func handle(_ request: Request, _ context: TallyRequestContext, _ collected: inout ByteBuffer) async throws -> Response {
             var parsed: MLflowRequest
@@ -98,10 +98,15 @@ struct Endpoints: Sendable {
             do {
                 return try await handle(request, context, &collected)
             } catch let owner as OwnedElsewhere {
-                guard let forwarder else { throw owner }
-                return try await forwarder.forward(request, body: collected, context: context, to: owner)
+                return try await forward(owner, request, body: collected, context: context)
             }
         }
+    }
+
+    /// A write another server owns, forwarded to it (cluster mode); without a cluster the error goes on (a 503).
+    func forward(_ owner: OwnedElsewhere, _ request: Request, body: ByteBuffer, context: TallyRequestContext) async throws -> Response {
+        guard let forwarder else { throw owner }
+        return try await forwarder.forward(request, body: body, context: context, to: owner)
     }
 
     /// A JSON endpoint whose answer is built as a `String` (the small ones).

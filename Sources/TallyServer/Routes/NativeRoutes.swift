@@ -24,8 +24,7 @@ struct NativeRoutes {
                 }
                 return Endpoints.ok(json)
             } catch let owner as OwnedElsewhere {
-                guard let forwarder = endpoints.forwarder else { throw owner }
-                return try await forwarder.forward(request, body: body, context: context, to: owner)
+                return try await endpoints.forward(owner, request, body: body, context: context)
             }
         }
         t.on("compare", .post, access: .user) { request, context in

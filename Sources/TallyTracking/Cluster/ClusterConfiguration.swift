@@ -55,7 +55,7 @@ extension ClusterNode {
                                     + "that are not in the cluster's shared log: start cluster servers on an empty --data-dir (a single server's "
                                     + "points cannot be moved into a cluster yet)")
             }
-            guard FileManager.default.createFile(atPath: path, contents: Array("a copy of a Tally cluster's shared log\n".utf8).withUnsafeBytes { Data($0) }) else {
+            guard FileManager.default.createFile(atPath: path, contents: Data("a copy of a Tally cluster's shared log\n".utf8)) else {
                 throw TrackingError(.internalError, "cannot write \(path)")
             }
         } else if marked {

@@ -34,7 +34,7 @@ public final class ClusterNode: Sendable {
     let stopping = Atomic<Bool>(false)
     /// Set while the heartbeat thread runs.
     let beating = Atomic<Bool>(false)
-    /// The last heartbeat's failure, `nil` after one that succeeded.
+    /// The last heartbeat's failure, `nil` after one that succeeded (a change is reported once).
     let heartbeatError = Mutex<String?>(nil)
     /// Told when heartbeats start failing and when they succeed again (the server's log).
     let report: @Sendable (String) -> Void
@@ -106,6 +106,12 @@ public final class ClusterNode: Sendable {
         slot.lease.withLock { v in v.epoch != nil && ContinuousClock.now - v.confirmed < leaseDuration / 2 ? v.epoch : nil }
     }
 
+    /// The epoch this server writes the run under with nothing to check first: a lease confirmed lately and a local
+    /// copy known to hold the whole log; `nil` when the lease or the copy must be looked at.
+    func settledEpoch(_ slot: RunSlot, _ progress: Progress) -> Int64? {
+        progress.appliedSeq >= 0 && !progress.dirty ? freshEpoch(slot) : nil
+    }
+
     // MARK: Writes
 
     /// Runs a write of the run's points as its owner: takes the lease when free (bringing the local copy up to date
@@ -146,7 +152,7 @@ public final class ClusterNode: Sendable {
 
     /// The epoch this server writes the run under, taking (or renewing) its lease.
     func own(_ run: String, _ slot: RunSlot, _ progress: inout Progress) throws -> Int64 {
-        if let e = freshEpoch(slot), progress.appliedSeq >= 0, !progress.dirty {
+        if let e = settledEpoch(slot, progress) {
             slot.lease.withLock { $0.used = .now }
             return e
         }
@@ -189,7 +195,7 @@ public final class ClusterNode: Sendable {
     public func readable(run: String) throws {
         let slot = slot(run)
         try slot.work.withLock { progress in
-            if freshEpoch(slot) != nil, progress.appliedSeq >= 0, !progress.dirty { return }
+            if settledEpoch(slot, progress) != nil { return }
             try catchUp(run, &progress)
         }
     }
@@ -281,9 +287,6 @@ public final class ClusterNode: Sendable {
             }
         }
     }
-
-    /// The last heartbeat's failure, `nil` while they succeed (for the server's log).
-    public var lastHeartbeatError: String? { heartbeatError.withLock { $0 } }
 
     /// Stops the heartbeat and gives up this server's leases, so the others take its runs at once.
     public func stop() {

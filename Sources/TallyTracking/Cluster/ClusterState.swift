@@ -141,11 +141,7 @@ public final class ClusterState: Sendable {
 
     /// The run's lease when it has not expired (a plain read, no lock: who to forward to).
     public func liveLease(of run: String) throws -> Lease? {
-        try db.withConnection { c in
-            try c.rows("SELECT owner, epoch, expires_ms FROM tally_leases WHERE run_uuid = ? AND expires_ms > \(Self.now)", [.text(run)]).first.map {
-                Lease(run: run, owner: $0[0].string ?? "", epoch: $0[1].int ?? 0, expiresMillis: $0[2].int ?? 0)
-            }
-        }
+        try db.withConnection { c in try Self.lease(c, run, liveOnly: true) }
     }
 
     /// The run's lease, expired or not; `nil` when it never had one.
@@ -153,8 +149,9 @@ public final class ClusterState: Sendable {
         try db.withConnection { c in try Self.lease(c, run) }
     }
 
-    static func lease(_ c: PostgresDatabase.Connection, _ run: String) throws -> Lease? {
-        try c.rows("SELECT owner, epoch, expires_ms FROM tally_leases WHERE run_uuid = ?", [.text(run)]).first.map {
+    static func lease(_ c: PostgresDatabase.Connection, _ run: String, liveOnly: Bool = false) throws -> Lease? {
+        try c.rows("SELECT owner, epoch, expires_ms FROM tally_leases WHERE run_uuid = ?" + (liveOnly ? " AND expires_ms > \(Self.now)" : ""),
+                   [.text(run)]).first.map {
             Lease(run: run, owner: $0[0].string ?? "", epoch: $0[1].int ?? 0, expiresMillis: $0[2].int ?? 0)
         }
     }

@@ -387,13 +387,13 @@ public final class PostgresDatabase: Sendable {
             }
         }
 
-        /// The statement `text` prepared on this connection (prepared now the first time), `nil` when the
-        /// connection holds as many as it may.
         /// Throws instead of sending on a closed connection.
         func checkOpen(_ sql: String) throws {
             if connection.isClosed { throw PostgresError(Closed(), sql: sql) }
         }
 
+        /// The statement `text` prepared on this connection (prepared now the first time), `nil` when the
+        /// connection holds as many as it may.
         func prepared(_ text: String) throws -> PreparedQuery? {
             try checkOpen(text)
             if let p = pooled.prepared.withLock({ $0[text] }) { return p }
