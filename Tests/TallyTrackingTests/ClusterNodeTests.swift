@@ -17,14 +17,23 @@ import Testing
 
     deinit { for c in closers.reversed() { c() } }
 
-    /// A server of the cluster: its own metadata pool and metric store, a node id, a short lease, no heartbeat
-    /// thread (tests beat by hand).
-    func server(_ node: String, leaseMillis: Int64 = 800, metrics dir: String? = nil) throws -> TrackingService {
+    /// The test's own prefix in the test bucket, where its servers seal segments.
+    let prefix = S3LiveTests.prefix()
+
+    /// A server of the cluster: its own metadata pool and metric store, a node id, a short lease, no heartbeat or
+    /// sealing thread (tests beat and seal by hand); with `sealing`, a metrics destination in the test SeaweedFS.
+    func server(_ node: String, leaseMillis: Int64 = 800, metrics dir: String? = nil, sealing: Bool = false) throws -> TrackingService {
         let meta = try PostgresMetadataStore(uri: fixture.scratch!.uri, poolSize: 4, now: fixture.clock())
         let db = try PostgresDatabase(uri: fixture.scratch!.uri, poolSize: 2)
         let metrics = try Fixture.metricStore(dir ?? fixture.dir + "/metrics-" + node)
+        var destination: SegmentDestination?
+        if sealing {
+            let client = try S3LiveTests.client()
+            closers.append { client.close() }
+            destination = try SegmentDestination(client: client, location: S3Location(bucket: "tally", prefix: prefix), spool: fixture.dir + "/spool-" + node)
+        }
         let cluster = try ClusterNode(state: ClusterState(db: db, node: node, url: "http://\(node).test", leaseMillis: leaseMillis),
-                                      metadata: meta, metrics: metrics)
+                                      metadata: meta, metrics: metrics, destination: destination)
         closers.append { try? metrics.close(); meta.close(); db.close() }
         return TrackingService(metadata: meta, metrics: metrics, cluster: cluster, clock: fixture.clock)
     }
@@ -107,4 +116,81 @@ import Testing
         #expect(again.metrics.runIDs().contains(run), "the old local copy is still on disk")
         #expect(try Self.points(again, run, "m") == [1.0, 3, 4].map(\.bitPattern))
     }
+
+    // MARK: Sealing into object storage
+
+    /// `n` batches of 100 points of `loss` from step `from`, awkward values among them; the bit patterns written.
+    static func write(_ s: TrackingService, _ run: String, from: Int, batches n: Int) throws -> [UInt64] {
+        var written: [UInt64] = []
+        for b in 0..<n {
+            let metrics = (0..<100).map { i -> Metric in
+                let step = from + b * 100 + i
+                return Metric(key: "loss", value: i % 10 == 0 ? awkward[step % awkward.count] : 1 / Double(step + 1), timestamp: Int64(step), step: Int64(step))
+            }
+            try s.logBatch(runID: run, metrics: metrics)
+            written += metrics.map(\.value.bitPattern)
+        }
+        return written
+    }
+
+    @Test(.enabled(if: S3LiveTests.endpoint != nil))
+    func sealedRunsAreReadFromTheBucketAndTheirLogIsTrimmed() throws {
+        let a = try server("a", leaseMillis: 10_000, sealing: true), b = try server("b", leaseMillis: 10_000, sealing: true)
+        let c = try server("c", leaseMillis: 10_000, sealing: true)
+        let s3 = try S3LiveTests.client()
+        defer { s3.close() }
+        let run = try a.createRun(experimentID: "0").info.runID
+        var want = try Self.write(a, run, from: 0, batches: 20)
+        #expect(try Self.points(b, run, "loss") == want, "b's copy comes from the log")
+        #expect(a.cluster!.waitsForSeal(a.cluster!.slot(run)))
+        #expect(try a.cluster!.seal(run: run))
+        #expect(!a.cluster!.waitsForSeal(a.cluster!.slot(run)))
+        #expect(try a.cluster!.state.records(run: run).isEmpty, "the log keeps nothing the segments hold")
+        let first = try #require(try a.cluster!.state.sealed(run: run))
+        #expect(!first.segments.isEmpty && first.epoch == 1)
+        for seg in first.segments { #expect(try s3.size(bucket: "tally", key: seg.key) == Int(seg.bytes)) }
+        #expect(try !a.cluster!.seal(run: run), "nothing new to seal")
+        #expect(try Self.points(c, run, "loss") == want, "a server that never read the run installs it from the bucket")
+        want += try Self.write(a, run, from: 2_000, batches: 5)
+        #expect(try Self.points(b, run, "loss") == want, "b's copy was at the sealed place: it goes on from the log")
+        #expect(try Self.points(c, run, "loss") == want)
+        // Sealing again: c, behind the new set, starts from it; objects the new set no longer names are deleted.
+        try a.metrics.compact(run: run)
+        want += try Self.write(a, run, from: 2_500, batches: 3)
+        #expect(try a.cluster!.seal(run: run))
+        let second = try #require(try a.cluster!.state.sealed(run: run))
+        #expect(second.through > first.through)
+        for gone in Set(first.segments.map(\.key)).subtracting(second.segments.map(\.key)) {
+            #expect(try s3.size(bucket: "tally", key: gone) == nil, "replaced object \(gone) deleted")
+        }
+        #expect(try Self.points(c, run, "loss") == want)
+        // A restarted server (a fresh copy) reads the run from the bucket alone.
+        let d = try server("d", leaseMillis: 10_000, sealing: true)
+        #expect(try Self.points(d, run, "loss") == want)
+    }
+
+    @Test(.enabled(if: S3LiveTests.endpoint != nil))
+    func aTakeoverStartsFromTheSealedSetAndTheOldOwnersSealIsFenced() throws {
+        let a = try server("a", leaseMillis: 500, sealing: true), b = try server("b", leaseMillis: 500, sealing: true)
+        let run = try a.createRun(experimentID: "0").info.runID
+        var want = try Self.write(a, run, from: 0, batches: 10)
+        #expect(try a.cluster!.seal(run: run))
+        want += try Self.write(a, run, from: 1_000, batches: 5)
+        let sealed = try #require(try a.cluster!.state.sealed(run: run))
+        // a stops beating; b takes the run over: the sealed set, then the log's records after it.
+        Thread.sleep(forTimeInterval: 0.7)
+        want += try Self.write(b, run, from: 1_500, batches: 1)
+        #expect(b.cluster!.ownedRuns[run] == 2)
+        #expect(try Self.points(b, run, "loss") == want)
+        #expect(b.cluster!.waitsForSeal(b.cluster!.slot(run)), "the records a left unsealed are b's to seal")
+        // a wakes up believing it still owns the run: its seal is refused by the epoch; nothing changed.
+        a.cluster!.slot(run).lease.withLock { $0 = ClusterNode.LeaseView(epoch: 1, confirmed: .now) }
+        #expect(throws: TrackingError.self) { try a.cluster!.seal(run: run) }
+        #expect(try a.cluster!.state.sealed(run: run) == sealed)
+        #expect(try a.cluster!.state.records(run: run).count == 6)
+        #expect(try b.cluster!.seal(run: run))
+        #expect(try b.cluster!.state.records(run: run).isEmpty && b.cluster!.state.sealed(run: run)?.epoch == 2)
+        #expect(try Self.points(a, run, "loss") == want, "a, behind the new set, starts from it")
+    }
 }
+

@@ -69,8 +69,9 @@ public enum TallyApplication {
         if let m = config.metricMemoryBytes { storeConfig.memoryBudget = m }
         if config.cluster != nil {
             // In a cluster a point is durable once its record commits in PostgreSQL's shared log, and the local store
-            // is a copy rebuilt from that log after a restart: its own fsyncs would only add latency.
-            storeConfig.wal!.durability = .none
+            // is a copy rebuilt from the metrics destination and that log after a restart: its own log and fsyncs
+            // would only add latency (and a replayed deletion could remove a copy installed after it).
+            storeConfig.wal = nil
             storeConfig.durableSegments = false
         }
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)

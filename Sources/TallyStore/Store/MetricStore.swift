@@ -72,8 +72,8 @@ public final class MetricStore: Sendable {
         let manifest = try StoreManifest.read(directory)
         var found: [String: RunStore] = [:]
         for name in try FileIO.list(directory + "/runs") {
-            if name.hasPrefix(".deleted-") {
-                try FileIO.removeTree(directory + "/runs/" + name)  // a deletion interrupted before it finished
+            if name.hasPrefix(".deleted-") || name.hasPrefix(".installing-") {
+                try FileIO.removeTree(directory + "/runs/" + name)  // a deletion or an installation interrupted before it finished
                 continue
             }
             guard !name.hasPrefix("."), let id = RunDirectoryName.decode(name) else { continue }

@@ -91,6 +91,24 @@ enum FileIO {
         return names
     }
 
+    /// Copies the file `from` to `to` (created or truncated), without fsync.
+    static func copy(_ from: String, to: String) throws {
+        let source = try io("open", path: from) { try FileDescriptor.open(FilePath(from), .readOnly) }
+        try source.closeAfter {
+            let target = try io("create", path: to) {
+                try FileDescriptor.open(FilePath(to), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            }
+            try target.closeAfter {
+                var buffer = [UInt8](repeating: 0, count: 1 << 20)
+                while true {
+                    let n = try io("read", path: from) { try buffer.withUnsafeMutableBytes { try source.read(into: $0) } }
+                    if n == 0 { return }
+                    _ = try io("write", path: to) { try buffer.withUnsafeBytes { try target.writeAll(UnsafeRawBufferPointer(rebasing: $0[0..<n])) } }
+                }
+            }
+        }
+    }
+
     /// Whether `path` names a directory.
     static func isDirectory(_ path: String) -> Bool {
         var st = stat()

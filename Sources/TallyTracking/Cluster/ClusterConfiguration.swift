@@ -14,6 +14,9 @@ public struct ClusterConfiguration: Sendable {
     public var secret: String
     /// `--lease-seconds`: how long a run's lease lasts without renewal (a dead server's runs are taken over after it).
     public var leaseSeconds: Double = 15
+    /// `--max-unsealed-seconds`: the longest a run's records wait in the shared log before its owner seals them into
+    /// the metrics destination (a run is also sealed once 8 MB of its records wait, or when it is no longer written).
+    public var maxUnsealedSeconds: Double = 6 * 3600
 
     /// The settings of one server.
     public init(metricsDestination: String, nodeID: String, advertiseURL: String, secret: String, leaseSeconds: Double = 15) {
@@ -79,6 +82,9 @@ extension ClusterNode {
         guard configuration.leaseSeconds >= 0.2, configuration.leaseSeconds <= 300 else {
             throw TrackingError(.invalidParameterValue, "--lease-seconds must be between 0.2 and 300, got \(configuration.leaseSeconds)")
         }
+        guard configuration.maxUnsealedSeconds >= 0.1, configuration.maxUnsealedSeconds <= 7 * 86400 else {
+            throw TrackingError(.invalidParameterValue, "--max-unsealed-seconds must be between 0.1 and 604800, got \(configuration.maxUnsealedSeconds)")
+        }
         guard !configuration.nodeID.isEmpty, configuration.nodeID.utf8.count <= 180, !configuration.nodeID.contains("#") else {
             throw TrackingError(.invalidParameterValue, "--node-id must be 1 to 180 bytes, without '#'")
         }
@@ -86,14 +92,18 @@ extension ClusterNode {
             throw TrackingError(.invalidParameterValue, "--advertise-url must be an http:// or https:// URL, got '\(configuration.advertiseURL)'")
         }
         _ = try ClusterAuth(secret: configuration.secret)
-        try S3Client().checkBucket(location.bucket)
+        let client = try S3Client()
+        try client.checkBucket(location.bucket)
+        let destination = try SegmentDestination(client: client, location: location,
+                                                 spool: (metrics.directory as NSString).deletingLastPathComponent + "/cluster-spool",
+                                                 maxUnsealed: .milliseconds(Int64(configuration.maxUnsealedSeconds * 1000)))
         // Leases are held under ID#INSTANCE, one per process: a restarted server's old process, if it still runs
         // somewhere, is fenced off instead of writing under the same name.
         let instance = configuration.nodeID + "#" + Secrets.hex((0..<6).map { _ in UInt8.random(in: 0...255) })
         let lease = Int64(configuration.leaseSeconds * 1000)
         let state = ClusterState(db: try PostgresDatabase(uri: pg.db.uri, poolSize: 4), node: instance, url: configuration.advertiseURL, leaseMillis: lease)
         let heartbeat = ClusterState(db: try PostgresDatabase(uri: pg.db.uri, poolSize: 1), node: instance, url: configuration.advertiseURL, leaseMillis: lease)
-        let node = try ClusterNode(state: state, heartbeat: heartbeat, metadata: pg, metrics: metrics, report: report)
+        let node = try ClusterNode(state: state, heartbeat: heartbeat, metadata: pg, metrics: metrics, destination: destination, report: report)
         node.start()
         return node
     }

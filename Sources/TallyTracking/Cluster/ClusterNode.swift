@@ -38,12 +38,19 @@ public final class ClusterNode: Sendable {
     let heartbeatError = Mutex<String?>(nil)
     /// Told when heartbeats start failing and when they succeed again (the server's log).
     let report: @Sendable (String) -> Void
+    /// Where sealed segments go (`--metrics-destination`); `nil`: never sealed, the log keeps every record.
+    let destination: SegmentDestination?
+    /// Set while the sealing thread runs.
+    let sealing = Atomic<Bool>(false)
+    /// The last sealing failure, `nil` after a round without one (a change is reported once).
+    let sealError = Mutex<String?>(nil)
 
     /// A member of the cluster of `state`, writing its records through `metadata`'s transactions and keeping run
     /// copies in `metrics`. Registers the server; call ``start()`` for the heartbeat.
     public init(state: ClusterState, heartbeat: ClusterState? = nil, metadata: PostgresMetadataStore, metrics: MetricStore,
-                report: @escaping @Sendable (String) -> Void = { _ in }) throws {
+                destination: SegmentDestination? = nil, report: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.report = report
+        self.destination = destination
         precondition(heartbeat.map { $0.node == state.node } ?? true, "one server, one node id")
         self.state = state
         heartbeatState = heartbeat ?? state
@@ -67,6 +74,13 @@ public final class ClusterNode: Sendable {
         var appliedSeq: Int64 = -1
         /// The local copy may hold points the log does not: rebuild before use.
         var dirty = false
+        /// The segment objects whose bytes local segment files hold, by segment number (installed from a sealed
+        /// set, or uploaded from here): a rebuild links them instead of downloading them again.
+        var objects: [UInt64: String] = [:]
+        /// Bumped each time the local copy is dropped: a seal that started before does not touch ``objects``.
+        var generation = 0
+        /// The ``ClusterState/SealedSet/through`` this server last sealed or installed (nothing to seal up to it).
+        var sealedThrough: Int64 = 0
     }
 
     /// This server's view of a run's lease.
@@ -88,6 +102,8 @@ public final class ClusterNode: Sendable {
     final class RunSlot: Sendable {
         let work = Mutex(Progress())
         let lease = Mutex(LeaseView())
+        /// What this server wrote of the run since its last seal (read by the sealing thread without waiting for writes).
+        let unsealed = Mutex(Unsealed())
     }
 
     func slot(_ run: String) -> RunSlot {
@@ -123,7 +139,7 @@ public final class ClusterNode: Sendable {
         let slot = slot(run)
         return try slot.work.withLock { progress in
             let epoch = try own(run, slot, &progress)
-            var touched = false, logged: Int64?
+            var touched = false, logged: Int64?, bytes = 0
             do {
                 let r = try body({
                     try metadata.inTransaction { c in try ClusterState.checkLease(c, node: state.node, run: run, epoch: epoch) }
@@ -131,8 +147,12 @@ public final class ClusterNode: Sendable {
                     guard let record = try pending.record() else { return }
                     touched = true
                     logged = try metadata.inTransaction { c in try ClusterState.insert(c, [(run, epoch, record)]).first }
+                    bytes = record.count
                 })
-                if let logged { progress.appliedSeq = logged }
+                if let logged {
+                    progress.appliedSeq = logged
+                    slot.unsealed.withLock { $0.add(bytes) }
+                }
                 return r
             } catch {
                 // Visible here but maybe not in the log (a commit whose answer was lost): rebuilt before its next use.
@@ -167,7 +187,11 @@ public final class ClusterNode: Sendable {
         case .owned(let lease):
             let had = slot.lease.withLock { $0.epoch }
             // Another server may have written since this one last held it (or this one never knew the run).
-            if had != lease.epoch || progress.dirty || progress.appliedSeq < 0 { try catchUp(run, &progress) }
+            if had != lease.epoch || progress.dirty || progress.appliedSeq < 0 {
+                try catchUp(run, &progress)
+                // Another server's records not sealed yet are this server's to seal now.
+                if progress.appliedSeq > progress.sealedThrough { slot.unsealed.withLock { $0.add(0) } }
+            }
             slot.lease.withLock { $0 = LeaseView(epoch: lease.epoch, confirmed: asked, used: asked) }
             return lease.epoch
         case .heldElsewhere(let lease):
@@ -204,13 +228,15 @@ public final class ClusterNode: Sendable {
     /// place in the log unknown). Call with the run's `work` held.
     func catchUp(_ run: String, _ progress: inout Progress) throws {
         do {
-            if progress.dirty || progress.appliedSeq < 0 {
-                try metrics.deleteRun(run)
-                progress = Progress(appliedSeq: 0, dirty: false)
-            }
+            if progress.dirty || progress.appliedSeq < 0 { try rebuild(run, &progress) }
             while true {
                 // A failed query leaves the copy as it was (a prefix of the log): only a failed apply makes it dirty.
-                let records = try shared { try state.records(run: run, after: progress.appliedSeq, limit: Self.catchUpPage) }
+                let (through, records) = try shared { try state.recordsPage(run: run, after: progress.appliedSeq, limit: Self.catchUpPage) }
+                if through > progress.appliedSeq {
+                    // Records after this copy's place were sealed and trimmed meanwhile: start from the sealed set.
+                    try rebuild(run, &progress)
+                    continue
+                }
                 guard let last = records.last else { return }
                 do {
                     try metrics.apply(run: run, records: records.map(\.payload))
@@ -246,6 +272,7 @@ public final class ClusterNode: Sendable {
         }
         t.name = "tally-cluster-heartbeat"
         t.start()
+        startSealing()
     }
 
     /// One heartbeat (also called by tests).
@@ -262,7 +289,7 @@ public final class ClusterNode: Sendable {
                     guard let e = v.epoch else { return }
                     if held[run] != e {
                         v.epoch = nil
-                    } else if asked - v.used > leaseDuration * Self.idleLeases {
+                    } else if asked - v.used > leaseDuration * Self.idleLeases, !waitsForSeal(slot) {
                         idle.append((run, slot))
                     } else {
                         v.confirmed = asked
@@ -274,7 +301,7 @@ public final class ClusterNode: Sendable {
             for (run, slot) in idle {
                 try slot.work.withLockIfAvailable { _ in
                     let epoch: Int64? = slot.lease.withLock { v in
-                        guard let e = v.epoch, ContinuousClock.now - v.used > leaseDuration * Self.idleLeases else { return nil }
+                        guard let e = v.epoch, ContinuousClock.now - v.used > leaseDuration * Self.idleLeases, !waitsForSeal(slot) else { return nil }
                         v.epoch = nil
                         return e
                     }
@@ -291,7 +318,7 @@ public final class ClusterNode: Sendable {
     /// Stops the heartbeat and gives up this server's leases, so the others take its runs at once.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        while beating.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.01) }
+        while beating.load(ordering: .acquiring) || sealing.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.01) }
         for (run, slot) in slots.withLock({ Array($0) }) {
             if let e = slot.lease.withLock({ $0.epoch }) { try? heartbeatState.release(run: run, epoch: e) }
         }

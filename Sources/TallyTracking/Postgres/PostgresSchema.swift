@@ -7,7 +7,7 @@
 /// whatever locale the cluster was created with.
 public enum PostgresSchema {
     /// The statements of each version, in order.
-    static let versions: [String] = [version1, version2, version3, version4]
+    static let versions: [String] = [version1, version2, version3, version4, version5]
 
     /// The version this build writes.
     public static var current: Int { versions.count }
@@ -168,5 +168,19 @@ extension PostgresSchema {
             seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, run_uuid TEXT COLLATE "C" NOT NULL, epoch BIGINT NOT NULL,
             payload BYTEA NOT NULL);
         CREATE INDEX tally_log_run ON tally_log (run_uuid, seq)
+        """
+}
+
+extension PostgresSchema {
+    /// Version 5: each run's points sealed into the metrics destination (docs/scale-out.md, Sealing): the set of
+    /// segment objects that holds every record of the run up to `through_seq` (`tally_sealed`, one row per run;
+    /// `tally_sealed_segments`, its objects by segment number). The log's records up to `through_seq` are deleted
+    /// in the transaction that records the set.
+    static let version5 = """
+        CREATE TABLE tally_sealed (
+            run_uuid TEXT COLLATE "C" PRIMARY KEY, through_seq BIGINT NOT NULL, epoch BIGINT NOT NULL, sealed_ms BIGINT NOT NULL);
+        CREATE TABLE tally_sealed_segments (
+            run_uuid TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, object_key TEXT NOT NULL, bytes BIGINT NOT NULL,
+            PRIMARY KEY (run_uuid, seq))
         """
 }

@@ -47,6 +47,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "The secret every server of the cluster signs forwarded requests with, at least 16 bytes (env TALLY_CLUSTER_SECRET).")
     var clusterSecret: String?
     @Option(help: "Seconds a run's lease lasts without renewal: a dead server's runs are taken over after it.") var leaseSeconds: Double = 15
+    @Option(help: "Cluster mode: the longest, in seconds, a run's records wait in the shared log before they are sealed into --metrics-destination.")
+    var maxUnsealedSeconds: Double = 21_600
 
     func run() async throws {
         Allocator.tuneForServer()
@@ -126,8 +128,10 @@ struct ServerCommand: AsyncParsableCommand {
         guard let secret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"] else {
             throw ValidationError("cluster mode needs --cluster-secret (or env TALLY_CLUSTER_SECRET), the same on every server")
         }
-        return ClusterConfiguration(metricsDestination: metricsDestination, nodeID: nodeId ?? "\(host):\(port)",
-                                    advertiseURL: advertiseUrl ?? "http://\(host):\(port)", secret: secret, leaseSeconds: leaseSeconds)
+        var cluster = ClusterConfiguration(metricsDestination: metricsDestination, nodeID: nodeId ?? "\(host):\(port)",
+                                           advertiseURL: advertiseUrl ?? "http://\(host):\(port)", secret: secret, leaseSeconds: leaseSeconds)
+        cluster.maxUnsealedSeconds = maxUnsealedSeconds
+        return cluster
     }
 
     /// Access control from `--auth`/`--app-name` and the admin settings (`nil`: off).

@@ -1,0 +1,93 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One segment file of a run, as handed out by ``MetricStore/linkSegments(run:into:)`` and taken in by
+/// ``MetricStore/installRun(_:segments:)``.
+public struct SegmentFile: Sendable, Equatable {
+    /// The segment's sequence number in its run (its file name: ``fileName``).
+    public var seq: UInt64
+    /// Where the file is.
+    public var path: String
+    /// Its size in bytes.
+    public var bytes: Int64
+
+    /// A segment file.
+    public init(seq: UInt64, path: String, bytes: Int64) {
+        self.seq = seq
+        self.path = path
+        self.bytes = bytes
+    }
+
+    /// The name segment `seq` has in a run's directory.
+    public var fileName: String { SegmentFormat.fileName(seq: seq) }
+}
+
+extension MetricStore {
+    /// Seals every head of the run, then hard-links its live segment files into `directory` (created when missing;
+    /// the files keep their names): a consistent set that holds every point appended before the call, safe to read
+    /// while compactions replace the run's files. Call with the run's appends stopped (a cluster server holds the
+    /// run's lock); an empty list when the run holds nothing. With `sealingHeads` false, only the segments are
+    /// linked (the heads are left as they are).
+    /// - Throws: ``StorageError`` when sealing or linking fails, or when points arrived during the call.
+    public func linkSegments(run id: String, into directory: String, sealingHeads: Bool = true) throws -> [SegmentFile] {
+        guard let run = try run(id, create: false) else { return [] }
+        if sealingHeads { try sealAndMaintain(run, .all) }
+        try FileIO.makeDirectories(directory)
+        return try run.compactLock.withLock { _ in
+            try run.sealLock.withLock { _ in
+                let segments = try run.state.withLock { s -> [SegmentReader] in
+                    try run.load(&s)
+                    guard !sealingHeads || (s.heads.isEmpty && s.frozen.isEmpty) else {
+                        throw StorageError(.invalidArgument, "run \(id) received points while its segments were being linked")
+                    }
+                    return s.deleted ? [] : s.segments
+                }
+                return try segments.map { seg in
+                    let target = directory + "/" + SegmentFormat.fileName(seq: seg.seq)
+                    if link(seg.path, target) != 0 && errno != EEXIST {
+                        throw StorageError(.io, "link to \(target) failed", path: seg.path, errno: errno)
+                    }
+                    return SegmentFile(seq: seg.seq, path: target, bytes: seg.size)
+                }
+            }
+        }
+    }
+
+    /// Makes `segments` (another store's consistent set: ``linkSegments(run:into:)``) the whole content of a run
+    /// this store does not hold: the files are linked (or copied) into a new run directory under a temporary name,
+    /// opened and checked — magic, checksums of header, footer and trailer, the chain of predecessors — and only
+    /// then put in place. Appends and records applied afterwards go on from the installed segments.
+    /// - Throws: ``StorageError/Code/invalidArgument`` when the store holds the run (delete it first), the opening
+    ///   error of a damaged or incomplete set (naming the file and offset; nothing installed), or an I/O error.
+    public func installRun(_ id: String, segments: [SegmentFile]) throws {
+        guard try run(id, create: false) == nil else {
+            throw StorageError(.invalidArgument, "run \(id) is in the store: delete it before installing segments")
+        }
+        let name = RunDirectoryName.encode(id)
+        let staging = runsDirectory + "/.installing-" + name + "-\(UInt64.random(in: 0...UInt64.max))"
+        var placed = false
+        defer { if !placed { try? FileIO.removeTree(staging) } }
+        try FileIO.makeDirectories(staging)
+        for f in segments {
+            let target = staging + "/" + f.fileName
+            if link(f.path, target) != 0 { try FileIO.copy(f.path, to: target) }
+        }
+        var check = RunState()
+        try RunStore.loadIfNeeded(&check, directory: staging)
+        check.segments.removeAll()
+        let directory = runsDirectory + "/" + name
+        try runs.withLock { runs in
+            guard runs[id] == nil else { throw StorageError(.invalidArgument, "run \(id) was created while its segments were being installed") }
+            try? FileIO.removeTree(directory)  // left by a deletion whose rename failed
+            guard rename(staging, directory) == 0 else { throw StorageError(.io, "rename failed", path: staging, errno: errno) }
+            placed = true
+            runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache)
+        }
+        if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }
+    }
+}

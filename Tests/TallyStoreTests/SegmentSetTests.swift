@@ -1,0 +1,94 @@
+import Testing
+@testable import TallyStore
+
+/// A run's segments handed from one store to another (how a cluster server seals a run into object storage and
+/// another installs it): the linked set holds every point, survives the owner's compactions, installs into another
+/// store as the whole run, bit-exact, with batch ids and later appends going on from it; a damaged or incomplete
+/// set installs nothing and names the file.
+@Suite struct SegmentSetTests {
+    static func append(_ s: MetricStore, _ run: String, _ from: Int, _ n: Int, batch: String) throws {
+        var c = SeriesColumns()
+        let steps = (from..<from + n).map { Int64($0) }
+        c.append(key: "loss", steps: steps, timestamps: steps, values: steps.map { specialValues[Int($0) % specialValues.count] })
+        c.append(key: "lr", steps: steps, timestamps: steps, values: steps.map { 1 / Double($0 + 1) })
+        try s.settle(try s.appendVisible(try s.prepareAppend(run: run, columns: c, batchID: batch)))
+    }
+
+    static func config() -> StoreConfiguration {
+        var c = StoreConfiguration()
+        c.blockPoints = 256
+        c.wal = nil
+        return c
+    }
+
+    @Test func aLinkedSetInstallsAsTheWholeRunInAnotherStore() throws {
+        let dirA = TempDir("set-a"), dirB = TempDir("set-b"), spool = TempDir("set-spool")
+        let a = try MetricStore(directory: dirA.path, configuration: Self.config())
+        let b = try MetricStore(directory: dirB.path, configuration: Self.config())
+        for i in 0..<6 { try Self.append(a, "r", i * 300, 300, batch: "b\(i)") }
+        let first = try a.linkSegments(run: "r", into: spool.path + "/1")
+        #expect(!first.isEmpty && first.allSatisfy { $0.path.hasPrefix(spool.path + "/1/") })
+        // The owner compacts and deletes its files: the linked set stays readable.
+        try a.compact(run: "r")
+        try b.installRun("r", segments: first)
+        for key in ["loss", "lr"] {
+            #expect(bits(try b.read(run: "r", key: key).values) == bits(try a.read(run: "r", key: key).values))
+        }
+        // Batch ids came with the segments; appends go on from the installed set.
+        try Self.append(b, "r", 0, 300, batch: "b0")
+        #expect(try b.read(run: "r", key: "loss").values.count == 1_800, "a batch id of the installed set is not stored again")
+        try Self.append(b, "r", 1_800, 10, batch: "b6")
+        #expect(try b.read(run: "r", key: "lr").steps.last == 1_809)
+        // A store holding the run refuses an installation over it.
+        #expect(throws: StorageError.self) { try b.installRun("r", segments: first) }
+        // The owner's compacted set installs the same points elsewhere after a restart of the receiving store.
+        let second = try a.linkSegments(run: "r", into: spool.path + "/2")
+        #expect(second.count < first.count)
+        try b.installRun("r2", segments: second)
+        try b.close()
+        let b2 = try MetricStore(directory: dirB.path, configuration: Self.config())
+        #expect(bits(try b2.read(run: "r2", key: "loss").values) == bits(try a.read(run: "r", key: "loss").values))
+        #expect(try a.linkSegments(run: "absent", into: spool.path + "/3").isEmpty)
+        try a.close()
+        try b2.close()
+    }
+
+    @Test func aDamagedOrIncompleteSetInstallsNothing() throws {
+        let dirA = TempDir("bad-a"), dirB = TempDir("bad-b"), spool = TempDir("bad-spool")
+        let a = try MetricStore(directory: dirA.path, configuration: Self.config())
+        let b = try MetricStore(directory: dirB.path, configuration: Self.config())
+        for i in 0..<3 {
+            try Self.append(a, "r", i * 300, 300, batch: "b\(i)")
+            try a.flush(run: "r")
+        }
+        let set = try a.linkSegments(run: "r", into: spool.path + "/ok")
+        #expect(set.count == 3)
+        // A copy with one byte of its footer flipped: refused, naming the file.
+        let damaged = spool.path + "/damaged"
+        try FileIO.makeDirectories(damaged)
+        var files: [SegmentFile] = []
+        for f in set {
+            let path = damaged + "/" + f.fileName
+            try FileIO.copy(f.path, to: path)
+            files.append(SegmentFile(seq: f.seq, path: path, bytes: f.bytes))
+        }
+        let victim = files[1].path
+        let file = try ReadOnlyFile(path: victim)
+        var bytes = try file.read(at: 0, count: Int(file.size), what: "test")
+        bytes[bytes.count - 40] ^= 0x10
+        try FileIO.writeAtomically(path: victim, bytes: bytes, durable: false)
+        do {
+            try b.installRun("r", segments: files)
+            Issue.record("a damaged segment was installed")
+        } catch let e as StorageError {
+            #expect("\(e)".contains(SegmentFormat.fileName(seq: files[1].seq)), "\(e)")
+        }
+        // A set missing its middle segment breaks the chain of predecessors: refused.
+        #expect(throws: StorageError.self) { try b.installRun("r", segments: [set[0], set[2]]) }
+        #expect(try b.runIDs().isEmpty && FileIO.list(dirB.path + "/runs").isEmpty, "nothing left behind")
+        try b.installRun("r", segments: set)
+        #expect(try b.read(run: "r", key: "loss").values.count == 900)
+        try a.close()
+        try b.close()
+    }
+}
