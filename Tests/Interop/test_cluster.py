@@ -29,11 +29,37 @@ SECRET = "cluster-interop-secret-0123456789"
 LEASE = 2.0
 
 
-def cluster(n=3, lease=LEASE):
+SEAL = 1.0  # --max-unsealed-seconds: runs are sealed into the bucket (and their log trimmed) while they are written
+
+
+def member(db, metrics, artifacts, lease=LEASE, seal=SEAL, env=None):
+    """A server of the cluster on database `db` with these destinations (`s.another()` starts one more like it)."""
+    s = Server("--backend-store-uri", db, "--metrics-destination", metrics, "--artifacts-destination", artifacts,
+               "--cluster-secret", SECRET, "--lease-seconds", str(lease), "--max-unsealed-seconds", str(seal), env=env)
+    s.another = lambda: member(db, metrics, artifacts, lease, seal, env)
+    return s
+
+
+def cluster(n=3, lease=LEASE, seal=SEAL):
     db, metrics, artifacts = postgres_database(), s3_prefix("segments"), s3_prefix("artifacts")
-    servers = [Server("--backend-store-uri", db, "--metrics-destination", metrics, "--artifacts-destination", artifacts,
-                      "--cluster-secret", SECRET, "--lease-seconds", str(lease)) for _ in range(n)]
-    return db, servers
+    return db, [member(db, metrics, artifacts, lease, seal) for _ in range(n)]
+
+
+def psql(db, sql):
+    return subprocess.run(["psql", db, "-At", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def log_records(db, run_id=None):
+    """Records waiting in the shared log (of one run, or all)."""
+    return int(psql(db, "SELECT count(*) FROM tally_log" + (f" WHERE run_uuid = '{run_id}'" if run_id else "")))
+
+
+def wait_until(what, check, timeout=60):
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, f"{what}: not after {timeout} s"
+        time.sleep(0.2)
+    return time.time()
 
 
 def owner_of(db, run_id):
@@ -173,6 +199,14 @@ def test_every_acknowledged_point_survives_the_owner_being_killed():
             w = next(w for w in writers if w.run_id == run and w.key == "loss")
             last = max(w.acked)
             assert struct.pack("<d", m["loss"].value) == w.acked[last] and m["loss"].step == last
+        # Runs no longer written are sealed (idle): the log empties, and a server that never saw them reads every
+        # point from the bucket.
+        assert int(psql(db, "SELECT count(*) FROM tally_sealed")) > 0, "nothing was sealed while the writers ran"
+        wait_until("the shared log trimmed", lambda: log_records(db) == 0, timeout=120)
+        fresh = servers[0].another()
+        servers.append(fresh)
+        alive.append(True)
+        expect_all_acknowledged([fresh], writers, runs, keys=("loss", "acc"))
     finally:
         for i, s in enumerate(servers):
             if alive[i]:
@@ -243,6 +277,79 @@ def test_a_paused_owner_loses_its_runs_and_comes_back_as_a_follower():
     finally:
         for s in servers:
             s.stop()
+
+
+def test_records_a_dead_server_left_are_sealed_by_a_survivor():
+    """The owner dies (kill -9) with records in the log and nobody writes its run again: a survivor takes the run
+    over once the lease lapsed, seals it and trims the log; every point reads back, also through a new server."""
+    db, servers = cluster(n=2, seal=3600)
+    a, b = servers
+    try:
+        c = MlflowClient(a.url)
+        run = c.create_run(c.create_experiment("orphan")).info.run_id
+        w = Writer([a], [True], run, "loss", native=True, seed=5, batches=8)
+        w.run()
+        assert w.error is None and owner_of(db, run) == f"127.0.0.1:{a.port}" and log_records(db, run) == 8
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait()
+        killed = time.time()
+        sealed = wait_until("the dead server's run sealed", lambda: log_records(db, run) == 0, timeout=60)
+        print(f"\nrecords of a killed owner sealed by the survivor {sealed - killed:.1f} s after the kill (--lease-seconds {LEASE})")
+        assert owner_of(db, run) == f"127.0.0.1:{b.port}"
+        fresh = b.another()
+        servers.append(fresh)
+        for s in (b, fresh):
+            assert dict(history(s, run, "loss")) == w.acked
+    finally:
+        for s in servers[1:]:
+            s.stop()
+
+
+def test_an_s3_outage_keeps_writes_acknowledged_and_sealing_catches_up():
+    """The metrics bucket gone for a while (SeaweedFS killed): writes go on being acknowledged from the shared log,
+    sealing fails and is retried; once the store is back on its address the log is sealed and trimmed, and every
+    point reads back through every server, including one that never saw the run."""
+    import shutil
+    import tempfile
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts", "s3-test")
+    d = tempfile.mkdtemp(prefix="tally-s3-outage-")
+    env = {**os.environ, "S3_TEST_PORT": str(free_port())}
+    endpoint = subprocess.run([script, "start", d + "/s3"], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    db = postgres_database()
+    servers = [member(db, "s3://tally/outage-segments", "s3://tally/outage-artifacts", seal=0.5, env={"MLFLOW_S3_ENDPOINT_URL": endpoint})
+               for _ in range(2)]
+    a, b = servers
+    try:
+        c = MlflowClient(a.url)
+        run = c.create_run(c.create_experiment("s3-outage")).info.run_id
+        first = Writer([a, b], [True, True], run, "loss", native=False, seed=7, batches=10)
+        first.run()
+        assert first.error is None
+        wait_until("sealed before the outage", lambda: log_records(db, run) == 0)
+        for s in servers:  # each server's copy is made from the bucket now; later reads need only the log
+            assert dict(history(s, run, "loss")) == first.acked
+        subprocess.run([script, "kill", d + "/s3"], check=True)
+        during = Writer([a, b], [True, True], run, "loss", native=True, seed=8, batches=20, first_step=10_000, pause=0.1)
+        during.run()
+        assert during.error is None, during.error
+        assert log_records(db, run) == 20, "nothing sealed (nor lost) while the bucket was away"
+        expected = {**first.acked, **during.acked}
+        for s in servers:
+            assert dict(history(s, run, "loss")) == expected, f"read through {s.url} during the outage"
+        back = time.time()
+        subprocess.run([script, "start", d + "/s3"], env=env, capture_output=True, check=True)
+        done = wait_until("sealing caught up after the outage", lambda: log_records(db, run) == 0, timeout=90)
+        print(f"\nsealing caught up {done - back:.1f} s after the bucket was restarted")
+        fresh = a.another()
+        servers.append(fresh)
+        for s in servers:
+            got = history(s, run, "loss")
+            assert len(got) == len(expected) and dict(got) == expected, f"through {s.url}"
+    finally:
+        for s in servers:
+            s.stop()
+        subprocess.run([script, "stop", d + "/s3"])
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_artifacts_and_forwarded_requests_across_servers():
