@@ -12,6 +12,9 @@ and native binary columns of 10,000 points; each connection writes its own run):
   cluster-1         one server in cluster mode (every point's record in PostgreSQL's shared log before the answer)
   cluster-3         three servers; connection c talks to server c % 3 (its run's owner: no forwarding)
   cluster-3-spread  three servers, each request to the next server in turn (2 of 3 requests forwarded to the owner)
+With --reads POINTS, only this: one run of POINTS points written through the native API into a cluster server, sealed
+into the bucket (the log trimmed), then read by servers that never saw it: M4 and the full history, cold (the
+segments fetched from the bucket) and warm.
 Then the failover time: kill -9 of a run's owner, and the time until a write of that run is acknowledged through
 another server, retried every 50 ms, at --lease-seconds 15 (the default) and 5.
 """
@@ -23,6 +26,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -118,6 +122,75 @@ def failover(tally, lease):
             s.stop()
 
 
+def rss_mb(server):
+    """The server's resident set (VmRSS) in MB."""
+    with open(f"/proc/{server.proc.pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def reads(tally, points):
+    """Cold and warm reads of one `points`-point run sealed into the bucket, through servers that never saw it: M4
+    (1,000 buckets) and the full history (raw points, binary, in windows of 1 M steps)."""
+    import numpy as np
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "python"))
+    from tally_client.client import encode_batch
+    db = new_database()
+    args = cluster_args(db) + ["--max-unsealed-seconds", "1"]
+    owner = Server(tally, *args)
+    readers = []
+    try:
+        run = post(owner.port, "/api/2.0/mlflow/runs/create", {"experiment_id": "0"})["run"]["info"]["run_id"]
+        rng = np.random.default_rng(4)
+        t0 = time.time()
+        for start in range(0, points, 100_000):
+            steps = np.arange(start, min(points, start + 100_000), dtype=np.int64)
+            values = (2.0 * np.exp(-steps / (points / 4)) + 0.05 * rng.standard_normal(len(steps))).astype(np.float32).astype(np.float64)
+            body = encode_batch([("loss", steps, 1_700_000_000_000 + steps, values)], batch_id=f"b{start}")
+            req = urllib.request.Request(f"http://127.0.0.1:{owner.port}/api/tally/v1/runs/{run}/metrics", data=body,
+                                         headers={"Content-Type": "application/x-tally-columns"})
+            urllib.request.urlopen(req, timeout=120).read()
+        ingest = time.time() - t0
+        while int(psql(db, f"SELECT count(*) FROM tally_log WHERE run_uuid = '{run}'")) > 0:
+            time.sleep(0.2)
+        sealed = time.time() - t0
+        objects, size = map(int, psql(db, f"SELECT count(*), sum(bytes) FROM tally_sealed_segments WHERE run_uuid = '{run}'").split("|"))
+        print(f"reads: {points:,} points written in {ingest:.1f} s, sealed and trimmed after {sealed:.1f} s: {objects} objects, "
+              f"{size:,} bytes ({size / points:.2f} B/point); owner RSS {rss_mb(owner):.0f} MB", flush=True)
+
+        def m4(port):
+            t = time.time()
+            out = post(port, "/api/tally/v1/compare", {"run_ids": [run], "metric_keys": ["loss"], "buckets": 1000})
+            assert out["series"][0]["points"] if "series" in out else out, out
+            return (time.time() - t) * 1000
+
+        def full(port):
+            t = time.time()
+            got = 0
+            for lo in range(0, points, 1_000_000):
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/tally/v1/compare", headers={"Content-Type": "application/json"},
+                                             data=json.dumps({"run_ids": [run], "metric_keys": ["loss"], "mode": "raw", "max_points": 1_000_000,
+                                                              "start_step": lo, "end_step": lo + 999_999, "format": "binary"}).encode())
+                with urllib.request.urlopen(req, timeout=300) as r:
+                    got += len(r.read())
+            assert got >= points * 8, got
+            return (time.time() - t) * 1000
+
+        for what, first in (("M4, 1,000 buckets", m4), ("full history (raw, binary)", full)):
+            reader = Server(tally, *args)
+            readers.append(reader)
+            cold = first(reader.port)
+            warm = statistics.median(first(reader.port) for _ in range(5))
+            print(f"reads: {what}: cold (empty server: segments fetched from the bucket) {cold:,.0f} ms, warm {warm:,.1f} ms "
+                  f"(median of 5); reader RSS {rss_mb(reader):.0f} MB", flush=True)
+    finally:
+        for s in [owner] + readers:
+            s.stop()
+
+
+def psql(db, sql):
+    return subprocess.run(["psql", db, "-At", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tally", default=".build/release/tally")
@@ -126,7 +199,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--configs", help="only the configurations whose name contains this")
     ap.add_argument("--no-failover", action="store_true")
+    ap.add_argument("--reads", type=int, metavar="POINTS", help="only the reads: cold and warm reads of a sealed run of POINTS points")
     a = ap.parse_args()
+    if a.reads:
+        reads(a.tally, a.reads)
+        return
     configs = {
         "single-sqlite": (lambda: [Server(a.tally)], False),
         "single-postgres": (lambda: [Server(a.tally, "--backend-store-uri", new_database())], False),
@@ -142,6 +219,8 @@ def main():
             servers = start()
             try:
                 out = bench(a.tally, [s.port for s in servers], a.connections, a.points, spread)
+                out["rss_mb"] = max(rss_mb(s) for s in servers)
+                print(f"  largest server RSS after ingest: {out['rss_mb']:.0f} MB", flush=True)
                 db = next((x for x in servers[0].proc.args if str(x).startswith("postgres")), None)
                 if name.startswith("cluster"):
                     b, n = log_bytes(db)

@@ -352,6 +352,55 @@ def test_an_s3_outage_keeps_writes_acknowledged_and_sealing_catches_up():
         shutil.rmtree(d, ignore_errors=True)
 
 
+def test_a_single_servers_points_move_into_a_cluster(tmp_path):
+    """A single server (SQLite, local points) moved into a cluster: `tally metadata migrate`, then `tally metrics
+    migrate` (refused while the cluster runs; idempotent); the cluster's servers read every point bit-exact and go on
+    writing the moved runs."""
+    from conftest import TALLY
+    single = Server("--backend-store-uri", f"sqlite:///{tmp_path}/single.sqlite")
+    acked = {}
+    try:
+        c = MlflowClient(single.url)
+        exp = c.create_experiment("moved")
+        runs = [c.create_run(exp).info.run_id for _ in range(3)]
+        for i, run in enumerate(runs):
+            w = Writer([single], [True], run, "loss", native=i % 2 == 0, seed=40 + i, batches=6, size=500)
+            w.run()
+            assert w.error is None, w.error
+            acked[run] = w.acked
+        c.log_param(runs[0], "lr", "0.1")
+    finally:
+        single.stop(keep=True)
+    db, metrics, artifacts = postgres_database(), s3_prefix("moved-segments"), s3_prefix("moved-artifacts")
+    subprocess.run([TALLY, "metadata", "migrate", "--from", f"sqlite:///{tmp_path}/single.sqlite", "--to", db], check=True, capture_output=True)
+    move = [TALLY, "metrics", "migrate", "--data-dir", os.path.join(single.dir, "data"), "--backend-store-uri", db, "--metrics-destination", metrics]
+    a = member(db, metrics, artifacts)
+    servers = [a]
+    try:
+        out = subprocess.run(move, capture_output=True, text=True, timeout=120)
+        assert out.returncode != 0 and "stop its servers" in out.stderr + out.stdout, out.stderr + out.stdout
+        a.stop()
+        servers = []
+        out = subprocess.run(move, capture_output=True, text=True, timeout=120, check=True).stdout
+        assert "moved 3 runs" in out, out
+        again = subprocess.run(move, capture_output=True, text=True, timeout=120, check=True).stdout
+        assert "moved 0 runs" in again and "3 already in the cluster" in again, again
+        servers = [member(db, metrics, artifacts) for _ in range(2)]
+        for s in servers:
+            for run in runs:
+                assert dict(history(s, run, "loss")) == acked[run], f"{run} through {s.url}"
+        assert MlflowClient(servers[1].url).get_run(runs[0]).data.params == {"lr": "0.1"}
+        # The moved runs go on in the cluster: written through one server, read through the other.
+        more = Writer(servers, [True, True], runs[1], "loss", native=False, seed=50, batches=4, first_step=100_000)
+        more.run()
+        assert more.error is None, more.error
+        for s in servers:
+            assert dict(history(s, runs[1], "loss")) == {**acked[runs[1]], **more.acked}
+    finally:
+        for s in servers:
+            s.stop()
+
+
 def test_artifacts_and_forwarded_requests_across_servers():
     db, servers = cluster(n=2)
     try:
