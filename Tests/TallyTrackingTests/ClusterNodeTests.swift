@@ -22,7 +22,7 @@ import Testing
 
     /// A server of the cluster: its own metadata pool and metric store, a node id, a short lease, no heartbeat or
     /// sealing thread (tests beat and seal by hand); with `sealing`, a metrics destination in the test SeaweedFS.
-    func server(_ node: String, leaseMillis: Int64 = 800, metrics dir: String? = nil, sealing: Bool = false) throws -> TrackingService {
+    func server(_ node: String, leaseMillis: Int64 = 800, metrics dir: String? = nil, sealing: Bool = false, cacheBytes: Int64? = nil) throws -> TrackingService {
         let meta = try PostgresMetadataStore(uri: fixture.scratch!.uri, poolSize: 4, now: fixture.clock())
         let db = try PostgresDatabase(uri: fixture.scratch!.uri, poolSize: 2)
         let metrics = try Fixture.metricStore(dir ?? fixture.dir + "/metrics-" + node)
@@ -30,7 +30,8 @@ import Testing
         if sealing {
             let client = try S3LiveTests.client()
             closers.append { client.close() }
-            destination = try SegmentDestination(client: client, location: S3Location(bucket: "tally", prefix: prefix), spool: fixture.dir + "/spool-" + node)
+            destination = try SegmentDestination(client: client, location: S3Location(bucket: "tally", prefix: prefix), spool: fixture.dir + "/spool-" + node,
+                                                 cacheBytes: cacheBytes)
         }
         let cluster = try ClusterNode(state: ClusterState(db: db, node: node, url: "http://\(node).test", leaseMillis: leaseMillis),
                                       metadata: meta, metrics: metrics, destination: destination)
@@ -191,6 +192,27 @@ import Testing
         #expect(try b.cluster!.seal(run: run))
         #expect(try b.cluster!.state.records(run: run).isEmpty && b.cluster!.state.sealed(run: run)?.epoch == 2)
         #expect(try Self.points(a, run, "loss") == want, "a, behind the new set, starts from it")
+    }
+
+    @Test(.enabled(if: S3LiveTests.endpoint != nil))
+    func copiesOverTheBudgetAreDroppedLeastRecentlyReadFirstAndInstalledAgain() throws {
+        let a = try server("a", leaseMillis: 10_000, sealing: true, cacheBytes: 1)
+        let c = try server("c", leaseMillis: 10_000, sealing: true, cacheBytes: 1)
+        let runs = try (0..<3).map { _ in try a.createRun(experimentID: "0").info.runID }
+        var want: [String: [UInt64]] = [:]
+        for (i, run) in runs.enumerated() {
+            want[run] = try Self.write(a, run, from: 0, batches: 5 + i)
+            if i < 2 { #expect(try a.cluster!.seal(run: run)) }  // the third stays in the log
+        }
+        for run in runs { #expect(try Self.points(c, run, "loss") == want[run]) }
+        #expect(c.cluster!.evictCopies().isEmpty, "copies read in the last 30 s are kept")
+        for (i, run) in runs.enumerated() { c.cluster!.slot(run).lastRead.withLock { $0 = .now - .seconds(100 - i) } }
+        #expect(c.cluster!.evictCopies() == runs, "least recently read first")
+        #expect(c.metrics.runIDs().isEmpty)
+        for run in runs.reversed() { #expect(try Self.points(c, run, "loss") == want[run], "installed again from the bucket and the log") }
+        // The owner keeps the copies it writes, whatever the budget.
+        for run in runs { a.cluster!.slot(run).lastRead.withLock { $0 = .now - .seconds(100) } }
+        #expect(a.cluster!.evictCopies().isEmpty)
     }
 }
 

@@ -17,6 +17,9 @@ public struct ClusterConfiguration: Sendable {
     /// `--max-unsealed-seconds`: the longest a run's records wait in the shared log before its owner seals them into
     /// the metrics destination (a run is also sealed once 8 MB of its records wait, or when it is no longer written).
     public var maxUnsealedSeconds: Double = 6 * 3600
+    /// `--metrics-cache-mb`: what this server's copies of runs it reads but does not own may take on disk; past it the
+    /// least recently read are dropped (installed again from the bucket when read). `nil`: unbounded.
+    public var cacheMegabytes: Int? = 20_480
 
     /// The settings of one server.
     public init(metricsDestination: String, nodeID: String, advertiseURL: String, secret: String, leaseSeconds: Double = 15) {
@@ -96,7 +99,8 @@ extension ClusterNode {
         try client.checkBucket(location.bucket)
         let destination = try SegmentDestination(client: client, location: location,
                                                  spool: (metrics.directory as NSString).deletingLastPathComponent + "/cluster-spool",
-                                                 maxUnsealed: .milliseconds(Int64(configuration.maxUnsealedSeconds * 1000)))
+                                                 maxUnsealed: .milliseconds(Int64(configuration.maxUnsealedSeconds * 1000)),
+                                                 cacheBytes: configuration.cacheMegabytes.map { Int64($0) << 20 })
         // Leases are held under ID#INSTANCE, one per process: a restarted server's old process, if it still runs
         // somewhere, is fenced off instead of writing under the same name.
         let instance = configuration.nodeID + "#" + Secrets.hex((0..<6).map { _ in UInt8.random(in: 0...255) })

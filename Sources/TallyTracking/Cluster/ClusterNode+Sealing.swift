@@ -16,9 +16,17 @@ public struct SegmentDestination: Sendable {
     public let maxUnsealed: Duration
     /// Record bytes a run's owner lets accumulate in the log before sealing it, however young.
     public let sealBytes: Int
+    /// `--metrics-cache-mb`: what this server's copies of runs it does not own may take on disk, approximately; past
+    /// it, the copies read least recently (none within the last ``SegmentDestination/evictAfter``) are dropped, to be
+    /// installed again from the bucket when read. `nil`: unbounded.
+    public let cacheBytes: Int64?
+    /// A copy read this recently is never dropped (a read may still be going through it).
+    public static let evictAfter = Duration.seconds(30)
 
     /// A destination; the spool directory is created.
-    public init(client: S3Client, location: S3Location, spool: String, maxUnsealed: Duration = .seconds(6 * 3600), sealBytes: Int = 8 << 20) throws {
+    public init(client: S3Client, location: S3Location, spool: String, maxUnsealed: Duration = .seconds(6 * 3600), sealBytes: Int = 8 << 20,
+                cacheBytes: Int64? = nil) throws {
+        self.cacheBytes = cacheBytes
         self.client = client
         self.location = location
         self.spool = spool
@@ -116,6 +124,7 @@ extension ClusterNode {
                 guard p.generation == taken.generation else { return }
                 p.sealedThrough = max(p.sealedThrough, taken.through)
                 p.objects = Dictionary(uniqueKeysWithValues: set.map { ($0.seq, $0.key) })
+                slot.bytes.store(set.reduce(0) { $0 + $1.bytes }, ordering: .relaxed)
             }
             for key in replaced { try? destination.client.delete(bucket: destination.location.bucket, key: key) }
             return true
@@ -141,6 +150,7 @@ extension ClusterNode {
                 progress.appliedSeq = -1
                 try metrics.deleteRun(run)
                 progress = Progress(appliedSeq: 0, generation: progress.generation + 1)
+                slot(run).bytes.store(0, ordering: .relaxed)
                 return
             }
             guard let destination else {
@@ -175,6 +185,7 @@ extension ClusterNode {
             try metrics.installRun(run, segments: files)
             progress = Progress(appliedSeq: set.through, dirty: false, objects: Dictionary(uniqueKeysWithValues: set.segments.map { ($0.seq, $0.key) }),
                                 generation: progress.generation, sealedThrough: set.through)
+            slot(run).bytes.store(set.segments.reduce(0) { $0 + $1.bytes }, ordering: .relaxed)
             return
         }
         throw TrackingError(.temporarilyUnavailable, "the sealed segments of run \(run) kept changing while this server fetched them "
@@ -218,6 +229,39 @@ extension ClusterNode {
         }
     }
 
+    /// Drops copies of runs this server does not own, least recently read first, until they take 90 % of
+    /// ``SegmentDestination/cacheBytes`` (a copy read within ``SegmentDestination/evictAfter``, or busy, is kept).
+    /// Returns the runs dropped.
+    @discardableResult
+    func evictCopies() -> [String] {
+        guard let budget = destination?.cacheBytes else { return [] }
+        let all = slots.withLock { Array($0) }
+        var total = all.reduce(Int64(0)) { $0 + $1.1.bytes.load(ordering: .relaxed) }
+        guard total > budget else { return [] }
+        let now = ContinuousClock.now
+        let idle = all.compactMap { run, slot -> (String, RunSlot, ContinuousClock.Instant)? in
+            let read = slot.lastRead.withLock { $0 }
+            guard now - read > SegmentDestination.evictAfter, slot.lease.withLock({ $0.epoch == nil }) else { return nil }
+            return (run, slot, read)
+        }.sorted { $0.2 < $1.2 }
+        var dropped: [String] = []
+        for (run, slot, _) in idle where total > budget / 10 * 9 {
+            let freed: Int64? = slot.work.withLockIfAvailable { progress -> Int64? in
+                guard slot.lease.withLock({ $0.epoch == nil }) else { return nil }
+                progress.appliedSeq = -1  // installed again on its next read
+                progress.generation += 1
+                guard (try? metrics.deleteRun(run)) != nil else { return nil }
+                progress = Progress(generation: progress.generation)
+                return slot.bytes.exchange(0, ordering: .relaxed)
+            } ?? nil
+            if let freed {
+                total -= freed
+                dropped.append(run)
+            }
+        }
+        return dropped
+    }
+
     /// Starts the sealing thread (with a destination): a round every second (sooner with a short
     /// ``SegmentDestination/maxUnsealed``), taking over abandoned runs every lease.
     func startSealing() {
@@ -231,6 +275,7 @@ extension ClusterNode {
                 let adopting = ContinuousClock.now >= nextAdoption
                 if adopting { nextAdoption = ContinuousClock.now + leaseDuration }
                 sealRound(adopting: adopting)
+                evictCopies()
                 let until = ContinuousClock.now + every
                 while !stopping.load(ordering: .acquiring), ContinuousClock.now < until { Thread.sleep(forTimeInterval: 0.02) }
             }

@@ -104,6 +104,11 @@ public final class ClusterNode: Sendable {
         let lease = Mutex(LeaseView())
         /// What this server wrote of the run since its last seal (read by the sealing thread without waiting for writes).
         let unsealed = Mutex(Unsealed())
+        /// Bytes the local copy takes, approximately (sealed sets installed, records applied since): what the copies'
+        /// budget counts (``SegmentDestination/cacheBytes``).
+        let bytes = Atomic<Int64>(0)
+        /// When a read last asked for the run here: copies are dropped least recently read first.
+        let lastRead = Mutex(ContinuousClock.now)
     }
 
     func slot(_ run: String) -> RunSlot {
@@ -152,6 +157,7 @@ public final class ClusterNode: Sendable {
                 if let logged {
                     progress.appliedSeq = logged
                     slot.unsealed.withLock { $0.add(bytes) }
+                    slot.bytes.add(Int64(bytes), ordering: .relaxed)
                 }
                 return r
             } catch {
@@ -218,6 +224,7 @@ public final class ClusterNode: Sendable {
     /// one query elsewhere (the records after the last one applied), a rebuild when the copy is dirty or unknown.
     public func readable(run: String) throws {
         let slot = slot(run)
+        slot.lastRead.withLock { $0 = .now }
         try slot.work.withLock { progress in
             if settledEpoch(slot, progress) != nil { return }
             try catchUp(run, &progress)
@@ -240,6 +247,7 @@ public final class ClusterNode: Sendable {
                 guard let last = records.last else { return }
                 do {
                     try metrics.apply(run: run, records: records.map(\.payload))
+                    slot(run).bytes.add(records.reduce(0) { $0 + Int64($1.payload.count) }, ordering: .relaxed)
                 } catch {
                     progress.dirty = true
                     throw error

@@ -49,6 +49,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a run's lease lasts without renewal: a dead server's runs are taken over after it.") var leaseSeconds: Double = 15
     @Option(help: "Cluster mode: the longest, in seconds, a run's records wait in the shared log before they are sealed into --metrics-destination.")
     var maxUnsealedSeconds: Double = 21_600
+    @Option(help: "Cluster mode: MB this server's copies of runs it reads but does not own may take on disk (least recently read dropped first; 0: unbounded).")
+    var metricsCacheMb: Int = 20_480
 
     func run() async throws {
         Allocator.tuneForServer()
@@ -131,6 +133,8 @@ struct ServerCommand: AsyncParsableCommand {
         var cluster = ClusterConfiguration(metricsDestination: metricsDestination, nodeID: nodeId ?? "\(host):\(port)",
                                            advertiseURL: advertiseUrl ?? "http://\(host):\(port)", secret: secret, leaseSeconds: leaseSeconds)
         cluster.maxUnsealedSeconds = maxUnsealedSeconds
+        guard metricsCacheMb >= 0 else { throw ValidationError("--metrics-cache-mb must be 0 (unbounded) or more") }
+        cluster.cacheMegabytes = metricsCacheMb == 0 ? nil : metricsCacheMb
         return cluster
     }
 
