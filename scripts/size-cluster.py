@@ -28,12 +28,15 @@ m.add_argument("--log-bytes-per-point", type=float, default=None,
                help="PostgreSQL bytes per logged point, row and index included (default: from the measured table below "
                     "by points per request: 10 → 30.9, 100 → 6.40, 1,000 → 4.32; tally bench cluster-log)")
 m.add_argument("--segment-bytes-per-point", type=float, default=1.75, help="sealed segment bytes per dense point (tally bench engine)")
-m.add_argument("--seal-points", type=float, default=100_000, help="points a run's head holds before it seals (a segment object)")
+m.add_argument("--seal-points", type=float, default=6.7e6,
+               help="points of a run's records that make its owner seal it however young (8 MB of records at 1.24 B a point: bench-cluster.py)")
 m.add_argument("--max-unsealed-seconds", type=float, default=6 * 3600,
-               help="a head older than this is sealed even when not full (bounds the log PostgreSQL keeps)")
+               help="--max-unsealed-seconds: a run's records older than this are sealed (bounds the log PostgreSQL keeps)")
 m.add_argument("--reads-per-day", type=float, default=2e5, help="chart reads (runs opened, compared) per day")
-m.add_argument("--cache-hit", type=float, default=0.9, help="fraction of block reads served by the servers' caches")
-m.add_argument("--blocks-per-read", type=float, default=4, help="segment blocks one chart read fetches")
+m.add_argument("--cache-hit", type=float, default=0.9, help="fraction of run reads served by a server's local copy (--metrics-cache-mb)")
+m.add_argument("--objects-per-cold-read", type=float, default=6,
+               help="segment objects a server fetches to install a run it has no copy of (6 for a 10 M-point run: bench-cluster.py --reads)")
+m.add_argument("--run-points", type=float, default=1e5, help="points of a run read cold (its whole sealed set is fetched)")
 a = p.parse_args()
 if a.log_bytes_per_point is None:
     # `tally bench cluster-log --points-per-record N --records-per-commit 64`, durable PostgreSQL, 2026-12-02:
@@ -77,8 +80,10 @@ line("seconds a point waits for its seal", f"{seal_s:,.0f}", f"min({a.seal_point
 line("PostgreSQL log resident", f"{resident / 1e9:,.2f} GB", "mean points/s × that wait × bytes per point (trimmed once sealed into S3)")
 seals_day = a.runs * day / seal_s
 line("S3 PUT/s (segments)", f"{seals_day / day:,.2f} mean", f"{a.runs:,.0f} runs each sealing every {seal_s:,.0f} s")
-gets = a.reads_per_day * a.blocks_per_read * (1 - a.cache_hit) / day
-line("S3 GET/s (cold blocks)", f"{gets:,.2f} mean", f"{a.reads_per_day:,.0f} reads × {a.blocks_per_read:g} blocks × {1 - a.cache_hit:.0%} misses")
+gets = a.reads_per_day * a.objects_per_cold_read * (1 - a.cache_hit) / day
+line("S3 GET/s (cold reads)", f"{gets:,.2f} mean", f"{a.reads_per_day:,.0f} reads × {1 - a.cache_hit:.0%} without a local copy × {a.objects_per_cold_read:g} objects")
+line("S3 GET bytes/s (cold reads)", f"{a.reads_per_day * (1 - a.cache_hit) * a.run_points * a.segment_bytes_per_point / day / 1e6:,.2f} MB/s mean",
+     f"each fetches its run's whole sealed set: {a.run_points:,.0f} points × {a.segment_bytes_per_point} B")
 month = a.points_per_day * 30 * a.segment_bytes_per_point
 line("S3 storage per month", f"{month / 1e9:,.1f} GB", f"30 days × {a.segment_bytes_per_point} B per point (MLflow: ~250 B per point in SQL)")
 line("PostgreSQL metadata rows/s", f"{peak_req:,.0f} peak", "each request updates its run's latest values (one row per run, not per point)")
