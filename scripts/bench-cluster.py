@@ -10,6 +10,7 @@ and native binary columns of 10,000 points; each connection writes its own run):
   single-sqlite     one server, the embedded default (SQLite metadata, local metric log)
   single-postgres   one server, metadata on PostgreSQL (not a cluster)
   cluster-1         one server in cluster mode (every point's record in PostgreSQL's shared log before the answer)
+  cluster-1-sealing the same, sealing each run into the bucket every second while it is written (--max-unsealed-seconds 1)
   cluster-3         three servers; connection c talks to server c % 3 (its run's owner: no forwarding)
   cluster-3-spread  three servers, each request to the next server in turn (2 of 3 requests forwarded to the owner)
 With --reads POINTS, only this: one run of POINTS points written through the native API into a cluster server, sealed
@@ -208,6 +209,7 @@ def main():
         "single-sqlite": (lambda: [Server(a.tally)], False),
         "single-postgres": (lambda: [Server(a.tally, "--backend-store-uri", new_database())], False),
         "cluster-1": (lambda: [Server(a.tally, *cluster_args(new_database()))], False),
+        "cluster-1-sealing": (lambda: [Server(a.tally, *cluster_args(new_database()), "--max-unsealed-seconds", "1")], False),
         "cluster-3": (lambda: (lambda db: [Server(a.tally, *cluster_args(db)) for _ in range(3)])(new_database()), False),
         "cluster-3-spread": (lambda: (lambda db: [Server(a.tally, *cluster_args(db)) for _ in range(3)])(new_database()), True),
     }
