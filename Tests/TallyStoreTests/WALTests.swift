@@ -36,6 +36,11 @@ func walFiles(_ dir: borrowing TempDir) throws -> [String] {
     try FileIO.list(dir.path + "/wal").filter { $0.hasSuffix(".wal") }.sorted().map { dir.path + "/wal/" + $0 }
 }
 
+/// A WAL segment's bytes up to the end of its last record (without the zeros written ahead of them).
+func records(_ path: String) throws -> [UInt8] {
+    Array(try readAll(path).prefix(Int(try WALSegmentScan(path: path, seq: 0, afterLSN: 0).validEnd)))
+}
+
 func readAll(_ path: String) throws -> [UInt8] {
     let f = try ReadOnlyFile(path: path)
     return try f.read(at: 0, count: Int(f.size), what: "test")
@@ -158,7 +163,7 @@ func readAll(_ path: String) throws -> [UInt8] {
             try appendLockstep(store, run: "r", batches: 0..<5, ids: false)
         }
         let last = try #require(try walFiles(dir).last)
-        let bytes = try readAll(last)
+        let bytes = try records(last)
         // Cut inside the last record (a torn write), and also zero-pad like a torn page.
         try FileIO.writeAtomically(path: last, bytes: Array(bytes[..<(bytes.count - 100)]) + [UInt8](repeating: 0, count: 300), durable: false)
         let store = try MetricStore(directory: dir.path, configuration: walConfig(segmentBytes: 1 << 20))
@@ -176,7 +181,7 @@ func readAll(_ path: String) throws -> [UInt8] {
             try appendLockstep(store, run: "r", batches: 0..<10, ids: false)
         }
         let last = try #require(try walFiles(dir).last)
-        var bytes = try readAll(last)
+        var bytes = try records(last)
         let at = bytes.count / 2
         bytes[at] ^= 0x40
         try FileIO.writeAtomically(path: last, bytes: bytes, durable: false)
@@ -330,4 +335,33 @@ func readAll(_ path: String) throws -> [UInt8] {
         let reopened = try MetricStore(directory: dir.path, configuration: walConfig(.sync, blockPoints: 512, segmentBytes: 64 << 10))
         for w in 0..<6 { try expectLockstep(reopened, run: "w\(w)", batches: 40) }
     }
+
+    @Test func zerosWrittenAheadAreTheLogsEndAndClosedSegmentsLoseThem() throws {
+        let dir = TempDir("prealloc")
+        var c = walConfig(.sync, blockPoints: 1 << 16, segmentBytes: 32 << 10)
+        c.wal!.preallocateBytes = 8 << 10
+        c.wal!.maxSegments = 100
+        c.sealPoints = 1 << 20  // everything stays in heads: every record is replayed
+        do {
+            let store = try MetricStore(directory: dir.path, configuration: c)
+            try appendLockstep(store, run: "r", batches: 0..<400, ids: false)  // several extensions and rotations
+            store.abandon()  // the process "dies"
+        }
+        let files = try walFiles(dir)
+        #expect(files.count >= 2)
+        for f in files.dropLast() { #expect(try readAll(f).count == records(f).count, "a closed segment is cut back to its records") }
+        let last = try #require(files.last)
+        let tail = try readAll(last).count - records(last).count
+        #expect(tail > 0 && tail <= 8 << 10 + 4096, "the current segment has zeros ahead of its records")
+        let store = try MetricStore(directory: dir.path, configuration: c)
+        try expectLockstep(store, run: "r", batches: 400)
+        #expect(store.recovery.truncatedTail == nil, "zeros ahead are the log's end, not damage")
+        try appendLockstep(store, run: "r", batches: 400..<410, ids: false)
+        try store.close()
+        let reopened = try MetricStore(directory: dir.path, configuration: c)
+        try expectLockstep(reopened, run: "r", batches: 410)
+        try reopened.close()
+        for f in try walFiles(dir) { #expect(try readAll(f).count == records(f).count, "a clean close leaves no zeros") }
+    }
 }
+

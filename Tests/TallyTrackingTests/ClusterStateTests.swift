@@ -63,11 +63,13 @@ import Testing
     @Test func oneOwnerAtATimeAndTakeoverBumpsTheEpoch() throws {
         let (scratch, db, n) = try Self.cluster()
         defer { db.close(); try? scratch.drop() }
-        // Twelve takers of each of 20 runs at once: exactly one owner per run, epoch 1.
-        let runs = (0..<20).map { "run\($0)" }
+        // Twelve takers of each of 20 runs at once: exactly one owner per run, epoch 1 (leases long enough that none
+        // lapses while a loaded machine runs the race).
+        let runs = (0..<20).map { "race\($0)" }
+        let racers = n.map { ClusterState(db: db, node: $0.node, url: $0.url, leaseMillis: 120_000) }
         let winners = Mutex([String: [String]]())
         DispatchQueue.concurrentPerform(iterations: 36) { i in
-            let s = n[i % 3]
+            let s = racers[i % 3]
             for r in runs {
                 if let l = try? Self.owned(s.acquire(run: r)) { winners.withLock { $0[r, default: []].append(l.owner) } }
             }
@@ -79,6 +81,7 @@ import Testing
             #expect(try n[0].lease(of: r)?.epoch == 1)
         }
         // The owner renews and keeps its epoch; the others see it held.
+        _ = try n[0].acquire(run: "run0")
         let first = try #require(try n[0].lease(of: "run0"))
         let owner = n.first { $0.node == first.owner }!, other = n.first { $0.node != first.owner }!
         let again = try #require(Self.owned(try owner.acquire(run: "run0")))

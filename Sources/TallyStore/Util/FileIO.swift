@@ -91,6 +91,17 @@ enum FileIO {
         return names
     }
 
+    /// Writes `count` zero bytes at `offset` (with `pwrite`; the descriptor's position does not move).
+    static func writeZeros(_ fd: FileDescriptor, at offset: Int64, count: Int) throws {
+        let chunk = [UInt8](repeating: 0, count: min(count, 1 << 20))
+        var done = 0
+        while done < count {
+            let n = min(chunk.count, count - done)
+            _ = try chunk.withUnsafeBytes { try fd.writeAll(toAbsoluteOffset: offset + Int64(done), UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            done += n
+        }
+    }
+
     /// Copies the file `from` to `to` (created or truncated), without fsync.
     static func copy(_ from: String, to: String) throws {
         let source = try io("open", path: from) { try FileDescriptor.open(FilePath(from), .readOnly) }

@@ -77,23 +77,23 @@ public enum PointsRecord {
             // A constant column takes a few bytes for any count: bounded by the largest request instead (256 MiB
             // native bodies hold at most 11 M points), so damage cannot ask for an absurd allocation.
             guard count <= 1 << 27 else { throw StorageError(.corrupt, "points record: \(count) points", offset: Int64(bytes.count - r.remaining)) }
-            let steps = try [Int64](unsafeUninitializedCapacity: count) { b, c in
-                try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: b)
-                c = count
-            }
-            let timestamps = try [Int64](unsafeUninitializedCapacity: count) { b, c in
-                try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: b)
-                c = count
-            }
-            let values = try [UInt64](unsafeUninitializedCapacity: count) { b, c in
-                try FloatColumnCodec.decode(&r, expectedCount: count, planes: planes, into: b)
-                c = count
-            }.map { Double(bitPattern: $0) }
+            let steps: [Int64] = try column(count) { try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: $0) }
+            let timestamps: [Int64] = try column(count) { try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: $0) }
+            let bits: [UInt64] = try column(count) { try FloatColumnCodec.decode(&r, expectedCount: count, planes: planes, into: $0) }
+            let values = bits.map { Double(bitPattern: $0) }
             out.append(key: key, steps: steps, timestamps: timestamps, values: values)
         }
         let batch = try r.readString16("batch id")
         guard r.remaining == 4 else { throw StorageError(.corrupt, "points record: \(r.remaining - 4) bytes after its batch id", offset: Int64(bytes.count - r.remaining)) }
         return (out, batch.isEmpty ? nil : batch)
+    }
+
+    /// A column of `count` values that `decode` writes whole.
+    static func column<T>(_ count: Int, _ decode: (UnsafeMutableBufferPointer<T>) throws -> Void) throws -> [T] {
+        try [T](unsafeUninitializedCapacity: count) { b, c in
+            try decode(b)
+            c = count
+        }
     }
 
     /// The rest of a version 1 record, after its version byte.

@@ -31,6 +31,8 @@ final class WAL: Sendable {
         var seq: UInt64 = 0
         var path = ""
         var size: Int64 = 0
+        /// The current segment's length on disk: ``size`` plus the zeros written ahead (``WALConfiguration/preallocateBytes``).
+        var allocated: Int64 = 0
         var nextLSN: UInt64 = 1
         var writtenLSN: UInt64 = 0
         var durableLSN: UInt64 = 0
@@ -107,6 +109,9 @@ final class WAL: Sendable {
                                              permissions: [.ownerReadWrite, .groupRead, .otherRead])
             do {
                 _ = try header.withUnsafeBytes { try fd.writeAll($0) }
+                if preallocation > 0, (try? FileIO.writeZeros(fd, at: Int64(header.count), count: preallocation)) == nil {
+                    _ = ftruncate(fd.rawValue, off_t(header.count))  // no room to write ahead: appends go on without it
+                }
                 if config.durability != .none { try FileIO.syncData(fd) }
             } catch {
                 try? fd.close()
@@ -117,6 +122,8 @@ final class WAL: Sendable {
         if config.durability != .none { try FileIO.syncDirectory(directory) }
         s.fd = fd
         s.size = Int64(header.count)
+        var st = stat()
+        s.allocated = fstat(fd.rawValue, &st) == 0 ? Int64(st.st_size) : s.size
         s.seriesIDs.removeAll()
         s.seriesCount = 0
     }
@@ -194,11 +201,22 @@ final class WAL: Sendable {
     /// the log refuses further writes), and the error is thrown. Call with the lock held.
     private func writeRecords(_ s: State, _ bytes: [UInt8], lastLSN lsn: UInt64) throws {
         let sizeBefore = s.size
+        if preallocation > 0 && s.size + Int64(bytes.count) > s.allocated {
+            // Zeros ahead again (the sync after this append also carries the size change, once per extension). On a
+            // full disk this fails first: the zeros written are cut off again and the append itself says what fails.
+            let count = Int(s.size - s.allocated) + bytes.count + preallocation
+            if (try? FileIO.writeZeros(s.fd!, at: s.allocated, count: count)) != nil {
+                s.allocated += Int64(count)
+            } else if ftruncate(s.fd!.rawValue, off_t(s.size)) == 0 {
+                s.allocated = s.size
+            }
+        }
         do {
             try FileIO.io("write WAL", path: s.path) { try bytes.withUnsafeBytes { _ = try s.fd!.writeAll($0) } }
             s.size += Int64(bytes.count)
         } catch {
             if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 { s.isClosed = true }
+            s.allocated = sizeBefore
             throw error
         }
         s.nextLSN = lsn + 1
@@ -209,6 +227,7 @@ final class WAL: Sendable {
     private func rotate(_ s: State) throws {
         while s.syncing { state.wait() }
         if let fd = s.fd {
+            try cutZeros(s, fd)
             if config.durability != .none { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } }
             try? fd.close()
             s.durableLSN = max(s.durableLSN, s.writtenLSN)
@@ -326,8 +345,20 @@ final class WAL: Sendable {
                 s.isClosed = true
                 state.broadcast()
             }
+            try cutZeros(s, fd)
             try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) }
             s.durableLSN = s.writtenLSN
         }
+    }
+
+    /// Zeros written ahead of the current segment's records (``WALConfiguration/preallocateBytes``, in `sync` mode,
+    /// at most a segment's size).
+    var preallocation: Int { config.durability == .sync ? max(0, min(config.preallocateBytes, config.segmentBytes)) : 0 }
+
+    /// Cuts the current segment back to its records before it is closed. Call with the lock held.
+    private func cutZeros(_ s: State, _ fd: FileDescriptor) throws {
+        guard s.allocated > s.size else { return }
+        guard ftruncate(fd.rawValue, off_t(s.size)) == 0 else { throw StorageError(.io, "ftruncate failed", path: s.path, errno: errno) }
+        s.allocated = s.size
     }
 }

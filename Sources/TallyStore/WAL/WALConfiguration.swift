@@ -44,6 +44,12 @@ public struct WALConfiguration: Sendable {
     /// When the log holds more closed segments than this, the runs pinning the oldest one are sealed so it can be
     /// removed.
     public var maxSegments: Int = 8
+    /// In `sync` mode, the current segment is extended ahead of its records by this many bytes of zeros (0: never),
+    /// so an append's `fdatasync` writes data only: appending to the file's end also changes its size and allocates
+    /// blocks, which makes every `fdatasync` commit the file system's journal too (ext4: 298 → 212 µs per 300-byte
+    /// append's sync on this project's machine). Recovery reads an all-zero tail as the log's end; a closed segment
+    /// is cut back to its records.
+    public var preallocateBytes: Int = 4 << 20
 
     /// The defaults: `sync`, 2 ms group window, 64 MiB segments, lz4.
     public init() {}

@@ -54,6 +54,8 @@ struct WALSegmentScan {
                 offset = r.payload.upperBound
                 validEnd = Int64(offset)
             case .failure(let why):
+                // Zeros to the end: space written ahead of the records (WALConfiguration.preallocateBytes), the log's end.
+                if bytes[offset...].allSatisfy({ $0 == 0 }) { return }
                 damage = (Int64(offset), why.message)
                 validRecordAfterDamage = Self.findRecord(in: bytes, from: offset + 1, after: last)
                 return

@@ -48,8 +48,9 @@ extension TrackingService {
         // The store's mark is taken first: points stored after it are compared under the run's lock whatever the
         // latest values say (see DuplicateCheck).
         if let cluster, series.count > 0 {
-            // The run's lease (only for a run that exists), and its local copy up to date before the mark is taken.
-            _ = try activeRun(runID)
+            // The run's lease (only for a run that exists: checked here the first time this server sees it, and by
+            // the read of its latest values below), and its local copy up to date before the mark is taken.
+            if !cluster.knows(run: runID) { _ = try activeRun(runID) }
             try cluster.prepareWrite(run: runID)
         }
         let mark = series.count == 0 ? nil : try storing { try metrics.duplicateMark(run: runID) }
