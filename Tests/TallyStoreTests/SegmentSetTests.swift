@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import Testing
 @testable import TallyStore
 
@@ -91,4 +93,37 @@ import Testing
         try a.close()
         try b.close()
     }
+
+    @Test func replacingARunNeverShowsAReadAnEmptyRun() throws {
+        let dirA = TempDir("rep-a"), dirB = TempDir("rep-b"), dirC = TempDir("rep-c"), spool = TempDir("rep-spool")
+        let a = try MetricStore(directory: dirA.path, configuration: Self.config())
+        let b = try MetricStore(directory: dirB.path, configuration: Self.config())
+        let c = try MetricStore(directory: dirC.path, configuration: Self.config())
+        try Self.append(a, "r", 0, 600, batch: "a")
+        try Self.append(b, "r", 0, 900, batch: "b")
+        let setA = try a.linkSegments(run: "r", into: spool.path + "/a"), setB = try b.linkSegments(run: "r", into: spool.path + "/b")
+        try c.installRun("r", segments: setA)
+        try Self.append(c, "r", 600, 5, batch: "c")  // heads of the copy being replaced are dropped with it
+        let stop = Atomic<Bool>(false), bad = Atomic<Int>(0), reads = Atomic<Int>(0)
+        let reader = Thread {
+            while !stop.load(ordering: .relaxed) {
+                let n = (try? c.read(run: "r", key: "loss").count) ?? -1
+                if ![600, 605, 900].contains(n) { bad.add(1, ordering: .relaxed) }
+                reads.add(1, ordering: .relaxed)
+            }
+        }
+        reader.start()
+        for i in 0..<40 { try c.installRun("r", segments: i % 2 == 0 ? setB : setA, replacing: true) }
+        while reads.load(ordering: .relaxed) < 50 { usleep(1_000) }
+        stop.store(true, ordering: .relaxed)
+        while !reader.isFinished { usleep(1_000) }
+        #expect(bad.load(ordering: .relaxed) == 0, "every read saw one whole copy")
+        #expect(try c.read(run: "r", key: "loss").count == 600)
+        #expect(try FileIO.list(dirC.path + "/runs").count == 1, "the replaced copies' directories are gone")
+        #expect(c.openIndexBytes >= 0)
+        try a.close()
+        try b.close()
+        try c.close()
+    }
 }
+

@@ -214,5 +214,38 @@ import Testing
         for run in runs { a.cluster!.slot(run).lastRead.withLock { $0 = .now - .seconds(100) } }
         #expect(a.cluster!.evictCopies().isEmpty)
     }
+
+    @Test(.enabled(if: S3LiveTests.endpoint != nil))
+    func aNewOwnerNeverRecordsObjectsAnotherSealDeleted() throws {
+        let a = try server("a", leaseMillis: 500, sealing: true), b = try server("b", leaseMillis: 500, sealing: true)
+        let run = try a.createRun(experimentID: "0").info.runID
+        var want = try Self.write(a, run, from: 0, batches: 6)
+        #expect(try a.cluster!.seal(run: run))
+        #expect(try Self.points(b, run, "loss") == want, "b installs the first set")
+        // a compacts and seals again: the first set's objects are replaced and deleted; b follows from the log.
+        want += try Self.write(a, run, from: 600, batches: 3)
+        #expect(try Self.points(b, run, "loss") == want)
+        try a.metrics.flush(run: run)
+        #expect(try a.metrics.compact(run: run) >= 2, "the first set's segment is merged away")
+        #expect(try a.cluster!.seal(run: run))
+        #expect(try Self.points(b, run, "loss") == want)
+        // b takes the run over and seals it: every object it names must exist.
+        Thread.sleep(forTimeInterval: 0.7)
+        want += try Self.write(b, run, from: 900, batches: 1)
+        #expect(try b.cluster!.seal(run: run))
+        let s3 = try S3LiveTests.client()
+        defer { s3.close() }
+        for seg in try #require(try b.cluster!.state.sealed(run: run)).segments {
+            #expect(try s3.size(bucket: "tally", key: seg.key) == Int(seg.bytes), "\(seg.key) exists")
+        }
+        let d = try server("d", leaseMillis: 500, sealing: true)
+        #expect(try Self.points(d, run, "loss") == want)
+        // A seal naming an object the current set does not hold is refused whole.
+        let set = try #require(try b.cluster!.state.sealed(run: run))
+        #expect(throws: ClusterState.StaleObjects.self) {
+            _ = try b.cluster!.state.commitSealed(run: run, epoch: 2, through: set.through + 1,
+                                                 segments: [.init(seq: 1, key: "gone", bytes: 1)])
+        }
+    }
 }
 

@@ -58,14 +58,18 @@ extension MetricStore {
         }
     }
 
-    /// Makes `segments` (another store's consistent set: ``linkSegments(run:into:)``) the whole content of a run
-    /// this store does not hold: the files are linked (or copied) into a new run directory under a temporary name,
-    /// opened and checked — magic, checksums of header, footer and trailer, the chain of predecessors — and only
-    /// then put in place. Appends and records applied afterwards go on from the installed segments.
-    /// - Throws: ``StorageError/Code/invalidArgument`` when the store holds the run (delete it first), the opening
-    ///   error of a damaged or incomplete set (naming the file and offset; nothing installed), or an I/O error.
-    public func installRun(_ id: String, segments: [SegmentFile]) throws {
-        guard try run(id, create: false) == nil else {
+    /// Makes `segments` (another store's consistent set: ``linkSegments(run:into:)``) the whole content of a run:
+    /// the files are linked (or copied) into a new run directory under a temporary name, opened and checked — magic,
+    /// checksums of header, footer and trailer, the chain of predecessors — and only then put in place. Appends and
+    /// records applied afterwards go on from the installed segments.
+    ///
+    /// With `replacing`, a run the store holds is replaced in one step: a read that already holds the old run's
+    /// segments finishes on them, later ones see the new run, none sees an empty run. Without it such a run is refused.
+    /// Call with the run's appends stopped (a cluster server holds the run's lock).
+    /// - Throws: ``StorageError/Code/invalidArgument`` when the store holds the run and `replacing` is false, the
+    ///   opening error of a damaged or incomplete set (naming the file and offset; nothing changed), or an I/O error.
+    public func installRun(_ id: String, segments: [SegmentFile], replacing: Bool = false) throws {
+        if !replacing, try run(id, create: false) != nil {
             throw StorageError(.invalidArgument, "run \(id) is in the store: delete it before installing segments")
         }
         let name = RunDirectoryName.encode(id)
@@ -81,13 +85,19 @@ extension MetricStore {
         try RunStore.loadIfNeeded(&check, directory: staging)
         check.segments.removeAll()
         let directory = runsDirectory + "/" + name
-        try runs.withLock { runs in
-            guard runs[id] == nil else { throw StorageError(.invalidArgument, "run \(id) was created while its segments were being installed") }
-            try? FileIO.removeTree(directory)  // left by a deletion whose rename failed
+        let hidden = runsDirectory + "/.deleted-" + name + "-\(UInt64.random(in: 0...UInt64.max))"
+        let old: RunStore? = try runs.withLock { runs in
+            let old = runs[id]
+            guard old == nil || replacing else { throw StorageError(.invalidArgument, "run \(id) was created while its segments were being installed") }
+            // The old directory moves aside (its open segment files stay readable by reads holding them).
+            if rename(directory, hidden) != 0 && errno != ENOENT { throw StorageError(.io, "rename failed", path: directory, errno: errno) }
             guard rename(staging, directory) == 0 else { throw StorageError(.io, "rename failed", path: staging, errno: errno) }
             placed = true
             runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache)
+            return old
         }
+        if let old { old.state.withLock { old.retire(&$0) } }
+        try? FileIO.removeTree(hidden)
         if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }
     }
 }

@@ -207,6 +207,21 @@ final class RunStore: Sendable {
         recountIndexBytes(&s)
     }
 
+    /// Takes a run replaced by another copy out of the store's memory accounts (call with the state lock held):
+    /// its heads are dropped; its open segments stay for reads that already hold this run (their files are unlinked
+    /// but open) and are released with it. Marked deleted, so no seal, compaction or load touches its directory
+    /// (the new copy's now).
+    func retire(_ s: inout RunState) {
+        s.deleted = true
+        s.heads.removeAll()
+        s.headsMinLSN = nil
+        s.frozen.removeAll()
+        s.loaded = true
+        recountHeadBytes(&s)
+        account.indexBytes.wrappingSubtract(s.indexBytes, ordering: .relaxed)
+        s.indexBytes = 0
+    }
+
     /// Sequence number of the newest live segment, without loading the run when it is not loaded yet.
     func newestSegmentSeq() throws -> UInt64? {
         if let seq = state.withLock({ $0.loaded ? ($0.segments.last?.seq ?? 0) : nil }) { return seq == 0 ? nil : seq }

@@ -212,7 +212,8 @@ final class WAL: Sendable {
             }
         }
         do {
-            try FileIO.io("write WAL", path: s.path) { try bytes.withUnsafeBytes { _ = try s.fd!.writeAll($0) } }
+            // At the records' end, whatever the descriptor's position (a failed write may have moved it).
+            try FileIO.io("write WAL", path: s.path) { try bytes.withUnsafeBytes { _ = try s.fd!.writeAll(toAbsoluteOffset: s.size, $0) } }
             s.size += Int64(bytes.count)
         } catch {
             if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 { s.isClosed = true }

@@ -68,8 +68,10 @@ public enum ClusterMigration {
                 set.append(.init(seq: f.seq, key: key, bytes: f.bytes))
             }
             let recorded: Bool = try db.transaction { c in
-                // A cluster server that wrote the run meanwhile wins: the upload is then left unrecorded.
-                guard try c.rows("SELECT 1 FROM tally_leases WHERE run_uuid = ? FOR SHARE", [.text(run)]).isEmpty else { return false }
+                // A lapsed placeholder lease: a server taking the run meanwhile waits for this transaction and then
+                // starts from the set recorded here; one that took it first wins (the upload is left unrecorded).
+                guard try c.run("INSERT INTO tally_leases VALUES (?, 'tally metrics migrate', 0, 0) ON CONFLICT (run_uuid) DO NOTHING",
+                                [.text(run)]) == 1 else { return false }
                 // Sealed "through" a log position taken now (≥ 1): a server holding an empty copy of the run (at 0)
                 // sees a set ahead of it and installs it, and the run's later records all come after it.
                 let inserted = try c.run("INSERT INTO tally_sealed SELECT ?, nextval(pg_get_serial_sequence('tally_log', 'seq')), 0, "

@@ -104,22 +104,33 @@ extension ClusterNode {
         var pending = Unsealed()
         do {
             let taken = try slot.work.withLock { progress -> (epoch: Int64, through: Int64, files: [SegmentFile], objects: [UInt64: String], generation: Int)? in
+                guard let epoch = slot.lease.withLock({ $0.epoch }), !progress.dirty else { return nil }  // sealed once owned and clean
                 pending = slot.unsealed.withLock { u in defer { u = Unsealed() }; return u }
-                guard let epoch = slot.lease.withLock({ $0.epoch }), !progress.dirty, progress.appliedSeq > progress.sealedThrough else { return nil }
+                guard progress.appliedSeq > progress.sealedThrough else { return nil }  // nothing new
                 let files = try metrics.linkSegments(run: run, into: spool)
                 return (epoch, progress.appliedSeq, files, progress.objects, progress.generation)
             }
             guard let taken else { return false }
             var set: [ClusterState.SealedSegment] = []
+            var uploaded: Set<String> = []
             for f in taken.files {
                 let known = taken.objects[f.seq]
                 let key = known ?? destination.key(run: run, epoch: taken.epoch, seq: f.seq)
-                if known == nil { try destination.client.put(bucket: destination.location.bucket, key: key, file: f.path) }
+                if known == nil {
+                    try destination.client.put(bucket: destination.location.bucket, key: key, file: f.path)
+                    uploaded.insert(key)
+                }
                 set.append(.init(seq: f.seq, key: key, bytes: f.bytes))
             }
-            guard let replaced = try shared({ try state.commitSealed(run: run, epoch: taken.epoch, through: taken.through, segments: set) }) else {
-                return false
+            let replaced: [String]?
+            do {
+                replaced = try shared { try state.commitSealed(run: run, epoch: taken.epoch, through: taken.through, segments: set, uploaded: uploaded) }
+            } catch is ClusterState.StaleObjects {
+                // Objects this copy held were replaced by another server's seal meanwhile: uploaded again next time.
+                slot.work.withLock { $0.objects = [:] }
+                throw TrackingError(.temporarilyUnavailable, "run \(run): its sealed set changed while it was sealed here; sealed again next round")
             }
+            guard let replaced else { return false }
             slot.work.withLock { p in
                 guard p.generation == taken.generation else { return }
                 p.sealedThrough = max(p.sealedThrough, taken.through)
@@ -158,7 +169,8 @@ extension ClusterNode {
             }
             let spool = try destination.scratch("install")
             defer { try? FileManager.default.removeItem(atPath: spool) }
-            let local = try metrics.linkSegments(run: run, into: spool, sealingHeads: false)
+            // A damaged local copy (no fsyncs in cluster mode) only means nothing to reuse.
+            let local = (try? metrics.linkSegments(run: run, into: spool, sealingHeads: false)) ?? []
             var held: [UInt64: SegmentFile] = [:]
             for f in local where set.segments.contains(where: { $0.seq == f.seq && $0.key == progress.objects[f.seq] }) { held[f.seq] = f }
             var files: [SegmentFile] = []
@@ -181,8 +193,8 @@ extension ClusterNode {
             guard files.count == set.segments.count else { continue }
             progress.appliedSeq = -1  // until the set is in place: a failure below leaves a copy to rebuild
             progress.generation += 1
-            try metrics.deleteRun(run)
-            try metrics.installRun(run, segments: files)
+            // In one step: a read running meanwhile reads the old copy or the new one, never an empty run.
+            try metrics.installRun(run, segments: files, replacing: true)
             progress = Progress(appliedSeq: set.through, dirty: false, objects: Dictionary(uniqueKeysWithValues: set.segments.map { ($0.seq, $0.key) }),
                                 generation: progress.generation, sealedThrough: set.through)
             slot(run).bytes.store(set.segments.reduce(0) { $0 + $1.bytes }, ordering: .relaxed)

@@ -244,6 +244,11 @@ public final class ClusterNode: Sendable {
                     try rebuild(run, &progress)
                     continue
                 }
+                if through > progress.sealedThrough {
+                    // Sealed elsewhere since this copy's set: objects it knew may be gone (not to be reused by a seal here).
+                    progress.objects = [:]
+                    progress.sealedThrough = through
+                }
                 guard let last = records.last else { return }
                 do {
                     try metrics.apply(run: run, records: records.map(\.payload))
@@ -292,7 +297,19 @@ public final class ClusterNode: Sendable {
                 report("cluster heartbeat succeeds again (node \(state.node)): leases this server still held are renewed, lapsed ones are taken again on the next write")
             }
             var idle: [(String, RunSlot)] = []
-            for (run, slot) in slots.withLock({ Array($0) }) {
+            let known = slots.withLock { $0 }
+            // Held in the database but not written here any more (a write refused by a transient error forgot its
+            // epoch): released, so this server or another takes it again (and seals what it holds).
+            for (run, epoch) in held {
+                guard let slot = known[run] else {
+                    try heartbeatState.release(run: run, epoch: epoch)
+                    continue
+                }
+                try slot.work.withLockIfAvailable { _ in
+                    if slot.lease.withLock({ $0.epoch == nil }) { try heartbeatState.release(run: run, epoch: epoch) }
+                }
+            }
+            for (run, slot) in known {
                 slot.lease.withLock { v in
                     guard let e = v.epoch else { return }
                     if held[run] != e {

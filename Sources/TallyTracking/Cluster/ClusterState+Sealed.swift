@@ -60,15 +60,22 @@ extension ClusterState {
         return (rows.first?[0].int ?? 0, records)
     }
 
+    /// A seal named objects it did not upload that the run's current set does not hold (another server's seal
+    /// replaced, and deleted, them): nothing was recorded.
+    public struct StaleObjects: Error {}
+
     /// Records a new sealed set of the run, fenced by its lease (this server, `epoch`, unexpired), and deletes the
-    /// log records it holds, in one transaction. Returns the keys of the objects the set replaced (for the caller to
-    /// delete), or `nil` when the run's recorded set already holds at least as much (nothing changed).
-    public func commitSealed(run: String, epoch: Int64, through: Int64, segments: [SealedSegment]) throws -> [String]? {
+    /// log records it holds, in one transaction. Every key of `segments` not in `uploaded` (reused from an earlier
+    /// set) must be in the run's current set, else ``StaleObjects`` is thrown. Returns the keys of the objects the set
+    /// replaced (for the caller to delete), or `nil` when the run's recorded set already holds at least as much.
+    public func commitSealed(run: String, epoch: Int64, through: Int64, segments: [SealedSegment], uploaded: Set<String> = []) throws -> [String]? {
         try db.transaction { c in
             try Self.checkLease(c, node: node, run: run, epoch: epoch)
             let had = try c.rows("SELECT through_seq FROM tally_sealed WHERE run_uuid = ? FOR UPDATE", [.text(run)]).first?[0].int
             if let had, had >= through { return nil }
             let old = try c.rows("SELECT object_key FROM tally_sealed_segments WHERE run_uuid = ?", [.text(run)]).compactMap { $0[0].string }
+            let current = Set(old)
+            guard segments.allSatisfy({ uploaded.contains($0.key) || current.contains($0.key) }) else { throw StaleObjects() }
             _ = try c.run("DELETE FROM tally_sealed_segments WHERE run_uuid = ?", [.text(run)])
             for chunk in stride(from: 0, to: segments.count, by: 500) {
                 let part = segments[chunk..<min(chunk + 500, segments.count)]
