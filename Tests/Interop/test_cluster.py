@@ -352,12 +352,17 @@ def test_an_s3_outage_keeps_writes_acknowledged_and_sealing_catches_up():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def test_a_single_servers_points_move_into_a_cluster(tmp_path):
-    """A single server (SQLite, local points) moved into a cluster: `tally metadata migrate`, then `tally metrics
-    migrate` (refused while the cluster runs; idempotent); the cluster's servers read every point bit-exact and go on
-    writing the moved runs."""
+def test_a_single_server_moves_into_a_cluster(tmp_path):
+    """A single server (SQLite, local points, local artifacts) moved into a cluster with `tally cluster migrate`
+    (metadata, artifacts, metric points; refused while the cluster runs; idempotent): the cluster's servers read every
+    point bit-exact and every artifact, and go on writing the moved runs."""
+    import tempfile
     from conftest import TALLY
-    single = Server("--backend-store-uri", f"sqlite:///{tmp_path}/single.sqlite")
+    home = tempfile.mkdtemp(prefix="tally-interop-single-")
+    data = os.path.join(home, "data")
+    # The embedded default, whatever this pass's backend: SQLite and artifacts in the data directory.
+    single = Server("--backend-store-uri", f"sqlite:///{data}/metadata.sqlite", "--artifacts-destination", os.path.join(data, "artifacts"),
+                    directory=home)
     acked = {}
     try:
         c = MlflowClient(single.url)
@@ -369,11 +374,14 @@ def test_a_single_servers_points_move_into_a_cluster(tmp_path):
             assert w.error is None, w.error
             acked[run] = w.acked
         c.log_param(runs[0], "lr", "0.1")
+        note = tmp_path / "note.txt"
+        note.write_text("moved with its run")
+        c.log_artifact(runs[0], str(note), "docs")
     finally:
         single.stop(keep=True)
     db, metrics, artifacts = postgres_database(), s3_prefix("moved-segments"), s3_prefix("moved-artifacts")
-    subprocess.run([TALLY, "metadata", "migrate", "--from", f"sqlite:///{tmp_path}/single.sqlite", "--to", db], check=True, capture_output=True)
-    move = [TALLY, "metrics", "migrate", "--data-dir", os.path.join(single.dir, "data"), "--backend-store-uri", db, "--metrics-destination", metrics]
+    move = [TALLY, "cluster", "migrate", "--data-dir", data, "--backend-store-uri", db, "--metrics-destination", metrics,
+            "--artifacts-destination", artifacts]
     a = member(db, metrics, artifacts)
     servers = [a]
     try:
@@ -381,15 +389,17 @@ def test_a_single_servers_points_move_into_a_cluster(tmp_path):
         assert out.returncode != 0 and "stop its servers" in out.stderr + out.stdout, out.stderr + out.stdout
         a.stop()
         servers = []
-        out = subprocess.run(move, capture_output=True, text=True, timeout=120, check=True).stdout
-        assert "moved 3 runs" in out, out
+        out = subprocess.run(move, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and "counts match" in out.stdout and "copied 1 files" in out.stdout and "moved 3 runs" in out.stdout, out.stdout + out.stderr
         again = subprocess.run(move, capture_output=True, text=True, timeout=120, check=True).stdout
-        assert "moved 0 runs" in again and "3 already in the cluster" in again, again
+        assert "moved 0 runs" in again and "3 already in the cluster" in again and "1 already there" in again, again
         servers = [member(db, metrics, artifacts) for _ in range(2)]
         for s in servers:
             for run in runs:
                 assert dict(history(s, run, "loss")) == acked[run], f"{run} through {s.url}"
         assert MlflowClient(servers[1].url).get_run(runs[0]).data.params == {"lr": "0.1"}
+        got = MlflowClient(servers[1].url).download_artifacts(runs[0], "docs/note.txt", str(tmp_path))
+        assert open(got).read() == "moved with its run"
         # The moved runs go on in the cluster: written through one server, read through the other.
         more = Writer(servers, [True, True], runs[1], "loss", native=False, seed=50, batches=4, first_step=100_000)
         more.run()

@@ -59,7 +59,7 @@ extension ClusterNode {
             guard runs.isEmpty else {
                 throw TrackingError(.invalidParameterValue, "The metric store in \(metrics.directory) holds a single server's points (\(runs.count) runs) "
                                     + "that are not in the cluster's shared log: start cluster servers on an empty --data-dir, and move a single "
-                                    + "server's points into the cluster with tally metrics migrate)")
+                                    + "server's data into the cluster with tally cluster migrate)")
             }
             guard FileManager.default.createFile(atPath: path, contents: Data("a copy of a Tally cluster's shared log\n".utf8)) else {
                 throw TrackingError(.internalError, "cannot write \(path)")

@@ -30,6 +30,11 @@ struct ArtifactsCommand: ParsableCommand {
             if !from.contains("://"), !(FileManager.default.fileExists(atPath: from, isDirectory: &isDir) && isDir.boolValue) {
                 throw ValidationError("No artifact directory at \(from)")
             }
+            try Self.copy(from: from, to: to, scratch: scratch)
+        }
+
+        /// Copies the artifact store `from` into `to` (each a directory or s3://bucket/prefix), printing what it did.
+        static func copy(from: String, to: String, scratch: String?) throws {
             let spool = scratch ?? NSTemporaryDirectory() + "/tally-artifacts-migrate-\(getpid())"
             defer { try? FileManager.default.removeItem(atPath: spool + "/tmp") }
             let source = try ArtifactStore.open(destination: from, dataDirectory: spool)

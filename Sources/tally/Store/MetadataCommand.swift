@@ -32,6 +32,11 @@ struct MetadataCommand: ParsableCommand {
             }
             let target = try PostgresMetadataStore(uri: try PostgresURI(parsing: to), poolSize: 1, now: TrackingService.nowMillis())
             defer { target.close() }
+            try Self.copy(from: path, to: target)
+        }
+
+        /// Copies the SQLite metadata at `path` into `target`, printing the counts; throws when they differ.
+        static func copy(from path: String, to target: PostgresMetadataStore) throws {
             let terminal = isatty(STDERR_FILENO) != 0
             let started = Date()
             let counts = try MetadataMigration.run(source: path, target: target) { table, done, total in

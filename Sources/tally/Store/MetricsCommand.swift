@@ -29,15 +29,21 @@ struct MetricsCommand: ParsableCommand {
         @Option(help: "The cluster's --metrics-destination: s3://bucket/prefix.") var metricsDestination: String
 
         func run() throws {
-            guard FileManager.default.fileExists(atPath: dataDir + "/metrics") else { throw ValidationError("No metric store at \(dataDir)/metrics") }
             guard let location = S3Location(uri: metricsDestination) else {
                 throw ValidationError("--metrics-destination must be s3://bucket/prefix, got '\(metricsDestination)'")
             }
+            let metadata = try PostgresMetadataStore(uri: try PostgresURI(parsing: backendStoreUri), poolSize: 1, now: TrackingService.nowMillis())
+            defer { metadata.close() }
+            try Self.move(dataDirectory: dataDir, metadata: metadata, location: location)
+        }
+
+        /// Moves the metric store of `dataDirectory` into the cluster of `metadata` and `location`, printing what it did;
+        /// exits with status 1 when runs were left out.
+        static func move(dataDirectory dataDir: String, metadata: PostgresMetadataStore, location: S3Location) throws {
+            guard FileManager.default.fileExists(atPath: dataDir + "/metrics") else { throw ValidationError("No metric store at \(dataDir)/metrics") }
             if FileManager.default.fileExists(atPath: dataDir + "/metrics/CLUSTER") {
                 throw ValidationError("\(dataDir)/metrics is a cluster server's copy of the shared log, not a single server's store")
             }
-            let metadata = try PostgresMetadataStore(uri: try PostgresURI(parsing: backendStoreUri), poolSize: 1, now: TrackingService.nowMillis())
-            defer { metadata.close() }
             let client = try S3Client()
             defer { client.close() }
             try client.checkBucket(location.bucket)
