@@ -104,13 +104,18 @@ final class WAL: Sendable {
         s.seq += 1
         s.path = directory + "/" + WALFormat.fileName(seq: s.seq)
         let header = WALFormat.fileHeader(firstLSN: s.nextLSN)
+        var ahead = 0
         let fd = try FileIO.io("create WAL segment", path: s.path) {
             let fd = try FileDescriptor.open(FilePath(s.path), .writeOnly, options: [.create, .exclusiveCreate],
                                              permissions: [.ownerReadWrite, .groupRead, .otherRead])
             do {
                 _ = try header.withUnsafeBytes { try fd.writeAll($0) }
-                if preallocation > 0, (try? FileIO.writeZeros(fd, at: Int64(header.count), count: preallocation)) == nil {
-                    _ = ftruncate(fd.rawValue, off_t(header.count))  // no room to write ahead: appends go on without it
+                if preallocation > 0 {
+                    if (try? FileIO.writeZeros(fd, at: Int64(header.count), count: preallocation)) != nil {
+                        ahead = preallocation
+                    } else {
+                        _ = ftruncate(fd.rawValue, off_t(header.count))  // no room to write ahead: appends go on without it
+                    }
                 }
                 if config.durability != .none { try FileIO.syncData(fd) }
             } catch {
@@ -122,8 +127,7 @@ final class WAL: Sendable {
         if config.durability != .none { try FileIO.syncDirectory(directory) }
         s.fd = fd
         s.size = Int64(header.count)
-        var st = stat()
-        s.allocated = fstat(fd.rawValue, &st) == 0 ? Int64(st.st_size) : s.size
+        s.allocated = s.size + Int64(ahead)
         s.seriesIDs.removeAll()
         s.seriesCount = 0
     }

@@ -21,6 +21,14 @@ public struct ClusterConfiguration: Sendable {
     /// least recently read are dropped (installed again from the bucket when read). `nil`: unbounded.
     public var cacheMegabytes: Int? = 20_480
 
+    /// The bucket and prefix of a `--metrics-destination`; the error names the flag.
+    public static func metricsLocation(_ uri: String) throws -> S3Location {
+        guard let location = S3Location(uri: uri) else {
+            throw TrackingError(.invalidParameterValue, "--metrics-destination must be s3://bucket/prefix, got '\(uri)'")
+        }
+        return location
+    }
+
     /// The settings of one server.
     public init(metricsDestination: String, nodeID: String, advertiseURL: String, secret: String, leaseSeconds: Double = 15) {
         self.metricsDestination = metricsDestination
@@ -79,9 +87,7 @@ extension ClusterNode {
             throw TrackingError(.invalidParameterValue, "--metrics-destination makes a cluster, which needs a PostgreSQL --backend-store-uri "
                                 + "(the servers share it); the backend store is \(metadata.location)")
         }
-        guard let location = S3Location(uri: configuration.metricsDestination) else {
-            throw TrackingError(.invalidParameterValue, "--metrics-destination must be s3://bucket/prefix, got '\(configuration.metricsDestination)'")
-        }
+        let location = try ClusterConfiguration.metricsLocation(configuration.metricsDestination)
         guard configuration.leaseSeconds >= 0.2, configuration.leaseSeconds <= 300 else {
             throw TrackingError(.invalidParameterValue, "--lease-seconds must be between 0.2 and 300, got \(configuration.leaseSeconds)")
         }

@@ -23,15 +23,20 @@ public enum ClusterMigration {
         public var total = 0
     }
 
+    /// Refuses to move anything while servers of the cluster whose metadata `metadata` is run.
+    public static func checkStopped(_ metadata: PostgresMetadataStore) throws {
+        let live = try ClusterState.liveNodes(of: metadata)
+        guard live.isEmpty else {
+            throw TrackingError(.invalidParameterValue, "The cluster is running (servers \(live.joined(separator: ", "))): stop its servers before moving data into it")
+        }
+    }
+
     /// Moves every run of `metrics` into the cluster whose metadata `metadata` is, uploading to `destination`;
     /// `progress(done, total)` after each run. Refused while servers of the cluster run (a server reading a run
     /// during its move could keep a copy without it).
     public static func run(metrics: MetricStore, metadata: PostgresMetadataStore, destination: SegmentDestination,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> Summary {
-        let live = try ClusterState.liveNodes(of: metadata)
-        guard live.isEmpty else {
-            throw TrackingError(.invalidParameterValue, "The cluster is running (servers \(live.joined(separator: ", "))): stop its servers before moving points into it")
-        }
+        try checkStopped(metadata)
         let db = metadata.db
         var summary = Summary()
         let runs = metrics.runIDs()
@@ -77,9 +82,7 @@ public enum ClusterMigration {
                 let inserted = try c.run("INSERT INTO tally_sealed SELECT ?, nextval(pg_get_serial_sequence('tally_log', 'seq')), 0, "
                                          + "\(ClusterState.now) ON CONFLICT (run_uuid) DO NOTHING", [.text(run)])
                 guard inserted == 1 else { return false }
-                for s in set {
-                    _ = try c.run("INSERT INTO tally_sealed_segments VALUES (?, ?, ?, ?)", [.text(run), .integer(Int64(s.seq)), .text(s.key), .integer(s.bytes)])
-                }
+                try ClusterState.insert(c, run: run, set)
                 return true
             }
             if recorded {

@@ -153,15 +153,12 @@ extension ClusterNode {
     /// Drops the local copy of the run and installs its sealed set in its place (the segment files this copy already
     /// holds are linked, the others downloaded), ready for the log's records after the set. An object deleted while
     /// it was fetched (its owner sealed again) sends it back to the new set. Call with the run's `work` held.
-    func rebuild(_ run: String, _ progress: inout Progress) throws {
+    func rebuild(_ run: String, _ slot: RunSlot, _ progress: inout Progress) throws {
         var missing: [String] = []
         while missing.count < 3 {
             let set = try shared { try state.sealed(run: run) }
             guard let set else {
-                progress.appliedSeq = -1
-                try metrics.deleteRun(run)
-                progress = Progress(appliedSeq: 0, generation: progress.generation + 1)
-                slot(run).bytes.store(0, ordering: .relaxed)
+                try dropCopy(run, slot, &progress, place: 0)  // the log holds every record: replayed from its start
                 return
             }
             guard let destination else {
@@ -197,11 +194,22 @@ extension ClusterNode {
             try metrics.installRun(run, segments: files, replacing: true)
             progress = Progress(appliedSeq: set.through, dirty: false, objects: Dictionary(uniqueKeysWithValues: set.segments.map { ($0.seq, $0.key) }),
                                 generation: progress.generation, sealedThrough: set.through)
-            slot(run).bytes.store(set.segments.reduce(0) { $0 + $1.bytes }, ordering: .relaxed)
+            slot.bytes.store(set.segments.reduce(0) { $0 + $1.bytes }, ordering: .relaxed)
             return
         }
         throw TrackingError(.temporarilyUnavailable, "the sealed segments of run \(run) kept changing while this server fetched them "
                             + "(\(missing.joined(separator: ", ")) gone): send the request again")
+    }
+
+    /// Deletes the run's local copy and forgets what it held: its place in the log becomes `place` (0: replayed from
+    /// the log's start; -1: unknown, rebuilt on next use). Returns the bytes it took. Call with the run's `work` held.
+    @discardableResult
+    func dropCopy(_ run: String, _ slot: RunSlot, _ progress: inout Progress, place: Int64) throws -> Int64 {
+        progress.appliedSeq = -1  // until deleted: a failure leaves a copy to rebuild
+        progress.generation += 1
+        try metrics.deleteRun(run)
+        progress = Progress(appliedSeq: place, generation: progress.generation)
+        return slot.bytes.exchange(0, ordering: .relaxed)
     }
 
     /// One round of the sealing thread: seals the runs this server owns whose unsealed records are due (old enough,
@@ -260,11 +268,7 @@ extension ClusterNode {
         for (run, slot, _) in idle where total > budget / 10 * 9 {
             let freed: Int64? = slot.work.withLockIfAvailable { progress -> Int64? in
                 guard slot.lease.withLock({ $0.epoch == nil }) else { return nil }
-                progress.appliedSeq = -1  // installed again on its next read
-                progress.generation += 1
-                guard (try? metrics.deleteRun(run)) != nil else { return nil }
-                progress = Progress(generation: progress.generation)
-                return slot.bytes.exchange(0, ordering: .relaxed)
+                return try? dropCopy(run, slot, &progress, place: -1)  // installed again on its next read
             } ?? nil
             if let freed {
                 total -= freed
@@ -278,21 +282,15 @@ extension ClusterNode {
     /// ``SegmentDestination/maxUnsealed``), taking over abandoned runs every lease.
     func startSealing() {
         guard let destination else { return }
-        sealing.store(true, ordering: .releasing)
-        let t = Thread { [self] in
-            defer { sealing.store(false, ordering: .releasing) }
-            let every = min(Duration.seconds(1), destination.maxUnsealed / 4)
-            var nextAdoption = ContinuousClock.now + leaseDuration
-            while !stopping.load(ordering: .acquiring) {
-                let adopting = ContinuousClock.now >= nextAdoption
-                if adopting { nextAdoption = ContinuousClock.now + leaseDuration }
-                sealRound(adopting: adopting)
-                evictCopies()
-                let until = ContinuousClock.now + every
-                while !stopping.load(ordering: .acquiring), ContinuousClock.now < until { Thread.sleep(forTimeInterval: 0.02) }
+        let nextAdoption = Mutex(ContinuousClock.now + leaseDuration)
+        repeatUntilStopped(name: "tally-cluster-sealing", every: min(Duration.seconds(1), destination.maxUnsealed / 4)) { [self] in
+            let adopting = nextAdoption.withLock { next in
+                guard ContinuousClock.now >= next else { return false }
+                next = ContinuousClock.now + leaseDuration
+                return true
             }
+            sealRound(adopting: adopting)
+            evictCopies()
         }
-        t.name = "tally-cluster-sealing"
-        t.start()
     }
 }

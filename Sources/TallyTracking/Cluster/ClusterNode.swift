@@ -32,16 +32,14 @@ public final class ClusterNode: Sendable {
     let metrics: MetricStore
     let slots = Mutex<[String: RunSlot]>([:])
     let stopping = Atomic<Bool>(false)
-    /// Set while the heartbeat thread runs.
-    let beating = Atomic<Bool>(false)
+    /// Background threads running (the heartbeat and the sealing thread): ``stop()`` waits for none.
+    let threads = Atomic<Int>(0)
     /// The last heartbeat's failure, `nil` after one that succeeded (a change is reported once).
     let heartbeatError = Mutex<String?>(nil)
     /// Told when heartbeats start failing and when they succeed again (the server's log).
     let report: @Sendable (String) -> Void
     /// Where sealed segments go (`--metrics-destination`); `nil`: never sealed, the log keeps every record.
     let destination: SegmentDestination?
-    /// Set while the sealing thread runs.
-    let sealing = Atomic<Bool>(false)
     /// The last sealing failure, `nil` after a round without one (a change is reported once).
     let sealError = Mutex<String?>(nil)
 
@@ -194,7 +192,7 @@ public final class ClusterNode: Sendable {
             let had = slot.lease.withLock { $0.epoch }
             // Another server may have written since this one last held it (or this one never knew the run).
             if had != lease.epoch || progress.dirty || progress.appliedSeq < 0 {
-                try catchUp(run, &progress)
+                try catchUp(run, slot, &progress)
                 // Another server's records not sealed yet are this server's to seal now.
                 if progress.appliedSeq > progress.sealedThrough { slot.unsealed.withLock { $0.add(0) } }
             }
@@ -227,21 +225,21 @@ public final class ClusterNode: Sendable {
         slot.lastRead.withLock { $0 = .now }
         try slot.work.withLock { progress in
             if settledEpoch(slot, progress) != nil { return }
-            try catchUp(run, &progress)
+            try catchUp(run, slot, &progress)
         }
     }
 
     /// Applies the run's records after the last one applied (dropping the local copy first when it is dirty or its
     /// place in the log unknown). Call with the run's `work` held.
-    func catchUp(_ run: String, _ progress: inout Progress) throws {
+    func catchUp(_ run: String, _ slot: RunSlot, _ progress: inout Progress) throws {
         do {
-            if progress.dirty || progress.appliedSeq < 0 { try rebuild(run, &progress) }
+            if progress.dirty || progress.appliedSeq < 0 { try rebuild(run, slot, &progress) }
             while true {
                 // A failed query leaves the copy as it was (a prefix of the log): only a failed apply makes it dirty.
                 let (through, records) = try shared { try state.recordsPage(run: run, after: progress.appliedSeq, limit: Self.catchUpPage) }
                 if through > progress.appliedSeq {
                     // Records after this copy's place were sealed and trimmed meanwhile: start from the sealed set.
-                    try rebuild(run, &progress)
+                    try rebuild(run, slot, &progress)
                     continue
                 }
                 if through > progress.sealedThrough {
@@ -252,7 +250,7 @@ public final class ClusterNode: Sendable {
                 guard let last = records.last else { return }
                 do {
                     try metrics.apply(run: run, records: records.map(\.payload))
-                    slot(run).bytes.add(records.reduce(0) { $0 + Int64($1.payload.count) }, ordering: .relaxed)
+                    slot.bytes.add(records.reduce(0) { $0 + Int64($1.payload.count) }, ordering: .relaxed)
                 } catch {
                     progress.dirty = true
                     throw error
@@ -274,18 +272,23 @@ public final class ClusterNode: Sendable {
     /// Starts the heartbeat: every third of a lease, this server's record and leases are renewed, and the runs
     /// whose leases lapsed are no longer written here.
     public func start() {
-        beating.store(true, ordering: .releasing)
+        repeatUntilStopped(name: "tally-cluster-heartbeat", every: leaseDuration / 3) { [self] in beat() }
+        startSealing()
+    }
+
+    /// Runs `body` on a thread of its own every `interval` until ``stop()`` (which waits for it, counted in ``threads``).
+    func repeatUntilStopped(name: String, every interval: Duration, _ body: @escaping @Sendable () -> Void) {
+        threads.add(1, ordering: .releasing)
         let t = Thread { [self] in
-            defer { beating.store(false, ordering: .releasing) }
+            defer { threads.subtract(1, ordering: .releasing) }
             while !stopping.load(ordering: .acquiring) {
-                beat()
-                let until = ContinuousClock.now + leaseDuration / 3
+                body()
+                let until = ContinuousClock.now + interval
                 while !stopping.load(ordering: .acquiring), ContinuousClock.now < until { Thread.sleep(forTimeInterval: 0.02) }
             }
         }
-        t.name = "tally-cluster-heartbeat"
+        t.name = name
         t.start()
-        startSealing()
     }
 
     /// One heartbeat (also called by tests).
@@ -343,7 +346,7 @@ public final class ClusterNode: Sendable {
     /// Stops the heartbeat and gives up this server's leases, so the others take its runs at once.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        while beating.load(ordering: .acquiring) || sealing.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.01) }
+        while threads.load(ordering: .acquiring) > 0 { Thread.sleep(forTimeInterval: 0.01) }
         for (run, slot) in slots.withLock({ Array($0) }) {
             if let e = slot.lease.withLock({ $0.epoch }) { try? heartbeatState.release(run: run, epoch: e) }
         }

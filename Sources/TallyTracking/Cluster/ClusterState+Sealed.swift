@@ -77,17 +77,22 @@ extension ClusterState {
             let current = Set(old)
             guard segments.allSatisfy({ uploaded.contains($0.key) || current.contains($0.key) }) else { throw StaleObjects() }
             _ = try c.run("DELETE FROM tally_sealed_segments WHERE run_uuid = ?", [.text(run)])
-            for chunk in stride(from: 0, to: segments.count, by: 500) {
-                let part = segments[chunk..<min(chunk + 500, segments.count)]
-                _ = try c.run("INSERT INTO tally_sealed_segments VALUES " + part.map { _ in "(?, ?, ?, ?)" }.joined(separator: ", "),
-                              part.flatMap { [SQLValue.text(run), .integer(Int64($0.seq)), .text($0.key), .integer($0.bytes)] })
-            }
+            try Self.insert(c, run: run, segments)
             _ = try c.run("INSERT INTO tally_sealed VALUES (?, ?, ?, \(Self.now)) ON CONFLICT (run_uuid) DO UPDATE "
                           + "SET through_seq = EXCLUDED.through_seq, epoch = EXCLUDED.epoch, sealed_ms = EXCLUDED.sealed_ms",
                           [.text(run), .integer(through), .integer(epoch)])
-            _ = try c.run("DELETE FROM tally_log WHERE run_uuid = ? AND seq <= ?", [.text(run), .integer(through)])
+            _ = try Self.trim(c, run: run, through: through)
             let kept = Set(segments.map(\.key))
             return old.filter { !kept.contains($0) }
+        }
+    }
+
+    /// Inserts the rows of a run's sealed set (its `tally_sealed` row is the caller's), 500 to a statement.
+    static func insert(_ c: PostgresDatabase.Connection, run: String, _ segments: [SealedSegment]) throws {
+        for chunk in stride(from: 0, to: segments.count, by: 500) {
+            let part = segments[chunk..<min(chunk + 500, segments.count)]
+            _ = try c.run("INSERT INTO tally_sealed_segments VALUES " + part.map { _ in "(?, ?, ?, ?)" }.joined(separator: ", "),
+                          part.flatMap { [SQLValue.text(run), .integer(Int64($0.seq)), .text($0.key), .integer($0.bytes)] })
         }
     }
 

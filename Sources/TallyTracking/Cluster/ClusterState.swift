@@ -239,18 +239,17 @@ public final class ClusterState: Sendable {
 
     /// The run's records after `seq`, in order, at most `limit` of them (a new owner's replay, a reader catching up).
     public func records(run: String, after seq: Int64 = 0, limit: Int = 1_000_000) throws -> [Record] {
-        try db.withConnection { c in
-            try c.rows("SELECT seq, epoch, payload FROM tally_log WHERE run_uuid = ? AND seq > ? ORDER BY seq LIMIT ?",
-                       [.text(run), .integer(seq), .integer(Int64(limit))]).map {
-                let payload: [UInt8] = if case .blob(let b) = $0[2] { b } else { [] }
-                return Record(seq: $0[0].int ?? 0, epoch: $0[1].int ?? 0, payload: payload)
-            }
-        }
+        try recordsPage(run: run, after: seq, limit: limit).records
     }
 
     /// Deletes the run's records up to and including `seq` (they are sealed in object storage); returns how many.
     @discardableResult
     public func trim(run: String, through seq: Int64) throws -> Int {
-        try db.withConnection { c in try c.run("DELETE FROM tally_log WHERE run_uuid = ? AND seq <= ?", [.text(run), .integer(seq)]) }
+        try db.withConnection { c in try Self.trim(c, run: run, through: seq) }
+    }
+
+    /// ``trim(run:through:)`` on `c` (inside the transaction recording a sealed set).
+    static func trim(_ c: PostgresDatabase.Connection, run: String, through seq: Int64) throws -> Int {
+        try c.run("DELETE FROM tally_log WHERE run_uuid = ? AND seq <= ?", [.text(run), .integer(seq)])
     }
 }

@@ -30,14 +30,11 @@ struct ClusterCommand: ParsableCommand {
         @Option(help: "The cluster's --artifacts-destination (s3://bucket/prefix): the artifacts are copied there.") var artifactsDestination: String?
 
         func run() throws {
-            guard let location = S3Location(uri: metricsDestination) else {
-                throw ValidationError("--metrics-destination must be s3://bucket/prefix, got '\(metricsDestination)'")
-            }
+            let location = try ClusterConfiguration.metricsLocation(metricsDestination)
             guard FileManager.default.fileExists(atPath: dataDir + "/metadata.sqlite") else { throw ValidationError("No metadata at \(dataDir)/metadata.sqlite") }
             let metadata = try PostgresMetadataStore(uri: try PostgresURI(parsing: backendStoreUri), poolSize: 1, now: TrackingService.nowMillis())
             defer { metadata.close() }
-            let live = try ClusterState.liveNodes(of: metadata)
-            guard live.isEmpty else { throw ValidationError("The cluster is running (servers \(live.joined(separator: ", "))): stop its servers first") }
+            try ClusterMigration.checkStopped(metadata)
             print("== metadata")
             try MetadataCommand.Migrate.copy(from: dataDir + "/metadata.sqlite", to: metadata)
             if let artifactsDestination, FileManager.default.fileExists(atPath: dataDir + "/artifacts") {

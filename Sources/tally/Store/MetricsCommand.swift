@@ -29,9 +29,7 @@ struct MetricsCommand: ParsableCommand {
         @Option(help: "The cluster's --metrics-destination: s3://bucket/prefix.") var metricsDestination: String
 
         func run() throws {
-            guard let location = S3Location(uri: metricsDestination) else {
-                throw ValidationError("--metrics-destination must be s3://bucket/prefix, got '\(metricsDestination)'")
-            }
+            let location = try ClusterConfiguration.metricsLocation(metricsDestination)
             let metadata = try PostgresMetadataStore(uri: try PostgresURI(parsing: backendStoreUri), poolSize: 1, now: TrackingService.nowMillis())
             defer { metadata.close() }
             try Self.move(dataDirectory: dataDir, metadata: metadata, location: location)
