@@ -40,16 +40,17 @@ import Testing
         }
         // A later checkpoint updates half of them.
         try f.service.logBatch(runID: id, metrics: keys.prefix(1_000).map { Metric(key: $0, value: 0.5, timestamp: 1_700_000_060_000, step: 2_000) })
+        let before = try f.service.run(id: id).metrics
+        #expect(before.count == 2_000 && zip(before, before.dropFirst()).allSatisfy { binaryLess($0.key, $1.key) })
+        // A clean close leaves no SQLite journal behind (and releases the file).
+        try f.service.close()
+        let wal = (try? FileManager.default.attributesOfItem(atPath: f.dir + "/metadata.sqlite-wal")[.size] as? Int) ?? 0
+        #expect(wal == 0)
         let db = try SQLiteDatabase(path: f.dir + "/metadata.sqlite")
         let rowBytes = try #require(try db.rows("SELECT length(data) FROM run_latest WHERE run_uuid = ?", [.text(id)]).first?.first?.int)
         #expect(rowBytes < 2_000 * 8, "\(rowBytes) bytes for 2,000 latest values")
         #expect(try db.rows("SELECT count(*) FROM metric_keys").first?.first?.int == 2_000)
-        let before = try f.service.run(id: id).metrics
-        #expect(before.count == 2_000 && zip(before, before.dropFirst()).allSatisfy { binaryLess($0.key, $1.key) })
-        // A clean close leaves no SQLite journal behind.
-        try f.service.close()
-        let wal = (try? FileManager.default.attributesOfItem(atPath: f.dir + "/metadata.sqlite-wal")[.size] as? Int) ?? 0
-        #expect(wal == 0)
+        db.close()
         let reopened = try Fixture.open(f.dir)
         let after = try reopened.run(id: id).metrics
         #expect(after == before)
@@ -69,10 +70,10 @@ import Testing
         for (k, v) in [("e", 2.0), ("a", 2), ("c", 2), ("b", 2), ("a", 3), ("é", 2)] { oracle[k] = v }
         let got = try #require(try meta.run(id: id)).metrics
         #expect(got.map(\.key) == oracle.keys.sorted(by: binaryLess) && got.map(\.value) == oracle.keys.sorted(by: binaryLess).map { oracle[$0]! })
-        let reopened = try f.metadataStore()
-        #expect(try reopened.run(id: id)?.metrics == got)
         #expect(try meta.latestMetrics(runID: id, keys: ["a", "zz", "é"]).map { $0?.value } == [3, nil, 2])  // sorted: a walk
         #expect(try meta.latestMetrics(runID: id, keys: ["é", "a", "zz", "a"]).map { $0?.value } == [2, 3, nil, 3])  // unsorted
+        let reopened = try f.metadataStore()
+        #expect(try reopened.run(id: id)?.metrics == got)
     }
 
     @Test func schemaVersionOneLatestRowsAreMigrated() throws {
@@ -102,6 +103,9 @@ import Testing
         #expect(try meta.run(id: long)?.params == [KeyValue(key: "batch", value: "0.1"), KeyValue(key: "lr", value: "0.1")])
         let b = try #require(try meta.run(id: short)).metrics
         #expect(b.map(\.key) == ["nan", "x", "y"] && b[0].value.isNaN && b[0].step == 4 && b[1].value == 2.5 && b[2].value == -0.25)
+        // Later versions' tables came with the migration (version 3: logged models), and work.
+        #expect(try meta.loggedModels(experimentIDs: [0]).isEmpty && (try meta.runOutputs(runID: short)).isEmpty)
+        meta.close()
         let db = try SQLiteDatabase(path: path)
         #expect(try db.userVersion == Int64(SQLiteMetadataStore.migrations.count))
         #expect(try db.rows("SELECT name FROM sqlite_master WHERE name = 'latest_metrics'").isEmpty)
@@ -109,7 +113,5 @@ import Testing
         #expect(try counts(db) == before && before[0][0][0].int == 3 && before[1][0][0].int == 2)
         #expect(try db.rows("SELECT name FROM pragma_table_list WHERE name IN ('params', 'tags', 'run_latest') AND wr = 1 ORDER BY name")
                 == [[.text("params")], [.text("run_latest")], [.text("tags")]])
-        // Later versions' tables came with the migration (version 3: logged models), and work.
-        #expect(try meta.loggedModels(experimentIDs: [0]).isEmpty && (try meta.runOutputs(runID: short)).isEmpty)
     }
 }

@@ -51,6 +51,9 @@ import Testing
         try access.grant("alice", type: "experiment", id: exp, permission: "EDIT", by: admin)
         _ = try access.createToken(name: "ci", expiresInDays: nil, for: try access.localCaller("alice"))
 
+        // The source is a stopped server's: a running one holds its file.
+        let expected = try Self.snapshot(s)
+        try s.close()
         let scratch = try ScratchDatabase()
         defer { try? scratch.drop() }
         // A target that already interned keys in another order: latest rows are re-encoded with its ids.
@@ -61,17 +64,24 @@ import Testing
         let counts = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { t, d, n in lines.append("\(t) \(d)/\(n)") }
         #expect(counts.allSatisfy { $0.source == $0.target }, "\(counts)")
         #expect(counts.first { $0.table == "runs" }?.source == 30 && lines.contains("runs 30/30"))
-        let copied = TrackingService(metadata: target, metrics: s.metrics, clock: { 1_700_000_000_000 })
-        #expect(try Self.snapshot(copied) == Self.snapshot(s))
+        let copied = TrackingService(metadata: target, metrics: try Fixture.metricStore(f.dir + "/copied-metrics"), clock: { 1_700_000_000_000 })
+        #expect(try Self.snapshot(copied) == expected)
+        // The source is refused while a server holds it.
+        let running = try f.reopened()
+        #expect(throws: (any Error).self) { _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } }
         // Rerun: nothing doubles; then new writes to the source are picked up, and ids continue past the copied ones.
+        try running.close()
         #expect(try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } == counts)
-        let late = try s.createRun(experimentID: exp).info.runID
-        try s.logBatch(runID: late, metrics: [Metric(key: "new", value: 1, timestamp: 1, step: 1)])
-        try s.setExperimentTag(id: exp, key: "team", value: "b")
+        let again0 = try f.reopened()
+        let late = try again0.createRun(experimentID: exp).info.runID
+        try again0.logBatch(runID: late, metrics: [Metric(key: "new", value: 1, timestamp: 1, step: 1)])
+        try again0.setExperimentTag(id: exp, key: "team", value: "b")
+        let expectedAgain = try Self.snapshot(again0)
+        try again0.close()
         let again = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in }
         #expect(again.allSatisfy { $0.source == $0.target } && again.first { $0.table == "runs" }?.source == 31)
-        #expect(try Self.snapshot(copied) == Self.snapshot(s))
+        #expect(try Self.snapshot(copied) == expectedAgain)
         #expect(try copied.createExperiment(name: "after") == "2")
-        #expect(try access.localCaller("alice").userID == 2)
+        #expect(try AccessControl(store: target, configuration: config).localCaller("alice").userID == 2)
     }
 }

@@ -40,10 +40,19 @@ final class Fixture {
         service = try reopened()
     }
 
-    /// A metadata store of this fixture's backend over its database (another server's view, for PostgreSQL).
+    /// The SQLite store last opened on this fixture's file (a store holds its file exclusively: closed before the
+    /// next one opens, as a restarted server's is).
+    private var sqliteStore: SQLiteMetadataStore?
+
+    /// A metadata store of this fixture's backend over its database (another server's view, for PostgreSQL; the
+    /// file reopened after closing the previous store, for SQLite, which one process holds at a time).
     func metadataStore() throws -> any MetadataStore {
         switch backend {
-        case .sqlite: return try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: clock())
+        case .sqlite:
+            sqliteStore?.close()
+            let s = try SQLiteMetadataStore(path: dir + "/metadata.sqlite", now: clock())
+            sqliteStore = s
+            return s
         case .postgres:
             let s = try PostgresMetadataStore(uri: scratch!.uri, poolSize: 4, now: clock())
             opened.append(s)

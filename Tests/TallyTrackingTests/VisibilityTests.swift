@@ -17,6 +17,7 @@ final class FailingMetadata: MetadataStore {
     var location: String { inner.location }
     func transaction<R>(_ body: () throws -> R) throws -> R { try inner.transaction(body) }
     func checkpoint() throws { try inner.checkpoint() }
+    func close() { inner.close() }
     func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
         try inner.insertExperiment(name: name, artifactLocation: artifactLocation, tags: tags, now: now)
     }

@@ -48,9 +48,10 @@ public final class TrackingService: Sendable {
     }
 
     /// Shuts the stores down cleanly: seals and closes the metric store, then checkpoints the metadata database so
-    /// no journal is left behind. The service must not be used afterwards.
+    /// no journal is left behind, and releases it. The service must not be used afterwards.
     public func close() throws {
         cluster?.stop()
+        defer { metadata.close() }
         try metrics.close()
         try metadata.checkpoint()
     }
