@@ -14,15 +14,23 @@ enum RunNames {
         return "\(adjectives.randomElement(using: &rng)!)-\(animals.randomElement(using: &rng)!)-\(Int.random(in: 0..<1000, using: &rng))"
     }
 
-    /// A random version-4 UUID as 32 lowercase hex characters.
+    /// A random version-4 UUID as 32 lowercase hex characters (two draws from the system generator, not sixteen:
+    /// byte-wise draws and a string per byte were 3 % of run creation's CPU).
     static func runID() -> String {
         var rng = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x40
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return bytes.map { b in
-            let s = String(b, radix: 16)
-            return s.count == 1 ? "0" + s : s
-        }.joined()
+        var words = (rng.next() as UInt64, rng.next() as UInt64)
+        return withUnsafeMutableBytes(of: &words) { raw in
+            raw[6] = (raw[6] & 0x0F) | 0x40
+            raw[8] = (raw[8] & 0x3F) | 0x80
+            return String(unsafeUninitializedCapacity: 32) { out in
+                let digits: StaticString = "0123456789abcdef"
+                let hex = digits.utf8Start
+                for (i, b) in raw.enumerated() {
+                    out[2 * i] = hex[Int(b >> 4)]
+                    out[2 * i + 1] = hex[Int(b & 0x0F)]
+                }
+                return 32
+            }
+        }
     }
 }
