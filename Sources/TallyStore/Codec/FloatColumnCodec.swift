@@ -24,6 +24,8 @@ enum FloatColumnCodec {
 
     /// Number of leading values examined to choose the transform.
     static let sampleSize = 8192
+    /// Columns shorter than this are stored untransformed outside segments.
+    static let smallColumn = 16
 
     /// Appends the encoded column of `bits` (Double bit patterns) to `w`. `segment` allows what only segments may
     /// hold: scaled integers (format 3) and zigzag deltas (format 4); the write-ahead log's format does not change.
@@ -44,7 +46,11 @@ enum FloatColumnCodec {
             }
         }
         let choices: [Transform] = forcing.map { [$0] } ?? (segment ? Transform.allCases : [.none, .xor, .delta])
-        let (transform, estimate) = narrow ? chooseAndApply(&words, UInt32.self, among: choices) : chooseAndApply(&words, UInt64.self, among: choices)
+        // Outside segments, a column of a few values (a run's latest row of a few keys, a small batch's log record)
+        // is stored as it is: estimating transforms over a handful of values decides nothing, and cost 3 % of run
+        // creation's CPU.
+        let (transform, estimate) = !segment && forcing == nil && n < Self.smallColumn ? (Transform.none, Double.infinity)
+            : narrow ? chooseAndApply(&words, UInt32.self, among: choices) : chooseAndApply(&words, UInt64.self, among: choices)
         if segment, forcing == nil, n >= 16, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) { return }
         ColumnHeader(kind: kind, transform: transform.rawValue, width: width, count: n).write(into: &w)
         guard n > 0 else { return }

@@ -116,7 +116,8 @@ public final class MetricStore: Sendable {
             guard !id.isEmpty, id.utf8.count <= 200 else {
                 throw StorageError(.invalidArgument, "run id must be 1 to 200 bytes")
             }
-            let r = RunStore(id: id, directory: runsDirectory + "/" + RunDirectoryName.encode(id), account: account, packCache: packCache)
+            // Every run with a directory was listed at open (or installed through the map): this one has none.
+            let r = RunStore(id: id, directory: runsDirectory + "/" + RunDirectoryName.encode(id), account: account, packCache: packCache, new: true)
             runs[id] = r
             return r
         }
