@@ -133,22 +133,26 @@ import Testing
     }
 
     @Test func aTakeoverWaitsForAnAppendInFlight() throws {
-        let (scratch, db, n) = try Self.cluster(leaseMillis: 300)
+        // Lease 600 ms, so the takeover's lock wait is bounded at 300 ms (lock_timeout = half a lease).
+        let (scratch, db, n) = try Self.cluster(leaseMillis: 600)
         defer { db.close(); try? scratch.drop() }
         let l = try #require(Self.owned(try n[0].acquire(run: "r")))
         // An append whose transaction holds the lease row past its expiry: the takeover must wait for its commit,
-        // then see its record.
-        let done = DispatchSemaphore(value: 0)
+        // then see its record. Timed from the moment the row is held (not from when the thread was asked to start:
+        // on a loaded machine that came late and the takeover's wait ran past its lock timeout).
+        let held = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
             _ = try? db.transaction { c in
                 _ = try c.rows("SELECT 1 FROM tally_leases WHERE run_uuid = 'r' FOR SHARE")
                 _ = try c.rows("INSERT INTO tally_log (run_uuid, epoch, payload) VALUES ('r', ?, '\\x2a'::bytea) RETURNING seq", [.integer(l.epoch)])
-                Thread.sleep(forTimeInterval: 0.6)  // expires meanwhile
+                held.signal()
+                Thread.sleep(forTimeInterval: 0.9)  // the lease expires meanwhile
                 return ()
             }
             done.signal()
         }
-        Thread.sleep(forTimeInterval: 0.45)
+        held.wait()
+        Thread.sleep(forTimeInterval: 0.7)
         let started = Date()
         let taken = try #require(Self.owned(try n[1].acquire(run: "r")))
         #expect(Date().timeIntervalSince(started) > 0.1, "the takeover did not wait for the append's commit")

@@ -66,9 +66,11 @@ final class Fixture {
     }
 
     /// Another server's service: the same metadata store, a metric store of its own (as servers sharing a
-    /// PostgreSQL database have until the cluster issue).
+    /// PostgreSQL database have until the cluster issue). PostgreSQL only: a SQLite file has one server, and
+    /// opening it again closes the fixture's first store.
     func secondServer() throws -> TrackingService {
-        TrackingService(metadata: try metadataStore(), metrics: try Self.metricStore(dir + "/metrics-\(UInt32.random(in: 0...UInt32.max))"), clock: clock)
+        precondition(backend == .postgres, "servers share a PostgreSQL database, never a SQLite file")
+        return TrackingService(metadata: try metadataStore(), metrics: try Self.metricStore(dir + "/metrics-\(UInt32.random(in: 0...UInt32.max))"), clock: clock)
     }
 
     static func metricStore(_ dir: String) throws -> MetricStore {

@@ -46,8 +46,7 @@ enum FloatColumnCodec {
             }
         }
         let choices: [Transform] = forcing.map { [$0] } ?? (segment ? Transform.allCases : [.none, .xor, .delta])
-        // Outside segments, a column of a few values (a run's latest row of a few keys, a small batch's log record)
-        // is stored as it is: estimating transforms over a handful of values decides nothing, and cost 3 % of run
+        // Outside segments, a column of a few values (a run's latest row of a few keys) is stored as it is: estimating transforms over a handful of values decides nothing, and cost 3 % of run
         // creation's CPU.
         let (transform, estimate) = !segment && forcing == nil && n < Self.smallColumn ? (Transform.none, Double.infinity)
             : narrow ? chooseAndApply(&words, UInt32.self, among: choices) : chooseAndApply(&words, UInt64.self, among: choices)

@@ -87,7 +87,9 @@ final class SQLiteDatabase: @unchecked Sendable {
         try execute("PRAGMA journal_mode = WAL")
         // Checkpoints (which fsync the WAL and the database, holding the connection) every 16 MB of WAL rather than
         // SQLite's 1,000 pages: hot pages (a run's latest values, the runs table's tail) are copied once per
-        // checkpoint however often they changed.
+        // checkpoint however often they changed. With `synchronous = NORMAL` commits are fsynced at checkpoints only,
+        // so a power cut (not a crash of the process) may lose the commits of up to that much WAL, never corrupt.
+        // (docs/architecture.md).
         let pageSize = try rows("PRAGMA page_size").first?.first?.int ?? Int64(Self.pageSize)
         try execute("PRAGMA wal_autocheckpoint = \(Self.checkpointBytes / Int(max(512, pageSize)))")
         try execute("PRAGMA synchronous = NORMAL")
@@ -105,7 +107,7 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     deinit { close() }
 
-    /// Closes the connection (releasing the file's lock); later calls throw `SQLITE_MISUSE`. Idempotent.
+    /// Closes the connection; later calls throw `SQLITE_MISUSE`. Idempotent.
     func close() {
         guard !closed else { return }
         closed = true
