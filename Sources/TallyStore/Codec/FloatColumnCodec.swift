@@ -46,9 +46,10 @@ enum FloatColumnCodec {
             }
         }
         let choices: [Transform] = forcing.map { [$0] } ?? (segment ? Transform.allCases : [.none, .xor, .delta])
-        // Outside segments, a column of a few values (a run's latest row of a few keys) is stored as it is: estimating transforms over a handful of values decides nothing, and cost 3 % of run
-        // creation's CPU.
-        let (transform, estimate) = !segment && forcing == nil && n < Self.smallColumn ? (Transform.none, Double.infinity)
+        // Outside segments, a column of a few values (a run's latest row of a few keys) is stored as it is:
+        // estimating transforms over a handful of values decides nothing, and cost 3 % of run creation's CPU.
+        let small = !segment && forcing == nil && n < Self.smallColumn
+        let (transform, estimate) = small ? (Transform.none, Double.infinity)
             : narrow ? chooseAndApply(&words, UInt32.self, among: choices) : chooseAndApply(&words, UInt64.self, among: choices)
         if segment, forcing == nil, n >= 16, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) { return }
         ColumnHeader(kind: kind, transform: transform.rawValue, width: width, count: n).write(into: &w)

@@ -22,15 +22,7 @@ enum RunNames {
         return withUnsafeMutableBytes(of: &words) { raw in
             raw[6] = (raw[6] & 0x0F) | 0x40
             raw[8] = (raw[8] & 0x3F) | 0x80
-            return String(unsafeUninitializedCapacity: 32) { out in
-                let digits: StaticString = "0123456789abcdef"
-                let hex = digits.utf8Start
-                for (i, b) in raw.enumerated() {
-                    out[2 * i] = hex[Int(b >> 4)]
-                    out[2 * i + 1] = hex[Int(b & 0x0F)]
-                }
-                return 32
-            }
+            return Secrets.hex(raw)
         }
     }
 }
