@@ -28,6 +28,8 @@ struct HTTPAnswer {
 struct LiveServer {
     let port: Int
     let service: TrackingService
+    /// The server's data directory.
+    let directory: String
 
     /// Runs `body` against a new server, then shuts it down gracefully (the stores closed by the application).
     static func with<T: Sendable>(_ configure: (inout ServerConfiguration) -> Void = { _ in },
@@ -50,7 +52,7 @@ struct LiveServer {
             var it = ports.makeAsyncIterator()
             guard let port = await it.next() else { throw CancellationError() }
             do {
-                let result = try await body(LiveServer(port: port, service: service))
+                let result = try await body(LiveServer(port: port, service: service, directory: config.dataDirectory))
                 await group.triggerGracefulShutdown()
                 try await tg.waitForAll()
                 return result

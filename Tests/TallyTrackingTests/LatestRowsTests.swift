@@ -40,18 +40,18 @@ import Testing
         }
         // A later checkpoint updates half of them.
         try f.service.logBatch(runID: id, metrics: keys.prefix(1_000).map { Metric(key: $0, value: 0.5, timestamp: 1_700_000_060_000, step: 2_000) })
-        let db = try SQLiteDatabase(path: f.dir + "/metadata.sqlite")
-        let rowBytes = try #require(try db.rows("SELECT length(data) FROM run_latest WHERE run_uuid = ?", [.text(id)]).first?.first?.int)
-        #expect(rowBytes < 2_000 * 8, "\(rowBytes) bytes for 2,000 latest values")
-        #expect(try db.rows("SELECT count(*) FROM metric_keys").first?.first?.int == 2_000)
         let before = try f.service.run(id: id).metrics
         #expect(before.count == 2_000 && zip(before, before.dropFirst()).allSatisfy { binaryLess($0.key, $1.key) })
-        // A clean close leaves no SQLite journal behind (checkpointed while another connection still has the file
-        // open, so SQLite's own cleanup at the last close does not hide a missing checkpoint), and releases the store.
+        // A clean close leaves no SQLite journal behind and releases the file (the store holds it exclusively while
+        // open); the closed store refuses calls.
         try f.service.close()
         let wal = (try? FileManager.default.attributesOfItem(atPath: f.dir + "/metadata.sqlite-wal")[.size] as? Int) ?? 0
         #expect(wal == 0)
         #expect(throws: SQLiteError.self) { _ = try f.service.metadata.experiments() }
+        let db = try SQLiteDatabase(path: f.dir + "/metadata.sqlite")
+        let rowBytes = try #require(try db.rows("SELECT length(data) FROM run_latest WHERE run_uuid = ?", [.text(id)]).first?.first?.int)
+        #expect(rowBytes < 2_000 * 8, "\(rowBytes) bytes for 2,000 latest values")
+        #expect(try db.rows("SELECT count(*) FROM metric_keys").first?.first?.int == 2_000)
         db.close()
         let reopened = try Fixture.open(f.dir)
         let after = try reopened.run(id: id).metrics

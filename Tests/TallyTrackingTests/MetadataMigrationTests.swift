@@ -51,7 +51,7 @@ import Testing
         try access.grant("alice", type: "experiment", id: exp, permission: "EDIT", by: admin)
         _ = try access.createToken(name: "ci", expiresInDays: nil, for: try access.localCaller("alice"))
 
-        // The source is a stopped server's (docs/postgresql.md).
+        // The source is a stopped server's: a running one holds its file.
         let expected = try Self.snapshot(s)
         try s.close()
         let scratch = try ScratchDatabase()
@@ -66,7 +66,11 @@ import Testing
         #expect(counts.first { $0.table == "runs" }?.source == 30 && lines.contains("runs 30/30"))
         let copied = TrackingService(metadata: target, metrics: try Fixture.metricStore(f.dir + "/copied-metrics"), clock: { 1_700_000_000_000 })
         #expect(try Self.snapshot(copied) == expected)
+        // The source is refused while a server holds it.
+        let running = try f.reopened()
+        #expect(throws: (any Error).self) { _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } }
         // Rerun: nothing doubles; then new writes to the source are picked up, and ids continue past the copied ones.
+        try running.close()
         #expect(try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } == counts)
         let again0 = try f.reopened()
         let late = try again0.createRun(experimentID: exp).info.runID

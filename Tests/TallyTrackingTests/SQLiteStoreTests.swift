@@ -6,28 +6,31 @@ import Testing
 import Glibc
 #endif
 
-/// The embedded store's file, and the run ids it hands out.
+/// The embedded store's file and its hold on it, and the run ids it hands out.
 @Suite struct SQLiteStoreTests {
-    /// New files get small pages and a WAL checkpointed every 16 MB, and the file stays open to another program
-    /// beside the store (`tally token` next to a running server): what one writes, the other reads.
-    @Test func theFileHasSmallPagesAndStaysSharedWithOtherPrograms() throws {
+    /// New files get small pages and a WAL checkpointed every 16 MB. One store at a time: its cache of runs is only
+    /// right for the database's one writer, so a second store (a second server on the same file) is refused with an
+    /// error naming the file, no other program reads it meanwhile (`tally token` goes through the server's admin
+    /// socket), and it opens once the first closed.
+    @Test func theFileHasSmallPagesAndOneStoreHoldsIt() throws {
         var template = Array("/tmp/tally-sqlite-file-XXXXXX".utf8CString)
         let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         defer { try? FileIO.removeTree(dir) }
         let path = dir + "/metadata.sqlite"
-        let store = try SQLiteMetadataStore(path: path, now: 1)
-        defer { store.close() }
-        let id = try store.insertExperiment(name: "shared", artifactLocation: "/a/{id}", tags: [], now: 1)
-        #expect(try store.with { try $0.rows("PRAGMA page_size") }.first?.first?.int == Int64(SQLiteDatabase.pageSize))
-        #expect(try store.with { try $0.rows("PRAGMA wal_autocheckpoint") }.first?.first?.int
+        let first = try SQLiteMetadataStore(path: path, now: 1)
+        let id = try first.insertExperiment(name: "held", artifactLocation: "/a/{id}", tags: [], now: 1)
+        #expect(try first.with { try $0.rows("PRAGMA page_size") }.first?.first?.int == Int64(SQLiteDatabase.pageSize))
+        #expect(try first.with { try $0.rows("PRAGMA wal_autocheckpoint") }.first?.first?.int
                 == Int64(SQLiteDatabase.checkpointBytes / SQLiteDatabase.pageSize))
-        let other = try SQLiteDatabase(path: path)
-        #expect(try other.rows("SELECT name FROM experiments WHERE experiment_id = ?", [.integer(Int64(id)!)]) == [[.text("shared")]])
-        try other.run("INSERT INTO experiment_tags VALUES (?, 'team', 'a')", [.integer(Int64(id)!)])
-        other.close()
-        #expect(throws: SQLiteError.self) { _ = try other.rows("SELECT 1") }
-        #expect(try SQLiteMetadataStore.experimentRows(try store.with { $0 }, "WHERE experiment_id = ?", [.integer(Int64(id)!)]).first?.tags
-                == [KeyValue(key: "team", value: "a")])
+        expectError(.internalError, "the metadata database \(path) is in use by another process") {
+            _ = try SQLiteMetadataStore(path: path, now: 2)
+        }
+        #expect(throws: SQLiteError.self) { _ = try SQLiteDatabase(path: path, readOnly: true, busyMillis: 0).rows("SELECT count(*) FROM experiments") }
+        first.close()
+        #expect(throws: SQLiteError.self) { _ = try first.experiments() }
+        let second = try SQLiteMetadataStore(path: path, now: 2)
+        defer { second.close() }
+        #expect(try second.experiment(id: Int64(id)!)?.name == "held")
         // An existing file keeps its page size (1 KB pages are for new files only) and gets the same checkpoints.
         let old = dir + "/old.sqlite"
         let legacy = try SQLiteDatabase(path: ":memory:")

@@ -40,12 +40,12 @@ final class Fixture {
         service = try reopened()
     }
 
-    /// The SQLite store last opened on this fixture's file (closed before the next one opens, as a restarted
-    /// server's is: its cache of runs is only right for the file's one writer).
+    /// The SQLite store last opened on this fixture's file (a store holds its file exclusively: closed before the
+    /// next one opens, as a restarted server's is).
     private var sqliteStore: SQLiteMetadataStore?
 
     /// A metadata store of this fixture's backend over its database (another server's view, for PostgreSQL; the
-    /// file reopened after closing the previous store, for SQLite).
+    /// file reopened after closing the previous store, for SQLite, which one process holds at a time).
     func metadataStore() throws -> any MetadataStore {
         switch backend {
         case .sqlite:

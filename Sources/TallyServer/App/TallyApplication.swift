@@ -5,6 +5,7 @@ import Logging
 import NIOSSL
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import TallyStore
 import TallyTracking
 
@@ -208,8 +209,9 @@ public enum TallyApplication {
         Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: s)))
     }
 
-    /// The application (run it with `runService()`); `onRunning` receives the bound port. The blocking thread pool
-    /// and the stores are services of the application: shut down after the HTTP server, the stores last.
+    /// The application (run it with `runService()`); `onRunning` receives the bound port. The blocking thread pool,
+    /// the admin socket (``AdminSocket``) and the stores are services of the application: shut down after the HTTP
+    /// server, the stores last.
     public static func application(service: TrackingService, config: ServerConfiguration,
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         var logger = Logger(label: "tally")
@@ -221,12 +223,22 @@ public enum TallyApplication {
                                   secureCookies: config.tls != nil,
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) })
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
-        return Application(router: router(endpoints),
+        // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
+        var services: [any Service] = [StoreCloser(service: service), pool]
+        var settings = AccessConfiguration()
+        let audit = logger
+        settings.audit = { line in audit.notice("\(line)") }
+        let adminControl = endpoints.access ?? AccessControl(store: service.metadata, configuration: settings)
+        let admin = AdminSocket.service(endpoints, control: adminControl, dataDirectory: config.dataDirectory, logger: logger)
+        if let admin { services.append(admin.service) }
+        var app = Application(router: router(endpoints),
                            server: try config.tls.map { try .tls(http, tlsConfiguration: try tlsConfiguration($0)) } ?? http,
                            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tally"),
-                           services: [StoreCloser(service: service), pool],
+                           services: services,
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? config.port) },
                            logger: logger)
+        if let admin { app.beforeServerStarts(perform: admin.ready) }
+        return app
     }
 }
 

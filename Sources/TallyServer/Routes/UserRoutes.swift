@@ -75,29 +75,7 @@ struct UserRoutes {
     /// `permissions?resource_type=&resource_id=` (every grant on a resource, for its MANAGE holders).
     func addTokens(to t: RouteTable) {
         let e = endpoints
-        t.on("tokens", .post, access: .user, use: e.json { r in
-            let (info, token) = try Self.control(e).createToken(name: try r.string("name"), expiresInDays: try r.int64("expires_in_days"), for: r.caller)
-            var o = Obj()
-            o.add("id", info.id)
-            o.add("token", token)
-            o.add("name", info.name)
-            o.add("expiry_time", info.expiryTime)
-            return o.json
-        })
-        t.on("tokens", .get, access: .user, use: e.json { r in
-            "{\"tokens\": [" + (try Self.control(e).tokens(of: r.caller).map { i in
-                var o = Obj()
-                o.add("id", i.id)
-                o.add("name", i.name)
-                o.add("creation_time", i.creationTime)
-                o.add("expiry_time", i.expiryTime)
-                return o.json
-            }.joined(separator: ", ")) + "]}"
-        })
-        t.on("tokens/{id}", .delete, access: .user, use: e.json(path: ["id"]) { r, p, _ in
-            try Self.control(e).revokeToken(id: p[0], of: r.caller)
-            return ByteBuffer(string: Endpoints.empty)
-        })
+        addTokenRoutes(to: t, access: .user, control: { try Self.control(e) }) { r, _ in r.caller }
         t.on("permissions", .get, access: .user, use: e.json { r in
             let grants = try Self.control(e).grants(onType: try r.string("resource_type"), id: try r.string("resource_id"), by: r.caller)
             return "{\"permissions\": [" + grants.map { g in
@@ -106,6 +84,39 @@ struct UserRoutes {
                 o.add("permission", g.permission.rawValue)
                 return o.json
             }.joined(separator: ", ") + "]}"
+        })
+    }
+
+    /// `tokens` (POST creates one, GET lists them) and `tokens/{id}` (DELETE revokes), for the user `caller` names:
+    /// the authenticated caller over HTTP, the request's `user` on the admin socket (``AdminSocket``).
+    func addTokenRoutes(to t: RouteTable, access: Access, control: @escaping @Sendable () throws -> AccessControl,
+                        caller: @escaping @Sendable (MLflowRequest, AccessControl) throws -> Caller) {
+        let e = endpoints
+        t.on("tokens", .post, access: access, use: e.json { r in
+            let c = try control()
+            let (info, token) = try c.createToken(name: try r.string("name"), expiresInDays: try r.int64("expires_in_days"), for: try caller(r, c))
+            var o = Obj()
+            o.add("id", info.id)
+            o.add("token", token)
+            o.add("name", info.name)
+            o.add("expiry_time", info.expiryTime)
+            return o.json
+        })
+        t.on("tokens", .get, access: access, use: e.json { r in
+            let c = try control()
+            return "{\"tokens\": [" + (try c.tokens(of: try caller(r, c)).map { i in
+                var o = Obj()
+                o.add("id", i.id)
+                o.add("name", i.name)
+                o.add("creation_time", i.creationTime)
+                o.add("expiry_time", i.expiryTime)
+                return o.json
+            }.joined(separator: ", ")) + "]}"
+        })
+        t.on("tokens/{id}", .delete, access: access, use: e.json(path: ["id"]) { r, p, _ in
+            let c = try control()
+            try c.revokeToken(id: p[0], of: try caller(r, c))
+            return ByteBuffer(string: Endpoints.empty)
         })
     }
 

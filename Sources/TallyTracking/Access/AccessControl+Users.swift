@@ -16,6 +16,14 @@ public struct TokenInfo: Sendable, Equatable {
     public var creationTime: Int64
     /// Expiry (ms), `nil`: never.
     public var expiryTime: Int64?
+
+    /// A token's description.
+    public init(id: String, name: String, creationTime: Int64, expiryTime: Int64?) {
+        self.id = id
+        self.name = name
+        self.creationTime = creationTime
+        self.expiryTime = expiryTime
+    }
 }
 
 extension AccessControl {

@@ -12,8 +12,8 @@ public protocol MetadataStore: AccessStore {
     /// Moves everything written into the database's main files (a clean shutdown calls it, so no journal is left
     /// behind); the store stays usable.
     func checkpoint() throws
-    /// Releases the database: SQLite's connection, PostgreSQL's pooled connections. The store must not be used
-    /// afterwards.
+    /// Releases the database: SQLite's connection and the file's lock, PostgreSQL's pooled connections. The store
+    /// must not be used afterwards.
     func close()
 
     // MARK: Experiments

@@ -63,10 +63,19 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// Opens (creating and migrating) the database at `path`; `":memory:"` gives a private in-memory one.
     /// - Parameter defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts.
+    /// The file stays locked by this store until it is released: its cache of runs is only right while it is the
+    /// database's one writer, so a second server (or any other program) opening the file is refused, not served
+    /// stale rows.
     public init(path: String, defaultArtifactLocation: String = "mlflow-artifacts:/0", now: Int64) throws {
-        let conn = try SQLiteDatabase(path: path)
-        location = path
-        try Self.migrate(conn, defaultArtifactLocation: defaultArtifactLocation, now: now)
+        let conn: SQLiteDatabase
+        do {
+            conn = try SQLiteDatabase(path: path, exclusive: true)
+            location = path
+            try Self.migrate(conn, defaultArtifactLocation: defaultArtifactLocation, now: now)
+        } catch let e as SQLiteError where e.isBusy {
+            throw TrackingError(.internalError, "the metadata database \(path) is in use by another process (a server holds it "
+                + "exclusively while it runs); stop that process, or give each server its own database")
+        }
         state = Mutex(State(db: conn))
     }
 
@@ -213,7 +222,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         st.experiments.removeAll()
     }
 
-    /// Closes the connection; later calls fail.
+    /// Closes the connection, which releases the file for another process; later calls fail.
     public func close() {
         _ = try? locked { $0.db.close() }
     }

@@ -3,8 +3,9 @@ import Foundation
 import TallyServer
 import TallyTracking
 
-/// `tally token`: access tokens of a data directory's users, managed by whoever owns the directory (works while a
-/// server runs on it: only the metadata database is opened).
+/// `tally token`: access tokens of a data directory's users, managed by whoever owns the directory. With a server
+/// running on the directory the command goes through its admin socket (``AdminSocket``: the server holds the
+/// embedded metadata file exclusively); otherwise, or with `--backend-store-uri`, it opens the metadata store itself.
 struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
@@ -18,6 +19,15 @@ struct TokenCommand: ParsableCommand {
         @Option(help: "Metadata store URI, when the server was given one.") var backendStoreURI: String?
         @Option(help: "The user the tokens belong to.") var user: String
 
+        /// The admin socket of the server running on the data directory, when one answers there and no other
+        /// metadata store was named.
+        func server() throws -> AdminSocket.Client? {
+            let path = AdminSocket.path(dataDirectory: dataDir)
+            guard backendStoreURI == nil, AdminSocket.isListening(path) else { return nil }
+            return try AdminSocket.Client(path: path)
+        }
+
+        /// The metadata store itself (no server on it), as access control over it and the user acting.
         func open() throws -> (AccessControl, Caller) {
             var config = ServerConfiguration()
             config.dataDirectory = dataDir
@@ -45,6 +55,10 @@ struct TokenCommand: ParsableCommand {
                 guard let d = Int64(digits) else { throw ValidationError("--expires takes days, e.g. 30d (got '\(expires)')") }
                 days = d
             }
+            if let server = try location.server() {
+                print(try server.createToken(user: location.user, name: name, expiresInDays: days).token)
+                return
+            }
             let (control, caller) = try location.open()
             print(try control.createToken(name: name, expiresInDays: days, for: caller).token)
         }
@@ -55,8 +69,14 @@ struct TokenCommand: ParsableCommand {
         @OptionGroup var location: Location
 
         func run() throws {
-            let (control, caller) = try location.open()
-            for t in try control.tokens(of: caller) {
+            let tokens: [TokenInfo]
+            if let server = try location.server() {
+                tokens = try server.tokens(of: location.user)
+            } else {
+                let (control, caller) = try location.open()
+                tokens = try control.tokens(of: caller)
+            }
+            for t in tokens {
                 let expiry = t.expiryTime.map { Self.date($0) } ?? "never"
                 print("\(t.id)\t\(t.name)\tcreated \(Self.date(t.creationTime))\texpires \(expiry)")
             }
@@ -73,6 +93,10 @@ struct TokenCommand: ParsableCommand {
         @Option(help: "The token's id (from list).") var id: String
 
         func run() throws {
+            if let server = try location.server() {
+                try server.revokeToken(id: id, of: location.user)
+                return
+            }
             let (control, caller) = try location.open()
             try control.revokeToken(id: id, of: caller)
         }

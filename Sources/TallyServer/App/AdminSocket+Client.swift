@@ -1,0 +1,70 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import TallyStore
+import TallyTracking
+
+extension AdminSocket {
+    /// A blocking client of a running server's admin socket, for `tally token`. Nothing is retried: a token request
+    /// sent twice would make two.
+    public final class Client: Sendable {
+        private let http: BlockingHTTPClient
+        private let base: String
+
+        /// A client of the socket at `path` (see ``AdminSocket/isListening(_:)``).
+        public init(path: String) throws {
+            guard let url = URL(httpURLWithSocketPath: path) else {
+                throw TrackingError(.invalidParameterValue, "\(path) cannot be a socket address")
+            }
+            base = url.absoluteString.trimmingTrailing("/")
+            http = BlockingHTTPClient(service: "the server's admin socket \(path)", connectTimeout: .seconds(5), readTimeout: .seconds(60))
+        }
+
+        deinit { http.close() }
+
+        /// Creates a token for `user`: its id and the secret (shown once).
+        public func createToken(user: String, name: String, expiresInDays: Int64?) throws -> (id: String, token: String) {
+            var o = Obj()
+            o.add("user", user)
+            o.add("name", name)
+            if let expiresInDays { o.add("expires_in_days", expiresInDays) }
+            let answer = try send(.POST, "/tokens", body: o.json)
+            guard let id = answer["id"]?.text, let token = answer["token"]?.text else { throw malformed("/tokens") }
+            return (id, token)
+        }
+
+        /// `user`'s tokens.
+        public func tokens(of user: String) throws -> [TokenInfo] {
+            try send(.GET, "/tokens?user=" + user.uriEncoded())["tokens"].items.map { t in
+                guard let id = t["id"]?.text, let name = t["name"]?.text, let created = t["creation_time"]?.int64 else {
+                    throw malformed("/tokens")
+                }
+                return TokenInfo(id: id, name: name, creationTime: created, expiryTime: t["expiry_time"]?.int64)
+            }
+        }
+
+        /// Revokes `user`'s token `id`.
+        public func revokeToken(id: String, of user: String) throws {
+            _ = try send(.DELETE, "/tokens/" + id.uriEncoded() + "?user=" + user.uriEncoded())
+        }
+
+        /// One request; a non-2xx answer is the server's error (its code and message).
+        private func send(_ method: HTTPMethod, _ path: String, body: String? = nil) throws -> JSONValue {
+            var headers = HTTPHeaders()
+            if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+            let a = try http.send(method, base + path, headers: headers, body: body.map { Array($0.utf8) }, retry: .once)
+            let json = try? JSONParser.parse(a.body)
+            guard (200..<300).contains(a.status) else {
+                let code = json?["error_code"]?.text.flatMap(TrackingError.Code.init(rawValue:)) ?? .internalError
+                throw TrackingError(code, json?["message"]?.text ?? "\(http.service) answered \(a.status)")
+            }
+            guard let json else { throw malformed(path) }
+            return json
+        }
+
+        private func malformed(_ path: String) -> TrackingError {
+            TrackingError(.internalError, "\(http.service) answered \(path) with what is not its JSON")
+        }
+    }
+}

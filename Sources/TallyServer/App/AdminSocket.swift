@@ -1,0 +1,106 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import TallyTracking
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The server's admin socket, `<data directory>/admin.sock`: a Unix domain socket only the directory's owner can
+/// connect to (mode 0600), serving the commands that act for any user without a password — `tally token
+/// create|list|revoke`. The embedded metadata file is held exclusively by the running server, so these commands
+/// cannot open it beside it; they ask the server instead. Whoever may connect may write the data directory's files:
+/// the authority the commands had when they opened the file themselves.
+public enum AdminSocket {
+    /// The socket's file name in the data directory.
+    public static let fileName = "admin.sock"
+    /// The longest path a Unix domain socket address holds (`sun_path`, less its terminating zero).
+    static let maxPathBytes = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
+    /// Where the server on `dataDirectory` listens.
+    public static func path(dataDirectory: String) -> String { dataDirectory + "/" + fileName }
+
+    /// Whether a server answers on the socket at `path`: `false` without the file, for a stale one a killed server
+    /// left, and for a path too long to be a socket address.
+    public static func isListening(_ path: String) -> Bool {
+        let bytes = Array(path.utf8)
+        guard bytes.count <= maxPathBytes else { return false }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }  // zero-filled past the path
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+
+    /// The socket's routes, open to every connection (the socket's mode is the check): `tokens` (POST `{"user",
+    /// "name", "expires_in_days"}` creates one, GET `?user=` lists them) and `tokens/{id}` (DELETE `?user=`),
+    /// answered as `/api/tally/v1/tokens` answers the user itself.
+    static func router(_ e: Endpoints, control: AccessControl) -> Router<TallyRequestContext> {
+        let router = Router(context: TallyRequestContext.self)
+        router.add(middleware: MLflowErrorMiddleware())
+        let open = Endpoints(service: e.service, pool: e.pool, largeBody: e.smallBody, smallBody: e.smallBody, nativeBody: e.smallBody,
+                             gate: AccessGate(control: nil, service: e.service, pool: e.pool))
+        let table = RouteTable(gate: open.gate)
+        UserRoutes(endpoints: open).addTokenRoutes(to: table, access: .open, control: { control }) { r, c in
+            try c.localCaller(try r.string("user", required: true)!)
+        }
+        router.addRoutes(table.build())
+        return router
+    }
+
+    /// The service serving the socket in `dataDirectory` beside the server (shut down before the stores), and what
+    /// the server awaits before it starts listening (the socket listening, or its failure logged: a client that
+    /// found the server up finds the socket up); `nil`, logged, when the path is too long for a socket address.
+    /// `control` is the server's access control, or one over its metadata store when access control is off (tokens
+    /// made then work once it is on).
+    static func service(_ e: Endpoints, control: AccessControl, dataDirectory: String,
+                        logger: Logger) -> (service: any Service, ready: @Sendable () async -> Void)? {
+        let path = path(dataDirectory: dataDirectory)
+        guard path.utf8.count <= maxPathBytes else {
+            logger.warning("No admin socket: \(path) is longer than a socket address (\(maxPathBytes) bytes); tally token needs the server stopped")
+            return nil
+        }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        let (started, signal) = AsyncStream.makeStream(of: Never.self)
+        let app = Application(router: router(e, control: control),
+                              configuration: .init(address: .unixDomainSocket(path: path), serverName: "tally"),
+                              onServerRunning: { _ in
+                                  chmod(path, 0o600)
+                                  signal.finish()
+                              },
+                              logger: quiet)
+        return (Listener(app: app, path: path, logger: logger, started: signal), { for await _ in started {} })
+    }
+
+    /// Runs the socket's application and removes the socket file once it stopped. A socket that cannot be served is
+    /// logged and the server goes on without it (ending this service would end the server).
+    struct Listener<App: ApplicationProtocol>: Service {
+        let app: App
+        let path: String
+        let logger: Logger
+        let started: AsyncStream<Never>.Continuation
+
+        func run() async throws {
+            defer {  // only a socket: a bind refused because of another kind of file there leaves that file alone
+                var info = stat()
+                if lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+            }
+            do {
+                try await app.run()
+            } catch {
+                started.finish()
+                guard !Task.isCancelled, !Task.isShuttingDownGracefully else { throw error }
+                logger.warning("No admin socket at \(path) (\(error)); tally token needs the server stopped")
+                try await gracefulShutdown()
+            }
+        }
+    }
+}

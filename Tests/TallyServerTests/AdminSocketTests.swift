@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import TallyStore
+import TallyTracking
+@testable import TallyServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The admin socket `tally token` uses beside a running server (whose embedded metadata file no other process can
+/// open meanwhile): the real application on a real Unix domain socket, driven by the command's client.
+@Suite struct AdminSocketTests {
+    /// `body` on a thread of its own: the client blocks, and must not hold a cooperative thread the server needs.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { cont in Thread { cont.resume(with: Result { try body() }) }.start() }
+    }
+
+    @Test func tokensAreManagedThroughTheSocketWhileTheServerHoldsTheFile() async throws {
+        let socketPath = try await LiveServer.with(AccessRouteTests.configure) { s in
+            let admin = AccessRouteTests.basic("admin", AccessRouteTests.adminPassword)
+            let created = try await s.request("POST", "/api/2.0/mlflow/users/create", body: Array(#"{"username": "alice", "password": "alice-password-1"}"#.utf8),
+                                              headers: admin)
+            #expect(created.status == 200, "\(created.text)")
+            let path = AdminSocket.path(dataDirectory: s.directory)
+            #expect(AdminSocket.isListening(path))
+            var info = stat()
+            #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+            // The file is the server's alone.
+            #expect(throws: (any Error).self) { _ = try SQLiteMetadataStore(path: s.directory + "/metadata.sqlite", now: 1) }
+
+            let client = try AdminSocket.Client(path: path)
+            let (id, token) = try await Self.blocking { try client.createToken(user: "alice", name: "laptop", expiresInDays: 7) }
+            #expect(token.hasPrefix("tly_") && id.hasPrefix("tok-"))
+            let bearer = ["Authorization": "Bearer " + token]
+            #expect(try await s.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", contentType: nil, headers: bearer).status == 200)
+            let listed = try await Self.blocking { try client.tokens(of: "alice") }
+            #expect(listed.map(\.id) == [id] && listed[0].name == "laptop")
+            let lifetime: Int64? = listed[0].expiryTime.map { $0 - listed[0].creationTime }
+            #expect(lifetime == Int64(7 * 86_400_000))
+            // The server's own rules and messages, for a user that does not exist and a token that is not theirs.
+            let noUser = await #expect(throws: TrackingError.self) { _ = try await Self.blocking { try client.tokens(of: "nobody") } }
+            #expect(noUser?.code == .resourceDoesNotExist && noUser?.message.contains("nobody") == true)
+            let notHers = await #expect(throws: TrackingError.self) { try await Self.blocking { try client.revokeToken(id: id, of: "admin") } }
+            #expect(notHers?.code == .resourceDoesNotExist)
+            // Revoked through the server: refused at once (no cached credential outlives it).
+            try await Self.blocking { try client.revokeToken(id: id, of: "alice") }
+            #expect(try await s.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", contentType: nil, headers: bearer).status == 401)
+            #expect(try await Self.blocking { try client.tokens(of: "alice") }.isEmpty)
+            return path
+        }
+        // Removed on shutdown; the file opens again.
+        #expect(!FileManager.default.fileExists(atPath: socketPath) && !AdminSocket.isListening(socketPath))
+    }
+
+    /// Without access control the socket still answers (tokens made then work once it is on); a data directory
+    /// whose socket path would not fit a socket address gets none, and the server runs.
+    @Test func theSocketWithoutAccessControlAndWithoutRoom() async throws {
+        try await LiveServer.with { s in
+            let path = AdminSocket.path(dataDirectory: s.directory)
+            #expect(AdminSocket.isListening(path))
+            let e = await #expect(throws: TrackingError.self) { _ = try await Self.blocking { try AdminSocket.Client(path: path).tokens(of: "admin") } }
+            #expect(e?.code == .resourceDoesNotExist)
+        }
+        let long = NSTemporaryDirectory() + "tally-admin-" + String(repeating: "d", count: 110)
+        defer { try? FileManager.default.removeItem(atPath: long) }
+        try await LiveServer.with({ $0.dataDirectory = long }) { s in
+            #expect(!FileManager.default.fileExists(atPath: AdminSocket.path(dataDirectory: long)))
+            let health = try await s.get("/health")
+            #expect(health.status == 200)
+        }
+    }
+}
