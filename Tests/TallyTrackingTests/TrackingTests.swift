@@ -135,9 +135,13 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         expectError(.resourceAlreadyExists, "already exists") { _ = try s.createExperiment(name: "renamed") }  // deleted names stay taken
         expectError(.invalidParameterValue, "must be in the 'active' state") { try s.setExperimentTag(id: id, key: "a", value: "b") }
         expectError(.invalidParameterValue, "The experiment \(id) must be in the 'active' state. Current state is deleted.") {
-            _ = try s.createRun(experimentID: id)
+            _ = try s.createRun(experimentID: id, tags: [KeyValue(key: "team", value: "a")])
         }
+        expectError(.resourceDoesNotExist, "No Experiment with id=999999 exists") { _ = try s.createRun(experimentID: "999999") }
+        expectError(.invalidParameterValue, "Invalid experiment ID 'abc'") { _ = try s.createRun(experimentID: "abc") }
         try s.restoreExperiment(id: id)
+        // The refused run left nothing behind (PostgreSQL checks the stage inside the insert of the run and its tags).
+        #expect(try s.searchRuns(experimentIDs: [id], view: .all).items.map(\.info.runID) == [run.info.runID])
         #expect(try s.run(id: run.info.runID).info.lifecycleStage == .active, "restoring restores its runs")
         expectError(.resourceDoesNotExist, "No Experiment with id=\(id) exists") { try s.restoreExperiment(id: id) }
         try s.setExperimentTag(id: id, key: "k", value: "v2")

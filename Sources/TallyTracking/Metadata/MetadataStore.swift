@@ -78,10 +78,22 @@ public protocol MetadataStore: AccessStore {
 
     /// ``insertParams(runID:_:)`` into an active run.
     func insertParams(activeRunID: String, _ params: [KeyValue]) throws -> [String: String]?
+    /// ``insertRun(_:tags:)`` when the run's experiment is active; `false` (nothing written) when it is missing or
+    /// not active.
+    func insertRun(inActiveExperiment info: RunInfo, tags: [KeyValue]) throws -> Bool
+    /// An experiment's artifact location, `nil` when it does not exist. It never changes once the experiment is
+    /// created, so a store may remember it (PostgreSQL: no round trip per created run).
+    func artifactLocation(experimentID: Int64) throws -> String?
     /// ``updateRun(id:status:endTime:name:)`` of an active run, answering the run as the update left it.
     func updateRun(activeID: String, status: RunStatus?, endTime: Int64?, name: String?) throws -> RunInfo?
     /// ``latestMetrics(runID:keys:)`` of an active run.
     func latestMetrics(activeRunID: String, keys: [String]) throws -> [Metric?]?
+    /// Runs one logging request of a run (`body` reads the run's stage and latest values, then writes in a
+    /// ``transaction(_:)``) so that the first read already holds what the writes need: PostgreSQL runs it all in one
+    /// transaction whose first read locks the run's latest row (the read and the lock in one round trip, where a
+    /// read before the transaction and the lock inside it took two); SQLite runs `body` as it is (its transactions
+    /// are serialised in the process and kept short).
+    func loggingRequest<R>(_ body: () throws -> R) throws -> R
     /// The latest values of some runs as one table: the union of their keys in bytewise order, and each key's value
     /// per run (scoreboards). Runs without latest values (or unknown ids) have empty columns.
     func latestTable(runIDs: [String]) throws -> LatestTable
@@ -221,6 +233,18 @@ extension MetadataStore {
         return try insertParams(runID: activeRunID, params)
     }
 
+    /// Checks the experiment's stage, then inserts.
+    public func insertRun(inActiveExperiment info: RunInfo, tags: [KeyValue]) throws -> Bool {
+        guard try experiment(id: Int64(info.experimentID) ?? -1)?.lifecycleStage == .active else { return false }
+        try insertRun(info, tags: tags)
+        return true
+    }
+
+    /// The experiment's, as read.
+    public func artifactLocation(experimentID: Int64) throws -> String? {
+        try experiment(id: experimentID)?.artifactLocation
+    }
+
     /// Checks the stage, then updates.
     public func updateRun(activeID: String, status: RunStatus?, endTime: Int64?, name: String?) throws -> RunInfo? {
         guard var info = try activeRunInfo(activeID) else { return nil }
@@ -230,6 +254,9 @@ extension MetadataStore {
         if let name { info.runName = name }
         return info
     }
+
+    /// `body` as it is.
+    public func loggingRequest<R>(_ body: () throws -> R) throws -> R { try body() }
 
     /// Checks the stage, then reads.
     public func latestMetrics(activeRunID: String, keys: [String]) throws -> [Metric?]? {

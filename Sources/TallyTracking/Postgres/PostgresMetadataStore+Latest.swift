@@ -12,8 +12,20 @@ extension PostgresMetadataStore {
     }
 
     public func latestMetrics(activeRunID runID: String, keys: [String]) throws -> [Metric?]? {
-        // Inside a transaction the row is read locked (``latestMetrics(runID:keys:)``), the stage on its own.
-        if current != nil {
+        // Inside a transaction: the stage and the row locked until the commit, in one statement the first time.
+        if let b = Self.bound, b.store == ObjectIdentifier(self) {
+            if b.lockedLatest.withLock({ $0[runID] }) == nil,
+               let row = try mapped({
+                   try b.connection.rows("SELECT r.lifecycle_stage, l.data FROM runs r JOIN run_latest l ON l.run_uuid = r.run_uuid "
+                                         + "WHERE r.run_uuid = ? FOR UPDATE OF l", [.text(runID)]).first
+               }) {
+                guard row[0].string == LifecycleStage.active.rawValue else { return nil }
+                let data = row[1].bytes ?? []
+                b.lockedLatest.withLock { $0[runID] = data }
+                return LatestRows.lookup(data.isEmpty ? [] : try decodeLatest(data, runID: runID).metrics, keys)
+            }
+            // Locked already, or no row to lock (a run made before runs got theirs with them, or no run): the stage on
+            // its own.
             guard try activeRunInfo(runID) != nil else { return nil }
             return try latestMetrics(runID: runID, keys: keys)
         }

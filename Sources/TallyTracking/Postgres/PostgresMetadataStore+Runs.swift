@@ -1,3 +1,4 @@
+import Synchronization
 import TallyStore
 
 extension PostgresMetadataStore {
@@ -16,6 +17,33 @@ extension PostgresMetadataStore {
                        .text(info.artifactURI), .text(info.lifecycleStage.rawValue)]
                       + tags.flatMap { [.text(info.runID), .text($0.key), .text($0.value)] })
         }
+    }
+
+    public func insertRun(inActiveExperiment info: RunInfo, tags: [KeyValue]) throws -> Bool {
+        // One statement, as insertRun's, whose run row is made from the experiment's row only while it is active; the
+        // tags and the latest row are joined to the inserted run, so nothing is written otherwise.
+        let tags = Self.tagRows(tags)
+        let tagInsert = tags.isEmpty ? "" : ", t AS (INSERT INTO tags SELECT v.* FROM (VALUES "
+            + Array(repeating: "(?, ?, ?)", count: tags.count).joined(separator: ", ") + ") AS v(run_uuid, key, value) JOIN r USING (run_uuid))"
+        let inserted = try conn { c in
+            try c.rows("WITH r AS (INSERT INTO runs SELECT ?, experiment_id, ?, ?, ?, ?, CAST(? AS int8), ?, ?, NULL FROM experiments "
+                       + "WHERE experiment_id = ? AND lifecycle_stage = 'active' RETURNING run_uuid)"
+                       + ", l AS (INSERT INTO run_latest SELECT run_uuid, ''::bytea FROM r)" + tagInsert
+                       + " SELECT count(*) FROM r",
+                       [.text(info.runID), .text(info.runName), .text(info.userID), .text(info.status.rawValue), .integer(info.startTime),
+                        info.endTime.map(SQLValue.integer) ?? .null, .text(info.artifactURI), .text(info.lifecycleStage.rawValue),
+                        .integer(Int64(info.experimentID) ?? -1)]
+                       + tags.flatMap { [.text(info.runID), .text($0.key), .text($0.value)] })
+        }
+        return inserted.first?.first?.int == 1
+    }
+
+    public func artifactLocation(experimentID: Int64) throws -> String? {
+        if let known = artifactLocations.withLock({ $0[experimentID] }) { return known }
+        let found = try conn { try $0.rows("SELECT artifact_location FROM experiments WHERE experiment_id = ?", [.integer(experimentID)]) }
+        guard let location = found.first?.first?.string else { return nil }
+        artifactLocations.withLock { $0[experimentID] = location }
+        return location
     }
 
     /// Tags to upsert: the last of equal keys winning, in key order (concurrent writers lock rows in one order: no

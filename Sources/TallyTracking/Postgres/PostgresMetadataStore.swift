@@ -4,8 +4,9 @@ import TallyStore
 /// The metadata store on PostgreSQL, for deployments where several servers share one database. It keeps no cache
 /// another server's write could make stale: every read goes to the database. Uniqueness and immutability are the
 /// database's (constraints, row locks), never a check-then-write in the process. Remembered between calls: the
-/// metric-key table, which only grows and whose ids never change (an id not known yet is read again), and the
-/// search cache, which every search first brings up to date with the database (``SearchCache``).
+/// metric-key table, which only grows and whose ids never change (an id not known yet is read again), experiments'
+/// artifact locations, which never change once created, and the search cache, which every search first brings up to
+/// date with the database (``SearchCache``).
 ///
 /// A ``transaction(_:)`` binds one connection to the calling thread (a task-local), so every store method called
 /// inside it runs in that transaction.
@@ -21,6 +22,8 @@ public final class PostgresMetadataStore: MetadataStore {
     let searchCache: SearchCache
     /// Codecs for `run_latest` rows (each keeps scratch buffers), lent one per call.
     let codecs = Mutex<[LentCodec]>([])
+    /// Experiments' artifact locations by id, as read (immutable: run creation needs one without a round trip).
+    let artifactLocations = Mutex<[Int64: String]>([:])
 
     /// A codec lent to one call at a time (the pool's mutex hands each to one thread only).
     struct LentCodec: @unchecked Sendable {
@@ -113,6 +116,8 @@ public final class PostgresMetadataStore: MetadataStore {
             }
         }
     }
+
+    public func loggingRequest<R>(_ body: () throws -> R) throws -> R { try transaction(body) }
 
     /// Runs a statement that a constraint may refuse; `false` when one did. Inside a transaction it runs under a
     /// savepoint, so the refusal does not abort the transaction.

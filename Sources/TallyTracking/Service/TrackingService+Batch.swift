@@ -1,3 +1,4 @@
+import Synchronization
 import TallyStore
 
 extension TrackingService {
@@ -44,6 +45,43 @@ extension TrackingService {
             throw TrackingError.invalid("Duplicate parameter keys have been submitted: [\(Array(Set(dups)).sorted().map { "'\($0)'" }.joined(separator: ", "))]. "
                 + "Please ensure the request contains only one param value per param key.")
         }
+        // A single server's request runs as one of the metadata store's logging requests (PostgreSQL: one
+        // transaction, its first read locking the run's latest row); a cluster's writes go through its shared log.
+        // The wait for the points' durability comes after that transaction: PostgreSQL's row lock and connection are
+        // not held through an fsync, and concurrent batches of one run still share one.
+        guard cluster != nil else {
+            let later = SettleLater()
+            do {
+                try Self.$settleLater.withValue(later) {
+                    try metadata.loggingRequest { try logValidatedBatch(runID: runID, batch: batch, series: series, params: params, tags: tags) }
+                }
+            } catch {
+                for p in later.taken() { try? settle(p) }  // visible points: durable before the error is answered
+                throw error
+            }
+            for p in later.taken() { try settle(p) }
+            return
+        }
+        try logValidatedBatch(runID: runID, batch: batch, series: series, params: params, tags: tags)
+    }
+
+    /// Appends whose durability the request waits for once its metadata transaction ended (``logBatch``).
+    final class SettleLater: Sendable {
+        private let pending = Mutex<[PendingAppend]>([])
+        func add(_ p: PendingAppend) { pending.withLock { $0.append(p) } }
+        func taken() -> [PendingAppend] { pending.withLock { p in defer { p = [] }; return p } }
+    }
+
+    /// Set while a request defers its waits for durability (see ``SettleLater``).
+    @TaskLocal static var settleLater: SettleLater?
+
+    /// Waits for an append's durability now, or when the request's transaction ended.
+    private func settleNowOrLater(_ pending: PendingAppend) throws {
+        if let later = Self.settleLater { later.add(pending) } else { try settle(pending) }
+    }
+
+    /// ``logBatch(runID:batch:params:tags:)`` once the batch passed validation (`series`: its points without repeats).
+    private func logValidatedBatch(runID: String, batch: MetricBatch, series: SeriesColumns, params: [KeyValue], tags: [KeyValue]) throws {
         // The run's stage is checked with the read of its stored latest values when there are points (one round trip).
         // The store's mark is taken first: points stored after it are compared under the run's lock whatever the
         // latest values say (see DuplicateCheck).
@@ -135,16 +173,16 @@ extension TrackingService {
                 try log(p)
             }
         } catch is DuplicateBatch {
-            if let pending { try settle(pending) }
+            if let pending { try settleNowOrLater(pending) }
             return false
         } catch {
             // The COMMIT itself failed after the append: those points are visible, so make them durable before
             // answering the error (the retry is recognised by its batch id; latest values are fixed by it or by the
             // next open's reconciliation).
-            if let pending { try? settle(pending) }
+            if let pending { try? settleNowOrLater(pending) }
             throw error
         }
-        if let pending { try settle(pending) }
+        if let pending { try settleNowOrLater(pending) }
         return pending?.stored ?? true
     }
 
