@@ -23,9 +23,14 @@ import Glibc
                                               headers: admin)
             #expect(created.status == 200, "\(created.text)")
             let path = AdminSocket.path(dataDirectory: s.directory)
-            #expect(AdminSocket.isListening(path))
+            #expect(try AdminSocket.isListening(path))
+            // In a directory only the server's user can enter.
             var info = stat()
-            #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+            #expect(stat(s.directory + "/" + AdminSocket.directoryName, &info) == 0 && info.st_mode & 0o777 == 0o700 && info.st_uid == geteuid())
+            // tally token's choice: the socket for the embedded store (named or not), the store itself for PostgreSQL.
+            #expect(try AdminSocket.client(dataDirectory: s.directory, backendStoreURI: nil) != nil)
+            #expect(try AdminSocket.client(dataDirectory: s.directory, backendStoreURI: "sqlite:///" + s.directory + "/metadata.sqlite") != nil)
+            #expect(try AdminSocket.client(dataDirectory: s.directory, backendStoreURI: "postgresql://u:p@127.0.0.1:1/db") == nil)
             // The file is the server's alone.
             #expect(throws: (any Error).self) { _ = try SQLiteMetadataStore(path: s.directory + "/metadata.sqlite", now: 1) }
 
@@ -49,16 +54,19 @@ import Glibc
             #expect(try await Self.blocking { try client.tokens(of: "alice") }.isEmpty)
             return path
         }
-        // Removed on shutdown; the file opens again.
-        #expect(!FileManager.default.fileExists(atPath: socketPath) && !AdminSocket.isListening(socketPath))
+        // Removed on shutdown.
+        let listening = try AdminSocket.isListening(socketPath)
+        #expect(!FileManager.default.fileExists(atPath: socketPath) && !listening)
     }
 
-    /// Without access control the socket still answers (tokens made then work once it is on); a data directory
-    /// whose socket path would not fit a socket address gets none, and the server runs.
+    /// Without access control the socket still answers (for users made while it was on); a data directory whose
+    /// socket path would not fit gets none, and another kind of file where the socket goes is left alone: the
+    /// server runs either way.
     @Test func theSocketWithoutAccessControlAndWithoutRoom() async throws {
         try await LiveServer.with { s in
             let path = AdminSocket.path(dataDirectory: s.directory)
-            #expect(AdminSocket.isListening(path))
+            let listening = try AdminSocket.isListening(path)
+            #expect(listening)
             let e = await #expect(throws: TrackingError.self) { _ = try await Self.blocking { try AdminSocket.Client(path: path).tokens(of: "admin") } }
             #expect(e?.code == .resourceDoesNotExist)
         }
@@ -69,5 +77,17 @@ import Glibc
             let health = try await s.get("/health")
             #expect(health.status == 200)
         }
+        let occupied = NSTemporaryDirectory() + "tally-admin-file-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: occupied) }
+        try FileManager.default.createDirectory(atPath: occupied + "/" + AdminSocket.directoryName, withIntermediateDirectories: true)
+        let file = AdminSocket.path(dataDirectory: occupied)
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: file))
+        try await LiveServer.with({ $0.dataDirectory = occupied }) { s in
+            let listening = try AdminSocket.isListening(file)
+            #expect(!listening)
+            let health = try await s.get("/health")
+            #expect(health.status == 200)
+        }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "mine")
     }
 }

@@ -42,11 +42,14 @@ import Testing
         try f.service.logBatch(runID: id, metrics: keys.prefix(1_000).map { Metric(key: $0, value: 0.5, timestamp: 1_700_000_060_000, step: 2_000) })
         let before = try f.service.run(id: id).metrics
         #expect(before.count == 2_000 && zip(before, before.dropFirst()).allSatisfy { binaryLess($0.key, $1.key) })
-        // A clean close leaves no SQLite journal behind and releases the file (the store holds it exclusively while
-        // open); the closed store refuses calls.
+        // A checkpoint (what a clean close runs first) empties the SQLite journal while the store is open; the close
+        // leaves none behind and releases the file (held exclusively while open); the closed store refuses calls.
+        let walSize = { (try? FileManager.default.attributesOfItem(atPath: f.dir + "/metadata.sqlite-wal")[.size] as? Int) ?? 0 }
+        #expect(walSize() > 0)
+        try f.service.metadata.checkpoint()
+        #expect(walSize() == 0)
         try f.service.close()
-        let wal = (try? FileManager.default.attributesOfItem(atPath: f.dir + "/metadata.sqlite-wal")[.size] as? Int) ?? 0
-        #expect(wal == 0)
+        #expect(walSize() == 0)
         #expect(throws: SQLiteError.self) { _ = try f.service.metadata.experiments() }
         let db = try SQLiteDatabase(path: f.dir + "/metadata.sqlite")
         let rowBytes = try #require(try db.rows("SELECT length(data) FROM run_latest WHERE run_uuid = ?", [.text(id)]).first?.first?.int)

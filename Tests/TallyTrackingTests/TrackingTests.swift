@@ -137,6 +137,9 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         expectError(.invalidParameterValue, "The experiment \(id) must be in the 'active' state. Current state is deleted.") {
             _ = try s.createRun(experimentID: id, tags: [KeyValue(key: "team", value: "a")])
         }
+        expectError(.invalidParameterValue, "The experiment \(id) must be in the 'active' state.") {  // the stage before the name rule
+            _ = try s.createRun(experimentID: id, runName: "a", tags: [KeyValue(key: "mlflow.runName", value: "b")])
+        }
         expectError(.resourceDoesNotExist, "No Experiment with id=999999 exists") { _ = try s.createRun(experimentID: "999999") }
         expectError(.invalidParameterValue, "Invalid experiment ID 'abc'") { _ = try s.createRun(experimentID: "abc") }
         try s.restoreExperiment(id: id)

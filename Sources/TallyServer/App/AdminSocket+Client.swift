@@ -6,13 +6,13 @@ import TallyStore
 import TallyTracking
 
 extension AdminSocket {
-    /// A blocking client of a running server's admin socket, for `tally token`. Nothing is retried: a token request
-    /// sent twice would make two.
+    /// A blocking client of a running server's admin socket, for `tally token`. Only a 429 (the request was not
+    /// taken) is retried: a token request sent twice would make two.
     public final class Client: Sendable {
         private let http: BlockingHTTPClient
         private let base: String
 
-        /// A client of the socket at `path` (see ``AdminSocket/isListening(_:)``).
+        /// A client of the socket at `path` (see ``AdminSocket/client(dataDirectory:backendStoreURI:)``).
         public init(path: String) throws {
             guard let url = URL(httpURLWithSocketPath: path) else {
                 throw TrackingError(.invalidParameterValue, "\(path) cannot be a socket address")

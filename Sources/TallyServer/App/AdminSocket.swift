@@ -9,23 +9,24 @@ import TallyTracking
 import Glibc
 #endif
 
-/// The server's admin socket, `<data directory>/admin.sock`: a Unix domain socket only the directory's owner can
-/// connect to (mode 0600), serving the commands that act for any user without a password — `tally token
-/// create|list|revoke`. The embedded metadata file is held exclusively by the running server, so these commands
-/// cannot open it beside it; they ask the server instead. Whoever may connect may write the data directory's files:
-/// the authority the commands had when they opened the file themselves.
+/// The server's admin socket, `<data directory>/admin/tally.sock`: a Unix domain socket in a directory of mode 0700,
+/// so only the user the server runs as (and root) can connect, serving the commands that act for any user without a
+/// password — `tally token create|list|revoke`. The embedded metadata file is held exclusively by the running server,
+/// so these commands cannot open it beside it; they ask the server instead. Whoever may connect may write the data
+/// directory's files: the authority the commands had when they opened the file themselves.
 public enum AdminSocket {
-    /// The socket's file name in the data directory.
-    public static let fileName = "admin.sock"
-    /// The longest path a Unix domain socket address holds (`sun_path`, less its terminating zero).
-    static let maxPathBytes = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+    /// The directory holding the socket, in the data directory.
+    public static let directoryName = "admin"
+    /// The longest socket path: `sun_path` less its terminating zero, and at most what NIO binds (103 bytes).
+    static let maxPathBytes = min(MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1, 103)
 
     /// Where the server on `dataDirectory` listens.
-    public static func path(dataDirectory: String) -> String { dataDirectory + "/" + fileName }
+    public static func path(dataDirectory: String) -> String { dataDirectory + "/" + directoryName + "/tally.sock" }
 
     /// Whether a server answers on the socket at `path`: `false` without the file, for a stale one a killed server
-    /// left, and for a path too long to be a socket address.
-    public static func isListening(_ path: String) -> Bool {
+    /// left, and for a path too long to be a socket address. A socket this user may not connect to is an error that
+    /// says so (the server runs as another user).
+    public static func isListening(_ path: String) throws -> Bool {
         let bytes = Array(path.utf8)
         guard bytes.count <= maxPathBytes else { return false }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -34,9 +35,22 @@ public enum AdminSocket {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }  // zero-filled past the path
-        return withUnsafePointer(to: &address) {
+        let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
+        }
+        if rc != 0 && (errno == EACCES || errno == EPERM) {
+            throw TrackingError(.permissionDenied, "The server's admin socket \(path) is not open to this user: run the command as the "
+                + "user the server runs as")
+        }
+        return rc == 0
+    }
+
+    /// A client of the server running on `dataDirectory`, when one answers there and the metadata store is the
+    /// embedded one the server holds (`backendStoreURI` `nil` or `sqlite://…`); `nil`: open the store itself.
+    public static func client(dataDirectory: String, backendStoreURI: String?) throws -> Client? {
+        let path = path(dataDirectory: dataDirectory)
+        guard BackendStore.isSQLite(backendStoreURI), try isListening(path) else { return nil }
+        return try Client(path: path)
     }
 
     /// The socket's routes, open to every connection (the socket's mode is the check): `tokens` (POST `{"user",
@@ -57,9 +71,9 @@ public enum AdminSocket {
 
     /// The service serving the socket in `dataDirectory` beside the server (shut down before the stores), and what
     /// the server awaits before it starts listening (the socket listening, or its failure logged: a client that
-    /// found the server up finds the socket up); `nil`, logged, when the path is too long for a socket address.
-    /// `control` is the server's access control, or one over its metadata store when access control is off (tokens
-    /// made then work once it is on).
+    /// found the server up finds the socket up); `nil`, logged, when the socket cannot be made safely (its path too
+    /// long for a socket address, or its directory not this user's alone). `control` is the server's access
+    /// control, or one over its metadata store when access control is off (tokens made then work once it is on).
     static func service(_ e: Endpoints, control: AccessControl, dataDirectory: String,
                         logger: Logger) -> (service: any Service, ready: @Sendable () async -> Void)? {
         let path = path(dataDirectory: dataDirectory)
@@ -67,15 +81,22 @@ public enum AdminSocket {
             logger.warning("No admin socket: \(path) is longer than a socket address (\(maxPathBytes) bytes); tally token needs the server stopped")
             return nil
         }
+        let directory = dataDirectory + "/" + directoryName
+        // Made (or taken back) with mode 0700 before the socket exists in it: nobody else can reach the socket, from
+        // the moment it is bound.
+        _ = mkdir(directory, 0o700)
+        var info = stat()
+        guard chmod(directory, 0o700) == 0, lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(),
+              info.st_mode & 0o777 == 0o700 else {
+            logger.warning("No admin socket: \(directory) is not a directory of this user's alone (mode 0700); tally token needs the server stopped")
+            return nil
+        }
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)
         let (started, signal) = AsyncStream.makeStream(of: Never.self)
         let app = Application(router: router(e, control: control),
                               configuration: .init(address: .unixDomainSocket(path: path), serverName: "tally"),
-                              onServerRunning: { _ in
-                                  chmod(path, 0o600)
-                                  signal.finish()
-                              },
+                              onServerRunning: { _ in signal.finish() },
                               logger: quiet)
         return (Listener(app: app, path: path, logger: logger, started: signal), { for await _ in started {} })
     }
@@ -89,7 +110,9 @@ public enum AdminSocket {
         let started: AsyncStream<Never>.Continuation
 
         func run() async throws {
-            defer {  // only a socket: a bind refused because of another kind of file there leaves that file alone
+            defer {
+                started.finish()  // however the application ended, the server's start waits no more
+                // Only a socket: a bind refused because of another kind of file there leaves that file alone.
                 var info = stat()
                 if lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
             }

@@ -96,7 +96,8 @@ public enum TallyApplication {
         return service
     }
 
-    /// The metadata store `config` names (opened alone by `tally token`, which works beside a running server).
+    /// The metadata store `config` names (also opened alone by `tally token` when no server runs on the data
+    /// directory, or on a PostgreSQL store).
     public static func openMetadata(_ config: ServerConfiguration) throws -> any MetadataStore {
         try BackendStore.open(uri: config.backendStoreURI, defaultPath: config.dataDirectory + "/metadata.sqlite",
                               defaultArtifactLocation: config.defaultArtifactRoot + "/0", poolSize: config.backendStorePoolSize,

@@ -116,6 +116,16 @@ extension MetricStore {
                               batchID: batchID, wal: wal, duplicates: duplicates)
     }
 
+    /// What ``prepareAppend(run:columns:batchID:duplicates:)`` does first, for a caller to do before it takes locks
+    /// of its own (a PostgreSQL row lock): seals over the memory budget (refusing past its limit) and loads the run
+    /// when it exists. The append itself checks again.
+    public func makeRoom(run id: String) throws {
+        try beginAppend()
+        defer { endAppend() }
+        if headBytes > configuration.headMemoryBudget { try enforceBudget(refusing: true) }
+        if let run = try run(id, create: false) { try run.state.withLock { try run.load(&$0) } }
+    }
+
     /// Logs a prepared batch and makes it visible (see ``prepareAppend(run:columns:batchID:)``); hand the result to
     /// ``settle(_:)``.
     public func appendVisible(_ prepared: PreparedAppend) throws -> PendingAppend {

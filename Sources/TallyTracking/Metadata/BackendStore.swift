@@ -1,5 +1,10 @@
 /// MLflow's `--backend-store-uri` forms and the metadata store each one opens.
 public enum BackendStore {
+    /// Whether `uri` names an embedded SQLite store (`nil` included): a file one process holds while it runs.
+    public static func isSQLite(_ uri: String?) -> Bool {
+        uri.map { $0.hasPrefix("sqlite://") } ?? true
+    }
+
     /// Opens the store `uri` names: `nil` is SQLite at `defaultPath`; `sqlite:///relative.db`, `sqlite:////absolute.db`
     /// and `sqlite://` (in memory) are SQLite as SQLAlchemy spells it; `postgresql://`, `postgres://` and
     /// `postgresql+psycopg2://` are PostgreSQL.

@@ -62,10 +62,11 @@ public final class SQLiteMetadataStore: MetadataStore {
     private let depth = Mutex(0)
 
     /// Opens (creating and migrating) the database at `path`; `":memory:"` gives a private in-memory one.
-    /// - Parameter defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts.
+    ///
     /// The file stays locked by this store until it is released: its cache of runs is only right while it is the
     /// database's one writer, so a second server (or any other program) opening the file is refused, not served
     /// stale rows.
+    /// - Parameter defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts.
     public init(path: String, defaultArtifactLocation: String = "mlflow-artifacts:/0", now: Int64) throws {
         let conn: SQLiteDatabase
         do {

@@ -31,7 +31,7 @@ public enum MetadataMigration {
     public static func run(source path: String, target: PostgresMetadataStore, progress: (String, Int, Int) -> Void) throws -> [TableCount] {
         guard FileManager.default.fileExists(atPath: path) else { throw TrackingError.invalid("No SQLite metadata at \(path)") }
         // Opening through the store brings an older embedded schema to the current one first.
-        _ = try SQLiteMetadataStore(path: path, now: TrackingService.nowMillis())
+        try SQLiteMetadataStore(path: path, now: TrackingService.nowMillis()).close()  // releases the file for the read below
         let src = try SQLiteDatabase(path: path)
         var counts: [TableCount] = []
         try target.mapped {

@@ -50,6 +50,9 @@ extension TrackingService {
         // The wait for the points' durability comes after that transaction: PostgreSQL's row lock and connection are
         // not held through an fsync, and concurrent batches of one run still share one.
         guard cluster != nil else {
+            // What the append would do first (seals under memory pressure, loading the run) happens before the
+            // request's locks are taken.
+            if series.count > 0 { try storing { try metrics.makeRoom(run: runID) } }
             let later = SettleLater()
             do {
                 try Self.$settleLater.withValue(later) {
@@ -135,9 +138,10 @@ extension TrackingService {
     private struct DuplicateBatch: Error {}
 
     /// Runs `writes` and then appends `series` in one metadata transaction, the append last, so any refusal leaves
-    /// nothing visible; then waits for the append's durability outside the transaction. Backpressure seals happen
-    /// before the transaction starts. Returns `false` when the batch id was already stored; then the metadata
-    /// writes are kept only with `metadataOnDuplicate`.
+    /// nothing visible; then waits for the append's durability outside the transaction (inside a logging request,
+    /// after the request's). Backpressure seals happen before the transaction starts (for a logging request, before
+    /// the request's: ``MetricStore/makeRoom(run:)``). Returns `false` when the batch id was already stored; then the
+    /// metadata writes are kept only with `metadataOnDuplicate`.
     func commit(runID: String, _ series: SeriesColumns, batchID: String?, duplicates: DuplicateCheck? = nil, metadataOnDuplicate: Bool,
                 _ writes: () throws -> Void) throws -> Bool {
         guard let cluster, series.count > 0 else {
@@ -157,10 +161,14 @@ extension TrackingService {
     private func commit(runID: String, _ series: SeriesColumns, batchID: String?, duplicates: DuplicateCheck?, metadataOnDuplicate: Bool,
                         fence: () throws -> Void, log: (PendingAppend) throws -> Void, _ writes: () throws -> Void) throws -> Bool {
         // Checks, backpressure seals, the duplicate check against sealed points and the log record's encoding happen
-        // before the transaction takes its lock.
+        // before the transaction takes its lock (a PostgreSQL logging request holds the run's latest row from its
+        // first read: only this run's other writers wait meanwhile).
         let prepared = series.count == 0 ? nil : try storing {
             try metrics.prepareAppend(run: runID, columns: series, batchID: batchID, duplicates: duplicates)
         }
+        // Inside a logging request this transaction joins the request's, with no savepoint: a duplicate batch whose
+        // metadata must not be kept could not be rolled back alone.
+        precondition(metadataOnDuplicate || Self.settleLater == nil, "a batch whose metadata a duplicate discards cannot join a logging request")
         var pending: PendingAppend?
         do {
             try metadata.transaction {
@@ -176,9 +184,9 @@ extension TrackingService {
             if let pending { try settleNowOrLater(pending) }
             return false
         } catch {
-            // The COMMIT itself failed after the append: those points are visible, so make them durable before
-            // answering the error (the retry is recognised by its batch id; latest values are fixed by it or by the
-            // next open's reconciliation).
+            // The COMMIT itself failed after the append (inside a logging request the outer COMMIT fails later, and
+            // logBatch settles): those points are visible, so make them durable before answering the error (the retry
+            // is recognised by its batch id; latest values are fixed by it or by the next open's reconciliation).
             if let pending { try? settleNowOrLater(pending) }
             throw error
         }

@@ -176,7 +176,7 @@ public final class TrackingService: Sendable {
 
     /// Creates a run in an active experiment (``defaultExperimentID`` when `nil`), naming it when no name is given.
     public func createRun(experimentID: String?, userID: String? = nil, runName: String? = nil, startTime: Int64? = nil,
-                          tags: [KeyValue] = []) throws -> Run {
+                          tags tags0: [KeyValue] = []) throws -> Run {
         // The experiment's artifact location (remembered by the store: it never changes), its stage checked by the
         // insert itself (one round trip on PostgreSQL); a refused insert reads the experiment for MLflow's error.
         let experimentID = experimentID ?? Self.defaultExperimentID
@@ -184,24 +184,32 @@ public final class TrackingService: Sendable {
         guard let location = try metadata.artifactLocation(experimentID: experiment) else {
             throw TrackingError.notFound("No Experiment with id=\(experimentID) exists")
         }
-        for t in tags { try Validation.key(t.key, entity: "Tag") }
-        var tags = tags.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) }
-        let tagName = tags.last { $0.key == "mlflow.runName" }?.value
-        if let runName, !runName.isEmpty, let tagName, tagName != runName {
-            throw TrackingError.invalid("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
-                + "(run_name='\(runName)', mlflow.runName='\(tagName)').")
+        var tags: [KeyValue], name: String
+        do {
+            for t in tags0 { try Validation.key(t.key, entity: "Tag") }
+            tags = tags0.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) }
+            let tagName = tags.last { $0.key == "mlflow.runName" }?.value
+            if let runName, !runName.isEmpty, let tagName, tagName != runName {
+                throw TrackingError.invalid("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
+                    + "(run_name='\(runName)', mlflow.runName='\(tagName)').")
+            }
+            name = (runName.flatMap { $0.isEmpty ? nil : $0 }) ?? tagName ?? RunNames.generate()
+            if tagName == nil { tags.append(KeyValue(key: "mlflow.runName", value: name)) }
+        } catch {
+            _ = try activeExperiment(experimentID)  // MLflow checks the experiment's stage first
+            throw error
         }
-        let name = (runName.flatMap { $0.isEmpty ? nil : $0 }) ?? tagName ?? RunNames.generate()
-        if tagName == nil { tags.append(KeyValue(key: "mlflow.runName", value: name)) }
         let id = RunNames.runID()
         let info = RunInfo(runID: id, runName: name, experimentID: String(experiment), userID: userID ?? "",
                            status: .running, startTime: startTime ?? clock(), endTime: nil, artifactURI: location + "/" + id + "/artifacts",
                            lifecycleStage: .active)
         let stored = Self.lastWins(tags)
-        guard try metadata.insertRun(inActiveExperiment: info, tags: stored) else {
-            _ = try activeExperiment(experimentID)  // MLflow's error: gone, or not active
-            throw TrackingError.notFound("No Experiment with id=\(experimentID) exists")
+        var inserted = try metadata.insertRun(inActiveExperiment: info, tags: stored)
+        if !inserted {
+            _ = try activeExperiment(experimentID)  // MLflow's error for an experiment gone or not active
+            inserted = try metadata.insertRun(inActiveExperiment: info, tags: stored)  // restored meanwhile: once more
         }
+        guard inserted else { throw TrackingError(.temporarilyUnavailable, "The experiment \(experimentID) changed while the run was created; try again") }
         // What a read would answer: nothing else can have been logged to a run nobody knows the id of yet.
         return Run(info: info, metrics: [], params: [], tags: stored.sorted { binaryLess($0.key, $1.key) }, inputs: [])
     }

@@ -5,7 +5,8 @@ import TallyTracking
 
 /// `tally token`: access tokens of a data directory's users, managed by whoever owns the directory. With a server
 /// running on the directory the command goes through its admin socket (``AdminSocket``: the server holds the
-/// embedded metadata file exclusively); otherwise, or with `--backend-store-uri`, it opens the metadata store itself.
+/// embedded metadata file exclusively); otherwise, or with a PostgreSQL `--backend-store-uri`, it opens the metadata
+/// store itself.
 struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "token",
@@ -19,12 +20,10 @@ struct TokenCommand: ParsableCommand {
         @Option(help: "Metadata store URI, when the server was given one.") var backendStoreURI: String?
         @Option(help: "The user the tokens belong to.") var user: String
 
-        /// The admin socket of the server running on the data directory, when one answers there and no other
-        /// metadata store was named.
+        /// The admin socket of the server running on the data directory, when one answers there and the metadata
+        /// store is the embedded one it holds.
         func server() throws -> AdminSocket.Client? {
-            let path = AdminSocket.path(dataDirectory: dataDir)
-            guard backendStoreURI == nil, AdminSocket.isListening(path) else { return nil }
-            return try AdminSocket.Client(path: path)
+            try AdminSocket.client(dataDirectory: dataDir, backendStoreURI: backendStoreURI)
         }
 
         /// The metadata store itself (no server on it), as access control over it and the user acting.
