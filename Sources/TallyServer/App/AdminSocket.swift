@@ -53,7 +53,7 @@ public enum AdminSocket {
         return try Client(path: path)
     }
 
-    /// The socket's routes, open to every connection (the socket's mode is the check): `tokens` (POST `{"user",
+    /// The socket's routes, open to every connection (its directory's mode is the check): `tokens` (POST `{"user",
     /// "name", "expires_in_days"}` creates one, GET `?user=` lists them) and `tokens/{id}` (DELETE `?user=`),
     /// answered as `/api/tally/v1/tokens` answers the user itself.
     static func router(_ e: Endpoints, control: AccessControl) -> Router<TallyRequestContext> {
@@ -86,8 +86,9 @@ public enum AdminSocket {
         // the moment it is bound.
         _ = mkdir(directory, 0o700)
         var info = stat()
-        guard chmod(directory, 0o700) == 0, lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(),
-              info.st_mode & 0o777 == 0o700 else {
+        // Looked at before it is changed (a symbolic link or another user's directory is left alone), then checked.
+        guard lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(), chmod(directory, 0o700) == 0,
+              lstat(directory, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_mode & 0o777 == 0o700 else {
             logger.warning("No admin socket: \(directory) is not a directory of this user's alone (mode 0700); tally token needs the server stopped")
             return nil
         }
