@@ -60,8 +60,8 @@ import Glibc
     }
 
     /// Without access control the socket still answers (for users made while it was on); a data directory whose
-    /// socket path would not fit gets none, and another kind of file where the socket goes is left alone: the
-    /// server runs either way.
+    /// socket path would not fit gets none, and another kind of file where the socket goes, or a symbolic link where
+    /// its directory goes, is left alone: the server runs either way.
     @Test func theSocketWithoutAccessControlAndWithoutRoom() async throws {
         try await LiveServer.with { s in
             let path = AdminSocket.path(dataDirectory: s.directory)
@@ -89,5 +89,19 @@ import Glibc
             #expect(health.status == 200)
         }
         #expect(try String(contentsOfFile: file, encoding: .utf8) == "mine")
+        // A symbolic link where the socket's directory goes: no socket, and the link's target keeps its mode.
+        let linked = NSTemporaryDirectory() + "tally-admin-link-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: linked) }
+        try FileManager.default.createDirectory(atPath: linked + "/target", withIntermediateDirectories: true)
+        chmod(linked + "/target", 0o755)
+        try FileManager.default.createDirectory(atPath: linked + "/data", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: linked + "/data/" + AdminSocket.directoryName, withDestinationPath: linked + "/target")
+        try await LiveServer.with({ $0.dataDirectory = linked + "/data" }) { s in
+            let health = try await s.get("/health")
+            #expect(health.status == 200)
+        }
+        var target = stat()
+        #expect(stat(linked + "/target", &target) == 0 && target.st_mode & 0o777 == 0o755)
+        #expect(!FileManager.default.fileExists(atPath: linked + "/target/tally.sock"))
     }
 }
