@@ -20,8 +20,11 @@ public enum AdminSocket {
     /// The longest socket path: `sun_path` less its terminating zero, and at most what NIO binds (103 bytes).
     static let maxPathBytes = min(MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1, 103)
 
+    /// The socket's directory in `dataDirectory`.
+    static func directory(dataDirectory: String) -> String { dataDirectory + "/" + directoryName }
+
     /// Where the server on `dataDirectory` listens.
-    public static func path(dataDirectory: String) -> String { dataDirectory + "/" + directoryName + "/tally.sock" }
+    public static func path(dataDirectory: String) -> String { directory(dataDirectory: dataDirectory) + "/tally.sock" }
 
     /// Whether a server answers on the socket at `path`: `false` without the file, for a stale one a killed server
     /// left, and for a path too long to be a socket address. A socket this user may not connect to is an error that
@@ -81,7 +84,7 @@ public enum AdminSocket {
             logger.warning("No admin socket: \(path) is longer than a socket address (\(maxPathBytes) bytes); tally token needs the server stopped")
             return nil
         }
-        let directory = dataDirectory + "/" + directoryName
+        let directory = directory(dataDirectory: dataDirectory)
         // Made (or taken back) with mode 0700 before the socket exists in it: nobody else can reach the socket, from
         // the moment it is bound.
         _ = mkdir(directory, 0o700)

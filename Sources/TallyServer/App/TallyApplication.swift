@@ -197,12 +197,17 @@ public enum TallyApplication {
 
     /// Access control as configured (an admin created on first start), `nil` when off.
     static func accessControl(service: TrackingService, config: ServerConfiguration, logger: Logger) throws -> AccessControl? {
-        guard var settings = config.access else { return nil }
-        let audit = logger
-        settings.audit = { line in audit.notice("\(line)") }
-        let control = AccessControl(store: service.metadata, configuration: settings)
+        guard let settings = config.access else { return nil }
+        let control = AccessControl(store: service.metadata, configuration: auditing(settings, to: logger))
         try control.bootstrap()
         return control
+    }
+
+    /// `settings` with their audit lines written to `logger` (`notice` level).
+    static func auditing(_ settings: AccessConfiguration, to logger: Logger) -> AccessConfiguration {
+        var settings = settings
+        settings.audit = { line in logger.notice("\(line)") }
+        return settings
     }
 
     /// A plain-text answer.
@@ -226,10 +231,7 @@ public enum TallyApplication {
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service), pool]
-        var settings = AccessConfiguration()
-        let audit = logger
-        settings.audit = { line in audit.notice("\(line)") }
-        let adminControl = endpoints.access ?? AccessControl(store: service.metadata, configuration: settings)
+        let adminControl = endpoints.access ?? AccessControl(store: service.metadata, configuration: auditing(AccessConfiguration(), to: logger))
         let admin = AdminSocket.service(endpoints, control: adminControl, dataDirectory: config.dataDirectory, logger: logger)
         if let admin { services.append(admin.service) }
         var app = Application(router: router(endpoints),

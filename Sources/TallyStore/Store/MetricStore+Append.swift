@@ -101,13 +101,7 @@ extension MetricStore {
         if let b = batchID, b.isEmpty || b.utf8.count > 256 { throw StorageError(.invalidArgument, "batch id must be 1 to 256 bytes") }
         try beginAppend()
         defer { endAppend() }
-        // Backpressure: over the memory budget, seal (or queue seals, and refuse past the limit) before storing more.
-        // If sealing fails, nothing is stored.
-        if headBytes > configuration.headMemoryBudget { try enforceBudget(refusing: true) }
-        if let run = try run(id, create: true) {
-            try run.state.withLock { try run.load(&$0) }
-            if let duplicates { batches = try dropSealedRepeats(run, batches, duplicates) }
-        }
+        if let run = try roomAndRun(id, create: true), let duplicates { batches = try dropSealedRepeats(run, batches, duplicates) }
         guard let wal, batches.count > 0 else {
             return PreparedAppend(run: id, batches: batches, columns: nil, batchID: batchID, wal: nil, duplicates: duplicates)
         }
@@ -122,8 +116,16 @@ extension MetricStore {
     public func makeRoom(run id: String) throws {
         try beginAppend()
         defer { endAppend() }
+        _ = try roomAndRun(id, create: false)
+    }
+
+    /// Backpressure, then the run loaded: over the memory budget, seal (or queue seals, and refuse past the limit)
+    /// before storing more (if sealing fails, nothing is stored); `create` makes a run the store has not seen.
+    private func roomAndRun(_ id: String, create: Bool) throws -> RunStore? {
         if headBytes > configuration.headMemoryBudget { try enforceBudget(refusing: true) }
-        if let run = try run(id, create: false) { try run.state.withLock { try run.load(&$0) } }
+        guard let run = try run(id, create: create) else { return nil }
+        try run.state.withLock { try run.load(&$0) }
+        return run
     }
 
     /// Logs a prepared batch and makes it visible (see ``prepareAppend(run:columns:batchID:)``); hand the result to

@@ -233,11 +233,13 @@ extension MetadataStore {
         return try insertParams(runID: activeRunID, params)
     }
 
-    /// Checks the experiment's stage, then inserts.
+    /// Checks the experiment's stage, then inserts, in one transaction.
     public func insertRun(inActiveExperiment info: RunInfo, tags: [KeyValue]) throws -> Bool {
-        guard try experiment(id: Int64(info.experimentID) ?? -1)?.lifecycleStage == .active else { return false }
-        try insertRun(info, tags: tags)
-        return true
+        try transaction {
+            guard try experiment(id: Int64(info.experimentID) ?? -1)?.lifecycleStage == .active else { return false }
+            try insertRun(info, tags: tags)
+            return true
+        }
     }
 
     /// The experiment's, as read.

@@ -364,14 +364,6 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     // MARK: Runs
 
-    public func insertRun(inActiveExperiment info: RunInfo, tags: [KeyValue]) throws -> Bool {
-        try transaction {
-            guard try experiment(id: Int64(info.experimentID) ?? -1)?.lifecycleStage == .active else { return false }
-            try insertRun(info, tags: tags)
-            return true
-        }
-    }
-
     public func insertRun(_ info: RunInfo, tags: [KeyValue]) throws {
         // One transaction for the run and its tags (one commit instead of one per row).
         try transaction { try locked { st in
