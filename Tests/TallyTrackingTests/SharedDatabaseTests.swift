@@ -152,4 +152,85 @@ import Testing
         }
         #expect(names.withLock { $0 }.filter { $0 }.count == 1)
     }
+
+    /// A metrics-only request of a run whose latest row the server remembers writes it in one statement, which takes
+    /// effect only while the row is the one remembered and the run active: another server's write in between, or a
+    /// delete, sends the request through the locked path (the other server's values kept, the delete refusing).
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func metricsRequestsWriteTheRememberedRowOnlyWhileCurrent() throws {
+        let f = try Fixture("unlocked", backend: .postgres)
+        let a = f.service, b = try f.secondServer()
+        let store = try #require(a.metadata as? PostgresMetadataStore)
+        let exp = try a.createExperiment(name: "unlocked")
+        let run = try a.createRun(experimentID: exp).info.runID
+        #expect(store.latestCache.get(run)?.seq == 0)  // the empty row its creation made
+        try a.logMetric(runID: run, Metric(key: "loss", value: 1, timestamp: 1, step: 1))
+        #expect(store.latestCache.get(run)?.seq == 1)
+        try a.logBatch(runID: run, metrics: [Metric(key: "loss", value: 0.5, timestamp: 0, step: 0)])  // older: no latest change
+        #expect(store.latestCache.get(run)?.seq == 1)  // checked, not written
+        // b writes the row: a's remembered row is stale, so a's next request is refused by the database and runs
+        // again under the row's lock, merging with b's value.
+        try b.logMetric(runID: run, Metric(key: "loss", value: 2, timestamp: 2, step: 2))
+        try a.logBatch(runID: run, metrics: [Metric(key: "loss", value: 3, timestamp: 3, step: 0), Metric(key: "acc", value: 0.5, timestamp: 3, step: 3)])
+        let latest = [Metric(key: "acc", value: 0.5, timestamp: 3, step: 3), Metric(key: "loss", value: 2, timestamp: 2, step: 2)]
+        #expect(try a.run(id: run).metrics == latest)
+        #expect(try b.run(id: run).metrics == latest)
+        #expect(store.latestCache.get(run)?.seq == 3)  // read under the lock at 2, written
+        let mine = try a.history(runID: run, key: "loss").map(\.value)
+        #expect(mine.sorted() == [0.5, 1, 3])  // a's own points (b's are b's)
+        // Runs deleted through b are refused through a, which still remembers their rows; nothing is stored: a point
+        // that changes no latest value (the row only checked) and one that does (the row written).
+        let fresh = try a.createRun(experimentID: exp).info.runID
+        try b.deleteRun(id: run)
+        try b.deleteRun(id: fresh)
+        #expect(store.latestCache.get(run) != nil && store.latestCache.get(fresh) != nil)
+        expectError(.invalidParameterValue, "must be in the 'active' state") {
+            try a.logBatch(runID: run, metrics: [Metric(key: "loss", value: 4, timestamp: 4, step: 1)])
+        }
+        expectError(.invalidParameterValue, "must be in the 'active' state") {
+            try a.logMetric(runID: fresh, Metric(key: "loss", value: 4, timestamp: 4, step: 9))
+        }
+        try b.restoreRun(id: run)
+        try b.restoreRun(id: fresh)
+        #expect(try a.history(runID: run, key: "loss").map(\.value) == mine)
+        #expect(try a.history(runID: fresh, key: "loss").isEmpty)
+        #expect(try b.run(id: run).metrics == latest && b.run(id: fresh).metrics.isEmpty)
+        // Runs this server never saw go through the locked path, which leaves their row remembered.
+        let other = try b.createRun(experimentID: exp).info.runID
+        #expect(store.latestCache.get(other) == nil)
+        try a.logMetric(runID: other, Metric(key: "x", value: 1, timestamp: 1, step: 1))
+        #expect(store.latestCache.get(other)?.seq == 1)
+        try a.logMetric(runID: other, Metric(key: "x", value: 2, timestamp: 2, step: 2))
+        #expect(store.latestCache.get(other)?.seq == 2)
+        #expect(try b.run(id: other).metrics == [Metric(key: "x", value: 2, timestamp: 2, step: 2)])
+    }
+
+    /// An append that fails after a metrics request's write took effect: the row is put back, and the next request
+    /// does not trust the remembered row.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func failedAppendAfterAnUnlockedWritePutsTheRowBack() throws {
+        let f = try Fixture("unlocked-append", backend: .postgres)
+        let store = try f.metadataStore() as! PostgresMetadataStore
+        let s = TrackingService(metadata: store, metrics: try Fixture.metricStore(f.dir + "/failing"), faults: .failAppend, clock: { 1 })
+        let run = try s.createRun(experimentID: "0").info.runID
+        #expect(store.latestCache.get(run)?.seq == 0)
+        expectError(.internalError, "injected failure: append") { try s.logMetric(runID: run, Metric(key: "loss", value: 1, timestamp: 1, step: 1)) }
+        #expect(store.latestCache.get(run) == nil)
+        #expect(try f.service.run(id: run).metrics.isEmpty)
+        #expect(try s.history(runID: run, key: "loss").isEmpty)
+    }
+
+    /// The remembered rows are bounded by bytes, oldest first out; a row is never replaced by an older state of it.
+    @Test func latestCacheKeepsItsBound() {
+        let cache = PostgresMetadataStore.LatestCache(capacityBytes: 100 * 64)
+        for i in 0..<1000 { cache.put("run\(i)", .init(seq: 1, data: [UInt8](repeating: 1, count: 8))) }
+        #expect((90...110).contains(cache.count))  // 62 bytes an entry counted, 6,400 allowed
+        #expect(cache.get("run999") != nil && cache.get("run0") == nil)
+        cache.put("run999", .init(seq: 0, data: []))
+        #expect(cache.get("run999")?.seq == 1)
+        cache.put("run999", .init(seq: 2, data: [2]))
+        #expect(cache.get("run999")?.data == [2])
+        cache.put("big", .init(seq: 0, data: [UInt8](repeating: 0, count: 1000)))  // over a sixteenth: not kept
+        #expect(cache.get("big") == nil)
+        cache.remove("run999")
+        #expect(cache.get("run999") == nil)
+    }
 }

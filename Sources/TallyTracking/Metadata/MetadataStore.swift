@@ -94,10 +94,16 @@ public protocol MetadataStore: AccessStore {
     /// read before the transaction and the lock inside it took two); SQLite runs `body` as it is (its transactions
     /// are serialised in the process and kept short).
     func loggingRequest<R>(_ body: () throws -> R) throws -> R
+    /// A ``loggingRequest(_:)`` that only logs metric points of `runID` (no params, tags or model metrics), whose
+    /// `body` calls ``setLatestMetrics(runID:_:)`` once, before appending the points, even with no value to update.
+    /// PostgreSQL may run it without a transaction, as one conditional write of the latest row it remembers for the
+    /// run (see ``PostgresMetadataStore/metricsRequest(runID:_:)``); by default it is a ``loggingRequest(_:)``.
+    func metricsRequest<R>(runID: String, _ body: () throws -> R) throws -> R
     /// The latest values of some runs as one table: the union of their keys in bytewise order, and each key's value
     /// per run (scoreboards). Runs without latest values (or unknown ids) have empty columns.
     func latestTable(runIDs: [String]) throws -> LatestTable
-    /// Upserts latest metric rows.
+    /// Upserts latest metric rows (none: writes nothing; inside PostgreSQL's unlocked metrics request, checks that
+    /// the row read is still the database's and the run active).
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
     /// Adds dataset inputs (a dataset already logged for the run is kept once; its tags are replaced).
     func insertInputs(runID: String, _ inputs: [DatasetInput]) throws
@@ -259,6 +265,9 @@ extension MetadataStore {
 
     /// `body` as it is.
     public func loggingRequest<R>(_ body: () throws -> R) throws -> R { try body() }
+
+    /// A ``loggingRequest(_:)``.
+    public func metricsRequest<R>(runID: String, _ body: () throws -> R) throws -> R { try loggingRequest(body) }
 
     /// Checks the stage, then reads.
     public func latestMetrics(activeRunID: String, keys: [String]) throws -> [Metric?]? {

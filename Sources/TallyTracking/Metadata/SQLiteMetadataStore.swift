@@ -594,6 +594,7 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
+        guard !metrics.isEmpty else { return }
         try locked { st in
             // One merge walk of the run's sorted values and the updates in key order (a batch usually arrives sorted:
             // then no sort and no hashing); every key string is the interned one.

@@ -5,24 +5,32 @@ extension PostgresMetadataStore {
     // MARK: Latest values (the same compact rows as SQLite's)
 
     public func latestMetrics(runID: String, keys: [String]) throws -> [Metric?] {
+        // An unlocked request reads the row it expects (its write checks that it still is the database's).
+        if let u = unlockedRequest(runID) { return try lookup(u.expected.data, runID: runID, keys) }
         // Inside a transaction the row is locked until the commit: the batch that read it is the one that writes it
         // next, so two servers' batches of one run take turns instead of overwriting each other's keys.
-        let row = try lockedLatestRow(runID) ?? conn { try Self.latestRow($0, runID, lock: false) }
-        return LatestRows.lookup(row.isEmpty ? [] : try decodeLatest(row, runID: runID).metrics, keys)
+        let row = try lockedLatestRow(runID)?.data ?? conn { try Self.latestRow($0, runID) }
+        return try lookup(row, runID: runID, keys)
+    }
+
+    /// `keys`' values in a latest row.
+    func lookup(_ row: [UInt8], runID: String, _ keys: [String]) throws -> [Metric?] {
+        LatestRows.lookup(row.isEmpty ? [] : try decodeLatest(row, runID: runID).metrics, keys)
     }
 
     public func latestMetrics(activeRunID runID: String, keys: [String]) throws -> [Metric?]? {
+        if let u = unlockedRequest(runID) { return try lookup(u.expected.data, runID: runID, keys) }
         // Inside a transaction: the stage and the row locked until the commit, in one statement the first time.
         if let b = Self.bound, b.store == ObjectIdentifier(self) {
             if b.lockedLatest.withLock({ $0[runID] }) == nil,
                let row = try mapped({
-                   try b.connection.rows("SELECT r.lifecycle_stage, l.data FROM runs r JOIN run_latest l ON l.run_uuid = r.run_uuid "
+                   try b.connection.rows("SELECT r.lifecycle_stage, l.data, l.seq FROM runs r JOIN run_latest l ON l.run_uuid = r.run_uuid "
                                          + "WHERE r.run_uuid = ? FOR UPDATE OF l", [.text(runID)]).first
                }) {
                 guard row[0].string == LifecycleStage.active.rawValue else { return nil }
                 let data = row[1].bytes ?? []
-                b.lockedLatest.withLock { $0[runID] = data }
-                return LatestRows.lookup(data.isEmpty ? [] : try decodeLatest(data, runID: runID).metrics, keys)
+                b.lockedLatest.withLock { $0[runID] = LockedLatest(seq: row[2].int, data: data) }
+                return try lookup(data, runID: runID, keys)
             }
             // Locked already, or no row to lock (a run made before runs got theirs with them, or no run): the stage on
             // its own.
@@ -41,9 +49,12 @@ extension PostgresMetadataStore {
 
     public func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
         let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
+        if let u = unlockedRequest(runID) { return try setLatestUnlocked(u, updates) }
+        guard !updates.isEmpty else { return }
         try intern(updates.map(\.key))
         try write { c in
-            guard let row = try lockedLatestRow(runID) else { throw TrackingError(.internalError, "latest row written outside a transaction") }
+            guard let locked = try lockedLatestRow(runID) else { throw TrackingError(.internalError, "latest row written outside a transaction") }
+            let row = locked.data
             let (all, ids) = row.isEmpty ? ([], []) : try decodeLatest(row, runID: runID)
             let table = keys.withLock { $0 }
             let (merged, mergedIDs) = try LatestRows.merge(all, ids: ids, sortedUpdates: updates) { key in
@@ -51,17 +62,22 @@ extension PostgresMetadataStore {
                 return (id, table.interned(key))
             }
             let encoded = try withCodec { try LatestRows.encode(merged, ids: mergedIDs, codec: $0) }
-            try c.exec("INSERT INTO run_latest VALUES (?, ?) ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data", [.text(runID), .blob(encoded)])
-            Self.bound?.lockedLatest.withLock { $0[runID] = encoded }
+            // Every write of the row raises its seq (what unlocked requests check: schema version 6).
+            try c.exec("INSERT INTO run_latest VALUES (?, ?) ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data, seq = run_latest.seq + 1",
+                       [.text(runID), .blob(encoded)])
+            Self.bound?.lockedLatest.withLock { $0[runID] = LockedLatest(seq: locked.seq.map { $0 + 1 }, data: encoded) }
         }
     }
 
     /// Inside a transaction, a run's latest row locked until the commit: read `FOR UPDATE` the first time, then
     /// as this transaction last saw (or wrote) it. `nil` outside transactions.
-    func lockedLatestRow(_ runID: String) throws -> [UInt8]? {
+    func lockedLatestRow(_ runID: String) throws -> LockedLatest? {
         guard let b = Self.bound, b.store == ObjectIdentifier(self) else { return nil }
         if let row = b.lockedLatest.withLock({ $0[runID] }) { return row }
-        let row = try mapped { try Self.latestRow(b.connection, runID, lock: true) }
+        let found = try mapped {
+            try b.connection.rows("SELECT data, seq FROM run_latest WHERE run_uuid = ? FOR UPDATE", [.text(runID)]).first
+        }
+        let row = LockedLatest(seq: found?[1].int, data: found?[0].bytes ?? [])
         b.lockedLatest.withLock { $0[runID] = row }
         return row
     }
@@ -79,9 +95,9 @@ extension PostgresMetadataStore {
         return try LatestRows.table(runIDs.map { bytes[$0] ?? [] }, runIDs: runIDs) { keyName($0) }
     }
 
-    /// A run's latest row (empty: none yet), locked until the transaction ends with `lock`.
-    static func latestRow(_ c: PostgresDatabase.Connection, _ runID: String, lock: Bool) throws -> [UInt8] {
-        try c.rows("SELECT data FROM run_latest WHERE run_uuid = ?" + (lock ? " FOR UPDATE" : ""), [.text(runID)]).first?.first?.bytes ?? []
+    /// A run's latest row (empty: none yet).
+    static func latestRow(_ c: PostgresDatabase.Connection, _ runID: String) throws -> [UInt8] {
+        try c.rows("SELECT data FROM run_latest WHERE run_uuid = ?", [.text(runID)]).first?.first?.bytes ?? []
     }
 
     /// Decodes a latest row, resolving key ids (reading the key table again when another server added keys).

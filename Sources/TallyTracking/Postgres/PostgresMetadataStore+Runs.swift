@@ -17,6 +17,13 @@ extension PostgresMetadataStore {
                        .text(info.artifactURI), .text(info.lifecycleStage.rawValue)]
                       + tags.flatMap { [.text(info.runID), .text($0.key), .text($0.value)] })
         }
+        rememberNewRun(info.runID)
+    }
+
+    /// A run's empty latest row, as its insert made it (committed: outside transactions only), remembered so the
+    /// run's first metrics request needs no read (``metricsRequest(runID:_:)``).
+    func rememberNewRun(_ runID: String) {
+        if current == nil { latestCache.put(runID, LatestCache.Entry(seq: 0, data: [])) }
     }
 
     public func insertRun(inActiveExperiment info: RunInfo, tags: [KeyValue]) throws -> Bool {
@@ -35,7 +42,9 @@ extension PostgresMetadataStore {
                         .integer(Int64(info.experimentID) ?? -1)]
                        + tags.flatMap { [.text(info.runID), .text($0.key), .text($0.value)] })
         }
-        return inserted.first?.first?.int == 1
+        guard inserted.first?.first?.int == 1 else { return false }
+        rememberNewRun(info.runID)
+        return true
     }
 
     public func artifactLocation(experimentID: Int64) throws -> String? {

@@ -5,8 +5,9 @@ import TallyStore
 /// another server's write could make stale: every read goes to the database. Uniqueness and immutability are the
 /// database's (constraints, row locks), never a check-then-write in the process. Remembered between calls: the
 /// metric-key table, which only grows and whose ids never change (an id not known yet is read again), experiments'
-/// artifact locations, which never change once created, and the search cache, which every search first brings up to
-/// date with the database (``SearchCache``).
+/// artifact locations, which never change once created, the search cache, which every search first brings up to
+/// date with the database (``SearchCache``), and runs' latest rows, never served as reads: only what a metrics
+/// request's conditional write expects to find (``LatestCache``, ``metricsRequest(runID:_:)``).
 ///
 /// A ``transaction(_:)`` binds one connection to the calling thread (a task-local), so every store method called
 /// inside it runs in that transaction.
@@ -24,6 +25,9 @@ public final class PostgresMetadataStore: MetadataStore {
     let codecs = Mutex<[LentCodec]>([])
     /// Experiments' artifact locations by id, as read (immutable: run creation needs one without a round trip).
     let artifactLocations = Mutex<[Int64: String]>([:])
+    /// Latest rows as this server last wrote or read them: what a metrics request expects to find
+    /// (``metricsRequest(runID:_:)``), never served as a read.
+    let latestCache: LatestCache
 
     /// A codec lent to one call at a time (the pool's mutex hands each to one thread only).
     struct LentCodec: @unchecked Sendable {
@@ -36,7 +40,7 @@ public final class PostgresMetadataStore: MetadataStore {
         let connection: PostgresDatabase.Connection
         /// Latest rows this transaction holds locked (read `FOR UPDATE` or written), by run: nobody else can change
         /// them before the commit, so they are not read again.
-        let lockedLatest = Mutex<[String: [UInt8]]>([:])
+        let lockedLatest = Mutex<[String: LockedLatest]>([:])
         init(_ store: ObjectIdentifier, _ connection: PostgresDatabase.Connection) {
             self.store = store
             self.connection = connection
@@ -45,14 +49,22 @@ public final class PostgresMetadataStore: MetadataStore {
 
     @TaskLocal static var bound: Bound?
 
+    /// A latest row a transaction holds locked: its bytes as last read or written, and its `seq` then (`nil` when
+    /// there was no row to lock: the write inserts one).
+    struct LockedLatest: Sendable {
+        var seq: Int64?
+        var data: [UInt8]
+    }
+
     /// Connects and brings the schema to this build's version (or, with `migrate` false, checks that it is there).
     /// - Parameters:
     ///   - poolSize: the most connections this store opens for requests (one more interns metric keys).
     ///   - defaultArtifactLocation: where experiment `0` (`Default`) keeps artifacts, when created here.
     ///   - searchCacheRuns: the most runs the search cache holds.
     public init(uri: PostgresURI, poolSize: Int = 8, migrate: Bool = true, defaultArtifactLocation: String = "mlflow-artifacts:/0",
-                searchCacheRuns: Int = 100_000, now: Int64) throws {
+                searchCacheRuns: Int = 100_000, latestCacheBytes: Int = 32 << 20, now: Int64) throws {
         searchCache = SearchCache(capacity: searchCacheRuns)
+        latestCache = LatestCache(capacityBytes: latestCacheBytes)
         db = try PostgresDatabase(uri: uri, poolSize: poolSize)
         keyDB = try PostgresDatabase(uri: uri, poolSize: 1)
         do {
@@ -97,14 +109,17 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func transaction<R>(_ body: () throws -> R) throws -> R {
         if current != nil { return try body() }  // nested: joins the outer transaction
+        // Inside an unlocked metrics request: its one write is a statement of its own (metricsRequest).
+        if let u = Self.unlocked, u.store == ObjectIdentifier(self) { return try body() }
         return try mapped {
             try db.withConnection { c in
                 // BEGIN is sent without waiting for its answer: the connection runs statements in order, so the
                 // first statement of the body follows it, and the thread waits once for both.
                 let begun = c.start("BEGIN")
                 let r: R
+                let bound = Bound(ObjectIdentifier(self), c)
                 do {
-                    r = try Self.$bound.withValue(Bound(ObjectIdentifier(self), c)) { try body() }
+                    r = try Self.$bound.withValue(bound) { try body() }
                     try begun.wait()
                 } catch {
                     try? begun.wait()
@@ -112,6 +127,10 @@ public final class PostgresMetadataStore: MetadataStore {
                     throw error
                 }
                 try c.execute("COMMIT")
+                // The latest rows this transaction locked are, as of its commit, what it last saw of them.
+                for (runID, row) in bound.lockedLatest.withLock({ $0 }) {
+                    if let seq = row.seq { latestCache.put(runID, LatestCache.Entry(seq: seq, data: row.data)) }
+                }
                 return r
             }
         }

@@ -7,7 +7,7 @@
 /// whatever locale the cluster was created with.
 public enum PostgresSchema {
     /// The statements of each version, in order.
-    static let versions: [String] = [version1, version2, version3, version4, version5]
+    static let versions: [String] = [version1, version2, version3, version4, version5, version6]
 
     /// The version this build writes.
     public static var current: Int { versions.count }
@@ -182,5 +182,15 @@ extension PostgresSchema {
         CREATE TABLE tally_sealed_segments (
             run_uuid TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, object_key TEXT NOT NULL, bytes BIGINT NOT NULL,
             PRIMARY KEY (run_uuid, seq))
+        """
+}
+
+extension PostgresSchema {
+    /// Version 6: each latest row's `seq`, raised by one by every write of the row. A server remembers the rows it
+    /// last wrote or read with their `seq` (``PostgresMetadataStore/LatestCache``) and writes a request's new values in
+    /// one statement that only takes effect while the row's `seq` is still the one remembered and the run active
+    /// (``PostgresMetadataStore/metricsRequest(runID:_:)``); anything else is read again under the row's lock.
+    static let version6 = """
+        ALTER TABLE run_latest ADD COLUMN seq BIGINT NOT NULL DEFAULT 0
         """
 }

@@ -56,7 +56,12 @@ extension TrackingService {
             let later = SettleLater()
             do {
                 try Self.$settleLater.withValue(later) {
-                    try metadata.loggingRequest { try logValidatedBatch(runID: runID, batch: batch, series: series, params: params, tags: tags) }
+                    let request = { try self.logValidatedBatch(runID: runID, batch: batch, series: series, params: params, tags: tags) }
+                    if params.isEmpty && tags.isEmpty && batch.modelPoints.isEmpty && series.count > 0 {
+                        try metadata.metricsRequest(runID: runID, request)  // training's log_metric and log_batch of metrics
+                    } else {
+                        try metadata.loggingRequest(request)
+                    }
                 }
             } catch {
                 for p in later.taken() { try? settle(p) }  // visible points: durable before the error is answered
@@ -128,7 +133,8 @@ extension TrackingService {
             // Points the store drops as repeats equal stored ones, so they change no latest value.
             let latest = try latestUpdates(runID: runID, series)
             if !toInsert.isEmpty { try refuseChangedParams(runID: runID, toInsert, stored: metadata.insertParams(runID: runID, toInsert)) }
-            if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
+            // Called with points even when no latest value changes: a metrics request's write checks the run there.
+            if series.count > 0 { try metadata.setLatestMetrics(runID: runID, latest) }
             if !newTags.isEmpty { try metadata.setRunTags(id: runID, newTags) }
             if !modelPoints.isEmpty { try metadata.insertModelMetrics(modelPoints) }
         }
