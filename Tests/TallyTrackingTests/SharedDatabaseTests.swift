@@ -232,5 +232,12 @@ import Testing
         #expect(cache.get("big") == nil)
         cache.remove("run999")
         #expect(cache.get("run999") == nil)
+        // A run forgotten and remembered again over and over (writers of one run racing) keeps the list bounded.
+        for i in 0..<10_000 {
+            cache.remove("hot")
+            cache.put("hot", .init(seq: Int64(i), data: [1]))
+        }
+        #expect(cache.listed <= 2 * cache.count + 1025)
+        #expect(cache.get("hot")?.seq == 9_999 && cache.get("run998") != nil)
     }
 }

@@ -53,7 +53,14 @@ extension PostgresMetadataStore {
                     s.head += 1
                     if let e = s.entries.removeValue(forKey: victim) { s.bytes -= victim.utf8.count + e.data.count + 48 }
                 }
-                if s.head > 1024, s.head * 2 > s.order.count {
+                // A run removed and remembered again is listed again: the list is compacted (each remembered run
+                // once, at its oldest place) before it outgrows twice the entries.
+                if s.order.count - s.head > 2 * s.entries.count + 1024 {
+                    var seen = Set<String>()
+                    let entries = s.entries
+                    s.order = s.order[s.head...].filter { entries[$0] != nil && seen.insert($0).inserted }
+                    s.head = 0
+                } else if s.head > 1024, s.head * 2 > s.order.count {
                     s.order.removeFirst(s.head)
                     s.head = 0
                 }
@@ -69,6 +76,8 @@ extension PostgresMetadataStore {
 
         /// How many rows are held (tests).
         var count: Int { state.withLock { $0.entries.count } }
+        /// How many places the eviction list holds (tests: bounded by the entries).
+        var listed: Int { state.withLock { $0.order.count - $0.head } }
     }
 
     /// One unlocked request in progress (``metricsRequest(runID:_:)``): the row it expects and, once its write took
