@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 import Testing
 @testable import TallyTracking
@@ -199,6 +200,31 @@ import Testing
         _ = try? db.withConnection { try $0.rows("SELECT 1") }
         let again = try db.withConnection { try $0.rows("SELECT pg_backend_pid()")[0][0].int! }
         #expect(again != pid)
+    }
+
+    @Test(.enabled(if: available)) func statementsUnansweredPastTheDeadlineFailAndTheirConnectionIsReplaced() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1, answerTimeout: .milliseconds(300))
+        defer { db.close() }
+        let pid = try db.withConnection { try $0.rows("SELECT pg_backend_pid()")[0][0].int! }
+        let started = DispatchTime.now().uptimeNanoseconds
+        do {
+            try db.withConnection { try $0.execute("SELECT pg_sleep(20)") }
+            Issue.record("expected no answer")
+        } catch let e as PostgresError {
+            #expect(e.message.contains("no answer from PostgreSQL within 0.3 s"), "\(e.message)")
+        }
+        let waited = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        #expect(waited < 15, "waited \(waited) s for a statement with a 0.3 s deadline")
+        // The silent connection was closed and left the pool; the next call runs on a new one.
+        let again = try db.withConnection { try $0.rows("SELECT pg_backend_pid()")[0][0].int! }
+        #expect(again != pid)
+        // Statements sent without waiting are held to the deadline too.
+        #expect(throws: PostgresError.self) {
+            try db.withConnection { c in
+                try c.exec("SELECT pg_sleep(?)", [.real(20)])
+                _ = try c.rows("SELECT 1")
+            }
+        }
     }
 
     @Test(.enabled(if: available)) func unreachableOrRefusedDatabasesAreClearErrors() throws {

@@ -62,11 +62,19 @@ public final class PostgresDatabase: Sendable {
     /// How long a lost connection is retried before a request fails.
     public static let reconnectMillis = 10_000
 
+    /// The longest a statement's answer is waited for on this pool's connections (see ``answerSeconds``).
+    let answerTimeout: TimeAmount
+
     /// Connects (one connection now, up to `poolSize` on demand).
-    public init(uri: PostgresURI, poolSize: Int = 8, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+    /// - Parameter answerTimeout: the longest a statement's answer is waited for before its connection is closed
+    ///   (default ``answerSeconds``); it bounds every statement, so it must exceed the slowest one the caller runs.
+    public init(uri: PostgresURI, poolSize: Int = 8, answerTimeout: TimeAmount = .seconds(answerSeconds),
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         precondition(poolSize >= 1, "a pool needs at least one connection")
+        precondition(answerTimeout > .zero, "a statement needs time to be answered")
         self.uri = uri
         self.group = group
+        self.answerTimeout = answerTimeout
         var logger = Logger(label: "tally.postgres")
         logger.logLevel = .error
         self.logger = logger
@@ -110,10 +118,18 @@ public final class PostgresDatabase: Sendable {
         /// Prepared statements by their text (with the binds' types spelled out: see ``Connection/text(_:_:)``).
         let prepared = Mutex<[String: PreparedQuery]>([:])
         /// Statements sent and not waited for yet, oldest first (``Connection/exec(_:_:)``).
-        let unanswered = Mutex<[(answer: EventLoopFuture<Void>, sql: String)]>([])
+        let unanswered = Mutex<[(answer: Answer<Void>, sql: String)]>([])
+        /// The longest a statement's answer is waited for (``PostgresDatabase/answerTimeout``).
+        let answerTimeout: TimeAmount
 
-        init(_ connection: PostgresConnection) {
+        init(_ connection: PostgresConnection, answerTimeout: TimeAmount) {
             self.connection = connection
+            self.answerTimeout = answerTimeout
+        }
+
+        /// Sends on this connection what `send` sends (see ``PostgresDatabase/send(on:within:_:)``).
+        func send<T: Sendable>(_ send: @escaping @Sendable () -> EventLoopFuture<T>) -> Answer<T> {
+            PostgresDatabase.send(on: connection, within: answerTimeout, send)
         }
     }
 
@@ -125,20 +141,49 @@ public final class PostgresDatabase: Sendable {
     /// a ROLLBACK across a server restart — fails a request instead of holding its thread and locks for ever.
     public static let answerSeconds: Int64 = 120
 
-    /// The answer of `future`, a statement sent on `connection`, waited for at most ``answerSeconds``.
-    static func answer<T: Sendable>(_ future: EventLoopFuture<T>, on connection: PostgresConnection) throws -> T {
-        let promise = future.eventLoop.makePromise(of: T.self)
-        let settled = Once()
-        let timer = future.eventLoop.scheduleTask(in: .seconds(answerSeconds)) {
-            guard settled.first() else { return }
-            promise.fail(NoAnswer(seconds: answerSeconds))
-            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    /// A statement's answer: filled in on its connection's event loop, waited for by the calling thread.
+    final class Answer<T: Sendable>: Sendable {
+        private let slot = Mutex<Result<T, any Error>?>(nil)
+        private let ready = DispatchSemaphore(value: 0)
+
+        /// Settles the answer; `false` when it was settled already (the answer and the deadline race).
+        @discardableResult
+        func settle(_ result: Result<T, any Error>) -> Bool {
+            let first = slot.withLock { s in
+                guard s == nil else { return false }
+                s = result
+                return true
+            }
+            if first { ready.signal() }
+            return first
         }
-        future.whenComplete { result in
-            timer.cancel()
-            if settled.first() { promise.completeWith(result) }
+
+        /// Waits for the answer (once: a second wait would block for ever).
+        func wait() throws -> T {
+            ready.wait()
+            return try slot.withLock { $0! }.get()
         }
-        return try promise.futureResult.wait()
+    }
+
+    /// Starts on `connection`'s event loop what `send` sends there and returns at once; the answer is waited for
+    /// at most `timeout`, then the connection is closed. One hop to the loop per statement: the send, its deadline and the callback that
+    /// hands the answer back are all set up on the loop (from another thread each would be a task of its own).
+    static func send<T: Sendable>(on connection: PostgresConnection, within timeout: TimeAmount,
+                                  _ send: @escaping @Sendable () -> EventLoopFuture<T>) -> Answer<T> {
+        let answer = Answer<T>()
+        let loop = connection.eventLoop
+        loop.execute {
+            guard !connection.isClosed else { answer.settle(.failure(Closed())); return }
+            let timer = loop.scheduleTask(in: timeout) {
+                guard answer.settle(.failure(NoAnswer(timeout: timeout))) else { return }
+                connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            }
+            send().whenComplete { result in
+                timer.cancel()
+                answer.settle(result)
+            }
+        }
+        return answer
     }
 
     /// A statement not sent: the connection had closed (PostgresNIO would never answer a query written to it).
@@ -146,24 +191,22 @@ public final class PostgresDatabase: Sendable {
         var description: String { "the connection to PostgreSQL is closed" }
     }
 
-    /// A statement left unanswered past ``answerSeconds``.
+    /// A statement left unanswered past its connection's ``answerTimeout``.
     struct NoAnswer: Error, CustomStringConvertible {
-        let seconds: Int64
-        var description: String { "no answer from PostgreSQL within \(seconds) s: the connection was closed" }
-    }
-
-    /// A flag set once, by the first of several racing completions.
-    final class Once: Sendable {
-        private let flag = Atomic<Bool>(false)
-        /// `true` for the first caller only.
-        func first() -> Bool { !flag.exchange(true, ordering: .acquiringAndReleasing) }
+        let timeout: TimeAmount
+        var description: String {
+            let seconds = Double(timeout.nanoseconds) / 1e9
+            let shown = seconds == seconds.rounded() ? String(Int64(seconds)) : String(format: "%.3g", seconds)
+            return "no answer from PostgreSQL within \(shown) s: the connection was closed"
+        }
     }
 
     /// A new connection.
     func connect() throws -> Pooled {
         do {
             return Pooled(try PostgresConnection.connect(on: group.next(), configuration: configuration,
-                                                         id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait())
+                                                         id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait(),
+                          answerTimeout: answerTimeout)
         } catch {
             throw PostgresError(error, sql: nil)
         }
@@ -281,21 +324,19 @@ public final class PostgresDatabase: Sendable {
         /// Sends a statement without binds and returns at once; ``Pending/wait()`` waits for its answer. Statements
         /// sent after it on this connection run after it.
         public func start(_ sql: String) -> Pending {
-            let future = connection.isClosed ? connection.eventLoop.makeFailedFuture(Closed())
-                : connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-            return Pending(future: future, sql: sql, connection: connection)
+            let connection = connection, logger = logger
+            return Pending(answer: pooled.send { connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) }, sql: sql)
         }
 
         /// A statement sent and not waited for yet.
         public struct Pending: Sendable {
-            let future: EventLoopFuture<PostgresQueryResult>
+            let answer: Answer<PostgresQueryResult>
             let sql: String
-            let connection: PostgresConnection
 
             /// Waits for the statement's answer; throws its error.
             public func wait() throws {
                 do {
-                    _ = try PostgresDatabase.answer(future, on: connection)
+                    _ = try answer.wait()
                 } catch {
                     throw PostgresError(error, sql: sql)
                 }
@@ -307,8 +348,9 @@ public final class PostgresDatabase: Sendable {
         public func run(_ sql: String, _ values: [SQLValue] = []) throws -> Int {
             try checkOpen(sql)
             do {
-                let answer = connection.query(try Self.query(sql, values), logger: logger)
-                return try afterEarlier(sql) { try PostgresDatabase.answer(answer, on: connection).metadata.rows ?? 0 }
+                let query = try Self.query(sql, values), connection = connection, logger = logger
+                let answer = pooled.send { connection.query(query, logger: logger) }
+                return try afterEarlier(sql) { try answer.wait().metadata.rows ?? 0 }
             } catch let e as PostgresError {
                 throw e
             } catch {
@@ -324,11 +366,13 @@ public final class PostgresDatabase: Sendable {
             try checkOpen(sql)
             do {
                 let text = try Self.text(sql, values)
-                let answer: EventLoopFuture<Void>
+                let answer: Answer<Void>
                 if !values.isEmpty, values.count <= 64, let statement = try prepared(text) {
-                    answer = statement.execute(try Self.data(values)).map { _ in }
+                    let data = try Self.data(values)
+                    answer = pooled.send { statement.execute(data).map { _ in } }
                 } else {
-                    answer = connection.query(PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), logger: logger).map { _ in }
+                    let query = PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), connection = connection, logger = logger
+                    answer = pooled.send { connection.query(query, logger: logger).map { _ in } }
                 }
                 pooled.unanswered.withLock { $0.append((answer, sql)) }
             } catch let e as PostgresError {
@@ -343,7 +387,7 @@ public final class PostgresDatabase: Sendable {
             let sent = pooled.unanswered.withLock { s in defer { s = [] }; return s }
             var first: PostgresError?
             for s in sent {
-                do { try PostgresDatabase.answer(s.answer, on: connection) } catch { if first == nil { first = PostgresError(error, sql: s.sql) } }
+                do { try s.answer.wait() } catch { if first == nil { first = PostgresError(error, sql: s.sql) } }
             }
             if let first { throw first }
         }
@@ -369,15 +413,17 @@ public final class PostgresDatabase: Sendable {
                 let text = try Self.text(sql, values)
                 if !values.isEmpty, values.count <= 64, let statement = try prepared(text) {
                     // The description a statement is prepared with says text; the rows come in binary (as asked).
-                    let answer = statement.execute(try Self.data(values))
-                    return try afterEarlier(sql) { try PostgresDatabase.answer(answer, on: connection) }.map { row in
+                    let data = try Self.data(values)
+                    let answer = pooled.send { statement.execute(data) }
+                    return try afterEarlier(sql) { try answer.wait() }.map { row in
                         row.map { c in
                             Self.value(PostgresCell(bytes: c.bytes, dataType: c.dataType, format: .binary, columnName: c.columnName, columnIndex: c.columnIndex))
                         }
                     }
                 }
-                let answer = connection.query(PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), logger: logger)
-                return try afterEarlier(sql) { try PostgresDatabase.answer(answer, on: connection) }.rows.map { row in
+                let query = PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), connection = connection, logger = logger
+                let answer = pooled.send { connection.query(query, logger: logger) }
+                return try afterEarlier(sql) { try answer.wait() }.rows.map { row in
                     row.map(Self.value)
                 }
             } catch let e as PostgresError {
@@ -398,8 +444,9 @@ public final class PostgresDatabase: Sendable {
             try checkOpen(text)
             if let p = pooled.prepared.withLock({ $0[text] }) { return p }
             guard pooled.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection else { return nil }
-            let preparing = connection.prepare(query: text)
-            let p = try afterEarlier(text) { try PostgresDatabase.answer(preparing, on: connection) }
+            let connection = connection
+            let preparing = pooled.send { connection.prepare(query: text) }
+            let p = try afterEarlier(text) { try preparing.wait() }
             pooled.prepared.withLock { $0[text] = p }
             return p
         }
