@@ -125,5 +125,28 @@ import Testing
         try b.close()
         try c.close()
     }
-}
 
+    @Test func aReadThatLookedUpTheReplacedCopyFinishesOnIt() throws {
+        let dirA = TempDir("rep2-a"), dirB = TempDir("rep2-b"), dirC = TempDir("rep2-c"), spool = TempDir("rep2-spool")
+        let a = try MetricStore(directory: dirA.path, configuration: Self.config())
+        let b = try MetricStore(directory: dirB.path, configuration: Self.config())
+        let c = try MetricStore(directory: dirC.path, configuration: Self.config())
+        try Self.append(a, "r", 0, 600, batch: "a")
+        try Self.append(b, "r", 0, 900, batch: "b")
+        let setA = try a.linkSegments(run: "r", into: spool.path + "/a"), setB = try b.linkSegments(run: "r", into: spool.path + "/b")
+        try c.installRun("r", segments: setA)
+        // A read looks the installed copy up (not loaded yet: installed copies open on first use) …
+        let held = try #require(try c.run("r", create: false))
+        // … the copy is replaced before the read takes its state …
+        try c.installRun("r", segments: setB, replacing: true)
+        // … and the read still sees the whole copy it looked up, not an empty run.
+        var shared = MetricStore.SharedColumns()
+        let seen = try MetricStore.readUnits(try held.snapshot(key: "loss"), lo: .min, hi: .max, planes: PlaneCodec(), shared: &shared)
+        #expect(seen.count == 600)
+        #expect(try c.read(run: "r", key: "loss").count == 900)
+        #expect(c.openIndexBytes >= 0)
+        try a.close()
+        try b.close()
+        try c.close()
+    }
+}

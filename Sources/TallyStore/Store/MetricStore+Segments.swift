@@ -86,17 +86,26 @@ extension MetricStore {
         check.segments.removeAll()
         let directory = runsDirectory + "/" + name
         let hidden = runsDirectory + "/.deleted-" + name + "-\(UInt64.random(in: 0...UInt64.max))"
-        let old: RunStore? = try runs.withLock { runs in
+        try runs.withLock { runs in
             let old = runs[id]
             guard old == nil || replacing else { throw StorageError(.invalidArgument, "run \(id) was created while its segments were being installed") }
-            // The old directory moves aside (its open segment files stay readable by reads holding them).
-            if rename(directory, hidden) != 0 && errno != ENOENT { throw StorageError(.io, "rename failed", path: directory, errno: errno) }
-            guard rename(staging, directory) == 0 else { throw StorageError(.io, "rename failed", path: staging, errno: errno) }
-            placed = true
-            runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache)
-            return old
+            func swap() throws {
+                // The old directory moves aside (its open segment files stay readable by reads holding them).
+                if rename(directory, hidden) != 0 && errno != ENOENT { throw StorageError(.io, "rename failed", path: directory, errno: errno) }
+                guard rename(staging, directory) == 0 else { throw StorageError(.io, "rename failed", path: staging, errno: errno) }
+                placed = true
+                runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache)
+            }
+            guard let old else { return try swap() }
+            // A read that looked the old copy up before the swap loads it after: its segments are opened here, before
+            // its directory moves, under its state lock, so no load lists a directory mid-swap or finds the new copy's
+            // (or none) and the retired copy keeps what it held. Lock order: runs, then a run's state.
+            try old.state.withLock { s in
+                try? old.load(&s)
+                try swap()
+                old.retire(&s)
+            }
         }
-        if let old { old.state.withLock { old.retire(&$0) } }
         try? FileIO.removeTree(hidden)
         if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }
     }
