@@ -4,6 +4,6 @@ import ArgumentParser
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a benchmark and print its figures.",
-        subcommands: [EngineBench.self, WALBench.self, TrackingBench.self, HTTPBench.self, WideBench.self, CompactBench.self, ClusterLogBench.self]
+        subcommands: [EngineBench.self, WALBench.self, TrackingBench.self, HTTPBench.self, WideBench.self, CompactBench.self, ClusterLogBench.self, PostgresBench.self]
     )
 }
