@@ -95,14 +95,9 @@ import Testing
     }
 
     @Test func replacingARunNeverShowsAReadAnEmptyRun() throws {
-        let dirA = TempDir("rep-a"), dirB = TempDir("rep-b"), dirC = TempDir("rep-c"), spool = TempDir("rep-spool")
-        let a = try MetricStore(directory: dirA.path, configuration: Self.config())
-        let b = try MetricStore(directory: dirB.path, configuration: Self.config())
-        let c = try MetricStore(directory: dirC.path, configuration: Self.config())
-        try Self.append(a, "r", 0, 600, batch: "a")
-        try Self.append(b, "r", 0, 900, batch: "b")
-        let setA = try a.linkSegments(run: "r", into: spool.path + "/a"), setB = try b.linkSegments(run: "r", into: spool.path + "/b")
-        try c.installRun("r", segments: setA)
+        let copies = try Copies()
+        defer { copies.close() }
+        let c = copies.c, setA = copies.setA, setB = copies.setB
         try Self.append(c, "r", 600, 5, batch: "c")  // heads of the copy being replaced are dropped with it
         let stop = Atomic<Bool>(false), bad = Atomic<Int>(0), reads = Atomic<Int>(0)
         let reader = Thread {
@@ -119,34 +114,46 @@ import Testing
         while !reader.isFinished { usleep(1_000) }
         #expect(bad.load(ordering: .relaxed) == 0, "every read saw one whole copy")
         #expect(try c.read(run: "r", key: "loss").count == 600)
-        #expect(try FileIO.list(dirC.path + "/runs").count == 1, "the replaced copies' directories are gone")
+        #expect(try FileIO.list(copies.dirC.path + "/runs").count == 1, "the replaced copies' directories are gone")
         #expect(c.openIndexBytes >= 0)
-        try a.close()
-        try b.close()
-        try c.close()
     }
 
     @Test func aReadThatLookedUpTheReplacedCopyFinishesOnIt() throws {
-        let dirA = TempDir("rep2-a"), dirB = TempDir("rep2-b"), dirC = TempDir("rep2-c"), spool = TempDir("rep2-spool")
-        let a = try MetricStore(directory: dirA.path, configuration: Self.config())
-        let b = try MetricStore(directory: dirB.path, configuration: Self.config())
-        let c = try MetricStore(directory: dirC.path, configuration: Self.config())
-        try Self.append(a, "r", 0, 600, batch: "a")
-        try Self.append(b, "r", 0, 900, batch: "b")
-        let setA = try a.linkSegments(run: "r", into: spool.path + "/a"), setB = try b.linkSegments(run: "r", into: spool.path + "/b")
-        try c.installRun("r", segments: setA)
+        let copies = try Copies()
+        defer { copies.close() }
+        let c = copies.c
         // A read looks the installed copy up (not loaded yet: installed copies open on first use) …
         let held = try #require(try c.run("r", create: false))
         // … the copy is replaced before the read takes its state …
-        try c.installRun("r", segments: setB, replacing: true)
+        try c.installRun("r", segments: copies.setB, replacing: true)
         // … and the read still sees the whole copy it looked up, not an empty run.
         var shared = MetricStore.SharedColumns()
         let seen = try MetricStore.readUnits(try held.snapshot(key: "loss"), lo: .min, hi: .max, planes: PlaneCodec(), shared: &shared)
         #expect(seen.count == 600)
         #expect(try c.read(run: "r", key: "loss").count == 900)
         #expect(c.openIndexBytes >= 0)
-        try a.close()
-        try b.close()
-        try c.close()
+    }
+
+    /// Two copies of run `r` linked out of stores of their own (`setA`: 600 points, `setB`: 900), and a third store
+    /// `c` with `setA` installed, ready to be replaced.
+    final class Copies {
+        let dirA = TempDir("rep-a"), dirB = TempDir("rep-b"), dirC = TempDir("rep-c"), spool = TempDir("rep-spool")
+        let a: MetricStore, b: MetricStore, c: MetricStore
+        let setA: [SegmentFile], setB: [SegmentFile]
+
+        init() throws {
+            a = try MetricStore(directory: dirA.path, configuration: SegmentSetTests.config())
+            b = try MetricStore(directory: dirB.path, configuration: SegmentSetTests.config())
+            c = try MetricStore(directory: dirC.path, configuration: SegmentSetTests.config())
+            try SegmentSetTests.append(a, "r", 0, 600, batch: "a")
+            try SegmentSetTests.append(b, "r", 0, 900, batch: "b")
+            setA = try a.linkSegments(run: "r", into: spool.path + "/a")
+            setB = try b.linkSegments(run: "r", into: spool.path + "/b")
+            try c.installRun("r", segments: setA)
+        }
+
+        func close() {
+            for store in [a, b, c] { try? store.close() }
+        }
     }
 }
