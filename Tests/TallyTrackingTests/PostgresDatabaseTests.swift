@@ -202,6 +202,20 @@ import Testing
         #expect(again != pid)
     }
 
+    @Test(.enabled(if: available)) func anAnswerCanBeWaitedForAgain() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1)
+        defer { db.close() }
+        try db.withConnection { c in
+            // A transaction's BEGIN is waited for a second time on its error path: each wait gives the same answer.
+            let bad = c.start("SELECT * FROM no_such_table")
+            #expect(throws: PostgresError.self) { try bad.wait() }
+            #expect(throws: PostgresError.self) { try bad.wait() }
+            let good = c.start("SELECT 1")
+            try good.wait()
+            try good.wait()
+        }
+    }
+
     @Test(.enabled(if: available)) func statementsUnansweredPastTheDeadlineFailAndTheirConnectionIsReplaced() throws {
         let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1, answerTimeout: .milliseconds(300))
         defer { db.close() }

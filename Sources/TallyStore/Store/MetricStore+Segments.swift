@@ -86,25 +86,45 @@ extension MetricStore {
         check.segments.removeAll()
         let directory = runsDirectory + "/" + name
         let hidden = runsDirectory + "/.deleted-" + name + "-\(UInt64.random(in: 0...UInt64.max))"
-        try runs.withLock { runs in
-            let old = runs[id]
-            guard old == nil || replacing else { throw StorageError(.invalidArgument, "run \(id) was created while its segments were being installed") }
-            func swap() throws {
-                // The old directory moves aside (its open segment files stay readable by reads holding them).
-                if rename(directory, hidden) != 0 && errno != ENOENT { throw StorageError(.io, "rename failed", path: directory, errno: errno) }
-                guard rename(staging, directory) == 0 else { throw StorageError(.io, "rename failed", path: staging, errno: errno) }
-                placed = true
-                runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache)
+        func swap(_ runs: inout [String: RunStore]) throws {
+            // The old directory moves aside (its open segment files stay readable by reads holding them).
+            if rename(directory, hidden) != 0 && errno != ENOENT { throw StorageError(.io, "rename failed", path: directory, errno: errno) }
+            guard rename(staging, directory) == 0 else { throw StorageError(.io, "rename failed", path: staging, errno: errno) }
+            placed = true
+            runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache)
+        }
+        // Until the copy looked up is the one swapped out (another install or a deletion may come between).
+        while true {
+            guard let old = runs.withLock({ $0[id] }) else {
+                let done = try runs.withLock { runs -> Bool in
+                    guard runs[id] == nil else { return false }
+                    try swap(&runs)
+                    return true
+                }
+                if done { break } else { continue }
             }
-            guard let old else { return try swap() }
-            // A read that looked the old copy up before the swap loads it after: its segments are opened here, before
-            // its directory moves, under its state lock, so no load lists a directory mid-swap or finds the new copy's
-            // (or none) and the retired copy keeps what it held. Lock order: runs, then a run's state.
-            try old.state.withLock { s in
-                try? old.load(&s)
-                try swap()
-                old.retire(&s)
+            guard replacing else { throw StorageError(.invalidArgument, "run \(id) was created while its segments were being installed") }
+            // No seal or compaction of the old copy is under way or can start (both write into the directory by its
+            // path, which becomes the new copy's). A read that looked the old copy up before the swap loads it
+            // after: its segments are opened here, before its directory moves, under its state lock, so no load
+            // lists a directory mid-swap or finds the new copy's (or none) and the retired copy keeps what it held.
+            // An old copy that cannot be opened (damaged) is replaced all the same; a read holding it finds it empty.
+            // Lock order, as deletion's: compaction, seal, the run's state, then the store's map.
+            let done = try old.compactLock.withLock { _ in
+                try old.sealLock.withLock { _ in
+                    try old.state.withLock { s -> Bool in
+                        try? old.load(&s)
+                        guard try runs.withLock({ runs -> Bool in
+                            guard runs[id] === old else { return false }
+                            try swap(&runs)
+                            return true
+                        }) else { return false }
+                        old.retire(&s)
+                        return true
+                    }
+                }
             }
+            if done { break }
         }
         try? FileIO.removeTree(hidden)
         if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }

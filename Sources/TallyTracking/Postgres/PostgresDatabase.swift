@@ -145,6 +145,13 @@ public final class PostgresDatabase: Sendable {
     final class Answer<T: Sendable>: Sendable {
         private let slot = Mutex<Result<T, any Error>?>(nil)
         private let ready = DispatchSemaphore(value: 0)
+        let connection: PostgresConnection
+        let timeout: TimeAmount
+
+        init(on connection: PostgresConnection, within timeout: TimeAmount) {
+            self.connection = connection
+            self.timeout = timeout
+        }
 
         /// Settles the answer; `false` when it was settled already (the answer and the deadline race).
         @discardableResult
@@ -158,19 +165,30 @@ public final class PostgresDatabase: Sendable {
             return first
         }
 
-        /// Waits for the answer (once: a second wait would block for ever).
+        /// Waits for the answer; any number of times (each returns or throws the same). Never on an event loop (it
+        /// would wait for itself). The deadline is the loop's; should the loop never run the send (shut down: NIO
+        /// drops its tasks), the caller gives up 10 s after it and closes the connection itself.
         func wait() throws -> T {
-            ready.wait()
+            connection.eventLoop.preconditionNotInEventLoop()
+            if ready.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds)) + .seconds(10)) == .timedOut {
+                if settle(.failure(NoAnswer(timeout: timeout))) {
+                    let connection = connection
+                    connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+                }
+                ready.wait()
+            }
+            ready.signal()  // for the next wait
             return try slot.withLock { $0! }.get()
         }
     }
 
     /// Starts on `connection`'s event loop what `send` sends there and returns at once; the answer is waited for
-    /// at most `timeout`, then the connection is closed. One hop to the loop per statement: the send, its deadline and the callback that
-    /// hands the answer back are all set up on the loop (from another thread each would be a task of its own).
+    /// at most `timeout`, then the connection is closed. One hop to the loop per statement: the send, its deadline and
+    /// the callback that hands the answer back are all set up on the loop (from another thread each would be a task of
+    /// its own).
     static func send<T: Sendable>(on connection: PostgresConnection, within timeout: TimeAmount,
                                   _ send: @escaping @Sendable () -> EventLoopFuture<T>) -> Answer<T> {
-        let answer = Answer<T>()
+        let answer = Answer<T>(on: connection, within: timeout)
         let loop = connection.eventLoop
         loop.execute {
             guard !connection.isClosed else { answer.settle(.failure(Closed())); return }

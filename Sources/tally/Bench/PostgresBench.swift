@@ -12,6 +12,8 @@ import TallyTracking
 /// through Tally's blocking pool (``PostgresDatabase``, what the metadata store uses: a caller's thread, a hop to
 /// the event loop and back per statement) and through PostgresNIO's async API on the event loop directly (tasks, no
 /// thread of the caller's). `pgbench -M prepared` with the same statement is the C client's figure to set beside them.
+/// Both modes connect without TLS over TCP; the pool's figure includes lending a connection per statement (what every
+/// metadata call does), the async one is a bare connection.
 struct PostgresBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postgres",
@@ -30,14 +32,17 @@ struct PostgresBench: ParsableCommand {
 
     func validate() throws {
         guard clients >= 1, statements >= 1, rounds >= 1 else { throw ValidationError("clients, statements and rounds must be at least 1") }
+        guard try PostgresURI(parsing: uri).socketPath == nil else { throw ValidationError("give a host and port: both modes connect over TCP") }
     }
 
     func run() throws {
-        let target = try PostgresURI(parsing: uri)
+        var target = try PostgresURI(parsing: uri)
+        target.tls = .disable  // as the async mode connects
         var blocking: [Double] = [], async: [Double] = []
-        for _ in 0..<rounds {
+        for round in 0..<rounds {  // the order alternates
+            if round % 2 == 1 { async.append(try asyncRate(target)) }
             blocking.append(try blockingRate(target))
-            async.append(try asyncRate(target))
+            if round % 2 == 0 { async.append(try asyncRate(target)) }
         }
         var out = JSONObject()
         out.add("clients", clients)
@@ -53,8 +58,16 @@ struct PostgresBench: ParsableCommand {
         let db = try PostgresDatabase(uri: target, poolSize: clients)
         defer { db.close() }
         let per = statements
-        // Every connection opened and the statement prepared on it before the clock starts.
-        try onThreads(clients) { _ in _ = try db.withConnection { try $0.rows("SELECT ?::int8", [.integer(0)]) } }
+        // Every connection opened and the statement prepared on it before the clock starts: each client holds its
+        // connection until all have one.
+        let holding = Atomic<Int>(0), clients = clients
+        try onThreads(clients) { _ in
+            _ = try db.withConnection { c in
+                _ = try c.rows("SELECT ?::int8", [.integer(0)])
+                holding.add(1, ordering: .relaxed)
+                while holding.load(ordering: .relaxed) < clients { usleep(1_000) }
+            }
+        }
         return Double(per * clients) / (try seconds {
             try onThreads(clients) { c in
                 for i in 0..<per { _ = try db.withConnection { try $0.rows("SELECT ?::int8", [.integer(Int64(i + c))]) } }
@@ -64,7 +77,6 @@ struct PostgresBench: ParsableCommand {
 
     /// Statements per second through PostgresNIO's async API, each client a task with its own connection.
     func asyncRate(_ target: PostgresURI) throws -> Double {
-        guard target.socketPath == nil else { throw ValidationError("the async mode connects over TCP: give a host and port") }
         let configuration = PostgresConnection.Configuration(host: target.host, port: target.port, username: target.user,
                                                              password: target.password, database: target.database, tls: .disable)
         let clients = clients, per = statements
@@ -74,6 +86,7 @@ struct PostgresBench: ParsableCommand {
             do {
                 let logger = Logger(label: "tally.bench.postgres")
                 var connections: [PostgresConnection] = []
+                defer { for c in connections { c.close().whenComplete { _ in withExtendedLifetime(c) {} } } }
                 for c in 0..<clients {
                     connections.append(try await PostgresConnection.connect(configuration: configuration, id: c, logger: logger))
                 }
@@ -88,7 +101,6 @@ struct PostgresBench: ParsableCommand {
                     try await group.waitForAll()
                 }
                 let d = ContinuousClock.now - start
-                for c in connections { try await c.close() }
                 let s = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
                 result.withLock { $0 = .success(Double(per * clients) / s) }
             } catch {
