@@ -134,6 +134,22 @@ import Testing
         #expect(c.openIndexBytes >= 0)
     }
 
+    @Test func aDeletionThatLookedUpTheReplacedCopyLeavesTheNewOneAlone() throws {
+        let copies = try Copies()
+        defer { copies.close() }
+        let c = copies.c
+        // A deletion looks the installed copy up, the copy is replaced before the deletion takes its locks …
+        let held = try #require(try c.run("r", create: false))
+        try c.installRun("r", segments: copies.setB, replacing: true)
+        // … and the deletion of the copy it holds does nothing: the directory is the new copy's now.
+        #expect(try c.deleteRun("r", held) == false)
+        #expect(try c.read(run: "r", key: "loss").count == 900)
+        // Deleting the run deletes the copy that replaced it.
+        try c.deleteRun("r")
+        #expect(try c.read(run: "r", key: "loss").count == 0)
+        #expect(try FileIO.list(copies.dirC.path + "/runs").isEmpty)
+    }
+
     /// Two copies of run `r` linked out of stores of their own (`setA`: 600 points, `setB`: 900), and a third store
     /// `c` with `setA` installed, ready to be replaced.
     final class Copies {

@@ -45,8 +45,19 @@ extension MetricStore {
     /// Deletes all data of a run (heads and segment files). With a WAL, the deletion is logged first so replay does
     /// not bring the points back.
     public func deleteRun(_ id: String) throws {
-        guard let run = try run(id, create: false) else { return }
+        // Until the copy looked up is the one deleted: a copy no longer the store's once its locks are held was
+        // replaced (installRun) or deleted, and its directory may be another copy's by now. (A copy still the store's
+        // but marked deleted is one whose deletion failed half-way: it is deleted again.)
+        while let run = try run(id, create: false) {
+            if try deleteRun(id, run) { break }
+        }
+        try maintainWAL()
+    }
+
+    /// Deletes `run`, the store's copy of run `id`; `false` when it was replaced or deleted before its locks were taken.
+    func deleteRun(_ id: String, _ run: RunStore) throws -> Bool {
         try run.compactLock.withLock { _ in try run.sealLock.withLock { _ in
+            guard runs.withLock({ $0[id] === run }) else { return false }
             if let wal {
                 var w = ByteWriter()
                 w.writeString16(id)
@@ -63,8 +74,8 @@ extension MetricStore {
             }
             try FileIO.removeTree(hidden)
             if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }
+            return true
         } }
-        try maintainWAL()
     }
 }
 
