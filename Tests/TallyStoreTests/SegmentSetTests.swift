@@ -150,6 +150,17 @@ import Testing
         #expect(try FileIO.list(copies.dirC.path + "/runs").isEmpty)
     }
 
+    @Test func aClosedStoreInstallsNothing() throws {
+        let copies = try Copies()
+        defer { copies.close() }
+        try copies.c.close()
+        #expect(throws: StorageError.self) { try copies.c.installRun("r", segments: copies.setB, replacing: true) }
+        // The copy on disk is still the first one.
+        let again = try MetricStore(directory: copies.dirC.path, configuration: Self.config())
+        #expect(try again.read(run: "r", key: "loss").count == 600)
+        try again.close()
+    }
+
     /// Two copies of run `r` linked out of stores of their own (`setA`: 600 points, `setB`: 900), and a third store
     /// `c` with `setA` installed, ready to be replaced.
     final class Copies {

@@ -69,6 +69,7 @@ extension MetricStore {
     /// - Throws: ``StorageError/Code/invalidArgument`` when the store holds the run and `replacing` is false, the
     ///   opening error of a damaged or incomplete set (naming the file and offset; nothing changed), or an I/O error.
     public func installRun(_ id: String, segments: [SegmentFile], replacing: Bool = false) throws {
+        try checkOpen()
         if !replacing, try run(id, create: false) != nil {
             throw StorageError(.invalidArgument, "run \(id) is in the store: delete it before installing segments")
         }
@@ -89,7 +90,11 @@ extension MetricStore {
         func swap(_ runs: inout [String: RunStore]) throws {
             // The old directory moves aside (its open segment files stay readable by reads holding them).
             if rename(directory, hidden) != 0 && errno != ENOENT { throw StorageError(.io, "rename failed", path: directory, errno: errno) }
-            guard rename(staging, directory) == 0 else { throw StorageError(.io, "rename failed", path: staging, errno: errno) }
+            guard rename(staging, directory) == 0 else {
+                let e = StorageError(.io, "rename failed", path: staging, errno: errno)
+                _ = rename(hidden, directory)  // the old copy back where it was (a store opening removes `.deleted-*`)
+                throw e
+            }
             placed = true
             runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache)
         }
