@@ -127,9 +127,22 @@ public final class PostgresDatabase: Sendable {
             self.answerTimeout = answerTimeout
         }
 
-        /// Sends on this connection what `send` sends (see ``PostgresDatabase/send(on:within:_:)``).
+        /// Starts on this connection's event loop what `send` sends there and returns at once; the answer is waited
+        /// for at most ``answerTimeout``, then the connection is closed. One hop to the loop per statement: the send,
+        /// its deadline and the callback that hands the answer back are all set up on the loop (from another thread
+        /// each would be a task of its own).
         func send<T: Sendable>(_ send: @escaping @Sendable () -> EventLoopFuture<T>) -> Answer<T> {
-            PostgresDatabase.send(on: connection, within: answerTimeout, send)
+            let connection = connection, answer = Answer<T>(on: connection, within: answerTimeout)
+            let loop = connection.eventLoop
+            loop.execute {
+                guard !connection.isClosed else { answer.settle(.failure(Closed())); return }
+                let timer = loop.scheduleTask(in: answer.timeout) { answer.expire() }
+                send().whenComplete { result in
+                    timer.cancel()
+                    answer.settle(result)
+                }
+            }
+            return answer
         }
     }
 
@@ -165,43 +178,26 @@ public final class PostgresDatabase: Sendable {
             return first
         }
 
+        /// Fails the answer with ``NoAnswer`` past its deadline and closes the silent connection (its other statements
+        /// fail, the pool replaces it); nothing when the answer came first.
+        func expire() {
+            guard settle(.failure(NoAnswer(timeout: timeout))) else { return }
+            let connection = connection
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+
         /// Waits for the answer; any number of times (each returns or throws the same). Never on an event loop (it
         /// would wait for itself). The deadline is the loop's; should the loop never run the send (shut down: NIO
-        /// drops its tasks), the caller gives up 10 s after it and closes the connection itself.
+        /// drops its tasks), the caller expires the answer itself 10 s after it.
         func wait() throws -> T {
             connection.eventLoop.preconditionNotInEventLoop()
             if ready.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds)) + .seconds(10)) == .timedOut {
-                if settle(.failure(NoAnswer(timeout: timeout))) {
-                    let connection = connection
-                    connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
-                }
+                expire()
                 ready.wait()
             }
             ready.signal()  // for the next wait
             return try slot.withLock { $0! }.get()
         }
-    }
-
-    /// Starts on `connection`'s event loop what `send` sends there and returns at once; the answer is waited for
-    /// at most `timeout`, then the connection is closed. One hop to the loop per statement: the send, its deadline and
-    /// the callback that hands the answer back are all set up on the loop (from another thread each would be a task of
-    /// its own).
-    static func send<T: Sendable>(on connection: PostgresConnection, within timeout: TimeAmount,
-                                  _ send: @escaping @Sendable () -> EventLoopFuture<T>) -> Answer<T> {
-        let answer = Answer<T>(on: connection, within: timeout)
-        let loop = connection.eventLoop
-        loop.execute {
-            guard !connection.isClosed else { answer.settle(.failure(Closed())); return }
-            let timer = loop.scheduleTask(in: timeout) {
-                guard answer.settle(.failure(NoAnswer(timeout: timeout))) else { return }
-                connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
-            }
-            send().whenComplete { result in
-                timer.cancel()
-                answer.settle(result)
-            }
-        }
-        return answer
     }
 
     /// A statement not sent: the connection had closed (PostgresNIO would never answer a query written to it).

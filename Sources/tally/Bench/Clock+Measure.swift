@@ -10,6 +10,11 @@ import Darwin
 func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = ContinuousClock.now
     try body()
+    return seconds(since: start)
+}
+
+/// Seconds from `start` until now.
+func seconds(since start: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - start
     return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }

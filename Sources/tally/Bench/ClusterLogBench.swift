@@ -107,9 +107,3 @@ struct ClusterLogBench: ParsableCommand {
         output.emit(out)
     }
 }
-
-/// Seconds since `start`.
-private func seconds(since start: ContinuousClock.Instant) -> Double {
-    let d = ContinuousClock.now - start
-    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-}

@@ -100,8 +100,7 @@ struct PostgresBench: ParsableCommand {
                     }
                     try await group.waitForAll()
                 }
-                let d = ContinuousClock.now - start
-                let s = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+                let s = seconds(since: start)
                 result.withLock { $0 = .success(Double(per * clients) / s) }
             } catch {
                 result.withLock { $0 = .failure(error) }
