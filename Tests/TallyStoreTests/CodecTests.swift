@@ -22,7 +22,7 @@ import TallyWorkloads
         let planes = PlaneCodec()
         var w = ByteWriter()
         let b = bits(xs)
-        try b.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: c, planes: planes, into: &w) }
+        try b.withUnsafeBufferPointer { _ = try FloatColumnCodec.encode($0, compression: c, planes: planes, into: &w) }
         var r = ByteReader(w.bytes)
         let out = try [UInt64](unsafeUninitializedCapacity: xs.count) { buf, n in
             try FloatColumnCodec.decode(&r, expectedCount: xs.count, planes: planes, into: buf)
@@ -86,7 +86,7 @@ import TallyWorkloads
         let planes = PlaneCodec()
         var w = ByteWriter()
         let xs = (0..<20_000).map { Double(Float(1 - Double($0) / 40_000)) }
-        try bits(xs).withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: .default, planes: planes, into: &w) }
+        try bits(xs).withUnsafeBufferPointer { _ = try FloatColumnCodec.encode($0, compression: .default, planes: planes, into: &w) }
         #expect(w.bytes[1] != FloatColumnCodec.Transform.none.rawValue)
         #expect(Double(w.count) / Double(xs.count) < 1.5)
     }
@@ -96,7 +96,7 @@ import TallyWorkloads
         let planes = PlaneCodec()
         var w = ByteWriter()
         let xs = (0..<2_000).map { _ in rng.anyDouble() }
-        try bits(xs).withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: .default, planes: planes, into: &w) }
+        try bits(xs).withUnsafeBufferPointer { _ = try FloatColumnCodec.encode($0, compression: .default, planes: planes, into: &w) }
         let good = w.bytes
         var buf = [UInt64](repeating: 0, count: xs.count)
         for cut in stride(from: 0, to: good.count, by: max(1, good.count / 50)) {

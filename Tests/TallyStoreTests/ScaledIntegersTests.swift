@@ -51,7 +51,7 @@ extension ScaledIntegers {
             #expect(scaled.out == bits(xs))
             #expect(scaled.transform == FloatColumnCodec.scaledTransform)
             var w = ByteWriter()
-            try bits(xs).withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: .default, planes: PlaneCodec(), into: &w) }
+            try bits(xs).withUnsafeBufferPointer { _ = try FloatColumnCodec.encode($0, compression: .default, planes: PlaneCodec(), into: &w) }
             #expect(Double(scaled.bytes) < Double(w.count) * 0.8, "scaled \(scaled.bytes) vs \(w.count) bytes")
             #expect(bits(plain.out) == bits(xs))
         }
@@ -98,10 +98,10 @@ extension ScaledIntegers {
         #expect(Self.scale([0.25, 0.5]) == .init(b: 2, e: 0))
     }
 
-    /// A segment written by this build is format 4 (3 added scaled integers, 4 zigzag deltas); an older reader
-    /// refuses it rather than misread it, and this build still reads every older version.
-    @Test func segmentsAreFormatFour() {
-        #expect(SegmentFormat.version == 4)
-        #expect(SegmentFormat.readableVersions == 1...4)
+    /// A segment written by this build is format 5 (3 added scaled integers, 4 zigzag deltas, 5 predicted
+    /// columns); an older reader refuses it rather than misread it, and this build still reads every older version.
+    @Test func segmentsAreFormatFive() {
+        #expect(SegmentFormat.version == 5)
+        #expect(SegmentFormat.readableVersions == 1...5)
     }
 }

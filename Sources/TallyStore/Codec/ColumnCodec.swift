@@ -29,7 +29,7 @@ public final class ColumnCodec {
     public func encode(values xs: [Double]) throws -> [UInt8] {
         var w = ByteWriter(capacity: xs.count * 2)
         try xs.withUnsafeBufferPointer { p in
-            try p.withMemoryRebound(to: UInt64.self) { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
+            try p.withMemoryRebound(to: UInt64.self) { _ = try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
         }
         return w.bytes
     }
@@ -55,7 +55,7 @@ public final class ColumnCodec {
         for c in integers { try c.withUnsafeBufferPointer { try IntColumnCodec.encode($0, compression: compression, planes: planes, into: &w) } }
         for c in values {
             try c.withUnsafeBufferPointer { p in
-                try p.withMemoryRebound(to: UInt64.self) { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
+                try p.withMemoryRebound(to: UInt64.self) { _ = try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
             }
         }
         return w.bytes

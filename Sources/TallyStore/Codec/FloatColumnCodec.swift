@@ -5,7 +5,8 @@
 /// consecutive words, or that difference zigzag-mapped) is applied, the words are split into byte planes and each
 /// plane is compressed. The transform is chosen by an order-0 entropy estimate on a sample, so the choice costs a
 /// histogram, not a trial compression. Zigzag deltas (transform 4) are for segment columns (`segment: true`) only,
-/// which may also store the integers of ``ScaledIntegers`` (transform 3) when the same estimate says they are smaller.
+/// which may also store the integers of ``ScaledIntegers`` (transform 3) when the same estimate says they are smaller,
+/// or be predicted from another column of the same rows (transform 5, `FloatColumnCodec+Predicted.swift`).
 @usableFromInline
 enum FloatColumnCodec {
     @usableFromInline static let kind: UInt8 = 2
@@ -29,9 +30,12 @@ enum FloatColumnCodec {
 
     /// Appends the encoded column of `bits` (Double bit patterns) to `w`. `segment` allows what only segments may
     /// hold: scaled integers (format 3) and zigzag deltas (format 4); the write-ahead log's format does not change.
-    /// `forcing` makes the chooser take that transform (tests, to round-trip each one on any input).
+    /// `forcing` makes the chooser take that transform (tests, to round-trip each one on any input). `base` is a value
+    /// column of the same rows already in the segment, which the column may be predicted from (format 5, see
+    /// ``choosePrediction(_:narrow:base:beating:)``). Returns the transform byte written.
+    @discardableResult
     static func encode(_ bits: UnsafeBufferPointer<UInt64>, compression: Compression, planes: PlaneCodec, into w: inout ByteWriter,
-                       segment: Bool = false, forcing: Transform? = nil) throws {
+                       segment: Bool = false, forcing: Transform? = nil, base: PredictionBase? = nil) throws -> UInt8 {
         let n = bits.count
         let narrow = n > 0 && allFloat32(bits)
         let width = narrow ? 4 : 8
@@ -51,9 +55,16 @@ enum FloatColumnCodec {
         let small = !segment && forcing == nil && n < Self.smallColumn
         let (transform, estimate) = small ? (Transform.none, Double.infinity)
             : narrow ? chooseAndApply(&words, UInt32.self, among: choices) : chooseAndApply(&words, UInt64.self, among: choices)
-        if segment, forcing == nil, n >= 16, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) { return }
+        if segment, forcing == nil, let base, let p = choosePrediction(bits, narrow: narrow, base: base, beating: estimate) {
+            if try encodeScaled(bits, beating: p.size, compression: compression, planes: planes, into: &w) { return scaledTransform }
+            try encodePredicted(bits, narrow: narrow, base: base, prediction: p.prediction, compression: compression, planes: planes, into: &w)
+            return predictedTransform
+        }
+        if segment, forcing == nil, n >= 16, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) {
+            return scaledTransform
+        }
         ColumnHeader(kind: kind, transform: transform.rawValue, width: width, count: n).write(into: &w)
-        guard n > 0 else { return }
+        guard n > 0 else { return transform.rawValue }
         let shuffled = [UInt8](unsafeUninitializedCapacity: n * width) { out, c in
             words.withUnsafeBytes { BytePlanes.shuffle($0.baseAddress!, count: n, width: width, into: out.baseAddress!) }
             c = n * width
@@ -63,6 +74,7 @@ enum FloatColumnCodec {
                 try planes.encode(UnsafeRawBufferPointer(rebasing: all[(k * n)..<((k + 1) * n)]), compression: compression, into: &w)
             }
         }
+        return transform.rawValue
     }
 
     /// Whether every value survives a round trip through `Float` with identical bits.
@@ -144,6 +156,9 @@ enum FloatColumnCodec {
         let h = try ColumnHeader.read(&r, kind: kind, expectedCount: expectedCount, name: "float")
         let (width, n) = (h.width, h.count)
         if h.transform == scaledTransform { return try decodeScaled(&r, width: width, count: n, planes: planes, into: out, at: headerAt) }
+        if h.transform == predictedTransform {  // needs its base, which only a segment's reader can find
+            throw StorageError(.corrupt, "a predicted float column outside a segment's blocks", offset: headerAt)
+        }
         guard let t = Transform(rawValue: h.transform), width == 4 || width == 8 else {
             throw StorageError(.corrupt, "unknown float transform \(h.transform) or width \(width)", offset: headerAt)
         }

@@ -13,7 +13,7 @@ extension RollupPyramid {
                 try col.withUnsafeBufferPointer { try IntColumnCodec.encode($0, compression: .none, planes: planes, into: &w) }
             }
             for col in [L.first, L.last, L.min, L.max, L.sum] {
-                try col.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: .none, planes: planes, into: &w, segment: true) }
+                try col.withUnsafeBufferPointer { _ = try FloatColumnCodec.encode($0, compression: .none, planes: planes, into: &w, segment: true) }
             }
         }
         return try Blob.pack(w.bytes)

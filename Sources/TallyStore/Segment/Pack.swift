@@ -95,7 +95,7 @@ final class DecodedPack: Sendable {
         for column in [counts, steps, timestamps] {
             try column.withUnsafeBufferPointer { try IntColumnCodec.encode($0, compression: compression, planes: planes, into: &w) }
         }
-        try values.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, segment: true) }
+        try values.withUnsafeBufferPointer { _ = try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, segment: true) }
     }
 
     /// Parses a pack chunk's body (without its CRC) against its index entry.

@@ -6,10 +6,11 @@ enum SegmentFormat {
     static let trailerMagic: [UInt8] = Array("TALLYEND".utf8)
     /// The format version written: 2 adds packs of short series and a compressed, columnar footer; 3 adds value
     /// columns stored as scaled integers (`FloatColumnCodec` transform 3), which a version-2 reader cannot decode; 4
-    /// adds zigzag deltas (transform 4) and lists in each footer only the batch ids appended since the segment before.
-    static let version: UInt16 = 4
+    /// adds zigzag deltas (transform 4) and lists in each footer only the batch ids appended since the segment before;
+    /// 5 adds value columns predicted from another value column of the same rows (transform 5).
+    static let version: UInt16 = 5
     /// Versions this build reads.
-    static let readableVersions: ClosedRange<UInt16> = 1...4
+    static let readableVersions: ClosedRange<UInt16> = 1...5
     /// Most points one pack holds (so reading one packed series decodes a bounded amount).
     static let maxPackPoints = 1 << 16
     /// In a version-2 footer, the block count that marks a packed series.

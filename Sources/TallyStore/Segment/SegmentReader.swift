@@ -126,12 +126,29 @@ final class SegmentReader: Sendable {
         }
     }
 
-    /// Decodes a float column chunk of `count` values into `out` as Double bit patterns.
+    /// Decodes a float column chunk of `count` values into `out` as Double bit patterns. A column predicted from
+    /// another (segment format 5) decodes its base first: a value chunk written before it in this file, of the
+    /// same count, that is not predicted itself.
     func decodeValues(_ ref: ChunkRef, count: Int, planes: PlaneCodec, into out: UnsafeMutableBufferPointer<UInt64>) throws {
         let bytes = try readChunk(ref, what: "value column")
         try withPath {
+            guard let base = try FloatColumnCodec.predictionBase(of: bytes, at: ref.offset) else {
+                var r = ByteReader(bytes, baseOffset: ref.offset)
+                return try FloatColumnCodec.decode(&r, expectedCount: count, planes: planes, into: out)
+            }
+            guard version >= 5, base.offset < ref.offset, base.isInside(chunkLimit: ref.offset) else {
+                throw StorageError(.corrupt, "predicted value column names base \(base.offset)+\(base.length), not a chunk before it",
+                                   offset: ref.offset + 8)
+            }
+            let baseBytes = try readChunk(base, what: "base value column")
+            guard try FloatColumnCodec.predictionBase(of: baseBytes, at: base.offset) == nil else {
+                throw StorageError(.corrupt, "predicted value column's base at \(base.offset) is predicted too", offset: ref.offset + 8)
+            }
+            var rb = ByteReader(baseBytes, baseOffset: base.offset)
+            try FloatColumnCodec.decode(&rb, expectedCount: count, planes: planes, into: out)
+            guard rb.remaining == 0 else { throw rb.corrupt("\(rb.remaining) unexpected bytes after the base value column") }
             var r = ByteReader(bytes, baseOffset: ref.offset)
-            try FloatColumnCodec.decode(&r, expectedCount: count, planes: planes, into: out)
+            try FloatColumnCodec.decodePredicted(&r, expectedCount: count, planes: planes, base: out)
         }
     }
 

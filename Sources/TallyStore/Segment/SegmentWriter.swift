@@ -39,6 +39,15 @@ struct SegmentWriter {
     private var pendingPoints = 0
     /// Already written step/timestamp columns, by a fingerprint; a match is confirmed by reading the chunk back.
     private var shared: [SharedKey: [ChunkRef]] = [:]
+    /// Value columns later blocks of the same rows may be predicted from, as probes (their first rows), by their
+    /// step chunk's offset (oldest first), and the step chunks in the order probes were added, so the oldest leave
+    /// first. A chosen base's values are read back from what was written.
+    private var probes: [Int64: [FloatColumnCodec.PredictionProbe]] = [:]
+    private var probeOrder: [Int64] = []
+    private var probeOrderStart = 0
+    private var probeCount = 0
+    /// The most probes the writer keeps (``FloatColumnCodec/predictionProbe`` values each: 16 MB in all).
+    static let maxProbes = 4096
 
     private struct SharedKey: Hashable {
         var count: Int
@@ -98,8 +107,17 @@ struct SegmentWriter {
         let stepRef = try sharedIntColumn(steps)
         let tsRef = try sharedIntColumn(ts)
         let compression = self.compression
+        let base = try vals.withUnsafeBufferPointer { FloatColumnCodec.bestBase(for: $0, among: probes[stepRef.offset] ?? []) }
+            .map { FloatColumnCodec.PredictionBase(ref: $0.ref, values: try writtenValues($0.ref, count: $0.count)) }
+        var transform: UInt8 = 0
         let valRef = try chunk { w, planes in
-            try vals.withUnsafeBufferPointer { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, segment: true) }
+            transform = try vals.withUnsafeBufferPointer {
+                try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, segment: true, base: base)
+            }
+        }
+        if transform != FloatColumnCodec.predictedTransform, vals.count >= FloatColumnCodec.minPredictedCount {
+            keepProbe(FloatColumnCodec.PredictionProbe(ref: valRef, count: vals.count, head: Array(vals.prefix(FloatColumnCodec.predictionProbe))),
+                      rows: stepRef)
         }
         let pyramid = steps.withUnsafeBufferPointer { st in vals.withUnsafeBufferPointer { RollupPyramid.build(steps: st, values: $0, pointsPerBucket: rollupPointsPerBucket) } }
         var rollupRef = ChunkRef.none
@@ -108,6 +126,32 @@ struct SegmentWriter {
             rollupRef = try chunk { w, _ in w.write(bytes: blob) }
         }
         return Self.meta(steps: steps, timestamps: ts, values: vals, refs: (stepRef, tsRef, valRef, rollupRef))
+    }
+
+    /// Remembers a written value column as a base for later blocks of the same rows (one level: a predicted column
+    /// is never a base), dropping the oldest past ``FloatColumnCodec/maxPredictionBases`` per step chunk or
+    /// ``maxProbes`` in all.
+    private mutating func keepProbe(_ probe: FloatColumnCodec.PredictionProbe, rows: ChunkRef) {
+        probes[rows.offset, default: []].append(probe)
+        probeOrder.append(rows.offset)
+        probeCount += 1
+        if probes[rows.offset]!.count > FloatColumnCodec.maxPredictionBases { dropOldestProbe(of: rows.offset) }
+        // Each step chunk has at least as many entries left in the order as it has probes, so this ends.
+        while probeCount > Self.maxProbes, probeOrderStart < probeOrder.count {
+            probeOrderStart += 1
+            dropOldestProbe(of: probeOrder[probeOrderStart - 1])
+        }
+        if probeOrderStart > 1024 && probeOrderStart * 2 > probeOrder.count {
+            probeOrder.removeFirst(probeOrderStart)
+            probeOrderStart = 0
+        }
+    }
+
+    private mutating func dropOldestProbe(of rows: Int64) {
+        guard probes[rows]?.isEmpty == false else { return }
+        probes[rows]!.removeFirst()
+        probeCount -= 1
+        if probes[rows]!.isEmpty { probes[rows] = nil }
     }
 
     /// Writes the pending short series as one pack.
@@ -155,8 +199,26 @@ struct SegmentWriter {
         return ref
     }
 
-    /// Decodes an integer column chunk this writer wrote (from the buffer or read back from the file).
+    /// Decodes an integer column chunk this writer wrote.
     private func writtenInts(_ ref: ChunkRef, count: Int) throws -> [Int64] {
+        var r = try written(ref)
+        return try [Int64](unsafeUninitializedCapacity: count) { buf, c in
+            try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: buf)
+            c = count
+        }
+    }
+
+    /// Decodes a value column chunk this writer wrote, not predicted (a base).
+    private func writtenValues(_ ref: ChunkRef, count: Int) throws -> [UInt64] {
+        var r = try written(ref)
+        return try [UInt64](unsafeUninitializedCapacity: count) { buf, c in
+            try FloatColumnCodec.decode(&r, expectedCount: count, planes: planes, into: buf)
+            c = count
+        }
+    }
+
+    /// The bytes of a chunk this writer wrote, without its CRC, from the buffer or read back from the file.
+    private func written(_ ref: ChunkRef) throws -> ByteReader {
         let bytes: [UInt8]
         if ref.offset >= flushed {
             let at = Int(ref.offset - flushed)
@@ -164,11 +226,7 @@ struct SegmentWriter {
         } else {
             bytes = Array(try output.read(at: ref.offset, count: ref.length).dropLast(4))
         }
-        var r = ByteReader(bytes, baseOffset: ref.offset)
-        return try [Int64](unsafeUninitializedCapacity: count) { buf, c in
-            try IntColumnCodec.decode(&r, expectedCount: count, planes: planes, into: buf)
-            c = count
-        }
+        return ByteReader(bytes, baseOffset: ref.offset)
     }
 
     /// Writes a chunk produced by `body` followed by its CRC32C.

@@ -31,7 +31,7 @@ public enum PointsRecord {
             w.write(UInt32(st.count))
             try IntColumnCodec.encode(st, compression: compression, planes: planes, into: &w)
             try IntColumnCodec.encode(ts, compression: compression, planes: planes, into: &w)
-            try vs.withMemoryRebound(to: UInt64.self) { try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, segment: true) }
+            try vs.withMemoryRebound(to: UInt64.self) { _ = try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, segment: true) }
         }
         w.writeString16(batchID ?? "")
         w.write(CRC32C.checksum(w.bytes))

@@ -1,0 +1,185 @@
+import Testing
+import TallyWorkloads
+@testable import TallyStore
+
+/// Value columns predicted from another column of the same rows (float transform 5, segment format 5): bit-exact on
+/// adversarial inputs under any model, chosen where a series is derived from another (an EMA, a scaled copy) and
+/// never where it is not, and read back through every path of a store: seal, compaction, check, damage.
+@Suite struct PredictedColumnTests {
+    /// Writes `y` predicted from `x` with `p` (as float32 words when `narrow`), decodes it with `x` as the base.
+    func roundTrip(_ y: [Double], from x: [Double], _ p: FloatColumnCodec.Prediction, narrow: Bool) throws -> [UInt64] {
+        let planes = PlaneCodec()
+        var w = ByteWriter()
+        let base = FloatColumnCodec.PredictionBase(ref: ChunkRef(offset: 16, length: 100), values: bits(x))
+        try bits(y).withUnsafeBufferPointer {
+            try FloatColumnCodec.encodePredicted($0, narrow: narrow, base: base, prediction: p, compression: .default, planes: planes, into: &w)
+        }
+        #expect(try FloatColumnCodec.predictionBase(of: w.bytes, at: 0) == base.ref)
+        var r = ByteReader(w.bytes)
+        var out = bits(x)
+        try out.withUnsafeMutableBufferPointer { try FloatColumnCodec.decodePredicted(&r, expectedCount: y.count, planes: planes, base: $0) }
+        #expect(r.remaining == 0)
+        return out
+    }
+
+    /// A float32 loss with minibatch noise and its float32 EMA, as a training loop computes them.
+    static func lossAndEMA(_ n: Int, seed: UInt64 = 3) -> (loss: [Double], ema: [Double]) {
+        let run = SyntheticRun(rows: n, seed: seed)
+        return (run.values["train_loss"]!, run.values["ema_loss"]!)
+    }
+
+    @Test func everyModelRoundTripsOnAdversarialInputs() throws {
+        var rng = SplitMix64(seed: 41)
+        let models: [FloatColumnCodec.Prediction] = [
+            .init(a: 0, b: 1, c: 0), .init(a: Double(Float(0.98)), b: Double(Float(0.02)), c: 0), .init(a: 0, b: 50, c: -49),
+            .init(a: 1e300, b: -1e300, c: 7), .init(a: 1e-310, b: -2.5, c: .leastNonzeroMagnitude), .init(a: -1, b: 0, c: 0),
+            .init(a: 0, b: 0, c: 0), .init(a: 0.5, b: .greatestFiniteMagnitude, c: -.greatestFiniteMagnitude),
+        ]
+        var checked = 0
+        for y in FloatTransformTests.adversarialCases() {
+            let n = y.count
+            let bases: [[Double]] = [y, y.reversed(), (0..<n).map { _ in rng.anyDouble() }, Array(repeating: .nan, count: n),
+                                     (0..<n).map { _ in specialValues[Int(rng.next() % UInt64(specialValues.count))] }]
+            let narrow = n > 0 && bits(y).withUnsafeBufferPointer { FloatColumnCodec.allFloat32($0) }
+            for x in bases {
+                var tried = models
+                if n >= 64, let fitted = bits(y).withUnsafeBufferPointer({ yb in
+                    bits(x).withUnsafeBufferPointer { FloatColumnCodec.fit(yb, $0, count: n, .init(a: true, b: true, c: true)) }
+                }) { tried.append(fitted) }
+                for p in tried {
+                    for width in narrow ? [true, false] : [false] {
+                        #expect(try roundTrip(y, from: x, p, narrow: width) == bits(y), "n \(n) model \(p) narrow \(width)")
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked > 800)
+    }
+
+    @Test func derivedSeriesArePredictedInAFractionOfTheirBytes() throws {
+        let (loss, ema) = Self.lossAndEMA(20_000)
+        let percent = loss.map { Double(Float($0) * 100) }  // a scaled copy, rounded as float32
+        for (y, x, most) in [(ema, loss, 0.25), (loss, ema, 0.5), (percent, loss, 0.5)] {
+            let base = FloatColumnCodec.PredictionBase(ref: ChunkRef(offset: 16, length: 100), values: bits(x))
+            let planes = PlaneCodec()
+            var plain = ByteWriter(), predicted = ByteWriter()
+            try bits(y).withUnsafeBufferPointer { yb in
+                try FloatColumnCodec.encode(yb, compression: .default, planes: planes, into: &plain, segment: true)
+                #expect(try FloatColumnCodec.encode(yb, compression: .default, planes: planes, into: &predicted, segment: true, base: base)
+                    == FloatColumnCodec.predictedTransform)
+            }
+            #expect(Double(predicted.count) < Double(plain.count) * most, "\(predicted.count) predicted vs \(plain.count) plain bytes")
+            var r = ByteReader(predicted.bytes)
+            var out = bits(x)
+            try out.withUnsafeMutableBufferPointer { try FloatColumnCodec.decodePredicted(&r, expectedCount: y.count, planes: planes, base: $0) }
+            #expect(out == bits(y))
+        }
+    }
+
+    @Test func unrelatedColumnsCostNothing() throws {
+        var rng = SplitMix64(seed: 8)
+        let (loss, ema) = Self.lossAndEMA(20_000)
+        let noise = (0..<20_000).map { _ in Double(Float(1 + rng.unit())) }
+        let wide = (0..<20_000).map { _ in rng.unit() * 3 }
+        let steady = Array(repeating: 0.25, count: 20_000)
+        for y in [noise, wide, steady, loss] {
+            for x in [noise.reversed(), wide, steady, (0..<20_000).map { _ in rng.anyDouble() }] where x != y {
+                let base = FloatColumnCodec.PredictionBase(ref: ChunkRef(offset: 16, length: 100), values: bits(x))
+                var plain = ByteWriter(), offered = ByteWriter()
+                try bits(y).withUnsafeBufferPointer { yb in
+                    try FloatColumnCodec.encode(yb, compression: .default, planes: PlaneCodec(), into: &plain, segment: true)
+                    try FloatColumnCodec.encode(yb, compression: .default, planes: PlaneCodec(), into: &offered, segment: true, base: base)
+                }
+                #expect(offered.bytes == plain.bytes)
+            }
+        }
+        // Offered the right base among unrelated ones, the chooser finds it.
+        let probes = [wide, ema, noise].enumerated().map {
+            FloatColumnCodec.PredictionProbe(ref: ChunkRef(offset: Int64(16 + $0.offset * 100), length: 100), count: 20_000,
+                                             head: Array(bits($0.element).prefix(FloatColumnCodec.predictionProbe)))
+        }
+        #expect(bits(loss).withUnsafeBufferPointer { FloatColumnCodec.bestBase(for: $0, among: probes) }?.ref.offset == 116)
+        #expect(bits(noise).withUnsafeBufferPointer { FloatColumnCodec.bestBase(for: $0, among: Array(probes.prefix(2))) } == nil)
+    }
+
+    /// The value chunks of a run's segments that are predicted, and all value chunks.
+    func predictedChunks(_ runDir: String) throws -> (predicted: Int, all: Int) {
+        var predicted = 0, all = 0
+        for name in try FileIO.list(runDir) where name.hasSuffix(".seg") {
+            let seg = try SegmentReader(path: runDir + "/" + name, seq: 0)
+            for si in 0..<seg.series.count {
+                for b in seg.series.blocks(si) {
+                    all += 1
+                    if try FloatColumnCodec.predictionBase(of: seg.readChunk(b.values, what: "test"), at: b.values.offset) != nil { predicted += 1 }
+                }
+            }
+        }
+        return (predicted, all)
+    }
+
+    @Test func aStoreSealsCompactsAndChecksPredictedBlocks() throws {
+        let dir = TempDir("predicted")
+        let run = SyntheticRun(rows: 6_000, seed: 5)
+        let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 1_000, rollup: 16))
+        for half in [0..<3_000, 3_000..<6_000] {
+            try store.append(run: "r", series: SyntheticRun.keys.map { k in
+                SeriesBatch(key: k, steps: Array(run.steps[half]), timestamps: Array(run.timestamps[half]), values: Array(run.values[k]![half]))
+            })
+            try store.flush(run: "r")
+        }
+        let sealed = try predictedChunks(dir.path + "/runs/r")
+        #expect(sealed.predicted >= 6 && sealed.predicted * 4 < sealed.all, "\(sealed)")
+        func expectAll(_ s: MetricStore, _ when: String) throws {
+            let back = try s.read(run: "r", keys: SyntheticRun.keys)
+            for k in SyntheticRun.keys { #expect(back[k].map { bits($0.values) } == bits(run.values[k]!), "\(k) \(when)") }
+            let m4 = try s.downsample(run: "r", key: "train_loss", steps: 0...5_999, buckets: 10)
+            #expect(m4.map(\.summary.count).reduce(0, +) == 6_000)
+        }
+        try expectAll(store, "sealed")
+        #expect(try store.compact(run: "r") == 2)
+        let compacted = try predictedChunks(dir.path + "/runs/r")
+        #expect(compacted.predicted >= 6, "\(compacted)")
+        try expectAll(store, "compacted")
+        try store.close()
+        #expect(try StoreCheck.check(directory: dir.path).problems.isEmpty)
+        try expectAll(try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 1_000, rollup: 16)), "reopened")
+    }
+
+    @Test func aBaseThatIsNotAnEarlierPlainChunkIsCorruption() throws {
+        let dir = TempDir("predicted-bad")
+        let run = SyntheticRun(rows: 2_000, seed: 6)
+        let store = try MetricStore(directory: dir.path, configuration: testConfig(blockPoints: 1_000, rollup: 16))
+        try store.append(run: "r", series: ["ema_loss", "train_loss"].map { k in
+            SeriesBatch(key: k, steps: run.steps, timestamps: run.timestamps, values: run.values[k]!)
+        })
+        try store.close()
+        let runDir = dir.path + "/runs/r"
+        let path = runDir + "/" + (try #require(try FileIO.list(runDir).first { $0.hasSuffix(".seg") }))
+        let seg = try SegmentReader(path: path, seq: 0)
+        let refs = (0..<seg.series.count).flatMap { seg.series.blocks($0).map(\.values) }
+        let predicted = try refs.filter { try FloatColumnCodec.predictionBase(of: seg.readChunk($0, what: "test"), at: $0.offset) != nil }
+        #expect(predicted.count >= 2)
+        let (first, second) = (try #require(predicted.first), try #require(predicted.dropFirst().first))
+        let later = try #require(refs.filter { $0.offset > first.offset }.first)
+        let good = try CorruptionTests().readFile(path)
+        // A base on the chunk itself, on a later chunk, on a predicted chunk: each is refused, naming file and offset.
+        for (target, bad, what) in [(first, first, "not a chunk before it"), (first, later, "not a chunk before it"), (second, first, "predicted too")] {
+            var bytes = good
+            let at = Int(target.offset) + 8
+            withUnsafeBytes(of: UInt64(bad.offset).littleEndian) { for k in 0..<8 { bytes[at + k] = $0[k] } }
+            withUnsafeBytes(of: UInt32(bad.length).littleEndian) { for k in 0..<4 { bytes[at + 8 + k] = $0[k] } }
+            let body = Int(target.offset)..<(Int(target.offset) + target.length - 4)
+            let crc = CRC32C.checksum(Array(bytes[body])).littleEndian
+            withUnsafeBytes(of: crc) { for k in 0..<4 { bytes[body.upperBound + k] = $0[k] } }
+            try FileIO.writeAtomically(path: path, bytes: bytes, durable: false)
+            let damaged = try SegmentReader(path: path, seq: 0)
+            #expect {
+                _ = try damaged.readValues(target, count: 1_000, planes: PlaneCodec())
+            } throws: { e in
+                guard let e = e as? StorageError else { return false }
+                return e.code == .corrupt && e.path == path && e.offset == target.offset + 8 && e.message.contains(what)
+            }
+        }
+    }
+}
