@@ -57,6 +57,35 @@ import TallyWorkloads
         #expect(checked > 800)
     }
 
+    /// A fixed model and data, raw planes: the chunk's exact bytes. A processor or compiler that computes a
+    /// prediction differently (fused multiply-add, the sign of an overflow's NaN, rounding) fails here instead of
+    /// misreading files written elsewhere.
+    @Test func aPredictedChunkHasTheSameBytesOnEveryMachine() throws {
+        let x: [Double] = [1.5, .greatestFiniteMagnitude, .greatestFiniteMagnitude, -0.0, 3.25, .nan, 1e-310, 0.1, 7, -2]
+        let wide: [Double] = [0.25, 1, -0.0, 2.5, .infinity, 4, 0.1, 1e300, 3, 9]
+        let narrow = wide.map { Double(Float($0)) }
+        var hex: [String] = []
+        for (y, p, isNarrow) in [(wide, FloatColumnCodec.Prediction(a: 0.5, b: 50, c: -49), false),
+                                 (narrow, FloatColumnCodec.Prediction(a: 0, b: 50, c: -49), true)] {
+            var w = ByteWriter()
+            let base = FloatColumnCodec.PredictionBase(ref: ChunkRef(offset: 16, length: 100), values: bits(x))
+            try bits(y).withUnsafeBufferPointer {
+                try FloatColumnCodec.encodePredicted($0, narrow: isNarrow, base: base, prediction: p, compression: .none, planes: PlaneCodec(), into: &w)
+            }
+            hex.append(w.bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined())
+            #expect(try roundTrip(y, from: x, p, narrow: isNarrow) == bits(y))
+        }
+        #expect(hex == Self.golden)
+    }
+
+    static let golden = [
+        "020508000a000000100000000000000064000000000000000000e03f000000000000494000000000008048c0000a000000ff00ff00000034d2"
+            + "3700000a000000ff00ff0000003384eb00000a000000ff00ff000000339a0000000a000000ff00ff00000033a91000000a000000ff00ff00"
+            + "000033127900000a0000007f00ff0010003362c8d0000a00000005e0ff08172073473f4c000a000000017fff807f807f7c7cff",
+        "020504000a0000001000000000000000640000000000000000000000000000000000494000000000008048c0000a000000ff00ff0000009a00"
+            + "9900000a000000ff00ff00000099001900000a0000002b00ff40bb0099c0d965000a000000087fff8078817b7d06fa",
+    ]
+
     @Test func derivedSeriesArePredictedInAFractionOfTheirBytes() throws {
         let (loss, ema) = Self.lossAndEMA(20_000)
         let percent = loss.map { Double(Float($0) * 100) }  // a scaled copy, rounded as float32

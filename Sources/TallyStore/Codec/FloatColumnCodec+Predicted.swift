@@ -16,9 +16,9 @@ extension FloatColumnCodec {
     /// A prediction of `y[i]` from the value before it and two values of another column of the same rows,
     /// `a · y[i−1] + b · x[i] + c · x[i−1]`, evaluated in Double in that order (no fused multiply-add) and rounded
     /// to the column's width; `y[−1]` and `x[−1]` are 0. When `a` is 0 it is `b · x[i] + c · x[i−1]` and `y[i−1]`
-    /// is not an input (so decoding has no chain from one value to the next). When any input is not finite the
-    /// prediction is the bit pattern 0: NaN propagation is not the same on every processor, and the decoded bits
-    /// must be.
+    /// is not an input (so decoding has no chain from one value to the next). When the prediction is not finite
+    /// (an input is not, or a product overflows) its bits are 0: NaN signs and propagation are not the same on
+    /// every processor, and the decoded bits must be. Computed in the default IEEE mode (no flush-to-zero).
     struct Prediction: Equatable, Sendable {
         var a: Double
         var b: Double
@@ -27,23 +27,20 @@ extension FloatColumnCodec {
         /// Whether every coefficient is finite (a decoder refuses others).
         var isFinite: Bool { a.isFinite && b.isFinite && c.isFinite }
 
-        /// Whether all three inputs are finite: `v − v` is 0 for a finite `v` and NaN for ±Inf and NaN.
-        @inline(__always) static func finite(_ yPrev: Double, _ x: Double, _ xPrev: Double) -> Bool {
-            ((yPrev - yPrev) + (x - x) + (xPrev - xPrev)) == 0
-        }
-
-        /// The prediction when `a` is 0, from the base alone; `nil` when an input is not finite.
+        /// The prediction when `a` is 0, from the base alone; `nil` when it is not finite.
         @inline(__always) func fromBase(_ x: Double, _ xPrev: Double) -> Double? {
-            let v = b * x + c * xPrev
-            return ((x - x) + (xPrev - xPrev)) == 0 ? v : nil
+            Self.finite(b * x + c * xPrev)
         }
 
-        /// The prediction; `nil` when an input is not finite.
+        /// The prediction; `nil` when it is not finite.
         @inline(__always) func value(_ yPrev: Double, _ x: Double, _ xPrev: Double) -> Double? {
-            if a == 0 { return fromBase(x, xPrev) }
-            let v = a * yPrev + b * x + c * xPrev
-            return Self.finite(yPrev, x, xPrev) ? v : nil
+            a == 0 ? fromBase(x, xPrev) : Self.finite(a * yPrev + b * x + c * xPrev)
         }
+
+        /// `v` when it is finite (`v − v` is 0 for a finite `v`, NaN otherwise). With finite coefficients a
+        /// non-finite input always makes the prediction non-finite, and so does an overflow, whose `inf − inf`
+        /// NaN has a different sign on x86 and ARM: both give the bits 0.
+        @inline(__always) static func finite(_ v: Double) -> Double? { (v - v) == 0 ? v : nil }
 
         /// The prediction's bits as a float32.
         @inline(__always) func bits32(_ yPrev: Double, _ x: Double, _ xPrev: Double) -> UInt32 {

@@ -144,7 +144,7 @@ extension FloatColumnCodec {
             yTop = max(yTop, abs(yi))
         }
         guard rows.count >= 16 else { return nil }
-        // Powers of two: scaling is exact, and keeps the sums of squares finite.
+        // Powers of two: scaling loses nothing (short of underflow) and keeps the sums of squares finite.
         func scale(_ v: Double) -> Double { v > 0 && v.isFinite ? Double(sign: .plus, exponent: -v.exponent, significand: 1) : 1 }
         let s = SIMD3(scale(top.x), scale(top.y), scale(top.z)), sy = scale(yTop)
         let used = SIMD3<Double>(terms.a ? 1 : 0, terms.b ? 1 : 0, terms.c ? 1 : 0)

@@ -40,10 +40,11 @@ struct SegmentWriter {
     /// Already written step/timestamp columns, by a fingerprint; a match is confirmed by reading the chunk back.
     private var shared: [SharedKey: [ChunkRef]] = [:]
     /// Value columns later blocks of the same rows may be predicted from, as probes (their first rows), by their
-    /// step chunk's offset (oldest first), and the step chunks in the order probes were added, so the oldest leave
-    /// first. A chosen base's values are read back from what was written.
+    /// step chunk's offset (oldest first). A chosen base's values are read back from what was written.
     private var probes: [Int64: [FloatColumnCodec.PredictionProbe]] = [:]
-    private var probeOrder: [Int64] = []
+    /// Every probe kept, oldest first, as (step chunk, value chunk) offsets; entries from `probeOrderStart` on
+    /// whose probe is still kept are live, the others were dropped by the per-chunk limit.
+    private var probeOrder: [(rows: Int64, values: Int64)] = []
     private var probeOrderStart = 0
     private var probeCount = 0
     /// The most probes the writer keeps (``FloatColumnCodec/predictionProbe`` values each: 16 MB in all).
@@ -133,15 +134,19 @@ struct SegmentWriter {
     /// ``maxProbes`` in all.
     private mutating func keepProbe(_ probe: FloatColumnCodec.PredictionProbe, rows: ChunkRef) {
         probes[rows.offset, default: []].append(probe)
-        probeOrder.append(rows.offset)
+        probeOrder.append((rows.offset, probe.ref.offset))
         probeCount += 1
         if probes[rows.offset]!.count > FloatColumnCodec.maxPredictionBases { dropOldestProbe(of: rows.offset) }
-        // Each step chunk has at least as many entries left in the order as it has probes, so this ends.
         while probeCount > Self.maxProbes, probeOrderStart < probeOrder.count {
+            let (rows, values) = probeOrder[probeOrderStart]
             probeOrderStart += 1
-            dropOldestProbe(of: probeOrder[probeOrderStart - 1])
+            // A chunk's probes leave oldest first, so a live entry is its chunk's oldest probe.
+            if probes[rows]?.first?.ref.offset == values { dropOldestProbe(of: rows) }
         }
-        if probeOrderStart > 1024 && probeOrderStart * 2 > probeOrder.count {
+        if probeOrder.count - probeOrderStart > 2 * probeCount + 1024 {
+            probeOrder = probeOrder[probeOrderStart...].filter { e in probes[e.rows]?.contains { $0.ref.offset == e.values } == true }
+            probeOrderStart = 0
+        } else if probeOrderStart > 1024 && probeOrderStart * 2 > probeOrder.count {
             probeOrder.removeFirst(probeOrderStart)
             probeOrderStart = 0
         }
