@@ -26,6 +26,8 @@ extension FloatColumnCodec {
         var count: Int
         /// Its first values' Double bit patterns.
         var head: [UInt64]
+        /// Which series of the segment it belongs to (the writer's count of series before it).
+        var series = 0
     }
 
     /// The probe of the column that predicts the first rows of `y` best, among the newest ``maxPredictionBases``

@@ -55,14 +55,31 @@ enum FloatColumnCodec {
         let small = !segment && forcing == nil && n < Self.smallColumn
         let (transform, estimate) = small ? (Transform.none, Double.infinity)
             : narrow ? chooseAndApply(&words, UInt32.self, among: choices) : chooseAndApply(&words, UInt64.self, among: choices)
+        // A prediction the estimate favours is written beside the plain layout and kept only when it is smaller by
+        // the margin in fact: the order-0 estimate misjudges what zstd's matches find in smooth plain columns.
+        let start = w.count
+        var predicted: ByteWriter?
         if segment, forcing == nil, let base, let p = choosePrediction(bits, narrow: narrow, base: base, beating: estimate) {
-            if try encodeScaled(bits, beating: p.size, compression: compression, planes: planes, into: &w) { return scaledTransform }
-            try encodePredicted(bits, narrow: narrow, base: base, prediction: p.prediction, compression: compression, planes: planes, into: &w)
+            var alone = ByteWriter(capacity: Int(p.size) + 64)
+            try encodePredicted(bits, narrow: narrow, base: base, prediction: p.prediction, compression: compression, planes: planes, into: &alone)
+            predicted = alone
+        }
+        let plain = try encodePlain(bits, words: words, width: width, transform: transform, estimate: estimate, compression: compression,
+                                    planes: planes, into: &w, scaled: segment && forcing == nil && n >= 16)
+        if let predicted, Double(predicted.count) < Double(w.count - start) * predictionMargin {
+            w.bytes.removeSubrange(start...)
+            w.write(bytes: predicted.bytes)
             return predictedTransform
         }
-        if segment, forcing == nil, n >= 16, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) {
-            return scaledTransform
-        }
+        return plain
+    }
+
+    /// Writes the column in the float layout with `transform` already applied to `words`, or as scaled integers when
+    /// `scaled` allows it and they beat `estimate`; returns the transform byte written.
+    private static func encodePlain(_ bits: UnsafeBufferPointer<UInt64>, words: [UInt8], width: Int, transform: Transform, estimate: Double,
+                                    compression: Compression, planes: PlaneCodec, into w: inout ByteWriter, scaled: Bool) throws -> UInt8 {
+        let n = bits.count
+        if scaled, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) { return scaledTransform }
         ColumnHeader(kind: kind, transform: transform.rawValue, width: width, count: n).write(into: &w)
         guard n > 0 else { return transform.rawValue }
         let shuffled = [UInt8](unsafeUninitializedCapacity: n * width) { out, c in

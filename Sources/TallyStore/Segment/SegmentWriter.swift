@@ -49,6 +49,11 @@ struct SegmentWriter {
     private var probeCount = 0
     /// The most probes the writer keeps (``FloatColumnCodec/predictionProbe`` values each: 16 MB in all).
     static let maxProbes = 4096
+    /// Series written so far (the ordinal of the one being written).
+    private var seriesWritten = 0
+    /// Series whose blocks were offered as bases to a block of the series being written and not used: its later
+    /// blocks are not offered them again, so a series costs one round of fits per other series, not one per block.
+    private var declined: Set<Int> = []
 
     private struct SharedKey: Hashable {
         var count: Int
@@ -101,6 +106,8 @@ struct SegmentWriter {
     /// points, in ``blockRanges(count:blockPoints:)``).
     mutating func addSeries(key: String, blocks: [BlockMeta], wal: WALPosition?) {
         series.append(SeriesIndex(key: key, blocks: blocks, wal: wal))
+        seriesWritten += 1
+        declined.removeAll(keepingCapacity: true)
     }
 
     /// Writes one block of a series (sorted by step, ties in arrival order) and returns its index entry.
@@ -108,17 +115,20 @@ struct SegmentWriter {
         let stepRef = try sharedIntColumn(steps)
         let tsRef = try sharedIntColumn(ts)
         let compression = self.compression
-        let base = try vals.withUnsafeBufferPointer { FloatColumnCodec.bestBase(for: $0, among: probes[stepRef.offset] ?? []) }
-            .map { FloatColumnCodec.PredictionBase(ref: $0.ref, values: try writtenValues($0.ref, count: $0.count)) }
+        let offered = (probes[stepRef.offset] ?? []).filter { !declined.contains($0.series) }
+        let best = vals.withUnsafeBufferPointer { FloatColumnCodec.bestBase(for: $0, among: offered) }
+        let base = try best.map { FloatColumnCodec.PredictionBase(ref: $0.ref, values: try writtenValues($0.ref, count: $0.count)) }
         var transform: UInt8 = 0
         let valRef = try chunk { w, planes in
             transform = try vals.withUnsafeBufferPointer {
                 try FloatColumnCodec.encode($0, compression: compression, planes: planes, into: &w, segment: true, base: base)
             }
         }
-        if transform != FloatColumnCodec.predictedTransform, vals.count >= FloatColumnCodec.minPredictedCount {
-            keepProbe(FloatColumnCodec.PredictionProbe(ref: valRef, count: vals.count, head: Array(vals.prefix(FloatColumnCodec.predictionProbe))),
-                      rows: stepRef)
+        let predicted = transform == FloatColumnCodec.predictedTransform
+        for p in offered where !(predicted && p.ref == best?.ref) { declined.insert(p.series) }
+        if !predicted, vals.count >= FloatColumnCodec.minPredictedCount {
+            keepProbe(FloatColumnCodec.PredictionProbe(ref: valRef, count: vals.count, head: Array(vals.prefix(FloatColumnCodec.predictionProbe)),
+                                                       series: seriesWritten), rows: stepRef)
         }
         let pyramid = steps.withUnsafeBufferPointer { st in vals.withUnsafeBufferPointer { RollupPyramid.build(steps: st, values: $0, pointsPerBucket: rollupPointsPerBucket) } }
         var rollupRef = ChunkRef.none

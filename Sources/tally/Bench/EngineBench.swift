@@ -24,6 +24,9 @@ struct EngineBench: ParsableCommand {
     @Option(help: "Points per block.")
     var blockPoints = 32_768
 
+    @Option(help: "Scans of every series for the decode figures (medians).")
+    var scans = 3
+
     @Option(help: "A run recorded by scripts/gen-training-curves.py, measured beside the synthetic one.")
     var recorded: String?
 
@@ -72,16 +75,23 @@ struct EngineBench: ParsableCommand {
 
         // Decode: stream every series through reused buffers (what serialising a history does).
         var scanTimes: [Double] = []
+        var keyTimes: [String: [Double]] = [:]
         var checksum: UInt64 = 0
-        for _ in 0..<3 {
-            scanTimes.append(try seconds {
-                for k in SyntheticRun.keys {
+        for _ in 0..<max(1, scans) {
+            var round = 0.0
+            for k in SyntheticRun.keys {
+                let t = try seconds {
                     try store.scan(run: "mixed", key: k) { c in
                         checksum &+= UInt64(c.count) &+ c.values[c.count - 1].bitPattern &+ UInt64(bitPattern: c.timestamps[0])
                     }
                 }
-            })
+                keyTimes[k, default: []].append(t)
+                round += t
+            }
+            scanTimes.append(round)
         }
+        var scanNs = JSONObject()
+        for k in SyntheticRun.keys { scanNs.add(k, median(keyTimes[k]!) * 1e9 / Double(rows), digits: 2) }
         // Read: materialise every series as arrays; check bits.
         var decodeTimes: [Double] = []
         var exact = true
@@ -140,6 +150,7 @@ struct EngineBench: ParsableCommand {
         out.add("seal_points_per_s", Double(total) / seal, digits: 0)
         out.add("decode_points_per_s", Double(total) / median(scanTimes), digits: 0)
         out.add("read_points_per_s", Double(total) / median(decodeTimes), digits: 0)
+        out.add("scan_ns_per_point", object: scanNs)
         out.add("scan_checksum", String(checksum, radix: 16))
         out.add("m4_series_points", m4Rows)
         out.add("m4_buckets", buckets)
