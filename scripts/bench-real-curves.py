@@ -9,33 +9,12 @@ gracefully and measures everything on disk: segments, log, metadata. Prints JSON
 
 Usage: .venv-interop/bin/python scripts/bench-real-curves.py [--tally .build/release/tally] [--steps N | --curves F]
 """
-import argparse, json, os, shutil, struct, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
-import numpy as np
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from benchutil import start_mlflow, start_tally, stop
-
-
-def read_curves(path):
-    """[(name, steps, timestamps, values)] from a TCURVES1 file."""
-    data = open(path, "rb").read()
-    assert data[:8] == b"TCURVES1", path
-    (count,) = struct.unpack_from("<I", data, 8)
-    at, out = 12, []
-    for _ in range(count):
-        (length,) = struct.unpack_from("<H", data, at)
-        name = data[at + 2:at + 2 + length].decode()
-        at += 2 + length
-        _width, n = struct.unpack_from("<BQ", data, at)
-        at += 9
-        cols = []
-        for dtype in ("<i8", "<i8", "<f8"):
-            cols.append(np.frombuffer(data, dtype, n, at))
-            at += 8 * n
-        out.append((name, *cols))
-    return out
+from benchutil import read_curves, start_mlflow, start_tally, stop
 
 
 def disk_bytes(root):
@@ -63,7 +42,7 @@ def log_all(url, series):
     run = client.create_run(exp).info.run_id
     # Rows of consecutive steps, all metrics of a step together, cut into calls of at most 1,000 metrics.
     rows = []
-    for name, steps, stamps, values in series:
+    for name, _width, steps, stamps, values in series:
         rows.extend(zip(steps.tolist(), [name] * len(steps), stamps.tolist(), values.tolist()))
     rows.sort(key=lambda r: r[0])
     t = time.perf_counter()

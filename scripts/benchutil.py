@@ -44,3 +44,26 @@ def stop(proc):
     """SIGTERM (a graceful shutdown) and wait."""
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
+
+
+def read_curves(path):
+    """[(name, width, steps, timestamps, values)] from a TCURVES1 file (scripts/gen-training-curves.py); width is
+    the logged value's (4: float32, 8: float64)."""
+    import struct
+    import numpy as np
+    data = open(path, "rb").read()
+    assert data[:8] == b"TCURVES1", path
+    (count,) = struct.unpack_from("<I", data, 8)
+    at, out = 12, []
+    for _ in range(count):
+        (length,) = struct.unpack_from("<H", data, at)
+        name = data[at + 2:at + 2 + length].decode()
+        at += 2 + length
+        width, n = struct.unpack_from("<BQ", data, at)
+        at += 9
+        cols = []
+        for dtype in ("<i8", "<i8", "<f8"):
+            cols.append(np.frombuffer(data, dtype, n, at))
+            at += 8 * n
+        out.append((name, width, *cols))
+    return out

@@ -14,29 +14,12 @@ order-0 entropy a coder of that kind could reach on 32,768-value blocks, so a re
 Usage: .venv-interop/bin/python scripts/codec-alternatives.py --curves /tmp/curves-1m.bin
 """
 import argparse
-import struct
 
 import numpy as np
 
+from benchutil import read_curves
+
 BLOCK = 32_768
-
-
-def read_curves(path):
-    data = open(path, "rb").read()
-    assert data[:8] == b"TCURVES1", path
-    (count,) = struct.unpack_from("<I", data, 8)
-    at, out = 12, []
-    for _ in range(count):
-        (length,) = struct.unpack_from("<H", data, at)
-        name = data[at + 2:at + 2 + length].decode()
-        at += 2 + length
-        width, n = struct.unpack_from("<BQ", data, at)
-        at += 9
-        at += 16 * n  # steps, timestamps
-        values = np.frombuffer(data, "<f8", n, at)
-        at += 8 * n
-        out.append((name, width, values))
-    return out
 
 
 def entropy_bits(symbols, corrected=False):
@@ -83,7 +66,7 @@ def main():
     ap.add_argument("--curves", required=True)
     args = ap.parse_args()
     print(f"{'series':14} {'points':>8} {'distinct/blk':>12} {'dictionary B/pt':>15} {'decimal B/pt (e)':>17} {'grouping bits/pt':>16}")
-    for name, width, values in read_curves(args.curves):
+    for name, width, _steps, _stamps, values in read_curves(args.curves):
         n = len(values)
         dict_total, dec_total, dec_ok, distinct = 0.0, 0.0, True, []
         exps = set()

@@ -85,15 +85,7 @@ extension FloatColumnCodec {
                 }
             }
         }
-        let shuffled = [UInt8](unsafeUninitializedCapacity: n * width) { out, c in
-            words.withUnsafeBytes { BytePlanes.shuffle($0.baseAddress!, count: n, width: width, into: out.baseAddress!) }
-            c = n * width
-        }
-        try shuffled.withUnsafeBytes { all in
-            for k in 0..<width {
-                try planes.encode(UnsafeRawBufferPointer(rebasing: all[(k * n)..<((k + 1) * n)]), compression: compression, into: &w)
-            }
-        }
+        try writePlanes(words, count: n, width: width, compression: compression, planes: planes, into: &w)
     }
 
     /// The zigzag-mapped differences between the first `m` values of `y` (as float32 words when `W` is `UInt32`)
@@ -151,10 +143,7 @@ extension FloatColumnCodec {
 
     @inline(__always)
     static func unpredict32(_ q: UnsafePointer<UInt8>, n: Int, _ p: Prediction, inPlace out: UnsafeMutablePointer<UInt64>) {
-        let q1 = q + n, q2 = q + 2 &* n, q3 = q + 3 &* n
-        @inline(__always) func residual(_ i: Int) -> UInt32 {
-            unzigzag(UInt32(q[i]) | UInt32(q1[i]) &<< 8 | UInt32(q2[i]) &<< 16 | UInt32(q3[i]) &<< 24)
-        }
+        @inline(__always) func residual(_ i: Int) -> UInt32 { unzigzag(word32(q, i, planeBytes: n)) }
         if p.a == 0 {  // no chain through the decoded values
             var xPrev = 0.0
             for i in 0..<n {
@@ -177,15 +166,7 @@ extension FloatColumnCodec {
 
     @inline(__always)
     static func unpredict64(_ q: UnsafePointer<UInt8>, n: Int, _ p: Prediction, inPlace out: UnsafeMutablePointer<UInt64>) {
-        @inline(__always) func residual(_ i: Int) -> UInt64 {
-            var z: UInt64 = 0
-            var s = q + i
-            for k in 0..<8 {
-                z |= UInt64(s.pointee) &<< UInt64(k &* 8)
-                s += n
-            }
-            return unzigzag(z)
-        }
+        @inline(__always) func residual(_ i: Int) -> UInt64 { unzigzag(word64(q, i, planeBytes: n)) }
         var yPrev = 0.0, xPrev = 0.0
         for i in 0..<n {
             let xi = Double(bitPattern: out[i])

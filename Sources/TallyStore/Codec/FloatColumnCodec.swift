@@ -81,7 +81,14 @@ enum FloatColumnCodec {
         let n = bits.count
         if scaled, try encodeScaled(bits, beating: estimate, compression: compression, planes: planes, into: &w) { return scaledTransform }
         ColumnHeader(kind: kind, transform: transform.rawValue, width: width, count: n).write(into: &w)
-        guard n > 0 else { return transform.rawValue }
+        try writePlanes(words, count: n, width: width, compression: compression, planes: planes, into: &w)
+        return transform.rawValue
+    }
+
+    /// Splits `count` little-endian words of `width` bytes into byte planes and writes each, compressed.
+    static func writePlanes(_ words: [UInt8], count n: Int, width: Int, compression: Compression, planes: PlaneCodec,
+                            into w: inout ByteWriter) throws {
+        guard n > 0 else { return }
         let shuffled = [UInt8](unsafeUninitializedCapacity: n * width) { out, c in
             words.withUnsafeBytes { BytePlanes.shuffle($0.baseAddress!, count: n, width: width, into: out.baseAddress!) }
             c = n * width
@@ -91,7 +98,22 @@ enum FloatColumnCodec {
                 try planes.encode(UnsafeRawBufferPointer(rebasing: all[(k * n)..<((k + 1) * n)]), compression: compression, into: &w)
             }
         }
-        return transform.rawValue
+    }
+
+    /// Word `i` of four byte planes of `n` bytes each laid out from `p` (the layout ``writePlanes`` makes).
+    @inline(__always) static func word32(_ p: UnsafePointer<UInt8>, _ i: Int, planeBytes n: Int) -> UInt32 {
+        UInt32(p[i]) | UInt32(p[n &+ i]) &<< 8 | UInt32(p[2 &* n &+ i]) &<< 16 | UInt32(p[3 &* n &+ i]) &<< 24
+    }
+
+    /// Word `i` of eight byte planes of `n` bytes each laid out from `p`.
+    @inline(__always) static func word64(_ p: UnsafePointer<UInt8>, _ i: Int, planeBytes n: Int) -> UInt64 {
+        var u: UInt64 = 0
+        var q = p + i
+        for k in 0..<8 {
+            u |= UInt64(q.pointee) &<< UInt64(k &* 8)
+            q += n
+        }
+        return u
     }
 
     /// Whether every value survives a round trip through `Float` with identical bits.
@@ -194,10 +216,7 @@ enum FloatColumnCodec {
 
     @inline(__always)
     static func unshuffle32(_ p: UnsafePointer<UInt8>, n: Int, transform t: Transform, into out: UnsafeMutablePointer<UInt64>) {
-        let p1 = p + n, p2 = p + 2 &* n, p3 = p + 3 &* n
-        @inline(__always) func word(_ i: Int) -> UInt32 {
-            UInt32(p[i]) | UInt32(p1[i]) &<< 8 | UInt32(p2[i]) &<< 16 | UInt32(p3[i]) &<< 24
-        }
+        @inline(__always) func word(_ i: Int) -> UInt32 { word32(p, i, planeBytes: n) }
         @inline(__always) func widen(_ w: UInt32) -> UInt64 { Double(Float(bitPattern: w)).bitPattern }
         switch t {
         case .none:
@@ -225,15 +244,7 @@ enum FloatColumnCodec {
 
     @inline(__always)
     static func unshuffle64(_ p: UnsafePointer<UInt8>, n: Int, transform t: Transform, into out: UnsafeMutablePointer<UInt64>) {
-        @inline(__always) func word(_ i: Int) -> UInt64 {
-            var u: UInt64 = 0
-            var q = p + i
-            for k in 0..<8 {
-                u |= UInt64(q.pointee) &<< UInt64(k &* 8)
-                q += n
-            }
-            return u
-        }
+        @inline(__always) func word(_ i: Int) -> UInt64 { word64(p, i, planeBytes: n) }
         var prev: UInt64 = 0
         switch t {
         case .none:
