@@ -223,4 +223,68 @@ import Glibc
             }
         }
     }
+
+    /// Damaged predicted chunks (past their checksum: the decoder fed directly) throw or decode, never trap.
+    @Test func mangledPredictedChunksThrowInsteadOfCrashing() throws {
+        let (loss, ema) = Self.lossAndEMA(2_000)
+        var rng = SplitMix64(seed: 77)
+        let planes = PlaneCodec()
+        for (p, narrow) in [(FloatColumnCodec.Prediction(a: 0, b: 50, c: -49), true), (FloatColumnCodec.Prediction(a: 0.5, b: 1, c: -0.25), false)] {
+            var w = ByteWriter()
+            let base = FloatColumnCodec.PredictionBase(ref: ChunkRef(offset: 16, length: 100), values: bits(ema))
+            try bits(loss).withUnsafeBufferPointer {
+                try FloatColumnCodec.encodePredicted($0, narrow: narrow, base: base, prediction: p, compression: .default, planes: planes, into: &w)
+            }
+            var errors = 0
+            for trial in 0..<400 {
+                var bytes = w.bytes
+                for _ in 0..<(1 + trial % 4) { bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+                if trial % 5 == 0 { bytes.removeLast(Int(rng.next() % UInt64(bytes.count))) }
+                var r = ByteReader(bytes)
+                var out = bits(ema)
+                do {
+                    _ = try FloatColumnCodec.predictionBase(of: bytes, at: 0)
+                    try out.withUnsafeMutableBufferPointer { try FloatColumnCodec.decodePredicted(&r, expectedCount: loss.count, planes: planes, base: $0) }
+                } catch is StorageError {
+                    errors += 1
+                }
+            }
+            #expect(errors > 100)
+        }
+    }
+
+    /// Flipped bits anywhere in a segment holding predicted blocks are reported (file and offset) or harmless.
+    @Test func flippedBitsInAPredictedSegmentAreDetected() throws {
+        let dir = TempDir("predicted-flip")
+        let run = SyntheticRun(rows: 1_500, seed: 9)
+        let config = testConfig(blockPoints: 500, rollup: 16)
+        let store = try MetricStore(directory: dir.path, configuration: config)
+        try store.append(run: "r", series: ["ema_loss", "train_loss"].map { k in
+            SeriesBatch(key: k, steps: run.steps, timestamps: run.timestamps, values: run.values[k]!)
+        })
+        try store.close()
+        let runDir = dir.path + "/runs/r"
+        #expect(try predictedChunks(runDir).predicted == 3)
+        let path = runDir + "/" + (try #require(try FileIO.list(runDir).first { $0.hasSuffix(".seg") }))
+        let good = try CorruptionTests().readFile(path)
+        var rng = SplitMix64(seed: 10)
+        var detected = 0
+        for _ in 0..<120 {
+            var bad = good
+            let at = Int(rng.next() % UInt64(good.count))
+            bad[at] ^= UInt8(1 << (rng.next() % 8))
+            try FileIO.writeAtomically(path: path, bytes: bad, durable: false)
+            do {
+                let reopened = try MetricStore(directory: dir.path, configuration: config)
+                let back = try reopened.read(run: "r", keys: ["ema_loss", "train_loss"])
+                for key in ["ema_loss", "train_loss"] { _ = try reopened.downsample(run: "r", key: key, steps: 0...1_499, buckets: 7) }
+                #expect(back["train_loss"].map { bits($0.values) } == bits(run.values["train_loss"]!), "flip at \(at)")
+                #expect(back["ema_loss"].map { bits($0.values) } == bits(run.values["ema_loss"]!), "flip at \(at)")
+            } catch let e as StorageError {
+                detected += 1
+                #expect(e.path == path && e.offset != nil, "flip at \(at): \(e)")
+            }
+        }
+        #expect(detected > 100)
+    }
 }
