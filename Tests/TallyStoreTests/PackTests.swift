@@ -182,6 +182,7 @@ import TallyWorkloads
         Fixture(directory: "v1-store", version: 1, long: "baf8174ec920488aa06c4f51ea0fd754", short: "5c671d0e3b754c94b46ad029c7cd7ad5"),
         Fixture(directory: "v2-store", version: 2, long: "24c07dfb92e245d8a95bb7ad80c3745f", short: "6e5e9386fd5146b8a32ab434cf334356"),
         Fixture(directory: "v3-store", version: 3, long: "9c4b13c8589f4e9c810ac75ea036a6fa", short: "b711814764824338a52e08362e700a71"),
+        Fixture(directory: "v4-store", version: 4, long: "646cdd43f36440a298fb49be3cb531dd", short: "7333eccada144b5780ad09622b81d5a0"),
     ]
 
     /// The fixture generator's values: exactly representable, so the test recomputes them.

@@ -1,6 +1,6 @@
 # Writes a store fixture: make-v1-store.py TALLY_BINARY DATA_DIR, then copy DATA_DIR/metrics (without LOCK) to
 # Fixtures/vN-store and put the two printed run ids in PackTests.fixtures. v1-store: the last version-1 build;
-# v2-store: 705f083 (format 2); v3-store: 75a405e (format 3).
+# v2-store: 705f083 (format 2); v3-store: 75a405e (format 3); v4-store: bb1ab70 (format 4).
 import json, sys, urllib.request, subprocess, time, os, signal, socket
 BIN, DATA = sys.argv[1], sys.argv[2]
 def free():
