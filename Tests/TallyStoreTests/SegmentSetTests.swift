@@ -55,6 +55,23 @@ import Testing
         try b2.close()
     }
 
+    /// A store with a write-ahead log refuses an installation: after a crash its log would replay the run's
+    /// earlier deletion or points over the installed copy.
+    @Test func aStoreWithALogInstallsNothing() throws {
+        let dirA = TempDir("log-a"), dirB = TempDir("log-b"), spool = TempDir("log-spool")
+        let a = try MetricStore(directory: dirA.path, configuration: Self.config())
+        try Self.append(a, "r", 0, 300, batch: "a")
+        let set = try a.linkSegments(run: "r", into: spool.path + "/1")
+        var logged = Self.config()
+        logged.wal = WALConfiguration()
+        let b = try MetricStore(directory: dirB.path, configuration: logged)
+        #expect(throws: StorageError.self) { try b.installRun("r", segments: set) }
+        #expect(try b.read(run: "r", key: "loss").count == 0)
+        #expect(try FileIO.list(dirB.path + "/runs").isEmpty)
+        try a.close()
+        try b.close()
+    }
+
     @Test func aDamagedOrIncompleteSetInstallsNothing() throws {
         let dirA = TempDir("bad-a"), dirB = TempDir("bad-b"), spool = TempDir("bad-spool")
         let a = try MetricStore(directory: dirA.path, configuration: Self.config())

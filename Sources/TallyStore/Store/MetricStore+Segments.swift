@@ -65,11 +65,19 @@ extension MetricStore {
     ///
     /// With `replacing`, a run the store holds is replaced in one step: a read that already holds the old run's
     /// segments finishes on them, later ones see the new run, none sees an empty run. Without it such a run is refused.
-    /// Call with the run's appends stopped (a cluster server holds the run's lock).
-    /// - Throws: ``StorageError/Code/invalidArgument`` when the store holds the run and `replacing` is false, the
-    ///   opening error of a damaged or incomplete set (naming the file and offset; nothing changed), or an I/O error.
+    /// Call with the run's appends stopped (a cluster server holds the run's lock). Only a store without a
+    /// write-ahead log installs (a cluster server's copy, rebuilt from the shared log after a restart): the log's
+    /// earlier records of the run (a deletion, points) would be replayed over the installed segments after a crash,
+    /// and its manifest could name a segment of the replaced copy.
+    /// - Throws: ``StorageError/Code/invalidArgument`` when the store has a write-ahead log, or holds the run and
+    ///   `replacing` is false; the opening error of a damaged or incomplete set (naming the file and offset; nothing
+    ///   changed), or an I/O error.
     public func installRun(_ id: String, segments: [SegmentFile], replacing: Bool = false) throws {
         try checkOpen()
+        guard wal == nil else {
+            throw StorageError(.invalidArgument, "run \(id): segments install only into a store without a write-ahead log (a cluster copy); "
+                               + "this store's log would replay the run's earlier records over them after a crash")
+        }
         if !replacing, try run(id, create: false) != nil {
             throw StorageError(.invalidArgument, "run \(id) is in the store: delete it before installing segments")
         }
