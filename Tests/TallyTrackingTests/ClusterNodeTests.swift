@@ -25,7 +25,7 @@ import Testing
     func server(_ node: String, leaseMillis: Int64 = 800, metrics dir: String? = nil, sealing: Bool = false, cacheBytes: Int64? = nil) throws -> TrackingService {
         let meta = try PostgresMetadataStore(uri: fixture.scratch!.uri, poolSize: 4, now: fixture.clock())
         let db = try PostgresDatabase(uri: fixture.scratch!.uri, poolSize: 2)
-        let metrics = try Fixture.metricStore(dir ?? fixture.dir + "/metrics-" + node)
+        let metrics = try MetricStore(directory: dir ?? fixture.dir + "/metrics-" + node, configuration: ClusterNode.storeConfiguration(StoreConfiguration()))
         var destination: SegmentDestination?
         if sealing {
             let client = try S3LiveTests.client()

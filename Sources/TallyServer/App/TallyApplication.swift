@@ -68,13 +68,7 @@ public enum TallyApplication {
         storeConfig.wal!.durability = config.durability
         storeConfig.sealsInBackground = true  // no request waits for a seal or compaction it did not ask for
         if let m = config.metricMemoryBytes { storeConfig.memoryBudget = m }
-        if config.cluster != nil {
-            // In a cluster a point is durable once its record commits in PostgreSQL's shared log, and the local store
-            // is a copy rebuilt from the metrics destination and that log after a restart: its own log and fsyncs
-            // would only add latency (and a replayed deletion could remove a copy installed after it).
-            storeConfig.wal = nil
-            storeConfig.durableSegments = false
-        }
+        if config.cluster != nil { storeConfig = ClusterNode.storeConfiguration(storeConfig) }
         let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
         do {
             try ClusterNode.checkStore(metrics, cluster: config.cluster != nil)

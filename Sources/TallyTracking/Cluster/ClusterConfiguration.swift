@@ -54,6 +54,17 @@ extension ClusterNode {
     /// The file marking a metric store as a cluster server's copy of the shared log.
     static let marker = "CLUSTER"
 
+    /// `base` as a cluster server's metric store runs: without its own log or fsyncs. A point is durable once its
+    /// record commits in PostgreSQL's shared log, and the local store is a copy rebuilt from the metrics destination
+    /// and that log after a restart: its own log would only add latency, and a replayed deletion could remove a copy
+    /// installed after it (``MetricStore/installRun(_:segments:replacing:)`` refuses a store with a log).
+    public static func storeConfiguration(_ base: StoreConfiguration) -> StoreConfiguration {
+        var c = base
+        c.wal = nil
+        c.durableSegments = false
+        return c
+    }
+
     /// Checks that the metric store may serve in this mode, before anything reads it. A cluster server's store is a
     /// copy of the shared log, rebuilt from it run by run: a store holding a single server's points (not in the log)
     /// would lose them, and is refused; an empty one is marked as a cluster copy. A marked store is refused to a
