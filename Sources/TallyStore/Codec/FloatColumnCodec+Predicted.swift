@@ -27,14 +27,9 @@ extension FloatColumnCodec {
         /// Whether every coefficient is finite (a decoder refuses others).
         var isFinite: Bool { a.isFinite && b.isFinite && c.isFinite }
 
-        /// The prediction when `a` is 0, from the base alone; `nil` when it is not finite.
-        @inline(__always) func fromBase(_ x: Double, _ xPrev: Double) -> Double? {
-            Self.finite(b * x + c * xPrev)
-        }
-
         /// The prediction; `nil` when it is not finite.
         @inline(__always) func value(_ yPrev: Double, _ x: Double, _ xPrev: Double) -> Double? {
-            a == 0 ? fromBase(x, xPrev) : Self.finite(a * yPrev + b * x + c * xPrev)
+            a == 0 ? Self.finite(b * x + c * xPrev) : Self.finite(a * yPrev + b * x + c * xPrev)
         }
 
         /// `v` when it is finite (`v − v` is 0 for a finite `v`, NaN otherwise). With finite coefficients a
@@ -101,7 +96,7 @@ extension FloatColumnCodec {
             } else {
                 d = W(truncatingIfNeeded: y[i] &- p.bits64(yPrev, xi, xPrev))
             }
-            out[i] = ((d &<< 1) ^ (0 &- (d &>> (W.bitWidth &- 1)))).littleEndian
+            out[i] = zigzag(d).littleEndian
             yPrev = yi
             xPrev = xi
         }
@@ -144,12 +139,11 @@ extension FloatColumnCodec {
     @inline(__always)
     static func unpredict32(_ q: UnsafePointer<UInt8>, n: Int, _ p: Prediction, inPlace out: UnsafeMutablePointer<UInt64>) {
         @inline(__always) func residual(_ i: Int) -> UInt32 { unzigzag(word32(q, i, planeBytes: n)) }
-        if p.a == 0 {  // no chain through the decoded values
+        if p.a == 0 {  // y[i−1] is not an input: no chain through the decoded values
             var xPrev = 0.0
             for i in 0..<n {
                 let xi = Double(bitPattern: out[i])
-                let guess = p.fromBase(xi, xPrev).map { Float($0).bitPattern } ?? 0
-                out[i] = Double(Float(bitPattern: guess &+ residual(i))).bitPattern
+                out[i] = Double(Float(bitPattern: p.bits32(0, xi, xPrev) &+ residual(i))).bitPattern
                 xPrev = xi
             }
             return

@@ -40,16 +40,40 @@ extension FloatColumnCodec {
         guard n >= minPredictedCount else { return nil }
         let m = min(n, predictionProbe)
         let narrow = allFloat32(UnsafeBufferPointer(rebasing: y[0..<m]))
-        let own = zigzagBits(y, count: m, narrow: narrow)
+        func bits(_ x: UnsafeBufferPointer<UInt64>?, _ p: Prediction?) -> Double {
+            narrow ? meanBits(UInt32.self, y, x, count: m, p) : meanBits(UInt64.self, y, x, count: m, p)
+        }
+        let own = bits(nil, nil)
         var best: (probe: PredictionProbe, bits: Double)?
         for probe in probes.suffix(maxPredictionBases) where probe.count == n && probe.head.count == m {
             probe.head.withUnsafeBufferPointer { x in
                 guard let p = fit(y, x, count: m, PredictionTerms(a: true, b: true, c: true)) else { return }
-                let bits = residualBits(y, x, count: m, p, narrow: narrow)
-                if bits < own - 1, best == nil || bits < best!.bits { best = (probe, bits) }
+                let b = bits(x, p)
+                if b < own - 1, best == nil || b < best!.bits { best = (probe, b) }
             }
         }
         return best?.probe
+    }
+
+    /// Mean significant bits of the first `m` values' zigzag words (float32 words when `W` is `UInt32`): their
+    /// residuals under `p` from `x`, or without a prediction the column's own zigzag delta (transform 4).
+    static func meanBits<W: FixedWidthInteger & UnsignedInteger>(_: W.Type, _ y: UnsafeBufferPointer<UInt64>, _ x: UnsafeBufferPointer<UInt64>?,
+                                                                 count m: Int, _ p: Prediction?) -> Double {
+        var words = [W](repeating: 0, count: m)
+        words.withUnsafeMutableBufferPointer { out in
+            guard let base = out.baseAddress else { return }
+            if let x, let p {
+                residuals(y, x, count: m, p, into: base)
+            } else {
+                for i in 0..<m {
+                    let word = W.bitWidth == 32 ? UInt64(Float(Double(bitPattern: y[i])).bitPattern) : y[i]
+                    out[i] = W(truncatingIfNeeded: word).littleEndian
+                }
+                apply(.zigzagDelta, UnsafePointer(base), count: m, into: base)
+            }
+        }
+        let total = words.reduce(0) { $0 + W.bitWidth - W(littleEndian: $1).leadingZeroBitCount }
+        return Double(total) / Double(max(1, m))
     }
 
     /// Rows each model is fitted and compared on before the chosen one is estimated on the whole sample.
@@ -93,40 +117,6 @@ extension FloatColumnCodec {
             let whole = (f == m ? chosen!.size : size(p, rows: m, x)) + Double(predictionHeaderSize)
             return whole < estimate * predictionMargin ? (p, whole) : nil
         }
-    }
-
-    /// Mean significant bits of the zigzag differences of the first `m` values' bits (float32 bits when `narrow`).
-    static func zigzagBits(_ y: UnsafeBufferPointer<UInt64>, count m: Int, narrow: Bool) -> Double {
-        var total = 0, prev: UInt64 = 0
-        for i in 0..<m {
-            let w = narrow ? UInt64(Float(Double(bitPattern: y[i])).bitPattern) : y[i]
-            let d = narrow ? UInt64(UInt32(truncatingIfNeeded: w &- prev)) : w &- prev
-            total += significantBits(d, narrow: narrow)
-            prev = w
-        }
-        return Double(total) / Double(max(1, m))
-    }
-
-    /// Mean significant bits of the residuals of the first `m` values under `p`.
-    static func residualBits(_ y: UnsafeBufferPointer<UInt64>, _ x: UnsafeBufferPointer<UInt64>, count m: Int, _ p: Prediction, narrow: Bool) -> Double {
-        var total = 0, yPrev = 0.0, xPrev = 0.0
-        for i in 0..<m {
-            let yi = Double(bitPattern: y[i]), xi = Double(bitPattern: x[i])
-            let d = narrow ? UInt64(Float(yi).bitPattern &- p.bits32(yPrev, xi, xPrev)) : y[i] &- p.bits64(yPrev, xi, xPrev)
-            total += significantBits(d, narrow: narrow)
-            yPrev = yi
-            xPrev = xi
-        }
-        return Double(total) / Double(max(1, m))
-    }
-
-    /// Bits of a wrapping difference once zigzag-mapped (in 32 bits when `narrow`).
-    @inline(__always) static func significantBits(_ d: UInt64, narrow: Bool) -> Int {
-        if narrow {
-            let v = UInt32(truncatingIfNeeded: d)
-            return 32 - ((v &<< 1) ^ (0 &- (v &>> 31))).leadingZeroBitCount
-        }
-        return 64 - ((d &<< 1) ^ (0 &- (d &>> 63))).leadingZeroBitCount
     }
 
     /// The least-squares coefficients of `terms` predicting rows 1..<m of `y` (rows with a non-finite input are

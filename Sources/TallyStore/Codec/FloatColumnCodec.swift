@@ -180,10 +180,15 @@ enum FloatColumnCodec {
             for i in 0..<n {
                 let x = W(littleEndian: src[i])
                 let d = x &- prev
-                dst[i] = ((d &<< 1) ^ (0 &- (d &>> (W.bitWidth &- 1)))).littleEndian
+                dst[i] = zigzag(d).littleEndian
                 prev = x
             }
         }
+    }
+
+    /// The zigzag map of ``Transform/zigzagDelta``: 0, −1, 1, −2, … (as wrapping differences) → 0, 1, 2, 3, ….
+    @usableFromInline @inline(__always) static func zigzag<W: FixedWidthInteger & UnsignedInteger>(_ d: W) -> W {
+        (d &<< 1) ^ (0 &- (d &>> (W.bitWidth &- 1)))
     }
 
     /// The inverse of the zigzag map of ``Transform/zigzagDelta``.
