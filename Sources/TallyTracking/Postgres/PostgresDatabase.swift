@@ -422,20 +422,23 @@ public final class PostgresDatabase: Sendable {
         /// the first time it runs them (up to ``PostgresDatabase/preparedPerConnection``): later runs skip the
         /// server's parsing and planning.
         public func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
+            try rows(sql, text: { try Self.text(sql, values) }, preparable: !values.isEmpty && values.count <= 64,
+                     data: { try Self.data(values) }, binds: { try Self.binds(values) })
+        }
+
+        /// The rows of a statement given as its text for PostgreSQL and its binds both ways (prepared: `data`;
+        /// unprepared: `binds`).
+        func rows(_ sql: String, text: () throws -> String, preparable: Bool, data: () throws -> [PostgresData],
+                  binds: () throws -> PostgresBindings) throws -> [[SQLValue]] {
             try checkOpen(sql)
             do {
-                let text = try Self.text(sql, values)
-                if !values.isEmpty, values.count <= 64, let statement = try prepared(text) {
-                    // The description a statement is prepared with says text; the rows come in binary (as asked).
-                    let data = try Self.data(values)
+                let text = try text()
+                if preparable, let statement = try prepared(text) {
+                    let data = try data()
                     let answer = pooled.send { statement.execute(data) }
-                    return try afterEarlier(sql) { try answer.wait() }.map { row in
-                        row.map { c in
-                            Self.value(PostgresCell(bytes: c.bytes, dataType: c.dataType, format: .binary, columnName: c.columnName, columnIndex: c.columnIndex))
-                        }
-                    }
+                    return Self.values(try afterEarlier(sql) { try answer.wait() })
                 }
-                let query = PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), connection = connection, logger = logger
+                let query = PostgresQuery(unsafeSQL: text, binds: try binds()), connection = connection, logger = logger
                 let answer = pooled.send { connection.query(query, logger: logger) }
                 return try afterEarlier(sql) { try answer.wait() }.rows.map { row in
                     row.map(Self.value)
@@ -474,8 +477,22 @@ public final class PostgresDatabase: Sendable {
         /// spelled out (`$1::int8`, `$2::text`, …; a NULL's type is the server's to infer), so a statement
         /// prepared once takes the same types on every run.
         static func text(_ sql: String, _ values: [SQLValue]) throws -> String {
+            try text(sql, types: values.map { v in
+                switch v {
+                case .null: ""
+                case .integer: "::int8"
+                case .real: "::float8"
+                case .text: "::text"
+                case .blob: "::bytea"
+                }
+            })
+        }
+
+        /// The statement's text for PostgreSQL: the `n`th `?` outside quotes becomes `$n` followed by `types[n - 1]`
+        /// (a cast such as `::int8`, or nothing).
+        static func text(_ sql: String, types: [String]) throws -> String {
             var text = [UInt8](), n = 0, quote: UInt8 = 0
-            text.reserveCapacity(sql.utf8.count + values.count * 8)
+            text.reserveCapacity(sql.utf8.count + types.count * 8)
             for b in sql.utf8 {
                 if quote != 0 {
                     if b == quote { quote = 0 }
@@ -487,21 +504,13 @@ public final class PostgresDatabase: Sendable {
                     n += 1
                     text.append(UInt8(ascii: "$"))
                     text.append(contentsOf: String(n).utf8)
-                    if n <= values.count {
-                        switch values[n - 1] {
-                        case .null: break
-                        case .integer: text.append(contentsOf: "::int8".utf8)
-                        case .real: text.append(contentsOf: "::float8".utf8)
-                        case .text: text.append(contentsOf: "::text".utf8)
-                        case .blob: text.append(contentsOf: "::bytea".utf8)
-                        }
-                    }
+                    if n <= types.count { text.append(contentsOf: types[n - 1].utf8) }
                 } else {
                     text.append(b)
                 }
             }
-            guard n == values.count else {
-                throw PostgresError(TrackingError(.internalError, "\(n) placeholders, \(values.count) values"), sql: sql)
+            guard n == types.count else {
+                throw PostgresError(TrackingError(.internalError, "\(n) placeholders, \(types.count) values"), sql: sql)
             }
             return String(decoding: text, as: UTF8.self)
         }
@@ -544,6 +553,16 @@ public final class PostgresDatabase: Sendable {
                     try refuseNUL(x)
                     return PostgresData(string: x)
                 case .blob(let x): return PostgresData(bytes: x)
+                }
+            }
+        }
+
+        /// The rows of a prepared statement's answer, each cell as a ``SQLValue``. The description a statement is
+        /// prepared with says text; the rows come in binary (as asked).
+        static func values(_ rows: [PostgresRow]) -> [[SQLValue]] {
+            rows.map { row in
+                row.map { c in
+                    value(PostgresCell(bytes: c.bytes, dataType: c.dataType, format: .binary, columnName: c.columnName, columnIndex: c.columnIndex))
                 }
             }
         }

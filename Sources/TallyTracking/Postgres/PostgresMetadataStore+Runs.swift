@@ -27,22 +27,9 @@ extension PostgresMetadataStore {
     }
 
     public func insertRun(inActiveExperiment info: RunInfo, tags: [KeyValue]) throws -> Bool {
-        // One statement, as insertRun's, whose run row is made from the experiment's row only while it is active; the
-        // tags and the latest row are joined to the inserted run, so nothing is written otherwise.
-        let tags = Self.tagRows(tags)
-        let tagInsert = tags.isEmpty ? "" : ", t AS (INSERT INTO tags SELECT v.* FROM (VALUES "
-            + Array(repeating: "(?, ?, ?)", count: tags.count).joined(separator: ", ") + ") AS v(run_uuid, key, value) JOIN r USING (run_uuid))"
-        let inserted = try conn { c in
-            try c.rows("WITH r AS (INSERT INTO runs SELECT ?, experiment_id, ?, ?, ?, ?, CAST(? AS int8), ?, ?, NULL FROM experiments "
-                       + "WHERE experiment_id = ? AND lifecycle_stage = 'active' RETURNING run_uuid)"
-                       + ", l AS (INSERT INTO run_latest SELECT run_uuid, ''::bytea FROM r)" + tagInsert
-                       + " SELECT count(*) FROM r",
-                       [.text(info.runID), .text(info.runName), .text(info.userID), .text(info.status.rawValue), .integer(info.startTime),
-                        info.endTime.map(SQLValue.integer) ?? .null, .text(info.artifactURI), .text(info.lifecycleStage.rawValue),
-                        .integer(Int64(info.experimentID) ?? -1)]
-                       + tags.flatMap { [.text(info.runID), .text($0.key), .text($0.value)] })
-        }
-        guard inserted.first?.first?.int == 1 else { return false }
+        // One statement (for this and concurrent requests' runs): the run row made only while its experiment is
+        // active, its tags and its empty latest row joined to the inserted run, so nothing is written otherwise.
+        guard case .run(inserted: true) = try send(.run(info, tags: Self.tagRows(tags))) else { return false }
         rememberNewRun(info.runID)
         return true
     }
@@ -212,22 +199,18 @@ extension PostgresMetadataStore {
     // MARK: Writes guarded by the run's stage (one statement each: the check rides on the write)
 
     public func insertParams(activeRunID runID: String, _ params: [KeyValue]) throws -> [String: String]? {
+        // One statement (for this and concurrent requests' runs): nothing is inserted into a run that is not active.
         let params = params.sorted { binaryLess($0.key, $1.key) }
-        // The run's stage (row 0) and the keys inserted (rows 1): nothing is inserted into a run that is not active.
-        let rows = try conn { c in
-            try c.rows("WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_uuid = ?), i AS (INSERT INTO params SELECT v.* FROM (VALUES "
-                       + Array(repeating: "(?, ?, ?)", count: params.count).joined(separator: ", ")
-                       + ") AS v(run_uuid, key, value), r WHERE r.lifecycle_stage = 'active' ON CONFLICT (run_uuid, key) DO NOTHING RETURNING key)"
-                       + " SELECT 0, lifecycle_stage FROM r UNION ALL SELECT 1, key FROM i",
-                       [.text(runID)] + params.flatMap { [.text(runID), .text($0.key), .text($0.value)] })
-        }
-        guard rows.contains(where: { $0[0].int == 0 && $0[1].string == LifecycleStage.active.rawValue }) else { return nil }
-        let inserted = Set(rows.filter { $0[0].int == 1 }.compactMap { $0[1].string })
+        guard case .params(active: true, let inserted) = try send(.params(runID: runID, params)) else { return nil }
         let others = params.filter { !inserted.contains($0.key) }.map(\.key)
         return others.isEmpty ? [:] : try self.params(runID: runID, keys: others)
     }
 
     public func updateRun(activeID id: String, status: RunStatus?, endTime: Int64?, name: String?) throws -> RunInfo? {
+        if name == nil, status != nil || endTime != nil {  // one statement, with concurrent requests' updates
+            guard case .finish(let info) = try send(.finish(runID: id, status: status, endTime: endTime)) else { return nil }
+            return info
+        }
         var set: [String] = [], values: [SQLValue] = []
         if let status { set.append("status = ?"); values.append(.text(status.rawValue)) }
         if let endTime { set.append("end_time = ?"); values.append(.integer(endTime)) }

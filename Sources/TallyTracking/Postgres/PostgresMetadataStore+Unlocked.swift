@@ -157,12 +157,7 @@ extension PostgresMetadataStore {
             return (id, table.interned(key))
         }
         let encoded = try withCodec { try LatestRows.encode(merged, ids: mergedIDs, codec: $0) }
-        let answer = try conn { c in
-            try c.rows("UPDATE run_latest l SET data = ?, seq = l.seq + 1 FROM runs r WHERE l.run_uuid = ? AND l.seq = ? "
-                       + "AND r.run_uuid = l.run_uuid AND r.lifecycle_stage = 'active' RETURNING l.seq",
-                       [.blob(encoded), .text(u.runID), .integer(expected.seq)])
-        }
-        guard let seq = answer.first?.first?.int else { throw StaleLatest() }
+        guard case .latest(seq: let seq?) = try send(.latest(runID: u.runID, data: encoded, expected: expected.seq)) else { throw StaleLatest() }
         u.written.withLock { $0 = (seq, expected.data) }
         latestCache.put(u.runID, LatestCache.Entry(seq: seq, data: encoded))
     }

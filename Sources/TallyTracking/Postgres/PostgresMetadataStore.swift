@@ -28,6 +28,9 @@ public final class PostgresMetadataStore: MetadataStore {
     /// Latest rows as this server last wrote or read them: what a metrics request expects to find
     /// (``metricsRequest(runID:_:)``), never served as a read.
     let latestCache: LatestCache
+    /// The writes requests make most (runs created, params, latest rows, runs finished), concurrent requests' sent
+    /// as one statement (``send(_:)``), on a connection of its own.
+    let lane: PostgresDatabase.Lane<Write, Written>
 
     /// A codec lent to one call at a time (the pool's mutex hands each to one thread only).
     struct LentCodec: @unchecked Sendable {
@@ -67,6 +70,7 @@ public final class PostgresMetadataStore: MetadataStore {
         latestCache = LatestCache(capacityBytes: latestCacheBytes)
         db = try PostgresDatabase(uri: uri, poolSize: poolSize)
         keyDB = try PostgresDatabase(uri: uri, poolSize: 1)
+        lane = Self.lane(db)
         do {
             try PostgresSchema.migrate(db, migrate: migrate, defaultArtifactLocation: defaultArtifactLocation, now: now)
         } catch let e as PostgresError {
@@ -78,6 +82,7 @@ public final class PostgresMetadataStore: MetadataStore {
 
     /// Closes the pool's connections.
     public func close() {
+        lane.close()
         db.close()
         keyDB.close()
     }

@@ -1,0 +1,227 @@
+import Dispatch
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+extension PostgresDatabase {
+    /// Concurrent callers' writes sent to PostgreSQL together (group commit), on connections of its own: while a
+    /// batch is in flight the writes that arrive wait, and the moment its answer comes in, the connection's event
+    /// loop sends the next batch with all of them as one statement — no thread is woken in between. A caller alone
+    /// waits for nothing: its batch is itself, one trip as on the pool. Under load, where the server and the database
+    /// are short of CPU, one statement, one commit and one round trip serve several requests.
+    ///
+    /// - The first connection sends whatever waits; a second one is used only when ``spill`` writes wait while the
+    ///   first is busy, so under load it adds batches where they pay (two cores of a database), not round trips.
+    /// - At most one write per key goes in a batch (a batch's answers are told apart by key, and one run's writes
+    ///   stay in order); a later one waits for the next batch.
+    /// - A batch the database refuses (any error with a SQLSTATE: a constraint, text it cannot hold, a deadlock, a
+    ///   lock not granted within ``laneLockTimeout``) is written again one write at a time, each by its own caller on
+    ///   the pool, so a write only ever fails for its own reasons. The lock timeout keeps a batch stuck behind
+    ///   another transaction's row lock from holding the others back.
+    /// - A lost connection fails the batch in flight, as it would each write on the pool; the writes waiting go to
+    ///   the pool, and the next write connects again.
+    final class Lane<Op: Sendable, Outcome: Sendable>: Sendable {
+        /// A batch's statement.
+        typealias Build = @Sendable ([Op]) throws -> Connection.Statement
+        /// A batch's outcomes from the statement's rows: one per op, in order.
+        typealias Read = @Sendable ([[SQLValue]], [Op]) -> [Outcome]
+
+        /// One caller's write.
+        final class Request: Sendable {
+            let op: Op
+            let key: String
+            private let ready = DispatchSemaphore(value: 0)
+            private let answer = Mutex<Answer?>(nil)
+
+            init(_ op: Op, key: String) {
+                self.op = op
+                self.key = key
+            }
+
+            /// What the caller is told.
+            enum Answer: Sendable {
+                /// Its batch was written: its outcome, or the error that failed the batch.
+                case done(Result<Outcome, any Error>)
+                /// Its batch was refused, or never sent: it writes alone, on the pool.
+                case alone
+            }
+
+            func tell(_ a: Answer) {
+                answer.withLock { $0 = a }
+                ready.signal()
+            }
+
+            func wait() -> Answer {
+                ready.wait()
+                return answer.withLock { $0! }
+            }
+        }
+
+        private struct State {
+            var queue: [Request] = []
+            /// Each connection of the lane, and whether a batch is in flight on it (or it is being connected).
+            var slots: [(pooled: Pooled?, busy: Bool)]
+        }
+
+        private let state: Mutex<State>
+        /// Batches sent, the writes they held, and writes run alone on the pool (tests, benchmarks).
+        let batchesSent = Atomic<Int>(0), writesSent = Atomic<Int>(0), writesAlone = Atomic<Int>(0)
+        let database: PostgresDatabase
+        /// The most writes in one batch.
+        let maxBatch: Int
+        /// How many writes must wait before a connection other than the first sends them.
+        let spill: Int
+        private let build: Build
+        private let read: Read
+
+        /// - Parameter connections: the most batches in flight at once, each on a connection of its own.
+        init(_ database: PostgresDatabase, connections: Int = 2, maxBatch: Int = 64, spill: Int = 2, build: @escaping Build, read: @escaping Read) {
+            precondition(maxBatch >= 1 && connections >= 1, "a batch holds at least one write, on at least one connection")
+            self.database = database
+            self.maxBatch = maxBatch
+            self.spill = spill
+            self.build = build
+            self.read = read
+            state = Mutex(State(slots: Array(repeating: (nil, false), count: connections)))
+        }
+
+        deinit {
+            close()
+        }
+
+        /// Closes the lane's connections (a write after this connects again).
+        func close() {
+            let open = state.withLock { s in
+                defer { for i in s.slots.indices { s.slots[i].pooled = nil } }
+                return s.slots.compactMap(\.pooled)
+            }
+            for p in open { p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} } }
+        }
+
+        /// Writes `op` in a batch with whatever writes wait beside it; its outcome.
+        func submit(_ op: Op, key: String) throws -> Outcome {
+            let me = Request(op, key: key)
+            let start = state.withLock { s -> (slot: Int, pooled: Pooled?, batch: [Request])? in
+                s.queue.append(me)
+                // The first connection takes whatever waits; another only several writes, so it adds batches, not trips.
+                guard let i = s.slots.firstIndex(where: { !$0.busy }), i == 0 || s.queue.count >= spill else { return nil }
+                s.slots[i].busy = true
+                return (i, s.slots[i].pooled, take(&s))
+            }
+            if let start {
+                do {
+                    let p = try open(start.pooled, slot: start.slot)
+                    p.connection.eventLoop.execute { self.send(start.batch, slot: start.slot, on: p) }
+                } catch {
+                    // No connection: the batch and the writes queued meanwhile go to the pool, which reports the failure
+                    // as it finds it.
+                    let waiting = state.withLock { s in defer { s.queue = []; s.slots[start.slot].busy = false }; return s.queue }
+                    for r in start.batch + waiting where r !== me { r.tell(.alone) }
+                    return try alone(op)
+                }
+            }
+            switch me.wait() {
+            case .done(let outcome): return try outcome.get()
+            case .alone: return try alone(op)
+            }
+        }
+
+        /// The next batch from the queue: the oldest writes, one per key, at most ``maxBatch``.
+        private func take(_ s: inout State) -> [Request] {
+            var batch: [Request] = [], keys = Set<String>(), left: [Request] = []
+            for r in s.queue {
+                if batch.count < maxBatch, keys.insert(r.key).inserted { batch.append(r) } else { left.append(r) }
+            }
+            s.queue = left
+            return batch
+        }
+
+        /// `op` written by itself on a connection of the pool.
+        func alone(_ op: Op) throws -> Outcome {
+            writesAlone.add(1, ordering: .relaxed)
+            let statement = try build([op])
+            let out = try database.withConnection { read(try $0.rows(statement), [op]) }
+            precondition(out.count == 1, "a batch answers each of its writes")
+            return out[0]
+        }
+
+        /// The connection of `slot` (held busy by the caller): `pooled` while open, else a new one (with backoff).
+        private func open(_ pooled: Pooled?, slot: Int) throws -> Pooled {
+            if let pooled, !pooled.connection.isClosed { return pooled }
+            let fresh = try database.reconnect()
+            try Connection(pooled: fresh, logger: database.logger)
+                .execute("SET lock_timeout = '\(PostgresDatabase.laneLockTimeout)ms'; SET plan_cache_mode = force_generic_plan")
+            state.withLock { $0.slots[slot].pooled = fresh }
+            return fresh
+        }
+
+        /// Sends `batch` on `p`, the connection of `slot` (on its event loop); ``finish(_:_:sql:slot:on:)`` runs when
+        /// the answer comes in.
+        private func send(_ batch: [Request], slot: Int, on p: Pooled) {
+            batchesSent.add(1, ordering: .relaxed)
+            writesSent.add(batch.count, ordering: .relaxed)
+            let connection = p.connection, loop = connection.eventLoop, logger = database.logger
+            let statement: Connection.Statement, answered: EventLoopFuture<[[SQLValue]]>
+            do {
+                guard !connection.isClosed else { throw Closed() }
+                statement = try build(batch.map(\.op))
+                let text = statement.text
+                if statement.preparable, let prepared = p.prepared.withLock({ $0[text] }) {
+                    answered = prepared.execute(try statement.data()).map(Connection.values)
+                } else if statement.preparable, p.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection {
+                    let data = try statement.data()
+                    answered = connection.prepare(query: text).flatMap { prepared in
+                        p.prepared.withLock { $0[text] = prepared }
+                        return prepared.execute(data)
+                    }.map(Connection.values)
+                } else {
+                    answered = connection.query(PostgresQuery(unsafeSQL: text, binds: try statement.bindings()), logger: logger).map { result in
+                        result.rows.map { $0.map(Connection.value) }
+                    }
+                }
+            } catch {
+                return finish(batch, .failure(error), sql: nil, slot: slot, on: p)
+            }
+            let timer = loop.scheduleTask(in: p.answerTimeout) { connection.close().whenComplete { _ in withExtendedLifetime(p) {} } }
+            answered.whenComplete { result in
+                timer.cancel()
+                self.finish(batch, result, sql: statement.text, slot: slot, on: p)
+            }
+        }
+
+        /// Answers `batch`'s callers and sends the next batch, if writes wait (on `p`'s event loop).
+        private func finish(_ batch: [Request], _ result: Result<[[SQLValue]], any Error>, sql: String?, slot: Int, on p: Pooled) {
+            switch result {
+            case .success(let rows):
+                let outcomes = read(rows, batch.map(\.op))
+                precondition(outcomes.count == batch.count, "a batch answers each of its writes")
+                for (r, o) in zip(batch, outcomes) { r.tell(.done(.success(o))) }
+            case .failure(let error) where error is Closed:  // never sent
+                for r in batch { r.tell(.alone) }
+            case .failure(let error):
+                let e = error as? PostgresError ?? PostgresError(error, sql: sql)
+                for r in batch { r.tell(e.sqlState != nil ? .alone : .done(.failure(e))) }
+            }
+            let open = !p.connection.isClosed
+            let next = state.withLock { s -> [Request] in
+                guard open else {  // the waiting writes go to the pool; the next write on this slot connects again
+                    defer { s.queue = []; s.slots[slot] = (nil, false) }
+                    return s.queue
+                }
+                let batch = take(&s)
+                s.slots[slot].busy = !batch.isEmpty
+                return batch
+            }
+            if !open {
+                for r in next { r.tell(.alone) }
+            } else if !next.isEmpty {
+                send(next, slot: slot, on: p)
+            }
+        }
+    }
+
+    /// The longest a lane's batch waits for a row lock before it is refused and its writes go to the pool one by one
+    /// (milliseconds).
+    static let laneLockTimeout = 50
+}

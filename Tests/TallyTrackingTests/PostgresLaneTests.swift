@@ -1,0 +1,305 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyTracking
+
+/// Concurrent requests' writes in one statement (`PostgresDatabase.Lane`, `PostgresMetadataStore+Writes`), against
+/// the real PostgreSQL `make test` starts: a batch writes exactly what its writes would one at a time (every set of
+/// kinds, differentially), the lane batches what waits, refused batches fall back write by write, a lock held
+/// elsewhere holds no other write back, a lost connection is replaced, and many threads through the store lose
+/// nothing.
+@Suite(.enabled(if: PostgresDatabaseTests.available)) struct PostgresLaneTests {
+    typealias Store = PostgresMetadataStore
+
+    /// Runs `body` on a thread of its own (GCD's global queues run as many blocked items as there are cores),
+    /// entering `group` until it returns.
+    static func thread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+        group.enter()
+        Thread {
+            body()
+            group.leave()
+        }.start()
+    }
+
+    /// Runs `prefix-00` … `prefix-11` in experiment 1 (active), with a param on `-02`, a latest row written once on
+    /// `-04`; `-05`, `-09` and `-11` deleted. Experiment 2 is deleted.
+    static func seed(_ s: Store, prefix: String) throws {
+        for i in 0..<12 {
+            let id = "\(prefix)-\(i < 10 ? "0" : "")\(i)"
+            try s.insertRun(RunInfo(runID: id, runName: "run \(i)", experimentID: "1", userID: "u", status: .running, startTime: 100 + Int64(i),
+                                    endTime: nil, artifactURI: "a/\(id)", lifecycleStage: .active), tags: [KeyValue(key: "mlflow.user", value: "u")])
+        }
+        _ = try s.insertParams(runID: "\(prefix)-02", [KeyValue(key: "a", value: "1")])
+        _ = Store.outcomes(try s.db.withConnection { try $0.rows(try Store.single(.latest(runID: "\(prefix)-04", data: [1, 2, 3], expected: 0))) },
+                               [.latest(runID: "\(prefix)-04", data: [1, 2, 3], expected: 0)])
+        for i in [5, 9, 11] { try s.setRunStage(id: "\(prefix)-\(i < 10 ? "0" : "")\(i)", .deleted, now: 7) }
+    }
+
+    /// Writes of every kind on the seeded runs of `prefix` — those succeeding and those refused — keeping the kinds
+    /// whose bit is set in `mask` (1 runs, 2 params, 4 latest rows, 8 finishes).
+    static func writes(_ prefix: String, mask: Int) -> [Store.Write] {
+        func info(_ id: String, experiment: String) -> RunInfo {
+            RunInfo(runID: id, runName: "new", experimentID: experiment, userID: "v", status: .running, startTime: 5, endTime: id.hasSuffix("n1") ? 9 : nil,
+                    artifactURI: "a/\(id)", lifecycleStage: .active)
+        }
+        var out: [Store.Write] = []
+        if mask & 1 != 0 {
+            out += [.run(info("\(prefix)-n1", experiment: "1"), tags: [KeyValue(key: "b", value: "2"), KeyValue(key: "mlflow.user", value: "v")]),
+                    .run(info("\(prefix)-n2", experiment: "1"), tags: []),
+                    .run(info("\(prefix)-n3", experiment: "2"), tags: [KeyValue(key: "c", value: "3")]),  // experiment deleted
+                    .run(info("\(prefix)-n4", experiment: "99"), tags: [])]  // no such experiment
+        }
+        if mask & 2 != 0 {
+            out += [.params(runID: "\(prefix)-01", [KeyValue(key: "x", value: "1"), KeyValue(key: "y", value: "2")]),
+                    .params(runID: "\(prefix)-02", [KeyValue(key: "a", value: "9"), KeyValue(key: "b", value: "1")]),  // a stored already
+                    .params(runID: "\(prefix)-05", [KeyValue(key: "z", value: "1")]),  // deleted run
+                    .params(runID: "\(prefix)-06", []),
+                    .params(runID: "\(prefix)-missing", [KeyValue(key: "q", value: "1")])]
+        }
+        if mask & 4 != 0 {
+            out += [.latest(runID: "\(prefix)-03", data: [9], expected: 0),
+                    .latest(runID: "\(prefix)-04", data: [8], expected: 0),  // the row is at seq 1
+                    .latest(runID: "\(prefix)-09", data: [7], expected: 0)]  // deleted run
+        }
+        if mask & 8 != 0 {
+            out += [.finish(runID: "\(prefix)-07", status: .finished, endTime: 5),
+                    .finish(runID: "\(prefix)-08", status: nil, endTime: 7),
+                    .finish(runID: "\(prefix)-10", status: .killed, endTime: nil),
+                    .finish(runID: "\(prefix)-11", status: .finished, endTime: 1),  // deleted run
+                    .finish(runID: "\(prefix)-gone", status: .finished, endTime: 1)]
+        }
+        return out
+    }
+
+    /// Every row the writes can touch, in one order.
+    static func dump(_ s: Store) throws -> [[SQLValue]] {
+        try s.db.withConnection { c in
+            try c.rows("SELECT \(SQLiteMetadataStore.runColumns) FROM runs ORDER BY run_uuid")
+                + c.rows("SELECT run_uuid, key, value FROM params ORDER BY run_uuid, key")
+                + c.rows("SELECT run_uuid, key, value FROM tags ORDER BY run_uuid, key")
+                + c.rows("SELECT run_uuid, data, seq FROM run_latest ORDER BY run_uuid")
+        }
+    }
+
+    /// For every set of kinds, one statement over all the writes answers and stores what each write alone does (the
+    /// statement a write alone gets is a different one: values instead of arrays).
+    @Test func aBatchWritesWhatItsWritesWouldAlone() throws {
+        let a = try ScratchDatabase(), b = try ScratchDatabase()
+        defer { try? a.drop(); try? b.drop() }
+        let batched = try Store(uri: a.uri, poolSize: 2, now: 1), alone = try Store(uri: b.uri, poolSize: 2, now: 1)
+        defer { batched.close(); alone.close() }
+        for s in [batched, alone] {
+            #expect(try s.insertExperiment(name: "e1", artifactLocation: "x/{id}", tags: [], now: 1) == "1")
+            #expect(try s.insertExperiment(name: "e2", artifactLocation: "x/{id}", tags: [], now: 1) == "2")
+            try s.setExperimentStage(id: 2, .deleted, now: 2)
+        }
+        for mask in 1..<16 {
+            let prefix = "m\(mask)"
+            try Self.seed(batched, prefix: prefix)
+            try Self.seed(alone, prefix: prefix)
+            let w = Self.writes(prefix, mask: mask).shuffled()
+            let together = Store.outcomes(try batched.db.withConnection { try $0.rows(try Store.statement(w)) }, w)
+            let oneByOne = try w.map { x in Store.outcomes(try alone.db.withConnection { try $0.rows(try Store.single(x)) }, [x])[0] }
+            #expect(together == oneByOne, "kinds \(mask)")
+        }
+        #expect(try Self.dump(batched) == Self.dump(alone))
+        // And the outcomes are the ones the rules give (checked once, on the full set).
+        let params = try alone.params(runID: "m15-02", keys: ["a", "b"]), runs = try alone.runs(ids: ["m15-07", "m15-08", "m15-10", "m15-n1", "m15-n3"])
+        #expect(params == ["a": "1", "b": "1"])
+        #expect(runs.map(\.info.runID) == ["m15-07", "m15-08", "m15-10", "m15-n1"])
+        #expect(runs[0].info.status == .finished && runs[0].info.endTime == 5 && runs[1].info.status == .running && runs[1].info.endTime == 7)
+        #expect(runs[2].info.status == .killed && runs[2].info.endTime == nil && runs[3].info.endTime == 9)
+        #expect(runs[3].tags.sorted { $0.key < $1.key } == [KeyValue(key: "b", value: "2"), KeyValue(key: "mlflow.user", value: "v")])
+    }
+
+    /// A test table's writes through a lane of one connection: inserts (one row each, keyed by `k`), updates, a
+    /// sleep, and the backend's pid.
+    enum Op: Sendable {
+        case insert(String, String), update(String, String), sleep(Double), pid
+        var key: String {
+            switch self {
+            case .insert(let k, _), .update(let k, _): k
+            case .sleep: "sleep"
+            case .pid: "pid"
+            }
+        }
+    }
+
+    static func lane(_ db: PostgresDatabase, table t: String, connections: Int = 1) -> PostgresDatabase.Lane<Op, String> {
+        PostgresDatabase.Lane(db, connections: connections, build: { ops in
+            typealias C = PostgresDatabase.Connection
+            switch ops[0] {
+            case .sleep(let s): return try C.Statement("SELECT 'slept', 'slept' FROM pg_sleep(?)", [.real(s)])
+            case .pid: return try C.Statement("SELECT 'pid', pg_backend_pid()::text || ?", [.text("")])
+            case .insert, .update:
+                var keys: [String] = [], values: [String] = []
+                for case .insert(let k, let v) in ops { keys.append(k); values.append(v) }
+                for case .update(let k, let v) in ops { keys.append(k); values.append(v) }
+                let sql = if case .insert = ops[0] { "INSERT INTO \(t) SELECT * FROM unnest(?, ?) AS x(k, v) RETURNING k, v" }
+                          else { "UPDATE \(t) SET v = x.v FROM unnest(?, ?) AS x(k, v) WHERE \(t).k = x.k RETURNING \(t).k, \(t).v" }
+                return C.Statement(text: try C.text(sql, types: ["::text[]", "::text[]"]), columns: [.texts(keys), .texts(values)])
+            }
+        }, read: { rows, ops in
+            var found: [String: String] = [:]
+            for r in rows { found[r[0].string ?? ""] = r[1].string ?? "" }
+            return ops.map { op in
+                switch op {
+                case .sleep: found["slept"] ?? "?"
+                case .pid: found["pid"] ?? "?"
+                default: found[op.key] ?? "missing"
+                }
+            }
+        })
+    }
+
+    /// Writes that arrive while a batch is in flight go out together in the next one; a batch the database refuses
+    /// (a duplicate key, text with NUL) is written again write by write, so only the culprits fail.
+    @Test func writesWaitingGoTogetherAndRefusedBatchesFallBack() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 4)
+        defer { db.close() }
+        let t = "lane_\(UInt32.random(in: 0...UInt32.max))"
+        try db.withConnection { try $0.execute("CREATE TABLE \(t) (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO \(t) VALUES ('taken', 'old')") }
+        defer { _ = try? db.withConnection { try $0.execute("DROP TABLE \(t)") } }
+        let lane = Self.lane(db, table: t)
+
+        // A slow batch, and eight inserts arriving while it runs: they make one batch.
+        func during(_ ops: [Op]) -> [Result<String, any Error>] {
+            let results = Mutex<[Result<String, any Error>?]>(Array(repeating: nil, count: ops.count))
+            let group = DispatchGroup()
+            Self.thread(group) { #expect((try? lane.submit(.sleep(0.5), key: "sleep")) == "slept") }
+            usleep(150_000)
+            for (i, op) in ops.enumerated() {
+                Self.thread(group) {
+                    let r = Result { try lane.submit(op, key: op.key) }
+                    results.withLock { $0[i] = r }
+                }
+            }
+            group.wait()
+            return results.withLock { $0.map { $0! } }
+        }
+        let first = during((0..<8).map { .insert("k\($0)", "v\($0)") })
+        #expect(first.map { try? $0.get() } == (0..<8).map { Optional("v\($0)") })
+        #expect(lane.batchesSent.load(ordering: .relaxed) == 2, "\(lane.batchesSent.load(ordering: .relaxed)) batches")
+        #expect(lane.writesSent.load(ordering: .relaxed) == 9)
+        #expect(lane.writesAlone.load(ordering: .relaxed) == 0)
+
+        // One duplicate key and one NUL among them: the batch is refused, each write runs alone, two fail.
+        var ops: [Op] = (8..<14).map { .insert("k\($0)", "v\($0)") }
+        ops.insert(.insert("taken", "new"), at: 2)
+        ops.append(.insert("k-nul", "a\u{0}b"))
+        let second = during(ops)
+        for (op, r) in zip(ops, second) {
+            switch (op.key, r) {
+            case ("taken", .failure(let e as PostgresError)): #expect(e.sqlState == "23505", "\(e)")
+            case ("k-nul", .failure(let e as PostgresError)): #expect(e.sqlState == "22021", "\(e)")
+            case (let k, .success(let v)): #expect(k != "taken" && k != "k-nul" && v == "v" + k.dropFirst())
+            default: Issue.record("\(op): \(r)")
+            }
+        }
+        #expect(lane.writesAlone.load(ordering: .relaxed) == ops.count)
+        let stored = try db.withConnection { try $0.rows("SELECT k, v FROM \(t) ORDER BY k") }
+        #expect(stored.count == 15 && stored.contains([.text("taken"), .text("old")]) && !stored.contains { $0[0] == .text("k-nul") })
+    }
+
+    /// A batch waiting for a row lock another transaction holds gives up after the lane's lock timeout: its write
+    /// waits on the pool instead, and writes of other rows go through the lane meanwhile.
+    @Test func aRowLockHeldElsewhereHoldsNoOtherWriteBack() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 4)
+        defer { db.close() }
+        let t = "lock_\(UInt32.random(in: 0...UInt32.max))"
+        try db.withConnection { try $0.execute("CREATE TABLE \(t) (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO \(t) VALUES ('x', '0'), ('y', '0')") }
+        defer { _ = try? db.withConnection { try $0.execute("DROP TABLE \(t)") } }
+        let lane = Self.lane(db, table: t)
+        let holder = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 1)
+        defer { holder.close() }
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), group = DispatchGroup()
+        Self.thread(group) {
+            _ = try? holder.transaction { c in
+                _ = try c.rows("SELECT v FROM \(t) WHERE k = 'x' FOR UPDATE")
+                locked.signal()
+                release.wait()
+            }
+        }
+        locked.wait()
+        let x = Mutex<String?>(nil)
+        Self.thread(group) {
+            let written = try? lane.submit(.update("x", "1"), key: "x")
+            x.withLock { $0 = written }
+        }
+        usleep(300_000)  // the lane gave up on x after 50 ms; x now waits on the pool
+        let started = DispatchTime.now().uptimeNanoseconds
+        #expect(try lane.submit(.update("y", "1"), key: "y") == "1")
+        #expect(Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 < 2)
+        #expect(x.withLock { $0 } == nil && lane.writesAlone.load(ordering: .relaxed) == 1)
+        release.signal()
+        group.wait()
+        #expect(x.withLock { $0 } == "1")
+        #expect(try db.withConnection { try $0.rows("SELECT v FROM \(t) ORDER BY k") } == [[.text("1")], [.text("1")]])
+    }
+
+    /// The lane's connection ended by the server (a failover, an idle timeout): the next writes get a new one.
+    @Test func aLostLaneConnectionIsReplaced() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 2)
+        defer { db.close() }
+        let lane = Self.lane(db, table: "unused")
+        let pid = try lane.submit(.pid, key: "pid")
+        try db.withConnection { c in
+            _ = try c.rows("SELECT pg_terminate_backend(?::int)", [.integer(Int64(pid)!)])
+            while try c.rows("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?::int", [.integer(Int64(pid)!)]) != [[.integer(0)]] { usleep(2_000) }
+        }
+        _ = try? lane.submit(.pid, key: "pid")  // may fail, as a pool connection's first call after the loss does
+        let again = try lane.submit(.pid, key: "pid")
+        #expect(again != pid && again != "?")
+    }
+
+    /// Sixteen threads creating runs, logging params (one changed: refused), metrics and finishing them through one
+    /// store, some of them into a run deleted meanwhile: another server reads every value back.
+    @Test func manyThreadsThroughOneStoreLoseNothing() throws {
+        let f = try Fixture("lane", backend: .postgres)
+        let s = f.service, exp = try s.createExperiment(name: "lane")
+        let ids = Mutex<[Int: [String]]>([:])
+        let failures = Mutex<[String]>([])
+        let group = DispatchGroup()
+        for c in 0..<16 { Self.thread(group) {
+            do {
+                for i in 0..<12 {
+                    let id = try s.createRun(experimentID: exp, userID: "u\(c)").info.runID
+                    ids.withLock { $0[c, default: []].append(id) }
+                    for p in 0..<3 { try s.logParam(runID: id, key: "p\(p)", value: "\(c)-\(i)-\(p)") }
+                    expectError(.invalidParameterValue, "Changing param values is not allowed") { try s.logParam(runID: id, key: "p0", value: "other") }
+                    for m in 0..<3 { try s.logMetric(runID: id, Metric(key: "m\(m)", value: Double(c * 100 + i), timestamp: 1, step: Int64(m))) }
+                    if i == 5 {
+                        try s.deleteRun(id: id)
+                        expectError(.invalidParameterValue, "must be in the 'active' state") { try s.logParam(runID: id, key: "late", value: "1") }
+                        expectError(.invalidParameterValue, "must be in the 'active' state") {
+                            try s.logMetric(runID: id, Metric(key: "m0", value: 1, timestamp: 1, step: 9))
+                        }
+                        continue
+                    }
+                    _ = try s.updateRun(id: id, status: .finished, endTime: 1_700_000_000_000 + Int64(i))
+                }
+            } catch {
+                failures.withLock { $0.append("\(c): \(error)") }
+            }
+        } }
+        group.wait()
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let other = try f.secondServer()
+        for (c, runs) in ids.withLock({ $0 }) {
+            #expect(runs.count == 12)
+            for (i, id) in runs.enumerated() {
+                let r = try other.run(id: id)
+                #expect(r.params.map(\.value) == (0..<3).map { "\(c)-\(i)-\($0)" })
+                #expect(r.metrics.map(\.value) == [Double](repeating: Double(c * 100 + i), count: 3))
+                if i == 5 {
+                    #expect(r.info.lifecycleStage == .deleted && r.info.status == .running)
+                } else {
+                    #expect(r.info.status == .finished && r.info.endTime == 1_700_000_000_000 + Int64(i))
+                }
+            }
+        }
+        let store = try #require(s.metadata as? PostgresMetadataStore)
+        #expect(store.lane.writesSent.load(ordering: .relaxed) >= store.lane.batchesSent.load(ordering: .relaxed))
+    }
+}
