@@ -126,6 +126,13 @@ import Testing
         }
     }
 
+    /// A table of its own `(k TEXT PRIMARY KEY, v TEXT)` holding `rows` (SQL `VALUES`); its name.
+    static func table(_ db: PostgresDatabase, _ rows: String) throws -> String {
+        let t = "lane_\(UInt32.random(in: 0...UInt32.max))"
+        try db.withConnection { try $0.execute("CREATE TABLE \(t) (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO \(t) VALUES \(rows)") }
+        return t
+    }
+
     static func lane(_ db: PostgresDatabase, table t: String, connections: Int = 1) -> PostgresDatabase.Lane<Op, String> {
         PostgresDatabase.Lane(db, connections: connections, build: { ops in
             typealias C = PostgresDatabase.Connection
@@ -158,8 +165,7 @@ import Testing
     @Test func writesWaitingGoTogetherAndRefusedBatchesFallBack() throws {
         let db = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 4)
         defer { db.close() }
-        let t = "lane_\(UInt32.random(in: 0...UInt32.max))"
-        try db.withConnection { try $0.execute("CREATE TABLE \(t) (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO \(t) VALUES ('taken', 'old')") }
+        let t = try Self.table(db, "('taken', 'old')")
         defer { _ = try? db.withConnection { try $0.execute("DROP TABLE \(t)") } }
         let lane = Self.lane(db, table: t)
 
@@ -207,8 +213,7 @@ import Testing
     @Test func aRowLockHeldElsewhereHoldsNoOtherWriteBack() throws {
         let db = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 4)
         defer { db.close() }
-        let t = "lock_\(UInt32.random(in: 0...UInt32.max))"
-        try db.withConnection { try $0.execute("CREATE TABLE \(t) (k TEXT PRIMARY KEY, v TEXT NOT NULL); INSERT INTO \(t) VALUES ('x', '0'), ('y', '0')") }
+        let t = try Self.table(db, "('x', '0'), ('y', '0')")
         defer { _ = try? db.withConnection { try $0.execute("DROP TABLE \(t)") } }
         let lane = Self.lane(db, table: t)
         let holder = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 1)
