@@ -13,14 +13,15 @@ extension PostgresDatabase {
     ///
     /// - The first connection sends whatever waits; a second one is used only when ``spill`` writes wait while the
     ///   first is busy, so under load it adds batches where they pay (two cores of a database), not round trips.
-    /// - At most one write per key goes in a batch (a batch's answers are told apart by key, and one run's writes
-    ///   stay in order); a later one waits for the next batch.
+    /// - At most one write per key is in flight on all the lane's connections (a batch's answers are told apart by key,
+    ///   one run's writes stay in order, and two batches never wait for each other's rows); a later one waits.
     /// - A batch the database refuses (any error with a SQLSTATE: a constraint, text it cannot hold, a deadlock, a
     ///   lock not granted within ``laneLockTimeout``) is written again one write at a time, each by its own caller on
     ///   the pool, so a write only ever fails for its own reasons. The lock timeout keeps a batch stuck behind
     ///   another transaction's row lock from holding the others back.
     /// - A lost connection fails the batch in flight, as it would each write on the pool; the writes waiting go to
-    ///   the pool, and the next write connects again.
+    ///   the pool, and the next write connects again. A connection that cannot be made sends the lane's writes to the
+    ///   pool (which retries with backoff) for ``laneRetryNanos``.
     final class Lane<Op: Sendable, Outcome: Sendable>: Sendable {
         /// A batch's statement.
         typealias Build = @Sendable ([Op]) throws -> Connection.Statement
@@ -52,8 +53,12 @@ extension PostgresDatabase {
                 ready.signal()
             }
 
-            func wait() -> Answer {
-                ready.wait()
+            /// Waits for the answer; should none come within `seconds` (an event loop shut down drops its tasks), the
+            /// write fails as unanswered.
+            func wait(seconds: Int64) -> Answer {
+                guard ready.wait(timeout: .now() + .seconds(Int(seconds))) == .success else {
+                    return .done(.failure(NoAnswer(timeout: .seconds(seconds))))
+                }
                 return answer.withLock { $0! }
             }
         }
@@ -62,6 +67,10 @@ extension PostgresDatabase {
             var queue: [Request] = []
             /// Each connection of the lane, and whether a batch is in flight on it (or it is being connected).
             var slots: [(pooled: Pooled?, busy: Bool)]
+            /// The keys of the writes in flight on any connection: a key's next write waits for them.
+            var inFlight = Set<String>()
+            /// Until when (monotonic nanoseconds) writes go straight to the pool: the lane could not connect.
+            var downUntil: UInt64 = 0
         }
 
         private let state: Mutex<State>
@@ -102,36 +111,50 @@ extension PostgresDatabase {
         /// Writes `op` in a batch with whatever writes wait beside it; its outcome.
         func submit(_ op: Op, key: String) throws -> Outcome {
             let me = Request(op, key: key)
+            let now = DispatchTime.now().uptimeNanoseconds
+            if state.withLock({ now < $0.downUntil }) { return try alone(op) }
             let start = state.withLock { s -> (slot: Int, pooled: Pooled?, batch: [Request])? in
                 s.queue.append(me)
                 // The first connection takes whatever waits; another only several writes, so it adds batches, not trips.
                 guard let i = s.slots.firstIndex(where: { !$0.busy }), i == 0 || s.queue.count >= spill else { return nil }
+                let batch = take(&s)
+                guard !batch.isEmpty else { return nil }  // every write waiting is of a key in flight: its batch takes them
                 s.slots[i].busy = true
-                return (i, s.slots[i].pooled, take(&s))
+                return (i, s.slots[i].pooled, batch)
             }
             if let start {
                 do {
                     let p = try open(start.pooled, slot: start.slot)
                     p.connection.eventLoop.execute { self.send(start.batch, slot: start.slot, on: p) }
                 } catch {
-                    // No connection: the batch and the writes queued meanwhile go to the pool, which reports the failure
-                    // as it finds it.
-                    let waiting = state.withLock { s in defer { s.queue = []; s.slots[start.slot].busy = false }; return s.queue }
+                    // No connection: the batch and the writes queued meanwhile go to the pool (which reports the
+                    // failure as it finds it), and so do the lane's writes for the next second.
+                    let waiting = state.withLock { s in
+                        defer {
+                            s.queue = []
+                            s.slots[start.slot].busy = false
+                            s.inFlight.subtract(start.batch.map(\.key))
+                            s.downUntil = DispatchTime.now().uptimeNanoseconds + PostgresDatabase.laneRetryNanos
+                        }
+                        return s.queue
+                    }
                     for r in start.batch + waiting where r !== me { r.tell(.alone) }
                     return try alone(op)
                 }
             }
-            switch me.wait() {
+            // The lane's answers are bounded by the connection's deadline; 10 s more for an event loop that never runs.
+            switch me.wait(seconds: database.answerTimeout.nanoseconds / 1_000_000_000 + 10) {
             case .done(let outcome): return try outcome.get()
             case .alone: return try alone(op)
             }
         }
 
-        /// The next batch from the queue: the oldest writes, one per key, at most ``maxBatch``.
+        /// The next batch from the queue: the oldest writes, one per key and none of a key in flight, at most
+        /// ``maxBatch`` (their keys are in flight from now on).
         private func take(_ s: inout State) -> [Request] {
-            var batch: [Request] = [], keys = Set<String>(), left: [Request] = []
+            var batch: [Request] = [], left: [Request] = []
             for r in s.queue {
-                if batch.count < maxBatch, keys.insert(r.key).inserted { batch.append(r) } else { left.append(r) }
+                if batch.count < maxBatch, s.inFlight.insert(r.key).inserted { batch.append(r) } else { left.append(r) }
             }
             s.queue = left
             return batch
@@ -146,12 +169,18 @@ extension PostgresDatabase {
             return out[0]
         }
 
-        /// The connection of `slot` (held busy by the caller): `pooled` while open, else a new one (with backoff).
+        /// The connection of `slot` (held busy by the caller): `pooled` while open, else a new one (one attempt: the
+        /// writes go to the pool, which retries, when it fails).
         private func open(_ pooled: Pooled?, slot: Int) throws -> Pooled {
             if let pooled, !pooled.connection.isClosed { return pooled }
-            let fresh = try database.reconnect()
-            try Connection(pooled: fresh, logger: database.logger)
-                .execute("SET lock_timeout = '\(PostgresDatabase.laneLockTimeout)ms'; SET plan_cache_mode = force_generic_plan")
+            let fresh = try database.connect()
+            do {
+                try Connection(pooled: fresh, logger: database.logger)
+                    .execute("SET lock_timeout = '\(PostgresDatabase.laneLockTimeout)ms'; SET plan_cache_mode = force_generic_plan")
+            } catch {
+                fresh.connection.close().whenComplete { _ in withExtendedLifetime(fresh) {} }
+                throw error
+            }
             state.withLock { $0.slots[slot].pooled = fresh }
             return fresh
         }
@@ -205,6 +234,7 @@ extension PostgresDatabase {
             }
             let open = !p.connection.isClosed
             let next = state.withLock { s -> [Request] in
+                s.inFlight.subtract(batch.map(\.key))
                 guard open else {  // the waiting writes go to the pool; the next write on this slot connects again
                     defer { s.queue = []; s.slots[slot] = (nil, false) }
                     return s.queue
@@ -221,7 +251,9 @@ extension PostgresDatabase {
         }
     }
 
-    /// The longest a lane's batch waits for a row lock before it is refused and its writes go to the pool one by one
-    /// (milliseconds).
+    /// The longest a lane's batch waits for any one row lock before it is refused and its writes go to the pool one
+    /// by one (milliseconds).
     static let laneLockTimeout = 50
+    /// How long a lane that could not connect sends its writes straight to the pool before trying again.
+    static let laneRetryNanos: UInt64 = 1_000_000_000
 }

@@ -1,7 +1,8 @@
 /// The writes requests make most — a run created, params logged, a run's latest values written, a run finished —
 /// sent through the store's ``PostgresDatabase/Lane``: concurrent requests' writes, of any of these kinds, go to
 /// PostgreSQL as one statement over arrays (`docs/postgresql.md`, "Concurrent requests in one statement"). A batch
-/// holds one write per run, so no two of its parts touch one row; each part takes its rows in run order.
+/// holds one write per run, so no two of its parts touch one row; its arrays are sorted by run, and the inserts take
+/// their rows in that order.
 extension PostgresMetadataStore {
     /// One write of a batch.
     enum Write: Sendable {
