@@ -1,5 +1,7 @@
+import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 extension PostgresDatabase.Connection {
     /// A column of values bound as one PostgreSQL array: `unnest(?, ?, …)` turns columns into rows, so one statement
@@ -14,6 +16,8 @@ extension PostgresDatabase.Connection {
     struct Statement: Sendable {
         /// The statement's text.
         let text: String
+        /// The statement as written (with `?` placeholders), for errors.
+        let sql: String
         /// Its binds.
         let binds: Binds
 
@@ -26,12 +30,14 @@ extension PostgresDatabase.Connection {
         /// `sql` with SQLite-style `?` placeholders bound to `values` (see ``PostgresDatabase/Connection/text(_:_:)``).
         init(_ sql: String, _ values: [SQLValue]) throws {
             text = try PostgresDatabase.Connection.text(sql, values)
+            self.sql = sql
             binds = .values(values)
         }
 
         /// `text`, PostgreSQL's already, bound to `columns`.
         init(text: String, columns: [Column]) {
             self.text = text
+            sql = text
             binds = .columns(columns)
         }
 
@@ -80,9 +86,45 @@ extension PostgresDatabase.Connection {
         }
     }
 
-    /// The rows of `statement` (prepared on the connection the first time, like ``rows(_:_:)``).
+    /// The rows of `statement`: prepared on the connection the first time it runs (up to
+    /// ``PostgresDatabase/preparedPerConnection``), so later runs skip the server's parsing and planning.
     func rows(_ statement: Statement) throws -> [[SQLValue]] {
-        try rows(statement.text, text: { statement.text }, preparable: statement.preparable, data: { try statement.data() },
-                 binds: { try statement.bindings() })
+        try checkOpen(statement.sql)
+        do {
+            let pooled = pooled, logger = logger
+            let answer = pooled.send { pooled.execute(statement, logger: logger) }
+            return try afterEarlier(statement.sql) { try answer.wait() }
+        } catch let e as PostgresError {
+            throw e
+        } catch {
+            throw PostgresError(error, sql: statement.sql)
+        }
+    }
+}
+
+extension PostgresDatabase.Pooled {
+    /// Runs `statement` on this connection, called on its event loop: a statement prepared here before is only bound
+    /// and executed; one that may be prepared is prepared first, while the connection holds fewer than
+    /// ``PostgresDatabase/preparedPerConnection``; any other runs unprepared. Its rows, each cell as a ``SQLValue``.
+    func execute(_ statement: PostgresDatabase.Connection.Statement, logger: Logger) -> EventLoopFuture<[[SQLValue]]> {
+        typealias C = PostgresDatabase.Connection
+        let text = statement.text
+        do {
+            if statement.preparable, let p = self.prepared.withLock({ $0[text] }) {
+                return p.execute(try statement.data()).map(C.values)
+            }
+            if statement.preparable, self.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection {
+                let data = try statement.data()
+                return connection.prepare(query: text).flatMap { p in
+                    self.prepared.withLock { $0[text] = p }
+                    return p.execute(data)
+                }.map(C.values)
+            }
+            return connection.query(PostgresQuery(unsafeSQL: text, binds: try statement.bindings()), logger: logger).map { result in
+                result.rows.map { $0.map(C.value) }
+            }
+        } catch {
+            return connection.eventLoop.makeFailedFuture(error)
+        }
     }
 }

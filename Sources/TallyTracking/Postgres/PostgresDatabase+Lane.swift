@@ -190,32 +190,19 @@ extension PostgresDatabase {
         private func send(_ batch: [Request], slot: Int, on p: Pooled) {
             batchesSent.add(1, ordering: .relaxed)
             writesSent.add(batch.count, ordering: .relaxed)
-            let connection = p.connection, loop = connection.eventLoop, logger = database.logger
-            let statement: Connection.Statement, answered: EventLoopFuture<[[SQLValue]]>
+            let connection = p.connection, loop = connection.eventLoop
+            let statement: Connection.Statement
             do {
                 guard !connection.isClosed else { throw Closed() }
                 statement = try build(batch.map(\.op))
-                let text = statement.text
-                if statement.preparable, let prepared = p.prepared.withLock({ $0[text] }) {
-                    answered = prepared.execute(try statement.data()).map(Connection.values)
-                } else if statement.preparable, p.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection {
-                    let data = try statement.data()
-                    answered = connection.prepare(query: text).flatMap { prepared in
-                        p.prepared.withLock { $0[text] = prepared }
-                        return prepared.execute(data)
-                    }.map(Connection.values)
-                } else {
-                    answered = connection.query(PostgresQuery(unsafeSQL: text, binds: try statement.bindings()), logger: logger).map { result in
-                        result.rows.map { $0.map(Connection.value) }
-                    }
-                }
             } catch {
                 return finish(batch, .failure(error), sql: nil, slot: slot, on: p)
             }
+            let answered = p.execute(statement, logger: database.logger)
             let timer = loop.scheduleTask(in: p.answerTimeout) { connection.close().whenComplete { _ in withExtendedLifetime(p) {} } }
             answered.whenComplete { result in
                 timer.cancel()
-                self.finish(batch, result, sql: statement.text, slot: slot, on: p)
+                self.finish(batch, result, sql: statement.sql, slot: slot, on: p)
             }
         }
 

@@ -422,32 +422,7 @@ public final class PostgresDatabase: Sendable {
         /// the first time it runs them (up to ``PostgresDatabase/preparedPerConnection``): later runs skip the
         /// server's parsing and planning.
         public func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
-            try rows(sql, text: { try Self.text(sql, values) }, preparable: !values.isEmpty && values.count <= 64,
-                     data: { try Self.data(values) }, binds: { try Self.binds(values) })
-        }
-
-        /// The rows of a statement given as its text for PostgreSQL and its binds both ways (prepared: `data`;
-        /// unprepared: `binds`).
-        func rows(_ sql: String, text: () throws -> String, preparable: Bool, data: () throws -> [PostgresData],
-                  binds: () throws -> PostgresBindings) throws -> [[SQLValue]] {
-            try checkOpen(sql)
-            do {
-                let text = try text()
-                if preparable, let statement = try prepared(text) {
-                    let data = try data()
-                    let answer = pooled.send { statement.execute(data) }
-                    return Self.values(try afterEarlier(sql) { try answer.wait() })
-                }
-                let query = PostgresQuery(unsafeSQL: text, binds: try binds()), connection = connection, logger = logger
-                let answer = pooled.send { connection.query(query, logger: logger) }
-                return try afterEarlier(sql) { try answer.wait() }.rows.map { row in
-                    row.map(Self.value)
-                }
-            } catch let e as PostgresError {
-                throw e
-            } catch {
-                throw PostgresError(error, sql: sql)
-            }
+            try rows(try Statement(sql, values))
         }
 
         /// Throws instead of sending on a closed connection.
