@@ -127,11 +127,17 @@ extension PostgresMetadataStore {
         return RunCandidates(runs: runs, metrics: metrics)
     }
 
-    public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
+    /// The `SET` items (`status = ?`, …) and their values of a run update: only what is given.
+    static func runChanges(status: RunStatus?, endTime: Int64?, name: String?) -> (set: [String], values: [SQLValue]) {
         var set: [String] = [], values: [SQLValue] = []
         if let status { set.append("status = ?"); values.append(.text(status.rawValue)) }
         if let endTime { set.append("end_time = ?"); values.append(.integer(endTime)) }
         if let name { set.append("name = ?"); values.append(.text(name)) }
+        return (set, values)
+    }
+
+    public func updateRun(id: String, status: RunStatus?, endTime: Int64?, name: String?) throws {
+        let (set, values) = Self.runChanges(status: status, endTime: endTime, name: name)
         guard !set.isEmpty else { return }
         let update = { (c: PostgresDatabase.Connection) in
             try c.exec("UPDATE runs SET \(set.joined(separator: ", ")) WHERE run_uuid = ?", values + [.text(id)])
@@ -211,10 +217,7 @@ extension PostgresMetadataStore {
             guard case .finish(let info) = try send(.finish(runID: id, status: status, endTime: endTime)) else { return nil }
             return info
         }
-        var set: [String] = [], values: [SQLValue] = []
-        if let status { set.append("status = ?"); values.append(.text(status.rawValue)) }
-        if let endTime { set.append("end_time = ?"); values.append(.integer(endTime)) }
-        if let name { set.append("name = ?"); values.append(.text(name)) }
+        let (set, values) = Self.runChanges(status: status, endTime: endTime, name: name)
         let columns = SQLiteMetadataStore.runColumns
         let update = { (c: PostgresDatabase.Connection) -> RunInfo? in
             let sql = set.isEmpty ? "SELECT \(columns) FROM runs WHERE run_uuid = ? AND lifecycle_stage = 'active'"

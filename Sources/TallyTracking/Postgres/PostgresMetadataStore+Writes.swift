@@ -120,9 +120,7 @@ extension PostgresMetadataStore {
                              + "AND r.run_uuid = l.run_uuid AND r.lifecycle_stage = 'active' RETURNING 3, l.run_uuid, NULL::text, l.seq",
                              [.blob(data), .text(runID), .integer(expected)])
         case .finish(let runID, let status, let endTime):
-            var set: [String] = [], values: [SQLValue] = []
-            if let status { set.append("status = ?"); values.append(.text(status.rawValue)) }
-            if let endTime { set.append("end_time = ?"); values.append(.integer(endTime)) }
+            let (set, values) = runChanges(status: status, endTime: endTime, name: nil)
             precondition(!set.isEmpty, "a finish sets the status or the end time")
             return try .init("UPDATE runs SET \(set.joined(separator: ", ")) WHERE run_uuid = ? AND lifecycle_stage = 'active' "
                              + "RETURNING 4, run_uuid, NULL::text, NULL::int8, \(SQLiteMetadataStore.runColumns.dropFirst("run_uuid, ".count))",
