@@ -176,7 +176,7 @@ extension PostgresDatabase {
             let fresh = try database.connect()
             do {
                 try Connection(pooled: fresh, logger: database.logger)
-                    .execute("SET lock_timeout = '\(PostgresDatabase.laneLockTimeout)ms'; SET plan_cache_mode = force_generic_plan")
+                    .execute(PostgresDatabase.laneSettings)
             } catch {
                 fresh.connection.close().whenComplete { _ in withExtendedLifetime(fresh) {} }
                 throw error
@@ -241,6 +241,11 @@ extension PostgresDatabase {
     /// The longest a lane's batch waits for any one row lock before it is refused and its writes go to the pool one
     /// by one (milliseconds).
     static let laneLockTimeout = 50
+    /// The settings of the lane's connections: its lock timeout; one plan per statement, made once (planning the
+    /// batches' arrays costs about as much as running them); and no sequential scans — every statement of the lane
+    /// reaches its rows by key, and a plan made while the tables were small (a sequential scan, cheapest then) would
+    /// otherwise stay with the connection as they grow, scanning every run for each batch.
+    static let laneSettings = "SET lock_timeout = '\(laneLockTimeout)ms'; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"
     /// How long a lane that could not connect sends its writes straight to the pool before trying again.
     static let laneRetryNanos: UInt64 = 1_000_000_000
 }

@@ -81,12 +81,14 @@ extension PostgresMetadataStore {
         }
         if !latest.isEmpty {
             mask |= 4
-            columns += [.texts(latest.map(\.0)), .blobs(latest.map(\.1)), .integers(latest.map(\.2))]
+            let ids = PostgresDatabase.Connection.Column.texts(latest.map(\.0))
+            columns += [ids, .blobs(latest.map(\.1)), .integers(latest.map(\.2)), ids]
         }
         if !finishes.isEmpty {
             mask |= 8
-            columns += [.texts(finishes.map(\.0)), .texts(finishes.map { $0.1?.rawValue ?? "" }),
-                        .integers(finishes.map { $0.2 ?? 0 }), .integers(finishes.map { $0.2 == nil ? 0 : 1 })]
+            let ids = PostgresDatabase.Connection.Column.texts(finishes.map(\.0))
+            columns += [ids, .texts(finishes.map { $0.1?.rawValue ?? "" }),
+                        .integers(finishes.map { $0.2 ?? 0 }), .integers(finishes.map { $0.2 == nil ? 0 : 1 }), ids]
         }
         return PostgresDatabase.Connection.Statement(text: texts[mask], columns: columns)
     }
@@ -137,34 +139,41 @@ extension PostgresMetadataStore {
     }
 
     /// The parts, in the order of the bits of ``texts``: runs created, params, latest rows, runs finished.
+    ///
+    /// Each reaches its rows by key whatever the tables' statistics when the lane's connection makes its one plan
+    /// (`PostgresLaneTests.aBatchReachesItsRowsByKey`): a run's or an experiment's stage is read by a subquery per
+    /// array element (an index lookup), and an updated table is bounded by its keys in the array (`= ANY`). The
+    /// finish's stage test is written `IS TRUE` so that it is no index condition: as one, the index on
+    /// `(experiment_id, lifecycle_stage)` looks selective on a new database, and the plan would read every active run.
     private static let parts: [Part] = [
         Part(ctes: ["rv AS (SELECT * FROM unnest(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS rv(id, name, user_id, status, start_time, end_time, has_end, "
                         + "artifact_uri, stage, experiment))",
-                    "ri AS (INSERT INTO runs SELECT rv.id, e.experiment_id, rv.name, rv.user_id, rv.status, rv.start_time, "
-                        + "CASE WHEN rv.has_end = 1 THEN rv.end_time END, rv.artifact_uri, rv.stage, NULL FROM rv JOIN experiments e "
-                        + "ON e.experiment_id = rv.experiment AND e.lifecycle_stage = 'active' ORDER BY rv.id COLLATE \"C\" RETURNING run_uuid)",
+                    "ri AS (INSERT INTO runs SELECT rv.id, rv.experiment, rv.name, rv.user_id, rv.status, rv.start_time, "
+                        + "CASE WHEN rv.has_end = 1 THEN rv.end_time END, rv.artifact_uri, rv.stage, NULL FROM rv "
+                        + "WHERE (SELECT e.lifecycle_stage FROM experiments e WHERE e.experiment_id = rv.experiment) = 'active' "
+                        + "ORDER BY rv.id COLLATE \"C\" RETURNING run_uuid)",
                     "rl AS (INSERT INTO run_latest SELECT run_uuid, ''::bytea FROM ri ORDER BY run_uuid COLLATE \"C\")",
                     "rt AS (INSERT INTO tags SELECT g.* FROM unnest(?, ?, ?) AS g(run_uuid, key, value) JOIN ri USING (run_uuid) "
                         + "ORDER BY g.run_uuid COLLATE \"C\", g.key COLLATE \"C\")"],
              answers: [answer(0, "run_uuid", from: "ri")],
              casts: ["text", "text", "text", "text", "int8", "int8", "int8", "text", "text", "int8", "text", "text", "text"]),
-        Part(ctes: ["pr AS (SELECT run_uuid, lifecycle_stage FROM runs WHERE run_uuid = ANY(?))",
+        Part(ctes: ["pr AS (SELECT pk.id AS run_uuid, (SELECT lifecycle_stage FROM runs WHERE run_uuid = pk.id) AS lifecycle_stage FROM unnest(?) AS pk(id))",
                     "pi AS (INSERT INTO params SELECT pv.* FROM unnest(?, ?, ?) AS pv(run_uuid, key, value) JOIN pr USING (run_uuid) "
                         + "WHERE pr.lifecycle_stage = 'active' ORDER BY pv.run_uuid COLLATE \"C\", pv.key COLLATE \"C\" "
                         + "ON CONFLICT (run_uuid, key) DO NOTHING RETURNING run_uuid, key)"],
              answers: [answer(1, "run_uuid", text: "lifecycle_stage", from: "pr"), answer(2, "run_uuid", text: "key", from: "pi")],
              casts: ["text", "text", "text", "text"]),
-        Part(ctes: ["lu AS (UPDATE run_latest l SET data = lv.data, seq = l.seq + 1 FROM unnest(?, ?, ?) AS lv(id, data, expected), runs r "
-                        + "WHERE l.run_uuid = lv.id AND l.seq = lv.expected AND r.run_uuid = l.run_uuid AND r.lifecycle_stage = 'active' "
-                        + "RETURNING l.run_uuid, l.seq)"],
+        Part(ctes: ["lu AS (UPDATE run_latest l SET data = lv.data, seq = l.seq + 1 FROM unnest(?, ?, ?) AS lv(id, data, expected) "
+                        + "WHERE l.run_uuid = lv.id AND l.run_uuid = ANY(?) AND l.seq = lv.expected "
+                        + "AND (SELECT r.lifecycle_stage FROM runs r WHERE r.run_uuid = lv.id) = 'active' RETURNING l.run_uuid, l.seq)"],
              answers: [answer(3, "run_uuid", int: "seq", from: "lu")],
-             casts: ["text", "bytea", "int8"]),
+             casts: ["text", "bytea", "int8", "text"]),
         Part(ctes: ["uu AS (UPDATE runs SET status = CASE WHEN uv.new_status = '' THEN status ELSE uv.new_status END, "
                         + "end_time = CASE WHEN uv.has_end = 1 THEN uv.new_end ELSE end_time END "
-                        + "FROM unnest(?, ?, ?, ?) AS uv(id, new_status, new_end, has_end) WHERE run_uuid = uv.id AND lifecycle_stage = 'active' "
-                        + "RETURNING \(SQLiteMetadataStore.runColumns))"],
+                        + "FROM unnest(?, ?, ?, ?) AS uv(id, new_status, new_end, has_end) WHERE run_uuid = uv.id AND run_uuid = ANY(?) "
+                        + "AND (lifecycle_stage = 'active') IS TRUE RETURNING \(SQLiteMetadataStore.runColumns))"],
              answers: [answer(4, "run_uuid", run: true, from: "uu")],
-             casts: ["text", "text", "int8", "int8"]),
+             casts: ["text", "text", "int8", "int8", "text"]),
     ]
 
     /// One part's answer rows: `kind`, the run, a text, an integer and the run's columns after
