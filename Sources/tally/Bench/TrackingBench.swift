@@ -57,6 +57,7 @@ struct TrackingBench: ParsableCommand {
         out.add("clients", clients)
         out.add("durability", durability)
         out.add("metadata", s.metadata is PostgresMetadataStore ? "postgresql" : "sqlite")
+        out.add("rss_after_create_mb", Double(residentBytes()) / 1e6, digits: 1)
 
         // Latest-value updates: each client logs batches of 10 keys at one step each into a run of its own.
         let runs = try (0..<clients).map { _ in try s.createRun(experimentID: exp).info.runID }
@@ -91,6 +92,8 @@ struct TrackingBench: ParsableCommand {
             all.append(try seconds { _ = try q.searchRuns(experimentIDs: [sexp], maxResults: 1000, orderBy: ["metrics.loss DESC"]) })
         }
         reportSearch(&out, matched: matched, filtered: filtered, all: all)
+        out.add("rss_after_search_mb", Double(residentBytes()) / 1e6, digits: 1)
+        out.add("peak_rss_mb", Double(peakResidentBytes()) / 1e6, digits: 1)
         output.emit(out)
     }
 
