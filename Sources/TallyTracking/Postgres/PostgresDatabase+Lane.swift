@@ -244,7 +244,7 @@ extension PostgresDatabase {
     /// The settings of the lane's connections: its lock timeout; one plan per statement, made once (planning the
     /// batches' arrays costs about as much as running them); and no sequential scans — every statement of the lane
     /// reaches its rows by key, and a plan made while the tables were small (a sequential scan, cheapest then) would
-    /// otherwise stay with the connection as they grow, scanning every run for each batch.
+    /// otherwise stay with the connection until the table's next ANALYZE, scanning every run for each batch.
     static let laneSettings = "SET lock_timeout = '\(laneLockTimeout)ms'; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"
     /// How long a lane that could not connect sends its writes straight to the pool before trying again.
     static let laneRetryNanos: UInt64 = 1_000_000_000

@@ -379,13 +379,13 @@ public final class PostgresDatabase: Sendable {
         public func exec(_ sql: String, _ values: [SQLValue]) throws {
             try checkOpen(sql)
             do {
-                let text = try Self.text(sql, values)
+                let statement = try Statement(sql, values)
                 let answer: Answer<Void>
-                if !values.isEmpty, values.count <= 64, let statement = try prepared(text) {
-                    let data = try Self.data(values)
-                    answer = pooled.send { statement.execute(data).map { _ in } }
+                if statement.preparable, let prepared = try prepared(statement.text) {
+                    let data = try statement.data()
+                    answer = pooled.send { prepared.execute(data).map { _ in } }
                 } else {
-                    let query = PostgresQuery(unsafeSQL: text, binds: try Self.binds(values)), connection = connection, logger = logger
+                    let query = PostgresQuery(unsafeSQL: statement.text, binds: try statement.bindings()), connection = connection, logger = logger
                     answer = pooled.send { connection.query(query, logger: logger).map { _ in } }
                 }
                 pooled.unanswered.withLock { $0.append((answer, sql)) }
