@@ -306,6 +306,62 @@ struct ScratchDatabase {
         expectError(.internalError, "newer than this build") { try PostgresSchema.migrate(db, defaultArtifactLocation: "x", now: 8) }
     }
 
+    /// A role with data rights only (no CREATE on the schema, PostgreSQL 15's default for `public`) starts on a
+    /// current database, with or without `--no-migrate`, and writes; on a database behind this build it is told to
+    /// migrate, not refused by the schema's permissions.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func aRoleWithDataRightsOnlyStarts() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let role = "data_\(UInt32.random(in: 0...UInt32.max))"
+        var limited = scratch.uri
+        limited.user = role
+        limited.password = "secret"
+        let behind = try ScratchDatabase()
+        defer { try? behind.drop() }
+        var limitedBehind = behind.uri
+        limitedBehind.user = role
+        limitedBehind.password = "secret"
+        let admin = try PostgresDatabase(uri: scratch.uri, poolSize: 1)
+        defer { admin.close() }
+        try admin.withConnection { try $0.execute("CREATE ROLE \(role) LOGIN PASSWORD 'secret'") }
+        defer { try? admin.withConnection { try $0.execute("DROP OWNED BY \(role); DROP ROLE IF EXISTS \(role)") } }
+        let owner = try PostgresMetadataStore(uri: scratch.uri, poolSize: 1, now: 1)
+        owner.close()
+        for (uri, grant) in [(scratch.uri, true), (behind.uri, false)] {
+            let db = try PostgresDatabase(uri: uri, poolSize: 1)
+            try db.withConnection { c in
+                try c.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+                guard grant else { return }
+                try c.execute("GRANT USAGE ON SCHEMA public TO \(role); GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \(role); "
+                              + "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO \(role)")
+            }
+            db.close()
+        }
+        for migrate in [false, true] {
+            let store = try PostgresMetadataStore(uri: limited, poolSize: 2, migrate: migrate, now: 2)
+            defer { store.close() }
+            let s = TrackingService(metadata: store, metrics: try Fixture.metricStore(NSTemporaryDirectory() + "/tally-limited-\(role)-\(migrate)"))
+            let run = try s.createRun(experimentID: "0").info.runID
+            try s.logParam(runID: run, key: "lr", value: "0.1")
+            #expect(try s.run(id: run).params == [KeyValue(key: "lr", value: "0.1")])
+        }
+        expectError(.internalError, "start without --no-migrate") {
+            _ = try PostgresMetadataStore(uri: limitedBehind, poolSize: 1, migrate: false, now: 3)
+        }
+        // Out of connections (SQLSTATE class 53, here `53300`) while serving: the database is there but busy, a 503
+        // to retry. At startup the error names where the database is.
+        let store = try PostgresMetadataStore(uri: limited, poolSize: 1, migrate: false, now: 4)
+        defer { store.close() }
+        try admin.withConnection { c in
+            try c.execute("ALTER ROLE \(role) CONNECTION LIMIT 0")
+            try c.run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ?", [.text(role)])
+        }
+        expectError(.temporarilyUnavailable, "too many connections") { _ = try store.experiment(id: 0) }
+        expectError(.internalError, "Cannot reach PostgreSQL at \(limited.address)") {
+            _ = try PostgresMetadataStore(uri: limited, poolSize: 1, migrate: false, now: 5)
+        }
+    }
+
     /// Version 2 on a database with version 1's data: old runs get version 0, and from then on every change to a
     /// run or its children stamps the run with the writing transaction.
     @Test(.enabled(if: PostgresDatabaseTests.available)) func version2StampsRunsOfAnOlderDatabase() throws {

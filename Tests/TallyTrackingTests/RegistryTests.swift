@@ -7,11 +7,26 @@ import Testing
 @Suite struct RegistryTests {
     static func fixture(_ backend: Backend) throws -> (Fixture, String) {
         let tick = Atomic<Int64>(1_700_000_000_000)
-        let f = try Fixture("reg", clock: { tick.add(1, ordering: .relaxed).newValue })
+        let f = try Fixture("reg", clock: { tick.add(1, ordering: .relaxed).newValue }, backend: backend)
         let exp = try f.service.createExperiment(name: "r")
         let run = try f.service.createRun(experimentID: exp).info.runID
         let lm = try f.service.createLoggedModel(experimentID: exp, name: "m", modelType: nil, sourceRunID: run, params: [], tags: [])
         return (f, lm.modelID)
+    }
+
+    /// A version of a model deleted or renamed since the service read it (another request, another server) is
+    /// refused by the store inside its write, and nothing is left without its model.
+    @Test(arguments: Backend.all) func noVersionOfAModelGoneMeanwhile(_ backend: Backend) throws {
+        let (f, _) = try Self.fixture(backend)
+        _ = try f.service.createRegisteredModel(name: "a", tags: [], description: nil)
+        _ = try f.service.renameRegisteredModel("a", to: "b")
+        let v = ModelVersion(name: "a", version: 0, creationTime: 1, lastUpdatedTime: 1, description: "", source: "s3://x", runID: "",
+                             runLink: "", modelID: nil, storageLocation: "s3://x", tags: [KeyValue(key: "t", value: "1")])
+        #expect(try f.service.metadata.insertModelVersion(v) == nil)
+        #expect(try f.service.metadata.modelVersions(named: "a").isEmpty && f.service.metadata.modelVersions(named: nil).isEmpty)
+        var w = v
+        w.name = "b"
+        #expect(try f.service.metadata.insertModelVersion(w)?.version == 1)
     }
 
     @Test(arguments: Backend.all) func versionsAliasesStagesAndRenames(_ backend: Backend) throws {

@@ -46,6 +46,31 @@ import Testing
         #expect(try a.modelVersion(byAlias: "champion", of: "m").version == 2)
     }
 
+    /// A server that restarts after a crash raises a latest value to the points its log replays only when they are
+    /// later than the stored value: a later value logged through another server meanwhile stays (a store of its own,
+    /// SQLite, sets the value to its points either way: `VisibilityTests.recoveryReconcilesLatestValues`).
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func aRestartNeverLowersAnotherServersLatestValue() throws {
+        let f = try Fixture("shared-reconcile", backend: .postgres)
+        let b = try f.secondServer()
+        let dir = f.dir + "/crashed"
+        var run = ""
+        do {
+            let a = TrackingService(metadata: try f.metadataStore(), metrics: try Fixture.metricStore(dir), clock: f.clock)
+            run = try a.createRun(experimentID: "0").info.runID
+            try a.logBatch(runID: run, metrics: [Metric(key: "loss", value: 0.5, timestamp: 1, step: 1), Metric(key: "acc", value: 0.1, timestamp: 1, step: 1)])
+            // A crash between the append and the commit: points of `acc` at step 5 in a's log, not in the latest row.
+            try a.metrics.append(run: run, series: [SeriesBatch(key: "acc", steps: [5], timestamps: [2], values: [0.2])])
+            // No clean close: the heads are only in the log.
+        }
+        try b.logMetric(runID: run, Metric(key: "loss", value: 0.25, timestamp: 3, step: 2))
+        let a = TrackingService(metadata: try f.metadataStore(), metrics: try Fixture.metricStore(dir), clock: f.clock)
+        #expect(a.metrics.recovery.replayedSeries[run] == ["acc", "loss"])
+        #expect(try a.reconcileLatest() == 1)  // acc raised to step 5; loss left at b's step 2
+        #expect(try b.run(id: run).metrics.sorted { $0.key < $1.key }
+                == [Metric(key: "acc", value: 0.2, timestamp: 2, step: 5), Metric(key: "loss", value: 0.25, timestamp: 3, step: 2)])
+        #expect(try a.reconcileLatest() == 0)
+    }
+
     /// A server's search cache never answers from before another server's write: every kind of change to a run, a
     /// change committed by a transaction that was still open when the cache was read, and runs removed for good.
     @Test(.enabled(if: PostgresDatabaseTests.available)) func searchCacheSeesTheOtherServersWrites() throws {

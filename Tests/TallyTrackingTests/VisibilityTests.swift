@@ -15,6 +15,7 @@ final class FailingMetadata: MetadataStore {
     }
 
     var location: String { inner.location }
+    var shared: Bool { inner.shared }
     func transaction<R>(_ body: () throws -> R) throws -> R { try inner.transaction(body) }
     func checkpoint() throws { try inner.checkpoint() }
     func close() { inner.close() }
@@ -83,7 +84,7 @@ final class FailingMetadata: MetadataStore {
     func deleteRegisteredModelTag(_ name: String, key: String) throws { try inner.deleteRegisteredModelTag(name, key: key) }
     func setModelAlias(_ name: String, alias: String, version: Int64) throws { try inner.setModelAlias(name, alias: alias, version: version) }
     func deleteModelAlias(_ name: String, alias: String) throws { try inner.deleteModelAlias(name, alias: alias) }
-    func insertModelVersion(_ version: ModelVersion) throws -> ModelVersion { try inner.insertModelVersion(version) }
+    func insertModelVersion(_ version: ModelVersion) throws -> ModelVersion? { try inner.insertModelVersion(version) }
     func modelVersions(named name: String?) throws -> [ModelVersion] { try inner.modelVersions(named: name) }
     func updateModelVersion(_ name: String, version: Int64, description: String??, stage: String?, now: Int64) throws {
         try inner.updateModelVersion(name, version: version, description: description, stage: stage, now: now)

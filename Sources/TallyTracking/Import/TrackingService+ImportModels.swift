@@ -88,9 +88,8 @@ extension TrackingService {
                         var v = v
                         v.source = Self.followingExperiments(v.source, map)
                         v.storageLocation = Self.followingExperiments(v.storageLocation, map)
-                        let stored = try metadata.insertModelVersion(v)
-                        guard stored.version == v.version else {
-                            throw TrackingError(.internalError, "registered model '\(model.name)': version \(v.version) would be stored as \(stored.version)")
+                        guard let stored = try metadata.insertModelVersion(v), stored.version == v.version else {
+                            throw TrackingError(.internalError, "registered model '\(model.name)': version \(v.version) was not stored as itself")
                         }
                     }
                     for a in model.aliases { try metadata.setModelAlias(model.name, alias: a.alias, version: a.version) }

@@ -7,6 +7,9 @@ import TallyStore
 public protocol MetadataStore: AccessStore {
     /// Where the metadata lives, for logs: a file path, or a database URI without its password.
     var location: String { get }
+    /// Whether other servers may write this store's database while this one runs (PostgreSQL): each then holds metric
+    /// points of its own, so no server's points are the whole truth about a run's latest values.
+    var shared: Bool { get }
     /// Runs `body` atomically: all its writes or none.
     func transaction<R>(_ body: () throws -> R) throws -> R
     /// Moves everything written into the database's main files (a clean shutdown calls it, so no journal is left
@@ -159,8 +162,9 @@ public protocol MetadataStore: AccessStore {
     /// Deletes an alias (a missing one is no error).
     func deleteModelAlias(_ name: String, alias: String) throws
     /// Inserts a version, numbered one past the highest version the model ever had, and touches the model; returns
-    /// the version as stored.
-    func insertModelVersion(_ version: ModelVersion) throws -> ModelVersion
+    /// the version as stored, or `nil` (nothing written) when the model does not exist, deleted or renamed by a
+    /// concurrent request since the caller read it.
+    func insertModelVersion(_ version: ModelVersion) throws -> ModelVersion?
     /// The live versions of a model (or of every model with `nil`), with tags and aliases, by name then version.
     func modelVersions(named name: String?) throws -> [ModelVersion]
     /// Sets a version's description (`nil` clears it) and, when given, its stage.

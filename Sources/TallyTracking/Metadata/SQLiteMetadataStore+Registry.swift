@@ -131,9 +131,10 @@ extension SQLiteMetadataStore {
         try registryWrite { db in _ = try db.run("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)]) }
     }
 
-    public func insertModelVersion(_ v: ModelVersion) throws -> ModelVersion {
+    public func insertModelVersion(_ v: ModelVersion) throws -> ModelVersion? {
         try transaction {
             try registryWrite { db in
+                guard try !db.rows("SELECT 1 FROM registered_models WHERE name = ?", [.text(v.name)]).isEmpty else { return nil }
                 var v = v
                 v.version = try db.rows("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(v.name)]).first?.first?.int ?? 1
                 try db.run("INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -55,6 +55,8 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     private let state: Mutex<State>
     public let location: String
+    /// Never: the file belongs to one process (it holds the file's lock).
+    public var shared: Bool { false }
     /// Serialises whole operations: a transaction holds it from BEGIN to COMMIT, so no other thread's statements
     /// run inside it; the store's own methods re-enter it on the transaction's thread.
     private let operation = RecursiveLock()

@@ -156,10 +156,11 @@ extension PostgresMetadataStore {
         try conn { try $0.run("DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?", [.text(name), .text(alias)]) }
     }
 
-    public func insertModelVersion(_ v: ModelVersion) throws -> ModelVersion {
+    public func insertModelVersion(_ v: ModelVersion) throws -> ModelVersion? {
         try write { c in
-            // The model's row is locked while its next number is taken: two servers never give one number twice.
-            try c.run("SELECT 1 FROM registered_models WHERE name = ? FOR UPDATE", [.text(v.name)])
+            // The model's row is locked while its next number is taken: two servers never give one number twice, and
+            // a model another server deleted or renamed since the caller read it gets no version.
+            guard try !c.rows("SELECT 1 FROM registered_models WHERE name = ? FOR UPDATE", [.text(v.name)]).isEmpty else { return nil }
             var v = v
             v.version = try c.rows("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", [.text(v.name)]).first?.first?.int ?? 1
             try c.run("INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

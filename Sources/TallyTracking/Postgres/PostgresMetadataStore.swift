@@ -79,6 +79,8 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public var location: String { db.uri.description }
+    /// Always: any number of servers may share the database.
+    public var shared: Bool { true }
 
     /// Closes the pool's connections.
     public func close() {
@@ -179,8 +181,10 @@ public final class PostgresMetadataStore: MetadataStore {
         if e.isRetryable {
             return TrackingError(.temporarilyUnavailable, "A concurrent write to the same metadata won; retry the request (\(e.message))")
         }
-        if e.sqlState == "55P03" || e.sqlState == "57014" || e.sqlState?.hasPrefix("08") == true || e.sqlState?.hasPrefix("57P") == true {
-            // A lock not granted in time, a statement cancelled, a connection lost, the server shutting down.
+        if e.sqlState == "55P03" || e.sqlState == "57014" || e.sqlState?.hasPrefix("08") == true || e.sqlState?.hasPrefix("57P") == true
+            || e.sqlState?.hasPrefix("53") == true {
+            // A lock not granted in time, a statement cancelled, a connection lost, the server shutting down, or out
+            // of a resource (too many connections, memory, disk): the request may succeed later.
             return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.address)) is busy or restarting: \(e.message)")
         }
         return TrackingError(.internalError, e.description)

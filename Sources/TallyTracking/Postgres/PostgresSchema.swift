@@ -23,8 +23,13 @@ public enum PostgresSchema {
         precondition((1...current).contains(target), "no schema version \(target)")
         try db.transaction { c in
             try c.run("SELECT pg_advisory_xact_lock(?)", [.integer(lockKey)])
-            try c.execute("CREATE TABLE IF NOT EXISTS tally_schema (version BIGINT PRIMARY KEY, applied_time BIGINT NOT NULL)")
-            let have = Int(try c.rows("SELECT COALESCE(MAX(version), 0) FROM tally_schema")[0][0].int ?? 0)
+            // The table is looked up before it is created: a role with data rights only (no CREATE on the schema,
+            // PostgreSQL 15's default for `public`) starts on a current database, and only a migration needs CREATE.
+            let exists = try c.rows("SELECT (CASE WHEN to_regclass('tally_schema') IS NULL THEN 0 ELSE 1 END)::int8")[0][0].int == 1
+            if !exists && migrate {
+                try c.execute("CREATE TABLE tally_schema (version BIGINT PRIMARY KEY, applied_time BIGINT NOT NULL)")
+            }
+            let have = exists || migrate ? Int(try c.rows("SELECT COALESCE(MAX(version), 0) FROM tally_schema")[0][0].int ?? 0) : 0
             guard have <= current else {
                 throw TrackingError(.internalError, "The PostgreSQL metadata schema is at version \(have), newer than this build's \(current): "
                     + "upgrade tally")

@@ -297,24 +297,33 @@ extension TrackingService {
 
 extension TrackingService {
     /// After a crash, the write-ahead log may hold points whose metadata transaction never committed: makes the
-    /// stored latest value of every replayed series match its points (the store is the truth). Returns the number
-    /// of latest values corrected. Called once when the server opens its stores.
+    /// stored latest value of every replayed series match its points. Returns the number of latest values
+    /// corrected. Called once when the server opens its stores.
+    ///
+    /// - A store of its own (SQLite): this server's points are the truth, and a stored value is set to them either
+    ///   way (also down, when the crash came after the commit and before the points were written).
+    /// - A shared store (PostgreSQL): other servers hold points of the same runs, and the stored value may be a later
+    ///   point of theirs. A value is only raised to this server's point when that point is later (MLflow's order:
+    ///   step, timestamp, value), read and written under the row's lock, as a logging request merges.
     @discardableResult
     public func reconcileLatest() throws -> Int {
         var fixed = 0
         for (runID, keys) in metrics.recovery.replayedSeries.sorted(by: { $0.key < $1.key }) {
             guard try metadata.runInfo(id: runID) != nil else { continue }
             let keys = keys.sorted()
-            let stored = try metadata.latestMetrics(runID: runID, keys: keys)
-            var updates: [Metric] = []
-            for (key, s) in zip(keys, stored) {
-                guard let p = try metrics.latest(run: runID, key: key) else { continue }
-                let truth = Metric(key: key, value: p.value, timestamp: p.timestamp, step: p.step)
-                if s != truth { updates.append(truth) }  // Metric's == compares values bit for bit
+            var truths: [Metric?] = []
+            for key in keys {
+                truths.append(try metrics.latest(run: runID, key: key).map { Metric(key: key, value: $0.value, timestamp: $0.timestamp, step: $0.step) })
             }
-            if !updates.isEmpty {
-                try metadata.transaction { try metadata.setLatestMetrics(runID: runID, updates) }
-                fixed += updates.count
+            fixed += try metadata.transaction {
+                let stored = try metadata.latestMetrics(runID: runID, keys: keys)  // locked until the commit (PostgreSQL)
+                let updates = zip(truths, stored).compactMap { truth, s -> Metric? in
+                    guard let truth else { return nil }
+                    if metadata.shared { return s.map { Self.isLater(truth, than: $0) } ?? true ? truth : nil }
+                    return s != truth ? truth : nil  // Metric's == compares values bit for bit
+                }
+                if !updates.isEmpty { try metadata.setLatestMetrics(runID: runID, updates) }
+                return updates.count
             }
         }
         return fixed

@@ -20,9 +20,12 @@ extension TrackingService {
     /// A registered model with its tags and aliases.
     public func registeredModel(named name: String?) throws -> RegisteredModel {
         guard let name, !name.isEmpty else { throw Validation.missing("name") }
-        guard let m = try metadata.registeredModel(named: name) else { throw TrackingError.notFound("Registered Model with name=\(name) not found") }
+        guard let m = try metadata.registeredModel(named: name) else { throw Self.modelNotFound(name) }
         return m
     }
+
+    /// MLflow's error for a registered model that does not exist.
+    static func modelNotFound(_ name: String) -> TrackingError { TrackingError.notFound("Registered Model with name=\(name) not found") }
 
     /// `latest_versions` of a model: the highest version in each stage present (or in each of `stages`), stages in
     /// the order their first version was created (as MLflow's `registered-models/get` lists them).
@@ -144,9 +147,12 @@ extension TrackingService {
         let runID = runID.flatMap { $0.isEmpty ? nil : $0 }, modelID = modelID.flatMap { $0.isEmpty ? nil : $0 }
         let (run, storage) = try resolveSource(source, runID: runID, modelID: modelID)
         let now = clock()
-        return try metadata.insertModelVersion(ModelVersion(
+        // The model may be deleted or renamed by another request meanwhile: the store answers nil, and no version is left
+        // without its model.
+        guard let v = try metadata.insertModelVersion(ModelVersion(
             name: m.name, version: 0, creationTime: now, lastUpdatedTime: now, description: description ?? "", source: source, runID: run ?? "",
-            runLink: runLink ?? "", modelID: modelID, storageLocation: storage, tags: Self.lastWins(tags)))
+            runLink: runLink ?? "", modelID: modelID, storageLocation: storage, tags: Self.lastWins(tags))) else { throw Self.modelNotFound(m.name) }
+        return v
     }
 
     /// The run and the storage location of a version's source, or MLflow's refusal.
