@@ -112,7 +112,7 @@ def main():
     tally = os.path.abspath(a.tally)
     scratch = tempfile.mkdtemp(prefix="tally-bench-pg-")
     cluster = os.path.join(tempfile.gettempdir(), f"tally-bench-pg-{os.getpid()}")  # the postgres user must reach it
-    env = dict(os.environ, PG_TEST_DURABLE="1")
+    env = dict(os.environ, PG_TEST_DURABLE="1", PG_TEST_TLS="0")  # plain connections, as every figure before TLS came to the tests
     base = subprocess.run([os.path.join(HERE, "pg-test"), "start", cluster], check=True, capture_output=True, text=True, env=env).stdout.strip()
     results = {}
     try:

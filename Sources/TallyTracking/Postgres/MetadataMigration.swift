@@ -58,7 +58,7 @@ public enum MetadataMigration {
         // them are boolean, and its primary key.
         let sourceColumns = Set(try src.rows("SELECT name FROM pragma_table_info(?)", [.text(table)]).compactMap { $0.first?.string })
         let columns = try c.rows("SELECT column_name, data_type, is_identity FROM information_schema.columns WHERE table_name = ? "
-                                 + "AND column_name <> 'seq' ORDER BY ordinal_position", [.text(table)]).filter { sourceColumns.contains($0[0].string ?? "") }
+                                 + "AND table_schema = current_schema() AND column_name <> 'seq' ORDER BY ordinal_position", [.text(table)]).filter { sourceColumns.contains($0[0].string ?? "") }
         let names = columns.map { $0[0].string ?? "" }
         let boolean = columns.map { $0[1].string == "boolean" }
         let identity = columns.contains { $0[2].string == "YES" }

@@ -82,14 +82,24 @@ public final class PostgresDatabase: Sendable {
         do {
             switch uri.tls {
             case .disable: tls = .disable
-            case .prefer, .require:
+            case .prefer, .require, .verifyCA, .verifyFull:
                 var c = TLSConfiguration.makeClientConfiguration()
-                c.certificateVerification = .none  // libpq's require: encrypted, not authenticated
+                switch uri.tls {
+                case .verifyFull: c.certificateVerification = .fullVerification
+                case .verifyCA: c.certificateVerification = .noHostnameVerification
+                default: c.certificateVerification = .none  // libpq's prefer and require: encrypted, not authenticated
+                }
+                if let roots = uri.rootCertificate { c.trustRoots = .file(roots) }
+                if let cert = uri.clientCertificate, let key = uri.clientKey {
+                    c.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+                    c.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+                }
                 tls = uri.tls == .prefer ? .prefer(try NIOSSLContext(configuration: c)) : .require(try NIOSSLContext(configuration: c))
-            case .verify: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
             }
         } catch {
-            throw PostgresError(error, sql: nil)
+            // A certificate or key file missing or unreadable: said before any connection is tried.
+            throw TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.address) (database '\(uri.database)', user '\(uri.user)'): "
+                + "the URI's TLS files (sslrootcert, sslcert, sslkey) cannot be used: \(error)")
         }
         if let socket = uri.socketPath {
             configuration = PostgresConnection.Configuration(unixSocketPath: socket, username: uri.user, password: uri.password, database: uri.database)

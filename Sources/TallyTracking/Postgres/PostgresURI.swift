@@ -1,9 +1,11 @@
 import Foundation
 
 /// Where a PostgreSQL metadata store lives: `postgresql://user:password@host:port/database?sslmode=…`, also spelled
-/// `postgres://` and (SQLAlchemy's, as MLflow deployments write it) `postgresql+psycopg2://`. User, password and
-/// database are percent-decoded; the port defaults to 5432; `sslmode` is libpq's (`disable`, `allow`, `prefer`,
-/// `require`, `verify-ca`, `verify-full`; default `prefer`). As with libpq, a host that is an absolute path is the
+/// `postgres://` and (SQLAlchemy's, as MLflow deployments write it) `postgresql+psycopg2://` and
+/// `postgresql+psycopg://`. User, password and database are percent-decoded; the port defaults to 5432; `sslmode` is
+/// libpq's (`disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`; default `prefer`), and so are
+/// `sslrootcert` (the CA certificates to verify the server with, PEM; default the system's), `sslcert` and `sslkey`
+/// (a client certificate and its key, PEM, for `cert` authentication). As with libpq, a host that is an absolute path is the
 /// directory of the server's Unix-domain socket (`DIR/.s.PGSQL.PORT`), given percent-encoded
 /// (`postgresql://tally@%2Fvar%2Frun%2Fpostgresql/tally`) or as the `host` parameter, which overrides the
 /// authority's host (`postgresql://tally@/tally?host=/var/run/postgresql`); TLS does not apply to a socket.
@@ -16,8 +18,10 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         case prefer
         /// Always, without checking the certificate (libpq's `require`).
         case require
-        /// Always, checking the certificate chain and host name (libpq's `verify-ca` and `verify-full`).
-        case verify
+        /// Always, checking the certificate chain but not the host name (libpq's `verify-ca`).
+        case verifyCA = "verify-ca"
+        /// Always, checking the certificate chain and that it names the host (libpq's `verify-full`).
+        case verifyFull = "verify-full"
     }
 
     /// Host name or address, or the directory of a Unix-domain socket (an absolute path).
@@ -32,11 +36,16 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     public var database: String
     /// TLS use.
     public var tls: TLSMode
+    /// `sslrootcert`: a PEM file of the certificate authorities the server's certificate must chain to (`nil`: the
+    /// system's).
+    public var rootCertificate: String?
+    /// `sslcert` and `sslkey`: a PEM client certificate (chain) and its private key, presented when TLS is used.
+    public var clientCertificate: String?, clientKey: String?
 
     /// Parses a URI; a clear error (never echoing the password) when it is not one.
     public init(parsing text: String) throws {
         guard let scheme = Self.schemes.map({ $0 + "://" }).first(where: { text.hasPrefix($0) }) else {
-            throw TrackingError.invalid("Not a PostgreSQL URI: it must start with postgresql://, postgres:// or postgresql+psycopg2://")
+            throw TrackingError.invalid("Not a PostgreSQL URI: it must start with postgresql://, postgres://, postgresql+psycopg2:// or postgresql+psycopg://")
         }
         var rest = Substring(text.dropFirst(scheme.count))
         var query: Substring = ""
@@ -83,20 +92,29 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         tls = .prefer
         for pair in query.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1)
-            if kv.count == 2, kv[0] == "host" {
-                host = decode(kv[1])
-                continue
-            }
-            guard kv.count == 2, kv[0] == "sslmode" else { continue }
-            switch kv[1] {
-            case "disable": tls = .disable
-            case "allow", "prefer": tls = .prefer
-            case "require": tls = .require
-            case "verify-ca", "verify-full": tls = .verify
-            default: throw TrackingError.invalid("Unknown sslmode '\(kv[1])' in the PostgreSQL URI: use disable, prefer, require, verify-ca or verify-full")
+            guard kv.count == 2 else { continue }
+            let value = decode(kv[1])
+            switch kv[0] {
+            case "host": host = value
+            case "sslrootcert": rootCertificate = value
+            case "sslcert": clientCertificate = value
+            case "sslkey": clientKey = value
+            case "sslmode":
+                switch value {
+                case "disable": tls = .disable
+                case "allow", "prefer": tls = .prefer
+                case "require": tls = .require
+                case "verify-ca": tls = .verifyCA
+                case "verify-full": tls = .verifyFull
+                default: throw TrackingError.invalid("Unknown sslmode '\(value)' in the PostgreSQL URI: use disable, prefer, require, verify-ca or verify-full")
+                }
+            default: continue
             }
         }
         guard !host.isEmpty else { throw TrackingError.invalid("PostgreSQL URI without a host (postgresql://user:password@host:port/database)") }
+        guard (clientCertificate == nil) == (clientKey == nil) else {
+            throw TrackingError.invalid("The PostgreSQL URI names a client certificate without its key, or a key without its certificate (sslcert and sslkey go together)")
+        }
     }
 
     /// The path of the server's Unix-domain socket when the host is a directory, else `nil` (TCP).
@@ -106,11 +124,11 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
 
     /// `host:port`, or the socket's path: where the database is, for messages.
     public var address: String {
-        socketPath ?? "\(host):\(port)"
+        socketPath ?? "\(host.contains(":") ? "[\(host)]" : host):\(port)"
     }
 
     /// The URI schemes taken for PostgreSQL (MLflow's SQLAlchemy spelling among them).
-    public static let schemes = ["postgresql+psycopg2", "postgresql", "postgres"]
+    public static let schemes = ["postgresql+psycopg2", "postgresql+psycopg", "postgresql", "postgres"]
 
     static func port(_ s: Substring) throws -> Int {
         guard let p = Int(s), (1...65535).contains(p) else { throw TrackingError.invalid("Invalid port '\(s)' in the PostgreSQL URI") }
