@@ -83,5 +83,57 @@ import Testing
         #expect(try Self.snapshot(copied) == expectedAgain)
         #expect(try copied.createExperiment(name: "after") == "2")
         #expect(try AccessControl(store: target, configuration: config).localCaller("alice").userID == 2)
+        // A tag deleted from the source after the copy (and a param added): the rerun would leave the tag behind, so
+        // it writes nothing — the param is not there either — and says why.
+        let later = try f.reopened()
+        try later.deleteTag(runID: runs[3], key: "z")
+        try later.logParam(runID: late, key: "after", value: "1")
+        try later.close()
+        #expect(try copied.run(id: late).params.isEmpty)
+        do {
+            _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in }
+            Issue.record("a rerun left a deleted tag behind")
+        } catch let m as MetadataMigration.Mismatch {
+            let differ = m.counts.filter { $0.source != $0.target }
+            // The tag deleted from the source, and the experiment created on the target above.
+            #expect(differ.map(\.table) == ["experiments", "tags"] && differ.allSatisfy { $0.target == $0.source + 1 }, "\(m.counts)")
+            #expect(m.description.contains("Nothing was written"))
+        }
+        #expect(try copied.run(id: late).params.isEmpty && copied.run(id: runs[3]).tags.contains { $0.key == "z" })
+    }
+
+    /// A target that holds another deployment's data is refused before anything is written: a user id naming
+    /// another user (whose grants and tokens would pass to the source's), an experiment name under another id.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func anotherDeploymentsTargetIsRefused() throws {
+        let f = try Fixture("migrate-foreign")
+        _ = try f.service.createExperiment(name: "exp")
+        var config = AccessConfiguration()
+        config.adminPassword = "admin-password-1"
+        config.passwordHashRounds = 1 << 10
+        let access = AccessControl(store: f.service.metadata, configuration: config)
+        try access.bootstrap()
+        _ = try access.createUser("alice", password: "alice-password", by: try access.localCaller("admin"))
+        let runs = try (0..<3).map { _ in try f.service.createRun(experimentID: "0").info.runID }
+        try f.service.close()
+        for foreign in ["user", "experiment"] {
+            let scratch = try ScratchDatabase()
+            defer { try? scratch.drop() }
+            let target = try PostgresMetadataStore(uri: scratch.uri, poolSize: 2, now: 1)
+            defer { target.close() }
+            let other = TrackingService(metadata: target, metrics: try Fixture.metricStore(f.dir + "/other-\(foreign)"))
+            if foreign == "user" {
+                let theirs = AccessControl(store: target, configuration: config)
+                try theirs.bootstrap()
+                _ = try theirs.createUser("bob", password: "bob-password", by: try theirs.localCaller("admin"))
+            } else {
+                _ = try other.createExperiment(name: "theirs")
+                _ = try other.createExperiment(name: "exp")  // id 2 here, 1 in the source
+            }
+            let fragment = foreign == "user" ? "User id 2 is 'bob' in the target and 'alice' in the source" : "conflicts with one of the target"
+            expectError(.invalidParameterValue, fragment) {
+                _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in }
+            }
+            #expect(try runs.allSatisfy { try target.runInfo(id: $0) == nil })
+        }
     }
 }

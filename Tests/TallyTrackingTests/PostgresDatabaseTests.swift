@@ -32,6 +32,11 @@ import Testing
         #expect(c.tls == .verifyCA && c.rootCertificate == "/etc/ca.pem" && c.clientCertificate == "/c.pem" && c.clientKey == "/k.pem")
         expectError(.invalidParameterValue, "sslcert and sslkey go together") { _ = try PostgresURI(parsing: "postgresql://u@h/d?sslcert=/c.pem") }
         #expect(try PostgresURI(parsing: "postgresql://u@[::1]:7/d").address == "[::1]:7")
+        // A password as SQLAlchemy takes it (MLflow's URIs): `/`, `?` and `:` unencoded, up to the first `@`.
+        let p = try PostgresURI(parsing: "postgresql+psycopg2://tally:ab?c/d:e@db:5433/tally?sslmode=require")
+        #expect(p.user == "tally" && p.password == "ab?c/d:e" && p.host == "db" && p.port == 5433 && p.database == "tally" && p.tls == .require)
+        let q = try PostgresURI(parsing: "postgresql://db/tally?application_name=a@b")  // no user: an `@` past a `/` is not one
+        #expect(q.host == "db" && q.database == "tally" && q.password == nil)
         #expect(try PostgresURI(parsing: "postgresql://u@h:1/d?sslmode=disable").tls == .disable)
         expectError(.invalidParameterValue, "must start with") { _ = try PostgresURI(parsing: "mysql://u@h/d") }
         expectError(.invalidParameterValue, "Invalid port '99999'") { _ = try PostgresURI(parsing: "postgresql://u@h:99999/d") }
@@ -93,6 +98,35 @@ import Testing
         expectError(.internalError, "Cannot reach PostgreSQL at \(dir)/nowhere/.s.PGSQL.\(tcp.port)") {
             _ = try PostgresDatabase(uri: try PostgresURI(parsing: "postgresql://\(tcp.user)@:\(tcp.port)/d?host=\(dir)/nowhere"))
         }
+    }
+
+    /// A call waits for a free connection only so long (in an outage every holder spends its retry budget
+    /// reconnecting): then it fails, which a request answers with 503; a connection that comes free serves again.
+    @Test(.enabled(if: available)) func waitingForAConnectionIsBounded() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: Self.uri!), poolSize: 1, poolWait: .milliseconds(200))
+        defer { db.close() }
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        Thread {
+            _ = try? db.withConnection { _ in
+                holding.signal()
+                release.wait()
+            }
+            done.signal()
+        }.start()
+        holding.wait()
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            _ = try db.withConnection { try $0.rows("SELECT 1") }
+            Issue.record("a call got a connection the pool did not have")
+        } catch let e as PostgresError {
+            #expect(e.sqlState == nil && e.message == "none of its 1 pooled connection(s) came free within 0.2 s", "\(e)")
+        }
+        #expect(DispatchTime.now().uptimeNanoseconds - start < 5_000_000_000)
+        release.signal()
+        done.wait()
+        #expect(try db.withConnection { try $0.rows("SELECT 1") } == [[.integer(1)]])
+        let store = PostgresMetadataStore.trackingError(PostgresError(PostgresDatabase.NoFreeConnection(poolSize: 8, waited: .seconds(10)), sql: nil), db.uri)
+        #expect(store.code == .temporarilyUnavailable && store.message.hasSuffix("none of its 8 pooled connection(s) came free within 10 s"), "\(store)")
     }
 
     @Test(.enabled(if: available)) func valuesRoundTrip() throws {
@@ -409,6 +443,38 @@ struct ScratchDatabase {
         expectError(.internalError, "Cannot reach PostgreSQL at \(limited.address)") {
             _ = try PostgresMetadataStore(uri: limited, poolSize: 1, migrate: false, now: 5)
         }
+    }
+
+    /// A migration never runs under a connected server of an older build (it would go on writing by its own version's
+    /// rules): the start is refused, naming them, until they are gone. Servers of this build, and other clients, do not
+    /// hold it back.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func noMigrationUnderAnOlderServer() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let db = try PostgresDatabase(uri: scratch.uri, poolSize: 2)
+        defer { db.close() }
+        #expect(try db.withConnection { try $0.rows("SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()") }
+                == [[.text("tally schema \(PostgresSchema.current)")]])
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "x", now: 1, through: PostgresSchema.current - 1)
+        let peer = try PostgresDatabase(uri: scratch.uri, poolSize: 1)  // this build: no objection
+        defer { peer.close() }
+        let tool = try PostgresDatabase(uri: scratch.uri, poolSize: 1, applicationName: "psql")
+        defer { tool.close() }
+        let old = try PostgresDatabase(uri: scratch.uri, poolSize: 1, applicationName: "tally schema \(PostgresSchema.current - 1)")
+        expectError(.internalError, "1 connection(s) of servers built for an older schema are open (tally schema \(PostgresSchema.current - 1))") {
+            try PostgresSchema.migrate(db, defaultArtifactLocation: "x", now: 2)
+        }
+        #expect(try db.withConnection { try $0.rows("SELECT MAX(version) FROM tally_schema") } == [[.integer(Int64(PostgresSchema.current - 1))]])
+        old.close()
+        // The closed connection leaves pg_stat_activity a moment later.
+        var left = false
+        for _ in 0..<100 where !left {
+            left = try db.withConnection { try $0.rows("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tally schema %' AND application_name <> ?",
+                                                       [.text(PostgresDatabase.applicationName)]) } == [[.integer(0)]]
+            if !left { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "x", now: 3)
+        #expect(try db.withConnection { try $0.rows("SELECT MAX(version) FROM tally_schema") } == [[.integer(Int64(PostgresSchema.current))]])
     }
 
     /// Version 2 on a database with version 1's data: old runs get version 0, and from then on every change to a

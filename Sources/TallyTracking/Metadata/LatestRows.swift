@@ -82,13 +82,13 @@ enum LatestRows {
     /// Decodes a row (`key` resolves ids), keeping the key ids beside the values (a later merge re-encodes without
     /// looking keys up).
     /// - Throws: ``TrackingError`` (internal error naming the run) when the row is damaged or names an unknown key.
-    static func decodeWithIDs(_ bytes: [UInt8], runID: String, codec: ColumnCodec, key: (Int64) -> String?) throws -> (metrics: [Metric], ids: [Int64]) {
+    static func decodeWithIDs(_ bytes: [UInt8], runID: String, codec: ColumnCodec, key: (Int64) throws -> String?) throws -> (metrics: [Metric], ids: [Int64]) {
         let c = try columns(bytes, runID: runID, codec: codec)
         let (ids, steps, timestamps, values) = (c.ids, c.steps, c.timestamps, c.values)
         var out: [Metric] = []
         out.reserveCapacity(ids.count)
         for i in ids.indices {
-            guard let k = key(ids[i]) else { throw TrackingError(.internalError, "latest metrics of run \(runID) name unknown key id \(ids[i])") }
+            guard let k = try key(ids[i]) else { throw TrackingError(.internalError, "latest metrics of run \(runID) name unknown key id \(ids[i])") }
             out.append(Metric(key: k, value: values[i], timestamp: timestamps[i], step: steps[i]))
         }
         return (out, ids)
@@ -147,7 +147,7 @@ enum LatestRows {
 
     /// Several runs' rows (empty: none) as one key-major table (``MetadataStore/latestTable(runIDs:)``): decoded on
     /// all cores, keys resolved by `key`.
-    static func table(_ bytes: [[UInt8]], runIDs: [String], key: (Int64) -> String?) throws -> LatestTable {
+    static func table(_ bytes: [[UInt8]], runIDs: [String], key: (Int64) throws -> String?) throws -> LatestTable {
         let rows = try Parallel.map(Parallel.chunks(runIDs.count, minimum: 8)) { range in
             let codec = ColumnCodec()  // a codec per task: it keeps scratch buffers
             return try range.map { i in bytes[i].isEmpty ? nil : try LatestRows.columns(bytes[i], runID: runIDs[i], codec: codec) }
@@ -159,10 +159,10 @@ enum LatestRows {
         if !shared {
             var distinct = Set<Int64>()
             for r in rows { if let r { distinct.formUnion(r.ids) } }
-            union = distinct.sorted { binaryLess(key($0) ?? "", key($1) ?? "") }
+            union = try distinct.sorted { binaryLess(try key($0) ?? "", try key($1) ?? "") }
         }
         let keys = try union.map { id -> String in
-            guard let k = key(id) else { throw TrackingError(.internalError, "latest metrics name unknown key id \(id)") }
+            guard let k = try key(id) else { throw TrackingError(.internalError, "latest metrics name unknown key id \(id)") }
             return k
         }
         let position = shared ? [:] : Dictionary(uniqueKeysWithValues: union.enumerated().map { ($1, $0) })

@@ -6,7 +6,7 @@ import TallyStore
 /// table in batches. Idempotent: every row is upserted by its primary key, so a rerun (after an interruption, or
 /// after more writes to the SQLite file) converges on the source. Ids are kept (experiments, users; the sequences
 /// move past them); latest-value rows are re-encoded with the target's metric-key ids, which need not match the
-/// source's. Ends with a count check per table.
+/// source's. Ends with a count check per table; the tables are committed only when it passes (``run(source:target:progress:)``).
 public enum MetadataMigration {
     /// The tables copied as they are, in an order that satisfies their references. `metric_keys` and `run_latest`
     /// are not among them (re-interned and re-encoded).
@@ -26,8 +26,26 @@ public enum MetadataMigration {
         public var target: Int64
     }
 
+    /// The copy would leave the target with rows the source does not have (rows deleted from the source since an
+    /// earlier copy, or another deployment's data): nothing was written.
+    public struct Mismatch: Error, Sendable, CustomStringConvertible {
+        /// Every table's counts as the copy found them (before it was rolled back).
+        public var counts: [TableCount]
+        /// Which tables differ, and what to do.
+        public var description: String {
+            "the target holds rows the source does not (" + counts.filter { $0.source != $0.target }.map(\.table).joined(separator: ", ")
+                + "): rows deleted from the source since an earlier copy, or another deployment's data. Nothing was written; "
+                + "migrate into an empty database"
+        }
+    }
+
     /// Copies `source` (a SQLite file) into `target`; `progress` gets a line per batch (table, rows done, rows in the
-    /// table). Returns the count check; a table whose counts differ means the target held other data.
+    /// table). Returns the count check.
+    ///
+    /// The tables are copied in one transaction, committed only when every table holds as many rows as the source's
+    /// (every source row is upserted, so a difference is rows only the target has): otherwise nothing is written and
+    /// ``Mismatch`` is thrown. Before anything is written, the users of both must agree (an id naming another user in
+    /// the target would hand that user's grants and tokens to the source's).
     public static func run(source path: String, target: PostgresMetadataStore, progress: (String, Int, Int) -> Void) throws -> [TableCount] {
         guard FileManager.default.fileExists(atPath: path) else { throw TrackingError.invalid("No SQLite metadata at \(path)") }
         // Opening through the store brings an older embedded schema to the current one first.
@@ -35,19 +53,46 @@ public enum MetadataMigration {
         let src = try SQLiteDatabase(path: path)
         var counts: [TableCount] = []
         try target.mapped {
-            try target.db.withConnection { c in
-                for table in tables {
-                    let total = Int(try src.rows("SELECT COUNT(*) FROM \(table)", [])[0][0].int ?? 0)
-                    try copy(table, from: src, to: c, total: total, progress: progress)
-                    counts.append(TableCount(table: table, source: Int64(total), target: try c.rows("SELECT COUNT(*) FROM \(table)")[0][0].int ?? 0))
+            do {
+                try target.db.transaction { c in
+                    counts = []  // a transaction run again starts over
+                    try checkUsers(src, c)
+                    for table in tables {
+                        let total = Int(try src.rows("SELECT COUNT(*) FROM \(table)", [])[0][0].int ?? 0)
+                        try copy(table, from: src, to: c, total: total, progress: progress)
+                        counts.append(TableCount(table: table, source: Int64(total), target: try c.rows("SELECT COUNT(*) FROM \(table)")[0][0].int ?? 0))
+                    }
+                    guard counts.allSatisfy({ $0.source == $0.target }) else { throw Mismatch(counts: counts) }  // rolled back
+                    // Ids given by the source: the target's generators continue past them.
+                    try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), 1))")
+                    try c.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST((SELECT MAX(id) FROM users), 1))")
                 }
-                // Ids given by the source: the target's generators continue past them.
-                try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), 1))")
-                try c.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST((SELECT MAX(id) FROM users), 1))")
+            } catch let e as PostgresError where e.isConstraint {
+                // A name the target holds under another id (an experiment, a registered model): not a copy of this source.
+                throw TrackingError.invalid("A row of the source conflicts with one of the target (\(e.message)): the target holds another deployment's data. "
+                    + "Nothing was written; migrate into an empty database")
             }
         }
         counts.append(try copyLatest(from: src, to: target, progress: progress))
         return counts
+    }
+
+    /// Refuses a target whose users are not the source's: one id naming two users, or one name under two ids.
+    static func checkUsers(_ src: SQLiteDatabase, _ c: PostgresDatabase.Connection) throws {
+        var byID: [Int64: String] = [:]
+        for r in try src.rows("SELECT id, username FROM users", []) { byID[r[0].int ?? 0] = r[1].string ?? "" }
+        let byName = Dictionary(byID.map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        for r in try c.rows("SELECT id, username FROM users ORDER BY id") {
+            let id = r[0].int ?? 0, name = r[1].string ?? ""
+            if let other = byID[id], other != name {
+                throw TrackingError.invalid("User id \(id) is '\(name)' in the target and '\(other)' in the source: the target holds another deployment's users. "
+                    + "Nothing was written; migrate into an empty database")
+            }
+            if let other = byName[name], other != id {
+                throw TrackingError.invalid("User '\(name)' has id \(id) in the target and \(other) in the source: the target holds another deployment's users. "
+                    + "Nothing was written; migrate into an empty database")
+            }
+        }
     }
 
     /// Upserts a table's rows, 500 per statement, in the source's insertion order (so identity columns ordering
@@ -118,7 +163,7 @@ public enum MetadataMigration {
                         values += [.text(id), .blob(encoded)]
                     }
                     try c.run("INSERT INTO run_latest VALUES " + Array(repeating: "(?, ?)", count: values.count / 2).joined(separator: ", ")
-                              + " ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data", values)
+                              + " ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data, seq = run_latest.seq + 1", values)  // a row written raises its seq
                     progress("run_latest", min(runs.count, start + 200), runs.count)
                 }
                 if runs.isEmpty { progress("run_latest", 0, 0) }

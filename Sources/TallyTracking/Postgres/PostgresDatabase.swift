@@ -57,24 +57,42 @@ public final class PostgresDatabase: Sendable {
     let logger: Logger
     /// One permit per connection the pool may hold.
     let permits: DispatchSemaphore
+    /// How many connections the pool may hold.
+    let poolSize: Int
     let idle = Mutex<[Pooled]>([])
     let nextID = Atomic<Int>(0)
     /// How long a lost connection is retried before a request fails.
     public static let reconnectMillis = 10_000
+    /// The name this build's connections give PostgreSQL: `tally schema N`, N the schema version the build writes.
+    public static let applicationName = "tally schema \(PostgresSchema.current)"
 
     /// The longest a statement's answer is waited for on this pool's connections (see ``answerSeconds``).
     let answerTimeout: TimeAmount
+    /// The longest a call waits for a connection of the pool to come free (see ``poolWaitMillis``).
+    let poolWait: TimeAmount
+    /// How long a call waits for a free connection by default: as long as a lost connection is retried, so that in an
+    /// outage the calls queued behind the pool fail (`503`) within that time too, not one retry budget after another.
+    public static let poolWaitMillis = reconnectMillis
 
     /// Connects (one connection now, up to `poolSize` on demand).
-    /// - Parameter answerTimeout: the longest a statement's answer is waited for before its connection is closed
-    ///   (default ``answerSeconds``); it bounds every statement, so it must exceed the slowest one the caller runs.
+    /// - Parameters:
+    ///   - answerTimeout: the longest a statement's answer is waited for before its connection is closed (default
+    ///     ``answerSeconds``); it bounds every statement, so it must exceed the slowest one the caller runs.
+    ///   - poolWait: the longest a call waits for one of the `poolSize` connections to come free before it fails
+    ///     (default ``poolWaitMillis``).
+    ///   - applicationName: what the connections call themselves (`pg_stat_activity.application_name`; default
+    ///     ``applicationName``, which a migration reads to find servers of an older build).
     public init(uri: PostgresURI, poolSize: Int = 8, answerTimeout: TimeAmount = .seconds(answerSeconds),
+                poolWait: TimeAmount = .milliseconds(Int64(poolWaitMillis)), applicationName: String = PostgresDatabase.applicationName,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         precondition(poolSize >= 1, "a pool needs at least one connection")
         precondition(answerTimeout > .zero, "a statement needs time to be answered")
+        precondition(poolWait > .zero, "a call needs time to get a connection")
         self.uri = uri
         self.group = group
         self.answerTimeout = answerTimeout
+        self.poolWait = poolWait
+        self.poolSize = poolSize
         var logger = Logger(label: "tally.postgres")
         logger.logLevel = .error
         self.logger = logger
@@ -101,12 +119,11 @@ public final class PostgresDatabase: Sendable {
             throw TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.address) (database '\(uri.database)', user '\(uri.user)'): "
                 + "the URI's TLS files (sslrootcert, sslcert, sslkey) cannot be used: \(error)")
         }
-        if let socket = uri.socketPath {
-            configuration = PostgresConnection.Configuration(unixSocketPath: socket, username: uri.user, password: uri.password, database: uri.database)
-        } else {
-            configuration = PostgresConnection.Configuration(host: uri.host, port: uri.port, username: uri.user, password: uri.password,
-                                                             database: uri.database, tls: tls)
-        }
+        var configuration = uri.socketPath.map {
+            PostgresConnection.Configuration(unixSocketPath: $0, username: uri.user, password: uri.password, database: uri.database)
+        } ?? PostgresConnection.Configuration(host: uri.host, port: uri.port, username: uri.user, password: uri.password, database: uri.database, tls: tls)
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        self.configuration = configuration
         permits = DispatchSemaphore(value: poolSize)
         do {
             idle.withLock { $0 = [] }
@@ -218,11 +235,20 @@ public final class PostgresDatabase: Sendable {
     /// A statement left unanswered past its connection's ``answerTimeout``.
     struct NoAnswer: Error, CustomStringConvertible {
         let timeout: TimeAmount
-        var description: String {
-            let seconds = Double(timeout.nanoseconds) / 1e9
-            let shown = seconds == seconds.rounded() ? String(Int64(seconds)) : String(format: "%.3g", seconds)
-            return "no answer from PostgreSQL within \(shown) s: the connection was closed"
-        }
+        var description: String { "no answer from PostgreSQL within \(PostgresDatabase.seconds(timeout)) s: the connection was closed" }
+    }
+
+    /// No connection of the pool came free within ``poolWait`` (all busy, or being reconnected in an outage).
+    struct NoFreeConnection: Error, CustomStringConvertible {
+        let poolSize: Int
+        let waited: TimeAmount
+        var description: String { "none of its \(poolSize) pooled connection(s) came free within \(PostgresDatabase.seconds(waited)) s" }
+    }
+
+    /// `t` in seconds for messages: `120`, `0.25`.
+    static func seconds(_ t: TimeAmount) -> String {
+        let seconds = Double(t.nanoseconds) / 1e9
+        return seconds == seconds.rounded() ? String(Int64(seconds)) : String(format: "%.3g", seconds)
     }
 
     /// A new connection.
@@ -256,7 +282,9 @@ public final class PostgresDatabase: Sendable {
     /// fails, the next gets a new connection.
     @discardableResult
     public func withConnection<R>(_ body: (Connection) throws -> R) throws -> R {
-        permits.wait()
+        guard permits.wait(timeout: .now() + .nanoseconds(Int(poolWait.nanoseconds))) == .success else {
+            throw PostgresError(NoFreeConnection(poolSize: poolSize, waited: poolWait), sql: nil)
+        }
         defer { permits.signal() }
         var pooled = idle.withLock { $0.popLast() }
         if pooled?.connection.isClosed ?? true { pooled = try reconnect() }

@@ -92,7 +92,7 @@ extension PostgresMetadataStore {
                 }
             }
         }
-        return try LatestRows.table(runIDs.map { bytes[$0] ?? [] }, runIDs: runIDs) { keyName($0) }
+        return try LatestRows.table(runIDs.map { bytes[$0] ?? [] }, runIDs: runIDs) { try keyName($0) }
     }
 
     /// A run's latest row (empty: none yet).
@@ -102,15 +102,16 @@ extension PostgresMetadataStore {
 
     /// Decodes a latest row, resolving key ids (reading the key table again when another server added keys).
     func decodeLatest(_ row: [UInt8], runID: String) throws -> (metrics: [Metric], ids: [Int64]) {
-        try withCodec { codec in try LatestRows.decodeWithIDs(row, runID: runID, codec: codec) { keyName($0) } }
+        try withCodec { codec in try LatestRows.decodeWithIDs(row, runID: runID, codec: codec) { try keyName($0) } }
     }
 
     // MARK: Metric keys
 
-    /// The key of `id`: from the table, or — an id another server interned — after reading the table again.
-    func keyName(_ id: Int64) -> String? {
+    /// The key of `id`: from the table, or — an id another server interned — after reading the table again (a
+    /// failure to read it is the request's: a 503 when the database cannot be reached, not an unknown key).
+    func keyName(_ id: Int64) throws -> String? {
         if let k = keys.withLock({ $0.key(id) }) { return k }
-        try? reloadKeys()
+        try reloadKeys()
         return keys.withLock { $0.key(id) }
     }
 

@@ -48,6 +48,13 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
             throw TrackingError.invalid("Not a PostgreSQL URI: it must start with postgresql://, postgres://, postgresql+psycopg2:// or postgresql+psycopg://")
         }
         var rest = Substring(text.dropFirst(scheme.count))
+        // The user and password first, as SQLAlchemy reads MLflow's URIs: up to the first `@`, the user holding no `:`,
+        // `/` or `?`; the password may then hold `/`, `?` or `:` unencoded (only `@` must be `%40`).
+        var userInfo: Substring?
+        if let at = rest.firstIndex(of: "@"), !rest[..<at].prefix(while: { $0 != ":" }).contains(where: { $0 == "/" || $0 == "?" }) {
+            userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
         var query: Substring = ""
         if let q = rest.firstIndex(of: "?") {
             query = rest[rest.index(after: q)...]
@@ -57,11 +64,6 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         if let slash = rest.firstIndex(of: "/") {
             path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
-        }
-        var userInfo: Substring?
-        if let at = rest.lastIndex(of: "@") {
-            userInfo = rest[..<at]
-            rest = rest[rest.index(after: at)...]
         }
         let decode = { (s: Substring) in s.removingPercentEncoding ?? String(s) }
         if let userInfo {

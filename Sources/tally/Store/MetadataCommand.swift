@@ -39,22 +39,25 @@ struct MetadataCommand: ParsableCommand {
         static func copy(from path: String, to target: PostgresMetadataStore) throws {
             let terminal = isatty(STDERR_FILENO) != 0
             let started = Date()
-            let counts = try MetadataMigration.run(source: path, target: target) { table, done, total in
-                let line = "\(table): \(done)/\(total) rows"
-                if terminal {
-                    FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (done == total ? "\n" : "")).utf8))
-                } else if done == total {
-                    FileHandle.standardError.write(Data((line + "\n").utf8))
+            let counts: [MetadataMigration.TableCount], refused: MetadataMigration.Mismatch?
+            do {
+                counts = try MetadataMigration.run(source: path, target: target) { table, done, total in
+                    let line = "\(table): \(done)/\(total) rows"
+                    if terminal {
+                        FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (done == total ? "\n" : "")).utf8))
+                    } else if done == total {
+                        FileHandle.standardError.write(Data((line + "\n").utf8))
+                    }
                 }
+                refused = nil
+            } catch let m as MetadataMigration.Mismatch {
+                (counts, refused) = (m.counts, m)
             }
             print("table\tsource\ttarget")
             for c in counts { print("\(c.table)\t\(c.source)\t\(c.target)\(c.source == c.target ? "" : "\tMISMATCH")") }
             let bad = counts.filter { $0.source != $0.target }
             print(String(format: "%@ in %.1f s", bad.isEmpty ? "counts match" : "\(bad.count) table(s) differ", Date().timeIntervalSince(started)))
-            if !bad.isEmpty {
-                throw ValidationError("the target holds rows the source does not (" + bad.map(\.table).joined(separator: ", ")
-                    + "): migrate into an empty database, or one earlier migrated from this file")
-            }
+            if let refused { throw ValidationError(refused.description) }
         }
     }
 }
