@@ -37,6 +37,12 @@ import Testing
         #expect(p.user == "tally" && p.password == "ab?c/d:e" && p.host == "db" && p.port == 5433 && p.database == "tally" && p.tls == .require)
         let q = try PostgresURI(parsing: "postgresql://db/tally?application_name=a@b")  // no user: an `@` past a `/` is not one
         #expect(q.host == "db" && q.database == "tally" && q.password == nil)
+        expectError(.invalidParameterValue, "write it as %40") { _ = try PostgresURI(parsing: "postgresql://u:p@ss@db/t") }
+        do { _ = try PostgresURI(parsing: "postgresql://u:p@secret-tail@db/t") } catch { #expect(!"\(error)".contains("secret-tail")) }
+        // libpq's rules: a CA file turns require into verify-ca; sslrootcert=system is the system's roots with verify-full.
+        #expect(try PostgresURI(parsing: "postgresql://u@h/d?sslmode=require&sslrootcert=/ca.pem").tls == .verifyCA)
+        let sys = try PostgresURI(parsing: "postgresql://u@h/d?sslrootcert=system")
+        #expect(sys.tls == .verifyFull && sys.rootCertificate == nil)
         #expect(try PostgresURI(parsing: "postgresql://u@h:1/d?sslmode=disable").tls == .disable)
         expectError(.invalidParameterValue, "must start with") { _ = try PostgresURI(parsing: "mysql://u@h/d") }
         expectError(.invalidParameterValue, "Invalid port '99999'") { _ = try PostgresURI(parsing: "postgresql://u@h:99999/d") }
@@ -67,8 +73,12 @@ import Testing
         #expect(try !encrypted(base + "?sslmode=disable"))
         #expect(try encrypted(base))  // prefer: the server offers TLS
         #expect(try encrypted(base + "?sslmode=require"))  // any certificate
-        // verify-ca: the chain, not the name (the certificate names localhost, the URI 127.0.0.1).
+        // verify-ca: the chain, not the name (the certificate names localhost, the URI 127.0.0.1); require with a CA
+        // file is verify-ca (libpq), so a file that is not the server's CA refuses it.
         #expect(try encrypted(base + "?sslmode=verify-ca&sslrootcert=\(dir)/ca.crt"))
+        expectError(.internalError, "Cannot reach PostgreSQL at 127.0.0.1:\(tcp.port)") {
+            _ = try encrypted(base + "?sslmode=require&sslrootcert=\(dir)/client.crt")
+        }
         // verify-full: the name too, so only `localhost` passes; and a chain to the system's roots fails.
         #expect(try encrypted("postgresql://tally:tally@localhost:\(tcp.port)/tally?sslmode=verify-full&sslrootcert=\(dir)/ca.crt"))
         for refused in [base + "?sslmode=verify-full&sslrootcert=\(dir)/ca.crt", base + "?sslmode=verify-ca"] {

@@ -111,24 +111,29 @@ extension PostgresMetadataStore {
     /// failure to read it is the request's: a 503 when the database cannot be reached, not an unknown key).
     func keyName(_ id: Int64) throws -> String? {
         if let k = keys.withLock({ $0.key(id) }) { return k }
-        try reloadKeys()
+        try reloadKeys { $0.key(id) != nil }
         return keys.withLock { $0.key(id) }
     }
 
     /// The id of `key` when the database has one (a key no run ever logged has none).
     func keyID(ifKnown key: String) throws -> Int64? {
         if let id = keys.withLock({ $0.id(key) }) { return id }
-        try reloadKeys()
+        try reloadKeys { $0.id(key) != nil }
         return keys.withLock { $0.id(key) }
     }
 
     /// Reads the whole key table.
-    func reloadKeys() throws {
-        var table = MetricKeyTable()
-        for r in try mapped({ try keyDB.withConnection { try $0.rows("SELECT key_id, key FROM metric_keys") } }) {
-            table.add(id: r[0].int ?? 0, key: r[1].string ?? "")
+    /// - Parameter enough: whether the table in memory already has what the caller wants: checked again once the key
+    ///   connection is this caller's, so callers queued behind one reload do not each read the whole table again.
+    func reloadKeys(unless enough: (MetricKeyTable) -> Bool = { _ in false }) throws {
+        try mapped {
+            try keyDB.withConnection { c in
+                if keys.withLock({ enough($0) }) { return }
+                var table = MetricKeyTable()
+                for r in try c.rows("SELECT key_id, key FROM metric_keys") { table.add(id: r[0].int ?? 0, key: r[1].string ?? "") }
+                keys.withLock { $0 = table }
+            }
         }
-        keys.withLock { $0 = table }
     }
 
     /// Makes sure every key has an id: new ones are inserted on the key connection (committed at once, whatever

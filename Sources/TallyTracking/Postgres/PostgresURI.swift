@@ -4,7 +4,8 @@ import Foundation
 /// `postgres://` and (SQLAlchemy's, as MLflow deployments write it) `postgresql+psycopg2://` and
 /// `postgresql+psycopg://`. User, password and database are percent-decoded; the port defaults to 5432; `sslmode` is
 /// libpq's (`disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`; default `prefer`), and so are
-/// `sslrootcert` (the CA certificates to verify the server with, PEM; default the system's), `sslcert` and `sslkey`
+/// `sslrootcert` (the CA certificates to verify the server with, PEM; default the system's; with `require` it makes it
+/// `verify-ca`, and `system` means the system's with `verify-full`, as libpq 16), `sslcert` and `sslkey`
 /// (a client certificate and its key, PEM, for `cert` authentication). As with libpq, a host that is an absolute path is the
 /// directory of the server's Unix-domain socket (`DIR/.s.PGSQL.PORT`), given percent-encoded
 /// (`postgresql://tally@%2Fvar%2Frun%2Fpostgresql/tally`) or as the `host` parameter, which overrides the
@@ -114,6 +115,16 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
             }
         }
         guard !host.isEmpty else { throw TrackingError.invalid("PostgreSQL URI without a host (postgresql://user:password@host:port/database)") }
+        // A second `@` (the host is never echoed: it would be the password's tail).
+        guard !host.contains("@") else { throw TrackingError.invalid("The PostgreSQL URI's password holds '@': write it as %40") }
+        // As libpq: a CA file makes `require` check the chain (`verify-ca`); `sslrootcert=system` (libpq 16) means
+        // the system's authorities, and then the name is checked too.
+        if rootCertificate == "system" {
+            rootCertificate = nil
+            if tls != .disable { tls = .verifyFull }
+        } else if rootCertificate != nil, tls == .require {
+            tls = .verifyCA
+        }
         guard (clientCertificate == nil) == (clientKey == nil) else {
             throw TrackingError.invalid("The PostgreSQL URI names a client certificate without its key, or a key without its certificate (sslcert and sslkey go together)")
         }
