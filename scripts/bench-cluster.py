@@ -2,7 +2,7 @@
 """Ingest through one and three `tally server`s, side by side in one run, and the failover time (docs/benchmarks.md).
 
 Run under a durable PostgreSQL and SeaweedFS (release build):
-    PG_TEST_DURABLE=1 scripts/pg-test run scripts/s3-test run .venv-interop/bin/python scripts/bench-cluster.py \
+    PG_TEST_DURABLE=1 PG_TEST_TLS=0 scripts/pg-test run scripts/s3-test run .venv-interop/bin/python scripts/bench-cluster.py \
         --tally .build/release/tally [--connections 6] [--points 200000] [--rounds 2]
 
 Configurations, each measured with `tally bench http --ingest-only` (MLflow log-batch of 1,000 points, native JSON
