@@ -26,6 +26,9 @@ public enum MetadataMigration {
         public var target: Int64
     }
 
+    /// What every refusal ends with: the target is as it was.
+    static let startAfresh = "Nothing was written; migrate into an empty database"
+
     /// The copy would leave the target with rows the source does not have (rows deleted from the source since an
     /// earlier copy, or another deployment's data): nothing was written.
     public struct Mismatch: Error, Sendable, CustomStringConvertible {
@@ -34,8 +37,7 @@ public enum MetadataMigration {
         /// Which tables differ, and what to do.
         public var description: String {
             "the target holds rows the source does not (" + counts.filter { $0.source != $0.target }.map(\.table).joined(separator: ", ")
-                + "): rows deleted from the source since an earlier copy, or another deployment's data. Nothing was written; "
-                + "migrate into an empty database"
+                + "): rows deleted from the source since an earlier copy, or another deployment's data. " + MetadataMigration.startAfresh
         }
     }
 
@@ -70,7 +72,7 @@ public enum MetadataMigration {
             } catch let e as PostgresError where e.isConstraint {
                 // A name the target holds under another id (an experiment, a registered model): not a copy of this source.
                 throw TrackingError.invalid("A row of the source conflicts with one of the target (\(e.message)): the target holds another deployment's data. "
-                    + "Nothing was written; migrate into an empty database")
+                    + startAfresh)
             }
         }
         counts.append(try copyLatest(from: src, to: target, progress: progress))
@@ -86,11 +88,11 @@ public enum MetadataMigration {
             let id = r[0].int ?? 0, name = r[1].string ?? ""
             if let other = byID[id], other != name {
                 throw TrackingError.invalid("User id \(id) is '\(name)' in the target and '\(other)' in the source: the target holds another deployment's users. "
-                    + "Nothing was written; migrate into an empty database")
+                    + startAfresh)
             }
             if let other = byName[name], other != id {
                 throw TrackingError.invalid("User '\(name)' has id \(id) in the target and \(other) in the source: the target holds another deployment's users. "
-                    + "Nothing was written; migrate into an empty database")
+                    + startAfresh)
             }
         }
     }

@@ -63,8 +63,10 @@ public final class PostgresDatabase: Sendable {
     let nextID = Atomic<Int>(0)
     /// How long a lost connection is retried before a request fails.
     public static let reconnectMillis = 10_000
+    /// How this project's connections name themselves to PostgreSQL, before the schema version their build writes.
+    public static let applicationNamePrefix = "tally schema "
     /// The name this build's connections give PostgreSQL: `tally schema N`, N the schema version the build writes.
-    public static let applicationName = "tally schema \(PostgresSchema.current)"
+    public static let applicationName = applicationNamePrefix + "\(PostgresSchema.current)"
 
     /// The longest a statement's answer is waited for on this pool's connections (see ``answerSeconds``).
     let answerTimeout: TimeAmount
@@ -96,28 +98,16 @@ public final class PostgresDatabase: Sendable {
         var logger = Logger(label: "tally.postgres")
         logger.logLevel = .error
         self.logger = logger
+        // The start-up error: where the database is, and why it cannot be used.
+        func unreachable(_ why: String) -> TrackingError {
+            TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.address) (database '\(uri.database)', user '\(uri.user)'): \(why)")
+        }
         let tls: PostgresConnection.Configuration.TLS
         do {
-            switch uri.tls {
-            case .disable: tls = .disable
-            case .prefer, .require, .verifyCA, .verifyFull:
-                var c = TLSConfiguration.makeClientConfiguration()
-                switch uri.tls {
-                case .verifyFull: c.certificateVerification = .fullVerification
-                case .verifyCA: c.certificateVerification = .noHostnameVerification
-                default: c.certificateVerification = .none  // libpq's prefer and require: encrypted, not authenticated
-                }
-                if let roots = uri.rootCertificate { c.trustRoots = .file(roots) }
-                if let cert = uri.clientCertificate, let key = uri.clientKey {
-                    c.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
-                    c.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-                }
-                tls = uri.tls == .prefer ? .prefer(try NIOSSLContext(configuration: c)) : .require(try NIOSSLContext(configuration: c))
-            }
+            tls = try Self.tls(uri)
         } catch {
             // A certificate or key file missing or unreadable: said before any connection is tried.
-            throw TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.address) (database '\(uri.database)', user '\(uri.user)'): "
-                + "the URI's TLS files (sslrootcert, sslcert, sslkey) cannot be used: \(error)")
+            throw unreachable("the URI's TLS files (sslrootcert, sslcert, sslkey) cannot be used: \(error)")
         }
         var configuration = uri.socketPath.map {
             PostgresConnection.Configuration(unixSocketPath: $0, username: uri.user, password: uri.password, database: uri.database)
@@ -130,7 +120,7 @@ public final class PostgresDatabase: Sendable {
             let first = try connect()
             idle.withLock { $0.append(first) }
         } catch let e as PostgresError {
-            throw TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.address) (database '\(uri.database)', user '\(uri.user)'): \(e.message)")
+            throw unreachable(e.message)
         }
     }
 
@@ -230,6 +220,21 @@ public final class PostgresDatabase: Sendable {
     /// A statement not sent: the connection had closed (PostgresNIO would never answer a query written to it).
     struct Closed: Error, CustomStringConvertible {
         var description: String { "the connection to PostgreSQL is closed" }
+    }
+
+    /// The TLS `uri` asks for, as libpq's sslmodes mean it: `prefer` and `require` encrypt without checking the
+    /// certificate, `verify-ca` checks its chain, `verify-full` its chain and that it names the host.
+    static func tls(_ uri: PostgresURI) throws -> PostgresConnection.Configuration.TLS {
+        guard uri.tls != .disable else { return .disable }
+        var c = TLSConfiguration.makeClientConfiguration()
+        c.certificateVerification = uri.tls == .verifyFull ? .fullVerification : uri.tls == .verifyCA ? .noHostnameVerification : .none
+        if let roots = uri.rootCertificate { c.trustRoots = .file(roots) }
+        if let cert = uri.clientCertificate, let key = uri.clientKey {
+            c.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+            c.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        }
+        let context = try NIOSSLContext(configuration: c)
+        return uri.tls == .prefer ? .prefer(context) : .require(context)
     }
 
     /// A statement left unanswered past its connection's ``answerTimeout``.

@@ -43,7 +43,8 @@ public enum PostgresSchema {
                 // one (one before version 6 writes latest rows without raising `seq`): stop them first.
                 let older = try c.rows("SELECT count(*), string_agg(DISTINCT application_name, ', ') FROM pg_stat_activity "
                     + "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                    + "AND (CASE WHEN application_name ~ '^tally schema [0-9]{1,9}$' THEN substring(application_name FROM 14)::int END) < ?", [.integer(Int64(target))])[0]
+                    + "AND (CASE WHEN application_name ~ ('^' || ? || '[0-9]{1,9}$') THEN substring(application_name FROM char_length(?) + 1)::int END) < ?",
+                    [.text(PostgresDatabase.applicationNamePrefix), .text(PostgresDatabase.applicationNamePrefix), .integer(Int64(target))])[0]
                 if let n = older[0].int, n > 0 {
                     throw TrackingError(.internalError, "The PostgreSQL metadata schema is at version \(have) and this build migrates it to \(target), "
                         + "but \(n) connection(s) of servers built for an older schema are open (\(older[1].string ?? "")): stop those servers, "

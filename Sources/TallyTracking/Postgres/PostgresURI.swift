@@ -151,6 +151,6 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     /// `postgresql://user@host:port/database` (no password).
     public var description: String {
         if socketPath != nil { return "postgresql://\(user)@:\(port)/\(database)?host=\(host)" }
-        return "postgresql://\(user)@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+        return "postgresql://\(user)@\(address)/\(database)"
     }
 }
