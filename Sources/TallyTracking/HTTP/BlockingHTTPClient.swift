@@ -12,7 +12,18 @@ import NIOPosix
 /// a server request was waiting on it): not the caller's fault, worth trying again.
 ///
 /// Not for an event loop or a Swift concurrency thread: every call waits for its answer.
+///
+/// Every client runs on one event loop of its own kind (``loop``), never on a group of several. With several, a
+/// request's task and its connection could be on different loops, and AsyncHTTPClient 1.37 then told its pool of a
+/// connection's release one hop after the answer: when a server answered the moment a streamed body was in and the
+/// client was closed right after (`tally cluster migrate`'s copy to S3), the pool had already dropped the connection,
+/// and the late release was a fatal error (`HTTPConnectionPool+HTTP1Connections.swift:502`;
+/// `BlockingHTTPClientTests.uploadsAnsweredEarlyThenClosed` crashed on every run). On one loop the release comes in the
+/// same turn of the loop as the answer, before anything else can close the connection.
 public final class BlockingHTTPClient: Sendable {
+    /// The one event loop every blocking client's requests, connections and body streams run on: its thread does the
+    /// sockets' work and reads and writes the files that bodies stream from and to, 1 MiB at a time.
+    static let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     /// The service in messages: `MLflow at http://host:5000`, `S3 at http://127.0.0.1:8333`.
     public let service: String
     private let client: HTTPClient
@@ -53,7 +64,7 @@ public final class BlockingHTTPClient: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: connectTimeout, read: readTimeout)
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        client = HTTPClient(eventLoopGroupProvider: .shared(Self.loop), configuration: configuration)
     }
 
     /// Ends the client's connections (once; also on deinit, for a client dropped by an error).
