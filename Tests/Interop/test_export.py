@@ -190,6 +190,11 @@ def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
         for delay in [0.4, 0.7, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 0.5, 0.8, 1.1, 1.4, 1.7]:
             p = subprocess.Popen([TALLY, "export", "mlflow", "--to", b.url, "--data-dir", os.path.join(work, "data")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # The delays count from the journal's first appearance: on a loaded machine opening the data directory
+            # alone took over 3 s in every attempt once, and no kill came after the export had started.
+            deadline = time.time() + 120
+            while not os.path.isdir(journal_dir) and p.poll() is None and time.time() < deadline:
+                time.sleep(0.05)
             time.sleep(delay)
             if p.poll() is None:
                 p.send_signal(signal.SIGKILL)

@@ -37,7 +37,7 @@ extension SQLiteMetadataStore {
     public func registeredModel(named name: String) throws -> RegisteredModel? {
         // One model: from the snapshot when there is one, else its own rows (a run of writes, each reading its model
         // first, must not reload the whole registry every time).
-        try locked { st in try st.registry.map { $0.models[name] } ?? Self.registeredModels(st.db, name: name).first }
+        try locked { st in try st.registry.map { $0.models[ExactKey(name)] } ?? Self.registeredModels(st.db, name: name).first }
     }
 
     public func registeredModels() throws -> [RegisteredModel] {
@@ -58,8 +58,8 @@ extension SQLiteMetadataStore {
             if st.registry == nil {
                 let models = try Self.registeredModels(st.db, name: nil)
                 let versions = try Self.modelVersions(st.db, name: nil)
-                st.registry = RegistrySnapshot(models: Dictionary(uniqueKeysWithValues: models.map { ($0.name, $0) }),
-                                               versions: Dictionary(grouping: versions, by: \.name), all: versions)
+                st.registry = RegistrySnapshot(models: Dictionary(models.map { (ExactKey($0.name), $0) }, uniquingKeysWith: { a, _ in a }),
+                                               versions: Dictionary(grouping: versions, by: { ExactKey($0.name) }), all: versions)
             }
             return try body(st.registry!)
         }
@@ -71,13 +71,13 @@ extension SQLiteMetadataStore {
         var models = try db.rows("SELECT name, creation_time, last_updated_time, description FROM registered_models \(cond) ORDER BY name", values).map {
             RegisteredModel(name: $0[0].string ?? "", creationTime: $0[1].int ?? 0, lastUpdatedTime: $0[2].int ?? 0, description: $0[3].string)
         }
-        var index: [String: Int] = [:]
-        for (i, m) in models.enumerated() { index[m.name] = i }
+        var index: [ExactKey: Int] = [:]
+        for (i, m) in models.enumerated() { index[ExactKey(m.name)] = i }
         try db.query("SELECT name, key, value FROM registered_model_tags \(cond) ORDER BY \(db.insertionOrder)", values) { r in
-            if let i = index[r[0].string ?? ""] { models[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? "")) }
+            if let i = index[ExactKey(r[0].string ?? "")] { models[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? "")) }
         }
         try db.query("SELECT name, alias, version FROM registered_model_aliases \(cond) ORDER BY name, alias", values) { r in
-            if let i = index[r[0].string ?? ""] { models[i].aliases.append(ModelAlias(alias: r[1].string ?? "", version: r[2].int ?? 0)) }
+            if let i = index[ExactKey(r[0].string ?? "")] { models[i].aliases.append(ModelAlias(alias: r[1].string ?? "", version: r[2].int ?? 0)) }
         }
         return models
     }
@@ -152,7 +152,7 @@ extension SQLiteMetadataStore {
 
     public func modelVersions(named name: String?) throws -> [ModelVersion] {
         guard let name else { return try registry { $0.all } }
-        return try locked { st in try st.registry.map { $0.versions[name] ?? [] } ?? Self.modelVersions(st.db, name: name) }
+        return try locked { st in try st.registry.map { $0.versions[ExactKey(name)] ?? [] } ?? Self.modelVersions(st.db, name: name) }
     }
 
     /// Live versions (of one model, or all) with tags and aliases, from the database.
@@ -166,15 +166,15 @@ extension SQLiteMetadataStore {
                          runLink: r[8].string ?? "", modelID: r[9].string, storageLocation: r[10].string ?? "")
         }
         var index: [VersionKey: Int] = [:]
-        for (i, v) in versions.enumerated() { index[VersionKey(name: v.name, version: v.version)] = i }
+        for (i, v) in versions.enumerated() { index[VersionKey(name: ExactKey(v.name), version: v.version)] = i }
         let where_ = name == nil ? "" : "WHERE name = ?"
         try db.query("SELECT name, version, key, value FROM model_version_tags \(where_) ORDER BY \(db.insertionOrder)", values) { r in
-            if let i = index[VersionKey(name: r[0].string ?? "", version: r[1].int ?? 0)] {
+            if let i = index[VersionKey(name: ExactKey(r[0].string ?? ""), version: r[1].int ?? 0)] {
                 versions[i].tags.append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
             }
         }
         try db.query("SELECT name, version, alias FROM registered_model_aliases \(where_) ORDER BY name, alias", values) { r in
-            if let i = index[VersionKey(name: r[0].string ?? "", version: r[1].int ?? 0)] { versions[i].aliases.append(r[2].string ?? "") }
+            if let i = index[VersionKey(name: ExactKey(r[0].string ?? ""), version: r[1].int ?? 0)] { versions[i].aliases.append(r[2].string ?? "") }
         }
         return versions
     }
@@ -222,14 +222,14 @@ extension SQLiteMetadataStore {
 
 /// A model version's identity.
 struct VersionKey: Hashable {
-    var name: String
+    var name: ExactKey
     var version: Int64
 }
 
 /// The Model Registry read whole: models by name, live versions by model (by version) and all of them (by name,
 /// then version).
 struct RegistrySnapshot {
-    var models: [String: RegisteredModel]
-    var versions: [String: [ModelVersion]]
+    var models: [ExactKey: RegisteredModel]
+    var versions: [ExactKey: [ModelVersion]]
     var all: [ModelVersion]
 }

@@ -53,7 +53,15 @@ public struct MetricBatch: Sendable {
 
     /// The position of `key`'s series, created on first sight (when its key is checked).
     public mutating func series(for key: String) -> Int {
-        if let s = index[key] { return s }
+        // The index compares keys as Swift does, by canonical equivalence: a key found under other code points is
+        // not that series ("é" after "é" decomposed); it is checked as a new key, which refuses it.
+        if let s = index[key] {
+            if ExactKey.sameBytes(keys[s], key) { return s }
+            if firstError == nil {
+                do { try Validation.key(key, entity: "Metric") } catch let e as TrackingError { firstError = e } catch {}
+            }
+            return s
+        }
         if firstError == nil {
             do { try Validation.key(key, entity: "Metric") } catch let e as TrackingError { firstError = e } catch {}
         }

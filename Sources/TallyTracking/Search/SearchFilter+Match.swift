@@ -32,15 +32,16 @@ enum LikePattern {
 func binaryLess(_ a: String, _ b: String) -> Bool { KeyOrder.less(a, b) }
 
 extension FilterClause {
-    /// Compares a string with this clause's operator and value.
+    /// Compares a string with this clause's operator and value: equality is of the same bytes, as in MLflow's SQL
+    /// (Swift's `==` would also match a canonically equivalent spelling, "é" for "e" + U+0301).
     func test(_ s: String) -> Bool {
         switch (comparator, value) {
-        case ("=", .string(let v)): return s == v
-        case ("!=", .string(let v)): return s != v
+        case ("=", .string(let v)): return ExactKey.sameBytes(s, v)
+        case ("!=", .string(let v)): return !ExactKey.sameBytes(s, v)
         case ("LIKE", .string(let v)): return LikePattern.matches(s, v, caseInsensitive: false)
         case ("ILIKE", .string(let v)): return LikePattern.matches(s, v, caseInsensitive: true)
-        case ("IN", .list(let vs)): return vs.contains(s)
-        case ("NOT IN", .list(let vs)): return !vs.contains(s)
+        case ("IN", .list(let vs)): return vs.contains { ExactKey.sameBytes(s, $0) }
+        case ("NOT IN", .list(let vs)): return !vs.contains { ExactKey.sameBytes(s, $0) }
         default: return false
         }
     }

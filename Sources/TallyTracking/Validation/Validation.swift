@@ -1,3 +1,5 @@
+import Foundation
+
 /// MLflow's validation limits and messages (`mlflow/utils/validation.py`, summarised in the reference §5).
 public enum Validation {
     /// Metrics per `log-batch`.
@@ -58,8 +60,16 @@ public enum Validation {
                     + "underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).")
             }
         }
+        // Swift compares strings by canonical equivalence: "K" and the Kelvin sign (U+212A), or "é" and "e" + U+0301,
+        // would be one key in every dictionary of the service and the store while MLflow and the databases keep two.
+        // A key only in its normalization form C never equals another such key unless they are the same code points.
+        let composed = key.precomposedStringWithCanonicalMapping
+        guard composed.unicodeScalars.elementsEqual(key.unicodeScalars) else {
+            throw TrackingError.invalid("Invalid value \(quoted(key)) for parameter 'key' supplied: Names must be in Unicode normalization form "
+                + "C; this one is written \(quoted(composed)) in it (Tally cannot keep canonically equivalent names apart)")
+        }
         let normalized = normalizePath(key)
-        if normalized != key || key == "." || key.hasPrefix("..") || key.hasPrefix("/") {
+        if !normalized.utf8.elementsEqual(key.utf8) || key == "." || key.hasPrefix("..") || key.hasPrefix("/") {
             throw TrackingError.invalid("Invalid value \(quoted(key)) for parameter 'key' supplied: Names may be treated as files in certain "
                 + "cases, and must not resolve to other names when treated as such. This name would resolve to '\(normalized)'")
         }
