@@ -112,6 +112,11 @@ import Testing
         let run = m.sourceRunID
         try s.logOutputs(runID: run, models: [ModelOutput(modelID: ids[2], step: 3), ModelOutput(modelID: ids[0], step: 1), ModelOutput(modelID: ids[2], step: 9)])
         #expect(try s.runOutputs(runID: run) == [ModelOutput(modelID: ids[2], step: 3), ModelOutput(modelID: ids[0], step: 1)])
+        // A request naming models many times: each is looked up once (a deleted one still refuses the whole request).
+        let many = Array(repeating: ModelOutput(modelID: ids[0], step: 5), count: 10_000)
+        expectError(.resourceDoesNotExist, "Logged model with ID '\(ids[1])' not found.") { try s.logOutputs(runID: run, models: many + [ModelOutput(modelID: ids[1], step: 1)]) }
+        try s.logOutputs(runID: run, models: many + Array(repeating: ModelOutput(modelID: ids[2], step: 4), count: 10_000))
+        #expect(try s.runOutputs(runID: run) == [ModelOutput(modelID: ids[2], step: 3), ModelOutput(modelID: ids[0], step: 1)])
         // Model inputs (`log_inputs(models=…)`): each once per run, in order, beside dataset inputs; an empty id refused;
         // a deleted run takes none.
         let ds = DatasetInput(dataset: Dataset(name: "d", digest: "1", sourceType: "local", source: "/x", schema: nil, profile: nil), tags: [])

@@ -107,7 +107,7 @@ extension TrackingService {
             p.runID = runID
             return p
         }
-        for id in Set(modelPoints.map(\.modelID)) { _ = try loggedModel(id: id) }
+        for id in Set(modelPoints.map { ExactKey($0.modelID) }) { _ = try loggedModel(id: id.string) }
         // 2. Params are immutable: a changed value fails the whole batch before anything is written.
         let newParams = params.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxParamValueLength)) }
         try checkParams(runID: runID, newParams)

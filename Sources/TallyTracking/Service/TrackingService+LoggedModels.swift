@@ -66,10 +66,12 @@ extension TrackingService {
         try metadata.setLoggedModelParams(id: id, Self.lastWins(params), now: clock())
     }
 
-    /// `runs/outputs`: the models a run logged (each once, its first step kept).
+    /// `runs/outputs`: the models a run logged (each once, its first step kept). Each model is looked up once, however
+    /// often the request names it (a request naming one large model 10,000 times read it 10,000 times).
     public func logOutputs(runID: String, models: [ModelOutput]) throws {
         _ = try activeRun(runID)
-        for m in models { _ = try loggedModel(id: m.modelID) }
+        var checked = Set<ExactKey>()
+        for m in models where checked.insert(ExactKey(m.modelID)).inserted { _ = try loggedModel(id: m.modelID) }
         try metadata.insertRunOutputs(runID: runID, models)
     }
 
