@@ -352,10 +352,12 @@ def test_review_regressions(server):
     json_ct = {"Content-Type": "application/json"}
     c = MlflowClient()
     run = c.create_run("0").info.run_id
-    # Surrogate escapes: a broken pair is U+FFFD, never a crash; a real pair is one character.
-    for body in ['{"name": "\\ud83d\\u0001"}', '{"name": "x\\ud83d"}', '{"name": "\\ud83d\\ue000"}']:
+    # Text that is no Unicode (a surrogate without its pair, bytes that are not UTF-8) is a 400, as in MLflow; never a
+    # crash, never stored as U+FFFD; a real pair is one character.
+    for body in [b'{"name": "\\ud83d\\u0001"}', b'{"name": "x\\ud83d"}', b'{"name": "\\ud83d\\ue000"}', b'{"name": "\\ude00"}',
+                 b'{"name": "bad-\xff-utf8"}']:
         r = requests.post(api + "/experiments/create", data=body, headers=json_ct)
-        assert r.status_code < 500, (body, r.text)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE", (body, r.text)
     r = requests.post(api + "/experiments/create", data='{"name": "pair-\\ud83d\\ude00"}', headers=json_ct)
     assert r.status_code == 200 and c.get_experiment(r.json()["experiment_id"]).name == "pair-\U0001F600"
     # A NUL inside a run id is refused, not truncated onto another run.

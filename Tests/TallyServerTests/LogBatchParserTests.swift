@@ -92,6 +92,24 @@ import TallyTracking
         #expect(fastCount == 4)  // run_uuid, empty run_id, bare NaN/-Infinity, whitespace: the plain ones take the fast path
     }
 
+    /// Text that is no Unicode (a surrogate without its pair, bytes that are not UTF-8) is refused by both readers,
+    /// never stored as U+FFFD; a real pair is one character.
+    @Test func textThatIsNoUnicodeIsRefused() throws {
+        let broken: [[UInt8]] = [
+            Array(#"{"run_id": "r", "tags": [{"key": "k", "value": "x\ud83d"}]}"#.utf8),  // high surrogate at the end
+            Array(#"{"run_id": "r", "tags": [{"key": "k", "value": "\ud83d\u0041"}]}"#.utf8),  // high, then no low
+            Array(#"{"run_id": "r", "tags": [{"key": "k", "value": "\ude00x"}]}"#.utf8),  // a low surrogate alone
+            Array(#"{"run_id": "r", "tags": [{"key": "k", "value": "a"#.utf8) + [0xFF, 0xFE] + Array(#""}]}"#.utf8),
+            Array(#"{"run_id": "r", "tags": [{"key": "k", "value": "a"#.utf8) + [0xED, 0xA0, 0xBD] + Array(#""}]}"#.utf8),  // CESU surrogate
+        ]
+        for bytes in broken {
+            #expect(Self.fast(bytes) == nil && Self.general(bytes) == nil, "\(bytes)")
+            #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(bytes) }
+        }
+        let pair = Array(#"{"run_id": "r", "tags": [{"key": "k", "value": "\ud83d\ude00 \u00e9"}]}"#.utf8)
+        #expect(Self.general(pair)?.tags == [KeyValue(key: "k", value: "\u{1F600} \u{E9}")])
+    }
+
     @Test func numbersAreCorrectlyRounded() throws {
         var rng = SystemRandomNumberGenerator()
         var texts: [String] = ["0", "-0", "0.0", "-0.0", "1e308", "1.7976931348623157e308", "4.9e-324", "2.2250738585072014e-308",

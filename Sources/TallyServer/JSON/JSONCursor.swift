@@ -251,19 +251,19 @@ struct JSONCursor {
 /// The one decoder of `\u` escapes, shared by every JSON reader.
 enum JSONEscape {
     /// Reads the four hex digits of a `\uXXXX` escape at `i` (just after the `u`), and a following `\uXXXX` low
-    /// surrogate when the first is a high one. A lone or mismatched surrogate is U+FFFD and the next escape is read
-    /// on its own. `nil` (with `i` unchanged) when the digits are not hex.
+    /// surrogate when the first is a high one. `nil` when the digits are not hex, or for a surrogate without its pair
+    /// (no character: MLflow refuses it with a 400, and replacing it with U+FFFD would store other text than sent).
     static func unicode(_ p: UnsafePointer<UInt8>, _ n: Int, _ i: inout Int) -> Unicode.Scalar? {
         guard let u = hex4(p, n, i) else { return nil }
-        i &+= 4
         if (0xD800..<0xDC00).contains(u) {
-            if n &- i >= 6, p[i] == UInt8(ascii: "\\"), p[i &+ 1] == UInt8(ascii: "u"), let low = hex4(p, n, i &+ 2), (0xDC00..<0xE000).contains(low) {
-                i &+= 6
-                return Unicode.Scalar(0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00))
-            }
-            return "\u{FFFD}"
+            guard n &- i >= 10, p[i &+ 4] == UInt8(ascii: "\\"), p[i &+ 5] == UInt8(ascii: "u"), let low = hex4(p, n, i &+ 6),
+                  (0xDC00..<0xE000).contains(low) else { return nil }
+            i &+= 10
+            return Unicode.Scalar(0x10000 &+ ((u &- 0xD800) << 10) &+ (low &- 0xDC00))
         }
-        return Unicode.Scalar(u) ?? "\u{FFFD}"
+        guard let scalar = Unicode.Scalar(u) else { return nil }  // a low surrogate alone
+        i &+= 4
+        return scalar
     }
 
     /// Four hex digits at `i`.

@@ -152,8 +152,10 @@ public struct JSONParser {
             guard i < bytes.count else { throw fail("unterminated string") }
             let c = bytes[i]
             if c == UInt8(ascii: "\"") {
+                // Bytes that are not UTF-8 are refused, not replaced by U+FFFD (which would store other text than sent).
+                guard let s = String(validating: out, as: UTF8.self) else { throw fail("a string that is not valid UTF-8") }
                 i += 1
-                return String(decoding: out, as: UTF8.self)
+                return s
             }
             if c < 0x20 { throw fail("control character in string") }
             if c != UInt8(ascii: "\\") {
@@ -172,7 +174,7 @@ public struct JSONParser {
             guard e == UInt8(ascii: "u") else { throw fail("invalid escape") }
             var at = i
             let scalar = bytes.withUnsafeBufferPointer { b in JSONEscape.unicode(b.baseAddress!, b.count, &at) }
-            guard let scalar else { throw fail("invalid \\u escape") }
+            guard let scalar else { throw fail("invalid \\u escape (not four hex digits, or a surrogate without its pair)") }
             i = at
             out.append(contentsOf: Array(String(Character(scalar)).utf8))
         }
