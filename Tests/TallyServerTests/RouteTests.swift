@@ -98,6 +98,16 @@ import TallyTracking
         }
     }
 
+    /// A query parameter given twice counts once, by its first value, as MLflow (Flask's `args.get`) reads it.
+    @Test func repeatedQueryParametersTakeTheFirst() async throws {
+        try await LiveServer.with { s in
+            let (_, a) = try await Self.run(s, Self.prefixes[0], name: "first")
+            let (_, b) = try await Self.run(s, Self.prefixes[0], name: "second")
+            let run = try await s.get("/api/2.0/mlflow/runs/get?run_id=\(a)&run_id=\(b)")
+            #expect(((run.json["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String == a, "\(run.text)")
+        }
+    }
+
     @Test func artifactRoutes() async throws {
         try await LiveServer.with { s in
             let (_, id) = try await Self.run(s, Self.prefixes[0], name: "art")

@@ -26,7 +26,7 @@ struct MLflowRequest {
             if case .null = v { return nil }
             return v
         }
-        return query[name]?.last.map(JSONValue.string)
+        return query[name]?.first.map(JSONValue.string)  // a repeated parameter: the first, as Flask's `args.get` in MLflow
     }
 
     /// A boolean field (`true`/`false`, or those words in a query string); `nil` when absent.
