@@ -69,6 +69,21 @@ import Testing
         }
     }
 
+    /// ±Infinity is compared as MLflow stores it, ±1.7976931348623157e308 (its SQL cannot hold infinities), and as
+    /// Tally answers it: equal to the largest double, not above it.
+    @Test(arguments: Backend.all) func infinitiesCompareAsMLflowStoresThem(_ backend: Backend) throws {
+        let f = try Fixture("inf", backend: backend)
+        let s = f.service
+        for (name, v) in [("inf", Double.infinity), ("max", Double.greatestFiniteMagnitude), ("ninf", -Double.infinity), ("one", 1)] {
+            let r = try s.createRun(experimentID: "0", runName: name, startTime: 1)
+            try s.logMetric(runID: r.info.runID, Metric(key: "n", value: v, timestamp: 1))
+        }
+        #expect(Set(try names(f, "metrics.n = 1.7976931348623157e308")) == ["inf", "max"])
+        #expect(try names(f, "metrics.n > 1.7976931348623157e308").isEmpty)
+        #expect(Set(try names(f, "metrics.n <= -1.7976931348623157e308")) == ["ninf"])
+        #expect(Set(try names(f, "metrics.n < 2")) == ["ninf", "one"])
+    }
+
     @Test(arguments: Backend.all) func grammarErrors(_ backend: Backend) throws {
         let (f, _) = try seeded(backend)
         let cases: [(String, String)] = [

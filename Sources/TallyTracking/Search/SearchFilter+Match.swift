@@ -46,9 +46,11 @@ extension FilterClause {
         }
     }
 
-    /// Compares a number with this clause's operator and value.
+    /// Compares a number with this clause's operator and value. ±Infinity counts as ±1.7976931348623157e308, the
+    /// value MLflow stores for it (its SQL cannot hold infinities) and the one Tally answers with.
     func test(_ x: Double) -> Bool {
         guard case .number(let v) = value else { return false }
+        let x = x.isInfinite ? (x > 0 ? Double.greatestFiniteMagnitude : -Double.greatestFiniteMagnitude) : x
         switch comparator {
         case "=": return x == v
         case "!=": return x != v
