@@ -34,7 +34,10 @@ import Testing
             Thread.detachNewThread { [self] in
                 while true {
                     let c = accept(fd, nil, nil)
-                    guard c >= 0 else { return }  // closed
+                    guard c >= 0 else {  // shut down
+                        Glibc.close(fd)
+                        return
+                    }
                     Thread.detachNewThread { self.serve(c) }
                 }
             }

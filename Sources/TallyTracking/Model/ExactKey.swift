@@ -1,4 +1,4 @@
-import Foundation
+import TallyStore
 
 /// A string as a dictionary key that equals another only when both are the same UTF-8 bytes. Swift's `String`
 /// equality is canonical equivalence ("café" precomposed equals "cafe" + U+0301, "K" equals the Kelvin sign), while
@@ -19,10 +19,8 @@ struct ExactKey: Hashable, Sendable {
         s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 
-    /// Whether two strings are the same UTF-8 bytes (not only canonically equivalent, as `==` says).
+    /// Whether two strings are the same UTF-8 bytes (not only canonically equivalent, as `==` says): the store's
+    /// byte order finds them equal.
     @inline(__always)
-    static func sameBytes(_ a: String, _ b: String) -> Bool {
-        var a = a, b = b
-        return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
-    }
+    static func sameBytes(_ a: String, _ b: String) -> Bool { KeyOrder.compare(a, b) == 0 }
 }

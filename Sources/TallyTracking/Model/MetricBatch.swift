@@ -55,16 +55,12 @@ public struct MetricBatch: Sendable {
     public mutating func series(for key: String) -> Int {
         // The index compares keys as Swift does, by canonical equivalence: a key found under other code points is
         // not that series ("é" after "é" decomposed); it is checked as a new key, which refuses it.
-        if let s = index[key] {
-            if ExactKey.sameBytes(keys[s], key) { return s }
-            if firstError == nil {
-                do { try Validation.key(key, entity: "Metric") } catch let e as TrackingError { firstError = e } catch {}
-            }
-            return s
-        }
+        let found = index[key]
+        if let s = found, ExactKey.sameBytes(keys[s], key) { return s }
         if firstError == nil {
             do { try Validation.key(key, entity: "Metric") } catch let e as TrackingError { firstError = e } catch {}
         }
+        if let s = found { return s }
         let s = keys.count
         if s == 16, expectedKeys > 16 {
             index.reserveCapacity(expectedKeys)
