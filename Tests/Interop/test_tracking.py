@@ -362,15 +362,19 @@ def test_review_regressions(server):
     assert r.status_code == 200 and c.get_experiment(r.json()["experiment_id"]).name == "pair-\U0001F600"
     # A NUL inside a run id is refused, not truncated onto another run.
     r = requests.post(api + "/runs/log-parameter", data='{"run_id": "%s\\u0000", "key": "k", "value": "1"}' % run, headers=json_ct)
-    assert r.status_code == 400 and "run_id" in r.json()["message"]
+    assert r.status_code == 400 and "NUL" in r.json()["message"]
     assert "k" not in c.get_run(run).data.params
-    # NUL inside values is stored whole (SQLite); PostgreSQL's text cannot hold it: a clear 400, never a 5xx.
-    if POSTGRES:
-        r = requests.post(api + "/runs/set-tag", json={"run_id": run, "key": "nul", "value": "a\x00b"})
-        assert r.status_code == 400 and "NUL" in r.json()["message"]
-    else:
-        c.set_tag(run, "nul", "a\x00b")
-        assert c.get_run(run).data.tags["nul"] == "a\x00b"
+    # NUL in any text is refused on both backends alike (PostgreSQL's text cannot hold it; MLflow on PostgreSQL
+    # answers a 500): a clear 400, in a body or in a query string, and nothing stored.
+    for path, body in [("/runs/set-tag", {"run_id": run, "key": "nul", "value": "a\x00b"}), ("/experiments/create", {"name": "\x00"}),
+                       ("/runs/update", {"run_id": run, "run_name": "a\x00"}),
+                       ("/runs/log-inputs", {"run_id": run, "datasets": [{"dataset": {"name": "d\x00", "digest": "1", "source_type": "local", "source": "x"}}]})]:
+        r = requests.post(api + path, json=body)
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and "NUL" in r.json()["message"], (path, r.text)
+    r = requests.get(api + "/runs/get", params={"run_id": run + "\x00"})
+    assert r.status_code == 400 and "run_id" in r.json()["message"] and "NUL" in r.json()["message"], r.text
+    got = c.get_run(run)
+    assert "nul" not in got.data.tags and "\x00" not in got.info.run_name and not got.inputs.dataset_inputs
     # A file where a directory is needed is the client's mistake (4xx, never a retried 5xx).
     base = server.url + "/api/2.0/mlflow-artifacts/artifacts/"
     assert requests.put(base + "rr/a.txt", data=b"x").status_code == 200

@@ -9,7 +9,7 @@ import Testing
     /// Three models of one experiment, created a millisecond apart, with metrics on two datasets.
     static func fixture(_ backend: Backend) throws -> (Fixture, String, [String]) {
         let tick = Atomic<Int64>(1_700_000_000_000)
-        let f = try Fixture("lm", clock: { tick.add(1, ordering: .relaxed).newValue })
+        let f = try Fixture("lm", clock: { tick.add(1, ordering: .relaxed).newValue }, backend: backend)
         let s = f.service
         let exp = try s.createExperiment(name: "models")
         let run = try s.createRun(experimentID: exp).info.runID

@@ -64,6 +64,7 @@ final class FailingMetadata: MetadataStore {
     func runModelInputs(runID: String) throws -> [ModelInput] { try inner.runModelInputs(runID: runID) }
     func insertLoggedModel(_ model: LoggedModel) throws { try inner.insertLoggedModel(model) }
     func loggedModel(id: String) throws -> LoggedModel? { try inner.loggedModel(id: id) }
+    func activeLoggedModelIDs(_ ids: [String]) throws -> [String] { try inner.activeLoggedModelIDs(ids) }
     func loggedModels(experimentIDs: [Int64]) throws -> [LoggedModel] { try inner.loggedModels(experimentIDs: experimentIDs) }
     func setLoggedModelStatus(id: String, _ status: LoggedModelStatus, now: Int64) throws { try inner.setLoggedModelStatus(id: id, status, now: now) }
     func deleteLoggedModel(id: String, now: Int64) throws { try inner.deleteLoggedModel(id: id, now: now) }

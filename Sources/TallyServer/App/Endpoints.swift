@@ -62,7 +62,9 @@ struct Endpoints: Sendable {
         @Sendable func handle(_ request: Request, _ context: TallyRequestContext, _ collected: inout ByteBuffer) async throws -> Response {
             var parsed: MLflowRequest
             if request.method == .get || request.method == .head || (request.method == .delete && request.uri.query != nil) {
-                parsed = MLflowRequest(body: nil, query: PercentDecoding.query(request.uri.query ?? ""))
+                let query = PercentDecoding.query(request.uri.query ?? "")
+                if let bad = query.first(where: { $0.value.contains { $0.utf8.contains(0) } }) { throw MLflowError(RequestRules.nulInQuery(bad.key)) }
+                parsed = MLflowRequest(body: nil, query: query)
             } else {
                 if request.method == .post || request.method == .put, let e = RequestRules.contentTypeError(request.headers[.contentType]) {
                     throw MLflowError(e)
@@ -146,7 +148,7 @@ struct Endpoints: Sendable {
     static func object(_ buffer: ByteBuffer) throws -> JSONValue {
         let bytes = Array(buffer.readableBytesView)
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .object([]) }
-        let body = try JSONParser.parse(bytes)
+        let body = try JSONParser.parse(bytes, refusingNUL: true)
         guard case .object = body else { throw MLflowError(RequestRules.bodyNotObject) }
         return body
     }

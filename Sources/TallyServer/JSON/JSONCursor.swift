@@ -115,7 +115,8 @@ struct JSONCursor {
                 out.append(plain)
                 continue
             }
-            guard e == UInt8(ascii: "u"), let scalar = JSONEscape.unicode(p, n, &i) else { return nil }
+            // NUL is refused by the general parser, which names it.
+            guard e == UInt8(ascii: "u"), let scalar = JSONEscape.unicode(p, n, &i), scalar != "\0" else { return nil }
             out.append(contentsOf: Array(String(Character(scalar)).utf8))
         }
         return nil

@@ -1,3 +1,5 @@
+import TallyTracking
+
 /// A parsed JSON value. Numbers keep their text, so int64s are exact and `1` and `1.0` can be told apart.
 public enum JSONValue: Sendable, Equatable {
     case null
@@ -64,9 +66,13 @@ public struct JSONParser {
     var i = 0
     var depth = 0
 
-    /// Parses a whole document.
-    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        var p = JSONParser(bytes: bytes)
+    /// Text with the NUL character is refused (``RequestRules/nulText``): a request's body is, what Tally reads from
+    /// elsewhere (an MLflow server's answers) is not.
+    let refusingNUL: Bool
+
+    /// Parses a whole document; with `refusingNUL`, a string holding `\u0000` is a syntax error naming it.
+    public static func parse(_ bytes: [UInt8], refusingNUL: Bool = false) throws -> JSONValue {
+        var p = JSONParser(bytes: bytes, refusingNUL: refusingNUL)
         p.skipSpace()
         let v = try p.value()
         p.skipSpace()
@@ -74,7 +80,10 @@ public struct JSONParser {
         return v
     }
 
-    init(bytes: [UInt8]) { self.bytes = bytes }
+    init(bytes: [UInt8], refusingNUL: Bool = false) {
+        self.bytes = bytes
+        self.refusingNUL = refusingNUL
+    }
 
     mutating func skipSpace() {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
@@ -175,6 +184,7 @@ public struct JSONParser {
             var at = i
             let scalar = bytes.withUnsafeBufferPointer { b in JSONEscape.unicode(b.baseAddress!, b.count, &at) }
             guard let scalar else { throw fail("invalid \\u escape (not four hex digits, or a surrogate without its pair)") }
+            if refusingNUL, scalar == "\0" { throw fail(RequestRules.nulText) }
             i = at
             out.append(contentsOf: Array(String(Character(scalar)).utf8))
         }

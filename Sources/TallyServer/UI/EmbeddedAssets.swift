@@ -326,7 +326,7 @@ export async function scoreboard(query) {
   return call("POST", TALLY + "/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"4faa233f5caa511b\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"f35eca12d3e7416a\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, scoreboard, ApiError, session, loadSession } from "/static/api.js";
 import { loginPage, adminPage, permissionsPanel, renderWho } from "/static/access.js";
@@ -627,7 +627,7 @@ async function modelPage(name) {
   setCrumbs([["Models", "#/models"], [name]]);
   const aliasesOf = {};
   for (const a of m.aliases || []) (aliasesOf[a.version] ??= []).push(a.alias);
-  const versions = (await mlflow.get("/model-versions/search", { filter: `name = '${name.replace(/'/g, "\\'")}'`, order_by: "version_number DESC" })).model_versions || [];
+  const versions = (await mlflow.get("/model-versions/search", { filter: name.includes("'") ? `name = "${name}"` : `name = '${name}'`, order_by: "version_number DESC" })).model_versions || [];
   main.innerHTML = "";
   main.append(h(`<section>
     <h1>${escape(name)}</h1>

@@ -124,6 +124,8 @@ public protocol MetadataStore: AccessStore {
     func insertLoggedModel(_ model: LoggedModel) throws
     /// A logged model with its tags, params and metrics, any stage.
     func loggedModel(id: String) throws -> LoggedModel?
+    /// Which of `ids` are active logged models (each once, in no order): one question for a request naming many.
+    func activeLoggedModelIDs(_ ids: [String]) throws -> [String]
     /// The active logged models of some experiments, with tags, params and metrics (a search filters, orders and
     /// pages them).
     func loggedModels(experimentIDs: [Int64]) throws -> [LoggedModel]

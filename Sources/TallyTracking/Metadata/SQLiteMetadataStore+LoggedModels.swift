@@ -75,6 +75,21 @@ extension SQLiteMetadataStore {
         }
     }
 
+    public func activeLoggedModelIDs(_ ids: [String]) throws -> [String] {
+        try with { db in try Self.activeLoggedModelIDs(db, ids) }
+    }
+
+    /// Which of `ids` are active logged models, asked 500 at a time.
+    static func activeLoggedModelIDs(_ db: some SQLConnection, _ ids: [String]) throws -> [String] {
+        var found: [String] = []
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let chunk = ids[start..<min(ids.count, start + 500)]
+            found += try db.rows("SELECT model_id FROM logged_models WHERE model_id IN (\(chunk.map { _ in "?" }.joined(separator: ", "))) "
+                                 + "AND lifecycle_stage = 'active'", chunk.map(SQLValue.text)).compactMap { $0[0].string }
+        }
+        return found
+    }
+
     public func loggedModels(experimentIDs: [Int64]) throws -> [LoggedModel] {
         guard !experimentIDs.isEmpty else { return [] }
         return try with { db in

@@ -86,6 +86,21 @@ extension PostgresDatabase.Connection {
         }
     }
 
+    /// The rows of `sql`, each of its `?` placeholders (outside quotes) bound to one of `columns` as a whole array
+    /// (`unnest(?, ?)` makes rows of them): a request's many rows in one statement and one round trip, prepared once
+    /// whatever their number.
+    @discardableResult
+    func rows(_ sql: String, arrays columns: [Column]) throws -> [[SQLValue]] {
+        let types = columns.map { column in
+            switch column {
+            case .texts: "::text[]"
+            case .integers: "::int8[]"
+            case .blobs: "::bytea[]"
+            }
+        }
+        return try rows(Statement(text: try Self.text(sql, types: types), columns: columns))
+    }
+
     /// The rows of `statement`: prepared on the connection the first time it runs (up to
     /// ``PostgresDatabase/preparedPerConnection``), so later runs skip the server's parsing and planning.
     func rows(_ statement: Statement) throws -> [[SQLValue]] {

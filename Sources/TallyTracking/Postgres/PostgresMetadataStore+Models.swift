@@ -13,16 +13,21 @@ extension PostgresMetadataStore {
         }
     }
 
-    /// Upserts `(model_id, key, value)` rows in key order, the last of equal keys winning.
+    /// Upserts `(model_id, key, value)` rows in key order, the last of equal keys winning: one statement for all.
     static func upsert(_ c: PostgresDatabase.Connection, _ table: String, id: String, _ pairs: [KeyValue]) throws {
-        for p in TrackingService.lastWins(pairs).sorted(by: { binaryLess($0.key, $1.key) }) {
-            try c.run("INSERT INTO \(table) VALUES (?, ?, ?) ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-                      [.text(id), .text(p.key), .text(p.value)])
-        }
+        let rows = TrackingService.lastWins(pairs).sorted { binaryLess($0.key, $1.key) }
+        guard !rows.isEmpty else { return }
+        try c.rows("INSERT INTO \(table) SELECT v.model_id, v.key, v.value FROM unnest(?, ?, ?) WITH ORDINALITY AS v(model_id, key, value, n) ORDER BY n "
+                   + "ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
+                   arrays: [.texts(Array(repeating: id, count: rows.count)), .texts(rows.map(\.key)), .texts(rows.map(\.value))])
     }
 
     public func loggedModel(id: String) throws -> LoggedModel? {
         try conn { try SQLiteMetadataStore.loggedModels($0, where: "model_id = ?", [.text(id)]).first }
+    }
+
+    public func activeLoggedModelIDs(_ ids: [String]) throws -> [String] {
+        try conn { try SQLiteMetadataStore.activeLoggedModelIDs($0, ids) }
     }
 
     public func loggedModels(experimentIDs: [Int64]) throws -> [LoggedModel] {
@@ -167,7 +172,13 @@ extension PostgresMetadataStore {
                       [.text(v.name), .integer(v.version), .integer(v.creationTime), .integer(v.lastUpdatedTime), .text(v.currentStage),
                        v.description.map(SQLValue.text) ?? .null, .text(v.source), .text(v.runID), .text(v.runLink),
                        v.modelID.map(SQLValue.text) ?? .null, .text(v.storageLocation)])
-            for t in v.tags { try Self.setVersionTag(c, v.name, v.version, t) }
+            let tags = TrackingService.lastWins(v.tags)
+            if !tags.isEmpty {
+                try c.rows("INSERT INTO model_version_tags (name, version, key, value) SELECT name, version, key, value "
+                           + "FROM unnest(?, ?, ?, ?) WITH ORDINALITY AS t(name, version, key, value, n) ORDER BY n",
+                           arrays: [.texts(Array(repeating: v.name, count: tags.count)), .integers(Array(repeating: v.version, count: tags.count)),
+                                    .texts(tags.map(\.key)), .texts(tags.map(\.value))])
+            }
             try c.run("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.integer(v.creationTime), .text(v.name)])
             return v
         }

@@ -118,7 +118,13 @@ extension PostgresMetadataStore {
         let keyIDs = try metricKeys.map { try keyID(ifKnown: $0) }
         var runs: [Run] = [], metrics = metricKeys.map { _ in [Double?]() }
         try conn { c in
-            for experiment in Set(experimentIDs).sorted() {
+            var experiments = Set(experimentIDs).sorted()
+            if experiments.count > 2 {
+                // Only those with runs (one statement, instead of two for each experiment that has none).
+                experiments = try c.rows("SELECT e.id FROM unnest(?) AS e(id) WHERE EXISTS (SELECT 1 FROM runs r WHERE r.experiment_id = e.id) ORDER BY e.id",
+                                         arrays: [.integers(experiments)]).compactMap { $0[0].int }
+            }
+            for experiment in experiments {
                 let part = try candidates(try experimentRuns(c, experiment), experiment: experiment, view: view, keyIDs: keyIDs)
                 runs += part.runs
                 for k in metrics.indices { metrics[k] += part.metrics[k] }
@@ -236,40 +242,62 @@ extension PostgresMetadataStore {
     // MARK: Inputs and outputs
 
     public func insertInputs(runID: String, _ inputs: [DatasetInput]) throws {
+        guard !inputs.isEmpty else { return }
+        // As one by one would: a dataset the run has (or was given earlier in this request) takes the tags given
+        // last; a new one keeps its first fields and the next position, in the order given. Three statements whatever
+        // their number: the run's datasets among them, their tags, the new rows.
+        var order: [[ExactKey]] = [], first: [[ExactKey]: Dataset] = [:], tags: [[ExactKey]: String] = [:]
+        for i in inputs {
+            let key = [ExactKey(i.dataset.name), ExactKey(i.dataset.digest)]
+            if first[key] == nil { first[key] = i.dataset; order.append(key) }
+            tags[key] = TagCoding.encode(i.tags)
+        }
+        typealias Column = PostgresDatabase.Connection.Column
+        let run = { (n: Int) in Column.texts(Array(repeating: runID, count: n)) }
         try write { c in
             try c.run("SELECT 1 FROM runs WHERE run_uuid = ? FOR UPDATE", [.text(runID)])  // positions are the run's: one writer at a time
-            var position = (try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int) ?? 0
-            for i in inputs {
-                let d = i.dataset
-                let updated = try c.run("UPDATE inputs SET tags = ? WHERE run_uuid = ? AND name = ? AND digest = ?",
-                                        [.text(TagCoding.encode(i.tags)), .text(runID), .text(d.name), .text(d.digest)])
-                guard updated == 0 else { continue }
-                try c.run("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          [.text(runID), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
-                           d.schema.map(SQLValue.text) ?? .null, d.profile.map(SQLValue.text) ?? .null, .text(TagCoding.encode(i.tags)), .integer(position)])
-                position += 1
+            let present = Set(try c.rows("SELECT i.name, i.digest FROM unnest(?, ?, ?) AS v(run_uuid, name, digest) JOIN inputs i USING (run_uuid, name, digest)",
+                                         arrays: [run(order.count), .texts(order.map { $0[0].string }), .texts(order.map { $0[1].string })])
+                .map { [ExactKey($0[0].string ?? ""), ExactKey($0[1].string ?? "")] })
+            let old = order.filter(present.contains), new = order.filter { !present.contains($0) }
+            if !old.isEmpty {
+                try c.rows("UPDATE inputs i SET tags = u.tags FROM unnest(?, ?, ?, ?) AS u(run_uuid, name, digest, tags) "
+                           + "WHERE i.run_uuid = u.run_uuid AND i.name = u.name AND i.digest = u.digest",
+                           arrays: [run(old.count), .texts(old.map { $0[0].string }), .texts(old.map { $0[1].string }), .texts(old.map { tags[$0]! })])
             }
+            guard !new.isEmpty else { return }
+            let next = (try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int) ?? 0
+            let d = new.map { first[$0]! }
+            try c.rows("INSERT INTO inputs SELECT v.run_uuid, v.name, v.digest, v.source_type, v.source, CASE WHEN v.has_schema = 1 THEN v.schema END, "
+                       + "CASE WHEN v.has_profile = 1 THEN v.profile END, v.tags, v.position "
+                       + "FROM unnest(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS v(run_uuid, name, digest, source_type, source, schema, has_schema, profile, has_profile, "
+                       + "tags, position) ORDER BY v.position",
+                       arrays: [run(d.count), .texts(d.map(\.name)), .texts(d.map(\.digest)), .texts(d.map(\.sourceType)), .texts(d.map(\.source)),
+                                .texts(d.map { $0.schema ?? "" }), .integers(d.map { $0.schema == nil ? 0 : 1 }),
+                                .texts(d.map { $0.profile ?? "" }), .integers(d.map { $0.profile == nil ? 0 : 1 }),
+                                .texts(new.map { tags[$0]! }), .integers(new.indices.map { next + Int64($0) })])
         }
     }
 
     public func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws {
+        guard !outputs.isEmpty else { return }
         try write { c in
+            // Positions in the order given; a model the run has already output keeps its place (a gap is no matter).
             try c.run("SELECT 1 FROM runs WHERE run_uuid = ? FOR UPDATE", [.text(runID)])
-            var position = try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM run_outputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0
-            for o in outputs {
-                position += Int64(try c.run("INSERT INTO run_outputs VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                            [.text(runID), .text(o.modelID), .integer(o.step), .integer(position)]))
-            }
+            let next = try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM run_outputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0
+            try c.rows("INSERT INTO run_outputs SELECT * FROM unnest(?, ?, ?, ?) AS v(run_uuid, model_id, step, position) ORDER BY position ON CONFLICT DO NOTHING",
+                       arrays: [.texts(Array(repeating: runID, count: outputs.count)), .texts(outputs.map(\.modelID)), .integers(outputs.map(\.step)),
+                                .integers(outputs.indices.map { next + Int64($0) })])
         }
     }
 
     public func insertRunModelInputs(runID: String, _ inputs: [ModelInput]) throws {
+        guard !inputs.isEmpty else { return }
         try write { c in
             try c.run("SELECT 1 FROM runs WHERE run_uuid = ? FOR UPDATE", [.text(runID)])
-            var position = try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM run_model_inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0
-            for i in inputs {
-                position += Int64(try c.run("INSERT INTO run_model_inputs VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [.text(runID), .text(i.modelID), .integer(position)]))
-            }
+            let next = try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM run_model_inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int ?? 0
+            try c.rows("INSERT INTO run_model_inputs SELECT * FROM unnest(?, ?, ?) AS v(run_uuid, model_id, position) ORDER BY position ON CONFLICT DO NOTHING",
+                       arrays: [.texts(Array(repeating: runID, count: inputs.count)), .texts(inputs.map(\.modelID)), .integers(inputs.indices.map { next + Int64($0) })])
         }
     }
 

@@ -23,6 +23,17 @@ public enum RequestRules {
         TrackingError(.invalidParameterValue, "Malformed JSON request body at byte \(offset): \(message)")
     }
 
+    /// Why text with the NUL character (U+0000, `\u0000` in JSON, `%00` in a query string) is refused in every request,
+    /// whichever the metadata store: PostgreSQL's text cannot hold it (MLflow on PostgreSQL fails there with a 500),
+    /// and SQLite's could, so a value one deployment stored another could not, nor could `tally metadata migrate`
+    /// copy it. No MLflow name, value or id needs it.
+    public static let nulText = "text containing the NUL character (\\u0000) cannot be stored"
+
+    /// A query-string parameter holding NUL (see ``nulText``).
+    public static func nulInQuery(_ name: String) -> TrackingError {
+        TrackingError(.invalidParameterValue, "Invalid value for parameter '\(name)': \(nulText)")
+    }
+
     /// Metric points refused for now (the store's unsealed points fill their memory until queued seals catch up):
     /// 429 with `Retry-After`, which the MLflow client and `tally_client` retry after backing off. Nothing was stored.
     public static func metricsOverloaded(_ detail: String, retryAfterSeconds: Int = 1) -> TrackingError {

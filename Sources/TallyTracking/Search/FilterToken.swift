@@ -31,33 +31,47 @@ enum FilterToken: Equatable {
         }
     }
 
-    /// Splits a filter into tokens.
+    /// Where each quoted token ends, as MLflow's tokenizer (sqlparse) reads quotes: `'(''|\\'|[^'])*'` (and the same
+    /// for `"`), a regular expression that prefers the longest text and backtracks when no quote closes it. For a quote
+    /// at `i`, the token ends just after `ends[i + 1]` (`nil`: unterminated). Computed once from the end, so a filter
+    /// of any length costs one pass: a position's answer depends only on what follows it.
+    static func closingQuotes(_ c: [Unicode.Scalar], _ q: Unicode.Scalar) -> [Int?] {
+        var ends = [Int?](repeating: nil, count: c.count + 2)
+        for j in stride(from: c.count - 1, through: 0, by: -1) {
+            let pair = j + 1 < c.count && c[j + 1] == q
+            if c[j] == q, pair, let e = ends[j + 2] {  // '' inside the text
+                ends[j] = e
+            } else if c[j] == "\\", pair, let e = ends[j + 2] {  // \' inside the text
+                ends[j] = e
+            } else if c[j] != q {
+                ends[j] = ends[j + 1]
+            } else {
+                ends[j] = j  // this quote closes the text
+            }
+        }
+        return ends
+    }
+
+    /// Splits a filter into tokens. A quoted value is the text between its quotes as written, as MLflow takes it:
+    /// `'a\b'` is `a\b`, `'it''s'` is `it''s` (neither backslashes nor doubled quotes are escapes).
     static func tokenize(_ s: String) throws -> [FilterToken] {
         let c = Array(s.unicodeScalars)
         var out: [FilterToken] = []
         var i = 0
+        var ends: [Unicode.Scalar: [Int?]] = [:]
         func quoted(_ q: Unicode.Scalar) throws -> String {
-            var v = ""
-            i += 1
-            while i < c.count {
-                if c[i] == q {
-                    if i + 1 < c.count && c[i + 1] == q && q != "`" {  // doubled quote escapes itself
-                        v.unicodeScalars.append(q)
-                        i += 2
-                        continue
-                    }
-                    i += 1
-                    return v
+            if q == "`" {
+                // A backquoted name: to the next backquote.
+                guard let close = c[(i + 1)...].firstIndex(of: q) else {
+                    throw TrackingError.invalid("Invalid filter string: unterminated backtick in '\(s)'")
                 }
-                if c[i] == "\\" && i + 1 < c.count && q != "`" {
-                    v.unicodeScalars.append(c[i + 1])
-                    i += 2
-                    continue
-                }
-                v.unicodeScalars.append(c[i])
-                i += 1
+                defer { i = close + 1 }
+                return String(String.UnicodeScalarView(c[(i + 1)..<close]))
             }
-            throw TrackingError.invalid("Invalid filter string: unterminated \(q == "`" ? "backtick" : "quote") in '\(s)'")
+            if ends[q] == nil { ends[q] = closingQuotes(c, q) }
+            guard let close = ends[q]![i + 1] else { throw TrackingError.invalid("Invalid filter string: unterminated quote in '\(s)'") }
+            defer { i = close + 1 }
+            return String(String.UnicodeScalarView(c[(i + 1)..<close]))
         }
         while i < c.count {
             let ch = c[i]

@@ -24,10 +24,13 @@ extension TrackingService {
     /// A logged model; deleted ones only with `allowDeleted`.
     public func loggedModel(id: String, allowDeleted: Bool = false) throws -> LoggedModel {
         guard let m = try metadata.loggedModel(id: id), allowDeleted || m.lifecycleStage == .active else {
-            throw TrackingError.notFound("Logged model with ID '\(id)' not found.")
+            throw Self.loggedModelNotFound(id)
         }
         return m
     }
+
+    /// MLflow's answer for a logged model that does not exist (or is deleted).
+    static func loggedModelNotFound(_ id: String) -> TrackingError { TrackingError.notFound("Logged model with ID '\(id)' not found.") }
 
     /// `PATCH logged-models/{id}` (finalize): sets the status. A status name MLflow's protocol does not know leaves
     /// the status as it is and only touches the model, as MLflow's server does (its client validates names first).
@@ -70,8 +73,10 @@ extension TrackingService {
     /// often the request names it (a request naming one large model 10,000 times read it 10,000 times).
     public func logOutputs(runID: String, models: [ModelOutput]) throws {
         _ = try activeRun(runID)
-        var checked = Set<ExactKey>()
-        for m in models where checked.insert(ExactKey(m.modelID)).inserted { _ = try loggedModel(id: m.modelID) }
+        var named: [String] = [], seen = Set<ExactKey>()
+        for m in models where seen.insert(ExactKey(m.modelID)).inserted { named.append(m.modelID) }
+        let active = Set(try metadata.activeLoggedModelIDs(named).map(ExactKey.init))
+        if let missing = named.first(where: { !active.contains(ExactKey($0)) }) { throw Self.loggedModelNotFound(missing) }
         try metadata.insertRunOutputs(runID: runID, models)
     }
 

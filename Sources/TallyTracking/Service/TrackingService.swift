@@ -216,12 +216,13 @@ public final class TrackingService: Sendable {
 
     /// Tags with repeated keys reduced to the last value, in first-appearance order.
     static func lastWins(_ tags: [KeyValue]) -> [KeyValue] {
-        var order: [String] = []
-        var values: [String: String] = [:]
+        var order: [ExactKey] = []
+        var values: [ExactKey: String] = [:]
         for t in tags {
-            if values.updateValue(t.value, forKey: t.key) == nil { order.append(t.key) }
+            let key = ExactKey(t.key)
+            if values.updateValue(t.value, forKey: key) == nil { order.append(key) }
         }
-        return order.map { KeyValue(key: $0, value: values[$0]!) }
+        return order.map { KeyValue(key: $0.string, value: values[$0]!) }
     }
 
     /// A full run, any stage.

@@ -298,7 +298,7 @@ async function modelPage(name) {
   setCrumbs([["Models", "#/models"], [name]]);
   const aliasesOf = {};
   for (const a of m.aliases || []) (aliasesOf[a.version] ??= []).push(a.alias);
-  const versions = (await mlflow.get("/model-versions/search", { filter: `name = '${name.replace(/'/g, "\\'")}'`, order_by: "version_number DESC" })).model_versions || [];
+  const versions = (await mlflow.get("/model-versions/search", { filter: name.includes("'") ? `name = "${name}"` : `name = '${name}'`, order_by: "version_number DESC" })).model_versions || [];
   main.innerHTML = "";
   main.append(h(`<section>
     <h1>${escape(name)}</h1>
