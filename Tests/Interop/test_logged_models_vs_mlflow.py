@@ -164,3 +164,64 @@ def test_registry_answers_match_mlflow(server, mlflow_url):
             if isinstance(want, dict) and key in want:
                 for f in ["name", "version", "current_stage", "description", "status", "aliases", "tags", "run_link"]:
                     assert body[key].get(f) == want[key].get(f), (name, f, body, want)
+
+
+def source_session(url):
+    """`model-versions/create` with each kind of source MLflow's server checks; returns (name, status, body) per step."""
+    out = []
+    call = recorder(url, out)
+    exp = call("experiment", "POST", "/experiments/create", json={"name": "sources"})["experiment_id"]
+    run = call("run", "POST", "/runs/create", json={"experiment_id": exp})["run"]["info"]
+    rid, art = run["run_id"], run["artifact_uri"]
+    model = call("logged model", "POST", "/logged-models", json={"experiment_id": exp, "source_run_id": rid})["model"]["info"]
+    mid, mart = model["model_id"], model["artifact_uri"]
+    call("registered", "POST", "/registered-models/create", json={"name": "src"})
+    create = lambda name, **fields: call(name, "POST", "/model-versions/create", json={"name": "src", **fields})
+    create("object store", source="s3://bucket/models/m")
+    create("run's files", source=art + "/model", run_id=rid)
+    create("runs uri", source=f"runs:/{rid}/model", run_id=rid)
+    create("model uri", source=f"models:/{mid}", model_id=mid)
+    create("model's files", source=mart, model_id=mid)
+    call("alias", "POST", "/registered-models/alias", json={"name": "src", "alias": "champion", "version": "2"})
+    create("another version", source="models:/src/1")
+    create("an alias", source="models:/src@champion")
+    create("latest", source="models:/src/latest")
+    create("prompt", source="dummy-source", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
+    # Refused.
+    create("relative object path", source="s3://bucket/a/../b")
+    create("encoded relative path", source="s3://bucket/a/%252e%252e/b")
+    create("relative path with a model", source="../../etc/passwd", model_id=mid)
+    create("local file with a model", source="file:///etc", model_id=mid)
+    create("local path alone", source="/tmp/x")
+    create("runs uri without run_id", source=f"runs:/{rid}/model")
+    create("runs uri with a model", source=f"runs:/{rid}/model", model_id=mid)
+    create("model uri without model_id", source=f"models:/{mid}")
+    create("run's files without run_id", source=art + "/model")
+    create("run's files with a model", source=art + "/model", model_id=mid)
+    create("another version, other run", source="models:/src/1", run_id="other")
+    create("registry on a host", source="models://host/src/1")
+    create("prompt with a path", source="s3://bucket/p", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
+    create("unknown model", source="s3://bucket/m", model_id="m-00000000000000000000000000000000")
+    create("unknown version", source="models:/src/99")
+    return out
+
+
+def test_version_sources_match_mlflow(server, mlflow_url):
+    ours, theirs = source_session(server.url), source_session(mlflow_url)
+    assert [s[0] for s in ours] == [s[0] for s in theirs] and len(ours) == 29
+    assert sum(1 for _, st, _ in theirs if st >= 400) == 15  # the sequence ran, refusals included
+    for (name, status, body), (_, want_status, want) in zip(ours, theirs):
+        assert status == want_status, (name, body, want)
+        if status >= 400:
+            assert body["error_code"] == want["error_code"], (name, body, want)
+        elif "model_version" in want:
+            got_v, want_v = body["model_version"], want["model_version"]
+            assert got_v["version"] == want_v["version"], (name, body, want)
+            if not got_v["source"].startswith(("mlflow-artifacts:", "runs:", "models:/m-")):
+                assert got_v["source"] == want_v["source"], (name, body, want)  # ids differ; these do not hold any
+    # The messages too, where they name no id.
+    same = ["relative object path", "encoded relative path", "local path alone", "registry on a host", "prompt with a path",
+            "another version, other run", "unknown version"]
+    got, exp = {n: b for n, _, b in ours}, {n: b for n, _, b in theirs}
+    for name in same:
+        assert got[name]["message"] == exp[name]["message"], (name, got[name], exp[name])

@@ -80,6 +80,31 @@ import Testing
         }
         #expect(try s.createModelVersion("r", source: base + "/x", runID: run, tags: [], runLink: nil, description: nil, modelID: nil).storageLocation == base + "/x")
         #expect(try s.updateModelVersion("r", "1", description: nil).description == nil)  // omitted: cleared
+        // MLflow's server's source rules (test_logged_models_vs_mlflow compares them with a real server's answers).
+        let create = { (source: String, runID: String?, modelID: String?) in
+            try s.createModelVersion("r", source: source, runID: runID, tags: [], runLink: nil, description: nil, modelID: modelID)
+        }
+        let s3 = try create("s3://bucket/m", nil, nil)
+        #expect(s3.storageLocation == "s3://bucket/m" && s3.runID == "")
+        for relative in ["s3://bucket/a/../b", "s3://bucket/a/%252e%252E/b", "https://h/x/..%2f..%2fetc"] {
+            expectError(.invalidParameterValue, "without relative path references") { _ = try create(relative, nil, nil) }
+        }
+        for local in ["../../etc/passwd", "file:///etc", base.hasPrefix("/") ? "/elsewhere" : "/tmp/x"] {
+            expectError(.invalidParameterValue, "the model_id request parameter has to be specified") { _ = try create(local, nil, model) }
+        }
+        expectError(.invalidParameterValue, "The model_id request parameter must identify") { _ = try create("runs:/\(run)/model", run, model) }
+        expectError(.invalidParameterValue, "The model_id request parameter must identify") { _ = try create("models:/\(model)", nil, nil) }
+        try s.setModelAlias("r", alias: "champ", version: "2")
+        let byAlias = try create("models:/r@champ", nil, nil)
+        #expect(byAlias.source == "models:/r/2" && byAlias.runID == run && byAlias.storageLocation == base + "/x")
+        #expect(try create("models:/r/latest", nil, nil).source == "models:/r/\(byAlias.version)")
+        expectError(.invalidParameterValue, "must match the referenced model version") { _ = try create("models:/r/2", "other", nil) }
+        expectError(.invalidParameterValue, "must use the active model registry") { _ = try create("models://host/r/2", nil, nil) }
+        let prompt = try s.createModelVersion("r", source: "dummy-source", runID: nil, tags: [KeyValue(key: "mlflow.prompt.is_prompt", value: "true")],
+                                              runLink: nil, description: nil, modelID: nil)
+        #expect(prompt.storageLocation == "dummy-source")
+        #expect(SplitURI("HTTP://u@Host:8/a/b?q#f") == SplitURI(scheme: "http", netloc: "u@Host:8", path: "/a/b"))
+        #expect(SplitURI("HTTP://u@Host:8/a").hostname == "host" && SplitURI("/a:b").scheme == "" && SplitURI("c:/x").scheme == "c")
     }
 
     @Test(arguments: Backend.all) func searchGrammarPromptsAndOrder(_ backend: Backend) throws {

@@ -136,58 +136,24 @@ extension TrackingService {
 
     // MARK: Model versions
 
-    /// `model-versions/create`: the next version of a model from a source MLflow accepts (`models:/m-…` with its
-    /// `model_id`, another version's `models:/<name>/<version>`, `runs:/<run>/path` with its `run_id`, or any source
-    /// with a `model_id`); status READY.
+    /// `model-versions/create`: the next version of a model from a source MLflow accepts
+    /// (``checkedVersionSource(_:tags:runID:modelID:hasRunID:hasModelID:)``); status READY. `runID` and `modelID` are
+    /// `nil` when the request has no such field.
     public func createModelVersion(_ name: String?, source: String?, runID: String?, tags: [KeyValue], runLink: String?, description: String?,
                                    modelID: String?) throws -> ModelVersion {
         let m = try registeredModel(named: name)
         guard let source, !source.isEmpty else { throw Validation.missing("source") }
         try tags.forEach(Self.checkRegistryTag)
-        let runID = runID.flatMap { $0.isEmpty ? nil : $0 }, modelID = modelID.flatMap { $0.isEmpty ? nil : $0 }
-        let (run, storage) = try resolveSource(source, runID: runID, modelID: modelID)
+        let resolved = try checkedVersionSource(source, tags: tags, runID: runID.flatMap { $0.isEmpty ? nil : $0 },
+                                                modelID: modelID.flatMap { $0.isEmpty ? nil : $0 }, hasRunID: runID != nil, hasModelID: modelID != nil)
         let now = clock()
         // The model may be deleted or renamed by another request meanwhile: the store answers nil, and no version is left
         // without its model.
         guard let v = try metadata.insertModelVersion(ModelVersion(
-            name: m.name, version: 0, creationTime: now, lastUpdatedTime: now, description: description ?? "", source: source, runID: run ?? "",
-            runLink: runLink ?? "", modelID: modelID, storageLocation: storage, tags: Self.lastWins(tags))) else { throw Self.modelNotFound(m.name) }
+            name: m.name, version: 0, creationTime: now, lastUpdatedTime: now, description: description ?? "", source: resolved.source,
+            runID: resolved.runID ?? "", runLink: runLink ?? "", modelID: resolved.modelID.flatMap { $0.isEmpty ? nil : $0 },
+            storageLocation: resolved.storage, tags: Self.lastWins(tags))) else { throw Self.modelNotFound(m.name) }
         return v
-    }
-
-    /// The run and the storage location of a version's source, or MLflow's refusal.
-    func resolveSource(_ source: String, runID: String?, modelID: String?) throws -> (run: String?, storage: String) {
-        let contain = "Invalid model version source: '\(source)'. The %@ request parameter must identify the resource that contains the source."
-        if source.hasPrefix("models:/m-") {
-            let id = String(source.dropFirst("models:/".count)).split(separator: "/").first.map(String.init) ?? ""
-            guard modelID == id else { throw TrackingError.invalid(contain.replacing("%@", with: "model_id")) }
-            let lm = try loggedModel(id: id)
-            return (runID ?? (lm.sourceRunID.isEmpty ? nil : lm.sourceRunID), lm.artifactURI)
-        }
-        if source.hasPrefix("models:/"), let slash = source.lastIndex(of: "/"), source.distance(from: source.startIndex, to: slash) > "models:/".count - 1,
-           Int64(source[source.index(after: slash)...]) != nil {
-            // Another version (`copy_model_version` sends models:/<name>/<version>): its files, its run.
-            let name = String(source[source.index(source.startIndex, offsetBy: "models:/".count)..<slash])
-            let other = try modelVersion(name, String(source[source.index(after: slash)...]))
-            return (runID ?? (other.runID.isEmpty ? nil : other.runID), other.storageLocation)
-        }
-        if source.hasPrefix("runs:/") {
-            let rest = source.dropFirst("runs:/".count)
-            let id = rest.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-            guard runID == id else { throw TrackingError.invalid(contain.replacing("%@", with: "run_id")) }
-            let path = rest.dropFirst(id.count).drop { $0 == "/" }
-            let base = try run(id: id).info.artifactURI
-            return (id, path.isEmpty ? base : base + "/" + path)
-        }
-        if let modelID {
-            let lm = try loggedModel(id: modelID)
-            return (runID ?? (lm.sourceRunID.isEmpty ? nil : lm.sourceRunID), lm.artifactURI)
-        }
-        if let runID, let base = try? run(id: runID).info.artifactURI, source == base || source.hasPrefix(base + "/") {
-            return (runID, source)
-        }
-        throw TrackingError.invalid("Invalid model version source: '\(source)'. To use a local path as a model version source, the run_id request "
-            + "parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id.")
     }
 
     /// A live version of a model (`version` as MLflow sends it: a string of digits).
