@@ -556,3 +556,37 @@ def test_native_ingest_needs_no_json_content_type(target, arts):
     a = call(target, "POST", url, b"TLYC\x01" + struct.pack("<B", 0) + b"\x00" * 3, {})
     expect_error(target, a, 400, "INVALID_PARAMETER_VALUE")
     assert "Content-Type" not in a.json()["message"]
+
+
+@tally_only
+def test_shutdown_waits_for_requests_within_its_deadline():
+    """SIGTERM lets a running request finish, but not forever: a client trickling a body (or any request that does not
+    end) would keep the server up until SIGKILL. Past --shutdown-timeout the server logs it and exits with status 1;
+    what it had acknowledged is there after a restart (the stores recover as after a crash)."""
+    import signal
+    import time
+    from conftest import Server
+    s = Server("--shutdown-timeout", "2")
+    run = MlflowClient(s.url).create_run("0").info.run_id
+    MlflowClient(s.url).log_metric(run, "loss", 0.5, step=3)
+    c = socket.create_connection(("127.0.0.1", s.port))
+    c.sendall(b"POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 100000\r\n\r\n{\"name\": \"")
+    time.sleep(0.3)
+    t = time.time()
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=20) == 1
+    assert 1.5 < time.time() - t < 10
+    c.close()
+    s.log.flush()
+    assert "shutdown waited 2 s for requests still running" in open(os.path.join(s.dir, "server.log")).read()
+    # The next start recovers what was acknowledged.
+    again = Server("--shutdown-timeout", "2", directory=s.dir)
+    try:
+        assert [(m.step, m.value) for m in MlflowClient(again.url).get_metric_history(run, "loss")] == [(3, 0.5)]
+        # Without a request running, SIGTERM stops it at once and cleanly.
+        t = time.time()
+        again.proc.send_signal(signal.SIGTERM)
+        assert again.proc.wait(timeout=20) == 0 and time.time() - t < 5
+    finally:
+        again.stop()

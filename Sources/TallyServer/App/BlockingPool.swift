@@ -31,9 +31,12 @@ final class BlockingPool: Service {
 /// services shut down in reverse order, and the server is the last one started).
 struct StoreCloser: Service {
     let service: TrackingService
+    /// The shutdown's deadline, disarmed here: the requests are done once the stores close.
+    var deadline: ShutdownDeadline?
 
     func run() async throws {
         try? await gracefulShutdown()
+        deadline?.disarm()
         // Closing seals every head: blocking work, done on a thread of its own rather than a cooperative one.
         let service = self.service
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in

@@ -44,6 +44,9 @@ public struct ServerConfiguration: Sendable {
     public var maxSmallBodyBytes = 1 << 20
     /// Seconds a connection may stay silent (idle keep-alive, or a client stalling mid-request) before it is closed.
     public var idleTimeoutSeconds = 120
+    /// Seconds a graceful shutdown waits for running requests before the process exits anyway (0: no limit;
+    /// ``ShutdownDeadline``). Kubernetes, for one, sends SIGKILL 30 s after SIGTERM by default.
+    public var shutdownTimeoutSeconds = 25
     /// Threads for blocking store work. More than the cores: durable appends wait on fsync there, and concurrent
     /// ones share one group commit only if they can wait at the same time.
     public var blockingThreads = 32
@@ -212,7 +215,7 @@ public enum TallyApplication {
     /// The application (run it with `runService()`); `onRunning` receives the bound port. The blocking thread pool,
     /// the admin socket (``AdminSocket``) and the stores are services of the application: shut down after the HTTP
     /// server, the stores last.
-    public static func application(service: TrackingService, config: ServerConfiguration,
+    public static func application(service: TrackingService, config: ServerConfiguration, deadline: ShutdownDeadline? = nil,
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         var logger = Logger(label: "tally")
         logger.logLevel = config.logLevel
@@ -224,7 +227,7 @@ public enum TallyApplication {
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) })
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
-        var services: [any Service] = [StoreCloser(service: service), pool]
+        var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]
         let adminControl = endpoints.access ?? AccessControl(store: service.metadata, configuration: auditing(AccessConfiguration(), to: logger))
         let admin = AdminSocket.service(endpoints, control: adminControl, dataDirectory: config.dataDirectory, logger: logger)
         if let admin { services.append(admin.service) }

@@ -30,6 +30,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Largest body of the native ingest endpoint, bytes.") var maxNativeBodyBytes = ServerConfiguration().maxNativeBodyBytes
     @Option(help: "Largest body of the other MLflow endpoints, bytes.") var maxSmallBodyBytes = ServerConfiguration().maxSmallBodyBytes
     @Option(help: "Seconds a silent connection is kept open.") var idleTimeout = ServerConfiguration().idleTimeoutSeconds
+    @Option(help: "Seconds SIGTERM/SIGINT waits for running requests before exiting anyway (0: no limit).")
+    var shutdownTimeout = ServerConfiguration().shutdownTimeoutSeconds
     @Option(help: .hidden) var injectFaults: String?
     @Option(help: "Access control: basic (users, passwords, access tokens and per-experiment and per-model permissions).") var auth: String?
     @Option(help: "MLflow's spelling of --auth basic: basic-auth.") var appName: String?
@@ -68,6 +70,8 @@ struct ServerCommand: AsyncParsableCommand {
         config.maxSmallBodyBytes = maxSmallBodyBytes
         config.maxNativeBodyBytes = maxNativeBodyBytes
         config.idleTimeoutSeconds = idleTimeout
+        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout is a number of seconds, or 0 for no limit (got \(shutdownTimeout))") }
+        config.shutdownTimeoutSeconds = shutdownTimeout
         if let m = metricMemoryMb {
             guard m >= 64 else { throw ValidationError("--metric-memory-mb must be at least 64 (got \(m))") }
             config.metricMemoryBytes = m << 20
@@ -96,12 +100,13 @@ struct ServerCommand: AsyncParsableCommand {
         logger.info("store opened", metadata: ["dir": "\(dataDir)", "replayed_points": "\(recovery.replayedPoints)",
                                                "metadata": "\(service.metadata.location)"])
         let scheme = config.tls == nil ? "http" : "https"
+        let deadline = ShutdownDeadline(seconds: config.shutdownTimeoutSeconds, logger: logger)
         let app = try Self.closing(service) {
-            try TallyApplication.application(service: service, config: config) { port in
+            try TallyApplication.application(service: service, config: config, deadline: deadline) { port in
                 logger.info("listening", metadata: ["url": "\(scheme)://\(host):\(port)"])
             }
         }
-        try await app.runService()  // SIGINT/SIGTERM: graceful shutdown, the stores closed last
+        try await TallyApplication.run(app, deadline: deadline, logger: logger)  // SIGINT/SIGTERM: graceful shutdown, the stores closed last
         logger.info("stopped")
     }
 
