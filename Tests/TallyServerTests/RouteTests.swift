@@ -108,6 +108,30 @@ import TallyTracking
         }
     }
 
+    /// Numbers as MLflow's server takes them: whole numbers written with a fraction or exponent for int64 fields,
+    /// numeric strings for doubles (Python's `float`); a fraction in an int64 is refused (MLflow stores it as 0).
+    @Test func numbersInTheFormsMLflowTakes() async throws {
+        try await LiveServer.with { s in
+            let (_, id) = try await Self.run(s, Self.prefixes[0], name: "numbers")
+            for (i, fields) in [#""value": "1.5", "timestamp": 1700000000000.0, "step": 2.0"#, #""value": " 1e3 ", "timestamp": 1e3, "step": "3""#,
+                                #""value": "-inf", "timestamp": 5, "step": 1.0e1"#, #""value": "nan", "timestamp": 6"#].enumerated() {
+                let r = try await s.post("/api/2.0/mlflow/runs/log-metric", #"{"run_id": "\#(id)", "key": "k\#(i)", \#(fields)}"#)
+                #expect(r.status == 200, "\(fields): \(r.text)")
+            }
+            let history = { (key: String) in try await s.get("/api/2.0/mlflow/metrics/get-history?run_id=\(id)&metric_key=\(key)").text }
+            #expect(try await history("k0").contains(#""value": 1.5, "timestamp": 1700000000000, "step": 2"#))
+            #expect(try await history("k1").contains(#""value": 1000.0, "timestamp": 1000, "step": 3"#))
+            let k2 = try await history("k2")
+            #expect(k2.contains(#""value": -1.7976931348623157e+308, "timestamp": 5, "step": 10"#), "\(k2)")  // as MLflow stores -inf
+            #expect(try await history("k3").contains(#""value": "NaN""#))
+            for fields in [#""value": 1, "timestamp": 1.5"#, #""value": 1, "timestamp": 1, "step": 2.5"#, #""value": "abc", "timestamp": 1"#,
+                           #""value": "0x10", "timestamp": 1"#, #""value": 1, "timestamp": 1e300"#, #""value": 1, "timestamp": "1.0""#] {
+                let r = try await s.post("/api/2.0/mlflow/runs/log-metric", #"{"run_id": "\#(id)", "key": "bad", \#(fields)}"#)
+                #expect(r.status == 400 && r.text.contains("INVALID_PARAMETER_VALUE"), "\(fields): \(r.text)")
+            }
+        }
+    }
+
     @Test func artifactRoutes() async throws {
         try await LiveServer.with { s in
             let (_, id) = try await Self.run(s, Self.prefixes[0], name: "art")

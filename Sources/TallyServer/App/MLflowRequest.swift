@@ -1,7 +1,8 @@
 import TallyTracking
 
 /// The fields of an MLflow API request, from a JSON body (POST) or the query string (GET), read the way MLflow's
-/// handlers read them: snake_case names, int64 as numbers or strings, doubles as numbers or `"NaN"`/`"Infinity"`,
+/// handlers read them: snake_case names, int64 as numbers (whole ones with a fraction or exponent too) or strings,
+/// doubles as numbers or numeric strings (`"1.5"`, `"NaN"`, `"-Infinity"`),
 /// unknown fields ignored, MLflow's messages for missing or mistyped values.
 struct MLflowRequest {
     let body: JSONValue?
@@ -57,13 +58,24 @@ struct MLflowRequest {
         throw Self.missing("run_id")
     }
 
+    /// An int64 as MLflow's server takes one: a JSON integer, a string of one (proto3's JSON form), or a JSON number
+    /// with a fraction or exponent that is a whole number (`1700000000000.0`, `1e3`; clients in languages without
+    /// integers send these). A fraction is refused: MLflow's server stores `1.5` as 0, Tally does not guess.
     static func int64(_ v: JSONValue, _ name: String) throws -> Int64 {
         switch v {
-        case .number(let n): if let x = Int64(n) { return x }
+        case .number(let n): if let x = Int64(n) ?? wholeNumber(n) { return x }
         case .string(let s): if let x = Int64(s) { return x }
         default: break
         }
         throw invalid(name, v)
+    }
+
+    /// The whole number a JSON number's text spells with a fraction of zeros or an exponent: exactly (digits, then
+    /// `.` and zeros), or through a double where that is exact (below 2^53); `nil` for any other.
+    static func wholeNumber(_ n: String) -> Int64? {
+        if let dot = n.firstIndex(of: "."), n[n.index(after: dot)...].allSatisfy({ $0 == "0" }) { return Int64(n[..<dot]) }
+        guard let d = Double(n), d.isFinite, d.rounded() == d, d.magnitude < 9_007_199_254_740_992 else { return nil }
+        return Int64(d)
     }
 
     /// An int64 field.
@@ -89,11 +101,22 @@ struct MLflowRequest {
             case "NaN": return .nan
             case "Infinity": return .infinity
             case "-Infinity": return -.infinity
-            default: break
+            default: if let x = numberText(s) { return x }
             }
         default: break
         }
         throw invalid(name, v)
+    }
+
+    /// A double written as a string, as MLflow's server reads one (Python's `float`): a decimal number with optional
+    /// sign, fraction and exponent, or `nan`, `inf`, `infinity` in any case, spaces around allowed. Not hexadecimal.
+    static func numberText(_ s: String) -> Double? {
+        let t = s.drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        let text = String(t.reversed())
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "+-.".contains($0)) }) else { return nil }
+        let letters = text.filter(\.isLetter).lowercased()
+        guard letters.isEmpty || letters == "e" || ["nan", "inf", "infinity"].contains(letters) else { return nil }
+        return Double(text)
     }
 
     /// Repeated string fields (JSON array, or a repeated query key).
