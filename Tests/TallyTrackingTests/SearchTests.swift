@@ -82,6 +82,14 @@ import Testing
         #expect(try names(f, "metrics.n > 1.7976931348623157e308").isEmpty)
         #expect(Set(try names(f, "metrics.n <= -1.7976931348623157e308")) == ["ninf"])
         #expect(Set(try names(f, "metrics.n < 2")) == ["ninf", "one"])
+        // Ordered, +Inf ties with the largest double (then newest first, then by run id, as MLflow's SQL orders them).
+        let desc = try names(f, nil, orderBy: ["metrics.n DESC"])
+        #expect(Set(desc.prefix(2)) == ["inf", "max"] && desc.suffix(2) == ["one", "ninf"])
+        // Tied both ways: the pair is in run id order ascending and descending alike (were +Inf above the largest
+        // double, one of the two orders would reverse the pair).
+        let top = try f.service.searchRuns(experimentIDs: ["0"], orderBy: ["metrics.n DESC"]).items.prefix(2).map(\.info.runID)
+        let bottom = try f.service.searchRuns(experimentIDs: ["0"], orderBy: ["metrics.n ASC"]).items.suffix(2).map(\.info.runID)
+        #expect(top == top.sorted() && bottom == top, "a tie is broken by run id")
     }
 
     /// A quoted value is the text between its quotes as written, as MLflow reads it (sqlparse's tokens, quotes

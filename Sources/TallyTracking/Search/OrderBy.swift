@@ -1,3 +1,5 @@
+import TallyStore
+
 /// One `order_by` item: `identifier [ASC|DESC]`.
 public struct OrderKey: Sendable, Equatable {
     /// The entity.
@@ -64,13 +66,17 @@ enum SortValue {
         }
     }
 
-    /// -1, 0 or 1 in the key's direction, with NaN and missing values last in both directions.
+    /// -1, 0 or 1 in the key's direction, with NaN and missing values last in both directions. ±Infinity ties with
+    /// ±1.7976931348623157e308, the value MLflow stores for it (its SQL orders what it stored); strings are
+    /// compared by their bytes (equal only when the same bytes, so that the order is total).
     static func compare(_ a: SortValue, _ b: SortValue, ascending: Bool) -> Int {
         if a.rank != b.rank { return a.rank < b.rank ? -1 : 1 }
         let c: Int
         switch (a, b) {
-        case (.number(let x), .number(let y)): c = x < y ? -1 : (x > y ? 1 : 0)
-        case (.string(let x), .string(let y)): c = binaryLess(x, y) ? -1 : (x == y ? 0 : 1)
+        case (.number(let x), .number(let y)):
+            let (x, y) = (min(max(x, -.greatestFiniteMagnitude), .greatestFiniteMagnitude), min(max(y, -.greatestFiniteMagnitude), .greatestFiniteMagnitude))
+            c = x < y ? -1 : (x > y ? 1 : 0)
+        case (.string(let x), .string(let y)): c = KeyOrder.compare(x, y)
         default: c = 0
         }
         return ascending ? c : -c
