@@ -145,7 +145,11 @@ import Testing
         #expect(try names(f, nil, orderBy: ["params.opt DESC"]) == ["b", "c", "a", "e", "d"])
         #expect(try names(f, nil) == ["e", "d", "c", "b", "a"])  // default: newest first
         #expect(try names(f, nil, orderBy: ["attributes.start_time ASC"]) == ["a", "b", "c", "d", "e"])
-        #expect(try names(f, nil, orderBy: ["`Run name` DESC"]).isEmpty == false)
+        // The filter's spellings of run_name are no ordering keys in MLflow; `created` is.
+        expectError(.invalidParameterValue, "Invalid attribute key 'Run name' specified.") { _ = try names(f, nil, orderBy: ["`Run name` DESC"]) }
+        expectError(.invalidParameterValue, "Invalid attribute key 'Run Name' specified.") { _ = try names(f, nil, orderBy: ["attributes.\"Run Name\""]) }
+        #expect(try names(f, nil, orderBy: ["created"]) == ["a", "b", "c", "d", "e"])
+        #expect(try names(f, nil, orderBy: ["attributes.run_name DESC"]) == ["e", "d", "c", "b", "a"])
         expectError(.invalidParameterValue, "Invalid ordering key in order_by clause 'metrics.acc DESCENDING'.") {
             _ = try names(f, nil, orderBy: ["metrics.acc DESCENDING"])
         }

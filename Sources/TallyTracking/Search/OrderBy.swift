@@ -24,6 +24,15 @@ public struct OrderKey: Sendable, Equatable {
         switch kind {
         case .runs:
             guard entity != .dataset else { throw invalid }
+            // The filter's other spellings of run_name (`Run name`, …) are no ordering keys in MLflow.
+            if entity == .attribute, key == "run_name", !text.contains("run_name") {
+                let written = switch tokens[p.i - 1] {
+                case .backticked(let k), .doubleQuoted(let k): k
+                default: String(tokens[p.i - 1].text.split(separator: ".").last ?? "")
+                }
+                throw TrackingError.invalid("Invalid attribute key '\(written)' "
+                    + "specified. Valid keys are '{'artifact_uri', 'run_id', 'start_time', 'end_time', 'status', 'user_id', 'created', 'run_name', 'Created'}'")
+            }
         case .experiments:
             guard entity == .attribute else { throw TrackingError.invalid("Invalid order_by entity: \(entity.rawValue)") }
         case .loggedModels, .registeredModels, .modelVersions:
