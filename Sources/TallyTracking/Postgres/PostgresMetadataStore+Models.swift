@@ -13,13 +13,23 @@ extension PostgresMetadataStore {
         }
     }
 
-    /// Upserts `(model_id, key, value)` rows in key order, the last of equal keys winning: one statement for all.
+    /// Upserts `(model_id, key, value)` rows of a logged model (``upsertPairs(_:into:owner:id:_:)``).
     static func upsert(_ c: PostgresDatabase.Connection, _ table: String, id: String, _ pairs: [KeyValue]) throws {
+        try upsertPairs(c, into: table, owner: "model_id", id: .text(id), pairs)
+    }
+
+    /// Upserts `(owner, key, value)` rows of `table` in one statement over arrays, in key order (the lock order of
+    /// concurrent writers), the last of equal keys winning (a statement may not update one row twice).
+    static func upsertPairs(_ c: PostgresDatabase.Connection, into table: String, owner: String, id: SQLValue, _ pairs: [KeyValue]) throws {
         let rows = TrackingService.lastWins(pairs).sorted { binaryLess($0.key, $1.key) }
         guard !rows.isEmpty else { return }
-        try c.rows("INSERT INTO \(table) SELECT v.model_id, v.key, v.value FROM unnest(?, ?, ?) WITH ORDINALITY AS v(model_id, key, value, n) ORDER BY n "
-                   + "ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-                   arrays: [.texts(Array(repeating: id, count: rows.count)), .texts(rows.map(\.key)), .texts(rows.map(\.value))])
+        let ids: PostgresDatabase.Connection.Column = switch id {
+        case .integer(let n): .integers(Array(repeating: n, count: rows.count))
+        default: .texts(Array(repeating: id.string ?? "", count: rows.count))
+        }
+        try c.rows("INSERT INTO \(table) (\(owner), key, value) SELECT v.owner, v.key, v.value FROM unnest(?, ?, ?) WITH ORDINALITY AS v(owner, key, value, n) "
+                   + "ORDER BY n ON CONFLICT (\(owner), key) DO UPDATE SET value = excluded.value",
+                   arrays: [ids, .texts(rows.map(\.key)), .texts(rows.map(\.value))])
     }
 
     public func loggedModel(id: String) throws -> LoggedModel? {
@@ -97,7 +107,7 @@ extension PostgresMetadataStore {
                             [.text(m.name), .integer(m.creationTime), .integer(m.lastUpdatedTime), m.description.map(SQLValue.text) ?? .null]) == 1 else {
                 return false
             }
-            for t in m.tags { try Self.setModelTag(c, m.name, t) }
+            try Self.upsertPairs(c, into: "registered_model_tags", owner: "name", id: .text(m.name), m.tags)
             return true
         }
     }

@@ -214,10 +214,7 @@ public final class PostgresMetadataStore: MetadataStore {
                             [.integer(id), .text(name), .text(location), .integer(now), .integer(now)]) == 1 else {
                 throw Self.experimentExists(name)
             }
-            for t in TrackingService.lastWins(tags).sorted(by: { binaryLess($0.key, $1.key) }) {
-                try c.run("INSERT INTO experiment_tags VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-                          [.integer(id), .text(t.key), .text(t.value)])
-            }
+            try Self.upsertPairs(c, into: "experiment_tags", owner: "experiment_id", id: .integer(id), tags)
             return String(id)
         }
     }
@@ -230,10 +227,7 @@ public final class PostgresMetadataStore: MetadataStore {
                              .integer(e.creationTime), .integer(e.lastUpdateTime)]) == 1 else {
                 throw TrackingError(.resourceAlreadyExists, "Experiment(id=\(id), name=\(e.name)) already exists")
             }
-            for t in TrackingService.lastWins(e.tags).sorted(by: { binaryLess($0.key, $1.key) }) {
-                try c.run("INSERT INTO experiment_tags VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-                          [.integer(id), .text(t.key), .text(t.value)])
-            }
+            try Self.upsertPairs(c, into: "experiment_tags", owner: "experiment_id", id: .integer(id), e.tags)
             // Ids the sequence would hand out later move past this one.
             try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), (SELECT last_value FROM experiment_ids), 1))")
         }
