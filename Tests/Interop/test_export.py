@@ -176,6 +176,13 @@ def test_export_round_trips_field_by_field(tally_copy):
         b.stop()
 
 
+def journal_size(directory):
+    """The bytes of the export journals in `directory` (-1 before there is one)."""
+    if not os.path.isdir(directory):
+        return -1
+    return sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory))
+
+
 def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
     """Killed (kill -9) again and again at different moments — between a create request and its journal line, inside
     a run's batches, in the models and the registry — then finished: every run, model, version and point once."""
@@ -190,10 +197,12 @@ def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
         for delay in [0.4, 0.7, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 0.5, 0.8, 1.1, 1.4, 1.7]:
             p = subprocess.Popen([TALLY, "export", "mlflow", "--to", b.url, "--data-dir", os.path.join(work, "data")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            # The delays count from the journal's first appearance: on a loaded machine opening the data directory
-            # alone took over 3 s in every attempt once, and no kill came after the export had started.
+            # The delays count from this attempt's first new journal line: on a loaded machine opening the data
+            # directory alone took over 3 s, and every kill then came before the export had started (once the
+            # journal existed, later attempts were killed while still opening the store, CI 2026-12-03).
+            before = journal_size(journal_dir)
             deadline = time.time() + 120
-            while not os.path.isdir(journal_dir) and p.poll() is None and time.time() < deadline:
+            while journal_size(journal_dir) == before and p.poll() is None and time.time() < deadline:
                 time.sleep(0.05)
             time.sleep(delay)
             if p.poll() is None:

@@ -201,6 +201,10 @@ def source_session(url):
     create("another version, other run", source="models:/src/1", run_id="other")
     create("registry on a host", source="models://host/src/1")
     create("prompt with a path", source="s3://bucket/p", tags=[{"key": "mlflow.prompt.is_prompt", "value": "true"}])
+    create("bucket alone", source="s3://bucket")
+    create("dot segment", source="s3://b/a/./b")
+    create("host-addressed", source="http://evil.example/x")
+    create("fragment in a models uri", source="models:/src/1#x")
     create("unknown model", source="s3://bucket/m", model_id="m-00000000000000000000000000000000")
     create("unknown version", source="models:/src/99")
     return out
@@ -208,8 +212,8 @@ def source_session(url):
 
 def test_version_sources_match_mlflow(server, mlflow_url):
     ours, theirs = source_session(server.url), source_session(mlflow_url)
-    assert [s[0] for s in ours] == [s[0] for s in theirs] and len(ours) == 29
-    assert sum(1 for _, st, _ in theirs if st >= 400) == 15  # the sequence ran, refusals included
+    assert [s[0] for s in ours] == [s[0] for s in theirs] and len(ours) == 33
+    assert sum(1 for _, st, _ in theirs if st >= 400) == 19  # the sequence ran, refusals included
     for (name, status, body), (_, want_status, want) in zip(ours, theirs):
         assert status == want_status, (name, body, want)
         if status >= 400:
@@ -221,7 +225,7 @@ def test_version_sources_match_mlflow(server, mlflow_url):
                 assert got_v["source"] == want_v["source"], (name, body, want)  # ids differ; these do not hold any
     # The messages too, where they name no id.
     same = ["relative object path", "encoded relative path", "local path alone", "registry on a host", "prompt with a path",
-            "another version, other run", "unknown version"]
+            "another version, other run", "unknown version", "bucket alone", "dot segment", "host-addressed", "fragment in a models uri"]
     got, exp = {n: b for n, _, b in ours}, {n: b for n, _, b in theirs}
     for name in same:
         assert got[name]["message"] == exp[name]["message"], (name, got[name], exp[name])

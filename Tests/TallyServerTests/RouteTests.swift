@@ -114,7 +114,7 @@ import TallyTracking
         try await LiveServer.with { s in
             let (_, id) = try await Self.run(s, Self.prefixes[0], name: "numbers")
             for (i, fields) in [#""value": "1.5", "timestamp": 1700000000000.0, "step": 2.0"#, #""value": " 1e3 ", "timestamp": 1e3, "step": "3""#,
-                                #""value": "-inf", "timestamp": 5, "step": 1.0e1"#, #""value": "nan", "timestamp": 6"#].enumerated() {
+                                #""value": "-inf", "timestamp": 5, "step": 1.0e1"#, #""value": "nan", "timestamp": 6, "step": "5.0""#].enumerated() {
                 let r = try await s.post("/api/2.0/mlflow/runs/log-metric", #"{"run_id": "\#(id)", "key": "k\#(i)", \#(fields)}"#)
                 #expect(r.status == 200, "\(fields): \(r.text)")
             }
@@ -125,7 +125,7 @@ import TallyTracking
             #expect(k2.contains(#""value": -1.7976931348623157e+308, "timestamp": 5, "step": 10"#), "\(k2)")  // as MLflow stores -inf
             #expect(try await history("k3").contains(#""value": "NaN""#))
             for fields in [#""value": 1, "timestamp": 1.5"#, #""value": 1, "timestamp": 1, "step": 2.5"#, #""value": "abc", "timestamp": 1"#,
-                           #""value": "0x10", "timestamp": 1"#, #""value": 1, "timestamp": 1e300"#, #""value": 1, "timestamp": "1.0""#] {
+                           #""value": "0x10", "timestamp": 1"#, #""value": 1, "timestamp": 1e300"#, #""value": 1, "timestamp": "1.5""#, #""value": 1, "timestamp": "0x10""#] {
                 let r = try await s.post("/api/2.0/mlflow/runs/log-metric", #"{"run_id": "\#(id)", "key": "bad", \#(fields)}"#)
                 #expect(r.status == 400 && r.text.contains("INVALID_PARAMETER_VALUE"), "\(fields): \(r.text)")
             }

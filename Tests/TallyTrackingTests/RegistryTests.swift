@@ -86,7 +86,7 @@ import Testing
         }
         let s3 = try create("s3://bucket/m", nil, nil)
         #expect(s3.storageLocation == "s3://bucket/m" && s3.runID == "")
-        for relative in ["s3://bucket/a/../b", "s3://bucket/a/%252e%252E/b", "https://h/x/..%2f..%2fetc"] {
+        for relative in ["s3://bucket/a/../b", "s3://bucket/a/%252e%252E/b", "s3://h/x/..%2f..%2fetc"] {
             expectError(.invalidParameterValue, "without relative path references") { _ = try create(relative, nil, nil) }
         }
         for local in ["../../etc/passwd", "file:///etc", base.hasPrefix("/") ? "/elsewhere" : "/tmp/x"] {
@@ -100,11 +100,36 @@ import Testing
         #expect(try create("models:/r/latest", nil, nil).source == "models:/r/\(byAlias.version)")
         expectError(.invalidParameterValue, "must match the referenced model version") { _ = try create("models:/r/2", "other", nil) }
         expectError(.invalidParameterValue, "must use the active model registry") { _ = try create("models://host/r/2", nil, nil) }
+        // Review of 2026-12-03: sources Tally took and MLflow refuses.
+        for (source, fragment) in [("s3://bucket", "without relative path references"), ("s3://bucket/", "without relative path references"),
+                                   ("s3:relative/x", "without relative path references"), ("s3://b/a/./b", "without relative path references"),
+                                   ("http://evil.example/x", "'source' cannot use the 'http' scheme"), ("ftp://h/x", "'source' cannot use the 'ftp' scheme"),
+                                   ("mlflow-artifacts://host/1/x", "'source' cannot use the 'mlflow-artifacts' scheme"),
+                                   ("models:/r/1#x", "Invalid Model Version stage: 1#x")] {
+            expectError(.invalidParameterValue, fragment) { _ = try create(source, nil, nil) }
+        }
+        expectError(.invalidParameterValue, "without relative path references") { _ = try create("runs:/\(run)/./model", run, nil) }
+        if base.hasPrefix("/") {
+            for escape in ["/model#/../../../../../../etc", "/model?/../../../../../../etc", "/model%00"] {
+                expectError(.invalidParameterValue, "To use a local path") { _ = try create(base + escape, run, nil) }
+            }
+            expectError(.invalidParameterValue, "To use a local path") { _ = try create("/" + base, run, nil) }  // //… names a host
+            expectError(.invalidParameterValue, "To use a local path") { _ = try create("file://evil" + base + "/m", run, nil) }
+            #expect(try create("file://" + base + "/m", run, nil).storageLocation == "file://" + base + "/m")
+        }
         let prompt = try s.createModelVersion("r", source: "dummy-source", runID: nil, tags: [KeyValue(key: "mlflow.prompt.is_prompt", value: "true")],
                                               runLink: nil, description: nil, modelID: nil)
         #expect(prompt.storageLocation == "dummy-source")
         #expect(SplitURI("HTTP://u@Host:8/a/b?q#f") == SplitURI(scheme: "http", netloc: "u@Host:8", path: "/a/b"))
         #expect(SplitURI("HTTP://u@Host:8/a").hostname == "host" && SplitURI("/a:b").scheme == "" && SplitURI("c:/x").scheme == "c")
+    }
+
+    /// A model's tags come back in the order first given (the last value of a repeated key), as MLflow keeps them.
+    @Test(arguments: Backend.all) func tagsKeepTheirOrder(_ backend: Backend) throws {
+        let (f, _) = try Self.fixture(backend)
+        let tags = [("zeta", "1"), ("alpha", "2"), ("mid", "3"), ("alpha", "4")].map { KeyValue(key: $0.0, value: $0.1) }
+        _ = try f.service.createRegisteredModel(name: "ordered", tags: tags, description: nil)
+        #expect(try f.service.registeredModel(named: "ordered").tags.map { "\($0.key)=\($0.value)" } == ["zeta=1", "alpha=4", "mid=3"])
     }
 
     @Test(arguments: Backend.all) func searchGrammarPromptsAndOrder(_ backend: Backend) throws {

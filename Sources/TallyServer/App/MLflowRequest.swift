@@ -64,7 +64,7 @@ struct MLflowRequest {
     static func int64(_ v: JSONValue, _ name: String) throws -> Int64 {
         switch v {
         case .number(let n): if let x = Int64(n) ?? wholeNumber(n) { return x }
-        case .string(let s): if let x = Int64(s) { return x }
+        case .string(let s): if let x = Int64(s) ?? wholeNumber(s) { return x }  // protobuf's parser takes "5.0" and "1e1" too
         default: break
         }
         throw invalid(name, v)
@@ -73,6 +73,7 @@ struct MLflowRequest {
     /// The whole number a JSON number's text spells with a fraction of zeros or an exponent: exactly (digits, then
     /// `.` and zeros), or through a double where that is exact (below 2^53); `nil` for any other.
     static func wholeNumber(_ n: String) -> Int64? {
+        guard !n.isEmpty, n.allSatisfy({ $0.isASCII && ($0.isNumber || "+-.eE".contains($0)) }) else { return nil }
         if let dot = n.firstIndex(of: "."), n[n.index(after: dot)...].allSatisfy({ $0 == "0" }) { return Int64(n[..<dot]) }
         guard let d = Double(n), d.isFinite, d.rounded() == d, d.magnitude < 9_007_199_254_740_992 else { return nil }
         return Int64(d)

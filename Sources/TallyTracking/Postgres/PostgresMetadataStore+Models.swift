@@ -18,10 +18,13 @@ extension PostgresMetadataStore {
         try upsertPairs(c, into: table, owner: "model_id", id: .text(id), pairs)
     }
 
-    /// Upserts `(owner, key, value)` rows of `table` in one statement over arrays, in key order (the lock order of
-    /// concurrent writers), the last of equal keys winning (a statement may not update one row twice).
-    static func upsertPairs(_ c: PostgresDatabase.Connection, into table: String, owner: String, id: SQLValue, _ pairs: [KeyValue]) throws {
-        let rows = TrackingService.lastWins(pairs).sorted { binaryLess($0.key, $1.key) }
+    /// Upserts `(owner, key, value)` rows of `table` in one statement over arrays, the last of equal keys winning (a
+    /// statement may not update one row twice): in key order (the lock order of concurrent writers), or with
+    /// `inOrderGiven` in the order of first appearance, for a table read back in insertion order whose owner row is new.
+    static func upsertPairs(_ c: PostgresDatabase.Connection, into table: String, owner: String, id: SQLValue, _ pairs: [KeyValue],
+                            inOrderGiven: Bool = false) throws {
+        let unique = TrackingService.lastWins(pairs)
+        let rows = inOrderGiven ? unique : unique.sorted { binaryLess($0.key, $1.key) }
         guard !rows.isEmpty else { return }
         let ids: PostgresDatabase.Connection.Column = switch id {
         case .integer(let n): .integers(Array(repeating: n, count: rows.count))
@@ -107,7 +110,7 @@ extension PostgresMetadataStore {
                             [.text(m.name), .integer(m.creationTime), .integer(m.lastUpdatedTime), m.description.map(SQLValue.text) ?? .null]) == 1 else {
                 return false
             }
-            try Self.upsertPairs(c, into: "registered_model_tags", owner: "name", id: .text(m.name), m.tags)
+            try Self.upsertPairs(c, into: "registered_model_tags", owner: "name", id: .text(m.name), m.tags, inOrderGiven: true)
             return true
         }
     }

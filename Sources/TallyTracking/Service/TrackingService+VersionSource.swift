@@ -31,13 +31,14 @@ extension TrackingService {
             }
             return VersionSource(source: source, runID: runID, modelID: modelID, storage: source)
         }
+        try Validation.refuseHostAddressed(source, field: "source")
         var resolved = VersionSource(source: source, runID: runID, modelID: modelID, storage: source)
         let uri = SplitURI(source)
         if uri.scheme == "models" {
             guard uri.netloc.isEmpty else {
                 throw TrackingError.invalid("Invalid model version source: '\(source)'. Registered model sources must use the active model registry.")
             }
-            switch try Self.modelsURI(source, uri) {
+            switch try Self.modelsURI(source, SplitURI(source, fragments: false)) {
             case .model(let id):
                 // A logged model's own URI: its files, its run unless one is given.
                 guard modelID == id else { throw Self.sourceNotContained(source, "model_id") }
@@ -93,8 +94,7 @@ extension TrackingService {
     /// `models:/` URI.
     func checkSource(_ source: String, _ uri: SplitURI, belongsTo owner: SourceOwner) throws {
         if uri.isLocal {
-            if let root = try artifactRoot(of: owner), SplitURI(root).isLocal,
-               let path = Self.localPath(uri.path), let dir = Self.localPath(SplitURI(root).path),
+            if let root = try artifactRoot(of: owner), let path = Self.localPath(source), let dir = Self.localPath(root),
                path == dir || path.hasPrefix(dir == "/" ? "/" : dir + "/") {
                 return
             }
@@ -106,9 +106,14 @@ extension TrackingService {
             }
             throw TrackingError.invalid("Invalid model version source: '\(source)'. To use a local path as a model version source, " + what)
         }
-        // `..` anywhere, or NUL in the path, however many times percent-encoded.
+        // However many times percent-encoded: `..` anywhere, NUL in the path, or a path that is not absolute and
+        // already normal (`s3://bucket`, `s3:rel/x`, `/a/./b`; its repeated and trailing slashes aside).
         let plain = SplitURI.unquotedFully(source, plus: true)
-        if plain.split(separator: "/", omittingEmptySubsequences: false).contains("..") || SplitURI(plain).path.utf8.contains(0) {
+        var path = SplitURI(plain).path
+        while path.hasSuffix("/") { path.removeLast() }
+        path = (path.hasPrefix("/") ? "/" : "") + path.split(separator: "/").joined(separator: "/")  // rstrip("/"), then /+ → /
+        if plain.split(separator: "/", omittingEmptySubsequences: false).contains("..") || path.utf8.contains(0)
+            || !path.hasPrefix("/") || Validation.normalizePath(path) != path {
             throw TrackingError.invalid("Invalid model version source: '\(source)'. If supplying a source as an http, https, local file path, ftp, "
                 + "objectstore, or mlflow-artifacts uri, an absolute path must be provided without relative path references present. "
                 + "Please provide an absolute path.")
@@ -128,11 +133,23 @@ extension TrackingService {
         }
     }
 
-    /// An absolute path on the server's disk with `.`, `..` and repeated slashes resolved (as written: links are not
-    /// followed); `nil` for a relative one.
-    static func localPath(_ path: String) -> String? {
-        let path = SplitURI.unquotedFully(path)
-        return path.hasPrefix("/") ? Validation.normalizePath(path) : nil
+    /// The absolute path on the server's disk a local source or artifact location names (a plain path as written, a
+    /// `file:` URI's path percent-decoded; `.`, `..` and repeated slashes resolved, links not followed); `nil` for a
+    /// relative path, NUL, or a `file:` URI naming another host (MLflow's `is_local_uri` refuses those).
+    static func localPath(_ location: String) -> String? {
+        let uri = SplitURI(location)
+        let path: String
+        switch uri.scheme {
+        case "":
+            path = location
+        case "file":
+            if let host = uri.hostname, host != ".", !host.hasPrefix("localhost"), !host.hasPrefix("127.0.0.1") { return nil }
+            path = SplitURI.unquotedFully(uri.path)
+        default:
+            return nil
+        }
+        guard path.hasPrefix("/"), !path.utf8.contains(0), !SplitURI.unquotedFully(location).utf8.contains(0) else { return nil }
+        return Validation.normalizePath(path)
     }
 
     /// The artifact location of a source's run or model; `nil` when none is named or it does not exist.

@@ -158,6 +158,18 @@ public enum Validation {
 
     /// MLflow's checks of an experiment's `artifact_location`: no fragment or `;params`, no `..` in the query, no
     /// scheme that names another host, not a `runs:` URI, at most 2,048 characters.
+    /// MLflow's refusal of a URI whose scheme makes a server connect to the host it names (`ftp`, `http`, `hdfs`, …;
+    /// `mlflow-artifacts` only with a host), for a request field such as `artifact_location` or a version's `source`.
+    static func refuseHostAddressed(_ uri: String, field: String) throws {
+        let scheme = TrackingService.uriScheme(uri) ?? ""
+        let hasHost = uri.dropFirst(scheme.count + 1).hasPrefix("//") && !uri.dropFirst(scheme.count + 3).hasPrefix("/")
+        if hostAddressedSchemes.contains(scheme), scheme != "mlflow-artifacts" || hasHost {
+            throw TrackingError.invalid("'\(field)' cannot use the '\(scheme)' scheme: the '\(scheme)' scheme addresses a host other than "
+                + "the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the "
+                + "MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it.")
+        }
+    }
+
     public static func artifactLocation(_ location: String) throws {
         let scheme = TrackingService.uriScheme(location) ?? ""
         let beforeQuery = location.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
@@ -174,12 +186,7 @@ public enum Validation {
             }
             if query.contains("..") { throw TrackingError.invalid("Invalid query string") }
         }
-        let hasHost = location.dropFirst(scheme.count + 1).hasPrefix("//") && !location.dropFirst(scheme.count + 3).hasPrefix("/")
-        if hostAddressedSchemes.contains(scheme), scheme != "mlflow-artifacts" || hasHost {
-            throw TrackingError.invalid("'artifact_location' cannot use the '\(scheme)' scheme: the '\(scheme)' scheme addresses a host other than "
-                + "the tracking server's configured artifact storage, so the server would connect to the host named in the URI. Set the "
-                + "MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES environment variable on the server to allow it.")
-        }
+        try refuseHostAddressed(location, field: "artifact_location")
         if location.hasPrefix("runs:") { throw TrackingError.invalid("Artifact location cannot be a runs:/ URI. Given: '\(location)'") }
         guard location.count <= maxArtifactLocationLength else {
             throw TrackingError.invalid("Invalid artifact path length. The length of the artifact path cannot be greater than "
