@@ -373,6 +373,9 @@ def test_review_regressions(server):
         assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and "NUL" in r.json()["message"], (path, r.text)
     r = requests.get(api + "/runs/get", params={"run_id": run + "\x00"})
     assert r.status_code == 400 and "run_id" in r.json()["message"] and "NUL" in r.json()["message"], r.text
+    for url in [api + "/logged-models/m-%00", server.url + "/get-artifact?run_id=%00&path=x", server.url + "/api/2.0/mlflow-artifacts/artifacts/a%00b"]:
+        r = requests.get(url)
+        assert r.status_code == 400 and "NUL" in r.json()["message"], (url, r.text)
     got = c.get_run(run)
     assert "nul" not in got.data.tags and "\x00" not in got.info.run_name and not got.inputs.dataset_inputs
     # A file where a directory is needed is the client's mistake (4xx, never a retried 5xx).

@@ -62,9 +62,7 @@ struct Endpoints: Sendable {
         @Sendable func handle(_ request: Request, _ context: TallyRequestContext, _ collected: inout ByteBuffer) async throws -> Response {
             var parsed: MLflowRequest
             if request.method == .get || request.method == .head || (request.method == .delete && request.uri.query != nil) {
-                let query = PercentDecoding.query(request.uri.query ?? "")
-                if let bad = query.first(where: { $0.value.contains { $0.utf8.contains(0) } }) { throw MLflowError(RequestRules.nulInQuery(bad.key)) }
-                parsed = MLflowRequest(body: nil, query: query)
+                parsed = MLflowRequest(body: nil, query: PercentDecoding.query(request.uri.query ?? ""))  // NUL refused before (NULTextMiddleware)
             } else {
                 if request.method == .post || request.method == .put, let e = RequestRules.contentTypeError(request.headers[.contentType]) {
                     throw MLflowError(e)

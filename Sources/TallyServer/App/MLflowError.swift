@@ -80,6 +80,22 @@ struct MLflowError: HTTPResponseError {
 }
 
 /// The one place errors become responses: everything a route throws, and unknown paths, as MLflow's error JSON.
+/// Refuses, on every route, a request whose path or query string holds the NUL character once percent-decoded
+/// (`RequestRules.nulText`): the same 400 on both metadata stores, where a lookup by such an id was a 404 on SQLite
+/// and a 400 on PostgreSQL. JSON bodies are checked by their parser.
+struct NULTextMiddleware: RouterMiddleware {
+    typealias Context = TallyRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path.contains("%00") { throw MLflowError(RequestRules.nulInPath) }
+        if let query = request.uri.query, query.contains("%00"),
+           let bad = PercentDecoding.query(query).first(where: { $0.key.utf8.contains(0) || $0.value.contains { $0.utf8.contains(0) } }) {
+            throw MLflowError(RequestRules.nulInQuery(bad.key))
+        }
+        return try await next(request, context)
+    }
+}
+
 struct MLflowErrorMiddleware: RouterMiddleware {
     typealias Context = TallyRequestContext
 

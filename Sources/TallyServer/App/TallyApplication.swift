@@ -115,6 +115,7 @@ public enum TallyApplication {
     static func router(_ e: Endpoints, catalog: ((String, RouteTable.Entry) -> Void)?) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: MLflowErrorMiddleware())
+        router.add(middleware: NULTextMiddleware())
         router.add(middleware: ForwardedRequestMiddleware(auth: e.forwarder?.auth, limit: max(e.largeBody, e.nativeBody)))
         router.add(middleware: UnknownRouteMiddleware(gate: e.gate))
         func mount(_ table: RouteTable, at prefixes: [String]) {

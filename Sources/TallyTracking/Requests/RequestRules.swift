@@ -29,6 +29,9 @@ public enum RequestRules {
     /// copy it. No MLflow name, value or id needs it.
     public static let nulText = "text containing the NUL character (\\u0000) cannot be stored"
 
+    /// A path holding NUL once percent-decoded (see ``nulText``).
+    public static let nulInPath = TrackingError(.invalidParameterValue, "Invalid path: \(nulText)")
+
     /// A query-string parameter holding NUL (see ``nulText``).
     public static func nulInQuery(_ name: String) -> TrackingError {
         TrackingError(.invalidParameterValue, "Invalid value for parameter '\(name)': \(nulText)")
