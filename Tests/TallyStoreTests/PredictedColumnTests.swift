@@ -6,6 +6,9 @@ import TallyWorkloads
 import Glibc
 #endif
 
+/// 1e-310, a subnormal double (written as its bits: the literal draws a compiler warning for its lost precision).
+private let subnormal = Double(bitPattern: 0x12688b70e62b)
+
 /// Value columns predicted from another column of the same rows (float transform 5, segment format 5): bit-exact on
 /// adversarial inputs under any model, chosen where a series is derived from another (an EMA, a scaled copy) and
 /// never where it is not, and read back through every path of a store: seal, compaction, check, damage.
@@ -36,7 +39,7 @@ import Glibc
         var rng = SplitMix64(seed: 41)
         let models: [FloatColumnCodec.Prediction] = [
             .init(a: 0, b: 1, c: 0), .init(a: Double(Float(0.98)), b: Double(Float(0.02)), c: 0), .init(a: 0, b: 50, c: -49),
-            .init(a: 1e300, b: -1e300, c: 7), .init(a: 1e-310, b: -2.5, c: .leastNonzeroMagnitude), .init(a: -1, b: 0, c: 0),
+            .init(a: 1e300, b: -1e300, c: 7), .init(a: subnormal, b: -2.5, c: .leastNonzeroMagnitude), .init(a: -1, b: 0, c: 0),
             .init(a: 0, b: 0, c: 0), .init(a: 0.5, b: .greatestFiniteMagnitude, c: -.greatestFiniteMagnitude),
         ]
         var checked = 0
@@ -65,7 +68,7 @@ import Glibc
     /// prediction differently (fused multiply-add, the sign of an overflow's NaN, rounding) fails here instead of
     /// misreading files written elsewhere.
     @Test func aPredictedChunkHasTheSameBytesOnEveryMachine() throws {
-        let x: [Double] = [1.5, .greatestFiniteMagnitude, .greatestFiniteMagnitude, -0.0, 3.25, .nan, 1e-310, 0.1, 7, -2]
+        let x: [Double] = [1.5, .greatestFiniteMagnitude, .greatestFiniteMagnitude, -0.0, 3.25, .nan, subnormal, 0.1, 7, -2]
         let wide: [Double] = [0.25, 1, -0.0, 2.5, .infinity, 4, 0.1, 1e300, 3, 9]
         let narrow = wide.map { Double(Float($0)) }
         var hex: [String] = []
