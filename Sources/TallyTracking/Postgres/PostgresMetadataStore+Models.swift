@@ -115,11 +115,6 @@ extension PostgresMetadataStore {
         }
     }
 
-    static func setModelTag(_ c: PostgresDatabase.Connection, _ name: String, _ t: KeyValue) throws {
-        try c.run("INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
-                  [.text(name), .text(t.key), .text(t.value)])
-    }
-
     public func registeredModel(named name: String) throws -> RegisteredModel? {
         try conn { try SQLiteMetadataStore.registeredModels($0, name: name).first }
     }
@@ -156,7 +151,10 @@ extension PostgresMetadataStore {
     }
 
     public func setRegisteredModelTag(_ name: String, _ tag: KeyValue) throws {
-        try conn { try Self.setModelTag($0, name, tag) }
+        try conn {
+            try $0.run("INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
+                       [.text(name), .text(tag.key), .text(tag.value)])
+        }
     }
 
     public func deleteRegisteredModelTag(_ name: String, key: String) throws {
@@ -197,11 +195,6 @@ extension PostgresMetadataStore {
         }
     }
 
-    static func setVersionTag(_ c: PostgresDatabase.Connection, _ name: String, _ version: Int64, _ t: KeyValue) throws {
-        try c.run("INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) "
-                  + "ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value", [.text(name), .integer(version), .text(t.key), .text(t.value)])
-    }
-
     public func modelVersions(named name: String?) throws -> [ModelVersion] {
         try conn { try SQLiteMetadataStore.modelVersions($0, name: name) }
     }
@@ -228,7 +221,10 @@ extension PostgresMetadataStore {
     }
 
     public func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws {
-        try conn { try Self.setVersionTag($0, name, version, tag) }
+        try conn {
+            try $0.run("INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) "
+                       + "ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value", [.text(name), .integer(version), .text(tag.key), .text(tag.value)])
+        }
     }
 
     public func deleteModelVersionTag(_ name: String, version: Int64, key: String) throws {

@@ -23,7 +23,7 @@ public enum RequestRules {
         TrackingError(.invalidParameterValue, "Malformed JSON request body at byte \(offset): \(message)")
     }
 
-    /// Why text with the NUL character (U+0000, `\u0000` in JSON, `%00` in a query string) is refused in every request,
+    /// Why text with the NUL character (U+0000, `\u0000` in JSON, `%00` in a path or query string) is refused in every request,
     /// whichever the metadata store: PostgreSQL's text cannot hold it (MLflow on PostgreSQL fails there with a 500),
     /// and SQLite's could, so a value one deployment stored another could not, nor could `tally metadata migrate`
     /// copy it. No MLflow name, value or id needs it.

@@ -2,6 +2,11 @@ extension TrackingService {
     /// MLflow's stages, canonical spelling.
     static let stages = ["None", "Staging", "Production", "Archived"]
 
+    /// Whether tags mark a prompt (`mlflow.prompt.is_prompt` = `true` in any case, the last of repeated keys counting).
+    static func isPrompt(_ tags: [KeyValue]) -> Bool {
+        tags.last { $0.key == SearchFilter.promptTag }?.value.lowercased() == "true"
+    }
+
     // MARK: Registered models
 
     /// `registered-models/create`.
@@ -97,8 +102,7 @@ extension TrackingService {
             "Invalid order by key '\($0)' specified. Valid keys are '{'timestamp', 'name'}'"
         }
         if !keys.contains(where: { $0.key == "name" }) { keys.append(RegistryOrder(key: "name", ascending: true)) }
-        let isPrompt = { (m: RegisteredModel) in m.tags.contains { $0.key == SearchFilter.promptTag && $0.value.lowercased() == "true" } }
-        let matched = try metadata.registeredModels().filter { f.matches($0) && (prompts || !isPrompt($0)) && scope.canRead(model: $0.name) }
+        let matched = try metadata.registeredModels().filter { f.matches($0) && (prompts || !Self.isPrompt($0.tags)) && scope.canRead(model: $0.name) }
         let sorted = matched.sorted { a, b in
             for k in keys {
                 let c = k.key == "name" ? SortValue.compare(.string(a.name), .string(b.name), ascending: k.ascending)

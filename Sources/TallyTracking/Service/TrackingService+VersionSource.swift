@@ -25,7 +25,7 @@ extension TrackingService {
     /// the request had the field at all (an empty one still counts for the agreement check).
     func checkedVersionSource(_ source: String, tags: [KeyValue], runID: String?, modelID: String?,
                               hasRunID: Bool, hasModelID: Bool) throws -> VersionSource {
-        if Self.lastWins(tags).last(where: { $0.key == SearchFilter.promptTag })?.value.lowercased() == "true" {
+        if Self.isPrompt(tags) {
             guard Self.promptSources.contains(source) else {
                 throw TrackingError.invalid("Invalid prompt source: '\(source)'. Prompt sources must use an MLflow placeholder.")
             }
@@ -48,7 +48,7 @@ extension TrackingService {
                 return resolved
             case .version(let name, let reference):
                 let m = try registeredModel(named: name)
-                if m.tags.contains(where: { $0.key == SearchFilter.promptTag && $0.value.lowercased() == "true" }) {
+                if Self.isPrompt(m.tags) {
                     throw TrackingError.invalid("Invalid model version source: '\(source)'. Prompt versions cannot be used as model version sources.")
                 }
                 let other = try version(of: m.name, reference)
