@@ -12,7 +12,7 @@ store), then prints the seconds each request took, one line per request:
 - `runs/search` over 7·N experiment ids (a body under 1 MB at N = 10,000) (the existing experiment, then ids that do not exist);
 - `runs/search` ordered by N/10 keys.
 
-Every request is checked for a 200; the version's tags, the model's params and the run's inputs are read back and
+Then the server's peak RSS (VmHWM). Every request is checked for a 200; the version's tags, the model's params and the run's inputs are read back and
 counted."""
 import json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
@@ -34,6 +34,14 @@ def call(path, body=None, method="POST"):
         return json.loads(urllib.request.urlopen(r, timeout=900).read() or b"{}")
     except urllib.error.HTTPError as e:
         sys.exit(f"{path}: HTTP {e.code} {e.read()[:300]!r}")
+
+
+def peak_rss_mb():
+    """The server's peak resident memory so far (VmHWM), MB."""
+    for line in open(f"/proc/{p.pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def timed(label, path, body, method="POST"):
@@ -68,6 +76,7 @@ try:
     assert len(found["runs"]) == 1
     timed(f"runs/search, {n // 10} order_by keys", "runs/search",
           {"experiment_ids": [e], "order_by": [f"params.p{i} DESC" for i in range(n // 10)], "max_results": 10})
+    print(f"server peak RSS: {peak_rss_mb():.1f} MB", flush=True)
 finally:
     p.terminate(); p.wait()
     shutil.rmtree(d, ignore_errors=True)
