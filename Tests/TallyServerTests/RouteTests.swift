@@ -114,7 +114,10 @@ import TallyTracking
         try await LiveServer.with { s in
             let (_, id) = try await Self.run(s, Self.prefixes[0], name: "numbers")
             for (i, fields) in [#""value": "1.5", "timestamp": 1700000000000.0, "step": 2.0"#, #""value": " 1e3 ", "timestamp": 1e3, "step": "3""#,
-                                #""value": "-inf", "timestamp": 5, "step": 1.0e1"#, #""value": "nan", "timestamp": 6, "step": "5.0""#].enumerated() {
+                                #""value": "-inf", "timestamp": 5, "step": 1.0e1"#, #""value": "nan", "timestamp": 6, "step": "5.0""#,
+                                // Python's float also takes digit groups, any script's digits and any Unicode space around.
+                                #""value": "1_000.5", "timestamp": 7"#, #""value": "\u0661\u0662", "timestamp": 8"#,
+                                #""value": "\u00a0\u30002e1_0\u2003", "timestamp": 9"#].enumerated() {
                 let r = try await s.post("/api/2.0/mlflow/runs/log-metric", #"{"run_id": "\#(id)", "key": "k\#(i)", \#(fields)}"#)
                 #expect(r.status == 200, "\(fields): \(r.text)")
             }
@@ -124,8 +127,15 @@ import TallyTracking
             let k2 = try await history("k2")
             #expect(k2.contains(#""value": -1.7976931348623157e+308, "timestamp": 5, "step": 10"#), "\(k2)")  // as MLflow stores -inf
             #expect(try await history("k3").contains(#""value": "NaN""#))
+            #expect(try await history("k4").contains(#""value": 1000.5, "timestamp": 7"#))
+            #expect(try await history("k5").contains(#""value": 12.0, "timestamp": 8"#))
+            let k6 = try await history("k6")
+            #expect(k6.contains(#""value": 20000000000.0, "timestamp": 9"#), "\(k6)")
             for fields in [#""value": 1, "timestamp": 1.5"#, #""value": 1, "timestamp": 1, "step": 2.5"#, #""value": "abc", "timestamp": 1"#,
-                           #""value": "0x10", "timestamp": 1"#, #""value": 1, "timestamp": 1e300"#, #""value": 1, "timestamp": "1.5""#, #""value": 1, "timestamp": "0x10""#] {
+                           #""value": "0x10", "timestamp": 1"#, #""value": 1, "timestamp": 1e300"#, #""value": 1, "timestamp": "1.5""#, #""value": 1, "timestamp": "0x10""#,
+                           #""value": "1__0", "timestamp": 1"#, #""value": "_1", "timestamp": 1"#, #""value": "1_", "timestamp": 1"#,
+                           #""value": "1e_1", "timestamp": 1"#, #""value": "1\u200b", "timestamp": 1"#, #""value": "\u00b2", "timestamp": 1"#,
+                           #""value": "1 0", "timestamp": 1"#] {
                 let r = try await s.post("/api/2.0/mlflow/runs/log-metric", #"{"run_id": "\#(id)", "key": "bad", \#(fields)}"#)
                 #expect(r.status == 400 && r.text.contains("INVALID_PARAMETER_VALUE"), "\(fields): \(r.text)")
             }

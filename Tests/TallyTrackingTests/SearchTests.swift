@@ -63,6 +63,12 @@ import Testing
             ("", ["a", "b", "c", "d", "e"]),
             ("metrics.acc > -1", ["a", "b", "e"]),
             ("metrics.acc > 1e-2", ["a", "b", "e"]),
+            // As MLflow's parser reads them: a bare AND anywhere is skipped, clauses side by side need none, and an
+            // entity may be backquoted and a key single-quoted.
+            ("AND metrics.acc > -1 AND AND", ["a", "b", "e"]),
+            ("AND", ["a", "b", "c", "d", "e"]),
+            ("metrics.acc < 1 params.opt = 'adam'", ["a"]),
+            ("`metrics`.acc > -1 and `params`.'opt' = 'adam'", ["a"]),
         ]
         for (filter, want) in cases {
             #expect(Set(try names(f, filter)) == want, "\(filter)")
@@ -130,6 +136,8 @@ import Testing
             ("params.lr IN ('a')", "Invalid comparator 'IN' not one of"),
             ("attributes.status IN ('FINISHED')", "Only ['run_id'] attributes support comparison with a list of quoted string values."),
             ("metrics.acc IS NULL", "Invalid comparator 'IS NULL'"),
+            ("metrics.acc > 0 NOT metrics.acc < 1", "Invalid clause(s) in filter string: 'NOT'"),
+            ("  ", "Invalid filter '  '. Could not be parsed."),
         ]
         for (filter, message) in cases {
             expectError(.invalidParameterValue, message) { _ = try names(f, filter) }
@@ -154,6 +162,14 @@ import Testing
             _ = try names(f, nil, orderBy: ["metrics.acc DESCENDING"])
         }
         expectError(.invalidParameterValue, "`order_by` contains duplicate fields") { _ = try names(f, nil, orderBy: ["metrics.acc", "metrics.acc DESC"]) }
+        // MLflow's steps: a direction splits the item as a shell would (so `start_time ` loses its space); without one,
+        // the item is read as written.
+        #expect(try names(f, nil, orderBy: ["`start_time ` DESC"]) == ["e", "d", "c", "b", "a"])
+        #expect(try names(f, nil, orderBy: ["metrics.'acc' DESC"]) == ["b", "a", "e", "c", "d"])
+        expectError(.invalidParameterValue, "Invalid attribute key 'start_time ' specified.") { _ = try names(f, nil, orderBy: ["`start_time `"]) }
+        for unparsable in ["metrics.acc DESC ASC", " metrics.acc", "metrics.a-b", "metrics.acc,tags.team", "metrics.`a\"b`"] {
+            expectError(.invalidParameterValue, "Invalid order_by clause '\(unparsable)'. Could not be parsed.") { _ = try names(f, nil, orderBy: [unparsable]) }
+        }
         _ = ids
     }
 
@@ -210,9 +226,9 @@ import Testing
         #expect(try s.searchExperiments(filter: "name LIKE 'a%'", maxResults: 1000, orderBy: ["name"]).items.map(\.name) == ["a", "ab"])
         #expect(try s.searchExperiments(filter: "name ILIKE 'a%'", maxResults: 1000, orderBy: ["name"]).items.map(\.name) == ["Abc", "a", "ab"])
         #expect(try s.searchExperiments(filter: "tags.team = 'ml'", maxResults: 1000).items.map(\.name) == ["a"])
-        #expect(try s.searchExperiments(filter: "attributes.experiment_id IN ('0', '2')", maxResults: 1000, orderBy: ["experiment_id"]).items.map(\.name) == ["Default", "a"])
+        #expect(try s.searchExperiments(filter: "attribute.experiment_id IN ('0', '2')", maxResults: 1000, orderBy: ["experiment_id"]).items.map(\.name) == ["Default", "a"])
         #expect(try s.searchExperiments(filter: "creation_time >= 1700000000000", maxResults: 1000).items.count == 4)
-        expectError(.invalidParameterValue, "Invalid entity type 'params'. Valid entity types are ('attribute', 'attributes', 'tag', 'tags')") {
+        expectError(.invalidParameterValue, "Invalid entity type 'params'. Valid entity types are ('attribute', 'tag', 'tags')") {
             _ = try s.searchExperiments(filter: "params.x = 'y'", maxResults: 1000)
         }
         expectError(.invalidParameterValue, "Invalid order_by entity: tag") { _ = try s.searchExperiments(maxResults: 1000, orderBy: ["tags.team"]) }

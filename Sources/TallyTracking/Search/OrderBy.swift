@@ -9,39 +9,6 @@ public struct OrderKey: Sendable, Equatable {
     /// Ascending unless `DESC` was given.
     public var ascending: Bool
 
-    /// Parses one item.
-    public init(parsing text: String, kind: SearchFilter.Kind) throws {
-        let invalid = TrackingError.invalid("Invalid ordering key in order_by clause '\(text)'.")
-        let tokens: [FilterToken]
-        do { tokens = try FilterToken.tokenize(text) } catch { throw invalid }
-        var p = SearchFilter.Parser(tokens: tokens, kind: kind)
-        let (entity, key) = try p.identifier()
-        ascending = true
-        if p.i < tokens.count {
-            guard case .word(let w) = tokens[p.i], ["ASC", "DESC"].contains(w.uppercased()), p.i + 1 == tokens.count else { throw invalid }
-            ascending = w.uppercased() == "ASC"
-        }
-        switch kind {
-        case .runs:
-            guard entity != .dataset else { throw invalid }
-            // The filter's other spellings of run_name (`Run name`, …) are no ordering keys in MLflow.
-            if entity == .attribute, key == "run_name", !text.contains("run_name") {
-                let written = switch tokens[p.i - 1] {
-                case .backticked(let k), .doubleQuoted(let k): k
-                default: String(tokens[p.i - 1].text.split(separator: ".").last ?? "")
-                }
-                throw TrackingError.invalid("Invalid attribute key '\(written)' "
-                    + "specified. Valid keys are '{'artifact_uri', 'run_id', 'start_time', 'end_time', 'status', 'user_id', 'created', 'run_name', 'Created'}'")
-            }
-        case .experiments:
-            guard entity == .attribute else { throw TrackingError.invalid("Invalid order_by entity: \(entity.rawValue)") }
-        case .loggedModels, .registeredModels, .modelVersions:
-            throw invalid  // logged models order by objects; the registry's keys are parsed by ``RegistryOrder``
-        }
-        self.entity = entity
-        self.key = key
-    }
-
     init(entity: SearchEntity, key: String, ascending: Bool) {
         self.entity = entity
         self.key = key

@@ -51,10 +51,15 @@ public struct SearchFilter: Sendable, Equatable {
                                                          "Run name": "run_name", "Run Name": "run_name"]
     static let validRunAttributeKeys = "{'run_id', 'run_name', 'status', 'user_id', 'artifact_uri', 'start_time', 'end_time', 'created', 'Created', 'run name', 'Run name', 'Run Name'}"
 
-    /// Parses a filter. Empty or whitespace-only filters match everything.
+    /// Parses a filter. An empty filter matches everything; one of only whitespace is refused, as MLflow's parser
+    /// finds no statement in it.
     public init(parsing filter: String?, kind: Kind) throws {
         clauses = []
-        guard let filter, !filter.allSatisfy(\.isWhitespace) else { return }
+        guard let filter, !filter.isEmpty else { return }
+        guard !filter.allSatisfy(\.isWhitespace) else {
+            throw TrackingError.invalid(kind == .loggedModels ? "Invalid filter string: '\(filter)'. Expected a single SQL expression."
+                                                              : "Invalid filter '\(filter)'. Could not be parsed.")
+        }
         let tokens = try FilterToken.tokenize(filter)
         var p = Parser(tokens: tokens, kind: kind)
         clauses = try p.parseAll()
@@ -76,9 +81,14 @@ public struct SearchFilter: Sendable, Equatable {
             return s.uppercased() == w
         }
 
+        /// The clauses. As in MLflow's parser, an `AND` is skipped wherever it stands (`AND a > 1`, `a > 1 AND`,
+        /// `a > 1 AND AND b > 2`, a lone `AND`), and two clauses side by side need none; anything else between clauses
+        /// is an invalid clause.
         mutating func parseAll() throws -> [FilterClause] {
             var out: [FilterClause] = []
             while true {
+                while peekWord("AND") { i += 1 }
+                guard i < tokens.count else { return out }
                 if i < tokens.count, tokens[i] == .leftParen {
                     var depth = 0
                     var text: [String] = []
@@ -92,14 +102,13 @@ public struct SearchFilter: Sendable, Equatable {
                     }
                     throw TrackingError.invalid("Invalid clause(s) in filter string: '\(Self.join(text))'")
                 }
-                out.append(try clause())
-                guard i < tokens.count else { return out }
-                if peekWord("AND") {
-                    i += 1
-                    guard i < tokens.count else { throw TrackingError.invalid("Invalid clause(s) in filter string: 'AND'") }
-                    continue
+                if !out.isEmpty, !peekWord("AND", at: i - 1) {
+                    // A clause right after another: what stands there must be one (`a > 1 b > 2`), not `OR`, `NOT`, ….
+                    let start = i
+                    do { _ = try identifier() } catch { throw TrackingError.invalid("Invalid clause(s) in filter string: '\(tokens[start].text)'") }
+                    i = start
                 }
-                throw TrackingError.invalid("Invalid clause(s) in filter string: '\(tokens[i].text)'")
+                out.append(try clause())
             }
         }
 
@@ -119,6 +128,15 @@ public struct SearchFilter: Sendable, Equatable {
             var entityText: String?
             var key: String
             switch tokens[i] {
+            case .backticked(let k) where i + 2 < tokens.count && tokens[i + 1] == .dot:
+                // `metrics`.loss: a backquoted entity (MLflow's runs grammar trims the backquotes; the others do not).
+                entityText = kind == .runs ? k : tokens[i].text
+                switch tokens[i + 2] {
+                case .word(let w): key = w
+                case .backticked(let w), .doubleQuoted(let w), .singleQuoted(let w): key = w
+                default: throw TrackingError.invalid("Invalid identifier '\(tokens[i].text).\(tokens[i + 2].text)'")
+                }
+                i += 3
             case .backticked(let k), .doubleQuoted(let k):
                 key = k
                 i += 1
@@ -129,7 +147,7 @@ public struct SearchFilter: Sendable, Equatable {
                     key = String(w[w.index(after: dot)...])
                     if key.isEmpty, i < tokens.count {
                         switch tokens[i] {
-                        case .backticked(let k), .doubleQuoted(let k):
+                        case .backticked(let k), .doubleQuoted(let k), .singleQuoted(let k):
                             key = k
                             i += 1
                         default:
@@ -162,10 +180,10 @@ public struct SearchFilter: Sendable, Equatable {
                 }
             case .experiments:
                 switch text {
-                case "attribute", "attributes": return .attribute
+                case "attribute": return .attribute  // not `attributes`, which MLflow's experiment grammar refuses
                 case "tag", "tags": return .tag
                 default:
-                    throw TrackingError.invalid("Invalid entity type '\(text)'. Valid entity types are ('attribute', 'attributes', 'tag', 'tags')")
+                    throw TrackingError.invalid("Invalid entity type '\(text)'. Valid entity types are ('attribute', 'tag', 'tags')")
                 }
             case .registeredModels, .modelVersions:
                 switch text {
