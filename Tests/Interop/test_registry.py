@@ -137,6 +137,12 @@ def test_registry_errors_are_mlflows(server):
     for method, path, body, status, code, fragment in cases:
         r = requests.request(method, api + path, json=body)
         assert r.status_code == status and r.json()["error_code"] == code and fragment in r.json()["message"], (path, body, r.text)
+    # max_results=0 is an empty page whose token asks again from the start, as MLflow answers it.
+    empty = requests.get(api + "/registered-models/search", params={"max_results": 0}).json()
+    assert "registered_models" not in empty and empty["next_page_token"], empty
+    again = requests.get(api + "/registered-models/search", params={"max_results": 1, "page_token": empty["next_page_token"]}).json()
+    assert again["registered_models"] == requests.get(api + "/registered-models/search", params={"max_results": 1}).json()["registered_models"]
+    assert requests.get(api + "/registered-models/search", params={"max_results": -1}).status_code == 400
     assert requests.get(api + "/registered-models/search", params={"filter": "name = 'err-a' AND tag.`mlflow.prompt.is_prompt` != 'true'"}).json()[
         "registered_models"][0]["name"] == "err-a"
     with pytest.raises(MlflowException, match="already exists"):

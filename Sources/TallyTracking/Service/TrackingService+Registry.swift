@@ -88,12 +88,17 @@ extension TrackingService {
     }
 
     /// `registered-models/search`: filter on `name` and tags (the client's prompt clause dropped, prompts left out
-    /// unless asked for), order by name or last update, 1…1,000 per page (default 100). Models `scope` may not read
+    /// unless asked for), order by name or last update, 0…1,000 per page (default 100). Models `scope` may not read
     /// are left out, before paging.
     public func searchRegisteredModels(filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?,
                                        scope: Grants = .unrestricted) throws -> SearchPage<RegisteredModel> {
         let maxResults = maxResults ?? 100
-        guard (1...1000).contains(maxResults) else {
+        // 0 is an empty page whose token asks again from the same place, as MLflow answers it; below 0 MLflow's SQL
+        // misreads the limit, so it is refused here.
+        guard maxResults >= 0 else {
+            throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be a positive integer")
+        }
+        guard maxResults <= 1000 else {
             throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be at most 1000, but got value \(maxResults)")
         }
         var f = try SearchFilter(parsing: filter, kind: .registeredModels)
