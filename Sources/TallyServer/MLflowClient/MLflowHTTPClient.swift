@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import Synchronization
 import TallyStore
 import TallyTracking
 
@@ -82,10 +83,30 @@ final class MLflowHTTPClient: Sendable {
         guard (200..<300).contains(status) else { throw failure(method, path, status, bytes) }
         guard !bytes.isEmpty else { return .object([]) }
         do {
-            return try JSONParser.parse(bytes)
+            return try JSONParser.parse(Self.nulEscapesReplaced(bytes, counting: textsWithNUL))
         } catch let e as JSONSyntaxError {
             throw TrackingError(.internalError, "\(base)\(path) answered what is not JSON (\(e.message) at byte \(e.offset))")
         }
+    }
+
+    /// Escapes `\u0000` in MLflow's answers (MLflow on SQLite keeps NUL) read as U+FFFD (``ImportText``), counted.
+    let textsWithNUL = Atomic<Int>(0)
+
+    /// `json` with each `\u0000` escape as `\ufffd` (an escaped backslash before `u0000` is text, left alone), and
+    /// their count added to `counter`.
+    static func nulEscapesReplaced(_ json: [UInt8], counting counter: borrowing Atomic<Int>) -> [UInt8] {
+        guard json.contains(UInt8(ascii: "\\")) else { return json }
+        var out = json, i = 0, found = 0
+        while i + 1 < out.count {
+            guard out[i] == UInt8(ascii: "\\") else { i += 1; continue }
+            if out[i + 1] == UInt8(ascii: "u"), i + 5 < out.count, out[(i + 2)...(i + 5)].allSatisfy({ $0 == UInt8(ascii: "0") }) {
+                out.replaceSubrange((i + 2)...(i + 5), with: Array("fffd".utf8))
+                found += 1
+            }
+            i += 2  // the escaped character is never the start of another escape
+        }
+        if found > 0 { counter.add(found, ordering: .relaxed) }
+        return out
     }
 
     /// The error for a non-2xx answer: MLflow's `error_code: message` when the body is its error JSON.

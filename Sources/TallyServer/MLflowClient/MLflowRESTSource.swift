@@ -1,5 +1,6 @@
 import Foundation
 import NIOHTTP1
+import Synchronization
 import TallyStore
 import TallyTracking
 
@@ -38,6 +39,8 @@ public final class MLflowRESTSource: MLflowSource {
     }
 
     public func close() { http.close() }
+
+    public var textsWithNUL: Int { http.textsWithNUL.load(ordering: .relaxed) }
 
     /// Every page of a paged endpoint: `request(token)` answers one, `field` holds its items.
     static func pages(_ field: String, _ request: (String?) throws -> JSONValue?) throws -> [JSONValue] {

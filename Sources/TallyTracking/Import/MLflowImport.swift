@@ -122,6 +122,7 @@ public struct MLflowImport: Sendable {
         if options.experiments == nil && options.since == nil {
             try service.importRegistry(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
+        if let w = ImportText.warning(source.textsWithNUL) { summary.warnings.append(w) }
         summary.source = source.location + " (" + source.provenance + ")"
         if !options.dryRun {
             try journal.record("imported \(TrackingService.nowMillis()) runs=\(summary.runs) updated=\(summary.runsUpdated) "

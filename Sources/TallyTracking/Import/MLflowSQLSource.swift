@@ -68,12 +68,23 @@ final class MLflowSQLSource: MLflowSource {
         revision = !has("alembic_version") ? nil : try rows("SELECT version_num FROM alembic_version").first?.first?.string
     }
 
-    /// Every row of a query (`?` placeholders on both databases).
+    /// Every row of a query (`?` placeholders on both databases), texts made storable (``ImportText``).
     func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
-        switch database {
+        let rows = switch database {
         case .sqlite(let db): try db.rows(sql, values)
         case .postgres(let db): try db.withConnection { try $0.rows(sql, values) }
         }
+        return rows.map { $0.map(storable) }
+    }
+
+    private(set) var textsWithNUL = 0
+
+    /// `v` with NULs in its text as U+FFFD, counted.
+    private func storable(_ v: SQLValue) -> SQLValue {
+        guard case .text(let s) = v else { return v }
+        let (text, hadNUL) = ImportText.storable(s)
+        if hadNUL { textsWithNUL += 1 }
+        return hadNUL ? .text(text) : v
     }
 
     /// Calls `row` with each result row.
@@ -191,7 +202,9 @@ final class MLflowSQLSource: MLflowSource {
         func close() {
             guard !steps.isEmpty else { return }
             if ties { Self.orderTies(&steps, &stamps, &values, stored) }
-            out.append(SeriesBatch(key: String(decoding: key, as: UTF8.self), steps: steps, timestamps: stamps, values: values))
+            let (name, hadNUL) = ImportText.storable(String(decoding: key, as: UTF8.self))
+            if hadNUL { textsWithNUL += 1 }
+            out.append(SeriesBatch(key: name, steps: steps, timestamps: stamps, values: values))
             steps.removeAll(keepingCapacity: true)
             stamps.removeAll(keepingCapacity: true)
             values.removeAll(keepingCapacity: true)

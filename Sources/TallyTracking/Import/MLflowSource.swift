@@ -14,6 +14,10 @@ public protocol MLflowSource: AnyObject {
     var provenance: String { get }
     /// Ends the connection.
     func close()
+    /// How many times a text read so far held NUL characters, which Tally's stores refuse (PostgreSQL cannot hold
+    /// them, and no request may carry one), each read counted (a text read twice counts twice): each such text is
+    /// read with its NULs as U+FFFD (``ImportText/storable(_:)``).
+    var textsWithNUL: Int { get }
 
     /// Every experiment with its tags (deleted ones included), by id.
     func experiments() throws -> [Experiment]
@@ -140,5 +144,19 @@ extension MLflowImport {
             h = h &* 0x0000_0100_0000_01B3
         }
         return String(h, radix: 16)
+    }
+}
+
+/// Text from an MLflow source made storable: MLflow on SQLite keeps NUL characters, which Tally refuses everywhere.
+public enum ImportText {
+    /// `s` with each NUL as U+FFFD, and whether it had any.
+    public static func storable(_ s: String) -> (text: String, hadNUL: Bool) {
+        guard s.utf8.contains(0) else { return (s, false) }
+        return (String(String.UnicodeScalarView(s.unicodeScalars.map { $0 == "\0" ? "\u{FFFD}" : $0 })), true)
+    }
+
+    /// The import's warning when `reads` (``MLflowSource/textsWithNUL``) is not 0.
+    public static func warning(_ reads: Int) -> String? {
+        reads == 0 ? nil : "texts of the source held NUL characters, which Tally cannot store: imported with each NUL as U+FFFD"
     }
 }
