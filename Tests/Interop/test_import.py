@@ -47,7 +47,8 @@ def populate(url, work, prefix="import", points=100_000):
     c.set_terminated(r1, "FINISHED", end_time=now + 200_000)
     with mlflow.start_run(experiment_id=b, run_name="parent") as parent:
         mlflow.log_metric("acc", 0.5, step=1)
-        with mlflow.start_run(run_name="child", nested=True) as child:
+        # The experiment named: a fluent-API experiment left by an earlier test module (on another server) would be used.
+        with mlflow.start_run(experiment_id=b, run_name="child", nested=True) as child:
             mlflow.log_metric("acc", 0.75, step=2)
             mlflow.log_param("seed", 7)
         tree = os.path.join(work, "tree")
@@ -498,30 +499,62 @@ def test_import_from_a_url_behind_mlflow_basic_auth():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def test_texts_with_nul_are_imported_with_replacement_characters():
+@pytest.fixture(scope="module")
+def odd_source():
+    """An MLflow server of its own (the module's source is compared field by field elsewhere) holding what MLflow
+    keeps and Tally cannot: NUL in a run's name, a param and a tag; metric keys that are canonically equivalent
+    (`K` and the Kelvin sign), and one whose only spelling is not in NFC (the Angstrom sign)."""
+    m = MlflowServer()
+    exp = api(m.url, "POST", "/experiments/create", json={"name": "odd"})["experiment_id"]
+    nul = api(m.url, "POST", "/runs/create", json={"experiment_id": exp, "run_name": "r\u0000n"})["run"]["info"]["run_id"]
+    api(m.url, "POST", "/runs/log-batch", json={"run_id": nul, "params": [{"key": "p", "value": "x\u0000y"}],
+                                                 "tags": [{"key": "t", "value": "a\u0000b\u0000"}],
+                                                 "metrics": [{"key": "m", "value": 1.5, "timestamp": 1, "step": 0}]})
+    assert api(m.url, "GET", "/runs/get", params={"run_id": nul})["run"]["data"]["params"] == [{"key": "p", "value": "x\u0000y"}]
+    kelvin = api(m.url, "POST", "/runs/create", json={"experiment_id": exp})["run"]["info"]["run_id"]
+    api(m.url, "POST", "/runs/log-batch", json={"run_id": kelvin, "metrics": [
+        {"key": "K", "value": 1, "timestamp": 1, "step": 0}, {"key": "\u212a", "value": 2, "timestamp": 1, "step": 0},
+        {"key": "\u212a", "value": 3, "timestamp": 1, "step": 1}, {"key": "\u212b", "value": 4, "timestamp": 1, "step": 0}]})
+    yield m, nul, kelvin
+    m.stop()
+
+
+def import_and_serve(m, kind):
+    """Imports `m` into a fresh directory; (stderr, a server on it)."""
+    d = tempfile.mkdtemp(prefix="tally-odd-")
+    out = import_into(m, os.path.join(d, "data"), kind=kind)
+    return out.stderr, Server(directory=d)
+
+
+@pytest.mark.parametrize("kind", ["db", "url"])
+def test_texts_with_nul_are_imported_with_replacement_characters(odd_source, kind):
     """MLflow on SQLite keeps NUL in a run's name, tags and params; Tally refuses NUL everywhere (PostgreSQL cannot
-    hold it). Both source kinds read each NUL as U+FFFD, the import says how many texts held one, and the run is
-    served whole."""
-    m = MlflowServer()  # its own: the module's source is compared field by field elsewhere
+    hold it). Both source kinds read each NUL as U+FFFD, the import says so, and the run is served whole."""
+    m, run, _ = odd_source
+    stderr, s = import_and_serve(m, kind)
     try:
-        exp = api(m.url, "POST", "/experiments/create", json={"name": "nul"})["experiment_id"]
-        run = api(m.url, "POST", "/runs/create", json={"experiment_id": exp, "run_name": "r\u0000n"})["run"]["info"]["run_id"]
-        api(m.url, "POST", "/runs/log-batch", json={"run_id": run, "params": [{"key": "p", "value": "x\u0000y"}],
-                                                     "tags": [{"key": "t", "value": "a\u0000b\u0000"}],
-                                                     "metrics": [{"key": "m", "value": 1.5, "timestamp": 1, "step": 0}]})
-        assert api(m.url, "GET", "/runs/get", params={"run_id": run})["run"]["data"]["params"] == [{"key": "p", "value": "x\u0000y"}]
-        for kind in ("db", "url"):
-            d = tempfile.mkdtemp(prefix="tally-nul-")
-            out = import_into(m, os.path.join(d, "data"), kind=kind)
-            assert "texts of the source held NUL characters" in out.stderr, out.stderr
-            s = Server(directory=d)
-            try:
-                got = api(s.url, "GET", "/runs/get", params={"run_id": run})["run"]
-                assert got["info"]["run_name"] == "r\ufffdn"
-                assert got["data"]["params"] == [{"key": "p", "value": "x\ufffdy"}]
-                assert {"key": "t", "value": "a\ufffdb\ufffd"} in got["data"]["tags"]
-                assert got["data"]["metrics"][0]["value"] == 1.5
-            finally:
-                s.stop()
+        assert "texts of the source held NUL characters" in stderr, stderr
+        got = api(s.url, "GET", "/runs/get", params={"run_id": run})["run"]
+        assert got["info"]["run_name"] == "r\ufffdn"
+        assert got["data"]["params"] == [{"key": "p", "value": "x\ufffdy"}]
+        assert {"key": "t", "value": "a\ufffdb\ufffd"} in got["data"]["tags"]
+        assert got["data"]["metrics"][0]["value"] == 1.5
     finally:
-        m.stop()
+        s.stop()
+
+
+@pytest.mark.parametrize("kind", ["db", "url"])
+def test_canonically_equivalent_metric_keys_are_never_merged(odd_source, kind):
+    """MLflow keeps `K` and the Kelvin sign as two series; Tally's store cannot keep them apart (and takes NFC keys
+    only). `K` is imported as it is, the Kelvin series is left out with a warning instead of being merged into it
+    (it was, or lost from a URL), and the Angstrom sign, alone, is imported as its NFC form `Å`."""
+    m, _, run = odd_source
+    stderr, s = import_and_serve(m, kind)
+    try:
+        assert "metric 'U+212A' not imported" in stderr and "metric 'U+212B' imported as '\u00c5'" in stderr, stderr
+        history = lambda key: [(p["step"], p["value"]) for p in api(s.url, "GET", "/metrics/get-history", params={"run_id": run, "metric_key": key}).get("metrics", [])]
+        assert history("K") == [(0, 1.0)]
+        assert history("\u00c5") == [(0, 4.0)]
+        assert sorted((x["key"], x["value"]) for x in api(s.url, "GET", "/runs/get", params={"run_id": run})["run"]["data"]["metrics"]) == [("K", 1.0), ("\u00c5", 4.0)]
+    finally:
+        s.stop()

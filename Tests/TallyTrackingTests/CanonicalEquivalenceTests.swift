@@ -61,5 +61,23 @@ import Testing
         let stored = try s.run(id: run)
         #expect(stored.metrics.map(\.key) == ["K"] && stored.metrics.first?.value == 1)
         #expect(stored.params.isEmpty && !stored.tags.contains { $0.key.unicodeScalars.first == Self.kelvin.unicodeScalars.first })
+
+        // Searches tell keys apart by their bytes, as MLflow's SQL does: the Kelvin sign names nothing stored, not `K`,
+        // in a filter and in an ordering, whichever of the two is named first.
+        try s.logParam(runID: run, key: "K", value: "p")
+        try s.setTag(runID: run, key: "K", value: "t")
+        let runs = { (filter: String, order: [String]) in
+            try s.searchRuns(experimentIDs: [a], filter: filter, maxResults: 100, orderBy: order).items.map(\.info.runID)
+        }
+        #expect(try runs("metrics.K > 0", []) == [run])
+        #expect(try runs("metrics.`\(Self.kelvin)` > 0", []).isEmpty)
+        #expect(try runs("metrics.`\(Self.kelvin)` > 0 AND metrics.K > 0", []).isEmpty)
+        #expect(try runs("metrics.K > 0 AND metrics.`\(Self.kelvin)` > 0", []).isEmpty)
+        #expect(try runs("params.`\(Self.kelvin)` = 'p'", []).isEmpty && runs("tags.`\(Self.kelvin)` = 't'", []).isEmpty)
+        #expect(try runs("params.`\(Self.kelvin)` IS NULL", []) == [run])
+        let other = try s.createRun(experimentID: a).info.runID
+        try s.logMetric(runID: other, Metric(key: "K", value: 5, timestamp: 1, step: 0))
+        #expect(try runs("", ["metrics.K DESC"]) == [other, run])
+        #expect(try runs("", ["metrics.`\(Self.kelvin)` DESC", "metrics.K"]) == [run, other])  // the Kelvin key: missing everywhere
     }
 }

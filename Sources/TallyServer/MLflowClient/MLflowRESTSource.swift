@@ -124,8 +124,11 @@ public final class MLflowRESTSource: MLflowSource {
     }
 
     public func metrics(runID: String) throws -> [SeriesBatch] {
-        // Keys as MLflow lists the run's latest values (every key with a point has one), in bytewise order.
-        let keys = Set((try run(runID)["data"]?["metrics"]).items.compactMap { $0["key"]?.text }).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        // Keys as MLflow lists the run's latest values (every key with a point has one), each once by its bytes
+        // (`K` and the Kelvin sign are two keys to MLflow), in bytewise order.
+        var seen = Set<[UInt8]>()
+        let keys = (try run(runID)["data"]?["metrics"]).items.compactMap { $0["key"]?.text }.filter { seen.insert(Array($0.utf8)).inserted }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         // Several histories at once: an MLflow server answers each on one worker, and has several.
         let http = self.http
         return try http.concurrently(keys, limit: Self.parallelHistories) { key in try Self.history(http, runID: runID, key: key) }.compactMap { $0 }

@@ -93,12 +93,37 @@ extension TrackingService {
         if !outputs.isEmpty { try metadata.insertRunOutputs(runID: id, outputs) }
         let modelInputs = try db.runModelInputs(runID: id).filter { !$0.modelID.isEmpty }
         if !modelInputs.isEmpty { try metadata.insertRunModelInputs(runID: id, modelInputs) }
-        let series = try db.metrics(runID: id)
+        let series = Self.storableSeries(try db.metrics(runID: id), run: id, summary: &summary)
         try importPoints(runID: id, series, summary: &summary, progress: progress)
         if let tree = artifactSource { try copyArtifacts(from: tree, toRunURI: info.artifactURI, owner: .run(id), summary: &summary, progress: progress) }
         // The run's metadata durable before the journal says it is done (SQLite commits are synced at checkpoints).
         try metadata.checkpoint()
         try journal.finish(id, fingerprint: "\(series.reduce(0) { $0 + $1.steps.count });\(fingerprint)")
+    }
+
+    /// A run's series as Tally can keep them: its metric store tells keys apart up to canonical equivalence, and its
+    /// API takes keys in Unicode NFC only, while MLflow keeps `K` and the Kelvin sign as two keys. A key not in NFC
+    /// is imported under its NFC form, unless the run has a series of that key already (then it is left out); each
+    /// case is a warning naming the run and the key's code points.
+    static func storableSeries(_ series: [SeriesBatch], run: String, summary: inout MLflowImport.Summary) -> [SeriesBatch] {
+        var kept = Set(series.filter { Validation.isNFC($0.key) }.map { ExactKey($0.key) })
+        var out: [SeriesBatch] = []
+        out.reserveCapacity(series.count)
+        for s in series {
+            guard !Validation.isNFC(s.key) else { out.append(s); continue }
+            let composed = s.key.precomposedStringWithCanonicalMapping
+            let written = s.key.unicodeScalars.map { $0.isASCII ? String($0) : String(format: "U+%04X", $0.value) }.joined(separator: " ")
+            if kept.insert(ExactKey(composed)).inserted {
+                summary.warnings.append("run \(run): metric '\(written)' imported as '\(composed)', its Unicode NFC form (Tally keeps keys in NFC only)")
+                var renamed = s
+                renamed.key = composed
+                out.append(renamed)
+            } else {
+                summary.warnings.append("run \(run): metric '\(written)' not imported: Tally keeps keys in Unicode NFC only, and the run has "
+                                        + "'\(composed)', which it cannot keep apart from it")
+            }
+        }
+        return out
     }
 
     /// A finished run's journal entry: the points the import wrote and the source's fingerprint then. (Entries

@@ -18,8 +18,8 @@ public struct OrderKey: Sendable, Equatable {
     /// Parses a list, refusing the same field twice.
     static func parseList(_ items: [String], kind: SearchFilter.Kind) throws -> [OrderKey] {
         let keys = try items.map { try OrderKey(parsing: $0, kind: kind) }
-        var seen = Set<String>()
-        let dups = keys.map { "\($0.entity.rawValue).\($0.key)" }.filter { !seen.insert($0).inserted }
+        var seen = Set<ExactKey>()  // by bytes: `K` and the Kelvin sign are two fields
+        let dups = keys.map { "\($0.entity.rawValue).\($0.key)" }.filter { !seen.insert(ExactKey($0)).inserted }
         guard dups.isEmpty else {
             throw TrackingError.invalid("`order_by` contains duplicate fields: [\(dups.map { "'\($0)'" }.joined(separator: ", "))]")
         }
@@ -66,8 +66,8 @@ extension OrderKey {
         case .metric:
             guard let v = metric(key) else { return .missing }
             return v.isNaN ? .nan : .number(v)
-        case .parameter: return (run.params.first { $0.key == key }?.value).map(SortValue.string) ?? .missing
-        case .tag: return (run.tags.first { $0.key == key }?.value).map(SortValue.string) ?? .missing
+        case .parameter: return (run.params.first { ExactKey.sameBytes($0.key, key) }?.value).map(SortValue.string) ?? .missing
+        case .tag: return (run.tags.first { ExactKey.sameBytes($0.key, key) }?.value).map(SortValue.string) ?? .missing
         case .attribute:
             switch key {
             case "start_time": return .number(Double(run.info.startTime))

@@ -71,7 +71,7 @@ extension FilterClause {
             if v.isNaN { return comparator == "!=" }
             return test(v)
         case .parameter, .tag:
-            let v = (entity == .parameter ? run.params : run.tags).first { $0.key == key }?.value
+            let v = (entity == .parameter ? run.params : run.tags).first { ExactKey.sameBytes($0.key, key) }?.value
             switch comparator {
             case "IS NULL": return v == nil
             case "IS NOT NULL": return v != nil
@@ -104,7 +104,7 @@ extension FilterClause {
     func matches(_ e: Experiment) -> Bool {
         switch entity {
         case .tag:
-            let v = e.tags.first { $0.key == key }?.value
+            let v = e.tags.first { ExactKey.sameBytes($0.key, key) }?.value
             switch comparator {
             case "IS NULL": return v == nil
             case "IS NOT NULL": return v != nil
@@ -123,10 +123,10 @@ extension FilterClause {
 }
 
 extension SearchFilter {
-    /// The metric keys the clauses name (each once, in order).
+    /// The metric keys the clauses name (each once by its bytes, in order).
     public var metricKeys: [String] {
-        var seen = Set<String>()
-        return clauses.filter { $0.entity == .metric && seen.insert($0.key).inserted }.map(\.key)
+        var seen = Set<ExactKey>()
+        return clauses.filter { $0.entity == .metric && seen.insert(ExactKey($0.key)).inserted }.map(\.key)
     }
 
     /// Whether a run satisfies every clause; `metric` gives its latest value of a key.

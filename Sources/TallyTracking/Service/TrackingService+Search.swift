@@ -41,12 +41,16 @@ extension TrackingService {
         keys.append(OrderKey(entity: .attribute, key: "run_id", ascending: true))
         // Runs without their metrics plus the values of the keys the filter and order name; only the page's runs are
         // then read whole.
+        // Keys are told apart by their bytes, as MLflow's SQL does: a key not in NFC (the Kelvin sign) names no stored
+        // series (only NFC keys are stored), not the canonically equivalent one Swift's == would find (`K`).
         var metricKeys = f.metricKeys
-        for k in keys where k.entity == .metric && !metricKeys.contains(k.key) { metricKeys.append(k.key) }
-        let column = Dictionary(uniqueKeysWithValues: metricKeys.enumerated().map { ($1, $0) })
+        for k in keys where k.entity == .metric && !metricKeys.contains(where: { ExactKey.sameBytes($0, k.key) }) { metricKeys.append(k.key) }
+        metricKeys = metricKeys.filter(Validation.isNFC)
+        let column = Dictionary(uniqueKeysWithValues: metricKeys.enumerated().map { (ExactKey($1), $0) })
         let c = try metadata.searchRuns(experimentIDs: ids, view: view, metricKeys: metricKeys)
-        let matched = c.runs.indices.filter { i in f.matches(c.runs[i]) { c.metrics[column[$0]!][i] } }
-        let values = matched.map { i in keys.map { $0.value(c.runs[i]) { c.metrics[column[$0]!][i] } } }
+        let latest = { (key: String, i: Int) -> Double? in column[ExactKey(key)].flatMap { c.metrics[$0][i] } }
+        let matched = c.runs.indices.filter { i in f.matches(c.runs[i]) { latest($0, i) } }
+        let values = matched.map { i in keys.map { $0.value(c.runs[i]) { latest($0, i) } } }
         let order = matched.indices.sorted { a, b in
             for (k, key) in keys.enumerated() {
                 let c = SortValue.compare(values[a][k], values[b][k], ascending: key.ascending)

@@ -52,6 +52,11 @@ public enum Validation {
 
     /// MLflow's character and path rules for a key, character by character (``isPlainASCIIName(_:)`` is the fast
     /// path for keys this surely accepts).
+    /// Whether `key` is in Unicode normalization form C, code point for code point.
+    static func isNFC(_ key: String) -> Bool {
+        key.utf8.allSatisfy { $0 < 0x80 } || key.precomposedStringWithCanonicalMapping.unicodeScalars.elementsEqual(key.unicodeScalars)
+    }
+
     static func fullKeyCheck(_ key: String, entity: String) throws {
         for c in key.unicodeScalars {
             let ok = c.properties.isAlphabetic || c.properties.numericType != nil || "_-. :/".unicodeScalars.contains(c)
@@ -63,8 +68,8 @@ public enum Validation {
         // Swift compares strings by canonical equivalence: "K" and the Kelvin sign (U+212A), or "é" and "e" + U+0301,
         // would be one key in every dictionary of the service and the store while MLflow and the databases keep two.
         // A key only in its normalization form C never equals another such key unless they are the same code points.
-        let composed = key.precomposedStringWithCanonicalMapping
-        guard composed.unicodeScalars.elementsEqual(key.unicodeScalars) else {
+        guard isNFC(key) else {
+            let composed = key.precomposedStringWithCanonicalMapping
             throw TrackingError.invalid("Invalid value \(quoted(key)) for parameter 'key' supplied: Names must be in Unicode normalization form "
                 + "C; this one is written \(quoted(composed)) in it (Tally cannot keep canonically equivalent names apart)")
         }
