@@ -9,23 +9,11 @@
 extension OrderKey {
     /// Parses one item.
     public init(parsing text: String, kind: SearchFilter.Kind) throws {
-        let invalid = TrackingError.invalid("Invalid ordering key in order_by clause '\(text)'.")
-        guard kind == .runs || kind == .experiments else { throw invalid }  // logged models order by objects; the registry's keys are RegistryOrder's
-        let unparsable = TrackingError.invalid("Invalid order_by clause '\(text)'. Could not be parsed.")
-        guard Self.readsAsOneName(text), let words = Self.shellWords(String(text.map { $0 == "`" ? "\"" : $0 })), words.count <= 2 else {
-            throw unparsable
+        guard kind == .runs || kind == .experiments else {  // logged models order by objects; the registry's keys are RegistryOrder's
+            throw TrackingError.invalid("Invalid ordering key in order_by clause '\(text)'.")
         }
-        var name = text
-        ascending = true
-        if words.count == 2 {
-            switch words[1].lowercased() {
-            case "asc": ascending = true
-            case "desc": ascending = false
-            default: throw invalid
-            }
-            name = words[0]
-        }
-        name = String(String.UnicodeScalarView(name.unicodeScalars.drop { $0.properties.isWhitespace }.reversed().drop { $0.properties.isWhitespace }.reversed()))  // Python's strip()
+        let name: String
+        (name, ascending) = try Self.nameAndDirection(text)
         var entityText: String?
         var key = name
         if let dot = name.firstIndex(of: ".") {
@@ -47,7 +35,7 @@ extension OrderKey {
                 guard ["name", "digest", "context"].contains(key) else {
                     throw TrackingError.invalid("Invalid dataset key '\(key)' specified. Valid keys are '{'name', 'digest', 'context'}'")
                 }
-                throw invalid  // a valid dataset key still orders nothing in MLflow's stores
+                throw TrackingError.invalid("Invalid ordering key in order_by clause '\(text)'.")  // a valid dataset key orders nothing in MLflow either
             default: break
             }
             self.entity = entity
@@ -65,6 +53,25 @@ extension OrderKey {
     static let runOrderAttributes = ["run_id": "run_id", "run_name": "run_name", "status": "status", "user_id": "user_id",
                                      "artifact_uri": "artifact_uri", "start_time": "start_time", "end_time": "end_time",
                                      "created": "start_time", "Created": "start_time"]
+
+    /// Steps 1 and 2 for any search's `order_by` item: the name (whitespace around it removed, as Python's `strip`)
+    /// and whether it is ascending.
+    static func nameAndDirection(_ text: String) throws -> (name: String, ascending: Bool) {
+        guard readsAsOneName(text), let words = shellWords(String(text.map { $0 == "`" ? "\"" : $0 })), words.count <= 2 else {
+            throw TrackingError.invalid("Invalid order_by clause '\(text)'. Could not be parsed.")
+        }
+        var name = text, ascending = true
+        if words.count == 2 {
+            switch words[1].lowercased() {
+            case "asc": ascending = true
+            case "desc": ascending = false
+            default: throw TrackingError.invalid("Invalid ordering key in order_by clause '\(text)'.")
+            }
+            name = words[0]
+        }
+        let stripped = name.unicodeScalars.drop { $0.properties.isWhitespace }.reversed().drop { $0.properties.isWhitespace }.reversed()
+        return (String(String.UnicodeScalarView(stripped)), ascending)
+    }
 
     /// `s` without one pair of the `quotes` around it (the same quote at both ends), else `s`.
     static func inside(_ s: String, _ quotes: Character...) -> String {

@@ -43,19 +43,22 @@ struct RegistryOrder {
     var key: String
     var ascending: Bool
 
-    /// Parses the entries against the keys a search allows (`aliases` map other spellings to them).
-    static func parse(_ items: [String], allowed: [String], aliases: [String: String] = [:], invalidKey: (String) -> String) throws -> [RegistryOrder] {
+    /// Parses the entries against the keys a search allows (`aliases` map other spellings to them), in MLflow's steps
+    /// (``OrderKey/nameAndDirection(_:)``). With `attributeNames` (model versions), a name may say `attribute.` and
+    /// lose its quotes and backquotes, as MLflow reads an experiment's; otherwise (registered models) it is taken as
+    /// written.
+    static func parse(_ items: [String], allowed: [String], aliases: [String: String] = [:], attributeNames: Bool = false,
+                      invalidKey: (String) -> String) throws -> [RegistryOrder] {
         let keys = try items.map { item -> RegistryOrder in
-            let parts = item.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-            guard (1...2).contains(parts.count) else { throw TrackingError.invalid("Invalid order_by clause '\(item)'. Could not be parsed.") }
-            var key = parts[0]
-            if key.hasPrefix("`"), key.hasSuffix("`"), key.count >= 2 { key = String(key.dropFirst().dropLast()) }
-            key = aliases[key] ?? key
-            guard allowed.contains(key) else { throw TrackingError.invalid(invalidKey(parts[0])) }
-            guard parts.count == 1 || ["ASC", "DESC"].contains(parts[1].uppercased()) else {
-                throw TrackingError.invalid("Invalid ordering key in order_by clause '\(item)'.")
+            let (name, ascending) = try OrderKey.nameAndDirection(item)
+            var key = name
+            if attributeNames {
+                if let dot = key.firstIndex(of: "."), key[..<dot] == "attribute" { key = String(key[key.index(after: dot)...]) }
+                key = OrderKey.inside(OrderKey.inside(key, "'", "\""), "`")
             }
-            return RegistryOrder(key: key, ascending: parts.count == 1 || parts[1].uppercased() == "ASC")
+            key = aliases[key] ?? key
+            guard allowed.contains(key) else { throw TrackingError.invalid(invalidKey(name)) }
+            return RegistryOrder(key: key, ascending: ascending)
         }
         var seen = Set<String>()
         let dups = keys.map(\.key).filter { !seen.insert($0).inserted }

@@ -137,6 +137,9 @@ public struct SearchFilter: Sendable, Equatable {
                 default: throw TrackingError.invalid("Invalid identifier '\(tokens[i].text).\(tokens[i + 2].text)'")
                 }
                 i += 3
+            case .backticked(let k) where kind == .registeredModels || kind == .modelVersions:
+                key = "`\(k)`"  // the registry's grammar keeps a bare name's backquotes: no attribute is called so
+                i += 1
             case .backticked(let k), .doubleQuoted(let k):
                 key = k
                 i += 1
@@ -336,6 +339,9 @@ public struct SearchFilter: Sendable, Equatable {
                 }
                 if kind == .experiments, Int64(n) == nil {
                     throw TrackingError.invalid("Invalid numeric value for '\(key)': \(n). Expected an integer.")
+                }
+                if kind == .modelVersions, Int64(n) == nil {  // 1.5, and 1e0 too: a float literal, as MLflow's store refuses it
+                    throw TrackingError.invalid("Invalid value for numeric attribute '\(key)': \(Validation.pythonFloat(v))")
                 }
                 return .number(v)
             }

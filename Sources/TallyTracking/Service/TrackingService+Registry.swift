@@ -229,11 +229,14 @@ extension TrackingService {
             throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be at most 200000, but got value \(maxResults)")
         }
         let f = try SearchFilter(parsing: filter, kind: .modelVersions)
-        var keys = try RegistryOrder.parse(orderBy, allowed: ["name", "version_number", "creation_timestamp", "last_updated_timestamp"]) {
+        var keys = try RegistryOrder.parse(orderBy, allowed: ["name", "version_number", "creation_timestamp", "last_updated_timestamp"],
+                                           attributeNames: true) {
             "Invalid attribute key '\($0)' specified. Valid keys are '{'version_number', 'last_updated_timestamp', 'creation_timestamp', 'name'}'"
         }
-        for k in [RegistryOrder(key: "last_updated_timestamp", ascending: false), RegistryOrder(key: "name", ascending: true),
-                  RegistryOrder(key: "version_number", ascending: false)] where !keys.contains(where: { $0.key == k.key }) {
+        // MLflow's order: the given keys then name and version as tie-breakers; without any, newest update first.
+        if keys.isEmpty { keys.append(RegistryOrder(key: "last_updated_timestamp", ascending: false)) }
+        for k in [RegistryOrder(key: "name", ascending: true), RegistryOrder(key: "version_number", ascending: false)]
+        where !keys.contains(where: { $0.key == k.key }) {
             keys.append(k)
         }
         let value = { (v: ModelVersion, key: String) -> SortValue in
