@@ -1,4 +1,5 @@
-/// How MLflow's server reads one `order_by` item of `runs/search` and `experiments/search`, step by step:
+/// How MLflow's server reads one `order_by` item of `runs/search` and `experiments/search`, step by step (the
+/// registry's searches take steps 1 and 2, ``nameAndDirection(_:)``, and read the name their own way):
 ///
 /// 1. The item must read as one SQL name (sqlparse's single identifier): no whitespace around it, no operators or
 ///    punctuation outside quotes, a `'…'` only as the whole key after a dot. Otherwise "Could not be parsed".
