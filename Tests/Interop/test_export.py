@@ -160,7 +160,7 @@ def test_export_round_trips_field_by_field(tally_copy):
         assert row(again, "runs") == "0" and row(again, "metric points") == "0", again.stdout
         s = Server(directory=d)
         try:
-            child = ra[("Default", "child")]["info"]["run_id"]
+            child = ra[("export-b", "child")]["info"]["run_id"]
             api(s.url, "POST", "/runs/log-metric", json={"run_id": child, "key": "acc", "value": 0.875, "timestamp": 1_800_000_000_000, "step": 3})
             exp_a = [e for e in experiments(s.url).values() if e["name"] == "export-a"][0]["experiment_id"]
             extra = api(s.url, "POST", "/runs/create", json={"experiment_id": exp_a, "run_name": "added-in-tally", "start_time": 1_800_000_000_000})
@@ -169,7 +169,7 @@ def test_export_round_trips_field_by_field(tally_copy):
             s.stop(keep=True)
         later = export(d, b.url)
         assert row(later, "runs") == "1" and row(later, "runs updated") == "1" and row(later, "runs already exported") == str(len(ra) - 1), later.stdout
-        got = history(b.url, rb[("Default", "child")]["info"]["run_id"], "acc")
+        got = history(b.url, rb[("export-b", "child")]["info"]["run_id"], "acc")
         assert [p[0] for p in got] == [2, 3], got
         assert ("export-a", "added-in-tally") in named_runs(b.url)
     finally:
