@@ -142,6 +142,31 @@ import TallyTracking
         }
     }
 
+    /// Answers to writes as MLflow's server gives them (`Tests/Interop/test_writes_vs_mlflow.py` compares many more).
+    @Test func writesAnsweredAsMLflowAnswersThem() async throws {
+        try await LiveServer.with { s in
+            let p = Self.prefixes[0]
+            let (eid, id) = try await Self.run(s, p, name: "writes")
+            let info = { () async throws -> [String: Any] in
+                try #require((try await s.get(p + "/runs/get?run_id=\(id)").json["run"] as? [String: Any])?["info"] as? [String: Any])
+            }
+            // A status number the enum lacks is refused; an empty run name set as a tag changes nothing.
+            let bogus = try await s.post(p + "/runs/update", #"{"run_id": "\#(id)", "status": 123}"#)
+            #expect(bogus.status == 400 && bogus.errorCode == "INVALID_PARAMETER_VALUE", "\(bogus.text)")
+            #expect(try await s.post(p + "/runs/set-tag", #"{"run_id": "\#(id)", "key": "mlflow.runName", "value": ""}"#).status == 200)
+            #expect(try await info()["run_name"] as? String == "r")
+            // An end time of 0 is no end time in the answer.
+            #expect(try await s.post(p + "/runs/update", #"{"run_id": "\#(id)", "end_time": 0}"#).status == 200)
+            #expect(try await info()["end_time"] == nil)
+            // A search's runs carry the models they logged.
+            let search = try await s.post(p + "/runs/search", #"{"experiment_ids": ["\#(eid)"]}"#)
+            #expect(search.text.contains(#""outputs": {}"#), "\(search.text)")
+            // A tag key twice at creation is refused, as MLflow's database refuses it.
+            let twice = try await s.post(p + "/runs/create", #"{"experiment_id": "\#(eid)", "tags": [{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]}"#)
+            #expect(twice.status == 400 && twice.errorCode == "BAD_REQUEST", "\(twice.text)")
+        }
+    }
+
     @Test func artifactRoutes() async throws {
         try await LiveServer.with { s in
             let (_, id) = try await Self.run(s, Self.prefixes[0], name: "art")

@@ -276,5 +276,12 @@ import Testing
         // Explicitly named runs are refused instead.
         let hidden = try s.searchRuns(experimentIDs: [exps[0]]).items[0].info.runID
         expectError(.permissionDenied, "READ on experiment '\(exps[0])'") { _ = try s.historyBulk(runIDs: [hidden], key: "loss", maxResults: nil, scope: g) }
+        // An id written another way is the same experiment to the grants as to the service ("05", " 5" and "+5" were
+        // the service's 5 but no grant's, so they read what a default-level caller may not).
+        for other in ["0" + exps[0], " \(exps[0])", "+" + exps[0], exps[0] + "\n"] {
+            #expect(try s.searchRuns(experimentIDs: [other], scope: g).items.isEmpty, "\(other)")
+            #expect(!g.canRead(experiment: other))
+            #expect(g.canRead(experiment: "0" + exps[1]))
+        }
     }
 }

@@ -47,7 +47,9 @@ import TallyStore
         let run = try s.createRun(experimentID: exp).info.runID
         let many = (0..<3_000).map { KeyValue(key: "k\($0)", value: "v") } + [KeyValue(key: "k9", value: "last")]
         _ = try s.createRegisteredModel(name: "big", tags: many, description: nil)
-        let tagged = try s.createExperiment(name: "tagged", tags: many)
+        // An experiment's tags hold each key once (a repeat is refused); the registered model's last one wins.
+        expectError(.invalidParameterValue, "Duplicate tag keys have been submitted: ['k9']") { _ = try s.createExperiment(name: "repeated", tags: many) }
+        let tagged = try s.createExperiment(name: "tagged", tags: Array(many.dropLast()))
         let tags = (0..<3_000).map { KeyValue(key: "t\($0)", value: "v\($0)") } + [KeyValue(key: "t7", value: "last")]
         let v = try s.createModelVersion("big", source: "runs:/\(run)/model", runID: run, tags: tags, runLink: nil, description: nil, modelID: nil)
 
@@ -59,9 +61,9 @@ import TallyStore
         let read = try r.modelVersion("big", String(v.version))
         #expect(read.tags.count == 3_000)
         #expect(Dictionary(uniqueKeysWithValues: read.tags.map { ($0.key, $0.value) })["t7"] == "last")
-        for stored in [try r.registeredModel(named: "big").tags, try r.experiment(id: tagged).tags] {
-            #expect(stored.count == 3_000 && stored.first { $0.key == "k9" }?.value == "last")
-        }
+        let model0 = try r.registeredModel(named: "big").tags, experiment = try r.experiment(id: tagged).tags
+        #expect(model0.count == 3_000 && model0.first { $0.key == "k9" }?.value == "last")
+        #expect(experiment.count == 3_000 && experiment.first { $0.key == "k9" }?.value == "v")
         let m = try r.loggedModel(id: model)
         #expect(m.params.count == 3_000 && m.params.first { $0.key == "p1" }?.value == "b")
         #expect(m.tags.count == 3_001 && m.tags.first { $0.key == "t2" }?.value == "c" && m.tags.first { $0.key == "new" }?.value == "d")

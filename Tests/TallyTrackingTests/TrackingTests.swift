@@ -123,7 +123,9 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         expectError(.resourceDoesNotExist, "No Experiment with id=999999 exists") { _ = try s.experiment(id: "999999") }
         expectError(.invalidParameterValue, "Invalid experiment ID 'abc'. Experiment ID must be a valid integer.") { _ = try s.experiment(id: "abc") }
         expectError(.resourceDoesNotExist, "Could not find experiment with name 'nope'") { _ = try s.experiment(named: "nope") }
-        expectError(.invalidParameterValue, "Invalid experiment name") { _ = try s.createExperiment(name: "  ") }
+        expectError(.invalidParameterValue, "Invalid experiment name") { _ = try s.createExperiment(name: "") }
+        #expect(try s.experiment(id: try s.createExperiment(name: "  ")).name == "  ")  // spaces alone are a name to MLflow
+        #expect(try s.experiment(id: " \(id)").experimentID == id && s.experiment(id: "+0\(id)").experimentID == id)  // as Python's int reads it
         try s.renameExperiment(id: id, to: "renamed")
         #expect(try s.experiment(named: "renamed").experimentID == id)
         let run = try s.createRun(experimentID: id)

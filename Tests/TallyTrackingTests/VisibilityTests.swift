@@ -60,6 +60,7 @@ final class FailingMetadata: MetadataStore {
     func insertInputs(runID: String, _ inputs: [DatasetInput]) throws { try inner.insertInputs(runID: runID, inputs) }
     func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws { try inner.insertRunOutputs(runID: runID, outputs) }
     func runOutputs(runID: String) throws -> [ModelOutput] { try inner.runOutputs(runID: runID) }
+    func runOutputs(runIDs: [String]) throws -> [String: [ModelOutput]] { try inner.runOutputs(runIDs: runIDs) }
     func insertRunModelInputs(runID: String, _ inputs: [ModelInput]) throws { try inner.insertRunModelInputs(runID: runID, inputs) }
     func runModelInputs(runID: String) throws -> [ModelInput] { try inner.runModelInputs(runID: runID) }
     func insertLoggedModel(_ model: LoggedModel) throws { try inner.insertLoggedModel(model) }

@@ -109,43 +109,8 @@ struct MLflowRequest {
         throw invalid(name, v)
     }
 
-    /// A double written as a string, as MLflow's server reads one (Python's `float`): a decimal number with optional
-    /// sign, fraction and exponent, or `nan`, `inf`, `infinity` in any case. As Python reads it, whitespace around it
-    /// is any Unicode space, its digits may be any script's decimal digits (`"١٢"` is 12), and `_` may stand between
-    /// two digits (`"1_000"`). Not hexadecimal.
-    static func numberText(_ s: String) -> Double? {
-        // Python's first step: each space becomes " ", each decimal digit its ASCII digit; anything else non-ASCII fails.
-        var ascii: [UInt8] = []
-        ascii.reserveCapacity(s.utf8.count)
-        for u in s.unicodeScalars {
-            if u.isASCII && !(0x1C...0x1F).contains(u.value) && !u.properties.isWhitespace {
-                ascii.append(UInt8(u.value))
-            } else if u.properties.isWhitespace || (0x1C...0x1F).contains(u.value) || u.value == 0x85 {
-                ascii.append(0x20)
-            } else if u.properties.numericType == .decimal, let v = u.properties.numericValue, v >= 0, v <= 9 {
-                ascii.append(0x30 + UInt8(v))
-            } else {
-                return nil
-            }
-        }
-        let isSpace = { (b: UInt8) in b == 0x20 || (0x09...0x0D).contains(b) }
-        guard let first = ascii.firstIndex(where: { !isSpace($0) }), let last = ascii.lastIndex(where: { !isSpace($0) }) else { return nil }
-        let isDigit = { (b: UInt8) in (0x30...0x39).contains(b) }
-        var text = ""
-        for i in first...last {
-            let b = ascii[i]
-            if b == UInt8(ascii: "_") {
-                guard i > first, i < last, isDigit(ascii[i - 1]), isDigit(ascii[i + 1]) else { return nil }  // only between digits
-                continue
-            }
-            guard isDigit(b) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "+") || b == UInt8(ascii: "-")
-                    || b == UInt8(ascii: ".") else { return nil }
-            text.unicodeScalars.append(Unicode.Scalar(b))
-        }
-        let letters = text.filter(\.isLetter).lowercased()
-        guard letters.isEmpty || letters == "e" || ["nan", "inf", "infinity"].contains(letters) else { return nil }
-        return Double(text)
-    }
+    /// A double written as a string, as MLflow's server reads one (Python's `float`, ``PythonNumber/double(_:)``).
+    static func numberText(_ s: String) -> Double? { PythonNumber.double(s) }
 
     /// Repeated string fields (JSON array, or a repeated query key).
     func strings(_ name: String) throws -> [String] {
@@ -184,12 +149,14 @@ struct MLflowRequest {
         }
     }
 
-    /// An enum given by name (or number); unknown names are ignored, as MLflow's proto parser does.
+    /// An enum given by name (or number); a name it lacks is ignored and a number it lacks refused, as MLflow's proto parser does.
     func enumName(_ name: String, numbers: [Int64: String]) throws -> String? {
         guard let v = raw(name) else { return nil }
         switch v {
         case .string(let s): return s
-        case .number(let n): return Int64(n).flatMap { numbers[$0] }
+        case .number(let n):  // a number the enum lacks is refused (protobuf's JSON parser), a name it lacks ignored
+            guard let known = Int64(n).flatMap({ numbers[$0] }) else { throw Self.invalid(name, v) }
+            return known
         default: throw Self.invalid(name, v)
         }
     }

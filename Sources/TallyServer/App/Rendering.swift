@@ -75,7 +75,7 @@ enum Render {
         out.string(i.status.rawValue)
         out.raw(", \"start_time\": ")
         out.int(i.startTime)
-        if let end = i.endTime {
+        if let end = i.endTime, end != 0 {  // MLflow leaves an end time of 0 out, as if none
             out.raw(", \"end_time\": ")
             out.int(end)
         }
@@ -190,7 +190,7 @@ enum Render {
         out.rememberDoubles()
         for (i, r) in runs.enumerated() {
             if i > 0 || !first { out.raw(", ") }
-            run(&out, r)
+            run(&out, r, outputs: r.outputs)
         }
         return out.buffer
     }

@@ -111,17 +111,27 @@ public enum ResourceType: String, Sendable, CaseIterable {
     }
 }
 
-/// A thing a grant names: an experiment by id, a registered model by name (`*`: every one of the type).
+/// A thing a grant names: an experiment by id, a registered model by name (`*`: every one of the type). Two resources
+/// are the same only when they name the same thing: an experiment id is kept as its number reads (`"05"`, `" 5"` and
+/// `"+5"` are the service's experiment 5, so they are grants' `5` too), and names are compared by their bytes (two
+/// models whose names are canonically equivalent are two models).
 public struct Resource: Sendable, Hashable, CustomStringConvertible {
     /// The type.
     public var type: ResourceType
-    /// The experiment id, model name, or `*`.
+    /// The experiment id (canonical), model name, or `*`.
     public var id: String
 
     /// A resource.
     public init(_ type: ResourceType, _ id: String) {
         self.type = type
-        self.id = id
+        self.id = type == .experiment && id != "*" ? PythonNumber.int(id).map { String($0) } ?? id : id
+    }
+
+    public static func == (a: Resource, b: Resource) -> Bool { a.type == b.type && ExactKey.sameBytes(a.id, b.id) }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(type)
+        ExactKey(id).hash(into: &hasher)
     }
 
     /// An experiment.

@@ -114,6 +114,8 @@ public protocol MetadataStore: AccessStore {
     func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws
     /// The models a run logged, in the order they were recorded.
     func runOutputs(runID: String) throws -> [ModelOutput]
+    /// The models each of some runs logged, in the order recorded (runs without any are left out).
+    func runOutputs(runIDs: [String]) throws -> [String: [ModelOutput]]
     /// Records models a run used (`runs/log-inputs` with `models`; a model already recorded for the run is kept once).
     func insertRunModelInputs(runID: String, _ inputs: [ModelInput]) throws
     /// The models a run used, in the order they were recorded.

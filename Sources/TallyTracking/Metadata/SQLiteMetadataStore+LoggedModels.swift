@@ -57,6 +57,23 @@ extension SQLiteMetadataStore {
         }
     }
 
+    public func runOutputs(runIDs: [String]) throws -> [String: [ModelOutput]] {
+        try with { db in try Self.runOutputs(db, runIDs) }
+    }
+
+    /// The models each of `runIDs` logged, asked 500 runs at a time.
+    static func runOutputs(_ db: some SQLConnection, _ runIDs: [String]) throws -> [String: [ModelOutput]] {
+        var out: [String: [ModelOutput]] = [:]
+        for start in stride(from: 0, to: runIDs.count, by: 500) {
+            let chunk = runIDs[start..<min(runIDs.count, start + 500)]
+            try db.query("SELECT run_uuid, model_id, step FROM run_outputs WHERE run_uuid IN (\(chunk.map { _ in "?" }.joined(separator: ", "))) "
+                         + "ORDER BY run_uuid, position", chunk.map(SQLValue.text)) { r in
+                out[r[0].string ?? "", default: []].append(ModelOutput(modelID: r[1].string ?? "", step: r[2].int ?? 0))
+            }
+        }
+        return out
+    }
+
     public func insertLoggedModel(_ m: LoggedModel) throws {
         try transaction {
             try with { db in

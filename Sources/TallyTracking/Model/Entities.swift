@@ -186,6 +186,9 @@ public struct Run: Sendable, Equatable {
     public var tags: [KeyValue]
     /// Dataset inputs.
     public var inputs: [DatasetInput]
+    /// The models the run logged (`runs/outputs`), when it was read with them (a `runs/search` page's runs, as
+    /// MLflow answers them); `nil` when not read.
+    public var outputs: [ModelOutput]? = nil
 }
 
 /// One metric point with its key, as MLflow's API logs and returns it (a logged point, or a run's latest value).

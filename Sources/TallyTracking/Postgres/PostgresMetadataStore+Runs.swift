@@ -307,6 +307,11 @@ extension PostgresMetadataStore {
         }
     }
 
+    public func runOutputs(runIDs: [String]) throws -> [String: [ModelOutput]] {
+        guard !runIDs.isEmpty else { return [:] }
+        return try conn { try SQLiteMetadataStore.runOutputs($0, runIDs) }
+    }
+
     public func runOutputs(runID: String) throws -> [ModelOutput] {
         try conn { c in
             try c.rows("SELECT model_id, step FROM run_outputs WHERE run_uuid = ? ORDER BY position", [.text(runID)]).map {

@@ -25,7 +25,11 @@ extension TrackingService {
                                       orderBy: orderBy)
         let offset = try PageToken.decode(pageToken)
         let page = Self.page(ordered, offset: offset, maxResults: maxResults)
-        return SearchPage(items: try metadata.searchPage(page.items), nextPageToken: page.nextPageToken)
+        // As MLflow answers a search: each run with the models it logged (one read for the page).
+        var items = try metadata.searchPage(page.items)
+        let outputs = try metadata.runOutputs(runIDs: items.map(\.info.runID))
+        for i in items.indices { items[i].outputs = outputs[items[i].info.runID] ?? [] }
+        return SearchPage(items: items, nextPageToken: page.nextPageToken)
     }
 
     /// The runs a search matches, in its order, *without* their latest values (``Run/metrics`` empty): the metric

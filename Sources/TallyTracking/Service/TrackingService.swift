@@ -73,6 +73,8 @@ public final class TrackingService: Sendable {
         if let l = artifactLocation, !l.isEmpty { try Validation.artifactLocation(l) }  // checked first, as MLflow's handler does
         try Validation.experimentName(name)
         for t in tags { try Self.checkExperimentTag(t) }
+        // MLflow's database refuses a key twice (as RESOURCE_ALREADY_EXISTS, naming the experiment): said plainly here.
+        try Self.refuseRepeatedKeys(tags, .invalidParameterValue)
         let location = artifactLocation.flatMap { $0.isEmpty ? nil : Self.absoluteLocation($0) } ?? artifactRoot + "/{id}"
         return try metadata.insertExperiment(name: name, artifactLocation: location, tags: tags, now: clock())
     }
@@ -187,6 +189,7 @@ public final class TrackingService: Sendable {
         var tags: [KeyValue], name: String
         do {
             for t in tags0 { try Validation.key(t.key, entity: "Tag") }
+            try Self.refuseRepeatedKeys(tags0, .badRequest)  // as MLflow's database refuses them (BAD_REQUEST)
             tags = tags0.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) }
             let tagName = tags.last { $0.key == "mlflow.runName" }?.value
             if let runName, !runName.isEmpty, let tagName, tagName != runName {
@@ -212,6 +215,18 @@ public final class TrackingService: Sendable {
         guard inserted else { throw TrackingError(.temporarilyUnavailable, "The experiment \(experimentID) changed while the run was created; try again") }
         // What a read would answer: nothing else can have been logged to a run nobody knows the id of yet.
         return Run(info: info, metrics: [], params: [], tags: stored.sorted { binaryLess($0.key, $1.key) }, inputs: [])
+    }
+
+    /// Throws `code` naming the tag keys given more than once (by bytes), as a create's tags must hold each key once.
+    static func refuseRepeatedKeys(_ tags: [KeyValue], _ code: TrackingError.Code) throws {
+        var seen = Set<ExactKey>(), repeated: [String] = []
+        for t in tags where !seen.insert(ExactKey(t.key)).inserted && !repeated.contains(where: { ExactKey.sameBytes($0, t.key) }) {
+            repeated.append(t.key)
+        }
+        guard repeated.isEmpty else {
+            throw TrackingError(code, "Duplicate tag keys have been submitted: [\(repeated.map { "'\($0)'" }.joined(separator: ", "))]. "
+                + "Please ensure the request contains only one tag value per tag key.")
+        }
     }
 
     /// Tags with repeated keys reduced to the last value, in first-appearance order.
@@ -272,6 +287,10 @@ public final class TrackingService: Sendable {
 
     /// Sets (upserts) a tag on an active run; `mlflow.runName` renames it. Values over 8,000 characters are truncated.
     public func setTag(runID: String, key: String, value: String) throws {
+        if key == "mlflow.runName", value.isEmpty {  // MLflow's set-tag renames only to a name: an empty one changes nothing
+            _ = try activeRun(runID)
+            return
+        }
         try logBatch(runID: runID, tags: [KeyValue(key: key, value: value)])
     }
 

@@ -200,9 +200,9 @@ public enum Validation {
         }
     }
 
-    /// Checks an experiment name (non-blank, ≤ 500 characters).
+    /// Checks an experiment name (not empty — spaces alone are a name to MLflow —, ≤ 500 characters).
     public static func experimentName(_ name: String) throws {
-        guard !name.allSatisfy(\.isWhitespace) else {
+        guard !name.isEmpty else {
             throw TrackingError.invalid("Invalid experiment name: '\(name)'")
         }
         guard name.unicodeScalars.count <= maxExperimentNameLength else {
@@ -211,9 +211,9 @@ public enum Validation {
         }
     }
 
-    /// Parses an experiment id (a decimal integer).
+    /// Parses an experiment id: a decimal integer as Python's `int` reads it (`" 5"`, `"+5"` and `"0_5"` are 5).
     public static func experimentID(_ id: String) throws -> Int64 {
-        guard let v = Int64(id) else {
+        guard let v = PythonNumber.int(id) else {
             throw TrackingError.invalid("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.")
         }
         return v
