@@ -73,8 +73,14 @@ public final class TrackingService: Sendable {
         if let l = artifactLocation, !l.isEmpty { try Validation.artifactLocation(l) }  // checked first, as MLflow's handler does
         try Validation.experimentName(name)
         for t in tags { try Self.checkExperimentTag(t) }
-        // MLflow's database refuses a key twice (as RESOURCE_ALREADY_EXISTS, naming the experiment): said plainly here.
-        try Self.refuseRepeatedKeys(tags, .invalidParameterValue)
+        // MLflow's database refuses a key twice (as RESOURCE_ALREADY_EXISTS, naming the experiment): said plainly here,
+        // after the name, which its insert finds taken first.
+        if Self.hasRepeatedKeys(tags) {
+            if try metadata.experiment(named: name) != nil {
+                throw TrackingError(.resourceAlreadyExists, "Experiment(name=\(name)) already exists.")
+            }
+            try Self.refuseRepeatedKeys(tags, .invalidParameterValue)
+        }
         let location = artifactLocation.flatMap { $0.isEmpty ? nil : Self.absoluteLocation($0) } ?? artifactRoot + "/{id}"
         return try metadata.insertExperiment(name: name, artifactLocation: location, tags: tags, now: clock())
     }
@@ -181,21 +187,23 @@ public final class TrackingService: Sendable {
                           tags tags0: [KeyValue] = []) throws -> Run {
         // The experiment's artifact location (remembered by the store: it never changes), its stage checked by the
         // insert itself (one round trip on PostgreSQL); a refused insert reads the experiment for MLflow's error.
-        let experimentID = experimentID ?? Self.defaultExperimentID
+        let experimentID = experimentID.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultExperimentID  // "" is none, as in MLflow
         let experiment = try Validation.experimentID(experimentID)
         guard let location = try metadata.artifactLocation(experimentID: experiment) else {
             throw TrackingError.notFound("No Experiment with id=\(experimentID) exists")
         }
         var tags: [KeyValue], name: String
         do {
-            for t in tags0 { try Validation.key(t.key, entity: "Tag") }
-            try Self.refuseRepeatedKeys(tags0, .badRequest)  // as MLflow's database refuses them (BAD_REQUEST)
+            // MLflow's order: the name against the tag, then its database's refusal of a key twice (BAD_REQUEST), then
+            // the key rule of every other tag write (which MLflow's create skips).
             tags = tags0.map { KeyValue(key: $0.key, value: $0.value.prefix(codePoints: Validation.maxTagValueLength)) }
             let tagName = tags.last { $0.key == "mlflow.runName" }?.value
             if let runName, !runName.isEmpty, let tagName, tagName != runName {
                 throw TrackingError.invalid("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values "
                     + "(run_name='\(runName)', mlflow.runName='\(tagName)').")
             }
+            try Self.refuseRepeatedKeys(tags0, .badRequest)
+            for t in tags0 { try Validation.key(t.key, entity: "Tag") }
             name = (runName.flatMap { $0.isEmpty ? nil : $0 }) ?? tagName ?? RunNames.generate()
             if tagName == nil { tags.append(KeyValue(key: "mlflow.runName", value: name)) }
         } catch {
@@ -215,6 +223,12 @@ public final class TrackingService: Sendable {
         guard inserted else { throw TrackingError(.temporarilyUnavailable, "The experiment \(experimentID) changed while the run was created; try again") }
         // What a read would answer: nothing else can have been logged to a run nobody knows the id of yet.
         return Run(info: info, metrics: [], params: [], tags: stored.sorted { binaryLess($0.key, $1.key) }, inputs: [])
+    }
+
+    /// Whether a key is given more than once (by bytes).
+    static func hasRepeatedKeys(_ tags: [KeyValue]) -> Bool {
+        var seen = Set<ExactKey>()
+        return tags.contains { !seen.insert(ExactKey($0.key)).inserted }
     }
 
     /// Throws `code` naming the tag keys given more than once (by bytes), as a create's tags must hold each key once.
