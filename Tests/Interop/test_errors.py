@@ -89,7 +89,8 @@ def test_experiment_rules(server):
     c = MlflowClient()
     with pytest.raises(MlflowException, match="Missing value for required parameter 'name'"):
         c.create_experiment("")  # protobuf leaves the empty string out
-    expect_error(post(server, "/experiments/create", {"name": "   "}), 400, "INVALID_PARAMETER_VALUE", "Invalid experiment name")
+    # Spaces alone are a name to MLflow (its rule refuses only the empty name).
+    assert post(server, "/experiments/create", {"name": "   "}).status_code == 200
     with pytest.raises(MlflowException, match="exceeds the maximum length of 500"):
         store(c).create_experiment("e" * 501)
     c.create_experiment("e" * 500)
