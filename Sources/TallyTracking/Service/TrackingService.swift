@@ -75,7 +75,7 @@ public final class TrackingService: Sendable {
         for t in tags { try Self.checkExperimentTag(t) }
         // MLflow's database refuses a key twice (as RESOURCE_ALREADY_EXISTS, naming the experiment): said plainly here,
         // after the name, which its insert finds taken first.
-        if Self.hasRepeatedKeys(tags) {
+        if !Self.repeatedKeys(tags).isEmpty {
             if try metadata.experiment(named: name) != nil {
                 throw TrackingError(.resourceAlreadyExists, "Experiment(name=\(name)) already exists.")
             }
@@ -225,18 +225,18 @@ public final class TrackingService: Sendable {
         return Run(info: info, metrics: [], params: [], tags: stored.sorted { binaryLess($0.key, $1.key) }, inputs: [])
     }
 
-    /// Whether a key is given more than once (by bytes).
-    static func hasRepeatedKeys(_ tags: [KeyValue]) -> Bool {
-        var seen = Set<ExactKey>()
-        return tags.contains { !seen.insert(ExactKey($0.key)).inserted }
-    }
-
-    /// Throws `code` naming the tag keys given more than once (by bytes), as a create's tags must hold each key once.
-    static func refuseRepeatedKeys(_ tags: [KeyValue], _ code: TrackingError.Code) throws {
+    /// The keys given more than once (by bytes), each once, in the order they repeat.
+    static func repeatedKeys(_ tags: [KeyValue]) -> [String] {
         var seen = Set<ExactKey>(), repeated: [String] = []
         for t in tags where !seen.insert(ExactKey(t.key)).inserted && !repeated.contains(where: { ExactKey.sameBytes($0, t.key) }) {
             repeated.append(t.key)
         }
+        return repeated
+    }
+
+    /// Throws `code` naming the tag keys given more than once (by bytes), as a create's tags must hold each key once.
+    static func refuseRepeatedKeys(_ tags: [KeyValue], _ code: TrackingError.Code) throws {
+        let repeated = repeatedKeys(tags)
         guard repeated.isEmpty else {
             throw TrackingError(code, "Duplicate tag keys have been submitted: [\(repeated.map { "'\($0)'" }.joined(separator: ", "))]. "
                 + "Please ensure the request contains only one tag value per tag key.")
