@@ -378,7 +378,7 @@ struct ScratchDatabase {
             #expect(try c.rows("SELECT version, applied_time FROM tally_schema ORDER BY version") == (1...PostgresSchema.current).map { [.integer(Int64($0)), .integer(5)] })
             #expect(try c.rows("SELECT experiment_id, name, artifact_location FROM experiments") == [[.integer(0), .text("Default"), .text("mlflow-artifacts:/0")]])
             #expect(try c.rows("SELECT nextval('experiment_ids')") == [[.integer(1)]])
-            for table in ["experiment_tags", "runs", "params", "tags", "inputs", "metric_keys", "run_latest", "logged_models", "logged_model_tags",
+            for table in ["experiment_tags", "runs", "params", "tags", "inputs", "datasets", "metric_keys", "run_latest", "logged_models", "logged_model_tags",
                           "logged_model_params", "logged_model_metrics", "run_outputs", "registered_models", "registered_model_tags",
                           "registered_model_aliases", "model_versions", "model_version_tags", "users", "user_grants", "access_tokens"] {
                 #expect(try c.rows("SELECT COUNT(*) FROM \(table)") == [[.integer(0)]], "\(table)")

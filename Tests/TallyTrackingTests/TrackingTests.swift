@@ -274,7 +274,8 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         let ds = Dataset(name: "tiny", digest: "cd5cd803", sourceType: "code", source: "{}", schema: "{}", profile: "{\"num_rows\": 2}")
         try s.logInputs(runID: id, [DatasetInput(dataset: ds, tags: [KeyValue(key: "mlflow.data.context", value: "training")])])
         try s.logInputs(runID: id, [DatasetInput(dataset: ds, tags: [KeyValue(key: "mlflow.data.context", value: "eval")])])
-        #expect(try s.run(id: id).inputs == [DatasetInput(dataset: ds, tags: [KeyValue(key: "mlflow.data.context", value: "eval")])])
+        // Logged again, the run's input stays as first logged (MLflow's rule: DatasetTests).
+        #expect(try s.run(id: id).inputs == [DatasetInput(dataset: ds, tags: [KeyValue(key: "mlflow.data.context", value: "training")])])
         expectError(.invalidParameterValue, "Missing value for required parameter 'datasets[].dataset.digest'") {
             try s.logInputs(runID: id, [DatasetInput(dataset: Dataset(name: "x", digest: "", sourceType: "code", source: "{}"), tags: [])])
         }

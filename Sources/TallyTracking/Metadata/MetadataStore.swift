@@ -108,7 +108,8 @@ public protocol MetadataStore: AccessStore {
     /// Upserts latest metric rows (none: writes nothing; inside PostgreSQL's unlocked metrics request, checks that
     /// the row read is still the database's and the run active).
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
-    /// Adds dataset inputs (a dataset already logged for the run is kept once; its tags are replaced).
+    /// Adds dataset inputs: each copies its experiment's version of the dataset (name, digest), recording the given
+    /// fields when the experiment has none; an input the run already has is left as it is (fields, tags, position).
     func insertInputs(runID: String, _ inputs: [DatasetInput]) throws
     /// Records models a run logged (`runs/outputs`; a model already recorded for the run keeps its first step).
     func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws

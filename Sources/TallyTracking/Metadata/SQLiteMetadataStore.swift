@@ -86,7 +86,19 @@ public final class SQLiteMetadataStore: MetadataStore {
     static let migrations: [@Sendable (SQLiteDatabase) throws -> Void] = [
         { try $0.execute(schemaVersion1) }, migrateToLatestRows, { try $0.execute(schemaVersion3) }, { try $0.execute(schemaVersion4) },
         { try $0.execute(schemaVersion5) }, { try $0.execute(schemaVersion6) }, { try $0.execute(schemaVersion7) },
+        { try $0.execute(schemaVersion8) },
     ]
+
+    /// Version 8: an experiment's datasets, each (name, digest) once with the fields it was first logged with, as
+    /// MLflow keeps them; every run's input copies them. Filled from the inputs already stored, the earliest run's
+    /// version first (a run's own fields stay as they were logged).
+    static let schemaVersion8 = """
+        CREATE TABLE datasets (
+            experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id), name TEXT NOT NULL, digest TEXT NOT NULL,
+            source_type TEXT NOT NULL, source TEXT NOT NULL, schema TEXT, profile TEXT, PRIMARY KEY (experiment_id, name, digest));
+        INSERT INTO datasets SELECT r.experiment_id, i.name, i.digest, i.source_type, i.source, i.schema, i.profile
+            FROM inputs i JOIN runs r USING (run_uuid) WHERE true ORDER BY r.start_time, r.run_uuid, i.position ON CONFLICT DO NOTHING;
+        """
 
     /// Version 7: the models a run used (`runs/log-inputs` with `models`, MLflow 3), in the order recorded.
     static let schemaVersion7 = """
@@ -681,21 +693,17 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func insertInputs(runID: String, _ inputs: [DatasetInput]) throws {
         try writeRun(runID) { db in
+            guard let experiment = try db.rows("SELECT experiment_id FROM runs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int else { return }
             var position = (try db.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int) ?? 0
             for i in inputs {
                 let d = i.dataset
-                let exists = try !db.rows("SELECT 1 FROM inputs WHERE run_uuid = ? AND name = ? AND digest = ?",
-                                          [.text(runID), .text(d.name), .text(d.digest)]).isEmpty
-                if exists {
-                    try db.run("UPDATE inputs SET tags = ? WHERE run_uuid = ? AND name = ? AND digest = ?",
-                               [.text(TagCoding.encode(i.tags)), .text(runID), .text(d.name), .text(d.digest)])
-                } else {
-                    try db.run("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               [.text(runID), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
-                                d.schema.map(SQLValue.text) ?? .null, d.profile.map(SQLValue.text) ?? .null,
-                                .text(TagCoding.encode(i.tags)), .integer(position)])
-                    position += 1
-                }
+                // The experiment's first version of the dataset is the one every run of it gets.
+                try db.run("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           [.integer(experiment), .text(d.name), .text(d.digest), .text(d.sourceType), .text(d.source),
+                            d.schema.map(SQLValue.text) ?? .null, d.profile.map(SQLValue.text) ?? .null])
+                position += Int64(try db.run("INSERT INTO inputs SELECT ?, name, digest, source_type, source, schema, profile, ?, ? FROM datasets "
+                                             + "WHERE experiment_id = ? AND name = ? AND digest = ? ON CONFLICT DO NOTHING",
+                                             [.text(runID), .text(TagCoding.encode(i.tags)), .integer(position), .integer(experiment), .text(d.name), .text(d.digest)]))
             }
         }
     }

@@ -11,7 +11,7 @@ public enum MetadataMigration {
     /// The tables copied as they are, in an order that satisfies their references. `metric_keys` and `run_latest`
     /// are not among them (re-interned and re-encoded).
     static let tables = [
-        "experiments", "experiment_tags", "runs", "params", "tags", "inputs", "run_outputs", "run_model_inputs", "logged_models", "logged_model_tags",
+        "experiments", "experiment_tags", "runs", "params", "tags", "inputs", "datasets", "run_outputs", "run_model_inputs", "logged_models", "logged_model_tags",
         "logged_model_params", "logged_model_metrics", "registered_models", "registered_model_tags", "registered_model_aliases",
         "model_versions", "model_version_tags", "users", "user_grants", "access_tokens",
     ]

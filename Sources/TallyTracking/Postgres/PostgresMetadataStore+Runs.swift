@@ -243,39 +243,31 @@ extension PostgresMetadataStore {
 
     public func insertInputs(runID: String, _ inputs: [DatasetInput]) throws {
         guard !inputs.isEmpty else { return }
-        // As one by one would: a dataset the run has (or was given earlier in this request) takes the tags given
-        // last; a new one keeps its first fields and the next position, in the order given. Three statements whatever
-        // their number: the run's datasets among them, their tags, the new rows.
-        var order: [[ExactKey]] = [], first: [[ExactKey]: Dataset] = [:], tags: [[ExactKey]: String] = [:]
-        for i in inputs {
-            let key = [ExactKey(i.dataset.name), ExactKey(i.dataset.digest)]
-            if first[key] == nil { first[key] = i.dataset; order.append(key) }
-            tags[key] = TagCoding.encode(i.tags)
-        }
+        // As one by one would, in three statements whatever their number: the experiment's first version of each
+        // dataset stays (a new one is added), and a run's input, once there, keeps its fields and tags; a new input
+        // copies the experiment's version and takes the next position, in the order given (the first of a repeat).
+        // New datasets are inserted in key order, as every multi-row write is: two runs adding the same ones wait for
+        // each other in one order, never in a cycle.
         typealias Column = PostgresDatabase.Connection.Column
-        let run = { (n: Int) in Column.texts(Array(repeating: runID, count: n)) }
+        let n = inputs.count, d = inputs.map(\.dataset)
         try write { c in
-            try c.run("SELECT 1 FROM runs WHERE run_uuid = ? FOR UPDATE", [.text(runID)])  // positions are the run's: one writer at a time
-            let present = Set(try c.rows("SELECT i.name, i.digest FROM unnest(?, ?, ?) AS v(run_uuid, name, digest) JOIN inputs i USING (run_uuid, name, digest)",
-                                         arrays: [run(order.count), .texts(order.map { $0[0].string }), .texts(order.map { $0[1].string })])
-                .map { [ExactKey($0[0].string ?? ""), ExactKey($0[1].string ?? "")] })
-            let old = order.filter(present.contains), new = order.filter { !present.contains($0) }
-            if !old.isEmpty {
-                try c.rows("UPDATE inputs i SET tags = u.tags FROM unnest(?, ?, ?, ?) AS u(run_uuid, name, digest, tags) "
-                           + "WHERE i.run_uuid = u.run_uuid AND i.name = u.name AND i.digest = u.digest",
-                           arrays: [run(old.count), .texts(old.map { $0[0].string }), .texts(old.map { $0[1].string }), .texts(old.map { tags[$0]! })])
-            }
-            guard !new.isEmpty else { return }
-            let next = (try c.rows("SELECT COALESCE(MAX(position), -1) + 1 FROM inputs WHERE run_uuid = ?", [.text(runID)]).first?.first?.int) ?? 0
-            let d = new.map { first[$0]! }
-            try c.rows("INSERT INTO inputs SELECT v.run_uuid, v.name, v.digest, v.source_type, v.source, CASE WHEN v.has_schema = 1 THEN v.schema END, "
-                       + "CASE WHEN v.has_profile = 1 THEN v.profile END, v.tags, v.position "
-                       + "FROM unnest(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) AS v(run_uuid, name, digest, source_type, source, schema, has_schema, profile, has_profile, "
-                       + "tags, position) ORDER BY v.position",
-                       arrays: [run(d.count), .texts(d.map(\.name)), .texts(d.map(\.digest)), .texts(d.map(\.sourceType)), .texts(d.map(\.source)),
+            // Positions are the run's: one writer at a time.
+            guard let row = try c.rows("SELECT experiment_id, (SELECT COALESCE(MAX(position), -1) + 1 FROM inputs WHERE run_uuid = ?) FROM runs "
+                                       + "WHERE run_uuid = ? FOR UPDATE", [.text(runID), .text(runID)]).first,
+                  let experiment = row[0].int, let next = row[1].int else { return }
+            let experiments = Column.integers(Array(repeating: experiment, count: n)), names = Column.texts(d.map(\.name)), digests = Column.texts(d.map(\.digest))
+            try c.rows("INSERT INTO datasets SELECT v.experiment_id, v.name, v.digest, v.source_type, v.source, CASE WHEN v.has_schema = 1 THEN v.schema END, "
+                       + "CASE WHEN v.has_profile = 1 THEN v.profile END "
+                       + "FROM unnest(?, ?, ?, ?, ?, ?, ?, ?, ?) AS v(experiment_id, name, digest, source_type, source, schema, has_schema, "
+                       + "profile, has_profile) ORDER BY v.name COLLATE \"C\", v.digest COLLATE \"C\" ON CONFLICT DO NOTHING",
+                       arrays: [experiments, names, digests, .texts(d.map(\.sourceType)), .texts(d.map(\.source)),
                                 .texts(d.map { $0.schema ?? "" }), .integers(d.map { $0.schema == nil ? 0 : 1 }),
-                                .texts(d.map { $0.profile ?? "" }), .integers(d.map { $0.profile == nil ? 0 : 1 }),
-                                .texts(new.map { tags[$0]! }), .integers(new.indices.map { next + Int64($0) })])
+                                .texts(d.map { $0.profile ?? "" }), .integers(d.map { $0.profile == nil ? 0 : 1 })])
+            try c.rows("INSERT INTO inputs SELECT v.run_uuid, d.name, d.digest, d.source_type, d.source, d.schema, d.profile, v.tags, v.position "
+                       + "FROM unnest(?, ?, ?, ?, ?, ?) AS v(run_uuid, experiment_id, name, digest, tags, position) "
+                       + "JOIN datasets d ON d.experiment_id = v.experiment_id AND d.name = v.name AND d.digest = v.digest ORDER BY v.position ON CONFLICT DO NOTHING",
+                       arrays: [.texts(Array(repeating: runID, count: n)), experiments, names, digests, .texts(inputs.map { TagCoding.encode($0.tags) }),
+                                .integers((0..<n).map { next + Int64($0) })])
         }
     }
 

@@ -7,7 +7,7 @@
 /// whatever locale the cluster was created with.
 public enum PostgresSchema {
     /// The statements of each version, in order.
-    static let versions: [String] = [version1, version2, version3, version4, version5, version6]
+    static let versions: [String] = [version1, version2, version3, version4, version5, version6, version7]
 
     /// The version this build writes.
     public static var current: Int { versions.count }
@@ -210,5 +210,18 @@ extension PostgresSchema {
     /// (``PostgresMetadataStore/metricsRequest(runID:_:)``); anything else is read again under the row's lock.
     static let version6 = """
         ALTER TABLE run_latest ADD COLUMN seq BIGINT NOT NULL DEFAULT 0
+        """
+
+    /// Version 7: an experiment's datasets, each (name, digest) once with the fields it was first logged with, as
+    /// MLflow keeps them (SQLite's version 8); every run's input copies them, and the primary key decides between
+    /// two servers logging one dataset at once. Filled from the inputs already stored, the earliest run's version
+    /// first (a run's own fields stay as they were logged).
+    static let version7 = """
+        CREATE TABLE datasets (
+            experiment_id BIGINT NOT NULL REFERENCES experiments(experiment_id), name TEXT COLLATE "C" NOT NULL, digest TEXT COLLATE "C" NOT NULL,
+            source_type TEXT COLLATE "C" NOT NULL, source TEXT COLLATE "C" NOT NULL, schema TEXT COLLATE "C", profile TEXT COLLATE "C",
+            PRIMARY KEY (experiment_id, name, digest));
+        INSERT INTO datasets SELECT DISTINCT ON (r.experiment_id, i.name, i.digest) r.experiment_id, i.name, i.digest, i.source_type, i.source, i.schema, i.profile
+            FROM inputs i JOIN runs r USING (run_uuid) ORDER BY r.experiment_id, i.name, i.digest, r.start_time, r.run_uuid, i.position
         """
 }

@@ -269,8 +269,10 @@ extension TrackingService {
                            than: MetricPoint(step: b.step, timestamp: b.timestamp, value: b.value))
     }
 
-    /// Logs dataset inputs and the models a run used (MLflow 3's `models`) to an active run. Each model needs an id;
-    /// a model already recorded for the run is kept once (MLflow merges them too).
+    /// Logs dataset inputs and the models a run used (MLflow 3's `models`) to an active run. As MLflow keeps them:
+    /// a dataset (name and digest) keeps the fields its experiment first logged it with, an input the run already
+    /// has keeps its tags, and a dataset given twice counts as given first. Each model needs an id; a model already
+    /// recorded for the run is kept once (MLflow merges them too).
     public func logInputs(runID: String, _ inputs: [DatasetInput], models: [ModelInput] = []) throws {
         for (i, m) in models.enumerated() where m.modelID.isEmpty { throw Validation.missing("models[\(i)].model_id") }
         for i in inputs {
@@ -287,6 +289,9 @@ extension TrackingService {
             }
         }
         _ = try activeRun(runID)
+        // A dataset named twice (name and digest, byte for byte) is logged as given first, as MLflow keeps it.
+        var seen = Set<[ExactKey]>()
+        let inputs = inputs.filter { seen.insert([ExactKey($0.dataset.name), ExactKey($0.dataset.digest)]).inserted }
         if !inputs.isEmpty { try metadata.insertInputs(runID: runID, inputs) }
         if !models.isEmpty { try metadata.insertRunModelInputs(runID: runID, models) }
     }
