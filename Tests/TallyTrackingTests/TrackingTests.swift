@@ -229,6 +229,10 @@ func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () thro
         expectError(.invalidParameterValue, "Duplicate parameter keys have been submitted: ['dup']") {
             try s.logBatch(runID: id, params: [KeyValue(key: "dup", value: "1"), KeyValue(key: "dup", value: "2")])
         }
+        // Each repeat in the order given, as MLflow lists them.
+        expectError(.invalidParameterValue, "Duplicate parameter keys have been submitted: ['z', 'a', 'z']. Please ensure") {
+            try s.logBatch(runID: id, params: ["z", "a", "z", "a", "z"].map { KeyValue(key: $0, value: "1") })
+        }
         expectError(.invalidParameterValue, "Timestamp must be a nonnegative long") {
             try s.logBatch(runID: id, metrics: [Metric(key: "k3", value: 1, timestamp: -1)])
         }

@@ -39,10 +39,11 @@ extension TrackingService {
         let series = batch.columns.withoutRepeats()
         for p in params { try Validation.key(p.key, entity: "Param") }
         for t in tags { try Validation.key(t.key, entity: "Tag") }
-        var seen = Set<String>()
-        let dups = params.map(\.key).filter { !seen.insert($0).inserted }
+        // Keys compared by bytes, as the store keeps them; each repeat listed in the order given, as MLflow lists them.
+        var seen = Set<ExactKey>()
+        let dups = params.map(\.key).filter { !seen.insert(ExactKey($0)).inserted }
         if !dups.isEmpty {
-            throw TrackingError.invalid("Duplicate parameter keys have been submitted: [\(Array(Set(dups)).sorted().map { "'\($0)'" }.joined(separator: ", "))]. "
+            throw TrackingError.invalid("Duplicate parameter keys have been submitted: [\(dups.map { "'\($0)'" }.joined(separator: ", "))]. "
                 + "Please ensure the request contains only one param value per param key.")
         }
         // A single server's request runs as one of the metadata store's logging requests (PostgreSQL: one
