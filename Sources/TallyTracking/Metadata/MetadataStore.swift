@@ -109,7 +109,8 @@ public protocol MetadataStore: AccessStore {
     /// the row read is still the database's and the run active).
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
     /// Adds dataset inputs: each copies its experiment's version of the dataset (name, digest), recording the given
-    /// fields when the experiment has none; an input the run already has is left as it is (fields, tags, position).
+    /// fields when the experiment has none; an input the run already has is left as it is (fields, tags, position),
+    /// and a dataset (name and digest, by bytes) given twice counts as given first.
     func insertInputs(runID: String, _ inputs: [DatasetInput]) throws
     /// Records models a run logged (`runs/outputs`; a model already recorded for the run keeps its first step).
     func insertRunOutputs(runID: String, _ outputs: [ModelOutput]) throws

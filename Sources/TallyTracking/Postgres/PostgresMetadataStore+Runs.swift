@@ -245,9 +245,10 @@ extension PostgresMetadataStore {
         guard !inputs.isEmpty else { return }
         // As one by one would, in three statements whatever their number: the experiment's first version of each
         // dataset stays (a new one is added), and a run's input, once there, keeps its fields and tags; a new input
-        // copies the experiment's version and takes the next position, in the order given (the first of a repeat).
-        // New datasets are inserted in key order, as every multi-row write is: two runs adding the same ones wait for
-        // each other in one order, never in a cycle.
+        // copies the experiment's version and takes the next position, in the order given. Of a dataset given twice,
+        // the first stays: its row is inserted first (ties in key order broken by the order given), and its input has
+        // the lower position. New datasets are inserted in key order, as every multi-row write is: two runs adding the
+        // same ones wait for each other in one order, never in a cycle.
         typealias Column = PostgresDatabase.Connection.Column
         let n = inputs.count, d = inputs.map(\.dataset)
         try write { c in
@@ -258,8 +259,8 @@ extension PostgresMetadataStore {
             let experiments = Column.integers(Array(repeating: experiment, count: n)), names = Column.texts(d.map(\.name)), digests = Column.texts(d.map(\.digest))
             try c.rows("INSERT INTO datasets SELECT v.experiment_id, v.name, v.digest, v.source_type, v.source, CASE WHEN v.has_schema = 1 THEN v.schema END, "
                        + "CASE WHEN v.has_profile = 1 THEN v.profile END "
-                       + "FROM unnest(?, ?, ?, ?, ?, ?, ?, ?, ?) AS v(experiment_id, name, digest, source_type, source, schema, has_schema, "
-                       + "profile, has_profile) ORDER BY v.name COLLATE \"C\", v.digest COLLATE \"C\" ON CONFLICT DO NOTHING",
+                       + "FROM unnest(?, ?, ?, ?, ?, ?, ?, ?, ?) WITH ORDINALITY AS v(experiment_id, name, digest, source_type, source, schema, has_schema, "
+                       + "profile, has_profile, n) ORDER BY v.name COLLATE \"C\", v.digest COLLATE \"C\", v.n ON CONFLICT DO NOTHING",
                        arrays: [experiments, names, digests, .texts(d.map(\.sourceType)), .texts(d.map(\.source)),
                                 .texts(d.map { $0.schema ?? "" }), .integers(d.map { $0.schema == nil ? 0 : 1 }),
                                 .texts(d.map { $0.profile ?? "" }), .integers(d.map { $0.profile == nil ? 0 : 1 })])

@@ -290,9 +290,6 @@ extension TrackingService {
             }
         }
         _ = try activeRun(runID)
-        // A dataset named twice (name and digest, byte for byte) is logged as given first, as MLflow keeps it.
-        var seen = Set<[ExactKey]>()
-        let inputs = inputs.filter { seen.insert([ExactKey($0.dataset.name), ExactKey($0.dataset.digest)]).inserted }
         if !inputs.isEmpty { try metadata.insertInputs(runID: runID, inputs) }
         if !models.isEmpty { try metadata.insertRunModelInputs(runID: runID, models) }
     }
