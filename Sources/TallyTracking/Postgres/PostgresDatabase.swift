@@ -98,22 +98,17 @@ public final class PostgresDatabase: Sendable {
         var logger = Logger(label: "tally.postgres")
         logger.logLevel = .error
         self.logger = logger
-        // The start-up error: where the database is, and why it cannot be used.
+        // The start-up error: where the database is, and why it cannot be used (and a password file passed over).
         func unreachable(_ why: String) -> TrackingError {
-            TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.address) (database '\(uri.database)', user '\(uri.user)'): \(why)")
+            TrackingError(.internalError, "Cannot reach PostgreSQL at \(uri.address) (database '\(uri.database)', user '\(uri.user)'): \(why)"
+                          + (uri.passfileNote.map { " (\($0))" } ?? ""))
         }
-        let tls: PostgresConnection.Configuration.TLS
         do {
-            tls = try Self.tls(uri)
+            configuration = try Self.configuration(uri, applicationName: applicationName)
         } catch {
             // A certificate or key file missing or unreadable: said before any connection is tried.
             throw unreachable("the URI's TLS files (sslrootcert, sslcert, sslkey) cannot be used: \(error)")
         }
-        var configuration = uri.socketPath.map {
-            PostgresConnection.Configuration(unixSocketPath: $0, username: uri.user, password: uri.password, database: uri.database)
-        } ?? PostgresConnection.Configuration(host: uri.host, port: uri.port, username: uri.user, password: uri.password, database: uri.database, tls: tls)
-        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
-        self.configuration = configuration
         permits = DispatchSemaphore(value: poolSize)
         do {
             idle.withLock { $0 = [] }
@@ -222,12 +217,28 @@ public final class PostgresDatabase: Sendable {
         var description: String { "the connection to PostgreSQL is closed" }
     }
 
+    /// How connections to `uri` are made: where, as whom, with what TLS, in how long (`connect_timeout`), with the
+    /// URI's server `options` and `applicationName`.
+    static func configuration(_ uri: PostgresURI, applicationName: String) throws -> PostgresConnection.Configuration {
+        var configuration = try uri.socketPath.map {
+            PostgresConnection.Configuration(unixSocketPath: $0, username: uri.user, password: uri.password, database: uri.database)
+        } ?? PostgresConnection.Configuration(host: uri.host, port: uri.port, username: uri.user, password: uri.password, database: uri.database,
+                                              tls: try tls(uri))
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)] + (uri.serverOptions.map { [("options", $0)] } ?? [])
+        if let seconds = uri.connectTimeout { configuration.options.connectTimeout = .seconds(Int64(seconds)) }
+        return configuration
+    }
+
     /// The TLS `uri` asks for, as libpq's sslmodes mean it: `prefer` and `require` encrypt without checking the
-    /// certificate, `verify-ca` checks its chain, `verify-full` its chain and that it names the host.
+    /// certificate, `verify-ca` checks its chain, `verify-full` its chain and that it names the host; the protocol
+    /// versions within `ssl_min_protocol_version` and `ssl_max_protocol_version`.
     static func tls(_ uri: PostgresURI) throws -> PostgresConnection.Configuration.TLS {
         guard uri.tls != .disable else { return .disable }
         var c = TLSConfiguration.makeClientConfiguration()
         c.certificateVerification = uri.tls == .verifyFull ? .fullVerification : uri.tls == .verifyCA ? .noHostnameVerification : .none
+        let versions: [PostgresURI.TLSVersion: TLSVersion] = [.v1: .tlsv1, .v1_1: .tlsv11, .v1_2: .tlsv12, .v1_3: .tlsv13]
+        c.minimumTLSVersion = versions[uri.minimumTLSVersion]!
+        c.maximumTLSVersion = uri.maximumTLSVersion.map { versions[$0]! }
         if let roots = uri.rootCertificate { c.trustRoots = .file(roots) }
         if let cert = uri.clientCertificate, let key = uri.clientKey {
             c.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }

@@ -1,15 +1,26 @@
 import Foundation
 
-/// Where a PostgreSQL metadata store lives: `postgresql://user:password@host:port/database?sslmode=…`, also spelled
-/// `postgres://` and (SQLAlchemy's, as MLflow deployments write it) `postgresql+psycopg2://` and
-/// `postgresql+psycopg://`. User, password and database are percent-decoded; the port defaults to 5432; `sslmode` is
-/// libpq's (`disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`; default `prefer`), and so are
-/// `sslrootcert` (the CA certificates to verify the server with, PEM; default the system's; with `require` it makes it
-/// `verify-ca`, and `system` means the system's with `verify-full`, as libpq 16), `sslcert` and `sslkey`
-/// (a client certificate and its key, PEM, for `cert` authentication). As with libpq, a host that is an absolute path is the
-/// directory of the server's Unix-domain socket (`DIR/.s.PGSQL.PORT`), given percent-encoded
-/// (`postgresql://tally@%2Fvar%2Frun%2Fpostgresql/tally`) or as the `host` parameter, which overrides the
-/// authority's host (`postgresql://tally@/tally?host=/var/run/postgresql`); TLS does not apply to a socket.
+/// Where a PostgreSQL metadata store lives, resolved as libpq (and so MLflow, through psycopg2) resolves a
+/// connection URI: `postgresql://user:password@host:port/database?param=value&…`, also spelled `postgres://` and
+/// (SQLAlchemy's, as MLflow deployments write it) `postgresql+psycopg2://` and `postgresql+psycopg://`.
+///
+/// - User, password, host and database are percent-decoded; a query parameter overrides the part of the URI it names
+///   (`?host=`, `?port=`, `?user=`, `?password=`, `?dbname=`). The parameters taken are libpq's
+///   (``parameters``); an unknown one is an error, as it is to libpq, and so is one that asks for what Tally cannot do
+///   (several hosts, a service file, `channel_binding=require`, …), rather than being ignored.
+/// - What the URI leaves out comes from libpq's environment variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`,
+///   `PGDATABASE`, `PGSSLMODE`, …), then libpq's defaults: the Unix-domain socket in `/var/run/postgresql` (Debian's
+///   libpq), port 5432, the operating system's user name, a database named after the user.
+/// - A password neither gives is looked up in the password file (`passfile`, `PGPASSFILE`, or `~/.pgpass`), by
+///   libpq's rules (``Passfile``).
+/// - `sslmode` is libpq's (`disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`; default `prefer`;
+///   JDBC's `ssl=true` is `require`), and so are `sslrootcert` (the CA certificates to verify the server with, PEM;
+///   default the system's; with `require` it makes it `verify-ca`, and `system` means the system's with
+///   `verify-full`, as libpq 16), `sslcert` and `sslkey` (a client certificate and its key, PEM, for `cert`
+///   authentication), `ssl_min_protocol_version` and `ssl_max_protocol_version`.
+/// - A host that is an absolute path is the directory of the server's Unix-domain socket (`DIR/.s.PGSQL.PORT`),
+///   given percent-encoded (`postgresql://tally@%2Fvar%2Frun%2Fpostgresql/tally`) or as the `host` parameter
+///   (`postgresql://tally@/tally?host=/var/run/postgresql`); TLS does not apply to a socket.
 public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     /// How TLS is used.
     public enum TLSMode: String, Sendable {
@@ -23,6 +34,23 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         case verifyCA = "verify-ca"
         /// Always, checking the certificate chain and that it names the host (libpq's `verify-full`).
         case verifyFull = "verify-full"
+    }
+
+    /// A TLS protocol version, as libpq's `ssl_min_protocol_version` and `ssl_max_protocol_version` name it.
+    public enum TLSVersion: String, Sendable, CaseIterable, Comparable {
+        /// TLS 1.0.
+        case v1 = "TLSv1"
+        /// TLS 1.1.
+        case v1_1 = "TLSv1.1"
+        /// TLS 1.2.
+        case v1_2 = "TLSv1.2"
+        /// TLS 1.3.
+        case v1_3 = "TLSv1.3"
+
+        /// Older first.
+        public static func < (a: Self, b: Self) -> Bool {
+            allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+        }
     }
 
     /// Host name or address, or the directory of a Unix-domain socket (an absolute path).
@@ -42,92 +70,33 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     public var rootCertificate: String?
     /// `sslcert` and `sslkey`: a PEM client certificate (chain) and its private key, presented when TLS is used.
     public var clientCertificate: String?, clientKey: String?
+    /// `ssl_min_protocol_version` (libpq's default: TLS 1.2) and `ssl_max_protocol_version` (default: none).
+    public var minimumTLSVersion: TLSVersion = .v1_2, maximumTLSVersion: TLSVersion?
+    /// `connect_timeout`: how long a connection attempt may take, in seconds (at least 2, as libpq); `nil`: the
+    /// default, 10 s (libpq's `0`, no limit, is taken as the default too: a server never waits without bound).
+    public var connectTimeout: Int?
+    /// `options`: command-line options sent to the server at connection start (`-c statement_timeout=5s`).
+    public var serverOptions: String?
+    /// Why a password file was passed over (its permissions, or not a plain file), for the error should the
+    /// connection then be refused; `nil` when none was.
+    public var passfileNote: String?
 
-    /// Parses a URI; a clear error (never echoing the password) when it is not one.
-    public init(parsing text: String) throws {
-        guard let scheme = Self.schemes.map({ $0 + "://" }).first(where: { text.hasPrefix($0) }) else {
-            throw TrackingError.invalid("Not a PostgreSQL URI: it must start with postgresql://, postgres://, postgresql+psycopg2:// or postgresql+psycopg://")
-        }
-        var rest = Substring(text.dropFirst(scheme.count))
-        // The user and password first, as SQLAlchemy reads MLflow's URIs: up to the first `@`, the user holding no `:`,
-        // `/` or `?`; the password may then hold `/`, `?` or `:` unencoded (only `@` must be `%40`).
-        var userInfo: Substring?
-        if let at = rest.firstIndex(of: "@"), !rest[..<at].prefix(while: { $0 != ":" }).contains(where: { $0 == "/" || $0 == "?" }) {
-            userInfo = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-        }
-        var query: Substring = ""
-        if let q = rest.firstIndex(of: "?") {
-            query = rest[rest.index(after: q)...]
-            rest = rest[..<q]
-        }
-        var path: Substring = ""
-        if let slash = rest.firstIndex(of: "/") {
-            path = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-        let decode = { (s: Substring) in s.removingPercentEncoding ?? String(s) }
-        if let userInfo {
-            if let colon = userInfo.firstIndex(of: ":") {
-                user = decode(userInfo[..<colon])
-                password = decode(userInfo[userInfo.index(after: colon)...])
-            } else {
-                user = decode(userInfo)
-            }
-        } else {
-            user = ProcessInfo.processInfo.environment["USER"] ?? "postgres"
-        }
-        // host, host:port, [v6], [v6]:port
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
-            host = String(rest[rest.index(after: rest.startIndex)..<close])
-            rest = rest[rest.index(after: close)...]
-            port = 5432
-            if rest.hasPrefix(":") { port = try Self.port(rest.dropFirst()) }
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = String(rest[..<colon])
-            port = try Self.port(rest[rest.index(after: colon)...])
-        } else {
-            host = String(rest)
-            port = 5432
-        }
-        host = decode(Substring(host))
-        database = path.isEmpty ? user : decode(path)
-        tls = .prefer
-        for pair in query.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            guard kv.count == 2 else { continue }
-            let value = decode(kv[1])
-            switch kv[0] {
-            case "host": host = value
-            case "sslrootcert": rootCertificate = value
-            case "sslcert": clientCertificate = value
-            case "sslkey": clientKey = value
-            case "sslmode":
-                switch value {
-                case "disable": tls = .disable
-                case "allow", "prefer": tls = .prefer
-                case "require": tls = .require
-                case "verify-ca": tls = .verifyCA
-                case "verify-full": tls = .verifyFull
-                default: throw TrackingError.invalid("Unknown sslmode '\(value)' in the PostgreSQL URI: use disable, prefer, require, verify-ca or verify-full")
-                }
-            default: continue
+    /// Parses and resolves a URI as libpq would with `environment` (its `PG…` variables and `HOME`); a clear error
+    /// (never echoing the password) when it is not one, or asks for what Tally cannot do.
+    /// - Parameter systemUser: the operating system's user name (libpq's default role).
+    public init(parsing text: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                systemUser: String = ProcessInfo.processInfo.userName) throws {
+        let given = try Self.components(text)
+        var values: [String: String] = [:], variables: [String: String] = [:]
+        for (keyword, spec) in Self.parameters {
+            if let v = given[keyword] {
+                values[keyword] = v
+            } else if let variable = spec.variable, let v = environment[variable], !v.isEmpty {
+                values[keyword] = v
+                variables[keyword] = variable
             }
         }
-        guard !host.isEmpty else { throw TrackingError.invalid("PostgreSQL URI without a host (postgresql://user:password@host:port/database)") }
-        // A second `@` (the host is never echoed: it would be the password's tail).
-        guard !host.contains("@") else { throw TrackingError.invalid("The PostgreSQL URI's password holds '@': write it as %40") }
-        // As libpq: a CA file makes `require` check the chain (`verify-ca`); `sslrootcert=system` (libpq 16) means
-        // the system's authorities, and then the name is checked too.
-        if rootCertificate == "system" {
-            rootCertificate = nil
-            if tls != .disable { tls = .verifyFull }
-        } else if rootCertificate != nil, tls == .require {
-            tls = .verifyCA
-        }
-        guard (clientCertificate == nil) == (clientKey == nil) else {
-            throw TrackingError.invalid("The PostgreSQL URI names a client certificate without its key, or a key without its certificate (sslcert and sslkey go together)")
-        }
+        try self.init(values, variables: variables, environment: environment, systemUser: systemUser)
     }
 
     /// The path of the server's Unix-domain socket when the host is a directory, else `nil` (TCP).
@@ -143,14 +112,73 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     /// The URI schemes taken for PostgreSQL (MLflow's SQLAlchemy spelling among them).
     public static let schemes = ["postgresql+psycopg2", "postgresql+psycopg", "postgresql", "postgres"]
 
-    static func port(_ s: Substring) throws -> Int {
-        guard let p = Int(s), (1...65535).contains(p) else { throw TrackingError.invalid("Invalid port '\(s)' in the PostgreSQL URI") }
-        return p
-    }
+    /// libpq's default socket directory, where a URI without a host connects (Debian's libpq).
+    public static let defaultSocketDirectory = "/var/run/postgresql"
 
     /// `postgresql://user@host:port/database` (no password).
     public var description: String {
         if socketPath != nil { return "postgresql://\(user)@:\(port)/\(database)?host=\(host)" }
         return "postgresql://\(user)@\(address)/\(database)"
+    }
+
+    /// The URI's parts as libpq's keywords (`user`, `password`, `host`, `port`, `dbname`, then its query
+    /// parameters, which override them), percent-decoded; empty parts are absent.
+    static func components(_ text: String) throws -> [String: String] {
+        guard let scheme = Self.schemes.map({ $0 + "://" }).first(where: { text.hasPrefix($0) }) else {
+            throw TrackingError.invalid("Not a PostgreSQL URI: it must start with postgresql://, postgres://, postgresql+psycopg2:// or postgresql+psycopg://")
+        }
+        var rest = Substring(text.dropFirst(scheme.count))
+        var out: [String: String] = [:]
+        let decode = { (s: Substring) in s.removingPercentEncoding ?? String(s) }
+        func put(_ keyword: String, _ value: Substring) {
+            if !value.isEmpty { out[keyword] = decode(value) }
+        }
+        // The user and password first, as SQLAlchemy reads MLflow's URIs: up to the first `@`, the user holding no `:`,
+        // `/` or `?`; the password may then hold `/`, `?` or `:` unencoded (only `@` must be `%40`).
+        if let at = rest.firstIndex(of: "@"), !rest[..<at].prefix(while: { $0 != ":" }).contains(where: { $0 == "/" || $0 == "?" }) {
+            let userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = userInfo.firstIndex(of: ":") {
+                put("user", userInfo[..<colon])
+                put("password", userInfo[userInfo.index(after: colon)...])
+            } else {
+                put("user", userInfo)
+            }
+        }
+        var query: Substring = ""
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        if let slash = rest.firstIndex(of: "/") {
+            put("dbname", rest[rest.index(after: slash)...])
+            rest = rest[..<slash]
+        }
+        // host, host:port, [v6], [v6]:port
+        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
+            put("host", rest[rest.index(after: rest.startIndex)..<close])
+            let tail = rest[rest.index(after: close)...]
+            if tail.hasPrefix(":") { put("port", tail.dropFirst()) }
+        } else if let colon = rest.lastIndex(of: ":") {
+            put("host", rest[..<colon])
+            put("port", rest[rest.index(after: colon)...])
+        } else {
+            put("host", rest)
+        }
+        // A second `@` (the host is never echoed: it would be the password's tail).
+        if out["host"]?.contains("@") == true { throw TrackingError.invalid("The PostgreSQL URI's password holds '@': write it as %40") }
+        for pair in query.split(separator: "&") {
+            guard let eq = pair.firstIndex(of: "=") else {
+                throw TrackingError.invalid("The PostgreSQL URI's query parameter '\(decode(pair))' has no value (write name=value)")
+            }
+            var keyword = decode(pair[..<eq]), value = decode(pair[pair.index(after: eq)...])
+            if keyword == "ssl" && value == "true" { (keyword, value) = ("sslmode", "require") }  // JDBC's spelling, as libpq takes it
+            guard Self.parameters[keyword] != nil else {
+                throw TrackingError.invalid("Unknown parameter '\(keyword)' in the PostgreSQL URI (libpq's connection parameters are taken: "
+                                            + "host, port, dbname, user, password, passfile, sslmode, sslrootcert, sslcert, sslkey, connect_timeout, options, …)")
+            }
+            out[keyword] = value
+        }
+        return out
     }
 }

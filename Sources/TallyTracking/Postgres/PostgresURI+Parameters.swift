@@ -1,0 +1,134 @@
+import Foundation
+
+extension PostgresURI {
+    /// What Tally does with one of libpq's connection parameters.
+    enum Use: Sendable {
+        /// Taken (``PostgresURI/init(_:environment:systemUser:)`` reads it).
+        case taken
+        /// Accepted, with no effect on what is connected to or how safely: keepalives, SNI, GSSAPI's names (Tally
+        /// never authenticates by GSSAPI), and `application_name`, since Tally names its connections itself (the
+        /// schema version they write, which a migration reads).
+        case noEffect
+        /// Accepted only with these values (libpq's defaults and what amounts to them); any other asks for what Tally
+        /// cannot do.
+        case only([String])
+        /// Not supported at all: refused rather than ignored.
+        case refused
+    }
+
+    /// A libpq connection parameter: what Tally does with it, and the environment variable that supplies it when the
+    /// URI does not.
+    struct Parameter: Sendable {
+        let use: Use
+        let variable: String?
+    }
+
+    /// libpq's connection parameters (PostgreSQL 16's list), by keyword.
+    static let parameters: [String: Parameter] = {
+        var p: [String: Parameter] = [:]
+        func add(_ use: Use, _ pairs: [(String, String?)]) {
+            for (k, v) in pairs { p[k] = Parameter(use: use, variable: v) }
+        }
+        add(.taken, [("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE"), ("user", "PGUSER"), ("password", "PGPASSWORD"),
+                     ("passfile", "PGPASSFILE"), ("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("sslcert", "PGSSLCERT"),
+                     ("sslkey", "PGSSLKEY"), ("ssl_min_protocol_version", "PGSSLMINPROTOCOLVERSION"),
+                     ("ssl_max_protocol_version", "PGSSLMAXPROTOCOLVERSION"), ("connect_timeout", "PGCONNECT_TIMEOUT"), ("options", "PGOPTIONS"),
+                     ("client_encoding", "PGCLIENTENCODING")])
+        add(.noEffect, [("application_name", "PGAPPNAME"), ("fallback_application_name", nil), ("keepalives", nil), ("keepalives_idle", nil),
+                        ("keepalives_interval", nil), ("keepalives_count", nil), ("tcp_user_timeout", nil), ("sslcompression", "PGSSLCOMPRESSION"),
+                        ("sslsni", "PGSSLSNI"), ("krbsrvname", "PGKRBSRVNAME"), ("gsslib", "PGGSSLIB")])
+        p["gssencmode"] = Parameter(use: .only(["disable", "prefer"]), variable: "PGGSSENCMODE")
+        p["channel_binding"] = Parameter(use: .only(["disable", "prefer"]), variable: "PGCHANNELBINDING")
+        p["target_session_attrs"] = Parameter(use: .only(["any"]), variable: "PGTARGETSESSIONATTRS")
+        p["load_balance_hosts"] = Parameter(use: .only(["disable"]), variable: "PGLOADBALANCEHOSTS")
+        p["sslcertmode"] = Parameter(use: .only(["allow"]), variable: "PGSSLCERTMODE")
+        p["require_auth"] = Parameter(use: .refused, variable: "PGREQUIREAUTH")
+        add(.refused, [("hostaddr", "PGHOSTADDR"), ("service", "PGSERVICE"), ("sslpassword", nil), ("sslcrl", "PGSSLCRL"), ("sslcrldir", "PGSSLCRLDIR"),
+                       ("requirepeer", "PGREQUIREPEER"), ("replication", nil), ("gssdelegation", "PGGSSDELEGATION")])
+        return p
+    }()
+
+    /// Resolves libpq's keywords (`values`: the URI's, else the environment's; `variables`: the variable each keyword
+    /// taken from the environment came from) with libpq's defaults, and looks the password up in the password file
+    /// when none is given.
+    init(_ values: [String: String], variables: [String: String], environment: [String: String], systemUser: String) throws {
+        let given = values.filter { !$0.value.isEmpty }
+        for (keyword, value) in given.sorted(by: { $0.key < $1.key }) {
+            let origin = variables[keyword].map { " (from \($0))" } ?? ""
+            switch Self.parameters[keyword]?.use {
+            case .only(let allowed) where !allowed.contains(value):
+                throw TrackingError.invalid("The PostgreSQL connection's \(keyword)=\(value)\(origin) is not supported by Tally (only "
+                                            + allowed.joined(separator: " or ") + ")")
+            case .refused:
+                throw TrackingError.invalid("The PostgreSQL connection's parameter \(keyword)\(origin) is not supported by Tally: give the connection "
+                                            + "in the URI without it")
+            default:
+                continue
+            }
+        }
+        for keyword in ["host", "port"] where given[keyword]?.contains(",") == true {
+            throw TrackingError.invalid("The PostgreSQL connection names several hosts or ports (\(keyword)=\(given[keyword]!)): Tally connects to one")
+        }
+        host = given["host"] ?? Self.defaultSocketDirectory
+        port = try given["port"].map { try Self.port(Substring($0)) } ?? 5432
+        user = given["user"] ?? systemUser
+        database = given["dbname"] ?? user
+        password = given["password"]
+        switch given["sslmode"] ?? "prefer" {
+        case "disable": tls = .disable
+        case "allow", "prefer": tls = .prefer
+        case "require": tls = .require
+        case "verify-ca": tls = .verifyCA
+        case "verify-full": tls = .verifyFull
+        case let other: throw TrackingError.invalid("Unknown sslmode '\(other)' in the PostgreSQL URI: use disable, prefer, require, verify-ca or verify-full")
+        }
+        rootCertificate = given["sslrootcert"]
+        clientCertificate = given["sslcert"]
+        clientKey = given["sslkey"]
+        if let v = given["ssl_min_protocol_version"] { minimumTLSVersion = try Self.tlsVersion("ssl_min_protocol_version", v) }
+        maximumTLSVersion = try given["ssl_max_protocol_version"].map { try Self.tlsVersion("ssl_max_protocol_version", $0) }
+        if let max = maximumTLSVersion, max < minimumTLSVersion {
+            throw TrackingError.invalid("The PostgreSQL connection's ssl_max_protocol_version (\(max.rawValue)) is older than its "
+                                        + "ssl_min_protocol_version (\(minimumTLSVersion.rawValue))")
+        }
+        if let t = given["connect_timeout"] {
+            guard let seconds = Int(t) else { throw TrackingError.invalid("Invalid connect_timeout '\(t)' in the PostgreSQL URI: a whole number of seconds") }
+            connectTimeout = seconds > 0 ? max(seconds, 2) : nil
+        }
+        serverOptions = given["options"]
+        if let encoding = given["client_encoding"], !["utf8", "utf-8", "unicode", "auto"].contains(encoding.lowercased()) {
+            throw TrackingError.invalid("The PostgreSQL connection's client_encoding=\(encoding) is not supported by Tally, which speaks UTF8 only")
+        }
+        // As libpq: a CA file makes `require` check the chain (`verify-ca`); `sslrootcert=system` (libpq 16) means
+        // the system's authorities, and then the name is checked too.
+        if rootCertificate == "system" {
+            rootCertificate = nil
+            if tls != .disable { tls = .verifyFull }
+        } else if rootCertificate != nil, tls == .require {
+            tls = .verifyCA
+        }
+        guard (clientCertificate == nil) == (clientKey == nil) else {
+            throw TrackingError.invalid("The PostgreSQL URI names a client certificate without its key, or a key without its certificate (sslcert and sslkey go together)")
+        }
+        if password == nil {
+            let file = given["passfile"] ?? Passfile.defaultPath(environment: environment)
+            switch Passfile.lookup(file, host: Passfile.host(host), port: port, database: database, user: user) {
+            case .found(let p): password = p
+            case .passedOver(let why): passfileNote = why
+            case .none: break
+            }
+        }
+    }
+
+    static func tlsVersion(_ keyword: String, _ value: String) throws -> TLSVersion {
+        guard let v = TLSVersion(rawValue: value) else {
+            throw TrackingError.invalid("Invalid \(keyword) '\(value)' in the PostgreSQL URI: use TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3")
+        }
+        return v
+    }
+
+    static func port(_ s: Substring) throws -> Int {
+        guard let p = Int(s), (1...65535).contains(p) else { throw TrackingError.invalid("Invalid port '\(s)' in the PostgreSQL URI") }
+        return p
+    }
+}

@@ -1,0 +1,66 @@
+"""`tally server --backend-store-uri postgresql://…` connecting as MLflow's own server (libpq, through psycopg2) would:
+the password from `PGPASSWORD` or a password file rather than the command line (where `ps` shows it), and a clear
+refusal to start, naming the parameter, for a URI libpq would refuse (an unknown parameter is never ignored: a
+misspelt `sslmode` would silently leave TLS optional). Runs in the PostgreSQL pass of `make test`."""
+import os
+import subprocess
+import tempfile
+import urllib.parse
+
+import pytest
+from mlflow import MlflowClient
+
+from conftest import POSTGRES, TALLY, Server, free_port, postgres_database
+
+pytestmark = pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL pass (TALLY_INTEROP_BACKEND=postgres)")
+
+
+def without_password(uri):
+    """`uri` with its password taken out, and that password."""
+    parts = urllib.parse.urlsplit(uri)
+    netloc = f"{parts.username}@{parts.hostname}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), urllib.parse.unquote(parts.password)
+
+
+def refused_start(uri, env=None):
+    """What `tally server` says when it will not start on `uri` (it must exit, not serve)."""
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.run([TALLY, "server", "--host", "127.0.0.1", "--port", str(free_port()), "--data-dir", d,
+                            "--backend-store-uri", uri], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, **(env or {})})
+    assert p.returncode != 0, p.stdout + p.stderr
+    return p.stdout + p.stderr
+
+
+def test_the_password_from_the_environment_or_a_password_file():
+    bare, password = without_password(postgres_database())
+    home = tempfile.mkdtemp(prefix="tally-pgpass-")
+    for env in ({"PGPASSWORD": password}, {"HOME": home}):
+        if "HOME" in env:
+            path = os.path.join(home, ".pgpass")
+            with open(path, "w") as f:
+                f.write(f"# the test cluster\n127.0.0.1:*:*:tally:{password}\n")
+            os.chmod(path, 0o600)
+        s = Server("--backend-store-uri", bare, env=env)
+        try:
+            c = MlflowClient(s.url)
+            exp = c.create_experiment(f"from-{'file' if 'HOME' in env else 'env'}")
+            run = c.create_run(exp).info.run_id
+            c.log_param(run, "lr", "0.1")
+            assert c.get_run(run).data.params == {"lr": "0.1"}
+        finally:
+            s.stop()
+    # A password file others may read is passed over, as libpq does, and the refusal says why.
+    os.chmod(os.path.join(home, ".pgpass"), 0o644)
+    said = refused_start(bare, {"HOME": home})
+    assert "Cannot reach PostgreSQL at 127.0.0.1" in said and "group or world access" in said, said
+
+
+def test_a_uri_libpq_would_refuse_stops_the_start_with_its_reason():
+    uri = postgres_database()
+    said = refused_start(uri + "?sslmod=require")
+    assert "Unknown parameter 'sslmod'" in said, said
+    said = refused_start(uri + "?channel_binding=require")
+    assert "channel_binding=require is not supported" in said, said
+    said = refused_start(uri, {"PGSERVICE": "production"})
+    assert "service (from PGSERVICE) is not supported" in said, said
