@@ -176,6 +176,60 @@ import Testing
         #expect(outcomes.contains(true) && outcomes.contains(false))
     }
 
+    @Test func certificatesInTheHomeDirectoryAreLibpqs() throws {
+        let home = NSTemporaryDirectory() + "tally-home-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try FileManager.default.createDirectory(atPath: home + "/.postgresql", withIntermediateDirectories: true)
+        let plain = try Self.resolve("postgresql://u@h/d?sslmode=require", ["HOME": home])
+        #expect(plain.rootCertificate == nil && plain.clientCertificate == nil && plain.tls == .require)
+        for f in ["root.crt", "postgresql.crt"] { FileManager.default.createFile(atPath: home + "/.postgresql/" + f, contents: Data()) }
+        let u = try Self.resolve("postgresql://u@h/d?sslmode=require", ["HOME": home])
+        #expect(u.rootCertificate == home + "/.postgresql/root.crt" && u.tls == .verifyCA)  // a CA file makes require verify-ca
+        #expect(u.clientCertificate == home + "/.postgresql/postgresql.crt" && u.clientKey == home + "/.postgresql/postgresql.key")
+        let named = try Self.resolve("postgresql://u@h/d?sslrootcert=/ca.pem&sslcert=/c.pem&sslkey=/k.pem", ["HOME": home])
+        #expect(named.rootCertificate == "/ca.pem" && named.clientCertificate == "/c.pem" && named.clientKey == "/k.pem" && named.tls == .prefer)
+    }
+
+    @Test(.enabled(if: PostgresDatabaseTests.available && psql != nil
+                   && !(ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_TLS_DIR"] ?? "").isEmpty))
+    func certificatesAreTakenWhereLibpqTakesThem() throws {
+        let port = try PostgresURI(parsing: PostgresDatabaseTests.uri!).port
+        let tls = ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_TLS_DIR"]!
+        let home = NSTemporaryDirectory() + "tally-home-\(UInt32.random(in: 0...UInt32.max))", files = home + "/.postgresql/"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        // (what ~/.postgresql holds: name → the test cluster's file, the key's mode, the role, the URI's host and sslmode)
+        let cases: [([String: String], Int, String, String)] = [
+            (["root.crt": "ca.crt"], 0o600, "tally", "127.0.0.1/tally?sslmode=require"),
+            (["root.crt": "client.crt"], 0o600, "tally", "127.0.0.1/tally?sslmode=require"),
+            ([:], 0o600, "tally", "127.0.0.1/tally?sslmode=require"),
+            ([:], 0o600, "tally", "127.0.0.1/tally?sslmode=verify-ca"),
+            (["root.crt": "ca.crt"], 0o600, "tally", "localhost/tally?sslmode=verify-full"),
+            (["root.crt": "ca.crt"], 0o600, "tally", "127.0.0.1/tally?sslmode=verify-full"),
+            (["postgresql.crt": "client.crt", "postgresql.key": "client.key"], 0o600, "tally_cert", "127.0.0.1/tally?sslmode=require"),
+            (["postgresql.crt": "client.crt", "postgresql.key": "client.key"], 0o640, "tally_cert", "127.0.0.1/tally?sslmode=require"),
+            (["postgresql.crt": "client.crt", "postgresql.key": "client.key"], 0o644, "tally_cert", "127.0.0.1/tally?sslmode=require"),
+            (["postgresql.crt": "client.crt", "postgresql.key": "client.key", "root.crt": "ca.crt"], 0o600, "tally_cert",
+             "127.0.0.1/tally?sslmode=verify-ca"),
+            (["postgresql.crt": "client.crt"], 0o600, "tally_cert", "127.0.0.1/tally?sslmode=require"),
+        ]
+        var outcomes: [Bool] = []
+        for (i, (held, mode, role, target)) in cases.enumerated() {
+            try? FileManager.default.removeItem(atPath: home)
+            try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
+            for (name, source) in held { try FileManager.default.copyItem(atPath: tls + "/" + source, toPath: files + name) }
+            if held["postgresql.key"] != nil { try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: files + "postgresql.key") }
+            let (host, rest) = (target.prefix { $0 != "/" }, target.drop { $0 != "/" })
+            let uri = "postgresql://\(role)@\(host):\(port)\(rest)"
+            var environment = ["HOME": home]
+            if role == "tally" { environment["PGPASSWORD"] = "tally" }
+            let libpq = try Self.libpqLogsIn(uri, as: role, environment)
+            let (tally, error) = Self.tallyLogsIn(uri, as: role, environment)
+            #expect(tally == libpq, "case \(i): \(held) key mode \(String(mode, radix: 8)) \(uri): libpq \(libpq), Tally \(tally) \(error)")
+            outcomes.append(libpq)
+        }
+        #expect(outcomes.contains(true) && outcomes.contains(false))
+    }
+
     @Test(.enabled(if: PostgresDatabaseTests.available)) func serverOptionsAndTLSVersionsReachTheServer() throws {
         let base = try PostgresURI(parsing: PostgresDatabaseTests.uri!)
         let text = "postgresql://tally:tally@127.0.0.1:\(base.port)/tally"

@@ -241,11 +241,26 @@ public final class PostgresDatabase: Sendable {
         c.maximumTLSVersion = uri.maximumTLSVersion.map { versions[$0]! }
         if let roots = uri.rootCertificate { c.trustRoots = .file(roots) }
         if let cert = uri.clientCertificate, let key = uri.clientKey {
+            // As libpq: a key file its group or others may use is refused, except that root's may be read by its group
+            // (system-wide certificates).
+            var st = stat()
+            if stat(key, &st) == 0, st.st_mode & (st.st_uid == 0 ? 0o037 : 0o077) != 0 {
+                throw KeyFileExposed(path: key)
+            }
             c.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
             c.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
         }
         let context = try NIOSSLContext(configuration: c)
         return uri.tls == .prefer ? .prefer(context) : .require(context)
+    }
+
+    /// A client key file others may read (libpq refuses it too).
+    struct KeyFileExposed: Error, CustomStringConvertible {
+        let path: String
+        var description: String {
+            "the private key file \(path) has group or world access; it must have permissions u=rw (0600) or less, or u=rw,g=r "
+                + "(0640) or less if owned by root"
+        }
     }
 
     /// A statement left unanswered past its connection's ``answerTimeout``.

@@ -3,7 +3,7 @@ import Foundation
 extension PostgresURI {
     /// What Tally does with one of libpq's connection parameters.
     enum Use: Sendable {
-        /// Taken (``PostgresURI/init(_:environment:systemUser:)`` reads it).
+        /// Taken (``PostgresURI/init(_:variables:environment:systemUser:)`` reads it).
         case taken
         /// Accepted, with no effect on what is connected to or how safely: keepalives, SNI, GSSAPI's names (Tally
         /// never authenticates by GSSAPI), and `application_name`, since Tally names its connections itself (the
@@ -85,6 +85,14 @@ extension PostgresURI {
         rootCertificate = given["sslrootcert"]
         clientCertificate = given["sslcert"]
         clientKey = given["sslkey"]
+        // libpq's files in ~/.postgresql when the URI names none: the authorities (then `require` checks the chain, as
+        // below) and a client certificate with its key.
+        let files = Self.home(environment) + "/.postgresql/"
+        if rootCertificate == nil, FileManager.default.fileExists(atPath: files + "root.crt") { rootCertificate = files + "root.crt" }
+        if clientCertificate == nil, FileManager.default.fileExists(atPath: files + "postgresql.crt") {
+            clientCertificate = files + "postgresql.crt"
+            clientKey = clientKey ?? files + "postgresql.key"
+        }
         if let v = given["ssl_min_protocol_version"] { minimumTLSVersion = try Self.tlsVersion("ssl_min_protocol_version", v) }
         maximumTLSVersion = try given["ssl_max_protocol_version"].map { try Self.tlsVersion("ssl_max_protocol_version", $0) }
         if let max = maximumTLSVersion, max < minimumTLSVersion {
@@ -118,6 +126,11 @@ extension PostgresURI {
             case .none: break
             }
         }
+    }
+
+    /// The home directory libpq reads its files from: `HOME`, else the account's.
+    static func home(_ environment: [String: String]) -> String {
+        environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
     }
 
     static func tlsVersion(_ keyword: String, _ value: String) throws -> TLSVersion {

@@ -22,10 +22,9 @@ extension PostgresURI {
             case passedOver(String)
         }
 
-        /// `$HOME/.pgpass` (the account's home when `HOME` is unset), as libpq.
+        /// `~/.pgpass`, as libpq.
         static func defaultPath(environment: [String: String]) -> String {
-            let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
-            return home + "/.pgpass"
+            PostgresURI.home(environment) + "/.pgpass"
         }
 
         /// The name a connection's host has in the file.
