@@ -1,7 +1,8 @@
 """`tally server --backend-store-uri postgresql://…` connecting as MLflow's own server (libpq, through psycopg2) would:
 the password from `PGPASSWORD` or a password file rather than the command line (where `ps` shows it), and a clear
 refusal to start, naming the parameter, for a URI libpq would refuse (an unknown parameter is never ignored: a
-misspelt `sslmode` would silently leave TLS optional). Runs in the PostgreSQL pass of `make test`."""
+misspelt `sslmode` would silently leave TLS optional); and configured, like `mlflow server`, by MLflow's environment
+variables (MLFLOW_BACKEND_STORE_URI, …). Runs in the PostgreSQL pass of `make test`."""
 import os
 import subprocess
 import tempfile
@@ -22,12 +23,12 @@ def without_password(uri):
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), urllib.parse.unquote(parts.password)
 
 
-def refused_start(uri, env=None):
-    """What `tally server` says when it will not start on `uri` (it must exit, not serve)."""
+def refused_start(uri, env=None, port=True):
+    """What `tally server` says when it will not start on `uri` (it must exit, not serve); `port`: give `--port`."""
     with tempfile.TemporaryDirectory() as d:
-        p = subprocess.run([TALLY, "server", "--host", "127.0.0.1", "--port", str(free_port()), "--data-dir", d,
-                            "--backend-store-uri", uri], capture_output=True, text=True, timeout=60,
-                           env={**os.environ, **(env or {})})
+        listen = ["--host", "127.0.0.1"] + (["--port", str(free_port())] if port else [])
+        p = subprocess.run([TALLY, "server", *listen, "--data-dir", d, "--backend-store-uri", uri], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, **(env or {})})
     assert p.returncode != 0, p.stdout + p.stderr
     return p.stdout + p.stderr
 
@@ -64,3 +65,43 @@ def test_a_uri_libpq_would_refuse_stops_the_start_with_its_reason():
     assert "channel_binding=require is not supported" in said, said
     said = refused_start(uri, {"PGSERVICE": "production"})
     assert "service (from PGSERVICE) is not supported" in said, said
+
+
+def test_mlflow_servers_environment_variables_configure_tally_server():
+    """A deployment that configures `mlflow server` through its environment (MLFLOW_BACKEND_STORE_URI in a secret, as
+    Kubernetes charts do) configures `tally server` the same way; a command-line option still wins."""
+    import time
+    import urllib.request
+    uri, port = postgres_database(), free_port()
+    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(port),
+           "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://team-bucket/mlflow"}
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.Popen([TALLY, "server", "--data-dir", d], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+                    break
+                except Exception:
+                    assert p.poll() is None and time.time() < deadline, "tally server did not start from MLflow's environment"
+                    time.sleep(0.1)
+            exp = MlflowClient(f"http://127.0.0.1:{port}").create_experiment("configured-by-env")
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+    # The experiment is in the PostgreSQL database the variable named, with the variable's artifact root.
+    other = Server("--backend-store-uri", uri)
+    try:
+        got = MlflowClient(other.url).get_experiment(exp)
+        assert got.name == "configured-by-env" and got.artifact_location == f"s3://team-bucket/mlflow/{exp}"
+    finally:
+        other.stop()
+    # An option given wins over the variable (a database that does not exist would stop the start).
+    s = Server("--backend-store-uri", uri, env={"MLFLOW_BACKEND_STORE_URI": uri.rsplit("/", 1)[0] + "/no_such_database"})
+    try:
+        assert MlflowClient(s.url).get_experiment(exp).name == "configured-by-env"
+    finally:
+        s.stop()
+    said = refused_start(uri, {"MLFLOW_PORT": "http"}, port=False)
+    assert "MLFLOW_PORT is 'http'" in said, said

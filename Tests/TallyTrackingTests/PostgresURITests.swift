@@ -26,15 +26,30 @@ import Testing
         let d = try Self.resolve("postgresql:///")
         #expect(d.socketPath == "/var/run/postgresql/.s.PGSQL.5432" && d.user == "osuser" && d.database == "osuser" && d.password == nil)
         #expect(d.tls == .prefer && d.connectTimeout == nil && d.serverOptions == nil && d.minimumTLSVersion == .v1_2 && d.maximumTLSVersion == nil)
-        // An empty variable is no value.
-        #expect(try Self.resolve("postgresql://u@h/d", ["PGSSLMODE": "", "PGPORT": ""]).port == 5432)
+        // An empty value is libpq's default, but not for a mode: `?sslmode=${UNSET}` is no quiet `prefer`.
+        #expect(try Self.resolve("postgresql://u@h/d?host=", ["PGPORT": "", "PGHOST": "elsewhere"]).socketPath == "/var/run/postgresql/.s.PGSQL.5432")
+        expectError(.invalidParameterValue, "sslmode is empty (from PGSSLMODE)") { _ = try Self.resolve("postgresql://u@h/d", ["PGSSLMODE": ""]) }
+        expectError(.invalidParameterValue, "sslmode is empty") { _ = try Self.resolve("postgresql://u@h/d?sslmode=", ["PGSSLMODE": "require"]) }
+        // Errors say where a value came from.
+        expectError(.invalidParameterValue, "Unknown sslmode 'requre' (from PGSSLMODE)") { _ = try Self.resolve("postgresql://u@h/d", ["PGSSLMODE": "requre"]) }
+        expectError(.invalidParameterValue, "Invalid port 'x' (from PGPORT)") { _ = try Self.resolve("postgresql://u@h/d", ["PGPORT": "x"]) }
+        // An `@` in the query is libpq's reading; SQLAlchemy's (MLflow's) password with `/` and `?` stays as it was.
+        let at = try Self.resolve("postgresql://127.0.0.1:5432/tally?user=alice@corp")
+        #expect(at.host == "127.0.0.1" && at.user == "alice@corp" && at.password == nil && at.database == "tally")
+        let mlflow = try Self.resolve("postgresql://u:pa/ss?x@db/tally")
+        #expect(mlflow.user == "u" && mlflow.password == "pa/ss?x" && mlflow.host == "db" && mlflow.database == "tally")
+        // Text that may be a password's is not echoed.
+        for (uri, tail) in [("postgresql://127.0.0.1:5432/tally?password=p@qz8y", "qz8y"), ("postgresql://u:pa@ss:qz7x@db/t", "qz7x"),
+                            ("postgresql://u@h/d?password=a&qz9w", "qz9w")] {
+            do { _ = try Self.resolve(uri) } catch { #expect(!"\(error)".contains(tail), "\(error)") }
+        }
         #expect(try Self.resolve("postgresql://u@/d?host=%2Fs&user=x").socketPath == "/s/.s.PGSQL.5432")
     }
 
     @Test func parametersAreLibpqsAndNoneIsIgnoredSilently() throws {
         expectError(.invalidParameterValue, "Unknown parameter 'sslmod'") { _ = try Self.resolve("postgresql://u@h/d?sslmod=require") }
         expectError(.invalidParameterValue, "Unknown parameter 'ssl'") { _ = try Self.resolve("postgresql://u@h/d?ssl=false") }
-        expectError(.invalidParameterValue, "'sslmode' has no value") { _ = try Self.resolve("postgresql://u@h/d?sslmode") }
+        expectError(.invalidParameterValue, "a query parameter without a value") { _ = try Self.resolve("postgresql://u@h/d?sslmode") }
         #expect(try Self.resolve("postgresql://u@h/d?ssl=true").tls == .require)  // JDBC's spelling, which libpq takes
         // Accepted with no effect, or only at the value that asks for nothing Tally lacks.
         let quiet = try Self.resolve("postgresql://u@h/d?application_name=x&keepalives=1&keepalives_idle=30&sslsni=1&gssencmode=disable"
@@ -58,7 +73,7 @@ import Testing
         #expect(try Self.resolve("postgresql://u@h/d?connect_timeout=1").connectTimeout == 2)
         #expect(try Self.resolve("postgresql://u@h/d?connect_timeout=0").connectTimeout == nil)
         expectError(.invalidParameterValue, "Invalid connect_timeout 'soon'") { _ = try Self.resolve("postgresql://u@h/d?connect_timeout=soon") }
-        let t = try Self.resolve("postgresql://u@h/d?ssl_min_protocol_version=TLSv1.3&ssl_max_protocol_version=TLSv1.3")
+        let t = try Self.resolve("postgresql://u@h/d?ssl_min_protocol_version=tlsv1.3&ssl_max_protocol_version=TLSv1.3")  // any case, as libpq
         #expect(t.minimumTLSVersion == .v1_3 && t.maximumTLSVersion == .v1_3)
         expectError(.invalidParameterValue, "Invalid ssl_min_protocol_version 'TLSv1.4'") {
             _ = try Self.resolve("postgresql://u@h/d?ssl_min_protocol_version=TLSv1.4")
@@ -142,6 +157,8 @@ import Testing
             ("*:*:*:*:\(escaped)\n", 0o600, uri, ["PGPASSFILE": file]),
             ("127.0.0.1:\(port):tally:\(role):\(escaped)\n", 0o600, uri, ["PGPASSFILE": file]),
             ("127.0.0.1:0\(port):tally:\(role):\(escaped)\n", 0o600, uri, ["PGPASSFILE": file]),
+            ("127.0.0.1:0\(port):tally:\(role):\(escaped)\n", 0o600, uri.replacingOccurrences(of: ":\(port)/", with: ":0\(port)/"), ["PGPASSFILE": file]),
+            ("127.0.0.1:\(port):tally:\(role):\(escaped)\n", 0o600, uri.replacingOccurrences(of: ":\(port)/", with: ":0\(port)/"), ["PGPASSFILE": file]),
             ("localhost:*:*:\(role):\(escaped)\n", 0o600, uri, ["PGPASSFILE": file]),
             (" 127.0.0.1:*:*:\(role):\(escaped)\n", 0o600, uri, ["PGPASSFILE": file]),
             ("127.0.0.*:*:*:\(role):\(escaped)\n", 0o600, uri, ["PGPASSFILE": file]),
@@ -182,12 +199,23 @@ import Testing
         try FileManager.default.createDirectory(atPath: home + "/.postgresql", withIntermediateDirectories: true)
         let plain = try Self.resolve("postgresql://u@h/d?sslmode=require", ["HOME": home])
         #expect(plain.rootCertificate == nil && plain.clientCertificate == nil && plain.tls == .require)
-        for f in ["root.crt", "postgresql.crt"] { FileManager.default.createFile(atPath: home + "/.postgresql/" + f, contents: Data()) }
+        for f in ["root.crt", "postgresql.crt", "postgresql.key"] { _ = FileManager.default.createFile(atPath: home + "/.postgresql/" + f, contents: Data()) }
         let u = try Self.resolve("postgresql://u@h/d?sslmode=require", ["HOME": home])
         #expect(u.rootCertificate == home + "/.postgresql/root.crt" && u.tls == .verifyCA)  // a CA file makes require verify-ca
         #expect(u.clientCertificate == home + "/.postgresql/postgresql.crt" && u.clientKey == home + "/.postgresql/postgresql.key")
         let named = try Self.resolve("postgresql://u@h/d?sslrootcert=/ca.pem&sslcert=/c.pem&sslkey=/k.pem", ["HOME": home])
         #expect(named.rootCertificate == "/ca.pem" && named.clientCertificate == "/c.pem" && named.clientKey == "/k.pem" && named.tls == .prefer)
+        // A certificate named takes the home directory's key unless one is named; a key without a certificate is unused.
+        #expect(try Self.resolve("postgresql://u@h/d?sslcert=/c.pem", ["HOME": home]).clientKey == home + "/.postgresql/postgresql.key")
+        try FileManager.default.removeItem(atPath: home + "/.postgresql/postgresql.crt")
+        let keyOnly = try Self.resolve("postgresql://u@h/d?sslkey=/k.pem", ["HOME": home])
+        #expect(keyOnly.clientCertificate == nil && keyOnly.clientKey == nil)
+        // A certificate that is there without its key: libpq's refusal, before any connection.
+        _ = FileManager.default.createFile(atPath: home + "/.postgresql/postgresql.crt", contents: Data())
+        try FileManager.default.removeItem(atPath: home + "/.postgresql/postgresql.key")
+        expectError(.invalidParameterValue, "is there but not its private key file \(home)/.postgresql/postgresql.key") {
+            _ = try Self.resolve("postgresql://u@h/d", ["HOME": home])
+        }
     }
 
     @Test(.enabled(if: PostgresDatabaseTests.available && psql != nil

@@ -48,29 +48,35 @@ extension PostgresURI {
         return p
     }()
 
-    /// Resolves libpq's keywords (`values`: the URI's, else the environment's; `variables`: the variable each keyword
-    /// taken from the environment came from) with libpq's defaults, and looks the password up in the password file
-    /// when none is given.
+    /// Resolves libpq's keywords (`values`: the URI's, else the environment's, empty ones included; `variables`: the
+    /// variable each keyword taken from the environment came from) with libpq's defaults, and looks the password up
+    /// in the password file when none is given. An empty value is libpq's default, except where libpq refuses it (a
+    /// mode left empty, as by `?sslmode=${UNSET}`, is not quietly `prefer`).
     init(_ values: [String: String], variables: [String: String], environment: [String: String], systemUser: String) throws {
+        /// ` (from PGSSLMODE)` for a keyword the environment gave, so that an error names where its value came from.
+        func from(_ keyword: String) -> String { variables[keyword].map { " (from \($0))" } ?? "" }
+        for keyword in ["sslmode", "gssencmode", "channel_binding", "target_session_attrs", "load_balance_hosts", "sslcertmode"] where values[keyword] == "" {
+            throw TrackingError.invalid("The PostgreSQL connection's \(keyword) is empty\(from(keyword)): give a value or leave it out")
+        }
         let given = values.filter { !$0.value.isEmpty }
         for (keyword, value) in given.sorted(by: { $0.key < $1.key }) {
-            let origin = variables[keyword].map { " (from \($0))" } ?? ""
             switch Self.parameters[keyword]?.use {
             case .only(let allowed) where !allowed.contains(value):
-                throw TrackingError.invalid("The PostgreSQL connection's \(keyword)=\(value)\(origin) is not supported by Tally (only "
+                throw TrackingError.invalid("The PostgreSQL connection's \(keyword)=\(value)\(from(keyword)) is not supported by Tally (only "
                                             + allowed.joined(separator: " or ") + ")")
             case .refused:
-                throw TrackingError.invalid("The PostgreSQL connection's parameter \(keyword)\(origin) is not supported by Tally: give the connection "
-                                            + "in the URI without it")
+                throw TrackingError.invalid("The PostgreSQL connection's parameter \(keyword)\(from(keyword)) is not supported by Tally: give the "
+                                            + "connection in the URI without it")
             default:
                 continue
             }
         }
         for keyword in ["host", "port"] where given[keyword]?.contains(",") == true {
-            throw TrackingError.invalid("The PostgreSQL connection names several hosts or ports (\(keyword)=\(given[keyword]!)): Tally connects to one")
+            throw TrackingError.invalid("The PostgreSQL connection names several hosts or ports (\(keyword)=\(given[keyword]!)\(from(keyword))): "
+                                        + "Tally connects to one")
         }
         host = given["host"] ?? Self.defaultSocketDirectory
-        port = try given["port"].map { try Self.port(Substring($0)) } ?? 5432
+        port = try given["port"].map { try Self.port(Substring($0), from("port")) } ?? 5432
         user = given["user"] ?? systemUser
         database = given["dbname"] ?? user
         password = given["password"]
@@ -80,51 +86,59 @@ extension PostgresURI {
         case "require": tls = .require
         case "verify-ca": tls = .verifyCA
         case "verify-full": tls = .verifyFull
-        case let other: throw TrackingError.invalid("Unknown sslmode '\(other)' in the PostgreSQL URI: use disable, prefer, require, verify-ca or verify-full")
+        case let other:
+            throw TrackingError.invalid("Unknown sslmode '\(other)'\(from("sslmode")) for the PostgreSQL connection: use disable, prefer, require, "
+                                        + "verify-ca or verify-full")
         }
-        rootCertificate = given["sslrootcert"]
-        clientCertificate = given["sslcert"]
-        clientKey = given["sslkey"]
-        // libpq's files in ~/.postgresql when the URI names none: the authorities (then `require` checks the chain, as
-        // below) and a client certificate with its key.
-        let files = Self.home(environment) + "/.postgresql/"
-        if rootCertificate == nil, FileManager.default.fileExists(atPath: files + "root.crt") { rootCertificate = files + "root.crt" }
-        if clientCertificate == nil, FileManager.default.fileExists(atPath: files + "postgresql.crt") {
-            clientCertificate = files + "postgresql.crt"
-            clientKey = clientKey ?? files + "postgresql.key"
-        }
-        if let v = given["ssl_min_protocol_version"] { minimumTLSVersion = try Self.tlsVersion("ssl_min_protocol_version", v) }
-        maximumTLSVersion = try given["ssl_max_protocol_version"].map { try Self.tlsVersion("ssl_max_protocol_version", $0) }
+        try resolveCertificates(given, home: Self.home(environment))
+        if let v = given["ssl_min_protocol_version"] { minimumTLSVersion = try Self.tlsVersion(v, "ssl_min_protocol_version", from) }
+        maximumTLSVersion = try given["ssl_max_protocol_version"].map { try Self.tlsVersion($0, "ssl_max_protocol_version", from) }
         if let max = maximumTLSVersion, max < minimumTLSVersion {
             throw TrackingError.invalid("The PostgreSQL connection's ssl_max_protocol_version (\(max.rawValue)) is older than its "
                                         + "ssl_min_protocol_version (\(minimumTLSVersion.rawValue))")
         }
         if let t = given["connect_timeout"] {
-            guard let seconds = Int(t) else { throw TrackingError.invalid("Invalid connect_timeout '\(t)' in the PostgreSQL URI: a whole number of seconds") }
+            guard let seconds = Int(t) else {
+                throw TrackingError.invalid("Invalid connect_timeout '\(t)'\(from("connect_timeout")) for the PostgreSQL connection: a whole number of seconds")
+            }
             connectTimeout = seconds > 0 ? max(seconds, 2) : nil
         }
         serverOptions = given["options"]
         if let encoding = given["client_encoding"], !["utf8", "utf-8", "unicode", "auto"].contains(encoding.lowercased()) {
-            throw TrackingError.invalid("The PostgreSQL connection's client_encoding=\(encoding) is not supported by Tally, which speaks UTF8 only")
+            throw TrackingError.invalid("The PostgreSQL connection's client_encoding=\(encoding)\(from("client_encoding")) is not supported by Tally, "
+                                        + "which speaks UTF8 only")
         }
-        // As libpq: a CA file makes `require` check the chain (`verify-ca`); `sslrootcert=system` (libpq 16) means
-        // the system's authorities, and then the name is checked too.
+        if password == nil {
+            // The port as written (libpq matches `05432` against the file's field as text).
+            let file = given["passfile"] ?? Passfile.defaultPath(environment: environment)
+            switch Passfile.lookup(file, host: Passfile.host(host), port: given["port"] ?? "5432", database: database, user: user) {
+            case .found(let p): password = p
+            case .passedOver(let why): passfileNote = why
+            case .none: break
+            }
+        }
+    }
+
+    /// The certificate files, as libpq finds them: those the connection names, else those of `~/.postgresql` that
+    /// exist (`root.crt`; `postgresql.crt`, its key `postgresql.key` unless `sslkey` names one; a key without a
+    /// certificate is not used). A CA file makes `require` check the chain (`verify-ca`), as in libpq;
+    /// `sslrootcert=system` (libpq 16) means the system's authorities, and then the name is checked too. A file the
+    /// connection names and that is missing stops the start when it is used (libpq would go on without it, unverified
+    /// or without a client certificate: Tally does not weaken a connection for a typo).
+    mutating func resolveCertificates(_ given: [String: String], home: String) throws {
+        let files = home + "/.postgresql/", exists = { FileManager.default.fileExists(atPath: $0) }
+        rootCertificate = given["sslrootcert"] ?? (exists(files + "root.crt") ? files + "root.crt" : nil)
+        clientCertificate = given["sslcert"] ?? (exists(files + "postgresql.crt") ? files + "postgresql.crt" : nil)
+        clientKey = clientCertificate == nil ? nil : given["sslkey"] ?? files + "postgresql.key"
+        if let cert = clientCertificate, let key = clientKey, exists(cert), !exists(key) {
+            throw TrackingError.invalid("The PostgreSQL connection's client certificate \(cert) is there but not its private key file \(key) "
+                                        + "(sslkey names it; default ~/.postgresql/postgresql.key)")
+        }
         if rootCertificate == "system" {
             rootCertificate = nil
             if tls != .disable { tls = .verifyFull }
         } else if rootCertificate != nil, tls == .require {
             tls = .verifyCA
-        }
-        guard (clientCertificate == nil) == (clientKey == nil) else {
-            throw TrackingError.invalid("The PostgreSQL URI names a client certificate without its key, or a key without its certificate (sslcert and sslkey go together)")
-        }
-        if password == nil {
-            let file = given["passfile"] ?? Passfile.defaultPath(environment: environment)
-            switch Passfile.lookup(file, host: Passfile.host(host), port: port, database: database, user: user) {
-            case .found(let p): password = p
-            case .passedOver(let why): passfileNote = why
-            case .none: break
-            }
         }
     }
 
@@ -133,15 +147,17 @@ extension PostgresURI {
         environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
     }
 
-    static func tlsVersion(_ keyword: String, _ value: String) throws -> TLSVersion {
-        guard let v = TLSVersion(rawValue: value) else {
-            throw TrackingError.invalid("Invalid \(keyword) '\(value)' in the PostgreSQL URI: use TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3")
+    /// A TLS version by libpq's name for it (in any case, as libpq compares them).
+    static func tlsVersion(_ value: String, _ keyword: String, _ from: (String) -> String) throws -> TLSVersion {
+        guard let v = TLSVersion.allCases.first(where: { $0.rawValue.lowercased() == value.lowercased() }) else {
+            throw TrackingError.invalid("Invalid \(keyword) '\(value)'\(from(keyword)) for the PostgreSQL connection: use TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3")
         }
         return v
     }
 
-    static func port(_ s: Substring) throws -> Int {
-        guard let p = Int(s), (1...65535).contains(p) else { throw TrackingError.invalid("Invalid port '\(s)' in the PostgreSQL URI") }
+    /// A port number; `from`: where it came from, for the error.
+    static func port(_ s: Substring, _ from: String = "") throws -> Int {
+        guard let p = Int(s), (1...65535).contains(p) else { throw TrackingError.invalid("Invalid port '\(s)'\(from) for the PostgreSQL connection") }
         return p
     }
 }

@@ -33,7 +33,7 @@ extension PostgresURI {
         }
 
         /// The password for the connection from `path`; `nil` when the file does not exist or no line matches.
-        static func lookup(_ path: String, host: String, port: Int, database: String, user: String) -> Found? {
+        static func lookup(_ path: String, host: String, port: String, database: String, user: String) -> Found? {
             var st = stat()
             guard stat(path, &st) == 0 else { return nil }
             guard st.st_mode & S_IFMT == S_IFREG else { return .passedOver("the password file \(path) is not a plain file, so it was not read") }
@@ -41,7 +41,7 @@ extension PostgresURI {
                 return .passedOver("the password file \(path) has group or world access, so it was not read; permissions should be u=rw (0600) or less")
             }
             guard let data = FileManager.default.contents(atPath: path) else { return nil }
-            let fields = [Array(host.utf8), Array(String(port).utf8), Array(database.utf8), Array(user.utf8)]
+            let fields = [Array(host.utf8), Array(port.utf8), Array(database.utf8), Array(user.utf8)]
             for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
                 var bytes = Array(line)
                 if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }

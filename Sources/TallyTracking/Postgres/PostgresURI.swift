@@ -91,7 +91,7 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         for (keyword, spec) in Self.parameters {
             if let v = given[keyword] {
                 values[keyword] = v
-            } else if let variable = spec.variable, let v = environment[variable], !v.isEmpty {
+            } else if let variable = spec.variable, let v = environment[variable] {  // empty too, as libpq takes it
                 values[keyword] = v
                 variables[keyword] = variable
             }
@@ -134,8 +134,11 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
             if !value.isEmpty { out[keyword] = decode(value) }
         }
         // The user and password first, as SQLAlchemy reads MLflow's URIs: up to the first `@`, the user holding no `:`,
-        // `/` or `?`; the password may then hold `/`, `?` or `:` unencoded (only `@` must be `%40`).
-        if let at = rest.firstIndex(of: "@"), !rest[..<at].prefix(while: { $0 != ":" }).contains(where: { $0 == "/" || $0 == "?" }) {
+        // `/` or `?`; the password may then hold `/`, `?` or `:` unencoded (only `@` must be `%40`). Not when the `@`
+        // is in what libpq reads as the query and no path follows it (`…/tally?user=alice@corp`): that is libpq's
+        // reading, and SQLAlchemy's would take `corp` for the host and the text before it for a password.
+        if let at = rest.firstIndex(of: "@"), !rest[..<at].prefix(while: { $0 != ":" }).contains(where: { $0 == "/" || $0 == "?" }),
+           !(rest[..<at].contains("?") && !rest[at...].contains("/")) {
             let userInfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
             if let colon = userInfo.firstIndex(of: ":") {
@@ -161,15 +164,20 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
             if tail.hasPrefix(":") { put("port", tail.dropFirst()) }
         } else if let colon = rest.lastIndex(of: ":") {
             put("host", rest[..<colon])
-            put("port", rest[rest.index(after: colon)...])
+            let port = rest[rest.index(after: colon)...]
+            // Not echoed unless a number: text here may be a password's, its `@` unencoded.
+            guard port.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                throw TrackingError.invalid("The PostgreSQL URI's port (after the host's ':') is not a number; a password holding '@' must write it as %40")
+            }
+            put("port", port)
         } else {
             put("host", rest)
         }
         // A second `@` (the host is never echoed: it would be the password's tail).
         if out["host"]?.contains("@") == true { throw TrackingError.invalid("The PostgreSQL URI's password holds '@': write it as %40") }
         for pair in query.split(separator: "&") {
-            guard let eq = pair.firstIndex(of: "=") else {
-                throw TrackingError.invalid("The PostgreSQL URI's query parameter '\(decode(pair))' has no value (write name=value)")
+            guard let eq = pair.firstIndex(of: "=") else {  // not echoed: it may be a password's tail after an unencoded `&`
+                throw TrackingError.invalid("The PostgreSQL URI has a query parameter without a value (write name=value, and '&' within a value as %26)")
             }
             var keyword = decode(pair[..<eq]), value = decode(pair[pair.index(after: eq)...])
             if keyword == "ssl" && value == "true" { (keyword, value) = ("sslmode", "require") }  // JDBC's spelling, as libpq takes it

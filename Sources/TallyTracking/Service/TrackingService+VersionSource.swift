@@ -68,8 +68,7 @@ extension TrackingService {
             try checkSource(source, uri, belongsTo: .run(resolved.runID))
             if uri.scheme == "runs" {
                 // `runs:/<run>/path`: the run's files at that path.
-                let rest = source.dropFirst("runs:/".count).drop { $0 == "/" }
-                let path = rest.drop { $0 != "/" }.drop { $0 == "/" }
+                let path = Self.runsParts(source).path
                 let base = try run(id: resolved.runID ?? "").info.artifactURI
                 resolved.storage = path.isEmpty ? base : base + "/" + path
             }
@@ -120,8 +119,8 @@ extension TrackingService {
         }
         switch (uri.scheme, owner) {
         case ("runs", .run(let runID)):
-            let named = source.dropFirst("runs:/".count).split(separator: "/", maxSplits: 1).first.map(String.init)
-            guard uri.netloc.isEmpty, let runID, named == runID else { throw Self.sourceNotContained(source, "run_id") }
+            let named = Self.runsParts(source).runID
+            guard uri.netloc.isEmpty, let runID, !named.isEmpty, named == runID else { throw Self.sourceNotContained(source, "run_id") }
             return
         case ("runs", .model):
             throw Self.sourceNotContained(source, "model_id")
@@ -131,6 +130,14 @@ extension TrackingService {
         if Self.isArtifactProxyURI(uri) {
             guard let root = try artifactRoot(of: owner), Self.uri(uri, isWithin: SplitURI(root)) else { throw Self.sourceNotContained(source, owner.idName) }
         }
+    }
+
+    /// A `runs:/<run>/<path>` source's run id and the path within the run's artifacts (slashes around the run id
+    /// skipped).
+    static func runsParts(_ source: String) -> (runID: Substring, path: Substring) {
+        let rest = source.dropFirst("runs:/".count).drop { $0 == "/" }
+        let runID = rest.prefix { $0 != "/" }
+        return (runID, rest.dropFirst(runID.count).drop { $0 == "/" })
     }
 
     /// The absolute path on the server's disk a local source or artifact location names (a plain path as written, a
@@ -148,7 +155,8 @@ extension TrackingService {
         default:
             return nil
         }
-        guard path.hasPrefix("/"), !path.utf8.contains(0), !SplitURI.unquotedFully(location).utf8.contains(0) else { return nil }
+        // NUL in the location however many times percent-encoded (the path's own is among them).
+        guard path.hasPrefix("/"), !SplitURI.unquotedFully(location).utf8.contains(0) else { return nil }
         return Validation.normalizePath(path)
     }
 

@@ -17,7 +17,7 @@ public enum PythonNumber {
     public static func int(_ s: String) -> Int64? {
         guard let text = asciiNumber(s) else { return nil }
         let digits = text.first == "+" || text.first == "-" ? text.dropFirst() : Substring(text)
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        guard !digits.isEmpty, digits.allSatisfy(\.isNumber) else { return nil }  // ASCII already (``asciiNumber(_:)``)
         return Int64(text.first == "+" ? String(digits) : text)
     }
 

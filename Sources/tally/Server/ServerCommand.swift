@@ -13,15 +13,19 @@ struct ServerCommand: AsyncParsableCommand {
         abstract: "Run the MLflow-compatible tracking server (point MLFLOW_TRACKING_URI at it)."
     )
 
-    @Option(help: "Interface to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 5000
+    @Option(name: .customLong("host"), help: "Interface to listen on (env MLFLOW_HOST; default 127.0.0.1).") var hostOption: String?
+    @Option(name: .customLong("port"), help: "Port to listen on (env MLFLOW_PORT; default 5000).") var portOption: Int?
     @Option(help: "Directory of the embedded stores.") var dataDir = "./tally-data"
-    @Option(help: "Metadata store URI: SQLite in the data directory by default, sqlite:///path, or postgresql://user:password@host:port/database (shared by several servers).")
-    var backendStoreURI: String?
+    @Option(name: .customLong("backend-store-uri"),
+            help: "Metadata store URI (env MLFLOW_BACKEND_STORE_URI): SQLite in the data directory by default, sqlite:///path, or postgresql://user:password@host:port/database (shared by several servers).")
+    var backendStoreOption: String?
     @Option(help: "Most connections to a PostgreSQL backend store.") var backendStorePoolSize = ServerConfiguration().backendStorePoolSize
     @Flag(help: "Refuse to start on a PostgreSQL schema behind this build instead of migrating it.") var noMigrate = false
-    @Option(help: "Artifact root of new experiments.") var defaultArtifactRoot = "mlflow-artifacts:"
-    @Option(help: "Where proxied artifacts are stored: a directory, or s3://bucket/prefix (endpoint and credentials from MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) (default: <data-dir>/artifacts).") var artifactsDestination: String?
+    @Option(name: .customLong("default-artifact-root"), help: "Artifact root of new experiments (env MLFLOW_DEFAULT_ARTIFACT_ROOT; default mlflow-artifacts:).")
+    var defaultArtifactRootOption: String?
+    @Option(name: .customLong("artifacts-destination"),
+            help: "Where proxied artifacts are stored (env MLFLOW_ARTIFACTS_DESTINATION): a directory, or s3://bucket/prefix (endpoint and credentials from MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) (default: <data-dir>/artifacts).")
+    var artifactsDestinationOption: String?
     @Option(help: "Metric durability: sync, batch:N (ms) or none.") var durability = "sync"
     @Option(help: "Memory (MB) the metric engine may hold for unsealed points, open segment indexes and read caches (default 1216).")
     var metricMemoryMb: Int?
@@ -53,6 +57,32 @@ struct ServerCommand: AsyncParsableCommand {
     var maxUnsealedSeconds: Double = 21_600
     @Option(help: "Cluster mode: MB this server's copies of runs it reads but does not own may take on disk (least recently read dropped first; 0: unbounded).")
     var metricsCacheMb: Int = 20_480
+
+    /// The environment MLflow's server options fall back on (`mlflow server` reads them through click's `envvar`).
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// An option given on the command line, else MLflow's environment variable for it when set and not empty (as
+    /// click takes one), else `nil`.
+    static func mlflow(_ option: String?, _ variable: String) -> String? {
+        option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Where to listen: `--host`, `MLFLOW_HOST`, 127.0.0.1.
+    var host: String { Self.mlflow(hostOption, "MLFLOW_HOST") ?? "127.0.0.1" }
+    /// `--port`, `MLFLOW_PORT` (checked by ``validate()``), 5000.
+    var port: Int { portOption ?? Self.mlflow(nil, "MLFLOW_PORT").flatMap { Int($0) } ?? 5000 }
+    /// `--backend-store-uri`, `MLFLOW_BACKEND_STORE_URI`, or the embedded SQLite store (`nil`).
+    var backendStoreURI: String? { Self.mlflow(backendStoreOption, "MLFLOW_BACKEND_STORE_URI") }
+    /// `--default-artifact-root`, `MLFLOW_DEFAULT_ARTIFACT_ROOT`, `mlflow-artifacts:`.
+    var defaultArtifactRoot: String { Self.mlflow(defaultArtifactRootOption, "MLFLOW_DEFAULT_ARTIFACT_ROOT") ?? "mlflow-artifacts:" }
+    /// `--artifacts-destination`, `MLFLOW_ARTIFACTS_DESTINATION`, or the data directory's `artifacts` (`nil`).
+    var artifactsDestination: String? { Self.mlflow(artifactsDestinationOption, "MLFLOW_ARTIFACTS_DESTINATION") }
+
+    func validate() throws {
+        if portOption == nil, let text = Self.mlflow(nil, "MLFLOW_PORT"), Int(text).map({ (0...65535).contains($0) }) != true {
+            throw ValidationError("MLFLOW_PORT is '\(text)': a port number (0-65535), or unset for the default 5000")
+        }
+    }
 
     func run() async throws {
         Allocator.tuneForServer()
