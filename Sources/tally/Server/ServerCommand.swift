@@ -10,11 +10,12 @@ import TallyTracking
 struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
-        abstract: "Run the MLflow-compatible tracking server (point MLFLOW_TRACKING_URI at it)."
+        abstract: "Run the MLflow-compatible tracking server (point MLFLOW_TRACKING_URI at it).",
+        helpNames: [.long]  // -h is --host, as in `mlflow server -h 0.0.0.0`
     )
 
-    @Option(name: .customLong("host"), help: "Interface to listen on (env MLFLOW_HOST; default 127.0.0.1).") var hostOption: String?
-    @Option(name: .customLong("port"), help: "Port to listen on (env MLFLOW_PORT; default 5000).") var portOption: Int?
+    @Option(name: [.customShort("h"), .customLong("host")], help: "Interface to listen on (env MLFLOW_HOST; default 127.0.0.1).") var hostOption: String?
+    @Option(name: [.customShort("p"), .customLong("port")], help: "Port to listen on (env MLFLOW_PORT; default 5000).") var portOption: Int?
     @Option(help: "Directory of the embedded stores.") var dataDir = "./tally-data"
     @Option(name: .customLong("backend-store-uri"),
             help: "Metadata store URI (env MLFLOW_BACKEND_STORE_URI): SQLite in the data directory by default, sqlite:///path, or postgresql://user:password@host:port/database (shared by several servers).")
@@ -57,35 +58,11 @@ struct ServerCommand: AsyncParsableCommand {
     var maxUnsealedSeconds: Double = 21_600
     @Option(help: "Cluster mode: MB this server's copies of runs it reads but does not own may take on disk (least recently read dropped first; 0: unbounded).")
     var metricsCacheMb: Int = 20_480
-
-    /// The environment MLflow's server options fall back on (`mlflow server` reads them through click's `envvar`).
-    static var environment: [String: String] { ProcessInfo.processInfo.environment }
-
-    /// An option given on the command line, else MLflow's environment variable for it when set and not empty (as
-    /// click takes one), else `nil`.
-    static func mlflow(_ option: String?, _ variable: String) -> String? {
-        option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
-    }
-
-    /// Where to listen: `--host`, `MLFLOW_HOST`, 127.0.0.1.
-    var host: String { Self.mlflow(hostOption, "MLFLOW_HOST") ?? "127.0.0.1" }
-    /// `--port`, `MLFLOW_PORT` (checked by ``validate()``), 5000.
-    var port: Int { portOption ?? Self.mlflow(nil, "MLFLOW_PORT").flatMap { Int($0) } ?? 5000 }
-    /// `--backend-store-uri`, `MLFLOW_BACKEND_STORE_URI`, or the embedded SQLite store (`nil`).
-    var backendStoreURI: String? { Self.mlflow(backendStoreOption, "MLFLOW_BACKEND_STORE_URI") }
-    /// `--default-artifact-root`, `MLFLOW_DEFAULT_ARTIFACT_ROOT`, `mlflow-artifacts:`.
-    var defaultArtifactRoot: String { Self.mlflow(defaultArtifactRootOption, "MLFLOW_DEFAULT_ARTIFACT_ROOT") ?? "mlflow-artifacts:" }
-    /// `--artifacts-destination`, `MLFLOW_ARTIFACTS_DESTINATION`, or the data directory's `artifacts` (`nil`).
-    var artifactsDestination: String? { Self.mlflow(artifactsDestinationOption, "MLFLOW_ARTIFACTS_DESTINATION") }
-
-    func validate() throws {
-        if portOption == nil, let text = Self.mlflow(nil, "MLFLOW_PORT"), Int(text).map({ (0...65535).contains($0) }) != true {
-            throw ValidationError("MLFLOW_PORT is '\(text)': a port number (0-65535), or unset for the default 5000")
-        }
-    }
+    @OptionGroup(title: "mlflow server's options") var mlflowOptions: MLflowServerOptions
 
     func run() async throws {
         Allocator.tuneForServer()
+        try mlflowOptions.check(backendStoreURI: backendStoreURI)
         var config = ServerConfiguration()
         config.host = host
         config.port = port
@@ -124,6 +101,9 @@ struct ServerCommand: AsyncParsableCommand {
         let service = try TallyApplication.openService(config)
         let recovery = service.metrics.recovery
         let logger = { var l = Logger(label: "tally"); l.logLevel = level; return l }()
+        if !mlflowOptions.unused.isEmpty {
+            logger.notice("mlflow server options accepted and unused", metadata: ["options": "\(mlflowOptions.unused.joined(separator: " "))"])
+        }
         if let cut = recovery.truncatedTail {
             logger.warning("WAL tail truncated", metadata: ["file": "\(cut.path)", "offset": "\(cut.offset)", "bytes": "\(cut.bytes)", "reason": "\(cut.reason)"])
         }

@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+
+/// `mlflow server`'s environment variables: an option not given on the command line falls back on MLflow's variable
+/// for it (click's `envvar`), then on the default.
+extension ServerCommand {
+    /// The environment MLflow's server options fall back on (`mlflow server` reads them through click's `envvar`).
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// An option given on the command line, else MLflow's environment variable for it when set and not empty (as
+    /// click takes one), else `nil`.
+    static func mlflow(_ option: String?, _ variable: String) -> String? {
+        option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Where to listen: `--host`, `MLFLOW_HOST`, 127.0.0.1.
+    var host: String { Self.mlflow(hostOption, "MLFLOW_HOST") ?? "127.0.0.1" }
+    /// `--port`, `MLFLOW_PORT` (checked by ``validate()``), 5000.
+    var port: Int { portOption ?? Self.mlflow(nil, "MLFLOW_PORT").flatMap { Int($0) } ?? 5000 }
+    /// `--backend-store-uri`, `MLFLOW_BACKEND_STORE_URI`, or the embedded SQLite store (`nil`).
+    var backendStoreURI: String? { Self.mlflow(backendStoreOption, "MLFLOW_BACKEND_STORE_URI") }
+    /// `--default-artifact-root`, `MLFLOW_DEFAULT_ARTIFACT_ROOT`, `mlflow-artifacts:`.
+    var defaultArtifactRoot: String { Self.mlflow(defaultArtifactRootOption, "MLFLOW_DEFAULT_ARTIFACT_ROOT") ?? "mlflow-artifacts:" }
+    /// `--artifacts-destination`, `MLFLOW_ARTIFACTS_DESTINATION`, or the data directory's `artifacts` (`nil`).
+    var artifactsDestination: String? { Self.mlflow(artifactsDestinationOption, "MLFLOW_ARTIFACTS_DESTINATION") }
+
+    /// Refuses an `MLFLOW_PORT` that is not a port when it is what sets the port.
+    func validate() throws {
+        if portOption == nil, let text = Self.mlflow(nil, "MLFLOW_PORT"), Int(text).map({ (0...65535).contains($0) }) != true {
+            throw ValidationError("MLFLOW_PORT is '\(text)': a port number (0-65535), or unset for the default 5000")
+        }
+    }
+}
