@@ -429,7 +429,8 @@ def test_import_from_an_mlflow_2_database():
     import json
     work = tempfile.mkdtemp(prefix="tally-import-m2-")
     try:
-        made = subprocess.run([MLFLOW2, "-c", WRITE_MLFLOW2, work], capture_output=True, text=True, timeout=300, check=True)
+        # In `work`: MLflow 2.9's SQL store makes its default artifact root, ./mlruns, wherever it runs.
+        made = subprocess.run([MLFLOW2, "-c", WRITE_MLFLOW2, work], capture_output=True, text=True, timeout=300, check=True, cwd=work)
         ids = json.loads(made.stdout.strip().splitlines()[-1])
         db = os.path.join(work, "old.db")
         import sqlite3
