@@ -114,6 +114,34 @@ class Server:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def start_tally(args, env=None):
+    """`tally server ARGS` (no options added) in a fresh directory with `env` added: (process, its log's path)."""
+    d = tempfile.mkdtemp(prefix="tally-cli-")
+    log = os.path.join(d, "server.log")
+    p = subprocess.Popen([TALLY, "server", "--data-dir", os.path.join(d, "data"), *args], env={**os.environ, **(env or {})},
+                         stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    return p, log
+
+
+def serving(port, p, log):
+    """Waits until the server `p` started on `port` answers; its log (`log`) when it exits or takes a minute instead."""
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            return
+        except Exception:
+            assert p.poll() is None and time.time() < deadline, open(log).read()
+            time.sleep(0.1)
+
+
+def refused_start(args, env=None):
+    """What `tally server ARGS` says when it will not start (it must exit, not serve)."""
+    p, log = start_tally(args, env)
+    assert p.wait(timeout=60) != 0, open(log).read()
+    return open(log).read()
+
+
 @pytest.fixture(scope="module")
 def server():
     import mlflow

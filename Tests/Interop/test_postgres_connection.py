@@ -4,14 +4,13 @@ refusal to start, naming the parameter, for a URI libpq would refuse (an unknown
 misspelt `sslmode` would silently leave TLS optional); and configured, like `mlflow server`, by MLflow's environment
 variables (MLFLOW_BACKEND_STORE_URI, …). Runs in the PostgreSQL pass of `make test`."""
 import os
-import subprocess
 import tempfile
 import urllib.parse
 
 import pytest
 from mlflow import MlflowClient
 
-from conftest import POSTGRES, TALLY, Server, free_port, postgres_database
+from conftest import POSTGRES, Server, free_port, postgres_database, refused_start, serving, start_tally
 
 pytestmark = pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL pass (TALLY_INTEROP_BACKEND=postgres)")
 
@@ -23,14 +22,9 @@ def without_password(uri):
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), urllib.parse.unquote(parts.password)
 
 
-def refused_start(uri, env=None, port=True):
-    """What `tally server` says when it will not start on `uri` (it must exit, not serve); `port`: give `--port`."""
-    with tempfile.TemporaryDirectory() as d:
-        listen = ["--host", "127.0.0.1"] + (["--port", str(free_port())] if port else [])
-        p = subprocess.run([TALLY, "server", *listen, "--data-dir", d, "--backend-store-uri", uri], capture_output=True, text=True,
-                           timeout=60, env={**os.environ, **(env or {})})
-    assert p.returncode != 0, p.stdout + p.stderr
-    return p.stdout + p.stderr
+def refused(uri, env=None, port=True):
+    """What `tally server` says when it will not start on `uri`; `port`: give `--port`."""
+    return refused_start(["-h", "127.0.0.1", *(["-p", str(free_port())] if port else []), "--backend-store-uri", uri], env)
 
 
 def test_the_password_from_the_environment_or_a_password_file():
@@ -53,43 +47,33 @@ def test_the_password_from_the_environment_or_a_password_file():
             s.stop()
     # A password file others may read is passed over, as libpq does, and the refusal says why.
     os.chmod(os.path.join(home, ".pgpass"), 0o644)
-    said = refused_start(bare, {"HOME": home})
+    said = refused(bare, {"HOME": home})
     assert "Cannot reach PostgreSQL at 127.0.0.1" in said and "group or world access" in said, said
 
 
 def test_a_uri_libpq_would_refuse_stops_the_start_with_its_reason():
     uri = postgres_database()
-    said = refused_start(uri + "?sslmod=require")
+    said = refused(uri + "?sslmod=require")
     assert "Unknown parameter 'sslmod'" in said, said
-    said = refused_start(uri + "?channel_binding=require")
+    said = refused(uri + "?channel_binding=require")
     assert "channel_binding=require is not supported" in said, said
-    said = refused_start(uri, {"PGSERVICE": "production"})
+    said = refused(uri, {"PGSERVICE": "production"})
     assert "service (from PGSERVICE) is not supported" in said, said
 
 
 def test_mlflow_servers_environment_variables_configure_tally_server():
     """A deployment that configures `mlflow server` through its environment (MLFLOW_BACKEND_STORE_URI in a secret, as
     Kubernetes charts do) configures `tally server` the same way; a command-line option still wins."""
-    import time
-    import urllib.request
     uri, port = postgres_database(), free_port()
-    env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(port),
+    env = {"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(port),
            "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://team-bucket/mlflow"}
-    with tempfile.TemporaryDirectory() as d:
-        p = subprocess.Popen([TALLY, "server", "--data-dir", d], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-                    break
-                except Exception:
-                    assert p.poll() is None and time.time() < deadline, "tally server did not start from MLflow's environment"
-                    time.sleep(0.1)
-            exp = MlflowClient(f"http://127.0.0.1:{port}").create_experiment("configured-by-env")
-        finally:
-            p.terminate()
-            p.wait(timeout=30)
+    p, log = start_tally([], env)
+    try:
+        serving(port, p, log)
+        exp = MlflowClient(f"http://127.0.0.1:{port}").create_experiment("configured-by-env")
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
     # The experiment is in the PostgreSQL database the variable named, with the variable's artifact root.
     other = Server("--backend-store-uri", uri)
     try:
@@ -103,5 +87,5 @@ def test_mlflow_servers_environment_variables_configure_tally_server():
         assert MlflowClient(s.url).get_experiment(exp).name == "configured-by-env"
     finally:
         s.stop()
-    said = refused_start(uri, {"MLFLOW_PORT": "http"}, port=False)
+    said = refused(uri, {"MLFLOW_PORT": "http"}, port=False)
     assert "MLFLOW_PORT is 'http'" in said, said

@@ -4,43 +4,15 @@ nothing here are accepted and named in a notice, those asking what Tally cannot 
 import os
 import subprocess
 import tempfile
-import time
-import urllib.request
 
 from mlflow import MlflowClient
 
-from conftest import TALLY, free_port
-
-
-def start(args, env=None):
-    """`tally server ARGS` in a fresh directory with `env` added: (process, its log's path)."""
-    d = tempfile.mkdtemp(prefix="tally-cli-")
-    log = os.path.join(d, "server.log")
-    p = subprocess.Popen([TALLY, "server", "--data-dir", os.path.join(d, "data"), *args], env={**os.environ, **(env or {})},
-                         stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    return p, log
-
-
-def serving(port, p, log):
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-            return
-        except Exception:
-            assert p.poll() is None and time.time() < deadline, open(log).read()
-            time.sleep(0.1)
-
-
-def refused(args, env=None):
-    p, log = start(args, env)
-    assert p.wait(timeout=60) != 0
-    return open(log).read()
+from conftest import TALLY, free_port, refused_start, serving, start_tally
 
 
 def test_mlflow_servers_command_line():
     port = free_port()
-    p, log = start(["-h", "127.0.0.1", "-p", str(port), "-w", "4", "--serve-artifacts", "--gunicorn-opts", "--timeout 120", "--dev"])
+    p, log = start_tally(["-h", "127.0.0.1", "-p", str(port), "-w", "4", "--serve-artifacts", "--gunicorn-opts", "--timeout 120", "--dev"])
     try:
         serving(port, p, log)
         c = MlflowClient(f"http://127.0.0.1:{port}")
@@ -52,9 +24,9 @@ def test_mlflow_servers_command_line():
         p.wait(timeout=30)
     said = open(log).read()
     assert "mlflow server options accepted and unused" in said and "--workers 4 --serve-artifacts --gunicorn-opts --dev" in said, said
-    said = refused(["-p", str(free_port()), "--no-serve-artifacts"])
+    said = refused_start(["-p", str(free_port()), "--no-serve-artifacts"])
     assert "--no-serve-artifacts: Tally always serves artifacts" in said, said
-    said = refused(["-p", str(free_port()), "--registry-store-uri", "sqlite:///elsewhere.db"])
+    said = refused_start(["-p", str(free_port()), "--registry-store-uri", "sqlite:///elsewhere.db"])
     assert "Tally keeps the Model Registry in the backend store" in said, said
     help = subprocess.run([TALLY, "server", "--help"], capture_output=True, text=True, timeout=60)
     assert help.returncode == 0 and "-h, --host" in help.stdout and "-w, --workers" in help.stdout, help.stdout
@@ -66,7 +38,7 @@ def test_mlflow_servers_environment_on_the_embedded_store():
         db = os.path.join(d, "meta.sqlite")
         env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{db}", "MLFLOW_PORT": str(port), "MLFLOW_HOST": "127.0.0.1",
                "MLFLOW_REGISTRY_STORE_URI": f"sqlite:///{db}"}
-        p, log = start([], env)
+        p, log = start_tally([], env)
         try:
             serving(port, p, log)
             MlflowClient(f"http://127.0.0.1:{port}").create_experiment("env-configured")
@@ -76,7 +48,7 @@ def test_mlflow_servers_environment_on_the_embedded_store():
         assert os.path.getsize(db) > 0, "the metadata did not go to MLFLOW_BACKEND_STORE_URI's file"
     # An option given wins over the variable (MLFLOW_PORT is not even read).
     port = free_port()
-    p, log = start(["-p", str(port)], {"MLFLOW_PORT": "http"})
+    p, log = start_tally(["-p", str(port)], {"MLFLOW_PORT": "http"})
     try:
         serving(port, p, log)
     finally:
