@@ -46,6 +46,19 @@ def test_mlflow_servers_environment_on_the_embedded_store():
             p.terminate()
             p.wait(timeout=30)
         assert os.path.getsize(db) > 0, "the metadata did not go to MLFLOW_BACKEND_STORE_URI's file"
+        # `tally token` beside that server, in the same environment, finds the same users.
+        p, log = start_tally(["--auth", "basic"], {**env, "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-1"})
+        try:
+            serving(port, p, log)
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+        made = subprocess.run([TALLY, "token", "create", "--data-dir", os.path.join(d, "data"), "--user", "admin", "--name", "ops"], capture_output=True,
+                              text=True, timeout=60, env={**os.environ, **env})
+        assert made.returncode == 0 and made.stdout.strip(), made.stderr
+        alone = subprocess.run([TALLY, "token", "create", "--data-dir", os.path.join(d, "data"), "--user", "admin", "--name", "ops"], capture_output=True,
+                               text=True, timeout=60)
+        assert alone.returncode != 0 and "no data directory" in alone.stderr, alone.stderr  # the metadata is where the variable says
     # An option given wins over the variable (MLFLOW_PORT is not even read).
     port = free_port()
     p, log = start_tally(["-p", str(port)], {"MLFLOW_PORT": "http"})

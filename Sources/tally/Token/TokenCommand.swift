@@ -17,8 +17,12 @@ struct TokenCommand: ParsableCommand {
     /// Where the users live.
     struct Location: ParsableArguments {
         @Option(help: "Data directory of the server.") var dataDir = "./tally-data"
-        @Option(help: "Metadata store URI, when the server was given one.") var backendStoreURI: String?
+        @Option(name: .customLong("backend-store-uri"), help: "Metadata store URI, when the server was given one (env MLFLOW_BACKEND_STORE_URI, as the server reads it).")
+        var backendStoreOption: String?
         @Option(help: "The user the tokens belong to.") var user: String
+
+        /// `--backend-store-uri`, else the `MLFLOW_BACKEND_STORE_URI` a server beside it (same environment) took.
+        var backendStoreURI: String? { ServerCommand.mlflow(backendStoreOption, "MLFLOW_BACKEND_STORE_URI") }
 
         /// The admin socket of the server running on the data directory, when one answers there and the metadata
         /// store is the embedded one it holds.
