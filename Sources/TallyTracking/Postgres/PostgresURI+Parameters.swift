@@ -23,7 +23,7 @@ extension PostgresURI {
         let variable: String?
     }
 
-    /// libpq's connection parameters (PostgreSQL 16's list), by keyword.
+    /// libpq's connection parameters (PostgreSQL 17's list), by keyword.
     static let parameters: [String: Parameter] = {
         var p: [String: Parameter] = [:]
         func add(_ use: Use, _ pairs: [(String, String?)]) {
