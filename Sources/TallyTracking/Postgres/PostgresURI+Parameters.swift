@@ -48,6 +48,10 @@ extension PostgresURI {
         return p
     }()
 
+    /// The keywords whose value must be one of a few names (libpq refuses an empty one): `sslmode`, and those Tally
+    /// takes only at certain values (``Use/only(_:)``).
+    static let modes = ["sslmode"] + parameters.compactMap { k, p in if case .only = p.use { k } else { nil } }.sorted()
+
     /// Resolves libpq's keywords (`values`: the URI's, else the environment's, empty ones included; `variables`: the
     /// variable each keyword taken from the environment came from) with libpq's defaults, and looks the password up
     /// in the password file when none is given. An empty value is libpq's default, except where libpq refuses it (a
@@ -55,7 +59,7 @@ extension PostgresURI {
     init(_ values: [String: String], variables: [String: String], environment: [String: String], systemUser: String) throws {
         /// ` (from PGSSLMODE)` for a keyword the environment gave, so that an error names where its value came from.
         func from(_ keyword: String) -> String { variables[keyword].map { " (from \($0))" } ?? "" }
-        for keyword in ["sslmode", "gssencmode", "channel_binding", "target_session_attrs", "load_balance_hosts", "sslcertmode"] where values[keyword] == "" {
+        for keyword in Self.modes where values[keyword] == "" {
             throw TrackingError.invalid("The PostgreSQL connection's \(keyword) is empty\(from(keyword)): give a value or leave it out")
         }
         let given = values.filter { !$0.value.isEmpty }
