@@ -91,17 +91,9 @@ class Server:
         self.proc = subprocess.Popen(
             [TALLY, "server", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data"), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        deadline = time.time() + 60
         # The health poll does not check a test certificate; the tests do.
-        context = __import__("ssl")._create_unverified_context() if self.tls else None
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/health", timeout=1, context=context).read()
-                return
-            except Exception:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("tally server did not start: " + open(os.path.join(self.dir, "server.log")).read())
-                time.sleep(0.1)
+        serving(self.url, self.proc, os.path.join(self.dir, "server.log"),
+                context=__import__("ssl")._create_unverified_context() if self.tls else None)
 
     def stop(self, keep=False):
         self.proc.send_signal(signal.SIGTERM)
@@ -123,15 +115,17 @@ def start_tally(args, env=None):
     return p, log
 
 
-def serving(port, p, log):
-    """Waits until the server `p` started on `port` answers; its log (`log`) when it exits or takes a minute instead."""
+def serving(url, p, log, context=None):
+    """Waits until the server `p` answers `url`'s `/health`; fails with its log (the file `log`) when it exits or takes
+    a minute instead. `context`: the TLS context of an https `url`."""
     deadline = time.time() + 60
     while True:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            urllib.request.urlopen(url + "/health", timeout=1, context=context).read()
             return
         except Exception:
-            assert p.poll() is None and time.time() < deadline, open(log).read()
+            if p.poll() is not None or time.time() > deadline:
+                raise RuntimeError("tally server did not start: " + open(log).read())
             time.sleep(0.1)
 
 

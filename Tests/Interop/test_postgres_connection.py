@@ -69,7 +69,7 @@ def test_mlflow_servers_environment_variables_configure_tally_server():
            "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://team-bucket/mlflow"}
     p, log = start_tally([], env)
     try:
-        serving(port, p, log)
+        serving(f"http://127.0.0.1:{port}", p, log)
         exp = MlflowClient(f"http://127.0.0.1:{port}").create_experiment("configured-by-env")
     finally:
         p.terminate()

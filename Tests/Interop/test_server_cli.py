@@ -14,7 +14,7 @@ def test_mlflow_servers_command_line():
     port = free_port()
     p, log = start_tally(["-h", "127.0.0.1", "-p", str(port), "-w", "4", "--serve-artifacts", "--gunicorn-opts", "--timeout 120", "--dev"])
     try:
-        serving(port, p, log)
+        serving(f"http://127.0.0.1:{port}", p, log)
         c = MlflowClient(f"http://127.0.0.1:{port}")
         run = c.create_run(c.create_experiment("from-a-dockerfile")).info.run_id
         c.log_metric(run, "loss", 0.5)
@@ -40,7 +40,7 @@ def test_mlflow_servers_environment_on_the_embedded_store():
                "MLFLOW_REGISTRY_STORE_URI": f"sqlite:///{db}"}
         p, log = start_tally([], env)
         try:
-            serving(port, p, log)
+            serving(f"http://127.0.0.1:{port}", p, log)
             MlflowClient(f"http://127.0.0.1:{port}").create_experiment("env-configured")
         finally:
             p.terminate()
@@ -49,7 +49,7 @@ def test_mlflow_servers_environment_on_the_embedded_store():
         # `tally token` beside that server, in the same environment, finds the same users.
         p, log = start_tally(["--auth", "basic"], {**env, "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-1"})
         try:
-            serving(port, p, log)
+            serving(f"http://127.0.0.1:{port}", p, log)
         finally:
             p.terminate()
             p.wait(timeout=30)
@@ -63,7 +63,7 @@ def test_mlflow_servers_environment_on_the_embedded_store():
     port = free_port()
     p, log = start_tally(["-p", str(port)], {"MLFLOW_PORT": "http"})
     try:
-        serving(port, p, log)
+        serving(f"http://127.0.0.1:{port}", p, log)
     finally:
         p.terminate()
         p.wait(timeout=30)
