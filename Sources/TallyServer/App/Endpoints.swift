@@ -19,6 +19,8 @@ struct Endpoints: Sendable {
     var secureCookies = false
     /// Forwards writes of runs another server owns (cluster mode), `nil` for a single server.
     var forwarder: ClusterForwarder?
+    /// The defences against cross-site requests and DNS rebinding, `nil` when turned off.
+    var browserSecurity: BrowserSecurity?
 
     /// Access control, `nil` when off.
     var access: AccessControl? { gate.control }

@@ -58,6 +58,9 @@ public struct ServerConfiguration: Sendable {
     public var tls: (certificate: String, key: String)?
     /// Cluster mode (`--metrics-destination s3://…` with a PostgreSQL backend store); `nil`: a single server.
     public var cluster: ClusterConfiguration?
+    /// MLflow 3's defences against cross-site requests and DNS rebinding (MLflow's defaults; `nil`:
+    /// `--disable-security-middleware`).
+    public var browserSecurity: BrowserSecurity? = try! BrowserSecurity()
 
     /// The defaults.
     public init() {}
@@ -104,7 +107,8 @@ public enum TallyApplication {
     /// MLflow's API prefixes: every MLflow route is served under each.
     static let mlflowPrefixes = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"]
 
-    /// The router: one error middleware, then the route collections mounted at their prefixes — MLflow's API under
+    /// The router: the browser defences' headers around one error middleware, the request checks, then the route
+    /// collections mounted at their prefixes — MLflow's API under
     /// both MLflow prefixes (the UI-only routes under the ajax one), the proxied artifacts, Tally's native API, the
     /// UI, `/health` and `/version`.
     static func router(_ e: Endpoints) -> Router<TallyRequestContext> {
@@ -114,9 +118,11 @@ public enum TallyApplication {
     /// The router; `catalog` receives every route (full path, method, access) for the generated access test.
     static func router(_ e: Endpoints, catalog: ((String, RouteTable.Entry) -> Void)?) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self, options: .autoGenerateHeadEndpoints)
+        if let security = e.browserSecurity { router.add(middleware: BrowserHeadersMiddleware(security: security)) }
         router.add(middleware: MLflowErrorMiddleware())
         router.add(middleware: NULTextMiddleware())
         router.add(middleware: ForwardedRequestMiddleware(auth: e.forwarder?.auth, limit: max(e.largeBody, e.nativeBody)))
+        if let security = e.browserSecurity { router.add(middleware: BrowserGuardMiddleware(security: security)) }
         router.add(middleware: UnknownRouteMiddleware(gate: e.gate))
         func mount(_ table: RouteTable, at prefixes: [String]) {
             let routes = table.build()
@@ -208,6 +214,12 @@ public enum TallyApplication {
         return settings
     }
 
+    /// The browser defences `config` asks for, with the names the server was given allowed as hosts: the address it
+    /// listens on and the URL a cluster advertises it at. `nil` when turned off.
+    public static func browserSecurity(_ config: ServerConfiguration) -> BrowserSecurity? {
+        config.browserSecurity?.knowing([config.host] + (config.cluster.map { [$0.advertiseURL] } ?? []))
+    }
+
     /// A plain-text answer.
     static func text(_ s: String) -> Response {
         Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: s)))
@@ -225,7 +237,8 @@ public enum TallyApplication {
                                   nativeBody: config.maxNativeBodyBytes,
                                   gate: AccessGate(control: try accessControl(service: service, config: config, logger: logger), service: service, pool: pool),
                                   secureCookies: config.tls != nil,
-                                  forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) })
+                                  forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) },
+                                  browserSecurity: browserSecurity(config))
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]

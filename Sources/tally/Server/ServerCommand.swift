@@ -58,6 +58,7 @@ struct ServerCommand: AsyncParsableCommand {
     var maxUnsealedSeconds: Double = 21_600
     @Option(help: "Cluster mode: MB this server's copies of runs it reads but does not own may take on disk (least recently read dropped first; 0: unbounded).")
     var metricsCacheMb: Int = 20_480
+    @OptionGroup(title: "Browser defences (mlflow server's security options)") var securityOptions: BrowserSecurityOptions
     @OptionGroup(title: "mlflow server's options") var mlflowOptions: MLflowServerOptions
 
     func run() async throws {
@@ -98,11 +99,17 @@ struct ServerCommand: AsyncParsableCommand {
         default: throw ValidationError("--tls-cert and --tls-key go together")
         }
         config.cluster = try clusterConfiguration()
+        config.browserSecurity = try securityOptions.security()
         let service = try TallyApplication.openService(config)
         let recovery = service.metrics.recovery
         let logger = { var l = Logger(label: "tally"); l.logLevel = level; return l }()
         if !mlflowOptions.unused.isEmpty {
             logger.notice("mlflow server options accepted and unused", metadata: ["options": "\(mlflowOptions.unused.joined(separator: " "))"])
+        }
+        if let security = TallyApplication.browserSecurity(config) {
+            logger.info("browser defences on", metadata: ["rules": "\(security.summary)"])
+        } else {
+            logger.warning("browser defences off (--disable-security-middleware): any web page this server's users open can read and write it")
         }
         if let cut = recovery.truncatedTail {
             logger.warning("WAL tail truncated", metadata: ["file": "\(cut.path)", "offset": "\(cut.offset)", "bytes": "\(cut.bytes)", "reason": "\(cut.reason)"])

@@ -1,0 +1,62 @@
+import Hummingbird
+import NIOCore
+import TallyTracking
+
+/// The request side of ``BrowserSecurity``: refuses a `Host` that is not allowed and a cross-site write (403, MLflow's
+/// error JSON), and answers CORS preflights. Requests another server of the cluster forwarded (signature checked by
+/// ``ForwardedRequestMiddleware``, which runs before) were checked by the server they came in through.
+struct BrowserGuardMiddleware: RouterMiddleware {
+    typealias Context = TallyRequestContext
+    let security: BrowserSecurity
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard context.forwarded == nil else { return try await next(request, context) }
+        let host = request.head.authority  // HTTP/1's Host header
+        if !BrowserSecurity.hostExemptPaths.contains(request.uri.path), !security.allowsHost(host) {
+            throw MLflowError(BrowserSecurity.invalidHost(host))
+        }
+        let origin = request.headers[.origin]
+        if request.method == .options, let origin, let asked = request.headers[.accessControlRequestMethod] {
+            return try preflight(request, origin: origin, method: asked)
+        }
+        if security.refusesStateChange(method: request.method.rawValue, origin: origin, host: host) {
+            throw MLflowError(BrowserSecurity.crossOrigin(origin ?? ""))
+        }
+        return try await next(request, context)
+    }
+
+    /// A CORS preflight: 204 with what the origin may send, or 403 (the headers ``BrowserHeadersMiddleware`` adds
+    /// name the origin only when it is allowed).
+    func preflight(_ request: Request, origin: String, method: String) throws -> Response {
+        guard security.cors(origin) != nil else { throw MLflowError(BrowserSecurity.crossOrigin(origin)) }
+        guard BrowserSecurity.corsAllows(method: method) else { throw MLflowError(BrowserSecurity.preflightMethod(method)) }
+        var headers: HTTPFields = [.accessControlAllowMethods: BrowserSecurity.corsMethods,
+                                   .accessControlMaxAge: String(BrowserSecurity.preflightMaxAge)]
+        if let asked = request.headers[.accessControlRequestHeaders] { headers[.accessControlAllowHeaders] = asked }
+        return Response(status: .noContent, headers: headers)
+    }
+}
+
+/// The answer side of ``BrowserSecurity``, outside every other middleware so that errors get it too:
+/// `X-Content-Type-Options`, `X-Frame-Options`, and for an allowed origin the CORS headers.
+struct BrowserHeadersMiddleware: RouterMiddleware {
+    typealias Context = TallyRequestContext
+    let security: BrowserSecurity
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let e as any HTTPResponseError {  // MLflowErrorMiddleware, inside, turns every error into one
+            response = try e.response(from: request, context: context)
+        }
+        response.headers[.xContentTypeOptions] = "nosniff"
+        if let frame = security.frameOptions { response.headers[.init("X-Frame-Options")!] = frame.rawValue }
+        response.headers[.vary] = "Origin"
+        if let (allow, credentials) = security.cors(request.headers[.origin]) {
+            response.headers[.accessControlAllowOrigin] = allow
+            if credentials { response.headers[.accessControlAllowCredentials] = "true" }
+        }
+        return response
+    }
+}
