@@ -570,7 +570,7 @@ def test_shutdown_waits_for_requests_within_its_deadline():
     run = MlflowClient(s.url).create_run("0").info.run_id
     MlflowClient(s.url).log_metric(run, "loss", 0.5, step=3)
     c = socket.create_connection(("127.0.0.1", s.port))
-    c.sendall(b"POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    c.sendall(b"POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
               b"Content-Length: 100000\r\n\r\n{\"name\": \"")
     time.sleep(0.3)
     t = time.time()

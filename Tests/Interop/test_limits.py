@@ -47,7 +47,7 @@ def test_body_limits_per_endpoint(limited):
 def test_idle_connections_are_closed(limited):
     host, port = limited.url.rsplit("/", 1)[1].split(":")
     s = socket.create_connection((host, int(port)))
-    s.sendall(b"POST /api/2.0/mlflow/runs/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+    s.sendall(b"POST /api/2.0/mlflow/runs/search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
     s.settimeout(10)
     t = time.time()
     data = s.recv(65536)  # a stalled request: the server closes the connection (possibly after an error answer)

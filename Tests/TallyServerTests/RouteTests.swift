@@ -315,13 +315,13 @@ import TallyTracking
         try await LiveServer.with { s in
             let cases: [[UInt8]] = [
                 // Body shorter than its Content-Length, then the client half-closes.
-                Array("POST /api/2.0/mlflow/runs/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\"".utf8),
+                Array("POST /api/2.0/mlflow/runs/create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\"".utf8),
                 // Broken chunking.
-                Array("POST /api/2.0/mlflow/runs/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n".utf8),
-                Array("POST /api/2.0/mlflow/runs/log-batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":1}\r\n".utf8),
+                Array("POST /api/2.0/mlflow/runs/create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n".utf8),
+                Array("POST /api/2.0/mlflow/runs/log-batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":1}\r\n".utf8),
                 // Garbage request line, bad header, invalid method.
-                Array("GARBAGE\r\n\r\n".utf8), Array("GET / HTTP/1.1\r\nBad Header\r\n\r\n".utf8), Array("FOO@ / HTTP/1.1\r\nHost: x\r\n\r\n".utf8),
-                Array("PUT /api/2.0/mlflow-artifacts/artifacts/a/b HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\nshort".utf8),
+                Array("GARBAGE\r\n\r\n".utf8), Array("GET / HTTP/1.1\r\nBad Header\r\n\r\n".utf8), Array("FOO@ / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8),
+                Array("PUT /api/2.0/mlflow-artifacts/artifacts/a/b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50\r\n\r\nshort".utf8),
             ]
             for bytes in cases {
                 let r = try await s.raw(bytes)
