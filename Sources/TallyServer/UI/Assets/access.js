@@ -1,7 +1,7 @@
 // Access control in the UI: the login page, who is signed in (header), the admin page (users, the caller's access
 // tokens, grants) and the permissions panel that experiment and model pages show to MANAGE holders.
-import { mlflow, mlflow3, tally, session, loadSession, ApiError } from "/static/api.js";
-import { escape } from "/static/chart.js";
+import { mlflow, mlflow3, tally, session, loadSession, ApiError } from "./api.js";
+import { escape } from "./chart.js";
 
 const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
 const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "never");

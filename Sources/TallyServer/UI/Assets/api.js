@@ -1,9 +1,12 @@
 // Calls to the MLflow API (/ajax-api/2.0/mlflow, /ajax-api/3.0/mlflow) and Tally's native API. Errors carry
 // MLflow's message. With access control on, the browser's session cookie authenticates every call; state-changing
 // calls carry the session's CSRF token, and a 401 sends the user to the login page.
-const MLFLOW = "/ajax-api/2.0/mlflow";
-const MLFLOW3 = "/ajax-api/3.0/mlflow";
-const TALLY = "/api/tally/v1";
+/// Where the server's paths start: "/", or the `--static-prefix` the UI is served under ("/mlflow/"), read from where
+/// this script was loaded (`<base>static/api.js`).
+export const BASE = new URL("..", import.meta.url).pathname;
+const MLFLOW = BASE + "ajax-api/2.0/mlflow";
+const MLFLOW3 = BASE + "ajax-api/3.0/mlflow";
+const TALLY = BASE + "api/tally/v1";
 
 export class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }

@@ -1,7 +1,7 @@
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
-import { mlflow, compare, scoreboard, ApiError, session, loadSession } from "/static/api.js";
-import { loginPage, adminPage, permissionsPanel, renderWho } from "/static/access.js";
-import { Chart, COLORS, fmt, escape } from "/static/chart.js";
+import { mlflow, compare, scoreboard, ApiError, session, loadSession, BASE } from "./api.js";
+import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
+import { Chart, COLORS, fmt, escape } from "./chart.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
@@ -366,7 +366,7 @@ async function artifactList(where, info, path, lister = (p) => mlflow.get("/arti
         a.onclick = (e) => { e.preventDefault(); artifactList(sub, info, f.path, lister); };
         li.append(a, sub);
       } else {
-        const url = `/api/2.0/mlflow-artifacts/artifacts/${root}/${f.path.split("/").map(encodeURIComponent).join("/")}`;
+        const url = `${BASE}api/2.0/mlflow-artifacts/artifacts/${root}/${f.path.split("/").map(encodeURIComponent).join("/")}`;
         li.innerHTML = `<a href="${url}" download>${escape(f.path)}</a> <span class="muted">${f.file_size ?? ""} B</span> <button>Preview</button>`;
         li.querySelector("button").onclick = async () => {
           const pre = document.createElement(/\.(png|jpe?g|gif|svg|webp)$/i.test(f.path) ? "img" : "pre");
