@@ -91,8 +91,9 @@ class Server:
         self.proc = subprocess.Popen(
             [TALLY, "server", "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data"), *extra],
             stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        # The health poll does not check a test certificate; the tests do.
-        serving(self.url, self.proc, os.path.join(self.dir, "server.log"),
+        # The health poll does not check a test certificate; the tests do. Under --static-prefix, /health is under it.
+        prefix = extra[list(extra).index("--static-prefix") + 1] if "--static-prefix" in extra else ""
+        serving(self.url + prefix, self.proc, os.path.join(self.dir, "server.log"),
                 context=__import__("ssl")._create_unverified_context() if self.tls else None)
 
     def stop(self, keep=False):

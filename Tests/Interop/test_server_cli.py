@@ -67,3 +67,20 @@ def test_mlflow_servers_environment_on_the_embedded_store():
     finally:
         p.terminate()
         p.wait(timeout=30)
+
+
+def test_static_prefix_from_the_environment_and_its_rules():
+    port = free_port()
+    p, log = start_tally(["--host", "127.0.0.1", "--port", str(port)], {"MLFLOW_STATIC_PREFIX": "/mlflow"})
+    try:
+        serving(f"http://127.0.0.1:{port}/mlflow", p, log)
+        MlflowClient(f"http://127.0.0.1:{port}/mlflow").create_experiment("env-prefixed")
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+    assert f"url=http://127.0.0.1:{port}/mlflow" in open(log).read()
+    # MLflow's three rules, with its messages, and plain path segments.
+    for prefix, says in [("mlflow", "--static-prefix must begin with a '/'."), ("/mlflow/", "--static-prefix should not end with a '/'."),
+                         ("/{x}", "--static-prefix must not contain '{' or '}'."), ("/ml:flow", "use path segments")]:
+        said = refused_start(["-p", str(free_port()), "--static-prefix", prefix])
+        assert says in said, said

@@ -394,3 +394,36 @@ def test_artifacts_and_chart_options(server, browser, seeded, tmp_path):
     assert len(browser.find_elements("css selector", "#cmp-summary tr")) == 7
     browser.save_screenshot(os.path.join(ARTIFACTS, "compare-log-smooth.png"))
     assert console_errors(browser) == []
+
+
+def test_the_ui_and_the_client_under_a_static_prefix(browser, tmp_path):
+    """`--static-prefix /team/mlflow` (MLflow's option, for a server behind a proxy at a path): the real client at
+    `http://host:port/team/mlflow`, and the UI at that address, where it reads, writes and downloads through the same
+    prefix."""
+    from conftest import Server
+    s = Server("--static-prefix", "/team/mlflow")
+    try:
+        base = s.url + "/team/mlflow"
+        c = MlflowClient(tracking_uri=base)
+        exp = c.create_experiment("prefixed")
+        run = c.create_run(exp, run_name="under-a-prefix").info.run_id
+        c.log_metric(run, "loss", 0.25, step=1)
+        c.log_param(run, "lr", "0.1")
+        note = tmp_path / "note.txt"
+        note.write_text("behind a proxy\n")
+        c.log_artifact(run, str(note))
+        assert open(c.download_artifacts(run, "note.txt", str(tmp_path / "back"))).read() == "behind a proxy\n"
+        assert requests.get(s.url + "/api/2.0/mlflow/experiments/search?max_results=1").status_code == 404
+        go(browser, base + "/#/")  # the page is at base + "/"; base alone redirects there
+        assert browser.current_url.startswith(base + "/#/")
+        browser.find_element("id", "exp-new").send_keys("made-in-the-ui")
+        browser.find_element("id", "exp-create").click()
+        wait(browser, "return document.getElementById('exp-rows').textContent.includes('made-in-the-ui')")
+        assert c.get_experiment_by_name("made-in-the-ui") is not None
+        go(browser, base + f"/#/runs/{run}")
+        wait(browser, "return document.querySelector('#artifacts a')?.textContent === 'note.txt'")
+        href = browser.find_element("css selector", "#artifacts a").get_attribute("href")
+        assert href.startswith(base + "/api/2.0/mlflow-artifacts/") and requests.get(href).text == "behind a proxy\n"
+        assert console_errors(browser) == []
+    finally:
+        s.stop()

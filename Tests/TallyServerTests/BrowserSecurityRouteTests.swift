@@ -16,8 +16,8 @@ import TallyTracking
         return try await s.raw(Array((head + "\r\n" + (json ?? "")).utf8))
     }
 
-    static func experiments(_ s: LiveServer) async throws -> [String] {
-        let r = try await s.post("/api/2.0/mlflow/experiments/search", #"{"max_results": 100}"#)
+    static func experiments(_ s: LiveServer, prefix: String = "") async throws -> [String] {
+        let r = try await s.post(prefix + "/api/2.0/mlflow/experiments/search", #"{"max_results": 100}"#)
         return ((r.json["experiments"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
     }
 
@@ -111,6 +111,29 @@ import TallyTracking
             let r = try await Self.send(s, "POST", "/api/2.0/mlflow/experiments/create", host: "evil.example", headers: ["Origin": "https://evil.example"],
                                         json: #"{"name": "open"}"#)
             #expect(r.status == 200 && r.headers["x-frame-options"] == nil && r.headers["vary"] == nil)
+        }
+    }
+
+    /// `--static-prefix /mlflow`: every route under it, the page at `/mlflow/` (`/mlflow` redirects there), the
+    /// `Host`-exempt probes at `/mlflow/health` and `/mlflow/version` only, as MLflow registers them.
+    @Test func everyRouteUnderAStaticPrefix() async throws {
+        try await LiveServer.with({ $0.staticPrefix = "/mlflow" }) { s in
+            let created = try await s.post("/mlflow/api/2.0/mlflow/experiments/create", #"{"name": "prefixed"}"#)
+            #expect(created.status == 200, "\(created.text)")
+            #expect(Set(try await Self.experiments(s, prefix: "/mlflow")) == ["Default", "prefixed"])
+            for path in ["/api/2.0/mlflow/experiments/search?max_results=1", "/", "/health", "/static/app.js", "/mlflowx/"] {
+                #expect(try await s.get(path).status == 404, "\(path)")
+            }
+            let page = try await s.get("/mlflow/")
+            #expect(page.status == 200 && page.text.contains(#"src="static/app.js""#))
+            #expect(try await s.get("/mlflow/static/api.js").status == 200)
+            let bare = try await s.get("/mlflow?x=1")
+            #expect(bare.status == 308 && bare.headers["location"] == "/mlflow/?x=1")
+            #expect(try await Self.send(s, "GET", "/mlflow/health", host: "evil.example").text == "OK")
+            #expect(try await Self.send(s, "GET", "/mlflow/", host: "evil.example").status == 403)
+            let put = try await s.request("PUT", "/mlflow/api/2.0/mlflow-artifacts/artifacts/0/a.txt", body: Array("hi".utf8), contentType: "text/plain")
+            #expect(put.status == 200, "\(put.text)")
+            #expect(try await s.get("/mlflow/api/2.0/mlflow-artifacts/artifacts/0/a.txt").text == "hi")
         }
     }
 }

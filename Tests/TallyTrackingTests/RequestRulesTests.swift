@@ -103,4 +103,17 @@ import Glibc
         #expect(PercentDecoding.decode("%zz%4", plusIsSpace: false) == "%zz%4")
         #expect(PercentDecoding.query("a=1&b=x+y&b=%2F&c") == ["a": ["1"], "b": ["x y", "/"], "c": [""]])
     }
+
+    @Test func staticPrefixes() {
+        for ok in ["/mlflow", "/team/tracking", "/a-b_c.d~e", "/v2"] { #expect(RequestRules.staticPrefixError(ok) == nil, "\(ok)") }
+        // MLflow's three rules, with its messages.
+        #expect(RequestRules.staticPrefixError("mlflow") == "--static-prefix must begin with a '/'.")
+        #expect(RequestRules.staticPrefixError("/mlflow/") == "--static-prefix should not end with a '/'.")
+        #expect(RequestRules.staticPrefixError("/") == "--static-prefix should not end with a '/'.")
+        #expect(RequestRules.staticPrefixError("/ml{x}") == "--static-prefix must not contain '{' or '}'.")
+        // What a route could not mount as written.
+        for bad in ["/ml:flow", "/ml*", "/a//b", "/a/../b", "/ml%20x", "/ml?x", "/ml#x", "/ml flow", "/ü"] {
+            #expect(RequestRules.staticPrefixError(bad)?.contains("path segments") == true, "\(bad)")
+        }
+    }
 }

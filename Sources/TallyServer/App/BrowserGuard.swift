@@ -8,11 +8,18 @@ import TallyTracking
 struct BrowserGuardMiddleware: RouterMiddleware {
     typealias Context = TallyRequestContext
     let security: BrowserSecurity
+    /// The paths answered whatever the `Host`, under the server's `--static-prefix`.
+    let hostExempt: Set<String>
+
+    init(security: BrowserSecurity, under prefix: String) {
+        self.security = security
+        hostExempt = Set(BrowserSecurity.hostExemptPaths.map { prefix + $0 })
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard context.forwarded == nil else { return try await next(request, context) }
         let host = request.head.authority  // HTTP/1's Host header
-        if !BrowserSecurity.hostExemptPaths.contains(request.uri.path), !security.allowsHost(host) {
+        if !hostExempt.contains(request.uri.path), !security.allowsHost(host) {
             throw MLflowError(BrowserSecurity.invalidHost(host))
         }
         let origin = request.headers[.origin]

@@ -21,6 +21,8 @@ struct Endpoints: Sendable {
     var forwarder: ClusterForwarder?
     /// The defences against cross-site requests and DNS rebinding, `nil` when turned off.
     var browserSecurity: BrowserSecurity?
+    /// The path every route is served under (`--static-prefix`), empty for none.
+    var staticPrefix = ""
 
     /// Access control, `nil` when off.
     var access: AccessControl? { gate.control }

@@ -58,6 +58,9 @@ public struct ServerConfiguration: Sendable {
     public var tls: (certificate: String, key: String)?
     /// Cluster mode (`--metrics-destination s3://…` with a PostgreSQL backend store); `nil`: a single server.
     public var cluster: ClusterConfiguration?
+    /// The path every route is served under (`--static-prefix /mlflow`: `/mlflow/api/2.0/…`, the UI at `/mlflow/`);
+    /// empty for none. Checked by ``RequestRules/staticPrefixError(_:)``.
+    public var staticPrefix = ""
     /// MLflow 3's defences against cross-site requests and DNS rebinding (MLflow's defaults; `nil`:
     /// `--disable-security-middleware`).
     public var browserSecurity: BrowserSecurity? = try! BrowserSecurity()
@@ -122,11 +125,11 @@ public enum TallyApplication {
         router.add(middleware: MLflowErrorMiddleware())
         router.add(middleware: NULTextMiddleware())
         router.add(middleware: ForwardedRequestMiddleware(auth: e.forwarder?.auth, limit: max(e.largeBody, e.nativeBody)))
-        if let security = e.browserSecurity { router.add(middleware: BrowserGuardMiddleware(security: security)) }
+        if let security = e.browserSecurity { router.add(middleware: BrowserGuardMiddleware(security: security, under: e.staticPrefix)) }
         router.add(middleware: UnknownRouteMiddleware(gate: e.gate))
         func mount(_ table: RouteTable, at prefixes: [String]) {
             let routes = table.build()
-            for prefix in prefixes {
+            for prefix in prefixes.map({ e.staticPrefix + $0 }) {
                 router.addRoutes(routes, atPath: RouterPath(prefix))
                 for entry in table.entries { catalog?(prefix, entry) }
             }
@@ -238,7 +241,7 @@ public enum TallyApplication {
                                   gate: AccessGate(control: try accessControl(service: service, config: config, logger: logger), service: service, pool: pool),
                                   secureCookies: config.tls != nil,
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) },
-                                  browserSecurity: browserSecurity(config))
+                                  browserSecurity: browserSecurity(config), staticPrefix: config.staticPrefix)
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]

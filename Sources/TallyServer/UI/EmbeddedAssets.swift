@@ -4,11 +4,11 @@
 enum EmbeddedAssets {
     /// Name → (content type, ETag, body).
     static let files: [String: (contentType: String, etag: String, body: StaticString)] = [
-        "access.js": ("text/javascript; charset=utf-8", "\"f9fb13061b7bfbc4\"", ####"""
+        "access.js": ("text/javascript; charset=utf-8", "\"34872e04e21b68f3\"", ####"""
 // Access control in the UI: the login page, who is signed in (header), the admin page (users, the caller's access
 // tokens, grants) and the permissions panel that experiment and model pages show to MANAGE holders.
-import { mlflow, mlflow3, tally, session, loadSession, ApiError } from "/static/api.js";
-import { escape } from "/static/chart.js";
+import { mlflow, mlflow3, tally, session, loadSession, ApiError } from "./api.js";
+import { escape } from "./chart.js";
 
 const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
 const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "never");
@@ -228,13 +228,16 @@ export async function permissionsPanel(type, id) {
   return panel;
 }
 """####),
-        "api.js": ("text/javascript; charset=utf-8", "\"064d7a8ac7bc8619\"", ####"""
+        "api.js": ("text/javascript; charset=utf-8", "\"9001d6a5358a9f0b\"", ####"""
 // Calls to the MLflow API (/ajax-api/2.0/mlflow, /ajax-api/3.0/mlflow) and Tally's native API. Errors carry
 // MLflow's message. With access control on, the browser's session cookie authenticates every call; state-changing
 // calls carry the session's CSRF token, and a 401 sends the user to the login page.
-const MLFLOW = "/ajax-api/2.0/mlflow";
-const MLFLOW3 = "/ajax-api/3.0/mlflow";
-const TALLY = "/api/tally/v1";
+/// Where the server's paths start: "/", or the `--static-prefix` the UI is served under ("/mlflow/"), read from where
+/// this script was loaded (`<base>static/api.js`).
+export const BASE = new URL("..", import.meta.url).pathname;
+const MLFLOW = BASE + "ajax-api/2.0/mlflow";
+const MLFLOW3 = BASE + "ajax-api/3.0/mlflow";
+const TALLY = BASE + "api/tally/v1";
 
 export class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -326,11 +329,11 @@ export async function scoreboard(query) {
   return call("POST", TALLY + "/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"f35eca12d3e7416a\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"491a2bf185204ddf\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
-import { mlflow, compare, scoreboard, ApiError, session, loadSession } from "/static/api.js";
-import { loginPage, adminPage, permissionsPanel, renderWho } from "/static/access.js";
-import { Chart, COLORS, fmt, escape } from "/static/chart.js";
+import { mlflow, compare, scoreboard, ApiError, session, loadSession, BASE } from "./api.js";
+import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
+import { Chart, COLORS, fmt, escape } from "./chart.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
@@ -695,7 +698,7 @@ async function artifactList(where, info, path, lister = (p) => mlflow.get("/arti
         a.onclick = (e) => { e.preventDefault(); artifactList(sub, info, f.path, lister); };
         li.append(a, sub);
       } else {
-        const url = `/api/2.0/mlflow-artifacts/artifacts/${root}/${f.path.split("/").map(encodeURIComponent).join("/")}`;
+        const url = `${BASE}api/2.0/mlflow-artifacts/artifacts/${root}/${f.path.split("/").map(encodeURIComponent).join("/")}`;
         li.innerHTML = `<a href="${url}" download>${escape(f.path)}</a> <span class="muted">${f.file_size ?? ""} B</span> <button>Preview</button>`;
         li.querySelector("button").onclick = async () => {
           const pre = document.createElement(/\.(png|jpe?g|gif|svg|webp)$/i.test(f.path) ? "img" : "pre");
@@ -1206,7 +1209,7 @@ export function escape(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 """####),
-        "index.html": ("text/html; charset=utf-8", "\"f2b32457dd4fa832\"", ####"""
+        "index.html": ("text/html; charset=utf-8", "\"a8ffed720a028e51\"", ####"""
 <!doctype html>
 <html lang="en">
 <head>
@@ -1214,8 +1217,8 @@ export function escape(s) {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Tally</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="/static/style.css">
-<script type="module" src="/static/app.js"></script>
+<link rel="stylesheet" href="static/style.css">
+<script type="module" src="static/app.js"></script>
 </head>
 <body>
 <header class="top">

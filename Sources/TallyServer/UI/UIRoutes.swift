@@ -1,11 +1,20 @@
 import Hummingbird
 import NIOCore
 
-/// Serves the web UI embedded in the binary: `/` is the single page, `/static/<file>` its scripts and styles.
-/// Responses carry an ETag (content hash) and `Cache-Control: no-cache`, so browsers revalidate and get 304s.
+/// Serves the web UI embedded in the binary: `/` is the single page, `/static/<file>` its scripts and styles (under a
+/// `--static-prefix`, `/mlflow/` and `/mlflow/static/<file>`; the page finds its scripts and the API relative to its
+/// own address). Responses carry an ETag (content hash) and `Cache-Control: no-cache`, so browsers revalidate and get
+/// 304s.
 struct UIRoutes: Sendable {
     func add(to t: RouteTable) {
-        t.on("/", .get, access: .open) { request, _ in Self.serve("index.html", request) }
+        t.on("/", .get, access: .open) { request, _ in
+            // `/mlflow` → `/mlflow/`: the page's relative addresses resolve against a path that ends with `/`.
+            guard request.uri.path.hasSuffix("/") else {
+                let target = request.uri.path + "/" + (request.uri.query.map { "?" + $0 } ?? "")
+                return Response(status: .permanentRedirect, headers: [.location: target])
+            }
+            return Self.serve("index.html", request)
+        }
         t.on("/static/:file", .get, access: .open) { request, context in
             Self.serve(context.parameters.get("file") ?? "", request)
         }

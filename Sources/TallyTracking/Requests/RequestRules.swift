@@ -66,6 +66,20 @@ public enum RequestRules {
     public static func unreadableBody(_ detail: String) -> TrackingError {
         TrackingError(.badRequest, "The request body could not be read: \(detail)")
     }
+
+    /// What is wrong with a `--static-prefix` (`mlflow server`'s: every path served under it, `/mlflow/api/2.0/…`),
+    /// `nil` when it is one: MLflow's three rules with its messages, and plain path segments, so that the prefix is
+    /// mounted as written (`:` and `*` name route parameters, `%`, `?` and `#` are not path text).
+    public static func staticPrefixError(_ prefix: String) -> String? {
+        if !prefix.hasPrefix("/") { return "--static-prefix must begin with a '/'." }
+        if prefix.hasSuffix("/") { return "--static-prefix should not end with a '/'." }
+        if prefix.contains("{") || prefix.contains("}") { return "--static-prefix must not contain '{' or '}'." }
+        let segments = prefix.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        let plain = segments.allSatisfy { seg in
+            !seg.isEmpty && seg != "." && seg != ".." && seg.allSatisfy { c in c.isASCII && (c.isLetter || c.isNumber || "-._~".contains(c)) }
+        }
+        return plain ? nil : "--static-prefix '\(prefix)': use path segments of letters, digits and - . _ ~ (such as /mlflow or /team/tracking)"
+    }
 }
 
 /// MLflow's rule for an optional step window (`start_step` / `end_step`), shared by every endpoint that takes one.

@@ -24,6 +24,9 @@ extension ServerCommand {
     /// `--artifacts-destination`, `MLFLOW_ARTIFACTS_DESTINATION`, or the data directory's `artifacts` (`nil`).
     var artifactsDestination: String? { Self.mlflow(artifactsDestinationOption, "MLFLOW_ARTIFACTS_DESTINATION") }
 
+    /// `--static-prefix`, `MLFLOW_STATIC_PREFIX`, or none (`nil`).
+    var staticPrefix: String? { Self.mlflow(staticPrefixOption, "MLFLOW_STATIC_PREFIX") }
+
     /// Refuses an `MLFLOW_PORT` that is not a port when it is what sets the port.
     func validate() throws {
         if portOption == nil, let text = Self.mlflow(nil, "MLFLOW_PORT"), Int(text).map({ (0...65535).contains($0) }) != true {

@@ -17,6 +17,9 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: [.customShort("h"), .customLong("host")], help: "Interface to listen on (env MLFLOW_HOST; default 127.0.0.1).") var hostOption: String?
     @Option(name: [.customShort("p"), .customLong("port")], help: "Port to listen on (env MLFLOW_PORT; default 5000).") var portOption: Int?
     @Option(help: "Directory of the embedded stores.") var dataDir = "./tally-data"
+    @Option(name: .customLong("static-prefix"),
+            help: "Serve every path under this prefix, such as /mlflow (env MLFLOW_STATIC_PREFIX): the API at /mlflow/api/2.0/…, the UI at /mlflow/; clients use http://host:port/mlflow.")
+    var staticPrefixOption: String?
     @Option(name: .customLong("backend-store-uri"),
             help: "Metadata store URI (env MLFLOW_BACKEND_STORE_URI): SQLite in the data directory by default, sqlite:///path, or postgresql://user:password@host:port/database (shared by several servers).")
     var backendStoreOption: String?
@@ -100,6 +103,10 @@ struct ServerCommand: AsyncParsableCommand {
         }
         config.cluster = try clusterConfiguration()
         config.browserSecurity = try securityOptions.security()
+        if let prefix = staticPrefix {
+            if let problem = RequestRules.staticPrefixError(prefix) { throw ValidationError(problem) }
+            config.staticPrefix = prefix
+        }
         let service = try TallyApplication.openService(config)
         let recovery = service.metrics.recovery
         let logger = { var l = Logger(label: "tally"); l.logLevel = level; return l }()
@@ -116,11 +123,11 @@ struct ServerCommand: AsyncParsableCommand {
         }
         logger.info("store opened", metadata: ["dir": "\(dataDir)", "replayed_points": "\(recovery.replayedPoints)",
                                                "metadata": "\(service.metadata.location)"])
-        let scheme = config.tls == nil ? "http" : "https"
+        let scheme = config.tls == nil ? "http" : "https", prefix = config.staticPrefix
         let deadline = ShutdownDeadline(seconds: config.shutdownTimeoutSeconds, logger: logger)
         let app = try Self.closing(service) {
             try TallyApplication.application(service: service, config: config, deadline: deadline) { port in
-                logger.info("listening", metadata: ["url": "\(scheme)://\(host):\(port)"])
+                logger.info("listening", metadata: ["url": "\(scheme)://\(host):\(port)\(prefix)"])
             }
         }
         try await TallyApplication.run(app, deadline: deadline, logger: logger)  // SIGINT/SIGTERM: graceful shutdown, the stores closed last
