@@ -8,6 +8,7 @@ With TALLY_INTEROP_ARTIFACTS=s3 (and the SeaweedFS of `scripts/s3-test run`: TAL
 credentials), every server — Tally's and the MLflow oracle — keeps its proxied artifacts in the bucket `tally` under a
 prefix of its own (`--artifacts-destination s3://tally/…`): `make test` runs the PostgreSQL pass that way, the
 deployment MLflow documents for teams (PostgreSQL + S3)."""
+import contextlib
 import os
 import shutil
 import signal
@@ -128,6 +129,19 @@ def serving(url, p, log, context=None):
             if p.poll() is not None or time.time() > deadline:
                 raise RuntimeError("tally server did not start: " + open(log).read())
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def tally_serving(args, url, env=None):
+    """`tally server ARGS` with `env` added, serving `url` (its `/health`) for the `with` block, then stopped; yields
+    the path of its log."""
+    p, log = start_tally(args, env)
+    try:
+        serving(url, p, log)
+        yield log
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
 
 
 def refused_start(args, env=None):

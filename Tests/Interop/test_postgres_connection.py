@@ -10,7 +10,7 @@ import urllib.parse
 import pytest
 from mlflow import MlflowClient
 
-from conftest import POSTGRES, Server, free_port, postgres_database, refused_start, serving, start_tally
+from conftest import POSTGRES, Server, free_port, postgres_database, refused_start, tally_serving
 
 pytestmark = pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL pass (TALLY_INTEROP_BACKEND=postgres)")
 
@@ -67,13 +67,8 @@ def test_mlflow_servers_environment_variables_configure_tally_server():
     uri, port = postgres_database(), free_port()
     env = {"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_HOST": "127.0.0.1", "MLFLOW_PORT": str(port),
            "MLFLOW_DEFAULT_ARTIFACT_ROOT": "s3://team-bucket/mlflow"}
-    p, log = start_tally([], env)
-    try:
-        serving(f"http://127.0.0.1:{port}", p, log)
+    with tally_serving([], f"http://127.0.0.1:{port}", env):
         exp = MlflowClient(f"http://127.0.0.1:{port}").create_experiment("configured-by-env")
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
     # The experiment is in the PostgreSQL database the variable named, with the variable's artifact root.
     other = Server("--backend-store-uri", uri)
     try:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from mlflow import MlflowClient
 
-from conftest import MlflowServer, Server, free_port, refused_start, serving, start_tally
+from conftest import MlflowServer, Server, free_port, refused_start, tally_serving
 
 REFUSALS = ("Invalid Host header", "Cross-origin request blocked", "Disallowed CORS")
 
@@ -145,10 +145,9 @@ def test_options_from_the_environment_and_refused_settings():
     port = free_port()
     env = {"MLFLOW_SERVER_ALLOWED_HOSTS": "tally.example.com", "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS": "https://app.example.com",
            "MLFLOW_SERVER_X_FRAME_OPTIONS": "deny"}
-    p, log = start_tally(["--host", "127.0.0.1", "--port", str(port)], env)
     url = f"http://127.0.0.1:{port}"
-    try:
-        serving(url, p, log)
+    at = ["--host", "127.0.0.1", "--port", str(port)]
+    with tally_serving(at, url, env) as log:
         create = "/api/2.0/mlflow/experiments/create"
         assert refused(probe(url, "GET", "/", "localhost"))
         s, h, _ = probe(url, "GET", "/", "tally.example.com")
@@ -156,30 +155,16 @@ def test_options_from_the_environment_and_refused_settings():
         js = {"Content-Type": "application/json"}
         assert probe(url, "POST", create, "tally.example.com", {**js, "Origin": "https://app.example.com"}, '{"name": "env-app"}')[0] == 200
         assert refused(probe(url, "POST", create, "tally.example.com", {**js, "Origin": "https://other.example"}, '{"name": "env-other"}'))
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
     said = open(log).read()
     assert "browser defences on" in said and "tally.example.com" in said and "https://app.example.com" in said, said
     # The option wins over the variable.
-    p, log = start_tally(["--host", "127.0.0.1", "--port", str(port), "--allowed-hosts", "*"], env)
-    try:
-        serving(url, p, log)
+    with tally_serving([*at, "--allowed-hosts", "*"], url, env):
         assert not refused(probe(url, "GET", "/", "evil.example"))
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
     for disabled in (["--disable-security-middleware"], []):
-        p, log = start_tally(["--host", "127.0.0.1", "--port", str(port), *disabled],
-                             {} if disabled else {"MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE": "True"})
-        try:
-            serving(url, p, log)
+        with tally_serving([*at, *disabled], url, {} if disabled else {"MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE": "True"}) as log:
             s, h, _ = probe(url, "POST", "/api/2.0/mlflow/experiments/create", "evil.example",
                             {"Content-Type": "application/json", "Origin": "https://evil.example"}, json.dumps({"name": f"open{len(disabled)}"}))
             assert s == 200 and "x-frame-options" not in h
-        finally:
-            p.terminate()
-            p.wait(timeout=30)
         assert "browser defences off" in open(log).read()
     for args, env, says in [(["--x-frame-options", "ALLOW-FROM https://x"], {}, "is not SAMEORIGIN, DENY or NONE"),
                             (["--allowed-hosts", "https://tally.example.com"], {}, "is not a host"),

@@ -7,21 +7,17 @@ import tempfile
 
 from mlflow import MlflowClient
 
-from conftest import TALLY, free_port, refused_start, serving, start_tally
+from conftest import TALLY, free_port, refused_start, tally_serving
 
 
 def test_mlflow_servers_command_line():
     port = free_port()
-    p, log = start_tally(["-h", "127.0.0.1", "-p", str(port), "-w", "4", "--serve-artifacts", "--gunicorn-opts", "--timeout 120", "--dev"])
-    try:
-        serving(f"http://127.0.0.1:{port}", p, log)
+    args = ["-h", "127.0.0.1", "-p", str(port), "-w", "4", "--serve-artifacts", "--gunicorn-opts", "--timeout 120", "--dev"]
+    with tally_serving(args, f"http://127.0.0.1:{port}") as log:
         c = MlflowClient(f"http://127.0.0.1:{port}")
         run = c.create_run(c.create_experiment("from-a-dockerfile")).info.run_id
         c.log_metric(run, "loss", 0.5)
         assert c.get_run(run).data.metrics == {"loss": 0.5}
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
     said = open(log).read()
     assert "mlflow server options accepted and unused" in said and "--workers 4 --serve-artifacts --gunicorn-opts --dev" in said, said
     said = refused_start(["-p", str(free_port()), "--no-serve-artifacts"])
@@ -38,21 +34,12 @@ def test_mlflow_servers_environment_on_the_embedded_store():
         db = os.path.join(d, "meta.sqlite")
         env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{db}", "MLFLOW_PORT": str(port), "MLFLOW_HOST": "127.0.0.1",
                "MLFLOW_REGISTRY_STORE_URI": f"sqlite:///{db}"}
-        p, log = start_tally([], env)
-        try:
-            serving(f"http://127.0.0.1:{port}", p, log)
+        with tally_serving([], f"http://127.0.0.1:{port}", env):
             MlflowClient(f"http://127.0.0.1:{port}").create_experiment("env-configured")
-        finally:
-            p.terminate()
-            p.wait(timeout=30)
         assert os.path.getsize(db) > 0, "the metadata did not go to MLFLOW_BACKEND_STORE_URI's file"
         # `tally token` beside that server, in the same environment, finds the same users.
-        p, log = start_tally(["--auth", "basic"], {**env, "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-1"})
-        try:
-            serving(f"http://127.0.0.1:{port}", p, log)
-        finally:
-            p.terminate()
-            p.wait(timeout=30)
+        with tally_serving(["--auth", "basic"], f"http://127.0.0.1:{port}", {**env, "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-1"}):
+            pass
         made = subprocess.run([TALLY, "token", "create", "--data-dir", os.path.join(d, "data"), "--user", "admin", "--name", "ops"], capture_output=True,
                               text=True, timeout=60, env={**os.environ, **env})
         assert made.returncode == 0 and made.stdout.strip(), made.stderr
@@ -61,23 +48,14 @@ def test_mlflow_servers_environment_on_the_embedded_store():
         assert alone.returncode != 0 and "no data directory" in alone.stderr, alone.stderr  # the metadata is where the variable says
     # An option given wins over the variable (MLFLOW_PORT is not even read).
     port = free_port()
-    p, log = start_tally(["-p", str(port)], {"MLFLOW_PORT": "http"})
-    try:
-        serving(f"http://127.0.0.1:{port}", p, log)
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
+    with tally_serving(["-p", str(port)], f"http://127.0.0.1:{port}", {"MLFLOW_PORT": "http"}):
+        pass
 
 
 def test_static_prefix_from_the_environment_and_its_rules():
     port = free_port()
-    p, log = start_tally(["--host", "127.0.0.1", "--port", str(port)], {"MLFLOW_STATIC_PREFIX": "/mlflow"})
-    try:
-        serving(f"http://127.0.0.1:{port}/mlflow", p, log)
+    with tally_serving(["--host", "127.0.0.1", "--port", str(port)], f"http://127.0.0.1:{port}/mlflow", {"MLFLOW_STATIC_PREFIX": "/mlflow"}) as log:
         MlflowClient(f"http://127.0.0.1:{port}/mlflow").create_experiment("env-prefixed")
-    finally:
-        p.terminate()
-        p.wait(timeout=30)
     assert f"url=http://127.0.0.1:{port}/mlflow" in open(log).read()
     # MLflow's three rules, with its messages, and plain path segments.
     for prefix, says in [("mlflow", "--static-prefix must begin with a '/'."), ("/mlflow/", "--static-prefix should not end with a '/'."),
