@@ -50,7 +50,7 @@ def cases():
     out = []
     for h in ["127.0.0.1:PORT", "localhost:PORT", "localhost", "[::1]:PORT", "10.1.2.3:80", "192.168.0.9:5000", "172.16.5.5",
               "172.31.0.1:5000", "172.15.0.1", "172.32.0.1", "evil.example", "evil.example:PORT", "8.8.8.8:80", "[2001:db8::1]:5000",
-              "tally.example.com", "10.0.0.7", "app.notebooks.example"]:
+              "tally.example.com", "10.0.0.7", "app.notebooks.example", "10.0.0.attacker.example"]:
         out += [(f"GET api, Host {h}", "GET", api, h, {}, None), (f"GET /, Host {h}", "GET", "/", h, {}, None),
                 (f"GET /health, Host {h}", "GET", "/health", h, {}, None)]
     for o in ["https://evil.example", "http://localhost:3000", "http://127.0.0.1:PORT", "http://[::1]:8080", "null", "https://localhost",
@@ -60,8 +60,15 @@ def cases():
                 (f"PUT artifact, Origin {o}", "PUT", "/api/2.0/mlflow-artifacts/artifacts/0/x.txt", None, {"Origin": o}, "x"),
                 (f"preflight, Origin {o}", "OPTIONS", create, None, {"Origin": o, "Access-Control-Request-Method": "POST",
                                                                       "Access-Control-Request-Headers": "content-type"}, None)]
+    # A rebinding page at a name that looks like a private address writes to its own origin.
+    out.append(("POST create, rebinding name as its own origin", "POST", create, "10.0.0.attacker.example",
+                {**js, "Origin": "http://10.0.0.attacker.example"}, json.dumps({"name": "rebound"})))
     return out
 
+
+# A name that starts like a private address: MLflow's `10.*` (its default, and the `10.0.0.*` of the options here)
+# matches it as text, so a rebinding page there is answered; Tally matches such patterns against addresses only.
+ADDRESS_LOOKALIKE = {f"{k}, Host 10.0.0.attacker.example" for k in ("GET api", "GET /")}
 
 # Where Tally parts from MLflow on purpose in these cases: `https://localhost` is a localhost origin to MLflow's
 # write check but gets no CORS from it (its CORS patterns are http only); Tally treats it as localhost throughout.
@@ -96,7 +103,7 @@ def test_refused_and_answered_as_mlflow_does(options):
                 if [c and c.replace(u.rsplit(":", 1)[1], "PORT") for c, u in zip(cors, (oracle.url, tally.url))] != [cors[0] and cors[0].replace(
                         oracle.url.rsplit(":", 1)[1], "PORT")] * 2:
                     disagreements.append((name, f"CORS mlflow {cors[0]}, tally {cors[1]}"))
-        expected = LOCALHOST_OVER_HTTPS | (PATTERN_ORIGIN if options else set())
+        expected = LOCALHOST_OVER_HTTPS | ADDRESS_LOOKALIKE | (PATTERN_ORIGIN if options else set())
         unexpected = [f"{n}: {d}" for n, d in disagreements if n not in expected]
         assert not unexpected, "\n".join(unexpected)
         assert {n for n, _ in disagreements} == expected, disagreements  # the divergences are still there
@@ -228,12 +235,26 @@ done(out);
 
 
 def test_a_browser_page_from_another_site_cannot_use_the_server(pages):
-    tally = Server("--cors-allowed-origins", f"http://app.test:{pages}")
     d = chromium()
+    d.set_script_timeout(30)
+    # The control: with the defences off, the same page writes metric points into a run through the native endpoint
+    # (it reads its body whatever the content type), and a rebinding page reads the experiments.
+    open_server = Server("--disable-security-middleware")
+    try:
+        c = MlflowClient(open_server.url)
+        run = c.create_run("0").info.run_id
+        d.get(f"http://evil.test:{pages}/")
+        out = d.execute_async_script(ATTACK, open_server.url, run)
+        assert out["native"] == "opaque" and [m.value for m in c.get_metric_history(run, "csrf")] == [1.0], out
+        d.get(f"http://rebind.test:{open_server.port}/")
+        out = d.execute_async_script(ATTACK, f"http://rebind.test:{open_server.port}", run)
+        assert out["read"] >= 1, out
+    finally:
+        open_server.stop()
+    tally = Server("--cors-allowed-origins", f"http://app.test:{pages}")
     try:
         c = MlflowClient(tally.url)
         run = c.create_run("0").info.run_id
-        d.set_script_timeout(30)
         # A page of another site: its writes are refused, and what it reads it cannot see.
         d.get(f"http://evil.test:{pages}/")
         out = d.execute_async_script(ATTACK, tally.url, run)
@@ -244,6 +265,8 @@ def test_a_browser_page_from_another_site_cannot_use_the_server(pages):
         # DNS rebinding: a page at a name that now resolves to the server is same-origin with it, and refused.
         d.get(f"http://rebind.test:{tally.port}/")
         assert "DNS rebinding" in d.page_source, d.page_source[:300]
+        out = d.execute_async_script(ATTACK, f"http://rebind.test:{tally.port}", run)
+        assert out["read"].startswith("failed") and out["json"] == 403, out
         # An allowed origin writes and reads across sites.
         d.get(f"http://app.test:{pages}/")
         out = d.execute_async_script(ATTACK, tally.url, run)

@@ -414,8 +414,10 @@ def test_the_ui_and_the_client_under_a_static_prefix(browser, tmp_path):
         c.log_artifact(run, str(note))
         assert open(c.download_artifacts(run, "note.txt", str(tmp_path / "back"))).read() == "behind a proxy\n"
         assert requests.get(s.url + "/api/2.0/mlflow/experiments/search?max_results=1").status_code == 404
-        go(browser, base + "/#/")  # the page is at base + "/"; base alone redirects there
-        assert browser.current_url.startswith(base + "/#/")
+        browser.get(base)  # the page is at base + "/": base alone redirects there
+        wait(browser, "return document.body.dataset.ready === '#/'")
+        assert browser.current_url == base + "/"
+        go(browser, base + "/#/")
         browser.find_element("id", "exp-new").send_keys("made-in-the-ui")
         browser.find_element("id", "exp-create").click()
         wait(browser, "return document.getElementById('exp-rows').textContent.includes('made-in-the-ui')")

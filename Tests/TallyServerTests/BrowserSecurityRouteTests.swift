@@ -42,6 +42,9 @@ import TallyTracking
                 #expect(try await Self.send(s, "GET", "/api/2.0/mlflow/experiments/search?max_results=1", host: host).status == 200, "\(host)")
             }
             #expect(try await Self.experiments(s) == ["Default"])
+            // Two Host headers: which names the server is ambiguous (RFC 9112), so neither is trusted.
+            let two = try await Self.send(s, "GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers: ["Host": "evil.example"])
+            #expect(two.status == 400 && (two.json["message"] as? String)?.contains("more than one") == true, "\(two.status) \(two.text)")
         }
     }
 
@@ -63,13 +66,20 @@ import TallyTracking
             // An allowed origin, localhost, and the server's own page (same origin) may write; CORS headers for the first two.
             let app = try await Self.send(s, "POST", create, headers: ["Origin": "https://app.example.com"], json: #"{"name": "from-app"}"#)
             #expect(app.status == 200 && app.headers["access-control-allow-origin"] == "https://app.example.com")
-            #expect(app.headers["access-control-allow-credentials"] == "true")
+            #expect(app.headers["access-control-allow-credentials"] == "true" && app.headers["access-control-expose-headers"]?.contains("ETag") == true)
             let local = try await Self.send(s, "POST", create, headers: ["Origin": "http://localhost:3000"], json: #"{"name": "from-localhost"}"#)
             #expect(local.status == 200 && local.headers["access-control-allow-origin"] == "http://localhost:3000")
             let own = try await Self.send(s, "POST", create, host: "10.0.0.5:\(s.port)", headers: ["Origin": "http://10.0.0.5:\(s.port)"],
                                           json: #"{"name": "from-ui"}"#)
             #expect(own.status == 200 && own.headers["access-control-allow-origin"] == nil, "\(own.text)")
-            #expect(Set(try await Self.experiments(s)) == ["Default", "from-app", "from-localhost", "from-ui"])
+            // The same page over another scheme than the server's (a proxy says which in X-Forwarded-Proto).
+            let https = try await Self.send(s, "POST", create, host: "10.0.0.5:\(s.port)", headers: ["Origin": "https://10.0.0.5:\(s.port)"],
+                                            json: #"{"name": "other-scheme"}"#)
+            #expect(https.status == 403)
+            let proxied = try await Self.send(s, "POST", create, host: "10.0.0.5", headers: ["Origin": "https://10.0.0.5", "X-Forwarded-Proto": "https"],
+                                              json: #"{"name": "behind-a-proxy"}"#)
+            #expect(proxied.status == 200, "\(proxied.text)")
+            #expect(Set(try await Self.experiments(s)) == ["Default", "from-app", "from-localhost", "from-ui", "behind-a-proxy"])
         }
     }
 
@@ -129,11 +139,16 @@ import TallyTracking
             #expect(try await s.get("/mlflow/static/api.js").status == 200)
             let bare = try await s.get("/mlflow?x=1")
             #expect(bare.status == 308 && bare.headers["location"] == "/mlflow/?x=1")
+            // The router reads `//mlflow` as `/mlflow`; the redirect names the prefix, not `//mlflow/` (host `mlflow`).
+            #expect(try await s.get("//mlflow").headers["location"] == "/mlflow/")
+            // The proxied artifacts are also served without the prefix, as MLflow serves them.
+            #expect(try await s.get("/api/2.0/mlflow-artifacts/artifacts/0/a.txt").status == 404)  // not written yet
             #expect(try await Self.send(s, "GET", "/mlflow/health", host: "evil.example").text == "OK")
             #expect(try await Self.send(s, "GET", "/mlflow/", host: "evil.example").status == 403)
             let put = try await s.request("PUT", "/mlflow/api/2.0/mlflow-artifacts/artifacts/0/a.txt", body: Array("hi".utf8), contentType: "text/plain")
             #expect(put.status == 200, "\(put.text)")
             #expect(try await s.get("/mlflow/api/2.0/mlflow-artifacts/artifacts/0/a.txt").text == "hi")
+            #expect(try await s.get("/api/2.0/mlflow-artifacts/artifacts/0/a.txt").text == "hi")
         }
     }
 }

@@ -40,6 +40,13 @@ import Testing
         #expect(!own.allowsHost("0.0.0.0:5000") && own.ownNames == ["node-2.internal", "[::1]"])
         let any = try BrowserSecurity(allowedHosts: "*")
         #expect(any.anyHost && any.allowsHost("evil.example") && any.allowsHost(nil))
+        // A pattern of digits, dots and `*` matches addresses only, not names that start like them (MLflow's reading
+        // lets `10.0.0.attacker.example` through); `*:5000` is not such a pattern.
+        let addresses = try BrowserSecurity(allowedHosts: "10.0.0.*,192.168.*:8080,*:5000")
+        #expect(addresses.hostMatch("10.0.0.7") == .pattern && addresses.hostMatch("10.0.0.7:5001") == .pattern)
+        #expect(addresses.hostMatch("10.0.0.attacker.example") == nil && addresses.hostMatch("10.0.0.attacker.example:80") == nil)
+        #expect(addresses.allowsHost("192.168.1.2:8080") && !addresses.allowsHost("192.168.evil.example:8080"))
+        #expect(addresses.allowsHost("anything.example:5000") && !addresses.allowsHost("anything.example:5001"))
     }
 
     @Test func crossSiteWritesAreRefusedUnlessTheOriginIsAllowed() throws {
@@ -66,6 +73,15 @@ import Testing
         #expect(!refused("POST", "https://a.notebooks.example", listed) && refused("POST", "https://notebooks.example", listed))
         let anyOrigin = try BrowserSecurity(allowedOrigins: "*")
         #expect(!refused("DELETE", "https://evil.example", anyOrigin))
+        // Same origin only for a Host allowed by name: a pattern may match the rebinding page's own name.
+        let patterns = try BrowserSecurity(allowedHosts: "*.corp.example,tally.corp.example")
+        #expect(patterns.hostMatch("a.corp.example") == .pattern && patterns.hostMatch("tally.corp.example:5000") == .named)
+        #expect(refused("POST", "http://a.corp.example", host: "a.corp.example", patterns))
+        #expect(!refused("POST", "http://tally.corp.example", host: "tally.corp.example", patterns))
+        // And of the same scheme, when the server knows it (its own, or a proxy's X-Forwarded-Proto).
+        #expect(s.refusesStateChange(method: "POST", origin: "https://10.0.0.5", host: "10.0.0.5", scheme: "http"))
+        #expect(!s.refusesStateChange(method: "POST", origin: "https://10.0.0.5", host: "10.0.0.5", scheme: "HTTPS"))
+        #expect(!s.refusesStateChange(method: "POST", origin: "https://10.0.0.5", host: "10.0.0.5", scheme: nil))
         _ = s
     }
 
@@ -107,25 +123,40 @@ import Testing
             ("[--0]", "/"), ("[a-c-e]", "-"), ("[a-c-e]", "d"), ("[^a]", "^"), ("[^a]", "b"), ("\\*", "\\x"), ("[\\]", "\\"),
             ("*.corp.internal", "a.b.corp.internal"), ("[[]::1]:*", "[::1]:5000"), ("10.*", "10.attacker.example"),
             ("a*b*c", "aXbYbZc"), ("a*b*c", "aXbYbZ"), ("*x*", "abc"), ("?*", ""), ("[!a-c]*", "d"), ("é?", "éü"),
+            ("[b-a!]", "x"), ("[!b-a]", "x"), ("*[?-.!]", "!cb"), ("[a-c-e]", "b"), ("[!-]", "-"), ("[!-]", "a"),
         ]
         var rng = SystemRandomNumberGenerator()
         let alphabet: [Character] = ["a", "b", "-", "]", "[", "!", "*", "?", "^", ".", ":", "c"]
-        for _ in 0..<1500 {
+        for _ in 0..<4000 {
             let p = String((0..<Int.random(in: 0...7, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
             let t = String((0..<Int.random(in: 0...6, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
             cases.append((p, t))
         }
         let python = try Self.pythonMatches(cases)
+        var compared = 0
         for (i, (p, t)) in cases.enumerated() {
-            #expect(Glob(p).matches(t) == python[i], "pattern \(p) text \(t)")
+            guard let answer = python[i] else { continue }  // a pattern Python itself fails on (a set it cannot build)
+            #expect(Glob(p).matches(t) == answer, "pattern \(p) text \(t)")
+            compared += 1
         }
+        #expect(compared > cases.count * 9 / 10)
     }
 
-    /// Python's answers for `cases`, one per case (python3 is a dependency `scripts/bootstrap` installs).
-    static func pythonMatches(_ cases: [(String, String)]) throws -> [Bool] {
+    /// Python's answers for `cases`, one per case, `nil` where Python raises (python3 is a dependency
+    /// `scripts/bootstrap` installs).
+    static func pythonMatches(_ cases: [(String, String)]) throws -> [Bool?] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import fnmatch,json,sys; print(json.dumps([fnmatch.fnmatchcase(t, p) for p, t in json.load(sys.stdin)]))"]
+        let script = """
+            import fnmatch, json, sys
+            def match(p, t):
+                try:
+                    return fnmatch.fnmatchcase(t, p)
+                except Exception:
+                    return None
+            print(json.dumps([match(p, t) for p, t in json.load(sys.stdin)]))
+            """
+        p.arguments = ["python3", "-c", script]
         let input = Pipe(), output = Pipe()
         p.standardInput = input
         p.standardOutput = output
@@ -134,7 +165,7 @@ import Testing
         try input.fileHandleForWriting.close()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        let answers = try JSONSerialization.jsonObject(with: data) as? [Bool]
+        let answers = (try JSONSerialization.jsonObject(with: data) as? [Any])?.map { $0 as? Bool }
         #expect(p.terminationStatus == 0 && answers?.count == cases.count)
         return answers ?? []
     }

@@ -10,15 +10,19 @@ struct BrowserGuardMiddleware: RouterMiddleware {
     let security: BrowserSecurity
     /// The paths answered whatever the `Host`, under the server's `--static-prefix`.
     let hostExempt: Set<String>
+    /// The scheme the server speaks itself (a proxy in front may name another in `X-Forwarded-Proto`).
+    let scheme: String
 
-    init(security: BrowserSecurity, under prefix: String) {
+    init(security: BrowserSecurity, under prefix: String, tls: Bool) {
         self.security = security
         hostExempt = Set(BrowserSecurity.hostExemptPaths.map { prefix + $0 })
+        scheme = tls ? "https" : "http"
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard context.forwarded == nil else { return try await next(request, context) }
-        let host = request.head.authority  // HTTP/1's Host header
+        let host = request.head.authority  // HTTP/1's Host header; a second one stays among the headers
+        if request.headers[.init("Host")!] != nil { throw MLflowError(BrowserSecurity.duplicateHost) }
         if !hostExempt.contains(request.uri.path), !security.allowsHost(host) {
             throw MLflowError(BrowserSecurity.invalidHost(host))
         }
@@ -26,7 +30,9 @@ struct BrowserGuardMiddleware: RouterMiddleware {
         if request.method == .options, let origin, let asked = request.headers[.accessControlRequestMethod] {
             return try preflight(request, origin: origin, method: asked)
         }
-        if security.refusesStateChange(method: request.method.rawValue, origin: origin, host: host) {
+        // A proxy's X-Forwarded-Proto: a cross-site page cannot set it without a preflight, which is refused.
+        let proto = request.headers[.init("X-Forwarded-Proto")!].map { String(($0.split(separator: ",").first ?? "").filter { $0 != " " }) }
+        if security.refusesStateChange(method: request.method.rawValue, origin: origin, host: host, scheme: proto ?? scheme) {
             throw MLflowError(BrowserSecurity.crossOrigin(origin ?? ""))
         }
         return try await next(request, context)
@@ -63,6 +69,7 @@ struct BrowserHeadersMiddleware: RouterMiddleware {
         if let (allow, credentials) = security.cors(request.headers[.origin]) {
             response.headers[.accessControlAllowOrigin] = allow
             if credentials { response.headers[.accessControlAllowCredentials] = "true" }
+            response.headers[.accessControlExposeHeaders] = BrowserSecurity.exposedHeaders
         }
         return response
     }

@@ -125,11 +125,12 @@ public enum TallyApplication {
         router.add(middleware: MLflowErrorMiddleware())
         router.add(middleware: NULTextMiddleware())
         router.add(middleware: ForwardedRequestMiddleware(auth: e.forwarder?.auth, limit: max(e.largeBody, e.nativeBody)))
-        if let security = e.browserSecurity { router.add(middleware: BrowserGuardMiddleware(security: security, under: e.staticPrefix)) }
+        if let security = e.browserSecurity { router.add(middleware: BrowserGuardMiddleware(security: security, under: e.staticPrefix, tls: e.secureCookies)) }
         router.add(middleware: UnknownRouteMiddleware(gate: e.gate))
-        func mount(_ table: RouteTable, at prefixes: [String]) {
+        /// `table` at each of `prefixes` under the static prefix (and, `bare`, also without it).
+        func mount(_ table: RouteTable, at prefixes: [String], bare: Bool = false) {
             let routes = table.build()
-            for prefix in prefixes.map({ e.staticPrefix + $0 }) {
+            for prefix in prefixes.map({ e.staticPrefix + $0 }) + (bare && !e.staticPrefix.isEmpty ? prefixes : []) {
                 router.addRoutes(routes, atPath: RouterPath(prefix))
                 for entry in table.entries { catalog?(prefix, entry) }
             }
@@ -167,7 +168,8 @@ public enum TallyApplication {
 
         let proxied = RouteTable(gate: e.gate)
         ArtifactRoutes(endpoints: e).addProxied(to: proxied)
-        mount(proxied, at: ["/api/2.0/mlflow-artifacts"])
+        // Also without the static prefix, as MLflow serves them: its client resolves `mlflow-artifacts:/` (the root) there.
+        mount(proxied, at: ["/api/2.0/mlflow-artifacts"], bare: true)
 
         let native = RouteTable(gate: e.gate)
         NativeRoutes(endpoints: e).add(to: native)
@@ -180,7 +182,7 @@ public enum TallyApplication {
         root.on("/health", .get, access: .open) { _, _ in Self.text("OK") }
         root.on("/version", .get, access: .open) { _, _ in Self.text(TallyVersion.string) }
         ArtifactRoutes(endpoints: e).addUIDownload(to: root)
-        UIRoutes().add(to: root)
+        UIRoutes(prefix: e.staticPrefix).add(to: root)
         mount(root, at: [""])
         return router
     }

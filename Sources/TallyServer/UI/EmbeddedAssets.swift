@@ -228,13 +228,14 @@ export async function permissionsPanel(type, id) {
   return panel;
 }
 """####),
-        "api.js": ("text/javascript; charset=utf-8", "\"9001d6a5358a9f0b\"", ####"""
+        "api.js": ("text/javascript; charset=utf-8", "\"c7fdb7d798904eca\"", ####"""
 // Calls to the MLflow API (/ajax-api/2.0/mlflow, /ajax-api/3.0/mlflow) and Tally's native API. Errors carry
 // MLflow's message. With access control on, the browser's session cookie authenticates every call; state-changing
 // calls carry the session's CSRF token, and a 401 sends the user to the login page.
 /// Where the server's paths start: "/", or the `--static-prefix` the UI is served under ("/mlflow/"), read from where
-/// this script was loaded (`<base>static/api.js`).
-export const BASE = new URL("..", import.meta.url).pathname;
+/// this script was loaded (`<base>static/api.js`). Leading slashes are one: the router takes `//` for `/`, and a path
+/// starting with `//` would name another host.
+export const BASE = new URL("..", import.meta.url).pathname.replace(/^\/+/, "/");
 const MLFLOW = BASE + "ajax-api/2.0/mlflow";
 const MLFLOW3 = BASE + "ajax-api/3.0/mlflow";
 const TALLY = BASE + "api/tally/v1";

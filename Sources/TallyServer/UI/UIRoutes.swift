@@ -6,11 +6,16 @@ import NIOCore
 /// own address). Responses carry an ETag (content hash) and `Cache-Control: no-cache`, so browsers revalidate and get
 /// 304s.
 struct UIRoutes: Sendable {
+    /// The server's `--static-prefix`, empty for none.
+    let prefix: String
+
     func add(to t: RouteTable) {
+        let prefix = prefix
         t.on("/", .get, access: .open) { request, _ in
-            // `/mlflow` → `/mlflow/`: the page's relative addresses resolve against a path that ends with `/`.
+            // `/mlflow` → `/mlflow/`: the page's relative addresses resolve against a path that ends with `/`. The
+            // target is the prefix, never the request's path (`//mlflow` must not send the browser to host `mlflow`).
             guard request.uri.path.hasSuffix("/") else {
-                let target = request.uri.path + "/" + (request.uri.query.map { "?" + $0 } ?? "")
+                let target = prefix + "/" + (request.uri.query.map { "?" + $0 } ?? "")
                 return Response(status: .permanentRedirect, headers: [.location: target])
             }
             return Self.serve("index.html", request)

@@ -47,6 +47,9 @@ public struct BrowserSecurity: Sendable, Equatable {
                       + "(list it in --cors-allowed-origins or MLFLOW_SERVER_CORS_ALLOWED_ORIGINS)")
     }
 
+    /// The refusal of a request with more than one `Host` header (RFC 9112: which one names the server is ambiguous).
+    public static let duplicateHost = TrackingError(.badRequest, "Invalid Host header: the request has more than one")
+
     /// The refusal of a CORS preflight for a method browsers may not use here.
     public static func preflightMethod(_ method: String) -> TrackingError {
         TrackingError(.permissionDenied, "Cross-origin request blocked: method '\(method)' is not one of \(corsMethods)")
@@ -56,6 +59,9 @@ public struct BrowserSecurity: Sendable, Equatable {
     public static let corsMethodList = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
     /// ``corsMethodList`` as the header's value.
     public static var corsMethods: String { corsMethodList.joined(separator: ", ") }
+    /// The answer headers a page of an allowed origin may read (`Access-Control-Expose-Headers`; with credentials a
+    /// `*` would name a header called `*`).
+    public static let exposedHeaders = "Content-Disposition, Content-Length, ETag, Location, Retry-After"
     /// Seconds a browser may cache a preflight's answer.
     public static let preflightMaxAge = 600
     /// Paths answered whatever the `Host` (probes address servers by whatever name reaches them).
@@ -119,30 +125,53 @@ public struct BrowserSecurity: Sendable, Equatable {
     /// Whether every origin is allowed (`--cors-allowed-origins '*'`): CORS without credentials, nothing refused.
     public var anyOrigin: Bool { allowedOrigins.contains("*") }
 
+    /// How a `Host` header was allowed: by name (a listed name, the server's own, the defaults' addresses), or only by
+    /// a pattern, which a rebinding attacker's name may match too.
+    public enum HostMatch: Sendable, Equatable {
+        /// Named, or every host allowed.
+        case named
+        /// Only through a `*` pattern of `--allowed-hosts`.
+        case pattern
+    }
+
     /// Whether a request with this `Host` header is answered.
-    public func allowsHost(_ header: String?) -> Bool {
-        if anyHost { return true }
-        guard let header, let (name, port) = Self.splitHost(header.lowercased()) else { return false }
-        if ownNames.contains(name) { return true }
-        guard let allowedHosts else { return Self.isLocalOrPrivate(name) }
+    public func allowsHost(_ header: String?) -> Bool { hostMatch(header) != nil }
+
+    /// How this `Host` header is allowed, `nil` when it is not. A pattern of digits, dots and `*` (`10.*`,
+    /// `192.168.1.*`) matches IPv4 addresses only: MLflow's reading also lets the name `10.attacker.example` through.
+    public func hostMatch(_ header: String?) -> HostMatch? {
+        if anyHost { return .named }
+        guard let header, let (name, port) = Self.splitHost(header.lowercased()) else { return nil }
+        if ownNames.contains(name) { return .named }
+        guard let allowedHosts else { return Self.isLocalOrPrivate(name) ? .named : nil }
         let full = header.lowercased()
+        var matched = false
         for (entry, glob) in zip(allowedHosts, hostGlobs) {
             if entry.contains("*") {
+                let namePart = entry.split(separator: ":", maxSplits: 1).first ?? ""
+                let addressPattern = namePart.contains { $0.isASCII && $0.isNumber }
+                    && namePart.allSatisfy { $0 == "." || $0 == "*" || $0.isASCII && $0.isNumber }
+                if addressPattern && Self.ipv4(name) == nil { continue }
                 // A pattern without a port takes any port, as a name does.
-                if glob.matches(full) || (!entry.contains(":") && glob.matches(name)) { return true }
+                if glob.matches(full) || (!entry.contains(":") && glob.matches(name)) { matched = true }
             } else if let (n, p) = Self.splitHost(entry), n == name, p == nil || p == port {
-                return true
+                return .named
             }
         }
-        return false
+        return matched ? .pattern : nil
     }
 
     /// Whether a request must be refused as a cross-site write: a state-changing method, an `Origin` that is neither
-    /// the `Host` the request was sent to (while hosts are checked) nor localhost nor allowed.
-    public func refusesStateChange(method: String, origin: String?, host: String?) -> Bool {
+    /// the request's own origin nor localhost nor allowed. Its own origin is `scheme` (the server's, or the one a proxy
+    /// names in `X-Forwarded-Proto`; `nil`: not known, any) and a `Host` allowed by name: a `Host` allowed only by a
+    /// pattern, or with every host allowed, may be a rebinding attacker's name, which is same-origin with its page.
+    public func refusesStateChange(method: String, origin: String?, host: String?, scheme: String? = nil) -> Bool {
         guard let origin, !origin.isEmpty, ["POST", "PUT", "DELETE", "PATCH"].contains(method), !anyOrigin else { return false }
         let o = origin.lowercased()
-        if !anyHost, let host, Self.authority(ofOrigin: o) == host.lowercased() { return false }  // same origin
+        if !anyHost, let host, hostMatch(host) == .named, Self.authority(ofOrigin: o) == host.lowercased(),
+           scheme.map({ o.hasPrefix($0.lowercased() + "://") }) ?? true {
+            return false  // same origin
+        }
         if Self.isLocalhostOrigin(o) { return false }
         return !allowsOrigin(o)
     }

@@ -37,10 +37,7 @@ public struct Glob: Sendable, Equatable {
                     tokens.append(.scalar("["))
                     continue
                 }
-                var body = p[i..<j]
-                let negated = body.first == "!"
-                if negated { body = body.dropFirst() }
-                tokens.append(.set(Self.ranges(Array(body)), negated: negated))
+                tokens.append(Self.set(p, from: i, to: j))
                 i = j + 1
             default:
                 tokens.append(.scalar(c))
@@ -49,20 +46,56 @@ public struct Glob: Sendable, Equatable {
         self.tokens = tokens
     }
 
-    /// A set's items: `a-z` ranges (left to right, a `-` first or last is itself), the reversed ones dropped.
-    static func ranges(_ s: [Unicode.Scalar]) -> [ClosedRange<Unicode.Scalar>] {
-        var out: [ClosedRange<Unicode.Scalar>] = []
+    /// The set `p[i..<j]` (between `[` and `]`) as Python's `fnmatch.translate` reads it, quirks included: the text is
+    /// cut at the hyphens that make ranges (after a leading `!`, and not within two of the last cut), a range whose
+    /// ends are reversed is dropped with both its ends, and what is left is a regular-expression set, negated when it
+    /// starts with `!` (a lone `!` is any character, nothing at all no character).
+    static func set(_ p: [Unicode.Scalar], from i0: Int, to j: Int) -> Token {
+        // The set's text as (scalar, isRangeHyphen) pairs: hyphens between chunks make ranges, any other is literal.
+        var text: [(Unicode.Scalar, Bool)]
+        if !p[i0..<j].contains("-") {
+            text = p[i0..<j].map { ($0, false) }
+        } else {
+            var chunks: [[Unicode.Scalar]] = []
+            var i = i0
+            var k = p[i0] == "!" ? i0 + 2 : i0 + 1
+            while k < j, let cut = p[k..<j].firstIndex(of: "-") {
+                chunks.append(Array(p[i..<cut]))
+                i = cut + 1
+                k = cut + 3
+            }
+            if i < j { chunks.append(Array(p[i..<j])) } else { chunks[chunks.count - 1].append("-") }
+            var c = chunks.count - 1
+            while c > 0 {
+                if let last = chunks[c - 1].last, let first = chunks[c].first, last > first {
+                    chunks[c - 1] = Array(chunks[c - 1].dropLast()) + chunks[c].dropFirst()
+                    chunks.remove(at: c)
+                }
+                c -= 1
+            }
+            text = []
+            for (n, chunk) in chunks.enumerated() {
+                if n > 0 { text.append(("-", true)) }
+                text += chunk.map { ($0, false) }
+            }
+        }
+        if text.isEmpty { return .set([], negated: false) }
+        if text.count == 1 && text[0].0 == "!" { return .set([], negated: true) }
+        let negated = text[0] == ("!", false)
+        if negated { text.removeFirst() }
+        // A regular-expression set: `a-z` where an unescaped hyphen stands between two items, else each item itself.
+        var ranges: [ClosedRange<Unicode.Scalar>] = []
         var k = 0
-        while k < s.count {
-            if k + 2 < s.count && s[k + 1] == "-" {
-                if s[k] <= s[k + 2] { out.append(s[k]...s[k + 2]) }
+        while k < text.count {
+            if k + 2 < text.count && text[k + 1] == ("-", true) {
+                if text[k].0 <= text[k + 2].0 { ranges.append(text[k].0...text[k + 2].0) }
                 k += 3
             } else {
-                out.append(s[k]...s[k])
+                ranges.append(text[k].0...text[k].0)
                 k += 1
             }
         }
-        return out
+        return .set(ranges, negated: negated)
     }
 
     /// Whether the whole of `text` matches.
