@@ -38,6 +38,7 @@ import Testing
         let own = s.knowing(["0.0.0.0", "http://Node-2.internal:5001/", "::1"])
         #expect(own.allowsHost("node-2.internal:5001") && own.allowsHost("node-2.internal") && own.allowsHost("[::1]:5000"))
         #expect(!own.allowsHost("0.0.0.0:5000") && own.ownNames == ["node-2.internal", "[::1]"])
+        #expect(s.knowing(["http://user@node-3:5000?x=1", "https://[fd00::2]:443/p", "node-4:5000"]).ownNames == ["node-3", "[fd00::2]", "node-4"])
         let any = try BrowserSecurity(allowedHosts: "*")
         #expect(any.anyHost && any.allowsHost("evil.example") && any.allowsHost(nil))
         // A pattern of digits, dots and `*` matches addresses only, not names that start like them (MLflow's reading

@@ -111,10 +111,14 @@ public struct BrowserSecurity: Sendable, Equatable {
     public func knowing(_ names: [String]) -> BrowserSecurity {
         var s = self
         for n in names.map({ $0.lowercased() }) {
-            var a = Self.authority(ofOrigin: n.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).prefix(3)
-                .joined(separator: "/")) ?? n
-            if !a.hasPrefix("["), a.filter({ $0 == ":" }).count > 1 { a = "[\(a)]" }  // `--host ::1`
-            guard let (name, _) = Self.splitHost(a), !["0.0.0.0", "[::]"].contains(name), !s.ownNames.contains(name) else { continue }
+            // A URL's authority: after `scheme://`, before the path, query or fragment, without user information.
+            var a = Substring(n)
+            if let colon = a.firstIndex(of: ":"), a[colon...].hasPrefix("://") { a = a[a.index(colon, offsetBy: 3)...] }
+            a = a.prefix { !"/?#".contains($0) }
+            if let at = a.lastIndex(of: "@") { a = a[a.index(after: at)...] }
+            var text = String(a)
+            if !text.hasPrefix("["), text.filter({ $0 == ":" }).count > 1 { text = "[\(text)]" }  // `--host ::1`
+            guard let (name, _) = Self.splitHost(text), !["0.0.0.0", "[::]"].contains(name), !s.ownNames.contains(name) else { continue }
             s.ownNames.append(name)
         }
         return s
