@@ -22,7 +22,7 @@ struct BrowserGuardMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard context.forwarded == nil else { return try await next(request, context) }
         let host = request.head.authority  // HTTP/1's Host header; a second one stays among the headers
-        if request.headers[.init("Host")!] != nil { throw MLflowError(BrowserSecurity.duplicateHost) }
+        if request.headers[BrowserHeaderNames.host] != nil { throw MLflowError(BrowserSecurity.duplicateHost) }
         if !hostExempt.contains(request.uri.path), !security.allowsHost(host) {
             throw MLflowError(BrowserSecurity.invalidHost(host))
         }
@@ -31,7 +31,7 @@ struct BrowserGuardMiddleware: RouterMiddleware {
             return try preflight(request, origin: origin, method: asked)
         }
         // A proxy's X-Forwarded-Proto: a cross-site page cannot set it without a preflight, which is refused.
-        let proto = request.headers[.init("X-Forwarded-Proto")!].map { String(($0.split(separator: ",").first ?? "").filter { $0 != " " }) }
+        let proto = request.headers[BrowserHeaderNames.forwardedProto].map { String(($0.split(separator: ",").first ?? "").filter { $0 != " " }) }
         if security.refusesStateChange(method: request.method.rawValue, origin: origin, host: host, scheme: proto ?? scheme) {
             throw MLflowError(BrowserSecurity.crossOrigin(origin ?? ""))
         }
@@ -64,7 +64,7 @@ struct BrowserHeadersMiddleware: RouterMiddleware {
             response = try e.response(from: request, context: context)
         }
         response.headers[.xContentTypeOptions] = "nosniff"
-        if let frame = security.frameOptions { response.headers[.init("X-Frame-Options")!] = frame.rawValue }
+        if let frame = security.frameOptions { response.headers[BrowserHeaderNames.frameOptions] = frame.rawValue }
         response.headers[.vary] = "Origin"
         if let (allow, credentials) = security.cors(request.headers[.origin]) {
             response.headers[.accessControlAllowOrigin] = allow
@@ -73,4 +73,14 @@ struct BrowserHeadersMiddleware: RouterMiddleware {
         }
         return response
     }
+}
+
+/// Header names the defences read or write that HTTPTypes does not name, made once (a name is checked when made).
+enum BrowserHeaderNames {
+    /// A second `Host` header (the first is the request's authority).
+    static let host = HTTPFields.Element.Name("Host")!
+    /// The scheme a proxy in front received the request over.
+    static let forwardedProto = HTTPFields.Element.Name("X-Forwarded-Proto")!
+    /// Who may frame the answer.
+    static let frameOptions = HTTPFields.Element.Name("X-Frame-Options")!
 }

@@ -63,7 +63,7 @@ public struct ServerConfiguration: Sendable {
     public var staticPrefix = ""
     /// MLflow 3's defences against cross-site requests and DNS rebinding (MLflow's defaults; `nil`:
     /// `--disable-security-middleware`).
-    public var browserSecurity: BrowserSecurity? = try! BrowserSecurity()
+    public var browserSecurity: BrowserSecurity? = try! BrowserSecurity()  // MLflow's defaults: nothing to refuse
 
     /// The defaults.
     public init() {}

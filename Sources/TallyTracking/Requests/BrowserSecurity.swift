@@ -22,9 +22,9 @@ import Darwin
 ///
 /// Where Tally parts from MLflow on purpose (docs/security.md): the default private-address rule parses the address
 /// (MLflow's `10.*` also lets a rebinding name such as `10.attacker.example` through); host names compare without
-/// case and an entry without a port takes any port; a request whose `Origin` is the very `Host` it was sent to (the
-/// UI served from a private address) is same-origin, not refused; `https://localhost` gets CORS headers as
-/// `http://localhost` does.
+/// case and an entry without a port takes any port; a pattern of digits and dots matches addresses only; a request
+/// whose `Origin` is the very `Host` it was sent to, allowed by name and over the server's scheme (the UI served from
+/// a private address), is same-origin, not refused; `https://localhost` gets CORS headers as `http://localhost` does.
 public struct BrowserSecurity: Sendable, Equatable {
     /// `X-Frame-Options` values.
     public enum FrameOptions: String, Sendable, Equatable {
