@@ -413,6 +413,9 @@ def test_the_ui_and_the_client_under_a_static_prefix(browser, tmp_path):
         note.write_text("behind a proxy\n")
         c.log_artifact(run, str(note))
         assert open(c.download_artifacts(run, "note.txt", str(tmp_path / "back"))).read() == "behind a proxy\n"
+        with tally_client.Run(run_id=run, tracking_uri=base) as r:  # Tally's native ingest through the prefix too
+            r.log_series("native", [0, 1], [0.5, 0.125], [1_700_000_000_000, 1_700_000_000_001])
+        assert [(m.step, m.value) for m in c.get_metric_history(run, "native")] == [(0, 0.5), (1, 0.125)]
         assert requests.get(s.url + "/api/2.0/mlflow/experiments/search?max_results=1").status_code == 404
         browser.get(base)  # the page is at base + "/": base alone redirects there
         wait(browser, "return document.body.dataset.ready === '#/'")
