@@ -12,18 +12,33 @@ from conftest import TALLY, free_port, refused_start, tally_serving
 
 def test_mlflow_servers_command_line():
     port = free_port()
-    args = ["-h", "127.0.0.1", "-p", str(port), "-w", "4", "--serve-artifacts", "--gunicorn-opts", "--timeout 120", "--dev"]
+    args = ["-h", "127.0.0.1", "-p", str(port), "-w", "4", "--serve-artifacts", "--gunicorn-opts", "--timeout 120", "--dev",
+            "--secrets-cache-ttl", "60", "--disable-workspaces"]
     with tally_serving(args, f"http://127.0.0.1:{port}") as log:
         c = MlflowClient(f"http://127.0.0.1:{port}")
         run = c.create_run(c.create_experiment("from-a-dockerfile")).info.run_id
         c.log_metric(run, "loss", 0.5)
         assert c.get_run(run).data.metrics == {"loss": 0.5}
     said = open(log).read()
-    assert "mlflow server options accepted and unused" in said and "--workers 4 --serve-artifacts --gunicorn-opts --dev" in said, said
+    assert "mlflow server options accepted and unused" in said, said
+    assert "--workers 4 --serve-artifacts --gunicorn-opts --dev --secrets-cache-ttl --disable-workspaces" in said, said
     said = refused_start(["-p", str(free_port()), "--no-serve-artifacts"])
     assert "--no-serve-artifacts: Tally always serves artifacts" in said, said
     said = refused_start(["-p", str(free_port()), "--registry-store-uri", "sqlite:///elsewhere.db"])
     assert "Tally keeps the Model Registry in the backend store" in said, said
+    # Every other option of `mlflow server` 3.17 is known: taken, accepted and named, or refused with the reason.
+    for args, env, says in [(["--enable-workspaces"], {}, "Tally has no workspaces"), (["--artifacts-only"], {}, "not alone"),
+                            ([], {"MLFLOW_ARTIFACTS_ONLY": "true"}, "not alone"), ([], {"MLFLOW_ARTIFACTS_ONLY": "maybe"}, "true or false"),
+                            (["--expose-prometheus", "/tmp/prom"], {}, "no Prometheus /metrics endpoint"),
+                            ([], {"MLFLOW_EXPOSE_PROMETHEUS": "/tmp/prom"}, "no Prometheus /metrics endpoint")]:
+        said = refused_start(["-p", str(free_port()), *args], env)
+        assert says in said, said
+    import re
+    from mlflow.cli import server as mlflow_server  # click's own list of the options
+    mlflow_options = {o for p in mlflow_server.params for o in p.opts + p.secondary_opts if o.startswith("--")}
+    tally_help = subprocess.run([TALLY, "server", "--help"], capture_output=True, text=True, timeout=60).stdout
+    unknown = sorted(mlflow_options - set(re.findall(r"(--[a-z][a-z-]+)", tally_help)))
+    assert len(mlflow_options) > 25 and unknown == [], unknown
     help = subprocess.run([TALLY, "server", "--help"], capture_output=True, text=True, timeout=60)
     assert help.returncode == 0 and "-h, --host" in help.stdout and "-w, --workers" in help.stdout, help.stdout
 

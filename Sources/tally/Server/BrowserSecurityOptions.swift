@@ -20,7 +20,7 @@ struct BrowserSecurityOptions: ParsableArguments {
 
     /// The defences these options and the environment ask for; `nil` when turned off.
     func security() throws -> BrowserSecurity? {
-        if try disabled() { return nil }
+        if disabled() { return nil }
         do {
             return try BrowserSecurity(allowedHosts: ServerCommand.mlflow(allowedHosts, "MLFLOW_SERVER_ALLOWED_HOSTS"),
                                        allowedOrigins: ServerCommand.mlflow(corsAllowedOrigins, "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"),
@@ -30,15 +30,9 @@ struct BrowserSecurityOptions: ParsableArguments {
         }
     }
 
-    /// `--disable-security-middleware`, else its variable read as click reads a flag's (`true`/`1`/`yes`/`on`, or
-    /// `false`/`0`/`no`/`off`, any case).
-    func disabled() throws -> Bool {
-        if disableSecurityMiddleware { return true }
-        guard let text = ServerCommand.mlflow(nil, "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE") else { return false }
-        switch text.lowercased() {
-        case "1", "true", "t", "yes", "y", "on": return true
-        case "0", "false", "f", "no", "n", "off": return false
-        default: throw ValidationError("MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE is '\(text)': true or false")
-        }
+    /// `--disable-security-middleware`, else its variable read as click reads a flag's (``ServerCommand/flag(_:)``;
+    /// a value it would refuse is refused by ``ServerCommand/validate()``).
+    func disabled() -> Bool {
+        disableSecurityMiddleware || ServerCommand.flag("MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE")
     }
 }

@@ -18,19 +18,47 @@ struct MLflowServerOptions: ParsableArguments {
     @Option(name: .customLong("uvicorn-opts"), parsing: .unconditional, help: "Accepted, unused (MLflow's uvicorn).") var uvicornOpts: String?
     @Option(name: .customLong("waitress-opts"), parsing: .unconditional, help: "Accepted, unused (MLflow's waitress).") var waitressOpts: String?
     @Flag(name: .customLong("dev"), help: "Accepted, unused (MLflow's debug mode).") var dev = false
+    @Option(name: .customLong("read-replica-backend-store-uri"),
+            help: "MLflow's read replica (env MLFLOW_READ_REPLICA_BACKEND_STORE_URI): accepted, unused (reads go to the backend store, which never serves stale metadata).")
+    var readReplica: String?
+    @Option(name: .customLong("trace-archival-config"), help: "Accepted, unused (MLflow's trace archival; Tally stores no traces).") var traceArchival: String?
+    @Option(name: .customLong("secrets-cache-ttl"), help: "Accepted, unused (MLflow's AI gateway secrets).") var secretsCacheTTL: String?
+    @Option(name: .customLong("secrets-cache-max-size"), help: "Accepted, unused (MLflow's AI gateway secrets).") var secretsCacheMaxSize: String?
+    @Option(name: .customLong("workspace-store-uri"), help: "Accepted, unused without workspaces (env MLFLOW_WORKSPACE_STORE_URI).") var workspaceStore: String?
+    @Flag(name: .customLong("disable-workspaces"), help: "Accepted: Tally has no workspaces.") var disableWorkspaces = false
+    @Flag(name: .customLong("enable-workspaces"), help: "Refused: Tally has no workspaces.") var enableWorkspaces = false
+    @Flag(name: .customLong("artifacts-only"), help: "Refused (env MLFLOW_ARTIFACTS_ONLY): Tally serves artifacts beside tracking, not alone.")
+    var artifactsOnly = false
+    @Option(name: .customLong("expose-prometheus"), help: "Refused (env MLFLOW_EXPOSE_PROMETHEUS): Tally has no Prometheus endpoint yet.")
+    var exposePrometheus: String?
 
     /// The options given that change nothing here, as given.
     var unused: [String] {
         [workers.map { "--workers \($0)" }, serveArtifacts ? "--serve-artifacts" : nil, gunicornOpts.map { _ in "--gunicorn-opts" },
-         uvicornOpts.map { _ in "--uvicorn-opts" }, waitressOpts.map { _ in "--waitress-opts" }, dev ? "--dev" : nil].compactMap { $0 }
+         uvicornOpts.map { _ in "--uvicorn-opts" }, waitressOpts.map { _ in "--waitress-opts" }, dev ? "--dev" : nil,
+         ServerCommand.mlflow(readReplica, "MLFLOW_READ_REPLICA_BACKEND_STORE_URI").map { _ in "--read-replica-backend-store-uri" },
+         traceArchival.map { _ in "--trace-archival-config" }, secretsCacheTTL.map { _ in "--secrets-cache-ttl" },
+         secretsCacheMaxSize.map { _ in "--secrets-cache-max-size" }, workspaceStore.map { _ in "--workspace-store-uri" },
+         disableWorkspaces ? "--disable-workspaces" : nil].compactMap { $0 }
     }
 
-    /// Refuses what Tally cannot do: no artifact proxy, or a registry apart from `backendStoreURI` (`nil`: the data
-    /// directory's SQLite store).
+    /// Refuses what Tally cannot do: no artifact proxy, a registry apart from `backendStoreURI` (`nil`: the data
+    /// directory's SQLite store), workspaces, an artifacts-only server, a Prometheus endpoint.
     func check(backendStoreURI: String?) throws {
         if noServeArtifacts {
             throw ValidationError("--no-serve-artifacts: Tally always serves artifacts through its proxy (mlflow-artifacts:); leave it out "
                                   + "(with --default-artifact-root s3://… clients still write to the bucket directly)")
+        }
+        if enableWorkspaces {
+            throw ValidationError("--enable-workspaces: Tally has no workspaces; every experiment and model is in one space (use --auth basic "
+                                  + "and per-experiment permissions to keep teams apart)")
+        }
+        if artifactsOnly || ServerCommand.flag("MLFLOW_ARTIFACTS_ONLY") {
+            throw ValidationError("--artifacts-only (or MLFLOW_ARTIFACTS_ONLY): Tally serves the artifact proxy beside tracking, not alone; "
+                                  + "run tally server without it (clients reach both at one URL)")
+        }
+        if ServerCommand.mlflow(exposePrometheus, "MLFLOW_EXPOSE_PROMETHEUS") != nil {
+            throw ValidationError("--expose-prometheus (or MLFLOW_EXPOSE_PROMETHEUS): Tally has no Prometheus /metrics endpoint yet; leave it out")
         }
         if let registry = ServerCommand.mlflow(registryStoreURI, "MLFLOW_REGISTRY_STORE_URI"), registry != backendStoreURI {
             throw ValidationError("--registry-store-uri (or MLFLOW_REGISTRY_STORE_URI): Tally keeps the Model Registry in the backend store; "

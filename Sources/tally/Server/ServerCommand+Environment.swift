@@ -13,6 +13,20 @@ extension ServerCommand {
         option ?? environment[variable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// A flag's environment variable read as click reads one: `true`/`1`/`yes`/`on` (any case) is set, `false`/`0`/
+    /// `no`/`off` and unset or empty are not; anything else is refused (``validate()``).
+    static func flag(_ variable: String) -> Bool { flagValue(variable) == true }
+
+    /// ``flag(_:)``'s reading, `nil` for a value click would refuse.
+    static func flagValue(_ variable: String) -> Bool? {
+        guard let text = mlflow(nil, variable) else { return false }
+        switch text.lowercased() {
+        case "1", "true", "t", "yes", "y", "on": return true
+        case "0", "false", "f", "no", "n", "off": return false
+        default: return nil
+        }
+    }
+
     /// Where to listen: `--host`, `MLFLOW_HOST`, 127.0.0.1.
     var host: String { Self.mlflow(hostOption, "MLFLOW_HOST") ?? "127.0.0.1" }
     /// `--port`, `MLFLOW_PORT` (checked by ``validate()``), 5000.
@@ -29,6 +43,9 @@ extension ServerCommand {
 
     /// Refuses an `MLFLOW_PORT` that is not a port when it is what sets the port.
     func validate() throws {
+        for variable in ["MLFLOW_ARTIFACTS_ONLY", "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE"] where Self.flagValue(variable) == nil {
+            throw ValidationError("\(variable) is '\(Self.environment[variable] ?? "")': true or false")
+        }
         if portOption == nil, let text = Self.mlflow(nil, "MLFLOW_PORT"), Int(text).map({ (0...65535).contains($0) }) != true {
             throw ValidationError("MLFLOW_PORT is '\(text)': a port number (0-65535), or unset for the default 5000")
         }
