@@ -30,10 +30,12 @@ struct BrowserGuardMiddleware: RouterMiddleware {
         if request.method == .options, let origin, let asked = request.headers[.accessControlRequestMethod] {
             return try preflight(request, origin: origin, method: asked)
         }
-        // A proxy's X-Forwarded-Proto: a cross-site page cannot set it without a preflight, which is refused.
-        let proto = request.headers[BrowserHeaderNames.forwardedProto].map { String(($0.split(separator: ",").first ?? "").filter { $0 != " " }) }
-        if security.refusesStateChange(method: request.method.rawValue, origin: origin, host: host, scheme: proto ?? scheme) {
-            throw MLflowError(BrowserSecurity.crossOrigin(origin ?? ""))
+        if let origin {
+            // A proxy's X-Forwarded-Proto: a cross-site page cannot set it without a preflight, which is refused.
+            let proto = request.headers[BrowserHeaderNames.forwardedProto].map { String(($0.split(separator: ",").first ?? "").filter { $0 != " " }) }
+            if security.refusesStateChange(method: request.method.rawValue, origin: origin, host: host, scheme: proto ?? scheme) {
+                throw MLflowError(BrowserSecurity.crossOrigin(origin))
+            }
         }
         return try await next(request, context)
     }
