@@ -325,6 +325,18 @@ def test_assets_are_embedded_and_cached(server):
     # No external resources: every script and stylesheet is served by tally itself.
     page = requests.get(server.url + "/").text
     assert "http://" not in page and "https://" not in page
+    assert "script-src 'self';" in requests.get(server.url + "/").headers["Content-Security-Policy"]
+
+
+def test_the_page_runs_no_injected_script(server, browser):
+    """The page's Content-Security-Policy: markup that slipped past its escaping cannot run script (an inline event
+    handler here), and the page itself breaks no rule of it (no console errors on its views)."""
+    go(browser, server.url + "/#/")
+    browser.execute_script("window.pwned = false; const d = document.createElement('div');"
+                           "d.innerHTML = '<img src=\"missing.png\" onerror=\"window.pwned = true\">'; document.body.append(d);")
+    time.sleep(0.5)
+    assert browser.execute_script("return window.pwned") is False
+    assert any("Content Security Policy" in e["message"] for e in browser.get_log("browser")), "the violation was not reported"
 
 
 def test_experiment_lifecycle_in_the_browser(server, browser):

@@ -25,12 +25,19 @@ struct UIRoutes: Sendable {
         }
     }
 
+    /// The page's Content-Security-Policy: everything it loads is its own (scripts only from files, no `eval`), so a
+    /// value that slipped past the page's escaping could not run script or send data elsewhere. Inline styles stay
+    /// allowed (the page sets colours and widths in `style` attributes), and the favicon is a `data:` URL.
+    static let contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        + "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
+
     static func serve(_ name: String, _ request: Request) -> Response {
         guard let file = EmbeddedAssets.files[name] else {
             return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "not found")))
         }
         var headers: HTTPFields = [.eTag: file.etag, .cacheControl: "no-cache", .contentType: file.contentType]
         headers[.init("X-Content-Type-Options")!] = "nosniff"
+        if name == "index.html" { headers[.contentSecurityPolicy] = contentSecurityPolicy }
         if request.headers[.ifNoneMatch] == file.etag {
             return Response(status: .notModified, headers: headers)
         }
