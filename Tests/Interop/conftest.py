@@ -117,17 +117,18 @@ def start_tally(args, env=None):
     return p, log
 
 
-def serving(url, p, log, context=None):
-    """Waits until the server `p` answers `url`'s `/health`; fails with its log (the file `log`) when it exits or takes
-    a minute instead. `context`: the TLS context of an https `url`."""
-    deadline = time.time() + 60
+def serving(url, p, log, context=None, timeout=60, name="tally server"):
+    """Waits until the server `p` answers `url`'s `/health`; fails with the end of its log (the file `log`) when it
+    exits or takes `timeout` seconds instead. `context`: the TLS context of an https `url`; `name`: what the error
+    calls the server."""
+    deadline = time.time() + timeout
     while True:
         try:
             urllib.request.urlopen(url + "/health", timeout=1, context=context).read()
             return
         except Exception:
             if p.poll() is not None or time.time() > deadline:
-                raise RuntimeError("tally server did not start: " + open(log).read())
+                raise RuntimeError(f"{name} did not start: " + open(log).read()[-3000:])
             time.sleep(0.1)
 
 
@@ -191,16 +192,11 @@ class MlflowServer:
                                       "--artifacts-destination", self.artifacts],
                                      cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
                                      env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})})
-        deadline = time.time() + 180
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/health", timeout=1).read()
-                return
-            except Exception:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    self.proc.kill()
-                    raise RuntimeError("mlflow server did not start: " + open(os.path.join(self.work, "log")).read()[-3000:])
-                time.sleep(0.3)
+        try:
+            serving(self.url, self.proc, os.path.join(self.work, "log"), timeout=180, name="mlflow server")
+        except RuntimeError:
+            self.proc.kill()
+            raise
 
     def stop(self):
         self.proc.terminate()
