@@ -145,10 +145,9 @@ public struct BrowserSecurity: Sendable, Equatable {
     /// `192.168.1.*`) matches IPv4 addresses only: MLflow's reading also lets the name `10.attacker.example` through.
     public func hostMatch(_ header: String?) -> HostMatch? {
         if anyHost { return .named }
-        guard let header, let (name, port) = Self.splitHost(header.lowercased()) else { return nil }
+        guard let full = header?.lowercased(), let (name, port) = Self.splitHost(full) else { return nil }
         if ownNames.contains(name) { return .named }
         guard let allowedHosts else { return Self.isLocalOrPrivate(name) ? .named : nil }
-        let full = header.lowercased()
         var matched = false
         for (entry, glob) in zip(allowedHosts, hostGlobs) {
             if entry.contains("*") {
