@@ -38,7 +38,7 @@ struct MLflowServerOptions: ParsableArguments {
          uvicornOpts.map { _ in "--uvicorn-opts" }, waitressOpts.map { _ in "--waitress-opts" }, dev ? "--dev" : nil,
          ServerCommand.mlflow(readReplica, "MLFLOW_READ_REPLICA_BACKEND_STORE_URI").map { _ in "--read-replica-backend-store-uri" },
          traceArchival.map { _ in "--trace-archival-config" }, secretsCacheTTL.map { _ in "--secrets-cache-ttl" },
-         secretsCacheMaxSize.map { _ in "--secrets-cache-max-size" }, workspaceStore.map { _ in "--workspace-store-uri" },
+         secretsCacheMaxSize.map { _ in "--secrets-cache-max-size" }, ServerCommand.mlflow(workspaceStore, "MLFLOW_WORKSPACE_STORE_URI").map { _ in "--workspace-store-uri" },
          disableWorkspaces ? "--disable-workspaces" : nil].compactMap { $0 }
     }
 
