@@ -33,6 +33,9 @@ let package = Package(
         // HTTP(S) client: `tally import` from a running MLflow server, `tally export` to one, and S3 (signed by hand,
         // SigV4 over swift-crypto: there is no S3 SDK among this machine's packages).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // The Prometheus text format of `tally server --expose-prometheus` (its swift-metrics and swift-atomics are
+        // already in the graph through Hummingbird and swift-nio).
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
     ],
     targets: [
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -56,6 +59,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

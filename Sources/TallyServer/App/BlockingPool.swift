@@ -1,6 +1,7 @@
 import Foundation
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 import TallyStore
 import TallyTracking
 
@@ -9,16 +10,33 @@ import TallyTracking
 /// only if they can wait at the same time.
 final class BlockingPool: Service {
     let pool: NIOThreadPool
+    let threads: Int
+    /// Work handed to the pool and not yet done.
+    private let tasks = Atomic<Int>(0)
 
     init(threads: Int) {
-        pool = NIOThreadPool(numberOfThreads: max(2, threads))
+        self.threads = max(2, threads)
+        pool = NIOThreadPool(numberOfThreads: self.threads)
         pool.start()
     }
 
     /// Runs `work` on the pool.
     func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await pool.runIfActive(work)
+        tasks.add(1, ordering: .relaxed)
+        defer { tasks.subtract(1, ordering: .relaxed) }
+        return try await pool.runIfActive(work)
     }
+
+    /// The pool's size and load now.
+    struct Activity: Sendable {
+        /// Its threads.
+        var threads: Int
+        /// Work queued or running.
+        var tasks: Int
+    }
+
+    /// The pool's size and load now.
+    var activity: Activity { Activity(threads: threads, tasks: tasks.load(ordering: .relaxed)) }
 
     /// Waits for the application's shutdown, then stops the threads once their work is done.
     func run() async throws {

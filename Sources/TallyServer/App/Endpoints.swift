@@ -23,6 +23,8 @@ struct Endpoints: Sendable {
     var browserSecurity: BrowserSecurity?
     /// The path every route is served under (`--static-prefix`), empty for none.
     var staticPrefix = ""
+    /// The Prometheus metrics (`--expose-prometheus`), `nil` when off.
+    var metrics: ServerMetrics?
 
     /// Access control, `nil` when off.
     var access: AccessControl? { gate.control }

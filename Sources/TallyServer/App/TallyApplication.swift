@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -64,6 +65,9 @@ public struct ServerConfiguration: Sendable {
     /// MLflow 3's defences against cross-site requests and DNS rebinding (MLflow's defaults; `nil`:
     /// `--disable-security-middleware`).
     public var browserSecurity: BrowserSecurity? = try! BrowserSecurity()  // MLflow's defaults: nothing to refuse
+    /// Prometheus metrics at `/metrics` (`--expose-prometheus DIR`): the directory MLflow keeps its worker processes'
+    /// counters in, created as MLflow creates it (one process holds Tally's in memory); `nil`: no `/metrics`.
+    public var prometheusDirectory: String?
 
     /// The defaults.
     public init() {}
@@ -121,6 +125,7 @@ public enum TallyApplication {
     /// The router; `catalog` receives every route (full path, method, access) for the generated access test.
     static func router(_ e: Endpoints, catalog: ((String, RouteTable.Entry) -> Void)?) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self, options: .autoGenerateHeadEndpoints)
+        if let metrics = e.metrics { router.add(middleware: RequestMetricsMiddleware(metrics: metrics, prefix: e.staticPrefix)) }
         if let security = e.browserSecurity { router.add(middleware: BrowserHeadersMiddleware(security: security)) }
         router.add(middleware: MLflowErrorMiddleware())
         router.add(middleware: NULTextMiddleware())
@@ -178,6 +183,17 @@ public enum TallyApplication {
         UserRoutes(endpoints: e).addSessions(to: native)
         mount(native, at: ["/api/tally/v1"])
 
+        if let metrics = e.metrics {
+            let scrape = RouteTable(gate: e.gate)
+            // Any authenticated caller, as MLflow's basic-auth app asks of a scraper.
+            scrape.on("/metrics", .get, access: .user) { _, _ in
+                let body = try await e.pool.run { metrics.render() }
+                return Response(status: .ok, headers: [.contentType: ServerMetrics.contentType], body: .init(byteBuffer: body))
+            }
+            // Also without the static prefix, where MLflow serves it.
+            mount(scrape, at: [""], bare: true)
+        }
+
         let root = RouteTable(gate: e.gate)
         root.on("/health", .get, access: .open) { _, _ in Self.text("OK") }
         root.on("/version", .get, access: .open) { _, _ in Self.text(TallyVersion.string) }
@@ -225,6 +241,17 @@ public enum TallyApplication {
         config.browserSecurity?.knowing([config.host] + (config.cluster.map { [$0.advertiseURL] } ?? []))
     }
 
+    /// The metrics `config` asks for (``ServerConfiguration/prometheusDirectory``), its directory created; `nil` when off.
+    static func serverMetrics(_ config: ServerConfiguration, service: TrackingService, pool: BlockingPool) throws -> ServerMetrics? {
+        guard let directory = config.prometheusDirectory else { return nil }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw TrackingError(.invalidParameterValue, "--expose-prometheus \(directory): the directory cannot be created (\(error))")
+        }
+        return ServerMetrics(service: service, pool: pool)
+    }
+
     /// A plain-text answer.
     static func text(_ s: String) -> Response {
         Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: s)))
@@ -243,7 +270,8 @@ public enum TallyApplication {
                                   gate: AccessGate(control: try accessControl(service: service, config: config, logger: logger), service: service, pool: pool),
                                   secureCookies: config.tls != nil,
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) },
-                                  browserSecurity: browserSecurity(config), staticPrefix: config.staticPrefix)
+                                  browserSecurity: browserSecurity(config), staticPrefix: config.staticPrefix,
+                                  metrics: try serverMetrics(config, service: service, pool: pool))
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]

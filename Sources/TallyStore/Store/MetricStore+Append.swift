@@ -168,7 +168,9 @@ extension MetricStore {
                 var needsSeal = false
                 if s.heads.isEmpty { s.heads.reserveCapacity(batches.count) }  // a new run's first (wide) batch
                 var grown = 0  // head memory added: only the touched heads are counted, not every head of the run
+                var points = 0
                 batches.forEach { _, key, st, ts, vs in
+                    points &+= st.count
                     // One hash lookup per key: the head is changed in place in the run's table.
                     Self.modify(&s.heads[key, default: SeriesHead()]) { h in
                         let before = h.count == 0 ? 0 : h.bytes
@@ -180,6 +182,7 @@ extension MetricStore {
                 if let b = batchID { s.batchIDs.insert(b) }
                 s.noteHeadAppend(lsn: lsn)
                 run.addHeadBytes(&s, grown)
+                account.counters.pointsAppended.add(points, ordering: .relaxed)
                 s.unsettled[s.nextSeq, default: 0] += 1
                 return (true, max(lsn, wait), needsSeal, s.nextSeq, (batches, batchID))
             }

@@ -93,6 +93,9 @@ extension MetricStore {
                 return true
             }
             guard published else { return 0 }
+            account.counters.compactions.add(1, ordering: .relaxed)
+            account.counters.compactedInputs.add(segments.count, ordering: .relaxed)
+            account.counters.compactedBytes.add(Int(reader.size), ordering: .relaxed)
             for seg in segments { try FileIO.remove(seg.path) }
             if configuration.durableSegments { try FileIO.syncDirectory(run.directory) }
             blockCache.removeAll { merged.contains($0.segment) }

@@ -21,7 +21,7 @@ public final class MetricStore: Sendable {
     /// The configuration it was opened with.
     public let configuration: StoreConfiguration
     let runs = Mutex<[String: RunStore]>([:])
-    let account = MemoryAccount()
+    let account: MemoryAccount
     let closed = Atomic<Bool>(false)
     /// Appends between their closed-check and their return (``close()`` waits for them).
     let activeAppends = Atomic<Int>(0)
@@ -65,7 +65,9 @@ public final class MetricStore: Sendable {
         blockCache = LRUCache(budget: configuration.blockCacheBytes)
         rollupCache = LRUCache(budget: max(1 << 20, configuration.rollupCacheBytes))
         packCache = LRUCache(budget: max(1 << 20, configuration.packCacheBytes))
-        wal = configuration.wal.map { WAL(directory: directory + "/wal", config: $0) }
+        let account = MemoryAccount()
+        self.account = account
+        wal = configuration.wal.map { WAL(directory: directory + "/wal", config: $0, counters: account.counters) }
         FileIO.raiseOpenFileLimit()
         try FileIO.makeDirectories(directory + "/runs")
         directoryLock = try DirectoryLock(directory: directory)

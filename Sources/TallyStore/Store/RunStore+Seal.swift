@@ -94,6 +94,10 @@ extension RunStore {
             s.segments.append(reader)
             recountIndexBytes(&s)
         }
-        return frozen.series.values.reduce(0) { $0 + $1.count }
+        let points = frozen.series.values.reduce(0) { $0 + $1.count }
+        account.counters.seals.add(1, ordering: .relaxed)
+        account.counters.sealedPoints.add(points, ordering: .relaxed)
+        account.counters.sealedBytes.add(Int(reader.size), ordering: .relaxed)
+        return points
     }
 }

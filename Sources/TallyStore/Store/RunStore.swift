@@ -127,8 +127,10 @@ enum SeriesUnit: Sendable {
     }
 }
 
-/// Head and index memory of the whole store, shared by its runs, and the clock of their last use.
+/// Head and index memory of the whole store, shared by its runs, the clock of their last use, and the store's
+/// activity counters.
 final class MemoryAccount: Sendable {
+    let counters = StoreCounters()
     let bytes = Atomic<Int>(0)
     /// Memory of all open segment indexes (``StoreConfiguration/openIndexBytes`` bounds it).
     let indexBytes = Atomic<Int>(0)

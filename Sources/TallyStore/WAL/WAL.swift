@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -55,12 +56,15 @@ final class WAL: Sendable {
     }
 
     let state: ConditionLock<State>
+    /// The store's activity counters (bytes written, fsyncs).
+    let counters: StoreCounters
 
     /// Creates a log that is not yet writable; recovery reads the old segments, then calls
     /// ``start(lastLSN:existing:)``.
-    init(directory: String, config: WALConfiguration) {
+    init(directory: String, config: WALConfiguration, counters: StoreCounters = StoreCounters()) {
         self.directory = directory
         self.config = config
+        self.counters = counters
         state = ConditionLock(State())
     }
 
@@ -219,6 +223,7 @@ final class WAL: Sendable {
             // At the records' end, whatever the descriptor's position (a failed write may have moved it).
             try FileIO.io("write WAL", path: s.path) { try bytes.withUnsafeBytes { _ = try s.fd!.writeAll(toAbsoluteOffset: s.size, $0) } }
             s.size += Int64(bytes.count)
+            counters.walBytes.add(bytes.count, ordering: .relaxed)
         } catch {
             if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 { s.isClosed = true }
             s.allocated = sizeBefore
@@ -285,6 +290,7 @@ final class WAL: Sendable {
         let took = ContinuousClock.now - start
         let nanos = Int(took.components.seconds) * 1_000_000_000 + Int(took.components.attoseconds / 1_000_000_000)
         s.fsyncNanos = s.fsyncNanos == 0 ? nanos : (s.fsyncNanos * 7 + nanos) / 8
+        counters.synced(nanos: nanos)
         s.syncing = false
         state.broadcast()
         if case .failure = result { s.isClosed = true }

@@ -29,8 +29,12 @@ struct MLflowServerOptions: ParsableArguments {
     @Flag(name: .customLong("enable-workspaces"), help: "Refused: Tally has no workspaces.") var enableWorkspaces = false
     @Flag(name: .customLong("artifacts-only"), help: "Refused (env MLFLOW_ARTIFACTS_ONLY): Tally serves artifacts beside tracking, not alone.")
     var artifactsOnly = false
-    @Option(name: .customLong("expose-prometheus"), help: "Refused (env MLFLOW_EXPOSE_PROMETHEUS): Tally has no Prometheus endpoint yet.")
+    @Option(name: .customLong("expose-prometheus"),
+            help: "Serve Prometheus metrics at /metrics (env MLFLOW_EXPOSE_PROMETHEUS): MLflow's request metrics and Tally's own. The directory is created, as MLflow does (it holds its workers' counters; one Tally process keeps them in memory).")
     var exposePrometheus: String?
+
+    /// `--expose-prometheus`'s directory (or its variable's), `nil` when not given.
+    var prometheusDirectory: String? { ServerCommand.mlflow(exposePrometheus, "MLFLOW_EXPOSE_PROMETHEUS") }
 
     /// The options given that change nothing here, as given.
     var unused: [String] {
@@ -43,7 +47,7 @@ struct MLflowServerOptions: ParsableArguments {
     }
 
     /// Refuses what Tally cannot do: no artifact proxy, a registry apart from `backendStoreURI` (`nil`: the data
-    /// directory's SQLite store), workspaces, an artifacts-only server, a Prometheus endpoint.
+    /// directory's SQLite store), workspaces, an artifacts-only server.
     func check(backendStoreURI: String?) throws {
         if noServeArtifacts {
             throw ValidationError("--no-serve-artifacts: Tally always serves artifacts through its proxy (mlflow-artifacts:); leave it out "
@@ -57,9 +61,7 @@ struct MLflowServerOptions: ParsableArguments {
             throw ValidationError("--artifacts-only (or MLFLOW_ARTIFACTS_ONLY): Tally serves the artifact proxy beside tracking, not alone; "
                                   + "run tally server without it (clients reach both at one URL)")
         }
-        if ServerCommand.mlflow(exposePrometheus, "MLFLOW_EXPOSE_PROMETHEUS") != nil {
-            throw ValidationError("--expose-prometheus (or MLFLOW_EXPOSE_PROMETHEUS): Tally has no Prometheus /metrics endpoint yet; leave it out")
-        }
+        if prometheusDirectory?.isEmpty == true { throw ValidationError("--expose-prometheus needs a directory") }
         if let registry = ServerCommand.mlflow(registryStoreURI, "MLFLOW_REGISTRY_STORE_URI"), registry != backendStoreURI {
             throw ValidationError("--registry-store-uri (or MLFLOW_REGISTRY_STORE_URI): Tally keeps the Model Registry in the backend store; "
                                   + "leave it out, or give the same URI as --backend-store-uri")

@@ -107,6 +107,7 @@ struct ServerCommand: AsyncParsableCommand {
             if let problem = RequestRules.staticPrefixError(prefix) { throw ValidationError(problem) }
             config.staticPrefix = prefix
         }
+        config.prometheusDirectory = mlflowOptions.prometheusDirectory
         let service = try TallyApplication.openService(config)
         let recovery = service.metrics.recovery
         let logger = { var l = Logger(label: "tally"); l.logLevel = level; return l }()

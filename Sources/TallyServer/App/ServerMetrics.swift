@@ -1,0 +1,134 @@
+import Hummingbird
+import NIOCore
+import Prometheus
+import Synchronization
+import TallyStore
+import TallyTracking
+
+/// The Prometheus metrics `tally server --expose-prometheus` serves at `/metrics`: MLflow's request metrics under
+/// MLflow's names (`mlflow_http_request_total`, `mlflow_http_request_duration_seconds`, as `mlflow server
+/// --expose-prometheus` names them, so its dashboards and alerts keep working), then Tally's own: the metric store's
+/// activity and memory (`tally_store_*`, `tally_wal_*`), the blocking pool, requests in flight, and the process
+/// (`process_*`, the names every Prometheus client library uses). docs/operations.md lists them all.
+///
+/// Requests are counted as they finish (one lock-free increment and one histogram observation); everything else is
+/// read when Prometheus scrapes.
+final class ServerMetrics: Sendable {
+    /// The registry rendered at each scrape.
+    let registry = PrometheusCollectorRegistry()
+    private let service: TrackingService
+    private let pool: BlockingPool
+    /// The version the request histogram is labelled with: what `/version` answers, as MLflow's label is its own.
+    private let version: String
+    /// Each (method, status) pair's instruments, made on first use.
+    private let requests = Mutex<[RequestKey: RequestInstruments]>([:])
+    /// Requests being answered now.
+    let inFlight = Atomic<Int>(0)
+    /// Serialises scrapes: the counters read from snapshots are set, then rendered, by one scrape at a time.
+    private let scrapes = Mutex(())
+    private let snapshot: SnapshotInstruments
+
+    /// The buckets of `mlflow_http_request_duration_seconds` (prometheus_flask_exporter's defaults, which MLflow keeps).
+    static let requestBuckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(75),
+                                             .milliseconds(100), .milliseconds(250), .milliseconds(500), .milliseconds(750), .seconds(1),
+                                             .milliseconds(2500), .seconds(5), .milliseconds(7500), .seconds(10)]
+
+    /// The content type of the text format.
+    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Metrics of `service`'s server, whose blocking work runs on `pool`.
+    init(service: TrackingService, pool: BlockingPool, version: String = TallyVersion.string) {
+        self.service = service
+        self.pool = pool
+        self.version = version
+        snapshot = SnapshotInstruments(registry, version: version, backend: service.metadata is PostgresMetadataStore ? "postgresql" : "sqlite")
+    }
+
+    /// A request's method and status.
+    private struct RequestKey: Hashable {
+        let method: String
+        let status: Int
+    }
+
+    /// The instruments of one (method, status) pair.
+    private struct RequestInstruments {
+        let total: Counter
+        let duration: DurationHistogram
+        /// Counted for 5xx answers only (MLflow counts requests whose handler raised).
+        let exceptions: Counter?
+    }
+
+    /// Methods kept as their own label value; any other is `other`, so a client cannot grow the series without bound.
+    static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+    /// Counts one answered request.
+    func record(method: HTTPRequest.Method, status: Int, nanos: Int64) {
+        let m = Self.methods.contains(method.rawValue) ? method.rawValue : "other"
+        let key = RequestKey(method: m, status: status)
+        let instruments = requests.withLock { made in
+            if let i = made[key] { return i }
+            let labels = [("method", m), ("status", String(status))]
+            let i = RequestInstruments(
+                total: registry.makeCounter(descriptor: .named("mlflow_http_request_total", "Total number of HTTP requests"), labels: labels),
+                duration: registry.makeDurationHistogram(descriptor: .named("mlflow_http_request_duration_seconds", "HTTP request duration in seconds"),
+                                                         labels: labels + [("mlflow_version", version)], buckets: Self.requestBuckets),
+                exceptions: status >= 500
+                    ? registry.makeCounter(descriptor: .named("mlflow_http_request_exceptions_total",
+                                                              "Total number of HTTP requests which resulted in an exception"), labels: labels) : nil)
+            made[key] = i
+            return i
+        }
+        instruments.total.increment()
+        instruments.duration.recordNanoseconds(nanos)
+        instruments.exceptions?.increment()
+    }
+
+    /// The text format of every metric, read now.
+    func render() -> ByteBuffer {
+        scrapes.withLock { _ in
+            snapshot.update(store: service.metrics.activity, pool: pool.activity, inFlight: inFlight.load(ordering: .relaxed),
+                            process: ProcessFigures.read())
+            return ByteBuffer(bytes: registry.emitToBuffer())
+        }
+    }
+
+    /// Whether a request to `path` is counted: every one but the health and version checks and the scrapes
+    /// themselves (MLflow leaves out the same), under the static prefix or not.
+    static func counts(_ path: Substring, prefix: String) -> Bool {
+        var p = path
+        if !prefix.isEmpty, p.hasPrefix(prefix) { p = p.dropFirst(prefix.utf8.count) }
+        return p != "/health" && p != "/version" && p != "/metrics"
+    }
+}
+
+/// Counts and times every request ``ServerMetrics`` counts, with the status it was answered with: outermost, so
+/// the answers the error middleware renders and the browser defences' refusals are counted as sent.
+struct RequestMetricsMiddleware: RouterMiddleware {
+    typealias Context = TallyRequestContext
+    let metrics: ServerMetrics
+    /// The static prefix (`--static-prefix`), empty for none.
+    let prefix: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard ServerMetrics.counts(request.uri.path[...], prefix: prefix) else { return try await next(request, context) }
+        let start = ContinuousClock.now
+        metrics.inFlight.add(1, ordering: .relaxed)
+        defer { metrics.inFlight.subtract(1, ordering: .relaxed) }
+        do {
+            let response = try await next(request, context)
+            metrics.record(method: request.method, status: response.status.code, nanos: Self.nanos(since: start))
+            return response
+        } catch {
+            // Nothing inside lets an error through (the error middleware renders every one); should one pass, it is
+            // counted with the status Hummingbird will answer.
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.record(method: request.method, status: status, nanos: Self.nanos(since: start))
+            throw error
+        }
+    }
+
+    static func nanos(since start: ContinuousClock.Instant) -> Int64 {
+        let d = ContinuousClock.now - start
+        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,69 @@
+import Synchronization
+
+/// What a store has done since it opened, counted without locks by the threads doing it (monitoring reads a
+/// ``StoreActivity`` snapshot).
+final class StoreCounters: Sendable {
+    /// Points made visible by appends (repeats MLflow's rule dropped and retried batches not counted).
+    let pointsAppended = Atomic<Int>(0)
+    /// Bytes of records written to the write-ahead log.
+    let walBytes = Atomic<Int>(0)
+    /// Fsyncs of the write-ahead log, and the nanoseconds they took.
+    let walSyncs = Atomic<Int>(0), walSyncNanos = Atomic<Int>(0)
+    /// Segments written by seals, the points they hold, and their bytes.
+    let seals = Atomic<Int>(0), sealedPoints = Atomic<Int>(0), sealedBytes = Atomic<Int>(0)
+    /// Segments written by compactions, the segments they replaced, and their bytes.
+    let compactions = Atomic<Int>(0), compactedInputs = Atomic<Int>(0), compactedBytes = Atomic<Int>(0)
+
+    /// Counts one fsync of the log that took `nanos`.
+    func synced(nanos: Int) {
+        walSyncs.add(1, ordering: .relaxed)
+        walSyncNanos.add(nanos, ordering: .relaxed)
+    }
+}
+
+/// A snapshot of a store's activity since it opened and of the memory it holds: what `tally server
+/// --expose-prometheus` serves as `tally_store_*` and `tally_wal_*`. Counters only grow while the store is open.
+public struct StoreActivity: Sendable, Equatable {
+    /// Points made visible by appends since the store opened (points dropped as repeats of logged ones not counted).
+    public var pointsAppended = 0
+    /// Bytes of records written to the write-ahead log.
+    public var walBytesWritten = 0
+    /// Fsyncs of the write-ahead log (one per group commit in `sync` durability), and the seconds they took in all.
+    public var walSyncs = 0, walSyncSeconds = 0.0
+    /// Segments written by seals, the points moved into them, and their bytes.
+    public var segmentsSealed = 0, pointsSealed = 0, sealedBytes = 0
+    /// Segments written by compactions, the segments they replaced, and their bytes.
+    public var compactions = 0, segmentsCompacted = 0, compactedBytes = 0
+    /// Runs the store holds (loaded or not).
+    public var runs = 0
+    /// Memory held by unsealed points, and by open segment indexes.
+    public var headBytes = 0, indexBytes = 0
+    /// The budget for unsealed points (``StoreConfiguration/headMemoryBudget``).
+    public var headBudgetBytes = 0
+
+    /// All zero.
+    public init() {}
+}
+
+extension MetricStore {
+    /// The store's activity since it opened, and the memory it holds now.
+    public var activity: StoreActivity {
+        let c = account.counters
+        var a = StoreActivity()
+        a.pointsAppended = c.pointsAppended.load(ordering: .relaxed)
+        a.walBytesWritten = c.walBytes.load(ordering: .relaxed)
+        a.walSyncs = c.walSyncs.load(ordering: .relaxed)
+        a.walSyncSeconds = Double(c.walSyncNanos.load(ordering: .relaxed)) / 1e9
+        a.segmentsSealed = c.seals.load(ordering: .relaxed)
+        a.pointsSealed = c.sealedPoints.load(ordering: .relaxed)
+        a.sealedBytes = c.sealedBytes.load(ordering: .relaxed)
+        a.compactions = c.compactions.load(ordering: .relaxed)
+        a.segmentsCompacted = c.compactedInputs.load(ordering: .relaxed)
+        a.compactedBytes = c.compactedBytes.load(ordering: .relaxed)
+        a.runs = runs.withLock { $0.count }
+        a.headBytes = headBytes
+        a.indexBytes = account.indexBytes.load(ordering: .relaxed)
+        a.headBudgetBytes = configuration.headMemoryBudget
+        return a
+    }
+}
