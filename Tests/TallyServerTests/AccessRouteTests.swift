@@ -22,6 +22,7 @@ import TallyTracking
         a.cacheMillis = 600_000
         a.maxFailures = 1_000_000
         c.access = a
+        c.prometheusDirectory = c.dataDirectory + "/prometheus"  // `/metrics` among the routes checked
     }
 
     static func basic(_ user: String, _ password: String) -> [String: String] {
@@ -32,7 +33,7 @@ import TallyTracking
     static func catalog(_ service: TrackingService) async throws -> [(path: String, method: HTTPRequest.Method, access: Access)] {
         let pool = BlockingPool(threads: 1)
         let e = Endpoints(service: service, pool: pool, largeBody: 1, smallBody: 1, nativeBody: 1,
-                          gate: AccessGate(control: nil, service: service, pool: pool))
+                          gate: AccessGate(control: nil, service: service, pool: pool), metrics: ServerMetrics(service: service, pool: pool))
         var out: [(String, HTTPRequest.Method, Access)] = []
         _ = TallyApplication.router(e) { prefix, entry in
             let path = entry.path.hasPrefix("/") ? prefix + entry.path : prefix + "/" + entry.path
@@ -191,6 +192,7 @@ import TallyTracking
             "GET users/get", "GET users/current", "GET users/list", "PATCH users/update-password", "POST users/permissions/grant",
             "POST users/permissions/revoke", "GET users/permissions/get", "GET users/permissions/list", "GET users/current/permissions",
             "POST tokens", "GET tokens", "DELETE tokens/{id}", "GET permissions",  // AccessControl's own rules
+            "GET /metrics",  // a scraper authenticates, as on MLflow's basic-auth app
         ]
         let admins: Set<String> = ["POST users/create", "PATCH users/update-admin", "DELETE users/delete"]
         let creates: [String: ResourceType] = ["POST experiments/create": .experiment, "POST registered-models/create": .registeredModel]
