@@ -9,7 +9,7 @@ import TallyTracking
 /// MLflow's names (`mlflow_http_request_total`, `mlflow_http_request_duration_seconds`, as `mlflow server
 /// --expose-prometheus` names them, so its dashboards and alerts keep working), then Tally's own: the metric store's
 /// activity and memory (`tally_store_*`, `tally_wal_*`), the blocking pool, requests in flight, and the process
-/// (`process_*`, the names every Prometheus client library uses). docs/operations.md lists them all.
+/// (`process_*`, the names every Prometheus client library uses). docs/monitoring.md lists them all.
 ///
 /// Requests are counted as they finish (one lock-free increment and one histogram observation); everything else is
 /// read when Prometheus scrapes.

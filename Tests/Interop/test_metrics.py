@@ -1,0 +1,117 @@
+"""`--expose-prometheus`: /metrics, differential against a real `mlflow server --expose-prometheus` (the oracle, with
+the pinned prometheus-flask-exporter it serves them with). The same requests go to both servers, through the real
+client and by hand; both pages are read with prometheus_client's own parser, and MLflow's request metrics must agree
+in name, type, labels, buckets and counts. Tally's own figures are checked against what the requests did."""
+import os
+import tempfile
+import urllib.request
+
+import pytest
+import requests
+from mlflow import MlflowClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import POSTGRES, MlflowServer, Server, free_port, tally_serving
+
+TOTAL, DURATION = "mlflow_http_request", "mlflow_http_request_duration_seconds"
+
+
+def scrape(url):
+    """{family name: family} of one scrape, parsed by the reference parser; also checks the content type."""
+    r = requests.get(url + "/metrics", timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers
+    return {f.name: f for f in text_string_to_metric_families(r.text)}
+
+
+def samples(families, family, suffix=""):
+    """{frozenset of labels (the version label left out): value} of a family's samples named family + suffix."""
+    f = families.get(family)
+    return {frozenset((k, v) for k, v in s.labels.items() if k != "mlflow_version"): s.value
+            for s in (f.samples if f else []) if s.name == family + suffix}
+
+
+def workload(url):
+    """The same requests to either server: the client's calls, errors of each kind, and what is never counted."""
+    c = MlflowClient(url)
+    e = c.create_experiment("scraped")
+    run = c.create_run(e).info.run_id
+    c.log_param(run, "lr", "0.1")
+    for step in range(3):
+        c.log_metric(run, "loss", 1.0 / (step + 1), step=step)
+    c.set_terminated(run)
+    assert c.get_run(run).data.metrics == {"loss": 1.0 / 3}
+    c.search_runs([e], "metrics.loss < 1")
+    api = url + "/api/2.0/mlflow"
+    assert requests.post(api + "/experiments/create", json={"name": "scraped"}).status_code == 400  # exists
+    assert requests.get(api + "/runs/get", params={"run_id": "f" * 32}).status_code == 404
+    assert requests.post(api + "/runs/create", data=b"{bad", headers={"Content-Type": "application/json"}).status_code == 400
+    assert requests.get(url + "/no/such/page").status_code == 404
+    for path in ("/health", "/version", "/metrics"):
+        assert requests.get(url + path).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    d = tempfile.mkdtemp(prefix="mlflow-prom-")
+    m = MlflowServer("--expose-prometheus", d)
+    yield m
+    m.stop()
+
+
+def test_request_metrics_match_mlflows(oracle):
+    d = tempfile.mkdtemp(prefix="tally-prom-")
+    s = Server("--expose-prometheus", os.path.join(d, "multiproc"))
+    try:
+        assert os.path.isdir(os.path.join(d, "multiproc")), "the directory is created, as MLflow creates it"
+        workload(oracle.url)
+        workload(s.url)
+        theirs, ours = scrape(oracle.url), scrape(s.url)
+        for name, kind in ((TOTAL, "counter"), (DURATION, "histogram")):
+            assert theirs[name].type == ours[name].type == kind
+        # Counts per (method, status): the /health, /version and /metrics requests left out by both.
+        assert samples(ours, TOTAL, "_total") == samples(theirs, TOTAL, "_total"), (samples(ours, TOTAL, "_total"), samples(theirs, TOTAL, "_total"))
+        assert samples(ours, DURATION, "_count") == samples(theirs, DURATION, "_count")
+        assert sum(samples(ours, TOTAL, "_total").values()) > 10
+        # The same buckets, and the same label names on every sample.
+        assert samples(ours, DURATION, "_bucket").keys() == samples(theirs, DURATION, "_bucket").keys()
+        for fam in (ours, theirs):
+            assert {tuple(sorted(x.labels)) for x in fam[DURATION].samples if x.name.endswith("_count")} == {("method", "mlflow_version", "status")}
+        ours_version = {x.labels["mlflow_version"] for x in ours[DURATION].samples}
+        assert ours_version == {urllib.request.urlopen(s.url + "/version").read().decode()}
+        # Every series' bucket counts add up to its count.
+        for key, count in samples(ours, DURATION, "_count").items():
+            assert samples(ours, DURATION, "_bucket")[key | {("le", "+Inf")}] == count
+
+        # Where Tally differs on purpose (docs/monitoring.md): the browser defences' refusals are counted; MLflow
+        # refuses them in front of Flask, where its exporter never sees them.
+        for url in (oracle.url, s.url):
+            r = requests.get(url + "/api/2.0/mlflow/experiments/search", params={"max_results": 1}, headers={"Host": "evil.example"})
+            assert r.status_code == 403, (url, r.status_code)
+        refused = frozenset({("method", "GET"), ("status", "403")})
+        assert refused not in samples(scrape(oracle.url), TOTAL, "_total")
+        assert samples(scrape(s.url), TOTAL, "_total")[refused] == 1
+
+        # Tally's own: the three points, the finished run, the process.
+        assert ours["tally_store_points_appended"].samples[0].value == 3
+        assert ours["tally_store_runs"].samples[0].value == 1
+        assert ours["tally_wal_fsyncs"].samples[0].value >= 3  # sync durability: every point acknowledged after its fsync
+        backend = "postgresql" if POSTGRES else "sqlite"
+        assert [x.labels["metadata_backend"] for x in ours["tally_build_info"].samples] == [backend]
+        assert 1 << 20 < ours["process_resident_memory_bytes"].samples[0].value < 4 << 30
+        assert ours["process_open_fds"].samples[0].value > 3
+    finally:
+        s.stop()
+
+
+def test_the_environment_turns_it_on_and_it_is_off_without():
+    port = free_port()
+    with tempfile.TemporaryDirectory() as d:
+        with tally_serving(["--port", str(port)], f"http://127.0.0.1:{port}", {"MLFLOW_EXPOSE_PROMETHEUS": os.path.join(d, "p")}):
+            assert "mlflow_http_request_total" not in requests.get(f"http://127.0.0.1:{port}/metrics").text  # nothing counted yet
+            requests.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search", params={"max_results": 1})
+            assert 'mlflow_http_request_total{method="GET",status="200"} 1' in requests.get(f"http://127.0.0.1:{port}/metrics").text
+        assert os.path.isdir(os.path.join(d, "p"))
+    port = free_port()
+    with tally_serving(["--port", str(port)], f"http://127.0.0.1:{port}"):
+        assert requests.get(f"http://127.0.0.1:{port}/metrics").status_code == 404
