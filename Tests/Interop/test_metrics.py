@@ -98,6 +98,14 @@ def test_request_metrics_match_mlflows(oracle):
         assert ours["tally_wal_fsyncs"].samples[0].value >= 3  # sync durability: every point acknowledged after its fsync
         backend = "postgresql" if POSTGRES else "sqlite"
         assert [x.labels["metadata_backend"] for x in ours["tally_build_info"].samples] == [backend]
+        postgres = {name: f.samples[0].value for name, f in ours.items() if name.startswith("tally_postgres_")}
+        if POSTGRES:
+            # The run was created, its param, points and end written: the write lane sent them (or the pool did).
+            assert postgres["tally_postgres_pool_size"] == 8 and postgres["tally_postgres_pool_timeouts"] == 0, postgres
+            assert postgres["tally_postgres_lane_writes"] + postgres["tally_postgres_lane_writes_alone"] >= 5, postgres
+            assert 1 <= postgres["tally_postgres_pool_idle"] <= 8 and postgres["tally_postgres_pool_in_use"] <= 8, postgres
+        else:
+            assert postgres == {}, postgres
         assert 1 << 20 < ours["process_resident_memory_bytes"].samples[0].value < 4 << 30
         assert ours["process_open_fds"].samples[0].value > 3
     finally:

@@ -1,5 +1,6 @@
 import Prometheus
 import TallyStore
+import TallyTracking
 
 #if canImport(Glibc)
 import Glibc
@@ -8,8 +9,8 @@ import Glibc
 /// The metrics ``ServerMetrics`` reads at each scrape: made once, set from snapshots (a counter is set by resetting
 /// it and adding the snapshot's total; scrapes are serialised, and nothing else renders the registry).
 struct SnapshotInstruments: Sendable {
-    private let counters: [(Counter, @Sendable (Figures) -> Double)]
-    private let gauges: [(Gauge, @Sendable (Figures) -> Double)]
+    private var counters: [(Counter, @Sendable (Figures) -> Double)]
+    private var gauges: [(Gauge, @Sendable (Figures) -> Double)]
 
     /// What one scrape reads.
     struct Figures {
@@ -17,11 +18,14 @@ struct SnapshotInstruments: Sendable {
         let pool: BlockingPool.Activity
         let inFlight: Int
         let process: ProcessFigures?
+        /// The PostgreSQL backend store's pool and lane (`nil` on SQLite).
+        let postgres: PostgresActivity?
     }
 
-    init(_ r: PrometheusCollectorRegistry, version: String, backend: String) {
+    /// The instruments in `r`; those of a PostgreSQL backend store only when `postgres`.
+    init(_ r: PrometheusCollectorRegistry, version: String, postgres: Bool) {
         r.makeGauge(descriptor: .named("tally_build_info", "The server's version and metadata backend (always 1)"),
-                    labels: [("version", version), ("metadata_backend", backend)]).set(to: 1)
+                    labels: [("version", version), ("metadata_backend", postgres ? "postgresql" : "sqlite")]).set(to: 1)
         func counter(_ name: String, _ help: String, _ read: @escaping @Sendable (Figures) -> Double) -> (Counter, @Sendable (Figures) -> Double) {
             (r.makeCounter(descriptor: .named(name, help)), read)
         }
@@ -58,11 +62,26 @@ struct SnapshotInstruments: Sendable {
             gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds") { $0.process?.startTime ?? 0 },
             gauge("process_threads", "Number of OS threads in the process") { $0.process?.threads ?? 0 },
         ]
+        guard postgres else { return }
+        counters += [
+            counter("tally_postgres_pool_timeouts_total", "Calls that failed because no pooled connection came free in time") {
+                Double($0.postgres?.poolTimeouts ?? 0)
+            },
+            counter("tally_postgres_lane_batches_total", "Batches of concurrent writes sent as one statement") { Double($0.postgres?.laneBatches ?? 0) },
+            counter("tally_postgres_lane_writes_total", "Writes sent in those batches") { Double($0.postgres?.laneWrites ?? 0) },
+            counter("tally_postgres_lane_writes_alone_total", "Writes of the lane sent alone on the pool (a batch refused, or the lane down)") {
+                Double($0.postgres?.laneWritesAlone ?? 0)
+            },
+        ]
+        gauges += [
+            gauge("tally_postgres_pool_size", "The most connections the pool may hold (--backend-store-pool-size)") { Double($0.postgres?.poolSize ?? 0) },
+            gauge("tally_postgres_pool_in_use", "Pooled connections held by a call") { Double($0.postgres?.poolInUse ?? 0) },
+            gauge("tally_postgres_pool_idle", "Open pooled connections waiting for a call") { Double($0.postgres?.poolIdle ?? 0) },
+        ]
     }
 
     /// Sets every instrument from one scrape's figures.
-    func update(store: StoreActivity, pool: BlockingPool.Activity, inFlight: Int, process: ProcessFigures?) {
-        let f = Figures(store: store, pool: pool, inFlight: inFlight, process: process)
+    func update(_ f: Figures) {
         for (c, read) in counters {
             let v = read(f)
             c.reset()

@@ -41,7 +41,7 @@ final class ServerMetrics: Sendable {
         self.service = service
         self.pool = pool
         self.version = version
-        snapshot = SnapshotInstruments(registry, version: version, backend: service.metadata is PostgresMetadataStore ? "postgresql" : "sqlite")
+        snapshot = SnapshotInstruments(registry, version: version, postgres: service.metadata is PostgresMetadataStore)
     }
 
     /// A request's method and status.
@@ -86,8 +86,8 @@ final class ServerMetrics: Sendable {
     /// The text format of every metric, read now.
     func render() -> ByteBuffer {
         scrapes.withLock { _ in
-            snapshot.update(store: service.metrics.activity, pool: pool.activity, inFlight: inFlight.load(ordering: .relaxed),
-                            process: ProcessFigures.read())
+            snapshot.update(.init(store: service.metrics.activity, pool: pool.activity, inFlight: inFlight.load(ordering: .relaxed),
+                                  process: ProcessFigures.read(), postgres: (service.metadata as? PostgresMetadataStore)?.activity))
             return ByteBuffer(bytes: registry.emitToBuffer())
         }
     }

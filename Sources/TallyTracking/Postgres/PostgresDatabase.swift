@@ -61,6 +61,8 @@ public final class PostgresDatabase: Sendable {
     let poolSize: Int
     let idle = Mutex<[Pooled]>([])
     let nextID = Atomic<Int>(0)
+    /// Calls holding a connection of the pool now, and calls that gave up waiting for one.
+    let inUse = Atomic<Int>(0), poolTimeouts = Atomic<Int>(0)
     /// How long a lost connection is retried before a request fails.
     public static let reconnectMillis = 10_000
     /// How this project's connections name themselves to PostgreSQL, before the schema version their build writes.
@@ -314,9 +316,14 @@ public final class PostgresDatabase: Sendable {
     @discardableResult
     public func withConnection<R>(_ body: (Connection) throws -> R) throws -> R {
         guard permits.wait(timeout: .now() + .nanoseconds(Int(poolWait.nanoseconds))) == .success else {
+            poolTimeouts.add(1, ordering: .relaxed)
             throw PostgresError(NoFreeConnection(poolSize: poolSize, waited: poolWait), sql: nil)
         }
-        defer { permits.signal() }
+        inUse.add(1, ordering: .relaxed)
+        defer {
+            inUse.subtract(1, ordering: .relaxed)
+            permits.signal()
+        }
         var pooled = idle.withLock { $0.popLast() }
         if pooled?.connection.isClosed ?? true { pooled = try reconnect() }
         let p = pooled!, c = p.connection
