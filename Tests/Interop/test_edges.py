@@ -137,6 +137,16 @@ def test_wrong_method_is_405_with_error_json(target):
             assert method in j["message"], (method, path, j)
 
 
+def test_options_names_the_methods_a_path_serves(target):
+    # MLflow answers OPTIONS on its endpoints with 204 and an Allow header (no CORS headers without an Origin).
+    for path, methods in [(API + "/runs/create", {"POST", "OPTIONS"}), (API + "/runs/get", {"GET", "HEAD", "OPTIONS"}),
+                          (API + "/experiments/search", {"GET", "POST", "HEAD", "OPTIONS"}), (AJAX + "/runs/update", {"POST", "OPTIONS"})]:
+        a = call(target, "OPTIONS", path)
+        assert a.status == 204, (path, a)
+        assert {m.strip() for m in a.headers.get("allow", "").split(",")} == methods, (path, a.headers)
+    assert call(target, "OPTIONS", API + "/nope").status == 404
+
+
 def test_unknown_method_token_is_4xx(target):
     a = call(target, "FOO", API + "/runs/create", b"{}", JSON_CT)
     assert a.status in (400, 405, 501) if target.tally else a.status == 405, a

@@ -252,6 +252,15 @@ import TallyTracking
                     #expect(r.status == 405 && r.errorCode == "BAD_REQUEST", "\(m) \(path): \(r.status)")
                     #expect((r.json["message"] as? String)?.contains(m) == true && r.headers["allow"] != nil)
                 }
+                // OPTIONS: the methods the path serves, as MLflow answers it (204, no body).
+                for (path, methods) in [("/runs/create", "POST, OPTIONS"), ("/runs/get", "GET, HEAD, OPTIONS"),
+                                        ("/experiments/search", "GET, POST, HEAD, OPTIONS")] {
+                    let r = try await s.request("OPTIONS", p + path, contentType: nil)
+                    #expect(r.status == 204 && r.body.isEmpty, "OPTIONS \(path): \(r.status) \(r.text)")
+                    #expect(Set((r.headers["allow"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                        == Set(methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }), "\(path): \(r.headers["allow"] ?? "none")")
+                }
+                #expect(try await s.request("OPTIONS", p + "/nope", contentType: nil).status == 404)
                 // 400: content type, malformed JSON, non-object, missing and mistyped fields.
                 let noType = try await s.request("POST", p + "/runs/create", body: Array("{}".utf8), contentType: nil)
                 #expect(noType.status == 400 && noType.json["message"] as? String == "Bad Request. Content-Type header is missing.")

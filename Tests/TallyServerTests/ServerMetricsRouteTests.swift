@@ -68,8 +68,11 @@ import TallyTracking
             let first = try await Self.scrape(s)
             // Nothing counted yet: the scrape itself is left out, like the health and version checks.
             #expect(first.filter { $0.name.hasPrefix("mlflow_http") }.isEmpty)
-            _ = try await s.get("/health")
-            _ = try await s.get("/version")
+            // The probes and the scrapes, however spelt (the router ignores empty segments): never counted.
+            for path in ["/health", "/version", "//health/", "/version/", "/metrics/", "//metrics"] {
+                #expect(try await s.get(path).status == 200, "\(path)")
+            }
+            #expect(try await s.request("HEAD", "/metrics", contentType: nil).status == 200)
             #expect(try await s.post("/api/2.0/mlflow/experiments/create", #"{"name": "m"}"#).status == 200)
             #expect(try await s.post("/api/2.0/mlflow/experiments/create", #"{"name": "m"}"#).status == 400)
             #expect(try await s.post("/api/2.0/mlflow/runs/create", "{bad").status == 400)
@@ -118,20 +121,38 @@ import TallyTracking
             #expect(abs(start - Date().timeIntervalSince1970) < 3_600, "\(start)")
             #expect((Self.value(samples, "process_cpu_seconds_total") ?? 0) > 0)
             #expect(Self.value(samples, "tally_blocking_threads") == 4)
+            // The scrape's own work on the pool, and no request being answered but the scrape, which is not counted.
+            #expect((Self.value(samples, "tally_blocking_tasks") ?? 0) >= 1 && Self.value(samples, "tally_http_requests_in_flight") == 0)
+            #expect(Self.value(samples, "mlflow_http_request_exceptions_total", ["method": "POST", "status": "500"]) == nil)
 
             // A refusal of the browser defences is counted as sent.
             let refused = try await s.raw(Array("GET /api/2.0/mlflow/experiments/search HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".utf8))
             #expect(refused.status == 403)
             #expect(Self.value(try await Self.scrape(s), total, ["method": "GET", "status": "403"]) == 1)
+            // Another method's 405 is counted, as MLflow counts it.
             #expect(try await s.request("POST", "/metrics").status == 405)
-            #expect(try await s.request("HEAD", "/metrics", contentType: nil).status == 200)
+            #expect(Self.value(try await Self.scrape(s), total, ["method": "POST", "status": "405"]) == 1)
+        }
+    }
+
+    @Test func failuresInsideTheServerAreExceptions() async throws {
+        try await LiveServer.with({ Self.on(&$0); $0.faults = .failAppend }) { s in
+            let run = try #require(((try await s.post("/api/2.0/mlflow/runs/create", #"{"experiment_id": "0"}"#).json["run"] as? [String: Any])?["info"]
+                as? [String: Any])?["run_id"] as? String)
+            let r = try await s.post("/api/2.0/mlflow/runs/log-metric", #"{"run_id": "\#(run)", "key": "k", "value": 1, "timestamp": 1}"#)
+            #expect(r.status == 500 && r.errorCode == "INTERNAL_ERROR", "\(r.status) \(r.text)")
+            #expect(try await s.post("/api/2.0/mlflow/runs/get", "{}").status == 405)
+            let samples = try await Self.scrape(s)
+            #expect(Self.value(samples, "mlflow_http_request_exceptions_total", ["method": "POST", "status": "500"]) == 1)
+            #expect(Self.value(samples, "mlflow_http_request_total", ["method": "POST", "status": "500"]) == 1)
+            // Other errors are the client's: not exceptions.
+            #expect(!samples.contains { $0.name == "mlflow_http_request_exceptions_total" && $0.labels["status"] != "500" })
         }
     }
 
     @Test func underTheStaticPrefixAndWithout() async throws {
         try await LiveServer.with({ Self.on(&$0); $0.staticPrefix = "/mlflow" }) { s in
-            _ = try await s.get("/mlflow/health")
-            _ = try await s.get("/mlflow/version")
+            for path in ["/mlflow/health", "/mlflow/version", "/mlflow//health", "/mlflow/metrics/"] { _ = try await s.get(path) }
             #expect(try await s.post("/mlflow/api/2.0/mlflow/experiments/search", #"{"max_results": 10}"#).status == 200)
             let bare = try await Self.scrape(s), prefixed = try await Self.scrape(s, "/mlflow/metrics")
             for samples in [bare, prefixed] {
@@ -146,8 +167,13 @@ import TallyTracking
             let anonymous = try await s.get("/metrics")
             #expect(anonymous.status == 401 && anonymous.errorCode == "UNAUTHENTICATED")
             #expect(try await s.get("/api/2.0/mlflow/experiments/search").status == 401)
-            let r = try await s.request("GET", "/metrics", contentType: nil, headers: AccessRouteTests.basic("admin", AccessRouteTests.adminPassword))
-            #expect(r.status == 200 && r.text.contains("mlflow_http_request_total{method=\"GET\",status=\"401\"} 1"), "\(r.text.prefix(300))")
+            // Any user may scrape, not only admins.
+            let admin = AccessRouteTests.basic("admin", AccessRouteTests.adminPassword)
+            let made = try await s.request("POST", "/api/2.0/mlflow/users/create", body: Array(#"{"username": "prometheus", "password": "scraper-password-1"}"#.utf8),
+                                           headers: admin)
+            #expect(made.status == 200, "\(made.text)")
+            let r = try await s.request("GET", "/metrics", contentType: nil, headers: AccessRouteTests.basic("prometheus", "scraper-password-1"))
+            #expect(r.status == 200 && r.text.contains("mlflow_http_request_total{method=\"GET\",status=\"401\"} 1"), "\(r.status) \(r.text.prefix(300))")
         }
     }
 }

@@ -19,7 +19,10 @@ import Testing
         for no in ["evil.example", "evil.example:5000", "172.15.0.1", "172.32.0.1", "192.169.0.1", "11.0.0.1", "8.8.8.8:53",
                    "10.attacker.example", "192.168.attacker.example:5000", "10.0.0.5.attacker.example", "127.0.0.1.nip.io",
                    "localhost.attacker.example", "[2001:db8::1]:5000", "[::ffff:8.8.8.8]", "[fe80::1%25eth0]",
-                   "10.0.0.256", "010.0.0.1x", "localhost:", "localhost:50x0", "[::1", "", ":5000"] {
+                   "10.0.0.256", "010.0.0.1x", "localhost:", "localhost:50x0", "[::1", "", ":5000",
+                   // Leading zeros: octal to inet_aton and to a browser's URL parser (010 = 8), decimal to a naive one.
+                   // No browser sends them (it sends the canonical form), so they are refused, not guessed at.
+                   "010.0.0.1", "0127.0.0.1", "10.00.0.1:5000", "0x7f.0.0.1"] {
             #expect(!s.allowsHost(no), "\(no)")
         }
         #expect(!s.allowsHost(nil))

@@ -10,6 +10,7 @@ import TallyTracking
 /// only if they can wait at the same time.
 final class BlockingPool: Service {
     let pool: NIOThreadPool
+    /// The pool's threads.
     let threads: Int
     /// Work handed to the pool and not yet done.
     private let tasks = Atomic<Int>(0)

@@ -42,7 +42,9 @@ final class RouteTable {
         }
     }
 
-    /// The collection, with the 405 answers added (to authenticated callers: others get the 401 first).
+    /// The collection, with the 405 answers added, and OPTIONS answered with the methods a path serves, as MLflow
+    /// answers it (to authenticated callers: others get the 401 first). A CORS preflight never gets here: the
+    /// browser defences answer it.
     func build() -> RouteCollection<TallyRequestContext> {
         let gate = gate
         for path in paths {
@@ -52,7 +54,9 @@ final class RouteTable {
             for m in Self.allMethods where !allowed.contains(m) {
                 collection.on(RouterPath(path), method: m) { request, context -> Response in
                     _ = try await gate.admit(.user, request, context)
-                    throw MLflowError.methodNotAllowed(request, allowed: allowed)
+                    guard request.method == .options else { throw MLflowError.methodNotAllowed(request, allowed: allowed) }
+                    let methods = (allowed + [.options]).map(\.rawValue).joined(separator: ", ")
+                    return Response(status: .noContent, headers: [.allow: methods])
                 }
             }
         }

@@ -11,11 +11,12 @@ import TallyTracking
 /// activity and memory (`tally_store_*`, `tally_wal_*`), the blocking pool, requests in flight, and the process
 /// (`process_*`, the names every Prometheus client library uses). docs/monitoring.md lists them all.
 ///
-/// Requests are counted as they finish (one lock-free increment and one histogram observation); everything else is
-/// read when Prometheus scrapes.
+/// Requests are counted as they finish (their instruments looked up under a lock, a counter's atomic increment, a
+/// histogram observation under its lock); everything else is read when Prometheus scrapes. What is counted, and
+/// under which names, is MLflow's rule: ``RequestMetricsRules``.
 final class ServerMetrics: Sendable {
-    /// The registry rendered at each scrape.
-    let registry = PrometheusCollectorRegistry()
+    /// The registry rendered at each scrape (by ``render()`` only: the counters set from snapshots rely on it).
+    private let registry = PrometheusCollectorRegistry()
     private let service: TrackingService
     private let pool: BlockingPool
     /// The version the request histogram is labelled with: what `/version` answers, as MLflow's label is its own.
@@ -28,13 +29,8 @@ final class ServerMetrics: Sendable {
     private let scrapes = Mutex(())
     private let snapshot: SnapshotInstruments
 
-    /// The buckets of `mlflow_http_request_duration_seconds` (prometheus_flask_exporter's defaults, which MLflow keeps).
-    static let requestBuckets: [Duration] = [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(75),
-                                             .milliseconds(100), .milliseconds(250), .milliseconds(500), .milliseconds(750), .seconds(1),
-                                             .milliseconds(2500), .seconds(5), .milliseconds(7500), .seconds(10)]
-
-    /// The content type of the text format.
-    static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+    /// The buckets of the request histogram.
+    private static let requestBuckets = RequestMetricsRules.durationBucketsMillis.map { Duration.milliseconds($0) }
 
     /// Metrics of `service`'s server, whose blocking work runs on `pool`.
     init(service: TrackingService, pool: BlockingPool, version: String = TallyVersion.string) {
@@ -54,27 +50,24 @@ final class ServerMetrics: Sendable {
     private struct RequestInstruments {
         let total: Counter
         let duration: DurationHistogram
-        /// Counted for 5xx answers only (MLflow counts requests whose handler raised).
+        /// Only for the statuses ``RequestMetricsRules/isException(status:)`` counts.
         let exceptions: Counter?
     }
 
-    /// Methods kept as their own label value; any other is `other`, so a client cannot grow the series without bound.
-    static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
-
     /// Counts one answered request.
     func record(method: HTTPRequest.Method, status: Int, nanos: Int64) {
-        let m = Self.methods.contains(method.rawValue) ? method.rawValue : "other"
-        let key = RequestKey(method: m, status: status)
+        let key = RequestKey(method: RequestMetricsRules.methodLabel(method.rawValue), status: status)
         let instruments = requests.withLock { made in
             if let i = made[key] { return i }
-            let labels = [("method", m), ("status", String(status))]
+            typealias R = RequestMetricsRules
+            let labels = [("method", key.method), ("status", String(status))]
             let i = RequestInstruments(
-                total: registry.makeCounter(descriptor: .named("mlflow_http_request_total", "Total number of HTTP requests"), labels: labels),
-                duration: registry.makeDurationHistogram(descriptor: .named("mlflow_http_request_duration_seconds", "HTTP request duration in seconds"),
-                                                         labels: labels + [("mlflow_version", version)], buckets: Self.requestBuckets),
-                exceptions: status >= 500
-                    ? registry.makeCounter(descriptor: .named("mlflow_http_request_exceptions_total",
-                                                              "Total number of HTTP requests which resulted in an exception"), labels: labels) : nil)
+                total: registry.makeCounter(descriptor: .named(R.requestsTotal, "Total number of HTTP requests"), labels: labels),
+                duration: registry.makeDurationHistogram(descriptor: .named(R.duration, "HTTP request duration in seconds"),
+                                                         labels: labels + [(R.versionLabel, version)], buckets: Self.requestBuckets),
+                exceptions: R.isException(status: status)
+                    ? registry.makeCounter(descriptor: .named(R.exceptionsTotal, "Total number of HTTP requests which resulted in an exception"),
+                                           labels: labels) : nil)
             made[key] = i
             return i
         }
@@ -87,17 +80,9 @@ final class ServerMetrics: Sendable {
     func render() -> ByteBuffer {
         scrapes.withLock { _ in
             snapshot.update(.init(store: service.metrics.activity, pool: pool.activity, inFlight: inFlight.load(ordering: .relaxed),
-                                  process: ProcessFigures.read(), postgres: (service.metadata as? PostgresMetadataStore)?.activity))
+                                  process: .read(), postgres: (service.metadata as? PostgresMetadataStore)?.activity))
             return ByteBuffer(bytes: registry.emitToBuffer())
         }
-    }
-
-    /// Whether a request to `path` is counted: every one but the health and version checks and the scrapes
-    /// themselves (MLflow leaves out the same), under the static prefix or not.
-    static func counts(_ path: Substring, prefix: String) -> Bool {
-        var p = path
-        if !prefix.isEmpty, p.hasPrefix(prefix) { p = p.dropFirst(prefix.utf8.count) }
-        return p != "/health" && p != "/version" && p != "/metrics"
     }
 }
 
@@ -110,7 +95,9 @@ struct RequestMetricsMiddleware: RouterMiddleware {
     let prefix: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard ServerMetrics.counts(request.uri.path[...], prefix: prefix) else { return try await next(request, context) }
+        guard RequestMetricsRules.counts(method: request.method.rawValue, path: request.uri.path[...], prefix: prefix) else {
+            return try await next(request, context)
+        }
         let start = ContinuousClock.now
         metrics.inFlight.add(1, ordering: .relaxed)
         defer { metrics.inFlight.subtract(1, ordering: .relaxed) }
@@ -127,6 +114,7 @@ struct RequestMetricsMiddleware: RouterMiddleware {
         }
     }
 
+    /// Nanoseconds from `start` to now.
     static func nanos(since start: ContinuousClock.Instant) -> Int64 {
         let d = ContinuousClock.now - start
         return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000

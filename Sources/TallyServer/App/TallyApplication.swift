@@ -186,9 +186,9 @@ public enum TallyApplication {
         if let metrics = e.metrics {
             let scrape = RouteTable(gate: e.gate)
             // Any authenticated caller, as MLflow's basic-auth app asks of a scraper.
-            scrape.on("/metrics", .get, access: .user) { _, _ in
+            scrape.on(RequestMetricsRules.path, .get, access: .user) { _, _ in
                 let body = try await e.pool.run { metrics.render() }
-                return Response(status: .ok, headers: [.contentType: ServerMetrics.contentType], body: .init(byteBuffer: body))
+                return Response(status: .ok, headers: [.contentType: RequestMetricsRules.contentType], body: .init(byteBuffer: body))
             }
             // Also without the static prefix, where MLflow serves it.
             mount(scrape, at: [""], bare: true)
@@ -244,12 +244,19 @@ public enum TallyApplication {
     /// The metrics `config` asks for (``ServerConfiguration/prometheusDirectory``), its directory created; `nil` when off.
     static func serverMetrics(_ config: ServerConfiguration, service: TrackingService, pool: BlockingPool) throws -> ServerMetrics? {
         guard let directory = config.prometheusDirectory else { return nil }
+        try prepareMetricsDirectory(directory)
+        return ServerMetrics(service: service, pool: pool)
+    }
+
+    /// Creates `--expose-prometheus`'s directory, as MLflow does (`tally server` calls it before opening the stores,
+    /// so a directory that cannot be made refuses the start before anything is touched).
+    /// - Throws: ``TrackingError`` naming the directory when it cannot be created.
+    public static func prepareMetricsDirectory(_ directory: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw TrackingError(.invalidParameterValue, "--expose-prometheus \(directory): the directory cannot be created (\(error))")
         }
-        return ServerMetrics(service: service, pool: pool)
     }
 
     /// A plain-text answer.

@@ -92,10 +92,11 @@ extension MetricStore {
                 run.recountIndexBytes(&s)
                 return true
             }
-            guard published else { return 0 }
+            // Counted as written, as seals are (a run deleted meanwhile takes the file with it).
             account.counters.compactions.add(1, ordering: .relaxed)
             account.counters.compactedInputs.add(segments.count, ordering: .relaxed)
             account.counters.compactedBytes.add(Int(reader.size), ordering: .relaxed)
+            guard published else { return 0 }
             for seg in segments { try FileIO.remove(seg.path) }
             if configuration.durableSegments { try FileIO.syncDirectory(run.directory) }
             blockCache.removeAll { merged.contains($0.segment) }

@@ -130,6 +130,7 @@ enum SeriesUnit: Sendable {
 /// Head and index memory of the whole store, shared by its runs, the clock of their last use, and the store's
 /// activity counters.
 final class MemoryAccount: Sendable {
+    /// The store's activity counters (``MetricStore/activity``).
     let counters = StoreCounters()
     let bytes = Atomic<Int>(0)
     /// Memory of all open segment indexes (``StoreConfiguration/openIndexBytes`` bounds it).

@@ -121,14 +121,14 @@ final class WAL: Sendable {
                         _ = ftruncate(fd.rawValue, off_t(header.count))  // no room to write ahead: appends go on without it
                     }
                 }
-                if config.durability != .none { try FileIO.syncData(fd) }
+                if config.durability != .none { try counters.timedSync { try FileIO.syncData(fd) } }
             } catch {
                 try? fd.close()
                 throw error
             }
             return fd
         }
-        if config.durability != .none { try FileIO.syncDirectory(directory) }
+        if config.durability != .none { try counters.timedSync { try FileIO.syncDirectory(directory) } }
         s.fd = fd
         s.size = Int64(header.count)
         s.allocated = s.size + Int64(ahead)
@@ -238,7 +238,7 @@ final class WAL: Sendable {
         while s.syncing { state.wait() }
         if let fd = s.fd {
             try cutZeros(s, fd)
-            if config.durability != .none { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } }
+            if config.durability != .none { try counters.timedSync { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } } }
             try? fd.close()
             s.durableLSN = max(s.durableLSN, s.writtenLSN)
         }
@@ -287,10 +287,9 @@ final class WAL: Sendable {
         let result: Result<Void, any Error> = Result {
             try unlocked { try FileIO.io("fsync WAL", path: path) { try FileIO.syncData(fd) } }
         }
-        let took = ContinuousClock.now - start
-        let nanos = Int(took.components.seconds) * 1_000_000_000 + Int(took.components.attoseconds / 1_000_000_000)
+        let nanos = StoreCounters.nanos(ContinuousClock.now - start)
         s.fsyncNanos = s.fsyncNanos == 0 ? nanos : (s.fsyncNanos * 7 + nanos) / 8
-        counters.synced(nanos: nanos)
+        if case .success = result { counters.synced(nanos: nanos) }
         s.syncing = false
         state.broadcast()
         if case .failure = result { s.isClosed = true }
@@ -330,7 +329,7 @@ final class WAL: Sendable {
             return Array(d)
         }
         for seg in doomed { try FileIO.remove(seg.path) }
-        if !doomed.isEmpty && config.durability != .none { try FileIO.syncDirectory(directory) }
+        if !doomed.isEmpty && config.durability != .none { try counters.timedSync { try FileIO.syncDirectory(directory) } }
         return doomed.count
     }
 
@@ -357,7 +356,7 @@ final class WAL: Sendable {
                 state.broadcast()
             }
             try cutZeros(s, fd)
-            try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) }
+            try counters.timedSync { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } }
             s.durableLSN = s.writtenLSN
         }
     }

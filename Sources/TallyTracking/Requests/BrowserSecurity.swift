@@ -259,13 +259,15 @@ public struct BrowserSecurity: Sendable, Equatable {
         return loopback || uniqueLocal
     }
 
-    /// A dotted-quad IPv4 address (four decimal numbers 0–255), as a number.
+    /// A dotted-quad IPv4 address in its canonical form (four decimal numbers 0–255, no leading zeros: `010` is 8 to
+    /// inet_aton and to browsers, 10 to a naive reading), as a number.
     static func ipv4(_ s: String) -> UInt32? {
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var v: UInt32 = 0
         for p in parts {
-            guard !p.isEmpty, p.count <= 3, p.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt32(p), n <= 255 else { return nil }
+            guard !p.isEmpty, p.count <= 3, p.count == 1 || p.first != "0", p.allSatisfy({ $0.isASCII && $0.isNumber }), let n = UInt32(p),
+                  n <= 255 else { return nil }
             v = v << 8 | n
         }
         return v

@@ -7,17 +7,29 @@ final class StoreCounters: Sendable {
     let pointsAppended = Atomic<Int>(0)
     /// Bytes of records written to the write-ahead log.
     let walBytes = Atomic<Int>(0)
-    /// Fsyncs of the write-ahead log, and the nanoseconds they took.
+    /// Fsyncs of the write-ahead log (its segments and its directory) that succeeded, and the nanoseconds they took.
     let walSyncs = Atomic<Int>(0), walSyncNanos = Atomic<Int>(0)
     /// Segments written by seals, the points they hold, and their bytes.
     let seals = Atomic<Int>(0), sealedPoints = Atomic<Int>(0), sealedBytes = Atomic<Int>(0)
     /// Segments written by compactions, the segments they replaced, and their bytes.
     let compactions = Atomic<Int>(0), compactedInputs = Atomic<Int>(0), compactedBytes = Atomic<Int>(0)
 
-    /// Counts one fsync of the log that took `nanos`.
+    /// Counts one fsync of the log (of a segment or of its directory) that took `nanos`.
     func synced(nanos: Int) {
         walSyncs.add(1, ordering: .relaxed)
         walSyncNanos.add(nanos, ordering: .relaxed)
+    }
+
+    /// Runs `sync`, an fsync of the log, and counts it with the time it took when it succeeds.
+    func timedSync(_ sync: () throws -> Void) rethrows {
+        let start = ContinuousClock.now
+        try sync()
+        synced(nanos: Self.nanos(ContinuousClock.now - start))
+    }
+
+    /// `d` in whole nanoseconds.
+    static func nanos(_ d: Duration) -> Int {
+        Int(d.components.seconds) * 1_000_000_000 + Int(d.components.attoseconds / 1_000_000_000)
     }
 }
 
@@ -28,7 +40,8 @@ public struct StoreActivity: Sendable, Equatable {
     public var pointsAppended = 0
     /// Bytes of records written to the write-ahead log.
     public var walBytesWritten = 0
-    /// Fsyncs of the write-ahead log (one per group commit in `sync` durability), and the seconds they took in all.
+    /// Fsyncs of the write-ahead log that succeeded (one per group commit in `sync` durability, and those of segment
+    /// rotations, of the log's directory, and at close), and the seconds they took in all.
     public var walSyncs = 0, walSyncSeconds = 0.0
     /// Segments written by seals, the points moved into them, and their bytes.
     public var segmentsSealed = 0, pointsSealed = 0, sealedBytes = 0

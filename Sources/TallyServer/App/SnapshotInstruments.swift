@@ -1,0 +1,103 @@
+import Prometheus
+import TallyStore
+import TallyTracking
+
+/// The metrics ``ServerMetrics`` reads at each scrape: made once, set from snapshots (a counter is set by resetting
+/// it and adding the snapshot's total; scrapes are serialised, and nothing else renders the registry).
+struct SnapshotInstruments: Sendable {
+    private var counters: [(Counter, @Sendable (Figures) -> Double?)]
+    private var gauges: [(Gauge, @Sendable (Figures) -> Double?)]
+
+    /// What one scrape reads.
+    struct Figures {
+        /// The metric store's activity and memory.
+        let store: StoreActivity
+        /// The blocking pool's size and load.
+        let pool: BlockingPool.Activity
+        /// Requests being answered.
+        let inFlight: Int
+        /// The process, as far as it could be read.
+        let process: ProcessFigures
+        /// The PostgreSQL backend store's pool and lane (`nil` on SQLite).
+        let postgres: PostgresActivity?
+    }
+
+    /// The instruments in `r`; those of a PostgreSQL backend store only when `postgres`.
+    init(_ r: PrometheusCollectorRegistry, version: String, postgres: Bool) {
+        r.makeGauge(descriptor: .named("tally_build_info", "The server's version and metadata backend (always 1)"),
+                    labels: [("version", version), ("metadata_backend", postgres ? "postgresql" : "sqlite")]).set(to: 1)
+        func counter(_ name: String, _ help: String, _ read: @escaping @Sendable (Figures) -> Double?) -> (Counter, @Sendable (Figures) -> Double?) {
+            (r.makeCounter(descriptor: .named(name, help)), read)
+        }
+        func gauge(_ name: String, _ help: String, _ read: @escaping @Sendable (Figures) -> Double?) -> (Gauge, @Sendable (Figures) -> Double?) {
+            (r.makeGauge(descriptor: .named(name, help)), read)
+        }
+        counters = [
+            counter("tally_store_points_appended_total", "Metric points the store made visible") { Double($0.store.pointsAppended) },
+            counter("tally_wal_written_bytes_total", "Bytes of records written to the write-ahead log") { Double($0.store.walBytesWritten) },
+            counter("tally_wal_fsyncs_total", "Fsyncs of the write-ahead log (one per group commit)") { Double($0.store.walSyncs) },
+            counter("tally_wal_fsync_seconds_total", "Seconds spent in fsyncs of the write-ahead log") { $0.store.walSyncSeconds },
+            counter("tally_store_segments_sealed_total", "Segments written by seals") { Double($0.store.segmentsSealed) },
+            counter("tally_store_points_sealed_total", "Points moved from memory into segments") { Double($0.store.pointsSealed) },
+            counter("tally_store_sealed_bytes_total", "Bytes of segments written by seals") { Double($0.store.sealedBytes) },
+            counter("tally_store_compactions_total", "Segments written by compactions") { Double($0.store.compactions) },
+            counter("tally_store_segments_compacted_total", "Segments replaced by compactions") { Double($0.store.segmentsCompacted) },
+            counter("tally_store_compacted_bytes_total", "Bytes of segments written by compactions") { Double($0.store.compactedBytes) },
+            counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds") { $0.process.cpuSeconds },
+        ]
+        gauges = [
+            gauge("tally_store_runs", "Runs the metric store holds") { Double($0.store.runs) },
+            gauge("tally_store_head_bytes", "Memory held by unsealed points") { Double($0.store.headBytes) },
+            gauge("tally_store_head_budget_bytes", "Memory unsealed points may take before appends seal them (--metric-memory-mb's share)") {
+                Double($0.store.headBudgetBytes)
+            },
+            gauge("tally_store_index_bytes", "Memory held by open segment indexes") { Double($0.store.indexBytes) },
+            gauge("tally_blocking_threads", "Threads for blocking store work") { Double($0.pool.threads) },
+            gauge("tally_blocking_tasks", "Blocking store work queued or running") { Double($0.pool.tasks) },
+            gauge("tally_http_requests_in_flight", "Requests being answered") { Double($0.inFlight) },
+            gauge("process_resident_memory_bytes", "Resident memory size in bytes") { $0.process.residentBytes },
+            gauge("process_virtual_memory_bytes", "Virtual memory size in bytes") { $0.process.virtualBytes },
+            gauge("process_open_fds", "Number of open file descriptors") { $0.process.openFDs },
+            gauge("process_max_fds", "Maximum number of open file descriptors") { $0.process.maxFDs },
+            gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds") { $0.process.startTime },
+            gauge("process_threads", "Number of OS threads in the process") { $0.process.threads },
+        ]
+        guard postgres else { return }
+        counters += [
+            counter("tally_postgres_pool_timeouts_total", "Calls that failed because no pooled connection came free in time") {
+                $0.postgres.map { Double($0.poolTimeouts) }
+            },
+            counter("tally_postgres_lane_batches_total", "Batches of concurrent writes sent as one statement") { $0.postgres.map { Double($0.laneBatches) } },
+            counter("tally_postgres_lane_writes_total", "Writes sent in those batches") { $0.postgres.map { Double($0.laneWrites) } },
+            counter("tally_postgres_lane_writes_alone_total", "Writes of the lane sent alone on the pool (a batch refused, or the lane down)") {
+                $0.postgres.map { Double($0.laneWritesAlone) }
+            },
+        ]
+        gauges += [
+            gauge("tally_postgres_pool_size", "The most connections the pool may hold (--backend-store-pool-size)") { $0.postgres.map { Double($0.poolSize) } },
+            gauge("tally_postgres_pool_in_use", "Pooled connections held by a call") { $0.postgres.map { Double($0.poolInUse) } },
+            gauge("tally_postgres_pool_idle", "Open pooled connections waiting for a call") { $0.postgres.map { Double($0.poolIdle) } },
+        ]
+    }
+
+    /// Sets every instrument from one scrape's figures; one a figure is missing for (`nil`, or not a finite number
+    /// a counter may hold) keeps its last value.
+    func update(_ f: Figures) {
+        for (c, read) in counters {
+            guard let v = read(f), v.isFinite, v >= 0 else { continue }
+            c.reset()
+            // Whole numbers as integers (rendered `12`, not `12.0`).
+            if v == v.rounded(), v < 0x1p53 { c.increment(by: Int64(v)) } else { c.increment(by: v) }
+        }
+        for (g, read) in gauges {
+            if let v = read(f), v.isFinite { g.set(v) }
+        }
+    }
+}
+
+extension MetricNameDescriptor {
+    /// A metric's whole name and its help line (the name is not put together from parts here).
+    static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+}
