@@ -109,6 +109,18 @@ import TallyTracking
                 #expect(buckets.allSatisfy { $0.labels["mlflow_version"] == TallyVersion.string })
                 #expect((Self.value(samples, duration + "_sum", key) ?? -1) >= 0)
             }
+            // By route, as mounted (a path the router did not match is `NotFound`), with buckets from 0.5 ms; every
+            // request counted once, as in MLflow's counter.
+            let byRoute = "tally_http_request_duration_seconds"
+            #expect(types[byRoute] == "histogram")
+            #expect(Self.value(samples, byRoute + "_count", ["route": "/api/2.0/mlflow/runs/log-batch", "method": "POST"]) == 1)
+            #expect(Self.value(samples, byRoute + "_count", ["route": "/api/2.0/mlflow/experiments/create", "method": "POST"]) == 2)
+            #expect(Self.value(samples, byRoute + "_count", ["route": "NotFound", "method": "GET"]) == 1)
+            #expect(samples.filter { $0.name == byRoute + "_bucket" }.first?.labels["le"] == "0.0005")
+            let routeCounts = samples.filter { $0.name == byRoute + "_count" }.map(\.value).reduce(0, +)
+            #expect(routeCounts == samples.filter { $0.name == total }.map(\.value).reduce(0, +) && routeCounts >= 7)
+            #expect(!samples.contains { $0.name == byRoute + "_count" && ($0.labels["route"]?.contains("metrics") == true || $0.labels["route"]?.contains("health") == true) })
+
             // Tally's own: the three points stored, logged and fsynced; the process's figures.
             #expect(Self.value(samples, "tally_store_points_appended_total") == 3)
             #expect(types["tally_store_points_appended_total"] == "counter" && types["tally_store_head_bytes"] == "gauge")
