@@ -123,3 +123,22 @@ def test_the_environment_turns_it_on_and_it_is_off_without():
     port = free_port()
     with tally_serving(["--port", str(port)], f"http://127.0.0.1:{port}"):
         assert requests.get(f"http://127.0.0.1:{port}/metrics").status_code == 404
+
+
+def test_access_log_has_a_line_per_request_when_asked():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tally_serving(["--port", str(port), "--access-log"], url) as log:
+        c = MlflowClient(url)
+        c.create_run(c.create_experiment("logged")).info.run_id
+        assert requests.get(url + "/api/2.0/mlflow/runs/get", params={"run_id": "f" * 32}).status_code == 404
+        assert requests.get(url + "/api/2.0/mlflow/experiments/search", headers={"Host": "evil.example"}).status_code == 403
+    lines = [l for l in open(log).read().splitlines() if l.endswith(" request")]
+    assert any("method=POST" in l and "status=200" in l and "target=/api/2.0/mlflow/experiments/create" in l for l in lines), lines
+    assert any("status=404" in l and f"target=/api/2.0/mlflow/runs/get?run_id={'f' * 32}" in l for l in lines), lines
+    assert any("status=403" in l for l in lines), lines
+    assert all("client=127.0.0.1" in l and " ms=" in l for l in lines), lines
+    port = free_port()
+    with tally_serving(["--port", str(port)], f"http://127.0.0.1:{port}") as log:
+        requests.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search", params={"max_results": 1})
+    assert not [l for l in open(log).read().splitlines() if l.endswith(" request")], "no access log unless asked"

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import NIOCore
 import TallyTracking
 
@@ -25,6 +26,8 @@ struct Endpoints: Sendable {
     var staticPrefix = ""
     /// The Prometheus metrics (`--expose-prometheus`), `nil` when off.
     var metrics: ServerMetrics?
+    /// Where every request is logged (`--access-log`), `nil` when off.
+    var accessLog: Logger?
 
     /// Access control, `nil` when off.
     var access: AccessControl? { gate.control }

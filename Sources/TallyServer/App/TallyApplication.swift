@@ -68,6 +68,8 @@ public struct ServerConfiguration: Sendable {
     /// Prometheus metrics at `/metrics` (`--expose-prometheus DIR`): the directory MLflow keeps its worker processes'
     /// counters in, created as MLflow creates it (one process holds Tally's in memory); `nil`: no `/metrics`.
     public var prometheusDirectory: String?
+    /// Whether every request is logged at `info` (`--access-log`; ``AccessLogMiddleware``).
+    public var accessLog = false
 
     /// The defaults.
     public init() {}
@@ -125,6 +127,7 @@ public enum TallyApplication {
     /// The router; `catalog` receives every route (full path, method, access) for the generated access test.
     static func router(_ e: Endpoints, catalog: ((String, RouteTable.Entry) -> Void)?) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self, options: .autoGenerateHeadEndpoints)
+        if let logger = e.accessLog { router.add(middleware: AccessLogMiddleware(logger: logger)) }
         if let metrics = e.metrics { router.add(middleware: RequestMetricsMiddleware(metrics: metrics, prefix: e.staticPrefix)) }
         if let security = e.browserSecurity { router.add(middleware: BrowserHeadersMiddleware(security: security)) }
         router.add(middleware: MLflowErrorMiddleware())
@@ -278,7 +281,7 @@ public enum TallyApplication {
                                   secureCookies: config.tls != nil,
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) },
                                   browserSecurity: browserSecurity(config), staticPrefix: config.staticPrefix,
-                                  metrics: try serverMetrics(config, service: service, pool: pool))
+                                  metrics: try serverMetrics(config, service: service, pool: pool), accessLog: config.accessLog ? logger : nil)
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]

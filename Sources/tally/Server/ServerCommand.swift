@@ -34,6 +34,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Memory (MB) the metric engine may hold for unsealed points, open segment indexes and read caches (default 1216).")
     var metricMemoryMb: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+    @Flag(help: "Log every request at info level (client, method, target, status, bytes, milliseconds), as MLflow's uvicorn does by default.")
+    var accessLog = false
     @Option(help: "Largest body of runs/log-batch and runs/log-inputs, bytes.") var maxBodyBytes = ServerConfiguration().maxBodyBytes
     @Option(help: "Largest body of the native ingest endpoint, bytes.") var maxNativeBodyBytes = ServerConfiguration().maxNativeBodyBytes
     @Option(help: "Largest body of the other MLflow endpoints, bytes.") var maxSmallBodyBytes = ServerConfiguration().maxSmallBodyBytes
@@ -95,6 +97,7 @@ struct ServerCommand: AsyncParsableCommand {
         config.durability = d
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level '\(logLevel)'") }
         config.logLevel = level
+        config.accessLog = accessLog
         config.access = try accessConfiguration()
         switch (tlsCert, tlsKey) {
         case let (cert?, key?): config.tls = (cert, key)
