@@ -138,13 +138,17 @@ def test_wrong_method_is_405_with_error_json(target):
 
 
 def test_options_names_the_methods_a_path_serves(target):
-    # MLflow answers OPTIONS on its endpoints with 204 and an Allow header (no CORS headers without an Origin).
+    # MLflow answers OPTIONS on its API endpoints with 204 and an Allow header (no CORS headers without an Origin).
     for path, methods in [(API + "/runs/create", {"POST", "OPTIONS"}), (API + "/runs/get", {"GET", "HEAD", "OPTIONS"}),
                           (API + "/experiments/search", {"GET", "POST", "HEAD", "OPTIONS"}), (AJAX + "/runs/update", {"POST", "OPTIONS"})]:
         a = call(target, "OPTIONS", path)
         assert a.status == 204, (path, a)
         assert {m.strip() for m in a.headers.get("allow", "").split(",")} == methods, (path, a.headers)
     assert call(target, "OPTIONS", API + "/nope").status == 404
+    # At the root, Flask's answer: 200, empty.
+    for path in ("/health", "/version"):
+        a = call(target, "OPTIONS", path)
+        assert a.status == 200 and not a.body and {m.strip() for m in a.headers.get("allow", "").split(",")} == {"GET", "HEAD", "OPTIONS"}, (path, a)
 
 
 def test_unknown_method_token_is_4xx(target):

@@ -133,11 +133,26 @@ def test_access_log_has_a_line_per_request_when_asked():
         c.create_run(c.create_experiment("logged")).info.run_id
         assert requests.get(url + "/api/2.0/mlflow/runs/get", params={"run_id": "f" * 32}).status_code == 404
         assert requests.get(url + "/api/2.0/mlflow/experiments/search", headers={"Host": "evil.example"}).status_code == 403
+        # An absolute-form target: its user information is not logged (the path and query are, as uvicorn logs them).
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.putrequest("GET", f"http://scraper:secret-pw@127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=3", skip_host=True)
+        c.putheader("Host", f"127.0.0.1:{port}")
+        c.endheaders()
+        assert c.getresponse().status == 200
+        c.close()
     lines = [l for l in open(log).read().splitlines() if l.endswith(" request")]
     assert any("method=POST" in l and "status=200" in l and "target=/api/2.0/mlflow/experiments/create" in l for l in lines), lines
     assert any("status=404" in l and f"target=/api/2.0/mlflow/runs/get?run_id={'f' * 32}" in l for l in lines), lines
     assert any("status=403" in l for l in lines), lines
     assert all("client=127.0.0.1" in l and " ms=" in l for l in lines), lines
+    assert "secret-pw" not in open(log).read()
+    assert any("target=/api/2.0/mlflow/experiments/search?max_results=3" in l for l in lines), lines
+    # Written whatever --log-level says: asked for by name.
+    port = free_port()
+    with tally_serving(["--port", str(port), "--access-log", "--log-level", "warning"], f"http://127.0.0.1:{port}") as log:
+        requests.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search", params={"max_results": 1})
+    assert [l for l in open(log).read().splitlines() if l.endswith(" request") and "status=200" in l]
     port = free_port()
     with tally_serving(["--port", str(port)], f"http://127.0.0.1:{port}") as log:
         requests.get(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search", params={"max_results": 1})

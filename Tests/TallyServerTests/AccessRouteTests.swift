@@ -228,6 +228,19 @@ import TallyTracking
         }
     }
 
+    @Test func optionsFollowsThePathsLoosestAccess() async throws {
+        try await LiveServer.with(Self.configure) { s in
+            // Open paths answer anyone, as MLflow's basic-auth app leaves `/health` unprotected; API paths want a caller.
+            for path in ["/health", "/version", "/"] {
+                let r = try await s.request("OPTIONS", path, contentType: nil)
+                #expect(r.status == 200 && r.headers["allow"]?.contains("GET") == true, "\(path): \(r.status)")
+            }
+            #expect(try await s.request("OPTIONS", "/api/2.0/mlflow/runs/create", contentType: nil).status == 401)
+            let r = try await s.request("OPTIONS", "/api/2.0/mlflow/runs/create", contentType: nil, headers: Self.basic("admin", Self.adminPassword))
+            #expect(r.status == 204 && r.headers["allow"] == "POST, OPTIONS")
+        }
+    }
+
     @Test func logBatchIsCheckedOnBothParsers() async throws {
         try await LiveServer.with(Self.configure) { s in
             let admin = Self.basic("admin", Self.adminPassword), api = "/api/2.0/mlflow"

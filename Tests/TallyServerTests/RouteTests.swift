@@ -261,6 +261,9 @@ import TallyTracking
                         == Set(methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }), "\(path): \(r.headers["allow"] ?? "none")")
                 }
                 #expect(try await s.request("OPTIONS", p + "/nope", contentType: nil).status == 404)
+                // At the root, Flask's 200 (MLflow answers 204 on its API only).
+                let health = try await s.request("OPTIONS", "/health", contentType: nil)
+                #expect(health.status == 200 && health.body.isEmpty && health.headers["allow"] == "GET, HEAD, OPTIONS")
                 // 400: content type, malformed JSON, non-object, missing and mistyped fields.
                 let noType = try await s.request("POST", p + "/runs/create", body: Array("{}".utf8), contentType: nil)
                 #expect(noType.status == 400 && noType.json["message"] as? String == "Bad Request. Content-Type header is missing.")

@@ -116,6 +116,8 @@ import TallyTracking
             #expect(Self.value(samples, byRoute + "_count", ["route": "/api/2.0/mlflow/runs/log-batch", "method": "POST"]) == 1)
             #expect(Self.value(samples, byRoute + "_count", ["route": "/api/2.0/mlflow/experiments/create", "method": "POST"]) == 2)
             #expect(Self.value(samples, byRoute + "_count", ["route": "NotFound", "method": "GET"]) == 1)
+            // A method a path does not serve is one route label, whatever the path: the series stay the routes'.
+            #expect(Self.value(samples, byRoute + "_count", ["route": "MethodNotAllowed", "method": "other"]) == nil)
             #expect(samples.filter { $0.name == byRoute + "_bucket" }.first?.labels["le"] == "0.0005")
             let routeCounts = samples.filter { $0.name == byRoute + "_count" }.map(\.value).reduce(0, +)
             #expect(routeCounts == samples.filter { $0.name == total }.map(\.value).reduce(0, +) && routeCounts >= 7)
@@ -141,9 +143,14 @@ import TallyTracking
             let refused = try await s.raw(Array("GET /api/2.0/mlflow/experiments/search HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".utf8))
             #expect(refused.status == 403)
             #expect(Self.value(try await Self.scrape(s), total, ["method": "GET", "status": "403"]) == 1)
-            // Another method's 405 is counted, as MLflow counts it.
+            // Another method's 405 is counted, as MLflow counts it, under one route label for every such answer.
             #expect(try await s.request("POST", "/metrics").status == 405)
-            #expect(Self.value(try await Self.scrape(s), total, ["method": "POST", "status": "405"]) == 1)
+            #expect(try await s.request("DELETE", "/api/2.0/mlflow/runs/create", contentType: nil).status == 405)
+            #expect(try await s.request("DELETE", "/api/2.0/mlflow/experiments/get", contentType: nil).status == 405)
+            let after = try await Self.scrape(s)
+            #expect(Self.value(after, total, ["method": "POST", "status": "405"]) == 1)
+            #expect(Self.value(after, byRoute + "_count", ["route": "MethodNotAllowed", "method": "DELETE"]) == 2)
+            #expect(!after.contains { $0.name == byRoute + "_count" && $0.labels["method"] == "DELETE" && $0.labels["route"] != "MethodNotAllowed" })
         }
     }
 

@@ -23,8 +23,15 @@ final class RouteTable {
     /// Every route, in the order added.
     private(set) var entries: [Entry] = []
 
-    /// A table whose routes are checked by `gate`.
-    init(gate: AccessGate) { self.gate = gate }
+    /// How OPTIONS is answered on this table's paths: MLflow 3.17 answers 204 on its API (`/api/…`, `/ajax-api/…`)
+    /// and Flask's 200 elsewhere (`/health`, `/`, `/get-artifact`), both with an empty body and `Allow`.
+    private let optionsStatus: HTTPResponse.Status
+
+    /// A table whose routes are checked by `gate`; `api`: mounted under an API prefix (OPTIONS answers 204, else 200).
+    init(gate: AccessGate, api: Bool = true) {
+        self.gate = gate
+        optionsStatus = api ? .noContent : .ok
+    }
 
     /// Every method a 405 is answered for when the path does not serve it.
     static let allMethods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch, .options, .head]
@@ -43,20 +50,31 @@ final class RouteTable {
     }
 
     /// The collection, with the 405 answers added, and OPTIONS answered with the methods a path serves, as MLflow
-    /// answers it (to authenticated callers: others get the 401 first). A CORS preflight never gets here: the
-    /// browser defences answer it.
+    /// answers it (``optionsStatus``; by the loosest access the path declares: anyone on a path open to anyone, else
+    /// authenticated callers, others getting the 401 first). A CORS preflight is answered by the browser defences
+    /// before it gets here, unless they are off; then it gets no CORS headers, as from MLflow without its middleware.
     func build() -> RouteCollection<TallyRequestContext> {
-        let gate = gate
+        let gate = gate, optionsStatus = optionsStatus
         for path in paths {
             let served = methods[path] ?? []
             // HEAD is generated for every GET by the router.
             let allowed = served.contains(.get) ? served + [.head] : served
+            let open = entries.contains { e in
+                guard e.path == path, case .open = e.access else { return false }
+                return true
+            }
             for m in Self.allMethods where !allowed.contains(m) {
                 collection.on(RouterPath(path), method: m) { request, context -> Response in
-                    _ = try await gate.admit(.user, request, context)
-                    guard request.method == .options else { throw MLflowError.methodNotAllowed(request, allowed: allowed) }
+                    guard request.method == .options else {
+                        // One route label for every method a path does not serve (metrics by route stay bounded by
+                        // the routes served, whatever methods clients try).
+                        context.coreContext.endpointPath.value = "MethodNotAllowed"
+                        _ = try await gate.admit(.user, request, context)
+                        throw MLflowError.methodNotAllowed(request, allowed: allowed)
+                    }
+                    _ = try await gate.admit(open ? .open : .user, request, context)
                     let methods = (allowed + [.options]).map(\.rawValue).joined(separator: ", ")
-                    return Response(status: .noContent, headers: [.allow: methods])
+                    return Response(status: optionsStatus, headers: [.allow: methods])
                 }
             }
         }

@@ -11,8 +11,8 @@ import TallyTracking
 /// activity and memory (`tally_store_*`, `tally_wal_*`), the blocking pool, requests in flight, and the process
 /// (`process_*`, the names every Prometheus client library uses). docs/monitoring.md lists them all.
 ///
-/// Requests are counted as they finish (their instruments looked up under a lock, a counter's atomic increment, a
-/// histogram observation under its lock); everything else is read when Prometheus scrapes. What is counted, and
+/// Requests are counted as they finish (their instruments looked up under a lock, a counter's atomic increment, two
+/// histogram observations, each under its histogram's lock); everything else is read when Prometheus scrapes. What is counted, and
 /// under which names, is MLflow's rule: ``RequestMetricsRules``.
 final class ServerMetrics: Sendable {
     /// The registry rendered at each scrape (by ``render()`` only: the counters set from snapshots rely on it).
@@ -21,7 +21,7 @@ final class ServerMetrics: Sendable {
     private let pool: BlockingPool
     /// The version the request histogram is labelled with: what `/version` answers, as MLflow's label is its own.
     private let version: String
-    /// Each (method, status) pair's instruments, made on first use.
+    /// Each (route, method, status)'s instruments, made on first use.
     private let requests = Mutex<[RequestKey: RequestInstruments]>([:])
     /// Requests being answered now.
     let inFlight = Atomic<Int>(0)
@@ -53,8 +53,9 @@ final class ServerMetrics: Sendable {
 
     /// The instruments of one (route, method, status).
     private struct RequestInstruments {
-        /// MLflow's, by method and status.
+        /// MLflow's, by method and status: the count, and the durations.
         let total: Counter
+        /// MLflow's durations, by method and status (and version).
         let duration: DurationHistogram
         /// Only for the statuses ``RequestMetricsRules/isException(status:)`` counts.
         let exceptions: Counter?
@@ -100,8 +101,9 @@ final class ServerMetrics: Sendable {
     }
 }
 
-/// Counts and times every request ``ServerMetrics`` counts, with the status it was answered with: outermost, so
-/// the answers the error middleware renders and the browser defences' refusals are counted as sent.
+/// Counts and times every request ``ServerMetrics`` counts, with the status it was answered with: outside every
+/// middleware but the access log, so the answers the error middleware renders and the browser defences' refusals
+/// are counted as sent.
 struct RequestMetricsMiddleware: RouterMiddleware {
     typealias Context = TallyRequestContext
     let metrics: ServerMetrics

@@ -187,7 +187,7 @@ public enum TallyApplication {
         mount(native, at: ["/api/tally/v1"])
 
         if let metrics = e.metrics {
-            let scrape = RouteTable(gate: e.gate)
+            let scrape = RouteTable(gate: e.gate, api: false)
             // Any authenticated caller, as MLflow's basic-auth app asks of a scraper.
             scrape.on(RequestMetricsRules.path, .get, access: .user) { _, _ in
                 let body = try await e.pool.run { metrics.render() }
@@ -197,7 +197,7 @@ public enum TallyApplication {
             mount(scrape, at: [""], bare: true)
         }
 
-        let root = RouteTable(gate: e.gate)
+        let root = RouteTable(gate: e.gate, api: false)
         root.on("/health", .get, access: .open) { _, _ in Self.text("OK") }
         root.on("/version", .get, access: .open) { _, _ in Self.text(TallyVersion.string) }
         ArtifactRoutes(endpoints: e).addUIDownload(to: root)
@@ -251,6 +251,15 @@ public enum TallyApplication {
         return ServerMetrics(service: service, pool: pool)
     }
 
+    /// The access log's logger (`--access-log`): the server's, at `info` whatever `--log-level` says (the lines are
+    /// asked for by name); `nil` when off.
+    static func accessLogger(_ config: ServerConfiguration, _ logger: Logger) -> Logger? {
+        guard config.accessLog else { return nil }
+        var l = logger
+        l.logLevel = .info
+        return l
+    }
+
     /// Creates `--expose-prometheus`'s directory, as MLflow does (`tally server` calls it before opening the stores,
     /// so a directory that cannot be made refuses the start before anything is touched).
     /// - Throws: ``TrackingError`` naming the directory when it cannot be created.
@@ -281,7 +290,7 @@ public enum TallyApplication {
                                   secureCookies: config.tls != nil,
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) },
                                   browserSecurity: browserSecurity(config), staticPrefix: config.staticPrefix,
-                                  metrics: try serverMetrics(config, service: service, pool: pool), accessLog: config.accessLog ? logger : nil)
+                                  metrics: try serverMetrics(config, service: service, pool: pool), accessLog: accessLogger(config, logger))
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]
