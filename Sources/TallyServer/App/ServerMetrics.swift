@@ -12,8 +12,8 @@ import TallyTracking
 /// (`process_*`, the names every Prometheus client library uses). docs/monitoring.md lists them all.
 ///
 /// Requests are counted as they finish (their instruments looked up under a lock, a counter's atomic increment, two
-/// histogram observations, each under its histogram's lock); everything else is read when Prometheus scrapes. What is counted, and
-/// under which names, is MLflow's rule: ``RequestMetricsRules``.
+/// histogram observations, each under its histogram's lock); everything else is read when Prometheus scrapes. What
+/// is counted, and under which names, is MLflow's rule: ``RequestMetricsRules``.
 final class ServerMetrics: Sendable {
     /// The registry rendered at each scrape (by ``render()`` only: the counters set from snapshots rely on it).
     private let registry = PrometheusCollectorRegistry()

@@ -1,4 +1,3 @@
-import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -116,10 +115,11 @@ public enum TallyApplication {
     /// MLflow's API prefixes: every MLflow route is served under each.
     static let mlflowPrefixes = ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"]
 
-    /// The router: the browser defences' headers around one error middleware, the request checks, then the route
+    /// The router: the access log and the request metrics when asked for (outermost: they see every answer as sent),
+    /// the browser defences' headers around one error middleware, the request checks, then the route
     /// collections mounted at their prefixes — MLflow's API under
     /// both MLflow prefixes (the UI-only routes under the ajax one), the proxied artifacts, Tally's native API, the
-    /// UI, `/health` and `/version`.
+    /// UI, `/health` and `/version` (and `/metrics` with `--expose-prometheus`).
     static func router(_ e: Endpoints) -> Router<TallyRequestContext> {
         router(e, catalog: nil)
     }
@@ -242,33 +242,6 @@ public enum TallyApplication {
     /// listens on and the URL a cluster advertises it at. `nil` when turned off.
     public static func browserSecurity(_ config: ServerConfiguration) -> BrowserSecurity? {
         config.browserSecurity?.knowing([config.host] + (config.cluster.map { [$0.advertiseURL] } ?? []))
-    }
-
-    /// The metrics `config` asks for (``ServerConfiguration/prometheusDirectory``), its directory created; `nil` when off.
-    static func serverMetrics(_ config: ServerConfiguration, service: TrackingService, pool: BlockingPool) throws -> ServerMetrics? {
-        guard let directory = config.prometheusDirectory else { return nil }
-        try prepareMetricsDirectory(directory)
-        return ServerMetrics(service: service, pool: pool)
-    }
-
-    /// The access log's logger (`--access-log`): the server's, at `info` whatever `--log-level` says (the lines are
-    /// asked for by name); `nil` when off.
-    static func accessLogger(_ config: ServerConfiguration, _ logger: Logger) -> Logger? {
-        guard config.accessLog else { return nil }
-        var l = logger
-        l.logLevel = .info
-        return l
-    }
-
-    /// Creates `--expose-prometheus`'s directory, as MLflow does (`tally server` calls it before opening the stores,
-    /// so a directory that cannot be made refuses the start before anything is touched).
-    /// - Throws: ``TrackingError`` naming the directory when it cannot be created.
-    public static func prepareMetricsDirectory(_ directory: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw TrackingError(.invalidParameterValue, "--expose-prometheus \(directory): the directory cannot be created (\(error))")
-        }
     }
 
     /// A plain-text answer.
