@@ -3,11 +3,10 @@ import Logging
 import TallyTracking
 
 extension TallyApplication {
-    /// The metrics `config` asks for (``ServerConfiguration/prometheusDirectory``), its directory created; `nil` when off.
-    static func serverMetrics(_ config: ServerConfiguration, service: TrackingService, pool: BlockingPool) throws -> ServerMetrics? {
-        guard let directory = config.prometheusDirectory else { return nil }
-        try prepareMetricsDirectory(directory)
-        return ServerMetrics(service: service, pool: pool)
+    /// The metrics `config` asks for (``ServerConfiguration/prometheusDirectory``; ``openService(_:)`` made its
+    /// directory); `nil` when off.
+    static func serverMetrics(_ config: ServerConfiguration, service: TrackingService, pool: BlockingPool) -> ServerMetrics? {
+        config.prometheusDirectory == nil ? nil : ServerMetrics(service: service, pool: pool)
     }
 
     /// The access log's logger (`--access-log`): the server's, at `info` whatever `--log-level` says (the lines are
@@ -19,10 +18,10 @@ extension TallyApplication {
         return l
     }
 
-    /// Creates `--expose-prometheus`'s directory, as MLflow does (`tally server` calls it before opening the stores,
-    /// so a directory that cannot be made refuses the start before anything is touched).
+    /// Creates `--expose-prometheus`'s directory, as MLflow does (``openService(_:)`` calls it before opening the
+    /// stores, so a directory that cannot be made refuses the start before anything is touched).
     /// - Throws: ``TrackingError`` naming the directory when it cannot be created.
-    public static func prepareMetricsDirectory(_ directory: String) throws {
+    static func prepareMetricsDirectory(_ directory: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {

@@ -76,8 +76,10 @@ public struct ServerConfiguration: Sendable {
 
 /// Builds the tracking service and the HTTP application of `tally server`.
 public enum TallyApplication {
-    /// Opens the stores under `config.dataDirectory` (and reconciles latest values after a crash).
+    /// Opens the stores under `config.dataDirectory` (and reconciles latest values after a crash), once the
+    /// metrics' directory is made (``ServerConfiguration/prometheusDirectory``).
     public static func openService(_ config: ServerConfiguration) throws -> TrackingService {
+        if let d = config.prometheusDirectory { try prepareMetricsDirectory(d) }
         var storeConfig = StoreConfiguration()
         storeConfig.wal!.durability = config.durability
         storeConfig.sealsInBackground = true  // no request waits for a seal or compaction it did not ask for
@@ -263,7 +265,7 @@ public enum TallyApplication {
                                   secureCookies: config.tls != nil,
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) },
                                   browserSecurity: browserSecurity(config), staticPrefix: config.staticPrefix,
-                                  metrics: try serverMetrics(config, service: service, pool: pool), accessLog: accessLogger(config, logger))
+                                  metrics: serverMetrics(config, service: service, pool: pool), accessLog: accessLogger(config, logger))
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]

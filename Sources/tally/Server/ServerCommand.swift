@@ -111,7 +111,6 @@ struct ServerCommand: AsyncParsableCommand {
             config.staticPrefix = prefix
         }
         config.prometheusDirectory = mlflowOptions.prometheusDirectory
-        if let d = config.prometheusDirectory { try TallyApplication.prepareMetricsDirectory(d) }
         let service = try TallyApplication.openService(config)
         let recovery = service.metrics.recovery
         let logger = { var l = Logger(label: "tally"); l.logLevel = level; return l }()
