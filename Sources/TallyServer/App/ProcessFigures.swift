@@ -1,6 +1,33 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A process's `/proc/PID/stat` (Linux): the one reading of it, for `/metrics`' process figures and the benchmarks'
+/// CPU times.
+public struct ProcessStat {
+    /// The fields after the command's closing parenthesis: field 3 (the state) first.
+    private let fields: [Substring]
+
+    /// Process `pid`'s (`self`: this one's); `nil` where the file cannot be read.
+    public init?(pid: String = "self") {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")") else { return nil }
+        fields = text[text.index(after: close)...].split(separator: " ")
+    }
+
+    /// Field `n`, numbered as proc(5) numbers them (from 1).
+    func field(_ n: Int) -> Double? { n >= 3 && n - 3 < fields.count ? Double(fields[n - 3]) : nil }
+
+    /// Clock ticks per second.
+    static let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// User and system CPU time, seconds (fields 14 and 15).
+    public var cpuSeconds: Double? {
+        guard Self.ticks > 0, let user = field(14), let system = field(15) else { return nil }
+        return (user + system) / Self.ticks
+    }
+}
 
 /// The process's figures as the Prometheus client libraries report them (`process_*`), read from `/proc/self`. A
 /// figure that cannot be read is `nil` (its metric keeps its last value rather than falling to 0, which a counter's
@@ -21,18 +48,16 @@ struct ProcessFigures {
     static func read() -> ProcessFigures {
         var p = ProcessFigures()
         #if os(Linux)
-        if let stat = text("/proc/self/stat"), let close = stat.lastIndex(of: ")") {
-            // The fields after the command's closing parenthesis, from field 3 (state) on.
-            let f = stat[stat.index(after: close)...].split(separator: " ")
-            func field(_ n: Int) -> Double? { n - 3 < f.count ? Double(f[n - 3]) : nil }
-            let ticks = Double(sysconf(Int32(_SC_CLK_TCK))), page = Double(sysconf(Int32(_SC_PAGESIZE)))
-            if ticks > 0, let user = field(14), let system = field(15) { p.cpuSeconds = (user + system) / ticks }
-            p.threads = field(20)
-            p.virtualBytes = field(23)
-            if page > 0 { p.residentBytes = field(24).map { $0 * page } }
-            if ticks > 0, let started = field(22), let boot = text("/proc/stat")?.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+        if let stat = ProcessStat() {
+            let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+            p.cpuSeconds = stat.cpuSeconds
+            p.threads = stat.field(20)
+            p.virtualBytes = stat.field(23)
+            if page > 0 { p.residentBytes = stat.field(24).map { $0 * page } }
+            if ProcessStat.ticks > 0, let started = stat.field(22),
+               let boot = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8))?.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
                let b = Double(boot.dropFirst(6)) {
-                p.startTime = b + started / ticks
+                p.startTime = b + started / ProcessStat.ticks
             }
         }
         if let dir = opendir("/proc/self/fd") {
@@ -46,20 +71,4 @@ struct ProcessFigures {
         #endif
         return p
     }
-
-    #if os(Linux)
-    /// A small file's text (`/proc` files report no size: read until the end).
-    private static func text(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return nil }
-        defer { Glibc.close(fd) }
-        var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { break }
-            bytes += chunk[..<n]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-    #endif
 }

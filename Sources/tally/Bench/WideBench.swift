@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TallyServer
 import TallyStore
 import TallyTracking
 
@@ -144,12 +145,7 @@ func statusBytes(_ field: String, of pid: String = "self") -> Int {
 
 /// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`; 0 when unreadable.
 func cpuSeconds(of pid: String = "self") -> Double {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = text.lastIndex(of: ")") else { return 0 }
-    // After the command name: state is field 3, utime and stime fields 14 and 15 (clock ticks).
-    let fields = text[text.index(after: close)...].split(separator: " ")
-    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    ProcessStat(pid: pid)?.cpuSeconds ?? 0
 }
 
 /// Bytes of the files under `path` (or of the file itself); 0 when missing.
