@@ -35,7 +35,7 @@ struct SnapshotInstruments: Sendable {
         counters = [
             counter("tally_store_points_appended_total", "Metric points the store made visible") { Double($0.store.pointsAppended) },
             counter("tally_wal_written_bytes_total", "Bytes of records written to the write-ahead log") { Double($0.store.walBytesWritten) },
-            counter("tally_wal_fsyncs_total", "Fsyncs of the write-ahead log (one per group commit)") { Double($0.store.walSyncs) },
+            counter("tally_wal_fsyncs_total", "Fsyncs of the write-ahead log: group commits, segment rotations, its directory, close") { Double($0.store.walSyncs) },
             counter("tally_wal_fsync_seconds_total", "Seconds spent in fsyncs of the write-ahead log") { $0.store.walSyncSeconds },
             counter("tally_store_segments_sealed_total", "Segments written by seals") { Double($0.store.segmentsSealed) },
             counter("tally_store_points_sealed_total", "Points moved from memory into segments") { Double($0.store.pointsSealed) },
