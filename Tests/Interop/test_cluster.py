@@ -15,6 +15,7 @@ import pytest
 import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Server, free_port, postgres_database, s3_prefix
 from tally_client.client import encode_batch
@@ -32,12 +33,24 @@ LEASE = 2.0
 SEAL = 1.0  # --max-unsealed-seconds: runs are sealed into the bucket (and their log trimmed) while they are written
 
 
-def member(db, metrics, artifacts, lease=LEASE, seal=SEAL, env=None):
-    """A server of the cluster on database `db` with these destinations (`s.another()` starts one more like it)."""
+def member(db, metrics, artifacts, lease=LEASE, seal=SEAL, env=None, extra=()):
+    """A server of the cluster on database `db` with these destinations and `extra` options (`s.another()` starts one
+    more like it)."""
     s = Server("--backend-store-uri", db, "--metrics-destination", metrics, "--artifacts-destination", artifacts,
-               "--cluster-secret", SECRET, "--lease-seconds", str(lease), "--max-unsealed-seconds", str(seal), env=env)
-    s.another = lambda: member(db, metrics, artifacts, lease, seal, env)
+               "--cluster-secret", SECRET, "--lease-seconds", str(lease), "--max-unsealed-seconds", str(seal), *extra, env=env)
+    s.another = lambda: member(db, metrics, artifacts, lease, seal, env, extra)
     return s
+
+
+def gauges(server):
+    """The unlabelled samples of the server's `/metrics` (`--expose-prometheus`), by name."""
+    r = requests.get(f"{server.url}/metrics", timeout=10)
+    assert r.status_code == 200, r.text
+    return {s.name: s.value for f in text_string_to_metric_families(r.text) for s in f.samples if not s.labels}
+
+
+def total(servers, name):
+    return sum(gauges(s).get(name, 0) for s in servers)
 
 
 def cluster(n=3, lease=LEASE, seal=SEAL):
@@ -316,8 +329,8 @@ def test_an_s3_outage_keeps_writes_acknowledged_and_sealing_catches_up():
     env = {**os.environ, "S3_TEST_PORT": str(free_port())}
     endpoint = subprocess.run([script, "start", d + "/s3"], env=env, capture_output=True, text=True, check=True).stdout.strip()
     db = postgres_database()
-    servers = [member(db, "s3://tally/outage-segments", "s3://tally/outage-artifacts", seal=0.5, env={"MLFLOW_S3_ENDPOINT_URL": endpoint})
-               for _ in range(2)]
+    servers = [member(db, "s3://tally/outage-segments", "s3://tally/outage-artifacts", seal=0.5, env={"MLFLOW_S3_ENDPOINT_URL": endpoint},
+                      extra=("--expose-prometheus", d + "/prometheus")) for _ in range(2)]
     a, b = servers
     try:
         c = MlflowClient(a.url)
@@ -333,6 +346,15 @@ def test_an_s3_outage_keeps_writes_acknowledged_and_sealing_catches_up():
         during.run()
         assert during.error is None, during.error
         assert log_records(db, run) == 20, "nothing sealed (nor lost) while the bucket was away"
+        # What an operator sees: sealing failing and bytes waiting for it, the servers still ready (writes are
+        # acknowledged from the shared log).
+        wait_until("sealing reported failing", lambda: total(servers, "tally_cluster_sealing_failing") >= 1)
+        assert total(servers, "tally_cluster_seal_failures_total") >= 1
+        assert total(servers, "tally_cluster_unsealed_bytes") > 0 and total(servers, "tally_cluster_oldest_unsealed_seconds") > 0
+        assert total(servers, "tally_cluster_log_records_total") >= 30
+        for s in servers:
+            r = requests.get(f"{s.url}/ready", timeout=10)
+            assert r.status_code == 200 and r.json()["checks"] == {"metadata": "ok", "metrics": "ok", "cluster": "ok"}, r.text
         expected = {**first.acked, **during.acked}
         for s in servers:
             assert dict(history(s, run, "loss")) == expected, f"read through {s.url} during the outage"
@@ -340,6 +362,8 @@ def test_an_s3_outage_keeps_writes_acknowledged_and_sealing_catches_up():
         subprocess.run([script, "start", d + "/s3"], env=env, capture_output=True, check=True)
         done = wait_until("sealing caught up after the outage", lambda: log_records(db, run) == 0, timeout=90)
         print(f"\nsealing caught up {done - back:.1f} s after the bucket was restarted")
+        wait_until("sealing reported working", lambda: total(servers, "tally_cluster_sealing_failing") == 0)
+        assert total(servers, "tally_cluster_unsealed_bytes") == 0 and total(servers, "tally_cluster_seals_total") >= 2
         fresh = a.another()
         servers.append(fresh)
         for s in servers:

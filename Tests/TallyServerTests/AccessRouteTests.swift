@@ -196,7 +196,7 @@ import TallyTracking
         ]
         let admins: Set<String> = ["POST users/create", "PATCH users/update-admin", "DELETE users/delete"]
         let creates: [String: ResourceType] = ["POST experiments/create": .experiment, "POST registered-models/create": .registeredModel]
-        let open: Set<String> = ["GET server-info", "GET /health", "GET /version", "GET /", "GET /static/:file",
+        let open: Set<String> = ["GET server-info", "GET /health", "GET /ready", "GET /version", "GET /", "GET /static/:file",
                                  "POST login", "POST logout", "GET session"]  // the session routes authenticate themselves
         let routes = try await LiveServer.with { s in try await Self.catalog(s.service).map { ($0.path, $0.method.rawValue, $0.access) } }
         var seen = Set<String>()
@@ -222,7 +222,7 @@ import TallyTracking
             #expect(anonymous.status == 401 && anonymous.headers["www-authenticate"] == #"Basic realm="mlflow""#)
             let known = try await s.request("GET", "/api/2.0/mlflow/no-such-route", contentType: nil, headers: Self.basic("admin", Self.adminPassword))
             #expect(known.status == 404 && known.errorCode == "ENDPOINT_NOT_FOUND")
-            for open in ["/health", "/version", "/api/3.0/mlflow/server-info", "/", "/static/app.js"] {
+            for open in ["/health", "/ready", "/version", "/api/3.0/mlflow/server-info", "/", "/static/app.js"] {
                 #expect(try await s.get(open).status == 200, "\(open)")
             }
         }

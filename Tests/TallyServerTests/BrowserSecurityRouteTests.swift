@@ -35,6 +35,7 @@ import TallyTracking
             // Probes answer whatever the name.
             #expect(try await Self.send(s, "GET", "/health", host: "evil.example").text == "OK")
             #expect(try await Self.send(s, "GET", "/version", host: "evil.example").status == 200)
+            #expect(try await Self.send(s, "GET", "/ready", host: "evil.example").status == 200)
             // A write through a refused name changes nothing.
             let w = try await Self.send(s, "POST", "/api/2.0/mlflow/experiments/create", host: "evil.example", json: #"{"name": "rebound"}"#)
             #expect(w.status == 403)
@@ -144,6 +145,7 @@ import TallyTracking
             // The proxied artifacts are also served without the prefix, as MLflow serves them.
             #expect(try await s.get("/api/2.0/mlflow-artifacts/artifacts/0/a.txt").status == 404)  // not written yet
             #expect(try await Self.send(s, "GET", "/mlflow/health", host: "evil.example").text == "OK")
+            #expect(try await Self.send(s, "GET", "/mlflow/ready", host: "evil.example").status == 200)
             #expect(try await Self.send(s, "GET", "/mlflow/", host: "evil.example").status == 403)
             let put = try await s.request("PUT", "/mlflow/api/2.0/mlflow-artifacts/artifacts/0/a.txt", body: Array("hi".utf8), contentType: "text/plain")
             #expect(put.status == 200, "\(put.text)")

@@ -73,6 +73,47 @@ import Testing
         #expect(try c.run(id: run).metrics.first { $0.key == "loss" }?.value == 7)
     }
 
+    /// Readiness in a cluster: a heartbeat that fails (its update of the server's row refused by a constraint added
+    /// for the test) makes the server unready, and only that check fails, until a heartbeat succeeds again.
+    @Test func readinessFollowsTheHeartbeat() throws {
+        let a = try server("a", leaseMillis: 10_000)
+        a.cluster!.beat()
+        #expect(a.readiness().isReady && a.readinessCheckNames == ["metadata", "metrics", "cluster"])
+        let db = try PostgresDatabase(uri: fixture.scratch!.uri, poolSize: 1)
+        defer { db.close() }
+        try db.withConnection { try $0.execute("ALTER TABLE tally_nodes ADD CONSTRAINT away CHECK (heartbeat_ms < 0) NOT VALID") }
+        a.cluster!.beat()
+        let down = a.readiness()
+        #expect(down.checks.map(\.name) == ["metadata", "metrics", "cluster"] && down.checks[0].failure == nil && down.checks[1].failure == nil)
+        #expect(down.checks[2].failure == "the cluster heartbeat fails: this server's leases lapse")
+        #expect(down.checks[2].detail?.contains("away") == true, "\(down.checks[2].detail ?? "")")
+        try db.withConnection { try $0.execute("ALTER TABLE tally_nodes DROP CONSTRAINT away") }
+        a.cluster!.beat()
+        #expect(a.readiness().isReady, "\(a.readiness())")
+    }
+
+    /// What `/metrics` serves of a cluster member: the log records it wrote, what waits for a seal and for how long,
+    /// the runs it owns and holds copies of, and the sealing thread's seals and failures.
+    @Test func activityCountsTheLogAndTheSeals() throws {
+        let a = try server("a", leaseMillis: 10_000, sealing: true), b = try server("b", leaseMillis: 10_000, sealing: true)
+        #expect(a.cluster!.activity == ClusterActivity())
+        let run = try a.createRun(experimentID: "0").info.runID
+        _ = try Self.write(a, run, from: 0, batches: 3)
+        _ = try Self.points(b, run, "loss")
+        let written = a.cluster!.activity
+        #expect(written.logRecords == 3 && written.logBytes > 0 && written.unsealedBytes == written.logBytes)
+        #expect(written.runsOwned == 1 && written.runCopies == 1 && written.copyBytes > 0)
+        #expect(written.oldestUnsealedSeconds > 0 && !written.heartbeatFailing && !written.sealingFailing)
+        let reader = b.cluster!.activity
+        #expect(reader.runsOwned == 0 && reader.runCopies == 1 && reader.logRecords == 0 && reader.unsealedBytes == 0)
+        // The sealing thread's round, with the run idle past two leases' worth of `used`: sealed, counted.
+        a.cluster!.slot(run).lease.withLock { $0.used = .now - .seconds(60) }
+        a.cluster!.sealRound(adopting: false)
+        let sealed = a.cluster!.activity
+        #expect(sealed.seals == 1 && sealed.sealFailures == 0 && sealed.unsealedBytes == 0 && sealed.oldestUnsealedSeconds == 0)
+        #expect(sealed.logRecords == 3, "sealing moves records, it appends none")
+    }
+
     @Test func aTakeoverReplaysEveryAcknowledgedPointAndFencesTheOldOwner() throws {
         let a = try server("a", leaseMillis: 500), b = try server("b", leaseMillis: 500)
         let run = try a.createRun(experimentID: "0").info.runID

@@ -354,6 +354,19 @@ struct ScratchDatabase {
         name = fresh
     }
 
+    /// Lets clients connect to the database again, or refuses them and ends every session already open (a database
+    /// away, for the tests of what a server does without it).
+    func allowConnections(_ allowed: Bool) throws {
+        var u = uri
+        u.database = "tally"
+        let admin = try PostgresDatabase(uri: u, poolSize: 1)
+        defer { admin.close() }
+        try admin.withConnection { c in
+            try c.execute("ALTER DATABASE \(name) ALLOW_CONNECTIONS \(allowed)")
+            if !allowed { _ = try c.rows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ?", [.text(name)]) }
+        }
+    }
+
     func drop() throws {
         var u = uri
         u.database = "tally"

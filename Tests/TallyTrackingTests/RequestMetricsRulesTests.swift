@@ -5,7 +5,8 @@ import TallyTracking
 @Suite struct RequestMetricsRulesTests {
     @Test func probesAndScrapesAreLeftOutHoweverSpelt() {
         typealias R = RequestMetricsRules
-        for (method, path, prefix) in [("GET", "/health", ""), ("POST", "/health", ""), ("GET", "/version", ""), ("GET", "//health/", ""),
+        for (method, path, prefix) in [("GET", "/health", ""), ("POST", "/health", ""), ("GET", "/ready", ""), ("GET", "/mlflow/ready", "/mlflow"),
+                                       ("GET", "/version", ""), ("GET", "//health/", ""),
                                        ("GET", "/metrics", ""), ("HEAD", "/metrics/", ""), ("GET", "///metrics", ""),
                                        ("GET", "/mlflow/health", "/mlflow"), ("GET", "/mlflow//version/", "/mlflow"), ("GET", "/mlflow/metrics", "/mlflow"),
                                        ("GET", "/metrics", "/mlflow"), ("GET", "/health", "/mlflow"), ("GET", "/a/b/metrics", "/a/b")] {

@@ -18,6 +18,10 @@ final class FailingMetadata: MetadataStore {
     var shared: Bool { inner.shared }
     func transaction<R>(_ body: () throws -> R) throws -> R { try inner.transaction(body) }
     func checkpoint() throws { try inner.checkpoint() }
+    func ping() throws {
+        try check("ping")
+        try inner.ping()
+    }
     func close() { inner.close() }
     func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
         try inner.insertExperiment(name: name, artifactLocation: artifactLocation, tags: tags, now: now)

@@ -28,6 +28,8 @@ struct Endpoints: Sendable {
     var metrics: ServerMetrics?
     /// Where every request is logged (`--access-log`), `nil` when off.
     var accessLog: Logger?
+    /// `GET /ready`'s checks (`nil`: made by the router, logging under the default logger).
+    var readiness: ReadinessProbe?
 
     /// Access control, `nil` when off.
     var access: AccessControl? { gate.control }

@@ -41,7 +41,7 @@ final class ServerMetrics: Sendable {
         self.service = service
         self.pool = pool
         self.version = version
-        snapshot = SnapshotInstruments(registry, version: version, postgres: service.metadata is PostgresMetadataStore)
+        snapshot = SnapshotInstruments(registry, version: version, postgres: service.metadata is PostgresMetadataStore, cluster: service.cluster != nil)
     }
 
     /// A request's route, method and status.
@@ -95,7 +95,8 @@ final class ServerMetrics: Sendable {
     func render() -> ByteBuffer {
         scrapes.withLock { _ in
             snapshot.update(.init(store: service.metrics.activity, pool: pool.activity, inFlight: inFlight.load(ordering: .relaxed),
-                                  process: .read(), postgres: (service.metadata as? PostgresMetadataStore)?.activity))
+                                  process: .read(), postgres: (service.metadata as? PostgresMetadataStore)?.activity,
+                                  cluster: service.cluster?.activity))
             return ByteBuffer(bytes: registry.emitToBuffer())
         }
     }

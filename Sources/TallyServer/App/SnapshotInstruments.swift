@@ -20,10 +20,13 @@ struct SnapshotInstruments: Sendable {
         let process: ProcessFigures
         /// The PostgreSQL backend store's pool and lane (`nil` on SQLite).
         let postgres: PostgresActivity?
+        /// The cluster member's state and activity (`nil` for a single server).
+        let cluster: ClusterActivity?
     }
 
-    /// The instruments in `r`; those of a PostgreSQL backend store only when `postgres`.
-    init(_ r: PrometheusCollectorRegistry, version: String, postgres: Bool) {
+    /// The instruments in `r`; those of a PostgreSQL backend store only when `postgres`, a cluster's only when
+    /// `cluster`.
+    init(_ r: PrometheusCollectorRegistry, version: String, postgres: Bool, cluster: Bool = false) {
         r.makeGauge(descriptor: .named("tally_build_info", "The server's version and metadata backend (always 1)"),
                     labels: [("version", version), ("metadata_backend", postgres ? "postgresql" : "sqlite")]).set(to: 1)
         func counter(_ name: String, _ help: String, _ read: @escaping @Sendable (Figures) -> Double?) -> (Counter, @Sendable (Figures) -> Double?) {
@@ -62,6 +65,7 @@ struct SnapshotInstruments: Sendable {
             gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds") { $0.process.startTime },
             gauge("process_threads", "Number of OS threads in the process") { $0.process.threads },
         ]
+        if cluster { addCluster(r) }
         guard postgres else { return }
         counters += [
             counter("tally_postgres_pool_timeouts_total", "Calls that failed because no pooled connection came free in time") {
@@ -78,6 +82,31 @@ struct SnapshotInstruments: Sendable {
             gauge("tally_postgres_pool_in_use", "Pooled connections held by a call") { $0.postgres.map { Double($0.poolInUse) } },
             gauge("tally_postgres_pool_idle", "Open pooled connections waiting for a call") { $0.postgres.map { Double($0.poolIdle) } },
         ]
+    }
+
+    /// A cluster member's instruments (docs/monitoring.md, "Cluster").
+    private mutating func addCluster(_ r: PrometheusCollectorRegistry) {
+        func counter(_ name: String, _ help: String, _ read: @escaping @Sendable (ClusterActivity) -> Double) {
+            counters.append((r.makeCounter(descriptor: .named(name, help)), { $0.cluster.map(read) }))
+        }
+        func gauge(_ name: String, _ help: String, _ read: @escaping @Sendable (ClusterActivity) -> Double) {
+            gauges.append((r.makeGauge(descriptor: .named(name, help)), { $0.cluster.map(read) }))
+        }
+        counter("tally_cluster_log_records_total", "Records this server appended to the shared log") { Double($0.logRecords) }
+        counter("tally_cluster_log_bytes_total", "Bytes of the records this server appended to the shared log") { Double($0.logBytes) }
+        counter("tally_cluster_seals_total", "Seals that recorded a run's new sealed set in the metrics destination") { Double($0.seals) }
+        counter("tally_cluster_seal_failures_total", "Seals that failed (retried with backoff; the records stay in the shared log)") {
+            Double($0.sealFailures)
+        }
+        gauge("tally_cluster_runs_owned", "Runs whose lease this server holds (it writes them)") { Double($0.runsOwned) }
+        gauge("tally_cluster_run_copies", "Runs with a local copy on this server (owned, or read lately)") { Double($0.runCopies) }
+        gauge("tally_cluster_run_copy_bytes", "Bytes the local copies of runs take") { Double($0.copyBytes) }
+        gauge("tally_cluster_unsealed_bytes", "Bytes this server wrote to the shared log and has not sealed yet") { Double($0.unsealedBytes) }
+        gauge("tally_cluster_oldest_unsealed_seconds", "Age of the oldest record this server has not sealed yet (0: none)") {
+            $0.oldestUnsealedSeconds
+        }
+        gauge("tally_cluster_heartbeat_failing", "1 while this server's heartbeat fails (its leases lapse), else 0") { $0.heartbeatFailing ? 1 : 0 }
+        gauge("tally_cluster_sealing_failing", "1 while the last sealing round failed, else 0") { $0.sealingFailing ? 1 : 0 }
     }
 
     /// Sets every instrument from one scrape's figures; one a figure is missing for (`nil`, or not a finite number

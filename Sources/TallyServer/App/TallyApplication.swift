@@ -121,7 +121,7 @@ public enum TallyApplication {
     /// the browser defences' headers around one error middleware, the request checks, then the route
     /// collections mounted at their prefixes — MLflow's API under
     /// both MLflow prefixes (the UI-only routes under the ajax one), the proxied artifacts, Tally's native API, the
-    /// UI, `/health` and `/version` (and `/metrics` with `--expose-prometheus`).
+    /// UI, `/health`, `/ready` and `/version` (and `/metrics` with `--expose-prometheus`).
     static func router(_ e: Endpoints) -> Router<TallyRequestContext> {
         router(e, catalog: nil)
     }
@@ -201,6 +201,8 @@ public enum TallyApplication {
 
         let root = RouteTable(gate: e.gate, api: false)
         root.on("/health", .get, access: .open) { _, _ in Self.text("OK") }
+        let readiness = e.readiness ?? ReadinessProbe(service: e.service, pool: e.pool, logger: Logger(label: "tally"))
+        root.on("/ready", .get, access: .open) { _, _ in ReadinessProbe.response(await readiness.readiness()) }
         root.on("/version", .get, access: .open) { _, _ in Self.text(TallyVersion.string) }
         ArtifactRoutes(endpoints: e).addUIDownload(to: root)
         UIRoutes(prefix: e.staticPrefix).add(to: root)
@@ -265,7 +267,8 @@ public enum TallyApplication {
                                   secureCookies: config.tls != nil,
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) },
                                   browserSecurity: browserSecurity(config), staticPrefix: config.staticPrefix,
-                                  metrics: serverMetrics(config, service: service, pool: pool), accessLog: accessLogger(config, logger))
+                                  metrics: serverMetrics(config, service: service, pool: pool), accessLog: accessLogger(config, logger),
+                                  readiness: ReadinessProbe(service: service, pool: pool, logger: logger))
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]

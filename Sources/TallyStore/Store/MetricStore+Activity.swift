@@ -80,3 +80,13 @@ extension MetricStore {
         return a
     }
 }
+
+extension MetricStore {
+    /// Why appends would be refused now, `nil` while they are accepted: the store was closed, or its write-ahead log
+    /// refuses writes (closed after a failed fsync, or still recovering). What a readiness probe asks.
+    public var writeRefusal: String? {
+        if closed.load(ordering: .acquiring) { return "the metric store is closed" }
+        if let wal, !wal.acceptsAppends { return "the write-ahead log refuses writes (closed after a failed fsync)" }
+        return nil
+    }
+}

@@ -372,3 +372,11 @@ final class WAL: Sendable {
         s.allocated = s.size
     }
 }
+
+extension WAL {
+    /// Whether appends can still be written: `false` once the log is closed, by ``close()`` or by a failed fsync
+    /// (after which what the page cache holds is unknown).
+    var acceptsAppends: Bool {
+        state.withLock { s in !s.isClosed && s.fd != nil }
+    }
+}

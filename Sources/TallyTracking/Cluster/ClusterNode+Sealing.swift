@@ -221,7 +221,7 @@ extension ClusterNode {
         for (run, slot) in slots.withLock({ Array($0) }) {
             guard let used = slot.lease.withLock({ v in v.epoch.map { _ in v.used } }) else { continue }
             guard slot.unsealed.withLock({ $0.due(now, destination, idle: now - used > leaseDuration * 2) }) else { continue }
-            do { try seal(run: run) } catch { failures.append("run \(run): \(error)") }
+            do { try countedSeal(run: run) } catch { failures.append("run \(run): \(error)") }
         }
         if adopting {
             do {
@@ -229,7 +229,7 @@ extension ClusterNode {
                     do {
                         try prepareWrite(run: run)
                         slot(run).unsealed.withLock { $0.add(0) }
-                        try seal(run: run)
+                        try countedSeal(run: run)
                     } catch is OwnedElsewhere {
                         continue  // another server took it first
                     } catch {

@@ -42,6 +42,8 @@ public final class ClusterNode: Sendable {
     let destination: SegmentDestination?
     /// The last sealing failure, `nil` after a round without one (a change is reported once).
     let sealError = Mutex<String?>(nil)
+    /// What this server has done (``activity``).
+    let counters = ClusterCounters()
 
     /// A member of the cluster of `state`, writing its records through `metadata`'s transactions and keeping run
     /// copies in `metrics`. Registers the server; call ``start()`` for the heartbeat.
@@ -154,6 +156,8 @@ public final class ClusterNode: Sendable {
                 })
                 if let logged {
                     progress.appliedSeq = logged
+                    counters.logRecords.add(1, ordering: .relaxed)
+                    counters.logBytes.add(bytes, ordering: .relaxed)
                     slot.unsealed.withLock { $0.add(bytes) }
                     slot.bytes.add(Int64(bytes), ordering: .relaxed)
                 }
@@ -352,6 +356,9 @@ public final class ClusterNode: Sendable {
         }
         try? heartbeatState.leave()
     }
+
+    /// Why the heartbeat fails, while it does (`nil`: its last attempt renewed this server's leases).
+    public var heartbeatFailure: String? { heartbeatError.withLock { $0 } }
 
     /// The runs this server believes it owns, with their epochs (for status pages and tests).
     public var ownedRuns: [String: Int64] {

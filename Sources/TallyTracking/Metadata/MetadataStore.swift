@@ -15,6 +15,9 @@ public protocol MetadataStore: AccessStore {
     /// Moves everything written into the database's main files (a clean shutdown calls it, so no journal is left
     /// behind); the store stays usable.
     func checkpoint() throws
+    /// Reads the database once, cheaply, and throws what keeps it from answering (a readiness probe's question:
+    /// ``TrackingService/readiness()``).
+    func ping() throws
     /// Releases the database: SQLite's connection and the file's lock, PostgreSQL's pooled connections. The store
     /// must not be used afterwards.
     func close()

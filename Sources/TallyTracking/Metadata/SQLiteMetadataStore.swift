@@ -246,6 +246,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         try with { try $0.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
+    public func ping() throws {
+        _ = try with { try $0.rows("SELECT 1 FROM experiments LIMIT 1") }
+    }
+
     public func transaction<R>(_ body: () throws -> R) throws -> R {
         try operation.withLock {
             // Only this thread can be here; nested transactions join the outer one.

@@ -313,8 +313,10 @@ public final class PostgresDatabase: Sendable {
     /// Runs `body` with a connection of the pool (waiting while all are busy). A connection that closed, or failed
     /// with an error that is not the server's answer (reset, timeout, protocol), is dropped from the pool: that call
     /// fails, the next gets a new connection.
+    /// - Parameter reconnecting: whether a new connection is retried with backoff (``reconnect()``); `false` tries
+    ///   once (a probe asks whether the database answers now, not whether it will within ``reconnectMillis``).
     @discardableResult
-    public func withConnection<R>(_ body: (Connection) throws -> R) throws -> R {
+    public func withConnection<R>(reconnecting: Bool = true, _ body: (Connection) throws -> R) throws -> R {
         guard permits.wait(timeout: .now() + .nanoseconds(Int(poolWait.nanoseconds))) == .success else {
             poolTimeouts.add(1, ordering: .relaxed)
             throw PostgresError(NoFreeConnection(poolSize: poolSize, waited: poolWait), sql: nil)
@@ -325,7 +327,7 @@ public final class PostgresDatabase: Sendable {
             permits.signal()
         }
         var pooled = idle.withLock { $0.popLast() }
-        if pooled?.connection.isClosed ?? true { pooled = try reconnect() }
+        if pooled?.connection.isClosed ?? true { pooled = try reconnecting ? reconnect() : connect() }
         let p = pooled!, c = p.connection
         do {
             let connection = Connection(pooled: p, logger: logger)

@@ -192,6 +192,12 @@ public final class PostgresMetadataStore: MetadataStore {
 
     public func checkpoint() throws {}  // PostgreSQL keeps its own files
 
+    /// Asks on the key connection, which no request holds for long (a pool busy with requests is load, not a
+    /// database away, and does not make the server look unready), connecting once if it has to.
+    public func ping() throws {
+        _ = try mapped { try keyDB.withConnection(reconnecting: false) { try $0.rows("SELECT 1 FROM experiments LIMIT 1") } }
+    }
+
     /// `?, ?, …` for `n` values.
     static func marks(_ n: Int) -> String {
         Array(repeating: "?", count: n).joined(separator: ", ")

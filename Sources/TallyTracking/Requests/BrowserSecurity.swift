@@ -10,7 +10,7 @@ import Darwin
 /// creates or deletes experiments (the API takes simple requests), and a page whose name re-resolves to the server's
 /// address (DNS rebinding) reads everything as same-origin.
 ///
-/// - **Host:** a request whose `Host` header is not allowed is refused (403), except `/health` and `/version`. By
+/// - **Host:** a request whose `Host` header is not allowed is refused (403), except `/health`, `/ready` and `/version`. By
 ///   default: `localhost`, loopback and private addresses (RFC 1918, `fc00::/7`), `0.0.0.0`, and the names the server
 ///   itself was given (`--host`, a cluster's `--advertise-url`); `--allowed-hosts` replaces the list, `*` allows every
 ///   host.
@@ -65,7 +65,7 @@ public struct BrowserSecurity: Sendable, Equatable {
     /// Seconds a browser may cache a preflight's answer.
     public static let preflightMaxAge = 600
     /// Paths answered whatever the `Host` (probes address servers by whatever name reaches them).
-    public static let hostExemptPaths: Set<String> = ["/health", "/version"]
+    public static let hostExemptPaths: Set<String> = ["/health", "/ready", "/version"]
 
     /// `--allowed-hosts` as given (lowercased), `nil` for the defaults.
     public let allowedHosts: [String]?

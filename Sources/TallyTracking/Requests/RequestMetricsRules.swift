@@ -30,16 +30,16 @@ public enum RequestMetricsRules {
     /// requests whose handler raised. A 503 (a database away, a pool exhausted) is backpressure, not counted.
     public static func isException(status: Int) -> Bool { status == 500 }
 
-    /// Whether a request is counted: every one but the probes (`/health`, `/version`, any method) and the scrapes (GET or HEAD of
+    /// Whether a request is counted: every one but the probes (`/health`, `/ready`, `/version`, any method) and the scrapes (GET or HEAD of
     /// ``path``; another method's 405 is counted, as MLflow counts it), with the static `prefix` or without. Empty
     /// segments do not count (`//health/`), as the router ignores them.
     public static func counts(method: String, path: Substring, prefix: String) -> Bool {
         var p = path
         while p.last == "/" { p = p.dropLast() }
-        // Most requests end in none of the three names: decided without splitting.
+        // Most requests end in none of the four names: decided without splitting.
         let last = p.lastIndex(of: "/").map { p[p.index(after: $0)...] } ?? p
         let isScrape = last == "metrics"
-        guard last == "health" || last == "version" || isScrape else { return true }
+        guard last == "health" || last == "ready" || last == "version" || isScrape else { return true }
         if isScrape && method != "GET" && method != "HEAD" { return true }
         let segments = p.split(separator: "/"), under = prefix.split(separator: "/")
         let named = segments.count == 1 || (segments.count == under.count + 1 && segments.dropLast().elementsEqual(under))

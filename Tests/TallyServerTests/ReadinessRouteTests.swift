@@ -1,0 +1,88 @@
+import Foundation
+import Synchronization
+import Testing
+import TallyServer
+import TallyStore
+import TallyTracking
+
+/// `GET /ready` on the real application: 200 while the stores take requests, 503 naming the check that fails, and
+/// the deadline held against a database that does not answer (one check waiting for it, however many probes).
+@Suite struct ReadinessRouteTests {
+    static func checks(_ r: HTTPAnswer) -> [String: String] { r.json["checks"] as? [String: String] ?? [:] }
+
+    @Test func readyThenAClosedStore() async throws {
+        try await LiveServer.with { s in
+            let r = try await s.get("/ready")
+            #expect(r.status == 200 && r.headers["content-type"] == "application/json")
+            #expect(r.json["status"] as? String == "ready" && Self.checks(r) == ["metadata": "ok", "metrics": "ok"])
+            #expect(try await s.request("HEAD", "/ready", contentType: nil).status == 200)
+            #expect(try await s.post("/ready", "{}").status == 405)
+
+            try s.service.metrics.close()
+            let down = try await s.get("/ready")
+            #expect(down.status == 503 && down.json["status"] as? String == "unready")
+            #expect(Self.checks(down) == ["metadata": "ok", "metrics": "the metric store is closed"])
+            #expect(try await s.get("/health").status == 200)  // the process still answers
+        }
+    }
+
+    @Test func underTheStaticPrefix() async throws {
+        try await LiveServer.with({ $0.staticPrefix = "/mlflow" }) { s in
+            let r = try await s.get("/mlflow/ready")
+            #expect(r.status == 200 && r.json["status"] as? String == "ready")
+        }
+    }
+
+    /// A metadata database that holds the probe's read (a table locked by another transaction): each probe answers
+    /// 503 within the deadline, one check waits in the database for all of them, and the server is ready again once
+    /// the lock is gone.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_URI"] != nil))
+    func aDatabaseThatDoesNotAnswer() async throws {
+        let testURI = ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_URI"]!
+        let admin = try PostgresDatabase(uri: try PostgresURI(parsing: testURI), poolSize: 2)
+        defer { admin.close() }
+        let name = "t_ready_\(UInt64.random(in: 0...UInt64.max))"
+        try admin.withConnection { try $0.execute("CREATE DATABASE \(name)") }
+        defer { try? admin.withConnection { try $0.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") } }
+        // The test cluster's URI with the scratch database in place of its own (the query, TLS files, kept).
+        let parts = testURI.split(separator: "?", maxSplits: 1)
+        let uri = String(parts[0][...parts[0].lastIndex(of: "/")!]) + name + (parts.count > 1 ? "?" + parts[1] : "")
+        try await LiveServer.with({ $0.backendStoreURI = uri }) { s in
+            #expect(try await s.get("/ready").status == 200)
+            let locker = try PostgresDatabase(uri: try PostgresURI(parsing: uri), poolSize: 1)
+            defer { locker.close() }
+            let locked = Atomic<Bool>(false), release = Atomic<Bool>(false), done = Atomic<Bool>(false)
+            Thread {
+                try? locker.transaction { c in
+                    try c.execute("LOCK TABLE experiments IN ACCESS EXCLUSIVE MODE")
+                    locked.store(true, ordering: .releasing)
+                    while !release.load(ordering: .acquiring) { Thread.sleep(forTimeInterval: 0.01) }
+                }
+                done.store(true, ordering: .releasing)
+            }.start()
+            while !locked.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(10)) }
+            let started = ContinuousClock.now
+            let answers = try await withThrowingTaskGroup(of: HTTPAnswer.self) { g in
+                for _ in 0..<3 { g.addTask { try await s.get("/ready") } }
+                return try await g.reduce(into: []) { $0.append($1) }
+            }
+            let took = ContinuousClock.now - started
+            for r in answers {
+                #expect(r.status == 503 && Self.checks(r) == ["metadata": "no answer within 2 s", "metrics": "no answer within 2 s"], "\(r.text)")
+            }
+            #expect(took >= Readiness.deadline && took < .seconds(20), "\(took)")
+            let waiting = try admin.withConnection {
+                try $0.rows("SELECT count(*) FROM pg_stat_activity WHERE datname = ? AND wait_event_type = 'Lock'", [.text(name)])[0][0].int
+            }
+            #expect(waiting == 1, "one check waits in the database for every probe")
+            release.store(true, ordering: .releasing)
+            while !done.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(10)) }
+            var ready = try await s.get("/ready")
+            for _ in 0..<50 where ready.status != 200 {
+                try await Task.sleep(for: .milliseconds(100))
+                ready = try await s.get("/ready")
+            }
+            #expect(ready.status == 200, "\(ready.text)")
+        }
+    }
+}
