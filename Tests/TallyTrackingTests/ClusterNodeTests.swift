@@ -78,7 +78,7 @@ import Testing
     @Test func readinessFollowsTheHeartbeat() throws {
         let a = try server("a", leaseMillis: 10_000)
         a.cluster!.beat()
-        #expect(a.readiness().isReady && a.readinessCheckNames == ["metadata", "metrics", "cluster"])
+        #expect(a.readiness().isReady && a.readiness().checks.map(\.name) == ["metadata", "metrics", "cluster"])
         let db = try PostgresDatabase(uri: fixture.scratch!.uri, poolSize: 1)
         defer { db.close() }
         try db.withConnection { try $0.execute("ALTER TABLE tally_nodes ADD CONSTRAINT away CHECK (heartbeat_ms < 0) NOT VALID") }

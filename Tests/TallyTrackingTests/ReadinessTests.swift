@@ -1,5 +1,9 @@
 import Synchronization
+import SystemPackage
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import TallyStore
 @testable import TallyTracking
 
@@ -10,7 +14,7 @@ import Testing
         let f = try Fixture("ready", backend: backend)
         let (s, meta) = try VisibilityTests.open(f, f.dir + "/r")
         #expect(s.readiness() == Readiness(checks: [.init(name: "metadata"), .init(name: "metrics")]))
-        #expect(s.readiness().isReady && s.readinessCheckNames == ["metadata", "metrics"])
+        #expect(s.readiness().isReady && s.readiness().checks.map(\.name) == ["metadata", "metrics"])
 
         meta.failing.withLock { $0 = ["ping"] }
         let down = s.readiness()
@@ -25,15 +29,23 @@ import Testing
         #expect(s.readiness().checks == [.init(name: "metadata"), .init(name: "metrics", failure: "the metric store is closed")])
     }
 
-    /// A write-ahead log closed under the store (as a failed fsync closes it) refuses appends, and readiness says so.
-    @Test func aClosedLogIsNotReady() throws {
-        let f = try Fixture("ready-wal")
-        let s = try VisibilityTests.open(f, f.dir + "/w").0
-        #expect(s.metrics.writeRefusal == nil)
-        try s.metrics.wal!.close()
-        #expect(s.metrics.writeRefusal == "the write-ahead log refuses writes (closed after a failed fsync)")
-        #expect(s.readiness().checks[1].failure == s.metrics.writeRefusal)
-        #expect(throws: StorageError.self) { try s.metrics.append(run: "r", key: "k", step: 0, timestamp: 1, value: 1) }
+    /// A write-ahead log whose file fails (its descriptor turned into `/dev/full`: the write fails, and so does
+    /// cutting the partial record off again) refuses every later append, and readiness says so.
+    @Test func anIOErrorClosesTheLogAndTheServerIsUnready() throws {
+        let dir = "/tmp/tally-ready-wal-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileIO.removeTree(dir) }
+        let store = try MetricStore(directory: dir, configuration: StoreConfiguration())  // durable: sync
+        let s = TrackingService(metadata: try SQLiteMetadataStore(path: ":memory:", now: 0), metrics: store)
+        try store.append(run: "r", key: "k", step: 0, timestamp: 1, value: 1)
+        #expect(store.writeRefusal == nil && s.readiness().isReady)
+        let full = open("/dev/full", O_WRONLY)
+        defer { close(full) }
+        store.wal!.state.withLock { w in #expect(dup2(full, w.fd!.rawValue) >= 0) }
+        #expect(throws: (any Error).self) { try store.append(run: "r", key: "k", step: 1, timestamp: 1, value: 2) }
+        #expect(store.writeRefusal == "the write-ahead log refuses writes after an I/O error (a failed fsync or segment switch): restart the server")
+        #expect(s.readiness().checks == [.init(name: "metadata"), .init(name: "metrics", failure: store.writeRefusal)])
+        #expect(throws: StorageError.self) { try store.append(run: "r", key: "k", step: 2, timestamp: 1, value: 3) }
+        try? store.close()
     }
 
     /// A PostgreSQL database that refuses connections makes the server unready, with the reason and no address;

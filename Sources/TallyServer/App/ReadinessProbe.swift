@@ -1,52 +1,91 @@
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
 import Synchronization
 import TallyTracking
 
-/// `GET /ready`: ``TrackingService/readiness()`` on the blocking pool, answered within ``Readiness/deadline``
-/// (200 when every check passes, 503 otherwise, each check's state in a JSON object). Probes that arrive while a
-/// check is still running wait for that one instead of starting another, so a database that hangs holds one
-/// thread, not one per probe. A change of state is logged once (warning when the server becomes unready, with the
-/// error behind it; notice when it is ready again), not at every probe.
+/// `GET /ready`: the metadata database asked on a thread of its own (not the blocking pool, whose queue a busy server
+/// fills) and waited for at most ``Readiness/deadline``, with the checks of the server's own state, which never
+/// wait (``TrackingService/readiness(metadata:)``): 200 when every check passes, 503 otherwise, each check's state
+/// in a JSON object. Probes that arrive while the database is being asked wait for that question instead of asking
+/// again, so a database that hangs holds one thread, not one per probe, and a probe past its deadline leaves nothing
+/// behind. A change of state is logged once (warning when the server becomes unready, with the error behind it;
+/// notice when it is ready again), not at every probe.
 final class ReadinessProbe: Sendable {
     let service: TrackingService
-    let pool: BlockingPool
     let logger: Logger
-    /// The check running now, shared by the probes that wait for it.
-    private let running = Mutex<Task<Readiness, Never>?>(nil)
-    /// The failures last logged (empty: ready), by check.
-    private let logged = Mutex<[String: String]>([:])
+    /// Asks the metadata database (blocking); ``TrackingService/metadataReadiness()`` but in tests.
+    let ask: @Sendable () -> Readiness.Check
 
-    init(service: TrackingService, pool: BlockingPool, logger: Logger) {
-        self.service = service
-        self.pool = pool
-        self.logger = logger
+    /// Probes waiting for the question in flight, by number, each with its deadline's timer.
+    private struct Waiting {
+        var asking = false
+        var next: UInt64 = 0
+        var probes: [UInt64: (continuation: CheckedContinuation<Readiness.Check, Never>, timer: Task<Void, Never>?)] = [:]
     }
 
-    /// The readiness now, or the checks failed as unanswered past `deadline`.
+    private let waiting = Mutex(Waiting())
+    /// The failures last logged (empty: ready), by check.
+    private let logged = Mutex<[String: String]>([:])
+    /// Questions asked of the database (tests: one for many probes).
+    let asked = Atomic<Int>(0)
+
+    init(service: TrackingService, logger: Logger, ask: (@Sendable () -> Readiness.Check)? = nil) {
+        self.service = service
+        self.logger = logger
+        self.ask = ask ?? { [service] in service.metadataReadiness() }
+    }
+
+    /// The readiness now, the metadata check failed as unanswered when the database takes longer than `deadline`.
     func readiness(within deadline: Duration = Readiness.deadline) async -> Readiness {
-        let names = service.readinessCheckNames
-        let check = running.withLock { running in
-            if let running { return running }
-            let task = Task { [service, pool] in
-                let found = (try? await pool.run { service.readiness() }) ?? Readiness.shuttingDown(names)
-                self.running.withLock { $0 = nil }
-                return found
+        let metadata = await metadataCheck(within: deadline)
+        let r = service.readiness(metadata: metadata)
+        note(r)
+        return r
+    }
+
+    /// The metadata check: the answer to the question in flight (asked now when none is), or the unanswered check
+    /// once `deadline` has passed.
+    private func metadataCheck(within deadline: Duration) async -> Readiness.Check {
+        await withCheckedContinuation { continuation in
+            let (id, start) = waiting.withLock { w -> (UInt64, Bool) in
+                w.next += 1
+                w.probes[w.next] = (continuation, nil)
+                defer { w.asking = true }
+                return (w.next, !w.asking)
             }
-            running = task
-            return task
-        }
-        let answer: Readiness = await withCheckedContinuation { continuation in
-            let first = First(continuation)
-            Task { first.resume(await check.value) }
-            Task {
+            let timer = Task { [self] in
                 try? await Task.sleep(for: deadline)
-                first.resume(Readiness.timedOut(names))
+                guard !Task.isCancelled else { return }
+                waiting.withLock { $0.probes.removeValue(forKey: id) }?.continuation.resume(returning: Readiness.unanswered(within: deadline))
             }
+            // The timer is kept only while the probe waits (an answer may have come first).
+            let stillWaiting = waiting.withLock { w -> Bool in
+                guard w.probes[id] != nil else { return false }
+                w.probes[id]?.timer = timer
+                return true
+            }
+            if !stillWaiting { timer.cancel() }
+            guard start else { return }
+            let thread = Thread { [self] in
+                asked.add(1, ordering: .relaxed)
+                let answer = ask()
+                let answered = waiting.withLock { w in
+                    defer {
+                        w.probes = [:]
+                        w.asking = false
+                    }
+                    return Array(w.probes.values)
+                }
+                for p in answered {
+                    p.timer?.cancel()
+                    p.continuation.resume(returning: answer)
+                }
+            }
+            thread.name = "tally-readiness"
+            thread.start()
         }
-        note(answer)
-        return answer
     }
 
     /// Logs what changed since the last probe.
@@ -72,16 +111,5 @@ final class ReadinessProbe: Sendable {
         o.add("checks", raw: checks.json)
         return Response(status: r.isReady ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(string: o.json)))
-    }
-}
-
-/// A continuation resumed by the first of several racers; the others' answers are dropped.
-private final class First: Sendable {
-    private let continuation: Mutex<CheckedContinuation<Readiness, Never>?>
-
-    init(_ c: CheckedContinuation<Readiness, Never>) { continuation = Mutex(c) }
-
-    func resume(_ r: Readiness) {
-        continuation.withLock { c in defer { c = nil }; return c }?.resume(returning: r)
     }
 }

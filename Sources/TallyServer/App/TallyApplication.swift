@@ -201,7 +201,7 @@ public enum TallyApplication {
 
         let root = RouteTable(gate: e.gate, api: false)
         root.on("/health", .get, access: .open) { _, _ in Self.text("OK") }
-        let readiness = e.readiness ?? ReadinessProbe(service: e.service, pool: e.pool, logger: Logger(label: "tally"))
+        let readiness = e.readiness ?? ReadinessProbe(service: e.service, logger: Logger(label: "tally"))
         root.on("/ready", .get, access: .open) { _, _ in ReadinessProbe.response(await readiness.readiness()) }
         root.on("/version", .get, access: .open) { _, _ in Self.text(TallyVersion.string) }
         ArtifactRoutes(endpoints: e).addUIDownload(to: root)
@@ -268,7 +268,7 @@ public enum TallyApplication {
                                   forwarder: try config.cluster.map { ClusterForwarder(auth: try ClusterAuth(secret: $0.secret), node: $0.nodeID) },
                                   browserSecurity: browserSecurity(config), staticPrefix: config.staticPrefix,
                                   metrics: serverMetrics(config, service: service, pool: pool), accessLog: accessLogger(config, logger),
-                                  readiness: ReadinessProbe(service: service, pool: pool, logger: logger))
+                                  readiness: ReadinessProbe(service: service, logger: logger))
         let http = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         // Shut down in reverse: the HTTP server, the admin socket, the pool, the stores last.
         var services: [any Service] = [StoreCloser(service: service, deadline: deadline), pool]

@@ -28,19 +28,33 @@ extension MLflowRESTSource {
         }.sorted { ($0.creationTime, $0.modelID) < ($1.creationTime, $1.modelID) }
     }
 
+    /// The filter that asks MLflow for prompts: MLflow 3 leaves them (registered models and versions tagged
+    /// `mlflow.prompt.is_prompt`) out of every registry search that does not name the tag.
+    static let promptFilter = "tags.`mlflow.prompt.is_prompt` = 'true'"
+
     public func registeredModels() throws -> [(model: RegisteredModel, versions: [ModelVersion])] {
-        let models = try Self.pages("registered_models") {
-            try http.json(.GET, "/api/2.0/mlflow/registered-models/search", query: Self.query([("max_results", "1000")], token: $0), allowing: [404])
+        func search(_ filter: [(String, String)]) throws -> [JSONValue] {
+            try Self.pages("registered_models") {
+                try http.json(.GET, "/api/2.0/mlflow/registered-models/search", query: Self.query([("max_results", "1000")] + filter, token: $0),
+                              allowing: [404])
+            }
         }
+        // Models, then prompts (a server that does not hide prompts lists them in both: kept once), in name order as
+        // the database source reads them.
+        var seen = Set<String>()
+        let models = try (search([]) + search([("filter", Self.promptFilter)])).filter { seen.insert($0["name"]?.text ?? "").inserted }
+            .sorted { ($0["name"]?.text ?? "") < ($1["name"]?.text ?? "") }
         return try models.map { m in
             let name = m["name"]?.text ?? ""
+            let isPrompt = Self.keyValues(m["tags"]).contains { $0.key == "mlflow.prompt.is_prompt" && $0.value.lowercased() == "true" }
             let model = RegisteredModel(name: name, creationTime: m["creation_timestamp"]?.int64 ?? 0,
                                         lastUpdatedTime: m["last_updated_timestamp"]?.int64 ?? 0, description: m["description"]?.text,
                                         tags: Self.keyValues(m["tags"]),
                                         aliases: m["aliases"].items.map { ModelAlias(alias: $0["alias"]?.text ?? "", version: $0["version"]?.int64 ?? 0) })
             var versions = try Self.pages("model_versions") {
                 try http.json(.GET, "/api/2.0/mlflow/model-versions/search",
-                              query: Self.query([("filter", "name=" + Self.quoted(name)), ("max_results", "10000")], token: $0))
+                              query: Self.query([("filter", "name=" + Self.quoted(name) + (isPrompt ? " AND " + Self.promptFilter : "")),
+                                                 ("max_results", "10000")], token: $0))
             }.map { v in
                 ModelVersion(name: name, version: v["version"]?.int64 ?? 0, creationTime: v["creation_timestamp"]?.int64 ?? 0,
                              lastUpdatedTime: v["last_updated_timestamp"]?.int64 ?? 0, currentStage: v["current_stage"]?.text ?? "None",

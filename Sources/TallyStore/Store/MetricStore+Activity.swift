@@ -82,11 +82,15 @@ extension MetricStore {
 }
 
 extension MetricStore {
-    /// Why appends would be refused now, `nil` while they are accepted: the store was closed, or its write-ahead log
-    /// refuses writes (closed after a failed fsync, or still recovering). What a readiness probe asks.
+    /// Why every append would be refused now, `nil` while they are taken: the store was closed, or its write-ahead
+    /// log refuses writes for good (after a failed fsync or segment switch; a restart recovers it). What a readiness
+    /// probe asks; read without waiting for any lock. Refusals that pass (a full disk, the memory budget's 429) are
+    /// not counted: they are not the server's state.
     public var writeRefusal: String? {
         if closed.load(ordering: .acquiring) { return "the metric store is closed" }
-        if let wal, !wal.acceptsAppends { return "the write-ahead log refuses writes (closed after a failed fsync)" }
+        if let wal, wal.refusing.load(ordering: .acquiring) {
+            return "the write-ahead log refuses writes after an I/O error (a failed fsync or segment switch): restart the server"
+        }
         return nil
     }
 }

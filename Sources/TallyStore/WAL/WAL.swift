@@ -56,6 +56,10 @@ final class WAL: Sendable {
     }
 
     let state: ConditionLock<State>
+    /// Set once the log refuses appends for good: closed by ``close()``, after a failed fsync (what the page cache
+    /// held is unknown then), or left without a segment by a failed switch. Read without the lock, which fsyncs and
+    /// segment switches hold.
+    let refusing = Atomic<Bool>(false)
     /// The store's activity counters (bytes written, fsyncs).
     let counters: StoreCounters
 
@@ -225,7 +229,7 @@ final class WAL: Sendable {
             s.size += Int64(bytes.count)
             counters.walBytes.add(bytes.count, ordering: .relaxed)
         } catch {
-            if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 { s.isClosed = true }
+            if ftruncate(s.fd!.rawValue, off_t(sizeBefore)) != 0 { refuse(s) }  // the tail is unknown: no later append
             s.allocated = sizeBefore
             throw error
         }
@@ -238,13 +242,30 @@ final class WAL: Sendable {
         while s.syncing { state.wait() }
         if let fd = s.fd {
             try cutZeros(s, fd)
-            if config.durability != .none { try counters.timedSync { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } } }
+            do {
+                if config.durability != .none { try counters.timedSync { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } } }
+            } catch {
+                refuse(s)  // as after a group commit's failed fsync: a retry could succeed over lost pages
+                throw error
+            }
             try? fd.close()
             s.durableLSN = max(s.durableLSN, s.writtenLSN)
         }
         s.closed.append(SegmentInfo(seq: s.seq, path: s.path, lastLSN: s.writtenLSN))
         s.fd = nil
-        try openSegment(s)
+        do {
+            try openSegment(s)
+        } catch {
+            refusing.store(true, ordering: .releasing)  // no segment to append to: every later append is refused
+            throw error
+        }
+    }
+
+    /// Closes the log for good after a failed fsync (with the lock held): later appends are refused.
+    private func refuse(_ s: State) {
+        s.isClosed = true
+        refusing.store(true, ordering: .releasing)
+        state.broadcast()
     }
 
     /// Returns once the record `lsn` is on disk as the durability mode requires.
@@ -292,7 +313,7 @@ final class WAL: Sendable {
         if case .success = result { counters.synced(nanos: nanos) }
         s.syncing = false
         state.broadcast()
-        if case .failure = result { s.isClosed = true }
+        if case .failure = result { refuse(s) }
         try result.get()
         s.durableLSN = max(s.durableLSN, target)
     }
@@ -353,6 +374,7 @@ final class WAL: Sendable {
                 try? fd.close()
                 s.fd = nil
                 s.isClosed = true
+                refusing.store(true, ordering: .releasing)
                 state.broadcast()
             }
             try cutZeros(s, fd)
@@ -370,13 +392,5 @@ final class WAL: Sendable {
         guard s.allocated > s.size else { return }
         guard ftruncate(fd.rawValue, off_t(s.size)) == 0 else { throw StorageError(.io, "ftruncate failed", path: s.path, errno: errno) }
         s.allocated = s.size
-    }
-}
-
-extension WAL {
-    /// Whether appends can still be written: `false` once the log is closed, by ``close()`` or by a failed fsync
-    /// (after which what the page cache holds is unknown).
-    var acceptsAppends: Bool {
-        state.withLock { s in !s.isClosed && s.fd != nil }
     }
 }

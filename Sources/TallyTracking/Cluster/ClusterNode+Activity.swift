@@ -13,12 +13,14 @@ final class ClusterCounters: Sendable {
 public struct ClusterActivity: Sendable, Equatable {
     /// Runs this server holds the lease of (it writes them).
     public var runsOwned = 0
-    /// Runs with a local copy here (owned, or read lately), and the bytes the copies take.
+    /// Runs with a local copy holding points here (owned, or read lately), and the bytes the copies take.
     public var runCopies = 0, copyBytes: Int64 = 0
-    /// Bytes of records this server wrote to the shared log and has not sealed into the metrics destination yet, and
-    /// the age of the oldest of them (0 when none): what grows while object storage is away.
+    /// Bytes of records this server wrote to the shared log as the owner of runs it still owns and has not sealed
+    /// into the metrics destination yet, and the age of the oldest of them (0 when none): what grows while object
+    /// storage is away. (A run whose lease went to another server is sealed there.)
     public var unsealedBytes = 0, oldestUnsealedSeconds = 0.0
-    /// Whether the last heartbeat failed (this server's leases lapse), and whether the last sealing round failed.
+    /// Whether the heartbeat fails (``ClusterNode/heartbeatFailure``: this server's leases lapse), and whether the
+    /// last seal of any run this server owns failed (retried with backoff until one succeeds).
     public var heartbeatFailing = false, sealingFailing = false
     /// Records appended to the shared log, and their bytes.
     public var logRecords = 0, logBytes = 0
@@ -36,16 +38,20 @@ extension ClusterNode {
         let now = ContinuousClock.now
         var oldest: ContinuousClock.Instant?
         for slot in slots.withLock({ Array($0.values) }) {
-            a.runCopies += 1
-            a.copyBytes += slot.bytes.load(ordering: .relaxed)
-            if slot.lease.withLock({ $0.epoch != nil }) { a.runsOwned += 1 }
+            let bytes = slot.bytes.load(ordering: .relaxed)
+            if bytes > 0 {
+                a.runCopies += 1
+                a.copyBytes += bytes
+            }
+            guard slot.lease.withLock({ $0.epoch != nil }) else { continue }
+            a.runsOwned += 1
             let unsealed = slot.unsealed.withLock { $0 }
             a.unsealedBytes += unsealed.bytes
+            if unsealed.failures > 0 { a.sealingFailing = true }
             if let since = unsealed.since, oldest.map({ since < $0 }) ?? true { oldest = since }
         }
         if let oldest { a.oldestUnsealedSeconds = Double((now - oldest).components.seconds) + Double((now - oldest).components.attoseconds) / 1e18 }
         a.heartbeatFailing = heartbeatFailure != nil
-        a.sealingFailing = sealError.withLock { $0 != nil }
         a.logRecords = counters.logRecords.load(ordering: .relaxed)
         a.logBytes = counters.logBytes.load(ordering: .relaxed)
         a.seals = counters.seals.load(ordering: .relaxed)

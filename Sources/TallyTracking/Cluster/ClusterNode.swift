@@ -36,6 +36,8 @@ public final class ClusterNode: Sendable {
     let threads = Atomic<Int>(0)
     /// The last heartbeat's failure, `nil` after one that succeeded (a change is reported once).
     let heartbeatError = Mutex<String?>(nil)
+    /// When a heartbeat last renewed this server's leases (its start, before the first).
+    let renewed = Mutex(ContinuousClock.now)
     /// Told when heartbeats start failing and when they succeed again (the server's log).
     let report: @Sendable (String) -> Void
     /// Where sealed segments go (`--metrics-destination`); `nil`: never sealed, the log keeps every record.
@@ -300,6 +302,7 @@ public final class ClusterNode: Sendable {
         let asked = ContinuousClock.now
         do {
             let held = try heartbeatState.renew()
+            renewed.withLock { $0 = asked }
             if heartbeatError.withLock({ e in defer { e = nil }; return e != nil }) {
                 report("cluster heartbeat succeeds again (node \(state.node)): leases this server still held are renewed, lapsed ones are taken again on the next write")
             }
@@ -357,8 +360,13 @@ public final class ClusterNode: Sendable {
         try? heartbeatState.leave()
     }
 
-    /// Why the heartbeat fails, while it does (`nil`: its last attempt renewed this server's leases).
-    public var heartbeatFailure: String? { heartbeatError.withLock { $0 } }
+    /// Why the heartbeat fails, while it does: its last attempt failed, or none has renewed the leases for a lease's
+    /// length (one that hangs on the database fails nothing until it times out). `nil`: the leases are renewed.
+    public var heartbeatFailure: String? {
+        if let e = heartbeatError.withLock({ $0 }) { return e }
+        let since = ContinuousClock.now - renewed.withLock { $0 }
+        return since > leaseDuration ? "no heartbeat has renewed this server's leases for \(since.components.seconds) s (lease \(state.leaseMillis) ms)" : nil
+    }
 
     /// The runs this server believes it owns, with their epochs (for status pages and tests).
     public var ownedRuns: [String: Int64] {

@@ -246,8 +246,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         try with { try $0.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
+    /// Without waiting: while another operation holds the database (a long transaction or search), it answers, and
+    /// that is the answer.
     public func ping() throws {
-        _ = try with { try $0.rows("SELECT 1 FROM experiments LIMIT 1") }
+        _ = try operation.withLockIfAvailable { try state.withLock { try $0.db.rows("SELECT 1 FROM experiments LIMIT 1") } }
     }
 
     public func transaction<R>(_ body: () throws -> R) throws -> R {

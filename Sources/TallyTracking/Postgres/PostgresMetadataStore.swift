@@ -193,9 +193,23 @@ public final class PostgresMetadataStore: MetadataStore {
     public func checkpoint() throws {}  // PostgreSQL keeps its own files
 
     /// Asks on the key connection, which no request holds for long (a pool busy with requests is load, not a
-    /// database away, and does not make the server look unready), connecting once if it has to.
+    /// database away, and does not make the server look unready), connecting once if it has to. The read gives up a
+    /// second after the probe's deadline (a lock it waits behind, a slow database), so that the connection is soon
+    /// free again for the metric keys.
     public func ping() throws {
-        _ = try mapped { try keyDB.withConnection(reconnecting: false) { try $0.rows("SELECT 1 FROM experiments LIMIT 1") } }
+        let limit = (Readiness.deadline + .seconds(1)).components.seconds * 1000
+        try mapped {
+            try keyDB.withConnection(reconnecting: false) { c in
+                try c.execute("BEGIN; SET LOCAL statement_timeout = \(limit); SET LOCAL lock_timeout = \(limit)")
+                do {
+                    _ = try c.rows("SELECT 1 FROM experiments LIMIT 1")
+                    try c.execute("COMMIT")
+                } catch {
+                    try? c.execute("ROLLBACK")
+                    throw error
+                }
+            }
+        }
     }
 
     /// `?, ?, …` for `n` values.

@@ -26,45 +26,46 @@ public struct Readiness: Sendable, Equatable {
     /// Whether every check passed.
     public var isReady: Bool { checks.allSatisfy { $0.failure == nil } }
 
-    /// The longest a probe waits for the checks: past it the server answers not ready (a database that takes
-    /// longer to answer one `SELECT` is not one to send requests to), naming the checks still waiting.
+    /// The longest a probe waits for the metadata database: past it the server answers not ready (a database that
+    /// takes longer to answer one read is not one to send requests to). The other checks read the server's own
+    /// state and never wait.
     public static let deadline = Duration.seconds(2)
 
-    /// The checks of a probe that got no answer within ``deadline`` (each of `names` failed as still waiting).
-    public static func timedOut(_ names: [String]) -> Readiness {
-        Readiness(checks: names.map { Check(name: $0, failure: "no answer within \(deadline.components.seconds) s") })
-    }
-
-    /// The checks of a server shutting down (its blocking work no longer taken).
-    public static func shuttingDown(_ names: [String]) -> Readiness {
-        Readiness(checks: names.map { Check(name: $0, failure: "the server is shutting down") })
+    /// The metadata check of a probe that got no answer within `deadline`.
+    public static func unanswered(within deadline: Duration = deadline) -> Check {
+        let ms = deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000
+        return Check(name: "metadata", failure: ms % 1000 == 0 ? "no answer within \(ms / 1000) s" : "no answer within \(ms) ms")
     }
 }
 
 extension TrackingService {
-    /// The names of ``readiness()``'s checks, in its order.
-    public var readinessCheckNames: [String] {
-        cluster == nil ? ["metadata", "metrics"] : ["metadata", "metrics", "cluster"]
-    }
-
-    /// Checks what every request needs (blocking: the metadata database is asked once):
-    /// - `metadata`: the metadata database answers a read (``MetadataStore/ping()``);
-    /// - `metrics`: the metric store takes appends (open, its write-ahead log not closed by a failed fsync);
-    /// - `cluster`: this server's heartbeat renews its leases (without it, its runs go to the other servers).
-    public func readiness() -> Readiness {
-        var checks: [Readiness.Check] = []
+    /// Asks the metadata database for one read (``MetadataStore/ping()``): blocking, for as long as the database
+    /// takes (a probe runs it apart, under its deadline).
+    public func metadataReadiness() -> Readiness.Check {
         do {
             try metadata.ping()
-            checks.append(.init(name: "metadata"))
+            return .init(name: "metadata")
         } catch {
-            checks.append(.init(name: "metadata", failure: "the metadata database does not answer", detail: "\(error)"))
+            return .init(name: "metadata", failure: "the metadata database does not answer", detail: "\(error)")
         }
-        checks.append(.init(name: "metrics", failure: metrics.writeRefusal))
+    }
+
+    /// `metadata`'s outcome with the checks of the server's own state, which never wait:
+    /// - `metrics`: the metric store takes appends (``MetricStore/writeRefusal``);
+    /// - `cluster`: this server's heartbeat renews its leases (``ClusterNode/heartbeatFailure``; without it, its runs
+    ///   go to the other servers).
+    public func readiness(metadata: Readiness.Check) -> Readiness {
+        var checks = [metadata, .init(name: "metrics", failure: metrics.writeRefusal)]
         if let cluster {
             let failing = cluster.heartbeatFailure
             checks.append(.init(name: "cluster", failure: failing.map { _ in "the cluster heartbeat fails: this server's leases lapse" },
                                 detail: failing))
         }
         return Readiness(checks: checks)
+    }
+
+    /// Every check, the metadata database's included (blocking).
+    public func readiness() -> Readiness {
+        readiness(metadata: metadataReadiness())
     }
 }
