@@ -559,3 +559,55 @@ def test_canonically_equivalent_metric_keys_are_never_merged(odd_source, kind):
         assert sorted((x["key"], x["value"]) for x in api(s.url, "GET", "/runs/get", params={"run_id": run})["run"]["data"]["metrics"]) == [("K", 1.0), ("\u00c5", 4.0)]
     finally:
         s.stop()
+
+
+def prompt_state(url):
+    """Every prompt as the client loads it (its tags; each version's template, commit message, tags, response format
+    and aliases), and the plain registered models."""
+    c = MlflowClient(url)
+    out = {}
+    for p in c.search_prompts():
+        versions = {}
+        for v in c.search_prompt_versions(p.name):
+            got = c.load_prompt(p.name, version=v.version, cache_ttl_seconds=0)
+            versions[got.version] = (got.template, got.commit_message, dict(got.tags), got.response_format, sorted(got.aliases or []))
+        out[p.name] = (dict(c.get_prompt(p.name).tags), versions)
+    return out, sorted(m.name for m in c.search_registered_models())
+
+
+def test_prompts_come_along_from_the_database_and_through_the_url():
+    """MLflow 3 keeps prompts in the registry (registered models and versions tagged `mlflow.prompt.is_prompt`),
+    hidden from its searches unless they ask for them: imported from the database and through the REST API alike,
+    text and chat prompts load through Tally as through MLflow (versions, commit messages, tags, response format,
+    aliases), a plain model stays a model; exported back, they load the same through a fresh MLflow."""
+    m = MlflowServer()
+    work = tempfile.mkdtemp(prefix="tally-import-prompts-")
+    try:
+        c = MlflowClient(m.url)
+        c.register_prompt("summarize", "Summarize: {{text}}", commit_message="first", tags={"team": "nlp"})
+        c.register_prompt("summarize", [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "{{text}}"}],
+                          commit_message="chat", response_format={"type": "object", "properties": {"summary": {"type": "string"}}})
+        c.set_prompt_alias("summarize", "prod", 1)
+        c.register_prompt("qa.v2-short", "Q: {{q}}")
+        c.create_registered_model("plain-model")
+        want = prompt_state(m.url)
+        assert set(want[0]) == {"summarize", "qa.v2-short"} and want[1] == ["plain-model"]
+        assert want[0]["summarize"][1][1][4] == ["prod"] and want[0]["summarize"][1][2][4] == []
+        for kind in ("db", "url"):
+            d = os.path.join(work, kind)
+            import_into(m, os.path.join(d, "data"), kind=kind)
+            s = Server(directory=d)
+            try:
+                assert prompt_state(s.url) == want, kind
+            finally:
+                s.stop(keep=True)
+        fresh = MlflowServer()
+        try:
+            subprocess.run([TALLY, "export", "mlflow", "--to", fresh.url, "--data-dir", os.path.join(work, "url", "data")],
+                           capture_output=True, text=True, timeout=600, check=True)
+            assert prompt_state(fresh.url) == want
+        finally:
+            fresh.stop()
+    finally:
+        m.stop()
+        shutil.rmtree(work, ignore_errors=True)
