@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import Prometheus
+import TallyStore
 import Synchronization
 import TallyStore
 import TallyTracking
@@ -134,7 +135,6 @@ struct RequestMetricsMiddleware: RouterMiddleware {
 
     /// Nanoseconds from `start` to now.
     static func nanos(since start: ContinuousClock.Instant) -> Int64 {
-        let d = ContinuousClock.now - start
-        return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+        (ContinuousClock.now - start).totalNanoseconds
     }
 }

@@ -24,12 +24,7 @@ final class StoreCounters: Sendable {
     func timedSync(_ sync: () throws -> Void) rethrows {
         let start = ContinuousClock.now
         try sync()
-        synced(nanos: Self.nanos(ContinuousClock.now - start))
-    }
-
-    /// `d` in whole nanoseconds.
-    static func nanos(_ d: Duration) -> Int {
-        Int(d.components.seconds) * 1_000_000_000 + Int(d.components.attoseconds / 1_000_000_000)
+        synced(nanos: Int((ContinuousClock.now - start).totalNanoseconds))
     }
 }
 

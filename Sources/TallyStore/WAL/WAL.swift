@@ -308,7 +308,7 @@ final class WAL: Sendable {
         let result: Result<Void, any Error> = Result {
             try unlocked { try FileIO.io("fsync WAL", path: path) { try FileIO.syncData(fd) } }
         }
-        let nanos = StoreCounters.nanos(ContinuousClock.now - start)
+        let nanos = Int((ContinuousClock.now - start).totalNanoseconds)
         s.fsyncNanos = s.fsyncNanos == 0 ? nanos : (s.fsyncNanos * 7 + nanos) / 8
         if case .success = result { counters.synced(nanos: nanos) }
         s.syncing = false

@@ -1,4 +1,5 @@
 import Synchronization
+import TallyStore
 
 /// What a cluster member has done since it started, counted without locks by the threads doing it.
 final class ClusterCounters: Sendable {
@@ -50,7 +51,7 @@ extension ClusterNode {
             if unsealed.failures > 0 { a.sealingFailing = true }
             if let since = unsealed.since, oldest.map({ since < $0 }) ?? true { oldest = since }
         }
-        if let oldest { a.oldestUnsealedSeconds = Double((now - oldest).components.seconds) + Double((now - oldest).components.attoseconds) / 1e18 }
+        if let oldest { a.oldestUnsealedSeconds = (now - oldest).totalSeconds }
         a.heartbeatFailing = heartbeatFailure != nil
         a.logRecords = counters.logRecords.load(ordering: .relaxed)
         a.logBytes = counters.logBytes.load(ordering: .relaxed)

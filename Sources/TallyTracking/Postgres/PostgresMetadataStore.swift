@@ -197,7 +197,7 @@ public final class PostgresMetadataStore: MetadataStore {
     /// second after the probe's deadline (a lock it waits behind, a slow database), so that the connection is soon
     /// free again for the metric keys.
     public func ping() throws {
-        let limit = (Readiness.deadline + .seconds(1)).components.seconds * 1000
+        let limit = (Readiness.deadline + .seconds(1)).totalNanoseconds / 1_000_000
         try mapped {
             try keyDB.withConnection(reconnecting: false) { c in
                 try c.execute("BEGIN; SET LOCAL statement_timeout = \(limit); SET LOCAL lock_timeout = \(limit)")

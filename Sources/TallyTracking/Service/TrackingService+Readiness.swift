@@ -33,7 +33,7 @@ public struct Readiness: Sendable, Equatable {
 
     /// The metadata check of a probe that got no answer within `deadline`.
     public static func unanswered(within deadline: Duration = deadline) -> Check {
-        let ms = deadline.components.seconds * 1000 + deadline.components.attoseconds / 1_000_000_000_000_000
+        let ms = deadline.totalNanoseconds / 1_000_000
         return Check(name: "metadata", failure: ms % 1000 == 0 ? "no answer within \(ms / 1000) s" : "no answer within \(ms) ms")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import TallyStore
 
 #if canImport(Glibc)
 import Glibc
@@ -15,8 +16,7 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 
 /// Seconds from `start` until now.
 func seconds(since start: ContinuousClock.Instant) -> Double {
-    let d = ContinuousClock.now - start
-    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    (ContinuousClock.now - start).totalSeconds
 }
 
 /// The median of some numbers.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Synchronization
+import TallyStore
 
 /// `tally bench tracking --url …`: the same workload over MLflow's REST API against running servers — Tally or a real
 /// `mlflow server`, one or several sharing a database (clients are spread over the URLs round-robin) — so both are
@@ -167,7 +168,7 @@ final class Latencies: Sendable {
 
     /// Records one duration.
     func add(_ d: Duration) {
-        let ms = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) * 1e-15
+        let ms = d.totalSeconds * 1000
         values.withLock { $0.append(ms) }
     }
 
