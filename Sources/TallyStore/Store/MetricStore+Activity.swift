@@ -77,14 +77,18 @@ extension MetricStore {
 }
 
 extension MetricStore {
-    /// Why every append would be refused now, `nil` while they are taken: the store was closed, or its write-ahead
-    /// log refuses writes for good (after a failed fsync or segment switch; a restart recovers it). What a readiness
-    /// probe asks; read without waiting for any lock. Refusals that pass (a full disk, the memory budget's 429) are
-    /// not counted: they are not the server's state.
+    /// Why every append would be refused now, `nil` while they are taken: the store was closed, its write-ahead log
+    /// refuses writes for good (after a failed fsync or segment switch; a restart recovers it), or unsealed points
+    /// fill the memory allowed while seals fail (``maintenanceError``: nothing frees it). What a readiness probe asks;
+    /// read without waiting for any lock, in words that name no path. Refusals that pass (a write that found the disk
+    /// full, the memory limit's 429 while seals catch up) are not the store's state and are not counted.
     public var writeRefusal: String? {
         if closed.load(ordering: .acquiring) { return "the metric store is closed" }
         if let wal, wal.refusing.load(ordering: .acquiring) {
             return "the write-ahead log refuses writes after an I/O error (a failed fsync or segment switch): restart the server"
+        }
+        if configuration.sealsInBackground, headBytes > configuration.headMemoryLimit, maintenanceError != nil {
+            return "unsealed points fill the memory allowed and seals fail: appends are refused until a seal succeeds"
         }
         return nil
     }
