@@ -106,7 +106,7 @@ import TallyTracking
         // Still unanswered: the next probes join it, and the answer reaches all of them at once.
         async let a = probe.readiness(within: .seconds(30))
         async let b = probe.readiness(within: .seconds(30))
-        try await Task.sleep(for: .milliseconds(100))
+        while probe.waitingProbes < 2 { try await Task.sleep(for: .milliseconds(5)) }
         answer.store(true, ordering: .releasing)
         let (ra, rb) = await (a, b)
         #expect(ra.isReady && rb.isReady && probe.asked.load(ordering: .relaxed) == 1)

@@ -46,12 +46,13 @@ import Glibc
         #expect(store.writeRefusal == "the write-ahead log refuses writes after an I/O error (a failed fsync or segment switch): restart the server")
         #expect(s.readiness().checks == [.init(name: "metadata"), .init(name: "metrics", failure: store.writeRefusal)])
         #expect(throws: StorageError.self) { try store.append(run: "r", key: "k", step: 2, timestamp: 1, value: 3) }
-        try? store.close()
+        try? s.close()
     }
 
-    /// Seals that fail for real (the run's directory replaced by a file) while appends fill the heads past their
-    /// limit: every append is refused from then on, and readiness says so, with the seal's error for the log.
-    @Test func failingSealsWithFullHeadsAreNotReady() throws {
+    /// Seals that fail for real (the run's directory replaced by a file) while appends fill the heads: the failures
+    /// are counted (for alerts), and appends past the memory limit are refused with the seal's error, but the server
+    /// stays ready — the heads' memory rises and falls with each try, so appends come and go (docs/monitoring.md).
+    @Test func failingSealsAreCountedNotUnready() throws {
         let dir = "/tmp/tally-ready-seal-\(UInt64.random(in: 0...UInt64.max))"
         defer { try? FileIO.removeTree(dir) }
         var config = StoreConfiguration()
@@ -61,26 +62,26 @@ import Glibc
         let store = try MetricStore(directory: dir, configuration: config)
         let s = TrackingService(metadata: try SQLiteMetadataStore(path: ":memory:", now: 0), metrics: store)
         try store.append(run: "r", key: "k", step: 0, timestamp: 1, value: 1)
+        #expect(store.activity.maintenanceFailures == 0)
         let runDir = store.runsDirectory + "/" + RunDirectoryName.encode("r")
         try? FileIO.removeTree(runDir)
         try FileManager.default.createDirectory(atPath: store.runsDirectory, withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: runDir, contents: Data("not a directory".utf8)))
-        var refused = false
-        for b in 0..<400 where !refused {
+        var refused: StorageError?
+        for b in 0..<400 where refused == nil {
             let steps = (0..<1000).map { Int64(b * 1000 + $0 + 1) }
             do {
                 _ = try store.append(run: "r", series: [SeriesBatch(key: "k", steps: steps, timestamps: steps, values: steps.map(Double.init))])
-            } catch let e as StorageError where e.code == .overloaded {
-                refused = true
+            } catch let e as StorageError {
+                refused = e  // past the limit: overloaded, or the failed seal's own error once one is recorded
             }
         }
-        #expect(refused, "appends reached the memory limit")
-        for _ in 0..<200 where store.writeRefusal == nil { Thread.sleep(forTimeInterval: 0.01) }  // the failed seal is recorded
-        #expect(store.writeRefusal == "unsealed points fill the memory allowed and seals fail: appends are refused until a seal succeeds")
-        let r = s.readiness().checks[1]
-        #expect(r.failure == store.writeRefusal && r.detail?.isEmpty == false, "\(r)")
+        #expect(refused != nil, "appends reached the memory limit")
+        for _ in 0..<500 where store.activity.maintenanceFailures == 0 { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(store.activity.maintenanceFailures > 0 && store.maintenanceError != nil)
+        #expect(store.writeRefusal == nil && s.readiness().isReady)
         try? FileIO.removeTree(runDir)
-        try? store.close()
+        try? s.close()
     }
 
     /// A PostgreSQL database that refuses connections makes the server unready, with the reason and no address;

@@ -30,6 +30,8 @@ final class ReadinessProbe: Sendable {
     private let logged = Mutex<[String: String]>([:])
     /// Questions asked of the database (tests: one for many probes).
     let asked = Atomic<Int>(0)
+    /// Probes waiting for an answer now (tests).
+    var waitingProbes: Int { waiting.withLock { $0.probes.count } }
 
     init(service: TrackingService, logger: Logger, ask: (@Sendable () -> Readiness.Check)? = nil) {
         self.service = service

@@ -1,7 +1,6 @@
 import Hummingbird
 import NIOCore
 import Prometheus
-import TallyStore
 import Synchronization
 import TallyStore
 import TallyTracking

@@ -46,6 +46,9 @@ struct SnapshotInstruments: Sendable {
             counter("tally_store_compactions_total", "Segments written by compactions") { Double($0.store.compactions) },
             counter("tally_store_segments_compacted_total", "Segments replaced by compactions") { Double($0.store.segmentsCompacted) },
             counter("tally_store_compacted_bytes_total", "Bytes of segments written by compactions") { Double($0.store.compactedBytes) },
+            counter("tally_store_maintenance_failures_total", "Seals (and the log trimming after them) that failed after their append had succeeded") {
+                Double($0.store.maintenanceFailures)
+            },
             counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds") { $0.process.cpuSeconds },
         ]
         gauges = [

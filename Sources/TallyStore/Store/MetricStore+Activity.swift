@@ -13,6 +13,8 @@ final class StoreCounters: Sendable {
     let seals = Atomic<Int>(0), sealedPoints = Atomic<Int>(0), sealedBytes = Atomic<Int>(0)
     /// Segments written by compactions, the segments they replaced, and their bytes.
     let compactions = Atomic<Int>(0), compactedInputs = Atomic<Int>(0), compactedBytes = Atomic<Int>(0)
+    /// Seals (and the maintenance after them) that failed after their append had succeeded.
+    let maintenanceFailures = Atomic<Int>(0)
 
     /// Counts one fsync of the log (of a segment or of its directory) that took `nanos`.
     func synced(nanos: Int) {
@@ -42,6 +44,10 @@ public struct StoreActivity: Sendable, Equatable {
     public var segmentsSealed = 0, pointsSealed = 0, sealedBytes = 0
     /// Segments written by compactions, the segments they replaced, and their bytes.
     public var compactions = 0, segmentsCompacted = 0, compactedBytes = 0
+    /// Seals, and the work after them (trimming the write-ahead log), that failed after their append had succeeded:
+    /// the points stay in memory and in the log, and the seal is tried again; while they keep failing, the heads'
+    /// memory fills and appends are refused (429).
+    public var maintenanceFailures = 0
     /// Runs the store holds (loaded or not).
     public var runs = 0
     /// Memory held by unsealed points, and by open segment indexes.
@@ -68,6 +74,7 @@ extension MetricStore {
         a.compactions = c.compactions.load(ordering: .relaxed)
         a.segmentsCompacted = c.compactedInputs.load(ordering: .relaxed)
         a.compactedBytes = c.compactedBytes.load(ordering: .relaxed)
+        a.maintenanceFailures = c.maintenanceFailures.load(ordering: .relaxed)
         a.runs = runs.withLock { $0.count }
         a.headBytes = headBytes
         a.indexBytes = account.indexBytes.load(ordering: .relaxed)
@@ -77,19 +84,24 @@ extension MetricStore {
 }
 
 extension MetricStore {
-    /// Why every append would be refused now, `nil` while they are taken: the store was closed, its write-ahead log
-    /// refuses writes for good (after a failed fsync or segment switch; a restart recovers it), or unsealed points
-    /// fill the memory allowed while seals fail (``maintenanceError``: nothing frees it). What a readiness probe asks;
-    /// read without waiting for any lock, in words that name no path. Refusals that pass (a write that found the disk
-    /// full, the memory limit's 429 while seals catch up) are not the store's state and are not counted.
+    /// Why every append would be refused now, `nil` while they are taken: the store was closed, or its write-ahead
+    /// log refuses writes for good (after a failed fsync or segment switch; a restart recovers it). What a readiness
+    /// probe asks; read without waiting for any lock, in words that name no path. Refusals that come and go are not
+    /// the store's state and are not counted: a write that found the disk full, the memory limit's 429 — also while
+    /// seals fail, when the heads' memory rises and falls with each try (``StoreActivity/maintenanceFailures``
+    /// counts those failures for alerts).
     public var writeRefusal: String? {
         if closed.load(ordering: .acquiring) { return "the metric store is closed" }
         if let wal, wal.refusing.load(ordering: .acquiring) {
             return "the write-ahead log refuses writes after an I/O error (a failed fsync or segment switch): restart the server"
         }
-        if configuration.sealsInBackground, headBytes > configuration.headMemoryLimit, maintenanceError != nil {
-            return "unsealed points fill the memory allowed and seals fail: appends are refused until a seal succeeds"
-        }
         return nil
+    }
+
+    /// Keeps `e`, the error of a seal (or of the maintenance after it) that failed after its append had succeeded,
+    /// for ``maintenanceError``, and counts it.
+    func recordMaintenanceFailure(_ e: StorageError) {
+        lastMaintenanceError.withLock { $0 = e }
+        account.counters.maintenanceFailures.add(1, ordering: .relaxed)
     }
 }

@@ -218,7 +218,7 @@ extension MetricStore {
             }
             if headBytes > configuration.headMemoryBudget { try enforceBudget(refusing: false) }
         } catch let e as StorageError {
-            lastMaintenanceError.withLock { $0 = e }
+            recordMaintenanceFailure(e)
             if wal == nil { throw e }  // without a log the points are only in memory: say so
         }
     }

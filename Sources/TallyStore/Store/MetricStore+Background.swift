@@ -35,7 +35,7 @@ extension MetricStore {
     /// run when the heads are over 90 % of their budget then. A failure is kept for ``maintenanceError`` like an
     /// inline seal's.
     func sealLater(_ run: RunStore) {
-        later(run, on: maintenance.seals, failed: { s, e in s.lastMaintenanceError.withLock { $0 = e } }) { store in
+        later(run, on: maintenance.seals, failed: { s, e in s.recordMaintenanceFailure(e) }) { store in
             let pressed = store.headBytes > store.headSealTarget
             try store.sealAndMaintain(run, pressed ? .all : store.dueSeal)
         }

@@ -132,7 +132,14 @@ final class WAL: Sendable {
             }
             return fd
         }
-        if config.durability != .none { try counters.timedSync { try FileIO.syncDirectory(directory) } }
+        if config.durability != .none {
+            do {
+                try counters.timedSync { try FileIO.syncDirectory(directory) }
+            } catch {
+                try? fd.close()
+                throw error
+            }
+        }
         s.fd = fd
         s.size = Int64(header.count)
         s.allocated = s.size + Int64(ahead)
@@ -241,8 +248,8 @@ final class WAL: Sendable {
     private func rotate(_ s: State) throws {
         while s.syncing { state.wait() }
         if let fd = s.fd {
-            try cutZeros(s, fd)
             do {
+                try cutZeros(s, fd)
                 if config.durability != .none { try counters.timedSync { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } } }
             } catch {
                 refuse(s)  // as after a group commit's failed fsync: a retry could succeed over lost pages
@@ -256,12 +263,13 @@ final class WAL: Sendable {
         do {
             try openSegment(s)
         } catch {
-            refusing.store(true, ordering: .releasing)  // no segment to append to: every later append is refused
+            refuse(s)  // no segment to append to: every later append is refused
             throw error
         }
     }
 
-    /// Closes the log for good after a failed fsync (with the lock held): later appends are refused.
+    /// Closes the log for good after an I/O error that leaves it unknown (with the lock held): later appends are
+    /// refused.
     private func refuse(_ s: State) {
         s.isClosed = true
         refusing.store(true, ordering: .releasing)

@@ -46,10 +46,12 @@ extension ClusterNode {
             }
             guard slot.lease.withLock({ $0.epoch != nil }) else { continue }
             a.runsOwned += 1
-            let unsealed = slot.unsealed.withLock { $0 }
-            a.unsealedBytes += unsealed.bytes
-            if unsealed.failures > 0 { a.sealingFailing = true }
-            if let since = unsealed.since, oldest.map({ since < $0 }) ?? true { oldest = since }
+            // What waits, and what the seal in progress took (a retry's failures count until it succeeds).
+            for unsealed in [slot.unsealed.withLock { $0 }, slot.sealing.withLock { $0 }] {
+                a.unsealedBytes += unsealed.bytes
+                if unsealed.failures > 0 { a.sealingFailing = true }
+                if let since = unsealed.since, oldest.map({ since < $0 }) ?? true { oldest = since }
+            }
         }
         if let oldest { a.oldestUnsealedSeconds = (now - oldest).totalSeconds }
         a.heartbeatFailing = heartbeatFailure != nil

@@ -102,10 +102,12 @@ extension ClusterNode {
         let spool = try destination.scratch("seal")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         var pending = Unsealed()
+        defer { slot.sealing.withLock { $0 = Unsealed() } }
         do {
             let taken = try slot.work.withLock { progress -> (epoch: Int64, through: Int64, files: [SegmentFile], objects: [UInt64: String], generation: Int)? in
                 guard let epoch = slot.lease.withLock({ $0.epoch }), !progress.dirty else { return nil }  // sealed once owned and clean
                 pending = slot.unsealed.withLock { u in defer { u = Unsealed() }; return u }
+                slot.sealing.withLock { $0 = pending }
                 guard progress.appliedSeq > progress.sealedThrough else { return nil }  // nothing new
                 let files = try metrics.linkSegments(run: run, into: spool)
                 return (epoch, progress.appliedSeq, files, progress.objects, progress.generation)
@@ -140,6 +142,7 @@ extension ClusterNode {
             for key in replaced { try? destination.client.delete(bucket: destination.location.bucket, key: key) }
             return true
         } catch {
+            slot.sealing.withLock { $0 = Unsealed() }
             slot.unsealed.withLock { $0.failed(pending) }
             // Refused by the fence: the run is another server's now (this one forwards its writes and catches up
             // before reading it).

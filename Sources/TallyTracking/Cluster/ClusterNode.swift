@@ -106,6 +106,8 @@ public final class ClusterNode: Sendable {
         let lease = Mutex(LeaseView())
         /// What this server wrote of the run since its last seal (read by the sealing thread without waiting for writes).
         let unsealed = Mutex(Unsealed())
+        /// What the seal in progress took from ``unsealed`` (empty between seals): still unsealed for ``activity``.
+        let sealing = Mutex(Unsealed())
         /// Bytes the local copy takes, approximately (sealed sets installed, records applied since): what the copies'
         /// budget counts (``SegmentDestination/cacheBytes``).
         let bytes = Atomic<Int64>(0)

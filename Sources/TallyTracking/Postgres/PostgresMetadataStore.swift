@@ -200,12 +200,14 @@ public final class PostgresMetadataStore: MetadataStore {
         let limit = (Readiness.deadline + .seconds(1)).totalNanoseconds / 1_000_000
         try mapped {
             try keyDB.withConnection(reconnecting: false) { c in
-                try c.execute("BEGIN; SET LOCAL statement_timeout = \(limit); SET LOCAL lock_timeout = \(limit)")
+                try c.execute("BEGIN")
                 do {
+                    try c.execute("SET LOCAL statement_timeout = \(limit); SET LOCAL lock_timeout = \(limit)")
                     _ = try c.rows("SELECT 1 FROM experiments LIMIT 1")
                     try c.execute("COMMIT")
                 } catch {
-                    try? c.execute("ROLLBACK")
+                    // Back in the pool only outside the transaction: a ROLLBACK that fails has the connection closed.
+                    do { try c.execute("ROLLBACK") } catch { throw PostgresError(error, sql: "ROLLBACK") }
                     throw error
                 }
             }

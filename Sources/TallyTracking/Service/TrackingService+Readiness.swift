@@ -55,8 +55,7 @@ extension TrackingService {
     /// - `cluster`: this server's heartbeat renews its leases (``ClusterNode/heartbeatFailure``; without it, its runs
     ///   go to the other servers).
     public func readiness(metadata: Readiness.Check) -> Readiness {
-        let refusal = metrics.writeRefusal
-        var checks = [metadata, .init(name: "metrics", failure: refusal, detail: refusal == nil ? nil : metrics.maintenanceError.map { "\($0)" })]
+        var checks = [metadata, .init(name: "metrics", failure: metrics.writeRefusal)]
         if let cluster {
             let failing = cluster.heartbeatFailure
             checks.append(.init(name: "cluster", failure: failing.map { _ in "the cluster heartbeat fails: this server's leases lapse" },
