@@ -49,6 +49,32 @@ import Glibc
         try? s.close()
     }
 
+    /// A failed fsync closes the log for good, in a group commit and in a segment switch alike (a retry could
+    /// otherwise "succeed" over pages the kernel dropped): later appends are refused even once fsyncs work again,
+    /// and readiness says so.
+    @Test(arguments: ["group commit", "segment switch"]) func aFailedFsyncClosesTheLog(_ place: String) throws {
+        let dir = "/tmp/tally-ready-fsync-\(UInt64.random(in: 0...UInt64.max))"
+        var config = StoreConfiguration()
+        config.wal!.durability = .sync
+        if place == "segment switch" {
+            config.wal!.segmentBytes = 1  // every append after the first switches segments, fsyncing the old one first
+            config.wal!.preallocateBytes = 0
+        }
+        let store = try MetricStore(directory: dir, configuration: config)
+        defer {
+            FileIO.failingSyncs.stop(dir)
+            try? store.close()
+            try? FileIO.removeTree(dir)
+        }
+        try store.append(run: "r", key: "k", step: 0, timestamp: 1, value: 1)
+        #expect(store.writeRefusal == nil)
+        FileIO.failingSyncs.start(dir)
+        #expect(throws: StorageError.self) { try store.append(run: "r", key: "k", step: 1, timestamp: 1, value: 2) }
+        FileIO.failingSyncs.stop(dir)
+        #expect(store.writeRefusal == "the write-ahead log refuses writes after an I/O error (a failed fsync or segment switch): restart the server")
+        #expect(throws: StorageError.self) { try store.append(run: "r", key: "k", step: 2, timestamp: 1, value: 3) }
+    }
+
     /// Seals that fail for real (the run's directory replaced by a file) while appends fill the heads: the failures
     /// are counted (for alerts), and appends past the memory limit are refused with the seal's error, but the server
     /// stays ready — the heads' memory rises and falls with each try, so appends come and go (docs/monitoring.md).

@@ -46,6 +46,7 @@ enum FileIO {
 
     /// `fdatasync` (`fsync` where unavailable).
     static func syncData(_ fd: FileDescriptor) throws {
+        if failingSyncs.fails(fd) { throw Errno.ioError }
         #if os(Linux)
         if fdatasync(fd.rawValue) != 0 { throw Errno(rawValue: errno) }
         #else
