@@ -102,14 +102,14 @@ struct SnapshotInstruments: Sendable {
             Double($0.sealFailures)
         }
         gauge("tally_cluster_runs_owned", "Runs whose lease this server holds (it writes them)") { Double($0.runsOwned) }
-        gauge("tally_cluster_run_copies", "Runs with a local copy on this server (owned, or read lately)") { Double($0.runCopies) }
+        gauge("tally_cluster_run_copies", "Runs with a local copy holding points on this server (owned, or read lately)") { Double($0.runCopies) }
         gauge("tally_cluster_run_copy_bytes", "Bytes the local copies of runs take") { Double($0.copyBytes) }
-        gauge("tally_cluster_unsealed_bytes", "Bytes this server wrote to the shared log and has not sealed yet") { Double($0.unsealedBytes) }
+        gauge("tally_cluster_unsealed_bytes", "Bytes this server wrote to the shared log for runs it owns and has not sealed yet") { Double($0.unsealedBytes) }
         gauge("tally_cluster_oldest_unsealed_seconds", "Age of the oldest record this server has not sealed yet (0: none)") {
             $0.oldestUnsealedSeconds
         }
         gauge("tally_cluster_heartbeat_failing", "1 while this server's heartbeat fails (its leases lapse), else 0") { $0.heartbeatFailing ? 1 : 0 }
-        gauge("tally_cluster_sealing_failing", "1 while the last sealing round failed, else 0") { $0.sealingFailing ? 1 : 0 }
+        gauge("tally_cluster_sealing_failing", "1 while the last seal of a run this server owns failed (until one succeeds), else 0") { $0.sealingFailing ? 1 : 0 }
     }
 
     /// Sets every instrument from one scrape's figures; one a figure is missing for (`nil`, or not a finite number

@@ -268,8 +268,8 @@ final class WAL: Sendable {
         }
     }
 
-    /// Closes the log for good after an I/O error that leaves it unknown (with the lock held): later appends are
-    /// refused.
+    /// Closes the log for good (with the lock held): at ``close()``, or after an I/O error that leaves it unknown.
+    /// Later appends are refused.
     private func refuse(_ s: State) {
         s.isClosed = true
         refusing.store(true, ordering: .releasing)
@@ -381,9 +381,7 @@ final class WAL: Sendable {
             defer {
                 try? fd.close()
                 s.fd = nil
-                s.isClosed = true
-                refusing.store(true, ordering: .releasing)
-                state.broadcast()
+                refuse(s)
             }
             try cutZeros(s, fd)
             try counters.timedSync { try FileIO.io("fsync WAL", path: s.path) { try FileIO.syncData(fd) } }
