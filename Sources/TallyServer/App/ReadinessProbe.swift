@@ -22,7 +22,21 @@ final class ReadinessProbe: Sendable {
     private struct Waiting {
         var asking = false
         var next: UInt64 = 0
-        var probes: [UInt64: (continuation: CheckedContinuation<Readiness.Check, Never>, timer: Task<Void, Never>?)] = [:]
+        var probes: [UInt64: Probe] = [:]
+    }
+
+    /// A probe waiting: how to answer it, by when, and the timer that answers it then.
+    private struct Probe {
+        let continuation: CheckedContinuation<Readiness.Check, Never>
+        let deadline: Duration
+        let until: ContinuousClock.Instant
+        var timer: Task<Void, Never>?
+
+        /// `answer`, or the unanswered check when it comes past the deadline (a timer that ran late, on a busy
+        /// machine, does not make a late answer count).
+        func resume(_ answer: Readiness.Check) {
+            continuation.resume(returning: ContinuousClock.now > until ? Readiness.unanswered(within: deadline) : answer)
+        }
     }
 
     private let waiting = Mutex(Waiting())
@@ -53,7 +67,7 @@ final class ReadinessProbe: Sendable {
         await withCheckedContinuation { continuation in
             let (id, start) = waiting.withLock { w -> (UInt64, Bool) in
                 w.next += 1
-                w.probes[w.next] = (continuation, nil)
+                w.probes[w.next] = Probe(continuation: continuation, deadline: deadline, until: .now + deadline)
                 defer { w.asking = true }
                 return (w.next, !w.asking)
             }
@@ -82,7 +96,7 @@ final class ReadinessProbe: Sendable {
                 }
                 for p in answered {
                     p.timer?.cancel()
-                    p.continuation.resume(returning: answer)
+                    p.resume(answer)
                 }
             }
             thread.name = "tally-readiness"
