@@ -73,6 +73,12 @@ final class Fixture {
         return TrackingService(metadata: try metadataStore(), metrics: try Self.metricStore(dir + "/metrics-\(UInt32.random(in: 0...UInt32.max))"), clock: clock)
     }
 
+    /// A service over this fixture's metadata (reopened, for SQLite) whose registry events go through `webhooks`.
+    func service(webhooks: WebhookDelivery) throws -> TrackingService {
+        TrackingService(metadata: try metadataStore(), metrics: try Self.metricStore(dir + "/metrics-\(UInt32.random(in: 0...UInt32.max))"),
+                        webhooks: webhooks, clock: clock)
+    }
+
     static func metricStore(_ dir: String) throws -> MetricStore {
         var config = StoreConfiguration()
         config.durableSegments = false

@@ -98,6 +98,10 @@ final class FailingMetadata: MetadataStore {
     func deleteModelVersion(_ name: String, version: Int64, now: Int64) throws { try inner.deleteModelVersion(name, version: version, now: now) }
     func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws { try inner.setModelVersionTag(name, version: version, tag) }
     func deleteModelVersionTag(_ name: String, version: Int64, key: String) throws { try inner.deleteModelVersionTag(name, version: version, key: key) }
+    func insertWebhook(_ hook: Webhook) throws { try inner.insertWebhook(hook) }
+    func webhooks(id: String?) throws -> [Webhook] { try inner.webhooks(id: id) }
+    func replaceWebhook(_ hook: Webhook) throws -> Bool { try inner.replaceWebhook(hook) }
+    func deleteWebhook(id: String) throws -> Bool { try inner.deleteWebhook(id: id) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

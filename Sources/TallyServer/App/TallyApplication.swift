@@ -69,6 +69,8 @@ public struct ServerConfiguration: Sendable {
     public var prometheusDirectory: String?
     /// Whether every request is logged at `info` (`--access-log`; ``AccessLogMiddleware``).
     public var accessLog = false
+    /// Where registry webhooks may deliver (`--webhook-*`, MLflow's `MLFLOW_WEBHOOK_*`).
+    public var webhooks = WebhookPolicy()
 
     /// The defaults.
     public init() {}
@@ -98,8 +100,17 @@ public enum TallyApplication {
         logger.logLevel = config.logLevel
         let log = logger
         let cluster = try config.cluster.map { try ClusterNode.join($0, metadata: meta, metrics: metrics, report: { log.warning("\($0)") }) }
+        let secrets: WebhookSecrets
+        do {
+            secrets = try WebhookSecrets.load(dataDirectory: config.dataDirectory)
+        } catch {
+            meta.close()
+            try? metrics.close()
+            throw error
+        }
+        let hooks = WebhookDelivery(policy: config.webhooks, secrets: secrets, report: { log.warning("\($0)") })
         let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
-                                      faults: config.faults, cluster: cluster)
+                                      faults: config.faults, cluster: cluster, webhooks: hooks)
         // A single server's latest values follow its own log after a crash. In a cluster the shared log's records
         // commit with the latest values, and the local store is only a copy: nothing to reconcile from it.
         if cluster == nil { try service.reconcileLatest() }
@@ -150,6 +161,7 @@ public enum TallyApplication {
         RunRoutes(endpoints: e).add(to: mlflow)
         LoggedModelRoutes(endpoints: e).add(to: mlflow)
         RegistryRoutes(endpoints: e).add(to: mlflow)
+        WebhookRoutes(endpoints: e).add(to: mlflow)
         MetricRoutes(endpoints: e).add(to: mlflow)
         ArtifactRoutes(endpoints: e).addTracking(to: mlflow)
         UserRoutes(endpoints: e).add(to: mlflow)

@@ -28,8 +28,10 @@ public final class BlockingHTTPClient: Sendable {
     public let service: String
     private let client: HTTPClient
     private let closed = NIOLockedValueBox(false)
-    /// Attempts per request (the first and its retries).
+    /// Attempts per request by default (the first and its retries).
     public static let attempts = 6
+    /// This client's attempts per request.
+    public let attempts: Int
 
     /// Which answers are tried again: `statuses`, and dropped connections and read timeouts when `dropped`.
     public struct Retry: Sendable {
@@ -59,10 +61,19 @@ public final class BlockingHTTPClient: Sendable {
     }
 
     /// A client; `readTimeout` bounds the wait for each part of an answer.
-    public init(service: String, connectTimeout: TimeAmount = .seconds(15), readTimeout: TimeAmount = .seconds(600)) {
+    /// - Parameters:
+    ///   - attempts: tries per request (the first and its retries).
+    ///   - connectTo: addresses to connect to instead of resolving a host again (TLS still verifies the host's name).
+    ///   - redirects: whether redirects are followed (not where every address must be checked first).
+    public init(service: String, connectTimeout: TimeAmount = .seconds(15), readTimeout: TimeAmount = .seconds(600),
+                attempts: Int = BlockingHTTPClient.attempts, connectTo: [String: String] = [:], redirects: Bool = true) {
+        precondition(attempts >= 1, "a request is tried at least once")
         self.service = service
+        self.attempts = attempts
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: connectTimeout, read: readTimeout)
+        configuration.dnsOverride = connectTo
+        if !redirects { configuration.redirectConfiguration = .disallow }
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
         client = HTTPClient(eventLoopGroupProvider: .shared(Self.loop), configuration: configuration)
     }
@@ -153,11 +164,11 @@ public final class BlockingHTTPClient: Sendable {
     /// connection, at most ``attempts`` times, waiting 0.5 s, 1 s, 2 s … (with jitter) between tries.
     private func retryingPair<R>(_ method: HTTPMethod, _ url: String, _ retry: Retry, _ attempt: () throws -> (Answer, R)) throws -> (Answer, R) {
         var delay = 0.5
-        for n in 1...Self.attempts {
+        for n in 1...attempts {
             do {
                 let answer = try attempt()
-                guard retry.statuses.contains(answer.0.status), n < Self.attempts else { return answer }
-            } catch let e as HTTPClientError where retry.dropped && n < Self.attempts && [.remoteConnectionClosed, .readTimeout].contains(e) {
+                guard retry.statuses.contains(answer.0.status), n < attempts else { return answer }
+            } catch let e as HTTPClientError where retry.dropped && n < attempts && [.remoteConnectionClosed, .readTimeout].contains(e) {
                 // a dropped connection: tried again
             } catch let e as HTTPClientError {
                 throw TrackingError(.temporarilyUnavailable, "\(method.rawValue) \(url): \(e)")
@@ -171,7 +182,7 @@ public final class BlockingHTTPClient: Sendable {
             usleep(UInt32(delay * Double.random(in: 0.8...1.2) * 1_000_000))
             delay *= 2
         }
-        throw TrackingError(.temporarilyUnavailable, "\(method.rawValue) \(url): no answer after \(Self.attempts) attempts")
+        throw TrackingError(.temporarilyUnavailable, "\(method.rawValue) \(url): no answer after \(attempts) attempts")
     }
 }
 

@@ -7,7 +7,8 @@
 /// whatever locale the cluster was created with.
 public enum PostgresSchema {
     /// The statements of each version, in order.
-    static let versions: [String] = [version1, version2, version3, version4, version5, version6, version7]
+    static let versions: [String] = [version1, version2, version3, version4, version5, version6, version7,
+                                      PostgresMetadataStore.schemaVersion8]
 
     /// The version this build writes.
     public static var current: Int { versions.count }

@@ -19,6 +19,10 @@ extension TrackingService {
         guard try metadata.insertRegisteredModel(m) else {
             throw TrackingError(.resourceAlreadyExists, "Registered Model (name=\(name)) already exists.")
         }
+        let prompt = Self.isPrompt(tags)
+        fire(prompt ? .prompt : .registeredModel, .created) {
+            WebhookPayload.modelCreated(name: name, tags: tags, description: description, prompt: prompt)
+        }
         return m
     }
 
@@ -79,12 +83,15 @@ extension TrackingService {
         let tag = KeyValue(key: try Self.required(key, "key"), value: value ?? "")
         try Self.checkRegistryTag(tag)
         try metadata.setRegisteredModelTag(m.name, tag)
+        if isPromptModel(m.name) { fire(.promptTag, .set) { WebhookPayload.tag(name: m.name, version: nil, key: tag.key, value: tag.value) } }
     }
 
     /// `registered-models/delete-tag` (a missing key is no error).
     public func deleteRegisteredModelTag(_ name: String?, key: String?) throws {
         let m = try registeredModel(named: name)
-        try metadata.deleteRegisteredModelTag(m.name, key: try Self.required(key, "key"))
+        let key = try Self.required(key, "key")
+        try metadata.deleteRegisteredModelTag(m.name, key: key)
+        if Self.isPrompt(m.tags) { fire(.promptTag, .deleted) { WebhookPayload.tag(name: m.name, version: nil, key: key, value: nil) } }
     }
 
     /// `registered-models/search`: filter on `name` and tags (the client's prompt clause dropped, prompts left out
@@ -127,12 +134,17 @@ extension TrackingService {
         let alias = try Self.aliasName(alias)
         let v = try modelVersion(m.name, version)
         try metadata.setModelAlias(m.name, alias: alias, version: v.version)
+        fire(Self.isPrompt(m.tags) ? .promptAlias : .modelVersionAlias, .created) {
+            WebhookPayload.alias(name: m.name, alias: alias, version: String(v.version))
+        }
     }
 
     /// `registered-models/alias` (DELETE): an unknown alias is no error.
     public func deleteModelAlias(_ name: String?, alias: String?) throws {
         let m = try registeredModel(named: name)
-        try metadata.deleteModelAlias(m.name, alias: try Self.required(alias, "alias"))
+        let alias = try Self.required(alias, "alias")
+        try metadata.deleteModelAlias(m.name, alias: alias)
+        fire(Self.isPrompt(m.tags) ? .promptAlias : .modelVersionAlias, .deleted) { WebhookPayload.alias(name: m.name, alias: alias, version: nil) }
     }
 
     /// `registered-models/alias` (GET): the version an alias points at (an unknown alias is a 400, as MLflow's).
@@ -162,6 +174,14 @@ extension TrackingService {
             name: m.name, version: 0, creationTime: now, lastUpdatedTime: now, description: description ?? "", source: resolved.source,
             runID: resolved.runID ?? "", runLink: runLink ?? "", modelID: resolved.modelID.flatMap { $0.isEmpty ? nil : $0 },
             storageLocation: resolved.storage, tags: Self.lastWins(tags))) else { throw Self.modelNotFound(m.name) }
+        if Self.isPrompt(tags) {
+            fire(.promptVersion, .created) { WebhookPayload.promptVersionCreated(name: v.name, version: v.version, tags: tags, description: description) }
+        } else {
+            fire(.modelVersion, .created) {
+                WebhookPayload.versionCreated(name: v.name, version: v.version, source: v.source, runID: runID.flatMap { $0.isEmpty ? nil : $0 },
+                                              tags: tags, description: description.flatMap { $0.isEmpty ? nil : $0 })
+            }
+        }
         return v
     }
 
@@ -210,12 +230,19 @@ extension TrackingService {
         let tag = KeyValue(key: try Self.required(key, "key"), value: value ?? "")
         try Self.checkRegistryTag(tag)
         try metadata.setModelVersionTag(v.name, version: v.version, tag)
+        fire(isPromptModel(v.name) ? .promptVersionTag : .modelVersionTag, .set) {
+            WebhookPayload.tag(name: v.name, version: String(v.version), key: tag.key, value: tag.value)
+        }
     }
 
     /// `model-versions/delete-tag`.
     public func deleteModelVersionTag(_ name: String?, _ version: String?, key: String?) throws {
         let v = try modelVersion(name, version)
-        try metadata.deleteModelVersionTag(v.name, version: v.version, key: try Self.required(key, "key"))
+        let key = try Self.required(key, "key")
+        try metadata.deleteModelVersionTag(v.name, version: v.version, key: key)
+        fire(isPromptModel(v.name) ? .promptVersionTag : .modelVersionTag, .deleted) {
+            WebhookPayload.tag(name: v.name, version: String(v.version), key: key, value: nil)
+        }
     }
 
     /// `model-versions/search`: filter on `name`, `version_number`, `run_id`, `source_path` and tags; order by name,

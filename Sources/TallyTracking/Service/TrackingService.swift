@@ -23,6 +23,8 @@ public final class TrackingService: Sendable {
     public let faults: Faults
     /// This server's membership of a cluster (docs/scale-out.md), `nil` for a single server.
     public let cluster: ClusterNode?
+    /// Where registry events go (``WebhookDelivery``): its policy, its key for the webhooks' secrets.
+    public let webhooks: WebhookDelivery
     let clock: @Sendable () -> Int64
     /// The experiment of each run the access check has looked up (a run never changes experiment): the check of a
     /// write then takes no lock the write itself holds.
@@ -35,8 +37,9 @@ public final class TrackingService: Sendable {
     ///   - faults: failures to inject (tests of the write path).
     ///   - artifacts: the store behind `mlflow-artifacts:` URIs (`nil`: this server serves no artifacts).
     ///   - cluster: the cluster this server belongs to (its metric writes then go through the shared log).
+    ///   - webhooks: registry events' delivery (default: MLflow's policy, a key of this process only).
     public init(metadata: any MetadataStore, metrics: MetricStore, artifactRoot: String = "mlflow-artifacts:",
-                artifacts: ArtifactStore? = nil, faults: Faults = [], cluster: ClusterNode? = nil,
+                artifacts: ArtifactStore? = nil, faults: Faults = [], cluster: ClusterNode? = nil, webhooks: WebhookDelivery = WebhookDelivery(),
                 clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
         self.metadata = metadata
         self.metrics = metrics
@@ -44,6 +47,7 @@ public final class TrackingService: Sendable {
         self.artifacts = artifacts
         self.faults = faults
         self.cluster = cluster
+        self.webhooks = webhooks
         self.clock = clock
     }
 

@@ -65,6 +65,7 @@ struct ServerCommand: AsyncParsableCommand {
     var metricsCacheMb: Int = 20_480
     @OptionGroup(title: "Browser defences (mlflow server's security options)") var securityOptions: BrowserSecurityOptions
     @OptionGroup(title: "mlflow server's options") var mlflowOptions: MLflowServerOptions
+    @OptionGroup(title: "Registry webhooks (MLflow's MLFLOW_WEBHOOK_* variables)") var webhookOptions: WebhookOptions
 
     func run() async throws {
         Allocator.tuneForServer()
@@ -106,6 +107,7 @@ struct ServerCommand: AsyncParsableCommand {
         }
         config.cluster = try clusterConfiguration()
         config.browserSecurity = try securityOptions.security()
+        config.webhooks = try webhookOptions.policy()
         if let prefix = staticPrefix {
             if let problem = RequestRules.staticPrefixError(prefix) { throw ValidationError(problem) }
             config.staticPrefix = prefix

@@ -1,0 +1,119 @@
+import Dispatch
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Posts webhook events as MLflow 3 does: a JSON body `{"entity", "action", "timestamp", "data"}`, the headers
+/// `X-MLflow-Delivery-Id`, `X-MLflow-Timestamp` and, with a secret, `X-MLflow-Signature`
+/// (``WebhookSecrets/signature(secret:deliveryID:timestamp:body:)``). Deliveries run in the background, at most
+/// ``workers`` at a time, and never delay the registry write that caused them; 429s, 5xx answers and dropped
+/// connections are retried (``WebhookPolicy/retries``). The URL is checked again on every delivery, and the request
+/// connects to the address the check resolved, without following redirects.
+public final class WebhookDelivery: Sendable {
+    /// Where and how deliveries may go.
+    public let policy: WebhookPolicy
+    /// The key that opens the webhooks' secrets.
+    public let secrets: WebhookSecrets
+    /// Where failures are reported (the server's log).
+    let report: @Sendable (String) -> Void
+    /// Deliveries running or waiting, and the most that run at once (MLflow's `MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS`).
+    let running = Atomic<Int>(0)
+    let slots: DispatchSemaphore
+    /// Concurrent deliveries.
+    public static let workers = 10
+    /// Deliveries waiting beyond which new ones are dropped (and reported): a receiver that hangs cannot make the
+    /// server hold events without bound.
+    public static let backlog = 10_000
+    /// Deliveries answered below 400, and those that failed or were dropped.
+    public let delivered = Atomic<Int>(0), failed = Atomic<Int>(0)
+
+    /// A delivery service.
+    public init(policy: WebhookPolicy = WebhookPolicy(), secrets: WebhookSecrets = .ephemeral(), report: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.policy = policy
+        self.secrets = secrets
+        self.report = report
+        slots = DispatchSemaphore(value: Self.workers)
+    }
+
+    /// Sends `event` with `data` (a JSON object's text) to each of `hooks` in the background.
+    func deliver(_ event: WebhookEvent, data: String, to hooks: [Webhook]) {
+        for hook in hooks {
+            guard running.add(1, ordering: .relaxed).newValue <= Self.backlog else {
+                running.subtract(1, ordering: .relaxed)
+                failed.add(1, ordering: .relaxed)
+                report("Webhook \(hook.id) (\(hook.name)): \(event) dropped, \(Self.backlog) deliveries already waiting")
+                continue
+            }
+            DispatchQueue.global().async { [self] in
+                slots.wait()
+                defer {
+                    slots.signal()
+                    running.subtract(1, ordering: .relaxed)
+                }
+                do {
+                    let answer = try send(hook, event: event, data: data)
+                    if answer.status < 400 {
+                        delivered.add(1, ordering: .relaxed)
+                    } else {
+                        failed.add(1, ordering: .relaxed)
+                        report("Webhook \(hook.id) (\(hook.name)): \(event) answered \(answer.status)")
+                    }
+                } catch {
+                    failed.add(1, ordering: .relaxed)
+                    report("Webhook \(hook.id) (\(hook.name)): \(event) not delivered: \(Self.reason(error))")
+                }
+            }
+        }
+    }
+
+    /// Deliveries running or waiting (tests wait for none).
+    public var pending: Int { running.load(ordering: .relaxed) }
+
+    /// An error's message without the error code.
+    static func reason(_ error: any Error) -> String { (error as? TrackingError)?.message ?? "\(error)" }
+
+    /// Posts one delivery and waits for its answer (after the retries).
+    func send(_ hook: Webhook, event: WebhookEvent, data: String) throws -> BlockingHTTPClient.Answer {
+        let target = try WebhookTarget.check(hook.url, policy: policy)
+        let body = Array(("{\"entity\": \(JSONText.quote(event.entity.rawValue)), \"action\": \(JSONText.quote(event.action.rawValue)), "
+            + "\"timestamp\": \(JSONText.quote(Self.isoNow())), \"data\": \(data)}").utf8)
+        let deliveryID = UUID().uuidString.lowercased(), timestamp = String(Int64(Date().timeIntervalSince1970))
+        var headers = HTTPHeaders([("Content-Type", "application/json"), ("X-MLflow-Delivery-Id", deliveryID), ("X-MLflow-Timestamp", timestamp),
+                                   ("User-Agent", "tally-webhooks")])
+        if let sealed = hook.sealedSecret {
+            headers.add(name: "X-MLflow-Signature", value: WebhookSecrets.signature(secret: try secrets.unseal(sealed), deliveryID: deliveryID,
+                                                                                    timestamp: timestamp, body: body))
+        }
+        let client = BlockingHTTPClient(service: "webhook \(hook.name)", connectTimeout: .seconds(min(policy.timeoutSeconds, 10)),
+                                        readTimeout: .seconds(policy.timeoutSeconds), attempts: policy.retries + 1,
+                                        connectTo: target.address.map { [target.host: $0] } ?? [:], redirects: false)
+        defer { client.close() }
+        return try client.send(.POST, hook.url, headers: headers, body: body,
+                               retry: BlockingHTTPClient.Retry(statuses: [429, 500, 502, 503, 504], dropped: true))
+    }
+
+    /// A test delivery of `event` with MLflow's example payload (`webhooks/{id}/test`): what the endpoint answered, or
+    /// why it did not.
+    func test(_ hook: Webhook, event: WebhookEvent) -> WebhookTestResult {
+        do {
+            let a = try send(hook, event: event, data: WebhookPayload.example(event))
+            return WebhookTestResult(success: a.status < 400, responseStatus: Int(a.status),
+                                     responseBody: String(decoding: a.body.prefix(4096), as: UTF8.self), errorMessage: nil)
+        } catch {
+            return WebhookTestResult(success: false, responseStatus: nil, responseBody: nil, errorMessage: "Failed to test webhook: \(Self.reason(error))")
+        }
+    }
+
+    /// Now as Python's `datetime.now(timezone.utc).isoformat()`: `2026-12-05T00:25:18.380525+00:00`.
+    static func isoNow() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = time_t(ts.tv_sec), parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let micros = String(ts.tv_nsec / 1000)
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))."
+            + String(repeating: "0", count: 6 - micros.count) + micros + "+00:00"
+    }
+}
