@@ -74,8 +74,8 @@ import TallyTracking
     /// when the path has a parameter this test does not know.
     static func request(_ path: String, _ method: HTTPRequest.Method, _ access: Access, _ n: Names) -> (path: String, body: [UInt8], contentType: String?)? {
         var p = path
-        for (param, value) in [(":run_id", n.run), ("{model_id}", n.loggedModel), ("{tag_key}", "k"), ("{id}", "tok-unknown"), (":file", "app.js"),
-                               ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
+        for (param, value) in [(":run_id", n.run), ("{model_id}", n.loggedModel), ("{tag_key}", "k"), ("{id}", "tok-unknown"),
+                               ("{webhook_id}", "no-such-webhook"), (":file", "app.js"), ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
             p = p.replacingOccurrences(of: param, with: value)
         }
         guard !p.contains("{"), !p.split(separator: "/").contains(where: { $0.hasPrefix(":") }) else { return nil }
@@ -194,7 +194,10 @@ import TallyTracking
             "POST tokens", "GET tokens", "DELETE tokens/{id}", "GET permissions",  // AccessControl's own rules
             "GET /metrics",  // a scraper authenticates, as on MLflow's basic-auth app
         ]
-        let admins: Set<String> = ["POST users/create", "PATCH users/update-admin", "DELETE users/delete"]
+        // MLflow's auth app: users and webhooks are the admins' (WEBHOOK_BEFORE_REQUEST_HANDLERS: sender_is_admin).
+        let admins: Set<String> = ["POST users/create", "PATCH users/update-admin", "DELETE users/delete", "POST webhooks", "GET webhooks",
+                                   "GET webhooks/{webhook_id}", "PATCH webhooks/{webhook_id}", "DELETE webhooks/{webhook_id}",
+                                   "POST webhooks/{webhook_id}/test"]
         let creates: [String: ResourceType] = ["POST experiments/create": .experiment, "POST registered-models/create": .registeredModel]
         let open: Set<String> = ["GET server-info", "GET /health", "GET /ready", "GET /version", "GET /", "GET /static/:file",
                                  "POST login", "POST logout", "GET session"]  // the session routes authenticate themselves

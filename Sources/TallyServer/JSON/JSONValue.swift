@@ -27,16 +27,33 @@ public enum JSONValue: Sendable, Equatable {
         return members.last { $0.0 == key }?.1
     }
 
-    /// A Python-`json.dumps`-like rendering, for MLflow's `Invalid value <v>` messages.
+    /// The value as MLflow's `Invalid value <v>` messages render it: `json.dumps(v, sort_keys=True,
+    /// separators=(",", ":"))` — compact, keys sorted (the last of repeated keys kept, as `json.loads` keeps it),
+    /// non-ASCII escaped as `\uXXXX`.
     var pythonRepr: String {
         switch self {
         case .null: "null"
         case .bool(let b): b ? "true" : "false"
         case .number(let n): n
-        case .string(let s): JSONWriter.quote(s)
-        case .array(let a): "[" + a.map(\.pythonRepr).joined(separator: ", ") + "]"
-        case .object(let m): "{" + m.map { JSONWriter.quote($0.0) + ": " + $0.1.pythonRepr }.joined(separator: ", ") + "}"
+        case .string(let s): Self.asciiQuote(s)
+        case .array(let a): "[" + a.map(\.pythonRepr).joined(separator: ",") + "]"
+        case .object(let m):
+            "{" + Dictionary(m, uniquingKeysWith: { _, last in last }).sorted { $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
+                .map { Self.asciiQuote($0.key) + ":" + $0.value.pythonRepr }.joined(separator: ",") + "}"
         }
+    }
+
+    /// A JSON string literal with every non-ASCII character escaped (`\u00e9`, surrogate pairs beyond the BMP), as
+    /// Python's `json.dumps` writes by default.
+    static func asciiQuote(_ s: String) -> String {
+        var out = ""
+        for u in JSONWriter.quote(s).utf16 {
+            if u < 0x80 { out.unicodeScalars.append(Unicode.Scalar(UInt8(u))) } else {
+                let hex = String(u, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            }
+        }
+        return out
     }
 
     /// Python's type name of the value (`str`, `int`, `float`, `bool`, `list`, `dict`, `NoneType`).

@@ -178,7 +178,7 @@ extension TrackingService {
             fire(.promptVersion, .created) { WebhookPayload.promptVersionCreated(name: v.name, version: v.version, tags: tags, description: description) }
         } else {
             fire(.modelVersion, .created) {
-                WebhookPayload.versionCreated(name: v.name, version: v.version, source: v.source, runID: runID.flatMap { $0.isEmpty ? nil : $0 },
+                WebhookPayload.versionCreated(name: v.name, version: v.version, source: v.source, runID: v.runID.isEmpty ? nil : v.runID,
                                               tags: tags, description: description.flatMap { $0.isEmpty ? nil : $0 })
             }
         }
