@@ -5,6 +5,7 @@ real `mlflow server`; private addresses refused by default; admins only under --
 import base64
 import json
 import os
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +20,7 @@ from mlflow.webhooks.delivery import _generate_hmac_signature
 from sklearn.linear_model import Ridge
 
 from conftest import MlflowServer, Server
+from test_metrics import samples, scrape
 
 LOCAL = {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true", "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https"}
 SECRET = "webhook-secret-1"
@@ -76,7 +78,7 @@ def receiver():
 
 @pytest.fixture(scope="module")
 def local():
-    s = Server(env=LOCAL)
+    s = Server("--expose-prometheus", tempfile.mkdtemp(prefix="tally-wh-metrics-"), env=LOCAL)
     mlflow.set_tracking_uri(s.url)
     os.environ["MLFLOW_TRACKING_URI"] = s.url
     yield s
@@ -157,6 +159,14 @@ def test_update_test_and_delete(local, receiver):
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST" and hook.webhook_id in e.value.message
     time.sleep(0.5)
     assert [p for p, _, _ in receiver.got if p == "/life"] == ["/life"]  # the disabled webhook got nothing of "while-disabled"
+
+
+def test_deliveries_are_counted(local, receiver):
+    """After the tests above: every registry event they caused was delivered; only tests failed (not counted)."""
+    families = scrape(local.url)
+    counted = samples(families, "tally_webhook_deliveries", "_total")
+    assert counted[frozenset({("result", "delivered")})] >= 9 and counted[frozenset({("result", "failed")})] == 0, counted
+    assert samples(families, "tally_webhook_deliveries_pending") == {frozenset(): 0.0}
 
 
 BAD = [

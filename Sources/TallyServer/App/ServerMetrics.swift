@@ -96,7 +96,7 @@ final class ServerMetrics: Sendable {
         scrapes.withLock { _ in
             snapshot.update(.init(store: service.metrics.activity, pool: pool.activity, inFlight: inFlight.load(ordering: .relaxed),
                                   process: .read(), postgres: (service.metadata as? PostgresMetadataStore)?.activity,
-                                  cluster: service.cluster?.activity))
+                                  cluster: service.cluster?.activity, webhooks: service.webhooks.activity))
             return ByteBuffer(bytes: registry.emitToBuffer())
         }
     }

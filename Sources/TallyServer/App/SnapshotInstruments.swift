@@ -22,6 +22,8 @@ struct SnapshotInstruments: Sendable {
         let postgres: PostgresActivity?
         /// The cluster member's state and activity (`nil` for a single server).
         let cluster: ClusterActivity?
+        /// Registry webhooks' deliveries.
+        let webhooks: WebhookDelivery.Activity
     }
 
     /// The instruments in `r`; those of a PostgreSQL backend store only when `postgres`, a cluster's only when
@@ -51,6 +53,11 @@ struct SnapshotInstruments: Sendable {
             },
             counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds") { $0.process.cpuSeconds },
         ]
+        let deliveries = "Registry webhook deliveries, by outcome: answered below 400, or failed (error answer after the retries, no answer, refused, dropped)"
+        func outcome(_ result: String, _ read: @escaping @Sendable (Figures) -> Double?) -> (Counter, @Sendable (Figures) -> Double?) {
+            (r.makeCounter(descriptor: .named("tally_webhook_deliveries_total", deliveries), labels: [("result", result)]), read)
+        }
+        counters += [outcome("delivered") { Double($0.webhooks.delivered) }, outcome("failed") { Double($0.webhooks.failed) }]
         gauges = [
             gauge("tally_store_runs", "Runs the metric store holds") { Double($0.store.runs) },
             gauge("tally_store_head_bytes", "Memory held by unsealed points") { Double($0.store.headBytes) },
@@ -67,6 +74,7 @@ struct SnapshotInstruments: Sendable {
             gauge("process_max_fds", "Maximum number of open file descriptors") { $0.process.maxFDs },
             gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds") { $0.process.startTime },
             gauge("process_threads", "Number of OS threads in the process") { $0.process.threads },
+            gauge("tally_webhook_deliveries_pending", "Registry webhook deliveries waiting or being sent") { Double($0.webhooks.pending) },
         ]
         if cluster { addCluster(r) }
         guard postgres else { return }

@@ -17,40 +17,50 @@ public final class WebhookDelivery: Sendable {
     public let secrets: WebhookSecrets
     /// Where failures are reported (the server's log).
     let report: @Sendable (String) -> Void
-    /// Deliveries running or waiting, and the most that run at once (MLflow's `MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS`).
+    /// This service's deliveries running or waiting.
     let running = Atomic<Int>(0)
-    let slots: DispatchSemaphore
-    /// Concurrent deliveries.
+    /// Concurrent deliveries, process-wide (MLflow's `MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS` default).
     public static let workers = 10
     /// Deliveries waiting beyond which new ones are dropped (and reported): a receiver that hangs cannot make the
     /// server hold events without bound.
     public static let backlog = 10_000
     /// Deliveries answered below 400, and those that failed or were dropped.
-    public let delivered = Atomic<Int>(0), failed = Atomic<Int>(0)
+    let delivered = Atomic<Int>(0), failed = Atomic<Int>(0)
+
+    /// Deliveries so far, for `/metrics`.
+    public struct Activity: Sendable {
+        /// Answered below 400.
+        public var delivered: Int
+        /// Failed: an error answer after the retries, no answer, refused by the address check, or dropped.
+        public var failed: Int
+        /// Waiting or being sent.
+        public var pending: Int
+    }
+
+    /// Deliveries so far.
+    public var activity: Activity {
+        Activity(delivered: delivered.load(ordering: .relaxed), failed: failed.load(ordering: .relaxed), pending: pending)
+    }
 
     /// A delivery service.
     public init(policy: WebhookPolicy = WebhookPolicy(), secrets: WebhookSecrets = .ephemeral(), report: @escaping @Sendable (String) -> Void = { _ in }) {
         self.policy = policy
         self.secrets = secrets
         self.report = report
-        slots = DispatchSemaphore(value: Self.workers)
     }
 
     /// Sends `event` with `data` (a JSON object's text) to each of `hooks` in the background.
     func deliver(_ event: WebhookEvent, data: String, to hooks: [Webhook]) {
         for hook in hooks {
-            guard running.add(1, ordering: .relaxed).newValue <= Self.backlog else {
-                running.subtract(1, ordering: .relaxed)
+            guard Self.pool.waiting.add(1, ordering: .relaxed).newValue <= Self.backlog else {
+                Self.pool.waiting.subtract(1, ordering: .relaxed)
                 failed.add(1, ordering: .relaxed)
                 report("Webhook \(hook.id) (\(hook.name)): \(event) dropped, \(Self.backlog) deliveries already waiting")
                 continue
             }
-            DispatchQueue.global().async { [self] in
-                slots.wait()
-                defer {
-                    slots.signal()
-                    running.subtract(1, ordering: .relaxed)
-                }
+            running.add(1, ordering: .relaxed)
+            Self.pool.submit { [self] in
+                defer { running.subtract(1, ordering: .relaxed) }
                 do {
                     let answer = try send(hook, event: event, data: data)
                     if answer.status < 400 {
@@ -63,6 +73,44 @@ public final class WebhookDelivery: Sendable {
                     failed.add(1, ordering: .relaxed)
                     report("Webhook \(hook.id) (\(hook.name)): \(event) not delivered: \(Self.reason(error))")
                 }
+            }
+        }
+    }
+
+    /// The process's delivery threads: ``workers`` of them, started on the first delivery, taking jobs in order.
+    /// Threads of their own, not Dispatch's or the cooperative pool's, because a delivery blocks for its answer.
+    static let pool = Pool()
+
+    final class Pool: Sendable {
+        let jobs = Mutex<(queue: [@Sendable () -> Void], head: Int)>(([], 0))
+        let ready = DispatchSemaphore(value: 0)
+        let started = Atomic<Bool>(false)
+        /// Jobs submitted and not yet finished.
+        let waiting = Atomic<Int>(0)
+
+        func submit(_ job: @escaping @Sendable () -> Void) {
+            jobs.withLock { $0.queue.append(job) }
+            if !started.exchange(true, ordering: .acquiringAndReleasing) {
+                for _ in 0..<WebhookDelivery.workers { Thread.detachNewThread { [self] in work() } }
+            }
+            ready.signal()
+        }
+
+        private func work() {
+            while true {
+                ready.wait()
+                let job = jobs.withLock { j -> (@Sendable () -> Void)? in
+                    guard j.head < j.queue.count else { return nil }
+                    let job = j.queue[j.head]
+                    j.head += 1
+                    if j.head > 1024 && j.head * 2 > j.queue.count {  // drop the taken jobs now and then
+                        j.queue.removeFirst(j.head)
+                        j.head = 0
+                    }
+                    return job
+                }
+                job?()
+                if job != nil { waiting.subtract(1, ordering: .relaxed) }
             }
         }
     }
