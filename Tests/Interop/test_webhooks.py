@@ -5,6 +5,7 @@ real `mlflow server`; private addresses refused by default; admins only under --
 import base64
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -230,3 +231,67 @@ def test_admins_only_under_basic_auth(receiver):
         assert r.status_code == 200 and "secret" not in r.json()["webhook"]
     finally:
         s.stop()
+
+
+def test_import_and_export_carry_webhooks(receiver, monkeypatch):
+    """From MLflow's database (its secrets opened with the MLflow server's key) and through its API (which shows no
+    secrets): the same ids, names, events and states, firing from Tally at once; a rerun imports nothing twice;
+    exported back to a fresh MLflow, which then signs with the secret that came through Tally."""
+    from cryptography.fernet import Fernet
+    from test_import import import_into
+
+    key = Fernet.generate_key().decode()
+    m = MlflowServer(env={**LOCAL, "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": key})
+    work = tempfile.mkdtemp(prefix="tally-import-webhooks-")
+    try:
+        c = MlflowClient(m.url)
+        signed = c.create_webhook("signed", receiver.url + "/imported", ["registered_model.created", "model_version.created"],
+                                  description="from mlflow", secret="carried-secret")
+        paused = c.create_webhook("paused", receiver.url + "/paused", ["prompt.created"], status="DISABLED")
+        gone = c.create_webhook("gone", receiver.url + "/gone", ["prompt.created"])
+        c.delete_webhook(gone.webhook_id)
+        monkeypatch.setenv("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", key)
+        for kind in ("db", "url"):
+            d = os.path.join(work, kind)
+            result = import_into(m, os.path.join(d, "data"), kind=kind)
+            assert "webhooks" in result.stdout and (("without its secret" in result.stderr) == (kind == "url")), (kind, result.stderr)
+            s = Server(directory=d, env=LOCAL)
+            try:
+                hooks = {w["name"]: w for w in requests.get(s.url + "/api/2.0/mlflow/webhooks").json()["webhooks"]}
+                assert set(hooks) == {"signed", "paused"}, kind
+                assert hooks["signed"]["webhook_id"] == signed.webhook_id and hooks["paused"]["webhook_id"] == paused.webhook_id
+                assert hooks["signed"]["description"] == "from mlflow" and hooks["paused"]["status"] == "DISABLED"
+                assert hooks["signed"]["creation_timestamp"] == signed.creation_timestamp
+                assert sorted(e["entity"] for e in hooks["signed"]["events"]) == ["MODEL_VERSION", "REGISTERED_MODEL"]
+                before = len(receiver.got)
+                requests.post(s.url + "/api/2.0/mlflow/registered-models/create", json={"name": f"after-import-{kind}"}).raise_for_status()
+                path, headers, body = receiver.wait(before + 1)[-1]
+                assert path == "/imported" and json.loads(body)["data"]["name"] == f"after-import-{kind}"
+                if kind == "db":
+                    assert headers["X-MLflow-Signature"] == _generate_hmac_signature(
+                        "carried-secret", headers["X-MLflow-Delivery-Id"], headers["X-MLflow-Timestamp"], body.decode())
+                else:
+                    assert "X-MLflow-Signature" not in headers
+            finally:
+                s.stop(keep=True)
+        again = import_into(m, os.path.join(work, "db", "data"))
+        assert any(line.split() == ["webhooks", "0"] for line in again.stdout.splitlines()), again.stdout
+        fresh = MlflowServer(env=LOCAL)
+        try:
+            import subprocess
+            from conftest import TALLY
+            subprocess.run([TALLY, "export", "mlflow", "--to", fresh.url, "--data-dir", os.path.join(work, "db", "data")],
+                           capture_output=True, text=True, timeout=600, check=True, env={**os.environ, **LOCAL})
+            f = MlflowClient(fresh.url)
+            exported = {w.name: w for w in f.list_webhooks()}
+            assert set(exported) == {"signed", "paused"} and exported["paused"].status.value == "DISABLED"
+            before = len(receiver.got)
+            assert f.test_webhook(exported["signed"].webhook_id).success
+            path, headers, body = receiver.wait(before + 1)[-1]
+            assert path == "/imported" and headers["X-MLflow-Signature"] == _generate_hmac_signature(
+                "carried-secret", headers["X-MLflow-Delivery-Id"], headers["X-MLflow-Timestamp"], body.decode())
+        finally:
+            fresh.stop()
+    finally:
+        m.stop()
+        shutil.rmtree(work, ignore_errors=True)

@@ -41,6 +41,8 @@ import Testing
         _ = try s.createModelVersion("reg", source: "runs:/\(runs[1])/model", runID: runs[1], tags: [KeyValue(key: "q", value: "1")], runLink: nil,
                                      description: nil, modelID: nil)
         try s.setModelAlias("reg", alias: "champion", version: "1")
+        let hook = try s.createWebhook(WebhookFields(name: "ci", url: "https://8.8.8.8/hook", events: [try WebhookEvent(.modelVersion, .created)],
+                                                     description: "d", secret: "s"))
         var config = AccessConfiguration()
         config.adminPassword = "admin-password-1"
         config.passwordHashRounds = 1 << 10
@@ -66,6 +68,8 @@ import Testing
         #expect(counts.first { $0.table == "runs" }?.source == 30 && lines.contains("runs 30/30"))
         let copied = TrackingService(metadata: target, metrics: try Fixture.metricStore(f.dir + "/copied-metrics"), clock: { 1_700_000_000_000 })
         #expect(try Self.snapshot(copied) == expected)
+        // Webhooks move as stored, their secrets sealed under the same key (it goes with the data directory).
+        #expect(try target.webhooks(id: nil) == [hook] && counts.contains { $0.table == "webhook_events" && $0.source == 1 })
         // The source is refused while a server holds it.
         let running = try f.reopened()
         #expect(throws: (any Error).self) { _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } }

@@ -99,21 +99,25 @@ public enum TallyApplication {
         var logger = Logger(label: "tally")
         logger.logLevel = config.logLevel
         let log = logger
-        let cluster = try config.cluster.map { try ClusterNode.join($0, metadata: meta, metrics: metrics, report: { log.warning("\($0)") }) }
         let secrets: WebhookSecrets
         do {
-            secrets = try WebhookSecrets.load(dataDirectory: config.dataDirectory)
+            secrets = try WebhookSecrets.load(dataDirectory: config.dataDirectory, clusterSecret: config.cluster?.secret)
         } catch {
             meta.close()
             try? metrics.close()
             throw error
         }
+        let cluster = try config.cluster.map { try ClusterNode.join($0, metadata: meta, metrics: metrics, report: { log.warning("\($0)") }) }
         let hooks = WebhookDelivery(policy: config.webhooks, secrets: secrets, report: { log.warning("\($0)") })
         let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
                                       faults: config.faults, cluster: cluster, webhooks: hooks)
         // A single server's latest values follow its own log after a crash. In a cluster the shared log's records
         // commit with the latest values, and the local store is only a copy: nothing to reconcile from it.
         if cluster == nil { try service.reconcileLatest() }
+        if let foreign = try? service.webhookSecretsUnderOtherKeys(), !foreign.isEmpty {
+            log.warning("webhook secrets sealed under another key: their deliveries will fail until this server has that key",
+                        metadata: ["webhooks": "\(foreign.joined(separator: ", "))", "this_key": "\(secrets.fingerprint)"])
+        }
         return service
     }
 

@@ -38,17 +38,19 @@ public enum JSONValue: Sendable, Equatable {
         case .string(let s): Self.asciiQuote(s)
         case .array(let a): "[" + a.map(\.pythonRepr).joined(separator: ",") + "]"
         case .object(let m):
-            "{" + Dictionary(m, uniquingKeysWith: { _, last in last }).sorted { $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
-                .map { Self.asciiQuote($0.key) + ":" + $0.value.pythonRepr }.joined(separator: ",") + "}"
+            // Keys compared by their code points (`é` and `e` + U+0301 are two keys to Python, as to JSON).
+            "{" + Dictionary(m.map { (Array($0.0.unicodeScalars.map(\.value)), $0) }, uniquingKeysWith: { _, last in last }).values
+                .sorted { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) }
+                .map { Self.asciiQuote($0.0) + ":" + $0.1.pythonRepr }.joined(separator: ",") + "}"
         }
     }
 
-    /// A JSON string literal with every non-ASCII character escaped (`\u00e9`, surrogate pairs beyond the BMP), as
-    /// Python's `json.dumps` writes by default.
+    /// A JSON string literal with every character outside ASCII's printable range escaped (`\u00e9`, `\u007f`,
+    /// surrogate pairs beyond the BMP), as Python's `json.dumps` writes by default.
     static func asciiQuote(_ s: String) -> String {
         var out = ""
         for u in JSONWriter.quote(s).utf16 {
-            if u < 0x80 { out.unicodeScalars.append(Unicode.Scalar(UInt8(u))) } else {
+            if u < 0x7F { out.unicodeScalars.append(Unicode.Scalar(UInt8(u))) } else {
                 let hex = String(u, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             }

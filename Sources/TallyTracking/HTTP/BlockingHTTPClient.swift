@@ -33,17 +33,21 @@ public final class BlockingHTTPClient: Sendable {
     /// This client's attempts per request.
     public let attempts: Int
 
-    /// Which answers are tried again: `statuses`, and dropped connections and read timeouts when `dropped`.
+    /// Which answers are tried again: `statuses`, dropped connections and read timeouts when `dropped`, and
+    /// connections that could not be made when `unreachable`.
     public struct Retry: Sendable {
         /// Statuses that say the request was not taken (or may be taken again without harm).
         public var statuses: Set<UInt>
         /// Whether a dropped connection or a read timeout is tried again (not for a request that must not run twice).
         public var dropped: Bool
+        /// Whether a connection refused or timed out is tried again (a receiver restarting).
+        public var unreachable: Bool
 
         /// A retry policy.
-        public init(statuses: Set<UInt>, dropped: Bool) {
+        public init(statuses: Set<UInt>, dropped: Bool, unreachable: Bool = false) {
             self.statuses = statuses
             self.dropped = dropped
+            self.unreachable = unreachable
         }
 
         /// A request that must not run twice: only 429, which says it was not taken.
@@ -87,11 +91,17 @@ public final class BlockingHTTPClient: Sendable {
     deinit { close() }
 
     /// One request with retries; `body` is sent whole.
-    public func send(_ method: HTTPMethod, _ url: String, headers: HTTPHeaders, body: [UInt8]? = nil, retry: Retry) throws -> Answer {
+    /// - Parameters:
+    ///   - within: the longest each try may take, answer included (a receiver trickling an endless answer is cut
+    ///     off); `nil`: only the client's timeouts between reads.
+    ///   - answerLimit: the most bytes of an answer's body taken; a longer one fails the try.
+    public func send(_ method: HTTPMethod, _ url: String, headers: HTTPHeaders, body: [UInt8]? = nil, retry: Retry,
+                     within: TimeAmount? = nil, answerLimit: Int = Int(UInt32.max)) throws -> Answer {
         try retrying(method, url, retry) {
             var request = try HTTPClient.Request(url: url, method: method, headers: headers)
             if let body { request.body = .bytes(body) }
-            let response = try client.execute(request: request).wait()
+            let response = try client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: answerLimit),
+                                              deadline: within.map { .now() + $0 }).wait()
             return Answer(status: response.status.code, headers: response.headers, body: response.body.map { Array($0.readableBytesView) } ?? [])
         }
     }
@@ -170,6 +180,10 @@ public final class BlockingHTTPClient: Sendable {
                 guard retry.statuses.contains(answer.0.status), n < attempts else { return answer }
             } catch let e as HTTPClientError where retry.dropped && n < attempts && [.remoteConnectionClosed, .readTimeout].contains(e) {
                 // a dropped connection: tried again
+            } catch let e as HTTPClientError where retry.unreachable && n < attempts && e == .connectTimeout {
+                // no connection made in time: tried again
+            } catch is NIOConnectionError where retry.unreachable && n < attempts {
+                // refused: tried again
             } catch let e as HTTPClientError {
                 throw TrackingError(.temporarilyUnavailable, "\(method.rawValue) \(url): \(e)")
             } catch let e as NIOConnectionError {

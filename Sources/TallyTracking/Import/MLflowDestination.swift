@@ -71,4 +71,8 @@ public protocol MLflowDestination: AnyObject {
     func transitionStage(name: String, version: Int64, stage: String) throws
     /// Points an alias at a version.
     func setAlias(name: String, alias: String, version: Int64) throws
+    /// Whether MLflow has a webhook with this name and URL (one an interrupted export made).
+    func webhookExists(name: String, url: String) throws -> Bool
+    /// Creates a webhook (MLflow gives its id) with its secret in the clear, as MLflow's API takes it.
+    func createWebhook(_ hook: Webhook, secret: String?) throws
 }

@@ -35,6 +35,8 @@ public struct MLflowExport {
         public var params = 0, tags = 0, inputs = 0, points = 0
         /// Logged models, registered models and their versions created.
         public var loggedModels = 0, registeredModels = 0, modelVersions = 0
+        /// Registry webhooks created.
+        public var webhooks = 0
         /// Artifact files and bytes uploaded.
         public var artifactFiles = 0, artifactBytes = 0
         /// One line each.
@@ -77,7 +79,10 @@ public struct MLflowExport {
         }
         try exportRunOutputs(ordered, service: service, to: destination, journal: &journal)
         // The registry is global: exported whole when every experiment is.
-        if options.experiments == nil { try exportRegistry(service: service, to: destination, journal: &journal, summary: &summary) }
+        if options.experiments == nil {
+            try exportRegistry(service: service, to: destination, journal: &journal, summary: &summary)
+            try exportWebhooks(service: service, to: destination, journal: &journal, summary: &summary)
+        }
         for (e, _) in plan where e.lifecycleStage == .deleted {
             if let id = target[e.experimentID], try destination.experimentStage(id: id) != .deleted { try destination.setExperimentDeleted(id: id, true) }
         }

@@ -56,6 +56,8 @@ public struct MLflowImport: Sendable {
         public var registeredModelsUpdated = 0
         /// Their versions.
         public var modelVersions = 0
+        /// Registry webhooks imported or brought up to date.
+        public var webhooks = 0
         /// Artifact files copied.
         public var artifactFiles = 0
         /// Artifact bytes copied.
@@ -121,6 +123,7 @@ public struct MLflowImport: Sendable {
         // The registry is global: imported whole when every experiment is, with sources following renumbered ones.
         if options.experiments == nil && options.since == nil {
             try service.importRegistry(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
+            try service.importWebhooks(from: source, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
         if let w = ImportText.warning(source.textsWithNUL) { summary.warnings.append(w) }
         summary.source = source.location + " (" + source.provenance + ")"

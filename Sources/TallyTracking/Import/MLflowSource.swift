@@ -50,6 +50,26 @@ public protocol MLflowSource: AnyObject {
     /// Where the artifacts at `uri` (a run's or logged model's artifact root, `owner` naming it) can be read;
     /// `artifactsFrom` is the MLflow server's artifact root on this machine, when given.
     func artifacts(_ uri: String, owner: ArtifactOwner, artifactsFrom: String?) -> SourceArtifacts
+    /// The registry webhooks (MLflow 3.3+; none from an older MLflow), each with its secret when the source can
+    /// give it, and why there are none when the source would not list them (`nil` otherwise).
+    func webhooks() throws -> (hooks: [SourceWebhook], note: String?)
+}
+
+/// A webhook as a source gives it: its fields (no sealed secret) and, apart, its secret in the clear, or why not.
+public struct SourceWebhook: Sendable {
+    /// The webhook, ids and times as the source has them.
+    public var hook: Webhook
+    /// Its signing secret; `nil` when it has none or it cannot be read (``secretNote`` says which).
+    public var secret: String?
+    /// Why a secret the webhook has could not be read, for the import's warnings.
+    public var secretNote: String?
+
+    /// A webhook of the source.
+    public init(hook: Webhook, secret: String?, secretNote: String?) {
+        self.hook = hook
+        self.secret = secret
+        self.secretNote = secretNote
+    }
 }
 
 /// Whose artifacts an artifact root holds.

@@ -38,21 +38,25 @@ enum WebhookSQL {
         }
     }
 
+    /// One statement (a consistent view on PostgreSQL, where two would each read their own snapshot): each webhook
+    /// with its events, newest first, events by entity then action (MLflow's order).
     static func webhooks(_ db: some SQLConnection, id: String?) throws -> [Webhook] {
-        let (cond, values): (String, [SQLValue]) = id.map { ("WHERE webhook_id = ?", [.text($0)]) } ?? ("", [])
-        var hooks = try db.rows("SELECT webhook_id, name, description, url, status, secret, creation_time, last_updated_time FROM webhooks \(cond) "
-                                + "ORDER BY creation_time DESC, webhook_id", values).map { r in
-            Webhook(id: r[0].string ?? "", name: r[1].string ?? "", description: r[2].string, url: r[3].string ?? "",
-                    events: [], status: WebhookStatus(rawValue: r[4].string ?? "") ?? .disabled, sealedSecret: r[5].string,
-                    creationTime: r[6].int ?? 0, lastUpdatedTime: r[7].int ?? 0)
-        }
-        var index: [String: Int] = [:]
-        for (i, h) in hooks.enumerated() { index[h.id] = i }
-        // Entity, then action: the order MLflow lists them in.
-        try db.query("SELECT webhook_id, entity, action FROM webhook_events \(cond) ORDER BY webhook_id, entity, action", values) { r in
-            guard let i = index[r[0].string ?? ""], let entity = WebhookEntity(rawValue: r[1].string ?? ""),
-                  let action = WebhookAction(rawValue: r[2].string ?? ""), let e = try? WebhookEvent(entity, action) else { return }
-            hooks[i].events.append(e)
+        let (cond, values): (String, [SQLValue]) = id.map { ("WHERE w.webhook_id = ?", [.text($0)]) } ?? ("", [])
+        var hooks: [Webhook] = []
+        try db.query("SELECT w.webhook_id, w.name, w.description, w.url, w.status, w.secret, w.creation_time, w.last_updated_time, e.entity, e.action "
+                     + "FROM webhooks w LEFT JOIN webhook_events e ON e.webhook_id = w.webhook_id \(cond) "
+                     + "ORDER BY w.creation_time DESC, w.webhook_id, e.entity, e.action", values) { r in
+            let id = r[0].string ?? ""
+            if hooks.last?.id != id {
+                hooks.append(Webhook(id: id, name: r[1].string ?? "", description: r[2].string, url: r[3].string ?? "", events: [],
+                                     status: WebhookStatus(rawValue: r[4].string ?? "") ?? .disabled, sealedSecret: r[5].string,
+                                     creationTime: r[6].int ?? 0, lastUpdatedTime: r[7].int ?? 0))
+            }
+            // An event this build does not know (a newer build's, in a shared database) is left out.
+            if let entity = WebhookEntity(rawValue: r[8].string ?? ""), let action = WebhookAction(rawValue: r[9].string ?? ""),
+               let e = try? WebhookEvent(entity, action) {
+                hooks[hooks.count - 1].events.append(e)
+            }
         }
         return hooks
     }
@@ -67,9 +71,10 @@ enum WebhookSQL {
         return true
     }
 
+    /// The webhook first, its events by the cascade: the order ``replace(_:_:)`` locks them in, so a delete and an
+    /// update of one webhook wait for each other instead of deadlocking.
     static func delete(_ db: some SQLConnection, id: String) throws -> Bool {
-        try db.run("DELETE FROM webhook_events WHERE webhook_id = ?", [.text(id)])
-        return try db.run("DELETE FROM webhooks WHERE webhook_id = ?", [.text(id)]) > 0
+        try db.run("DELETE FROM webhooks WHERE webhook_id = ?", [.text(id)]) > 0
     }
 }
 

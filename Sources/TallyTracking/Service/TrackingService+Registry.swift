@@ -83,7 +83,7 @@ extension TrackingService {
         let tag = KeyValue(key: try Self.required(key, "key"), value: value ?? "")
         try Self.checkRegistryTag(tag)
         try metadata.setRegisteredModelTag(m.name, tag)
-        if isPromptModel(m.name) { fire(.promptTag, .set) { WebhookPayload.tag(name: m.name, version: nil, key: tag.key, value: tag.value) } }
+        fire(isPromptModel(m.name) ? .promptTag : nil, .set) { WebhookPayload.tag(name: m.name, version: nil, key: tag.key, value: tag.value) }
     }
 
     /// `registered-models/delete-tag` (a missing key is no error).
@@ -91,7 +91,8 @@ extension TrackingService {
         let m = try registeredModel(named: name)
         let key = try Self.required(key, "key")
         try metadata.deleteRegisteredModelTag(m.name, key: key)
-        if Self.isPrompt(m.tags) { fire(.promptTag, .deleted) { WebhookPayload.tag(name: m.name, version: nil, key: key, value: nil) } }
+        // Whether it is a prompt after the delete, as MLflow asks (deleting the prompt mark itself fires nothing).
+        fire(isPromptModel(m.name) ? .promptTag : nil, .deleted) { WebhookPayload.tag(name: m.name, version: nil, key: key, value: nil) }
     }
 
     /// `registered-models/search`: filter on `name` and tags (the client's prompt clause dropped, prompts left out
@@ -175,7 +176,9 @@ extension TrackingService {
             runID: resolved.runID ?? "", runLink: runLink ?? "", modelID: resolved.modelID.flatMap { $0.isEmpty ? nil : $0 },
             storageLocation: resolved.storage, tags: Self.lastWins(tags))) else { throw Self.modelNotFound(m.name) }
         if Self.isPrompt(tags) {
-            fire(.promptVersion, .created) { WebhookPayload.promptVersionCreated(name: v.name, version: v.version, tags: tags, description: description) }
+            fire(.promptVersion, .created) {
+                WebhookPayload.promptVersionCreated(name: v.name, version: v.version, tags: tags, description: description.flatMap { $0.isEmpty ? nil : $0 })
+            }
         } else {
             fire(.modelVersion, .created) {
                 WebhookPayload.versionCreated(name: v.name, version: v.version, source: v.source, runID: v.runID.isEmpty ? nil : v.runID,

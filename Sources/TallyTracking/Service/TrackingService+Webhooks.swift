@@ -97,6 +97,15 @@ extension TrackingService {
         return webhooks.test(h, event: event)
     }
 
+    /// The webhooks whose secrets another key sealed (`id (key fingerprint)`), which this server cannot sign with:
+    /// servers of one database that were not given the same key.
+    public func webhookSecretsUnderOtherKeys() throws -> [String] {
+        try metadata.webhooks(id: nil).compactMap { h in
+            guard let sealed = h.sealedSecret, let f = WebhookSecrets.fingerprint(of: sealed), f != webhooks.secrets.fingerprint else { return nil }
+            return "\(h.id) (\(f))"
+        }
+    }
+
     static func checkWebhookName(_ name: String) throws {
         let u = Array(name.utf8)
         func ok(_ c: UInt8) -> Bool { (c >= 0x30 && c <= 0x39) || (c | 0x20 >= 0x61 && c | 0x20 <= 0x7A) }

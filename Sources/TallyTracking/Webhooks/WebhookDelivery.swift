@@ -63,11 +63,11 @@ public final class WebhookDelivery: Sendable {
                 defer { running.subtract(1, ordering: .relaxed) }
                 do {
                     let answer = try send(hook, event: event, data: data)
-                    if answer.status < 400 {
+                    if (200..<300).contains(answer.status) {
                         delivered.add(1, ordering: .relaxed)
                     } else {
                         failed.add(1, ordering: .relaxed)
-                        report("Webhook \(hook.id) (\(hook.name)): \(event) answered \(answer.status)")
+                        report("Webhook \(hook.id) (\(hook.name)): \(event) answered \(Self.describe(answer))")
                     }
                 } catch {
                     failed.add(1, ordering: .relaxed)
@@ -121,14 +121,34 @@ public final class WebhookDelivery: Sendable {
     /// An error's message without the error code.
     static func reason(_ error: any Error) -> String { (error as? TrackingError)?.message ?? "\(error)" }
 
-    /// Posts one delivery and waits for its answer (after the retries).
+    /// A status, and where a redirect pointed (not followed: see ``send(_:event:data:)``).
+    static func describe(_ a: BlockingHTTPClient.Answer) -> String {
+        (300..<400).contains(a.status) ? "\(a.status), a redirect to \(a.headers.first(name: "Location") ?? "nowhere") (not followed)" : "\(a.status)"
+    }
+
+    /// The most of an answer's body read (a test shows it; a delivery only needs the status).
+    static let answerLimit = 64 << 10
+
+    /// Posts one delivery and waits for its answer (after the retries). Credentials in the URL (`user:pass@`) go as
+    /// Basic authentication, as MLflow's client sends them, and never into messages, which name the URL without
+    /// them and without its query.
     func send(_ hook: Webhook, event: WebhookEvent, data: String) throws -> BlockingHTTPClient.Answer {
         let target = try WebhookTarget.check(hook.url, policy: policy)
+        do {
+            return try post(target, hook, event: event, data: data)
+        } catch let e as TrackingError {
+            throw TrackingError(e.code, e.message.replacingOccurrences(of: target.plainURL, with: target.shownURL)
+                .replacingOccurrences(of: hook.url, with: target.shownURL))
+        }
+    }
+
+    private func post(_ target: WebhookTarget, _ hook: Webhook, event: WebhookEvent, data: String) throws -> BlockingHTTPClient.Answer {
         let body = Array(("{\"entity\": \(JSONText.quote(event.entity.rawValue)), \"action\": \(JSONText.quote(event.action.rawValue)), "
             + "\"timestamp\": \(JSONText.quote(Self.isoNow())), \"data\": \(data)}").utf8)
         let deliveryID = UUID().uuidString.lowercased(), timestamp = String(Int64(Date().timeIntervalSince1970))
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("X-MLflow-Delivery-Id", deliveryID), ("X-MLflow-Timestamp", timestamp),
                                    ("User-Agent", "tally-webhooks")])
+        if let auth = target.basicAuthorization { headers.add(name: "Authorization", value: auth) }
         if let sealed = hook.sealedSecret {
             headers.add(name: "X-MLflow-Signature", value: WebhookSecrets.signature(secret: try secrets.unseal(sealed), deliveryID: deliveryID,
                                                                                     timestamp: timestamp, body: body))
@@ -137,8 +157,9 @@ public final class WebhookDelivery: Sendable {
                                         readTimeout: .seconds(policy.timeoutSeconds), attempts: policy.retries + 1,
                                         connectTo: target.address.map { [target.host: $0] } ?? [:], redirects: false)
         defer { client.close() }
-        return try client.send(.POST, hook.url, headers: headers, body: body,
-                               retry: BlockingHTTPClient.Retry(statuses: [429, 500, 502, 503, 504], dropped: true))
+        return try client.send(.POST, target.plainURL, headers: headers, body: body,
+                               retry: BlockingHTTPClient.Retry(statuses: [429, 500, 502, 503, 504], dropped: true, unreachable: true),
+                               within: .seconds(policy.timeoutSeconds), answerLimit: Self.answerLimit)
     }
 
     /// A test delivery of `event` with MLflow's example payload (`webhooks/{id}/test`): what the endpoint answered, or
@@ -146,8 +167,9 @@ public final class WebhookDelivery: Sendable {
     func test(_ hook: Webhook, event: WebhookEvent) -> WebhookTestResult {
         do {
             let a = try send(hook, event: event, data: WebhookPayload.example(event))
-            return WebhookTestResult(success: a.status < 400, responseStatus: Int(a.status),
-                                     responseBody: String(decoding: a.body.prefix(4096), as: UTF8.self), errorMessage: nil)
+            return WebhookTestResult(success: (200..<300).contains(a.status), responseStatus: Int(a.status),
+                                     responseBody: String(decoding: a.body, as: UTF8.self),
+                                     errorMessage: (300..<400).contains(a.status) ? "Answered \(Self.describe(a))" : nil)
         } catch {
             return WebhookTestResult(success: false, responseStatus: nil, responseBody: nil, errorMessage: "Failed to test webhook: \(Self.reason(error))")
         }
@@ -161,7 +183,9 @@ public final class WebhookDelivery: Sendable {
         gmtime_r(&t, &parts)
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let micros = String(ts.tv_nsec / 1000)
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))."
-            + String(repeating: "0", count: 6 - micros.count) + micros + "+00:00"
+        // Python leaves the fraction out when it is zero.
+        let fraction = micros == "0" ? "" : "." + String(repeating: "0", count: 6 - micros.count) + micros
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
+            + fraction + "+00:00"
     }
 }

@@ -2,48 +2,63 @@ import Crypto
 import Foundation
 
 /// Webhook signing secrets at rest: AES-256-GCM under a key the servers hold and the database does not, stored as
-/// `v1:` + base64(nonce ‖ ciphertext ‖ tag). A database dump alone reveals no secret; a server without the key that
-/// sealed a secret cannot sign with it, and its deliveries fail (logged) instead of going out unsigned.
+/// `v1:<key fingerprint>:` + base64(nonce ‖ ciphertext ‖ tag). A database dump alone reveals no secret; a server
+/// without the key that sealed a secret cannot sign with it, and says which key it would need (by fingerprint): its
+/// deliveries fail (logged) instead of going out unsigned.
 public struct WebhookSecrets: Sendable {
     /// The key (32 bytes).
     let key: SymmetricKey
+    /// The key's fingerprint: 8 hex digits of HMAC-SHA256(key, "tally webhook key"), stored with each secret.
+    public let fingerprint: String
     /// The environment variable a key can come from (base64 of 32 bytes): every server of a shared database needs
     /// the same one.
     public static let environmentVariable = "TALLY_WEBHOOK_SECRET_KEY"
-    /// The file under the data directory holding the key when the environment gives none (created on first start).
+    /// The file under the data directory holding the key when nothing else gives one (created on first start).
     public static let fileName = "webhook-secret.key"
 
     /// Secrets sealed under `key`.
     public init(key: SymmetricKey) {
         precondition(key.bitCount == 256, "webhook secrets are sealed with AES-256")
         self.key = key
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("tally webhook key".utf8), using: key)
+        fingerprint = mac.prefix(4).map { String(format: "%02x", $0) }.joined()
     }
 
     /// A fresh random key (tests, and stores that never persist a secret).
     public static func ephemeral() -> WebhookSecrets { WebhookSecrets(key: SymmetricKey(size: .bits256)) }
 
-    /// The key from `TALLY_WEBHOOK_SECRET_KEY` when set, else from `dataDirectory/webhook-secret.key` (made, mode 0600,
-    /// when missing). A malformed key is an error naming where it came from.
-    public static func load(dataDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> WebhookSecrets {
+    /// Where a server's key comes from, in this order: `TALLY_WEBHOOK_SECRET_KEY`; in a cluster, the cluster secret
+    /// every member already shares (HKDF-SHA256, so no key needs copying); else `dataDirectory/webhook-secret.key`,
+    /// made (mode 0600) when missing. A malformed key is an error naming where it came from.
+    public static func load(dataDirectory: String, clusterSecret: String? = nil,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws -> WebhookSecrets {
         if let text = environment[environmentVariable] {
             return try parse(text, origin: environmentVariable)
+        }
+        if let clusterSecret {
+            return WebhookSecrets(key: HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: Data(clusterSecret.utf8)),
+                                                              info: Data("tally webhook secrets v1".utf8), outputByteCount: 32))
         }
         let path = dataDirectory + "/" + fileName
         if let data = FileManager.default.contents(atPath: path) {
             return try parse(String(decoding: data, as: UTF8.self), origin: path)
         }
+        // Written whole under a temporary name, then linked into place: a start that fails halfway (a full disk)
+        // leaves no half key behind to fail every later start.
         let key = SymmetricKey(size: .bits256)
-        let text = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        if fd < 0 {
+        let bytes = Array((key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n").utf8)
+        let temporary = path + ".\(getpid()).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw TrackingError(.internalError, "Cannot create the webhook secret key \(path): \(String(cString: strerror(errno)))") }
+        let written = write(fd, bytes, bytes.count) == bytes.count && fsync(fd) == 0
+        let reason = String(cString: strerror(errno))
+        close(fd)
+        defer { unlink(temporary) }
+        guard written else { throw TrackingError(.internalError, "Cannot write the webhook secret key \(path): \(reason)") }
+        if link(temporary, path) != 0 {
             // Another process made it meanwhile: use theirs.
             if errno == EEXIST, let data = FileManager.default.contents(atPath: path) { return try parse(String(decoding: data, as: UTF8.self), origin: path) }
             throw TrackingError(.internalError, "Cannot create the webhook secret key \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
-            throw TrackingError(.internalError, "Cannot write the webhook secret key \(path): \(String(cString: strerror(errno)))")
         }
         return WebhookSecrets(key: key)
     }
@@ -59,15 +74,26 @@ public struct WebhookSecrets: Sendable {
     public func seal(_ secret: String) throws -> String {
         let box = try AES.GCM.seal(Data(secret.utf8), using: key)
         guard let combined = box.combined else { throw TrackingError(.internalError, "AES-GCM gave no combined form") }
-        return "v1:" + combined.base64EncodedString()
+        return "v1:\(fingerprint):" + combined.base64EncodedString()
+    }
+
+    /// The fingerprint of the key `sealed` was sealed under (`nil` for what is not a sealed secret).
+    public static func fingerprint(of sealed: String) -> String? {
+        let parts = sealed.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        return parts.count == 3 && parts[0] == "v1" ? String(parts[1]) : nil
     }
 
     /// The secret `sealed` holds; an error when it was sealed under another key or is damaged.
     public func unseal(_ sealed: String) throws -> String {
-        guard sealed.hasPrefix("v1:"), let data = Data(base64Encoded: String(sealed.dropFirst(3))),
-              let box = try? AES.GCM.SealedBox(combined: data), let plain = try? AES.GCM.open(box, using: key) else {
-            throw TrackingError(.internalError, "The webhook's secret cannot be opened with this server's key (\(Self.environmentVariable) "
-                                + "or the data directory's \(Self.fileName)): every server of a database needs the same key")
+        let parts = sealed.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "v1", parts[1] == fingerprint else {
+            throw TrackingError(.internalError, "The webhook's secret was sealed under another key (fingerprint \(Self.fingerprint(of: sealed) ?? "unknown"), "
+                                + "this server's is \(fingerprint)): every server of a database needs the same key (\(Self.environmentVariable), "
+                                + "the cluster secret, or the data directory's \(Self.fileName))")
+        }
+        guard let data = Data(base64Encoded: String(parts[2])), let box = try? AES.GCM.SealedBox(combined: data),
+              let plain = try? AES.GCM.open(box, using: key) else {
+            throw TrackingError(.internalError, "The webhook's secret is damaged: it cannot be opened with the key it names (\(fingerprint))")
         }
         return String(decoding: plain, as: UTF8.self)
     }

@@ -31,6 +31,30 @@ struct WebhookTarget {
     /// the check (rebinding) cannot send them elsewhere.
     var address: String?
 
+    /// The URL without its credentials: what is requested.
+    var plainURL: String {
+        guard url.user != nil || url.password != nil, var c = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return url.absoluteString }
+        c.user = nil
+        c.password = nil
+        return c.string ?? url.absoluteString
+    }
+
+    /// The URL as messages show it: scheme, host, port and path, never credentials or a query (tokens go there).
+    var shownURL: String {
+        guard var c = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return host }
+        c.user = nil
+        c.password = nil
+        c.query = nil
+        c.fragment = nil
+        return c.string ?? host
+    }
+
+    /// `Basic …` from the URL's credentials, when it has them.
+    var basicAuthorization: String? {
+        guard let user = url.user(percentEncoded: false) else { return nil }
+        return "Basic " + Data((user + ":" + (url.password(percentEncoded: false) ?? "")).utf8).base64EncodedString()
+    }
+
     /// Python's `repr` of a string, as MLflow's messages quote URLs.
     static func repr(_ s: String) -> String {
         "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
@@ -67,9 +91,11 @@ struct WebhookTarget {
         return WebhookTarget(url: url, host: host, address: addresses.first?.text)
     }
 
-    /// Hosts a resolver could read as a number (`127.1`, `0x7f.1`, anything with `:`).
+    /// Hosts dialled as address literals without a lookup (MLflow's heuristic: digits and dots, or anything with
+    /// `:`): they must be canonical (`127.1` is refused). Other spellings a resolver reads as numbers (`0x7f.1`) are
+    /// resolved like names, their address checked and pinned.
     static func looksNumeric(_ host: String) -> Bool {
-        host.contains(":") || (!host.isEmpty && host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == "x" || $0 == "X" } && host.first!.isNumber)
+        host.contains(":") || (!host.isEmpty && host.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") })
     }
 
     /// The host's addresses (getaddrinfo); MLflow's error when it has none.

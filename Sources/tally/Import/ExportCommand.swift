@@ -63,7 +63,7 @@ struct ExportCommand: ParsableCommand {
                 ("params", "\(summary.params)"), ("tags", "\(summary.tags)"), ("inputs", "\(summary.inputs)"),
                 ("metric points", "\(summary.points)"), ("logged models", "\(summary.loggedModels)"),
                 ("registered models", "\(summary.registeredModels)"), ("model versions", "\(summary.modelVersions)"),
-                ("artifact files", "\(summary.artifactFiles)"),
+                ("webhooks", "\(summary.webhooks)"), ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", Date().timeIntervalSince(started))),
             ]

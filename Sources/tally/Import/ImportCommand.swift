@@ -85,7 +85,7 @@ struct ImportCommand: ParsableCommand {
                 ("metric points", "\(summary.points)"), ("logged models", "\(summary.loggedModels)"),
                 ("logged models updated", "\(summary.loggedModelsUpdated)"), ("registered models", "\(summary.registeredModels)"),
                 ("registered models updated", "\(summary.registeredModelsUpdated)"), ("model versions", "\(summary.modelVersions)"),
-                ("artifact files", "\(summary.artifactFiles)"),
+                ("webhooks", "\(summary.webhooks)"), ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", seconds)),
             ]
