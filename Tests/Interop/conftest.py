@@ -154,8 +154,14 @@ def refused_start(args, env=None):
 
 @pytest.fixture(scope="module")
 def server():
+    yield from module_server()
+
+
+def module_server(*extra, env=None):
+    """A module's own server (`Server(*extra, env=env)`), the client pointed at it, for a module fixture to `yield
+    from`: stopped after the module, which fails if the server died meanwhile."""
     import mlflow
-    s = Server()
+    s = Server(*extra, env=env)
     # Each module gets a fresh server: forget the fluent API's active experiment and run of the previous one.
     while mlflow.active_run():
         mlflow.end_run()

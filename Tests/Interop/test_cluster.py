@@ -3,6 +3,7 @@ SeaweedFS of `scripts/s3-test run` (make test-cluster): the real mlflow client a
 all three at once, `kill -9` of the server owning the busiest run in the middle of it, and every acknowledged point
 read back exactly once, bit-exact, through each survivor; artifacts uploaded through one server and downloaded
 through another; forwarded requests refused without the cluster's signature."""
+import json
 import os
 import random
 import signal
@@ -469,6 +470,30 @@ def test_artifacts_and_forwarded_requests_across_servers():
     finally:
         for s in servers:
             s.stop()
+
+
+def test_every_member_signs_every_webhook():
+    """The key that seals webhook secrets comes from the cluster secret: a webhook saved through one member is signed
+    by the others too, with no key copied between their data directories."""
+    from mlflow.webhooks.delivery import _generate_hmac_signature
+    from test_webhooks import LOCAL, Receiver
+    receiver = Receiver()
+    db, metrics, artifacts = postgres_database(), s3_prefix("segments"), s3_prefix("artifacts")
+    servers = [member(db, metrics, artifacts, env=LOCAL) for _ in range(2)]
+    try:
+        a, b = servers
+        MlflowClient(a.url).create_webhook("cluster-hook", receiver.url + "/cluster", ["registered_model.created"], secret="shared-secret")
+        for i, s in enumerate(servers):
+            MlflowClient(s.url).create_registered_model(f"through-{i}")
+        deliveries = receiver.wait(2, "/cluster")
+        assert sorted(json.loads(body)["data"]["name"] for _, _, body in deliveries) == ["through-0", "through-1"]
+        for _, headers, body in deliveries:
+            assert headers["X-MLflow-Signature"] == _generate_hmac_signature(
+                "shared-secret", headers["X-MLflow-Delivery-Id"], headers["X-MLflow-Timestamp"], body.decode())
+    finally:
+        for s in servers:
+            s.stop()
+        receiver.http.shutdown()
 
 
 def test_cluster_mode_needs_postgresql_and_a_secret(tmp_path):

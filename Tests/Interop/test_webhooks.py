@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.webhooks.delivery import _generate_hmac_signature
 from sklearn.linear_model import Ridge
 
-from conftest import MlflowServer, Server
+from conftest import MlflowServer, Server, module_server
 from test_metrics import samples, scrape
 
 LOCAL = {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true", "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https"}
@@ -79,13 +79,7 @@ def receiver():
 
 @pytest.fixture(scope="module")
 def local():
-    s = Server("--expose-prometheus", tempfile.mkdtemp(prefix="tally-wh-metrics-"), env=LOCAL)
-    mlflow.set_tracking_uri(s.url)
-    os.environ["MLFLOW_TRACKING_URI"] = s.url
-    yield s
-    code = s.proc.poll()
-    s.stop()
-    assert code is None, "the server died during the tests"
+    yield from module_server("--expose-prometheus", tempfile.mkdtemp(prefix="tally-wh-metrics-"), env=LOCAL)
 
 
 def test_registry_work_is_delivered_signed(local, receiver):
