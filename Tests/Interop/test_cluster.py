@@ -379,18 +379,23 @@ def test_an_s3_outage_keeps_writes_acknowledged_and_sealing_catches_up():
 
 def test_a_single_server_moves_into_a_cluster(tmp_path):
     """A single server (SQLite, local points, local artifacts) moved into a cluster with `tally cluster migrate`
-    (metadata, artifacts, metric points; refused while the cluster runs; idempotent): the cluster's servers read every
-    point bit-exact and every artifact, and go on writing the moved runs."""
+    (metadata, artifacts, metric points, webhook secrets sealed again under the cluster's key; refused while the cluster
+    runs; idempotent): the cluster's servers read every point bit-exact and every artifact, go on writing the moved
+    runs, and sign the moved webhook."""
     import tempfile
     from conftest import TALLY
+    from mlflow.webhooks.delivery import _generate_hmac_signature
+    from test_webhooks import LOCAL, Receiver
+    receiver = Receiver()
     home = tempfile.mkdtemp(prefix="tally-interop-single-")
     data = os.path.join(home, "data")
     # The embedded default, whatever this pass's backend: SQLite and artifacts in the data directory.
     single = Server("--backend-store-uri", f"sqlite:///{data}/metadata.sqlite", "--artifacts-destination", os.path.join(data, "artifacts"),
-                    directory=home)
+                    directory=home, env=LOCAL)
     acked = {}
     try:
         c = MlflowClient(single.url)
+        c.create_webhook("moved-hook", receiver.url + "/moved", ["registered_model.created"], secret="moved-secret")
         exp = c.create_experiment("moved")
         runs = [c.create_run(exp).info.run_id for _ in range(3)]
         for i, run in enumerate(runs):
@@ -406,7 +411,7 @@ def test_a_single_server_moves_into_a_cluster(tmp_path):
         single.stop(keep=True)
     db, metrics, artifacts = postgres_database(), s3_prefix("moved-segments"), s3_prefix("moved-artifacts")
     move = [TALLY, "cluster", "migrate", "--data-dir", data, "--backend-store-uri", db, "--metrics-destination", metrics,
-            "--artifacts-destination", artifacts]
+            "--artifacts-destination", artifacts, "--cluster-secret", SECRET]
     a = member(db, metrics, artifacts)
     servers = [a]
     try:
@@ -416,9 +421,14 @@ def test_a_single_server_moves_into_a_cluster(tmp_path):
         servers = []
         out = subprocess.run(move, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0 and "counts match" in out.stdout and "copied 1 files" in out.stdout and "moved 3 runs" in out.stdout, out.stdout + out.stderr
+        assert "webhook secrets sealed for the cluster: 1" in out.stdout, out.stdout
         again = subprocess.run(move, capture_output=True, text=True, timeout=120, check=True).stdout
         assert "moved 0 runs" in again and "3 already in the cluster" in again and "1 already there" in again, again
-        servers = [member(db, metrics, artifacts) for _ in range(2)]
+        servers = [member(db, metrics, artifacts, env=LOCAL) for _ in range(2)]
+        MlflowClient(servers[1].url).create_registered_model("after-the-move")
+        (_, headers, body), = receiver.wait(1, "/moved")
+        assert headers["X-MLflow-Signature"] == _generate_hmac_signature(
+            "moved-secret", headers["X-MLflow-Delivery-Id"], headers["X-MLflow-Timestamp"], body.decode())
         for s in servers:
             for run in runs:
                 assert dict(history(s, run, "loss")) == acked[run], f"{run} through {s.url}"
@@ -434,6 +444,7 @@ def test_a_single_server_moves_into_a_cluster(tmp_path):
     finally:
         for s in servers:
             s.stop()
+        receiver.http.shutdown()
 
 
 def test_artifacts_and_forwarded_requests_across_servers():

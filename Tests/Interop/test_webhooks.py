@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.webhooks.delivery import _generate_hmac_signature
 from sklearn.linear_model import Ridge
 
-from conftest import MlflowServer, Server, module_server
+from conftest import POSTGRES, MlflowServer, Server, module_server
 from test_metrics import samples, scrape
 
 LOCAL = {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true", "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https"}
@@ -227,6 +227,7 @@ def test_admins_only_under_basic_auth(receiver):
         s.stop()
 
 
+@pytest.mark.skipif(POSTGRES, reason="imports into the embedded data directory; run once, in the SQLite pass")
 def test_import_and_export_carry_webhooks(receiver, monkeypatch):
     """From MLflow's database (its secrets opened with the MLflow server's key) and through its API (which shows no
     secrets): the same ids, names, events and states, firing from Tally at once; a rerun imports nothing twice;
@@ -270,10 +271,15 @@ def test_import_and_export_carry_webhooks(receiver, monkeypatch):
                 s.stop(keep=True)
         again = import_into(m, os.path.join(work, "db", "data"))
         assert any(line.split() == ["webhooks", "0"] for line in again.stdout.splitlines()), again.stdout
+        import subprocess
+        from conftest import TALLY
+        # A command holding another key than the one the secrets were sealed under refuses, naming them.
+        other_key = base64.b64encode(os.urandom(32)).decode()
+        refused = subprocess.run([TALLY, "export", "mlflow", "--to", "http://127.0.0.1:9", "--data-dir", os.path.join(work, "db", "data")],
+                                 capture_output=True, text=True, timeout=120, env={**os.environ, "TALLY_WEBHOOK_SECRET_KEY": other_key})
+        assert refused.returncode != 0 and "sealed under another key" in refused.stderr and signed.webhook_id in refused.stderr, refused.stderr
         fresh = MlflowServer(env=LOCAL)
         try:
-            import subprocess
-            from conftest import TALLY
             subprocess.run([TALLY, "export", "mlflow", "--to", fresh.url, "--data-dir", os.path.join(work, "db", "data")],
                            capture_output=True, text=True, timeout=600, check=True, env={**os.environ, **LOCAL})
             f = MlflowClient(fresh.url)

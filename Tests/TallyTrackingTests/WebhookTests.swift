@@ -314,4 +314,28 @@ import Testing
         #expect(try WebhookTarget.check("https://8.8.8.8/x", policy: https).address == "8.8.8.8")
         #expect(try WebhookTarget.check("https://1a.de/x", policy: Self.localPolicy()).host == "1a.de")  // a name, not a number
     }
+
+    /// A long answer is read, kept up to 64 KiB, and counts by its status; secrets move from one key to another
+    /// (`tally cluster migrate`), those under a third key left alone.
+    @Test func longAnswersAndResealing() throws {
+        let f = try Fixture("wh")
+        let chatty = try LoopbackHTTPServer { _ in (200, String(repeating: "x", count: 200_000)) }
+        defer { chatty.close() }
+        let s = try f.service(webhooks: WebhookDelivery(policy: Self.localPolicy()))
+        let h = try s.createWebhook(WebhookFields(name: "c", url: "http://127.0.0.1:\(chatty.port)/", events: [Self.modelEvents[0]], secret: "k"))
+        _ = try s.createRegisteredModel(name: "m", tags: [], description: nil)
+        #expect(Self.settled(s.webhooks) && s.webhooks.activity.delivered == 1 && s.webhooks.activity.failed == 0)
+        let t = try s.testWebhook(id: h.id, event: nil)
+        #expect(t.success && t.responseBody?.utf8.count == WebhookDelivery.answerLimit)
+
+        let cluster = WebhookSecrets.ephemeral(), third = WebhookSecrets.ephemeral()
+        let other = try s.createWebhook(WebhookFields(name: "o", url: "http://127.0.0.1:9/", events: [Self.modelEvents[0]]))
+        var foreign = other
+        foreign.sealedSecret = try third.seal("t")
+        #expect(try s.metadata.replaceWebhook(foreign))
+        #expect(try s.webhooks.secrets.reseal(in: s.metadata, under: cluster) == 1)
+        let after = Dictionary(uniqueKeysWithValues: try s.metadata.webhooks(id: nil).map { ($0.id, $0.sealedSecret!) })
+        #expect(try cluster.unseal(after[h.id]!) == "k" && third.unseal(after[other.id]!) == "t")
+        #expect(try s.webhooks.secrets.reseal(in: s.metadata, under: cluster) == 0)  // nothing left under the old key
+    }
 }

@@ -53,7 +53,7 @@ struct SnapshotInstruments: Sendable {
             },
             counter("process_cpu_seconds_total", "Total user and system CPU time spent in seconds") { $0.process.cpuSeconds },
         ]
-        let deliveries = "Registry webhook deliveries, by outcome: answered below 400, or failed (error answer after the retries, no answer, refused, dropped)"
+        let deliveries = "Registry webhook deliveries, by outcome: answered 2xx, or failed (another answer after the retries, no answer, refused, dropped)"
         func outcome(_ result: String, _ read: @escaping @Sendable (Figures) -> Double?) -> (Counter, @Sendable (Figures) -> Double?) {
             (r.makeCounter(descriptor: .named("tally_webhook_deliveries_total", deliveries), labels: [("result", result)]), read)
         }

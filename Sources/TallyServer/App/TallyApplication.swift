@@ -71,6 +71,9 @@ public struct ServerConfiguration: Sendable {
     public var accessLog = false
     /// Where registry webhooks may deliver (`--webhook-*`, MLflow's `MLFLOW_WEBHOOK_*`).
     public var webhooks = WebhookPolicy()
+    /// A cluster's secret, for the webhook key only (offline commands on a cluster's database, which join nothing);
+    /// a cluster member's comes with ``cluster``.
+    public var webhookClusterSecret: String?
 
     /// The defaults.
     public init() {}
@@ -101,7 +104,7 @@ public enum TallyApplication {
         let log = logger
         let secrets: WebhookSecrets
         do {
-            secrets = try WebhookSecrets.load(dataDirectory: config.dataDirectory, clusterSecret: config.cluster?.secret)
+            secrets = try WebhookSecrets.load(dataDirectory: config.dataDirectory, clusterSecret: config.cluster?.secret ?? config.webhookClusterSecret)
         } catch {
             meta.close()
             try? metrics.close()

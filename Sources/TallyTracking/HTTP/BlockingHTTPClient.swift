@@ -94,15 +94,13 @@ public final class BlockingHTTPClient: Sendable {
     /// - Parameters:
     ///   - within: the longest each try may take, answer included (a receiver trickling an endless answer is cut
     ///     off); `nil`: only the client's timeouts between reads.
-    ///   - answerLimit: the most bytes of an answer's body taken; a longer one fails the try.
+    ///   - answerLimit: the most bytes of an answer's body kept; the rest is read and dropped.
     public func send(_ method: HTTPMethod, _ url: String, headers: HTTPHeaders, body: [UInt8]? = nil, retry: Retry,
                      within: TimeAmount? = nil, answerLimit: Int = Int(UInt32.max)) throws -> Answer {
         try retrying(method, url, retry) {
             var request = try HTTPClient.Request(url: url, method: method, headers: headers)
             if let body { request.body = .bytes(body) }
-            let response = try client.execute(request: request, delegate: ResponseAccumulator(request: request, maxBodySize: answerLimit),
-                                              deadline: within.map { .now() + $0 }).wait()
-            return Answer(status: response.status.code, headers: response.headers, body: response.body.map { Array($0.readableBytesView) } ?? [])
+            return try client.execute(request: request, delegate: CappedAnswer(limit: answerLimit), deadline: within.map { .now() + $0 }).wait()
         }
     }
 
@@ -178,8 +176,8 @@ public final class BlockingHTTPClient: Sendable {
             do {
                 let answer = try attempt()
                 guard retry.statuses.contains(answer.0.status), n < attempts else { return answer }
-            } catch let e as HTTPClientError where retry.dropped && n < attempts && [.remoteConnectionClosed, .readTimeout].contains(e) {
-                // a dropped connection: tried again
+            } catch let e as HTTPClientError where retry.dropped && n < attempts && [.remoteConnectionClosed, .readTimeout, .deadlineExceeded].contains(e) {
+                // a dropped connection, or no answer in time: tried again
             } catch let e as HTTPClientError where retry.unreachable && n < attempts && e == .connectTimeout {
                 // no connection made in time: tried again
             } catch is NIOConnectionError where retry.unreachable && n < attempts {
@@ -198,6 +196,34 @@ public final class BlockingHTTPClient: Sendable {
         }
         throw TrackingError(.temporarilyUnavailable, "\(method.rawValue) \(url): no answer after \(attempts) attempts")
     }
+}
+
+/// An answer with at most `limit` bytes of its body kept (the rest read and dropped): a receiver's long answer costs
+/// no memory, and its status still counts.
+private final class CappedAnswer: HTTPClientResponseDelegate {
+    typealias Response = BlockingHTTPClient.Answer
+    private let limit: Int
+    private let state = NIOLockedValueBox(BlockingHTTPClient.Answer(status: 0, headers: HTTPHeaders(), body: []))
+
+    init(limit: Int) { self.limit = limit }
+
+    func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        state.withLockedValue {
+            $0.status = head.status.code
+            $0.headers = head.headers
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        state.withLockedValue { a in
+            let room = limit - a.body.count
+            if room > 0 { a.body.append(contentsOf: buffer.readableBytesView.prefix(room)) }
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response { state.withLockedValue { $0 } }
 }
 
 /// Streams a response body into a file; answers (status, headers, bytes written, the body of a non-2xx answer).

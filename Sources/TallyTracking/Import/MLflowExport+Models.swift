@@ -167,34 +167,37 @@ extension MLflowExport {
 
 extension MLflowExport {
     /// Exports the registry webhooks, each with its secret opened under this server's key (MLflow seals it under its
-    /// own), journaled per webhook: a rerun skips those done, and one an interrupted export made (the same name and
-    /// URL in MLflow) is not made twice. A webhook MLflow refuses (its URL rules may be stricter: `https` and public
-    /// addresses only unless its `MLFLOW_WEBHOOK_*` variables say otherwise) is a warning, not the export's end.
+    /// own), journaled per webhook: a rerun skips those done (changes made in Tally since are not sent again), and one
+    /// an interrupted export made (the same name and URL in MLflow) is not made twice. A webhook MLflow refuses (its
+    /// URL rules may be stricter: `https` and public addresses only unless its `MLFLOW_WEBHOOK_*` variables say
+    /// otherwise) is a warning; an MLflow that takes no webhooks at all (404 before 3.3, 403 to a caller who is not
+    /// an admin) is one warning, and the export ends there.
     func exportWebhooks(service: TrackingService, to destination: any MLflowDestination, journal: inout ImportJournal, summary: inout Summary) throws {
         for hook in try service.metadata.webhooks(id: nil).reversed() {  // oldest first, so MLflow lists them in the same order
             let key = "webhook:" + hook.id
             if journal.done[key] != nil { continue }
-            if journal.begun.contains(key), try destination.webhookExists(name: hook.name, url: hook.url) {
-                try journal.finish(key, fingerprint: "\(hook.lastUpdatedTime)")
-                continue
-            }
-            var secret: String?
-            if let sealed = hook.sealedSecret {
-                do {
-                    secret = try service.webhooks.secrets.unseal(sealed)
-                } catch {
-                    summary.warnings.append("webhook \(hook.id) (\(hook.name)) exported without its secret: \(WebhookDelivery.reason(error))")
-                }
-            }
-            try journal.begin(key)
             do {
+                if journal.begun.contains(key), try destination.webhookExists(name: hook.name, url: hook.url) {
+                    try journal.finish(key, fingerprint: "\(hook.lastUpdatedTime)")
+                    continue
+                }
+                var secret: String?, unopened: String?
+                if let sealed = hook.sealedSecret {
+                    do { secret = try service.webhooks.secrets.unseal(sealed) } catch { unopened = WebhookDelivery.reason(error) }
+                }
+                try journal.begin(key)
                 try destination.createWebhook(hook, secret: secret)
+                if let unopened {
+                    summary.warnings.append("webhook \(hook.id) (\(hook.name)) exported without its secret (\(unopened)): set it in MLflow (update_webhook)")
+                }
+                summary.webhooks += 1
+                try journal.finish(key, fingerprint: "\(hook.lastUpdatedTime)")
             } catch let e as TrackingError where e.code == .invalidParameterValue {
                 summary.warnings.append("webhook \(hook.id) (\(hook.name)) not exported: \(e.message)")
-                continue
+            } catch let e as TrackingError where e.code == .resourceDoesNotExist || e.code == .permissionDenied {
+                summary.warnings.append("webhooks not exported: \(e.message)")
+                return
             }
-            summary.webhooks += 1
-            try journal.finish(key, fingerprint: "\(hook.lastUpdatedTime)")
         }
     }
 }

@@ -79,13 +79,12 @@ public struct MLflowExport {
         }
         try exportRunOutputs(ordered, service: service, to: destination, journal: &journal)
         // The registry is global: exported whole when every experiment is.
-        if options.experiments == nil {
-            try exportRegistry(service: service, to: destination, journal: &journal, summary: &summary)
-            try exportWebhooks(service: service, to: destination, journal: &journal, summary: &summary)
-        }
+        if options.experiments == nil { try exportRegistry(service: service, to: destination, journal: &journal, summary: &summary) }
         for (e, _) in plan where e.lifecycleStage == .deleted {
             if let id = target[e.experimentID], try destination.experimentStage(id: id) != .deleted { try destination.setExperimentDeleted(id: id, true) }
         }
+        // Last: an MLflow that takes no webhooks (before 3.3, or a caller who is not an admin there) leaves a warning.
+        if options.experiments == nil { try exportWebhooks(service: service, to: destination, journal: &journal, summary: &summary) }
         return summary
     }
 

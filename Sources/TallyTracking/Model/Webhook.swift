@@ -124,11 +124,11 @@ public struct Webhook: Sendable, Equatable {
 
 /// What a test delivery found (`webhooks/{id}/test`).
 public struct WebhookTestResult: Sendable {
-    /// Whether the endpoint answered below 400.
+    /// Whether the endpoint answered 2xx (a redirect is not followed, so it is no success).
     public var success: Bool
     /// Its status, when it answered.
     public var responseStatus: Int?
-    /// Its body (at most 4 KiB), when it answered.
+    /// Its body (at most 64 KiB), when it answered.
     public var responseBody: String?
     /// Why no answer came, when none did.
     public var errorMessage: String?

@@ -24,12 +24,12 @@ public final class WebhookDelivery: Sendable {
     /// Deliveries waiting beyond which new ones are dropped (and reported): a receiver that hangs cannot make the
     /// server hold events without bound.
     public static let backlog = 10_000
-    /// Deliveries answered below 400, and those that failed or were dropped.
+    /// Deliveries answered 2xx, and those that failed or were dropped.
     let delivered = Atomic<Int>(0), failed = Atomic<Int>(0)
 
     /// Deliveries so far, for `/metrics`.
     public struct Activity: Sendable {
-        /// Answered below 400.
+        /// Answered 2xx.
         public var delivered: Int
         /// Failed: an error answer after the retries, no answer, refused by the address check, or dropped.
         public var failed: Int
@@ -121,24 +121,32 @@ public final class WebhookDelivery: Sendable {
     /// An error's message without the error code.
     static func reason(_ error: any Error) -> String { (error as? TrackingError)?.message ?? "\(error)" }
 
-    /// A status, and where a redirect pointed (not followed: see ``send(_:event:data:)``).
+    /// A status, and where a redirect pointed (its scheme, host and port only; not followed: see
+    /// ``send(_:event:data:)``).
     static func describe(_ a: BlockingHTTPClient.Answer) -> String {
-        (300..<400).contains(a.status) ? "\(a.status), a redirect to \(a.headers.first(name: "Location") ?? "nowhere") (not followed)" : "\(a.status)"
+        guard (300..<400).contains(a.status) else { return "\(a.status)" }
+        let location = a.headers.first(name: "Location").map { WebhookTarget.origin(of: $0) } ?? "nowhere"
+        return "\(a.status), a redirect to \(location) (not followed)"
     }
 
     /// The most of an answer's body read (a test shows it; a delivery only needs the status).
     static let answerLimit = 64 << 10
 
     /// Posts one delivery and waits for its answer (after the retries). Credentials in the URL (`user:pass@`) go as
-    /// Basic authentication, as MLflow's client sends them, and never into messages, which name the URL without
-    /// them and without its query.
+    /// Basic authentication, as MLflow's client sends them. Messages name the URL by its scheme, host and port only:
+    /// credentials, paths (Slack's and Teams' hold their tokens) and queries stay out of logs.
     func send(_ hook: Webhook, event: WebhookEvent, data: String) throws -> BlockingHTTPClient.Answer {
-        let target = try WebhookTarget.check(hook.url, policy: policy)
+        let shown = WebhookTarget.origin(of: hook.url)
         do {
-            return try post(target, hook, event: event, data: data)
+            let target = try WebhookTarget.check(hook.url, policy: policy)
+            do {
+                return try post(target, hook, event: event, data: data)
+            } catch let e as TrackingError {
+                throw TrackingError(e.code, e.message.replacingOccurrences(of: target.plainURL, with: shown))
+            }
         } catch let e as TrackingError {
-            throw TrackingError(e.code, e.message.replacingOccurrences(of: target.plainURL, with: target.shownURL)
-                .replacingOccurrences(of: hook.url, with: target.shownURL))
+            throw TrackingError(e.code, e.message.replacingOccurrences(of: WebhookTarget.repr(hook.url), with: shown)
+                .replacingOccurrences(of: hook.url, with: shown))
         }
     }
 

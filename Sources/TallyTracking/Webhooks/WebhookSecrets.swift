@@ -106,3 +106,19 @@ public struct WebhookSecrets: Sendable {
         return "v1," + Data(mac).base64EncodedString()
     }
 }
+
+extension WebhookSecrets {
+    /// Seals again under `target` every secret in `store` that `self` sealed (`tally cluster migrate`: a single
+    /// server's secrets, moved into a cluster whose members derive another key); the number changed. Secrets under
+    /// a third key are left as they are.
+    public func reseal(in store: any WebhookStore, under target: WebhookSecrets) throws -> Int {
+        guard target.fingerprint != fingerprint else { return 0 }
+        var changed = 0
+        for var h in try store.webhooks(id: nil) {
+            guard let sealed = h.sealedSecret, Self.fingerprint(of: sealed) == fingerprint else { continue }
+            h.sealedSecret = try target.seal(try unseal(sealed))
+            if try store.replaceWebhook(h) { changed += 1 }
+        }
+        return changed
+    }
+}

@@ -39,14 +39,11 @@ struct WebhookTarget {
         return c.string ?? url.absoluteString
     }
 
-    /// The URL as messages show it: scheme, host, port and path, never credentials or a query (tokens go there).
-    var shownURL: String {
-        guard var c = URLComponents(url: url, resolvingAgainstBaseURL: false) else { return host }
-        c.user = nil
-        c.password = nil
-        c.query = nil
-        c.fragment = nil
-        return c.string ?? host
+    /// A URL as messages show it: scheme, host and port (`https://hooks.example.com:443`), never credentials, a path
+    /// or a query, where receivers put their tokens; `<a URL>` for what does not parse.
+    static func origin(of text: String) -> String {
+        guard let c = URLComponents(string: text), let scheme = c.scheme, let host = c.host, !host.isEmpty else { return "<a URL>" }
+        return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host)" + (c.port.map { ":\($0)" } ?? "")
     }
 
     /// `Basic …` from the URL's credentials, when it has them.

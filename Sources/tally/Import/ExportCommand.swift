@@ -30,6 +30,8 @@ struct ExportCommand: ParsableCommand {
         @Option(help: "Where Tally keeps proxied artifacts, as tally server takes it: a directory or s3://bucket/prefix (default: <data-dir>/artifacts).")
         var artifactsDestination: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
+        @Option(help: "A cluster's --cluster-secret, when exporting its database: webhook secrets are opened with the key the members derive from it (env TALLY_CLUSTER_SECRET).")
+        var clusterSecret: String?
 
         func run() throws {
             var options = MLflowExport.Options()
@@ -39,6 +41,7 @@ struct ExportCommand: ParsableCommand {
             config.dataDirectory = dataDir
             config.backendStoreURI = backendStoreURI
             config.artifactsDestination = artifactsDestination
+            config.webhookClusterSecret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"]
             let service = try openOffline(config, for: "export")
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "export")
             let started = Date()

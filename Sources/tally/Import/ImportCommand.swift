@@ -34,6 +34,8 @@ struct ImportCommand: ParsableCommand {
         var artifactsDestination: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
         @Option(help: "Only runs started at or after this date (YYYY-MM-DD, an ISO 8601 time, or ms since the epoch).") var since: String?
+        @Option(help: "A cluster's --cluster-secret, when importing into its database: webhook secrets are sealed under the key the members derive from it (env TALLY_CLUSTER_SECRET).")
+        var clusterSecret: String?
         @Flag(help: "Count what would be imported; write nothing.") var dryRun = false
         @Flag(help: "After importing, compare every run with the source (fields, params, tags, inputs, each history's count and checksum); exit 1 on any difference.") var verify = false
 
@@ -55,6 +57,7 @@ struct ImportCommand: ParsableCommand {
             defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
             config.backendStoreURI = backendStoreURI
             config.artifactsDestination = artifactsDestination
+            config.webhookClusterSecret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"]
             let service = try openOffline(config, for: "import")
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "import")
             let started = Date()
@@ -125,6 +128,15 @@ func openOffline(_ config: ServerConfiguration, for command: String) throws -> T
     guard cluster.isEmpty else {
         try? service.close()
         throw ValidationError("the database serves a running cluster (\(cluster.joined(separator: ", "))): stop its servers, then \(command)")
+    }
+    // Webhook secrets this command's key cannot open: the servers' key is another (a cluster's is derived from its
+    // secret). New secrets would be sealed where the servers cannot open them, old ones cannot be exported.
+    let foreign = try service.webhookSecretsUnderOtherKeys()
+    if !foreign.isEmpty {
+        try? service.close()
+        throw ValidationError("\(foreign.count) webhook secret(s) here are sealed under another key than this command's "
+            + "(\(service.webhooks.secrets.fingerprint)): \(foreign.joined(separator: ", ")). Give it the servers' key: "
+            + "\(WebhookSecrets.environmentVariable), or --cluster-secret for a cluster's database")
     }
     return service
 }

@@ -28,6 +28,8 @@ struct ClusterCommand: ParsableCommand {
         @Option(help: "The cluster's PostgreSQL database: postgresql://user:password@host:port/database.") var backendStoreUri: String
         @Option(help: "The cluster's --metrics-destination: s3://bucket/prefix.") var metricsDestination: String
         @Option(help: "The cluster's --artifacts-destination (s3://bucket/prefix): the artifacts are copied there.") var artifactsDestination: String?
+        @Option(help: "The cluster's --cluster-secret (env TALLY_CLUSTER_SECRET): webhook secrets are sealed again under the key its members derive from it.")
+        var clusterSecret: String?
 
         func run() throws {
             let location = try ClusterConfiguration.metricsLocation(metricsDestination)
@@ -37,6 +39,15 @@ struct ClusterCommand: ParsableCommand {
             try ClusterMigration.checkStopped(metadata)
             print("== metadata")
             try MetadataCommand.Migrate.copy(from: dataDir + "/metadata.sqlite", to: metadata)
+            // The single server sealed webhook secrets under its own key; the members derive theirs from the cluster
+            // secret (unless TALLY_WEBHOOK_SECRET_KEY gives every process the same one, when nothing changes).
+            let single = try WebhookSecrets.load(dataDirectory: dataDir)
+            if let secret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"] {
+                let n = try single.reseal(in: metadata, under: try WebhookSecrets.load(dataDirectory: dataDir, clusterSecret: secret))
+                if n > 0 { print("webhook secrets sealed for the cluster: \(n)") }
+            } else if try metadata.webhooks(id: nil).contains(where: { $0.sealedSecret.flatMap(WebhookSecrets.fingerprint(of:)) == single.fingerprint }) {
+                print("warning: webhook secrets are sealed under this server's key; rerun with --cluster-secret to seal them for the cluster")
+            }
             if let artifactsDestination, FileManager.default.fileExists(atPath: dataDir + "/artifacts") {
                 print("== artifacts")
                 try ArtifactsCommand.Migrate.copy(from: dataDir + "/artifacts", to: artifactsDestination, scratch: nil)
