@@ -7,9 +7,10 @@ import Synchronization
 /// Posts webhook events as MLflow 3 does: a JSON body `{"entity", "action", "timestamp", "data"}`, the headers
 /// `X-MLflow-Delivery-Id`, `X-MLflow-Timestamp` and, with a secret, `X-MLflow-Signature`
 /// (``WebhookSecrets/signature(secret:deliveryID:timestamp:body:)``). Deliveries run in the background, at most
-/// ``workers`` at a time, and never delay the registry write that caused them; 429s, 5xx answers and dropped
-/// connections are retried (``WebhookPolicy/retries``). The URL is checked again on every delivery, and the request
-/// connects to the address the check resolved, without following redirects.
+/// ``workers`` at a time, and never delay the registry write that caused them; 429s, 5xx answers, connections
+/// refused or dropped and tries out of time are retried (``WebhookPolicy/retries``). A delivery is done when answered
+/// 2xx. The URL is checked again on every delivery, and the request connects to the address the check resolved,
+/// without following redirects.
 public final class WebhookDelivery: Sendable {
     /// Where and how deliveries may go.
     public let policy: WebhookPolicy
