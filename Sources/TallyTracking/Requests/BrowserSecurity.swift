@@ -249,14 +249,9 @@ public struct BrowserSecurity: Sendable, Equatable {
         }
         var text = name
         if text.hasPrefix("[") && text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
-        var addr = in6_addr()
-        guard !text.contains("%"), inet_pton(AF_INET6, text, &addr) == 1 else { return false }
-        let bytes = withUnsafeBytes(of: &addr) { Array($0) }
-        let loopback = bytes[0..<15].allSatisfy { $0 == 0 } && bytes[15] == 1
-        let uniqueLocal = bytes[0] & 0xFE == 0xFC
-        let mappedV4 = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
-        if mappedV4 { return isLocalOrPrivate(bytes[12...].map(String.init).joined(separator: ".")) }
-        return loopback || uniqueLocal
+        guard !text.contains("%"), text.contains(":"), let a = IPAddress(text) else { return false }
+        if let v4 = a.mappedV4 { return isLocalOrPrivate(v4.text) }
+        return a.within(IPAddress.loopbackV6, 128) || a.within([0xFC] + [UInt8](repeating: 0, count: 15), 7)
     }
 
     /// A dotted-quad IPv4 address in its canonical form (four decimal numbers 0–255, no leading zeros: `010` is 8 to
