@@ -9,9 +9,7 @@ extension MLflowRESTSource {
     public func webhooks() throws -> (hooks: [SourceWebhook], note: String?) {
         let listed: [JSONValue]
         do {
-            listed = try Self.pages("webhooks") {
-                try http.json(.GET, "/api/2.0/mlflow/webhooks", query: Self.query([("max_results", "1000")], token: $0), allowing: [404])
-            }
+            listed = try http.webhooks(allowing: [404])
         } catch let e as TrackingError where e.code == .permissionDenied {
             return ([], "webhooks not imported: MLflow lists them to admins only (\(e.message))")
         }
@@ -25,11 +23,18 @@ extension MLflowRESTSource {
     }
 }
 
+extension MLflowHTTPClient {
+    /// Every webhook MLflow lists, page by page (none when it answers a status of `allowing`).
+    func webhooks(allowing: Set<UInt> = []) throws -> [JSONValue] {
+        try MLflowRESTSource.pages("webhooks") {
+            try json(.GET, "/api/2.0/mlflow/webhooks", query: MLflowRESTSource.query([("max_results", "1000")], token: $0), allowing: allowing)
+        }
+    }
+}
+
 extension MLflowRESTDestination {
     public func webhookExists(name: String, url: String) throws -> Bool {
-        try MLflowRESTSource.pages("webhooks") {
-            try http.json(.GET, "/api/2.0/mlflow/webhooks", query: MLflowRESTSource.query([("max_results", "1000")], token: $0))
-        }.contains { $0["name"]?.text == name && $0["url"]?.text == url }
+        try http.webhooks().contains { $0["name"]?.text == name && $0["url"]?.text == url }
     }
 
     public func createWebhook(_ hook: Webhook, secret: String?) throws {

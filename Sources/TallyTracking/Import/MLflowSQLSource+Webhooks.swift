@@ -16,12 +16,8 @@ extension MLflowSQLSource {
         try query("SELECT webhook_id, name, description, url, status, secret, creation_timestamp, last_updated_timestamp FROM webhooks "
                   + "WHERE deleted_timestamp IS NULL\(workspace) ORDER BY creation_timestamp, webhook_id", []) { r in
             let id = r[0].string ?? ""
-            var events: [WebhookEvent] = []
-            for e in try rows("SELECT entity, action FROM webhook_events WHERE webhook_id = ? ORDER BY entity, action", [.text(id)]) {
-                // An event this build does not know (a newer MLflow's) is left out rather than failing the import.
-                if let entity = WebhookEntity(rawValue: e[0].string ?? ""), let action = WebhookAction(rawValue: e[1].string ?? ""),
-                   let event = try? WebhookEvent(entity, action) { events.append(event) }
-            }
+            let events = try rows("SELECT entity, action FROM webhook_events WHERE webhook_id = ? ORDER BY entity, action", [.text(id)])
+                .compactMap { WebhookEvent.stored(entity: $0[0].string, action: $0[1].string) }
             let hook = Webhook(id: id, name: r[1].string ?? "", description: r[2].string.flatMap { $0.isEmpty ? nil : $0 }, url: r[3].string ?? "",
                                events: events, status: WebhookStatus(rawValue: r[4].string ?? "") ?? .disabled, sealedSecret: nil,
                                creationTime: r[6].int ?? 0, lastUpdatedTime: r[7].int ?? r[6].int ?? 0)

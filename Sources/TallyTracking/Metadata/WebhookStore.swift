@@ -52,11 +52,7 @@ enum WebhookSQL {
                                      status: WebhookStatus(rawValue: r[4].string ?? "") ?? .disabled, sealedSecret: r[5].string,
                                      creationTime: r[6].int ?? 0, lastUpdatedTime: r[7].int ?? 0))
             }
-            // An event this build does not know (a newer build's, in a shared database) is left out.
-            if let entity = WebhookEntity(rawValue: r[8].string ?? ""), let action = WebhookAction(rawValue: r[9].string ?? ""),
-               let e = try? WebhookEvent(entity, action) {
-                hooks[hooks.count - 1].events.append(e)
-            }
+            if let e = WebhookEvent.stored(entity: r[8].string, action: r[9].string) { hooks[hooks.count - 1].events.append(e) }
         }
         return hooks
     }

@@ -73,6 +73,13 @@ public struct WebhookEvent: Sendable, Hashable, CustomStringConvertible {
         try self.init(entity, action)
     }
 
+    /// An event as a database stores it (`model_version`, `created`: MLflow's columns and Tally's alike); `nil` for one
+    /// this build does not know (a newer build's or MLflow's), which readers leave out rather than fail on.
+    static func stored(entity: String?, action: String?) -> WebhookEvent? {
+        guard let entity = WebhookEntity(rawValue: entity ?? ""), let action = WebhookAction(rawValue: action ?? "") else { return nil }
+        return try? WebhookEvent(entity, action)
+    }
+
     /// `model_version.created`: the payload's and the docs' spelling.
     public var description: String { "\(entity.rawValue).\(action.rawValue)" }
 }

@@ -23,7 +23,7 @@ public final class WebhookDelivery: Sendable {
     /// Concurrent deliveries, process-wide (MLflow's `MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS` default).
     public static let workers = 10
     /// Deliveries waiting beyond which new ones are dropped (and reported): a receiver that hangs cannot make the
-    /// server hold events without bound.
+    /// server hold events without bound (a server has one delivery service: its service's).
     public static let backlog = 10_000
     /// Deliveries answered 2xx, and those that failed or were dropped.
     let delivered = Atomic<Int>(0), failed = Atomic<Int>(0)
@@ -53,13 +53,12 @@ public final class WebhookDelivery: Sendable {
     /// Sends `event` with `data` (a JSON object's text) to each of `hooks` in the background.
     func deliver(_ event: WebhookEvent, data: String, to hooks: [Webhook]) {
         for hook in hooks {
-            guard Self.pool.waiting.add(1, ordering: .relaxed).newValue <= Self.backlog else {
-                Self.pool.waiting.subtract(1, ordering: .relaxed)
+            guard running.add(1, ordering: .relaxed).newValue <= Self.backlog else {
+                running.subtract(1, ordering: .relaxed)
                 failed.add(1, ordering: .relaxed)
                 report("Webhook \(hook.id) (\(hook.name)): \(event) dropped, \(Self.backlog) deliveries already waiting")
                 continue
             }
-            running.add(1, ordering: .relaxed)
             Self.pool.submit { [self] in
                 defer { running.subtract(1, ordering: .relaxed) }
                 do {
@@ -86,8 +85,6 @@ public final class WebhookDelivery: Sendable {
         let jobs = Mutex<(queue: [@Sendable () -> Void], head: Int)>(([], 0))
         let ready = DispatchSemaphore(value: 0)
         let started = Atomic<Bool>(false)
-        /// Jobs submitted and not yet finished.
-        let waiting = Atomic<Int>(0)
 
         func submit(_ job: @escaping @Sendable () -> Void) {
             jobs.withLock { $0.queue.append(job) }
@@ -111,7 +108,6 @@ public final class WebhookDelivery: Sendable {
                     return job
                 }
                 job?()
-                if job != nil { waiting.subtract(1, ordering: .relaxed) }
             }
         }
     }

@@ -21,7 +21,7 @@ public struct WebhookSecrets: Sendable {
         precondition(key.bitCount == 256, "webhook secrets are sealed with AES-256")
         self.key = key
         let mac = HMAC<SHA256>.authenticationCode(for: Array("tally webhook key".utf8), using: key)
-        fingerprint = mac.prefix(4).map { String(format: "%02x", $0) }.joined()
+        fingerprint = Secrets.hex(mac.prefix(4))
     }
 
     /// A fresh random key (tests, and stores that never persist a secret).

@@ -41,7 +41,7 @@ struct ExportCommand: ParsableCommand {
             config.dataDirectory = dataDir
             config.backendStoreURI = backendStoreURI
             config.artifactsDestination = artifactsDestination
-            config.webhookClusterSecret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"]
+            config.webhookClusterSecret = ServerCommand.clusterSecret(clusterSecret)
             let service = try openOffline(config, for: "export")
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "export")
             let started = Date()

@@ -57,7 +57,7 @@ struct ImportCommand: ParsableCommand {
             defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
             config.backendStoreURI = backendStoreURI
             config.artifactsDestination = artifactsDestination
-            config.webhookClusterSecret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"]
+            config.webhookClusterSecret = ServerCommand.clusterSecret(clusterSecret)
             let service = try openOffline(config, for: "import")
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "import")
             let started = Date()

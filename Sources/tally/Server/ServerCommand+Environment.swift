@@ -27,6 +27,10 @@ extension ServerCommand {
         }
     }
 
+    /// `--cluster-secret`, else `TALLY_CLUSTER_SECRET` (what a cluster's server, and an offline command on its
+    /// database, take), else `nil`.
+    static func clusterSecret(_ option: String?) -> String? { option ?? environment["TALLY_CLUSTER_SECRET"] }
+
     /// Where to listen: `--host`, `MLFLOW_HOST`, 127.0.0.1.
     var host: String { Self.mlflow(hostOption, "MLFLOW_HOST") ?? "127.0.0.1" }
     /// `--port`, `MLFLOW_PORT` (checked by ``validate()``), 5000.

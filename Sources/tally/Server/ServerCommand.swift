@@ -162,7 +162,7 @@ struct ServerCommand: AsyncParsableCommand {
         if ["0.0.0.0", "::", "[::]"].contains(host) && (advertiseUrl == nil || nodeId == nil) {
             throw ValidationError("cluster mode listening on every interface (--host \(host)) needs --advertise-url and --node-id: the address the other servers reach this one at, and a name of its own")
         }
-        guard let secret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"] else {
+        guard let secret = Self.clusterSecret(clusterSecret) else {
             throw ValidationError("cluster mode needs --cluster-secret (or env TALLY_CLUSTER_SECRET), the same on every server")
         }
         var cluster = ClusterConfiguration(metricsDestination: metricsDestination, nodeID: nodeId ?? "\(host):\(port)",

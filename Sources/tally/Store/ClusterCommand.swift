@@ -42,7 +42,7 @@ struct ClusterCommand: ParsableCommand {
             // The single server sealed webhook secrets under its own key; the members derive theirs from the cluster
             // secret (unless TALLY_WEBHOOK_SECRET_KEY gives every process the same one, when nothing changes).
             let single = try WebhookSecrets.load(dataDirectory: dataDir)
-            if let secret = clusterSecret ?? ProcessInfo.processInfo.environment["TALLY_CLUSTER_SECRET"] {
+            if let secret = ServerCommand.clusterSecret(clusterSecret) {
                 let n = try single.reseal(in: metadata, under: try WebhookSecrets.load(dataDirectory: dataDir, clusterSecret: secret))
                 if n > 0 { print("webhook secrets sealed for the cluster: \(n)") }
             } else if try metadata.webhooks(id: nil).contains(where: { $0.sealedSecret.flatMap(WebhookSecrets.fingerprint(of:)) == single.fingerprint }) {
