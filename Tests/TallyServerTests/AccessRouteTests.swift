@@ -68,6 +68,13 @@ import TallyTracking
     /// The fixture the requests name.
     struct Names {
         let experiment: String, experimentName: String, run: String, loggedModel: String, model: String
+        /// A trace of the experiment.
+        static let trace = "tr-0123456789abcdef0123456789abcdef"
+        /// `traces` (POST)'s body: a trace of `experiment`.
+        static func traceBody(_ experiment: String) -> String {
+            #"{"trace": {"trace_info": {"trace_id": "\#(trace)", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": "#
+                + #"{"experiment_id": "\#(experiment)"}}, "request_time": "2026-12-05T00:00:00Z", "state": "OK"}}}"#
+        }
     }
 
     /// A request for `path`/`method` naming the fixture where `access` looks for its resource; `nil` with a reason
@@ -75,7 +82,7 @@ import TallyTracking
     static func request(_ path: String, _ method: HTTPRequest.Method, _ access: Access, _ n: Names) -> (path: String, body: [UInt8], contentType: String?)? {
         var p = path
         for (param, value) in [(":run_id", n.run), ("{model_id}", n.loggedModel), ("{tag_key}", "k"), ("{id}", "tok-unknown"),
-                               ("{webhook_id}", "no-such-webhook"), (":file", "app.js"), ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
+                               ("{webhook_id}", "no-such-webhook"), ("{trace_id}", Names.trace), ("{assessment_id}", "a-unknown"), (":file", "app.js"), ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
             p = p.replacingOccurrences(of: param, with: value)
         }
         guard !p.contains("{"), !p.split(separator: "/").contains(where: { $0.hasPrefix(":") }) else { return nil }
@@ -89,7 +96,8 @@ import TallyTracking
             case .modelField(let f): fields[f] = n.model
             case .runQuery(let names): query[names[0]] = n.run
             case .artifactPath: if !path.contains("**") { query["path"] = "\(n.experiment)/\(n.run)/artifacts" }
-            case .runPath, .loggedModelPath: break
+            case .traceLocation: return (p, Array(Names.traceBody(n.experiment).utf8), "application/json")
+            case .runPath, .loggedModelPath, .tracePath: break
             }
         }
         if method == .get || method == .head { query.merge(fields) { a, _ in a } }
@@ -126,6 +134,7 @@ import TallyTracking
             func setUp() async throws {
                 _ = try await call("POST", api + "/registered-models/create", #"{"name": "acl-m"}"#)
                 _ = try await call("POST", api + "/experiments/restore", #"{"experiment_id": "\#(exp)"}"#)
+                _ = try await call("POST", v3 + "/traces", Names.traceBody(exp))
                 for (role, level) in [(Role.denied, "DENY"), (.editor, "EDIT"), (.manager, "MANAGE")] {
                     for (type, id) in [("experiment", exp), ("registered_model", "acl-m")] {
                         _ = try await call("POST", v3 + "/users/permissions/grant",
@@ -183,10 +192,15 @@ import TallyTracking
             "DELETE model-versions/delete-tag": .delete, "GET model-versions/get-download-uri": .read,
             "PUT artifacts/**": .update, "GET artifacts/**": .read, "DELETE artifacts/**": .delete, "GET artifacts": .read,
             "POST upload-artifact": .update, "GET /get-artifact": .read, "POST runs/:run_id/metrics": .update,
+            // Traces: MLflow's validate_can_start_trace_v3, _read_trace, _update_trace, _delete_traces and the assessments'.
+            "POST traces": .update, "GET traces/{trace_id}": .read, "PATCH traces/{trace_id}/tags": .update,
+            "DELETE traces/{trace_id}/tags": .update, "POST traces/delete-traces": .delete, "POST traces/{trace_id}/assessments": .update,
+            "GET traces/{trace_id}/assessments/{assessment_id}": .read, "PATCH traces/{trace_id}/assessments/{assessment_id}": .update,
+            "DELETE traces/{trace_id}/assessments/{assessment_id}": .update,
         ]
         let anyUser: Set<String> = [
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",
-            "GET model-versions/search", "POST logged-models/search", "POST experiments/search-datasets",  // filtered
+            "GET model-versions/search", "POST logged-models/search", "POST experiments/search-datasets", "POST traces/search",  // filtered
             "GET metrics/get-history-bulk", "GET metrics/get-history-bulk-interval", "POST compare", "POST scoreboard",  // every run checked
             "PUT artifacts", "DELETE artifacts",  // only ever 405
             "GET users/get", "GET users/current", "GET users/list", "PATCH users/update-password", "POST users/permissions/grant",

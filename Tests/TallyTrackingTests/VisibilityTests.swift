@@ -102,6 +102,17 @@ final class FailingMetadata: MetadataStore {
     func webhooks(id: String?) throws -> [Webhook] { try inner.webhooks(id: id) }
     func replaceWebhook(_ hook: Webhook) throws -> Bool { try inner.replaceWebhook(hook) }
     func deleteWebhook(id: String) throws -> Bool { try inner.deleteWebhook(id: id) }
+    func insertTrace(_ trace: TraceInfo) throws -> Bool { try inner.insertTrace(trace) }
+    func traces(ids: [String]) throws -> [TraceInfo] { try inner.traces(ids: ids) }
+    func traces(experimentIDs: [Int64]) throws -> [TraceInfo] { try inner.traces(experimentIDs: experimentIDs) }
+    func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try inner.setTraceTag(traceID: traceID, tag) }
+    func deleteTraceTag(traceID: String, key: String) throws -> Bool { try inner.deleteTraceTag(traceID: traceID, key: key) }
+    func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
+        try inner.deleteTraces(experimentID: experimentID, ids: ids, maxTime: maxTime, limit: limit)
+    }
+    func insertAssessment(_ a: Assessment) throws -> Bool { try inner.insertAssessment(a) }
+    func replaceAssessment(_ a: Assessment) throws -> Bool { try inner.replaceAssessment(a) }
+    func deleteAssessment(traceID: String, id: String) throws -> Bool { try inner.deleteAssessment(traceID: traceID, id: id) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

@@ -33,6 +33,10 @@ enum Target: Sendable {
     case runPath(String)
     /// A logged-model id path parameter.
     case loggedModelPath(String)
+    /// A trace id path parameter (an unknown trace is refused as unreadable, as MLflow's auth app refuses it).
+    case tracePath(String)
+    /// The experiment of a trace a request sends (`trace.trace_info.trace_location.mlflow_experiment.experiment_id`).
+    case traceLocation
     /// Run id query parameters (every one given is checked).
     case runQuery([String])
     /// A proxied artifact path (`<experiment id>/…`), from the URL or the `path` query parameter.
@@ -41,7 +45,7 @@ enum Target: Sendable {
     /// Whether the resource is named in fields the JSON handler reads (checked once the request is parsed).
     var inFields: Bool {
         switch self {
-        case .experimentField, .experimentNameField, .runField, .modelField: true
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation: true
         default: false
         }
     }

@@ -94,6 +94,10 @@ struct AccessGate: Sendable {
         case .experimentNameField(let f): resource = .experiment(try service.experimentID(named: try r.string(f, required: true)!))
         case .runField: resource = .experiment(try service.experimentID(ofRun: try r.runID()))
         case .modelField(let f): resource = .registeredModel(try r.string(f, required: true)!)
+        case .traceLocation:
+            let info = r.raw("trace").flatMap { $0["trace_info"] ?? $0["traceInfo"] }
+            guard let info else { throw MLflowRequest.missing("trace") }
+            resource = .experiment(try TraceJSON.info(info).experimentID)
         default: throw TrackingError(.internalError, "access target \(pending.target) is not a request field")
         }
         try r.grants.require(pending.need, on: resource)
@@ -104,6 +108,11 @@ struct AccessGate: Sendable {
         switch target {
         case .runPath(let p): return [.experiment(try service.experimentID(ofRun: Endpoints.parameter(p, context)))]
         case .loggedModelPath(let p): return [.experiment(try service.experimentID(ofLoggedModel: Endpoints.parameter(p, context)))]
+        case .tracePath(let p):
+            guard let e = try service.traceExperiment(id: Endpoints.parameter(p, context)) else {
+                throw TrackingError(.permissionDenied, "Permission denied")  // whether it exists is not told
+            }
+            return [.experiment(e)]
         case .runQuery(let names):
             let q = PercentDecoding.query(request.uri.query ?? "")
             let ids = names.flatMap { q[$0] ?? [] }.filter { !$0.isEmpty }
@@ -116,7 +125,7 @@ struct AccessGate: Sendable {
             let first = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             guard let id = Int64(first), String(id) == first, (try? service.experiment(id: first)) != nil else { throw AccessRules.adminOnly }
             return [.experiment(first)]
-        case .experimentField, .experimentNameField, .runField, .modelField:
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation:
             throw TrackingError(.internalError, "access target \(target) is checked with the request's fields")
         }
     }

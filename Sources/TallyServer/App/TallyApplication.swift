@@ -169,6 +169,7 @@ public enum TallyApplication {
         LoggedModelRoutes(endpoints: e).add(to: mlflow)
         RegistryRoutes(endpoints: e).add(to: mlflow)
         WebhookRoutes(endpoints: e).add(to: mlflow)
+        TraceRoutes(endpoints: e).addV2(to: mlflow)
         MetricRoutes(endpoints: e).add(to: mlflow)
         ArtifactRoutes(endpoints: e).addTracking(to: mlflow)
         UserRoutes(endpoints: e).add(to: mlflow)
@@ -182,6 +183,7 @@ public enum TallyApplication {
 
         let v3 = RouteTable(gate: e.gate)
         UserRoutes(endpoints: e).addPermissions(to: v3)
+        TraceRoutes(endpoints: e).add(to: v3)
         v3.on("server-info", .get, access: .open) { _, _ in
             var o = Obj()
             let info = e.service.serverInfo

@@ -23,7 +23,7 @@ extension SearchFilter {
                 case "last_updated_timestamp": return c.test(Double(m.lastUpdatedTime))
                 default: return false
                 }
-            case .dataset:
+            case .dataset, .metadata, .feedback, .expectation:
                 return false
             }
         }

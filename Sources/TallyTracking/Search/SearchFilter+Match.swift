@@ -40,6 +40,7 @@ extension FilterClause {
         case ("!=", .string(let v)): return !ExactKey.sameBytes(s, v)
         case ("LIKE", .string(let v)): return LikePattern.matches(s, v, caseInsensitive: false)
         case ("ILIKE", .string(let v)): return LikePattern.matches(s, v, caseInsensitive: true)
+        case ("RLIKE", .string(let v)): return FilterClause.regexSearch(s, v)
         case ("IN", .list(let vs)): return vs.contains { ExactKey.sameBytes(s, $0) }
         case ("NOT IN", .list(let vs)): return !vs.contains { ExactKey.sameBytes(s, $0) }
         default: return false
@@ -88,6 +89,8 @@ extension FilterClause {
             case "artifact_uri": return test(run.info.artifactURI)
             default: return false
             }
+        case .metadata, .feedback, .expectation:
+            return false  // trace entities
         case .dataset:
             return run.inputs.contains { input in
                 switch key {

@@ -1,6 +1,12 @@
 /// What a filter clause or order key refers to.
 public enum SearchEntity: String, Sendable {
     case metric, parameter, tag, attribute, dataset
+    /// A trace's metadata (`metadata.<key>`, `request_metadata.<key>`).
+    case metadata
+    /// A trace's feedback of a name (`feedback.<name>`).
+    case feedback
+    /// A trace's expectation of a name (`expectation.<name>`).
+    case expectation
 }
 
 /// One `identifier comparator value` clause.
@@ -38,6 +44,8 @@ public struct SearchFilter: Sendable, Equatable {
         case registeredModels
         /// `model-versions/search`: the attributes `name`, `version_number`, `run_id`, `source_path` and tags.
         case modelVersions
+        /// `traces/search`: attributes (`trace.`), tags, metadata, feedback and expectations (SearchFilter+Traces).
+        case traces
     }
 
     static let loggedModelStringAttributes: Set<String> = ["name", "model_id", "experiment_id", "source_run_id", "model_type"]
@@ -195,6 +203,8 @@ public struct SearchFilter: Sendable, Equatable {
                 default:
                     throw TrackingError.invalid("Invalid entity type '\(text)'. Valid entity types are ('attribute', 'tag', 'tags')")
                 }
+            case .traces:
+                return try traceEntity(text)
             case .loggedModels:
                 switch text {
                 case "attributes": return .attribute
@@ -215,6 +225,8 @@ public struct SearchFilter: Sendable, Equatable {
                     throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '\(validRunAttributeKeys)'")
                 }
                 return k
+            case .traces:
+                return try traceAttribute(key)
             case .registeredModels:
                 guard key == "name" else { throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '{'name'}'") }
                 return key
@@ -253,14 +265,14 @@ public struct SearchFilter: Sendable, Equatable {
                 if kind == .loggedModels || kind == .registeredModels || kind == .modelVersions {
                     throw TrackingError.invalid("Invalid comparison: '\(key) \(op)'. Expected a comparison with 3 tokens.")
                 }
-                guard entity == .parameter || entity == .tag else { throw invalidComparator(op, entity, key) }
+                guard [.parameter, .tag, .metadata, .feedback, .expectation].contains(entity) else { throw invalidComparator(op, entity, key) }
                 return FilterClause(entity: entity, key: key, comparator: op, value: .none)
             }
             var op: String
             if case .comparator(let c) = tokens[i] {
                 op = c
                 i += 1
-            } else if peekWord("LIKE") || peekWord("ILIKE") || peekWord("IN") {
+            } else if peekWord("LIKE") || peekWord("ILIKE") || peekWord("IN") || (kind == .traces && peekWord("RLIKE")) {
                 op = { if case .word(let w) = tokens[i] { return w.uppercased() } else { return "" } }()
                 i += 1
             } else if peekWord("NOT") && peekWord("IN", at: i + 1) {
@@ -284,12 +296,14 @@ public struct SearchFilter: Sendable, Equatable {
             case (.experiments, .attribute): key == "creation_time" || key == "last_update_time"
             case (.loggedModels, .attribute): loggedModelNumericAttributes.contains(key)
             case (.modelVersions, .attribute): key == "version_number"
+            case (.traces, .attribute): traceNumericAttributes.contains(key)
             default: false
             }
         }
 
         func allowed(_ entity: SearchEntity, _ key: String) -> [String] {
             if isNumeric(entity, key) { return ["=", "!=", ">", ">=", "<", "<="] }
+            if kind == .traces { return traceComparators(entity, key) }
             switch entity {
             case .parameter, .tag: return ["=", "!=", "LIKE", "ILIKE"]
             case .dataset: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
@@ -302,7 +316,7 @@ public struct SearchFilter: Sendable, Equatable {
 
         func invalidComparator(_ op: String, _ entity: SearchEntity, _ key: String) -> TrackingError {
             var all = allowed(entity, key)
-            if entity == .parameter || entity == .tag { all += ["IS NULL", "IS NOT NULL"] }
+            if [.parameter, .tag, .metadata, .feedback, .expectation].contains(entity) { all += ["IS NULL", "IS NOT NULL"] }
             return .invalid("Invalid comparator '\(op)' not one of '{\(all.map { "'\($0)'" }.joined(separator: ", "))}'")
         }
 
@@ -312,6 +326,9 @@ public struct SearchFilter: Sendable, Equatable {
             if op == "IN" || op == "NOT IN" {
                 if kind == .runs && entity == .attribute && key != "run_id" {
                     throw TrackingError.invalid("Only ['run_id'] attributes support comparison with a list of quoted string values.")
+                }
+                if kind == .traces && entity == .attribute && !Self.traceListAttributes.contains(key) {
+                    throw TrackingError.invalid("Only \(Self.traceListAttributesText) attributes support comparison with a list of quoted string values.")
                 }
                 guard t == .leftParen else { throw TrackingError.invalid("Expected a list of quoted string values for '\(op)', got \(t.text)") }
                 i += 1
@@ -331,6 +348,12 @@ public struct SearchFilter: Sendable, Equatable {
                 return .list(items)
             }
             i += 1
+            if kind == .traces, entity == .feedback || entity == .expectation, [">", ">=", "<", "<="].contains(op) {
+                guard case .number(let n) = t, let v = Double(n) else {
+                    throw TrackingError.invalid("Expected numeric value type for assessment comparison '\(op)'. Found \(t.text)")
+                }
+                return .number(v)
+            }
             if isNumeric(entity, key) {
                 if kind == .modelVersions, case .singleQuoted(let q) = t, let v = Int64(q) { return .number(Double(v)) }  // '1' is 1
                 guard case .number(let n) = t, let v = Double(n) else {
@@ -347,6 +370,7 @@ public struct SearchFilter: Sendable, Equatable {
             }
             switch t {
             case .singleQuoted(let s), .doubleQuoted(let s):
+                if op == "RLIKE" { try FilterClause.checkPattern(s) }
                 return .string(s)
             default:
                 let what = entity == .parameter ? "parameter" : entity == .tag ? "tag" : entity == .dataset ? "dataset" : "attribute"

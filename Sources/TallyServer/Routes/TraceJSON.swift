@@ -1,0 +1,169 @@
+import TallyTracking
+
+/// MLflow 3's trace messages in protobuf's JSON (`TraceInfoV3`, `Assessment`): read from a request (snake_case or
+/// protobuf's lowerCamelCase names, as MLflow's parser takes either) and written as MLflow writes them.
+enum TraceJSON {
+    /// A member by its snake_case name or its lowerCamelCase one.
+    static func member(_ o: JSONValue, _ name: String) -> JSONValue? {
+        if let v = o[name], v != .null { return v }
+        var camel = "", upper = false
+        for c in name {
+            if c == "_" { upper = true } else { camel += upper ? c.uppercased() : String(c); upper = false }
+        }
+        if let v = o[camel], v != .null { return v }
+        return nil
+    }
+
+    static func string(_ o: JSONValue, _ name: String, in path: String) throws -> String? {
+        guard let v = member(o, name) else { return nil }
+        guard case .string(let s) = v else { throw MLflowRequest.invalid(path + name, v) }
+        return s
+    }
+
+    /// A `map<string, string>` member: an object of strings (absent: empty).
+    static func map(_ o: JSONValue, _ name: String, in path: String) throws -> [KeyValue] {
+        guard let v = member(o, name) else { return [] }
+        guard case .object(let members) = v else { throw MLflowRequest.invalid(path + name, v) }
+        var out: [String: String] = [:]
+        for (k, x) in members {
+            guard case .string(let s) = x else { throw MLflowRequest.invalid(path + name + "." + k, x) }
+            out[k] = s  // the last of a repeated key, as the JSON parser keeps it
+        }
+        return out.map { KeyValue(key: $0.key, value: $0.value) }.sorted { $0.key < $1.key }
+    }
+
+    static func time(_ o: JSONValue, _ name: String, in path: String) throws -> Int64? {
+        guard let v = member(o, name) else { return nil }
+        guard case .string(let s) = v, let ms = ProtoTime.timestamp(s) else {
+            throw TrackingError(.invalidParameterValue, "Invalid value \(v.pythonRepr) for parameter '\(path + name)' supplied: expected an RFC 3339 timestamp string")
+        }
+        return ms
+    }
+
+    /// A request's `trace_info`.
+    static func info(_ o: JSONValue) throws -> TraceInfo {
+        let p = "trace.trace_info."
+        guard let id = try string(o, "trace_id", in: p), !id.isEmpty else { throw MLflowRequest.missing(p + "trace_id") }
+        guard let location = member(o, "trace_location"), let exp = member(location, "mlflow_experiment"),
+              let experimentID = try string(exp, "experiment_id", in: p + "trace_location.mlflow_experiment."), !experimentID.isEmpty else {
+            throw MLflowRequest.missing(p + "trace_location.mlflow_experiment.experiment_id")
+        }
+        var duration: Int64?
+        if let d = member(o, "execution_duration") {
+            guard case .string(let s) = d, let ms = ProtoTime.duration(s) else {
+                throw TrackingError(.invalidParameterValue, "Invalid value \(d.pythonRepr) for parameter '\(p)execution_duration' supplied: expected a duration such as \"1.5s\"")
+            }
+            duration = ms
+        }
+        let assessments = try (member(o, "assessments")?.items ?? []).map { a -> Assessment in
+            guard case .object = a else { throw MLflowRequest.invalid(p + "assessments", a) }
+            var x = try assessment(a)
+            guard let k = kind(a) else { throw TrackingError(.invalidParameterValue, "Unknown assessment type: None") }
+            x.kind = k
+            return x
+        }
+        return TraceInfo(traceID: id, experimentID: experimentID, clientRequestID: try string(o, "client_request_id", in: p),
+                         requestTime: try time(o, "request_time", in: p) ?? 0, executionDuration: duration,
+                         state: TraceState(apiName: try string(o, "state", in: p)), requestPreview: try string(o, "request_preview", in: p),
+                         responsePreview: try string(o, "response_preview", in: p), metadata: try map(o, "trace_metadata", in: p),
+                         tags: try map(o, "tags", in: p), assessments: assessments)
+    }
+
+    /// A trace info as MLflow writes it.
+    static func info(_ t: TraceInfo) -> String {
+        var o = Obj()
+        o.add("trace_id", t.traceID)
+        o.add("client_request_id", t.clientRequestID)
+        o.add("trace_location", raw: #"{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": "# + JSONText.quote(t.experimentID) + "}}")
+        o.add("request_time", ProtoTime.timestamp(t.requestTime))
+        o.add("execution_duration", t.executionDuration.map(ProtoTime.duration))
+        o.add("state", t.state.rawValue)
+        o.add("trace_metadata", raw: object(t.metadata))
+        o.add("assessments", array: t.assessments.map(assessment))
+        o.add("tags", raw: object(t.tags))
+        o.add("request_preview", t.requestPreview)
+        o.add("response_preview", t.responsePreview)
+        return o.json
+    }
+
+    static func object(_ kvs: [KeyValue]) -> String {
+        "{" + kvs.map { JSONText.quote($0.key) + ": " + JSONText.quote($0.value) }.joined(separator: ", ") + "}"
+    }
+
+    /// The fields Tally reads itself; every other member of an assessment is kept as sent, in ``Assessment/body``.
+    static let ownFields: Set<String> = ["assessment_id", "assessmentId", "assessment_name", "assessmentName", "trace_id", "traceId",
+                                         "create_time", "createTime", "last_update_time", "lastUpdateTime", "valid", "overrides"]
+
+    /// Which kind an assessment message is (`nil`: neither a feedback nor an expectation).
+    static func kind(_ o: JSONValue) -> AssessmentKind? {
+        member(o, "feedback") != nil ? .feedback : member(o, "expectation") != nil ? .expectation : nil
+    }
+
+    /// A request's assessment (its kind is read by ``kind(_:)``; the id and times are the service's to give).
+    static func assessment(_ o: JSONValue) throws -> Assessment {
+        let p = "assessment."
+        guard case .object(let members) = o else { throw MLflowRequest.invalid("assessment", o) }
+        var valid = true
+        if let v = member(o, "valid") {
+            guard case .bool(let b) = v else { throw MLflowRequest.invalid(p + "valid", v) }
+            valid = b
+        }
+        let kept = members.filter { !ownFields.contains($0.0) && $0.1 != .null }
+        return Assessment(id: try string(o, "assessment_id", in: p) ?? "", traceID: try string(o, "trace_id", in: p) ?? "",
+                          name: try string(o, "assessment_name", in: p) ?? "", kind: kind(o) ?? .feedback,
+                          createTime: try time(o, "create_time", in: p) ?? 0, lastUpdateTime: try time(o, "last_update_time", in: p) ?? 0,
+                          valid: valid, overrides: try string(o, "overrides", in: p), value: value(o), body: JSONValue.object(kept).compact)
+    }
+
+    /// The value a `feedback.<name>` or `expectation.<name>` clause compares, as JSON text: the feedback's or
+    /// expectation's `value`, or an expectation's `serialized_value.value` (already JSON).
+    static func value(_ o: JSONValue) -> String? {
+        if let f = member(o, "feedback") { return member(f, "value")?.compact }
+        guard let x = member(o, "expectation") else { return nil }
+        if let v = member(x, "value") { return v.compact }
+        return member(x, "serialized_value").flatMap { member($0, "value")?.text }
+    }
+
+    /// An assessment as MLflow writes it.
+    static func assessment(_ a: Assessment) -> String {
+        var o = Obj()
+        o.add("assessment_id", a.id)
+        o.add("assessment_name", a.name)
+        o.add("trace_id", a.traceID)
+        if case .object(let members)? = try? JSONParser.parse(Array(a.body.utf8)) {
+            for (k, v) in members { o.add(k, raw: v.compact) }
+        }
+        o.add("create_time", ProtoTime.timestamp(a.createTime))
+        o.add("last_update_time", ProtoTime.timestamp(a.lastUpdateTime))
+        o.add("overrides", a.overrides)
+        o.add("valid", bool: a.valid)
+        return o.json
+    }
+
+    /// Applies a PATCH's fields that `mask` names: the name, the feedback or expectation (and so the value), the
+    /// rationale, metadata merged (the request's keys win), validity.
+    static func merge(_ a: inout Assessment, _ o: JSONValue, _ mask: Set<String>) throws {
+        let update = try assessment(o)
+        var members: [(String, JSONValue)] = []
+        if case .object(let m)? = try? JSONParser.parse(Array(a.body.utf8)) { members = m }
+        func set(_ name: String, _ v: JSONValue?) {
+            members.removeAll { $0.0 == name }
+            if let v { members.append((name, v)) }
+        }
+        if mask.contains("assessment_name"), !update.name.isEmpty { a.name = update.name }
+        for field in ["feedback", "expectation", "rationale"] where mask.contains(field) { set(field, member(o, field)) }
+        if mask.contains("feedback") || mask.contains("expectation") { a.value = value(.object(members)) }
+        if mask.contains("metadata"), let new = member(o, "metadata") {
+            guard case .object(let added) = new else { throw MLflowRequest.invalid("assessment.metadata", new) }
+            var merged: [(String, JSONValue)] = []
+            if case .object(let old)? = members.first(where: { $0.0 == "metadata" })?.1 { merged = old }
+            for (k, v) in added {
+                merged.removeAll { $0.0 == k }
+                merged.append((k, v))
+            }
+            set("metadata", .object(merged))
+        }
+        if mask.contains("valid") { a.valid = update.valid }
+        a.body = JSONValue.object(members).compact
+    }
+}

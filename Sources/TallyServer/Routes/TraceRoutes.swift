@@ -1,0 +1,88 @@
+import Hummingbird
+import NIOCore
+import TallyTracking
+
+/// MLflow 3's trace endpoints under `/api/3.0/mlflow`: a finished trace's info (`traces`, POST), one trace
+/// (`traces/{trace_id}`), `traces/search`, tags, `traces/delete-traces` and assessments. The tag and delete routes
+/// are under `/api/2.0/mlflow` too, where MLflow 3's client calls them (``addV2(to:)``). The spans are not
+/// sent here: the client writes them to the artifact store, under the `mlflow.artifactLocation` tag the server gives
+/// (``TrackingService/startTrace(_:)``), and reads them from there.
+struct TraceRoutes {
+    let endpoints: Endpoints
+
+    func add(to t: RouteTable) {
+        let s = endpoints.service, e = endpoints
+        addV2(to: t)
+        t.on("traces", .post, access: .needs(.update, .traceLocation), use: e.json { r in
+            guard let trace = r.raw("trace") else { throw MLflowRequest.missing("trace") }
+            guard case .object = trace, let info = trace["trace_info"] ?? trace["traceInfo"], case .object = info else {
+                throw MLflowRequest.missing("trace.trace_info")
+            }
+            return Self.wrap(try s.startTrace(try TraceJSON.info(info)))
+        })
+        t.on("traces/search", .post, access: .user, use: e.json { r in
+            guard let locations = r.raw("locations") else { throw MLflowRequest.missing("locations") }
+            let ids = try locations.items.compactMap { l -> String? in
+                guard case .object = l else { throw MLflowRequest.invalid("locations", locations) }
+                return (l["mlflow_experiment"] ?? l["mlflowExperiment"])?["experiment_id"]?.text
+            }
+            let page = try s.searchTraces(experimentIDs: ids, filter: try r.string("filter"), maxResults: try r.int64("max_results"),
+                                          orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"), scope: r.grants)
+            var o = Obj()
+            o.add("traces", array: page.items.map(TraceJSON.info))
+            o.add("next_page_token", page.nextPageToken)
+            return ByteBuffer(string: o.json)
+        })
+        let trace = { (need: Permission.Need) in Access.needs(need, .tracePath("trace_id")) }
+        t.on("traces/{trace_id}", .get, access: trace(.read), use: e.json(path: ["trace_id"]) { _, p, _ in
+            Self.wrap(try s.traceInfo(id: p[0]))
+        })
+        t.on("traces/{trace_id}/assessments", .post, access: trace(.update), use: e.json(path: ["trace_id"]) { r, p, _ in
+            guard let body = r.raw("assessment"), case .object = body else { throw MLflowRequest.missing("assessment") }
+            var a = try TraceJSON.assessment(body)
+            a.traceID = p[0]
+            return ByteBuffer(string: Render.wrap("assessment", TraceJSON.assessment(try s.createAssessment(a, kind: TraceJSON.kind(body)))))
+        })
+        let assessment = ["trace_id", "assessment_id"]
+        t.on("traces/{trace_id}/assessments/{assessment_id}", .get, access: trace(.read), use: e.json(path: assessment) { _, p, _ in
+            ByteBuffer(string: Render.wrap("assessment", TraceJSON.assessment(try s.assessment(traceID: p[0], id: p[1]))))
+        })
+        t.on("traces/{trace_id}/assessments/{assessment_id}", .patch, access: trace(.update), use: e.json(path: assessment) { r, p, _ in
+            guard let body = r.raw("assessment"), case .object = body else { throw MLflowRequest.missing("assessment") }
+            let mask = try TrackingService.assessmentMask(try r.string("update_mask"))
+            let a = try s.updateAssessment(traceID: p[0], id: p[1], mask: mask) { try TraceJSON.merge(&$0, body, mask) }
+            return ByteBuffer(string: Render.wrap("assessment", TraceJSON.assessment(a)))
+        })
+        t.on("traces/{trace_id}/assessments/{assessment_id}", .delete, access: trace(.update), use: e.json(path: assessment) { _, p, _ in
+            try s.deleteAssessment(traceID: p[0], id: p[1])
+            return ByteBuffer(string: Endpoints.empty)
+        })
+    }
+
+    /// The routes MLflow serves under both API versions: tags and `traces/delete-traces`.
+    func addV2(to t: RouteTable) {
+        let s = endpoints.service, e = endpoints
+        let trace = { (need: Permission.Need) in Access.needs(need, .tracePath("trace_id")) }
+        t.on("traces/{trace_id}/tags", .patch, access: trace(.update), use: e.json(path: ["trace_id"]) { r, p, _ in
+            try s.setTraceTag(id: p[0], key: try r.string("key"), value: try r.string("value"))
+            return ByteBuffer(string: Endpoints.empty)
+        })
+        t.on("traces/{trace_id}/tags", .delete, access: trace(.update), use: e.json(path: ["trace_id"]) { r, p, _ in
+            try s.deleteTraceTag(id: p[0], key: try r.string("key"))
+            return ByteBuffer(string: Endpoints.empty)
+        })
+        t.on("traces/delete-traces", .post, access: .needs(.delete, .experimentField("experiment_id")), use: e.json { r in
+            let ids = r.raw("request_ids") != nil ? try r.strings("request_ids") : r.raw("trace_ids") != nil ? try r.strings("trace_ids") : nil
+            let n = try s.deleteTraces(experimentID: try r.string("experiment_id"), maxTimestamp: try r.int64("max_timestamp_millis"),
+                                       maxTraces: try r.int64("max_traces"), ids: ids)
+            var o = Obj()
+            o.add("traces_deleted", Int64(n))
+            return ByteBuffer(string: o.json)
+        })
+    }
+
+    /// `{"trace": {"trace_info": …}}`.
+    static func wrap(_ t: TraceInfo) -> ByteBuffer {
+        ByteBuffer(string: Render.wrap("trace", Render.wrap("trace_info", TraceJSON.info(t))))
+    }
+}

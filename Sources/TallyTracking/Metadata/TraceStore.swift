@@ -1,0 +1,224 @@
+/// Where trace metadata is kept (MLflow 3's trace infos, tags, metadata and assessments): both metadata stores,
+/// with the same SQL (``TraceSQL``). Span data is not: the client writes it to the artifact store.
+public protocol TraceStore {
+    /// Stores a trace with its tags, metadata and assessments; a trace already stored under the id is updated (its
+    /// fields replaced, tags and metadata upserted, new assessments added), as MLflow's store does when a client
+    /// sends a trace again. `false` (nothing written) when the id is taken by a trace of another experiment.
+    func insertTrace(_ trace: TraceInfo) throws -> Bool
+    /// Traces by id, whole (tags, metadata, assessments), in no particular order; unknown ids are left out.
+    func traces(ids: [String]) throws -> [TraceInfo]
+    /// Every trace of some experiments, whole, in no particular order (a search filters, orders and pages them).
+    func traces(experimentIDs: [Int64]) throws -> [TraceInfo]
+    /// Upserts a trace tag; `false` when the trace does not exist.
+    func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool
+    /// Deletes a trace tag; `false` when there was none.
+    func deleteTraceTag(traceID: String, key: String) throws -> Bool
+    /// Deletes traces of an experiment (with their tags, metadata and assessments): those of `ids`, or the oldest
+    /// `limit` that started at or before `maxTime`. Returns how many.
+    func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int
+    /// Adds an assessment and marks the one it overrides (if any) invalid; `false` when the trace does not exist.
+    func insertAssessment(_ a: Assessment) throws -> Bool
+    /// Replaces an assessment's fields; `false` when it does not exist.
+    func replaceAssessment(_ a: Assessment) throws -> Bool
+    /// Deletes an assessment; `false` when there was none.
+    func deleteAssessment(traceID: String, id: String) throws -> Bool
+}
+
+/// The trace tables' statements, in the SQL both dialects read alike.
+enum TraceSQL {
+    /// SQLite's version 10 and PostgreSQL's version 9 (`text` and `integer` are the dialect's types).
+    static func schema(text: String, integer: String) -> String {
+        """
+        CREATE TABLE traces (
+            trace_id \(text) PRIMARY KEY, experiment_id \(integer) NOT NULL REFERENCES experiments(experiment_id), client_request_id \(text),
+            request_time \(integer) NOT NULL, execution_duration \(integer), state \(text) NOT NULL, request_preview \(text), response_preview \(text));
+        CREATE INDEX traces_by_experiment ON traces (experiment_id, request_time);
+        CREATE TABLE trace_tags (
+            trace_id \(text) NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE, key \(text) NOT NULL, value \(text) NOT NULL,
+            PRIMARY KEY (trace_id, key));
+        CREATE TABLE trace_metadata (
+            trace_id \(text) NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE, key \(text) NOT NULL, value \(text) NOT NULL,
+            PRIMARY KEY (trace_id, key));
+        CREATE TABLE assessments (
+            assessment_id \(text) PRIMARY KEY, trace_id \(text) NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE, name \(text) NOT NULL,
+            kind \(text) NOT NULL, create_time \(integer) NOT NULL, last_update_time \(integer) NOT NULL, valid \(integer) NOT NULL,
+            overrides \(text), value \(text), body \(text) NOT NULL);
+        CREATE INDEX assessments_by_trace ON assessments (trace_id);
+        """
+    }
+
+    /// The tables `tally metadata migrate` copies, in an order that satisfies their references.
+    static let tables = ["traces", "trace_tags", "trace_metadata", "assessments"]
+
+    static func text(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
+
+    static func insert(_ db: some SQLConnection, _ t: TraceInfo) throws -> Bool {
+        let changed = try db.run("""
+            INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET client_request_id = excluded.client_request_id,
+            request_time = excluded.request_time, execution_duration = excluded.execution_duration, state = excluded.state,
+            request_preview = excluded.request_preview, response_preview = excluded.response_preview
+            WHERE traces.experiment_id = excluded.experiment_id
+            """, [.text(t.traceID), .integer(Int64(t.experimentID) ?? 0), text(t.clientRequestID), .integer(t.requestTime),
+                  t.executionDuration.map(SQLValue.integer) ?? .null, .text(t.state.rawValue), text(t.requestPreview), text(t.responsePreview)])
+        guard changed > 0 else { return false }
+        for tag in t.tags { try upsert(db, "trace_tags", t.traceID, tag) }
+        for m in t.metadata { try upsert(db, "trace_metadata", t.traceID, m) }
+        for a in t.assessments where try db.rows("SELECT 1 FROM assessments WHERE assessment_id = ?", [.text(a.id)]).isEmpty {
+            _ = try insertAssessment(db, a)
+        }
+        return true
+    }
+
+    static func upsert(_ db: some SQLConnection, _ table: String, _ id: String, _ kv: KeyValue) throws {
+        try db.run("INSERT INTO \(table) VALUES (?, ?, ?) ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
+                   [.text(id), .text(kv.key), .text(kv.value)])
+    }
+
+    /// Reads traces whole in one statement (one snapshot on PostgreSQL): each table's rows in common columns —
+    /// kind, trace id, six texts, three integers — grouped by trace afterwards.
+    static func traces(_ db: some SQLConnection, where cond: String, _ values: [SQLValue]) throws -> [TraceInfo] {
+        let sql = """
+            SELECT 0, t.trace_id, t.client_request_id, t.state, t.request_preview, t.response_preview, CAST(NULL AS TEXT), CAST(NULL AS TEXT),
+                t.experiment_id, t.request_time, t.execution_duration FROM traces t WHERE \(cond)
+            UNION ALL SELECT 1, g.trace_id, g.key, g.value, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
+                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM trace_tags g JOIN traces t ON t.trace_id = g.trace_id WHERE \(cond)
+            UNION ALL SELECT 2, m.trace_id, m.key, m.value, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
+                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM trace_metadata m JOIN traces t ON t.trace_id = m.trace_id WHERE \(cond)
+            UNION ALL SELECT 3, a.trace_id, a.assessment_id, a.name, a.kind, a.overrides, a.value, a.body, a.create_time, a.last_update_time, a.valid
+                FROM assessments a JOIN traces t ON t.trace_id = a.trace_id WHERE \(cond)
+            """
+        var byID: [String: TraceInfo] = [:]
+        var tags: [String: [KeyValue]] = [:], metadata: [String: [KeyValue]] = [:], assessments: [String: [Assessment]] = [:]
+        try db.query(sql, values + values + values + values) { r in
+            let id = r[1].string ?? ""
+            switch r[0].int {
+            case 0:
+                byID[id] = TraceInfo(traceID: id, experimentID: String(r[8].int ?? 0), clientRequestID: r[2].string, requestTime: r[9].int ?? 0,
+                                     executionDuration: r[10].int, state: TraceState(apiName: r[3].string), requestPreview: r[4].string,
+                                     responsePreview: r[5].string)
+            case 1: tags[id, default: []].append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
+            case 2: metadata[id, default: []].append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
+            default:
+                assessments[id, default: []].append(Assessment(
+                    id: r[2].string ?? "", traceID: id, name: r[3].string ?? "", kind: AssessmentKind(rawValue: r[4].string ?? "") ?? .feedback,
+                    createTime: r[8].int ?? 0, lastUpdateTime: r[9].int ?? 0, valid: r[10].int != 0, overrides: r[5].string, value: r[6].string,
+                    body: r[7].string ?? "{}"))
+            }
+        }
+        return byID.values.map { t in
+            var t = t
+            t.tags = (tags[t.traceID] ?? []).sorted { binaryLess($0.key, $1.key) }
+            t.metadata = (metadata[t.traceID] ?? []).sorted { binaryLess($0.key, $1.key) }
+            t.assessments = (assessments[t.traceID] ?? []).sorted { ($0.createTime, $0.id) < ($1.createTime, $1.id) }
+            return t
+        }
+    }
+
+    /// Traces by id, a bounded number of placeholders per statement.
+    static func traces(_ db: some SQLConnection, ids: [String]) throws -> [TraceInfo] {
+        var out: [TraceInfo] = []
+        for chunk in chunks(Array(Set(ids))) {
+            out += try traces(db, where: "t.trace_id IN (\(marks(chunk.count)))", chunk.map(SQLValue.text))
+        }
+        return out
+    }
+
+    static func traces(_ db: some SQLConnection, experimentIDs: [Int64]) throws -> [TraceInfo] {
+        var out: [TraceInfo] = []
+        for chunk in chunks(Array(Set(experimentIDs))) {
+            out += try traces(db, where: "t.experiment_id IN (\(marks(chunk.count)))", chunk.map(SQLValue.integer))
+        }
+        return out
+    }
+
+    static func chunks<T>(_ xs: [T], size: Int = 500) -> [ArraySlice<T>] {
+        stride(from: 0, to: xs.count, by: size).map { xs[$0..<min($0 + size, xs.count)] }
+    }
+
+    static func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ", ") }
+
+    static func setTag(_ db: some SQLConnection, _ id: String, _ tag: KeyValue) throws -> Bool {
+        guard try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?", [.text(id)]).isEmpty else { return false }
+        try upsert(db, "trace_tags", id, tag)
+        return true
+    }
+
+    static func deleteTag(_ db: some SQLConnection, _ id: String, _ key: String) throws -> Bool {
+        try db.run("DELETE FROM trace_tags WHERE trace_id = ? AND key = ?", [.text(id), .text(key)]) > 0
+    }
+
+    static func delete(_ db: some SQLConnection, experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
+        if let ids {
+            var n = 0
+            for chunk in chunks(Array(Set(ids))) {
+                n += try db.run("DELETE FROM traces WHERE experiment_id = ? AND trace_id IN (\(marks(chunk.count)))",
+                                [.integer(experimentID)] + chunk.map(SQLValue.text))
+            }
+            return n
+        }
+        let limitClause = limit.map { "LIMIT \($0)" } ?? ""
+        return try db.run("""
+            DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM traces WHERE experiment_id = ? AND request_time <= ?
+            ORDER BY request_time, trace_id \(limitClause))
+            """, [.integer(experimentID), .integer(maxTime ?? Int64.max)])
+    }
+
+    static func insertAssessment(_ db: some SQLConnection, _ a: Assessment) throws -> Bool {
+        guard try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?", [.text(a.traceID)]).isEmpty else { return false }
+        try db.run("INSERT INTO assessments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row(a))
+        if let o = a.overrides {
+            try db.run("UPDATE assessments SET valid = 0 WHERE trace_id = ? AND assessment_id = ?", [.text(a.traceID), .text(o)])
+        }
+        return true
+    }
+
+    static func row(_ a: Assessment) -> [SQLValue] {
+        [.text(a.id), .text(a.traceID), .text(a.name), .text(a.kind.rawValue), .integer(a.createTime), .integer(a.lastUpdateTime),
+         .integer(a.valid ? 1 : 0), text(a.overrides), text(a.value), .text(a.body)]
+    }
+
+    static func replaceAssessment(_ db: some SQLConnection, _ a: Assessment) throws -> Bool {
+        try db.run("""
+            UPDATE assessments SET name = ?, kind = ?, create_time = ?, last_update_time = ?, valid = ?, overrides = ?, value = ?, body = ?
+            WHERE assessment_id = ? AND trace_id = ?
+            """, Array(row(a).dropFirst(2)) + [.text(a.id), .text(a.traceID)]) > 0
+    }
+
+    static func deleteAssessment(_ db: some SQLConnection, _ traceID: String, _ id: String) throws -> Bool {
+        try db.run("DELETE FROM assessments WHERE trace_id = ? AND assessment_id = ?", [.text(traceID), .text(id)]) > 0
+    }
+}
+
+extension SQLiteMetadataStore {
+    /// Version 10: traces (``TraceSQL``).
+    static let schemaVersion10 = TraceSQL.schema(text: "TEXT", integer: "INTEGER")
+
+    public func insertTrace(_ trace: TraceInfo) throws -> Bool { try transaction { try with { try TraceSQL.insert($0, trace) } } }
+    public func traces(ids: [String]) throws -> [TraceInfo] { try with { try TraceSQL.traces($0, ids: ids) } }
+    public func traces(experimentIDs: [Int64]) throws -> [TraceInfo] { try with { try TraceSQL.traces($0, experimentIDs: experimentIDs) } }
+    public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try transaction { try with { try TraceSQL.setTag($0, traceID, tag) } } }
+    public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try with { try TraceSQL.deleteTag($0, traceID, key) } }
+    public func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
+        try transaction { try with { try TraceSQL.delete($0, experimentID: experimentID, ids: ids, maxTime: maxTime, limit: limit) } }
+    }
+    public func insertAssessment(_ a: Assessment) throws -> Bool { try transaction { try with { try TraceSQL.insertAssessment($0, a) } } }
+    public func replaceAssessment(_ a: Assessment) throws -> Bool { try with { try TraceSQL.replaceAssessment($0, a) } }
+    public func deleteAssessment(traceID: String, id: String) throws -> Bool { try with { try TraceSQL.deleteAssessment($0, traceID, id) } }
+}
+
+extension PostgresMetadataStore {
+    /// Version 9: traces (``TraceSQL``).
+    static let schemaVersion9 = TraceSQL.schema(text: "TEXT COLLATE \"C\"", integer: "BIGINT")
+
+    public func insertTrace(_ trace: TraceInfo) throws -> Bool { try write { try TraceSQL.insert($0, trace) } }
+    public func traces(ids: [String]) throws -> [TraceInfo] { try conn { try TraceSQL.traces($0, ids: ids) } }
+    public func traces(experimentIDs: [Int64]) throws -> [TraceInfo] { try conn { try TraceSQL.traces($0, experimentIDs: experimentIDs) } }
+    public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try write { try TraceSQL.setTag($0, traceID, tag) } }
+    public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try conn { try TraceSQL.deleteTag($0, traceID, key) } }
+    public func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
+        try write { try TraceSQL.delete($0, experimentID: experimentID, ids: ids, maxTime: maxTime, limit: limit) }
+    }
+    public func insertAssessment(_ a: Assessment) throws -> Bool { try write { try TraceSQL.insertAssessment($0, a) } }
+    public func replaceAssessment(_ a: Assessment) throws -> Bool { try conn { try TraceSQL.replaceAssessment($0, a) } }
+    public func deleteAssessment(traceID: String, id: String) throws -> Bool { try conn { try TraceSQL.deleteAssessment($0, traceID, id) } }
+}

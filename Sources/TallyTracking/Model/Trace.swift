@@ -1,0 +1,129 @@
+/// A trace's outcome (MLflow 3's `TraceInfoV3.State`).
+public enum TraceState: String, Sendable, CaseIterable {
+    /// Not given, or a value this build does not know (MLflow stores an unknown state so as well).
+    case unspecified = "STATE_UNSPECIFIED"
+    /// Finished without error.
+    case ok = "OK"
+    /// The root span raised.
+    case error = "ERROR"
+    /// Still running.
+    case inProgress = "IN_PROGRESS"
+
+    /// The state a request names; an unknown name is ``unspecified``, as MLflow's protobuf parsing makes it.
+    public init(apiName: String?) {
+        self = apiName.flatMap(TraceState.init(rawValue:)) ?? .unspecified
+    }
+}
+
+/// What MLflow 3 keeps of a trace besides its spans (`TraceInfoV3`): the spans themselves are a file in the
+/// artifact store (`traces.json` under the `mlflow.artifactLocation` tag), written and read by the client.
+public struct TraceInfo: Sendable, Equatable {
+    /// `tr-` and 32 hex digits, chosen by the client.
+    public var traceID: String
+    /// The experiment the trace belongs to.
+    public var experimentID: String
+    /// An id the client's caller chose, if any.
+    public var clientRequestID: String?
+    /// When the root span started, in milliseconds since the epoch.
+    public var requestTime: Int64
+    /// How long the root span ran, in milliseconds (`nil`: not given).
+    public var executionDuration: Int64?
+    /// The outcome.
+    public var state: TraceState
+    /// The request as the client summarised it.
+    public var requestPreview: String?
+    /// The response as the client summarised it.
+    public var responsePreview: String?
+    /// The trace's metadata (immutable once written, by key).
+    public var metadata: [KeyValue]
+    /// The trace's tags (by key).
+    public var tags: [KeyValue]
+    /// Feedback and expectations logged on the trace, oldest first.
+    public var assessments: [Assessment]
+
+    /// A trace.
+    public init(traceID: String, experimentID: String, clientRequestID: String? = nil, requestTime: Int64, executionDuration: Int64? = nil,
+                state: TraceState, requestPreview: String? = nil, responsePreview: String? = nil, metadata: [KeyValue] = [], tags: [KeyValue] = [],
+                assessments: [Assessment] = []) {
+        self.traceID = traceID
+        self.experimentID = experimentID
+        self.clientRequestID = clientRequestID
+        self.requestTime = requestTime
+        self.executionDuration = executionDuration
+        self.state = state
+        self.requestPreview = requestPreview
+        self.responsePreview = responsePreview
+        self.metadata = metadata
+        self.tags = tags
+        self.assessments = assessments
+    }
+
+    /// A tag's value.
+    public func tag(_ key: String) -> String? { tags.first { $0.key == key }?.value }
+    /// A metadata entry's value.
+    public func metadata(_ key: String) -> String? { metadata.first { $0.key == key }?.value }
+}
+
+/// The kind of an ``Assessment``.
+public enum AssessmentKind: String, Sendable, CaseIterable {
+    /// A judgement of the trace (a human's, a judge's, code's).
+    case feedback
+    /// What the trace should have produced.
+    case expectation
+}
+
+/// A feedback or expectation logged on a trace (MLflow 3's `Assessment`). Tally reads the fields it searches and
+/// orders by; the rest (`source`, the value, `rationale`, `error`, `metadata`, `span_id`) is kept as the client sent
+/// it, as one JSON object (``body``).
+public struct Assessment: Sendable, Equatable {
+    /// `a-` and 32 hex digits, chosen by the server.
+    public var id: String
+    /// The trace it belongs to.
+    public var traceID: String
+    /// Its name (`quality`, `expected_response`, …).
+    public var name: String
+    /// Feedback or expectation.
+    public var kind: AssessmentKind
+    /// When it was created, in milliseconds since the epoch.
+    public var createTime: Int64
+    /// When it last changed.
+    public var lastUpdateTime: Int64
+    /// `false` once another assessment overrides it.
+    public var valid: Bool
+    /// The assessment this one overrides, if any.
+    public var overrides: String?
+    /// The value as JSON text (`0.8`, `"good"`, `true`, `{"a": 1}`), what a `feedback.<name>` clause compares; `nil`
+    /// when it has none (an error instead).
+    public var value: String?
+    /// The other fields, as a JSON object the server writes and reads.
+    public var body: String
+
+    /// An assessment.
+    public init(id: String, traceID: String, name: String, kind: AssessmentKind, createTime: Int64, lastUpdateTime: Int64, valid: Bool = true,
+                overrides: String? = nil, value: String?, body: String) {
+        self.id = id
+        self.traceID = traceID
+        self.name = name
+        self.kind = kind
+        self.createTime = createTime
+        self.lastUpdateTime = lastUpdateTime
+        self.valid = valid
+        self.overrides = overrides
+        self.value = value
+        self.body = body
+    }
+}
+
+/// The tag and metadata keys MLflow gives meaning to on a trace.
+public enum TraceKeys {
+    /// Tag: where the client writes and reads the trace's spans (`<experiment artifacts>/traces/<id>/artifacts`).
+    public static let artifactLocation = "mlflow.artifactLocation"
+    /// Tag: the root span's name (`trace.name` in a search).
+    public static let traceName = "mlflow.traceName"
+    /// Tag: where the spans are (`TRACKING_STORE` would send readers to span endpoints Tally does not serve).
+    public static let spansLocation = "mlflow.trace.spansLocation"
+    /// Metadata: the run the trace was made in (`trace.run_id` in a search).
+    public static let sourceRun = "mlflow.sourceRun"
+    /// Metadata: set on every trace the server has stored (MLflow's marker that the trace's fields are final).
+    public static let infoFinalized = "mlflow.trace.infoFinalized"
+}

@@ -1,0 +1,67 @@
+extension TrackingService {
+    /// `traces/{id}/assessments` (POST): adds a feedback or expectation to a trace. The server gives it an id (and
+    /// times, when the client sent none); one that `overrides` another marks that one invalid.
+    public func createAssessment(_ a: Assessment, kind: AssessmentKind?) throws -> Assessment {
+        guard let kind else { throw TrackingError.invalid("Unknown assessment type: None") }
+        guard !a.name.isEmpty else { throw Validation.missing("assessment_name") }
+        let trace = try traceInfo(id: a.traceID)
+        if let o = a.overrides, !trace.assessments.contains(where: { $0.id == o }) {
+            throw TrackingError.notFound("Assessment with ID '\(o)' not found for trace '\(a.traceID)'")
+        }
+        var a = a
+        a.kind = kind
+        a.id = Self.newAssessmentID()
+        let now = clock()
+        if a.createTime == 0 { a.createTime = now }
+        if a.lastUpdateTime == 0 { a.lastUpdateTime = a.createTime }
+        a.valid = true
+        guard try metadata.insertAssessment(a) else { throw TrackingError.notFound("Trace with ID '\(a.traceID)' not found.") }
+        return a
+    }
+
+    /// `traces/{id}/assessments/{assessment_id}` (GET); MLflow's 404s for a missing trace or assessment.
+    public func assessment(traceID: String, id: String) throws -> Assessment {
+        guard let t = try metadata.traces(ids: [traceID]).first else {
+            throw TrackingError.notFound("Trace with request_id '\(traceID)' not found")
+        }
+        guard let a = t.assessments.first(where: { $0.id == id }) else {
+            throw TrackingError.notFound("Assessment with ID '\(id)' not found for trace '\(traceID)'")
+        }
+        return a
+    }
+
+    /// The fields an `update_mask` names (its paths in the API's camelCase or in snake_case; others are ignored, as
+    /// MLflow's handler ignores them).
+    public static func assessmentMask(_ mask: String?) throws -> Set<String> {
+        guard let mask, !mask.isEmpty else { throw Validation.missing("update_mask") }
+        let known: Set<String> = ["assessment_name", "expectation", "feedback", "rationale", "metadata", "valid"]
+        return Set(mask.split(separator: ",").map { path in
+            path.trimmingSpaces().reduce(into: "") { s, c in s += c.isUppercase ? "_" + c.lowercased() : String(c) }
+        }.filter(known.contains))
+    }
+
+    /// `traces/{id}/assessments/{assessment_id}` (PATCH): `apply` changes the fields `mask` names
+    /// (``assessmentMask(_:)``); the source, span and creation time stay, the update time is now. A feedback's value
+    /// cannot become an expectation's, or the reverse.
+    public func updateAssessment(traceID: String, id: String, mask: Set<String>, _ apply: (inout Assessment) throws -> Void) throws -> Assessment {
+        var a = try assessment(traceID: traceID, id: id)
+        if mask.contains("feedback") && mask.contains("expectation") {
+            throw TrackingError.invalid("Cannot specify both `expectation` and `feedback` parameters.")
+        }
+        if mask.contains("expectation") && a.kind != .expectation { throw TrackingError.invalid("Cannot update expectation value on a Feedback assessment.") }
+        if mask.contains("feedback") && a.kind != .feedback { throw TrackingError.invalid("Cannot update feedback value on an Expectation assessment.") }
+        let (kind, created, trace) = (a.kind, a.createTime, a.traceID)
+        try apply(&a)
+        (a.id, a.kind, a.createTime, a.traceID) = (id, kind, created, trace)
+        a.lastUpdateTime = max(clock(), created)
+        guard try metadata.replaceAssessment(a) else {
+            throw TrackingError.notFound("Assessment with ID '\(id)' not found for trace '\(traceID)'")
+        }
+        return a
+    }
+
+    /// `traces/{id}/assessments/{assessment_id}` (DELETE): gone, if it was there (deleting twice is no error).
+    public func deleteAssessment(traceID: String, id: String) throws {
+        _ = try metadata.deleteAssessment(traceID: traceID, id: id)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+extension TrackingService {
+    /// `traces/search`'s page size: MLflow's default, and its largest over HTTP.
+    public static let defaultTraceSearchResults: Int64 = 100
+    /// The most traces one search page may ask for.
+    public static let maxTraceSearchResults: Int64 = 500
+
+    /// `traces` (POST, MLflow 3's `StartTraceV3`): stores a finished trace's info, sent by the client once its root
+    /// span ended. The experiment must exist and be active. The server adds the tag the client writes the spans
+    /// under (`mlflow.artifactLocation`: the experiment's artifact location, `/traces/<id>/artifacts`) and marks
+    /// the info final; a `mlflow.trace.spansLocation` tag is dropped, so that readers fetch the spans from there.
+    /// Sending a trace again updates it (MLflow's upsert); an id another experiment's trace holds is refused.
+    public func startTrace(_ t: TraceInfo) throws -> TraceInfo {
+        guard !t.traceID.isEmpty else { throw Validation.missing("trace_id") }
+        let e = try activeExperiment(t.experimentID)
+        var t = t
+        t.experimentID = e.experimentID
+        t.tags = Self.upserting(t.tags.filter { $0.key != TraceKeys.spansLocation },
+                                KeyValue(key: TraceKeys.artifactLocation, value: e.artifactLocation + "/traces/" + t.traceID + "/artifacts"))
+        t.metadata = Self.upserting(t.metadata, KeyValue(key: TraceKeys.infoFinalized, value: "true"))
+        let now = clock()
+        t.assessments = t.assessments.map { a in
+            var a = a
+            a.traceID = t.traceID
+            if a.id.isEmpty { a.id = Self.newAssessmentID() }
+            if a.createTime == 0 { a.createTime = now }
+            if a.lastUpdateTime == 0 { a.lastUpdateTime = a.createTime }
+            return a
+        }
+        guard try metadata.insertTrace(t) else {
+            throw TrackingError(.resourceAlreadyExists, "Trace with ID '\(t.traceID)' already exists in another experiment.")
+        }
+        return try traceInfo(id: t.traceID)
+    }
+
+    /// `traces/{id}` (GET): a trace's info with its assessments; MLflow's 404 when there is none.
+    public func traceInfo(id: String) throws -> TraceInfo {
+        guard let t = try metadata.traces(ids: [id]).first else { throw TrackingError.notFound("Trace with ID '\(id)' not found.") }
+        return t
+    }
+
+    /// The experiment a trace belongs to, `nil` when there is no such trace (access checks).
+    public func traceExperiment(id: String) throws -> String? {
+        try metadata.traces(ids: [id]).first?.experimentID
+    }
+
+    /// `traces/search`: the traces of some experiments (those `scope` may read; unknown ones hold none) that match
+    /// `filter`, ordered by `orderBy` (then newest first, then by id), `maxResults` (1–500, default 100) per page.
+    public func searchTraces(experimentIDs: [String], filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?,
+                             scope: Grants = .unrestricted) throws -> SearchPage<TraceInfo> {
+        let limit = maxResults ?? Self.defaultTraceSearchResults
+        guard limit >= 1 else { throw TrackingError.invalid("Invalid value \(limit) for parameter 'max_results' supplied. It must be a positive integer") }
+        guard limit <= Self.maxTraceSearchResults else {
+            throw TrackingError.invalid("Invalid value \(limit) for parameter 'max_results' supplied: It must be at most \(Self.maxTraceSearchResults).")
+        }
+        let f = try SearchFilter(parsing: filter, kind: .traces)
+        let keys = try TraceOrder.list(orderBy)
+        let offset = try PageToken.decode(pageToken)
+        let ids = try experimentIDs.map { id -> Int64 in
+            guard let n = Int64(id) else { throw TrackingError.invalid("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.") }
+            return n
+        }
+        let readable = ids.filter { scope.canRead(experiment: String($0)) }
+        let matched = try metadata.traces(experimentIDs: readable).filter(f.matches).sorted { TraceOrder.less($0, $1, keys) }
+        let page = Array(matched.dropFirst(offset).prefix(Int(limit)))
+        let more = offset + page.count < matched.count
+        return SearchPage(items: page, nextPageToken: more ? PageToken.encode(offset: offset + page.count) : nil)
+    }
+
+    /// `traces/{id}/tags` (PATCH): sets a tag; MLflow's 404 when the trace does not exist.
+    public func setTraceTag(id: String, key: String?, value: String?) throws {
+        guard let key, !key.isEmpty else { throw Validation.missing("key") }
+        try Validation.key(key, entity: "Tag")
+        guard try metadata.setTraceTag(traceID: id, KeyValue(key: key, value: value ?? "")) else {
+            throw TrackingError.notFound("Trace with ID '\(id)' not found.")
+        }
+    }
+
+    /// `traces/{id}/tags` (DELETE): deletes a tag; MLflow's 404 when the trace has none of that key.
+    public func deleteTraceTag(id: String, key: String?) throws {
+        guard let key, !key.isEmpty else { throw Validation.missing("key") }
+        guard try metadata.deleteTraceTag(traceID: id, key: key) else {
+            throw TrackingError.notFound("No trace tag with key '\(key)' for trace with ID '\(id)'")
+        }
+    }
+
+    /// `traces/delete-traces`: an experiment's traces by id, or its oldest (at most `maxTraces`) that started at or
+    /// before `maxTimestamp`. The spans stay in the artifact store, as MLflow leaves them. Returns how many went.
+    public func deleteTraces(experimentID: String?, maxTimestamp: Int64?, maxTraces: Int64?, ids: [String]?) throws -> Int {
+        guard let experimentID, !experimentID.isEmpty else { throw Validation.missing("experiment_id") }
+        let ids = ids.flatMap { $0.isEmpty ? nil : $0 }
+        guard maxTimestamp == nil || ids == nil else {
+            throw TrackingError.invalid("Only one of `max_timestamp_millis` and `trace_ids` can be specified.")
+        }
+        guard maxTimestamp != nil || ids != nil else { throw TrackingError.invalid("Either `max_timestamp_millis` or `trace_ids` must be specified.") }
+        if let maxTraces, maxTraces <= 0 {
+            throw TrackingError.invalid("Invalid value \(maxTraces) for parameter 'max_traces' supplied. It must be a positive integer")
+        }
+        guard let n = Int64(experimentID) else { return 0 }  // no such experiment holds no traces
+        return try metadata.deleteTraces(experimentID: n, ids: ids, maxTime: maxTimestamp, limit: ids == nil ? maxTraces : nil)
+    }
+
+    static func upserting(_ kvs: [KeyValue], _ kv: KeyValue) -> [KeyValue] {
+        kvs.filter { $0.key != kv.key } + [kv]
+    }
+
+    static func newAssessmentID() -> String {
+        "a-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    }
+}
