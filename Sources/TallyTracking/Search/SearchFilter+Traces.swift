@@ -13,7 +13,6 @@ extension SearchFilter {
 
 extension SearchFilter.Parser {
     static let traceListAttributes: Set<String> = ["name", "status", "request_id", "run_id", "client_request_id"]
-    static let traceListAttributesText = "['name', 'status', 'request_id', 'run_id', 'client_request_id']"
 
     static func traceEntity(_ text: String) throws -> SearchEntity {
         switch text {

@@ -327,9 +327,6 @@ public struct SearchFilter: Sendable, Equatable {
                 if kind == .runs && entity == .attribute && key != "run_id" {
                     throw TrackingError.invalid("Only ['run_id'] attributes support comparison with a list of quoted string values.")
                 }
-                if kind == .traces && entity == .attribute && !Self.traceListAttributes.contains(key) {
-                    throw TrackingError.invalid("Only \(Self.traceListAttributesText) attributes support comparison with a list of quoted string values.")
-                }
                 guard t == .leftParen else { throw TrackingError.invalid("Expected a list of quoted string values for '\(op)', got \(t.text)") }
                 i += 1
                 var items: [String] = []

@@ -1,0 +1,187 @@
+import Testing
+@testable import TallyTracking
+
+/// MLflow 3's traces on both backends: a trace's info stored and sent again, the search grammar, orders and pages,
+/// tags, deletes and assessments, and traces seen at once by another server of a shared database.
+@Suite struct TraceTests {
+    static func trace(_ n: Int, experiment: String = "0", time: Int64 = 1_700_000_000_000, duration: Int64? = 250, state: TraceState = .ok,
+                      tags: [KeyValue] = [], metadata: [KeyValue] = []) -> TraceInfo {
+        TraceInfo(traceID: id(n), experimentID: experiment, requestTime: time, executionDuration: duration, state: state,
+                  requestPreview: "q\(n)", metadata: metadata, tags: tags)
+    }
+
+    static func id(_ n: Int) -> String {
+        let hex = String(n, radix: 16)
+        return "tr-" + String(repeating: "0", count: 32 - hex.count) + hex
+    }
+
+    static func feedback(_ trace: Int, _ name: String, _ value: String, overrides: String? = nil) -> Assessment {
+        Assessment(id: "", traceID: id(trace), name: name, kind: .feedback, createTime: 0, lastUpdateTime: 0, overrides: overrides, value: value,
+                   body: #"{"feedback": {"value": \#(value)}}"#)
+    }
+
+    @Test(arguments: Backend.all) func startTraceStoresAndUpdates(_ backend: Backend) throws {
+        let f = try Fixture("tr", backend: backend)
+        let s = f.service
+        var t = Self.trace(1, tags: [KeyValue(key: "mlflow.traceName", value: "chat"), KeyValue(key: TraceKeys.spansLocation, value: "TRACKING_STORE")],
+                           metadata: [KeyValue(key: "mlflow.sourceRun", value: "r1")])
+        t.assessments = [Self.feedback(1, "quality", "0.5")]
+        let stored = try s.startTrace(t)
+        #expect(stored.tag(TraceKeys.artifactLocation) == "mlflow-artifacts:/0/traces/\(Self.id(1))/artifacts")
+        #expect(stored.tag(TraceKeys.spansLocation) == nil, "readers must fetch the spans from the artifact store")
+        #expect(stored.metadata(TraceKeys.infoFinalized) == "true" && stored.metadata("mlflow.sourceRun") == "r1")
+        #expect(stored.requestTime == t.requestTime && stored.executionDuration == 250 && stored.state == .ok && stored.requestPreview == "q1")
+        #expect(stored.assessments.count == 1 && stored.assessments[0].id.hasPrefix("a-") && stored.assessments[0].createTime == 1_700_000_000_000)
+
+        // Sent again (a client retrying): fields replaced, tags and metadata upserted, the assessment kept once.
+        var again = t
+        again.state = .error
+        again.tags = [KeyValue(key: "team", value: "a")]
+        again.assessments = stored.assessments
+        let updated = try s.startTrace(again)
+        #expect(updated.state == .error && updated.tag("team") == "a" && updated.tag("mlflow.traceName") == "chat" && updated.assessments.count == 1)
+
+        let other = try s.createExperiment(name: "other")
+        expectError(.resourceAlreadyExists, "already exists in another experiment") { _ = try s.startTrace(Self.trace(1, experiment: other)) }
+        expectError(.resourceDoesNotExist, "No Experiment with id=999 exists") { _ = try s.startTrace(Self.trace(2, experiment: "999")) }
+        try s.deleteExperiment(id: other)
+        expectError(.invalidParameterValue, "must be in the 'active' state") { _ = try s.startTrace(Self.trace(3, experiment: other)) }
+        expectError(.invalidParameterValue, "Missing value for required parameter 'trace_id'") { _ = try s.startTrace(TraceInfo(traceID: "", experimentID: "0", requestTime: 0, state: .ok)) }
+        expectError(.resourceDoesNotExist, "Trace with ID '\(Self.id(9))' not found.") { _ = try s.traceInfo(id: Self.id(9)) }
+    }
+
+    /// Twelve traces: names chat/embed/rerank, teams a/b, a priority on every fourth, every fifth an error, six
+    /// distinct start times, durations 0–3 s (none on the last), feedback on every third.
+    static func seeded(_ s: TrackingService) throws {
+        for i in 0..<12 {
+            var tags = [KeyValue(key: TraceKeys.traceName, value: ["chat", "embed", "rerank"][i % 3]), KeyValue(key: "team", value: ["a", "b"][i % 2])]
+            if i % 4 == 0 { tags.append(KeyValue(key: "priority", value: String(i))) }
+            var t = trace(i + 1, time: 1_700_000_000_000 + Int64(i % 6) * 1000, duration: i == 11 ? nil : Int64(i % 4) * 1000 + Int64(i * 7),
+                          state: i % 5 == 0 ? .error : .ok, tags: tags,
+                          metadata: [KeyValue(key: TraceKeys.sourceRun, value: "run-\(i % 3)"), KeyValue(key: "mlflow.user", value: "user\(i % 2)")])
+            if i % 3 == 0 { t.assessments = [feedback(i + 1, "quality", String(Double(i) / 10))] }
+            _ = try s.startTrace(t)
+        }
+    }
+
+    static func ids(_ s: TrackingService, _ filter: String?, order: [String] = [], max: Int64? = nil) throws -> [Int] {
+        try s.searchTraces(experimentIDs: ["0"], filter: filter, maxResults: max, orderBy: order, pageToken: nil).items.map { Int($0.traceID.dropFirst(3), radix: 16)! }
+    }
+
+    @Test(arguments: Backend.all) func searchFiltersOrdersAndPages(_ backend: Backend) throws {
+        let f = try Fixture("trs", backend: backend)
+        let s = f.service
+        try Self.seeded(s)
+        // Newest first, ties by id.
+        #expect(try Self.ids(s, nil) == [6, 12, 5, 11, 4, 10, 3, 9, 2, 8, 1, 7])
+        #expect(try Self.ids(s, "trace.status = 'ERROR'") == [6, 11, 1])
+        #expect(try Self.ids(s, "tags.team = 'a' AND trace.name = 'chat'", order: ["request_id"]) == [1, 7])
+        #expect(try Self.ids(s, "trace.name IN ('embed', 'rerank') AND tags.team = 'b'", order: ["request_id"]) == [2, 6, 8, 12])
+        #expect(try Self.ids(s, "tags.priority IS NOT NULL", order: ["request_id"]) == [1, 5, 9])
+        #expect(try Self.ids(s, "tags.priority IS NULL").count == 9)
+        #expect(try Self.ids(s, "tags.team RLIKE '^(a|x)$' AND trace.timestamp_ms >= 1700000004000", order: ["request_id"]) == [5, 11])
+        #expect(try Self.ids(s, "tags.team ILIKE 'A'").count == 6 && Self.ids(s, "tags.team LIKE 'A'").isEmpty)
+        #expect(try Self.ids(s, "metadata.`mlflow.user` = 'user1' AND attribute.run_id = 'run-1'", order: ["request_id"]) == [2, 8])
+        #expect(try Self.ids(s, "trace.execution_time_ms > 3000", order: ["request_id"]) == [4, 8])
+        #expect(try Self.ids(s, "trace.end_time_ms < 1700000000100", order: ["request_id"]) == [1])  // none without a duration
+        #expect(try Self.ids(s, "feedback.quality > 0.5", order: ["request_id"]) == [7, 10])
+        #expect(try Self.ids(s, "feedback.quality = '0.3'") == [4] && Self.ids(s, "feedback.quality IS NULL").count == 8)
+        #expect(try Self.ids(s, "expectation.quality IS NOT NULL").isEmpty)
+        // Orders: a missing value last either way; MLflow's ties after the given keys.
+        #expect(try Self.ids(s, nil, order: ["execution_time_ms DESC"]).suffix(1) == [12])
+        #expect(try Self.ids(s, nil, order: ["tags.priority DESC"]).prefix(3) == [9, 5, 1])
+        #expect(try Self.ids(s, "trace.status = 'ERROR'", order: ["name ASC"]) == [1, 11, 6])
+        // Pages.
+        var seen: [String] = [], token: String?
+        repeat {
+            let page = try s.searchTraces(experimentIDs: ["0", "404"], filter: nil, maxResults: 5, orderBy: ["request_id"], pageToken: token)
+            seen += page.items.map(\.traceID)
+            token = page.nextPageToken
+        } while token != nil
+        #expect(seen == (1...12).map(Self.id))
+        #expect(try s.searchTraces(experimentIDs: [], filter: nil, maxResults: nil, orderBy: [], pageToken: nil).items.isEmpty)
+        // Refusals.
+        expectError(.invalidParameterValue, "It must be a positive integer") { _ = try Self.ids(s, nil, max: 0) }
+        expectError(.invalidParameterValue, "It must be at most 500") { _ = try Self.ids(s, nil, max: 501) }
+        expectError(.invalidParameterValue, "Invalid attribute key 'foo'") { _ = try Self.ids(s, "foo = 'bar'") }
+        expectError(.invalidParameterValue, "not supported") { _ = try Self.ids(s, "span.name = 'x'") }
+        expectError(.invalidParameterValue, "not supported") { _ = try Self.ids(s, "trace.text LIKE '%x%'") }
+        expectError(.invalidParameterValue, "Invalid regular expression") { _ = try Self.ids(s, "tags.team RLIKE '('") }
+        expectError(.invalidParameterValue, "Expected numeric value type for assessment") { _ = try Self.ids(s, "feedback.quality > 'x'") }
+        expectError(.invalidParameterValue, "Invalid comparator 'IN' not one of") {
+            _ = try Self.ids(s, "trace.timestamp_ms IN ('1')")
+        }
+        expectError(.invalidParameterValue, "`order_by` contains duplicate fields") { _ = try Self.ids(s, nil, order: ["status", "status ASC"]) }
+        expectError(.invalidParameterValue, "Invalid order_by entity `feedback`") { _ = try Self.ids(s, nil, order: ["feedback.quality"]) }
+        expectError(.invalidParameterValue, "Invalid experiment ID 'x'") {
+            _ = try s.searchTraces(experimentIDs: ["x"], filter: nil, maxResults: nil, orderBy: [], pageToken: nil)
+        }
+    }
+
+    @Test(arguments: Backend.all) func tagsDeletesAndAssessments(_ backend: Backend) throws {
+        let f = try Fixture("trt", backend: backend)
+        let s = f.service
+        try Self.seeded(s)
+        try s.setTraceTag(id: Self.id(1), key: "k", value: "v")
+        #expect(try s.traceInfo(id: Self.id(1)).tag("k") == "v")
+        try s.deleteTraceTag(id: Self.id(1), key: "k")
+        expectError(.resourceDoesNotExist, "No trace tag with key 'k' for trace with ID '\(Self.id(1))'") { try s.deleteTraceTag(id: Self.id(1), key: "k") }
+        expectError(.resourceDoesNotExist, "Trace with ID '\(Self.id(99))' not found.") { try s.setTraceTag(id: Self.id(99), key: "k", value: "v") }
+        expectError(.invalidParameterValue, "Missing value for required parameter 'key'") { try s.setTraceTag(id: Self.id(1), key: "", value: "v") }
+
+        // Assessments: created with an id and times, overridden (the first then invalid), updated by mask, deleted.
+        let a = try s.createAssessment(Self.feedback(2, "helpful", "true"), kind: .feedback)
+        #expect(a.id.hasPrefix("a-") && a.id.count == 34 && a.valid && a.createTime == 1_700_000_000_000)
+        let o = try s.createAssessment(Self.feedback(2, "helpful", "false", overrides: a.id), kind: .feedback)
+        let both = try s.traceInfo(id: Self.id(2)).assessments
+        #expect(both.first { $0.id == a.id }?.valid == false && both.first { $0.id == o.id }?.overrides == a.id)
+        #expect(try Self.ids(s, "feedback.helpful = 'false'") == [2] && Self.ids(s, "feedback.helpful = 'true'").isEmpty)
+        expectError(.invalidParameterValue, "Unknown assessment type: None") { _ = try s.createAssessment(Self.feedback(2, "x", "1"), kind: nil) }
+        expectError(.resourceDoesNotExist, "Trace with ID '\(Self.id(99))' not found.") { _ = try s.createAssessment(Self.feedback(99, "x", "1"), kind: .feedback) }
+        expectError(.resourceDoesNotExist, "Assessment with ID 'a-nope' not found") {
+            _ = try s.createAssessment(Self.feedback(2, "x", "1", overrides: "a-nope"), kind: .feedback)
+        }
+        let mask = try TrackingService.assessmentMask("assessmentName, rationale,feedback,spanId")
+        #expect(mask == ["assessment_name", "rationale", "feedback"])
+        let u = try s.updateAssessment(traceID: Self.id(2), id: o.id, mask: mask) { $0.name = "useful"; $0.value = "1"; $0.id = "a-other" }
+        #expect(u.id == o.id && u.name == "useful" && u.value == "1" && u.createTime == o.createTime)
+        #expect(try s.assessment(traceID: Self.id(2), id: o.id) == u)
+        expectError(.invalidParameterValue, "Cannot update expectation value on a Feedback assessment.") {
+            _ = try s.updateAssessment(traceID: Self.id(2), id: o.id, mask: ["expectation"]) { _ in }
+        }
+        expectError(.invalidParameterValue, "Missing value for required parameter 'update_mask'") { _ = try TrackingService.assessmentMask("") }
+        expectError(.resourceDoesNotExist, "Trace with request_id '\(Self.id(99))' not found") { _ = try s.assessment(traceID: Self.id(99), id: o.id) }
+        try s.deleteAssessment(traceID: Self.id(2), id: o.id)
+        try s.deleteAssessment(traceID: Self.id(2), id: o.id)
+        expectError(.resourceDoesNotExist, "Assessment with ID '\(o.id)' not found for trace '\(Self.id(2))'") { _ = try s.assessment(traceID: Self.id(2), id: o.id) }
+
+        // Deletes: by id (another experiment's id counts for nothing), then the oldest at or before a time.
+        expectError(.invalidParameterValue, "Either `max_timestamp_millis` or `trace_ids` must be specified.") {
+            _ = try s.deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: nil)
+        }
+        expectError(.invalidParameterValue, "Only one of `max_timestamp_millis` and `trace_ids` can be specified.") {
+            _ = try s.deleteTraces(experimentID: "0", maxTimestamp: 1, maxTraces: nil, ids: ["x"])
+        }
+        expectError(.invalidParameterValue, "Missing value for required parameter 'experiment_id'") {
+            _ = try s.deleteTraces(experimentID: nil, maxTimestamp: 1, maxTraces: nil, ids: nil)
+        }
+        #expect(try s.deleteTraces(experimentID: "1", maxTimestamp: nil, maxTraces: nil, ids: [Self.id(1)]) == 0)
+        #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: [Self.id(1), Self.id(2), Self.id(99)]) == 2)
+        expectError(.resourceDoesNotExist, "not found") { _ = try s.traceInfo(id: Self.id(1)) }
+        #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: 1_700_000_001_000, maxTraces: 2, ids: nil) == 2)
+        #expect(try Self.ids(s, nil, order: ["request_id"]) == [3, 4, 5, 6, 9, 10, 11, 12])  // 7 and 8: the oldest left at or before it
+        #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: 1_700_000_009_000, maxTraces: nil, ids: nil) == 8)
+    }
+
+    @Test func anotherServerSeesTracesAtOnce() throws {
+        guard Backend.all.contains(.postgres) else { return }
+        let f = try Fixture("trp", backend: .postgres)
+        let other = try f.secondServer()
+        _ = try f.service.startTrace(Self.trace(1))
+        #expect(try other.traceInfo(id: Self.id(1)).state == .ok)
+        try other.setTraceTag(id: Self.id(1), key: "k", value: "v")
+        _ = try other.createAssessment(Self.feedback(1, "q", "1"), kind: .feedback)
+        let seen = try f.service.searchTraces(experimentIDs: ["0"], filter: "tags.k = 'v' AND feedback.q = '1'", maxResults: nil, orderBy: [], pageToken: nil)
+        #expect(seen.items.map(\.traceID) == [Self.id(1)])
+    }
+}
