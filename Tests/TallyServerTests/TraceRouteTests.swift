@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import TallyTracking
+@testable import TallyServer
+
+/// The trace routes in process: protobuf's time forms read and written as Foundation reads and writes RFC 3339, a
+/// trace rendered as MLflow's client parses it, assessments merged by their update mask, and bad bodies answered 4xx
+/// in MLflow's error JSON, never a 5xx.
+@Suite struct TraceRouteTests {
+    /// Differential: random instants from 1970 to 2400 written by ProtoTime and read by Foundation's ISO 8601
+    /// parser, and the reverse, to the millisecond; offsets and fraction lengths protobuf allows.
+    @Test func timestampsAgreeWithFoundation() throws {
+        let iso = ISO8601DateFormatter()
+        iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let ms = Int64.random(in: 0...13_569_465_600_000, using: &rng)
+            let text = ProtoTime.timestamp(ms)
+            let parsed = iso.date(from: text) ?? ISO8601DateFormatter().date(from: text)
+            #expect(parsed.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } == ms, "\(text)")
+            #expect(ProtoTime.timestamp(text) == ms)
+            #expect(ProtoTime.timestamp(iso.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))) == ms)
+        }
+        #expect(ProtoTime.timestamp(0) == "1970-01-01T00:00:00Z" && ProtoTime.timestamp(1_700_000_000_125) == "2023-11-14T22:13:20.125Z")
+        #expect(ProtoTime.timestamp("2023-11-14T23:13:20.125456789+01:00") == 1_700_000_000_125)
+        #expect(ProtoTime.timestamp("2023-11-14T22:13:20.1Z") == 1_700_000_000_100)
+        for bad in ["", "2023-11-14", "2023-11-14T22:13:20", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20.1234567891Z",
+                    "2023-11-14T22:13:20+0100", "2023-11-14 22:13:20Z", "x023-11-14T22:13:20Z", "2023-11-14T22:13:20Zjunk"] {
+            #expect(ProtoTime.timestamp(bad) == nil, "\(bad)")
+        }
+        #expect([0, 30, 1500, 12_000, -250].map(ProtoTime.duration) == ["0s", "0.030s", "1.500s", "12s", "-0.250s"])
+        #expect(["0s", "0.030s", "1.5s", "1.000000001s", "-0.25s", "12s"].map(ProtoTime.duration) == [0, 30, 1500, 1000, -250, 12_000])
+        for bad in ["", "s", "1", "1.s", ".5s", "1.5 s", "1e3s", "0x10s", "1.0000000001s"] { #expect(ProtoTime.duration(bad) == nil, "\(bad)") }
+    }
+
+    static let trace = #"""
+        {"trace": {"trace_info": {"trace_id": "tr-00000000000000000000000000000001", "trace_location": {"type": "MLFLOW_EXPERIMENT",
+         "mlflow_experiment": {"experiment_id": "0"}}, "request_time": "2026-12-05T03:17:40.125Z", "execution_duration": "0.030s",
+         "state": "OK", "trace_metadata": {"m": "1"}, "tags": {"mlflow.traceName": "chat"}, "request_preview": "hi"}}}
+        """#
+
+    @Test func renderedMergedAndRefusedAsMLflowDoes() async throws {
+        try await LiveServer.with { s in
+            let v3 = "/api/3.0/mlflow"
+            let made = try await s.post(v3 + "/traces", Self.trace)
+            let info = try #require((made.json["trace"] as? [String: Any])?["trace_info"] as? [String: Any], "\(made.text)")
+            #expect(info["request_time"] as? String == "2026-12-05T03:17:40.125Z" && info["execution_duration"] as? String == "0.030s")
+            #expect((info["tags"] as? [String: String])?["mlflow.artifactLocation"] == "mlflow-artifacts:/0/traces/tr-00000000000000000000000000000001/artifacts")
+            #expect((info["trace_location"] as? [String: Any])?["type"] as? String == "MLFLOW_EXPERIMENT" && info["state"] as? String == "OK")
+            // lowerCamelCase, as protobuf's parser takes it too.
+            let camel = try await s.post(v3 + "/traces", #"{"trace": {"traceInfo": {"traceId": "tr-2", "traceLocation": {"mlflowExperiment": {"experimentId": "0"}}, "requestTime": "2026-12-05T03:17:40Z"}}}"#)
+            #expect(camel.status == 200 && camel.text.contains(#""state": "STATE_UNSPECIFIED""#), "\(camel.text)")
+
+            let tid = "tr-00000000000000000000000000000001"
+            let created = try await s.post(v3 + "/traces/\(tid)/assessments", #"""
+                {"assessment": {"assessment_name": "quality", "source": {"source_type": "HUMAN", "source_id": "bob"},
+                 "feedback": {"value": 0.8}, "rationale": "ok", "metadata": {"m": "1"}}}
+                """#)
+            let a = try #require(created.json["assessment"] as? [String: Any], "\(created.text)")
+            let aid = try #require(a["assessment_id"] as? String)
+            #expect((a["source"] as? [String: String])?["source_id"] == "bob" && a["valid"] as? Bool == true && a["trace_id"] as? String == tid)
+            let patched = try await s.request("PATCH", v3 + "/traces/\(tid)/assessments/\(aid)", body: Array(#"""
+                {"assessment": {"feedback": {"value": 0.9}, "metadata": {"n": "2"}, "rationale": "ignored: not in the mask"},
+                 "update_mask": "feedback,metadata"}
+                """#.utf8))
+            let p = try #require(patched.json["assessment"] as? [String: Any], "\(patched.text)")
+            #expect((p["feedback"] as? [String: Double]) == ["value": 0.9] && (p["metadata"] as? [String: String]) == ["m": "1", "n": "2"])
+            #expect(p["rationale"] as? String == "ok" && (p["source"] as? [String: String])?["source_id"] == "bob")
+            let got = try await s.get(v3 + "/traces/\(tid)")
+            #expect(((got.json["trace"] as? [String: Any])?["trace_info"] as? [String: Any])?["assessments"] as? [[String: Any]] != nil)
+
+            for (method, path, body, status, fragment) in [
+                ("POST", "/traces", #"{}"#, 400, "Missing value for required parameter 'trace'"),
+                ("POST", "/traces", #"{"trace": {"trace_info": {"trace_id": "tr-3"}}}"#, 400, "trace_location.mlflow_experiment.experiment_id"),
+                ("POST", "/traces", #"{"trace": {"trace_info": {"trace_id": "tr-3", "trace_location": {"mlflow_experiment": {"experiment_id": "0"}}, "request_time": 17}}}"#, 400, "RFC 3339"),
+                ("POST", "/traces", #"{"trace": {"trace_info": {"trace_id": "tr-3", "trace_location": {"mlflow_experiment": {"experiment_id": "0"}}, "execution_duration": "1h"}}}"#, 400, "duration"),
+                ("POST", "/traces", #"{"trace": {"trace_info": {"trace_id": "tr-3", "trace_location": {"mlflow_experiment": {"experiment_id": "0"}}, "tags": [{"key": "a"}]}}}"#, 400, "Invalid value"),
+                ("POST", "/traces", #"{"trace": {"trace_info": {"trace_id": "tr-3", "trace_location": {"mlflow_experiment": {"experiment_id": "999"}}}}}"#, 404, "No Experiment with id=999 exists"),
+                ("POST", "/traces/search", #"{"locations": [5]}"#, 400, "Invalid value"),
+                ("POST", "/traces/search", #"{"locations": [], "max_results": "x"}"#, 400, "max_results"),
+                ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q"}}"#, 400, "Unknown assessment type: None"),
+                ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "valid": "yes"}}"#, 400, "valid"),
+                ("PATCH", "/traces/\(tid)/assessments/\(aid)", #"{"assessment": {"feedback": {"value": 1}}}"#, 400, "update_mask"),
+                ("PATCH", "/traces/\(tid)/assessments/\(aid)", #"{"assessment": {"expectation": {"value": 1}}, "update_mask": "expectation"}"#, 400, "on a Feedback assessment"),
+                ("GET", "/traces/tr-nope", "", 404, "Trace with ID 'tr-nope' not found."),
+                ("PATCH", "/traces/tr-nope/tags", #"{"key": "k", "value": "v"}"#, 404, "not found"),
+            ] {
+                let r = try await s.request(method, v3 + path, body: Array(body.utf8))
+                #expect(r.status == status && (r.json["message"] as? String)?.contains(fragment) == true, "\(method) \(path) \(body): \(r.status) \(r.text)")
+            }
+            // The v2 paths MLflow 3's client uses for tags and deletes.
+            let tagged = try await s.request("PATCH", "/api/2.0/mlflow/traces/\(tid)/tags", body: Array(#"{"key": "k", "value": "v"}"#.utf8))
+            #expect(tagged.status == 200 && tagged.text == "{}")
+            let deleted = try await s.post("/api/2.0/mlflow/traces/delete-traces", #"{"experiment_id": "0", "request_ids": ["\#(tid)"]}"#)
+            #expect(deleted.json["traces_deleted"] as? Int == 1)
+        }
+    }
+}
