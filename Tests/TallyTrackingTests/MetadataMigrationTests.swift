@@ -43,6 +43,9 @@ import Testing
         try s.setModelAlias("reg", alias: "champion", version: "1")
         let hook = try s.createWebhook(WebhookFields(name: "ci", url: "https://8.8.8.8/hook", events: [try WebhookEvent(.modelVersion, .created)],
                                                      description: "d", secret: "s"))
+        var trace = TraceTests.trace(1, experiment: exp, tags: [KeyValue(key: "t", value: "1")], metadata: [KeyValue(key: "m", value: "2")])
+        trace.assessments = [TraceTests.feedback(1, "quality", "0.5")]
+        let storedTrace = try s.startTrace(trace)
         var config = AccessConfiguration()
         config.adminPassword = "admin-password-1"
         config.passwordHashRounds = 1 << 10
@@ -70,6 +73,8 @@ import Testing
         #expect(try Self.snapshot(copied) == expected)
         // Webhooks move as stored, their secrets sealed under the same key (it goes with the data directory).
         #expect(try target.webhooks(id: nil) == [hook] && counts.contains { $0.table == "webhook_events" && $0.source == 1 })
+        // Traces with their tags, metadata and assessments.
+        #expect(try target.traces(ids: [storedTrace.traceID]) == [storedTrace] && counts.contains { $0.table == "assessments" && $0.source == 1 })
         // The source is refused while a server holds it.
         let running = try f.reopened()
         #expect(throws: (any Error).self) { _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } }
