@@ -268,3 +268,74 @@ def test_permissions_under_basic_auth():
         assert requests.get(s.url + V3 + "/traces/" + tid).status_code == 401
     finally:
         s.stop()
+
+
+def raw_spans(tid, name):
+    """A `traces.json` of one span, as MLflow's client writes it, for a trace made over REST."""
+    import base64
+    import json
+    ident = base64.b64encode(bytes.fromhex(tid[3:])).decode()
+    span = {"trace_id": ident, "span_id": base64.b64encode(b"\x01" * 8).decode(), "parent_span_id": None, "name": name,
+            "start_time_unix_nano": 1_700_000_000_000_000_000, "end_time_unix_nano": 1_700_000_000_250_000_000, "events": [],
+            "status": {"code": "STATUS_CODE_OK", "message": ""},
+            "attributes": {"mlflow.traceRequestId": json.dumps(tid), "mlflow.spanType": '"LLM"', "mlflow.spanInputs": '{"q": 1}',
+                           "mlflow.spanOutputs": "2"}, "links": []}
+    return json.dumps({"spans": [span]})
+
+
+def comparable(t):
+    """What an import keeps of a trace: everything but where each server keeps its spans."""
+    tags = {k: v for k, v in t.info.tags.items() if k not in ("mlflow.artifactLocation", "mlflow.trace.spansLocation")}
+    meta = {k: v for k, v in t.info.trace_metadata.items() if k != "mlflow.trace.infoFinalized"}
+    return (t.info.trace_id, t.info.state.value, t.info.request_time, t.info.execution_duration, tags, meta,
+            sorted((a.assessment_id, a.name, a.valid, str(a.value)) for a in t.info.assessments),
+            [(s.name, s.span_type, s.inputs, s.outputs) for s in t.data.spans])
+
+
+@pytest.mark.skipif(__import__("conftest").POSTGRES, reason="imports into the embedded data directory; run once, in the SQLite pass")
+def test_import_carries_traces(local):
+    """From MLflow's database (spans from its tracking store and from its artifacts) and through its API: the same
+    traces, readable whole by the client from Tally; a rerun imports nothing again."""
+    import os
+    import shutil
+    import tempfile
+    from test_import import import_into
+    m = MlflowServer()
+    work = tempfile.mkdtemp(prefix="tally-import-traces-")
+    try:
+        mlflow.set_tracking_uri(m.url)
+        mlflow.set_experiment("traced")
+        ids = [traced(outer, 3), traced(boom)]
+        MlflowClient().set_trace_tag(ids[0], "reviewed", "yes")
+        mlflow.log_feedback(trace_id=ids[0], name="quality", value=0.7, rationale="fine")
+        mlflow.log_expectation(trace_id=ids[0], name="expected", value={"answer": 7})
+        exp = mlflow.get_trace(ids[0]).info.experiment_id
+        raw = "tr-" + "ab" * 16  # spans in MLflow's artifacts, not its tracking store
+        r = requests.post(m.url + V3 + "/traces", json=trace_body(raw, exp, 1_700_000_000_000, tags={"mlflow.traceName": "raw"}))
+        assert r.status_code == 200, r.text
+        put = requests.put(m.url + f"/api/2.0/mlflow-artifacts/artifacts/{exp}/traces/{raw}/artifacts/traces.json", data=raw_spans(raw, "raw"))
+        assert put.status_code == 200, put.text
+        ids.append(raw)
+        expected = {tid: comparable(mlflow.get_trace(tid)) for tid in ids}
+        assert expected[raw][-1] == [("raw", "LLM", {"q": 1}, 2)]
+        for kind in ("db", "url"):
+            d = os.path.join(work, kind)
+            result = import_into(m, os.path.join(d, "data"), kind=kind)
+            assert any(line.split() == ["traces", "3"] for line in result.stdout.splitlines()), result.stdout + result.stderr
+            s = Server(directory=d)
+            try:
+                mlflow.set_tracking_uri(s.url)
+                for tid in ids:
+                    got = mlflow.get_trace(tid)
+                    assert got is not None and comparable(got) == expected[tid], (kind, tid)
+                    assert got.info.tags["mlflow.artifactLocation"].startswith("mlflow-artifacts:/")
+                assert {t.info.trace_id for t in mlflow.search_traces(locations=[got.info.experiment_id], return_type="list")} == set(ids)
+            finally:
+                mlflow.set_tracking_uri(local.url)
+                s.stop(keep=True)
+        again = import_into(m, os.path.join(work, "db", "data"))
+        assert any(line.split() == ["traces", "0"] for line in again.stdout.splitlines()), again.stdout
+    finally:
+        mlflow.set_tracking_uri(local.url)
+        m.stop()
+        shutil.rmtree(work, ignore_errors=True)

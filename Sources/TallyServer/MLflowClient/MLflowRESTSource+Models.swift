@@ -84,6 +84,7 @@ extension MLflowRESTSource {
     /// this machine.
     public func artifacts(_ uri: String, owner: ArtifactOwner, artifactsFrom: String?) -> SourceArtifacts {
         if artifactsFrom != nil { return localArtifacts(uri, artifactsFrom: artifactsFrom) }
+        if case .trace = owner { return .none }  // no listing: traceSpans reads traces.json through get-trace-artifact
         return .tree(ServerArtifactTree(http: http, owner: owner))
     }
 }
@@ -98,6 +99,7 @@ struct ServerArtifactTree: ArtifactTree {
         switch owner {
         case .run(let id): ("/api/2.0/mlflow/artifacts/list", [("run_id", id)] + (dir.isEmpty ? [] : [("path", dir)]))
         case .model(let id): ("/api/2.0/mlflow/logged-models/\(id)/artifacts/directories", dir.isEmpty ? [] : [("artifact_directory_path", dir)])
+        case .trace: preconditionFailure("a trace's artifacts are not listed (MLflowRESTSource.artifacts answers .none)")
         }
     }
 
@@ -106,6 +108,7 @@ struct ServerArtifactTree: ArtifactTree {
         switch owner {
         case .run(let id): http.url("/get-artifact", [("run_id", id), ("path", path)])
         case .model(let id): http.url("/ajax-api/2.0/mlflow/logged-models/\(id)/artifacts/files", [("artifact_file_path", path)])
+        case .trace(let id): http.url("/ajax-api/3.0/mlflow/get-trace-artifact", [("request_id", id), ("path", path)])
         }
     }
 

@@ -40,8 +40,9 @@ enum TraceJSON {
         return ms
     }
 
-    /// A request's `trace_info`.
-    static func info(_ o: JSONValue) throws -> TraceInfo {
+    /// A request's `trace_info`; `importing` one an MLflow server answered, whose assessments of kinds Tally does not
+    /// keep (issue references) are left out instead of refused.
+    static func info(_ o: JSONValue, importing: Bool = false) throws -> TraceInfo {
         let p = "trace.trace_info."
         guard let id = try string(o, "trace_id", in: p), !id.isEmpty else { throw MLflowRequest.missing(p + "trace_id") }
         guard let location = member(o, "trace_location"), let exp = member(location, "mlflow_experiment"),
@@ -55,10 +56,13 @@ enum TraceJSON {
             }
             duration = ms
         }
-        let assessments = try (member(o, "assessments")?.items ?? []).map { a -> Assessment in
+        let assessments = try (member(o, "assessments")?.items ?? []).compactMap { a -> Assessment? in
             guard case .object = a else { throw MLflowRequest.invalid(p + "assessments", a) }
             var x = try assessment(a)
-            guard let k = kind(a) else { throw TrackingError(.invalidParameterValue, "Unknown assessment type: None") }
+            guard let k = kind(a) else {
+                if importing { return nil }
+                throw TrackingError(.invalidParameterValue, "Unknown assessment type: None")
+            }
             x.kind = k
             return x
         }

@@ -58,6 +58,10 @@ public struct MLflowImport: Sendable {
         public var modelVersions = 0
         /// Registry webhooks imported or brought up to date.
         public var webhooks = 0
+        /// Traces (MLflow 3) imported.
+        public var traces = 0
+        /// Traces imported before that MLflow changed since (state, tags, metadata, assessments): brought up to date.
+        public var tracesUpdated = 0
         /// Artifact files copied.
         public var artifactFiles = 0
         /// Artifact bytes copied.
@@ -119,6 +123,8 @@ public struct MLflowImport: Sendable {
             }
             try service.importLoggedModels(of: e, into: target, from: source, artifactsFrom: options.artifactsFrom, journal: &journal,
                                            summary: &summary, dryRun: options.dryRun, progress: progress)
+            try service.importTraces(of: e, into: target, from: source, artifactsFrom: options.artifactsFrom, journal: &journal,
+                                     summary: &summary, dryRun: options.dryRun, progress: progress)
         }
         // The registry is global: imported whole when every experiment is, with sources following renumbered ones.
         if options.experiments == nil && options.since == nil {

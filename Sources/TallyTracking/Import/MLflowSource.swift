@@ -53,6 +53,13 @@ public protocol MLflowSource: AnyObject {
     /// The registry webhooks (MLflow 3.3+; none from an older MLflow), each with its secret when the source can
     /// give it, and why there are none when the source would not list them (`nil` otherwise).
     func webhooks() throws -> (hooks: [SourceWebhook], note: String?)
+    /// The traces of an experiment (MLflow 3; none from an older MLflow), oldest first, each with its tags, metadata
+    /// and assessments as MLflow's API shows them (ids and times kept).
+    func traces(experimentID: String) throws -> [TraceInfo]
+    /// A trace's spans as `traces.json`, when the source gives them apart from the trace's artifacts (a database:
+    /// those MLflow's tracking store keeps, tag `mlflow.trace.spansLocation` = `TRACKING_STORE`; a server: any);
+    /// `nil` otherwise (they are then a file among the trace's artifacts, or there are none).
+    func traceSpans(_ t: TraceInfo) throws -> [UInt8]?
 }
 
 /// A webhook as a source gives it: its fields (no sealed secret) and, apart, its secret in the clear, or why not.
@@ -78,12 +85,15 @@ public enum ArtifactOwner: Sendable, Equatable, CustomStringConvertible {
     case run(String)
     /// A logged model's, by id.
     case model(String)
+    /// A trace's (its spans, `traces.json`, and attachments), by id.
+    case trace(String)
 
-    /// `run <id>` or `logged model <id>`, for warnings.
+    /// `run <id>`, `logged model <id>` or `trace <id>`, for warnings.
     public var description: String {
         switch self {
         case .run(let id): "run \(id)"
         case .model(let id): "logged model \(id)"
+        case .trace(let id): "trace \(id)"
         }
     }
 }

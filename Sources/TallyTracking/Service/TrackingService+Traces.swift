@@ -14,20 +14,7 @@ extension TrackingService {
     public func startTrace(_ t: TraceInfo) throws -> TraceInfo {
         guard !t.traceID.isEmpty else { throw Validation.missing("trace_id") }
         let e = try activeExperiment(t.experimentID)
-        var t = t
-        t.experimentID = e.experimentID
-        t.tags = Self.upserting(t.tags.filter { $0.key != TraceKeys.spansLocation },
-                                KeyValue(key: TraceKeys.artifactLocation, value: e.artifactLocation + "/traces/" + t.traceID + "/artifacts"))
-        t.metadata = Self.upserting(t.metadata, KeyValue(key: TraceKeys.infoFinalized, value: "true"))
-        let now = clock()
-        t.assessments = t.assessments.map { a in
-            var a = a
-            a.traceID = t.traceID
-            if a.id.isEmpty { a.id = Self.newAssessmentID() }
-            if a.createTime == 0 { a.createTime = now }
-            if a.lastUpdateTime == 0 { a.lastUpdateTime = a.createTime }
-            return a
-        }
+        let t = storedTrace(t, in: e)
         guard try metadata.insertTrace(t) else {
             throw TrackingError(.resourceAlreadyExists, "Trace with ID '\(t.traceID)' already exists in another experiment.")
         }
@@ -99,6 +86,27 @@ extension TrackingService {
         }
         guard let n = Int64(experimentID) else { return 0 }  // no such experiment holds no traces
         return try metadata.deleteTraces(experimentID: n, ids: ids, maxTime: maxTimestamp, limit: ids == nil ? maxTraces : nil)
+    }
+
+    /// A trace as Tally stores it in experiment `e`: the tag its spans go under (the experiment's artifact location,
+    /// `/traces/<id>/artifacts`), no `mlflow.trace.spansLocation`, the info marked final, and its assessments given
+    /// the trace, an id and times where they have none.
+    func storedTrace(_ t: TraceInfo, in e: Experiment) -> TraceInfo {
+        var t = t
+        t.experimentID = e.experimentID
+        t.tags = Self.upserting(t.tags.filter { $0.key != TraceKeys.spansLocation },
+                                KeyValue(key: TraceKeys.artifactLocation, value: e.artifactURI("traces/\(t.traceID)/artifacts")))
+        t.metadata = Self.upserting(t.metadata, KeyValue(key: TraceKeys.infoFinalized, value: "true"))
+        let now = clock()
+        t.assessments = t.assessments.map { a in
+            var a = a
+            a.traceID = t.traceID
+            if a.id.isEmpty { a.id = Self.newAssessmentID() }
+            if a.createTime == 0 { a.createTime = now }
+            if a.lastUpdateTime == 0 { a.lastUpdateTime = a.createTime }
+            return a
+        }
+        return t
     }
 
     static func upserting(_ kvs: [KeyValue], _ kv: KeyValue) -> [KeyValue] {

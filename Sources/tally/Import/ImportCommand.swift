@@ -88,7 +88,8 @@ struct ImportCommand: ParsableCommand {
                 ("metric points", "\(summary.points)"), ("logged models", "\(summary.loggedModels)"),
                 ("logged models updated", "\(summary.loggedModelsUpdated)"), ("registered models", "\(summary.registeredModels)"),
                 ("registered models updated", "\(summary.registeredModelsUpdated)"), ("model versions", "\(summary.modelVersions)"),
-                ("webhooks", "\(summary.webhooks)"), ("artifact files", "\(summary.artifactFiles)"),
+                ("webhooks", "\(summary.webhooks)"), ("traces", "\(summary.traces)"), ("traces updated", "\(summary.tracesUpdated)"),
+                ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", seconds)),
             ]

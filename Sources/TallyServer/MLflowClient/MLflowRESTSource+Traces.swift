@@ -1,0 +1,25 @@
+import Foundation
+import NIOHTTP1
+import TallyTracking
+
+/// MLflow 3's traces, read through the server: infos from `traces/search`, spans from the endpoint its UI reads them
+/// by (`get-trace-artifact`, which answers `traces.json` from its tracking store or its artifacts alike).
+extension MLflowRESTSource {
+    public func traces(experimentID: String) throws -> [TraceInfo] {
+        let location = #"[{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": "# + JSONText.quote(experimentID) + "}}]"
+        // An MLflow without traces (before 3.0) answers 404: none.
+        return try Self.pages("traces") {
+            try http.json(.POST, "/api/3.0/mlflow/traces/search", body: Self.body([("locations", location), ("max_results", "500")], token: $0),
+                          allowing: [404])
+        }.map { try TraceJSON.info($0, importing: true) }.sorted { ($0.requestTime, $0.traceID) < ($1.requestTime, $1.traceID) }
+    }
+
+    /// Whichever store MLflow keeps them in: its server reads either for its UI. `nil` when it has none (404).
+    public func traceSpans(_ t: TraceInfo) throws -> [UInt8]? {
+        let path = "/ajax-api/3.0/mlflow/get-trace-artifact"
+        let (status, bytes) = try http.send(.GET, http.url(path, [("request_id", t.traceID)]))
+        if status == 404 { return nil }
+        guard (200..<300).contains(status) else { throw http.failure(.GET, path, status, bytes) }
+        return bytes
+    }
+}
