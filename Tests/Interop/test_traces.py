@@ -335,6 +335,20 @@ def test_import_carries_traces(local):
                 s.stop(keep=True)
         again = import_into(m, os.path.join(work, "db", "data"))
         assert any(line.split() == ["traces", "0"] for line in again.stdout.splitlines()), again.stdout
+        # And back out to a fresh MLflow, whose client then reads the same traces from it.
+        import subprocess
+        from conftest import TALLY
+        fresh = MlflowServer()
+        try:
+            out = subprocess.run([TALLY, "export", "mlflow", "--to", fresh.url, "--data-dir", os.path.join(work, "db", "data")],
+                                 capture_output=True, text=True, timeout=600)
+            assert out.returncode == 0 and any(line.split() == ["traces", "3"] for line in out.stdout.splitlines()), out.stdout + out.stderr
+            mlflow.set_tracking_uri(fresh.url)
+            for tid in ids:
+                got = mlflow.get_trace(tid)
+                assert got is not None and comparable(got) == expected[tid], tid
+        finally:
+            fresh.stop()
     finally:
         mlflow.set_tracking_uri(local.url)
         m.stop()

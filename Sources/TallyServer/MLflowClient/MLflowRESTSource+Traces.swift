@@ -23,3 +23,17 @@ extension MLflowRESTSource {
         return bytes
     }
 }
+
+/// Traces sent to MLflow (`tally export mlflow`).
+extension MLflowRESTDestination {
+    public func startTrace(_ trace: TraceInfo, experimentID: String) throws -> String {
+        var t = trace
+        t.experimentID = experimentID
+        let answer = try http.json(.POST, "/api/3.0/mlflow/traces", body: Render.wrap("trace", Render.wrap("trace_info", TraceJSON.info(t))))
+        let info = answer?["trace"]?["trace_info"] ?? answer?["trace"]?["traceInfo"]
+        guard let location = info?["tags"]?[TraceKeys.artifactLocation]?.text else {
+            throw TrackingError(.internalError, "MLflow at \(http.base) gave trace \(trace.traceID) no \(TraceKeys.artifactLocation) tag")
+        }
+        return location
+    }
+}

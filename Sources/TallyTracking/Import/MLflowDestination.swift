@@ -75,4 +75,7 @@ public protocol MLflowDestination: AnyObject {
     func webhookExists(name: String, url: String) throws -> Bool
     /// Creates a webhook (MLflow gives its id) with its secret in the clear, as MLflow's API takes it.
     func createWebhook(_ hook: Webhook, secret: String?) throws
+    /// Stores a trace's info with its assessments (ids and times kept; MLflow updates one it has) in experiment
+    /// `experimentID`: the artifact location MLflow gives it, where its spans go.
+    func startTrace(_ trace: TraceInfo, experimentID: String) throws -> String
 }

@@ -35,6 +35,8 @@ public struct MLflowExport {
         public var params = 0, tags = 0, inputs = 0, points = 0
         /// Logged models, registered models and their versions created.
         public var loggedModels = 0, registeredModels = 0, modelVersions = 0
+        /// Traces sent.
+        public var traces = 0
         /// Registry webhooks created.
         public var webhooks = 0
         /// Artifact files and bytes uploaded.
@@ -76,6 +78,8 @@ public struct MLflowExport {
         for (e, _) in plan {
             try exportLoggedModels(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal,
                                    summary: &summary, progress: progress)
+            try exportTraces(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal,
+                             summary: &summary, progress: progress)
         }
         try exportRunOutputs(ordered, service: service, to: destination, journal: &journal)
         // The registry is global: exported whole when every experiment is.
