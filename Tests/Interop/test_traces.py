@@ -87,6 +87,8 @@ def test_traces_round_trip_through_the_client(local, no_warnings):
     df = mlflow.search_traces()
     assert len(df) == 4 and {"trace_id", "spans", "assessments"} <= set(df.columns)
     assert [x.info.trace_id for x in mlflow.search_traces(run_id=run.info.run_id, return_type="list")] == [in_run]
+    MlflowClient().link_traces_to_run([tid, "tr-" + "0" * 32], run_id=run.info.run_id)  # an unknown trace is skipped
+    assert [x.info.trace_id for x in mlflow.search_traces(run_id=run.info.run_id, return_type="list")] == [in_run, tid]
     assert [x.info.trace_id for x in mlflow.search_traces(filter_string="trace.status = 'ERROR'", return_type="list")] == [failed]
     assert [x.info.trace_id for x in mlflow.search_traces(filter_string="trace.name = 'manual'", return_type="list")] == [manual]
     ordered = mlflow.search_traces(filter_string="tags.mytag = 't1'", order_by=["timestamp_ms ASC"], return_type="list")

@@ -196,7 +196,7 @@ import TallyTracking
             "POST traces": .update, "GET traces/{trace_id}": .read, "PATCH traces/{trace_id}/tags": .update,
             "DELETE traces/{trace_id}/tags": .update, "POST traces/delete-traces": .delete, "POST traces/{trace_id}/assessments": .update,
             "GET traces/{trace_id}/assessments/{assessment_id}": .read, "PATCH traces/{trace_id}/assessments/{assessment_id}": .update,
-            "DELETE traces/{trace_id}/assessments/{assessment_id}": .update,
+            "DELETE traces/{trace_id}/assessments/{assessment_id}": .update, "POST traces/link-to-run": .update,
         ]
         let anyUser: Set<String> = [
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",

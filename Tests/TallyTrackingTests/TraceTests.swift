@@ -173,6 +173,26 @@ import Testing
         #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: 1_700_000_009_000, maxTraces: nil, ids: nil) == 8)
     }
 
+    @Test(arguments: Backend.all) func linkedToRuns(_ backend: Backend) throws {
+        let f = try Fixture("trl", backend: backend)
+        let s = f.service
+        try Self.seeded(s)
+        let run = try s.createRun(experimentID: "0").info.runID
+        try s.linkTracesToRun(traceIDs: [Self.id(1), Self.id(5), Self.id(99)], runID: run)
+        try s.linkTracesToRun(traceIDs: [Self.id(1)], runID: run)  // again: kept once
+        #expect(try s.traceInfo(id: Self.id(1)).linkedRuns == [run] && s.traceInfo(id: Self.id(1)).runs == ["run-0", run])
+        #expect(try Self.ids(s, "attribute.run_id = '\(run)'", order: ["request_id"]) == [1, 5])
+        #expect(try Self.ids(s, "trace.run_id = 'run-0'", order: ["request_id"]) == [1, 4, 7, 10])  // made in it, as before
+        expectError(.invalidParameterValue, "Cannot link more than 100 traces to a run in a single request. Provided 101 traces.") {
+            try s.linkTracesToRun(traceIDs: (1...101).map(Self.id), runID: run)
+        }
+        expectError(.resourceDoesNotExist, "Run with id=") { try s.linkTracesToRun(traceIDs: [Self.id(1)], runID: "0123456789abcdef0123456789abcdef") }
+        try s.deleteRun(id: run)
+        expectError(.invalidParameterValue, "must be in the 'active' state") { try s.linkTracesToRun(traceIDs: [Self.id(2)], runID: run) }
+        #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: [Self.id(1)]) == 1)  // its links with it
+        #expect(try Self.ids(s, "attribute.run_id = '\(run)'") == [5])
+    }
+
     @Test func anotherServerSeesTracesAtOnce() throws {
         guard Backend.all.contains(.postgres) else { return }
         let f = try Fixture("trp", backend: .postgres)

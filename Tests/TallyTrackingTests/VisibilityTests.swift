@@ -113,6 +113,7 @@ final class FailingMetadata: MetadataStore {
     func insertAssessment(_ a: Assessment) throws -> Bool { try inner.insertAssessment(a) }
     func replaceAssessment(_ a: Assessment) throws -> Bool { try inner.replaceAssessment(a) }
     func deleteAssessment(traceID: String, id: String) throws -> Bool { try inner.deleteAssessment(traceID: traceID, id: id) }
+    func linkTraces(_ ids: [String], toRun runID: String) throws { try inner.linkTraces(ids, toRun: runID) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

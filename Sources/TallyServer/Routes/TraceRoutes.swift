@@ -59,9 +59,14 @@ struct TraceRoutes {
         })
     }
 
-    /// The routes MLflow serves under both API versions: tags and `traces/delete-traces`.
+    /// The routes MLflow serves under both API versions: tags, `traces/delete-traces` and `traces/link-to-run`.
     func addV2(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
+        t.on("traces/link-to-run", .post, access: .needs(.update, .runField), use: e.json { r in
+            guard r.raw("trace_ids") != nil else { throw MLflowRequest.missing("trace_ids") }
+            try s.linkTracesToRun(traceIDs: try r.strings("trace_ids"), runID: try r.runID(), scope: r.grants)
+            return ByteBuffer(string: Endpoints.empty)
+        })
         let trace = { (need: Permission.Need) in Access.needs(need, .tracePath("trace_id")) }
         t.on("traces/{trace_id}/tags", .patch, access: trace(.update), use: e.json(path: ["trace_id"]) { r, p, _ in
             try s.setTraceTag(id: p[0], key: try r.string("key"), value: try r.string("value"))

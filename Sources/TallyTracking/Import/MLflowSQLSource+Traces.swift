@@ -36,6 +36,12 @@ extension MLflowSQLSource {
                 if isTag { out[i].tags.append(kv) } else { out[i].metadata.append(kv) }
             }
         }
+        if has("entity_associations") {  // traces linked to runs (traces/link-to-run)
+            try query("SELECT source_id, destination_id FROM entity_associations WHERE source_type = 'TRACE' AND destination_type = 'RUN' "
+                      + "AND source_id \(ofExperiment) ORDER BY destination_id", [.integer(exp)]) { r in
+                if let i = index[r[0].string ?? ""], let run = r[1].string { out[i].linkedRuns.append(run) }
+            }
+        }
         if has("assessments") {
             try query("SELECT trace_id, assessment_id, name, assessment_type, value, error, created_timestamp, last_updated_timestamp, source_type, "
                       + "source_id, span_id, rationale, overrides, valid, assessment_metadata FROM assessments WHERE trace_id \(ofExperiment) "

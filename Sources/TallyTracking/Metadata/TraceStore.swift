@@ -1,8 +1,8 @@
 /// Where trace metadata is kept (MLflow 3's trace infos, tags, metadata and assessments): both metadata stores,
 /// with the same SQL (``TraceSQL``). Span data is not: the client writes it to the artifact store.
 public protocol TraceStore {
-    /// Stores a trace with its tags, metadata and assessments; a trace already stored under the id is updated (its
-    /// fields replaced, tags and metadata upserted, new assessments added), as MLflow's store does when a client
+    /// Stores a trace with its tags, metadata, assessments and run links; a trace already stored under the id is
+    /// updated (its fields replaced, tags and metadata upserted, new assessments and links added), as MLflow's store does when a client
     /// sends a trace again. `false` (nothing written) when the id is taken by a trace of another experiment.
     func insertTrace(_ trace: TraceInfo) throws -> Bool
     /// Traces by id, whole (tags, metadata, assessments), in no particular order; unknown ids are left out.
@@ -22,6 +22,8 @@ public protocol TraceStore {
     func replaceAssessment(_ a: Assessment) throws -> Bool
     /// Deletes an assessment; `false` when there was none.
     func deleteAssessment(traceID: String, id: String) throws -> Bool
+    /// Links traces to a run (unknown traces and links already there are skipped).
+    func linkTraces(_ ids: [String], toRun runID: String) throws
 }
 
 /// The trace tables' statements, in the SQL both dialects read alike.
@@ -44,11 +46,13 @@ enum TraceSQL {
             kind \(text) NOT NULL, create_time \(integer) NOT NULL, last_update_time \(integer) NOT NULL, valid \(integer) NOT NULL,
             overrides \(text), value \(text), body \(text) NOT NULL);
         CREATE INDEX assessments_by_trace ON assessments (trace_id);
+        CREATE TABLE trace_runs (
+            trace_id \(text) NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE, run_id \(text) NOT NULL, PRIMARY KEY (trace_id, run_id));
         """
     }
 
     /// The tables `tally metadata migrate` copies, in an order that satisfies their references.
-    static let tables = ["traces", "trace_tags", "trace_metadata", "assessments"]
+    static let tables = ["traces", "trace_tags", "trace_metadata", "assessments", "trace_runs"]
 
     static func text(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
 
@@ -66,6 +70,7 @@ enum TraceSQL {
         for a in t.assessments where try db.rows("SELECT 1 FROM assessments WHERE assessment_id = ?", [.text(a.id)]).isEmpty {
             _ = try insertAssessment(db, a)
         }
+        for run in t.linkedRuns { try link(db, [t.traceID], run) }
         return true
     }
 
@@ -86,10 +91,12 @@ enum TraceSQL {
                 CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM trace_metadata m JOIN traces t ON t.trace_id = m.trace_id WHERE \(cond)
             UNION ALL SELECT 3, a.trace_id, a.assessment_id, a.name, a.kind, a.overrides, a.value, a.body, a.create_time, a.last_update_time, a.valid
                 FROM assessments a JOIN traces t ON t.trace_id = a.trace_id WHERE \(cond)
+            UNION ALL SELECT 4, l.trace_id, l.run_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
+                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM trace_runs l JOIN traces t ON t.trace_id = l.trace_id WHERE \(cond)
             """
         var byID: [String: TraceInfo] = [:]
-        var tags: [String: [KeyValue]] = [:], metadata: [String: [KeyValue]] = [:], assessments: [String: [Assessment]] = [:]
-        try db.query(sql, values + values + values + values) { r in
+        var tags: [String: [KeyValue]] = [:], metadata: [String: [KeyValue]] = [:], assessments: [String: [Assessment]] = [:], runs: [String: [String]] = [:]
+        try db.query(sql, values + values + values + values + values) { r in
             let id = r[1].string ?? ""
             switch r[0].int {
             case 0:
@@ -98,6 +105,7 @@ enum TraceSQL {
                                      responsePreview: r[5].string)
             case 1: tags[id, default: []].append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
             case 2: metadata[id, default: []].append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
+            case 4: runs[id, default: []].append(r[2].string ?? "")
             default:
                 assessments[id, default: []].append(Assessment(
                     id: r[2].string ?? "", traceID: id, name: r[3].string ?? "", kind: AssessmentKind(rawValue: r[4].string ?? "") ?? .feedback,
@@ -110,6 +118,7 @@ enum TraceSQL {
             t.tags = (tags[t.traceID] ?? []).sorted { binaryLess($0.key, $1.key) }
             t.metadata = (metadata[t.traceID] ?? []).sorted { binaryLess($0.key, $1.key) }
             t.assessments = (assessments[t.traceID] ?? []).sorted { ($0.createTime, $0.id) < ($1.createTime, $1.id) }
+            t.linkedRuns = (runs[t.traceID] ?? []).sorted(by: binaryLess)
             return t
         }
     }
@@ -184,6 +193,13 @@ enum TraceSQL {
             """, Array(row(a).dropFirst(2)) + [.text(a.id), .text(a.traceID)]) > 0
     }
 
+    static func link(_ db: some SQLConnection, _ ids: [String], _ runID: String) throws {
+        for id in Set(ids) {
+            try db.run("INSERT INTO trace_runs SELECT trace_id, ? FROM traces WHERE trace_id = ? ON CONFLICT (trace_id, run_id) DO NOTHING",
+                       [.text(runID), .text(id)])
+        }
+    }
+
     static func deleteAssessment(_ db: some SQLConnection, _ traceID: String, _ id: String) throws -> Bool {
         try db.run("DELETE FROM assessments WHERE trace_id = ? AND assessment_id = ?", [.text(traceID), .text(id)]) > 0
     }
@@ -204,6 +220,7 @@ extension SQLiteMetadataStore {
     public func insertAssessment(_ a: Assessment) throws -> Bool { try transaction { try with { try TraceSQL.insertAssessment($0, a) } } }
     public func replaceAssessment(_ a: Assessment) throws -> Bool { try with { try TraceSQL.replaceAssessment($0, a) } }
     public func deleteAssessment(traceID: String, id: String) throws -> Bool { try with { try TraceSQL.deleteAssessment($0, traceID, id) } }
+    public func linkTraces(_ ids: [String], toRun runID: String) throws { try transaction { try with { try TraceSQL.link($0, ids, runID) } } }
 }
 
 extension PostgresMetadataStore {
@@ -221,4 +238,5 @@ extension PostgresMetadataStore {
     public func insertAssessment(_ a: Assessment) throws -> Bool { try write { try TraceSQL.insertAssessment($0, a) } }
     public func replaceAssessment(_ a: Assessment) throws -> Bool { try conn { try TraceSQL.replaceAssessment($0, a) } }
     public func deleteAssessment(traceID: String, id: String) throws -> Bool { try conn { try TraceSQL.deleteAssessment($0, traceID, id) } }
+    public func linkTraces(_ ids: [String], toRun runID: String) throws { try write { try TraceSQL.link($0, ids, runID) } }
 }

@@ -40,6 +40,9 @@ public struct TraceInfo: Sendable, Equatable {
     public var tags: [KeyValue]
     /// Feedback and expectations logged on the trace, oldest first.
     public var assessments: [Assessment]
+    /// Runs the trace was linked to after it was made (`traces/link-to-run`, by id order); the run it was made in is
+    /// its `mlflow.sourceRun` metadata.
+    public var linkedRuns: [String] = []
 
     /// A trace.
     public init(traceID: String, experimentID: String, clientRequestID: String? = nil, requestTime: Int64, executionDuration: Int64? = nil,
@@ -62,6 +65,8 @@ public struct TraceInfo: Sendable, Equatable {
     public func tag(_ key: String) -> String? { tags.first { $0.key == key }?.value }
     /// A metadata entry's value.
     public func metadata(_ key: String) -> String? { metadata.first { $0.key == key }?.value }
+    /// Every run the trace belongs to: the one it was made in, then those it was linked to.
+    public var runs: [String] { (metadata(TraceKeys.sourceRun).map { [$0] } ?? []) + linkedRuns }
 }
 
 /// The kind of an ``Assessment``.

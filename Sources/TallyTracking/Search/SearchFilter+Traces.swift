@@ -97,7 +97,7 @@ extension SearchFilter {
                 case "status": return c.test(t.state.rawValue)
                 case "client_request_id": return t.clientRequestID.map { c.test($0) } ?? false
                 case "name": return t.tag(TraceKeys.traceName).map { c.test($0) } ?? false
-                case "run_id": return t.metadata(TraceKeys.sourceRun).map { c.test($0) } ?? false
+                case "run_id": return t.runs.contains { c.test($0) }  // made in the run, or linked to it
                 case "timestamp_ms": return c.test(Double(t.requestTime))
                 case "execution_time_ms": return t.executionDuration.map { c.test(Double($0)) } ?? false
                 case "end_time_ms": return t.executionDuration.map { c.test(Double(t.requestTime + $0)) } ?? false

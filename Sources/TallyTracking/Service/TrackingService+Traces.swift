@@ -109,6 +109,24 @@ extension TrackingService {
         return t
     }
 
+    /// The most traces one `traces/link-to-run` request may link (MLflow's limit).
+    public static let maxTraceLinksPerRequest = 100
+
+    /// `traces/link-to-run`: links traces to a run, which then finds them by `run_id` (traces that do not exist are
+    /// skipped, as MLflow skips them). The run must exist and be active; every trace must be one `scope` may read.
+    public func linkTracesToRun(traceIDs: [String], runID: String, scope: Grants = .unrestricted) throws {
+        guard !traceIDs.isEmpty else { return }
+        guard traceIDs.count <= Self.maxTraceLinksPerRequest else {
+            throw TrackingError.invalid("Cannot link more than \(Self.maxTraceLinksPerRequest) traces to a run in a single request. "
+                + "Provided \(traceIDs.count) traces.")
+        }
+        _ = try activeRun(runID)
+        for t in try metadata.traces(ids: traceIDs) where !scope.canRead(experiment: t.experimentID) {
+            throw TrackingError(.permissionDenied, "Permission denied: trace \(t.traceID) is not readable")
+        }
+        try metadata.linkTraces(traceIDs, toRun: runID)
+    }
+
     static func upserting(_ kvs: [KeyValue], _ kv: KeyValue) -> [KeyValue] {
         kvs.filter { $0.key != kv.key } + [kv]
     }
