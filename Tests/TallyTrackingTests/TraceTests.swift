@@ -173,6 +173,33 @@ import Testing
         #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: 1_700_000_009_000, maxTraces: nil, ids: nil) == 8)
     }
 
+    /// Differential: a search reads each candidate with only the parts its filter and order name (or lets the
+    /// database page one without either); every page must be what filtering and sorting whole traces gives.
+    @Test(arguments: Backend.all) func partialReadsMatchWholeOnes(_ backend: Backend) throws {
+        let f = try Fixture("trd", backend: backend)
+        let s = f.service
+        try Self.seeded(s)
+        let run = try s.createRun(experimentID: "0").info.runID
+        try s.linkTracesToRun(traceIDs: [Self.id(3), Self.id(4)], runID: run)
+        let whole = try s.metadata.traces(experimentIDs: [0], parts: .whole)
+        let filters: [String?] = [nil, "tags.team = 'a'", "trace.name = 'embed'", "metadata.`mlflow.user` = 'user0'", "attribute.run_id = '\(run)'",
+                                  "trace.run_id LIKE 'run-%'", "feedback.quality IS NOT NULL", "tags.priority IS NULL AND trace.status = 'OK'"]
+        let orders: [[String]] = [[], ["tags.priority DESC"], ["name"], ["run_id DESC"], ["metadata.`mlflow.user`", "execution_time_ms"]]
+        for filter in filters {
+            for order in orders {
+                let parsed = try SearchFilter(parsing: filter, kind: .traces), keys = try TraceOrder.list(order)
+                let expected = whole.filter(parsed.matches).sorted { TraceOrder.less($0, $1, keys) }
+                var got: [TraceInfo] = [], token: String?
+                repeat {
+                    let page = try s.searchTraces(experimentIDs: ["0"], filter: filter, maxResults: 4, orderBy: order, pageToken: token)
+                    got += page.items
+                    token = page.nextPageToken
+                } while token != nil
+                #expect(got == expected, "\(filter ?? "-") \(order)")
+            }
+        }
+    }
+
     @Test(arguments: Backend.all) func linkedToRuns(_ backend: Backend) throws {
         let f = try Fixture("trl", backend: backend)
         let s = f.service

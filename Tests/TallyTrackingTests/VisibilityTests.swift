@@ -104,7 +104,10 @@ final class FailingMetadata: MetadataStore {
     func deleteWebhook(id: String) throws -> Bool { try inner.deleteWebhook(id: id) }
     func insertTrace(_ trace: TraceInfo) throws -> Bool { try inner.insertTrace(trace) }
     func traces(ids: [String]) throws -> [TraceInfo] { try inner.traces(ids: ids) }
-    func traces(experimentIDs: [Int64]) throws -> [TraceInfo] { try inner.traces(experimentIDs: experimentIDs) }
+    func traces(experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo] { try inner.traces(experimentIDs: experimentIDs, parts: parts) }
+    func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
+        try inner.newestTraceIDs(experimentIDs: experimentIDs, offset: offset, limit: limit)
+    }
     func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try inner.setTraceTag(traceID: traceID, tag) }
     func deleteTraceTag(traceID: String, key: String) throws -> Bool { try inner.deleteTraceTag(traceID: traceID, key: key) }
     func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {

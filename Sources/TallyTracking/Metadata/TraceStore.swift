@@ -7,8 +7,10 @@ public protocol TraceStore {
     func insertTrace(_ trace: TraceInfo) throws -> Bool
     /// Traces by id, whole (tags, metadata, assessments), in no particular order; unknown ids are left out.
     func traces(ids: [String]) throws -> [TraceInfo]
-    /// Every trace of some experiments, whole, in no particular order (a search filters, orders and pages them).
-    func traces(experimentIDs: [Int64]) throws -> [TraceInfo]
+    /// Every trace of some experiments, in no particular order, with the parts a search needs (``TraceParts``).
+    func traces(experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo]
+    /// The ids of a page of some experiments' traces, newest first, then by id (a search without filter or order).
+    func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String]
     /// Upserts a trace tag; `false` when the trace does not exist.
     func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool
     /// Deletes a trace tag; `false` when there was none.
@@ -24,6 +26,30 @@ public protocol TraceStore {
     func deleteAssessment(traceID: String, id: String) throws -> Bool
     /// Links traces to a run (unknown traces and links already there are skipped).
     func linkTraces(_ ids: [String], toRun runID: String) throws
+}
+
+/// Which parts of each trace a read brings besides its own row: a search reads only the tags and metadata its filter
+/// and order name, and assessments or run links only when they ask about them.
+public struct TraceParts: Sendable, Equatable {
+    /// Tags of these keys (`nil`: every tag).
+    public var tagKeys: [String]?
+    /// Metadata of these keys (`nil`: every entry).
+    public var metadataKeys: [String]?
+    /// Whether assessments are read.
+    public var assessments: Bool
+    /// Whether run links are read.
+    public var runs: Bool
+
+    /// Parts.
+    public init(tagKeys: [String]?, metadataKeys: [String]?, assessments: Bool, runs: Bool) {
+        self.tagKeys = tagKeys
+        self.metadataKeys = metadataKeys
+        self.assessments = assessments
+        self.runs = runs
+    }
+
+    /// Everything.
+    public static let whole = TraceParts(tagKeys: nil, metadataKeys: nil, assessments: true, runs: true)
 }
 
 /// The trace tables' statements, in the SQL both dialects read alike.
@@ -79,24 +105,33 @@ enum TraceSQL {
                    [.text(id), .text(kv.key), .text(kv.value)])
     }
 
-    /// Reads traces whole in one statement (one snapshot on PostgreSQL): each table's rows in common columns —
-    /// kind, trace id, six texts, three integers — grouped by trace afterwards.
-    static func traces(_ db: some SQLConnection, where cond: String, _ values: [SQLValue]) throws -> [TraceInfo] {
-        let sql = """
-            SELECT 0, t.trace_id, t.client_request_id, t.state, t.request_preview, t.response_preview, CAST(NULL AS TEXT), CAST(NULL AS TEXT),
-                t.experiment_id, t.request_time, t.execution_duration FROM traces t WHERE \(cond)
-            UNION ALL SELECT 1, g.trace_id, g.key, g.value, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
-                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM trace_tags g JOIN traces t ON t.trace_id = g.trace_id WHERE \(cond)
-            UNION ALL SELECT 2, m.trace_id, m.key, m.value, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
-                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM trace_metadata m JOIN traces t ON t.trace_id = m.trace_id WHERE \(cond)
-            UNION ALL SELECT 3, a.trace_id, a.assessment_id, a.name, a.kind, a.overrides, a.value, a.body, a.create_time, a.last_update_time, a.valid
-                FROM assessments a JOIN traces t ON t.trace_id = a.trace_id WHERE \(cond)
-            UNION ALL SELECT 4, l.trace_id, l.run_id, CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT),
-                CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM trace_runs l JOIN traces t ON t.trace_id = l.trace_id WHERE \(cond)
-            """
+    /// Reads traces in one statement (one snapshot on PostgreSQL): each table's rows in common columns — kind, trace
+    /// id, six texts, three integers — grouped by trace afterwards; `parts` says which rows besides the traces'.
+    static func traces(_ db: some SQLConnection, where cond: String, _ values: [SQLValue], parts: TraceParts = .whole) throws -> [TraceInfo] {
+        let nulls = "CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)"
+        var sql = "SELECT 0, t.trace_id, t.client_request_id, t.state, t.request_preview, t.response_preview, CAST(NULL AS TEXT), CAST(NULL AS TEXT), "
+            + "t.experiment_id, t.request_time, t.execution_duration FROM traces t WHERE \(cond)"
+        var all = values
+        for (kind, table, keys) in [(1, "trace_tags", parts.tagKeys), (2, "trace_metadata", parts.metadataKeys)] where keys?.isEmpty != true {
+            sql += " UNION ALL SELECT \(kind), x.trace_id, x.key, x.value, \(nulls) FROM \(table) x JOIN traces t ON t.trace_id = x.trace_id WHERE \(cond)"
+            all += values
+            if let keys {
+                sql += " AND x.key IN (\(marks(keys.count)))"
+                all += keys.map(SQLValue.text)
+            }
+        }
+        if parts.assessments {
+            sql += " UNION ALL SELECT 3, a.trace_id, a.assessment_id, a.name, a.kind, a.overrides, a.value, a.body, a.create_time, a.last_update_time, a.valid "
+                + "FROM assessments a JOIN traces t ON t.trace_id = a.trace_id WHERE \(cond)"
+            all += values
+        }
+        if parts.runs {
+            sql += " UNION ALL SELECT 4, l.trace_id, l.run_id, CAST(NULL AS TEXT), \(nulls) FROM trace_runs l JOIN traces t ON t.trace_id = l.trace_id WHERE \(cond)"
+            all += values
+        }
         var byID: [String: TraceInfo] = [:]
         var tags: [String: [KeyValue]] = [:], metadata: [String: [KeyValue]] = [:], assessments: [String: [Assessment]] = [:], runs: [String: [String]] = [:]
-        try db.query(sql, values + values + values + values + values) { r in
+        try db.query(sql, all) { r in
             let id = r[1].string ?? ""
             switch r[0].int {
             case 0:
@@ -132,12 +167,20 @@ enum TraceSQL {
         return out
     }
 
-    static func traces(_ db: some SQLConnection, experimentIDs: [Int64]) throws -> [TraceInfo] {
+    static func traces(_ db: some SQLConnection, experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo] {
         var out: [TraceInfo] = []
         for chunk in chunks(Array(Set(experimentIDs))) {
-            out += try traces(db, where: "t.experiment_id IN (\(marks(chunk.count)))", chunk.map(SQLValue.integer))
+            out += try traces(db, where: "t.experiment_id IN (\(marks(chunk.count)))", chunk.map(SQLValue.integer), parts: parts)
         }
         return out
+    }
+
+    /// Newest first, then by id (bytes: SQLite's `BINARY`, PostgreSQL's `"C"`), from the experiment and time index.
+    static func newest(_ db: some SQLConnection, experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
+        let ids = Array(Set(experimentIDs))
+        guard !ids.isEmpty else { return [] }
+        return try db.rows("SELECT trace_id FROM traces WHERE experiment_id IN (\(marks(ids.count))) ORDER BY request_time DESC, trace_id "
+                           + "LIMIT \(limit) OFFSET \(offset)", ids.map(SQLValue.integer)).compactMap { $0[0].string }
     }
 
     static func chunks<T>(_ xs: [T], size: Int = 500) -> [ArraySlice<T>] {
@@ -211,7 +254,12 @@ extension SQLiteMetadataStore {
 
     public func insertTrace(_ trace: TraceInfo) throws -> Bool { try transaction { try with { try TraceSQL.insert($0, trace) } } }
     public func traces(ids: [String]) throws -> [TraceInfo] { try with { try TraceSQL.traces($0, ids: ids) } }
-    public func traces(experimentIDs: [Int64]) throws -> [TraceInfo] { try with { try TraceSQL.traces($0, experimentIDs: experimentIDs) } }
+    public func traces(experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo] {
+        try with { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts) }
+    }
+    public func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
+        try with { try TraceSQL.newest($0, experimentIDs: experimentIDs, offset: offset, limit: limit) }
+    }
     public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try transaction { try with { try TraceSQL.setTag($0, traceID, tag) } } }
     public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try with { try TraceSQL.deleteTag($0, traceID, key) } }
     public func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
@@ -229,7 +277,12 @@ extension PostgresMetadataStore {
 
     public func insertTrace(_ trace: TraceInfo) throws -> Bool { try write { try TraceSQL.insert($0, trace) } }
     public func traces(ids: [String]) throws -> [TraceInfo] { try conn { try TraceSQL.traces($0, ids: ids) } }
-    public func traces(experimentIDs: [Int64]) throws -> [TraceInfo] { try conn { try TraceSQL.traces($0, experimentIDs: experimentIDs) } }
+    public func traces(experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo] {
+        try conn { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts) }
+    }
+    public func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
+        try conn { try TraceSQL.newest($0, experimentIDs: experimentIDs, offset: offset, limit: limit) }
+    }
     public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try write { try TraceSQL.setTag($0, traceID, tag) } }
     public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try conn { try TraceSQL.deleteTag($0, traceID, key) } }
     public func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {

@@ -193,6 +193,25 @@ public struct TraceOrder: Sendable, Equatable {
         }
     }
 
+    /// What a search with filter `f` and order `keys` reads of each candidate: the tags and metadata they name (the
+    /// trace name is a tag, the run a metadata entry and links), assessments only for feedback and expectations.
+    static func parts(_ f: SearchFilter, _ keys: [TraceOrder]) -> TraceParts {
+        var tags: [String] = [], metadata: [String] = [], assessments = false, runs = false
+        for (entity, key) in f.clauses.map({ ($0.entity, $0.key) }) + keys.map({ ($0.entity, $0.key) }) {
+            switch (entity, key) {
+            case (.tag, _): tags.append(key)
+            case (.metadata, _): metadata.append(key)
+            case (.feedback, _), (.expectation, _): assessments = true
+            case (.attribute, "name"): tags.append(TraceKeys.traceName)
+            case (.attribute, "run_id"):
+                metadata.append(TraceKeys.sourceRun)
+                runs = true
+            default: break
+            }
+        }
+        return TraceParts(tagKeys: Array(Set(tags)), metadataKeys: Array(Set(metadata)), assessments: assessments, runs: runs)
+    }
+
     /// Whether `a` sorts before `b` under `keys`.
     static func less(_ a: TraceInfo, _ b: TraceInfo, _ keys: [TraceOrder]) -> Bool {
         for k in keys {

@@ -49,10 +49,22 @@ extension TrackingService {
             return n
         }
         let readable = ids.filter { scope.canRead(experiment: String($0)) }
-        let matched = try metadata.traces(experimentIDs: readable).filter(f.matches).sorted { TraceOrder.less($0, $1, keys) }
-        let page = Array(matched.dropFirst(offset).prefix(Int(limit)))
-        let more = offset + page.count < matched.count
-        return SearchPage(items: page, nextPageToken: more ? PageToken.encode(offset: offset + page.count) : nil)
+        // Two steps: the page's ids (the database orders and pages a search without filter or order itself, from its
+        // index; otherwise each candidate is read with only the parts the filter and order name), then those traces whole.
+        var pageIDs: [String], more: Bool
+        if f.clauses.isEmpty && keys == TraceOrder.defaults {
+            pageIDs = try metadata.newestTraceIDs(experimentIDs: readable, offset: offset, limit: Int(limit) + 1)
+            more = pageIDs.count > limit
+            pageIDs = Array(pageIDs.prefix(Int(limit)))
+        } else {
+            let matched = try metadata.traces(experimentIDs: readable, parts: TraceOrder.parts(f, keys)).filter(f.matches)
+                .sorted { TraceOrder.less($0, $1, keys) }
+            pageIDs = matched.dropFirst(offset).prefix(Int(limit)).map(\.traceID)
+            more = offset + pageIDs.count < matched.count
+        }
+        let whole = Dictionary(try metadata.traces(ids: pageIDs).map { ($0.traceID, $0) }) { a, _ in a }
+        let page = pageIDs.compactMap { whole[$0] }  // one deleted in between is left out
+        return SearchPage(items: page, nextPageToken: more ? PageToken.encode(offset: offset + pageIDs.count) : nil)
     }
 
     /// `traces/{id}/tags` (PATCH): sets a tag; MLflow's 404 when the trace does not exist.

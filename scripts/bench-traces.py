@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""traces/search over many traces: a `tally server` (the binary given) filled with N traces of one experiment, each as
+MLflow 3's client sends it (a dozen metadata entries, three tags, every fifth with a feedback), then each search run
+7 times: the median in ms, and the server's RSS (VmRSS, peak VmHWM) at the end.
+
+    scripts/bench-traces.py .build/release/tally - --n 20000            # SQLite in a temp data directory
+    scripts/bench-traces.py .build/release/tally postgresql://… --n 20000
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+SEARCHES = [
+    ("newest 100 (no filter)", {}),
+    ("tag equals", {"filter": "tags.team = 'a'"}),
+    ("metadata equals", {"filter": "metadata.`mlflow.user` = 'user3'"}),
+    ("status (attribute)", {"filter": "trace.status = 'ERROR'"}),
+    ("order by tag", {"order_by": ["tags.priority DESC"]}),
+    ("feedback > 0.5", {"filter": "feedback.quality > 0.5"}),
+    ("page at offset 10,000", {"page_token": "eyJvZmZzZXQiOiAxMDAwMH0="}),
+]
+
+
+def call(url, method, path, body=None):
+    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=300) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def trace(i, exp):
+    ms = 1_700_000_000_000 + i * 37
+    meta = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "app.py", "mlflow.source.git.commit": "", "mlflow.source.git.branch": "",
+            "mlflow.source.git.repoURL": "", "mlflow.user": "user%d" % (i % 10), "mlflow.trace_schema.version": "3",
+            "mlflow.traceInputs": json.dumps({"question": "q%d" % i}), "mlflow.traceOutputs": json.dumps("a%d" % i),
+            "mlflow.trace.sizeBytes": "1784", "mlflow.sourceRun": "run-%d" % (i % 50),
+            "mlflow.trace.sizeStats": "{\"total_size_bytes\": 1784, \"num_spans\": 2}"}
+    tags = {"mlflow.traceName": ["chat", "embed", "rerank"][i % 3], "team": "abcd"[i % 4], "priority": str(i % 7)}
+    info = {"trace_id": "tr-%032x" % (i + 1), "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
+            "request_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000),
+            "execution_duration": "0.%03ds" % (i % 1000), "state": "ERROR" if i % 11 == 0 else "OK", "trace_metadata": meta, "tags": tags,
+            "request_preview": "q%d" % i, "response_preview": "a%d" % i}
+    if i % 5 == 0:
+        info["assessments"] = [{"assessment_name": "quality", "source": {"source_type": "HUMAN", "source_id": "x"},
+                                "feedback": {"value": (i % 10) / 10}}]
+    return {"trace": {"trace_info": info}}
+
+
+def rss(pid):
+    fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("tally")
+    p.add_argument("backend", help="a PostgreSQL URI, or - for SQLite in the data directory")
+    p.add_argument("--n", type=int, default=20000)
+    a = p.parse_args()
+    work = tempfile.mkdtemp(prefix="bench-traces-")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [a.tally, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", os.path.join(work, "data")]
+    if a.backend != "-":
+        args += ["--backend-store-uri", a.backend]
+    proc = subprocess.Popen(args, stdout=open(os.path.join(work, "log"), "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        exp = call(url, "POST", "/api/2.0/mlflow/experiments/create", {"name": "bench-traces-%d" % os.getpid()})["experiment_id"]
+        started = time.time()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: call(url, "POST", "/api/3.0/mlflow/traces", trace(i, exp)), range(a.n)))
+        print(f"{a.n} traces stored in {time.time() - started:.1f} s ({a.n / (time.time() - started):.0f}/s)")
+        location = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}]
+        for name, extra in SEARCHES:
+            times, got = [], 0
+            for _ in range(7):
+                t0 = time.perf_counter()
+                got = len(call(url, "POST", "/api/3.0/mlflow/traces/search", {"locations": location, "max_results": 100, **extra}).get("traces", []))
+                times.append((time.perf_counter() - t0) * 1000)
+            print(f"{name:28s} {statistics.median(times):9.1f} ms  ({got} traces)")
+        now, peak = rss(proc.pid)
+        print(f"server RSS {now:.1f} MB, peak {peak:.1f} MB")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
