@@ -181,9 +181,12 @@ import Testing
         try Self.seeded(s)
         let run = try s.createRun(experimentID: "0").info.runID
         try s.linkTracesToRun(traceIDs: [Self.id(3), Self.id(4)], runID: run)
-        let whole = try s.metadata.traces(experimentIDs: [0], parts: .whole)
+        let whole = try s.metadata.traces(experimentIDs: [0], parts: .whole, matching: SearchFilter(parsing: nil, kind: .traces))
         let filters: [String?] = [nil, "tags.team = 'a'", "trace.name = 'embed'", "metadata.`mlflow.user` = 'user0'", "attribute.run_id = '\(run)'",
-                                  "trace.run_id LIKE 'run-%'", "feedback.quality IS NOT NULL", "tags.priority IS NULL AND trace.status = 'OK'"]
+                                  "trace.run_id LIKE 'run-%'", "feedback.quality IS NOT NULL", "tags.priority IS NULL AND trace.status = 'OK'",
+                                  "tags.priority IS NOT NULL AND trace.timestamp_ms >= 1700000002000", "trace.execution_time_ms < 2000",
+                                  "trace.end_time_ms > 1700000003500", "trace.request_id = '\(Self.id(3))'", "trace.timestamp_ms = 1700000001000.5",
+                                  "trace.client_request_id = 'x'", "metadata.`mlflow.user` IS NOT NULL AND tags.team != 'b'"]
         let orders: [[String]] = [[], ["tags.priority DESC"], ["name"], ["run_id DESC"], ["metadata.`mlflow.user`", "execution_time_ms"]]
         for filter in filters {
             for order in orders {

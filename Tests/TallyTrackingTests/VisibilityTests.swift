@@ -104,7 +104,9 @@ final class FailingMetadata: MetadataStore {
     func deleteWebhook(id: String) throws -> Bool { try inner.deleteWebhook(id: id) }
     func insertTrace(_ trace: TraceInfo) throws -> Bool { try inner.insertTrace(trace) }
     func traces(ids: [String]) throws -> [TraceInfo] { try inner.traces(ids: ids) }
-    func traces(experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo] { try inner.traces(experimentIDs: experimentIDs, parts: parts) }
+    func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
+        try inner.traces(experimentIDs: experimentIDs, parts: parts, matching: filter)
+    }
     func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
         try inner.newestTraceIDs(experimentIDs: experimentIDs, offset: offset, limit: limit)
     }

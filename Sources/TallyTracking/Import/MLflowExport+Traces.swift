@@ -6,7 +6,8 @@ extension MLflowExport {
     /// before is skipped, one begun is sent again (MLflow updates a trace it has).
     func exportTraces(of experiment: Experiment, into target: String, service: TrackingService, to destination: any MLflowDestination,
                       journal: inout ImportJournal, summary: inout Summary, progress: (MLflowImport.Progress) -> Void) throws {
-        let traces = try service.metadata.traces(experimentIDs: [Int64(experiment.experimentID) ?? -1], parts: .whole)
+        let traces = try service.metadata.traces(experimentIDs: [Int64(experiment.experimentID) ?? -1], parts: .whole,
+                                                     matching: SearchFilter(parsing: nil, kind: .traces))
             .sorted { ($0.requestTime, $0.traceID) < ($1.requestTime, $1.traceID) }
         for t in traces {
             let key = "trace:" + t.traceID

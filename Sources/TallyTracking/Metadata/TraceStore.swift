@@ -7,8 +7,10 @@ public protocol TraceStore {
     func insertTrace(_ trace: TraceInfo) throws -> Bool
     /// Traces by id, whole (tags, metadata, assessments), in no particular order; unknown ids are left out.
     func traces(ids: [String]) throws -> [TraceInfo]
-    /// Every trace of some experiments, in no particular order, with the parts a search needs (``TraceParts``).
-    func traces(experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo]
+    /// The traces of some experiments, in no particular order, with the parts a search needs (``TraceParts``): every
+    /// one that satisfies `filter`, and perhaps others (the store leaves out what it can decide itself; the caller
+    /// checks every clause again).
+    func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo]
     /// The ids of a page of some experiments' traces, newest first, then by id (a search without filter or order).
     func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String]
     /// Upserts a trace tag; `false` when the trace does not exist.
@@ -91,8 +93,8 @@ enum TraceSQL {
             """, [.text(t.traceID), .integer(Int64(t.experimentID) ?? 0), text(t.clientRequestID), .integer(t.requestTime),
                   t.executionDuration.map(SQLValue.integer) ?? .null, .text(t.state.rawValue), text(t.requestPreview), text(t.responsePreview)])
         guard changed > 0 else { return false }
-        for tag in t.tags { try upsert(db, "trace_tags", t.traceID, tag) }
-        for m in t.metadata { try upsert(db, "trace_metadata", t.traceID, m) }
+        try upsert(db, "trace_tags", t.traceID, t.tags)
+        try upsert(db, "trace_metadata", t.traceID, t.metadata)
         for a in t.assessments where try db.rows("SELECT 1 FROM assessments WHERE assessment_id = ?", [.text(a.id)]).isEmpty {
             _ = try insertAssessment(db, a)
         }
@@ -100,9 +102,17 @@ enum TraceSQL {
         return true
     }
 
-    static func upsert(_ db: some SQLConnection, _ table: String, _ id: String, _ kv: KeyValue) throws {
-        try db.run("INSERT INTO \(table) VALUES (?, ?, ?) ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
-                   [.text(id), .text(kv.key), .text(kv.value)])
+    /// Upserts key-value rows of a trace, a statement per 300 (the last of a key given twice wins: one statement may
+    /// not update a row twice).
+    static func upsert(_ db: some SQLConnection, _ table: String, _ id: String, _ kvs: [KeyValue]) throws {
+        var last: [String: Int] = [:]
+        for (i, kv) in kvs.enumerated() { last[kv.key] = i }
+        let rows = kvs.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element)
+        for chunk in chunks(rows, size: 300) {
+            try db.run("INSERT INTO \(table) VALUES " + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
+                       + " ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
+                       chunk.flatMap { [SQLValue.text(id), .text($0.key), .text($0.value)] })
+        }
     }
 
     /// Reads traces in one statement (one snapshot on PostgreSQL): each table's rows in common columns — kind, trace
@@ -167,12 +177,48 @@ enum TraceSQL {
         return out
     }
 
-    static func traces(_ db: some SQLConnection, experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo] {
+    static func traces(_ db: some SQLConnection, experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         var out: [TraceInfo] = []
+        let (narrow, narrowValues) = narrowing(filter)
         for chunk in chunks(Array(Set(experimentIDs))) {
-            out += try traces(db, where: "t.experiment_id IN (\(marks(chunk.count)))", chunk.map(SQLValue.integer), parts: parts)
+            out += try traces(db, where: "t.experiment_id IN (\(marks(chunk.count)))" + narrow, chunk.map(SQLValue.integer) + narrowValues, parts: parts)
         }
         return out
+    }
+
+    /// What the database can decide of a search's clauses exactly as the service does (text equal byte for byte,
+    /// as SQLite's `BINARY` and PostgreSQL's `"C"` compare; whole numbers compared), as conditions on `t`, the traces
+    /// table: equality and presence of tags and metadata, the trace name, id, state and client id, times. The rest
+    /// (patterns, negations, assessments, runs) only the service decides.
+    static func narrowing(_ f: SearchFilter) -> (String, [SQLValue]) {
+        var sql = "", values: [SQLValue] = []
+        func exists(_ table: String, _ key: String, _ value: String?) {
+            sql += " AND EXISTS (SELECT 1 FROM \(table) n WHERE n.trace_id = t.trace_id AND n.key = ?" + (value == nil ? ")" : " AND n.value = ?)")
+            values += [.text(key)] + (value.map { [SQLValue.text($0)] } ?? [])
+        }
+        let columns = ["request_id": "t.trace_id", "status": "t.state", "client_request_id": "t.client_request_id"]
+        for c in f.clauses {
+            switch (c.entity, c.comparator, c.value) {
+            case (.tag, "=", .string(let v)): exists("trace_tags", c.key, v)
+            case (.metadata, "=", .string(let v)): exists("trace_metadata", c.key, v)
+            case (.tag, "IS NOT NULL", _): exists("trace_tags", c.key, nil)
+            case (.metadata, "IS NOT NULL", _): exists("trace_metadata", c.key, nil)
+            case (.attribute, "=", .string(let v)) where c.key == "name": exists("trace_tags", TraceKeys.traceName, v)
+            case (.attribute, "=", .string(let v)) where columns[c.key] != nil:
+                sql += " AND \(columns[c.key]!) = ?"
+                values.append(.text(v))
+            case (.attribute, let op, .number(let v)) where ["=", "<", "<=", ">", ">="].contains(op) && v.isFinite && v == v.rounded():
+                switch c.key {
+                case "timestamp_ms": sql += " AND t.request_time \(op) ?"
+                case "execution_time_ms": sql += " AND t.execution_duration \(op) ?"
+                case "end_time_ms": sql += " AND t.request_time + t.execution_duration \(op) ?"
+                default: continue
+                }
+                values.append(.integer(Int64(exactly: v) ?? 0))
+            default: break
+            }
+        }
+        return (sql, values)
     }
 
     /// Newest first, then by id (bytes: SQLite's `BINARY`, PostgreSQL's `"C"`), from the experiment and time index.
@@ -191,7 +237,7 @@ enum TraceSQL {
 
     static func setTag(_ db: some SQLConnection, _ id: String, _ tag: KeyValue) throws -> Bool {
         guard try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?", [.text(id)]).isEmpty else { return false }
-        try upsert(db, "trace_tags", id, tag)
+        try upsert(db, "trace_tags", id, [tag])
         return true
     }
 
@@ -254,8 +300,8 @@ extension SQLiteMetadataStore {
 
     public func insertTrace(_ trace: TraceInfo) throws -> Bool { try transaction { try with { try TraceSQL.insert($0, trace) } } }
     public func traces(ids: [String]) throws -> [TraceInfo] { try with { try TraceSQL.traces($0, ids: ids) } }
-    public func traces(experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo] {
-        try with { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts) }
+    public func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
+        try with { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts, matching: filter) }
     }
     public func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
         try with { try TraceSQL.newest($0, experimentIDs: experimentIDs, offset: offset, limit: limit) }
@@ -277,8 +323,8 @@ extension PostgresMetadataStore {
 
     public func insertTrace(_ trace: TraceInfo) throws -> Bool { try write { try TraceSQL.insert($0, trace) } }
     public func traces(ids: [String]) throws -> [TraceInfo] { try conn { try TraceSQL.traces($0, ids: ids) } }
-    public func traces(experimentIDs: [Int64], parts: TraceParts) throws -> [TraceInfo] {
-        try conn { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts) }
+    public func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
+        try conn { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts, matching: filter) }
     }
     public func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
         try conn { try TraceSQL.newest($0, experimentIDs: experimentIDs, offset: offset, limit: limit) }
