@@ -11,8 +11,9 @@ public protocol TraceStore {
     /// one that satisfies `filter`, and perhaps others (the store leaves out what it can decide itself; the caller
     /// checks every clause again).
     func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo]
-    /// The ids of a page of some experiments' traces, newest first, then by id (a search without filter or order).
-    func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String]
+    /// The ids of a page of some experiments' traces that satisfy `filter`, newest first, then by id: a search in the
+    /// default order whose every clause the store decides itself (``TraceSQL/decidesAll(_:)``).
+    func newestTraceIDs(experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String]
     /// Upserts a trace tag; `false` when the trace does not exist.
     func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool
     /// Deletes a trace tag; `false` when there was none.
@@ -222,11 +223,19 @@ enum TraceSQL {
     }
 
     /// Newest first, then by id (bytes: SQLite's `BINARY`, PostgreSQL's `"C"`), from the experiment and time index.
-    static func newest(_ db: some SQLConnection, experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
+    static func newest(_ db: some SQLConnection, experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String] {
+        precondition(decidesAll(filter), "a clause only the service decides")
         let ids = Array(Set(experimentIDs))
         guard !ids.isEmpty else { return [] }
-        return try db.rows("SELECT trace_id FROM traces WHERE experiment_id IN (\(marks(ids.count))) ORDER BY request_time DESC, trace_id "
-                           + "LIMIT \(limit) OFFSET \(offset)", ids.map(SQLValue.integer)).compactMap { $0[0].string }
+        let (narrow, values) = narrowing(filter)
+        return try db.rows("SELECT t.trace_id FROM traces t WHERE t.experiment_id IN (\(marks(ids.count)))\(narrow) "
+                           + "ORDER BY t.request_time DESC, t.trace_id LIMIT \(limit) OFFSET \(offset)", ids.map(SQLValue.integer) + values)
+            .compactMap { $0[0].string }
+    }
+
+    /// Whether ``narrowing(_:)`` decides every clause of `f` (the database can then order and page the search).
+    static func decidesAll(_ f: SearchFilter) -> Bool {
+        f.clauses.allSatisfy { narrowing(SearchFilter(clauses: [$0])).0 != "" }
     }
 
     static func chunks<T>(_ xs: [T], size: Int = 500) -> [ArraySlice<T>] {
@@ -303,8 +312,8 @@ extension SQLiteMetadataStore {
     public func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         try with { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts, matching: filter) }
     }
-    public func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
-        try with { try TraceSQL.newest($0, experimentIDs: experimentIDs, offset: offset, limit: limit) }
+    public func newestTraceIDs(experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String] {
+        try with { try TraceSQL.newest($0, experimentIDs: experimentIDs, matching: filter, offset: offset, limit: limit) }
     }
     public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try transaction { try with { try TraceSQL.setTag($0, traceID, tag) } } }
     public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try with { try TraceSQL.deleteTag($0, traceID, key) } }
@@ -326,8 +335,8 @@ extension PostgresMetadataStore {
     public func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         try conn { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts, matching: filter) }
     }
-    public func newestTraceIDs(experimentIDs: [Int64], offset: Int, limit: Int) throws -> [String] {
-        try conn { try TraceSQL.newest($0, experimentIDs: experimentIDs, offset: offset, limit: limit) }
+    public func newestTraceIDs(experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String] {
+        try conn { try TraceSQL.newest($0, experimentIDs: experimentIDs, matching: filter, offset: offset, limit: limit) }
     }
     public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try write { try TraceSQL.setTag($0, traceID, tag) } }
     public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try conn { try TraceSQL.deleteTag($0, traceID, key) } }

@@ -59,6 +59,9 @@ public struct SearchFilter: Sendable, Equatable {
                                                          "Run name": "run_name", "Run Name": "run_name"]
     static let validRunAttributeKeys = "{'run_id', 'run_name', 'status', 'user_id', 'artifact_uri', 'start_time', 'end_time', 'created', 'Created', 'run name', 'Run name', 'Run Name'}"
 
+    /// A filter of these clauses.
+    init(clauses: [FilterClause]) { self.clauses = clauses }
+
     /// Parses a filter. An empty filter matches everything; one of only whitespace is refused, as MLflow's parser
     /// finds no statement in it.
     public init(parsing filter: String?, kind: Kind) throws {

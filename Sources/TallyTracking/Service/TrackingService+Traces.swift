@@ -49,11 +49,12 @@ extension TrackingService {
             return n
         }
         let readable = ids.filter { scope.canRead(experiment: String($0)) }
-        // Two steps: the page's ids (the database orders and pages a search without filter or order itself, from its
-        // index; otherwise each candidate is read with only the parts the filter and order name), then those traces whole.
+        // Two steps: the page's ids (the database orders and pages a search in the default order whose clauses it
+        // decides itself, from its index; otherwise each candidate is read with only the parts the filter and order
+        // name), then those traces whole.
         var pageIDs: [String], more: Bool
-        if f.clauses.isEmpty && keys == TraceOrder.defaults {
-            pageIDs = try metadata.newestTraceIDs(experimentIDs: readable, offset: offset, limit: Int(limit) + 1)
+        if keys == TraceOrder.defaults && TraceSQL.decidesAll(f) {
+            pageIDs = try metadata.newestTraceIDs(experimentIDs: readable, matching: f, offset: offset, limit: Int(limit) + 1)
             more = pageIDs.count > limit
             pageIDs = Array(pageIDs.prefix(Int(limit)))
         } else {
