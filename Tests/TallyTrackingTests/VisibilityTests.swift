@@ -107,8 +107,8 @@ final class FailingMetadata: MetadataStore {
     func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         try inner.traces(experimentIDs: experimentIDs, parts: parts, matching: filter)
     }
-    func newestTraceIDs(experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String] {
-        try inner.newestTraceIDs(experimentIDs: experimentIDs, matching: filter, offset: offset, limit: limit)
+    func traceIDs(experimentIDs: [Int64], matching filter: SearchFilter, orderedBy keys: [TraceOrder], offset: Int, limit: Int) throws -> [String] {
+        try inner.traceIDs(experimentIDs: experimentIDs, matching: filter, orderedBy: keys, offset: offset, limit: limit)
     }
     func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try inner.setTraceTag(traceID: traceID, tag) }
     func deleteTraceTag(traceID: String, key: String) throws -> Bool { try inner.deleteTraceTag(traceID: traceID, key: key) }

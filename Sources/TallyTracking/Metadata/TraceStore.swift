@@ -11,9 +11,9 @@ public protocol TraceStore {
     /// one that satisfies `filter`, and perhaps others (the store leaves out what it can decide itself; the caller
     /// checks every clause again).
     func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo]
-    /// The ids of a page of some experiments' traces that satisfy `filter`, newest first, then by id: a search in the
-    /// default order whose every clause the store decides itself (``TraceSQL/decidesAll(_:)``).
-    func newestTraceIDs(experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String]
+    /// The ids of a page of some experiments' traces that satisfy `filter`, in the order of `keys` (missing values
+    /// last): a search whose every clause the store decides itself (``TraceSQL/decidesAll(_:)``).
+    func traceIDs(experimentIDs: [Int64], matching filter: SearchFilter, orderedBy keys: [TraceOrder], offset: Int, limit: Int) throws -> [String]
     /// Upserts a trace tag; `false` when the trace does not exist.
     func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool
     /// Deletes a trace tag; `false` when there was none.
@@ -223,14 +223,41 @@ enum TraceSQL {
     }
 
     /// Newest first, then by id (bytes: SQLite's `BINARY`, PostgreSQL's `"C"`), from the experiment and time index.
-    static func newest(_ db: some SQLConnection, experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String] {
+    static func page(_ db: some SQLConnection, experimentIDs: [Int64], matching filter: SearchFilter, orderedBy keys: [TraceOrder],
+                     offset: Int, limit: Int) throws -> [String] {
         precondition(decidesAll(filter), "a clause only the service decides")
         let ids = Array(Set(experimentIDs))
         guard !ids.isEmpty else { return [] }
         let (narrow, values) = narrowing(filter)
+        let (order, orderValues) = ordering(keys)
         return try db.rows("SELECT t.trace_id FROM traces t WHERE t.experiment_id IN (\(marks(ids.count)))\(narrow) "
-                           + "ORDER BY t.request_time DESC, t.trace_id LIMIT \(limit) OFFSET \(offset)", ids.map(SQLValue.integer) + values)
+                           + "ORDER BY \(order) LIMIT \(limit) OFFSET \(offset)", ids.map(SQLValue.integer) + values + orderValues)
             .compactMap { $0[0].string }
+    }
+
+    /// `keys` as an `ORDER BY` list over `t`, as ``TraceOrder/less(_:_:_:)`` orders: text by its bytes, a missing
+    /// value (a tag or metadata entry the trace lacks, no duration) last either way.
+    static func ordering(_ keys: [TraceOrder]) -> (String, [SQLValue]) {
+        var terms: [String] = [], values: [SQLValue] = []
+        for k in keys {
+            let column: String
+            switch (k.entity, k.key) {
+            case (.tag, _), (.attribute, "name"):
+                column = "(SELECT o.value FROM trace_tags o WHERE o.trace_id = t.trace_id AND o.key = ?)"
+                values.append(.text(k.entity == .tag ? k.key : TraceKeys.traceName))
+            case (.metadata, _), (.attribute, "run_id"):
+                column = "(SELECT o.value FROM trace_metadata o WHERE o.trace_id = t.trace_id AND o.key = ?)"
+                values.append(.text(k.entity == .metadata ? k.key : TraceKeys.sourceRun))
+            case (_, "experiment_id"): column = "t.experiment_id"
+            case (_, "timestamp_ms"): column = "t.request_time"
+            case (_, "execution_time_ms"): column = "t.execution_duration"
+            case (_, "end_time_ms"): column = "t.request_time + t.execution_duration"
+            case (_, "status"): column = "t.state"
+            default: column = "t.trace_id"
+            }
+            terms.append(column + (k.ascending ? " ASC" : " DESC") + " NULLS LAST")
+        }
+        return (terms.joined(separator: ", "), values)
     }
 
     /// Whether ``narrowing(_:)`` decides every clause of `f` (the database can then order and page the search).
@@ -312,8 +339,8 @@ extension SQLiteMetadataStore {
     public func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         try with { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts, matching: filter) }
     }
-    public func newestTraceIDs(experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String] {
-        try with { try TraceSQL.newest($0, experimentIDs: experimentIDs, matching: filter, offset: offset, limit: limit) }
+    public func traceIDs(experimentIDs: [Int64], matching filter: SearchFilter, orderedBy keys: [TraceOrder], offset: Int, limit: Int) throws -> [String] {
+        try with { try TraceSQL.page($0, experimentIDs: experimentIDs, matching: filter, orderedBy: keys, offset: offset, limit: limit) }
     }
     public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try transaction { try with { try TraceSQL.setTag($0, traceID, tag) } } }
     public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try with { try TraceSQL.deleteTag($0, traceID, key) } }
@@ -335,8 +362,8 @@ extension PostgresMetadataStore {
     public func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         try conn { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts, matching: filter) }
     }
-    public func newestTraceIDs(experimentIDs: [Int64], matching filter: SearchFilter, offset: Int, limit: Int) throws -> [String] {
-        try conn { try TraceSQL.newest($0, experimentIDs: experimentIDs, matching: filter, offset: offset, limit: limit) }
+    public func traceIDs(experimentIDs: [Int64], matching filter: SearchFilter, orderedBy keys: [TraceOrder], offset: Int, limit: Int) throws -> [String] {
+        try conn { try TraceSQL.page($0, experimentIDs: experimentIDs, matching: filter, orderedBy: keys, offset: offset, limit: limit) }
     }
     public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try write { try TraceSQL.setTag($0, traceID, tag) } }
     public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try conn { try TraceSQL.deleteTag($0, traceID, key) } }

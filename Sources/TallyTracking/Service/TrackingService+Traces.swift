@@ -49,12 +49,11 @@ extension TrackingService {
             return n
         }
         let readable = ids.filter { scope.canRead(experiment: String($0)) }
-        // Two steps: the page's ids (the database orders and pages a search in the default order whose clauses it
-        // decides itself, from its index; otherwise each candidate is read with only the parts the filter and order
-        // name), then those traces whole.
+        // Two steps: the page's ids (the database filters, orders and pages a search whose clauses it decides itself;
+        // otherwise each candidate is read with only the parts the filter and order name), then those traces whole.
         var pageIDs: [String], more: Bool
-        if keys == TraceOrder.defaults && TraceSQL.decidesAll(f) {
-            pageIDs = try metadata.newestTraceIDs(experimentIDs: readable, matching: f, offset: offset, limit: Int(limit) + 1)
+        if TraceSQL.decidesAll(f) {
+            pageIDs = try metadata.traceIDs(experimentIDs: readable, matching: f, orderedBy: keys, offset: offset, limit: Int(limit) + 1)
             more = pageIDs.count > limit
             pageIDs = Array(pageIDs.prefix(Int(limit)))
         } else {
