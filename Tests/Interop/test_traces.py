@@ -309,6 +309,9 @@ def test_import_carries_traces(local):
         mlflow.set_experiment("traced")
         ids = [traced(outer, 3), traced(boom)]
         MlflowClient().set_trace_tag(ids[0], "reviewed", "yes")
+        with mlflow.start_run() as linked:
+            pass
+        MlflowClient().link_traces_to_run([ids[1]], linked.info.run_id)
         mlflow.log_feedback(trace_id=ids[0], name="quality", value=0.7, rationale="fine")
         mlflow.log_expectation(trace_id=ids[0], name="expected", value={"answer": 7})
         exp = mlflow.get_trace(ids[0]).info.experiment_id
@@ -332,6 +335,8 @@ def test_import_carries_traces(local):
                     assert got is not None and comparable(got) == expected[tid], (kind, tid)
                     assert got.info.tags["mlflow.artifactLocation"].startswith("mlflow-artifacts:/")
                 assert {t.info.trace_id for t in mlflow.search_traces(locations=[got.info.experiment_id], return_type="list")} == set(ids)
+                if kind == "db":  # MLflow's API does not show run links; its database does
+                    assert [t.info.trace_id for t in mlflow.search_traces(run_id=linked.info.run_id, return_type="list")] == [ids[1]]
             finally:
                 mlflow.set_tracking_uri(local.url)
                 s.stop(keep=True)

@@ -24,7 +24,9 @@ import TallyTracking
         #expect(ProtoTime.timestamp(0) == "1970-01-01T00:00:00Z" && ProtoTime.timestamp(1_700_000_000_125) == "2023-11-14T22:13:20.125Z")
         #expect(ProtoTime.timestamp("2023-11-14T23:13:20.125456789+01:00") == 1_700_000_000_125)
         #expect(ProtoTime.timestamp("2023-11-14T22:13:20.1Z") == 1_700_000_000_100)
-        for bad in ["", "2023-11-14", "2023-11-14T22:13:20", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20.1234567891Z",
+        #expect(ProtoTime.timestamp(Int64.min) == "0001-01-01T00:00:00Z" && ProtoTime.timestamp(Int64.max) == "9999-12-31T23:59:59.999Z" && ProtoTime.timestamp(-1) == "1969-12-31T23:59:59.999Z")
+        #expect(ProtoTime.timestamp("0001-01-01T00:00:00Z") == TraceInfo.minTime && ProtoTime.timestamp("9999-12-31T23:59:59.999Z") == TraceInfo.maxTime)
+        for bad in ["0000-01-01T00:00:00Z", "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01", "", "2023-11-14", "2023-11-14T22:13:20", "2023-13-14T22:13:20Z", "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20.1234567891Z",
                     "2023-11-14T22:13:20+0100", "2023-11-14 22:13:20Z", "x023-11-14T22:13:20Z", "2023-11-14T22:13:20Zjunk"] {
             #expect(ProtoTime.timestamp(bad) == nil, "\(bad)")
         }
@@ -80,6 +82,11 @@ import TallyTracking
                 ("POST", "/traces/search", #"{"locations": [], "max_results": "x"}"#, 400, "max_results"),
                 ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q"}}"#, 400, "Unknown assessment type: None"),
                 ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "valid": "yes"}}"#, 400, "valid"),
+                ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "expectation": {"value": 1}}}"#, 400, "not both"),
+                ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "source": "me"}}"#, 400, "source"),
+                ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "metadata": {"a": 1}}}"#, 400, "metadata"),
+                ("POST", "/traces/search", #"{"locations": {"type": "MLFLOW_EXPERIMENT"}}"#, 400, "locations"),
+                ("PATCH", "/traces/\(tid)/tags", #"{"key": "mlflow.artifactLocation", "value": "mlflow-artifacts:/"}"#, 400, "immutable"),
                 ("PATCH", "/traces/\(tid)/assessments/\(aid)", #"{"assessment": {"feedback": {"value": 1}}}"#, 400, "update_mask"),
                 ("PATCH", "/traces/\(tid)/assessments/\(aid)", #"{"assessment": {"expectation": {"value": 1}}, "update_mask": "expectation"}"#, 400, "on a Feedback assessment"),
                 ("GET", "/traces/tr-nope", "", 404, "Trace with ID 'tr-nope' not found."),

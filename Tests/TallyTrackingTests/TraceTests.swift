@@ -33,13 +33,19 @@ import Testing
         #expect(stored.requestTime == t.requestTime && stored.executionDuration == 250 && stored.state == .ok && stored.requestPreview == "q1")
         #expect(stored.assessments.count == 1 && stored.assessments[0].id.hasPrefix("a-") && stored.assessments[0].createTime == 1_700_000_000_000)
 
-        // Sent again (a client retrying): fields replaced, tags and metadata upserted, the assessment kept once.
+        // Sent again (a client retrying): fields replaced (previews not sent are kept), tags and metadata upserted, the
+        // assessment kept once.
         var again = t
+        again.requestPreview = nil
         again.state = .error
         again.tags = [KeyValue(key: "team", value: "a")]
         again.assessments = stored.assessments
         let updated = try s.startTrace(again)
         #expect(updated.state == .error && updated.tag("team") == "a" && updated.tag("mlflow.traceName") == "chat" && updated.assessments.count == 1)
+        #expect(updated.requestPreview == "q1")
+        // Times an imported database may hold are kept within what RFC 3339 writes.
+        let far = try s.startTrace(Self.trace(7, time: Int64.max, duration: Int64.max))
+        #expect(far.requestTime == TraceInfo.maxTime && far.executionDuration == TraceInfo.maxDuration)
 
         let other = try s.createExperiment(name: "other")
         expectError(.resourceAlreadyExists, "already exists in another experiment") { _ = try s.startTrace(Self.trace(1, experiment: other)) }
@@ -83,7 +89,9 @@ import Testing
         #expect(try Self.ids(s, "tags.team ILIKE 'A'").count == 6 && Self.ids(s, "tags.team LIKE 'A'").isEmpty)
         #expect(try Self.ids(s, "metadata.`mlflow.user` = 'user1' AND attribute.run_id = 'run-1'", order: ["request_id"]) == [2, 8])
         #expect(try Self.ids(s, "trace.execution_time_ms > 3000", order: ["request_id"]) == [4, 8])
-        #expect(try Self.ids(s, "trace.end_time_ms < 1700000000100", order: ["request_id"]) == [1])  // none without a duration
+        #expect(try Self.ids(s, "trace.end_time_ms < 1700000000100", order: ["request_id"]) == [1])
+        #expect(try Self.ids(s, "trace.end_time_ms = 1700000005000") == [12])  // no duration: it ends when it starts, as in MLflow
+        #expect(try Self.ids(s, "trace.timestamp_ms < 10000000000000000000").count == 12)  // past Int64: decided by the service
         #expect(try Self.ids(s, "feedback.quality > 0.5", order: ["request_id"]) == [7, 10])
         #expect(try Self.ids(s, "feedback.quality = '0.3'") == [4] && Self.ids(s, "feedback.quality IS NULL").count == 8)
         #expect(try Self.ids(s, "expectation.quality IS NOT NULL").isEmpty)
@@ -128,6 +136,10 @@ import Testing
         expectError(.resourceDoesNotExist, "No trace tag with key 'k' for trace with ID '\(Self.id(1))'") { try s.deleteTraceTag(id: Self.id(1), key: "k") }
         expectError(.resourceDoesNotExist, "Trace with ID '\(Self.id(99))' not found.") { try s.setTraceTag(id: Self.id(99), key: "k", value: "v") }
         expectError(.invalidParameterValue, "Missing value for required parameter 'key'") { try s.setTraceTag(id: Self.id(1), key: "", value: "v") }
+        for key in [TraceKeys.artifactLocation, TraceKeys.spansLocation] {
+            expectError(.invalidParameterValue, "Tag '\(key)' is immutable") { try s.setTraceTag(id: Self.id(1), key: key, value: "mlflow-artifacts:/") }
+            expectError(.invalidParameterValue, "Tag '\(key)' is immutable") { try s.deleteTraceTag(id: Self.id(1), key: key) }
+        }
 
         // Assessments: created with an id and times, overridden (the first then invalid), updated by mask, deleted.
         let a = try s.createAssessment(Self.feedback(2, "helpful", "true"), kind: .feedback)
@@ -152,6 +164,7 @@ import Testing
         expectError(.invalidParameterValue, "Missing value for required parameter 'update_mask'") { _ = try TrackingService.assessmentMask("") }
         expectError(.resourceDoesNotExist, "Trace with request_id '\(Self.id(99))' not found") { _ = try s.assessment(traceID: Self.id(99), id: o.id) }
         try s.deleteAssessment(traceID: Self.id(2), id: o.id)
+        #expect(try s.assessment(traceID: Self.id(2), id: a.id).valid, "the overridden one is valid again once its override is gone")
         try s.deleteAssessment(traceID: Self.id(2), id: o.id)
         expectError(.resourceDoesNotExist, "Assessment with ID '\(o.id)' not found for trace '\(Self.id(2))'") { _ = try s.assessment(traceID: Self.id(2), id: o.id) }
 
@@ -210,6 +223,9 @@ import Testing
         let run = try s.createRun(experimentID: "0").info.runID
         try s.linkTracesToRun(traceIDs: [Self.id(1), Self.id(5), Self.id(99)], runID: run)
         try s.linkTracesToRun(traceIDs: [Self.id(1)], runID: run)  // again: kept once
+        // `=` (by run_id or by the metadata key) finds links too; other comparisons the run a trace was made in, as MLflow's.
+        #expect(try Self.ids(s, "metadata.`mlflow.sourceRun` = '\(run)'", order: ["request_id"]) == [1, 5])
+        #expect(try Self.ids(s, "trace.run_id != 'run-0'", order: ["request_id"]) == [2, 3, 5, 6, 8, 9, 11, 12])
         #expect(try s.traceInfo(id: Self.id(1)).linkedRuns == [run] && s.traceInfo(id: Self.id(1)).runs == ["run-0", run])
         #expect(try Self.ids(s, "attribute.run_id = '\(run)'", order: ["request_id"]) == [1, 5])
         #expect(try Self.ids(s, "trace.run_id = 'run-0'", order: ["request_id"]) == [1, 4, 7, 10])  // made in it, as before

@@ -5,8 +5,9 @@ import TallyTracking
 /// messages carry times in these forms; its client refuses numbers there.
 enum ProtoTime {
     /// Milliseconds since the epoch as RFC 3339 in UTC, with 3 fraction digits when not a whole second (0, 3, 6
-    /// or 9 digits, as protobuf writes them).
-    static func timestamp(_ ms: Int64) -> String {
+    /// or 9 digits, as protobuf writes them); a time outside years 0001–9999 as the nearest of them.
+    static func timestamp(_ ms0: Int64) -> String {
+        let ms = min(max(ms0, TraceInfo.minTime), TraceInfo.maxTime)  // years 0001–9999: what RFC 3339 writes
         let (secs, milli) = (floorDiv(ms, 1000), ms - floorDiv(ms, 1000) * 1000)
         let days = floorDiv(secs, 86_400), rest = secs - days * 86_400
         let (y, m, d) = civil(days)
@@ -54,8 +55,8 @@ enum ProtoTime {
             return nil
         }
         guard i == b.count else { return nil }
-        let secs = days(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset
-        return secs * 1000 + milli
+        let ms = (days(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset) * 1000 + milli
+        return (TraceInfo.minTime...TraceInfo.maxTime).contains(ms) ? ms : nil  // years 0001–9999, as protobuf's
     }
 
     /// Milliseconds as a protobuf duration: `"0s"`, `"0.030s"`, `"12.500s"`.
@@ -87,7 +88,7 @@ enum ProtoTime {
         return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s
     }
 
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : -((-a + b - 1) / b) }
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a + 1) / b - 1 }
 
     /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
     static func days(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
@@ -113,6 +114,9 @@ extension Character {
 }
 
 extension JSONValue {
+    /// Whether this is an object.
+    var isObject: Bool { if case .object = self { true } else { false } }
+
     /// The value as compact JSON text (members in their order, numbers as written).
     var compact: String {
         switch self {

@@ -36,4 +36,9 @@ extension MLflowRESTDestination {
         }
         return location
     }
+
+    public func linkTraces(_ ids: [String], toRun runID: String) throws {
+        _ = try http.json(.POST, "/api/2.0/mlflow/traces/link-to-run",
+                          body: "{\"trace_ids\":[" + ids.map(JSONText.quote).joined(separator: ",") + "],\"run_id\":" + JSONText.quote(runID) + "}")
+    }
 }

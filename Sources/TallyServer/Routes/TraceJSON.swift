@@ -112,6 +112,19 @@ enum TraceJSON {
             guard case .bool(let b) = v else { throw MLflowRequest.invalid(p + "valid", v) }
             valid = b
         }
+        // The fields every reader's client parses: of the types MLflow's protobuf has, so one bad write cannot break them.
+        if member(o, "feedback") != nil && member(o, "expectation") != nil {
+            throw TrackingError(.invalidParameterValue, "An assessment is a feedback or an expectation, not both.")
+        }
+        for name in ["feedback", "expectation", "source", "error"] {
+            if let v = member(o, name), !v.isObject { throw MLflowRequest.invalid(p + name, v) }
+        }
+        for name in ["span_id", "rationale"] { _ = try string(o, name, in: p) }
+        _ = try map(o, "metadata", in: p)
+        if let source = member(o, "source") {
+            _ = try string(source, "source_type", in: p + "source.")
+            _ = try string(source, "source_id", in: p + "source.")
+        }
         let kept = members.filter { !ownFields.contains($0.0) && $0.1 != .null }
         return Assessment(id: try string(o, "assessment_id", in: p) ?? "", traceID: try string(o, "trace_id", in: p) ?? "",
                           name: try string(o, "assessment_name", in: p) ?? "", kind: kind(o) ?? .feedback,

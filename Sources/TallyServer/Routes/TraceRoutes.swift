@@ -22,9 +22,10 @@ struct TraceRoutes {
         })
         t.on("traces/search", .post, access: .user, use: e.json { r in
             guard let locations = r.raw("locations") else { throw MLflowRequest.missing("locations") }
-            let ids = try locations.items.compactMap { l -> String? in
-                guard case .object = l else { throw MLflowRequest.invalid("locations", locations) }
-                return (l["mlflow_experiment"] ?? l["mlflowExperiment"])?["experiment_id"]?.text
+            guard case .array(let items) = locations else { throw MLflowRequest.invalid("locations", locations) }
+            let ids = try items.compactMap { l -> String? in
+                guard l.isObject else { throw MLflowRequest.invalid("locations", locations) }
+                return try TraceJSON.member(l, "mlflow_experiment").flatMap { try TraceJSON.string($0, "experiment_id", in: "locations.mlflow_experiment.") }
             }
             let page = try s.searchTraces(experimentIDs: ids, filter: try r.string("filter"), maxResults: try r.int64("max_results"),
                                           orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"), scope: r.grants)

@@ -78,4 +78,6 @@ public protocol MLflowDestination: AnyObject {
     /// Stores a trace's info with its assessments (ids and times kept; MLflow updates one it has) in experiment
     /// `experimentID`: the artifact location MLflow gives it, where its spans go.
     func startTrace(_ trace: TraceInfo, experimentID: String) throws -> String
+    /// Links traces to a run (`traces/link-to-run`).
+    func linkTraces(_ ids: [String], toRun runID: String) throws
 }

@@ -11,7 +11,10 @@ extension MLflowExport {
             .sorted { ($0.requestTime, $0.traceID) < ($1.requestTime, $1.traceID) }
         for t in traces {
             let key = "trace:" + t.traceID
-            if journal.done[key] != nil { continue }
+            let fingerprint = MLflowImport.digest((t.tags.map { "t\u{1}" + $0.key + "\u{1}" + $0.value } + t.metadata.map { "m\u{1}" + $0.key + "\u{1}" + $0.value }
+                + t.assessments.map { "a\u{1}" + $0.id + "\u{1}\($0.lastUpdateTime)\u{1}\($0.valid)" } + t.linkedRuns.map { "r\u{1}" + $0 })
+                .sorted().joined(separator: "\u{2}") + "\u{2}\(t.state.rawValue)")
+            if journal.done[key] == fingerprint { continue }
             try journal.begin(key)
             var sent = t
             sent.tags = t.tags.filter { $0.key != TraceKeys.artifactLocation && $0.key != TraceKeys.spansLocation }
@@ -20,11 +23,14 @@ extension MLflowExport {
             }
             let location = try destination.startTrace(sent, experimentID: target)
             summary.traces += 1
-            if let from = t.tag(TraceKeys.artifactLocation) {
-                try exportArtifacts(from: from, to: location, owner: "trace \(t.traceID)", service: service, destination: destination,
-                                    summary: &summary, progress: progress)
+            // The trace's own place in its experiment's artifacts, not its tag (which names where the client was sent).
+            try exportArtifacts(from: experiment.artifactURI("traces/\(t.traceID)/artifacts"), to: location, owner: "trace \(t.traceID)",
+                                service: service, destination: destination, summary: &summary, progress: progress)
+            for run in t.linkedRuns {
+                guard let mapped = journal.mapped[run] else { continue }  // a run not exported: nothing to link to
+                try destination.linkTraces([t.traceID], toRun: mapped)
             }
-            try journal.finish(key, fingerprint: "\(t.assessments.count)")
+            try journal.finish(key, fingerprint: fingerprint)
         }
     }
 }

@@ -13,7 +13,9 @@ extension MLflowSQLSource {
         guard has("trace_info"), let exp = Int64(experimentID) else { return [] }
         let promoted = (["trace_name", "session_id"] + Self.tokenColumns + Self.costColumns).filter { has("trace_info", $0) }
         var out: [TraceInfo] = []
-        try query("SELECT request_id, timestamp_ms, execution_time_ms, status, client_request_id, request_preview, response_preview"
+        // Columns MLflow 3.0 added (a 2.x database's traces have none of them).
+        let optional = ["client_request_id", "request_preview", "response_preview"].map { has("trace_info", $0) ? $0 : "NULL" }
+        try query("SELECT request_id, timestamp_ms, execution_time_ms, status, " + optional.joined(separator: ", ")
                   + promoted.map { ", " + $0 }.joined() + " FROM trace_info WHERE experiment_id = ? ORDER BY timestamp_ms, request_id", [.integer(exp)]) { r in
             var t = TraceInfo(traceID: r[0].string ?? "", experimentID: experimentID, clientRequestID: r[4].string, requestTime: r[1].int ?? 0,
                               executionDuration: r[2].int, state: TraceState(apiName: r[3].string), requestPreview: r[5].string, responsePreview: r[6].string)
@@ -37,7 +39,7 @@ extension MLflowSQLSource {
             }
         }
         if has("entity_associations") {  // traces linked to runs (traces/link-to-run)
-            try query("SELECT source_id, destination_id FROM entity_associations WHERE source_type = 'TRACE' AND destination_type = 'RUN' "
+            try query("SELECT source_id, destination_id FROM entity_associations WHERE source_type = 'trace' AND destination_type = 'run' "
                       + "AND source_id \(ofExperiment) ORDER BY destination_id", [.integer(exp)]) { r in
                 if let i = index[r[0].string ?? ""], let run = r[1].string { out[i].linkedRuns.append(run) }
             }

@@ -26,6 +26,8 @@ extension TrackingService {
             if dryRun { continue }
             try journal.begin(key)
             let stored = storedTrace(t, in: experiment)
+            // One MLflow changed since: replaced whole (tags, metadata, assessments as MLflow has them now).
+            if before != nil { _ = try metadata.deleteTraces(experimentID: Int64(experiment.experimentID) ?? -1, ids: [t.traceID], maxTime: nil, limit: nil) }
             guard try metadata.insertTrace(stored) else {
                 summary.warnings.append("trace \(t.traceID) skipped: a trace with this id exists in another experiment of the target")
                 continue

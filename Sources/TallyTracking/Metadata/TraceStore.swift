@@ -87,17 +87,22 @@ enum TraceSQL {
 
     static func insert(_ db: some SQLConnection, _ t: TraceInfo) throws -> Bool {
         let changed = try db.run("""
-            INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET client_request_id = excluded.client_request_id,
-            request_time = excluded.request_time, execution_duration = excluded.execution_duration, state = excluded.state,
-            request_preview = excluded.request_preview, response_preview = excluded.response_preview
+            INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET
+            client_request_id = COALESCE(excluded.client_request_id, traces.client_request_id), request_time = excluded.request_time,
+            execution_duration = COALESCE(excluded.execution_duration, traces.execution_duration), state = excluded.state,
+            request_preview = COALESCE(excluded.request_preview, traces.request_preview),
+            response_preview = COALESCE(excluded.response_preview, traces.response_preview)
             WHERE traces.experiment_id = excluded.experiment_id
             """, [.text(t.traceID), .integer(Int64(t.experimentID) ?? 0), text(t.clientRequestID), .integer(t.requestTime),
                   t.executionDuration.map(SQLValue.integer) ?? .null, .text(t.state.rawValue), text(t.requestPreview), text(t.responsePreview)])
         guard changed > 0 else { return false }
         try upsert(db, "trace_tags", t.traceID, t.tags)
         try upsert(db, "trace_metadata", t.traceID, t.metadata)
-        for a in t.assessments where try db.rows("SELECT 1 FROM assessments WHERE assessment_id = ?", [.text(a.id)]).isEmpty {
-            _ = try insertAssessment(db, a)
+        for a in t.assessments {  // one already stored (under any trace) is kept as it is
+            try db.run("INSERT INTO assessments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (assessment_id) DO NOTHING", row(a))
+            if let o = a.overrides {
+                try db.run("UPDATE assessments SET valid = 0 WHERE trace_id = ? AND assessment_id = ?", [.text(a.traceID), .text(o)])
+            }
         }
         for run in t.linkedRuns { try link(db, [t.traceID], run) }
         return true
@@ -201,21 +206,23 @@ enum TraceSQL {
         for c in f.clauses {
             switch (c.entity, c.comparator, c.value) {
             case (.tag, "=", .string(let v)): exists("trace_tags", c.key, v)
-            case (.metadata, "=", .string(let v)): exists("trace_metadata", c.key, v)
+            case (.metadata, "=", .string(let v)) where c.key != TraceKeys.sourceRun:  // that one also matches linked runs
+                exists("trace_metadata", c.key, v)
             case (.tag, "IS NOT NULL", _): exists("trace_tags", c.key, nil)
             case (.metadata, "IS NOT NULL", _): exists("trace_metadata", c.key, nil)
             case (.attribute, "=", .string(let v)) where c.key == "name": exists("trace_tags", TraceKeys.traceName, v)
             case (.attribute, "=", .string(let v)) where columns[c.key] != nil:
                 sql += " AND \(columns[c.key]!) = ?"
                 values.append(.text(v))
-            case (.attribute, let op, .number(let v)) where ["=", "<", "<=", ">", ">="].contains(op) && v.isFinite && v == v.rounded():
+            case (.attribute, let op, .number(let v)) where ["=", "<", "<=", ">", ">="].contains(op) && abs(v) <= 9_007_199_254_740_992:
+                guard let n = Int64(exactly: v) else { continue }  // a fraction: the service compares
                 switch c.key {
                 case "timestamp_ms": sql += " AND t.request_time \(op) ?"
                 case "execution_time_ms": sql += " AND t.execution_duration \(op) ?"
-                case "end_time_ms": sql += " AND t.request_time + t.execution_duration \(op) ?"
+                case "end_time_ms": sql += " AND t.request_time + COALESCE(t.execution_duration, 0) \(op) ?"
                 default: continue
                 }
-                values.append(.integer(Int64(exactly: v) ?? 0))
+                values.append(.integer(n))
             default: break
             }
         }
@@ -251,7 +258,7 @@ enum TraceSQL {
             case (_, "experiment_id"): column = "t.experiment_id"
             case (_, "timestamp_ms"): column = "t.request_time"
             case (_, "execution_time_ms"): column = "t.execution_duration"
-            case (_, "end_time_ms"): column = "t.request_time + t.execution_duration"
+            case (_, "end_time_ms"): column = "t.request_time + COALESCE(t.execution_duration, 0)"
             case (_, "status"): column = "t.state"
             default: column = "t.trace_id"
             }
@@ -325,8 +332,15 @@ enum TraceSQL {
         }
     }
 
+    /// Deletes an assessment; the one it overrode is valid again, as MLflow makes it.
     static func deleteAssessment(_ db: some SQLConnection, _ traceID: String, _ id: String) throws -> Bool {
-        try db.run("DELETE FROM assessments WHERE trace_id = ? AND assessment_id = ?", [.text(traceID), .text(id)]) > 0
+        let overridden = try db.rows("SELECT overrides FROM assessments WHERE trace_id = ? AND assessment_id = ?", [.text(traceID), .text(id)])
+        guard let row = overridden.first else { return false }
+        try db.run("DELETE FROM assessments WHERE trace_id = ? AND assessment_id = ?", [.text(traceID), .text(id)])
+        if let o = row[0].string {
+            try db.run("UPDATE assessments SET valid = 1 WHERE trace_id = ? AND assessment_id = ?", [.text(traceID), .text(o)])
+        }
+        return true
     }
 }
 
@@ -349,7 +363,9 @@ extension SQLiteMetadataStore {
     }
     public func insertAssessment(_ a: Assessment) throws -> Bool { try transaction { try with { try TraceSQL.insertAssessment($0, a) } } }
     public func replaceAssessment(_ a: Assessment) throws -> Bool { try with { try TraceSQL.replaceAssessment($0, a) } }
-    public func deleteAssessment(traceID: String, id: String) throws -> Bool { try with { try TraceSQL.deleteAssessment($0, traceID, id) } }
+    public func deleteAssessment(traceID: String, id: String) throws -> Bool {
+        try transaction { try with { try TraceSQL.deleteAssessment($0, traceID, id) } }
+    }
     public func linkTraces(_ ids: [String], toRun runID: String) throws { try transaction { try with { try TraceSQL.link($0, ids, runID) } } }
 }
 
@@ -372,6 +388,6 @@ extension PostgresMetadataStore {
     }
     public func insertAssessment(_ a: Assessment) throws -> Bool { try write { try TraceSQL.insertAssessment($0, a) } }
     public func replaceAssessment(_ a: Assessment) throws -> Bool { try conn { try TraceSQL.replaceAssessment($0, a) } }
-    public func deleteAssessment(traceID: String, id: String) throws -> Bool { try conn { try TraceSQL.deleteAssessment($0, traceID, id) } }
+    public func deleteAssessment(traceID: String, id: String) throws -> Bool { try write { try TraceSQL.deleteAssessment($0, traceID, id) } }
     public func linkTraces(_ ids: [String], toRun runID: String) throws { try write { try TraceSQL.link($0, ids, runID) } }
 }

@@ -65,6 +65,14 @@ public struct TraceInfo: Sendable, Equatable {
     public func tag(_ key: String) -> String? { tags.first { $0.key == key }?.value }
     /// A metadata entry's value.
     public func metadata(_ key: String) -> String? { metadata.first { $0.key == key }?.value }
+    /// When the trace ended: its start plus its duration (none: its start, as MLflow counts it), in milliseconds.
+    public var endTime: Int64 { requestTime &+ (executionDuration ?? 0) }
+    /// The earliest request time a trace may have (0001-01-01T00:00:00Z): times are kept within RFC 3339's years.
+    public static let minTime: Int64 = -62_135_596_800_000
+    /// The latest request time a trace may have (9999-12-31T23:59:59.999Z).
+    public static let maxTime: Int64 = 253_402_300_799_999
+    /// The longest duration a trace may have (protobuf's: 10,000 years), in milliseconds.
+    public static let maxDuration: Int64 = 315_576_000_000_000
     /// Every run the trace belongs to: the one it was made in, then those it was linked to.
     public var runs: [String] { (metadata(TraceKeys.sourceRun).map { [$0] } ?? []) + linkedRuns }
 }

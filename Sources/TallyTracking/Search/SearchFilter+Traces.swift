@@ -82,6 +82,8 @@ extension SearchFilter {
         clauses.allSatisfy { c in
             switch c.entity {
             case .tag: return Self.test(c, t.tag(c.key))
+            case .metadata where c.key == TraceKeys.sourceRun && c.comparator == "=":
+                return t.runs.contains { c.test($0) }  // as `run_id =`: made in the run, or linked to it
             case .metadata: return Self.test(c, t.metadata(c.key))
             case .feedback, .expectation:
                 let kind: AssessmentKind = c.entity == .feedback ? .feedback : .expectation
@@ -97,10 +99,11 @@ extension SearchFilter {
                 case "status": return c.test(t.state.rawValue)
                 case "client_request_id": return t.clientRequestID.map { c.test($0) } ?? false
                 case "name": return t.tag(TraceKeys.traceName).map { c.test($0) } ?? false
-                case "run_id": return t.runs.contains { c.test($0) }  // made in the run, or linked to it
+                case "run_id":  // `=` finds the traces made in the run or linked to it; other comparisons the run made in (MLflow's)
+                    return c.comparator == "=" ? t.runs.contains { c.test($0) } : t.metadata(TraceKeys.sourceRun).map { c.test($0) } ?? false
                 case "timestamp_ms": return c.test(Double(t.requestTime))
                 case "execution_time_ms": return t.executionDuration.map { c.test(Double($0)) } ?? false
-                case "end_time_ms": return t.executionDuration.map { c.test(Double(t.requestTime + $0)) } ?? false
+                case "end_time_ms": return c.test(Double(t.endTime))
                 default: return false
                 }
             case .metric, .parameter, .dataset: return false
@@ -184,7 +187,7 @@ public struct TraceOrder: Sendable, Equatable {
         case (_, "experiment_id"): return .number(Double(t.experimentID) ?? 0)
         case (_, "timestamp_ms"): return .number(Double(t.requestTime))
         case (_, "execution_time_ms"): return t.executionDuration.map { .number(Double($0)) } ?? .missing
-        case (_, "end_time_ms"): return t.executionDuration.map { .number(Double(t.requestTime + $0)) } ?? .missing
+        case (_, "end_time_ms"): return .number(Double(t.endTime))
         case (_, "status"): return .string(t.state.rawValue)
         case (_, "request_id"): return .string(t.traceID)
         case (_, "name"): return t.tag(TraceKeys.traceName).map(SortValue.string) ?? .missing
@@ -200,7 +203,9 @@ public struct TraceOrder: Sendable, Equatable {
         for (entity, key) in f.clauses.map({ ($0.entity, $0.key) }) + keys.map({ ($0.entity, $0.key) }) {
             switch (entity, key) {
             case (.tag, _): tags.append(key)
-            case (.metadata, _): metadata.append(key)
+            case (.metadata, _):
+                metadata.append(key)
+                if key == TraceKeys.sourceRun { runs = true }
             case (.feedback, _), (.expectation, _): assessments = true
             case (.attribute, "name"): tags.append(TraceKeys.traceName)
             case (.attribute, "run_id"):

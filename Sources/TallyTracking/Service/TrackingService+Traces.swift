@@ -71,14 +71,24 @@ extension TrackingService {
     public func setTraceTag(id: String, key: String?, value: String?) throws {
         guard let key, !key.isEmpty else { throw Validation.missing("key") }
         try Validation.key(key, entity: "Tag")
+        try Self.refuseServerTraceTag(key)
         guard try metadata.setTraceTag(traceID: id, KeyValue(key: key, value: value ?? "")) else {
             throw TrackingError.notFound("Trace with ID '\(id)' not found.")
+        }
+    }
+
+    /// The tags the server gives a trace: where its spans are. MLflow's client refuses to set them; the server does
+    /// too, since every reader's client fetches spans from the location they name.
+    static func refuseServerTraceTag(_ key: String) throws {
+        guard key != TraceKeys.artifactLocation && key != TraceKeys.spansLocation else {
+            throw TrackingError.invalid("Tag '\(key)' is immutable and cannot be set on a trace.")
         }
     }
 
     /// `traces/{id}/tags` (DELETE): deletes a tag; MLflow's 404 when the trace has none of that key.
     public func deleteTraceTag(id: String, key: String?) throws {
         guard let key, !key.isEmpty else { throw Validation.missing("key") }
+        try Self.refuseServerTraceTag(key)
         guard try metadata.deleteTraceTag(traceID: id, key: key) else {
             throw TrackingError.notFound("No trace tag with key '\(key)' for trace with ID '\(id)'")
         }
@@ -106,6 +116,9 @@ extension TrackingService {
     func storedTrace(_ t: TraceInfo, in e: Experiment) -> TraceInfo {
         var t = t
         t.experimentID = e.experimentID
+        // Within what RFC 3339 and protobuf can write back (an imported database may hold anything).
+        t.requestTime = min(max(t.requestTime, TraceInfo.minTime), TraceInfo.maxTime)
+        t.executionDuration = t.executionDuration.map { min(max($0, -TraceInfo.maxDuration), TraceInfo.maxDuration) }
         t.tags = Self.upserting(t.tags.filter { $0.key != TraceKeys.spansLocation },
                                 KeyValue(key: TraceKeys.artifactLocation, value: e.artifactURI("traces/\(t.traceID)/artifacts")))
         t.metadata = Self.upserting(t.metadata, KeyValue(key: TraceKeys.infoFinalized, value: "true"))
