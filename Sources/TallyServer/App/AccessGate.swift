@@ -95,9 +95,8 @@ struct AccessGate: Sendable {
         case .runField: resource = .experiment(try service.experimentID(ofRun: try r.runID()))
         case .modelField(let f): resource = .registeredModel(try r.string(f, required: true)!)
         case .traceLocation:
-            let info = r.raw("trace").flatMap { $0["trace_info"] ?? $0["traceInfo"] }
-            guard let info else { throw MLflowRequest.missing("trace") }
-            resource = .experiment(try TraceJSON.info(info).experimentID)
+            guard let info = r.raw("trace").flatMap({ TraceJSON.member($0, "trace_info") }) else { throw MLflowRequest.missing("trace") }
+            resource = .experiment(try TraceJSON.experimentID(info))
         default: throw TrackingError(.internalError, "access target \(pending.target) is not a request field")
         }
         try r.grants.require(pending.need, on: resource)

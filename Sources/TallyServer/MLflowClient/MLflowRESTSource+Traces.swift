@@ -30,7 +30,7 @@ extension MLflowRESTDestination {
         var t = trace
         t.experimentID = experimentID
         let answer = try http.json(.POST, "/api/3.0/mlflow/traces", body: Render.wrap("trace", Render.wrap("trace_info", TraceJSON.info(t))))
-        let info = answer?["trace"]?["trace_info"] ?? answer?["trace"]?["traceInfo"]
+        let info = answer.flatMap { TraceJSON.member($0, "trace") }.flatMap { TraceJSON.member($0, "trace_info") }
         guard let location = info?["tags"]?[TraceKeys.artifactLocation]?.text else {
             throw TrackingError(.internalError, "MLflow at \(http.base) gave trace \(trace.traceID) no \(TraceKeys.artifactLocation) tag")
         }

@@ -40,15 +40,22 @@ enum TraceJSON {
         return ms
     }
 
+    /// The experiment of a request's `trace_info` (`trace_location.mlflow_experiment.experiment_id`), required.
+    static func experimentID(_ info: JSONValue) throws -> String {
+        let p = "trace.trace_info."
+        guard let location = member(info, "trace_location"), let exp = member(location, "mlflow_experiment"),
+              let id = try string(exp, "experiment_id", in: p + "trace_location.mlflow_experiment."), !id.isEmpty else {
+            throw MLflowRequest.missing(p + "trace_location.mlflow_experiment.experiment_id")
+        }
+        return id
+    }
+
     /// A request's `trace_info`; `importing` one an MLflow server answered, whose assessments of kinds Tally does not
     /// keep (issue references) are left out instead of refused.
     static func info(_ o: JSONValue, importing: Bool = false) throws -> TraceInfo {
         let p = "trace.trace_info."
         guard let id = try string(o, "trace_id", in: p), !id.isEmpty else { throw MLflowRequest.missing(p + "trace_id") }
-        guard let location = member(o, "trace_location"), let exp = member(location, "mlflow_experiment"),
-              let experimentID = try string(exp, "experiment_id", in: p + "trace_location.mlflow_experiment."), !experimentID.isEmpty else {
-            throw MLflowRequest.missing(p + "trace_location.mlflow_experiment.experiment_id")
-        }
+        let experimentID = try experimentID(o)
         var duration: Int64?
         if let d = member(o, "execution_duration") {
             guard case .string(let s) = d, let ms = ProtoTime.duration(s) else {

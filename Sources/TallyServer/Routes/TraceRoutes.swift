@@ -15,7 +15,7 @@ struct TraceRoutes {
         addV2(to: t)
         t.on("traces", .post, access: .needs(.update, .traceLocation), use: e.json { r in
             guard let trace = r.raw("trace") else { throw MLflowRequest.missing("trace") }
-            guard case .object = trace, let info = trace["trace_info"] ?? trace["traceInfo"], case .object = info else {
+            guard trace.isObject, let info = TraceJSON.member(trace, "trace_info"), info.isObject else {
                 throw MLflowRequest.missing("trace.trace_info")
             }
             return Self.wrap(try s.startTrace(try TraceJSON.info(info)))

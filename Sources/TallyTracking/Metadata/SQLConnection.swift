@@ -1,6 +1,11 @@
 /// What the row readers both metadata stores share need of a connection: SQLite's (``SQLiteDatabase``) and
 /// PostgreSQL's (``PostgresDatabase/Connection``) answer the same SQL with `?` placeholders and ``SQLValue`` cells,
 /// so one schema design is read by one piece of code.
+/// `?, ?, …` for `n` values: the placeholder list of an `IN (…)` or `VALUES (…)`, in the SQL both dialects read.
+func sqlMarks(_ n: Int) -> String {
+    Array(repeating: "?", count: n).joined(separator: ", ")
+}
+
 protocol SQLConnection {
     /// Runs a statement; returns the rows it changed.
     @discardableResult

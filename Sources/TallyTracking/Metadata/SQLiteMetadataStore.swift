@@ -426,7 +426,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         // Batched child lookups, at most 500 ids per statement.
         for start in stride(from: 0, to: out.count, by: 500) {
             let ids = out[start..<min(out.count, start + 500)].map { SQLValue.text($0.run.info.runID) }
-            let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+            let marks = sqlMarks(ids.count)
             try db.query("SELECT run_uuid, data FROM run_latest WHERE run_uuid IN (\(marks))", ids) { r in
                 out[byID[r[0].string!]!].latest = r[1].bytes ?? []
             }
@@ -456,8 +456,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             var loaded: [String: (run: Run, latest: [UInt8])] = [:]
             for start in stride(from: 0, to: missing.count, by: 500) {
                 let chunk = missing[start..<min(missing.count, start + 500)].map { SQLValue.text($0) }
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid IN (\(marks))", chunk).map(Self.runInfo)
+                let infos = try st.db.rows("SELECT \(Self.runColumns) FROM runs WHERE run_uuid IN (\(sqlMarks(chunk.count)))", chunk).map(Self.runInfo)
                 for r in try Self.lightRuns(st.db, infos) { loaded[r.run.info.runID] = r }
             }
             return try ids.compactMap { id -> Run? in

@@ -98,12 +98,7 @@ enum TraceSQL {
         guard changed > 0 else { return false }
         try upsert(db, "trace_tags", t.traceID, t.tags)
         try upsert(db, "trace_metadata", t.traceID, t.metadata)
-        for a in t.assessments {  // one already stored (under any trace) is kept as it is
-            try db.run("INSERT INTO assessments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (assessment_id) DO NOTHING", row(a))
-            if let o = a.overrides {
-                try db.run("UPDATE assessments SET valid = 0 WHERE trace_id = ? AND assessment_id = ?", [.text(a.traceID), .text(o)])
-            }
-        }
+        for a in t.assessments { try addAssessment(db, a, keepingTaken: true) }  // one already stored (under any trace) is kept
         for run in t.linkedRuns { try link(db, [t.traceID], run) }
         return true
     }
@@ -114,7 +109,7 @@ enum TraceSQL {
         var last: [String: Int] = [:]
         for (i, kv) in kvs.enumerated() { last[kv.key] = i }
         let rows = kvs.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element)
-        for chunk in chunks(rows, size: 300) {
+        for chunk in rows.chunks(of: 300) {
             try db.run("INSERT INTO \(table) VALUES " + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
                        + " ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
                        chunk.flatMap { [SQLValue.text(id), .text($0.key), .text($0.value)] })
@@ -132,7 +127,7 @@ enum TraceSQL {
             sql += " UNION ALL SELECT \(kind), x.trace_id, x.key, x.value, \(nulls) FROM \(table) x JOIN traces t ON t.trace_id = x.trace_id WHERE \(cond)"
             all += values
             if let keys {
-                sql += " AND x.key IN (\(marks(keys.count)))"
+                sql += " AND x.key IN (\(sqlMarks(keys.count)))"
                 all += keys.map(SQLValue.text)
             }
         }
@@ -177,8 +172,8 @@ enum TraceSQL {
     /// Traces by id, a bounded number of placeholders per statement.
     static func traces(_ db: some SQLConnection, ids: [String]) throws -> [TraceInfo] {
         var out: [TraceInfo] = []
-        for chunk in chunks(Array(Set(ids))) {
-            out += try traces(db, where: "t.trace_id IN (\(marks(chunk.count)))", chunk.map(SQLValue.text))
+        for chunk in Array(Set(ids)).chunks(of: idsPerStatement) {
+            out += try traces(db, where: "t.trace_id IN (\(sqlMarks(chunk.count)))", chunk.map(SQLValue.text))
         }
         return out
     }
@@ -186,8 +181,8 @@ enum TraceSQL {
     static func traces(_ db: some SQLConnection, experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         var out: [TraceInfo] = []
         let (narrow, narrowValues) = narrowing(filter)
-        for chunk in chunks(Array(Set(experimentIDs))) {
-            out += try traces(db, where: "t.experiment_id IN (\(marks(chunk.count)))" + narrow, chunk.map(SQLValue.integer) + narrowValues, parts: parts)
+        for chunk in Array(Set(experimentIDs)).chunks(of: idsPerStatement) {
+            out += try traces(db, where: "t.experiment_id IN (\(sqlMarks(chunk.count)))" + narrow, chunk.map(SQLValue.integer) + narrowValues, parts: parts)
         }
         return out
     }
@@ -229,7 +224,8 @@ enum TraceSQL {
         return (sql, values)
     }
 
-    /// Newest first, then by id (bytes: SQLite's `BINARY`, PostgreSQL's `"C"`), from the experiment and time index.
+    /// A page of ids of the traces `filter` selects, in `keys`' order (``ordering(_:)``); every clause must be one
+    /// ``narrowing(_:)`` decides.
     static func page(_ db: some SQLConnection, experimentIDs: [Int64], matching filter: SearchFilter, orderedBy keys: [TraceOrder],
                      offset: Int, limit: Int) throws -> [String] {
         precondition(decidesAll(filter), "a clause only the service decides")
@@ -237,7 +233,7 @@ enum TraceSQL {
         guard !ids.isEmpty else { return [] }
         let (narrow, values) = narrowing(filter)
         let (order, orderValues) = ordering(keys)
-        return try db.rows("SELECT t.trace_id FROM traces t WHERE t.experiment_id IN (\(marks(ids.count)))\(narrow) "
+        return try db.rows("SELECT t.trace_id FROM traces t WHERE t.experiment_id IN (\(sqlMarks(ids.count)))\(narrow) "
                            + "ORDER BY \(order) LIMIT \(limit) OFFSET \(offset)", ids.map(SQLValue.integer) + values + orderValues)
             .compactMap { $0[0].string }
     }
@@ -272,11 +268,8 @@ enum TraceSQL {
         f.clauses.allSatisfy { narrowing(SearchFilter(clauses: [$0])).0 != "" }
     }
 
-    static func chunks<T>(_ xs: [T], size: Int = 500) -> [ArraySlice<T>] {
-        stride(from: 0, to: xs.count, by: size).map { xs[$0..<min($0 + size, xs.count)] }
-    }
-
-    static func marks(_ n: Int) -> String { Array(repeating: "?", count: n).joined(separator: ", ") }
+    /// Ids per statement.
+    static let idsPerStatement = 500
 
     static func setTag(_ db: some SQLConnection, _ id: String, _ tag: KeyValue) throws -> Bool {
         guard try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?", [.text(id)]).isEmpty else { return false }
@@ -291,8 +284,8 @@ enum TraceSQL {
     static func delete(_ db: some SQLConnection, experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
         if let ids {
             var n = 0
-            for chunk in chunks(Array(Set(ids))) {
-                n += try db.run("DELETE FROM traces WHERE experiment_id = ? AND trace_id IN (\(marks(chunk.count)))",
+            for chunk in Array(Set(ids)).chunks(of: idsPerStatement) {
+                n += try db.run("DELETE FROM traces WHERE experiment_id = ? AND trace_id IN (\(sqlMarks(chunk.count)))",
                                 [.integer(experimentID)] + chunk.map(SQLValue.text))
             }
             return n
@@ -306,11 +299,17 @@ enum TraceSQL {
 
     static func insertAssessment(_ db: some SQLConnection, _ a: Assessment) throws -> Bool {
         guard try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?", [.text(a.traceID)]).isEmpty else { return false }
-        try db.run("INSERT INTO assessments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row(a))
+        try addAssessment(db, a, keepingTaken: false)
+        return true
+    }
+
+    /// Inserts an assessment and marks the one it overrides invalid; with `keepingTaken`, an id already stored is left
+    /// as it is (a trace sent again) instead of refused.
+    static func addAssessment(_ db: some SQLConnection, _ a: Assessment, keepingTaken: Bool) throws {
+        try db.run("INSERT INTO assessments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + (keepingTaken ? " ON CONFLICT (assessment_id) DO NOTHING" : ""), row(a))
         if let o = a.overrides {
             try db.run("UPDATE assessments SET valid = 0 WHERE trace_id = ? AND assessment_id = ?", [.text(a.traceID), .text(o)])
         }
-        return true
     }
 
     static func row(_ a: Assessment) -> [SQLValue] {

@@ -87,7 +87,7 @@ extension PostgresMetadataStore {
         try conn { c in
             for start in stride(from: 0, to: runIDs.count, by: 500) {
                 let chunk = runIDs[start..<min(runIDs.count, start + 500)].map { SQLValue.text($0) }
-                for r in try c.rows("SELECT run_uuid, data FROM run_latest WHERE run_uuid IN (\(Self.marks(chunk.count)))", chunk) {
+                for r in try c.rows("SELECT run_uuid, data FROM run_latest WHERE run_uuid IN (\(sqlMarks(chunk.count)))", chunk) {
                     bytes[r[0].string ?? ""] = r[1].bytes ?? []
                 }
             }
@@ -150,7 +150,7 @@ extension PostgresMetadataStore {
                     let chunk = missing[start..<min(missing.count, start + 1000)].map { SQLValue.text($0) }
                     try c.run("INSERT INTO metric_keys (key) VALUES " + Array(repeating: "(?)", count: chunk.count).joined(separator: ", ")
                               + " ON CONFLICT (key) DO NOTHING", chunk)
-                    for r in try c.rows("SELECT key_id, key FROM metric_keys WHERE key IN (\(Self.marks(chunk.count)))", chunk) {
+                    for r in try c.rows("SELECT key_id, key FROM metric_keys WHERE key IN (\(sqlMarks(chunk.count)))", chunk) {
                         found.append((r[0].int ?? 0, r[1].string ?? ""))
                     }
                 }

@@ -46,7 +46,7 @@ extension PostgresMetadataStore {
     public func loggedModels(experimentIDs: [Int64]) throws -> [LoggedModel] {
         guard !experimentIDs.isEmpty else { return [] }
         return try conn {
-            try SQLiteMetadataStore.loggedModels($0, where: "experiment_id IN (\(Self.marks(experimentIDs.count))) AND lifecycle_stage = 'active'",
+            try SQLiteMetadataStore.loggedModels($0, where: "experiment_id IN (\(sqlMarks(experimentIDs.count))) AND lifecycle_stage = 'active'",
                                                  experimentIDs.map(SQLValue.integer))
         }
     }

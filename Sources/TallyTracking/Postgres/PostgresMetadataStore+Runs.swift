@@ -74,7 +74,7 @@ extension PostgresMetadataStore {
         try conn { c in
             for start in stride(from: 0, to: ids.count, by: 500) {
                 let chunk = ids[start..<min(ids.count, start + 500)].map { SQLValue.text($0) }
-                for r in try runRows(c, where: "run_uuid IN (\(Self.marks(chunk.count)))", chunk) {
+                for r in try runRows(c, where: "run_uuid IN (\(sqlMarks(chunk.count)))", chunk) {
                     var run = r.run
                     if !r.latest.isEmpty { run.metrics = try decodeLatest(r.latest, runID: run.info.runID).metrics }
                     found[run.info.runID] = run
@@ -184,7 +184,7 @@ extension PostgresMetadataStore {
             var out: [String: String] = [:]
             for start in stride(from: 0, to: keys.count, by: 500) {
                 let chunk = keys[start..<min(keys.count, start + 500)].map { SQLValue.text($0) }
-                for r in try c.rows("SELECT key, value FROM params WHERE run_uuid = ? AND key IN (\(Self.marks(chunk.count)))", [.text(runID)] + chunk) {
+                for r in try c.rows("SELECT key, value FROM params WHERE run_uuid = ? AND key IN (\(sqlMarks(chunk.count)))", [.text(runID)] + chunk) {
                     out[r[0].string ?? ""] = r[1].string ?? ""
                 }
             }

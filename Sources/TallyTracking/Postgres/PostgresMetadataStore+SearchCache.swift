@@ -111,7 +111,7 @@ extension PostgresMetadataStore {
                     fresh.runs[id] = nil  // removed for good unless read again below
                     for k in fresh.columns.keys { fresh.columns[k]![id] = nil }
                 }
-                for r in try runRows(c, where: "run_uuid IN (\(Self.marks(chunk.count)))", chunk.map(SQLValue.text)) {
+                for r in try runRows(c, where: "run_uuid IN (\(sqlMarks(chunk.count)))", chunk.map(SQLValue.text)) {
                     fresh.runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
                 }
             }

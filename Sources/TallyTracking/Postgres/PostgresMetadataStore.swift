@@ -214,11 +214,6 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
-    /// `?, ?, …` for `n` values.
-    static func marks(_ n: Int) -> String {
-        Array(repeating: "?", count: n).joined(separator: ", ")
-    }
-
     /// Runs `body` with a codec of the pool.
     func withCodec<R>(_ body: (ColumnCodec) throws -> R) rethrows -> R {
         let lent = codecs.withLock { $0.popLast() } ?? LentCodec(codec: ColumnCodec())

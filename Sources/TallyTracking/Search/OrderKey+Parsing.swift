@@ -15,13 +15,8 @@ extension OrderKey {
         }
         let name: String
         (name, ascending) = try Self.nameAndDirection(text)
-        var entityText: String?
-        var key = name
-        if let dot = name.firstIndex(of: ".") {
-            entityText = String(name[..<dot])
-            key = String(name[name.index(after: dot)...])
-        }
-        key = Self.inside(Self.inside(key, "'", "\""), "`")
+        let (entityText, unquoted) = Self.entityAndKey(name)
+        var key = unquoted
         switch kind {
         case .runs:
             let entity = try SearchFilter.Parser.entity(entityText.map { Self.inside($0, "`") }, kind: .runs)
@@ -72,6 +67,14 @@ extension OrderKey {
         }
         let stripped = name.unicodeScalars.drop { $0.properties.isWhitespace }.reversed().drop { $0.properties.isWhitespace }.reversed()
         return (String(String.UnicodeScalarView(stripped)), ascending)
+    }
+
+    /// Step 3: a name split at its first dot into an entity (`nil`: none) and a key, the key without its quotes, then
+    /// its backquotes.
+    static func entityAndKey(_ name: String) -> (String?, String) {
+        let dot = name.firstIndex(of: ".")
+        let key = dot.map { String(name[name.index(after: $0)...]) } ?? name
+        return (dot.map { String(name[..<$0]) }, inside(inside(key, "'", "\""), "`"))
     }
 
     /// `s` without one pair of the `quotes` around it (the same quote at both ends), else `s`.

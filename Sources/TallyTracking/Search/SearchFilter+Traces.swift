@@ -138,13 +138,9 @@ public struct TraceOrder: Sendable, Equatable {
     public init(parsing text: String) throws {
         let (name, ascending) = try OrderKey.nameAndDirection(text)
         self.ascending = ascending
-        var entityText = "attribute"
-        var key = name
-        if let dot = name.firstIndex(of: ".") {
-            entityText = String(name[..<dot])
-            key = String(name[name.index(after: dot)...])
-        }
-        key = OrderKey.inside(OrderKey.inside(key, "'", "\""), "`")
+        let (named, unquoted) = OrderKey.entityAndKey(name)
+        let entityText = named ?? "attribute"
+        var key = unquoted
         entity = try SearchFilter.Parser.traceEntity(entityText)
         switch entity {
         case .attribute:

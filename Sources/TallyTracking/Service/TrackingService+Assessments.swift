@@ -8,12 +8,9 @@ extension TrackingService {
         if let o = a.overrides, !trace.assessments.contains(where: { $0.id == o }) {
             throw TrackingError.notFound("Assessment with ID '\(o)' not found for trace '\(a.traceID)'")
         }
-        var a = a
+        var a = Self.stamped(a, now: clock())
         a.kind = kind
         a.id = Self.newAssessmentID()
-        let now = clock()
-        if a.createTime == 0 { a.createTime = now }
-        if a.lastUpdateTime == 0 { a.lastUpdateTime = a.createTime }
         a.valid = true
         guard try metadata.insertAssessment(a) else { throw TrackingError.notFound("Trace with ID '\(a.traceID)' not found.") }
         return a

@@ -95,10 +95,7 @@ extension TrackingService {
         for d in datasets where d.name.isEmpty { throw TrackingError.invalid("`dataset_name` in the `datasets` clause must be specified.") }
         let f = try SearchFilter(parsing: filter, kind: .loggedModels)
         var keys = try orderBy.map(Self.loggedModelOrderKey)
-        let ids = try experimentIDs.map { id -> Int64 in
-            guard let n = Int64(id) else { throw TrackingError.invalid("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.") }
-            return n
-        }
+        let ids = try Self.searchedExperimentIDs(experimentIDs)
         if !keys.contains(where: { $0.field == "creation_timestamp" }) { keys.append(LoggedModelOrder(field: "creation_timestamp", ascending: false)) }
         keys.append(LoggedModelOrder(field: "model_id", ascending: true))
         let readable = ids.filter { scope.canRead(experiment: String($0)) }

@@ -44,11 +44,7 @@ extension TrackingService {
         let f = try SearchFilter(parsing: filter, kind: .traces)
         let keys = try TraceOrder.list(orderBy)
         let offset = try PageToken.decode(pageToken)
-        let ids = try experimentIDs.map { id -> Int64 in
-            guard let n = Int64(id) else { throw TrackingError.invalid("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.") }
-            return n
-        }
-        let readable = ids.filter { scope.canRead(experiment: String($0)) }
+        let readable = try Self.searchedExperimentIDs(experimentIDs).filter { scope.canRead(experiment: String($0)) }
         // Two steps: the page's ids (the database filters, orders and pages a search whose clauses it decides itself;
         // otherwise each candidate is read with only the parts the filter and order name), then those traces whole.
         var pageIDs: [String], more: Bool
@@ -124,14 +120,28 @@ extension TrackingService {
         t.metadata = Self.upserting(t.metadata, KeyValue(key: TraceKeys.infoFinalized, value: "true"))
         let now = clock()
         t.assessments = t.assessments.map { a in
-            var a = a
+            var a = Self.stamped(a, now: now)
             a.traceID = t.traceID
             if a.id.isEmpty { a.id = Self.newAssessmentID() }
-            if a.createTime == 0 { a.createTime = now }
-            if a.lastUpdateTime == 0 { a.lastUpdateTime = a.createTime }
             return a
         }
         return t
+    }
+
+    /// An assessment with the times the client did not give: created now, last updated when created.
+    static func stamped(_ a: Assessment, now: Int64) -> Assessment {
+        var a = a
+        if a.createTime == 0 { a.createTime = now }
+        if a.lastUpdateTime == 0 { a.lastUpdateTime = a.createTime }
+        return a
+    }
+
+    /// The experiment ids a search names, as integers (MLflow's message for one that is not).
+    static func searchedExperimentIDs(_ ids: [String]) throws -> [Int64] {
+        try ids.map { id in
+            guard let n = Int64(id) else { throw TrackingError.invalid("Invalid experiment ID '\(id)'. Experiment ID must be a valid integer.") }
+            return n
+        }
     }
 
     /// The most traces one `traces/link-to-run` request may link (MLflow's limit).
