@@ -5,7 +5,7 @@ MLflow 3's client sends it (a dozen metadata entries, three tags, every fifth wi
 
     scripts/bench-traces.py .build/release/tally - --n 20000            # SQLite in a temp data directory
     scripts/bench-traces.py .build/release/tally postgresql://… --n 20000
-    scripts/bench-traces.py mlflow sqlite:////tmp/m.db --n 20000                # a real `mlflow server` from the venv
+    .venv-interop/bin/python scripts/bench-traces.py mlflow sqlite:////tmp/m.db --n 20000   # a real `mlflow server` from the venv
 """
 import argparse
 import concurrent.futures
