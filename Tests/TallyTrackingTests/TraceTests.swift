@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 @testable import TallyTracking
 
@@ -249,5 +251,45 @@ import Testing
         _ = try other.createAssessment(Self.feedback(1, "q", "1"), kind: .feedback)
         let seen = try f.service.searchTraces(experimentIDs: ["0"], filter: "tags.k = 'v' AND feedback.q = '1'", maxResults: nil, orderBy: [], pageToken: nil)
         #expect(seen.items.map(\.traceID) == [Self.id(1)])
+    }
+
+    /// Writes under a trace racing its delete through another server: each either lands (and is deleted with the
+    /// trace) or is refused with MLflow's 404, never a database error (a foreign key broken between the existence
+    /// check and the insert was a 500); an assessment overriding one deleted meanwhile is refused whole.
+    @Test func writesRacingADeleteAreRefusedNotFailed() throws {
+        guard Backend.all.contains(.postgres) else { return }
+        let f = try Fixture("trrace", backend: .postgres)
+        let servers = [f.service, try f.secondServer()]
+        let run = try servers[0].createRun(experimentID: "0").info.runID
+        let unexpected = Mutex<[String]>([])
+        @Sendable func attempt(_ what: String, _ body: () throws -> Void) {
+            do { try body() } catch let e as TrackingError where e.code == .resourceDoesNotExist {
+            } catch { unexpected.withLock { $0.append("\(what): \(error)") } }
+        }
+        for round in 0..<30 {
+            _ = try servers[0].startTrace(Self.trace(round + 1))
+            let first = try servers[0].createAssessment(Self.feedback(round + 1, "q", "1"), kind: .feedback)
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                if i == 0 {
+                    attempt("delete") { _ = try servers[1].deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: [Self.id(round + 1)]) }
+                } else {
+                    for k in 0..<3 {
+                        attempt("tag") { try servers[0].setTraceTag(id: Self.id(round + 1), key: "k\(k)", value: "v") }
+                        attempt("assessment") { _ = try servers[0].createAssessment(Self.feedback(round + 1, "q", "2", overrides: first.id), kind: .feedback) }
+                        attempt("link") { try servers[0].linkTracesToRun(traceIDs: [Self.id(round + 1)], runID: run) }
+                    }
+                }
+            }
+            expectError(.resourceDoesNotExist, "not found") { _ = try servers[0].traceInfo(id: Self.id(round + 1)) }
+        }
+        #expect(unexpected.withLock { $0 }.isEmpty, "\(unexpected.withLock { $0 })")
+        // The overridden assessment deleted before the override is written: refused, nothing half-written.
+        _ = try servers[0].startTrace(Self.trace(99))
+        let a = try servers[0].createAssessment(Self.feedback(99, "q", "1"), kind: .feedback)
+        try servers[1].deleteAssessment(traceID: Self.id(99), id: a.id)
+        var late = Self.feedback(99, "q", "2", overrides: a.id)
+        late.id = "a-late"
+        expectError(.resourceDoesNotExist, "Assessment with ID '\(a.id)' not found") { _ = try servers[0].metadata.insertAssessment(late) }
+        #expect(try servers[0].traceInfo(id: Self.id(99)).assessments.isEmpty)
     }
 }

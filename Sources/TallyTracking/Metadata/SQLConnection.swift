@@ -17,14 +17,20 @@ protocol SQLConnection {
     /// The column ordering a table's rows as they were first inserted: SQLite's `rowid`, PostgreSQL's identity
     /// column `seq` (tags are listed in the order first set, as MLflow lists them).
     var insertionOrder: String { get }
+    /// What a `SELECT` of a parent row ends with to keep it from being deleted until the transaction ends, so that
+    /// rows inserted under it cannot break their foreign key: PostgreSQL's ` FOR KEY SHARE`; nothing in SQLite, whose
+    /// writes hold the database's one write lock from their start.
+    var keepingRow: String { get }
 }
 
 extension SQLiteDatabase: SQLConnection {
     var insertionOrder: String { "rowid" }
+    var keepingRow: String { "" }
 }
 
 extension PostgresDatabase.Connection: SQLConnection {
     var insertionOrder: String { "seq" }
+    var keepingRow: String { " FOR KEY SHARE" }
 
     func query(_ sql: String, _ values: [SQLValue], _ row: ([SQLValue]) throws -> Void) throws {
         for r in try rows(sql, values) { try row(r) }

@@ -271,8 +271,14 @@ enum TraceSQL {
     /// Ids per statement.
     static let idsPerStatement = 500
 
+    /// Whether the trace is stored, kept so until the transaction ends (a delete racing the caller's insert waits
+    /// for it, or is seen as done).
+    static func keep(_ db: some SQLConnection, _ id: String) throws -> Bool {
+        try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?" + db.keepingRow, [.text(id)]).isEmpty
+    }
+
     static func setTag(_ db: some SQLConnection, _ id: String, _ tag: KeyValue) throws -> Bool {
-        guard try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?", [.text(id)]).isEmpty else { return false }
+        guard try keep(db, id) else { return false }
         try upsert(db, "trace_tags", id, [tag])
         return true
     }
@@ -297,18 +303,21 @@ enum TraceSQL {
             """, [.integer(experimentID), .integer(maxTime ?? Int64.max)])
     }
 
+    /// Adds one assessment to a stored trace: `false` when the trace is not there.
     static func insertAssessment(_ db: some SQLConnection, _ a: Assessment) throws -> Bool {
-        guard try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?", [.text(a.traceID)]).isEmpty else { return false }
+        guard try keep(db, a.traceID) else { return false }
         try addAssessment(db, a, keepingTaken: false)
         return true
     }
 
     /// Inserts an assessment and marks the one it overrides invalid; with `keepingTaken`, an id already stored is left
-    /// as it is (a trace sent again) instead of refused.
+    /// as it is (a trace sent again) instead of refused. Without it, an overridden assessment that is not there
+    /// (deleted since the caller looked) fails the write with MLflow's 404, for the caller's transaction to undo.
     static func addAssessment(_ db: some SQLConnection, _ a: Assessment, keepingTaken: Bool) throws {
         try db.run("INSERT INTO assessments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + (keepingTaken ? " ON CONFLICT (assessment_id) DO NOTHING" : ""), row(a))
-        if let o = a.overrides {
-            try db.run("UPDATE assessments SET valid = 0 WHERE trace_id = ? AND assessment_id = ?", [.text(a.traceID), .text(o)])
+        if let o = a.overrides,
+           try db.run("UPDATE assessments SET valid = 0 WHERE trace_id = ? AND assessment_id = ?", [.text(a.traceID), .text(o)]) == 0, !keepingTaken {
+            throw TrackingError.notFound("Assessment with ID '\(o)' not found for trace '\(a.traceID)'")
         }
     }
 
@@ -326,7 +335,7 @@ enum TraceSQL {
 
     static func link(_ db: some SQLConnection, _ ids: [String], _ runID: String) throws {
         for id in Set(ids) {
-            try db.run("INSERT INTO trace_runs SELECT trace_id, ? FROM traces WHERE trace_id = ? ON CONFLICT (trace_id, run_id) DO NOTHING",
+            try db.run("INSERT INTO trace_runs SELECT trace_id, ? FROM traces WHERE trace_id = ?\(db.keepingRow) ON CONFLICT (trace_id, run_id) DO NOTHING",
                        [.text(runID), .text(id)])
         }
     }
