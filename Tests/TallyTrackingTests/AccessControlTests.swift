@@ -85,6 +85,27 @@ import Testing
         expectError(.invalidParameterValue, "'name'") { _ = try a.createToken(name: "", expiresInDays: nil, for: me) }
     }
 
+    /// A user deleted after the caller was checked (another server deleted them; that server's cache is its own):
+    /// their grant, token or session is refused by the store's insert, which keeps the user row until it commits,
+    /// never a foreign-key error (a 500); a grant to a deleted user is MLflow's 404, and a creator deleted meanwhile
+    /// leaves the new resource without a grant.
+    @Test(arguments: Backend.all) func nothingIsWrittenForAUserDeletedMeanwhile(_ backend: Backend) throws {
+        let (f, a, _) = try Self.fixture(backend)
+        defer { withExtendedLifetime(f) {} }
+        let admin = try a.localCaller("admin")
+        let bob = try a.createUser("bob", password: "bob-password-1", by: admin)
+        let stale = try a.localCaller("bob")
+        try f.service.metadata.deleteUser(id: bob.id)
+        expectError(.unauthenticated, "not authenticated") { _ = try f.service.metadata.insertGrant(userID: bob.id, Grant(resource: .experiment("0"), permission: .read)) }
+        expectError(.unauthenticated, "not authenticated") { _ = try a.createToken(name: "ci", expiresInDays: nil, for: stale) }
+        try a.didCreate(.experiment("0"), by: stale)
+        #expect(try f.service.metadata.grants(userID: bob.id).isEmpty && f.service.metadata.tokens(userID: bob.id).isEmpty)
+        // The grant route looks the user up first; the store refuses once they are gone.
+        _ = try a.createUser("carol", password: "carol-password-1", by: admin)
+        #expect(try f.service.metadata.insertGrant(userID: try a.localCaller("carol").userID, Grant(resource: .experiment("0"), permission: .read)))
+        #expect(try !f.service.metadata.insertGrant(userID: try a.localCaller("carol").userID, Grant(resource: .experiment("0"), permission: .edit)))
+    }
+
     @Test(arguments: Backend.all) func expiredTokensAndTheCacheWindow(_ backend: Backend) throws {
         let (f, a, clock) = try Self.fixture(backend)
         let c = a.configuration

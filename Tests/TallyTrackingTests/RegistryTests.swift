@@ -29,6 +29,32 @@ import Testing
         #expect(try f.service.metadata.insertModelVersion(w)?.version == 1)
     }
 
+    /// Tags and aliases written under a model renamed or deleted, or a version deleted, since the service looked:
+    /// MLflow's 404 from the store's own write, and no row left for a later model of the same name to inherit.
+    @Test(arguments: Backend.all) func noTagOrAliasUnderAModelGoneMeanwhile(_ backend: Backend) throws {
+        let (f, _) = try Self.fixture(backend)
+        let store = f.service.metadata
+        _ = try f.service.createRegisteredModel(name: "a", tags: [], description: nil)
+        _ = try f.service.createModelVersion("a", source: "s3://bucket/model", runID: nil, tags: [], runLink: nil, description: nil, modelID: nil)
+        _ = try f.service.createModelVersion("a", source: "s3://bucket/model", runID: nil, tags: [], runLink: nil, description: nil, modelID: nil)
+        try f.service.deleteModelVersion("a", "2")
+        expectError(.resourceDoesNotExist, "Model Version (name=a, version=2) not found") { try store.setModelAlias("a", alias: "x", version: 2) }
+        expectError(.resourceDoesNotExist, "Model Version (name=a, version=2) not found") { try store.setModelVersionTag("a", version: 2, KeyValue(key: "k", value: "v")) }
+        _ = try f.service.renameRegisteredModel("a", to: "b")
+        expectError(.resourceDoesNotExist, "Registered Model with name=a not found") { try store.setRegisteredModelTag("a", KeyValue(key: "k", value: "v")) }
+        expectError(.resourceDoesNotExist, "Model Version (name=a, version=1) not found") { try store.setModelAlias("a", alias: "x", version: 1) }
+        try store.setModelAlias("b", alias: "x", version: 1)
+        try f.service.deleteRegisteredModel("b")
+        expectError(.resourceDoesNotExist, "Model Version (name=b, version=1) not found") { try store.setModelVersionTag("b", version: 1, KeyValue(key: "k", value: "v")) }
+        // A new model of either name starts bare.
+        for name in ["a", "b"] {
+            let m = try f.service.createRegisteredModel(name: name, tags: [], description: nil)
+            #expect(m.tags.isEmpty && m.aliases.isEmpty)
+            let v = try f.service.createModelVersion(name, source: "s3://bucket/model", runID: nil, tags: [], runLink: nil, description: nil, modelID: nil)
+            #expect(v.version == 1 && v.tags.isEmpty, "\(v)")
+        }
+    }
+
     @Test(arguments: Backend.all) func versionsAliasesStagesAndRenames(_ backend: Backend) throws {
         let (f, model) = try Self.fixture(backend)
         let s = f.service

@@ -283,6 +283,23 @@ import Testing
             expectError(.resourceDoesNotExist, "not found") { _ = try servers[0].traceInfo(id: Self.id(round + 1)) }
         }
         #expect(unexpected.withLock { $0 }.isEmpty, "\(unexpected.withLock { $0 })")
+        // An assessment updated while another server overrides it: the update keeps the override's mark (it reads,
+        // changes and writes back holding the row), so the overridden one ends invalid every time.
+        _ = try servers[0].startTrace(Self.trace(98))
+        for round in 0..<15 {
+            let a = try servers[0].createAssessment(Self.feedback(98, "q\(round)", "1"), kind: .feedback)
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                if i == 0 {
+                    attempt("override") { _ = try servers[1].createAssessment(Self.feedback(98, "q\(round)", "2", overrides: a.id), kind: .feedback) }
+                } else {
+                    for k in 0..<3 {
+                        attempt("update") { _ = try servers[0].updateAssessment(traceID: Self.id(98), id: a.id, mask: ["rationale"]) { $0.body = #"{"rationale": "r\#(k)"}"# } }
+                    }
+                }
+            }
+            #expect(try servers[0].assessment(traceID: Self.id(98), id: a.id).valid == false, "round \(round)")
+        }
+        #expect(unexpected.withLock { $0 }.isEmpty, "\(unexpected.withLock { $0 })")
         // The overridden assessment deleted before the override is written: refused, nothing half-written.
         _ = try servers[0].startTrace(Self.trace(99))
         let a = try servers[0].createAssessment(Self.feedback(99, "q", "1"), kind: .feedback)

@@ -104,6 +104,7 @@ final class FailingMetadata: MetadataStore {
     func deleteWebhook(id: String) throws -> Bool { try inner.deleteWebhook(id: id) }
     func insertTrace(_ trace: TraceInfo) throws -> Bool { try inner.insertTrace(trace) }
     func traces(ids: [String]) throws -> [TraceInfo] { try inner.traces(ids: ids) }
+    func traceExperiment(id: String) throws -> Int64? { try inner.traceExperiment(id: id) }
     func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         try inner.traces(experimentIDs: experimentIDs, parts: parts, matching: filter)
     }
@@ -116,7 +117,9 @@ final class FailingMetadata: MetadataStore {
         try inner.deleteTraces(experimentID: experimentID, ids: ids, maxTime: maxTime, limit: limit)
     }
     func insertAssessment(_ a: Assessment) throws -> Bool { try inner.insertAssessment(a) }
-    func replaceAssessment(_ a: Assessment) throws -> Bool { try inner.replaceAssessment(a) }
+    func updateAssessment(traceID: String, id: String, _ change: (inout Assessment) throws -> Void) throws -> Assessment? {
+        try inner.updateAssessment(traceID: traceID, id: id, change)
+    }
     func deleteAssessment(traceID: String, id: String) throws -> Bool { try inner.deleteAssessment(traceID: traceID, id: id) }
     func linkTraces(_ ids: [String], toRun runID: String) throws { try inner.linkTraces(ids, toRun: runID) }
 }

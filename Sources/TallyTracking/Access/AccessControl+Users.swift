@@ -109,7 +109,13 @@ extension AccessControl {
         var level = Permission.read
         let (user, resource) = try target(username, type, id, permission: permission) { level = try Permission.grantable($0, type: $1) }
         try require(.manage, on: resource, caller: caller)
-        guard try store.insertGrant(userID: user.id, Grant(resource: resource, permission: level)) else {
+        let inserted: Bool
+        do {
+            inserted = try store.insertGrant(userID: user.id, Grant(resource: resource, permission: level))
+        } catch let e as TrackingError where e == AccessRules.unauthenticated {
+            throw AccessRules.noUser(user.username)  // deleted since it was looked up
+        }
+        guard inserted else {
             throw TrackingError(.resourceAlreadyExists, "Permission for user=\(user.username) on resource_type=\(resource.type.rawValue), "
                 + "resource_id=\(resource.id) already exists.")
         }

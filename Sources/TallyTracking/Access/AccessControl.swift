@@ -269,7 +269,11 @@ public final class AccessControl: Sendable {
     /// Gives the creator of an experiment or registered model MANAGE on it (MLflow's after-request rule).
     public func didCreate(_ resource: Resource, by caller: Caller) throws {
         guard caller.userID > 0 else { return }
-        _ = try store.insertGrant(userID: caller.userID, Grant(resource: resource, permission: .manage))
+        do {
+            _ = try store.insertGrant(userID: caller.userID, Grant(resource: resource, permission: .manage))
+        } catch let e as TrackingError where e == AccessRules.unauthenticated {
+            return  // the creator was deleted meanwhile: the resource stays, with nobody's grant
+        }
         forgetGrants(of: caller.userID)
     }
 

@@ -75,7 +75,8 @@ public protocol AccessStore: Sendable {
     func deleteUser(id: Int64) throws
     /// A user's grants, in the order they were made.
     func grants(userID: Int64) throws -> [Grant]
-    /// Inserts a grant; `false` when the user already has one on the resource.
+    /// Inserts a grant; `false` when the user already has one on the resource. A user deleted meanwhile (another
+    /// server, another thread) gets none: ``AccessRules/unauthenticated`` is thrown.
     func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool
     /// Deletes a grant; `false` when there was none.
     func deleteGrant(userID: Int64, resource: Resource) throws -> Bool
@@ -83,7 +84,7 @@ public protocol AccessStore: Sendable {
     func deleteGrants(on resource: Resource) throws
     /// Moves every grant on a resource to a new id (a registered model was renamed).
     func moveGrants(from resource: Resource, to id: String) throws
-    /// Inserts a token.
+    /// Inserts a token; for a user deleted meanwhile, none: ``AccessRules/unauthenticated`` is thrown.
     func insertToken(_ token: StoredToken) throws
     /// A token or session by digest.
     func token(digest: String) throws -> StoredToken?

@@ -1,11 +1,22 @@
-/// What the row readers both metadata stores share need of a connection: SQLite's (``SQLiteDatabase``) and
-/// PostgreSQL's (``PostgresDatabase/Connection``) answer the same SQL with `?` placeholders and ``SQLValue`` cells,
-/// so one schema design is read by one piece of code.
 /// `?, ?, …` for `n` values: the placeholder list of an `IN (…)` or `VALUES (…)`, in the SQL both dialects read.
 func sqlMarks(_ n: Int) -> String {
     Array(repeating: "?", count: n).joined(separator: ", ")
 }
 
+/// How a read locks its rows (PostgreSQL's row locks; SQLite's writes are serial).
+enum RowLock {
+    /// Kept from being deleted or having its key changed: rows inserted under it cannot break their foreign key
+    /// (`FOR KEY SHARE`).
+    case keep
+    /// Kept from any change (`FOR SHARE`): a model version another server is deleting is an `UPDATE` of its stage.
+    case freeze
+    /// Held for the caller's own update (`FOR UPDATE`): a read, changed and written back, loses no other write.
+    case update
+}
+
+/// What the row readers both metadata stores share need of a connection: SQLite's (``SQLiteDatabase``) and
+/// PostgreSQL's (``PostgresDatabase/Connection``) answer the same SQL with `?` placeholders and ``SQLValue`` cells,
+/// so one schema design is read by one piece of code.
 protocol SQLConnection {
     /// Runs a statement; returns the rows it changed.
     @discardableResult
@@ -17,20 +28,25 @@ protocol SQLConnection {
     /// The column ordering a table's rows as they were first inserted: SQLite's `rowid`, PostgreSQL's identity
     /// column `seq` (tags are listed in the order first set, as MLflow lists them).
     var insertionOrder: String { get }
-    /// What a `SELECT` of a parent row ends with to keep it from being deleted until the transaction ends, so that
-    /// rows inserted under it cannot break their foreign key: PostgreSQL's ` FOR KEY SHARE`; nothing in SQLite, whose
-    /// writes hold the database's one write lock from their start.
-    var keepingRow: String { get }
+    /// What a `SELECT` ends with to lock the rows it reads until the transaction ends (``RowLock``); nothing in SQLite,
+    /// whose writes hold the database's one write lock from their start.
+    func locking(_ lock: RowLock) -> String
 }
 
 extension SQLiteDatabase: SQLConnection {
     var insertionOrder: String { "rowid" }
-    var keepingRow: String { "" }
+    func locking(_ lock: RowLock) -> String { "" }
 }
 
 extension PostgresDatabase.Connection: SQLConnection {
     var insertionOrder: String { "seq" }
-    var keepingRow: String { " FOR KEY SHARE" }
+    func locking(_ lock: RowLock) -> String {
+        switch lock {
+        case .keep: " FOR KEY SHARE"
+        case .freeze: " FOR SHARE"
+        case .update: " FOR UPDATE"
+        }
+    }
 
     func query(_ sql: String, _ values: [SQLValue], _ row: ([SQLValue]) throws -> Void) throws {
         for r in try rows(sql, values) { try row(r) }

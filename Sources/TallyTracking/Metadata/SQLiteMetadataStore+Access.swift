@@ -69,15 +69,26 @@ extension SQLiteMetadataStore {
         return Grant(resource: Resource(t, r[1].string ?? ""), permission: p)
     }
 
-    public func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool {
-        try with { db in
-            do {
-                try db.run("INSERT INTO user_grants VALUES (?, ?, ?, ?)", [.integer(userID), .text(grant.resource.type.rawValue),
-                                                                           .text(grant.resource.id), .text(grant.permission.rawValue)])
-                return true
-            } catch let e as SQLiteError where e.isConstraint {
-                return false
-            }
+    public func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool { try with { try Self.insertGrant($0, userID: userID, grant) } }
+
+    // Rows under a user, in the SQL both stores run: inserted only while the user is there, kept so until the
+    // insert commits (``SQLConnection/locking(_:)``); a user deleted since the caller looked gets none.
+
+    static func insertGrant(_ db: some SQLConnection, userID: Int64, _ grant: Grant) throws -> Bool {
+        if try db.run("INSERT INTO user_grants (user_id, resource_type, resource_id, permission) SELECT id, ?, ?, ? FROM users WHERE id = ?\(db.locking(.keep)) "
+                      + "ON CONFLICT DO NOTHING", [.text(grant.resource.type.rawValue), .text(grant.resource.id), .text(grant.permission.rawValue),
+                                                   .integer(userID)]) > 0 {
+            return true
+        }
+        guard try !db.rows("SELECT 1 FROM users WHERE id = ?", [.integer(userID)]).isEmpty else { throw AccessRules.unauthenticated }
+        return false
+    }
+
+    static func insertToken(_ db: some SQLConnection, _ t: StoredToken) throws {
+        guard try db.run("INSERT INTO access_tokens (\(tokenColumns)) SELECT ?, id, ?, ?, ?, ?, ? FROM users WHERE id = ?\(db.locking(.keep))",
+                         [.text(t.id), .text(t.name), .text(t.digest), .integer(t.creationTime), t.expiryTime.map(SQLValue.integer) ?? .null,
+                          .text(t.kind.rawValue), .integer(t.userID)]) > 0 else {
+            throw AccessRules.unauthenticated
         }
     }
 
@@ -101,13 +112,7 @@ extension SQLiteMetadataStore {
         }
     }
 
-    public func insertToken(_ t: StoredToken) throws {
-        try with {
-            _ = try $0.run("INSERT INTO access_tokens VALUES (?, ?, ?, ?, ?, ?, ?)", [.text(t.id), .integer(t.userID), .text(t.name), .text(t.digest),
-                                                                                    .integer(t.creationTime), t.expiryTime.map(SQLValue.integer) ?? .null,
-                                                                                    .text(t.kind.rawValue)])
-        }
-    }
+    public func insertToken(_ t: StoredToken) throws { try with { try Self.insertToken($0, t) } }
 
     static func token(_ r: [SQLValue]) -> StoredToken {
         StoredToken(id: r[0].string ?? "", userID: r[1].int ?? 0, name: r[2].string ?? "", digest: r[3].string ?? "",

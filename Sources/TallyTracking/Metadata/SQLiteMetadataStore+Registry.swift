@@ -44,6 +44,34 @@ extension SQLiteMetadataStore {
         try registry { $0.models.values.sorted { KeyOrder.less($0.name, $1.name) } }
     }
 
+    // Writes under a model or a version, in the SQL both stores run: each inserts only while what it belongs to is
+    // there, kept so (``SQLConnection/locking(_:)``) until it commits. A model deleted or
+    // renamed, or a version deleted, through another server (or thread) after the service looked is MLflow's 404,
+    // never a row left under a name that is gone (which a later model of that name would inherit).
+
+    static func setRegisteredModelTag(_ db: some SQLConnection, _ name: String, _ tag: KeyValue) throws {
+        guard try db.run("INSERT INTO registered_model_tags (name, key, value) SELECT name, ?, ? FROM registered_models WHERE name = ?\(db.locking(.keep)) "
+                         + "ON CONFLICT (name, key) DO UPDATE SET value = excluded.value", [.text(tag.key), .text(tag.value), .text(name)]) > 0 else {
+            throw TrackingService.modelNotFound(name)
+        }
+    }
+
+    static func setModelAlias(_ db: some SQLConnection, _ name: String, alias: String, version: Int64) throws {
+        guard try db.run("INSERT INTO registered_model_aliases (name, alias, version) SELECT name, ?, version FROM model_versions "
+                         + "WHERE name = ? AND version = ? AND current_stage <> ?\(db.locking(.freeze)) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
+                         [.text(alias), .text(name), .integer(version), .text(deletedStage)]) > 0 else {
+            throw TrackingService.versionNotFound(name, String(version))
+        }
+    }
+
+    static func setModelVersionTag(_ db: some SQLConnection, _ name: String, version: Int64, _ tag: KeyValue) throws {
+        guard try db.run("INSERT INTO model_version_tags (name, version, key, value) SELECT name, version, ?, ? FROM model_versions "
+                         + "WHERE name = ? AND version = ? AND current_stage <> ?\(db.locking(.freeze)) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
+                         [.text(tag.key), .text(tag.value), .text(name), .integer(version), .text(deletedStage)]) > 0 else {
+            throw TrackingService.versionNotFound(name, String(version))
+        }
+    }
+
     /// Runs a registry write under the lock and drops the snapshot.
     func registryWrite<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
         try locked { st in
@@ -116,7 +144,7 @@ extension SQLiteMetadataStore {
     }
 
     public func setRegisteredModelTag(_ name: String, _ tag: KeyValue) throws {
-        try registryWrite { db in _ = try db.run("INSERT INTO registered_model_tags VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value", [.text(name), .text(tag.key), .text(tag.value)]) }
+        try registryWrite { try Self.setRegisteredModelTag($0, name, tag) }
     }
 
     public func deleteRegisteredModelTag(_ name: String, key: String) throws {
@@ -124,7 +152,7 @@ extension SQLiteMetadataStore {
     }
 
     public func setModelAlias(_ name: String, alias: String, version: Int64) throws {
-        try registryWrite { db in _ = try db.run("INSERT OR REPLACE INTO registered_model_aliases VALUES (?, ?, ?)", [.text(name), .text(alias), .integer(version)]) }
+        try registryWrite { try Self.setModelAlias($0, name, alias: alias, version: version) }
     }
 
     public func deleteModelAlias(_ name: String, alias: String) throws {
@@ -208,9 +236,7 @@ extension SQLiteMetadataStore {
     }
 
     public func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws {
-        try registryWrite { db in
-            _ = try db.run("INSERT INTO model_version_tags VALUES (?, ?, ?, ?) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value", [.text(name), .integer(version), .text(tag.key), .text(tag.value)])
-        }
+        try registryWrite { try Self.setModelVersionTag($0, name, version: version, tag) }
     }
 
     public func deleteModelVersionTag(_ name: String, version: Int64, key: String) throws {

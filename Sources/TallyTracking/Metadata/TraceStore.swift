@@ -7,6 +7,8 @@ public protocol TraceStore {
     func insertTrace(_ trace: TraceInfo) throws -> Bool
     /// Traces by id, whole (tags, metadata, assessments), in no particular order; unknown ids are left out.
     func traces(ids: [String]) throws -> [TraceInfo]
+    /// The experiment of a trace (its row alone: access checks), `nil` when there is no such trace.
+    func traceExperiment(id: String) throws -> Int64?
     /// The traces of some experiments, in no particular order, with the parts a search needs (``TraceParts``): every
     /// one that satisfies `filter`, and perhaps others (the store leaves out what it can decide itself; the caller
     /// checks every clause again).
@@ -23,8 +25,9 @@ public protocol TraceStore {
     func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int
     /// Adds an assessment and marks the one it overrides (if any) invalid; `false` when the trace does not exist.
     func insertAssessment(_ a: Assessment) throws -> Bool
-    /// Replaces an assessment's fields; `false` when it does not exist.
-    func replaceAssessment(_ a: Assessment) throws -> Bool
+    /// Reads an assessment, lets `change` change it (a throw changes nothing) and writes it back, in one transaction
+    /// holding its row: no write made in between is lost. `nil` when it does not exist.
+    func updateAssessment(traceID: String, id: String, _ change: (inout Assessment) throws -> Void) throws -> Assessment?
     /// Deletes an assessment; `false` when there was none.
     func deleteAssessment(traceID: String, id: String) throws -> Bool
     /// Links traces to a run (unknown traces and links already there are skipped).
@@ -169,6 +172,10 @@ enum TraceSQL {
         }
     }
 
+    static func experiment(_ db: some SQLConnection, _ id: String) throws -> Int64? {
+        try db.rows("SELECT experiment_id FROM traces WHERE trace_id = ?", [.text(id)]).first?.first?.int
+    }
+
     /// Traces by id, a bounded number of placeholders per statement.
     static func traces(_ db: some SQLConnection, ids: [String]) throws -> [TraceInfo] {
         var out: [TraceInfo] = []
@@ -274,7 +281,7 @@ enum TraceSQL {
     /// Whether the trace is stored, kept so until the transaction ends (a delete racing the caller's insert waits
     /// for it, or is seen as done).
     static func keep(_ db: some SQLConnection, _ id: String) throws -> Bool {
-        try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?" + db.keepingRow, [.text(id)]).isEmpty
+        try !db.rows("SELECT 1 FROM traces WHERE trace_id = ?" + db.locking(.keep), [.text(id)]).isEmpty
     }
 
     static func setTag(_ db: some SQLConnection, _ id: String, _ tag: KeyValue) throws -> Bool {
@@ -326,16 +333,25 @@ enum TraceSQL {
          .integer(a.valid ? 1 : 0), text(a.overrides), text(a.value), .text(a.body)]
     }
 
-    static func replaceAssessment(_ db: some SQLConnection, _ a: Assessment) throws -> Bool {
+    static func updateAssessment(_ db: some SQLConnection, _ traceID: String, _ id: String, _ change: (inout Assessment) throws -> Void) throws -> Assessment? {
+        let columns = "assessment_id, trace_id, name, kind, create_time, last_update_time, valid, overrides, value, body"  // row(_:)'s order
+        guard let r = try db.rows("SELECT \(columns) FROM assessments WHERE trace_id = ? AND assessment_id = ?" + db.locking(.update),
+                                  [.text(traceID), .text(id)]).first else { return nil }
+        var a = Assessment(id: r[0].string ?? "", traceID: r[1].string ?? "", name: r[2].string ?? "", kind: AssessmentKind(rawValue: r[3].string ?? "") ?? .feedback,
+                           createTime: r[4].int ?? 0, lastUpdateTime: r[5].int ?? 0, valid: r[6].int != 0, overrides: r[7].string, value: r[8].string,
+                           body: r[9].string ?? "{}")
+        try change(&a)
+        (a.id, a.traceID) = (id, traceID)
         try db.run("""
             UPDATE assessments SET name = ?, kind = ?, create_time = ?, last_update_time = ?, valid = ?, overrides = ?, value = ?, body = ?
             WHERE assessment_id = ? AND trace_id = ?
-            """, Array(row(a).dropFirst(2)) + [.text(a.id), .text(a.traceID)]) > 0
+            """, Array(row(a).dropFirst(2)) + [.text(id), .text(traceID)])
+        return a
     }
 
     static func link(_ db: some SQLConnection, _ ids: [String], _ runID: String) throws {
         for id in Set(ids) {
-            try db.run("INSERT INTO trace_runs SELECT trace_id, ? FROM traces WHERE trace_id = ?\(db.keepingRow) ON CONFLICT (trace_id, run_id) DO NOTHING",
+            try db.run("INSERT INTO trace_runs SELECT trace_id, ? FROM traces WHERE trace_id = ?\(db.locking(.keep)) ON CONFLICT (trace_id, run_id) DO NOTHING",
                        [.text(runID), .text(id)])
         }
     }
@@ -358,6 +374,7 @@ extension SQLiteMetadataStore {
 
     public func insertTrace(_ trace: TraceInfo) throws -> Bool { try transaction { try with { try TraceSQL.insert($0, trace) } } }
     public func traces(ids: [String]) throws -> [TraceInfo] { try with { try TraceSQL.traces($0, ids: ids) } }
+    public func traceExperiment(id: String) throws -> Int64? { try with { try TraceSQL.experiment($0, id) } }
     public func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         try with { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts, matching: filter) }
     }
@@ -370,7 +387,9 @@ extension SQLiteMetadataStore {
         try transaction { try with { try TraceSQL.delete($0, experimentID: experimentID, ids: ids, maxTime: maxTime, limit: limit) } }
     }
     public func insertAssessment(_ a: Assessment) throws -> Bool { try transaction { try with { try TraceSQL.insertAssessment($0, a) } } }
-    public func replaceAssessment(_ a: Assessment) throws -> Bool { try with { try TraceSQL.replaceAssessment($0, a) } }
+    public func updateAssessment(traceID: String, id: String, _ change: (inout Assessment) throws -> Void) throws -> Assessment? {
+        try transaction { try with { try TraceSQL.updateAssessment($0, traceID, id, change) } }
+    }
     public func deleteAssessment(traceID: String, id: String) throws -> Bool {
         try transaction { try with { try TraceSQL.deleteAssessment($0, traceID, id) } }
     }
@@ -383,6 +402,7 @@ extension PostgresMetadataStore {
 
     public func insertTrace(_ trace: TraceInfo) throws -> Bool { try write { try TraceSQL.insert($0, trace) } }
     public func traces(ids: [String]) throws -> [TraceInfo] { try conn { try TraceSQL.traces($0, ids: ids) } }
+    public func traceExperiment(id: String) throws -> Int64? { try conn { try TraceSQL.experiment($0, id) } }
     public func traces(experimentIDs: [Int64], parts: TraceParts, matching filter: SearchFilter) throws -> [TraceInfo] {
         try conn { try TraceSQL.traces($0, experimentIDs: experimentIDs, parts: parts, matching: filter) }
     }
@@ -395,7 +415,9 @@ extension PostgresMetadataStore {
         try write { try TraceSQL.delete($0, experimentID: experimentID, ids: ids, maxTime: maxTime, limit: limit) }
     }
     public func insertAssessment(_ a: Assessment) throws -> Bool { try write { try TraceSQL.insertAssessment($0, a) } }
-    public func replaceAssessment(_ a: Assessment) throws -> Bool { try conn { try TraceSQL.replaceAssessment($0, a) } }
+    public func updateAssessment(traceID: String, id: String, _ change: (inout Assessment) throws -> Void) throws -> Assessment? {
+        try write { try TraceSQL.updateAssessment($0, traceID, id, change) }
+    }
     public func deleteAssessment(traceID: String, id: String) throws -> Bool { try write { try TraceSQL.deleteAssessment($0, traceID, id) } }
     public func linkTraces(_ ids: [String], toRun runID: String) throws { try write { try TraceSQL.link($0, ids, runID) } }
 }

@@ -42,10 +42,7 @@ extension PostgresMetadataStore {
     }
 
     public func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool {
-        try conn { c in
-            try c.run("INSERT INTO user_grants (user_id, resource_type, resource_id, permission) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                      [.integer(userID), .text(grant.resource.type.rawValue), .text(grant.resource.id), .text(grant.permission.rawValue)]) == 1
-        }
+        try write { try SQLiteMetadataStore.insertGrant($0, userID: userID, grant) }
     }
 
     public func deleteGrant(userID: Int64, resource: Resource) throws -> Bool {
@@ -73,13 +70,7 @@ extension PostgresMetadataStore {
         }
     }
 
-    public func insertToken(_ t: StoredToken) throws {
-        try conn {
-            try $0.run("INSERT INTO access_tokens (\(Self.tokenColumns)) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [.text(t.id), .integer(t.userID), .text(t.name), .text(t.digest), .integer(t.creationTime),
-                        t.expiryTime.map(SQLValue.integer) ?? .null, .text(t.kind.rawValue)])
-        }
-    }
+    public func insertToken(_ t: StoredToken) throws { try write { try SQLiteMetadataStore.insertToken($0, t) } }
 
     public func token(digest: String) throws -> StoredToken? {
         try conn { try $0.rows("SELECT \(Self.tokenColumns) FROM access_tokens WHERE digest = ?", [.text(digest)]).first.map(SQLiteMetadataStore.token) }

@@ -151,10 +151,7 @@ extension PostgresMetadataStore {
     }
 
     public func setRegisteredModelTag(_ name: String, _ tag: KeyValue) throws {
-        try conn {
-            try $0.run("INSERT INTO registered_model_tags (name, key, value) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value",
-                       [.text(name), .text(tag.key), .text(tag.value)])
-        }
+        try write { try SQLiteMetadataStore.setRegisteredModelTag($0, name, tag) }
     }
 
     public func deleteRegisteredModelTag(_ name: String, key: String) throws {
@@ -162,10 +159,7 @@ extension PostgresMetadataStore {
     }
 
     public func setModelAlias(_ name: String, alias: String, version: Int64) throws {
-        try conn {
-            try $0.run("INSERT INTO registered_model_aliases VALUES (?, ?, ?) ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version",
-                       [.text(name), .text(alias), .integer(version)])
-        }
+        try write { try SQLiteMetadataStore.setModelAlias($0, name, alias: alias, version: version) }
     }
 
     public func deleteModelAlias(_ name: String, alias: String) throws {
@@ -186,7 +180,8 @@ extension PostgresMetadataStore {
             let tags = TrackingService.lastWins(v.tags)
             if !tags.isEmpty {
                 try c.rows("INSERT INTO model_version_tags (name, version, key, value) SELECT name, version, key, value "
-                           + "FROM unnest(?, ?, ?, ?) WITH ORDINALITY AS t(name, version, key, value, n) ORDER BY n",
+                           + "FROM unnest(?, ?, ?, ?) WITH ORDINALITY AS t(name, version, key, value, n) ORDER BY n "
+                           + "ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
                            arrays: [.texts(Array(repeating: v.name, count: tags.count)), .integers(Array(repeating: v.version, count: tags.count)),
                                     .texts(tags.map(\.key)), .texts(tags.map(\.value))])
             }
@@ -221,10 +216,7 @@ extension PostgresMetadataStore {
     }
 
     public func setModelVersionTag(_ name: String, version: Int64, _ tag: KeyValue) throws {
-        try conn {
-            try $0.run("INSERT INTO model_version_tags (name, version, key, value) VALUES (?, ?, ?, ?) "
-                       + "ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value", [.text(name), .integer(version), .text(tag.key), .text(tag.value)])
-        }
+        try write { try SQLiteMetadataStore.setModelVersionTag($0, name, version: version, tag) }
     }
 
     public func deleteModelVersionTag(_ name: String, version: Int64, key: String) throws {

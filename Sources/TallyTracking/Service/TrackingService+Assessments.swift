@@ -41,20 +41,23 @@ extension TrackingService {
     /// (``assessmentMask(_:)``); the source, span and creation time stay, the update time is now. A feedback's value
     /// cannot become an expectation's, or the reverse.
     public func updateAssessment(traceID: String, id: String, mask: Set<String>, _ apply: (inout Assessment) throws -> Void) throws -> Assessment {
-        var a = try assessment(traceID: traceID, id: id)
+        _ = try assessment(traceID: traceID, id: id)  // MLflow's 404s, the trace's first
         if mask.contains("feedback") && mask.contains("expectation") {
             throw TrackingError.invalid("Cannot specify both `expectation` and `feedback` parameters.")
         }
-        if mask.contains("expectation") && a.kind != .expectation { throw TrackingError.invalid("Cannot update expectation value on a Feedback assessment.") }
-        if mask.contains("feedback") && a.kind != .feedback { throw TrackingError.invalid("Cannot update feedback value on an Expectation assessment.") }
-        let (kind, created, trace) = (a.kind, a.createTime, a.traceID)
-        try apply(&a)
-        (a.id, a.kind, a.createTime, a.traceID) = (id, kind, created, trace)
-        a.lastUpdateTime = max(clock(), created)
-        guard try metadata.replaceAssessment(a) else {
-            throw TrackingError.notFound("Assessment with ID '\(id)' not found for trace '\(traceID)'")
+        let now = clock()
+        // Read, changed and written back holding the row: a concurrent override (which marks this one invalid) or
+        // another update is not undone by writing back what was read before it.
+        let updated = try metadata.updateAssessment(traceID: traceID, id: id) { a in
+            if mask.contains("expectation") && a.kind != .expectation { throw TrackingError.invalid("Cannot update expectation value on a Feedback assessment.") }
+            if mask.contains("feedback") && a.kind != .feedback { throw TrackingError.invalid("Cannot update feedback value on an Expectation assessment.") }
+            let (kind, created) = (a.kind, a.createTime)
+            try apply(&a)
+            (a.kind, a.createTime) = (kind, created)
+            a.lastUpdateTime = max(now, created)
         }
-        return a
+        guard let updated else { throw TrackingError.notFound("Assessment with ID '\(id)' not found for trace '\(traceID)'") }
+        return updated
     }
 
     /// `traces/{id}/assessments/{assessment_id}` (DELETE): gone, if it was there (deleting twice is no error).

@@ -35,6 +35,10 @@ extension TrackingService {
 
     /// MLflow's error for a registered model that does not exist.
     static func modelNotFound(_ name: String) -> TrackingError { TrackingError.notFound("Registered Model with name=\(name) not found") }
+    /// MLflow's 404 for a version a model does not have (or no longer has).
+    static func versionNotFound(_ name: String, _ version: String) -> TrackingError {
+        TrackingError.notFound("Model Version (name=\(name), version=\(version)) not found")
+    }
 
     /// `latest_versions` of a model: the highest version in each stage present (or in each of `stages`), stages in
     /// the order their first version was created (as MLflow's `registered-models/get` lists them).
@@ -194,7 +198,7 @@ extension TrackingService {
         guard let version, !version.isEmpty else { throw Validation.missing("version") }
         guard let n = Int64(version) else { throw TrackingError.invalid("Parameter 'version' must be an integer, got '\(version)'.") }
         guard let v = try metadata.modelVersions(named: m.name).first(where: { $0.version == n }) else {
-            throw TrackingError.notFound("Model Version (name=\(m.name), version=\(version)) not found")
+            throw Self.versionNotFound(m.name, version)
         }
         return v
     }
