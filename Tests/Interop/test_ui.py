@@ -444,3 +444,83 @@ def test_the_ui_and_the_client_under_a_static_prefix(browser, tmp_path):
         assert console_errors(browser) == []
     finally:
         s.stop()
+
+
+def test_traces_pages(server, browser):
+    """MLflow 3 traces written by the real client (@mlflow.trace, nested spans, one failing, an assessment, a run's
+    trace): the experiment's traces page lists, filters and sorts them; a trace's page draws its span tree from the
+    spans the client wrote to the artifact store and shows a span's inputs and outputs; markup in a span is text."""
+    import mlflow
+    from mlflow.entities import AssessmentSource
+    mlflow.set_tracking_uri(server.url)
+    exp = mlflow.create_experiment("ui-traces")
+    mlflow.set_experiment(experiment_id=exp)
+
+    @mlflow.trace(span_type="TOOL")
+    def lookup(q):
+        return {"hits": [q, "<img src=x onerror=window.pwned=1>"]}
+
+    @mlflow.trace(span_type="CHAIN")
+    def answer(q):
+        mlflow.update_current_trace(tags={"topic": q})
+        return lookup(q)["hits"][0] + "!"
+
+    @mlflow.trace
+    def broken():
+        raise ValueError("no answer")
+
+    ids = []
+    for q in ["alpha", "beta"]:
+        answer(q)
+        mlflow.flush_trace_async_logging()
+        ids.append(mlflow.get_last_active_trace_id())
+    try:
+        broken()
+    except ValueError:
+        pass
+    mlflow.flush_trace_async_logging()
+    failed = mlflow.get_last_active_trace_id()
+    with mlflow.start_run() as run:
+        answer("gamma")
+    mlflow.flush_trace_async_logging()
+    in_run = mlflow.get_last_active_trace_id()
+    mlflow.log_feedback(trace_id=ids[0], name="helpful", value=True, source=AssessmentSource(source_type="HUMAN", source_id="ann"))
+
+    go(browser, server.url + f"/#/experiments/{exp}/traces")
+    wait(browser, "return document.querySelectorAll('#trace-table tbody tr').length === 4")
+    rows = browser.execute_script("return [...document.querySelectorAll('#trace-table tbody tr')].map(r => r.dataset.trace)")
+    assert rows == [in_run, failed, ids[1], ids[0]], rows  # newest first
+    text = browser.execute_script("return document.getElementById('trace-table').textContent")
+    assert "helpful: true" in text and "topic=alpha" in text and "ERROR" in text
+    # MLflow's grammar in the filter box.
+    box = browser.find_element("id", "trace-filter")
+    box.send_keys("tags.topic = 'beta'")
+    browser.find_element("id", "trace-apply").click()
+    wait(browser, f"return [...document.querySelectorAll('#trace-table tbody tr')].map(r => r.dataset.trace).join() === '{ids[1]}'")
+    # The run page links to its traces.
+    go(browser, server.url + f"/#/runs/{run.info.run_id}")
+    browser.execute_script("document.getElementById('run-trace-link').click()")
+    wait(browser, f"return [...document.querySelectorAll('#trace-table tbody tr')].map(r => r.dataset.trace).join() === '{in_run}'")
+    # Oldest first by the Requested column.
+    go(browser, server.url + f"/#/experiments/{exp}/traces")
+    wait(browser, "return document.querySelectorAll('#trace-table tbody tr').length === 4")
+    browser.execute_script("document.querySelector('th[data-key=\"timestamp_ms\"]').click()")
+    wait(browser, f"return document.querySelector('#trace-table tbody tr').dataset.trace === '{ids[0]}'")
+
+    # A trace's page: the span tree (root, then its child), the first span's inputs and outputs shown.
+    browser.execute_script(f"document.querySelector('tr[data-trace=\"{ids[0]}\"] a').click()")
+    wait(browser, "return document.querySelectorAll('#span-table tbody tr').length === 2")
+    names = browser.execute_script("return [...document.querySelectorAll('#span-table tbody tr')].map(r => r.cells[0].textContent + '/' + r.cells[1].textContent)")
+    assert names == ["answer/CHAIN", "lookup/TOOL"], names
+    assert '"q": "alpha"' in browser.find_element("id", "span-inputs").text
+    assert browser.find_element("id", "span-outputs").text == "alpha!"
+    assert "helpful" in browser.find_element("id", "assessment-table").text
+    browser.execute_script("document.querySelectorAll('#span-table tbody tr')[1].click()")
+    wait(browser, "return document.getElementById('span-outputs').textContent.includes('onerror')")
+    assert browser.execute_script("return window.pwned") is None and browser.execute_script("return document.querySelectorAll('#span-detail img').length") == 0
+    browser.save_screenshot(os.path.join(ARTIFACTS, "trace.png"))
+    # A failed trace: its span marked, the exception among its events.
+    go(browser, server.url + f"/#/traces/{failed}")
+    wait(browser, "return document.querySelector('#span-table tr.span-error') !== null")
+    assert "no answer" in browser.find_element("id", "span-detail").text
+    assert console_errors(browser) == []

@@ -97,6 +97,7 @@ import TallyTracking
             case .runQuery(let names): query[names[0]] = n.run
             case .artifactPath: if !path.contains("**") { query["path"] = "\(n.experiment)/\(n.run)/artifacts" }
             case .traceLocation: return (p, Array(Names.traceBody(n.experiment).utf8), "application/json")
+            case .traceQuery(let name): query[name] = Names.trace
             case .runPath, .loggedModelPath, .tracePath: break
             }
         }
@@ -197,6 +198,7 @@ import TallyTracking
             "DELETE traces/{trace_id}/tags": .update, "POST traces/delete-traces": .delete, "POST traces/{trace_id}/assessments": .update,
             "GET traces/{trace_id}/assessments/{assessment_id}": .read, "PATCH traces/{trace_id}/assessments/{assessment_id}": .update,
             "DELETE traces/{trace_id}/assessments/{assessment_id}": .update, "POST traces/link-to-run": .update,
+            "GET get-trace-artifact": .read,  // validate_can_read_trace_artifact
         ]
         let anyUser: Set<String> = [
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",

@@ -102,4 +102,36 @@ import TallyTracking
             #expect(deleted.json["traces_deleted"] as? Int == 1)
         }
     }
+
+    /// The UI's `get-trace-artifact`: the spans the client wrote under the trace's artifacts, and an attachment, read
+    /// back under both ajax prefixes; MLflow's errors for a missing id, an unknown trace, a path that is not a UUID
+    /// and a trace with no spans written.
+    @Test func traceArtifactsReadBackForTheUI() async throws {
+        try await LiveServer.with { s in
+            let tid = "tr-00000000000000000000000000000001", uuid = "0f8e4c52-6a3b-4f0e-9d7a-2b1c3d4e5f60"
+            _ = try await s.post("/api/3.0/mlflow/traces", Self.trace)
+            let spans = #"{"spans": [{"name": "root", "span_id": "AAAAAAAAAAE=", "parent_span_id": null}]}"#
+            let base = "/api/2.0/mlflow-artifacts/artifacts/0/traces/\(tid)/artifacts/"
+            #expect(try await s.request("PUT", base + "traces.json", body: Array(spans.utf8), contentType: "application/octet-stream").status == 200)
+            #expect(try await s.request("PUT", base + "attachments/\(uuid)", body: [0, 1, 2], contentType: "application/octet-stream").status == 200)
+            for prefix in ["/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow"] {
+                let got = try await s.get(prefix + "/get-trace-artifact?request_id=\(tid)")
+                #expect(got.status == 200 && got.text == spans && got.headers["content-disposition"]?.contains("traces.json") == true, "\(got.status) \(got.text)")
+            }
+            #expect(try await s.get("/ajax-api/2.0/mlflow/get-trace-artifact?request_id=\(tid)&path=\(uuid)").body == [0, 1, 2])
+            for (query, status, fragment) in [
+                ("", 400, #"Request must include the "request_id" query parameter."#),
+                ("?request_id=tr-nope", 404, "Trace with ID 'tr-nope' not found."),
+                ("?request_id=\(tid)&path=../../0/x", 400, "Attachment path must be a valid UUID."),
+                ("?request_id=\(tid)&path=\(uuid.uppercased())", 400, "Attachment path must be a valid UUID."),
+                ("?request_id=\(tid)&path=0f8e4c52-6a3b-4f0e-9d7a-2b1c3d4e5f61", 404, "Attachment '0f8e4c52-6a3b-4f0e-9d7a-2b1c3d4e5f61' not found"),
+            ] {
+                let r = try await s.get("/ajax-api/2.0/mlflow/get-trace-artifact" + query)
+                #expect(r.status == status && (r.json["message"] as? String)?.contains(fragment) == true, "\(query): \(r.status) \(r.text)")
+            }
+            _ = try await s.post("/api/3.0/mlflow/traces", Self.trace.replacingOccurrences(of: "0000001", with: "0000002"))
+            let none = try await s.get("/ajax-api/2.0/mlflow/get-trace-artifact?request_id=tr-00000000000000000000000000000002")
+            #expect(none.status == 404 && none.errorCode == "RESOURCE_DOES_NOT_EXIST", "\(none.text)")
+        }
+    }
 }

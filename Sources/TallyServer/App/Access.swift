@@ -35,6 +35,8 @@ enum Target: Sendable {
     case loggedModelPath(String)
     /// A trace id path parameter (an unknown trace is refused as unreadable, as MLflow's auth app refuses it).
     case tracePath(String)
+    /// A trace id query parameter (required; an unknown trace is refused as ``tracePath(_:)`` refuses it).
+    case traceQuery(String)
     /// The experiment of a trace a request sends (`trace.trace_info.trace_location.mlflow_experiment.experiment_id`).
     case traceLocation
     /// Run id query parameters (every one given is checked).

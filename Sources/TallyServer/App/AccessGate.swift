@@ -102,16 +102,23 @@ struct AccessGate: Sendable {
         try r.grants.require(pending.need, on: resource)
     }
 
+    /// The experiment of trace `id`; an unknown trace is refused as unreadable (whether it exists is not told).
+    func traceExperiment(_ id: String) throws -> Resource {
+        guard let e = try service.traceExperiment(id: id) else { throw TrackingError(.permissionDenied, "Permission denied") }
+        return .experiment(e)
+    }
+
     /// The resources a path, query or artifact target names.
     func resources(_ target: Target, _ request: Request, _ context: TallyRequestContext) throws -> [Resource] {
         switch target {
         case .runPath(let p): return [.experiment(try service.experimentID(ofRun: Endpoints.parameter(p, context)))]
         case .loggedModelPath(let p): return [.experiment(try service.experimentID(ofLoggedModel: Endpoints.parameter(p, context)))]
-        case .tracePath(let p):
-            guard let e = try service.traceExperiment(id: Endpoints.parameter(p, context)) else {
-                throw TrackingError(.permissionDenied, "Permission denied")  // whether it exists is not told
+        case .tracePath(let p): return [try traceExperiment(Endpoints.parameter(p, context))]
+        case .traceQuery(let name):
+            guard let id = PercentDecoding.query(request.uri.query ?? "")[name]?.last, !id.isEmpty else {
+                throw AccessRules.missingQueryParameter(name)
             }
-            return [.experiment(e)]
+            return [try traceExperiment(id)]
         case .runQuery(let names):
             let q = PercentDecoding.query(request.uri.query ?? "")
             let ids = names.flatMap { q[$0] ?? [] }.filter { !$0.isEmpty }

@@ -180,6 +180,9 @@ public enum TallyApplication {
         ExperimentRoutes(endpoints: e).addUI(to: ajax)
         ArtifactRoutes(endpoints: e).addUIUpload(to: ajax)
         mount(ajax, at: ["/ajax-api/2.0/mlflow"])
+        let ajaxBoth = RouteTable(gate: e.gate)
+        TraceRoutes(endpoints: e).addUIArtifact(to: ajaxBoth)
+        mount(ajaxBoth, at: ["/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow"])
 
         let v3 = RouteTable(gate: e.gate)
         UserRoutes(endpoints: e).addPermissions(to: v3)

@@ -87,6 +87,17 @@ struct TraceRoutes {
         })
     }
 
+    /// The web UI's `get-trace-artifact?request_id=…` (under both `ajax-api` versions, where MLflow serves it): the
+    /// trace's spans (`traces.json`), or with `&path=<uuid>` one of its attachments, streamed from the artifact store.
+    func addUIArtifact(to t: RouteTable) {
+        let s = endpoints.service, pool = endpoints.pool
+        t.on("get-trace-artifact", .get, access: .needs(.read, .traceQuery("request_id"))) { request, _ in
+            let q = PercentDecoding.query(request.uri.query ?? "")
+            let (reader, name) = try await pool.run { try s.openTraceArtifact(traceID: q["request_id"]?.last, path: q["path"]?.last) }
+            return try await ArtifactRoutes.download(reader, name: name, pool: pool)
+        }
+    }
+
     /// `{"trace": {"trace_info": …}}`.
     static func wrap(_ t: TraceInfo) -> ByteBuffer {
         ByteBuffer(string: Render.wrap("trace", Render.wrap("trace_info", TraceJSON.info(t))))

@@ -228,7 +228,7 @@ export async function permissionsPanel(type, id) {
   return panel;
 }
 """####),
-        "api.js": ("text/javascript; charset=utf-8", "\"c7fdb7d798904eca\"", ####"""
+        "api.js": ("text/javascript; charset=utf-8", "\"f18e261ec294a425\"", ####"""
 // Calls to the MLflow API (/ajax-api/2.0/mlflow, /ajax-api/3.0/mlflow) and Tally's native API. Errors carry
 // MLflow's message. With access control on, the browser's session cookie authenticates every call; state-changing
 // calls carry the session's CSRF token, and a 401 sends the user to the login page.
@@ -288,11 +288,23 @@ export const mlflow = {
   del: (path, body) => call("DELETE", MLFLOW + path, body),
 };
 
-/// MLflow 3's permission endpoints.
+/// MLflow 3's endpoints: permissions, traces.
 export const mlflow3 = {
   get: (path, params) => call("GET", withQuery(MLFLOW3 + path, params)),
   post: (path, body) => call("POST", MLFLOW3 + path, body),
 };
+
+/// A trace's spans (`{"spans": [...]}`, the `traces.json` its client wrote to the artifact store), or `null` when none
+/// were written (404).
+export async function traceData(traceID) {
+  const r = await send("GET", withQuery(MLFLOW3 + "/get-trace-artifact", { request_id: traceID }));
+  const text = await r.text();
+  if (r.status === 404) return null;
+  let json = {};
+  try { json = JSON.parse(text); } catch { if (r.ok) throw new ApiError(r.status, "INVALID_STATE", "The trace's spans are not JSON"); }
+  if (!r.ok) throw new ApiError(r.status, json.error_code || String(r.status), json.message || text || r.statusText);
+  return json;
+}
 
 /// Tally's own API (tokens, sessions, per-resource grants).
 export const tally = {
@@ -330,10 +342,11 @@ export async function scoreboard(query) {
   return call("POST", TALLY + "/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"491a2bf185204ddf\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"9e2fd0a5be39be47\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, scoreboard, ApiError, session, loadSession, BASE } from "./api.js";
 import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
+import { tracesPage, tracePage } from "./traces.js";
 import { Chart, COLORS, fmt, escape } from "./chart.js";
 
 const main = document.getElementById("main");
@@ -426,6 +439,7 @@ async function runs(experimentID) {
         <input type="search" id="run-column-filter" placeholder="filter columns" aria-label="Filter columns">
         <div id="run-column-list"></div></details>
       <span id="run-count" class="muted"></span>
+      <a id="run-traces" href="#/experiments/${encodeURIComponent(experimentID)}/traces">Traces</a>
     </div>
     <div id="run-error"></div>
     <div class="tablewrap"><table id="run-table"><thead></thead><tbody></tbody></table></div>
@@ -558,6 +572,7 @@ async function runPage(runID) {
     </div>
     <h2>Metrics</h2><div class="grid" id="metric-cards"></div>
     <h2>Artifacts</h2><div id="artifacts"></div>
+    <p><a id="run-trace-link" href="#/experiments/${encodeURIComponent(exp.experiment_id)}/traces?filter=${encodeURIComponent(`trace.run_id = '${runID}'`)}">Traces of this run</a></p>
   </section>`));
   const outputs = (run.outputs || {}).model_outputs || [];
   if (outputs.length) {
@@ -957,7 +972,12 @@ async function route() {
     if (parts[0] === "login") await loginPage(main, new URLSearchParams(query || ""));
     else if (session.enabled && !session.user) { location.hash = "#/login?next=" + encodeURIComponent(location.hash || "#/"); return; }
     else if (parts[0] === "admin") { setCrumbs([["Account"]]); await adminPage(main); }
+    else if (parts[0] === "experiments" && parts[1] && parts[2] === "traces") {
+      const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
+      await tracesPage(main, exp, setCrumbs, new URLSearchParams(query || ""));
+    }
     else if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
+    else if (parts[0] === "traces" && parts[1]) await tracePage(main, decodeURIComponent(parts[1]), setCrumbs);
     else if (parts[0] === "runs" && parts[1]) await runPage(decodeURIComponent(parts[1]));
     else if (parts[0] === "compare") await comparePage(new URLSearchParams(query || ""));
     else if (parts[0] === "scoreboard") await scoreboardPage(new URLSearchParams(query || ""));
@@ -1232,7 +1252,7 @@ export function escape(s) {
 </body>
 </html>
 """####),
-        "style.css": ("text/css; charset=utf-8", "\"416014571d4cab09\"", ####"""
+        "style.css": ("text/css; charset=utf-8", "\"0694ebc2b37129c4\"", ####"""
 :root { --fg: #1b1f24; --muted: #57606a; --bg: #ffffff; --line: #d0d7de; --accent: #0a5bd3; --bad: #b42318; --band: rgba(0,0,0,.12); }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
@@ -1286,6 +1306,249 @@ td.wrap { white-space: normal; overflow-wrap: anywhere; }
 .login { max-width: 22rem; margin: 3rem auto; }
 .login form { display: grid; gap: .4rem; }
 #permissions { margin-top: 1rem; }
+.spans { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 1rem; align-items: start; }
+tr.span { cursor: pointer; }
+tr.span-error td:first-child, td.state-ERROR { color: var(--bad); }
+.bar { position: relative; height: .7rem; background: #f6f8fa; border-radius: 2px; }
+.bar span { position: absolute; top: 0; bottom: 0; background: var(--accent); border-radius: 2px; min-width: 2px; }
+tr.span-error .bar span { background: var(--bad); }
+pre.json { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 40vh; overflow: auto; background: #f6f8fa; padding: .4rem; margin: 0; }
+td.preview { max-width: 22rem; overflow: hidden; text-overflow: ellipsis; }
+h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
+"""####),
+        "traces.js": ("text/javascript; charset=utf-8", "\"7b3a3e109d6c5d6d\"", ####"""
+// MLflow 3 traces in the UI: an experiment's traces (MLflow's search grammar, sortable columns, pages, delete) and one
+// trace (its info, assessments, tags, metadata and the span tree as a waterfall, each span's inputs, outputs,
+// attributes and events). The spans come from the trace's artifacts (get-trace-artifact), as MLflow's UI reads them.
+import { mlflow, mlflow3, traceData, ApiError } from "./api.js";
+import { escape } from "./chart.js";
+
+const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
+const message = (e) => (e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
+const showError = (where, e) => { where.innerHTML = `<p class="error" role="alert">${escape(message(e))}</p>`; };
+const time = (rfc3339) => (rfc3339 ? rfc3339.replace("T", " ").replace(/(\.\d+)?Z$/, "") : "");
+/// A protobuf duration ("0.250s") in milliseconds, `null` when absent.
+const durationMs = (d) => (d ? Number(String(d).replace(/s$/, "")) * 1000 : null);
+/// Milliseconds to three significant digits: `60.7 ms`, `0.531 ms`, `12.3 s`.
+const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? "" : v < 1000 ? `${Number(v.toPrecision(3))} ms` : `${Number((v / 1000).toPrecision(3))} s`);
+const kv = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v ?? "")}</td></tr>`).join("")}</table>`;
+const userPairs = (o) => Object.entries(o || {}).filter(([k]) => !k.startsWith("mlflow.")).sort(([a], [b]) => (a < b ? -1 : 1));
+
+// ---- An experiment's traces ------------------------------------------------------------------------------------
+
+/// The traces of experiment `exp` (its `experiments/get` entity); `params` may carry a `filter` (the run page links
+/// here with `trace.run_id = '…'`).
+export async function tracesPage(main, exp, setCrumbs, params) {
+  setCrumbs([["Experiments", "#/"], [exp.name, `#/experiments/${exp.experiment_id}`], ["Traces"]]);
+  const state = { filter: params.get("filter") || "", order: "timestamp_ms DESC", tokens: [null], page: 0, traces: [], selected: new Set() };
+  main.innerHTML = "";
+  const box = h(`<section>
+    <h1>${escape(exp.name)}: traces</h1>
+    <div class="toolbar">
+      <label for="trace-filter" class="sr-only">Filter traces</label>
+      <input id="trace-filter" type="search" placeholder="tags.topic = 'a' AND trace.status = 'OK'" style="min-width:28rem">
+      <button id="trace-apply">Filter</button>
+      <button id="trace-delete" disabled>Delete selected</button>
+      <span id="trace-count" class="muted"></span>
+    </div>
+    <div id="trace-error"></div>
+    <div class="tablewrap"><table id="trace-table"><thead></thead><tbody></tbody></table></div>
+    <div class="pager"><button id="trace-prev">Previous</button><span id="trace-page" class="muted"></span><button id="trace-next">Next</button></div>
+  </section>`);
+  main.append(box);
+  box.querySelector("#trace-filter").value = state.filter;
+  const table = box.querySelector("#trace-table");
+  const del = box.querySelector("#trace-delete");
+  const cols = [["", null], ["Trace", "request_id"], ["Name", "name"], ["State", "status"], ["Requested", "timestamp_ms"],
+    ["Duration", "execution_time_ms"], ["Request", null], ["Response", null], ["Run", null], ["Assessments", null], ["Tags", null]];
+
+  const render = () => {
+    table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
+      if (!key) return `<th>${escape(label)}</th>`;
+      const sort = state.order.startsWith(key + " ") ? (state.order.endsWith("DESC") ? "descending" : "ascending") : "none";
+      return `<th class="sortable" tabindex="0" data-key="${key}" aria-sort="${sort}">${escape(label)}</th>`;
+    }).join("") + "</tr>";
+    table.tHead.querySelectorAll("th.sortable").forEach((th) => {
+      const go = () => {
+        state.order = state.order === th.dataset.key + " ASC" ? th.dataset.key + " DESC" : th.dataset.key + " ASC";
+        state.tokens = [null]; state.page = 0; load();
+      };
+      th.onclick = go;
+      th.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } };
+    });
+    table.tBodies[0].replaceChildren(...state.traces.map((t) => {
+      const id = t.trace_id, tags = t.tags || {}, meta = t.trace_metadata || {};
+      const run = meta["mlflow.sourceRun"];
+      const valid = (t.assessments || []).filter((a) => a.valid !== false);
+      const row = h(`<table><tr data-trace="${escape(id)}">
+        <td><input type="checkbox" aria-label="Select ${escape(id)}" ${state.selected.has(id) ? "checked" : ""}></td>
+        <td><a href="#/traces/${encodeURIComponent(id)}">${escape(id)}</a></td>
+        <td>${escape(tags["mlflow.traceName"] || "")}</td>
+        <td class="state-${escape(t.state)}">${escape(t.state)}</td>
+        <td>${escape(time(t.request_time))}</td>
+        <td class="num">${ms(durationMs(t.execution_duration))}</td>
+        <td class="preview">${escape(t.request_preview || "")}</td>
+        <td class="preview">${escape(t.response_preview || "")}</td>
+        <td>${run ? `<a href="#/runs/${encodeURIComponent(run)}">${escape(run.slice(0, 8))}</a>` : ""}</td>
+        <td>${valid.map((a) => `<span class="pill">${escape(a.assessment_name)}: ${escape(assessmentValue(a))}</span>`).join(" ")}</td>
+        <td>${userPairs(tags).map(([k, v]) => `<span class="pill">${escape(k)}=${escape(v)}</span>`).join(" ")}</td></tr></table>`).querySelector("tr");
+      row.querySelector("input").onchange = (e) => {
+        if (e.target.checked) state.selected.add(id); else state.selected.delete(id);
+        del.disabled = state.selected.size === 0;
+      };
+      return row;
+    }));
+    box.querySelector("#trace-count").textContent = `${state.traces.length} traces on this page`;
+    box.querySelector("#trace-page").textContent = `page ${state.page + 1}`;
+    box.querySelector("#trace-prev").disabled = state.page === 0;
+    box.querySelector("#trace-next").disabled = !state.tokens[state.page + 1];
+    del.disabled = state.selected.size === 0;
+  };
+
+  const load = async () => {
+    const err = box.querySelector("#trace-error");
+    err.innerHTML = "";
+    try {
+      const body = { locations: [{ type: "MLFLOW_EXPERIMENT", mlflow_experiment: { experiment_id: exp.experiment_id } }], max_results: 100,
+        order_by: [state.order] };
+      if (state.filter) body.filter = state.filter;
+      if (state.tokens[state.page]) body.page_token = state.tokens[state.page];
+      const r = await mlflow3.post("/traces/search", body);
+      state.traces = r.traces || [];
+      state.tokens[state.page + 1] = r.next_page_token || null;
+      render();
+    } catch (e) { showError(err, e); }
+  };
+  box.querySelector("#trace-apply").onclick = () => {
+    state.filter = box.querySelector("#trace-filter").value.trim(); state.tokens = [null]; state.page = 0; load();
+  };
+  box.querySelector("#trace-filter").addEventListener("keydown", (e) => { if (e.key === "Enter") box.querySelector("#trace-apply").click(); });
+  box.querySelector("#trace-prev").onclick = () => { state.page--; load(); };
+  box.querySelector("#trace-next").onclick = () => { state.page++; load(); };
+  del.onclick = async () => {
+    if (!confirm(`Delete ${state.selected.size} trace(s)?`)) return;
+    try {
+      await mlflow.post("/traces/delete-traces", { experiment_id: exp.experiment_id, request_ids: [...state.selected] });
+      state.selected.clear(); load();
+    } catch (e) { showError(box.querySelector("#trace-error"), e); }
+  };
+  await load();
+}
+
+/// What an assessment says, as text: a feedback's value (or its error), an expectation's value.
+function assessmentValue(a) {
+  const v = a.feedback ? (a.feedback.error ? `error: ${a.feedback.error.error_message || a.feedback.error.error_code || ""}` : a.feedback.value)
+    : a.expectation ? (a.expectation.value ?? a.expectation.serialized_value?.value) : "";
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+// ---- One trace -------------------------------------------------------------------------------------------------
+
+/// Trace `traceID`: info, assessments, tags and metadata, then its spans (when its artifacts hold them).
+export async function tracePage(main, traceID, setCrumbs) {
+  const info = (await mlflow3.get(`/traces/${encodeURIComponent(traceID)}`)).trace.trace_info;
+  const expID = info.trace_location?.mlflow_experiment?.experiment_id;
+  const exp = (await mlflow.get("/experiments/get", { experiment_id: expID })).experiment;
+  setCrumbs([["Experiments", "#/"], [exp.name, `#/experiments/${expID}`], ["Traces", `#/experiments/${expID}/traces`], [traceID]]);
+  const meta = info.trace_metadata || {}, tags = info.tags || {};
+  main.innerHTML = "";
+  main.append(h(`<section>
+    <h1>${escape(tags["mlflow.traceName"] || traceID)}</h1>
+    <div class="grid">
+      <div class="card" id="trace-info"><h2>Trace</h2>${kv([["id", traceID], ["state", info.state], ["requested", time(info.request_time)],
+        ["duration", ms(durationMs(info.execution_duration))], ["request", info.request_preview], ["response", info.response_preview],
+        ...(meta["mlflow.sourceRun"] ? [["run", meta["mlflow.sourceRun"]]] : [])])}</div>
+      <div class="card"><h2>Tags</h2>${kv(userPairs(tags))}</div>
+      <div class="card"><h2>Metadata</h2>${kv(userPairs(meta))}</div>
+    </div>
+    <h2>Assessments</h2><div id="trace-assessments"></div>
+    <h2>Spans</h2><div id="trace-spans"><p class="muted">Loading…</p></div>
+  </section>`));
+  if (meta["mlflow.sourceRun"]) {
+    const cell = main.querySelector("#trace-info tr:last-child td:last-child");
+    cell.replaceChildren(h(`<a href="#/runs/${encodeURIComponent(meta["mlflow.sourceRun"])}">${escape(meta["mlflow.sourceRun"])}</a>`));
+  }
+  const assessments = info.assessments || [];
+  main.querySelector("#trace-assessments").innerHTML = assessments.length ? `<table id="assessment-table"><thead><tr><th>Name</th><th>Value</th>
+      <th>Kind</th><th>Source</th><th>Rationale</th><th>Valid</th><th>Updated</th></tr></thead><tbody>${assessments.map((a) => `<tr>
+      <td>${escape(a.assessment_name)}</td><td class="wrap">${escape(assessmentValue(a))}</td><td>${a.feedback ? "feedback" : "expectation"}</td>
+      <td>${escape([a.source?.source_type, a.source?.source_id].filter(Boolean).join(" "))}</td><td class="wrap">${escape(a.rationale || "")}</td>
+      <td>${a.valid === false ? "overridden" : "yes"}</td><td>${escape(time(a.last_update_time))}</td></tr>`).join("")}</tbody></table>`
+    : `<p class="muted">No assessments.</p>`;
+  const where = main.querySelector("#trace-spans");
+  try {
+    const data = await traceData(traceID);
+    if (!data) { where.innerHTML = `<p class="muted">No spans were written for this trace.</p>`; return; }
+    spanTree(where, data.spans || []);
+  } catch (e) { showError(where, e); }
+}
+
+/// The spans as a waterfall: one row per span in tree order (children by start time), indented by depth, with a bar
+/// placed on the trace's time line; choosing a row shows the span's inputs, outputs, attributes and events.
+function spanTree(where, spans) {
+  if (!spans.length) { where.innerHTML = `<p class="muted">The trace has no spans.</p>`; return; }
+  const ids = new Set(spans.map((s) => s.span_id));
+  const children = new Map();
+  for (const s of spans) {
+    const parent = s.parent_span_id && ids.has(s.parent_span_id) ? s.parent_span_id : null;
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(s);
+  }
+  const start = (s) => Number(s.start_time_unix_nano || 0), end = (s) => Number(s.end_time_unix_nano || s.start_time_unix_nano || 0);
+  for (const list of children.values()) list.sort((a, b) => start(a) - start(b));
+  const t0 = Math.min(...spans.map(start)), total = Math.max(1, Math.max(...spans.map(end)) - t0);
+  const ordered = [];
+  const walk = (parent, depth) => { for (const s of children.get(parent) || []) { ordered.push([s, depth]); walk(s.span_id, depth + 1); } };
+  walk(null, 0);
+  where.innerHTML = "";
+  const layout = h(`<div class="spans"><div class="tablewrap"><table id="span-table"><thead><tr><th>Span</th><th>Type</th><th>Duration</th>
+    <th style="width:40%">Time line</th></tr></thead><tbody></tbody></table></div><div class="card" id="span-detail"></div></div>`);
+  where.append(layout);
+  const detail = layout.querySelector("#span-detail");
+  const rows = ordered.map(([s, depth]) => {
+    const left = ((start(s) - t0) / total) * 100, width = Math.max(0.3, ((end(s) - start(s)) / total) * 100);
+    const failed = s.status?.code === "STATUS_CODE_ERROR";
+    const row = h(`<table><tr tabindex="0" class="span${failed ? " span-error" : ""}" data-span="${escape(s.span_id)}">
+      <td style="padding-left:${0.5 + depth * 1.2}rem">${escape(s.name)}</td><td>${escape(attribute(s, "mlflow.spanType") ?? "")}</td>
+      <td class="num">${ms((end(s) - start(s)) / 1e6)}</td>
+      <td><div class="bar"><span style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%"></span></div></td></tr></table>`).querySelector("tr");
+    const show = () => {
+      for (const r of layout.querySelectorAll("tr.span")) r.classList.toggle("selected", r === row);
+      spanDetail(detail, s);
+    };
+    row.onclick = show;
+    row.onkeydown = (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); show(); }
+      else if (e.key === "ArrowDown") { e.preventDefault(); row.nextElementSibling?.focus(); }
+      else if (e.key === "ArrowUp") { e.preventDefault(); row.previousElementSibling?.focus(); }
+    };
+    return [row, show];
+  });
+  layout.querySelector("tbody").replaceChildren(...rows.map(([r]) => r));
+  rows[0][1]();
+}
+
+/// A span attribute's value: MLflow keeps each as JSON text (`"\"CHAIN\""`); the parsed value, or the text itself.
+function attribute(span, key) {
+  const raw = (span.attributes || {})[key];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== "string") return raw;
+  try { return JSON.parse(raw); } catch { return raw; }
+}
+
+function spanDetail(where, s) {
+  const pretty = (v) => (v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v, null, 2));
+  const attrs = Object.keys(s.attributes || {}).filter((k) => !["mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.traceRequestId"].includes(k)).sort();
+  where.replaceChildren(h(`<div><h2>${escape(s.name)}</h2>
+    ${kv([["status", (s.status?.code || "").replace("STATUS_CODE_", "") + (s.status?.message ? `: ${s.status.message}` : "")],
+      ["duration", ms((Number(s.end_time_unix_nano) - Number(s.start_time_unix_nano)) / 1e6)]])}
+    <h3>Inputs</h3><pre class="json" id="span-inputs"></pre>
+    <h3>Outputs</h3><pre class="json" id="span-outputs"></pre>
+    <h3>Attributes</h3>${kv(attrs.map((k) => [k, pretty(attribute(s, k))]))}
+    <h3>Events</h3>${(s.events || []).length ? kv(s.events.map((e) => [e.name, pretty(e.attributes)])) : `<p class="muted">None.</p>`}</div>`));
+  where.querySelector("#span-inputs").textContent = pretty(attribute(s, "mlflow.spanInputs"));
+  where.querySelector("#span-outputs").textContent = pretty(attribute(s, "mlflow.spanOutputs"));
+}
 """####),
     ]
 }

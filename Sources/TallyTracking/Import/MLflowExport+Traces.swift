@@ -23,8 +23,7 @@ extension MLflowExport {
             }
             let location = try destination.startTrace(sent, experimentID: target)
             summary.traces += 1
-            // The trace's own place in its experiment's artifacts, not its tag (which names where the client was sent).
-            try exportArtifacts(from: experiment.artifactURI("traces/\(t.traceID)/artifacts"), to: location, owner: "trace \(t.traceID)",
+            try exportArtifacts(from: TrackingService.traceArtifactsURI(t.traceID, in: experiment), to: location, owner: "trace \(t.traceID)",
                                 service: service, destination: destination, summary: &summary, progress: progress)
             for run in t.linkedRuns {
                 guard let mapped = journal.mapped[run] else { continue }  // a run not exported: nothing to link to

@@ -32,7 +32,7 @@ extension TrackingService {
                 summary.warnings.append("trace \(t.traceID) skipped: a trace with this id exists in another experiment of the target")
                 continue
             }
-            let target = experiment.artifactURI("traces/\(t.traceID)/artifacts")
+            let target = Self.traceArtifactsURI(t.traceID, in: experiment)
             if let from = t.tag(TraceKeys.artifactLocation),
                let tree = Self.sourceArtifactTree(db, from, owner: .trace(t.traceID), artifactsFrom: artifactsFrom, summary: &summary) {
                 try copyArtifacts(from: tree, toRunURI: target, owner: .trace(t.traceID), summary: &summary, progress: progress)

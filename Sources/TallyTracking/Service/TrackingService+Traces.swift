@@ -27,9 +27,9 @@ extension TrackingService {
         return t
     }
 
-    /// The experiment a trace belongs to, `nil` when there is no such trace (access checks).
+    /// The experiment a trace belongs to, `nil` when there is no such trace (access checks: the trace's row alone).
     public func traceExperiment(id: String) throws -> String? {
-        try metadata.traces(ids: [id]).first?.experimentID
+        try metadata.traceExperiment(id: id).map(String.init)
     }
 
     /// `traces/search`: the traces of some experiments (those `scope` may read; unknown ones hold none) that match
@@ -116,7 +116,7 @@ extension TrackingService {
         t.requestTime = min(max(t.requestTime, TraceInfo.minTime), TraceInfo.maxTime)
         t.executionDuration = t.executionDuration.map { min(max($0, -TraceInfo.maxDuration), TraceInfo.maxDuration) }
         t.tags = Self.upserting(t.tags.filter { $0.key != TraceKeys.spansLocation },
-                                KeyValue(key: TraceKeys.artifactLocation, value: e.artifactURI("traces/\(t.traceID)/artifacts")))
+                                KeyValue(key: TraceKeys.artifactLocation, value: Self.traceArtifactsURI(t.traceID, in: e)))
         t.metadata = Self.upserting(t.metadata, KeyValue(key: TraceKeys.infoFinalized, value: "true"))
         let now = clock()
         t.assessments = t.assessments.map { a in

@@ -57,11 +57,23 @@ export const mlflow = {
   del: (path, body) => call("DELETE", MLFLOW + path, body),
 };
 
-/// MLflow 3's permission endpoints.
+/// MLflow 3's endpoints: permissions, traces.
 export const mlflow3 = {
   get: (path, params) => call("GET", withQuery(MLFLOW3 + path, params)),
   post: (path, body) => call("POST", MLFLOW3 + path, body),
 };
+
+/// A trace's spans (`{"spans": [...]}`, the `traces.json` its client wrote to the artifact store), or `null` when none
+/// were written (404).
+export async function traceData(traceID) {
+  const r = await send("GET", withQuery(MLFLOW3 + "/get-trace-artifact", { request_id: traceID }));
+  const text = await r.text();
+  if (r.status === 404) return null;
+  let json = {};
+  try { json = JSON.parse(text); } catch { if (r.ok) throw new ApiError(r.status, "INVALID_STATE", "The trace's spans are not JSON"); }
+  if (!r.ok) throw new ApiError(r.status, json.error_code || String(r.status), json.message || text || r.statusText);
+  return json;
+}
 
 /// Tally's own API (tokens, sessions, per-resource grants).
 export const tally = {

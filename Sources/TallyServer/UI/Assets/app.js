@@ -1,6 +1,7 @@
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, scoreboard, ApiError, session, loadSession, BASE } from "./api.js";
 import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
+import { tracesPage, tracePage } from "./traces.js";
 import { Chart, COLORS, fmt, escape } from "./chart.js";
 
 const main = document.getElementById("main");
@@ -93,6 +94,7 @@ async function runs(experimentID) {
         <input type="search" id="run-column-filter" placeholder="filter columns" aria-label="Filter columns">
         <div id="run-column-list"></div></details>
       <span id="run-count" class="muted"></span>
+      <a id="run-traces" href="#/experiments/${encodeURIComponent(experimentID)}/traces">Traces</a>
     </div>
     <div id="run-error"></div>
     <div class="tablewrap"><table id="run-table"><thead></thead><tbody></tbody></table></div>
@@ -225,6 +227,7 @@ async function runPage(runID) {
     </div>
     <h2>Metrics</h2><div class="grid" id="metric-cards"></div>
     <h2>Artifacts</h2><div id="artifacts"></div>
+    <p><a id="run-trace-link" href="#/experiments/${encodeURIComponent(exp.experiment_id)}/traces?filter=${encodeURIComponent(`trace.run_id = '${runID}'`)}">Traces of this run</a></p>
   </section>`));
   const outputs = (run.outputs || {}).model_outputs || [];
   if (outputs.length) {
@@ -624,7 +627,12 @@ async function route() {
     if (parts[0] === "login") await loginPage(main, new URLSearchParams(query || ""));
     else if (session.enabled && !session.user) { location.hash = "#/login?next=" + encodeURIComponent(location.hash || "#/"); return; }
     else if (parts[0] === "admin") { setCrumbs([["Account"]]); await adminPage(main); }
+    else if (parts[0] === "experiments" && parts[1] && parts[2] === "traces") {
+      const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
+      await tracesPage(main, exp, setCrumbs, new URLSearchParams(query || ""));
+    }
     else if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
+    else if (parts[0] === "traces" && parts[1]) await tracePage(main, decodeURIComponent(parts[1]), setCrumbs);
     else if (parts[0] === "runs" && parts[1]) await runPage(decodeURIComponent(parts[1]));
     else if (parts[0] === "compare") await comparePage(new URLSearchParams(query || ""));
     else if (parts[0] === "scoreboard") await scoreboardPage(new URLSearchParams(query || ""));
