@@ -23,6 +23,18 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TALLY = os.environ.get("TALLY_BIN", os.path.join(ROOT, ".build", "debug", "tally"))
 
+# Every temporary file of the run under one directory, removed when the run ends: this suite's directories (its
+# servers', imports', exports'), and what the servers, clients, `mlflow server`s and browsers put in TMPDIR. Each pass
+# of scripts/interop has its own.
+RUN_TMP = tempfile.mkdtemp(prefix="tally-interop-run-")
+tempfile.tempdir = RUN_TMP
+os.environ["TMPDIR"] = RUN_TMP
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(RUN_TMP, ignore_errors=True)
+
+
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
 os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "60"
@@ -41,6 +53,20 @@ if S3:
     if not os.environ.get("TALLY_TEST_S3_ENDPOINT"):
         raise RuntimeError("TALLY_INTEROP_ARTIFACTS=s3 needs TALLY_TEST_S3_ENDPOINT: run through scripts/s3-test run")
     os.environ["MLFLOW_S3_ENDPOINT_URL"] = os.environ["TALLY_TEST_S3_ENDPOINT"]
+
+
+# scripts/interop runs the suite twice side by side, on SQLite and on PostgreSQL, and takes as long as the longer pass.
+# Tests that do not use the servers' backend (an import or export into a data directory of their own) run in one pass
+# only (`once_per_suite()`): the SQLite one, unless marked `shifted` and scripts/interop asks (TALLY_INTEROP_SHIFT=1)
+# for those to run in the PostgreSQL pass, which is the shorter one. Run alone, without it, every test runs somewhere.
+SHIFTED = os.environ.get("TALLY_INTEROP_SHIFT") == "1"
+
+
+def once_per_suite(shifted=False):
+    """The mark of a test that runs in one pass of scripts/interop (see SHIFTED)."""
+    in_postgres = shifted and SHIFTED
+    return pytest.mark.skipif(POSTGRES != in_postgres, reason="independent of the servers' backend: run once, in the "
+                              + ("PostgreSQL" if in_postgres else "SQLite") + " pass")
 
 
 def s3_prefix(kind):
@@ -65,20 +91,21 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *extra, env=None, directory=None):
-        """`env`: extra environment variables; `directory`: reuse an earlier server's directory (its data survives)."""
+    def __init__(self, *extra, env=None, directory=None, embedded=False):
+        """`env`: extra environment variables; `directory`: reuse an earlier server's directory (its data survives);
+        `embedded`: serve the directory's own stores (a data directory a test imported into), whatever the pass."""
         self.dir = directory or tempfile.mkdtemp(prefix="tally-interop-")
         self.port = free_port()
         self.tls = "--tls-cert" in extra
         self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.dir, "server.log"), "a")
-        if POSTGRES and "--backend-store-uri" not in extra:
+        if POSTGRES and not embedded and "--backend-store-uri" not in extra:
             saved = os.path.join(self.dir, "backend-store-uri")
             if not os.path.exists(saved):
                 with open(saved, "w") as f:
                     f.write(postgres_database())
             extra = ("--backend-store-uri", open(saved).read(), *extra)
-        if S3 and "--artifacts-destination" not in extra:
+        if S3 and not embedded and "--artifacts-destination" not in extra:
             saved = os.path.join(self.dir, "artifacts-destination")
             if not os.path.exists(saved):
                 with open(saved, "w") as f:

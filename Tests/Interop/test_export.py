@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from conftest import POSTGRES, TALLY, MlflowServer, Server
+from conftest import TALLY, MlflowServer, Server, once_per_suite
 from test_import import api, artifact_bytes, artifact_files, by_key, experiments, history, populate, runs
 
-pytestmark = pytest.mark.skipif(POSTGRES, reason="exports the embedded data directory; run once, in the SQLite pass")
+pytestmark = once_per_suite(shifted=True)  # exports a data directory of its own
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_export_round_trips_field_by_field(tally_copy):
         again = export(d, b.url)
         row = lambda out, name: next(l for l in out.stdout.splitlines() if l.strip().startswith(name + "  ")).split()[-1]
         assert row(again, "runs") == "0" and row(again, "metric points") == "0", again.stdout
-        s = Server(directory=d)
+        s = Server(directory=d, embedded=True)
         try:
             child = ra[("export-b", "child")]["info"]["run_id"]
             api(s.url, "POST", "/runs/log-metric", json={"run_id": child, "key": "acc", "value": 0.875, "timestamp": 1_800_000_000_000, "step": 3})

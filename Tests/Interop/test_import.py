@@ -18,9 +18,9 @@ import requests
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from conftest import POSTGRES, TALLY, MlflowServer, Server
+from conftest import TALLY, MlflowServer, Server, once_per_suite
 
-pytestmark = pytest.mark.skipif(POSTGRES, reason="imports into the embedded data directory; run once, in the SQLite pass")
+pytestmark = once_per_suite()  # imports into a data directory of its own
 
 
 def populate(url, work, prefix="import", points=100_000):

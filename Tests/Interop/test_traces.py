@@ -11,7 +11,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import AssessmentSource, Feedback
 
-from conftest import MlflowServer, Server, module_server
+from conftest import MlflowServer, Server, module_server, once_per_suite
 
 V3 = "/api/3.0/mlflow"
 
@@ -294,7 +294,7 @@ def comparable(t):
             [(s.name, s.span_type, s.inputs, s.outputs) for s in t.data.spans])
 
 
-@pytest.mark.skipif(__import__("conftest").POSTGRES, reason="imports into the embedded data directory; run once, in the SQLite pass")
+@once_per_suite(shifted=True)  # imports into a data directory of its own
 def test_import_carries_traces(local):
     """From MLflow's database (spans from its tracking store and from its artifacts) and through its API: the same
     traces, readable whole by the client from Tally; a rerun imports nothing again."""
@@ -327,7 +327,7 @@ def test_import_carries_traces(local):
             d = os.path.join(work, kind)
             result = import_into(m, os.path.join(d, "data"), kind=kind)
             assert any(line.split() == ["traces", "3"] for line in result.stdout.splitlines()), result.stdout + result.stderr
-            s = Server(directory=d)
+            s = Server(directory=d, embedded=True)
             try:
                 mlflow.set_tracking_uri(s.url)
                 for tid in ids:

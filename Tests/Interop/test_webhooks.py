@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.webhooks.delivery import _generate_hmac_signature
 from sklearn.linear_model import Ridge
 
-from conftest import POSTGRES, MlflowServer, Server, module_server
+from conftest import MlflowServer, Server, module_server, once_per_suite
 from test_metrics import samples, scrape
 
 LOCAL = {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true", "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https"}
@@ -227,7 +227,7 @@ def test_admins_only_under_basic_auth(receiver):
         s.stop()
 
 
-@pytest.mark.skipif(POSTGRES, reason="imports into the embedded data directory; run once, in the SQLite pass")
+@once_per_suite()  # imports into a data directory of its own
 def test_import_and_export_carry_webhooks(receiver, monkeypatch):
     """From MLflow's database (its secrets opened with the MLflow server's key) and through its API (which shows no
     secrets): the same ids, names, events and states, firing from Tally at once; a rerun imports nothing twice;
