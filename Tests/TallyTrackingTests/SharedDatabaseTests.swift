@@ -178,6 +178,30 @@ import Testing
         #expect(names.withLock { $0 }.filter { $0 }.count == 1)
     }
 
+    /// Runs created through one server while another deletes their experiment: every run created is deleted with it
+    /// (the delete waits for creations in flight; later ones see the experiment deleted and make no run), never an
+    /// active run left in a deleted experiment.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func runsCreatedDuringTheirExperimentsDeleteGoWithIt() throws {
+        let f = try Fixture("expdel", backend: .postgres)
+        let servers = [f.service, try f.secondServer()]
+        var left: [String] = []
+        for round in 0..<25 {
+            let exp = try servers[0].createExperiment(name: "doomed-\(round)")
+            let made = Mutex<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                if i == 0 {
+                    for _ in 0..<8 {
+                        if let id = try? servers[0].createRun(experimentID: exp).info.runID { made.withLock { $0.append(id) } }
+                    }
+                } else {
+                    try? servers[1].deleteExperiment(id: exp)
+                }
+            }
+            for id in made.withLock({ $0 }) where try servers[1].run(id: id).info.lifecycleStage != .deleted { left.append("round \(round): \(id)") }
+        }
+        #expect(left.isEmpty, "active runs in deleted experiments: \(left)")
+    }
+
     /// A metrics-only request of a run whose latest row the server remembers writes it in one statement, which takes
     /// effect only while the row is the one remembered and the run active: another server's write in between, or a
     /// delete, sends the request through the locked path (the other server's values kept, the delete refusing).

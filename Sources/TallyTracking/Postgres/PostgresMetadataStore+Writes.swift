@@ -98,12 +98,13 @@ extension PostgresMetadataStore {
     static func single(_ w: Write) throws -> PostgresDatabase.Connection.Statement {
         switch w {
         case .run(let info, let tags):
-            // The run row made from the experiment's row only while it is active; the tags and the latest row joined
-            // to the inserted run, so nothing is written otherwise.
+            // The run row made from the experiment's row only while it is active, the row kept from a delete until
+            // the run commits (``PostgresMetadataStore/setExperimentStage(id:_:now:)``); the tags and the latest row
+            // joined to the inserted run, so nothing is written otherwise.
             let tagInsert = tags.isEmpty ? "" : ", t AS (INSERT INTO tags SELECT v.* FROM (VALUES "
                 + Array(repeating: "(?, ?, ?)", count: tags.count).joined(separator: ", ") + ") AS v(run_uuid, key, value) JOIN r USING (run_uuid))"
             return try .init("WITH r AS (INSERT INTO runs SELECT ?, experiment_id, ?, ?, ?, ?, CAST(? AS int8), ?, ?, NULL FROM experiments "
-                              + "WHERE experiment_id = ? AND lifecycle_stage = 'active' RETURNING run_uuid)"
+                              + "WHERE experiment_id = ? AND lifecycle_stage = 'active' FOR KEY SHARE RETURNING run_uuid)"
                               + ", l AS (INSERT INTO run_latest SELECT run_uuid, ''::bytea FROM r)" + tagInsert + " SELECT 0, run_uuid FROM r",
                              [.text(info.runID), .text(info.runName), .text(info.userID), .text(info.status.rawValue), .integer(info.startTime),
                               info.endTime.map(SQLValue.integer) ?? .null, .text(info.artifactURI), .text(info.lifecycleStage.rawValue),
@@ -150,7 +151,7 @@ extension PostgresMetadataStore {
                         + "artifact_uri, stage, experiment))",
                     "ri AS (INSERT INTO runs SELECT rv.id, rv.experiment, rv.name, rv.user_id, rv.status, rv.start_time, "
                         + "CASE WHEN rv.has_end = 1 THEN rv.end_time END, rv.artifact_uri, rv.stage, NULL FROM rv "
-                        + "WHERE (SELECT e.lifecycle_stage FROM experiments e WHERE e.experiment_id = rv.experiment) = 'active' "
+                        + "WHERE (SELECT e.lifecycle_stage FROM experiments e WHERE e.experiment_id = rv.experiment FOR KEY SHARE) = 'active' "
                         + "ORDER BY rv.id COLLATE \"C\" RETURNING run_uuid)",
                     "rl AS (INSERT INTO run_latest SELECT run_uuid, ''::bytea FROM ri ORDER BY run_uuid COLLATE \"C\")",
                     "rt AS (INSERT INTO tags SELECT g.* FROM unnest(?, ?, ?) AS g(run_uuid, key, value) JOIN ri USING (run_uuid) "

@@ -285,8 +285,13 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    /// The experiment's stage, and its runs' with it. Its row is locked first (`FOR UPDATE`): a run being created in
+    /// it holds the row (`FOR KEY SHARE`) until it commits, so the runs' update, which comes after, sees every run
+    /// created before the stage changed, and a creation that comes after reads the new stage and makes no run. (An
+    /// update of the stage alone does not wait for them: an active run could be left in a deleted experiment.)
     public func setExperimentStage(id: Int64, _ stage: LifecycleStage, now: Int64) throws {
         try write { c in
+            try c.run("SELECT 1 FROM experiments WHERE experiment_id = ? FOR UPDATE", [.integer(id)])
             try c.run("UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
                       [.text(stage.rawValue), .integer(now), .integer(id)])
             try c.run("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?",
