@@ -23,16 +23,27 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TALLY = os.environ.get("TALLY_BIN", os.path.join(ROOT, ".build", "debug", "tally"))
 
-# Every temporary file of the run under one directory, removed when the run ends: this suite's directories (its
-# servers', imports', exports'), and what the servers, clients, `mlflow server`s and browsers put in TMPDIR. Each pass
-# of scripts/interop has its own.
-RUN_TMP = tempfile.mkdtemp(prefix="tally-interop-run-")
-tempfile.tempdir = RUN_TMP
-os.environ["TMPDIR"] = RUN_TMP
+# Every temporary file of a pytest run under one directory: this suite's directories (its servers', imports',
+# exports'), and what the servers, clients, `mlflow server`s and browsers put in TMPDIR. Removed when the run passes,
+# kept (and named) when it fails, for the servers' logs. Each pass of scripts/interop has its own; scripts that import
+# this module outside pytest make none.
+RUN_TMP = None
+
+
+def pytest_configure(config):
+    global RUN_TMP
+    RUN_TMP = tempfile.mkdtemp(prefix="tally-interop-run-")
+    tempfile.tempdir = RUN_TMP
+    os.environ["TMPDIR"] = RUN_TMP
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(RUN_TMP, ignore_errors=True)
+    if RUN_TMP is None:
+        return
+    if exitstatus == 0:
+        shutil.rmtree(RUN_TMP, ignore_errors=True)
+    else:
+        print(f"\ninterop: the run's temporary files (servers' logs) are kept in {RUN_TMP}")
 
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"

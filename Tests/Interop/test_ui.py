@@ -1,6 +1,7 @@
 """The web UI in Debian's headless Chromium (selenium) against a seeded tally server: pages load without console
 errors, the runs table filters and sorts, compare draws one line per run, zoom narrows the step range, and a
 screenshot of the compare view is kept (Tests/Interop/artifacts/compare.png)."""
+import json
 import os
 import shutil
 import time
@@ -523,4 +524,22 @@ def test_traces_pages(server, browser):
     go(browser, server.url + f"/#/traces/{failed}")
     wait(browser, "return document.querySelector('#span-table tr.span-error') !== null")
     assert "no answer" in browser.find_element("id", "span-detail").text
+    # Spans in MLflow 2's layout (an import from an older server), one whose parent is itself and two that are
+    # each other's: all shown, as roots, none lost; an unfinished span has no negative duration.
+    tid = "tr-" + "5" * 32
+    info = {"trace_id": tid, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
+            "request_time": "2026-12-05T00:00:00Z", "execution_duration": "0.010s", "state": "ERROR"}
+    assert requests.post(server.url + "/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}}).status_code == 200
+    span = lambda sid, parent, start, end, code="OK": {"name": f"s{sid}", "context": {"span_id": sid, "trace_id": "t"}, "parent_id": parent,
+                                                       "start_time": start, "end_time": end, "status_code": code, "status_message": "",
+                                                       "attributes": {"mlflow.spanType": '"LLM"'}, "events": []}
+    spans = {"spans": [span("a", None, 0, 10_000_000, "ERROR"), span("b", "a", 1_000_000, None), span("c", "c", 0, 1),
+                       span("d", "e", 0, 1), span("e", "d", 0, 1)]}
+    put = requests.put(server.url + f"/api/2.0/mlflow-artifacts/artifacts/{exp}/traces/{tid}/artifacts/traces.json", data=json.dumps(spans))
+    assert put.status_code == 200, put.text
+    go(browser, server.url + f"/#/traces/{tid}")
+    wait(browser, "return document.querySelectorAll('#span-table tbody tr').length === 5")
+    rows = browser.execute_script("return [...document.querySelectorAll('#span-table tbody tr')].map(r => [r.cells[0].textContent, r.cells[2].textContent, r.classList.contains('span-error')])")
+    assert rows[:2] == [["sa", "10 ms", True], ["sb", "0 ms", False]], rows
+    assert sorted(r[0] for r in rows[2:]) == ["sc", "sd", "se"], rows
     assert console_errors(browser) == []

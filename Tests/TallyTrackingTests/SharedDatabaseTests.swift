@@ -202,6 +202,38 @@ import Testing
         #expect(left.isEmpty, "active runs in deleted experiments: \(left)")
     }
 
+    /// An alias or version tag set through one server while another renames or deletes the model: either it is
+    /// refused, or it moves or goes with the model; never left under the old name for a new model of that name.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func registryWritesDuringARenameOrDeleteLeaveNothingBehind() throws {
+        let f = try Fixture("regrace", backend: .postgres)
+        let servers = [f.service, try f.secondServer()]
+        var inherited: [String] = []
+        for round in 0..<20 {
+            let name = "m\(round)"
+            _ = try servers[0].createRegisteredModel(name: name, tags: [], description: nil)
+            _ = try servers[0].createModelVersion(name, source: "s3://bucket/m", runID: nil, tags: [], runLink: nil, description: nil, modelID: nil)
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                if i == 0 {
+                    for k in 0..<4 {
+                        try? servers[0].setModelAlias(name, alias: "a\(k)", version: "1")
+                        try? servers[0].setModelVersionTag(name, "1", key: "t\(k)", value: "v")
+                    }
+                } else if round % 2 == 0 {
+                    _ = try? servers[1].renameRegisteredModel(name, to: name + "-renamed")
+                } else {
+                    try? servers[1].deleteRegisteredModel(name)
+                }
+            }
+            let again = try servers[1].createRegisteredModel(name: name, tags: [], description: nil)
+            let v = try servers[1].createModelVersion(name, source: "s3://bucket/m", runID: nil, tags: [], runLink: nil, description: nil, modelID: nil)
+            let seen = try servers[0].registeredModel(named: name)
+            if !again.aliases.isEmpty || !v.tags.isEmpty || !seen.aliases.isEmpty {
+                inherited.append("round \(round): \(again.aliases) \(v.tags)")
+            }
+        }
+        #expect(inherited.isEmpty, "\(inherited)")
+    }
+
     /// A metrics-only request of a run whose latest row the server remembers writes it in one statement, which takes
     /// effect only while the row is the one remembered and the run active: another server's write in between, or a
     /// delete, sends the request through the locked path (the other server's values kept, the delete refusing).

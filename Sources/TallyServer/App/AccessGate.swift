@@ -115,7 +115,7 @@ struct AccessGate: Sendable {
         case .loggedModelPath(let p): return [.experiment(try service.experimentID(ofLoggedModel: Endpoints.parameter(p, context)))]
         case .tracePath(let p): return [try traceExperiment(Endpoints.parameter(p, context))]
         case .traceQuery(let name):
-            guard let id = PercentDecoding.query(request.uri.query ?? "")[name]?.last, !id.isEmpty else {
+            guard let id = PercentDecoding.query(request.uri.query ?? "")[name]?.first, !id.isEmpty else {  // the first, as Flask reads it
                 throw AccessRules.missingQueryParameter(name)
             }
             return [try traceExperiment(id)]

@@ -18,7 +18,7 @@ struct MLflowError: HTTPResponseError {
         switch e.code {
         case .invalidParameterValue, .resourceAlreadyExists, .badRequest: status = .badRequest
         case .invalidState: status = .badRequest  // MLflow answers 500; a client mistake is 4xx here
-        case .resourceDoesNotExist, .endpointNotFound: status = .notFound
+        case .resourceDoesNotExist, .endpointNotFound, .notFound: status = .notFound
         case .internalError: status = .internalServerError
         case .unauthenticated: status = .unauthorized
         case .permissionDenied: status = .forbidden

@@ -93,7 +93,7 @@ struct TraceRoutes {
         let s = endpoints.service, pool = endpoints.pool
         t.on("get-trace-artifact", .get, access: .needs(.read, .traceQuery("request_id"))) { request, _ in
             let q = PercentDecoding.query(request.uri.query ?? "")
-            let (reader, name) = try await pool.run { try s.openTraceArtifact(traceID: q["request_id"]?.last, path: q["path"]?.last) }
+            let (reader, name) = try await pool.run { try s.openTraceArtifact(traceID: q["request_id"]?.first, path: q["path"]?.first) }
             return try await ArtifactRoutes.download(reader, name: name, pool: pool)
         }
     }

@@ -1316,7 +1316,7 @@ pre.json { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 40vh; ove
 td.preview { max-width: 22rem; overflow: hidden; text-overflow: ellipsis; }
 h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
 """####),
-        "traces.js": ("text/javascript; charset=utf-8", "\"7b3a3e109d6c5d6d\"", ####"""
+        "traces.js": ("text/javascript; charset=utf-8", "\"932b04e312a65a0f\"", ####"""
 // MLflow 3 traces in the UI: an experiment's traces (MLflow's search grammar, sortable columns, pages, delete) and one
 // trace (its info, assessments, tags, metadata and the span tree as a waterfall, each span's inputs, outputs,
 // attributes and events). The spans come from the trace's artifacts (get-trace-artifact), as MLflow's UI reads them.
@@ -1339,7 +1339,7 @@ const userPairs = (o) => Object.entries(o || {}).filter(([k]) => !k.startsWith("
 /// The traces of experiment `exp` (its `experiments/get` entity); `params` may carry a `filter` (the run page links
 /// here with `trace.run_id = '…'`).
 export async function tracesPage(main, exp, setCrumbs, params) {
-  setCrumbs([["Experiments", "#/"], [exp.name, `#/experiments/${exp.experiment_id}`], ["Traces"]]);
+  setCrumbs([["Experiments", "#/"], [exp.name, `#/experiments/${encodeURIComponent(exp.experiment_id)}`], ["Traces"]]);
   const state = { filter: params.get("filter") || "", order: "timestamp_ms DESC", tokens: [null], page: 0, traces: [], selected: new Set() };
   main.innerHTML = "";
   const box = h(`<section>
@@ -1384,13 +1384,13 @@ export async function tracesPage(main, exp, setCrumbs, params) {
         <td><input type="checkbox" aria-label="Select ${escape(id)}" ${state.selected.has(id) ? "checked" : ""}></td>
         <td><a href="#/traces/${encodeURIComponent(id)}">${escape(id)}</a></td>
         <td>${escape(tags["mlflow.traceName"] || "")}</td>
-        <td class="state-${escape(t.state)}">${escape(t.state)}</td>
+        <td class="state-${escape(t.state ?? "")}">${escape(t.state ?? "")}</td>
         <td>${escape(time(t.request_time))}</td>
         <td class="num">${ms(durationMs(t.execution_duration))}</td>
         <td class="preview">${escape(t.request_preview || "")}</td>
         <td class="preview">${escape(t.response_preview || "")}</td>
         <td>${run ? `<a href="#/runs/${encodeURIComponent(run)}">${escape(run.slice(0, 8))}</a>` : ""}</td>
-        <td>${valid.map((a) => `<span class="pill">${escape(a.assessment_name)}: ${escape(assessmentValue(a))}</span>`).join(" ")}</td>
+        <td>${valid.map((a) => `<span class="pill">${escape(a.assessment_name ?? "")}: ${escape(assessmentValue(a))}</span>`).join(" ")}</td>
         <td>${userPairs(tags).map(([k, v]) => `<span class="pill">${escape(k)}=${escape(v)}</span>`).join(" ")}</td></tr></table>`).querySelector("tr");
       row.querySelector("input").onchange = (e) => {
         if (e.target.checked) state.selected.add(id); else state.selected.delete(id);
@@ -1406,6 +1406,7 @@ export async function tracesPage(main, exp, setCrumbs, params) {
   };
 
   const load = async () => {
+    state.selected.clear();  // what "Delete selected" deletes is always on screen
     const err = box.querySelector("#trace-error");
     err.innerHTML = "";
     try {
@@ -1439,7 +1440,7 @@ export async function tracesPage(main, exp, setCrumbs, params) {
 function assessmentValue(a) {
   const v = a.feedback ? (a.feedback.error ? `error: ${a.feedback.error.error_message || a.feedback.error.error_code || ""}` : a.feedback.value)
     : a.expectation ? (a.expectation.value ?? a.expectation.serialized_value?.value) : "";
-  return typeof v === "string" ? v : JSON.stringify(v);
+  return v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
 }
 
 // ---- One trace -------------------------------------------------------------------------------------------------
@@ -1449,7 +1450,8 @@ export async function tracePage(main, traceID, setCrumbs) {
   const info = (await mlflow3.get(`/traces/${encodeURIComponent(traceID)}`)).trace.trace_info;
   const expID = info.trace_location?.mlflow_experiment?.experiment_id;
   const exp = (await mlflow.get("/experiments/get", { experiment_id: expID })).experiment;
-  setCrumbs([["Experiments", "#/"], [exp.name, `#/experiments/${expID}`], ["Traces", `#/experiments/${expID}/traces`], [traceID]]);
+  const expHref = `#/experiments/${encodeURIComponent(expID)}`;
+  setCrumbs([["Experiments", "#/"], [exp.name, expHref], ["Traces", `${expHref}/traces`], [traceID]]);
   const meta = info.trace_metadata || {}, tags = info.tags || {};
   main.innerHTML = "";
   main.append(h(`<section>
@@ -1471,7 +1473,7 @@ export async function tracePage(main, traceID, setCrumbs) {
   const assessments = info.assessments || [];
   main.querySelector("#trace-assessments").innerHTML = assessments.length ? `<table id="assessment-table"><thead><tr><th>Name</th><th>Value</th>
       <th>Kind</th><th>Source</th><th>Rationale</th><th>Valid</th><th>Updated</th></tr></thead><tbody>${assessments.map((a) => `<tr>
-      <td>${escape(a.assessment_name)}</td><td class="wrap">${escape(assessmentValue(a))}</td><td>${a.feedback ? "feedback" : "expectation"}</td>
+      <td>${escape(a.assessment_name ?? "")}</td><td class="wrap">${escape(assessmentValue(a))}</td><td>${a.feedback ? "feedback" : "expectation"}</td>
       <td>${escape([a.source?.source_type, a.source?.source_id].filter(Boolean).join(" "))}</td><td class="wrap">${escape(a.rationale || "")}</td>
       <td>${a.valid === false ? "overridden" : "yes"}</td><td>${escape(time(a.last_update_time))}</td></tr>`).join("")}</tbody></table>`
     : `<p class="muted">No assessments.</p>`;
@@ -1483,34 +1485,59 @@ export async function tracePage(main, traceID, setCrumbs) {
   } catch (e) { showError(where, e); }
 }
 
+/// A span of either layout MLflow has written to `traces.json`: 3.x's (`span_id`, `parent_span_id`,
+/// `start_time_unix_nano`, `status.code`) or 2.x's (`context.span_id`, `parent_id`, `start_time`, `status_code`),
+/// which an import from an older server brings.
+function normalSpan(s) {
+  const num = (v) => (Number.isFinite(Number(v)) ? Number(v) : 0);
+  const start = num(s.start_time_unix_nano ?? s.start_time);
+  const end = s.end_time_unix_nano ?? s.end_time;
+  const code = String(s.status?.code ?? s.status_code ?? "");
+  return {
+    id: String(s.span_id ?? s.context?.span_id ?? ""), parent: s.parent_span_id ?? s.parent_id ?? null, name: String(s.name ?? "(unnamed)"),
+    start, end: end === null || end === undefined ? start : num(end), failed: code.includes("ERROR"),
+    status: code.replace("STATUS_CODE_", "") + (s.status?.message || s.status_message ? `: ${s.status?.message || s.status_message}` : ""),
+    attributes: s.attributes && typeof s.attributes === "object" ? s.attributes : {},
+    events: Array.isArray(s.events) ? s.events : [],
+  };
+}
+
 /// The spans as a waterfall: one row per span in tree order (children by start time), indented by depth, with a bar
-/// placed on the trace's time line; choosing a row shows the span's inputs, outputs, attributes and events.
-function spanTree(where, spans) {
+/// placed on the trace's time line; choosing a row shows the span's inputs, outputs, attributes and events. A span
+/// whose parent is not among them, or that only a cycle of parents reaches, is shown as a root.
+function spanTree(where, raw) {
+  const spans = raw.filter((s) => s && typeof s === "object").map(normalSpan);
   if (!spans.length) { where.innerHTML = `<p class="muted">The trace has no spans.</p>`; return; }
-  const ids = new Set(spans.map((s) => s.span_id));
+  const ids = new Set(spans.map((s) => s.id));
   const children = new Map();
   for (const s of spans) {
-    const parent = s.parent_span_id && ids.has(s.parent_span_id) ? s.parent_span_id : null;
+    const parent = s.parent && s.parent !== s.id && ids.has(s.parent) ? s.parent : null;
     if (!children.has(parent)) children.set(parent, []);
     children.get(parent).push(s);
   }
-  const start = (s) => Number(s.start_time_unix_nano || 0), end = (s) => Number(s.end_time_unix_nano || s.start_time_unix_nano || 0);
-  for (const list of children.values()) list.sort((a, b) => start(a) - start(b));
-  const t0 = Math.min(...spans.map(start)), total = Math.max(1, Math.max(...spans.map(end)) - t0);
-  const ordered = [];
-  const walk = (parent, depth) => { for (const s of children.get(parent) || []) { ordered.push([s, depth]); walk(s.span_id, depth + 1); } };
-  walk(null, 0);
+  for (const list of children.values()) list.sort((a, b) => a.start - b.start);
+  const t0 = spans.reduce((m, s) => Math.min(m, s.start), Infinity);
+  const total = Math.max(1, spans.reduce((m, s) => Math.max(m, s.end), -Infinity) - t0);
+  const ordered = [], seen = new Set();
+  const walk = (s, depth) => {
+    if (seen.has(s)) return;
+    seen.add(s);
+    ordered.push([s, depth]);
+    for (const c of children.get(s.id) || []) walk(c, depth + 1);
+  };
+  for (const s of children.get(null) || []) walk(s, 0);
+  for (const s of spans) walk(s, 0);  // reached by no root (a cycle of parents): a root of its own
   where.innerHTML = "";
   const layout = h(`<div class="spans"><div class="tablewrap"><table id="span-table"><thead><tr><th>Span</th><th>Type</th><th>Duration</th>
     <th style="width:40%">Time line</th></tr></thead><tbody></tbody></table></div><div class="card" id="span-detail"></div></div>`);
   where.append(layout);
   const detail = layout.querySelector("#span-detail");
   const rows = ordered.map(([s, depth]) => {
-    const left = ((start(s) - t0) / total) * 100, width = Math.max(0.3, ((end(s) - start(s)) / total) * 100);
-    const failed = s.status?.code === "STATUS_CODE_ERROR";
-    const row = h(`<table><tr tabindex="0" class="span${failed ? " span-error" : ""}" data-span="${escape(s.span_id)}">
-      <td style="padding-left:${0.5 + depth * 1.2}rem">${escape(s.name)}</td><td>${escape(attribute(s, "mlflow.spanType") ?? "")}</td>
-      <td class="num">${ms((end(s) - start(s)) / 1e6)}</td>
+    const left = ((s.start - t0) / total) * 100, width = Math.max(0.3, ((s.end - s.start) / total) * 100);
+    const type = attribute(s, "mlflow.spanType");
+    const row = h(`<table><tr tabindex="0" class="span${s.failed ? " span-error" : ""}" data-span="${escape(s.id)}">
+      <td style="padding-left:${(0.5 + Math.min(depth, 40) * 1.2).toFixed(1)}rem">${escape(s.name)}</td><td>${escape(type ?? "")}</td>
+      <td class="num">${ms((s.end - s.start) / 1e6)}</td>
       <td><div class="bar"><span style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%"></span></div></td></tr></table>`).querySelector("tr");
     const show = () => {
       for (const r of layout.querySelectorAll("tr.span")) r.classList.toggle("selected", r === row);
@@ -1530,7 +1557,7 @@ function spanTree(where, spans) {
 
 /// A span attribute's value: MLflow keeps each as JSON text (`"\"CHAIN\""`); the parsed value, or the text itself.
 function attribute(span, key) {
-  const raw = (span.attributes || {})[key];
+  const raw = span.attributes[key];
   if (raw === undefined) return undefined;
   if (typeof raw !== "string") return raw;
   try { return JSON.parse(raw); } catch { return raw; }
@@ -1538,14 +1565,13 @@ function attribute(span, key) {
 
 function spanDetail(where, s) {
   const pretty = (v) => (v === undefined ? "" : typeof v === "string" ? v : JSON.stringify(v, null, 2));
-  const attrs = Object.keys(s.attributes || {}).filter((k) => !["mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.traceRequestId"].includes(k)).sort();
+  const attrs = Object.keys(s.attributes).filter((k) => !["mlflow.spanInputs", "mlflow.spanOutputs", "mlflow.traceRequestId"].includes(k)).sort();
   where.replaceChildren(h(`<div><h2>${escape(s.name)}</h2>
-    ${kv([["status", (s.status?.code || "").replace("STATUS_CODE_", "") + (s.status?.message ? `: ${s.status.message}` : "")],
-      ["duration", ms((Number(s.end_time_unix_nano) - Number(s.start_time_unix_nano)) / 1e6)]])}
+    ${kv([["status", s.status], ["duration", ms((s.end - s.start) / 1e6)]])}
     <h3>Inputs</h3><pre class="json" id="span-inputs"></pre>
     <h3>Outputs</h3><pre class="json" id="span-outputs"></pre>
     <h3>Attributes</h3>${kv(attrs.map((k) => [k, pretty(attribute(s, k))]))}
-    <h3>Events</h3>${(s.events || []).length ? kv(s.events.map((e) => [e.name, pretty(e.attributes)])) : `<p class="muted">None.</p>`}</div>`));
+    <h3>Events</h3>${s.events.length ? kv(s.events.map((e) => [String(e?.name ?? ""), pretty(e?.attributes)])) : `<p class="muted">None.</p>`}</div>`));
   where.querySelector("#span-inputs").textContent = pretty(attribute(s, "mlflow.spanInputs"));
   where.querySelector("#span-outputs").textContent = pretty(attribute(s, "mlflow.spanOutputs"));
 }

@@ -87,9 +87,9 @@ public enum AccessRules {
         "(" + names.map { "'\($0)'" }.joined(separator: ", ") + ")"
     }
 
-    /// 404 for an unknown user.
     /// MLflow's auth app's 400 for a request without the query parameter naming what it reads
     /// (`validate_can_read_trace_artifact`'s `request_id`).
     public static func missingQueryParameter(_ name: String) -> TrackingError { TrackingError.invalid("Request must specify \(name) parameter") }
+    /// 404 for an unknown user.
     static func noUser(_ name: String) -> TrackingError { TrackingError.notFound("User with username=\(name) not found") }
 }

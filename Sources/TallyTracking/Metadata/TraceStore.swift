@@ -135,8 +135,7 @@ enum TraceSQL {
             }
         }
         if parts.assessments {
-            sql += " UNION ALL SELECT 3, a.trace_id, a.assessment_id, a.name, a.kind, a.overrides, a.value, a.body, a.create_time, a.last_update_time, a.valid "
-                + "FROM assessments a JOIN traces t ON t.trace_id = a.trace_id WHERE \(cond)"
+            sql += " UNION ALL SELECT 3, a.trace_id, \(assessmentColumns) FROM assessments a JOIN traces t ON t.trace_id = a.trace_id WHERE \(cond)"
             all += values
         }
         if parts.runs {
@@ -155,11 +154,7 @@ enum TraceSQL {
             case 1: tags[id, default: []].append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
             case 2: metadata[id, default: []].append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
             case 4: runs[id, default: []].append(r[2].string ?? "")
-            default:
-                assessments[id, default: []].append(Assessment(
-                    id: r[2].string ?? "", traceID: id, name: r[3].string ?? "", kind: AssessmentKind(rawValue: r[4].string ?? "") ?? .feedback,
-                    createTime: r[8].int ?? 0, lastUpdateTime: r[9].int ?? 0, valid: r[10].int != 0, overrides: r[5].string, value: r[6].string,
-                    body: r[7].string ?? "{}"))
+            default: assessments[id, default: []].append(assessment(r))
             }
         }
         return byID.values.map { t in
@@ -174,6 +169,16 @@ enum TraceSQL {
 
     static func experiment(_ db: some SQLConnection, _ id: String) throws -> Int64? {
         try db.rows("SELECT experiment_id FROM traces WHERE trace_id = ?", [.text(id)]).first?.first?.int
+    }
+
+    /// An assessment's columns as a read gives them (after the kind of row and the trace id).
+    static let assessmentColumns = "a.assessment_id, a.name, a.kind, a.overrides, a.value, a.body, a.create_time, a.last_update_time, a.valid"
+
+    /// An assessment from a row of `kind, trace_id,` then ``assessmentColumns``.
+    static func assessment(_ r: [SQLValue]) -> Assessment {
+        Assessment(id: r[2].string ?? "", traceID: r[1].string ?? "", name: r[3].string ?? "", kind: AssessmentKind(rawValue: r[4].string ?? "") ?? .feedback,
+                   createTime: r[8].int ?? 0, lastUpdateTime: r[9].int ?? 0, valid: r[10].int != 0, overrides: r[5].string, value: r[6].string,
+                   body: r[7].string ?? "{}")
     }
 
     /// Traces by id, a bounded number of placeholders per statement.
@@ -324,7 +329,7 @@ enum TraceSQL {
         try db.run("INSERT INTO assessments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + (keepingTaken ? " ON CONFLICT (assessment_id) DO NOTHING" : ""), row(a))
         if let o = a.overrides,
            try db.run("UPDATE assessments SET valid = 0 WHERE trace_id = ? AND assessment_id = ?", [.text(a.traceID), .text(o)]) == 0, !keepingTaken {
-            throw TrackingError.notFound("Assessment with ID '\(o)' not found for trace '\(a.traceID)'")
+            throw TrackingService.assessmentNotFound(o, trace: a.traceID)
         }
     }
 
@@ -334,12 +339,9 @@ enum TraceSQL {
     }
 
     static func updateAssessment(_ db: some SQLConnection, _ traceID: String, _ id: String, _ change: (inout Assessment) throws -> Void) throws -> Assessment? {
-        let columns = "assessment_id, trace_id, name, kind, create_time, last_update_time, valid, overrides, value, body"  // row(_:)'s order
-        guard let r = try db.rows("SELECT \(columns) FROM assessments WHERE trace_id = ? AND assessment_id = ?" + db.locking(.update),
-                                  [.text(traceID), .text(id)]).first else { return nil }
-        var a = Assessment(id: r[0].string ?? "", traceID: r[1].string ?? "", name: r[2].string ?? "", kind: AssessmentKind(rawValue: r[3].string ?? "") ?? .feedback,
-                           createTime: r[4].int ?? 0, lastUpdateTime: r[5].int ?? 0, valid: r[6].int != 0, overrides: r[7].string, value: r[8].string,
-                           body: r[9].string ?? "{}")
+        guard let r = try db.rows("SELECT 3, a.trace_id, \(assessmentColumns) FROM assessments a WHERE a.trace_id = ? AND a.assessment_id = ?"
+                                  + db.locking(.update), [.text(traceID), .text(id)]).first else { return nil }
+        var a = assessment(r)
         try change(&a)
         (a.id, a.traceID) = (id, traceID)
         try db.run("""

@@ -16,6 +16,8 @@ public struct TrackingError: Error, Sendable, Equatable, CustomStringConvertible
         case internalError = "INTERNAL_ERROR"
         /// HTTP 404: no such endpoint.
         case endpointNotFound = "ENDPOINT_NOT_FOUND"
+        /// HTTP 404: a file a resource should have is not there (MLflow's `MlflowTraceDataNotFound`).
+        case notFound = "NOT_FOUND"
         /// HTTP 401: missing or wrong credentials.
         case unauthenticated = "UNAUTHENTICATED"
         /// HTTP 403: authenticated, not allowed.

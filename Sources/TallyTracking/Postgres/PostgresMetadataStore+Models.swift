@@ -128,7 +128,9 @@ extension PostgresMetadataStore {
             guard try attempt(c, "UPDATE registered_models SET name = ?, last_updated_time = ? WHERE name = ?", [.text(newName), .integer(now), .text(name)]) else {
                 return false
             }
-            for table in ["registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"] {
+            // The versions' rows right after the model's: an alias or version tag being written holds its version's row
+            // (FOR SHARE) until it commits, so the tables after are updated once it is there to see.
+            for table in ["model_versions", "registered_model_tags", "registered_model_aliases", "model_version_tags"] {
                 try c.run("UPDATE \(table) SET name = ? WHERE name = ?", [.text(newName), .text(name)])
             }
             return true
@@ -144,7 +146,7 @@ extension PostgresMetadataStore {
 
     public func deleteRegisteredModel(_ name: String) throws {
         try write { c in
-            for table in ["registered_models", "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"] {
+            for table in ["registered_models", "model_versions", "registered_model_tags", "registered_model_aliases", "model_version_tags"] {  // as a rename
                 try c.run("DELETE FROM \(table) WHERE name = ?", [.text(name)])
             }
         }

@@ -1,4 +1,9 @@
 extension TrackingService {
+    /// MLflow's 404 for an assessment a trace does not have.
+    static func assessmentNotFound(_ id: String, trace: String) -> TrackingError {
+        TrackingError.notFound("Assessment with ID '\(id)' not found for trace '\(trace)'")
+    }
+
     /// `traces/{id}/assessments` (POST): adds a feedback or expectation to a trace. The server gives it an id (and
     /// times, when the client sent none); one that `overrides` another marks that one invalid.
     public func createAssessment(_ a: Assessment, kind: AssessmentKind?) throws -> Assessment {
@@ -6,7 +11,7 @@ extension TrackingService {
         guard !a.name.isEmpty else { throw Validation.missing("assessment_name") }
         let trace = try traceInfo(id: a.traceID)
         if let o = a.overrides, !trace.assessments.contains(where: { $0.id == o }) {
-            throw TrackingError.notFound("Assessment with ID '\(o)' not found for trace '\(a.traceID)'")
+            throw Self.assessmentNotFound(o, trace: a.traceID)
         }
         var a = Self.stamped(a, now: clock())
         a.kind = kind
@@ -22,7 +27,7 @@ extension TrackingService {
             throw TrackingError.notFound("Trace with request_id '\(traceID)' not found")
         }
         guard let a = t.assessments.first(where: { $0.id == id }) else {
-            throw TrackingError.notFound("Assessment with ID '\(id)' not found for trace '\(traceID)'")
+            throw Self.assessmentNotFound(id, trace: traceID)
         }
         return a
     }
@@ -56,7 +61,7 @@ extension TrackingService {
             (a.kind, a.createTime) = (kind, created)
             a.lastUpdateTime = max(now, created)
         }
-        guard let updated else { throw TrackingError.notFound("Assessment with ID '\(id)' not found for trace '\(traceID)'") }
+        guard let updated else { throw Self.assessmentNotFound(id, trace: traceID) }
         return updated
     }
 

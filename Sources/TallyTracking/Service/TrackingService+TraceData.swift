@@ -11,10 +11,12 @@ extension TrackingService {
 
     /// `get-trace-artifact` (the web UI's read of a trace's spans): opens the trace's `traces.json`, or with `path`
     /// one of its attachments (`attachments/<path>`, `path` a canonical UUID as MLflow requires). MLflow's errors: a
-    /// missing `request_id`, an unknown trace, a malformed attachment path; a trace whose artifacts this server does not
+    /// missing `request_id`, an unknown trace, a malformed attachment path, no spans written (`NOT_FOUND`, as
+    /// MLflow's `MlflowTraceDataNotFound`); a trace whose artifacts this server does not
     /// keep (an experiment with an artifact location of its own) is refused with where they are.
     public func openTraceArtifact(traceID: String?, path: String?) throws -> (reader: ArtifactStore.Reader, name: String) {
         guard let traceID, !traceID.isEmpty else { throw TrackingError(.badRequest, #"Request must include the "request_id" query parameter."#) }
+        let path = path.flatMap { $0.isEmpty ? nil : $0 }  // `&path=`: the spans, as MLflow's `if path:` reads it
         if let path, !Self.isCanonicalUUID(path) {
             throw TrackingError.invalid("Invalid attachment path: '\(path)'. Attachment path must be a valid UUID.")
         }
@@ -27,7 +29,8 @@ extension TrackingService {
         do {
             return (try proxiedStore().open(root + "/" + (path.map { "attachments/" + $0 } ?? name)), name)
         } catch let e as TrackingError where e.code == .resourceDoesNotExist {
-            throw TrackingError.notFound(path == nil ? "Trace data not found for trace '\(traceID)'." : "Attachment '\(name)' not found for trace '\(traceID)'.")
+            throw path == nil ? TrackingError(.notFound, "Trace data not found for path=\(Self.traceDataFile)")
+                : TrackingError.notFound("Attachment '\(name)' not found for trace '\(traceID)'.")
         }
     }
 
