@@ -40,4 +40,29 @@ import Testing
         #expect(statuses.joined().allSatisfy { $0 == 200 })
         #expect(server.count == rounds * 3)
     }
+
+    /// A receiver that sheds a request with `Retry-After` is left that long before the next try (urllib3's rule for
+    /// MLflow's clients and webhooks), in seconds or as an HTTP date, and never longer than the cap; other answers
+    /// keep the client's own backoff.
+    @Test func retryAfterIsWaitedFor() throws {
+        let server = try LoopbackHTTPServer(answer: { n in n == 0 ? (503, "busy") : (200, "ok") }, headers: { n in n == 0 ? "Retry-After: 2\r\n" : "" })
+        defer { server.close() }
+        let http = BlockingHTTPClient(service: "the test server", attempts: 2)
+        defer { http.close() }
+        let start = Date()
+        let a = try http.send(.POST, "http://127.0.0.1:\(server.port)/hook", headers: HTTPHeaders(), body: [1], retry: BlockingHTTPClient.Retry(statuses: [503], dropped: false))
+        #expect(a.status == 200 && server.count == 2)
+        #expect(Date().timeIntervalSince(start) >= 1.9, "waited \(Date().timeIntervalSince(start)) s, not the 2 s asked")
+        func answer(_ status: UInt, _ value: String?) -> BlockingHTTPClient.Answer {
+            BlockingHTTPClient.Answer(status: status, headers: HTTPHeaders(value.map { [("Retry-After", $0)] } ?? []), body: [])
+        }
+        let now = Date(timeIntervalSince1970: 1_764_892_800)  // Fri, 05 Dec 2025 00:00:00 GMT
+        #expect(BlockingHTTPClient.retryAfter(answer(429, "3"), now: now) == 3)
+        #expect(BlockingHTTPClient.retryAfter(answer(503, "Fri, 05 Dec 2025 00:00:07 GMT"), now: now) == 7)
+        #expect(BlockingHTTPClient.retryAfter(answer(503, "Thu, 04 Dec 2025 00:00:00 GMT"), now: now) == 0)  // past: at once
+        #expect(BlockingHTTPClient.retryAfter(answer(429, "86400"), now: now) == BlockingHTTPClient.maxRetryAfterSeconds)
+        for (status, value) in [(UInt(500), "3"), (429, "soon"), (429, "-1"), (429, "1.5"), (503, nil)] as [(UInt, String?)] {
+            #expect(BlockingHTTPClient.retryAfter(answer(status, value), now: now) == nil, "\(status) \(value ?? "none")")
+        }
+    }
 }

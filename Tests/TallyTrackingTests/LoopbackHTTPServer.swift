@@ -25,10 +25,14 @@ final class LoopbackHTTPServer: Sendable {
     private let listener: Int32
     private let received = Mutex<[Request]>([])
     private let answer: @Sendable (Int) -> (status: Int, body: String)
+    private let headers: @Sendable (Int) -> String
 
-    /// A server answering each request as `answer` says (default: `200` with an empty body).
-    init(answer: @escaping @Sendable (Int) -> (status: Int, body: String) = { _ in (200, "") }) throws {
+    /// A server answering each request as `answer` says (default: `200` with an empty body), with the header lines
+    /// `headers` gives (each ending in CRLF; default none).
+    init(answer: @escaping @Sendable (Int) -> (status: Int, body: String) = { _ in (200, "") },
+         headers: @escaping @Sendable (Int) -> String = { _ in "" }) throws {
         self.answer = answer
+        self.headers = headers
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -102,7 +106,7 @@ final class LoopbackHTTPServer: Sendable {
                 return r.count - 1
             }
             let (status, text) = answer(n)
-            let reply = Array("HTTP/1.1 \(status) X\r\nContent-Length: \(text.utf8.count)\r\n\r\n\(text)".utf8)
+            let reply = Array("HTTP/1.1 \(status) X\r\n\(headers(n))Content-Length: \(text.utf8.count)\r\n\r\n\(text)".utf8)
             guard reply.withUnsafeBytes({ write(c, $0.baseAddress, $0.count) }) == reply.count else { return }
         }
     }

@@ -164,18 +164,46 @@ public final class BlockingHTTPClient: Sendable {
         }
     }
 
+    /// The longest an answer's `Retry-After` is waited for (MLflow's webhook backoff cap); a longer one is cut to it,
+    /// so a receiver cannot hold a delivery for hours.
+    public static let maxRetryAfterSeconds = 60.0
+
+    /// How long a 413, 429 or 503 answer asks to be left before it is tried again: its `Retry-After` in seconds, or
+    /// until the HTTP date it names (urllib3's `RETRY_AFTER_STATUS_CODES` and forms), within 0…``maxRetryAfterSeconds``;
+    /// `nil` when it asks nothing readable.
+    static func retryAfter(_ a: Answer, now: Date = Date()) -> Double? {
+        guard [413, 429, 503].contains(a.status), let v = a.headers.first(name: "Retry-After")?.trimmingCharacters(in: .whitespaces), !v.isEmpty else {
+            return nil
+        }
+        let seconds: Double
+        if v.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+            seconds = Double(v) ?? maxRetryAfterSeconds
+        } else {
+            let f = DateFormatter()
+            f.locale = Locale(identifier: "en_US_POSIX")
+            f.timeZone = TimeZone(identifier: "GMT")
+            f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+            guard let date = f.date(from: v) else { return nil }
+            seconds = date.timeIntervalSince(now)
+        }
+        return min(max(seconds, 0), maxRetryAfterSeconds)
+    }
+
     private func retrying(_ method: HTTPMethod, _ url: String, _ retry: Retry, _ attempt: () throws -> Answer) throws -> Answer {
         try retryingPair(method, url, retry) { (try attempt(), 0) }.0
     }
 
     /// Runs `attempt` until it answers other than a status `retry` names or fails otherwise than by a dropped
-    /// connection, at most ``attempts`` times, waiting 0.5 s, 1 s, 2 s … (with jitter) between tries.
+    /// connection, at most ``attempts`` times, waiting 0.5 s, 1 s, 2 s … (with jitter) between tries, or what an
+    /// answer's `Retry-After` asks (``retryAfter(_:now:)``), as urllib3 does for MLflow's clients.
     private func retryingPair<R>(_ method: HTTPMethod, _ url: String, _ retry: Retry, _ attempt: () throws -> (Answer, R)) throws -> (Answer, R) {
         var delay = 0.5
         for n in 1...attempts {
+            var pause = delay * Double.random(in: 0.8...1.2)
             do {
                 let answer = try attempt()
                 guard retry.statuses.contains(answer.0.status), n < attempts else { return answer }
+                if let asked = Self.retryAfter(answer.0) { pause = asked }
             } catch let e as HTTPClientError where retry.dropped && n < attempts && [.remoteConnectionClosed, .readTimeout, .deadlineExceeded].contains(e) {
                 // a dropped connection, or no answer in time: tried again
             } catch let e as HTTPClientError where retry.unreachable && n < attempts && e == .connectTimeout {
@@ -191,7 +219,7 @@ public final class BlockingHTTPClient: Sendable {
             } catch {
                 throw TrackingError(.temporarilyUnavailable, "Cannot reach \(service): \(error)")  // refused until the connect timeout
             }
-            usleep(UInt32(delay * Double.random(in: 0.8...1.2) * 1_000_000))
+            usleep(UInt32(pause * 1_000_000))
             delay *= 2
         }
         throw TrackingError(.temporarilyUnavailable, "\(method.rawValue) \(url): no answer after \(attempts) attempts")
