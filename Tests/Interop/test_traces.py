@@ -141,6 +141,30 @@ def test_tags_deletes_and_assessments(local, no_warnings):
         c.get_trace(keep)
 
 
+def test_genai_evaluate_logs_traces_and_assessments(local, no_warnings):
+    """`mlflow.genai.evaluate` with a custom scorer: a run with the scorer's mean, one trace per row linked to it, each
+    with the scorer's feedback and the row's expectation, all read back through the client."""
+    from mlflow.genai.scorers import scorer
+
+    @scorer
+    def exact(outputs, expectations):
+        return outputs == expectations["expected"]
+
+    mlflow.set_experiment("genai-evaluate")
+    data = [{"inputs": {"question": "hi"}, "expectations": {"expected": "HI"}},
+            {"inputs": {"question": "yo"}, "expectations": {"expected": "nope"}}]
+    result = mlflow.genai.evaluate(data=data, predict_fn=lambda question: question.upper(), scorers=[exact])
+    assert result.metrics["exact/mean"] == 0.5
+    assert MlflowClient().get_run(result.run_id).data.metrics["exact/mean"] == 0.5
+    traces = mlflow.search_traces(run_id=result.run_id, return_type="list")
+    assert len(traces) == 2
+    for t in traces:
+        by_name = {a.name: a for a in t.info.assessments}
+        assert set(by_name) == {"exact", "expected"}, by_name
+        question = t.data.spans[0].inputs["question"]
+        assert by_name["exact"].value == (question == "hi") and by_name["expected"].value == ("HI" if question == "hi" else "nope")
+
+
 def trace_body(tid, exp, ms, state="OK", duration="0.250s", tags=None, metadata=None, preview=None):
     info = {"trace_id": tid, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
             "request_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z",

@@ -502,6 +502,9 @@ def test_traces_pages(server, browser):
     go(browser, server.url + f"/#/runs/{run.info.run_id}")
     browser.execute_script("document.getElementById('run-trace-link').click()")
     wait(browser, f"return [...document.querySelectorAll('#trace-table tbody tr')].map(r => r.dataset.trace).join() === '{in_run}'")
+    # The address `mlflow.genai.evaluate` prints for its run: the run's traces.
+    go(browser, server.url + f"/#/experiments/{exp}/evaluation-runs?selectedRunUuid={run.info.run_id}")
+    wait(browser, f"return [...document.querySelectorAll('#trace-table tbody tr')].map(r => r.dataset.trace).join() === '{in_run}'")
     # Oldest first by the Requested column.
     go(browser, server.url + f"/#/experiments/{exp}/traces")
     wait(browser, "return document.querySelectorAll('#trace-table tbody tr').length === 4")

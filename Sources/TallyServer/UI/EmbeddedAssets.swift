@@ -342,7 +342,7 @@ export async function scoreboard(query) {
   return call("POST", TALLY + "/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"9e2fd0a5be39be47\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"b11c71f7949fc327\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, scoreboard, ApiError, session, loadSession, BASE } from "./api.js";
 import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
@@ -972,9 +972,14 @@ async function route() {
     if (parts[0] === "login") await loginPage(main, new URLSearchParams(query || ""));
     else if (session.enabled && !session.user) { location.hash = "#/login?next=" + encodeURIComponent(location.hash || "#/"); return; }
     else if (parts[0] === "admin") { setCrumbs([["Account"]]); await adminPage(main); }
-    else if (parts[0] === "experiments" && parts[1] && parts[2] === "traces") {
+    else if (parts[0] === "experiments" && parts[1] && (parts[2] === "traces" || parts[2] === "evaluation-runs")) {
+      // MLflow's UI addresses, which its client prints: `…/traces`, and `…/evaluation-runs?selectedRunUuid=<run>` after
+      // `mlflow.genai.evaluate` (here: the run's traces, with their assessments).
+      const params = new URLSearchParams(query || "");
+      const run = parts[2] === "evaluation-runs" ? params.get("selectedRunUuid") : null;
+      if (run) params.set("filter", `trace.run_id = '${run.replace(/'/g, "")}'`);
       const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
-      await tracesPage(main, exp, setCrumbs, new URLSearchParams(query || ""));
+      await tracesPage(main, exp, setCrumbs, params);
     }
     else if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
     else if (parts[0] === "traces" && parts[1]) await tracePage(main, decodeURIComponent(parts[1]), setCrumbs);
