@@ -46,6 +46,25 @@ import Testing
         try store.setModelAlias("b", alias: "x", version: 1)
         try f.service.deleteRegisteredModel("b")
         expectError(.resourceDoesNotExist, "Model Version (name=b, version=1) not found") { try store.setModelVersionTag("b", version: 1, KeyValue(key: "k", value: "v")) }
+        // Rows an older build left under a name no model holds (the race these writes now refuse): a model created
+        // or renamed to that name starts without them, and the rename does not fail on them.
+        for name in ["c", "d"] {
+            for sql in ["INSERT INTO registered_model_tags (name, key, value) VALUES ('\(name)', 'old', '1')",
+                        "INSERT INTO registered_model_aliases (name, alias, version) VALUES ('\(name)', 'old', 1)",
+                        "INSERT INTO model_version_tags (name, version, key, value) VALUES ('\(name)', 1, 'old', '1')"] {
+                if let s = store as? SQLiteMetadataStore { try s.with { _ = try $0.run(sql, []) } }
+                if let s = store as? PostgresMetadataStore { try s.conn { _ = try $0.run(sql, []) } }
+            }
+        }
+        let c = try f.service.createRegisteredModel(name: "c", tags: [], description: nil)
+        let cRead = try f.service.registeredModel(named: "c")
+        #expect(c.tags.isEmpty && c.aliases.isEmpty && cRead.aliases.isEmpty && cRead.tags.isEmpty)
+        #expect(try f.service.createModelVersion("c", source: "s3://bucket/model", runID: nil, tags: [], runLink: nil, description: nil, modelID: nil).tags.isEmpty)
+        _ = try f.service.createRegisteredModel(name: "e", tags: [], description: nil)
+        _ = try f.service.createModelVersion("e", source: "s3://bucket/model", runID: nil, tags: [KeyValue(key: "mine", value: "1")], runLink: nil, description: nil, modelID: nil)
+        let d = try f.service.renameRegisteredModel("e", to: "d")
+        let dVersion = try f.service.modelVersion("d", "1")
+        #expect(d.aliases.isEmpty && d.tags.isEmpty && dVersion.tags == [KeyValue(key: "mine", value: "1")])
         // A new model of either name starts bare.
         for name in ["a", "b"] {
             let m = try f.service.createRegisteredModel(name: name, tags: [], description: nil)

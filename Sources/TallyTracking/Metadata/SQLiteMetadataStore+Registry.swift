@@ -28,6 +28,7 @@ extension SQLiteMetadataStore {
                 } catch let e as SQLiteError where e.isConstraint {
                     return false
                 }
+                try Self.dropLeftovers(db, under: m.name)
                 for t in m.tags { try db.run("INSERT INTO registered_model_tags VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET value = excluded.value", [.text(m.name), .text(t.key), .text(t.value)]) }
                 return true
             }
@@ -69,6 +70,15 @@ extension SQLiteMetadataStore {
                          + "WHERE name = ? AND version = ? AND current_stage <> ?\(db.locking(.freeze)) ON CONFLICT (name, version, key) DO UPDATE SET value = excluded.value",
                          [.text(tag.key), .text(tag.value), .text(name), .integer(version), .text(deletedStage)]) > 0 else {
             throw TrackingService.versionNotFound(name, String(version))
+        }
+    }
+
+    /// Drops what a name's earlier models left behind (tags, aliases, versions and their tags), once `name` is a new
+    /// model's, created or renamed to, in the same transaction: rows left under a name nobody held (by a write that
+    /// raced a delete or rename before those writes were checked in their own statement) are not inherited.
+    static func dropLeftovers(_ db: some SQLConnection, under name: String) throws {
+        for table in ["model_version_tags", "registered_model_aliases", "registered_model_tags", "model_versions"] {
+            try db.run("DELETE FROM \(table) WHERE name = ?", [.text(name)])
         }
     }
 
@@ -118,6 +128,7 @@ extension SQLiteMetadataStore {
                 } catch let e as SQLiteError where e.isConstraint {
                     return false
                 }
+                try Self.dropLeftovers(db, under: newName)
                 for table in ["registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags"] {
                     _ = try db.run("UPDATE \(table) SET name = ? WHERE name = ?", [.text(newName), .text(name)])
                 }

@@ -110,6 +110,7 @@ extension PostgresMetadataStore {
                             [.text(m.name), .integer(m.creationTime), .integer(m.lastUpdatedTime), m.description.map(SQLValue.text) ?? .null]) == 1 else {
                 return false
             }
+            try SQLiteMetadataStore.dropLeftovers(c, under: m.name)
             try Self.upsertPairs(c, into: "registered_model_tags", owner: "name", id: .text(m.name), m.tags, inOrderGiven: true)
             return true
         }
@@ -128,6 +129,7 @@ extension PostgresMetadataStore {
             guard try attempt(c, "UPDATE registered_models SET name = ?, last_updated_time = ? WHERE name = ?", [.text(newName), .integer(now), .text(name)]) else {
                 return false
             }
+            try SQLiteMetadataStore.dropLeftovers(c, under: newName)
             // The versions' rows right after the model's: an alias or version tag being written holds its version's row
             // (FOR SHARE) until it commits, so the tables after are updated once it is there to see.
             for table in ["model_versions", "registered_model_tags", "registered_model_aliases", "model_version_tags"] {
