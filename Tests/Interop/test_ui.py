@@ -528,7 +528,7 @@ def test_traces_pages(server, browser):
     wait(browser, "return document.querySelector('#span-table tr.span-error') !== null")
     assert "no answer" in browser.find_element("id", "span-detail").text
     # Spans in MLflow 2's layout (an import from an older server), one whose parent is itself and two that are
-    # each other's: all shown, as roots, none lost; an unfinished span has no negative duration.
+    # each other's: all shown (the first of a cycle as a root), none lost; an unfinished span has no negative duration.
     tid = "tr-" + "5" * 32
     info = {"trace_id": tid, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
             "request_time": "2026-12-05T00:00:00Z", "execution_duration": "0.010s", "state": "ERROR"}

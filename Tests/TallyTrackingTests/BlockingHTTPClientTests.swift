@@ -42,27 +42,33 @@ import Testing
     }
 
     /// A receiver that sheds a request with `Retry-After` is left that long before the next try (urllib3's rule for
-    /// MLflow's clients and webhooks), in seconds or as an HTTP date, and never longer than the cap; other answers
-    /// keep the client's own backoff.
+    /// MLflow's clients and webhooks), in seconds or as an HTTP date in any of its three forms, never longer than the
+    /// caller's cap; 0 or a date past keep the client's own backoff; a caller that reads no `Retry-After` (S3) keeps it
+    /// always.
     @Test func retryAfterIsWaitedFor() throws {
-        let server = try LoopbackHTTPServer(answer: { n in n == 0 ? (503, "busy") : (200, "ok") }, headers: { n in n == 0 ? "Retry-After: 2\r\n" : "" })
+        let server = try LoopbackHTTPServer(answer: { n in n % 2 == 0 ? (503, "busy") : (200, "ok") }, headers: { n in n % 2 == 0 ? "Retry-After: 2\r\n" : "" })
         defer { server.close() }
         let http = BlockingHTTPClient(service: "the test server", attempts: 2)
         defer { http.close() }
-        let start = Date()
-        let a = try http.send(.POST, "http://127.0.0.1:\(server.port)/hook", headers: HTTPHeaders(), body: [1], retry: BlockingHTTPClient.Retry(statuses: [503], dropped: false))
+        let url = "http://127.0.0.1:\(server.port)/hook"
+        var start = Date()
+        let a = try http.send(.POST, url, headers: HTTPHeaders(), body: [1], retry: BlockingHTTPClient.Retry(statuses: [503], dropped: false, retryAfterCap: 10))
         #expect(a.status == 200 && server.count == 2)
         #expect(Date().timeIntervalSince(start) >= 1.9, "waited \(Date().timeIntervalSince(start)) s, not the 2 s asked")
-        func answer(_ status: UInt, _ value: String?) -> BlockingHTTPClient.Answer {
-            BlockingHTTPClient.Answer(status: status, headers: HTTPHeaders(value.map { [("Retry-After", $0)] } ?? []), body: [])
+        start = Date()
+        _ = try http.send(.POST, url, headers: HTTPHeaders(), body: [1], retry: BlockingHTTPClient.Retry(statuses: [503], dropped: false))
+        #expect(server.count == 4 && Date().timeIntervalSince(start) < 1.9, "a policy without a cap keeps the client's backoff")
+        func answer(_ value: String?) -> BlockingHTTPClient.Answer {
+            BlockingHTTPClient.Answer(status: 503, headers: HTTPHeaders(value.map { [("Retry-After", $0)] } ?? []), body: [])
         }
         let now = Date(timeIntervalSince1970: 1_764_892_800)  // Fri, 05 Dec 2025 00:00:00 GMT
-        #expect(BlockingHTTPClient.retryAfter(answer(429, "3"), now: now) == 3)
-        #expect(BlockingHTTPClient.retryAfter(answer(503, "Fri, 05 Dec 2025 00:00:07 GMT"), now: now) == 7)
-        #expect(BlockingHTTPClient.retryAfter(answer(503, "Thu, 04 Dec 2025 00:00:00 GMT"), now: now) == 0)  // past: at once
-        #expect(BlockingHTTPClient.retryAfter(answer(429, "86400"), now: now) == BlockingHTTPClient.maxRetryAfterSeconds)
-        for (status, value) in [(UInt(500), "3"), (429, "soon"), (429, "-1"), (429, "1.5"), (503, nil)] as [(UInt, String?)] {
-            #expect(BlockingHTTPClient.retryAfter(answer(status, value), now: now) == nil, "\(status) \(value ?? "none")")
+        #expect(BlockingHTTPClient.retryAfter(answer("3"), now: now) == 3)
+        #expect(BlockingHTTPClient.retryAfter(answer("Fri, 05 Dec 2025 00:00:07 GMT"), now: now) == 7)
+        #expect(BlockingHTTPClient.retryAfter(answer("Friday, 05-Dec-25 00:00:08 GMT"), now: now) == 8)
+        #expect(BlockingHTTPClient.retryAfter(answer("Fri Dec  5 00:00:09 2025"), now: now) == 9)
+        #expect(BlockingHTTPClient.retryAfter(answer("86400"), now: now) == 86400)  // the caller's cap cuts it
+        for value in ["0", "Thu, 04 Dec 2025 00:00:00 GMT", "soon", "-1", "1.5", nil] as [String?] {
+            #expect(BlockingHTTPClient.retryAfter(answer(value), now: now) == nil, "\(value ?? "none")")
         }
     }
 }

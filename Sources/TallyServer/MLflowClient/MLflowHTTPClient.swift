@@ -126,8 +126,11 @@ final class MLflowHTTPClient: Sendable {
 
     /// What MLflow's client retries: 429 and 502–504 and dropped connections for a request that may run twice, only
     /// 429 for one that may not.
+    /// The retries of a request to MLflow: what it sheds (429, 502–504) and dropped connections, when the request may
+    /// run twice; 429 alone otherwise. A `Retry-After` is waited for, up to a minute (an import or export is a batch
+    /// job: waiting as asked is kinder to the server than hammering it).
     private static func retry(idempotent: Bool) -> BlockingHTTPClient.Retry {
-        idempotent ? .init(statuses: [429, 502, 503, 504], dropped: true) : .once
+        idempotent ? .init(statuses: [429, 502, 503, 504], dropped: true, retryAfterCap: 60) : .init(statuses: [429], dropped: false, retryAfterCap: 60)
     }
 
     /// One request with retries: (status, body).

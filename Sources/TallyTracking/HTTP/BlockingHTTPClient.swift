@@ -42,12 +42,17 @@ public final class BlockingHTTPClient: Sendable {
         public var dropped: Bool
         /// Whether a connection refused or timed out is tried again (a receiver restarting).
         public var unreachable: Bool
+        /// The longest pause an answer's `Retry-After` may ask for before the next try (a longer one is cut to it);
+        /// `nil`: the header is not read, the client's own backoff is kept (S3: boto3 does not read it either, and
+        /// its callers hold locks and threads that a minute's sleep would stall).
+        public var retryAfterCap: Double?
 
         /// A retry policy.
-        public init(statuses: Set<UInt>, dropped: Bool, unreachable: Bool = false) {
+        public init(statuses: Set<UInt>, dropped: Bool, unreachable: Bool = false, retryAfterCap: Double? = nil) {
             self.statuses = statuses
             self.dropped = dropped
             self.unreachable = unreachable
+            self.retryAfterCap = retryAfterCap
         }
 
         /// A request that must not run twice: only 429, which says it was not taken.
@@ -164,29 +169,34 @@ public final class BlockingHTTPClient: Sendable {
         }
     }
 
-    /// The longest an answer's `Retry-After` is waited for (MLflow's webhook backoff cap); a longer one is cut to it,
-    /// so a receiver cannot hold a delivery for hours.
-    public static let maxRetryAfterSeconds = 60.0
-
-    /// How long a 413, 429 or 503 answer asks to be left before it is tried again: its `Retry-After` in seconds, or
-    /// until the HTTP date it names (urllib3's `RETRY_AFTER_STATUS_CODES` and forms), within 0…``maxRetryAfterSeconds``;
-    /// `nil` when it asks nothing readable.
+    /// How long an answer asks to be left before it is tried again: its `Retry-After` in seconds, or until the HTTP
+    /// date it names (RFC 9110's three forms), as urllib3 reads it for MLflow's clients; `nil` when it asks nothing
+    /// readable, or no pause (0, a date past: urllib3 then keeps its own backoff, and so does the caller). Read for any
+    /// status the caller retries; the caller caps it (``Retry/retryAfterCap``).
     static func retryAfter(_ a: Answer, now: Date = Date()) -> Double? {
-        guard [413, 429, 503].contains(a.status), let v = a.headers.first(name: "Retry-After")?.trimmingCharacters(in: .whitespaces), !v.isEmpty else {
-            return nil
-        }
+        guard let v = a.headers.first(name: "Retry-After")?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
         let seconds: Double
         if v.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
-            seconds = Double(v) ?? maxRetryAfterSeconds
+            seconds = Double(v) ?? .infinity
         } else {
-            let f = DateFormatter()
-            f.locale = Locale(identifier: "en_US_POSIX")
-            f.timeZone = TimeZone(identifier: "GMT")
-            f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-            guard let date = f.date(from: v) else { return nil }
+            guard let date = httpDate(v) else { return nil }
             seconds = date.timeIntervalSince(now)
         }
-        return min(max(seconds, 0), maxRetryAfterSeconds)
+        return seconds > 0 ? seconds : nil
+    }
+
+    /// An HTTP date in any of RFC 9110's forms: `Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT`,
+    /// `Sun Nov  6 08:49:37 1994`.
+    static func httpDate(_ text: String) -> Date? {
+        let collapsed = text.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(secondsFromGMT: 0)
+        for format in ["EEE, dd MMM yyyy HH:mm:ss 'GMT'", "EEEE, dd-MMM-yy HH:mm:ss 'GMT'", "EEE MMM d HH:mm:ss yyyy"] {
+            f.dateFormat = format
+            if let d = f.date(from: collapsed) { return d }
+        }
+        return nil
     }
 
     private func retrying(_ method: HTTPMethod, _ url: String, _ retry: Retry, _ attempt: () throws -> Answer) throws -> Answer {
@@ -203,7 +213,7 @@ public final class BlockingHTTPClient: Sendable {
             do {
                 let answer = try attempt()
                 guard retry.statuses.contains(answer.0.status), n < attempts else { return answer }
-                if let asked = Self.retryAfter(answer.0) { pause = asked }
+                if let cap = retry.retryAfterCap, let asked = Self.retryAfter(answer.0) { pause = min(asked, cap) }
             } catch let e as HTTPClientError where retry.dropped && n < attempts && [.remoteConnectionClosed, .readTimeout, .deadlineExceeded].contains(e) {
                 // a dropped connection, or no answer in time: tried again
             } catch let e as HTTPClientError where retry.unreachable && n < attempts && e == .connectTimeout {

@@ -210,12 +210,14 @@ extension PostgresMetadataStore {
 
     public func deleteModelVersion(_ name: String, version: Int64, now: Int64) throws {
         try write { c in
+            // The model's row first, then the version's, as a version's insert and the model's rename and delete take
+            // them (the other order deadlocked with a rename: 40P01, a 503).
+            try c.run("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.integer(now), .text(name)])
             try c.run("UPDATE model_versions SET current_stage = ?, source = 'REDACTED-SOURCE-PATH', run_id = '', run_link = '', "
                       + "storage_location = '', last_updated_time = ? WHERE name = ? AND version = ?",
                       [.text(SQLiteMetadataStore.deletedStage), .integer(now), .text(name), .integer(version)])
             try c.run("DELETE FROM model_version_tags WHERE name = ? AND version = ?", [.text(name), .integer(version)])
             try c.run("DELETE FROM registered_model_aliases WHERE name = ? AND version = ?", [.text(name), .integer(version)])
-            try c.run("UPDATE registered_models SET last_updated_time = ? WHERE name = ?", [.integer(now), .text(name)])
         }
     }
 

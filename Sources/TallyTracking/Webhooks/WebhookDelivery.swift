@@ -163,7 +163,10 @@ public final class WebhookDelivery: Sendable {
                                         connectTo: target.address.map { [target.host: $0] } ?? [:], redirects: false)
         defer { client.close() }
         return try client.send(.POST, target.plainURL, headers: headers, body: body,
-                               retry: BlockingHTTPClient.Retry(statuses: [429, 500, 502, 503, 504], dropped: true, unreachable: true),
+                               // A Retry-After is waited for, but no longer than a try may take: a receiver cannot hold
+                               // one of the delivery threads (or a test's) much longer than its retries already do.
+                               retry: BlockingHTTPClient.Retry(statuses: [429, 500, 502, 503, 504], dropped: true, unreachable: true,
+                                                               retryAfterCap: Double(policy.timeoutSeconds)),
                                within: .seconds(policy.timeoutSeconds), answerLimit: Self.answerLimit)
     }
 

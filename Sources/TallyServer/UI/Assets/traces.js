@@ -87,7 +87,6 @@ export async function tracesPage(main, exp, setCrumbs, params) {
   };
 
   const load = async () => {
-    state.selected.clear();  // what "Delete selected" deletes is always on screen
     const err = box.querySelector("#trace-error");
     err.innerHTML = "";
     try {
@@ -96,6 +95,7 @@ export async function tracesPage(main, exp, setCrumbs, params) {
       if (state.filter) body.filter = state.filter;
       if (state.tokens[state.page]) body.page_token = state.tokens[state.page];
       const r = await mlflow3.post("/traces/search", body);
+      state.selected.clear();  // what "Delete selected" deletes is always on screen
       state.traces = r.traces || [];
       state.tokens[state.page + 1] = r.next_page_token || null;
       render();
@@ -176,7 +176,7 @@ function normalSpan(s) {
   const code = String(s.status?.code ?? s.status_code ?? "");
   return {
     id: String(s.span_id ?? s.context?.span_id ?? ""), parent: s.parent_span_id ?? s.parent_id ?? null, name: String(s.name ?? "(unnamed)"),
-    start, end: end === null || end === undefined ? start : num(end), failed: code.includes("ERROR"),
+    start, end: num(end) || start, failed: code.includes("ERROR"),  // unfinished (no end, or 0): no duration
     status: code.replace("STATUS_CODE_", "") + (s.status?.message || s.status_message ? `: ${s.status?.message || s.status_message}` : ""),
     attributes: s.attributes && typeof s.attributes === "object" ? s.attributes : {},
     events: Array.isArray(s.events) ? s.events : [],
@@ -185,7 +185,7 @@ function normalSpan(s) {
 
 /// The spans as a waterfall: one row per span in tree order (children by start time), indented by depth, with a bar
 /// placed on the trace's time line; choosing a row shows the span's inputs, outputs, attributes and events. A span
-/// whose parent is not among them, or that only a cycle of parents reaches, is shown as a root.
+/// whose parent is not among them is a root; of spans that only a cycle of parents reaches, the first is.
 function spanTree(where, raw) {
   const spans = raw.filter((s) => s && typeof s === "object").map(normalSpan);
   if (!spans.length) { where.innerHTML = `<p class="muted">The trace has no spans.</p>`; return; }
@@ -200,14 +200,19 @@ function spanTree(where, raw) {
   const t0 = spans.reduce((m, s) => Math.min(m, s.start), Infinity);
   const total = Math.max(1, spans.reduce((m, s) => Math.max(m, s.end), -Infinity) - t0);
   const ordered = [], seen = new Set();
-  const walk = (s, depth) => {
-    if (seen.has(s)) return;
-    seen.add(s);
-    ordered.push([s, depth]);
-    for (const c of children.get(s.id) || []) walk(c, depth + 1);
+  const walk = (root) => {  // depth first with a stack of its own: a chain of thousands of spans is no recursion
+    const stack = [[root, 0]];
+    while (stack.length) {
+      const [s, depth] = stack.pop();
+      if (seen.has(s)) continue;
+      seen.add(s);
+      ordered.push([s, depth]);
+      const kids = children.get(s.id) || [];
+      for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i], depth + 1]);
+    }
   };
-  for (const s of children.get(null) || []) walk(s, 0);
-  for (const s of spans) walk(s, 0);  // reached by no root (a cycle of parents): a root of its own
+  for (const s of children.get(null) || []) walk(s);
+  for (const s of spans) walk(s);  // reached by no root (a cycle of parents): the first of the cycle becomes a root
   where.innerHTML = "";
   const layout = h(`<div class="spans"><div class="tablewrap"><table id="span-table"><thead><tr><th>Span</th><th>Type</th><th>Duration</th>
     <th style="width:40%">Time line</th></tr></thead><tbody></tbody></table></div><div class="card" id="span-detail"></div></div>`);
