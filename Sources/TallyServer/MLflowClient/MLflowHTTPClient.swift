@@ -124,8 +124,6 @@ final class MLflowHTTPClient: Sendable {
         return TrackingError(code, "MLflow at \(base) answered \(status) to \(method.rawValue) \(path): \(detail)")
     }
 
-    /// What MLflow's client retries: 429 and 502–504 and dropped connections for a request that may run twice, only
-    /// 429 for one that may not.
     /// The retries of a request to MLflow: what it sheds (429, 502–504) and dropped connections, when the request may
     /// run twice; 429 alone otherwise. A `Retry-After` is waited for, up to a minute (an import or export is a batch
     /// job: waiting as asked is kinder to the server than hammering it).

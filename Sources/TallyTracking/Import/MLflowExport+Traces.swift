@@ -11,9 +11,8 @@ extension MLflowExport {
             .sorted { ($0.requestTime, $0.traceID) < ($1.requestTime, $1.traceID) }
         for t in traces {
             let key = "trace:" + t.traceID
-            let fingerprint = MLflowImport.digest((t.tags.map { "t\u{1}" + $0.key + "\u{1}" + $0.value } + t.metadata.map { "m\u{1}" + $0.key + "\u{1}" + $0.value }
-                + t.assessments.map { "a\u{1}" + $0.id + "\u{1}\($0.lastUpdateTime)\u{1}\($0.valid)" } + t.linkedRuns.map { "r\u{1}" + $0 })
-                .sorted().joined(separator: "\u{2}") + "\u{2}\(t.state.rawValue)")
+            let lines = MLflowImport.traceLines(t) + t.linkedRuns.map { "r\u{1}" + $0 }
+            let fingerprint = MLflowImport.digest(lines.sorted().joined(separator: "\u{2}") + "\u{2}\(t.state.rawValue)")
             if journal.done[key] == fingerprint { continue }
             try journal.begin(key)
             var sent = t

@@ -165,6 +165,13 @@ extension MLflowImport {
         return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
     }
 
+    /// A trace's tags, metadata and assessments (id, update time, validity) as lines, the part of its journal
+    /// fingerprint the import and the export share: a trace whose lines changed is sent again.
+    static func traceLines(_ t: TraceInfo) -> [String] {
+        t.tags.map { "t\u{1}" + $0.key + "\u{1}" + $0.value } + t.metadata.map { "m\u{1}" + $0.key + "\u{1}" + $0.value }
+            + t.assessments.map { "a\u{1}" + $0.id + "\u{1}\($0.lastUpdateTime)\u{1}\($0.valid)" }
+    }
+
     /// A stable 64-bit digest of `text` (FNV-1a), hex: journal names and fingerprints that must read the same in
     /// every process (Swift's `Hasher` is seeded per process).
     public static func digest(_ text: String) -> String {

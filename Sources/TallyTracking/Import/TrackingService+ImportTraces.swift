@@ -12,8 +12,7 @@ extension TrackingService {
                       progress: (MLflowImport.Progress) -> Void) throws {
         for t in try db.traces(experimentID: source.experimentID) {
             let key = "trace:" + t.traceID
-            let values = t.tags.map { "t\u{1}" + $0.key + "\u{1}" + $0.value } + t.metadata.map { "m\u{1}" + $0.key + "\u{1}" + $0.value }
-                + t.assessments.map { "a\u{1}" + $0.id + "\u{1}\($0.lastUpdateTime)\u{1}\($0.valid)" }
+            let values = MLflowImport.traceLines(t)
             let fingerprint = "\(t.state.rawValue),\(t.executionDuration ?? -1),\(t.tags.count),\(t.metadata.count),\(t.assessments.count),"
                 + MLflowImport.digest(values.sorted().joined(separator: "\u{2}"))
             let before = journal.done[key]
