@@ -4,15 +4,16 @@ extension TrackingService {
         TrackingError.notFound("Assessment with ID '\(id)' not found for trace '\(trace)'")
     }
 
+    /// MLflow's 404 for the trace of an assessment's get or update.
+    static func assessmentTraceNotFound(_ id: String) -> TrackingError { TrackingError.notFound("Trace with request_id '\(id)' not found") }
+
     /// `traces/{id}/assessments` (POST): adds a feedback or expectation to a trace. The server gives it an id (and
-    /// times, when the client sent none); one that `overrides` another marks that one invalid.
+    /// times, when the client sent none); one that `overrides` another marks that one invalid. The store checks the
+    /// trace and the overridden assessment in the write's own transaction (MLflow's 404s: the trace's, then the
+    /// overridden one's).
     public func createAssessment(_ a: Assessment, kind: AssessmentKind?) throws -> Assessment {
         guard let kind else { throw TrackingError.invalid("Unknown assessment type: None") }
         guard !a.name.isEmpty else { throw Validation.missing("assessment_name") }
-        let trace = try traceInfo(id: a.traceID)
-        if let o = a.overrides, !trace.assessments.contains(where: { $0.id == o }) {
-            throw Self.assessmentNotFound(o, trace: a.traceID)
-        }
         var a = Self.stamped(a, now: clock())
         a.kind = kind
         a.id = Self.newAssessmentID()
@@ -24,7 +25,7 @@ extension TrackingService {
     /// `traces/{id}/assessments/{assessment_id}` (GET); MLflow's 404s for a missing trace or assessment.
     public func assessment(traceID: String, id: String) throws -> Assessment {
         guard let t = try metadata.traces(ids: [traceID]).first else {
-            throw TrackingError.notFound("Trace with request_id '\(traceID)' not found")
+            throw Self.assessmentTraceNotFound(traceID)
         }
         guard let a = t.assessments.first(where: { $0.id == id }) else {
             throw Self.assessmentNotFound(id, trace: traceID)
@@ -46,14 +47,15 @@ extension TrackingService {
     /// (``assessmentMask(_:)``); the source, span and creation time stay, the update time is now. A feedback's value
     /// cannot become an expectation's, or the reverse.
     public func updateAssessment(traceID: String, id: String, mask: Set<String>, _ apply: (inout Assessment) throws -> Void) throws -> Assessment {
-        _ = try assessment(traceID: traceID, id: id)  // MLflow's 404s, the trace's first
-        if mask.contains("feedback") && mask.contains("expectation") {
-            throw TrackingError.invalid("Cannot specify both `expectation` and `feedback` parameters.")
-        }
+        guard try metadata.traceExperiment(id: traceID) != nil else { throw Self.assessmentTraceNotFound(traceID) }  // the trace's 404 first
         let now = clock()
         // Read, changed and written back holding the row: a concurrent override (which marks this one invalid) or
-        // another update is not undone by writing back what was read before it.
+        // another update is not undone by writing back what was read before it. The mask's checks come once the
+        // assessment is found (its 404 first, as MLflow's).
         let updated = try metadata.updateAssessment(traceID: traceID, id: id) { a in
+            if mask.contains("feedback") && mask.contains("expectation") {
+                throw TrackingError.invalid("Cannot specify both `expectation` and `feedback` parameters.")
+            }
             if mask.contains("expectation") && a.kind != .expectation { throw TrackingError.invalid("Cannot update expectation value on a Feedback assessment.") }
             if mask.contains("feedback") && a.kind != .feedback { throw TrackingError.invalid("Cannot update feedback value on an Expectation assessment.") }
             let (kind, created) = (a.kind, a.createTime)
