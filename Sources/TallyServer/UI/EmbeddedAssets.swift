@@ -4,15 +4,14 @@
 enum EmbeddedAssets {
     /// Name → (content type, ETag, body).
     static let files: [String: (contentType: String, etag: String, body: StaticString)] = [
-        "access.js": ("text/javascript; charset=utf-8", "\"34872e04e21b68f3\"", ####"""
+        "access.js": ("text/javascript; charset=utf-8", "\"278167ef7a4f1c5b\"", ####"""
 // Access control in the UI: the login page, who is signed in (header), the admin page (users, the caller's access
 // tokens, grants) and the permissions panel that experiment and model pages show to MANAGE holders.
-import { mlflow, mlflow3, tally, session, loadSession, ApiError } from "./api.js";
+import { mlflow, mlflow3, tally, session, loadSession } from "./api.js";
 import { escape } from "./chart.js";
+import { h, message } from "./dom.js";
 
-const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
 const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "never");
-const message = (e) => (e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
 const LEVELS = ["READ", "USE", "EDIT", "MANAGE", "DENY"];
 
 /// Shows the signed-in user, the admin link and logout in the header (nothing when access control is off).
@@ -342,26 +341,21 @@ export async function scoreboard(query) {
   return call("POST", TALLY + "/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"b11c71f7949fc327\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"e37591c01e7dbdd4\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
-import { mlflow, compare, scoreboard, ApiError, session, loadSession, BASE } from "./api.js";
+import { mlflow, compare, scoreboard, session, loadSession, BASE } from "./api.js";
 import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
 import { tracesPage, tracePage } from "./traces.js";
 import { Chart, COLORS, fmt, escape } from "./chart.js";
+import { h, showError, kv as kvTable } from "./dom.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
-const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
 const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "");
 const duration = (a, b) => (a && b ? fmt((Number(b) - Number(a)) / 1000) + " s" : "");
 
 function setCrumbs(items) {
   crumbs.innerHTML = items.map(([label, href]) => (href ? `<a href="${href}">${escape(label)}</a>` : escape(label))).join(" / ");
-}
-
-function showError(where, e) {
-  const msg = e instanceof ApiError ? `${e.code}: ${e.message}` : String(e);
-  where.innerHTML = `<p class="error" role="alert">${escape(msg)}</p>`;
 }
 
 // ---- Experiments ---------------------------------------------------------------------------------------------
@@ -607,7 +601,6 @@ async function metricCards(cards, runID, metrics) {
 
 // ---- Model Registry --------------------------------------------------------------------------------------------
 
-const kvTable = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v ?? "")}</td></tr>`).join("")}</table>`;
 const modelHref = (name, version) => `#/models/${encodeURIComponent(name)}` + (version ? `/${encodeURIComponent(version)}` : "");
 
 async function modelsPage() {
@@ -1235,6 +1228,21 @@ export function escape(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 """####),
+        "dom.js": ("text/javascript; charset=utf-8", "\"54f2a74b777b9264\"", ####"""
+// The page-building pieces every view shares: markup to an element, an API error as text and as the page's error
+// line, and a key–value table. Every value goes through escape().
+import { ApiError } from "./api.js";
+import { escape } from "./chart.js";
+
+/// The first element of `html` (markup the caller has escaped).
+export const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
+/// An error as the UI shows it: `CODE: message` for the API's, the text of any other.
+export const message = (e) => (e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
+/// Replaces `where`'s content with the error, announced to screen readers.
+export const showError = (where, e) => { where.innerHTML = `<p class="error" role="alert">${escape(message(e))}</p>`; };
+/// A two-column table of `[key, value]` rows (a missing value as empty).
+export const kv = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v ?? "")}</td></tr>`).join("")}</table>`;
+"""####),
         "index.html": ("text/html; charset=utf-8", "\"a8ffed720a028e51\"", ####"""
 <!doctype html>
 <html lang="en">
@@ -1321,22 +1329,19 @@ pre.json { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 40vh; ove
 td.preview { max-width: 22rem; overflow: hidden; text-overflow: ellipsis; }
 h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
 """####),
-        "traces.js": ("text/javascript; charset=utf-8", "\"b25d075aa0d10d3c\"", ####"""
+        "traces.js": ("text/javascript; charset=utf-8", "\"9a6c03640a161d2d\"", ####"""
 // MLflow 3 traces in the UI: an experiment's traces (MLflow's search grammar, sortable columns, pages, delete) and one
 // trace (its info, assessments, tags, metadata and the span tree as a waterfall, each span's inputs, outputs,
 // attributes and events). The spans come from the trace's artifacts (get-trace-artifact), as MLflow's UI reads them.
-import { mlflow, mlflow3, traceData, ApiError } from "./api.js";
+import { mlflow, mlflow3, traceData } from "./api.js";
 import { escape } from "./chart.js";
+import { h, showError, kv } from "./dom.js";
 
-const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
-const message = (e) => (e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
-const showError = (where, e) => { where.innerHTML = `<p class="error" role="alert">${escape(message(e))}</p>`; };
 const time = (rfc3339) => (rfc3339 ? rfc3339.replace("T", " ").replace(/(\.\d+)?Z$/, "") : "");
 /// A protobuf duration ("0.250s") in milliseconds, `null` when absent.
 const durationMs = (d) => (d ? Number(String(d).replace(/s$/, "")) * 1000 : null);
 /// Milliseconds to three significant digits: `60.7 ms`, `0.531 ms`, `12.3 s`.
 const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? "" : v < 1000 ? `${Number(v.toPrecision(3))} ms` : `${Number((v / 1000).toPrecision(3))} s`);
-const kv = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v ?? "")}</td></tr>`).join("")}</table>`;
 const userPairs = (o) => Object.entries(o || {}).filter(([k]) => !k.startsWith("mlflow.")).sort(([a], [b]) => (a < b ? -1 : 1));
 
 // ---- An experiment's traces ------------------------------------------------------------------------------------

@@ -1,11 +1,10 @@
 // Access control in the UI: the login page, who is signed in (header), the admin page (users, the caller's access
 // tokens, grants) and the permissions panel that experiment and model pages show to MANAGE holders.
-import { mlflow, mlflow3, tally, session, loadSession, ApiError } from "./api.js";
+import { mlflow, mlflow3, tally, session, loadSession } from "./api.js";
 import { escape } from "./chart.js";
+import { h, message } from "./dom.js";
 
-const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
 const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "never");
-const message = (e) => (e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
 const LEVELS = ["READ", "USE", "EDIT", "MANAGE", "DENY"];
 
 /// Shows the signed-in user, the admin link and logout in the header (nothing when access control is off).

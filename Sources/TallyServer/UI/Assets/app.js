@@ -1,22 +1,17 @@
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
-import { mlflow, compare, scoreboard, ApiError, session, loadSession, BASE } from "./api.js";
+import { mlflow, compare, scoreboard, session, loadSession, BASE } from "./api.js";
 import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
 import { tracesPage, tracePage } from "./traces.js";
 import { Chart, COLORS, fmt, escape } from "./chart.js";
+import { h, showError, kv as kvTable } from "./dom.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
-const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
 const when = (ms) => (ms ? new Date(Number(ms)).toISOString().replace("T", " ").slice(0, 19) : "");
 const duration = (a, b) => (a && b ? fmt((Number(b) - Number(a)) / 1000) + " s" : "");
 
 function setCrumbs(items) {
   crumbs.innerHTML = items.map(([label, href]) => (href ? `<a href="${href}">${escape(label)}</a>` : escape(label))).join(" / ");
-}
-
-function showError(where, e) {
-  const msg = e instanceof ApiError ? `${e.code}: ${e.message}` : String(e);
-  where.innerHTML = `<p class="error" role="alert">${escape(msg)}</p>`;
 }
 
 // ---- Experiments ---------------------------------------------------------------------------------------------
@@ -262,7 +257,6 @@ async function metricCards(cards, runID, metrics) {
 
 // ---- Model Registry --------------------------------------------------------------------------------------------
 
-const kvTable = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v ?? "")}</td></tr>`).join("")}</table>`;
 const modelHref = (name, version) => `#/models/${encodeURIComponent(name)}` + (version ? `/${encodeURIComponent(version)}` : "");
 
 async function modelsPage() {

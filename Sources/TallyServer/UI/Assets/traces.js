@@ -1,18 +1,15 @@
 // MLflow 3 traces in the UI: an experiment's traces (MLflow's search grammar, sortable columns, pages, delete) and one
 // trace (its info, assessments, tags, metadata and the span tree as a waterfall, each span's inputs, outputs,
 // attributes and events). The spans come from the trace's artifacts (get-trace-artifact), as MLflow's UI reads them.
-import { mlflow, mlflow3, traceData, ApiError } from "./api.js";
+import { mlflow, mlflow3, traceData } from "./api.js";
 import { escape } from "./chart.js";
+import { h, showError, kv } from "./dom.js";
 
-const h = (html) => { const t = document.createElement("template"); t.innerHTML = html.trim(); return t.content.firstElementChild; };
-const message = (e) => (e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
-const showError = (where, e) => { where.innerHTML = `<p class="error" role="alert">${escape(message(e))}</p>`; };
 const time = (rfc3339) => (rfc3339 ? rfc3339.replace("T", " ").replace(/(\.\d+)?Z$/, "") : "");
 /// A protobuf duration ("0.250s") in milliseconds, `null` when absent.
 const durationMs = (d) => (d ? Number(String(d).replace(/s$/, "")) * 1000 : null);
 /// Milliseconds to three significant digits: `60.7 ms`, `0.531 ms`, `12.3 s`.
 const ms = (v) => (v === null || v === undefined || Number.isNaN(v) ? "" : v < 1000 ? `${Number(v.toPrecision(3))} ms` : `${Number((v / 1000).toPrecision(3))} s`);
-const kv = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v ?? "")}</td></tr>`).join("")}</table>`;
 const userPairs = (o) => Object.entries(o || {}).filter(([k]) => !k.startsWith("mlflow.")).sort(([a], [b]) => (a < b ? -1 : 1));
 
 // ---- An experiment's traces ------------------------------------------------------------------------------------
