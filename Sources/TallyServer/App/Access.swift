@@ -41,13 +41,19 @@ enum Target: Sendable {
     case traceLocation
     /// Run id query parameters (every one given is checked).
     case runQuery([String])
+    /// An evaluation dataset id path parameter: the level is needed on every experiment the dataset is linked to, and
+    /// one linked to none (or unknown) is refused, as MLflow's auth app refuses it.
+    case datasetPath(String)
+    /// A list of experiment ids in the request's fields: the level is needed on each, and an empty list is refused
+    /// (MLflow's `validate_can_create_dataset`).
+    case experimentListField(String)
     /// A proxied artifact path (`<experiment id>/…`), from the URL or the `path` query parameter.
     case artifactPath
 
     /// Whether the resource is named in fields the JSON handler reads (checked once the request is parsed).
     var inFields: Bool {
         switch self {
-        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation: true
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField: true
         default: false
         }
     }

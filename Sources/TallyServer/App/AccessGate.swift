@@ -97,6 +97,11 @@ struct AccessGate: Sendable {
         case .traceLocation:
             guard let info = r.raw("trace").flatMap({ TraceJSON.member($0, "trace_info") }) else { throw MLflowRequest.missing("trace") }
             resource = .experiment(try TraceJSON.experimentID(info))
+        case .experimentListField(let f):
+            let ids = try r.strings(f)
+            guard !ids.isEmpty else { throw TrackingError(.permissionDenied, "Permission denied") }
+            for id in ids { try r.grants.require(pending.need, on: .experiment(id)) }
+            return
         default: throw TrackingError(.internalError, "access target \(pending.target) is not a request field")
         }
         try r.grants.require(pending.need, on: resource)
@@ -114,6 +119,10 @@ struct AccessGate: Sendable {
         case .runPath(let p): return [.experiment(try service.experimentID(ofRun: Endpoints.parameter(p, context)))]
         case .loggedModelPath(let p): return [.experiment(try service.experimentID(ofLoggedModel: Endpoints.parameter(p, context)))]
         case .tracePath(let p): return [try traceExperiment(Endpoints.parameter(p, context))]
+        case .datasetPath(let p):
+            let ids = try service.datasetExperimentIDs(id: Endpoints.parameter(p, context))
+            guard !ids.isEmpty else { throw TrackingError(.permissionDenied, "Permission denied") }
+            return ids.map(Resource.experiment)
         case .traceQuery(let name):
             guard let id = PercentDecoding.query(request.uri.query ?? "")[name]?.first, !id.isEmpty else {  // the first, as Flask reads it
                 throw AccessRules.missingQueryParameter(name)
@@ -131,7 +140,7 @@ struct AccessGate: Sendable {
             let first = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             guard let id = Int64(first), String(id) == first, (try? service.experiment(id: first)) != nil else { throw AccessRules.adminOnly }
             return [.experiment(first)]
-        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation:
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField:
             throw TrackingError(.internalError, "access target \(target) is checked with the request's fields")
         }
     }

@@ -127,11 +127,12 @@ struct Endpoints: Sendable {
 
     /// A JSON endpoint whose path carries parameters (`logged-models/{model_id}`): `work` gets their values
     /// (percent-decoded, in the order of `names`) and the request's method.
-    func json(path names: [String], _ work: @escaping @Sendable (MLflowRequest, [String], HTTPRequest.Method) throws -> ByteBuffer) -> RouteTable.Handler {
+    func json(limit: Int? = nil, path names: [String], _ work: @escaping @Sendable (MLflowRequest, [String], HTTPRequest.Method) throws -> ByteBuffer)
+        -> RouteTable.Handler {
         { request, context in
             let values = names.map { Self.parameter($0, context) }
             let method = request.method
-            return try await json { r in try work(r, values, method) }(request, context)
+            return try await json(limit: limit) { r in try work(r, values, method) }(request, context)
         }
     }
 

@@ -187,6 +187,7 @@ public enum TallyApplication {
         let v3 = RouteTable(gate: e.gate)
         UserRoutes(endpoints: e).addPermissions(to: v3)
         TraceRoutes(endpoints: e).add(to: v3)
+        EvaluationDatasetRoutes(endpoints: e).add(to: v3)
         v3.on("server-info", .get, access: .open) { _, _ in
             var o = Obj()
             let info = e.service.serverInfo

@@ -1,3 +1,4 @@
+import TallyTracking
 /// Reading MLflow's answers (the REST client's side): fields as Swift values, `nil` when absent or of another type.
 extension JSONValue {
     /// A string's value.

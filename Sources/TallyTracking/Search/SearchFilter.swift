@@ -46,6 +46,9 @@ public struct SearchFilter: Sendable, Equatable {
         case modelVersions
         /// `traces/search`: attributes (`trace.`), tags, metadata, feedback and expectations (SearchFilter+Traces).
         case traces
+        /// `datasets/search` (evaluation datasets): the attributes `name`, `created_by`, `last_updated_by`,
+        /// `created_time`, `last_update_time` and `tags.<key>` (SearchFilter+Datasets).
+        case evaluationDatasets
     }
 
     static let loggedModelStringAttributes: Set<String> = ["name", "model_id", "experiment_id", "source_run_id", "model_type"]
@@ -208,6 +211,9 @@ public struct SearchFilter: Sendable, Equatable {
                 }
             case .traces:
                 return try traceEntity(text)
+            case .evaluationDatasets:
+                guard text == "tags" || text == "tag" else { throw TrackingError.invalid("Invalid identifier token '\(text)' specified") }
+                return .tag
             case .loggedModels:
                 switch text {
                 case "attributes": return .attribute
@@ -230,6 +236,12 @@ public struct SearchFilter: Sendable, Equatable {
                 return k
             case .traces:
                 return try traceAttribute(key)
+            case .evaluationDatasets:
+                guard datasetStringAttributes.contains(key) || datasetNumericAttributes.contains(key) else {
+                    throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are: "
+                        + "{'name', 'created_by', 'last_updated_by', 'created_time', 'last_update_time'}")
+                }
+                return key
             case .registeredModels:
                 guard key == "name" else { throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '{'name'}'") }
                 return key
@@ -300,6 +312,7 @@ public struct SearchFilter: Sendable, Equatable {
             case (.loggedModels, .attribute): loggedModelNumericAttributes.contains(key)
             case (.modelVersions, .attribute): key == "version_number"
             case (.traces, .attribute): traceNumericAttributes.contains(key)
+            case (.evaluationDatasets, .attribute): datasetNumericAttributes.contains(key)
             default: false
             }
         }
@@ -307,6 +320,7 @@ public struct SearchFilter: Sendable, Equatable {
         func allowed(_ entity: SearchEntity, _ key: String) -> [String] {
             if isNumeric(entity, key) { return ["=", "!=", ">", ">=", "<", "<="] }
             if kind == .traces { return traceComparators(entity, key) }
+            if kind == .evaluationDatasets { return entity == .attribute && key == "name" ? ["=", "!=", "LIKE", "ILIKE", "IN"] : ["=", "!=", "LIKE", "ILIKE"] }
             switch entity {
             case .parameter, .tag: return ["=", "!=", "LIKE", "ILIKE"]
             case .dataset: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]

@@ -1,5 +1,3 @@
-import TallyTracking
-
 /// A parsed JSON value. Numbers keep their text, so int64s are exact and `1` and `1.0` can be told apart.
 public enum JSONValue: Sendable, Equatable {
     case null
@@ -30,7 +28,7 @@ public enum JSONValue: Sendable, Equatable {
     /// The value as MLflow's `Invalid value <v>` messages render it: `json.dumps(v, sort_keys=True,
     /// separators=(",", ":"))` — compact, keys sorted (the last of repeated keys kept, as `json.loads` keeps it),
     /// non-ASCII escaped as `\uXXXX`.
-    var pythonRepr: String {
+    public var pythonRepr: String {
         switch self {
         case .null: "null"
         case .bool(let b): b ? "true" : "false"
@@ -47,9 +45,9 @@ public enum JSONValue: Sendable, Equatable {
 
     /// A JSON string literal with every character outside ASCII's printable range escaped (`\u00e9`, `\u007f`,
     /// surrogate pairs beyond the BMP), as Python's `json.dumps` writes by default.
-    static func asciiQuote(_ s: String) -> String {
+    public static func asciiQuote(_ s: String) -> String {
         var out = ""
-        for u in JSONWriter.quote(s).utf16 {
+        for u in JSONText.quote(s).utf16 {
             if u < 0x7F { out.unicodeScalars.append(Unicode.Scalar(UInt8(u))) } else {
                 let hex = String(u, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
@@ -59,7 +57,7 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     /// Python's type name of the value (`str`, `int`, `float`, `bool`, `list`, `dict`, `NoneType`).
-    var pythonType: String {
+    public var pythonType: String {
         switch self {
         case .null: "NoneType"
         case .bool: "bool"
@@ -161,7 +159,7 @@ public struct JSONParser {
     }
 
     /// The byte a one-character escape (`\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`) stands for.
-    static func unescaped(_ e: UInt8) -> UInt8? {
+    public static func unescaped(_ e: UInt8) -> UInt8? {
         switch e {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): e
         case UInt8(ascii: "b"): 0x08
