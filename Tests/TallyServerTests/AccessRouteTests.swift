@@ -68,6 +68,8 @@ import TallyTracking
     /// The fixture the requests name.
     struct Names {
         let experiment: String, experimentName: String, run: String, loggedModel: String, model: String
+        /// An evaluation dataset of the experiment (made again by the test when a route deleted it).
+        var dataset = ""
         /// A trace of the experiment.
         static let trace = "tr-0123456789abcdef0123456789abcdef"
         /// `traces` (POST)'s body: a trace of `experiment`.
@@ -82,12 +84,13 @@ import TallyTracking
     static func request(_ path: String, _ method: HTTPRequest.Method, _ access: Access, _ n: Names) -> (path: String, body: [UInt8], contentType: String?)? {
         var p = path
         for (param, value) in [(":run_id", n.run), ("{model_id}", n.loggedModel), ("{tag_key}", "k"), ("{id}", "tok-unknown"),
-                               ("{webhook_id}", "no-such-webhook"), ("{trace_id}", Names.trace), ("{assessment_id}", "a-unknown"), (":file", "app.js"), ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
+                               ("{webhook_id}", "no-such-webhook"), ("{dataset_id}", n.dataset), ("{key}", "k"), ("{trace_id}", Names.trace), ("{assessment_id}", "a-unknown"), (":file", "app.js"), ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
             p = p.replacingOccurrences(of: param, with: value)
         }
         guard !p.contains("{"), !p.split(separator: "/").contains(where: { $0.hasPrefix(":") }) else { return nil }
         var fields: [String: String] = [:]
         var query: [String: String] = [:]
+        var lists: [String: [String]] = [:]
         if case .needs(_, let target) = access {
             switch target {
             case .experimentField(let f, _): fields[f] = n.experiment
@@ -98,7 +101,8 @@ import TallyTracking
             case .artifactPath: if !path.contains("**") { query["path"] = "\(n.experiment)/\(n.run)/artifacts" }
             case .traceLocation: return (p, Array(Names.traceBody(n.experiment).utf8), "application/json")
             case .traceQuery(let name): query[name] = Names.trace
-            case .runPath, .loggedModelPath, .tracePath: break
+            case .experimentListField(let f): lists[f] = [n.experiment]
+            case .runPath, .loggedModelPath, .tracePath, .datasetPath: break
             }
         }
         if method == .get || method == .head { query.merge(fields) { a, _ in a } }
@@ -107,7 +111,8 @@ import TallyTracking
         }
         if method == .get || method == .head { return (p, [], nil) }
         if method == .put { return (p, Array("x".utf8), "application/octet-stream") }
-        let json = "{" + fields.map { "\"\($0.key)\": \"\($0.value)\"" }.sorted().joined(separator: ", ") + "}"
+        let members = fields.map { "\"\($0.key)\": \"\($0.value)\"" } + lists.map { "\"\($0.key)\": [" + $0.value.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
+        let json = "{" + members.sorted().joined(separator: ", ") + "}"
         return (p, Array(json.utf8), "application/json")
     }
 
@@ -129,13 +134,18 @@ import TallyTracking
                 as? [String: Any])?["run_id"] as? String)
             let lm = try #require(((try await call("POST", api + "/logged-models", #"{"experiment_id": "\#(exp)", "name": "lm"}"#).json["model"]
                 as? [String: Any])?["info"] as? [String: Any])?["model_id"] as? String)
-            let names = Names(experiment: exp, experimentName: "acl-e", run: run, loggedModel: lm, model: "acl-m")
+            var names = Names(experiment: exp, experimentName: "acl-e", run: run, loggedModel: lm, model: "acl-m")
             /// The fixture as the test needs it before each route (routes before may have deleted the model, and
             /// its grants with it, or the experiment).
             func setUp() async throws {
                 _ = try await call("POST", api + "/registered-models/create", #"{"name": "acl-m"}"#)
                 _ = try await call("POST", api + "/experiments/restore", #"{"experiment_id": "\#(exp)"}"#)
                 _ = try await call("POST", v3 + "/traces", Names.traceBody(exp))
+                let gone = names.dataset.isEmpty ? true : try await s.request("GET", v3 + "/datasets/" + names.dataset, contentType: nil, headers: admin).status == 404
+                if gone {
+                    let made = try await call("POST", v3 + "/datasets/create", #"{"name": "acl-d", "experiment_ids": ["\#(exp)"]}"#)
+                    names.dataset = try #require((made.json["dataset"] as? [String: Any])?["dataset_id"] as? String, "\(made.text)")
+                }
                 for (role, level) in [(Role.denied, "DENY"), (.editor, "EDIT"), (.manager, "MANAGE")] {
                     for (type, id) in [("experiment", exp), ("registered_model", "acl-m")] {
                         _ = try await call("POST", v3 + "/users/permissions/grant",
@@ -148,11 +158,11 @@ import TallyTracking
             var wrong: [String] = []
             var checked = 0
             for (path, method, access) in routes {
+                try await setUp()
                 guard let (p, body, contentType) = Self.request(path, method, access, names) else {
                     wrong.append("\(method) \(path): a path parameter this test cannot fill")
                     continue
                 }
-                try await setUp()
                 for role in Role.allCases {
                     let r = try await s.request(method.rawValue, p, body: body, contentType: contentType, headers: headers[role]!)
                     let got = r.status == 401 || r.status == 403 ? r.status : nil
@@ -199,10 +209,17 @@ import TallyTracking
             "GET traces/{trace_id}/assessments/{assessment_id}": .read, "PATCH traces/{trace_id}/assessments/{assessment_id}": .update,
             "DELETE traces/{trace_id}/assessments/{assessment_id}": .update, "POST traces/link-to-run": .update,
             "GET get-trace-artifact": .read,  // validate_can_read_trace_artifact
+            // Evaluation datasets: validate_can_create_dataset, _read_dataset, _update_dataset, _delete_dataset.
+            "POST datasets/create": .update, "GET datasets/{dataset_id}": .read, "DELETE datasets/{dataset_id}": .delete,
+            "PATCH datasets/{dataset_id}/tags": .update, "DELETE datasets/{dataset_id}/tags/{key}": .update,
+            "POST datasets/{dataset_id}/records": .update, "GET datasets/{dataset_id}/records": .read,
+            "DELETE datasets/{dataset_id}/records": .update, "GET datasets/{dataset_id}/experiment-ids": .read,
+            "POST datasets/{dataset_id}/add-experiments": .update, "POST datasets/{dataset_id}/remove-experiments": .update,
         ]
         let anyUser: Set<String> = [
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",
             "GET model-versions/search", "POST logged-models/search", "POST experiments/search-datasets", "POST traces/search",  // filtered
+            "POST datasets/search", "GET datasets/search",  // filtered: datasets whose every experiment the caller may read
             "GET metrics/get-history-bulk", "GET metrics/get-history-bulk-interval", "POST compare", "POST scoreboard",  // every run checked
             "PUT artifacts", "DELETE artifacts",  // only ever 405
             "GET users/get", "GET users/current", "GET users/list", "PATCH users/update-password", "POST users/permissions/grant",

@@ -1,4 +1,5 @@
 import Testing
+import TallyTracking
 import TallyWorkloads
 @testable import TallyServer
 

@@ -122,6 +122,16 @@ final class FailingMetadata: MetadataStore {
     }
     func deleteAssessment(traceID: String, id: String) throws -> Bool { try inner.deleteAssessment(traceID: traceID, id: id) }
     func linkTraces(_ ids: [String], toRun runID: String) throws { try inner.linkTraces(ids, toRun: runID) }
+    func insertDataset(_ d: EvaluationDataset, experimentIDs: [String]) throws { try inner.insertDataset(d, experimentIDs: experimentIDs) }
+    func datasets(ids: [String]) throws -> [EvaluationDataset] { try inner.datasets(ids: ids) }
+    func datasets(experimentIDs: [String]?) throws -> [EvaluationDataset] { try inner.datasets(experimentIDs: experimentIDs) }
+    func datasetExperimentIDs(id: String) throws -> [String] { try inner.datasetExperimentIDs(id: id) }
+    func deleteDataset(id: String) throws { try inner.deleteDataset(id: id) }
+    func deleteDatasetTag(id: String, key: String) throws { try inner.deleteDatasetTag(id: id, key: key) }
+    func datasetRecords(id: String, after cursor: DatasetRecordCursor?, limit: Int) throws -> [DatasetRecord] {
+        try inner.datasetRecords(id: id, after: cursor, limit: limit)
+    }
+    func changeDataset<T>(id: String, _ change: (any DatasetEdit) throws -> T) throws -> T? { try inner.changeDataset(id: id, change) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing
