@@ -225,3 +225,357 @@ def test_evaluate_on_a_dataset(local, no_warnings):
     from_traces.merge_records(mlflow.search_traces())
     assert len(from_traces.to_df()) == 2
     assert json.loads(datasets.get_dataset(dataset_id=from_traces.dataset_id).schema)["outputs"] == "string"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 3. The same raw requests to Tally and to MLflow
+
+
+class Session:
+    """Raw requests to one server, each answer kept as (step, status, body: parsed JSON, or the text when it is not
+    JSON). Writes are spaced out a little so that each has a clock of its own (orders by time and digests are then
+    the same on both servers)."""
+
+    def __init__(self, base, auth=None):
+        self.base, self.auth, self.steps = base, auth, []
+
+    def __call__(self, step, method, path, **kw):
+        r = requests.request(method, self.base + path, auth=kw.pop("auth", self.auth), **kw)
+        try:
+            body = r.json()
+        except ValueError:
+            body = r.text
+        self.steps.append((step, r.status_code, body))
+        if method != "GET":
+            time.sleep(0.003)
+        return body if isinstance(body, dict) else {}
+
+    def note(self, step, value):
+        """A fact this session found (compared like an answer)."""
+        self.steps.append((step, 0, value))
+
+
+def records(*items):
+    return {"records": json.dumps(items)}
+
+
+def scenario(s):
+    """The differential scenario: the same requests whatever the server (its own experiment ids put in); the answers
+    in `s.steps`. Returns the server's experiment ids, in the order made."""
+    exps = []
+    for i in range(4):
+        exps.append(s(f"experiment {i}", "POST", API + "/experiments/create", json={"name": f"datasets-diff-{i}"})["experiment_id"])
+    e1, e2, e3, gone = exps
+    s("delete an experiment", "POST", API + "/experiments/delete", json={"experiment_id": gone})
+
+    def create(name, **body):
+        return s("create " + name, "POST", DS + "/create", json={"name": name, **body})["dataset"]["dataset_id"]
+
+    alpha = create("alpha", experiment_ids=[e1, e2], tags=json.dumps({"mlflow.user": "alice", "env": "prod", "n": "1", "z": None}))
+    beta = create("beta", experiment_ids=[e2], tags=json.dumps({"mlflow.user": "bob", "env": "dev"}))
+    gamma = create("Gamma", experiment_ids=[e3], tags="null")
+    cafe = create("caf\u00e9 \u2615")
+    # Fields the proto has but create ignores.
+    delta = create("delta", experiment_ids=[e1], tags="{}", source_type="HUMAN", source="x", schema="{}", profile="{}", created_by="mallory")
+    for d in (alpha, beta, gamma, cafe, delta):
+        s("get", "GET", f"{DS}/{d}")
+    s("experiment-ids of alpha", "GET", f"{DS}/{alpha}/experiment-ids")
+    s("experiment-ids of cafe", "GET", f"{DS}/{cafe}/experiment-ids")
+    s("get by the create path", "GET", DS + "/create")
+    s("ajax-api get", "GET", f"/ajax-api/3.0/mlflow/datasets/{alpha}")
+
+    # Upserts: one record per inputs (as Python's json.dumps(sort_keys=True) writes them), the same inputs in one
+    # request or a later one merge; the types of every field go into the schema (first type wins).
+    s("upsert alpha", "POST", f"{DS}/{alpha}/records", json=records(
+        {"inputs": {"q": "a", "n": 1}, "expectations": {"ans": "A"}, "tags": {"t": "1"}},
+        {"inputs": {"n": 1, "q": "a"}, "expectations": {"x": 2}},
+        {"inputs": {"q": "c", "f": 1.5, "b": True, "l": [1, "x", None], "none": None, "obj": {"k": [1.0]}},
+         "outputs": {"o": [1, 2], "s": "t", "i": 3, "fl": 0.5, "bo": False, "nu": None},
+         "expectations": {"e_int": 1, "e_float": 2.5, "e_bool": True, "e_list": [1], "e_none": None, "e_obj": {"a": 1}},
+         "tags": {"mlflow.user": "bob"}, "source": {"source_type": "HUMAN", "source_data": {"source_id": "h1"}}},
+        {"inputs": {"q": "d"}, "outputs": None, "source": {"source_type": "trace", "source_data": {"trace_id": "tr-1", "session_id": "s1"}}},
+        {"inputs": {"q": "e"}, "expectations": {}, "source": {"source_type": "DOCUMENT"}, "tags": {"mlflow.user": "carol", "k": 1}},
+        {"inputs": {"q": "\u00e9\u2615", "big": 1e20, "small": 1e-7, "neg": -2, "zero": 0.0}, "tags": None},
+        {"source_id": "ignored", "inputs": {"q": "f"}, "source": {"source_type": "CODE", "source_data": {"source_id": "code-1", "more": [1]}}},
+        {"expectations": {"only": "expectations"}}))
+    s("records of alpha", "GET", f"{DS}/{alpha}/records")
+    s("get alpha", "GET", f"{DS}/{alpha}")
+    s("upsert alpha again", "POST", f"{DS}/{alpha}/records", json=records(
+        {"inputs": {"n": 1, "q": "a"}, "expectations": {"ans": "A2", "y": [3]}, "tags": {"t2": "2", "mlflow.user": "dave"}, "outputs": "now text"},
+        {"inputs": {"obj": {"k": [1.0]}, "none": None, "l": [1, "x", None], "b": True, "f": 1.5, "q": "c"}, "outputs": None, "expectations": {}},
+        {"inputs": {"q": "d"}, "expectations": {"new": 1}, "tags": {}, "source": {"source_type": "HUMAN"}},
+        {"inputs": {"q": "g", "extra_in": 2}, "expectations": {"ans": 7}, "tags": {"mlflow.user": "erin"}},
+        {"inputs": {"q": 5}, "outputs": {"o": "not an array"}},
+        {"inputs": {}, "outputs": [1]}))
+    s("records of alpha again", "GET", f"{DS}/{alpha}/records")
+    s("get alpha again", "GET", f"{DS}/{alpha}")
+    s("upsert nothing", "POST", f"{DS}/{gamma}/records", json={"records": "[]"})
+    s("get gamma", "GET", f"{DS}/{gamma}")
+
+    # beta: one record per request (each its own time, so pages are the same on both servers); outputs that are not
+    # an object make the schema's outputs one type.
+    for i, out in enumerate([None, "text", 7, [1, 2], {}, True, "missing", 2.5]):
+        rec = {"inputs": {"i": i, "s": str(i)}, "tags": {"mlflow.user": f"u{i}"}}
+        if out != "missing":
+            rec["outputs"] = out
+        if i % 3 == 0:
+            rec["expectations"] = {"e": i}
+        s(f"upsert beta {i}", "POST", f"{DS}/{beta}/records", json=records(rec))
+    s("get beta", "GET", f"{DS}/{beta}")
+    token, n = None, 0
+    while True:
+        page = s(f"records of beta, page {n}", "GET", f"{DS}/{beta}/records", params={"max_results": 3, **({"page_token": token} if token else {})})
+        token, n = page.get("next_page_token"), n + 1
+        if not token or n > 5:
+            break
+    s("records of beta, max_results 0", "GET", f"{DS}/{beta}/records", params={"max_results": 0})
+    s("records of beta, offset token", "GET", f"{DS}/{beta}/records", params={"max_results": 2, "page_token": "3"})
+    s("records of beta, max_results as JSON", "GET", f"{DS}/{beta}/records", json={"max_results": 4})
+    s("records of an unknown dataset", "GET", f"{DS}/d-{'0' * 32}/records")
+
+    # Searches: filters, orders, experiments, pages.
+    alpha_created = next(b for st, _, b in s.steps if st == "create alpha")["dataset"]["created_time"]
+    for f in [None, "name = 'alpha'", "name = \"alpha\"", "name LIKE 'a%'", "name LIKE '%A%'", "name ILIKE '%A%'", "name IN ('alpha', 'Gamma', 'nope')",
+              "name != 'alpha'", "name > 'beta'", "tags.env = 'prod'", "tags.env != 'prod'", "tags.env LIKE 'd%'", "tags.env ILIKE 'PROD'",
+              "tags.mlflow.user = 'bob'", "tags.`mlflow.user` = 'bob'", f"created_time > {alpha_created}", f"created_time >= {alpha_created}",
+              f"last_update_time > {alpha_created}", "last_updated_by = 'erin'", "created_by = 'alice'", "created_by LIKE 'b%'",
+              "name != 'alpha' AND tags.env ILIKE 'DEV'", "name = 'nope'", ""]:
+        for order in ([], ["name ASC"], ["name DESC"], ["created_time"], ["last_update_time DESC"], ["`name` desc"], ["created_time ASC", "name DESC"]):
+            body = {"order_by": order, **({"filter_string": f} if f is not None else {})}
+            s(f"search {f!r} {order}", "POST", DS + "/search", json=body)
+    for ids in ([e2], [e1, e2], [e3], [gone], ["999999"], [e1, "999999"]):
+        s(f"search in experiments {ids}", "POST", DS + "/search", json={"experiment_ids": ids, "order_by": ["name"]})
+    token, n = None, 0
+    while True:
+        page = s(f"search page {n}", "POST", DS + "/search", json={"max_results": 2, "order_by": ["name ASC"], **({"page_token": token} if token else {})})
+        token, n = page.get("next_page_token"), n + 1
+        if not token or n > 5:
+            break
+    s("search with GET", "GET", DS + "/search", params={"max_results": 1, "order_by": "name DESC", "experiment_ids": [e1, e2]})
+    s("search with GET, filter", "GET", DS + "/search", params={"filter_string": "name LIKE '%a'", "order_by": ["name"]})
+    s("search with max_results as a string", "POST", DS + "/search", json={"max_results": "1", "order_by": ["name"]})
+    s("search past the end", "POST", DS + "/search", json={"page_token": base64.b64encode(b'{"offset": 40}').decode()})
+    s("search with max_results 50000", "POST", DS + "/search", json={"max_results": 50000, "filter_string": "name = 'beta'"})
+
+    # Tags: a null value leaves the tag as it is; others are stored as Python's str() prints them.
+    s("set tags", "PATCH", f"{DS}/{alpha}/tags", json={"tags": json.dumps({"env": "staging", "new": 5, "flag": True, "f": 1.5, "z": None,
+                                                                            "n": None, "a b": "spaced", "mlflow.user": "zed"})})
+    s("get after set tags", "GET", f"{DS}/{alpha}")
+    s("set no tags", "PATCH", f"{DS}/{alpha}/tags", json={"tags": "{}"})
+    s("set null tags", "PATCH", f"{DS}/{alpha}/tags", json={"tags": "null"})
+    s("delete tag", "DELETE", f"{DS}/{alpha}/tags/n")
+    s("delete tag again", "DELETE", f"{DS}/{alpha}/tags/n")
+    s("delete a tag with a space", "DELETE", f"{DS}/{alpha}/tags/a%20b")
+    s("delete a tag of an unknown dataset", "DELETE", f"{DS}/d-{'0' * 32}/tags/n")
+    s("get after delete tags", "GET", f"{DS}/{alpha}")
+    s("search by a set tag", "POST", DS + "/search", json={"filter_string": "tags.new = '5' AND tags.flag = 'True'"})
+
+    # Experiments.
+    s("add experiments", "POST", f"{DS}/{alpha}/add-experiments", json={"experiment_ids": [e3, e1]})
+    s("add a deleted experiment", "POST", f"{DS}/{alpha}/add-experiments", json={"experiment_ids": [gone]})
+    s("add no experiments", "POST", f"{DS}/{gamma}/add-experiments", json={"experiment_ids": []})
+    s("add an unknown experiment", "POST", f"{DS}/{alpha}/add-experiments", json={"experiment_ids": [e2, "999999"]})
+    s("experiment-ids after add", "GET", f"{DS}/{alpha}/experiment-ids")
+    before = s("get before remove", "GET", f"{DS}/{alpha}")["dataset"]
+    s("remove experiments", "POST", f"{DS}/{alpha}/remove-experiments", json={"experiment_ids": [e2, "999999", gone]})
+    s("experiment-ids after remove", "GET", f"{DS}/{alpha}/experiment-ids")
+    removed = s("get after remove", "GET", f"{DS}/{alpha}")["dataset"]
+    s.note("remove renews last_update_time", removed["last_update_time"] > before["last_update_time"])
+    s("remove experiments not linked", "POST", f"{DS}/{alpha}/remove-experiments", json={"experiment_ids": ["999999"]})
+    s.note("remove of nothing keeps last_update_time", s("get", "GET", f"{DS}/{alpha}")["dataset"]["last_update_time"] == removed["last_update_time"])
+    s("search in a linked experiment", "POST", DS + "/search", json={"experiment_ids": [e3], "order_by": ["name"]})
+    s("experiment-ids of an unknown dataset", "GET", f"{DS}/d-{'0' * 32}/experiment-ids")
+
+    # Records deleted (the profile counts those left).
+    listed = json.loads(s("records before delete", "GET", f"{DS}/{alpha}/records")["records"])
+    drop = [r["dataset_record_id"] for r in listed if r["inputs"].get("q") in ("a", "d")]
+    beta_one = json.loads(s("records of beta", "GET", f"{DS}/{beta}/records", params={"max_results": 1})["records"])[0]["dataset_record_id"]
+    s("delete records", "DELETE", f"{DS}/{alpha}/records", json={"dataset_record_ids": drop + drop[:1] + ["dr-" + "0" * 32, beta_one]})
+    s("get after delete records", "GET", f"{DS}/{alpha}")
+    s("records after delete", "GET", f"{DS}/{alpha}/records")
+    s("delete no records", "DELETE", f"{DS}/{alpha}/records", json={})
+    s("delete records, no body", "DELETE", f"{DS}/{alpha}/records")
+    s("delete records of an unknown dataset", "DELETE", f"{DS}/d-{'0' * 32}/records", json={"dataset_record_ids": drop})
+
+    # Deleting a dataset.
+    s("delete beta", "DELETE", f"{DS}/{beta}")
+    s("delete beta again", "DELETE", f"{DS}/{beta}")
+    s("get deleted", "GET", f"{DS}/{beta}")
+    s("experiment-ids of deleted", "GET", f"{DS}/{beta}/experiment-ids")
+    s("records of deleted", "GET", f"{DS}/{beta}/records")
+    s("delete records of deleted", "DELETE", f"{DS}/{beta}/records", json={"dataset_record_ids": [beta_one]})
+    s("set tags of deleted", "PATCH", f"{DS}/{beta}/tags", json={"tags": '{"a": "b"}'})
+    s("delete tag of deleted", "DELETE", f"{DS}/{beta}/tags/env")
+    s("add experiments to deleted", "POST", f"{DS}/{beta}/add-experiments", json={"experiment_ids": [e1]})
+    s("remove experiments from deleted", "POST", f"{DS}/{beta}/remove-experiments", json={"experiment_ids": [e2]})
+    s("search after delete", "POST", DS + "/search", json={"order_by": ["name"]})
+
+    # Bad requests.
+    nope = "/d-nope"
+    for step, method, path, kw in [
+            ("create without a name", "POST", "/create", {"json": {}}),
+            ("create with an empty name", "POST", "/create", {"json": {"name": ""}}),
+            ("create with tags as an object", "POST", "/create", {"json": {"name": "x", "tags": {"a": "b"}}}),
+            ("create with experiment_ids not a list", "POST", "/create", {"json": {"name": "x", "experiment_ids": "1"}}),
+            ("create without a content type", "POST", "/create", {"data": json.dumps({"name": "x"})}),
+            ("create as text", "POST", "/create", {"data": json.dumps({"name": "x"}), "headers": {"Content-Type": "text/plain"}}),
+            ("upsert without records", "POST", f"/{alpha}/records", {"json": {}}),
+            ("upsert with empty records", "POST", f"/{alpha}/records", {"json": {"records": ""}}),
+            ("upsert records not a string", "POST", f"/{alpha}/records", {"json": {"records": [{"inputs": {"q": "z"}}]}}),
+            ("upsert a bad source type", "POST", f"/{alpha}/records", {"json": records({"inputs": {"q": "z"}}, {"inputs": {"q": "y"}, "source": {"source_type": "bogus"}})}),
+            ("get unknown", "GET", nope, {}),
+            ("add experiments to unknown", "POST", nope + "/add-experiments", {"json": {"experiment_ids": [e1]}}),
+            ("remove experiments from unknown", "POST", nope + "/remove-experiments", {"json": {"experiment_ids": [e1]}}),
+            ("add experiments not a list", "POST", f"/{alpha}/add-experiments", {"json": {"experiment_ids": e1}}),
+            ("set tags of unknown", "PATCH", nope + "/tags", {"json": {"tags": '{"a": "b"}'}}),
+            ("set tags without tags", "PATCH", f"/{alpha}/tags", {"json": {}}),
+            ("set tags as an object", "PATCH", f"/{alpha}/tags", {"json": {"tags": {"a": "b"}}}),
+            ("delete records not a list", "DELETE", f"/{alpha}/records", {"json": {"dataset_record_ids": "dr-1"}}),
+            ("search max_results 0", "POST", "/search", {"json": {"max_results": 0}}),
+            ("search max_results -1", "POST", "/search", {"json": {"max_results": -1}}),
+            ("search max_results 50001", "POST", "/search", {"json": {"max_results": 50001}}),
+            ("search by created_by order", "POST", "/search", {"json": {"order_by": ["created_by"]}}),
+            ("search by a tag order", "POST", "/search", {"json": {"order_by": ["tags.env"]}}),
+            ("search sideways", "POST", "/search", {"json": {"order_by": ["name sideways"]}}),
+            ("search with a long order", "POST", "/search", {"json": {"order_by": ["name asc extra"]}}),
+            ("search by an unknown attribute", "POST", "/search", {"json": {"filter_string": "foo = 'x'"}}),
+            ("search by dataset_id", "POST", "/search", {"json": {"filter_string": "dataset_id = 'x'"}}),
+            ("search with OR", "POST", "/search", {"json": {"filter_string": "name = 'a' OR name = 'b'"}}),
+            ("search by params", "POST", "/search", {"json": {"filter_string": "params.x = '1'"}}),
+            ("search unquoted", "POST", "/search", {"json": {"filter_string": "name = alpha"}}),
+            ("search a number for a string", "POST", "/search", {"json": {"filter_string": "name = 5"}}),
+            ("search a number for a tag", "POST", "/search", {"json": {"filter_string": "tags.env = 5"}}),
+            ("search a quoted time", "POST", "/search", {"json": {"filter_string": "created_time > 'abc'"}}),
+            ("search a float time", "POST", "/search", {"json": {"filter_string": "created_time > 1.5"}}),
+            ("search LIKE on a time", "POST", "/search", {"json": {"filter_string": "created_time LIKE '1%'"}}),
+            ("search IN on created_by", "POST", "/search", {"json": {"filter_string": "created_by IN ('a')"}}),
+            ("search NOT IN", "POST", "/search", {"json": {"filter_string": "name NOT IN ('a')"}}),
+            ("search > on a tag", "POST", "/search", {"json": {"filter_string": "tags.env > 'a'"}}),
+            ("search IS NULL on a tag", "POST", "/search", {"json": {"filter_string": "tags.env IS NULL"}}),
+            ("search IN on a tag", "POST", "/search", {"json": {"filter_string": "tags.env IN ('e1')"}}),
+            ("search two statements", "POST", "/search", {"json": {"filter_string": "name = 's1'; name = 's2'"}}),
+            ("search a bad page token", "POST", "/search", {"json": {"page_token": "garbage!!"}}),
+            ("search a page token not JSON", "POST", "/search", {"json": {"page_token": base64.b64encode(b"notjson").decode()}}),
+            ("search a page token of offset 0", "POST", "/search", {"json": {"page_token": base64.b64encode(b'{"offset": 0}').decode()}}),
+            ("search experiment_ids not a list", "POST", "/search", {"json": {"experiment_ids": "1"}}),
+            ("an API 2.0 path", "GET", f"/{alpha}", {"api": "/api/2.0/mlflow/datasets"})]:
+        base = kw.pop("api", DS)
+        s(step, method, base + path, **kw)
+    s("delete alpha", "DELETE", f"{DS}/{alpha}")
+    s("search at the end", "POST", DS + "/search", json={"order_by": ["name"]})
+    return exps
+
+
+ID = re.compile(r"\b(dr|d)-[0-9a-f]{32}\b")
+TIME = re.compile(r'"(created_time|last_update_time)": -?\d+')
+IN_STRINGS = ("tags", "schema", "profile", "records")  # the fields that hold the text of JSON
+
+
+def walk(v, key=None):
+    """Every (key, value) in a JSON value, depth first."""
+    yield key, v
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield from walk(x, k)
+    elif isinstance(v, list):
+        for x in v:
+            yield from walk(x, key)
+
+
+class Records:
+    """A `records` field: the records (sorted by time, then inputs: those of one time come in the order of their
+    random ids), and the text, compared too when both servers' records are in that order."""
+
+    def __init__(self, parsed, text, ordered):
+        self.parsed, self.text, self.ordered = parsed, text, ordered
+
+    def __eq__(self, other):
+        return self.parsed == other.parsed and (not (self.ordered and other.ordered) or self.text == other.text)
+
+    def __repr__(self):
+        return f"Records({self.parsed!r}, text={self.text if self.ordered else '(unordered)'!r})"
+
+
+class Tokens:
+    """One server's answers reduced to what the other server's must equal: a dataset id becomes its name, a record id
+    its inputs, an experiment id its place among the scenario's, a digest its place among its dataset's digests,
+    times `<time>`, a records page token the record it names; dicts keep their keys' order."""
+
+    def __init__(self, steps, exps):
+        self.exps = {e: f"<E{i}>" for i, e in enumerate(exps, 1)}
+        self.ids, self.digests = {}, {}
+        seen = {}
+        for _, _, body in steps:
+            for k, v in walk(body):
+                if isinstance(v, dict) and "dataset_id" in v and "name" in v:
+                    self.ids[v["dataset_id"]] = f"<dataset {v['name']}>"
+                    if "digest" in v and v["digest"] not in self.digests:
+                        seen[v["name"]] = seen.get(v["name"], 0) + 1
+                        self.digests[v["digest"]] = f"<digest {v['name']} #{seen[v['name']]}>"
+                if k == "records" and isinstance(v, str):
+                    for r in json.loads(v):
+                        self.ids[r["dataset_record_id"]] = f"<record {json.dumps(r['inputs'], sort_keys=True)}>"
+
+    def text(self, s):
+        return TIME.sub(r'"\1": <time>', ID.sub(lambda m: self.ids.get(m.group(0), m.group(0)), s))
+
+    def value(self, v, key=None):
+        from collections import OrderedDict
+        if isinstance(v, dict):
+            return OrderedDict((k, self.value(x, k)) for k, x in v.items())
+        if isinstance(v, list):
+            return [self.exps.get(x, x) if key == "experiment_ids" else self.value(x) for x in v]
+        if key in ("created_time", "last_update_time") and isinstance(v, int):
+            return "<time>"
+        if key == "digest":
+            return self.digests.get(v, v)
+        if not isinstance(v, str):
+            return v
+        if key == "next_page_token":
+            try:
+                t, rid = base64.b64decode(v).decode().split(":", 1)
+                int(t)
+                return f"<page after {self.ids.get(rid, rid)}>"
+            except ValueError:
+                return v  # a search's token: compared as it is
+        if key in IN_STRINGS:
+            parsed = json.loads(v)
+            if key == "records":
+                order = sorted(parsed, key=lambda r: (r["created_time"], json.dumps(r["inputs"], sort_keys=True)))
+                return Records(self.value(order), self.text(v), order == parsed)
+            return {"json": self.value(parsed), "text": self.text(v)}
+        return self.text(v)
+
+
+def differences(theirs, ours, their_exps, our_exps):
+    """Where Tally's answers differ from MLflow's: the same status; for an error the same error_code and message (once
+    ids are reduced); for a success the same body once reduced (`Tokens`)."""
+    t, o = Tokens(theirs, their_exps), Tokens(ours, our_exps)
+    problems = []
+    assert [s for s, _, _ in theirs] == [s for s, _, _ in ours]
+    for (step, s1, b1), (_, s2, b2) in zip(theirs, ours):
+        if s1 != s2:
+            problems.append(f"{step}: status mlflow {s1} {str(b1)[:300]!r}, tally {s2} {str(b2)[:300]!r}")
+        elif s1 >= 400:
+            if isinstance(b1, dict) and (not isinstance(b2, dict) or b2.get("error_code") != b1.get("error_code")):
+                problems.append(f"{step}: error mlflow {b1}, tally {b2}")
+            elif isinstance(b1, dict) and t.text(b1.get("message", "")) != o.text(b2.get("message", "")):
+                problems.append(f"{step}: message mlflow {b1.get('message')!r}, tally {b2.get('message')!r}")
+        elif t.value(b1) != o.value(b2):
+            problems.append(f"{step}:\n  mlflow {t.value(b1)!r}\n  tally  {o.value(b2)!r}")
+    return problems
+
+
+def test_answers_match_mlflow(oracle):
+    tally = Server()
+    try:
+        theirs, ours = Session(oracle.url, auth=ADMIN), Session(tally.url)
+        problems = differences(theirs.steps, ours.steps, scenario(theirs), scenario(ours))
+        for step, status, body in ours.steps:  # Tally's JSON in strings is what Python's json.dumps writes
+            for k, v in walk(body):
+                if k in IN_STRINGS and isinstance(v, str) and not python_json(v):
+                    problems.append(f"{step}: {k} is not as json.dumps writes it: {v!r}")
+        assert not problems, "\n".join(problems)
+        assert tally.proc.poll() is None
+    finally:
+        tally.stop()

@@ -46,6 +46,10 @@ import Testing
         var trace = TraceTests.trace(1, experiment: exp, tags: [KeyValue(key: "t", value: "1")], metadata: [KeyValue(key: "m", value: "2")])
         trace.assessments = [TraceTests.feedback(1, "quality", "0.5")]
         let storedTrace = try s.startTrace(trace)
+        let (dataset, _) = try s.createDataset(name: "qa", experimentIDs: [exp, "0"], tags: #"{"mlflow.user": "alice", "k": "v"}"#)
+        _ = try s.upsertDatasetRecords(id: dataset.id, records: #"[{"inputs": {"q": "a"}, "expectations": {"x": 1}, "tags": {"mlflow.user": "bob"}}, {"inputs": {"q": "b"}}]"#)
+        let storedDataset = try s.dataset(id: dataset.id), storedLinks = try s.datasetExperimentIDs(id: dataset.id)
+        let storedRecords = try s.datasetRecords(id: dataset.id, maxResults: nil, pageToken: nil).items
         var config = AccessConfiguration()
         config.adminPassword = "admin-password-1"
         config.passwordHashRounds = 1 << 10
@@ -75,6 +79,10 @@ import Testing
         #expect(try target.webhooks(id: nil) == [hook] && counts.contains { $0.table == "webhook_events" && $0.source == 1 })
         // Traces with their tags, metadata and assessments.
         #expect(try target.traces(ids: [storedTrace.traceID]) == [storedTrace] && counts.contains { $0.table == "assessments" && $0.source == 1 })
+        // Evaluation datasets with their tags (in order), experiments and records.
+        #expect(try copied.dataset(id: dataset.id) == storedDataset && copied.datasetExperimentIDs(id: dataset.id) == storedLinks && storedLinks.count == 2)
+        #expect(try copied.datasetRecords(id: dataset.id, maxResults: nil, pageToken: nil).items == storedRecords && storedRecords.count == 2)
+        #expect(counts.contains { $0.table == "evaluation_dataset_records" && $0.source == 2 })
         // The source is refused while a server holds it.
         let running = try f.reopened()
         #expect(throws: (any Error).self) { _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } }
