@@ -58,6 +58,10 @@ public struct MLflowImport: Sendable {
         public var modelVersions = 0
         /// Registry webhooks imported or brought up to date.
         public var webhooks = 0
+        /// Evaluation datasets (MLflow 3) imported or brought up to date.
+        public var datasets = 0
+        /// Their records.
+        public var datasetRecords = 0
         /// Traces (MLflow 3) imported.
         public var traces = 0
         /// Traces imported before that MLflow changed since (state, tags, metadata, assessments): brought up to date.
@@ -130,6 +134,7 @@ public struct MLflowImport: Sendable {
         if options.experiments == nil && options.since == nil {
             try service.importRegistry(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
             try service.importWebhooks(from: source, journal: &journal, summary: &summary, dryRun: options.dryRun)
+            try service.importEvaluationDatasets(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
         if let w = ImportText.warning(source.textsWithNUL) { summary.warnings.append(w) }
         summary.source = source.location + " (" + source.provenance + ")"

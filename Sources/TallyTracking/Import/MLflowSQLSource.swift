@@ -28,7 +28,8 @@ final class MLflowSQLSource: MLflowSource {
     static let tables = ["experiments", "experiment_tags", "runs", "params", "tags", "metrics", "inputs", "input_tags", "datasets", "alembic_version",
                          "logged_models", "logged_model_tags", "logged_model_params", "logged_model_metrics", "registered_models",
                          "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags", "webhooks", "webhook_events",
-                         "trace_info", "trace_tags", "trace_request_metadata", "assessments", "spans", "entity_associations"]
+                         "trace_info", "trace_tags", "trace_request_metadata", "assessments", "spans", "entity_associations", "evaluation_datasets",
+                         "evaluation_dataset_tags", "evaluation_dataset_records"]
 
     /// Opens `path` read-only and checks it is an MLflow tracking database.
     convenience init(sqlitePath path: String) throws {

@@ -60,6 +60,26 @@ public protocol MLflowSource: AnyObject {
     /// those MLflow's tracking store keeps, tag `mlflow.trace.spansLocation` = `TRACKING_STORE`; a server: any);
     /// `nil` otherwise (they are then a file among the trace's artifacts, or there are none).
     func traceSpans(_ t: TraceInfo) throws -> [UInt8]?
+    /// The evaluation datasets (MLflow 3; none from an older MLflow), oldest first, each with its experiments and its
+    /// records (ids, times and hashes kept).
+    func evaluationDatasets() throws -> [SourceDataset]
+}
+
+/// An evaluation dataset as a source gives it: the dataset, the experiments it is linked to, its records.
+public struct SourceDataset: Sendable {
+    /// The dataset, with its tags.
+    public var dataset: EvaluationDataset
+    /// The experiments it is linked to (the source's ids).
+    public var experimentIDs: [String]
+    /// Its records, oldest first.
+    public var records: [DatasetRecord]
+
+    /// A dataset of the source.
+    public init(dataset: EvaluationDataset, experimentIDs: [String], records: [DatasetRecord]) {
+        self.dataset = dataset
+        self.experimentIDs = experimentIDs
+        self.records = records
+    }
 }
 
 /// A webhook as a source gives it: its fields (no sealed secret) and, apart, its secret in the clear, or why not.

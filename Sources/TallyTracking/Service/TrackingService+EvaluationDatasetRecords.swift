@@ -108,6 +108,12 @@ extension TrackingService {
         } ?? 0
     }
 
+    /// What identifies a record in its dataset, as MLflow computes it: the SHA-256 (hex) of its inputs as Python's
+    /// `json.dumps(inputs, sort_keys=True)` writes them.
+    public static func datasetInputHash(_ inputs: JSONValue) -> String {
+        Secrets.hex(SHA256.hash(data: Array(inputs.pythonDumps(sortKeys: true).utf8)))
+    }
+
     /// `{"num_records": n}`, as MLflow writes a dataset's profile.
     static func datasetProfile(_ count: Int) -> String {
         JSONValue.object([("num_records", .number(String(count)))]).pythonDumps()
@@ -159,7 +165,7 @@ extension TrackingService {
             }
             let inputs = try object("inputs") ?? .object([])
             let tags = try object("tags")
-            var r = RecordInput(inputs: inputs, inputHash: Secrets.hex(SHA256.hash(data: Array(inputs.pythonDumps(sortKeys: true).utf8))),
+            var r = RecordInput(inputs: inputs, inputHash: datasetInputHash(inputs),
                                 hasOutputs: field("outputs") != nil, outputs: field("outputs").flatMap { if case .null = $0 { nil } else { $0 } },
                                 expectations: try object("expectations"), tags: tags)
             if let u = tags?["mlflow.user"], u != .null { r.user = u.pythonScalarText ?? u.pythonDumps() }

@@ -1,0 +1,45 @@
+import NIOHTTP1
+import TallyTracking
+
+/// Evaluation datasets through MLflow's API (3.4 and later; none from an older server, which answers 404).
+extension MLflowRESTSource {
+    /// Every dataset, oldest first, with its experiments and its records (ids and times kept; each record's hash is
+    /// computed again from its inputs, as MLflow computes it).
+    public func evaluationDatasets() throws -> [SourceDataset] {
+        let listed = try MLflowRESTSource.pages("datasets") {
+            try http.json(.POST, "/api/3.0/mlflow/datasets/search",
+                          body: MLflowRESTSource.body([("max_results", "1000"), ("order_by", #"["created_time ASC"]"#)], token: $0), allowing: [404])
+        }
+        return try listed.map { d in
+            let id = d["dataset_id"]?.text ?? ""
+            let tags = (d["tags"]?.text).flatMap { try? JSONParser.parse(Array($0.utf8)) }?.pythonMembers.map { k, v in
+                DatasetTag(key: k, value: v == .null ? nil : v.pythonScalarText ?? v.pythonDumps())
+            } ?? []
+            let dataset = EvaluationDataset(id: id, name: d["name"]?.text ?? "", tags: tags, schema: d["schema"]?.text, profile: d["profile"]?.text,
+                                            digest: d["digest"]?.text ?? "", createdTime: d["created_time"]?.int64 ?? 0,
+                                            lastUpdateTime: d["last_update_time"]?.int64 ?? 0, createdBy: d["created_by"]?.text,
+                                            lastUpdatedBy: d["last_updated_by"]?.text)
+            let path = "/api/3.0/mlflow/datasets/" + id
+            let experiments = try http.json(.GET, path + "/experiment-ids")?["experiment_ids"].items.compactMap(\.text) ?? []
+            var records: [DatasetRecord] = []
+            var token: String?
+            repeat {
+                guard let page = try http.json(.GET, path + "/records", query: MLflowRESTSource.query([("max_results", "1000")], token: token)) else { break }
+                let list = (page["records"]?.text).flatMap { try? JSONParser.parse(Array($0.utf8)) }?.items ?? []
+                records += list.map { Self.record($0, dataset: id) }
+                token = page["next_page_token"]?.text
+            } while token != nil
+            return SourceDataset(dataset: dataset, experimentIDs: experiments, records: records)
+        }
+    }
+
+    /// A record as MLflow's API lists it.
+    static func record(_ r: JSONValue, dataset: String) -> DatasetRecord {
+        let inputs = r["inputs"] ?? .object([])
+        return DatasetRecord(id: r["dataset_record_id"]?.text ?? "", datasetID: dataset, inputHash: TrackingService.datasetInputHash(inputs),
+                             inputs: inputs, outputs: r["outputs"], expectations: r["expectations"], tags: r["tags"] ?? .object([]),
+                             source: r["source"], sourceID: r["source_id"]?.text, sourceType: r["source_type"]?.text,
+                             createdTime: r["created_time"]?.int64 ?? 0, lastUpdateTime: r["last_update_time"]?.int64 ?? 0,
+                             createdBy: r["created_by"]?.text, lastUpdatedBy: r["last_updated_by"]?.text)
+    }
+}
