@@ -3,6 +3,7 @@ experiment, run, param, tag, latest value, input, history and artifact compared 
 MLflow servers through MLflow's REST API (run ids are MLflow's new ones: runs are matched by experiment and name,
 parent tags by the parents' new ids). Also: an export killed mid-run (kill -9) finishes on its rerun without
 duplicating anything, and a rerun sends only what Tally gained since."""
+import json
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import tempfile
 import time
 
 import pytest
+import requests
 
 from conftest import TALLY, MlflowServer, Server, once_per_suite
 from test_import import api, artifact_bytes, artifact_files, by_key, experiments, history, populate, runs
@@ -154,6 +156,7 @@ def test_export_round_trips_field_by_field(tally_copy):
         assert "metric points" in out.stdout and "warning" not in out.stderr, (out.stdout, out.stderr)
         ra, rb = expect_same_by_name(m.url, b.url)
         assert len(history(b.url, rb[("export-a", "dense")]["info"]["run_id"], "loss")) == 30_000
+        expect_same_datasets(m.url, b.url)
         # A rerun sends nothing; after Tally gains a point and a run, only those go.
         again = export(d, b.url)
         row = lambda out, name: next(l for l in out.stdout.splitlines() if l.strip().startswith(name + "  ")).split()[-1]
@@ -174,6 +177,23 @@ def test_export_round_trips_field_by_field(tally_copy):
         assert ("export-a", "added-in-tally") in named_runs(b.url)
     finally:
         b.stop()
+
+
+def expect_same_datasets(a_url, b_url):
+    """Every evaluation dataset the same by name: tags, the names of its experiments, and its records' contents
+    (MLflow gives new ids and times)."""
+    def datasets(url):
+        names = {e["experiment_id"]: e["name"] for e in experiments(url).values()}
+        out = {}
+        for d in requests.post(url + "/api/3.0/mlflow/datasets/search", json={"max_results": 1000}).json().get("datasets", []):
+            links = requests.get(url + f"/api/3.0/mlflow/datasets/{d['dataset_id']}/experiment-ids").json().get("experiment_ids", [])
+            records = json.loads(requests.get(url + f"/api/3.0/mlflow/datasets/{d['dataset_id']}/records").json()["records"])
+            contents = sorted(json.dumps({k: r.get(k) for k in ["inputs", "outputs", "expectations", "tags", "source", "source_id", "source_type"]},
+                                         sort_keys=True) for r in records)
+            out[d["name"]] = (json.loads(d["tags"]), sorted(names[e] for e in links), contents, d.get("schema"), d.get("profile"))
+        return out
+    a, b = datasets(a_url), datasets(b_url)
+    assert a == b and len(a) == 1, (a, b)
 
 
 def journal_size(directory):

@@ -43,3 +43,30 @@ extension MLflowRESTSource {
                              createdBy: r["created_by"]?.text, lastUpdatedBy: r["last_updated_by"]?.text)
     }
 }
+
+/// Evaluation datasets sent to MLflow (`tally export mlflow`).
+extension MLflowRESTDestination {
+    public func createDataset(name: String, tags: [DatasetTag], experimentIDs: [String]) throws -> String {
+        let tagText = JSONValue.object(tags.map { ($0.key, $0.value.map(JSONValue.string) ?? .null) }).pythonDumps()
+        let body = "{\"name\":" + JSONText.quote(name) + ",\"tags\":" + JSONText.quote(tagText) + ",\"experiment_ids\":["
+            + experimentIDs.map(JSONText.quote).joined(separator: ",") + "]}"
+        guard let id = try http.json(.POST, "/api/3.0/mlflow/datasets/create", body: body, idempotent: false)?["dataset"]?["dataset_id"]?.text else {
+            throw TrackingError(.internalError, "MLflow at \(http.base) gave the evaluation dataset '\(name)' no id")
+        }
+        return id
+    }
+
+    public func upsertDatasetRecords(id: String, _ records: [DatasetRecord]) throws {
+        let list = JSONValue.array(records.map { r in
+            var m: [(String, JSONValue)] = [("inputs", r.inputs), ("outputs", r.outputs ?? .null), ("tags", r.tags)]
+            if let e = r.expectations { m.append(("expectations", e)) }
+            if let s = r.source { m.append(("source", s)) }
+            return .object(m)
+        })
+        _ = try http.json(.POST, "/api/3.0/mlflow/datasets/\(id)/records", body: "{\"records\":" + JSONText.quote(list.pythonDumps()) + "}")
+    }
+
+    public func deleteDataset(id: String) throws {
+        _ = try http.json(.DELETE, "/api/3.0/mlflow/datasets/\(id)", allowing: [404])
+    }
+}

@@ -37,6 +37,8 @@ public struct MLflowExport {
         public var loggedModels = 0, registeredModels = 0, modelVersions = 0
         /// Traces sent.
         public var traces = 0
+        /// Evaluation datasets and their records sent.
+        public var datasets = 0, datasetRecords = 0
         /// Registry webhooks created.
         public var webhooks = 0
         /// Artifact files and bytes uploaded.
@@ -84,6 +86,7 @@ public struct MLflowExport {
         try exportRunOutputs(ordered, service: service, to: destination, journal: &journal)
         // The registry is global: exported whole when every experiment is.
         if options.experiments == nil { try exportRegistry(service: service, to: destination, journal: &journal, summary: &summary) }
+        if options.experiments == nil { try exportDatasets(service: service, experiments: target, to: destination, journal: &journal, summary: &summary) }
         for (e, _) in plan where e.lifecycleStage == .deleted {
             if let id = target[e.experimentID], try destination.experimentStage(id: id) != .deleted { try destination.setExperimentDeleted(id: id, true) }
         }
