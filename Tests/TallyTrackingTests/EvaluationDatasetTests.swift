@@ -20,6 +20,7 @@ import Testing
         #expect(try dumps(#"{"k":1,"k":2,"j":3}"#, sorted: true) == #"{"j": 3, "k": 2}"#)
         #expect(try dumps(#""x\"y\\\n\u007f""#) == #""x\"y\\\n\u007f""#)
         #expect(try dumps("[NaN, Infinity, -Infinity, 1e999]") == "[NaN, Infinity, -Infinity, Infinity]")
+        #expect(try dumps("[-0.0, 0.0, -0, 0e0, -0E5]") == "[-0.0, 0.0, 0, 0.0, -0.0]")
         // MLflow's record identity: sha256(json.dumps(inputs, sort_keys=True)), keys in any order.
         let hash = try TrackingService.recordInputs(#"[{"inputs": {"q": "a", "n": 1}}, {"inputs": {"n": 1, "q": "a"}}, {}]"#).map(\.inputHash)
         #expect(hash[0] == "0ec0629e470471df5b925063287e0e9ed2c9f19496c9ebee2d4eb716fe0a6055" && hash[1] == hash[0])
@@ -175,6 +176,9 @@ import Testing
         #expect(try names("name LIKE '%a'", order: ["name"]) == ["Gamma", "alpha", "beta", "delta"])
         #expect(try names("name LIKE 'g%'") == [] && names("name ILIKE 'g%'") == ["Gamma"])
         #expect(try names("name IN ('alpha', 'delta')", order: ["name"]) == ["alpha", "delta"])
+        #expect(try names("name > 'alpha'", order: ["name"]) == ["beta", "delta"] && names("name <= 'alpha'", order: ["name"]) == ["Gamma", "alpha"])
+        expectError(.invalidParameterValue, "Invalid comparator for tag: IS NULL") { _ = try names("tags.env IS NULL") }
+        expectError(.invalidParameterValue, "Invalid value for numeric attribute 'created_time': '1.5'") { _ = try names("created_time > 1.5") }
         #expect(try names("tags.env = 'prod'", order: ["name"]) == ["Gamma", "beta"])
         #expect(try names("tags.env != 'prod'") == ["alpha"])  // a dataset without the tag never matches
         #expect(try names("tags.mlflow.user = 'u1' AND created_by = 'u1'", order: ["name"]) == ["Gamma", "beta"])

@@ -65,6 +65,7 @@ extension JSONValue {
         }
         guard let v = Double(text) else { return text }
         if v.isInfinite { return v > 0 ? "Infinity" : "-Infinity" }  // 1e999: Python reads it as inf
+        if v == 0 { return v.sign == .minus ? "-0.0" : "0.0" }  // -0.0 keeps its sign (and is another record's input than 0.0)
         return Validation.pythonFloat(v)
     }
 

@@ -41,6 +41,10 @@ extension FilterClause {
         case ("LIKE", .string(let v)): return LikePattern.matches(s, v, caseInsensitive: false)
         case ("ILIKE", .string(let v)): return LikePattern.matches(s, v, caseInsensitive: true)
         case ("RLIKE", .string(let v)): return FilterClause.regexSearch(s, v)
+        case ("<", .string(let v)): return binaryLess(s, v)
+        case ("<=", .string(let v)): return !binaryLess(v, s)
+        case (">", .string(let v)): return binaryLess(v, s)
+        case (">=", .string(let v)): return !binaryLess(s, v)
         case ("IN", .list(let vs)): return vs.contains { ExactKey.sameBytes(s, $0) }
         case ("NOT IN", .list(let vs)): return !vs.contains { ExactKey.sameBytes(s, $0) }
         default: return false

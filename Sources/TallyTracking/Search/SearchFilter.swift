@@ -280,6 +280,7 @@ public struct SearchFilter: Sendable, Equatable {
                 if kind == .loggedModels || kind == .registeredModels || kind == .modelVersions {
                     throw TrackingError.invalid("Invalid comparison: '\(key) \(op)'. Expected a comparison with 3 tokens.")
                 }
+                if kind == .evaluationDatasets { throw TrackingError.invalid("Invalid comparator for \(entity == .tag ? "tag" : "attribute"): \(op)") }
                 guard [.parameter, .tag, .metadata, .feedback, .expectation].contains(entity) else { throw invalidComparator(op, entity, key) }
                 return FilterClause(entity: entity, key: key, comparator: op, value: .none)
             }
@@ -320,7 +321,10 @@ public struct SearchFilter: Sendable, Equatable {
         func allowed(_ entity: SearchEntity, _ key: String) -> [String] {
             if isNumeric(entity, key) { return ["=", "!=", ">", ">=", "<", "<="] }
             if kind == .traces { return traceComparators(entity, key) }
-            if kind == .evaluationDatasets { return entity == .attribute && key == "name" ? ["=", "!=", "LIKE", "ILIKE", "IN"] : ["=", "!=", "LIKE", "ILIKE"] }
+            if kind == .evaluationDatasets {  // MLflow's SQL also orders a string attribute's values by their bytes
+                guard entity == .attribute else { return ["=", "!=", "LIKE", "ILIKE"] }
+                return ["=", "!=", "LIKE", "ILIKE", ">", ">=", "<", "<="] + (key == "name" ? ["IN"] : [])
+            }
             switch entity {
             case .parameter, .tag: return ["=", "!=", "LIKE", "ILIKE"]
             case .dataset: return ["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
@@ -373,6 +377,9 @@ public struct SearchFilter: Sendable, Equatable {
                 guard case .number(let n) = t, let v = Double(n) else {
                     let what = entity == .metric ? "metric" : "attribute"
                     throw TrackingError.invalid("Expected numeric value type for \(what). Found \(t.text)")
+                }
+                if kind == .evaluationDatasets, Int64(n) == nil {
+                    throw TrackingError.invalid("Invalid value for numeric attribute '\(key)': '\(n)'")
                 }
                 if kind == .experiments, Int64(n) == nil {
                     throw TrackingError.invalid("Invalid numeric value for '\(key)': \(n). Expected an integer.")

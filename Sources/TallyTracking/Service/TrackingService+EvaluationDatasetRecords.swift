@@ -63,11 +63,12 @@ extension TrackingService {
                 if changed.updateValue(r, forKey: r.id) == nil { order.append(r.id) }
                 schema.add(item)
             }
-            guard !items.isEmpty else { return (0, 0) }
-            try edit.save(order.compactMap { changed[$0] })
             var d = edit.dataset
-            d.schema = schema.text
-            d.profile = Self.datasetProfile(try edit.recordCount())
+            if !items.isEmpty {  // none sent: only the digest and update time are renewed, as in MLflow
+                try edit.save(order.compactMap { changed[$0] })
+                d.schema = schema.text
+                d.profile = Self.datasetProfile(try edit.recordCount())
+            }
             d.digest = Self.datasetDigest(name: d.name, time: now)
             d.lastUpdateTime = now
             if let user { d.lastUpdatedBy = user }

@@ -97,6 +97,8 @@ extension TrackingService {
     /// `datasets/{id}/add-experiments`: links experiments (which must exist, and which `scope` may edit, as MLflow's
     /// auth app asks of each; any already linked is skipped) and marks the dataset updated. Returns the dataset.
     public func addDatasetExperiments(id: String, experimentIDs: [String], scope: Grants = .unrestricted) throws -> EvaluationDataset {
+        // MLflow's auth app wants experiments to check: a caller held to grants may not add none.
+        guard scope.isUnrestricted || !experimentIDs.isEmpty else { throw TrackingError(.permissionDenied, "Permission denied") }
         for e in experimentIDs {
             _ = try experiment(id: e)
             try scope.require(.update, on: .experiment(e))
