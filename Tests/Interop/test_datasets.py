@@ -1,10 +1,19 @@
-"""MLflow 3's evaluation datasets (`mlflow.genai.datasets`, `/api/3.0/mlflow/datasets/…`): the unmodified client's
-round trip (create, get by id and by name, search, records merged from dicts, a DataFrame and traces, read back whole
-through pages by `to_df`, tags, experiments, deletes) with no warning; `mlflow.genai.evaluate` on a dataset, logged as
-the run's `mlflow_evaluation_dataset` input; the same raw requests to Tally and to a real `mlflow server` (3.17, from
-the venv), answers compared once ids, clocks and digests are reduced to tokens (the JSON held in strings compared both
-parsed and as text, Python's `json.dumps` being what both write); where MLflow answers 500 (or differs on purpose),
-Tally's own answer; and the permissions of MLflow's auth app under --auth basic, side by side with MLflow's."""
+"""MLflow 3's evaluation datasets (`mlflow.genai.datasets`, `/api/3.0/mlflow/datasets/…`) through the unmodified
+client: create, get (by id and by name), search, records merged from dicts, from a DataFrame (a missing cell sent as
+NaN) and from traces, read back by `to_df` through pages of 1,000, tags, experiments, deletes, with no warning; and
+`mlflow.genai.evaluate` on a dataset, logged as the run's `mlflow_evaluation_dataset` input.
+
+Side by side with a real `mlflow server` (3.17, SQLite, from the venv): the same raw requests to both (creates,
+upserts that merge, schema evolution, record pages, searches' filters, orders and pages, tags, experiments, deletes,
+bad requests), the answers compared once ids, clocks and digests are reduced to tokens: the same status, error_code
+and body, key order included; the JSON held in strings (tags, schema, profile, records) compared both parsed and as
+text, and Tally's checked to be what Python's `json.dumps` writes. Messages of refusals that differ are printed, not
+failed on (MLflow's messages are not an API). Where MLflow answers 500, and where Tally differs on purpose (experiment
+ids checked on create, an upsert without `mlflow.user` keeping `last_updated_by`, profiles recounted, …), Tally's own
+answers. Then the permissions of MLflow's auth app under --auth basic, the same requests as its users to
+`mlflow server --app-name basic-auth` and to Tally: the same statuses (except searches, which Tally filters).
+
+The two MLflow servers start side by side in threads, once per module, when a test first needs one."""
 import base64
 import hashlib
 import json
@@ -151,6 +160,10 @@ def test_datasets_round_trip_through_the_client(local, no_warnings):
     assert len(df) == 1104 and df["dataset_record_id"].is_unique
     assert sorted(r["i"] for r in df["inputs"] if "i" in r) == list(range(1100))
     assert df["created_time"].is_monotonic_increasing
+    got.merge_records([{"inputs": {"i": i}, "expectations": {"thrice": 3 * i}} for i in range(5)])
+    df = datasets.get_dataset(dataset_id=ds.dataset_id).to_df()
+    assert len(df) == 1104 and {r["i"]: e for r, e in zip(df["inputs"], df["expectations"]) if r.get("i", 9) < 5} == {
+        i: {"twice": 2 * i, "thrice": 3 * i} for i in range(5)}
 
     # Tags: set (a None value leaves the tag as it is; other values are stored as Python's str), delete.
     datasets.set_dataset_tags(ds.dataset_id, {"team": "y", "version": 2, "ok": True, "team2": None})
@@ -266,10 +279,10 @@ class Session:
     the same on both servers)."""
 
     def __init__(self, base, auth=None):
-        self.base, self.auth, self.steps = base, auth, []
+        self.base, self.auth, self.steps, self.http = base, auth, [], requests.Session()
 
     def __call__(self, step, method, path, **kw):
-        r = requests.request(method, self.base + path, auth=kw.pop("auth", self.auth), **kw)
+        r = self.http.request(method, self.base + path, auth=kw.pop("auth", self.auth), **kw)
         try:
             body = r.json()
         except ValueError:
@@ -313,7 +326,6 @@ def scenario(s):
         s("get", "GET", f"{DS}/{d}")
     s("experiment-ids of alpha", "GET", f"{DS}/{alpha}/experiment-ids")
     s("experiment-ids of cafe", "GET", f"{DS}/{cafe}/experiment-ids")
-    s("get by the create path", "GET", DS + "/create")
     s("ajax-api get", "GET", f"/ajax-api/3.0/mlflow/datasets/{alpha}")
 
     # Upserts: one record per inputs (as Python's json.dumps(sort_keys=True) writes them), the same inputs in one
@@ -354,31 +366,34 @@ def scenario(s):
     s("get beta", "GET", f"{DS}/{beta}")
     token, n = None, 0
     while True:
-        page = s(f"records of beta, page {n}", "GET", f"{DS}/{beta}/records", params={"max_results": 3, **({"page_token": token} if token else {})})
+        more = {"page_token": token} if token else {}
+        page = s(f"records of beta, page {n}", "GET", f"{DS}/{beta}/records", params={"max_results": 3, **more})
         token, n = page.get("next_page_token"), n + 1
         if not token or n > 5:
             break
     s("records of beta, max_results 0", "GET", f"{DS}/{beta}/records", params={"max_results": 0})
     s("records of beta, offset token", "GET", f"{DS}/{beta}/records", params={"max_results": 2, "page_token": "3"})
-    s("records of beta, max_results as JSON", "GET", f"{DS}/{beta}/records", json={"max_results": 4})
     s("records of an unknown dataset", "GET", f"{DS}/d-{'0' * 32}/records")
 
     # Searches: filters, orders, experiments, pages.
     alpha_created = next(b for st, _, b in s.steps if st == "create alpha")["dataset"]["created_time"]
-    for f in [None, "name = 'alpha'", "name = \"alpha\"", "name LIKE 'a%'", "name LIKE '%A%'", "name ILIKE '%A%'", "name IN ('alpha', 'Gamma', 'nope')",
-              "name != 'alpha'", "name > 'beta'", "tags.env = 'prod'", "tags.env != 'prod'", "tags.env LIKE 'd%'", "tags.env ILIKE 'PROD'",
-              "tags.mlflow.user = 'bob'", "tags.`mlflow.user` = 'bob'", "created_time > {alpha}", "created_time >= {alpha}",
+    for f in [None, "name = 'alpha'", "name = \"alpha\"", "name LIKE 'a%'", "name LIKE '%A%'", "name ILIKE '%A%'",
+              "name IN ('alpha', 'Gamma', 'nope')", "name != 'alpha'", "name > 'beta'", "tags.env = 'prod'", "tags.env != 'prod'",
+              "tags.env LIKE 'd%'", "tags.env ILIKE 'PROD'",
+              "tags.mlflow.user = 'bob'", "created_time > {alpha}", "created_time >= {alpha}",
               "last_update_time > {alpha}", "last_updated_by = 'erin'", "created_by = 'alice'", "created_by LIKE 'b%'",
               "name != 'alpha' AND tags.env ILIKE 'DEV'", "name = 'nope'", ""]:
         orders = ORDERS if f in (None, "tags.env != 'prod'") else ORDERS[:2]
         for order in orders:
             body = {"order_by": order, **({"filter_string": f.format(alpha=alpha_created)} if f is not None else {})}
             s(f"search {f!r} {order}", "POST", DS + "/search", json=body)
-    for ids in ([e2], [e1, e2], [e3], [gone], ["999999"], [e1, "999999"]):
-        s(f"search in experiments {ids}", "POST", DS + "/search", json={"experiment_ids": ids, "order_by": ["name"]})
+    for label, ids in (("the second", [e2]), ("the first two", [e1, e2]), ("the third", [e3]), ("the deleted", [gone]),
+                       ("an unknown", ["999999"]), ("the first and an unknown", [e1, "999999"])):
+        s(f"search in {label}", "POST", DS + "/search", json={"experiment_ids": ids, "order_by": ["name"]})
     token, n = None, 0
     while True:
-        page = s(f"search page {n}", "POST", DS + "/search", json={"max_results": 2, "order_by": ["name ASC"], **({"page_token": token} if token else {})})
+        more = {"page_token": token} if token else {}
+        page = s(f"search page {n}", "POST", DS + "/search", json={"max_results": 2, "order_by": ["name ASC"], **more})
         token, n = page.get("next_page_token"), n + 1
         if not token or n > 5:
             break
@@ -390,8 +405,7 @@ def scenario(s):
 
     # Tags: a null value leaves the tag as it is; others are stored as Python's str() prints them.
     s("set tags", "PATCH", f"{DS}/{alpha}/tags", json={"tags": json.dumps({"env": "staging", "new": 5, "flag": True, "f": 1.5, "z": None,
-                                                                            "n": None, "a b": "spaced", "mlflow.user": "zed", "obj": {"a": 1},
-                                                                            "list": ["x", 2]})})
+                                                                            "n": None, "a b": "spaced", "mlflow.user": "zed"})})
     s("get after set tags", "GET", f"{DS}/{alpha}")
     s("set no tags", "PATCH", f"{DS}/{alpha}/tags", json={"tags": "{}"})
     s("delete tag", "DELETE", f"{DS}/{alpha}/tags/n")
@@ -400,6 +414,15 @@ def scenario(s):
     s("delete a tag of an unknown dataset", "DELETE", f"{DS}/d-{'0' * 32}/tags/n")
     s("get after delete tags", "GET", f"{DS}/{alpha}")
     s("search by a set tag", "POST", DS + "/search", json={"filter_string": "tags.new = '5' AND tags.flag = 'True'"})
+    # A dataset of its own (deleted before the searches that follow) for an upsert of no records, inputs that differ
+    # only by the sign of a zero (Python's json.dumps writes -0.0: two records), and tag values that are an object or
+    # a list (Python's str() of a dict prints its repr).
+    scratch = create("scratch")
+    s("upsert nothing", "POST", f"{DS}/{scratch}/records", json={"records": "[]"})
+    s("get after upserting nothing", "GET", f"{DS}/{scratch}")
+    s("upsert signed zeros", "POST", f"{DS}/{scratch}/records", json=records({"inputs": {"m": -0.0}}, {"inputs": {"m": 0.0}}, {"inputs": {"m": 0}}))
+    s("records of signed zeros", "GET", f"{DS}/{scratch}/records")
+    s("delete scratch", "DELETE", f"{DS}/{scratch}")
 
     # Experiments.
     s("add experiments", "POST", f"{DS}/{alpha}/add-experiments", json={"experiment_ids": [e3, e1]})
@@ -428,9 +451,7 @@ def scenario(s):
     s("delete records, no body", "DELETE", f"{DS}/{alpha}/records")
     s("delete records of an unknown dataset", "DELETE", f"{DS}/d-{'0' * 32}/records", json={"dataset_record_ids": drop})
 
-    # Deleting a dataset (once it has had an upsert of no records).
-    s("upsert nothing", "POST", f"{DS}/{beta}/records", json={"records": "[]"})
-    s("get after upserting nothing", "GET", f"{DS}/{beta}")
+    # Deleting a dataset.
     s("delete beta", "DELETE", f"{DS}/{beta}")
     s("delete beta again", "DELETE", f"{DS}/{beta}")
     s("get deleted", "GET", f"{DS}/{beta}")
@@ -455,7 +476,8 @@ def scenario(s):
             ("upsert without records", "POST", f"/{alpha}/records", {"json": {}}),
             ("upsert with empty records", "POST", f"/{alpha}/records", {"json": {"records": ""}}),
             ("upsert records not a string", "POST", f"/{alpha}/records", {"json": {"records": [{"inputs": {"q": "z"}}]}}),
-            ("upsert a bad source type", "POST", f"/{alpha}/records", {"json": records({"inputs": {"q": "z"}}, {"inputs": {"q": "y"}, "source": {"source_type": "bogus"}})}),
+            ("upsert a bad source type", "POST", f"/{alpha}/records",
+             {"json": records({"inputs": {"q": "z"}}, {"inputs": {"q": "y"}, "source": {"source_type": "bogus"}})}),
             ("get unknown", "GET", nope, {}),
             ("add experiments to unknown", "POST", nope + "/add-experiments", {"json": {"experiment_ids": [e1]}}),
             ("remove experiments from unknown", "POST", nope + "/remove-experiments", {"json": {"experiment_ids": [e1]}}),
@@ -489,7 +511,6 @@ def scenario(s):
             ("search two statements", "POST", "/search", {"json": {"filter_string": "name = 's1'; name = 's2'"}}),
             ("search a bad page token", "POST", "/search", {"json": {"page_token": "garbage!!"}}),
             ("search a page token not JSON", "POST", "/search", {"json": {"page_token": base64.b64encode(b"notjson").decode()}}),
-            ("search a page token of offset 0", "POST", "/search", {"json": {"page_token": base64.b64encode(b'{"offset": 0}').decode()}}),
             ("search experiment_ids not a list", "POST", "/search", {"json": {"experiment_ids": "1"}}),
             ("an API 2.0 path", "GET", f"/{alpha}", {"api": "/api/2.0/mlflow/datasets"})]:
         base = kw.pop("api", DS)
@@ -582,10 +603,15 @@ class Tokens:
         return self.text(v)
 
 
+def unset(message):
+    """A message with the Python sets it prints (`{'b', 'a'}`: an order of each process's own) sorted."""
+    return re.sub(r"\{'[^{}]*'\}", lambda m: "{" + ", ".join(sorted(m.group(0)[1:-1].split(", "))) + "}", message)
+
+
 def differences(theirs, ours, their_exps, our_exps, notes):
     """Where Tally's answers differ from MLflow's: the same status; for an error the same error_code; for a success
-    the same body once reduced (`Tokens`). Messages that differ (once ids are reduced) go to `notes`: MLflow's
-    messages are not an API (its filter errors print Python sets, in an order of each process's own)."""
+    the same body once reduced (`Tokens`). Messages that differ (once ids are reduced) go to `notes`, not a failure:
+    MLflow's messages are not an API."""
     t, o = Tokens(theirs, their_exps), Tokens(ours, our_exps)
     problems = []
     assert [s for s, _, _ in theirs] == [s for s, _, _ in ours]
@@ -595,7 +621,7 @@ def differences(theirs, ours, their_exps, our_exps, notes):
         elif s1 >= 400:
             if isinstance(b1, dict) and (not isinstance(b2, dict) or b2.get("error_code") != b1.get("error_code")):
                 problems.append(f"{step}: error mlflow {b1}, tally {b2}")
-            elif isinstance(b1, dict) and t.text(b1.get("message", "")) != o.text(b2.get("message", "")):
+            elif isinstance(b1, dict) and unset(t.text(b1.get("message", ""))) != unset(o.text(b2.get("message", ""))):
                 notes.append(f"{step}: message mlflow {b1.get('message')!r}, tally {b2.get('message')!r}")
         else:
             problems += [f"{step}: {where}: mlflow {x!r}, tally {y!r}" for where, x, y in unequal(t.value(b1), o.value(b2))]
@@ -617,6 +643,24 @@ def unequal(a, b, where=""):
     return [] if a == b else [(where, a, b)]
 
 
+def test_answers_match_mlflow(oracles):
+    oracle = oracles["plain"].get()
+    tally = Server()
+    try:
+        theirs, ours = Session(oracle.url), Session(tally.url)
+        notes = []
+        problems = differences(theirs.steps, ours.steps, scenario(theirs), scenario(ours), notes)
+        print("\n".join(["messages that differ from MLflow's:"] + notes))
+        for step, status, body in ours.steps:  # Tally's JSON in strings is what Python's json.dumps writes
+            for k, v in walk(body):
+                if k in IN_STRINGS and isinstance(v, str) and not python_json(v):
+                    problems.append(f"{step}: {k} is not as json.dumps writes it: {v!r}")
+        assert not problems, "\n".join(problems)
+        assert tally.proc.poll() is None
+    finally:
+        tally.stop()
+
+
 def tally_answers(base):
     """Where MLflow 3.17 answers 500 (a bug of its server) or differs from Tally on purpose: Tally's own answers."""
     def call(method, path, status, code=None, **kw):
@@ -633,6 +677,22 @@ def tally_answers(base):
         return json.loads(call("GET", f"{DS}/{d}/records", 200)["records"])
 
     exp = call("POST", API + "/experiments/create", 200, json={"name": "datasets-tally"})["experiment_id"]
+    # Differences on purpose, without a 500 on MLflow's side:
+    # - GET on the create path is 405 (MLflow takes "create" for a dataset id: 404);
+    call("GET", DS + "/create", 405, "BAD_REQUEST")
+    # - a GET's parameters come from its query string only (MLflow reads a JSON body when there is no query string);
+    # - a search's page token of offset 0 is the first page (MLflow refuses a token it never gives);
+    # - a tag key in backquotes is the key (MLflow's dataset grammar keeps the backquotes and finds nothing);
+    # - a tag value that is an object or a list is stored as its JSON (MLflow stores Python's str(), a repr).
+    first = call("POST", DS + "/create", 200, json={"name": "diff", "experiment_ids": [exp], "tags": json.dumps({"mlflow.user": "bob"})})["dataset"]
+    call("POST", f"{DS}/{first['dataset_id']}/records", 200, json=records({"inputs": {"q": 1}}, {"inputs": {"q": 2}}))
+    assert len(json.loads(call("GET", f"{DS}/{first['dataset_id']}/records", 200, json={"max_results": 1})["records"])) == 2
+    zero = call("POST", DS + "/search", 200, json={"experiment_ids": [exp], "page_token": base64.b64encode(b'{"offset": 0}').decode()})
+    assert [x["name"] for x in zero["datasets"]] == ["diff"]
+    quoted = call("POST", DS + "/search", 200, json={"experiment_ids": [exp], "filter_string": "tags.`mlflow.user` = 'bob'"})
+    assert [x["name"] for x in quoted["datasets"]] == ["diff"]
+    call("PATCH", f"{DS}/{first['dataset_id']}/tags", 200, json={"tags": json.dumps({"obj": {"a": 1}, "list": ["x", 2]})})
+    assert json.loads(one(first["dataset_id"])["tags"]) == {"mlflow.user": "bob", "obj": '{"a": 1}', "list": '["x", 2]'}
     # Experiments are checked on create (MLflow links ids it does not check), and each linked once (MLflow: 400,
     # the IntegrityError of its primary key).
     call("POST", DS + "/create", 404, "RESOURCE_DOES_NOT_EXIST", json={"name": "t", "experiment_ids": [exp, "999999"]})
@@ -661,7 +721,8 @@ def tally_answers(base):
     assert '"inputs": {"q": "nan", "x": NaN, "y": -Infinity}' in text and python_json(text)
     (r,) = json.loads(text)
     assert "expectations" not in r and r["outputs"] == {} and r["created_by"] == "bob"
-    assert json.loads(one(d)["schema"]) == {"inputs": {"q": "string", "x": "float", "y": "float"}, "outputs": {}, "expectations": {}, "version": "1.0"}
+    schema = {"inputs": {"q": "string", "x": "float", "y": "float"}, "outputs": {}, "expectations": {}, "version": "1.0"}
+    assert json.loads(one(d)["schema"]) == schema
     # An upsert without an mlflow.user tag keeps the dataset's last_updated_by (MLflow clears it).
     call("POST", f"{DS}/{d}/records", 200, json=records({"inputs": {"q": "anon"}}))
     assert one(d)["last_updated_by"] == "bob"
@@ -685,28 +746,28 @@ def tally_answers(base):
     ids = [r["dataset_record_id"] for r in listed(d)]
     assert call("DELETE", f"{DS}/{d}/records", 200, json={"dataset_record_ids": ids}) == {"deleted_count": 5}
     assert one(d)["profile"] == '{"num_records": 0}' and listed(d) == []
+    # Concurrent upserts of the same inputs, and tags set meanwhile: each answered, one record per inputs.
+    def write(i):
+        for j in range(5):
+            statuses.append(requests.post(f"{base}{DS}/{d}/records", json=records({"inputs": {"k": j}, "tags": {"w": i}})).status_code)
+            statuses.append(requests.patch(f"{base}{DS}/{d}/tags", json={"tags": json.dumps({f"t{j}": i})}).status_code)
+    statuses = []
+    writers = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    assert statuses == [200] * 40 and sorted(r["inputs"]["k"] for r in listed(d)) == list(range(5))
+    assert one(d)["profile"] == '{"num_records": 5}'
     # A non-string mlflow.user at create: MLflow stores the dataset, then answers an HTML 500.
     odd = call("POST", DS + "/create", 200, json={"name": "odd", "experiment_ids": [exp], "tags": json.dumps({"mlflow.user": 5})})["dataset"]
     assert odd["created_by"] == "5" and json.loads(odd["tags"]) == {"mlflow.user": "5"}
 
 
-def test_answers_match_mlflow(oracles):
-    oracle = oracles["plain"].get()
-    tally = Server()
-    try:
-        theirs, ours = Session(oracle.url), Session(tally.url)
-        notes = []
-        problems = differences(theirs.steps, ours.steps, scenario(theirs), scenario(ours), notes)
-        print("\n".join(["messages that differ from MLflow's:"] + notes))
-        for step, status, body in ours.steps:  # Tally's JSON in strings is what Python's json.dumps writes
-            for k, v in walk(body):
-                if k in IN_STRINGS and isinstance(v, str) and not python_json(v):
-                    problems.append(f"{step}: {k} is not as json.dumps writes it: {v!r}")
-        assert not problems, "\n".join(problems)
-        tally_answers(tally.url)
-        assert tally.proc.poll() is None
-    finally:
-        tally.stop()
+def test_answers_where_mlflow_fails(local):
+    """Requests MLflow 3.17 answers with a 500 (often Flask's HTML page), and the differences Tally makes on purpose:
+    Tally's own answers."""
+    tally_answers(local.url)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -779,8 +840,8 @@ def acl_scenario(s, tally):
     s("anonymous gets the first", "GET", f"{DS}/{first}", auth=None)
     s("alice searches the second", "POST", DS + "/search", auth=alice, json={"experiment_ids": [e2], "order_by": ["name"]})
     if tally:  # MLflow's auth app checks these by the experiments asked for (and refuses when none are) only
-        for who, body in ((dave, {"experiment_ids": [e1]}), (dave, {}), (dave, {"experiment_ids": [e2]}), (alice, {})):
-            s(f"filtered: {who[0]} searches {body}", "POST", DS + "/search", auth=who, json={**body, "order_by": ["name"]})
+        for who, where, ids in ((dave, "the first", [e1]), (dave, "everywhere", []), (dave, "the second", [e2]), (alice, "everywhere", [])):
+            s(f"filtered: {who[0]} searches {where}", "POST", DS + "/search", auth=who, json={"experiment_ids": ids, "order_by": ["name"]})
         s("filtered: dave searches with GET", "GET", DS + "/search", auth=dave, params={"experiment_ids": [e1], "order_by": "name"})
     s("carol deletes both", "DELETE", f"{DS}/{both}", auth=carol)
     s("carol deletes the first", "DELETE", f"{DS}/{first}", auth=carol)
@@ -796,9 +857,9 @@ def test_permissions_under_basic_auth(oracles):
         # Searches show only the datasets every experiment of which the caller may read.
         found = {step: [d["name"] for d in body.get("datasets", [])] for step, status, body in ours.steps if step.startswith("filtered:")}
         bobs = ["bob creates in the first"]  # in the first experiment only: the one dave may read
-        assert found == {"filtered: dave searches {'experiment_ids': ['%s']}" % our_exps[0]: bobs, "filtered: dave searches {}": bobs,
-                         "filtered: dave searches {'experiment_ids': ['%s']}" % our_exps[1]: [], "filtered: dave searches with GET": bobs,
-                         "filtered: alice searches {}": ["bob creates in the first", "carol creates in both", "in both", "in the first"]}
+        assert found == {"filtered: dave searches the first": bobs, "filtered: dave searches everywhere": bobs,
+                         "filtered: dave searches the second": [], "filtered: dave searches with GET": bobs,
+                         "filtered: alice searches everywhere": ["bob creates in the first", "carol creates in both", "in both", "in the first"]}
         ours.steps = [x for x in ours.steps if not x[0].startswith("filtered:")]
         t, o = Tokens(theirs.steps, their_exps), Tokens(ours.steps, our_exps)
         problems = []
