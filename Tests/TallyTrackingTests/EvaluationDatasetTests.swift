@@ -21,6 +21,8 @@ import Testing
         #expect(try dumps(#""x\"y\\\n\u007f""#) == #""x\"y\\\n\u007f""#)
         #expect(try dumps("[NaN, Infinity, -Infinity, 1e999]") == "[NaN, Infinity, -Infinity, Infinity]")
         #expect(try dumps("[-0.0, 0.0, -0, 0e0, -0E5]") == "[-0.0, 0.0, 0, 0.0, -0.0]")
+        #expect(try dumps(#""a\bb\fc\u0001\u2028""#) == #""a\bb\fc\u0001\u2028""#)  // Python's short escapes for \b and \f
+        for bad in ["01", "-012", "[00]"] { #expect(throws: JSONSyntaxError.self) { _ = try dumps(bad) } }  // as Python's json refuses them
         // MLflow's record identity: sha256(json.dumps(inputs, sort_keys=True)), keys in any order.
         let hash = try TrackingService.recordInputs(#"[{"inputs": {"q": "a", "n": 1}}, {"inputs": {"n": 1, "q": "a"}}, {}]"#).map(\.inputHash)
         #expect(hash[0] == "0ec0629e470471df5b925063287e0e9ed2c9f19496c9ebee2d4eb716fe0a6055" && hash[1] == hash[0])
@@ -39,6 +41,13 @@ import Testing
         #expect(d.tags == [DatasetTag(key: "mlflow.user", value: "alice"), DatasetTag(key: "k", value: "v"), DatasetTag(key: "n", value: "5"),
                            DatasetTag(key: "b", value: "True"), DatasetTag(key: "none", value: nil)])
         #expect(try s.dataset(id: d.id) == d && s.datasetExperimentIDs(id: d.id) == [e1, e2])
+        // An experiment id as MLflow reads it (`0\(e1)` is e1), linked once; keys that differ only by normalization are two.
+        let (spelled, links) = try s.createDataset(name: "spelled", experimentIDs: ["0" + e1, e1], tags: #"{"\u00e9": "1", "e\u0301": "2"}"#)
+        #expect(try links == [e1] && spelled.tags.count == 2 && s.datasetExperimentIDs(id: spelled.id) == [e1])
+        #expect(try s.searchDatasets(experimentIDs: ["0" + e1], filter: "tags.e\u{301} = '2'", maxResults: nil, orderBy: [], pageToken: nil).items.map(\.id) == [spelled.id])
+        // A search naming more experiments than a statement can bind: no trap, the same answer.
+        #expect(try s.searchDatasets(experimentIDs: (0..<40_000).map(String.init), filter: nil, maxResults: nil, orderBy: [], pageToken: nil).items.count == 2)
+        try s.deleteDataset(id: spelled.id)
 
         // Tags: merged key by key (a key already there keeps its place), null left as it is, deleted.
         try s.setDatasetTags(id: d.id, tags: #"{"k": "w", "new": 1.5, "mlflow.user": null}"#)

@@ -12,9 +12,7 @@ extension MLflowRESTSource {
         }
         return try listed.map { d in
             let id = d["dataset_id"]?.text ?? ""
-            let tags = (d["tags"]?.text).flatMap { try? JSONParser.parse(Array($0.utf8)) }?.pythonMembers.map { k, v in
-                DatasetTag(key: k, value: v == .null ? nil : v.pythonScalarText ?? v.pythonDumps())
-            } ?? []
+            let tags = try TrackingService.datasetTags(d["tags"]?.text, field: "dataset \(id)'s tags", keepingNulls: true)
             let dataset = EvaluationDataset(id: id, name: d["name"]?.text ?? "", tags: tags, schema: d["schema"]?.text, profile: d["profile"]?.text,
                                             digest: d["digest"]?.text ?? "", createdTime: d["created_time"]?.int64 ?? 0,
                                             lastUpdateTime: d["last_update_time"]?.int64 ?? 0, createdBy: d["created_by"]?.text,
@@ -25,7 +23,11 @@ extension MLflowRESTSource {
             var token: String?
             repeat {
                 guard let page = try http.json(.GET, path + "/records", query: MLflowRESTSource.query([("max_results", "1000")], token: token)) else { break }
-                let list = (page["records"]?.text).flatMap { try? JSONParser.parse(Array($0.utf8)) }?.items ?? []
+                // A page it cannot read fails the import (a dataset imported short would be journaled as done).
+                let list: [JSONValue]
+                do { list = try JSONParser.parse(Array((page["records"]?.text ?? "[]").utf8)).items } catch {
+                    throw TrackingError(.internalError, "MLflow at \(http.base) gave dataset \(id) records that cannot be read: \(error)")
+                }
                 records += list.map { Self.record($0, dataset: id) }
                 token = page["next_page_token"]?.text
             } while token != nil
@@ -47,7 +49,7 @@ extension MLflowRESTSource {
 /// Evaluation datasets sent to MLflow (`tally export mlflow`).
 extension MLflowRESTDestination {
     public func createDataset(name: String, tags: [DatasetTag], experimentIDs: [String]) throws -> String {
-        let tagText = JSONValue.object(tags.map { ($0.key, $0.value.map(JSONValue.string) ?? .null) }).pythonDumps()
+        let tagText = EvaluationDataset(id: "", name: name, tags: tags, digest: "", createdTime: 0, lastUpdateTime: 0).tagsJSON
         let body = "{\"name\":" + JSONText.quote(name) + ",\"tags\":" + JSONText.quote(tagText) + ",\"experiment_ids\":["
             + experimentIDs.map(JSONText.quote).joined(separator: ",") + "]}"
         guard let id = try http.json(.POST, "/api/3.0/mlflow/datasets/create", body: body, idempotent: false)?["dataset"]?["dataset_id"]?.text else {

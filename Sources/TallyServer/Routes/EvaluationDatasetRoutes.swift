@@ -83,7 +83,7 @@ struct EvaluationDatasetRoutes {
         var o = Obj()
         o.add("dataset_id", d.id)
         o.add("name", d.name)
-        o.add("tags", JSONValue.object(d.tags.map { ($0.key, $0.value.map(JSONValue.string) ?? .null) }).pythonDumps())
+        o.add("tags", d.tagsJSON)
         o.add("schema", d.schema)
         o.add("profile", d.profile)
         o.add("digest", d.digest)

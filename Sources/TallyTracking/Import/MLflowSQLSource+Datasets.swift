@@ -37,8 +37,11 @@ extension MLflowSQLSource {
                 // MLflow keeps outputs wrapped (`{"mlflow_wrapped": …}`), so that any JSON value fits its column.
                 var outputs = json(r[4])
                 if let o = outputs, o.pythonMembers.count == 1, let inner = o["mlflow_wrapped"] { outputs = inner == .null ? nil : inner }
+                guard let inputs = json(r[3]) else {  // unreadable: the import stops rather than store other inputs under MLflow's hash
+                    throw TrackingError(.internalError, "\(location): record \(r[0].string ?? "") of dataset \(r[1].string ?? "") has inputs that are not JSON")
+                }
                 out[i].records.append(DatasetRecord(id: r[0].string ?? "", datasetID: r[1].string ?? "", inputHash: r[2].string ?? "",
-                                                    inputs: json(r[3]) ?? .object([]), outputs: outputs, expectations: json(r[5]),
+                                                    inputs: inputs, outputs: outputs, expectations: json(r[5]),
                                                     tags: json(r[6]) ?? .object([]), source: json(r[7]), sourceID: r[8].string, sourceType: r[9].string,
                                                     createdTime: r[10].int ?? 0, lastUpdateTime: r[11].int ?? 0, createdBy: r[12].string,
                                                     lastUpdatedBy: r[13].string))

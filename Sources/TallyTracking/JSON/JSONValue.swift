@@ -46,14 +46,23 @@ public enum JSONValue: Sendable, Equatable {
     /// A JSON string literal with every character outside ASCII's printable range escaped (`\u00e9`, `\u007f`,
     /// surrogate pairs beyond the BMP), as Python's `json.dumps` writes by default.
     public static func asciiQuote(_ s: String) -> String {
-        var out = ""
-        for u in JSONText.quote(s).utf16 {
-            if u < 0x7F { out.unicodeScalars.append(Unicode.Scalar(UInt8(u))) } else {
+        var out = "\""
+        for u in s.utf16 {
+            switch u {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0x08: out += "\\b"  // Python's short escapes, which its hashes of a record's inputs depend on
+            case 0x0C: out += "\\f"
+            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(UInt8(u)))
+            default:
                 let hex = String(u, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             }
         }
-        return out
+        return out + "\""
     }
 
     /// Python's type name of the value (`str`, `int`, `float`, `bool`, `list`, `dict`, `NoneType`).
@@ -145,7 +154,10 @@ public struct JSONParser {
             while i < bytes.count, bytes[i] >= 0x30 && bytes[i] <= 0x39 { i += 1 }
             return i - s
         }
+        let whole = i
         guard digits() > 0 else { throw fail("invalid number") }
+        // `01` is no JSON number (Python's json refuses it too; kept, it would be text no client could read back).
+        guard bytes[whole] != UInt8(ascii: "0") || i - whole == 1 else { throw fail("invalid number (a leading zero)") }
         if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
             i += 1
             guard digits() > 0 else { throw fail("invalid number") }

@@ -86,9 +86,9 @@ enum EvaluationDatasetSQL {
 
     /// Upserts tags, a statement per 300 (the last of a key given twice wins).
     static func setTags(_ db: some SQLConnection, _ id: String, _ tags: [DatasetTag]) throws {
-        var last: [String: Int] = [:]
-        for (i, t) in tags.enumerated() { last[t.key] = i }
-        let rows = tags.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element)
+        var last: [ExactKey: Int] = [:]  // by bytes: "é" and "e" + U+0301 are two keys, as to Python
+        for (i, t) in tags.enumerated() { last[ExactKey(t.key)] = i }
+        let rows = tags.enumerated().filter { last[ExactKey($0.element.key)] == $0.offset }.map(\.element)
         for chunk in rows.chunks(of: 300) {
             try db.run("INSERT INTO evaluation_dataset_tags (dataset_id, key, value) VALUES "
                        + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
@@ -132,16 +132,22 @@ enum EvaluationDatasetSQL {
         return Array(found.values)
     }
 
+    /// Datasets by id, 300 ids a statement (a statement's binds are bounded: PostgreSQL's 65,535, SQLite's 32,766).
     static func datasets(_ db: some SQLConnection, ids: [String]) throws -> [EvaluationDataset] {
-        guard !ids.isEmpty else { return [] }
-        return try datasets(db, where: "d.dataset_id IN (\(sqlMarks(ids.count)))", ids.map(SQLValue.text))
+        try Array(Set(ids)).chunks(of: 300).flatMap { chunk in
+            try datasets(db, where: "d.dataset_id IN (\(sqlMarks(chunk.count)))", chunk.map(SQLValue.text))
+        }
     }
 
+    /// The datasets linked to any of `experimentIDs` (all when `nil`), 300 experiments a statement, each dataset once.
     static func datasets(_ db: some SQLConnection, experimentIDs: [String]?) throws -> [EvaluationDataset] {
         guard let experimentIDs else { return try datasets(db, where: "1 = 1", []) }
-        guard !experimentIDs.isEmpty else { return [] }
-        return try datasets(db, where: "d.dataset_id IN (SELECT dataset_id FROM evaluation_dataset_experiments WHERE experiment_id IN (\(sqlMarks(experimentIDs.count))))",
-                            experimentIDs.map(SQLValue.text))
+        var found: [String: EvaluationDataset] = [:]
+        for chunk in Array(Set(experimentIDs)).chunks(of: 300) {
+            for d in try datasets(db, where: "d.dataset_id IN (SELECT dataset_id FROM evaluation_dataset_experiments WHERE experiment_id IN (\(sqlMarks(chunk.count))))",
+                                  chunk.map(SQLValue.text)) { found[d.id] = d }
+        }
+        return Array(found.values)
     }
 
     static func experimentIDs(_ db: some SQLConnection, _ id: String) throws -> [String] {

@@ -24,6 +24,11 @@ public struct EvaluationDataset: Sendable, Equatable {
     /// The `mlflow.user` of the last records added.
     public var lastUpdatedBy: String?
 
+    /// Its tags as MLflow's API gives them: the text of a JSON object (Python's `json.dumps`), a null value as `null`.
+    public var tagsJSON: String {
+        JSONValue.object(tags.map { ($0.key, $0.value.map(JSONValue.string) ?? .null) }).pythonDumps()
+    }
+
     /// A dataset.
     public init(id: String, name: String, tags: [DatasetTag] = [], schema: String? = nil, profile: String? = nil, digest: String,
                 createdTime: Int64, lastUpdateTime: Int64, createdBy: String? = nil, lastUpdatedBy: String? = nil) {

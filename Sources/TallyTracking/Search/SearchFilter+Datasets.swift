@@ -14,7 +14,7 @@ extension SearchFilter {
             case (.attribute, "last_updated_by"): return d.lastUpdatedBy.map(c.test) ?? false
             case (.attribute, "created_time"): return c.test(Double(d.createdTime))
             case (.attribute, "last_update_time"): return c.test(Double(d.lastUpdateTime))
-            case (.tag, let key): return d.tags.first { $0.key == key }?.value.map(c.test) ?? false
+            case (.tag, let key): return d.tags.first { ExactKey.sameBytes($0.key, key) }?.value.map(c.test) ?? false
             default: return false
             }
         }

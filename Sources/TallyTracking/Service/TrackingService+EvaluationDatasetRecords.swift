@@ -5,6 +5,9 @@ import Crypto
 extension TrackingService {
     /// A records page's size when `max_results` is absent or 0, MLflow's.
     public static let defaultDatasetRecordPage: Int64 = 1000
+    /// The most records one page holds: a larger `max_results` gets this many and the next page's token (MLflow's
+    /// client follows tokens), so one request never builds an answer of every record.
+    public static let maxDatasetRecordPage: Int64 = 10_000
     /// Where a record may come from (`source.source_type`), MLflow's.
     public static let datasetRecordSourceTypes = ["UNSPECIFIED", "TRACE", "HUMAN", "DOCUMENT", "CODE"]
 
@@ -83,10 +86,11 @@ extension TrackingService {
     /// 1,000), and the token of the next page (MLflow's: base64 of `time:id`; a bare number, its older form, skips that
     /// many). An unknown dataset has none.
     public func datasetRecords(id: String, maxResults: Int64?, pageToken: String?) throws -> SearchPage<DatasetRecord> {
-        let limit = maxResults.flatMap { $0 == 0 ? nil : $0 } ?? Self.defaultDatasetRecordPage
-        guard limit >= 1 else { throw TrackingError.invalid("Invalid value \(limit) for parameter 'max_results' supplied. It must be a positive integer") }
+        let asked = maxResults.flatMap { $0 == 0 ? nil : $0 } ?? Self.defaultDatasetRecordPage
+        guard asked >= 1 else { throw TrackingError.invalid("Invalid value \(asked) for parameter 'max_results' supplied. It must be a positive integer") }
+        let limit = min(asked, Self.maxDatasetRecordPage)
         let cursor = try Self.recordCursor(pageToken)
-        var page = try metadata.datasetRecords(id: id, after: cursor, limit: Int(min(limit, Int64(Int32.max))) + 1)
+        var page = try metadata.datasetRecords(id: id, after: cursor, limit: Int(limit) + 1)
         var next: String?
         if page.count > limit {
             page.removeLast()
@@ -133,11 +137,7 @@ extension TrackingService {
 
     /// An object with `update`'s members set over `base`'s (Python's `dict.update`: a key already there keeps its place).
     static func merged(_ base: JSONValue, _ update: JSONValue) -> JSONValue {
-        var members = base.pythonMembers
-        for (k, v) in update.pythonMembers {
-            if let i = members.firstIndex(where: { $0.0.unicodeScalars.elementsEqual(k.unicodeScalars) }) { members[i].1 = v } else { members.append((k, v)) }
-        }
-        return .object(members)
+        .object(JSONValue.object(base.pythonMembers + update.pythonMembers).pythonMembers)  // each key once: its first place, its last value
     }
 
     /// The records of an upsert, from the text of a JSON list of objects. A field given as `NaN` (a missing cell of a
@@ -193,16 +193,31 @@ extension TrackingService {
 /// {…}, "version": "1.0"}`): a field's first type stays, fields are never removed. Outputs that are not an object
 /// are one type (`"outputs": "string"`); object outputs arriving after that add nothing (MLflow fails there).
 struct DatasetSchema {
-    var inputs: [(String, String)] = []
+    /// A part's fields in the order first seen, and which keys it has (by code points, as Python tells keys apart).
+    struct Fields {
+        var list: [(String, String)] = []
+        var keys = Set<[UInt32]>()
+
+        init(_ list: [(String, String)] = []) {
+            for (k, t) in list { add(k, t) }
+        }
+
+        mutating func add(_ key: String, _ type: String) {
+            guard keys.insert(key.unicodeScalars.map(\.value)).inserted else { return }
+            list.append((key, type))
+        }
+    }
+
+    var inputs = Fields()
     /// The outputs' field types, or the outputs' own type.
-    var outputs: [(String, String)] = []
+    var outputs = Fields()
     var outputsType: String?
-    var expectations: [(String, String)] = []
+    var expectations = Fields()
 
     /// The schema stored (`nil` or unreadable: an empty one).
     init(parsing text: String?) {
         guard let text, let v = try? JSONParser.parse(Array(text.utf8)) else { return }
-        func fields(_ o: JSONValue?) -> [(String, String)] { o?.pythonMembers.compactMap { k, v in v.pythonScalarText.map { (k, $0) } } ?? [] }
+        func fields(_ o: JSONValue?) -> Fields { Fields(o?.pythonMembers.compactMap { k, v in v.pythonScalarText.map { (k, $0) } } ?? []) }
         inputs = fields(v["inputs"])
         if case .string(let s)? = v["outputs"] { outputsType = s } else { outputs = fields(v["outputs"]) }
         expectations = fields(v["expectations"])
@@ -213,20 +228,20 @@ struct DatasetSchema {
         if let o = r.outputs {
             if case .object = o {
                 if outputsType == nil { Self.add(o, to: &outputs) }
-            } else if outputs.isEmpty, outputsType == nil {
+            } else if outputs.list.isEmpty, outputsType == nil {
                 outputsType = o.schemaType
             }
         }
         if let e = r.expectations { Self.add(e, to: &expectations) }
     }
 
-    static func add(_ o: JSONValue, to fields: inout [(String, String)]) {
-        for (k, v) in o.pythonMembers where !fields.contains(where: { $0.0 == k }) { fields.append((k, v.schemaType)) }
+    static func add(_ o: JSONValue, to fields: inout Fields) {
+        for (k, v) in o.pythonMembers { fields.add(k, v.schemaType) }
     }
 
     /// The schema's text, as MLflow writes it.
     var text: String {
-        func object(_ f: [(String, String)]) -> JSONValue { .object(f.map { ($0.0, .string($0.1)) }) }
+        func object(_ f: Fields) -> JSONValue { .object(f.list.map { ($0.0, .string($0.1)) }) }
         return JSONValue.object([("inputs", object(inputs)), ("outputs", outputsType.map(JSONValue.string) ?? object(outputs)),
                                  ("expectations", object(expectations)), ("version", .string("1.0"))]).pythonDumps()
     }

@@ -17,9 +17,9 @@ extension TrackingService {
         guard let name, !name.isEmpty else { throw Validation.missing("name") }
         let tags = try Self.datasetTags(tags, field: "tags", keepingNulls: true)
         var ids: [String] = []
-        for id in experimentIDs where !ids.contains(id) {
-            _ = try experiment(id: id)
-            ids.append(id)
+        for id in experimentIDs {
+            let e = try experiment(id: id).experimentID  // as the experiment's id reads (`01` is `1`), each once
+            if !ids.contains(e) { ids.append(e) }
         }
         let now = clock()
         let user = tags.last { $0.key == Self.datasetUserTag }?.value
@@ -58,7 +58,7 @@ extension TrackingService {
         let keys = try RegistryOrder.parse(orderBy, allowed: ["name", "created_time", "last_update_time"]) {
             "Invalid attribute key '\($0)' specified. Valid keys are: {'name', 'created_time', 'last_update_time'}"
         }
-        var found = try metadata.datasets(experimentIDs: experimentIDs.isEmpty ? nil : experimentIDs).filter(f.matches)
+        var found = try metadata.datasets(experimentIDs: experimentIDs.isEmpty ? nil : experimentIDs.map(Self.canonicalExperimentID)).filter(f.matches)
         if !scope.isUnrestricted {
             found = try found.filter { d in
                 let es = try metadata.datasetExperimentIDs(id: d.id)
@@ -99,13 +99,14 @@ extension TrackingService {
     public func addDatasetExperiments(id: String, experimentIDs: [String], scope: Grants = .unrestricted) throws -> EvaluationDataset {
         // MLflow's auth app wants experiments to check: a caller held to grants may not add none.
         guard scope.isUnrestricted || !experimentIDs.isEmpty else { throw TrackingError(.permissionDenied, "Permission denied") }
+        var ids: [String] = []
         for e in experimentIDs {
-            _ = try experiment(id: e)
-            try scope.require(.update, on: .experiment(e))
+            try scope.require(.update, on: .experiment(Self.canonicalExperimentID(e)))  // before whether it exists is told
+            ids.append(try experiment(id: e).experimentID)
         }
         let now = clock()
         let changed = try metadata.changeDataset(id: id) { edit -> EvaluationDataset in
-            try edit.addExperiments(experimentIDs, time: now)
+            try edit.addExperiments(ids, time: now)
             var d = edit.dataset
             d.lastUpdateTime = now
             try edit.update(d)
@@ -121,7 +122,7 @@ extension TrackingService {
         let now = clock()
         let changed = try metadata.changeDataset(id: id) { edit -> EvaluationDataset in
             var d = edit.dataset
-            if try edit.removeExperiments(experimentIDs) > 0 {
+            if try edit.removeExperiments(experimentIDs.map(Self.canonicalExperimentID)) > 0 {
                 d.lastUpdateTime = now
                 try edit.update(d)
             }
@@ -129,6 +130,12 @@ extension TrackingService {
         }
         guard let changed else { throw TrackingError.notFound("Dataset '\(id)' not found") }
         return changed
+    }
+
+    /// An experiment id as the experiment's own reads (`01` and ` 1` are `1`, as MLflow reads them); one that is no
+    /// integer as it is (it names no experiment).
+    static func canonicalExperimentID(_ id: String) -> String {
+        (try? Validation.experimentID(id)).map { String($0) } ?? id
     }
 
     /// MLflow's dataset digest: the first 8 hex digits of the SHA-256 of `name:time`.
@@ -139,7 +146,7 @@ extension TrackingService {
     /// Tags sent as the text of a JSON object (`{"k": "v"}`; `null` or `{}` for none). A null value is kept as null
     /// with `keepingNulls` (creation, as MLflow stores it) and skipped otherwise; other values are stored as Python's
     /// `str()` prints a scalar, and an array or object as its JSON.
-    static func datasetTags(_ text: String?, field: String, keepingNulls: Bool) throws -> [DatasetTag] {
+    public static func datasetTags(_ text: String?, field: String, keepingNulls: Bool) throws -> [DatasetTag] {
         guard let text, !text.isEmpty else { return [] }
         let v: JSONValue
         do { v = try JSONParser.parse(Array(text.utf8), refusingNUL: true) } catch let e as JSONSyntaxError {
