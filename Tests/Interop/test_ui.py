@@ -546,3 +546,64 @@ def test_traces_pages(server, browser):
     assert rows[:2] == [["sa", "10 ms", True], ["sb", "0 ms", False]], rows
     assert sorted(r[0] for r in rows[2:]) == ["sc", "sd", "se"], rows
     assert console_errors(browser) == []
+
+
+def test_datasets_pages(server, browser):
+    """MLflow 3 evaluation datasets made by the real client: the experiment's datasets page lists, filters and sorts
+    them and deletes one; a dataset's page shows its fields, tags, experiments, schema and records, page by page, and
+    markup in a record is text."""
+    import mlflow
+    from mlflow.genai.datasets import create_dataset
+    mlflow.set_tracking_uri(server.url)
+    exp = mlflow.create_experiment("ui-datasets")
+    mlflow.set_experiment(experiment_id=exp)
+    qa = create_dataset(name="qa", tags={"team": "nlp"})
+    qa.merge_records([{"inputs": {"question": f"q{i}"}, "expectations": {"answer": f"a{i}"}} for i in range(150)])
+    qa.merge_records([{"inputs": {"question": "<img src=x onerror=window.pwned=1>"}, "outputs": "shown as text"}])  # the last record
+    other = create_dataset(name="other")
+    gone = create_dataset(name="gone")
+
+    go(browser, server.url + f"/#/experiments/{exp}")
+    browser.execute_script("document.getElementById('run-datasets').click()")
+    wait(browser, "return document.querySelectorAll('#dataset-table tbody tr').length === 3")
+    names = lambda: browser.execute_script("return [...document.querySelectorAll('#dataset-table tbody tr')].map(r => r.cells[1].textContent).join()")
+    assert names() == "gone,other,qa"  # newest first
+    text = browser.execute_script("return document.getElementById('dataset-table').textContent")
+    assert "team=nlp" in text and "151" in text, text
+    browser.execute_script("document.querySelector('th[data-key=\"name\"]').click()")  # by name, then by name descending
+    wait(browser, "return document.querySelector('th[data-key=\"name\"]').getAttribute('aria-sort') === 'ascending'")
+    browser.execute_script("document.querySelector('th[data-key=\"name\"]').click()")
+    wait(browser, "return [...document.querySelectorAll('#dataset-table tbody tr')].map(r => r.cells[1].textContent).join() === 'qa,other,gone'")
+    box = browser.find_element("id", "dataset-filter")
+    box.send_keys("tags.team = 'nlp'")
+    browser.find_element("id", "dataset-apply").click()
+    wait(browser, "return [...document.querySelectorAll('#dataset-table tbody tr')].map(r => r.cells[1].textContent).join() === 'qa'")
+    # Delete one (the confirmation accepted).
+    box.clear()
+    browser.find_element("id", "dataset-apply").click()
+    wait(browser, "return document.querySelectorAll('#dataset-table tbody tr').length === 3")
+    browser.execute_script("window.confirm = () => true;"
+                           f"document.querySelector('tr[data-dataset=\"{gone.dataset_id}\"] input').click();"
+                           "document.getElementById('dataset-delete').click()")
+    wait(browser, "return document.querySelectorAll('#dataset-table tbody tr').length === 2")
+    assert requests.get(server.url + f"/api/3.0/mlflow/datasets/{gone.dataset_id}").status_code == 404
+    assert requests.get(server.url + f"/api/3.0/mlflow/datasets/{other.dataset_id}").status_code == 200
+
+    # One dataset: its fields, tags, experiment, schema; records 100 a page.
+    browser.execute_script(f"document.querySelector('tr[data-dataset=\"{qa.dataset_id}\"] a').click()")
+    wait(browser, "return document.querySelectorAll('#record-table tbody tr').length === 100")
+    info = browser.find_element("id", "dataset-info").text
+    assert qa.dataset_id in info and "151" in info, info
+    assert "nlp" in browser.find_element("id", "dataset-tags").text
+    assert "ui-datasets" in browser.find_element("id", "dataset-experiments").text
+    schema = browser.find_element("id", "dataset-schema").text
+    assert "inputs.question" in schema and "expectations.answer" in schema, schema
+    browser.find_element("id", "record-next").click()
+    wait(browser, "return document.querySelectorAll('#record-table tbody tr').length === 51")
+    wait(browser, "return document.getElementById('record-table').textContent.includes('onerror')")
+    assert "shown as text" in browser.find_element("id", "record-table").text
+    assert browser.execute_script("return window.pwned") is None and browser.execute_script("return document.querySelectorAll('#record-table img').length") == 0
+    browser.find_element("id", "record-prev").click()
+    wait(browser, "return document.querySelectorAll('#record-table tbody tr').length === 100")
+    browser.save_screenshot(os.path.join(ARTIFACTS, "dataset.png"))
+    assert console_errors(browser) == []

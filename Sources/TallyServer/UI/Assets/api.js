@@ -57,10 +57,11 @@ export const mlflow = {
   del: (path, body) => call("DELETE", MLFLOW + path, body),
 };
 
-/// MLflow 3's endpoints: permissions, traces.
+/// MLflow 3's endpoints: permissions, traces, evaluation datasets.
 export const mlflow3 = {
   get: (path, params) => call("GET", withQuery(MLFLOW3 + path, params)),
   post: (path, body) => call("POST", MLFLOW3 + path, body),
+  del: (path, body) => call("DELETE", MLFLOW3 + path, body),
 };
 
 /// A trace's spans (`{"spans": [...]}`, the `traces.json` its client wrote to the artifact store), or `null` when none

@@ -2,6 +2,7 @@
 import { mlflow, compare, scoreboard, session, loadSession, BASE } from "./api.js";
 import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
 import { tracesPage, tracePage } from "./traces.js";
+import { datasetsPage, datasetPage } from "./datasets.js";
 import { Chart, COLORS, fmt, escape } from "./chart.js";
 import { h, showError, kv as kvTable } from "./dom.js";
 
@@ -90,6 +91,7 @@ async function runs(experimentID) {
         <div id="run-column-list"></div></details>
       <span id="run-count" class="muted"></span>
       <a id="run-traces" href="#/experiments/${encodeURIComponent(experimentID)}/traces">Traces</a>
+      <a id="run-datasets" href="#/experiments/${encodeURIComponent(experimentID)}/datasets">Datasets</a>
     </div>
     <div id="run-error"></div>
     <div class="tablewrap"><table id="run-table"><thead></thead><tbody></tbody></table></div>
@@ -630,6 +632,11 @@ async function route() {
       const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
       await tracesPage(main, exp, setCrumbs, params);
     }
+    else if (parts[0] === "experiments" && parts[1] && parts[2] === "datasets") {
+      const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
+      await datasetsPage(main, exp, setCrumbs);
+    }
+    else if (parts[0] === "datasets" && parts[1]) await datasetPage(main, decodeURIComponent(parts[1]), setCrumbs);
     else if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
     else if (parts[0] === "traces" && parts[1]) await tracePage(main, decodeURIComponent(parts[1]), setCrumbs);
     else if (parts[0] === "runs" && parts[1]) await runPage(decodeURIComponent(parts[1]));
