@@ -237,6 +237,7 @@ def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
         assert len(rb) == len(ra)  # no run created twice
         dense = rb[("export-a", "dense")]["info"]["run_id"]
         assert len(history(b.url, dense, "loss")) == 30_000  # no point twice
+        expect_same_datasets(m.url, b.url)  # the dataset once, whole, without the export's marker tag
         assert "warning" not in out.stderr, out.stderr
         print("kills:", kills)
     finally:

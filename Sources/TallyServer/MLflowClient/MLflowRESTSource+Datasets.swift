@@ -71,4 +71,16 @@ extension MLflowRESTDestination {
     public func deleteDataset(id: String) throws {
         _ = try http.json(.DELETE, "/api/3.0/mlflow/datasets/\(id)", allowing: [404])
     }
+
+    public func datasets(marked marker: KeyValue) throws -> [String] {
+        let filter = "tags.\(marker.key) = '\(marker.value.filter { $0 != "'" })'"  // a dataset id: no quote in it
+        return try MLflowRESTSource.pages("datasets") {
+            try http.json(.POST, "/api/3.0/mlflow/datasets/search",
+                          body: MLflowRESTSource.body([("max_results", "1000"), ("filter_string", JSONText.quote(filter))], token: $0))
+        }.compactMap { $0["dataset_id"]?.text }
+    }
+
+    public func deleteDatasetTag(id: String, key: String) throws {
+        _ = try http.json(.DELETE, "/api/3.0/mlflow/datasets/\(id)/tags/\(key)", allowing: [404])
+    }
 }

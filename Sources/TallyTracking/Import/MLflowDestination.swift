@@ -86,4 +86,8 @@ public protocol MLflowDestination: AnyObject {
     func upsertDatasetRecords(id: String, _ records: [DatasetRecord]) throws
     /// Deletes a dataset (none there is no error).
     func deleteDataset(id: String) throws
+    /// The datasets whose tag `marker` has this value (MLflow's search: `tags.<marker> = '…'`).
+    func datasets(marked marker: KeyValue) throws -> [String]
+    /// Deletes a dataset's tag.
+    func deleteDatasetTag(id: String, key: String) throws
 }

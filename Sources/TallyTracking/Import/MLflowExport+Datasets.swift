@@ -22,17 +22,32 @@ extension MLflowExport {
             let fingerprint = "\(d.lastUpdateTime),\(records.count)," + MLflowImport.digest(([d.name] + d.tags.map { "\($0.key)\u{1}\($0.value ?? "\u{0}")" }
                 + links + records.map { "\($0.id)\u{1}\($0.lastUpdateTime)\u{1}\($0.tags.pythonDumps())" }).joined(separator: "\u{2}"))
             if journal.done[key] == fingerprint { continue }
-            try journal.begin(key)
-            if let sent = journal.mapped[key] { try destination.deleteDataset(id: sent) }
-            let id = try destination.createDataset(name: d.name, tags: d.tags, experimentIDs: links.compactMap { experiments[$0] })
-            try journal.map(key, to: id)
-            // Records whose outputs are not an object go last: MLflow 3.17 fails on object outputs after any other kind.
-            let objectFirst = records.filter { r in r.outputs.map { if case .object = $0 { true } else { false } } ?? true }
-                + records.filter { r in r.outputs.map { if case .object = $0 { false } else { true } } ?? false }
-            for chunk in objectFirst.chunks(of: Self.datasetRecordsPerRequest) { try destination.upsertDatasetRecords(id: id, chunk) }
+            let marker = KeyValue(key: Self.datasetMarkerTag, value: d.id)
+            do {
+                // What an export killed before it journaled the new id left (found by its marker), and what an earlier
+                // export sent: replaced.
+                if journal.begun.contains("create:" + key) { for left in try destination.datasets(marked: marker) { try destination.deleteDataset(id: left) } }
+                if let sent = journal.mapped[key] { try destination.deleteDataset(id: sent) }
+                try journal.begin("create:" + key)
+                let id = try destination.createDataset(name: d.name, tags: d.tags + [DatasetTag(key: marker.key, value: marker.value)],
+                                                       experimentIDs: links.compactMap { experiments[$0] })
+                try journal.map(key, to: id)
+                // Records whose outputs are not an object go last: MLflow 3.17 fails on object outputs after any other kind.
+                let objectFirst = records.filter { r in r.outputs.map { if case .object = $0 { true } else { false } } ?? true }
+                    + records.filter { r in r.outputs.map { if case .object = $0 { false } else { true } } ?? false }
+                for chunk in objectFirst.chunks(of: Self.datasetRecordsPerRequest) { try destination.upsertDatasetRecords(id: id, chunk) }
+                try destination.deleteDatasetTag(id: id, key: marker.key)
+            } catch let e as TrackingError where e.code == .resourceDoesNotExist || e.code == .permissionDenied {
+                // An MLflow before 3.4 (no datasets: 404), or one whose auth app refuses the caller (403).
+                summary.warnings.append("evaluation dataset \(d.id) (\(d.name)) not exported: \(e.message)")
+                continue
+            }
             summary.datasets += 1
             summary.datasetRecords += records.count
             try journal.finish(key, fingerprint: fingerprint)
         }
     }
+
+    /// The tag a dataset carries in MLflow while it is being exported: the Tally dataset it comes from.
+    static let datasetMarkerTag = "tally.export.sourceDatasetID"
 }
