@@ -1236,12 +1236,12 @@ export function escape(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
 """####),
-        "datasets.js": ("text/javascript; charset=utf-8", "\"c56c5b52d93954f3\"", ####"""
+        "datasets.js": ("text/javascript; charset=utf-8", "\"fdb05ae917657ab7\"", ####"""
 // MLflow 3 evaluation datasets in the UI: an experiment's datasets (MLflow's search grammar, sortable columns, pages,
 // delete) and one dataset (its fields, tags, experiments, the schema MLflow derives, and its records page by page).
 import { mlflow, mlflow3 } from "./api.js";
 import { escape } from "./chart.js";
-import { h, showError, kv } from "./dom.js";
+import { h, showError, kv, sortableHead } from "./dom.js";
 
 const when = (msValue) => (msValue ? new Date(Number(msValue)).toISOString().replace("T", " ").replace(/\.\d+Z$/, "") : "");
 /// The value of a JSON text, `null` when it is not one (a field MLflow keeps as text).
@@ -1276,19 +1276,7 @@ export async function datasetsPage(main, exp, setCrumbs) {
     ["Created by", null], ["Digest", null], ["Tags", null]];
 
   const render = () => {
-    table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
-      if (!key) return `<th>${escape(label)}</th>`;
-      const sort = state.order.startsWith(key + " ") ? (state.order.endsWith("DESC") ? "descending" : "ascending") : "none";
-      return `<th class="sortable" tabindex="0" data-key="${key}" aria-sort="${sort}">${escape(label)}</th>`;
-    }).join("") + "</tr>";
-    table.tHead.querySelectorAll("th.sortable").forEach((th) => {
-      const go = () => {
-        state.order = state.order === th.dataset.key + " ASC" ? th.dataset.key + " DESC" : th.dataset.key + " ASC";
-        state.tokens = [null]; state.page = 0; load();
-      };
-      th.onclick = go;
-      th.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } };
-    });
+    sortableHead(table, cols, state, load);
     table.tBodies[0].replaceChildren(...state.datasets.map((d) => {
       const id = d.dataset_id, tags = parsed(d.tags) || {};
       const userTags = Object.entries(tags).filter(([k]) => !k.startsWith("mlflow."));
@@ -1408,9 +1396,9 @@ export async function datasetPage(main, datasetID, setCrumbs) {
   await load();
 }
 """####),
-        "dom.js": ("text/javascript; charset=utf-8", "\"54f2a74b777b9264\"", ####"""
+        "dom.js": ("text/javascript; charset=utf-8", "\"825cd5aa401a5d20\"", ####"""
 // The page-building pieces every view shares: markup to an element, an API error as text and as the page's error
-// line, and a key–value table. Every value goes through escape().
+// line, a key–value table, and a search table's sortable head. Every value goes through escape().
 import { ApiError } from "./api.js";
 import { escape } from "./chart.js";
 
@@ -1422,6 +1410,25 @@ export const message = (e) => (e instanceof ApiError ? `${e.code}: ${e.message}`
 export const showError = (where, e) => { where.innerHTML = `<p class="error" role="alert">${escape(message(e))}</p>`; };
 /// A two-column table of `[key, value]` rows (a missing value as empty).
 export const kv = (rows) => `<table class="kv">${rows.map(([k, v]) => `<tr><td>${escape(k)}</td><td>${escape(v ?? "")}</td></tr>`).join("")}</table>`;
+
+/// A table head over `cols` ([label, order key or null]) whose keyed columns sort the search: a click (or Enter, Space)
+/// orders by the column, again the other way. `state.order` is "key ASC|DESC"; a change goes back to the first page
+/// (`state.tokens`, `state.page`) and calls `reload`.
+export function sortableHead(table, cols, state, reload) {
+  table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
+    if (!key) return `<th>${escape(label)}</th>`;
+    const sort = state.order.startsWith(key + " ") ? (state.order.endsWith("DESC") ? "descending" : "ascending") : "none";
+    return `<th class="sortable" tabindex="0" data-key="${key}" aria-sort="${sort}">${escape(label)}</th>`;
+  }).join("") + "</tr>";
+  table.tHead.querySelectorAll("th.sortable").forEach((th) => {
+    const go = () => {
+      state.order = state.order === th.dataset.key + " ASC" ? th.dataset.key + " DESC" : th.dataset.key + " ASC";
+      state.tokens = [null]; state.page = 0; reload();
+    };
+    th.onclick = go;
+    th.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } };
+  });
+}
 """####),
         "index.html": ("text/html; charset=utf-8", "\"a8ffed720a028e51\"", ####"""
 <!doctype html>
@@ -1509,13 +1516,13 @@ pre.json { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 40vh; ove
 td.preview { max-width: 22rem; overflow: hidden; text-overflow: ellipsis; }
 h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
 """####),
-        "traces.js": ("text/javascript; charset=utf-8", "\"9a6c03640a161d2d\"", ####"""
+        "traces.js": ("text/javascript; charset=utf-8", "\"1d572ec9455cf9e1\"", ####"""
 // MLflow 3 traces in the UI: an experiment's traces (MLflow's search grammar, sortable columns, pages, delete) and one
 // trace (its info, assessments, tags, metadata and the span tree as a waterfall, each span's inputs, outputs,
 // attributes and events). The spans come from the trace's artifacts (get-trace-artifact), as MLflow's UI reads them.
 import { mlflow, mlflow3, traceData } from "./api.js";
 import { escape } from "./chart.js";
-import { h, showError, kv } from "./dom.js";
+import { h, showError, kv, sortableHead } from "./dom.js";
 
 const time = (rfc3339) => (rfc3339 ? rfc3339.replace("T", " ").replace(/(\.\d+)?Z$/, "") : "");
 /// A protobuf duration ("0.250s") in milliseconds, `null` when absent.
@@ -1553,19 +1560,7 @@ export async function tracesPage(main, exp, setCrumbs, params) {
     ["Duration", "execution_time_ms"], ["Request", null], ["Response", null], ["Run", null], ["Assessments", null], ["Tags", null]];
 
   const render = () => {
-    table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
-      if (!key) return `<th>${escape(label)}</th>`;
-      const sort = state.order.startsWith(key + " ") ? (state.order.endsWith("DESC") ? "descending" : "ascending") : "none";
-      return `<th class="sortable" tabindex="0" data-key="${key}" aria-sort="${sort}">${escape(label)}</th>`;
-    }).join("") + "</tr>";
-    table.tHead.querySelectorAll("th.sortable").forEach((th) => {
-      const go = () => {
-        state.order = state.order === th.dataset.key + " ASC" ? th.dataset.key + " DESC" : th.dataset.key + " ASC";
-        state.tokens = [null]; state.page = 0; load();
-      };
-      th.onclick = go;
-      th.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } };
-    });
+    sortableHead(table, cols, state, load);
     table.tBodies[0].replaceChildren(...state.traces.map((t) => {
       const id = t.trace_id, tags = t.tags || {}, meta = t.trace_metadata || {};
       const run = meta["mlflow.sourceRun"];

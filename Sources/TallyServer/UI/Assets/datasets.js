@@ -2,7 +2,7 @@
 // delete) and one dataset (its fields, tags, experiments, the schema MLflow derives, and its records page by page).
 import { mlflow, mlflow3 } from "./api.js";
 import { escape } from "./chart.js";
-import { h, showError, kv } from "./dom.js";
+import { h, showError, kv, sortableHead } from "./dom.js";
 
 const when = (msValue) => (msValue ? new Date(Number(msValue)).toISOString().replace("T", " ").replace(/\.\d+Z$/, "") : "");
 /// The value of a JSON text, `null` when it is not one (a field MLflow keeps as text).
@@ -37,19 +37,7 @@ export async function datasetsPage(main, exp, setCrumbs) {
     ["Created by", null], ["Digest", null], ["Tags", null]];
 
   const render = () => {
-    table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
-      if (!key) return `<th>${escape(label)}</th>`;
-      const sort = state.order.startsWith(key + " ") ? (state.order.endsWith("DESC") ? "descending" : "ascending") : "none";
-      return `<th class="sortable" tabindex="0" data-key="${key}" aria-sort="${sort}">${escape(label)}</th>`;
-    }).join("") + "</tr>";
-    table.tHead.querySelectorAll("th.sortable").forEach((th) => {
-      const go = () => {
-        state.order = state.order === th.dataset.key + " ASC" ? th.dataset.key + " DESC" : th.dataset.key + " ASC";
-        state.tokens = [null]; state.page = 0; load();
-      };
-      th.onclick = go;
-      th.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } };
-    });
+    sortableHead(table, cols, state, load);
     table.tBodies[0].replaceChildren(...state.datasets.map((d) => {
       const id = d.dataset_id, tags = parsed(d.tags) || {};
       const userTags = Object.entries(tags).filter(([k]) => !k.startsWith("mlflow."));

@@ -3,7 +3,7 @@
 // attributes and events). The spans come from the trace's artifacts (get-trace-artifact), as MLflow's UI reads them.
 import { mlflow, mlflow3, traceData } from "./api.js";
 import { escape } from "./chart.js";
-import { h, showError, kv } from "./dom.js";
+import { h, showError, kv, sortableHead } from "./dom.js";
 
 const time = (rfc3339) => (rfc3339 ? rfc3339.replace("T", " ").replace(/(\.\d+)?Z$/, "") : "");
 /// A protobuf duration ("0.250s") in milliseconds, `null` when absent.
@@ -41,19 +41,7 @@ export async function tracesPage(main, exp, setCrumbs, params) {
     ["Duration", "execution_time_ms"], ["Request", null], ["Response", null], ["Run", null], ["Assessments", null], ["Tags", null]];
 
   const render = () => {
-    table.tHead.innerHTML = "<tr>" + cols.map(([label, key]) => {
-      if (!key) return `<th>${escape(label)}</th>`;
-      const sort = state.order.startsWith(key + " ") ? (state.order.endsWith("DESC") ? "descending" : "ascending") : "none";
-      return `<th class="sortable" tabindex="0" data-key="${key}" aria-sort="${sort}">${escape(label)}</th>`;
-    }).join("") + "</tr>";
-    table.tHead.querySelectorAll("th.sortable").forEach((th) => {
-      const go = () => {
-        state.order = state.order === th.dataset.key + " ASC" ? th.dataset.key + " DESC" : th.dataset.key + " ASC";
-        state.tokens = [null]; state.page = 0; load();
-      };
-      th.onclick = go;
-      th.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } };
-    });
+    sortableHead(table, cols, state, load);
     table.tBodies[0].replaceChildren(...state.traces.map((t) => {
       const id = t.trace_id, tags = t.tags || {}, meta = t.trace_metadata || {};
       const run = meta["mlflow.sourceRun"];
