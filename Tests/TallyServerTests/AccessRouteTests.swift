@@ -102,7 +102,9 @@ import TallyTracking
             case .traceLocation: return (p, Array(Names.traceBody(n.experiment).utf8), "application/json")
             case .traceQuery(let name): query[name] = Names.trace
             case .experimentListField(let f): lists[f] = [n.experiment]
-            case .runPath, .loggedModelPath, .tracePath, .datasetPath: break
+            // add-experiments checks the experiments it adds too (none is refused): the fixture's, already linked.
+            case .datasetPath: if path.hasSuffix("/add-experiments") { lists["experiment_ids"] = [n.experiment] }
+            case .runPath, .loggedModelPath, .tracePath: break
             }
         }
         if method == .get || method == .head { query.merge(fields) { a, _ in a } }
