@@ -211,6 +211,7 @@ import Testing
         _ = try s.addDatasetExperiments(id: ids["alpha"]!, experimentIDs: [e2])
         let grants = Grants(defaultPermission: .noPermissions, grants: [Grant(resource: .experiment(e1), permission: .read)])
         #expect(try s.searchDatasets(experimentIDs: [], filter: nil, maxResults: nil, orderBy: [], pageToken: nil, scope: grants).items.map(\.name) == ["beta"])
+        #expect(try s.metadata.datasetExperimentIDs(ids: [ids["alpha"]!, ids["beta"]!, "d-unknown"]) == [ids["alpha"]!: [e1, e2], ids["beta"]!: [e1]])
     }
 
     /// Two servers of one database upserting the same inputs at once: one record each, every request counted once

@@ -126,6 +126,7 @@ final class FailingMetadata: MetadataStore {
     func datasets(ids: [String]) throws -> [EvaluationDataset] { try inner.datasets(ids: ids) }
     func datasets(experimentIDs: [String]?) throws -> [EvaluationDataset] { try inner.datasets(experimentIDs: experimentIDs) }
     func datasetExperimentIDs(id: String) throws -> [String] { try inner.datasetExperimentIDs(id: id) }
+    func datasetExperimentIDs(ids: [String]) throws -> [String: [String]] { try inner.datasetExperimentIDs(ids: ids) }
     func deleteDataset(id: String) throws { try inner.deleteDataset(id: id) }
     func deleteDatasetTag(id: String, key: String) throws { try inner.deleteDatasetTag(id: id, key: key) }
     func datasetRecords(id: String, after cursor: DatasetRecordCursor?, limit: Int) throws -> [DatasetRecord] {

@@ -10,6 +10,9 @@ public protocol EvaluationDatasetStore {
     func datasets(experimentIDs: [String]?) throws -> [EvaluationDataset]
     /// The experiments a dataset is linked to, in the order they were linked (then by id); none for an unknown one.
     func datasetExperimentIDs(id: String) throws -> [String]
+    /// The experiments of each of these datasets (as ``datasetExperimentIDs(id:)``), in one read per 300 datasets;
+    /// a dataset linked to none is left out.
+    func datasetExperimentIDs(ids: [String]) throws -> [String: [String]]
     /// Deletes a dataset with its records, tags and experiment links; nothing when there is none.
     func deleteDataset(id: String) throws
     /// Deletes a dataset's tag; nothing when there is none.
@@ -155,6 +158,17 @@ enum EvaluationDatasetSQL {
                     [.text(id)]).compactMap { $0[0].string }
     }
 
+    static func experimentIDs(_ db: some SQLConnection, ids: [String]) throws -> [String: [String]] {
+        var out: [String: [String]] = [:]
+        for chunk in Array(Set(ids)).chunks(of: 300) {
+            try db.query("SELECT dataset_id, experiment_id FROM evaluation_dataset_experiments WHERE dataset_id IN (\(sqlMarks(chunk.count))) "
+                         + "ORDER BY created_time, experiment_id", chunk.map(SQLValue.text)) { r in
+                out[r[0].string ?? "", default: []].append(r[1].string ?? "")
+            }
+        }
+        return out
+    }
+
     static let recordColumns = "dataset_record_id, dataset_id, input_hash, inputs, outputs, expectations, tags, source, source_id, source_type, "
         + "created_time, last_update_time, created_by, last_updated_by"
 
@@ -270,6 +284,7 @@ extension SQLiteMetadataStore: EvaluationDatasetStore {
     public func datasets(ids: [String]) throws -> [EvaluationDataset] { try with { try EvaluationDatasetSQL.datasets($0, ids: ids) } }
     public func datasets(experimentIDs: [String]?) throws -> [EvaluationDataset] { try with { try EvaluationDatasetSQL.datasets($0, experimentIDs: experimentIDs) } }
     public func datasetExperimentIDs(id: String) throws -> [String] { try with { try EvaluationDatasetSQL.experimentIDs($0, id) } }
+    public func datasetExperimentIDs(ids: [String]) throws -> [String: [String]] { try with { try EvaluationDatasetSQL.experimentIDs($0, ids: ids) } }
     public func deleteDataset(id: String) throws { try with { try EvaluationDatasetSQL.delete($0, id) } }
     public func deleteDatasetTag(id: String, key: String) throws { try with { try EvaluationDatasetSQL.deleteTag($0, id, key) } }
     public func datasetRecords(id: String, after cursor: DatasetRecordCursor?, limit: Int) throws -> [DatasetRecord] {
@@ -290,6 +305,7 @@ extension PostgresMetadataStore: EvaluationDatasetStore {
     public func datasets(ids: [String]) throws -> [EvaluationDataset] { try conn { try EvaluationDatasetSQL.datasets($0, ids: ids) } }
     public func datasets(experimentIDs: [String]?) throws -> [EvaluationDataset] { try conn { try EvaluationDatasetSQL.datasets($0, experimentIDs: experimentIDs) } }
     public func datasetExperimentIDs(id: String) throws -> [String] { try conn { try EvaluationDatasetSQL.experimentIDs($0, id) } }
+    public func datasetExperimentIDs(ids: [String]) throws -> [String: [String]] { try conn { try EvaluationDatasetSQL.experimentIDs($0, ids: ids) } }
     public func deleteDataset(id: String) throws { try conn { try EvaluationDatasetSQL.delete($0, id) } }
     public func deleteDatasetTag(id: String, key: String) throws { try conn { try EvaluationDatasetSQL.deleteTag($0, id, key) } }
     public func datasetRecords(id: String, after cursor: DatasetRecordCursor?, limit: Int) throws -> [DatasetRecord] {

@@ -60,10 +60,8 @@ extension TrackingService {
         }
         var found = try metadata.datasets(experimentIDs: experimentIDs.isEmpty ? nil : experimentIDs.map(Self.canonicalExperimentID)).filter(f.matches)
         if !scope.isUnrestricted {
-            found = try found.filter { d in
-                let es = try metadata.datasetExperimentIDs(id: d.id)
-                return !es.isEmpty && es.allSatisfy { scope.canRead(experiment: $0) }
-            }
+            let links = try metadata.datasetExperimentIDs(ids: found.map(\.id))  // one read per 300 datasets
+            found = found.filter { d in links[d.id].map { $0.allSatisfy { scope.canRead(experiment: $0) } } ?? false }
         }
         found.sort { a, b in
             for k in keys.isEmpty ? [RegistryOrder(key: "created_time", ascending: false)] : keys {
