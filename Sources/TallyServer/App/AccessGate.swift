@@ -99,7 +99,7 @@ struct AccessGate: Sendable {
             resource = .experiment(try TraceJSON.experimentID(info))
         case .experimentListField(let f):
             let ids = try r.strings(f)
-            guard !ids.isEmpty else { throw TrackingError(.permissionDenied, "Permission denied") }
+            guard !ids.isEmpty else { throw AccessRules.deniedUnnamed }
             for id in ids { try r.grants.require(pending.need, on: .experiment(id)) }
             return
         default: throw TrackingError(.internalError, "access target \(pending.target) is not a request field")
@@ -109,7 +109,7 @@ struct AccessGate: Sendable {
 
     /// The experiment of trace `id`; an unknown trace is refused as unreadable (whether it exists is not told).
     func traceExperiment(_ id: String) throws -> Resource {
-        guard let e = try service.traceExperiment(id: id) else { throw TrackingError(.permissionDenied, "Permission denied") }
+        guard let e = try service.traceExperiment(id: id) else { throw AccessRules.deniedUnnamed }
         return .experiment(e)
     }
 
@@ -121,7 +121,7 @@ struct AccessGate: Sendable {
         case .tracePath(let p): return [try traceExperiment(Endpoints.parameter(p, context))]
         case .datasetPath(let p):
             let ids = try service.datasetExperimentIDs(id: Endpoints.parameter(p, context))
-            guard !ids.isEmpty else { throw TrackingError(.permissionDenied, "Permission denied") }
+            guard !ids.isEmpty else { throw AccessRules.deniedUnnamed }
             return ids.map(Resource.experiment)
         case .traceQuery(let name):
             guard let id = PercentDecoding.query(request.uri.query ?? "")[name]?.first, !id.isEmpty else {  // the first, as Flask reads it

@@ -16,6 +16,10 @@ public enum AccessRules {
         TrackingError(.permissionDenied, "Permission denied: \(level(need)) on \(resource.type.rawValue) '\(resource.id)' is needed")
     }
 
+    /// 403 that names nothing: a trace or dataset that may not exist (whether it does is not told), a dataset linked to
+    /// no experiment, a request that names no experiment to check (MLflow's auth app's bare "Permission denied").
+    public static let deniedUnnamed = TrackingError(.permissionDenied, "Permission denied")
+
     /// 403 for admin-only routes.
     public static let adminOnly = TrackingError(.permissionDenied, "Permission denied: only an admin may do this")
 

@@ -19,8 +19,7 @@ extension MLflowExport {
                 guard page.count == 1000, let last = page.last else { break }
                 cursor = .after(time: last.createdTime, id: last.id)
             }
-            let fingerprint = "\(d.lastUpdateTime),\(records.count)," + MLflowImport.digest(([d.name] + d.tags.map { "\($0.key)\u{1}\($0.value ?? "\u{0}")" }
-                + links + records.map { "\($0.id)\u{1}\($0.lastUpdateTime)\u{1}\($0.tags.pythonDumps())" }).joined(separator: "\u{2}"))
+            let fingerprint = MLflowImport.datasetFingerprint(d, experiments: links, records: records)
             if journal.done[key] == fingerprint { continue }
             let marker = KeyValue(key: Self.datasetMarkerTag, value: d.id)
             do {
@@ -33,8 +32,8 @@ extension MLflowExport {
                                                        experimentIDs: links.compactMap { experiments[$0] })
                 try journal.map(key, to: id)
                 // Records whose outputs are not an object go last: MLflow 3.17 fails on object outputs after any other kind.
-                let objectFirst = records.filter { r in r.outputs.map { if case .object = $0 { true } else { false } } ?? true }
-                    + records.filter { r in r.outputs.map { if case .object = $0 { false } else { true } } ?? false }
+                let late = { (r: DatasetRecord) -> Bool in r.outputs.map { if case .object = $0 { false } else { true } } ?? false }
+                let objectFirst = records.filter { !late($0) } + records.filter(late)
                 for chunk in objectFirst.chunks(of: Self.datasetRecordsPerRequest) { try destination.upsertDatasetRecords(id: id, chunk) }
                 try destination.deleteDatasetTag(id: id, key: marker.key)
             } catch let e as TrackingError where e.code == .resourceDoesNotExist || e.code == .permissionDenied {

@@ -192,6 +192,15 @@ extension MLflowImport {
             + t.assessments.map { "a\u{1}" + $0.id + "\u{1}\($0.lastUpdateTime)\u{1}\($0.valid)" }
     }
 
+    /// An evaluation dataset's journal fingerprint, which the import and the export share: its update time and record
+    /// count, then a digest of its fields, tags, experiments and records (each record's id, update time and contents).
+    static func datasetFingerprint(_ d: EvaluationDataset, experiments: [String], records: [DatasetRecord]) -> String {
+        let lines = d.tags.map { "t\u{1}\($0.key)\u{1}\($0.value ?? "\u{0}")" } + experiments.map { "e\u{1}" + $0 }
+            + records.map { "r\u{1}\($0.id)\u{1}\($0.lastUpdateTime)\u{1}\($0.inputs.pythonDumps())\u{1}\($0.outputs?.pythonDumps() ?? "")"
+                + "\u{1}\($0.expectations?.pythonDumps() ?? "")\u{1}\($0.tags.pythonDumps())" }
+        return "\(d.lastUpdateTime),\(records.count)," + digest(([d.name, d.schema ?? "", d.profile ?? "", d.digest] + lines).joined(separator: "\u{2}"))
+    }
+
     /// A stable 64-bit digest of `text` (FNV-1a), hex: journal names and fingerprints that must read the same in
     /// every process (Swift's `Hasher` is seeded per process).
     public static func digest(_ text: String) -> String {

@@ -8,11 +8,7 @@ extension TrackingService {
         for s in try db.evaluationDatasets() {
             let d = s.dataset
             let key = "dataset:" + d.id
-            let lines = d.tags.map { "t\u{1}\($0.key)\u{1}\($0.value ?? "\u{0}")" } + s.experimentIDs.map { "e\u{1}" + $0 }
-                + s.records.map { "r\u{1}\($0.id)\u{1}\($0.lastUpdateTime)\u{1}\($0.inputs.pythonDumps())\u{1}\($0.outputs?.pythonDumps() ?? "")"
-                    + "\u{1}\($0.expectations?.pythonDumps() ?? "")\u{1}\($0.tags.pythonDumps())" }
-            let fingerprint = "\(d.lastUpdateTime),\(s.records.count)," + MLflowImport.digest(([d.name, d.schema ?? "", d.profile ?? "", d.digest] + lines)
-                .joined(separator: "\u{2}"))
+            let fingerprint = MLflowImport.datasetFingerprint(d, experiments: s.experimentIDs, records: s.records)
             let before = journal.done[key]
             if before == fingerprint { continue }
             if before == nil, !journal.begun.contains(key), try !metadata.datasets(ids: [d.id]).isEmpty {
@@ -31,13 +27,7 @@ extension TrackingService {
             try metadata.transaction {
                 try metadata.deleteDataset(id: d.id)  // one MLflow changed since: replaced whole
                 try metadata.insertDataset(d, experimentIDs: linked)
-                _ = try metadata.changeDataset(id: d.id) { edit in
-                    try edit.save(s.records.map { r in
-                        var r = r
-                        r.datasetID = d.id
-                        return r
-                    })
-                }
+                _ = try metadata.changeDataset(id: d.id) { try $0.save(s.records) }  // each source gives them under the dataset's id
             }
             try metadata.checkpoint()
             try journal.finish(key, fingerprint: fingerprint)

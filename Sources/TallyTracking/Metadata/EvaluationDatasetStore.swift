@@ -153,10 +153,7 @@ enum EvaluationDatasetSQL {
         return Array(found.values)
     }
 
-    static func experimentIDs(_ db: some SQLConnection, _ id: String) throws -> [String] {
-        try db.rows("SELECT experiment_id FROM evaluation_dataset_experiments WHERE dataset_id = ? ORDER BY created_time, experiment_id",
-                    [.text(id)]).compactMap { $0[0].string }
-    }
+    static func experimentIDs(_ db: some SQLConnection, _ id: String) throws -> [String] { try experimentIDs(db, ids: [id])[id] ?? [] }
 
     static func experimentIDs(_ db: some SQLConnection, ids: [String]) throws -> [String: [String]] {
         var out: [String: [String]] = [:]

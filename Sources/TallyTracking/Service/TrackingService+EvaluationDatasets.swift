@@ -96,7 +96,7 @@ extension TrackingService {
     /// auth app asks of each; any already linked is skipped) and marks the dataset updated. Returns the dataset.
     public func addDatasetExperiments(id: String, experimentIDs: [String], scope: Grants = .unrestricted) throws -> EvaluationDataset {
         // MLflow's auth app wants experiments to check: a caller held to grants may not add none.
-        guard scope.isUnrestricted || !experimentIDs.isEmpty else { throw TrackingError(.permissionDenied, "Permission denied") }
+        guard scope.isUnrestricted || !experimentIDs.isEmpty else { throw AccessRules.deniedUnnamed }
         var ids: [String] = []
         for e in experimentIDs {
             try scope.require(.update, on: .experiment(Self.canonicalExperimentID(e)))  // before whether it exists is told
