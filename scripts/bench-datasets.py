@@ -20,6 +20,8 @@ import tempfile
 import time
 import urllib.request
 
+from benchutil import server_rss
+
 DS = "/api/3.0/mlflow/datasets"
 
 
@@ -35,11 +37,6 @@ def record(i, round_):
     return {"inputs": {"question": f"What is item {i}?", "context": "x" * 40, "k": i},
             "expectations": {"answer": f"item {i}", "round": round_}, "source": {"source_type": "HUMAN", "source_data": {}},
             "tags": {"mlflow.user": "bench"}}
-
-
-def rss(pid):
-    fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 def main():
@@ -101,9 +98,7 @@ def main():
             call(url, "POST", DS + "/search", {"experiment_ids": [exp], "filter_string": "name = 'bench'", "max_results": 10})
             times.append((time.perf_counter() - t0) * 1000)
         print(f"search by name: {statistics.median(times):.1f} ms (median of 7)")
-        pids = [proc.pid] + [int(c) for c in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
-        grand = [int(c) for p in pids[1:] for c in open(f"/proc/{p}/task/{p}/children").read().split()]
-        now, peak = max(rss(p) for p in pids + grand)
+        now, peak = server_rss(proc)
         print(f"server RSS {now:.1f} MB, peak {peak:.1f} MB")
     finally:
         proc.terminate()

@@ -19,6 +19,8 @@ import tempfile
 import time
 import urllib.request
 
+from benchutil import server_rss
+
 SEARCHES = [
     ("newest 100 (no filter)", {}),
     ("tag equals", {"filter": "tags.team = 'a'"}),
@@ -53,11 +55,6 @@ def trace(i, exp):
         info["assessments"] = [{"assessment_name": "quality", "source": {"source_type": "HUMAN", "source_id": "x"},
                                 "feedback": {"value": (i % 10) / 10}}]
     return {"trace": {"trace_info": info}}
-
-
-def rss(pid):
-    fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 def main():
@@ -101,10 +98,7 @@ def main():
                 got = len(call(url, "POST", "/api/3.0/mlflow/traces/search", {"locations": location, "max_results": 100, **extra}).get("traces", []))
                 times.append((time.perf_counter() - t0) * 1000)
             print(f"{name:28s} {statistics.median(times):9.1f} ms  ({got} traces)")
-        # The server's process, or for `mlflow server` the biggest of its children (the worker serving the API).
-        pids = [proc.pid] + [int(c) for c in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
-        grand = [int(c) for p in pids[1:] for c in open(f"/proc/{p}/task/{p}/children").read().split()]
-        now, peak = max(rss(p) for p in pids + grand)
+        now, peak = server_rss(proc)
         print(f"server RSS {now:.1f} MB, peak {peak:.1f} MB")
     finally:
         proc.terminate()

@@ -40,6 +40,17 @@ def start_mlflow(db, artifacts):
                   "--port", port, "--workers", "1", "--artifacts-destination", artifacts], url), url
 
 
+def server_rss(proc):
+    """(VmRSS, VmHWM) in MB of the server `proc` started: its own, or for `mlflow server` the largest of its children
+    and grandchildren (the worker that serves the API)."""
+    def rss(pid):
+        fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status") if ":" in line)
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    pids = [proc.pid] + [int(c) for c in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
+    grand = [int(c) for p in pids[1:] for c in open(f"/proc/{p}/task/{p}/children").read().split()]
+    return max(rss(p) for p in pids + grand)
+
+
 def stop(proc):
     """SIGTERM (a graceful shutdown) and wait."""
     proc.send_signal(signal.SIGTERM)
