@@ -70,6 +70,8 @@ import TallyTracking
         let experiment: String, experimentName: String, run: String, loggedModel: String, model: String
         /// An evaluation dataset of the experiment (made again by the test when a route deleted it).
         var dataset = ""
+        /// A registered scorer of the experiment.
+        static let scorer = "acl-s"
         /// A trace of the experiment.
         static let trace = "tr-0123456789abcdef0123456789abcdef"
         /// `traces` (POST)'s body: a trace of `experiment`.
@@ -104,6 +106,9 @@ import TallyTracking
             case .experimentListField(let f): lists[f] = [n.experiment]
             // add-experiments checks the experiments it adds too (none is refused): the fixture's, already linked.
             case .datasetPath: if path.hasSuffix("/add-experiments") { lists["experiment_ids"] = [n.experiment] }
+            case .scorerFields:  // the fixture's scorer (a route before may have deleted it: then 404 where allowed)
+                fields["experiment_id"] = n.experiment
+                fields["name"] = Names.scorer
             case .runPath, .loggedModelPath, .tracePath: break
             }
         }
@@ -112,7 +117,7 @@ import TallyTracking
             p += "?" + query.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }.sorted().joined(separator: "&")
         }
         if method == .get || method == .head { return (p, [], nil) }
-        if method == .put { return (p, Array("x".utf8), "application/octet-stream") }
+        if method == .put && path.contains("artifacts") { return (p, Array("x".utf8), "application/octet-stream") }
         let members = fields.map { "\"\($0.key)\": \"\($0.value)\"" } + lists.map { "\"\($0.key)\": [" + $0.value.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
         let json = "{" + members.sorted().joined(separator: ", ") + "}"
         return (p, Array(json.utf8), "application/json")
@@ -143,6 +148,7 @@ import TallyTracking
                 _ = try await call("POST", api + "/registered-models/create", #"{"name": "acl-m"}"#)
                 _ = try await call("POST", api + "/experiments/restore", #"{"experiment_id": "\#(exp)"}"#)
                 _ = try await call("POST", v3 + "/traces", Names.traceBody(exp))
+                _ = try await call("POST", v3 + "/scorers/register", #"{"experiment_id": "\#(exp)", "name": "\#(Names.scorer)", "serialized_scorer": "{}"}"#)
                 let gone = names.dataset.isEmpty ? true : try await s.request("GET", v3 + "/datasets/" + names.dataset, contentType: nil, headers: admin).status == 404
                 if gone {
                     let made = try await call("POST", v3 + "/datasets/create", #"{"name": "acl-d", "experiment_ids": ["\#(exp)"]}"#)
@@ -217,11 +223,16 @@ import TallyTracking
             "POST datasets/{dataset_id}/records": .update, "GET datasets/{dataset_id}/records": .read,
             "DELETE datasets/{dataset_id}/records": .update, "GET datasets/{dataset_id}/experiment-ids": .read,
             "POST datasets/{dataset_id}/add-experiments": .update, "POST datasets/{dataset_id}/remove-experiments": .update,
+            // Scorers: validate_can_register_scorer, _read_scorer, _delete_scorer, _update_online_scoring_config.
+            "POST scorers/register": .update, "GET scorers/versions": .read, "GET scorers/get": .read, "DELETE scorers/delete": .delete,
+            "PUT scorers/online-config": .update,
         ]
         let anyUser: Set<String> = [
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",
             "GET model-versions/search", "POST logged-models/search", "POST experiments/search-datasets", "POST traces/search",  // filtered
             "POST datasets/search", "GET datasets/search",  // filtered: datasets whose every experiment the caller may read
+            "GET scorers/list",  // one experiment: READ on it (checked by the route); none: filtered
+            "GET scorers/online-configs",  // READ on the experiment of every scorer asked about (checked by the service)
             "GET metrics/get-history-bulk", "GET metrics/get-history-bulk-interval", "POST compare", "POST scoreboard",  // every run checked
             "PUT artifacts", "DELETE artifacts",  // only ever 405
             "GET users/get", "GET users/current", "GET users/list", "PATCH users/update-password", "POST users/permissions/grant",

@@ -50,6 +50,10 @@ import Testing
         _ = try s.upsertDatasetRecords(id: dataset.id, records: #"[{"inputs": {"q": "a"}, "expectations": {"x": 1}, "tags": {"mlflow.user": "bob"}}, {"inputs": {"q": "b"}}]"#)
         let storedDataset = try s.dataset(id: dataset.id), storedLinks = try s.datasetExperimentIDs(id: dataset.id)
         let storedRecords = try s.datasetRecords(id: dataset.id, maxResults: nil, pageToken: nil).items
+        _ = try s.registerScorer(experimentID: exp, name: "judge", serialized: #"{"v": 1}"#)
+        _ = try s.registerScorer(experimentID: exp, name: "judge", serialized: #"{"v": 2}"#)
+        let scorerConfig = try s.setOnlineScoringConfig(experimentID: exp, name: "judge", sampleRate: .number("0"), filterString: .string("tags.a = 'b'"))
+        let storedScorers = try s.scorerVersions(experimentID: exp, name: "judge")
         var config = AccessConfiguration()
         config.adminPassword = "admin-password-1"
         config.passwordHashRounds = 1 << 10
@@ -83,6 +87,10 @@ import Testing
         #expect(try copied.dataset(id: dataset.id) == storedDataset && copied.datasetExperimentIDs(id: dataset.id) == storedLinks && storedLinks.count == 2)
         #expect(try copied.datasetRecords(id: dataset.id, maxResults: nil, pageToken: nil).items == storedRecords && storedRecords.count == 2)
         #expect(counts.contains { $0.table == "evaluation_dataset_records" && $0.source == 2 })
+        // Registered scorers with their versions and online-scoring settings.
+        #expect(try copied.scorerVersions(experimentID: exp, name: "judge") == storedScorers && storedScorers.count == 2)
+        #expect(try copied.onlineScoringConfigs(scorerIDs: [storedScorers[0].scorerID]) == [scorerConfig])
+        #expect(counts.contains { $0.table == "scorer_versions" && $0.source == 2 })
         // The source is refused while a server holds it.
         let running = try f.reopened()
         #expect(throws: (any Error).self) { _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } }

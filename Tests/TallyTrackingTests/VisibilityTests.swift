@@ -133,6 +133,20 @@ final class FailingMetadata: MetadataStore {
         try inner.datasetRecords(id: id, after: cursor, limit: limit)
     }
     func changeDataset<T>(id: String, _ change: (any DatasetEdit) throws -> T) throws -> T? { try inner.changeDataset(id: id, change) }
+    func registerScorer(experimentID: String, name: String, serialized: String, time: Int64, newID: String) throws -> ScorerVersion {
+        try inner.registerScorer(experimentID: experimentID, name: name, serialized: serialized, time: time, newID: newID)
+    }
+    func latestScorers(experimentIDs: [String]) throws -> [ScorerVersion] { try inner.latestScorers(experimentIDs: experimentIDs) }
+    func scorerVersions(experimentID: String, name: String) throws -> [ScorerVersion]? { try inner.scorerVersions(experimentID: experimentID, name: name) }
+    func deleteScorer(experimentID: String, name: String, version: Int64?) throws -> Int? {
+        try inner.deleteScorer(experimentID: experimentID, name: name, version: version)
+    }
+    func onlineScoringConfigs(scorerIDs: [String]) throws -> [OnlineScoringConfig] { try inner.onlineScoringConfigs(scorerIDs: scorerIDs) }
+    func setOnlineScoringConfig(experimentID: String, name: String,
+                                _ make: (String, ScorerVersion?) throws -> OnlineScoringConfig) throws -> OnlineScoringConfig? {
+        try inner.setOnlineScoringConfig(experimentID: experimentID, name: name, make)
+    }
+    func importScorers(_ versions: [ScorerVersion], configs: [OnlineScoringConfig]) throws { try inner.importScorers(versions, configs: configs) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

@@ -47,13 +47,16 @@ enum Target: Sendable {
     /// A list of experiment ids in the request's fields: the level is needed on each, and an empty list is refused
     /// (MLflow's `validate_can_create_dataset`).
     case experimentListField(String)
+    /// A registered scorer named by the `experiment_id` and `name` fields (and `version`, for a delete): MLflow's
+    /// scorer rules (``Grants/requireScorer(_:experimentID:name:version:)``).
+    case scorerFields
     /// A proxied artifact path (`<experiment id>/…`), from the URL or the `path` query parameter.
     case artifactPath
 
     /// Whether the resource is named in fields the JSON handler reads (checked once the request is parsed).
     var inFields: Bool {
         switch self {
-        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField: true
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .scorerFields: true
         default: false
         }
     }

@@ -30,6 +30,9 @@ struct MLflowRequest {
         return query[name]?.first.map(JSONValue.string)  // a repeated parameter: the first, as Flask's `args.get` in MLflow
     }
 
+    /// Whether the request carries the field (a value that is not null, or the query parameter).
+    func has(_ name: String) -> Bool { body != nil ? raw(name) != nil : query[name] != nil }
+
     /// A boolean field (`true`/`false`, or those words in a query string); `nil` when absent.
     func bool(_ name: String) throws -> Bool? {
         guard let v = raw(name) else { return nil }

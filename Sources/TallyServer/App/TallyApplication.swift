@@ -188,6 +188,7 @@ public enum TallyApplication {
         UserRoutes(endpoints: e).addPermissions(to: v3)
         TraceRoutes(endpoints: e).add(to: v3)
         EvaluationDatasetRoutes(endpoints: e).add(to: v3)
+        ScorerRoutes(endpoints: e).add(to: v3)
         v3.on("server-info", .get, access: .open) { _, _ in
             var o = Obj()
             let info = e.service.serverInfo

@@ -25,6 +25,9 @@ public final class TrackingService: Sendable {
     public let cluster: ClusterNode?
     /// Where registry events go (``WebhookDelivery``): its policy, its key for the webhooks' secrets.
     public let webhooks: WebhookDelivery
+    /// Whether scorers with code (`@scorer`'s `call_source`) may be registered: off unless the operator trusts every
+    /// writer, since each client that loads one runs its code (MLflow's `MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS`).
+    public let customScorers: Bool
     let clock: @Sendable () -> Int64
     /// The experiment of each run the access check has looked up (a run never changes experiment): the check of a
     /// write then takes no lock the write itself holds.
@@ -38,9 +41,10 @@ public final class TrackingService: Sendable {
     ///   - artifacts: the store behind `mlflow-artifacts:` URIs (`nil`: this server serves no artifacts).
     ///   - cluster: the cluster this server belongs to (its metric writes then go through the shared log).
     ///   - webhooks: registry events' delivery (default: MLflow's policy, a key of this process only).
+    ///   - customScorers: whether scorers with code may be registered (``customScorers``).
     public init(metadata: any MetadataStore, metrics: MetricStore, artifactRoot: String = "mlflow-artifacts:",
                 artifacts: ArtifactStore? = nil, faults: Faults = [], cluster: ClusterNode? = nil, webhooks: WebhookDelivery = WebhookDelivery(),
-                clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
+                customScorers: Bool = false, clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
         self.metadata = metadata
         self.metrics = metrics
         self.artifactRoot = artifactRoot
@@ -48,6 +52,7 @@ public final class TrackingService: Sendable {
         self.faults = faults
         self.cluster = cluster
         self.webhooks = webhooks
+        self.customScorers = customScorers
         self.clock = clock
     }
 
