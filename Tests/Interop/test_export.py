@@ -157,6 +157,7 @@ def test_export_round_trips_field_by_field(tally_copy):
         ra, rb = expect_same_by_name(m.url, b.url)
         assert len(history(b.url, rb[("export-a", "dense")]["info"]["run_id"], "loss")) == 30_000
         expect_same_datasets(m.url, b.url)
+        expect_same_scorers(m.url, b.url)
         # A rerun sends nothing; after Tally gains a point and a run, only those go.
         again = export(d, b.url)
         row = lambda out, name: next(l for l in out.stdout.splitlines() if l.strip().startswith(name + "  ")).split()[-1]
@@ -194,6 +195,25 @@ def expect_same_datasets(a_url, b_url):
         return out
     a, b = datasets(a_url), datasets(b_url)
     assert a == b and len(a) == 1, (a, b)
+
+
+def expect_same_scorers(a_url, b_url):
+    """Every registered scorer the same by experiment name and scorer name: its definitions in version order (MLflow
+    numbers the versions it is sent from 1) and its online-scoring settings."""
+    def scorers(url):
+        out = {}
+        for e in experiments(url).values():
+            if e["lifecycle_stage"] != "active":
+                continue
+            for sc in requests.get(url + "/api/3.0/mlflow/scorers/list", params={"experiment_id": e["experiment_id"]}).json().get("scorers", []):
+                versions = requests.get(url + "/api/3.0/mlflow/scorers/versions",
+                                        params={"experiment_id": e["experiment_id"], "name": sc["scorer_name"]}).json()["scorers"]
+                configs = requests.get(url + "/api/3.0/mlflow/scorers/online-configs", params={"scorer_ids": [sc["scorer_id"]]}).json()["configs"]
+                out[(e["name"], sc["scorer_name"])] = ([v["serialized_scorer"] for v in versions],
+                                                       [(c["sample_rate"], c.get("filter_string")) for c in configs])
+        return out
+    a, b = scorers(a_url), scorers(b_url)
+    assert a == b and len(a) == 2, (a, b)
 
 
 def journal_size(directory):
@@ -238,6 +258,7 @@ def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
         dense = rb[("export-a", "dense")]["info"]["run_id"]
         assert len(history(b.url, dense, "loss")) == 30_000  # no point twice
         expect_same_datasets(m.url, b.url)  # the dataset once, whole, without the export's marker tag
+        expect_same_scorers(m.url, b.url)  # each version once, in order
         assert "warning" not in out.stderr, out.stderr
         print("kills:", kills)
     finally:

@@ -100,8 +100,14 @@ def populate(url, work, prefix="import", points=100_000):
                {"inputs": {"q": "d"}, "outputs": None}]
     assert requests.post(v3 + f"/{made['dataset_id']}/records", json={"records": json.dumps(records)}).status_code == 200
     assert requests.patch(v3 + f"/{made['dataset_id']}/tags", json={"tags": json.dumps({"k": "w", "extra": "1"})}).status_code == 200
+    # MLflow 3's registered scorers: versions (the first deleted: numbering kept), online scoring off with a filter.
+    sc = url + "/api/3.0/mlflow/scorers"
+    for exp, name, ser in ((a, "tone", '{"v": 1}'), (a, "tone", '{"v":  2.50}'), (a, "tone", '{"v": 3}'), (b, "safety", "{}")):
+        assert requests.post(sc + "/register", json={"experiment_id": exp, "name": name, "serialized_scorer": ser}).status_code == 200
+    assert requests.delete(sc + "/delete", json={"experiment_id": a, "name": "tone", "version": 1}).status_code == 200
+    assert requests.put(sc + "/online-config", json={"experiment_id": a, "name": "tone", "sample_rate": 0, "filter_string": "tags.k = 'v'"}).status_code == 200
     return {"experiments": [a, b, gone], "runs": [r1, parent.info.run_id, child.info.run_id, trainer.info.run_id, dead, g, d],
-            "models": [info.model_id], "registry": [reg], "datasets": [made["dataset_id"]]}
+            "models": [info.model_id], "registry": [reg], "datasets": [made["dataset_id"]], "scorers": [(a, "tone"), (b, "safety")]}
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +267,13 @@ def expect_same(mlflow_url, tally_url, ids):
         assert links[0] == links[1] and len(links[0]["experiment_ids"]) == 2, links
         listed = [requests.get(url + f"/api/3.0/mlflow/datasets/{did}/records").json()["records"] for url in [mlflow_url, tally_url]]
         assert json.loads(listed[0]) == json.loads(listed[1]) and len(json.loads(listed[0])) == 4, listed
+    for exp, name in ids.get("scorers", []):
+        # Every version as MLflow lists it (ids, numbers, definitions, times kept), and the online-scoring settings.
+        got = [requests.get(url + "/api/3.0/mlflow/scorers/versions", params={"experiment_id": exp, "name": name}).json() for url in [mlflow_url, tally_url]]
+        assert got[0] == got[1] and got[0]["scorers"], got
+        sid = got[0]["scorers"][0]["scorer_id"]
+        configs = [requests.get(url + "/api/3.0/mlflow/scorers/online-configs", params={"scorer_ids": [sid]}).json() for url in [mlflow_url, tally_url]]
+        assert configs[0] == configs[1], configs
     for name in ids.get("registry", []):
         a = api(mlflow_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]
         b = api(tally_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]

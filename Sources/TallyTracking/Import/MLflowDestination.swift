@@ -90,4 +90,12 @@ public protocol MLflowDestination: AnyObject {
     func datasets(marked marker: KeyValue) throws -> [String]
     /// Deletes a dataset's tag.
     func deleteDatasetTag(id: String, key: String) throws
+    /// Whether the experiment has a registered scorer of this name.
+    func scorerExists(experimentID: String, name: String) throws -> Bool
+    /// Registers a version of the experiment's scorer `name` (MLflow numbers it: one more than the highest it has).
+    func registerScorer(experimentID: String, name: String, serialized: String) throws
+    /// Deletes the experiment's scorer `name` with every version (none there is no error).
+    func deleteScorer(experimentID: String, name: String) throws
+    /// Sets the scorer's online-scoring settings.
+    func setOnlineScoringConfig(experimentID: String, name: String, _ config: OnlineScoringConfig) throws
 }

@@ -39,6 +39,8 @@ public struct MLflowExport {
         public var traces = 0
         /// Evaluation datasets and their records sent.
         public var datasets = 0, datasetRecords = 0
+        /// Registered scorers and their versions sent.
+        public var scorers = 0, scorerVersions = 0
         /// Registry webhooks created.
         public var webhooks = 0
         /// Artifact files and bytes uploaded.
@@ -82,6 +84,7 @@ public struct MLflowExport {
                                    summary: &summary, progress: progress)
             try exportTraces(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal,
                              summary: &summary, progress: progress)
+            try exportScorers(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal, summary: &summary)
         }
         try exportRunOutputs(ordered, service: service, to: destination, journal: &journal)
         // The registry is global: exported whole when every experiment is.

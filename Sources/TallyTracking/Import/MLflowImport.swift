@@ -62,6 +62,10 @@ public struct MLflowImport: Sendable {
         public var datasets = 0
         /// Their records.
         public var datasetRecords = 0
+        /// Registered scorers (MLflow 3) imported or brought up to date.
+        public var scorers = 0
+        /// Their versions.
+        public var scorerVersions = 0
         /// Traces (MLflow 3) imported.
         public var traces = 0
         /// Traces imported before that MLflow changed since (state, tags, metadata, assessments): brought up to date.
@@ -129,6 +133,7 @@ public struct MLflowImport: Sendable {
                                            summary: &summary, dryRun: options.dryRun, progress: progress)
             try service.importTraces(of: e, into: target, from: source, artifactsFrom: options.artifactsFrom, journal: &journal,
                                      summary: &summary, dryRun: options.dryRun, progress: progress)
+            try service.importScorers(of: e, into: target, from: source, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
         // The registry is global: imported whole when every experiment is, with sources following renumbered ones.
         if options.experiments == nil && options.since == nil {

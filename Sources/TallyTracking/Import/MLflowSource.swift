@@ -63,6 +63,9 @@ public protocol MLflowSource: AnyObject {
     /// The evaluation datasets (MLflow 3; none from an older MLflow), oldest first, each with its experiments and its
     /// records (ids, times and hashes kept).
     func evaluationDatasets() throws -> [SourceDataset]
+    /// An experiment's registered scorers (MLflow 3; none from an older MLflow): every version each has left, and
+    /// their online-scoring settings (ids and times kept).
+    func scorers(experimentID: String) throws -> (versions: [ScorerVersion], configs: [OnlineScoringConfig])
 }
 
 /// An evaluation dataset as a source gives it: the dataset, the experiments it is linked to, its records.

@@ -89,7 +89,7 @@ struct ImportCommand: ParsableCommand {
                 ("logged models updated", "\(summary.loggedModelsUpdated)"), ("registered models", "\(summary.registeredModels)"),
                 ("registered models updated", "\(summary.registeredModelsUpdated)"), ("model versions", "\(summary.modelVersions)"),
                 ("webhooks", "\(summary.webhooks)"), ("traces", "\(summary.traces)"), ("traces updated", "\(summary.tracesUpdated)"),
-                ("evaluation datasets", "\(summary.datasets)"), ("dataset records", "\(summary.datasetRecords)"),
+                ("evaluation datasets", "\(summary.datasets)"), ("dataset records", "\(summary.datasetRecords)"), ("scorers", "\(summary.scorers)"), ("scorer versions", "\(summary.scorerVersions)"),
                 ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", seconds)),

@@ -63,6 +63,8 @@ struct ServerCommand: AsyncParsableCommand {
     var maxUnsealedSeconds: Double = 21_600
     @Option(help: "Cluster mode: MB this server's copies of runs it reads but does not own may take on disk (least recently read dropped first; 0: unbounded).")
     var metricsCacheMb: Int = 20_480
+    @Flag(help: "Let clients register scorers with code (@scorer): every client that loads one runs it, so only where every writer is trusted (env MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS).")
+    var enableCustomScorers = false
     @OptionGroup(title: "Browser defences (mlflow server's security options)") var securityOptions: BrowserSecurityOptions
     @OptionGroup(title: "mlflow server's options") var mlflowOptions: MLflowServerOptions
     @OptionGroup(title: "Registry webhooks (MLflow's MLFLOW_WEBHOOK_* variables)") var webhookOptions: WebhookOptions
@@ -108,6 +110,10 @@ struct ServerCommand: AsyncParsableCommand {
         config.cluster = try clusterConfiguration()
         config.browserSecurity = try securityOptions.security()
         config.webhooks = try webhookOptions.policy()
+        guard let customScorers = Self.flagValue("MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS") else {
+            throw ValidationError("MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS is '\(Self.environment["MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS"] ?? "")': true or false")
+        }
+        config.customScorers = enableCustomScorers || customScorers
         if let prefix = staticPrefix {
             if let problem = RequestRules.staticPrefixError(prefix) { throw ValidationError(problem) }
             config.staticPrefix = prefix
