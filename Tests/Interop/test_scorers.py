@@ -136,6 +136,32 @@ def test_scorers_through_the_client(local, no_warnings):
     assert [s.name for s in list_scorers(experiment_id=exp)] == ["kind", "tone"] and other != exp
 
 
+def test_scorers_with_code_where_the_operator_allows_them(local, monkeypatch):
+    """`tally server --enable-custom-scorers` (MLflow's MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS): a `@scorer` is kept, and
+    a client that allows it too (the same variable, as MLflow's client asks) loads it and runs it."""
+    from mlflow.genai.scorers import get_scorer, scorer
+
+    s = Server("--enable-custom-scorers")
+    previous = mlflow.get_tracking_uri()
+    try:
+        monkeypatch.setenv("MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS", "true")
+        mlflow.set_tracking_uri(s.url)
+        mlflow.set_experiment("custom")
+
+        @scorer
+        def exact(outputs, expectations):
+            return outputs == expectations["answer"]
+
+        exact.register(name="exact")
+        loaded = get_scorer(name="exact")
+        assert loaded(outputs="a", expectations={"answer": "a"}) is True
+        assert loaded(outputs="a", expectations={"answer": "b"}) is False
+        assert s.proc.poll() is None
+    finally:
+        mlflow.set_tracking_uri(previous)
+        s.stop()
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # 2. Side by side with MLflow
 

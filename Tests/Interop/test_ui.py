@@ -607,3 +607,43 @@ def test_datasets_pages(server, browser):
     wait(browser, "return document.querySelectorAll('#record-table tbody tr').length === 100")
     browser.save_screenshot(os.path.join(ARTIFACTS, "dataset.png"))
     assert console_errors(browser) == []
+
+
+def test_scorers_page(server, browser):
+    """MLflow 3 registered scorers made by the real client: the experiment's scorers page lists each (kind, model,
+    latest version, online scoring), shows a scorer's versions with their instructions (markup as text), deletes one
+    version and then a whole scorer."""
+    import mlflow
+    from mlflow.genai.judges import make_judge
+    from mlflow.genai.scorers import Guidelines, Safety, get_scorer
+    mlflow.set_tracking_uri(server.url)
+    exp = mlflow.create_experiment("ui-scorers")
+    mlflow.set_experiment(experiment_id=exp)
+    tone = lambda text: make_judge(name="tone", instructions=text, model="openai:/gpt-4o-mini", feedback_value_type=bool)
+    tone("Is {{ outputs }} polite?").register(name="tone")
+    tone("Is {{ outputs }} <img src=x onerror=window.pwned=1> kind?").register(name="tone")
+    Safety().register(name="safety")
+    get_scorer(name="safety").stop()
+    Guidelines(name="rules", guidelines=["be brief"]).register()
+
+    go(browser, server.url + f"/#/experiments/{exp}")
+    browser.execute_script("document.getElementById('run-scorers').click()")
+    wait(browser, "return document.querySelectorAll('#scorer-table tbody tr').length === 3")
+    rows = browser.execute_script("return [...document.querySelectorAll('#scorer-table tbody tr')].map(r => [...r.cells].slice(0, 6).map(c => c.textContent.trim()))")
+    assert [r[0] for r in rows] == ["rules", "safety", "tone"], rows
+    assert rows[2][1:4] == ["LLM judge", "openai:/gpt-4o-mini", "2"] and rows[1][1] == "built-in: Safety" and rows[1][5] == "off", rows
+    browser.execute_script("document.querySelector('tr[data-scorer=\"tone\"] .scorer-name').click()")
+    wait(browser, "return document.querySelectorAll('#scorer-detail .scorer-version').length === 2")
+    text = browser.find_element("id", "scorer-detail").text
+    assert "Is {{ outputs }} polite?" in text and "onerror" in text, text
+    assert browser.execute_script("return window.pwned") is None and browser.execute_script("return document.querySelectorAll('#scorer-detail img').length") == 0
+    browser.execute_script("window.confirm = () => true;"
+                           "document.querySelector('.scorer-version[data-version=\"1\"] .delete-version').click()")
+    wait(browser, "return document.querySelectorAll('#scorer-detail .scorer-version').length === 1")
+    versions = requests.get(server.url + "/api/3.0/mlflow/scorers/versions", params={"experiment_id": exp, "name": "tone"}).json()["scorers"]
+    assert [v["scorer_version"] for v in versions] == [2]
+    browser.save_screenshot(os.path.join(ARTIFACTS, "scorers.png"))
+    browser.execute_script("window.confirm = () => true; document.querySelector('tr[data-scorer=\"safety\"] .delete-scorer').click()")
+    wait(browser, "return document.querySelectorAll('#scorer-table tbody tr').length === 2")
+    assert requests.get(server.url + "/api/3.0/mlflow/scorers/get", params={"experiment_id": exp, "name": "safety"}).status_code == 404
+    assert console_errors(browser) == []
