@@ -12,15 +12,12 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 
-from benchutil import server_rss
+from benchutil import server_rss, start_server
 
 DS = "/api/3.0/mlflow/datasets"
 
@@ -47,26 +44,8 @@ def main():
     p.add_argument("--batch", type=int, default=500)
     a = p.parse_args()
     work = tempfile.mkdtemp(prefix="bench-datasets-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    if a.server == "mlflow":
-        args = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                "--backend-store-uri", a.backend, "--artifacts-destination", os.path.join(work, "artifacts")]
-    else:
-        args = [os.path.abspath(a.server), "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", os.path.join(work, "data")]
-        if a.backend != "-":
-            args += ["--backend-store-uri", a.backend]
-    proc = subprocess.Popen(args, stdout=open(os.path.join(work, "log"), "w"), stderr=subprocess.STDOUT, cwd=work,
-                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_server(a.server, a.backend, work)
     try:
-        for _ in range(1800):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         exp = call(url, "POST", "/api/2.0/mlflow/experiments/create", {"name": "bench-datasets-%d" % os.getpid()})["experiment_id"]
         d = call(url, "POST", DS + "/create", {"name": "bench", "experiment_ids": [exp], "tags": json.dumps({"mlflow.user": "bench"})})
         did = d["dataset"]["dataset_id"]

@@ -12,14 +12,12 @@ import concurrent.futures
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 import urllib.request
 
-from benchutil import server_rss
+from benchutil import server_rss, start_server
 
 SEARCHES = [
     ("newest 100 (no filter)", {}),
@@ -64,27 +62,8 @@ def main():
     p.add_argument("--n", type=int, default=20000)
     a = p.parse_args()
     work = tempfile.mkdtemp(prefix="bench-traces-")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    if a.tally == "mlflow":
-        import sys
-        args = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                "--backend-store-uri", a.backend, "--artifacts-destination", os.path.join(work, "artifacts")]
-    else:
-        args = [a.tally, "server", "--host", "127.0.0.1", "--port", str(port), "--data-dir", os.path.join(work, "data")]
-        if a.backend != "-":
-            args += ["--backend-store-uri", a.backend]
-    proc = subprocess.Popen(args, stdout=open(os.path.join(work, "log"), "w"), stderr=subprocess.STDOUT, cwd=work,
-                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_server(a.tally, a.backend, work)
     try:
-        for _ in range(1800):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         exp = call(url, "POST", "/api/2.0/mlflow/experiments/create", {"name": "bench-traces-%d" % os.getpid()})["experiment_id"]
         started = time.time()
         with concurrent.futures.ThreadPoolExecutor(8) as pool:

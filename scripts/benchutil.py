@@ -40,6 +40,33 @@ def start_mlflow(db, artifacts):
                   "--port", port, "--workers", "1", "--artifacts-destination", artifacts], url), url
 
 
+def start_server(server, backend, work):
+    """A server for a benchmark: `server` a `tally` binary (its stores in `work`, its metadata at `backend` unless that
+    is `-`) or `mlflow` (a real `mlflow server` from this venv on `backend`, one worker); `--health` waited for, its
+    output in `work`/log: (process, url)."""
+    url = "http://127.0.0.1:%d" % free_port()
+    port = url.rsplit(":", 1)[1]
+    if server == "mlflow":
+        cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", port, "--workers", "1",
+               "--backend-store-uri", backend, "--artifacts-destination", os.path.join(work, "artifacts")]
+    else:
+        cmd = [os.path.abspath(server), "server", "--host", "127.0.0.1", "--port", port, "--data-dir", os.path.join(work, "data")]
+        if backend != "-":
+            cmd += ["--backend-store-uri", backend]
+    proc = subprocess.Popen(cmd, stdout=open(os.path.join(work, "log"), "w"), stderr=subprocess.STDOUT, cwd=work,
+                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    for _ in range(1800):
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start: " + " ".join(cmd) + "; see " + os.path.join(work, "log"))
+
+
 def server_rss(proc):
     """(VmRSS, VmHWM) in MB of the server `proc` started: its own, or for `mlflow server` the largest of its children
     and grandchildren (the worker that serves the API)."""

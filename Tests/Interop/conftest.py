@@ -9,7 +9,9 @@ credentials), every server — Tally's and the MLflow oracle — keeps its proxi
 prefix of its own (`--artifacts-destination s3://tally/…`): `make test` runs the PostgreSQL pass that way, the
 deployment MLflow documents for teams (PostgreSQL + S3)."""
 import contextlib
+import logging
 import os
+import threading
 import shutil
 import signal
 import socket
@@ -246,3 +248,80 @@ class MlflowServer:
         self.proc.terminate()
         self.proc.wait(timeout=30)
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+class StartingMlflow:
+    """An `MlflowServer(*args, **kw)` starting in a thread of its own (the auth app's takes some 20 s), waited for
+    when first used."""
+
+    def __init__(self, *args, **kw):
+        self.server, self.error = None, None
+        self.thread = threading.Thread(target=self.start, args=args, kwargs=kw)
+        self.thread.start()
+
+    def start(self, *args, **kw):
+        try:
+            self.server = MlflowServer(*args, **kw)
+        except BaseException as e:  # noqa: B036 (re-raised by get)
+            self.error = e
+
+    def get(self):
+        self.thread.join()
+        if self.error:
+            raise self.error
+        return self.server
+
+    def stop(self):
+        self.thread.join()
+        if self.server:
+            self.server.stop()
+
+
+# The admin password of the oracles' auth app (and of Tally's servers compared with it).
+ORACLE_ADMIN_PASSWORD = "admin-password-1"
+
+
+@pytest.fixture(scope="module")
+def oracles():
+    """A module's real MLflows, started side by side once, when a test first needs one: `plain` (SQLite), and `auth`
+    with its auth app (admin `admin`, `ORACLE_ADMIN_PASSWORD`)."""
+    started = {"plain": StartingMlflow(),
+               "auth": StartingMlflow("--app-name", "basic-auth",
+                                      env={"MLFLOW_AUTH_ADMIN_PASSWORD": ORACLE_ADMIN_PASSWORD, "MLFLOW_FLASK_SERVER_SECRET_KEY": "tally-tests"})}
+    yield started
+    for s in started.values():
+        s.stop()
+
+
+@pytest.fixture
+def no_warnings(caplog):
+    """Fails the test if the client logged a warning."""
+    caplog.set_level(logging.WARNING, logger="mlflow")
+    yield
+    bad = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("mlflow")]
+    assert not bad, bad
+
+
+class RawSession:
+    """Raw requests to one server, each answer kept as (step, status, body: parsed JSON, or the text when it is not
+    JSON), for differential tests. Writes are spaced out a little so that each has a clock of its own (orders by time
+    are then the same on both servers)."""
+
+    def __init__(self, base, auth=None):
+        import requests
+        self.base, self.auth, self.steps, self.http = base, auth, [], requests.Session()
+
+    def __call__(self, step, method, path, **kw):
+        r = self.http.request(method, self.base + path, auth=kw.pop("auth", self.auth), **kw)
+        try:
+            body = r.json()
+        except ValueError:
+            body = r.text
+        self.steps.append((step, r.status_code, body))
+        if method != "GET":
+            time.sleep(0.003)
+        return body if isinstance(body, dict) else {}
+
+    def note(self, step, value):
+        """A fact this session found (compared like an answer)."""
+        self.steps.append((step, 0, value))

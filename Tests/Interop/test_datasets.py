@@ -17,76 +17,26 @@ The two MLflow servers start side by side in threads, once per module, when a te
 import base64
 import hashlib
 import json
-import logging
 import math
 import re
 import threading
-import time
 
 import pytest
 import requests
 import mlflow
 from mlflow import MlflowClient
 
-from conftest import MlflowServer, Server, module_server
+from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, module_server
 
 V3 = "/api/3.0/mlflow"
 DS = V3 + "/datasets"
 API = "/api/2.0/mlflow"
-ADMIN_PASSWORD = "admin-password-1"
 ADMIN = ("admin", ADMIN_PASSWORD)
 
 
 @pytest.fixture(scope="module")
 def local():
     yield from module_server()
-
-
-class Starting:
-    """An `MlflowServer(*args, **kw)` starting in a thread of its own (the auth app's takes some 20 s), waited for
-    when first used."""
-
-    def __init__(self, *args, **kw):
-        self.server, self.error = None, None
-        self.thread = threading.Thread(target=self.start, args=args, kwargs=kw)
-        self.thread.start()
-
-    def start(self, *args, **kw):
-        try:
-            self.server = MlflowServer(*args, **kw)
-        except BaseException as e:  # noqa: B036 (re-raised by get)
-            self.error = e
-
-    def get(self):
-        self.thread.join()
-        if self.error:
-            raise self.error
-        return self.server
-
-    def stop(self):
-        self.thread.join()
-        if self.server:
-            self.server.stop()
-
-
-@pytest.fixture(scope="module")
-def oracles():
-    """The module's real MLflows, started side by side once: `plain` (SQLite), and `auth` with its auth app."""
-    started = {"plain": Starting(),
-               "auth": Starting("--app-name", "basic-auth",
-                                env={"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, "MLFLOW_FLASK_SERVER_SECRET_KEY": "tally-tests"})}
-    yield started
-    for s in started.values():
-        s.stop()
-
-
-@pytest.fixture
-def no_warnings(caplog):
-    """Fails the test if the client logged a warning."""
-    caplog.set_level(logging.WARNING, logger="mlflow")
-    yield
-    bad = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("mlflow")]
-    assert not bad, bad
 
 
 def digest(name, ms):
@@ -271,30 +221,6 @@ def test_evaluate_on_a_dataset(local, no_warnings):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # 3. The same raw requests to Tally and to MLflow
-
-
-class Session:
-    """Raw requests to one server, each answer kept as (step, status, body: parsed JSON, or the text when it is not
-    JSON). Writes are spaced out a little so that each has a clock of its own (orders by time and digests are then
-    the same on both servers)."""
-
-    def __init__(self, base, auth=None):
-        self.base, self.auth, self.steps, self.http = base, auth, [], requests.Session()
-
-    def __call__(self, step, method, path, **kw):
-        r = self.http.request(method, self.base + path, auth=kw.pop("auth", self.auth), **kw)
-        try:
-            body = r.json()
-        except ValueError:
-            body = r.text
-        self.steps.append((step, r.status_code, body))
-        if method != "GET":
-            time.sleep(0.003)
-        return body if isinstance(body, dict) else {}
-
-    def note(self, step, value):
-        """A fact this session found (compared like an answer)."""
-        self.steps.append((step, 0, value))
 
 
 def records(*items):

@@ -10,71 +10,21 @@ reduced to tokens: the same status, error_code and body, key order included. The
 as its users to `mlflow server --app-name basic-auth` and to Tally, the same statuses (where Tally differs on purpose,
 its own answers)."""
 import json
-import logging
-import threading
-import time
 
 import pytest
-import requests
 import mlflow
 
-from conftest import MlflowServer, Server, module_server
+from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, module_server
 
 V3 = "/api/3.0/mlflow"
 SC = V3 + "/scorers"
 API = "/api/2.0/mlflow"
-ADMIN_PASSWORD = "admin-password-1"
 ADMIN = ("admin", ADMIN_PASSWORD)
 
 
 @pytest.fixture(scope="module")
 def local():
     yield from module_server()
-
-
-@pytest.fixture
-def no_warnings(caplog):
-    """Fails the test if the client logged a warning."""
-    caplog.set_level(logging.WARNING, logger="mlflow")
-    yield
-    bad = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("mlflow")]
-    assert not bad, bad
-
-
-class Starting:
-    """An `MlflowServer(*args, **kw)` starting in a thread of its own, waited for when first used."""
-
-    def __init__(self, *args, **kw):
-        self.server, self.error = None, None
-        self.thread = threading.Thread(target=self.start, args=args, kwargs=kw)
-        self.thread.start()
-
-    def start(self, *args, **kw):
-        try:
-            self.server = MlflowServer(*args, **kw)
-        except BaseException as e:  # noqa: B036 (re-raised by get)
-            self.error = e
-
-    def get(self):
-        self.thread.join()
-        if self.error:
-            raise self.error
-        return self.server
-
-    def stop(self):
-        self.thread.join()
-        if self.server:
-            self.server.stop()
-
-
-@pytest.fixture(scope="module")
-def oracles():
-    started = {"plain": Starting(),
-               "auth": Starting("--app-name", "basic-auth",
-                                env={"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, "MLFLOW_FLASK_SERVER_SECRET_KEY": "tally-tests"})}
-    yield started
-    for s in started.values():
-        s.stop()
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -164,24 +114,6 @@ def test_scorers_with_code_where_the_operator_allows_them(local, monkeypatch):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # 2. Side by side with MLflow
-
-
-class Session:
-    """Raw requests to one server, each answer kept as (step, status, body)."""
-
-    def __init__(self, base, auth=None):
-        self.base, self.auth, self.steps, self.http = base, auth, [], requests.Session()
-
-    def __call__(self, step, method, path, **kw):
-        r = self.http.request(method, self.base + path, auth=kw.pop("auth", self.auth), **kw)
-        try:
-            body = r.json()
-        except ValueError:
-            body = r.text
-        self.steps.append((step, r.status_code, body))
-        if method != "GET":
-            time.sleep(0.003)
-        return body if isinstance(body, dict) else {}
 
 
 SAFETY = json.dumps({"name": "x", "builtin_scorer_class": "Safety", "builtin_scorer_pydantic_data": {"name": "x", "model": None},
