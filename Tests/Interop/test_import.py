@@ -193,6 +193,11 @@ def by_key(items):
     return sorted((i["key"], i["value"]) for i in items)
 
 
+def scorer_versions(url, experiment_id, name):
+    """A registered scorer's versions as the server lists them."""
+    return requests.get(url + "/api/3.0/mlflow/scorers/versions", params={"experiment_id": experiment_id, "name": name}).json()["scorers"]
+
+
 def expect_same(mlflow_url, tally_url, ids):
     """Every experiment, run, param, tag, latest value, input, history and artifact the same on both servers."""
     me, te = experiments(mlflow_url), experiments(tally_url)
@@ -269,9 +274,9 @@ def expect_same(mlflow_url, tally_url, ids):
         assert json.loads(listed[0]) == json.loads(listed[1]) and len(json.loads(listed[0])) == 4, listed
     for exp, name in ids.get("scorers", []):
         # Every version as MLflow lists it (ids, numbers, definitions, times kept), and the online-scoring settings.
-        got = [requests.get(url + "/api/3.0/mlflow/scorers/versions", params={"experiment_id": exp, "name": name}).json() for url in [mlflow_url, tally_url]]
-        assert got[0] == got[1] and got[0]["scorers"], got
-        sid = got[0]["scorers"][0]["scorer_id"]
+        got = [scorer_versions(url, exp, name) for url in [mlflow_url, tally_url]]
+        assert got[0] == got[1] and got[0], got
+        sid = got[0][0]["scorer_id"]
         configs = [requests.get(url + "/api/3.0/mlflow/scorers/online-configs", params={"scorer_ids": [sid]}).json() for url in [mlflow_url, tally_url]]
         assert configs[0] == configs[1], configs
     for name in ids.get("registry", []):
@@ -415,9 +420,14 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source, 
         c.create_model_version(reg, f"models:/{mid}", model_id=mid, description="v4")
         c.set_registered_model_alias(reg, "previous", "1")
         c.set_logged_model_tags(mid, {"reviewed": kind})  # a new value whichever kind runs first
+        # A scorer gains a version: the rerun replaces it whole, the other scorer left as it is.
+        exp, name = ids["scorers"][0]
+        assert requests.post(m.url + "/api/3.0/mlflow/scorers/register",
+                             json={"experiment_id": exp, "name": name, "serialized_scorer": json.dumps({"late": kind})}).status_code == 200
         out = import_into(m, data, "--verify", kind=kind)
         assert row(out, "runs") == "0" and row(out, "runs updated") == "1" and row(out, "metric points") == "2", out.stdout
         assert row(out, "registered models updated") == "1" and row(out, "logged models updated") == "1", out.stdout
+        assert row(out, "scorers") == "1" and row(out, "scorer versions") == str(len(scorer_versions(m.url, exp, name))), out.stdout
         s = Server(directory=d)
         try:
             expect_same(m.url, s.url, {**ids, "runs": ids["runs"] + [late]})
