@@ -6,47 +6,60 @@ extension JSONValue {
     /// with its last value, as `json.loads` builds a dict), and numbers as Python reads and writes them back
     /// (``pythonNumber(_:)``).
     public func pythonDumps(sortKeys: Bool = false) -> String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(128)
         writePython(&out, sortKeys: sortKeys)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private func writePython(_ out: inout String, sortKeys: Bool) {
+    /// Writes the value's `json.dumps` text as bytes (all ASCII: every other character is escaped).
+    private func writePython(_ out: inout [UInt8], sortKeys: Bool) {
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n): out += Self.pythonNumber(n)
-        case .string(let s): out += Self.asciiQuote(s)
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .number(let n): out.append(contentsOf: Self.pythonNumber(n).utf8)
+        case .string(let s): Self.appendASCIIQuoted(s, to: &out)
         case .array(let items):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (i, v) in items.enumerated() {
-                if i > 0 { out += ", " }
+                if i > 0 { out.append(contentsOf: ", ".utf8) }
                 v.writePython(&out, sortKeys: sortKeys)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object:
             var members = pythonMembers
-            if sortKeys { members.sort { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) } }
-            out += "{"
+            if sortKeys { members.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) } }  // UTF-8 order is code point order
+            out.append(UInt8(ascii: "{"))
             for (i, (k, v)) in members.enumerated() {
-                if i > 0 { out += ", " }
-                out += Self.asciiQuote(k) + ": "
+                if i > 0 { out.append(contentsOf: ", ".utf8) }
+                Self.appendASCIIQuoted(k, to: &out)
+                out.append(contentsOf: ": ".utf8)
                 v.writePython(&out, sortKeys: sortKeys)
             }
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
     /// An object's members as a Python dict holds them: each key once, at its first place, with its last value
-    /// (keys compared by code points, as Python compares them). Empty for other values.
+    /// (keys compared by code points, as Python compares them: by their UTF-8 bytes). Empty for other values.
     public var pythonMembers: [(String, JSONValue)] {
         guard case .object(let members) = self else { return [] }
-        var at: [[UInt32]: Int] = [:]
         var out: [(String, JSONValue)] = []
+        out.reserveCapacity(members.count)
+        if members.count <= 16 {  // small objects, the usual: a scan costs less than hashing every key
+            next: for (k, v) in members {
+                for i in out.indices where ExactKey.sameBytes(out[i].0, k) {
+                    out[i].1 = v
+                    continue next
+                }
+                out.append((k, v))
+            }
+            return out
+        }
+        var at: [ExactKey: Int] = [:]
         for (k, v) in members {
-            let key = k.unicodeScalars.map(\.value)
-            if let i = at[key] { out[i].1 = v } else {
-                at[key] = out.count
+            if let i = at[ExactKey(k)] { out[i].1 = v } else {
+                at[ExactKey(k)] = out.count
                 out.append((k, v))
             }
         }

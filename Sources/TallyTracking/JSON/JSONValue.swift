@@ -46,23 +46,37 @@ public enum JSONValue: Sendable, Equatable {
     /// A JSON string literal with every character outside ASCII's printable range escaped (`\u00e9`, `\u007f`,
     /// surrogate pairs beyond the BMP), as Python's `json.dumps` writes by default.
     public static func asciiQuote(_ s: String) -> String {
-        var out = "\""
-        for u in s.utf16 {
-            switch u {
-            case 0x22: out += "\\\""
-            case 0x5C: out += "\\\\"
-            case 0x0A: out += "\\n"
-            case 0x0D: out += "\\r"
-            case 0x09: out += "\\t"
-            case 0x08: out += "\\b"  // Python's short escapes, which its hashes of a record's inputs depend on
-            case 0x0C: out += "\\f"
-            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(UInt8(u)))
-            default:
-                let hex = String(u, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        appendASCIIQuoted(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// ``asciiQuote(_:)`` appended to `out` as bytes.
+    static func appendASCIIQuoted(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {  // nothing to escape: the bytes as they are
+            out.append(contentsOf: s.utf8)
+        } else {
+            let hex = Array("0123456789abcdef".utf8)
+            for u in s.utf16 {
+                switch u {
+                case 0x22: out.append(contentsOf: "\\\"".utf8)
+                case 0x5C: out.append(contentsOf: "\\\\".utf8)
+                case 0x0A: out.append(contentsOf: "\\n".utf8)
+                case 0x0D: out.append(contentsOf: "\\r".utf8)
+                case 0x09: out.append(contentsOf: "\\t".utf8)
+                case 0x08: out.append(contentsOf: "\\b".utf8)  // Python's short escapes, which its hashes of a record's inputs depend on
+                case 0x0C: out.append(contentsOf: "\\f".utf8)
+                case 0x20..<0x7F: out.append(UInt8(u))
+                default:  // \uXXXX, lower-case hex as Python writes it
+                    out.append(UInt8(ascii: "\\"))
+                    out.append(UInt8(ascii: "u"))
+                    for shift in stride(from: 12, through: 0, by: -4) { out.append(hex[Int((u >> UInt16(shift)) & 15)]) }
+                }
             }
         }
-        return out + "\""
+        out.append(UInt8(ascii: "\""))
     }
 
     /// Python's type name of the value (`str`, `int`, `float`, `bool`, `list`, `dict`, `NoneType`).
