@@ -52,14 +52,19 @@ enum ScorerSQL {
                       serialized: r[4].string ?? "", creationTime: r[5].int ?? 0)
     }
 
+    /// Two statements: the scorer's row made or, when it is there, updated to itself, which holds it (a concurrent
+    /// registration waits) and gives its id either way; then the version numbered from the highest left.
     static func register(_ db: some SQLConnection, experimentID: String, name: String, serialized: String, time: Int64, newID: String) throws -> ScorerVersion {
-        _ = try db.run("INSERT INTO scorers (scorer_id, experiment_id, name) VALUES (?, ?, ?) ON CONFLICT (experiment_id, name) DO NOTHING",
-                       [.text(newID), .text(experimentID), .text(name)])
-        let id = try scorerID(db, experimentID, name, lock: true) ?? newID
-        let next = (try db.rows("SELECT MAX(version) FROM scorer_versions WHERE scorer_id = ?", [.text(id)]).first?[0].int ?? 0) + 1
-        _ = try db.run("INSERT INTO scorer_versions (scorer_id, version, serialized_scorer, creation_time) VALUES (?, ?, ?, ?)",
-                       [.text(id), .integer(next), .text(serialized), .integer(time)])
-        return ScorerVersion(scorerID: id, experimentID: experimentID, name: name, version: next, serialized: serialized, creationTime: time)
+        let held = try db.rows("INSERT INTO scorers (scorer_id, experiment_id, name) VALUES (?, ?, ?) "
+                               + "ON CONFLICT (experiment_id, name) DO UPDATE SET name = excluded.name RETURNING scorer_id",
+                               [.text(newID), .text(experimentID), .text(name)])
+        let id = held.first?[0].string ?? newID
+        let made = try db.rows("""
+            INSERT INTO scorer_versions (scorer_id, version, serialized_scorer, creation_time)
+            SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ? FROM scorer_versions WHERE scorer_id = ? RETURNING version
+            """, [.text(id), .text(serialized), .integer(time), .text(id)])
+        guard let version = made.first?[0].int else { throw TrackingError(.internalError, "scorer '\(name)': no version was written") }
+        return ScorerVersion(scorerID: id, experimentID: experimentID, name: name, version: version, serialized: serialized, creationTime: time)
     }
 
     /// The scorer's id, its row held for the transaction when `lock` (`FOR UPDATE` on PostgreSQL).
