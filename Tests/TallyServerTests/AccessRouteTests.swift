@@ -231,7 +231,7 @@ import TallyTracking
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",
             "GET model-versions/search", "POST logged-models/search", "POST experiments/search-datasets", "POST traces/search",  // filtered
             "POST datasets/search", "GET datasets/search",  // filtered: datasets whose every experiment the caller may read
-            "GET scorers/list",  // one experiment: READ on it (checked by the route); none: filtered
+            "GET scorers/list",  // one experiment: READ on it (checked by the service); none: filtered
             "GET scorers/online-configs",  // READ on the experiment of every scorer asked about (checked by the service)
             "GET metrics/get-history-bulk", "GET metrics/get-history-bulk-interval", "POST compare", "POST scoreboard",  // every run checked
             "PUT artifacts", "DELETE artifacts",  // only ever 405

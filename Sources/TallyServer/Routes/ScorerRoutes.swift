@@ -23,7 +23,6 @@ struct ScorerRoutes {
             return o.json
         })
         t.on("scorers/list", .get, access: .user, use: e.json { r in
-            if let id = try r.string("experiment_id"), !id.isEmpty { try r.grants.require(.read, on: .experiment(id)) }
             let list = try s.scorers(experimentID: try r.string("experiment_id"), experimentIDs: r.has("experiment_ids") ? try r.strings("experiment_ids") : nil,
                                      scope: r.grants)
             return Self.scorers(list)

@@ -29,6 +29,7 @@ extension TrackingService {
     public func scorers(experimentID: String?, experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [ScorerVersion] {
         let ids: [String]
         if let experimentID, !experimentID.isEmpty {
+            try scope.require(.read, on: .experiment(experimentID))  // MLflow's auth app: READ on the one experiment asked for
             guard experimentIDs == nil else {
                 throw TrackingError.invalid("Cannot specify both 'experiment_id' and 'experiment_ids'. Use 'experiment_ids' to scope the query to "
                                             + "multiple experiments, or 'experiment_id' to scope it to a single experiment.")
@@ -61,9 +62,9 @@ extension TrackingService {
     /// when there is none.
     public func scorer(experimentID: String?, name: String?, version: Int64?) throws -> ScorerVersion {
         let (e, name) = try scorerAddress(experimentID, name)
-        let versions = try metadata.scorerVersions(experimentID: e, name: name) ?? []
+        guard let versions = try metadata.scorerVersions(experimentID: e, name: name) else { throw Self.noScorer(experimentID ?? e, name, version: nil) }
         guard let v = version.map({ n in versions.first { $0.version == n } }) ?? versions.last else {
-            throw Self.noScorer(experimentID ?? e, name, version: versions.isEmpty ? nil : version)
+            throw Self.noScorer(experimentID ?? e, name, version: version)  // MLflow names the version asked for, once the scorer is there
         }
         return v
     }
@@ -72,9 +73,8 @@ extension TrackingService {
     /// settings and the grants on it; MLflow's 404 when there is nothing to delete. The experiment must be active.
     public func deleteScorer(experimentID: String?, name: String?, version: Int64?) throws {
         let (e, name) = try scorerAddress(experimentID, name)
-        guard let n = try metadata.deleteScorer(experimentID: e, name: name, version: version), n > 0 else {
-            throw Self.noScorer(experimentID ?? e, name, version: version)
-        }
+        guard let n = try metadata.deleteScorer(experimentID: e, name: name, version: version) else { throw Self.noScorer(experimentID ?? e, name, version: nil) }
+        guard n > 0 else { throw Self.noScorer(experimentID ?? e, name, version: version) }
         if version == nil { try metadata.deleteGrants(on: Self.scorerResource(experimentID: e, name: name)) }  // a new one starts without them
     }
 
