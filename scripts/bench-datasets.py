@@ -11,22 +11,14 @@ them, and searched. Prints the seconds of each step and the server's RSS (VmRSS,
 import argparse
 import json
 import os
-import shutil
 import statistics
 import tempfile
 import time
 import urllib.request
 
-from benchutil import server_rss, start_server
+from benchutil import call, server_rss, start_server, stop_server
 
 DS = "/api/3.0/mlflow/datasets"
-
-
-def call(url, method, path, body=None):
-    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=600) as r:
-        return json.loads(r.read() or b"{}")
 
 
 def record(i, round_):
@@ -80,9 +72,7 @@ def main():
         now, peak = server_rss(proc)
         print(f"server RSS {now:.1f} MB, peak {peak:.1f} MB")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_server(proc, work)
 
 
 if __name__ == "__main__":

@@ -12,23 +12,14 @@ server's RSS (VmRSS, peak VmHWM) at the end.
 import argparse
 import json
 import random
-import shutil
 import statistics
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 
-from benchutil import server_rss, start_server
+from benchutil import call, server_rss, start_server, stop_server
 
 SC = "/api/3.0/mlflow/scorers"
-
-
-def call(url, method, path, body=None):
-    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=600) as r:
-        return json.loads(r.read() or b"{}")
 
 
 def definition(name, version):
@@ -95,9 +86,7 @@ def main():
         now, peak = server_rss(proc)
         print(f"server RSS {now:.1f} MB, peak {peak:.1f} MB")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_server(proc, work)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,11 @@ import argparse
 import concurrent.futures
 import json
 import os
-import shutil
 import statistics
 import tempfile
 import time
-import urllib.request
 
-from benchutil import server_rss, start_server
+from benchutil import call, server_rss, start_server, stop_server
 
 SEARCHES = [
     ("newest 100 (no filter)", {}),
@@ -28,13 +26,6 @@ SEARCHES = [
     ("feedback >= 0.5", {"filter": "feedback.quality >= 0.5"}),
     ("page at offset 10,000", {"page_token": "eyJvZmZzZXQiOiAxMDAwMH0="}),
 ]
-
-
-def call(url, method, path, body=None):
-    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=300) as r:
-        return json.loads(r.read() or b"{}")
 
 
 def trace(i, exp):
@@ -80,9 +71,7 @@ def main():
         now, peak = server_rss(proc)
         print(f"server RSS {now:.1f} MB, peak {peak:.1f} MB")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
+        stop_server(proc, work)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: a free loopback port, and starting and stopping a server on it."""
-import os, signal, socket, subprocess, sys, time, urllib.request
+"""What the benchmark scripts share: a free loopback port, starting and stopping a server on it, JSON calls to it."""
+import json, os, shutil, signal, socket, subprocess, sys, time, urllib.request
 
 
 def free_port():
@@ -65,6 +65,21 @@ def start_server(server, backend, work):
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("server did not start: " + " ".join(cmd) + "; see " + os.path.join(work, "log"))
+
+
+def call(url, method, path, body=None, timeout=600):
+    """A JSON request (`body`, when given) to the server at `url`; its JSON answer (`{}` for an empty one)."""
+    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def stop_server(proc, work):
+    """Stops a server `start_server` started and removes its directory."""
+    proc.terminate()
+    proc.wait(timeout=30)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def server_rss(proc):
