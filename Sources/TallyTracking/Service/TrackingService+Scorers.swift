@@ -1,4 +1,5 @@
 import Foundation
+import TallyStore
 
 /// MLflow 3's registered scorers (`mlflow.genai.scorers`: `Scorer.register`, `list_scorers`, `get_scorer`,
 /// `delete_scorer`, `start`/`stop`; `/api/3.0/mlflow/scorers/…`). Tally keeps each experiment's scorers, versioned, for
@@ -6,12 +7,11 @@ import Foundation
 /// checks of a definition are in TrackingService+ScorerDefinitions.
 extension TrackingService {
     /// `scorers/register`: a new version of the experiment's scorer `name` (the first makes the scorer), holding the
-    /// definition as sent. The experiment must exist and be active; the definition must pass
-    /// ``checkScorerDefinition(_:)``.
+    /// definition as sent. The experiment must exist and be active; the definition must pass ``checkScorerPayload(_:)``
+    /// and ``checkScorerModel(_:)``.
     public func registerScorer(experimentID: String?, name: String?, serialized: String?) throws -> ScorerVersion {
-        guard let experimentID, !experimentID.isEmpty else { throw Validation.missing("experiment_id") }
-        guard let name, !name.isEmpty else { throw Validation.missing("name") }
-        guard let serialized, !serialized.isEmpty else { throw Validation.missing("serialized_scorer") }
+        let experimentID = try Self.required(experimentID, "experiment_id"), name = try Self.required(name, "name")
+        let serialized = try Self.required(serialized, "serialized_scorer")
         let definition = try checkScorerPayload(serialized)
         guard !name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw TrackingError.invalid("Scorer name cannot be empty or contain only whitespace.")
@@ -24,8 +24,8 @@ extension TrackingService {
 
     /// `scorers/list`: the highest version of each scorer, by experiment (as a number) and then name (by bytes) — of
     /// `experimentID` (which must exist and be active), of the active ones of `experimentIDs` (each must be an
-    /// experiment id; unknown ones hold none), or, with neither, of every active experiment. `scope` leaves out
-    /// scorers whose experiment or own grant the caller may not read (``scorerResource(experimentID:name:)``).
+    /// experiment id; unknown ones hold none), or, with neither, of every active experiment. `scope` must read the one
+    /// experiment named (403 otherwise), and leaves out the scorers it may not read (``Grants/canRead(scorer:experimentID:)``).
     public func scorers(experimentID: String?, experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [ScorerVersion] {
         let ids: [String]
         if let experimentID, !experimentID.isEmpty {
@@ -91,8 +91,7 @@ extension TrackingService {
     /// numeric string between 0 and 1, `filterString` a trace search filter. Tally runs no scorers, so only 0 is taken
     /// (`stop()`): a higher rate is refused, with MLflow's message for a scorer that does not use a gateway model.
     public func setOnlineScoringConfig(experimentID: String?, name: String?, sampleRate: JSONValue?, filterString: JSONValue?) throws -> OnlineScoringConfig {
-        guard let experimentID, !experimentID.isEmpty else { throw Validation.missing("experiment_id") }
-        guard let name, !name.isEmpty else { throw Validation.missing("name") }
+        let experimentID = try Self.required(experimentID, "experiment_id"), name = try Self.required(name, "name")
         guard let sampleRate else { throw Validation.missing("sample_rate") }
         var filter: String?
         switch filterString {
@@ -117,30 +116,15 @@ extension TrackingService {
         return config
     }
 
-    /// The resource a grant on one scorer names (MLflow's `<experiment id>/<name, percent-encoded>`).
+    /// The resource a grant on one scorer names (MLflow's `<experiment id>/<quote(name, safe='')>`: RFC 3986's
+    /// encoding, which keeps only `A–Z a–z 0–9 - . _ ~`, as Python's `quote` with no safe characters).
     public static func scorerResource(experimentID: String, name: String) -> Resource {
-        Resource(.scorer, "\(canonicalExperimentID(experimentID))/\(quoteAll(name))")
-    }
-
-    /// Python's `urllib.parse.quote(s, safe='')`: every UTF-8 byte but letters, digits and `_.-~` as `%XX`.
-    static func quoteAll(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                out += "%" + String(b >> 4, radix: 16, uppercase: true) + String(b & 15, radix: 16, uppercase: true)
-            }
-        }
-        return out
+        Resource(.scorer, "\(canonicalExperimentID(experimentID))/\(name.uriEncoded())")
     }
 
     /// The experiment (active, canonical id) and name a scorer route names.
     func scorerAddress(_ experimentID: String?, _ name: String?) throws -> (String, String) {
-        guard let experimentID, !experimentID.isEmpty else { throw Validation.missing("experiment_id") }
-        guard let name, !name.isEmpty else { throw Validation.missing("name") }
+        let experimentID = try Self.required(experimentID, "experiment_id"), name = try Self.required(name, "name")
         return (try activeExperiment(experimentID).experimentID, name)
     }
 
