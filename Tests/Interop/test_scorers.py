@@ -14,7 +14,7 @@ import json
 import pytest
 import mlflow
 
-from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, module_server
+from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, compare_steps, module_server
 
 V3 = "/api/3.0/mlflow"
 SC = V3 + "/scorers"
@@ -229,22 +229,6 @@ class Tokens:
         return v
 
 
-def compare(theirs, ours, t, o):
-    problems, notes = [], []
-    assert [x[0] for x in theirs] == [x[0] for x in ours]
-    for (step, s1, b1), (_, s2, b2) in zip(theirs, ours):
-        if s1 != s2:
-            problems.append(f"{step}: status mlflow {s1} {str(b1)[:300]!r}, tally {s2} {str(b2)[:300]!r}")
-        elif s1 >= 400:
-            if isinstance(b1, dict) and (not isinstance(b2, dict) or b2.get("error_code") != b1.get("error_code")):
-                problems.append(f"{step}: error mlflow {b1}, tally {b2}")
-            elif isinstance(b1, dict) and b1.get("message") != b2.get("message"):
-                notes.append(f"{step}: message mlflow {b1.get('message')!r}, tally {b2.get('message')!r}")
-        elif t.value(b1) != o.value(b2) or (isinstance(b1, dict) and list(b1) != list(b2)):
-            problems.append(f"{step}: mlflow {t.value(b1)!r}, tally {o.value(b2)!r}")
-    return problems, notes
-
-
 def test_answers_match_mlflow(oracles):
     oracle = oracles["plain"].get()
     tally = Server()
@@ -254,7 +238,7 @@ def test_answers_match_mlflow(oracles):
         mine = {step: (status, body) for step, status, body in ours.steps if step.startswith("tally:")}
         assert mine["tally: a definition that is a list"][0] == 400, mine  # MLflow: 500
         ours.steps = [x for x in ours.steps if not x[0].startswith("tally:")]
-        problems, notes = compare(theirs.steps, ours.steps, Tokens(their_exps), Tokens(our_exps))
+        problems, notes = compare_steps(theirs.steps, ours.steps, Tokens(their_exps), Tokens(our_exps))
         print("\n".join(["messages that differ from MLflow's:"] + notes))
         assert not problems, "\n".join(problems)
         # MLflow's messages too, but for a filter its trace grammar words otherwise.

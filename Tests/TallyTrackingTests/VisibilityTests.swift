@@ -147,6 +147,37 @@ final class FailingMetadata: MetadataStore {
         try inner.setOnlineScoringConfig(experimentID: experimentID, name: name, make)
     }
     func importScorers(_ versions: [ScorerVersion], configs: [OnlineScoringConfig]) throws { try inner.importScorers(versions, configs: configs) }
+    func insertLabelSchema(_ schema: LabelSchema) throws -> Bool { try inner.insertLabelSchema(schema) }
+    func labelSchema(id: String) throws -> LabelSchema? { try inner.labelSchema(id: id) }
+    func labelSchema(experimentID: String, name: String) throws -> LabelSchema? { try inner.labelSchema(experimentID: experimentID, name: name) }
+    func labelSchemas(experimentID: String, seeding seed: LabelSchema, offset: Int, limit: Int) throws -> [LabelSchema] {
+        try inner.labelSchemas(experimentID: experimentID, seeding: seed, offset: offset, limit: limit)
+    }
+    func updateLabelSchema(id: String, _ change: (inout LabelSchema) throws -> Void) throws -> LabelSchema? { try inner.updateLabelSchema(id: id, change) }
+    func deleteLabelSchema(id: String, _ check: (LabelSchema) throws -> Void) throws -> Bool { try inner.deleteLabelSchema(id: id, check) }
+    func insertReviewQueue(_ queue: ReviewQueue) throws -> Bool { try inner.insertReviewQueue(queue) }
+    func reviewQueue(id: String) throws -> ReviewQueue? { try inner.reviewQueue(id: id) }
+    func reviewQueue(experimentID: String, name: String) throws -> ReviewQueue? { try inner.reviewQueue(experimentID: experimentID, name: name) }
+    func reviewQueues(experimentID: String, user: String?, itemID: String?, offset: Int, limit: Int) throws -> [ReviewQueue] {
+        try inner.reviewQueues(experimentID: experimentID, user: user, itemID: itemID, offset: offset, limit: limit)
+    }
+    func updateReviewQueue(id: String, _ change: (inout ReviewQueue, Int, Set<String>) throws -> Void) throws -> ReviewQueue? {
+        try inner.updateReviewQueue(id: id, change)
+    }
+    func deleteReviewQueue(id: String) throws -> Bool { try inner.deleteReviewQueue(id: id) }
+    func addReviewItems(queueID: String, itemIDs: [String], itemType: String, time: Int64) throws -> [ReviewQueueItem]? {
+        try inner.addReviewItems(queueID: queueID, itemIDs: itemIDs, itemType: itemType, time: time)
+    }
+    func removeReviewItems(queueID: String, itemIDs: [String]) throws -> Bool { try inner.removeReviewItems(queueID: queueID, itemIDs: itemIDs) }
+    func reviewItems(queueID: String, status: ReviewStatus?, offset: Int, limit: Int) throws -> [ReviewQueueItem]? {
+        try inner.reviewItems(queueID: queueID, status: status, offset: offset, limit: limit)
+    }
+    func updateReviewItem(queueID: String, itemID: String, _ change: (inout ReviewQueueItem) throws -> Bool) throws -> ReviewItemLookup {
+        try inner.updateReviewItem(queueID: queueID, itemID: itemID, change)
+    }
+    func importReview(schemas: [LabelSchema], queues: [ReviewQueue], items: [ReviewQueueItem]) throws {
+        try inner.importReview(schemas: schemas, queues: queues, items: items)
+    }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

@@ -191,6 +191,8 @@ public enum TallyApplication {
         TraceRoutes(endpoints: e).add(to: v3)
         EvaluationDatasetRoutes(endpoints: e).add(to: v3)
         ScorerRoutes(endpoints: e).add(to: v3)
+        LabelSchemaRoutes(endpoints: e).add(to: v3)
+        ReviewQueueRoutes(endpoints: e).add(to: v3)
         v3.on("server-info", .get, access: .open) { _, _ in
             var o = Obj()
             let info = e.service.serverInfo

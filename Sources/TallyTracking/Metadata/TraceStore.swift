@@ -300,19 +300,21 @@ enum TraceSQL {
     }
 
     static func delete(_ db: some SQLConnection, experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
+        var gone: [String] = []  // the traces deleted, which review queues then forget
         if let ids {
-            var n = 0
             for chunk in Array(Set(ids)).chunks(of: idsPerStatement) {
-                n += try db.run("DELETE FROM traces WHERE experiment_id = ? AND trace_id IN (\(sqlMarks(chunk.count)))",
-                                [.integer(experimentID)] + chunk.map(SQLValue.text))
+                gone += try db.rows("DELETE FROM traces WHERE experiment_id = ? AND trace_id IN (\(sqlMarks(chunk.count))) RETURNING trace_id",
+                                    [.integer(experimentID)] + chunk.map(SQLValue.text)).compactMap { $0[0].string }
             }
-            return n
+        } else {
+            let limitClause = limit.map { "LIMIT \($0)" } ?? ""
+            gone = try db.rows("""
+                DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM traces WHERE experiment_id = ? AND request_time <= ?
+                ORDER BY request_time, trace_id \(limitClause)) RETURNING trace_id
+                """, [.integer(experimentID), .integer(maxTime ?? Int64.max)]).compactMap { $0[0].string }
         }
-        let limitClause = limit.map { "LIMIT \($0)" } ?? ""
-        return try db.run("""
-            DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM traces WHERE experiment_id = ? AND request_time <= ?
-            ORDER BY request_time, trace_id \(limitClause))
-            """, [.integer(experimentID), .integer(maxTime ?? Int64.max)])
+        try ReviewSQL.forgetTraces(db, gone)
+        return gone.count
     }
 
     /// Adds one assessment to a stored trace: `false` when the trace is not there.

@@ -9,7 +9,8 @@ public enum PostgresSchema {
     /// The statements of each version, in order.
     static let versions: [String] = [version1, version2, version3, version4, version5, version6, version7,
                                       PostgresMetadataStore.schemaVersion8, PostgresMetadataStore.schemaVersion9,
-                                      PostgresMetadataStore.schemaVersion10, PostgresMetadataStore.schemaVersion11]
+                                      PostgresMetadataStore.schemaVersion10, PostgresMetadataStore.schemaVersion11,
+                                      PostgresMetadataStore.schemaVersion12]
 
     /// The version this build writes.
     public static var current: Int { versions.count }

@@ -53,9 +53,7 @@ struct WebhookTarget {
     }
 
     /// Python's `repr` of a string, as MLflow's messages quote URLs.
-    static func repr(_ s: String) -> String {
-        "'" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") + "'"
-    }
+    static func repr(_ s: String) -> String { PythonRepr.string(s) }
 
     /// Checks `text` as MLflow does when a webhook is saved: not blank, a scheme `policy` allows, a host.
     static func parse(_ text: String, policy: WebhookPolicy) throws -> (URL, String) {
