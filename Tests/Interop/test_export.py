@@ -158,6 +158,7 @@ def test_export_round_trips_field_by_field(tally_copy):
         assert len(history(b.url, rb[("export-a", "dense")]["info"]["run_id"], "loss")) == 30_000
         expect_same_datasets(m.url, b.url)
         expect_same_scorers(m.url, b.url)
+        expect_same_review(m.url, b.url)
         # A rerun sends nothing; after Tally gains a point and a run, only those go.
         again = export(d, b.url)
         row = lambda out, name: next(l for l in out.stdout.splitlines() if l.strip().startswith(name + "  ")).split()[-1]
@@ -216,6 +217,29 @@ def expect_same_scorers(a_url, b_url):
     assert a == b and len(a) == 2, (a, b)
 
 
+def expect_same_review(a_url, b_url):
+    """Every label schema and review queue the same by experiment name and name: the questions' fields, the queues'
+    kind, owner, reviewers and questions (by name: MLflow gives new ids), their items with statuses and completers."""
+    def review(url):
+        out = {}
+        v3 = url + "/api/3.0/mlflow"
+        for e in experiments(url).values():
+            if e["lifecycle_stage"] != "active":
+                continue
+            schemas = requests.get(v3 + "/label-schemas/list", params={"experiment_id": e["experiment_id"]}).json().get("label_schemas", [])
+            names = {x["schema_id"]: x["name"] for x in schemas}
+            for x in schemas:
+                out[(e["name"], "schema", x["name"])] = [x.get(k) for k in ("type", "input", "instruction", "enable_comment", "is_default")]
+            for q in requests.get(v3 + "/review-queues/list", params={"experiment_id": e["experiment_id"]}).json().get("review_queues", []):
+                items = requests.get(v3 + "/review-queues/items/list", params={"queue_id": q["queue_id"]}).json().get("items", [])
+                out[(e["name"], "queue", q["name"])] = (q["queue_type"], q.get("created_by"), q.get("users", []),
+                                                        sorted(names[i] for i in q.get("schema_ids", [])),
+                                                        sorted((i["item_id"], i["status"], i.get("completed_by")) for i in items))
+        return out  # (listing makes each experiment's default question, on either side alike)
+    a, b = review(a_url), review(b_url)
+    assert a == b and len([k for k in a if k[1] == "queue"]) == 2, (a, b)
+
+
 def journal_size(directory):
     """The bytes of the export journals in `directory` (-1 before there is one)."""
     if not os.path.isdir(directory):
@@ -259,6 +283,7 @@ def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
         assert len(history(b.url, dense, "loss")) == 30_000  # no point twice
         expect_same_datasets(m.url, b.url)  # the dataset once, whole, without the export's marker tag
         expect_same_scorers(m.url, b.url)  # each version once, in order
+        expect_same_review(m.url, b.url)  # each question, queue and item once
         assert "warning" not in out.stderr, out.stderr
         print("kills:", kills)
     finally:

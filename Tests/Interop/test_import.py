@@ -106,8 +106,28 @@ def populate(url, work, prefix="import", points=100_000):
         assert requests.post(sc + "/register", json={"experiment_id": exp, "name": name, "serialized_scorer": ser}).status_code == 200
     assert requests.delete(sc + "/delete", json={"experiment_id": a, "name": "tone", "version": 1}).status_code == 200
     assert requests.put(sc + "/online-config", json={"experiment_id": a, "name": "tone", "sample_rate": 0, "filter_string": "tags.k = 'v'"}).status_code == 200
+    # MLflow 3's human review: questions of each kind (the default made by a listing), a custom queue of two traces
+    # (one completed), a user's own queue.
+    rv = url + "/api/3.0/mlflow"
+    for i in range(2):
+        tinfo = {"trace_id": f"tr-{i + 1:032x}", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": a}},
+                "request_time": "2024-01-01T00:00:0%d.000Z" % i, "execution_duration": "0.100s", "state": "OK"}
+        assert requests.post(rv + "/traces", json={"trace": {"trace_info": tinfo}}).status_code == 200
+    made_schemas = [requests.post(rv + "/label-schemas/create", json={"experiment_id": a, "name": n, "type": t, "input": i, "instruction": "why?"})
+                    .json()["label_schema"]["schema_id"] for n, t, i in (
+                        ("ok?", "FEEDBACK", {"pass_fail": {"positive_label": "yes", "negative_label": "no"}}),
+                        ("tone", "FEEDBACK", {"categorical": {"options": ["kind", "rude"], "multi_select": True}}),
+                        ("score", "EXPECTATION", {"numeric": {"min_value": 0, "max_value": 5.5}}))]
+    assert requests.get(rv + "/label-schemas/list", params={"experiment_id": a}).status_code == 200
+    queue = requests.post(rv + "/review-queues/create", json={"experiment_id": a, "name": "Team", "queue_type": "CUSTOM", "users": ["bob", "Ann"],
+                                                             "schema_ids": made_schemas[:2]}).json()["review_queue"]["queue_id"]
+    assert requests.post(rv + "/review-queues/items/add", json={"queue_id": queue, "item_ids": [f"tr-{1:032x}", f"tr-{2:032x}"]}).status_code == 200
+    assert requests.post(rv + "/review-queues/items/set-status",
+                         json={"queue_id": queue, "item_id": f"tr-{1:032x}", "status": "COMPLETE", "completed_by": "bob"}).status_code == 200
+    assert requests.post(rv + "/review-queues/get-or-create-user", json={"experiment_id": a, "user": "carol"}).status_code == 200
     return {"experiments": [a, b, gone], "runs": [r1, parent.info.run_id, child.info.run_id, trainer.info.run_id, dead, g, d],
-            "models": [info.model_id], "registry": [reg], "datasets": [made["dataset_id"]], "scorers": [(a, "tone"), (b, "safety")]}
+            "models": [info.model_id], "registry": [reg], "datasets": [made["dataset_id"]], "scorers": [(a, "tone"), (b, "safety")],
+            "review": [a]}
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +299,17 @@ def expect_same(mlflow_url, tally_url, ids):
         sid = got[0][0]["scorer_id"]
         configs = [requests.get(url + "/api/3.0/mlflow/scorers/online-configs", params={"scorer_ids": [sid]}).json() for url in [mlflow_url, tally_url]]
         assert configs[0] == configs[1], configs
+    for exp in ids.get("review", []):
+        # Label schemas, queues and items as MLflow lists them: ids, owners, reviewers, questions, statuses and times kept.
+        v3 = "/api/3.0/mlflow"
+        listing = lambda url, path, **params: requests.get(url + v3 + path, params=params).json()
+        got = [listing(url, "/label-schemas/list", experiment_id=exp) for url in [mlflow_url, tally_url]]
+        assert got[0] == got[1] and len(got[0]["label_schemas"]) == 4, got
+        got = [listing(url, "/review-queues/list", experiment_id=exp) for url in [mlflow_url, tally_url]]
+        assert got[0] == got[1] and len(got[0]["review_queues"]) == 2, got
+        for q in got[0]["review_queues"]:
+            items = [listing(url, "/review-queues/items/list", queue_id=q["queue_id"]) for url in [mlflow_url, tally_url]]
+            assert items[0] == items[1], items
     for name in ids.get("registry", []):
         a = api(mlflow_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]
         b = api(tally_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]
@@ -424,8 +455,14 @@ def test_a_killed_import_finishes_on_rerun_and_later_runs_are_picked_up(source, 
         exp, name = ids["scorers"][0]
         assert requests.post(m.url + "/api/3.0/mlflow/scorers/register",
                              json={"experiment_id": exp, "name": name, "serialized_scorer": json.dumps({"late": kind})}).status_code == 200
+        # A review item declined (then, on the other kind's turn, reopened): the rerun replaces the experiment's review.
+        queue = requests.get(m.url + "/api/3.0/mlflow/review-queues/get-by-name", params={"experiment_id": ids["review"][0], "name": "team"}).json()
+        status = {"status": "DECLINED", "completed_by": "ann"} if kind == "db" else {"status": "PENDING"}
+        assert requests.post(m.url + "/api/3.0/mlflow/review-queues/items/set-status",
+                             json={"queue_id": queue["review_queue"]["queue_id"], "item_id": f"tr-{1:032x}", **status}).status_code == 200
         out = import_into(m, data, "--verify", kind=kind)
         assert row(out, "runs") == "0" and row(out, "runs updated") == "1" and row(out, "metric points") == "2", out.stdout
+        assert row(out, "review queues") == "2" and row(out, "review items") == "2", out.stdout
         assert row(out, "registered models updated") == "1" and row(out, "logged models updated") == "1", out.stdout
         assert row(out, "scorers") == "1" and row(out, "scorer versions") == str(len(scorer_versions(m.url, exp, name))), out.stdout
         s = Server(directory=d)

@@ -647,3 +647,47 @@ def test_scorers_page(server, browser):
     wait(browser, "return document.querySelectorAll('#scorer-table tbody tr').length === 2")
     assert requests.get(server.url + "/api/3.0/mlflow/scorers/get", params={"experiment_id": exp, "name": "safety"}).status_code == 404
     assert console_errors(browser) == []
+
+
+def test_review_page(server, browser):
+    """MLflow 3's human review in the UI: the experiment's review page lists its questions (the default one made on
+    first sight), adds a question and a queue through its forms, adds a trace to the queue, labels it — each answer an
+    assessment on the trace by the reviewer — which completes the item, then reopens it."""
+    exp = requests.post(server.url + "/api/2.0/mlflow/experiments/create", json={"name": "ui-review"}).json()["experiment_id"]
+    tid = "tr-" + "ab" * 16
+    info = {"trace_id": tid, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
+            "request_time": "2026-12-05T00:00:00Z", "execution_duration": "0.100s", "state": "OK"}
+    assert requests.post(server.url + "/api/3.0/mlflow/traces", json={"trace": {"trace_info": info}}).status_code == 200
+    go(browser, server.url + f"/#/experiments/{exp}")
+    browser.execute_script("document.getElementById('run-review').click()")
+    wait(browser, "return document.querySelectorAll('#schema-table tbody tr').length === 1")
+    assert browser.find_element("css selector", "#schema-table tbody tr").text.startswith("Feedback (default)")
+    browser.execute_script("""const f = document.getElementById('schema-form');
+        f.name.value = 'Correct <b>?</b>'; f.kind.value = 'pass_fail'; f.options.value = 'Yes, No'; f.requestSubmit();""")
+    wait(browser, "return document.querySelectorAll('#schema-table tbody tr').length === 2")
+    assert browser.execute_script("return document.querySelectorAll('#schema-table b').length") == 0  # markup as text
+    browser.execute_script("const f = document.getElementById('queue-form'); f.name.value = 'Team'; f.users.value = 'Bob, ann'; f.requestSubmit();")
+    wait(browser, "return document.querySelectorAll('#queue-table tbody tr').length === 1")
+    assert "ann, bob" in browser.find_element("css selector", "#queue-table tbody tr").text
+    browser.execute_script("document.querySelector('tr[data-queue=\"Team\"] .queue-name').click()")
+    wait(browser, "return document.getElementById('item-form') !== null")
+    browser.execute_script(f"const f = document.getElementById('item-form'); f.ids.value = ' {tid} '; f.requestSubmit();")
+    wait(browser, "return document.querySelectorAll('#item-table tbody tr').length === 1")
+    browser.execute_script("document.querySelector('#item-table .label-item').click()")
+    wait(browser, "return document.getElementById('labeling') !== null")
+    browser.execute_script("""const f = document.getElementById('labeling');
+        document.getElementById('label-reviewer').value = 'ann';
+        for (const el of f.querySelectorAll('select')) el.value = 'true';
+        f.querySelector('textarea').value = 'fine';
+        f.requestSubmit();""")
+    wait(browser, "return document.querySelector('#item-table .status')?.textContent === 'complete'")
+    got = requests.get(server.url + f"/api/3.0/mlflow/traces/{tid}").json()["trace"]["trace_info"]["assessments"]
+    answers = sorted((a["assessment_name"], a["feedback"]["value"], a["source"]["source_id"]) for a in got)
+    assert answers == [("Correct <b>?</b>", True, "ann"), ("Feedback", "fine", "ann")], got
+    items = requests.get(server.url + "/api/3.0/mlflow/review-queues/list", params={"experiment_id": exp}).json()["review_queues"]
+    listed = requests.get(server.url + "/api/3.0/mlflow/review-queues/items/list", params={"queue_id": items[0]["queue_id"]}).json()["items"]
+    assert [(i["status"], i["completed_by"]) for i in listed] == [("COMPLETE", "ann")], listed
+    browser.save_screenshot(os.path.join(ARTIFACTS, "review.png"))
+    browser.execute_script("document.querySelector('#item-table .reopen-item').click()")
+    wait(browser, "return document.querySelector('#item-table .status')?.textContent === 'pending'")
+    assert console_errors(browser) == []

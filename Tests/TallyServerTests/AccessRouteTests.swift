@@ -226,6 +226,9 @@ import TallyTracking
             // Scorers: validate_can_register_scorer, _read_scorer, _delete_scorer, _update_online_scoring_config.
             "POST scorers/register": .update, "GET scorers/versions": .read, "GET scorers/get": .read, "DELETE scorers/delete": .delete,
             "PUT scorers/online-config": .update,
+            // Label schemas and queue listings: validate_can_create_label_schema, validate_can_read_experiment.
+            "POST label-schemas/create": .manage, "GET label-schemas/get-by-name": .read, "GET label-schemas/list": .read,
+            "GET review-queues/list": .read,
         ]
         let anyUser: Set<String> = [
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",
@@ -233,6 +236,12 @@ import TallyTracking
             "POST datasets/search", "GET datasets/search",  // filtered: datasets whose every experiment the caller may read
             "GET scorers/list",  // one experiment: READ on it (checked by the service); none: filtered
             "GET scorers/online-configs",  // READ on the experiment of every scorer asked about (checked by the service)
+            // A label schema by id: its experiment's level (checked by the service once it has found it).
+            "GET label-schemas/get", "PATCH label-schemas/update", "DELETE label-schemas/delete",
+            // Review queues: MLflow's owner and reviewer rules (Grants.requireQueue, checked by the service).
+            "POST review-queues/create", "POST review-queues/get-or-create-user", "GET review-queues/get", "GET review-queues/get-by-name",
+            "POST review-queues/update", "POST review-queues/delete", "POST review-queues/items/add", "POST review-queues/items/remove",
+            "GET review-queues/items/list", "POST review-queues/items/set-status",
             "GET metrics/get-history-bulk", "GET metrics/get-history-bulk-interval", "POST compare", "POST scoreboard",  // every run checked
             "PUT artifacts", "DELETE artifacts",  // only ever 405
             "GET users/get", "GET users/current", "GET users/list", "PATCH users/update-password", "POST users/permissions/grant",

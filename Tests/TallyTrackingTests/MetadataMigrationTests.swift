@@ -54,6 +54,9 @@ import Testing
         _ = try s.registerScorer(experimentID: exp, name: "judge", serialized: #"{"v": 2}"#)
         let scorerConfig = try s.setOnlineScoringConfig(experimentID: exp, name: "judge", sampleRate: .number("0"), filterString: .string("tags.a = 'b'"))
         let storedScorers = try s.scorerVersions(experimentID: exp, name: "judge")
+        let question = try s.createLabelSchema(experimentID: exp, name: "ok?", type: "FEEDBACK", input: ReviewTests.pass, instruction: "i", enableComment: true)
+        let queue = try s.createReviewQueue(experimentID: exp, name: "Team", queueType: "CUSTOM", users: ["bob"], schemaIDs: [question.id])
+        let queued = try s.addReviewItems(queueID: queue.id, itemIDs: [storedTrace.traceID], itemType: nil)
         var config = AccessConfiguration()
         config.adminPassword = "admin-password-1"
         config.passwordHashRounds = 1 << 10
@@ -91,6 +94,10 @@ import Testing
         #expect(try copied.scorerVersions(experimentID: exp, name: "judge") == storedScorers && storedScorers.count == 2)
         #expect(try copied.onlineScoringConfigs(scorerIDs: [storedScorers[0].scorerID]) == [scorerConfig])
         #expect(counts.contains { $0.table == "scorer_versions" && $0.source == 2 })
+        // Label schemas and review queues with their reviewers, questions and items.
+        #expect(try copied.labelSchema(id: question.id) == question && copied.reviewQueue(id: queue.id) == queue)
+        #expect(try copied.reviewItems(queueID: queue.id, status: nil, maxResults: nil, pageToken: nil).0 == queued && queued.count == 1)
+        #expect(counts.contains { $0.table == "review_queue_users" && $0.source == 1 })
         // The source is refused while a server holds it.
         let running = try f.reopened()
         #expect(throws: (any Error).self) { _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } }

@@ -175,6 +175,7 @@ final class FailingMetadata: MetadataStore {
     func updateReviewItem(queueID: String, itemID: String, _ change: (inout ReviewQueueItem) throws -> Bool) throws -> ReviewItemLookup {
         try inner.updateReviewItem(queueID: queueID, itemID: itemID, change)
     }
+    func review(experimentID: String) throws -> SourceReview { try inner.review(experimentID: experimentID) }
     func importReview(schemas: [LabelSchema], queues: [ReviewQueue], items: [ReviewQueueItem]) throws {
         try inner.importReview(schemas: schemas, queues: queues, items: items)
     }

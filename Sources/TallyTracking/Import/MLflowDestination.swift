@@ -98,4 +98,26 @@ public protocol MLflowDestination: AnyObject {
     func deleteScorer(experimentID: String, name: String) throws
     /// Sets the scorer's online-scoring settings.
     func setOnlineScoringConfig(experimentID: String, name: String, _ config: OnlineScoringConfig) throws
+    /// The id of the experiment's label schema of this name, or `nil`.
+    func labelSchemaID(experimentID: String, name: String) throws -> String?
+    /// The id of the experiment's default question (MLflow makes it when the experiment's questions are first listed).
+    func defaultLabelSchemaID(experimentID: String) throws -> String?
+    /// Creates a label schema (MLflow gives its id and times); its id.
+    func createLabelSchema(_ schema: LabelSchema, experimentID: String) throws -> String
+    /// Deletes a label schema (none there is no error).
+    func deleteLabelSchema(id: String) throws
+    /// The id of the experiment's review queue of this name (in any case), or `nil`.
+    func reviewQueueID(experimentID: String, name: String) throws -> String?
+    /// Creates a custom review queue with its reviewers and questions (MLflow gives its id and times); its id.
+    func createReviewQueue(_ queue: ReviewQueue, experimentID: String, schemaIDs: [String]) throws -> String
+    /// The user's own queue, made when missing; its id.
+    func userReviewQueue(experimentID: String, user: String) throws -> String
+    /// Gives a custom queue an owner.
+    func setReviewQueueOwner(id: String, owner: String) throws
+    /// Deletes a review queue with its items (none there is no error).
+    func deleteReviewQueue(id: String) throws
+    /// Adds traces to a queue (pending).
+    func addReviewItems(queueID: String, itemIDs: [String]) throws
+    /// Sets an item's status, by `completedBy` (MLflow's auth app puts its caller there instead).
+    func setReviewItemStatus(queueID: String, itemID: String, status: ReviewStatus, completedBy: String?) throws
 }

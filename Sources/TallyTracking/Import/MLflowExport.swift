@@ -41,6 +41,8 @@ public struct MLflowExport {
         public var datasets = 0, datasetRecords = 0
         /// Registered scorers and their versions sent.
         public var scorers = 0, scorerVersions = 0
+        /// Label schemas, review queues and their items sent.
+        public var labelSchemas = 0, reviewQueues = 0, reviewItems = 0
         /// Registry webhooks created.
         public var webhooks = 0
         /// Artifact files and bytes uploaded.
@@ -85,6 +87,7 @@ public struct MLflowExport {
             try exportTraces(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal,
                              summary: &summary, progress: progress)
             try exportScorers(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal, summary: &summary)
+            try exportReview(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal, summary: &summary)
         }
         try exportRunOutputs(ordered, service: service, to: destination, journal: &journal)
         // The registry is global: exported whole when every experiment is.

@@ -66,6 +66,12 @@ public struct MLflowImport: Sendable {
         public var scorers = 0
         /// Their versions.
         public var scorerVersions = 0
+        /// Label schemas (MLflow 3) imported or brought up to date.
+        public var labelSchemas = 0
+        /// Review queues (MLflow 3) imported or brought up to date.
+        public var reviewQueues = 0
+        /// Their items.
+        public var reviewItems = 0
         /// Traces (MLflow 3) imported.
         public var traces = 0
         /// Traces imported before that MLflow changed since (state, tags, metadata, assessments): brought up to date.
@@ -134,6 +140,7 @@ public struct MLflowImport: Sendable {
             try service.importTraces(of: e, into: target, from: source, artifactsFrom: options.artifactsFrom, journal: &journal,
                                      summary: &summary, dryRun: options.dryRun, progress: progress)
             try service.importScorers(of: e, into: target, from: source, journal: &journal, summary: &summary, dryRun: options.dryRun)
+            try service.importReview(of: e, into: target, from: source, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
         // The registry is global: imported whole when every experiment is, with sources following renumbered ones.
         if options.experiments == nil && options.since == nil {

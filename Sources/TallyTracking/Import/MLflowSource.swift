@@ -66,6 +66,26 @@ public protocol MLflowSource: AnyObject {
     /// An experiment's registered scorers (MLflow 3; none from an older MLflow): every version each has left, and
     /// their online-scoring settings (ids and times kept).
     func scorers(experimentID: String) throws -> (versions: [ScorerVersion], configs: [OnlineScoringConfig])
+    /// An experiment's label schemas and review queues with their items (MLflow 3.14 and later; none from an older
+    /// MLflow), ids and times kept.
+    func review(experimentID: String) throws -> SourceReview
+}
+
+/// An experiment's human review as a source gives it (``MLflowSource/review(experimentID:)``).
+public struct SourceReview: Sendable, Equatable {
+    /// Its label schemas, the default question among them when the source made it.
+    public var schemas: [LabelSchema]
+    /// Its review queues, with their reviewers and questions.
+    public var queues: [ReviewQueue]
+    /// The queues' items.
+    public var items: [ReviewQueueItem]
+
+    /// An experiment's review.
+    public init(schemas: [LabelSchema] = [], queues: [ReviewQueue] = [], items: [ReviewQueueItem] = []) {
+        self.schemas = schemas
+        self.queues = queues
+        self.items = items
+    }
 }
 
 /// An evaluation dataset as a source gives it: the dataset, the experiments it is linked to, its records.

@@ -45,6 +45,9 @@ public protocol ReviewStore {
     func reviewItems(queueID: String, status: ReviewStatus?, offset: Int, limit: Int) throws -> [ReviewQueueItem]?
     /// Changes one item in one transaction holding it: `change` returns whether to write. ``ReviewItemLookup``.
     func updateReviewItem(queueID: String, itemID: String, _ change: (inout ReviewQueueItem) throws -> Bool) throws -> ReviewItemLookup
+    /// Every label schema, queue and item of the experiment, oldest first (`tally export`); the default question only
+    /// when it was made.
+    func review(experimentID: String) throws -> SourceReview
     /// Stores label schemas and queues as another server gave them (`tally import`): each replaces the one with its id.
     func importReview(schemas: [LabelSchema], queues: [ReviewQueue], items: [ReviewQueueItem]) throws
 }
@@ -351,6 +354,18 @@ enum ReviewSQL {
         return .item(i)
     }
 
+    static func review(_ db: some SQLConnection, experimentID: String) throws -> SourceReview {
+        let e = SQLValue.text(experimentID)
+        var out = SourceReview()
+        out.schemas = try schemas(db, where: "experiment_id = ? ORDER BY created_time, schema_id", [e])
+        out.queues = try queues(db, where: "experiment_id = ? ORDER BY creation_time, queue_id", [e])
+        out.items = try db.rows("""
+            SELECT \(itemColumns) FROM review_queue_items WHERE queue_id IN (SELECT queue_id FROM review_queues WHERE experiment_id = ?)
+            ORDER BY queue_id, creation_time, item_id
+            """, [e]).map(item)
+        return out
+    }
+
     /// Takes deleted traces out of every queue (an item names its trace without a foreign key, as in MLflow).
     static func forgetTraces(_ db: some SQLConnection, _ ids: [String]) throws {
         for chunk in ids.chunks(of: 300) {
@@ -419,6 +434,7 @@ extension SQLiteMetadataStore: ReviewStore {
     public func updateReviewItem(queueID: String, itemID: String, _ change: (inout ReviewQueueItem) throws -> Bool) throws -> ReviewItemLookup {
         try transaction { try with { try ReviewSQL.updateItem($0, queueID: queueID, itemID: itemID, change) } }
     }
+    public func review(experimentID: String) throws -> SourceReview { try with { try ReviewSQL.review($0, experimentID: experimentID) } }
     public func importReview(schemas: [LabelSchema], queues: [ReviewQueue], items: [ReviewQueueItem]) throws {
         try transaction { try with { try ReviewSQL.importReview($0, schemas: schemas, queues: queues, items: items) } }
     }
@@ -468,6 +484,7 @@ extension PostgresMetadataStore: ReviewStore {
     public func updateReviewItem(queueID: String, itemID: String, _ change: (inout ReviewQueueItem) throws -> Bool) throws -> ReviewItemLookup {
         try write { try ReviewSQL.updateItem($0, queueID: queueID, itemID: itemID, change) }
     }
+    public func review(experimentID: String) throws -> SourceReview { try conn { try ReviewSQL.review($0, experimentID: experimentID) } }
     public func importReview(schemas: [LabelSchema], queues: [ReviewQueue], items: [ReviewQueueItem]) throws {
         try write { try ReviewSQL.importReview($0, schemas: schemas, queues: queues, items: items) }
     }

@@ -126,7 +126,7 @@ extension TrackingService {
 
     /// The `input` one-of of a request: exactly one of `pass_fail`, `categorical`, `numeric`, `text`, each an object
     /// of its fields (absent ones are the proto's defaults).
-    static func labelInput(_ v: JSONValue?) throws -> LabelInput {
+    public static func labelInput(_ v: JSONValue?) throws -> LabelInput {
         let kinds = ["pass_fail", "categorical", "numeric", "text"]
         var given: [(String, JSONValue)] = []
         if let v {
