@@ -12,12 +12,11 @@ server's RSS (VmRSS, peak VmHWM) at the end.
 import argparse
 import json
 import random
-import statistics
 import tempfile
 import time
 import urllib.parse
 
-from benchutil import call, server_rss, start_server, stop_server
+from benchutil import call, median_ms, server_rss, start_server, stop_server
 
 SC = "/api/3.0/mlflow/scorers"
 
@@ -31,15 +30,6 @@ def definition(name, version):
                                                            + "grounded in {{ inputs }}? " * 6, "model": "openai:/gpt-4o-mini",
                                                            "feedback_value_type": {"type": "boolean"}},
                        "memory_augmented_judge_data": None, "third_party_scorer_data": None, "ensemble_scorer_data": None})
-
-
-def median_ms(f, n):
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        f()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def main():

@@ -1,5 +1,5 @@
 """What the benchmark scripts share: a free loopback port, starting and stopping a server on it, JSON calls to it."""
-import json, os, shutil, signal, socket, subprocess, sys, time, urllib.request
+import json, os, shutil, signal, socket, statistics, subprocess, sys, time, urllib.request
 
 
 def free_port():
@@ -73,6 +73,16 @@ def call(url, method, path, body=None, timeout=600):
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read() or b"{}")
+
+
+def median_ms(f, n):
+    """The median of `n` calls of `f`, in milliseconds."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        f()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
 
 
 def stop_server(proc, work):
