@@ -327,10 +327,11 @@ class RawSession:
         self.steps.append((step, 0, value))
 
 
-def compare_steps(theirs, ours, t, o):
+def compare_steps(theirs, ours, t, o, message=lambda tokens, text: text, unequal=None):
     """Two `RawSession`s' steps side by side: the same status, `error_code`, and body once `t` and `o` (each a
     `.value(body)` reducer of server-made ids and times to tokens) have reduced them, key order included. Returns the
-    problems and, as notes, the error messages that differ."""
+    problems and, as notes, the error messages that differ (each reduced by `message(tokens, text)` first). `unequal(a,
+    b)`, when given, lists where two reduced bodies differ as (where, one's part, the other's)."""
     problems, notes = [], []
     assert [x[0] for x in theirs] == [x[0] for x in ours]
     for (step, s1, b1), (_, s2, b2) in zip(theirs, ours):
@@ -339,8 +340,10 @@ def compare_steps(theirs, ours, t, o):
         elif s1 >= 400:
             if isinstance(b1, dict) and (not isinstance(b2, dict) or b2.get("error_code") != b1.get("error_code")):
                 problems.append(f"{step}: error mlflow {b1}, tally {b2}")
-            elif isinstance(b1, dict) and b1.get("message") != b2.get("message"):
+            elif isinstance(b1, dict) and message(t, b1.get("message", "")) != message(o, b2.get("message", "")):
                 notes.append(f"{step}: message mlflow {b1.get('message')!r}, tally {b2.get('message')!r}")
+        elif unequal is not None:
+            problems += [f"{step}: {where}: mlflow {x!r}, tally {y!r}" for where, x, y in unequal(t.value(b1), o.value(b2))]
         elif t.value(b1) != o.value(b2) or (isinstance(b1, dict) and list(b1) != list(b2)):
             problems.append(f"{step}: mlflow {t.value(b1)!r}, tally {o.value(b2)!r}")
     return problems, notes

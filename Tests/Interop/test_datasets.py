@@ -26,7 +26,7 @@ import requests
 import mlflow
 from mlflow import MlflowClient
 
-from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, module_server
+from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, compare_steps, module_server
 
 V3 = "/api/3.0/mlflow"
 DS = V3 + "/datasets"
@@ -538,19 +538,9 @@ def differences(theirs, ours, their_exps, our_exps, notes):
     """Where Tally's answers differ from MLflow's: the same status; for an error the same error_code; for a success
     the same body once reduced (`Tokens`). Messages that differ (once ids are reduced) go to `notes`, not a failure:
     MLflow's messages are not an API."""
-    t, o = Tokens(theirs, their_exps), Tokens(ours, our_exps)
-    problems = []
-    assert [s for s, _, _ in theirs] == [s for s, _, _ in ours]
-    for (step, s1, b1), (_, s2, b2) in zip(theirs, ours):
-        if s1 != s2:
-            problems.append(f"{step}: status mlflow {s1} {str(b1)[:300]!r}, tally {s2} {str(b2)[:300]!r}")
-        elif s1 >= 400:
-            if isinstance(b1, dict) and (not isinstance(b2, dict) or b2.get("error_code") != b1.get("error_code")):
-                problems.append(f"{step}: error mlflow {b1}, tally {b2}")
-            elif isinstance(b1, dict) and unset(t.text(b1.get("message", ""))) != unset(o.text(b2.get("message", ""))):
-                notes.append(f"{step}: message mlflow {b1.get('message')!r}, tally {b2.get('message')!r}")
-        else:
-            problems += [f"{step}: {where}: mlflow {x!r}, tally {y!r}" for where, x, y in unequal(t.value(b1), o.value(b2))]
+    problems, found = compare_steps(theirs, ours, Tokens(theirs, their_exps), Tokens(ours, our_exps),
+                                    message=lambda tokens, text: unset(tokens.text(text)), unequal=unequal)
+    notes += found
     return problems
 
 

@@ -11,6 +11,15 @@ enum Render {
         return o.json
     }
 
+    /// A page of a listing whose token is always there: `{"<key>": [...], "next_page_token": "…"}` (`""` on the last
+    /// page; the list left out when empty), as MLflow writes proto2 listings that set the token.
+    static func page(_ key: String, _ items: [String], next: String?) -> String {
+        var o = Obj()
+        o.add(key, array: items)
+        o.add("next_page_token", next ?? "")
+        return o.json
+    }
+
     static func keyValues(_ kvs: [KeyValue]) -> [String] {
         kvs.map { kv in
             var o = Obj()

@@ -24,10 +24,7 @@ struct LabelSchemaRoutes {
         t.on("label-schemas/list", .get, access: .needs(.read, .experimentField("experiment_id")), use: e.json { r in
             let (list, next) = try s.labelSchemas(experimentID: try r.string("experiment_id"), maxResults: try r.int64("max_results"),
                                                   pageToken: try r.string("page_token"))
-            var o = Obj()
-            o.add("label_schemas", array: list.map(Self.schema))
-            o.add("next_page_token", next ?? "")
-            return o.json
+            return Render.page("label_schemas", list.map(Self.schema), next: next)
         })
         t.on("label-schemas/update", .patch, access: .user, use: e.json { r in
             let updated = try s.updateLabelSchema(id: try r.string("schema_id"), name: try r.string("name"), instruction: try r.string("instruction"),

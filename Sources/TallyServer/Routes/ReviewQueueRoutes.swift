@@ -30,10 +30,7 @@ struct ReviewQueueRoutes {
             let (list, next) = try s.reviewQueues(experimentID: try r.string("experiment_id"), user: try r.string("user"), itemID: try r.string("item_id"),
                                                   maxResults: try r.int64("max_results"), pageToken: try r.string("page_token"),
                                                   caller: r.caller, scope: r.grants)
-            var o = Obj()
-            o.add("review_queues", array: list.map(Self.queue))
-            o.add("next_page_token", next ?? "")
-            return o.json
+            return Render.page("review_queues", list.map(Self.queue), next: next)
         })
         t.on("review-queues/update", .post, access: .user, use: e.json { r in
             let q = try s.updateReviewQueue(id: try r.string("queue_id"), users: try r.bool("update_users") == true ? try r.strings("users") : nil,
@@ -61,10 +58,7 @@ struct ReviewQueueRoutes {
             let (items, next) = try s.reviewItems(queueID: try r.string("queue_id"), status: try r.enumName("status", numbers: ReviewStatus.protoNames),
                                                   maxResults: try r.int64("max_results"), pageToken: try r.string("page_token"),
                                                   caller: r.caller, scope: r.grants)
-            var o = Obj()
-            o.add("items", array: items.map(Self.item))
-            o.add("next_page_token", next ?? "")
-            return o.json
+            return Render.page("items", items.map(Self.item), next: next)
         })
         t.on("review-queues/items/set-status", .post, access: .user, use: e.json { r in
             let item = try s.setReviewItemStatus(queueID: try r.string("queue_id"), itemID: try r.string("item_id"),

@@ -170,15 +170,24 @@ enum ReviewSQL {
         try db.rows("SELECT \(schemaColumns) FROM label_schemas WHERE \(cond)" + (lock.map(db.locking) ?? ""), values).map(schema)
     }
 
-    static func listSchemas(_ db: some SQLConnection, experimentID: String, seed: LabelSchema, offset: Int, limit: Int) throws -> [LabelSchema] {
-        // The default question, made the first time the experiment's questions are read (MLflow's list seeds it too).
+    /// Whether the experiment has its default question.
+    static func hasDefault(_ db: some SQLConnection, _ experimentID: String) throws -> Bool {
+        try !db.rows("SELECT 1 FROM label_schemas WHERE experiment_id = ? AND is_default = 1", [.text(experimentID)]).isEmpty
+    }
+
+    /// The default question, made the first time the experiment's questions are read (MLflow's list seeds it too);
+    /// made once when two servers read them at once.
+    static func seed(_ db: some SQLConnection, _ experimentID: String, _ seed: LabelSchema) throws {
         _ = try db.run("""
             INSERT INTO label_schemas (\(schemaColumns)) SELECT \(sqlMarks(12))
             WHERE NOT EXISTS (SELECT 1 FROM label_schemas WHERE experiment_id = ? AND is_default = 1)
             ON CONFLICT (experiment_id, name) DO NOTHING
             """, row(seed) + [.text(experimentID)])
-        return try schemas(db, where: "experiment_id = ? ORDER BY created_time DESC, schema_id LIMIT ? OFFSET ?",
-                           [.text(experimentID), .integer(Int64(limit)), .integer(Int64(offset))])
+    }
+
+    static func listSchemas(_ db: some SQLConnection, experimentID: String, offset: Int, limit: Int) throws -> [LabelSchema] {
+        try schemas(db, where: "experiment_id = ? ORDER BY created_time DESC, schema_id LIMIT ? OFFSET ?",
+                    [.text(experimentID), .integer(Int64(limit)), .integer(Int64(offset))])
     }
 
     static func updateSchema(_ db: some SQLConnection, id: String, _ change: (inout LabelSchema) throws -> Void) throws -> LabelSchema? {
@@ -343,9 +352,9 @@ enum ReviewSQL {
     }
 
     static func updateItem(_ db: some SQLConnection, queueID: String, itemID: String, _ change: (inout ReviewQueueItem) throws -> Bool) throws -> ReviewItemLookup {
-        guard try queueExists(db, queueID) else { return .noQueue }
+        // The item first (held): the queue is looked for only when it is not there, one statement fewer in the usual case.
         guard var i = try db.rows("SELECT \(itemColumns) FROM review_queue_items WHERE queue_id = ? AND item_id = ?" + db.locking(.update),
-                                  [.text(queueID), .text(itemID)]).first.map(item) else { return .noItem }
+                                  [.text(queueID), .text(itemID)]).first.map(item) else { return try queueExists(db, queueID) ? .noItem : .noQueue }
         guard try change(&i) else { return .item(i) }
         _ = try db.run("""
             UPDATE review_queue_items SET status = ?, completed_by = ?, completed_time = ?, last_update_time = ? WHERE queue_id = ? AND item_id = ?
@@ -400,7 +409,8 @@ extension SQLiteMetadataStore: ReviewStore {
         try with { try ReviewSQL.schemas($0, where: "experiment_id = ? AND name = ?", [.text(experimentID), .text(name)]).first }
     }
     public func labelSchemas(experimentID: String, seeding seed: LabelSchema, offset: Int, limit: Int) throws -> [LabelSchema] {
-        try transaction { try with { try ReviewSQL.listSchemas($0, experimentID: experimentID, seed: seed, offset: offset, limit: limit) } }
+        if try !with({ try ReviewSQL.hasDefault($0, experimentID) }) { try transaction { try with { try ReviewSQL.seed($0, experimentID, seed) } } }
+        return try with { try ReviewSQL.listSchemas($0, experimentID: experimentID, offset: offset, limit: limit) }
     }
     public func updateLabelSchema(id: String, _ change: (inout LabelSchema) throws -> Void) throws -> LabelSchema? {
         try transaction { try with { try ReviewSQL.updateSchema($0, id: id, change) } }
@@ -450,7 +460,8 @@ extension PostgresMetadataStore: ReviewStore {
         try conn { try ReviewSQL.schemas($0, where: "experiment_id = ? AND name = ?", [.text(experimentID), .text(name)]).first }
     }
     public func labelSchemas(experimentID: String, seeding seed: LabelSchema, offset: Int, limit: Int) throws -> [LabelSchema] {
-        try write { try ReviewSQL.listSchemas($0, experimentID: experimentID, seed: seed, offset: offset, limit: limit) }
+        if try !conn({ try ReviewSQL.hasDefault($0, experimentID) }) { try write { try ReviewSQL.seed($0, experimentID, seed) } }
+        return try conn { try ReviewSQL.listSchemas($0, experimentID: experimentID, offset: offset, limit: limit) }
     }
     public func updateLabelSchema(id: String, _ change: (inout LabelSchema) throws -> Void) throws -> LabelSchema? {
         try write { try ReviewSQL.updateSchema($0, id: id, change) }
