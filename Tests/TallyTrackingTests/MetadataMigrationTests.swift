@@ -56,7 +56,7 @@ import Testing
         let storedScorers = try s.scorerVersions(experimentID: exp, name: "judge")
         let question = try s.createLabelSchema(experimentID: exp, name: "ok?", type: "FEEDBACK", input: ReviewTests.pass, instruction: "i", enableComment: true)
         let queue = try s.createReviewQueue(experimentID: exp, name: "Team", queueType: "CUSTOM", users: ["bob"], schemaIDs: [question.id])
-        let queued = try s.addReviewItems(queueID: queue.id, itemIDs: [storedTrace.traceID], itemType: nil)
+        let queued = try s.addReviewItems(queueID: queue.id, itemIDs: [storedTrace.traceID])
         var config = AccessConfiguration()
         config.adminPassword = "admin-password-1"
         config.passwordHashRounds = 1 << 10

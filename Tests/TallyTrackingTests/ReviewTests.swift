@@ -146,16 +146,16 @@ import Testing
 
         // Items: traces of the queue's experiment only; a second add keeps the first status.
         let ids = (1...4).map(TraceTests.id)
-        let added = try s.addReviewItems(queueID: team.id, itemIDs: [ids[0], " " + ids[1], ids[0]], itemType: "TRACE")
+        let added = try s.addReviewItems(queueID: team.id, itemIDs: [ids[0], " " + ids[1], ids[0]])
         #expect(added.map(\.itemID) == [ids[0], ids[1]] && added.allSatisfy { $0.status == .pending && $0.itemType == "trace" })
         expectError(.resourceDoesNotExist, "Cannot attach trace(s) ['\(TraceTests.id(9))', 'tr-nope'] to review queue '\(team.id)': they do not exist in experiment '\(e)'.") {
-            _ = try s.addReviewItems(queueID: team.id, itemIDs: [TraceTests.id(9), ids[2], "tr-nope"], itemType: nil)
+            _ = try s.addReviewItems(queueID: team.id, itemIDs: [TraceTests.id(9), ids[2], "tr-nope"])
         }
-        expectError(.invalidParameterValue, "`item_ids` must be a non-empty list; got [].") { _ = try s.addReviewItems(queueID: team.id, itemIDs: [], itemType: nil) }
+        expectError(.invalidParameterValue, "`item_ids` must be a non-empty list; got [].") { _ = try s.addReviewItems(queueID: team.id, itemIDs: []) }
         let done = try s.setReviewItemStatus(queueID: team.id, itemID: ids[0], status: "COMPLETE", completedBy: " Bob ")
         #expect(done.status == .complete && done.completedBy == "bob" && done.completedTime == done.lastUpdateTime)
         #expect(try s.setReviewItemStatus(queueID: team.id, itemID: ids[0], status: "COMPLETE", completedBy: "carol") == done)  // first completer stays
-        _ = try s.addReviewItems(queueID: team.id, itemIDs: [ids[0], ids[2]], itemType: nil)
+        _ = try s.addReviewItems(queueID: team.id, itemIDs: [ids[0], ids[2]])
         #expect(try s.reviewItems(queueID: team.id, status: "COMPLETE", maxResults: nil, pageToken: nil).0 == [done])
         #expect(try s.reviewItems(queueID: team.id, status: nil, maxResults: nil, pageToken: nil).0.map(\.itemID) == [ids[2], ids[0], ids[1]])
         expectError(.invalidParameterValue, "`completed_by` is required when setting status to `declined`.") {
@@ -264,8 +264,27 @@ import Testing
         // An item's status set through one is read through the other at once.
         _ = try servers[0].startTrace(TraceTests.trace(5, experiment: e))
         let q = try servers[1].createReviewQueue(experimentID: e, name: "team", queueType: "CUSTOM", users: ["pat"], schemaIDs: [])
-        _ = try servers[0].addReviewItems(queueID: q.id, itemIDs: [TraceTests.id(5)], itemType: nil)
+        _ = try servers[0].addReviewItems(queueID: q.id, itemIDs: [TraceTests.id(5)])
         _ = try servers[1].setReviewItemStatus(queueID: q.id, itemID: TraceTests.id(5), status: "COMPLETE", completedBy: "pat")
         #expect(try servers[0].reviewItems(queueID: q.id, status: "COMPLETE", maxResults: nil, pageToken: nil).0.map(\.completedBy) == ["pat"])
+    }
+}
+
+/// Python's rules the review messages and names depend on.
+@Suite struct PythonRulesTests {
+    @Test func stripAndRepr() {
+        #expect(TrackingService.normalizedUser("\u{1F} Alice\u{3000}\n") == "alice")  // Python's isspace: U+001C–U+001F too
+        #expect(PythonNumber.strip(" \u{1C}\u{1D} ") == "")
+        #expect(PythonRepr.string("a b\u{3000}c") == "'a b\\u3000c'")  // a space separator other than ' ' is escaped
+        #expect(PythonRepr.string("it's") == "\"it's\"" && PythonRepr.string("\"'") == "'\"\\''")
+        #expect(PythonRepr.string("é\u{7}\u{AD}\u{2028}") == "'é\\x07\\xad\\u2028'")
+        #expect(PythonRepr.strings(["a", "b"]) == "['a', 'b']" && PythonRepr.strings([]) == "[]")
+    }
+
+    @Test func longListsOfReviewersAndQuestionsAreDeduplicated() throws {
+        #expect(try TrackingService.normalizedUsers(Array(repeating: " Bob", count: 50_000)) == ["bob"])
+        #expect(try TrackingService.normalizedSchemaIDs((0..<50_000).map { "ls-\($0 % 3)" }) == ["ls-0", "ls-1", "ls-2"])
+        expectError(.invalidParameterValue, "at most 10 assigned users; got 11.") { _ = try TrackingService.normalizedUsers((0...10).map { "u\($0)" }) }
+        #expect(try TrackingService.labelInput(.object([("text", .object([("max_length", .number("3000000000"))]))])) == .text(maxLength: 3_000_000_000))
     }
 }

@@ -150,6 +150,7 @@ final class FailingMetadata: MetadataStore {
     func insertLabelSchema(_ schema: LabelSchema) throws -> Bool { try inner.insertLabelSchema(schema) }
     func labelSchema(id: String) throws -> LabelSchema? { try inner.labelSchema(id: id) }
     func labelSchema(experimentID: String, name: String) throws -> LabelSchema? { try inner.labelSchema(experimentID: experimentID, name: name) }
+    func labelSchemaIDs(experimentID: String) throws -> Set<String> { try inner.labelSchemaIDs(experimentID: experimentID) }
     func labelSchemas(experimentID: String, seeding seed: LabelSchema, offset: Int, limit: Int) throws -> [LabelSchema] {
         try inner.labelSchemas(experimentID: experimentID, seeding: seed, offset: offset, limit: limit)
     }

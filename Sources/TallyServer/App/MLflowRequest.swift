@@ -152,10 +152,13 @@ struct MLflowRequest {
         }
     }
 
-    /// An enum given by name (or number); a name it lacks is ignored and a number it lacks refused, as MLflow's proto parser does.
+    /// An enum given by name (or number, in JSON or as a query string's digits); a name it lacks is ignored and a number
+    /// it lacks refused, as MLflow's proto parser does.
     func enumName(_ name: String, numbers: [Int64: String]) throws -> String? {
         guard let v = raw(name) else { return nil }
         switch v {
+        case .string(let s) where body == nil && s.allSatisfy(\.isASCII):  // a query's `?status=2`: the number's name
+            return Int64(s).flatMap { numbers[$0] } ?? s
         case .string(let s): return s
         case .number(let n):  // a number the enum lacks is refused (protobuf's JSON parser), a name it lacks ignored
             guard let known = Int64(n).flatMap({ numbers[$0] }) else { throw Self.invalid(name, v) }

@@ -43,9 +43,8 @@ struct ReviewQueueRoutes {
             return Endpoints.empty
         })
         t.on("review-queues/items/add", .post, access: .user, use: e.json { r in
-            let items = try s.addReviewItems(queueID: try r.string("queue_id"), itemIDs: try r.strings("item_ids"),
-                                             itemType: try r.enumName("item_type", numbers: [0: "REVIEW_ITEM_TYPE_UNSPECIFIED", 1: "TRACE"]),
-                                             caller: r.caller, scope: r.grants)
+            _ = try r.enumName("item_type", numbers: [0: "REVIEW_ITEM_TYPE_UNSPECIFIED", 1: "TRACE"])  // a number the enum lacks is refused
+            let items = try s.addReviewItems(queueID: try r.string("queue_id"), itemIDs: try r.strings("item_ids"), caller: r.caller, scope: r.grants)
             var o = Obj()
             o.add("items", array: items.map(Self.item))
             return o.json

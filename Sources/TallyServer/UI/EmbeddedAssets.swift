@@ -1464,7 +1464,7 @@ export function sortableHead(table, cols, state, reload) {
 </body>
 </html>
 """####),
-        "review.js": ("text/javascript; charset=utf-8", "\"c6cba060bdd99e33\"", ####"""
+        "review.js": ("text/javascript; charset=utf-8", "\"9a7b6dde31ceebfa\"", ####"""
 // MLflow 3's human review in the UI: an experiment's questions (label schemas) and review queues, a queue's traces
 // with their status, and labeling one: each question answered as an assessment on the trace, then the item completed.
 import { mlflow3, session } from "./api.js";
@@ -1492,8 +1492,9 @@ function field(s) {
     const options = (i.categorical.options || []).map((o) => `<option>${escape(o)}</option>`).join("");
     return i.categorical.multi_select ? `<select name="${id}" multiple>${options}</select>` : `<select name="${id}"><option value="">—</option>${options}</select>`;
   }
-  if (i.numeric) return `<input name="${id}" type="number" step="any" ${i.numeric.min_value !== undefined ? `min="${i.numeric.min_value}"` : ""} ${i.numeric.max_value !== undefined ? `max="${i.numeric.max_value}"` : ""}>`;
-  return `<textarea name="${id}" rows="2" ${i.text?.max_length ? `maxlength="${i.text.max_length}"` : ""}></textarea>`;
+  const attr = (name, v) => (v !== undefined ? `${name}="${escape(String(v))}"` : "");
+  if (i.numeric) return `<input name="${id}" type="number" step="any" ${attr("min", i.numeric.min_value)} ${attr("max", i.numeric.max_value)}>`;
+  return `<textarea name="${id}" rows="2" ${attr("maxlength", i.text?.max_length || undefined)}></textarea>`;
 }
 
 /// The answer field `el` holds for question `s`, or `undefined` when left empty.

@@ -10,6 +10,8 @@ public protocol ReviewStore {
     func labelSchema(id: String) throws -> LabelSchema?
     /// The experiment's label schema of this name (exactly).
     func labelSchema(experimentID: String, name: String) throws -> LabelSchema?
+    /// The ids of the experiment's label schemas.
+    func labelSchemaIDs(experimentID: String) throws -> Set<String>
     /// A page of the experiment's label schemas, newest first (then by id), after adding `seed` (its default question)
     /// when it has none.
     func labelSchemas(experimentID: String, seeding seed: LabelSchema, offset: Int, limit: Int) throws -> [LabelSchema]
@@ -170,6 +172,10 @@ enum ReviewSQL {
         try db.rows("SELECT \(schemaColumns) FROM label_schemas WHERE \(cond)" + (lock.map(db.locking) ?? ""), values).map(schema)
     }
 
+    static func schemaIDs(_ db: some SQLConnection, _ experimentID: String) throws -> Set<String> {
+        Set(try db.rows("SELECT schema_id FROM label_schemas WHERE experiment_id = ?", [.text(experimentID)]).compactMap { $0[0].string })
+    }
+
     /// Whether the experiment has its default question.
     static func hasDefault(_ db: some SQLConnection, _ experimentID: String) throws -> Bool {
         try !db.rows("SELECT 1 FROM label_schemas WHERE experiment_id = ? AND is_default = 1", [.text(experimentID)]).isEmpty
@@ -286,7 +292,7 @@ enum ReviewSQL {
         guard var q = try queues(db, where: "queue_id = ?", [.text(id)], lock: .update).first else { return nil }
         let before = q
         let items = Int(try db.rows("SELECT COUNT(*) FROM review_queue_items WHERE queue_id = ?", [.text(id)])[0][0].int ?? 0)
-        let schemaIDs = Set(try db.rows("SELECT schema_id FROM label_schemas WHERE experiment_id = ?", [.text(q.experimentID)]).compactMap { $0[0].string })
+        let schemaIDs = try self.schemaIDs(db, q.experimentID)
         try change(&q, items, schemaIDs)
         q.id = id
         do {
@@ -408,6 +414,7 @@ extension SQLiteMetadataStore: ReviewStore {
     public func labelSchema(experimentID: String, name: String) throws -> LabelSchema? {
         try with { try ReviewSQL.schemas($0, where: "experiment_id = ? AND name = ?", [.text(experimentID), .text(name)]).first }
     }
+    public func labelSchemaIDs(experimentID: String) throws -> Set<String> { try with { try ReviewSQL.schemaIDs($0, experimentID) } }
     public func labelSchemas(experimentID: String, seeding seed: LabelSchema, offset: Int, limit: Int) throws -> [LabelSchema] {
         if try !with({ try ReviewSQL.hasDefault($0, experimentID) }) { try transaction { try with { try ReviewSQL.seed($0, experimentID, seed) } } }
         return try with { try ReviewSQL.listSchemas($0, experimentID: experimentID, offset: offset, limit: limit) }
@@ -459,6 +466,7 @@ extension PostgresMetadataStore: ReviewStore {
     public func labelSchema(experimentID: String, name: String) throws -> LabelSchema? {
         try conn { try ReviewSQL.schemas($0, where: "experiment_id = ? AND name = ?", [.text(experimentID), .text(name)]).first }
     }
+    public func labelSchemaIDs(experimentID: String) throws -> Set<String> { try conn { try ReviewSQL.schemaIDs($0, experimentID) } }
     public func labelSchemas(experimentID: String, seeding seed: LabelSchema, offset: Int, limit: Int) throws -> [LabelSchema] {
         if try !conn({ try ReviewSQL.hasDefault($0, experimentID) }) { try write { try ReviewSQL.seed($0, experimentID, seed) } }
         return try conn { try ReviewSQL.listSchemas($0, experimentID: experimentID, offset: offset, limit: limit) }

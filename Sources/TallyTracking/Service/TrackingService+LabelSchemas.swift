@@ -176,12 +176,12 @@ extension TrackingService {
         case "numeric": return .numeric(min: try double("min_value"), max: try double("max_value"))
         default:
             guard let m = field("max_length") else { return .text(maxLength: nil) }
-            let n: Int64? = switch m {
-            case .number(let t): Int64(t)
+            let n: Int64? = switch m {  // the proto's int64: digits, or a whole number written with a fraction or exponent
+            case .number(let t): Int64(t) ?? Double(t).flatMap { $0 == $0.rounded() && abs($0) < 9.2e18 ? Int64($0) : nil }
             case .string(let s): Int64(s)
             default: nil
             }
-            guard let n, n >= Int64(Int32.min), n <= Int64(Int32.max) else {
+            guard let n else {
                 throw Validation.invalidType("max_length", repr: m.pythonRepr, type: m.pythonType)
             }
             return .text(maxLength: n)
@@ -264,7 +264,7 @@ extension TrackingService {
     static func hexID() -> String { UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
 
     /// Python's `str.strip()`: whitespace off both ends.
-    static func pythonStrip(_ s: String) -> String { s.trimmingCharacters(in: .whitespacesAndNewlines) }
+    static func pythonStrip(_ s: String) -> String { PythonNumber.strip(s) }
 
     static func noLabelSchema(_ id: String) -> TrackingError { TrackingError.notFound("Label schema with id '\(id)' not found.") }
 }

@@ -166,15 +166,12 @@ extension TrackingService {
     }
 
     /// `review-queues/items/add`: traces of the queue's experiment, added pending (one already there keeps its status).
-    /// `itemType` is the proto enum's name: only `TRACE` (or none) is taken.
-    public func addReviewItems(queueID: String?, itemIDs: [String], itemType: String?, caller: Caller = .unrestricted,
+    /// Every item is a trace (MLflow's only kind: a name its enum lacks is dropped by its parser, leaving the default).
+    public func addReviewItems(queueID: String?, itemIDs: [String], caller: Caller = .unrestricted,
                                scope: Grants = .unrestricted) throws -> [ReviewQueueItem] {
         if !scope.isUnrestricted { _ = try queue(queueID, .add, caller, scope) }
         let queueID = try Self.required(queueID, "queue_id")
         let ids = try Self.normalizedItemIDs(itemIDs)
-        if let itemType, itemType != "REVIEW_ITEM_TYPE_UNSPECIFIED", itemType != "TRACE" {
-            throw TrackingError.invalid("`item_type` must be TRACE; got proto enum value 0.")
-        }
         let q = try reviewQueue(id: queueID)
         let inExperiment = Set(try metadata.traces(ids: ids).filter { String($0.experimentID) == q.experimentID }.map(\.traceID))
         let missing = ids.filter { !inExperiment.contains($0) }
@@ -247,10 +244,10 @@ extension TrackingService {
 
     /// Reviewers: each normalized and 1–250 characters, repeats dropped, at most 10.
     static func normalizedUsers(_ users: [String]) throws -> [String] {
-        var out: [String] = []
+        var out: [String] = [], seen = Set<String>()
         for u in users.map(normalizedUser) {
             try checkIdentifier(u, "user", max: 250)
-            if !out.contains(u) { out.append(u) }
+            if seen.insert(u).inserted { out.append(u) }
         }
         guard out.count <= maxQueueUsers else {
             throw TrackingError.invalid("A review queue can have at most \(maxQueueUsers) assigned users; got \(out.count).")
@@ -260,10 +257,10 @@ extension TrackingService {
 
     /// Label schema ids: stripped, 1–36 characters, repeats dropped.
     static func normalizedSchemaIDs(_ ids: [String]) throws -> [String] {
-        var out: [String] = []
+        var out: [String] = [], seen = Set<String>()
         for s in ids.map(pythonStrip) {
             try checkIdentifier(s, "schema_id", max: 36)
-            if !out.contains(s) { out.append(s) }
+            if seen.insert(s).inserted { out.append(s) }
         }
         return out
     }
@@ -298,10 +295,7 @@ extension TrackingService {
     /// Each id must be one of the experiment's label schemas (`known`, or read now).
     func checkSchemaIDs(_ ids: [String], in experimentID: String, known: Set<String>?) throws {
         guard !ids.isEmpty else { return }
-        var have = known ?? []
-        if known == nil {
-            for id in ids { if let s = try metadata.labelSchema(id: id), s.experimentID == experimentID { have.insert(id) } }
-        }
+        let have = try known ?? metadata.labelSchemaIDs(experimentID: experimentID)
         let missing = ids.filter { !have.contains($0) }
         guard missing.isEmpty else {
             throw TrackingError.invalid("Label schema id(s) \(PythonRepr.strings(missing)) not found for experiment '\(experimentID)'.")

@@ -21,13 +21,22 @@ public enum PythonNumber {
         return Int64(text.first == "+" ? String(digits) : text)
     }
 
+    /// Python's `str.isspace()` for one character: Unicode's white space and the separators U+001C–U+001F.
+    public static func isSpace(_ u: Unicode.Scalar) -> Bool { u.properties.isWhitespace || (0x1C...0x1F).contains(u.value) }
+
+    /// Python's `str.strip()`: its white space (``isSpace(_:)``) off both ends.
+    public static func strip(_ s: String) -> String {
+        let scalars = s.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }), let last = scalars.lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(scalars[first...last])
+    }
+
     /// Python's first step (see the type), with `_` between digits removed: the ASCII text of the number, or `nil`.
     static func asciiNumber(_ s: String) -> String? {
         var ascii: [UInt8] = []
         ascii.reserveCapacity(s.utf8.count)
         for u in s.unicodeScalars {
-            let space = u.properties.isWhitespace || (0x1C...0x1F).contains(u.value)  // Python's isspace
-            if space {
+            if isSpace(u) {
                 ascii.append(0x20)
             } else if u.isASCII {
                 ascii.append(UInt8(u.value))

@@ -15,6 +15,7 @@ public enum PythonRepr {
             case _ where u.value < 0x20 || (0x7F...0xA0).contains(u.value) || u.value == 0xAD:
                 out += "\\x" + hex(u.value, 2)
             case _ where u.properties.generalCategory == .lineSeparator || u.properties.generalCategory == .paragraphSeparator
+                || (u.properties.generalCategory == .spaceSeparator && u != " ")
                 || u.properties.generalCategory == .format || u.properties.generalCategory == .surrogate
                 || u.properties.generalCategory == .privateUse || u.properties.generalCategory == .unassigned:
                 out += u.value > 0xFFFF ? "\\U" + hex(u.value, 8) : "\\u" + hex(u.value, 4)

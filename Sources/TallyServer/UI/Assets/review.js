@@ -25,8 +25,9 @@ function field(s) {
     const options = (i.categorical.options || []).map((o) => `<option>${escape(o)}</option>`).join("");
     return i.categorical.multi_select ? `<select name="${id}" multiple>${options}</select>` : `<select name="${id}"><option value="">—</option>${options}</select>`;
   }
-  if (i.numeric) return `<input name="${id}" type="number" step="any" ${i.numeric.min_value !== undefined ? `min="${i.numeric.min_value}"` : ""} ${i.numeric.max_value !== undefined ? `max="${i.numeric.max_value}"` : ""}>`;
-  return `<textarea name="${id}" rows="2" ${i.text?.max_length ? `maxlength="${i.text.max_length}"` : ""}></textarea>`;
+  const attr = (name, v) => (v !== undefined ? `${name}="${escape(String(v))}"` : "");
+  if (i.numeric) return `<input name="${id}" type="number" step="any" ${attr("min", i.numeric.min_value)} ${attr("max", i.numeric.max_value)}>`;
+  return `<textarea name="${id}" rows="2" ${attr("maxlength", i.text?.max_length || undefined)}></textarea>`;
 }
 
 /// The answer field `el` holds for question `s`, or `undefined` when left empty.
