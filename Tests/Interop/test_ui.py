@@ -652,7 +652,8 @@ def test_scorers_page(server, browser):
 def test_review_page(server, browser):
     """MLflow 3's human review in the UI: the experiment's review page lists its questions (the default one made on
     first sight), adds a question and a queue through its forms, adds a trace to the queue, labels it — each answer an
-    assessment on the trace by the reviewer — which completes the item, then reopens it."""
+    assessment on the trace by the reviewer — which completes the item, then reopens it and labels it again: the
+    reviewer's answers are shown and changed in place."""
     exp = requests.post(server.url + "/api/2.0/mlflow/experiments/create", json={"name": "ui-review"}).json()["experiment_id"]
     tid = "tr-" + "ab" * 16
     info = {"trace_id": tid, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
@@ -690,4 +691,17 @@ def test_review_page(server, browser):
     browser.save_screenshot(os.path.join(ARTIFACTS, "review.png"))
     browser.execute_script("document.querySelector('#item-table .reopen-item').click()")
     wait(browser, "return document.querySelector('#item-table .status')?.textContent === 'pending'")
+    # Labeled again by the same reviewer: the earlier answers are shown and changed in place, not added twice.
+    browser.execute_script("document.querySelector('#item-table .label-item').click()")
+    wait(browser, "return document.getElementById('labeling') !== null")
+    browser.execute_script("const r = document.getElementById('label-reviewer'); r.value = 'ann'; r.dispatchEvent(new Event('change'));")
+    wait(browser, "return document.querySelector('#labeling textarea').value === 'fine'")
+    browser.execute_script("""const f = document.getElementById('labeling');
+        for (const el of f.querySelectorAll('select')) el.value = 'false';
+        f.querySelector('textarea').value = 'better';
+        f.requestSubmit();""")
+    wait(browser, "return document.querySelector('#item-table .status')?.textContent === 'complete'")
+    got = requests.get(server.url + f"/api/3.0/mlflow/traces/{tid}").json()["trace"]["trace_info"]["assessments"]
+    answers = sorted((a["assessment_name"], a["feedback"]["value"], a["source"]["source_id"]) for a in got)
+    assert answers == [("Correct <b>?</b>", False, "ann"), ("Feedback", "better", "ann")], got
     assert console_errors(browser) == []

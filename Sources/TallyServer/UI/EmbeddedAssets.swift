@@ -227,7 +227,7 @@ export async function permissionsPanel(type, id) {
   return panel;
 }
 """####),
-        "api.js": ("text/javascript; charset=utf-8", "\"d137a7af5ab154d8\"", ####"""
+        "api.js": ("text/javascript; charset=utf-8", "\"746f4f7f5c932002\"", ####"""
 // Calls to the MLflow API (/ajax-api/2.0/mlflow, /ajax-api/3.0/mlflow) and Tally's native API. Errors carry
 // MLflow's message. With access control on, the browser's session cookie authenticates every call; state-changing
 // calls carry the session's CSRF token, and a 401 sends the user to the login page.
@@ -292,6 +292,7 @@ export const mlflow3 = {
   get: (path, params) => call("GET", withQuery(MLFLOW3 + path, params)),
   post: (path, body) => call("POST", MLFLOW3 + path, body),
   del: (path, body) => call("DELETE", MLFLOW3 + path, body),
+  patch: (path, body) => call("PATCH", MLFLOW3 + path, body),
 };
 
 /// A trace's spans (`{"spans": [...]}`, the `traces.json` its client wrote to the artifact store), or `null` when none
@@ -1464,7 +1465,7 @@ export function sortableHead(table, cols, state, reload) {
 </body>
 </html>
 """####),
-        "review.js": ("text/javascript; charset=utf-8", "\"9a7b6dde31ceebfa\"", ####"""
+        "review.js": ("text/javascript; charset=utf-8", "\"99b8d57ad0ecfe6d\"", ####"""
 // MLflow 3's human review in the UI: an experiment's questions (label schemas) and review queues, a queue's traces
 // with their status, and labeling one: each question answered as an assessment on the trace, then the item completed.
 import { mlflow3, session } from "./api.js";
@@ -1495,6 +1496,15 @@ function field(s) {
   const attr = (name, v) => (v !== undefined ? `${name}="${escape(String(v))}"` : "");
   if (i.numeric) return `<input name="${id}" type="number" step="any" ${attr("min", i.numeric.min_value)} ${attr("max", i.numeric.max_value)}>`;
   return `<textarea name="${id}" rows="2" ${attr("maxlength", i.text?.max_length || undefined)}></textarea>`;
+}
+
+/// Puts `value` (an earlier answer) into the field `el` of question `s`.
+function fill(s, el, value) {
+  if (s.input.categorical?.multi_select) {
+    for (const o of el.options) o.selected = [].concat(value).includes(o.value);
+  } else {
+    el.value = String(value);
+  }
 }
 
 /// The answer field `el` holds for question `s`, or `undefined` when left empty.
@@ -1588,7 +1598,12 @@ export async function reviewPage(main, exp, setCrumbs) {
       row.querySelector(".remove-item").onclick = async () => {
         try { await mlflow3.post("/review-queues/items/remove", { queue_id: q.queue_id, item_ids: [item] }); await showQueue(q); } catch (e) { fail(e); }
       };
-      row.querySelector(".label-item").onclick = () => {
+      row.querySelector(".label-item").onclick = async () => {
+        // The reviewer's earlier answers, by question: shown, and changed in place when saved again.
+        let earlier = [];
+        try { earlier = (await mlflow3.get(`/traces/${encodeURIComponent(item)}`)).trace?.trace_info?.assessments || []; } catch (e) { fail(e); return; }
+        const mine = (s) => earlier.find((a) => a.assessment_name === s.name && a.valid !== false && a.source?.source_type === "HUMAN"
+          && a.source?.source_id === reviewer());
         const form = h(`<form class="card" id="labeling"><h3>Label ${escape(item)}</h3>
           ${session.user ? "" : '<label>Reviewer <input id="label-reviewer" required></label>'}
           ${asked.map((s) => `<div class="question"><label><b>${escape(s.name)}</b>${s.instruction ? ` <span class="muted">${escape(s.instruction)}</span>` : ""}<br>${field(s)}</label>
@@ -1602,13 +1617,28 @@ export async function reviewPage(main, exp, setCrumbs) {
               if (value === undefined) continue;
               const kind = s.type === "EXPECTATION" ? "expectation" : "feedback";
               const comment = form.elements[`comment-${s.schema_id}`]?.value;
-              await mlflow3.post(`/traces/${encodeURIComponent(item)}/assessments`, { assessment: { assessment_name: s.name, trace_id: item,
-                source: { source_type: "HUMAN", source_id: reviewer() }, [kind]: { value }, ...(comment ? { rationale: comment } : {}) } });
+              const before = mine(s), path = `/traces/${encodeURIComponent(item)}/assessments`;
+              if (before) {
+                await mlflow3.patch(`${path}/${encodeURIComponent(before.assessment_id)}`, { assessment: { [kind]: { value }, rationale: comment || "" },
+                  update_mask: `${kind},rationale` });
+              } else {
+                await mlflow3.post(path, { assessment: { assessment_name: s.name, trace_id: item, source: { source_type: "HUMAN", source_id: reviewer() },
+                  [kind]: { value }, ...(comment ? { rationale: comment } : {}) } });
+              }
             }
             await status(item, "COMPLETE");
           } catch (e) { fail(e); }
         };
         card.querySelector("#label-form").replaceChildren(form);
+        const prefill = () => {
+          for (const s of asked) {
+            const before = mine(s), value = before?.feedback?.value ?? before?.expectation?.value;
+            if (value !== undefined) fill(s, form.elements[s.schema_id], value);
+            if (before?.rationale && form.elements[`comment-${s.schema_id}`]) form.elements[`comment-${s.schema_id}`].value = before.rationale;
+          }
+        };
+        prefill();
+        form.querySelector("#label-reviewer")?.addEventListener("change", prefill);
       };
     }
   };

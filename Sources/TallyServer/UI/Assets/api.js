@@ -62,6 +62,7 @@ export const mlflow3 = {
   get: (path, params) => call("GET", withQuery(MLFLOW3 + path, params)),
   post: (path, body) => call("POST", MLFLOW3 + path, body),
   del: (path, body) => call("DELETE", MLFLOW3 + path, body),
+  patch: (path, body) => call("PATCH", MLFLOW3 + path, body),
 };
 
 /// A trace's spans (`{"spans": [...]}`, the `traces.json` its client wrote to the artifact store), or `null` when none

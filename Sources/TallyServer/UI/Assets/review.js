@@ -30,6 +30,15 @@ function field(s) {
   return `<textarea name="${id}" rows="2" ${attr("maxlength", i.text?.max_length || undefined)}></textarea>`;
 }
 
+/// Puts `value` (an earlier answer) into the field `el` of question `s`.
+function fill(s, el, value) {
+  if (s.input.categorical?.multi_select) {
+    for (const o of el.options) o.selected = [].concat(value).includes(o.value);
+  } else {
+    el.value = String(value);
+  }
+}
+
 /// The answer field `el` holds for question `s`, or `undefined` when left empty.
 function answer(s, el) {
   if (s.input.categorical?.multi_select) {
@@ -121,7 +130,12 @@ export async function reviewPage(main, exp, setCrumbs) {
       row.querySelector(".remove-item").onclick = async () => {
         try { await mlflow3.post("/review-queues/items/remove", { queue_id: q.queue_id, item_ids: [item] }); await showQueue(q); } catch (e) { fail(e); }
       };
-      row.querySelector(".label-item").onclick = () => {
+      row.querySelector(".label-item").onclick = async () => {
+        // The reviewer's earlier answers, by question: shown, and changed in place when saved again.
+        let earlier = [];
+        try { earlier = (await mlflow3.get(`/traces/${encodeURIComponent(item)}`)).trace?.trace_info?.assessments || []; } catch (e) { fail(e); return; }
+        const mine = (s) => earlier.find((a) => a.assessment_name === s.name && a.valid !== false && a.source?.source_type === "HUMAN"
+          && a.source?.source_id === reviewer());
         const form = h(`<form class="card" id="labeling"><h3>Label ${escape(item)}</h3>
           ${session.user ? "" : '<label>Reviewer <input id="label-reviewer" required></label>'}
           ${asked.map((s) => `<div class="question"><label><b>${escape(s.name)}</b>${s.instruction ? ` <span class="muted">${escape(s.instruction)}</span>` : ""}<br>${field(s)}</label>
@@ -135,13 +149,28 @@ export async function reviewPage(main, exp, setCrumbs) {
               if (value === undefined) continue;
               const kind = s.type === "EXPECTATION" ? "expectation" : "feedback";
               const comment = form.elements[`comment-${s.schema_id}`]?.value;
-              await mlflow3.post(`/traces/${encodeURIComponent(item)}/assessments`, { assessment: { assessment_name: s.name, trace_id: item,
-                source: { source_type: "HUMAN", source_id: reviewer() }, [kind]: { value }, ...(comment ? { rationale: comment } : {}) } });
+              const before = mine(s), path = `/traces/${encodeURIComponent(item)}/assessments`;
+              if (before) {
+                await mlflow3.patch(`${path}/${encodeURIComponent(before.assessment_id)}`, { assessment: { [kind]: { value }, rationale: comment || "" },
+                  update_mask: `${kind},rationale` });
+              } else {
+                await mlflow3.post(path, { assessment: { assessment_name: s.name, trace_id: item, source: { source_type: "HUMAN", source_id: reviewer() },
+                  [kind]: { value }, ...(comment ? { rationale: comment } : {}) } });
+              }
             }
             await status(item, "COMPLETE");
           } catch (e) { fail(e); }
         };
         card.querySelector("#label-form").replaceChildren(form);
+        const prefill = () => {
+          for (const s of asked) {
+            const before = mine(s), value = before?.feedback?.value ?? before?.expectation?.value;
+            if (value !== undefined) fill(s, form.elements[s.schema_id], value);
+            if (before?.rationale && form.elements[`comment-${s.schema_id}`]) form.elements[`comment-${s.schema_id}`].value = before.rationale;
+          }
+        };
+        prefill();
+        form.querySelector("#label-reviewer")?.addEventListener("change", prefill);
       };
     }
   };
