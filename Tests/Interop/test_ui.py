@@ -653,7 +653,7 @@ def test_review_page(server, browser):
     """MLflow 3's human review in the UI: the experiment's review page lists its questions (the default one made on
     first sight), adds a question and a queue through its forms, adds a trace to the queue, labels it — each answer an
     assessment on the trace by the reviewer — which completes the item, then reopens it and labels it again: the
-    reviewer's answers are shown and changed in place."""
+    reviewer's answers are shown and changed in place. The queue's reviewers and questions are changed on the way."""
     exp = requests.post(server.url + "/api/2.0/mlflow/experiments/create", json={"name": "ui-review"}).json()["experiment_id"]
     tid = "tr-" + "ab" * 16
     info = {"trace_id": tid, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
@@ -672,6 +672,15 @@ def test_review_page(server, browser):
     assert "ann, bob" in browser.find_element("css selector", "#queue-table tbody tr").text
     browser.execute_script("document.querySelector('tr[data-queue=\"Team\"] .queue-name').click()")
     wait(browser, "return document.getElementById('item-form') !== null")
+    # Its reviewers and questions change while it holds no traces: Carl alone, and the new question only.
+    browser.execute_script("""const f = document.getElementById('queue-settings'); f.users.value = 'Carl';
+        for (const c of f.querySelectorAll('input[name=q]')) c.checked = c.parentElement.textContent.includes('Correct');
+        f.requestSubmit();""")
+    wait(browser, "return document.querySelector('#queue-table tbody tr')?.textContent.includes('carl')")
+    queue = requests.get(server.url + "/api/3.0/mlflow/review-queues/get-by-name", params={"experiment_id": exp, "name": "team"}).json()["review_queue"]
+    names = {s["schema_id"]: s["name"] for s in requests.get(server.url + "/api/3.0/mlflow/label-schemas/list", params={"experiment_id": exp}).json()["label_schemas"]}
+    assert queue["users"] == ["carl"] and [names[i] for i in queue["schema_ids"]] == ["Correct <b>?</b>"], queue
+    wait(browser, "return document.getElementById('item-form') !== null")
     browser.execute_script(f"const f = document.getElementById('item-form'); f.ids.value = ' {tid} '; f.requestSubmit();")
     wait(browser, "return document.querySelectorAll('#item-table tbody tr').length === 1")
     browser.execute_script("document.querySelector('#item-table .label-item').click()")
@@ -679,12 +688,11 @@ def test_review_page(server, browser):
     browser.execute_script("""const f = document.getElementById('labeling');
         document.getElementById('label-reviewer').value = 'ann';
         for (const el of f.querySelectorAll('select')) el.value = 'true';
-        f.querySelector('textarea').value = 'fine';
         f.requestSubmit();""")
     wait(browser, "return document.querySelector('#item-table .status')?.textContent === 'complete'")
     got = requests.get(server.url + f"/api/3.0/mlflow/traces/{tid}").json()["trace"]["trace_info"]["assessments"]
     answers = sorted((a["assessment_name"], a["feedback"]["value"], a["source"]["source_id"]) for a in got)
-    assert answers == [("Correct <b>?</b>", True, "ann"), ("Feedback", "fine", "ann")], got
+    assert answers == [("Correct <b>?</b>", True, "ann")], got  # the queue asks only that question now
     items = requests.get(server.url + "/api/3.0/mlflow/review-queues/list", params={"experiment_id": exp}).json()["review_queues"]
     listed = requests.get(server.url + "/api/3.0/mlflow/review-queues/items/list", params={"queue_id": items[0]["queue_id"]}).json()["items"]
     assert [(i["status"], i["completed_by"]) for i in listed] == [("COMPLETE", "ann")], listed
@@ -695,13 +703,12 @@ def test_review_page(server, browser):
     browser.execute_script("document.querySelector('#item-table .label-item').click()")
     wait(browser, "return document.getElementById('labeling') !== null")
     browser.execute_script("const r = document.getElementById('label-reviewer'); r.value = 'ann'; r.dispatchEvent(new Event('change'));")
-    wait(browser, "return document.querySelector('#labeling textarea').value === 'fine'")
+    wait(browser, "return document.querySelector('#labeling select').value === 'true'")
     browser.execute_script("""const f = document.getElementById('labeling');
         for (const el of f.querySelectorAll('select')) el.value = 'false';
-        f.querySelector('textarea').value = 'better';
         f.requestSubmit();""")
     wait(browser, "return document.querySelector('#item-table .status')?.textContent === 'complete'")
     got = requests.get(server.url + f"/api/3.0/mlflow/traces/{tid}").json()["trace"]["trace_info"]["assessments"]
     answers = sorted((a["assessment_name"], a["feedback"]["value"], a["source"]["source_id"]) for a in got)
-    assert answers == [("Correct <b>?</b>", False, "ann"), ("Feedback", "better", "ann")], got
+    assert answers == [("Correct <b>?</b>", False, "ann")], got
     assert console_errors(browser) == []

@@ -102,8 +102,14 @@ export async function reviewPage(main, exp, setCrumbs) {
     const detail = box.querySelector("#queue-detail");
     const asked = q.queue_type === "USER" ? schemas : schemas.filter((s) => (q.schema_ids || []).includes(s.schema_id));
     const items = (await mlflow3.get("/review-queues/items/list", { queue_id: q.queue_id })).items || [];
+    // A custom queue's reviewers and questions can change (its questions only while it holds no items).
+    const settings = q.queue_type === "USER" ? "" : `<form id="queue-settings" class="toolbar">
+        <input name="users" value="${escape((q.users || []).join(", "))}" placeholder="reviewers, comma-separated" aria-label="Reviewers">
+        ${schemas.map((s) => `<label><input type="checkbox" name="q" value="${escape(s.schema_id)}" ${(q.schema_ids || []).includes(s.schema_id) ? "checked" : ""}
+          ${items.length ? "disabled" : ""}> ${escape(s.name)}</label>`).join(" ")}
+        <button>Save</button>${items.length ? ' <span class="muted">(questions are fixed while the queue holds traces)</span>' : ""}</form>`;
     const card = h(`<div class="card" id="queue-card"><h2>${escape(q.name)}: traces</h2>
-      <p class="muted">Questions: ${asked.map((s) => escape(s.name)).join(", ") || "none"}</p>
+      <p class="muted">Questions: ${asked.map((s) => escape(s.name)).join(", ") || "none"}</p>${settings}
       <form id="item-form" class="toolbar"><input name="ids" placeholder="trace ids, comma-separated" aria-label="Trace ids" style="min-width:28rem">
         <button>Add traces</button></form>
       <table id="item-table"><thead><tr><th>Trace</th><th>Status</th><th>By</th><th>When</th><th></th></tr></thead><tbody>${items.map((i) => `
@@ -118,6 +124,17 @@ export async function reviewPage(main, exp, setCrumbs) {
       await mlflow3.post("/review-queues/items/set-status", { queue_id: q.queue_id, item_id: item, status: value,
         ...(value === "PENDING" ? {} : { completed_by: reviewer() || "reviewer" }) });
       await showQueue(q);
+    };
+    const form = card.querySelector("#queue-settings");
+    if (form) form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      const chosen = [...form.querySelectorAll("input[name=q]:checked")].map((c) => c.value);
+      try {
+        const updated = (await mlflow3.post("/review-queues/update", { queue_id: q.queue_id, update_users: true, users: list(form.users.value),
+          ...(items.length ? {} : { update_schema_ids: true, schema_ids: chosen }) })).review_queue;
+        await loadQueues();
+        await showQueue(updated);
+      } catch (e) { fail(e); }
     };
     card.querySelector("#item-form").onsubmit = async (ev) => {
       ev.preventDefault();
