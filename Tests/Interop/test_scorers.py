@@ -292,6 +292,12 @@ def acl_scenario(s, tally):
       json={"username": "bob", "resource_type": "scorer", "resource_id": f"{e1}/c", "permission": "MANAGE"})
     s("bob deletes carol's, granted", "DELETE", SC + "/delete", auth=bob, json={"experiment_id": e1, "name": "c"})
     s("bob deletes his", "DELETE", SC + "/delete", auth=bob, json={"experiment_id": e1, "name": "x"})
+    # A registrant's lower grant on the scorer is raised to MANAGE (MLflow's grant is an upsert).
+    reg("carol registers w", carol, "w")
+    s("give bob READ on w", "POST", V3 + "/users/permissions/grant",
+      json={"username": "bob", "resource_type": "scorer", "resource_id": f"{e1}/w", "permission": "READ"})
+    reg("bob registers w", bob, "w")
+    s("bob deletes w, raised to MANAGE", "DELETE", SC + "/delete", auth=bob, json={"experiment_id": e1, "name": "w"})
     if tally:  # listings everywhere are filtered; MLflow's too, by its own rules
         s("tally: alice lists everywhere", "GET", SC + "/list", auth=alice)
         reg("tally: bob registers y", bob, "y")

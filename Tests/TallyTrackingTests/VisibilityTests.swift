@@ -294,6 +294,7 @@ extension FailingMetadata {
     func deleteUser(id: Int64) throws { try inner.deleteUser(id: id) }
     func grants(userID: Int64) throws -> [Grant] { try inner.grants(userID: userID) }
     func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool { try inner.insertGrant(userID: userID, grant) }
+    func setGrant(userID: Int64, _ grant: Grant) throws { try inner.setGrant(userID: userID, grant) }
     func deleteGrant(userID: Int64, resource: Resource) throws -> Bool { try inner.deleteGrant(userID: userID, resource: resource) }
     func deleteGrants(on resource: Resource) throws { try inner.deleteGrants(on: resource) }
     func moveGrants(from resource: Resource, to id: String) throws { try inner.moveGrants(from: resource, to: id) }

@@ -12,7 +12,8 @@ struct ScorerRoutes {
         let s = endpoints.service, e = endpoints
         t.on("scorers/register", .post, access: .needs(.update, .scorerFields), use: e.json { r in
             let v = try s.registerScorer(experimentID: try r.string("experiment_id"), name: try r.string("name"), serialized: try r.string("serialized_scorer"))
-            try e.access?.didCreate(TrackingService.scorerResource(experimentID: v.experimentID, name: v.name), by: r.caller)
+            // MLflow's grant is an upsert: a registrant holding a lower grant on the scorer gets MANAGE.
+            try e.access?.didCreate(TrackingService.scorerResource(experimentID: v.experimentID, name: v.name), by: r.caller, raising: true)
             var o = Obj()  // RegisterScorer.Response: the experiment id as a string, the definition as sent
             o.add("version", v.version)
             o.add("scorer_id", v.scorerID)

@@ -266,11 +266,13 @@ public final class AccessControl: Sendable {
         try grants(for: caller).require(need, on: resource)
     }
 
-    /// Gives the creator of an experiment or registered model MANAGE on it (MLflow's after-request rule).
-    public func didCreate(_ resource: Resource, by caller: Caller) throws {
+    /// Gives the creator of an experiment, registered model or scorer MANAGE on it (MLflow's after-request rule); with
+    /// `raising`, a lower grant they hold on it is raised to MANAGE (MLflow's upsert for a scorer's registrant).
+    public func didCreate(_ resource: Resource, by caller: Caller, raising: Bool = false) throws {
         guard caller.userID > 0 else { return }
         do {
-            _ = try store.insertGrant(userID: caller.userID, Grant(resource: resource, permission: .manage))
+            let grant = Grant(resource: resource, permission: .manage)
+            if raising { try store.setGrant(userID: caller.userID, grant) } else { _ = try store.insertGrant(userID: caller.userID, grant) }
         } catch let e as TrackingError where e == AccessRules.unauthenticated {
             return  // the creator was deleted meanwhile: the resource stays, with nobody's grant
         }

@@ -78,6 +78,9 @@ public protocol AccessStore: Sendable {
     /// Inserts a grant; `false` when the user already has one on the resource. A user deleted meanwhile (another
     /// server, another thread) gets none: ``AccessRules/unauthenticated`` is thrown.
     func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool
+    /// Inserts a grant, or sets the level of the one the user has on the resource (MLflow's upsert). A user deleted
+    /// meanwhile gets none: ``AccessRules/unauthenticated`` is thrown.
+    func setGrant(userID: Int64, _ grant: Grant) throws
     /// Deletes a grant; `false` when there was none.
     func deleteGrant(userID: Int64, resource: Resource) throws -> Bool
     /// Drops every grant on a resource (it was deleted).

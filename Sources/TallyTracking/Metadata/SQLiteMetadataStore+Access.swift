@@ -74,10 +74,15 @@ extension SQLiteMetadataStore {
     // Rows under a user, in the SQL both stores run: inserted only while the user is there, kept so until the
     // insert commits (``SQLConnection/locking(_:)``); a user deleted since the caller looked gets none.
 
-    static func insertGrant(_ db: some SQLConnection, userID: Int64, _ grant: Grant) throws -> Bool {
+    public func setGrant(userID: Int64, _ grant: Grant) throws {
+        try with { _ = try Self.insertGrant($0, userID: userID, grant, replacing: true) }
+    }
+
+    /// With `replacing`, a grant the user has on the resource takes the new level (and `true` is returned).
+    static func insertGrant(_ db: some SQLConnection, userID: Int64, _ grant: Grant, replacing: Bool = false) throws -> Bool {
+        let conflict = replacing ? "ON CONFLICT (user_id, resource_type, resource_id) DO UPDATE SET permission = excluded.permission" : "ON CONFLICT DO NOTHING"
         if try db.run("INSERT INTO user_grants (user_id, resource_type, resource_id, permission) SELECT id, ?, ?, ? FROM users WHERE id = ?\(db.locking(.keep)) "
-                      + "ON CONFLICT DO NOTHING", [.text(grant.resource.type.rawValue), .text(grant.resource.id), .text(grant.permission.rawValue),
-                                                   .integer(userID)]) > 0 {
+                      + conflict, [.text(grant.resource.type.rawValue), .text(grant.resource.id), .text(grant.permission.rawValue), .integer(userID)]) > 0 {
             return true
         }
         guard try !db.rows("SELECT 1 FROM users WHERE id = ?", [.integer(userID)]).isEmpty else { throw AccessRules.unauthenticated }

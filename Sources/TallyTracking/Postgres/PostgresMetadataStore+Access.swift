@@ -41,6 +41,10 @@ extension PostgresMetadataStore {
         }
     }
 
+    public func setGrant(userID: Int64, _ grant: Grant) throws {
+        try write { _ = try SQLiteMetadataStore.insertGrant($0, userID: userID, grant, replacing: true) }
+    }
+
     public func insertGrant(userID: Int64, _ grant: Grant) throws -> Bool {
         try write { try SQLiteMetadataStore.insertGrant($0, userID: userID, grant) }
     }
