@@ -653,7 +653,8 @@ def test_review_page(server, browser):
     """MLflow 3's human review in the UI: the experiment's review page lists its questions (the default one made on
     first sight), adds a question and a queue through its forms, adds a trace to the queue, labels it — each answer an
     assessment on the trace by the reviewer — which completes the item, then reopens it and labels it again: the
-    reviewer's answers are shown and changed in place. The queue's reviewers and questions are changed on the way."""
+    reviewer's answers are shown and changed in place. The queue's reviewers and questions are changed on the way, and
+    a question is edited in its row."""
     exp = requests.post(server.url + "/api/2.0/mlflow/experiments/create", json={"name": "ui-review"}).json()["experiment_id"]
     tid = "tr-" + "ab" * 16
     info = {"trace_id": tid, "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}},
@@ -711,4 +712,16 @@ def test_review_page(server, browser):
     got = requests.get(server.url + f"/api/3.0/mlflow/traces/{tid}").json()["trace"]["trace_info"]["assessments"]
     answers = sorted((a["assessment_name"], a["feedback"]["value"], a["source"]["source_id"]) for a in got)
     assert answers == [("Correct <b>?</b>", False, "ann")], got
-    assert console_errors(browser) == []
+    # A question edited in its row: name, instruction, labels (its kind stays); MLflow's refusal of a reserved name shown.
+    edit_row = "document.querySelector('#schema-table tr[data-schema^=\"Correct\"] .edit-schema').click()"
+    browser.execute_script(edit_row)
+    wait(browser, "return document.querySelector('.schema-edit') !== null")
+    browser.execute_script("const f = document.querySelector('.schema-edit'); f.name.value = 'feedback'; f.requestSubmit();")
+    wait(browser, "return document.getElementById('review-error').textContent.includes('reserved')")
+    browser.execute_script("""const f = document.querySelector('.schema-edit'); f.name.value = 'Right?'; f.instruction.value = 'Check it';
+        f.options.value = 'Right, Wrong'; f.requestSubmit();""")
+    wait(browser, "return document.querySelector('#schema-table tr[data-schema=\"Right?\"]') !== null")
+    edited = requests.get(server.url + "/api/3.0/mlflow/label-schemas/get-by-name", params={"experiment_id": exp, "name": "Right?"}).json()["label_schema"]
+    assert edited["instruction"] == "Check it" and edited["input"] == {"pass_fail": {"positive_label": "Right", "negative_label": "Wrong"}}, edited
+    # The only error the browser logged is the refused rename's 400.
+    assert [e["message"].split(" - ")[0].rsplit("/", 1)[-1] for e in console_errors(browser)] == ["update"], console_errors(browser)

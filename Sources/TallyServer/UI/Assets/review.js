@@ -83,12 +83,39 @@ export async function reviewPage(main, exp, setCrumbs) {
   const list = (text) => text.split(",").map((x) => x.trim()).filter(Boolean);
   let schemas = [];
 
+  /// Edits question `s` in its row: its name, instruction, and (within its kind) its labels or options.
+  const editSchema = (s, row) => {
+    const i = s.input, words = i.pass_fail ? [i.pass_fail.positive_label, i.pass_fail.negative_label] : i.categorical?.options;
+    const form = h(`<form class="schema-edit toolbar">
+      <input name="name" value="${escape(s.name)}" aria-label="Question" required>
+      <input name="instruction" value="${escape(s.instruction || "")}" placeholder="instruction" aria-label="Instruction">
+      ${words ? `<input name="options" value="${escape(words.join(", "))}" aria-label="${i.pass_fail ? "Labels" : "Options"}">` : ""}
+      <button class="primary">Save</button> <button type="button" class="cancel">Cancel</button></form>`);
+    const cell = h(`<table><tr><td colspan="5"></td></tr></table>`).querySelector("tr");
+    cell.cells[0].append(form);
+    row.replaceWith(cell);
+    form.querySelector(".cancel").onclick = () => loadSchemas().catch(fail);
+    form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      const parts = form.options ? list(form.options.value) : [];
+      const input = i.pass_fail ? { pass_fail: { positive_label: parts[0] || "", negative_label: parts[1] || "" } }
+        : i.categorical ? { categorical: { options: parts, multi_select: !!i.categorical.multi_select } } : undefined;
+      try {
+        await mlflow3.patch("/label-schemas/update", { schema_id: s.schema_id, name: form.name.value, instruction: form.instruction.value,
+          ...(input ? { input } : {}) });
+        await loadSchemas();
+      } catch (e) { fail(e); }
+    };
+  };
+
   const loadSchemas = async () => {
     schemas = (await mlflow3.get("/label-schemas/list", { experiment_id: id, max_results: 1000 })).label_schemas || [];
     box.querySelector("#schema-table").tBodies[0].replaceChildren(...schemas.map((s) => {
       const row = h(`<table><tr data-schema="${escape(s.name)}"><td>${escape(s.name)}${s.is_default ? ' <span class="muted">(default)</span>' : ""}</td>
         <td>${escape(s.type.toLowerCase())}</td><td>${escape(inputText(s.input))}</td><td>${escape(s.instruction || "")}</td>
-        <td>${s.is_default ? "" : '<button class="delete-schema">Delete</button>'}</td></tr></table>`).querySelector("tr");
+        <td>${s.is_default ? "" : '<button class="edit-schema">Edit</button> <button class="delete-schema">Delete</button>'}</td></tr></table>`).querySelector("tr");
+      const editButton = row.querySelector(".edit-schema");
+      if (editButton) editButton.onclick = () => editSchema(s, row);
       const del = row.querySelector(".delete-schema");
       if (del) del.onclick = async () => {
         if (!confirm(`Delete the question ${s.name}? Answers given stay.`)) return;
