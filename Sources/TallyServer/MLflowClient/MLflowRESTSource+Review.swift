@@ -14,7 +14,7 @@ extension MLflowRESTSource {
         }
         out.schemas = try schemas.map { s in
             LabelSchema(id: s["schema_id"]?.text ?? "", experimentID: experimentID, name: s["name"]?.text ?? "",
-                        type: LabelSchemaType.allCases.first { $0.protoName == s["type"]?.text } ?? .feedback,
+                        type: LabelSchemaType(protoName: s["type"]?.text) ?? .feedback,
                         input: try TrackingService.labelInput(s["input"]), instruction: s["instruction"]?.text,
                         enableComment: s["enable_comment"] == .bool(true), createdBy: s["created_by"]?.text, creationTime: s["created_at"]?.int64 ?? 0,
                         lastUpdateTime: s["last_updated_at"]?.int64 ?? 0, isDefault: s["is_default"] == .bool(true))
@@ -33,7 +33,7 @@ extension MLflowRESTSource {
             }
             out.items += items.map { i in
                 ReviewQueueItem(queueID: id, itemType: (i["item_type"]?.text ?? "TRACE").lowercased(), itemID: i["item_id"]?.text ?? "",
-                                status: ReviewStatus.allCases.first { $0.protoName == i["status"]?.text } ?? .pending, completedBy: i["completed_by"]?.text,
+                                status: ReviewStatus(protoName: i["status"]?.text) ?? .pending, completedBy: i["completed_by"]?.text,
                                 completedTime: i["completed_time_ms"]?.int64, creationTime: i["creation_time_ms"]?.int64 ?? 0,
                                 lastUpdateTime: i["last_update_time_ms"]?.int64 ?? 0)
             }

@@ -75,14 +75,12 @@ enum EvaluationDatasetSQL {
     /// The tables `tally metadata migrate` copies, in an order that satisfies their references.
     static let tables = ["evaluation_datasets", "evaluation_dataset_tags", "evaluation_dataset_experiments", "evaluation_dataset_records"]
 
-    static func text(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
-
     static func insert(_ db: some SQLConnection, _ d: EvaluationDataset, experimentIDs: [String]) throws {
         try db.run("""
             INSERT INTO evaluation_datasets (dataset_id, name, schema, profile, digest, created_time, last_update_time, created_by, last_updated_by)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [.text(d.id), .text(d.name), text(d.schema), text(d.profile), .text(d.digest), .integer(d.createdTime), .integer(d.lastUpdateTime),
-                  text(d.createdBy), text(d.lastUpdatedBy)])
+            """, [.text(d.id), .text(d.name), .text(orNull: d.schema), .text(orNull: d.profile), .text(d.digest), .integer(d.createdTime), .integer(d.lastUpdateTime),
+                  .text(orNull: d.createdBy), .text(orNull: d.lastUpdatedBy)])
         try setTags(db, d.id, d.tags)
         try addExperiments(db, d.id, experimentIDs, time: d.createdTime)
     }
@@ -96,7 +94,7 @@ enum EvaluationDatasetSQL {
             try db.run("INSERT INTO evaluation_dataset_tags (dataset_id, key, value) VALUES "
                        + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
                        + " ON CONFLICT (dataset_id, key) DO UPDATE SET value = excluded.value",
-                       chunk.flatMap { [SQLValue.text(id), .text($0.key), text($0.value)] })
+                       chunk.flatMap { [SQLValue.text(id), .text($0.key), .text(orNull: $0.value)] })
         }
     }
 
@@ -236,8 +234,8 @@ enum EvaluationDatasetSQL {
                            + "tags = excluded.tags, last_update_time = excluded.last_update_time, last_updated_by = excluded.last_updated_by",
                            chunk.flatMap { r -> [SQLValue] in
                                [.text(r.id), .text(r.datasetID), .text(r.inputHash), json(r.inputs), json(r.outputs), json(r.expectations), json(r.tags),
-                                json(r.source), text(r.sourceID), text(r.sourceType), .integer(r.createdTime), .integer(r.lastUpdateTime),
-                                text(r.createdBy), text(r.lastUpdatedBy)]
+                                json(r.source), .text(orNull: r.sourceID), .text(orNull: r.sourceType), .integer(r.createdTime), .integer(r.lastUpdateTime),
+                                .text(orNull: r.createdBy), .text(orNull: r.lastUpdatedBy)]
                            })
             }
         }
@@ -266,7 +264,7 @@ enum EvaluationDatasetSQL {
 
         func update(_ d: EvaluationDataset) throws {
             try db.run("UPDATE evaluation_datasets SET schema = ?, profile = ?, digest = ?, last_update_time = ?, last_updated_by = ? WHERE dataset_id = ?",
-                       [text(d.schema), text(d.profile), .text(d.digest), .integer(d.lastUpdateTime), text(d.lastUpdatedBy), .text(dataset.id)])
+                       [.text(orNull: d.schema), .text(orNull: d.profile), .text(d.digest), .integer(d.lastUpdateTime), .text(orNull: d.lastUpdatedBy), .text(dataset.id)])
         }
     }
 }

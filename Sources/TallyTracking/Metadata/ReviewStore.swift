@@ -109,12 +109,10 @@ enum ReviewSQL {
         last_update_time, is_default
         """
 
-    static func text(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
-
     static func row(_ s: LabelSchema) -> [SQLValue] {
         let (kind, config) = inputConfig(s.input)
-        return [.text(s.id), .text(s.experimentID), .text(s.name), .text(s.type.rawValue), text(s.instruction), .integer(s.enableComment ? 1 : 0),
-                .text(kind), .text(config), text(s.createdBy), .integer(s.creationTime), .integer(s.lastUpdateTime), .integer(s.isDefault ? 1 : 0)]
+        return [.text(s.id), .text(s.experimentID), .text(s.name), .text(s.type.rawValue), .text(orNull: s.instruction), .integer(s.enableComment ? 1 : 0),
+                .text(kind), .text(config), .text(orNull: s.createdBy), .integer(s.creationTime), .integer(s.lastUpdateTime), .integer(s.isDefault ? 1 : 0)]
     }
 
     static func schema(_ r: [SQLValue]) throws -> LabelSchema {
@@ -209,7 +207,7 @@ enum ReviewSQL {
             _ = try db.run("""
                 UPDATE label_schemas SET name = ?, instruction = ?, enable_comment = ?, input_type = ?, input_config = ?, last_update_time = ?
                 WHERE schema_id = ?
-                """, [.text(s.name), text(s.instruction), .integer(s.enableComment ? 1 : 0), .text(kind), .text(config), .integer(s.lastUpdateTime), .text(id)])
+                """, [.text(s.name), .text(orNull: s.instruction), .integer(s.enableComment ? 1 : 0), .text(kind), .text(config), .integer(s.lastUpdateTime), .text(id)])
         } catch where isConstraint(error) {
             throw ReviewNameTaken(name: s.name)  // a concurrent create or rename took it since the check
         }
@@ -234,7 +232,7 @@ enum ReviewSQL {
     static func insertQueue(_ db: some SQLConnection, _ q: ReviewQueue) throws -> Bool {
         let made = try db.run("""
             INSERT INTO review_queues (\(queueColumns), name_key) VALUES (\(sqlMarks(8))) ON CONFLICT (experiment_id, name_key) DO NOTHING
-            """, [.text(q.id), .text(q.experimentID), .text(q.name), .text(q.type.rawValue), text(q.createdBy), .integer(q.creationTime),
+            """, [.text(q.id), .text(q.experimentID), .text(q.name), .text(q.type.rawValue), .text(orNull: q.createdBy), .integer(q.creationTime),
                   .integer(q.lastUpdateTime), .text(q.nameKey)])
         guard made > 0 else { return false }
         try setMembers(db, q)
@@ -297,7 +295,7 @@ enum ReviewSQL {
         q.id = id
         do {
             _ = try db.run("UPDATE review_queues SET name = ?, name_key = ?, created_by = ?, last_update_time = ? WHERE queue_id = ?",
-                           [.text(q.name), .text(q.nameKey), text(q.createdBy), .integer(q.lastUpdateTime), .text(id)])
+                           [.text(q.name), .text(q.nameKey), .text(orNull: q.createdBy), .integer(q.lastUpdateTime), .text(id)])
         } catch where isConstraint(error) {
             throw ReviewNameTaken(name: q.name)
         }
@@ -364,7 +362,7 @@ enum ReviewSQL {
         guard try change(&i) else { return .item(i) }
         _ = try db.run("""
             UPDATE review_queue_items SET status = ?, completed_by = ?, completed_time = ?, last_update_time = ? WHERE queue_id = ? AND item_id = ?
-            """, [.text(i.status.rawValue), text(i.completedBy), i.completedTime.map(SQLValue.integer) ?? .null, .integer(i.lastUpdateTime),
+            """, [.text(i.status.rawValue), .text(orNull: i.completedBy), i.completedTime.map(SQLValue.integer) ?? .null, .integer(i.lastUpdateTime),
                   .text(queueID), .text(itemID)])
         return .item(i)
     }
@@ -399,7 +397,7 @@ enum ReviewSQL {
         }
         for i in items {
             _ = try db.run("INSERT INTO review_queue_items (\(itemColumns)) VALUES (\(sqlMarks(8))) ON CONFLICT (queue_id, item_id) DO NOTHING",
-                           [.text(i.queueID), .text(i.itemType), .text(i.itemID), .text(i.status.rawValue), text(i.completedBy),
+                           [.text(i.queueID), .text(i.itemType), .text(i.itemID), .text(i.status.rawValue), .text(orNull: i.completedBy),
                             i.completedTime.map(SQLValue.integer) ?? .null, .integer(i.creationTime), .integer(i.lastUpdateTime)])
         }
     }

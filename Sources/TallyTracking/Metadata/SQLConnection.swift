@@ -3,6 +3,11 @@ func sqlMarks(_ n: Int) -> String {
     Array(repeating: "?", count: n).joined(separator: ", ")
 }
 
+extension SQLValue {
+    /// A text cell, or NULL for `nil`.
+    static func text(orNull s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
+}
+
 /// How a read locks its rows (PostgreSQL's row locks; SQLite's writes are serial).
 enum RowLock {
     /// Kept from being deleted or having its key changed: rows inserted under it cannot break their foreign key

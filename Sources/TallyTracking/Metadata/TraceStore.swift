@@ -86,8 +86,6 @@ enum TraceSQL {
     /// The tables `tally metadata migrate` copies, in an order that satisfies their references.
     static let tables = ["traces", "trace_tags", "trace_metadata", "assessments", "trace_runs"]
 
-    static func text(_ s: String?) -> SQLValue { s.map(SQLValue.text) ?? .null }
-
     static func insert(_ db: some SQLConnection, _ t: TraceInfo) throws -> Bool {
         let changed = try db.run("""
             INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET
@@ -96,8 +94,8 @@ enum TraceSQL {
             request_preview = COALESCE(excluded.request_preview, traces.request_preview),
             response_preview = COALESCE(excluded.response_preview, traces.response_preview)
             WHERE traces.experiment_id = excluded.experiment_id
-            """, [.text(t.traceID), .integer(Int64(t.experimentID) ?? 0), text(t.clientRequestID), .integer(t.requestTime),
-                  t.executionDuration.map(SQLValue.integer) ?? .null, .text(t.state.rawValue), text(t.requestPreview), text(t.responsePreview)])
+            """, [.text(t.traceID), .integer(Int64(t.experimentID) ?? 0), .text(orNull: t.clientRequestID), .integer(t.requestTime),
+                  t.executionDuration.map(SQLValue.integer) ?? .null, .text(t.state.rawValue), .text(orNull: t.requestPreview), .text(orNull: t.responsePreview)])
         guard changed > 0 else { return false }
         try upsert(db, "trace_tags", t.traceID, t.tags)
         try upsert(db, "trace_metadata", t.traceID, t.metadata)
@@ -337,7 +335,7 @@ enum TraceSQL {
 
     static func row(_ a: Assessment) -> [SQLValue] {
         [.text(a.id), .text(a.traceID), .text(a.name), .text(a.kind.rawValue), .integer(a.createTime), .integer(a.lastUpdateTime),
-         .integer(a.valid ? 1 : 0), text(a.overrides), text(a.value), .text(a.body)]
+         .integer(a.valid ? 1 : 0), .text(orNull: a.overrides), .text(orNull: a.value), .text(a.body)]
     }
 
     static func updateAssessment(_ db: some SQLConnection, _ traceID: String, _ id: String, _ change: (inout Assessment) throws -> Void) throws -> Assessment? {

@@ -43,14 +43,12 @@ public struct LabelSchema: Sendable, Equatable {
 }
 
 /// What answering a label schema records: a judgement (`feedback`) or the right answer (`expectation`).
-public enum LabelSchemaType: String, Sendable, Equatable, CaseIterable {
+public enum LabelSchemaType: String, Sendable, Equatable, CaseIterable, ProtoEnum {
     /// MLflow's `FEEDBACK` (1).
     case feedback
     /// MLflow's `EXPECTATION` (2).
     case expectation
 
-    /// The proto enum's name.
-    public var protoName: String { rawValue.uppercased() }
     /// The proto enum's names by number.
     public static let protoNames: [Int64: String] = [0: "LABEL_SCHEMA_TYPE_UNSPECIFIED", 1: "FEEDBACK", 2: "EXPECTATION"]
 }
@@ -130,20 +128,18 @@ public struct ReviewQueue: Sendable, Equatable {
 }
 
 /// A review queue's kind.
-public enum ReviewQueueType: String, Sendable, Equatable, CaseIterable {
+public enum ReviewQueueType: String, Sendable, Equatable, CaseIterable, ProtoEnum {
     /// One reviewer's own queue (proto `USER`, 1).
     case user
     /// A named queue of chosen reviewers and questions (proto `CUSTOM`, 2).
     case custom
 
-    /// The proto enum's name.
-    public var protoName: String { rawValue.uppercased() }
     /// The proto enum's names by number.
     public static let protoNames: [Int64: String] = [0: "REVIEW_QUEUE_TYPE_UNSPECIFIED", 1: "USER", 2: "CUSTOM"]
 }
 
 /// Where a queued item stands. One status per queue and item, whoever of the queue's reviewers acts.
-public enum ReviewStatus: String, Sendable, Equatable, CaseIterable {
+public enum ReviewStatus: String, Sendable, Equatable, CaseIterable, ProtoEnum {
     /// Not reviewed yet (proto 1).
     case pending
     /// Reviewed (proto 2).
@@ -151,8 +147,6 @@ public enum ReviewStatus: String, Sendable, Equatable, CaseIterable {
     /// Not to be reviewed in this queue (proto 3).
     case declined
 
-    /// The proto enum's name.
-    public var protoName: String { rawValue.uppercased() }
     /// The proto enum's names by number.
     public static let protoNames: [Int64: String] = [0: "REVIEW_STATUS_UNSPECIFIED", 1: "PENDING", 2: "COMPLETE", 3: "DECLINED"]
 }
@@ -187,5 +181,22 @@ public struct ReviewQueueItem: Sendable, Equatable {
         self.completedTime = completedTime
         self.creationTime = creationTime
         self.lastUpdateTime = lastUpdateTime
+    }
+}
+
+/// A review enum MLflow's proto spells in capitals (`FEEDBACK`, `USER`, `PENDING`), its Swift raw value in lower case.
+public protocol ProtoEnum: CaseIterable, RawRepresentable where RawValue == String {
+    /// The proto enum's names by number (the unspecified 0 included).
+    static var protoNames: [Int64: String] { get }
+}
+
+extension ProtoEnum {
+    /// The proto enum's name.
+    public var protoName: String { rawValue.uppercased() }
+
+    /// The case whose proto name this is; `nil` for another name (the unspecified one included).
+    public init?(protoName: String?) {
+        guard let match = Self.allCases.first(where: { $0.protoName == protoName }) else { return nil }
+        self = match
     }
 }

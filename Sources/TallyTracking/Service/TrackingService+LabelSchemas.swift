@@ -14,7 +14,7 @@ extension TrackingService {
     public func createLabelSchema(experimentID: String?, name: String?, type: String?, input: JSONValue?, instruction: String?,
                                   enableComment: Bool?) throws -> LabelSchema {
         let experimentID = try Self.required(experimentID, "experiment_id"), name = try Self.required(name, "name")
-        guard let type = type.flatMap({ name in LabelSchemaType.allCases.first { $0.protoName == name } }) else {
+        guard let type = LabelSchemaType(protoName: type) else {
             throw TrackingError.invalid("Label schema `type` must be one of FEEDBACK or EXPECTATION; got proto enum value 0.")
         }
         let input = try Self.labelInput(input)
@@ -23,7 +23,7 @@ extension TrackingService {
         try Self.checkLabelInput(input)
         let e = try liveExperiment(experimentID)
         let now = clock()
-        let schema = LabelSchema(id: "ls-" + Self.hexID(), experimentID: e, name: name, type: type, input: input, instruction: instruction,
+        let schema = LabelSchema(id: "ls-" + RunNames.runID(), experimentID: e, name: name, type: type, input: input, instruction: instruction,
                                  enableComment: enableComment ?? false, createdBy: nil, creationTime: now, lastUpdateTime: now, isDefault: false)
         guard try metadata.insertLabelSchema(schema) else {
             throw TrackingError(.resourceAlreadyExists, "Label schema with name '\(name)' already exists for experiment '\(experimentID)'.")
@@ -55,7 +55,7 @@ extension TrackingService {
         let limit = try Self.reviewPageSize(maxResults, default: Self.defaultLabelSchemaPage)
         let offset = try PageToken.decode(pageToken)
         let e = try liveExperiment(experimentID), now = clock()
-        let seed = LabelSchema(id: "ls-" + Self.hexID(), experimentID: e, name: Self.defaultLabelSchemaName, type: .feedback, input: .text(maxLength: nil),
+        let seed = LabelSchema(id: "ls-" + RunNames.runID(), experimentID: e, name: Self.defaultLabelSchemaName, type: .feedback, input: .text(maxLength: nil),
                                instruction: "Share any feedback on this trace.", enableComment: false, createdBy: nil, creationTime: now,
                                lastUpdateTime: now, isDefault: true)
         let found = try metadata.labelSchemas(experimentID: e, seeding: seed, offset: offset, limit: limit + 1)
@@ -259,9 +259,6 @@ extension TrackingService {
         }
         return Int(maxResults)
     }
-
-    /// 32 lower-case hex digits (Python's `uuid4().hex`).
-    static func hexID() -> String { UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
 
     /// Python's `str.strip()`: whitespace off both ends.
     static func pythonStrip(_ s: String) -> String { PythonNumber.strip(s) }

@@ -17,7 +17,7 @@ extension TrackingService {
                                   caller: Caller = .unrestricted, scope: Grants = .unrestricted) throws -> ReviewQueue {
         if !scope.isUnrestricted, let experimentID { try scope.requireQueueCreate(experimentID: experimentID) }
         let experimentID = try Self.required(experimentID, "experiment_id"), name = try Self.required(name, "name")
-        guard let type = queueType.flatMap({ n in ReviewQueueType.allCases.first { $0.protoName == n } }) else {
+        guard let type = ReviewQueueType(protoName: queueType) else {
             throw TrackingError.invalid("`queue_type` must be one of USER or CUSTOM; got proto enum value 0.")
         }
         if type == .custom { try refuseUsername(name, caller: caller, renaming: false) }
@@ -66,7 +66,7 @@ extension TrackingService {
         let e = try liveExperiment(experimentID)
         try checkSchemaIDs(schemaIDs, in: e, known: nil)
         let now = clock()
-        let q = ReviewQueue(id: "rq-" + Self.hexID(), experimentID: e, name: queueName, type: type, createdBy: owner, creationTime: now, lastUpdateTime: now,
+        let q = ReviewQueue(id: "rq-" + RunNames.runID(), experimentID: e, name: queueName, type: type, createdBy: owner, creationTime: now, lastUpdateTime: now,
                             users: users.sorted(by: binaryLess), schemaIDs: schemaIDs.sorted(by: binaryLess))
         guard try metadata.insertReviewQueue(q) else { throw Self.queueNameTaken(queueName) }
         return q
@@ -198,7 +198,7 @@ extension TrackingService {
         if !scope.isUnrestricted { _ = try queue(queueID, .view, caller, scope) }
         let queueID = try Self.required(queueID, "queue_id")
         let limit = try Self.reviewPageSize(maxResults, default: Self.defaultReviewPage), offset = try PageToken.decode(pageToken)
-        let wanted = status.flatMap { n in ReviewStatus.allCases.first { $0.protoName == n } }
+        let wanted = ReviewStatus(protoName: status)
         guard let found = try metadata.reviewItems(queueID: queueID, status: wanted, offset: offset, limit: limit + 1) else { throw Self.noQueue(queueID) }
         return found.count > limit ? (Array(found.prefix(limit)), PageToken.encode(offset: offset + limit)) : (found, nil)
     }
@@ -211,7 +211,7 @@ extension TrackingService {
                                     scope: Grants = .unrestricted) throws -> ReviewQueueItem {
         if !scope.isUnrestricted { _ = try queue(queueID, .review, caller, scope) }
         let queueID = try Self.required(queueID, "queue_id"), itemID = Self.pythonStrip(try Self.required(itemID, "item_id"))
-        guard let status = status.flatMap({ n in ReviewStatus.allCases.first { $0.protoName == n } }) else {
+        guard let status = ReviewStatus(protoName: status) else {
             throw TrackingError.invalid("`status` must be one of PENDING, COMPLETE, or DECLINED; got proto enum value 0.")
         }
         // With access control on, the caller is who did it (a client cannot name someone else); off, the client says.
@@ -242,13 +242,19 @@ extension TrackingService {
     /// A reviewer's identifier as MLflow keeps it: stripped, lower-case.
     static func normalizedUser(_ user: String) -> String { pythonStrip(user).lowercased() }
 
+    /// `values` normalized, each checked (1–`max` characters), repeats dropped (the first kept, in order).
+    static func distinct(_ values: [String], _ field: String, max: Int, _ normalize: (String) -> String) throws -> [String] {
+        var out: [String] = [], seen = Set<String>()
+        for v in values.map(normalize) {
+            try checkIdentifier(v, field, max: max)
+            if seen.insert(v).inserted { out.append(v) }
+        }
+        return out
+    }
+
     /// Reviewers: each normalized and 1–250 characters, repeats dropped, at most 10.
     static func normalizedUsers(_ users: [String]) throws -> [String] {
-        var out: [String] = [], seen = Set<String>()
-        for u in users.map(normalizedUser) {
-            try checkIdentifier(u, "user", max: 250)
-            if seen.insert(u).inserted { out.append(u) }
-        }
+        let out = try distinct(users, "user", max: 250, normalizedUser)
         guard out.count <= maxQueueUsers else {
             throw TrackingError.invalid("A review queue can have at most \(maxQueueUsers) assigned users; got \(out.count).")
         }
@@ -256,24 +262,12 @@ extension TrackingService {
     }
 
     /// Label schema ids: stripped, 1–36 characters, repeats dropped.
-    static func normalizedSchemaIDs(_ ids: [String]) throws -> [String] {
-        var out: [String] = [], seen = Set<String>()
-        for s in ids.map(pythonStrip) {
-            try checkIdentifier(s, "schema_id", max: 36)
-            if seen.insert(s).inserted { out.append(s) }
-        }
-        return out
-    }
+    static func normalizedSchemaIDs(_ ids: [String]) throws -> [String] { try distinct(ids, "schema_id", max: 36, pythonStrip) }
 
     /// Item ids: at least one; each stripped, 1–50 characters; repeats dropped.
     static func normalizedItemIDs(_ ids: [String]) throws -> [String] {
         guard !ids.isEmpty else { throw TrackingError.invalid("`item_ids` must be a non-empty list; got [].") }
-        var out: [String] = [], seen = Set<String>()
-        for s in ids.map(pythonStrip) {
-            try checkIdentifier(s, "item_id", max: 50)
-            if seen.insert(s).inserted { out.append(s) }
-        }
-        return out
+        return try distinct(ids, "item_id", max: 50, pythonStrip)
     }
 
     /// A custom queue's name: stripped, 1–250 characters, not `default` in any case.

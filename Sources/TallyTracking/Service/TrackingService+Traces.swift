@@ -167,6 +167,6 @@ extension TrackingService {
     }
 
     static func newAssessmentID() -> String {
-        "a-" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        "a-" + RunNames.runID()
     }
 }

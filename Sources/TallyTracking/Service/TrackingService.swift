@@ -158,9 +158,7 @@ public final class TrackingService: Sendable {
 
     /// Soft-deletes an active experiment and all its runs.
     public func deleteExperiment(id: String) throws {
-        let e = try experiment(id: id)
-        guard e.lifecycleStage == .active else { throw TrackingError.notFound("No Experiment with id=\(id) exists") }
-        try metadata.setExperimentStage(id: Int64(e.experimentID)!, .deleted, now: clock())
+        try metadata.setExperimentStage(id: Int64(try liveExperiment(id))!, .deleted, now: clock())
     }
 
     /// Restores a deleted experiment and all its runs.
