@@ -74,6 +74,9 @@ import TallyTracking
         static let scorer = "acl-s"
         /// A trace of the experiment.
         static let trace = "tr-0123456789abcdef0123456789abcdef"
+        /// An OTLP export (JSON) of one span of ``trace``.
+        static let otlpBody = #"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "\#(trace.dropFirst(3))", "spanId": "0123456789abcdef", "#
+            + #""name": "acl", "startTimeUnixNano": "1000000", "endTimeUnixNano": "2000000"}]}]}]}"#
         /// `traces` (POST)'s body: a trace of `experiment`.
         static func traceBody(_ experiment: String) -> String {
             #"{"trace": {"trace_info": {"trace_id": "\#(trace)", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": "#
@@ -83,7 +86,7 @@ import TallyTracking
 
     /// A request for `path`/`method` naming the fixture where `access` looks for its resource; `nil` with a reason
     /// when the path has a parameter this test does not know.
-    static func request(_ path: String, _ method: HTTPRequest.Method, _ access: Access, _ n: Names) -> (path: String, body: [UInt8], contentType: String?)? {
+    static func request(_ path: String, _ method: HTTPRequest.Method, _ access: Access, _ n: Names) -> (path: String, body: [UInt8], contentType: String?, headers: [String: String])? {
         var p = path
         for (param, value) in [(":run_id", n.run), ("{model_id}", n.loggedModel), ("{tag_key}", "k"), ("{id}", "tok-unknown"),
                                ("{webhook_id}", "no-such-webhook"), ("{dataset_id}", n.dataset), ("{key}", "k"), ("{trace_id}", Names.trace), ("{assessment_id}", "a-unknown"), (":file", "app.js"), ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
@@ -101,7 +104,10 @@ import TallyTracking
             case .modelField(let f): fields[f] = n.model
             case .runQuery(let names): query[names[0]] = n.run
             case .artifactPath: if !path.contains("**") { query["path"] = "\(n.experiment)/\(n.run)/artifacts" }
-            case .traceLocation: return (p, Array(Names.traceBody(n.experiment).utf8), "application/json")
+            case .traceLocation: return (p, Array(Names.traceBody(n.experiment).utf8), "application/json", [:])
+            case .traceQueryAll(let name): query[name] = Names.trace
+            case .experimentHeader(let name):  // OTLP: a span of the fixture's trace
+                return (p, Array(Names.otlpBody.utf8), "application/json", [name: n.experiment])
             case .traceQuery(let name): query[name] = Names.trace
             case .experimentListField(let f): lists[f] = [n.experiment]
             // add-experiments checks the experiments it adds too (none is refused): the fixture's, already linked.
@@ -116,11 +122,11 @@ import TallyTracking
         if !query.isEmpty {
             p += "?" + query.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.value)" }.sorted().joined(separator: "&")
         }
-        if method == .get || method == .head { return (p, [], nil) }
-        if method == .put && path.contains("artifacts") { return (p, Array("x".utf8), "application/octet-stream") }
+        if method == .get || method == .head { return (p, [], nil, [:]) }
+        if method == .put && path.contains("artifacts") { return (p, Array("x".utf8), "application/octet-stream", [:]) }
         let members = fields.map { "\"\($0.key)\": \"\($0.value)\"" } + lists.map { "\"\($0.key)\": [" + $0.value.map { "\"\($0)\"" }.joined(separator: ", ") + "]" }
         let json = "{" + members.sorted().joined(separator: ", ") + "}"
-        return (p, Array(json.utf8), "application/json")
+        return (p, Array(json.utf8), "application/json", [:])
     }
 
     @Test func everyRouteTimesEveryCaller() async throws {
@@ -167,12 +173,12 @@ import TallyTracking
             var checked = 0
             for (path, method, access) in routes {
                 try await setUp()
-                guard let (p, body, contentType) = Self.request(path, method, access, names) else {
+                guard let (p, body, contentType, extra) = Self.request(path, method, access, names) else {
                     wrong.append("\(method) \(path): a path parameter this test cannot fill")
                     continue
                 }
                 for role in Role.allCases {
-                    let r = try await s.request(method.rawValue, p, body: body, contentType: contentType, headers: headers[role]!)
+                    let r = try await s.request(method.rawValue, p, body: body, contentType: contentType, headers: headers[role]!.merging(extra) { a, _ in a })
                     let got = r.status == 401 || r.status == 403 ? r.status : nil
                     checked += 1
                     if got != Self.expected(access, role) || r.status == 429 || r.status >= 500 || r.status == 0 {
@@ -217,6 +223,8 @@ import TallyTracking
             "GET traces/{trace_id}/assessments/{assessment_id}": .read, "PATCH traces/{trace_id}/assessments/{assessment_id}": .update,
             "DELETE traces/{trace_id}/assessments/{assessment_id}": .update, "POST traces/link-to-run": .update,
             "GET get-trace-artifact": .read,  // validate_can_read_trace_artifact
+            // Spans: validate_can_read_trace_by_trace_id, validate_can_batch_get_traces, the OTLP validator (a trace create).
+            "GET traces/get": .read, "GET traces/batchGet": .read, "POST /v1/traces": .update,
             // Evaluation datasets: validate_can_create_dataset, _read_dataset, _update_dataset, _delete_dataset.
             "POST datasets/create": .update, "GET datasets/{dataset_id}": .read, "DELETE datasets/{dataset_id}": .delete,
             "PATCH datasets/{dataset_id}/tags": .update, "DELETE datasets/{dataset_id}/tags/{key}": .update,

@@ -147,6 +147,10 @@ final class FailingMetadata: MetadataStore {
         try inner.setOnlineScoringConfig(experimentID: experimentID, name: name, make)
     }
     func importScorers(_ versions: [ScorerVersion], configs: [OnlineScoringConfig]) throws { try inner.importScorers(versions, configs: configs) }
+    func logSpans(experimentID: Int64, artifactLocation: @Sendable (String) -> String, _ traces: [SpanTraceWrite]) throws {
+        try inner.logSpans(experimentID: experimentID, artifactLocation: artifactLocation, traces)
+    }
+    func spans(traceIDs: [String]) throws -> [String: [StoredSpan]] { try inner.spans(traceIDs: traceIDs) }
     func insertLabelSchema(_ schema: LabelSchema) throws -> Bool { try inner.insertLabelSchema(schema) }
     func labelSchema(id: String) throws -> LabelSchema? { try inner.labelSchema(id: id) }
     func labelSchema(experimentID: String, name: String) throws -> LabelSchema? { try inner.labelSchema(experimentID: experimentID, name: name) }

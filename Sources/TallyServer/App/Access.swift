@@ -37,6 +37,11 @@ enum Target: Sendable {
     case tracePath(String)
     /// A trace id query parameter (required; an unknown trace is refused as ``tracePath(_:)`` refuses it).
     case traceQuery(String)
+    /// Every trace id query parameter of this name (at least one; an unknown trace is refused as ``tracePath(_:)``
+    /// refuses it): MLflow's all-or-nothing check of `traces/batchGet`.
+    case traceQueryAll(String)
+    /// An experiment id request header (OTLP's `x-mlflow-experiment-id`).
+    case experimentHeader(String)
     /// The experiment of a trace a request sends (`trace.trace_info.trace_location.mlflow_experiment.experiment_id`).
     case traceLocation
     /// Run id query parameters (every one given is checked).

@@ -132,6 +132,13 @@ struct AccessGate: Sendable {
                 throw AccessRules.missingQueryParameter(name)
             }
             return [try traceExperiment(id)]
+        case .traceQueryAll(let name):
+            let ids = (PercentDecoding.query(request.uri.query ?? "")[name] ?? []).filter { !$0.isEmpty }
+            guard !ids.isEmpty else { throw Validation.missing(name) }
+            return try Set(ids).map(traceExperiment)
+        case .experimentHeader(let name):
+            guard let id = request.headers[.init(name)!], !id.isEmpty else { throw OTLPRoutes.missingExperimentHeader }
+            return [.experiment(id)]
         case .runQuery(let names):
             let q = PercentDecoding.query(request.uri.query ?? "")
             let ids = names.flatMap { q[$0] ?? [] }.filter { !$0.isEmpty }

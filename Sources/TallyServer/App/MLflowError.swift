@@ -11,6 +11,8 @@ struct MLflowError: HTTPResponseError {
     let status: HTTPResponse.Status
     /// The methods a path serves, for a 405's `Allow` header.
     var allow: String?
+    /// Whether the message is also given as `detail` (the field MLflow's FastAPI routes answer with: OTLP's).
+    var detail = false
 
     /// A tracking error with the status its code implies. Client mistakes are always 4xx.
     init(_ e: TrackingError) {
@@ -70,6 +72,7 @@ struct MLflowError: HTTPResponseError {
         var o = Obj()
         o.add("error_code", error.code.rawValue)
         o.add("message", error.message)
+        if detail { o.add("detail", error.message) }
         var headers: HTTPFields = [.contentType: "application/json"]
         if let allow { headers[.allow] = allow }
         // The UI has its own login page: no browser prompt for its calls.

@@ -233,7 +233,8 @@ public enum TallyApplication {
         root.on("/health", .get, access: .open) { _, _ in Self.text("OK") }
         let readiness = e.readiness ?? ReadinessProbe(service: e.service, logger: Logger(label: "tally"))
         root.on("/ready", .get, access: .open) { _, _ in ReadinessProbe.response(await readiness.readiness()) }
-        root.on("/version", .get, access: .open) { _, _ in Self.text(TallyVersion.string) }
+        root.on("/version", .get, access: .open) { _, _ in Self.text(TallyVersion.mlflow) }
+        OTLPRoutes(endpoints: e).add(to: root)
         ArtifactRoutes(endpoints: e).addUIDownload(to: root)
         UIRoutes(prefix: e.staticPrefix).add(to: root)
         mount(root, at: [""])
@@ -320,5 +321,8 @@ public enum TallyApplication {
 public enum TallyVersion {
     /// `tally <version>`.
     public static let string = "0.1.0"
+    /// What `GET /version` answers: the MLflow release whose REST API this build serves. MLflow's client reads it to
+    /// decide what a server can do (from 3.4 on, it sends spans to OTLP `/v1/traces` as they end).
+    public static let mlflow = "3.17.2"
 }
 

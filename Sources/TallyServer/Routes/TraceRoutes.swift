@@ -34,6 +34,17 @@ struct TraceRoutes {
             o.add("next_page_token", page.nextPageToken)
             return ByteBuffer(string: o.json)
         })
+        t.on("traces/get", .get, access: .needs(.read, .traceQuery("trace_id")), use: e.json { r in
+            let t = try s.traceWithSpans(id: try r.string("trace_id"))
+            return ByteBuffer(string: Render.wrap("trace", TraceJSON.trace(t.info, spans: t.spans)))
+        })
+        t.on("traces/batchGet", .get, access: .needs(.read, .traceQueryAll("trace_ids")), use: e.json { r in
+            let ids = try r.strings("experiment_ids")
+            let traces = try s.tracesWithSpans(ids: try r.strings("trace_ids"), experimentIDs: ids.isEmpty ? nil : ids, scope: r.grants)
+            var o = Obj()
+            o.add("traces", array: traces.map { TraceJSON.trace($0.info, spans: $0.spans) })
+            return ByteBuffer(string: o.json)
+        })
         let trace = { (need: Permission.Need) in Access.needs(need, .tracePath("trace_id")) }
         t.on("traces/{trace_id}", .get, access: trace(.read), use: e.json(path: ["trace_id"]) { _, p, _ in
             Self.wrap(try s.traceInfo(id: p[0]))
@@ -93,6 +104,11 @@ struct TraceRoutes {
         let s = endpoints.service, pool = endpoints.pool
         t.on("get-trace-artifact", .get, access: .needs(.read, .traceQuery("request_id"))) { request, _ in
             let q = PercentDecoding.query(request.uri.query ?? "")
+            if q["path"]?.first?.isEmpty ?? true, let id = q["request_id"]?.first,
+               let kept = try await pool.run({ try s.keptTraceData(traceID: id) }) {  // spans sent over OTLP
+                return Response(status: .ok, headers: [.contentType: "text/plain", .contentDisposition: "attachment; filename=traces.json",
+                                                       .cacheControl: "no-cache"], body: .init(byteBuffer: ByteBuffer(string: kept)))
+            }
             let (reader, name) = try await pool.run { try s.openTraceArtifact(traceID: q["request_id"]?.first, path: q["path"]?.first) }
             return try await ArtifactRoutes.download(reader, name: name, pool: pool)
         }

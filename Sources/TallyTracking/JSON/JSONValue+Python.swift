@@ -4,26 +4,26 @@ extension JSONValue {
     /// Python's `json.dumps(value)` (with `sortKeys`, `sort_keys=True`): `", "` between items and `": "` after a key,
     /// every character outside printable ASCII escaped (`\u00e9`), a key given twice kept once (at its first place,
     /// with its last value, as `json.loads` builds a dict), and numbers as Python reads and writes them back
-    /// (``pythonNumber(_:)``).
-    public func pythonDumps(sortKeys: Bool = false) -> String {
+    /// (``pythonNumber(_:)``). With `ascii` false, `ensure_ascii=False`: characters beyond ASCII written as they are.
+    public func pythonDumps(sortKeys: Bool = false, ascii: Bool = true) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(128)
-        writePython(&out, sortKeys: sortKeys)
+        writePython(&out, sortKeys: sortKeys, ascii: ascii)
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Writes the value's `json.dumps` text as bytes (all ASCII: every other character is escaped).
-    private func writePython(_ out: inout [UInt8], sortKeys: Bool) {
+    /// Writes the value's `json.dumps` text as bytes (with `ascii`, all ASCII: every other character is escaped).
+    func writePython(_ out: inout [UInt8], sortKeys: Bool, ascii: Bool = true) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .number(let n): out.append(contentsOf: Self.pythonNumber(n).utf8)
-        case .string(let s): Self.appendASCIIQuoted(s, to: &out)
+        case .string(let s): Self.appendASCIIQuoted(s, to: &out, ascii: ascii)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (i, v) in items.enumerated() {
                 if i > 0 { out.append(contentsOf: ", ".utf8) }
-                v.writePython(&out, sortKeys: sortKeys)
+                v.writePython(&out, sortKeys: sortKeys, ascii: ascii)
             }
             out.append(UInt8(ascii: "]"))
         case .object:
@@ -32,9 +32,9 @@ extension JSONValue {
             out.append(UInt8(ascii: "{"))
             for (i, (k, v)) in members.enumerated() {
                 if i > 0 { out.append(contentsOf: ", ".utf8) }
-                Self.appendASCIIQuoted(k, to: &out)
+                Self.appendASCIIQuoted(k, to: &out, ascii: ascii)
                 out.append(contentsOf: ": ".utf8)
-                v.writePython(&out, sortKeys: sortKeys)
+                v.writePython(&out, sortKeys: sortKeys, ascii: ascii)
             }
             out.append(UInt8(ascii: "}"))
         }

@@ -52,14 +52,22 @@ public enum JSONValue: Sendable, Equatable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// ``asciiQuote(_:)`` appended to `out` as bytes.
-    static func appendASCIIQuoted(_ s: String, to out: inout [UInt8]) {
+    /// ``asciiQuote(_:)`` appended to `out` as bytes; with `ascii` false, as `json.dumps(ensure_ascii=False)` writes
+    /// it: only quotes, backslashes and control characters escaped, everything else as its UTF-8.
+    static func appendASCIIQuoted(_ s: String, to out: inout [UInt8], ascii: Bool = true) {
         out.append(UInt8(ascii: "\""))
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {  // nothing to escape: the bytes as they are
+        if s.utf8.allSatisfy({ $0 >= 0x20 && ($0 < 0x7F || !ascii) && $0 != 0x22 && $0 != 0x5C }) {  // nothing to escape: the bytes as they are
             out.append(contentsOf: s.utf8)
         } else {
             let hex = Array("0123456789abcdef".utf8)
-            for u in s.utf16 {
+            // Escaped by UTF-16 unit (surrogate pairs as Python writes them); without `ascii`, every byte of a
+            // character beyond ASCII is copied as it is (none of them is below 0x80, so none matches an escape).
+            let units: [UInt16] = ascii ? Array(s.utf16) : s.utf8.map(UInt16.init)
+            for u in units {
+                if !ascii, u >= 0x7F {
+                    out.append(UInt8(u))
+                    continue
+                }
                 switch u {
                 case 0x22: out.append(contentsOf: "\\\"".utf8)
                 case 0x5C: out.append(contentsOf: "\\\\".utf8)

@@ -133,8 +133,13 @@ public enum TraceKeys {
     public static let artifactLocation = "mlflow.artifactLocation"
     /// Tag: the root span's name (`trace.name` in a search).
     public static let traceName = "mlflow.traceName"
-    /// Tag: where the spans are (`TRACKING_STORE` would send readers to span endpoints Tally does not serve).
+    /// Tag: where the spans are: `TRACKING_STORE` when they came over OTLP and are kept in the metadata store (readers
+    /// then fetch them with `traces/get` and `traces/batchGet`); none when the client wrote them to the artifact store.
     public static let spansLocation = "mlflow.trace.spansLocation"
+    /// Metadata: the conversation the trace belongs to.
+    public static let session = "mlflow.trace.session"
+    /// Metadata: the end user the trace served.
+    public static let user = "mlflow.trace.user"
     /// Metadata: the run the trace was made in (`trace.run_id` in a search).
     public static let sourceRun = "mlflow.sourceRun"
     /// Metadata: set on every trace the server has stored (MLflow's marker that the trace's fields are final).

@@ -10,7 +10,7 @@ public enum PostgresSchema {
     static let versions: [String] = [version1, version2, version3, version4, version5, version6, version7,
                                       PostgresMetadataStore.schemaVersion8, PostgresMetadataStore.schemaVersion9,
                                       PostgresMetadataStore.schemaVersion10, PostgresMetadataStore.schemaVersion11,
-                                      PostgresMetadataStore.schemaVersion12]
+                                      PostgresMetadataStore.schemaVersion12, PostgresMetadataStore.schemaVersion13]
 
     /// The version this build writes.
     public static var current: Int { versions.count }

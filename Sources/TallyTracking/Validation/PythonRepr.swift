@@ -31,6 +31,24 @@ public enum PythonRepr {
         "[" + list.map(string).joined(separator: ", ") + "]"
     }
 
+    /// `repr(b)` of bytes: `b'...'` (double quotes when they hold a single quote and no double one), printable ASCII
+    /// as it is, `\\`, the quote, `\t`, `\n`, `\r` escaped, every other byte as `\xhh`.
+    public static func bytes(_ b: [UInt8]) -> String {
+        let quote: UInt8 = b.contains(UInt8(ascii: "'")) && !b.contains(UInt8(ascii: "\"")) ? UInt8(ascii: "\"") : UInt8(ascii: "'")
+        var out = "b" + String(UnicodeScalar(quote))
+        for c in b {
+            switch c {
+            case UInt8(ascii: "\\"), quote: out += "\\" + String(UnicodeScalar(c))
+            case 0x09: out += "\\t"
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x20..<0x7F: out.unicodeScalars.append(UnicodeScalar(c))
+            default: out += "\\x" + hex(UInt32(c), 2)
+            }
+        }
+        return out + String(UnicodeScalar(quote))
+    }
+
     private static func hex(_ v: UInt32, _ width: Int) -> String {
         let digits = String(v, radix: 16)
         return String(repeating: "0", count: max(0, width - digits.count)) + digits

@@ -1,0 +1,152 @@
+/// What one batch of spans does to one trace (MLflow's `log_spans`, per trace): its spans, and what its info is
+/// derived from them — made from these if the trace is new, widened and completed if not.
+public struct SpanTraceWrite: Sendable, Equatable {
+    /// The trace.
+    public var traceID: String
+    /// Its spans in this batch (one per span id: the last sent).
+    public var spans: [StoredSpan]
+    /// The earliest start among them, in milliseconds.
+    public var start: Int64
+    /// The latest end among them, in milliseconds (`nil`: none has one).
+    public var end: Int64?
+    /// The state its root span gives the trace (`nil`: no root span in the batch).
+    public var rootState: TraceState?
+    /// Previews from the root span's inputs and outputs, set where the trace has none.
+    public var requestPreview: String?
+    /// See ``requestPreview``.
+    public var responsePreview: String?
+    /// Tags upserted (where the spans are, the resource's attributes, the root span's `mlflow.traceTag.*`).
+    public var tags: [KeyValue]
+    /// Metadata written only where the trace has no entry of the key (`mlflow.trace.user`, `mlflow.trace.session`).
+    public var metadataIfAbsent: [KeyValue]
+
+    /// A trace's part of a batch.
+    public init(traceID: String, spans: [StoredSpan], start: Int64, end: Int64?, rootState: TraceState?, requestPreview: String?,
+                responsePreview: String?, tags: [KeyValue], metadataIfAbsent: [KeyValue]) {
+        self.traceID = traceID
+        self.spans = spans
+        self.start = start
+        self.end = end
+        self.rootState = rootState
+        self.requestPreview = requestPreview
+        self.responsePreview = responsePreview
+        self.tags = tags
+        self.metadataIfAbsent = metadataIfAbsent
+    }
+}
+
+/// Where spans sent over OTLP are kept: both metadata stores, in a `spans` table beside the traces (``SpanSQL``), as
+/// MLflow's tracking store keeps them.
+public protocol SpanStore {
+    /// Stores a batch in one transaction: each trace made (in `experimentID`, its artifact location tag from
+    /// `artifactLocation`) when it does not exist, its spans upserted, its info widened and completed (times unless the
+    /// info is final, the state while it is in progress, previews where it has none), its tags and metadata written.
+    func logSpans(experimentID: Int64, artifactLocation: @Sendable (String) -> String, _ traces: [SpanTraceWrite]) throws
+    /// The spans of traces, each trace's roots first, then by start time; a trace with none is left out.
+    func spans(traceIDs: [String]) throws -> [String: [StoredSpan]]
+}
+
+/// The span table's statements, in the SQL both dialects read alike.
+enum SpanSQL {
+    /// SQLite's version 14 and PostgreSQL's version 13 (`text` and `integer` are the dialect's types).
+    static func schema(text: String, integer: String) -> String {
+        """
+        CREATE TABLE spans (
+            trace_id \(text) NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE, span_id \(text) NOT NULL, parent_span_id \(text),
+            name \(text) NOT NULL, type \(text), status \(text) NOT NULL, start_time \(integer) NOT NULL, end_time \(integer) NOT NULL,
+            content \(text) NOT NULL, PRIMARY KEY (trace_id, span_id));
+        """
+    }
+
+    /// The tables `tally metadata migrate` copies (after the traces').
+    static let tables = ["spans"]
+
+    /// Rows per multi-row statement (9 values each).
+    static let spansPerStatement = 100
+
+    static func log(_ db: some SQLConnection, experimentID: Int64, artifactLocation: (String) -> String, _ traces: [SpanTraceWrite]) throws {
+        for w in traces.sorted(by: { $0.traceID < $1.traceID }) {  // rows locked in key order: two batches never deadlock
+            let made = try db.run("""
+                INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state, request_preview,
+                response_preview) VALUES (?, ?, NULL, ?, ?, ?, NULL, NULL) ON CONFLICT (trace_id) DO NOTHING
+                """, [.text(w.traceID), .integer(experimentID), .integer(w.start), w.end.map { .integer($0 - w.start) } ?? .null,
+                      .text((w.rootState ?? .inProgress).rawValue)]) > 0
+            if made {
+                try TraceSQL.upsert(db, "trace_tags", w.traceID, [KeyValue(key: TraceKeys.artifactLocation, value: artifactLocation(w.traceID))])
+            }
+            // One statement: every right-hand side reads the row as it was, as MLflow's CASE expressions do. A final
+            // info (its client's own times) keeps its times; a trace out of progress keeps its state.
+            var sets = ["request_preview = COALESCE(request_preview, ?)", "response_preview = COALESCE(response_preview, ?)"]
+            var values: [SQLValue] = [.text(orNull: w.requestPreview), .text(orNull: w.responsePreview)]
+            let open = "NOT EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = traces.trace_id AND m.key = ?)"
+            sets.append("request_time = CASE WHEN \(open) AND request_time > ? THEN ? ELSE request_time END")
+            values += [.text(TraceKeys.infoFinalized), .integer(w.start), .integer(w.start)]
+            if let end = w.end {
+                sets.append("""
+                    execution_duration = CASE WHEN \(open) THEN (CASE WHEN request_time + execution_duration > ? THEN request_time + \
+                    execution_duration ELSE ? END) - (CASE WHEN request_time > ? THEN ? ELSE request_time END) ELSE execution_duration END
+                    """)
+                values += [.text(TraceKeys.infoFinalized), .integer(end), .integer(end), .integer(w.start), .integer(w.start)]
+            }
+            if let state = w.rootState {
+                sets.append("state = CASE WHEN state IN ('IN_PROGRESS', 'STATE_UNSPECIFIED') THEN ? ELSE state END")
+                values.append(.text(state.rawValue))
+            }
+            try db.run("UPDATE traces SET " + sets.joined(separator: ", ") + " WHERE trace_id = ?", values + [.text(w.traceID)])
+            var last: [String: Int] = [:]
+            for (i, s) in w.spans.enumerated() { last[s.spanID] = i }
+            let spans = w.spans.enumerated().filter { last[$0.element.spanID] == $0.offset }.map(\.element)
+            for chunk in spans.chunks(of: spansPerStatement) {
+                try db.run("INSERT INTO spans VALUES " + Array(repeating: "(\(sqlMarks(9)))", count: chunk.count).joined(separator: ", ") + """
+                     ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, name = excluded.name,
+                    type = excluded.type, status = excluded.status, start_time = excluded.start_time, end_time = excluded.end_time,
+                    content = excluded.content
+                    """, chunk.flatMap { s -> [SQLValue] in
+                        [.text(s.traceID), .text(s.spanID), .text(orNull: s.parentSpanID), .text(s.name), .text(orNull: s.type), .text(s.status),
+                         .integer(s.startTime), .integer(s.endTime), .text(s.content)]
+                    })
+            }
+            try TraceSQL.upsert(db, "trace_tags", w.traceID, w.tags)
+            for m in w.metadataIfAbsent {
+                try db.run("INSERT INTO trace_metadata VALUES (?, ?, ?) ON CONFLICT (trace_id, key) DO NOTHING",
+                           [.text(w.traceID), .text(m.key), .text(m.value)])
+            }
+        }
+    }
+
+    static func spans(_ db: some SQLConnection, _ ids: [String]) throws -> [String: [StoredSpan]] {
+        var out: [String: [StoredSpan]] = [:]
+        for chunk in Array(Set(ids)).chunks(of: TraceSQL.idsPerStatement) {
+            try db.query("""
+                SELECT trace_id, span_id, parent_span_id, name, type, status, start_time, end_time, content FROM spans
+                WHERE trace_id IN (\(sqlMarks(chunk.count))) ORDER BY trace_id, CASE WHEN parent_span_id IS NULL THEN 0 ELSE 1 END, start_time, span_id
+                """, chunk.map(SQLValue.text)) { r in
+                let s = StoredSpan(traceID: r[0].string ?? "", spanID: r[1].string ?? "", parentSpanID: r[2].string, name: r[3].string ?? "",
+                                   type: r[4].string, status: r[5].string ?? "UNSET", startTime: r[6].int ?? 0, endTime: r[7].int ?? 0,
+                                   content: r[8].string ?? "")
+                out[s.traceID, default: []].append(s)
+            }
+        }
+        return out
+    }
+}
+
+extension SQLiteMetadataStore: SpanStore {
+    /// Version 14: spans sent over OTLP (``SpanSQL``).
+    static let schemaVersion14 = SpanSQL.schema(text: "TEXT", integer: "INTEGER")
+
+    public func logSpans(experimentID: Int64, artifactLocation: @Sendable (String) -> String, _ traces: [SpanTraceWrite]) throws {
+        try transaction { try with { try SpanSQL.log($0, experimentID: experimentID, artifactLocation: artifactLocation, traces) } }
+    }
+    public func spans(traceIDs: [String]) throws -> [String: [StoredSpan]] { try with { try SpanSQL.spans($0, traceIDs) } }
+}
+
+extension PostgresMetadataStore: SpanStore {
+    /// Version 13: spans sent over OTLP (``SpanSQL``).
+    static let schemaVersion13 = SpanSQL.schema(text: "TEXT COLLATE \"C\"", integer: "BIGINT")
+
+    public func logSpans(experimentID: Int64, artifactLocation: @Sendable (String) -> String, _ traces: [SpanTraceWrite]) throws {
+        try write { try SpanSQL.log($0, experimentID: experimentID, artifactLocation: artifactLocation, traces) }
+    }
+    public func spans(traceIDs: [String]) throws -> [String: [StoredSpan]] { try conn { try SpanSQL.spans($0, traceIDs) } }
+}

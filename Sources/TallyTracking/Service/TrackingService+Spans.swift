@@ -1,0 +1,179 @@
+/// Why an OTLP export was refused in a way MLflow answers outside its error JSON (its OTLP route's FastAPI
+/// `{"detail": …}`): a span it cannot convert or log (422).
+public struct OTLPRefusal: Error, Equatable, Sendable {
+    /// The HTTP status.
+    public var status: Int
+    /// The `detail` text.
+    public var detail: String
+
+    /// A refusal.
+    public init(status: Int, detail: String) {
+        self.status = status
+        self.detail = detail
+    }
+}
+
+extension TrackingService {
+    /// Where a trace's spans are when MLflow's tracking store holds them (the `mlflow.trace.spansLocation` tag).
+    public static let spansInTrackingStore = "TRACKING_STORE"
+    /// The longest session id a trace may carry (MLflow's `MAX_CHARS_IN_TRACE_INFO_METADATA`).
+    static let maxSessionIDLength = 250
+    /// The longest trace name (MLflow's `MAX_CHARS_IN_TRACE_INFO_TAGS_VALUE`).
+    static let maxTraceNameLength = 4096
+    /// The longest trace tag value; a longer one is cut (MLflow's `MAX_TRACE_TAG_VAL_LENGTH`).
+    static let maxTraceTagValueLength = 8000
+
+    /// `POST /v1/traces` (OTLP/HTTP): stores spans sent by an OpenTelemetry exporter — MLflow's own client or any
+    /// other — in experiment `experimentID`, all or nothing. Each trace is made from its spans when it does not
+    /// exist (times from the spans, state from its root span, previews from the root's inputs and outputs, tags from
+    /// the resource and the root's `mlflow.traceTag.*`) and completed when it does; it is marked as keeping its spans
+    /// here (`mlflow.trace.spansLocation` = `TRACKING_STORE`). With `runID`, traces whose root span came in this
+    /// export are linked to that run (as MLflow, an unknown run fails nothing: no link is made). Returns how many
+    /// spans were stored. MLflow's rules: `docs/otlp.md`.
+    @discardableResult
+    public func logSpans(experimentID: String, runID: String?, _ resources: [OTLPResourceSpans]) throws -> Int {
+        var converted: [(span: ConvertedSpan, resource: [OTLPAttribute])] = []
+        for r in resources {
+            for s in r.spans {
+                do { converted.append((try ConvertedSpan(s, resource: r.resource), r.resource)) } catch let e as SpanConversionError {
+                    throw OTLPRefusal(status: 422, detail: e.failedToLog ? "Failed to log OpenTelemetry spans"
+                                      : "Cannot convert OpenTelemetry span to MLflow span")
+                }
+            }
+        }
+        guard !converted.isEmpty else { return 0 }
+        let e = try experiment(id: experimentID)  // as MLflow, a deleted experiment still takes spans (it may be restored)
+        var order: [String] = [], byTrace: [String: [(span: ConvertedSpan, resource: [OTLPAttribute])]] = [:]
+        for c in converted {
+            if byTrace[c.span.stored.traceID] == nil { order.append(c.span.stored.traceID) }
+            byTrace[c.span.stored.traceID, default: []].append(c)
+        }
+        let writes = try order.map { try Self.spanWrite(byTrace[$0]!) }
+        try metadata.logSpans(experimentID: Int64(e.experimentID) ?? 0, artifactLocation: { Self.traceArtifactsURI($0, in: e) }, writes)
+        if let runID, !runID.isEmpty {
+            let rooted = writes.filter { $0.rootState != nil }.map(\.traceID)
+            if !rooted.isEmpty, (try? metadata.run(id: runID)) != nil { try? metadata.linkTraces(rooted, toRun: runID) }
+        }
+        return converted.count
+    }
+
+    /// What one trace's spans in a batch do to it (MLflow's per-trace aggregate in `log_spans`).
+    static func spanWrite(_ spans: [(span: ConvertedSpan, resource: [OTLPAttribute])]) throws -> SpanTraceWrite {
+        let traceID = spans[0].span.stored.traceID
+        let start = spans.map(\.span.stored.startTime).min()! / 1_000_000
+        let ends = spans.map(\.span.stored.endTime).filter { $0 > 0 }  // an end of 0 is none (MLflow would make the duration negative)
+        let rootSpan = spans.first { $0.span.isRoot }?.span
+        let rootState: TraceState? = rootSpan.map { $0.stored.status == "ERROR" ? .error : .ok }
+        let lastRoot = spans.last { $0.span.isRoot }?.span
+        var tags = [KeyValue(key: TraceKeys.spansLocation, value: spansInTrackingStore)]
+        var metadata: [KeyValue] = []
+        if let resource = spans.first(where: { !$0.resource.isEmpty })?.resource {
+            for a in PythonDict<OTLPValue>(resource.map { ($0.key, $0.value) }).items
+            where !a.0.hasPrefix("telemetry.sdk.") && !a.0.hasPrefix("mlflow.") {
+                let value: String
+                if case .string(let s) = a.1 { value = s } else { value = ConvertedSpan.raw(a.1, bytesAsBase64: false).pythonDumps() }
+                if let tag = traceTag(a.0, value) { tags.append(tag) }
+            }
+        }
+        var previews: (String?, String?) = (nil, nil)
+        if let root = lastRoot {
+            for (key, stored) in root.attributes where key.hasPrefix(ConvertedSpan.traceTagPrefix) {
+                guard let tag = traceTag(String(key.dropFirst(ConvertedSpan.traceTagPrefix.count)), jsonString(stored)) else { continue }
+                if tag.key == TraceKeys.traceName, tag.value.unicodeScalars.count > maxTraceNameLength {
+                    throw TrackingError.invalid("'Trace name' exceeds the maximum length of \(maxTraceNameLength) characters")
+                }
+                tags.append(tag)
+            }
+            previews = TracePreview.previews(inputs: root.attribute(ConvertedSpan.inputsKey), outputs: root.attribute(ConvertedSpan.outputsKey))
+        }
+        if let session = spans.lazy.compactMap({ $0.span.attribute("session.id") ?? $0.span.attribute("gen_ai.conversation.id") }).first {
+            let id = jsonString(session)
+            guard id.unicodeScalars.count <= maxSessionIDLength else {
+                throw TrackingError.invalid("'Session ID' exceeds the maximum length of \(maxSessionIDLength) characters")
+            }
+            metadata.append(KeyValue(key: TraceKeys.session, value: id))
+        }
+        if let user = spans.lazy.compactMap({ $0.span.attribute("user.id") }).first {
+            metadata.append(KeyValue(key: TraceKeys.user, value: jsonString(user)))
+        }
+        return SpanTraceWrite(traceID: traceID, spans: spans.map(\.span.stored), start: start, end: ends.max().map { $0 / 1_000_000 },
+                              rootState: rootState, requestPreview: previews.0, responsePreview: previews.1, tags: tags, metadataIfAbsent: metadata)
+    }
+
+    /// A trace tag MLflow writes from spans: a valid key of at most 250 characters (others are skipped), the value cut
+    /// to 8,000 characters.
+    static func traceTag(_ key: String, _ value: String) -> KeyValue? {
+        guard (try? Validation.key(key, entity: "Tag")) != nil else { return nil }
+        return KeyValue(key: key, value: value.prefix(codePoints: maxTraceTagValueLength))
+    }
+
+    /// MLflow's `_try_parse_json_string`: the text a stored attribute holds when it is a JSON string, else the stored
+    /// text itself.
+    static func jsonString(_ stored: String) -> String {
+        if case .string(let s)? = try? JSONParser.parse(Array(stored.utf8)) { return s }
+        return stored
+    }
+
+    /// `traces/get`: a trace's info and its spans (MLflow's span dicts): those kept here, or — for a trace whose client
+    /// wrote them to the artifact store this server proxies — its `traces.json` (MLflow answers `INTERNAL_ERROR` there;
+    /// its client never asks). MLflow's 404 for an unknown trace; `NOT_FOUND` when no spans can be read.
+    public func traceWithSpans(id: String?) throws -> (info: TraceInfo, spans: [JSONValue]) {
+        guard let id, !id.isEmpty else { throw Validation.missing("trace_id") }
+        guard let info = try metadata.traces(ids: [id]).first else { throw TrackingError.notFound("Trace with ID \(id) is not found.") }
+        guard let spans = try spanDicts(of: [info])[0] else {
+            throw TrackingError(.notFound, "Trace data not found for path=\(Self.traceDataFile)")
+        }
+        return (info, spans)
+    }
+
+    /// `traces/batchGet`: traces with their spans, in the order asked; unknown ids, traces `scope` may not read or
+    /// outside `experimentIDs` (when given), and traces whose spans cannot be read are left out.
+    public func tracesWithSpans(ids: [String], experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [(info: TraceInfo, spans: [JSONValue])] {
+        guard !ids.isEmpty else { throw Validation.missing("trace_ids") }
+        let found = Dictionary(try metadata.traces(ids: ids).map { ($0.traceID, $0) }) { a, _ in a }
+        var seen = Set<String>()
+        let infos = ids.compactMap { id -> TraceInfo? in
+            guard seen.insert(id).inserted, let t = found[id], scope.canRead(experiment: t.experimentID) else { return nil }
+            return experimentIDs.map { $0.contains(t.experimentID) } ?? true ? t : nil
+        }
+        let spans = try spanDicts(of: infos)
+        return zip(infos, spans).compactMap { i, s in s.map { (info: i, spans: $0) } }
+    }
+
+    /// `get-trace-artifact` (the web UI's read of a trace's spans) for a trace that keeps its spans here: its
+    /// `traces.json` as MLflow makes it from its span table (`{"spans":[` + each span's stored JSON + `]}`); `nil`
+    /// for any other trace (its spans are in the artifact store).
+    public func keptTraceData(traceID: String) throws -> String? {
+        guard let info = try metadata.traces(ids: [traceID]).first, info.tag(TraceKeys.spansLocation) == Self.spansInTrackingStore else { return nil }
+        return #"{"spans":["# + (try metadata.spans(traceIDs: [traceID])[traceID] ?? []).map(\.content).joined(separator: ",") + "]}"
+    }
+
+    /// Each trace's spans as MLflow's span dicts (`nil`: none can be read): from the span table for a trace that keeps
+    /// them here, else from its `traces.json` in the artifact store this server proxies.
+    func spanDicts(of infos: [TraceInfo]) throws -> [[JSONValue]?] {
+        let kept = infos.filter { $0.tag(TraceKeys.spansLocation) == Self.spansInTrackingStore }.map(\.traceID)
+        let stored = kept.isEmpty ? [:] : try metadata.spans(traceIDs: kept)
+        return try infos.map { info in
+            if info.tag(TraceKeys.spansLocation) == Self.spansInTrackingStore {
+                return (stored[info.traceID] ?? []).compactMap { try? JSONParser.parse(Array($0.content.utf8)) }
+            }
+            guard let reader = try? openTraceArtifact(traceID: info.traceID, path: nil).reader,
+                  reader.size <= Self.maxTraceDataBytes else { return nil }
+            let body = try reader.read(at: 0, count: reader.size)
+            guard let spans = try? JSONParser.parse(body)["spans"], case .array(let items) = spans else { return nil }
+            return items
+        }
+    }
+
+    /// The largest `traces.json` read into a `traces/get` answer (a larger one is left to the client to download).
+    static let maxTraceDataBytes = 256 << 20
+}
+
+extension ConvertedSpan {
+    /// The prefix of a root span's attributes that become its trace's tags (`mlflow.traceTag.<key>`).
+    static let traceTagPrefix = "mlflow.traceTag."
+    /// A span's inputs (`mlflow.spanInputs`).
+    static let inputsKey = "mlflow.spanInputs"
+    /// A span's outputs (`mlflow.spanOutputs`).
+    static let outputsKey = "mlflow.spanOutputs"
+}

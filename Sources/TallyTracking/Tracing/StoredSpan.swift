@@ -1,0 +1,197 @@
+import Foundation
+
+/// A span as MLflow keeps it in its tracking store (`spans`): the columns a search reads and `content`, the span as
+/// MLflow's `Span.to_dict` writes it (`docs/otlp.md`), which readers are given back unchanged.
+public struct StoredSpan: Sendable, Equatable {
+    /// The trace's id (`tr-` and 32 hex digits).
+    public var traceID: String
+    /// The span's id (16 hex digits).
+    public var spanID: String
+    /// The parent's id (16 hex digits); `nil` for a root span.
+    public var parentSpanID: String?
+    /// The operation's name.
+    public var name: String
+    /// The span's type (`mlflow.spanType`: `LLM`, `CHAIN`, …), if it has one.
+    public var type: String?
+    /// `OK`, `ERROR` or `UNSET`.
+    public var status: String
+    /// When it started, in nanoseconds since the epoch.
+    public var startTime: Int64
+    /// When it ended, in nanoseconds since the epoch (0: not given).
+    public var endTime: Int64
+    /// The span as JSON text (Python's `json.dumps` of MLflow's span dict, non-ASCII characters as they are).
+    public var content: String
+
+    /// A stored span.
+    public init(traceID: String, spanID: String, parentSpanID: String?, name: String, type: String?, status: String, startTime: Int64,
+                endTime: Int64, content: String) {
+        self.traceID = traceID
+        self.spanID = spanID
+        self.parentSpanID = parentSpanID
+        self.name = name
+        self.type = type
+        self.status = status
+        self.startTime = startTime
+        self.endTime = endTime
+        self.content = content
+    }
+}
+
+/// An OTLP span as MLflow's server converts it (`Span.from_otel_proto`, `to_dict`, `sanitize_attributes`): the row it
+/// stores and the attributes its trace's info is derived from.
+struct ConvertedSpan {
+    /// The row.
+    var stored: StoredSpan
+    /// The span's attributes as stored: each value JSON text, in the span's order.
+    var attributes: [(String, String)]
+    /// Whether it is a root span (no parent, or an all-zero one).
+    var isRoot: Bool { stored.parentSpanID == nil }
+    /// The stored value of an attribute.
+    func attribute(_ key: String) -> String? { attributes.first { $0.0 == key }?.1 }
+}
+
+/// Why a span cannot be stored, in MLflow's two words for it: a span it cannot convert, or one it cannot log.
+struct SpanConversionError: Error, Equatable {
+    /// `false`: "Cannot convert OpenTelemetry span to MLflow span" (no trace or span id); `true`: "Failed to log
+    /// OpenTelemetry spans" (an id wider than OpenTelemetry's, a time past a 64-bit integer).
+    var failedToLog: Bool
+}
+
+extension ConvertedSpan {
+    /// `mlflow.traceRequestId`, the attribute MLflow sets on every span it stores (a sender's value is replaced).
+    static let requestIDKey = "mlflow.traceRequestId"
+    /// The service names MLflow copies onto a trace's root span from its resource (its `_KNOWN_SERVICE_NAMES`).
+    static let knownServiceNames: Set<String> = ["claude-code", "codex_cli_rs", "codex_vscode", "gemini-cli", "qwen-code"]
+
+    /// Converts a span sent by `resource`.
+    init(_ s: OTLPSpan, resource: [OTLPAttribute]) throws {
+        guard !s.traceID.isEmpty, !s.spanID.isEmpty else { throw SpanConversionError(failedToLog: false) }
+        guard let trace = Self.fixed(s.traceID, 16), let span = Self.fixed(s.spanID, 8) else { throw SpanConversionError(failedToLog: true) }
+        let parentBytes = s.parentSpanID.isEmpty ? nil : Self.fixed(s.parentSpanID, 8)
+        if !s.parentSpanID.isEmpty, parentBytes == nil { throw SpanConversionError(failedToLog: true) }
+        let parent = parentBytes.flatMap { $0.allSatisfy { $0 == 0 } ? nil : $0 }  // an all-zero parent is none
+        guard let start = Int64(exactly: s.start), let end = Int64(exactly: s.end) else { throw SpanConversionError(failedToLog: true) }
+        let traceID = "tr-" + Self.hex(trace)
+
+        var attributes = PythonDict<String>()
+        for a in s.attributes { attributes[a.key] = Self.dumped(a.value) }
+        attributes[Self.requestIDKey] = JSONValue.string(traceID).pythonDumps(ascii: false)
+        if parent == nil, let service = resource.first(where: { $0.key == "service.name" }).flatMap({ Self.serviceName($0.value) }) {
+            attributes["service.name"] = JSONValue.string(service).pythonDumps(ascii: false)
+        }
+        let sanitized = attributes.items.map { ($0.0, Self.sanitized($0.1)) }
+
+        let code = s.statusCode == 1 ? "OK" : s.statusCode == 2 ? "ERROR" : "UNSET"
+        let events: [JSONValue] = s.events.map { e in
+            .object([("name", .string(e.name)), ("time_unix_nano", .number(String(e.time))),
+                     ("attributes", .object(PythonDict<JSONValue>(e.attributes.map { ($0.key, Self.raw($0.value, bytesAsBase64: false)) }).items))])
+        }
+        let links: [JSONValue] = s.links.map { l in
+            let attrs = PythonDict<JSONValue>(l.attributes.map { ($0.key, Self.raw($0.value, bytesAsBase64: true)) })
+            return .object([("trace_id", .string("tr-" + Self.hex(Self.trimmed(l.traceID), digits: 32))),
+                            ("span_id", .string(Self.hex(Self.trimmed(l.spanID), digits: 16))),
+                            ("attributes", attrs.items.isEmpty ? .null : .object(attrs.items))])
+        }
+        let dict = JSONValue.object([
+            ("trace_id", .string(Base64.encode(trace))), ("span_id", .string(Base64.encode(span))),
+            ("parent_span_id", parent.map { .string(Base64.encode($0)) } ?? .null), ("name", .string(s.name)),
+            ("start_time_unix_nano", .number(String(start))), ("end_time_unix_nano", .number(String(end))), ("events", .array(events)),
+            ("status", .object([("code", .string("STATUS_CODE_" + code)), ("message", .string(code == "ERROR" ? s.statusMessage : ""))])),
+            ("attributes", .object(sanitized.map { ($0.0, .string($0.1)) })), ("links", .array(links)),
+        ])
+        let type = s.attributes.last { $0.key == "mlflow.spanType" }.map { a -> String in
+            if case .string(let t) = a.value { return t }
+            return Self.dumped(a.value)
+        }
+        self.stored = StoredSpan(traceID: traceID, spanID: Self.hex(span), parentSpanID: parent.map { Self.hex($0) }, name: s.name, type: type,
+                                 status: code, startTime: start, endTime: end, content: dict.pythonDumps(ascii: false))
+        self.attributes = sanitized
+    }
+
+    /// A service name MLflow propagates: one on its list (a value of another kind never is).
+    static func serviceName(_ v: OTLPValue) -> String? {
+        guard case .string(let s) = v, knownServiceNames.contains(s) else { return nil }
+        return s
+    }
+
+    /// The big-endian integer an id's bytes are, in exactly `width` bytes; `nil` when it does not fit.
+    static func fixed(_ bytes: [UInt8], _ width: Int) -> [UInt8]? {
+        let t = trimmed(bytes)
+        guard t.count <= width else { return nil }
+        return Array(repeating: 0, count: width - t.count) + t
+    }
+
+    /// The bytes without leading zeros.
+    static func trimmed(_ bytes: [UInt8]) -> [UInt8] { Array(bytes.drop { $0 == 0 }) }
+
+    /// Lower-case hex, left-padded with zeros to `digits` (Python's `format(n, '032x')` of the bytes' integer).
+    static func hex(_ bytes: [UInt8], digits: Int = 0) -> String {
+        let table = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(table[Int(b >> 4)])
+            out.append(table[Int(b & 15)])
+        }
+        if digits == 0 { return String(decoding: out, as: UTF8.self) }
+        let significant = out.drop { $0 == UInt8(ascii: "0") }
+        return String(repeating: "0", count: max(0, digits - significant.count)) + String(decoding: significant, as: UTF8.self)
+    }
+
+    /// An attribute value as MLflow stores it on a span: `json.dumps` of the decoded value.
+    static func dumped(_ v: OTLPValue) -> String { raw(v, bytesAsBase64: false).pythonDumps(ascii: false) }
+
+    /// The Python value `_decode_otel_proto_anyvalue` makes of an `AnyValue`, as JSON: bytes as Python's `repr` (what
+    /// MLflow's JSON encoder falls back to) or, in a link, as base64.
+    static func raw(_ v: OTLPValue, bytesAsBase64: Bool) -> JSONValue {
+        switch v {
+        case .none: .null
+        case .string(let s): .string(s)
+        case .bool(let b): .bool(b)
+        case .int(let i): .number(String(i))
+        case .double(let d): .number(d.isNaN ? "NaN" : d.isInfinite ? (d > 0 ? "Infinity" : "-Infinity") : JSONValue.pythonNumber("\(d)"))
+        case .bytes(let b): .string(bytesAsBase64 ? Base64.encode(b) : PythonRepr.bytes(b))
+        case .array(let items): .array(items.map { raw($0, bytesAsBase64: bytesAsBase64) })
+        case .map(let kvs): .object(PythonDict<JSONValue>(kvs.map { ($0.key, raw($0.value, bytesAsBase64: bytesAsBase64)) }).items)
+        }
+    }
+
+    /// `sanitize_attributes`: a value dumped twice (an OTLP string that is itself the JSON of a string, object or
+    /// array) loses one layer; any other is kept.
+    static func sanitized(_ dumped: String) -> String {
+        guard case .string(let inner)? = try? JSONParser.parse(Array(dumped.utf8)),
+              let twice = try? JSONParser.parse(Array(inner.utf8)) else { return dumped }
+        switch twice {
+        case .string, .object, .array: return inner
+        default: return dumped
+        }
+    }
+}
+
+/// A Python dict's order: each key once, at its first place, holding its last value.
+struct PythonDict<Value> {
+    private(set) var items: [(String, Value)] = []
+    private var at: [String: Int] = [:]
+
+    init() {}
+
+    init(_ pairs: [(String, Value)]) {
+        for (k, v) in pairs { self[k] = v }
+    }
+
+    subscript(key: String) -> Value? {
+        get { at[key].map { items[$0].1 } }
+        set {
+            guard let newValue else { return }
+            if let i = at[key] { items[i].1 = newValue } else {
+                at[key] = items.count
+                items.append((key, newValue))
+            }
+        }
+    }
+}
+
+/// Standard base64 with padding.
+enum Base64 {
+    static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+}
