@@ -46,6 +46,8 @@ import Testing
         var trace = TraceTests.trace(1, experiment: exp, tags: [KeyValue(key: "t", value: "1")], metadata: [KeyValue(key: "m", value: "2")])
         trace.assessments = [TraceTests.feedback(1, "quality", "0.5")]
         let storedTrace = try s.startTrace(trace)
+        try s.logSpans(experimentID: exp, runID: nil, [OTLPResourceSpans(resource: [], spans: [SpanTests.root, SpanTests.grandchild])])
+        let storedSpans = try s.metadata.spans(traceIDs: [SpanTests.traceID])
         let (dataset, _) = try s.createDataset(name: "qa", experimentIDs: [exp, "0"], tags: #"{"mlflow.user": "alice", "k": "v"}"#)
         _ = try s.upsertDatasetRecords(id: dataset.id, records: #"[{"inputs": {"q": "a"}, "expectations": {"x": 1}, "tags": {"mlflow.user": "bob"}}, {"inputs": {"q": "b"}}]"#)
         let storedDataset = try s.dataset(id: dataset.id), storedLinks = try s.datasetExperimentIDs(id: dataset.id)
@@ -86,6 +88,9 @@ import Testing
         #expect(try target.webhooks(id: nil) == [hook] && counts.contains { $0.table == "webhook_events" && $0.source == 1 })
         // Traces with their tags, metadata and assessments.
         #expect(try target.traces(ids: [storedTrace.traceID]) == [storedTrace] && counts.contains { $0.table == "assessments" && $0.source == 1 })
+        // Spans sent over OTLP, with the trace they made.
+        #expect(try target.spans(traceIDs: [SpanTests.traceID]) == storedSpans && storedSpans.values.first?.count == 2)
+        #expect(counts.contains { $0.table == "spans" && $0.source == 2 })
         // Evaluation datasets with their tags (in order), experiments and records.
         #expect(try copied.dataset(id: dataset.id) == storedDataset && copied.datasetExperimentIDs(id: dataset.id) == storedLinks && storedLinks.count == 2)
         #expect(try copied.datasetRecords(id: dataset.id, maxResults: nil, pageToken: nil).items == storedRecords && storedRecords.count == 2)

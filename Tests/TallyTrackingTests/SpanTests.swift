@@ -1,0 +1,179 @@
+import Testing
+@testable import TallyTracking
+
+/// Spans sent over OTLP, on both backends: each converted to the JSON MLflow's tracking store keeps (the literal text
+/// a real MLflow 3.17.2 stored for the same span), traces made from their spans and completed by later batches as
+/// MLflow's `log_spans` does, previews from the root span, reads in MLflow's order, deletes.
+private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribute(key: key, value: value) }
+
+private func name(_ v: JSONValue) -> String? {
+    if case .string(let s)? = v["name"] { return s }
+    return nil
+}
+
+@Suite struct SpanTests {
+    static let trace: [UInt8] = bytes("0af7651916cd43dd8448eb211c80319c")
+    static let traceID = "tr-0af7651916cd43dd8448eb211c80319c"
+
+    static func bytes(_ hex: String) -> [UInt8] {
+        let h = Array(hex.utf8)
+        return stride(from: 0, to: h.count, by: 2).map { UInt8(String(decoding: h[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
+    }
+
+    static func span(_ id: String, parent: String? = nil, name: String, start: UInt64, end: UInt64, status: Int32 = 0, message: String = "",
+                     attributes: [OTLPAttribute] = [], trace: [UInt8] = trace) -> OTLPSpan {
+        var s = OTLPSpan()
+        s.traceID = trace
+        s.spanID = bytes(id)
+        s.parentSpanID = parent.map(bytes) ?? []
+        s.name = name
+        s.start = start
+        s.end = end
+        s.statusCode = status
+        s.statusMessage = message
+        s.attributes = attributes
+        return s
+    }
+
+
+    /// The root span of MLflow's captured example (docs/otlp.md) and the text MLflow 3.17.2 stored for it.
+    static let root: OTLPSpan = {
+        var s = span("b7ad6b7169203331", name: "root-op", start: 1_700_000_000_123_456_789, end: 1_700_000_002_500_000_000, status: 1, attributes: [
+            a("s", .string("hello")), a("b", .bool(true)), a("i", .int(42)), a("d", .double(3.5)), a("arr", .array([.string("x"), .int(2), .bool(false)])),
+            a("kv", .map([a("a", .int(1)), a("n", .string("z"))])), a("by", .bytes([0, 1, 255])), a("empty", .none), a("jsonstr", .string(#"{"k": [1, 2]}"#)),
+            a("numstr", .string("123")), a("mlflow.spanInputs", .string(#"{"question": "what?"}"#)), a("mlflow.spanOutputs", .string(#""the answer""#)),
+            a("mlflow.spanType", .string(#""CHAIN""#)), a("mlflow.traceTag.foo", .string("bar")), a("mlflow.traceRequestId", .string("tr-spoofed")),
+            a("user.id", .string("alice")), a("session.id", .string("sess-1")),
+        ])
+        s.kind = 2
+        s.traceState = "vendor=abc"
+        s.events = [OTLPEvent(name: "ev1", time: 1_700_000_001_000_000_000, attributes: [a("es", .string("v")), a("ei", .int(7)), a("earr", .array([.double(1.5)]))])]
+        return s
+    }()
+    static let storedRoot = #"""
+        {"trace_id": "CvdlGRbNQ92ESOshHIAxnA==", "span_id": "t61rcWkgMzE=", "parent_span_id": null, "name": "root-op", "start_time_unix_nano": 1700000000123456789, "end_time_unix_nano": 1700000002500000000, "events": [{"name": "ev1", "time_unix_nano": 1700000001000000000, "attributes": {"es": "v", "ei": 7, "earr": [1.5]}}], "status": {"code": "STATUS_CODE_OK", "message": ""}, "attributes": {"s": "\"hello\"", "b": "true", "i": "42", "d": "3.5", "arr": "[\"x\", 2, false]", "kv": "{\"a\": 1, \"n\": \"z\"}", "by": "\"b'\\\\x00\\\\x01\\\\xff'\"", "empty": "null", "jsonstr": "{\"k\": [1, 2]}", "numstr": "\"123\"", "mlflow.spanInputs": "{\"question\": \"what?\"}", "mlflow.spanOutputs": "\"the answer\"", "mlflow.spanType": "\"CHAIN\"", "mlflow.traceTag.foo": "\"bar\"", "mlflow.traceRequestId": "\"tr-0af7651916cd43dd8448eb211c80319c\"", "user.id": "\"alice\"", "session.id": "\"sess-1\""}, "links": []}
+        """#
+    static let grandchild = span("1111111111111111", parent: "00f067aa0ba902b7", name: "grandchild-unset", start: 1_700_000_000_600_000_000,
+                                 end: 1_700_000_000_700_000_000)
+    static let storedGrandchild = #"""
+        {"trace_id": "CvdlGRbNQ92ESOshHIAxnA==", "span_id": "ERERERERERE=", "parent_span_id": "APBnqgupArc=", "name": "grandchild-unset", "start_time_unix_nano": 1700000000600000000, "end_time_unix_nano": 1700000000700000000, "events": [], "status": {"code": "STATUS_CODE_UNSET", "message": ""}, "attributes": {"mlflow.traceRequestId": "\"tr-0af7651916cd43dd8448eb211c80319c\""}, "links": []}
+        """#
+
+    @Test func convertedAsMLflowStoresThem() throws {
+        let resource = [a("service.name", .string("my-svc"))]
+        let root = try ConvertedSpan(Self.root, resource: resource)
+        #expect(root.stored.content == Self.storedRoot)
+        #expect(root.stored.traceID == Self.traceID && root.stored.spanID == "b7ad6b7169203331" && root.stored.parentSpanID == nil)
+        #expect(root.stored.type == #""CHAIN""# && root.stored.status == "OK" && root.isRoot)
+        let grand = try ConvertedSpan(Self.grandchild, resource: resource)
+        #expect(grand.stored.content == Self.storedGrandchild && grand.stored.status == "UNSET" && grand.stored.parentSpanID == "00f067aa0ba902b7")
+        // A known service's name goes onto root spans; short ids are zero-padded; an all-zero parent is none.
+        var short = Self.span("0102", parent: "0000000000000000", name: "s", start: 1, end: 2, trace: [0x0a, 0xbc])
+        short.links = [{ var l = OTLPLink(); l.traceID = [1]; l.spanID = [2]; l.attributes = [a("b", .bytes([0, 255]))]; return l }()]
+        let c = try ConvertedSpan(short, resource: [a("service.name", .string("claude-code"))])
+        #expect(c.stored.traceID == "tr-00000000000000000000000000000abc" && c.stored.spanID == "0000000000000102" && c.isRoot)
+        #expect(c.attribute("service.name") == #""claude-code""#)
+        #expect(c.stored.content.contains(#""links": [{"trace_id": "tr-00000000000000000000000000000001", "span_id": "0000000000000002", "attributes": {"b": "AP8="}}]"#))
+        // Ids MLflow cannot convert or log.
+        #expect(throws: SpanConversionError(failedToLog: false)) { try ConvertedSpan(Self.span("01", name: "x", start: 1, end: 2, trace: []), resource: []) }
+        #expect(throws: SpanConversionError(failedToLog: true)) {
+            try ConvertedSpan(Self.span("010203040506070809", name: "x", start: 1, end: 2), resource: [])
+        }
+        #expect(throws: SpanConversionError(failedToLog: true)) { try ConvertedSpan(Self.span("01", name: "x", start: UInt64.max, end: 2), resource: []) }
+    }
+
+    @Test func previewsAsMLflowMakesThem() {
+        let chat = #"{"messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "first"}, {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "last"}]}]}"#
+        #expect(TracePreview.previews(inputs: chat, outputs: #"{"choices": [{"message": {"role": "assistant", "content": "reply"}}]}"#) == ("last", "reply"))
+        #expect(TracePreview.previews(inputs: #"{"input": [{"role": "user", "content": "resp api"}]}"#, outputs: #""plain""#) == ("resp api", #""plain""#))
+        #expect(TracePreview.previews(inputs: #"{"request": {"input": [{"role": "user", "content": "agent"}]}}"#, outputs: nil) == ("agent", nil))
+        #expect(TracePreview.previews(inputs: #"{"messages": [{"role": "user", "content": ""}]}"#, outputs: "5") == (#"{"messages": [{"role": "user", "content": ""}]}"#, "5"))
+        // A text part whose text is a number: MLflow's preview fails, and the request's failure leaves both unset.
+        #expect(TracePreview.previews(inputs: #"{"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}"#, outputs: "x") == (nil, nil))
+        let long = String(repeating: "é", count: 1001)
+        #expect(TracePreview.previews(inputs: long, outputs: nil).request == String(repeating: "é", count: 997) + "...")
+    }
+
+    @Test(arguments: Backend.all) func tracesMadeAndCompletedFromSpans(_ backend: Backend) throws {
+        let f = try Fixture("spans", backend: backend)
+        let s = f.service
+        let resource = [a("service.name", .string("svc")), a("telemetry.sdk.name", .string("otel")), a("mlflow.x", .string("no")), a("n", .int(3))]
+        // A child first: the trace is made in progress, its times from the child.
+        let child = Self.span("00f067aa0ba902b7", parent: "b7ad6b7169203331", name: "child", start: 1_700_000_000_500_000_000,
+                              end: 1_700_000_001_500_000_000, status: 2, message: "boom", attributes: [a("user.id", .string("bob"))])
+        #expect(try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: resource, spans: [child])]) == 1)
+        var t = try s.traceInfo(id: Self.traceID)
+        #expect(t.state == .inProgress && t.requestTime == 1_700_000_000_500 && t.executionDuration == 1000 && t.requestPreview == nil)
+        #expect(t.tag(TraceKeys.spansLocation) == "TRACKING_STORE" && t.tag(TraceKeys.artifactLocation) == "mlflow-artifacts:/0/traces/\(Self.traceID)/artifacts")
+        #expect(t.tag("service.name") == "svc" && t.tag("n") == "3" && t.tag("telemetry.sdk.name") == nil && t.tag("mlflow.x") == nil)
+        #expect(t.metadata(TraceKeys.user) == "bob")
+        // The root: earlier and later, an error; the trace takes its state, widens, gets previews, tags and a session.
+        var root = Self.root
+        root.statusCode = 2
+        root.attributes.append(a("mlflow.traceTag.mlflow.traceName", .string("named")))
+        try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: resource, spans: [root, Self.grandchild])])
+        t = try s.traceInfo(id: Self.traceID)
+        #expect(t.state == .error && t.requestTime == 1_700_000_000_123 && t.executionDuration == 2377)
+        #expect(t.requestPreview == #"{"question": "what?"}"# && t.responsePreview == #""the answer""#)
+        #expect(t.tag("foo") == "bar" && t.tag(TraceKeys.traceName) == "named")
+        #expect(t.metadata(TraceKeys.user) == "bob" && t.metadata(TraceKeys.session) == "sess-1")  // the first user stays
+        // The root again, OK and renamed: its row is replaced, the trace keeps its state.
+        root.statusCode = 1
+        root.name = "renamed"
+        try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: [], spans: [root])])
+        #expect(try s.traceInfo(id: Self.traceID).state == .error)
+        let read = try s.traceWithSpans(id: Self.traceID)
+        #expect(read.spans.map(name) == ["renamed", "child", "grandchild-unset"])  // roots first, then by start
+        #expect(try s.keptTraceData(traceID: Self.traceID)?.hasPrefix(#"{"spans":[{"trace_id": "CvdlGRbNQ92ESOshHIAxnA==""#) == true)
+
+        // The client's own info makes the trace final: later spans no longer move its times.
+        var info = TraceInfo(traceID: Self.traceID, experimentID: "0", requestTime: 1_700_000_000_200, executionDuration: 50, state: .ok)
+        info.tags = [KeyValue(key: "team", value: "a")]
+        let final = try s.startTrace(info)
+        #expect(final.tag(TraceKeys.spansLocation) == "TRACKING_STORE" && final.state == .ok && final.requestTime == 1_700_000_000_200)
+        let early = Self.span("2222222222222222", parent: "b7ad6b7169203331", name: "early", start: 1_600_000_000_000_000_000, end: 1_800_000_000_000_000_000)
+        try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: [], spans: [early])])
+        t = try s.traceInfo(id: Self.traceID)
+        #expect(t.requestTime == 1_700_000_000_200 && t.executionDuration == 50 && t.state == .ok && t.requestPreview == #"{"question": "what?"}"#)
+        #expect(try s.traceWithSpans(id: Self.traceID).spans.count == 4)
+
+        // Several traces in one export; a run linked to those whose root came; batch reads in the order asked.
+        let run = try s.createRun(experimentID: "0", userID: "u", runName: "r", startTime: 1).info.runID
+        let other: [UInt8] = Array(repeating: 7, count: 16)
+        try s.logSpans(experimentID: "0", runID: run, [OTLPResourceSpans(resource: [], spans: [
+            Self.span("0101010101010101", name: "solo", start: 1_000_000, end: 3_000_000, trace: other),
+            Self.span("0202020202020202", parent: "0303030303030303", name: "orphan", start: 1_000_000, end: 2_000_000, trace: Array(repeating: 8, count: 16)),
+        ])])
+        let solo = "tr-" + String(repeating: "07", count: 16), orphan = "tr-" + String(repeating: "08", count: 16)
+        #expect(try s.traceInfo(id: solo).linkedRuns == [run] && (try s.traceInfo(id: orphan).linkedRuns).isEmpty)
+        try s.logSpans(experimentID: "0", runID: "no-such-run", [OTLPResourceSpans(resource: [], spans: [
+            Self.span("0909090909090909", name: "x", start: 1, end: 2, trace: Array(repeating: 9, count: 16))])])  // no link, no failure
+        #expect(try s.tracesWithSpans(ids: [orphan, "tr-nope", solo, orphan], experimentIDs: nil).map(\.info.traceID) == [orphan, solo])
+        #expect(try s.tracesWithSpans(ids: [solo], experimentIDs: ["1"]).isEmpty)
+
+        // MLflow's refusals: the session id and trace name limits, unknown experiments; a deleted one takes spans.
+        var long = Self.span("0505050505050505", name: "l", start: 1, end: 2, attributes: [a("session.id", .string(String(repeating: "s", count: 251)))],
+                             trace: Array(repeating: 5, count: 16))
+        expectError(.invalidParameterValue, "'Session ID' exceeds the maximum length of 250 characters") {
+            try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: [], spans: [long])])
+        }
+        long.attributes = [a("mlflow.traceTag.mlflow.traceName", .string(String(repeating: "n", count: 4097)))]
+        expectError(.invalidParameterValue, "'Trace name' exceeds the maximum length of 4096 characters") {
+            try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: [], spans: [long])])
+        }
+        #expect(try s.traceExperiment(id: "tr-" + String(repeating: "05", count: 16)) == nil)  // all or nothing
+        expectError(.resourceDoesNotExist, "No Experiment with id=42 exists") {
+            try s.logSpans(experimentID: "42", runID: nil, [OTLPResourceSpans(resource: [], spans: [Self.root])])
+        }
+        let gone = try s.createExperiment(name: "gone")
+        try s.deleteExperiment(id: gone)
+        long.attributes = []
+        try s.logSpans(experimentID: gone, runID: nil, [OTLPResourceSpans(resource: [], spans: [long])])
+        #expect(try s.traceExperiment(id: "tr-" + String(repeating: "05", count: 16)) == gone)
+
+        // Deleting a trace deletes its spans.
+        #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: [Self.traceID]) == 1)
+        #expect(try f.service.metadata.spans(traceIDs: [Self.traceID]).isEmpty)
+        expectError(.resourceDoesNotExist, "Trace with ID \(Self.traceID) is not found.") { _ = try s.traceWithSpans(id: Self.traceID) }
+    }
+}
