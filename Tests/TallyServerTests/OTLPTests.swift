@@ -178,6 +178,18 @@ import TallyTracking
             #expect(try await s.get("\(v3)/traces/get").errorCode == "INVALID_PARAMETER_VALUE")
             #expect(try await s.get("\(v3)/traces/batchGet").errorCode == "INVALID_PARAMETER_VALUE")
             #expect(try await s.get("\(v3)/traces/batchGet?trace_ids=tr-nope").text == "{}")
+
+            // The client's info counts 2 spans; 1 came: traces/get waits (1 s, 2 s) and gives up, as MLflow does,
+            // unless a partial trace is asked for; batchGet leaves it out.
+            let info2 = #"{"trace": {"trace_info": {"trace_id": "\#(traceID)", "trace_location": {"mlflow_experiment": {"experiment_id": "\#(exp)"}}, "#
+                + #""request_time": "2026-12-05T00:00:00Z", "state": "OK", "trace_metadata": {"mlflow.trace.sizeStats": "{\"num_spans\": 2}"}}}}"#
+            #expect(try await s.post(v3 + "/traces", info2).status == 200)
+            let started = Date()
+            let waited = try await s.get("\(v3)/traces/get?trace_id=\(traceID)&allow_partial=False")
+            #expect(waited.status == 404 && waited.json["message"] as? String == "Trace with ID \(traceID) is not fully exported yet, please try again later.")
+            #expect(Date().timeIntervalSince(started) >= 2.9)
+            #expect(try await s.get("\(v3)/traces/get?trace_id=\(traceID)&allow_partial=True").status == 200)
+            #expect(try await s.get("\(v3)/traces/batchGet?trace_ids=\(traceID)").text == "{}")
         }
     }
 }

@@ -34,10 +34,21 @@ struct TraceRoutes {
             o.add("next_page_token", page.nextPageToken)
             return ByteBuffer(string: o.json)
         })
-        t.on("traces/get", .get, access: .needs(.read, .traceQuery("trace_id")), use: e.json { r in
-            let t = try s.traceWithSpans(id: try r.string("trace_id"))
-            return ByteBuffer(string: Render.wrap("trace", TraceJSON.trace(t.info, spans: t.spans)))
-        })
+        t.on("traces/get", .get, access: .needs(.read, .traceQuery("trace_id"))) { request, context in
+            // A trace whose last spans are still on their way is read again after 1 s and 2 s, as MLflow waits.
+            let q = PercentDecoding.query(request.uri.query ?? "")
+            let id = q["trace_id"]?.first, partial = ["true", "True", "1"].contains(q["allow_partial"]?.first ?? "")
+            _ = context
+            for wait in [0] + TrackingService.spanWaits {
+                if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
+                if let body = try await e.pool.run({ () throws -> ByteBuffer? in
+                    try s.traceWithSpans(id: id, allowPartial: partial).map { ByteBuffer(string: Render.wrap("trace", TraceJSON.trace($0.info, spans: $0.spans))) }
+                }) {
+                    return Endpoints.ok(body)
+                }
+            }
+            throw MLflowError(TrackingService.notFullyExported(id ?? ""))
+        }
         t.on("traces/batchGet", .get, access: .needs(.read, .traceQueryAll("trace_ids")), use: e.json { r in
             let ids = try r.strings("experiment_ids")
             let traces = try s.tracesWithSpans(ids: try r.strings("trace_ids"), experimentIDs: ids.isEmpty ? nil : ids, scope: r.grants)

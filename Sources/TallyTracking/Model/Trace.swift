@@ -138,6 +138,8 @@ public enum TraceKeys {
     public static let spansLocation = "mlflow.trace.spansLocation"
     /// Metadata: the conversation the trace belongs to.
     public static let session = "mlflow.trace.session"
+    /// Metadata: the client's count of the trace's spans and their sizes (JSON: `num_spans`, `total_size_bytes`, …).
+    public static let sizeStats = "mlflow.trace.sizeStats"
     /// Metadata: the end user the trace served.
     public static let user = "mlflow.trace.user"
     /// Metadata: the run the trace was made in (`trace.run_id` in a search).

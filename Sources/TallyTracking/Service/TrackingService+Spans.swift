@@ -116,18 +116,38 @@ extension TrackingService {
 
     /// `traces/get`: a trace's info and its spans (MLflow's span dicts): those kept here, or — for a trace whose client
     /// wrote them to the artifact store this server proxies — its `traces.json` (MLflow answers `INTERNAL_ERROR` there;
-    /// its client never asks). MLflow's 404 for an unknown trace; `NOT_FOUND` when no spans can be read.
-    public func traceWithSpans(id: String?) throws -> (info: TraceInfo, spans: [JSONValue]) {
+    /// its client never asks). MLflow's 404 for an unknown trace; `NOT_FOUND` when no spans can be read. Unless
+    /// `allowPartial`, `nil` while fewer spans are kept than the client said the trace has (its
+    /// `mlflow.trace.sizeStats`): the rest are still on their way (the caller asks again, then gives up with
+    /// ``notFullyExported(_:)``).
+    public func traceWithSpans(id: String?, allowPartial: Bool = true) throws -> (info: TraceInfo, spans: [JSONValue])? {
         guard let id, !id.isEmpty else { throw Validation.missing("trace_id") }
         guard let info = try metadata.traces(ids: [id]).first else { throw TrackingError.notFound("Trace with ID \(id) is not found.") }
         guard let spans = try spanDicts(of: [info])[0] else {
             throw TrackingError(.notFound, "Trace data not found for path=\(Self.traceDataFile)")
         }
-        return (info, spans)
+        return allowPartial || Self.complete(info, spans: spans.count) ? (info, spans) : nil
+    }
+
+    /// How long `traces/get` waits for a trace's last spans before each of its second and third reads (MLflow's).
+    public static let spanWaits: [Double] = [1, 2]
+
+    /// MLflow's answer for a trace whose spans have not all come.
+    public static func notFullyExported(_ id: String) -> TrackingError {
+        TrackingError.notFound("Trace with ID \(id) is not fully exported yet, please try again later.")
+    }
+
+    /// Whether a trace kept here has every span its client counted (`mlflow.trace.sizeStats`' `num_spans`; a trace
+    /// without the count is complete, as is one whose spans are in the artifact store).
+    static func complete(_ info: TraceInfo, spans: Int) -> Bool {
+        guard info.tag(TraceKeys.spansLocation) == spansInTrackingStore, let stats = info.metadata(TraceKeys.sizeStats),
+              case .number(let n)? = (try? JSONParser.parse(Array(stats.utf8)))?["num_spans"], let expected = Int(n) else { return true }
+        return spans >= expected
     }
 
     /// `traces/batchGet`: traces with their spans, in the order asked; unknown ids, traces `scope` may not read or
-    /// outside `experimentIDs` (when given), and traces whose spans cannot be read are left out.
+    /// outside `experimentIDs` (when given), traces whose spans cannot be read, and traces whose spans have not all
+    /// come (as MLflow leaves them out) are left out.
     public func tracesWithSpans(ids: [String], experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [(info: TraceInfo, spans: [JSONValue])] {
         guard !ids.isEmpty else { throw Validation.missing("trace_ids") }
         let found = Dictionary(try metadata.traces(ids: ids).map { ($0.traceID, $0) }) { a, _ in a }
@@ -137,7 +157,7 @@ extension TrackingService {
             return experimentIDs.map { $0.contains(t.experimentID) } ?? true ? t : nil
         }
         let spans = try spanDicts(of: infos)
-        return zip(infos, spans).compactMap { i, s in s.map { (info: i, spans: $0) } }
+        return zip(infos, spans).compactMap { i, s in s.flatMap { Self.complete(i, spans: $0.count) ? (info: i, spans: $0) : nil } }
     }
 
     /// `get-trace-artifact` (the web UI's read of a trace's spans) for a trace that keeps its spans here: its
