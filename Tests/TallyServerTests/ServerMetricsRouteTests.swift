@@ -106,7 +106,7 @@ import TallyTracking
                 #expect(buckets.map { $0.labels["le"]! } == ["0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1.0",
                                                             "2.5", "5.0", "7.5", "10.0", "+Inf"])
                 #expect(buckets.map(\.value) == buckets.map(\.value).sorted() && buckets.last?.value == count)
-                #expect(buckets.allSatisfy { $0.labels["mlflow_version"] == TallyVersion.string })
+                #expect(buckets.allSatisfy { $0.labels["mlflow_version"] == TallyVersion.mlflow })
                 #expect((Self.value(samples, duration + "_sum", key) ?? -1) >= 0)
             }
             // By route, as mounted (a path the router did not match is `NotFound`), with buckets from 0.5 ms; every
@@ -151,6 +151,24 @@ import TallyTracking
             #expect(Self.value(after, total, ["method": "POST", "status": "405"]) == 1)
             #expect(Self.value(after, byRoute + "_count", ["route": "MethodNotAllowed", "method": "DELETE"]) == 2)
             #expect(!after.contains { $0.name == byRoute + "_count" && $0.labels["method"] == "DELETE" && $0.labels["route"] != "MethodNotAllowed" })
+        }
+    }
+
+    /// MLflow's OTLP ingest metrics: every export timed and sized (a refused one too), stored spans counted.
+    @Test func otlpExportsAsMLflowCountsThem() async throws {
+        try await LiveServer.with(Self.on) { s in
+            let sent = try await s.request("POST", "/v1/traces", body: OTLPTests.proto, contentType: "application/x-protobuf",
+                                           headers: ["x-mlflow-experiment-id": "0"])
+            #expect(sent.status == 200)
+            #expect(try await s.request("POST", "/v1/traces", body: [0xFF], contentType: "application/x-protobuf",
+                                        headers: ["x-mlflow-experiment-id": "0"]).status == 400)
+            let samples = try await Self.scrape(s)
+            #expect(Self.value(samples, "mlflow_spans_ingested_total", ["protocol": "otlp"]) == 1)
+            #expect(Self.value(samples, "mlflow_trace_ingestion_server_errors_total", ["protocol": "otlp"]) == 0)
+            #expect(Self.value(samples, "mlflow_otlp_request_duration_seconds_count") == 2)
+            #expect(Self.value(samples, "mlflow_otlp_request_payload_bytes_count") == 2)
+            #expect(Self.value(samples, "mlflow_otlp_request_payload_bytes_sum") == Double(OTLPTests.proto.count + 1))
+            #expect(Self.value(samples, "mlflow_otlp_spans_per_request_bucket", ["le": "1.0"]) == 1)
         }
     }
 

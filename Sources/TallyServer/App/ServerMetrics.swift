@@ -20,7 +20,9 @@ final class ServerMetrics: Sendable {
     private let service: TrackingService
     private let pool: BlockingPool
     /// The version the request histogram is labelled with: what `/version` answers, as MLflow's label is its own.
-    private let version: String
+    private let version = TallyVersion.mlflow
+    /// MLflow's metrics of OTLP trace ingest.
+    let otlp: OTLPInstruments
     /// Each (route, method, status)'s instruments, made on first use.
     private let requests = Mutex<[RequestKey: RequestInstruments]>([:])
     /// Requests being answered now.
@@ -36,11 +38,11 @@ final class ServerMetrics: Sendable {
                                                    .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
                                                    .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)]
 
-    /// Metrics of `service`'s server, whose blocking work runs on `pool`.
+    /// Metrics of `service`'s server, whose blocking work runs on `pool` (`version`: Tally's, for `tally_build_info`).
     init(service: TrackingService, pool: BlockingPool, version: String = TallyVersion.string) {
         self.service = service
         self.pool = pool
-        self.version = version
+        otlp = OTLPInstruments(registry, durationBuckets: Self.requestBuckets)
         snapshot = SnapshotInstruments(registry, version: version, postgres: service.metadata is PostgresMetadataStore, cluster: service.cluster != nil)
     }
 

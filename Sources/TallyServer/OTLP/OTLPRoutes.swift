@@ -34,6 +34,8 @@ struct OTLPRoutes {
     func add(to t: RouteTable) {
         let e = endpoints
         t.on(Self.path, .post, access: .needs(.update, .experimentHeader(Self.experimentHeader))) { request, context in
+            let started = ContinuousClock.now
+            defer { e.metrics?.otlp.answered(after: ContinuousClock.now - started) }
             guard let experimentID = request.headers[.init(Self.experimentHeader)!] else {
                 throw Self.refusal(.unprocessableContent, "Field required: header \(Self.experimentHeader)")
             }
@@ -49,6 +51,7 @@ struct OTLPRoutes {
                 throw Self.refusal(.badRequest, "Unsupported Content-Encoding: \(encoding)")
             }
             let buffer = try await e.body(request, limit: e.largeBody)
+            e.metrics?.otlp.received(bytes: buffer.readableBytes)
             let runID = request.headers[.init(Self.runHeader)!]
             let json = media == "application/json"
             try await e.pool.run {
@@ -69,9 +72,14 @@ struct OTLPRoutes {
                     throw Self.refusal(.badRequest, "Invalid OpenTelemetry format")
                 }
                 guard !resources.isEmpty else { throw Self.refusal(.badRequest, "Invalid OpenTelemetry format - no spans found") }
-                do { try e.service.logSpans(experimentID: experimentID, runID: runID, resources) } catch let r as OTLPRefusal {
+                let stored: Int
+                do { stored = try e.service.logSpans(experimentID: experimentID, runID: runID, resources) } catch let r as OTLPRefusal {
                     throw Self.refusal(HTTPResponse.Status(code: r.status), r.detail)
+                } catch let t as TrackingError where MLflowError(t).status.code >= 500 {
+                    e.metrics?.otlp.failed()
+                    throw t
                 }
+                e.metrics?.otlp.stored(stored)
             }
             _ = context
             return json ? Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
