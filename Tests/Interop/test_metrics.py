@@ -108,6 +108,23 @@ def test_request_metrics_match_mlflows(oracle):
             assert postgres == {}, postgres
         assert 1 << 20 < ours["process_resident_memory_bytes"].samples[0].value < 4 << 30
         assert ours["process_open_fds"].samples[0].value > 3
+
+        # OTLP ingest: the same export and a malformed one to both; MLflow's ingest metrics alike.
+        from test_otlp import PB, rich_request
+        for url in (oracle.url, s.url):
+            e = requests.post(url + "/api/2.0/mlflow/experiments/create", json={"name": "otlp-metrics"}).json()["experiment_id"]
+            assert requests.post(url + "/v1/traces", data=rich_request().SerializeToString(), headers={**PB, "x-mlflow-experiment-id": e}).status_code == 200
+            assert requests.post(url + "/v1/traces", data=b"\xff", headers={**PB, "x-mlflow-experiment-id": e}).status_code == 400
+        theirs, ours = scrape(oracle.url), scrape(s.url)
+
+        def numeric(families, family, suffix):  # `le` as a number: Python writes 1048576 as 1.048576e+06, Swift as 1048576.0
+            return {frozenset((k, str(float(v)) if k == "le" else v) for k, v in key): value
+                    for key, value in samples(families, family, suffix).items()}
+        for family, suffix in (("mlflow_spans_ingested", "_total"), ("mlflow_trace_ingestion_server_errors", "_total"),
+                               ("mlflow_otlp_spans_per_request", "_bucket"), ("mlflow_otlp_request_payload_bytes", "_bucket"),
+                               ("mlflow_otlp_request_payload_bytes", "_sum"), ("mlflow_otlp_request_duration_seconds", "_count")):
+            assert numeric(ours, family, suffix) == numeric(theirs, family, suffix), (family, numeric(ours, family, suffix), numeric(theirs, family, suffix))
+        assert samples(ours, "mlflow_spans_ingested", "_total") == {frozenset({("protocol", "otlp")}): 3}
     finally:
         s.stop()
 

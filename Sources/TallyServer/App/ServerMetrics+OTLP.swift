@@ -1,12 +1,20 @@
 import Prometheus
 
 /// MLflow's metrics of OTLP trace ingest (`mlflow/server/otlp_metrics.py`), under its names, labels and buckets:
-/// spans stored, server-side failures, and each export's duration, raw body size and span count.
+/// spans stored, server-side failures, and each export's duration, raw body size and span count. The two counters
+/// appear when first counted, as MLflow's labelled counters do.
 struct OTLPInstruments: Sendable {
+    private let registry: PrometheusCollectorRegistry
+    private static let otlp = [("protocol", "otlp")]
     /// `mlflow_spans_ingested_total{protocol="otlp"}`.
-    let spans: Counter
+    private var spans: Counter {
+        registry.makeCounter(descriptor: .named("mlflow_spans_ingested_total", "Total number of spans successfully ingested"), labels: Self.otlp)
+    }
     /// `mlflow_trace_ingestion_server_errors_total{protocol="otlp"}`: exports the store failed to keep (not bad requests).
-    let errors: Counter
+    private var errors: Counter {
+        registry.makeCounter(descriptor: .named("mlflow_trace_ingestion_server_errors_total", "Total number of server errors during trace ingestion"),
+                             labels: Self.otlp)
+    }
     /// `mlflow_otlp_request_duration_seconds`, every export.
     let duration: DurationHistogram
     /// `mlflow_otlp_request_payload_bytes`: the body as sent (before decompression).
@@ -15,11 +23,7 @@ struct OTLPInstruments: Sendable {
     let perRequest: ValueHistogram
 
     init(_ registry: PrometheusCollectorRegistry, durationBuckets: [Duration]) {
-        let otlp = [("protocol", "otlp")]
-        spans = registry.makeCounter(descriptor: .named("mlflow_spans_ingested_total", "Total number of spans successfully ingested"),
-                                     labels: otlp)
-        errors = registry.makeCounter(descriptor: .named("mlflow_trace_ingestion_server_errors_total",
-                                                                             "Total number of server errors during trace ingestion"), labels: otlp)
+        self.registry = registry
         duration = registry.makeDurationHistogram(descriptor: .named("mlflow_otlp_request_duration_seconds",
                                                                                        "End-to-end duration of OTLP export_traces requests"),
                                                   buckets: durationBuckets)
