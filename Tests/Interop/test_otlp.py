@@ -319,3 +319,54 @@ def test_refusals_like_mlflow(local, oracles):
                 (m.status_code == 200 and m.json() != t.json()):
             problems.append(f"{path} {params}: mlflow {m.status_code} {m.text}, tally {t.status_code} {t.text}")
     assert not problems, "\n".join(problems)
+
+
+SPAN_FILTERS = [
+    "span.name = 'retrieve'", "span.name != 'retrieve'", "span.name IN ('rerank', 'generate')", "span.name NOT IN ('agent')",
+    "span.name LIKE 're%'", "span.name ILIKE 'RE%'", "span.name RLIKE '^ge'", "span.type = 'LLM'", "span.type != 'LLM'",
+    "span.type IN ('RETRIEVER')", "span.status = 'ERROR'", "span.status = 'OK' AND span.name = 'generate'",
+    "span.status = 'ERROR' AND span.type = 'LLM'", "span.content LIKE '%cats%'", "span.content ILIKE '%CATS%'",
+    "trace.text ILIKE '%dogs%'", "span.attributes.model LIKE '%gpt%'", "span.attributes.model ILIKE '%GPT-4%'",
+    "span.attributes.model RLIKE 'gpt-4o'", "span.attributes.model RLIKE '^gpt'", "span.attributes.model RLIKE 'mini$'",
+    "span.attributes.`llm.temperature` LIKE '%0.2%'", "span.attributes.model = 'gpt-4o'", "span.attributes.model != 'gpt-4o'",
+    "span.name = 'generate' AND tags.team = 'a'", "span.attributes.mlflow.spanType LIKE '%LLM%'",
+]
+
+
+def test_span_search_like_mlflow(local, oracles):
+    """`span.*` and `trace.text` filters give the same traces as a real `mlflow server` holding the same spans."""
+    oracle = oracles["plain"].get()
+    rng = __import__("random").Random(5)
+    exports = []
+    for n in range(12):
+        req = ExportTraceServiceRequest()
+        rs = req.resource_spans.add()
+        rs.resource.attributes.append(kv("team", string_value="ab"[n % 2]))
+        spans = rs.scope_spans.add().spans
+        trace = n.to_bytes(16, "big")
+        names = ["agent"] + rng.sample(["retrieve", "rerank", "generate", "summarize"], 2)
+        for i, name in enumerate(names):
+            s = spans.add()
+            s.trace_id, s.span_id, s.name = trace, (n * 10 + i + 1).to_bytes(8, "big"), name
+            if i:
+                s.parent_span_id = (n * 10 + 1).to_bytes(8, "big")
+            s.start_time_unix_nano, s.end_time_unix_nano = 1_700_000_000_000_000_000 + n * 10**9 + i, 1_700_000_000_500_000_000 + n * 10**9
+            s.status.code = rng.choice([1, 1, 2, 0])
+            s.attributes.extend([kv("mlflow.spanType", string_value={"retrieve": "RETRIEVER", "generate": "LLM"}.get(name, "CHAIN")),
+                                 kv("mlflow.spanInputs", string_value=json.dumps({"q": rng.choice(["cats", "dogs", "birds"])}))])
+            if name == "generate":
+                s.attributes.extend([kv("model", string_value=rng.choice(["gpt-4o", "gpt-4o-mini", "claude"])),
+                                     kv("llm.temperature", double_value=rng.choice([0.2, 0.7]))])
+        exports.append(req.SerializeToString())
+    answers = {}
+    for name, server in (("mlflow", oracle), ("tally", local)):
+        exp = requests.post(f"{server.url}/api/2.0/mlflow/experiments/create", json={"name": "otlp-span-search"}).json()["experiment_id"]
+        for body in exports:
+            assert requests.post(server.url + "/v1/traces", data=body, headers={**PB, "x-mlflow-experiment-id": exp}).status_code == 200
+        for f in SPAN_FILTERS:
+            r = requests.post(f"{server.url}{V3}/traces/search", json={"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {
+                "experiment_id": exp}}], "filter": f, "max_results": 100})
+            answers.setdefault(f, {})[name] = (r.status_code, sorted(t["trace_id"] for t in r.json().get("traces", [])))
+    problems = [f"{f}: mlflow {a['mlflow']}, tally {a['tally']}" for f, a in answers.items() if a["mlflow"] != a["tally"]]
+    assert not problems, "\n".join(problems)
+    assert sum(1 for a in answers.values() if a["tally"][1] and len(a["tally"][1]) < 12) > 10  # the filters tell traces apart

@@ -126,6 +126,26 @@ private func name(_ v: JSONValue) -> String? {
         #expect(read.spans.map(name) == ["renamed", "child", "grandchild-unset"])  // roots first, then by start
         #expect(try s.keptTraceData(traceID: Self.traceID)?.hasPrefix(#"{"spans":[{"trace_id": "CvdlGRbNQ92ESOshHIAxnA==""#) == true)
 
+        // Searching by span: every span clause holds for one span.
+        func found(_ filter: String) throws -> [String] {
+            try s.searchTraces(experimentIDs: ["0"], filter: filter, maxResults: nil, orderBy: [], pageToken: nil).items.map(\.traceID)
+        }
+        #expect(try found("span.name = 'child'") == [Self.traceID] && found("span.name = 'nothing'").isEmpty)
+        #expect(try found("span.status = 'ERROR' AND span.name = 'child'") == [Self.traceID])
+        #expect(try found("span.status = 'OK' AND span.name = 'child'").isEmpty)  // one span each, never the same
+        #expect(try found(#"span.type = '"CHAIN"'"#) == [Self.traceID] && found("span.name IN ('x', 'renamed')") == [Self.traceID])
+        #expect(try found("trace.text ILIKE '%WHAT?%'") == [Self.traceID] && found("span.content LIKE '%WHAT?%'").isEmpty)
+        #expect(try found("span.attributes.mlflow.spanInputs LIKE '%what%'") == [Self.traceID])
+        #expect(try found("span.attributes.`user.id` LIKE '%bob%'") == [Self.traceID])
+        #expect(try found("span.attributes.session.id RLIKE 'ess'") == [Self.traceID] && found("span.attributes.session.id RLIKE '^sess-1$'") == [Self.traceID])
+        #expect(try found("span.attributes.session.id RLIKE '^ess'").isEmpty && found("span.attributes.session.id RLIKE 'sess$'").isEmpty)
+        #expect(try found("span.attributes.session.id = 'sess-1'").isEmpty && found("tags.foo = 'bar' AND span.name = 'child'") == [Self.traceID])
+        expectError(.invalidParameterValue, "Invalid span attribute 'kind'. Supported attributes: name, status, type, attributes.<attribute_name>.") {
+            _ = try found("span.kind = 'x'")
+        }
+        expectError(.invalidParameterValue, "span.content comparator '=' not one of") { _ = try found("span.content = 'x'") }
+        expectError(.invalidParameterValue, "Span attribute name cannot be empty after 'attributes.'") { _ = try found("span.attributes. = 'x'") }
+
         // The client's own info makes the trace final: later spans no longer move its times.
         var info = TraceInfo(traceID: Self.traceID, experimentID: "0", requestTime: 1_700_000_000_200, executionDuration: 50, state: .ok)
         info.tags = [KeyValue(key: "team", value: "a")]

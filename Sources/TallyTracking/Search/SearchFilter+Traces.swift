@@ -2,7 +2,7 @@ import TallyStore
 
 /// MLflow 3's `traces/search` grammar (its `SearchTraceUtils`): attributes under `attribute.`, `attributes.` or
 /// `trace.`; `tag.`/`tags.`; `metadata.`/`request_metadata.`; `feedback.<name>` and `expectation.<name>`.
-/// Span data is not searched: Tally keeps spans where the client puts them, in the artifact store.
+/// `span.*` clauses search the spans kept here (sent over OTLP), as MLflow's tracking store searches its `spans` table.
 extension SearchFilter {
     static let traceStringAttributes: Set<String> = ["request_id", "status", "client_request_id", "name", "run_id"]
     static let traceNumericAttributes: Set<String> = ["timestamp_ms", "execution_time_ms", "end_time_ms"]
@@ -21,9 +21,9 @@ extension SearchFilter.Parser {
         case "request_metadata", "metadata": return .metadata
         case "feedback": return .feedback
         case "expectation": return .expectation
-        case "span", "issue":
-            throw TrackingError.invalid("Searching traces by \(text) is not supported: Tally keeps span data in the artifact store, "
-                + "where the client writes it, and does not index it")
+        case "span": return .span
+        case "issue":
+            throw TrackingError.invalid("Searching traces by issue is not supported: Tally does not keep issues")
         default:
             throw TrackingError.invalid("Invalid entity type '\(text)'. Valid values are {'tag', 'tags', 'request_metadata', 'metadata', "
                 + "'attribute', 'attributes', 'trace', 'span', 'feedback', 'expectation', 'issue'}")
@@ -32,8 +32,8 @@ extension SearchFilter.Parser {
 
     static func traceAttribute(_ key: String) throws -> String {
         let k = SearchFilter.traceAttributeAliases[key] ?? key
-        if k == "text" || k == "prompt" {
-            throw TrackingError.invalid("Searching traces by '\(k)' is not supported: Tally does not index span data or linked prompts")
+        if k == "prompt" {
+            throw TrackingError.invalid("Searching traces by 'prompt' is not supported: Tally does not keep linked prompts")
         }
         guard SearchFilter.traceStringAttributes.contains(k) || SearchFilter.traceNumericAttributes.contains(k) else {
             throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '\(SearchFilter.validTraceAttributeKeys)'")
@@ -41,8 +41,25 @@ extension SearchFilter.Parser {
         return k
     }
 
+    /// A span key: `name`, `type`, `status`, `content`, or `attributes.<key>` (backquotes trimmed), with MLflow's
+    /// messages for others.
+    static func spanKey(_ key: String) throws -> String {
+        if key.hasPrefix("attributes.") {
+            var name = String(key.dropFirst("attributes.".count))
+            if name.count >= 2, name.hasPrefix("`"), name.hasSuffix("`") { name = String(name.dropFirst().dropLast()) }
+            guard !name.isEmpty else { throw TrackingError.invalid("Span attribute name cannot be empty after 'attributes.'") }
+            return "attributes." + name
+        }
+        guard ["name", "type", "status", "content"].contains(key) else {
+            throw TrackingError.invalid("Invalid span attribute '\(key)'. Supported attributes: name, status, type, attributes.<attribute_name>.")
+        }
+        return key
+    }
+
     func traceComparators(_ entity: SearchEntity, _ key: String) -> [String] {
         switch entity {
+        case .span where key == "content": ["LIKE", "ILIKE"]
+        case .span: ["!=", "=", "IN", "NOT IN", "LIKE", "ILIKE", "RLIKE"]
         case .feedback, .expectation: ["=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE", "RLIKE"]
         case .attribute where Self.traceListAttributes.contains(key): ["=", "!=", "IN", "NOT IN", "LIKE", "ILIKE", "RLIKE"]
         default: ["=", "!=", "LIKE", "ILIKE", "RLIKE"]
@@ -106,10 +123,14 @@ extension SearchFilter {
                 case "end_time_ms": return c.test(Double(t.endTime))
                 default: return false
                 }
+            case .span: return true  // decided over the trace's spans (``FilterClause/matches(_:)``)
             case .metric, .parameter, .dataset: return false
             }
         }
     }
+
+    /// The clauses on spans.
+    var spanClauses: [FilterClause] { clauses.filter { $0.entity == .span } }
 
     static func test(_ c: FilterClause, _ v: String?) -> Bool {
         switch c.comparator {

@@ -7,6 +7,9 @@ public enum SearchEntity: String, Sendable {
     case feedback
     /// A trace's expectation of a name (`expectation.<name>`).
     case expectation
+    /// A trace's span, spans kept here (`span.name`, `span.type`, `span.status`, `span.content`,
+    /// `span.attributes.<key>`; `trace.text` is `span.content`): every span clause of a search must hold for one span.
+    case span
 }
 
 /// One `identifier comparator value` clause.
@@ -177,8 +180,14 @@ public struct SearchFilter: Sendable, Equatable {
             default:
                 throw TrackingError.invalid("Invalid clause(s) in filter string: '\(tokens[i].text)'")
             }
-            let entity = try Self.entity(entityText, kind: kind)
+            var entity = try Self.entity(entityText, kind: kind)
+            if entity == .span, key.hasPrefix("attributes."), key.hasSuffix("."), i < tokens.count, case .backticked(let k) = tokens[i] {
+                key += "`\(k)`"  // span.attributes.`a.b`
+                i += 1
+            }
+            if entity == .attribute, kind == .traces, key == "text" { (entity, key) = (.span, "content") }  // MLflow's alias
             if entity == .attribute { key = try Self.attribute(key, kind: kind) }
+            if entity == .span { key = try Self.spanKey(key) }
             return (entity, key)
         }
 
@@ -336,6 +345,9 @@ public struct SearchFilter: Sendable, Equatable {
         }
 
         func invalidComparator(_ op: String, _ entity: SearchEntity, _ key: String) -> TrackingError {
+            if entity == .span {
+                return .invalid("span.\(key) comparator '\(op)' not one of '{\(allowed(entity, key).map { "'\($0)'" }.joined(separator: ", "))}'")
+            }
             var all = allowed(entity, key)
             if [.parameter, .tag, .metadata, .feedback, .expectation].contains(entity) { all += ["IS NULL", "IS NOT NULL"] }
             return .invalid("Invalid comparator '\(op)' not one of '{\(all.map { "'\($0)'" }.joined(separator: ", "))}'")

@@ -114,6 +114,20 @@ extension TrackingService {
         return stored
     }
 
+    /// The traces with a span satisfying every `span.*` clause of `f` (all of them when it has none), read in
+    /// chunks: the spans of traces the other clauses left.
+    func withSpansMatching(_ f: SearchFilter, _ traces: [TraceInfo]) throws -> [TraceInfo] {
+        let clauses = f.spanClauses
+        guard !clauses.isEmpty else { return traces }
+        var keep = Set<String>()
+        for chunk in traces.map(\.traceID).chunks(of: TraceSQL.idsPerStatement) {
+            for (id, spans) in try metadata.spans(traceIDs: chunk) where spans.contains(where: { s in clauses.allSatisfy { $0.matches(s) } }) {
+                keep.insert(id)
+            }
+        }
+        return traces.filter { keep.contains($0.traceID) }
+    }
+
     /// `traces/get`: a trace's info and its spans (MLflow's span dicts): those kept here, or — for a trace whose client
     /// wrote them to the artifact store this server proxies — its `traces.json` (MLflow answers `INTERNAL_ERROR` there;
     /// its client never asks). MLflow's 404 for an unknown trace; `NOT_FOUND` when no spans can be read. Unless

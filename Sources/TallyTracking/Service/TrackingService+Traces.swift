@@ -53,8 +53,8 @@ extension TrackingService {
             more = pageIDs.count > limit
             pageIDs = Array(pageIDs.prefix(Int(limit)))
         } else {
-            let matched = try metadata.traces(experimentIDs: readable, parts: TraceOrder.parts(f, keys), matching: f).filter(f.matches)
-                .sorted { TraceOrder.less($0, $1, keys) }
+            let matched = try withSpansMatching(f, try metadata.traces(experimentIDs: readable, parts: TraceOrder.parts(f, keys), matching: f)
+                .filter(f.matches)).sorted { TraceOrder.less($0, $1, keys) }
             pageIDs = matched.dropFirst(offset).prefix(Int(limit)).map(\.traceID)
             more = offset + pageIDs.count < matched.count
         }

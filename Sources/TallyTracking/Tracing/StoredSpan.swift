@@ -195,3 +195,34 @@ struct PythonDict<Value> {
 enum Base64 {
     static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
 }
+
+extension FilterClause {
+    /// Whether a span kept here satisfies a `span.*` clause, as MLflow's SQL decides it: on the `name`, `type`
+    /// (none: no comparison holds) and `status` columns; on the stored JSON for `content` (`LIKE`, `ILIKE`); and for
+    /// `attributes.<key>` on the stored JSON too — `LIKE` and `ILIKE` as `%"<key>"<pattern>%`, `RLIKE` as
+    /// `"<key>": "\"…` (MLflow's rewriting), `=` and `!=` against that `LIKE` text taken literally, `IN` never and
+    /// `NOT IN` always (MLflow compares the JSON with the characters of that text).
+    func matches(_ s: StoredSpan) -> Bool {
+        switch key {
+        case "name": return test(s.name)
+        case "type": return s.type.map { test($0) } ?? false
+        case "status": return test(s.status)
+        case "content": return test(s.content)
+        default:
+            let name = String(key.dropFirst("attributes.".count))
+            switch (comparator, value) {
+            case ("RLIKE", .string(var v)):
+                let start = v.hasPrefix("^"), end = v.hasSuffix("$")
+                if start { v.removeFirst() }
+                if end, !v.isEmpty { v.removeLast() }
+                return FilterClause.regexSearch(s.content, "\"\(name)\": " + (start ? #""\\""# : #""\\".*"#) + v + (end ? #"\\""# : ""))
+            case (_, .string(let v)):
+                var literal = self
+                literal.value = .string("%\"\(name)\"\(v)%")
+                return literal.test(s.content)
+            case ("NOT IN", _): return true
+            default: return false
+            }
+        }
+    }
+}
