@@ -3,8 +3,8 @@ import TallyStore
 extension TrackingService {
     /// Imports an experiment's traces (MLflow 3): each trace's info with its tags, metadata and assessments (ids and
     /// times kept) in one statement set, then its artifacts (`traces.json`, attachments) copied under the target
-    /// experiment's `traces/<id>/artifacts`, and spans the source gives apart (MLflow's tracking store) written there as
-    /// `traces.json`, where MLflow's client reads them from Tally. Journaled per trace: a rerun skips a trace MLflow
+    /// experiment's `traces/<id>/artifacts`, and the spans the source gives (MLflow's tracking store's, or any its API
+    /// serves) stored in the span table, as spans sent over OTLP are. Journaled per trace: a rerun skips a trace MLflow
     /// has not changed since, and brings a changed one up to date (tags, metadata and state replaced, new assessments
     /// added). A trace id Tally already holds (not from this import) is left alone.
     func importTraces(of source: Experiment, into experiment: Experiment, from db: any MLflowSource, artifactsFrom: String?,
@@ -36,10 +36,21 @@ extension TrackingService {
                let tree = Self.sourceArtifactTree(db, from, owner: .trace(t.traceID), artifactsFrom: artifactsFrom, summary: &summary) {
                 try copyArtifacts(from: tree, toRunURI: target, owner: .trace(t.traceID), summary: &summary, progress: progress)
             }
-            if let spans = try db.traceSpans(t) { try writeTraceSpans(spans, to: target, trace: t.traceID, summary: &summary) }
+            if let spans = try db.traceSpans(t), try !importSpans(spans, of: t.traceID) {
+                try writeTraceSpans(spans, to: target, trace: t.traceID, summary: &summary)  // not MLflow's span dicts: kept as they are
+            }
             try metadata.checkpoint()
             try journal.finish(key, fingerprint: fingerprint)
         }
+    }
+
+    /// Stores the spans of a source's `traces.json` in the span table, as OTLP's are kept (searchable, read with
+    /// `traces/get`); `false` when the file is not a list of MLflow's span dicts.
+    func importSpans(_ data: [UInt8], of traceID: String) throws -> Bool {
+        guard case .array(let items)? = (try? JSONParser.parse(data))?["spans"] else { return false }
+        let spans = items.compactMap { StoredSpan(traceID: traceID, dict: $0) }
+        guard spans.count == items.count else { return false }
+        return try metadata.insertSpans(traceID: traceID, spans)
     }
 
     /// Writes a trace's `traces.json` under its artifact root in Tally's store.

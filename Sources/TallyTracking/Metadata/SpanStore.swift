@@ -44,6 +44,9 @@ public protocol SpanStore {
     func logSpans(experimentID: Int64, artifactLocation: @Sendable (String) -> String, _ traces: [SpanTraceWrite]) throws
     /// The spans of traces, each trace's roots first, then by start time; a trace with none is left out.
     func spans(traceIDs: [String]) throws -> [String: [StoredSpan]]
+    /// Stores spans of an existing trace (an import) and marks it as keeping them here, in one transaction; `false`
+    /// when there is no such trace.
+    func insertSpans(traceID: String, _ spans: [StoredSpan]) throws -> Bool
 }
 
 /// The span table's statements, in the SQL both dialects read alike.
@@ -93,25 +96,37 @@ enum SpanSQL {
                 values.append(.text(state.rawValue))
             }
             try db.run("UPDATE traces SET " + sets.joined(separator: ", ") + " WHERE trace_id = ?", values + [.text(w.traceID)])
-            var last: [String: Int] = [:]
-            for (i, s) in w.spans.enumerated() { last[s.spanID] = i }
-            let spans = w.spans.enumerated().filter { last[$0.element.spanID] == $0.offset }.map(\.element)
-            for chunk in spans.chunks(of: spansPerStatement) {
-                try db.run("INSERT INTO spans VALUES " + Array(repeating: "(\(sqlMarks(9)))", count: chunk.count).joined(separator: ", ") + """
-                     ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, name = excluded.name,
-                    type = excluded.type, status = excluded.status, start_time = excluded.start_time, end_time = excluded.end_time,
-                    content = excluded.content
-                    """, chunk.flatMap { s -> [SQLValue] in
-                        [.text(s.traceID), .text(s.spanID), .text(orNull: s.parentSpanID), .text(s.name), .text(orNull: s.type), .text(s.status),
-                         .integer(s.startTime), .integer(s.endTime), .text(s.content)]
-                    })
-            }
+            try upsert(db, w.spans)
             try TraceSQL.upsert(db, "trace_tags", w.traceID, w.tags)
             for m in w.metadataIfAbsent {
                 try db.run("INSERT INTO trace_metadata VALUES (?, ?, ?) ON CONFLICT (trace_id, key) DO NOTHING",
                            [.text(w.traceID), .text(m.key), .text(m.value)])
             }
         }
+    }
+
+    /// Upserts spans, a statement per 100 (the last of an id given twice wins).
+    static func upsert(_ db: some SQLConnection, _ all: [StoredSpan]) throws {
+        var last: [String: Int] = [:]
+        for (i, s) in all.enumerated() { last[s.traceID + "/" + s.spanID] = i }
+        let spans = all.enumerated().filter { last[$0.element.traceID + "/" + $0.element.spanID] == $0.offset }.map(\.element)
+        for chunk in spans.chunks(of: spansPerStatement) {
+            try db.run("INSERT INTO spans VALUES " + Array(repeating: "(\(sqlMarks(9)))", count: chunk.count).joined(separator: ", ") + """
+                 ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, name = excluded.name,
+                type = excluded.type, status = excluded.status, start_time = excluded.start_time, end_time = excluded.end_time,
+                content = excluded.content
+                """, chunk.flatMap { s -> [SQLValue] in
+                    [.text(s.traceID), .text(s.spanID), .text(orNull: s.parentSpanID), .text(s.name), .text(orNull: s.type), .text(s.status),
+                     .integer(s.startTime), .integer(s.endTime), .text(s.content)]
+                })
+        }
+    }
+
+    static func insert(_ db: some SQLConnection, _ traceID: String, _ spans: [StoredSpan]) throws -> Bool {
+        guard try TraceSQL.keep(db, traceID) else { return false }
+        try upsert(db, spans)
+        try TraceSQL.upsert(db, "trace_tags", traceID, [KeyValue(key: TraceKeys.spansLocation, value: TrackingService.spansInTrackingStore)])
+        return true
     }
 
     static func spans(_ db: some SQLConnection, _ ids: [String]) throws -> [String: [StoredSpan]] {
@@ -139,6 +154,9 @@ extension SQLiteMetadataStore: SpanStore {
         try transaction { try with { try SpanSQL.log($0, experimentID: experimentID, artifactLocation: artifactLocation, traces) } }
     }
     public func spans(traceIDs: [String]) throws -> [String: [StoredSpan]] { try with { try SpanSQL.spans($0, traceIDs) } }
+    public func insertSpans(traceID: String, _ spans: [StoredSpan]) throws -> Bool {
+        try transaction { try with { try SpanSQL.insert($0, traceID, spans) } }
+    }
 }
 
 extension PostgresMetadataStore: SpanStore {
@@ -149,4 +167,5 @@ extension PostgresMetadataStore: SpanStore {
         try write { try SpanSQL.log($0, experimentID: experimentID, artifactLocation: artifactLocation, traces) }
     }
     public func spans(traceIDs: [String]) throws -> [String: [StoredSpan]] { try conn { try SpanSQL.spans($0, traceIDs) } }
+    public func insertSpans(traceID: String, _ spans: [StoredSpan]) throws -> Bool { try write { try SpanSQL.insert($0, traceID, spans) } }
 }

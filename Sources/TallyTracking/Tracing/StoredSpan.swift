@@ -226,3 +226,32 @@ extension FilterClause {
         }
     }
 }
+
+extension StoredSpan {
+    /// A span of trace `traceID` from MLflow's span dict (a `traces.json` entry, or MLflow's stored `content`): its
+    /// columns read from the dict, its content the dict as `json.dumps` writes it. `nil` for a dict without a span id.
+    init?(traceID: String, dict d: JSONValue) {
+        func id(_ key: String) -> String? {
+            guard case .string(let b64)? = d[key], let bytes = Data(base64Encoded: b64), !bytes.isEmpty,
+                  let fixed = ConvertedSpan.fixed(Array(bytes), 8) else { return nil }
+            return ConvertedSpan.hex(fixed)
+        }
+        func int(_ key: String) -> Int64 {
+            if case .number(let n)? = d[key] { return Int64(n) ?? 0 }
+            return 0
+        }
+        guard let spanID = id("span_id") else { return nil }
+        var type: String?
+        if case .string(let raw)? = d["attributes"]?["mlflow.spanType"] {
+            if case .string(let t)? = try? JSONParser.parse(Array(raw.utf8)) { type = t } else { type = raw }
+        }
+        var status = "UNSET"
+        if case .string(let code)? = d["status"]?["code"] {
+            status = code == "STATUS_CODE_OK" ? "OK" : code == "STATUS_CODE_ERROR" ? "ERROR" : "UNSET"
+        }
+        var name = ""
+        if case .string(let n)? = d["name"] { name = n }
+        self.init(traceID: traceID, spanID: spanID, parentSpanID: id("parent_span_id"), name: name, type: type, status: status,
+                  startTime: int("start_time_unix_nano"), endTime: int("end_time_unix_nano"), content: d.pythonDumps(ascii: false))
+    }
+}
