@@ -30,7 +30,7 @@ import TallyTracking
 
     static func bytes(_ hex: String) -> [UInt8] {
         let h = Array(hex.utf8)
-        return stride(from: 0, to: h.count, by: 2).map { OTLPJSON.digit(h[$0])! << 4 | OTLPJSON.digit(h[$0 + 1])! }
+        return stride(from: 0, to: h.count, by: 2).map { PercentDecoding.hex(h[$0])! << 4 | PercentDecoding.hex(h[$0 + 1])! }
     }
 
     static let expected: OTLPSpan = {

@@ -132,19 +132,10 @@ enum OTLPJSON {
         var out: [UInt8] = []
         out.reserveCapacity(s.count / 2)
         for i in stride(from: 0, to: s.count, by: 2) {
-            guard let hi = digit(s[i]), let lo = digit(s[i + 1]) else { throw Malformed(reason: "\(camel) that is not hex") }
+            guard let hi = PercentDecoding.hex(s[i]), let lo = PercentDecoding.hex(s[i + 1]) else { throw Malformed(reason: "\(camel) that is not hex") }
             out.append(hi << 4 | lo)
         }
         return out
-    }
-
-    static func digit(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// An int64 as a number or a string of one (`1e3`-style exponents and fractions are refused, but `5.0` reads).

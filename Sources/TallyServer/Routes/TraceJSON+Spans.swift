@@ -68,7 +68,7 @@ extension TraceJSON {
         guard digits.count <= width * 2, !hex.isEmpty else { return nil }
         var bytes = [UInt8](repeating: 0, count: width)
         for (i, c) in digits.reversed().enumerated() {
-            guard let v = OTLPJSON.digit(c) else { return nil }
+            guard let v = PercentDecoding.hex(c) else { return nil }
             bytes[width - 1 - i / 2] |= i % 2 == 0 ? v : v << 4
         }
         return bytes

@@ -126,16 +126,10 @@ extension ConvertedSpan {
 
     /// Lower-case hex, left-padded with zeros to `digits` (Python's `format(n, '032x')` of the bytes' integer).
     static func hex(_ bytes: [UInt8], digits: Int = 0) -> String {
-        let table = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(table[Int(b >> 4)])
-            out.append(table[Int(b & 15)])
-        }
-        if digits == 0 { return String(decoding: out, as: UTF8.self) }
-        let significant = out.drop { $0 == UInt8(ascii: "0") }
-        return String(repeating: "0", count: max(0, digits - significant.count)) + String(decoding: significant, as: UTF8.self)
+        let all = Secrets.hex(bytes)
+        guard digits > 0 else { return all }
+        let significant = all.drop { $0 == "0" }
+        return String(repeating: "0", count: max(0, digits - significant.count)) + significant
     }
 
     /// An attribute value as MLflow stores it on a span: `json.dumps` of the decoded value.
