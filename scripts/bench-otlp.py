@@ -8,8 +8,8 @@ attributes (request id, type, function name, inputs and outputs of ~150 bytes, l
 (`traces`, POST) with its size stats. `--clients` threads each send their own traces over a kept-alive connection.
 Then the batched form an OpenTelemetry BatchSpanProcessor sends: exports of 512 spans. Reads: `traces/get` of random
 traces, and `traces/search` (100) followed by `traces/batchGet` of its page in tens, as `mlflow.search_traces` reads.
-Storage: bytes per span on disk (SQLite: the data directory or database file after a checkpoint; PostgreSQL: the
-database's size), and the server's RSS.
+Storage: bytes per span on disk, measured once the server has stopped (SQLite: Tally's metadata file or MLflow's
+database file, with any WAL left; PostgreSQL: the database's size), and the server's RSS before it stops.
 
     swift build -c release --product tally
     .venv-interop/bin/python scripts/bench-otlp.py --tally .build/release/tally
@@ -161,7 +161,6 @@ def run(target, backend, args):
             batch_spans += spans_of(t, args.spans, base + t * 10_000_000_000)[1]
         batches = [[("/v1/traces", export(batch_spans[i:i + 512]), headers)] for i in range(0, len(batch_spans), 512)]
         batched = clients(url, batches, args.clients)
-        after = disk_bytes(target, work, backend)
         # Reads.
         rnd = random.Random(7)
         get = []
@@ -184,6 +183,9 @@ def run(target, backend, args):
             search.append((time.perf_counter() - t0) * 1000)
             assert got == len(ids) == 100, (target, got, len(ids))
         rss = server_rss(proc)
+        proc.terminate()  # stopped first: a SQLite database is measured checkpointed, as it stays on disk
+        proc.wait(timeout=60)
+        after = disk_bytes(target, work, backend)
         spans_total = 2 * n * args.spans
         return {"target": target, "backend": backend.split("@")[-1] if backend != "-" else "sqlite",
                 "traces_per_s_per_span_export": round(n / per_span, 1), "spans_per_s_per_span_export": round(n * args.spans / per_span, 1),
@@ -209,12 +211,13 @@ def main():
     if args.postgres:
         import psycopg2
         u = urllib.parse.urlparse(args.postgres)
+        c = psycopg2.connect(host=u.hostname, port=u.port, user=u.username, password=u.password, dbname="postgres")
+        c.autocommit = True  # CREATE DATABASE runs outside a transaction
         for name in ("otlp_tally", "otlp_mlflow"):
-            with psycopg2.connect(host=u.hostname, port=u.port, user=u.username, password=u.password, dbname="postgres") as c:
-                c.autocommit = True
-                with c.cursor() as cur:
-                    cur.execute(f"DROP DATABASE IF EXISTS {name}")
-                    cur.execute(f"CREATE DATABASE {name}")
+            with c.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS {name}")
+                cur.execute(f"CREATE DATABASE {name}")
+        c.close()
         targets += [(args.tally, args.postgres + "/otlp_tally"), ("mlflow", args.postgres.replace("postgresql://", "postgresql+psycopg2://") + "/otlp_mlflow")]
     for target, backend in targets:
         if backend is None:
