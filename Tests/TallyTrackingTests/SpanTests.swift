@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import Testing
 @testable import TallyTracking
 
@@ -207,5 +209,38 @@ private func name(_ v: JSONValue) -> String? {
         #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: [Self.traceID]) == 1)
         #expect(try f.service.metadata.spans(traceIDs: [Self.traceID]).isEmpty)
         expectError(.resourceDoesNotExist, "Trace with ID \(Self.traceID) is not found.") { _ = try s.traceWithSpans(id: Self.traceID) }
+    }
+
+    /// Many exports at once — two servers on one PostgreSQL database, or one SQLite store — each sending spans of the
+    /// same traces in its own order (roots, children, a trace's first batch, or a span sent again): none fails and
+    /// none is lost, every trace made once, with its earliest start, latest end and its root's state.
+    @Test(arguments: Backend.all) func concurrentExportsOfTheSameTraces(_ backend: Backend) throws {
+        let f = try Fixture("spc", backend: backend)
+        let servers = backend == .postgres ? [f.service, try f.secondServer()] : [f.service]
+        let traces = 6, children = 8, senders = 8
+        @Sendable func span(_ t: Int, _ c: Int) -> OTLPSpan {  // c == 0: the root (an error in odd traces)
+            Self.span(String(format: "%016x", t * 100 + c + 1), parent: c == 0 ? nil : String(format: "%016x", t * 100 + 1), name: "s\(c)",
+                      start: UInt64(1_700_000_000_000_000_000 + c * 1_000_000), end: UInt64(1_700_000_001_000_000_000 + c * 1_000_000),
+                      status: c == 0 && t % 2 == 1 ? 2 : 1, trace: Array(repeating: UInt8(t + 1), count: 16))
+        }
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: senders) { i in
+            var rng = SystemRandomNumberGenerator()
+            let order = (0..<traces).flatMap { t in (0...children).map { (t, $0) } }.shuffled(using: &rng)
+            for chunk in order.chunks(of: 1 + i % 4) {  // exports of 1 to 4 spans, of one or several traces
+                do {
+                    try servers[i % servers.count].logSpans(experimentID: "0", runID: nil,
+                                                          [OTLPResourceSpans(resource: [a("sender", .int(Int64(i)))], spans: chunk.map(span))])
+                } catch { failures.withLock { $0.append("\(i): \(error)") } }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let ids = (0..<traces).map { "tr-" + String(repeating: String(format: "%02x", $0 + 1), count: 16) }
+        let read = try servers.last!.tracesWithSpans(ids: ids, experimentIDs: nil)
+        #expect(read.count == traces)
+        for (i, t) in read.enumerated() {
+            #expect(t.spans.count == children + 1 && t.info.requestTime == 1_700_000_000_000 && t.info.executionDuration == 1008)
+            #expect(t.info.state == (i % 2 == 1 ? .error : .ok) && t.info.tag(TraceKeys.spansLocation) == "TRACKING_STORE")
+        }
     }
 }

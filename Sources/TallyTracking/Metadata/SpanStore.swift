@@ -69,11 +69,17 @@ enum SpanSQL {
 
     static func log(_ db: some SQLConnection, experimentID: Int64, artifactLocation: (String) -> String, _ traces: [SpanTraceWrite]) throws {
         for w in traces.sorted(by: { $0.traceID < $1.traceID }) {  // rows locked in key order: two batches never deadlock
-            let made = try db.run("""
-                INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state, request_preview,
-                response_preview) VALUES (?, ?, NULL, ?, ?, ?, NULL, NULL) ON CONFLICT (trace_id) DO NOTHING
-                """, [.text(w.traceID), .integer(experimentID), .integer(w.start), w.end.map { .integer($0 - w.start) } ?? .null,
-                      .text((w.rootState ?? .inProgress).rawValue)]) > 0
+            func make() throws -> Bool {
+                try db.run("""
+                    INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state, request_preview,
+                    response_preview) VALUES (?, ?, NULL, ?, ?, ?, NULL, NULL) ON CONFLICT (trace_id) DO NOTHING
+                    """, [.text(w.traceID), .integer(experimentID), .integer(w.start), w.end.map { .integer($0 - w.start) } ?? .null,
+                          .text((w.rootState ?? .inProgress).rawValue)]) > 0
+            }
+            // A trace already there is kept from being deleted until this transaction ends (its spans reference it);
+            // one deleted in between is made again.
+            var made = try make()
+            if !made, try !TraceSQL.keep(db, w.traceID) { made = try make() }
             if made {
                 try TraceSQL.upsert(db, "trace_tags", w.traceID, [KeyValue(key: TraceKeys.artifactLocation, value: artifactLocation(w.traceID))])
             }
