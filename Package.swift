@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "TallyTracking",
             dependencies: [
-                "TallyStore", "CSQLite3",
+                "TallyStore", "CSQLite3", "CZstd",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

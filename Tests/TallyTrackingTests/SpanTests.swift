@@ -91,6 +91,24 @@ private func name(_ v: JSONValue) -> String? {
         #expect(throws: SpanConversionError(failedToLog: true)) { try ConvertedSpan(Self.span("01", name: "x", start: UInt64.max, end: 2), resource: []) }
     }
 
+    /// The stored form of a span's JSON: any text comes back the same; MLflow's span dicts shrink several times
+    /// against the fixed dictionary; damaged bytes are refused naming the row, never read as another text.
+    @Test func contentIsStoredCompressed() throws {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("{}\"\\:, abcxyz0189éü✓🙂\n\t\u{0}".unicodeScalars)
+        for n in [0, 1, 2, 10, 100, 1000, 20_000] {
+            let text = String(String.UnicodeScalarView((0..<n).map { _ in alphabet.randomElement(using: &rng)! }))
+            #expect(try SpanContentCodec.decode(SpanContentCodec.encode(text), where: "t") == text)
+        }
+        let stored = SpanContentCodec.encode(Self.storedRoot), grand = SpanContentCodec.encode(Self.storedGrandchild)
+        #expect(stored.first == 1 && stored.count * 2 < Self.storedRoot.utf8.count, "\(stored.count) of \(Self.storedRoot.utf8.count)")
+        #expect(grand.first == 1 && grand.count * 2 < Self.storedGrandchild.utf8.count, "\(grand.count) of \(Self.storedGrandchild.utf8.count)")
+        #expect(SpanContentCodec.encode("x") == [0, UInt8(ascii: "x")])  // not worth a frame
+        for bad: [UInt8] in [[], [2, 1], [0, 0xFF], [1], [1, 0x28, 0xB5, 0x2F, 0xFD], Array(stored.dropLast(3)), [1] + Array(stored.dropFirst(2))] {
+            #expect(throws: SpanContentCodec.Corrupt.self) { try SpanContentCodec.decode(bad, where: "spans (t, s)") }
+        }
+    }
+
     @Test func previewsAsMLflowMakesThem() {
         let chat = #"{"messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "first"}, {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "last"}]}]}"#
         #expect(TracePreview.previews(inputs: chat, outputs: #"{"choices": [{"message": {"role": "assistant", "content": "reply"}}]}"#) == ("last", "reply"))

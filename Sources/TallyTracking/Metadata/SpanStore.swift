@@ -51,13 +51,14 @@ public protocol SpanStore {
 
 /// The span table's statements, in the SQL both dialects read alike.
 enum SpanSQL {
-    /// SQLite's version 14 and PostgreSQL's version 13 (`text` and `integer` are the dialect's types).
-    static func schema(text: String, integer: String) -> String {
+    /// SQLite's version 14 and PostgreSQL's version 13 (`text`, `integer` and `blob` are the dialect's types). The
+    /// content is ``SpanContentCodec``'s form.
+    static func schema(text: String, integer: String, blob: String) -> String {
         """
         CREATE TABLE spans (
             trace_id \(text) NOT NULL REFERENCES traces(trace_id) ON DELETE CASCADE, span_id \(text) NOT NULL, parent_span_id \(text),
             name \(text) NOT NULL, type \(text), status \(text) NOT NULL, start_time \(integer) NOT NULL, end_time \(integer) NOT NULL,
-            content \(text) NOT NULL, PRIMARY KEY (trace_id, span_id));
+            content \(blob) NOT NULL, PRIMARY KEY (trace_id, span_id));
         """
     }
 
@@ -123,7 +124,7 @@ enum SpanSQL {
                 content = excluded.content
                 """, chunk.flatMap { s -> [SQLValue] in
                     [.text(s.traceID), .text(s.spanID), .text(orNull: s.parentSpanID), .text(s.name), .text(orNull: s.type), .text(s.status),
-                     .integer(s.startTime), .integer(s.endTime), .text(s.content)]
+                     .integer(s.startTime), .integer(s.endTime), .blob(SpanContentCodec.encode(s.content))]
                 })
         }
     }
@@ -142,9 +143,11 @@ enum SpanSQL {
                 SELECT trace_id, span_id, parent_span_id, name, type, status, start_time, end_time, content FROM spans
                 WHERE trace_id IN (\(sqlMarks(chunk.count))) ORDER BY trace_id, CASE WHEN parent_span_id IS NULL THEN 0 ELSE 1 END, start_time, span_id
                 """, chunk.map(SQLValue.text)) { r in
-                let s = StoredSpan(traceID: r[0].string ?? "", spanID: r[1].string ?? "", parentSpanID: r[2].string, name: r[3].string ?? "",
-                                   type: r[4].string, status: r[5].string ?? "UNSET", startTime: r[6].int ?? 0, endTime: r[7].int ?? 0,
-                                   content: r[8].string ?? "")
+                let trace = r[0].string ?? "", span = r[1].string ?? ""
+                guard case .blob(let stored) = r[8] else { throw SpanContentCodec.Corrupt(description: "spans (\(trace), \(span)): content is not bytes") }
+                let s = StoredSpan(traceID: trace, spanID: span, parentSpanID: r[2].string, name: r[3].string ?? "", type: r[4].string,
+                                   status: r[5].string ?? "UNSET", startTime: r[6].int ?? 0, endTime: r[7].int ?? 0,
+                                   content: try SpanContentCodec.decode(stored, where: "spans (\(trace), \(span))"))
                 out[s.traceID, default: []].append(s)
             }
         }
@@ -154,7 +157,7 @@ enum SpanSQL {
 
 extension SQLiteMetadataStore: SpanStore {
     /// Version 14: spans sent over OTLP (``SpanSQL``).
-    static let schemaVersion14 = SpanSQL.schema(text: "TEXT", integer: "INTEGER")
+    static let schemaVersion14 = SpanSQL.schema(text: "TEXT", integer: "INTEGER", blob: "BLOB")
 
     public func logSpans(experimentID: Int64, artifactLocation: @Sendable (String) -> String, _ traces: [SpanTraceWrite]) throws {
         try transaction { try with { try SpanSQL.log($0, experimentID: experimentID, artifactLocation: artifactLocation, traces) } }
@@ -167,7 +170,7 @@ extension SQLiteMetadataStore: SpanStore {
 
 extension PostgresMetadataStore: SpanStore {
     /// Version 13: spans sent over OTLP (``SpanSQL``).
-    static let schemaVersion13 = SpanSQL.schema(text: "TEXT COLLATE \"C\"", integer: "BIGINT")
+    static let schemaVersion13 = SpanSQL.schema(text: "TEXT COLLATE \"C\"", integer: "BIGINT", blob: "BYTEA")
 
     public func logSpans(experimentID: Int64, artifactLocation: @Sendable (String) -> String, _ traces: [SpanTraceWrite]) throws {
         try write { try SpanSQL.log($0, experimentID: experimentID, artifactLocation: artifactLocation, traces) }

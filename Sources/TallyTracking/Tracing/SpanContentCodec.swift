@@ -1,0 +1,123 @@
+import CZstd
+import Synchronization
+
+/// How a span's JSON is kept in the `spans` table's `content` column (docs/otlp.md, "How a span is stored"): one tag
+/// byte, then the text — `0` as UTF-8, `1` as one zstd frame (level 3) compressed against ``dictionary``, a fixed
+/// text of what MLflow's span dicts share (their keys, MLflow's attribute names and values, OpenTelemetry's status
+/// codes). Whichever is shorter is written. The dictionary is part of the format: it never changes; another would
+/// take another tag.
+enum SpanContentCodec {
+    /// A stored content that cannot be read back.
+    struct Corrupt: Error, CustomStringConvertible {
+        /// Where, and what is wrong.
+        let description: String
+    }
+
+    /// The dictionary of tag `1`: raw content (zstd's "raw content dictionary"), the most telling text last.
+    static let dictionary: [UInt8] = Array(#"""
+        "exception.message": "exception.type": "exception.stacktrace": "exception.escaped": "False" "mlflow.spanLogLevel": "20"
+        "mlflow.chat.tools": "mlflow.message.format": "mlflow.llm.model": "mlflow.llm.provider": "mlflow.llm.cost":
+        "gen_ai.request.model": "gen_ai.usage.input_tokens": "gen_ai.usage.output_tokens": "gen_ai.operation.name":
+        "\"CHAT_MODEL\"" "\"RETRIEVER\"" "\"EMBEDDING\"" "\"RERANKER\"" "\"PARSER\"" "\"UNKNOWN\"" "\"AGENT\"" "\"TOOL\"" "\"CHAIN\""
+        {\"role\": \"system\", \"content\": \"  {\"role\": \"assistant\", \"content\": \" \"tool_calls\": [{\"id\": \"call_\",
+        \"type\": \"function\", \"function\": {\"name\": \" \"arguments\": \"{\\\" {\"choices\": [{\"index\": 0, \"message\":
+        {\"input_tokens\": , \"output_tokens\": , \"total_tokens\": }
+        "links": [{"trace_id": "tr-", "span_id": "", "attributes": null}]}
+        {"trace_id": "", "span_id": "", "parent_span_id": null, "name": "", "start_time_unix_nano": 17, "end_time_unix_nano": 17,
+        "events": [{"name": "exception", "time_unix_nano": 17, "attributes": {}}], "status": {"code": "STATUS_CODE_ERROR", "message": ""},
+        "attributes": {"mlflow.traceRequestId": "\"tr-", "mlflow.spanType": "\"LLM\"", "mlflow.spanFunctionName": "\"",
+        "mlflow.spanInputs": "{\"messages\": [{\"role\": \"user\", \"content\": \"", "mlflow.spanOutputs": "\"",
+        "mlflow.chat.tokenUsage": "{\"input_tokens\": "}, "links": []}
+        {"trace_id": "", "span_id": "", "parent_span_id": "", "name": "", "start_time_unix_nano": 17, "end_time_unix_nano": 17,
+        "events": [], "status": {"code": "STATUS_CODE_OK", "message": ""}, "attributes": {"mlflow.traceRequestId": "\"tr-",
+        "mlflow.spanType": "\"", "mlflow.spanFunctionName": "\"", "mlflow.spanInputs": "{\"", "mlflow.spanOutputs": "\""}, "links": []}
+        """#.utf8)
+
+    private final class Dictionaries: @unchecked Sendable {  // read-only once made: zstd lets threads share them
+        let compress: OpaquePointer
+        let decompress: OpaquePointer
+        init() {
+            compress = dictionary.withUnsafeBytes { ZSTD_createCDict($0.baseAddress, $0.count, 3) }
+            decompress = dictionary.withUnsafeBytes { ZSTD_createDDict($0.baseAddress, $0.count) }
+        }
+    }
+    private static let dictionaries = Dictionaries()
+
+    /// zstd's contexts, kept for reuse (making one per span costs more than compressing it).
+    private final class Contexts: Sendable {
+        private let compressing = Mutex<[UInt]>([]), decompressing = Mutex<[UInt]>([])
+        static let kept = 16
+
+        func compress<R>(_ body: (OpaquePointer) -> R) -> R {
+            let c = compressing.withLock { $0.popLast() }.flatMap { OpaquePointer(bitPattern: $0) } ?? ZSTD_createCCtx()!
+            defer {
+                if !compressing.withLock({ free in
+                    guard free.count < Self.kept else { return false }
+                    free.append(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(c))))
+                    return true
+                }) { ZSTD_freeCCtx(c) }
+            }
+            return body(c)
+        }
+
+        func decompress<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+            let d = decompressing.withLock { $0.popLast() }.flatMap { OpaquePointer(bitPattern: $0) } ?? ZSTD_createDCtx()!
+            defer {
+                if !decompressing.withLock({ free in
+                    guard free.count < Self.kept else { return false }
+                    free.append(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(d))))
+                    return true
+                }) { ZSTD_freeDCtx(d) }
+            }
+            return try body(d)
+        }
+    }
+    private static let contexts = Contexts()
+
+    /// The stored form of a span's JSON.
+    static func encode(_ text: String) -> [UInt8] {
+        var text = text
+        return text.withUTF8 { raw -> [UInt8] in
+            let bound = ZSTD_compressBound(raw.count)
+            var out = [UInt8](repeating: 1, count: 1 + bound)
+            let n = contexts.compress { cctx in
+                out.withUnsafeMutableBytes { o in
+                    ZSTD_compress_usingCDict(cctx, o.baseAddress! + 1, bound, raw.baseAddress, raw.count, dictionaries.compress)
+                }
+            }
+            guard ZSTD_isError(n) == 0, n < raw.count else { return [0] + Array(raw) }
+            out.removeSubrange((1 + n)...)
+            return out
+        }
+    }
+
+    /// A span's JSON from its stored form; `where` names the row for the error.
+    static func decode(_ bytes: [UInt8], where row: @autoclosure () -> String) throws -> String {
+        guard let tag = bytes.first else { throw Corrupt(description: "\(row()): empty content") }
+        switch tag {
+        case 0:
+            guard let s = String(validating: bytes[1...], as: UTF8.self) else { throw Corrupt(description: "\(row()): content is not UTF-8") }
+            return s
+        case 1:
+            return try bytes.withUnsafeBytes { b -> String in
+                let frame = UnsafeRawBufferPointer(rebasing: b[1...])
+                let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+                guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size <= UInt64(Int32.max) else {
+                    throw Corrupt(description: "\(row()): content is not a zstd frame of known size (\(frame.count) bytes)")
+                }
+                var out = [UInt8](repeating: 0, count: Int(size))
+                let n = contexts.decompress { dctx in
+                    out.withUnsafeMutableBytes { o in
+                        ZSTD_decompress_usingDDict(dctx, o.baseAddress, o.count, frame.baseAddress, frame.count, dictionaries.decompress)
+                    }
+                }
+                guard ZSTD_isError(n) == 0, n == Int(size), let s = String(validating: out, as: UTF8.self) else {
+                    throw Corrupt(description: "\(row()): content does not decompress (\(frame.count) bytes)")
+                }
+                return s
+            }
+        default:
+            throw Corrupt(description: "\(row()): content of unknown form \(tag)")
+        }
+    }
+}
