@@ -14,11 +14,13 @@ enum OTLPJSON {
         do { root = try JSONParser.parse(body) } catch { throw Malformed(reason: "not JSON") }
         guard case .object = root else { throw Malformed(reason: "not a JSON object") }
         return try list(root, "resourceSpans", "resource_spans").map { rs in
+            guard case .object = rs else { throw Malformed(reason: "resourceSpans holding something else than objects") }
             var out = OTLPResourceSpans()
             if let resource = try object(rs, "resource", "resource") {
                 out.resource = try list(resource, "attributes", "attributes").map(attribute)
             }
             for scope in try list(rs, "scopeSpans", "scope_spans") {
+                guard case .object = scope else { throw Malformed(reason: "scopeSpans holding something else than objects") }
                 out.spans += try list(scope, "spans", "spans").map(span)
             }
             return out
@@ -27,6 +29,9 @@ enum OTLPJSON {
 
     static func span(_ v: JSONValue) throws -> OTLPSpan {
         guard case .object = v else { throw Malformed(reason: "a span that is not an object") }
+        for key in ["attributes", "events", "links"] where list(v, key) > OTLPSpan.maxElements {
+            throw Malformed(reason: "a span with more than \(OTLPSpan.maxElements) \(key)")
+        }
         var s = OTLPSpan()
         s.traceID = try hex(v, "traceId", "trace_id")
         s.spanID = try hex(v, "spanId", "span_id")
@@ -105,6 +110,12 @@ enum OTLPJSON {
     static func member(_ v: JSONValue, _ camel: String, _ snake: String) -> JSONValue? {
         guard let m = v[camel] ?? v[snake], m != .null else { return nil }
         return m
+    }
+
+    /// How many items a list member has (0 when absent or not a list).
+    static func list(_ v: JSONValue, _ key: String) -> Int {
+        if case .array(let items)? = v[key] { return items.count }
+        return 0
     }
 
     static func object(_ v: JSONValue, _ camel: String, _ snake: String) throws -> JSONValue? {

@@ -72,6 +72,9 @@ enum OTLPProtobuf {
             case (16, 5): s.flags = try r.fixed32()
             default: try r.skip(wire)
             }
+            guard max(s.attributes.count, s.events.count, s.links.count) <= OTLPSpan.maxElements else {
+                throw Malformed(reason: "a span with more than \(OTLPSpan.maxElements) attributes, events or links")
+            }
         }
         return s
     }
@@ -155,17 +158,26 @@ struct ProtoReader {
     private let base: UnsafeRawBufferPointer
     private var at: Int
     private let end: Int
+    /// How many messages this one is nested in.
+    private let depth: Int
+
+    /// The deepest nesting read (a request, its resource, scope, span, event, attribute, then values: about 30
+    /// levels of arrays or lists in an attribute value): deeper is refused, before the recursion that reads it runs
+    /// out of stack, and so that every stored span's JSON reads back within the JSON parser's depth.
+    static let maxDepth = 70
 
     init(_ base: UnsafeRawBufferPointer) {
         self.base = base
         self.at = 0
         self.end = base.count
+        self.depth = 0
     }
 
-    private init(_ base: UnsafeRawBufferPointer, from: Int, to: Int) {
+    private init(_ base: UnsafeRawBufferPointer, from: Int, to: Int, depth: Int) {
         self.base = base
         self.at = from
         self.end = to
+        self.depth = depth
     }
 
     private func fail(_ what: String) -> OTLPProtobuf.Malformed { OTLPProtobuf.Malformed(reason: "\(what) at byte \(at)") }
@@ -235,7 +247,8 @@ struct ProtoReader {
     /// An embedded message: a reader over its bytes.
     mutating func message() throws -> ProtoReader {
         let r = try delimited()
-        return ProtoReader(base, from: r.lowerBound, to: r.upperBound)
+        guard depth < Self.maxDepth else { throw fail("messages nested deeper than \(Self.maxDepth)") }
+        return ProtoReader(base, from: r.lowerBound, to: r.upperBound, depth: depth + 1)
     }
 
     /// Skips a field of wire type `wire` (a group up to its end tag).
@@ -245,11 +258,15 @@ struct ProtoReader {
         case 1: _ = try fixed64()
         case 2: _ = try delimited()
         case 5: _ = try fixed32()
-        case 3:
-            while true {
+        case 3:  // counted, not recursed into: nested groups cost no stack
+            var open = 1
+            while open > 0 {
                 guard let (_, w) = try tag() else { throw fail("unterminated group") }
-                if w == 4 { return }
-                try skip(w)
+                switch w {
+                case 3: open += 1
+                case 4: open -= 1
+                default: try skip(w)
+                }
             }
         default: throw fail("unexpected end-group tag")
         }

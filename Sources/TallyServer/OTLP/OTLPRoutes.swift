@@ -33,19 +33,14 @@ struct OTLPRoutes {
 
     func add(to t: RouteTable) {
         let e = endpoints
-        t.on(Self.path, .post, access: .needs(.update, .experimentHeader(Self.experimentHeader))) { request, context in
+        t.on(Self.path, .post, access: .needs(.update, .experimentHeader(Self.experimentHeader))) { request, _ in
             let started = ContinuousClock.now
             defer { e.metrics?.otlp.answered(after: ContinuousClock.now - started) }
             guard let experimentID = request.headers[.init(Self.experimentHeader)!] else {
                 throw Self.refusal(.unprocessableContent, "Field required: header \(Self.experimentHeader)")
             }
             guard !experimentID.isEmpty else { throw Self.missingExperimentHeader }
-            let contentType = request.headers[.contentType]
-            let media = contentType.map { $0.split(separator: ";", maxSplits: 1).first.map(String.init) ?? "" }?
-                .trimmingCharacters(in: .whitespaces).lowercased()
-            guard media == "application/x-protobuf" || media == "application/json" else {
-                throw Self.refusal(.badRequest, "Invalid Content-Type: \(contentType ?? "None"). Expected: application/x-protobuf or application/json")
-            }
+            let json = try Self.isJSON(request.headers[.contentType])
             let encoding = request.headers[.contentEncoding]?.lowercased()
             if let encoding, encoding != "gzip", encoding != "deflate" {
                 throw Self.refusal(.badRequest, "Unsupported Content-Encoding: \(encoding)")
@@ -53,37 +48,52 @@ struct OTLPRoutes {
             let buffer = try await e.body(request, limit: e.largeBody)
             e.metrics?.otlp.received(bytes: buffer.readableBytes)
             let runID = request.headers[.init(Self.runHeader)!]
-            let json = media == "application/json"
             try await e.pool.run {
-                var body = Array(buffer.readableBytesView)
-                do {
-                    switch encoding {
-                    case "gzip": body = try Inflate.gzip(body, limit: e.largeBody)
-                    case "deflate": body = try Inflate.deflate(body, limit: e.largeBody)
-                    default: break
-                    }
-                } catch Inflate.Failure.tooLarge {
-                    throw MLflowError.tooLarge(limit: e.largeBody, path: Self.path)
-                } catch {
-                    throw Self.refusal(.badRequest, "Failed to decompress \(encoding ?? "") payload")
-                }
-                let resources: [OTLPResourceSpans]
-                do { resources = json ? try OTLPJSON.exportRequest(body) : try OTLPProtobuf.exportRequest(body) } catch {
-                    throw Self.refusal(.badRequest, "Invalid OpenTelemetry format")
-                }
-                guard !resources.isEmpty else { throw Self.refusal(.badRequest, "Invalid OpenTelemetry format - no spans found") }
+                let resources = try Self.exportRequest(Array(buffer.readableBytesView), encoding: encoding, json: json, limit: e.largeBody)
                 let stored: Int
                 do { stored = try e.service.logSpans(experimentID: experimentID, runID: runID, resources) } catch let r as OTLPRefusal {
                     throw Self.refusal(HTTPResponse.Status(code: r.status), r.detail)
-                } catch let t as TrackingError where MLflowError(t).status.code >= 500 {
-                    e.metrics?.otlp.failed()
-                    throw t
+                } catch {  // the store failed (not the request): counted, as MLflow counts it
+                    if !((error as? TrackingError).map { MLflowError($0).status.code < 500 } ?? false) { e.metrics?.otlp.failed() }
+                    throw error
                 }
                 e.metrics?.otlp.stored(stored)
             }
-            _ = context
             return json ? Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
                 : Response(status: .ok, headers: [.contentType: "application/x-protobuf"], body: .init(byteBuffer: ByteBuffer()))
         }
+    }
+
+    /// Whether the body is JSON (`application/json`) rather than protobuf (`application/x-protobuf`), by the media type
+    /// before any parameter; any other is refused.
+    static func isJSON(_ contentType: String?) throws -> Bool {
+        let media = contentType.map { $0.split(separator: ";", maxSplits: 1).first.map(String.init) ?? "" }?
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        guard media == "application/x-protobuf" || media == "application/json" else {
+            throw refusal(.badRequest, "Invalid Content-Type: \(contentType ?? "None"). Expected: application/x-protobuf or application/json")
+        }
+        return media == "application/json"
+    }
+
+    /// The resource spans of a body as sent: inflated (at most `limit` bytes), then read in its format.
+    static func exportRequest(_ sent: [UInt8], encoding: String?, json: Bool, limit: Int) throws -> [OTLPResourceSpans] {
+        var body = sent
+        do {
+            switch encoding {
+            case "gzip": body = try Inflate.gzip(sent, limit: limit)
+            case "deflate": body = try Inflate.deflate(sent, limit: limit)
+            default: break
+            }
+        } catch Inflate.Failure.tooLarge {
+            throw MLflowError.tooLarge(limit: limit, path: path)
+        } catch {
+            throw refusal(.badRequest, "Failed to decompress \(encoding ?? "") payload")
+        }
+        let resources: [OTLPResourceSpans]
+        do { resources = json ? try OTLPJSON.exportRequest(body) : try OTLPProtobuf.exportRequest(body) } catch {
+            throw refusal(.badRequest, "Invalid OpenTelemetry format")
+        }
+        guard !resources.isEmpty else { throw refusal(.badRequest, "Invalid OpenTelemetry format - no spans found") }
+        return resources
     }
 }

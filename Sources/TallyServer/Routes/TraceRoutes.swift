@@ -34,11 +34,10 @@ struct TraceRoutes {
             o.add("next_page_token", page.nextPageToken)
             return ByteBuffer(string: o.json)
         })
-        t.on("traces/get", .get, access: .needs(.read, .traceQuery("trace_id"))) { request, context in
+        t.on("traces/get", .get, access: .needs(.read, .traceQuery("trace_id"))) { request, _ in
             // A trace whose last spans are still on their way is read again after 1 s and 2 s, as MLflow waits.
             let q = PercentDecoding.query(request.uri.query ?? "")
             let id = q["trace_id"]?.first, partial = ["true", "True", "1"].contains(q["allow_partial"]?.first ?? "")
-            _ = context
             for wait in [0] + TrackingService.spanWaits {
                 if wait > 0 { try await Task.sleep(for: .seconds(wait)) }
                 if let body = try await e.pool.run({ () throws -> ByteBuffer? in

@@ -78,9 +78,16 @@ enum SpanSQL {
                           .text((w.rootState ?? .inProgress).rawValue)]) > 0
             }
             // A trace already there is kept from being deleted until this transaction ends (its spans reference it);
-            // one deleted in between is made again.
+            // one deleted in between is made again. One of another experiment is refused, as `traces` (POST) refuses
+            // it: an export may only write the experiment it names.
             var made = try make()
-            if !made, try !TraceSQL.keep(db, w.traceID) { made = try make() }
+            if !made {
+                let found = try db.rows("SELECT experiment_id FROM traces WHERE trace_id = ?" + db.locking(.keep), [.text(w.traceID)])
+                if let owner = found.first?[0].int, owner != experimentID {
+                    throw TrackingError(.resourceAlreadyExists, "Trace with ID '\(w.traceID)' already exists in another experiment.")
+                }
+                if found.isEmpty { made = try make() }
+            }
             if made {
                 try TraceSQL.upsert(db, "trace_tags", w.traceID, [KeyValue(key: TraceKeys.artifactLocation, value: artifactLocation(w.traceID))])
             }
@@ -91,6 +98,11 @@ enum SpanSQL {
             let open = "NOT EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = traces.trace_id AND m.key = ?)"
             sets.append("request_time = CASE WHEN \(open) AND request_time > ? THEN ? ELSE request_time END")
             values += [.text(TraceKeys.infoFinalized), .integer(w.start), .integer(w.start)]
+            if w.end == nil {  // an earlier start with no end: the trace's end stays where it was
+                sets.append("execution_duration = CASE WHEN \(open) AND request_time > ? THEN execution_duration + (request_time - ?) "
+                            + "ELSE execution_duration END")
+                values += [.text(TraceKeys.infoFinalized), .integer(w.start), .integer(w.start)]
+            }
             if let end = w.end {
                 sets.append("""
                     execution_duration = CASE WHEN \(open) THEN (CASE WHEN request_time + execution_duration > ? THEN request_time + \

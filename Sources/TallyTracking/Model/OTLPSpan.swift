@@ -68,6 +68,10 @@ public struct OTLPLink: Sendable, Equatable {
 
 /// One span as an OpenTelemetry exporter sends it (OTLP's `Span`, the fields MLflow keeps).
 public struct OTLPSpan: Sendable, Equatable {
+    /// The most attributes, events or links one span may carry (OpenTelemetry's SDKs keep 128 by default): a few
+    /// bytes of protobuf per empty link or event would otherwise become a hundred of stored JSON each.
+    public static let maxElements = 65_536
+
     /// The trace id: 16 bytes (empty: not given).
     public var traceID: [UInt8] = []
     /// The span id: 8 bytes (empty: not given).

@@ -20,6 +20,9 @@ extension TrackingService {
     static let maxSessionIDLength = 250
     /// The longest trace name (MLflow's `MAX_CHARS_IN_TRACE_INFO_TAGS_VALUE`).
     static let maxTraceNameLength = 4096
+    /// The most JSON one export's spans may come to as stored (before compression): a small body of empty events or
+    /// links would otherwise make gigabytes of it.
+    public static let maxExportSpanBytes = 256 << 20
     /// The longest trace tag value; a longer one is cut (MLflow's `MAX_TRACE_TAG_VAL_LENGTH`).
     static let maxTraceTagValueLength = 8000
 
@@ -33,11 +36,16 @@ extension TrackingService {
     @discardableResult
     public func logSpans(experimentID: String, runID: String?, _ resources: [OTLPResourceSpans]) throws -> Int {
         var converted: [(span: ConvertedSpan, resource: [OTLPAttribute])] = []
+        var bytes = 0
         for r in resources {
             for s in r.spans {
                 do { converted.append((try ConvertedSpan(s, resource: r.resource), r.resource)) } catch let e as SpanConversionError {
                     throw OTLPRefusal(status: 422, detail: e.failedToLog ? "Failed to log OpenTelemetry spans"
                                       : "Cannot convert OpenTelemetry span to MLflow span")
+                }
+                bytes += converted[converted.count - 1].span.stored.content.utf8.count
+                guard bytes <= Self.maxExportSpanBytes else {
+                    throw OTLPRefusal(status: 413, detail: "The export's spans take more than \(Self.maxExportSpanBytes >> 20) MiB as MLflow keeps them")
                 }
             }
         }
@@ -50,9 +58,9 @@ extension TrackingService {
         }
         let writes = try order.map { try Self.spanWrite(byTrace[$0]!) }
         try metadata.logSpans(experimentID: Int64(e.experimentID) ?? 0, artifactLocation: { Self.traceArtifactsURI($0, in: e) }, writes)
-        if let runID, !runID.isEmpty {
+        if let runID, !runID.isEmpty {  // a run of the export's experiment: one may link only what one may write
             let rooted = writes.filter { $0.rootState != nil }.map(\.traceID)
-            if !rooted.isEmpty, (try? metadata.run(id: runID)) != nil { try? metadata.linkTraces(rooted, toRun: runID) }
+            if !rooted.isEmpty, (try? metadata.run(id: runID))?.info.experimentID == e.experimentID { try? metadata.linkTraces(rooted, toRun: runID) }
         }
         return converted.count
     }
@@ -103,7 +111,7 @@ extension TrackingService {
     /// A trace tag MLflow writes from spans: a valid key of at most 250 characters (others are skipped), the value cut
     /// to 8,000 characters.
     static func traceTag(_ key: String, _ value: String) -> KeyValue? {
-        guard (try? Validation.key(key, entity: "Tag")) != nil else { return nil }
+        guard (try? Validation.key(key, entity: "Tag")) != nil, (try? refuseServerTraceTag(key)) != nil else { return nil }  // not the server's
         return KeyValue(key: key, value: value.prefix(codePoints: maxTraceTagValueLength))
     }
 
@@ -117,11 +125,11 @@ extension TrackingService {
     /// The traces with a span satisfying every `span.*` clause of `f` (all of them when it has none), read in
     /// chunks: the spans of traces the other clauses left.
     func withSpansMatching(_ f: SearchFilter, _ traces: [TraceInfo]) throws -> [TraceInfo] {
-        let clauses = f.spanClauses
+        let clauses = f.spanClauses.map { ($0, $0.spanRegex) }
         guard !clauses.isEmpty else { return traces }
         var keep = Set<String>()
         for chunk in traces.map(\.traceID).chunks(of: TraceSQL.idsPerStatement) {
-            for (id, spans) in try metadata.spans(traceIDs: chunk) where spans.contains(where: { s in clauses.allSatisfy { $0.matches(s) } }) {
+            for (id, spans) in try metadata.spans(traceIDs: chunk) where spans.contains(where: { s in clauses.allSatisfy { $0.0.matches(s, regex: $0.1) } }) {
                 keep.insert(id)
             }
         }
@@ -189,7 +197,11 @@ extension TrackingService {
         let stored = kept.isEmpty ? [:] : try metadata.spans(traceIDs: kept)
         return try infos.map { info in
             if info.tag(TraceKeys.spansLocation) == Self.spansInTrackingStore {
-                return (stored[info.traceID] ?? []).compactMap { try? JSONParser.parse(Array($0.content.utf8)) }
+                return try (stored[info.traceID] ?? []).map { s in
+                    do { return try JSONParser.parse(Array(s.content.utf8)) } catch {
+                        throw TrackingError(.internalError, "spans (\(s.traceID), \(s.spanID)): the stored span is not JSON (\(error))")
+                    }
+                }
             }
             guard let reader = try? openTraceArtifact(traceID: info.traceID, path: nil).reader,
                   reader.size <= Self.maxTraceDataBytes else { return nil }

@@ -102,8 +102,11 @@ enum SpanContentCodec {
             return try bytes.withUnsafeBytes { b -> String in
                 let frame = UnsafeRawBufferPointer(rebasing: b[1...])
                 let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
-                guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size <= UInt64(Int32.max) else {
+                guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN else {
                     throw Corrupt(description: "\(row()): content is not a zstd frame of known size (\(frame.count) bytes)")
+                }
+                guard size <= UInt64(TrackingService.maxExportSpanBytes) else {  // no span is stored larger: a damaged size
+                    throw Corrupt(description: "\(row()): content says it holds \(size) bytes")
                 }
                 var out = [UInt8](repeating: 0, count: Int(size))
                 let n = contexts.decompress { dctx in

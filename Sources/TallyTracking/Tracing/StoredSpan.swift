@@ -196,7 +196,21 @@ extension FilterClause {
     /// `attributes.<key>` on the stored JSON too — `LIKE` and `ILIKE` as `%"<key>"<pattern>%`, `RLIKE` as
     /// `"<key>": "\"…` (MLflow's rewriting), `=` and `!=` against that `LIKE` text taken literally, `IN` never and
     /// `NOT IN` always (MLflow compares the JSON with the characters of that text).
-    func matches(_ s: StoredSpan) -> Bool {
+    func matches(_ s: StoredSpan) -> Bool { matches(s, regex: spanRegex) }
+
+    /// The regular expression an `RLIKE` attribute clause searches the stored JSON with (MLflow's rewriting), made
+    /// once per clause; `nil` for other clauses.
+    var spanRegex: Regex<AnyRegexOutput>? {
+        guard key.hasPrefix("attributes."), comparator == "RLIKE", case .string(var v) = value else { return nil }
+        let name = String(key.dropFirst("attributes.".count))
+        let start = v.hasPrefix("^"), end = v.hasSuffix("$")
+        if start { v.removeFirst() }
+        if end, !v.isEmpty { v.removeLast() }
+        return try? Regex("\"\(name)\": " + (start ? #""\\""# : #""\\".*"#) + v + (end ? #"\\""# : ""))
+    }
+
+    /// ``matches(_:)`` with the clause's regular expression made already.
+    func matches(_ s: StoredSpan, regex: Regex<AnyRegexOutput>?) -> Bool {
         switch key {
         case "name": return test(s.name)
         case "type": return s.type.map { test($0) } ?? false
@@ -205,11 +219,8 @@ extension FilterClause {
         default:
             let name = String(key.dropFirst("attributes.".count))
             switch (comparator, value) {
-            case ("RLIKE", .string(var v)):
-                let start = v.hasPrefix("^"), end = v.hasSuffix("$")
-                if start { v.removeFirst() }
-                if end, !v.isEmpty { v.removeLast() }
-                return FilterClause.regexSearch(s.content, "\"\(name)\": " + (start ? #""\\""# : #""\\".*"#) + v + (end ? #"\\""# : ""))
+            case ("RLIKE", _):
+                return regex.map { s.content.contains($0) } ?? false
             case (_, .string(let v)):
                 var literal = self
                 literal.value = .string("%\"\(name)\"\(v)%")
