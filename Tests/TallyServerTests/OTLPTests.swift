@@ -79,6 +79,32 @@ import TallyTracking
         }
     }
 
+    /// Bodies that would nest or repeat without bound are refused, not followed: 200 KB of group starts, values
+    /// nested 40 deep, a span with 65,537 links.
+    @Test func boundedNestingAndRepetition() throws {
+        #expect(throws: OTLPProtobuf.Malformed.self) { try OTLPProtobuf.exportRequest([UInt8](repeating: 0x0B, count: 200_000)) }
+        // An unknown group nested 1,000 deep at the top level, then closed: skipped by counting.
+        let groups: [UInt8] = (0..<1000).flatMap { _ in [UInt8(0xCB), 0x06] } + (0..<1000).flatMap { _ in [UInt8(0xCC), 0x06] }
+        #expect(try OTLPProtobuf.exportRequest(groups).isEmpty)
+        func delimited(_ field: UInt8, _ body: [UInt8]) -> [UInt8] {
+            var out: [UInt8] = [field << 3 | 2]
+            var n = body.count
+            while n >= 0x80 { out.append(UInt8(n & 0x7F) | 0x80); n >>= 7 }
+            return out + [UInt8(n)] + body
+        }
+        func request(_ spanBody: [UInt8]) -> [UInt8] { delimited(1, delimited(2, delimited(2, spanBody))) }
+        let ids = delimited(1, [UInt8](repeating: 1, count: 16)) + delimited(2, [UInt8](repeating: 2, count: 8))
+        var value: [UInt8] = [0x10, 0x01]  // AnyValue { bool_value: true }
+        for _ in 0..<40 { value = delimited(5, delimited(1, value)) }  // array_value { values: [value] }
+        let deep = request(ids + delimited(9, delimited(1, Array("k".utf8)) + delimited(2, value)))
+        #expect(throws: OTLPProtobuf.Malformed.self) { try OTLPProtobuf.exportRequest(deep) }
+        var shallow: [UInt8] = [0x10, 0x01]
+        for _ in 0..<20 { shallow = delimited(5, delimited(1, shallow)) }
+        #expect(try OTLPProtobuf.exportRequest(request(ids + delimited(9, delimited(1, Array("k".utf8)) + delimited(2, shallow)))).count == 1)
+        let links = request(ids + (0...OTLPSpan.maxElements).flatMap { _ in [UInt8(0x6A), 0x00] })
+        #expect(throws: OTLPProtobuf.Malformed.self) { try OTLPProtobuf.exportRequest(links) }
+    }
+
     /// Every truncation and 20,000 random corruptions of the request: read or refused as malformed, never a crash.
     @Test func corruptionIsRefusedNotFatal() {
         for n in 0..<Self.proto.count {

@@ -223,6 +223,27 @@ private func name(_ v: JSONValue) -> String? {
         try s.logSpans(experimentID: gone, runID: nil, [OTLPResourceSpans(resource: [], spans: [long])])
         #expect(try s.traceExperiment(id: "tr-" + String(repeating: "05", count: 16)) == gone)
 
+        // Spans may not write another experiment's trace, nor the tags the server owns; a run of another experiment
+        // is not linked; an earlier start with no end keeps the trace's end.
+        let otherExperiment = try s.createExperiment(name: "other")
+        expectError(.resourceAlreadyExists, "already exists in another experiment") {
+            try s.logSpans(experimentID: otherExperiment, runID: nil, [OTLPResourceSpans(resource: [], spans: [Self.grandchild])])
+        }
+        var owned = Self.span("0a0a0a0a0a0a0a0a", name: "owned", start: 10_000_000_000, end: 20_000_000_000,
+                              attributes: [a("mlflow.traceTag.mlflow.trace.spansLocation", .string("X")),
+                                           a("mlflow.traceTag.mlflow.artifactLocation", .string("s3://elsewhere"))],
+                              trace: Array(repeating: 0x0a, count: 16))
+        let foreignRun = try s.createRun(experimentID: otherExperiment, userID: "u", runName: "r", startTime: 1).info.runID
+        try s.logSpans(experimentID: "0", runID: foreignRun, [OTLPResourceSpans(resource: [], spans: [owned])])
+        let ownedID = "tr-" + String(repeating: "0a", count: 16)
+        var o = try s.traceInfo(id: ownedID)
+        #expect(o.tag(TraceKeys.spansLocation) == "TRACKING_STORE" && o.tag(TraceKeys.artifactLocation)?.hasPrefix("mlflow-artifacts:/0/") == true)
+        #expect(o.linkedRuns.isEmpty && o.requestTime == 10_000 && o.executionDuration == 10_000)
+        owned = Self.span("0b0b0b0b0b0b0b0b", parent: "0a0a0a0a0a0a0a0a", name: "open", start: 5_000_000_000, end: 0, trace: owned.traceID)
+        try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: [], spans: [owned])])
+        o = try s.traceInfo(id: ownedID)
+        #expect(o.requestTime == 5_000 && o.endTime == 20_000)
+
         // Deleting a trace deletes its spans.
         #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: [Self.traceID]) == 1)
         #expect(try f.service.metadata.spans(traceIDs: [Self.traceID]).isEmpty)
