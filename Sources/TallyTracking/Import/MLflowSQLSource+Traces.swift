@@ -85,7 +85,7 @@ extension MLflowSQLSource {
     /// as the `traces.json` its client reads: each span's stored JSON, parents first. `nil` for a trace whose spans
     /// are in its artifacts.
     func traceSpans(_ t: TraceInfo) throws -> [UInt8]? {
-        guard t.tag(TraceKeys.spansLocation) == "TRACKING_STORE", has("spans") else { return nil }
+        guard t.keepsSpans, has("spans") else { return nil }
         let spans = try rows("SELECT content FROM spans WHERE trace_id = ? ORDER BY start_time_unix_nano, span_id", [.text(t.traceID)])
             .compactMap { $0[0].string }.filter { !$0.isEmpty }
         return Array(("{\"spans\": [" + spans.joined(separator: ", ") + "]}").utf8)

@@ -44,26 +44,7 @@ extension JSONValue {
     /// (keys compared by code points, as Python compares them: by their UTF-8 bytes). Empty for other values.
     public var pythonMembers: [(String, JSONValue)] {
         guard case .object(let members) = self else { return [] }
-        var out: [(String, JSONValue)] = []
-        out.reserveCapacity(members.count)
-        if members.count <= 16 {  // small objects, the usual: a scan costs less than hashing every key
-            next: for (k, v) in members {
-                for i in out.indices where ExactKey.sameBytes(out[i].0, k) {
-                    out[i].1 = v
-                    continue next
-                }
-                out.append((k, v))
-            }
-            return out
-        }
-        var at: [ExactKey: Int] = [:]
-        for (k, v) in members {
-            if let i = at[ExactKey(k)] { out[i].1 = v } else {
-                at[ExactKey(k)] = out.count
-                out.append((k, v))
-            }
-        }
-        return out
+        return pythonDict(members)
     }
 
     /// A JSON number as Python writes it back after reading it: an integer literal as its digits (`-0` is `0`), any
@@ -112,4 +93,29 @@ extension JSONValue {
         case .array, .object: nil
         }
     }
+}
+
+/// Key-value pairs as a Python dict built from them in order holds them: each key once, at its first place, with its
+/// last value (keys compared by their UTF-8 bytes, as Python compares them — not by Swift's canonical equivalence).
+func pythonDict<Value>(_ pairs: [(String, Value)]) -> [(String, Value)] {
+    var out: [(String, Value)] = []
+    out.reserveCapacity(pairs.count)
+    if pairs.count <= 16 {  // small dicts, the usual: a scan costs less than hashing every key
+        next: for (k, v) in pairs {
+            for i in out.indices where ExactKey.sameBytes(out[i].0, k) {
+                out[i].1 = v
+                continue next
+            }
+            out.append((k, v))
+        }
+        return out
+    }
+    var at: [ExactKey: Int] = [:]
+    for (k, v) in pairs {
+        if let i = at[ExactKey(k)] { out[i].1 = v } else {
+            at[ExactKey(k)] = out.count
+            out.append((k, v))
+        }
+    }
+    return out
 }

@@ -144,7 +144,7 @@ enum SpanSQL {
     static func insert(_ db: some SQLConnection, _ traceID: String, _ spans: [StoredSpan]) throws -> Bool {
         guard try TraceSQL.keep(db, traceID) else { return false }
         try upsert(db, spans)
-        try TraceSQL.upsert(db, "trace_tags", traceID, [KeyValue(key: TraceKeys.spansLocation, value: TrackingService.spansInTrackingStore)])
+        try TraceSQL.upsert(db, "trace_tags", traceID, [KeyValue(key: TraceKeys.spansLocation, value: TraceKeys.trackingStore)])
         return true
     }
 

@@ -73,6 +73,9 @@ public struct TraceInfo: Sendable, Equatable {
     public static let maxTime: Int64 = 253_402_300_799_999
     /// The longest duration a trace may have (protobuf's: 10,000 years), in milliseconds.
     public static let maxDuration: Int64 = 315_576_000_000_000
+    /// Whether the tracking store keeps the trace's spans (sent over OTLP, or imported): its
+    /// `mlflow.trace.spansLocation` is `TRACKING_STORE`, and readers fetch them with `traces/get`.
+    public var keepsSpans: Bool { tag(TraceKeys.spansLocation) == TraceKeys.trackingStore }
     /// Every run the trace belongs to: the one it was made in, then those it was linked to.
     public var runs: [String] { (metadata(TraceKeys.sourceRun).map { [$0] } ?? []) + linkedRuns }
 }
@@ -136,6 +139,8 @@ public enum TraceKeys {
     /// Tag: where the spans are: `TRACKING_STORE` when they came over OTLP and are kept in the metadata store (readers
     /// then fetch them with `traces/get` and `traces/batchGet`); none when the client wrote them to the artifact store.
     public static let spansLocation = "mlflow.trace.spansLocation"
+    /// The ``spansLocation`` of a trace whose spans the tracking store keeps.
+    public static let trackingStore = "TRACKING_STORE"
     /// Metadata: the conversation the trace belongs to.
     public static let session = "mlflow.trace.session"
     /// Metadata: the client's count of the trace's spans and their sizes (JSON: `num_spans`, `total_size_bytes`, …).

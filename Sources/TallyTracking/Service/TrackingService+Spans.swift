@@ -14,8 +14,6 @@ public struct OTLPRefusal: Error, Equatable, Sendable {
 }
 
 extension TrackingService {
-    /// Where a trace's spans are when MLflow's tracking store holds them (the `mlflow.trace.spansLocation` tag).
-    public static let spansInTrackingStore = "TRACKING_STORE"
     /// The longest session id a trace may carry (MLflow's `MAX_CHARS_IN_TRACE_INFO_METADATA`).
     static let maxSessionIDLength = 250
     /// The longest trace name (MLflow's `MAX_CHARS_IN_TRACE_INFO_TAGS_VALUE`).
@@ -73,10 +71,10 @@ extension TrackingService {
         let rootSpan = spans.first { $0.span.isRoot }?.span
         let rootState: TraceState? = rootSpan.map { $0.stored.status == "ERROR" ? .error : .ok }
         let lastRoot = spans.last { $0.span.isRoot }?.span
-        var tags = [KeyValue(key: TraceKeys.spansLocation, value: spansInTrackingStore)]
+        var tags = [KeyValue(key: TraceKeys.spansLocation, value: TraceKeys.trackingStore)]
         var metadata: [KeyValue] = []
         if let resource = spans.first(where: { !$0.resource.isEmpty })?.resource {
-            for a in PythonDict<OTLPValue>(resource.map { ($0.key, $0.value) }).items
+            for a in pythonDict(resource.map { ($0.key, $0.value) })
             where !a.0.hasPrefix("telemetry.sdk.") && !a.0.hasPrefix("mlflow.") {
                 let value: String
                 if case .string(let s) = a.1 { value = s } else { value = ConvertedSpan.raw(a.1, bytesAsBase64: false).pythonDumps() }
@@ -162,7 +160,7 @@ extension TrackingService {
     /// Whether a trace kept here has every span its client counted (`mlflow.trace.sizeStats`' `num_spans`; a trace
     /// without the count is complete, as is one whose spans are in the artifact store).
     static func complete(_ info: TraceInfo, spans: Int) -> Bool {
-        guard info.tag(TraceKeys.spansLocation) == spansInTrackingStore, let stats = info.metadata(TraceKeys.sizeStats),
+        guard info.keepsSpans, let stats = info.metadata(TraceKeys.sizeStats),
               case .number(let n)? = (try? JSONParser.parse(Array(stats.utf8)))?["num_spans"], let expected = Int(n) else { return true }
         return spans >= expected
     }
@@ -186,17 +184,17 @@ extension TrackingService {
     /// `traces.json` as MLflow makes it from its span table (`{"spans":[` + each span's stored JSON + `]}`); `nil`
     /// for any other trace (its spans are in the artifact store).
     public func keptTraceData(traceID: String) throws -> String? {
-        guard let info = try metadata.traces(ids: [traceID]).first, info.tag(TraceKeys.spansLocation) == Self.spansInTrackingStore else { return nil }
+        guard let info = try metadata.traces(ids: [traceID]).first, info.keepsSpans else { return nil }
         return #"{"spans":["# + (try metadata.spans(traceIDs: [traceID])[traceID] ?? []).map(\.content).joined(separator: ",") + "]}"
     }
 
     /// Each trace's spans as MLflow's span dicts (`nil`: none can be read): from the span table for a trace that keeps
     /// them here, else from its `traces.json` in the artifact store this server proxies.
     func spanDicts(of infos: [TraceInfo]) throws -> [[JSONValue]?] {
-        let kept = infos.filter { $0.tag(TraceKeys.spansLocation) == Self.spansInTrackingStore }.map(\.traceID)
+        let kept = infos.filter(\.keepsSpans).map(\.traceID)
         let stored = kept.isEmpty ? [:] : try metadata.spans(traceIDs: kept)
         return try infos.map { info in
-            if info.tag(TraceKeys.spansLocation) == Self.spansInTrackingStore {
+            if info.keepsSpans {
                 return try (stored[info.traceID] ?? []).map { s in
                     do { return try JSONParser.parse(Array(s.content.utf8)) } catch {
                         throw TrackingError(.internalError, "spans (\(s.traceID), \(s.spanID)): the stored span is not JSON (\(error))")

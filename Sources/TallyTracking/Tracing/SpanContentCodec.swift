@@ -43,36 +43,34 @@ enum SpanContentCodec {
     }
     private static let dictionaries = Dictionaries()
 
-    /// zstd's contexts, kept for reuse (making one per span costs more than compressing it).
+    /// zstd contexts of one kind, kept for reuse (making one per span costs more than compressing it): taken by one
+    /// thread at a time, at most ``kept`` of them kept.
     private final class Contexts: Sendable {
-        private let compressing = Mutex<[UInt]>([]), decompressing = Mutex<[UInt]>([])
+        private let free = Mutex<[UInt]>([])  // the idle contexts' addresses
+        private let make: @Sendable () -> OpaquePointer?
+        private let release: @Sendable (OpaquePointer) -> Void
         static let kept = 16
 
-        func compress<R>(_ body: (OpaquePointer) -> R) -> R {
-            let c = compressing.withLock { $0.popLast() }.flatMap { OpaquePointer(bitPattern: $0) } ?? ZSTD_createCCtx()!
-            defer {
-                if !compressing.withLock({ free in
-                    guard free.count < Self.kept else { return false }
-                    free.append(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(c))))
-                    return true
-                }) { ZSTD_freeCCtx(c) }
-            }
-            return body(c)
+        init(make: @escaping @Sendable () -> OpaquePointer?, release: @escaping @Sendable (OpaquePointer) -> Void) {
+            self.make = make
+            self.release = release
         }
 
-        func decompress<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
-            let d = decompressing.withLock { $0.popLast() }.flatMap { OpaquePointer(bitPattern: $0) } ?? ZSTD_createDCtx()!
+        func with<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+            let c = free.withLock { $0.popLast() }.flatMap { OpaquePointer(bitPattern: $0) } ?? make()!
             defer {
-                if !decompressing.withLock({ free in
-                    guard free.count < Self.kept else { return false }
-                    free.append(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(d))))
+                let kept = free.withLock { idle in
+                    guard idle.count < Self.kept else { return false }
+                    idle.append(UInt(bitPattern: c))
                     return true
-                }) { ZSTD_freeDCtx(d) }
+                }
+                if !kept { release(c) }
             }
-            return try body(d)
+            return try body(c)
         }
     }
-    private static let contexts = Contexts()
+    private static let compressing = Contexts(make: { ZSTD_createCCtx() }, release: { ZSTD_freeCCtx($0) })
+    private static let decompressing = Contexts(make: { ZSTD_createDCtx() }, release: { ZSTD_freeDCtx($0) })
 
     /// The stored form of a span's JSON.
     static func encode(_ text: String) -> [UInt8] {
@@ -80,7 +78,7 @@ enum SpanContentCodec {
         return text.withUTF8 { raw -> [UInt8] in
             let bound = ZSTD_compressBound(raw.count)
             var out = [UInt8](repeating: 1, count: 1 + bound)
-            let n = contexts.compress { cctx in
+            let n = compressing.with { cctx in
                 out.withUnsafeMutableBytes { o in
                     ZSTD_compress_usingCDict(cctx, o.baseAddress! + 1, bound, raw.baseAddress, raw.count, dictionaries.compress)
                 }
@@ -109,7 +107,7 @@ enum SpanContentCodec {
                     throw Corrupt(description: "\(row()): content says it holds \(size) bytes")
                 }
                 var out = [UInt8](repeating: 0, count: Int(size))
-                let n = contexts.decompress { dctx in
+                let n = decompressing.with { dctx in
                     out.withUnsafeMutableBytes { o in
                         ZSTD_decompress_usingDDict(dctx, o.baseAddress, o.count, frame.baseAddress, frame.count, dictionaries.decompress)
                     }

@@ -73,24 +73,24 @@ extension ConvertedSpan {
         guard let start = Int64(exactly: s.start), let end = Int64(exactly: s.end) else { throw SpanConversionError(failedToLog: true) }
         let traceID = "tr-" + Self.hex(trace)
 
-        var attributes = PythonDict<String>()
-        for a in s.attributes { attributes[a.key] = Self.dumped(a.value) }
-        attributes[Self.requestIDKey] = JSONValue.string(traceID).pythonDumps(ascii: false)
+        // In the order MLflow sets them: the span's own, the request id, a known service's name on a root span.
+        var attributes = s.attributes.map { ($0.key, Self.dumped($0.value)) }
+        attributes.append((Self.requestIDKey, JSONValue.string(traceID).pythonDumps(ascii: false)))
         if parent == nil, let service = resource.first(where: { $0.key == "service.name" }).flatMap({ Self.serviceName($0.value) }) {
-            attributes["service.name"] = JSONValue.string(service).pythonDumps(ascii: false)
+            attributes.append(("service.name", JSONValue.string(service).pythonDumps(ascii: false)))
         }
-        let sanitized = attributes.items.map { ($0.0, Self.sanitized($0.1)) }
+        let sanitized = pythonDict(attributes).map { ($0.0, Self.sanitized($0.1)) }
 
         let code = s.statusCode == 1 ? "OK" : s.statusCode == 2 ? "ERROR" : "UNSET"
         let events: [JSONValue] = s.events.map { e in
             .object([("name", .string(e.name)), ("time_unix_nano", .number(String(e.time))),
-                     ("attributes", .object(PythonDict<JSONValue>(e.attributes.map { ($0.key, Self.raw($0.value, bytesAsBase64: false)) }).items))])
+                     ("attributes", .object(pythonDict(e.attributes.map { ($0.key, Self.raw($0.value, bytesAsBase64: false)) })))])
         }
         let links: [JSONValue] = s.links.map { l in
-            let attrs = PythonDict<JSONValue>(l.attributes.map { ($0.key, Self.raw($0.value, bytesAsBase64: true)) })
+            let attrs = pythonDict(l.attributes.map { ($0.key, Self.raw($0.value, bytesAsBase64: true)) })
             return .object([("trace_id", .string("tr-" + Self.hex(Self.trimmed(l.traceID), digits: 32))),
                             ("span_id", .string(Self.hex(Self.trimmed(l.spanID), digits: 16))),
-                            ("attributes", attrs.items.isEmpty ? .null : .object(attrs.items))])
+                            ("attributes", attrs.isEmpty ? .null : .object(attrs))])
         }
         let dict = JSONValue.object([
             ("trace_id", .string(Base64.encode(trace))), ("span_id", .string(Base64.encode(span))),
@@ -146,7 +146,7 @@ extension ConvertedSpan {
         case .double(let d): .number(d.isNaN ? "NaN" : d.isInfinite ? (d > 0 ? "Infinity" : "-Infinity") : JSONValue.pythonNumber("\(d)"))
         case .bytes(let b): .string(bytesAsBase64 ? Base64.encode(b) : PythonRepr.bytes(b))
         case .array(let items): .array(items.map { raw($0, bytesAsBase64: bytesAsBase64) })
-        case .map(let kvs): .object(PythonDict<JSONValue>(kvs.map { ($0.key, raw($0.value, bytesAsBase64: bytesAsBase64)) }).items)
+        case .map(let kvs): .object(pythonDict(kvs.map { ($0.key, raw($0.value, bytesAsBase64: bytesAsBase64)) }))
         }
     }
 
@@ -158,29 +158,6 @@ extension ConvertedSpan {
         switch twice {
         case .string, .object, .array: return inner
         default: return dumped
-        }
-    }
-}
-
-/// A Python dict's order: each key once, at its first place, holding its last value.
-struct PythonDict<Value> {
-    private(set) var items: [(String, Value)] = []
-    private var at: [String: Int] = [:]
-
-    init() {}
-
-    init(_ pairs: [(String, Value)]) {
-        for (k, v) in pairs { self[k] = v }
-    }
-
-    subscript(key: String) -> Value? {
-        get { at[key].map { items[$0].1 } }
-        set {
-            guard let newValue else { return }
-            if let i = at[key] { items[i].1 = newValue } else {
-                at[key] = items.count
-                items.append((key, newValue))
-            }
         }
     }
 }
@@ -247,9 +224,7 @@ extension StoredSpan {
         }
         guard let spanID = id("span_id") else { return nil }
         var type: String?
-        if case .string(let raw)? = d["attributes"]?["mlflow.spanType"] {
-            if case .string(let t)? = try? JSONParser.parse(Array(raw.utf8)) { type = t } else { type = raw }
-        }
+        if case .string(let raw)? = d["attributes"]?["mlflow.spanType"] { type = TrackingService.jsonString(raw) }
         var status = "UNSET"
         if case .string(let code)? = d["status"]?["code"] {
             status = code == "STATUS_CODE_OK" ? "OK" : code == "STATUS_CODE_ERROR" ? "ERROR" : "UNSET"
