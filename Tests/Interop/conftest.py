@@ -51,6 +51,8 @@ def pytest_sessionfinish(session, exitstatus):
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
 os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "60"
+# The oracle prices spans from the model catalog MLflow bundles, not one it would fetch from GitHub (offline here).
+os.environ["MLFLOW_MODEL_CATALOG_URI"] = ""
 
 
 POSTGRES = os.environ.get("TALLY_INTEROP_BACKEND") == "postgres"

@@ -73,6 +73,8 @@ public struct ServerConfiguration: Sendable {
     public var webhooks = WebhookPolicy()
     /// Whether scorers with code may be registered (`--enable-custom-scorers`, MLflow's `MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS`).
     public var customScorers = false
+    /// The prices OTLP spans are priced from (`--model-prices`; `nil`: none are).
+    public var modelPrices: ModelPrices?
     /// A cluster's secret, for the webhook key only (offline commands on a cluster's database, which join nothing);
     /// a cluster member's comes with ``cluster``.
     public var webhookClusterSecret: String?
@@ -115,7 +117,8 @@ public enum TallyApplication {
         let cluster = try config.cluster.map { try ClusterNode.join($0, metadata: meta, metrics: metrics, report: { log.warning("\($0)") }) }
         let hooks = WebhookDelivery(policy: config.webhooks, secrets: secrets, report: { log.warning("\($0)") })
         let service = TrackingService(metadata: meta, metrics: metrics, artifactRoot: config.defaultArtifactRoot, artifacts: artifacts,
-                                      faults: config.faults, cluster: cluster, webhooks: hooks, customScorers: config.customScorers)
+                                      faults: config.faults, cluster: cluster, webhooks: hooks, customScorers: config.customScorers,
+                                      modelPrices: config.modelPrices)
         // A single server's latest values follow its own log after a crash. In a cluster the shared log's records
         // commit with the latest values, and the local store is only a copy: nothing to reconcile from it.
         if cluster == nil { try service.reconcileLatest() }

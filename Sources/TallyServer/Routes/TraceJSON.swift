@@ -89,7 +89,7 @@ enum TraceJSON {
         o.add("request_time", ProtoTime.timestamp(t.requestTime))
         o.add("execution_duration", t.executionDuration.map(ProtoTime.duration))
         o.add("state", t.state.rawValue)
-        o.add("trace_metadata", raw: object(t.metadata))
+        if !t.metadata.isEmpty { o.add("trace_metadata", raw: object(t.metadata)) }  // an empty map is left out, as protobuf's JSON
         o.add("assessments", array: t.assessments.map(assessment))
         o.add("tags", raw: object(t.tags))
         o.add("request_preview", t.requestPreview)

@@ -5,15 +5,16 @@ extension JSONValue {
     /// every character outside printable ASCII escaped (`\u00e9`), a key given twice kept once (at its first place,
     /// with its last value, as `json.loads` builds a dict), and numbers as Python reads and writes them back
     /// (``pythonNumber(_:)``). With `ascii` false, `ensure_ascii=False`: characters beyond ASCII written as they are.
-    public func pythonDumps(sortKeys: Bool = false, ascii: Bool = true) -> String {
+    /// With `compact`, `separators=(",", ":")`.
+    public func pythonDumps(sortKeys: Bool = false, ascii: Bool = true, compact: Bool = false) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(128)
-        writePython(&out, sortKeys: sortKeys, ascii: ascii)
+        writePython(&out, sortKeys: sortKeys, ascii: ascii, compact: compact)
         return String(decoding: out, as: UTF8.self)
     }
 
     /// Writes the value's `json.dumps` text as bytes (with `ascii`, all ASCII: every other character is escaped).
-    func writePython(_ out: inout [UInt8], sortKeys: Bool, ascii: Bool = true) {
+    func writePython(_ out: inout [UInt8], sortKeys: Bool, ascii: Bool = true, compact: Bool = false) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
@@ -22,8 +23,8 @@ extension JSONValue {
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (i, v) in items.enumerated() {
-                if i > 0 { out.append(contentsOf: ", ".utf8) }
-                v.writePython(&out, sortKeys: sortKeys, ascii: ascii)
+                if i > 0 { out.append(contentsOf: (compact ? "," : ", ").utf8) }
+                v.writePython(&out, sortKeys: sortKeys, ascii: ascii, compact: compact)
             }
             out.append(UInt8(ascii: "]"))
         case .object:
@@ -31,10 +32,10 @@ extension JSONValue {
             if sortKeys { members.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) } }  // UTF-8 order is code point order
             out.append(UInt8(ascii: "{"))
             for (i, (k, v)) in members.enumerated() {
-                if i > 0 { out.append(contentsOf: ", ".utf8) }
+                if i > 0 { out.append(contentsOf: (compact ? "," : ", ").utf8) }
                 Self.appendASCIIQuoted(k, to: &out, ascii: ascii)
-                out.append(contentsOf: ": ".utf8)
-                v.writePython(&out, sortKeys: sortKeys, ascii: ascii)
+                out.append(contentsOf: (compact ? ":" : ": ").utf8)
+                v.writePython(&out, sortKeys: sortKeys, ascii: ascii, compact: compact)
             }
             out.append(UInt8(ascii: "}"))
         }

@@ -19,6 +19,14 @@ public struct SpanTraceWrite: Sendable, Equatable {
     public var tags: [KeyValue]
     /// Metadata written only where the trace has no entry of the key (`mlflow.trace.user`, `mlflow.trace.session`).
     public var metadataIfAbsent: [KeyValue]
+    /// Each span's token usage in this batch, for the trace's sum (``SpanUsage``).
+    var usageNodes: [SpanUsage.Node] = []
+    /// Each span's cost in this batch.
+    var costNodes: [SpanUsage.Node] = []
+    /// The batch's own token sum (`nil`: no span in it has usage; nothing is written).
+    var batchTokens: [String: PyNumber]?
+    /// The batch's own cost sum.
+    var batchCost: [String: PyNumber]?
 
     /// A trace's part of a batch.
     public init(traceID: String, spans: [StoredSpan], start: Int64, end: Int64?, rootState: TraceState?, requestPreview: String?,
@@ -116,12 +124,47 @@ enum SpanSQL {
             }
             try db.run("UPDATE traces SET " + sets.joined(separator: ", ") + " WHERE trace_id = ?", values + [.text(w.traceID)])
             try upsert(db, w.spans)
+            try totals(db, w, made: made)
             try TraceSQL.upsert(db, "trace_tags", w.traceID, w.tags)
             for m in w.metadataIfAbsent {
                 try db.run("INSERT INTO trace_metadata VALUES (?, ?, ?) ON CONFLICT (trace_id, key) DO NOTHING",
                            [.text(w.traceID), .text(m.key), .text(m.value)])
             }
         }
+    }
+
+    /// Writes a trace's token usage and cost from its spans (MLflow's `log_spans`): for a trace made by this batch,
+    /// the batch's sums; for one already there, the sums over its stored spans and the batch's, written over the
+    /// counts it has — unless its client finalised it with counts of its own, which stand. Nothing when the batch has
+    /// no span with usage (or cost).
+    static func totals(_ db: some SQLConnection, _ w: SpanTraceWrite, made: Bool) throws {
+        guard w.batchTokens != nil || w.batchCost != nil else { return }
+        var meta: [String: String] = [:]
+        for r in try db.rows("SELECT key, value FROM trace_metadata WHERE trace_id = ? AND key IN (?, ?, ?)",
+                             [.text(w.traceID), .text(TraceKeys.infoFinalized), .text(TraceKeys.tokenUsage), .text(TraceKeys.cost)]) {
+            if let k = r[0].string { meta[k] = r[1].string ?? "" }
+        }
+        let finalized = meta[TraceKeys.infoFinalized] != nil
+        var tokens = finalized && !SpanUsage.tokenColumns(meta[TraceKeys.tokenUsage]).isEmpty ? nil : w.batchTokens
+        var cost = finalized && !SpanUsage.costColumns(meta[TraceKeys.cost]).isEmpty ? nil : w.batchCost
+        if !made, tokens != nil || cost != nil {  // rollups may come in another batch than their children: sum the whole tree
+            let batch = Set(w.spans.map(\.spanID))
+            var usage: [SpanUsage.Node] = [], costs: [SpanUsage.Node] = []
+            for r in try db.rows("SELECT span_id, parent_span_id, content FROM spans WHERE trace_id = ?", [.text(w.traceID)]) {
+                guard let id = r[0].string, !batch.contains(id), case .blob(let stored) = r[2],
+                      let content = try? SpanContentCodec.decode(stored, where: "spans (\(w.traceID), \(id))"),
+                      let dict = try? JSONParser.parse(Array(content.utf8)) else { continue }  // as MLflow, a malformed span is skipped
+                let attributes = dict.pythonMember("attributes") ?? .null
+                usage.append(SpanUsage.Node(spanID: id, parentID: r[1].string, value: attributes.pythonMember(SpanTranslation.usageKey)))
+                costs.append(SpanUsage.Node(spanID: id, parentID: r[1].string, value: attributes.pythonMember(SpanTranslation.costKey)))
+            }
+            if tokens != nil { tokens = try SpanUsage.tokens(w.usageNodes + usage) }
+            if cost != nil { cost = try SpanUsage.cost(w.costNodes + costs) }
+        }
+        var written: [KeyValue] = []
+        if let tokens, let text = SpanUsage.tokenText(tokens, over: meta[TraceKeys.tokenUsage]) { written.append(KeyValue(key: TraceKeys.tokenUsage, value: text)) }
+        if let cost, let text = SpanUsage.costText(cost, over: meta[TraceKeys.cost]) { written.append(KeyValue(key: TraceKeys.cost, value: text)) }
+        if !written.isEmpty { try TraceSQL.upsert(db, "trace_metadata", w.traceID, written) }
     }
 
     /// Upserts spans, a statement per 100 (the last of an id given twice wins).

@@ -98,10 +98,27 @@ enum TraceSQL {
                   t.executionDuration.map(SQLValue.integer) ?? .null, .text(t.state.rawValue), .text(orNull: t.requestPreview), .text(orNull: t.responsePreview)])
         guard changed > 0 else { return false }
         try upsert(db, "trace_tags", t.traceID, t.tags)
-        try upsert(db, "trace_metadata", t.traceID, t.metadata)
+        try upsert(db, "trace_metadata", t.traceID, try analytics(db, t))
         for a in t.assessments { try addAssessment(db, a, keepingTaken: true) }  // one already stored (under any trace) is kept
         for run in t.linkedRuns { try link(db, [t.traceID], run) }
         return true
+    }
+
+    /// A trace's metadata with its token usage and cost as MLflow keeps them (in columns: ``SpanUsage``): the counts
+    /// given set over the trace's own, in MLflow's order; a key left without counts is removed.
+    static func analytics(_ db: some SQLConnection, _ t: TraceInfo) throws -> [KeyValue] {
+        var metadata = t.metadata
+        for key in [TraceKeys.tokenUsage, TraceKeys.cost] {
+            guard let given = metadata.last(where: { $0.key == key })?.value else { continue }
+            let existing = try db.rows("SELECT value FROM trace_metadata WHERE trace_id = ? AND key = ?", [.text(t.traceID), .text(key)]).first?[0].string
+            metadata.removeAll { $0.key == key }
+            if let text = SpanUsage.startTraceText(key, given: given, existing: existing) {
+                metadata.append(KeyValue(key: key, value: text))
+            } else if existing != nil {
+                try db.run("DELETE FROM trace_metadata WHERE trace_id = ? AND key = ?", [.text(t.traceID), .text(key)])
+            }
+        }
+        return metadata
     }
 
     /// Upserts key-value rows of a trace, a statement per 300 (the last of a key given twice wins: one statement may

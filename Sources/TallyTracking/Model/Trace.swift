@@ -151,4 +151,8 @@ public enum TraceKeys {
     public static let sourceRun = "mlflow.sourceRun"
     /// Metadata: set on every trace the server has stored (MLflow's marker that the trace's fields are final).
     public static let infoFinalized = "mlflow.trace.infoFinalized"
+    /// Metadata: the trace's token counts (JSON: `input_tokens`, `output_tokens`, `total_tokens`, cache counts).
+    public static let tokenUsage = "mlflow.trace.tokenUsage"
+    /// Metadata: the trace's cost in US dollars (JSON: `input_cost`, `output_cost`, `total_cost`).
+    public static let cost = "mlflow.trace.cost"
 }

@@ -37,7 +37,7 @@ extension TrackingService {
         var bytes = 0
         for r in resources {
             for s in r.spans {
-                do { converted.append((try ConvertedSpan(s, resource: r.resource), r.resource)) } catch let e as SpanConversionError {
+                do { converted.append((try ConvertedSpan(s, resource: r.resource, prices: modelPrices), r.resource)) } catch let e as SpanConversionError {
                     throw OTLPRefusal(status: 422, detail: e.failedToLog ? "Failed to log OpenTelemetry spans"
                                       : "Cannot convert OpenTelemetry span to MLflow span")
                 }
@@ -48,14 +48,17 @@ extension TrackingService {
             }
         }
         guard !converted.isEmpty else { return 0 }
+        let failedToLog = OTLPRefusal(status: 422, detail: "Failed to log OpenTelemetry spans")
+        if converted.contains(where: \.span.translationFailed) { throw failedToLog }  // after every span converted, as MLflow
         let e = try experiment(id: experimentID)  // as MLflow, a deleted experiment still takes spans (it may be restored)
         var order: [String] = [], byTrace: [String: [(span: ConvertedSpan, resource: [OTLPAttribute])]] = [:]
         for c in converted {
             if byTrace[c.span.stored.traceID] == nil { order.append(c.span.stored.traceID) }
             byTrace[c.span.stored.traceID, default: []].append(c)
         }
-        let writes = try order.map { try Self.spanWrite(byTrace[$0]!) }
-        try metadata.logSpans(experimentID: Int64(e.experimentID) ?? 0, artifactLocation: { Self.traceArtifactsURI($0, in: e) }, writes)
+        let writes: [SpanTraceWrite]
+        do { writes = try order.map { try Self.spanWrite(byTrace[$0]!) } } catch is SpanConversionError { throw failedToLog }
+        do { try metadata.logSpans(experimentID: Int64(e.experimentID) ?? 0, artifactLocation: { Self.traceArtifactsURI($0, in: e) }, writes) } catch is SpanConversionError { throw failedToLog }
         if let runID, !runID.isEmpty {  // a run of the export's experiment: one may link only what one may write
             let rooted = writes.filter { $0.rootState != nil }.map(\.traceID)
             if !rooted.isEmpty, (try? metadata.run(id: runID))?.info.experimentID == e.experimentID { try? metadata.linkTraces(rooted, toRun: runID) }
@@ -83,14 +86,14 @@ extension TrackingService {
         }
         var previews: (String?, String?) = (nil, nil)
         if let root = lastRoot {
-            for (key, stored) in root.attributes where key.hasPrefix(ConvertedSpan.traceTagPrefix) {
+            for case (let key, .string(let stored)) in root.attributes.pairs where key.hasPrefix(ConvertedSpan.traceTagPrefix) {
                 guard let tag = traceTag(String(key.dropFirst(ConvertedSpan.traceTagPrefix.count)), jsonString(stored)) else { continue }
                 if tag.key == TraceKeys.traceName, tag.value.unicodeScalars.count > maxTraceNameLength {
                     throw TrackingError.invalid("'Trace name' exceeds the maximum length of \(maxTraceNameLength) characters")
                 }
                 tags.append(tag)
             }
-            previews = TracePreview.previews(inputs: root.attribute(ConvertedSpan.inputsKey), outputs: root.attribute(ConvertedSpan.outputsKey))
+            previews = try TracePreview.previews(inputs: root.attributes[ConvertedSpan.inputsKey], outputs: root.attributes[ConvertedSpan.outputsKey])
         }
         if let session = spans.lazy.compactMap({ $0.span.attribute("session.id") ?? $0.span.attribute("gen_ai.conversation.id") }).first {
             let id = jsonString(session)
@@ -102,8 +105,15 @@ extension TrackingService {
         if let user = spans.lazy.compactMap({ $0.span.attribute("user.id") }).first {
             metadata.append(KeyValue(key: TraceKeys.user, value: jsonString(user)))
         }
-        return SpanTraceWrite(traceID: traceID, spans: spans.map(\.span.stored), start: start, end: ends.max().map { $0 / 1_000_000 },
-                              rootState: rootState, requestPreview: previews.0, responsePreview: previews.1, tags: tags, metadataIfAbsent: metadata)
+        var write = SpanTraceWrite(traceID: traceID, spans: spans.map(\.span.stored), start: start, end: ends.max().map { $0 / 1_000_000 },
+                                   rootState: rootState, requestPreview: previews.0, responsePreview: previews.1, tags: tags, metadataIfAbsent: metadata)
+        for (s, _) in spans {
+            write.usageNodes.append(SpanUsage.Node(spanID: s.stored.spanID, parentID: s.stored.parentSpanID, value: s.attributes[SpanTranslation.usageKey]))
+            write.costNodes.append(SpanUsage.Node(spanID: s.stored.spanID, parentID: s.stored.parentSpanID, value: s.attributes[SpanTranslation.costKey]))
+        }
+        write.batchTokens = try SpanUsage.tokens(write.usageNodes)
+        write.batchCost = try SpanUsage.cost(write.costNodes)
+        return write
     }
 
     /// A trace tag MLflow writes from spans: a valid key of at most 250 characters (others are skipped), the value cut
@@ -185,7 +195,13 @@ extension TrackingService {
     /// for any other trace (its spans are in the artifact store).
     public func keptTraceData(traceID: String) throws -> String? {
         guard let info = try metadata.traces(ids: [traceID]).first, info.keepsSpans else { return nil }
-        return #"{"spans":["# + (try metadata.spans(traceIDs: [traceID])[traceID] ?? []).map(\.content).joined(separator: ",") + "]}"
+        let spans = (try metadata.spans(traceIDs: [traceID])[traceID] ?? []).map { s -> String in
+            // a span the conventions type on reading is written again, as MLflow's `json_for_export` writes it
+            guard SpanTranslation.mayTypeOnLoad(s.content), var dict = try? JSONParser.parse(Array(s.content.utf8)),
+                  SpanTranslation.translateLoaded(&dict) else { return s.content }
+            return dict.pythonDumps(compact: true)
+        }
+        return #"{"spans":["# + spans.joined(separator: ",") + "]}"
     }
 
     /// Each trace's spans as MLflow's span dicts (`nil`: none can be read): from the span table for a trace that keeps
@@ -196,7 +212,11 @@ extension TrackingService {
         return try infos.map { info in
             if info.keepsSpans {
                 return try (stored[info.traceID] ?? []).map { s in
-                    do { return try JSONParser.parse(Array(s.content.utf8)) } catch {
+                    do {
+                        var dict = try JSONParser.parse(Array(s.content.utf8))
+                        if SpanTranslation.mayTypeOnLoad(s.content) { _ = SpanTranslation.translateLoaded(&dict) }  // `translate_loaded_span`
+                        return dict
+                    } catch {
                         throw TrackingError(.internalError, "spans (\(s.traceID), \(s.spanID)): the stored span is not JSON (\(error))")
                     }
                 }

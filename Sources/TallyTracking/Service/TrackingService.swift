@@ -28,6 +28,8 @@ public final class TrackingService: Sendable {
     /// Whether scorers with code (`@scorer`'s `call_source`) may be registered: off unless the operator trusts every
     /// writer, since each client that loads one runs its code (MLflow's `MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS`).
     public let customScorers: Bool
+    /// The model prices spans sent over OTLP are priced from (`--model-prices`; `nil`: none are).
+    public let modelPrices: ModelPrices?
     let clock: @Sendable () -> Int64
     /// The experiment of each run the access check has looked up (a run never changes experiment): the check of a
     /// write then takes no lock the write itself holds.
@@ -42,9 +44,10 @@ public final class TrackingService: Sendable {
     ///   - cluster: the cluster this server belongs to (its metric writes then go through the shared log).
     ///   - webhooks: registry events' delivery (default: MLflow's policy, a key of this process only).
     ///   - customScorers: whether scorers with code may be registered (``customScorers``).
+    ///   - modelPrices: the prices OTLP spans' costs are derived from (``modelPrices``).
     public init(metadata: any MetadataStore, metrics: MetricStore, artifactRoot: String = "mlflow-artifacts:",
                 artifacts: ArtifactStore? = nil, faults: Faults = [], cluster: ClusterNode? = nil, webhooks: WebhookDelivery = WebhookDelivery(),
-                customScorers: Bool = false, clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
+                customScorers: Bool = false, modelPrices: ModelPrices? = nil, clock: @escaping @Sendable () -> Int64 = TrackingService.nowMillis) {
         self.metadata = metadata
         self.metrics = metrics
         self.artifactRoot = artifactRoot
@@ -53,6 +56,7 @@ public final class TrackingService: Sendable {
         self.cluster = cluster
         self.webhooks = webhooks
         self.customScorers = customScorers
+        self.modelPrices = modelPrices
         self.clock = clock
     }
 

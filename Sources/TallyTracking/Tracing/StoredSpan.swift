@@ -42,12 +42,14 @@ public struct StoredSpan: Sendable, Equatable {
 struct ConvertedSpan {
     /// The row.
     var stored: StoredSpan
-    /// The span's attributes as stored: each value JSON text, in the span's order.
-    var attributes: [(String, String)]
+    /// The span's attributes as stored (after MLflow's translation from other conventions).
+    var attributes: SpanAttributes
+    /// Whether MLflow's translation raised on this span (MLflow then refuses the export, after converting all of it).
+    var translationFailed = false
     /// Whether it is a root span (no parent, or an all-zero one).
     var isRoot: Bool { stored.parentSpanID == nil }
-    /// The stored value of an attribute.
-    func attribute(_ key: String) -> String? { attributes.first { $0.0 == key }?.1 }
+    /// The stored text of an attribute (a string value).
+    func attribute(_ key: String) -> String? { attributes.text(key) }
 }
 
 /// Why a span cannot be stored, in MLflow's two words for it: a span it cannot convert, or one it cannot log.
@@ -63,8 +65,9 @@ extension ConvertedSpan {
     /// The service names MLflow copies onto a trace's root span from its resource (its `_KNOWN_SERVICE_NAMES`).
     static let knownServiceNames: Set<String> = ["claude-code", "codex_cli_rs", "codex_vscode", "gemini-cli", "qwen-code"]
 
-    /// Converts a span sent by `resource`.
-    init(_ s: OTLPSpan, resource: [OTLPAttribute]) throws {
+    /// Converts a span sent by `resource`, translating its attributes from other conventions and pricing it with
+    /// `prices` (``SpanTranslation``).
+    init(_ s: OTLPSpan, resource: [OTLPAttribute], prices: ModelPrices? = nil) throws {
         guard !s.traceID.isEmpty, !s.spanID.isEmpty else { throw SpanConversionError(failedToLog: false) }
         guard let trace = Self.fixed(s.traceID, 16), let span = Self.fixed(s.spanID, 8) else { throw SpanConversionError(failedToLog: true) }
         let parentBytes = s.parentSpanID.isEmpty ? nil : Self.fixed(s.parentSpanID, 8)
@@ -92,12 +95,14 @@ extension ConvertedSpan {
                             ("span_id", .string(Self.hex(Self.trimmed(l.spanID), digits: 16))),
                             ("attributes", attrs.isEmpty ? .null : .object(attrs))])
         }
+        var translated = SpanAttributes(stored: sanitized)
+        do { try SpanTranslation.translate(&translated, events: events, prices: prices) } catch { translationFailed = true }
         let dict = JSONValue.object([
             ("trace_id", .string(Base64.encode(trace))), ("span_id", .string(Base64.encode(span))),
             ("parent_span_id", parent.map { .string(Base64.encode($0)) } ?? .null), ("name", .string(s.name)),
             ("start_time_unix_nano", .number(String(start))), ("end_time_unix_nano", .number(String(end))), ("events", .array(events)),
             ("status", .object([("code", .string("STATUS_CODE_" + code)), ("message", .string(code == "ERROR" ? s.statusMessage : ""))])),
-            ("attributes", .object(sanitized.map { ($0.0, .string($0.1)) })), ("links", .array(links)),
+            ("attributes", .object(translated.pairs)), ("links", .array(links)),
         ])
         let type = s.attributes.last { $0.key == "mlflow.spanType" }.map { a -> String in
             if case .string(let t) = a.value { return t }
@@ -105,7 +110,7 @@ extension ConvertedSpan {
         }
         self.stored = StoredSpan(traceID: traceID, spanID: Self.hex(span), parentSpanID: parent.map { Self.hex($0) }, name: s.name, type: type,
                                  status: code, startTime: start, endTime: end, content: dict.pythonDumps(ascii: false))
-        self.attributes = sanitized
+        self.attributes = translated
     }
 
     /// A service name MLflow propagates: one on its list (a value of another kind never is).

@@ -13,6 +13,29 @@ enum TracePreview {
         return (request, preview(outputs, role: "assistant") ?? nil)
     }
 
+    /// Both previews from the root span's inputs and outputs as its attributes hold them: stored JSON text, or a value
+    /// a span event gave (an object is previewed as its `json.dumps`; a number or bool fails as above). A list of at
+    /// most 1,000 items is refused (`BAD_REQUEST`): MLflow would write the list itself as the preview, which its
+    /// database refuses.
+    static func previews(inputs: JSONValue?, outputs: JSONValue?) throws -> (request: String?, response: String?) {
+        func text(_ v: JSONValue?, role: String) throws -> String?? {
+            guard let v, v.pythonTruthy else { return .some(nil) }
+            switch v {
+            case .string(let s): return .some(s)
+            case .object: return .some(v.pythonDumps())
+            case .array(let items):
+                if items.count <= maxLength {
+                    throw TrackingError(.badRequest, "A span's \(role == "user" ? "inputs" : "outputs") from its events are a list, which cannot be the trace's preview")
+                }
+                return nil
+            default: return nil
+            }
+        }
+        guard let request = try text(inputs, role: "user") else { return (nil, nil) }
+        guard let response = try text(outputs, role: "assistant") else { return (previews(inputs: request, outputs: nil).request, nil) }
+        return previews(inputs: request, outputs: response)
+    }
+
     /// A preview: `.some(nil)` when there is no value; `nil` when MLflow would fail on it.
     static func preview(_ stored: String?, role: String) -> String??  {
         guard let stored, !stored.isEmpty else { return .some(nil) }
@@ -52,16 +75,7 @@ enum TracePreview {
     }
 
     /// Python's truth of a JSON value.
-    static func truthy(_ v: JSONValue) -> Bool {
-        switch v {
-        case .null: false
-        case .bool(let b): b
-        case .number(let n): (Double(n) ?? 1) != 0
-        case .string(let s): !s.isEmpty
-        case .array(let a): !a.isEmpty
-        case .object(let m): !m.isEmpty
-        }
-    }
+    static func truthy(_ v: JSONValue) -> Bool { v.pythonTruthy }
 
     /// `_get_text_content_from_message`: `.some(text)`, `.some(nil)` (a text part without text: the stored value is
     /// used), or `nil` when the part's text is not a string (MLflow fails).

@@ -65,6 +65,8 @@ struct ServerCommand: AsyncParsableCommand {
     var metricsCacheMb: Int = 20_480
     @Flag(help: "Let clients register scorers with code (@scorer): every client that loads one runs it, so only where every writer is trusted (env MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS).")
     var enableCustomScorers = false
+    @Option(help: "A directory of model prices in MLflow's model catalog format (<provider>.json files; MLflow bundles one in mlflow/utils/model_catalog): spans sent over OTLP with a model and token usage get a cost from it, and their traces the sum.")
+    var modelPrices: String?
     @OptionGroup(title: "Browser defences (mlflow server's security options)") var securityOptions: BrowserSecurityOptions
     @OptionGroup(title: "mlflow server's options") var mlflowOptions: MLflowServerOptions
     @OptionGroup(title: "Registry webhooks (MLflow's MLFLOW_WEBHOOK_* variables)") var webhookOptions: WebhookOptions
@@ -114,6 +116,11 @@ struct ServerCommand: AsyncParsableCommand {
             throw ValidationError("MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS is '\(Self.environment["MLFLOW_SERVER_ENABLE_CUSTOM_SCORERS"] ?? "")': true or false")
         }
         config.customScorers = enableCustomScorers || customScorers
+        if let dir = modelPrices {
+            do { config.modelPrices = try ModelPrices(directory: URL(fileURLWithPath: dir)) } catch {
+                throw ValidationError("--model-prices \(dir): \(error)")
+            }
+        }
         if let prefix = staticPrefix {
             if let problem = RequestRules.staticPrefixError(prefix) { throw ValidationError(problem) }
             config.staticPrefix = prefix

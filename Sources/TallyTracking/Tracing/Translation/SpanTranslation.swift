@@ -1,0 +1,149 @@
+/// MLflow's translation of a span from another OpenTelemetry convention (`translate_span_when_storing` and
+/// `translate_loaded_span`): what ``SpanConvention``s read, written under MLflow's own attribute keys where the span
+/// has none. Keys added are appended in MLflow's order; a key already there keeps its place.
+enum SpanTranslation {
+    /// `mlflow.spanType`.
+    static let spanTypeKey = "mlflow.spanType"
+    /// `mlflow.spanInputs`.
+    static let inputsKey = "mlflow.spanInputs"
+    /// `mlflow.spanOutputs`.
+    static let outputsKey = "mlflow.spanOutputs"
+    /// `mlflow.chat.tokenUsage`: a span's token counts.
+    static let usageKey = "mlflow.chat.tokenUsage"
+    /// `mlflow.llm.cost`: a span's cost in US dollars.
+    static let costKey = "mlflow.llm.cost"
+    /// `mlflow.message.format`: how the UI reads a span's messages.
+    static let messageFormatKey = "mlflow.message.format"
+    /// `mlflow.chat.tools`: the tools a model was offered.
+    static let toolsKey = "mlflow.chat.tools"
+    /// `mlflow.llm.model`.
+    static let modelKey = "mlflow.llm.model"
+    /// `mlflow.llm.provider`.
+    static let providerKey = "mlflow.llm.provider"
+
+    /// Translates a span's attributes as MLflow does when it stores the span (`events`: its span dict's events).
+    /// Throws ``SpanConversionError`` where MLflow's translation raises.
+    static func translate(_ a: inout SpanAttributes, events: [JSONValue], prices: ModelPrices?) throws {
+        if let type = try spanType(a), untyped(a) { a[spanTypeKey] = .string(JSONValue.string(type).pythonDumps(ascii: false)) }
+        if !a.contains(inputsKey), let v = try inputs(&a, events: events), v.pythonTruthy { a[inputsKey] = v }
+        if !a.contains(outputsKey), let v = outputs(a, events: events), v.pythonTruthy { a[outputsKey] = v }
+        if !a.contains(usageKey), let usage = try SpanUsage.translated(a) { a[usageKey] = .string(usage.pythonDumps(ascii: false)) }
+        if !a.contains(messageFormatKey), let f = first(a, { $0.messageFormat($1).map(JSONValue.string) }) {
+            a[messageFormatKey] = .string(f.pythonDumps(ascii: false))
+        }
+        if !a.contains(toolsKey), let v = first(a, { $0.tools($1) }) { a[toolsKey] = v }
+        if !a.contains(modelKey), let m = model(a) { a[modelKey] = .string(m.pythonDumps(ascii: false)) }
+        if !a.contains(providerKey), let p = first(a, { $0.provider($1) }) { a[providerKey] = .string(p.pythonDumps(ascii: false)) }
+        if !a.contains(costKey), let usage = a[usageKey]?.jsonLoaded, let model = a[modelKey]?.jsonLoaded,
+           let cost = prices?.cost(model: model, usage: usage, provider: a[providerKey]?.jsonLoaded) {
+            a[costKey] = .string(cost.pythonDumps(ascii: false))
+        }
+    }
+
+    /// The first true value a convention reads, in MLflow's order.
+    static func first(_ a: SpanAttributes, _ read: (SpanConvention, SpanAttributes) -> JSONValue?) -> JSONValue? {
+        for c in SpanConvention.allCases {
+            if let v = read(c, a), v.pythonTruthy { return v }
+        }
+        return nil
+    }
+
+    /// Whether the span has no type, or `UNKNOWN` (the only types a translated one replaces).
+    static func untyped(_ a: SpanAttributes) -> Bool {
+        guard let raw = a[spanTypeKey], raw.pythonTruthy else { return true }
+        let current = raw.jsonLoaded
+        return current == .null || current.isString("UNKNOWN")
+    }
+
+    /// The first convention's span type.
+    static func spanType(_ a: SpanAttributes) throws -> String? {
+        for c in SpanConvention.allCases {
+            if let t = try c.spanType(a), !t.isEmpty { return t }
+        }
+        return nil
+    }
+
+    /// The first convention's inputs from the attributes, else from the events.
+    static func inputs(_ a: inout SpanAttributes, events: [JSONValue]) throws -> JSONValue? {
+        for c in SpanConvention.allCases {
+            if let v = try c.inputs(&a), v.pythonTruthy { return v }
+        }
+        guard !events.isEmpty else { return nil }
+        return SpanConvention.fromEvents.lazy.compactMap { $0.inputs(events: events) }.first(where: \.pythonTruthy)
+    }
+
+    /// The first convention's outputs from the attributes, else from the events.
+    static func outputs(_ a: SpanAttributes, events: [JSONValue]) -> JSONValue? {
+        if let v = first(a, { $0.outputs($1) }) { return v }
+        guard !events.isEmpty else { return nil }
+        return SpanConvention.fromEvents.lazy.compactMap { $0.outputs(events: events, a) }.first(where: \.pythonTruthy)
+    }
+
+    /// The model's name: the first convention's, else a string `model` of the inputs', else of the outputs' object.
+    static func model(_ a: SpanAttributes) -> JSONValue? {
+        if let m = first(a, { $0.model($1) }) { return m }
+        for key in [inputsKey, outputsKey] {
+            guard let v = a[key], v.pythonTruthy else { continue }
+            var obj = v
+            if case .string(let s) = v {
+                guard let parsed = try? JSONParser.parse(Array(s.utf8)) else { continue }  // MLflow logs it and goes on
+                obj = parsed
+            }
+            guard case .object = obj else { continue }
+            if let model = obj.pythonMember("model"), model.pythonTruthy { return model.isStringValue ? model : nil }
+        }
+        return nil
+    }
+
+    /// The attribute names the span-type rules read, as they appear in stored JSON (`"name": `; LiveKit's any `lk.`
+    /// name): a stored span without any of them cannot be typed on reading.
+    static let typingKeys: [[UInt8]] = ["openinference.span.kind", "gen_ai.operation.name", "span.type", "traceloop.span.kind", "ai.operationId",
+                                        "entity.type", "gen_ai.request.model", "lmnr.span.type", "langfuse.observation.type"]
+        .map { Array("\"\($0)\": ".utf8) } + [Array("\"lk.".utf8)]
+
+    /// Whether a stored span's JSON may be typed on reading (``translateLoaded(_:)``): it names an attribute the
+    /// rules read. Most spans do not, and are served without being parsed.
+    static func mayTypeOnLoad(_ content: String) -> Bool {
+        var content = content
+        return content.withUTF8 { bytes in typingKeys.contains { key in Self.contains(bytes, key) } }
+    }
+
+    private static func contains(_ bytes: UnsafeBufferPointer<UInt8>, _ key: [UInt8]) -> Bool {
+        guard key.count <= bytes.count, let first = key.first else { return false }
+        var i = 0
+        while i <= bytes.count - key.count {
+            if bytes[i] == first, key.indices.allSatisfy({ bytes[i + $0] == key[$0] }) { return true }
+            i += 1
+        }
+        return false
+    }
+
+    /// `translate_loaded_span`: a stored span dict given a type by the conventions when it has none (or `UNKNOWN`);
+    /// `true` when the dict changed. A convention that raises changes nothing.
+    static func translateLoaded(_ dict: inout JSONValue) -> Bool {
+        guard case .object(var members) = dict else { return false }
+        var i = members.lastIndex { ExactKey.sameBytes($0.0, "attributes") }
+        var a = SpanAttributes(values: [])
+        switch i.map({ members[$0].1 }) {
+        case nil, .null?: break
+        case .object(let stored)?: a = SpanAttributes(values: pythonDict(stored))
+        default: return false  // MLflow's lookup fails and is ignored
+        }
+        guard untyped(a), let type = try? spanType(a) else { return false }
+        a[spanTypeKey] = .string(JSONValue.string(type).pythonDumps(ascii: false))
+        if let i { members[i].1 = .object(a.pairs) } else {
+            members.append(("attributes", .object(a.pairs)))
+            i = members.count - 1
+        }
+        dict = .object(members)
+        return true
+    }
+}
+
+extension JSONValue {
+    /// Whether the value is a string.
+    var isStringValue: Bool {
+        if case .string = self { return true }
+        return false
+    }
+}
