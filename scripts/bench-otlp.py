@@ -206,8 +206,9 @@ def main():
     p.add_argument("--spans", type=int, default=10)
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--reads", type=int, default=50)
+    p.add_argument("--tally-only", action="store_true", help="no mlflow server (a before/after comparison of two Tally builds)")
     args = p.parse_args()
-    targets = [(args.tally, "-"), ("mlflow", None)]
+    targets = [(args.tally, "-")] + ([] if args.tally_only else [("mlflow", None)])
     if args.postgres:
         import psycopg2
         u = urllib.parse.urlparse(args.postgres)
