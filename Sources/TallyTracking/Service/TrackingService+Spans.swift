@@ -214,7 +214,9 @@ extension TrackingService {
                 return try (stored[info.traceID] ?? []).map { s in
                     do {
                         var dict = try JSONParser.parse(Array(s.content.utf8))
-                        if SpanTranslation.mayTypeOnLoad(s.content) { _ = SpanTranslation.translateLoaded(&dict) }  // `translate_loaded_span`
+                        if SpanConvention.readsAny(dict.pythonMember("attributes")?.pythonMembers.map(\.0) ?? []) {
+                            _ = SpanTranslation.translateLoaded(&dict)  // `translate_loaded_span`: spans stored untyped
+                        }
                         return dict
                     } catch {
                         throw TrackingError(.internalError, "spans (\(s.traceID), \(s.spanID)): the stored span is not JSON (\(error))")

@@ -45,8 +45,13 @@ enum SpanConvention: CaseIterable {
         }
     }
 
+    /// The MLflow span type of each kind (built once per convention).
+    var kinds: [String: String] { Self.kindTables[self]! }
+
+    private static let kindTables = Dictionary(uniqueKeysWithValues: allCases.map { ($0, $0.kindTable) })
+
     /// The MLflow span type of each kind.
-    var kinds: [String: String] {
+    private var kindTable: [String: String] {
         switch self {
         case .openInference:
             ["TOOL": "TOOL", "CHAIN": "CHAIN", "LLM": "LLM", "RETRIEVER": "RETRIEVER", "EMBEDDING": "EMBEDDING", "AGENT": "AGENT",
@@ -141,6 +146,32 @@ enum SpanConvention: CaseIterable {
         case .traceloop, .laminar: "gen_ai.system"
         default: nil
         }
+    }
+
+    /// Every attribute name a convention reads (``readPrefixes`` aside): a span naming none of them is left as it is
+    /// by every convention, except for what events, inputs and outputs give.
+    static let readNames: Set<String> = {
+        var names: Set<String> = ["gen_ai.agent.name", "gen_ai.request.model", "gen_ai.operation.name", "entity.type", "span.type",
+                                  legacyCacheWriteKey, "user_prompt", "new_context", "tool_input", "full_command", "file_path", "skill_name",
+                                  "subagent_type", "response.model_output", "usage.prompt_tokens", "llm.usage.prompt_tokens", "usage.completion_tokens",
+                                  "llm.usage.completion_tokens", "usage.total_tokens", "llm.usage.total_tokens", "voltagent.operation_id",
+                                  "voltagent.conversation_id", "lmnr.span.type"]
+        for c in allCases {
+            names.formUnion([c.kindKey, c.providerKey].compactMap { $0 })
+            let t = c.tokenKeys
+            names.formUnion([t.input, t.output, t.total, t.cacheRead, t.cacheWrite].compactMap { $0 })
+            names.formUnion(c.inputKeys + c.outputKeys + c.modelKeys + c.toolKeys)
+        }
+        return names
+    }()
+
+    /// The name prefixes conventions read (LiveKit's, Vercel AI's unpacked prompt and response, Traceloop's numbered
+    /// messages).
+    static let readPrefixes = ["lk.", "ai.prompt.", "ai.response.", "gen_ai.prompt.", "gen_ai.completion."]
+
+    /// Whether any convention could read one of these attribute names.
+    static func readsAny(_ names: some Sequence<String>) -> Bool {
+        names.contains { name in readNames.contains(name) || readPrefixes.contains { name.hasPrefix($0) } }
     }
 
     /// The attributes holding tool definitions.

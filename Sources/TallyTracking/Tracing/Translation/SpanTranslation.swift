@@ -1,3 +1,5 @@
+import Foundation
+
 /// MLflow's translation of a span from another OpenTelemetry convention (`translate_span_when_storing` and
 /// `translate_loaded_span`): what ``SpanConvention``s read, written under MLflow's own attribute keys where the span
 /// has none. Keys added are appended in MLflow's order; a key already there keeps its place.
@@ -24,6 +26,13 @@ enum SpanTranslation {
     /// Translates a span's attributes as MLflow does when it stores the span (`events`: its span dict's events).
     /// Throws ``SpanConversionError`` where MLflow's translation raises.
     static func translate(_ a: inout SpanAttributes, events: [JSONValue], prices: ModelPrices?) throws {
+        guard SpanConvention.readsAny(a.keys) else {  // the usual span of MLflow's own client: no convention reads it
+            if !a.contains(inputsKey), let v = fromEvents(events, { $0.inputs(events: $1) }) { a[inputsKey] = v }
+            if !a.contains(outputsKey), let v = fromEvents(events, { $0.outputs(events: $1, a) }) { a[outputsKey] = v }
+            if !a.contains(modelKey), let m = model(a) { a[modelKey] = .string(m.pythonDumps(ascii: false)) }
+            price(&a, prices)
+            return
+        }
         if let type = try spanType(a), untyped(a) { a[spanTypeKey] = .string(JSONValue.string(type).pythonDumps(ascii: false)) }
         if !a.contains(inputsKey), let v = try inputs(&a, events: events), v.pythonTruthy { a[inputsKey] = v }
         if !a.contains(outputsKey), let v = outputs(a, events: events), v.pythonTruthy { a[outputsKey] = v }
@@ -34,10 +43,23 @@ enum SpanTranslation {
         if !a.contains(toolsKey), let v = first(a, { $0.tools($1) }) { a[toolsKey] = v }
         if !a.contains(modelKey), let m = model(a) { a[modelKey] = .string(m.pythonDumps(ascii: false)) }
         if !a.contains(providerKey), let p = first(a, { $0.provider($1) }) { a[providerKey] = .string(p.pythonDumps(ascii: false)) }
-        if !a.contains(costKey), let usage = a[usageKey]?.jsonLoaded, let model = a[modelKey]?.jsonLoaded,
-           let cost = prices?.cost(model: model, usage: usage, provider: a[providerKey]?.jsonLoaded) {
-            a[costKey] = .string(cost.pythonDumps(ascii: false))
+        price(&a, prices)
+    }
+
+    /// `mlflow.llm.cost` from the span's usage and model, where it has none.
+    static func price(_ a: inout SpanAttributes, _ prices: ModelPrices?) {
+        guard let prices, !a.contains(costKey), let usage = a[usageKey]?.jsonLoaded, let model = a[modelKey]?.jsonLoaded,
+              let cost = prices.cost(model: model, usage: usage, provider: a[providerKey]?.jsonLoaded) else { return }
+        a[costKey] = .string(cost.pythonDumps(ascii: false))
+    }
+
+    /// The first true value the event conventions read.
+    static func fromEvents(_ events: [JSONValue], _ read: (SpanConvention, [JSONValue]) -> JSONValue?) -> JSONValue? {
+        guard !events.isEmpty else { return nil }
+        for c in SpanConvention.fromEvents {
+            if let v = read(c, events), v.pythonTruthy { return v }
         }
+        return nil
     }
 
     /// The first true value a convention reads, in MLflow's order.
@@ -68,15 +90,13 @@ enum SpanTranslation {
         for c in SpanConvention.allCases {
             if let v = try c.inputs(&a), v.pythonTruthy { return v }
         }
-        guard !events.isEmpty else { return nil }
-        return SpanConvention.fromEvents.lazy.compactMap { $0.inputs(events: events) }.first(where: \.pythonTruthy)
+        return fromEvents(events) { $0.inputs(events: $1) }
     }
 
     /// The first convention's outputs from the attributes, else from the events.
     static func outputs(_ a: SpanAttributes, events: [JSONValue]) -> JSONValue? {
         if let v = first(a, { $0.outputs($1) }) { return v }
-        guard !events.isEmpty else { return nil }
-        return SpanConvention.fromEvents.lazy.compactMap { $0.outputs(events: events, a) }.first(where: \.pythonTruthy)
+        return fromEvents(events) { $0.outputs(events: $1, a) }
     }
 
     /// The model's name: the first convention's, else a string `model` of the inputs', else of the outputs' object.
@@ -105,17 +125,22 @@ enum SpanTranslation {
     /// rules read. Most spans do not, and are served without being parsed.
     static func mayTypeOnLoad(_ content: String) -> Bool {
         var content = content
-        return content.withUTF8 { bytes in typingKeys.contains { key in Self.contains(bytes, key) } }
+        return content.withUTF8 { bytes in typingKeys.contains { Self.find($0, in: bytes) } }
     }
 
-    private static func contains(_ bytes: UnsafeBufferPointer<UInt8>, _ key: [UInt8]) -> Bool {
-        guard key.count <= bytes.count, let first = key.first else { return false }
-        var i = 0
-        while i <= bytes.count - key.count {
-            if bytes[i] == first, key.indices.allSatisfy({ bytes[i + $0] == key[$0] }) { return true }
-            i += 1
+    /// Whether `key` (a quote and at least one more byte) occurs in `bytes`: candidates found by the byte after the
+    /// quote, compared with `memcmp`.
+    private static func find(_ key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress, key.count <= bytes.count else { return false }
+        let second = key[1], last = bytes.count - key.count
+        return key.withUnsafeBytes { k in
+            var i = 0
+            while i <= last {
+                if base[i + 1] == second, base[i] == key[0], memcmp(base + i, k.baseAddress!, key.count) == 0 { return true }
+                i += 1
+            }
+            return false
         }
-        return false
     }
 
     /// `translate_loaded_span`: a stored span dict given a type by the conventions when it has none (or `UNKNOWN`);
