@@ -55,6 +55,10 @@ private func translated(_ attributes: [OTLPAttribute], events: [OTLPEvent] = [],
         #expect(t["mlflow.spanType"] == #""\"TOOL\"""# && t["mlflow.chat.tokenUsage"] == #""{\"input_tokens\": 1}""#)
         t = try translated([a("openinference.span.kind", .string("LLM")), a("mlflow.spanType", .string("UNKNOWN"))])
         #expect(t["mlflow.spanType"] == #""\"LLM\"""#)
+        // Many attributes (looked up through an index, not by scanning): the same rules.
+        t = try translated((0..<20).map { a("filler.\($0)", .int(Int64($0))) } + [a("openinference.span.kind", .string("TOOL")),
+                                                                                 a("input.value", .string("x"))])
+        #expect(t["mlflow.spanType"] == #""\"TOOL\"""# && t["mlflow.spanInputs"] == #""\"x\"""# && t["filler.19"] == #""19""#)
         // Claude Code: cache counts added to the input, redacted content skipped, a tool's output from its event.
         t = try translated([a("span.type", .string("llm_request")), a("input_tokens", .int(10)), a("cache_read_tokens", .int(5)),
                             a("output_tokens", .double(2.9)), a("new_context", .string("<REDACTED>"))])
@@ -82,6 +86,8 @@ private func translated(_ attributes: [OTLPAttribute], events: [OTLPEvent] = [],
         // The model from the inputs' object when no convention names one; none when it is not a string.
         t = try translated([a("mlflow.spanInputs", .string(#"{"model": "gpt-4o"}"#))])
         #expect(t["mlflow.llm.model"] == #""\"gpt-4o\"""#)
+        t = try translated([a("mlflow.spanInputs", .string(#"{"mod\u0065l": "m2"}"#))])  // an escape spelling the key
+        #expect(t["mlflow.llm.model"] == #""\"m2\"""#)
         t = try translated([a("mlflow.spanInputs", .string(#"{"model": 4}"#)), a("mlflow.spanOutputs", .string(#"{"model": "b"}"#))])
         #expect(t["mlflow.llm.model"] == nil)
     }

@@ -4,8 +4,11 @@
 struct SpanAttributes {
     /// The attributes in order.
     private(set) var pairs: [(String, JSONValue)]
-    /// Where each key is in ``pairs``.
-    private var index: [ExactKey: Int]
+    /// Where each key is in ``pairs``, for a span of many attributes (a few are scanned: cheaper than hashing).
+    private var index: [ExactKey: Int]?
+
+    /// The most attributes looked up by scanning.
+    private static let scanned = 16
 
     /// Attributes from stored values, each JSON text (a key given twice already kept once).
     init(stored: [(String, String)]) { self.init(values: stored.map { ($0.0, .string($0.1)) }) }
@@ -13,23 +16,33 @@ struct SpanAttributes {
     /// Attributes from a stored span dict's values (each key once).
     init(values: [(String, JSONValue)]) {
         pairs = values
-        index = Dictionary(pairs.enumerated().map { (ExactKey($0.element.0), $0.offset) }) { _, last in last }
+        if values.count > Self.scanned { index = Self.indexed(values) }
+    }
+
+    private static func indexed(_ pairs: [(String, JSONValue)]) -> [ExactKey: Int] {
+        Dictionary(pairs.enumerated().map { (ExactKey($0.element.0), $0.offset) }) { _, last in last }
+    }
+
+    /// Where `key` is.
+    private func position(_ key: String) -> Int? {
+        if let index { return index[ExactKey(key)] }
+        return pairs.firstIndex { ExactKey.sameBytes($0.0, key) }
     }
 
     /// The value of `key` (`dict.get`); setting it replaces the value in place, or appends the key.
     subscript(key: String) -> JSONValue? {
-        get { index[ExactKey(key)].map { pairs[$0].1 } }
+        get { position(key).map { pairs[$0].1 } }
         set {
             guard let newValue else { return }  // MLflow's translation never deletes a key
-            if let i = index[ExactKey(key)] { pairs[i].1 = newValue } else {
-                index[ExactKey(key)] = pairs.count
+            if let i = position(key) { pairs[i].1 = newValue } else {
                 pairs.append((key, newValue))
+                if index != nil { index![ExactKey(key)] = pairs.count - 1 } else if pairs.count > Self.scanned { index = Self.indexed(pairs) }
             }
         }
     }
 
     /// `key in attributes`.
-    func contains(_ key: String) -> Bool { index[ExactKey(key)] != nil }
+    func contains(_ key: String) -> Bool { position(key) != nil }
 
     /// The keys in order.
     var keys: some Sequence<String> { pairs.lazy.map(\.0) }

@@ -106,7 +106,8 @@ enum SpanTranslation {
             guard let v = a[key], v.pythonTruthy else { continue }
             var obj = v
             if case .string(let s) = v {
-                guard let parsed = try? JSONParser.parse(Array(s.utf8)) else { continue }  // MLflow logs it and goes on
+                // Text naming no `model` (nor any escape that could spell it) holds no model: not parsed.
+                guard mentionsModel(s), let parsed = try? JSONParser.parse(Array(s.utf8)) else { continue }  // MLflow logs it and goes on
                 obj = parsed
             }
             guard case .object = obj else { continue }
@@ -128,10 +129,10 @@ enum SpanTranslation {
         return content.withUTF8 { bytes in typingKeys.contains { Self.find($0, in: bytes) } }
     }
 
-    /// Whether `key` (a quote and at least one more byte) occurs in `bytes`: candidates found by the byte after the
-    /// quote, compared with `memcmp`.
+    /// Whether `key` (at least two bytes) occurs in `bytes`: candidates found by its first two bytes, compared with
+    /// `memcmp`.
     private static func find(_ key: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let base = bytes.baseAddress, key.count <= bytes.count else { return false }
+        guard let base = bytes.baseAddress, key.count >= 2, key.count <= bytes.count else { return false }
         let second = key[1], last = bytes.count - key.count
         return key.withUnsafeBytes { k in
             var i = 0
@@ -140,6 +141,16 @@ enum SpanTranslation {
                 i += 1
             }
             return false
+        }
+    }
+
+    /// Whether JSON text could have a member `model`: it holds `model"` or a `\u` escape.
+    static func mentionsModel(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { b in
+            guard b.count >= 6 else { return false }
+            for i in 0..<(b.count - 1) where b[i] == UInt8(ascii: "\\") && b[i + 1] == UInt8(ascii: "u") { return true }
+            return find(Array(#"model""#.utf8), in: b)
         }
     }
 

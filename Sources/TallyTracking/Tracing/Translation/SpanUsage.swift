@@ -46,6 +46,7 @@ enum SpanUsage {
     /// The sum over a trace's spans (`nil`: no span has a value): `keys` always, `optional` where a counted span
     /// has them. Throws where Python's sum raises (a value that is not a number).
     static func sum(_ nodes: [Node], keys: [String], optional: [String], float: Bool) throws -> [String: PyNumber]? {
+        guard nodes.contains(where: { $0.data != nil }) else { return nil }  // the usual batch: nothing to sum
         let zero: PyNumber = float ? .float(0) : .int(0)
         var totals = Dictionary(uniqueKeysWithValues: keys.map { ($0, zero) })
         var hasData = false
