@@ -299,6 +299,22 @@ def test_sums_across_batches_like_mlflow(local, oracles):
         assert post(server, exp[who], bare.request({2})).status_code == 200
         assert post(server, exp[who], bare.request({1})).status_code == 200
     problems = compare(oracle, local, {"late root": late_root, "finalized": finalized, "bare": bare}, exp, "batches:")
+    # Searches on the sums, which MLflow keeps in columns: equality with the text it renders, presence, no patterns.
+    usage_key, cost_key = "metadata.`mlflow.trace.tokenUsage`", "metadata.`mlflow.trace.cost`"
+    searches = [(f"{usage_key} = '{{\"input_tokens\": 12, \"output_tokens\": 3, \"total_tokens\": 15}}'", []),
+                (f"{usage_key} = '{{\"total_tokens\": 15, \"input_tokens\": 12, \"output_tokens\": 3}}'", []),
+                (f"{usage_key} != '{{\"input_tokens\": 12, \"output_tokens\": 3, \"total_tokens\": 15}}'", []),
+                (f"{usage_key} IS NULL", []), (f"{usage_key} IS NOT NULL", []), (f"{cost_key} IS NOT NULL", []),
+                (f"{usage_key} LIKE '%12%'", []), (f"{cost_key} RLIKE '0'", []), ("", [usage_key]), ("", [f"{cost_key} DESC"])]
+    for flt, order in searches:
+        answers = {}
+        for who, server in (("mlflow", oracle), ("tally", local)):
+            r = requests.post(f"{server.url}{V3}/traces/search", json={"locations": [{"type": "MLFLOW_EXPERIMENT",
+                              "mlflow_experiment": {"experiment_id": exp[who]}}], "filter": flt, "order_by": order})
+            body = r.json()
+            answers[who] = (r.status_code, sorted(t["trace_id"] for t in body.get("traces", [])), body.get("error_code"), body.get("message"))
+        if answers["mlflow"] != answers["tally"]:
+            problems.append(f"search {flt!r} {order}: mlflow {answers['mlflow']}, tally {answers['tally']}")
     assert not problems, "\n\n".join(problems)
 
 

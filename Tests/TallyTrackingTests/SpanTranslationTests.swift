@@ -168,6 +168,19 @@ private func translated(_ attributes: [OTLPAttribute], events: [OTLPEvent] = [],
         #expect(try s.metadata.traces(ids: ["tr-11111111111111111111111111111111"]).isEmpty)
     }
 
+    @Test func searchesOnSumsAsMLflowAllows() throws {
+        let f = try Fixture("span-search", backend: .sqlite)
+        let usage = "metadata.`mlflow.trace.tokenUsage`"
+        _ = try f.service.searchTraces(experimentIDs: ["0"], filter: "\(usage) IS NOT NULL", maxResults: nil, orderBy: [], pageToken: nil)
+        #expect(throws: TrackingError.invalid("Comparator 'LIKE' is not supported for reserved metadata 'mlflow.trace.tokenUsage'. "
+                                              + "Only '=', '!=', 'IS NULL', and 'IS NOT NULL' are supported.")) {
+            try f.service.searchTraces(experimentIDs: ["0"], filter: "\(usage) LIKE '%1%'", maxResults: nil, orderBy: [], pageToken: nil)
+        }
+        #expect(throws: TrackingError.invalid("Ordering by reserved metadata 'mlflow.trace.cost' is not supported because it is represented by multiple columns.")) {
+            try f.service.searchTraces(experimentIDs: ["0"], filter: nil, maxResults: nil, orderBy: ["metadata.`mlflow.trace.cost` DESC"], pageToken: nil)
+        }
+    }
+
     @Test(arguments: Backend.all) func spansStoredUntypedAreTypedOnReading(_ backend: Backend) throws {
         let f = try Fixture("span-load", backend: backend)
         let s = f.service

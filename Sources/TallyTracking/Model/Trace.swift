@@ -155,4 +155,6 @@ public enum TraceKeys {
     public static let tokenUsage = "mlflow.trace.tokenUsage"
     /// Metadata: the trace's cost in US dollars (JSON: `input_cost`, `output_cost`, `total_cost`).
     public static let cost = "mlflow.trace.cost"
+    /// The metadata MLflow keeps as columns summed from spans (``tokenUsage``, ``cost``).
+    static let summedMetadata: Set<String> = [tokenUsage, cost]
 }

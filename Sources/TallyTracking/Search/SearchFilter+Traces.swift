@@ -67,6 +67,18 @@ extension SearchFilter.Parser {
     }
 }
 
+extension SearchFilter {
+    /// Refuses a pattern on a trace's token usage or cost, which MLflow keeps in columns: only `=`, `!=`, `IS NULL`
+    /// and `IS NOT NULL` (against the text it renders) are answered.
+    func checkSummedMetadata() throws {
+        for c in clauses where c.entity == .metadata && TraceKeys.summedMetadata.contains(c.key)
+            && !["=", "!=", "IS NULL", "IS NOT NULL"].contains(c.comparator) {
+            throw TrackingError.invalid("Comparator '\(c.comparator)' is not supported for reserved metadata '\(c.key)'. "
+                + "Only '=', '!=', 'IS NULL', and 'IS NOT NULL' are supported.")
+        }
+    }
+}
+
 extension FilterClause {
     /// Refuses an `RLIKE` pattern that is not a regular expression (the clause would match nothing, silently).
     static func checkPattern(_ p: String) throws {
@@ -170,7 +182,11 @@ public struct TraceOrder: Sendable, Equatable {
                     + "'execution_time', 'execution_time_ms', 'end_time', 'end_time_ms', 'status', 'request_id', 'name', 'run_id'}'")
             }
             key = k
-        case .tag, .metadata: break
+        case .tag: break
+        case .metadata:
+            if TraceKeys.summedMetadata.contains(key) {  // MLflow keeps it in several columns
+                throw TrackingError.invalid("Ordering by reserved metadata '\(key)' is not supported because it is represented by multiple columns.")
+            }
         default: throw TrackingError.invalid("Invalid order_by entity `\(entityText)` with key `\(key)`")
         }
         self.key = key

@@ -42,6 +42,7 @@ extension TrackingService {
             throw TrackingError.invalid("Invalid value \(limit) for parameter 'max_results' supplied: It must be at most \(Self.maxTraceSearchResults).")
         }
         let f = try SearchFilter(parsing: filter, kind: .traces)
+        try f.checkSummedMetadata()
         let keys = try TraceOrder.list(orderBy)
         let offset = try PageToken.decode(pageToken)
         let readable = try Self.searchedExperimentIDs(experimentIDs).filter { scope.canRead(experiment: String($0)) }

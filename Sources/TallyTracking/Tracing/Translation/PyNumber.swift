@@ -65,16 +65,26 @@ enum PyNumber: Equatable {
         }
     }
 
+    /// Text as Python's number parsers take it: surrounding whitespace dropped, then whether a sign makes it negative,
+    /// and the rest.
+    static func trimmed(_ text: String) -> Substring.UnicodeScalarView {
+        var scalars = Substring(text).unicodeScalars.drop { $0.properties.isWhitespace }
+        while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
+        return scalars
+    }
+
+    /// ``trimmed(_:)``, its sign taken off.
+    static func signed(_ text: String) -> (negative: Bool, rest: Substring.UnicodeScalarView) {
+        var scalars = trimmed(text)
+        guard let first = scalars.first, first == "+" || first == "-" else { return (false, scalars) }
+        scalars.removeFirst()
+        return (first == "-", scalars)
+    }
+
     /// Python's `int(text)` for a string: surrounding whitespace, a sign, decimal digits of any script, single
     /// underscores between digits; `nil` where Python raises `ValueError`.
     static func pythonInt(_ text: String) -> Int128? {
-        var scalars = Substring(text).unicodeScalars.drop { $0.properties.isWhitespace }
-        while let last = scalars.last, last.properties.isWhitespace { scalars.removeLast() }
-        var negative = false
-        if let first = scalars.first, first == "+" || first == "-" {
-            negative = first == "-"
-            scalars.removeFirst()
-        }
+        let (negative, scalars) = signed(text)
         var value: Int128 = 0, sawDigit = false, lastUnderscore = false
         for s in scalars {
             if s == "_" {
@@ -107,9 +117,7 @@ enum PyNumber: Equatable {
     /// Python's `float(text)` (surrounding whitespace, underscores between digits, `nan` and `inf` in any case);
     /// `nil` where Python raises `ValueError`.
     static func pythonFloat(_ text: String) -> Double? {
-        let trimmed = text.unicodeScalars.drop { $0.properties.isWhitespace }
-        var s = String(String.UnicodeScalarView(trimmed))
-        while let last = s.unicodeScalars.last, last.properties.isWhitespace { s.unicodeScalars.removeLast() }
+        let s = String(Substring(trimmed(text)))
         let lower = s.lowercased()
         guard !lower.contains("0x"), !lower.hasPrefix("_"), !lower.hasSuffix("_"), !lower.contains("__") else { return nil }
         return Double(s.replacingOccurrences(of: "_", with: ""))
@@ -135,13 +143,7 @@ enum PyNumber: Equatable {
     /// The integer Python's `Decimal(text)` is, when it is one (`"5"`, `" 5.0 "`, `"1e3"`, `"1_000"`); `nil` for a
     /// fraction, an infinity, NaN or text `Decimal` refuses.
     static func decimalInteger(_ text: String) -> Int128? {
-        var s = Substring(text).unicodeScalars.drop { $0.properties.isWhitespace }
-        while let last = s.last, last.properties.isWhitespace { s.removeLast() }
-        var negative = false
-        if let first = s.first, first == "+" || first == "-" {
-            negative = first == "-"
-            s.removeFirst()
-        }
+        let (negative, s) = signed(text)
         var digits: [UInt8] = [], fraction = 0, exponent = 0, inFraction = false, inExponent = false, expDigits = "", prev: Unicode.Scalar = " "
         for c in s {
             defer { prev = c }
