@@ -32,6 +32,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from benchutil import call, server_rss, start_server, stop_server
 
 PB = {"Content-Type": "application/x-protobuf"}
+CATALOG = os.path.join(os.path.dirname(__import__("mlflow").__file__), "utils", "model_catalog")
 
 
 def kv(key, **value):
@@ -64,6 +65,32 @@ def spans_of(trace_no, n, start_ns):
                                             ("context", "retrieved passage %d of trace %d" % (i, trace_no))]),
             kv("mlflow.spanOutputs", string_value="the answer to step %d of trace %d is a sentence of a few dozen words" % (i, trace_no)),
             kv("mlflow.spanLogLevel", int_value=20)])
+        out.append(s)
+    return trace, out
+
+
+def openinference_spans_of(trace_no, n, start_ns):
+    """The spans of one trace as an OpenInference instrumentation (an agent and its model calls) makes them: no MLflow
+    attribute, so MLflow's translation gives each its type, inputs, outputs, token usage, model and cost."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+    trace = random.Random(trace_no).randbytes(16)
+    out = []
+    for i in range(n):
+        s = Span(trace_id=trace, span_id=(trace_no * 1000 + i + 1).to_bytes(8, "big"), name="ChatOpenAI" if i else "agent",
+                 start_time_unix_nano=start_ns + i * 1_000_000, end_time_unix_nano=start_ns + (n + 10 - i) * 1_000_000)
+        if i:
+            s.parent_span_id = (trace_no * 1000 + 1).to_bytes(8, "big")
+        s.status.code = 1
+        question = "what is the capital of country %d, and why does it matter today?" % trace_no
+        s.attributes.extend([
+            kv("openinference.span.kind", string_value="LLM" if i else "AGENT"),
+            kv("input.value", string_value=json.dumps({"messages": [{"role": "user", "content": question}]})),
+            kv("input.mime_type", string_value="application/json"),
+            kv("output.value", string_value="the answer to step %d of trace %d is a sentence of a few dozen words" % (i, trace_no))])
+        if i:
+            s.attributes.extend([kv("llm.model_name", string_value="gpt-4o-mini"), kv("llm.provider", string_value="openai"),
+                                 kv("llm.token_count.prompt", int_value=200 + i), kv("llm.token_count.completion", int_value=40),
+                                 kv("llm.token_count.total", int_value=240 + i)])
         out.append(s)
     return trace, out
 
@@ -140,7 +167,9 @@ def disk_bytes(target, work, backend):
 
 def run(target, backend, args):
     work = tempfile.mkdtemp(prefix="bench-otlp-")
-    proc, url = start_server(target, backend, work)
+    openinference = args.workload == "openinference"
+    make = openinference_spans_of if openinference else spans_of
+    proc, url = start_server(target, backend, work, ["--model-prices", CATALOG] if openinference and target != "mlflow" else [])
     try:
         before = disk_bytes(target, work, backend)
         exp = call(url, "POST", "/api/2.0/mlflow/experiments/create", {"name": "otlp-bench"})["experiment_id"]
@@ -150,15 +179,16 @@ def run(target, backend, args):
         # Per span, then the info (MLflow's client, synchronous logging).
         jobs, traces = [], []
         for t in range(n):
-            trace, spans = spans_of(t, args.spans, base + t * 10_000_000_000)
+            trace, spans = make(t, args.spans, base + t * 10_000_000_000)
             traces.append("tr-" + trace.hex())
-            jobs.append([("/v1/traces", export([s]), headers) for s in reversed(spans)]
-                        + [("/api/3.0/mlflow/traces", info(trace, exp, args.spans, base + t * 10_000_000_000), {"Content-Type": "application/json"})])
+            jobs.append([("/v1/traces", export([s]), headers) for s in reversed(spans)]  # an OpenTelemetry exporter sends no info
+                        + ([] if openinference else [("/api/3.0/mlflow/traces", info(trace, exp, args.spans, base + t * 10_000_000_000),
+                                                      {"Content-Type": "application/json"})]))
         per_span = clients(url, jobs, args.clients)
         # Batched exports of 512 spans (an OpenTelemetry BatchSpanProcessor).
         batch_spans = []
         for t in range(n, 2 * n):
-            batch_spans += spans_of(t, args.spans, base + t * 10_000_000_000)[1]
+            batch_spans += make(t, args.spans, base + t * 10_000_000_000)[1]
         batches = [[("/v1/traces", export(batch_spans[i:i + 512]), headers)] for i in range(0, len(batch_spans), 512)]
         batched = clients(url, batches, args.clients)
         # Reads.
@@ -170,6 +200,8 @@ def run(target, backend, args):
             r = call(url, "GET", "/api/3.0/mlflow/traces/get?trace_id=" + tid)
             get.append((time.perf_counter() - t0) * 1000)
             assert len(r["trace"]["spans"]) == args.spans, (target, len(r["trace"]["spans"]))
+            if openinference:  # translated and priced: the trace has its spans' sums
+                assert {"mlflow.trace.tokenUsage", "mlflow.trace.cost"} <= set(r["trace"]["trace_info"]["trace_metadata"]), (target, r)
         search = []
         for _ in range(max(3, args.reads // 10)):
             t0 = time.perf_counter()
@@ -188,7 +220,7 @@ def run(target, backend, args):
         after = disk_bytes(target, work, backend)
         spans_total = 2 * n * args.spans
         return {"target": target, "backend": backend.split("@")[-1] if backend != "-" else "sqlite",
-                "traces_per_s_per_span_export": round(n / per_span, 1), "spans_per_s_per_span_export": round(n * args.spans / per_span, 1),
+                "workload": args.workload, "traces_per_s_per_span_export": round(n / per_span, 1), "spans_per_s_per_span_export": round(n * args.spans / per_span, 1),
                 "spans_per_s_batched": round(n * args.spans / batched, 1),
                 "bytes_per_span": round((after - before) / spans_total, 1),
                 "traces_get_ms_p50": round(statistics.median(get), 2), "search_and_batch_get_100_ms_p50": round(statistics.median(search), 1),
@@ -207,6 +239,9 @@ def main():
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--reads", type=int, default=50)
     p.add_argument("--tally-only", action="store_true", help="no mlflow server (a before/after comparison of two Tally builds)")
+    p.add_argument("--workload", choices=["mlflow", "openinference"], default="mlflow",
+                   help="spans as MLflow's client sends them (with the trace's info), or as an OpenInference instrumentation does "
+                        "(translated, priced: Tally with --model-prices on MLflow's bundled catalog)")
     args = p.parse_args()
     targets = [(args.tally, "-")] + ([] if args.tally_only else [("mlflow", None)])
     if args.postgres:

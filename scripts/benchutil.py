@@ -40,10 +40,10 @@ def start_mlflow(db, artifacts):
                   "--port", port, "--workers", "1", "--artifacts-destination", artifacts], url), url
 
 
-def start_server(server, backend, work):
+def start_server(server, backend, work, extra=()):
     """A server for a benchmark: `server` a `tally` binary (its stores in `work`, its metadata at `backend` unless that
-    is `-`) or `mlflow` (a real `mlflow server` from this venv on `backend`, one worker); `--health` waited for, its
-    output in `work`/log: (process, url)."""
+    is `-`, `extra` more arguments) or `mlflow` (a real `mlflow server` from this venv on `backend`, one worker, pricing
+    spans from its bundled model catalog); `--health` waited for, its output in `work`/log: (process, url)."""
     url = "http://127.0.0.1:%d" % free_port()
     port = url.rsplit(":", 1)[1]
     if server == "mlflow":
@@ -53,8 +53,9 @@ def start_server(server, backend, work):
         cmd = [os.path.abspath(server), "server", "--host", "127.0.0.1", "--port", port, "--data-dir", os.path.join(work, "data")]
         if backend != "-":
             cmd += ["--backend-store-uri", backend]
+        cmd += list(extra)
     proc = subprocess.Popen(cmd, stdout=open(os.path.join(work, "log"), "w"), stderr=subprocess.STDOUT, cwd=work,
-                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_MODEL_CATALOG_URI": ""})
     for _ in range(1800):
         try:
             urllib.request.urlopen(url + "/health", timeout=1).read()
