@@ -206,6 +206,13 @@ def conventions():
                            kv("gcp.vertex.agent.llm_response", string_value='{"text": "ok"}'), kv("gen_ai.usage.input_tokens", int_value=100),
                            kv("gen_ai.usage.output_tokens", int_value=10)])
 
+    t = out["two roots"] = Trace(14)
+    t.span(1, "first root", [kv("mlflow.traceTag.a", string_value="1"), kv("mlflow.traceTag.b", string_value="first"),
+                             kv("user.id", string_value=""), kv("gen_ai.conversation.id", string_value="c-1")])
+    t.span(2, "second root", [kv("mlflow.traceTag.b", string_value="second"), kv("user.id", string_value="later")])
+    t.span(3, "tools as text", [kv("ai.operationId", string_value="ai.streamText.doStream"), kv("ai.prompt.tools", string_value="a\r\n1"),
+                                kv("lk.\u0301x", int_value=1)], parent=1)
+
     t = out["rollup"] = Trace(13)
     t.span(1, "agent", [kv("mlflow.spanType", string_value="AGENT"), kv("mlflow.chat.tokenUsage", string_value=json.dumps(
         {"input_tokens": 30, "output_tokens": 6, "total_tokens": 36})), kv("mlflow.llm.cost", string_value=json.dumps(
@@ -336,6 +343,20 @@ def test_translation_refusals_like_mlflow(local, oracles):
     t.span(1, "x", [], events=[("gen_ai.content.prompt", [kv("gen_ai.prompt", array=[s("a")])])])
     t = cases["Spring prompt is a long list on the root"] = Trace(38)
     t.span(1, "x", [], events=[("gen_ai.content.prompt", [kv("gen_ai.prompt", array=[s("a")] * 1001)])])
+    t = cases["cost not an object"] = Trace(39)
+    t.span(1, "x", [kv("mlflow.llm.cost", double_value=0.5)])
+    t = cases["cost a JSON string"] = Trace(40)
+    t.span(1, "x", [kv("mlflow.llm.cost", string_value="cheap")])
+    t = cases["cost text not JSON"] = Trace(44)
+    t.span(1, "x", [kv("mlflow.llm.cost", string_value='{"input_cost": 1')])
+    t = cases["a long session id before a failing kind"] = Trace(41)
+    t.span(1, "x", [kv("session.id", string_value="s" * 300)])
+    t.span(2, "y", [kv("openinference.span.kind", array=[s("LLM")])], parent=1)
+    t = cases["a failing kind before a long session id"] = Trace(42)
+    t.span(1, "x", [kv("openinference.span.kind", array=[s("LLM")])])
+    t.span(2, "y", [kv("session.id", string_value="s" * 300)], parent=1)
+    t = cases["an integer Python will not read"] = Trace(43)
+    t.span(1, "x", [kv("digits", string_value="7" * 5000)])
     t = cases["unhashable but empty kind"] = Trace(37)
     t.span(1, "x", [kv("span.type", array=[]), kv("entity.type", string_value="tool")])
     problems = []

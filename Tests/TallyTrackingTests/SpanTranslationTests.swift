@@ -25,6 +25,9 @@ private func translated(_ attributes: [OTLPAttribute], events: [OTLPEvent] = [],
         #expect(PyNumber.decimalInteger("5.000") == 5 && PyNumber.decimalInteger("1e3") == 1000 && PyNumber.decimalInteger("1_0") == 10)
         #expect(PyNumber.decimalInteger("2.5") == nil && PyNumber.decimalInteger("nan") == nil && PyNumber.decimalInteger("1e") == nil)
         #expect(PyNumber.decimalInteger("9.223372036854775e+18") == 9_223_372_036_854_775_000)  // a float's repr, not its exact value
+        // Exponents at the edges: no overflow, no hang (a client's text reaches this).
+        #expect(PyNumber.decimalInteger("1e-9223372036854775808") == nil && PyNumber.decimalInteger("1.0e-9223372036854775808") == nil)
+        #expect(PyNumber.decimalInteger("0e999999999999") == 0 && PyNumber.decimalInteger("5e9223372036854775807") == .max)
         #expect(PyNumber.float(9.223372036854776e18).tokenCount == nil && PyNumber.float(3.0).tokenCount == 3 && PyNumber.bool(true).tokenCount == nil)
         #expect(PyNumber.int(5) + .bool(true) == .int(6) && PyNumber.int(1) + .float(0.5) == .float(1.5))
         #expect(PyNumber.int(.max) + .int(1) == .int(.max))  // held at the bound: never a 64-bit count either way
@@ -137,6 +140,12 @@ private func translated(_ attributes: [OTLPAttribute], events: [OTLPEvent] = [],
         // 800,000 regular at 2/M, 200,000 cached at 1/M, 500,000 out at 8/M (Python's float sums); found by scanning, the unpriced `aaa` entry skipped.
         #expect(t["mlflow.llm.cost"] == #""{\"input_cost\": 1.7999999999999998, \"output_cost\": 4.0, \"total_cost\": 5.8}""#)
         #expect(prices.cost(model: .string("gateway:/m"), usage: .object([("input_tokens", .number("5"))]), provider: nil) == nil)
+        #expect(prices.cost(model: .string("m/"), usage: .object([("input_tokens", .number("5"))]), provider: nil) == nil)  // `split("/", 1)[-1]` is ""
+        // A cache count Python finds false is 0 (`or 0`); a true one that is not a number prices nothing.
+        #expect(prices.cost(model: .string("m"), usage: .object([("input_tokens", .number("1000000")), ("cache_read_input_tokens", .string(""))]),
+                            provider: nil) == .object([("input_cost", .number("2.0")), ("output_cost", .number("0.0")), ("total_cost", .number("2.0"))]))
+        #expect(prices.cost(model: .string("m"), usage: .object([("input_tokens", .number("5")), ("cache_read_input_tokens", .string("x"))]),
+                            provider: nil) == nil)
         #expect(prices.cost(model: .string("m"), usage: .object([("input_tokens", .string("5"))]), provider: nil) == nil)
         try Data("[]".utf8).write(to: dir.appendingPathComponent("bad.json"))
         #expect(throws: (any Error).self) { try ModelPrices(directory: dir) }

@@ -49,7 +49,6 @@ extension TrackingService {
         }
         guard !converted.isEmpty else { return 0 }
         let failedToLog = OTLPRefusal(status: 422, detail: "Failed to log OpenTelemetry spans")
-        if converted.contains(where: \.span.translationFailed) { throw failedToLog }  // after every span converted, as MLflow
         let e = try experiment(id: experimentID)  // as MLflow, a deleted experiment still takes spans (it may be restored)
         var order: [String] = [], byTrace: [String: [(span: ConvertedSpan, resource: [OTLPAttribute])]] = [:]
         for c in converted {
@@ -78,32 +77,44 @@ extension TrackingService {
         var metadata: [KeyValue] = []
         if let resource = spans.first(where: { !$0.resource.isEmpty })?.resource {
             for a in pythonDict(resource.map { ($0.key, $0.value) })
-            where !a.0.hasPrefix("telemetry.sdk.") && !a.0.hasPrefix("mlflow.") {
+            where !a.0.startsWithBytes("telemetry.sdk.") && !a.0.startsWithBytes("mlflow.") {
                 let value: String
                 if case .string(let s) = a.1 { value = s } else { value = ConvertedSpan.raw(a.1, bytesAsBase64: false).pythonDumps() }
                 if let tag = traceTag(a.0, value) { tags.append(tag) }
             }
         }
-        var previews: (String?, String?) = (nil, nil)
-        if let root = lastRoot {
-            for case (let key, .string(let stored)) in root.attributes.pairs where key.hasPrefix(ConvertedSpan.traceTagPrefix) {
-                guard let tag = traceTag(String(key.dropFirst(ConvertedSpan.traceTagPrefix.count)), jsonString(stored)) else { continue }
+        // Span by span, in MLflow's order, so that the first of its refusals is the one given: the translation's, a
+        // session id too long, a cost that is not an object, a root span's trace name too long.
+        var rootTags: [(String, String)] = [], session: String?, user: String?
+        for (span, _) in spans {
+            if span.translationFailed { throw SpanConversionError(failedToLog: true) }
+            if session == nil, let raw = span.attribute("session.id") ?? span.attribute("gen_ai.conversation.id") {
+                session = jsonString(raw)
+                guard session!.unicodeScalars.count <= maxSessionIDLength else {
+                    throw TrackingError.invalid("'Session ID' exceeds the maximum length of \(maxSessionIDLength) characters")
+                }
+            }
+            if user == nil, let raw = span.attribute("user.id") { user = jsonString(raw) }
+            // MLflow reads a span's cost into its columns: JSON that is not an object fails the export.
+            if case .string(let text)? = span.attributes[SpanTranslation.costKey], !text.isEmpty,
+               let cost = try? JSONParser.parse(Array(text.utf8)) {
+                guard case .object = cost else { throw SpanConversionError(failedToLog: true) }
+            }
+            guard span.isRoot else { continue }
+            for case (let key, .string(let stored)) in span.attributes.pairs where key.startsWithBytes(ConvertedSpan.traceTagPrefix) {
+                guard let tag = traceTag(key.droppingBytes(ConvertedSpan.traceTagPrefix), jsonString(stored)) else { continue }
                 if tag.key == TraceKeys.traceName, tag.value.unicodeScalars.count > maxTraceNameLength {
                     throw TrackingError.invalid("'Trace name' exceeds the maximum length of \(maxTraceNameLength) characters")
                 }
-                tags.append(tag)
+                rootTags.append((tag.key, tag.value))
             }
+        }
+        tags += pythonDict(rootTags).map { KeyValue(key: $0.0, value: $0.1) }  // every root span's, the last value of a key winning
+        if let session, !session.isEmpty { metadata.append(KeyValue(key: TraceKeys.session, value: session)) }
+        if let user, !user.isEmpty { metadata.append(KeyValue(key: TraceKeys.user, value: user)) }
+        var previews: (String?, String?) = (nil, nil)
+        if let root = lastRoot {
             previews = try TracePreview.previews(inputs: root.attributes[ConvertedSpan.inputsKey], outputs: root.attributes[ConvertedSpan.outputsKey])
-        }
-        if let session = spans.lazy.compactMap({ $0.span.attribute("session.id") ?? $0.span.attribute("gen_ai.conversation.id") }).first {
-            let id = jsonString(session)
-            guard id.unicodeScalars.count <= maxSessionIDLength else {
-                throw TrackingError.invalid("'Session ID' exceeds the maximum length of \(maxSessionIDLength) characters")
-            }
-            metadata.append(KeyValue(key: TraceKeys.session, value: id))
-        }
-        if let user = spans.lazy.compactMap({ $0.span.attribute("user.id") }).first {
-            metadata.append(KeyValue(key: TraceKeys.user, value: jsonString(user)))
         }
         var write = SpanTraceWrite(traceID: traceID, spans: spans.map(\.span.stored), start: start, end: ends.max().map { $0 / 1_000_000 },
                                    rootState: rootState, requestPreview: previews.0, responsePreview: previews.1, tags: tags, metadataIfAbsent: metadata)

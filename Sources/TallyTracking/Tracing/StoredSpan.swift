@@ -82,7 +82,8 @@ extension ConvertedSpan {
         if parent == nil, let service = resource.first(where: { $0.key == "service.name" }).flatMap({ Self.serviceName($0.value) }) {
             attributes.append(("service.name", JSONValue.string(service).pythonDumps(ascii: false)))
         }
-        let sanitized = pythonDict(attributes).map { ($0.0, Self.sanitized($0.1)) }
+        var tooLong = false  // an integer Python refuses to read (more than 4,300 digits) in a value sanitize_attributes reads
+        let sanitized = pythonDict(attributes).map { ($0.0, Self.sanitized($0.1, tooLong: &tooLong)) }
 
         let code = s.statusCode == 1 ? "OK" : s.statusCode == 2 ? "ERROR" : "UNSET"
         let events: [JSONValue] = s.events.map { e in
@@ -97,6 +98,7 @@ extension ConvertedSpan {
         }
         var translated = SpanAttributes(stored: sanitized)
         do { try SpanTranslation.translate(&translated, events: events, prices: prices) } catch { translationFailed = true }
+        if tooLong { translationFailed = true }
         let dict = JSONValue.object([
             ("trace_id", .string(Base64.encode(trace))), ("span_id", .string(Base64.encode(span))),
             ("parent_span_id", parent.map { .string(Base64.encode($0)) } ?? .null), ("name", .string(s.name)),
@@ -157,12 +159,29 @@ extension ConvertedSpan {
 
     /// `sanitize_attributes`: a value dumped twice (an OTLP string that is itself the JSON of a string, object or
     /// array) loses one layer; any other is kept.
-    static func sanitized(_ dumped: String) -> String {
+    static func sanitized(_ dumped: String, tooLong: inout Bool) -> String {
         guard case .string(let inner)? = try? JSONParser.parse(Array(dumped.utf8)),
               let twice = try? JSONParser.parse(Array(inner.utf8)) else { return dumped }
+        if twice.hasIntegerOver(pythonIntDigits) { tooLong = true }
         switch twice {
         case .string, .object, .array: return inner
         default: return dumped
+        }
+    }
+}
+
+/// The most digits Python's `int()` (and so `json.loads`) reads in an integer (`sys.get_int_max_str_digits()`).
+let pythonIntDigits = 4300
+
+extension JSONValue {
+    /// Whether the value holds an integer literal of more than `digits` digits.
+    func hasIntegerOver(_ digits: Int) -> Bool {
+        switch self {
+        case .number(let n): n.utf8.count > digits && !n.contains(where: { $0 == "." || $0 == "e" || $0 == "E" })
+            && n.utf8.filter { $0 != UInt8(ascii: "-") }.count > digits
+        case .array(let items): items.contains { $0.hasIntegerOver(digits) }
+        case .object(let members): members.contains { $0.1.hasIntegerOver(digits) }
+        default: false
         }
     }
 }

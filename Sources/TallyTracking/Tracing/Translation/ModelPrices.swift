@@ -49,28 +49,29 @@ public struct ModelPrices: Sendable {
     /// provider and its token usage (decoded attribute values); `nil` when MLflow would give none.
     func cost(model: JSONValue, usage: JSONValue, provider: JSONValue?) -> JSONValue? {
         guard model.pythonTruthy, usage.pythonTruthy, case .string(let name) = model, case .object = usage else { return nil }
-        guard !name.hasPrefix("gateway:/"), !name.hasPrefix("endpoints:/") else { return nil }
+        guard !name.startsWithBytes("gateway:/"), !name.startsWithBytes("endpoints:/") else { return nil }
         var providerName: String?
         switch provider {
         case .string(let p)? where !p.isEmpty: providerName = p.lowercased()
         case let p? where p.pythonTruthy: providerName = nil  // `.lower()` fails; MLflow falls back to the scan
-        default: if name.hasPrefix("databricks-") || name.hasPrefix("databricks/") { providerName = "databricks" }
+        default: if name.startsWithBytes("databricks-") || name.startsWithBytes("databricks/") { providerName = "databricks" }
         }
-        /// A count of the usage: `0` when absent (or, for cache counts, null); `nil` when not a number (MLflow's
-        /// arithmetic on it raises, and it gives no cost).
-        func count(_ key: String, nullIsAbsent: Bool = true) -> PyNumber? {
-            guard let v = usage.pythonMember(key), !(nullIsAbsent && v == .null) else { return .int(0) }
+        /// A count of the usage: `0` when absent (for a cache count also any value Python finds false: MLflow's
+        /// `or 0`); `nil` when not a number (MLflow's arithmetic on it raises, and it gives no cost).
+        func count(_ key: String, cache: Bool = true) -> PyNumber? {
+            guard let v = usage.pythonMember(key) else { return .int(0) }
+            if cache, !v.pythonTruthy { return .int(0) }
             return PyNumber(v)
         }
-        guard let prompt = count("input_tokens", nullIsAbsent: false), let completion = count("output_tokens", nullIsAbsent: false) else { return nil }
+        guard let prompt = count("input_tokens", cache: false), let completion = count("output_tokens", cache: false) else { return nil }
         if prompt.asDouble == 0, completion.asDouble == 0 { return nil }
-        let bare = name.split(separator: "/", maxSplits: 1).last.map(String.init) ?? name
+        let bare = name.utf8.firstIndex(of: UInt8(ascii: "/")).map { String(name[name.utf8.index(after: $0)...]) } ?? name  // `split("/", 1)[-1]`
         var price: Price?
-        if let providerName { price = providers.first { $0.name == providerName }?.models[bare] }
+        if let providerName { price = providers.first { ExactKey.sameBytes($0.name, providerName) }?.models.exact(bare) }
         if price == nil {
             var fallback: Price?
             for p in providers {
-                guard let found = p.models[bare] else { continue }
+                guard let found = p.models.exact(bare) else { continue }
                 if let i = found.input, i != 0 { price = found; break }
                 if fallback == nil { fallback = found }
             }

@@ -168,12 +168,14 @@ enum PyNumber: Equatable {
             guard let e = Int(expDigits), expDigits.last?.isNumber == true else { return nil }
             exponent = e
         }
-        let shift = exponent - fraction  // the value is digits × 10^shift
+        if digits.allSatisfy({ $0 == 0 }) { return 0 }  // zero at any exponent
+        // The value is digits × 10^shift; an exponent that far out is no 64-bit count either way.
+        let (shift, overflow) = exponent.subtractingReportingOverflow(fraction)
+        guard !overflow, shift > Int.min else { return nil }
         var used = digits
         if shift < 0 {  // integral only when the dropped digits are zeros
-            let drop = min(-shift, used.count)
-            guard used.suffix(drop).allSatisfy({ $0 == 0 }) else { return nil }
-            used.removeLast(drop)
+            guard -shift <= used.count, used.suffix(-shift).allSatisfy({ $0 == 0 }) else { return nil }
+            used.removeLast(-shift)
         }
         var value: Int128 = 0
         for d in used {
@@ -182,10 +184,12 @@ enum PyNumber: Equatable {
             if o1 || o2 { return negative ? .min : .max }
             value = a
         }
-        for _ in 0..<max(0, shift) where value != 0 {
+        var left = max(0, shift)
+        while left > 0, value != 0 {  // at most ~39 steps before the bound
             let (m, o) = value.multipliedReportingOverflow(by: 10)
             if o { return negative ? .min : .max }
             value = m
+            left -= 1
         }
         return negative ? -value : value
     }

@@ -113,6 +113,14 @@ struct SpanAttributes {
     }
 }
 
+extension String {
+    /// Python's `startswith`: the string's code points begin with `prefix`'s (not Swift's grapheme-aware `hasPrefix`).
+    func startsWithBytes(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
+
+    /// The string after `prefix` (which it starts with, by bytes).
+    func droppingBytes(_ prefix: String) -> String { String(decoding: utf8.dropFirst(prefix.utf8.count), as: UTF8.self) }
+}
+
 extension JSONValue {
     /// Python's truth of the value: `null`, `false`, zero, and empty strings, arrays and objects are false (`NaN` is
     /// true).

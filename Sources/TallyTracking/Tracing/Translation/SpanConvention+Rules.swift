@@ -20,11 +20,12 @@ extension SpanConvention {
                 return type
             }
             for key in a.keys {
-                if key == "lk.retry_count" { return "LLM" }
-                if key.hasPrefix("lk.function_tool") { return "TOOL" }
-                if ["lk.agent_name", "lk.instructions", "lk.generation_id"].contains(key) { return "AGENT" }
-                if key.hasPrefix("lk.tts") || key == "lk.input_text" { return "UNKNOWN" }
-                if ["lk.user_transcript", "lk.transcript_confidence", "lk.transcription_delay"].contains(key) { return "UNKNOWN" }
+                func isOneOf(_ names: String...) -> Bool { names.contains { ExactKey.sameBytes(key, $0) } }
+                if isOneOf("lk.retry_count") { return "LLM" }
+                if key.startsWithBytes("lk.function_tool") { return "TOOL" }
+                if isOneOf("lk.agent_name", "lk.instructions", "lk.generation_id") { return "AGENT" }
+                if key.startsWithBytes("lk.tts") || isOneOf("lk.input_text") { return "UNKNOWN" }
+                if isOneOf("lk.user_transcript", "lk.transcript_confidence", "lk.transcription_delay") { return "UNKNOWN" }
             }
             return nil
         default: return try mappedKind(a)
@@ -46,7 +47,7 @@ extension SpanConvention {
     /// Claude Code's span kind (`claude_code.interaction`, `.llm_request` or `.tool`; the prefix may be left out).
     func claudeKind(_ a: SpanAttributes) -> String? {
         guard case .string(let s)? = a["span.type"]?.jsonLoaded else { return nil }
-        let kind = s.hasPrefix("claude_code.") ? s : "claude_code." + s
+        let kind = s.startsWithBytes("claude_code.") ? s : "claude_code." + s
         return kinds.exact(kind) != nil ? kind : nil
     }
 
@@ -65,7 +66,7 @@ extension SpanConvention {
             let decoded = v.jsonLoaded
             if case .object = decoded, decoded.pythonMember("contents") != nil { return v }
             var items = decoded
-            if case .string(let op)? = a[kindKey!], op == "system_prompt", case .array(let list) = decoded {  // as MLflow: the raw text
+            if case .string(let op)? = a[kindKey!], ExactKey.sameBytes(op, "system_prompt"), case .array(let list) = decoded {  // as MLflow: the raw text
                 items = .array(list.map { item in
                     guard case .object(let m) = item, item.pythonMember("role")?.isString("user") == true else { return item }
                     return .object(pythonDict(m + [("role", .string("system"))]))
@@ -96,7 +97,7 @@ extension SpanConvention {
                 let tools: [JSONValue]
                 switch inputs[i].1 {
                 case .array(let items): tools = items
-                case .string(let s): tools = s.map { .string(String($0)) }
+                case .string(let s): tools = s.unicodeScalars.map { .string(String($0)) }  // Python iterates code points
                 case .object(let m): tools = pythonDict(m).map { .string($0.0) }
                 default: throw SpanConversionError(failedToLog: true)  // Python cannot iterate it
                 }
@@ -193,12 +194,12 @@ extension SpanConvention {
     /// Whether a Vercel AI span is a model call (`ai.generateText.doGenerate`, `ai.streamText.doStream`).
     private func isVercelChat(_ a: SpanAttributes) -> Bool {
         guard let kind = a[kindKey!].map({ Self.safeLoad($0) }), case .string(let s) = kind else { return false }
-        return s == "ai.generateText.doGenerate" || s == "ai.streamText.doStream"
+        return ExactKey.sameBytes(s, "ai.generateText.doGenerate") || ExactKey.sameBytes(s, "ai.streamText.doStream")
     }
 
     /// The attributes under `prefix`, the prefix cut off and each value decoded.
     private func vercelUnpacked(_ a: SpanAttributes, prefix: String) -> [(String, JSONValue)] {
-        a.pairs.filter { $0.0.hasPrefix(prefix) }.map { (String($0.0.dropFirst(prefix.count)), Self.safeLoad($0.1)) }
+        a.pairs.filter { $0.0.startsWithBytes(prefix) }.map { ($0.0.droppingBytes(prefix), Self.safeLoad($0.1)) }
     }
 
     /// Vercel's `_safe_load_json`: a string's JSON decoded, again while the result is a string, at most three times.
@@ -213,7 +214,7 @@ extension SpanConvention {
         case .geminiCLI: isGeminiCLI(a) ? "gemini" : nil
         case .laminar: a.contains("lmnr.span.type") ? "openai" : nil
         case .voltAgent: a.contains("voltagent.operation_id") || a.contains("voltagent.conversation_id") ? "voltagent" : nil
-        case .liveKit: a.keys.contains { $0.hasPrefix("lk.") } ? "livekit" : nil  // its four detection keys all start so
+        case .liveKit: a.keys.contains { $0.startsWithBytes("lk.") } ? "livekit" : nil  // its four detection keys all start so
         default: nil
         }
     }

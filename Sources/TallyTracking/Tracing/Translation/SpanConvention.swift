@@ -172,7 +172,7 @@ enum SpanConvention: CaseIterable {
     /// Whether any convention could read one of these attribute names.
     static func readsAny(_ names: some Sequence<String>) -> Bool {
         names.contains { name in
-            !name.utf8.starts(with: "mlflow.".utf8) && (readNames.contains(name) || readPrefixes.contains { name.hasPrefix($0) })  // none reads MLflow's own
+            !name.startsWithBytes("mlflow.") && (readNames.contains(name) || readPrefixes.contains { name.startsWithBytes($0) })  // none reads MLflow's own
         }
     }
 
