@@ -76,30 +76,76 @@ extension TraceJSON {
 
     /// A `KeyValue` of a decoded value (no `value` for `null`).
     static func attribute(_ key: String, _ v: JSONValue) -> String {
-        var o = Obj()
-        o.add("key", key)
-        if let value = anyValue(v) { o.add("value", raw: value) }
-        return o.json
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        writeAttribute(key, v, &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// An `AnyValue` of a decoded value (`nil`: none, for `null`).
     static func anyValue(_ v: JSONValue) -> String? {
+        if case .null = v { return nil }
+        var out: [UInt8] = []
+        writeAnyValue(v, &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Writes ``attribute(_:_:)``'s text: one buffer for a whole nested value (an object attribute is a tree of
+    /// `kvlist_value`s), not a string per level.
+    static func writeAttribute(_ key: String, _ v: JSONValue, _ out: inout [UInt8]) {
+        out.append(contentsOf: #"{"key": "#.utf8)
+        JSONText.write(key) { out.append(contentsOf: $0) }
+        if case .null = v {} else {
+            out.append(contentsOf: #", "value": "#.utf8)
+            writeAnyValue(v, &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Writes ``anyValue(_:)``'s text (`{}` for `null`, as an array's item).
+    static func writeAnyValue(_ v: JSONValue, _ out: inout [UInt8]) {
         switch v {
-        case .null: return nil
-        case .bool(let b): return #"{"bool_value": "# + (b ? "true" : "false") + "}"
-        case .string(let s): return #"{"string_value": "# + JSONText.quote(s) + "}"
+        case .null: out.append(contentsOf: "{}".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? #"{"bool_value": true}"# : #"{"bool_value": false}"#).utf8)
+        case .string(let s):
+            out.append(contentsOf: #"{"string_value": "#.utf8)
+            JSONText.write(s) { out.append(contentsOf: $0) }
+            out.append(UInt8(ascii: "}"))
         case .number(let n):
-            if n.allSatisfy({ $0 == "-" || $0.isNumber }), Int64(n) != nil { return #"{"int_value": "# + n + "}" }
+            if n.allSatisfy({ $0 == "-" || $0.isNumber }), Int64(n) != nil {
+                out.append(contentsOf: #"{"int_value": "#.utf8)
+                out.append(contentsOf: n.utf8)
+                out.append(UInt8(ascii: "}"))
+                return
+            }
             switch JSONValue.pythonNumber(n) {
-            case "NaN", "Infinity", "-Infinity": return #"{"double_value": ""# + JSONValue.pythonNumber(n) + #""}"#
-            case let text: return #"{"double_value": "# + text + "}"
+            case let special where special == "NaN" || special == "Infinity" || special == "-Infinity":
+                out.append(contentsOf: (#"{"double_value": ""# + special + #""}"#).utf8)
+            case let text: out.append(contentsOf: (#"{"double_value": "# + text + "}").utf8)
             }
         case .array(let items):
-            let values = items.map { anyValue($0) ?? "{}" }
-            return #"{"array_value": {"# + (values.isEmpty ? "" : #""values": ["# + values.joined(separator: ", ") + "]") + "}}"
+            out.append(contentsOf: #"{"array_value": {"#.utf8)
+            if !items.isEmpty {
+                out.append(contentsOf: #""values": ["#.utf8)
+                for (i, item) in items.enumerated() {
+                    if i > 0 { out.append(contentsOf: ", ".utf8) }
+                    writeAnyValue(item, &out)
+                }
+                out.append(UInt8(ascii: "]"))
+            }
+            out.append(contentsOf: "}}".utf8)
         case .object:
-            let values = v.pythonMembers.map { attribute($0.0, $0.1) }
-            return #"{"kvlist_value": {"# + (values.isEmpty ? "" : #""values": ["# + values.joined(separator: ", ") + "]") + "}}"
+            let members = v.pythonMembers
+            out.append(contentsOf: #"{"kvlist_value": {"#.utf8)
+            if !members.isEmpty {
+                out.append(contentsOf: #""values": ["#.utf8)
+                for (i, (k, value)) in members.enumerated() {
+                    if i > 0 { out.append(contentsOf: ", ".utf8) }
+                    writeAttribute(k, value, &out)
+                }
+                out.append(UInt8(ascii: "]"))
+            }
+            out.append(contentsOf: "}}".utf8)
         }
     }
 }
