@@ -14,7 +14,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 import mlflow
-from conftest import module_server
+from conftest import module_server, refused_start
 from test_otlp import PB, V3, kv, reduced_info
 
 CATALOG = os.path.join(os.path.dirname(mlflow.__file__), "utils", "model_catalog")
@@ -369,3 +369,12 @@ def test_translation_refusals_like_mlflow(local, oracles):
         if answers["mlflow"] != answers["tally"]:
             problems.append(f"{label}: mlflow {answers['mlflow']}, tally {answers['tally']}")
     assert not problems, "\n".join(problems)
+
+
+def test_model_prices_refused_plainly(tmp_path):
+    """A prices directory that cannot be read, or a file in it that is not a catalog, stops the server with a sentence
+    naming it."""
+    assert "--model-prices /nonexistent: /nonexistent is not a directory this server can read" in refused_start(
+        ["--port", "0", "--model-prices", "/nonexistent"])
+    (tmp_path / "acme.json").write_text("[]")
+    assert f"{tmp_path}/acme.json is not a model catalog" in refused_start(["--port", "0", "--model-prices", str(tmp_path)])

@@ -17,15 +17,25 @@ public struct ModelPrices: Sendable {
     /// Each provider's models, providers in name order (the order a lookup without a provider scans them in).
     let providers: [(name: String, models: [String: Price])]
 
-    /// Prices from catalog files; a file that is not a catalog is refused, naming it.
+    /// Why a catalog directory cannot be read: a sentence naming the directory or file.
+    public struct LoadError: Error, CustomStringConvertible {
+        /// The sentence.
+        public var description: String
+    }
+
+    /// Prices from catalog files; a directory that cannot be read, or a file that is not a catalog, is refused naming it.
     public init(directory: URL) throws {
-        let stems = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: directory.path) } catch {
+            throw LoadError(description: "\(directory.path) is not a directory this server can read")
+        }
+        let stems = names.filter { $0.hasSuffix(".json") }
             .map { String($0.dropLast(".json".count)) }.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }
         providers = try stems.map { stem in
             let path = directory.appendingPathComponent(stem + ".json")
-            let body = try JSONParser.parse(Array(try Data(contentsOf: path)))
-            guard case .object(let models)? = body["models"] else {
-                throw TrackingError.invalid("\(path.path): not a model catalog (no \"models\" object)")
+            guard let data = try? Data(contentsOf: path) else { throw LoadError(description: "\(path.path) cannot be read") }
+            guard let body = try? JSONParser.parse(Array(data)), case .object(let models)? = body["models"] else {
+                throw LoadError(description: "\(path.path) is not a model catalog (JSON with a \"models\" object)")
             }
             return (stem, Dictionary(pythonDict(models).map { ($0.0, Self.price($0.1)) }) { _, b in b })
         }
