@@ -1,12 +1,6 @@
 import TallyTracking
 /// Reading MLflow's answers (the REST client's side): fields as Swift values, `nil` when absent or of another type.
 extension JSONValue {
-    /// A string's value.
-    var text: String? {
-        if case .string(let s) = self { return s }
-        return nil
-    }
-
     /// An int64 written as a number or, as protobuf's JSON may write one, a string.
     var int64: Int64? {
         switch self {

@@ -225,7 +225,7 @@ extension TrackingService {
                 return try (stored[info.traceID] ?? []).map { s in
                     do {
                         var dict = try JSONParser.parse(Array(s.content.utf8))
-                        if SpanConvention.readsAny(dict.pythonMember("attributes")?.pythonMembers.map(\.0) ?? []) {
+                        if SpanConvention.typesAny(dict.pythonMember("attributes")?.pythonMembers.map(\.0) ?? []) {
                             _ = SpanTranslation.translateLoaded(&dict)  // `translate_loaded_span`: spans stored untyped
                         }
                         return dict

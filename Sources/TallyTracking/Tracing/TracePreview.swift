@@ -59,7 +59,7 @@ enum TracePreview {
         func member(_ key: String) -> JSONValue? { members.last { $0.0 == key }?.1 }
         if let m = member("messages"), case .array(let items) = m, !items.isEmpty { return items.filter(isMessage) }
         if let c = member("choices"), case .array(let items) = c, let first = items.first, case .object = first,
-           let msg = first["message"], truthy(msg), isMessage(msg) {
+           let msg = first["message"], msg.pythonTruthy, isMessage(msg) {
             return [msg]
         }
         if let i = member("input"), case .array(let items) = i, !items.isEmpty { return items.filter(isMessage) }
@@ -74,8 +74,6 @@ enum TracePreview {
         return v["role"] != nil && v["content"] != nil
     }
 
-    /// Python's truth of a JSON value.
-    static func truthy(_ v: JSONValue) -> Bool { v.pythonTruthy }
 
     /// `_get_text_content_from_message`: `.some(text)`, `.some(nil)` (a text part without text: the stored value is
     /// used), or `nil` when the part's text is not a string (MLflow fails).
@@ -89,7 +87,7 @@ enum TracePreview {
                     switch part["text"] {
                     case nil, .null?: return .some(nil)
                     case .string(let s)?: return .some(s)
-                    default: return truthy(part["text"]!) ? nil : .some(nil)
+                    default: return part["text"]!.pythonTruthy ? nil : .some(nil)
                     }
                 }
             }

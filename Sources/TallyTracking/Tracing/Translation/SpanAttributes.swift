@@ -48,10 +48,7 @@ struct SpanAttributes {
     var keys: some Sequence<String> { pairs.lazy.map(\.0) }
 
     /// The stored text of `key` when it is a string.
-    func text(_ key: String) -> String? {
-        if case .string(let s)? = self[key] { return s }
-        return nil
-    }
+    func text(_ key: String) -> String? { self[key]?.text }
 
     /// `_get_and_check_attribute_value`: the value of `key` unless it is JSON text of a value Python finds false
     /// (`null`, `false`, `0`, `""`, `[]`, `{}`); text that is not JSON, and any other value, as it is.
@@ -122,6 +119,12 @@ extension String {
 }
 
 extension JSONValue {
+    /// A string's value (`nil` for any other value).
+    public var text: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
     /// Python's truth of the value: `null`, `false`, zero, and empty strings, arrays and objects are false (`NaN` is
     /// true).
     var pythonTruthy: Bool {

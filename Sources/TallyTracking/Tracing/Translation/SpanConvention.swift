@@ -169,6 +169,18 @@ enum SpanConvention: CaseIterable {
     /// messages).
     static let readPrefixes = ["lk.", "ai.prompt.", "ai.response.", "gen_ai.prompt.", "gen_ai.completion."]
 
+    /// The attribute names the span-type rules read: every convention's kind, VoltAgent's `entity.type`, LiveKit's model
+    /// request (and any name under ``typePrefix``).
+    static let typeNames: [String] = Array(Set(allCases.compactMap(\.kindKey) + ["entity.type", "gen_ai.request.model"]))
+        .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    /// The name prefix LiveKit's type rules read.
+    static let typePrefix = "lk."
+
+    /// Whether a span type rule could read one of these attribute names (a span naming none keeps the type it has).
+    static func typesAny(_ names: some Sequence<String>) -> Bool {
+        names.contains { name in name.startsWithBytes(typePrefix) || typeNames.contains { ExactKey.sameBytes($0, name) } }
+    }
+
     /// Whether any convention could read one of these attribute names.
     static func readsAny(_ names: some Sequence<String>) -> Bool {
         names.contains { name in

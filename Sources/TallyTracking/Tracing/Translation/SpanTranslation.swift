@@ -111,16 +111,13 @@ enum SpanTranslation {
                 obj = parsed
             }
             guard case .object = obj else { continue }
-            if let model = obj.pythonMember("model"), model.pythonTruthy { return model.isStringValue ? model : nil }
+            if let model = obj.pythonMember("model"), model.pythonTruthy { return model.text != nil ? model : nil }
         }
         return nil
     }
 
-    /// The attribute names the span-type rules read, as they appear in stored JSON (`"name": `; LiveKit's any `lk.`
-    /// name): a stored span without any of them cannot be typed on reading.
-    static let typingKeys: [[UInt8]] = ["openinference.span.kind", "gen_ai.operation.name", "span.type", "traceloop.span.kind", "ai.operationId",
-                                        "entity.type", "gen_ai.request.model", "lmnr.span.type", "langfuse.observation.type"]
-        .map { Array("\"\($0)\": ".utf8) } + [Array("\"lk.".utf8)]
+    /// ``SpanConvention/typeNames`` as they appear in stored JSON (`"name": `), and the start of a LiveKit name.
+    static let typingKeys: [[UInt8]] = SpanConvention.typeNames.map { Array("\"\($0)\": ".utf8) } + [Array("\"\(SpanConvention.typePrefix)".utf8)]
 
     /// Whether a stored span's JSON may be typed on reading (``translateLoaded(_:)``): it names an attribute the
     /// rules read. Most spans do not, and are served without being parsed.
@@ -144,13 +141,16 @@ enum SpanTranslation {
         }
     }
 
+    /// The bytes ``mentionsModel(_:)`` looks for.
+    private static let modelMemberBytes = Array(#"model""#.utf8)
+
     /// Whether JSON text could have a member `model`: it holds `model"` or a `\u` escape.
     static func mentionsModel(_ text: String) -> Bool {
         var text = text
         return text.withUTF8 { b in
             guard b.count >= 6 else { return false }
             for i in 0..<(b.count - 1) where b[i] == UInt8(ascii: "\\") && b[i + 1] == UInt8(ascii: "u") { return true }
-            return find(Array(#"model""#.utf8), in: b)
+            return find(modelMemberBytes, in: b)
         }
     }
 
@@ -173,13 +173,5 @@ enum SpanTranslation {
         }
         dict = .object(members)
         return true
-    }
-}
-
-extension JSONValue {
-    /// Whether the value is a string.
-    var isStringValue: Bool {
-        if case .string = self { return true }
-        return false
     }
 }
