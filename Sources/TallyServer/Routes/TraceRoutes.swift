@@ -34,6 +34,9 @@ struct TraceRoutes {
             o.add("next_page_token", page.nextPageToken)
             return ByteBuffer(string: o.json)
         })
+        t.on("traces/metrics", .post, access: .needs(.read, .experimentListField("experiment_ids")), use: e.json { r in
+            Self.render(try s.queryTraceMetrics(try Self.metricsQuery(r)))
+        })
         t.on("traces/get", .get, access: .needs(.read, .traceQuery("trace_id"))) { request, _ in
             // A trace whose last spans are still on their way is read again after 1 s and 2 s, as MLflow waits.
             let q = PercentDecoding.query(request.uri.query ?? "")
@@ -122,6 +125,44 @@ struct TraceRoutes {
             let (reader, name) = try await pool.run { try s.openTraceArtifact(traceID: q["request_id"]?.first, path: q["path"]?.first) }
             return try await ArtifactRoutes.download(reader, name: name, pool: pool)
         }
+    }
+
+    /// A `traces/metrics` request's fields, read in the order MLflow's handler checks them.
+    static func metricsQuery(_ r: MLflowRequest) throws -> TraceMetricsQuery {
+        guard r.has("experiment_ids") else { throw MLflowRequest.missing("experiment_ids") }
+        let ids = try r.strings("experiment_ids")
+        // A name the protocol lacks is ignored by its parser, leaving the enum's default, its first value (TRACES).
+        guard let viewName = try r.enumName("view_type", numbers: TraceMetricsQuery.View.protocolNumbers) else { throw MLflowRequest.missing("view_type") }
+        let view = TraceMetricsQuery.View(rawValue: viewName) ?? .traces
+        guard let metric = try r.string("metric_name", required: true) else { throw MLflowRequest.missing("metric_name") }
+        let aggregations = try r.objects("aggregations")
+        if aggregations.isEmpty { throw MLflowRequest.missing("aggregations") }  // MLflow: its SQL's error, 400
+        let dimensions = try r.strings("dimensions"), filters = try r.strings("filters")
+        let interval = try r.int64("time_interval_seconds"), start = try r.int64("start_time_ms"), end = try r.int64("end_time_ms")
+        let maxResults = try r.int64("max_results") ?? TraceMetricsQuery.defaultMaxResults
+        _ = try r.string("page_token")
+        let parsed = try aggregations.map { a in
+            let one = MLflowRequest(body: a, query: [:])
+            return try TraceMetricAggregation(kind: try one.enumName("aggregation_type", numbers: TraceMetricAggregation.Kind.protocolNumbers),
+                                              percentile: try one.raw("percentile_value").map { try MLflowRequest.double($0, "percentile_value") })
+        }
+        return TraceMetricsQuery(experimentIDs: ids, view: view, metricName: metric, aggregations: parsed, dimensions: dimensions, filters: filters,
+                                 timeIntervalSeconds: interval, startTimeMs: start, endTimeMs: end, maxResults: maxResults)
+    }
+
+    /// `{"data_points": [{"metric_name", "dimensions": {…}, "values": {…}}, …]}` (protobuf's JSON: empty parts left out).
+    static func render(_ points: [TraceMetricPoint]) -> ByteBuffer {
+        var o = Obj()
+        o.add("data_points", array: points.map { p in
+            var point = Obj(), dims = Obj(), values = Obj()
+            point.add("metric_name", p.metricName)
+            for d in p.dimensions { dims.add(d.key, d.value) }
+            for v in p.values { values.add(v.label, double: v.value) }
+            if !p.dimensions.isEmpty { point.add("dimensions", raw: dims.json) }
+            if !p.values.isEmpty { point.add("values", raw: values.json) }
+            return point.json
+        })
+        return ByteBuffer(string: o.json)
     }
 
     /// `{"trace": {"trace_info": …}}`.

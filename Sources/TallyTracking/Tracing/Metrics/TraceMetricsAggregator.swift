@@ -1,0 +1,228 @@
+import Foundation
+
+/// Groups a view's records and aggregates one metric over each group, as MLflow's SQL does (`query_metrics`): a record
+/// without the metric's value, or without a value for a dimension, is left out before grouping; groups are ordered
+/// by time bucket, then by each dimension (bytes); `max_results` counts groups. Without buckets or dimensions there is
+/// one group even when nothing was selected (a count of 0), as an SQL aggregate without `GROUP BY` answers.
+struct TraceMetricsAggregator {
+    let query: TraceMetricsQuery
+
+    /// A record's value for the metric: an integer where the column is one (counts, milliseconds, tokens), else a
+    /// double; `key` for a distinct count (sessions).
+    enum Value {
+        case integer(Int64)
+        case real(Double)
+        case key(String)
+
+        var double: Double {
+            switch self {
+            case .integer(let i): Double(i)
+            case .real(let d): d
+            case .key: 1
+            }
+        }
+    }
+
+    struct Group: Hashable {
+        let bucket: Int64?
+        let dimensions: [String]
+    }
+
+    func points(_ records: [TraceMetricsRecord]) -> [TraceMetricPoint] {
+        let interval = (query.timeIntervalSeconds ?? 0) * 1000
+        var groups: [Group: [Value]] = [:]
+        for r in records {
+            guard let value = value(r) else { continue }
+            var dims: [String] = []
+            dims.reserveCapacity(query.dimensions.count)
+            for d in query.dimensions {
+                guard let v = dimension(d, r) else { break }
+                dims.append(v)
+            }
+            guard dims.count == query.dimensions.count else { continue }
+            let bucket = interval > 0 ? Self.floorDiv(r.time, interval) * interval : nil
+            groups[Group(bucket: bucket, dimensions: dims), default: []].append(value)
+        }
+        if interval == 0 && query.dimensions.isEmpty && groups.isEmpty { groups[Group(bucket: nil, dimensions: [])] = [] }
+        let ordered = groups.keys.sorted { a, b in
+            if a.bucket != b.bucket { return (a.bucket ?? 0) < (b.bucket ?? 0) }
+            for (x, y) in zip(a.dimensions, b.dimensions) where x != y { return Array(x.utf8).lexicographicallyPrecedes(y.utf8) }
+            return false
+        }
+        var out: [TraceMetricPoint] = []
+        for g in ordered.prefix(Int(clamping: query.maxResults)) {
+            let values = groups[g] ?? []
+            let results = query.aggregations.compactMap { a in Self.aggregate(a, values).map { (label: a.label, value: $0) } }
+            guard !results.isEmpty else { continue }
+            var dims = g.bucket.map { [KeyValue(key: "time_bucket", value: Self.isoTime($0))] } ?? []
+            dims += zip(query.dimensions, g.dimensions).map { KeyValue(key: $0, value: $1) }
+            out.append(TraceMetricPoint(metricName: query.metricName, dimensions: dims, values: results))
+        }
+        return out
+    }
+
+    /// The record's value for the query's metric, `nil` when it has none.
+    func value(_ r: TraceMetricsRecord) -> Value? {
+        switch (query.view, query.metricName) {
+        case (.traces, "trace_count"), (.spans, "span_count"), (.assessments, "assessment_count"): return .integer(1)
+        case (.traces, "session_count"): return r.text.map(Value.key)
+        case (_, "latency"): return r.duration.map(Value.integer)
+        case (.traces, let key):
+            guard case .number(let n)? = SpanUsage.tokenColumns(r.usage)[key] else { return nil }
+            return Int64(n).map(Value.integer)
+        case (.spans, let key): return SpanAnalytics(r.content).cost(key).map(Value.real)
+        case (.assessments, _): return r.text.flatMap { AssessmentAggregate.value($0) }.map(Value.real)
+        }
+    }
+
+    /// The record's value for a dimension, `nil` when it has none.
+    func dimension(_ d: String, _ r: TraceMetricsRecord) -> String? {
+        switch d {
+        case "trace_name", "span_name", "assessment_name": r.name
+        case "trace_status", "span_status": r.status
+        case "span_type": r.type
+        case "span_model_name": SpanAnalytics(r.content).model
+        case "span_model_provider": SpanAnalytics(r.content).provider
+        case "assessment_value": AssessmentAggregate.dimension(r.text)
+        default: nil
+        }
+    }
+
+    /// One aggregation of a group's values (SQL's: `COUNT` of values, `COUNT(DISTINCT)` of keys; `nil` for an empty
+    /// group where SQL answers NULL).
+    static func aggregate(_ a: TraceMetricAggregation, _ values: [Value]) -> Double? {
+        if a.kind == .count {
+            if case .key? = values.first { return Double(Set(values.compactMap { if case .key(let k) = $0 { k } else { nil } }).count) }
+            return Double(values.count)
+        }
+        guard !values.isEmpty else { return nil }
+        switch a.kind {
+        case .count: return nil
+        case .sum, .avg:
+            let total = sum(values)
+            return a.kind == .sum ? total : total / Double(values.count)
+        case .min: return values.map(\.double).min()
+        case .max: return values.map(\.double).max()
+        case .percentile: return percentile(values.map(\.double).sorted(), a.percentile ?? 50)
+        }
+    }
+
+    /// The sum: exact over integers (a double past 64 bits, as SQL's sum then overflows), Neumaier's compensated
+    /// sum over doubles.
+    static func sum(_ values: [Value]) -> Double {
+        var exact: Int64 = 0, integral = true
+        for v in values {
+            guard case .integer(let i) = v else { integral = false; break }
+            let (s, o) = exact.addingReportingOverflow(i)
+            if o { integral = false; break }
+            exact = s
+        }
+        if integral { return Double(exact) }
+        var s = 0.0, c = 0.0
+        for v in values {
+            let x = v.double, t = s + x
+            c += abs(s) >= abs(x) ? (s - t) + x : (x - t) + s
+            s = t
+        }
+        return s + c
+    }
+
+    /// Linear interpolation between the closest ranks (numpy's default, PostgreSQL's `percentile_cont`, MLflow's
+    /// SQLite aggregate).
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        let index = p / 100 * Double(sorted.count - 1)
+        let lower = Int(index), upper = min(lower + 1, sorted.count - 1)
+        return sorted[lower] + (index - Double(lower)) * (sorted[upper] - sorted[lower])
+    }
+
+    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+    }
+
+    /// A bucket's start as Python's `datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()` writes it.
+    static func isoTime(_ ms: Int64) -> String {
+        let seconds = floorDiv(ms, 1000), millis = ms - seconds * 1000
+        let days = floorDiv(seconds, 86_400), rest = seconds - days * 86_400
+        let (y, m, d) = civil(days)
+        var s = String(format: "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", y, m, d, rest / 3600, rest % 3600 / 60, rest % 60)
+        if millis != 0 { s += String(format: ".%06lld", millis * 1000) }
+        return s + "+00:00"
+    }
+
+    /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    static func civil(_ z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = floorDiv(z, 146_097)
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+}
+
+/// The model, provider and cost MLflow keeps in a span's columns, read from its stored content: the attributes
+/// `mlflow.llm.model` and `mlflow.llm.provider` (a JSON string's text, else the attribute's text, the first 500
+/// characters) and `mlflow.llm.cost`'s `input_cost`, `output_cost` and `total_cost` (finite numbers).
+struct SpanAnalytics {
+    private(set) var model: String?
+    private(set) var provider: String?
+    private var costs: JSONValue?
+
+    init(_ content: String?) {
+        guard let content, content.utf8.count > 0, content.contains("mlflow.llm."),
+              let dict = try? JSONParser.parse(Array(content.utf8)), let attributes = dict.pythonMember("attributes") else { return }
+        model = Self.dimension(attributes.pythonMember(SpanTranslation.modelKey))
+        provider = Self.dimension(attributes.pythonMember(SpanTranslation.providerKey))
+        if case .string(let text)? = attributes.pythonMember(SpanTranslation.costKey) { costs = try? JSONParser.parse(Array(text.utf8)) }
+    }
+
+    /// A cost, `nil` when the span has none that is a finite number.
+    func cost(_ key: String) -> Double? {
+        guard let v = costs?.pythonMember(key) else { return nil }
+        if case .string(let s) = v { return PyNumber.pythonFloat(s).flatMap { $0.isFinite ? $0 : nil } }
+        return PyNumber(v)?.finiteFloat
+    }
+
+    /// MLflow's `bounded_model_dimension(_try_parse_json_string(value))`.
+    static func dimension(_ v: JSONValue?) -> String? {
+        guard case .string(let text)? = v else { return nil }
+        var s = text
+        if case .string(let parsed)? = try? JSONParser.parse(Array(text.utf8)) { s = parsed }
+        return String(String.UnicodeScalarView(s.unicodeScalars.prefix(500)))
+    }
+}
+
+/// An assessment's value as MLflow's `assessments` table keeps it for metrics: the JSON text (`json.dumps`) as a
+/// dimension, and a number to aggregate (booleans and `yes`/`no` as 1 and 0, finite numbers as they are). MLflow's
+/// value went through protobuf's `Value`, whose numbers are doubles: `7` is written `7.0`, at any depth.
+enum AssessmentAggregate {
+    static func value(_ json: String) -> Double? {
+        guard let v = try? JSONParser.parse(Array(json.utf8)) else { return nil }
+        switch v {
+        case .bool(let b): return b ? 1 : 0
+        case .number(let n): return Double(n).flatMap { $0.isFinite ? $0 : nil }
+        case .string(let s):
+            let t = s.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+            return t == "yes" ? 1 : t == "no" ? 0 : nil
+        default: return nil
+        }
+    }
+
+    static func dimension(_ json: String?) -> String {
+        guard let json, let v = try? JSONParser.parse(Array(json.utf8)) else { return "null" }
+        return doubles(v).pythonDumps()
+    }
+
+    static func doubles(_ v: JSONValue) -> JSONValue {
+        switch v {
+        case .number(let n): Double(n).map { .number(Validation.pythonFloat($0)) } ?? v
+        case .array(let items): .array(items.map(doubles))
+        case .object(let members): .object(members.map { ($0.0, doubles($0.1)) })
+        default: v
+        }
+    }
+}
