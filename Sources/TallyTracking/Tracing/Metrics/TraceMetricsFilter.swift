@@ -21,6 +21,12 @@ struct TraceMetricsFilter: Equatable {
         ("assessment", [("name", false), ("type", false)]),
     ]
 
+    /// A clause.
+    init(target: Target, value: String) {
+        self.target = target
+        self.value = value
+    }
+
     /// Parses one filter.
     init(parsing text: String) throws {
         let tokens = try FilterToken.tokenize(text)

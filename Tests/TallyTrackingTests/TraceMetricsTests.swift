@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+@testable import TallyTracking
+
+private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribute(key: key, value: value) }
+
+/// `traces/metrics`: MLflow's rules, its filter language, and the aggregation over each backend's records. The
+/// answers are compared with a real `mlflow server` in `Tests/Interop/test_trace_metrics.py`.
+@Suite struct TraceMetricsTests {
+    static let count = try! TraceMetricAggregation(kind: "COUNT", percentile: nil)
+    static func p(_ v: Double) -> TraceMetricAggregation { try! TraceMetricAggregation(kind: "PERCENTILE", percentile: v) }
+
+    @Test func aggregationsAsMLflowComputesThem() {
+        let values: [TraceMetricsAggregator.Value] = [.integer(10), .integer(40), .integer(20), .integer(30)]
+        func one(_ kind: String, _ p: Double? = nil) -> Double? {
+            TraceMetricsAggregator.aggregate(try! TraceMetricAggregation(kind: kind, percentile: p), values)
+        }
+        #expect(one("COUNT") == 4 && one("SUM") == 100 && one("AVG") == 25 && one("MIN") == 10 && one("MAX") == 40)
+        #expect(one("PERCENTILE", 50) == 25 && one("PERCENTILE", 0) == 10 && one("PERCENTILE", 100) == 40)
+        #expect(abs(one("PERCENTILE", 90)! - 37) < 1e-12)  // numpy's linear: 30 + 0.7 * 10
+        #expect(TraceMetricsAggregator.aggregate(Self.count, [.key("a"), .key("b"), .key("a")]) == 2)  // sessions: distinct
+        #expect(TraceMetricsAggregator.aggregate(Self.count, []) == 0)
+        #expect(TraceMetricsAggregator.aggregate(Self.p(50), []) == nil)
+        // Integers sum exactly; doubles with compensation (0.1 ten times is 1.0).
+        #expect(TraceMetricsAggregator.sum([.integer(Int64(1) << 60), .integer(1)]) == Double((Int64(1) << 60) + 1))
+        #expect(TraceMetricsAggregator.sum(Array(repeating: .real(0.1), count: 10)) == 1.0)
+        #expect(Self.p(99.9).label == "P99.9" && Self.p(50).label == "P50.0" && Self.count.label == "COUNT")
+    }
+
+    @Test func bucketsAndTimesAsPythonWritesThem() {
+        #expect(TraceMetricsAggregator.isoTime(1_767_225_600_000) == "2026-01-01T00:00:00+00:00")
+        #expect(TraceMetricsAggregator.isoTime(951_782_400_000) == "2000-02-29T00:00:00+00:00")
+        #expect(TraceMetricsAggregator.isoTime(-1000) == "1969-12-31T23:59:59+00:00")
+        #expect(TraceMetricsAggregator.isoTime(1500) == "1970-01-01T00:00:01.500000+00:00")
+        #expect(TraceMetricsAggregator.floorDiv(-1, 3600) == -1 && TraceMetricsAggregator.floorDiv(7199, 3600) == 1)
+    }
+
+    @Test func queriesCheckedWithMLflowsMessages() throws {
+        func query(_ view: TraceMetricsQuery.View, _ metric: String, _ aggs: [TraceMetricAggregation], dims: [String] = [],
+                   interval: Int64? = nil) -> TraceMetricsQuery {
+            TraceMetricsQuery(experimentIDs: ["0"], view: view, metricName: metric, aggregations: aggs, dimensions: dims, timeIntervalSeconds: interval)
+        }
+        #expect(throws: TrackingError.invalid("metric_name must be one of ['span_count', 'latency', 'input_cost', 'output_cost', 'total_cost'], got 'x'")) {
+            try query(.spans, "x", [Self.count]).validate()
+        }
+        #expect(throws: TrackingError.invalid("Found invalid aggregation_type(s): ['COUNT']. Supported aggregation types: ['AVG', 'MAX', 'MIN', 'PERCENTILE']")) {
+            try query(.traces, "latency", [Self.count]).validate()
+        }
+        #expect(throws: TrackingError.invalid("Found invalid dimension(s): ['span_name']. Supported dimensions: ['trace_name', 'trace_status']")) {
+            try query(.traces, "trace_count", [Self.count], dims: ["span_name"]).validate()
+        }
+        #expect(throws: TrackingError.invalid("start_time_ms and end_time_ms are required if time_interval_seconds is set")) {
+            try query(.traces, "trace_count", [Self.count], interval: 60).validate()
+        }
+        #expect(throws: TrackingError.invalid("Percentile value must be between 0 and 100, got nan")) {
+            try TraceMetricAggregation(kind: "PERCENTILE", percentile: .nan)
+        }
+        #expect(try TraceMetricAggregation(kind: nil, percentile: nil).kind == .count)  // protobuf's default
+        try query(.assessments, "assessment_value", [Self.p(50)], dims: ["assessment_name"]).validate()
+    }
+
+    @Test func filtersParsedAsMLflowParsesThem() throws {
+        #expect(try TraceMetricsFilter(parsing: "trace.tag.mlflow.traceName = 'chat'") == TraceMetricsFilter(target: .traceTag("mlflow.traceName"), value: "chat"))
+        #expect(try TraceMetricsFilter(parsing: "trace.metadata.`a.b` = \"v\"") == TraceMetricsFilter(target: .traceMetadata("a.b"), value: "v"))
+        #expect(try TraceMetricsFilter(parsing: "span.type='LLM'").target == .spanType)
+        let refusals: [(String, String)] = [
+            ("trace.status != 'OK'", "Invalid comparator: '!=', only '=' operator is supported"),
+            ("trace.status = 5", "Expected a quoted string value for status value (e.g. 'my-value'). Got value 5"),
+            ("trace.tag = 'x'", "Filtering by tag requires a key, e.g. 'trace.tag.<key> = <value>'"),
+            ("span.name.x = 'x'", "Filtering by name does not require a key, use 'span.name' instead"),
+            ("run.status = 'OK'", "Invalid view type 'run'. Valid values are dict_keys(['trace', 'span', 'assessment'])"),
+            ("trace.name = 'x'", "Invalid entity 'name' specified for view type 'trace'. Valid entities are ['status', 'tag', 'metadata']"),
+            ("status = 'OK'", "Invalid identifier 'status'. Columns should be specified as 'trace.<key>', 'span.<key>', 'assessment.<key>'."),
+            ("trace.status = 'a' AND span.name = 'b'", "Invalid clause(s) in filter string: AND"),
+        ]
+        for (text, message) in refusals {
+            #expect(throws: TrackingError.invalid(message), "\(text)") { try TraceMetricsFilter(parsing: text) }
+        }
+        #expect(throws: TrackingError.invalid("Filtering by span is only supported for SPANS view type, got TRACES")) {
+            try TraceMetricsFilter(parsing: "span.name = 'x'").check(.traces)
+        }
+    }
+
+    /// Two traces an hour apart, each a root and a priced chat span, one failed; feedback on both.
+    @Test(arguments: Backend.all) func metricsOverEachBackend(_ backend: Backend) throws {
+        let f = try Fixture("trace-metrics", backend: backend)
+        let s = f.service
+        let hour: UInt64 = 3_600_000_000_000, base: UInt64 = 1_767_225_600_000_000_000
+        for (i, hex) in ["11111111111111111111111111111111", "22222222222222222222222222222222"].enumerated() {
+            let start = base + UInt64(i) * hour, trace = SpanTests.bytes(hex)
+            let cost = a("mlflow.llm.cost", .string(#"{"input_cost": \#(i + 1), "output_cost": 0.5, "total_cost": \#(Double(i) + 1.5)}"#))
+            try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: [], spans: [
+                SpanTests.span("000000000000000\(i + 1)", name: i == 0 ? "chat" : "search", start: start, end: start + UInt64(100 + i * 100) * 1_000_000,
+                               status: i == 1 ? 2 : 1, attributes: [a("session.id", .string("s"))], trace: trace),
+                SpanTests.span("00000000000000a\(i + 1)", parent: "000000000000000\(i + 1)", name: "llm", start: start + 1_000_000,
+                               end: start + 51_000_000, attributes: [a("mlflow.llm.model", .string("\"m\(i)\"")), cost,
+                                                                     a("mlflow.chat.tokenUsage", .string(#"{"input_tokens": \#(10 * (i + 1))}"#))], trace: trace),
+            ])])
+            let id = "tr-" + hex
+            try s.setTraceTag(id: id, key: TraceKeys.traceName, value: i == 0 ? "chat" : "search")
+            _ = try s.createAssessment(Assessment(id: "", traceID: id, name: "ok", kind: .feedback, createTime: 0, lastUpdateTime: 0,
+                                                  value: i == 0 ? "true" : "\"no\"", body: "{}"), kind: .feedback)
+        }
+        func ask(_ view: TraceMetricsQuery.View, _ metric: String, _ aggs: [TraceMetricAggregation], dims: [String] = [], filters: [String] = [],
+                 interval: Int64? = nil) throws -> [TraceMetricPoint] {
+            try s.queryTraceMetrics(TraceMetricsQuery(experimentIDs: ["0"], view: view, metricName: metric, aggregations: aggs, dimensions: dims,
+                                                      filters: filters, timeIntervalSeconds: interval, startTimeMs: 1_767_225_600_000,
+                                                      endTimeMs: 1_767_232_800_000))
+        }
+        let sum = try TraceMetricAggregation(kind: "SUM", percentile: nil), avg = try TraceMetricAggregation(kind: "AVG", percentile: nil)
+        func point(_ metric: String, _ dims: [(String, String)], _ values: [(String, Double)]) -> TraceMetricPoint {
+            TraceMetricPoint(metricName: metric, dimensions: dims.map { KeyValue(key: $0.0, value: $0.1) }, values: values.map { (label: $0.0, value: $0.1) })
+        }
+        #expect(try ask(.traces, "trace_count", [Self.count], dims: ["trace_status"], interval: 3600) == [
+            point("trace_count", [("time_bucket", "2026-01-01T00:00:00+00:00"), ("trace_status", "OK")], [("COUNT", 1)]),
+            point("trace_count", [("time_bucket", "2026-01-01T01:00:00+00:00"), ("trace_status", "ERROR")], [("COUNT", 1)]),
+        ])
+        #expect(try ask(.traces, "latency", [avg, Self.p(50)]) == [point("latency", [], [("AVG", 150), ("P50.0", 150)])])
+        let tokens = try ask(.traces, "input_tokens", [sum], dims: ["trace_name"])
+        #expect(tokens == [
+            point("input_tokens", [("trace_name", "chat")], [("SUM", 10)]), point("input_tokens", [("trace_name", "search")], [("SUM", 20)]),
+        ], "\(tokens)")
+        #expect(try ask(.traces, "session_count", [Self.count]) == [point("session_count", [], [("COUNT", 1)])])
+        #expect(try ask(.spans, "total_cost", [sum], dims: ["span_model_name"]) == [
+            point("total_cost", [("span_model_name", "m0")], [("SUM", 1.5)]), point("total_cost", [("span_model_name", "m1")], [("SUM", 2.5)]),
+        ])
+        #expect(try ask(.spans, "span_count", [Self.count], filters: ["span.name = 'llm'", "trace.status = 'ERROR'"]) == [point("span_count", [], [("COUNT", 1)])])
+        #expect(try ask(.spans, "latency", [avg], dims: ["span_name"]) == [
+            point("latency", [("span_name", "chat")], [("AVG", 100)]), point("latency", [("span_name", "llm")], [("AVG", 50)]),
+            point("latency", [("span_name", "search")], [("AVG", 200)]),
+        ])
+        #expect(try ask(.assessments, "assessment_value", [avg], dims: ["assessment_name"]) == [point("assessment_value", [("assessment_name", "ok")], [("AVG", 0.5)])])
+        #expect(try ask(.assessments, "assessment_count", [Self.count], filters: ["trace.tag.mlflow.traceName = 'search'"], ) == [
+            point("assessment_count", [], [("COUNT", 1)]),
+        ])
+        #expect(try ask(.traces, "latency", [avg], filters: ["trace.status = 'IN_PROGRESS'"]).isEmpty)
+    }
+}
