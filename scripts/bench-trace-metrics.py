@@ -74,10 +74,10 @@ def queries(hours):
     window = {"start_time_ms": BASE_MS, "end_time_ms": BASE_MS + hours * 3_600_000}
     return {
         "traces per hour by status": ("TRACES", "trace_count", [agg("COUNT")], {"dimensions": ["trace_status"], "time_interval_seconds": 3600, **window}),
-        "latency p50/p95 by name": ("TRACES", "latency", [agg("AVG"), agg("PERCENTILE", 50), agg("PERCENTILE", 95)], {"dimensions": ["trace_name"]}),
+        "latency avg/p50/p95": ("TRACES", "latency", [agg("AVG"), agg("PERCENTILE", 50), agg("PERCENTILE", 95)], {}),
         "tokens per hour": ("TRACES", "total_tokens", [agg("SUM"), agg("AVG")], {"time_interval_seconds": 3600, **window}),
         "sessions": ("TRACES", "session_count", [agg("COUNT")], {}),
-        "spans by type": ("SPANS", "span_count", [agg("COUNT")], {"dimensions": ["span_type"]}),
+        "spans by name and status": ("SPANS", "span_count", [agg("COUNT")], {"dimensions": ["span_name", "span_status"]}),
         "cost by model per hour": ("SPANS", "total_cost", [agg("SUM")], {"dimensions": ["span_model_name"], "time_interval_seconds": 3600, **window}),
         "feedback average": ("ASSESSMENTS", "assessment_value", [agg("AVG")], {"dimensions": ["assessment_name"]}),
     }

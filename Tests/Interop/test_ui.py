@@ -493,6 +493,9 @@ def test_traces_pages(server, browser):
     assert rows == [in_run, failed, ids[1], ids[0]], rows  # newest first
     text = browser.execute_script("return document.getElementById('trace-table').textContent")
     assert "helpful: true" in text and "topic=alpha" in text and "ERROR" in text
+    # The overview line, from traces/metrics: four traces, one failed, their latency.
+    wait(browser, "return document.getElementById('trace-overview').textContent.startsWith('4 traces (1 failed)')")
+    assert "latency p50 " in browser.execute_script("return document.getElementById('trace-overview').textContent")
     # MLflow's grammar in the filter box.
     box = browser.find_element("id", "trace-filter")
     box.send_keys("tags.topic = 'beta'")

@@ -27,6 +27,19 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
         #expect(Self.p(99.9).label == "P99.9" && Self.p(50).label == "P50.0" && Self.count.label == "COUNT")
     }
 
+    @Test func spanModelAndCostSkimmedFromTheTopLevelAttributes() {
+        // Events and links carry attributes too, and values may hold the key's text: only the span's own count.
+        let content = #"{"name": "x \"mlflow.llm.model\": \"no\"", "events": [{"attributes": {"mlflow.llm.model": "\"event\""}}], "#
+            + #""attributes": {"mlflow.llm.model": "\"first\"", "other": {"a": ["]", "}"]}, "mlflow.llm.\u006dodel": "\"gpt-4o\"", "#
+            + #""mlflow.llm.provider": "openai", "mlflow.llm.cost": "{\"input_cost\": 1e-3, \"total_cost\": \"0.5\", \"output_cost\": true}"}, "#
+            + #""links": [{"attributes": {"mlflow.llm.provider": "\"link\""}}]}"#
+        let a = SpanAnalytics(content)
+        #expect(a.model == "gpt-4o" && a.provider == "openai")  // the last of a key given twice; a text not JSON kept as it is
+        #expect(a.cost("input_cost") == 0.001 && a.cost("total_cost") == 0.5 && a.cost("output_cost") == nil)
+        #expect(SpanAnalytics(#"{"attributes": {"mlflow.llm.model": "\"#).model == nil)  // cut short: nothing
+        #expect(SpanAnalytics(#"{"attributes": {"mlflow.llm.model": "\"\#(String(repeating: "é", count: 600))\""}}"#).model?.count == 500)
+    }
+
     @Test func bucketsAndTimesAsPythonWritesThem() {
         #expect(TraceMetricsAggregator.isoTime(1_767_225_600_000) == "2026-01-01T00:00:00+00:00")
         #expect(TraceMetricsAggregator.isoTime(951_782_400_000) == "2000-02-29T00:00:00+00:00")

@@ -1893,7 +1893,7 @@ h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
 /* A button that reads as a link (opens a panel on the page rather than another page). */
 button.linklike { background: none; border: none; padding: 0; color: inherit; text-decoration: underline; cursor: pointer; font: inherit; }
 """####),
-        "traces.js": ("text/javascript; charset=utf-8", "\"1d572ec9455cf9e1\"", ####"""
+        "traces.js": ("text/javascript; charset=utf-8", "\"bfc05faf4a06df56\"", ####"""
 // MLflow 3 traces in the UI: an experiment's traces (MLflow's search grammar, sortable columns, pages, delete) and one
 // trace (its info, assessments, tags, metadata and the span tree as a waterfall, each span's inputs, outputs,
 // attributes and events). The spans come from the trace's artifacts (get-trace-artifact), as MLflow's UI reads them.
@@ -1925,6 +1925,7 @@ export async function tracesPage(main, exp, setCrumbs, params) {
       <button id="trace-delete" disabled>Delete selected</button>
       <span id="trace-count" class="muted"></span>
     </div>
+    <p id="trace-overview" class="muted"></p>
     <div id="trace-error"></div>
     <div class="tablewrap"><table id="trace-table"><thead></thead><tbody></tbody></table></div>
     <div class="pager"><button id="trace-prev">Previous</button><span id="trace-page" class="muted"></span><button id="trace-next">Next</button></div>
@@ -1995,7 +1996,30 @@ export async function tracesPage(main, exp, setCrumbs, params) {
       state.selected.clear(); load();
     } catch (e) { showError(box.querySelector("#trace-error"), e); }
   };
+  overview(box.querySelector("#trace-overview"), exp.experiment_id);
   await load();
+}
+
+/// The experiment's traces in one line, from `traces/metrics` (what MLflow's trace overview charts): how many and how
+/// many failed, sessions, latency, tokens and cost. A part with no data is left out; a failure leaves the line empty.
+async function overview(where, experimentID) {
+  const ask = (view, metric, aggregations, extra = {}) => mlflow3.post("/traces/metrics", {
+    experiment_ids: [experimentID], view_type: view, metric_name: metric, aggregations: aggregations.map((a) =>
+      (a.startsWith("P") ? { aggregation_type: "PERCENTILE", percentile_value: Number(a.slice(1)) } : { aggregation_type: a })), ...extra,
+  }).then((r) => r.data_points || []);
+  try {
+    const [states, sessions, latency, tokens, cost] = await Promise.all([
+      ask("TRACES", "trace_count", ["COUNT"], { dimensions: ["trace_status"] }), ask("TRACES", "session_count", ["COUNT"]),
+      ask("TRACES", "latency", ["P50", "P95"]), ask("TRACES", "total_tokens", ["SUM"]), ask("SPANS", "total_cost", ["SUM"])]);
+    const count = (state) => states.filter((p) => state === undefined || p.dimensions.trace_status === state).reduce((n, p) => n + p.values.COUNT, 0);
+    const parts = [`${count()} traces`];
+    if (count("ERROR")) parts[0] += ` (${count("ERROR")} failed)`;
+    if (sessions[0]?.values.COUNT) parts.push(`${sessions[0].values.COUNT} sessions`);
+    if (latency[0]) parts.push(`latency p50 ${ms(latency[0].values["P50.0"])}, p95 ${ms(latency[0].values["P95.0"])}`);
+    if (tokens[0]) parts.push(`${tokens[0].values.SUM.toLocaleString("en-US")} tokens`);
+    if (cost[0]) parts.push(`cost $${Number(cost[0].values.SUM.toPrecision(4))}`);
+    where.textContent = parts.join(" · ");
+  } catch (e) { where.textContent = ""; }
 }
 
 /// What an assessment says, as text: a feedback's value (or its error), an expectation's value.

@@ -21,6 +21,8 @@ public struct TraceMetricsSelection: Sendable {
     let spanTime: (start: Int64?, end: Int64?, empty: Bool)
     /// Whether a span's content is read (its model, provider and cost).
     let content: Bool
+    /// Which of a trace's name, session and token usage are read (each a lookup per trace).
+    let traceName: Bool, session: Bool, usage: Bool
 }
 
 /// One record of a view, the columns the metrics read (`nil` where the view has none).
@@ -52,13 +54,19 @@ enum TraceMetricsSQL {
             var sql: String, values: [SQLValue]
             switch s.view {
             case .traces:
-                sql = """
-                    SELECT t.request_time, t.execution_duration, t.state, n.value, se.value, u.value FROM traces t
-                    LEFT JOIN trace_tags n ON n.trace_id = t.trace_id AND n.key = ?
-                    LEFT JOIN trace_metadata se ON se.trace_id = t.trace_id AND se.key = ?
-                    LEFT JOIN trace_metadata u ON u.trace_id = t.trace_id AND u.key = ?
-                    """
-                values = [.text(TraceKeys.traceName), .text(TraceKeys.session), .text(TraceKeys.tokenUsage)]
+                // Only the lookups the query needs; a column not read is NULL (the record's positions stay).
+                let lookups = [(s.traceName, "trace_tags", TraceKeys.traceName), (s.session, "trace_metadata", TraceKeys.session),
+                               (s.usage, "trace_metadata", TraceKeys.tokenUsage)]
+                sql = "SELECT t.request_time, t.execution_duration, t.state"
+                var joins = ""
+                values = []
+                for (n, (needed, table, key)) in lookups.enumerated() {
+                    guard needed else { sql += ", CAST(NULL AS TEXT)"; continue }
+                    sql += ", j\(n).value"
+                    joins += " LEFT JOIN \(table) j\(n) ON j\(n).trace_id = t.trace_id AND j\(n).key = ?"
+                    values.append(.text(key))
+                }
+                sql += " FROM traces t" + joins
             case .spans:
                 sql = "SELECT sp.start_time, sp.end_time, sp.name, sp.type, sp.status\(s.content ? ", sp.content" : "") FROM spans sp "
                     + "JOIN traces t ON t.trace_id = sp.trace_id"

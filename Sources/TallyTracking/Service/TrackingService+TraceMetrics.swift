@@ -26,7 +26,9 @@ extension TrackingService {
         let selection = TraceMetricsSelection(
             view: q.view, experimentIDs: experiments, filters: filters,
             traceTime: cost ? (nil, nil) : (q.startTimeMs, q.endTimeMs), spanTime: spanTime,
-            content: q.view == .spans && (cost || q.dimensions.contains { TraceMetricsQuery.models.contains($0) }))
+            content: q.view == .spans && (cost || q.dimensions.contains { TraceMetricsQuery.models.contains($0) }),
+            traceName: q.dimensions.contains("trace_name"), session: q.metricName == "session_count",
+            usage: q.view == .traces && TraceMetricsQuery.tokenMetrics.contains(q.metricName))
         return TraceMetricsAggregator(query: q).points(try metadata.traceMetricRecords(selection))
     }
 }

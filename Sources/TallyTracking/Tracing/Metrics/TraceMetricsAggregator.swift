@@ -166,18 +166,23 @@ struct TraceMetricsAggregator {
 
 /// The model, provider and cost MLflow keeps in a span's columns, read from its stored content: the attributes
 /// `mlflow.llm.model` and `mlflow.llm.provider` (a JSON string's text, else the attribute's text, the first 500
-/// characters) and `mlflow.llm.cost`'s `input_cost`, `output_cost` and `total_cost` (finite numbers).
+/// characters) and `mlflow.llm.cost`'s `input_cost`, `output_cost` and `total_cost` (finite numbers). The content is
+/// skimmed, not parsed: only those three values of the top-level `attributes` are decoded (``JSONSkim``).
 struct SpanAnalytics {
     private(set) var model: String?
     private(set) var provider: String?
     private var costs: JSONValue?
 
+    static let keys = ["\"" + SpanTranslation.modelKey + "\"", "\"" + SpanTranslation.providerKey + "\"", "\"" + SpanTranslation.costKey + "\""]
+        .map { Array($0.utf8) }
+
     init(_ content: String?) {
-        guard let content, content.utf8.count > 0, content.contains("mlflow.llm."),
-              let dict = try? JSONParser.parse(Array(content.utf8)), let attributes = dict.pythonMember("attributes") else { return }
-        model = Self.dimension(attributes.pythonMember(SpanTranslation.modelKey))
-        provider = Self.dimension(attributes.pythonMember(SpanTranslation.providerKey))
-        if case .string(let text)? = attributes.pythonMember(SpanTranslation.costKey) { costs = try? JSONParser.parse(Array(text.utf8)) }
+        guard var content else { return }
+        let found = content.withUTF8 { JSONSkim.attributes(of: $0, keys: Self.keys) }
+        func string(_ token: [UInt8]?) -> JSONValue? { token.flatMap { try? JSONParser.parse($0) } }
+        model = Self.dimension(string(found[0]))
+        provider = Self.dimension(string(found[1]))
+        if case .string(let text)? = string(found[2]) { costs = try? JSONParser.parse(Array(text.utf8)) }
     }
 
     /// A cost, `nil` when the span has none that is a finite number.
@@ -193,6 +198,103 @@ struct SpanAnalytics {
         var s = text
         if case .string(let parsed)? = try? JSONParser.parse(Array(text.utf8)) { s = parsed }
         return String(String.UnicodeScalarView(s.unicodeScalars.prefix(500)))
+    }
+}
+
+/// A scan of JSON text that skips values without building them: where a span's few attributes are wanted, not its
+/// whole tree.
+struct JSONSkim {
+    let b: UnsafeBufferPointer<UInt8>
+    var i = 0
+
+    /// The raw tokens (quotes and escapes included) of the top-level object's `attributes` members named `keys`
+    /// (each given as its quoted text), the last of a key given twice (as Python's dict keeps it); `nil` for each
+    /// one missing, and for all when the text is not such an object.
+    static func attributes(of b: UnsafeBufferPointer<UInt8>, keys: [[UInt8]]) -> [[UInt8]?] {
+        var s = JSONSkim(b: b)
+        var out = [[UInt8]?](repeating: nil, count: keys.count)
+        var attributes: Range<Int>?
+        s.members { key, value in if same(b, key, Array("\"attributes\"".utf8)) { attributes = value } }
+        guard let a = attributes, a.count > 0, b[a.lowerBound] == UInt8(ascii: "{") else { return out }
+        var inner = JSONSkim(b: b, i: a.lowerBound)
+        inner.members { key, value in
+            for (n, k) in keys.enumerated() where same(b, key, k) { out[n] = Array(b[value]) }
+        }
+        return out
+    }
+
+    /// Calls `body` with each member's key token and value range of the object at `i`; stops at malformed text.
+    mutating func members(_ body: (Range<Int>, Range<Int>) -> Void) {
+        space()
+        guard i < b.count, b[i] == UInt8(ascii: "{") else { return }
+        i += 1
+        while true {
+            space()
+            guard i < b.count, b[i] == UInt8(ascii: "\"") else { return }
+            let k = i
+            guard skipString() else { return }
+            let key = k..<i
+            space()
+            guard i < b.count, b[i] == UInt8(ascii: ":") else { return }
+            i += 1
+            space()
+            let v = i
+            guard skipValue() else { return }
+            body(key, v..<i)
+            space()
+            guard i < b.count, b[i] == UInt8(ascii: ",") else { return }
+            i += 1
+        }
+    }
+
+    /// Whether a key token names `quoted` (a token with escapes is decoded first).
+    static func same(_ b: UnsafeBufferPointer<UInt8>, _ key: Range<Int>, _ quoted: [UInt8]) -> Bool {
+        let token = b[key]
+        if !token.contains(UInt8(ascii: "\\")) { return token.elementsEqual(quoted) }
+        guard case .string(let a)? = try? JSONParser.parse(Array(token)), case .string(let w)? = try? JSONParser.parse(quoted) else { return false }
+        return Array(a.utf8) == Array(w.utf8)
+    }
+
+    mutating func space() {
+        while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
+    }
+
+    /// Past the string at `i` (its closing quote); `false` when unterminated.
+    mutating func skipString() -> Bool {
+        i += 1
+        while i < b.count {
+            switch b[i] {
+            case UInt8(ascii: "\\"): i += 2
+            case UInt8(ascii: "\""): i += 1; return true
+            default: i += 1
+            }
+        }
+        return false
+    }
+
+    /// Past the value at `i`; `false` when the text ends first.
+    mutating func skipValue() -> Bool {
+        guard i < b.count else { return false }
+        switch b[i] {
+        case UInt8(ascii: "\""): return skipString()
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            while i < b.count {
+                switch b[i] {
+                case UInt8(ascii: "\""): if !skipString() { return false }; continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 { i += 1; return true }
+                default: break
+                }
+                i += 1
+            }
+            return false
+        default:
+            while i < b.count, ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x0A, 0x0D, 0x09].contains(b[i]) { i += 1 }
+            return true
+        }
     }
 }
 
