@@ -280,6 +280,17 @@ def test_permissions_under_basic_auth():
         tid = "tr-%032x" % 7
         assert requests.get(s.url + V3 + "/traces/" + tid, auth=carol).status_code == 200
         assert len(search(s.url, exp, auth=carol).json()["traces"]) == 1
+        # traces/metrics needs READ on every experiment named (MLflow's validate_can_query_trace_metrics).
+        other = requests.post(api + "/experiments/create", json={"name": "traces-acl-other"}, auth=admin).json()["experiment_id"]
+        metrics = lambda ids, who: requests.post(s.url + V3 + "/traces/metrics", auth=who, json={
+            "experiment_ids": ids, "view_type": "TRACES", "metric_name": "trace_count", "aggregations": [{"aggregation_type": "COUNT"}]})
+        assert metrics([exp], carol).json() == {"data_points": [{"metric_name": "trace_count", "values": {"COUNT": 1.0}}]}
+        assert metrics([exp, other], carol).status_code == 200  # READ by default, as in MLflow
+        r = requests.post(s.url + V3 + "/users/permissions/grant", auth=admin,
+                          json={"username": "carol", "resource_type": "experiment", "resource_id": other, "permission": "DENY"})
+        assert r.status_code == 200, r.text
+        assert metrics([exp, other], carol).status_code == 403
+        assert metrics([exp, other], admin).status_code == 200
         assert requests.patch(api + f"/traces/{tid}/tags", json={"key": "k", "value": "v"}, auth=carol).status_code == 403
         assert requests.patch(api + f"/traces/{tid}/tags", json={"key": "k", "value": "v"}, auth=bob).status_code == 200
         a = {"assessment": {"assessment_name": "q", "feedback": {"value": 1}}}

@@ -224,7 +224,7 @@ import TallyTracking
             "DELETE traces/{trace_id}/assessments/{assessment_id}": .update, "POST traces/link-to-run": .update,
             "GET get-trace-artifact": .read,  // validate_can_read_trace_artifact
             // Spans: validate_can_read_trace_by_trace_id, validate_can_batch_get_traces, the OTLP validator (a trace create).
-            "GET traces/get": .read, "GET traces/batchGet": .read, "POST /v1/traces": .update,
+            "GET traces/get": .read, "POST traces/metrics": .read, "GET traces/batchGet": .read, "POST /v1/traces": .update,
             // Evaluation datasets: validate_can_create_dataset, _read_dataset, _update_dataset, _delete_dataset.
             "POST datasets/create": .update, "GET datasets/{dataset_id}": .read, "DELETE datasets/{dataset_id}": .delete,
             "PATCH datasets/{dataset_id}/tags": .update, "DELETE datasets/{dataset_id}/tags/{key}": .update,
