@@ -45,7 +45,7 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
         #expect(TraceMetricsAggregator.isoTime(951_782_400_000) == "2000-02-29T00:00:00+00:00")
         #expect(TraceMetricsAggregator.isoTime(-1000) == "1969-12-31T23:59:59+00:00")
         #expect(TraceMetricsAggregator.isoTime(1500) == "1970-01-01T00:00:01.500000+00:00")
-        #expect(TraceMetricsAggregator.floorDiv(-1, 3600) == -1 && TraceMetricsAggregator.floorDiv(7199, 3600) == 1)
+        #expect(CivilDate.floorDiv(-1, 3600) == -1 && CivilDate.floorDiv(7199, 3600) == 1)
     }
 
     @Test func queriesCheckedWithMLflowsMessages() throws {

@@ -8,11 +8,9 @@ enum ProtoTime {
     /// or 9 digits, as protobuf writes them); a time outside years 0001–9999 as the nearest of them.
     static func timestamp(_ ms0: Int64) -> String {
         let ms = min(max(ms0, TraceInfo.minTime), TraceInfo.maxTime)  // years 0001–9999: what RFC 3339 writes
-        let (secs, milli) = (floorDiv(ms, 1000), ms - floorDiv(ms, 1000) * 1000)
-        let days = floorDiv(secs, 86_400), rest = secs - days * 86_400
-        let (y, m, d) = civil(days)
-        var s = pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + "T" + pad(rest / 3600, 2) + ":" + pad(rest / 60 % 60, 2) + ":" + pad(rest % 60, 2)
-        if milli != 0 { s += "." + pad(milli, 3) }
+        let f = CivilDate.fields(ms: ms), pad = CivilDate.pad
+        var s = pad(f.year, 4) + "-" + pad(f.month, 2) + "-" + pad(f.day, 2) + "T" + pad(f.hour, 2) + ":" + pad(f.minute, 2) + ":" + pad(f.second, 2)
+        if f.milli != 0 { s += "." + pad(f.milli, 3) }
         return s + "Z"
     }
 
@@ -55,14 +53,14 @@ enum ProtoTime {
             return nil
         }
         guard i == b.count else { return nil }
-        let ms = (days(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset) * 1000 + milli
+        let ms = (CivilDate.days(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset) * 1000 + milli
         return (TraceInfo.minTime...TraceInfo.maxTime).contains(ms) ? ms : nil  // years 0001–9999, as protobuf's
     }
 
     /// Milliseconds as a protobuf duration: `"0s"`, `"0.030s"`, `"12.500s"`.
     static func duration(_ ms: Int64) -> String {
         let sign = ms < 0 ? "-" : "", a = ms.magnitude
-        return sign + String(a / 1000) + (a % 1000 == 0 ? "" : "." + pad(Int64(a % 1000), 3)) + "s"
+        return sign + String(a / 1000) + (a % 1000 == 0 ? "" : "." + CivilDate.pad(Int64(a % 1000), 3)) + "s"
     }
 
     /// A protobuf duration (`"1.5s"`, `"-0.000001s"`) as whole milliseconds (toward zero); `nil` when it is not one.
@@ -81,31 +79,6 @@ enum ProtoTime {
         }
         let ms = secs * 1000 + milli
         return negative ? -ms : ms
-    }
-
-    static func pad(_ v: Int64, _ n: Int) -> String {
-        let s = String(v)
-        return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s
-    }
-
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 { a >= 0 ? a / b : (a + 1) / b - 1 }
-
-    /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-    static func days(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = floorDiv(y, 400), yoe = y - era * 400
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-        return era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-    }
-
-    /// The civil date of a day since 1970-01-01.
-    static func civil(_ z0: Int64) -> (Int64, Int64, Int64) {
-        let z = z0 + 719_468
-        let era = floorDiv(z, 146_097), doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
 

@@ -40,7 +40,7 @@ struct TraceMetricsAggregator {
                 dims.append(v)
             }
             guard dims.count == query.dimensions.count else { continue }
-            let bucket = interval > 0 ? Self.floorDiv(r.time, interval) * interval : nil
+            let bucket = interval > 0 ? CivilDate.floorDiv(r.time, interval) * interval : nil
             groups[Group(bucket: bucket, dimensions: dims), default: []].append(value)
         }
         if interval == 0 && query.dimensions.isEmpty && groups.isEmpty { groups[Group(bucket: nil, dimensions: [])] = [] }
@@ -135,32 +135,12 @@ struct TraceMetricsAggregator {
         return sorted[lower] + (index - Double(lower)) * (sorted[upper] - sorted[lower])
     }
 
-    static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
-        let q = a / b
-        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
-    }
-
     /// A bucket's start as Python's `datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()` writes it.
     static func isoTime(_ ms: Int64) -> String {
-        let seconds = floorDiv(ms, 1000), millis = ms - seconds * 1000
-        let days = floorDiv(seconds, 86_400), rest = seconds - days * 86_400
-        let (y, m, d) = civil(days)
-        var s = String(format: "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", y, m, d, rest / 3600, rest % 3600 / 60, rest % 60)
-        if millis != 0 { s += String(format: ".%06lld", millis * 1000) }
+        let f = CivilDate.fields(ms: ms), pad = CivilDate.pad
+        var s = pad(f.year, 4) + "-" + pad(f.month, 2) + "-" + pad(f.day, 2) + "T" + pad(f.hour, 2) + ":" + pad(f.minute, 2) + ":" + pad(f.second, 2)
+        if f.milli != 0 { s += "." + pad(f.milli * 1000, 6) }
         return s + "+00:00"
-    }
-
-    /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-    static func civil(_ z0: Int64) -> (Int64, Int64, Int64) {
-        let z = z0 + 719_468
-        let era = floorDiv(z, 146_097)
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
 
