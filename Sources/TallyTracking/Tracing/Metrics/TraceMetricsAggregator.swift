@@ -167,9 +167,7 @@ struct SpanAnalytics {
 
     /// A cost, `nil` when the span has none that is a finite number.
     func cost(_ key: String) -> Double? {
-        guard let v = costs?.pythonMember(key) else { return nil }
-        if case .string(let s) = v { return PyNumber.pythonFloat(s).flatMap { $0.isFinite ? $0 : nil } }
-        return PyNumber(v)?.finiteFloat
+        costs?.pythonMember(key).flatMap(PyNumber.finiteFloat)
     }
 
     /// MLflow's `bounded_model_dimension(_try_parse_json_string(value))`.

@@ -140,6 +140,13 @@ enum PyNumber: Equatable {
         return d.isFinite ? d : nil
     }
 
+    /// MLflow's `finite_float_or_none` of a JSON value: a number's (not a bool's) or a string's Python `float`, when
+    /// finite; else `nil`.
+    static func finiteFloat(_ v: JSONValue) -> Double? {
+        if case .string(let s) = v { return pythonFloat(s).flatMap { float($0).finiteFloat } }
+        return PyNumber(v)?.finiteFloat
+    }
+
     /// The integer Python's `Decimal(text)` is, when it is one (`"5"`, `" 5.0 "`, `"1e3"`, `"1_000"`); `nil` for a
     /// fraction, an infinity, NaN or text `Decimal` refuses.
     static func decimalInteger(_ text: String) -> Int128? {

@@ -99,10 +99,7 @@ enum SpanUsage {
 
     /// The columns `mlflow.trace.cost` text names, each its finite float or `nil`.
     static func givenCostColumns(_ text: String?) -> [String: JSONValue?] {
-        columns(text, keys: costKeys) { v in
-            if case .string(let s) = v { return PyNumber.pythonFloat(s).flatMap { PyNumber.float($0).finiteFloat }.map { PyNumber.float($0).json } }
-            return PyNumber(v)?.finiteFloat.map { PyNumber.float($0).json }
-        }
+        columns(text, keys: costKeys) { v in PyNumber.finiteFloat(v).map { PyNumber.float($0).json } }
     }
 
     private static func columns(_ text: String?, keys: [String], _ convert: (JSONValue) -> JSONValue?) -> [String: JSONValue?] {
