@@ -98,13 +98,12 @@ enum TraceMetricsSQL {
         let v = SQLValue.text(f.value)
         switch f.target {
         case .traceStatus: return ("t.state = ?", [v])
-        case .traceTag(let key):
-            return ("EXISTS (SELECT 1 FROM trace_tags g WHERE g.trace_id = t.trace_id AND g.key = ? AND g.value = ?)", [.text(key), v])
+        case .traceTag(let key): return TraceSQL.entry("trace_tags", key, f.value)
         case .traceMetadata(let key):
-            let entry = "EXISTS (SELECT 1 FROM trace_metadata m WHERE m.trace_id = t.trace_id AND m.key = ? AND m.value = ?)"
-            guard key == TraceKeys.sourceRun else { return (entry, [.text(key), v]) }
+            let (entry, given) = TraceSQL.entry("trace_metadata", key, f.value)
+            guard key == TraceKeys.sourceRun else { return (entry, given) }
             // A trace linked to the run afterwards (`traces/link-to-run`) counts as one made in it, as in MLflow.
-            return ("(\(entry) OR EXISTS (SELECT 1 FROM trace_runs l WHERE l.trace_id = t.trace_id AND l.run_id = ?))", [.text(key), v, v])
+            return ("(\(entry) OR EXISTS (SELECT 1 FROM trace_runs l WHERE l.trace_id = t.trace_id AND l.run_id = ?))", given + [v])
         case .spanName: return ("sp.name = ?", [v])
         case .spanStatus: return ("sp.status = ?", [v])
         case .spanType: return ("sp.type = ?", [v])

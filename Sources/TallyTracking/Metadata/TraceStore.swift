@@ -221,8 +221,9 @@ enum TraceSQL {
     static func narrowing(_ f: SearchFilter) -> (String, [SQLValue]) {
         var sql = "", values: [SQLValue] = []
         func exists(_ table: String, _ key: String, _ value: String?) {
-            sql += " AND EXISTS (SELECT 1 FROM \(table) n WHERE n.trace_id = t.trace_id AND n.key = ?" + (value == nil ? ")" : " AND n.value = ?)")
-            values += [.text(key)] + (value.map { [SQLValue.text($0)] } ?? [])
+            let (condition, given) = entry(table, key, value)
+            sql += " AND " + condition
+            values += given
         }
         let columns = ["request_id": "t.trace_id", "status": "t.state", "client_request_id": "t.client_request_id"]
         for c in f.clauses {
@@ -249,6 +250,13 @@ enum TraceSQL {
             }
         }
         return (sql, values)
+    }
+
+    /// A condition on `t` (traces): the trace has an entry `key` in `table` (`trace_tags` or `trace_metadata`),
+    /// whose value is `value` when one is given.
+    static func entry(_ table: String, _ key: String, _ value: String?) -> (String, [SQLValue]) {
+        ("EXISTS (SELECT 1 FROM \(table) n WHERE n.trace_id = t.trace_id AND n.key = ?" + (value == nil ? ")" : " AND n.value = ?)"),
+         [.text(key)] + (value.map { [SQLValue.text($0)] } ?? []))
     }
 
     /// A page of ids of the traces `filter` selects, in `keys`' order (``ordering(_:)``); every clause must be one
