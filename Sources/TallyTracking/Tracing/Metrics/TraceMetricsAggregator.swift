@@ -32,11 +32,12 @@ struct TraceMetricsAggregator {
         let interval = (query.timeIntervalSeconds ?? 0) * 1000
         var groups: [Group: [Value]] = [:]
         for r in records {
-            guard let value = value(r) else { continue }
+            let span = r.content.map(SpanAnalytics.init)  // skimmed once, for the value and every dimension
+            guard let value = value(r, span) else { continue }
             var dims: [String] = []
             dims.reserveCapacity(query.dimensions.count)
             for d in query.dimensions {
-                guard let v = dimension(d, r) else { break }
+                guard let v = dimension(d, r, span) else { break }
                 dims.append(v)
             }
             guard dims.count == query.dimensions.count else { continue }
@@ -61,8 +62,8 @@ struct TraceMetricsAggregator {
         return out
     }
 
-    /// The record's value for the query's metric, `nil` when it has none.
-    func value(_ r: TraceMetricsRecord) -> Value? {
+    /// The record's value for the query's metric, `nil` when it has none (`span`: its content's analytics, when read).
+    func value(_ r: TraceMetricsRecord, _ span: SpanAnalytics?) -> Value? {
         switch (query.view, query.metricName) {
         case (.traces, "trace_count"), (.spans, "span_count"), (.assessments, "assessment_count"): return .integer(1)
         case (.traces, "session_count"): return r.text.map(Value.key)
@@ -70,19 +71,19 @@ struct TraceMetricsAggregator {
         case (.traces, let key):
             guard case .number(let n)? = SpanUsage.tokenColumns(r.usage)[key] else { return nil }
             return Int64(n).map(Value.integer)
-        case (.spans, let key): return SpanAnalytics(r.content).cost(key).map(Value.real)
+        case (.spans, let key): return span?.cost(key).map(Value.real)
         case (.assessments, _): return r.text.flatMap { AssessmentAggregate.value($0) }.map(Value.real)
         }
     }
 
     /// The record's value for a dimension, `nil` when it has none.
-    func dimension(_ d: String, _ r: TraceMetricsRecord) -> String? {
+    func dimension(_ d: String, _ r: TraceMetricsRecord, _ span: SpanAnalytics?) -> String? {
         switch d {
         case "trace_name", "span_name", "assessment_name": r.name
         case "trace_status", "span_status": r.status
         case "span_type": r.type
-        case "span_model_name": SpanAnalytics(r.content).model
-        case "span_model_provider": SpanAnalytics(r.content).provider
+        case "span_model_name": span?.model
+        case "span_model_provider": span?.provider
         case "assessment_value": AssessmentAggregate.dimension(r.text)
         default: nil
         }
@@ -156,8 +157,8 @@ struct SpanAnalytics {
     static let keys = ["\"" + SpanTranslation.modelKey + "\"", "\"" + SpanTranslation.providerKey + "\"", "\"" + SpanTranslation.costKey + "\""]
         .map { Array($0.utf8) }
 
-    init(_ content: String?) {
-        guard var content else { return }
+    init(_ content: String) {
+        var content = content
         let found = content.withUTF8 { JSONSkim.attributes(of: $0, keys: Self.keys) }
         func string(_ token: [UInt8]?) -> JSONValue? { token.flatMap { try? JSONParser.parse($0) } }
         model = Self.dimension(string(found[0]))
