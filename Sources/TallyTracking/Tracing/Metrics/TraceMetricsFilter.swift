@@ -14,11 +14,11 @@ struct TraceMetricsFilter: Equatable {
     /// The value it must equal.
     let value: String
 
-    /// The entities of each view type, in MLflow's order, and whether each takes a key.
-    static let entities: [(view: String, entities: [(name: String, keyed: Bool)])] = [
-        ("trace", [("status", false), ("tag", true), ("metadata", true)]),
-        ("span", [("name", false), ("status", false), ("type", false)]),
-        ("assessment", [("name", false), ("type", false)]),
+    /// The entities of each view type, in MLflow's order: whether each takes a key, and the clause's target.
+    static let entities: [(view: String, entities: [(name: String, keyed: Bool, target: @Sendable (String) -> Target)])] = [
+        ("trace", [("status", false, { _ in .traceStatus }), ("tag", true, Target.traceTag), ("metadata", true, Target.traceMetadata)]),
+        ("span", [("name", false, { _ in .spanName }), ("status", false, { _ in .spanStatus }), ("type", false, { _ in .spanType })]),
+        ("assessment", [("name", false, { _ in .assessmentName }), ("type", false, { _ in .assessmentType })]),
     ]
 
     /// A clause.
@@ -71,17 +71,7 @@ struct TraceMetricsFilter: Equatable {
         if !e.keyed && parts.count == 3 {
             throw TrackingError.invalid("Filtering by \(entity) does not require a key, use '\(view).\(entity)' instead")
         }
-        let key = parts.count == 3 ? trimmed(unquoted(parts[2]), "`") : ""
-        switch (view, entity) {
-        case ("trace", "status"): return .traceStatus
-        case ("trace", "tag"): return .traceTag(key)
-        case ("trace", "metadata"): return .traceMetadata(key)
-        case ("span", "name"): return .spanName
-        case ("span", "status"): return .spanStatus
-        case ("span", "type"): return .spanType
-        case ("assessment", "name"): return .assessmentName
-        default: return .assessmentType
-        }
+        return e.target(parts.count == 3 ? trimmed(unquoted(parts[2]), "`") : "")
     }
 
     /// `s` without the quote `q` at both ends, when it has them (and is longer than one character).

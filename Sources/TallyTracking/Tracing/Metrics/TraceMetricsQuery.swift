@@ -132,7 +132,7 @@ extension TraceMetricsQuery {
     /// The token counts a trace's `mlflow.trace.tokenUsage` holds, each a metric of the traces view.
     static let tokenMetrics = ["input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
     /// The costs a span's `mlflow.llm.cost` holds, each a metric of the spans view.
-    static let costMetrics = ["input_cost", "output_cost", "total_cost"]
+    static let costMetrics = SpanUsage.costKeys
 
     static func rules(_ view: View) -> [Rule] {
         switch view {
