@@ -1,4 +1,5 @@
 import Foundation
+@testable import TallyStore
 import Testing
 @testable import TallyTracking
 
@@ -10,21 +11,40 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
     static let count = try! TraceMetricAggregation(kind: "COUNT", percentile: nil)
     static func p(_ v: Double) -> TraceMetricAggregation { try! TraceMetricAggregation(kind: "PERCENTILE", percentile: v) }
 
-    @Test func aggregationsAsMLflowComputesThem() {
-        let values: [TraceMetricsAggregator.Value] = [.integer(10), .integer(40), .integer(20), .integer(30)]
-        func one(_ kind: String, _ p: Double? = nil) -> Double? {
-            TraceMetricsAggregator.aggregate(try! TraceMetricAggregation(kind: kind, percentile: p), values)
+    /// Each aggregation in each dialect's SQL (SQLite's percentile is Tally's own aggregate): four traces' latencies,
+    /// token counts (one trace without usage, left out of the token metrics) and sessions.
+    @Test(arguments: Backend.all) func aggregationsAsMLflowComputesThem(_ backend: Backend) throws {
+        let f = try Fixture("trace-metrics-sql", backend: backend)
+        for (n, ms) in [10, 40, 20, 30].enumerated() {
+            var metadata = [KeyValue(key: TraceKeys.session, value: n % 2 == 0 ? "a" : "b")]
+            if n < 3 { metadata.append(KeyValue(key: TraceKeys.tokenUsage, value: #"{"input_tokens": \#(n + 1), "total_tokens": \#(Int64(1) << 60)}"#)) }
+            _ = try f.service.startTrace(TraceTests.trace(n + 1, duration: Int64(ms), metadata: metadata))
         }
-        #expect(one("COUNT") == 4 && one("SUM") == 100 && one("AVG") == 25 && one("MIN") == 10 && one("MAX") == 40)
-        #expect(one("PERCENTILE", 50) == 25 && one("PERCENTILE", 0) == 10 && one("PERCENTILE", 100) == 40)
-        #expect(abs(one("PERCENTILE", 90)! - 37) < 1e-12)  // numpy's linear: 30 + 0.7 * 10
-        #expect(TraceMetricsAggregator.aggregate(Self.count, [.key("a"), .key("b"), .key("a")]) == 2)  // sessions: distinct
-        #expect(TraceMetricsAggregator.aggregate(Self.count, []) == 0)
-        #expect(TraceMetricsAggregator.aggregate(Self.p(50), []) == nil)
-        // Integers sum exactly; doubles with compensation (0.1 ten times is 1.0).
-        #expect(TraceMetricsAggregator.sum([.integer(Int64(1) << 60), .integer(1)]) == Double((Int64(1) << 60) + 1))
-        #expect(TraceMetricsAggregator.sum(Array(repeating: .real(0.1), count: 10)) == 1.0)
+        func one(_ metric: String, _ kind: String, _ p: Double? = nil) throws -> Double? {
+            let q = TraceMetricsQuery(experimentIDs: ["0"], view: .traces, metricName: metric,
+                                      aggregations: [try TraceMetricAggregation(kind: kind, percentile: p)])
+            return try f.service.queryTraceMetrics(q).first?.values.first?.value
+        }
+        #expect(try one("latency", "AVG") == 25 && one("latency", "MIN") == 10 && one("latency", "MAX") == 40)
+        #expect(try one("latency", "PERCENTILE", 50) == 25 && one("latency", "PERCENTILE", 0) == 10 && one("latency", "PERCENTILE", 100) == 40)
+        #expect(abs(try one("latency", "PERCENTILE", 90)! - 37) < 1e-12)  // numpy's linear: 30 + 0.7 * 10
+        #expect(try one("input_tokens", "SUM") == 6 && one("input_tokens", "AVG") == 2)
+        #expect(try one("total_tokens", "SUM") == Double(3 << 60 as Int64))  // past 64 bits' reach when summed exactly: a double
+        #expect(try one("session_count", "COUNT") == 2)  // sessions: distinct
+        #expect(try one("trace_count", "COUNT") == 4)
+        // Nothing selected: a count of 0, no percentile.
+        #expect(try f.service.queryTraceMetrics(TraceMetricsQuery(experimentIDs: [], view: .traces, metricName: "trace_count", aggregations: [Self.count]))
+                .map { $0.values.map(\.value) } == [[0]])
+        #expect(try f.service.queryTraceMetrics(TraceMetricsQuery(experimentIDs: ["0"], view: .traces, metricName: "latency", aggregations: [Self.p(50)],
+                                                                  filters: ["trace.status = 'ERROR'"])).isEmpty)
         #expect(Self.p(99.9).label == "P99.9" && Self.p(50).label == "P50.0" && Self.count.label == "COUNT")
+    }
+
+    /// The one interpolation both dialects compute (PostgreSQL's `percentile_cont`, SQLite's `tally_percentile`).
+    @Test func percentileInterpolatesLinearly() {
+        #expect(TraceMetricsAggregator.percentile([10, 20, 30, 40], 50) == 25)
+        #expect(TraceMetricsAggregator.percentile([7], 99) == 7)
+        #expect(abs(TraceMetricsAggregator.percentile([10, 20, 30, 40], 90) - 37) < 1e-12)
     }
 
     @Test func spanModelAndCostSkimmedFromTheTopLevelAttributes() {
@@ -147,5 +167,65 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
             point("assessment_count", [], [("COUNT", 1)]),
         ])
         #expect(try ask(.traces, "latency", [avg], filters: ["trace.status = 'IN_PROGRESS'"]).isEmpty)
+    }
+}
+
+/// The analytics columns of rows stored before them (SQLite's version 15, PostgreSQL's 14): filled by the migration
+/// from each span's content (more spans than a page), each trace's token usage and each assessment's value.
+@Suite struct TraceAnalyticsMigrationTests {
+    static let spans = TraceAnalyticsSQL.fillPage + 7
+
+    /// A trace with usage, its spans (every third with a model, provider and cost), and two assessments.
+    static func store(_ db: some SQLConnection) throws {
+        try db.run("INSERT INTO traces (trace_id, experiment_id, request_time, state) VALUES ('tr-1', 0, 5, 'OK')", [])
+        try db.run("INSERT INTO trace_metadata VALUES ('tr-1', ?, ?)", [.text(TraceKeys.tokenUsage), .text(#"{"input_tokens": 3, "total_tokens": 9}"#)])
+        for i in 0..<spans {
+            let attributes = i % 3 == 0 ? #""mlflow.llm.model": "\"m\#(i)\"", "mlflow.llm.provider": "\"p\"", "mlflow.llm.cost": "{\"total_cost\": \#(i).5}""# : ""
+            try db.run("INSERT INTO spans VALUES ('tr-1', ?, NULL, 'n', NULL, 'OK', 1, 2, ?)",
+                       [.text(String(format: "%016x", i)), .blob(SpanContentCodec.encode(#"{"name": "n", "attributes": {\#(attributes)}}"#))])
+        }
+        for (id, value) in [("a-1", "true"), ("a-2", #""maybe""#)] {
+            try db.run("INSERT INTO assessments VALUES (?, 'tr-1', 'ok', 'feedback', 0, 0, 1, NULL, ?, '{}')", [.text(id), .text(value)])
+        }
+    }
+
+    static func check(_ db: some SQLConnection) throws {
+        #expect(try db.rows("SELECT input_tokens, output_tokens, total_tokens FROM traces", []) == [[.integer(3), .null, .integer(9)]])
+        let filled = try db.rows("SELECT span_id, model_name, model_provider, total_cost, input_cost FROM spans WHERE model_name IS NOT NULL ORDER BY span_id", [])
+        #expect(filled.count == (spans + 2) / 3)
+        #expect(filled.last == [.text(String(format: "%016x", (spans - 1) / 3 * 3)), .text("m\((spans - 1) / 3 * 3)"), .text("p"),
+                                .real(Double((spans - 1) / 3 * 3) + 0.5), .null])
+        #expect(try db.rows("SELECT COUNT(*) FROM spans WHERE model_name IS NULL AND total_cost IS NULL", [])[0][0].int == Int64(spans - filled.count))
+        #expect(try db.rows("SELECT assessment_id, aggregate_value FROM assessments ORDER BY assessment_id", []) == [[.text("a-1"), .real(1)], [.text("a-2"), .null]])
+    }
+
+    @Test func sqliteVersion15FillsTheColumns() throws {
+        var template = Array("/tmp/tally-trk-v14meta-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        defer { try? FileIO.removeTree(dir) }
+        let path = dir + "/metadata.sqlite"
+        do {
+            let db = try SQLiteDatabase(path: path)
+            for v in 0..<14 { try SQLiteMetadataStore.migrations[v](db) }
+            try db.execute("PRAGMA user_version = 14")
+            try db.execute("INSERT INTO experiments VALUES (0, 'Default', 'a', 'active', 1, 1)")
+            try Self.store(db)
+            db.close()
+        }
+        try SQLiteMetadataStore(path: path, now: 0).close()
+        let db = try SQLiteDatabase(path: path)
+        defer { db.close() }
+        try Self.check(db)
+    }
+
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func postgresVersion14FillsTheColumns() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let db = try PostgresDatabase(uri: scratch.uri, poolSize: 1)
+        defer { db.close() }
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "a", now: 1, through: 13)
+        try db.withConnection { try Self.store($0) }
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "a", now: 2)
+        try db.withConnection { try Self.check($0) }
     }
 }

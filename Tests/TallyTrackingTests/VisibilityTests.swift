@@ -152,7 +152,7 @@ final class FailingMetadata: MetadataStore {
     }
     func spans(traceIDs: [String]) throws -> [String: [StoredSpan]] { try inner.spans(traceIDs: traceIDs) }
     func insertSpans(traceID: String, _ spans: [StoredSpan]) throws -> Bool { try inner.insertSpans(traceID: traceID, spans) }
-    func traceMetricRecords(_ selection: TraceMetricsSelection) throws -> [TraceMetricsRecord] { try inner.traceMetricRecords(selection) }
+    func traceMetricGroups(_ selection: TraceMetricsSelection) throws -> [TraceMetricsGroup] { try inner.traceMetricGroups(selection) }
     func insertLabelSchema(_ schema: LabelSchema) throws -> Bool { try inner.insertLabelSchema(schema) }
     func labelSchema(id: String) throws -> LabelSchema? { try inner.labelSchema(id: id) }
     func labelSchema(experimentID: String, name: String) throws -> LabelSchema? { try inner.labelSchema(experimentID: experimentID, name: name) }

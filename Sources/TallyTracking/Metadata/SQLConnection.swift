@@ -36,15 +36,22 @@ protocol SQLConnection {
     /// What a `SELECT` ends with to lock the rows it reads until the transaction ends (``RowLock``); nothing in SQLite,
     /// whose writes hold the database's one write lock from their start.
     func locking(_ lock: RowLock) -> String
+    /// An aggregate: the `p`th percentile (0–100) of `value` over a group, interpolated linearly between the closest
+    /// ranks (``TraceMetricsAggregator/percentile(_:_:)``); NULL for a group without values.
+    func percentile(_ value: String, _ p: Double) -> String
 }
 
 extension SQLiteDatabase: SQLConnection {
     var insertionOrder: String { "rowid" }
     func locking(_ lock: RowLock) -> String { "" }
+    func percentile(_ value: String, _ p: Double) -> String { "\(Self.percentileFunction)(\(value), \(p))" }
 }
 
 extension PostgresDatabase.Connection: SQLConnection {
     var insertionOrder: String { "seq" }
+    func percentile(_ value: String, _ p: Double) -> String {
+        "percentile_cont(\(p / 100)) WITHIN GROUP (ORDER BY CAST(\(value) AS DOUBLE PRECISION))"
+    }
     func locking(_ lock: RowLock) -> String {
         switch lock {
         case .keep: " FOR KEY SHARE"

@@ -73,7 +73,7 @@ enum SpanSQL {
     /// The tables `tally metadata migrate` copies (after the traces').
     static let tables = ["spans"]
 
-    /// Rows per multi-row statement (9 values each).
+    /// Rows per multi-row statement (14 values each).
     static let spansPerStatement = 100
 
     static func log(_ db: some SQLConnection, experimentID: Int64, artifactLocation: (String) -> String, _ traces: [SpanTraceWrite]) throws {
@@ -167,19 +167,21 @@ enum SpanSQL {
         if !written.isEmpty { try TraceSQL.upsert(db, "trace_metadata", w.traceID, written) }
     }
 
-    /// Upserts spans, a statement per 100 (the last of an id given twice wins).
+    /// Upserts spans, a statement per 100 (the last of an id given twice wins), with the columns trace metrics
+    /// aggregate (``TraceAnalyticsSQL``) from each span's content.
     static func upsert(_ db: some SQLConnection, _ all: [StoredSpan]) throws {
         var last: [String: Int] = [:]
         for (i, s) in all.enumerated() { last[s.traceID + "/" + s.spanID] = i }
         let spans = all.enumerated().filter { last[$0.element.traceID + "/" + $0.element.spanID] == $0.offset }.map(\.element)
+        let updated = ["parent_span_id", "name", "type", "status", "start_time", "end_time", "content"] + TraceAnalyticsSQL.spanColumnNames
+        let columns = ["trace_id", "span_id"] + updated
         for chunk in spans.chunks(of: spansPerStatement) {
-            try db.run("INSERT INTO spans VALUES " + Array(repeating: "(\(sqlMarks(9)))", count: chunk.count).joined(separator: ", ") + """
-                 ON CONFLICT (trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, name = excluded.name,
-                type = excluded.type, status = excluded.status, start_time = excluded.start_time, end_time = excluded.end_time,
-                content = excluded.content
-                """, chunk.flatMap { s -> [SQLValue] in
+            try db.run("INSERT INTO spans (\(columns.joined(separator: ", "))) VALUES "
+                       + Array(repeating: "(\(sqlMarks(columns.count)))", count: chunk.count).joined(separator: ", ")
+                       + " ON CONFLICT (trace_id, span_id) DO UPDATE SET " + updated.map { "\($0) = excluded.\($0)" }.joined(separator: ", "),
+                       chunk.flatMap { s -> [SQLValue] in
                     [.text(s.traceID), .text(s.spanID), .text(orNull: s.parentSpanID), .text(s.name), .text(orNull: s.type), .text(s.status),
-                     .integer(s.startTime), .integer(s.endTime), .blob(SpanContentCodec.encode(s.content))]
+                     .integer(s.startTime), .integer(s.endTime), .blob(SpanContentCodec.encode(s.content))] + TraceAnalyticsSQL.spanValues(s.content)
                 })
         }
     }

@@ -1,15 +1,16 @@
-/// Where `traces/metrics` reads its records: both metadata stores, with the same SQL (``TraceMetricsSQL``). The
-/// store selects (experiments, time range, filter clauses, all in SQL); the service groups and aggregates
-/// (``TraceMetricsAggregator``), so that both dialects answer alike, percentiles included.
+/// Where `traces/metrics` aggregates: both metadata stores, with the same SQL (``TraceMetricsSQL``). The store
+/// selects (experiments, time range, filter clauses), groups (time bucket, dimensions) and aggregates in one statement
+/// over the columns MLflow aggregates too (``TraceAnalyticsSQL``), so no row leaves the database; the service orders
+/// the groups and renders them (``TraceMetricsAggregator``).
 public protocol TraceMetricsStore {
-    /// The records of a view that a query's experiments, time range and filters select, in no particular order.
-    func traceMetricRecords(_ selection: TraceMetricsSelection) throws -> [TraceMetricsRecord]
+    /// The groups a selection makes, each with its aggregations' values, in no particular order.
+    func traceMetricGroups(_ selection: TraceMetricsSelection) throws -> [TraceMetricsGroup]
 }
 
-/// What a `traces/metrics` query reads (made by ``TrackingService/queryTraceMetrics(_:scope:)``).
+/// What a `traces/metrics` query reads and how it groups it (made by ``TrackingService/queryTraceMetrics(_:)``).
 public struct TraceMetricsSelection: Sendable {
-    /// The view: trace infos, spans or valid assessments.
-    let view: TraceMetricsQuery.View
+    /// The query: its view, metric, aggregations and dimensions.
+    let query: TraceMetricsQuery
     /// The experiments read.
     let experimentIDs: [Int64]
     /// Every clause must hold.
@@ -19,78 +20,114 @@ public struct TraceMetricsSelection: Sendable {
     /// The range of a span's start, in nanoseconds (`start` inclusive, `end` exclusive); `empty` when a bound lies
     /// beyond 64 bits (MLflow's constant false).
     let spanTime: (start: Int64?, end: Int64?, empty: Bool)
-    /// Whether a span's content is read (its model, provider and cost).
-    let content: Bool
-    /// Which of a trace's name, session and token usage are read (each a lookup per trace).
-    let traceName: Bool, session: Bool, usage: Bool
+    /// The width of a time bucket in milliseconds (`nil`: no buckets).
+    let bucketMs: Int64?
 }
 
-/// One record of a view, the columns the metrics read (`nil` where the view has none).
-public struct TraceMetricsRecord: Sendable {
-    /// Milliseconds: the trace's request time (traces, assessments) or the span's start (spans, truncated).
-    public var time: Int64
-    /// The trace's name, the span's or the assessment's.
-    public var name: String?
-    /// The trace's state or the span's status code.
-    public var status: String?
-    /// The span's type.
-    public var type: String?
-    /// The trace's execution time, or the span's duration, in milliseconds.
-    public var duration: Int64?
-    /// The trace's session id, or the assessment's value as JSON text.
-    public var text: String?
-    /// The trace's token usage (`mlflow.trace.tokenUsage`).
-    public var usage: String?
-    /// The span's content (when asked).
-    public var content: String?
+/// One group of a selection: its time bucket's start (milliseconds), its dimensions' values (as stored: an
+/// assessment's value is its JSON text, `nil` when it has none) and each aggregation's value (`nil`: SQL's NULL, a
+/// group without values).
+public struct TraceMetricsGroup: Sendable, Hashable {
+    /// The bucket's start, in milliseconds (`nil`: no buckets).
+    public var bucket: Int64?
+    /// Each dimension's value, in the query's order.
+    public var dimensions: [String?]
+    /// Each aggregation's value, in the query's order.
+    public var values: [Double?]
 }
 
-/// The statements of ``TraceMetricsStore``, in the SQL both dialects read alike.
+/// The statement of ``TraceMetricsStore``, in the SQL both dialects read alike (the percentile aside:
+/// ``SQLConnection/percentile(_:_:)``).
 enum TraceMetricsSQL {
-    static func records(_ db: some SQLConnection, _ s: TraceMetricsSelection) throws -> [TraceMetricsRecord] {
-        if s.spanTime.empty { return [] }
-        var out: [TraceMetricsRecord] = []
-        for chunk in s.experimentIDs.chunks(of: TraceSQL.idsPerStatement) {
-            var sql: String, values: [SQLValue]
-            switch s.view {
-            case .traces:
-                // Only the lookups the query needs; a column not read is NULL (the record's positions stay).
-                let lookups = [(s.traceName, "trace_tags", TraceKeys.traceName), (s.session, "trace_metadata", TraceKeys.session),
-                               (s.usage, "trace_metadata", TraceKeys.tokenUsage)]
-                sql = "SELECT t.request_time, t.execution_duration, t.state"
-                var joins = ""
-                values = []
-                for (n, (needed, table, key)) in lookups.enumerated() {
-                    guard needed else { sql += ", CAST(NULL AS TEXT)"; continue }
-                    sql += ", j\(n).value"
-                    joins += " LEFT JOIN \(table) j\(n) ON j\(n).trace_id = t.trace_id AND j\(n).key = ?"
-                    values.append(.text(key))
-                }
-                sql += " FROM traces t" + joins
-            case .spans:
-                sql = "SELECT sp.start_time, sp.end_time, sp.name, sp.type, sp.status\(s.content ? ", sp.content" : "") FROM spans sp "
-                    + "JOIN traces t ON t.trace_id = sp.trace_id"
-                values = []
-            case .assessments:
-                sql = "SELECT t.request_time, a.name, a.value FROM assessments a JOIN traces t ON t.trace_id = a.trace_id"
-                values = []
-            }
-            var conditions = ["t.experiment_id IN (\(sqlMarks(chunk.count)))"]
-            values += chunk.map(SQLValue.integer)
-            if s.view == .assessments { conditions.append("a.valid = 1") }
-            if let start = s.traceTime.start { conditions.append("t.request_time >= ?"); values.append(.integer(start)) }
-            if let end = s.traceTime.end { conditions.append("t.request_time <= ?"); values.append(.integer(end)) }
-            if let start = s.spanTime.start { conditions.append("sp.start_time >= ?"); values.append(.integer(start)) }
-            if let end = s.spanTime.end { conditions.append("sp.start_time < ?"); values.append(.integer(end)) }
-            for f in s.filters {
-                let (condition, given) = clause(f)
-                conditions.append(condition)
-                values += given
-            }
-            sql += " WHERE " + conditions.joined(separator: " AND ")
-            try db.query(sql, values) { r in out.append(try record(s, r)) }
+    static func groups(_ db: some SQLConnection, _ s: TraceMetricsSelection) throws -> [TraceMetricsGroup] {
+        let q = s.query
+        if s.spanTime.empty || s.experimentIDs.isEmpty { return [] }
+        var from: String, time: String
+        switch q.view {
+        case .traces: (from, time) = ("traces t", "t.request_time")
+        case .spans: (from, time) = ("spans sp JOIN traces t ON t.trace_id = sp.trace_id", "(sp.start_time / 1000000)")
+        case .assessments: (from, time) = ("assessments a JOIN traces t ON t.trace_id = a.trace_id", "t.request_time")
         }
-        return out
+        var joined: [SQLValue] = [], conditions: [String] = [], values: [SQLValue] = []
+        /// A trace's tag or metadata entry as a column (the rows without it are left out).
+        func entry(_ table: String, _ alias: String, _ key: String) -> String {
+            from += " JOIN \(table) \(alias) ON \(alias).trace_id = t.trace_id AND \(alias).key = ?"
+            joined.append(.text(key))
+            return "\(alias).value"
+        }
+        let value = metric(q, entry)
+        if let value { conditions.append("\(value) IS NOT NULL") }
+        var columns: [String] = []
+        if let ms = s.bucketMs {
+            columns.append("(\(time) / \(ms) - CASE WHEN \(time) % \(ms) < 0 THEN 1 ELSE 0 END) * \(ms)")
+            conditions.append("\(time) >= \(Int64.min + ms)")  // a bucket below 64 bits is no time
+        }
+        for d in q.dimensions {
+            guard let column = d == "trace_name" ? entry("trace_tags", "tn", TraceKeys.traceName) : dimensionColumns[d] else {
+                throw TrackingError(.internalError, "no column for the dimension '\(d)'")  // the query's rules name only these
+            }
+            if d != "assessment_value" { conditions.append("\(column) IS NOT NULL") }  // an assessment without a value is `null`
+            columns.append(column)
+        }
+        let grouped = columns.count
+        columns += q.aggregations.map { aggregate($0, value, distinct: q.metricName == "session_count", db) }
+        conditions.append("t.experiment_id IN (\(Set(s.experimentIDs).sorted().map(String.init).joined(separator: ", ")))")
+        if q.view == .assessments { conditions.append("a.valid = 1") }
+        if let start = s.traceTime.start { conditions.append("t.request_time >= ?"); values.append(.integer(start)) }
+        if let end = s.traceTime.end { conditions.append("t.request_time <= ?"); values.append(.integer(end)) }
+        if let start = s.spanTime.start { conditions.append("sp.start_time >= ?"); values.append(.integer(start)) }
+        if let end = s.spanTime.end { conditions.append("sp.start_time < ?"); values.append(.integer(end)) }
+        for f in s.filters {
+            let (condition, given) = clause(f)
+            conditions.append(condition)
+            values += given
+        }
+        var sql = "SELECT " + columns.joined(separator: ", ") + " FROM " + from + " WHERE " + conditions.joined(separator: " AND ")
+        if grouped > 0 { sql += " GROUP BY " + (1...grouped).map(String.init).joined(separator: ", ") }
+        let bucketed = s.bucketMs != nil
+        return try db.rows(sql, joined + values).map { r in
+            let dims = r[(bucketed ? 1 : 0)..<grouped].map(\.string)
+            return TraceMetricsGroup(bucket: bucketed ? r[0].int : nil, dimensions: Array(dims), values: r[grouped...].map(\.double))
+        }
+    }
+
+    /// The column a query's metric reads (`nil`: the metric counts rows); `entry` joins a trace's entry.
+    static func metric(_ q: TraceMetricsQuery, _ entry: (String, String, String) -> String) -> String? {
+        switch (q.view, q.metricName) {
+        case (.traces, "trace_count"), (.spans, "span_count"), (.assessments, "assessment_count"): return nil
+        case (.traces, "session_count"): return entry("trace_metadata", "se", TraceKeys.session)
+        case (.traces, "latency"): return "t.execution_duration"
+        case (.traces, let tokens): return "t." + tokens  // one of TraceAnalyticsSQL.tokenColumns (checked by the query's rules)
+        case (.spans, "latency"):
+            // Whole milliseconds, truncated; a difference beyond 64 bits is none.
+            return """
+                (CASE WHEN (sp.start_time < 0 AND sp.end_time > \(Int64.max) + sp.start_time) \
+                OR (sp.start_time > 0 AND sp.end_time < sp.start_time - \(Int64.max) - 1) THEN NULL \
+                ELSE (sp.end_time - sp.start_time) / 1000000 END)
+                """
+        case (.spans, let cost): return "sp." + cost  // one of TraceAnalyticsSQL.costColumns
+        case (.assessments, _): return "a.aggregate_value"
+        }
+    }
+
+    /// The columns of the dimensions (`trace_name` is a join of its own).
+    static let dimensionColumns = [
+        "trace_status": "t.state", "span_name": "sp.name", "span_type": "sp.type", "span_status": "sp.status",
+        "span_model_name": "sp.model_name", "span_model_provider": "sp.model_provider", "assessment_name": "a.name", "assessment_value": "a.value",
+    ]
+
+    /// One aggregation of the metric's column (`nil`: rows counted); sums and means over doubles, as a sum of
+    /// integers may pass 64 bits.
+    static func aggregate(_ a: TraceMetricAggregation, _ value: String?, distinct: Bool, _ db: some SQLConnection) -> String {
+        guard let value else { return "COUNT(*)" }
+        switch a.kind {
+        case .count: return distinct ? "COUNT(DISTINCT \(value))" : "COUNT(\(value))"
+        case .sum: return "SUM(CAST(\(value) AS DOUBLE PRECISION))"
+        case .avg: return "AVG(CAST(\(value) AS DOUBLE PRECISION))"
+        case .min: return "MIN(\(value))"
+        case .max: return "MAX(\(value))"
+        case .percentile: return db.percentile(value, a.percentile ?? 50)
+        }
     }
 
     /// A filter clause as a condition on the rows of `t` (traces), `sp` (spans) or `a` (assessments).
@@ -111,36 +148,16 @@ enum TraceMetricsSQL {
         case .assessmentType: return ("a.kind = ?", [v])
         }
     }
-
-    static func record(_ s: TraceMetricsSelection, _ r: [SQLValue]) throws -> TraceMetricsRecord {
-        switch s.view {
-        case .traces:
-            return TraceMetricsRecord(time: r[0].int ?? 0, name: r[3].string, status: r[2].string, duration: r[1].int, text: r[4].string,
-                                      usage: r[5].string)
-        case .spans:
-            let start = r[0].int ?? 0, end = r[1].int ?? 0
-            var content: String?
-            if s.content {
-                guard case .blob(let stored) = r[5] else { throw SpanContentCodec.Corrupt(description: "spans: content is not bytes") }
-                content = try SpanContentCodec.decode(stored, where: "spans (\(r[2].string ?? ""))")
-            }
-            let (duration, overflow) = end.subtractingReportingOverflow(start)
-            return TraceMetricsRecord(time: start / 1_000_000, name: r[2].string, status: r[4].string, type: r[3].string,
-                                      duration: overflow ? nil : duration / 1_000_000, content: content)
-        case .assessments:
-            return TraceMetricsRecord(time: r[0].int ?? 0, name: r[1].string, text: r[2].string)
-        }
-    }
 }
 
 extension SQLiteMetadataStore: TraceMetricsStore {
-    public func traceMetricRecords(_ selection: TraceMetricsSelection) throws -> [TraceMetricsRecord] {
-        try with { try TraceMetricsSQL.records($0, selection) }
+    public func traceMetricGroups(_ selection: TraceMetricsSelection) throws -> [TraceMetricsGroup] {
+        try with { try TraceMetricsSQL.groups($0, selection) }
     }
 }
 
 extension PostgresMetadataStore: TraceMetricsStore {
-    public func traceMetricRecords(_ selection: TraceMetricsSelection) throws -> [TraceMetricsRecord] {
-        try conn { try TraceMetricsSQL.records($0, selection) }
+    public func traceMetricGroups(_ selection: TraceMetricsSelection) throws -> [TraceMetricsGroup] {
+        try conn { try TraceMetricsSQL.groups($0, selection) }
     }
 }

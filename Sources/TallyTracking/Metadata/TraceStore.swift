@@ -88,7 +88,8 @@ enum TraceSQL {
 
     static func insert(_ db: some SQLConnection, _ t: TraceInfo) throws -> Bool {
         let changed = try db.run("""
-            INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET
+            INSERT INTO traces (trace_id, experiment_id, client_request_id, request_time, execution_duration, state, request_preview,
+            response_preview) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO UPDATE SET
             client_request_id = COALESCE(excluded.client_request_id, traces.client_request_id), request_time = excluded.request_time,
             execution_duration = COALESCE(excluded.execution_duration, traces.execution_duration), state = excluded.state,
             request_preview = COALESCE(excluded.request_preview, traces.request_preview),
@@ -116,13 +117,14 @@ enum TraceSQL {
                 metadata.append(KeyValue(key: key, value: text))
             } else if existing != nil {
                 try db.run("DELETE FROM trace_metadata WHERE trace_id = ? AND key = ?", [.text(t.traceID), .text(key)])
+                if key == TraceKeys.tokenUsage { try TraceAnalyticsSQL.setTokens(db, t.traceID, usage: nil) }
             }
         }
         return metadata
     }
 
     /// Upserts key-value rows of a trace, a statement per 300 (the last of a key given twice wins: one statement may
-    /// not update a row twice).
+    /// not update a row twice). Token usage written to `trace_metadata` writes the trace's token columns too.
     static func upsert(_ db: some SQLConnection, _ table: String, _ id: String, _ kvs: [KeyValue]) throws {
         var last: [String: Int] = [:]
         for (i, kv) in kvs.enumerated() { last[kv.key] = i }
@@ -131,6 +133,9 @@ enum TraceSQL {
             try db.run("INSERT INTO \(table) VALUES " + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
                        + " ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
                        chunk.flatMap { [SQLValue.text(id), .text($0.key), .text($0.value)] })
+        }
+        if table == "trace_metadata", let usage = rows.first(where: { $0.key == TraceKeys.tokenUsage }) {
+            try TraceAnalyticsSQL.setTokens(db, id, usage: usage.value)
         }
     }
 
@@ -351,7 +356,8 @@ enum TraceSQL {
     /// as it is (a trace sent again) instead of refused. Without it, an overridden assessment that is not there
     /// (deleted since the caller looked) fails the write with MLflow's 404, for the caller's transaction to undo.
     static func addAssessment(_ db: some SQLConnection, _ a: Assessment, keepingTaken: Bool) throws {
-        try db.run("INSERT INTO assessments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + (keepingTaken ? " ON CONFLICT (assessment_id) DO NOTHING" : ""), row(a))
+        try db.run("INSERT INTO assessments (assessment_id, trace_id, name, kind, create_time, last_update_time, valid, overrides, value, body, "
+                   + "aggregate_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" + (keepingTaken ? " ON CONFLICT (assessment_id) DO NOTHING" : ""), row(a))
         if let o = a.overrides,
            try db.run("UPDATE assessments SET valid = 0 WHERE trace_id = ? AND assessment_id = ?", [.text(a.traceID), .text(o)]) == 0, !keepingTaken {
             throw TrackingService.assessmentNotFound(o, trace: a.traceID)
@@ -360,7 +366,7 @@ enum TraceSQL {
 
     static func row(_ a: Assessment) -> [SQLValue] {
         [.text(a.id), .text(a.traceID), .text(a.name), .text(a.kind.rawValue), .integer(a.createTime), .integer(a.lastUpdateTime),
-         .integer(a.valid ? 1 : 0), .text(orNull: a.overrides), .text(orNull: a.value), .text(a.body)]
+         .integer(a.valid ? 1 : 0), .text(orNull: a.overrides), .text(orNull: a.value), .text(a.body), TraceAnalyticsSQL.aggregateValue(a.value)]
     }
 
     static func updateAssessment(_ db: some SQLConnection, _ traceID: String, _ id: String, _ change: (inout Assessment) throws -> Void) throws -> Assessment? {
@@ -370,8 +376,8 @@ enum TraceSQL {
         try change(&a)
         (a.id, a.traceID) = (id, traceID)
         try db.run("""
-            UPDATE assessments SET name = ?, kind = ?, create_time = ?, last_update_time = ?, valid = ?, overrides = ?, value = ?, body = ?
-            WHERE assessment_id = ? AND trace_id = ?
+            UPDATE assessments SET name = ?, kind = ?, create_time = ?, last_update_time = ?, valid = ?, overrides = ?, value = ?, body = ?,
+            aggregate_value = ? WHERE assessment_id = ? AND trace_id = ?
             """, Array(row(a).dropFirst(2)) + [.text(id), .text(traceID)])
         return a
     }

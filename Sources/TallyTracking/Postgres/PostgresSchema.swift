@@ -10,7 +10,12 @@ public enum PostgresSchema {
     static let versions: [String] = [version1, version2, version3, version4, version5, version6, version7,
                                       PostgresMetadataStore.schemaVersion8, PostgresMetadataStore.schemaVersion9,
                                       PostgresMetadataStore.schemaVersion10, PostgresMetadataStore.schemaVersion11,
-                                      PostgresMetadataStore.schemaVersion12, PostgresMetadataStore.schemaVersion13]
+                                      PostgresMetadataStore.schemaVersion12, PostgresMetadataStore.schemaVersion13,
+                                      PostgresMetadataStore.schemaVersion14]
+
+    /// The steps a version takes after its statements, by version: rows filled from what is stored, which SQL alone
+    /// cannot compute.
+    static let fills: [Int: @Sendable (PostgresDatabase.Connection) throws -> Void] = [14: { try TraceAnalyticsSQL.fill($0) }]
 
     /// The version this build writes.
     public static var current: Int { versions.count }
@@ -56,6 +61,7 @@ public enum PostgresSchema {
             }
             for v in have..<max(have, target) {
                 try c.execute(versions[v])
+                try fills[v + 1]?(c)
                 if v == 0 {
                     try c.run("INSERT INTO experiments VALUES (0, 'Default', ?, 'active', ?, ?)",
                               [.text(defaultArtifactLocation), .integer(now), .integer(now)])

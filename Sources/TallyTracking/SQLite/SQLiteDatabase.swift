@@ -86,6 +86,7 @@ final class SQLiteDatabase: @unchecked Sendable {
         }
         db = handle
         sqlite3_busy_timeout(db, exclusive ? 0 : busyMillis)
+        try Self.addPercentile(handle)
         if readOnly { return }
         // Before the first access to the WAL: only then does the WAL index live in this process's memory.
         if exclusive { try execute("PRAGMA locking_mode = EXCLUSIVE") }

@@ -23,12 +23,10 @@ extension TrackingService {
                 if o || o2 { spanTime.empty = spanTime.empty || e < 0 } else { spanTime.end = end }
             }
         }
-        let selection = TraceMetricsSelection(
-            view: q.view, experimentIDs: experiments, filters: filters,
-            traceTime: cost ? (nil, nil) : (q.startTimeMs, q.endTimeMs), spanTime: spanTime,
-            content: q.view == .spans && (cost || q.dimensions.contains { TraceMetricsQuery.models.contains($0) }),
-            traceName: q.dimensions.contains("trace_name"), session: q.metricName == "session_count",
-            usage: q.view == .traces && TraceMetricsQuery.tokenMetrics.contains(q.metricName))
-        return TraceMetricsAggregator(query: q).points(try metadata.traceMetricRecords(selection))
+        let interval = q.timeIntervalSeconds ?? 0
+        let selection = TraceMetricsSelection(query: q, experimentIDs: experiments, filters: filters,
+                                              traceTime: cost ? (nil, nil) : (q.startTimeMs, q.endTimeMs), spanTime: spanTime,
+                                              bucketMs: interval > 0 ? interval * 1000 : nil)
+        return TraceMetricsAggregator(query: q).points(try metadata.traceMetricGroups(selection))
     }
 }

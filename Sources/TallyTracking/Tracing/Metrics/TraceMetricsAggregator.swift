@@ -1,131 +1,51 @@
 import Foundation
 
-/// Groups a view's records and aggregates one metric over each group, as MLflow's SQL does (`query_metrics`): a record
-/// without the metric's value, or without a value for a dimension, is left out before grouping; groups are ordered
-/// by time bucket, then by each dimension (bytes); `max_results` counts groups. Without buckets or dimensions there is
-/// one group even when nothing was selected (a count of 0), as an SQL aggregate without `GROUP BY` answers.
+/// Orders and renders the groups the store aggregated (``TraceMetricsStore``), as MLflow's `query_metrics` answers
+/// them: groups ordered by time bucket, then by each dimension (bytes); `max_results` counts groups; without buckets or
+/// dimensions there is one group even when nothing was selected (a count of 0), as an SQL aggregate without
+/// `GROUP BY` answers; an aggregation whose group had no values is left out, and a group with none left is too.
 struct TraceMetricsAggregator {
     let query: TraceMetricsQuery
 
-    /// A record's value for the metric: an integer where the column is one (counts, milliseconds, tokens), else a
-    /// double; `key` for a distinct count (sessions).
-    enum Value {
-        case integer(Int64)
-        case real(Double)
-        case key(String)
-
-        var double: Double {
-            switch self {
-            case .integer(let i): Double(i)
-            case .real(let d): d
-            case .key: 1
-            }
+    func points(_ stored: [TraceMetricsGroup]) -> [TraceMetricPoint] {
+        var groups = stored
+        if let i = query.dimensions.firstIndex(of: "assessment_value") { groups = Self.assessmentValues(groups, at: i) }
+        if query.timeIntervalSeconds ?? 0 == 0 && query.dimensions.isEmpty && groups.isEmpty {
+            groups = [TraceMetricsGroup(bucket: nil, dimensions: [], values: query.aggregations.map { $0.kind == .count ? 0 : nil })]
         }
-    }
-
-    struct Group: Hashable {
-        let bucket: Int64?
-        let dimensions: [String]
-    }
-
-    func points(_ records: [TraceMetricsRecord]) -> [TraceMetricPoint] {
-        let interval = (query.timeIntervalSeconds ?? 0) * 1000
-        var groups: [Group: [Value]] = [:]
-        for r in records {
-            let span = r.content.map(SpanAnalytics.init)  // skimmed once, for the value and every dimension
-            guard let value = value(r, span) else { continue }
-            var dims: [String] = []
-            dims.reserveCapacity(query.dimensions.count)
-            for d in query.dimensions {
-                guard let v = dimension(d, r, span) else { break }
-                dims.append(v)
-            }
-            guard dims.count == query.dimensions.count else { continue }
-            let bucket = interval > 0 ? CivilDate.floorDiv(r.time, interval) * interval : nil
-            groups[Group(bucket: bucket, dimensions: dims), default: []].append(value)
-        }
-        if interval == 0 && query.dimensions.isEmpty && groups.isEmpty { groups[Group(bucket: nil, dimensions: [])] = [] }
-        let ordered = groups.keys.sorted { a, b in
+        let ordered = groups.sorted { a, b in
             if a.bucket != b.bucket { return (a.bucket ?? 0) < (b.bucket ?? 0) }
-            for (x, y) in zip(a.dimensions, b.dimensions) where x != y { return Array(x.utf8).lexicographicallyPrecedes(y.utf8) }
+            for (x, y) in zip(a.dimensions, b.dimensions) where x != y { return Array((x ?? "").utf8).lexicographicallyPrecedes((y ?? "").utf8) }
             return false
         }
         var out: [TraceMetricPoint] = []
         for g in ordered.prefix(Int(clamping: query.maxResults)) {
-            let values = groups[g] ?? []
-            let results = query.aggregations.compactMap { a in Self.aggregate(a, values).map { (label: a.label, value: $0) } }
+            let results = zip(query.aggregations, g.values).compactMap { a, v in v.map { (label: a.label, value: $0) } }
             guard !results.isEmpty else { continue }
             var dims = g.bucket.map { [KeyValue(key: "time_bucket", value: Self.isoTime($0))] } ?? []
-            dims += zip(query.dimensions, g.dimensions).map { KeyValue(key: $0, value: $1) }
+            dims += zip(query.dimensions, g.dimensions).map { KeyValue(key: $0, value: $1 ?? "") }
             out.append(TraceMetricPoint(metricName: query.metricName, dimensions: dims, values: results))
         }
         return out
     }
 
-    /// The record's value for the query's metric, `nil` when it has none (`span`: its content's analytics, when read).
-    func value(_ r: TraceMetricsRecord, _ span: SpanAnalytics?) -> Value? {
-        switch (query.view, query.metricName) {
-        case (.traces, "trace_count"), (.spans, "span_count"), (.assessments, "assessment_count"): return .integer(1)
-        case (.traces, "session_count"): return r.text.map(Value.key)
-        case (_, "latency"): return r.duration.map(Value.integer)
-        case (.traces, let key):
-            guard case .number(let n)? = SpanUsage.tokenColumns(r.usage)[key] else { return nil }
-            return Int64(n).map(Value.integer)
-        case (.spans, let key): return span?.cost(key).map(Value.real)
-        case (.assessments, _): return r.text.flatMap { AssessmentAggregate.value($0) }.map(Value.real)
+    /// Groups by an assessment's stored value made groups by its dimension text (``AssessmentAggregate/dimension(_:)``):
+    /// values written alike there (`7` and `7.0`) are one group, their counts added (a count is the one aggregation
+    /// this dimension takes).
+    static func assessmentValues(_ groups: [TraceMetricsGroup], at i: Int) -> [TraceMetricsGroup] {
+        var merged: [TraceMetricsGroup] = [], index: [TraceMetricsGroup: Int] = [:]
+        for var g in groups {
+            g.dimensions[i] = AssessmentAggregate.dimension(g.dimensions[i])
+            var key = g
+            key.values = []
+            if let at = index[key] {
+                merged[at].values = zip(merged[at].values, g.values).map { a, b in a.flatMap { x in b.map { x + $0 } } ?? a ?? b }
+            } else {
+                index[key] = merged.count
+                merged.append(g)
+            }
         }
-    }
-
-    /// The record's value for a dimension, `nil` when it has none.
-    func dimension(_ d: String, _ r: TraceMetricsRecord, _ span: SpanAnalytics?) -> String? {
-        switch d {
-        case "trace_name", "span_name", "assessment_name": r.name
-        case "trace_status", "span_status": r.status
-        case "span_type": r.type
-        case "span_model_name": span?.model
-        case "span_model_provider": span?.provider
-        case "assessment_value": AssessmentAggregate.dimension(r.text)
-        default: nil
-        }
-    }
-
-    /// One aggregation of a group's values (SQL's: `COUNT` of values, `COUNT(DISTINCT)` of keys; `nil` for an empty
-    /// group where SQL answers NULL).
-    static func aggregate(_ a: TraceMetricAggregation, _ values: [Value]) -> Double? {
-        if a.kind == .count {
-            if case .key? = values.first { return Double(Set(values.compactMap { if case .key(let k) = $0 { k } else { nil } }).count) }
-            return Double(values.count)
-        }
-        guard !values.isEmpty else { return nil }
-        switch a.kind {
-        case .count: return nil
-        case .sum, .avg:
-            let total = sum(values)
-            return a.kind == .sum ? total : total / Double(values.count)
-        case .min: return values.map(\.double).min()
-        case .max: return values.map(\.double).max()
-        case .percentile: return percentile(values.map(\.double).sorted(), a.percentile ?? 50)
-        }
-    }
-
-    /// The sum: exact over integers (a double past 64 bits, as SQL's sum then overflows), Neumaier's compensated
-    /// sum over doubles.
-    static func sum(_ values: [Value]) -> Double {
-        var exact: Int64 = 0, integral = true
-        for v in values {
-            guard case .integer(let i) = v else { integral = false; break }
-            let (s, o) = exact.addingReportingOverflow(i)
-            if o { integral = false; break }
-            exact = s
-        }
-        if integral { return Double(exact) }
-        var s = 0.0, c = 0.0
-        for v in values {
-            let x = v.double, t = s + x
-            c += abs(s) >= abs(x) ? (s - t) + x : (x - t) + s
-            s = t
-        }
-        return s + c
+        return merged
     }
 
     /// Linear interpolation between the closest ranks (numpy's default, PostgreSQL's `percentile_cont`, MLflow's

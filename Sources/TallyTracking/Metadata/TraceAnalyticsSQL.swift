@@ -1,0 +1,88 @@
+/// The columns `traces/metrics` aggregates in SQL, kept beside the rows they come from, as MLflow keeps them: a span's
+/// model, provider and costs (its content's attributes, ``SpanAnalytics``), a trace's token counts (its
+/// `mlflow.trace.tokenUsage`, ``SpanUsage/tokenColumns(_:)``), an assessment's value as a number
+/// (``AssessmentAggregate``). Every write of those sources writes them: spans in ``SpanSQL/upsert(_:_:)``, token
+/// usage in ``TraceSQL/upsert(_:_:_:_:)`` and wherever the entry is removed, assessments in their row. SQLite's
+/// version 15 and PostgreSQL's version 14 add them and fill them from what is stored (``fill(_:)``).
+enum TraceAnalyticsSQL {
+    /// A trace's token columns, named as the traces view's metrics.
+    static let tokenColumns = TraceMetricsQuery.tokenMetrics
+    /// A span's cost columns, named as the spans view's metrics.
+    static let costColumns = SpanUsage.costKeys
+
+    /// The statements adding the columns (`text`, `integer` and `real` are the dialect's types).
+    static func schema(text: String, integer: String, real: String) -> String {
+        let columns = [("spans", "model_name", text), ("spans", "model_provider", text)] + costColumns.map { ("spans", $0, real) }
+            + tokenColumns.map { ("traces", $0, integer) } + [("assessments", "aggregate_value", real)]
+        return columns.map { "ALTER TABLE \($0.0) ADD COLUMN \($0.1) \($0.2);" }.joined(separator: "\n")
+    }
+
+    /// A span's columns, in the order of ``spanColumnNames``.
+    static func spanValues(_ content: String) -> [SQLValue] {
+        let a = SpanAnalytics(content)
+        return [.text(orNull: a.model), .text(orNull: a.provider)] + costColumns.map { a.cost($0).map(SQLValue.real) ?? .null }
+    }
+
+    /// The span columns this type keeps.
+    static let spanColumnNames = ["model_name", "model_provider"] + costColumns
+
+    /// Writes a trace's token columns from its `mlflow.trace.tokenUsage` text (`nil`: the entry is gone; every column
+    /// is cleared).
+    static func setTokens(_ db: some SQLConnection, _ traceID: String, usage: String?) throws {
+        let counts = SpanUsage.tokenColumns(usage)
+        let values = tokenColumns.map { key -> SQLValue in
+            guard case .number(let n)? = counts[key], let count = Int64(n) else { return .null }
+            return .integer(count)
+        }
+        try db.run("UPDATE traces SET " + tokenColumns.map { "\($0) = ?" }.joined(separator: ", ") + " WHERE trace_id = ?",
+                   values + [.text(traceID)])
+    }
+
+    /// An assessment's value as a number (`nil`: it is none).
+    static func aggregateValue(_ json: String?) -> SQLValue {
+        json.flatMap(AssessmentAggregate.value).map(SQLValue.real) ?? .null
+    }
+
+    /// Rows a migration reads at a time.
+    static let fillPage = 500
+
+    /// Fills the columns of what is stored (the migration's step after its statements): each span's content read
+    /// once, a page of spans at a time in key order; every trace with token usage; every assessment with a value.
+    static func fill(_ db: some SQLConnection) throws {
+        var after: [SQLValue] = []
+        while true {
+            var page: [(key: [SQLValue], values: [SQLValue])] = []
+            try db.query("SELECT trace_id, span_id, content FROM spans" + (after.isEmpty ? "" : " WHERE (trace_id, span_id) > (?, ?)")
+                         + " ORDER BY trace_id, span_id LIMIT \(fillPage)", after) { r in
+                guard case .blob(let stored) = r[2] else {
+                    throw SpanContentCodec.Corrupt(description: "spans (\(r[0].string ?? ""), \(r[1].string ?? "")): content is not bytes")
+                }
+                let content = try SpanContentCodec.decode(stored, where: "spans (\(r[0].string ?? ""), \(r[1].string ?? ""))")
+                page.append((key: [r[0], r[1]], values: spanValues(content)))
+            }
+            guard let last = page.last else { break }
+            for row in page where row.values.contains(where: { $0 != .null }) {
+                try db.run("UPDATE spans SET " + spanColumnNames.map { "\($0) = ?" }.joined(separator: ", ") + " WHERE trace_id = ? AND span_id = ?",
+                           row.values + row.key)
+            }
+            after = last.key
+        }
+        let usage = try db.rows("SELECT trace_id, value FROM trace_metadata WHERE key = ?", [.text(TraceKeys.tokenUsage)])
+        for r in usage { try setTokens(db, r[0].string ?? "", usage: r[1].string) }
+        let values = try db.rows("SELECT assessment_id, value FROM assessments WHERE value IS NOT NULL", [])
+        for r in values {
+            let v = aggregateValue(r[1].string)
+            if v != .null { try db.run("UPDATE assessments SET aggregate_value = ? WHERE assessment_id = ?", [v, r[0]]) }
+        }
+    }
+}
+
+extension SQLiteMetadataStore {
+    /// Version 15: the columns trace metrics aggregate (``TraceAnalyticsSQL``).
+    static let schemaVersion15 = TraceAnalyticsSQL.schema(text: "TEXT", integer: "INTEGER", real: "REAL")
+}
+
+extension PostgresMetadataStore {
+    /// Version 14: the columns trace metrics aggregate (``TraceAnalyticsSQL``).
+    static let schemaVersion14 = TraceAnalyticsSQL.schema(text: "TEXT COLLATE \"C\"", integer: "BIGINT", real: "DOUBLE PRECISION")
+}
