@@ -167,11 +167,17 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
             point("assessment_count", [], [("COUNT", 1)]),
         ])
         #expect(try ask(.traces, "latency", [avg], filters: ["trace.status = 'IN_PROGRESS'"]).isEmpty)
+        // The trace's name column follows its tag: renamed, then removed.
+        try s.setTraceTag(id: "tr-22222222222222222222222222222222", key: TraceKeys.traceName, value: "chat")
+        #expect(try ask(.traces, "trace_count", [Self.count], dims: ["trace_name"]) == [point("trace_count", [("trace_name", "chat")], [("COUNT", 2)])])
+        try s.deleteTraceTag(id: "tr-11111111111111111111111111111111", key: TraceKeys.traceName)
+        #expect(try ask(.traces, "trace_count", [Self.count], dims: ["trace_name"]) == [point("trace_count", [("trace_name", "chat")], [("COUNT", 1)])])
     }
 }
 
 /// The analytics columns of rows stored before them (SQLite's version 15, PostgreSQL's 14): filled by the migration
-/// from each span's content (more spans than a page), each trace's token usage and each assessment's value.
+/// from each span's content (more spans than a page), each trace's name, session and token usage, and each
+/// assessment's value.
 @Suite struct TraceAnalyticsMigrationTests {
     static let spans = TraceAnalyticsSQL.fillPage + 7
 
@@ -179,6 +185,8 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
     static func store(_ db: some SQLConnection) throws {
         try db.run("INSERT INTO traces (trace_id, experiment_id, request_time, state) VALUES ('tr-1', 0, 5, 'OK')", [])
         try db.run("INSERT INTO trace_metadata VALUES ('tr-1', ?, ?)", [.text(TraceKeys.tokenUsage), .text(#"{"input_tokens": 3, "total_tokens": 9}"#)])
+        try db.run("INSERT INTO trace_metadata VALUES ('tr-1', ?, 's')", [.text(TraceKeys.session)])
+        try db.run("INSERT INTO trace_tags VALUES ('tr-1', ?, 'chat')", [.text(TraceKeys.traceName)])
         for i in 0..<spans {
             let attributes = i % 3 == 0 ? #""mlflow.llm.model": "\"m\#(i)\"", "mlflow.llm.provider": "\"p\"", "mlflow.llm.cost": "{\"total_cost\": \#(i).5}""# : ""
             try db.run("INSERT INTO spans VALUES ('tr-1', ?, NULL, 'n', NULL, 'OK', 1, 2, ?)",
@@ -190,7 +198,8 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
     }
 
     static func check(_ db: some SQLConnection) throws {
-        #expect(try db.rows("SELECT input_tokens, output_tokens, total_tokens FROM traces", []) == [[.integer(3), .null, .integer(9)]])
+        #expect(try db.rows("SELECT input_tokens, output_tokens, total_tokens, trace_name, session_id FROM traces", [])
+                == [[.integer(3), .null, .integer(9), .text("chat"), .text("s")]])
         let filled = try db.rows("SELECT span_id, model_name, model_provider, total_cost, input_cost FROM spans WHERE model_name IS NOT NULL ORDER BY span_id", [])
         #expect(filled.count == (spans + 2) / 3)
         #expect(filled.last == [.text(String(format: "%016x", (spans - 1) / 3 * 3)), .text("m\((spans - 1) / 3 * 3)"), .text("p"),

@@ -88,7 +88,11 @@ public final class SQLiteMetadataStore: MetadataStore {
         { try $0.execute(schemaVersion5) }, { try $0.execute(schemaVersion6) }, { try $0.execute(schemaVersion7) },
         { try $0.execute(schemaVersion8) }, { try $0.execute(schemaVersion9) }, { try $0.execute(schemaVersion10) },
         { try $0.execute(schemaVersion11) }, { try $0.execute(schemaVersion12) }, { try $0.execute(schemaVersion13) },
-        { try $0.execute(schemaVersion14) }, { try $0.execute(schemaVersion15); try TraceAnalyticsSQL.fill($0) },
+        { try $0.execute(schemaVersion14) }, {
+            try $0.execute(schemaVersion15)
+            try TraceAnalyticsSQL.fill($0)
+            try $0.execute(TraceAnalyticsSQL.spanIndex)
+        },
     ]
 
     /// Version 8: an experiment's datasets, each (name, digest) once with the fields it was first logged with, as

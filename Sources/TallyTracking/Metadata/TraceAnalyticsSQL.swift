@@ -1,20 +1,47 @@
 /// The columns `traces/metrics` aggregates in SQL, kept beside the rows they come from, as MLflow keeps them: a span's
-/// model, provider and costs (its content's attributes, ``SpanAnalytics``), a trace's token counts (its
-/// `mlflow.trace.tokenUsage`, ``SpanUsage/tokenColumns(_:)``), an assessment's value as a number
-/// (``AssessmentAggregate``). Every write of those sources writes them: spans in ``SpanSQL/upsert(_:_:)``, token
-/// usage in ``TraceSQL/upsert(_:_:_:_:)`` and wherever the entry is removed, assessments in their row. SQLite's
-/// version 15 and PostgreSQL's version 14 add them and fill them from what is stored (``fill(_:)``).
+/// model, provider and costs (its content's attributes, ``SpanAnalytics``), a trace's name, session and token counts
+/// (its `mlflow.traceName` tag, its `mlflow.trace.session` and `mlflow.trace.tokenUsage` metadata,
+/// ``SpanUsage/tokenColumns(_:)``), an assessment's value as a number (``AssessmentAggregate``). Every write of those
+/// sources writes them: spans in ``SpanSQL/upsert(_:_:)``, a trace's entries through ``entriesWritten(_:_:_:_:)``
+/// (called before the entries are, so that the trace's row is locked before its entries' rows, the order a batch of
+/// spans takes), assessments in their row. SQLite's version 15 and PostgreSQL's version 14 add them and fill them from
+/// what is stored (``fill(_:)``). SQLite also indexes the spans' columns by trace (``spanIndex``), so that a spans
+/// query reads an index in trace order instead of every span's row, content and all; PostgreSQL does not: its index
+/// entries are limited to ~2.7 KB and a span's name has no limit.
 enum TraceAnalyticsSQL {
     /// A trace's token columns, named as the traces view's metrics.
     static let tokenColumns = TraceMetricsQuery.tokenMetrics
     /// A span's cost columns, named as the spans view's metrics.
     static let costColumns = SpanUsage.costKeys
+    /// The entries a trace's row repeats as they are: (table, key, column).
+    static let entryColumns = [("trace_tags", TraceKeys.traceName, "trace_name"), ("trace_metadata", TraceKeys.session, "session_id")]
 
     /// The statements adding the columns (`text`, `integer` and `real` are the dialect's types).
     static func schema(text: String, integer: String, real: String) -> String {
         let columns = [("spans", "model_name", text), ("spans", "model_provider", text)] + costColumns.map { ("spans", $0, real) }
-            + tokenColumns.map { ("traces", $0, integer) } + [("assessments", "aggregate_value", real)]
+            + entryColumns.map { ("traces", $0.2, text) } + tokenColumns.map { ("traces", $0, integer) } + [("assessments", "aggregate_value", real)]
         return columns.map { "ALTER TABLE \($0.0) ADD COLUMN \($0.1) \($0.2);" }.joined(separator: "\n")
+    }
+
+    /// SQLite's covering index of the spans' columns a spans query reads, by trace.
+    static let spanIndex = """
+        CREATE INDEX spans_analytics ON spans (trace_id, start_time, end_time, name, status, type, model_name, model_provider, \
+        \(costColumns.joined(separator: ", ")));
+        """
+
+    /// Before a trace's entries are written to `table` (tags or metadata; a `nil` value: removed), writes the trace's
+    /// columns that repeat them: its name, its session, its token counts. `ifAbsent`: the entries are written only
+    /// where the trace has none of the key (its column keeps a value it has).
+    static func entriesWritten(_ db: some SQLConnection, _ table: String, _ traceID: String, _ entries: [(key: String, value: String?)],
+                               ifAbsent: Bool = false) throws {
+        for (t, key, column) in entryColumns where t == table {
+            guard let e = entries.last(where: { $0.key == key }) else { continue }
+            try db.run("UPDATE traces SET \(column) = " + (ifAbsent ? "COALESCE(\(column), ?)" : "?") + " WHERE trace_id = ?",
+                       [.text(orNull: e.value), .text(traceID)])
+        }
+        if table == "trace_metadata", !ifAbsent, let usage = entries.last(where: { $0.key == TraceKeys.tokenUsage }) {
+            try setTokens(db, traceID, usage: usage.value)
+        }
     }
 
     /// A span's columns, in the order of ``spanColumnNames``.
@@ -67,6 +94,9 @@ enum TraceAnalyticsSQL {
             }
             after = last.key
         }
+        for (table, key, column) in entryColumns {
+            try db.run("UPDATE traces SET \(column) = (SELECT n.value FROM \(table) n WHERE n.trace_id = traces.trace_id AND n.key = ?)", [.text(key)])
+        }
         let usage = try db.rows("SELECT trace_id, value FROM trace_metadata WHERE key = ?", [.text(TraceKeys.tokenUsage)])
         for r in usage { try setTokens(db, r[0].string ?? "", usage: r[1].string) }
         let values = try db.rows("SELECT assessment_id, value FROM assessments WHERE value IS NOT NULL", [])
@@ -78,7 +108,7 @@ enum TraceAnalyticsSQL {
 }
 
 extension SQLiteMetadataStore {
-    /// Version 15: the columns trace metrics aggregate (``TraceAnalyticsSQL``).
+    /// Version 15: the columns trace metrics aggregate (``TraceAnalyticsSQL``), filled, then indexed.
     static let schemaVersion15 = TraceAnalyticsSQL.schema(text: "TEXT", integer: "INTEGER", real: "REAL")
 }
 

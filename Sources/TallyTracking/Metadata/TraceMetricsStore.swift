@@ -42,20 +42,14 @@ enum TraceMetricsSQL {
     static func groups(_ db: some SQLConnection, _ s: TraceMetricsSelection) throws -> [TraceMetricsGroup] {
         let q = s.query
         if s.spanTime.empty || s.experimentIDs.isEmpty { return [] }
-        var from: String, time: String
+        let from: String, time: String
         switch q.view {
         case .traces: (from, time) = ("traces t", "t.request_time")
         case .spans: (from, time) = ("spans sp JOIN traces t ON t.trace_id = sp.trace_id", "(sp.start_time / 1000000)")
         case .assessments: (from, time) = ("assessments a JOIN traces t ON t.trace_id = a.trace_id", "t.request_time")
         }
-        var joined: [SQLValue] = [], conditions: [String] = [], values: [SQLValue] = []
-        /// A trace's tag or metadata entry as a column (the rows without it are left out).
-        func entry(_ table: String, _ alias: String, _ key: String) -> String {
-            from += " JOIN \(table) \(alias) ON \(alias).trace_id = t.trace_id AND \(alias).key = ?"
-            joined.append(.text(key))
-            return "\(alias).value"
-        }
-        let value = metric(q, entry)
+        var conditions: [String] = [], values: [SQLValue] = []
+        let value = metric(q)
         if let value { conditions.append("\(value) IS NOT NULL") }
         var columns: [String] = []
         if let ms = s.bucketMs {
@@ -63,7 +57,7 @@ enum TraceMetricsSQL {
             conditions.append("\(time) >= \(Int64.min + ms)")  // a bucket below 64 bits is no time
         }
         for d in q.dimensions {
-            guard let column = d == "trace_name" ? entry("trace_tags", "tn", TraceKeys.traceName) : dimensionColumns[d] else {
+            guard let column = dimensionColumns[d] else {
                 throw TrackingError(.internalError, "no column for the dimension '\(d)'")  // the query's rules name only these
             }
             if d != "assessment_value" { conditions.append("\(column) IS NOT NULL") }  // an assessment without a value is `null`
@@ -85,17 +79,17 @@ enum TraceMetricsSQL {
         var sql = "SELECT " + columns.joined(separator: ", ") + " FROM " + from + " WHERE " + conditions.joined(separator: " AND ")
         if grouped > 0 { sql += " GROUP BY " + (1...grouped).map(String.init).joined(separator: ", ") }
         let bucketed = s.bucketMs != nil
-        return try db.rows(sql, joined + values).map { r in
+        return try db.rows(sql, values).map { r in
             let dims = r[(bucketed ? 1 : 0)..<grouped].map(\.string)
             return TraceMetricsGroup(bucket: bucketed ? r[0].int : nil, dimensions: Array(dims), values: r[grouped...].map(\.double))
         }
     }
 
-    /// The column a query's metric reads (`nil`: the metric counts rows); `entry` joins a trace's entry.
-    static func metric(_ q: TraceMetricsQuery, _ entry: (String, String, String) -> String) -> String? {
+    /// The column a query's metric reads (`nil`: the metric counts rows).
+    static func metric(_ q: TraceMetricsQuery) -> String? {
         switch (q.view, q.metricName) {
         case (.traces, "trace_count"), (.spans, "span_count"), (.assessments, "assessment_count"): return nil
-        case (.traces, "session_count"): return entry("trace_metadata", "se", TraceKeys.session)
+        case (.traces, "session_count"): return "t.session_id"
         case (.traces, "latency"): return "t.execution_duration"
         case (.traces, let tokens): return "t." + tokens  // one of TraceAnalyticsSQL.tokenColumns (checked by the query's rules)
         case (.spans, "latency"):
@@ -110,9 +104,9 @@ enum TraceMetricsSQL {
         }
     }
 
-    /// The columns of the dimensions (`trace_name` is a join of its own).
+    /// The columns of the dimensions.
     static let dimensionColumns = [
-        "trace_status": "t.state", "span_name": "sp.name", "span_type": "sp.type", "span_status": "sp.status",
+        "trace_name": "t.trace_name", "trace_status": "t.state", "span_name": "sp.name", "span_type": "sp.type", "span_status": "sp.status",
         "span_model_name": "sp.model_name", "span_model_provider": "sp.model_provider", "assessment_name": "a.name", "assessment_value": "a.value",
     ]
 

@@ -116,26 +116,24 @@ enum TraceSQL {
             if let text = SpanUsage.startTraceText(key, given: given, existing: existing) {
                 metadata.append(KeyValue(key: key, value: text))
             } else if existing != nil {
+                try TraceAnalyticsSQL.entriesWritten(db, "trace_metadata", t.traceID, [(key: key, value: nil)])
                 try db.run("DELETE FROM trace_metadata WHERE trace_id = ? AND key = ?", [.text(t.traceID), .text(key)])
-                if key == TraceKeys.tokenUsage { try TraceAnalyticsSQL.setTokens(db, t.traceID, usage: nil) }
             }
         }
         return metadata
     }
 
     /// Upserts key-value rows of a trace, a statement per 300 (the last of a key given twice wins: one statement may
-    /// not update a row twice). Token usage written to `trace_metadata` writes the trace's token columns too.
+    /// not update a row twice); first the trace's columns that repeat entries (``TraceAnalyticsSQL``).
     static func upsert(_ db: some SQLConnection, _ table: String, _ id: String, _ kvs: [KeyValue]) throws {
         var last: [String: Int] = [:]
         for (i, kv) in kvs.enumerated() { last[kv.key] = i }
         let rows = kvs.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element)
+        try TraceAnalyticsSQL.entriesWritten(db, table, id, rows.map { (key: $0.key, value: $0.value) })
         for chunk in rows.chunks(of: 300) {
             try db.run("INSERT INTO \(table) VALUES " + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
                        + " ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
                        chunk.flatMap { [SQLValue.text(id), .text($0.key), .text($0.value)] })
-        }
-        if table == "trace_metadata", let usage = rows.first(where: { $0.key == TraceKeys.tokenUsage }) {
-            try TraceAnalyticsSQL.setTokens(db, id, usage: usage.value)
         }
     }
 
@@ -324,7 +322,8 @@ enum TraceSQL {
     }
 
     static func deleteTag(_ db: some SQLConnection, _ id: String, _ key: String) throws -> Bool {
-        try db.run("DELETE FROM trace_tags WHERE trace_id = ? AND key = ?", [.text(id), .text(key)]) > 0
+        try TraceAnalyticsSQL.entriesWritten(db, "trace_tags", id, [(key: key, value: nil)])
+        return try db.run("DELETE FROM trace_tags WHERE trace_id = ? AND key = ?", [.text(id), .text(key)]) > 0
     }
 
     static func delete(_ db: some SQLConnection, experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
