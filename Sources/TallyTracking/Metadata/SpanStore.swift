@@ -126,7 +126,7 @@ enum SpanSQL {
             try upsert(db, w.spans)
             try totals(db, w, made: made)
             try TraceSQL.upsert(db, "trace_tags", w.traceID, w.tags)
-            try TraceAnalyticsSQL.entriesWritten(db, "trace_metadata", w.traceID, w.metadataIfAbsent.map { (key: $0.key, value: $0.value) },
+            try TraceAnalyticsSQL.writeEntryColumns(db, "trace_metadata", w.traceID, w.metadataIfAbsent.map { (key: $0.key, value: $0.value) },
                                                  ifAbsent: true)
             for m in w.metadataIfAbsent {
                 try db.run("INSERT INTO trace_metadata VALUES (?, ?, ?) ON CONFLICT (trace_id, key) DO NOTHING",

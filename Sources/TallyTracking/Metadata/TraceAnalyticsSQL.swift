@@ -2,7 +2,7 @@
 /// model, provider and costs (its content's attributes, ``SpanAnalytics``), a trace's name, session and token counts
 /// (its `mlflow.traceName` tag, its `mlflow.trace.session` and `mlflow.trace.tokenUsage` metadata,
 /// ``SpanUsage/tokenColumns(_:)``), an assessment's value as a number (``AssessmentAggregate``). Every write of those
-/// sources writes them: spans in ``SpanSQL/upsert(_:_:)``, a trace's entries through ``entriesWritten(_:_:_:_:)``
+/// sources writes them: spans in ``SpanSQL/upsert(_:_:)``, a trace's entries through ``writeEntryColumns(_:_:_:_:)``
 /// (called before the entries are, so that the trace's row is locked before its entries' rows, the order a batch of
 /// spans takes), assessments in their row. SQLite's version 15 and PostgreSQL's version 14 add them and fill them from
 /// what is stored (``fill(_:)``). SQLite also indexes the spans' columns by trace (``spanIndex``), so that a spans
@@ -32,7 +32,7 @@ enum TraceAnalyticsSQL {
     /// Before a trace's entries are written to `table` (tags or metadata; a `nil` value: removed), writes the trace's
     /// columns that repeat them: its name, its session, its token counts. `ifAbsent`: the entries are written only
     /// where the trace has none of the key (its column keeps a value it has).
-    static func entriesWritten(_ db: some SQLConnection, _ table: String, _ traceID: String, _ entries: [(key: String, value: String?)],
+    static func writeEntryColumns(_ db: some SQLConnection, _ table: String, _ traceID: String, _ entries: [(key: String, value: String?)],
                                ifAbsent: Bool = false) throws {
         for (t, key, column) in entryColumns where t == table {
             guard let e = entries.last(where: { $0.key == key }) else { continue }

@@ -116,7 +116,7 @@ enum TraceSQL {
             if let text = SpanUsage.startTraceText(key, given: given, existing: existing) {
                 metadata.append(KeyValue(key: key, value: text))
             } else if existing != nil {
-                try TraceAnalyticsSQL.entriesWritten(db, "trace_metadata", t.traceID, [(key: key, value: nil)])
+                try TraceAnalyticsSQL.writeEntryColumns(db, "trace_metadata", t.traceID, [(key: key, value: nil)])
                 try db.run("DELETE FROM trace_metadata WHERE trace_id = ? AND key = ?", [.text(t.traceID), .text(key)])
             }
         }
@@ -129,7 +129,7 @@ enum TraceSQL {
         var last: [String: Int] = [:]
         for (i, kv) in kvs.enumerated() { last[kv.key] = i }
         let rows = kvs.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element)
-        try TraceAnalyticsSQL.entriesWritten(db, table, id, rows.map { (key: $0.key, value: $0.value) })
+        try TraceAnalyticsSQL.writeEntryColumns(db, table, id, rows.map { (key: $0.key, value: $0.value) })
         for chunk in rows.chunks(of: 300) {
             try db.run("INSERT INTO \(table) VALUES " + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
                        + " ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
@@ -322,7 +322,7 @@ enum TraceSQL {
     }
 
     static func deleteTag(_ db: some SQLConnection, _ id: String, _ key: String) throws -> Bool {
-        try TraceAnalyticsSQL.entriesWritten(db, "trace_tags", id, [(key: key, value: nil)])
+        try TraceAnalyticsSQL.writeEntryColumns(db, "trace_tags", id, [(key: key, value: nil)])
         return try db.run("DELETE FROM trace_tags WHERE trace_id = ? AND key = ?", [.text(id), .text(key)]) > 0
     }
 
