@@ -60,6 +60,34 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
         #expect(SpanAnalytics(#"{"attributes": {"mlflow.llm.model": "\"\#(String(repeating: "é", count: 600))\""}}"#).model?.count == 500)
     }
 
+    /// A span being logged takes its analytics from its translated attributes, a stored one from its content: the
+    /// same values, whatever the convention, the escapes, or a cost that is no object.
+    @Test func analyticsFromAttributesAsFromTheContent() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prices-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(#"{"models": {"m": {"pricing": {"input_per_million_tokens": 2, "output_per_million_tokens": 8}}}}"#.utf8)
+            .write(to: dir.appendingPathComponent("acme.json"))
+        let prices = try ModelPrices(directory: dir)
+        let cases: [[OTLPAttribute]] = [
+            [],
+            [a("gen_ai.request.model", .string("acme/m")), a("gen_ai.usage.input_tokens", .int(1_000)), a("gen_ai.usage.output_tokens", .int(20))],
+            [a("openinference.span.kind", .string("LLM")), a("llm.model_name", .string("m")), a("llm.provider", .string("acme")),
+             a("llm.token_count.prompt", .int(7)), a("llm.token_count.completion", .int(3))],
+            [a("mlflow.llm.model", .string(#""caf\u00e9 \"q\"""#)), a("mlflow.llm.provider", .string("plain text")),
+             a("mlflow.llm.cost", .string(#"{"input_cost": 1, "total_cost": "2", "output_cost": 1e400}"#))],
+            [a("mlflow.llm.model", .string(String(repeating: "é", count: 600))), a("mlflow.llm.cost", .string("[1, 2]"))],
+            [a("mlflow.llm.model", .int(5)), a("mlflow.llm.cost", .string("not json"))],
+        ]
+        for (n, attributes) in cases.enumerated() {
+            let c = try ConvertedSpan(SpanTests.span("00000000000000a\(n)", name: "s", start: 1, end: 2, attributes: attributes), resource: [], prices: prices)
+            let logged = SpanAnalytics(attributes: c.attributes), stored = SpanAnalytics(c.stored.content)
+            #expect(logged == stored, "case \(n): \(logged) against \(stored)")
+        }
+        let priced = try ConvertedSpan(SpanTests.span("00000000000000b1", name: "s", start: 1, end: 2, attributes: cases[1]), resource: [], prices: prices)
+        #expect(SpanAnalytics(attributes: priced.attributes).cost("total_cost") == 0.00216 && SpanAnalytics(priced.stored.content).model == "acme/m")
+    }
+
     @Test func bucketsAndTimesAsPythonWritesThem() {
         #expect(TraceMetricsAggregator.isoTime(1_767_225_600_000) == "2026-01-01T00:00:00+00:00")
         #expect(TraceMetricsAggregator.isoTime(951_782_400_000) == "2000-02-29T00:00:00+00:00")

@@ -27,6 +27,8 @@ public struct SpanTraceWrite: Sendable, Equatable {
     var batchTokens: [String: PyNumber]?
     /// The batch's own cost sum.
     var batchCost: [String: PyNumber]?
+    /// Each span's analytics columns, from its translated attributes (``spans``' order); empty: read from the content.
+    var analytics: [SpanAnalytics] = []
 
     /// A trace's part of a batch.
     public init(traceID: String, spans: [StoredSpan], start: Int64, end: Int64?, rootState: TraceState?, requestPreview: String?,
@@ -123,7 +125,7 @@ enum SpanSQL {
                 values.append(.text(state.rawValue))
             }
             try db.run("UPDATE traces SET " + sets.joined(separator: ", ") + " WHERE trace_id = ?", values + [.text(w.traceID)])
-            try upsert(db, w.spans)
+            try upsert(db, w.spans, analytics: w.analytics)
             try totals(db, w, made: made)
             try TraceSQL.upsert(db, "trace_tags", w.traceID, w.tags)
             try TraceAnalyticsSQL.writeEntryColumns(db, "trace_metadata", w.traceID, w.metadataIfAbsent.map { (key: $0.key, value: $0.value) },
@@ -170,20 +172,23 @@ enum SpanSQL {
     }
 
     /// Upserts spans, a statement per 100 (the last of an id given twice wins), with the columns trace metrics
-    /// aggregate (``TraceAnalyticsSQL``) from each span's content.
-    static func upsert(_ db: some SQLConnection, _ all: [StoredSpan]) throws {
+    /// aggregate (``TraceAnalyticsSQL``): `analytics`, each span's in order, or else read from each span's content.
+    static func upsert(_ db: some SQLConnection, _ all: [StoredSpan], analytics: [SpanAnalytics] = []) throws {
+        precondition(analytics.isEmpty || analytics.count == all.count, "one analytics per span")
         var last: [String: Int] = [:]
         for (i, s) in all.enumerated() { last[s.traceID + "/" + s.spanID] = i }
-        let spans = all.enumerated().filter { last[$0.element.traceID + "/" + $0.element.spanID] == $0.offset }.map(\.element)
+        let spans = all.indices.filter { last[all[$0].traceID + "/" + all[$0].spanID] == $0 }
+            .map { (span: all[$0], analytics: analytics.isEmpty ? SpanAnalytics(all[$0].content) : analytics[$0]) }
         let updated = ["parent_span_id", "name", "type", "status", "start_time", "end_time", "content"] + TraceAnalyticsSQL.spanColumnNames
         let columns = ["trace_id", "span_id"] + updated
         for chunk in spans.chunks(of: spansPerStatement) {
             try db.run("INSERT INTO spans (\(columns.joined(separator: ", "))) VALUES "
                        + Array(repeating: "(\(sqlMarks(columns.count)))", count: chunk.count).joined(separator: ", ")
                        + " ON CONFLICT (trace_id, span_id) DO UPDATE SET " + updated.map { "\($0) = excluded.\($0)" }.joined(separator: ", "),
-                       chunk.flatMap { s -> [SQLValue] in
-                    [.text(s.traceID), .text(s.spanID), .text(orNull: s.parentSpanID), .text(s.name), .text(orNull: s.type), .text(s.status),
-                     .integer(s.startTime), .integer(s.endTime), .blob(SpanContentCodec.encode(s.content))] + TraceAnalyticsSQL.spanValues(s.content)
+                       chunk.flatMap { row -> [SQLValue] in
+                    let s = row.span
+                    return [.text(s.traceID), .text(s.spanID), .text(orNull: s.parentSpanID), .text(s.name), .text(orNull: s.type), .text(s.status),
+                            .integer(s.startTime), .integer(s.endTime), .blob(SpanContentCodec.encode(s.content))] + TraceAnalyticsSQL.spanValues(row.analytics)
                 })
         }
     }

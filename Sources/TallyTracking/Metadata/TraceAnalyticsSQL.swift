@@ -45,9 +45,8 @@ enum TraceAnalyticsSQL {
     }
 
     /// A span's columns, in the order of ``spanColumnNames``.
-    static func spanValues(_ content: String) -> [SQLValue] {
-        let a = SpanAnalytics(content)
-        return [.text(orNull: a.model), .text(orNull: a.provider)] + costColumns.map { a.cost($0).map(SQLValue.real) ?? .null }
+    static func spanValues(_ a: SpanAnalytics) -> [SQLValue] {
+         [.text(orNull: a.model), .text(orNull: a.provider)] + costColumns.map { a.cost($0).map(SQLValue.real) ?? .null }
     }
 
     /// The span columns this type keeps.
@@ -85,7 +84,7 @@ enum TraceAnalyticsSQL {
                     throw SpanContentCodec.Corrupt(description: "spans (\(r[0].string ?? ""), \(r[1].string ?? "")): content is not bytes")
                 }
                 let content = try SpanContentCodec.decode(stored, where: "spans (\(r[0].string ?? ""), \(r[1].string ?? ""))")
-                page.append((key: [r[0], r[1]], values: spanValues(content)))
+                page.append((key: [r[0], r[1]], values: spanValues(SpanAnalytics(content))))
             }
             guard let last = page.last else { break }
             for row in page where row.values.contains(where: { $0 != .null }) {

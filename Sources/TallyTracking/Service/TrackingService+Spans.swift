@@ -121,6 +121,7 @@ extension TrackingService {
         for (s, _) in spans {
             write.usageNodes.append(SpanUsage.Node(spanID: s.stored.spanID, parentID: s.stored.parentSpanID, value: s.attributes[SpanTranslation.usageKey]))
             write.costNodes.append(SpanUsage.Node(spanID: s.stored.spanID, parentID: s.stored.parentSpanID, value: s.attributes[SpanTranslation.costKey]))
+            write.analytics.append(SpanAnalytics(attributes: s.attributes))
         }
         write.batchTokens = try SpanUsage.tokens(write.usageNodes)
         write.batchCost = try SpanUsage.cost(write.costNodes)

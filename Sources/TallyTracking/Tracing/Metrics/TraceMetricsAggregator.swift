@@ -65,11 +65,13 @@ struct TraceMetricsAggregator {
     }
 }
 
-/// The model, provider and cost MLflow keeps in a span's columns, read from its stored content: the attributes
+/// The model, provider and cost MLflow keeps in a span's columns (``TraceAnalyticsSQL``): the attributes
 /// `mlflow.llm.model` and `mlflow.llm.provider` (a JSON string's text, else the attribute's text, the first 500
-/// characters) and `mlflow.llm.cost`'s `input_cost`, `output_cost` and `total_cost` (finite numbers). The content is
-/// skimmed, not parsed: only those three values of the top-level `attributes` are decoded (``JSONSkim``).
-struct SpanAnalytics {
+/// characters) and `mlflow.llm.cost`'s `input_cost`, `output_cost` and `total_cost` (finite numbers). From a span
+/// being logged, its translated attributes; from a stored span (an import, the migration), its content, skimmed, not
+/// parsed: only those three values of the top-level `attributes` are decoded (``JSONSkim``). Both read the same values
+/// (the content is written from those attributes) through the same rule.
+struct SpanAnalytics: Equatable {
     private(set) var model: String?
     private(set) var provider: String?
     private var costs: JSONValue?
@@ -77,13 +79,23 @@ struct SpanAnalytics {
     static let keys = ["\"" + SpanTranslation.modelKey + "\"", "\"" + SpanTranslation.providerKey + "\"", "\"" + SpanTranslation.costKey + "\""]
         .map { Array($0.utf8) }
 
+    /// A stored span's, from its content.
     init(_ content: String) {
         var content = content
         let found = content.withUTF8 { JSONSkim.attributes(of: $0, keys: Self.keys) }
-        func string(_ token: [UInt8]?) -> JSONValue? { token.flatMap { try? JSONParser.parse($0) } }
-        model = Self.dimension(string(found[0]))
-        provider = Self.dimension(string(found[1]))
-        if case .string(let text)? = string(found[2]) { costs = try? JSONParser.parse(Array(text.utf8)) }
+        func value(_ token: [UInt8]?) -> JSONValue? { token.flatMap { try? JSONParser.parse($0) } }
+        self.init(model: value(found[0]), provider: value(found[1]), cost: value(found[2]))
+    }
+
+    /// A span's, from the attributes its content is written from.
+    init(attributes a: SpanAttributes) {
+        self.init(model: a[SpanTranslation.modelKey], provider: a[SpanTranslation.providerKey], cost: a[SpanTranslation.costKey])
+    }
+
+    private init(model: JSONValue?, provider: JSONValue?, cost: JSONValue?) {
+        self.model = Self.dimension(model)
+        self.provider = Self.dimension(provider)
+        if case .string(let text)? = cost { costs = try? JSONParser.parse(Array(text.utf8)) }
     }
 
     /// A cost, `nil` when the span has none that is a finite number.
