@@ -11,30 +11,9 @@ Usage: .venv-interop/bin/python scripts/bench-postgres.py [--tally .build/releas
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile
 
-from benchutil import free_port, start, stop
+from benchutil import database, free_port, start, stop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def pg(dir_, *sql):
-    """Runs SQL as the cluster's superuser (as the postgres user when this runs as root)."""
-    port = open(os.path.join(dir_, "port")).read().strip()
-    binary = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
-    cmd = [f"/usr/lib/postgresql/{binary}/bin/psql", "-h", dir_, "-p", port, "-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1"]
-    for s in sql:
-        cmd += ["-c", s]
-    if os.getuid() == 0:
-        cmd = ["runuser", "-u", "postgres", "--"] + cmd
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-
-
-def database(dir_, base_uri, name, relaxed=False):
-    """A fresh database; `relaxed`: commits not waiting for their WAL flush (synchronous_commit off), the guarantee
-    SQLite gives in WAL mode with synchronous=NORMAL (a crash may undo the last commits, never corrupts)."""
-    pg(dir_, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} OWNER tally")
-    if relaxed:
-        pg(dir_, f"ALTER DATABASE {name} SET synchronous_commit = off")
-    return base_uri.rsplit("/", 1)[0] + "/" + name
 
 
 def bench(tally, *args):

@@ -8,12 +8,16 @@ files (`MLFLOW_MODEL_CATALOG_URI=""`, set by benchutil).
 
     swift build -c release --product tally
     .venv-interop/bin/python scripts/bench-trace-metrics.py --tally .build/release/tally
+
+With `--postgres`, both servers keep their metadata in one PostgreSQL cluster started here (`scripts/pg-test`, plain
+connections), a database each; MLflow through psycopg2.
 """
 import argparse
 import json
 import os
 import random
 import statistics
+import subprocess
 import tempfile
 import time
 
@@ -21,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from benchutil import call, server_rss, start_server, stop_server
+from benchutil import call, database, server_rss, start_server, stop_server
 
 PB = {"Content-Type": "application/x-protobuf"}
 CATALOG = os.path.join(os.path.dirname(__import__("mlflow").__file__), "utils", "model_catalog")
@@ -134,13 +138,26 @@ def main():
     p.add_argument("--hours", type=int, default=24)
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--tally-only", action="store_true")
+    p.add_argument("--postgres", action="store_true")
     args = p.parse_args()
     results = {}
-    for target in [args.tally] + ([] if args.tally_only else ["mlflow"]):
-        backend = "-" if target != "mlflow" else "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="bench-metrics-mlflow-"), "m.db")
-        out, answers = run(target, backend, args)
-        results[target] = answers
-        print(json.dumps(out), flush=True)
+    pg_test = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pg-test")
+    cluster = os.path.join(tempfile.gettempdir(), f"bench-metrics-pg-{os.getpid()}") if args.postgres else None
+    if cluster:
+        base = subprocess.run([pg_test, "start", cluster], check=True, capture_output=True, text=True, env=dict(os.environ, PG_TEST_TLS="0")).stdout.strip()
+    try:
+        for n, target in enumerate([args.tally] + ([] if args.tally_only else ["mlflow"])):
+            if cluster:
+                uri = database(cluster, base, f"metrics{n}")
+                backend = uri if target != "mlflow" else uri.replace("postgresql://", "postgresql+psycopg2://")
+            else:
+                backend = "-" if target != "mlflow" else "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="bench-metrics-mlflow-"), "m.db")
+            out, answers = run(target, backend, args)
+            results[target] = answers
+            print(json.dumps({**out, "backend": "postgresql" if cluster else "sqlite"}), flush=True)
+    finally:
+        if cluster:
+            subprocess.run([pg_test, "stop", cluster], check=False)
     if not args.tally_only:  # the same data, the same answers (counts exactly; sums within rounding)
         for name, ours in results[args.tally].items():
             theirs = results["mlflow"][name]

@@ -131,3 +131,25 @@ def read_curves(path):
             at += 8 * n
         out.append((name, width, *cols))
     return out
+
+
+def pg(dir_, *sql):
+    """Runs SQL as the superuser of the `scripts/pg-test` cluster in `dir_` (as the postgres user when this runs as root)."""
+    port = open(os.path.join(dir_, "port")).read().strip()
+    binary = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+    cmd = [f"/usr/lib/postgresql/{binary}/bin/psql", "-h", dir_, "-p", port, "-U", "postgres", "-d", "postgres", "-q", "-v", "ON_ERROR_STOP=1"]
+    for s in sql:
+        cmd += ["-c", s]
+    if os.getuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def database(dir_, base_uri, name, relaxed=False):
+    """A fresh database of the cluster in `dir_`, owned by `tally` (`base_uri` names the cluster's `tally` database);
+    `relaxed`: commits not waiting for their WAL flush (synchronous_commit off), the guarantee SQLite gives in WAL mode
+    with synchronous=NORMAL (a crash may undo the last commits, never corrupts). Its URI."""
+    pg(dir_, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name} OWNER tally")
+    if relaxed:
+        pg(dir_, f"ALTER DATABASE {name} SET synchronous_commit = off")
+    return base_uri.rsplit("/", 1)[0] + "/" + name

@@ -152,13 +152,14 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
             let cost = a("mlflow.llm.cost", .string(#"{"input_cost": \#(i + 1), "output_cost": 0.5, "total_cost": \#(Double(i) + 1.5)}"#))
             try s.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: [], spans: [
                 SpanTests.span("000000000000000\(i + 1)", name: i == 0 ? "chat" : "search", start: start, end: start + UInt64(100 + i * 100) * 1_000_000,
-                               status: i == 1 ? 2 : 1, attributes: [a("session.id", .string("s"))], trace: trace),
+                               status: i == 1 ? 2 : 1, attributes: [a("session.id", .string("s"))]
+                                   + (i == 0 ? [a("mlflow.traceTag.mlflow.traceName", .string("chat"))] : []), trace: trace),
                 SpanTests.span("00000000000000a\(i + 1)", parent: "000000000000000\(i + 1)", name: "llm", start: start + 1_000_000,
                                end: start + 51_000_000, attributes: [a("mlflow.llm.model", .string("\"m\(i)\"")), cost,
                                                                      a("mlflow.chat.tokenUsage", .string(#"{"input_tokens": \#(10 * (i + 1))}"#))], trace: trace),
             ])])
             let id = "tr-" + hex
-            try s.setTraceTag(id: id, key: TraceKeys.traceName, value: i == 0 ? "chat" : "search")
+            if i == 1 { try s.setTraceTag(id: id, key: TraceKeys.traceName, value: "search") }  // the first's from its root span
             _ = try s.createAssessment(Assessment(id: "", traceID: id, name: "ok", kind: .feedback, createTime: 0, lastUpdateTime: 0,
                                                   value: i == 0 ? "true" : "\"no\"", body: "{}"), kind: .feedback)
         }

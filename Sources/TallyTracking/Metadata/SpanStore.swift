@@ -124,12 +124,16 @@ enum SpanSQL {
                 sets.append("state = CASE WHEN state IN ('IN_PROGRESS', 'STATE_UNSPECIFIED') THEN ? ELSE state END")
                 values.append(.text(state.rawValue))
             }
+            // The trace's name and session columns, with the tags and metadata below (TraceAnalyticsSQL).
+            for (table, entries, ifAbsent) in [("trace_tags", w.tags, false), ("trace_metadata", w.metadataIfAbsent, true)] {
+                let (columns, given) = TraceAnalyticsSQL.entryAssignments(table, entries.map { (key: $0.key, value: $0.value) }, ifAbsent: ifAbsent)
+                sets += columns
+                values += given
+            }
             try db.run("UPDATE traces SET " + sets.joined(separator: ", ") + " WHERE trace_id = ?", values + [.text(w.traceID)])
             try upsert(db, w.spans, analytics: w.analytics)
             try totals(db, w, made: made)
-            try TraceSQL.upsert(db, "trace_tags", w.traceID, w.tags)
-            try TraceAnalyticsSQL.writeEntryColumns(db, "trace_metadata", w.traceID, w.metadataIfAbsent.map { (key: $0.key, value: $0.value) },
-                                                 ifAbsent: true)
+            try TraceSQL.upsert(db, "trace_tags", w.traceID, w.tags, columnsWritten: true)
             for m in w.metadataIfAbsent {
                 try db.run("INSERT INTO trace_metadata VALUES (?, ?, ?) ON CONFLICT (trace_id, key) DO NOTHING",
                            [.text(w.traceID), .text(m.key), .text(m.value)])

@@ -124,12 +124,13 @@ enum TraceSQL {
     }
 
     /// Upserts key-value rows of a trace, a statement per 300 (the last of a key given twice wins: one statement may
-    /// not update a row twice); first the trace's columns that repeat entries (``TraceAnalyticsSQL``).
-    static func upsert(_ db: some SQLConnection, _ table: String, _ id: String, _ kvs: [KeyValue]) throws {
+    /// not update a row twice); first the trace's columns that repeat entries (``TraceAnalyticsSQL``), unless the
+    /// caller wrote them (`columnsWritten`).
+    static func upsert(_ db: some SQLConnection, _ table: String, _ id: String, _ kvs: [KeyValue], columnsWritten: Bool = false) throws {
         var last: [String: Int] = [:]
         for (i, kv) in kvs.enumerated() { last[kv.key] = i }
         let rows = kvs.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element)
-        try TraceAnalyticsSQL.writeEntryColumns(db, table, id, rows.map { (key: $0.key, value: $0.value) })
+        if !columnsWritten { try TraceAnalyticsSQL.writeEntryColumns(db, table, id, rows.map { (key: $0.key, value: $0.value) }) }
         for chunk in rows.chunks(of: 300) {
             try db.run("INSERT INTO \(table) VALUES " + Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
                        + " ON CONFLICT (trace_id, key) DO UPDATE SET value = excluded.value",
