@@ -124,15 +124,16 @@ enum SpanSQL {
                 sets.append("state = CASE WHEN state IN ('IN_PROGRESS', 'STATE_UNSPECIFIED') THEN ? ELSE state END")
                 values.append(.text(state.rawValue))
             }
-            // The trace's name and session columns, with the tags and metadata below (TraceAnalyticsSQL).
-            for (table, entries, ifAbsent) in [("trace_tags", w.tags, false), ("trace_metadata", w.metadataIfAbsent, true)] {
+            // The trace's name, session and token columns, with the tags and metadata written below (TraceAnalyticsSQL).
+            let written = try totals(db, w, made: made)
+            for (table, entries, ifAbsent) in [("trace_tags", w.tags, false), ("trace_metadata", w.metadataIfAbsent, true), ("trace_metadata", written, false)] {
                 let (columns, given) = TraceAnalyticsSQL.entryAssignments(table, entries.map { (key: $0.key, value: $0.value) }, ifAbsent: ifAbsent)
                 sets += columns
                 values += given
             }
             try db.run("UPDATE traces SET " + sets.joined(separator: ", ") + " WHERE trace_id = ?", values + [.text(w.traceID)])
             try upsert(db, w.spans, analytics: w.analytics)
-            try totals(db, w, made: made)
+            try TraceSQL.upsert(db, "trace_metadata", w.traceID, written, columnsWritten: true)
             try TraceSQL.upsert(db, "trace_tags", w.traceID, w.tags, columnsWritten: true)
             for m in w.metadataIfAbsent {
                 try db.run("INSERT INTO trace_metadata VALUES (?, ?, ?) ON CONFLICT (trace_id, key) DO NOTHING",
@@ -145,8 +146,8 @@ enum SpanSQL {
     /// the batch's sums; for one already there, the sums over its stored spans and the batch's, written over the
     /// counts it has — unless its client finalised it with counts of its own, which stand. Nothing when the batch has
     /// no span with usage (or cost).
-    static func totals(_ db: some SQLConnection, _ w: SpanTraceWrite, made: Bool) throws {
-        guard w.batchTokens != nil || w.batchCost != nil else { return }
+    static func totals(_ db: some SQLConnection, _ w: SpanTraceWrite, made: Bool) throws -> [KeyValue] {
+        guard w.batchTokens != nil || w.batchCost != nil else { return [] }
         var meta: [String: String] = [:]
         for r in try db.rows("SELECT key, value FROM trace_metadata WHERE trace_id = ? AND key IN (?, ?, ?)",
                              [.text(w.traceID), .text(TraceKeys.infoFinalized), .text(TraceKeys.tokenUsage), .text(TraceKeys.cost)]) {
@@ -172,7 +173,7 @@ enum SpanSQL {
         var written: [KeyValue] = []
         if let tokens, let text = SpanUsage.tokenText(tokens, over: meta[TraceKeys.tokenUsage]) { written.append(KeyValue(key: TraceKeys.tokenUsage, value: text)) }
         if let cost, let text = SpanUsage.costText(cost, over: meta[TraceKeys.cost]) { written.append(KeyValue(key: TraceKeys.cost, value: text)) }
-        if !written.isEmpty { try TraceSQL.upsert(db, "trace_metadata", w.traceID, written) }
+        return written
     }
 
     /// Upserts spans, a statement per 100 (the last of an id given twice wins), with the columns trace metrics

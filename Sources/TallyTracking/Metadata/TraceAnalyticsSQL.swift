@@ -2,7 +2,7 @@
 /// model, provider and costs (its content's attributes, ``SpanAnalytics``), a trace's name, session and token counts
 /// (its `mlflow.traceName` tag, its `mlflow.trace.session` and `mlflow.trace.tokenUsage` metadata,
 /// ``SpanUsage/tokenColumns(_:)``), an assessment's value as a number (``AssessmentAggregate``). Every write of those
-/// sources writes them: spans in ``SpanSQL/upsert(_:_:)``, a trace's entries through ``writeEntryColumns(_:_:_:_:)``
+/// sources writes them: spans in ``SpanSQL/upsert(_:_:analytics:)``, a trace's entries through ``writeEntryColumns(_:_:_:_:ifAbsent:)``
 /// (called before the entries are, so that the trace's row is locked before its entries' rows, the order a batch of
 /// spans takes), assessments in their row. SQLite's version 15 and PostgreSQL's version 14 add them and fill them from
 /// what is stored (``fill(_:)``). SQLite also indexes the spans' columns by trace (``spanIndex``), so that a spans
@@ -36,19 +36,24 @@ enum TraceAnalyticsSQL {
                                   ifAbsent: Bool = false) throws {
         let (sets, values) = entryAssignments(table, entries, ifAbsent: ifAbsent)
         if !sets.isEmpty { try db.run("UPDATE traces SET " + sets.joined(separator: ", ") + " WHERE trace_id = ?", values + [.text(traceID)]) }
-        if table == "trace_metadata", !ifAbsent, let usage = entries.last(where: { $0.key == TraceKeys.tokenUsage }) {
-            try setTokens(db, traceID, usage: usage.value)
-        }
     }
 
-    /// The name and session part of ``writeEntryColumns(_:_:_:_:ifAbsent:)`` as assignments of an `UPDATE traces`,
-    /// for a statement that updates the trace anyway (a batch of spans: one round trip less per trace).
+    /// ``writeEntryColumns(_:_:_:_:ifAbsent:)`` as assignments of an `UPDATE traces`, for a statement that updates
+    /// the trace anyway (a batch of spans: no round trip of its own).
     static func entryAssignments(_ table: String, _ entries: [(key: String, value: String?)], ifAbsent: Bool = false) -> (sets: [String], values: [SQLValue]) {
         var sets: [String] = [], values: [SQLValue] = []
         for (t, key, column) in entryColumns where t == table {
             guard let e = entries.last(where: { $0.key == key }) else { continue }
             sets.append("\(column) = " + (ifAbsent ? "COALESCE(\(column), ?)" : "?"))
             values.append(.text(orNull: e.value))
+        }
+        // Token usage is only ever written over (a span batch's totals, a trace's info), never "if absent".
+        if table == "trace_metadata", !ifAbsent, let usage = entries.last(where: { $0.key == TraceKeys.tokenUsage }) {
+            let counts = SpanUsage.tokenColumns(usage.value)
+            for key in tokenColumns {
+                sets.append("\(key) = ?")
+                if case .number(let n)? = counts[key], let count = Int64(n) { values.append(.integer(count)) } else { values.append(.null) }
+            }
         }
         return (sets, values)
     }
@@ -60,18 +65,6 @@ enum TraceAnalyticsSQL {
 
     /// The span columns this type keeps.
     static let spanColumnNames = ["model_name", "model_provider"] + costColumns
-
-    /// Writes a trace's token columns from its `mlflow.trace.tokenUsage` text (`nil`: the entry is gone; every column
-    /// is cleared).
-    static func setTokens(_ db: some SQLConnection, _ traceID: String, usage: String?) throws {
-        let counts = SpanUsage.tokenColumns(usage)
-        let values = tokenColumns.map { key -> SQLValue in
-            guard case .number(let n)? = counts[key], let count = Int64(n) else { return .null }
-            return .integer(count)
-        }
-        try db.run("UPDATE traces SET " + tokenColumns.map { "\($0) = ?" }.joined(separator: ", ") + " WHERE trace_id = ?",
-                   values + [.text(traceID)])
-    }
 
     /// An assessment's value as a number (`nil`: it is none).
     static func aggregateValue(_ json: String?) -> SQLValue {
@@ -106,7 +99,7 @@ enum TraceAnalyticsSQL {
             try db.run("UPDATE traces SET \(column) = (SELECT n.value FROM \(table) n WHERE n.trace_id = traces.trace_id AND n.key = ?)", [.text(key)])
         }
         let usage = try db.rows("SELECT trace_id, value FROM trace_metadata WHERE key = ?", [.text(TraceKeys.tokenUsage)])
-        for r in usage { try setTokens(db, r[0].string ?? "", usage: r[1].string) }
+        for r in usage { try writeEntryColumns(db, "trace_metadata", r[0].string ?? "", [(key: TraceKeys.tokenUsage, value: r[1].string)]) }
         let values = try db.rows("SELECT assessment_id, value FROM assessments WHERE value IS NOT NULL", [])
         for r in values {
             let v = aggregateValue(r[1].string)
