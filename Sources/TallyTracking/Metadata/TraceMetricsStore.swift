@@ -40,8 +40,19 @@ public struct TraceMetricsGroup: Sendable, Hashable {
 /// ``SQLConnection/percentile(_:_:)``).
 enum TraceMetricsSQL {
     static func groups(_ db: some SQLConnection, _ s: TraceMetricsSelection) throws -> [TraceMetricsGroup] {
+        guard let (sql, values, grouped) = try statement(db, s) else { return [] }
+        let bucketed = s.bucketMs != nil
+        return try db.rows(sql, values).map { r in
+            let dims = r[(bucketed ? 1 : 0)..<grouped].map(\.string)
+            return TraceMetricsGroup(bucket: bucketed ? r[0].int : nil, dimensions: Array(dims), values: r[grouped...].map(\.double))
+        }
+    }
+
+    /// The statement, its values, and how many of its columns are the group's (the bucket, then the dimensions);
+    /// `nil` when nothing can be selected.
+    static func statement(_ db: some SQLConnection, _ s: TraceMetricsSelection) throws -> (sql: String, values: [SQLValue], grouped: Int)? {
         let q = s.query
-        if s.spanTime.empty || s.experimentIDs.isEmpty { return [] }
+        if s.spanTime.empty || s.experimentIDs.isEmpty { return nil }
         let from: String, time: String
         switch q.view {
         case .traces: (from, time) = ("traces t", "t.request_time")
@@ -78,11 +89,7 @@ enum TraceMetricsSQL {
         }
         var sql = "SELECT " + columns.joined(separator: ", ") + " FROM " + from + " WHERE " + conditions.joined(separator: " AND ")
         if grouped > 0 { sql += " GROUP BY " + (1...grouped).map(String.init).joined(separator: ", ") }
-        let bucketed = s.bucketMs != nil
-        return try db.rows(sql, values).map { r in
-            let dims = r[(bucketed ? 1 : 0)..<grouped].map(\.string)
-            return TraceMetricsGroup(bucket: bucketed ? r[0].int : nil, dimensions: Array(dims), values: r[grouped...].map(\.double))
-        }
+        return (sql, values, grouped)
     }
 
     /// The column a query's metric reads (`nil`: the metric counts rows).
@@ -151,7 +158,26 @@ extension SQLiteMetadataStore: TraceMetricsStore {
 }
 
 extension PostgresMetadataStore: TraceMetricsStore {
+    /// In a transaction that plans without `Materialize` nodes: on tables PostgreSQL has not analysed yet (a new
+    /// database after an ingest, until autovacuum's first `ANALYZE`) it guessed a few dozen spans and planned a nested
+    /// loop comparing every span with every trace, materialised (4 s for 25,000 spans; 20 ms as a hash join). Plans
+    /// that read spans through an index, or hash them, need no such node.
     public func traceMetricGroups(_ selection: TraceMetricsSelection) throws -> [TraceMetricsGroup] {
-        try conn { try TraceMetricsSQL.groups($0, selection) }
+        try planned { try TraceMetricsSQL.groups($0, selection) }
+    }
+
+    /// The plan PostgreSQL makes for a selection's statement (`EXPLAIN`'s lines), in the transaction it runs in.
+    func traceMetricsPlan(_ selection: TraceMetricsSelection) throws -> [String] {
+        try planned { c in
+            guard let (sql, values, _) = try TraceMetricsSQL.statement(c, selection) else { return [] }
+            return try c.rows("EXPLAIN " + sql, values).compactMap { $0.first?.string }
+        }
+    }
+
+    private func planned<R>(_ body: (PostgresDatabase.Connection) throws -> R) throws -> R {
+        try write { c in
+            try c.execute("SET LOCAL enable_material = off")
+            return try body(c)
+        }
     }
 }
