@@ -9,7 +9,8 @@ files (`MLFLOW_MODEL_CATALOG_URI=""`, set by benchutil).
     swift build -c release --product tally
     .venv-interop/bin/python scripts/bench-trace-metrics.py --tally .build/release/tally
 
-With `--postgres`, both servers keep their metadata in one PostgreSQL cluster started here (`scripts/pg-test`, plain
+`--ingest-only` sends the spans and reports their time and the server's CPU (`/proc`), nothing else. With
+`--postgres`, both servers keep their metadata in one PostgreSQL cluster started here (`scripts/pg-test`, plain
 connections), a database each; MLflow through psycopg2.
 """
 import argparse
@@ -87,6 +88,13 @@ def queries(hours):
     }
 
 
+def server_cpu(proc):
+    """The server's CPU time so far (user and system, its own threads), in seconds."""
+    with open(f"/proc/{proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(target, backend, args):
     work = tempfile.mkdtemp(prefix="bench-metrics-")
     proc, url = start_server(target, backend, work, ["--model-prices", CATALOG] if target != "mlflow" else [])
@@ -96,7 +104,7 @@ def run(target, backend, args):
         s = requests.Session()
         step = args.hours * 3_600_000_000_000 // args.traces
         batch, ids = [], []
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), server_cpu(proc)
         for t in range(args.traces):
             trace, spans = spans_of(t, args.spans, BASE_MS * 1_000_000 + t * step)
             ids.append("tr-" + trace.hex())
@@ -105,12 +113,16 @@ def run(target, backend, args):
                 r = s.post(url + "/v1/traces", data=export(batch), headers={**PB, "x-mlflow-experiment-id": exp})
                 assert r.status_code == 200, r.text
                 batch = []
+        spans_s, spans_cpu = time.perf_counter() - t0, server_cpu(proc) - cpu0
+        if args.ingest_only:
+            return {"target": target, "spans": args.traces * args.spans, "spans_s": round(spans_s, 2), "spans_server_cpu_s": round(spans_cpu, 2)}, {}
         for i, tid in enumerate(ids[::10]):
             r = s.post(f"{url}/api/3.0/mlflow/traces/{tid}/assessments", json={"assessment": {
                 "trace_id": tid, "assessment_name": "helpful", "source": {"source_type": "HUMAN", "source_id": "u"}, "feedback": {"value": i % 3 != 0}}})
             assert r.status_code == 200, r.text
         ingest = time.perf_counter() - t0
-        out = {"target": target, "traces": args.traces, "spans": args.traces * args.spans, "ingest_s": round(ingest, 1)}
+        out = {"target": target, "traces": args.traces, "spans": args.traces * args.spans, "ingest_s": round(ingest, 1),
+               "spans_s": round(spans_s, 2), "spans_server_cpu_s": round(spans_cpu, 2)}
         answers = {}
         for name, (view, metric, aggregations, extra) in queries(args.hours).items():
             body = {"experiment_ids": [exp], "view_type": view, "metric_name": metric, "aggregations": aggregations, **extra}
@@ -139,6 +151,7 @@ def main():
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--tally-only", action="store_true")
     p.add_argument("--postgres", action="store_true")
+    p.add_argument("--ingest-only", action="store_true", help="only the spans' ingest: its time and the server's CPU")
     args = p.parse_args()
     results = {}
     pg_test = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pg-test")
@@ -158,7 +171,7 @@ def main():
     finally:
         if cluster:
             subprocess.run([pg_test, "stop", cluster], check=False)
-    if not args.tally_only:  # the same data, the same answers (counts exactly; sums within rounding)
+    if not args.tally_only and not args.ingest_only:  # the same data, the same answers (counts exactly; sums within rounding)
         for name, ours in results[args.tally].items():
             theirs = results["mlflow"][name]
             same = len(ours) == len(theirs) and all(
