@@ -72,16 +72,8 @@ import Testing
     /// SQLite's version 8 on a database of version 7: each experiment's datasets from the inputs stored, the earliest
     /// run's version of each; the runs' own inputs are as they were, and a new run gets the earliest version.
     @Test func sqliteVersion8FillsDatasetsFromStoredInputs() throws {
-        var template = Array("/tmp/tally-trk-v7meta-XXXXXX".utf8CString)
-        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-        defer { try? FileIO.removeTree(dir) }
-        let path = dir + "/metadata.sqlite"
-        do {
-            let db = try SQLiteDatabase(path: path)
-            for v in 0..<7 { try SQLiteMetadataStore.migrations[v](db) }
-            try db.execute("PRAGMA user_version = 7")
+        let (dir, path) = try olderSQLiteMetadata(version: 7) { db in
             try db.execute("""
-                INSERT INTO experiments VALUES (0, 'Default', 'a', 'active', 1, 1);
                 INSERT INTO runs VALUES ('late', 0, 'n', 'u', 'FINISHED', 20, NULL, 'a', 'active', NULL);
                 INSERT INTO runs VALUES ('early', 0, 'n', 'u', 'FINISHED', 10, NULL, 'a', 'active', NULL);
                 INSERT INTO inputs VALUES ('late', 'train', 'd1', 'local', '/late', NULL, NULL, '', 0);
@@ -89,6 +81,7 @@ import Testing
                 INSERT INTO inputs VALUES ('late', 'test', 'd2', 'local', '/test', NULL, NULL, '', 1);
                 """)
         }
+        defer { try? FileIO.removeTree(dir) }
         let meta = try SQLiteMetadataStore(path: path, now: 0)
         #expect(try meta.run(id: "late")?.inputs.map(\.dataset.source) == ["/late", "/test"])
         meta.close()

@@ -268,18 +268,8 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
     }
 
     @Test func sqliteVersion15FillsTheColumns() throws {
-        var template = Array("/tmp/tally-trk-v14meta-XXXXXX".utf8CString)
-        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        let (dir, path) = try olderSQLiteMetadata(version: 14) { try Self.store($0) }
         defer { try? FileIO.removeTree(dir) }
-        let path = dir + "/metadata.sqlite"
-        do {
-            let db = try SQLiteDatabase(path: path)
-            for v in 0..<14 { try SQLiteMetadataStore.migrations[v](db) }
-            try db.execute("PRAGMA user_version = 14")
-            try db.execute("INSERT INTO experiments VALUES (0, 'Default', 'a', 'active', 1, 1)")
-            try Self.store(db)
-            db.close()
-        }
         try SQLiteMetadataStore(path: path, now: 0).close()
         let db = try SQLiteDatabase(path: path)
         defer { db.close() }

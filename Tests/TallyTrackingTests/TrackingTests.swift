@@ -98,6 +98,20 @@ final class Fixture {
     }
 }
 
+/// A SQLite metadata file at schema `version` with experiment `0`, then filled by `fill`, in a new directory the caller
+/// removes: the directory and the file's path (for a migration's test).
+func olderSQLiteMetadata(version: Int, _ fill: (SQLiteDatabase) throws -> Void) throws -> (dir: String, path: String) {
+    var template = Array("/tmp/tally-trk-v\(version)meta-XXXXXX".utf8CString)
+    let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    let db = try SQLiteDatabase(path: dir + "/metadata.sqlite")
+    defer { db.close() }
+    for v in 0..<version { try SQLiteMetadataStore.migrations[v](db) }
+    try db.execute("PRAGMA user_version = \(version)")
+    try db.execute("INSERT INTO experiments VALUES (0, 'Default', 'a', 'active', 1, 1)")
+    try fill(db)
+    return (dir, dir + "/metadata.sqlite")
+}
+
 func expectError(_ code: TrackingError.Code, _ fragment: String, _ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
     do {
         try body()
