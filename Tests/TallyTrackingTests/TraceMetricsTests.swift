@@ -38,13 +38,33 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
         #expect(try f.service.queryTraceMetrics(TraceMetricsQuery(experimentIDs: ["0"], view: .traces, metricName: "latency", aggregations: [Self.p(50)],
                                                                   filters: ["trace.status = 'ERROR'"])).isEmpty)
         #expect(Self.p(99.9).label == "P99.9" && Self.p(50).label == "P50.0" && Self.count.label == "COUNT")
+        // The experiments are values of one statement: more than its bound is refused, as many repeated are one.
+        let many = (0...TraceMetricsQuery.maxExperiments).map(String.init)
+        expectError(.invalidParameterValue, "At most 10000 experiments") {
+            _ = try f.service.queryTraceMetrics(TraceMetricsQuery(experimentIDs: many, view: .traces, metricName: "trace_count", aggregations: [Self.count]))
+        }
+        #expect(try f.service.queryTraceMetrics(TraceMetricsQuery(experimentIDs: Array(repeating: "0", count: 20_000), view: .traces,
+                                                                  metricName: "trace_count", aggregations: [Self.count])).map { $0.values.map(\.value) } == [[4]])
+    }
+
+    /// A sum past a double's range is infinite on both backends (PostgreSQL's own sum of doubles fails instead).
+    @Test(arguments: Backend.all) func sumsPastADoublesRange(_ backend: Backend) throws {
+        let f = try Fixture("trace-metrics-huge", backend: backend)
+        let cost = a("mlflow.llm.cost", .string(#"{"total_cost": 1e308}"#))
+        try f.service.logSpans(experimentID: "0", runID: nil, [OTLPResourceSpans(resource: [], spans: [
+            SpanTests.span("0000000000000001", name: "a", start: 1, end: 2, attributes: [cost]),
+            SpanTests.span("0000000000000002", name: "b", start: 1, end: 2, attributes: [cost]),
+        ])])
+        let q = TraceMetricsQuery(experimentIDs: ["0"], view: .spans, metricName: "total_cost",
+                                  aggregations: [try TraceMetricAggregation(kind: "SUM", percentile: nil), try TraceMetricAggregation(kind: "MAX", percentile: nil)])
+        #expect(try f.service.queryTraceMetrics(q).first?.values.map(\.value) == [.infinity, 1e308])
     }
 
     /// The one interpolation both dialects compute (PostgreSQL's `percentile_cont`, SQLite's `tally_percentile`).
     @Test func percentileInterpolatesLinearly() {
-        #expect(TraceMetricsAggregator.percentile([10, 20, 30, 40], 50) == 25)
-        #expect(TraceMetricsAggregator.percentile([7], 99) == 7)
-        #expect(abs(TraceMetricsAggregator.percentile([10, 20, 30, 40], 90) - 37) < 1e-12)
+        #expect(TraceMetricsAggregator.percentile([10, 20, 30, 40], fraction: 0.5) == 25)
+        #expect(TraceMetricsAggregator.percentile([7], fraction: 0.99) == 7)
+        #expect(abs(TraceMetricsAggregator.percentile([10, 20, 30, 40], fraction: 0.9) - 37) < 1e-12)
     }
 
     @Test func spanModelAndCostSkimmedFromTheTopLevelAttributes() {
@@ -235,8 +255,8 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
 }
 
 /// The analytics columns of rows stored before them (SQLite's version 15, PostgreSQL's 14): filled by the migration
-/// from each span's content (more spans than a page), each trace's name, session and token usage, and each
-/// assessment's value.
+/// from each span's content (more spans than a page; one whose content cannot be read is left without, and does not stop
+/// the migration), each trace's name, session and token usage, and each assessment's value.
 @Suite struct TraceAnalyticsMigrationTests {
     static let spans = TraceAnalyticsSQL.fillPage + 7
 
@@ -251,6 +271,7 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
             try db.run("INSERT INTO spans VALUES ('tr-1', ?, NULL, 'n', NULL, 'OK', 1, 2, ?)",
                        [.text(String(format: "%016x", i)), .blob(SpanContentCodec.encode(#"{"name": "n", "attributes": {\#(attributes)}}"#))])
         }
+        try db.run("INSERT INTO spans VALUES ('tr-1', 'unreadable', NULL, 'n', NULL, 'OK', 1, 2, ?)", [.blob([0x01, 0x02, 0x03])])  // no codec's bytes
         for (id, value) in [("a-1", "true"), ("a-2", #""maybe""#)] {
             try db.run("INSERT INTO assessments VALUES (?, 'tr-1', 'ok', 'feedback', 0, 0, 1, NULL, ?, '{}')", [.text(id), .text(value)])
         }
@@ -263,7 +284,7 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
         #expect(filled.count == (spans + 2) / 3)
         #expect(filled.last == [.text(String(format: "%016x", (spans - 1) / 3 * 3)), .text("m\((spans - 1) / 3 * 3)"), .text("p"),
                                 .real(Double((spans - 1) / 3 * 3) + 0.5), .null])
-        #expect(try db.rows("SELECT COUNT(*) FROM spans WHERE model_name IS NULL AND total_cost IS NULL", [])[0][0].int == Int64(spans - filled.count))
+        #expect(try db.rows("SELECT COUNT(*) FROM spans WHERE model_name IS NULL AND total_cost IS NULL", [])[0][0].int == Int64(spans - filled.count + 1))
         #expect(try db.rows("SELECT assessment_id, aggregate_value FROM assessments ORDER BY assessment_id", []) == [[.text("a-1"), .real(1)], [.text("a-2"), .null]])
     }
 

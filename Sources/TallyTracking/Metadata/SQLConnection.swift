@@ -36,22 +36,29 @@ protocol SQLConnection {
     /// What a `SELECT` ends with to lock the rows it reads until the transaction ends (``RowLock``); nothing in SQLite,
     /// whose writes hold the database's one write lock from their start.
     func locking(_ lock: RowLock) -> String
-    /// An aggregate: the `p`th percentile (0–100) of `value` over a group, interpolated linearly between the closest
-    /// ranks (``TraceMetricsAggregator/percentile(_:_:)``); NULL for a group without values.
-    func percentile(_ value: String, _ p: Double) -> String
+    /// An aggregate: a percentile of `value` over a group, interpolated linearly between the closest ranks
+    /// (``TraceMetricsAggregator/percentile(_:fraction:)``), its fraction (0–1) the one `?`; NULL for a group without
+    /// values.
+    func percentile(_ value: String) -> String
+    /// An aggregate: the sum (or with `mean` the mean) of `value` over a group, as a double, or the text of a decimal
+    /// where that is how the dialect gets past a double's range without an error (infinite once read); NULL for a
+    /// group without values.
+    func total(_ value: String, mean: Bool) -> String
 }
 
 extension SQLiteDatabase: SQLConnection {
     var insertionOrder: String { "rowid" }
     func locking(_ lock: RowLock) -> String { "" }
-    func percentile(_ value: String, _ p: Double) -> String { "\(Self.percentileFunction)(\(value), \(p))" }
+    func percentile(_ value: String) -> String { "\(Self.percentileFunction)(\(value), ?)" }
+    /// SQLite's sum of doubles goes to infinity past their range.
+    func total(_ value: String, mean: Bool) -> String { (mean ? "AVG" : "SUM") + "(CAST(\(value) AS REAL))" }
 }
 
 extension PostgresDatabase.Connection: SQLConnection {
     var insertionOrder: String { "seq" }
-    func percentile(_ value: String, _ p: Double) -> String {
-        "percentile_cont(\(p / 100)) WITHIN GROUP (ORDER BY CAST(\(value) AS DOUBLE PRECISION))"
-    }
+    func percentile(_ value: String) -> String { "percentile_cont(CAST(? AS DOUBLE PRECISION)) WITHIN GROUP (ORDER BY CAST(\(value) AS DOUBLE PRECISION))" }
+    /// PostgreSQL's sum of doubles fails past their range ("value out of range: overflow"); a `NUMERIC` sum does not.
+    func total(_ value: String, mean: Bool) -> String { "CAST(" + (mean ? "AVG" : "SUM") + "(CAST(\(value) AS NUMERIC)) AS TEXT)" }
     func locking(_ lock: RowLock) -> String {
         switch lock {
         case .keep: " FOR KEY SHARE"

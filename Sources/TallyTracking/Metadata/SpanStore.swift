@@ -142,10 +142,11 @@ enum SpanSQL {
         }
     }
 
-    /// Writes a trace's token usage and cost from its spans (MLflow's `log_spans`): for a trace made by this batch,
-    /// the batch's sums; for one already there, the sums over its stored spans and the batch's, written over the
-    /// counts it has — unless its client finalised it with counts of its own, which stand. Nothing when the batch has
-    /// no span with usage (or cost).
+    /// A trace's token usage and cost from its spans (MLflow's `log_spans`), the metadata entries for the caller to
+    /// write: for a trace made by this batch, the batch's sums; for one already there, the sums over its stored spans
+    /// the batch does not replace and the batch's, written over the counts it has — unless its client finalised it
+    /// with counts of its own, which stand. None when the batch has no span with usage (or cost). Read before the
+    /// batch's spans are written (it reads only stored spans the batch does not replace).
     static func totals(_ db: some SQLConnection, _ w: SpanTraceWrite, made: Bool) throws -> [KeyValue] {
         guard w.batchTokens != nil || w.batchCost != nil else { return [] }
         var meta: [String: String] = [:]
@@ -177,13 +178,14 @@ enum SpanSQL {
     }
 
     /// Upserts spans, a statement per 100 (the last of an id given twice wins), with the columns trace metrics
-    /// aggregate (``TraceAnalyticsSQL``): `analytics`, each span's in order, or else read from each span's content.
+    /// aggregate (``TraceAnalyticsSQL``): `analytics`, each span's in order (one per span), or else read from each span's
+    /// content.
     static func upsert(_ db: some SQLConnection, _ all: [StoredSpan], analytics: [SpanAnalytics] = []) throws {
-        precondition(analytics.isEmpty || analytics.count == all.count, "one analytics per span")
         var last: [String: Int] = [:]
         for (i, s) in all.enumerated() { last[s.traceID + "/" + s.spanID] = i }
+        let given = analytics.count == all.count  // else read from the content
         let spans = all.indices.filter { last[all[$0].traceID + "/" + all[$0].spanID] == $0 }
-            .map { (span: all[$0], analytics: analytics.isEmpty ? SpanAnalytics(all[$0].content) : analytics[$0]) }
+            .map { (span: all[$0], analytics: given ? analytics[$0] : SpanAnalytics(all[$0].content)) }
         let updated = ["parent_span_id", "name", "type", "status", "start_time", "end_time", "content"] + TraceAnalyticsSQL.spanColumnNames
         let columns = ["trace_id", "span_id"] + updated
         for chunk in spans.chunks(of: spansPerStatement) {

@@ -2,7 +2,7 @@
 /// model, provider and costs (its content's attributes, ``SpanAnalytics``), a trace's name, session and token counts
 /// (its `mlflow.traceName` tag, its `mlflow.trace.session` and `mlflow.trace.tokenUsage` metadata,
 /// ``SpanUsage/tokenColumns(_:)``), an assessment's value as a number (``AssessmentAggregate``). Every write of those
-/// sources writes them: spans in ``SpanSQL/upsert(_:_:analytics:)``, a trace's entries through ``writeEntryColumns(_:_:_:_:ifAbsent:)``
+/// sources writes them: spans in ``SpanSQL/upsert(_:_:analytics:)``, a trace's entries through ``writeEntryColumns(_:_:_:_:)``
 /// (called before the entries are, so that the trace's row is locked before its entries' rows, the order a batch of
 /// spans takes), assessments in their row. SQLite's version 15 and PostgreSQL's version 14 add them and fill them from
 /// what is stored (``fill(_:)``). SQLite also indexes the spans' columns by trace (``spanIndex``), so that a spans
@@ -30,16 +30,15 @@ enum TraceAnalyticsSQL {
         """
 
     /// Before a trace's entries are written to `table` (tags or metadata; a `nil` value: removed), writes the trace's
-    /// columns that repeat them: its name, its session, its token counts. `ifAbsent`: the entries are written only
-    /// where the trace has none of the key (its column keeps a value it has).
-    static func writeEntryColumns(_ db: some SQLConnection, _ table: String, _ traceID: String, _ entries: [(key: String, value: String?)],
-                                  ifAbsent: Bool = false) throws {
-        let (sets, values) = entryAssignments(table, entries, ifAbsent: ifAbsent)
+    /// columns that repeat them: its name, its session, its token counts.
+    static func writeEntryColumns(_ db: some SQLConnection, _ table: String, _ traceID: String, _ entries: [(key: String, value: String?)]) throws {
+        let (sets, values) = entryAssignments(table, entries)
         if !sets.isEmpty { try db.run("UPDATE traces SET " + sets.joined(separator: ", ") + " WHERE trace_id = ?", values + [.text(traceID)]) }
     }
 
-    /// ``writeEntryColumns(_:_:_:_:ifAbsent:)`` as assignments of an `UPDATE traces`, for a statement that updates
-    /// the trace anyway (a batch of spans: no round trip of its own).
+    /// ``writeEntryColumns(_:_:_:_:)`` as assignments of an `UPDATE traces`, for a statement that updates the trace
+    /// anyway (a batch of spans: no round trip of its own). `ifAbsent`: the entries are written only where the trace
+    /// has none of the key (its column keeps a value it has).
     static func entryAssignments(_ table: String, _ entries: [(key: String, value: String?)], ifAbsent: Bool = false) -> (sets: [String], values: [SQLValue]) {
         var sets: [String] = [], values: [SQLValue] = []
         for (t, key, column) in entryColumns where t == table {
@@ -75,21 +74,24 @@ enum TraceAnalyticsSQL {
     static let fillPage = 500
 
     /// Fills the columns of what is stored (the migration's step after its statements): each span's content read
-    /// once, a page of spans at a time in key order; every trace with token usage; every assessment with a value.
+    /// once, a page of spans at a time in key order (one whose content cannot be read is left without); every trace
+    /// with token usage; every assessment with a value.
     static func fill(_ db: some SQLConnection) throws {
         var after: [SQLValue] = []
         while true {
             var page: [(key: [SQLValue], values: [SQLValue])] = []
             try db.query("SELECT trace_id, span_id, content FROM spans" + (after.isEmpty ? "" : " WHERE (trace_id, span_id) > (?, ?)")
                          + " ORDER BY trace_id, span_id LIMIT \(fillPage)", after) { r in
-                guard case .blob(let stored) = r[2] else {
-                    throw SpanContentCodec.Corrupt(description: "spans (\(r[0].string ?? ""), \(r[1].string ?? "")): content is not bytes")
+                // A span whose content cannot be read keeps its columns empty, as a span batch's totals skip it: the
+                // migration does not stop a server from starting over it; reading that span still reports it.
+                guard case .blob(let stored) = r[2], let content = try? SpanContentCodec.decode(stored, where: "spans") else {
+                    page.append((key: [r[0], r[1]], values: []))
+                    return
                 }
-                let content = try SpanContentCodec.decode(stored, where: "spans (\(r[0].string ?? ""), \(r[1].string ?? ""))")
                 page.append((key: [r[0], r[1]], values: spanValues(SpanAnalytics(content))))
             }
             guard let last = page.last else { break }
-            for row in page where row.values.contains(where: { $0 != .null }) {
+            for row in page where row.values.contains(where: { $0 != .null }) {  // (an unreadable span has none)
                 try db.run("UPDATE spans SET " + spanColumnNames.map { "\($0) = ?" }.joined(separator: ", ") + " WHERE trace_id = ? AND span_id = ?",
                            row.values + row.key)
             }

@@ -27,7 +27,7 @@ public struct TraceMetricsSelection: Sendable {
 /// One group of a selection: its time bucket's start (milliseconds), its dimensions' values (as stored: an
 /// assessment's value is its JSON text, `nil` when it has none) and each aggregation's value (`nil`: SQL's NULL, a
 /// group without values).
-public struct TraceMetricsGroup: Sendable, Hashable {
+public struct TraceMetricsGroup: Sendable, Equatable {
     /// The bucket's start, in milliseconds (`nil`: no buckets).
     public var bucket: Int64?
     /// Each dimension's value, in the query's order.
@@ -37,14 +37,16 @@ public struct TraceMetricsGroup: Sendable, Hashable {
 }
 
 /// The statement of ``TraceMetricsStore``, in the SQL both dialects read alike (the percentile aside:
-/// ``SQLConnection/percentile(_:_:)``).
+/// ``SQLConnection/percentile(_:)`` and ``SQLConnection/total(_:mean:)``).
 enum TraceMetricsSQL {
     static func groups(_ db: some SQLConnection, _ s: TraceMetricsSelection) throws -> [TraceMetricsGroup] {
         guard let (sql, values, grouped) = try statement(db, s) else { return [] }
         let bucketed = s.bucketMs != nil
         return try db.rows(sql, values).map { r in
             let dims = r[(bucketed ? 1 : 0)..<grouped].map(\.string)
-            return TraceMetricsGroup(bucket: bucketed ? r[0].int : nil, dimensions: Array(dims), values: r[grouped...].map(\.double))
+            // A sum or mean PostgreSQL computed as NUMERIC arrives as its text (past a double's range: infinite).
+            let values = r[grouped...].map { $0.double ?? $0.string.flatMap(Double.init) }
+            return TraceMetricsGroup(bucket: bucketed ? r[0].int : nil, dimensions: Array(dims), values: values)
         }
     }
 
@@ -59,13 +61,16 @@ enum TraceMetricsSQL {
         case .spans: (from, time) = ("spans sp JOIN traces t ON t.trace_id = sp.trace_id", "(sp.start_time / 1000000)")
         case .assessments: (from, time) = ("assessments a JOIN traces t ON t.trace_id = a.trace_id", "t.request_time")
         }
-        var conditions: [String] = [], values: [SQLValue] = []
+        // Every number a request gives is a value, not text of the statement: one prepared statement per query shape.
+        var conditions: [String] = [], values: [SQLValue] = [], selected: [SQLValue] = []
         let value = metric(q)
         if let value { conditions.append("\(value) IS NOT NULL") }
         var columns: [String] = []
         if let ms = s.bucketMs {
-            columns.append("(\(time) / \(ms) - CASE WHEN \(time) % \(ms) < 0 THEN 1 ELSE 0 END) * \(ms)")
-            conditions.append("\(time) >= \(Int64.min + ms)")  // a bucket below 64 bits is no time
+            columns.append("(\(time) / ? - CASE WHEN \(time) % ? < 0 THEN 1 ELSE 0 END) * ?")
+            selected += [.integer(ms), .integer(ms), .integer(ms)]
+            conditions.append("\(time) >= ?")  // a bucket below 64 bits is no time
+            values.append(.integer(Int64.min + ms))
         }
         for d in q.dimensions {
             guard let column = dimensionColumns[d] else {
@@ -75,8 +80,13 @@ enum TraceMetricsSQL {
             columns.append(column)
         }
         let grouped = columns.count
-        columns += q.aggregations.map { aggregate($0, value, distinct: q.metricName == "session_count", db) }
-        conditions.append("t.experiment_id IN (\(Set(s.experimentIDs).sorted().map(String.init).joined(separator: ", ")))")
+        for a in q.aggregations {
+            columns.append(aggregate(a, value, distinct: q.metricName == "session_count", db))
+            if a.kind == .percentile, value != nil { selected.append(.real((a.percentile ?? 50) / 100)) }
+        }
+        let experiments = Set(s.experimentIDs).sorted()
+        conditions.append("t.experiment_id IN (\(sqlMarks(experiments.count)))")
+        values += experiments.map(SQLValue.integer)
         if q.view == .assessments { conditions.append("a.valid = 1") }
         if let start = s.traceTime.start { conditions.append("t.request_time >= ?"); values.append(.integer(start)) }
         if let end = s.traceTime.end { conditions.append("t.request_time <= ?"); values.append(.integer(end)) }
@@ -89,7 +99,7 @@ enum TraceMetricsSQL {
         }
         var sql = "SELECT " + columns.joined(separator: ", ") + " FROM " + from + " WHERE " + conditions.joined(separator: " AND ")
         if grouped > 0 { sql += " GROUP BY " + (1...grouped).map(String.init).joined(separator: ", ") }
-        return (sql, values, grouped)
+        return (sql, selected + values, grouped)
     }
 
     /// The column a query's metric reads (`nil`: the metric counts rows).
@@ -117,17 +127,16 @@ enum TraceMetricsSQL {
         "span_model_name": "sp.model_name", "span_model_provider": "sp.model_provider", "assessment_name": "a.name", "assessment_value": "a.value",
     ]
 
-    /// One aggregation of the metric's column (`nil`: rows counted); sums and means over doubles, as a sum of
-    /// integers may pass 64 bits.
+    /// One aggregation of the metric's column (`nil`: rows counted); a percentile takes its fraction as a value.
     static func aggregate(_ a: TraceMetricAggregation, _ value: String?, distinct: Bool, _ db: some SQLConnection) -> String {
         guard let value else { return "COUNT(*)" }
         switch a.kind {
         case .count: return distinct ? "COUNT(DISTINCT \(value))" : "COUNT(\(value))"
-        case .sum: return "SUM(CAST(\(value) AS DOUBLE PRECISION))"
-        case .avg: return "AVG(CAST(\(value) AS DOUBLE PRECISION))"
+        case .sum: return db.total(value, mean: false)
+        case .avg: return db.total(value, mean: true)
         case .min: return "MIN(\(value))"
         case .max: return "MAX(\(value))"
-        case .percentile: return db.percentile(value, a.percentile ?? 50)
+        case .percentile: return db.percentile(value)
         }
     }
 

@@ -415,7 +415,7 @@ extension SQLiteMetadataStore {
         try with { try TraceSQL.page($0, experimentIDs: experimentIDs, matching: filter, orderedBy: keys, offset: offset, limit: limit) }
     }
     public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try transaction { try with { try TraceSQL.setTag($0, traceID, tag) } } }
-    public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try with { try TraceSQL.deleteTag($0, traceID, key) } }
+    public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try transaction { try with { try TraceSQL.deleteTag($0, traceID, key) } } }
     public func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
         try transaction { try with { try TraceSQL.delete($0, experimentID: experimentID, ids: ids, maxTime: maxTime, limit: limit) } }
     }
@@ -443,7 +443,7 @@ extension PostgresMetadataStore {
         try conn { try TraceSQL.page($0, experimentIDs: experimentIDs, matching: filter, orderedBy: keys, offset: offset, limit: limit) }
     }
     public func setTraceTag(traceID: String, _ tag: KeyValue) throws -> Bool { try write { try TraceSQL.setTag($0, traceID, tag) } }
-    public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try conn { try TraceSQL.deleteTag($0, traceID, key) } }
+    public func deleteTraceTag(traceID: String, key: String) throws -> Bool { try write { try TraceSQL.deleteTag($0, traceID, key) } }
     public func deleteTraces(experimentID: Int64, ids: [String]?, maxTime: Int64?, limit: Int64?) throws -> Int {
         try write { try TraceSQL.delete($0, experimentID: experimentID, ids: ids, maxTime: maxTime, limit: limit) }
     }

@@ -1,8 +1,8 @@
 import CSQLite3
 
-/// `tally_percentile(value, p)`: the aggregate PostgreSQL calls `percentile_cont`, which SQLite lacks (MLflow registers
+/// `tally_percentile(value, fraction)`: the aggregate PostgreSQL calls `percentile_cont`, which SQLite lacks (MLflow registers
 /// one of its own for the same reason). Each group's values are kept in a ``PercentileGroup`` that the group's
-/// aggregate context points to, sorted and interpolated at its end (``TraceMetricsAggregator/percentile(_:_:)``).
+/// aggregate context points to, sorted and interpolated at its end (``TraceMetricsAggregator/percentile(_:fraction:)``).
 extension SQLiteDatabase {
     /// The function's name in SQL.
     static let percentileFunction = "tally_percentile"
@@ -15,12 +15,12 @@ extension SQLiteDatabase {
     }
 }
 
-/// One group's values and the percentile asked (0–100, the first row's).
+/// One group's values and the percentile asked (its fraction, 0–1, the first row's).
 final class PercentileGroup {
     var values: [Double] = []
-    let p: Double
+    let fraction: Double
 
-    init(p: Double) { self.p = p }
+    init(fraction: Double) { self.fraction = fraction }
 }
 
 /// The group's slot in SQLite's aggregate context: a retained ``PercentileGroup`` (`nil` before its first value).
@@ -36,7 +36,7 @@ private func percentileStep(_ ctx: OpaquePointer?, _ argc: Int32, _ argv: Unsafe
     if let raw = slot.pointee {
         group = Unmanaged<PercentileGroup>.fromOpaque(raw).takeUnretainedValue()
     } else {
-        group = PercentileGroup(p: sqlite3_value_double(argv[1]))
+        group = PercentileGroup(fraction: sqlite3_value_double(argv[1]))
         slot.pointee = Unmanaged.passRetained(group).toOpaque()
     }
     group.values.append(sqlite3_value_double(argv[0]))
@@ -47,5 +47,5 @@ private func percentileFinal(_ ctx: OpaquePointer?) {
     slot.pointee = nil
     let group = Unmanaged<PercentileGroup>.fromOpaque(raw).takeRetainedValue()  // released here, whatever ends the query
     group.values.sort()
-    sqlite3_result_double(ctx, TraceMetricsAggregator.percentile(group.values, group.p))
+    sqlite3_result_double(ctx, TraceMetricsAggregator.percentile(group.values, fraction: group.fraction))
 }

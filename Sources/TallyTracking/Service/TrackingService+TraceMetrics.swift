@@ -6,6 +6,11 @@ extension TrackingService {
     public func queryTraceMetrics(_ q: TraceMetricsQuery) throws -> [TraceMetricPoint] {
         try q.validate()
         let experiments = try Self.searchedExperimentIDs(q.experimentIDs)
+        // Tally's own bound (MLflow has none): the ids are values of one statement, which has a limit of them.
+        let distinct = Set(experiments).count
+        guard distinct <= TraceMetricsQuery.maxExperiments else {
+            throw TrackingError.invalid("At most \(TraceMetricsQuery.maxExperiments) experiments may be queried at once, got \(distinct)")
+        }
         let filters = try q.filters.map { f -> TraceMetricsFilter in
             let parsed = try TraceMetricsFilter(parsing: f)
             try parsed.check(q.view)

@@ -15,7 +15,9 @@ struct TraceMetricsAggregator {
         }
         let ordered = groups.sorted { a, b in
             if a.bucket != b.bucket { return (a.bucket ?? 0) < (b.bucket ?? 0) }
-            for (x, y) in zip(a.dimensions, b.dimensions) where x != y { return Array((x ?? "").utf8).lexicographicallyPrecedes((y ?? "").utf8) }
+            for (x, y) in zip(a.dimensions, b.dimensions) where !ExactKey.sameBytes(x ?? "", y ?? "") {
+                return Array((x ?? "").utf8).lexicographicallyPrecedes((y ?? "").utf8)
+            }
             return false
         }
         var out: [TraceMetricPoint] = []
@@ -33,11 +35,14 @@ struct TraceMetricsAggregator {
     /// values written alike there (`7` and `7.0`) are one group, their counts added (a count is the one aggregation
     /// this dimension takes).
     static func assessmentValues(_ groups: [TraceMetricsGroup], at i: Int) -> [TraceMetricsGroup] {
-        var merged: [TraceMetricsGroup] = [], index: [TraceMetricsGroup: Int] = [:]
+        struct Key: Hashable {
+            let bucket: Int64?
+            let dimensions: [ExactKey?]  // by bytes, as SQL grouped them
+        }
+        var merged: [TraceMetricsGroup] = [], index: [Key: Int] = [:]
         for var g in groups {
             g.dimensions[i] = AssessmentAggregate.dimension(g.dimensions[i])
-            var key = g
-            key.values = []
+            let key = Key(bucket: g.bucket, dimensions: g.dimensions.map { $0.map(ExactKey.init) })
             if let at = index[key] {
                 merged[at].values = zip(merged[at].values, g.values).map { a, b in a.flatMap { x in b.map { x + $0 } } ?? a ?? b }
             } else {
@@ -50,8 +55,8 @@ struct TraceMetricsAggregator {
 
     /// Linear interpolation between the closest ranks (numpy's default, PostgreSQL's `percentile_cont`, MLflow's
     /// SQLite aggregate).
-    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        let index = p / 100 * Double(sorted.count - 1)
+    static func percentile(_ sorted: [Double], fraction: Double) -> Double {
+        let index = fraction * Double(sorted.count - 1)
         let lower = Int(index), upper = min(lower + 1, sorted.count - 1)
         return sorted[lower] + (index - Double(lower)) * (sorted[upper] - sorted[lower])
     }

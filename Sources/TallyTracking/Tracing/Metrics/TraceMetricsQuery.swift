@@ -38,6 +38,8 @@ public struct TraceMetricsQuery: Sendable, Equatable {
 
     /// MLflow's default and the most it answers without being asked for more.
     public static let defaultMaxResults: Int64 = 1000
+    /// The most distinct experiments one query reads (Tally's bound: each is a value of one statement).
+    public static let maxExperiments = 10_000
 
     /// A query.
     public init(experimentIDs: [String], view: View, metricName: String, aggregations: [TraceMetricAggregation], dimensions: [String] = [],
