@@ -2,6 +2,7 @@
 the spans to its artifact store under the mlflow.artifactLocation tag it gives), get_trace and search_traces read
 them back whole, with no warning; tags, deletes and assessments; traces.search's filters, orders and pages side by
 side with a real `mlflow server` given the same traces; the permissions of MLflow's auth app under --auth basic."""
+import json
 import logging
 import time
 
@@ -258,6 +259,23 @@ def test_search_matches_mlflow(local):
         for path in ("/traces/tr-%032x" % 99,):
             ours, theirs = requests.get(local.url + V3 + path), requests.get(oracle.url + V3 + path)
             assert ours.status_code == theirs.status_code == 404 and ours.json() == {k: theirs.json()[k] for k in ("error_code", "message")}
+        # An assessment's value is a protobuf Value on MLflow's side: numbers answered as doubles, at any depth, and
+        # searched as such.
+        answers = []
+        for base in (local.url, oracle.url):
+            got = []
+            for kind, value in (("feedback", 7), ("feedback", [1, 2.5, "3", True]), ("expectation", 3)):
+                a = {"assessment": {"assessment_name": "score" if value == 7 else "other", "trace_id": "tr-%032x" % 2,
+                                    "source": {"source_type": "HUMAN", "source_id": "x"}, kind: {"value": value}}}
+                r = requests.post(base + V3 + "/traces/tr-%032x/assessments" % 2, json=a)
+                assert r.status_code == 200, r.text
+                made = r.json()["assessment"]
+                fetched = requests.get(base + V3 + "/traces/tr-%032x/assessments/%s" % (2, made["assessment_id"])).json()["assessment"]
+                got += [json.dumps(made[kind]), json.dumps(fetched[kind])]  # as text: 7 == 7.0 in Python
+            for f in ("feedback.score = '7'", "feedback.score = '7.0'", "feedback.score > 6"):
+                got.append(sorted(t["trace_id"] for t in search(base, exps[0] if base == local.url else exps[1], filter=f).json().get("traces", [])))
+            answers.append(got)
+        assert answers[0] == answers[1], answers
     finally:
         oracle.stop()
 

@@ -111,8 +111,8 @@ enum TraceJSON {
     }
 
     /// A request's assessment (its kind is read by ``kind(_:)``; the id and times are the service's to give).
-    static func assessment(_ o: JSONValue) throws -> Assessment {
-        let p = "assessment."
+    static func assessment(_ sent: JSONValue) throws -> Assessment {
+        let p = "assessment.", o = Assessment.protobufValues(sent)
         guard case .object(let members) = o else { throw MLflowRequest.invalid("assessment", o) }
         var valid = true
         if let v = member(o, "valid") {
@@ -166,7 +166,8 @@ enum TraceJSON {
 
     /// Applies a PATCH's fields that `mask` names: the name, the feedback or expectation (and so the value), the
     /// rationale, metadata merged (the request's keys win), validity.
-    static func merge(_ a: inout Assessment, _ o: JSONValue, _ mask: Set<String>) throws {
+    static func merge(_ a: inout Assessment, _ sent: JSONValue, _ mask: Set<String>) throws {
+        let o = Assessment.protobufValues(sent)
         let update = try assessment(o)
         var members: [(String, JSONValue)] = []
         if case .object(let m)? = try? JSONParser.parse(Array(a.body.utf8)) { members = m }

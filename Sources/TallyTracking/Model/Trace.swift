@@ -158,3 +158,16 @@ public enum TraceKeys {
     /// The metadata MLflow keeps as columns summed from spans (``tokenUsage``, ``cost``).
     static let summedMetadata: Set<String> = [tokenUsage, cost]
 }
+
+extension Assessment {
+    /// An assessment message as MLflow's REST layer reads it: its `feedback.value` and `expectation.value` are
+    /// protobuf `Value`s, whose numbers are doubles, so a client's `7` is stored and answered as `7.0` (at any depth).
+    /// Other members are as sent.
+    public static func protobufValues(_ message: JSONValue) -> JSONValue {
+        guard case .object(let members) = message else { return message }
+        return .object(members.map { name, v in
+            guard name == "feedback" || name == "expectation", case .object(let inner) = v else { return (name, v) }
+            return (name, .object(inner.map { $0.0 == "value" ? ($0.0, AssessmentAggregate.doubles($0.1)) : $0 }))
+        })
+    }
+}
