@@ -62,9 +62,9 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
 
     /// The one interpolation both dialects compute (PostgreSQL's `percentile_cont`, SQLite's `tally_percentile`).
     @Test func percentileInterpolatesLinearly() {
-        #expect(TraceMetricsAggregator.percentile([10, 20, 30, 40], fraction: 0.5) == 25)
-        #expect(TraceMetricsAggregator.percentile([7], fraction: 0.99) == 7)
-        #expect(abs(TraceMetricsAggregator.percentile([10, 20, 30, 40], fraction: 0.9) - 37) < 1e-12)
+        #expect(TraceMetricsRenderer.percentile([10, 20, 30, 40], fraction: 0.5) == 25)
+        #expect(TraceMetricsRenderer.percentile([7], fraction: 0.99) == 7)
+        #expect(abs(TraceMetricsRenderer.percentile([10, 20, 30, 40], fraction: 0.9) - 37) < 1e-12)
     }
 
     @Test func spanModelAndCostSkimmedFromTheTopLevelAttributes() {
@@ -109,10 +109,10 @@ private func a(_ key: String, _ value: OTLPValue) -> OTLPAttribute { OTLPAttribu
     }
 
     @Test func bucketsAndTimesAsPythonWritesThem() {
-        #expect(TraceMetricsAggregator.isoTime(1_767_225_600_000) == "2026-01-01T00:00:00+00:00")
-        #expect(TraceMetricsAggregator.isoTime(951_782_400_000) == "2000-02-29T00:00:00+00:00")
-        #expect(TraceMetricsAggregator.isoTime(-1000) == "1969-12-31T23:59:59+00:00")
-        #expect(TraceMetricsAggregator.isoTime(1500) == "1970-01-01T00:00:01.500000+00:00")
+        #expect(TraceMetricsRenderer.isoTime(1_767_225_600_000) == "2026-01-01T00:00:00+00:00")
+        #expect(TraceMetricsRenderer.isoTime(951_782_400_000) == "2000-02-29T00:00:00+00:00")
+        #expect(TraceMetricsRenderer.isoTime(-1000) == "1969-12-31T23:59:59+00:00")
+        #expect(TraceMetricsRenderer.isoTime(1500) == "1970-01-01T00:00:01.500000+00:00")
         #expect(CivilDate.floorDiv(-1, 3600) == -1 && CivilDate.floorDiv(7199, 3600) == 1)
     }
 

@@ -111,8 +111,11 @@ enum TraceJSON {
     }
 
     /// A request's assessment (its kind is read by ``kind(_:)``; the id and times are the service's to give).
-    static func assessment(_ sent: JSONValue) throws -> Assessment {
-        let p = "assessment.", o = Assessment.protobufValues(sent)
+    static func assessment(_ sent: JSONValue) throws -> Assessment { try read(Assessment.protobufValues(sent)) }
+
+    /// ``assessment(_:)`` of a message whose values are already protobuf's.
+    private static func read(_ o: JSONValue) throws -> Assessment {
+        let p = "assessment."
         guard case .object(let members) = o else { throw MLflowRequest.invalid("assessment", o) }
         var valid = true
         if let v = member(o, "valid") {
@@ -168,7 +171,7 @@ enum TraceJSON {
     /// rationale, metadata merged (the request's keys win), validity.
     static func merge(_ a: inout Assessment, _ sent: JSONValue, _ mask: Set<String>) throws {
         let o = Assessment.protobufValues(sent)
-        let update = try assessment(o)
+        let update = try read(o)
         var members: [(String, JSONValue)] = []
         if case .object(let m)? = try? JSONParser.parse(Array(a.body.utf8)) { members = m }
         func set(_ name: String, _ v: JSONValue?) {

@@ -37,7 +37,7 @@ protocol SQLConnection {
     /// whose writes hold the database's one write lock from their start.
     func locking(_ lock: RowLock) -> String
     /// An aggregate: a percentile of `value` over a group, interpolated linearly between the closest ranks
-    /// (``TraceMetricsAggregator/percentile(_:fraction:)``), its fraction (0–1) the one `?`; NULL for a group without
+    /// (``TraceMetricsRenderer/percentile(_:fraction:)``), its fraction (0–1) the one `?`; NULL for a group without
     /// values.
     func percentile(_ value: String) -> String
     /// An aggregate: the sum (or with `mean` the mean) of `value` over a group, as a double, or the text of a decimal

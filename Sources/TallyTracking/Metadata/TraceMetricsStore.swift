@@ -1,7 +1,7 @@
 /// Where `traces/metrics` aggregates: both metadata stores, with the same SQL (``TraceMetricsSQL``). The store
 /// selects (experiments, time range, filter clauses), groups (time bucket, dimensions) and aggregates in one statement
 /// over the columns MLflow aggregates too (``TraceAnalyticsSQL``), so no row leaves the database; the service orders
-/// the groups and renders them (``TraceMetricsAggregator``).
+/// the groups and renders them (``TraceMetricsRenderer``).
 public protocol TraceMetricsStore {
     /// The groups a selection makes, each with its aggregations' values, in no particular order.
     func traceMetricGroups(_ selection: TraceMetricsSelection) throws -> [TraceMetricsGroup]

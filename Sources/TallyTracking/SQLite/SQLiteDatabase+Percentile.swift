@@ -2,7 +2,7 @@ import CSQLite3
 
 /// `tally_percentile(value, fraction)`: the aggregate PostgreSQL calls `percentile_cont`, which SQLite lacks (MLflow registers
 /// one of its own for the same reason). Each group's values are kept in a ``PercentileGroup`` that the group's
-/// aggregate context points to, sorted and interpolated at its end (``TraceMetricsAggregator/percentile(_:fraction:)``).
+/// aggregate context points to, sorted and interpolated at its end (``TraceMetricsRenderer/percentile(_:fraction:)``).
 extension SQLiteDatabase {
     /// The function's name in SQL.
     static let percentileFunction = "tally_percentile"
@@ -47,5 +47,5 @@ private func percentileFinal(_ ctx: OpaquePointer?) {
     slot.pointee = nil
     let group = Unmanaged<PercentileGroup>.fromOpaque(raw).takeRetainedValue()  // released here, whatever ends the query
     group.values.sort()
-    sqlite3_result_double(ctx, TraceMetricsAggregator.percentile(group.values, fraction: group.fraction))
+    sqlite3_result_double(ctx, TraceMetricsRenderer.percentile(group.values, fraction: group.fraction))
 }

@@ -32,6 +32,6 @@ extension TrackingService {
         let selection = TraceMetricsSelection(query: q, experimentIDs: experiments, filters: filters,
                                               traceTime: cost ? (nil, nil) : (q.startTimeMs, q.endTimeMs), spanTime: spanTime,
                                               bucketMs: interval > 0 ? interval * 1000 : nil)
-        return TraceMetricsAggregator(query: q).points(try metadata.traceMetricGroups(selection))
+        return TraceMetricsRenderer(query: q).points(try metadata.traceMetricGroups(selection))
     }
 }

@@ -132,7 +132,7 @@ extension TraceMetricsQuery {
     static let models: Set<String> = ["span_model_name", "span_model_provider"]
 
     /// The token counts a trace's `mlflow.trace.tokenUsage` holds, each a metric of the traces view.
-    static let tokenMetrics = ["input_tokens", "output_tokens", "total_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
+    static let tokenMetrics = SpanUsage.tokenKeys.filter { $0 != "cache_creation_input_tokens_above_1hr" }  // MLflow has no metric of it
     /// The costs a span's `mlflow.llm.cost` holds, each a metric of the spans view.
     static let costMetrics = SpanUsage.costKeys
 
