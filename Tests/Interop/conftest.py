@@ -349,3 +349,48 @@ def compare_steps(theirs, ours, t, o, message=lambda tokens, text: text, unequal
         elif t.value(b1) != o.value(b2) or (isinstance(b1, dict) and list(b1) != list(b2)):
             problems.append(f"{step}: mlflow {t.value(b1)!r}, tally {o.value(b2)!r}")
     return problems, notes
+
+
+def small_parts(monkeypatch):
+    """The client's thresholds scaled down: files from 1 MiB go up in parts of 5 MiB (S3's minimum), downloads by
+    presigned URL come in ranges of 4 MiB."""
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(1 << 20))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 << 20))
+    monkeypatch.setenv("MLFLOW_MULTIPART_DOWNLOAD_CHUNK_SIZE", str(4 << 20))
+
+
+def logged(server, method, target, status=None):
+    """Whether the server (started with --access-log) logged a request of `method` to `target`, with `status`."""
+    import re
+    for line in open(os.path.join(server.dir, "server.log"), encoding="utf-8", errors="replace"):
+        if "[TallyServer] request" in line:
+            f = dict(re.findall(r"(\w+)=(\S+)", line))
+            if f.get("method") == method and f.get("target") == target and (status is None or f.get("status") == str(status)):
+                return True
+    return False
+
+
+def expect_proxy_fallback(s):
+    """A client forced to use parts and presigned downloads against a server that cannot offer them still uploads
+    and downloads, through the proxy, after MLflow's 501 answers."""
+    import requests
+    from mlflow import MlflowClient
+    c = MlflowClient(s.url)
+    eid = c.create_experiment("fallback")
+    rid = c.create_run(eid).info.run_id
+    data = os.urandom(3 * 1024 * 1024 + 1)
+    tree = tempfile.mkdtemp(prefix="tally-fallback-")
+    try:
+        with open(os.path.join(tree, "model.bin"), "wb") as f:
+            f.write(data)
+        c.log_artifact(rid, os.path.join(tree, "model.bin"), "m")
+        back = c.download_artifacts(rid, "m/model.bin", tempfile.mkdtemp(prefix="tally-fallback-back-"))
+        assert open(back, "rb").read() == data
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+    run = f"/api/2.0/mlflow-artifacts/%s/{eid}/{rid}/artifacts/m"
+    assert logged(s, "POST", run % 'mpu/create', 501) and logged(s, "PUT", f"{run % 'artifacts'}/model.bin", 200)
+    assert logged(s, "GET", f"{run % 'presigned'}/model.bin", 501) and logged(s, "GET", f"{run % 'artifacts'}/model.bin", 200)
+    r = requests.post(s.url + run % "mpu/create", json={"path": "/tmp/x.bin", "num_parts": 1}, timeout=60)
+    assert r.status_code == 501 and r.json() == {"error_code": "NOT_IMPLEMENTED",
+                                                 "message": "Multipart upload is not supported for the current artifact repository"}, r.text

@@ -15,7 +15,7 @@ import pytest
 import requests
 from mlflow import MlflowClient
 
-from conftest import POSTGRES, TALLY, MlflowServer, Server, free_port, s3_prefix
+from conftest import POSTGRES, TALLY, MlflowServer, Server, expect_proxy_fallback, free_port, logged, s3_prefix, small_parts
 from test_import import artifact_bytes, artifact_files, expect_same_served, import_into, populate
 
 ENDPOINT = os.environ.get("TALLY_TEST_S3_ENDPOINT")
@@ -207,4 +207,126 @@ def test_an_s3_outage_answers_503_and_the_artifacts_come_back():
         s.stop()
         subprocess.run([script, "stop", d + "/s3"])
         shutil.rmtree(d, ignore_errors=True)
+
+
+
+def test_large_files_go_up_in_parts_and_down_by_presigned_urls(monkeypatch):
+    """With S3 behind it the server offers what MLflow's does (server-info): the real client uploads a large file in
+    parts straight to the bucket through presigned URLs (the server only starts and completes the upload) and
+    downloads by ranged GETs of a presigned URL; small files still go through the proxy. MLflow's errors for what a
+    client may get wrong, and the experiment's permissions on each request."""
+    small_parts(monkeypatch)
+    dest = s3_prefix("parts")
+    prefix = dest[len("s3://tally/"):]
+    s = Server("--artifacts-destination", dest, "--access-log")
+    tree = tempfile.mkdtemp(prefix="tally-s3-parts-")
+    try:
+        info = requests.get(s.url + "/api/3.0/mlflow/server-info", timeout=60).json()
+        assert info["multipart_uploads_enabled"] is True and info["multipart_downloads_enabled"] is True, info
+        c = MlflowClient(s.url)
+        eid = c.create_experiment("s3-parts")
+        rid = c.create_run(eid).info.run_id
+        files = {"big.bin": os.urandom(12 * 1024 * 1024 + 7), "small.txt": b"tiny"}
+        for name, data in files.items():
+            with open(os.path.join(tree, name), "wb") as f:
+                f.write(data)
+        c.log_artifacts(rid, tree, "m")
+        keys = bucket_keys(prefix)
+        assert {k: v for k, v in keys.items() if k.startswith(f"{eid}/{rid}/")} == {f"{eid}/{rid}/artifacts/m/{n}": len(d) for n, d in files.items()}
+        obj = boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1").get_object(Bucket="tally", Key=f"{prefix}/{eid}/{rid}/artifacts/m/big.bin")
+        assert hashlib.sha256(obj["Body"].read()).digest() == hashlib.sha256(files["big.bin"]).digest()
+        run = f"/api/2.0/mlflow-artifacts/%s/{eid}/{rid}/artifacts/m"
+        assert logged(s, "POST", run % 'mpu/create', 200) and logged(s, "POST", run % 'mpu/complete', 200)
+        assert not logged(s, "PUT", f"{run % 'artifacts'}/big.bin") and logged(s, "PUT", f"{run % 'artifacts'}/small.txt", 200)
+        back = c.download_artifacts(rid, "m", tempfile.mkdtemp(prefix="tally-s3-parts-back-"))
+        for name, data in files.items():
+            assert open(os.path.join(back, name), "rb").read() == data, name
+        assert logged(s, "GET", f"{run % 'presigned'}/big.bin", 200) and not logged(s, "GET", f"{run % 'artifacts'}/big.bin")
+
+        # What a client may get wrong, answered in MLflow's error JSON.
+        api = s.url + "/api/2.0/mlflow-artifacts"
+
+        def post(path, body):
+            return requests.post(api + path, json=body, timeout=60)
+
+        for path, body, status, code, fragment in [
+            (f"/mpu/create/{eid}/{rid}/artifacts", {"num_parts": 2}, 400, "INVALID_PARAMETER_VALUE", "'path'"),
+            (f"/mpu/create/{eid}/{rid}/artifacts", {"path": "/tmp/a.bin", "num_parts": 0}, 400, "INVALID_PARAMETER_VALUE", "num_parts"),
+            (f"/mpu/create/{eid}/{rid}/artifacts", {"path": "/tmp/a.bin", "num_parts": 10001}, 400, "INVALID_PARAMETER_VALUE", "num_parts"),
+            (f"/mpu/create/{eid}/{rid}/artifacts", {"path": "/tmp/..", "num_parts": 1}, 400, "INVALID_PARAMETER_VALUE", "filename"),
+            (f"/mpu/create/{eid}/{rid}/artifacts/m/big.bin", {"path": "/tmp/a.bin", "num_parts": 1}, 400, "INVALID_PARAMETER_VALUE", "Invalid path"),
+            (f"/mpu/create/{eid}/%2e%2e/%2e%2e/x", {"path": "/tmp/a.bin", "num_parts": 1}, 400, "INVALID_PARAMETER_VALUE", "Invalid path"),
+            (f"/mpu/complete/{eid}/{rid}/artifacts", {"path": "a.bin", "upload_id": "nope", "parts": [{"part_number": 1, "etag": "e"}]},
+             404, "RESOURCE_DOES_NOT_EXIST", "NoSuchUpload"),
+            (f"/mpu/complete/{eid}/{rid}/artifacts", {"path": "a.bin", "upload_id": "u", "parts": []}, 400, "INVALID_PARAMETER_VALUE", "'parts'"),
+            (f"/mpu/complete/{eid}/{rid}/artifacts", {"path": "a.bin", "upload_id": "u", "parts": [{"part_number": "x", "etag": "e"}]},
+             400, "INVALID_PARAMETER_VALUE", "part_number"),
+            (f"/mpu/abort/{eid}/{rid}/artifacts", {"path": "a.bin", "upload_id": "nope"}, 404, "RESOURCE_DOES_NOT_EXIST", "NoSuchUpload"),
+        ]:
+            r = post(path, body)
+            assert r.status_code == status and r.json()["error_code"] == code and fragment in r.json()["message"], (path, body, r.text)
+        r = requests.get(f"{api}/presigned/{eid}/{rid}/artifacts/m/none.bin", timeout=60)
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST", r.text
+        # A part the client never sent: S3 refuses the completion, which is the client's mistake (S3 answers 400
+        # InvalidPart; SeaweedFS, which keeps no upload without parts, 404 NoSuchUpload), and the upload is aborted.
+        start = post(f"/mpu/create/{eid}/{rid}/artifacts", {"path": "/tmp/late.bin", "num_parts": 1}).json()
+        assert [p["part_number"] for p in start["credentials"]] == [1] and "X-Amz-Signature=" in start["credentials"][0]["url"], start
+        r = post(f"/mpu/complete/{eid}/{rid}/artifacts", {"path": "/tmp/late.bin", "upload_id": start["upload_id"],
+                                                          "parts": [{"part_number": 1, "etag": '"0123456789abcdef0123456789abcdef"'}]})
+        assert (r.status_code, r.json()["error_code"]) in [(400, "INVALID_PARAMETER_VALUE"), (404, "RESOURCE_DOES_NOT_EXIST")], r.text
+        assert post(f"/mpu/abort/{eid}/{rid}/artifacts", {"path": "/tmp/late.bin", "upload_id": start["upload_id"]}).status_code == 200
+        assert f"{eid}/{rid}/artifacts/late.bin" not in bucket_keys(prefix)
+    finally:
+        s.stop()
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def test_permissions_guard_uploads_in_parts_and_presigned_downloads(monkeypatch):
+    """Basic auth: starting, completing or aborting an upload needs EDIT on the experiment, as a proxied upload
+    does; a presigned download needs READ."""
+    dest = s3_prefix("parts-auth")
+    s = Server("--artifacts-destination", dest, "--auth", "basic",
+               env={"MLFLOW_AUTH_ADMIN_USERNAME": "admin", "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-1"})
+    try:
+        admin = ("admin", "admin-password-1")
+        api = s.url + "/api/2.0/mlflow"
+        assert requests.post(api + "/users/create", json={"username": "reader", "password": "reader-password-1"}, auth=admin, timeout=60).ok
+        eid = requests.post(api + "/experiments/create", json={"name": "guarded"}, auth=admin, timeout=60).json()["experiment_id"]
+        assert requests.post(s.url + "/api/3.0/mlflow/users/permissions/grant", auth=admin, timeout=60,
+                             json={"username": "reader", "resource_type": "experiment", "resource_id": eid, "permission": "READ"}).ok
+        base = s.url + "/api/2.0/mlflow-artifacts"
+        assert requests.put(f"{base}/artifacts/{eid}/r/artifacts/a.txt", data=b"a", auth=admin, timeout=60).ok
+        reader = ("reader", "reader-password-1")
+        for path in ["mpu/create", "mpu/complete", "mpu/abort"]:
+            r = requests.post(f"{base}/{path}/{eid}/r/artifacts", json={"path": "x.bin", "num_parts": 1, "upload_id": "u",
+                                                                        "parts": [{"part_number": 1, "etag": "e"}]}, auth=reader, timeout=60)
+            assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", (path, r.text)
+            assert requests.post(f"{base}/{path}/{eid}/r/artifacts", json={}, timeout=60).status_code == 401
+        r = requests.get(f"{base}/presigned/{eid}/r/artifacts/a.txt", auth=reader, timeout=60)
+        assert r.status_code == 200 and r.json()["file_size"] == 1 and requests.get(r.json()["url"], timeout=60).content == b"a", r.text
+        assert requests.get(f"{base}/presigned/{eid}/r/artifacts/a.txt", timeout=60).status_code == 401
+        ok = requests.post(f"{base}/mpu/create/{eid}/r/artifacts", json={"path": "x.bin", "num_parts": 1}, auth=admin, timeout=60)
+        assert ok.status_code == 200, ok.text
+        assert requests.post(f"{base}/mpu/abort/{eid}/r/artifacts", json={"path": "x.bin", "upload_id": ok.json()["upload_id"]}, auth=admin,
+                             timeout=60).status_code == 200
+    finally:
+        s.stop()
+
+
+def test_without_presigned_urls_every_byte_goes_through_the_server(monkeypatch):
+    """`--no-presigned-artifact-urls` (a bucket clients cannot reach): server-info offers nothing, and a client told
+    to use parts and presigned downloads anyway (MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD/DOWNLOAD) gets MLflow's 501
+    NOT_IMPLEMENTED and falls back to the proxy, as from a store on disk."""
+    small_parts(monkeypatch)
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "true")
+    dest = s3_prefix("no-presign")
+    s = Server("--artifacts-destination", dest, "--no-presigned-artifact-urls", "--access-log")
+    try:
+        info = requests.get(s.url + "/api/3.0/mlflow/server-info", timeout=60).json()
+        assert info["multipart_uploads_enabled"] is False and info["multipart_downloads_enabled"] is False, info
+        expect_proxy_fallback(s)
+        assert bucket_keys(dest[len("s3://tally/"):]), "the files are in the bucket, sent by the server"
+    finally:
+        s.stop()
 

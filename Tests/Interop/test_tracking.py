@@ -7,7 +7,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from conftest import POSTGRES
+from conftest import POSTGRES, Server, expect_proxy_fallback, small_parts
 
 
 def test_default_experiment_and_runs(server):
@@ -258,8 +258,28 @@ def test_artifacts(server, tmp_path):
     assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert requests.get(server.url + "/api/2.0/mlflow-artifacts/artifacts", params={"path": "nope"}).json() == {}
     assert requests.get(server.url + "/api/3.0/mlflow/server-info").json()["artifact_serving_enabled"] is True
+
     listing = requests.get(server.url + "/api/2.0/mlflow/artifacts/list", params={"run_id": run.info.run_id, "path": "sub"}).json()
     assert listing["root_uri"] == run.info.artifact_uri and {f["path"] for f in listing["files"]} == {"sub/big.bin", "sub/notes.txt"}
+
+
+def test_a_store_on_disk_answers_multipart_requests_as_mlflow_does(monkeypatch, tmp_path):
+    """A client told to upload in parts and download by presigned URL (MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD and
+    _DOWNLOAD), against a server whose artifacts are on its disk, gets MLflow's 501 NOT_IMPLEMENTED and falls back to
+    the proxy: the upload and the download work (before, the upload failed on a 404)."""
+    import requests
+    small_parts(monkeypatch)
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "true")
+    s = Server("--artifacts-destination", str(tmp_path / "artifacts"), "--access-log")
+    try:
+        info = requests.get(s.url + "/api/3.0/mlflow/server-info").json()
+        assert info["multipart_uploads_enabled"] is False and info["multipart_downloads_enabled"] is False, info
+        expect_proxy_fallback(s)
+        r = requests.get(s.url + "/api/2.0/mlflow-artifacts/presigned/0/x.bin")
+        assert r.status_code == 501 and r.json()["message"] == "Multipart download is not supported for the current artifact repository"
+    finally:
+        s.stop()
 
 
 def test_mlflow_cli(server):

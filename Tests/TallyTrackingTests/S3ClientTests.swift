@@ -54,6 +54,23 @@ import Testing
         #expect(Self.signature(h) == "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd")
     }
 
+    /// The presigned URL of AWS's "Authenticating Requests: Using Query Parameters" page: `host` signed alone, the
+    /// payload unsigned, the credential's `/` encoded.
+    @Test func presignsAWSExample() {
+        let q = Self.example.presign(method: "GET", path: "/test.txt", query: [], host: "examplebucket.s3.amazonaws.com", expires: 86400,
+                                     date: Self.exampleDate)
+        #expect(q.map(\.0) == ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"])
+        #expect(q.last!.1 == "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
+        #expect(S3Signer.canonicalQuery(Array(q.dropLast())).contains("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&"))
+        // A session token is part of what is signed; the request's own parameters come first and are signed too.
+        var s = Self.example
+        s.sessionToken = "TOKEN"
+        let t = s.presign(method: "PUT", path: "/b/k", query: [("partNumber", "2"), ("uploadId", "u")], host: "h", expires: 60, date: Self.exampleDate)
+        #expect(t.prefix(2).map(\.0) == ["partNumber", "uploadId"] && t.contains { $0 == ("X-Amz-Security-Token", "TOKEN") })
+        let other = s.presign(method: "PUT", path: "/b/k", query: [("partNumber", "3"), ("uploadId", "u")], host: "h", expires: 60, date: Self.exampleDate)
+        #expect(t.last!.1 != other.last!.1)
+    }
+
     @Test func sessionTokenIsSigned() {
         var s = Self.example
         s.sessionToken = "TOKEN"

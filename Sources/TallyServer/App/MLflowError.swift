@@ -26,6 +26,7 @@ struct MLflowError: HTTPResponseError {
         case .permissionDenied: status = .forbidden
         case .requestLimitExceeded: status = .tooManyRequests
         case .temporarilyUnavailable: status = .serviceUnavailable
+        case .notImplemented: status = .notImplemented
         }
     }
 

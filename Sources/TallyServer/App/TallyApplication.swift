@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable {
     public var migrateSchema = true
     /// Where proxied artifacts are stored (default: `<dataDirectory>/artifacts`).
     public var artifactsDestination: String?
+    /// Whether clients of an S3 `artifactsDestination` get presigned URLs: large uploads in parts and downloads
+    /// straight to and from the bucket (`false`: every byte through this server, for buckets clients cannot reach).
+    public var presignedArtifactURLs = true
     /// Artifact root for new experiments (`mlflow-artifacts:` when artifacts are proxied, the default).
     public var defaultArtifactRoot = "mlflow-artifacts:"
     /// Durability of metric points.
@@ -102,7 +105,8 @@ public enum TallyApplication {
             throw error
         }
         let meta = try openMetadata(config)
-        let artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)
+        var artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)
+        artifacts.presignedURLs = config.presignedArtifactURLs
         var logger = Logger(label: "tally")
         logger.logLevel = config.logLevel
         let log = logger
@@ -211,6 +215,7 @@ public enum TallyApplication {
 
         let proxied = RouteTable(gate: e.gate)
         ArtifactRoutes(endpoints: e).addProxied(to: proxied)
+        ArtifactRoutes(endpoints: e).addParts(to: proxied)
         // Also without the static prefix, as MLflow serves them: its client resolves `mlflow-artifacts:/` (the root) there.
         mount(proxied, at: ["/api/2.0/mlflow-artifacts"], bare: true)
 

@@ -40,6 +40,54 @@ struct ArtifactRoutes {
         }
     }
 
+    /// Uploads in parts and presigned downloads of the proxied API (MLflow's `mpu/create`, `mpu/complete`,
+    /// `mpu/abort` and `presigned`): the bytes go between the client and S3, the server signs. Starting, completing
+    /// and aborting need the experiment's update permission, as uploads do; a presigned download its read permission.
+    func addParts(to t: RouteTable) {
+        let s = endpoints.service, e = endpoints
+        t.on("mpu/create/**", .post, access: .needs(.update, .artifactPath)) { request, context in
+            let path = Self.proxiedPath(request)
+            return try await e.json { r in
+                Self.multipartStart(try s.startProxiedMultipartUpload(path: path, file: try r.string("path", required: true)!, parts: try r.int64("num_parts")))
+            }(request, context)
+        }
+        t.on("mpu/complete/**", .post, access: .needs(.update, .artifactPath)) { request, context in
+            let path = Self.proxiedPath(request)
+            return try await e.json { r in
+                let parts = try r.objects("parts").enumerated().map { i, o in
+                    let part = MLflowRequest(body: o, query: [:])
+                    return (number: try part.int64("part_number") ?? 0, etag: try part.string("etag") ?? "")
+                }
+                try s.completeProxiedMultipartUpload(path: path, file: try r.string("path", required: true)!, uploadID: try r.string("upload_id") ?? "",
+                                                     parts: parts)
+                return Endpoints.empty
+            }(request, context)
+        }
+        t.on("mpu/abort/**", .post, access: .needs(.update, .artifactPath)) { request, context in
+            let path = Self.proxiedPath(request)
+            return try await e.json { r in
+                try s.abortProxiedMultipartUpload(path: path, file: try r.string("path", required: true)!, uploadID: try r.string("upload_id") ?? "")
+                return Endpoints.empty
+            }(request, context)
+        }
+        t.on("presigned/**", .get, access: .needs(.read, .artifactPath)) { request, context in
+            let path = Self.proxiedPath(request)
+            return try await e.json { _ in
+                let (url, size) = try s.presignedProxiedDownload(path: path)
+                return "{\"url\": \(JSONText.quote(url)), \"headers\": {}, \"file_size\": \(size)}"
+            }(request, context)
+        }
+    }
+
+    /// `{"upload_id": …, "credentials": [{"url": …, "part_number": n}, …]}` (no `headers`: MLflow leaves the empty
+    /// map out).
+    static func multipartStart(_ m: ArtifactStore.MultipartStart) -> String {
+        var o = Obj()
+        o.add("upload_id", m.uploadID)
+        o.add("credentials", array: m.credentials.map { c in "{\"url\": \(JSONText.quote(c.url)), \"part_number\": \(c.partNumber)}" })
+        return o.json
+    }
+
     /// `artifacts/list` of the tracking API.
     func addTracking(to t: RouteTable) {
         let s = endpoints.service
@@ -72,14 +120,19 @@ struct ArtifactRoutes {
         }
     }
 
+    /// The route families of the proxied API whose paths end in a store-relative path.
+    static let families = ["artifacts/", "mpu/create/", "mpu/complete/", "mpu/abort/", "presigned/"]
+
     /// The store-relative path of a proxied artifact request: the raw request path after
-    /// `/api/2.0/mlflow-artifacts/artifacts/`, percent-decoded, empty components kept (so `artifacts//etc` is the
-    /// absolute `/etc` that TallyTracking refuses, as MLflow does) and a trailing `/` kept (it makes uploads fail).
+    /// `/mlflow-artifacts/` and its family (`artifacts/`, `mpu/create/`, …), percent-decoded, empty components kept
+    /// (so `artifacts//etc` is the absolute `/etc` that TallyTracking refuses, as MLflow does) and a trailing `/`
+    /// kept (it makes uploads fail).
     static func proxiedPath(_ request: Request) -> String {
         let raw = request.uri.path
-        let base = "/artifacts/"
-        guard let r = raw.firstRange(of: base) else { return "" }
-        return PercentDecoding.decode(raw[r.upperBound...], plusIsSpace: false)
+        guard let r = raw.firstRange(of: "/mlflow-artifacts/") else { return "" }
+        let rest = raw[r.upperBound...]
+        guard let family = families.first(where: { rest.hasPrefix($0) }) else { return "" }
+        return PercentDecoding.decode(rest.dropFirst(family.count), plusIsSpace: false)
     }
 
     /// Streams a request body into an upload (aborted on any error); returns the bytes written. Over `limit`, the

@@ -17,6 +17,14 @@ extension ArtifactStore {
     static func under(_ key: String) -> String { key.isEmpty ? "" : key + "/" }
 
     static func objectUpload(_ client: S3Client, _ location: S3Location, spool: String, _ dirs: DirectoryKeys, _ relative: String) throws -> Upload {
+        let key = try objectTarget(client, location, dirs, relative)
+        return try Upload(target: .object(client, bucket: location.bucket, key: key),
+                          temp: spool + "/.upload-\(UInt64.random(in: 0...UInt64.max))")
+    }
+
+    /// The key a file uploaded to `relative` is written at, once checked: a file name, not the root, and no file
+    /// where one of its directories must be.
+    static func objectTarget(_ client: S3Client, _ location: S3Location, _ dirs: DirectoryKeys, _ relative: String) throws -> String {
         let parts = try components(relative)
         let key = location.key(parts.joined(separator: "/"))
         guard !relative.hasSuffix("/") else { throw filenameRequired }
@@ -33,8 +41,7 @@ extension ArtifactStore {
             dirs.insert(ancestor)
         }
         dirs.forget(key)  // a file now stands here
-        return try Upload(target: .object(client, bucket: location.bucket, key: key),
-                          temp: spool + "/.upload-\(UInt64.random(in: 0...UInt64.max))")
+        return key
     }
 
     static func objectList(_ client: S3Client, _ location: S3Location, _ relative: String) throws -> [Entry] {

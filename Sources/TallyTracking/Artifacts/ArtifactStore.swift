@@ -21,6 +21,9 @@ public struct ArtifactStore: Sendable {
     }
 
     let backend: Backend
+    /// Whether presigned URLs of an S3 store may be handed to clients (``presigns``): off when clients cannot reach
+    /// the bucket, so every byte goes through the proxy.
+    public var presignedURLs = true
 
     /// The root directory, or the `s3://` URI of the root.
     public var root: String {

@@ -26,6 +26,9 @@ public struct TrackingError: Error, Sendable, Equatable, CustomStringConvertible
         case requestLimitExceeded = "REQUEST_LIMIT_EXCEEDED"
         /// HTTP 503: the metadata database cannot be reached (or a write lost a conflict): the client retries.
         case temporarilyUnavailable = "TEMPORARILY_UNAVAILABLE"
+        /// HTTP 501: a capability this deployment does not have (multipart uploads and presigned URLs without object
+        /// storage), which MLflow's client recognises and works around.
+        case notImplemented = "NOT_IMPLEMENTED"
     }
 
     /// The error code.

@@ -48,19 +48,24 @@ extension S3Client {
     /// Completes a multipart upload from its parts' ETags, in part order. A completion whose answer was lost and
     /// whose retry finds the upload gone (`NoSuchUpload`) succeeded when the object is there with the `size` sent.
     func completeMultipart(bucket: String, key: String, uploadID: String, etags: [String], size: Int) throws {
-        var body = "<CompleteMultipartUpload>"
-        for (i, etag) in etags.enumerated() {
-            body += "<Part><PartNumber>\(i + 1)</PartNumber><ETag>\(S3XML.escape(etag))</ETag></Part>"
-        }
-        body += "</CompleteMultipartUpload>"
-        let done = try request(.POST, bucket: bucket, key: key, query: [("uploadId", uploadID)], body: Array(body.utf8),
-                               extra: [("content-type", "application/xml")])
+        let done = try sendCompletion(bucket: bucket, key: key, uploadID: uploadID, parts: etags.enumerated().map { ($0.offset + 1, $0.element) })
         // S3 may answer 200 and still fail the completion: the body then is an <Error>.
         let text = Substring(decoding: done.body.prefix(4096), as: UTF8.self)
         if done.status == 404, text.contains("NoSuchUpload"), (try? self.size(bucket: bucket, key: key)) == size { return }
         guard (200..<300).contains(done.status), !text.contains("<Error>") else {
             throw failure(.POST, bucket, key, BlockingHTTPClient.Answer(status: done.status == 200 ? 500 : done.status, headers: done.headers, body: done.body))
         }
+    }
+
+    /// Sends `CompleteMultipartUpload` with the parts given (number and ETag, in the order given); S3's answer.
+    func sendCompletion(bucket: String, key: String, uploadID: String, parts: [(number: Int, etag: String)]) throws -> BlockingHTTPClient.Answer {
+        var body = "<CompleteMultipartUpload>"
+        for p in parts {
+            body += "<Part><PartNumber>\(p.number)</PartNumber><ETag>\(S3XML.escape(p.etag))</ETag></Part>"
+        }
+        body += "</CompleteMultipartUpload>"
+        return try request(.POST, bucket: bucket, key: key, query: [("uploadId", uploadID)], body: Array(body.utf8),
+                           extra: [("content-type", "application/xml")])
     }
 
     /// Abandons a multipart upload, so S3 keeps none of its parts (best effort).

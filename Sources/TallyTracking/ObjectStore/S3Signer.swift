@@ -57,17 +57,49 @@ public struct S3Signer: Sendable {
         if let sessionToken { all.append(("x-amz-security-token", sessionToken)) }
         all.sort { $0.0 < $1.0 }
         let signedHeaders = all.map(\.0).joined(separator: ";")
-        let encoded: [(String, String)] = query.map { ($0.0.uriEncoded(), $0.1.uriEncoded()) }
-        let canonicalQuery = encoded.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }.map { $0.0 + "=" + $0.1 }.joined(separator: "&")
         let canonicalHeaders: String = all.map { (h: (String, String)) -> String in h.0 + ":" + h.1 + "\n" }.joined()
-        let lines: [String] = [method, path.isEmpty ? "/" : path, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash]
-        let canonicalRequest = lines.joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let stringToSign = "AWS4-HMAC-SHA256\n\(stamp)\n\(scope)\n" + Self.sha256Hex(Array(canonicalRequest.utf8))
-        let signature = Secrets.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: day)))
+        let signature = self.signature(stamp: stamp, scope: scope, [method, path.isEmpty ? "/" : path, Self.canonicalQuery(query),
+                                                                   canonicalHeaders, signedHeaders, payloadHash])
         var out = all
         out.append(("authorization", "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
         return out
+    }
+
+    /// The query of a presigned URL (AWS's "Authenticating Requests: Using Query Parameters"): `query` followed by
+    /// the `X-Amz-*` parameters and `X-Amz-Signature`. Only the `host` header is signed and the payload is not
+    /// (`UNSIGNED-PAYLOAD`), so whoever holds the URL may send any body within `expires` seconds of `date`.
+    ///
+    /// - Parameters:
+    ///   - path: the request path as it will be sent (already URI-encoded).
+    ///   - query: the request's own parameters, not encoded.
+    ///   - host: the `Host` the client will send (`host[:port]`).
+    public func presign(method: String, path: String, query: [(String, String)], host: String, expires: Int, date: Date = Date()) -> [(String, String)] {
+        let stamp = Self.amzDate(date)
+        let scope = "\(stamp.prefix(8))/\(region)/\(service)/aws4_request"
+        var q = query
+        q.append(("X-Amz-Algorithm", "AWS4-HMAC-SHA256"))
+        q.append(("X-Amz-Credential", "\(accessKey)/\(scope)"))
+        q.append(("X-Amz-Date", stamp))
+        q.append(("X-Amz-Expires", String(expires)))
+        if let sessionToken { q.append(("X-Amz-Security-Token", sessionToken)) }
+        q.append(("X-Amz-SignedHeaders", "host"))
+        let signature = self.signature(stamp: stamp, scope: scope, [method, path.isEmpty ? "/" : path, Self.canonicalQuery(q),
+                                                                   "host:" + Self.trim(host) + "\n", "host", Self.unsignedPayload])
+        q.append(("X-Amz-Signature", signature))
+        return q
+    }
+
+    /// Names and values URI-encoded, sorted by name then value, joined with `&`.
+    static func canonicalQuery(_ query: [(String, String)]) -> String {
+        let encoded: [(String, String)] = query.map { ($0.0.uriEncoded(), $0.1.uriEncoded()) }
+        return encoded.sorted { $0.0 == $1.0 ? $0.1 < $1.1 : $0.0 < $1.0 }.map { $0.0 + "=" + $0.1 }.joined(separator: "&")
+    }
+
+    /// The hex signature of a canonical request (its lines): HMAC of the string to sign with the day's key.
+    func signature(stamp: String, scope: String, _ canonicalRequest: [String]) -> String {
+        let stringToSign = "AWS4-HMAC-SHA256\n\(stamp)\n\(scope)\n" + Self.sha256Hex(Array(canonicalRequest.joined(separator: "\n").utf8))
+        return Secrets.hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: String(stamp.prefix(8)))))
     }
 
     /// The key of a day: HMAC("AWS4" + secret, day) → region → service → "aws4_request".

@@ -4,9 +4,9 @@ public struct ServerInfo: Sendable {
     public var storeType = "SqlStore"
     /// Workspaces (MLflow 3.x) are not used.
     public var workspacesEnabled = false
-    /// Multipart uploads through the server are not offered.
+    /// Whether large files may go up in parts straight to object storage (`mpu/create`): an S3 store that presigns.
     public var multipartUploadsEnabled = false
-    /// Multipart downloads are not offered.
+    /// Whether downloads may come straight from object storage by presigned URL (`presigned/…`).
     public var multipartDownloadsEnabled = false
     /// Artifacts are proxied (`mlflow-artifacts:`).
     public var artifactServingEnabled = true
@@ -27,6 +27,8 @@ extension TrackingService {
     public var serverInfo: ServerInfo {
         var info = ServerInfo()
         info.artifactServingEnabled = artifacts != nil
+        info.multipartUploadsEnabled = artifacts?.presigns ?? false
+        info.multipartDownloadsEnabled = info.multipartUploadsEnabled
         return info
     }
 

@@ -30,6 +30,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("artifacts-destination"),
             help: "Where proxied artifacts are stored (env MLFLOW_ARTIFACTS_DESTINATION): a directory, or s3://bucket/prefix (endpoint and credentials from MLFLOW_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION) (default: <data-dir>/artifacts).")
     var artifactsDestinationOption: String?
+    @Flag(help: "With an s3:// --artifacts-destination, keep every artifact byte on this server: no presigned URLs for uploads in parts or direct downloads (for buckets clients cannot reach).")
+    var noPresignedArtifactUrls = false
     @Option(help: "Metric durability: sync, batch:N (ms) or none.") var durability = "sync"
     @Option(help: "Memory (MB) the metric engine may hold for unsealed points, open segment indexes and read caches (default 1216).")
     var metricMemoryMb: Int?
@@ -84,6 +86,7 @@ struct ServerCommand: AsyncParsableCommand {
         config.migrateSchema = !noMigrate
         config.defaultArtifactRoot = defaultArtifactRoot
         config.artifactsDestination = artifactsDestination
+        config.presignedArtifactURLs = !noPresignedArtifactUrls
         config.maxBodyBytes = maxBodyBytes
         config.maxSmallBodyBytes = maxSmallBodyBytes
         config.maxNativeBodyBytes = maxNativeBodyBytes
