@@ -3,10 +3,12 @@
 
     scripts/s3-test run .venv-interop/bin/python scripts/bench-artifacts-s3.py --tally .build/release/tally [--mb 256] [--files 500] [--rounds 3]
 
-Both servers proxy artifacts (`--artifacts-destination s3://tally/…`) to the SeaweedFS that `scripts/s3-test run`
+Both servers keep artifacts (`--artifacts-destination s3://tally/…`) in the SeaweedFS that `scripts/s3-test run`
 starts; the real mlflow client uploads one large file (`log_artifact`), downloads it (`download_artifacts`), then
-uploads and downloads a tree of small files. Prints MB/s and files/s per server (medians of the rounds) and Tally's
-peak RSS.
+uploads and downloads a tree of small files. Three targets: Tally as it starts (presigned URLs offered: a file from
+`--part-threshold-mb` goes up in parts straight to the bucket, downloads come from it by presigned URL), Tally with
+`--no-presigned-artifact-urls` (every byte through its proxy), and `mlflow server` (which offers presigned URLs too).
+Prints MB/s and files/s per target (medians of the rounds), and Tally's peak RSS and CPU seconds.
 """
 import argparse
 import os
@@ -29,7 +31,9 @@ p.add_argument("--tally", required=True)
 p.add_argument("--mb", type=int, default=256)
 p.add_argument("--files", type=int, default=500)
 p.add_argument("--rounds", type=int, default=3)
+p.add_argument("--part-threshold-mb", type=int, default=64, help="the client's MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE (its default: 500)")
 a = p.parse_args()
+os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"] = str(a.part_threshold_mb << 20)
 conftest.TALLY = a.tally
 
 work = tempfile.mkdtemp(prefix="tally-bench-s3-")
@@ -52,6 +56,11 @@ def rss_mb(pid):
     return float("nan")
 
 
+def cpu_s(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(url):
     c = MlflowClient(url)
     eid = c.create_experiment(f"bench-{time.time_ns()}")
@@ -69,16 +78,25 @@ def measure(url):
 
 
 tally = Server("--artifacts-destination", s3_prefix("bench-tally"))
+proxy = Server("--artifacts-destination", s3_prefix("bench-proxy"), "--no-presigned-artifact-urls")
 mlflow = MlflowServer(workers=4)
 assert mlflow.artifacts.startswith("s3://"), mlflow.artifacts
+names = ["tally", "tally-proxy", "mlflow"]
 try:
-    rows = {"tally": measure(tally.url), "mlflow": measure(mlflow.url)}
-    rows["tally"]["peak_rss_mb"] = rss_mb(tally.proc.pid)
+    rows = {}
+    for name, server in [("tally", tally), ("tally-proxy", proxy)]:
+        before = cpu_s(server.proc.pid)
+        rows[name] = measure(server.url)
+        rows[name]["cpu_s"] = cpu_s(server.proc.pid) - before
+        rows[name]["peak_rss_mb"] = rss_mb(server.proc.pid)
+    rows["mlflow"] = measure(mlflow.url)
 finally:
     tally.stop()
+    proxy.stop()
     mlflow.stop()
     shutil.rmtree(work, ignore_errors=True)
-print(f"{'figure':22} {'tally':>10} {'mlflow':>10}")
+print(f"{'figure':22}" + "".join(f"{n:>12}" for n in names))
 for k in ["up_mb_s", "down_mb_s", "small_up_files_s", "small_down_files_s"]:
-    print(f"{k:22} {rows['tally'][k]:10.1f} {rows['mlflow'][k]:10.1f}")
-print(f"{'tally peak_rss_mb':22} {rows['tally']['peak_rss_mb']:10.1f}")
+    print(f"{k:22}" + "".join(f"{rows[n][k]:12.1f}" for n in names))
+for k in ["cpu_s", "peak_rss_mb"]:
+    print(f"{'server ' + k:22}" + "".join(f"{rows[n][k]:12.1f}" for n in names[:2]))

@@ -280,6 +280,52 @@ def test_search_matches_mlflow(local):
         oracle.stop()
 
 
+CORRELATIONS = [("trace.status = 'ERROR'", "tags.team = 'a'", None), ("tags.team = 'a'", "tags.team = 'a'", None),
+                ("tags.team = 'a'", "tags.team = 'b'", None), ("tags.priority IS NOT NULL", "trace.name = 'chat'", None),
+                ("trace.status = 'ERROR'", "tags.team = 'b'", "trace.timestamp_ms > 1700000001000"),
+                ("feedback.quality > 0.5", "tags.team = 'a'", None), ("trace.name = 'none'", "tags.team = 'a'", None),
+                ("tags.team = 'a'", "trace.status = 'OK'", "trace.name = 'none'"), ("metadata.`mlflow.user` = 'user1'", "tags.team = 'b'", None)]
+
+
+def test_batch_infos_and_filter_correlation_match_mlflow(local, no_warnings):
+    """`traces/batchGetInfos` (the first step of the client's batch_get_traces) and
+    `traces/calculate-filter-correlation` (NPMI of two filters, the UI's insight view): the same answers as a real
+    mlflow server for the same traces, NaN and the -1 and 1 rules included."""
+    oracle = MlflowServer()
+    try:
+        exps = [seed(local.url), seed(oracle.url)]
+        for trace_ids, experiment_ids in [(["tr-%032x" % 3, "tr-%032x" % 99, "tr-%032x" % 1, "tr-%032x" % 3], None), (["tr-%032x" % 2], []),
+                                          (["tr-%032x" % 2], ["0"]), (["tr-%032x" % 2, "tr-%032x" % 5], "own")]:
+            got = []
+            for base, exp in zip((local.url, oracle.url), exps):
+                body = {"trace_ids": trace_ids} | ({} if experiment_ids is None else {"experiment_ids": [exp] if experiment_ids == "own" else experiment_ids})
+                r = requests.post(base + V3 + "/traces/batchGetInfos", json=body)
+                assert r.status_code == 200, r.text
+                got.append([(t["trace_id"], t["state"], t["request_time"], t["tags"]["team"]) for t in r.json().get("trace_infos", [])])
+            assert got[0] == got[1], (trace_ids, experiment_ids, got)
+        for body, status in [({}, 400), ({"trace_ids": []}, 200), ({"trace_ids": "tr-1"}, 400)]:
+            ours, theirs = (requests.post(base + V3 + "/traces/batchGetInfos", json=body) for base in (local.url, oracle.url))
+            assert ours.status_code == theirs.status_code == status and ours.json().get("error_code") == theirs.json().get("error_code"), (body, ours.text, theirs.text)
+        for f1, f2, base_filter in CORRELATIONS:
+            answers = []
+            for base, exp in zip((local.url, oracle.url), exps):
+                body = {"experiment_ids": [exp], "filter_string1": f1, "filter_string2": f2} | ({"base_filter": base_filter} if base_filter else {})
+                r = requests.post(base + V3 + "/traces/calculate-filter-correlation", json=body)
+                assert r.status_code == 200, (f1, f2, r.text)
+                answers.append(r.text)
+            assert json.loads(answers[0]) == json.loads(answers[1]) or answers[0].replace(" ", "") == answers[1].replace(" ", ""), (f1, f2, base_filter, answers)
+        for body in [{"experiment_ids": [exps[0]], "filter_string1": "tags.team = 'a'"}, {"experiment_ids": [exps[0]], "filter_string1": "nope", "filter_string2": "tags.a = 'b'"}]:
+            ours = requests.post(local.url + V3 + "/traces/calculate-filter-correlation", json=body)
+            theirs = requests.post(oracle.url + V3 + "/traces/calculate-filter-correlation", json=body | {"experiment_ids": [exps[1]]})
+            assert ours.status_code == theirs.status_code == 400 and ours.json()["error_code"] == theirs.json()["error_code"], (body, ours.text, theirs.text)
+        # The client's batch read, whose first request this is.
+        ids = [traced(outer, 3), traced(outer, 4)]
+        traces = MlflowClient(local.url)._tracing_client.batch_get_traces(ids)
+        assert sorted(t.info.trace_id for t in traces) == sorted(ids) and all(len(t.data.spans) == 2 for t in traces)
+    finally:
+        oracle.stop()
+
+
 def test_permissions_under_basic_auth():
     s = Server("--auth", "basic", env={"MLFLOW_AUTH_ADMIN_PASSWORD": "admin-password-1"})
     try:

@@ -110,6 +110,7 @@ import TallyTracking
                 return (p, Array(Names.otlpBody.utf8), "application/json", [name: n.experiment])
             case .traceQuery(let name): query[name] = Names.trace
             case .experimentListField(let f): lists[f] = [n.experiment]
+            case .traceFieldAll(let f): lists[f] = [Names.trace]
             // add-experiments checks the experiments it adds too (none is refused): the fixture's, already linked.
             case .datasetPath: if path.hasSuffix("/add-experiments") { lists["experiment_ids"] = [n.experiment] }
             case .scorerFields:  // the fixture's scorer (a route before may have deleted it: then 404 where allowed)
@@ -219,6 +220,8 @@ import TallyTracking
             "DELETE model-versions/delete-tag": .delete, "GET model-versions/get-download-uri": .read,
             "PUT artifacts/**": .update, "GET artifacts/**": .read, "DELETE artifacts/**": .delete, "GET artifacts": .read,
             // Uploads in parts and presigned downloads: the fastapi validator's POST → update, GET → read.
+            "POST traces/batchGetInfos": .read,  // validate_can_batch_get_traces
+            "POST traces/calculate-filter-correlation": .read,  // validate_can_read_traces_by_experiment_ids
             "POST mpu/create/**": .update, "POST mpu/complete/**": .update, "POST mpu/abort/**": .update, "GET presigned/**": .read,
             "POST upload-artifact": .update, "GET /get-artifact": .read, "POST runs/:run_id/metrics": .update,
             // Traces: MLflow's validate_can_start_trace_v3, _read_trace, _update_trace, _delete_traces and the assessments'.

@@ -40,6 +40,9 @@ enum Target: Sendable {
     /// Every trace id query parameter of this name (at least one; an unknown trace is refused as ``tracePath(_:)``
     /// refuses it): MLflow's all-or-nothing check of `traces/batchGet`.
     case traceQueryAll(String)
+    /// Every trace id of a list field (required, possibly empty; an unknown trace is refused as ``tracePath(_:)``
+    /// refuses it): the all-or-nothing check of `traces/batchGetInfos`.
+    case traceFieldAll(String)
     /// An experiment id request header (OTLP's `x-mlflow-experiment-id`).
     case experimentHeader(String)
     /// The experiment of a trace a request sends (`trace.trace_info.trace_location.mlflow_experiment.experiment_id`).
@@ -61,7 +64,7 @@ enum Target: Sendable {
     /// Whether the resource is named in fields the JSON handler reads (checked once the request is parsed).
     var inFields: Bool {
         switch self {
-        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .scorerFields: true
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .traceFieldAll, .scorerFields: true
         default: false
         }
     }

@@ -102,6 +102,10 @@ struct AccessGate: Sendable {
             guard !ids.isEmpty else { throw AccessRules.deniedUnnamed }
             for id in ids { try r.grants.require(pending.need, on: .experiment(id)) }
             return
+        case .traceFieldAll(let f):
+            guard r.has(f) else { throw Validation.missing(f) }  // an empty list names nothing to read
+            for id in Set(try r.strings(f)) { try r.grants.require(pending.need, on: try traceExperiment(id)) }
+            return
         case .scorerFields:
             try r.grants.requireScorer(pending.need, experimentID: try r.string("experiment_id", required: true)!,
                                        name: try r.string("name", required: true)!, version: pending.need == .delete ? try r.int64("version") : nil)
@@ -151,7 +155,7 @@ struct AccessGate: Sendable {
             let first = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             guard let id = Int64(first), String(id) == first, (try? service.experiment(id: first)) != nil else { throw AccessRules.adminOnly }
             return [.experiment(first)]
-        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .scorerFields:
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .traceFieldAll, .scorerFields:
             throw TrackingError(.internalError, "access target \(target) is checked with the request's fields")
         }
     }

@@ -58,6 +58,27 @@ struct TraceRoutes {
             o.add("traces", array: traces.map { TraceJSON.trace($0.info, spans: $0.spans) })
             return ByteBuffer(string: o.json)
         })
+        // MLflow's client reads a batch's infos first (`TracingClient.batch_get_traces`), then each trace's spans.
+        t.on("traces/batchGetInfos", .post, access: .needs(.read, .traceFieldAll("trace_ids")), use: e.json { r in
+            guard r.has("trace_ids") else { throw MLflowRequest.missing("trace_ids") }
+            let infos = try s.traceInfos(ids: try r.strings("trace_ids"), experimentIDs: r.has("experiment_ids") ? try r.strings("experiment_ids") : nil,
+                                         scope: r.grants)
+            var o = Obj()
+            o.add("trace_infos", array: infos.map { TraceJSON.info($0) })
+            return ByteBuffer(string: o.json)
+        })
+        t.on("traces/calculate-filter-correlation", .post, access: .needs(.read, .experimentListField("experiment_ids")), use: e.json { r in
+            let c = try s.traceFilterCorrelation(experimentIDs: try r.strings("experiment_ids"), filter1: try r.string("filter_string1", required: true)!,
+                                                 filter2: try r.string("filter_string2", required: true)!, base: try r.string("base_filter"), scope: r.grants)
+            var o = Obj()  // an undefined NPMI is left out, as MLflow leaves it out
+            if !c.npmi.isNaN { o.add("npmi", double: c.npmi) }
+            if !c.npmiSmoothed.isNaN { o.add("npmi_smoothed", double: c.npmiSmoothed) }
+            o.add("filter1_count", Int64(c.filter1Count))
+            o.add("filter2_count", Int64(c.filter2Count))
+            o.add("joint_count", Int64(c.jointCount))
+            o.add("total_count", Int64(c.totalCount))
+            return o.json
+        })
         let trace = { (need: Permission.Need) in Access.needs(need, .tracePath("trace_id")) }
         t.on("traces/{trace_id}", .get, access: trace(.read), use: e.json(path: ["trace_id"]) { _, p, _ in
             Self.wrap(try s.traceInfo(id: p[0]))

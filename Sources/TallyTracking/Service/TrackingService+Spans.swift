@@ -187,17 +187,29 @@ extension TrackingService {
         return spans >= expected
     }
 
+    /// `traces/batchGetInfos` (and the first step of `traces/batchGet`): the infos of the traces `ids` names (none for
+    /// an empty list, as MLflow answers it), each
+    /// once, in the order of each id's last mention (MLflow's store orders them so); unknown ids, traces outside
+    /// `experimentIDs` (when given: an empty list is none) and traces of experiments `scope` may not read are left
+    /// out, as MLflow's store leaves them out.
+    public func traceInfos(ids: [String], experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [TraceInfo] {
+        if ids.isEmpty || experimentIDs?.isEmpty == true { return [] }
+        var last: [String: Int] = [:]
+        for (i, id) in ids.enumerated() { last[id] = i }
+        let unique = last.sorted { $0.value < $1.value }.map(\.key)
+        let found = Dictionary(try metadata.traces(ids: unique).map { ($0.traceID, $0) }) { a, _ in a }
+        return unique.compactMap { id -> TraceInfo? in
+            guard let t = found[id], scope.canRead(experiment: t.experimentID) else { return nil }
+            return experimentIDs.map { $0.contains(t.experimentID) } ?? true ? t : nil
+        }
+    }
+
     /// `traces/batchGet`: traces with their spans, in the order asked; unknown ids, traces `scope` may not read or
     /// outside `experimentIDs` (when given), traces whose spans cannot be read, and traces whose spans have not all
     /// come (as MLflow leaves them out) are left out.
     public func tracesWithSpans(ids: [String], experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [(info: TraceInfo, spans: [JSONValue])] {
         guard !ids.isEmpty else { throw Validation.missing("trace_ids") }
-        let found = Dictionary(try metadata.traces(ids: ids).map { ($0.traceID, $0) }) { a, _ in a }
-        var seen = Set<String>()
-        let infos = ids.compactMap { id -> TraceInfo? in
-            guard seen.insert(id).inserted, let t = found[id], scope.canRead(experiment: t.experimentID) else { return nil }
-            return experimentIDs.map { $0.contains(t.experimentID) } ?? true ? t : nil
-        }
+        let infos = try traceInfos(ids: ids, experimentIDs: experimentIDs, scope: scope)
         let spans = try spanDicts(of: infos)
         return zip(infos, spans).compactMap { i, s in s.flatMap { Self.complete(i, spans: $0.count) ? (info: i, spans: $0) : nil } }
     }

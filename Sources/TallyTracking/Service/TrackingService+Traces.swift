@@ -48,20 +48,24 @@ extension TrackingService {
         let readable = try Self.searchedExperimentIDs(experimentIDs).filter { scope.canRead(experiment: String($0)) }
         // Two steps: the page's ids (the database filters, orders and pages a search whose clauses it decides itself;
         // otherwise each candidate is read with only the parts the filter and order name), then those traces whole.
-        var pageIDs: [String], more: Bool
-        if TraceSQL.decidesAll(f) {
-            pageIDs = try metadata.traceIDs(experimentIDs: readable, matching: f, orderedBy: keys, offset: offset, limit: Int(limit) + 1)
-            more = pageIDs.count > limit
-            pageIDs = Array(pageIDs.prefix(Int(limit)))
-        } else {
-            let matched = try withSpansMatching(f, try metadata.traces(experimentIDs: readable, parts: TraceOrder.parts(f, keys), matching: f)
-                .filter(f.matches)).sorted { TraceOrder.less($0, $1, keys) }
-            pageIDs = matched.dropFirst(offset).prefix(Int(limit)).map(\.traceID)
-            more = offset + pageIDs.count < matched.count
-        }
+        var pageIDs = try matchingTraces(readable, f, orderedBy: keys, offset: offset, limit: Int(limit) + 1)
+        let more = pageIDs.count > limit
+        pageIDs = Array(pageIDs.prefix(Int(limit)))
         let whole = Dictionary(try metadata.traces(ids: pageIDs).map { ($0.traceID, $0) }) { a, _ in a }
         let page = pageIDs.compactMap { whole[$0] }  // one deleted in between is left out
         return SearchPage(items: page, nextPageToken: more ? PageToken.encode(offset: offset + pageIDs.count) : nil)
+    }
+
+    /// The ids of the traces of `experiments` that `f` matches, in the order of `keys`, `limit` of them from
+    /// `offset`: the database filters, orders and pages a search whose clauses it decides itself; otherwise each
+    /// candidate is read with only the parts the filter and order name.
+    func matchingTraces(_ experiments: [Int64], _ f: SearchFilter, orderedBy keys: [TraceOrder], offset: Int = 0, limit: Int = .max) throws -> [String] {
+        if TraceSQL.decidesAll(f) {
+            return try metadata.traceIDs(experimentIDs: experiments, matching: f, orderedBy: keys, offset: offset, limit: limit)
+        }
+        let matched = try withSpansMatching(f, try metadata.traces(experimentIDs: experiments, parts: TraceOrder.parts(f, keys), matching: f)
+            .filter(f.matches)).sorted { TraceOrder.less($0, $1, keys) }
+        return matched.dropFirst(offset).prefix(limit).map(\.traceID)
     }
 
     /// `traces/{id}/tags` (PATCH): sets a tag; MLflow's 404 when the trace does not exist.
