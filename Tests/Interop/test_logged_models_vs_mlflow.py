@@ -229,3 +229,46 @@ def test_version_sources_match_mlflow(server, mlflow_url):
     got, exp = {n: b for n, _, b in ours}, {n: b for n, _, b in theirs}
     for name in same:
         assert got[name]["message"] == exp[name]["message"], (name, got[name], exp[name])
+
+
+def model_history_session(url):
+    """MLflow 2's `runs/log-model` (the real client's `_record_logged_model`, then raw requests): the run tag
+    `mlflow.log-model.history` and the errors."""
+    import json
+    from mlflow import MlflowClient
+    from mlflow.models import Model
+    out = []
+    call = recorder(url, out)
+    c = MlflowClient(url)
+    exp = c.create_experiment("history")
+    run = c.create_run(exp).info.run_id
+    flavors = {"python_function": {"loader_module": "mlflow.sklearn", "env": {"conda": "conda.yaml"}, "config": {"x": 1}},
+               "sklearn": {"pickled_model": "model.pkl", "sklearn_version": "1.5.0"}}
+    c._record_logged_model(run, Model(artifact_path="model", run_id=run, utc_time_created="2026-12-06 07:00:00.000001", flavors=flavors,
+                                      model_uuid="0123456789abcdef0123456789abcdef", signature=None, metadata={"m": "é"}))
+    model = {"artifact_path": "second", "run_id": run, "utc_time_created": "2026-12-06 07:00:01", "flavors": {"keras": {"config": 2, "v": [1.5, None]}},
+             "extra": {"ignored": True}}
+    call("second", "POST", "/runs/log-model", json={"run_id": run, "model_json": json.dumps(model)})
+    call("null paths", "POST", "/runs/log-model", json={"run_id": run, "model_json": json.dumps(
+        {"artifact_path": None, "run_id": None, "utc_time_created": "t", "flavors": None, "model_uuid": "u"})})
+    history = call("history", "GET", "/runs/get", params={"run_id": run})["run"]["data"]["tags"]
+    call("malformed", "POST", "/runs/log-model", json={"run_id": run, "model_json": "{not json"})
+    call("missing fields", "POST", "/runs/log-model", json={"run_id": run, "model_json": json.dumps({"artifact_path": "a", "run_id": run})})
+    call("no model_json", "POST", "/runs/log-model", json={"run_id": run})
+    call("no run_id", "POST", "/runs/log-model", json={"model_json": json.dumps(model)})
+    call("unknown run", "POST", "/runs/log-model", json={"run_id": "0" * 32, "model_json": json.dumps(model)})
+    c.delete_run(run)
+    call("deleted run", "POST", "/runs/log-model", json={"run_id": run, "model_json": json.dumps(model)})
+    return out, next(t["value"] for t in history if t["key"] == "mlflow.log-model.history").replace(run, "<run>")
+
+
+def test_model_history_matches_mlflow(server, mlflow_url):
+    """The tag is the same text on both servers (json.dumps of MLflow's `get_tags_dict` entries, in order), and the
+    same requests fail with the same codes."""
+    (ours, our_tag), (theirs, their_tag) = model_history_session(server.url), model_history_session(mlflow_url)
+    assert our_tag == their_tag, (our_tag, their_tag)
+    for (name, status, body), (_, want_status, want) in zip(ours, theirs):
+        assert status == want_status, (name, body, want)
+        if status >= 400:
+            assert body["error_code"] == want["error_code"], (name, body, want)
+    assert [s for _, s, _ in ours] == [200, 200, 200, 400, 400, 400, 400, 404, 400]

@@ -221,6 +221,7 @@ import TallyTracking
             "PUT artifacts/**": .update, "GET artifacts/**": .read, "DELETE artifacts/**": .delete, "GET artifacts": .read,
             // Uploads in parts and presigned downloads: the fastapi validator's POST → update, GET → read.
             "POST traces/batchGetInfos": .read,  // validate_can_batch_get_traces
+            "POST runs/log-model": .update,  // validate_can_update_run
             "POST traces/calculate-filter-correlation": .read,  // validate_can_read_traces_by_experiment_ids
             "POST mpu/create/**": .update, "POST mpu/complete/**": .update, "POST mpu/abort/**": .update, "GET presigned/**": .read,
             "POST upload-artifact": .update, "GET /get-artifact": .read, "POST runs/:run_id/metrics": .update,

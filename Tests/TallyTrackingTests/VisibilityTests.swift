@@ -49,6 +49,9 @@ final class FailingMetadata: MetadataStore {
         try inner.setRunTags(id: id, tags)
         try check("setRunTags")  // after the write: the transaction must undo it
     }
+    func updateRunTag(activeRunID id: String, key: String, _ update: (String?) throws -> String) throws -> Bool {
+        try inner.updateRunTag(activeRunID: id, key: key, update)
+    }
     func deleteRunTag(id: String, key: String) throws -> Bool { try inner.deleteRunTag(id: id, key: key) }
     func params(runID: String, keys: [String]) throws -> [String: String] { try inner.params(runID: runID, keys: keys) }
     func insertParams(runID: String, _ params: [KeyValue]) throws -> [String: String] {

@@ -67,6 +67,10 @@ struct RunRoutes {
             try s.logBatch(runID: id, batch: batch, params: try r.keyValues("params"), tags: try r.keyValues("tags"))
             return ByteBuffer(string: Endpoints.empty)
         })
+        t.on("runs/log-model", .post, access: .needs(.update, .runField), use: e.json { r in
+            try s.recordLoggedModel(runID: try r.string("run_id", required: true)!, modelJSON: try r.string("model_json", required: true)!)
+            return Endpoints.empty
+        })
         t.on("runs/log-inputs", .post, access: .needs(.update, .runField), use: e.json(limit: e.largeBody) { r in
             try s.logInputs(runID: try r.runID(), try r.datasetInputs(), models: try r.modelInputs())
             return Endpoints.empty

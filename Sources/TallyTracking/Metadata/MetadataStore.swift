@@ -66,6 +66,10 @@ public protocol MetadataStore: AccessStore, WebhookStore, TraceStore, SpanStore,
     func setRunStage(id: String, _ stage: LifecycleStage, now: Int64) throws
     /// Upserts run tags (last one wins).
     func setRunTags(id: String, _ tags: [KeyValue]) throws
+    /// Replaces tag `key` of the active run `id` with `update(its current value)`, read and written while no other
+    /// writer can change it (SQLite: the one writer; PostgreSQL: the run's row locked): an append that never loses a
+    /// concurrent one. `false` (nothing written) when the run is missing or not active.
+    func updateRunTag(activeRunID id: String, key: String, _ update: (String?) throws -> String) throws -> Bool
     /// Deletes a run tag; `false` when it did not exist.
     func deleteRunTag(id: String, key: String) throws -> Bool
     /// A run's params by key.

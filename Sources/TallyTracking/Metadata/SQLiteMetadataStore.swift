@@ -556,21 +556,34 @@ public final class SQLiteMetadataStore: MetadataStore {
     }
 
     public func setRunTags(id: String, _ tags: [KeyValue]) throws {
-        let write = { (st: inout State) in
-            for t in tags {
-                try st.db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(id), .text(t.key), .text(t.value)])
-                if t.key == "mlflow.runName" { try st.db.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(id)]) }
-            }
-            // The cached run takes the same upserts (nothing to read back).
-            Self.patch(&st, id) { r in
-                for t in tags {
-                    if let i = r.tags.firstIndex(where: { $0.key == t.key }) { r.tags[i].value = t.value } else { r.tags.append(t) }
-                    if t.key == "mlflow.runName" { r.info.runName = t.value }
-                }
-                r.tags.sort { binaryLess($0.key, $1.key) }
-            }
-        }
+        let write = { (st: inout State) in try Self.writeRunTags(&st, id, tags) }
         if tags.count == 1 && tags[0].key != "mlflow.runName" { try locked(write) } else { try transaction { try locked(write) } }
+    }
+
+    /// Upserts run tags, in the database and in the cached run.
+    private static func writeRunTags(_ st: inout State, _ id: String, _ tags: [KeyValue]) throws {
+        for t in tags {
+            try st.db.run("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [.text(id), .text(t.key), .text(t.value)])
+            if t.key == "mlflow.runName" { try st.db.run("UPDATE runs SET name = ? WHERE run_uuid = ?", [.text(t.value), .text(id)]) }
+        }
+        // The cached run takes the same upserts (nothing to read back).
+        Self.patch(&st, id) { r in
+            for t in tags {
+                if let i = r.tags.firstIndex(where: { $0.key == t.key }) { r.tags[i].value = t.value } else { r.tags.append(t) }
+                if t.key == "mlflow.runName" { r.info.runName = t.value }
+            }
+            r.tags.sort { binaryLess($0.key, $1.key) }
+        }
+    }
+
+    public func updateRunTag(activeRunID id: String, key: String, _ update: (String?) throws -> String) throws -> Bool {
+        try locked { st in
+            guard try st.db.rows("SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", [.text(id)]).first?[0].string == LifecycleStage.active.rawValue
+            else { return false }
+            let current = try st.db.rows("SELECT value FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]).first?[0].string
+            try Self.writeRunTags(&st, id, [KeyValue(key: key, value: try update(current))])
+            return true
+        }
     }
 
     public func deleteRunTag(id: String, key: String) throws -> Bool {

@@ -174,6 +174,17 @@ extension PostgresMetadataStore {
         }
     }
 
+    public func updateRunTag(activeRunID id: String, key: String, _ update: (String?) throws -> String) throws -> Bool {
+        try write { c in
+            // The run's row locked: a concurrent update of the same tag waits here and then reads this one's value.
+            guard try c.rows("SELECT lifecycle_stage FROM runs WHERE run_uuid = ? FOR UPDATE", [.text(id)]).first?[0].string
+                == LifecycleStage.active.rawValue else { return false }
+            let current = try c.rows("SELECT value FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]).first?[0].string
+            try Self.upsertTags(c, runID: id, [KeyValue(key: key, value: try update(current))])
+            return true
+        }
+    }
+
     public func deleteRunTag(id: String, key: String) throws -> Bool {
         try conn { try $0.run("DELETE FROM tags WHERE run_uuid = ? AND key = ?", [.text(id), .text(key)]) > 0 }
     }
