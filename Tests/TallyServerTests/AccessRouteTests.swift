@@ -315,6 +315,39 @@ import TallyTracking
         }
     }
 
+    /// The proxied artifact routes name their experiment in the path the router matched: an extra `/` (which the
+    /// router folds) cannot make the access check read another path, nor the `?path=` of the listing.
+    @Test func artifactFamiliesAreCheckedOnTheRoutersPath() async throws {
+        try await LiveServer.with(Self.configure) { s in
+            let admin = Self.basic("admin", Self.adminPassword), api = "/api/2.0/mlflow"
+            _ = try await s.request("POST", api + "/users/create", body: Array(#"{"username": "bob", "password": "bob-password-1"}"#.utf8), headers: admin)
+            let bob = Self.basic("bob", "bob-password-1")
+            var ids: [String] = []
+            for name in ["mine", "theirs"] {
+                ids.append(try #require(try await s.request("POST", api + "/experiments/create", body: Array(#"{"name": "\#(name)"}"#.utf8),
+                                                             headers: admin).json["experiment_id"] as? String))
+            }
+            let grant = #"{"username": "bob", "resource_type": "experiment", "resource_id": "\#(ids[0])", "permission": "EDIT"}"#
+            #expect(try await s.request("POST", "/api/3.0/mlflow/users/permissions/grant", body: Array(grant.utf8), headers: admin).status == 200)
+            let body = Array(#"{"path": "/tmp/x.bin", "num_parts": 1}"#.utf8), base = "/api/2.0/mlflow-artifacts"
+            // Their experiment, however the path is written, with bob's experiment in the query: refused.
+            for path in ["/mpu/create/\(ids[1])/r/artifacts", "//mpu/create/\(ids[1])/r/artifacts", "/mpu//create/\(ids[1])/r/artifacts",
+                         "/mpu//create//\(ids[1])/r/artifacts", "//mpu/abort/\(ids[1])/r/artifacts", "//artifacts/\(ids[1])/r/artifacts/a.txt"] {
+                let put = path.contains("/artifacts/\(ids[1])")
+                let r = try await s.request(put ? "PUT" : "POST", base + path + "?path=\(ids[0])/r/artifacts", body: put ? [1] : body,
+                                            contentType: put ? "application/octet-stream" : "application/json", headers: bob)
+                #expect(r.status == 403, "\(path): \(r.status) \(r.text)")
+            }
+            // Bob's own experiment, with an extra `/`: allowed (a store on disk then answers MLflow's 501).
+            for path in ["/mpu/create/\(ids[0])/r/artifacts", "//mpu//create/\(ids[0])/r/artifacts"] {
+                let r = try await s.request("POST", base + path, body: body, headers: bob)
+                #expect(r.status == 501 && r.errorCode == "NOT_IMPLEMENTED", "\(path): \(r.status) \(r.text)")
+            }
+            // A family with no path after it is no route at all.
+            #expect(try await s.request("POST", base + "/mpu/create/?path=\(ids[0])/x", body: body, headers: admin).status == 404)
+        }
+    }
+
     @Test func logBatchIsCheckedOnBothParsers() async throws {
         try await LiveServer.with(Self.configure) { s in
             let admin = Self.basic("admin", Self.adminPassword), api = "/api/2.0/mlflow"

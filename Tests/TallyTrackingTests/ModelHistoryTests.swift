@@ -21,7 +21,7 @@ import Testing
         let s = f.service
         let run = try s.createRun(experimentID: try s.createExperiment(name: "h")).info.runID
         let servers = backend == .postgres ? [s, try f.secondServer()] : [s]
-        let failures = NSLock(), calls = 48
+        let failures = NSLock(), calls = 80
         nonisolated(unsafe) var errors: [String] = []
         DispatchQueue.concurrentPerform(iterations: calls) { i in
             do {

@@ -23,4 +23,38 @@ import Testing
         // Every trace matching both: perfectly associated, however few.
         #expect(TraceFilterCorrelation(joint: 1, filter1: 1, filter2: 1, total: 1).npmi == 1)
     }
+
+    /// The service's counts over stored traces, on both backends: filters the database decides and ones it does not
+    /// (a tag pattern), the base filter as the universe, only experiments the caller may read, MLflow's errors.
+    @Test(arguments: Backend.all) func countsOverStoredTraces(_ backend: Backend) throws {
+        let f = try Fixture("corr", backend: backend)
+        let s = f.service
+        let other = try s.createExperiment(name: "other")
+        for n in 1...12 {
+            _ = try s.startTrace(TraceTests.trace(n, time: 1_700_000_000_000 + Int64(n % 4) * 1000, state: n % 3 == 0 ? .error : .ok,
+                                                  tags: [KeyValue(key: "team", value: n % 2 == 0 ? "a" : "b")]))
+        }
+        _ = try s.startTrace(TraceTests.trace(99, experiment: other, state: .error, tags: [KeyValue(key: "team", value: "a")]))
+        // Errors: 3, 6, 9, 12; team a: 2, 4, ..., 12; both: 6 and 12.
+        let c = try s.traceFilterCorrelation(experimentIDs: ["0"], filter1: "trace.status = 'ERROR'", filter2: "tags.team = 'a'", base: nil)
+        #expect(c == TraceFilterCorrelation(joint: 2, filter1: 4, filter2: 6, total: 12))
+        let pattern = try s.traceFilterCorrelation(experimentIDs: ["0"], filter1: "trace.status = 'ERROR'", filter2: "tags.team LIKE 'a%'", base: nil)
+        #expect(pattern == c)
+        // The base filter is the universe: traces after the first second (n % 4 != 0: 9 of them; errors 3, 6, 9; team a
+        // 2, 6, 10).
+        let based = try s.traceFilterCorrelation(experimentIDs: ["0"], filter1: "trace.status = 'ERROR'", filter2: "tags.team = 'a'",
+                                                 base: "trace.timestamp_ms > 1700000000000")
+        #expect(based == TraceFilterCorrelation(joint: 1, filter1: 3, filter2: 3, total: 9))
+        // Both experiments, then only those the caller may read.
+        #expect(try s.traceFilterCorrelation(experimentIDs: ["0", other], filter1: "trace.status = 'ERROR'", filter2: "tags.team = 'a'",
+                                             base: nil).totalCount == 13)
+        let scoped = try s.traceFilterCorrelation(experimentIDs: ["0", other], filter1: "trace.status = 'ERROR'", filter2: "tags.team = 'a'",
+                                                  base: nil, scope: Grants(defaultPermission: .noPermissions, grants: [Grant(resource: .experiment(other), permission: .read)]))
+        #expect(scoped == TraceFilterCorrelation(joint: 1, filter1: 1, filter2: 1, total: 1))
+        expectError(.invalidParameterValue, "filter_string2") { _ = try s.traceFilterCorrelation(experimentIDs: ["0"], filter1: "tags.a = 'b'", filter2: "", base: nil) }
+        expectError(.invalidParameterValue, "Invalid experiment ID") {
+            _ = try s.traceFilterCorrelation(experimentIDs: ["x"], filter1: "tags.a = 'b'", filter2: "tags.a = 'c'", base: nil)
+        }
+        expectError(.invalidParameterValue, "Invalid") { _ = try s.traceFilterCorrelation(experimentIDs: ["0"], filter1: "nope", filter2: "tags.a = 'c'", base: nil) }
+    }
 }

@@ -149,8 +149,8 @@ struct AccessGate: Sendable {
             guard !ids.isEmpty else { throw Validation.missing(names[0]) }
             return try ids.map { .experiment(try service.experimentID(ofRun: $0)) }
         case .artifactPath:
-            var path = ArtifactRoutes.proxiedPath(request)
-            if path.isEmpty { path = PercentDecoding.query(request.uri.query ?? "")["path"]?.last ?? "" }
+            // A family's path names the experiment; only the listing (`artifacts`, no family path) names it by `?path=`.
+            let path = ArtifactRoutes.proxiedTarget(request) ?? PercentDecoding.query(request.uri.query ?? "")["path"]?.last ?? ""
             // `<experiment id>/…`: proxied artifacts of runs and logged models live under their experiment's root.
             let first = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             guard let id = Int64(first), String(id) == first, (try? service.experiment(id: first)) != nil else { throw AccessRules.adminOnly }

@@ -53,7 +53,8 @@ struct ArtifactRoutes {
         }
         t.on("mpu/complete/**", .post, access: .needs(.update, .artifactPath)) { request, context in
             let path = Self.proxiedPath(request)
-            return try await e.json { r in
+            // MLflow's client sends each part's presigned URL back: ~0.6 KB a part, several with session tokens.
+            return try await e.json(limit: max(e.largeBody, S3Client.maxParts * 4096)) { r in
                 let parts = try r.objects("parts").enumerated().map { i, o in
                     let part = MLflowRequest(body: o, query: [:])
                     return (number: try part.int64("part_number") ?? 0, etag: try part.string("etag") ?? "")
@@ -120,19 +121,38 @@ struct ArtifactRoutes {
         }
     }
 
-    /// The route families of the proxied API whose paths end in a store-relative path.
-    static let families = ["artifacts/", "mpu/create/", "mpu/complete/", "mpu/abort/", "presigned/"]
+    /// The route families of the proxied API whose paths end in a store-relative path, by path component.
+    static let families: [[Substring]] = [["artifacts"], ["mpu", "create"], ["mpu", "complete"], ["mpu", "abort"], ["presigned"]]
 
-    /// The store-relative path of a proxied artifact request: the raw request path after
-    /// `/mlflow-artifacts/` and its family (`artifacts/`, `mpu/create/`, …), percent-decoded, empty components kept
-    /// (so `artifacts//etc` is the absolute `/etc` that TallyTracking refuses, as MLflow does) and a trailing `/`
+    /// The store-relative path of a proxied artifact request (``proxiedTarget(_:)``; empty when it names none).
+    static func proxiedPath(_ request: Request) -> String { proxiedTarget(request) ?? "" }
+
+    /// The store-relative path of a proxied artifact request, `nil` for a path outside the families (the listing's
+    /// `artifacts`): the raw request path after `/mlflow-artifacts/` and its family (`artifacts`, `mpu/create`, …),
+    /// percent-decoded. The family's components are matched as the router matches them, skipping empty ones (so
+    /// `mpu//create/1/x` is the path `1/x` here, as it is to the router); after it, empty components are kept (so
+    /// `artifacts//etc` is the absolute `/etc` that TallyTracking refuses, as MLflow does), and a trailing `/` is
     /// kept (it makes uploads fail).
-    static func proxiedPath(_ request: Request) -> String {
+    static func proxiedTarget(_ request: Request) -> String? {
         let raw = request.uri.path
-        guard let r = raw.firstRange(of: "/mlflow-artifacts/") else { return "" }
-        let rest = raw[r.upperBound...]
-        guard let family = families.first(where: { rest.hasPrefix($0) }) else { return "" }
-        return PercentDecoding.decode(rest.dropFirst(family.count), plusIsSpace: false)
+        guard let r = raw.firstRange(of: "/mlflow-artifacts/") else { return nil }
+        let parts = raw[r.upperBound...].split(separator: "/", omittingEmptySubsequences: false)
+        for family in families {
+            var i = 0
+            var matched = true
+            for name in family {
+                while i < parts.count, parts[i].isEmpty { i += 1 }
+                guard i < parts.count, parts[i] == name else {
+                    matched = false
+                    break
+                }
+                i += 1
+            }
+            // The family must be followed by a `/` (the listing's bare `artifacts` is not a path).
+            guard matched, i < parts.count else { continue }
+            return PercentDecoding.decode(Substring(parts[i...].joined(separator: "/")), plusIsSpace: false)
+        }
+        return nil
     }
 
     /// Streams a request body into an upload (aborted on any error); returns the bytes written. Over `limit`, the

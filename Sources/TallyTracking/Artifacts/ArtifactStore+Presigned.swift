@@ -41,7 +41,9 @@ extension ArtifactStore {
     /// Starts an upload of `relative` (a file name, checked as ``upload(_:)`` checks it) in `parts` parts, each with
     /// a URL valid for `expires` seconds.
     public func startMultipartUpload(_ relative: String, parts: Int, expires: Int) throws -> MultipartStart {
-        precondition(parts >= 1 && parts <= S3Client.maxParts && expires >= 1, "checked by TrackingService")
+        guard (1...S3Client.maxParts).contains(parts), expires >= 1 else {
+            throw TrackingError(.invalidParameterValue, "An upload in parts has 1 to \(S3Client.maxParts) parts and URLs valid for a second or more")
+        }
         let (client, location, dirs) = try presigning(Self.multipartUnsupported)
         let key = try Self.objectTarget(client, location, dirs, relative)
         let id = try client.initiateMultipart(bucket: location.bucket, key: key, contentType: Self.contentType(key))

@@ -263,17 +263,17 @@ enum TraceSQL {
          [.text(key)] + (value.map { [SQLValue.text($0)] } ?? []))
     }
 
-    /// A page of ids of the traces `filter` selects, in `keys`' order (``ordering(_:)``); every clause must be one
-    /// ``narrowing(_:)`` decides.
+    /// A page of ids of the traces `filter` selects, in `keys`' order (``ordering(_:)``; no keys: in no particular
+    /// order); every clause must be one ``narrowing(_:)`` decides.
     static func page(_ db: some SQLConnection, experimentIDs: [Int64], matching filter: SearchFilter, orderedBy keys: [TraceOrder],
                      offset: Int, limit: Int) throws -> [String] {
         precondition(decidesAll(filter), "a clause only the service decides")
         let ids = Array(Set(experimentIDs))
         guard !ids.isEmpty else { return [] }
         let (narrow, values) = narrowing(filter)
-        let (order, orderValues) = ordering(keys)
+        let (order, orderValues) = keys.isEmpty ? ("", []) : ordering(keys)
         return try db.rows("SELECT t.trace_id FROM traces t WHERE t.experiment_id IN (\(sqlMarks(ids.count)))\(narrow) "
-                           + "ORDER BY \(order) LIMIT \(limit) OFFSET \(offset)", ids.map(SQLValue.integer) + values + orderValues)
+                           + (keys.isEmpty ? "" : "ORDER BY \(order) ") + "LIMIT \(limit) OFFSET \(offset)", ids.map(SQLValue.integer) + values + orderValues)
             .compactMap { $0[0].string }
     }
 

@@ -23,7 +23,7 @@ extension S3Client {
     }
 
     /// The most parts an S3 multipart upload may have.
-    static let maxParts = 10_000
+    public static let maxParts = 10_000
 
     /// Starts a multipart upload; its id.
     func initiateMultipart(bucket: String, key: String, contentType: String) throws -> String {

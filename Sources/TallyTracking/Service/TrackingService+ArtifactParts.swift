@@ -10,28 +10,32 @@ extension TrackingService {
 
     /// The proxied path of an upload in parts: the base name of the client's local `file` (after its last `/` or
     /// `\`, so a Windows client's path works too) under the directory `path`, as MLflow joins them.
+    /// `path` may not be empty: a file at the store's root would stand outside every experiment.
     static func partsTarget(path: String, file: String) throws -> String {
+        try ArtifactStore.checkPath(path)
+        guard !path.isEmpty else { throw ArtifactStore.invalidPath() }
         let base = file.split(separator: "/", omittingEmptySubsequences: false).last!
             .split(separator: "\\", omittingEmptySubsequences: false).last.map(String.init) ?? ""
         guard !base.isEmpty, base != ".", base != ".." else { throw ArtifactStore.filenameRequired }
-        try ArtifactStore.checkPath(path)
-        return path.isEmpty ? base : (path.hasSuffix("/") ? path : path + "/") + base
+        return (path.hasSuffix("/") ? path : path + "/") + base
     }
 
     /// `mpu/create/<path>`: starts an upload of the file `file` into the directory `path` in `parts` parts
     /// (1 to 10,000, S3's bounds), with a presigned URL per part.
     public func startProxiedMultipartUpload(path: String, file: String, parts: Int64?) throws -> ArtifactStore.MultipartStart {
+        let target = try Self.partsTarget(path: path, file: file)
         let store = try proxiedStore()
         guard store.presigns else { throw ArtifactStore.multipartUnsupported }
         guard let parts, (1...Int64(S3Client.maxParts)).contains(parts) else {
             throw TrackingError.invalid("num_parts must be between 1 and \(S3Client.maxParts), got \(parts.map(String.init) ?? "none")")
         }
-        return try store.startMultipartUpload(try Self.partsTarget(path: path, file: file), parts: Int(parts), expires: Self.partURLSeconds)
+        return try store.startMultipartUpload(target, parts: Int(parts), expires: Self.partURLSeconds)
     }
 
     /// `mpu/complete/<path>`: completes the upload `uploadID` from the parts the client sent, each a number
     /// (1 to 10,000) and the ETag S3 gave it, in ascending order.
     public func completeProxiedMultipartUpload(path: String, file: String, uploadID: String, parts: [(number: Int64, etag: String)]) throws {
+        let target = try Self.partsTarget(path: path, file: file)
         let store = try proxiedStore()
         guard store.presigns else { throw ArtifactStore.multipartUnsupported }
         guard !uploadID.isEmpty else { throw Validation.missing("upload_id") }
@@ -44,20 +48,21 @@ extension TrackingService {
             guard !p.etag.isEmpty else { throw Validation.missing("parts[\(i)].etag") }
             last = p.number
         }
-        try store.completeMultipartUpload(try Self.partsTarget(path: path, file: file), uploadID: uploadID,
-                                          parts: parts.map { (Int($0.number), $0.etag) })
+        try store.completeMultipartUpload(target, uploadID: uploadID, parts: parts.map { (Int($0.number), $0.etag) })
     }
 
     /// `mpu/abort/<path>`: abandons the upload `uploadID`, so S3 drops its parts.
     public func abortProxiedMultipartUpload(path: String, file: String, uploadID: String) throws {
+        let target = try Self.partsTarget(path: path, file: file)
         let store = try proxiedStore()
         guard store.presigns else { throw ArtifactStore.multipartUnsupported }
         guard !uploadID.isEmpty else { throw Validation.missing("upload_id") }
-        try store.abortMultipartUpload(try Self.partsTarget(path: path, file: file), uploadID: uploadID)
+        try store.abortMultipartUpload(target, uploadID: uploadID)
     }
 
     /// `presigned/<path>`: a URL the client downloads the file from directly (by byte ranges), and its size.
     public func presignedProxiedDownload(path: String) throws -> (url: String, size: Int) {
+        try ArtifactStore.checkPath(path)
         let store = try proxiedStore()
         guard store.presigns else { throw ArtifactStore.presignedDownloadUnsupported }
         return try store.presignedDownload(path, expires: Self.downloadURLSeconds)

@@ -23,7 +23,7 @@ extension TrackingService {
         }
         let entry = try Self.modelHistoryEntry(parsed, now: Date(timeIntervalSince1970: Double(clock()) / 1000))
         try Validation.runID(runID)
-        let written = try metadata.updateRunTag(activeRunID: runID, key: Self.modelHistoryTag) { current in
+        let append = { (current: String?) throws -> String in
             var history: [JSONValue] = []
             if let current {
                 guard case .array(let stored)? = try? JSONParser.parse(Array(current.utf8)) else {
@@ -34,10 +34,8 @@ extension TrackingService {
             history.append(entry)
             return JSONValue.array(history).pythonDumps()
         }
-        if !written {
-            _ = try activeRun(runID)  // MLflow's error for a missing or deleted run
-            throw TrackingError(.temporarilyUnavailable, "The run \(runID) changed its state while being written; retry the request.")
-        }
+        // Nothing written (the run missing or not active): MLflow's error for the run as it is now.
+        _ = try whileActive(runID) { try metadata.updateRunTag(activeRunID: runID, key: Self.modelHistoryTag, append) ? true : nil }
     }
 
     /// What MLflow's `Model.get_tags_dict` keeps of an `MLmodel`: `run_id` and `artifact_path` (unless null),
@@ -54,15 +52,16 @@ extension TrackingService {
         switch model["flavors"] {
         case nil, .null?: break
         case .object(let members)?:
+            // A repeated flavor stands where it first appears with its last value, as `json.loads` builds a dict.
             var seen = Set<String>()
-            for (name, config) in members.reversed() where seen.insert(name).inserted {  // a repeated flavor: the last, as json.loads keeps it
+            for (name, _) in members where seen.insert(name).inserted {
+                let config = members.last { $0.0 == name }!.1
                 if case .object(let fields) = config {
                     flavors.append((name, .object(fields.filter { $0.0 != "config" })))
                 } else {
                     flavors.append((name, config))
                 }
             }
-            flavors.reverse()
         case let other?:
             throw TrackingError.invalid("Invalid value \(other.pythonRepr) for the model's 'flavors': it must be an object of flavor configurations")
         }
@@ -70,13 +69,14 @@ extension TrackingService {
         return .object(out)
     }
 
-    /// Python's `str(utc_time_created or now)`: a string as it is; an empty value (null, "", 0, false, [], {}) the
+    /// Python's `str(utc_time_created or now)`: a string as it is, a number as Python prints it; an empty value (null,
+    /// "", 0, false, [], {}) the
     /// time now as `datetime.utcnow()` prints it (`2026-12-06 07:01:02.345678`, no fraction on a whole second); anything else as JSON text.
     static func createdText(_ v: JSONValue?, now: Date) -> String {
         switch v {
         case .string(let s)? where !s.isEmpty: return s
         case .bool(true)?: return "True"
-        case .number(let n)? where Double(n) != 0: return n
+        case .number(let n)? where Double(n) != 0: return JSONValue.pythonNumber(n)
         case .array(let a)? where !a.isEmpty: return JSONValue.array(a).pythonDumps()
         case .object(let m)? where !m.isEmpty: return JSONValue.object(m).pythonDumps()
         default:

@@ -193,14 +193,15 @@ extension TrackingService {
     /// `experimentIDs` (when given: an empty list is none) and traces of experiments `scope` may not read are left
     /// out, as MLflow's store leaves them out.
     public func traceInfos(ids: [String], experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [TraceInfo] {
-        if ids.isEmpty || experimentIDs?.isEmpty == true { return [] }
+        let within = try experimentIDs.map { Set(try Self.searchedExperimentIDs($0)) }  // integers, as MLflow reads them
+        if ids.isEmpty || within?.isEmpty == true { return [] }
         var last: [String: Int] = [:]
         for (i, id) in ids.enumerated() { last[id] = i }
         let unique = last.sorted { $0.value < $1.value }.map(\.key)
         let found = Dictionary(try metadata.traces(ids: unique).map { ($0.traceID, $0) }) { a, _ in a }
         return unique.compactMap { id -> TraceInfo? in
             guard let t = found[id], scope.canRead(experiment: t.experimentID) else { return nil }
-            return experimentIDs.map { $0.contains(t.experimentID) } ?? true ? t : nil
+            return within.map { set in Int64(t.experimentID).map(set.contains) ?? false } ?? true ? t : nil
         }
     }
 

@@ -56,15 +56,16 @@ extension TrackingService {
         return SearchPage(items: page, nextPageToken: more ? PageToken.encode(offset: offset + pageIDs.count) : nil)
     }
 
-    /// The ids of the traces of `experiments` that `f` matches, in the order of `keys`, `limit` of them from
+    /// The ids of the traces of `experiments` that `f` matches, in the order of `keys` (none: any order), `limit` of them from
     /// `offset`: the database filters, orders and pages a search whose clauses it decides itself; otherwise each
     /// candidate is read with only the parts the filter and order name.
     func matchingTraces(_ experiments: [Int64], _ f: SearchFilter, orderedBy keys: [TraceOrder], offset: Int = 0, limit: Int = .max) throws -> [String] {
         if TraceSQL.decidesAll(f) {
             return try metadata.traceIDs(experimentIDs: experiments, matching: f, orderedBy: keys, offset: offset, limit: limit)
         }
-        let matched = try withSpansMatching(f, try metadata.traces(experimentIDs: experiments, parts: TraceOrder.parts(f, keys), matching: f)
-            .filter(f.matches)).sorted { TraceOrder.less($0, $1, keys) }
+        var matched = try withSpansMatching(f, try metadata.traces(experimentIDs: experiments, parts: TraceOrder.parts(f, keys), matching: f)
+            .filter(f.matches))
+        if !keys.isEmpty { matched.sort { TraceOrder.less($0, $1, keys) } }
         return matched.dropFirst(offset).prefix(limit).map(\.traceID)
     }
 
