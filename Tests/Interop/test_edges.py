@@ -604,3 +604,59 @@ def test_shutdown_waits_for_requests_within_its_deadline():
         assert again.proc.wait(timeout=20) == 0 and time.time() - t < 5
     finally:
         again.stop()
+
+
+# k) The endpoints session 60 added, under seeded random bodies and odd paths: every answer is MLflow's error JSON
+#    below 500 (or, for what a store on disk cannot do, MLflow's 501 NOT_IMPLEMENTED), and the server stays up.
+
+NEW_ENDPOINTS = [("POST", "/api/3.0/mlflow/traces/batchGetInfos", ["trace_ids", "experiment_ids"]),
+                 ("POST", "/api/3.0/mlflow/traces/calculate-filter-correlation", ["experiment_ids", "filter_string1", "filter_string2", "base_filter"]),
+                 ("POST", API + "/runs/log-model", ["run_id", "model_json"]),
+                 ("POST", "/api/2.0/mlflow-artifacts/mpu/create/{root}", ["path", "num_parts"]),
+                 ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/{root}", ["path", "upload_id", "parts"]),
+                 ("POST", "/api/2.0/mlflow-artifacts/mpu/abort/{root}", ["path", "upload_id"]),
+                 ("GET", "/api/2.0/mlflow-artifacts/presigned/{root}/hello.txt", [])]
+
+
+def test_new_endpoints_hold_under_random_input(target, arts):
+    if not t_is_tally(target):
+        pytest.skip("the 501 allowance and the liveness check are Tally's")
+    import random
+    rng = random.Random(int(os.environ.get("FUZZ_SEED", "60")))
+    scalars = [None, True, 0, -1, 2 ** 63, 1.5, float("nan"), "", "x" * 3000, "tr-nope", arts["rid"], arts["eid"], "../x", "%2e%2e",
+               "trace.status = 'OK'", "tags.`a` = 'b' AND", "feedback.q > 'x'", "/tmp/a.bin", "C:\\x\\y.bin", "..", "\u0000"]
+
+    def value(depth=0):
+        k = rng.random()
+        if depth < 2 and k < 0.2:
+            return [value(depth + 1) for _ in range(rng.choice([0, 1, 3, 40]))]
+        if depth < 2 and k < 0.3:
+            return {rng.choice(["part_number", "etag", "url", "key", "x"]): value(depth + 1) for _ in range(rng.choice([0, 2]))}
+        if depth < 2 and k < 0.35:
+            return json.dumps({"artifact_path": value(2), "flavors": value(2), "run_id": value(2), "utc_time_created": value(2)})
+        return rng.choice(scalars)
+
+    roots = [arts["root"], "..", "%2e%2e/x", "0", "", "/" + arts["root"], arts["root"] + "/../../x", "x" * 300]
+    seen = []
+    for i in range(600):
+        method, path, fields = rng.choice(NEW_ENDPOINTS)
+        path = path.replace("{root}", rng.choice(roots))
+        body = None
+        if method == "POST":
+            obj = {f: value() for f in fields if rng.random() < 0.8}
+            body = json.dumps(obj, allow_nan=True) if rng.random() < 0.95 else "{" + rng.choice(['"a":', "[", '"\\ud800"'])
+        a = call(target, method, path, body, JSON_CT if method == "POST" else None)
+        seen.append(a.status)
+        j = a.json()
+        assert isinstance(j, dict), (path, body, a)
+        if a.status >= 500:
+            assert a.status == 501 and j["error_code"] == "NOT_IMPLEMENTED", (path, body, a)
+        elif a.status >= 400:
+            assert isinstance(j.get("error_code"), str) and isinstance(j.get("message"), str), (path, body, a)
+    assert call(target, "GET", "/health").status == 200
+    assert target.server.proc.poll() is None, "the server died"
+    assert any(s == 200 for s in seen) and any(400 <= s < 500 for s in seen), sorted(set(seen))
+
+
+def t_is_tally(t):
+    return t.tally
