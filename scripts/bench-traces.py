@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """traces/search over many traces: a `tally server` (the binary given) filled with N traces of one experiment, each as
 MLflow 3's client sends it (a dozen metadata entries, three tags, every fifth with a feedback), then each search run
-7 times: the median in ms, and the server's RSS (VmRSS, peak VmHWM) at the end.
+7 times, then each `traces/calculate-filter-correlation` (the UI's NPMI of two filters) 7 times: the median in ms, and
+the server's RSS (VmRSS, peak VmHWM) at the end.
 
     scripts/bench-traces.py .build/release/tally - --n 20000            # SQLite in a temp data directory
     scripts/bench-traces.py .build/release/tally postgresql://… --n 20000
@@ -25,6 +26,12 @@ SEARCHES = [
     ("order by tag", {"order_by": ["tags.priority DESC"]}),
     ("feedback >= 0.5", {"filter": "feedback.quality >= 0.5"}),
     ("page at offset 10,000", {"page_token": "eyJvZmZzZXQiOiAxMDAwMH0="}),
+]
+
+CORRELATIONS = [
+    ("errors ~ team a", "trace.status = 'ERROR'", "tags.team = 'a'", None),
+    ("errors ~ user3, in a window", "trace.status = 'ERROR'", "metadata.`mlflow.user` = 'user3'", "trace.timestamp_ms > 1700000100000"),
+    ("feedback ~ priority (in memory)", "feedback.quality >= 0.5", "tags.priority LIKE '3%'", None),
 ]
 
 
@@ -68,6 +75,15 @@ def main():
                 got = len(call(url, "POST", "/api/3.0/mlflow/traces/search", {"locations": location, "max_results": 100, **extra}).get("traces", []))
                 times.append((time.perf_counter() - t0) * 1000)
             print(f"{name:28s} {statistics.median(times):9.1f} ms  ({got} traces)")
+        for name, f1, f2, base in CORRELATIONS:
+            times, got = [], {}
+            body = {"experiment_ids": [exp], "filter_string1": f1, "filter_string2": f2} | ({"base_filter": base} if base else {})
+            for _ in range(7):
+                t0 = time.perf_counter()
+                got = call(url, "POST", "/api/3.0/mlflow/traces/calculate-filter-correlation", body)
+                times.append((time.perf_counter() - t0) * 1000)
+            counts = "/".join(str(got.get(k, 0)) for k in ("joint_count", "filter1_count", "filter2_count", "total_count"))
+            print(f"{'correlation: ' + name:44s} {statistics.median(times):9.1f} ms  (counts {counts}, npmi {got.get('npmi')})")
         now, peak = server_rss(proc)
         print(f"server RSS {now:.1f} MB, peak {peak:.1f} MB")
     finally:
