@@ -313,6 +313,22 @@ def test_permissions_guard_uploads_in_parts_and_presigned_downloads(monkeypatch)
         s.stop()
 
 
+def test_presigned_download_lifetime_follows_mlflows_variable():
+    """MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS, as MLflow's server reads it: the URLs' X-Amz-Expires; a value S3
+    would refuse when the URL is used stops the server with a clear error instead."""
+    s = Server("--artifacts-destination", s3_prefix("ttl"), env={"MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS": "120"})
+    try:
+        base = s.url + "/api/2.0/mlflow-artifacts"
+        assert requests.put(base + "/artifacts/0/r/artifacts/a.txt", data=b"a", timeout=60).ok
+        url = requests.get(base + "/presigned/0/r/artifacts/a.txt", timeout=60).json()["url"]
+        assert "X-Amz-Expires=120&" in url and requests.get(url, timeout=60).content == b"a", url
+    finally:
+        s.stop()
+    for bad in ["0", "604801", "soon"]:
+        out = start_failure("--artifacts-destination", s3_prefix("ttl"), env={**os.environ, "MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS": bad})
+        assert "MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS is '%s'" % bad in out, out
+
+
 def test_without_presigned_urls_every_byte_goes_through_the_server(monkeypatch):
     """`--no-presigned-artifact-urls` (a bucket clients cannot reach): server-info offers nothing, and a client told
     to use parts and presigned downloads anyway (MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD/DOWNLOAD) gets MLflow's 501

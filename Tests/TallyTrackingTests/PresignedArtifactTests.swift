@@ -85,7 +85,7 @@ import Testing
 
         // The download URL serves the file as an attachment, to anyone holding it, and only the file it names.
         let (url, size) = try s.presignedProxiedDownload(path: "1/r/artifacts/model/weights.bin")
-        #expect(size == bytes.count)
+        #expect(size == bytes.count && url.contains("X-Amz-Expires=300&"), "MLflow's 5 minutes by default")
         let got = try anonymous.send(.GET, url, headers: ["Range": "bytes=100-199"], retry: retry)
         #expect(got.status == 206 && got.body == Array(bytes[100..<200]))
         #expect(got.headers.first(name: "Content-Disposition") == "attachment; filename=weights.bin")
@@ -120,6 +120,13 @@ import Testing
         expectError(.invalidParameterValue, "upload_id") { try s.completeProxiedMultipartUpload(path: "1/r/artifacts", file: "a.bin", uploadID: "", parts: [(1, "e")]) }
         expectError(.invalidParameterValue, "'parts'") { try s.completeProxiedMultipartUpload(path: "1/r/artifacts", file: "a.bin", uploadID: "u", parts: []) }
         expectError(.invalidParameterValue, "parts[0].etag") { try s.completeProxiedMultipartUpload(path: "1/r/artifacts", file: "a.bin", uploadID: "u", parts: [(1, "")]) }
+
+        // The download URLs' lifetime is the server's (MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS).
+        var shortLived = store
+        shortLived.downloadURLSeconds = 42
+        let short = TrackingService(metadata: try SQLiteMetadataStore(path: ":memory:", now: 0), metrics: try Fixture.metricStore(f.dir + "/m3"),
+                                    artifacts: shortLived, clock: f.clock)
+        #expect(try short.presignedProxiedDownload(path: "1/r/artifacts/model/weights.bin").url.contains("X-Amz-Expires=42&"))
 
         // A server told to keep every byte (`--no-presigned-artifact-urls`) answers as a store on disk does.
         var kept = store

@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     /// Whether clients of an S3 `artifactsDestination` get presigned URLs: large uploads in parts and downloads
     /// straight to and from the bucket (`false`: every byte through this server, for buckets clients cannot reach).
     public var presignedArtifactURLs = true
+    /// Seconds a presigned download URL is valid (env `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS`, as MLflow's server
+    /// reads it; 1 to 604,800).
+    public var presignedDownloadSeconds = 300
     /// Artifact root for new experiments (`mlflow-artifacts:` when artifacts are proxied, the default).
     public var defaultArtifactRoot = "mlflow-artifacts:"
     /// Durability of metric points.
@@ -107,6 +110,7 @@ public enum TallyApplication {
         let meta = try openMetadata(config)
         var artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)
         artifacts.presignedURLs = config.presignedArtifactURLs
+        artifacts.downloadURLSeconds = config.presignedDownloadSeconds
         var logger = Logger(label: "tally")
         logger.logLevel = config.logLevel
         let log = logger

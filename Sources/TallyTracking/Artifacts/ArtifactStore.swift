@@ -24,6 +24,11 @@ public struct ArtifactStore: Sendable {
     /// Whether presigned URLs of an S3 store may be handed to clients (``presigns``): off when clients cannot reach
     /// the bucket, so every byte goes through the proxy.
     public var presignedURLs = true
+    /// Seconds a presigned download URL is valid (MLflow's `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS`, 300 by
+    /// default; S3 takes at most 7 days: ``maxPresignedSeconds``).
+    public var downloadURLSeconds = 300
+    /// The longest a presigned URL may be valid (S3 refuses longer ones when they are used).
+    public static let maxPresignedSeconds = 604_800
 
     /// The root directory, or the `s3://` URI of the root.
     public var root: String {

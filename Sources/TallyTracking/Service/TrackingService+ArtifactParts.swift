@@ -5,9 +5,6 @@
 extension TrackingService {
     /// Seconds a part's upload URL is valid (boto3's default, which MLflow's server uses).
     public static let partURLSeconds = 3600
-    /// Seconds a presigned download URL is valid (MLflow's `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS` default).
-    public static let downloadURLSeconds = 300
-
     /// The proxied path of an upload in parts: the base name of the client's local `file` (after its last `/` or
     /// `\`, so a Windows client's path works too) under the directory `path`, as MLflow joins them.
     /// `path` may not be empty: a file at the store's root would stand outside every experiment.
@@ -65,6 +62,6 @@ extension TrackingService {
         try ArtifactStore.checkPath(path)
         let store = try proxiedStore()
         guard store.presigns else { throw ArtifactStore.presignedDownloadUnsupported }
-        return try store.presignedDownload(path, expires: Self.downloadURLSeconds)
+        return try store.presignedDownload(path, expires: store.downloadURLSeconds)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TallyTracking
 
 /// `mlflow server`'s environment variables: an option not given on the command line falls back on MLflow's variable
 /// for it (click's `envvar`), then on the default.
@@ -42,6 +43,9 @@ extension ServerCommand {
     /// `--artifacts-destination`, `MLFLOW_ARTIFACTS_DESTINATION`, or the data directory's `artifacts` (`nil`).
     var artifactsDestination: String? { Self.mlflow(artifactsDestinationOption, "MLFLOW_ARTIFACTS_DESTINATION") }
 
+    /// `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS` (checked by ``validate()``), else MLflow's 300.
+    var presignedDownloadSeconds: Int { Self.environment["MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS"].flatMap { Int($0) } ?? 300 }
+
     /// `--static-prefix`, `MLFLOW_STATIC_PREFIX`, or none (`nil`).
     var staticPrefix: String? { Self.mlflow(staticPrefixOption, "MLFLOW_STATIC_PREFIX") }
 
@@ -49,6 +53,10 @@ extension ServerCommand {
     func validate() throws {
         for variable in ["MLFLOW_ARTIFACTS_ONLY", "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE"] where Self.flagValue(variable) == nil {
             throw ValidationError("\(variable) is '\(Self.environment[variable] ?? "")': true or false")
+        }
+        if let text = Self.environment["MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS"],
+           Int(text).map({ (1...ArtifactStore.maxPresignedSeconds).contains($0) }) != true {
+            throw ValidationError("MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS is '\(text)': seconds from 1 to \(ArtifactStore.maxPresignedSeconds) (S3's 7 days)")
         }
         if portOption == nil, let text = Self.mlflow(nil, "MLFLOW_PORT"), Int(text).map({ (0...65535).contains($0) }) != true {
             throw ValidationError("MLFLOW_PORT is '\(text)': a port number (0-65535), or unset for the default 5000")

@@ -87,6 +87,7 @@ struct ServerCommand: AsyncParsableCommand {
         config.defaultArtifactRoot = defaultArtifactRoot
         config.artifactsDestination = artifactsDestination
         config.presignedArtifactURLs = !noPresignedArtifactUrls
+        config.presignedDownloadSeconds = presignedDownloadSeconds
         config.maxBodyBytes = maxBodyBytes
         config.maxSmallBodyBytes = maxSmallBodyBytes
         config.maxNativeBodyBytes = maxNativeBodyBytes
