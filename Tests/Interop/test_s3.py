@@ -4,6 +4,7 @@ large; listings; downloads by ranged GETs; deletes), a clear startup error for a
 credentials, `tally export` from an S3-backed store, and `tally import` of MLflow runs whose artifact roots are
 `s3://` themselves."""
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -305,6 +306,12 @@ def test_permissions_guard_uploads_in_parts_and_presigned_downloads(monkeypatch)
         r = requests.get(f"{base}/presigned/{eid}/r/artifacts/a.txt", auth=reader, timeout=60)
         assert r.status_code == 200 and r.json()["file_size"] == 1 and requests.get(r.json()["url"], timeout=60).content == b"a", r.text
         assert requests.get(f"{base}/presigned/{eid}/r/artifacts/a.txt", timeout=60).status_code == 401
+        # A run's own presigned URLs: an upload URL needs EDIT (checked once the run is known), a download URL READ.
+        rid = requests.post(api + "/runs/create", json={"experiment_id": eid}, auth=admin, timeout=60).json()["run"]["info"]["run_id"]
+        r = requests.post(api + "/artifacts/presigned-upload-url", json={"run_id": rid, "path": "a.txt"}, auth=reader, timeout=60)
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+        r = requests.post(api + "/artifacts/presigned-download-url", json={"run_id": rid, "path": "a.txt"}, auth=reader, timeout=60)
+        assert r.status_code == 400 and "proxied artifact storage" in r.json()["message"], r.text  # allowed, and then MLflow's refusal
         ok = requests.post(f"{base}/mpu/create/{eid}/r/artifacts", json={"path": "x.bin", "num_parts": 1}, auth=admin, timeout=60)
         assert ok.status_code == 200, ok.text
         assert requests.post(f"{base}/mpu/abort/{eid}/r/artifacts", json={"path": "x.bin", "upload_id": ok.json()["upload_id"]}, auth=admin,
@@ -346,3 +353,51 @@ def test_without_presigned_urls_every_byte_goes_through_the_server(monkeypatch):
     finally:
         s.stop()
 
+
+
+def test_presigned_urls_of_a_runs_own_s3_root_match_mlflow():
+    """`artifacts/presigned-upload-url` and `presigned-download-url` (AWS's SageMaker client): for a run whose
+    artifact root is `s3://` itself, a URL the client PUTs to (with the headers answered) and one it GETs from, as a
+    real `mlflow server` answers them; MLflow's refusals for a proxied root, a root on disk and bad requests."""
+    import uuid
+    tally, oracle = Server(), MlflowServer()
+    local_root = tempfile.mkdtemp(prefix="tally-local-root-")
+    try:
+        answers = {}
+        for name, url in (("tally", tally.url), ("mlflow", oracle.url)):
+            api = url + "/api/2.0/mlflow"
+            c = MlflowClient(url)
+            direct = c.create_experiment("direct-" + uuid.uuid4().hex[:8], artifact_location=s3_prefix("direct"))
+            run = c.create_run(direct).info.run_id
+            up = requests.post(api + "/artifacts/presigned-upload-url", json={"run_id": run, "path": "sub/data.json"}, timeout=60)
+            assert up.status_code == 200, (name, up.text)
+            put = requests.put(up.json()["presigned_url"], data=b'{"a": 1}', headers=up.json()["headers"], timeout=60)
+            assert put.status_code == 200, (name, put.text)
+            down = requests.post(api + "/artifacts/presigned-download-url", json={"run_id": run, "path": "sub/data.json", "expiration": 60},
+                                 timeout=60)
+            assert down.status_code == 200, (name, down.text)
+            got = requests.get(down.json()["presigned_url"], timeout=60)
+            assert got.content == b'{"a": 1}' and "attachment" in got.headers.get("Content-Disposition", ""), (name, got.headers)
+            assert [f.path for f in c.list_artifacts(run, "sub")] == ["sub/data.json"]  # where the client's own listing finds it
+            proxied = c.create_run("0").info.run_id
+            on_disk = c.create_run(c.create_experiment("disk-" + uuid.uuid4().hex[:8], artifact_location=local_root)).info.run_id
+            model = c.create_logged_model(experiment_id=direct).model_id  # a logged model's root in S3 takes uploads too
+            rows = [(sorted(up.json()), sorted(down.json()), "X-Amz-Expires=60&" in down.json()["presigned_url"], down.json()["file_size"])]
+            for path, body in [("upload-url", {"run_id": proxied, "path": "a.txt"}), ("download-url", {"run_id": proxied, "path": "a.txt"}),
+                               ("upload-url", {"run_id": run, "model_id": "m-1", "path": "a.txt"}), ("upload-url", {"path": "a.txt"}),
+                               ("download-url", {"run_id": run, "path": "a.txt", "expiration": 0}),
+                               ("download-url", {"run_id": run, "path": "none.txt"}), ("upload-url", {"run_id": run, "path": "../x"}),
+                               ("upload-url", {"run_id": "0" * 32, "path": "a.txt"}), ("upload-url", {"run_id": on_disk, "path": "a.txt"}),
+                               ("download-url", {"run_id": on_disk, "path": "a.txt"}), ("upload-url", {"model_id": model, "path": "w.bin"})]:
+                r = requests.post(api + "/artifacts/presigned-" + path, json=body, timeout=60)
+                j = r.json()
+                rows.append((path, sorted(body), r.status_code, j.get("error_code"), j.get("message", "").replace(proxied, "<run>")))
+            answers[name] = rows
+        for ours, theirs in zip(answers["tally"], answers["mlflow"]):
+            if ours[-1] != theirs[-1] and ours[:-1] == theirs[:-1] and ours[2] in (404,):  # 404 messages name what is missing their own way
+                continue
+            assert ours == theirs, (ours, theirs)
+    finally:
+        tally.stop()
+        oracle.stop()
+        shutil.rmtree(local_root, ignore_errors=True)

@@ -222,6 +222,7 @@ import TallyTracking
             // Uploads in parts and presigned downloads: the fastapi validator's POST → update, GET → read.
             "POST traces/batchGetInfos": .read,  // validate_can_batch_get_traces
             "POST runs/log-model": .update,  // validate_can_update_run
+            "POST artifacts/presigned-download-url": .read,  // validate_can_read_run
             "POST traces/calculate-filter-correlation": .read,  // validate_can_read_traces_by_experiment_ids
             "POST mpu/create/**": .update, "POST mpu/complete/**": .update, "POST mpu/abort/**": .update, "GET presigned/**": .read,
             "POST upload-artifact": .update, "GET /get-artifact": .read, "POST runs/:run_id/metrics": .update,
@@ -260,6 +261,7 @@ import TallyTracking
             "GET review-queues/items/list", "POST review-queues/items/set-status",
             "GET metrics/get-history-bulk", "GET metrics/get-history-bulk-interval", "POST compare", "POST scoreboard",  // every run checked
             "PUT artifacts", "DELETE artifacts",  // only ever 405
+            "POST artifacts/presigned-upload-url",  // the run's or the model's experiment: UPDATE (checked by the service)
             "GET users/get", "GET users/current", "GET users/list", "PATCH users/update-password", "POST users/permissions/grant",
             "POST users/permissions/revoke", "GET users/permissions/get", "GET users/permissions/list", "GET users/current/permissions",
             "POST tokens", "GET tokens", "DELETE tokens/{id}", "GET permissions",  // AccessControl's own rules

@@ -70,6 +70,11 @@ import Testing
         #expect(t.prefix(2).map(\.0) == ["partNumber", "uploadId"] && t.contains { $0 == ("X-Amz-Security-Token", "TOKEN") })
         let other = s.presign(method: "PUT", path: "/b/k", query: [("partNumber", "3"), ("uploadId", "u")], host: "h", expires: 60, date: Self.exampleDate)
         #expect(t.last!.1 != other.last!.1)
+        // Headers the URL's user must send are signed with `host`, in order.
+        let typed = Self.example.presign(method: "PUT", path: "/b/k", query: [], host: "h", headers: [("Content-Type", " text/plain ")], expires: 60,
+                                         date: Self.exampleDate)
+        let plain = Self.example.presign(method: "PUT", path: "/b/k", query: [], host: "h", expires: 60, date: Self.exampleDate)
+        #expect(typed.contains { $0 == ("X-Amz-SignedHeaders", "content-type;host") } && typed.last!.1 != plain.last!.1)
     }
 
     /// A multipart object's ETag from its parts' (MD5s of "hello" and "world"; the figure from Python's hashlib, and

@@ -89,12 +89,33 @@ struct ArtifactRoutes {
         return o.json
     }
 
-    /// `artifacts/list` of the tracking API.
+    /// `artifacts/list` of the tracking API, and the presigned URLs of a run's own root in S3.
     func addTracking(to t: RouteTable) {
         let s = endpoints.service
         t.on("artifacts/list", .get, access: .needs(.read, .runField), use: endpoints.json { r in
             Self.listing(try s.listArtifacts(runID: try r.runID(), path: try r.string("path")))
         })
+        // A run's or a logged model's: UPDATE on its experiment, checked by the service once it knows which.
+        t.on("artifacts/presigned-upload-url", .post, access: .user, use: endpoints.json { r in
+            Self.presigned(try s.presignedRunUpload(runID: try r.string("run_id"), modelID: try r.string("model_id"),
+                                                    path: try r.string("path", required: true)!, expiration: try r.int64("expiration"), scope: r.grants))
+        })
+        t.on("artifacts/presigned-download-url", .post, access: .needs(.read, .runField), use: endpoints.json { r in
+            Self.presigned(try s.presignedRunDownload(runID: try r.string("run_id", required: true)!, path: try r.string("path", required: true)!,
+                                                      expiration: try r.int64("expiration")))
+        })
+    }
+
+    /// `{"presigned_url": …, "headers": {…}, "file_size": n}` (empty headers and no size left out, as MLflow's proto
+    /// JSON leaves them out).
+    static func presigned(_ p: TrackingService.PresignedURL) -> String {
+        var o = Obj()
+        o.add("presigned_url", p.url)
+        if !p.headers.isEmpty {
+            o.add("headers", raw: "{" + p.headers.map { JSONText.quote($0.0) + ": " + JSONText.quote($0.1) }.joined(separator: ", ") + "}")
+        }
+        if let size = p.fileSize { o.add("file_size", Int64(size)) }
+        return o.json
     }
 
     /// The UI's `upload-artifact` (ajax prefix): `?run_uuid=…&path=…`, the raw file as the body (at most 10 MB).

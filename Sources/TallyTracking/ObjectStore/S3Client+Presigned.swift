@@ -8,10 +8,12 @@ import TallyStore
 extension S3Client {
     /// A URL that lets whoever holds it send `method` to `bucket`/`key` (with `query`) for `expires` seconds from
     /// `date`, without credentials: signed with this client's, for the endpoint's host.
-    public func presignedURL(_ method: HTTPMethod, bucket: String, key: String, query: [(String, String)] = [], expires: Int,
-                             date: Date = Date()) -> String {
+    /// `headers` are signed too: the URL's user must send them as given.
+    public func presignedURL(_ method: HTTPMethod, bucket: String, key: String, query: [(String, String)] = [], headers: [(String, String)] = [],
+                             expires: Int, date: Date = Date()) -> String {
         let p = path(bucket, key)
-        return url(p, endpoint.signer.presign(method: method.rawValue, path: p, query: query, host: presignedHost, expires: expires, date: date))
+        return url(p, endpoint.signer.presign(method: method.rawValue, path: p, query: query, host: presignedHost, headers: headers, expires: expires,
+                                              date: date))
     }
 
     /// The `Host` a client of a presigned URL sends: the endpoint's host, and its port unless it is the scheme's own

@@ -67,25 +67,29 @@ public struct S3Signer: Sendable {
     }
 
     /// The query of a presigned URL (AWS's "Authenticating Requests: Using Query Parameters"): `query` followed by
-    /// the `X-Amz-*` parameters and `X-Amz-Signature`. Only the `host` header is signed and the payload is not
-    /// (`UNSIGNED-PAYLOAD`), so whoever holds the URL may send any body within `expires` seconds of `date`.
+    /// the `X-Amz-*` parameters and `X-Amz-Signature`. The `host` header is signed, with `headers` (which the user of
+    /// the URL must then send as given, e.g. a `Content-Type`), and the payload is not (`UNSIGNED-PAYLOAD`), so
+    /// whoever holds the URL may send any body within `expires` seconds of `date`.
     ///
     /// - Parameters:
     ///   - path: the request path as it will be sent (already URI-encoded).
     ///   - query: the request's own parameters, not encoded.
     ///   - host: the `Host` the client will send (`host[:port]`).
-    public func presign(method: String, path: String, query: [(String, String)], host: String, expires: Int, date: Date = Date()) -> [(String, String)] {
+    public func presign(method: String, path: String, query: [(String, String)], host: String, headers: [(String, String)] = [], expires: Int,
+                        date: Date = Date()) -> [(String, String)] {
         let stamp = Self.amzDate(date)
         let scope = "\(stamp.prefix(8))/\(region)/\(service)/aws4_request"
+        let signed = ([("host", Self.trim(host))] + headers.map { ($0.0.lowercased(), Self.trim($0.1)) }).sorted { $0.0 < $1.0 }
+        let names = signed.map(\.0).joined(separator: ";")
         var q = query
         q.append(("X-Amz-Algorithm", "AWS4-HMAC-SHA256"))
         q.append(("X-Amz-Credential", "\(accessKey)/\(scope)"))
         q.append(("X-Amz-Date", stamp))
         q.append(("X-Amz-Expires", String(expires)))
         if let sessionToken { q.append(("X-Amz-Security-Token", sessionToken)) }
-        q.append(("X-Amz-SignedHeaders", "host"))
+        q.append(("X-Amz-SignedHeaders", names))
         let signature = self.signature(stamp: stamp, scope: scope, [method, path.isEmpty ? "/" : path, Self.canonicalQuery(q),
-                                                                   "host:" + Self.trim(host) + "\n", "host", Self.unsignedPayload])
+                                                                   signed.map { $0.0 + ":" + $0.1 + "\n" }.joined(), names, Self.unsignedPayload])
         q.append(("X-Amz-Signature", signature))
         return q
     }
