@@ -360,11 +360,12 @@ def test_presigned_urls_of_a_runs_own_s3_root_match_mlflow():
     artifact root is `s3://` itself, a URL the client PUTs to (with the headers answered) and one it GETs from, as a
     real `mlflow server` answers them; MLflow's refusals for a proxied root, a root on disk and bad requests."""
     import uuid
-    tally, oracle = Server(), MlflowServer()
+    # Tally on a store on disk (a client made for the request) and on S3 (the store's own client reused).
+    tally, tally_s3, oracle = Server(), Server("--artifacts-destination", s3_prefix("store")), MlflowServer()
     local_root = tempfile.mkdtemp(prefix="tally-local-root-")
     try:
         answers = {}
-        for name, url in (("tally", tally.url), ("mlflow", oracle.url)):
+        for name, url in (("tally", tally.url), ("tally-s3", tally_s3.url), ("mlflow", oracle.url)):
             api = url + "/api/2.0/mlflow"
             c = MlflowClient(url)
             direct = c.create_experiment("direct-" + uuid.uuid4().hex[:8], artifact_location=s3_prefix("direct"))
@@ -393,11 +394,12 @@ def test_presigned_urls_of_a_runs_own_s3_root_match_mlflow():
                 j = r.json()
                 rows.append((path, sorted(body), r.status_code, j.get("error_code"), j.get("message", "").replace(proxied, "<run>")))
             answers[name] = rows
-        for ours, theirs in zip(answers["tally"], answers["mlflow"]):
+        for ours, theirs in [pair for name in ("tally", "tally-s3") for pair in zip(answers[name], answers["mlflow"])]:
             if ours[-1] != theirs[-1] and ours[:-1] == theirs[:-1] and ours[2] in (404,):  # 404 messages name what is missing their own way
                 continue
             assert ours == theirs, (ours, theirs)
     finally:
         tally.stop()
+        tally_s3.stop()
         oracle.stop()
         shutil.rmtree(local_root, ignore_errors=True)

@@ -31,7 +31,7 @@ public struct ServerConfiguration: Sendable {
     public var presignedArtifactURLs = true
     /// Seconds a presigned download URL is valid (env `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS`, as MLflow's server
     /// reads it; 1 to 604,800).
-    public var presignedDownloadSeconds = 300
+    public var presignedDownloadSeconds = ArtifactStore.defaultDownloadURLSeconds
     /// Artifact root for new experiments (`mlflow-artifacts:` when artifacts are proxied, the default).
     public var defaultArtifactRoot = "mlflow-artifacts:"
     /// Durability of metric points.

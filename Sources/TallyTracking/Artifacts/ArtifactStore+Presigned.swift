@@ -32,6 +32,13 @@ extension ArtifactStore {
     /// MLflow's refusal of a presigned download by a store that cannot.
     public static let presignedDownloadUnsupported = TrackingError(.notImplemented, "Multipart download is not supported for the current artifact repository")
 
+    /// The client of an S3 store (`nil` on disk): the server's S3 endpoint and credentials, for other requests of
+    /// the same endpoint too.
+    var objectClient: S3Client? {
+        if case .s3(let client, _, _, _) = backend { return client }
+        return nil
+    }
+
     /// The S3 client and location, when this store may hand out URLs of it; otherwise `unsupported`.
     private func presigning(_ unsupported: TrackingError) throws -> (S3Client, S3Location, DirectoryKeys) {
         guard presignedURLs, case .s3(let client, let location, _, let dirs) = backend else { throw unsupported }

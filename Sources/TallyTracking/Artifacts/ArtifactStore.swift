@@ -24,11 +24,13 @@ public struct ArtifactStore: Sendable {
     /// Whether presigned URLs of an S3 store may be handed to clients (``presigns``): off when clients cannot reach
     /// the bucket, so every byte goes through the proxy.
     public var presignedURLs = true
-    /// Seconds a presigned download URL is valid (MLflow's `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS`, 300 by
-    /// default; S3 takes at most 7 days: ``maxPresignedSeconds``).
-    public var downloadURLSeconds = 300
-    /// The longest a presigned URL may be valid (S3 refuses longer ones when they are used).
-    public static let maxPresignedSeconds = 604_800
+    /// Seconds a presigned download URL is valid (MLflow's `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS`; within
+    /// ``presignedLifetimes``).
+    public var downloadURLSeconds = Self.defaultDownloadURLSeconds
+    /// MLflow's default lifetime of a presigned download URL, in seconds.
+    public static let defaultDownloadURLSeconds = 300
+    /// The lifetimes a presigned URL may have, in seconds: S3 refuses more than 7 days when the URL is used.
+    public static let presignedLifetimes = 1...604_800
 
     /// The root directory, or the `s3://` URI of the root.
     public var root: String {

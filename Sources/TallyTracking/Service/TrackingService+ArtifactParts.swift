@@ -17,12 +17,19 @@ extension TrackingService {
         return (path.hasSuffix("/") ? path : path + "/") + base
     }
 
-    /// `mpu/create/<path>`: starts an upload of the file `file` into the directory `path` in `parts` parts
-    /// (1 to 10,000, S3's bounds), with a presigned URL per part.
-    public func startProxiedMultipartUpload(path: String, file: String, parts: Int64?) throws -> ArtifactStore.MultipartStart {
+    /// The proxied store and the target of an upload in parts (``partsTarget(path:file:)``), or MLflow's
+    /// `NOT_IMPLEMENTED` when the store cannot take parts: the path is checked first, as MLflow checks it.
+    func partsStore(path: String, file: String) throws -> (store: ArtifactStore, target: String) {
         let target = try Self.partsTarget(path: path, file: file)
         let store = try proxiedStore()
         guard store.presigns else { throw ArtifactStore.multipartUnsupported }
+        return (store, target)
+    }
+
+    /// `mpu/create/<path>`: starts an upload of the file `file` into the directory `path` in `parts` parts
+    /// (1 to 10,000, S3's bounds), with a presigned URL per part.
+    public func startProxiedMultipartUpload(path: String, file: String, parts: Int64?) throws -> ArtifactStore.MultipartStart {
+        let (store, target) = try partsStore(path: path, file: file)
         guard let parts, (1...Int64(S3Client.maxParts)).contains(parts) else {
             throw TrackingError.invalid("num_parts must be between 1 and \(S3Client.maxParts), got \(parts.map(String.init) ?? "none")")
         }
@@ -32,9 +39,7 @@ extension TrackingService {
     /// `mpu/complete/<path>`: completes the upload `uploadID` from the parts the client sent, each a number
     /// (1 to 10,000) and the ETag S3 gave it, in ascending order.
     public func completeProxiedMultipartUpload(path: String, file: String, uploadID: String, parts: [(number: Int64, etag: String)]) throws {
-        let target = try Self.partsTarget(path: path, file: file)
-        let store = try proxiedStore()
-        guard store.presigns else { throw ArtifactStore.multipartUnsupported }
+        let (store, target) = try partsStore(path: path, file: file)
         guard !uploadID.isEmpty else { throw Validation.missing("upload_id") }
         guard !parts.isEmpty else { throw Validation.missing("parts") }
         var last: Int64 = 0
@@ -50,9 +55,7 @@ extension TrackingService {
 
     /// `mpu/abort/<path>`: abandons the upload `uploadID`, so S3 drops its parts.
     public func abortProxiedMultipartUpload(path: String, file: String, uploadID: String) throws {
-        let target = try Self.partsTarget(path: path, file: file)
-        let store = try proxiedStore()
-        guard store.presigns else { throw ArtifactStore.multipartUnsupported }
+        let (store, target) = try partsStore(path: path, file: file)
         guard !uploadID.isEmpty else { throw Validation.missing("upload_id") }
         try store.abortMultipartUpload(target, uploadID: uploadID)
     }

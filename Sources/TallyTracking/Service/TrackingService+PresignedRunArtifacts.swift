@@ -36,9 +36,9 @@ extension TrackingService {
             (root, experiment) = (m.artifactURI, m.experimentID)
         }
         try scope.require(.update, on: .experiment(experiment))
-        let (client, location) = try Self.directRoot(root, proxied: "Presigned upload is not supported for proxied artifact storage",
-                                                     unsupported: "Presigned upload is not supported for the current artifact repository")
-        defer { client.close() }
+        let (client, location, owned) = try directRoot(root, proxied: "Presigned upload is not supported for proxied artifact storage",
+                                                       unsupported: "Presigned upload is not supported for the current artifact repository")
+        defer { if owned { client.close() } }
         let key = try ArtifactStore.objectKey(location, path)
         let headers = [("Content-Type", ArtifactStore.contentType(path))]
         return PresignedURL(url: client.presignedURL(.PUT, bucket: location.bucket, key: key, headers: headers, expires: seconds), headers: headers)
@@ -49,12 +49,12 @@ extension TrackingService {
     /// the run's experiment (checked by the route).
     public func presignedRunDownload(runID: String, path: String, expiration: Int64?) throws -> PresignedURL {
         try ArtifactStore.checkPath(path)
-        let seconds = try Self.presignedSeconds(expiration ?? Int64(artifacts?.downloadURLSeconds ?? 300))
+        let seconds = try Self.presignedSeconds(expiration ?? Int64(artifacts?.downloadURLSeconds ?? ArtifactStore.defaultDownloadURLSeconds))
         let root = try run(id: runID).info.artifactURI
-        let (client, location) = try Self.directRoot(root, proxied: "Presigned download is not supported for runs with proxied artifact storage",
-                                                     unsupported: "Presigned download is not supported for the current artifact repository",
-                                                     run: true)
-        defer { client.close() }
+        let (client, location, owned) = try directRoot(root, proxied: "Presigned download is not supported for runs with proxied artifact storage",
+                                                       unsupported: "Presigned download is not supported for the current artifact repository",
+                                                       run: true)
+        defer { if owned { client.close() } }
         let key = try ArtifactStore.objectKey(location, path)
         guard let size = try client.size(bucket: location.bucket, key: key) else { throw ArtifactStore.missing(path) }
         let url = client.presignedURL(.GET, bucket: location.bucket, key: key,
@@ -64,21 +64,25 @@ extension TrackingService {
 
     /// MLflow's bounds of a presigned URL's lifetime: S3 refuses more than 7 days when the URL is used.
     static func presignedSeconds(_ s: Int64) throws -> Int {
-        guard (1...Int64(ArtifactStore.maxPresignedSeconds)).contains(s) else {
-            throw TrackingError.invalid("expiration must be between 1 and \(ArtifactStore.maxPresignedSeconds) seconds (got \(s)).")
+        let lifetimes = ArtifactStore.presignedLifetimes
+        guard let seconds = Int(exactly: s), lifetimes.contains(seconds) else {
+            throw TrackingError.invalid("expiration must be between \(lifetimes.lowerBound) and \(lifetimes.upperBound) seconds (got \(s)).")
         }
-        return Int(s)
+        return seconds
     }
 
     /// A client of the server's S3 endpoint for an `s3://` root, and the root's location; MLflow's refusals for a
-    /// proxied root (400) and for any other (501).
-    static func directRoot(_ root: String, proxied: String, unsupported: String, run: Bool = false) throws -> (S3Client, S3Location) {
+    /// proxied root (400) and for any other (501). The client is the proxied store's when it has one (the same
+    /// endpoint and credentials, from the environment); otherwise one made for the request (`owned`: the caller
+    /// closes it).
+    func directRoot(_ root: String, proxied: String, unsupported: String, run: Bool = false) throws -> (client: S3Client, location: S3Location, owned: Bool) {
         let scheme = root.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } ?? ""
         if root.contains(":"), ["http", "https", "mlflow-artifacts"].contains(scheme) {
             throw TrackingError.invalid("\(proxied) (artifact URI scheme: \(scheme)). This endpoint requires "
                 + (run ? "a run with a direct cloud storage artifact URI." : "a direct cloud storage artifact URI."))
         }
         guard let location = S3Location(uri: root) else { throw TrackingError(.notImplemented, unsupported) }
-        return (try S3Client(), location)
+        if let client = artifacts?.objectClient { return (client, location, false) }
+        return (try S3Client(), location, true)
     }
 }

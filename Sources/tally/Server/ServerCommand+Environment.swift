@@ -44,7 +44,9 @@ extension ServerCommand {
     var artifactsDestination: String? { Self.mlflow(artifactsDestinationOption, "MLFLOW_ARTIFACTS_DESTINATION") }
 
     /// `MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS` (checked by ``validate()``), else MLflow's 300.
-    var presignedDownloadSeconds: Int { Self.environment["MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS"].flatMap { Int($0) } ?? 300 }
+    var presignedDownloadSeconds: Int {
+        Self.environment["MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS"].flatMap { Int($0) } ?? ArtifactStore.defaultDownloadURLSeconds
+    }
 
     /// `--static-prefix`, `MLFLOW_STATIC_PREFIX`, or none (`nil`).
     var staticPrefix: String? { Self.mlflow(staticPrefixOption, "MLFLOW_STATIC_PREFIX") }
@@ -55,8 +57,9 @@ extension ServerCommand {
             throw ValidationError("\(variable) is '\(Self.environment[variable] ?? "")': true or false")
         }
         if let text = Self.environment["MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS"],
-           Int(text).map({ (1...ArtifactStore.maxPresignedSeconds).contains($0) }) != true {
-            throw ValidationError("MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS is '\(text)': seconds from 1 to \(ArtifactStore.maxPresignedSeconds) (S3's 7 days)")
+           Int(text).map(ArtifactStore.presignedLifetimes.contains) != true {
+            let lifetimes = ArtifactStore.presignedLifetimes
+            throw ValidationError("MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS is '\(text)': seconds from \(lifetimes.lowerBound) to \(lifetimes.upperBound) (S3's 7 days)")
         }
         if portOption == nil, let text = Self.mlflow(nil, "MLFLOW_PORT"), Int(text).map({ (0...65535).contains($0) }) != true {
             throw ValidationError("MLFLOW_PORT is '\(text)': a port number (0-65535), or unset for the default 5000")
