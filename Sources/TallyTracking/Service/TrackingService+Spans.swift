@@ -188,10 +188,9 @@ extension TrackingService {
     }
 
     /// `traces/batchGetInfos` (and the first step of `traces/batchGet`): the infos of the traces `ids` names (none for
-    /// an empty list, as MLflow answers it), each
-    /// once, in the order of each id's last mention (MLflow's store orders them so); unknown ids, traces outside
-    /// `experimentIDs` (when given: an empty list is none) and traces of experiments `scope` may not read are left
-    /// out, as MLflow's store leaves them out.
+    /// an empty list, as MLflow answers it), each once, in the order of each id's last mention (MLflow's store orders
+    /// them so); unknown ids, traces outside `experimentIDs` (when given: an empty list is none) and traces of
+    /// experiments `scope` may not read are left out, as MLflow's store leaves them out.
     public func traceInfos(ids: [String], experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [TraceInfo] {
         let within = try experimentIDs.map { Set(try Self.searchedExperimentIDs($0)) }  // integers, as MLflow reads them
         if ids.isEmpty || within?.isEmpty == true { return [] }
@@ -205,7 +204,7 @@ extension TrackingService {
         }
     }
 
-    /// `traces/batchGet`: traces with their spans, in the order asked; unknown ids, traces `scope` may not read or
+    /// `traces/batchGet`: traces with their spans, in ``traceInfos(ids:experimentIDs:scope:)``'s order; unknown ids, traces `scope` may not read or
     /// outside `experimentIDs` (when given), traces whose spans cannot be read, and traces whose spans have not all
     /// come (as MLflow leaves them out) are left out.
     public func tracesWithSpans(ids: [String], experimentIDs: [String]?, scope: Grants = .unrestricted) throws -> [(info: TraceInfo, spans: [JSONValue])] {
