@@ -82,7 +82,7 @@ import TallyTracking
                 ("POST", "/traces/search", #"{"locations": [], "max_results": "x"}"#, 400, "max_results"),
                 ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q"}}"#, 400, "Unknown assessment type: None"),
                 ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "valid": "yes"}}"#, 400, "valid"),
-                ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "expectation": {"value": 1}}}"#, 400, "not both"),
+                ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "expectation": {"value": 1}}}"#, 400, "not several"),
                 ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "source": "me"}}"#, 400, "source"),
                 ("POST", "/traces/\(tid)/assessments", #"{"assessment": {"assessment_name": "q", "feedback": {"value": 1}, "metadata": {"a": 1}}}"#, 400, "metadata"),
                 ("POST", "/traces/search", #"{"locations": {"type": "MLFLOW_EXPERIMENT"}}"#, 400, "locations"),

@@ -189,6 +189,11 @@ final class FailingMetadata: MetadataStore {
     func importReview(schemas: [LabelSchema], queues: [ReviewQueue], items: [ReviewQueueItem]) throws {
         try inner.importReview(schemas: schemas, queues: queues, items: items)
     }
+    func insertIssue(_ issue: TraceIssue) throws { try inner.insertIssue(issue) }
+    func issue(id: String) throws -> TraceIssue? { try inner.issue(id: id) }
+    func updateIssue(id: String, _ change: (inout TraceIssue) throws -> Void) throws -> TraceIssue? { try inner.updateIssue(id: id, change) }
+    func issues(_ search: IssueSearch, offset: Int, limit: Int) throws -> [TraceIssue] { try inner.issues(search, offset: offset, limit: limit) }
+    func importIssues(_ issues: [TraceIssue]) throws { try inner.importIssues(issues) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

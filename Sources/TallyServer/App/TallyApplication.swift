@@ -204,6 +204,7 @@ public enum TallyApplication {
         ScorerRoutes(endpoints: e).add(to: v3)
         LabelSchemaRoutes(endpoints: e).add(to: v3)
         ReviewQueueRoutes(endpoints: e).add(to: v3)
+        IssueRoutes(endpoints: e).add(to: v3)
         v3.on("server-info", .get, access: .open) { _, _ in
             var o = Obj()
             let info = e.service.serverInfo

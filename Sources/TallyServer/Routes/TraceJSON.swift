@@ -105,9 +105,9 @@ enum TraceJSON {
     static let ownFields: Set<String> = ["assessment_id", "assessmentId", "assessment_name", "assessmentName", "trace_id", "traceId",
                                          "create_time", "createTime", "last_update_time", "lastUpdateTime", "valid", "overrides"]
 
-    /// Which kind an assessment message is (`nil`: neither a feedback nor an expectation).
+    /// Which kind an assessment message is, by the one-of member it carries (`nil`: none).
     static func kind(_ o: JSONValue) -> AssessmentKind? {
-        member(o, "feedback") != nil ? .feedback : member(o, "expectation") != nil ? .expectation : nil
+        AssessmentKind.allCases.first { member(o, $0.rawValue) != nil }
     }
 
     /// A request's assessment (its kind is read by ``kind(_:)``; the id and times are the service's to give).
@@ -123,12 +123,13 @@ enum TraceJSON {
             valid = b
         }
         // The fields every reader's client parses: of the types MLflow's protobuf has, so one bad write cannot break them.
-        if member(o, "feedback") != nil && member(o, "expectation") != nil {
-            throw TrackingError(.invalidParameterValue, "An assessment is a feedback or an expectation, not both.")
+        if AssessmentKind.allCases.filter({ member(o, $0.rawValue) != nil }).count > 1 {
+            throw TrackingError(.invalidParameterValue, "An assessment is one of a feedback, an expectation or an issue reference, not several.")
         }
-        for name in ["feedback", "expectation", "source", "error"] {
+        for name in AssessmentKind.allCases.map(\.rawValue) + ["source", "error"] {
             if let v = member(o, name), !v.isObject { throw MLflowRequest.invalid(p + name, v) }
         }
+        if let issue = member(o, "issue") { _ = try string(issue, "issue_name", in: p + "issue.") }
         for name in ["span_id", "rationale"] { _ = try string(o, name, in: p) }
         _ = try map(o, "metadata", in: p)
         if let source = member(o, "source") {
@@ -167,8 +168,8 @@ enum TraceJSON {
         return o.json
     }
 
-    /// Applies a PATCH's fields that `mask` names: the name, the feedback or expectation (and so the value), the
-    /// rationale, metadata merged (the request's keys win), validity.
+    /// Applies a PATCH's fields that `mask` names: the name, the feedback or expectation (and so the value) or the
+    /// issue reference, the rationale, metadata merged (the request's keys win), validity.
     static func merge(_ a: inout Assessment, _ sent: JSONValue, _ mask: Set<String>) throws {
         let o = Assessment.protobufValues(sent)
         let update = try read(o)
@@ -179,7 +180,7 @@ enum TraceJSON {
             if let v { members.append((name, v)) }
         }
         if mask.contains("assessment_name"), !update.name.isEmpty { a.name = update.name }
-        for field in ["feedback", "expectation", "rationale"] where mask.contains(field) { set(field, member(o, field)) }
+        for field in ["feedback", "expectation", "issue", "rationale"] where mask.contains(field) { set(field, member(o, field)) }
         if mask.contains("feedback") || mask.contains("expectation") { a.value = value(.object(members)) }
         if mask.contains("metadata"), let new = member(o, "metadata") {
             guard case .object(let added) = new else { throw MLflowRequest.invalid("assessment.metadata", new) }

@@ -56,8 +56,8 @@ extension MLflowSQLSource {
     }
 
     /// An `assessments` row as the API shows it: the value (JSON in MLflow's column) under `feedback` or
-    /// `expectation` (a structured expectation as `serialized_value`, as MLflow's API writes one); `nil` for kinds
-    /// Tally does not keep (issue references).
+    /// `expectation` (a structured expectation as `serialized_value`, as MLflow's API writes one), or an issue
+    /// reference's under `issue`; `nil` for a kind Tally does not know.
     static func assessment(_ r: [SQLValue]) -> Assessment? {
         guard let kind = AssessmentKind(rawValue: r[3].string ?? "") else { return nil }
         let value = r[4].string ?? "null"
@@ -72,12 +72,14 @@ extension MLflowSQLSource {
             let structured = value.hasPrefix("{") || value.hasPrefix("[")
             body.append(structured ? #""expectation": {"serialized_value": {"serialization_format": "JSON_FORMAT", "value": "# + JSONText.quote(value) + "}}"
                                    : #""expectation": {"value": "# + value + "}")
+        case .issue:  // the value is the reference's one-of as MLflow's entity dumps it: `{"issue_name": …}`
+            body.append(#""issue": "# + (value.hasPrefix("{") ? value : "{}"))
         }
         if let rationale = r[11].string { body.append(#""rationale": "# + JSONText.quote(rationale)) }
         if let metadata = r[14].string, metadata.hasPrefix("{") { body.append(#""metadata": "# + metadata) }
         let valid = r[13].int.map { $0 != 0 } ?? (r[13].string.map { $0 == "true" || $0 == "1" } ?? true)
         return Assessment(id: r[1].string ?? "", traceID: r[0].string ?? "", name: r[2].string ?? "", kind: kind, createTime: r[6].int ?? 0,
-                          lastUpdateTime: r[7].int ?? r[6].int ?? 0, valid: valid, overrides: r[12].string, value: value,
+                          lastUpdateTime: r[7].int ?? r[6].int ?? 0, valid: valid, overrides: r[12].string, value: kind == .issue ? nil : value,
                           body: "{" + body.joined(separator: ", ") + "}")
     }
 

@@ -220,8 +220,8 @@ enum TraceSQL {
 
     /// What the database can decide of a search's clauses exactly as the service does (text equal byte for byte,
     /// as SQLite's `BINARY` and PostgreSQL's `"C"` compare; whole numbers compared), as conditions on `t`, the traces
-    /// table: equality and presence of tags and metadata, the trace name, id, state and client id, times. The rest
-    /// (patterns, negations, assessments, runs) only the service decides.
+    /// table: equality and presence of tags and metadata, the trace name, id, state and client id, times, issue
+    /// links. The rest (patterns, negations, feedback and expectations, runs) only the service decides.
     static func narrowing(_ f: SearchFilter) -> (String, [SQLValue]) {
         var sql = "", values: [SQLValue] = []
         func exists(_ table: String, _ key: String, _ value: String?) {
@@ -238,6 +238,9 @@ enum TraceSQL {
             case (.tag, "IS NOT NULL", _): exists("trace_tags", c.key, nil)
             case (.metadata, "IS NOT NULL", _): exists("trace_metadata", c.key, nil)
             case (.attribute, "=", .string(let v)) where c.key == "name": exists("trace_tags", TraceKeys.traceName, v)
+            case (.issue, "=", .string(let v)):
+                sql += " AND EXISTS (SELECT 1 FROM assessments n WHERE n.trace_id = t.trace_id AND n.name = ? AND n.kind = 'issue')"
+                values.append(.text(v))
             case (.attribute, "=", .string(let v)) where columns[c.key] != nil:
                 sql += " AND \(columns[c.key]!) = ?"
                 values.append(.text(v))

@@ -38,7 +38,7 @@ public struct TraceInfo: Sendable, Equatable {
     public var metadata: [KeyValue]
     /// The trace's tags (by key).
     public var tags: [KeyValue]
-    /// Feedback and expectations logged on the trace, oldest first.
+    /// Feedback, expectations and issue references logged on the trace, oldest first.
     public var assessments: [Assessment]
     /// Runs the trace was linked to after it was made (`traces/link-to-run`, by id order); the run it was made in is
     /// its `mlflow.sourceRun` metadata.
@@ -86,9 +86,12 @@ public enum AssessmentKind: String, Sendable, CaseIterable {
     case feedback
     /// What the trace should have produced.
     case expectation
+    /// A link to a ``TraceIssue`` found in the trace (MLflow's `IssueReference`): named after the issue's id, its value
+    /// the issue's name (`issue.issue_name`).
+    case issue
 }
 
-/// A feedback or expectation logged on a trace (MLflow 3's `Assessment`). Tally reads the fields it searches and
+/// A feedback, expectation or issue reference logged on a trace (MLflow 3's `Assessment`). Tally reads the fields it searches and
 /// orders by; the rest (`source`, the value, `rationale`, `error`, `metadata`, `span_id`) is kept as the client sent
 /// it, as one JSON object (``body``).
 public struct Assessment: Sendable, Equatable {
@@ -98,7 +101,7 @@ public struct Assessment: Sendable, Equatable {
     public var traceID: String
     /// Its name (`quality`, `expected_response`, …).
     public var name: String
-    /// Feedback or expectation.
+    /// Feedback, expectation or issue reference.
     public var kind: AssessmentKind
     /// When it was created, in milliseconds since the epoch.
     public var createTime: Int64
@@ -109,7 +112,7 @@ public struct Assessment: Sendable, Equatable {
     /// The assessment this one overrides, if any.
     public var overrides: String?
     /// The value as JSON text (`0.8`, `"good"`, `true`, `{"a": 1}`), what a `feedback.<name>` clause compares; `nil`
-    /// when it has none (an error instead).
+    /// when it has none (an error instead; an issue reference, whose issue name is in ``body``).
     public var value: String?
     /// The other fields, as a JSON object the server writes and reads.
     public var body: String

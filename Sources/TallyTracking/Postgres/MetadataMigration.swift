@@ -14,7 +14,7 @@ public enum MetadataMigration {
         "experiments", "experiment_tags", "runs", "params", "tags", "inputs", "datasets", "run_outputs", "run_model_inputs", "logged_models", "logged_model_tags",
         "logged_model_params", "logged_model_metrics", "registered_models", "registered_model_tags", "registered_model_aliases",
         "model_versions", "model_version_tags", "users", "user_grants", "access_tokens", "webhooks", "webhook_events",
-    ] + TraceSQL.tables + SpanSQL.tables + EvaluationDatasetSQL.tables + ScorerSQL.tables + ReviewSQL.tables
+    ] + TraceSQL.tables + SpanSQL.tables + EvaluationDatasetSQL.tables + ScorerSQL.tables + ReviewSQL.tables + IssueSQL.tables
 
     /// One table's outcome.
     public struct TableCount: Sendable, Equatable {

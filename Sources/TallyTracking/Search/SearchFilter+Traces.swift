@@ -1,7 +1,7 @@
 import TallyStore
 
 /// MLflow 3's `traces/search` grammar (its `SearchTraceUtils`): attributes under `attribute.`, `attributes.` or
-/// `trace.`; `tag.`/`tags.`; `metadata.`/`request_metadata.`; `feedback.<name>` and `expectation.<name>`.
+/// `trace.`; `tag.`/`tags.`; `metadata.`/`request_metadata.`; `feedback.<name>` and `expectation.<name>`; `issue.id`.
 /// `span.*` clauses search the spans kept here (sent over OTLP), as MLflow's tracking store searches its `spans` table.
 extension SearchFilter {
     static let traceStringAttributes: Set<String> = ["request_id", "status", "client_request_id", "name", "run_id"]
@@ -22,8 +22,7 @@ extension SearchFilter.Parser {
         case "feedback": return .feedback
         case "expectation": return .expectation
         case "span": return .span
-        case "issue":
-            throw TrackingError.invalid("Searching traces by issue is not supported: Tally does not keep issues")
+        case "issue": return .issue
         default:
             throw TrackingError.invalid("Invalid entity type '\(text)'. Valid values are {'tag', 'tags', 'request_metadata', 'metadata', "
                 + "'attribute', 'attributes', 'trace', 'span', 'feedback', 'expectation', 'issue'}")
@@ -61,6 +60,7 @@ extension SearchFilter.Parser {
         case .span where key == "content": ["LIKE", "ILIKE"]
         case .span: ["!=", "=", "IN", "NOT IN", "LIKE", "ILIKE", "RLIKE"]
         case .feedback, .expectation: ["=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE", "RLIKE"]
+        case .issue: ["="]
         case .attribute where Self.traceListAttributes.contains(key): ["=", "!=", "IN", "NOT IN", "LIKE", "ILIKE", "RLIKE"]
         default: ["=", "!=", "LIKE", "ILIKE", "RLIKE"]
         }
@@ -135,6 +135,8 @@ extension SearchFilter {
                 case "end_time_ms": return c.test(Double(t.endTime))
                 default: return false
                 }
+            case .issue:  // any reference to the issue, as MLflow's subquery finds them
+                return t.assessments.contains { a in a.kind == .issue && c.test(a.name) }
             case .span: return true  // decided over the trace's spans (``FilterClause/matches(_:)``)
             case .metric, .parameter, .dataset: return false
             }
@@ -239,7 +241,7 @@ public struct TraceOrder: Sendable, Equatable {
             case (.metadata, _):
                 metadata.append(key)
                 if key == TraceKeys.sourceRun { runs = true }
-            case (.feedback, _), (.expectation, _): assessments = true
+            case (.feedback, _), (.expectation, _), (.issue, _): assessments = true
             case (.attribute, "name"): tags.append(TraceKeys.traceName)
             case (.attribute, "run_id"):
                 metadata.append(TraceKeys.sourceRun)

@@ -7,6 +7,8 @@ public enum SearchEntity: String, Sendable {
     case feedback
     /// A trace's expectation of a name (`expectation.<name>`).
     case expectation
+    /// A trace's link to an issue (`issue.id = '<issue id>'`): any issue reference to it, valid or not.
+    case issue
     /// A trace's span, spans kept here (`span.name`, `span.type`, `span.status`, `span.content`,
     /// `span.attributes.<key>`; `trace.text` is `span.content`): every span clause of a search must hold for one span.
     case span
@@ -188,6 +190,7 @@ public struct SearchFilter: Sendable, Equatable {
             if entity == .attribute, kind == .traces, key == "text" { (entity, key) = (.span, "content") }  // MLflow's alias
             if entity == .attribute { key = try Self.attribute(key, kind: kind) }
             if entity == .span { key = try Self.spanKey(key) }
+            if entity == .issue, key != "id" { throw TrackingError.invalid("Invalid issue attribute '\(key)'. Supported attributes: id") }
             return (entity, key)
         }
 
@@ -345,8 +348,8 @@ public struct SearchFilter: Sendable, Equatable {
         }
 
         func invalidComparator(_ op: String, _ entity: SearchEntity, _ key: String) -> TrackingError {
-            if entity == .span {
-                return .invalid("span.\(key) comparator '\(op)' not one of '{\(allowed(entity, key).map { "'\($0)'" }.joined(separator: ", "))}'")
+            if entity == .span || entity == .issue {
+                return .invalid("\(entity.rawValue).\(key) comparator '\(op)' not one of '{\(allowed(entity, key).map { "'\($0)'" }.joined(separator: ", "))}'")
             }
             var all = allowed(entity, key)
             if [.parameter, .tag, .metadata, .feedback, .expectation].contains(entity) { all += ["IS NULL", "IS NOT NULL"] }
@@ -406,7 +409,7 @@ public struct SearchFilter: Sendable, Equatable {
                 if op == "RLIKE" { try FilterClause.checkPattern(s) }
                 return .string(s)
             default:
-                let what = entity == .parameter ? "parameter" : entity == .tag ? "tag" : entity == .dataset ? "dataset" : "attribute"
+                let what = entity == .parameter ? "parameter" : entity == .tag ? "tag" : entity == .dataset ? "dataset" : entity == .issue ? "issue" : "attribute"
                 throw TrackingError.invalid("Expected a quoted string value for \(what) (e.g. 'my-value'). Got value \(t.text)")
             }
         }

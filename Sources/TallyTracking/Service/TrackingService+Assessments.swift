@@ -7,7 +7,7 @@ extension TrackingService {
     /// MLflow's 404 for the trace of an assessment's get or update.
     static func assessmentTraceNotFound(_ id: String) -> TrackingError { TrackingError.notFound("Trace with request_id '\(id)' not found") }
 
-    /// `traces/{id}/assessments` (POST): adds a feedback or expectation to a trace. The server gives it an id (and
+    /// `traces/{id}/assessments` (POST): adds a feedback, expectation or issue reference to a trace. The server gives it an id (and
     /// times, when the client sent none); one that `overrides` another marks that one invalid. The store checks the
     /// trace and the overridden assessment in the write's own transaction (MLflow's 404s: the trace's, then the
     /// overridden one's).
@@ -37,15 +37,15 @@ extension TrackingService {
     /// MLflow's handler ignores them).
     public static func assessmentMask(_ mask: String?) throws -> Set<String> {
         guard let mask, !mask.isEmpty else { throw Validation.missing("update_mask") }
-        let known: Set<String> = ["assessment_name", "expectation", "feedback", "rationale", "metadata", "valid"]
+        let known: Set<String> = ["assessment_name", "expectation", "feedback", "issue", "rationale", "metadata", "valid"]
         return Set(mask.split(separator: ",").map { path in
             path.trimmingSpaces().reduce(into: "") { s, c in s += c.isUppercase ? "_" + c.lowercased() : String(c) }
         }.filter(known.contains))
     }
 
     /// `traces/{id}/assessments/{assessment_id}` (PATCH): `apply` changes the fields `mask` names
-    /// (``assessmentMask(_:)``); the source, span and creation time stay, the update time is now. A feedback's value
-    /// cannot become an expectation's, or the reverse.
+    /// (``assessmentMask(_:)``); the source, span and creation time stay, the update time is now. An assessment's kind
+    /// stays: a feedback's value cannot become an expectation's, nor either an issue reference.
     public func updateAssessment(traceID: String, id: String, mask: Set<String>, _ apply: (inout Assessment) throws -> Void) throws -> Assessment {
         guard try metadata.traceExperiment(id: traceID) != nil else { throw Self.assessmentTraceNotFound(traceID) }  // the trace's 404 first
         let now = clock()
@@ -56,8 +56,10 @@ extension TrackingService {
             if mask.contains("feedback") && mask.contains("expectation") {
                 throw TrackingError.invalid("Cannot specify both `expectation` and `feedback` parameters.")
             }
-            if mask.contains("expectation") && a.kind != .expectation { throw TrackingError.invalid("Cannot update expectation value on a Feedback assessment.") }
-            if mask.contains("feedback") && a.kind != .feedback { throw TrackingError.invalid("Cannot update feedback value on an Expectation assessment.") }
+            for kind in AssessmentKind.allCases where mask.contains(kind.rawValue) && a.kind != kind {
+                let other = ["feedback": "a Feedback", "expectation": "an Expectation", "issue": "an IssueReference"][a.kind.rawValue]!
+                throw TrackingError.invalid("Cannot update \(kind.rawValue) value on \(other) assessment.")
+            }
             let (kind, created) = (a.kind, a.createTime)
             try apply(&a)
             (a.kind, a.createTime) = (kind, created)
