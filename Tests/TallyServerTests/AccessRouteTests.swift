@@ -89,7 +89,7 @@ import TallyTracking
     static func request(_ path: String, _ method: HTTPRequest.Method, _ access: Access, _ n: Names) -> (path: String, body: [UInt8], contentType: String?, headers: [String: String])? {
         var p = path
         for (param, value) in [(":run_id", n.run), ("{model_id}", n.loggedModel), ("{tag_key}", "k"), ("{id}", "tok-unknown"),
-                               ("{webhook_id}", "no-such-webhook"), ("{dataset_id}", n.dataset), ("{key}", "k"), ("{trace_id}", Names.trace), ("{assessment_id}", "a-unknown"), (":file", "app.js"), ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
+                               ("{webhook_id}", "no-such-webhook"), ("{dataset_id}", n.dataset), ("{key}", "k"), ("{trace_id}", Names.trace), ("{assessment_id}", "a-unknown"), ("{issue_id}", "iss-unknown"), (":file", "app.js"), ("**", "\(n.experiment)/\(n.run)/artifacts/acl.txt")] {
             p = p.replacingOccurrences(of: param, with: value)
         }
         guard !p.contains("{"), !p.split(separator: "/").contains(where: { $0.hasPrefix(":") }) else { return nil }
@@ -246,6 +246,8 @@ import TallyTracking
             // Label schemas and queue listings: validate_can_create_label_schema, validate_can_read_experiment.
             "POST label-schemas/create": .manage, "GET label-schemas/get-by-name": .read, "GET label-schemas/list": .read,
             "GET review-queues/list": .read,
+            // Issues: validate_can_create_issue (UPDATE on the request's experiment).
+            "POST issues": .update,
         ]
         let anyUser: Set<String> = [
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",
@@ -259,6 +261,9 @@ import TallyTracking
             "POST review-queues/create", "POST review-queues/get-or-create-user", "GET review-queues/get", "GET review-queues/get-by-name",
             "POST review-queues/update", "POST review-queues/delete", "POST review-queues/items/add", "POST review-queues/items/remove",
             "GET review-queues/items/list", "POST review-queues/items/set-status",
+            // Issues by id: their experiment's level (checked by the service once it has found them); a search: READ on
+            // the experiment it names, else filtered (checked by the service).
+            "GET issues/{issue_id}", "PATCH issues/{issue_id}", "POST issues/search",
             "GET metrics/get-history-bulk", "GET metrics/get-history-bulk-interval", "POST compare", "POST scoreboard",  // every run checked
             "PUT artifacts", "DELETE artifacts",  // only ever 405
             "POST artifacts/presigned-upload-url",  // the run's or the model's experiment: UPDATE (checked by the service)

@@ -116,7 +116,6 @@ import Testing
         expectError(.invalidParameterValue, "Invalid attribute key 'foo'") { _ = try Self.ids(s, "foo = 'bar'") }
         // Span clauses search spans sent over OTLP (SpanTests): these traces have none.
         #expect(try Self.ids(s, "span.name = 'x'").isEmpty && Self.ids(s, "trace.text LIKE '%x%'").isEmpty)
-        expectError(.invalidParameterValue, "not supported") { _ = try Self.ids(s, "issue.id = 'x'") }
         expectError(.invalidParameterValue, "Invalid regular expression") { _ = try Self.ids(s, "tags.team RLIKE '('") }
         expectError(.invalidParameterValue, "Expected numeric value type for assessment") { _ = try Self.ids(s, "feedback.quality > 'x'") }
         expectError(.invalidParameterValue, "Invalid comparator 'IN' not one of") {

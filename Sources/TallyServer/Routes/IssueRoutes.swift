@@ -4,7 +4,7 @@ import TallyTracking
 /// MLflow 3's issues under `/api/3.0/mlflow/issues` (and the UI's `ajax-api`), as `mlflow.genai.discover_issues`,
 /// `mlflow.log_issue` and the tracing client call them. Creating one needs EDIT on its experiment, reading one READ,
 /// changing one EDIT (MLflow's auth app's rules; by id, the service checks them once it has found the issue); a search
-/// by a caller with grants names an experiment it may read.
+/// sees the experiments the caller may read.
 struct IssueRoutes {
     let endpoints: Endpoints
 

@@ -51,8 +51,8 @@ extension TrackingService {
 
     /// `POST issues/search`: a page of the issues of `experimentID` (every experiment's when none is given) that
     /// `filter` selects, the worst first (``IssueStore/issues(_:offset:limit:)``), with each one's trace count when
-    /// asked; and the next page's token (`nil` on the last). A caller with grants must name an experiment it may read,
-    /// as MLflow's auth app asks.
+    /// asked; and the next page's token (`nil` on the last). An experiment named must be one `scope` may read; with
+    /// none, the issues of the experiments it may read (MLflow's auth app refuses such a search instead).
     public func searchIssues(experimentID: String?, filter: String?, maxResults: Int64?, pageToken: String?, includeTraceCount: Bool,
                              scope: Grants = .unrestricted) throws -> ([TraceIssue], String?) {
         let limit = maxResults ?? Self.defaultIssueSearchResults
@@ -62,13 +62,17 @@ extension TrackingService {
         }
         let offset = try PageToken.decode(pageToken)
         let experiment = try experimentID.flatMap { $0.isEmpty ? nil : String(try Validation.experimentID($0)) }
-        if let experiment {
-            try scope.require(.read, on: .experiment(experiment))
-        } else if !scope.isUnrestricted {
-            throw AccessRules.deniedUnnamed
-        }
+        if let experiment { try scope.require(.read, on: .experiment(experiment)) }
         let search = IssueSearch(experimentID: experiment, filter: try IssueFilter(parsing: filter), includeTraceCount: includeTraceCount)
-        let found = try metadata.issues(search, offset: offset, limit: Int(limit) + 1)
+        let found: [TraceIssue]
+        if experiment == nil && !scope.isUnrestricted {
+            // Every experiment's, as the caller may read them: the issues filtered, then paged (an experiment's issues
+            // number in the tens, a deployment's in the thousands).
+            let readable = try metadata.issues(search, offset: 0, limit: Int(Int32.max)).filter { scope.canRead(experiment: $0.experimentID) }
+            found = Array(readable.dropFirst(offset).prefix(Int(limit) + 1))
+        } else {
+            found = try metadata.issues(search, offset: offset, limit: Int(limit) + 1)
+        }
         return found.count > Int(limit) ? (Array(found.prefix(Int(limit))), PageToken.encode(offset: offset + Int(limit))) : (found, nil)
     }
 
