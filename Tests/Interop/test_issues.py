@@ -4,7 +4,8 @@ traces to, and the UI's issues tab lists.
 Through the unmodified client: MLflow's own demo of issue detection (`mlflow.demo`: traces, evaluation runs, issues
 made from the failing judgements and linked to their traces, then rejected by a refresh) run against Tally and against a
 real `mlflow server` (3.17, SQLite, from the venv), the issues, their trace counts and `issue.id` trace searches
-compared. Then raw requests side by side, the answers compared once ids, clocks and experiment ids are tokens; and the
+compared (which failing traces the demo links, and so how many, depends on the order its evaluation threads ran in:
+the references' contents are compared, and on each server an issue's trace count is the traces its search finds). Then raw requests side by side, the answers compared once ids, clocks and experiment ids are tokens; and the
 same requests as users of MLflow's auth app and of Tally's, the same statuses."""
 import os
 import re
@@ -42,8 +43,8 @@ def issues():
         out.append({"name": i["name"], "description": i["description"], "status": i["status"], "severity": i.get("severity"),
                     "root_causes": i.get("root_causes"), "categories": i.get("categories"), "created_by": i.get("created_by"),
                     "source_run": mlflow.get_run(i["source_run_id"]).info.run_name if i.get("source_run_id") else None,
-                    "trace_count": i["trace_count"], "traces": sorted(t.info.request_preview or "" for t in traces),
-                    "references": sorted((a.issue.issue_name, a.source.source_type, a.rationale or "") for a in refs),
+                    "trace_count": i["trace_count"], "traces": len(traces),
+                    "references": sorted({(a.issue.issue_name, a.source.source_type, a.rationale or "") for a in refs}),
                     "got": TracingClient()._get_issue(i["issue_id"]).name})
     return out
 
@@ -68,11 +69,12 @@ def test_mlflows_issue_demo_reads_the_same(oracles):
     try:
         theirs, ours = demo(oracle.url), demo(tally.url)
         assert ours["first"], "the demo made no issues"
-        assert all(i["trace_count"] == len(i["traces"]) and i["trace_count"] > 0 and i["got"] == i["name"] for i in ours["first"]), ours["first"]
+        assert all(i["trace_count"] == i["traces"] > 0 and i["got"] == i["name"] for i in ours["first"]), ours["first"]
         # The refresh rejected the first issues and made them again: each twice, the new pending.
         assert sorted(i["status"] for i in ours["refreshed"]) == sorted(["rejected"] * len(ours["first"]) + ["pending"] * len(ours["first"]))
         for when in ("first", "refreshed"):
-            problems = [f"{when} #{n}: mlflow {a}, tally {b}" for n, (a, b) in enumerate(zip(theirs[when], ours[when])) if a != b]
+            counted = lambda i: {k: v for k, v in i.items() if k not in ("trace_count", "traces")}
+            problems = [f"{when} #{n}: mlflow {a}, tally {b}" for n, (a, b) in enumerate(zip(theirs[when], ours[when])) if counted(a) != counted(b)]
             assert len(theirs[when]) == len(ours[when]) and not problems, "\n".join(problems)
         assert tally.proc.poll() is None
     finally:
@@ -95,7 +97,7 @@ def scenario(s):
     """Issues made, read, changed, searched and linked to traces, with the requests MLflow refuses."""
     e = s("experiment", "POST", API + "/experiments/create", json={"name": "issues"})["experiment_id"]
     e2 = s("another experiment", "POST", API + "/experiments/create", json={"name": "issues-2"})["experiment_id"]
-    run = s("a run", "POST", API + "/runs/create", json={"experiment_id": e}).get("run", {}).get("info", {}).get("run_id")
+    run = s("a run", "POST", API + "/runs/create", json={"experiment_id": e, "run_name": "r"}).get("run", {}).get("info", {}).get("run_id")
 
     def create(step, **fields):
         return s(step, "POST", ISSUES, json={"experiment_id": e, "name": "n", "description": "d", **fields}).get("issue", {}).get("issue_id")
@@ -113,7 +115,7 @@ def scenario(s):
                        ("no experiment", {"name": "n", "description": "d"}), ("nothing", {}),
                        ("empty name", {"experiment_id": e, "name": "", "description": ""}),
                        ("a number for a name", {"experiment_id": e, "name": 5, "description": "d"}),
-                       ("a number for the experiment", {"experiment_id": int(e), "name": "n", "description": "d"}),
+                       ("a number for the experiment", {"experiment_id": 7, "name": "n", "description": "d"}),
                        ("unknown experiment", {"experiment_id": "999999", "name": "n", "description": "d"}),
                        ("not an experiment id", {"experiment_id": "abc", "name": "n", "description": "d"})]:
         s("create: " + step, "POST", ISSUES, json=body)
@@ -133,16 +135,17 @@ def scenario(s):
     for i, tid in enumerate(TR):
         trace(s, f"trace {i}", tid, e)
 
-    def link(step, tid, issue, **more):
-        a = {"assessment_name": issue, "trace_id": tid, "issue": {"issue_name": "n"}, "source": {"source_type": "LLM_JUDGE", "source_id": "j"}, **more}
+    def link(step, tid, issue, value=None, **more):
+        a = {"assessment_name": issue, "trace_id": tid, "issue": value if value is not None else {"issue_name": "n"},
+             "source": {"source_type": "LLM_JUDGE", "source_id": "j"}, **more}
         return s(step, "POST", f"{V3}/traces/{tid}/assessments", json={"assessment": a}).get("assessment", {}).get("assessment_id")
 
     first = link("link 0 to high", TR[0], high, rationale="slow")
-    link("link 0 to high again, overriding", TR[0], high, overrides=first)
+    link("link 0 to high again", TR[0], high, span_id="0123456789abcdef")
     link("link 1 to high", TR[1], high)
     link("link 2 to low", TR[2], low, metadata={"k": "v"})
     link("link 3 to an unknown issue", TR[3], "iss-ghost")
-    link("an empty reference", TR[3], low, issue={})
+    link("an empty reference", TR[3], low, value={})
     s("a feedback named after an issue", "POST", f"{V3}/traces/{TR[3]}/assessments",
       json={"assessment": {"assessment_name": medium, "trace_id": TR[3], "feedback": {"value": 1}, "source": {"source_type": "HUMAN", "source_id": "x"}}})
     s("the reference", "GET", f"{V3}/traces/{TR[0]}/assessments/{first}")
@@ -153,7 +156,6 @@ def scenario(s):
 
     search("the experiment", experiment_id=e)
     search("with trace counts", experiment_id=e, include_trace_count=True)
-    search("every experiment", include_trace_count=True)
     search("a page", experiment_id=e, max_results=2)
     page = s("a page for its token", "POST", ISSUES + "/search", json={"experiment_id": e, "max_results": 3}).get("next_page_token")
     search("the next page", experiment_id=e, max_results=3, page_token=page)
@@ -161,7 +163,7 @@ def scenario(s):
               "status = \"pending\"", "status = 'pending' AND source_run_id != 'x'",
               "status = 1", "   ", "name = 'x'", "status > 'a'", "status LIKE 'a'", "status IN ('a')", "status = 'a' OR status = 'b'", "status",
               "'status' = 'a'", "`status` = 'a'", "STATUS = 'a'"]:
-        search(f"filter {f!r}", experiment_id=e, filter_string=f)
+        search(f"filter {f.replace(run, '<run>')!r}", experiment_id=e, filter_string=f)
     for mr in (0, -1, 50001):
         search(f"max_results {mr}", experiment_id=e, max_results=mr)
     search("a bad page token", experiment_id=e, page_token="garbage")
@@ -296,8 +298,8 @@ def acl_scenario(s):
     e = s("experiment", "POST", API + "/experiments/create", json={"name": "issues-acl"})["experiment_id"]
     for u, _ in users.values():
         s("user " + u, "POST", API + "/users/create", json={"username": u, "password": u + "-password"})
-    # alice READ, bob EDIT, carol MANAGE, dave NO_PERMISSIONS.
-    for (u, _), level in ((alice, "READ"), (bob, "EDIT"), (carol, "MANAGE"), (dave, "NO_PERMISSIONS")):
+    # alice READ, bob EDIT, carol MANAGE, dave DENY.
+    for (u, _), level in ((alice, "READ"), (bob, "EDIT"), (carol, "MANAGE"), (dave, "DENY")):
         s(f"grant {u} {level}", "POST", V3 + "/users/permissions/grant",
           json={"username": u, "resource_type": "experiment", "resource_id": e, "permission": level})
     made = {}
@@ -316,6 +318,11 @@ def acl_scenario(s):
     return [e]
 
 
+# Where Tally's statuses differ on purpose (MLflow's, Tally's): a create naming no experiment is told what is missing;
+# a search naming none sees the experiments the caller reads, as Tally's other searches do (MLflow's refuses it).
+OTHERWISE = {"create without an experiment": (403, 400), **{f"{u} searches every experiment": (403, 200) for u in ("alice", "bob", "carol", "dave")}}
+
+
 def test_permissions_under_basic_auth(oracles):
     oracle = oracles["auth"].get()
     tally = Server("--auth", "basic", env={"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD})
@@ -325,13 +332,18 @@ def test_permissions_under_basic_auth(oracles):
         acl_scenario(ours)
         problems = []
         for (step, s1, b1), (_, s2, b2) in zip(theirs.steps, ours.steps):
+            if step in OTHERWISE and (s1, s2) == OTHERWISE[step]:
+                continue
             if s1 != s2:
                 problems.append(f"{step}: status mlflow {s1} {str(b1)[:200]!r}, tally {s2} {str(b2)[:200]!r}")
             elif s2 in (401, 403) and (not isinstance(b2, dict) or b2.get("error_code") != ("UNAUTHENTICATED" if s2 == 401 else "PERMISSION_DENIED")):
                 problems.append(f"{step}: tally's body {b2!r}")
         assert not problems, "\n".join(problems)
         refused = {step for step, status, _ in ours.steps if status == 403}
-        assert {"alice creates", "dave creates", "dave gets", "alice changes", "alice searches every experiment"} <= refused, refused
+        assert {"alice creates", "dave creates", "dave gets", "alice changes", "dave searches the experiment"} <= refused, refused
+        # A search of every experiment sees those the caller reads: the experiment's for alice, none for dave.
+        seen = {step: sorted(i["name"] for i in body.get("issues", [])) for step, _, body in ours.steps if step.endswith("every experiment")}
+        assert seen["alice searches every experiment"] == ["bob", "carol"] and seen["dave searches every experiment"] == [], seen
         assert tally.proc.poll() is None
     finally:
         tally.stop()

@@ -121,7 +121,7 @@ import Testing
         #expect(try Self.names(s, e, "source_run_id != '\(run)'").0 == [])
         #expect(try Self.names(s, e, "status = \"pending\" AND source_run_id = '\(run)'").0 == ["medium"])
         #expect(try Self.names(s, e, "status = rejected and source_run_id <> 'x'").0 == ["none2"])
-        #expect(try Self.names(s, e, "  ").0.count == 6)
+        expectError(.invalidParameterValue, "Invalid filter '  '. Could not be parsed.") { _ = try Self.names(s, e, "  ") }
         #expect(try Self.names(s, e, "status = 1").0 == [])
         _ = low
 

@@ -129,14 +129,21 @@ enum TraceJSON {
         for name in AssessmentKind.allCases.map(\.rawValue) + ["source", "error"] {
             if let v = member(o, name), !v.isObject { throw MLflowRequest.invalid(p + name, v) }
         }
-        if let issue = member(o, "issue") { _ = try string(issue, "issue_name", in: p + "issue.") }
+        var given = members
+        if let issue = member(o, "issue"), case .object(var fields) = issue {  // its name as protobuf reads it: "" when not sent
+            if try string(issue, "issue_name", in: p + "issue.") == nil {
+                fields.removeAll { $0.0 == "issue_name" }
+                fields.insert(("issue_name", .string("")), at: 0)
+                given = given.map { $0.0 == "issue" ? ($0.0, .object(fields)) : $0 }
+            }
+        }
         for name in ["span_id", "rationale"] { _ = try string(o, name, in: p) }
         _ = try map(o, "metadata", in: p)
         if let source = member(o, "source") {
             _ = try string(source, "source_type", in: p + "source.")
             _ = try string(source, "source_id", in: p + "source.")
         }
-        let kept = members.filter { !ownFields.contains($0.0) && $0.1 != .null }
+        let kept = given.filter { !ownFields.contains($0.0) && $0.1 != .null }
         return Assessment(id: try string(o, "assessment_id", in: p) ?? "", traceID: try string(o, "trace_id", in: p) ?? "",
                           name: try string(o, "assessment_name", in: p) ?? "", kind: kind(o) ?? .feedback,
                           createTime: try time(o, "create_time", in: p) ?? 0, lastUpdateTime: try time(o, "last_update_time", in: p) ?? 0,
@@ -152,21 +159,31 @@ enum TraceJSON {
         return member(x, "serialized_value").flatMap { member($0, "value")?.text }
     }
 
-    /// An assessment as MLflow writes it.
+    /// An assessment as MLflow writes it: its fields in the order of their proto numbers (as protobuf's JSON writes
+    /// them), members Tally does not know after `metadata`.
     static func assessment(_ a: Assessment) -> String {
+        var kept: [(String, JSONValue)] = []
+        if case .object(let members)? = try? JSONParser.parse(Array(a.body.utf8)) { kept = members }
         var o = Obj()
+        func body(_ names: [String]) {
+            for name in names { if let v = kept.first(where: { $0.0 == name })?.1 { o.add(name, raw: v.compact) } }
+        }
         o.add("assessment_id", a.id)
         o.add("assessment_name", a.name)
         o.add("trace_id", a.traceID)
-        if case .object(let members)? = try? JSONParser.parse(Array(a.body.utf8)) {
-            for (k, v) in members { o.add(k, raw: v.compact) }
-        }
+        body(["span_id", "source"])
         o.add("create_time", ProtoTime.timestamp(a.createTime))
         o.add("last_update_time", ProtoTime.timestamp(a.lastUpdateTime))
+        body(["feedback", "expectation", "rationale", "error", "metadata"])
+        for (k, v) in kept where !bodyOrder.contains(k) { o.add(k, raw: v.compact) }
         o.add("overrides", a.overrides)
         o.add("valid", bool: a.valid)
+        body(["issue"])
         return o.json
     }
+
+    /// The kept members an assessment is written with in their proto place.
+    static let bodyOrder: Set<String> = ["span_id", "source", "feedback", "expectation", "rationale", "error", "metadata", "issue"]
 
     /// Applies a PATCH's fields that `mask` names: the name, the feedback or expectation (and so the value) or the
     /// issue reference, the rationale, metadata merged (the request's keys win), validity.

@@ -4,10 +4,12 @@ extension IssueFilter {
 
     /// Parses an `issues/search` filter as MLflow's `SearchIssuesUtils` reads it: `field = value` or `field != value`
     /// clauses (`<>` is `!=`), joined by AND or side by side. A field is a bare or double-quoted name; a value a quoted
-    /// string, or a bare word or number taken as written. Nothing, or only whitespace, selects every issue.
+    /// string, or a bare word or number taken as written. Nothing selects every issue; only whitespace is refused, as
+    /// MLflow's parser finds no statement in it.
     public init(parsing filter: String?) throws {
         clauses = []
-        guard let filter, !filter.allSatisfy(\.isWhitespace) else { return }
+        guard let filter, !filter.isEmpty else { return }
+        guard !filter.allSatisfy(\.isWhitespace) else { throw TrackingError.invalid("Invalid filter '\(filter)'. Could not be parsed.") }
         let tokens = try FilterToken.tokenize(filter)
         var i = 0
         func isAnd(_ k: Int) -> Bool { if case .word(let w) = tokens[k] { w.uppercased() == "AND" } else { false } }
