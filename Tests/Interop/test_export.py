@@ -159,6 +159,7 @@ def test_export_round_trips_field_by_field(tally_copy):
         expect_same_datasets(m.url, b.url)
         expect_same_scorers(m.url, b.url)
         expect_same_review(m.url, b.url)
+        expect_same_issues(m.url, b.url)
         # A rerun sends nothing; after Tally gains a point and a run, only those go.
         again = export(d, b.url)
         row = lambda out, name: next(l for l in out.stdout.splitlines() if l.strip().startswith(name + "  ")).split()[-1]
@@ -240,6 +241,26 @@ def expect_same_review(a_url, b_url):
     assert a == b and len([k for k in a if k[1] == "queue"]) == 2, (a, b)
 
 
+def expect_same_issues(a_url, b_url):
+    """Every issue the same by experiment name and issue name: its fields, its source run's name, how many traces
+    refer to it, and those traces (MLflow gives each issue a new id, which the exported references name)."""
+    def issues(url):
+        out = {}
+        v3 = url + "/api/3.0/mlflow"
+        for e in experiments(url).values():
+            found = requests.post(v3 + "/issues/search", json={"experiment_id": e["experiment_id"], "include_trace_count": True}).json()
+            for i in found.get("issues", []):
+                traces = requests.post(v3 + "/traces/search", json={"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {
+                    "experiment_id": e["experiment_id"]}}], "filter": f"issue.id = '{i['issue_id']}'"}).json().get("traces", [])
+                run = requests.get(url + "/api/2.0/mlflow/runs/get", params={"run_id": i["source_run_id"]}).json()["run"]["info"]["run_name"] \
+                    if i.get("source_run_id") else None
+                out[(e["name"], i["name"])] = ([i.get(k) for k in ("description", "status", "severity", "root_causes", "categories", "created_by",
+                                                                     "trace_count")], run, sorted(t["trace_id"] for t in traces))
+        return out
+    a, b = issues(a_url), issues(b_url)
+    assert a == b and len(a) == 2 and a[("export-a", "Slow")][0][-1] == 2, (a, b)
+
+
 def journal_size(directory):
     """The bytes of the export journals in `directory` (-1 before there is one)."""
     if not os.path.isdir(directory):
@@ -284,6 +305,7 @@ def test_a_killed_export_finishes_on_rerun_without_duplicates(tally_copy):
         expect_same_datasets(m.url, b.url)  # the dataset once, whole, without the export's marker tag
         expect_same_scorers(m.url, b.url)  # each version once, in order
         expect_same_review(m.url, b.url)  # each question, queue and item once
+        expect_same_issues(m.url, b.url)  # each issue once, its references naming it
         assert "warning" not in out.stderr, out.stderr
         print("kills:", kills)
     finally:

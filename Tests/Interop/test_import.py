@@ -125,9 +125,19 @@ def populate(url, work, prefix="import", points=100_000):
     assert requests.post(rv + "/review-queues/items/set-status",
                          json={"queue_id": queue, "item_id": f"tr-{1:032x}", "status": "COMPLETE", "completed_by": "bob"}).status_code == 200
     assert requests.post(rv + "/review-queues/get-or-create-user", json={"experiment_id": a, "user": "carol"}).status_code == 200
+    # MLflow 3's issues: one with every field (found by a run), one changed since, and references from the traces.
+    made_issues = [requests.post(rv + "/issues", json={"experiment_id": a, **fields}).json()["issue"]["issue_id"] for fields in (
+        {"name": "Slow", "description": "p99 > 2 s", "status": "resolved", "severity": "high", "root_causes": ["cold cache", "é"],
+         "categories": ["latency"], "created_by": "alice", "source_run_id": r1},
+        {"name": "Wrong", "description": "d"})]
+    assert requests.patch(rv + f"/issues/{made_issues[1]}", json={"issue_id": made_issues[1], "severity": "low", "status": "rejected"}).status_code == 200
+    for i, issue in ((1, made_issues[0]), (2, made_issues[0]), (2, made_issues[1])):
+        ref = {"assessment_name": issue, "trace_id": f"tr-{i:032x}", "issue": {"issue_name": "n"}, "rationale": "seen",
+               "source": {"source_type": "LLM_JUDGE", "source_id": "discovery"}}
+        assert requests.post(rv + f"/traces/tr-{i:032x}/assessments", json={"assessment": ref}).status_code == 200
     return {"experiments": [a, b, gone], "runs": [r1, parent.info.run_id, child.info.run_id, trainer.info.run_id, dead, g, d],
             "models": [info.model_id], "registry": [reg], "datasets": [made["dataset_id"]], "scorers": [(a, "tone"), (b, "safety")],
-            "review": [a]}
+            "review": [a], "issues": [a]}
 
 
 @pytest.fixture(scope="module")
@@ -310,6 +320,15 @@ def expect_same(mlflow_url, tally_url, ids):
         for q in got[0]["review_queues"]:
             items = [listing(url, "/review-queues/items/list", queue_id=q["queue_id"]) for url in [mlflow_url, tally_url]]
             assert items[0] == items[1], items
+    for exp in ids.get("issues", []):
+        # Issues as MLflow lists them (ids, fields, times, trace counts kept), and the traces each one's search finds.
+        search = lambda url: requests.post(url + "/api/3.0/mlflow/issues/search", json={"experiment_id": exp, "include_trace_count": True}).json()
+        got = [search(url) for url in [mlflow_url, tally_url]]
+        assert got[0] == got[1] and [i["trace_count"] for i in got[0]["issues"]] == [2, 1], got
+        for i in got[0]["issues"]:
+            found = [requests.post(url + "/api/3.0/mlflow/traces/search", json={"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {
+                "experiment_id": exp}}], "filter": f"issue.id = '{i['issue_id']}'"}).json() for url in [mlflow_url, tally_url]]
+            assert [sorted(t["trace_id"] for t in f["traces"]) for f in found][0] == [sorted(t["trace_id"] for t in f["traces"]) for f in found][1], found
     for name in ids.get("registry", []):
         a = api(mlflow_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]
         b = api(tally_url, "GET", "/registered-models/get", params={"name": name})["registered_model"]

@@ -44,7 +44,9 @@ import Testing
         let hook = try s.createWebhook(WebhookFields(name: "ci", url: "https://8.8.8.8/hook", events: [try WebhookEvent(.modelVersion, .created)],
                                                      description: "d", secret: "s"))
         var trace = TraceTests.trace(1, experiment: exp, tags: [KeyValue(key: "t", value: "1")], metadata: [KeyValue(key: "m", value: "2")])
-        trace.assessments = [TraceTests.feedback(1, "quality", "0.5")]
+        let issue = try s.createIssue(experimentID: exp, name: "slow", description: "d", status: nil, severity: "high", rootCauses: ["cache"],
+                                      sourceRunID: runs[0], categories: ["latency"], createdBy: "alice")
+        trace.assessments = [TraceTests.feedback(1, "quality", "0.5"), IssueTests.reference(1, issue.id)]
         let storedTrace = try s.startTrace(trace)
         try s.logSpans(experimentID: exp, runID: nil, [OTLPResourceSpans(resource: [], spans: [SpanTests.root, SpanTests.grandchild])])
         let storedSpans = try s.metadata.spans(traceIDs: [SpanTests.traceID])
@@ -87,7 +89,7 @@ import Testing
         // Webhooks move as stored, their secrets sealed under the same key (it goes with the data directory).
         #expect(try target.webhooks(id: nil) == [hook] && counts.contains { $0.table == "webhook_events" && $0.source == 1 })
         // Traces with their tags, metadata and assessments.
-        #expect(try target.traces(ids: [storedTrace.traceID]) == [storedTrace] && counts.contains { $0.table == "assessments" && $0.source == 1 })
+        #expect(try target.traces(ids: [storedTrace.traceID]) == [storedTrace] && counts.contains { $0.table == "assessments" && $0.source == 2 })
         // Spans sent over OTLP, with the trace they made.
         #expect(try target.spans(traceIDs: [SpanTests.traceID]) == storedSpans && storedSpans.values.first?.count == 2)
         #expect(counts.contains { $0.table == "spans" && $0.source == 2 })
@@ -103,6 +105,9 @@ import Testing
         #expect(try copied.labelSchema(id: question.id) == question && copied.reviewQueue(id: queue.id) == queue)
         #expect(try copied.reviewItems(queueID: queue.id, status: nil, maxResults: nil, pageToken: nil).0 == queued && queued.count == 1)
         #expect(counts.contains { $0.table == "review_queue_users" && $0.source == 1 })
+        // Issues, and the traces that refer to them.
+        #expect(try copied.issue(id: issue.id) == issue && copied.searchIssues(experimentID: exp, filter: nil, maxResults: nil, pageToken: nil,
+                                                                              includeTraceCount: true).0.map(\.traceCount) == [1])
         // The source is refused while a server holds it.
         let running = try f.reopened()
         #expect(throws: (any Error).self) { _ = try MetadataMigration.run(source: f.dir + "/metadata.sqlite", target: target) { _, _, _ in } }

@@ -343,7 +343,7 @@ export async function scoreboard(query) {
   return call("POST", TALLY + "/scoreboard", query);
 }
 """####),
-        "app.js": ("text/javascript; charset=utf-8", "\"12b596cd8128cc54\"", ####"""
+        "app.js": ("text/javascript; charset=utf-8", "\"9d3cc18ac44fe190\"", ####"""
 // Tally's web UI: hash routes over the MLflow API and Tally's compare API. No framework, no build step.
 import { mlflow, compare, scoreboard, session, loadSession, BASE } from "./api.js";
 import { loginPage, adminPage, permissionsPanel, renderWho } from "./access.js";
@@ -351,6 +351,7 @@ import { tracesPage, tracePage } from "./traces.js";
 import { datasetsPage, datasetPage } from "./datasets.js";
 import { scorersPage } from "./scorers.js";
 import { reviewPage } from "./review.js";
+import { issuesPage } from "./issues.js";
 import { Chart, COLORS, fmt, escape } from "./chart.js";
 import { h, showError, kv as kvTable } from "./dom.js";
 
@@ -442,6 +443,7 @@ async function runs(experimentID) {
       <a id="run-datasets" href="#/experiments/${encodeURIComponent(experimentID)}/datasets">Datasets</a>
       <a id="run-scorers" href="#/experiments/${encodeURIComponent(experimentID)}/scorers">Scorers</a>
       <a id="run-review" href="#/experiments/${encodeURIComponent(experimentID)}/review">Review</a>
+      <a id="run-issues" href="#/experiments/${encodeURIComponent(experimentID)}/issues">Issues</a>
     </div>
     <div id="run-error"></div>
     <div class="tablewrap"><table id="run-table"><thead></thead><tbody></tbody></table></div>
@@ -994,6 +996,10 @@ async function route() {
       const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
       await reviewPage(main, exp, setCrumbs);
     }
+    else if (parts[0] === "experiments" && parts[1] && parts[2] === "issues") {
+      const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
+      await issuesPage(main, exp, setCrumbs);
+    }
     else if (parts[0] === "datasets" && parts[1]) await datasetPage(main, decodeURIComponent(parts[1]), setCrumbs);
     else if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));
     else if (parts[0] === "traces" && parts[1]) await tracePage(main, decodeURIComponent(parts[1]), setCrumbs);
@@ -1465,6 +1471,84 @@ export function sortableHead(table, cols, state, reload) {
 </body>
 </html>
 """####),
+        "issues.js": ("text/javascript; charset=utf-8", "\"21bdcaba5b700192\"", ####"""
+// MLflow 3 issues in the UI: an experiment's issues (what `mlflow.genai.discover_issues` found, or people filed), the
+// worst first, each with its status, how many traces it touches (a link to those traces), its categories and root
+// causes and the run that found it; a status filter, pages, and resolving, rejecting or reopening one.
+import { mlflow3 } from "./api.js";
+import { escape } from "./chart.js";
+import { h, showError } from "./dom.js";
+
+const when = (msValue) => (msValue ? new Date(Number(msValue)).toISOString().replace("T", " ").replace(/\.\d+Z$/, "") : "");
+/// What a status button does to an issue in `status`: [label, new status].
+const actions = (status) => (status === "pending" ? [["Resolve", "resolved"], ["Reject", "rejected"]] : [["Reopen", "pending"]]);
+
+/// The issues of experiment `exp` (its `experiments/get` entity), at `#/experiments/<id>/issues` (MLflow's address).
+export async function issuesPage(main, exp, setCrumbs) {
+  const id = exp.experiment_id, expHref = `#/experiments/${encodeURIComponent(id)}`;
+  setCrumbs([["Experiments", "#/"], [exp.name, expHref], ["Issues"]]);
+  const state = { status: "", tokens: [null], page: 0 };
+  main.innerHTML = "";
+  const box = h(`<section>
+    <h1>${escape(exp.name)}: issues</h1>
+    <div class="toolbar">
+      <label for="issue-status">Status</label>
+      <select id="issue-status"><option value="">any</option><option>pending</option><option>resolved</option><option>rejected</option></select>
+      <span id="issue-count" class="muted"></span>
+    </div>
+    <div id="issue-error"></div>
+    <div class="tablewrap"><table id="issue-table"><thead><tr><th>Severity</th><th>Issue</th><th>Status</th><th class="num">Traces</th>
+      <th>Categories</th><th>Root causes</th><th>Found by</th><th>Created</th><th></th></tr></thead><tbody></tbody></table></div>
+    <div class="pager"><button id="issue-prev">Previous</button><span id="issue-page" class="muted"></span><button id="issue-next">Next</button></div>
+  </section>`);
+  main.append(box);
+  const err = box.querySelector("#issue-error"), body = box.querySelector("#issue-table tbody");
+
+  const load = async () => {
+    err.innerHTML = "";
+    try {
+      const answer = await mlflow3.post("/issues/search", {
+        experiment_id: id, include_trace_count: true, max_results: 50, page_token: state.tokens[state.page] || undefined,
+        filter_string: state.status ? `status = '${state.status}'` : undefined,
+      });
+      const issues = answer.issues || [];
+      state.tokens[state.page + 1] = answer.next_page_token || null;
+      body.replaceChildren(...issues.map((i) => {
+        const traces = `${expHref}/traces?filter=${encodeURIComponent(`issue.id = '${i.issue_id}'`)}`;
+        const row = h(`<table><tr data-issue="${escape(i.issue_id)}">
+          <td class="severity-${escape(i.severity || "none")}">${escape((i.severity || "").replace(/_/g, " "))}</td>
+          <td><strong>${escape(i.name)}</strong><div class="muted wrap">${escape(i.description)}</div></td>
+          <td class="issue-status">${escape(i.status)}</td>
+          <td class="num"><a class="issue-traces" href="${traces}">${escape(String(i.trace_count ?? 0))}</a></td>
+          <td>${(i.categories || []).map((c) => `<span class="pill">${escape(c)}</span>`).join(" ")}</td>
+          <td class="wrap">${escape((i.root_causes || []).join("; "))}</td>
+          <td>${i.source_run_id ? `<a href="#/runs/${encodeURIComponent(i.source_run_id)}">${escape(i.source_run_id.slice(0, 8))}</a>` : escape(i.created_by || "")}</td>
+          <td>${escape(when(i.created_timestamp))}</td>
+          <td>${actions(i.status).map(([label, to]) => `<button data-to="${to}">${label}</button>`).join(" ")}</td>
+        </tr></table>`).querySelector("tr");
+        for (const b of row.querySelectorAll("button")) {
+          b.onclick = async () => {
+            try {
+              await mlflow3.patch(`/issues/${encodeURIComponent(i.issue_id)}`, { issue_id: i.issue_id, status: b.dataset.to });
+              await load();
+            } catch (e) { showError(err, e); }
+          };
+        }
+        return row;
+      }));
+      if (!issues.length) body.replaceChildren(h(`<table><tr><td colspan="9" class="muted">No issues${state.status ? ` ${state.status}` : ""}.</td></tr></table>`).querySelector("tr"));
+      box.querySelector("#issue-count").textContent = `${issues.length} shown`;
+      box.querySelector("#issue-page").textContent = `page ${state.page + 1}`;
+      box.querySelector("#issue-prev").disabled = state.page === 0;
+      box.querySelector("#issue-next").disabled = !state.tokens[state.page + 1];
+    } catch (e) { showError(err, e); }
+  };
+  box.querySelector("#issue-status").onchange = (ev) => { state.status = ev.target.value; state.tokens = [null]; state.page = 0; load(); };
+  box.querySelector("#issue-prev").onclick = () => { state.page -= 1; load(); };
+  box.querySelector("#issue-next").onclick = () => { state.page += 1; load(); };
+  await load();
+}
+"""####),
         "review.js": ("text/javascript; charset=utf-8", "\"ecd9c172a70bc0e3\"", ####"""
 // MLflow 3's human review in the UI: an experiment's questions (label schemas) and review queues, a queue's traces
 // with their status, and labeling one: each question answered as an assessment on the trace, then the item completed.
@@ -1826,7 +1910,7 @@ export async function scorersPage(main, exp, setCrumbs) {
   await load();
 }
 """####),
-        "style.css": ("text/css; charset=utf-8", "\"d424c1719c7548c6\"", ####"""
+        "style.css": ("text/css; charset=utf-8", "\"9ea8a0f49e147ec7\"", ####"""
 :root { --fg: #1b1f24; --muted: #57606a; --bg: #ffffff; --line: #d0d7de; --accent: #0a5bd3; --bad: #b42318; --band: rgba(0,0,0,.12); }
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: var(--fg); background: var(--bg); }
@@ -1863,6 +1947,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .tablewrap { max-height: 70vh; overflow: auto; border: 1px solid var(--line); }
 .pager { margin-top: .5rem; display: flex; gap: .5rem; align-items: center; }
 .status-FAILED { color: var(--bad); }
+.severity-high { color: var(--bad); font-weight: 600; } .severity-medium { color: var(--bad); }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 .card { min-width: 0; }
 .kv td { white-space: normal; overflow-wrap: anywhere; }
@@ -1893,7 +1978,7 @@ h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
 /* A button that reads as a link (opens a panel on the page rather than another page). */
 button.linklike { background: none; border: none; padding: 0; color: inherit; text-decoration: underline; cursor: pointer; font: inherit; }
 """####),
-        "traces.js": ("text/javascript; charset=utf-8", "\"bfc05faf4a06df56\"", ####"""
+        "traces.js": ("text/javascript; charset=utf-8", "\"6ddce7c48809c99d\"", ####"""
 // MLflow 3 traces in the UI: an experiment's traces (MLflow's search grammar, sortable columns, pages, delete) and one
 // trace (its info, assessments, tags, metadata and the span tree as a waterfall, each span's inputs, outputs,
 // attributes and events). The spans come from the trace's artifacts (get-trace-artifact), as MLflow's UI reads them.
@@ -1953,7 +2038,7 @@ export async function tracesPage(main, exp, setCrumbs, params) {
         <td class="preview">${escape(t.request_preview || "")}</td>
         <td class="preview">${escape(t.response_preview || "")}</td>
         <td>${run ? `<a href="#/runs/${encodeURIComponent(run)}">${escape(run.slice(0, 8))}</a>` : ""}</td>
-        <td>${valid.map((a) => `<span class="pill">${escape(a.assessment_name ?? "")}: ${escape(assessmentValue(a))}</span>`).join(" ")}</td>
+        <td>${valid.map((a) => `<span class="pill">${escape(a.issue ? "issue" : a.assessment_name ?? "")}: ${escape(assessmentValue(a))}</span>`).join(" ")}</td>
         <td>${userPairs(tags).map(([k, v]) => `<span class="pill">${escape(k)}=${escape(v)}</span>`).join(" ")}</td></tr></table>`).querySelector("tr");
       row.querySelector("input").onchange = (e) => {
         if (e.target.checked) state.selected.add(id); else state.selected.delete(id);
@@ -2022,10 +2107,11 @@ async function overview(where, experimentID) {
   } catch (e) { where.textContent = ""; }
 }
 
-/// What an assessment says, as text: a feedback's value (or its error), an expectation's value.
+/// What an assessment says, as text: a feedback's value (or its error), an expectation's value, an issue
+/// reference's issue name.
 function assessmentValue(a) {
   const v = a.feedback ? (a.feedback.error ? `error: ${a.feedback.error.error_message || a.feedback.error.error_code || ""}` : a.feedback.value)
-    : a.expectation ? (a.expectation.value ?? a.expectation.serialized_value?.value) : "";
+    : a.expectation ? (a.expectation.value ?? a.expectation.serialized_value?.value) : a.issue ? a.issue.issue_name : "";
   return v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
 }
 
@@ -2059,7 +2145,7 @@ export async function tracePage(main, traceID, setCrumbs) {
   const assessments = info.assessments || [];
   main.querySelector("#trace-assessments").innerHTML = assessments.length ? `<table id="assessment-table"><thead><tr><th>Name</th><th>Value</th>
       <th>Kind</th><th>Source</th><th>Rationale</th><th>Valid</th><th>Updated</th></tr></thead><tbody>${assessments.map((a) => `<tr>
-      <td>${escape(a.assessment_name ?? "")}</td><td class="wrap">${escape(assessmentValue(a))}</td><td>${a.feedback ? "feedback" : "expectation"}</td>
+      <td>${escape(a.assessment_name ?? "")}</td><td class="wrap">${escape(assessmentValue(a))}</td><td>${a.feedback ? "feedback" : a.expectation ? "expectation" : a.issue ? `<a href="#/experiments/${encodeURIComponent(expID)}/issues">issue</a>` : ""}</td>
       <td>${escape([a.source?.source_type, a.source?.source_id].filter(Boolean).join(" "))}</td><td class="wrap">${escape(a.rationale || "")}</td>
       <td>${a.valid === false ? "overridden" : "yes"}</td><td>${escape(time(a.last_update_time))}</td></tr>`).join("")}</tbody></table>`
     : `<p class="muted">No assessments.</p>`;

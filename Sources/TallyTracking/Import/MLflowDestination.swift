@@ -120,4 +120,8 @@ public protocol MLflowDestination: AnyObject {
     func addReviewItems(queueID: String, itemIDs: [String]) throws
     /// Sets an item's status, by `completedBy` (MLflow's auth app puts its caller there instead).
     func setReviewItemStatus(queueID: String, itemID: String, status: ReviewStatus, completedBy: String?) throws
+    /// Creates an issue (MLflow gives its id and times; `sourceRunID` is MLflow's id of the run); its id.
+    func createIssue(_ issue: TraceIssue, experimentID: String, sourceRunID: String?) throws -> String
+    /// Brings an issue MLflow has up to date: its name, description, status and severity.
+    func updateIssue(id: String, _ issue: TraceIssue) throws
 }

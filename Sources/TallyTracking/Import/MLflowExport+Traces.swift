@@ -19,6 +19,7 @@ extension MLflowExport {
             if journal.done[key] == fingerprint { continue }
             try journal.begin(key)
             var sent = t
+            sent.assessments = Self.exported(t.assessments, journal)
             sent.tags = t.tags.filter { $0.key != TraceKeys.artifactLocation && $0.key != TraceKeys.spansLocation }
             sent.metadata = t.metadata.filter { $0.key != TraceKeys.infoFinalized }.map {
                 $0.key == TraceKeys.sourceRun ? KeyValue(key: $0.key, value: journal.mapped[$0.value] ?? $0.value) : $0

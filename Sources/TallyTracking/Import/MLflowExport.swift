@@ -43,6 +43,8 @@ public struct MLflowExport {
         public var scorers = 0, scorerVersions = 0
         /// Label schemas, review queues and their items sent.
         public var labelSchemas = 0, reviewQueues = 0, reviewItems = 0
+        /// Issues sent or brought up to date.
+        public var issues = 0
         /// Registry webhooks created.
         public var webhooks = 0
         /// Artifact files and bytes uploaded.
@@ -84,6 +86,7 @@ public struct MLflowExport {
         for (e, _) in plan {
             try exportLoggedModels(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal,
                                    summary: &summary, progress: progress)
+            try exportIssues(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal, summary: &summary)
             try exportTraces(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal,
                              summary: &summary, progress: progress)
             try exportScorers(of: e, into: target[e.experimentID] ?? "0", service: service, to: destination, journal: &journal, summary: &summary)

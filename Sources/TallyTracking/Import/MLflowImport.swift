@@ -72,6 +72,8 @@ public struct MLflowImport: Sendable {
         public var reviewQueues = 0
         /// Their items.
         public var reviewItems = 0
+        /// Issues (MLflow 3) imported or brought up to date.
+        public var issues = 0
         /// Traces (MLflow 3) imported.
         public var traces = 0
         /// Traces imported before that MLflow changed since (state, tags, metadata, assessments): brought up to date.
@@ -141,6 +143,7 @@ public struct MLflowImport: Sendable {
                                      summary: &summary, dryRun: options.dryRun, progress: progress)
             try service.importScorers(of: e, into: target, from: source, journal: &journal, summary: &summary, dryRun: options.dryRun)
             try service.importReview(of: e, into: target, from: source, journal: &journal, summary: &summary, dryRun: options.dryRun)
+            try service.importIssues(of: e, into: target, from: source, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
         // The registry is global: imported whole when every experiment is, with sources following renumbered ones.
         if options.experiments == nil && options.since == nil {

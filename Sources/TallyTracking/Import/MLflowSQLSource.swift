@@ -30,7 +30,7 @@ final class MLflowSQLSource: MLflowSource {
                          "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags", "webhooks", "webhook_events",
                          "trace_info", "trace_tags", "trace_request_metadata", "assessments", "spans", "entity_associations", "evaluation_datasets",
                          "evaluation_dataset_tags", "evaluation_dataset_records", "scorers", "scorer_versions", "online_scoring_configs",
-                         "label_schemas", "review_queues", "review_queue_users", "review_queue_label_schemas", "review_queue_items"]
+                         "label_schemas", "review_queues", "review_queue_users", "review_queue_label_schemas", "review_queue_items", "issues"]
 
     /// Opens `path` read-only and checks it is an MLflow tracking database.
     convenience init(sqlitePath path: String) throws {

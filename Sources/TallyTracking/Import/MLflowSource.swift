@@ -69,6 +69,9 @@ public protocol MLflowSource: AnyObject {
     /// An experiment's label schemas and review queues with their items (MLflow 3.14 and later; none from an older
     /// MLflow), ids and times kept.
     func review(experimentID: String) throws -> SourceReview
+    /// An experiment's issues (recent MLflow 3 releases; none from an MLflow without them), oldest first, ids and times kept.
+    /// The traces they touch come with the traces, as issue-reference assessments.
+    func issues(experimentID: String) throws -> [TraceIssue]
 }
 
 /// An experiment's human review as a source gives it (``MLflowSource/review(experimentID:)``).

@@ -65,7 +65,7 @@ struct ExportCommand: ParsableCommand {
                 ("runs already exported", "\(summary.runsAlreadyExported)"), ("runs updated", "\(summary.runsUpdated)"),
                 ("params", "\(summary.params)"), ("tags", "\(summary.tags)"), ("inputs", "\(summary.inputs)"),
                 ("metric points", "\(summary.points)"), ("logged models", "\(summary.loggedModels)"), ("traces", "\(summary.traces)"), ("evaluation datasets", "\(summary.datasets)"), ("dataset records", "\(summary.datasetRecords)"), ("scorers", "\(summary.scorers)"), ("scorer versions", "\(summary.scorerVersions)"),
-                ("label schemas", "\(summary.labelSchemas)"), ("review queues", "\(summary.reviewQueues)"), ("review items", "\(summary.reviewItems)"),
+                ("label schemas", "\(summary.labelSchemas)"), ("review queues", "\(summary.reviewQueues)"), ("review items", "\(summary.reviewItems)"), ("issues", "\(summary.issues)"),
                 ("registered models", "\(summary.registeredModels)"), ("model versions", "\(summary.modelVersions)"),
                 ("webhooks", "\(summary.webhooks)"), ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),

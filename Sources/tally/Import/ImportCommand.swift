@@ -91,7 +91,7 @@ struct ImportCommand: ParsableCommand {
                 ("webhooks", "\(summary.webhooks)"), ("traces", "\(summary.traces)"), ("traces updated", "\(summary.tracesUpdated)"),
                 ("evaluation datasets", "\(summary.datasets)"), ("dataset records", "\(summary.datasetRecords)"), ("scorers", "\(summary.scorers)"),
                 ("scorer versions", "\(summary.scorerVersions)"), ("label schemas", "\(summary.labelSchemas)"), ("review queues", "\(summary.reviewQueues)"),
-                ("review items", "\(summary.reviewItems)"),
+                ("review items", "\(summary.reviewItems)"), ("issues", "\(summary.issues)"),
                 ("artifact files", "\(summary.artifactFiles)"),
                 ("artifact bytes", "\(summary.artifactBytes)"), ("warnings", "\(summary.warnings.count)"),
                 ("seconds", String(format: "%.1f", seconds)),

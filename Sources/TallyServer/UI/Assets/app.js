@@ -5,6 +5,7 @@ import { tracesPage, tracePage } from "./traces.js";
 import { datasetsPage, datasetPage } from "./datasets.js";
 import { scorersPage } from "./scorers.js";
 import { reviewPage } from "./review.js";
+import { issuesPage } from "./issues.js";
 import { Chart, COLORS, fmt, escape } from "./chart.js";
 import { h, showError, kv as kvTable } from "./dom.js";
 
@@ -96,6 +97,7 @@ async function runs(experimentID) {
       <a id="run-datasets" href="#/experiments/${encodeURIComponent(experimentID)}/datasets">Datasets</a>
       <a id="run-scorers" href="#/experiments/${encodeURIComponent(experimentID)}/scorers">Scorers</a>
       <a id="run-review" href="#/experiments/${encodeURIComponent(experimentID)}/review">Review</a>
+      <a id="run-issues" href="#/experiments/${encodeURIComponent(experimentID)}/issues">Issues</a>
     </div>
     <div id="run-error"></div>
     <div class="tablewrap"><table id="run-table"><thead></thead><tbody></tbody></table></div>
@@ -647,6 +649,10 @@ async function route() {
     else if (parts[0] === "experiments" && parts[1] && parts[2] === "review") {
       const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
       await reviewPage(main, exp, setCrumbs);
+    }
+    else if (parts[0] === "experiments" && parts[1] && parts[2] === "issues") {
+      const exp = (await mlflow.get("/experiments/get", { experiment_id: decodeURIComponent(parts[1]) })).experiment;
+      await issuesPage(main, exp, setCrumbs);
     }
     else if (parts[0] === "datasets" && parts[1]) await datasetPage(main, decodeURIComponent(parts[1]), setCrumbs);
     else if (parts[0] === "experiments" && parts[1]) await runs(decodeURIComponent(parts[1]));

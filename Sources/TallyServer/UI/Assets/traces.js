@@ -57,7 +57,7 @@ export async function tracesPage(main, exp, setCrumbs, params) {
         <td class="preview">${escape(t.request_preview || "")}</td>
         <td class="preview">${escape(t.response_preview || "")}</td>
         <td>${run ? `<a href="#/runs/${encodeURIComponent(run)}">${escape(run.slice(0, 8))}</a>` : ""}</td>
-        <td>${valid.map((a) => `<span class="pill">${escape(a.assessment_name ?? "")}: ${escape(assessmentValue(a))}</span>`).join(" ")}</td>
+        <td>${valid.map((a) => `<span class="pill">${escape(a.issue ? "issue" : a.assessment_name ?? "")}: ${escape(assessmentValue(a))}</span>`).join(" ")}</td>
         <td>${userPairs(tags).map(([k, v]) => `<span class="pill">${escape(k)}=${escape(v)}</span>`).join(" ")}</td></tr></table>`).querySelector("tr");
       row.querySelector("input").onchange = (e) => {
         if (e.target.checked) state.selected.add(id); else state.selected.delete(id);
@@ -126,10 +126,11 @@ async function overview(where, experimentID) {
   } catch (e) { where.textContent = ""; }
 }
 
-/// What an assessment says, as text: a feedback's value (or its error), an expectation's value.
+/// What an assessment says, as text: a feedback's value (or its error), an expectation's value, an issue
+/// reference's issue name.
 function assessmentValue(a) {
   const v = a.feedback ? (a.feedback.error ? `error: ${a.feedback.error.error_message || a.feedback.error.error_code || ""}` : a.feedback.value)
-    : a.expectation ? (a.expectation.value ?? a.expectation.serialized_value?.value) : "";
+    : a.expectation ? (a.expectation.value ?? a.expectation.serialized_value?.value) : a.issue ? a.issue.issue_name : "";
   return v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v);
 }
 
@@ -163,7 +164,7 @@ export async function tracePage(main, traceID, setCrumbs) {
   const assessments = info.assessments || [];
   main.querySelector("#trace-assessments").innerHTML = assessments.length ? `<table id="assessment-table"><thead><tr><th>Name</th><th>Value</th>
       <th>Kind</th><th>Source</th><th>Rationale</th><th>Valid</th><th>Updated</th></tr></thead><tbody>${assessments.map((a) => `<tr>
-      <td>${escape(a.assessment_name ?? "")}</td><td class="wrap">${escape(assessmentValue(a))}</td><td>${a.feedback ? "feedback" : "expectation"}</td>
+      <td>${escape(a.assessment_name ?? "")}</td><td class="wrap">${escape(assessmentValue(a))}</td><td>${a.feedback ? "feedback" : a.expectation ? "expectation" : a.issue ? `<a href="#/experiments/${encodeURIComponent(expID)}/issues">issue</a>` : ""}</td>
       <td>${escape([a.source?.source_type, a.source?.source_id].filter(Boolean).join(" "))}</td><td class="wrap">${escape(a.rationale || "")}</td>
       <td>${a.valid === false ? "overridden" : "yes"}</td><td>${escape(time(a.last_update_time))}</td></tr>`).join("")}</tbody></table>`
     : `<p class="muted">No assessments.</p>`;
