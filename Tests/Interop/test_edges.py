@@ -606,7 +606,7 @@ def test_shutdown_waits_for_requests_within_its_deadline():
         again.stop()
 
 
-# k) The endpoints session 60 added, under seeded random bodies and odd paths: every answer is MLflow's error JSON
+# k) The endpoints sessions 60 and 61 added, under seeded random bodies and odd paths: every answer is MLflow's error JSON
 #    below 500 (or, for what a store on disk cannot do, MLflow's 501 NOT_IMPLEMENTED), and the server stays up.
 
 NEW_ENDPOINTS = [("POST", "/api/3.0/mlflow/traces/batchGetInfos", ["trace_ids", "experiment_ids"]),
@@ -615,7 +615,13 @@ NEW_ENDPOINTS = [("POST", "/api/3.0/mlflow/traces/batchGetInfos", ["trace_ids", 
                  ("POST", "/api/2.0/mlflow-artifacts/mpu/create/{root}", ["path", "num_parts"]),
                  ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/{root}", ["path", "upload_id", "parts"]),
                  ("POST", "/api/2.0/mlflow-artifacts/mpu/abort/{root}", ["path", "upload_id"]),
-                 ("GET", "/api/2.0/mlflow-artifacts/presigned/{root}/hello.txt", [])]
+                 ("GET", "/api/2.0/mlflow-artifacts/presigned/{root}/hello.txt", []),
+                 ("POST", "/api/3.0/mlflow/issues", ["experiment_id", "name", "description", "status", "severity", "root_causes", "categories",
+                                                     "source_run_id", "created_by"]),
+                 ("POST", "/api/3.0/mlflow/issues/search", ["experiment_id", "filter_string", "max_results", "page_token", "include_trace_count"]),
+                 ("PATCH", "/api/3.0/mlflow/issues/{issue}", ["issue_id", "status", "name", "description", "severity"]),
+                 ("GET", "/api/3.0/mlflow/issues/{issue}", []),
+                 ("POST", "/api/3.0/mlflow/traces/search", ["locations", "filter", "max_results", "order_by"])]
 
 
 def test_new_endpoints_hold_under_random_input(target, arts):
@@ -624,7 +630,11 @@ def test_new_endpoints_hold_under_random_input(target, arts):
     import random
     rng = random.Random(int(os.environ.get("FUZZ_SEED", "60")))
     scalars = [None, True, 0, -1, 2 ** 63, 1.5, float("nan"), "", "x" * 3000, "tr-nope", arts["rid"], arts["eid"], "../x", "%2e%2e",
-               "trace.status = 'OK'", "tags.`a` = 'b' AND", "feedback.q > 'x'", "/tmp/a.bin", "C:\\x\\y.bin", "..", "\u0000"]
+               "trace.status = 'OK'", "tags.`a` = 'b' AND", "feedback.q > 'x'", "/tmp/a.bin", "C:\\x\\y.bin", "..", "\u0000",
+               "pending", "high", "not_an_issue", "status = 'pending'", "source_run_id != 'x' AND", "issue.id = 'iss-x'", "issue.id LIKE 'x'",
+               "status = 'a' OR", "'status' = 1", "   "]
+    issue = call(target, "POST", "/api/3.0/mlflow/issues", json.dumps({"experiment_id": arts["eid"], "name": "fuzz", "description": "d"}),
+                 JSON_CT).json()["issue"]["issue_id"]
 
     def value(depth=0):
         k = rng.random()
@@ -640,12 +650,12 @@ def test_new_endpoints_hold_under_random_input(target, arts):
     seen = []
     for i in range(600):
         method, path, fields = rng.choice(NEW_ENDPOINTS)
-        path = path.replace("{root}", rng.choice(roots))
+        path = path.replace("{root}", rng.choice(roots)).replace("{issue}", rng.choice([issue, "iss-nope", "search", "%2e%2e", "x" * 300]))
         body = None
-        if method == "POST":
+        if method in ("POST", "PATCH"):
             obj = {f: value() for f in fields if rng.random() < 0.8}
             body = json.dumps(obj, allow_nan=True) if rng.random() < 0.95 else "{" + rng.choice(['"a":', "[", '"\\ud800"'])
-        a = call(target, method, path, body, JSON_CT if method == "POST" else None)
+        a = call(target, method, path, body, JSON_CT if method in ("POST", "PATCH") else None)
         seen.append(a.status)
         j = a.json()
         assert isinstance(j, dict), (path, body, a)
