@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """traces/search over many traces: a `tally server` (the binary given) filled with N traces of one experiment, each as
 MLflow 3's client sends it (a dozen metadata entries, three tags, every fifth with a feedback), then each search run
-7 times, then each `traces/calculate-filter-correlation` (the UI's NPMI of two filters) 7 times: the median in ms, and
-the server's RSS (VmRSS, peak VmHWM) at the end.
+7 times, then each `traces/calculate-filter-correlation` (the UI's NPMI of two filters) 7 times, then the issues: 20
+issues made first, every third trace linked to one of them (an issue reference among its assessments), `issues/search`
+with trace counts (the UI's issues tab) and the `issue.id` search of one issue's traces, 7 times each: the median in
+ms, and the server's RSS (VmRSS, peak VmHWM) at the end.
 
     scripts/bench-traces.py .build/release/tally - --n 20000            # SQLite in a temp data directory
     scripts/bench-traces.py .build/release/tally postgresql://… --n 20000
@@ -35,7 +37,7 @@ CORRELATIONS = [
 ]
 
 
-def trace(i, exp):
+def trace(i, exp, issues):
     ms = 1_700_000_000_000 + i * 37
     meta = {"mlflow.source.type": "LOCAL", "mlflow.source.name": "app.py", "mlflow.source.git.commit": "", "mlflow.source.git.branch": "",
             "mlflow.source.git.repoURL": "", "mlflow.user": "user%d" % (i % 10), "mlflow.trace_schema.version": "3",
@@ -50,6 +52,9 @@ def trace(i, exp):
     if i % 5 == 0:
         info["assessments"] = [{"assessment_name": "quality", "source": {"source_type": "HUMAN", "source_id": "x"},
                                 "feedback": {"value": (i % 10) / 10}}]
+    if i % 3 == 0:  # linked to an issue, as discover_issues links the traces it found failing
+        info.setdefault("assessments", []).append({"assessment_name": issues[i % len(issues)], "issue": {"issue_name": "issue %d" % (i % len(issues))},
+                                                   "source": {"source_type": "LLM_JUDGE", "source_id": "discovery"}, "rationale": "why %d" % i})
     return {"trace": {"trace_info": info}}
 
 
@@ -63,9 +68,11 @@ def main():
     proc, url = start_server(a.tally, a.backend, work)
     try:
         exp = call(url, "POST", "/api/2.0/mlflow/experiments/create", {"name": "bench-traces-%d" % os.getpid()})["experiment_id"]
+        issues = [call(url, "POST", "/api/3.0/mlflow/issues", {"experiment_id": exp, "name": "issue %d" % k, "description": "d",
+                                                               "severity": ["low", "medium", "high"][k % 3]})["issue"]["issue_id"] for k in range(20)]
         started = time.time()
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda i: call(url, "POST", "/api/3.0/mlflow/traces", trace(i, exp)), range(a.n)))
+            list(pool.map(lambda i: call(url, "POST", "/api/3.0/mlflow/traces", trace(i, exp, issues)), range(a.n)))
         print(f"{a.n} traces stored in {time.time() - started:.1f} s ({a.n / (time.time() - started):.0f}/s)")
         location = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}]
         for name, extra in SEARCHES:
@@ -84,6 +91,18 @@ def main():
                 times.append((time.perf_counter() - t0) * 1000)
             counts = "/".join(str(got.get(k, 0)) for k in ("joint_count", "filter1_count", "filter2_count", "total_count"))
             print(f"{'correlation: ' + name:44s} {statistics.median(times):9.1f} ms  (counts {counts}, npmi {got.get('npmi')})")
+        for name, path, body, field in [
+                ("issues with trace counts", "/api/3.0/mlflow/issues/search", {"experiment_id": exp, "include_trace_count": True}, "issues"),
+                ("issues without", "/api/3.0/mlflow/issues/search", {"experiment_id": exp}, "issues"),
+                ("traces of an issue (issue.id)", "/api/3.0/mlflow/traces/search",
+                 {"locations": location, "max_results": 100, "filter": f"issue.id = '{issues[0]}'"}, "traces")]:
+            times, got = [], {}
+            for _ in range(7):
+                t0 = time.perf_counter()
+                got = call(url, "POST", path, body)
+                times.append((time.perf_counter() - t0) * 1000)
+            counts = sum(i.get("trace_count", 0) for i in got.get("issues", [])) if field == "issues" else len(got.get("traces", []))
+            print(f"{name:44s} {statistics.median(times):9.1f} ms  ({len(got.get(field, []))} {field}, {counts} traces)")
         now, peak = server_rss(proc)
         print(f"server RSS {now:.1f} MB, peak {peak:.1f} MB")
     finally:

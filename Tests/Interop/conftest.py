@@ -329,6 +329,35 @@ class RawSession:
         self.steps.append((step, 0, value))
 
 
+def acl_users(s, experiment, levels):
+    """Users of an auth app made through the session `s` (its admin's), each granted a level on `experiment`: `levels`
+    maps a user's name to READ, EDIT, MANAGE or DENY. Each user's (name, password), in `levels`' order."""
+    for u in levels:
+        s("user " + u, "POST", "/api/2.0/mlflow/users/create", json={"username": u, "password": u + "-password"})
+    for u, level in levels.items():
+        s(f"grant {u} {level}", "POST", "/api/3.0/mlflow/users/permissions/grant",
+          json={"username": u, "resource_type": "experiment", "resource_id": experiment, "permission": level})
+    return [(u, u + "-password") for u in levels]
+
+
+def status_problems(theirs, ours, on_purpose=None):
+    """Two `RawSession`s' steps, one under MLflow's auth app and one under Tally's: the steps whose statuses differ
+    (a step `on_purpose` names must have the (MLflow's, Tally's) statuses it gives), and Tally's refusals that are not
+    the error JSON MLflow's auth app answers."""
+    on_purpose = on_purpose or {}
+    assert [x[0] for x in theirs.steps] == [x[0] for x in ours.steps]
+    problems = []
+    for (step, s1, b1), (_, s2, b2) in zip(theirs.steps, ours.steps):
+        if step in on_purpose:
+            if (s1, s2) != on_purpose[step]:
+                problems.append(f"{step}: statuses mlflow {s1}, tally {s2}, expected {on_purpose[step]}")
+        elif s1 != s2:
+            problems.append(f"{step}: status mlflow {s1} {str(b1)[:200]!r}, tally {s2} {str(b2)[:200]!r}")
+        elif s2 in (401, 403) and (not isinstance(b2, dict) or b2.get("error_code") != ("UNAUTHENTICATED" if s2 == 401 else "PERMISSION_DENIED")):
+            problems.append(f"{step}: tally's body {b2!r}")
+    return problems
+
+
 def compare_steps(theirs, ours, t, o, message=lambda tokens, text: text, unequal=None):
     """Two `RawSession`s' steps side by side: the same status, `error_code`, and body once `t` and `o` (each a
     `.value(body)` reducer of server-made ids and times to tokens) have reduced them, key order included. Returns the

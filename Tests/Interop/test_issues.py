@@ -3,18 +3,16 @@ traces to, and the UI's issues tab lists.
 
 Through the unmodified client: MLflow's own demo of issue detection (`mlflow.demo`: traces, evaluation runs, issues
 made from the failing judgements and linked to their traces, then rejected by a refresh) run against Tally and against a
-real `mlflow server` (3.17, SQLite, from the venv), the issues, their trace counts and `issue.id` trace searches
-compared (which failing traces the demo links, and so how many, depends on the order its evaluation threads ran in:
-the references' contents are compared, and on each server an issue's trace count is the traces its search finds). Then raw requests side by side, the answers compared once ids, clocks and experiment ids are tokens; and the
-same requests as users of MLflow's auth app and of Tally's, the same statuses."""
+real `mlflow server` (3.17, SQLite, from the venv), the issues and their references compared (which failing traces the
+demo links, and so how many, depends on the order its evaluation threads ran in; on each server an issue's trace count
+is the traces its `issue.id` search finds). Then raw requests side by side, the answers compared once ids, clocks and
+experiment ids are tokens; and the same requests as users of MLflow's auth app and of Tally's, the same statuses."""
 import os
 import re
 import subprocess
 import sys
 
-import pytest
-
-from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, compare_steps
+from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, acl_users, compare_steps, status_problems
 
 V3 = "/api/3.0/mlflow"
 ISSUES = V3 + "/issues"
@@ -72,10 +70,14 @@ def test_mlflows_issue_demo_reads_the_same(oracles):
         assert all(i["trace_count"] == i["traces"] > 0 and i["got"] == i["name"] for i in ours["first"]), ours["first"]
         # The refresh rejected the first issues and made them again: each twice, the new pending.
         assert sorted(i["status"] for i in ours["refreshed"]) == sorted(["rejected"] * len(ours["first"]) + ["pending"] * len(ours["first"]))
+        # In the order of the searches, but for the trace counts (within a severity, the most traces first).
+        uncounted = lambda issues: sorted(({k: v for k, v in i.items() if k not in ("trace_count", "traces")} for i in issues),
+                                          key=lambda i: (-["not_an_issue", "low", "medium", "high"].index(i["severity"] or "low"), i["name"], i["status"]))
         for when in ("first", "refreshed"):
-            counted = lambda i: {k: v for k, v in i.items() if k not in ("trace_count", "traces")}
-            problems = [f"{when} #{n}: mlflow {a}, tally {b}" for n, (a, b) in enumerate(zip(theirs[when], ours[when])) if counted(a) != counted(b)]
+            problems = [f"{when} #{n}: mlflow {a}, tally {b}" for n, (a, b) in enumerate(zip(uncounted(theirs[when]), uncounted(ours[when]))) if a != b]
             assert len(theirs[when]) == len(ours[when]) and not problems, "\n".join(problems)
+            severities = [i["severity"] for i in ours[when]]
+            assert severities == sorted(severities, key=["not_an_issue", "low", "medium", "high"].index, reverse=True), severities
         assert tally.proc.poll() is None
     finally:
         tally.stop()
@@ -293,15 +295,8 @@ def test_where_tally_answers_otherwise(server):
 
 def acl_scenario(s):
     """Issues made, read, changed and searched by users of each level, the same requests to either server."""
-    users = {u: (u, u + "-password") for u in ("alice", "bob", "carol", "dave")}
-    alice, bob, carol, dave = users.values()
     e = s("experiment", "POST", API + "/experiments/create", json={"name": "issues-acl"})["experiment_id"]
-    for u, _ in users.values():
-        s("user " + u, "POST", API + "/users/create", json={"username": u, "password": u + "-password"})
-    # alice READ, bob EDIT, carol MANAGE, dave DENY.
-    for (u, _), level in ((alice, "READ"), (bob, "EDIT"), (carol, "MANAGE"), (dave, "DENY")):
-        s(f"grant {u} {level}", "POST", V3 + "/users/permissions/grant",
-          json={"username": u, "resource_type": "experiment", "resource_id": e, "permission": level})
+    alice, bob, carol, dave = acl_users(s, e, {"alice": "READ", "bob": "EDIT", "carol": "MANAGE", "dave": "DENY"})
     made = {}
     for who in (alice, bob, carol, dave):
         made[who[0]] = s(f"{who[0]} creates", "POST", ISSUES, auth=who, json={"experiment_id": e, "name": who[0], "description": "d"}).get("issue", {}).get("issue_id")
@@ -330,14 +325,7 @@ def test_permissions_under_basic_auth(oracles):
     try:
         acl_scenario(theirs)
         acl_scenario(ours)
-        problems = []
-        for (step, s1, b1), (_, s2, b2) in zip(theirs.steps, ours.steps):
-            if step in OTHERWISE and (s1, s2) == OTHERWISE[step]:
-                continue
-            if s1 != s2:
-                problems.append(f"{step}: status mlflow {s1} {str(b1)[:200]!r}, tally {s2} {str(b2)[:200]!r}")
-            elif s2 in (401, 403) and (not isinstance(b2, dict) or b2.get("error_code") != ("UNAUTHENTICATED" if s2 == 401 else "PERMISSION_DENIED")):
-                problems.append(f"{step}: tally's body {b2!r}")
+        problems = status_problems(theirs, ours, OTHERWISE)
         assert not problems, "\n".join(problems)
         refused = {step for step, status, _ in ours.steps if status == 403}
         assert {"alice creates", "dave creates", "dave gets", "alice changes", "dave searches the experiment"} <= refused, refused

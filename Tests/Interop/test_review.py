@@ -12,7 +12,7 @@ import re
 import pytest
 import mlflow
 
-from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, compare_steps, module_server
+from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, acl_users, compare_steps, module_server
 
 V3 = "/api/3.0/mlflow"
 LS = V3 + "/label-schemas"
@@ -347,17 +347,10 @@ ON_PURPOSE_MESSAGES = []
 
 def acl_scenario(s, tally):
     """Permissions of label schemas and review queues, the same requests to either server."""
-    users = {u: (u, u + "-password") for u in ("alice", "bob", "carol", "dave", "erin")}
-    alice, bob, carol, dave, erin = users.values()
     e = s("experiment", "POST", API + "/experiments/create", json={"name": "review-acl"})["experiment_id"]
     trace(s, "a trace", TR[0], e)
     trace(s, "another trace", TR[1], e)
-    for u, _ in users.values():
-        s("user " + u, "POST", API + "/users/create", json={"username": u, "password": u + "-password"})
-    # alice READ, bob EDIT, carol MANAGE, dave DENY, erin EDIT.
-    for (u, _), level in ((alice, "READ"), (bob, "EDIT"), (carol, "MANAGE"), (dave, "DENY"), (erin, "EDIT")):
-        s(f"grant {u} {level}", "POST", V3 + "/users/permissions/grant",
-          json={"username": u, "resource_type": "experiment", "resource_id": e, "permission": level})
+    alice, bob, carol, dave, erin = acl_users(s, e, {"alice": "READ", "bob": "EDIT", "carol": "MANAGE", "dave": "DENY", "erin": "EDIT"})
 
     def schema(step, who, name):
         return s(step, "POST", LS + "/create", auth=who, json={"experiment_id": e, "name": name, "type": "FEEDBACK", "input": {"text": {}}})

@@ -14,7 +14,7 @@ import json
 import pytest
 import mlflow
 
-from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, compare_steps, module_server
+from conftest import ORACLE_ADMIN_PASSWORD as ADMIN_PASSWORD, RawSession as Session, Server, acl_users, compare_steps, status_problems, module_server
 
 V3 = "/api/3.0/mlflow"
 SC = V3 + "/scorers"
@@ -254,14 +254,8 @@ def test_answers_match_mlflow(oracles):
 
 def acl_scenario(s, tally):
     """Permissions of scorers, the same requests to either server; steps marked `tally:` go to Tally only."""
-    users = {u: (u, u + "-password") for u in ("alice", "bob", "carol", "dave")}
-    alice, bob, carol, dave = users.values()
     e1 = s("experiment", "POST", API + "/experiments/create", json={"name": "scorers-acl"})["experiment_id"]
-    for u, _ in users.values():
-        s("user " + u, "POST", API + "/users/create", json={"username": u, "password": u + "-password"})
-    for (u, _), level in ((alice, "READ"), (bob, "EDIT"), (carol, "MANAGE"), (dave, "DENY")):
-        s(f"grant {u} {level}", "POST", V3 + "/users/permissions/grant",
-          json={"username": u, "resource_type": "experiment", "resource_id": e1, "permission": level})
+    alice, bob, carol, dave = acl_users(s, e1, {"alice": "READ", "bob": "EDIT", "carol": "MANAGE", "dave": "DENY"})
 
     def reg(step, who, name="x"):
         return s(step, "POST", SC + "/register", auth=who, json={"experiment_id": e1, "name": name, "serialized_scorer": "{}"})
@@ -325,15 +319,8 @@ def test_permissions_under_basic_auth(oracles):
         # DENY on the experiment: nothing of it, though MLflow would let dave get a scorer by name (its default level).
         assert names("tally: dave lists everywhere") == [] and mine["tally: dave gets y"][0] == 403
         ours.steps = [x for x in ours.steps if not x[0].startswith("tally:")]
-        problems = []
-        assert [x[0] for x in theirs.steps] == [x[0] for x in ours.steps]
-        for (step, s1, b1), (_, s2, b2) in zip(theirs.steps, ours.steps):
-            if step in ON_PURPOSE:  # without a grant on the scorer, MLflow takes the default level; Tally the experiment's
-                assert (s1, s2) == ON_PURPOSE[step], (step, s1, s2)
-            elif s1 != s2:
-                problems.append(f"{step}: status mlflow {s1} {str(b1)[:200]!r}, tally {s2} {str(b2)[:200]!r}")
-            elif s2 in (401, 403) and (not isinstance(b2, dict) or b2.get("error_code") != ("UNAUTHENTICATED" if s2 == 401 else "PERMISSION_DENIED")):
-                problems.append(f"{step}: tally's body {b2!r}")
+        # ON_PURPOSE: without a grant on the scorer, MLflow takes the default level; Tally the experiment's.
+        problems = status_problems(theirs, ours, ON_PURPOSE)
         assert not problems, "\n".join(problems)
         assert tally.proc.poll() is None
     finally:
