@@ -20,7 +20,8 @@ public protocol IssueStore {
 /// The issue table's statements, in the SQL both dialects read alike.
 enum IssueSQL {
     /// SQLite's version 16 and PostgreSQL's version 15 (`text` and `integer` are the dialect's types): the table, and
-    /// assessments indexed by name, which finds an issue's references (its trace count, `issue.id` in a trace search).
+    /// assessments indexed by name, kind and trace, which finds an issue's traces from the index alone (its trace
+    /// count, `issue.id` in a trace search).
     static func schema(text: String, integer: String) -> String {
         """
         CREATE TABLE issues (
@@ -28,7 +29,7 @@ enum IssueSQL {
             status \(text) NOT NULL, severity \(text), root_causes \(text), source_run_id \(text), categories \(text), created_by \(text),
             created_timestamp \(integer) NOT NULL, last_updated_timestamp \(integer) NOT NULL);
         CREATE INDEX issues_by_experiment ON issues (experiment_id, created_timestamp);
-        CREATE INDEX assessments_by_name ON assessments (name, kind);
+        CREATE INDEX assessments_by_name ON assessments (name, kind, trace_id);
         """
     }
 

@@ -239,7 +239,8 @@ enum TraceSQL {
             case (.metadata, "IS NOT NULL", _): exists("trace_metadata", c.key, nil)
             case (.attribute, "=", .string(let v)) where c.key == "name": exists("trace_tags", TraceKeys.traceName, v)
             case (.issue, "=", .string(let v)):
-                sql += " AND EXISTS (SELECT 1 FROM assessments n WHERE n.trace_id = t.trace_id AND n.name = ? AND n.kind = 'issue')"
+                // The issue's traces found once (its references, by name), not one probe per trace of the experiment.
+                sql += " AND t.trace_id IN (SELECT n.trace_id FROM assessments n WHERE n.name = ? AND n.kind = 'issue')"
                 values.append(.text(v))
             case (.attribute, "=", .string(let v)) where columns[c.key] != nil:
                 sql += " AND \(columns[c.key]!) = ?"
