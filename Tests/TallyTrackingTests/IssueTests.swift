@@ -144,6 +144,7 @@ import Testing
         #expect(try clauses("status = 'a' AND source_run_id != \"r\"") == ["status=a", "source_run_id!=r"])
         #expect(try clauses("\"status\" = x source_run_id = 12") == ["status=x", "source_run_id=12"])  // side by side, as sqlparse reads them
         #expect(try clauses("AND status = 'a' AND") == ["status=a"])
+        #expect(try clauses("\"status \" = ' a '") == ["status=a"])  // stripped, as MLflow's `.strip()`
         #expect(try IssueFilter(parsing: nil).clauses.isEmpty && IssueFilter(parsing: "").clauses.isEmpty)
         func refused(_ f: String, _ message: String) {
             expectError(.invalidParameterValue, message) { _ = try IssueFilter(parsing: f) }
@@ -160,6 +161,7 @@ import Testing
         refused("'status' = 'a'", "Invalid comparison: left side must be an identifier, got 'status'")
         refused("status = (", "Invalid comparison: expected a value after 'status =', got (")
         refused("status = 'a", "unterminated quote")
+        refused("status = AND source_run_id = 'r'", "Invalid clause(s) in filter string: status = AND")
     }
 
     @Test(arguments: Backend.all) func tracesAreSearchedByIssue(_ backend: Backend) throws {

@@ -20,13 +20,11 @@ extension MLflowRESTSource {
 
 /// Issues sent to MLflow (`tally export mlflow`): MLflow gives each a new id and its own times.
 extension MLflowRESTDestination {
+    /// `POST issues` with the fields MLflow's handler reads; MLflow's id of the new issue.
     public func createIssue(_ issue: TraceIssue, experimentID: String, sourceRunID: String?) throws -> String {
         var o = Obj()
         o.add("experiment_id", experimentID)
-        o.add("name", issue.name)
-        o.add("description", issue.description)
-        o.add("status", issue.status.rawValue)
-        o.add("severity", issue.severity?.rawValue)
+        Self.changeable(issue, &o)
         if !issue.rootCauses.isEmpty { o.add("root_causes", array: issue.rootCauses.map(JSONWriter.quote)) }
         o.add("source_run_id", sourceRunID)
         if !issue.categories.isEmpty { o.add("categories", array: issue.categories.map(JSONWriter.quote)) }
@@ -38,13 +36,28 @@ extension MLflowRESTDestination {
         return id
     }
 
+    /// `PATCH issues/{id}`: the fields MLflow's handler changes.
     public func updateIssue(id: String, _ issue: TraceIssue) throws {
         var o = Obj()
         o.add("issue_id", id)
+        Self.changeable(issue, &o)
+        _ = try http.json(.PATCH, "/api/3.0/mlflow/issues/" + id, body: o.json)
+    }
+
+    /// The fields both a create and an update send: name, description, status, severity.
+    static func changeable(_ issue: TraceIssue, _ o: inout Obj) {
         o.add("name", issue.name)
         o.add("description", issue.description)
         o.add("status", issue.status.rawValue)
         o.add("severity", issue.severity?.rawValue)
-        _ = try http.json(.PATCH, "/api/3.0/mlflow/issues/" + id, body: o.json)
+    }
+
+    /// The experiment's issue of this name and description (the one an export made before its journal could say so),
+    /// or `nil`.
+    public func issueID(experimentID: String, name: String, description: String) throws -> String? {
+        try MLflowRESTSource.pages("issues") {
+            try http.json(.POST, "/api/3.0/mlflow/issues/search",
+                          body: MLflowRESTSource.body([("experiment_id", JSONText.quote(experimentID)), ("max_results", "1000")], token: $0))
+        }.first { $0["name"]?.text == name && $0["description"]?.text == description }?["issue_id"]?.text
     }
 }

@@ -130,12 +130,9 @@ enum TraceJSON {
             if let v = member(o, name), !v.isObject { throw MLflowRequest.invalid(p + name, v) }
         }
         var given = members
-        if let issue = member(o, "issue"), case .object(var fields) = issue {  // its name as protobuf reads it: "" when not sent
-            if try string(issue, "issue_name", in: p + "issue.") == nil {
-                fields.removeAll { $0.0 == "issue_name" }
-                fields.insert(("issue_name", .string("")), at: 0)
-                given = given.map { $0.0 == "issue" ? ($0.0, .object(fields)) : $0 }
-            }
+        if let issue = member(o, "issue") {
+            let named = try issueReference(issue)
+            given = given.map { $0.0 == "issue" ? ($0.0, named) : $0 }
         }
         for name in ["span_id", "rationale"] { _ = try string(o, name, in: p) }
         _ = try map(o, "metadata", in: p)
@@ -150,10 +147,20 @@ enum TraceJSON {
                           valid: valid, overrides: try string(o, "overrides", in: p), value: value(o), body: JSONValue.object(kept).compact)
     }
 
+    /// An issue reference's one-of (`{"issue_name": …}`) with its name as protobuf reads it: `""` when not sent.
+    static func issueReference(_ issue: JSONValue) throws -> JSONValue {
+        guard case .object(var fields) = issue, try string(issue, "issue_name", in: "assessment.issue.") == nil else { return issue }
+        fields.removeAll { $0.0 == "issue_name" }
+        fields.insert(("issue_name", .string("")), at: 0)
+        return .object(fields)
+    }
+
     /// The value a `feedback.<name>` or `expectation.<name>` clause compares, as JSON text: the feedback's or
-    /// expectation's `value`, or an expectation's `serialized_value.value` (already JSON).
+    /// expectation's `value`, or an expectation's `serialized_value.value` (already JSON); an issue reference's one-of
+    /// (as MLflow's store keeps it: what trace metrics group its references by).
     static func value(_ o: JSONValue) -> String? {
         if let f = member(o, "feedback") { return member(f, "value")?.compact }
+        if let i = member(o, "issue") { return (try? issueReference(i))?.compact }
         guard let x = member(o, "expectation") else { return nil }
         if let v = member(x, "value") { return v.compact }
         return member(x, "serialized_value").flatMap { member($0, "value")?.text }
@@ -197,8 +204,9 @@ enum TraceJSON {
             if let v { members.append((name, v)) }
         }
         if mask.contains("assessment_name"), !update.name.isEmpty { a.name = update.name }
-        for field in ["feedback", "expectation", "issue", "rationale"] where mask.contains(field) { set(field, member(o, field)) }
-        if mask.contains("feedback") || mask.contains("expectation") { a.value = value(.object(members)) }
+        for field in ["feedback", "expectation", "rationale"] where mask.contains(field) { set(field, member(o, field)) }
+        if mask.contains("issue") { set("issue", try member(o, "issue").map(issueReference)) }
+        if mask.contains("feedback") || mask.contains("expectation") || mask.contains("issue") { a.value = value(.object(members)) }
         if mask.contains("metadata"), let new = member(o, "metadata") {
             guard case .object(let added) = new else { throw MLflowRequest.invalid("assessment.metadata", new) }
             var merged: [(String, JSONValue)] = []

@@ -124,4 +124,6 @@ public protocol MLflowDestination: AnyObject {
     func createIssue(_ issue: TraceIssue, experimentID: String, sourceRunID: String?) throws -> String
     /// Brings an issue MLflow has up to date: its name, description, status and severity.
     func updateIssue(id: String, _ issue: TraceIssue) throws
+    /// The id of the experiment's issue of this name and description, or `nil`.
+    func issueID(experimentID: String, name: String, description: String) throws -> String?
 }

@@ -14,12 +14,16 @@ extension MLflowExport {
         for t in traces {
             let key = "trace:" + t.traceID
             let kept = try service.keptTraceData(traceID: t.traceID)  // spans sent over OTLP, kept in the metadata store
+            let sentAssessments = Self.exported(t.assessments, journal)
+            // The issue references as sent (by MLflow's ids of their issues): one whose issue is exported later is sent then.
+            let references = sentAssessments.filter { $0.kind == .issue }.map { "i\u{1}" + $0.name }
             let lines = MLflowImport.traceLines(t) + t.linkedRuns.map { "r\u{1}" + $0 } + (kept.map { ["s\u{1}" + MLflowImport.digest($0)] } ?? [])
+                + references
             let fingerprint = MLflowImport.digest(lines.sorted().joined(separator: "\u{2}") + "\u{2}\(t.state.rawValue)")
             if journal.done[key] == fingerprint { continue }
             try journal.begin(key)
             var sent = t
-            sent.assessments = Self.exported(t.assessments, journal)
+            sent.assessments = sentAssessments
             sent.tags = t.tags.filter { $0.key != TraceKeys.artifactLocation && $0.key != TraceKeys.spansLocation }
             sent.metadata = t.metadata.filter { $0.key != TraceKeys.infoFinalized }.map {
                 $0.key == TraceKeys.sourceRun ? KeyValue(key: $0.key, value: journal.mapped[$0.value] ?? $0.value) : $0

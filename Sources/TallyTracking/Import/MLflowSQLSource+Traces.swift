@@ -79,7 +79,7 @@ extension MLflowSQLSource {
         if let metadata = r[14].string, metadata.hasPrefix("{") { body.append(#""metadata": "# + metadata) }
         let valid = r[13].int.map { $0 != 0 } ?? (r[13].string.map { $0 == "true" || $0 == "1" } ?? true)
         return Assessment(id: r[1].string ?? "", traceID: r[0].string ?? "", name: r[2].string ?? "", kind: kind, createTime: r[6].int ?? 0,
-                          lastUpdateTime: r[7].int ?? r[6].int ?? 0, valid: valid, overrides: r[12].string, value: kind == .issue ? nil : value,
+                          lastUpdateTime: r[7].int ?? r[6].int ?? 0, valid: valid, overrides: r[12].string, value: value,
                           body: "{" + body.joined(separator: ", ") + "}")
     }
 

@@ -112,7 +112,7 @@ public struct Assessment: Sendable, Equatable {
     /// The assessment this one overrides, if any.
     public var overrides: String?
     /// The value as JSON text (`0.8`, `"good"`, `true`, `{"a": 1}`), what a `feedback.<name>` clause compares; `nil`
-    /// when it has none (an error instead; an issue reference, whose issue name is in ``body``).
+    /// when it has none (an error instead). An issue reference's is its one-of (`{"issue_name": …}`), as MLflow keeps it.
     public var value: String?
     /// The other fields, as a JSON object the server writes and reads.
     public var body: String

@@ -63,7 +63,12 @@ public enum IssueStatus: String, Sendable, CaseIterable {
 public enum IssueSeverity: String, Sendable, CaseIterable {
     /// Judged not to be an issue after all.
     case notAnIssue = "not_an_issue"
-    case low, medium, high
+    /// Minor.
+    case low
+    /// Worth fixing soon.
+    case medium
+    /// Serious: listed first.
+    case high
 
     /// Its place in MLflow's order (`not_an_issue` 0 … `high` 3); an issue without a severity ranks below all (-1).
     public var rank: Int { Self.allCases.firstIndex(of: self)! }

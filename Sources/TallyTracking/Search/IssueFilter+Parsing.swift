@@ -3,8 +3,9 @@ extension IssueFilter {
     static let fieldList = "{'status', 'source_run_id'}"
 
     /// Parses an `issues/search` filter as MLflow's `SearchIssuesUtils` reads it: `field = value` or `field != value`
-    /// clauses (`<>` is `!=`), joined by AND or side by side. A field is a bare or double-quoted name; a value a quoted
-    /// string, or a bare word or number taken as written. Nothing selects every issue; only whitespace is refused, as
+    /// clauses, joined by AND or side by side. A field is a bare or double-quoted name; a value a quoted string, or a
+    /// bare word or number taken as written; both stripped of whitespace. (`<>` is `!=` here, as in Tally's other
+    /// filters; MLflow refuses it.) Nothing selects every issue; only whitespace is refused, as
     /// MLflow's parser finds no statement in it.
     public init(parsing filter: String?) throws {
         clauses = []
@@ -23,7 +24,7 @@ extension IssueFilter {
             case .word(let w) where ["OR", "NOT"].contains(w.uppercased()):
                 throw TrackingError.invalid("Invalid clause(s) in filter string: \(w)")
             case .word(let w): field = w
-            case .doubleQuoted(let w): field = w
+            case .doubleQuoted(let w): field = PythonNumber.strip(w)
             case .backticked: field = tokens[i].text  // MLflow keeps the backquotes: no field is called so
             case .singleQuoted, .number:
                 throw TrackingError.invalid("Invalid comparison: left side must be an identifier, got \(tokens[i].text)")
@@ -47,7 +48,8 @@ extension IssueFilter {
             }
             let value: String
             switch tokens[i + 2] {
-            case .singleQuoted(let s), .doubleQuoted(let s): value = s
+            case .singleQuoted(let s), .doubleQuoted(let s): value = PythonNumber.strip(s)
+            case .word(let s) where s.uppercased() == "AND": throw TrackingError.invalid("Invalid clause(s) in filter string: \(field) \(op) \(s)")
             case .word(let s), .number(let s): value = s
             default: throw TrackingError.invalid("Invalid comparison: expected a value after '\(field) \(op)', got \(tokens[i + 2].text)")
             }

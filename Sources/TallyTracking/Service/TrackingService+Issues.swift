@@ -35,14 +35,13 @@ extension TrackingService {
     /// and the update time is now, whatever was given. `scope` must be able to update its experiment.
     public func updateIssue(id: String, status: String?, name: String?, description: String?, severity: String?,
                             scope: Grants = .unrestricted) throws -> TraceIssue {
-        let status = try status.map(Self.issueStatus), severity = try severity.map(Self.issueSeverity)
         let now = clock()
         let updated = try metadata.updateIssue(id: id) { i in
-            try scope.require(.update, on: .experiment(i.experimentID))
-            if let status { i.status = status }
+            try scope.require(.update, on: .experiment(i.experimentID))  // a caller who may not change it is told so first
+            if let s = try status.map(Self.issueStatus) { i.status = s }
+            if let s = try severity.map(Self.issueSeverity) { i.severity = s }
             if let name, !name.isEmpty { i.name = name }
             if let description, !description.isEmpty { i.description = description }
-            if let severity { i.severity = severity }
             i.lastUpdateTime = max(now, i.creationTime)
         }
         guard let updated else { throw Self.noIssue(id) }
