@@ -5,16 +5,22 @@ import TallyTracking
 extension MLflowRESTSource {
     /// The experiment's issues, oldest first (ids and times kept).
     public func issues(experimentID: String) throws -> [TraceIssue] {
-        try Self.pages("issues") {
-            try http.json(.POST, "/api/3.0/mlflow/issues/search",
-                          body: Self.body([("experiment_id", JSONText.quote(experimentID)), ("max_results", "1000")], token: $0), allowing: [404])
-        }.map { i in
+        try Self.issues(http, experimentID: experimentID).map { i in
             TraceIssue(id: i["issue_id"]?.text ?? "", experimentID: experimentID, name: i["name"]?.text ?? "", description: i["description"]?.text ?? "",
                        status: IssueStatus(rawValue: i["status"]?.text ?? "") ?? .pending, severity: IssueSeverity(rawValue: i["severity"]?.text ?? ""),
                        rootCauses: i["root_causes"].items.compactMap(\.text), sourceRunID: i["source_run_id"]?.text,
                        categories: i["categories"].items.compactMap(\.text), createdBy: i["created_by"]?.text,
                        creationTime: i["created_timestamp"]?.int64 ?? 0, lastUpdateTime: i["last_updated_timestamp"]?.int64 ?? 0)
         }.sorted { ($0.creationTime, $0.id) < ($1.creationTime, $1.id) }
+    }
+
+    /// Every issue of the experiment as MLflow's `issues/search` answers it, page after page (none from a server
+    /// without issues).
+    static func issues(_ http: MLflowHTTPClient, experimentID: String) throws -> [JSONValue] {
+        try pages("issues") {
+            try http.json(.POST, "/api/3.0/mlflow/issues/search",
+                          body: body([("experiment_id", JSONText.quote(experimentID)), ("max_results", "1000")], token: $0), allowing: [404])
+        }
     }
 }
 
@@ -55,9 +61,7 @@ extension MLflowRESTDestination {
     /// The experiment's issue of this name and description (the one an export made before its journal could say so),
     /// or `nil`.
     public func issueID(experimentID: String, name: String, description: String) throws -> String? {
-        try MLflowRESTSource.pages("issues") {
-            try http.json(.POST, "/api/3.0/mlflow/issues/search",
-                          body: MLflowRESTSource.body([("experiment_id", JSONText.quote(experimentID)), ("max_results", "1000")], token: $0))
-        }.first { $0["name"]?.text == name && $0["description"]?.text == description }?["issue_id"]?.text
+        try MLflowRESTSource.issues(http, experimentID: experimentID)
+            .first { $0["name"]?.text == name && $0["description"]?.text == description }?["issue_id"]?.text
     }
 }

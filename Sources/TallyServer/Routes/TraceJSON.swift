@@ -144,7 +144,7 @@ enum TraceJSON {
         return Assessment(id: try string(o, "assessment_id", in: p) ?? "", traceID: try string(o, "trace_id", in: p) ?? "",
                           name: try string(o, "assessment_name", in: p) ?? "", kind: kind(o) ?? .feedback,
                           createTime: try time(o, "create_time", in: p) ?? 0, lastUpdateTime: try time(o, "last_update_time", in: p) ?? 0,
-                          valid: valid, overrides: try string(o, "overrides", in: p), value: value(o), body: JSONValue.object(kept).compact)
+                          valid: valid, overrides: try string(o, "overrides", in: p), value: value(.object(given)), body: JSONValue.object(kept).compact)
     }
 
     /// An issue reference's one-of (`{"issue_name": …}`) with its name as protobuf reads it: `""` when not sent.
@@ -156,11 +156,11 @@ enum TraceJSON {
     }
 
     /// The value a `feedback.<name>` or `expectation.<name>` clause compares, as JSON text: the feedback's or
-    /// expectation's `value`, or an expectation's `serialized_value.value` (already JSON); an issue reference's one-of
-    /// (as MLflow's store keeps it: what trace metrics group its references by).
+    /// expectation's `value`, or an expectation's `serialized_value.value` (already JSON); an issue reference's one-of,
+    /// named (``issueReference(_:)``), as MLflow's store keeps it: what trace metrics group its references by.
     static func value(_ o: JSONValue) -> String? {
         if let f = member(o, "feedback") { return member(f, "value")?.compact }
-        if let i = member(o, "issue") { return (try? issueReference(i))?.compact }
+        if let i = member(o, "issue") { return i.compact }
         guard let x = member(o, "expectation") else { return nil }
         if let v = member(x, "value") { return v.compact }
         return member(x, "serialized_value").flatMap { member($0, "value")?.text }

@@ -72,9 +72,10 @@ enum IssueSQL {
             throw TrackingError(.internalError, "issue '\(id)': unknown status '\(r[4].string ?? "")'")
         }
         var found = TraceIssue(id: id, experimentID: r[1].string ?? "", name: r[2].string ?? "", description: r[3].string ?? "", status: status,
-                          severity: r[5].string.flatMap(IssueSeverity.init(rawValue:)), rootCauses: try items(r[6].string, "root_causes", issue: id),
-                          sourceRunID: r[7].string, categories: try items(r[8].string, "categories", issue: id), createdBy: r[9].string,
-                          creationTime: r[10].int ?? 0, lastUpdateTime: r[11].int ?? 0)
+                               severity: r[5].string.flatMap(IssueSeverity.init(rawValue:)),
+                               rootCauses: try items(r[6].string, "root_causes", issue: id), sourceRunID: r[7].string,
+                               categories: try items(r[8].string, "categories", issue: id), createdBy: r[9].string,
+                               creationTime: r[10].int ?? 0, lastUpdateTime: r[11].int ?? 0)
         if r.count > 12 { found.traceCount = r[12].int ?? 0 }
         return found
     }

@@ -89,6 +89,15 @@ public enum AssessmentKind: String, Sendable, CaseIterable {
     /// A link to a ``TraceIssue`` found in the trace (MLflow's `IssueReference`): named after the issue's id, its value
     /// the issue's name (`issue.issue_name`).
     case issue
+
+    /// MLflow's class of the kind with its article, as its messages name it ("a Feedback", "an IssueReference").
+    var entityName: String {
+        switch self {
+        case .feedback: "a Feedback"
+        case .expectation: "an Expectation"
+        case .issue: "an IssueReference"
+        }
+    }
 }
 
 /// A feedback, expectation or issue reference logged on a trace (MLflow 3's `Assessment`). Tally reads the fields it searches and

@@ -1,12 +1,12 @@
 extension IssueFilter {
     /// The fields, as MLflow's messages list them.
-    static let fieldList = "{'status', 'source_run_id'}"
+    static let fieldList = "{" + fields.map { "'\($0)'" }.joined(separator: ", ") + "}"
 
     /// Parses an `issues/search` filter as MLflow's `SearchIssuesUtils` reads it: `field = value` or `field != value`
     /// clauses, joined by AND or side by side. A field is a bare or double-quoted name; a value a quoted string, or a
     /// bare word or number taken as written; both stripped of whitespace. (`<>` is `!=` here, as in Tally's other
-    /// filters; MLflow refuses it.) Nothing selects every issue; only whitespace is refused, as
-    /// MLflow's parser finds no statement in it.
+    /// filters; MLflow refuses it.) Nothing selects every issue; only whitespace is refused, as MLflow's parser finds
+    /// no statement in it.
     public init(parsing filter: String?) throws {
         clauses = []
         guard let filter, !filter.isEmpty else { return }
@@ -46,10 +46,10 @@ extension IssueFilter {
             guard op == "=" || op == "!=" else {
                 throw TrackingError.invalid("Invalid comparator '\(op)'. Supported comparators: {'=', '!='}")
             }
+            guard !isAnd(i + 2) else { throw TrackingError.invalid("Invalid clause(s) in filter string: \(field) \(op) \(tokens[i + 2].text)") }
             let value: String
             switch tokens[i + 2] {
             case .singleQuoted(let s), .doubleQuoted(let s): value = PythonNumber.strip(s)
-            case .word(let s) where s.uppercased() == "AND": throw TrackingError.invalid("Invalid clause(s) in filter string: \(field) \(op) \(s)")
             case .word(let s), .number(let s): value = s
             default: throw TrackingError.invalid("Invalid comparison: expected a value after '\(field) \(op)', got \(tokens[i + 2].text)")
             }

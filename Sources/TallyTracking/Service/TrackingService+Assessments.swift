@@ -7,10 +7,10 @@ extension TrackingService {
     /// MLflow's 404 for the trace of an assessment's get or update.
     static func assessmentTraceNotFound(_ id: String) -> TrackingError { TrackingError.notFound("Trace with request_id '\(id)' not found") }
 
-    /// `traces/{id}/assessments` (POST): adds a feedback, expectation or issue reference to a trace. The server gives it an id (and
-    /// times, when the client sent none); one that `overrides` another marks that one invalid. The store checks the
-    /// trace and the overridden assessment in the write's own transaction (MLflow's 404s: the trace's, then the
-    /// overridden one's).
+    /// `traces/{id}/assessments` (POST): adds a feedback, expectation or issue reference to a trace. The server gives
+    /// it an id (and times, when the client sent none); one that `overrides` another marks that one invalid. The store
+    /// checks the trace and the overridden assessment in the write's own transaction (MLflow's 404s: the trace's, then
+    /// the overridden one's).
     public func createAssessment(_ a: Assessment, kind: AssessmentKind?) throws -> Assessment {
         guard let kind else { throw TrackingError.invalid("Unknown assessment type: None") }
         guard !a.name.isEmpty else { throw Validation.missing("assessment_name") }
@@ -37,7 +37,7 @@ extension TrackingService {
     /// MLflow's handler ignores them).
     public static func assessmentMask(_ mask: String?) throws -> Set<String> {
         guard let mask, !mask.isEmpty else { throw Validation.missing("update_mask") }
-        let known: Set<String> = ["assessment_name", "expectation", "feedback", "issue", "rationale", "metadata", "valid"]
+        let known = Set(["assessment_name", "rationale", "metadata", "valid"] + AssessmentKind.allCases.map(\.rawValue))
         return Set(mask.split(separator: ",").map { path in
             path.trimmingSpaces().reduce(into: "") { s, c in s += c.isUppercase ? "_" + c.lowercased() : String(c) }
         }.filter(known.contains))
@@ -57,8 +57,7 @@ extension TrackingService {
                 throw TrackingError.invalid("Cannot specify both `expectation` and `feedback` parameters.")
             }
             for kind in AssessmentKind.allCases where mask.contains(kind.rawValue) && a.kind != kind {
-                let other = ["feedback": "a Feedback", "expectation": "an Expectation", "issue": "an IssueReference"][a.kind.rawValue]!
-                throw TrackingError.invalid("Cannot update \(kind.rawValue) value on \(other) assessment.")
+                throw TrackingError.invalid("Cannot update \(kind.rawValue) value on \(a.kind.entityName) assessment.")
             }
             let (kind, created) = (a.kind, a.createTime)
             try apply(&a)

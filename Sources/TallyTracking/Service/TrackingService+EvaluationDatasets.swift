@@ -5,8 +5,6 @@ import Crypto
 extension TrackingService {
     /// `datasets/search`'s page size when absent, MLflow's.
     public static let defaultDatasetSearchResults: Int64 = 1000
-    /// The most datasets one search page may ask for, MLflow's.
-    public static let maxDatasetSearchResults: Int64 = 50000
     /// The tag that names who made a dataset or a record (`created_by`, `last_updated_by`), as MLflow's client sets it.
     static let datasetUserTag = "mlflow.user"
 
@@ -48,11 +46,7 @@ extension TrackingService {
     /// then by id, newest first. Only datasets every one of whose experiments `scope` may read are seen.
     public func searchDatasets(experimentIDs: [String], filter: String?, maxResults: Int64?, orderBy: [String], pageToken: String?,
                                scope: Grants = .unrestricted) throws -> SearchPage<EvaluationDataset> {
-        let limit = maxResults ?? Self.defaultDatasetSearchResults
-        guard limit >= 1 else { throw TrackingError.invalid("Invalid value \(limit) for parameter 'max_results' supplied. It must be a positive integer") }
-        guard limit <= Self.maxDatasetSearchResults else {
-            throw TrackingError.invalid("Invalid value \(limit) for parameter 'max_results' supplied. It must be at most \(Self.maxDatasetSearchResults)")
-        }
+        let limit = try Validation.searchPageSize(maxResults ?? Self.defaultDatasetSearchResults)
         let offset = try PageToken.decode(pageToken)
         let f = try SearchFilter(parsing: filter, kind: .evaluationDatasets)
         let keys = try RegistryOrder.parse(orderBy, allowed: ["name", "created_time", "last_update_time"]) {
@@ -75,7 +69,7 @@ extension TrackingService {
             }
             return binaryLess(b.id, a.id)
         }
-        let page = Array(found.dropFirst(offset).prefix(Int(limit)))
+        let page = Array(found.dropFirst(offset).prefix(limit))
         return SearchPage(items: page, nextPageToken: offset + page.count < found.count ? PageToken.encode(offset: offset + page.count) : nil)
     }
 

@@ -17,9 +17,9 @@ extension TrackingService {
         let sourceRunID = sourceRunID.flatMap { $0.isEmpty ? nil : $0 }
         if let sourceRunID { _ = try self.experimentID(ofRun: sourceRunID) }
         let now = clock()
-        let issue = TraceIssue(id: "iss-" + RunNames.runID(), experimentID: e, name: name, description: description, status: status, severity: severity,
-                          rootCauses: rootCauses, sourceRunID: sourceRunID, categories: categories,
-                          createdBy: createdBy.flatMap { $0.isEmpty ? nil : $0 }, creationTime: now, lastUpdateTime: now)
+        let issue = TraceIssue(id: "iss-" + RunNames.runID(), experimentID: e, name: name, description: description, status: status,
+                               severity: severity, rootCauses: rootCauses, sourceRunID: sourceRunID, categories: categories,
+                               createdBy: createdBy.flatMap { $0.isEmpty ? nil : $0 }, creationTime: now, lastUpdateTime: now)
         try metadata.insertIssue(issue)
         return issue
     }
@@ -54,11 +54,7 @@ extension TrackingService {
     /// none, the issues of the experiments it may read (MLflow's auth app refuses such a search instead).
     public func searchIssues(experimentID: String?, filter: String?, maxResults: Int64?, pageToken: String?, includeTraceCount: Bool,
                              scope: Grants = .unrestricted) throws -> ([TraceIssue], String?) {
-        let limit = maxResults ?? Self.defaultIssueSearchResults
-        guard limit >= 1 else { throw TrackingError.invalid("Invalid value \(limit) for parameter 'max_results' supplied. It must be a positive integer") }
-        guard limit <= Int64(Validation.maxSearchResults) else {
-            throw TrackingError.invalid("Invalid value \(limit) for parameter 'max_results' supplied. It must be at most \(Validation.maxSearchResults)")
-        }
+        let limit = try Validation.searchPageSize(maxResults ?? Self.defaultIssueSearchResults)
         let offset = try PageToken.decode(pageToken)
         let experiment = try experimentID.flatMap { $0.isEmpty ? nil : String(try Validation.experimentID($0)) }
         if let experiment { try scope.require(.read, on: .experiment(experiment)) }
@@ -68,11 +64,11 @@ extension TrackingService {
             // Every experiment's, as the caller may read them: the issues filtered, then paged (an experiment's issues
             // number in the tens, a deployment's in the thousands).
             let readable = try metadata.issues(search, offset: 0, limit: Int(Int32.max)).filter { scope.canRead(experiment: $0.experimentID) }
-            found = Array(readable.dropFirst(offset).prefix(Int(limit) + 1))
+            found = Array(readable.dropFirst(offset).prefix(limit + 1))
         } else {
-            found = try metadata.issues(search, offset: offset, limit: Int(limit) + 1)
+            found = try metadata.issues(search, offset: offset, limit: limit + 1)
         }
-        return found.count > Int(limit) ? (Array(found.prefix(Int(limit))), PageToken.encode(offset: offset + Int(limit))) : (found, nil)
+        return found.count > limit ? (Array(found.prefix(limit)), PageToken.encode(offset: offset + limit)) : (found, nil)
     }
 
     /// An issue's status by its value (`pending`, `rejected`, `resolved`).

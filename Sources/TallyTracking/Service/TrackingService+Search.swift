@@ -70,13 +70,7 @@ extension TrackingService {
     public func searchExperiments(filter: String? = nil, view: ViewType = .activeOnly, maxResults: Int64? = nil, orderBy: [String] = [],
                                   pageToken: String? = nil, scope: Grants = .unrestricted) throws -> SearchPage<Experiment> {
         // MLflow's SearchExperiments has no default for max_results: absent is 0, which MLflow refuses.
-        let maxResults = Int(clamping: maxResults ?? 0)
-        guard maxResults >= 1 else {
-            throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be a positive integer")
-        }
-        guard maxResults <= Validation.maxSearchResults else {
-            throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be at most \(Validation.maxSearchResults)")
-        }
+        let maxResults = try Validation.searchPageSize(maxResults ?? 0)
         let f = try SearchFilter(parsing: filter, kind: .experiments)
         var keys = try OrderKey.parseList(orderBy, kind: .experiments)
         let offset = try PageToken.decode(pageToken)

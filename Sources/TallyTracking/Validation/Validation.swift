@@ -25,6 +25,17 @@ public enum Validation {
     /// Search `max_results`.
     public static let maxSearchResults = 50_000
 
+    /// A search's page size checked as MLflow's `_validate_max_results_param` checks it: 1 to ``maxSearchResults``.
+    public static func searchPageSize(_ maxResults: Int64) throws -> Int {
+        guard maxResults >= 1 else {
+            throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be a positive integer")
+        }
+        guard maxResults <= maxSearchResults else {
+            throw TrackingError.invalid("Invalid value \(maxResults) for parameter 'max_results' supplied. It must be at most \(maxSearchResults)")
+        }
+        return Int(maxResults)
+    }
+
     /// `Missing value for required parameter '<name>'. …`
     public static func missing(_ name: String) -> TrackingError {
         .invalid("Missing value for required parameter '\(name)'. See the API docs for more information about request parameters.")
