@@ -111,6 +111,7 @@ import TallyTracking
             case .traceQuery(let name): query[name] = Names.trace
             case .experimentListField(let f): lists[f] = [n.experiment]
             case .traceFieldAll(let f): lists[f] = [Names.trace]
+            case .traceField(let f): fields[f] = Names.trace
             // add-experiments checks the experiments it adds too (none is refused): the fixture's, already linked.
             case .datasetPath: if path.hasSuffix("/add-experiments") { lists["experiment_ids"] = [n.experiment] }
             case .scorerFields:  // the fixture's scorer (a route before may have deleted it: then 404 where allowed)
@@ -231,6 +232,7 @@ import TallyTracking
             "DELETE traces/{trace_id}/tags": .update, "POST traces/delete-traces": .delete, "POST traces/{trace_id}/assessments": .update,
             "GET traces/{trace_id}/assessments/{assessment_id}": .read, "PATCH traces/{trace_id}/assessments/{assessment_id}": .update,
             "DELETE traces/{trace_id}/assessments/{assessment_id}": .update, "POST traces/link-to-run": .update,
+            "POST traces/link-prompts": .update,  // validate_can_update_trace_by_trace_id
             "GET get-trace-artifact": .read,  // validate_can_read_trace_artifact
             // Spans: validate_can_read_trace_by_trace_id, validate_can_batch_get_traces, the OTLP validator (a trace create).
             "GET traces/get": .read, "POST traces/metrics": .read, "GET traces/batchGet": .read, "POST /v1/traces": .update,

@@ -95,6 +95,23 @@ import TallyTracking
                 let r = try await s.request(method, v3 + path, body: Array(body.utf8))
                 #expect(r.status == status && (r.json["message"] as? String)?.contains(fragment) == true, "\(method) \(path) \(body): \(r.status) \(r.text)")
             }
+            // Prompt links, under 2.0 (where MLflow's client sends them) and the UI's prefix; MLflow's messages.
+            let linked = try await s.post("/api/2.0/mlflow/traces/link-prompts", #"{"trace_id": "\#(tid)", "prompt_versions": [{"name": "qa", "version": "1"}]}"#)
+            #expect(linked.status == 200 && linked.text == "{}", "\(linked.text)")
+            _ = try await s.post("/ajax-api/2.0/mlflow/traces/link-prompts", #"{"trace_id": "\#(tid)", "prompt_versions": [{"name": "qa", "version": "2"}]}"#)
+            let found = try await s.post(v3 + "/traces/search", #"{"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": "0"}}], "filter": "prompt = 'qa/2'"}"#)
+            #expect((found.json["traces"] as? [[String: Any]])?.compactMap { $0["trace_id"] as? String } == [tid], "\(found.text)")
+            for (body, status, fragment) in [
+                (#"{"prompt_versions": []}"#, 400, "Missing value for required parameter 'trace_id'"),
+                (#"{"trace_id": "\#(tid)"}"#, 400, "Missing value for required parameter 'prompt_versions'"),
+                (#"{"trace_id": "\#(tid)", "prompt_versions": [{"name": "qa", "version": 2}]}"#, 400, "prompt_versions[0].version"),
+                (#"{"trace_id": "\#(tid)", "prompt_versions": [{"name": "qa", "version": "two"}]}"#, 400, "expected a positive integer"),
+                (#"{"trace_id": "\#(tid)", "prompt_versions": {"name": "qa"}}"#, 400, "prompt_versions"),
+                (#"{"trace_id": "tr-nope", "prompt_versions": [{"name": "qa", "version": "1"}]}"#, 404, "Trace with ID 'tr-nope' not found."),
+            ] {
+                let r = try await s.post("/api/2.0/mlflow/traces/link-prompts", body)
+                #expect(r.status == status && (r.json["message"] as? String)?.contains(fragment) == true, "\(body): \(r.status) \(r.text)")
+            }
             // The v2 paths MLflow 3's client uses for tags and deletes.
             let tagged = try await s.request("PATCH", "/api/2.0/mlflow/traces/\(tid)/tags", body: Array(#"{"key": "k", "value": "v"}"#.utf8))
             #expect(tagged.status == 200 && tagged.text == "{}")

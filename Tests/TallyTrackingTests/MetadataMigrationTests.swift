@@ -47,7 +47,9 @@ import Testing
         let issue = try s.createIssue(experimentID: exp, name: "slow", description: "d", status: nil, severity: "high", rootCauses: ["cache"],
                                       sourceRunID: runs[0], categories: ["latency"], createdBy: "alice")
         trace.assessments = [TraceTests.feedback(1, "quality", "0.5"), IssueTests.reference(1, issue.id)]
-        let storedTrace = try s.startTrace(trace)
+        _ = try s.startTrace(trace)
+        try s.linkPromptsToTrace(traceID: trace.traceID, prompts: [("qa", "1"), ("qa", "2")])
+        let storedTrace = try s.traceInfo(id: trace.traceID)
         try s.logSpans(experimentID: exp, runID: nil, [OTLPResourceSpans(resource: [], spans: [SpanTests.root, SpanTests.grandchild])])
         let storedSpans = try s.metadata.spans(traceIDs: [SpanTests.traceID])
         let (dataset, _) = try s.createDataset(name: "qa", experimentIDs: [exp, "0"], tags: #"{"mlflow.user": "alice", "k": "v"}"#)
@@ -90,6 +92,7 @@ import Testing
         #expect(try target.webhooks(id: nil) == [hook] && counts.contains { $0.table == "webhook_events" && $0.source == 1 })
         // Traces with their tags, metadata and assessments.
         #expect(try target.traces(ids: [storedTrace.traceID]) == [storedTrace] && counts.contains { $0.table == "assessments" && $0.source == 2 })
+        #expect(storedTrace.linkedPrompts == ["qa/1", "qa/2"] && counts.contains { $0.table == "trace_prompts" && $0.source == 2 })
         // Spans sent over OTLP, with the trace they made.
         #expect(try target.spans(traceIDs: [SpanTests.traceID]) == storedSpans && storedSpans.values.first?.count == 2)
         #expect(counts.contains { $0.table == "spans" && $0.source == 2 })

@@ -196,12 +196,15 @@ import Testing
         try Self.seeded(s)
         let run = try s.createRun(experimentID: "0").info.runID
         try s.linkTracesToRun(traceIDs: [Self.id(3), Self.id(4)], runID: run)
+        try s.linkPromptsToTrace(traceID: Self.id(4), prompts: [("qa", "1"), ("qa", "2")])
+        try s.linkPromptsToTrace(traceID: Self.id(7), prompts: [("qa", "1")])
         let whole = try s.metadata.traces(experimentIDs: [0], parts: .whole, matching: SearchFilter(parsing: nil, kind: .traces))
         let filters: [String?] = [nil, "tags.team = 'a'", "trace.name = 'embed'", "metadata.`mlflow.user` = 'user0'", "attribute.run_id = '\(run)'",
                                   "trace.run_id LIKE 'run-%'", "feedback.quality IS NOT NULL", "tags.priority IS NULL AND trace.status = 'OK'",
                                   "tags.priority IS NOT NULL AND trace.timestamp_ms >= 1700000002000", "trace.execution_time_ms < 2000",
                                   "trace.end_time_ms > 1700000003500", "trace.request_id = '\(Self.id(3))'", "trace.timestamp_ms = 1700000001000.5",
-                                  "trace.client_request_id = 'x'", "metadata.`mlflow.user` IS NOT NULL AND tags.team != 'b'"]
+                                  "trace.client_request_id = 'x'", "metadata.`mlflow.user` IS NOT NULL AND tags.team != 'b'",
+                                  "prompt = 'qa/1'", "prompt = 'qa/1' AND tags.team = 'a'", "tags.`mlflow.linkedPrompts` = 'qa/2' AND prompt = 'qa/1'"]
         let orders: [[String]] = [[], ["tags.priority DESC"], ["name"], ["run_id DESC"], ["metadata.`mlflow.user`", "execution_time_ms"]]
         for filter in filters {
             for order in orders {
@@ -239,6 +242,48 @@ import Testing
         expectError(.invalidParameterValue, "must be in the 'active' state") { try s.linkTracesToRun(traceIDs: [Self.id(2)], runID: run) }
         #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: [Self.id(1)]) == 1)  // its links with it
         #expect(try Self.ids(s, "attribute.run_id = '\(run)'") == [5])
+    }
+
+    @Test(arguments: Backend.all) func linkedToPrompts(_ backend: Backend) throws {
+        let f = try Fixture("trp", backend: backend)
+        let s = f.service
+        try Self.seeded(s)
+        try s.linkPromptsToTrace(traceID: Self.id(1), prompts: [("qa", "1"), ("qa", "07"), ("summary", " 3")])
+        try s.linkPromptsToTrace(traceID: Self.id(1), prompts: [("qa", "1")])  // again: kept once
+        try s.linkPromptsToTrace(traceID: Self.id(5), prompts: [("qa", "1")])
+        try s.linkPromptsToTrace(traceID: Self.id(6), prompts: [])  // nothing to link, the trace there
+        #expect(try s.traceInfo(id: Self.id(1)).linkedPrompts == ["qa/1", "qa/7", "summary/3"])
+        // `prompt` and the tag it stands for, as MLflow reads them; the version as written in the link.
+        #expect(try Self.ids(s, "prompt = 'qa/1'", order: ["request_id"]) == [1, 5])
+        #expect(try Self.ids(s, "attributes.prompt = \"qa/7\"") == [1] && Self.ids(s, "trace.prompt = 'summary/3'") == [1])
+        #expect(try Self.ids(s, "tags.`mlflow.linkedPrompts` = 'qa/1' AND trace.status = 'ERROR'") == [1])
+        #expect(try Self.ids(s, "prompt = 'qa/07'").isEmpty && Self.ids(s, "prompt = 'QA/1'").isEmpty)
+        #expect(try Self.ids(s, "prompt = 'qa/1' AND prompt = 'summary/3'") == [1])
+        for (filter, message) in [("prompt != 'qa/1'", "Invalid comparator '!=' for prompts filter. Only '=' is supported with format: prompt = \"name/version\""),
+                                  ("prompt LIKE 'qa%'", "Invalid comparator 'LIKE' for prompts filter."),
+                                  ("tags.mlflow.linkedPrompts IS NOT NULL", "Invalid comparator 'IS NOT NULL' for prompts filter."),
+                                  ("prompt = 'qa'", "Invalid prompts filter value 'qa'. Expected format: prompt = \"name/version\""),
+                                  ("prompt = 'a/b/1'", "Invalid prompts filter value 'a/b/1'.")] {
+            expectError(.invalidParameterValue, message) { _ = try Self.ids(s, filter) }
+        }
+        // MLflow answers these with a 500 or links what no search can find; here each is refused, naming the field.
+        for (prompt, message) in [((nil, "1"), "Missing value for required parameter 'prompt_versions[0].name'"),
+                                  (("qa", nil), "Missing value for required parameter 'prompt_versions[0].version'"),
+                                  (("qa", "x"), "Invalid prompt version 'x' in prompt_versions[0].version: expected a positive integer"),
+                                  (("qa", "0"), "Invalid prompt version '0'"), (("a/b", "1"), "a prompt name cannot contain '/'")] as [((String?, String?), String)] {
+            expectError(.invalidParameterValue, message) { try s.linkPromptsToTrace(traceID: Self.id(2), prompts: [prompt]) }
+        }
+        #expect(try s.traceInfo(id: Self.id(2)).linkedPrompts.isEmpty, "a refused request links none of its prompts")
+        expectError(.resourceDoesNotExist, "Trace with ID '\(Self.id(99))' not found.") { try s.linkPromptsToTrace(traceID: Self.id(99), prompts: [("qa", "1")]) }
+        // A trace sent again keeps its links; a deleted one takes them along.
+        _ = try s.startTrace(Self.trace(1))
+        #expect(try s.traceInfo(id: Self.id(1)).linkedPrompts == ["qa/1", "qa/7", "summary/3"])
+        #expect(try s.deleteTraces(experimentID: "0", maxTimestamp: nil, maxTraces: nil, ids: [Self.id(1)]) == 1)
+        #expect(try Self.ids(s, "prompt = 'qa/1'") == [5])
+        // The client's tag, which an import from an MLflow server reads links from.
+        #expect(PromptLink.fromTag(#"[{"name": "qa", "version": "2"}, {"name": "x", "version": 3}, {"name": "bad"}, 7]"#) == ["qa/2", "x/3"])
+        #expect(PromptLink.fromTag("not json").isEmpty && PromptLink.fromTag(nil).isEmpty)
+        #expect(PromptLink.parts("qa/2")! == ("qa", "2") && PromptLink.parts("qa") == nil)
     }
 
     @Test func anotherServerSeesTracesAtOnce() throws {

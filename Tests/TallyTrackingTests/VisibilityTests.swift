@@ -125,6 +125,7 @@ final class FailingMetadata: MetadataStore {
     }
     func deleteAssessment(traceID: String, id: String) throws -> Bool { try inner.deleteAssessment(traceID: traceID, id: id) }
     func linkTraces(_ ids: [String], toRun runID: String) throws { try inner.linkTraces(ids, toRun: runID) }
+    func linkPrompts(_ prompts: [String], toTrace traceID: String) throws -> Bool { try inner.linkPrompts(prompts, toTrace: traceID) }
     func insertDataset(_ d: EvaluationDataset, experimentIDs: [String]) throws { try inner.insertDataset(d, experimentIDs: experimentIDs) }
     func datasets(ids: [String]) throws -> [EvaluationDataset] { try inner.datasets(ids: ids) }
     func datasets(experimentIDs: [String]?) throws -> [EvaluationDataset] { try inner.datasets(experimentIDs: experimentIDs) }

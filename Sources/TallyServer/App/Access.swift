@@ -40,6 +40,8 @@ enum Target: Sendable {
     /// Every trace id query parameter of this name (at least one; an unknown trace is refused as ``tracePath(_:)``
     /// refuses it): MLflow's all-or-nothing check of `traces/batchGet`.
     case traceQueryAll(String)
+    /// A trace id field (required; an unknown trace is refused as ``tracePath(_:)`` refuses it).
+    case traceField(String)
     /// Every trace id of a list field (required, possibly empty; an unknown trace is refused as ``tracePath(_:)``
     /// refuses it): the all-or-nothing check of `traces/batchGetInfos`.
     case traceFieldAll(String)
@@ -64,7 +66,7 @@ enum Target: Sendable {
     /// Whether the resource is named in fields the JSON handler reads (checked once the request is parsed).
     var inFields: Bool {
         switch self {
-        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .traceFieldAll, .scorerFields: true
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .traceField, .traceFieldAll, .scorerFields: true
         default: false
         }
     }

@@ -94,6 +94,7 @@ struct AccessGate: Sendable {
         case .experimentNameField(let f): resource = .experiment(try service.experimentID(named: try r.string(f, required: true)!))
         case .runField: resource = .experiment(try service.experimentID(ofRun: try r.runID()))
         case .modelField(let f): resource = .registeredModel(try r.string(f, required: true)!)
+        case .traceField(let f): resource = try traceExperiment(try r.string(f, required: true)!)
         case .traceLocation:
             guard let info = r.raw("trace").flatMap({ TraceJSON.member($0, "trace_info") }) else { throw MLflowRequest.missing("trace") }
             resource = .experiment(try TraceJSON.experimentID(info))
@@ -155,7 +156,7 @@ struct AccessGate: Sendable {
             let first = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
             guard let id = Int64(first), String(id) == first, (try? service.experiment(id: first)) != nil else { throw AccessRules.adminOnly }
             return [.experiment(first)]
-        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .traceFieldAll, .scorerFields:
+        case .experimentField, .experimentNameField, .runField, .modelField, .traceLocation, .experimentListField, .traceField, .traceFieldAll, .scorerFields:
             throw TrackingError(.internalError, "access target \(target) is checked with the request's fields")
         }
     }

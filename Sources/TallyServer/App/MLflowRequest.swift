@@ -54,6 +54,16 @@ struct MLflowRequest {
         return s
     }
 
+    /// A string member of an object the request holds (`nil` when absent or null), its type checked; `name` is its
+    /// path in messages.
+    static func optionalString(_ v: JSONValue?, _ name: String) throws -> String? {
+        switch v {
+        case .string(let s)?: return s
+        case nil, .null?: return nil
+        case let other?: throw invalid(name, other)
+        }
+    }
+
     /// The run id from `run_id` or its alias `run_uuid`.
     func runID() throws -> String {
         if let id = try string("run_id"), !id.isEmpty { return id }
@@ -200,13 +210,7 @@ extension MLflowRequest {
     func datasetInputs() throws -> [DatasetInput] {
         try objects("datasets").enumerated().map { i, o -> DatasetInput in
             guard let d = o["dataset"] else { throw Self.missing("datasets[\(i)].dataset") }
-            func field(_ k: String) throws -> String? {
-                switch d[k] {
-                case .string(let s)?: return s
-                case nil, .null?: return nil
-                case let v?: throw Self.invalid("datasets[\(i)].dataset.\(k)", v)
-                }
-            }
+            func field(_ k: String) throws -> String? { try Self.optionalString(d[k], "datasets[\(i)].dataset.\(k)") }
             let tags = try MLflowRequest(body: o, query: [:]).keyValues("tags")
             return DatasetInput(dataset: Dataset(name: try field("name") ?? "", digest: try field("digest") ?? "",
                                                  sourceType: try field("source_type") ?? "", source: try field("source") ?? "",
@@ -217,11 +221,8 @@ extension MLflowRequest {
     /// The `models` of a `runs/log-inputs` body (MLflow 3): `[{"model_id": …}]`.
     func modelInputs() throws -> [ModelInput] {
         try objects("models").enumerated().map { i, o -> ModelInput in
-            switch o["model_id"] {
-            case .string(let s)?: return ModelInput(modelID: s)
-            case nil, .null?: return ModelInput(modelID: "")  // refused by TallyTracking's rule, with its message
-            case let v?: throw Self.invalid("models[\(i)].model_id", v)
-            }
+            // None is refused by TallyTracking's rule, with its message.
+            ModelInput(modelID: try Self.optionalString(o["model_id"], "models[\(i)].model_id") ?? "")
         }
     }
 

@@ -105,12 +105,22 @@ struct TraceRoutes {
         })
     }
 
-    /// The routes MLflow serves under both API versions: tags, `traces/delete-traces` and `traces/link-to-run`.
+    /// The routes MLflow serves under both API versions: tags, `traces/delete-traces`, `traces/link-to-run` and
+    /// `traces/link-prompts` (which MLflow serves under 2.0 alone).
     func addV2(to t: RouteTable) {
         let s = endpoints.service, e = endpoints
         t.on("traces/link-to-run", .post, access: .needs(.update, .runField), use: e.json { r in
             guard r.raw("trace_ids") != nil else { throw MLflowRequest.missing("trace_ids") }
             try s.linkTracesToRun(traceIDs: try r.strings("trace_ids"), runID: try r.runID(), scope: r.grants)
+            return ByteBuffer(string: Endpoints.empty)
+        })
+        t.on("traces/link-prompts", .post, access: .needs(.update, .traceField("trace_id")), use: e.json { r in
+            guard r.raw("prompt_versions") != nil else { throw MLflowRequest.missing("prompt_versions") }
+            let prompts = try r.objects("prompt_versions").enumerated().map { i, o in
+                (name: try MLflowRequest.optionalString(o["name"], "prompt_versions[\(i)].name"),
+                 version: try MLflowRequest.optionalString(o["version"], "prompt_versions[\(i)].version"))
+            }
+            try s.linkPromptsToTrace(traceID: try r.string("trace_id", required: true)!, prompts: prompts)
             return ByteBuffer(string: Endpoints.empty)
         })
         let trace = { (need: Permission.Need) in Access.needs(need, .tracePath("trace_id")) }

@@ -32,10 +32,13 @@ public protocol TraceStore {
     func deleteAssessment(traceID: String, id: String) throws -> Bool
     /// Links traces to a run (unknown traces and links already there are skipped).
     func linkTraces(_ ids: [String], toRun runID: String) throws
+    /// Links prompt versions (``PromptLink``) to a trace, keeping links already there; `false` when the trace does not
+    /// exist.
+    func linkPrompts(_ prompts: [String], toTrace traceID: String) throws -> Bool
 }
 
 /// Which parts of each trace a read brings besides its own row: a search reads only the tags and metadata its filter
-/// and order name, and assessments or run links only when they ask about them.
+/// and order name, and assessments, run links or prompt links only when they ask about them.
 public struct TraceParts: Sendable, Equatable {
     /// Tags of these keys (`nil`: every tag).
     public var tagKeys: [String]?
@@ -45,17 +48,20 @@ public struct TraceParts: Sendable, Equatable {
     public var assessments: Bool
     /// Whether run links are read.
     public var runs: Bool
+    /// Whether prompt links are read.
+    public var prompts: Bool
 
     /// Parts.
-    public init(tagKeys: [String]?, metadataKeys: [String]?, assessments: Bool, runs: Bool) {
+    public init(tagKeys: [String]?, metadataKeys: [String]?, assessments: Bool, runs: Bool, prompts: Bool) {
         self.tagKeys = tagKeys
         self.metadataKeys = metadataKeys
         self.assessments = assessments
         self.runs = runs
+        self.prompts = prompts
     }
 
     /// Everything.
-    public static let whole = TraceParts(tagKeys: nil, metadataKeys: nil, assessments: true, runs: true)
+    public static let whole = TraceParts(tagKeys: nil, metadataKeys: nil, assessments: true, runs: true, prompts: true)
 }
 
 /// The trace tables' statements, in the SQL both dialects read alike.
@@ -102,6 +108,7 @@ enum TraceSQL {
         try upsert(db, "trace_metadata", t.traceID, try analytics(db, t))
         for a in t.assessments { try addAssessment(db, a, keepingTaken: true) }  // one already stored (under any trace) is kept
         for run in t.linkedRuns { try link(db, [t.traceID], run) }
+        try TracePromptSQL.insert(db, t.traceID, t.linkedPrompts)
         return true
     }
 
@@ -161,8 +168,13 @@ enum TraceSQL {
             sql += " UNION ALL SELECT 4, l.trace_id, l.run_id, CAST(NULL AS TEXT), \(nulls) FROM trace_runs l JOIN traces t ON t.trace_id = l.trace_id WHERE \(cond)"
             all += values
         }
+        if parts.prompts {
+            sql += " UNION ALL SELECT 5, p.trace_id, p.prompt, CAST(NULL AS TEXT), \(nulls) FROM trace_prompts p JOIN traces t ON t.trace_id = p.trace_id WHERE \(cond)"
+            all += values
+        }
         var byID: [String: TraceInfo] = [:]
         var tags: [String: [KeyValue]] = [:], metadata: [String: [KeyValue]] = [:], assessments: [String: [Assessment]] = [:], runs: [String: [String]] = [:]
+        var prompts: [String: [String]] = [:]
         try db.query(sql, all) { r in
             let id = r[1].string ?? ""
             switch r[0].int {
@@ -173,6 +185,7 @@ enum TraceSQL {
             case 1: tags[id, default: []].append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
             case 2: metadata[id, default: []].append(KeyValue(key: r[2].string ?? "", value: r[3].string ?? ""))
             case 4: runs[id, default: []].append(r[2].string ?? "")
+            case 5: prompts[id, default: []].append(r[2].string ?? "")
             default: assessments[id, default: []].append(assessment(r))
             }
         }
@@ -182,6 +195,7 @@ enum TraceSQL {
             t.metadata = (metadata[t.traceID] ?? []).sorted { binaryLess($0.key, $1.key) }
             t.assessments = (assessments[t.traceID] ?? []).sorted { ($0.createTime, $0.id) < ($1.createTime, $1.id) }
             t.linkedRuns = (runs[t.traceID] ?? []).sorted(by: binaryLess)
+            t.linkedPrompts = (prompts[t.traceID] ?? []).sorted(by: binaryLess)
             return t
         }
     }
@@ -221,7 +235,7 @@ enum TraceSQL {
     /// What the database can decide of a search's clauses exactly as the service does (text equal byte for byte,
     /// as SQLite's `BINARY` and PostgreSQL's `"C"` compare; whole numbers compared), as conditions on `t`, the traces
     /// table: equality and presence of tags and metadata, the trace name, id, state and client id, times, issue
-    /// links. The rest (patterns, negations, feedback and expectations, runs) only the service decides.
+    /// and prompt links. The rest (patterns, negations, feedback and expectations, runs) only the service decides.
     static func narrowing(_ f: SearchFilter) -> (String, [SQLValue]) {
         var sql = "", values: [SQLValue] = []
         func exists(_ table: String, _ key: String, _ value: String?) {
@@ -241,6 +255,9 @@ enum TraceSQL {
             case (.issue, "=", .string(let v)):
                 // The issue's traces found once (its references, by name), not one probe per trace of the experiment.
                 sql += " AND t.trace_id IN (SELECT n.trace_id FROM assessments n WHERE n.name = ? AND n.kind = 'issue')"
+                values.append(.text(v))
+            case (.prompt, "=", .string(let v)):  // likewise the prompt version's links
+                sql += " AND t.trace_id IN (SELECT p.trace_id FROM trace_prompts p WHERE p.prompt = ?)"
                 values.append(.text(v))
             case (.attribute, "=", .string(let v)) where columns[c.key] != nil:
                 sql += " AND \(columns[c.key]!) = ?"

@@ -43,6 +43,9 @@ public struct TraceInfo: Sendable, Equatable {
     /// Runs the trace was linked to after it was made (`traces/link-to-run`, by id order); the run it was made in is
     /// its `mlflow.sourceRun` metadata.
     public var linkedRuns: [String] = []
+    /// Prompt versions linked to the trace (`traces/link-prompts`), each as MLflow names it (``PromptLink``), in byte
+    /// order.
+    public var linkedPrompts: [String] = []
 
     /// A trace.
     public init(traceID: String, experimentID: String, clientRequestID: String? = nil, requestTime: Int64, executionDuration: Int64? = nil,
@@ -148,6 +151,9 @@ public enum TraceKeys {
     public static let artifactLocation = "mlflow.artifactLocation"
     /// Tag: the root span's name (`trace.name` in a search).
     public static let traceName = "mlflow.traceName"
+    /// Tag: the prompt versions the client used in the trace, as JSON (`[{"name": …, "version": "1"}]`), which it writes
+    /// beside `traces/link-prompts`; a search's `tags.mlflow.linkedPrompts = …` asks about the links (``PromptLink``).
+    public static let linkedPrompts = "mlflow.linkedPrompts"
     /// Tag: where the spans are: `TRACKING_STORE` when they came over OTLP and are kept in the metadata store (readers
     /// then fetch them with `traces/get` and `traces/batchGet`); none when the client wrote them to the artifact store.
     public static let spansLocation = "mlflow.trace.spansLocation"

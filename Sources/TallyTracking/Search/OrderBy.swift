@@ -79,7 +79,7 @@ extension OrderKey {
             case "artifact_uri": return .string(run.info.artifactURI)
             default: return .missing
             }
-        case .dataset, .metadata, .feedback, .expectation, .issue, .span: return .missing
+        case .dataset, .metadata, .feedback, .expectation, .issue, .prompt, .span: return .missing
         }
     }
 

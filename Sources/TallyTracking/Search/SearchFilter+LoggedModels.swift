@@ -23,7 +23,7 @@ extension SearchFilter {
                 case "last_updated_timestamp": return c.test(Double(m.lastUpdatedTime))
                 default: return false
                 }
-            case .dataset, .metadata, .feedback, .expectation, .issue, .span:
+            case .dataset, .metadata, .feedback, .expectation, .issue, .prompt, .span:
                 return false
             }
         }

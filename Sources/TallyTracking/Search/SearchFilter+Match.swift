@@ -93,7 +93,7 @@ extension FilterClause {
             case "artifact_uri": return test(run.info.artifactURI)
             default: return false
             }
-        case .metadata, .feedback, .expectation, .issue, .span:
+        case .metadata, .feedback, .expectation, .issue, .prompt, .span:
             return false  // trace entities
         case .dataset:
             return run.inputs.contains { input in

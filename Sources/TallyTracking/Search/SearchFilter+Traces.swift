@@ -1,7 +1,8 @@
 import TallyStore
 
 /// MLflow 3's `traces/search` grammar (its `SearchTraceUtils`): attributes under `attribute.`, `attributes.` or
-/// `trace.`; `tag.`/`tags.`; `metadata.`/`request_metadata.`; `feedback.<name>` and `expectation.<name>`; `issue.id`.
+/// `trace.`; `tag.`/`tags.`; `metadata.`/`request_metadata.`; `feedback.<name>` and `expectation.<name>`; `issue.id`;
+/// `prompt`.
 /// `span.*` clauses search the spans kept here (sent over OTLP), as MLflow's tracking store searches its `spans` table.
 extension SearchFilter {
     static let traceStringAttributes: Set<String> = ["request_id", "status", "client_request_id", "name", "run_id"]
@@ -31,10 +32,7 @@ extension SearchFilter.Parser {
 
     static func traceAttribute(_ key: String) throws -> String {
         let k = SearchFilter.traceAttributeAliases[key] ?? key
-        if k == "prompt" {
-            throw TrackingError.invalid("Searching traces by 'prompt' is not supported: Tally does not keep linked prompts")
-        }
-        guard SearchFilter.traceStringAttributes.contains(k) || SearchFilter.traceNumericAttributes.contains(k) else {
+        guard SearchFilter.traceStringAttributes.contains(k) || SearchFilter.traceNumericAttributes.contains(k) || k == "prompt" else {
             throw TrackingError.invalid("Invalid attribute key '\(key)' specified. Valid keys are '\(SearchFilter.validTraceAttributeKeys)'")
         }
         return k
@@ -60,7 +58,7 @@ extension SearchFilter.Parser {
         case .span where key == "content": ["LIKE", "ILIKE"]
         case .span: ["!=", "=", "IN", "NOT IN", "LIKE", "ILIKE", "RLIKE"]
         case .feedback, .expectation: ["=", "!=", ">", ">=", "<", "<=", "LIKE", "ILIKE", "RLIKE"]
-        case .issue: ["="]
+        case .issue, .prompt: ["="]
         case .attribute where Self.traceListAttributes.contains(key): ["=", "!=", "IN", "NOT IN", "LIKE", "ILIKE", "RLIKE"]
         default: ["=", "!=", "LIKE", "ILIKE", "RLIKE"]
         }
@@ -137,6 +135,7 @@ extension SearchFilter {
                 }
             case .issue:  // any reference to the issue, as MLflow's subquery finds them
                 return t.assessments.contains { a in a.kind == .issue && c.test(a.name) }
+            case .prompt: return t.linkedPrompts.contains { c.test($0) }
             case .span: return true  // decided over the trace's spans (``FilterClause/matches(_:)``)
             case .metric, .parameter, .dataset: return false
             }
@@ -234,7 +233,7 @@ public struct TraceOrder: Sendable, Equatable {
     /// What a search with filter `f` and order `keys` reads of each candidate: the tags and metadata they name (the
     /// trace name is a tag, the run a metadata entry and links), assessments only for feedback and expectations.
     static func parts(_ f: SearchFilter, _ keys: [TraceOrder]) -> TraceParts {
-        var tags: [String] = [], metadata: [String] = [], assessments = false, runs = false
+        var tags: [String] = [], metadata: [String] = [], assessments = false, runs = false, prompts = false
         for (entity, key) in f.clauses.map({ ($0.entity, $0.key) }) + keys.map({ ($0.entity, $0.key) }) {
             switch (entity, key) {
             case (.tag, _): tags.append(key)
@@ -242,6 +241,7 @@ public struct TraceOrder: Sendable, Equatable {
                 metadata.append(key)
                 if key == TraceKeys.sourceRun { runs = true }
             case (.feedback, _), (.expectation, _), (.issue, _): assessments = true
+            case (.prompt, _): prompts = true
             case (.attribute, "name"): tags.append(TraceKeys.traceName)
             case (.attribute, "run_id"):
                 metadata.append(TraceKeys.sourceRun)
@@ -249,7 +249,7 @@ public struct TraceOrder: Sendable, Equatable {
             default: break
             }
         }
-        return TraceParts(tagKeys: Array(Set(tags)), metadataKeys: Array(Set(metadata)), assessments: assessments, runs: runs)
+        return TraceParts(tagKeys: Array(Set(tags)), metadataKeys: Array(Set(metadata)), assessments: assessments, runs: runs, prompts: prompts)
     }
 
     /// Whether `a` sorts before `b` under `keys`.

@@ -9,6 +9,9 @@ public enum SearchEntity: String, Sendable {
     case expectation
     /// A trace's link to an issue (`issue.id = '<issue id>'`): any issue reference to it, valid or not.
     case issue
+    /// A trace's link to a prompt version (`prompt = 'name/version'`, also written `tags.mlflow.linkedPrompts = …`,
+    /// as MLflow reads it): `traces/link-prompts`' links; only `=` is answered.
+    case prompt
     /// A trace's span, spans kept here (`span.name`, `span.type`, `span.status`, `span.content`,
     /// `span.attributes.<key>`; `trace.text` is `span.content`): every span clause of a search must hold for one span.
     case span
@@ -191,6 +194,7 @@ public struct SearchFilter: Sendable, Equatable {
             if entity == .attribute { key = try Self.attribute(key, kind: kind) }
             if entity == .span { key = try Self.spanKey(key) }
             if entity == .issue, key != "id" { throw TrackingError.invalid("Invalid issue attribute '\(key)'. Supported attributes: id") }
+            if kind == .traces, (entity, key) == (.attribute, "prompt") || (entity, key) == (.tag, TraceKeys.linkedPrompts) { return (.prompt, "prompt") }
             return (entity, key)
         }
 
@@ -348,6 +352,7 @@ public struct SearchFilter: Sendable, Equatable {
         }
 
         func invalidComparator(_ op: String, _ entity: SearchEntity, _ key: String) -> TrackingError {
+            if entity == .prompt { return PromptLink.invalidFilterComparator(op) }
             if entity == .span || entity == .issue {
                 return .invalid("\(entity.rawValue).\(key) comparator '\(op)' not one of '{\(allowed(entity, key).map { "'\($0)'" }.joined(separator: ", "))}'")
             }
@@ -407,6 +412,7 @@ public struct SearchFilter: Sendable, Equatable {
             switch t {
             case .singleQuoted(let s), .doubleQuoted(let s):
                 if op == "RLIKE" { try FilterClause.checkPattern(s) }
+                if entity == .prompt { try PromptLink.checkFilterValue(s) }
                 return .string(s)
             default:
                 let what = entity == .parameter ? "parameter" : entity == .tag ? "tag" : entity == .dataset ? "dataset" : entity == .issue ? "issue" : "attribute"

@@ -168,6 +168,15 @@ extension TrackingService {
         try metadata.linkTraces(traceIDs, toRun: runID)
     }
 
+    /// `traces/link-prompts`: links prompt versions to a trace, each given as its name and version (``PromptLink``),
+    /// which a trace search then finds by `prompt = 'name/version'`. Links already there are kept; none given links
+    /// nothing (the trace must still exist). The prompt versions are not looked up, as MLflow does not: a trace may
+    /// use a prompt of another registry.
+    public func linkPromptsToTrace(traceID: String, prompts: [(name: String?, version: String?)]) throws {
+        let links = try prompts.enumerated().map { i, p in try PromptLink.id(name: p.name, version: p.version, field: "prompt_versions[\(i)]") }
+        guard try metadata.linkPrompts(links, toTrace: traceID) else { throw TrackingError.notFound("Trace with ID '\(traceID)' not found.") }
+    }
+
     static func upserting(_ kvs: [KeyValue], _ kv: KeyValue) -> [KeyValue] {
         kvs.filter { $0.key != kv.key } + [kv]
     }
