@@ -399,6 +399,35 @@ def comparable(t):
             [(s.name, s.span_type, s.inputs, s.outputs) for s in t.data.spans])
 
 
+def test_prompts_linked_to_traces(local, no_warnings):
+    """A prompt loaded inside a trace: MLflow's client tags the trace and links the version (traces/link-prompts, from
+    a thread of its own), and a search by prompt finds the trace; a link made through the client's API likewise."""
+    mlflow.set_experiment("traces-prompts")
+    mlflow.genai.register_prompt("qa-linked", "Q: {{q}}")
+    second = mlflow.genai.register_prompt("qa-linked", "Question: {{q}}")
+
+    @mlflow.trace
+    def ask(version):
+        return mlflow.genai.load_prompt(f"prompts:/qa-linked/{version}").format(q="why")
+
+    first, by_two = traced(ask, 1), traced(ask, 2)
+    plain = traced(inner, 1)
+
+    def found(f):
+        return [t.info.trace_id for t in mlflow.search_traces(filter_string=f, return_type="list")]
+
+    deadline = time.time() + 30  # the client links from a background thread
+    while found("prompt = 'qa-linked/2'") != [by_two] and time.time() < deadline:
+        time.sleep(0.2)
+    assert found("prompt = 'qa-linked/2'") == [by_two]
+    assert found("prompt = 'qa-linked/1'") == [first] and found("prompt = 'qa-linked/3'") == []
+    assert json.loads(mlflow.get_trace(first).info.tags["mlflow.linkedPrompts"]) == [{"name": "qa-linked", "version": "1"}]
+    MlflowClient().link_prompt_versions_to_trace(prompt_versions=[second], trace_id=plain)
+    assert found("tags.`mlflow.linkedPrompts` = 'qa-linked/2'") == [plain, by_two]
+    with pytest.raises(mlflow.exceptions.MlflowException, match="Only '=' is supported"):
+        found("prompt != 'qa-linked/2'")
+
+
 @once_per_suite(shifted=True)  # imports into a data directory of its own
 def test_import_carries_traces(local):
     """From MLflow's database (spans from its tracking store and from its artifacts) and through its API: the same
@@ -417,6 +446,13 @@ def test_import_carries_traces(local):
         with mlflow.start_run() as linked:
             pass
         MlflowClient().link_traces_to_run([ids[1]], linked.info.run_id)
+        # Prompt links: through the client (which also tags the trace), and by the API alone (no tag: only MLflow's
+        # database tells of it).
+        prompt = mlflow.genai.register_prompt("qa-import", "Q: {{q}}")
+        MlflowClient().link_prompt_versions_to_trace(prompt_versions=[prompt], trace_id=ids[0])
+        r = requests.post(m.url + "/api/2.0/mlflow/traces/link-prompts",
+                          json={"trace_id": ids[1], "prompt_versions": [{"name": "qa-import", "version": "1"}]})
+        assert r.status_code == 200, r.text
         mlflow.log_feedback(trace_id=ids[0], name="quality", value=0.7, rationale="fine")
         mlflow.log_expectation(trace_id=ids[0], name="expected", value={"answer": 7})
         exp = mlflow.get_trace(ids[0]).info.experiment_id
@@ -442,6 +478,9 @@ def test_import_carries_traces(local):
                 assert {t.info.trace_id for t in mlflow.search_traces(locations=[got.info.experiment_id], return_type="list")} == set(ids)
                 if kind == "db":  # MLflow's API does not show run links; its database does
                     assert [t.info.trace_id for t in mlflow.search_traces(run_id=linked.info.run_id, return_type="list")] == [ids[1]]
+                # Prompt links: every one from the database; through the API, those the client's tag names.
+                by_prompt = {t.info.trace_id for t in mlflow.search_traces(filter_string="prompt = 'qa-import/1'", return_type="list")}
+                assert by_prompt == ({ids[0], ids[1]} if kind == "db" else {ids[0]}), kind
             finally:
                 mlflow.set_tracking_uri(local.url)
                 s.stop(keep=True)
@@ -459,6 +498,8 @@ def test_import_carries_traces(local):
             for tid in ids:
                 got = mlflow.get_trace(tid)
                 assert got is not None and comparable(got) == expected[tid], tid
+            by_prompt = {t.info.trace_id for t in mlflow.search_traces(filter_string="prompt = 'qa-import/1'", return_type="list")}
+            assert by_prompt == {ids[0], ids[1]}  # MLflow's own search finds the links the export made
         finally:
             fresh.stop()
     finally:

@@ -11,7 +11,12 @@ extension MLflowRESTSource {
         return try Self.pages("traces") {
             try http.json(.POST, "/api/3.0/mlflow/traces/search", body: Self.body([("locations", location), ("max_results", "500")], token: $0),
                           allowing: [404])
-        }.map { try TraceJSON.info($0, importing: true) }.sorted { ($0.requestTime, $0.traceID) < ($1.requestTime, $1.traceID) }
+        }.map { json in
+            var t = try TraceJSON.info(json, importing: true)
+            // MLflow's API lists no trace's prompt links; its client names them in a tag whenever it links them.
+            t.linkedPrompts = PromptLink.fromTag(t.tag(TraceKeys.linkedPrompts))
+            return t
+        }.sorted { ($0.requestTime, $0.traceID) < ($1.requestTime, $1.traceID) }
     }
 
     /// Whichever store MLflow keeps them in: its server reads either for its UI. `nil` when it has none (404).
@@ -40,5 +45,11 @@ extension MLflowRESTDestination {
     public func linkTraces(_ ids: [String], toRun runID: String) throws {
         _ = try http.json(.POST, "/api/2.0/mlflow/traces/link-to-run",
                           body: "{\"trace_ids\":[" + ids.map(JSONText.quote).joined(separator: ",") + "],\"run_id\":" + JSONText.quote(runID) + "}")
+    }
+
+    public func linkPrompts(_ prompts: [String], toTrace traceID: String) throws {
+        let refs = prompts.compactMap(PromptLink.parts).map { "{\"name\":" + JSONText.quote($0.name) + ",\"version\":" + JSONText.quote($0.version) + "}" }
+        _ = try http.json(.POST, "/api/2.0/mlflow/traces/link-prompts",
+                          body: "{\"trace_id\":" + JSONText.quote(traceID) + ",\"prompt_versions\":[" + refs.joined(separator: ",") + "]}")
     }
 }

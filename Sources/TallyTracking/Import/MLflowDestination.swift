@@ -80,6 +80,8 @@ public protocol MLflowDestination: AnyObject {
     func startTrace(_ trace: TraceInfo, experimentID: String) throws -> String
     /// Links traces to a run (`traces/link-to-run`).
     func linkTraces(_ ids: [String], toRun runID: String) throws
+    /// Links prompt versions (``PromptLink``) to a trace (`traces/link-prompts`).
+    func linkPrompts(_ prompts: [String], toTrace traceID: String) throws
     /// Creates an evaluation dataset (MLflow gives its id, times and digest) linked to experiments; its id.
     func createDataset(name: String, tags: [DatasetTag], experimentIDs: [String]) throws -> String
     /// Adds records to a dataset (MLflow gives their ids and times).

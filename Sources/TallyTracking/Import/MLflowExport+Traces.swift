@@ -18,7 +18,7 @@ extension MLflowExport {
             // The issue references as sent (by MLflow's ids of their issues): one whose issue is exported later is sent then.
             let references = sentAssessments.filter { $0.kind == .issue }.map { "i\u{1}" + $0.name }
             let lines = MLflowImport.traceLines(t) + t.linkedRuns.map { "r\u{1}" + $0 } + (kept.map { ["s\u{1}" + MLflowImport.digest($0)] } ?? [])
-                + references
+                + references + t.linkedPrompts.map { "p\u{1}" + $0 }
             let fingerprint = MLflowImport.digest(lines.sorted().joined(separator: "\u{2}") + "\u{2}\(t.state.rawValue)")
             if journal.done[key] == fingerprint { continue }
             try journal.begin(key)
@@ -37,6 +37,7 @@ extension MLflowExport {
                 guard let mapped = journal.mapped[run] else { continue }  // a run not exported: nothing to link to
                 try destination.linkTraces([t.traceID], toRun: mapped)
             }
+            if !t.linkedPrompts.isEmpty { try destination.linkPrompts(t.linkedPrompts, toTrace: t.traceID) }
             try journal.finish(key, fingerprint: fingerprint)
         }
     }

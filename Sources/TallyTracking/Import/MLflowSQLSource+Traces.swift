@@ -43,6 +43,11 @@ extension MLflowSQLSource {
                       + "AND source_id \(ofExperiment) ORDER BY destination_id", [.integer(exp)]) { r in
                 if let i = index[r[0].string ?? ""], let run = r[1].string { out[i].linkedRuns.append(run) }
             }
+            // and to prompt versions (traces/link-prompts), named `<name>/<version>` as Tally names them
+            try query("SELECT source_id, destination_id FROM entity_associations WHERE source_type = 'trace' AND destination_type = 'prompt_version' "
+                      + "AND source_id \(ofExperiment) ORDER BY destination_id", [.integer(exp)]) { r in
+                if let i = index[r[0].string ?? ""], let prompt = r[1].string { out[i].linkedPrompts.append(prompt) }
+            }
         }
         if has("assessments") {
             try query("SELECT trace_id, assessment_id, name, assessment_type, value, error, created_timestamp, last_updated_timestamp, source_type, "
