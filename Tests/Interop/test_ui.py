@@ -486,6 +486,8 @@ def test_traces_pages(server, browser):
     mlflow.flush_trace_async_logging()
     in_run = mlflow.get_last_active_trace_id()
     mlflow.log_feedback(trace_id=ids[0], name="helpful", value=True, source=AssessmentSource(source_type="HUMAN", source_id="ann"))
+    prompt = mlflow.genai.register_prompt("ui-answer", "Answer {{q}}")
+    mlflow.MlflowClient().link_prompt_versions_to_trace(prompt_versions=[prompt], trace_id=ids[0])
 
     go(browser, server.url + f"/#/experiments/{exp}/traces")
     wait(browser, "return document.querySelectorAll('#trace-table tbody tr').length === 4")
@@ -526,6 +528,10 @@ def test_traces_pages(server, browser):
     wait(browser, "return document.getElementById('span-outputs').textContent.includes('onerror')")
     assert browser.execute_script("return window.pwned") is None and browser.execute_script("return document.querySelectorAll('#span-detail img').length") == 0
     browser.save_screenshot(os.path.join(ARTIFACTS, "trace.png"))
+    # Its prompt version links to the experiment's traces that used it (`prompt = 'ui-answer/1'`).
+    browser.execute_script("[...document.querySelectorAll('#trace-info a')].find(a => a.textContent === 'ui-answer/1').click()")
+    wait(browser, f"return [...document.querySelectorAll('#trace-table tbody tr')].map(r => r.dataset.trace).join() === '{ids[0]}'")
+    assert browser.find_element("id", "trace-filter").get_attribute("value") == "prompt = 'ui-answer/1'"
     # A failed trace: its span marked, the exception among its events.
     go(browser, server.url + f"/#/traces/{failed}")
     wait(browser, "return document.querySelector('#span-table tr.span-error') !== null")

@@ -136,6 +136,17 @@ function assessmentValue(a) {
 
 // ---- One trace -------------------------------------------------------------------------------------------------
 
+/// The prompt versions the client names in a trace's `mlflow.linkedPrompts` tag (`[{"name", "version"}]`), as
+/// `name/version`: what `prompt = '…'` searches for. None when the tag is absent or not such a list.
+function linkedPrompts(tag) {
+  try {
+    const list = JSON.parse(tag || "[]");
+    return Array.isArray(list) ? list.filter((p) => p && p.name && p.version !== undefined).map((p) => `${p.name}/${p.version}`) : [];
+  } catch {
+    return [];
+  }
+}
+
 /// Trace `traceID`: info, assessments, tags and metadata, then its spans (when its artifacts hold them).
 export async function tracePage(main, traceID, setCrumbs) {
   const info = (await mlflow3.get(`/traces/${encodeURIComponent(traceID)}`)).trace.trace_info;
@@ -144,22 +155,26 @@ export async function tracePage(main, traceID, setCrumbs) {
   const expHref = `#/experiments/${encodeURIComponent(expID)}`;
   setCrumbs([["Experiments", "#/"], [exp.name, expHref], ["Traces", `${expHref}/traces`], [traceID]]);
   const meta = info.trace_metadata || {}, tags = info.tags || {};
+  const prompts = linkedPrompts(tags["mlflow.linkedPrompts"]);
   main.innerHTML = "";
   main.append(h(`<section>
     <h1>${escape(tags["mlflow.traceName"] || traceID)}</h1>
     <div class="grid">
       <div class="card" id="trace-info"><h2>Trace</h2>${kv([["id", traceID], ["state", info.state], ["requested", time(info.request_time)],
         ["duration", ms(durationMs(info.execution_duration))], ["request", info.request_preview], ["response", info.response_preview],
-        ...(meta["mlflow.sourceRun"] ? [["run", meta["mlflow.sourceRun"]]] : [])])}</div>
+        ...(meta["mlflow.sourceRun"] ? [["run", meta["mlflow.sourceRun"]]] : []), ...(prompts.length ? [["prompts", ""]] : [])])}</div>
       <div class="card"><h2>Tags</h2>${kv(userPairs(tags))}</div>
       <div class="card"><h2>Metadata</h2>${kv(userPairs(meta))}</div>
     </div>
     <h2>Assessments</h2><div id="trace-assessments"></div>
     <h2>Spans</h2><div id="trace-spans"><p class="muted">Loading…</p></div>
   </section>`));
+  const cell = (name) => [...main.querySelectorAll("#trace-info tr")].find((r) => r.cells[0].textContent === name)?.cells[1];
   if (meta["mlflow.sourceRun"]) {
-    const cell = main.querySelector("#trace-info tr:last-child td:last-child");
-    cell.replaceChildren(h(`<a href="#/runs/${encodeURIComponent(meta["mlflow.sourceRun"])}">${escape(meta["mlflow.sourceRun"])}</a>`));
+    cell("run").replaceChildren(h(`<a href="#/runs/${encodeURIComponent(meta["mlflow.sourceRun"])}">${escape(meta["mlflow.sourceRun"])}</a>`));
+  }
+  if (prompts.length) {  // each prompt version links to the experiment's traces that used it
+    cell("prompts").innerHTML = prompts.map((p) => `<a class="pill" href="${expHref}/traces?filter=${encodeURIComponent(`prompt = '${p}'`)}">${escape(p)}</a>`).join(" ");
   }
   const assessments = info.assessments || [];
   main.querySelector("#trace-assessments").innerHTML = assessments.length ? `<table id="assessment-table"><thead><tr><th>Name</th><th>Value</th>
