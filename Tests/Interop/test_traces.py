@@ -191,6 +191,10 @@ def seed(base):
             a = {"assessment": {"assessment_name": "quality", "trace_id": body["trace"]["trace_info"]["trace_id"],
                                 "source": {"source_type": "HUMAN", "source_id": "x"}, "feedback": {"value": i / 10}}}
             assert requests.post(base + V3 + f"/traces/tr-{i + 1:032x}/assessments", json=a).status_code == 200
+        if i % 4 == 1:  # prompt links: qa/1 on four traces, qa/2 on two of them
+            versions = [{"name": "qa", "version": "1"}] + ([{"name": "qa", "version": "2"}] if i % 8 == 1 else [])
+            r = requests.post(base + "/api/2.0/mlflow/traces/link-prompts", json={"trace_id": f"tr-{i + 1:032x}", "prompt_versions": versions})
+            assert r.status_code == 200, r.text
     return exp
 
 
@@ -200,14 +204,17 @@ FILTERS = [None, "trace.status = 'ERROR'", "trace.status != 'OK'", "tags.team = 
            "trace.timestamp_ms > 1700000002000",
            "trace.timestamp_ms <= 1700000002000 AND trace.execution_time_ms >= 1000", "attribute.run_id = 'run-1'",
            "trace.request_id = 'tr-%032x'" % 3, "tags.team RLIKE '^b$'", "feedback.quality > 0.5", "feedback.quality = '0.3'",
-           "feedback.quality IS NOT NULL", "trace.end_time_ms > 1700000003500", "trace.client_request_id = 'none'"]
+           "feedback.quality IS NOT NULL", "trace.end_time_ms > 1700000003500", "trace.client_request_id = 'none'",
+           "prompt = 'qa/1'", "prompt = 'qa/1' AND tags.team = 'b' AND trace.status = 'OK'", "tags.`mlflow.linkedPrompts` = 'qa/2'"]
 ORDERS = [[], ["timestamp_ms ASC"], ["execution_time_ms DESC"], ["tags.priority DESC"], ["name ASC", "timestamp_ms DESC"],
           ["status"], ["request_id DESC"], ["metadata.`mlflow.user` ASC"]]  # end_time: MLflow 3.17 answers 500 (no such column)
 # Bad searches, and whether MLflow's message can be matched word for word (its lists of valid keys print a Python set,
 # whose order changes with each server process).
 BAD = [({"filter": "foo = 'bar'"}, False), ({"filter": "tags.x = "}, False), ({"filter": "tags.t = 'v' OR tags.t = 'w'"}, True),
        ({"order_by": ["nonexistent DESC"]}, False), ({"order_by": ["timestamp_ms sideways"]}, True), ({"max_results": 0}, True),
-       ({"max_results": -1}, True), ({"page_token": "garbage"}, True), ({"locations": None}, True)]
+       ({"max_results": -1}, True), ({"page_token": "garbage"}, True), ({"locations": None}, True),
+       ({"filter": "prompt != 'qa/1'"}, True), ({"filter": "prompt = 'qa'"}, True), ({"filter": "trace.prompt LIKE 'qa%'"}, True),
+       ({"filter": "tags.mlflow.linkedPrompts IS NULL"}, True)]
 
 
 def search(base, exp, auth=None, **fields):
