@@ -606,7 +606,7 @@ def test_shutdown_waits_for_requests_within_its_deadline():
         again.stop()
 
 
-# k) The endpoints sessions 60 and 61 added, under seeded random bodies and odd paths: every answer is MLflow's error JSON
+# k) The endpoints sessions 60, 61 and 62 added, under seeded random bodies and odd paths: every answer is MLflow's error JSON
 #    below 500 (or, for what a store on disk cannot do, MLflow's 501 NOT_IMPLEMENTED), and the server stays up.
 
 NEW_ENDPOINTS = [("POST", "/api/3.0/mlflow/traces/batchGetInfos", ["trace_ids", "experiment_ids"]),
@@ -621,7 +621,8 @@ NEW_ENDPOINTS = [("POST", "/api/3.0/mlflow/traces/batchGetInfos", ["trace_ids", 
                  ("POST", "/api/3.0/mlflow/issues/search", ["experiment_id", "filter_string", "max_results", "page_token", "include_trace_count"]),
                  ("PATCH", "/api/3.0/mlflow/issues/{issue}", ["issue_id", "status", "name", "description", "severity"]),
                  ("GET", "/api/3.0/mlflow/issues/{issue}", []),
-                 ("POST", "/api/3.0/mlflow/traces/search", ["locations", "filter", "max_results", "order_by"])]
+                 ("POST", "/api/3.0/mlflow/traces/search", ["locations", "filter", "max_results", "order_by"]),
+                 ("POST", "/api/2.0/mlflow/traces/link-prompts", ["trace_id", "prompt_versions"])]
 
 
 def test_new_endpoints_hold_under_random_input(target, arts):
@@ -632,7 +633,10 @@ def test_new_endpoints_hold_under_random_input(target, arts):
     scalars = [None, True, 0, -1, 2 ** 63, 1.5, float("nan"), "", "x" * 3000, "tr-nope", arts["rid"], arts["eid"], "../x", "%2e%2e",
                "trace.status = 'OK'", "tags.`a` = 'b' AND", "feedback.q > 'x'", "/tmp/a.bin", "C:\\x\\y.bin", "..", "\u0000",
                "pending", "high", "not_an_issue", "status = 'pending'", "source_run_id != 'x' AND", "issue.id = 'iss-x'", "issue.id LIKE 'x'",
-               "status = 'a' OR", "'status' = 1", "   "]
+               "status = 'a' OR", "'status' = 1", "   ", "tr-fuzz", "prompt = 'qa/1'", "prompt != 'qa/1'", "trace.prompt = 'a/b/c'", "qa", "07", "0"]
+    trace = {"trace": {"trace_info": {"trace_id": "tr-fuzz", "trace_location": {"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": arts["eid"]}},
+                                      "request_time": "2026-12-06T00:00:00Z", "state": "OK"}}}
+    assert call(target, "POST", "/api/3.0/mlflow/traces", json.dumps(trace), JSON_CT).status == 200
     issue = call(target, "POST", "/api/3.0/mlflow/issues", json.dumps({"experiment_id": arts["eid"], "name": "fuzz", "description": "d"}),
                  JSON_CT).json()["issue"]["issue_id"]
 
@@ -641,7 +645,7 @@ def test_new_endpoints_hold_under_random_input(target, arts):
         if depth < 2 and k < 0.2:
             return [value(depth + 1) for _ in range(rng.choice([0, 1, 3, 40]))]
         if depth < 2 and k < 0.3:
-            return {rng.choice(["part_number", "etag", "url", "key", "x"]): value(depth + 1) for _ in range(rng.choice([0, 2]))}
+            return {rng.choice(["part_number", "etag", "url", "key", "x", "name", "version"]): value(depth + 1) for _ in range(rng.choice([0, 2]))}
         if depth < 2 and k < 0.35:
             return json.dumps({"artifact_path": value(2), "flavors": value(2), "run_id": value(2), "utc_time_created": value(2)})
         return rng.choice(scalars)
