@@ -770,7 +770,8 @@ def test_issues_page(server, browser):
     browser.execute_script("const s = document.getElementById('issue-status'); s.value = 'pending'; s.dispatchEvent(new Event('change'));")
     wait(browser, "return document.querySelectorAll('#issue-table tbody tr[data-issue]').length === 1")
     browser.execute_script("const s = document.getElementById('issue-status'); s.value = 'resolved'; s.dispatchEvent(new Event('change'));")
-    wait(browser, "return document.querySelectorAll('#issue-table tbody tr[data-issue]').length === 1")
+    # One row again, as under the pending filter: waited for until it is the resolved issue's.
+    wait(browser, f"return [...document.querySelectorAll('#issue-table tbody tr[data-issue]')].map(r => r.dataset.issue).join() === '{made[1]}'")
     browser.execute_script(f"document.querySelector('tr[data-issue=\"{made[1]}\"] button[data-to=\"pending\"]').click()")
     wait(browser, "return document.querySelectorAll('#issue-table tbody tr[data-issue]').length === 0")
     assert requests.get(v3 + f"/issues/{made[1]}").json()["issue"]["status"] == "pending"
