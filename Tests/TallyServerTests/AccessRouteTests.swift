@@ -233,6 +233,8 @@ import TallyTracking
             "GET traces/{trace_id}/assessments/{assessment_id}": .read, "PATCH traces/{trace_id}/assessments/{assessment_id}": .update,
             "DELETE traces/{trace_id}/assessments/{assessment_id}": .update, "POST traces/link-to-run": .update,
             "POST traces/link-prompts": .update,  // validate_can_update_trace_by_trace_id
+            // MLflow 2's trace API: validate_can_start_trace, _update_trace_by_request_id, _read_trace_by_request_id.
+            "PATCH traces/{trace_id}": .update, "GET traces/{trace_id}/info": .read,
             "GET get-trace-artifact": .read,  // validate_can_read_trace_artifact
             // Spans: validate_can_read_trace_by_trace_id, validate_can_batch_get_traces, the OTLP validator (a trace create).
             "GET traces/get": .read, "POST traces/metrics": .read, "GET traces/batchGet": .read, "POST /v1/traces": .update,
@@ -253,7 +255,7 @@ import TallyTracking
         ]
         let anyUser: Set<String> = [
             "POST experiments/search", "GET experiments/search", "POST runs/search", "GET runs/search", "GET registered-models/search",
-            "GET model-versions/search", "POST logged-models/search", "POST experiments/search-datasets", "POST traces/search",  // filtered
+            "GET model-versions/search", "POST logged-models/search", "POST experiments/search-datasets", "POST traces/search", "GET traces",  // filtered
             "POST datasets/search", "GET datasets/search",  // filtered: datasets whose every experiment the caller may read
             "GET scorers/list",  // one experiment: READ on it (checked by the service); none: filtered
             "GET scorers/online-configs",  // READ on the experiment of every scorer asked about (checked by the service)

@@ -120,6 +120,60 @@ import TallyTracking
         }
     }
 
+    /// MLflow 2's trace API (MLflow 2.14–2.22 clients): a trace started, ended, read and searched under 2.0, in MLflow
+    /// 2's message; the same trace read by MLflow 3's API; MLflow's errors, and 400 where MLflow answers 500.
+    @Test func mlflow2TraceAPI() async throws {
+        try await LiveServer.with { s in
+            let v2 = "/api/2.0/mlflow"
+            let started = try await s.post(v2 + "/traces", #"""
+                {"experiment_id": "0", "timestamp_ms": 1700000000000, "request_metadata": [{"key": "mlflow.trace_schema.version", "value": "2"}],
+                 "tags": [{"key": "mlflow.traceName", "value": "chat"}]}
+                """#)
+            let info = try #require(started.json["trace_info"] as? [String: Any], "\(started.text)")
+            let id = try #require(info["request_id"] as? String)
+            #expect(id.count == 32 && id.allSatisfy(\.isHexDigit) && info["status"] as? String == "IN_PROGRESS" && info["execution_time_ms"] as? Int == 0)
+            #expect(info["timestamp_ms"] as? Int == 1_700_000_000_000 && info["experiment_id"] as? String == "0")
+            let tags = Dictionary(uniqueKeysWithValues: (info["tags"] as? [[String: String]] ?? []).map { ($0["key"]!, $0["value"]!) })
+            #expect(tags["mlflow.artifactLocation"] == "mlflow-artifacts:/0/traces/\(id)/artifacts" && tags["mlflow.traceName"] == "chat")
+            // Ended: the duration from its start, the status, metadata and tags merged; the server's location kept.
+            let ended = try await s.request("PATCH", v2 + "/traces/\(id)", body: Array(#"""
+                {"request_id": "\#(id)", "timestamp_ms": 1700000000250, "status": "ERROR", "request_metadata": [{"key": "m", "value": "1"}],
+                 "tags": [{"key": "mlflow.artifactLocation", "value": "s3://elsewhere"}, {"key": "t", "value": "2"}]}
+                """#.utf8))
+            let e = try #require(ended.json["trace_info"] as? [String: Any], "\(ended.text)")
+            #expect(e["execution_time_ms"] as? Int == 250 && e["status"] as? String == "ERROR")
+            let kept = Dictionary(uniqueKeysWithValues: (e["tags"] as? [[String: String]] ?? []).map { ($0["key"]!, $0["value"]!) })
+            #expect(kept["mlflow.artifactLocation"] == tags["mlflow.artifactLocation"] && kept["t"] == "2" && kept["mlflow.traceName"] == "chat")
+            #expect((e["request_metadata"] as? [[String: String]])?.contains(["key": "m", "value": "1"]) == true)
+            let read = try await s.get(v2 + "/traces/\(id)/info?request_id=\(id)")
+            #expect(read.json["trace_info"] as? [String: Any] != nil && read.text == ended.text, "\(read.text)")
+            let v3 = try await s.get("/api/3.0/mlflow/traces/\(id)")
+            let v3info = (v3.json["trace"] as? [String: Any])?["trace_info"] as? [String: Any]
+            #expect(v3info?["state"] as? String == "ERROR" && v3info?["execution_duration"] as? String == "0.250s")
+            // Searched with MLflow 2's GET and its query parameters.
+            let found = try await s.get(v2 + "/traces?experiment_ids=0&filter=" + "tags.t = '2'".addingPercentEncoding(withAllowedCharacters: .alphanumerics)! + "&max_results=5")
+            #expect((found.json["traces"] as? [[String: Any]])?.compactMap { $0["request_id"] as? String } == [id], "\(found.text)")
+            // A status by its number; an unspecified one.
+            let numbered = try await s.request("PATCH", v2 + "/traces/\(id)", body: Array(#"{"timestamp_ms": 1700000000100, "status": 1}"#.utf8))
+            #expect((numbered.json["trace_info"] as? [String: Any])?["status"] as? String == "OK")
+            let unspecified = try await s.request("PATCH", v2 + "/traces/\(id)", body: Array(#"{"timestamp_ms": 1700000000100, "status": "TRACE_STATUS_UNSPECIFIED"}"#.utf8))
+            #expect((unspecified.json["trace_info"] as? [String: Any])?["status"] as? String == "TRACE_STATUS_UNSPECIFIED")
+            for (method, path, body, status, fragment) in [
+                ("POST", "/traces", #"{"timestamp_ms": 1}"#, 400, "Missing value for required parameter 'experiment_id'"),
+                ("POST", "/traces", #"{"experiment_id": "999", "timestamp_ms": 1}"#, 404, "No Experiment with id=999 exists"),
+                ("POST", "/traces", #"{"experiment_id": "0", "tags": [{"value": "x"}]}"#, 400, "tags[0].key"),
+                ("PATCH", "/traces/nope", #"{"timestamp_ms": 1}"#, 404, "Trace with ID 'nope' not found."),
+                ("PATCH", "/traces/\(id)", #"{"timestamp_ms": 1, "status": 7}"#, 400, "status"),
+                ("GET", "/traces/nope/info", "", 404, "Trace with ID 'nope' not found."),
+                ("GET", "/traces", "", 400, "Missing value for required parameter 'experiment_ids'"),
+                ("GET", "/traces?experiment_ids=0&max_results=501", "", 400, "max_results"),
+            ] {
+                let r = try await s.request(method, v2 + path, body: Array(body.utf8))
+                #expect(r.status == status && (r.json["message"] as? String)?.contains(fragment) == true, "\(method) \(path) \(body): \(r.status) \(r.text)")
+            }
+        }
+    }
+
     /// The UI's `get-trace-artifact`: the spans the client wrote under the trace's artifacts, and an attachment, read
     /// back under both ajax prefixes; MLflow's errors for a missing id, an unknown trace, a path that is not a UUID
     /// and a trace with no spans written.

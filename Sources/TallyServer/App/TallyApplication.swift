@@ -183,6 +183,7 @@ public enum TallyApplication {
         RegistryRoutes(endpoints: e).add(to: mlflow)
         WebhookRoutes(endpoints: e).add(to: mlflow)
         TraceRoutes(endpoints: e).addV2(to: mlflow)
+        TraceRoutes(endpoints: e).addV2Only(to: mlflow)
         MetricRoutes(endpoints: e).add(to: mlflow)
         ArtifactRoutes(endpoints: e).addTracking(to: mlflow)
         UserRoutes(endpoints: e).add(to: mlflow)

@@ -97,6 +97,21 @@ enum TraceJSON {
         return o.json
     }
 
+    /// A trace's info as MLflow 2's `TraceInfo` (the trace API under 2.0): `request_id`, times in milliseconds (no
+    /// duration yet: 0, as MLflow writes it), `status` (``TraceState/v2Name``), metadata and tags as key-value lists;
+    /// no assessments (MLflow 2's message has none).
+    static func infoV2(_ t: TraceInfo) -> String {
+        var o = Obj()
+        o.add("request_id", t.traceID)
+        o.add("experiment_id", t.experimentID)
+        o.add("timestamp_ms", t.requestTime)
+        o.add("execution_time_ms", t.executionDuration ?? 0)
+        o.add("status", t.state.v2Name)
+        o.add("request_metadata", array: Render.keyValues(t.metadata))
+        o.add("tags", array: Render.keyValues(t.tags))
+        return o.json
+    }
+
     static func object(_ kvs: [KeyValue]) -> String {
         "{" + kvs.map { JSONText.quote($0.key) + ": " + JSONText.quote($0.value) }.joined(separator: ", ") + "}"
     }

@@ -142,6 +142,35 @@ struct TraceRoutes {
         })
     }
 
+    /// MLflow 2's trace API, which MLflow serves under 2.0 alone and MLflow 2.14–2.22 clients trace with
+    /// (``TrackingService/startTraceV2(experimentID:timestamp:metadata:tags:)``): start, end, one trace's info and a
+    /// search, each answering MLflow 2's `TraceInfo` (``TraceJSON/infoV2(_:)``).
+    func addV2Only(to t: RouteTable) {
+        let s = endpoints.service, e = endpoints
+        t.on("traces", .post, access: .needs(.update, .experimentField("experiment_id")), use: e.json { r in
+            Self.wrapV2(try s.startTraceV2(experimentID: try r.string("experiment_id"), timestamp: try r.int64("timestamp_ms"),
+                                           metadata: try r.keyValues("request_metadata"), tags: try r.keyValues("tags")))
+        })
+        t.on("traces/{trace_id}", .patch, access: .needs(.update, .tracePath("trace_id")), use: e.json(path: ["trace_id"]) { r, p, _ in
+            Self.wrapV2(try s.endTraceV2(id: p[0], timestamp: try r.int64("timestamp_ms"),
+                                         state: TraceState(v2Name: try r.enumName("status", numbers: TraceState.v2Numbers)),
+                                         metadata: try r.keyValues("request_metadata"), tags: try r.keyValues("tags")))
+        })
+        t.on("traces/{trace_id}/info", .get, access: .needs(.read, .tracePath("trace_id")), use: e.json(path: ["trace_id"]) { _, p, _ in
+            Self.wrapV2(try s.traceInfo(id: p[0]))
+        })
+        t.on("traces", .get, access: .user, use: e.json { r in
+            guard r.has("experiment_ids") else { throw MLflowRequest.missing("experiment_ids") }
+            let page = try s.searchTraces(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"),
+                                          maxResults: try r.int64("max_results"), orderBy: try r.strings("order_by"),
+                                          pageToken: try r.string("page_token"), scope: r.grants)
+            var o = Obj()
+            o.add("traces", array: page.items.map(TraceJSON.infoV2))
+            o.add("next_page_token", page.nextPageToken)
+            return ByteBuffer(string: o.json)
+        })
+    }
+
     /// The web UI's `get-trace-artifact?request_id=…` (under both `ajax-api` versions, where MLflow serves it): the
     /// trace's spans (`traces.json`), or with `&path=<uuid>` one of its attachments, streamed from the artifact store.
     func addUIArtifact(to t: RouteTable) {
@@ -197,6 +226,9 @@ struct TraceRoutes {
     }
 
     /// `{"trace": {"trace_info": …}}`.
+    /// `{"trace_info": …}` in MLflow 2's message.
+    static func wrapV2(_ t: TraceInfo) -> ByteBuffer { ByteBuffer(string: Render.wrap("trace_info", TraceJSON.infoV2(t))) }
+
     static func wrap(_ t: TraceInfo) -> ByteBuffer {
         ByteBuffer(string: Render.wrap("trace", Render.wrap("trace_info", TraceJSON.info(t))))
     }

@@ -13,6 +13,20 @@ public enum TraceState: String, Sendable, CaseIterable {
     public init(apiName: String?) {
         self = apiName.flatMap(TraceState.init(rawValue:)) ?? .unspecified
     }
+
+    /// The state an MLflow 2 `TraceStatus` names (`TRACE_STATUS_UNSPECIFIED`, `OK`, `ERROR`, `IN_PROGRESS`; an unknown
+    /// name is ``unspecified``).
+    public init(v2Name: String?) {
+        self = v2Name == Self.unspecifiedV2Name ? .unspecified : TraceState(apiName: v2Name)
+    }
+
+    /// The state as MLflow 2's `TraceStatus` names it.
+    public var v2Name: String { self == .unspecified ? Self.unspecifiedV2Name : rawValue }
+
+    /// MLflow 2's `TraceStatus` names by their protobuf numbers (a request may send either).
+    public static let v2Numbers: [Int64: String] = [0: unspecifiedV2Name, 1: "OK", 2: "ERROR", 3: "IN_PROGRESS"]
+
+    static let unspecifiedV2Name = "TRACE_STATUS_UNSPECIFIED"
 }
 
 /// What MLflow 3 keeps of a trace besides its spans (`TraceInfoV3`): the spans themselves are a file in the
