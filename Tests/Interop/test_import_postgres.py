@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from conftest import CLUSTER, POSTGRES, S3, TALLY, MlflowServer, Server, postgres_database, s3_prefix
-from test_import import expect_same, history, populate
+from test_import import DENSE_POINTS, expect_same, history, populate
 
 pytestmark = [pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL test cluster (the PostgreSQL pass of make test)"),
               pytest.mark.skipif(CLUSTER, reason="imports into one server's store, which a cluster server refuses (test_cluster.py checks that)")]
@@ -38,7 +38,7 @@ def test_import_from_mlflow_on_postgresql():
         s = Server(directory=d)
         try:
             expect_same(m.url, s.url, ids)
-            assert len(history(s.url, ids["runs"][0], "loss")) == 100_000
+            assert len(history(s.url, ids["runs"][0], "loss")) == DENSE_POINTS
         finally:
             s.stop(keep=True)
     finally:
