@@ -20,6 +20,15 @@ enum Render {
         return o.json
     }
 
+    /// A page of a search: `{"<key>": [...], "next_page_token": "…"}`, the list left out when empty and the token when
+    /// there is no next page, as MLflow writes its proto3 searches.
+    static func page<Item>(_ key: String, _ page: SearchPage<Item>, _ item: (Item) throws -> String) rethrows -> String {
+        var o = Obj()
+        o.add(key, array: try page.items.map(item))
+        o.add("next_page_token", page.nextPageToken)
+        return o.json
+    }
+
     static func keyValues(_ kvs: [KeyValue]) -> [String] {
         kvs.map { kv in
             var o = Obj()

@@ -19,10 +19,7 @@ struct EvaluationDatasetRoutes {
             let page = try s.searchDatasets(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter_string"),
                                             maxResults: try r.int64("max_results"), orderBy: try r.strings("order_by"),
                                             pageToken: try r.string("page_token"), scope: r.grants)
-            var o = Obj()
-            o.add("datasets", array: page.items.map { Self.dataset($0) })
-            o.add("next_page_token", page.nextPageToken)
-            return ByteBuffer(string: o.json)
+            return ByteBuffer(string: Render.page("datasets", page) { Self.dataset($0) })
         }
         t.on("datasets/search", .post, access: .user, use: search)
         t.on("datasets/search", .get, access: .user, use: search)

@@ -30,10 +30,7 @@ struct ExperimentRoutes {
             let page = try s.searchExperiments(filter: try r.string("filter"), view: try r.viewType("view_type"),
                                                maxResults: try r.int64("max_results"), orderBy: try r.strings("order_by"),
                                                pageToken: try r.string("page_token"), scope: r.grants)
-            var o = Obj()
-            o.add("experiments", array: page.items.map(Render.experiment))
-            o.add("next_page_token", page.nextPageToken)
-            return o.json
+            return Render.page("experiments", page, Render.experiment)
         })
         t.on("experiments/update", .post, access: .needs(.update, exp("experiment_id")), use: e.json { r in
             try s.renameExperiment(id: try r.string("experiment_id", required: true)!, to: try r.string("new_name", required: true)!)

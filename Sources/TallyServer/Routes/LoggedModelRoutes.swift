@@ -28,10 +28,7 @@ struct LoggedModelRoutes {
             let page = try s.searchLoggedModels(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"), datasets: datasets,
                                                 maxResults: try r.int64("max_results"), orderBy: order, pageToken: try r.string("page_token"),
                                                 scope: r.grants)
-            var o = Obj()
-            o.add("models", array: page.items.map(Self.model))
-            o.add("next_page_token", page.nextPageToken)
-            return ByteBuffer(string: o.json)
+            return ByteBuffer(string: Render.page("models", page, Self.model))
         })
         let model = { (need: Permission.Need) in Access.needs(need, .loggedModelPath("model_id")) }
         t.on("logged-models/{model_id}", .get, access: model(.read), use: e.json(path: ["model_id"]) { r, p, _ in

@@ -43,14 +43,11 @@ struct RegistryRoutes {
         t.on("registered-models/search", .get, access: .user, use: e.json { r in
             let page = try s.searchRegisteredModels(filter: try r.string("filter"), maxResults: try r.int64("max_results"),
                                                     orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"), scope: r.grants)
-            var o = Obj()
             // With aliases, and latest versions by stage name: as a real mlflow 3.17 server answers a search (the
             // differential test checks both).
-            o.add("registered_models", array: try page.items.map { m in
+            return try Render.page("registered_models", page) { m in
                 Self.model(m, latest: try s.latestVersions(of: m.name).sorted { KeyOrder.less($0.currentStage, $1.currentStage) }, aliases: true)
-            })
-            o.add("next_page_token", page.nextPageToken)
-            return o.json
+            }
         })
         t.on("registered-models/get-latest-versions", .post, .get, access: model(.read), use: e.json { r in
             let name = try s.registeredModel(named: try r.string("name")).name
@@ -107,10 +104,7 @@ struct RegistryRoutes {
         t.on("model-versions/search", .get, access: .user, use: e.json { r in
             let page = try s.searchModelVersions(filter: try r.string("filter"), maxResults: try r.int64("max_results"),
                                                  orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"), scope: r.grants)
-            var o = Obj()
-            o.add("model_versions", array: page.items.map { Self.version($0, aliases: false) })
-            o.add("next_page_token", page.nextPageToken)
-            return o.json
+            return Render.page("model_versions", page) { Self.version($0, aliases: false) }
         })
     }
 

@@ -29,10 +29,7 @@ struct TraceRoutes {
             }
             let page = try s.searchTraces(experimentIDs: ids, filter: try r.string("filter"), maxResults: try r.int64("max_results"),
                                           orderBy: try r.strings("order_by"), pageToken: try r.string("page_token"), scope: r.grants)
-            var o = Obj()
-            o.add("traces", array: page.items.map(TraceJSON.info))
-            o.add("next_page_token", page.nextPageToken)
-            return ByteBuffer(string: o.json)
+            return ByteBuffer(string: Render.page("traces", page, TraceJSON.info))
         })
         t.on("traces/metrics", .post, access: .needs(.read, .experimentListField("experiment_ids")), use: e.json { r in
             Self.render(try s.queryTraceMetrics(try Self.metricsQuery(r)))
@@ -164,10 +161,7 @@ struct TraceRoutes {
             let page = try s.searchTraces(experimentIDs: try r.strings("experiment_ids"), filter: try r.string("filter"),
                                           maxResults: try r.int64("max_results"), orderBy: try r.strings("order_by"),
                                           pageToken: try r.string("page_token"), scope: r.grants)
-            var o = Obj()
-            o.add("traces", array: page.items.map(TraceJSON.infoV2))
-            o.add("next_page_token", page.nextPageToken)
-            return ByteBuffer(string: o.json)
+            return ByteBuffer(string: Render.page("traces", page, TraceJSON.infoV2))
         })
     }
 

@@ -14,10 +14,7 @@ struct WebhookRoutes {
         })
         t.on("webhooks", .get, access: .admin, use: e.json { r in
             let page = try s.listWebhooks(maxResults: try r.int64("max_results"), pageToken: try r.string("page_token"))
-            var o = Obj()
-            o.add("webhooks", array: page.items.map(Self.webhook))
-            o.add("next_page_token", page.nextPageToken)
-            return o.json
+            return Render.page("webhooks", page, Self.webhook)
         })
         t.on("webhooks/{webhook_id}", .get, access: .admin, use: e.json(path: ["webhook_id"]) { _, p, _ in
             ByteBuffer(string: Render.wrap("webhook", Self.webhook(try s.webhook(id: p[0]))))
