@@ -3,8 +3,9 @@
 MLflow 3's client sends it (a dozen metadata entries, three tags, every fifth with a feedback), then each search run
 7 times, then each `traces/calculate-filter-correlation` (the UI's NPMI of two filters) 7 times, then the issues: 20
 issues made first, every third trace linked to one of them (an issue reference among its assessments), `issues/search`
-with trace counts (the UI's issues tab) and the `issue.id` search of one issue's traces, 7 times each: the median in
-ms, and the server's RSS (VmRSS, peak VmHWM) at the end.
+with trace counts (the UI's issues tab) and the `issue.id` search of one issue's traces, then every fourth trace linked
+to one of 10 prompt versions (`traces/link-prompts`) and the `prompt = 'name/version'` search of one version's, 7
+times each: the median in ms, and the server's RSS (VmRSS, peak VmHWM) at the end.
 
     scripts/bench-traces.py .build/release/tally - --n 20000            # SQLite in a temp data directory
     scripts/bench-traces.py .build/release/tally postgresql://… --n 20000
@@ -74,6 +75,11 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: call(url, "POST", "/api/3.0/mlflow/traces", trace(i, exp, issues)), range(a.n)))
         print(f"{a.n} traces stored in {time.time() - started:.1f} s ({a.n / (time.time() - started):.0f}/s)")
+        linked = range(0, a.n, 4)  # as MLflow's client links a prompt loaded inside a trace
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: call(url, "POST", "/api/2.0/mlflow/traces/link-prompts",
+                                         {"trace_id": "tr-%032x" % (i + 1), "prompt_versions": [{"name": "qa", "version": str(i % 10 + 1)}]}),
+                          linked))
         location = [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}]
         for name, extra in SEARCHES:
             times, got = [], 0
@@ -95,7 +101,9 @@ def main():
                 ("issues with trace counts", "/api/3.0/mlflow/issues/search", {"experiment_id": exp, "include_trace_count": True}, "issues"),
                 ("issues without", "/api/3.0/mlflow/issues/search", {"experiment_id": exp}, "issues"),
                 ("traces of an issue (issue.id)", "/api/3.0/mlflow/traces/search",
-                 {"locations": location, "max_results": 100, "filter": f"issue.id = '{issues[0]}'"}, "traces")]:
+                 {"locations": location, "max_results": 100, "filter": f"issue.id = '{issues[0]}'"}, "traces"),
+                ("traces of a prompt version (prompt =)", "/api/3.0/mlflow/traces/search",
+                 {"locations": location, "max_results": 100, "filter": "prompt = 'qa/1'"}, "traces")]:
             times, got = [], {}
             for _ in range(7):
                 t0 = time.perf_counter()
