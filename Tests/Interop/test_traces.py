@@ -493,6 +493,11 @@ def test_import_carries_traces(local):
                 s.stop(keep=True)
         again = import_into(m, os.path.join(work, "db", "data"))
         assert any(line.split() == ["traces", "0"] for line in again.stdout.splitlines()), again.stdout
+        # A prompt link made in MLflow since (by the API: no tag changes): the next rerun brings that trace up to date.
+        r = requests.post(m.url + "/api/2.0/mlflow/traces/link-prompts", json={"trace_id": raw, "prompt_versions": [{"name": "qa-import", "version": "1"}]})
+        assert r.status_code == 200, r.text
+        linked = import_into(m, os.path.join(work, "db", "data"))
+        assert any(line.split() == ["traces", "updated", "1"] for line in linked.stdout.splitlines()), linked.stdout
         # And back out to a fresh MLflow, whose client then reads the same traces from it.
         import subprocess
         from conftest import TALLY
@@ -506,7 +511,7 @@ def test_import_carries_traces(local):
                 got = mlflow.get_trace(tid)
                 assert got is not None and comparable(got) == expected[tid], tid
             by_prompt = {t.info.trace_id for t in mlflow.search_traces(filter_string="prompt = 'qa-import/1'", return_type="list")}
-            assert by_prompt == {ids[0], ids[1]}  # MLflow's own search finds the links the export made
+            assert by_prompt == {ids[0], ids[1], raw}  # MLflow's own search finds the links the export made (raw's: the rerun's)
         finally:
             fresh.stop()
     finally:

@@ -5,14 +5,15 @@ extension TrackingService {
     /// times kept) in one statement set, then its artifacts (`traces.json`, attachments) copied under the target
     /// experiment's `traces/<id>/artifacts`, and the spans the source gives (MLflow's tracking store's, or any its API
     /// serves) stored in the span table, as spans sent over OTLP are. Journaled per trace: a rerun skips a trace MLflow
-    /// has not changed since, and brings a changed one up to date (tags, metadata and state replaced, new assessments
-    /// added). A trace id Tally already holds (not from this import) is left alone.
+    /// has not changed since (nor its run and prompt links), and brings a changed one up to date (tags, metadata and
+    /// state replaced, new assessments added). A trace id Tally already holds (not from this import) is left alone.
     func importTraces(of source: Experiment, into experiment: Experiment, from db: any MLflowSource, artifactsFrom: String?,
                       journal: inout ImportJournal, summary: inout MLflowImport.Summary, dryRun: Bool,
                       progress: (MLflowImport.Progress) -> Void) throws {
         for t in try db.traces(experimentID: source.experimentID) {
             let key = "trace:" + t.traceID
-            let values = MLflowImport.traceLines(t)
+            // Links count too (none: the same digest as before they did), so a link made in MLflow since is brought.
+            let values = MLflowImport.traceLines(t) + t.linkedRuns.map { "r\u{1}" + $0 } + t.linkedPrompts.map { "p\u{1}" + $0 }
             let fingerprint = "\(t.state.rawValue),\(t.executionDuration ?? -1),\(t.tags.count),\(t.metadata.count),\(t.assessments.count),"
                 + MLflowImport.digest(values.sorted().joined(separator: "\u{2}"))
             let before = journal.done[key]
