@@ -17,8 +17,7 @@ extension MLflowExport {
             let sentAssessments = Self.exported(t.assessments, journal)
             // The issue references as sent (by MLflow's ids of their issues): one whose issue is exported later is sent then.
             let references = sentAssessments.filter { $0.kind == .issue }.map { "i\u{1}" + $0.name }
-            let lines = MLflowImport.traceLines(t) + t.linkedRuns.map { "r\u{1}" + $0 } + (kept.map { ["s\u{1}" + MLflowImport.digest($0)] } ?? [])
-                + references + t.linkedPrompts.map { "p\u{1}" + $0 }
+            let lines = MLflowImport.traceLines(t) + (kept.map { ["s\u{1}" + MLflowImport.digest($0)] } ?? []) + references
             let fingerprint = MLflowImport.digest(lines.sorted().joined(separator: "\u{2}") + "\u{2}\(t.state.rawValue)")
             if journal.done[key] == fingerprint { continue }
             try journal.begin(key)

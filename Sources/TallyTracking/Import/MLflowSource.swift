@@ -211,11 +211,12 @@ extension MLflowImport {
         return String(url[..<scheme.upperBound]) + "***" + String(url[at...])
     }
 
-    /// A trace's tags, metadata and assessments (id, update time, validity) as lines, the part of its journal
+    /// A trace's tags, metadata, assessments (id, update time, validity) and run and prompt links as lines, the part of its journal
     /// fingerprint the import and the export share: a trace whose lines changed is sent again.
     static func traceLines(_ t: TraceInfo) -> [String] {
         t.tags.map { "t\u{1}" + $0.key + "\u{1}" + $0.value } + t.metadata.map { "m\u{1}" + $0.key + "\u{1}" + $0.value }
             + t.assessments.map { "a\u{1}" + $0.id + "\u{1}\($0.lastUpdateTime)\u{1}\($0.valid)" }
+            + t.linkedRuns.map { "r\u{1}" + $0 } + t.linkedPrompts.map { "p\u{1}" + $0 }  // none: the digest links had before
     }
 
     /// An evaluation dataset's journal fingerprint, which the import and the export share: its update time and record

@@ -12,8 +12,7 @@ extension TrackingService {
                       progress: (MLflowImport.Progress) -> Void) throws {
         for t in try db.traces(experimentID: source.experimentID) {
             let key = "trace:" + t.traceID
-            // Links count too (none: the same digest as before they did), so a link made in MLflow since is brought.
-            let values = MLflowImport.traceLines(t) + t.linkedRuns.map { "r\u{1}" + $0 } + t.linkedPrompts.map { "p\u{1}" + $0 }
+            let values = MLflowImport.traceLines(t)  // links too: one made in MLflow since is brought
             let fingerprint = "\(t.state.rawValue),\(t.executionDuration ?? -1),\(t.tags.count),\(t.metadata.count),\(t.assessments.count),"
                 + MLflowImport.digest(values.sorted().joined(separator: "\u{2}"))
             let before = journal.done[key]

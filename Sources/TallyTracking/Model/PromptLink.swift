@@ -44,7 +44,7 @@ public enum PromptLink {
 
     /// A search's `prompt` clause names one link: `name/version`, with MLflow's message otherwise.
     static func checkFilterValue(_ v: String) throws {
-        guard v.filter({ $0 == "/" }).count == 1 else {
+        guard parts(v) != nil else {
             throw TrackingError.invalid("Invalid prompts filter value '\(v)'. Expected format: prompt = \"name/version\"")
         }
     }
