@@ -293,6 +293,37 @@ import TallyTracking
         }
     }
 
+    /// A request naming a workspace is refused everywhere but `server-info`, as MLflow without workspaces refuses it
+    /// (`FEATURE_DISABLED`; 400 here, where MLflow's 500 is retried by its client); a blank header is no workspace.
+    @Test func workspacesAreRefused() async throws {
+        try await LiveServer.with { s in
+            let refused = "Workspace APIs are not available: workspaces are not enabled on this server"
+            for (method, path, body) in [("POST", "/api/2.0/mlflow/experiments/create", #"{"name": "ws"}"#),
+                                         ("GET", "/ajax-api/2.0/mlflow/experiments/search?max_results=5", ""),
+                                         ("GET", "/api/3.0/mlflow/traces/tr-1", ""), ("GET", "/health", ""),
+                                         ("GET", "/api/2.0/mlflow-artifacts/artifacts", ""), ("GET", "/api/2.0/mlflow/nope", "")] {
+                for workspace in ["team-a", "default", " x\t"] {
+                    let r = try await s.request(method, path, body: Array(body.utf8), contentType: body.isEmpty ? nil : "application/json",
+                                                headers: ["X-MLflow-Workspace": workspace])
+                    #expect(r.status == 400 && r.errorCode == "FEATURE_DISABLED" && r.json["message"] as? String == refused,
+                            "\(method) \(path) [\(workspace)]: \(r.status) \(r.text)")
+                }
+            }
+            // Nothing was created by the refused requests.
+            let search = try await s.get("/api/2.0/mlflow/experiments/search?max_results=50")
+            #expect((search.json["experiments"] as? [[String: Any]])?.map { $0["name"] as? String } == ["Default"])
+            for path in ["/api/3.0/mlflow/server-info", "/ajax-api/3.0/mlflow/server-info/"] {
+                let info = try await s.request("GET", path, contentType: nil, headers: ["x-mlflow-workspace": "team-a"])
+                #expect(info.status == 200 && info.json["workspaces_enabled"] as? Bool == false, "\(path): \(info.status)")
+            }
+            for blank in ["", "  "] {
+                let r = try await s.request("POST", "/api/2.0/mlflow/experiments/create", body: Array(#"{"name": "ws\#(blank.count)"}"#.utf8),
+                                            headers: ["X-MLflow-Workspace": blank])
+                #expect(r.status == 200, "[\(blank)]: \(r.status) \(r.text)")
+            }
+        }
+    }
+
     @Test func bodyLimitsPerEndpoint() async throws {
         try await LiveServer.with({ $0.maxBodyBytes = 16_384; $0.maxSmallBodyBytes = 4096; $0.maxNativeBodyBytes = 8192 }) { s in
             let (_, id) = try await Self.run(s, Self.prefixes[0], name: "limits")

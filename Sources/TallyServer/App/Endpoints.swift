@@ -73,7 +73,7 @@ struct Endpoints: Sendable {
         @Sendable func handle(_ request: Request, _ context: TallyRequestContext, _ collected: inout ByteBuffer) async throws -> Response {
             var parsed: MLflowRequest
             if request.method == .get || request.method == .head || (request.method == .delete && request.uri.query != nil) {
-                parsed = MLflowRequest(body: nil, query: PercentDecoding.query(request.uri.query ?? ""))  // NUL refused before (NULTextMiddleware)
+                parsed = MLflowRequest(body: nil, query: PercentDecoding.query(request.uri.query ?? ""))  // NUL refused before (RequestChecksMiddleware)
             } else {
                 if request.method == .post || request.method == .put, let e = RequestRules.contentTypeError(request.headers[.contentType]) {
                     throw MLflowError(e)

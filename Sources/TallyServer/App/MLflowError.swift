@@ -18,7 +18,7 @@ struct MLflowError: HTTPResponseError {
     init(_ e: TrackingError) {
         error = e
         switch e.code {
-        case .invalidParameterValue, .resourceAlreadyExists, .badRequest: status = .badRequest
+        case .invalidParameterValue, .resourceAlreadyExists, .badRequest, .featureDisabled: status = .badRequest
         case .invalidState: status = .badRequest  // MLflow answers 500; a client mistake is 4xx here
         case .resourceDoesNotExist, .endpointNotFound, .notFound: status = .notFound
         case .internalError: status = .internalServerError
@@ -83,14 +83,18 @@ struct MLflowError: HTTPResponseError {
     }
 }
 
-/// The one place errors become responses: everything a route throws, and unknown paths, as MLflow's error JSON.
-/// Refuses, on every route, a request whose path or query string holds the NUL character once percent-decoded
-/// (`RequestRules.nulText`): the same 400 on both metadata stores, where a lookup by such an id was a 404 on SQLite
-/// and a 400 on PostgreSQL. JSON bodies are checked by their parser.
-struct NULTextMiddleware: RouterMiddleware {
+/// The checks of a request as a whole, on every route, before any route reads it:
+/// - a request naming a workspace (`RequestRules.workspaceHeader`) is refused as MLflow refuses it when it runs without
+///   workspaces (`RequestRules.workspaceError`), rather than served from the one space Tally has;
+/// - a path or query string holding the NUL character once percent-decoded (`RequestRules.nulText`): the same 400 on
+///   both metadata stores, where a lookup by such an id was a 404 on SQLite and a 400 on PostgreSQL. JSON bodies are
+///   checked by their parser.
+struct RequestChecksMiddleware: RouterMiddleware {
     typealias Context = TallyRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let workspace = request.headers[.init(RequestRules.workspaceHeader)!],
+           let e = RequestRules.workspaceError(header: workspace, path: request.uri.path) { throw MLflowError(e) }
         if request.uri.path.contains("%00") { throw MLflowError(RequestRules.nulInPath) }
         if let query = request.uri.query, query.contains("%00"),
            let bad = PercentDecoding.query(query).first(where: { $0.key.utf8.contains(0) || $0.value.contains { $0.utf8.contains(0) } }) {
@@ -100,6 +104,7 @@ struct NULTextMiddleware: RouterMiddleware {
     }
 }
 
+/// The one place errors become responses: everything a route throws, and unknown paths, as MLflow's error JSON.
 struct MLflowErrorMiddleware: RouterMiddleware {
     typealias Context = TallyRequestContext
 

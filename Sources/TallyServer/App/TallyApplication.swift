@@ -164,7 +164,7 @@ public enum TallyApplication {
         if let metrics = e.metrics { router.add(middleware: RequestMetricsMiddleware(metrics: metrics, prefix: e.staticPrefix)) }
         if let security = e.browserSecurity { router.add(middleware: BrowserHeadersMiddleware(security: security)) }
         router.add(middleware: MLflowErrorMiddleware())
-        router.add(middleware: NULTextMiddleware())
+        router.add(middleware: RequestChecksMiddleware())
         router.add(middleware: ForwardedRequestMiddleware(auth: e.forwarder?.auth, limit: max(e.largeBody, e.nativeBody)))
         if let security = e.browserSecurity { router.add(middleware: BrowserGuardMiddleware(security: security, under: e.staticPrefix, tls: e.secureCookies)) }
         router.add(middleware: UnknownRouteMiddleware(gate: e.gate))

@@ -29,6 +29,9 @@ public struct TrackingError: Error, Sendable, Equatable, CustomStringConvertible
         /// HTTP 501: a capability this deployment does not have (multipart uploads and presigned URLs without object
         /// storage), which MLflow's client recognises and works around.
         case notImplemented = "NOT_IMPLEMENTED"
+        /// HTTP 400 here (MLflow answers 500, which its client retries for minutes): a request for a feature this
+        /// server does not have, such as a workspace.
+        case featureDisabled = "FEATURE_DISABLED"
     }
 
     /// The error code.

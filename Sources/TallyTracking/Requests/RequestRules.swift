@@ -37,6 +37,23 @@ public enum RequestRules {
         TrackingError(.invalidParameterValue, "Invalid value for parameter '\(name)': \(nulText)")
     }
 
+    /// The header in which MLflow's clients name the workspace a request is for (`mlflow.set_workspace`,
+    /// `MLFLOW_WORKSPACE`).
+    public static let workspaceHeader = "X-MLflow-Workspace"
+
+    /// MLflow's answer, when it runs without workspaces, to a request whose ``workspaceHeader`` names one (any
+    /// value but blanks, `default` included): `FEATURE_DISABLED`, on every path but `…/mlflow/server-info`, which a
+    /// client reads to learn that there are none. Tally has one space and no workspaces, so a request meant for one is
+    /// refused instead of served from the only space there is. MLflow's client checks `server-info` before it sends
+    /// the header; other clients may not. `nil` when the request may go on.
+    public static func workspaceError(header: String, path: String) -> TrackingError? {
+        guard header.contains(where: { $0 != " " && $0 != "\t" }) else { return nil }
+        var p = Substring(path)
+        while p.hasSuffix("/") { p = p.dropLast() }
+        guard !p.hasSuffix("/mlflow/server-info") else { return nil }
+        return TrackingError(.featureDisabled, "Workspace APIs are not available: workspaces are not enabled on this server")
+    }
+
     /// Metric points refused for now (the store's unsealed points fill their memory until queued seals catch up):
     /// 429 with `Retry-After`, which the MLflow client and `tally_client` retry after backing off. Nothing was stored.
     public static func metricsOverloaded(_ detail: String, retryAfterSeconds: Int = 1) -> TrackingError {
