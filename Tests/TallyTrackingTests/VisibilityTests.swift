@@ -18,6 +18,7 @@ final class FailingMetadata: MetadataStore {
     var shared: Bool { inner.shared }
     func transaction<R>(_ body: () throws -> R) throws -> R { try inner.transaction(body) }
     func checkpoint() throws { try inner.checkpoint() }
+    func pausingWrites<R>(_ body: (_ copy: ((String) throws -> Void)?) throws -> R) throws -> R { try inner.pausingWrites(body) }
     func ping() throws {
         try check("ping")
         try inner.ping()

@@ -12,13 +12,38 @@ extension AdminSocket {
         private let http: BlockingHTTPClient
         private let base: String
 
-        /// A client of the socket at `path` (see ``AdminSocket/client(dataDirectory:backendStoreURI:)``).
-        public init(path: String) throws {
+        /// A client of the socket at `path` (see ``AdminSocket/client(dataDirectory:backendStoreURI:)``); an answer
+        /// is waited for `readSeconds` at most.
+        public init(path: String, readSeconds: Int64 = 60) throws {
             guard let url = URL(httpURLWithSocketPath: path) else {
                 throw TrackingError(.invalidParameterValue, "\(path) cannot be a socket address")
             }
             base = url.absoluteString.trimmingTrailing("/")
-            http = BlockingHTTPClient(service: "the server's admin socket \(path)", connectTimeout: .seconds(5), readTimeout: .seconds(60))
+            http = BlockingHTTPClient(service: "the server's admin socket \(path)", connectTimeout: .seconds(5), readTimeout: .seconds(readSeconds))
+        }
+
+        /// Has the server back its data up into `directory` (``TrackingService/backup(into:artifacts:)``): its
+        /// summary, as one JSON object.
+        public func backup(into directory: String, artifacts: Bool) throws -> BackupSummary {
+            var o = Obj()
+            o.add("directory", directory)
+            o.add("artifacts", bool: artifacts)
+            let a = try send(.POST, "/backup", body: o.json)
+            guard let dir = a["directory"]?.text, let metricBytes = a["metric_bytes"]?.int64 else { throw malformed("/backup") }
+            var s = BackupSummary(directory: dir)
+            s.metadataBytes = a["metadata_bytes"]?.int64
+            (s.runs, s.segments, s.logSegments) = (Int(a["runs"]?.int64 ?? 0), Int(a["segments"]?.int64 ?? 0), Int(a["log_segments"]?.int64 ?? 0))
+            s.metricBytes = metricBytes
+            if let files = a["artifact_files"]?.int64 {
+                var c = ArtifactStore.CopySummary()
+                c.copied = Int(files)
+                c.bytes = a["artifact_bytes"]?.int64 ?? 0
+                s.artifacts = c
+            }
+            s.artifactsNote = a["artifacts_note"]?.text
+            s.pauseMillis = a["pause_ms"]?.double ?? 0
+            s.seconds = a["seconds"]?.double ?? 0
+            return s
         }
 
         deinit { http.close() }

@@ -59,7 +59,7 @@ public enum AdminSocket {
     /// The socket's routes, open to every connection (its directory's mode is the check): `tokens` (POST `{"user",
     /// "name", "expires_in_days"}` creates one, GET `?user=` lists them) and `tokens/{id}` (DELETE `?user=`),
     /// answered as `/api/tally/v1/tokens` answers the user itself.
-    static func router(_ e: Endpoints, control: AccessControl) -> Router<TallyRequestContext> {
+    static func router(_ e: Endpoints, control: AccessControl, dataDirectory: String) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self)
         router.add(middleware: MLflowErrorMiddleware())
         let open = Endpoints(service: e.service, pool: e.pool, largeBody: e.smallBody, smallBody: e.smallBody, nativeBody: e.smallBody,
@@ -68,8 +68,33 @@ public enum AdminSocket {
         UserRoutes(endpoints: open).addTokenRoutes(to: table, access: .open, control: { control }) { r, c in
             try c.localCaller(try r.string("user", required: true)!)
         }
+        // A backup of the running server's data (`tally backup`): its summary, or the error that stopped it.
+        table.on("backup", .post, access: .open, use: open.json { r in
+            let summary = try e.service.backup(into: try r.string("directory", required: true)!, dataDirectory: DataDirectory(dataDirectory),
+                                               artifacts: try r.bool("artifacts") ?? true)
+            return AdminSocket.json(summary)
+        })
         router.addRoutes(table.build())
         return router
+    }
+
+    /// A backup's summary as the socket answers it (and ``Client/backup(into:artifacts:)`` reads it).
+    static func json(_ b: BackupSummary) -> String {
+        var o = Obj()
+        o.add("directory", b.directory)
+        o.add("metadata_bytes", b.metadataBytes)
+        o.add("runs", Int64(b.runs))
+        o.add("segments", Int64(b.segments))
+        o.add("log_segments", Int64(b.logSegments))
+        o.add("metric_bytes", b.metricBytes)
+        if let a = b.artifacts {
+            o.add("artifact_files", Int64(a.copied))
+            o.add("artifact_bytes", a.bytes)
+        }
+        o.add("artifacts_note", b.artifactsNote)
+        o.add("pause_ms", double: b.pauseMillis)
+        o.add("seconds", double: b.seconds)
+        return o.json
     }
 
     /// The service serving the socket in `dataDirectory` beside the server (shut down before the stores), and what
@@ -98,7 +123,7 @@ public enum AdminSocket {
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)
         let (started, signal) = AsyncStream.makeStream(of: Never.self)
-        let app = Application(router: router(e, control: control),
+        let app = Application(router: router(e, control: control, dataDirectory: dataDirectory),
                               configuration: .init(address: .unixDomainSocket(path: path), serverName: "tally"),
                               onServerRunning: { _ in signal.finish() },
                               logger: quiet)

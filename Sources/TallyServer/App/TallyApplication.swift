@@ -100,7 +100,7 @@ public enum TallyApplication {
         storeConfig.sealsInBackground = true  // no request waits for a seal or compaction it did not ask for
         if let m = config.metricMemoryBytes { storeConfig.memoryBudget = m }
         if config.cluster != nil { storeConfig = ClusterNode.storeConfiguration(storeConfig) }
-        let metrics = try MetricStore(directory: config.dataDirectory + "/metrics", configuration: storeConfig)
+        let metrics = try MetricStore(directory: DataDirectory(config.dataDirectory).metrics, configuration: storeConfig)
         do {
             try ClusterNode.checkStore(metrics, cluster: config.cluster != nil)
         } catch {
@@ -108,7 +108,7 @@ public enum TallyApplication {
             throw error
         }
         let meta = try openMetadata(config)
-        var artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? config.dataDirectory + "/artifacts", dataDirectory: config.dataDirectory)
+        var artifacts = try ArtifactStore.open(destination: config.artifactsDestination ?? DataDirectory(config.dataDirectory).artifacts, dataDirectory: config.dataDirectory)
         artifacts.presignedURLs = config.presignedArtifactURLs
         artifacts.downloadURLSeconds = config.presignedDownloadSeconds
         var logger = Logger(label: "tally")
@@ -140,7 +140,7 @@ public enum TallyApplication {
     /// The metadata store `config` names (also opened alone by `tally token` when no server runs on the data
     /// directory, or on a PostgreSQL store).
     public static func openMetadata(_ config: ServerConfiguration) throws -> any MetadataStore {
-        try BackendStore.open(uri: config.backendStoreURI, defaultPath: config.dataDirectory + "/metadata.sqlite",
+        try BackendStore.open(uri: config.backendStoreURI, defaultPath: DataDirectory(config.dataDirectory).metadata,
                               defaultArtifactLocation: config.defaultArtifactRoot + "/0", poolSize: config.backendStorePoolSize,
                               migrate: config.migrateSchema, now: TrackingService.nowMillis())
     }

@@ -71,6 +71,7 @@ public final class MetricStore: Sendable {
         FileIO.raiseOpenFileLimit()
         try FileIO.makeDirectories(directory + "/runs")
         directoryLock = try DirectoryLock(directory: directory)
+        try removeStaleSnapshots()
         let manifest = try StoreManifest.read(directory)
         var found: [String: RunStore] = [:]
         for name in try FileIO.list(directory + "/runs") {

@@ -105,18 +105,46 @@ enum FileIO {
 
     /// Copies the file `from` to `to` (created or truncated), without fsync.
     static func copy(_ from: String, to: String) throws {
+        try copy(from, to: to, length: nil, durable: false)
+    }
+
+    /// Copies the first `length` bytes of `from` (all of it: `nil`) to `to`, fsynced, and returns the bytes copied;
+    /// a file shorter than `length` is ``StorageError/Code/truncated``.
+    static func copyDurably(_ from: String, to: String, length: Int64?) throws -> Int64 {
+        try copy(from, to: to, length: length, durable: true)
+    }
+
+    /// A hard link to `from` at `to`, or a copy where the file system refuses links.
+    static func linkOrCopy(_ from: String, to: String) throws {
+        guard link(from, to) != 0 else { return }
+        guard errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOTSUP else {
+            throw StorageError(.io, "link failed", path: from, errno: errno)
+        }
+        try copy(from, to: to)
+    }
+
+    @discardableResult
+    private static func copy(_ from: String, to: String, length: Int64?, durable: Bool) throws -> Int64 {
         let source = try io("open", path: from) { try FileDescriptor.open(FilePath(from), .readOnly) }
-        try source.closeAfter {
+        return try source.closeAfter {
             let target = try io("create", path: to) {
                 try FileDescriptor.open(FilePath(to), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
             }
-            try target.closeAfter {
+            return try target.closeAfter {
                 var buffer = [UInt8](repeating: 0, count: 1 << 20)
-                while true {
-                    let n = try io("read", path: from) { try buffer.withUnsafeMutableBytes { try source.read(into: $0) } }
-                    if n == 0 { return }
+                var done: Int64 = 0
+                while length.map({ done < $0 }) ?? true {
+                    let want = length.map { Int(min(Int64(buffer.count), $0 - done)) } ?? buffer.count
+                    let n = try io("read", path: from) { try buffer.withUnsafeMutableBytes { try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) } }
+                    if n == 0 {
+                        guard length == nil else { throw StorageError(.truncated, "copy: the file ends before \(length!) bytes", path: from, offset: done) }
+                        break
+                    }
                     _ = try io("write", path: to) { try buffer.withUnsafeBytes { try target.writeAll(UnsafeRawBufferPointer(rebasing: $0[0..<n])) } }
+                    done += Int64(n)
                 }
+                if durable { try io("fsync", path: to) { try syncData(target) } }
+                return done
             }
         }
     }

@@ -10,6 +10,9 @@ extension ArtifactStore {
         public var present = 0
         /// Files in the source.
         public var total = 0
+
+        /// Nothing copied yet.
+        public init() {}
     }
 
     /// Copies every file of this store into `target` under the same path, skipping those `target` already holds

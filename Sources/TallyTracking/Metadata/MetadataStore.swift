@@ -15,6 +15,11 @@ public protocol MetadataStore: AccessStore, WebhookStore, TraceStore, SpanStore,
     /// Moves everything written into the database's main files (a clean shutdown calls it, so no journal is left
     /// behind); the store stays usable.
     func checkpoint() throws
+    /// Runs `body` while no other caller can use the store, giving it a function that copies the database as it is
+    /// then into a new file at a path (a file this store opens as the same database); `nil` when the database is not
+    /// this process's to copy (PostgreSQL: `pg_dump` backs it up). ``TrackingService/backup(into:)`` copies the
+    /// metric store in the same pause, so the two agree.
+    func pausingWrites<R>(_ body: (_ copy: ((String) throws -> Void)?) throws -> R) throws -> R
     /// Reads the database once, cheaply, and throws what keeps it from answering (a readiness probe's question:
     /// ``TrackingService/readiness()``).
     func ping() throws

@@ -252,6 +252,10 @@ public final class SQLiteMetadataStore: MetadataStore {
         try with { try $0.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
+    public func pausingWrites<R>(_ body: (_ copy: ((String) throws -> Void)?) throws -> R) throws -> R {
+        try operation.withLock { try body { path in try self.state.withLock { try $0.db.backup(to: path) } } }
+    }
+
     /// Without waiting: while another operation holds the database (a long transaction or search), it answers, and
     /// that is the answer.
     public func ping() throws {

@@ -133,6 +133,34 @@ final class SQLiteDatabase: @unchecked Sendable {
         SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql)
     }
 
+    /// Copies the database as it is now, committed writes only, into a new file at `path` (SQLite's online backup,
+    /// every page in one step through this connection, so nothing can change it meanwhile); the copy is synced to disk
+    /// and opens as the same database.
+    func backup(to path: String) throws {
+        guard !closed else { throw closedError }
+        var handle: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let dest = handle else {
+            let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let handle { sqlite3_close_v2(handle) }
+            throw SQLiteError(code: rc, message: "\(msg): \(path)")
+        }
+        defer { sqlite3_close_v2(dest) }
+        guard let backup = sqlite3_backup_init(dest, "main", db, "main") else {
+            throw SQLiteError(code: sqlite3_errcode(dest), message: "backup to \(path): \(String(cString: sqlite3_errmsg(dest)))")
+        }
+        let step = sqlite3_backup_step(backup, -1)
+        let finish = sqlite3_backup_finish(backup)
+        guard step == SQLITE_DONE, finish == SQLITE_OK else {
+            throw SQLiteError(code: step == SQLITE_DONE ? finish : step, message: "backup to \(path): \(String(cString: sqlite3_errmsg(dest)))")
+        }
+        // The copy's pages are in its own WAL (the source's journal mode came with page 1): moved into the file and
+        // synced, so the copy is one file.
+        guard sqlite3_exec(dest, "PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE", nil, nil, nil) == SQLITE_OK else {
+            throw SQLiteError(code: sqlite3_errcode(dest), message: "backup to \(path): \(String(cString: sqlite3_errmsg(dest)))")
+        }
+    }
+
     /// Runs one or more statements without results.
     func execute(_ sql: String) throws {
         guard !closed else { throw closedError }

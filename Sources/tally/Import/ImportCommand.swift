@@ -67,7 +67,7 @@ struct ImportCommand: ParsableCommand {
                 let source: any MLflowSource = ["http://", "https://"].contains(where: { from.lowercased().hasPrefix($0) })
                     ? try MLflowRESTSource(url: from) : try MLflowImport.openSQLSource(from)
                 defer { source.close() }
-                summary = try MLflowImport(options).run(from: source, into: service, journalDirectory: config.dataDirectory + "/imports") { display.update($0) }
+                summary = try MLflowImport(options).run(from: source, into: service, journalDirectory: DataDirectory(config.dataDirectory).imports) { display.update($0) }
                 display.finish()
                 differences = verify && !dryRun ? try MLflowImport(options).verify(source, service) : []
                 try service.close()

@@ -1,0 +1,29 @@
+/// The layout of a server's data directory (`tally server --data-dir`), named once: what a server opens there and what
+/// a backup of it copies (``TrackingService/backup(into:dataDirectory:artifacts:)``).
+public struct DataDirectory: Sendable {
+    /// The directory.
+    public let path: String
+
+    /// A data directory at `path`.
+    public init(_ path: String) { self.path = path }
+
+    /// The embedded metadata database's file name.
+    public static let metadataName = "metadata.sqlite"
+    /// The metric store's directory name.
+    public static let metricsName = "metrics"
+    /// The proxied artifacts' directory name (when `--artifacts-destination` names no other).
+    public static let artifactsName = "artifacts"
+    /// The import journals' directory name (`tally import`).
+    public static let importsName = "imports"
+
+    /// The embedded metadata database.
+    public var metadata: String { path + "/" + Self.metadataName }
+    /// The metric store's directory.
+    public var metrics: String { path + "/" + Self.metricsName }
+    /// The default artifact destination.
+    public var artifacts: String { path + "/" + Self.artifactsName }
+    /// The import journals' directory.
+    public var imports: String { path + "/" + Self.importsName }
+    /// The webhook secrets' key file (``WebhookSecrets``).
+    public var webhookKey: String { path + "/" + WebhookSecrets.fileName }
+}

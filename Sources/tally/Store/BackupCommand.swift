@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import TallyServer
+import TallyTracking
+
+/// `tally backup DIR`: a copy of a server's data while it runs (through its admin socket), or of a data directory no
+/// server holds (opened here, as a server would open it).
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Copy a server's data into a new directory while it serves: a data directory a server starts on.",
+        discussion: """
+            The embedded metadata database and the metric store are copied at one instant (metadata writes wait while \
+            the database is copied, a few milliseconds per megabyte; the metric files are linked meanwhile and copied \
+            afterwards), then the artifacts in the data directory, the webhook secrets' key and the import journals. \
+            Restore by starting a server on the copy: tally server --data-dir DIR. A PostgreSQL metadata database is \
+            not copied (back it up with pg_dump); nor are artifacts in object storage. docs/architecture.md, "Backups".
+            """
+    )
+
+    @Argument(help: "The backup directory: new or empty, outside the data directory.") var directory: String
+    @Option(help: "Data directory of the server.") var dataDir = "./tally-data"
+    @Flag(name: .customLong("no-artifacts"), help: "Leave the artifacts out.") var noArtifacts = false
+    @Option(name: .customLong("backend-store-uri"), help: "Metadata store URI, when no server runs and it was given one (env MLFLOW_BACKEND_STORE_URI).")
+    var backendStoreOption: String?
+    @Option(name: .customLong("artifacts-destination"), help: "Artifact destination, when no server runs and it was given one (env MLFLOW_ARTIFACTS_DESTINATION).")
+    var artifactsOption: String?
+
+    func run() throws {
+        let target = URL(fileURLWithPath: directory).standardizedFileURL.path  // the server's working directory is not ours
+        let socket = AdminSocket.path(dataDirectory: dataDir)
+        let summary: BackupSummary
+        if try AdminSocket.isListening(socket) {
+            summary = try AdminSocket.Client(path: socket, readSeconds: 7 * 24 * 3600).backup(into: target, artifacts: !noArtifacts)
+        } else {
+            guard FileManager.default.fileExists(atPath: DataDirectory(dataDir).metrics) else {
+                throw ValidationError("no data directory at \(dataDir) (\(DataDirectory.metricsName)/ is missing)")
+            }
+            var config = ServerConfiguration()
+            config.dataDirectory = dataDir
+            config.backendStoreURI = ServerCommand.mlflow(backendStoreOption, "MLFLOW_BACKEND_STORE_URI")
+            config.artifactsDestination = ServerCommand.mlflow(artifactsOption, "MLFLOW_ARTIFACTS_DESTINATION")
+            let service = try TallyApplication.openService(config)
+            defer { try? service.close() }
+            summary = try service.backup(into: target, dataDirectory: DataDirectory(dataDir), artifacts: !noArtifacts)
+        }
+        print(Self.describe(summary))
+    }
+
+    /// One line per part of the backup.
+    static func describe(_ s: BackupSummary) -> String {
+        func mb(_ b: Int64) -> String { String(format: "%.1f MB", Double(b) / 1e6) }
+        var lines = ["backup in \(s.directory) (\(String(format: "%.1f", s.seconds)) s; writes waited \(String(format: "%.1f", s.pauseMillis)) ms)"]
+        lines.append("  metadata: " + (s.metadataBytes.map(mb) ?? "PostgreSQL, not copied (pg_dump)"))
+        lines.append("  metrics: \(mb(s.metricBytes)), \(s.runs) runs with sealed points, \(s.segments) segments, \(s.logSegments) log segments")
+        lines.append("  artifacts: " + (s.artifacts.map { "\($0.copied) files, \(mb($0.bytes))" } ?? (s.artifactsNote ?? "none")))
+        return lines.joined(separator: "\n")
+    }
+}
