@@ -59,6 +59,34 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: socketPath) && !listening)
     }
 
+    /// `tally backup` through the socket of a running server: the copy is a data directory another server starts on
+    /// with the same runs, params, points, latest values and artifacts; a refused directory is the server's error.
+    @Test func aBackupThroughTheSocketStartsAnotherServer() async throws {
+        let copy = "/tmp/tally-socket-backup-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        let p = "/api/2.0/mlflow"
+        let (runID, expected) = try await LiveServer.with { s in
+            let (_, run) = try await RouteTests.run(s, p, name: "backed-up")
+            #expect(try await s.post(p + "/runs/log-batch", #"{"run_id": "\#(run)", "params": [{"key": "lr", "value": "0.1"}], "metrics": [\#((0..<50).map { #"{"key": "loss", "value": \#(Double($0) / 4), "timestamp": \#($0 + 1), "step": \#($0)}"# }.joined(separator: ", "))]}"#).status == 200)
+            #expect(try await s.request("PUT", "/api/2.0/mlflow-artifacts/artifacts/0/\(run)/artifacts/model/w.bin", body: Array("weights".utf8), contentType: nil).status == 200)
+            let client = try AdminSocket.Client(path: AdminSocket.path(dataDirectory: s.directory))
+            let summary = try await Self.blocking { try client.backup(into: copy, artifacts: true) }
+            #expect(summary.directory == copy && (summary.metadataBytes ?? 0) > 0 && summary.metricBytes > 0)
+            #expect(summary.artifacts?.copied == 1 && summary.artifacts?.bytes == 7)
+            let again = await #expect(throws: TrackingError.self) { _ = try await Self.blocking { try client.backup(into: copy, artifacts: true) } }
+            #expect(again?.code == .invalidParameterValue && again?.message.contains("not empty") == true)
+            let inside = await #expect(throws: TrackingError.self) { _ = try await Self.blocking { try client.backup(into: s.directory + "/b", artifacts: true) } }
+            #expect(inside?.message.contains("outside the data directory") == true)
+            return (run, try await s.get(p + "/runs/get?run_id=\(run)").text)
+        }
+        try await LiveServer.with({ $0.dataDirectory = copy }) { s in
+            #expect(try await s.get(p + "/runs/get?run_id=\(runID)").text == expected)
+            let history = try await s.get(p + "/metrics/get-history?run_id=\(runID)&metric_key=loss")
+            #expect((history.json["metrics"] as? [[String: Any]])?.compactMap { $0["step"] as? Int } == Array(0..<50))
+            #expect(try await s.get("/api/2.0/mlflow-artifacts/artifacts/0/\(runID)/artifacts/model/w.bin").text == "weights")
+        }
+    }
+
     /// Without access control the socket still answers (for users made while it was on); a data directory whose
     /// socket path would not fit gets none, and another kind of file where the socket goes, or a symbolic link where
     /// its directory goes, is left alone: the server runs either way.

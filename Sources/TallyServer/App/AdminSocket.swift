@@ -11,9 +11,10 @@ import Glibc
 
 /// The server's admin socket, `<data directory>/admin/tally.sock`: a Unix domain socket in a directory of mode 0700,
 /// so only the user the server runs as (and root) can connect, serving the commands that act for any user without a
-/// password — `tally token create|list|revoke`. The embedded metadata file is held exclusively by the running server,
-/// so these commands cannot open it beside it; they ask the server instead. Whoever may connect may write the data
-/// directory's files: the authority the commands had when they opened the file themselves.
+/// password — `tally token create|list|revoke` — and `tally backup`. The embedded metadata file and the metric store
+/// are held exclusively by the running server, so these commands cannot open them beside it; they ask the server
+/// instead. Whoever may connect may write the data directory's files: the authority the commands had when they opened
+/// the files themselves.
 public enum AdminSocket {
     /// The directory holding the socket, in the data directory.
     public static let directoryName = "admin"
@@ -58,7 +59,8 @@ public enum AdminSocket {
 
     /// The socket's routes, open to every connection (its directory's mode is the check): `tokens` (POST `{"user",
     /// "name", "expires_in_days"}` creates one, GET `?user=` lists them) and `tokens/{id}` (DELETE `?user=`),
-    /// answered as `/api/tally/v1/tokens` answers the user itself.
+    /// answered as `/api/tally/v1/tokens` answers the user itself; `backup` (POST `{"directory", "artifacts"}`, `tally
+    /// backup`: ``TrackingService/backup(into:dataDirectory:artifacts:)``, answered with its summary).
     static func router(_ e: Endpoints, control: AccessControl, dataDirectory: String) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self)
         router.add(middleware: MLflowErrorMiddleware())

@@ -1,0 +1,104 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+/// ``TrackingService/backup(into:dataDirectory:artifacts:)``: a copy taken while runs are logged starts as the server
+/// was at one instant — every run and point acknowledged before it, latest values that agree with the histories —
+/// on both metadata stores (PostgreSQL's is not copied: the copy's metric store serves beside it).
+@Suite(.serialized) struct BackupTests {
+    static func temporaryPath(_ name: String) -> String {
+        "/tmp/tally-backup-\(name)-\(UInt64.random(in: 0...UInt64.max))"
+    }
+
+    @Test(arguments: Backend.all)
+    func aCopyTakenWhileRunsAreLoggedStartsAsTheServerWas(backend: Backend) throws {
+        let f = try Fixture("backup", backend: backend)
+        let s = f.service
+        let experiment = try s.createExperiment(name: "b")
+        let writers = 2
+        let runs = try (0..<writers).map { _ in try s.createRun(experimentID: experiment).info.runID }
+        let acknowledged = Mutex([Int](repeating: 0, count: writers))
+        let done = Atomic<Int>(0), failures = Mutex<[String]>([])
+        for w in 0..<writers {
+            Thread {
+                defer { done.add(1, ordering: .releasing) }
+                do {
+                    for step in 0..<Int64(600) {
+                        try s.logBatch(runID: runs[w], metrics: ["loss", "acc"].map { Metric(key: $0, value: Double(step) / 7, timestamp: 1_000 + step, step: step) },
+                                       params: step % 100 == 0 ? [KeyValue(key: "p\(step)", value: "\(step)")] : [])
+                        acknowledged.withLock { $0[w] = Int(step) + 1 }
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }.start()
+        }
+        while acknowledged.withLock({ $0.min()! < 200 }) && done.load(ordering: .acquiring) < writers { usleep(1000) }
+        let floor = acknowledged.withLock { $0 }
+        let target = Self.temporaryPath("copy")
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        let summary = try s.backup(into: target, dataDirectory: DataDirectory(f.dir))
+        while done.load(ordering: .acquiring) < writers { usleep(1000) }
+        #expect(failures.withLock { $0 }.isEmpty)
+        #expect(summary.logSegments >= 1 && summary.metricBytes > 0)
+        #expect(summary.artifactsNote == "no artifact store")
+        #expect(!FileManager.default.fileExists(atPath: target + "/metadata.sqlite.partial"))
+        let copy: TrackingService
+        switch backend {
+        case .sqlite:
+            #expect((summary.metadataBytes ?? 0) > 0)
+            copy = try Fixture.open(target)
+        case .postgres:
+            #expect(summary.metadataBytes == nil, "PostgreSQL's database is not copied")
+            #expect(!FileManager.default.fileExists(atPath: target + "/metadata.sqlite"))
+            copy = TrackingService(metadata: try f.metadataStore(), metrics: try Fixture.metricStore(target + "/metrics"), clock: f.clock)
+        }
+        defer { try? copy.close() }
+        _ = try copy.reconcileLatest()  // what a server starting on the copy does first
+        for (w, runID) in runs.enumerated() {
+            let run = try copy.run(id: runID)
+            for key in ["loss", "acc"] {
+                let history = try copy.history(runID: runID, key: key)
+                #expect(history.map(\.step) == Array(0..<Int64(history.count)), "\(key): not a prefix")
+                #expect(history.count >= floor[w], "\(key): \(history.count) points, \(floor[w]) acknowledged before the backup")
+                guard backend == .sqlite else { continue }  // the shared database has the live server's later values
+                let latest = run.metrics.first { $0.key == key }
+                #expect(latest?.step == history.last?.step && latest?.value == history.last?.value, "\(key): latest \(String(describing: latest)) against the history's last point")
+            }
+            if backend == .sqlite {
+                // Params logged with points the copy holds are there; none logged after the copy's instant is.
+                let params = Set(run.params.map(\.key))
+                #expect(params.isSuperset(of: stride(from: 0, to: floor[w], by: 100).map { "p\($0)" }))
+            }
+        }
+    }
+
+    /// Where a backup may not go, and what is left when it is refused: nothing.
+    @Test func refusedDirectories() throws {
+        let f = try Fixture("backup-refused")
+        let data = DataDirectory(f.dir)
+        for inside in [f.dir, f.dir + "/copy", f.dir + "/metrics/x", f.dir + "/metrics/../x"] {
+            #expect(throws: TrackingError.self, "\(inside)") { _ = try f.service.backup(into: inside, dataDirectory: data) }
+        }
+        #expect(!FileManager.default.fileExists(atPath: f.dir + "/copy"))
+        let busy = Self.temporaryPath("busy")
+        try FileManager.default.createDirectory(atPath: busy, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: busy) }
+        _ = FileManager.default.createFile(atPath: busy + "/file", contents: Data())
+        do {
+            _ = try f.service.backup(into: busy, dataDirectory: data)
+            Issue.record("a backup into a directory holding files")
+        } catch let e as TrackingError {
+            #expect(e.code == .invalidParameterValue && e.message.contains("is not empty"))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: busy) == ["file"], "the directory is left as it was")
+        // An empty directory is taken.
+        let empty = Self.temporaryPath("empty")
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        _ = try f.service.backup(into: empty, dataDirectory: data)
+        #expect(FileManager.default.fileExists(atPath: empty + "/metadata.sqlite"))
+    }
+}
