@@ -91,14 +91,45 @@ import Testing
             _ = try f.service.backup(into: busy, dataDirectory: data)
             Issue.record("a backup into a directory holding files")
         } catch let e as TrackingError {
-            #expect(e.code == .invalidParameterValue && e.message.contains("is not empty"))
+            #expect(e.code == .invalidParameterValue && e.message.contains("not empty"))
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: busy) == ["file"], "the directory is left as it was")
-        // An empty directory is taken.
-        let empty = Self.temporaryPath("empty")
+        // Through a symbolic link to the data directory, to a directory not made yet: still inside.
+        let link = Self.temporaryPath("link")
+        #expect(symlink(f.dir, link) == 0)
+        defer { unlink(link) }
+        #expect(throws: TrackingError.self) { _ = try f.service.backup(into: link + "/new", dataDirectory: data) }
+        #expect(!FileManager.default.fileExists(atPath: f.dir + "/new"))
+        // An empty directory is taken; nothing but it is left beside it.
+        let parent = Self.temporaryPath("parent")
+        let empty = parent + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: empty) }
-        _ = try f.service.backup(into: empty, dataDirectory: data)
-        #expect(FileManager.default.fileExists(atPath: empty + "/metadata.sqlite"))
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let summary = try f.service.backup(into: empty, dataDirectory: data)
+        #expect(summary.directory == empty && FileManager.default.fileExists(atPath: empty + "/metadata.sqlite"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent) == ["empty"], "the copy was made beside it and renamed")
+    }
+
+    /// Artifacts in a directory of their own: copied, and no backup may go inside them (it would copy itself).
+    @Test func artifactsOutsideTheDataDirectory() throws {
+        let f = try Fixture("backup-artifacts")
+        let root = Self.temporaryPath("artifacts")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let store = try ArtifactStore(root: root)
+        let up = try store.upload("1/run/artifacts/a.txt")
+        try Array("abc".utf8).withUnsafeBytes { try up.write($0) }
+        try up.finish()
+        let s = TrackingService(metadata: try f.metadataStore(), metrics: try Fixture.metricStore(f.dir + "/metrics2"), artifacts: store)
+        defer { try? s.close() }
+        #expect(throws: TrackingError.self) { _ = try s.backup(into: root + "/b", dataDirectory: DataDirectory(f.dir)) }
+        let target = Self.temporaryPath("with-artifacts")
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        let summary = try s.backup(into: target, dataDirectory: DataDirectory(f.dir))
+        #expect(summary.artifacts?.copied == 1 && summary.artifacts?.bytes == 3)
+        #expect(FileManager.default.contents(atPath: target + "/artifacts/1/run/artifacts/a.txt") == Data("abc".utf8))
+        let bare = Self.temporaryPath("bare")
+        defer { try? FileManager.default.removeItem(atPath: bare) }
+        #expect(try s.backup(into: bare, dataDirectory: DataDirectory(f.dir), artifacts: false).artifactsNote == "not asked for")
+        #expect(!FileManager.default.fileExists(atPath: bare + "/artifacts"))
     }
 }

@@ -97,7 +97,7 @@ extension MetricStore {
                         // A loaded run's published segments (a compaction or seal publishes under this lock, and
                         // removes replaced files only after); an unloaded one has no seal or compaction under way.
                         let seqs = s.loaded ? s.segments.map(\.seq)
-                            : ((try? FileIO.list(run.directory))?.compactMap(SegmentFormat.seq(fromFileName:)).sorted() ?? [])
+                            : try Self.segmentSeqs(run.directory)
                         guard let newest = seqs.max() else { return }
                         try FileIO.makeDirectories(staging + "/runs/" + name)
                         for seq in seqs {
@@ -118,6 +118,13 @@ extension MetricStore {
         }
     }
 
+    /// The segment files in a run's directory (none when the directory is gone); any other failure to list it is an
+    /// error, not an empty run.
+    static func segmentSeqs(_ directory: String) throws -> [UInt64] {
+        guard FileIO.isDirectory(directory) else { return [] }
+        return try FileIO.list(directory).compactMap(SegmentFormat.seq(fromFileName:)).sorted()
+    }
+
     /// Removes snapshot staging directories a process that died while copying left behind (at open).
     func removeStaleSnapshots() throws {
         for name in try FileIO.list(directory) where name.hasPrefix(Self.snapshotPrefix) {
@@ -131,17 +138,18 @@ extension WAL {
     /// record (`length`), its zeros written ahead left out.
     func link(into directory: String) throws -> [(name: String, length: Int64?)] {
         try state.withLock { s in
+            // A log that refuses appends (closed, or after a failed fsync) has no current segment to cut: a copy
+            // without it could restart its numbering below what its segments have sealed.
+            guard !s.isClosed, s.fd != nil else { throw StorageError(.closed, "the write-ahead log is closed", path: directory) }
             var out: [(name: String, length: Int64?)] = []
             for seg in s.closed {
                 let name = WALFormat.fileName(seq: seg.seq)
                 try FileIO.linkOrCopy(seg.path, to: directory + "/" + name)
                 out.append((name, nil))
             }
-            if s.fd != nil {
-                let name = WALFormat.fileName(seq: s.seq)
-                try FileIO.linkOrCopy(s.path, to: directory + "/" + name)
-                out.append((name, s.size))
-            }
+            let name = WALFormat.fileName(seq: s.seq)
+            try FileIO.linkOrCopy(s.path, to: directory + "/" + name)
+            out.append((name, s.size))
             return out
         }
     }

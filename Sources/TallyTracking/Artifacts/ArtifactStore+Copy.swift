@@ -10,6 +10,8 @@ extension ArtifactStore {
         public var present = 0
         /// Files in the source.
         public var total = 0
+        /// Files listed that were deleted before they were copied (a store in use).
+        public var vanished = 0
 
         /// Nothing copied yet.
         public init() {}
@@ -27,7 +29,14 @@ extension ArtifactStore {
             if have[path] == size {
                 s.present += 1
             } else {
-                let reader = try open(path)
+                let reader: Reader
+                do {
+                    reader = try open(path)
+                } catch let e as TrackingError where e.code == .resourceDoesNotExist {
+                    s.vanished += 1  // deleted since the listing: nothing to copy
+                    progress(s)
+                    continue
+                }
                 let up = try target.upload(path)
                 do {
                     var offset = 0

@@ -40,6 +40,12 @@ public struct ArtifactStore: Sendable {
         }
     }
 
+    /// The root directory when the files are on this machine's disk; `nil` in object storage.
+    public var localRoot: String? {
+        if case .local(let dir) = backend { return dir }
+        return nil
+    }
+
     /// Opens (creating) the root directory.
     public init(root: String) throws {
         try Self.mkdirs(root)

@@ -154,8 +154,8 @@ final class SQLiteDatabase: @unchecked Sendable {
         guard step == SQLITE_DONE, finish == SQLITE_OK else {
             throw SQLiteError(code: step == SQLITE_DONE ? finish : step, message: "backup to \(path): \(String(cString: sqlite3_errmsg(dest)))")
         }
-        // The copy's pages are in its own WAL (the source's journal mode came with page 1): moved into the file and
-        // synced, so the copy is one file.
+        // The pages are in the copy's file, whose header says WAL mode (it came with page 1): the copy is synced,
+        // checkpointed and set back to a rollback journal, so it is one file and nothing else.
         guard sqlite3_exec(dest, "PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE", nil, nil, nil) == SQLITE_OK else {
             throw SQLiteError(code: sqlite3_errcode(dest), message: "backup to \(path): \(String(cString: sqlite3_errmsg(dest)))")
         }

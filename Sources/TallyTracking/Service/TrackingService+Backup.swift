@@ -1,6 +1,10 @@
 import Foundation
 import TallyStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What ``TrackingService/backup(into:artifacts:)`` copied.
 public struct BackupSummary: Sendable {
     /// The backup's directory: a data directory a server starts on (`tally server --data-dir`).
@@ -29,46 +33,68 @@ extension TrackingService {
     /// as `dataDirectory` is (``DataDirectory``), which `tally server --data-dir` starts on as it would after a crash
     /// at one instant.
     ///
-    /// - The embedded metadata database is copied with SQLite's online backup while every metadata write waits, and in
-    ///   the same pause the metric store is snapshotted (``MetricStore/snapshot(before:)``: hard links, milliseconds).
-    ///   Points logged while the metadata was copied are in the copy's write-ahead log, so the copy's first start
-    ///   brings their runs' latest values up to date (``reconcileLatest()``), as after a crash. Then the metric files
-    ///   are copied with nothing held.
+    /// - The embedded metadata database is copied with SQLite's online backup while every metadata read and write
+    ///   waits, and in the same pause the metric store is snapshotted (``MetricStore/snapshot(before:)``: hard links,
+    ///   milliseconds). A logging request appends its points and commits its latest values under the lock the copy
+    ///   holds, so none is half done at that instant. Then the metric files are copied with nothing held.
     /// - A PostgreSQL metadata database is shared with other servers and not copied (`pg_dump` does it); the metric
     ///   store is this server's own and is.
     /// - Artifacts in a directory are copied last when `artifacts` is true (files being uploaded are not) into the
     ///   backup's `artifacts`; in object storage they are not (the bucket's versioning or replication keeps them).
     /// - The webhook secrets' key and the import journals are copied too.
-    /// - Throws: `INVALID_PARAMETER_VALUE` for a directory that holds files or lies inside the data directory, or for
-    ///   a cluster server (its points are in object storage).
+    /// - Everything is written into a new directory beside `directory` and renamed to it at the end: a backup that
+    ///   stopped half-way (an error, a kill) is never found under the name asked for, and two backups into one
+    ///   directory cannot mix (the second rename is refused).
+    /// - Throws: `INVALID_PARAMETER_VALUE` for a directory that holds files or lies inside the data directory or the
+    ///   artifacts (or holds either), or for a cluster server (its points are in object storage).
     public func backup(into directory: String, dataDirectory: DataDirectory, artifacts: Bool = true) throws -> BackupSummary {
         let started = ContinuousClock.now
-        func real(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
-        let target = URL(fileURLWithPath: directory).standardizedFileURL.path
-        let (inside, data) = (real(target), real(dataDirectory.path))
-        guard !directory.isEmpty, inside != data, !inside.hasPrefix(data + "/"), !data.hasPrefix(inside + "/") else {
-            throw TrackingError(.invalidParameterValue, "Backup directory '\(directory)' must lie outside the data directory \(dataDirectory.path)")
-        }
-        if let present = try? FileManager.default.contentsOfDirectory(atPath: target), !present.isEmpty {
-            throw TrackingError(.invalidParameterValue, "Backup directory '\(directory)' is not empty: back up into a new directory")
-        }
+        func refused(_ why: String) -> TrackingError { TrackingError(.invalidParameterValue, "Backup directory '\(directory)': \(why)") }
         guard cluster == nil else {
             throw TrackingError(.invalidParameterValue, "A cluster server's metric points are in object storage: back up its bucket and PostgreSQL instead")
         }
+        guard !directory.isEmpty else { throw refused("a directory is needed") }
+        // The place the backup will have once created, every symbolic link resolved (its parent is made if needed).
+        let asked = URL(fileURLWithPath: directory).standardizedFileURL
+        let parent = asked.deletingLastPathComponent().path, name = asked.lastPathComponent
+        guard name != "/" && name != "." && name != ".." else { throw refused("name a directory to create or an empty one") }
         do {
-            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {
-            throw TrackingError(.invalidParameterValue, "Backup directory '\(directory)' cannot be created: \(error.localizedDescription)")
+            throw refused("its parent cannot be created: \(error.localizedDescription)")
         }
+        guard let realParent = Self.realPath(parent) else { throw refused("its parent cannot be resolved") }
+        let target = Self.realPath(realParent + "/" + name) ?? realParent + "/" + name
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw refused("it is a file") }
+            guard let present = try? FileManager.default.contentsOfDirectory(atPath: target) else { throw refused("it cannot be read") }
+            guard present.isEmpty else { throw refused("it is not empty: back up into a new directory") }
+        }
+        let guarded = [dataDirectory.path, self.artifacts?.localRoot].compactMap { $0 }.compactMap(Self.realPath)
+        for g in guarded where target == g || target.hasPrefix(g + "/") || g.hasPrefix(target + "/") {
+            throw refused("it must lie outside the data directory \(dataDirectory.path) and the artifacts")
+        }
+        let staging = realParent + "/." + name + ".incomplete-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        guard mkdir(staging, 0o700) == 0 else { throw refused("cannot create \(staging) (errno \(errno))") }
         do {
-            return try backup(to: DataDirectory(target), from: dataDirectory, artifacts: artifacts, started: started)
+            var summary = try backup(to: DataDirectory(staging), from: dataDirectory, artifacts: artifacts)
+            _ = chmod(staging, 0o755)
+            try Self.syncDirectory(staging)
+            guard rename(staging, target) == 0 else {
+                throw errno == ENOTEMPTY || errno == EEXIST ? refused("it was filled while the backup ran") : refused("cannot rename \(staging) (errno \(errno))")
+            }
+            try Self.syncDirectory(realParent)
+            summary.directory = target
+            summary.seconds = Double((ContinuousClock.now - started).totalNanoseconds) / 1e9
+            return summary
         } catch {
-            try? FileManager.default.removeItem(atPath: target)  // no half backup is left to be mistaken for one
+            try? FileManager.default.removeItem(atPath: staging)  // no half backup is left to be mistaken for one
             throw error
         }
     }
 
-    private func backup(to target: DataDirectory, from source: DataDirectory, artifacts: Bool, started: ContinuousClock.Instant) throws -> BackupSummary {
+    private func backup(to target: DataDirectory, from source: DataDirectory, artifacts: Bool) throws -> BackupSummary {
         var summary = BackupSummary(directory: target.path)
         let partial = target.metadata + ".partial"
         var pause = ContinuousClock.now
@@ -86,22 +112,36 @@ extension TrackingService {
         summary.metricBytes = try snapshot.write(to: target.metrics)
         (summary.runs, summary.segments, summary.logSegments) = (snapshot.runs, snapshot.segments, snapshot.logSegments)
         let files = FileManager.default
+        if files.fileExists(atPath: source.webhookKey) { try files.copyItem(atPath: source.webhookKey, toPath: target.webhookKey) }
+        if files.fileExists(atPath: source.imports) { try files.copyItem(atPath: source.imports, toPath: target.imports) }
+        if !artifacts {
+            summary.artifactsNote = "not asked for"
+        } else if let store = self.artifacts, store.localRoot != nil {
+            summary.artifacts = try store.copyAll(to: try ArtifactStore(root: target.artifacts))
+        } else {
+            summary.artifactsNote = self.artifacts.map { "in object storage (\($0.root)): not copied" } ?? "no artifact store"
+        }
         if files.fileExists(atPath: partial) {
             summary.metadataBytes = ((try? files.attributesOfItem(atPath: partial))?[.size] as? NSNumber)?.int64Value ?? 0
             guard rename(partial, target.metadata) == 0 else {
                 throw TrackingError(.internalError, "Backup: cannot rename \(partial) (errno \(errno))")
             }
         }
-        if files.fileExists(atPath: source.webhookKey) { try files.copyItem(atPath: source.webhookKey, toPath: target.webhookKey) }
-        if files.fileExists(atPath: source.imports) { try files.copyItem(atPath: source.imports, toPath: target.imports) }
-        if !artifacts {
-            summary.artifactsNote = "not asked for"
-        } else if let store = self.artifacts, !store.root.hasPrefix("s3://") {
-            summary.artifacts = try store.copyAll(to: try ArtifactStore(root: target.artifacts))
-        } else {
-            summary.artifactsNote = self.artifacts.map { "in object storage (\($0.root)): not copied" } ?? "no artifact store"
-        }
-        summary.seconds = Double((ContinuousClock.now - started).totalNanoseconds) / 1e9
         return summary
+    }
+
+    /// `path` with every symbolic link resolved, `nil` when it does not exist.
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// `fsync` of a directory, so the names made in it last.
+    static func syncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw TrackingError(.internalError, "Backup: cannot open \(path) (errno \(errno))") }
+        defer { Glibc.close(fd) }
+        guard fsync(fd) == 0 else { throw TrackingError(.internalError, "Backup: fsync of \(path) failed (errno \(errno))") }
     }
 }
