@@ -1,0 +1,96 @@
+"""`tally backup` of a server the real MLflow client is writing to: the copy, started as a server of its own, answers
+the client as the original did at the backup's instant (runs, params, histories, artifacts, registered models); a
+run logged during the backup is there up to a prefix of its points. Then the same command on the stopped server's
+data directory (no server: it opens the stores itself)."""
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from conftest import TALLY, Server, once_per_suite
+
+
+def state(c, exp, run_ids):
+    """What the client reads of the runs: params, latest metrics, each history, artifact names and the model."""
+    out = {}
+    for r in run_ids:
+        run = c.get_run(r)
+        out[r] = (run.data.params, run.data.metrics, [(m.step, m.value) for m in c.get_metric_history(r, "loss")],
+                  sorted(a.path for a in c.list_artifacts(r)))
+    out["model"] = [(v.version, v.run_id, v.source) for v in c.search_model_versions("name = 'backed-up-model'")]
+    out["experiment"] = c.get_experiment(exp).name
+    return out
+
+
+@once_per_suite()
+def test_backup_of_a_server_being_written_starts_a_server_with_the_same_answers():
+    s = Server(embedded=True)
+    copy_dir = tempfile.mkdtemp(prefix="tally-backup-")
+    offline_dir = tempfile.mkdtemp(prefix="tally-backup-offline-")
+    copy = None
+    try:
+        c = MlflowClient(s.url)
+        exp = c.create_experiment("backed-up")
+        runs = []
+        for i in range(3):
+            r = c.create_run(exp).info.run_id
+            c.log_param(r, "i", str(i))
+            c.log_batch(r, metrics=[Metric("loss", 1 / (k + 1) + i, 1000 + k, k) for k in range(300)])
+            c.log_text(r, "notes %d" % i, "notes.txt")
+            c.set_terminated(r)
+            runs.append(r)
+        c.create_registered_model("backed-up-model")
+        c.create_model_version("backed-up-model", "runs:/%s/model" % runs[0], run_id=runs[0])
+        # A run logged without pause while the backup runs.
+        busy = c.create_run(exp).info.run_id
+        stop, logged = threading.Event(), []
+
+        def log():
+            step = 0
+            while not stop.is_set():
+                c.log_batch(busy, metrics=[Metric("loss", step / 2, 1000 + step, step)])
+                logged.append(step)
+                step += 1
+
+        writer = threading.Thread(target=log)
+        writer.start()
+        while len(logged) < 20:
+            time.sleep(0.01)
+        target = os.path.join(copy_dir, "data")
+        acknowledged = len(logged)  # before the backup: the copy holds at least these
+        made = subprocess.run([TALLY, "backup", target, "--data-dir", os.path.join(s.dir, "data")], capture_output=True, text=True, timeout=120)
+        time.sleep(0.2)
+        stop.set()
+        writer.join()
+        assert made.returncode == 0, made.stderr
+        assert "writes waited" in made.stdout and "metadata:" in made.stdout and "artifacts: 3 files" in made.stdout, made.stdout
+        expected = state(c, exp, runs)
+        copy = Server(directory=copy_dir, embedded=True)
+        cc = MlflowClient(copy.url)
+        assert state(cc, exp, runs) == expected
+        assert open(cc.download_artifacts(runs[1], "notes.txt", tempfile.mkdtemp())).read() == "notes 1"
+        history = [(m.step, m.value) for m in cc.get_metric_history(busy, "loss")]
+        assert history == [(k, k / 2) for k in range(len(history))] and len(history) >= acknowledged, (len(history), acknowledged)
+        latest = cc.get_run(busy).data.metrics["loss"]
+        assert latest == history[-1][1], "the copy's latest value is its history's last point"
+        # The copy is a server like any other: it takes writes.
+        cc.log_param(busy, "after", "restore")
+        # No server on the directory: the command opens the stores itself.
+        s.stop(keep=True)
+        alone = subprocess.run([TALLY, "backup", os.path.join(offline_dir, "data"), "--data-dir", os.path.join(s.dir, "data")],
+                               capture_output=True, text=True, timeout=120)
+        assert alone.returncode == 0 and "artifacts: 3 files" in alone.stdout, alone.stderr
+        again = subprocess.run([TALLY, "backup", os.path.join(offline_dir, "data"), "--data-dir", os.path.join(s.dir, "data")],
+                               capture_output=True, text=True, timeout=120)
+        assert again.returncode != 0 and "not empty" in again.stderr, again.stderr
+    finally:
+        if copy:
+            copy.stop()
+        s.stop()
+        shutil.rmtree(copy_dir, ignore_errors=True)
+        shutil.rmtree(offline_dir, ignore_errors=True)
