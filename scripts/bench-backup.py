@@ -4,9 +4,10 @@ and 10 metrics × 98 steps each, one log-batch per run) and 4 dense runs (one se
 into segments), then 4 clients logging batches of 10 metrics without pause
 while `tally backup` runs R times. Prints each backup's time, how long writes waited (the server's figure), the sizes
 copied, and the log-batch latency (p50 / p99 / max) of requests that overlapped a backup against those that did not.
-The last copy is then started as a server of its own and its run count and one history checked.
+With --incremental, each backup after the first links what the one before holds unchanged. The last copy is then
+started as a server of its own and its run count and one history checked.
 
-    scripts/bench-backup.py .build/release/tally --runs 5000 --rounds 3
+    scripts/bench-backup.py .build/release/tally --runs 5000 --rounds 3 [--restart] [--incremental]
 """
 import argparse
 import concurrent.futures
@@ -38,6 +39,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--restart", action="store_true", help="restart the server after filling it (its points sealed into segments)")
+    ap.add_argument("--incremental", action="store_true", help="each backup after the first with --incremental-from the one before")
     ap.add_argument("--dense", type=int, default=200_000, help="points of one series in each of 4 dense runs (sealed into segments)")
     args = ap.parse_args()
     binary = os.path.abspath(args.tally)
@@ -69,6 +72,14 @@ def main():
         print("filled %d runs in %.1f s; data directory %.1f MB (metadata.sqlite %.1f MB)" % (
             args.runs, time.time() - t0, du(work + "/data") / 1e6, os.path.getsize(work + "/data/metadata.sqlite") / 1e6))
 
+        if args.restart:
+            # A clean stop seals every run's points into segments: the state of a server that has run for a while
+            # (its log bounded, its data in segments).
+            proc.terminate()
+            proc.wait(timeout=120)
+            proc, url = start_server(binary, "-", work)
+            api = url + "/api/2.0/mlflow"
+            print("restarted: %d segment files" % sum(len(fs) for d, _, fs in os.walk(work + "/data/metrics/runs")))
         stop = threading.Event()
         latencies = []  # (start, end) of every load request
         lock = threading.Lock()
@@ -93,11 +104,13 @@ def main():
         for r in range(args.rounds):
             target = os.path.join(work, "backup%d" % r)
             a = time.perf_counter()
-            out = subprocess.run([binary, "backup", target, "--data-dir", work + "/data"], capture_output=True, text=True, check=True).stdout
+            incremental = ["--incremental-from", os.path.join(work, "backup%d" % (r - 1))] if r > 0 and args.incremental else []
+            out = subprocess.run([binary, "backup", target, "--data-dir", work + "/data", *incremental], capture_output=True, text=True, check=True).stdout
             b = time.perf_counter()
             windows.append((a, b))
             waited = float(re.search(r"writes waited ([0-9.]+) ms", out).group(1))
-            rows.append((b - a, waited, du(target) / 1e6))
+            linked = re.search(r"linked from the earlier backup: \d+ files, ([0-9.]+) MB", out)
+            rows.append((b - a, waited, du(target) / 1e6 - (float(linked.group(1)) if linked else 0)))
             print(out.strip())
             time.sleep(5)
         stop.set()
@@ -106,7 +119,7 @@ def main():
         during = [(e - s) * 1000 for s, e in latencies if any(s < wb and e > wa for wa, wb in windows)]
         outside = [(e - s) * 1000 for s, e in latencies if not any(s < wb and e > wa for wa, wb in windows)]
         print()
-        print("| backup | seconds | writes waited (ms) | copy MB |")
+        print("| backup | seconds | writes waited (ms) | MB copied (not linked) |")
         print("|---|---|---|---|")
         for i, (sec, waited, mb) in enumerate(rows):
             print("| %d | %.2f | %.1f | %.1f |" % (i + 1, sec, waited, mb))

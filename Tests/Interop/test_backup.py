@@ -80,6 +80,14 @@ def test_backup_of_a_server_being_written_starts_a_server_with_the_same_answers(
         assert latest == history[-1][1], "the copy's latest value is its history's last point"
         # The copy is a server like any other: it takes writes.
         cc.log_param(busy, "after", "restore")
+        # An incremental backup of the original links what the first one holds unchanged (the artifacts at least).
+        second = os.path.join(offline_dir, "second")
+        inc = subprocess.run([TALLY, "backup", second, "--data-dir", os.path.join(s.dir, "data"), "--incremental-from", target],
+                             capture_output=True, text=True, timeout=120)
+        assert inc.returncode == 0 and "linked from the earlier backup: " in inc.stdout, inc.stdout + inc.stderr
+        assert os.stat(os.path.join(second, "artifacts")).st_ino != os.stat(os.path.join(target, "artifacts")).st_ino
+        notes = [os.path.join(root, "notes.txt") for root, _, files in os.walk(os.path.join(second, "artifacts")) if "notes.txt" in files]
+        assert len(notes) == 3 and all(os.stat(n).st_nlink == 2 for n in notes), notes
         # No server on the directory: the command opens the stores itself.
         s.stop(keep=True)
         alone = subprocess.run([TALLY, "backup", os.path.join(offline_dir, "data"), "--data-dir", os.path.join(s.dir, "data")],

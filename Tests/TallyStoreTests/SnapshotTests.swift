@@ -88,6 +88,74 @@ import TallyWorkloads
         }
     }
 
+    /// A copy written next to an earlier one links the segments that did not change (the same files: one inode),
+    /// copies the rest, and opens with every point.
+    @Test func anIncrementalCopyLinksWhatDidNotChange() throws {
+        let dir = TempDir("snapshot-incremental")
+        let store = try MetricStore(directory: dir.path + "/store", configuration: Self.config())
+        func add(_ run: String, _ steps: Range<Int64>) throws {
+            try store.append(run: run, series: [SeriesBatch(key: "a", steps: Array(steps), timestamps: Array(steps), values: steps.map(Double.init))])
+            try store.flush(run: run)
+        }
+        try add("still", 0..<300)
+        try add("growing", 0..<300)
+        let first = try store.snapshot()
+        let a = try first.write(to: dir.path + "/a")
+        first.discard()
+        #expect(a.reusedFiles == 0 && a.copiedBytes > 0)
+        try add("growing", 300..<600)
+        let second = try store.snapshot()
+        let b = try second.write(to: dir.path + "/b", reusing: dir.path + "/a")
+        second.discard()
+        let stillSegments = try FileIO.list(dir.path + "/a/runs/still").filter { $0.hasSuffix(".seg") }
+        #expect(b.reusedFiles >= stillSegments.count + 1, "the unchanged run's segments and the growing run's first")
+        for name in stillSegments {
+            var x = stat(), y = stat()
+            #expect(stat(dir.path + "/a/runs/still/" + name, &x) == 0 && stat(dir.path + "/b/runs/still/" + name, &y) == 0 && x.st_ino == y.st_ino)
+        }
+        #expect(b.copiedBytes > 0, "the new segment and the log are copied")
+        try store.close()
+        let copy = try MetricStore(directory: dir.path + "/b", configuration: Self.config())
+        #expect(try copy.read(run: "growing", key: "a").steps == Array(0..<600))
+        #expect(try copy.read(run: "still", key: "a").steps == Array(0..<300))
+        try copy.close()
+        #expect(try StoreCheck.check(directory: dir.path + "/b").problems.isEmpty)
+    }
+
+    /// Runs not loaded since the store opened, and runs unloaded when idle, are copied whole: from a listing made
+    /// before the snapshot (``MetricStore/prepareSnapshot()``), or made during it, and kept across an unload.
+    @Test func runsNotLoadedAreCopiedWhole() throws {
+        let dir = TempDir("snapshot-unloaded")
+        var store = try MetricStore(directory: dir.path + "/store", configuration: Self.config())
+        for r in 0..<3 {
+            try store.append(run: "r\(r)", series: [SeriesBatch(key: "a", steps: Array(0..<200), timestamps: Array(0..<200), values: (0..<200).map(Double.init))])
+            try store.flush(run: "r\(r)")
+        }
+        try store.close()
+        store = try MetricStore(directory: dir.path + "/store", configuration: Self.config())
+        func copy(_ name: String, prepare: Bool) throws -> MetricStore {
+            if prepare { try store.prepareSnapshot() }
+            let snapshot = try store.snapshot()
+            try snapshot.write(to: dir.path + "/" + name)
+            snapshot.discard()
+            return try MetricStore(directory: dir.path + "/" + name, configuration: Self.config())
+        }
+        func expectWhole(_ c: MetricStore, _ steps: [Int: Int64]) throws {
+            for (r, n) in steps { #expect(try c.read(run: "r\(r)", key: "a").steps == Array(0..<n), "r\(r)") }
+            try c.close()
+        }
+        try expectWhole(try copy("listed-during", prepare: false), [0: 200, 1: 200, 2: 200])
+        try expectWhole(try copy("listed-before", prepare: true), [0: 200, 1: 200, 2: 200])
+        // r1 loaded and given a segment more, then unloaded: its kept list has the new segment.
+        try store.append(run: "r1", series: [SeriesBatch(key: "a", steps: Array(200..<300), timestamps: Array(200..<300), values: (200..<300).map(Double.init))])
+        try store.flush(run: "r1")
+        let r1 = try #require(try store.run("r1", create: false))
+        r1.unloadIfIdle()
+        #expect(r1.state.withLock { !$0.loaded && $0.unloadedSeqs?.count == 2 })
+        try expectWhole(try copy("after-unload", prepare: true), [0: 200, 1: 300, 2: 200])
+        try store.close()
+    }
+
     /// A copy goes into a new directory only; staging left by a process that died mid-copy is removed at the next
     /// open; a store without a log (a cluster copy) is refused.
     @Test func refusalsAndLeftovers() throws {

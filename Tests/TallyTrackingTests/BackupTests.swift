@@ -127,6 +127,25 @@ import Testing
         let summary = try s.backup(into: target, dataDirectory: DataDirectory(f.dir))
         #expect(summary.artifacts?.copied == 1 && summary.artifacts?.bytes == 3)
         #expect(FileManager.default.contents(atPath: target + "/artifacts/1/run/artifacts/a.txt") == Data("abc".utf8))
+        // Incremental: the unchanged artifact is linked from the first backup; one rewritten (same size, a new time)
+        // is copied again.
+        let second = Self.temporaryPath("second")
+        defer { try? FileManager.default.removeItem(atPath: second) }
+        let again = try s.backup(into: second, dataDirectory: DataDirectory(f.dir), reusing: target)
+        #expect(again.reusedFiles >= 1 && again.artifacts?.copied == 0)
+        var x = stat(), y = stat()
+        #expect(stat(target + "/artifacts/1/run/artifacts/a.txt", &x) == 0 && stat(second + "/artifacts/1/run/artifacts/a.txt", &y) == 0 && x.st_ino == y.st_ino)
+        usleep(20_000)
+        let rewrite = try store.upload("1/run/artifacts/a.txt")
+        try Array("xyz".utf8).withUnsafeBytes { try rewrite.write($0) }
+        try rewrite.finish()
+        let third = Self.temporaryPath("third")
+        defer { try? FileManager.default.removeItem(atPath: third) }
+        let changed = try s.backup(into: third, dataDirectory: DataDirectory(f.dir), reusing: second)
+        #expect(changed.artifacts?.copied == 1)
+        #expect(FileManager.default.contents(atPath: third + "/artifacts/1/run/artifacts/a.txt") == Data("xyz".utf8))
+        #expect(FileManager.default.contents(atPath: second + "/artifacts/1/run/artifacts/a.txt") == Data("abc".utf8), "the earlier backup is untouched")
+        #expect(throws: TrackingError.self) { _ = try s.backup(into: Self.temporaryPath("x"), dataDirectory: DataDirectory(f.dir), reusing: root) }
         let bare = Self.temporaryPath("bare")
         defer { try? FileManager.default.removeItem(atPath: bare) }
         #expect(try s.backup(into: bare, dataDirectory: DataDirectory(f.dir), artifacts: false).artifactsNote == "not asked for")

@@ -15,4 +15,8 @@ uint32_t tally_crc32c_portable(uint32_t crc, const void *data, size_t length);
 /// `arenas` arenas; a value of 0 leaves that setting alone. Does nothing where glibc is absent.
 void tally_tune_malloc(int mmap_threshold, int arenas);
 
+/// `syncfs(fd)`: everything written to the file system holding `fd` made durable (`sync()` where there is no
+/// `syncfs`). 0, or -1 with errno set.
+int tally_syncfs(int fd);
+
 #endif

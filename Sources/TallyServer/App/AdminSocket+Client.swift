@@ -22,12 +22,13 @@ extension AdminSocket {
             http = BlockingHTTPClient(service: "the server's admin socket \(path)", connectTimeout: .seconds(5), readTimeout: .seconds(readSeconds))
         }
 
-        /// Has the server back its data up into `directory` (``TrackingService/backup(into:artifacts:)``): its
-        /// summary, as one JSON object.
-        public func backup(into directory: String, artifacts: Bool) throws -> BackupSummary {
+        /// Has the server back its data up into `directory` (``TrackingService/backup(into:dataDirectory:artifacts:reusing:)``),
+        /// hard-linking what `previous` (an earlier backup) holds unchanged: its summary.
+        public func backup(into directory: String, artifacts: Bool, reusing previous: String? = nil) throws -> BackupSummary {
             var o = Obj()
             o.add("directory", directory)
             o.add("artifacts", bool: artifacts)
+            o.add("reuse", previous)
             let a = try send(.POST, "/backup", body: o.json)
             guard let dir = a["directory"]?.text, let metricBytes = a["metric_bytes"]?.int64 else { throw malformed("/backup") }
             var s = BackupSummary(directory: dir)
@@ -38,9 +39,12 @@ extension AdminSocket {
                 var c = ArtifactStore.CopySummary()
                 c.copied = Int(files)
                 c.bytes = a["artifact_bytes"]?.int64 ?? 0
+                c.vanished = Int(a["artifact_vanished"]?.int64 ?? 0)
                 s.artifacts = c
             }
             s.artifactsNote = a["artifacts_note"]?.text
+            s.reusedFiles = Int(a["reused_files"]?.int64 ?? 0)
+            s.reusedBytes = a["reused_bytes"]?.int64 ?? 0
             s.pauseMillis = a["pause_ms"]?.double ?? 0
             s.seconds = a["seconds"]?.double ?? 0
             return s

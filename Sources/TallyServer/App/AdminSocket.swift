@@ -59,7 +59,7 @@ public enum AdminSocket {
 
     /// The socket's routes, open to every connection (its directory's mode is the check): `tokens` (POST `{"user",
     /// "name", "expires_in_days"}` creates one, GET `?user=` lists them) and `tokens/{id}` (DELETE `?user=`),
-    /// answered as `/api/tally/v1/tokens` answers the user itself; `backup` (POST `{"directory", "artifacts"}`, `tally
+    /// answered as `/api/tally/v1/tokens` answers the user itself; `backup` (POST `{"directory", "artifacts", "reuse"}`, `tally
     /// backup`: ``TrackingService/backup(into:dataDirectory:artifacts:)``, answered with its summary).
     static func router(_ e: Endpoints, control: AccessControl, dataDirectory: String) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self)
@@ -73,7 +73,7 @@ public enum AdminSocket {
         // A backup of the running server's data (`tally backup`): its summary, or the error that stopped it.
         table.on("backup", .post, access: .open, use: open.json { r in
             let summary = try e.service.backup(into: try r.string("directory", required: true)!, dataDirectory: DataDirectory(dataDirectory),
-                                               artifacts: try r.bool("artifacts") ?? true)
+                                               artifacts: try r.bool("artifacts") ?? true, reusing: try r.string("reuse"))
             return AdminSocket.json(summary)
         })
         router.addRoutes(table.build())
@@ -92,8 +92,11 @@ public enum AdminSocket {
         if let a = b.artifacts {
             o.add("artifact_files", Int64(a.copied))
             o.add("artifact_bytes", a.bytes)
+            o.add("artifact_vanished", Int64(a.vanished))
         }
         o.add("artifacts_note", b.artifactsNote)
+        o.add("reused_files", Int64(b.reusedFiles))
+        o.add("reused_bytes", b.reusedBytes)
         o.add("pause_ms", double: b.pauseMillis)
         o.add("seconds", double: b.seconds)
         return o.json

@@ -1,3 +1,4 @@
+import CTallyShims
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -15,8 +16,9 @@ import Darwin
 public final class StoreSnapshot: Sendable {
     /// The staging directory (removed by ``discard()``, and by the store's next open if the process dies first).
     public let staging: String
-    /// The files to copy, relative to ``staging``, each with the bytes to copy (`nil`: the whole file).
-    let files: [(path: String, length: Int64?)]
+    /// The files to copy: where each goes in the copy, its link's name in ``staging``, and the bytes to copy (`nil`:
+    /// the whole file).
+    let files: [(path: String, link: String, length: Int64?)]
     /// The manifest the copy gets: each run's newest segment among those linked.
     let manifest: [String: UInt64]
     /// Runs with segment files in the snapshot.
@@ -26,7 +28,7 @@ public final class StoreSnapshot: Sendable {
     /// Write-ahead-log segments linked.
     public let logSegments: Int
 
-    init(staging: String, files: [(path: String, length: Int64?)], manifest: [String: UInt64], logSegments: Int) {
+    init(staging: String, files: [(path: String, link: String, length: Int64?)], manifest: [String: UInt64], logSegments: Int) {
         self.staging = staging
         self.files = files
         self.manifest = manifest
@@ -35,25 +37,42 @@ public final class StoreSnapshot: Sendable {
         self.logSegments = logSegments
     }
 
+    /// What ``write(to:reusing:)`` wrote.
+    public struct Written: Sendable, Equatable {
+        /// Bytes copied.
+        public var copiedBytes: Int64 = 0
+        /// Files hard-linked from the earlier copy instead, and their bytes.
+        public var reusedFiles = 0, reusedBytes: Int64 = 0
+    }
+
     /// Copies the snapshot into `directory` (created; it must not hold a store already), fsyncing every file and
-    /// directory, with the manifest last. Returns the bytes copied.
+    /// directory when `durable` (else the caller syncs the file system: ``syncFileSystem(containing:)``), with the
+    /// manifest last. With `previous` (an earlier copy of this store), a whole file it holds under
+    /// the same name, with the same size and the same last bytes (a segment's trailer and checksums), is hard-linked
+    /// from it instead of copied: segments never change once written, so an incremental copy costs what changed.
     @discardableResult
-    public func write(to directory: String) throws -> Int64 {
+    public func write(to directory: String, reusing previous: String? = nil, durable: Bool = true) throws -> Written {
         if FileIO.isDirectory(directory + "/runs") || FileIO.isDirectory(directory + "/wal") {
             throw StorageError(.invalidArgument, "\(directory) already holds a metric store: back up into a new directory", path: directory)
         }
-        var bytes: Int64 = 0
+        var written = Written()
         var directories: Set<String> = [directory, directory + "/runs", directory + "/wal"]
         for d in directories.sorted() { try FileIO.makeDirectories(d) }
-        for (path, length) in files {
+        for (path, staged, length) in files {
             let target = directory + "/" + path
             let parent = String(target[..<target.lastIndex(of: "/")!])
             if directories.insert(parent).inserted { try FileIO.makeDirectories(parent) }
-            bytes += try FileIO.copyDurably(staging + "/" + path, to: target, length: length)
+            if length == nil, let previous, try FileIO.sameFile(staging + "/" + staged, previous + "/" + path),
+               link(previous + "/" + path, target) == 0 {
+                written.reusedFiles += 1
+                written.reusedBytes += FileIO.size(target) ?? 0
+                continue
+            }
+            written.copiedBytes += try FileIO.copyDurably(staging + "/" + staged, to: target, length: length, durable: durable)
         }
-        try FileIO.writeAtomically(path: StoreManifest.path(directory), bytes: StoreManifest.encode(manifest), durable: true)
-        for d in directories.sorted(by: >) { try FileIO.syncDirectory(d) }
-        return bytes
+        try FileIO.writeAtomically(path: StoreManifest.path(directory), bytes: StoreManifest.encode(manifest), durable: durable)
+        if durable { for d in directories.sorted(by: >) { try FileIO.syncDirectory(d) } }
+        return written
     }
 
     /// Removes the staging directory.
@@ -62,13 +81,47 @@ public final class StoreSnapshot: Sendable {
     }
 }
 
+/// Copies the file `from` to a new file `to`, without syncing it (see ``syncFileSystem(containing:)``): what a
+/// backup copies beside the store's own files. Returns the bytes copied.
+@discardableResult
+public func copyFile(from: String, to: String) throws -> Int64 {
+    try FileIO.copyDurably(from, to: to, length: nil, durable: false)
+}
+
+/// Makes everything written to the file system holding `path` durable, at once (`syncfs`; `sync` where there is
+/// none): one flush for a copy of thousands of small files, instead of an `fsync` each.
+public func syncFileSystem(containing path: String) throws {
+    let fd = open(path, O_RDONLY | O_DIRECTORY)
+    guard fd >= 0 else { throw StorageError(.io, "open failed", path: path, errno: errno) }
+    defer { close(fd) }
+    guard tally_syncfs(fd) == 0 else { throw StorageError(.io, "syncfs failed", path: path, errno: errno) }
+}
+
+/// `fsync` of the directory at `path`, so the names made in it last.
+public func syncDirectory(_ path: String) throws {
+    try FileIO.syncDirectory(path)
+}
+
 extension MetricStore {
     /// The name prefix of snapshot staging directories in the store's directory.
     static let snapshotPrefix = ".snapshot-"
 
+    /// Lists the segment files of the runs not loaded whose files are not known yet, so that a ``snapshot(before:)``
+    /// taken next does no directory listing while it holds its caller's writers off (an unloaded run's files change
+    /// only once it is loaded, which forgets the list). Runs no lock but each run's state lock, briefly.
+    public func prepareSnapshot() throws {
+        for run in runs.withLock({ Array($0.values) }) where run.state.withLock({ !$0.loaded && !$0.deleted && $0.unloadedSeqs == nil }) {
+            let seqs = try Self.segmentSeqs(run.directory)
+            run.state.withLock { s in
+                if !s.loaded && !s.deleted && s.unloadedSeqs == nil { s.unloadedSeqs = seqs }
+            }
+        }
+    }
+
     /// Takes a ``StoreSnapshot``. `before` runs first, while no WAL segment can be removed: whatever the caller
     /// copies there (its metadata) is older than everything the snapshot's log holds, so points logged after it are
     /// in the copy's log and are replayed — and reported in ``RecoveryReport/replayedSeries`` — when the copy opens.
+    /// Call ``prepareSnapshot()`` first when `before` holds writers off: the snapshot then only links files.
     ///
     /// Each run's published segments are linked under its state lock (the lock a seal or compaction publishes under:
     /// no half-finished compaction is seen, and none is waited for), then the log's segments under the log's lock. A
@@ -86,31 +139,35 @@ extension MetricStore {
         do {
             return try manifestLock.withLock { _ in
                 try before()
-                try FileIO.makeDirectories(staging + "/runs")
-                try FileIO.makeDirectories(staging + "/wal")
-                var files: [(path: String, length: Int64?)] = []
+                // Links under flat names (no directory made while writers wait); the copy gets the tree.
+                try FileIO.makeDirectories(staging)
+                var files: [(path: String, link: String, length: Int64?)] = []
                 var manifest: [String: UInt64] = [:]
+                func add(_ from: String, as path: String, length: Int64? = nil) throws {
+                    let staged = String(files.count)
+                    try FileIO.linkOrCopy(from, to: staging + "/" + staged)
+                    files.append((path, staged, length))
+                }
                 for run in runs.withLock({ Array($0.values) }).sorted(by: { $0.id < $1.id }) {
                     try run.state.withLock { s in
                         guard !s.deleted else { return }
                         let name = String(run.directory[run.directory.index(after: run.directory.lastIndex(of: "/")!)...])
                         // A loaded run's published segments (a compaction or seal publishes under this lock, and
                         // removes replaced files only after); an unloaded one has no seal or compaction under way.
-                        let seqs = s.loaded ? s.segments.map(\.seq)
-                            : try Self.segmentSeqs(run.directory)
+                        let seqs = try s.loaded ? s.segments.map(\.seq) : (s.unloadedSeqs ?? Self.segmentSeqs(run.directory))
                         guard let newest = seqs.max() else { return }
-                        try FileIO.makeDirectories(staging + "/runs/" + name)
                         for seq in seqs {
-                            let path = "runs/" + name + "/" + SegmentFormat.fileName(seq: seq)
-                            try FileIO.linkOrCopy(run.directory + "/" + SegmentFormat.fileName(seq: seq), to: staging + "/" + path)
-                            files.append((path, nil))
+                            try add(run.directory + "/" + SegmentFormat.fileName(seq: seq), as: "runs/" + name + "/" + SegmentFormat.fileName(seq: seq))
                         }
                         manifest[run.id] = newest
                     }
                 }
-                let log = try wal.link(into: staging + "/wal")
-                files += log.map { ("wal/" + $0.name, $0.length) }
-                return StoreSnapshot(staging: staging, files: files, manifest: manifest, logSegments: log.count)
+                var logSegments = 0
+                try wal.eachSegment { path, length in
+                    try add(path, as: "wal/" + String(path[path.index(after: path.lastIndex(of: "/")!)...]), length: length)
+                    logSegments += 1
+                }
+                return StoreSnapshot(staging: staging, files: files, manifest: manifest, logSegments: logSegments)
             }
         } catch {
             try? FileIO.removeTree(staging)
@@ -134,23 +191,16 @@ extension MetricStore {
 }
 
 extension WAL {
-    /// Hard links to every segment in `directory`, as of now: closed segments whole, the current one up to its last
-    /// record (`length`), its zeros written ahead left out.
-    func link(into directory: String) throws -> [(name: String, length: Int64?)] {
+    /// Calls `body` with every segment's path, as of now, under the log's lock (no append, rotation or removal
+    /// meanwhile): closed segments whole (`nil`), then the current one with the length of its records (its zeros
+    /// written ahead left out).
+    func eachSegment(_ body: (String, Int64?) throws -> Void) throws {
         try state.withLock { s in
             // A log that refuses appends (closed, or after a failed fsync) has no current segment to cut: a copy
             // without it could restart its numbering below what its segments have sealed.
             guard !s.isClosed, s.fd != nil else { throw StorageError(.closed, "the write-ahead log is closed", path: directory) }
-            var out: [(name: String, length: Int64?)] = []
-            for seg in s.closed {
-                let name = WALFormat.fileName(seq: seg.seq)
-                try FileIO.linkOrCopy(seg.path, to: directory + "/" + name)
-                out.append((name, nil))
-            }
-            let name = WALFormat.fileName(seq: s.seq)
-            try FileIO.linkOrCopy(s.path, to: directory + "/" + name)
-            out.append((name, s.size))
-            return out
+            for seg in s.closed { try body(seg.path, nil) }
+            try body(s.path, s.size)
         }
     }
 }

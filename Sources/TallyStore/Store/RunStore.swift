@@ -59,6 +59,9 @@ struct BatchIDWindow: Sendable {
 struct RunState: Sendable {
     var loaded = false
     var deleted = false
+    /// The segment files of a run not loaded (kept when it is unloaded, or listed for a snapshot): such a run's files
+    /// change only once it is loaded again, which sets this back to `nil`. `nil` when unknown (never listed).
+    var unloadedSeqs: [UInt64]?
     var heads: [String: SeriesHead] = [:]
     var frozen: [FrozenHeads] = []
     var segments: [SegmentReader] = []
@@ -196,6 +199,7 @@ final class RunStore: Sendable {
             sealLock.withLockIfAvailable { _ in
                 state.withLockIfAvailable { s in
                     guard s.loaded, !s.deleted, s.heads.isEmpty, s.frozen.isEmpty else { return }
+                    s.unloadedSeqs = s.segments.map(\.seq)
                     s.segments.removeAll()
                     s.loaded = false
                     recountIndexBytes(&s)
@@ -286,6 +290,7 @@ final class RunStore: Sendable {
         s.batchIDs = BatchIDWindow(readers.lazy.flatMap(\.batchIDs))
         s.sealedBatchIDs = s.batchIDs.inserted
         s.loaded = true
+        s.unloadedSeqs = nil
     }
 
     /// Splits segments into live ones (in sequence order) and stale ones: a compacted segment replaces the range it

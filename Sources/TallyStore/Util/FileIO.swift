@@ -110,8 +110,26 @@ enum FileIO {
 
     /// Copies the first `length` bytes of `from` (all of it: `nil`) to `to`, fsynced, and returns the bytes copied;
     /// a file shorter than `length` is ``StorageError/Code/truncated``.
-    static func copyDurably(_ from: String, to: String, length: Int64?) throws -> Int64 {
-        try copy(from, to: to, length: length, durable: true)
+    static func copyDurably(_ from: String, to: String, length: Int64?, durable: Bool = true) throws -> Int64 {
+        try copy(from, to: to, length: length, durable: durable)
+    }
+
+    /// The size of the file at `path`, `nil` when there is none.
+    static func size(_ path: String) -> Int64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+    }
+
+    /// Whether `b` is a copy of the immutable file `a`: the same size and the same last 64 bytes (for a segment, its
+    /// trailer: the footer's offset, length and checksum). `false` when `b` does not exist.
+    static func sameFile(_ a: String, _ b: String) throws -> Bool {
+        guard let size = size(a), size == FileIO.size(b) else { return false }
+        let n = Int(min(size, 64))
+        func tail(_ p: String) throws -> [UInt8] {
+            let fd = try io("open", path: p) { try FileDescriptor.open(FilePath(p), .readOnly) }
+            return try fd.closeAfter { try readFully(fd, at: size - Int64(n), count: n, path: p, what: "file tail") }
+        }
+        return try tail(a) == tail(b)
     }
 
     /// A hard link to `from` at `to`, or a copy where the file system refuses links.
@@ -131,7 +149,10 @@ enum FileIO {
                 try FileDescriptor.open(FilePath(to), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
             }
             return try target.closeAfter {
-                var buffer = [UInt8](repeating: 0, count: 1 << 20)
+                // As large as the file, up to 1 MiB: a copy of thousands of small segments must not zero a MiB each.
+                var st = stat()
+                let size = fstat(source.rawValue, &st) == 0 ? Int64(st.st_size) : Int64(1 << 20)
+                var buffer = [UInt8](repeating: 0, count: Int(max(1, min(Int64(1 << 20), length ?? size))))
                 var done: Int64 = 0
                 while length.map({ done < $0 }) ?? true {
                     let want = length.map { Int(min(Int64(buffer.count), $0 - done)) } ?? buffer.count

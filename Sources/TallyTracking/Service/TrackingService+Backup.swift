@@ -15,8 +15,12 @@ public struct BackupSummary: Sendable {
     public var runs = 0, segments = 0, logSegments = 0
     /// Bytes of the metric store copied.
     public var metricBytes: Int64 = 0
-    /// Artifacts copied; `nil` when they were not (``artifactsNote`` says why).
+    /// Artifacts copied (files and bytes, and files deleted before they could be copied); `nil` when they were not
+    /// (``artifactsNote`` says why).
     public var artifacts: ArtifactStore.CopySummary?
+    /// Files hard-linked from the earlier backup instead of copied (``TrackingService/backup(into:dataDirectory:artifacts:reusing:)``),
+    /// and their bytes: metric segments and artifacts that did not change.
+    public var reusedFiles = 0, reusedBytes: Int64 = 0
     /// Why artifacts were not copied.
     public var artifactsNote: String?
     /// How long writes waited while the metadata was copied and the metric store's files linked, in milliseconds.
@@ -45,9 +49,14 @@ extension TrackingService {
     /// - Everything is written into a new directory beside `directory` and renamed to it at the end: a backup that
     ///   stopped half-way (an error, a kill) is never found under the name asked for, and two backups into one
     ///   directory cannot mix (the second rename is refused).
+    /// - With `previous`, an earlier backup on the same file system, every metric segment and artifact it holds
+    ///   unchanged is hard-linked from it rather than copied (segments never change; an artifact is unchanged when its
+    ///   size and modification time are, the times being kept in copies): each backup is whole, and costs what
+    ///   changed since the last.
     /// - Throws: `INVALID_PARAMETER_VALUE` for a directory that holds files or lies inside the data directory or the
-    ///   artifacts (or holds either), or for a cluster server (its points are in object storage).
-    public func backup(into directory: String, dataDirectory: DataDirectory, artifacts: Bool = true) throws -> BackupSummary {
+    ///   artifacts (or holds either), for a `previous` that is not a backup, or for a cluster server (its points are in
+    ///   object storage).
+    public func backup(into directory: String, dataDirectory: DataDirectory, artifacts: Bool = true, reusing previous: String? = nil) throws -> BackupSummary {
         let started = ContinuousClock.now
         func refused(_ why: String) -> TrackingError { TrackingError(.invalidParameterValue, "Backup directory '\(directory)': \(why)") }
         guard cluster == nil else {
@@ -75,16 +84,23 @@ extension TrackingService {
         for g in guarded where target == g || target.hasPrefix(g + "/") || g.hasPrefix(target + "/") {
             throw refused("it must lie outside the data directory \(dataDirectory.path) and the artifacts")
         }
+        var earlier: DataDirectory?
+        if let previous {
+            guard let real = Self.realPath(previous), FileManager.default.fileExists(atPath: DataDirectory(real).metrics + "/MANIFEST") else {
+                throw TrackingError(.invalidParameterValue, "Earlier backup '\(previous)' is not a backup (no \(DataDirectory.metricsName)/MANIFEST)")
+            }
+            earlier = DataDirectory(real)
+        }
         let staging = realParent + "/." + name + ".incomplete-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         guard mkdir(staging, 0o700) == 0 else { throw refused("cannot create \(staging) (errno \(errno))") }
         do {
-            var summary = try backup(to: DataDirectory(staging), from: dataDirectory, artifacts: artifacts)
+            var summary = try backup(to: DataDirectory(staging), from: dataDirectory, artifacts: artifacts, reusing: earlier)
             _ = chmod(staging, 0o755)
-            try Self.syncDirectory(staging)
+            try syncFileSystem(containing: staging)  // every file and directory of the copy, in one flush
             guard rename(staging, target) == 0 else {
                 throw errno == ENOTEMPTY || errno == EEXIST ? refused("it was filled while the backup ran") : refused("cannot rename \(staging) (errno \(errno))")
             }
-            try Self.syncDirectory(realParent)
+            try TallyStore.syncDirectory(realParent)
             summary.directory = target
             summary.seconds = Double((ContinuousClock.now - started).totalNanoseconds) / 1e9
             return summary
@@ -94,12 +110,13 @@ extension TrackingService {
         }
     }
 
-    private func backup(to target: DataDirectory, from source: DataDirectory, artifacts: Bool) throws -> BackupSummary {
+    private func backup(to target: DataDirectory, from source: DataDirectory, artifacts: Bool, reusing previous: DataDirectory?) throws -> BackupSummary {
         var summary = BackupSummary(directory: target.path)
         let partial = target.metadata + ".partial"
         var pause = ContinuousClock.now
         let snapshot: StoreSnapshot
         do {
+            try metrics.prepareSnapshot()  // the runs' file lists, read before writers are held off
             snapshot = try metadata.pausingWrites { copy in
                 pause = ContinuousClock.now
                 return try metrics.snapshot(before: { try copy?(partial) })
@@ -109,15 +126,20 @@ extension TrackingService {
         }
         summary.pauseMillis = Double((ContinuousClock.now - pause).totalNanoseconds) / 1e6
         defer { snapshot.discard() }
-        summary.metricBytes = try snapshot.write(to: target.metrics)
+        let written = try snapshot.write(to: target.metrics, reusing: previous?.metrics, durable: false)  // synced with the rest
+        summary.metricBytes = written.copiedBytes + written.reusedBytes
+        (summary.reusedFiles, summary.reusedBytes) = (written.reusedFiles, written.reusedBytes)
         (summary.runs, summary.segments, summary.logSegments) = (snapshot.runs, snapshot.segments, snapshot.logSegments)
         let files = FileManager.default
-        if files.fileExists(atPath: source.webhookKey) { try files.copyItem(atPath: source.webhookKey, toPath: target.webhookKey) }
+        if files.fileExists(atPath: source.webhookKey) {
+            try copyFile(from: source.webhookKey, to: target.webhookKey)
+            _ = chmod(target.webhookKey, 0o600)  // the key seals the webhooks' secrets: its owner's alone, as the server makes it
+        }
         if files.fileExists(atPath: source.imports) { try files.copyItem(atPath: source.imports, toPath: target.imports) }
         if !artifacts {
             summary.artifactsNote = "not asked for"
-        } else if let store = self.artifacts, store.localRoot != nil {
-            summary.artifacts = try store.copyAll(to: try ArtifactStore(root: target.artifacts))
+        } else if let root = self.artifacts?.localRoot {
+            summary.artifacts = try Self.copyArtifacts(from: root, to: target.artifacts, reusing: previous?.artifacts, into: &summary)
         } else {
             summary.artifactsNote = self.artifacts.map { "in object storage (\($0.root)): not copied" } ?? "no artifact store"
         }
@@ -130,6 +152,48 @@ extension TrackingService {
         return summary
     }
 
+    /// Copies the artifact files under `root` (not uploads in progress) to `target` with their modification times (not
+    /// synced: the backup syncs its file system once at the end), or
+    /// hard-links those `previous` holds with the same size and time (counted in `summary`'s reused files). A file
+    /// deleted since it was listed is counted as vanished.
+    static func copyArtifacts(from root: String, to target: String, reusing previous: String?, into summary: inout BackupSummary) throws -> ArtifactStore.CopySummary {
+        var copied = ArtifactStore.CopySummary()
+        let files = FileManager.default
+        try files.createDirectory(atPath: target, withIntermediateDirectories: true)
+        var made: Set<String> = [target]
+        _ = try walkFiles(root) { path, _ in
+            guard !ArtifactStore.isSpooled((path as NSString).lastPathComponent) else { return }
+            var st = stat()
+            guard stat(root + "/" + path, &st) == 0 else {
+                copied.vanished += 1
+                return
+            }
+            copied.total += 1
+            let destination = target + "/" + path
+            let parent = (destination as NSString).deletingLastPathComponent
+            if made.insert(parent).inserted { try files.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+            var old = stat()
+            if let previous, stat(previous + "/" + path, &old) == 0, old.st_size == st.st_size, old.st_mtim.tv_sec == st.st_mtim.tv_sec,
+               old.st_mtim.tv_nsec == st.st_mtim.tv_nsec, link(previous + "/" + path, destination) == 0 {
+                summary.reusedFiles += 1
+                summary.reusedBytes += Int64(st.st_size)
+                return
+            }
+            do {
+                try copyFile(from: root + "/" + path, to: destination)
+            } catch where !files.fileExists(atPath: root + "/" + path) {
+                copied.vanished += 1  // deleted while being copied
+                try? files.removeItem(atPath: destination)
+                return
+            }
+            var times = [st.st_atim, st.st_mtim]
+            _ = utimensat(AT_FDCWD, destination, &times, 0)
+            copied.copied += 1
+            copied.bytes += Int64(st.st_size)
+        }
+        return copied
+    }
+
     /// `path` with every symbolic link resolved, `nil` when it does not exist.
     static func realPath(_ path: String) -> String? {
         guard let p = realpath(path, nil) else { return nil }
@@ -137,11 +201,4 @@ extension TrackingService {
         return String(cString: p)
     }
 
-    /// `fsync` of a directory, so the names made in it last.
-    static func syncDirectory(_ path: String) throws {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
-        guard fd >= 0 else { throw TrackingError(.internalError, "Backup: cannot open \(path) (errno \(errno))") }
-        defer { Glibc.close(fd) }
-        guard fsync(fd) == 0 else { throw TrackingError(.internalError, "Backup: fsync of \(path) failed (errno \(errno))") }
-    }
 }

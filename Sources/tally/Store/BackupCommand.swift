@@ -13,6 +13,8 @@ struct BackupCommand: ParsableCommand {
             The embedded metadata database and the metric store are copied at one instant (metadata writes wait while \
             the database is copied, a few milliseconds per megabyte; the metric files are linked meanwhile and copied \
             afterwards), then the artifacts in the data directory, the webhook secrets' key and the import journals. \
+            With --incremental-from, segments and artifacts an earlier backup holds unchanged are hard-linked from it: \
+            each backup is whole, and costs what changed. \
             Restore by starting a server on the copy: tally server --data-dir DIR. A PostgreSQL metadata database is \
             not copied (back it up with pg_dump); nor are artifacts in object storage. docs/architecture.md, "Backups".
             """
@@ -21,6 +23,8 @@ struct BackupCommand: ParsableCommand {
     @Argument(help: "The backup directory: new or empty, outside the data directory.") var directory: String
     @Option(help: "Data directory of the server.") var dataDir = "./tally-data"
     @Flag(name: .customLong("no-artifacts"), help: "Leave the artifacts out.") var noArtifacts = false
+    @Option(name: .customLong("incremental-from"), help: "An earlier backup on the same file system: what it holds unchanged is hard-linked, not copied.")
+    var previous: String?
     @Option(name: .customLong("backend-store-uri"), help: "Metadata store URI, when no server runs and it was given one (env MLFLOW_BACKEND_STORE_URI).")
     var backendStoreOption: String?
     @Option(name: .customLong("artifacts-destination"), help: "Artifact destination, when no server runs and it was given one (env MLFLOW_ARTIFACTS_DESTINATION).")
@@ -31,7 +35,8 @@ struct BackupCommand: ParsableCommand {
         let socket = AdminSocket.path(dataDirectory: dataDir)
         let summary: BackupSummary
         if try AdminSocket.isListening(socket) {
-            summary = try AdminSocket.Client(path: socket, readSeconds: 7 * 24 * 3600).backup(into: target, artifacts: !noArtifacts)
+            let earlier = previous.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            summary = try AdminSocket.Client(path: socket, readSeconds: 7 * 24 * 3600).backup(into: target, artifacts: !noArtifacts, reusing: earlier)
         } else {
             guard FileManager.default.fileExists(atPath: DataDirectory(dataDir).metrics) else {
                 throw ValidationError("no data directory at \(dataDir) (\(DataDirectory.metricsName)/ is missing)")
@@ -42,7 +47,7 @@ struct BackupCommand: ParsableCommand {
             config.artifactsDestination = ServerCommand.mlflow(artifactsOption, "MLFLOW_ARTIFACTS_DESTINATION")
             let service = try TallyApplication.openService(config)
             defer { try? service.close() }
-            summary = try service.backup(into: target, dataDirectory: DataDirectory(dataDir), artifacts: !noArtifacts)
+            summary = try service.backup(into: target, dataDirectory: DataDirectory(dataDir), artifacts: !noArtifacts, reusing: previous)
         }
         print(Self.describe(summary))
     }
@@ -53,7 +58,9 @@ struct BackupCommand: ParsableCommand {
         var lines = ["backup in \(s.directory) (\(String(format: "%.1f", s.seconds)) s; writes waited \(String(format: "%.1f", s.pauseMillis)) ms)"]
         lines.append("  metadata: " + (s.metadataBytes.map(mb) ?? "PostgreSQL, not copied (pg_dump)"))
         lines.append("  metrics: \(mb(s.metricBytes)), \(s.runs) runs with sealed points, \(s.segments) segments, \(s.logSegments) log segments")
-        lines.append("  artifacts: " + (s.artifacts.map { "\($0.copied) files, \(mb($0.bytes))" } ?? (s.artifactsNote ?? "none")))
+        lines.append("  artifacts: " + (s.artifacts.map { "\($0.copied) files, \(mb($0.bytes))" + ($0.vanished > 0 ? " (\($0.vanished) deleted meanwhile)" : "") }
+            ?? (s.artifactsNote ?? "none")))
+        if s.reusedFiles > 0 { lines.append("  linked from the earlier backup: \(s.reusedFiles) files, \(mb(s.reusedBytes))") }
         return lines.joined(separator: "\n")
     }
 }
