@@ -114,6 +114,10 @@ import TallyWorkloads
             #expect(stat(dir.path + "/a/runs/still/" + name, &x) == 0 && stat(dir.path + "/b/runs/still/" + name, &y) == 0 && x.st_ino == y.st_ino)
         }
         #expect(b.copiedBytes > 0, "the new segment and the log are copied")
+        for name in try FileIO.list(dir.path + "/b/wal") {
+            var st = stat()
+            #expect(stat(dir.path + "/b/wal/" + name, &st) == 0 && st.st_nlink == 1, "log segments are never linked: \(name)")
+        }
         try store.close()
         let copy = try MetricStore(directory: dir.path + "/b", configuration: Self.config())
         #expect(try copy.read(run: "growing", key: "a").steps == Array(0..<600))

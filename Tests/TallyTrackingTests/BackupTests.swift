@@ -119,6 +119,10 @@ import Testing
         let up = try store.upload("1/run/artifacts/a.txt")
         try Array("abc".utf8).withUnsafeBytes { try up.write($0) }
         try up.finish()
+        // An artifact written long ago (a copy of a file written in the last seconds gets a time no file has, so the
+        // next backup copies it again: a file replaced within one tick of the clock keeps its time).
+        var old = [timespec(tv_sec: 1_600_000_000, tv_nsec: 0), timespec(tv_sec: 1_600_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, root + "/1/run/artifacts/a.txt", &old, 0) == 0)
         let s = TrackingService(metadata: try f.metadataStore(), metrics: try Fixture.metricStore(f.dir + "/metrics2"), artifacts: store)
         defer { try? s.close() }
         #expect(throws: TrackingError.self) { _ = try s.backup(into: root + "/b", dataDirectory: DataDirectory(f.dir)) }
@@ -143,6 +147,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: third) }
         let changed = try s.backup(into: third, dataDirectory: DataDirectory(f.dir), reusing: second)
         #expect(changed.artifacts?.copied == 1)
+        var fresh = stat()
+        #expect(stat(third + "/artifacts/1/run/artifacts/a.txt", &fresh) == 0 && fresh.st_mtim.tv_sec == 0, "a file written just now: a time no file has")
+        let fourth = Self.temporaryPath("fourth")
+        defer { try? FileManager.default.removeItem(atPath: fourth) }
+        #expect(try s.backup(into: fourth, dataDirectory: DataDirectory(f.dir), reusing: third).artifacts?.copied == 1, "copied again, not linked")
+        #expect(throws: TrackingError.self, "the data directory is no earlier backup") {
+            _ = try s.backup(into: Self.temporaryPath("y"), dataDirectory: DataDirectory(f.dir), reusing: f.dir)
+        }
         #expect(FileManager.default.contents(atPath: third + "/artifacts/1/run/artifacts/a.txt") == Data("xyz".utf8))
         #expect(FileManager.default.contents(atPath: second + "/artifacts/1/run/artifacts/a.txt") == Data("abc".utf8), "the earlier backup is untouched")
         #expect(throws: TrackingError.self) { _ = try s.backup(into: Self.temporaryPath("x"), dataDirectory: DataDirectory(f.dir), reusing: root) }

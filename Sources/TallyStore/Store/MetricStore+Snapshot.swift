@@ -48,8 +48,9 @@ public final class StoreSnapshot: Sendable {
     /// Copies the snapshot into `directory` (created; it must not hold a store already), fsyncing every file and
     /// directory when `durable` (else the caller syncs the file system: ``syncFileSystem(containing:)``), with the
     /// manifest last. With `previous` (an earlier copy of this store), a whole file it holds under
-    /// the same name, with the same size and the same last bytes (a segment's trailer and checksums), is hard-linked
-    /// from it instead of copied: segments never change once written, so an incremental copy costs what changed.
+    /// the same name, with the same size and the same last bytes (a segment's trailer: its footer's checksum), is
+    /// hard-linked from it instead of copied: segments never change once written, so an incremental copy costs what
+    /// changed. Log segments are always copied.
     @discardableResult
     public func write(to directory: String, reusing previous: String? = nil, durable: Bool = true) throws -> Written {
         if FileIO.isDirectory(directory + "/runs") || FileIO.isDirectory(directory + "/wal") {
@@ -62,7 +63,10 @@ public final class StoreSnapshot: Sendable {
             let target = directory + "/" + path
             let parent = String(target[..<target.lastIndex(of: "/")!])
             if directories.insert(parent).inserted { try FileIO.makeDirectories(parent) }
-            if length == nil, let previous, try FileIO.sameFile(staging + "/" + staged, previous + "/" + path),
+            // Segments only: a log segment's name and tail say too little of its records (after a restore or a lost
+            // segment, numbers are given again), and the log is small.
+            if length == nil, path.hasPrefix("runs/"), let previous,
+               (try? FileIO.sameFile(staging + "/" + staged, previous + "/" + path)) == true,
                link(previous + "/" + path, target) == 0 {
                 written.reusedFiles += 1
                 written.reusedBytes += FileIO.size(target) ?? 0
@@ -110,10 +114,10 @@ extension MetricStore {
     /// taken next does no directory listing while it holds its caller's writers off (an unloaded run's files change
     /// only once it is loaded, which forgets the list). Runs no lock but each run's state lock, briefly.
     public func prepareSnapshot() throws {
-        for run in runs.withLock({ Array($0.values) }) where run.state.withLock({ !$0.loaded && !$0.deleted && $0.unloadedSeqs == nil }) {
-            let seqs = try Self.segmentSeqs(run.directory)
-            run.state.withLock { s in
-                if !s.loaded && !s.deleted && s.unloadedSeqs == nil { s.unloadedSeqs = seqs }
+        for run in runs.withLock({ Array($0.values) }) {
+            // Listed under the run's lock, so no load (which may delete stale files) runs meanwhile.
+            try run.state.withLock { s in
+                if !s.loaded && !s.deleted && s.unloadedSeqs == nil { s.unloadedSeqs = try Self.segmentSeqs(run.directory) }
             }
         }
     }

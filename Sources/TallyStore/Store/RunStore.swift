@@ -267,6 +267,7 @@ final class RunStore: Sendable {
     /// the store manifest recorded for the run at the last WAL checkpoint: at least that one must be present.
     static func loadIfNeeded(_ s: inout RunState, directory: String, manifestSeq: UInt64? = nil) throws {
         guard !s.loaded else { return }
+        s.unloadedSeqs = nil  // a load removes stale files, and one that fails half-way leaves the list unknown
         var found: [(UInt64, String)] = []
         for name in try FileIO.list(directory) {
             if name.hasSuffix(".tmp") {
@@ -290,7 +291,6 @@ final class RunStore: Sendable {
         s.batchIDs = BatchIDWindow(readers.lazy.flatMap(\.batchIDs))
         s.sealedBatchIDs = s.batchIDs.inserted
         s.loaded = true
-        s.unloadedSeqs = nil
     }
 
     /// Splits segments into live ones (in sequence order) and stale ones: a compacted segment replaces the range it

@@ -149,10 +149,10 @@ enum FileIO {
                 try FileDescriptor.open(FilePath(to), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
             }
             return try target.closeAfter {
-                // As large as the file, up to 1 MiB: a copy of thousands of small segments must not zero a MiB each.
+                // As large as the file, 64 KiB to 1 MiB: a copy of thousands of small segments must not zero a MiB each.
                 var st = stat()
                 let size = fstat(source.rawValue, &st) == 0 ? Int64(st.st_size) : Int64(1 << 20)
-                var buffer = [UInt8](repeating: 0, count: Int(max(1, min(Int64(1 << 20), length ?? size))))
+                var buffer = [UInt8](repeating: 0, count: Int(max(64 << 10, min(Int64(1 << 20), length ?? size))))
                 var done: Int64 = 0
                 while length.map({ done < $0 }) ?? true {
                     let want = length.map { Int(min(Int64(buffer.count), $0 - done)) } ?? buffer.count

@@ -89,6 +89,9 @@ extension TrackingService {
             guard let real = Self.realPath(previous), FileManager.default.fileExists(atPath: DataDirectory(real).metrics + "/MANIFEST") else {
                 throw TrackingError(.invalidParameterValue, "Earlier backup '\(previous)' is not a backup (no \(DataDirectory.metricsName)/MANIFEST)")
             }
+            if let data = Self.realPath(dataDirectory.path), real == data || real.hasPrefix(data + "/") {
+                throw TrackingError(.invalidParameterValue, "Earlier backup '\(previous)' is the data directory: name an earlier backup")
+            }
             earlier = DataDirectory(real)
         }
         let staging = realParent + "/." + name + ".incomplete-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
@@ -186,7 +189,10 @@ extension TrackingService {
                 try? files.removeItem(atPath: destination)
                 return
             }
+            // The source's times, for the next backup's comparison; unless they are recent: a file replaced within
+            // the file system's clock tick keeps its time, so such a copy gets a time no file has and is copied again.
             var times = [st.st_atim, st.st_mtim]
+            if Int(st.st_mtim.tv_sec) >= Int(time(nil)) - 2 { times[1] = timespec(tv_sec: 0, tv_nsec: 0) }
             _ = utimensat(AT_FDCWD, destination, &times, 0)
             copied.copied += 1
             copied.bytes += Int64(st.st_size)
