@@ -95,9 +95,10 @@ def test_backup_of_a_server_being_written_starts_a_server_with_the_same_answers(
         assert len(notes) == 3 and all(os.stat(n).st_nlink == 2 for n in notes), notes
         # No server on the directory: the command opens the stores itself.
         s.stop(keep=True)
-        alone = subprocess.run([TALLY, "backup", os.path.join(offline_dir, "data"), "--data-dir", os.path.join(s.dir, "data")],
+        alone = subprocess.run([TALLY, "backup", os.path.join(offline_dir, "data"), "--data-dir", os.path.join(s.dir, "data"), "--verify"],
                                capture_output=True, text=True, timeout=120)
         assert alone.returncode == 0 and "artifacts: 3 files" in alone.stdout, alone.stderr
+        assert "verified: " in alone.stdout and "metadata ok" in alone.stdout, alone.stdout
         again = subprocess.run([TALLY, "backup", os.path.join(offline_dir, "data"), "--data-dir", os.path.join(s.dir, "data")],
                                capture_output=True, text=True, timeout=120)
         assert again.returncode != 0 and "not empty" in again.stderr, again.stderr

@@ -75,6 +75,35 @@ import Testing
         }
     }
 
+    /// `tally backup --verify`: a good copy reads clean; a flipped byte in a segment, or in the metadata copy, is found.
+    @Test func verifyFindsDamage() throws {
+        let f = try Fixture("backup-verify")
+        let run = try f.service.createRun(experimentID: "0").info.runID
+        try f.service.logBatch(runID: run, metrics: (0..<500).map { Metric(key: "loss", value: Double($0), timestamp: 1, step: Int64($0)) })
+        try f.service.metrics.flush(run: run)
+        let target = Self.temporaryPath("verify")
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        _ = try f.service.backup(into: target, dataDirectory: DataDirectory(f.dir))
+        let good = try TrackingService.verifyBackup(target)
+        #expect(good.ok && good.metadata == ["ok"] && good.metrics.segments >= 1 && good.metrics.points >= 500)
+        #expect(throws: TrackingError.self) { _ = try TrackingService.verifyBackup(f.dir + "/nope") }
+        // A byte flipped in the middle of a segment's data.
+        let runs = target + "/metrics/runs"
+        let runDir = try #require(try FileManager.default.contentsOfDirectory(atPath: runs).first)
+        let segment = runs + "/" + runDir + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: runs + "/" + runDir).first))
+        var bytes = try #require(FileManager.default.contents(atPath: segment))
+        bytes[bytes.count / 3] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: segment))
+        let damaged = try TrackingService.verifyBackup(target)
+        #expect(!damaged.ok && !damaged.metrics.problems.isEmpty && damaged.metadata == ["ok"])
+        // And a page of the metadata copy overwritten.
+        var meta = try #require(FileManager.default.contents(atPath: target + "/metadata.sqlite"))
+        for i in 2048..<3072 where i < meta.count { meta[i] = 0x5A }
+        try meta.write(to: URL(fileURLWithPath: target + "/metadata.sqlite"))
+        let both = try? TrackingService.verifyBackup(target)
+        #expect(both.map { !$0.ok && $0.metadata != ["ok"] } ?? true, "the damaged database is reported (or cannot be opened at all)")
+    }
+
     /// Where a backup may not go, and what is left when it is refused: nothing.
     @Test func refusedDirectories() throws {
         let f = try Fixture("backup-refused")

@@ -32,7 +32,33 @@ public struct BackupSummary: Sendable {
     public init(directory: String) { self.directory = directory }
 }
 
+/// What ``TrackingService/verifyBackup(_:)`` read of a backup.
+public struct BackupCheck: Sendable {
+    /// The metric store's check: every log record and every block of every segment read and checksummed.
+    public var metrics: CheckReport
+    /// SQLite's `integrity_check` of the metadata copy: `["ok"]`, or what is wrong; empty without one (PostgreSQL).
+    public var metadata: [String]
+    /// Whether nothing is wrong.
+    public var ok: Bool { metrics.problems.isEmpty && (metadata.isEmpty || metadata == ["ok"]) }
+}
+
 extension TrackingService {
+    /// Reads a backup whole, as a restore would need it, without opening it as a store: the metric store's every log
+    /// record and segment block (``StoreCheck``) and SQLite's `integrity_check` of the metadata copy (opened read-only).
+    public static func verifyBackup(_ directory: String) throws -> BackupCheck {
+        let data = DataDirectory(directory)
+        guard FileManager.default.fileExists(atPath: data.metrics + "/MANIFEST") else {
+            throw TrackingError(.invalidParameterValue, "'\(directory)' is not a backup (no \(DataDirectory.metricsName)/MANIFEST)")
+        }
+        var metadata: [String] = []
+        if FileManager.default.fileExists(atPath: data.metadata) {
+            let db = try SQLiteDatabase(path: data.metadata, readOnly: true)
+            defer { db.close() }
+            metadata = try db.rows("PRAGMA integrity_check").map { $0.first?.string ?? "?" }
+        }
+        return BackupCheck(metrics: try StoreCheck.check(directory: data.metrics), metadata: metadata)
+    }
+
     /// Copies this server's data into `directory` (new, or empty) while it keeps serving: a data directory laid out
     /// as `dataDirectory` is (``DataDirectory``), which `tally server --data-dir` starts on as it would after a crash
     /// at one instant.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TallyServer
+import TallyStore
 import TallyTracking
 
 /// `tally backup DIR`: a copy of a server's data while it runs (through its admin socket), or of a data directory no
@@ -25,6 +26,8 @@ struct BackupCommand: ParsableCommand {
     @Flag(name: .customLong("no-artifacts"), help: "Leave the artifacts out.") var noArtifacts = false
     @Option(name: .customLong("incremental-from"), help: "An earlier backup on the same file system: what it holds unchanged is hard-linked, not copied.")
     var previous: String?
+    @Flag(help: "Then read the copy whole (every log record and segment block, SQLite's integrity check); exit 1 if anything is wrong.")
+    var verify = false
     @Option(name: .customLong("backend-store-uri"), help: "Metadata store URI, when no server runs and it was given one (env MLFLOW_BACKEND_STORE_URI).")
     var backendStoreOption: String?
     @Option(name: .customLong("artifacts-destination"), help: "Artifact destination, when no server runs and it was given one (env MLFLOW_ARTIFACTS_DESTINATION).")
@@ -50,6 +53,15 @@ struct BackupCommand: ParsableCommand {
             summary = try service.backup(into: target, dataDirectory: DataDirectory(dataDir), artifacts: !noArtifacts, reusing: previous)
         }
         print(Self.describe(summary))
+        guard verify else { return }
+        let check = try TrackingService.verifyBackup(summary.directory)
+        let m = check.metrics
+        print("  verified: \(m.walRecords) log records, \(m.segments) segments, \(m.blocks) blocks, \(m.points) points; metadata "
+              + (check.metadata.isEmpty ? "not in the backup" : check.metadata.joined(separator: "; ")))
+        guard check.ok else {
+            for p in m.problems { print("  problem: \(p)") }
+            throw ExitCode(1)
+        }
     }
 
     /// One line per part of the backup.
