@@ -88,7 +88,7 @@ extension MetricStore {
         try FileIO.makeDirectories(staging)
         for f in segments {
             let target = staging + "/" + f.fileName
-            if link(f.path, target) != 0 { try FileIO.copy(f.path, to: target) }
+            try FileIO.linkOrCopy(f.path, to: target)
         }
         var check = RunState()
         try RunStore.loadIfNeeded(&check, directory: staging)

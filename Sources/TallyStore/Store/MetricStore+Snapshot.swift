@@ -72,7 +72,7 @@ public final class StoreSnapshot: Sendable {
                 written.reusedBytes += FileIO.size(target) ?? 0
                 continue
             }
-            written.copiedBytes += try FileIO.copyDurably(staging + "/" + staged, to: target, length: length, durable: durable)
+            written.copiedBytes += try FileIO.copy(staging + "/" + staged, to: target, length: length, durable: durable)
         }
         try FileIO.writeAtomically(path: StoreManifest.path(directory), bytes: StoreManifest.encode(manifest), durable: durable)
         if durable { for d in directories.sorted(by: >) { try FileIO.syncDirectory(d) } }
@@ -89,7 +89,7 @@ public final class StoreSnapshot: Sendable {
 /// backup copies beside the store's own files. Returns the bytes copied.
 @discardableResult
 public func copyFile(from: String, to: String) throws -> Int64 {
-    try FileIO.copyDurably(from, to: to, length: nil, durable: false)
+    try FileIO.copy(from, to: to)
 }
 
 /// Makes everything written to the file system holding `path` durable, at once (`syncfs`; `sync` where there is

@@ -103,46 +103,10 @@ enum FileIO {
         }
     }
 
-    /// Copies the file `from` to `to` (created or truncated), without fsync.
-    static func copy(_ from: String, to: String) throws {
-        try copy(from, to: to, length: nil, durable: false)
-    }
-
-    /// Copies the first `length` bytes of `from` (all of it: `nil`) to `to`, fsynced, and returns the bytes copied;
-    /// a file shorter than `length` is ``StorageError/Code/truncated``.
-    static func copyDurably(_ from: String, to: String, length: Int64?, durable: Bool = true) throws -> Int64 {
-        try copy(from, to: to, length: length, durable: durable)
-    }
-
-    /// The size of the file at `path`, `nil` when there is none.
-    static func size(_ path: String) -> Int64? {
-        var st = stat()
-        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
-    }
-
-    /// Whether `b` is a copy of the immutable file `a`: the same size and the same last 64 bytes (for a segment, its
-    /// trailer: the footer's offset, length and checksum). `false` when `b` does not exist.
-    static func sameFile(_ a: String, _ b: String) throws -> Bool {
-        guard let size = size(a), size == FileIO.size(b) else { return false }
-        let n = Int(min(size, 64))
-        func tail(_ p: String) throws -> [UInt8] {
-            let fd = try io("open", path: p) { try FileDescriptor.open(FilePath(p), .readOnly) }
-            return try fd.closeAfter { try readFully(fd, at: size - Int64(n), count: n, path: p, what: "file tail") }
-        }
-        return try tail(a) == tail(b)
-    }
-
-    /// A hard link to `from` at `to`, or a copy where the file system refuses links.
-    static func linkOrCopy(_ from: String, to: String) throws {
-        guard link(from, to) != 0 else { return }
-        guard errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOTSUP else {
-            throw StorageError(.io, "link failed", path: from, errno: errno)
-        }
-        try copy(from, to: to)
-    }
-
+    /// Copies the first `length` bytes of `from` (all of it: `nil`) to `to` (created or truncated), fsynced when
+    /// `durable`, and returns the bytes copied; a file shorter than `length` is ``StorageError/Code/truncated``.
     @discardableResult
-    private static func copy(_ from: String, to: String, length: Int64?, durable: Bool) throws -> Int64 {
+    static func copy(_ from: String, to: String, length: Int64? = nil, durable: Bool = false) throws -> Int64 {
         let source = try io("open", path: from) { try FileDescriptor.open(FilePath(from), .readOnly) }
         return try source.closeAfter {
             let target = try io("create", path: to) {
@@ -168,6 +132,29 @@ enum FileIO {
                 return done
             }
         }
+    }
+
+    /// The size of the file at `path`, `nil` when there is none.
+    static func size(_ path: String) -> Int64? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : nil
+    }
+
+    /// Whether `b` is a copy of the immutable file `a`: the same size and the same last 64 bytes (for a segment, its
+    /// trailer: the footer's offset, length and checksum). `false` when `b` does not exist.
+    static func sameFile(_ a: String, _ b: String) throws -> Bool {
+        guard let size = size(a), size == FileIO.size(b) else { return false }
+        let n = Int(min(size, 64))
+        func tail(_ p: String) throws -> [UInt8] {
+            let fd = try io("open", path: p) { try FileDescriptor.open(FilePath(p), .readOnly) }
+            return try fd.closeAfter { try readFully(fd, at: size - Int64(n), count: n, path: p, what: "file tail") }
+        }
+        return try tail(a) == tail(b)
+    }
+
+    /// A hard link to `from` at `to`, or a copy where no link can be made (another file system, one without links).
+    static func linkOrCopy(_ from: String, to: String) throws {
+        if link(from, to) != 0 { try copy(from, to: to) }
     }
 
     /// Whether `path` names a directory.

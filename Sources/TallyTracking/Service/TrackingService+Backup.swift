@@ -106,7 +106,8 @@ extension TrackingService {
             guard let present = try? FileManager.default.contentsOfDirectory(atPath: target) else { throw refused("it cannot be read") }
             guard present.isEmpty else { throw refused("it is not empty: back up into a new directory") }
         }
-        let guarded = [dataDirectory.path, self.artifacts?.localRoot].compactMap { $0 }.compactMap(Self.realPath)
+        let data = Self.realPath(dataDirectory.path)
+        let guarded = [data, self.artifacts?.localRoot.flatMap(Self.realPath)].compactMap { $0 }
         for g in guarded where target == g || target.hasPrefix(g + "/") || g.hasPrefix(target + "/") {
             throw refused("it must lie outside the data directory \(dataDirectory.path) and the artifacts")
         }
@@ -115,7 +116,7 @@ extension TrackingService {
             guard let real = Self.realPath(previous), FileManager.default.fileExists(atPath: DataDirectory(real).metrics + "/MANIFEST") else {
                 throw TrackingError(.invalidParameterValue, "Earlier backup '\(previous)' is not a backup (no \(DataDirectory.metricsName)/MANIFEST)")
             }
-            if let data = Self.realPath(dataDirectory.path), real == data || real.hasPrefix(data + "/") {
+            if let data, real == data || real.hasPrefix(data + "/") {
                 throw TrackingError(.invalidParameterValue, "Earlier backup '\(previous)' is the data directory: name an earlier backup")
             }
             earlier = DataDirectory(real)
