@@ -2,7 +2,7 @@
 """`tally backup` of a running server under load: a `tally server` (the binary given) filled with N runs (20 params
 and 10 metrics × 98 steps each, one log-batch per run) and 4 dense runs (one series of 200,000 points each, sealed
 into segments), then 4 clients logging batches of 10 metrics without pause
-while `tally backup` runs R times. Prints each backup's time, how long writes waited (the server's figure), the sizes
+while `tally backup` runs R times. Prints each backup's time, the server's RSS before and after the backups, how long writes waited (the server's figure), the sizes
 copied, and the log-batch latency (p50 / p99 / max) of requests that overlapped a backup against those that did not.
 With --incremental, each backup after the first links what the one before holds unchanged. The last copy is then
 started as a server of its own and its run count and one history checked.
@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 
-from benchutil import call, start_server, stop_server
+from benchutil import call, server_rss, start_server, stop_server
 
 
 def percentiles(xs):
@@ -100,6 +100,7 @@ def main():
         for t in clients:
             t.start()
         time.sleep(5)
+        rss_before = server_rss(proc)
         windows, rows = [], []
         for r in range(args.rounds):
             target = os.path.join(work, "backup%d" % r)
@@ -113,6 +114,7 @@ def main():
             rows.append((b - a, waited, du(target) / 1e6 - (float(linked.group(1)) if linked else 0)))
             print(out.strip())
             time.sleep(5)
+        rss_after = server_rss(proc)
         stop.set()
         for t in clients:
             t.join()
@@ -124,6 +126,7 @@ def main():
         for i, (sec, waited, mb) in enumerate(rows):
             print("| %d | %.2f | %.1f | %.1f |" % (i + 1, sec, waited, mb))
         print()
+        print("server RSS MB (VmRSS / peak VmHWM): before the backups %.0f / %.0f, after them %.0f / %.0f" % (*rss_before, *rss_after))
         print("log-batch latency ms (p50 / p99 / max): during backups %s (%d requests), otherwise %s (%d requests)" % (
             percentiles(during), len(during), percentiles(outside), len(outside)))
         # The last copy, started as a server of its own.
