@@ -5,7 +5,7 @@ import TallyWorkloads
 @testable import TallyStore
 
 /// ``MetricStore/snapshot(before:)``: copies taken while writers append and seal and compact their runs
-/// and a run is deleted; each copy opens, checks clean, and holds every point acknowledged before it was taken.
+/// and a run is deleted; each copy opens, checks clean, and holds every point acknowledged before it was listed.
 @Suite struct SnapshotTests {
     static func config() -> StoreConfiguration {
         var c = testConfig(blockPoints: 64, pack: 8, durability: Durability.none)
@@ -56,8 +56,11 @@ import TallyWorkloads
             while acknowledged.withLock({ $0.max()! < 500 + 1_000 * i }) && done.load(ordering: .acquiring) < writers { usleep(1000) }
             let floor = acknowledged.withLock { $0 }
             var ranBefore = false
-            let snapshot = try store.snapshot(before: { ranBefore = true })
+            // Listed, then staged while the writers seal, compact and checkpoint (their removals held off meanwhile).
+            let listing = try store.listSnapshot(before: { ranBefore = true })
             #expect(ranBefore)
+            usleep(UInt32(5_000 * (i + 1)))
+            let snapshot = try store.stage(listing)
             copies.append((dir.path + "/copy\(i)", floor, snapshot))
         }
         while done.load(ordering: .acquiring) < writers { usleep(1000) }
@@ -86,6 +89,60 @@ import TallyWorkloads
             }
             try copy.close()
         }
+    }
+
+    /// Between a listing and its staging, a compaction's inputs and the log segments a checkpoint frees stay on disk
+    /// (removed when the listing is staged), and a run's deletion waits: the staging links every file listed.
+    @Test func removalsWaitForTheListingToBeStaged() throws {
+        let dir = TempDir("snapshot-held")
+        var config = Self.config()
+        config.compactionThreshold = 100  // compactions only when asked for
+        let store = try MetricStore(directory: dir.path + "/store", configuration: config)
+        func add(_ run: String, _ steps: Range<Int64>) throws {
+            try store.append(run: run, series: [SeriesBatch(key: "a", steps: Array(steps), timestamps: Array(steps), values: steps.map(Double.init))])
+            try store.flush(run: run)
+        }
+        for part in 0..<4 { try add("kept", Int64(part * 100)..<Int64(part * 100 + 100)) }
+        try add("deleted", 0..<100)
+        let runDirectory = try #require(try store.run("kept", create: false)).directory
+        let inputs = try FileIO.list(runDirectory).filter { $0.hasSuffix(".seg") }
+        #expect(inputs.count >= 4)
+
+        let listing = try store.listSnapshot()
+        let listedLog = listing.files.filter { $0.path.hasPrefix("wal/") }.map(\.source)
+        #expect(try store.compact(run: "kept") >= 4)
+        // The log rotated past every segment listed, all of it sealed, then checkpointed.
+        for part in 0..<40 { try add("later", Int64(part * 250)..<Int64(part * 250 + 250)) }
+        try store.maintainWAL()
+        let wal = try #require(store.wal)
+        let dropped = listedLog.filter { p in !wal.closedSegments.contains { $0.path == p } }
+        #expect(!dropped.isEmpty, "the checkpoint dropped log segments that were listed")
+        #expect(dropped.allSatisfy { FileManager.default.fileExists(atPath: $0) }, "and their files stay while held")
+        #expect(try FileIO.list(runDirectory).filter { $0.hasSuffix(".seg") }.count == inputs.count + 1, "the inputs stay while held")
+        #expect(store.removals.deferredCount >= inputs.count + dropped.count)
+        let deleted = Atomic<Bool>(false)
+        let deletion = Thread {
+            try? store.deleteRun("deleted")
+            deleted.store(true, ordering: .releasing)
+        }
+        deletion.start()
+        usleep(100_000)
+        let deletedEarly = deleted.load(ordering: .acquiring)
+        #expect(!deletedEarly, "a deletion waits for the staging")
+        let snapshot = try store.stage(listing)
+        while !deleted.load(ordering: .acquiring) { usleep(1_000) }
+        #expect(try FileIO.list(runDirectory).filter { $0.hasSuffix(".seg") }.count == 1, "the inputs are removed once staged")
+        #expect(store.removals.deferredCount == 0)
+        #expect(dropped.allSatisfy { !FileManager.default.fileExists(atPath: $0) })
+        #expect(!store.runIDs().contains("deleted"))
+        try snapshot.write(to: dir.path + "/copy")
+        snapshot.discard()
+        try store.close()
+        let copy = try MetricStore(directory: dir.path + "/copy", configuration: config)
+        #expect(try copy.read(run: "kept", key: "a").steps == Array(0..<400))
+        #expect(try copy.read(run: "deleted", key: "a").steps == Array(0..<100), "deleted after the listing: in the copy")
+        try copy.close()
+        #expect(try StoreCheck.check(directory: dir.path + "/copy").problems.isEmpty)
     }
 
     /// A copy written next to an earlier one links the segments that did not change (the same files: one inode),

@@ -75,6 +75,71 @@ import Testing
         }
     }
 
+    /// The SQLite store copies its database in steps while writes go on, each written page reaching the copy and a
+    /// rolled-back transaction starting it over; what is left is copied in the pause. The copy is the database as it
+    /// was in the pause: every run written before it, none after, nothing rolled back, and it checks clean.
+    @Test(arguments: [false, true])
+    func theMetadataCopyFollowsWritesMadeBetweenItsSteps(rollbacks: Bool) throws {
+        let f = try Fixture("backup-steps")
+        let s = f.service
+        let experiment = try s.createExperiment(name: "steps")
+        let filler = String(repeating: "x", count: 1_500)
+        // Several steps' worth of pages (SQLiteMetadataStore.copyStepPages each).
+        for i in 0..<3_000 { _ = try s.createRun(experimentID: experiment, runName: "before-\(i)", tags: [KeyValue(key: "filler", value: filler)]) }
+        let written = Atomic<Int>(0), stop = Atomic<Bool>(false), failures = Mutex<[String]>([])
+        struct Abort: Error {}
+        let writer = Thread {
+            var i = 0
+            while !stop.load(ordering: .acquiring) {
+                do {
+                    let run = try s.createRun(experimentID: experiment, runName: "during-\(i)", tags: [KeyValue(key: "filler", value: filler)])
+                    try s.logParam(runID: run.info.runID, key: "i", value: "\(i)")
+                    // Pages written, then undone: the copy starts over (SQLite restarts a backup on a rollback).
+                    if rollbacks && i % 7 == 0 {
+                        _ = try? s.metadata.transaction {
+                            _ = try s.createRun(experimentID: experiment, runName: "rolled-back-\(i)", tags: [KeyValue(key: "filler", value: filler)])
+                            throw Abort()
+                        }
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+                i += 1
+                written.store(i, ordering: .releasing)
+            }
+        }
+        writer.start()
+        while written.load(ordering: .acquiring) < 3 { usleep(1_000) }
+        let target = Self.temporaryPath("steps") + ".sqlite"
+        defer { for suffix in ["", "-wal", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) } }
+        let startedAt = written.load(ordering: .acquiring)
+        let sqlite = try #require(s.metadata as? SQLiteMetadataStore)
+        let (names, pausedAt) = try sqlite.pausingWrites(copyingTo: target) { (complete: (() throws -> Void)?) -> (Set<String>, Int) in
+            guard let complete else { throw Abort() }
+            try complete()
+            let rows = try sqlite.with { db in try db.rows("SELECT name FROM runs") }
+            return (Set(rows.compactMap { $0.first?.string }), written.load(ordering: .acquiring))
+        }
+        stop.store(true, ordering: .releasing)
+        while !writer.isFinished { usleep(1_000) }
+        #expect(failures.withLock { $0 }.isEmpty)
+        #expect(pausedAt - startedAt >= 3, "writes went on while the copy stepped (\(pausedAt - startedAt))")
+        let report = try #require(sqlite.lastCopy.withLock { $0 })
+        #expect(report.stepped >= report.pages - SQLiteMetadataStore.copyStepPages, "\(report)")
+        if !rollbacks {
+            // Without restarts the steps copy all but the last one's worth: the pause copies that and what grew.
+            #expect(report.leftForPause <= SQLiteMetadataStore.copyStepPages && report.stepped < 2 * report.pages, "\(report)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: target + "-wal"), "the copy is one file")
+        let db = try SQLiteDatabase(path: target, readOnly: true)
+        defer { db.close() }
+        #expect(try db.rows("PRAGMA integrity_check").first?.first?.string == "ok")
+        let copied = Set(try db.rows("SELECT name FROM runs").compactMap { $0.first?.string })
+        #expect(copied == names, "the copy holds exactly the runs there were in the pause: \(copied.symmetricDifference(names).sorted().prefix(5))")
+        #expect(!copied.contains { $0.hasPrefix("rolled-back") })
+        #expect(copied.contains("during-\(pausedAt - 1)") || copied.contains("during-\(pausedAt - 2)"))
+    }
+
     /// `tally backup --verify`: a good copy reads clean; a flipped byte in a segment, or in the metadata copy, is found.
     @Test func verifyFindsDamage() throws {
         let f = try Fixture("backup-verify")

@@ -18,7 +18,9 @@ final class FailingMetadata: MetadataStore {
     var shared: Bool { inner.shared }
     func transaction<R>(_ body: () throws -> R) throws -> R { try inner.transaction(body) }
     func checkpoint() throws { try inner.checkpoint() }
-    func pausingWrites<R>(_ body: (_ copy: ((String) throws -> Void)?) throws -> R) throws -> R { try inner.pausingWrites(body) }
+    func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R {
+        try inner.pausingWrites(copyingTo: path, body)
+    }
     func ping() throws {
         try check("ping")
         try inner.ping()

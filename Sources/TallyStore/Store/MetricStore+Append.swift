@@ -318,7 +318,7 @@ extension MetricStore {
             let low = lowWaterLSN(wal)
             guard wal.closedSegments.first.map({ $0.lastLSN < low }) == true else { return }
             try writeManifestLocked()
-            try wal.removeSegments(below: low)
+            try wal.removeSegments(below: low, remove: removals.remove)
         }
     }
 }

@@ -97,7 +97,7 @@ extension MetricStore {
             account.counters.compactedInputs.add(segments.count, ordering: .relaxed)
             account.counters.compactedBytes.add(Int(reader.size), ordering: .relaxed)
             guard published else { return 0 }
-            for seg in segments { try FileIO.remove(seg.path) }
+            for seg in segments { try removals.remove(seg.path) }
             if configuration.durableSegments { try FileIO.syncDirectory(run.directory) }
             blockCache.removeAll { merged.contains($0.segment) }
             rollupCache.removeAll { merged.contains($0.segment) }

@@ -56,7 +56,8 @@ extension MetricStore {
 
     /// Deletes `run`, the store's copy of run `id`; `false` when it was replaced or deleted before its locks were taken.
     func deleteRun(_ id: String, _ run: RunStore) throws -> Bool {
-        try run.compactLock.withLock { _ in try run.sealLock.withLock { _ in
+        // The directory moves: not while a snapshot links the files it listed there (FileRemovals).
+        try run.compactLock.withLock { _ in try run.sealLock.withLock { _ in try removals.excludingHolds {
             guard runs.withLock({ $0[id] === run }) else { return false }
             if let wal {
                 var w = ByteWriter()
@@ -75,7 +76,7 @@ extension MetricStore {
             try FileIO.removeTree(hidden)
             if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }
             return true
-        } }
+        } } }
     }
 }
 

@@ -104,7 +104,7 @@ extension MetricStore {
                 throw e
             }
             placed = true
-            runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache)
+            runs[id] = RunStore(id: id, directory: directory, account: account, packCache: packCache, removals: removals)
         }
         // Until the copy looked up is the one swapped out (another install or a deletion may come between).
         while true {

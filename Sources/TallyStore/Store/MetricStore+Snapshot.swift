@@ -85,6 +85,40 @@ public final class StoreSnapshot: Sendable {
     }
 }
 
+/// A store's files as they were at one instant (``MetricStore/listSnapshot(before:)``), held: none of them is removed
+/// until ``MetricStore/stage(_:)`` has linked them or the listing is released (or dropped).
+public final class SnapshotListing: Sendable {
+    /// One file: where it is, where it goes in the copy, and the bytes to copy (`nil`: the whole file).
+    struct File: Sendable {
+        let source: String
+        let path: String
+        let length: Int64?
+    }
+
+    let files: [File]
+    let manifest: [String: UInt64]
+    let logSegments: Int
+    private let removals: FileRemovals
+    private let held = Atomic<Bool>(true)
+
+    /// Files listed.
+    public var count: Int { files.count }
+
+    init(files: [File], manifest: [String: UInt64], logSegments: Int, removals: FileRemovals) {
+        self.files = files
+        self.manifest = manifest
+        self.logSegments = logSegments
+        self.removals = removals
+    }
+
+    /// Lets the store remove files again (the removals asked for meanwhile are done now). Idempotent.
+    public func release() {
+        if held.exchange(false, ordering: .acquiringAndReleasing) { removals.release() }
+    }
+
+    deinit { release() }
+}
+
 /// Copies the file `from` to a new file `to`, without syncing it (see ``syncFileSystem(containing:)``): what a
 /// backup copies beside the store's own files. Returns the bytes copied.
 @discardableResult
@@ -122,36 +156,37 @@ extension MetricStore {
         }
     }
 
-    /// Takes a ``StoreSnapshot``. `before` runs first, while no WAL segment can be removed: whatever the caller
-    /// copies there (its metadata) is older than everything the snapshot's log holds, so points logged after it are
-    /// in the copy's log and are replayed — and reported in ``RecoveryReport/replayedSeries`` — when the copy opens.
-    /// Call ``prepareSnapshot()`` first when `before` holds writers off: the snapshot then only links files.
+    /// Takes a ``StoreSnapshot``: ``listSnapshot(before:)``, then ``stage(_:)``.
+    public func snapshot(before: () throws -> Void = {}) throws -> StoreSnapshot {
+        try stage(listSnapshot(before: before))
+    }
+
+    /// Lists the store's files as they are now, in memory, and holds off the removal of any of them until the
+    /// listing is staged (``stage(_:)``) or released. `before` runs first, while no WAL segment can be removed:
+    /// whatever the caller copies there (its metadata) is older than everything the snapshot's log holds, so points
+    /// logged after it are in the copy's log and are replayed — and reported in ``RecoveryReport/replayedSeries`` —
+    /// when the copy opens. Call ``prepareSnapshot()`` first when `before` holds writers off: the listing then makes
+    /// no system call.
     ///
-    /// Each run's published segments are linked under its state lock (the lock a seal or compaction publishes under:
+    /// Each run's published segments are listed under its state lock (the lock a seal or compaction publishes under:
     /// no half-finished compaction is seen, and none is waited for), then the log's segments under the log's lock. A
-    /// segment sealed meanwhile holds points the log still has (no checkpoint runs during the snapshot), so nothing
+    /// segment sealed meanwhile holds points the log still has (no checkpoint runs during the listing), so nothing
     /// logged before the log's cut is missing, whatever seals and compactions ran.
     /// - Throws: ``StorageError/Code/invalidArgument`` for a store without a write-ahead log (a cluster copy, whose
     ///   points live in object storage).
-    public func snapshot(before: () throws -> Void = {}) throws -> StoreSnapshot {
+    public func listSnapshot(before: () throws -> Void = {}) throws -> SnapshotListing {
         try checkOpen()
         guard let wal else {
             throw StorageError(.invalidArgument, "a store without a write-ahead log (a cluster copy) is backed up by its object storage",
                                path: directory)
         }
-        let staging = directory + "/" + Self.snapshotPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        removals.hold()  // before anything is listed: every file listed stays until it is linked
+        var files: [SnapshotListing.File] = []
+        var manifest: [String: UInt64] = [:]
+        var logSegments = 0
         do {
-            return try manifestLock.withLock { _ in
+            try manifestLock.withLock { _ in
                 try before()
-                // Links under flat names (no directory made while writers wait); the copy gets the tree.
-                try FileIO.makeDirectories(staging)
-                var files: [(path: String, link: String, length: Int64?)] = []
-                var manifest: [String: UInt64] = [:]
-                func add(_ from: String, as path: String, length: Int64? = nil) throws {
-                    let staged = String(files.count)
-                    try FileIO.linkOrCopy(from, to: staging + "/" + staged)
-                    files.append((path, staged, length))
-                }
                 for run in runs.withLock({ Array($0.values) }).sorted(by: { $0.id < $1.id }) {
                     try run.state.withLock { s in
                         guard !s.deleted else { return }
@@ -161,18 +196,40 @@ extension MetricStore {
                         let seqs = try s.loaded ? s.segments.map(\.seq) : (s.unloadedSeqs ?? Self.segmentSeqs(run.directory))
                         guard let newest = seqs.max() else { return }
                         for seq in seqs {
-                            try add(run.directory + "/" + SegmentFormat.fileName(seq: seq), as: "runs/" + name + "/" + SegmentFormat.fileName(seq: seq))
+                            let file = SegmentFormat.fileName(seq: seq)
+                            files.append(.init(source: run.directory + "/" + file, path: "runs/" + name + "/" + file, length: nil))
                         }
                         manifest[run.id] = newest
                     }
                 }
-                var logSegments = 0
                 try wal.eachSegment { path, length in
-                    try add(path, as: "wal/" + String(path[path.index(after: path.lastIndex(of: "/")!)...]), length: length)
+                    files.append(.init(source: path, path: "wal/" + String(path[path.index(after: path.lastIndex(of: "/")!)...]), length: length))
                     logSegments += 1
                 }
-                return StoreSnapshot(staging: staging, files: files, manifest: manifest, logSegments: logSegments)
             }
+        } catch {
+            removals.release()
+            throw error
+        }
+        return SnapshotListing(files: files, manifest: manifest, logSegments: logSegments, removals: removals)
+    }
+
+    /// Hard-links the listed files into a staging directory inside the store's directory (flat names; the copy gets
+    /// the tree), ~20 µs a file, with writers going on, and releases the listing's hold on removals (also when it
+    /// throws). A log segment grows past its listed length meanwhile, never changes below it.
+    public func stage(_ listing: SnapshotListing) throws -> StoreSnapshot {
+        defer { listing.release() }
+        let staging = directory + "/" + Self.snapshotPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        do {
+            try FileIO.makeDirectories(staging)
+            var staged: [(path: String, link: String, length: Int64?)] = []
+            staged.reserveCapacity(listing.files.count)
+            for file in listing.files {
+                let link = String(staged.count)
+                try FileIO.linkOrCopy(file.source, to: staging + "/" + link)
+                staged.append((file.path, link, file.length))
+            }
+            return StoreSnapshot(staging: staging, files: staged, manifest: listing.manifest, logSegments: listing.logSegments)
         } catch {
             try? FileIO.removeTree(staging)
             throw error

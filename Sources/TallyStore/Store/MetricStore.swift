@@ -48,6 +48,8 @@ public final class MetricStore: Sendable {
     let maintenance = BackgroundMaintenance()
     /// Called by a compaction after it chose its inputs, before it writes (tests interleave a seal there).
     let afterChoosingCompactionInputs = Mutex<(@Sendable () throws -> Void)?>(nil)
+    /// Removals of segment and log files, held off while a snapshot links what it listed.
+    let removals = FileRemovals()
 
     var runsDirectory: String { directory + "/runs" }
 
@@ -80,7 +82,7 @@ public final class MetricStore: Sendable {
                 continue
             }
             guard !name.hasPrefix("."), let id = RunDirectoryName.decode(name) else { continue }
-            found[id] = RunStore(id: id, directory: directory + "/runs/" + name, account: account, packCache: packCache, manifestSeq: manifest[id])
+            found[id] = RunStore(id: id, directory: directory + "/runs/" + name, account: account, packCache: packCache, removals: removals, manifestSeq: manifest[id])
         }
         runs.withLock { $0 = found }
         var deletedByLog: Set<String> = []
@@ -120,7 +122,7 @@ public final class MetricStore: Sendable {
                 throw StorageError(.invalidArgument, "run id must be 1 to 200 bytes")
             }
             // Every run with a directory was listed at open (or installed through the map): this one has none.
-            let r = RunStore(id: id, directory: runsDirectory + "/" + RunDirectoryName.encode(id), account: account, packCache: packCache, new: true)
+            let r = RunStore(id: id, directory: runsDirectory + "/" + RunDirectoryName.encode(id), account: account, packCache: packCache, removals: removals, new: true)
             runs[id] = r
             return r
         }

@@ -156,6 +156,8 @@ final class RunStore: Sendable {
     let account: MemoryAccount
     /// Decoded packs of the whole store (short series are read through it).
     let packCache: LRUCache<BlockKey, DecodedPack>
+    /// The store's file removals (a snapshot's listing holds them off).
+    let removals: FileRemovals
     /// The newest segment the store manifest recorded for this run (runs found on disk at open only).
     let manifestSeq: UInt64?
     /// When the run was last used (``MemoryAccount/tick``): idle runs are closed oldest first.
@@ -164,9 +166,10 @@ final class RunStore: Sendable {
     /// - Parameter new: the run has nothing on disk (the store listed every run directory when it opened and holds
     ///   the directory's lock): it starts loaded, without looking for segments (a listing of a missing directory
     ///   per created run was 3 % of run creation's CPU).
-    init(id: String, directory: String, account: MemoryAccount, packCache: LRUCache<BlockKey, DecodedPack>, manifestSeq: UInt64? = nil,
-         new: Bool = false) {
+    init(id: String, directory: String, account: MemoryAccount, packCache: LRUCache<BlockKey, DecodedPack>, removals: FileRemovals,
+         manifestSeq: UInt64? = nil, new: Bool = false) {
         self.id = id
+        self.removals = removals
         self.directory = directory
         self.account = account
         self.packCache = packCache
@@ -179,7 +182,7 @@ final class RunStore: Sendable {
         lastUse.store(account.tick.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
         // A deleted run stays as it is: its directory is gone (or already another run's of the same id).
         guard !s.loaded, !s.deleted else { return }
-        try Self.loadIfNeeded(&s, directory: directory, manifestSeq: manifestSeq)
+        try Self.loadIfNeeded(&s, directory: directory, manifestSeq: manifestSeq, remove: removals.remove)
         recountIndexBytes(&s)
     }
 
@@ -265,7 +268,9 @@ final class RunStore: Sendable {
 
     /// Opens the run's segments on first use (called with the state lock held). `manifestSeq` is the newest segment
     /// the store manifest recorded for the run at the last WAL checkpoint: at least that one must be present.
-    static func loadIfNeeded(_ s: inout RunState, directory: String, manifestSeq: UInt64? = nil) throws {
+    /// Stale segments (replaced by a compaction that a crash kept from removing them) go through `remove`.
+    static func loadIfNeeded(_ s: inout RunState, directory: String, manifestSeq: UInt64? = nil,
+                             remove: (String) throws -> Void = FileIO.remove) throws {
         guard !s.loaded else { return }
         s.unloadedSeqs = nil  // a load removes stale files, and one that fails half-way leaves the list unknown
         var found: [(UInt64, String)] = []
@@ -279,7 +284,7 @@ final class RunStore: Sendable {
         found.sort { $0.0 < $1.0 }
         var readers = try found.map { try SegmentReader(path: $0.1, seq: $0.0) }
         let (live, stale) = Self.partition(readers)
-        for r in stale { try FileIO.remove(r.path) }
+        for r in stale { try remove(r.path) }
         readers = live
         if let e = Self.chainError(readers, directory: directory, manifestSeq: manifestSeq) { throw e }
         s.segments = readers

@@ -350,14 +350,15 @@ final class WAL: Sendable {
 
     /// Deletes closed segments whose records all have LSNs below `lowWater` (their points are sealed).
     /// - Returns: how many were deleted.
+    /// The files go through `remove` (the store's, which a snapshot's listing holds off).
     @discardableResult
-    func removeSegments(below lowWater: UInt64) throws -> Int {
+    func removeSegments(below lowWater: UInt64, remove: (String) throws -> Void = FileIO.remove) throws -> Int {
         let doomed: [SegmentInfo] = state.withLock { s in
             let d = s.closed.prefix { $0.lastLSN < lowWater }
             s.closed.removeFirst(d.count)
             return Array(d)
         }
-        for seg in doomed { try FileIO.remove(seg.path) }
+        for seg in doomed { try remove(seg.path) }
         if !doomed.isEmpty && config.durability != .none { try counters.timedSync { try FileIO.syncDirectory(directory) } }
         return doomed.count
     }

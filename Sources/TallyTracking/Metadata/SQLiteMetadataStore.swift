@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import TallyStore
 
@@ -252,9 +253,49 @@ public final class SQLiteMetadataStore: MetadataStore {
         try with { try $0.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
-    public func pausingWrites<R>(_ body: (_ copy: ((String) throws -> Void)?) throws -> R) throws -> R {
-        try operation.withLock { try body { path in try self.state.withLock { try $0.db.backup(to: path) } } }
+    public func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R {
+        guard let path else { return try operation.withLock { try body(nil) } }
+        let (copy, pages) = try with { db in (try SQLiteCopy(of: db, to: path), Int(try db.rows("PRAGMA page_count").first?.first?.int ?? 0)) }
+        var completed = false
+        defer { if !completed { state.withLock { _ in copy.abandon() } } }
+        // Steps between operations, each as long again without the lock: writers wait for one step at most. Past
+        // twice the database (rollbacks start the copy over), the rest is left for the pause.
+        while copy.stepped < 2 * pages + 4 * Self.copyStepPages {
+            let started = ContinuousClock.now
+            guard try with({ _ in try copy.step(from: pages, pages: Self.copyStepPages) }) else { break }
+            let took = ContinuousClock.now - started
+            Thread.sleep(forTimeInterval: max(0.000_2, took / .seconds(1)))
+        }
+        do {
+            let result = try operation.withLock {
+                try body {
+                    try self.state.withLock { st in
+                        let left = copy.stepped == 0 ? pages : copy.remaining
+                        try copy.complete(from: st.db)
+                        completed = true
+                        self.lastCopy.withLock { $0 = CopyReport(pages: pages, stepped: copy.stepped, leftForPause: left) }
+                    }
+                }
+            }
+            if completed { try copy.seal() }
+            return result
+        } catch {
+            if completed { try? copy.seal() }
+            throw error
+        }
     }
+
+    /// Pages a copy's step takes (1 MB of SQLite's 1 KB pages, ~3.5 ms here) while writers wait.
+    static let copyStepPages = 1_024
+
+    /// How the last copy went: the database's pages when it began, the pages its steps copied (restarts included),
+    /// and the pages left for the pause (as of the last step; pages written since were copied as they were written).
+    struct CopyReport: Sendable {
+        var pages: Int, stepped: Int, leftForPause: Int
+    }
+
+    /// The last ``pausingWrites(copyingTo:_:)`` copy's report (tests, benchmarks).
+    let lastCopy = Mutex<CopyReport?>(nil)
 
     /// Without waiting: while another operation holds the database (a long transaction or search), it answers, and
     /// that is the answer.

@@ -193,7 +193,7 @@ public final class PostgresMetadataStore: MetadataStore {
     public func checkpoint() throws {}  // PostgreSQL keeps its own files
 
     /// Other servers write the database too: nothing here holds them off, and `pg_dump` copies it.
-    public func pausingWrites<R>(_ body: (_ copy: ((String) throws -> Void)?) throws -> R) throws -> R { try body(nil) }
+    public func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R { try body(nil) }
 
     /// Asks on the key connection, which no request holds for long (a pool busy with requests is load, not a
     /// database away, and does not make the server look unready), connecting once if it has to. The read gives up a

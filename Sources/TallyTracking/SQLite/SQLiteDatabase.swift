@@ -62,7 +62,8 @@ struct SQLiteRow {
 /// One SQLite connection with a cache of prepared statements. Not thread-safe by itself: it is only ever used
 /// inside its owner's `Mutex` (hence `@unchecked Sendable`), which serialises every call.
 final class SQLiteDatabase: @unchecked Sendable {
-    private let db: OpaquePointer
+    /// The connection (used only under the owner's lock, as every method is; ``SQLiteCopy`` reads through it).
+    let db: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
     /// `SQLITE_TRANSIENT`, which the C header defines as a cast Swift cannot import.
     private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
@@ -114,6 +115,8 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     /// Set by ``close()``: every later call throws.
     private var closed = false
+    /// Whether ``close()`` was called.
+    var isClosed: Bool { closed }
 
     deinit { close() }
 
@@ -127,38 +130,10 @@ final class SQLiteDatabase: @unchecked Sendable {
     }
 
     /// The error of a call after ``close()``.
-    private var closedError: SQLiteError { SQLiteError(code: SQLITE_MISUSE, message: "the database connection is closed") }
+    var closedError: SQLiteError { SQLiteError(code: SQLITE_MISUSE, message: "the database connection is closed") }
 
     private func error(_ rc: Int32, _ sql: String?) -> SQLiteError {
         SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql)
-    }
-
-    /// Copies the database as it is now, committed writes only, into a new file at `path` (SQLite's online backup,
-    /// every page in one step through this connection, so nothing can change it meanwhile); the copy is synced to disk
-    /// and opens as the same database.
-    func backup(to path: String) throws {
-        guard !closed else { throw closedError }
-        var handle: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
-        guard rc == SQLITE_OK, let dest = handle else {
-            let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
-            if let handle { sqlite3_close_v2(handle) }
-            throw SQLiteError(code: rc, message: "\(msg): \(path)")
-        }
-        defer { sqlite3_close_v2(dest) }
-        guard let backup = sqlite3_backup_init(dest, "main", db, "main") else {
-            throw SQLiteError(code: sqlite3_errcode(dest), message: "backup to \(path): \(String(cString: sqlite3_errmsg(dest)))")
-        }
-        let step = sqlite3_backup_step(backup, -1)
-        let finish = sqlite3_backup_finish(backup)
-        guard step == SQLITE_DONE, finish == SQLITE_OK else {
-            throw SQLiteError(code: step == SQLITE_DONE ? finish : step, message: "backup to \(path): \(String(cString: sqlite3_errmsg(dest)))")
-        }
-        // The pages are in the copy's file, whose header says WAL mode (it came with page 1): the copy is synced,
-        // checkpointed and set back to a rollback journal, so it is one file and nothing else.
-        guard sqlite3_exec(dest, "PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE", nil, nil, nil) == SQLITE_OK else {
-            throw SQLiteError(code: sqlite3_errcode(dest), message: "backup to \(path): \(String(cString: sqlite3_errmsg(dest)))")
-        }
     }
 
     /// Runs one or more statements without results.

@@ -63,10 +63,11 @@ extension TrackingService {
     /// as `dataDirectory` is (``DataDirectory``), which `tally server --data-dir` starts on as it would after a crash
     /// at one instant.
     ///
-    /// - The embedded metadata database is copied with SQLite's online backup while every metadata read and write
-    ///   waits, and in the same pause the metric store is snapshotted (``MetricStore/snapshot(before:)``: hard links,
-    ///   milliseconds). A logging request appends its points and commits its latest values under the lock the copy
-    ///   holds, so none is half done at that instant. Then the metric files are copied with nothing held.
+    /// - The embedded metadata database is copied with SQLite's online backup, most pages in steps while writes go
+    ///   on, the rest while every metadata read and write waits; in the same pause the metric store's files are listed
+    ///   (``MetricStore/listSnapshot(before:)``, in memory). A logging request appends its points and commits its
+    ///   latest values under the lock the pause holds, so none is half done at that instant. Then the listed files
+    ///   are hard-linked (their removal held off until then) and copied, with writers going on.
     /// - A PostgreSQL metadata database is shared with other servers and not copied (`pg_dump` does it); the metric
     ///   store is this server's own and is.
     /// - Artifacts in a directory are copied last when `artifacts` is true (files being uploaded are not) into the
@@ -147,14 +148,15 @@ extension TrackingService {
         let snapshot: StoreSnapshot
         do {
             try metrics.prepareSnapshot()  // the runs' file lists, read before writers are held off
-            snapshot = try metadata.pausingWrites { copy in
+            let listing = try metadata.pausingWrites(copyingTo: partial) { completeCopy in
                 pause = ContinuousClock.now
-                return try metrics.snapshot(before: { try copy?(partial) })
+                return try metrics.listSnapshot(before: { try completeCopy?() })
             }
+            summary.pauseMillis = Double((ContinuousClock.now - pause).totalNanoseconds) / 1e6
+            snapshot = try metrics.stage(listing)
         } catch let e as StorageError where e.code == .invalidArgument {
             throw TrackingError(.invalidParameterValue, e.message)
         }
-        summary.pauseMillis = Double((ContinuousClock.now - pause).totalNanoseconds) / 1e6
         defer { snapshot.discard() }
         let written = try snapshot.write(to: target.metrics, reusing: previous?.metrics, durable: false)  // synced with the rest
         summary.metricBytes = written.copiedBytes + written.reusedBytes
