@@ -126,7 +126,8 @@ import TallyWorkloads
             deleted.store(true, ordering: .releasing)
         }
         deletion.start()
-        usleep(100_000)
+        while store.removals.waitingDeletions == 0 { usleep(1_000) }
+        usleep(20_000)
         let deletedEarly = deleted.load(ordering: .acquiring)
         #expect(!deletedEarly, "a deletion waits for the staging")
         let snapshot = try store.stage(listing)
@@ -143,6 +144,29 @@ import TallyWorkloads
         #expect(try copy.read(run: "deleted", key: "a").steps == Array(0..<100), "deleted after the listing: in the copy")
         try copy.close()
         #expect(try StoreCheck.check(directory: dir.path + "/copy").problems.isEmpty)
+    }
+
+    /// The last hold's release removes the deferred files before a waiting deletion goes on: a run deleted and made
+    /// again under the same id writes segment names a deferred removal could otherwise take from it.
+    @Test func aDeletionGoesOnOnceTheDeferredFilesAreGone() throws {
+        let dir = TempDir("removals")
+        let removals = FileRemovals()
+        let paths = (0..<200).map { dir.path + "/f\($0)" }
+        for p in paths { #expect(FileManager.default.createFile(atPath: p, contents: Data([1]))) }
+        removals.hold()
+        for p in paths { try removals.remove(p) }
+        #expect(removals.deferredCount == paths.count && paths.allSatisfy { FileManager.default.fileExists(atPath: $0) })
+        let seen = Mutex<Int?>(nil)
+        let deletion = Thread {
+            removals.excludingHolds { seen.withLock { $0 = paths.filter { FileManager.default.fileExists(atPath: $0) }.count } }
+        }
+        deletion.start()
+        while removals.waitingDeletions == 0 { usleep(1_000) }
+        removals.release()
+        while seen.withLock({ $0 }) == nil { usleep(1_000) }
+        #expect(seen.withLock { $0 } == 0, "the deletion ran only after every deferred file was removed")
+        try removals.remove(paths[0])  // no hold: at once, and a missing file is no error
+        #expect(removals.deferredCount == 0)
     }
 
     /// A copy written next to an earlier one links the segments that did not change (the same files: one inode),

@@ -4,13 +4,15 @@
 /// caller's writers wait, and the links are made after they go on, from files that must still be there.
 ///
 /// A removal asked for during a hold is done when the last hold ends. A run's deletion, which moves the run's whole
-/// directory, waits for the holds to end instead, and no hold starts while one is under way. A process that dies
+/// directory, waits for the holds to end instead (only to mark the run deleted and move its directory aside), and no
+/// hold starts while one is under way. A process that dies
 /// with removals held leaves the files behind, as it would have died between a publish and its removal: the next
 /// open removes stale segments and log segments below the checkpoint, as after any crash.
 final class FileRemovals: Sendable {
     private final class State {
         var holds = 0
         var deletions = 0
+        var waitingDeletions = 0
         var deferred: [String] = []
     }
 
@@ -38,23 +40,31 @@ final class FileRemovals: Sendable {
     }
 
     /// Ends a hold; the last one removes the files asked for meanwhile (failures are left for the next open, which
-    /// removes what a crash leaves) and lets run deletions go on.
+    /// removes what a crash leaves), still holding while it does, and then lets run deletions go on: a deletion let
+    /// through earlier could have a new run of the same id seal a segment under a name about to be removed.
     func release() {
-        let doomed = lock.withLock { s -> [String] in
-            precondition(s.holds > 0, "FileRemovals.release without a hold")
-            s.holds -= 1
-            guard s.holds == 0 else { return [] }
-            lock.broadcast()
-            defer { s.deferred.removeAll() }
-            return s.deferred
+        while true {
+            let doomed = lock.withLock { s -> [String]? in
+                precondition(s.holds > 0, "FileRemovals.release without a hold")
+                if s.holds == 1 && !s.deferred.isEmpty {
+                    defer { s.deferred.removeAll() }
+                    return s.deferred
+                }
+                s.holds -= 1
+                if s.holds == 0 { lock.broadcast() }
+                return nil
+            }
+            guard let doomed else { return }
+            for path in doomed { try? FileIO.remove(path) }
         }
-        for path in doomed { try? FileIO.remove(path) }
     }
 
     /// Runs `body` (a run's deletion) once no hold is taken, keeping new holds off until it returns.
     func excludingHolds<R>(_ body: () throws -> R) rethrows -> R {
         lock.withLock { s in
+            s.waitingDeletions += 1
             while s.holds > 0 { lock.wait() }
+            s.waitingDeletions -= 1
             s.deletions += 1
         }
         defer {
@@ -68,4 +78,6 @@ final class FileRemovals: Sendable {
 
     /// Files whose removal waits for a hold to end (tests).
     var deferredCount: Int { lock.withLock { $0.deferred.count } }
+    /// Run deletions waiting for holds to end (tests).
+    var waitingDeletions: Int { lock.withLock { $0.waitingDeletions } }
 }

@@ -56,27 +56,29 @@ extension MetricStore {
 
     /// Deletes `run`, the store's copy of run `id`; `false` when it was replaced or deleted before its locks were taken.
     func deleteRun(_ id: String, _ run: RunStore) throws -> Bool {
-        // The directory moves: not while a snapshot links the files it listed there (FileRemovals).
-        try run.compactLock.withLock { _ in try run.sealLock.withLock { _ in try removals.excludingHolds {
+        try run.compactLock.withLock { _ in try run.sealLock.withLock { _ in
             guard runs.withLock({ $0[id] === run }) else { return false }
             if let wal {
                 var w = ByteWriter()
                 w.writeString16(id)
                 try wal.waitDurable(try wal.appendControl(.deleteRun, payload: w.bytes))
             }
-            run.state.withLock { run.markDeleted(&$0) }
-            // Move the directory out of the way before the id can be reused, then remove it.
+            // Move the directory out of the way before the id can be reused, then remove it. Marked and moved while
+            // no snapshot links files it listed there (FileRemovals); a listing skips a run marked deleted.
             let hidden = runsDirectory + "/.deleted-" + RunDirectoryName.encode(id) + "-\(UInt64.random(in: 0...UInt64.max))"
-            try runs.withLock { runs in
-                if rename(run.directory, hidden) != 0 && errno != ENOENT {
-                    throw StorageError(.io, "rename failed", path: run.directory, errno: errno)
+            try removals.excludingHolds {
+                run.state.withLock { run.markDeleted(&$0) }
+                try runs.withLock { runs in
+                    if rename(run.directory, hidden) != 0 && errno != ENOENT {
+                        throw StorageError(.io, "rename failed", path: run.directory, errno: errno)
+                    }
+                    if runs[id] === run { runs[id] = nil }
                 }
-                if runs[id] === run { runs[id] = nil }
             }
             try FileIO.removeTree(hidden)
             if configuration.durableSegments { try FileIO.syncDirectory(runsDirectory) }
             return true
-        } } }
+        } }
     }
 }
 

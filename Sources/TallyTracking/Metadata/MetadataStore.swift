@@ -16,7 +16,8 @@ public protocol MetadataStore: AccessStore, WebhookStore, TraceStore, SpanStore,
     /// behind); the store stays usable.
     func checkpoint() throws
     /// Runs `body` while no other caller can use the store. With a path, `body` gets a function that completes a copy
-    /// of the database, as it is when called, in a new file there (one this store opens as the same database): the
+    /// of the database, as it is when called, in a new file there (one this store opens as the same database; not
+    /// synced: the caller syncs what it wrote): the
     /// SQLite store copies most pages beforehand, in steps with writers going on between them (each write reaching
     /// the copy too), so writers wait only for what is left. `nil` without a path, or when the database is not this
     /// process's to copy (PostgreSQL: `pg_dump` backs it up). ``TrackingService/backup(into:dataDirectory:artifacts:reusing:)``

@@ -255,14 +255,17 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R {
         guard let path else { return try operation.withLock { try body(nil) } }
-        let (copy, pages) = try with { db in (try SQLiteCopy(of: db, to: path), Int(try db.rows("PRAGMA page_count").first?.first?.int ?? 0)) }
+        let (copy, pages) = try with { db in
+            let pages = Int(try db.rows("PRAGMA page_count").first?.first?.int ?? 0)
+            return (try SQLiteCopy(of: db, to: path), pages)
+        }
         var completed = false
         defer { if !completed { state.withLock { _ in copy.abandon() } } }
         // Steps between operations, each as long again without the lock: writers wait for one step at most. Past
         // twice the database (rollbacks start the copy over), the rest is left for the pause.
         while copy.stepped < 2 * pages + 4 * Self.copyStepPages {
             let started = ContinuousClock.now
-            guard try with({ _ in try copy.step(from: pages, pages: Self.copyStepPages) }) else { break }
+            guard try with({ try copy.step($0, from: pages, pages: Self.copyStepPages) }) else { break }
             let took = ContinuousClock.now - started
             Thread.sleep(forTimeInterval: max(0.000_2, took / .seconds(1)))
         }

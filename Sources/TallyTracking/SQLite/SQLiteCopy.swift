@@ -11,14 +11,14 @@ import Darwin
 /// ``complete(from:)`` returns, the copy holds the database as it is at that moment, committed writes only.
 ///
 /// Every call but ``seal()`` is made under the lock that serialises the source connection: the copy's own
-/// connection is written by the source's writes. A step never copies the last pages (``step(from:pages:)``), since
+/// connection is written by the source's writes. A step never copies the last pages (``step(_:from:pages:)``), since
 /// a copy SQLite calls done stops following pages the database adds afterwards.
 final class SQLiteCopy: @unchecked Sendable {
     /// Where the copy is written.
     let path: String
     private let dest: OpaquePointer
     private var backup: OpaquePointer?
-    /// Pages copied by ``step(from:pages:)`` calls so far, counting those copied again after a restart.
+    /// Pages copied by ``step(_:from:pages:)`` calls so far, counting those copied again after a restart.
     private(set) var stepped = 0
     /// Set when a step copied the last page after all (the database shrank): ``complete(from:)`` starts over.
     private var doneEarly = false
@@ -35,7 +35,7 @@ final class SQLiteCopy: @unchecked Sendable {
         }
         self.dest = dest
         self.path = path
-        // The copy is made durable as a whole when it is done (the backup syncs its file system once): no fsync per step.
+        // The copy is made durable as a whole when it is done (the backup syncs its file system once): no fsync.
         sqlite3_exec(dest, "PRAGMA synchronous = OFF", nil, nil, nil)
         guard let backup = sqlite3_backup_init(dest, "main", source.db, "main") else {
             let e = failure(sqlite3_errcode(dest))
@@ -48,11 +48,13 @@ final class SQLiteCopy: @unchecked Sendable {
     /// Pages left to copy as of the last step (0 before the first).
     var remaining: Int { backup.map { Int(sqlite3_backup_remaining($0)) } ?? 0 }
 
-    /// Copies up to `pages` more pages, unless that could copy the last ones (`sourcePages` is the database's size
+    /// Copies up to `pages` more pages of `source` (the database the copy began on), unless that could copy the last
+    /// ones (`sourcePages` is the database's size
     /// before the first step): returns whether it copied. (A database that shrank meanwhile, which only `VACUUM`
     /// does, can still be copied whole by a step: ``complete(from:)`` then copies it again.)
-    func step(from sourcePages: Int, pages: Int) throws -> Bool {
+    func step(_ source: SQLiteDatabase, from sourcePages: Int, pages: Int) throws -> Bool {
         guard let backup else { return false }
+        guard !source.isClosed else { throw source.closedError }
         let left = stepped == 0 ? sourcePages : remaining
         guard left > pages else { return false }
         let rc = sqlite3_backup_step(backup, Int32(pages))
@@ -66,6 +68,7 @@ final class SQLiteCopy: @unchecked Sendable {
     /// Copies every page not copied yet and ends the copy: it is the database as it is now.
     func complete(from source: SQLiteDatabase) throws {
         guard var backup else { throw SQLiteError(code: SQLITE_MISUSE, message: "copy to \(path): already ended") }
+        guard !source.isClosed else { throw source.closedError }
         if doneEarly {
             sqlite3_backup_finish(backup)
             self.backup = nil
@@ -88,10 +91,11 @@ final class SQLiteCopy: @unchecked Sendable {
     }
 
     /// After ``complete(from:)``, with no lock: the copy's header says WAL mode (it came with page 1), so it is
-    /// checkpointed and set back to a rollback journal (one file and nothing else), synced, and closed.
+    /// checkpointed and set back to a rollback journal (one file and nothing else), and closed. Not synced: the
+    /// backup makes everything it wrote durable at once, before it puts the copy in place.
     func seal() throws {
         defer { sqlite3_close_v2(dest) }
-        guard sqlite3_exec(dest, "PRAGMA synchronous = FULL; PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE", nil, nil, nil) == SQLITE_OK else {
+        guard sqlite3_exec(dest, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE", nil, nil, nil) == SQLITE_OK else {
             throw failure(sqlite3_errcode(dest))
         }
     }

@@ -144,15 +144,16 @@ extension TrackingService {
     private func backup(to target: DataDirectory, from source: DataDirectory, artifacts: Bool, reusing previous: DataDirectory?) throws -> BackupSummary {
         var summary = BackupSummary(directory: target.path)
         let partial = target.metadata + ".partial"
-        var pause = ContinuousClock.now
+        var pause = Duration.zero
         let snapshot: StoreSnapshot
         do {
             try metrics.prepareSnapshot()  // the runs' file lists, read before writers are held off
             let listing = try metadata.pausingWrites(copyingTo: partial) { completeCopy in
-                pause = ContinuousClock.now
+                let paused = ContinuousClock.now
+                defer { pause = ContinuousClock.now - paused }
                 return try metrics.listSnapshot(before: { try completeCopy?() })
             }
-            summary.pauseMillis = Double((ContinuousClock.now - pause).totalNanoseconds) / 1e6
+            summary.pauseMillis = Double(pause.totalNanoseconds) / 1e6
             snapshot = try metrics.stage(listing)
         } catch let e as StorageError where e.code == .invalidArgument {
             throw TrackingError(.invalidParameterValue, e.message)
