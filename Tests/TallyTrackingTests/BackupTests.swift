@@ -128,7 +128,7 @@ import Testing
         #expect(report.stepped >= report.pages - SQLiteMetadataStore.copyStepPages, "\(report)")
         if !rollbacks {
             // Without restarts the steps copy all but the last one's worth: the pause copies that and what grew.
-            #expect(report.leftForPause <= SQLiteMetadataStore.copyStepPages && report.stepped < 2 * report.pages, "\(report)")
+            #expect(report.leftForPause <= 2 * SQLiteMetadataStore.copyTailPages && report.stepped < 2 * report.pages, "\(report)")
         }
         #expect(!FileManager.default.fileExists(atPath: target + "-wal"), "the copy is one file")
         let db = try SQLiteDatabase(path: target, readOnly: true)

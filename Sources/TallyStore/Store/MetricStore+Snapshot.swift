@@ -88,27 +88,39 @@ public final class StoreSnapshot: Sendable {
 /// A store's files as they were at one instant (``MetricStore/listSnapshot(before:)``), held: none of them is removed
 /// until ``MetricStore/stage(_:)`` has linked them or the listing is released (or dropped).
 public final class SnapshotListing: Sendable {
-    /// One file: where it is, where it goes in the copy, and the bytes to copy (`nil`: the whole file).
-    struct File: Sendable {
-        let source: String
-        let path: String
-        let length: Int64?
-    }
-
-    let files: [File]
+    /// The runs' segments listed: each run's directory (shared, not copied) and segment numbers; their paths are
+    /// made when they are linked, after the pause.
+    let segments: [(directory: String, seqs: [UInt64])]
+    /// The log's segments: each one's path and the bytes to copy (`nil`: the whole file).
+    let log: [(path: String, length: Int64?)]
     let manifest: [String: UInt64]
-    let logSegments: Int
     private let removals: FileRemovals
     private let held = Atomic<Bool>(true)
 
     /// Files listed.
-    public var count: Int { files.count }
+    public var count: Int { segments.reduce(log.count) { $0 + $1.seqs.count } }
 
-    init(files: [File], manifest: [String: UInt64], logSegments: Int, removals: FileRemovals) {
-        self.files = files
+    init(segments: [(directory: String, seqs: [UInt64])], log: [(path: String, length: Int64?)], manifest: [String: UInt64], removals: FileRemovals) {
+        self.segments = segments
+        self.log = log
         self.manifest = manifest
-        self.logSegments = logSegments
         self.removals = removals
+    }
+
+    /// Where each listed file is, and where it goes in the copy (`runs/<run's directory>/<segment>`, `wal/<segment>`),
+    /// segments first.
+    var files: [(source: String, path: String, length: Int64?)] {
+        var files: [(source: String, path: String, length: Int64?)] = []
+        files.reserveCapacity(count)
+        for (directory, seqs) in segments {
+            let name = directory[directory.index(after: directory.lastIndex(of: "/")!)...]
+            for seq in seqs {
+                let file = SegmentFormat.fileName(seq: seq)
+                files.append((directory + "/" + file, "runs/" + name + "/" + file, nil))
+            }
+        }
+        for (path, length) in log { files.append((path, "wal/" + path[path.index(after: path.lastIndex(of: "/")!)...], length)) }
+        return files
     }
 
     /// Lets the store remove files again (the removals asked for meanwhile are done now). Idempotent.
@@ -181,37 +193,30 @@ extension MetricStore {
                                path: directory)
         }
         removals.hold()  // before anything is listed: every file listed stays until it is linked
-        var files: [SnapshotListing.File] = []
+        var segments: [(directory: String, seqs: [UInt64])] = []
+        var log: [(path: String, length: Int64?)] = []
         var manifest: [String: UInt64] = [:]
-        var logSegments = 0
         do {
             try manifestLock.withLock { _ in
                 try before()
-                for run in runs.withLock({ Array($0.values) }).sorted(by: { $0.id < $1.id }) {
+                for run in runs.withLock({ Array($0.values) }) {
                     try run.state.withLock { s in
                         guard !s.deleted else { return }
-                        let name = String(run.directory[run.directory.index(after: run.directory.lastIndex(of: "/")!)...])
                         // A loaded run's published segments (a compaction or seal publishes under this lock, and
                         // removes replaced files only after); an unloaded one has no seal or compaction under way.
                         let seqs = try s.loaded ? s.segments.map(\.seq) : (s.unloadedSeqs ?? Self.segmentSeqs(run.directory))
                         guard let newest = seqs.max() else { return }
-                        for seq in seqs {
-                            let file = SegmentFormat.fileName(seq: seq)
-                            files.append(.init(source: run.directory + "/" + file, path: "runs/" + name + "/" + file, length: nil))
-                        }
+                        segments.append((run.directory, seqs))
                         manifest[run.id] = newest
                     }
                 }
-                try wal.eachSegment { path, length in
-                    files.append(.init(source: path, path: "wal/" + String(path[path.index(after: path.lastIndex(of: "/")!)...]), length: length))
-                    logSegments += 1
-                }
+                try wal.eachSegment { path, length in log.append((path, length)) }
             }
         } catch {
             removals.release()
             throw error
         }
-        return SnapshotListing(files: files, manifest: manifest, logSegments: logSegments, removals: removals)
+        return SnapshotListing(segments: segments, log: log, manifest: manifest, removals: removals)
     }
 
     /// Hard-links the listed files into a staging directory inside the store's directory (flat names; the copy gets
@@ -222,14 +227,15 @@ extension MetricStore {
         let staging = directory + "/" + Self.snapshotPrefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         do {
             try FileIO.makeDirectories(staging)
+            let files = listing.files
             var staged: [(path: String, link: String, length: Int64?)] = []
-            staged.reserveCapacity(listing.files.count)
-            for file in listing.files {
+            staged.reserveCapacity(files.count)
+            for file in files {
                 let link = String(staged.count)
                 try FileIO.linkOrCopy(file.source, to: staging + "/" + link)
                 staged.append((file.path, link, file.length))
             }
-            return StoreSnapshot(staging: staging, files: staged, manifest: listing.manifest, logSegments: listing.logSegments)
+            return StoreSnapshot(staging: staging, files: staged, manifest: listing.manifest, logSegments: listing.log.count)
         } catch {
             try? FileIO.removeTree(staging)
             throw error

@@ -265,7 +265,13 @@ public final class SQLiteMetadataStore: MetadataStore {
         // twice the database (rollbacks start the copy over), the rest is left for the pause.
         while copy.stepped < 2 * pages + 4 * Self.copyStepPages {
             let started = ContinuousClock.now
-            guard try with({ try copy.step($0, from: pages, pages: Self.copyStepPages) }) else { break }
+            let stepped = try with { db -> Bool in
+                // Shorter steps towards the end, so that the pause is left a few pages.
+                let left = copy.stepped == 0 ? pages : copy.remaining
+                guard left > 2 * Self.copyTailPages else { return false }
+                return try copy.step(db, from: pages, pages: min(Self.copyStepPages, left - Self.copyTailPages))
+            }
+            guard stepped else { break }
             let took = ContinuousClock.now - started
             Thread.sleep(forTimeInterval: max(0.000_2, took / .seconds(1)))
         }
@@ -290,6 +296,8 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     /// Pages a copy's step takes (1 MB of SQLite's 1 KB pages, ~3.5 ms here) while writers wait.
     static let copyStepPages = 1_024
+    /// Pages the steps leave for the pause, at the most (and those the database grew by since the last step).
+    static let copyTailPages = 64
 
     /// How the last copy went: the database's pages when it began, the pages its steps copied (restarts included),
     /// and the pages left for the pause (as of the last step; pages written since were copied as they were written).
