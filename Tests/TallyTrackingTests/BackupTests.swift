@@ -78,8 +78,10 @@ import Testing
     /// The SQLite store copies its database in steps while writes go on, each written page reaching the copy and a
     /// rolled-back transaction starting it over; what is left is copied in the pause. The copy is the database as it
     /// was in the pause: every run written before it, none after, nothing rolled back, and it checks clean.
-    @Test(arguments: [false, true])
-    func theMetadataCopyFollowsWritesMadeBetweenItsSteps(rollbacks: Bool) throws {
+    enum Failures: Sendable, CaseIterable { case none, afterWrites, withoutWrites }
+
+    @Test(arguments: Failures.allCases)
+    func theMetadataCopyFollowsWritesMadeBetweenItsSteps(failures kind: Failures) throws {
         let f = try Fixture("backup-steps")
         let s = f.service
         let experiment = try s.createExperiment(name: "steps")
@@ -88,17 +90,35 @@ import Testing
         for i in 0..<3_000 { _ = try s.createRun(experimentID: experiment, runName: "before-\(i)", tags: [KeyValue(key: "filler", value: filler)]) }
         let written = Atomic<Int>(0), stop = Atomic<Bool>(false), failures = Mutex<[String]>([])
         struct Abort: Error {}
+        let sqlite = try #require(s.metadata as? SQLiteMetadataStore)
         let writer = Thread {
             var i = 0
             while !stop.load(ordering: .acquiring) {
                 do {
                     let run = try s.createRun(experimentID: experiment, runName: "during-\(i)", tags: [KeyValue(key: "filler", value: filler)])
                     try s.logParam(runID: run.info.runID, key: "i", value: "\(i)")
-                    // Pages written, then undone: the copy starts over (SQLite restarts a backup on a rollback).
-                    if rollbacks && i % 7 == 0 {
+                    switch kind {
+                    case .none: break
+                    case .afterWrites where i % 7 == 0:
+                        // Pages written, then undone: the copy starts over (SQLite restarts a backup on a rollback).
                         _ = try? s.metadata.transaction {
                             _ = try s.createRun(experimentID: experiment, runName: "rolled-back-\(i)", tags: [KeyValue(key: "filler", value: filler)])
                             throw Abort()
+                        }
+                    case .afterWrites: break
+                    case .withoutWrites:
+                        // Failed requests that changed no row: one refused by a read, one by the name's constraint,
+                        // and a statement that wrote pages, then failed on its second row (undone by SQLite: a
+                        // rollback after it would start the copy over).
+                        _ = try? s.metadata.transaction {
+                            _ = try s.run(id: run.info.runID)
+                            throw Abort()
+                        }
+                        _ = try? s.metadata.transaction { _ = try s.createExperiment(name: "steps") }
+                        _ = try? sqlite.transaction {
+                            try sqlite.with { db in
+                                try db.run("INSERT INTO tags SELECT ?, 'twice', value FROM (SELECT 'a' AS value UNION ALL SELECT 'b')", [.text(run.info.runID)])
+                            }
                         }
                     }
                 } catch {
@@ -113,7 +133,6 @@ import Testing
         let target = Self.temporaryPath("steps") + ".sqlite"
         defer { for suffix in ["", "-wal", "-journal"] { try? FileManager.default.removeItem(atPath: target + suffix) } }
         let startedAt = written.load(ordering: .acquiring)
-        let sqlite = try #require(s.metadata as? SQLiteMetadataStore)
         let (names, pausedAt) = try sqlite.pausingWrites(copyingTo: target) { (complete: (() throws -> Void)?) -> (Set<String>, Int) in
             guard let complete else { throw Abort() }
             try complete()
@@ -126,7 +145,7 @@ import Testing
         #expect(pausedAt - startedAt >= 2, "writes went on while the copy stepped (\(pausedAt - startedAt))")
         let report = try #require(sqlite.lastCopy.withLock { $0 })
         #expect(report.stepped >= report.pages - SQLiteMetadataStore.copyStepPages, "\(report)")
-        if !rollbacks {
+        if kind != .afterWrites {
             // Without restarts the steps copy all but the last one's worth: the pause copies that and what grew.
             #expect(report.leftForPause <= 2 * SQLiteMetadataStore.copyTailPages && report.stepped < 2 * report.pages, "\(report)")
         }
@@ -138,6 +157,30 @@ import Testing
         #expect(copied == names, "the copy holds exactly the runs there were in the pause: \(copied.symmetricDifference(names).sorted().prefix(5))")
         #expect(!copied.contains { $0.hasPrefix("rolled-back") })
         #expect(copied.contains("during-\(pausedAt - 1)") || copied.contains("during-\(pausedAt - 2)"))
+    }
+
+    /// A failed transaction leaves the database as it was, whether it wrote rows before failing (undone), failed on
+    /// a refused insert only, or failed after reads (both ended with a commit of nothing on SQLite, which keeps a
+    /// backup's copy from starting over); the connection goes on working.
+    @Test(arguments: Backend.all)
+    func aFailedTransactionLeavesNothing(backend: Backend) throws {
+        struct Abort: Error {}
+        let f = try Fixture("abandon", backend: backend)
+        let s = f.service
+        _ = try s.createExperiment(name: "kept")
+        let before = try s.metadata.experiments().map(\.name).sorted()
+        #expect(throws: Abort.self) { try s.metadata.transaction { _ = try s.createExperiment(name: "written"); throw Abort() } }
+        #expect(throws: TrackingError.self) {
+            try s.metadata.transaction {
+                _ = try s.createExperiment(name: "written-then-refused")
+                _ = try s.createExperiment(name: "kept")
+            }
+        }
+        #expect(throws: TrackingError.self) { try s.metadata.transaction { _ = try s.createExperiment(name: "kept") } }
+        #expect(throws: Abort.self) { try s.metadata.transaction { _ = try s.metadata.experiment(named: "kept"); throw Abort() } }
+        #expect(try s.metadata.experiments().map(\.name).sorted() == before)
+        _ = try s.createExperiment(name: "after")
+        #expect(try s.metadata.experiments().map(\.name).sorted() == (before + ["after"]).sorted())
     }
 
     /// `tally backup --verify`: a good copy reads clean; a flipped byte in a segment, or in the metadata copy, is found.

@@ -323,14 +323,19 @@ public final class SQLiteMetadataStore: MetadataStore {
             }
             defer { depth.withLock { $0 -= 1 } }
             guard outer else { return try body() }
-            try with { try $0.begin() }
+            let changes = try with { db in
+                try db.begin()
+                return db.totalChanges
+            }
             do {
                 let r = try body()
                 try with { try $0.commit() }
                 return r
             } catch {
                 state.withLock { st in
-                    st.db.rollback()
+                    // A transaction that changed no row (a statement that failed half-way included) is committed:
+                    // a rollback that undoes pages would start a backup's copy over.
+                    st.db.abandonTransaction(changesAtBegin: changes)
                     Self.clearCache(&st)
                 }
                 throw error

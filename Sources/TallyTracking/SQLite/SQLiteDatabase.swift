@@ -272,6 +272,20 @@ final class SQLiteDatabase: @unchecked Sendable {
         if !closed && sqlite3_get_autocommit(db) == 0 { _ = try? run("ROLLBACK") }
     }
 
+    /// Rows inserted, updated or deleted by the statements this connection completed (triggers' included; a statement
+    /// that failed counts none, its changes undone).
+    var totalChanges: Int64 { closed ? 0 : sqlite3_total_changes64(db) }
+
+    /// Ends a transaction its caller gives up on (errors ignored, as ``rollback()``'s). When it changed no row since
+    /// `changes` (``totalChanges`` at its `BEGIN`) the database is as it was then, and a `COMMIT` ends it the same
+    /// way without the `ROLLBACK` that makes SQLite start a copy in progress over (``SQLiteCopy``); otherwise, or
+    /// if that commit fails, a `ROLLBACK`. Not for transactions with schema changes, which no row count shows.
+    func abandonTransaction(changesAtBegin changes: Int64) {
+        guard !closed, sqlite3_get_autocommit(db) == 0 else { return }
+        if sqlite3_total_changes64(db) == changes, (try? run("COMMIT")) != nil, sqlite3_get_autocommit(db) != 0 { return }
+        rollback()
+    }
+
     /// `PRAGMA user_version`, the schema version.
     var userVersion: Int {
         get throws { Int(try rows("PRAGMA user_version").first?.first?.int ?? 0) }
