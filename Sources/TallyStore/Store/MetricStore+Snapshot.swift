@@ -8,10 +8,11 @@ import Darwin
 
 /// A store as it was at one instant, taken while writers go on (``MetricStore/snapshot(before:)``): hard links, in a
 /// staging directory inside the store's own directory, to every segment file and every write-ahead-log segment, with
-/// the length of the log's current segment at that instant. Linking takes milliseconds under the store's locks; the
-/// bytes are copied afterwards (``write(to:)``), with no lock held, from files no writer changes: segments are never
-/// modified, and the log's segments only grow past the lengths recorded (a checkpoint that deletes one leaves the
-/// link). The copy is a store directory a ``MetricStore`` opens as it opens one after a crash at that instant, with
+/// the length of the log's current segment at that instant. The files are listed in memory at the instant
+/// (``MetricStore/listSnapshot(before:)``) and linked afterwards (``MetricStore/stage(_:)``), their removal held off
+/// meanwhile; the bytes are copied last (``write(to:reusing:durable:)``), with no lock held, from files no writer
+/// changes: segments are never modified, and the log's segments only grow past the lengths recorded (a checkpoint
+/// that deletes one leaves the link). The copy is a store directory a ``MetricStore`` opens as it opens one after a crash at that instant, with
 /// its log cut at a record boundary.
 public final class StoreSnapshot: Sendable {
     /// The staging directory (removed by ``discard()``, and by the store's next open if the process dies first).
