@@ -5,9 +5,9 @@
 ///
 /// A removal asked for during a hold is done when the last hold ends. A run's deletion, which moves the run's whole
 /// directory, waits for the holds to end instead (only to mark the run deleted and move its directory aside), and no
-/// hold starts while one is under way. A process that dies
-/// with removals held leaves the files behind, as it would have died between a publish and its removal: the next
-/// open removes stale segments and log segments below the checkpoint, as after any crash.
+/// hold starts while one is under way. A process that dies with removals held leaves the files behind, as it would
+/// have died between a publish and its removal: the next open removes stale segments and log segments below the
+/// checkpoint, as after any crash.
 final class FileRemovals: Sendable {
     private final class State {
         var holds = 0

@@ -12,8 +12,8 @@ import Darwin
 /// (``MetricStore/listSnapshot(before:)``) and linked afterwards (``MetricStore/stage(_:)``), their removal held off
 /// meanwhile; the bytes are copied last (``write(to:reusing:durable:)``), with no lock held, from files no writer
 /// changes: segments are never modified, and the log's segments only grow past the lengths recorded (a checkpoint
-/// that deletes one leaves the link). The copy is a store directory a ``MetricStore`` opens as it opens one after a crash at that instant, with
-/// its log cut at a record boundary.
+/// that deletes one leaves the link). The copy is a store directory a ``MetricStore`` opens as it opens one after a
+/// crash at that instant, with its log cut at a record boundary.
 public final class StoreSnapshot: Sendable {
     /// The staging directory (removed by ``discard()``, and by the store's next open if the process dies first).
     public let staging: String
@@ -157,9 +157,10 @@ extension MetricStore {
     /// The name prefix of snapshot staging directories in the store's directory.
     static let snapshotPrefix = ".snapshot-"
 
-    /// Lists the segment files of the runs not loaded whose files are not known yet, so that a ``snapshot(before:)``
-    /// taken next does no directory listing while it holds its caller's writers off (an unloaded run's files change
-    /// only once it is loaded, which forgets the list). Runs no lock but each run's state lock, briefly.
+    /// Lists the segment files of the runs not loaded whose files are not known yet, so that a
+    /// ``listSnapshot(before:)`` taken next does no directory listing while its caller holds writers off (an
+    /// unloaded run's files change only once it is loaded, which forgets the list). Runs no lock but each run's state
+    /// lock, briefly.
     public func prepareSnapshot() throws {
         for run in runs.withLock({ Array($0.values) }) {
             // Listed under the run's lock, so no load (which may delete stale files) runs meanwhile.

@@ -255,21 +255,18 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R {
         guard let path else { return try operation.withLock { try body(nil) } }
-        let (copy, pages) = try with { db in
-            let pages = Int(try db.rows("PRAGMA page_count").first?.first?.int ?? 0)
-            return (try SQLiteCopy(of: db, to: path), pages)
-        }
+        let copy = try with { try SQLiteCopy(of: $0, to: path) }
         var completed = false
         defer { if !completed { state.withLock { _ in copy.abandon() } } }
         // Steps between operations, each as long again without the lock: writers wait for one step at most. Past
         // twice the database (rollbacks start the copy over), the rest is left for the pause.
-        while copy.stepped < 2 * pages + 4 * Self.copyStepPages {
+        while copy.stepped < 2 * copy.pages + 4 * Self.copyStepPages {
             let started = ContinuousClock.now
             let stepped = try with { db -> Bool in
                 // Shorter steps towards the end, so that the pause is left a few pages.
-                let left = copy.stepped == 0 ? pages : copy.remaining
+                let left = copy.left
                 guard left > 2 * Self.copyTailPages else { return false }
-                return try copy.step(db, from: pages, pages: min(Self.copyStepPages, left - Self.copyTailPages))
+                return try copy.step(db, pages: min(Self.copyStepPages, left - Self.copyTailPages))
             }
             guard stepped else { break }
             let took = ContinuousClock.now - started
@@ -279,10 +276,10 @@ public final class SQLiteMetadataStore: MetadataStore {
             let result = try operation.withLock {
                 try body {
                     try self.state.withLock { st in
-                        let left = copy.stepped == 0 ? pages : copy.remaining
+                        let left = copy.left
                         try copy.complete(from: st.db)
                         completed = true
-                        self.lastCopy.withLock { $0 = CopyReport(pages: pages, stepped: copy.stepped, leftForPause: left) }
+                        self.lastCopy.withLock { $0 = CopyReport(pages: copy.pages, stepped: copy.stepped, leftForPause: left) }
                     }
                 }
             }

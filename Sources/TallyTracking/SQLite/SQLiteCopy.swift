@@ -11,14 +11,16 @@ import Darwin
 /// ``complete(from:)`` returns, the copy holds the database as it is at that moment, committed writes only.
 ///
 /// Every call but ``seal()`` is made under the lock that serialises the source connection: the copy's own
-/// connection is written by the source's writes. A step never copies the last pages (``step(_:from:pages:)``), since
+/// connection is written by the source's writes. A step never copies the last pages (``step(_:pages:)``), since
 /// a copy SQLite calls done stops following pages the database adds afterwards.
 final class SQLiteCopy: @unchecked Sendable {
     /// Where the copy is written.
     let path: String
     private let dest: OpaquePointer
     private var backup: OpaquePointer?
-    /// Pages copied by ``step(_:from:pages:)`` calls so far, counting those copied again after a restart.
+    /// The database's pages when the copy began.
+    let pages: Int
+    /// Pages copied by ``step(_:pages:)`` calls so far, counting those copied again after a restart.
     private(set) var stepped = 0
     /// Set when a step copied the last page after all (the database shrank): ``complete(from:)`` starts over.
     private var doneEarly = false
@@ -26,6 +28,7 @@ final class SQLiteCopy: @unchecked Sendable {
     /// Starts a copy of `source` into a new file at `path` (a file there is overwritten).
     init(of source: SQLiteDatabase, to path: String) throws {
         guard !source.isClosed else { throw source.closedError }
+        pages = Int(try source.rows("PRAGMA page_count").first?.first?.int ?? 0)  // before anything needs closing
         var handle: OpaquePointer?
         let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nil)
         guard rc == SQLITE_OK, let dest = handle else {
@@ -47,17 +50,16 @@ final class SQLiteCopy: @unchecked Sendable {
         self.backup = backup
     }
 
-    /// Pages left to copy as of the last step (0 before the first).
-    var remaining: Int { backup.map { Int(sqlite3_backup_remaining($0)) } ?? 0 }
+    /// Pages left to copy: the database's before the first step, then as of the last one (pages written since were
+    /// copied as they were written; a restart after a rollback shows at the next step).
+    var left: Int { stepped == 0 ? pages : backup.map { Int(sqlite3_backup_remaining($0)) } ?? 0 }
 
     /// Copies up to `pages` more pages of `source` (the database the copy began on), unless that could copy the last
-    /// ones (`sourcePages` is the database's size
-    /// before the first step): returns whether it copied. (A database that shrank meanwhile, which only `VACUUM`
-    /// does, can still be copied whole by a step: ``complete(from:)`` then copies it again.)
-    func step(_ source: SQLiteDatabase, from sourcePages: Int, pages: Int) throws -> Bool {
+    /// ones: returns whether it copied. (A database that shrank meanwhile, which only `VACUUM` does, can still be
+    /// copied whole by a step: ``complete(from:)`` then copies it again.)
+    func step(_ source: SQLiteDatabase, pages: Int) throws -> Bool {
         guard let backup else { return false }
         guard !source.isClosed else { throw source.closedError }
-        let left = stepped == 0 ? sourcePages : remaining
         guard left > pages else { return false }
         let rc = sqlite3_backup_step(backup, Int32(pages))
         // Locked or busy cannot happen on a connection held exclusively by this process, but would only mean "later".
