@@ -18,8 +18,8 @@ final class FailingMetadata: MetadataStore {
     var shared: Bool { inner.shared }
     func transaction<R>(_ body: () throws -> R) throws -> R { try inner.transaction(body) }
     func checkpoint() throws { try inner.checkpoint() }
-    func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R {
-        try inner.pausingWrites(copyingTo: path, body)
+    func beginCopy(into directory: DataDirectory, options: MetadataCopyOptions) throws -> any MetadataCopy {
+        try inner.beginCopy(into: directory, options: options)
     }
     func ping() throws {
         try check("ping")

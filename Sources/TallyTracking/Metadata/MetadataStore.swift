@@ -15,14 +15,9 @@ public protocol MetadataStore: AccessStore, WebhookStore, TraceStore, SpanStore,
     /// Moves everything written into the database's main files (a clean shutdown calls it, so no journal is left
     /// behind); the store stays usable.
     func checkpoint() throws
-    /// Runs `body` while no other caller can use the store. With a path, `body` gets a function that completes a copy
-    /// of the database, as it is when called, in a new file there (one this store opens as the same database; not
-    /// synced: the caller syncs what it wrote): the
-    /// SQLite store copies most pages beforehand, in steps with writers going on between them (each write reaching
-    /// the copy too), so writers wait only for what is left. `nil` without a path, or when the database is not this
-    /// process's to copy (PostgreSQL: `pg_dump` backs it up). ``TrackingService/backup(into:dataDirectory:artifacts:reusing:)``
-    /// lists the metric store in the same pause, so the two agree.
-    func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R
+    /// Begins a copy of the database for a backup in `directory` (``MetadataCopy``): SQLite's file as
+    /// `metadata.sqlite`, a PostgreSQL database as `pg_dump`'s `metadata.pgdump`.
+    func beginCopy(into directory: DataDirectory, options: MetadataCopyOptions) throws -> any MetadataCopy
     /// Reads the database once, cheaply, and throws what keeps it from answering (a readiness probe's question:
     /// ``TrackingService/readiness()``).
     func ping() throws

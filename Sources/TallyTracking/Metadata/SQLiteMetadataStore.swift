@@ -54,13 +54,15 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// Runs whose decoded latest values are kept between writes.
     static let recentRuns = 8
 
-    private let state: Mutex<State>
+    let state: Mutex<State>
     public let location: String
     /// Never: the file belongs to one process (it holds the file's lock).
     public var shared: Bool { false }
     /// Serialises whole operations: a transaction holds it from BEGIN to COMMIT, so no other thread's statements
     /// run inside it; the store's own methods re-enter it on the transaction's thread.
-    private let operation = RecursiveLock()
+    let operation = RecursiveLock()
+    /// The last backup copy's report (``Copy``; tests, benchmarks).
+    let lastCopy = Mutex<CopyReport?>(nil)
     /// Nesting depth of `transaction` calls of the thread holding `operation`.
     private let depth = Mutex(0)
 
@@ -252,58 +254,6 @@ public final class SQLiteMetadataStore: MetadataStore {
     public func checkpoint() throws {
         try with { try $0.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
-
-    public func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R {
-        guard let path else { return try operation.withLock { try body(nil) } }
-        let copy = try with { try SQLiteCopy(of: $0, to: path) }
-        var completed = false
-        defer { if !completed { state.withLock { _ in copy.abandon() } } }
-        // Steps between operations, each as long again without the lock: writers wait for one step at most. Past
-        // twice the database (rollbacks start the copy over), the rest is left for the pause.
-        while copy.stepped < 2 * copy.pages + 4 * Self.copyStepPages {
-            let started = ContinuousClock.now
-            let stepped = try with { db -> Bool in
-                // Shorter steps towards the end, so that the pause is left a few pages.
-                let left = copy.left
-                guard left > 2 * Self.copyTailPages else { return false }
-                return try copy.step(db, pages: min(Self.copyStepPages, left - Self.copyTailPages))
-            }
-            guard stepped else { break }
-            let took = ContinuousClock.now - started
-            Thread.sleep(forTimeInterval: max(0.000_2, took / .seconds(1)))
-        }
-        do {
-            let result = try operation.withLock {
-                try body {
-                    try self.state.withLock { st in
-                        let left = copy.left
-                        try copy.complete(from: st.db)
-                        completed = true
-                        self.lastCopy.withLock { $0 = CopyReport(pages: copy.pages, stepped: copy.stepped, leftForPause: left) }
-                    }
-                }
-            }
-            if completed { try copy.seal() }
-            return result
-        } catch {
-            if completed { try? copy.seal() }
-            throw error
-        }
-    }
-
-    /// Pages a copy's step takes (1 MB of SQLite's 1 KB pages, ~3.5 ms here) while writers wait.
-    static let copyStepPages = 1_024
-    /// Pages the steps leave for the pause, at the most (and those the database grew by since the last step).
-    static let copyTailPages = 64
-
-    /// How the last copy went: the database's pages when it began, the pages its steps copied (restarts included),
-    /// and the pages left for the pause (as of the last step; pages written since were copied as they were written).
-    struct CopyReport: Sendable {
-        var pages: Int, stepped: Int, leftForPause: Int
-    }
-
-    /// The last ``pausingWrites(copyingTo:_:)`` copy's report (tests, benchmarks).
-    let lastCopy = Mutex<CopyReport?>(nil)
 
     /// Without waiting: while another operation holds the database (a long transaction or search), it answers, and
     /// that is the answer.

@@ -118,6 +118,11 @@ extension PostgresMetadataStore {
     /// between).
     public func metricsRequest<R>(runID: String, _ body: () throws -> R) throws -> R {
         guard current == nil, Self.unlocked == nil, let expected = latestCache.get(runID) else { return try loggingRequest(body) }
+        return try gate.admit { try unlockedRequest(runID: runID, expected: expected, body) }
+    }
+
+    /// ``metricsRequest(runID:_:)`` expecting the row `expected`, admitted by the gate.
+    private func unlockedRequest<R>(runID: String, expected: LatestCache.Entry, _ body: () throws -> R) throws -> R {
         let u = Unlocked(store: ObjectIdentifier(self), runID: runID, expected: expected)
         do {
             return try Self.$unlocked.withValue(u) { try body() }

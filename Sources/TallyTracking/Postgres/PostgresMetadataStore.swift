@@ -31,6 +31,9 @@ public final class PostgresMetadataStore: MetadataStore {
     /// The writes requests make most (runs created, params, latest rows, runs finished), concurrent requests' sent
     /// as one statement (``send(_:)``), on a connection of its own.
     let lane: PostgresDatabase.Lane<Write, Written>
+    /// Admits each outermost transaction and unlocked metrics request; a backup's pause waits for those in progress
+    /// and holds new ones back (``Copy``), so none is cut in two by its instant.
+    let gate = RequestGate()
 
     /// A codec lent to one call at a time (the pool's mutex hands each to one thread only).
     struct LentCodec: @unchecked Sendable {
@@ -118,7 +121,12 @@ public final class PostgresMetadataStore: MetadataStore {
         if current != nil { return try body() }  // nested: joins the outer transaction
         // Inside an unlocked metrics request: its one write is a statement of its own (metricsRequest).
         if let u = Self.unlocked, u.store == ObjectIdentifier(self) { return try body() }
-        return try mapped {
+        return try gate.admit { try outermostTransaction(body) }
+    }
+
+    /// ``transaction(_:)`` on a connection of the pool, admitted by the gate.
+    private func outermostTransaction<R>(_ body: () throws -> R) throws -> R {
+        try mapped {
             try db.withConnection { c in
                 // BEGIN is sent without waiting for its answer: the connection runs statements in order, so the
                 // first statement of the body follows it, and the thread waits once for both.
@@ -191,9 +199,6 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public func checkpoint() throws {}  // PostgreSQL keeps its own files
-
-    /// Other servers write the database too: nothing here holds them off, and `pg_dump` copies it.
-    public func pausingWrites<R>(copyingTo path: String?, _ body: (_ completeCopy: (() throws -> Void)?) throws -> R) throws -> R { try body(nil) }
 
     /// Asks on the key connection, which no request holds for long (a pool busy with requests is load, not a
     /// database away, and does not make the server look unready), connecting once if it has to. The read gives up a

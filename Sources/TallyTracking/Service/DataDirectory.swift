@@ -9,6 +9,8 @@ public struct DataDirectory: Sendable {
 
     /// The embedded metadata database's file name.
     public static let metadataName = "metadata.sqlite"
+    /// A backup's dump of a PostgreSQL metadata database (`pg_dump`'s custom format; `pg_restore` restores it).
+    public static let metadataDumpName = "metadata.pgdump"
     /// The metric store's directory name.
     public static let metricsName = "metrics"
     /// The proxied artifacts' directory name (when `--artifacts-destination` names no other).
@@ -18,6 +20,8 @@ public struct DataDirectory: Sendable {
 
     /// The embedded metadata database.
     public var metadata: String { path + "/" + Self.metadataName }
+    /// A backup's dump of its PostgreSQL metadata database.
+    public var metadataDump: String { path + "/" + Self.metadataDumpName }
     /// The metric store's directory.
     public var metrics: String { path + "/" + Self.metricsName }
     /// The default artifact destination.

@@ -9,8 +9,13 @@ import Glibc
 public struct BackupSummary: Sendable {
     /// The backup's directory: a data directory a server starts on (`tally server --data-dir`).
     public var directory: String
-    /// The metadata database's bytes copied; `nil` when it is PostgreSQL's (not copied: `pg_dump` backs it up).
+    /// The metadata copy's bytes (SQLite's file, or `pg_dump`'s dump of a PostgreSQL database); `nil` when it was not
+    /// copied (``metadataNote`` says why).
     public var metadataBytes: Int64?
+    /// The metadata copy's file name in the backup (``DataDirectory/metadataName`` or ``DataDirectory/metadataDumpName``).
+    public var metadataFile: String?
+    /// Why the metadata was not copied.
+    public var metadataNote: String?
     /// Runs with sealed metric points, segment files and write-ahead-log segments copied, and their bytes.
     public var runs = 0, segments = 0, logSegments = 0
     /// Bytes of the metric store copied.
@@ -36,7 +41,8 @@ public struct BackupSummary: Sendable {
 public struct BackupCheck: Sendable {
     /// The metric store's check: every log record and every block of every segment read and checksummed.
     public var metrics: CheckReport
-    /// SQLite's `integrity_check` of the metadata copy: `["ok"]`, or what is wrong; empty without one (PostgreSQL).
+    /// SQLite's `integrity_check` of the metadata copy, or `pg_restore`'s reading of a PostgreSQL dump whole:
+    /// `["ok"]`, or what is wrong; empty without either.
     public var metadata: [String]
     /// Whether nothing is wrong.
     public var ok: Bool { metrics.problems.isEmpty && (metadata.isEmpty || metadata == ["ok"]) }
@@ -44,8 +50,9 @@ public struct BackupCheck: Sendable {
 
 extension TrackingService {
     /// Reads a backup whole, as a restore would need it, without opening it as a store: the metric store's every log
-    /// record and segment block (``StoreCheck``) and SQLite's `integrity_check` of the metadata copy (opened read-only).
-    public static func verifyBackup(_ directory: String) throws -> BackupCheck {
+    /// record and segment block (``StoreCheck``), SQLite's `integrity_check` of the metadata copy (opened read-only),
+    /// or a PostgreSQL dump's table of contents and every block of its data (`pg_restore`, beside `pgDump` when given).
+    public static func verifyBackup(_ directory: String, pgDump: String? = nil) throws -> BackupCheck {
         let data = DataDirectory(directory)
         guard FileManager.default.fileExists(atPath: data.metrics + "/MANIFEST") else {
             throw TrackingError(.invalidParameterValue, "'\(directory)' is not a backup (no \(DataDirectory.metricsName)/MANIFEST)")
@@ -55,6 +62,8 @@ extension TrackingService {
             let db = try SQLiteDatabase(path: data.metadata, readOnly: true)
             defer { db.close() }
             metadata = try db.rows("PRAGMA integrity_check").map { $0.first?.string ?? "?" }
+        } else if FileManager.default.fileExists(atPath: data.metadataDump) {
+            metadata = try PostgresMetadataStore.verifyDump(data.metadataDump, pgDump: pgDump)
         }
         return BackupCheck(metrics: try StoreCheck.check(directory: data.metrics), metadata: metadata)
     }
@@ -68,8 +77,9 @@ extension TrackingService {
     ///   (``MetricStore/listSnapshot(before:)``, in memory). A logging request appends its points and commits its
     ///   latest values under the lock the pause holds, so none is half done at that instant. Then the listed files
     ///   are hard-linked (their removal held off until then) and copied, with writers going on.
-    /// - A PostgreSQL metadata database is shared with other servers and not copied (`pg_dump` does it); the metric
-    ///   store is this server's own and is.
+    /// - A PostgreSQL metadata database is dumped by `pg_dump` from a snapshot exported in the same pause, with this
+    ///   server's requests held back (other servers sharing the database are not: the dump has what they committed by
+    ///   then); `metadata` `nil` leaves it out (backed up by other means), which only a PostgreSQL database may be.
     /// - Artifacts in a directory are copied last when `artifacts` is true (files being uploaded are not) into the
     ///   backup's `artifacts`; in object storage they are not (the bucket's versioning or replication keeps them).
     /// - The webhook secrets' key and the import journals are copied too.
@@ -81,15 +91,19 @@ extension TrackingService {
     ///   size and modification time are, the times being kept in copies): each backup is whole, and costs what
     ///   changed since the last.
     /// - Throws: `INVALID_PARAMETER_VALUE` for a directory that holds files or lies inside the data directory or the
-    ///   artifacts (or holds either), for a `previous` that is not a backup, or for a cluster server (its points are in
-    ///   object storage).
-    public func backup(into directory: String, dataDirectory: DataDirectory, artifacts: Bool = true, reusing previous: String? = nil) throws -> BackupSummary {
+    ///   artifacts (or holds either), for a `previous` that is not a backup, for a cluster server (its points are in
+    ///   object storage), for no `pg_dump` found, or for `metadata` `nil` on SQLite.
+    public func backup(into directory: String, dataDirectory: DataDirectory, artifacts: Bool = true, reusing previous: String? = nil,
+                       metadata copying: MetadataCopyOptions? = MetadataCopyOptions()) throws -> BackupSummary {
         let started = ContinuousClock.now
         func refused(_ why: String) -> TrackingError { TrackingError(.invalidParameterValue, "Backup directory '\(directory)': \(why)") }
         guard cluster == nil else {
             throw TrackingError(.invalidParameterValue, "A cluster server's metric points are in object storage: back up its bucket and PostgreSQL instead")
         }
         guard !directory.isEmpty else { throw refused("a directory is needed") }
+        guard copying != nil || metadata.shared else {
+            throw TrackingError(.invalidParameterValue, "The embedded metadata database is part of every backup: leaving it out is for a PostgreSQL database backed up by other means")
+        }
         // The place the backup will have once created, every symbolic link resolved (its parent is made if needed).
         let asked = URL(fileURLWithPath: directory).standardizedFileURL
         let parent = asked.deletingLastPathComponent().path, name = asked.lastPathComponent
@@ -125,7 +139,7 @@ extension TrackingService {
         let staging = realParent + "/." + name + ".incomplete-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
         guard mkdir(staging, 0o700) == 0 else { throw refused("cannot create \(staging) (errno \(errno))") }
         do {
-            var summary = try backup(to: DataDirectory(staging), from: dataDirectory, artifacts: artifacts, reusing: earlier)
+            var summary = try backup(to: DataDirectory(staging), from: dataDirectory, artifacts: artifacts, reusing: earlier, metadata: copying)
             _ = chmod(staging, 0o755)
             try syncFileSystem(containing: staging)  // every file and directory of the copy, in one flush
             guard rename(staging, target) == 0 else {
@@ -141,19 +155,22 @@ extension TrackingService {
         }
     }
 
-    private func backup(to target: DataDirectory, from source: DataDirectory, artifacts: Bool, reusing previous: DataDirectory?) throws -> BackupSummary {
+    private func backup(to target: DataDirectory, from source: DataDirectory, artifacts: Bool, reusing previous: DataDirectory?,
+                        metadata copying: MetadataCopyOptions?) throws -> BackupSummary {
         var summary = BackupSummary(directory: target.path)
-        let partial = target.metadata + ".partial"
-        var pause = Duration.zero
+        // Begun before the pause (SQLite steps through most pages; PostgreSQL finds pg_dump and connects).
+        let copy = try copying.map { try metadata.beginCopy(into: target, options: $0) }
+        defer { copy?.abandon() }
         let snapshot: StoreSnapshot
         do {
             try metrics.prepareSnapshot()  // the runs' file lists, read before writers are held off
-            let listing = try metadata.pausingWrites(copyingTo: partial) { completeCopy in
-                let paused = ContinuousClock.now
-                defer { pause = ContinuousClock.now - paused }
-                return try metrics.listSnapshot(before: { try completeCopy?() })
+            let listing: SnapshotListing
+            if let copy {
+                listing = try copy.pausingWrites { fix in try metrics.listSnapshot(before: fix) }
+                summary.pauseMillis = Double(copy.pause.totalNanoseconds) / 1e6
+            } else {
+                listing = try metrics.listSnapshot(before: {})
             }
-            summary.pauseMillis = Double(pause.totalNanoseconds) / 1e6
             snapshot = try metrics.stage(listing)
         } catch let e as StorageError where e.code == .invalidArgument {
             throw TrackingError(.invalidParameterValue, e.message)
@@ -176,11 +193,11 @@ extension TrackingService {
         } else {
             summary.artifactsNote = self.artifacts.map { "in object storage (\($0.root)): not copied" } ?? "no artifact store"
         }
-        if files.fileExists(atPath: partial) {
-            summary.metadataBytes = ((try? files.attributesOfItem(atPath: partial))?[.size] as? NSNumber)?.int64Value ?? 0
-            guard rename(partial, target.metadata) == 0 else {
-                throw TrackingError(.internalError, "Backup: cannot rename \(partial) (errno \(errno))")
-            }
+        if let copy {
+            summary.metadataBytes = try copy.finish()  // PostgreSQL's dump ran beside the copying above
+            summary.metadataFile = (copy.path as NSString).lastPathComponent
+        } else {
+            summary.metadataNote = "not asked for (PostgreSQL at \(metadata.location))"
         }
         return summary
     }

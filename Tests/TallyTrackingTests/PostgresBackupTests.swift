@@ -1,0 +1,148 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+/// A PostgreSQL-backed server's backup (``PostgresMetadataStore/Copy``): the pause waits for this server's requests in
+/// progress and holds new ones back, `pg_dump` dumps the snapshot exported in it, `--verify` reads the dump whole, and
+/// a backup that cannot dump fails before it holds anything, leaving nothing.
+@Suite(.serialized, .enabled(if: PostgresDatabaseTests.available)) struct PostgresBackupTests {
+    /// The run names in a restored dump.
+    static func runNames(_ path: String) throws -> Set<String> {
+        let restored = try BackupTests.restore(path)
+        defer { try? restored.drop() }
+        let db = try PostgresDatabase(uri: restored.uri, poolSize: 1)
+        defer { db.close() }
+        return Set(try db.withConnection { try $0.rows("SELECT name FROM runs") }.compactMap { $0.first?.string })
+    }
+
+    @Test func thePauseWaitsForRequestsInProgressAndHoldsNewOnes() throws {
+        let f = try Fixture("pg-gate", backend: .postgres)
+        let s = f.service
+        let store = try #require(s.metadata as? PostgresMetadataStore)
+        let experiment = try s.createExperiment(name: "gate")
+        _ = try s.createRun(experimentID: experiment, runName: "before")
+        let dir = BackupTests.temporaryPath("pg-gate")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let copy = try store.beginCopy(into: DataDirectory(dir), options: MetadataCopyOptions())
+        defer { copy.abandon() }
+
+        // A request in progress when the pause begins: the pause waits for it, so the dump has its run.
+        let inside = Atomic<Bool>(false), lateDone = Atomic<Bool>(false)
+        let slow = Thread {
+            _ = try? store.transaction {
+                inside.store(true, ordering: .releasing)
+                Thread.sleep(forTimeInterval: 0.2)
+                _ = try s.createRun(experimentID: experiment, runName: "in-progress")
+            }
+        }
+        slow.start()
+        while !inside.load(ordering: .acquiring) { usleep(1_000) }
+        var late: Thread?
+        let heldLate = try copy.pausingWrites { fix -> Bool in
+            let committed = try store.conn { try $0.rows("SELECT 1 FROM runs WHERE name = 'in-progress'") }
+            #expect(committed.count == 1, "the pause began only once the request in progress had committed")
+            #expect(store.gate.inProgress == 0)
+            // A request made during the pause waits for its end, so the dump does not have its run.
+            let t = Thread {
+                _ = try? store.transaction { _ = try s.createRun(experimentID: experiment, runName: "late") }
+                lateDone.store(true, ordering: .releasing)
+            }
+            t.start()
+            late = t
+            Thread.sleep(forTimeInterval: 0.1)
+            try fix()
+            Thread.sleep(forTimeInterval: 0.05)
+            return !lateDone.load(ordering: .acquiring)
+        }
+        #expect(heldLate, "a request made during the pause waited for its end")
+        #expect(copy.pause >= .milliseconds(100), "the pause held requests back for as long as it ran (\(copy.pause))")
+        while !lateDone.load(ordering: .acquiring) { usleep(1_000) }
+        #expect(try copy.finish() > 0)
+        _ = late
+        let names = try Self.runNames(copy.path)
+        #expect(names.isSuperset(of: ["before", "in-progress"]) && !names.contains("late"), "\(names.sorted())")
+        let live = Set(try store.conn { try $0.rows("SELECT name FROM runs") }.compactMap { $0.first?.string })
+        #expect(live.contains("late"), "the held request went on after the pause")
+    }
+
+    /// The gate alone: nested requests go through a pause's wait without deadlock; one pause at a time.
+    @Test func nestedRequestsAreAdmittedOnce() throws {
+        let gate = RequestGate()
+        let order = Mutex<[String]>([])
+        let t = Thread {
+            gate.admit {
+                order.withLock { $0.append("outer") }
+                Thread.sleep(forTimeInterval: 0.1)
+                gate.admit { order.withLock { $0.append("nested") } }  // a pause is waiting meanwhile
+            }
+        }
+        t.start()
+        while order.withLock({ $0.isEmpty }) { usleep(1_000) }
+        let (_, held) = gate.pausing { order.withLock { $0.append("pause") } }
+        #expect(order.withLock { $0 } == ["outer", "nested", "pause"])
+        #expect(held >= .milliseconds(50))
+        #expect(gate.inProgress == 0)
+    }
+
+    @Test func verifyReadsTheDumpWhole() throws {
+        let f = try Fixture("pg-verify", backend: .postgres)
+        let run = try f.service.createRun(experimentID: "0").info.runID
+        try f.service.logBatch(runID: run, metrics: (0..<300).map { Metric(key: "loss", value: Double($0), timestamp: 1, step: Int64($0)) })
+        for b in 0..<20 {  // rows enough for several of the dump's compressed blocks
+            try f.service.logBatch(runID: run, params: (0..<100).map { KeyValue(key: "p\(b)-\($0)", value: String(repeating: "v\($0)", count: 20)) })
+        }
+        let target = BackupTests.temporaryPath("pg-verify")
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        let summary = try f.service.backup(into: target, dataDirectory: DataDirectory(f.dir))
+        #expect(summary.metadataFile == "metadata.pgdump" && (summary.metadataBytes ?? 0) > 0)
+        let good = try TrackingService.verifyBackup(target)
+        #expect(good.ok && good.metadata == ["ok"], "\(good.metadata)")
+        // Cut short: its data blocks end early.
+        let dump = DataDirectory(target).metadataDump
+        let bytes = try #require(FileManager.default.contents(atPath: dump))
+        try bytes.prefix(bytes.count * 2 / 3).write(to: URL(fileURLWithPath: dump))
+        let cut = try TrackingService.verifyBackup(target)
+        #expect(!cut.ok && cut.metadata.first?.hasPrefix("metadata.pgdump: pg_restore failed") == true, "\(cut.metadata)")
+    }
+
+    @Test func aBackupThatCannotDumpLeavesNothing() throws {
+        let f = try Fixture("pg-nodump", backend: .postgres)
+        let parent = BackupTests.temporaryPath("pg-nodump")
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        do {
+            _ = try f.service.backup(into: parent + "/b", dataDirectory: DataDirectory(f.dir), metadata: MetadataCopyOptions(pgDump: "/nonexistent/pg_dump"))
+            Issue.record("a backup without pg_dump")
+        } catch let e as TrackingError {
+            #expect(e.code == .invalidParameterValue && e.message.contains("pg_dump '/nonexistent/pg_dump' is not an executable file"), "\(e.message)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).isEmpty, "nothing is left behind")
+        // pg_dump that fails (here: /bin/false under its name) fails the backup with what it said, leaving nothing.
+        let fake = parent + "/bin"
+        try FileManager.default.createDirectory(atPath: fake, withIntermediateDirectories: true)
+        try "#!/bin/sh\necho 'pg_dump: error: no luck' >&2\nexit 3\n".write(toFile: fake + "/pg_dump", atomically: true, encoding: .utf8)
+        chmod(fake + "/pg_dump", 0o755)
+        do {
+            _ = try f.service.backup(into: parent + "/c", dataDirectory: DataDirectory(f.dir), metadata: MetadataCopyOptions(pgDump: fake + "/pg_dump"))
+            Issue.record("a backup whose pg_dump failed")
+        } catch let e as TrackingError {
+            #expect(e.message.contains("exit status 3") && e.message.contains("no luck"), "\(e.message)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent) == ["bin"], "nothing is left behind")
+        // Left out on purpose: the points alone, said so.
+        let summary = try f.service.backup(into: parent + "/d", dataDirectory: DataDirectory(f.dir), metadata: nil)
+        #expect(summary.metadataBytes == nil && summary.metadataNote?.hasPrefix("not asked for") == true)
+        #expect(!FileManager.default.fileExists(atPath: parent + "/d/metadata.pgdump"))
+    }
+
+    /// Leaving the metadata out is for PostgreSQL only: SQLite's file is part of the data directory.
+    @Test func theEmbeddedDatabaseIsNeverLeftOut() throws {
+        let f = try Fixture("sqlite-nometa")
+        #expect(throws: TrackingError.self) {
+            _ = try f.service.backup(into: BackupTests.temporaryPath("x"), dataDirectory: DataDirectory(f.dir), metadata: nil)
+        }
+    }
+}
