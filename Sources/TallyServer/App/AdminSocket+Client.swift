@@ -22,17 +22,23 @@ extension AdminSocket {
             http = BlockingHTTPClient(service: "the server's admin socket \(path)", connectTimeout: .seconds(5), readTimeout: .seconds(readSeconds))
         }
 
-        /// Has the server back its data up into `directory` (``TrackingService/backup(into:dataDirectory:artifacts:reusing:)``),
-        /// hard-linking what `previous` (an earlier backup) holds unchanged: its summary.
-        public func backup(into directory: String, artifacts: Bool, reusing previous: String? = nil) throws -> BackupSummary {
+        /// Has the server back its data up into `directory` (``TrackingService/backup(into:dataDirectory:artifacts:reusing:metadata:)``),
+        /// hard-linking what `previous` (an earlier backup) holds unchanged, copying the metadata as `metadata` says
+        /// (`nil`: left out, PostgreSQL only): its summary.
+        public func backup(into directory: String, artifacts: Bool, reusing previous: String? = nil,
+                           metadata: MetadataCopyOptions? = MetadataCopyOptions()) throws -> BackupSummary {
             var o = Obj()
             o.add("directory", directory)
             o.add("artifacts", bool: artifacts)
             o.add("reuse", previous)
+            o.add("metadata", bool: metadata != nil)
+            o.add("pg_dump", metadata?.pgDump)
             let a = try send(.POST, "/backup", body: o.json)
             guard let dir = a["directory"]?.text, let metricBytes = a["metric_bytes"]?.int64 else { throw malformed("/backup") }
             var s = BackupSummary(directory: dir)
             s.metadataBytes = a["metadata_bytes"]?.int64
+            s.metadataFile = a["metadata_file"]?.text
+            s.metadataNote = a["metadata_note"]?.text
             (s.runs, s.segments, s.logSegments) = (Int(a["runs"]?.int64 ?? 0), Int(a["segments"]?.int64 ?? 0), Int(a["log_segments"]?.int64 ?? 0))
             s.metricBytes = metricBytes
             if let files = a["artifact_files"]?.int64 {

@@ -59,8 +59,9 @@ public enum AdminSocket {
 
     /// The socket's routes, open to every connection (its directory's mode is the check): `tokens` (POST `{"user",
     /// "name", "expires_in_days"}` creates one, GET `?user=` lists them) and `tokens/{id}` (DELETE `?user=`),
-    /// answered as `/api/tally/v1/tokens` answers the user itself; `backup` (POST `{"directory", "artifacts", "reuse"}`, `tally
-    /// backup`: ``TrackingService/backup(into:dataDirectory:artifacts:)``, answered with its summary).
+    /// answered as `/api/tally/v1/tokens` answers the user itself; `backup` (POST `{"directory", "artifacts", "reuse", "metadata",
+    /// "pg_dump"}`, `tally backup`: ``TrackingService/backup(into:dataDirectory:artifacts:reusing:metadata:)``, answered with its
+    /// summary).
     static func router(_ e: Endpoints, control: AccessControl, dataDirectory: String) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self)
         router.add(middleware: MLflowErrorMiddleware())
@@ -72,8 +73,9 @@ public enum AdminSocket {
         }
         // A backup of the running server's data (`tally backup`): its summary, or the error that stopped it.
         table.on("backup", .post, access: .open, use: open.json { r in
+            let copying = try r.bool("metadata") ?? true ? MetadataCopyOptions(pgDump: try r.string("pg_dump")) : nil
             let summary = try e.service.backup(into: try r.string("directory", required: true)!, dataDirectory: DataDirectory(dataDirectory),
-                                               artifacts: try r.bool("artifacts") ?? true, reusing: try r.string("reuse"))
+                                               artifacts: try r.bool("artifacts") ?? true, reusing: try r.string("reuse"), metadata: copying)
             return AdminSocket.json(summary)
         })
         router.addRoutes(table.build())
@@ -85,6 +87,8 @@ public enum AdminSocket {
         var o = Obj()
         o.add("directory", b.directory)
         o.add("metadata_bytes", b.metadataBytes)
+        o.add("metadata_file", b.metadataFile)
+        o.add("metadata_note", b.metadataNote)
         o.add("runs", Int64(b.runs))
         o.add("segments", Int64(b.segments))
         o.add("log_segments", Int64(b.logSegments))

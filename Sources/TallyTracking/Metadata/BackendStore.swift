@@ -1,3 +1,5 @@
+import Foundation
+
 /// MLflow's `--backend-store-uri` forms and the metadata store each one opens.
 public enum BackendStore {
     /// Whether `uri` names an embedded SQLite store (`nil` included): a file one process holds while it runs.
@@ -14,7 +16,9 @@ public enum BackendStore {
     public static func open(uri: String?, defaultPath: String, defaultArtifactLocation: String, poolSize: Int = 8, migrate: Bool = true,
                             now: Int64) throws -> any MetadataStore {
         switch uri {
-        case nil: return try SQLiteMetadataStore(path: defaultPath, defaultArtifactLocation: defaultArtifactLocation, now: now)
+        case nil:
+            try refuseBackupOfPostgres(defaultPath)
+            return try SQLiteMetadataStore(path: defaultPath, defaultArtifactLocation: defaultArtifactLocation, now: now)
         case let uri? where uri.hasPrefix("sqlite:///"):
             return try SQLiteMetadataStore(path: String(uri.dropFirst("sqlite:///".count)), defaultArtifactLocation: defaultArtifactLocation, now: now)
         case "sqlite://"?: return try SQLiteMetadataStore(path: ":memory:", defaultArtifactLocation: defaultArtifactLocation, now: now)
@@ -25,5 +29,16 @@ public enum BackendStore {
         case let uri?:
             throw TrackingError(.invalidParameterValue, "Unsupported --backend-store-uri '\(uri)': use sqlite:///path or postgresql://user:password@host:port/database")
         }
+    }
+
+    /// A data directory that holds a backup's PostgreSQL dump and no embedded database is a PostgreSQL server's
+    /// backup: starting on it with an empty embedded database would serve its points without their runs.
+    static func refuseBackupOfPostgres(_ defaultPath: String) throws {
+        let dump = (defaultPath as NSString).deletingLastPathComponent + "/" + DataDirectory.metadataDumpName
+        guard !FileManager.default.fileExists(atPath: defaultPath), FileManager.default.fileExists(atPath: dump) else { return }
+        throw TrackingError(.invalidParameterValue,
+                            "\(dump) is a backup of a PostgreSQL metadata database and there is no \(DataDirectory.metadataName): restore it "
+                            + "into an empty database (pg_restore --no-owner --dbname=… \(dump)) and start with --backend-store-uri "
+                            + "postgresql://…/that-database (docs/postgresql.md, \"Backups\")")
     }
 }
