@@ -8,6 +8,9 @@ With --incremental, each backup after the first links what the one before holds 
 started as a server of its own and its run count and one history checked.
 
     scripts/bench-backup.py .build/release/tally --runs 5000 --rounds 3 [--restart] [--incremental]
+
+With --backend-store-uri postgresql://…/db the server keeps its metadata there (an empty database) and each backup
+dumps it with pg_dump; the last copy is checked after pg_restore into --check-uri (another empty database).
 """
 import argparse
 import concurrent.futures
@@ -42,10 +45,15 @@ def main():
     ap.add_argument("--restart", action="store_true", help="restart the server after filling it (its points sealed into segments)")
     ap.add_argument("--incremental", action="store_true", help="each backup after the first with --incremental-from the one before")
     ap.add_argument("--dense", type=int, default=200_000, help="points of one series in each of 4 dense runs (sealed into segments)")
+    ap.add_argument("--backend-store-uri", default="-", help="the server's PostgreSQL database (empty); default the embedded SQLite")
+    ap.add_argument("--check-uri", help="with --backend-store-uri: an empty database the last copy's dump is restored into")
     args = ap.parse_args()
+    backend = args.backend_store_uri
+    if backend != "-" and not args.check_uri:
+        ap.error("--backend-store-uri needs --check-uri (where the last copy is restored)")
     binary = os.path.abspath(args.tally)
     work = tempfile.mkdtemp(prefix="bench-backup-")
-    proc, url = start_server(binary, "-", work)
+    proc, url = start_server(binary, backend, work)
     api = url + "/api/2.0/mlflow"
     try:
         exp = call(api, "POST", "/experiments/create", {"name": "backup-bench"})["experiment_id"]
@@ -70,14 +78,15 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             dense_runs = list(pool.map(dense, range(4)))
         print("filled %d runs in %.1f s; data directory %.1f MB (metadata.sqlite %.1f MB)" % (
-            args.runs, time.time() - t0, du(work + "/data") / 1e6, os.path.getsize(work + "/data/metadata.sqlite") / 1e6))
+            args.runs, time.time() - t0, du(work + "/data") / 1e6,
+            os.path.getsize(work + "/data/metadata.sqlite") / 1e6 if backend == "-" else 0))
 
         if args.restart:
             # A clean stop seals every run's points into segments: the state of a server that has run for a while
             # (its log bounded, its data in segments).
             proc.terminate()
             proc.wait(timeout=120)
-            proc, url = start_server(binary, "-", work)
+            proc, url = start_server(binary, backend, work)
             api = url + "/api/2.0/mlflow"
             print("restarted: %d segment files" % sum(len(fs) for d, _, fs in os.walk(work + "/data/metrics/runs")))
         stop = threading.Event()
@@ -132,7 +141,13 @@ def main():
         # The last copy, started as a server of its own.
         check = tempfile.mkdtemp(prefix="bench-backup-check-")
         os.rename(os.path.join(work, "backup%d" % (args.rounds - 1)), os.path.join(check, "data"))
-        proc2, url2 = start_server(binary, "-", check)
+        if backend != "-" and not os.path.exists(os.path.join(check, "data", "metadata.pgdump")):
+            print("the last copy holds no metadata.pgdump (a build before d1d15b1 did not dump PostgreSQL): not started")
+            return
+        if backend != "-":
+            subprocess.run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--dbname=" + args.check_uri,
+                            os.path.join(check, "data", "metadata.pgdump")], check=True)
+        proc2, url2 = start_server(binary, args.check_uri if backend != "-" else "-", check)
         try:
             api2 = url2 + "/api/2.0/mlflow"
             found, token = 0, None
