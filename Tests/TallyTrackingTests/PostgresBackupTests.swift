@@ -68,23 +68,38 @@ import Testing
         #expect(live.contains("late"), "the held request went on after the pause")
     }
 
-    /// The gate alone: nested requests go through a pause's wait without deadlock; one pause at a time.
-    @Test func nestedRequestsAreAdmittedOnce() throws {
+    /// The gate alone, with many requests coming and going: each pause begins only once none is in progress, no
+    /// request begins while it runs, and every request gets through.
+    @Test func aPauseSeesNoRequestInProgress() throws {
         let gate = RequestGate()
-        let order = Mutex<[String]>([])
-        let t = Thread {
-            gate.admit {
-                order.withLock { $0.append("outer") }
-                Thread.sleep(forTimeInterval: 0.1)
-                gate.admit { order.withLock { $0.append("nested") } }  // a pause is waiting meanwhile
+        let inside = Atomic<Int>(0), done = Atomic<Int>(0), overlaps = Atomic<Int>(0)
+        let threads = (0..<4).map { _ in
+            Thread {
+                for _ in 0..<2_000 {
+                    gate.admit {
+                        inside.add(1, ordering: .relaxed)
+                        if inside.load(ordering: .relaxed) < 0 { overlaps.add(1, ordering: .relaxed) }  // a pause is running
+                        inside.subtract(1, ordering: .relaxed)
+                    }
+                }
+                done.add(1, ordering: .releasing)
             }
         }
-        t.start()
-        while order.withLock({ $0.isEmpty }) { usleep(1_000) }
-        let (_, held) = gate.pausing { order.withLock { $0.append("pause") } }
-        #expect(order.withLock { $0 } == ["outer", "nested", "pause"])
-        #expect(held >= .milliseconds(50))
-        #expect(gate.inProgress == 0)
+        for t in threads { t.start() }
+        var pauses = 0
+        while done.load(ordering: .acquiring) < 4 {
+            let (seen, _) = gate.pausing { () -> Int in
+                let seen = inside.load(ordering: .relaxed)
+                inside.subtract(1_000_000, ordering: .relaxed)  // a request beginning now would see it
+                usleep(200)
+                inside.add(1_000_000, ordering: .relaxed)
+                return seen
+            }
+            #expect(seen == 0, "a request was in progress during a pause")
+            pauses += 1
+        }
+        #expect(overlaps.load(ordering: .relaxed) == 0, "a request began during a pause")
+        #expect(gate.inProgress == 0 && pauses > 0)
     }
 
     @Test func verifyReadsTheDumpWhole() throws {

@@ -118,17 +118,24 @@ extension PostgresMetadataStore {
     /// between).
     public func metricsRequest<R>(runID: String, _ body: () throws -> R) throws -> R {
         guard current == nil, Self.unlocked == nil, let expected = latestCache.get(runID) else { return try loggingRequest(body) }
-        return try gate.admit { try unlockedRequest(runID: runID, expected: expected, body) }
+        do {
+            return try gate.admit { try unlockedRequest(runID: runID, expected: expected, body) }
+        } catch is StaleLatest {
+            // Nothing was written: the request leaves the gate and runs again as a transaction, admitted on its own
+            // (the gate's requests never nest).
+            latestCache.remove(runID)
+            return try loggingRequest(body)
+        }
     }
 
-    /// ``metricsRequest(runID:_:)`` expecting the row `expected`, admitted by the gate.
+    /// ``metricsRequest(runID:_:)`` expecting the row `expected`, admitted by the gate; ``StaleLatest`` when the row
+    /// was not the one expected.
     private func unlockedRequest<R>(runID: String, expected: LatestCache.Entry, _ body: () throws -> R) throws -> R {
         let u = Unlocked(store: ObjectIdentifier(self), runID: runID, expected: expected)
         do {
             return try Self.$unlocked.withValue(u) { try body() }
-        } catch is StaleLatest {
-            latestCache.remove(runID)
-            return try loggingRequest(body)
+        } catch let stale as StaleLatest {
+            throw stale
         } catch {
             if let w = u.written.withLock({ $0 }) {
                 latestCache.remove(runID)
