@@ -153,6 +153,30 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: parent + "/d/metadata.pgdump"))
     }
 
+    /// pg_dump gets libpq's settings from the store's URI, and nothing else of the server's: no inherited `PG…`
+    /// variable, no descriptor but its three.
+    @Test func theProgramGetsTheURIsSettingsAndNothingElse() throws {
+        setenv("PG_TALLY_TEST_INHERITED", "x", 1)  // read by no URI (tests run in parallel)
+        defer { unsetenv("PG_TALLY_TEST_INHERITED") }
+        let uri = try PostgresURI(parsing: "postgresql://u:s3cret@db.example:6543/d?sslmode=require&options=-c%20statement_timeout%3D5s", environment: [:])
+        let env = PostgresProgram.environment(for: uri)
+        #expect(env["PGHOST"] == "db.example" && env["PGPORT"] == "6543" && env["PGUSER"] == "u" && env["PGDATABASE"] == "d")
+        #expect(env["PGPASSWORD"] == "s3cret" && env["PGSSLMODE"] == "require" && env["PGOPTIONS"] == "-c statement_timeout=5s")
+        #expect(env["PG_TALLY_TEST_INHERITED"] == nil && env["PATH"] != nil)
+        let held = open("/dev/null", O_RDONLY)  // a descriptor of the server's, not marked close-on-exec
+        defer { close(held) }
+        let sh = PostgresProgram(path: "/bin/sh")
+        let errors = BackupTests.temporaryPath("fds")
+        do {
+            try sh.start(["-c", "exec >&2; ls /proc/$$/fd; exit 1"], environment: env, errors: errors).wait()
+            Issue.record("the script exits 1")
+        } catch let e as TrackingError {
+            let fds = e.message.split(separator: ":").last.map { $0.split(whereSeparator: \.isWhitespace).map(String.init) } ?? []
+            #expect(fds == ["0", "1", "2"], "\(e.message)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: errors), "the errors file is removed")
+    }
+
     /// Leaving the metadata out is for PostgreSQL only: SQLite's file is part of the data directory.
     @Test func theEmbeddedDatabaseIsNeverLeftOut() throws {
         let f = try Fixture("sqlite-nometa")

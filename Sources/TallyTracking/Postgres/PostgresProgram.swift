@@ -69,7 +69,7 @@ struct PostgresProgram: Sendable {
     }
 
     /// The program started with `arguments` and `environment`, reading nothing, its output discarded and its errors
-    /// kept in a file at `errors` (read by ``Running/wait()``, then removed).
+    /// kept in a file at `errors` (read by ``Running/wait()``, then removed); no other descriptor is passed on.
     func start(_ arguments: [String], environment: [String: String], errors: String) throws -> Running {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -77,6 +77,8 @@ struct PostgresProgram: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        // Nothing else of the server's: no socket, store file or lock lives on in the program.
+        if let closeFrom = Self.closeFrom { _ = closeFrom(&actions, 3) }
         var argv = ([path] + arguments).map { strdup($0) } + [nil]
         var envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }
@@ -87,6 +89,12 @@ struct PostgresProgram: Sendable {
         }
         return Running(program: self, pid: pid, errors: errors)
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later; not in the C headers Swift imports).
+    private static let closeFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// A started program.
     final class Running: @unchecked Sendable {
