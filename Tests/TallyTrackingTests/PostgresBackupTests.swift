@@ -60,6 +60,16 @@ import Testing
         #expect(heldLate, "a request made during the pause waited for its end")
         #expect(copy.pause >= .milliseconds(100), "the pause held requests back for as long as it ran (\(copy.pause))")
         while !lateDone.load(ordering: .acquiring) { usleep(1_000) }
+        // The snapshot's transaction ends when pg_dump does, before finish() is called (an open transaction holds
+        // back the database's cleanup): the backup's sessions go away by themselves.
+        var sessions: Int64 = -1
+        for _ in 0..<200 {
+            sessions = try store.conn { try $0.rows("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tally backup'") }
+                .first?.first?.int ?? -1
+            if sessions == 0 { break }
+            usleep(50_000)
+        }
+        #expect(sessions == 0, "the backup's sessions are gone once pg_dump ended")
         #expect(try copy.finish() > 0)
         _ = late
         let names = try Self.runNames(copy.path)
@@ -88,7 +98,7 @@ import Testing
         for t in threads { t.start() }
         var pauses = 0
         while done.load(ordering: .acquiring) < 4 {
-            let (seen, _) = gate.pausing { () -> Int in
+            let (seen, _) = try gate.pausing(waitingAtMost: .seconds(10)) { () -> Int in
                 let seen = inside.load(ordering: .relaxed)
                 inside.subtract(1_000_000, ordering: .relaxed)  // a request beginning now would see it
                 usleep(200)
@@ -100,6 +110,33 @@ import Testing
         }
         #expect(overlaps.load(ordering: .relaxed) == 0, "a request began during a pause")
         #expect(gate.inProgress == 0 && pauses > 0)
+    }
+
+    /// A request that goes on too long: the pause gives up (503) instead of holding every other request as long, and
+    /// the requests it held go on.
+    @Test func aPauseGivesUpOnARequestThatGoesOnTooLong() throws {
+        let gate = RequestGate()
+        let inside = Atomic<Bool>(false), heldDone = Atomic<Bool>(false)
+        let slow = Thread { gate.admit { inside.store(true, ordering: .releasing); Thread.sleep(forTimeInterval: 0.5) } }
+        slow.start()
+        while !inside.load(ordering: .acquiring) { usleep(1_000) }
+        let held = Thread {
+            Thread.sleep(forTimeInterval: 0.02)  // arrives while the pause waits
+            gate.admit {}
+            heldDone.store(true, ordering: .releasing)
+        }
+        held.start()
+        let began = ContinuousClock.now
+        do {
+            _ = try gate.pausing(waitingAtMost: .milliseconds(100)) { Issue.record("the pause's body ran with a request in progress") }
+            Issue.record("the pause did not give up")
+        } catch let e as TrackingError {
+            #expect(e.code == .temporarilyUnavailable && e.message.contains("1 request(s)"), "\(e.message)")
+        }
+        #expect(ContinuousClock.now - began < .milliseconds(400), "given up at its limit, not when the request ended")
+        while !heldDone.load(ordering: .acquiring) { usleep(1_000) }
+        let (ran, _) = try gate.pausing(waitingAtMost: .seconds(5)) { true }  // once the slow request ended
+        #expect(ran && gate.inProgress == 0)
     }
 
     @Test func verifyReadsTheDumpWhole() throws {
@@ -135,11 +172,24 @@ import Testing
             #expect(e.code == .invalidParameterValue && e.message.contains("pg_dump '/nonexistent/pg_dump' is not an executable file"), "\(e.message)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: parent).isEmpty, "nothing is left behind")
-        // pg_dump that fails (here: /bin/false under its name) fails the backup with what it said, leaving nothing.
+        // A pg_dump that fails after the pause (a script: its version fine, then an error) fails the backup with what
+        // it said, leaving nothing.
         let fake = parent + "/bin"
         try FileManager.default.createDirectory(atPath: fake, withIntermediateDirectories: true)
-        try "#!/bin/sh\necho 'pg_dump: error: no luck' >&2\nexit 3\n".write(toFile: fake + "/pg_dump", atomically: true, encoding: .utf8)
-        chmod(fake + "/pg_dump", 0o755)
+        func fakePgDump(version: String) throws {
+            try "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'pg_dump (PostgreSQL) \(version)'; exit 0; }\necho 'pg_dump: error: no luck' >&2\nexit 3\n"
+                .write(toFile: fake + "/pg_dump", atomically: true, encoding: .utf8)
+            chmod(fake + "/pg_dump", 0o755)
+        }
+        // Older than the server: refused before anything is held.
+        try fakePgDump(version: "9.6.24")
+        do {
+            _ = try f.service.backup(into: parent + "/old", dataDirectory: DataDirectory(f.dir), metadata: MetadataCopyOptions(pgDump: fake + "/pg_dump"))
+            Issue.record("a backup with a pg_dump older than the server")
+        } catch let e as TrackingError {
+            #expect(e.code == .invalidParameterValue && e.message.contains("is pg_dump 9, which cannot dump PostgreSQL 1"), "\(e.message)")
+        }
+        try fakePgDump(version: "99.1")
         do {
             _ = try f.service.backup(into: parent + "/c", dataDirectory: DataDirectory(f.dir), metadata: MetadataCopyOptions(pgDump: fake + "/pg_dump"))
             Issue.record("a backup whose pg_dump failed")
@@ -175,6 +225,13 @@ import Testing
             #expect(fds == ["0", "1", "2"], "\(e.message)")
         }
         #expect(!FileManager.default.fileExists(atPath: errors), "the errors file is removed")
+        // A pg_dump given is run as given, whatever its name; pg_restore is looked for beside it only.
+        #expect(try PostgresProgram.locate("pg_dump", given: "/bin/sh").path == "/bin/sh")
+        expectError(.invalidParameterValue, "not found beside the pg_dump given") { _ = try PostgresProgram.locate("pg_restore", given: "/nonexistent/pg_dump") }
+        let plain = BackupTests.temporaryPath("plain")
+        _ = FileManager.default.createFile(atPath: plain, contents: Data("x".utf8), attributes: [.posixPermissions: 0o644])
+        defer { unlink(plain) }
+        expectError(.invalidParameterValue, "is not an executable file") { _ = try PostgresProgram.locate("pg_dump", given: plain) }
     }
 
     /// Leaving the metadata out is for PostgreSQL only: SQLite's file is part of the data directory.

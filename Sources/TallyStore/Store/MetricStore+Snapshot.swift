@@ -142,7 +142,7 @@ public func copyFile(from: String, to: String) throws -> Int64 {
 /// Makes everything written to the file system holding `path` durable, at once (`syncfs`; `sync` where there is
 /// none): one flush for a copy of thousands of small files, instead of an `fsync` each.
 public func syncFileSystem(containing path: String) throws {
-    let fd = open(path, O_RDONLY | O_DIRECTORY)
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     guard fd >= 0 else { throw StorageError(.io, "open failed", path: path, errno: errno) }
     defer { close(fd) }
     guard tally_syncfs(fd) == 0 else { throw StorageError(.io, "syncfs failed", path: path, errno: errno) }

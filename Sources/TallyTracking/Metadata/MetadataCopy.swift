@@ -1,6 +1,6 @@
 /// A backup's copy of the metadata database as it was at one instant, taken while the server serves
 /// (``MetadataStore/beginCopy(into:options:)``): begun before the pause, its instant fixed inside it
-/// (``pausingWrites(_:)``), finished after it (``finish()``). ``TrackingService/backup(into:dataDirectory:artifacts:reusing:options:)``
+/// (``pausingWrites(_:)``), finished after it (``finish()``). ``TrackingService/backup(into:dataDirectory:artifacts:reusing:metadata:)``
 /// lists the metric store at the same instant, so the two agree.
 ///
 /// - SQLite: most pages are copied before the pause, in steps with writes going on between them (each write reaching
@@ -11,8 +11,9 @@
 public protocol MetadataCopy: AnyObject {
     /// Where the finished copy is: `metadata.sqlite` or `metadata.pgdump` in the backup's directory.
     var path: String { get }
-    /// Runs `body` while this server's metadata writes wait (none half done: each request is wholly before or after);
-    /// `body` calls `fix` once, at the instant the copy is to hold.
+    /// Runs `body` while this server's metadata requests wait (none half done: each is wholly before or after the
+    /// instant) — SQLite: every read and write; PostgreSQL: transactions and metrics requests, single-statement writes
+    /// going on, each atomic in the snapshot; `body` calls `fix` once, at the instant the copy is to hold.
     func pausingWrites<R>(_ body: (_ fix: () throws -> Void) throws -> R) throws -> R
     /// How long the last ``pausingWrites(_:)`` held this server's writes back (PostgreSQL's includes waiting for the
     /// requests in progress to end, which new ones waited through).

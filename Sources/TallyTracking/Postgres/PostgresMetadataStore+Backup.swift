@@ -15,7 +15,7 @@ extension PostgresMetadataStore {
         let pgRestore = try PostgresProgram.locate("pg_restore", given: pgDump)
         let errors = NSTemporaryDirectory() + "/tally-verify-\(UInt64.random(in: 0...UInt64.max)).errors"
         do {
-            let env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
+            let env = PostgresProgram.minimalEnvironment()
             try pgRestore.start(["--list", path], environment: env, errors: errors).wait()
             try pgRestore.start(["--file=/dev/null", path], environment: env, errors: errors).wait()
             return ["ok"]
@@ -27,8 +27,9 @@ extension PostgresMetadataStore {
     /// The database dumped by `pg_dump` (custom format, `metadata.pgdump`) as it was at the backup's instant: in the
     /// pause, with this server's requests held back by the store's gate, a transaction of the copy's own exports its
     /// snapshot (`pg_export_snapshot()`); `pg_dump --snapshot` then dumps exactly that while writes go on, and the
-    /// transaction stays open until it is done. Other servers sharing the database are not held back: the dump has
-    /// what they committed by the instant.
+    /// transaction's connection is closed the moment `pg_dump` ends (not when the backup does: an open transaction
+    /// holds back the database's cleanup of old row versions). Other servers sharing the database are not held back:
+    /// the dump has what they committed by the instant.
     final class Copy: MetadataCopy, @unchecked Sendable {
         let store: PostgresMetadataStore
         /// Where the dump ends up, and where `pg_dump` writes it until then.
@@ -38,30 +39,45 @@ extension PostgresMetadataStore {
         let db: PostgresDatabase
         /// `pg_dump`, once started.
         private var dump: PostgresProgram.Running?
-        /// Whether the connection was closed.
-        private var closed = false
         private(set) var pause = Duration.zero
+        /// The longest the pause waits for this server's requests in progress before the backup gives up.
+        static let drainLimit = Duration.seconds(10)
+        /// How long `pg_dump` waits for a table's lock (another server's migration holding it) before it fails.
+        static let lockWait = "60s"
 
-        /// Finds `pg_dump` and connects, before any pause: a backup that cannot dump fails before it holds anything.
+        /// Finds `pg_dump`, connects and checks that this `pg_dump` can dump this server's version, before any pause: a
+        /// backup that cannot dump fails before it holds anything.
         init(_ store: PostgresMetadataStore, to path: String, options: MetadataCopyOptions) throws {
             self.store = store
             self.path = path
             partial = path + ".partial"
             pgDump = try PostgresProgram.locate("pg_dump", given: options.pgDump)
+            let uri = store.db.uri
             do {
-                db = try PostgresDatabase(uri: store.db.uri, poolSize: 1, applicationName: "tally backup")
-            } catch let e as PostgresError {
-                throw PostgresMetadataStore.trackingError(e, store.db.uri)
+                db = try PostgresDatabase(uri: uri, poolSize: 1, applicationName: "tally backup")
+            } catch let e as TrackingError {
+                throw TrackingError(.temporarilyUnavailable, "Backup: " + e.message)
+            }
+            do {
+                let server = try store.mapped { try db.withConnection { try $0.rows("SHOW server_version_num") } }.first?.first?.string
+                let dumps = try pgDump.majorVersion()
+                if let server = server.flatMap({ Int($0) }), dumps < server / 10_000 {
+                    throw TrackingError(.invalidParameterValue, "\(pgDump.path) is pg_dump \(dumps), which cannot dump PostgreSQL \(server / 10_000) "
+                                        + "(at \(uri.address)): name a pg_dump of version \(server / 10_000) or later (tally backup --pg-dump PATH)")
+                }
+            } catch {
+                db.close()
+                throw error
             }
         }
 
         deinit { abandon() }
 
-        /// Holds this server's requests back (waiting for those in progress) while `body` runs; `fix` exports the
-        /// snapshot, in one round trip. `pg_dump` starts as soon as the requests go on.
+        /// Holds this server's requests back (waiting for those in progress, ``drainLimit`` at most) while `body`
+        /// runs; `fix` exports the snapshot, in one round trip. `pg_dump` starts as soon as the requests go on.
         func pausingWrites<R>(_ body: (_ fix: () throws -> Void) throws -> R) throws -> R {
             var snapshot: String?
-            let (result, held) = try store.gate.pausing {
+            let (result, held) = try store.gate.pausing(waitingAtMost: Self.drainLimit) {
                 try body {
                     snapshot = try self.store.mapped {
                         try self.db.withConnection(reconnecting: false) { c in
@@ -75,22 +91,25 @@ extension PostgresMetadataStore {
             }
             pause = held
             guard let snapshot else { throw TrackingError(.internalError, "Backup: no snapshot of the metadata database was exported") }
-            dump = try pgDump.start(["--format=custom", "--no-sync", "--no-password", "--snapshot=\(snapshot)", "--file=\(partial)"],
-                                    environment: PostgresProgram.environment(for: store.db.uri), errors: partial + ".errors")
+            let db = self.db
+            dump = try pgDump.start(["--format=custom", "--no-sync", "--no-password", "--lock-wait-timeout=\(Self.lockWait)",
+                                     "--snapshot=\(snapshot)", "--file=\(partial)"],
+                                    environment: PostgresProgram.environment(for: store.db.uri), errors: partial + ".errors",
+                                    onExit: { db.close() })  // the snapshot's transaction ends with its connection
             return result
         }
 
-        /// Waits for `pg_dump`, ends the snapshot's transaction and puts the dump in place.
+        /// Waits for `pg_dump` and puts the dump in place.
         func finish() throws -> Int64 {
             guard let dump else { throw TrackingError(.internalError, "Backup: the metadata dump was not started") }
-            defer { close() }
+            self.dump = nil
+            defer { db.close() }
             do {
                 try dump.wait()
             } catch let e as TrackingError {
                 unlink(partial)
                 throw TrackingError(e.code, "Backup: dumping the metadata database (PostgreSQL at \(store.db.uri.address)): \(e.message)")
             }
-            self.dump = nil
             var st = stat()
             guard stat(partial, &st) == 0, rename(partial, path) == 0 else {
                 throw TrackingError(.internalError, "Backup: cannot put the metadata dump \(partial) in place (errno \(errno))")
@@ -104,15 +123,7 @@ extension PostgresMetadataStore {
                 self.dump = nil
                 unlink(partial)
             }
-            close()
-        }
-
-        /// Ends the snapshot's transaction (a connection lost meanwhile ended it already) and closes the connection.
-        private func close() {
-            guard !closed else { return }
-            closed = true
-            _ = try? db.withConnection(reconnecting: false) { try $0.execute("COMMIT") }
-            db.close()
+            db.close()  // a transaction still open ends with its connection
         }
     }
 }

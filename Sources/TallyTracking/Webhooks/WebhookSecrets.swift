@@ -48,7 +48,7 @@ public struct WebhookSecrets: Sendable {
         let key = SymmetricKey(size: .bits256)
         let bytes = Array((key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n").utf8)
         let temporary = path + ".\(getpid()).tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw TrackingError(.internalError, "Cannot create the webhook secret key \(path): \(String(cString: strerror(errno)))") }
         let written = write(fd, bytes, bytes.count) == bytes.count && fsync(fd) == 0
         let reason = String(cString: strerror(errno))
