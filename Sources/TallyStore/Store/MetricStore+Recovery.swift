@@ -85,7 +85,7 @@ extension MetricStore {
         }
         if durable {
             try FileIO.io("fsync", path: path) {
-                let fd = try FileDescriptor.open(FilePath(path), .writeOnly)
+                let fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec])
                 try fd.closeAfter { try FileIO.syncData(fd) }
             }
         }

@@ -57,7 +57,7 @@ enum FileIO {
     /// `fsync` of a directory, making renames and unlinks in it durable.
     static func syncDirectory(_ dir: String) throws {
         try io("fsync directory", path: dir) {
-            let fd = try FileDescriptor.open(FilePath(dir), .readOnly, options: [.directory])
+            let fd = try FileDescriptor.open(FilePath(dir), .readOnly, options: [.directory, .closeOnExec])
             try fd.closeAfter { if fsync(fd.rawValue) != 0 { throw Errno(rawValue: errno) } }
         }
     }
@@ -107,10 +107,10 @@ enum FileIO {
     /// `durable`, and returns the bytes copied; a file shorter than `length` is ``StorageError/Code/truncated``.
     @discardableResult
     static func copy(_ from: String, to: String, length: Int64? = nil, durable: Bool = false) throws -> Int64 {
-        let source = try io("open", path: from) { try FileDescriptor.open(FilePath(from), .readOnly) }
+        let source = try io("open", path: from) { try FileDescriptor.open(FilePath(from), .readOnly, options: [.closeOnExec]) }
         return try source.closeAfter {
             let target = try io("create", path: to) {
-                try FileDescriptor.open(FilePath(to), .writeOnly, options: [.create, .truncate], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                try FileDescriptor.open(FilePath(to), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
             }
             return try target.closeAfter {
                 // As large as the file, 64 KiB to 1 MiB: a copy of thousands of small segments must not zero a MiB each.
@@ -146,7 +146,7 @@ enum FileIO {
         guard let size = size(a), size == FileIO.size(b) else { return false }
         let n = Int(min(size, 64))
         func tail(_ p: String) throws -> [UInt8] {
-            let fd = try io("open", path: p) { try FileDescriptor.open(FilePath(p), .readOnly) }
+            let fd = try io("open", path: p) { try FileDescriptor.open(FilePath(p), .readOnly, options: [.closeOnExec]) }
             return try fd.closeAfter { try readFully(fd, at: size - Int64(n), count: n, path: p, what: "file tail") }
         }
         return try tail(a) == tail(b)
@@ -214,7 +214,7 @@ final class AtomicFile {
         temporary = fp.removingLastComponent().appending("." + (fp.lastComponent?.string ?? "file") + ".tmp").string
         let tmp = temporary
         fd = try FileIO.io("create", path: tmp) {
-            try FileDescriptor.open(FilePath(tmp), .readWrite, options: [.create, .truncate],
+            try FileDescriptor.open(FilePath(tmp), .readWrite, options: [.create, .truncate, .closeOnExec],
                                     permissions: [.ownerReadWrite, .groupRead, .otherRead])
         }
     }
@@ -273,7 +273,7 @@ final class ReadOnlyFile: Sendable {
 
     init(path: String) throws {
         self.path = path
-        let fd = try FileIO.io("open", path: path) { try FileDescriptor.open(FilePath(path), .readOnly) }
+        let fd = try FileIO.io("open", path: path) { try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) }
         self.fd = fd
         do {
             size = try FileIO.io("seek", path: path) { try fd.seek(offset: 0, from: .end) }

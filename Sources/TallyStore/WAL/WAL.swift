@@ -114,7 +114,7 @@ final class WAL: Sendable {
         let header = WALFormat.fileHeader(firstLSN: s.nextLSN)
         var ahead = 0
         let fd = try FileIO.io("create WAL segment", path: s.path) {
-            let fd = try FileDescriptor.open(FilePath(s.path), .writeOnly, options: [.create, .exclusiveCreate],
+            let fd = try FileDescriptor.open(FilePath(s.path), .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
                                              permissions: [.ownerReadWrite, .groupRead, .otherRead])
             do {
                 _ = try header.withUnsafeBytes { try fd.writeAll($0) }

@@ -11,9 +11,10 @@ struct BackupCommand: ParsableCommand {
         commandName: "backup",
         abstract: "Copy a server's data into a new directory while it serves: a data directory a server starts on.",
         discussion: """
-            The metadata and the metric store are copied at one instant (writes wait about a millisecond; the embedded \
+            The metadata and the metric store are copied at one instant (writes wait a millisecond or two; the embedded \
             database is copied in steps beforehand, a PostgreSQL database is dumped by pg_dump from a snapshot taken in \
-            that instant; the metric files are listed in it, then linked and copied), then the artifacts in the data \
+            that instant, once the server's requests in progress ended: a backup gives up after 10 s of them; the \
+            metric files are listed in it, then linked and copied), then the artifacts in the data \
             directory, the webhook secrets' key and the import journals. \
             With --incremental-from, segments and artifacts an earlier backup holds unchanged are hard-linked from it: \
             each backup is whole, and costs what changed. \
