@@ -64,7 +64,7 @@ import Testing
         // back the database's cleanup): the backup's sessions go away by themselves.
         var sessions: Int64 = -1
         for _ in 0..<200 {
-            sessions = try store.conn { try $0.rows("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tally backup'") }
+            sessions = try store.conn { try $0.rows("SELECT count(*) FROM pg_stat_activity WHERE application_name = ?", [.text(PostgresProgram.applicationName)]) }
                 .first?.first?.int ?? -1
             if sessions == 0 { break }
             usleep(50_000)

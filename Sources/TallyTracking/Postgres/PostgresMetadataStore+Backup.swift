@@ -9,15 +9,13 @@ extension PostgresMetadataStore {
         try Copy(self, to: directory.metadataDump, options: options)
     }
 
-    /// What `pg_restore` finds reading the dump at `path` whole (its table of contents, then every block of data, with
-    /// nothing restored): `["ok"]`, or its error.
+    /// What `pg_restore` finds reading the dump at `path` whole (its table of contents and every block of data, into
+    /// `/dev/null`: nothing restored): `["ok"]`, or its error.
     static func verifyDump(_ path: String, pgDump: String?) throws -> [String] {
         let pgRestore = try PostgresProgram.locate("pg_restore", given: pgDump)
         let errors = NSTemporaryDirectory() + "/tally-verify-\(UInt64.random(in: 0...UInt64.max)).errors"
         do {
-            let env = PostgresProgram.minimalEnvironment()
-            try pgRestore.start(["--list", path], environment: env, errors: errors).wait()
-            try pgRestore.start(["--file=/dev/null", path], environment: env, errors: errors).wait()
+            try pgRestore.start(["--file=/dev/null", path], environment: PostgresProgram.minimalEnvironment(), errors: errors).wait()
             return ["ok"]
         } catch let e as TrackingError {
             return ["\((path as NSString).lastPathComponent): \(e.message)"]
@@ -54,7 +52,7 @@ extension PostgresMetadataStore {
             pgDump = try PostgresProgram.locate("pg_dump", given: options.pgDump)
             let uri = store.db.uri
             do {
-                db = try PostgresDatabase(uri: uri, poolSize: 1, applicationName: "tally backup")
+                db = try PostgresDatabase(uri: uri, poolSize: 1, applicationName: PostgresProgram.applicationName)
             } catch let e as TrackingError {
                 throw TrackingError(.temporarilyUnavailable, "Backup: " + e.message)
             }

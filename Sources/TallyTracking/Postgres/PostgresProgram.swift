@@ -14,6 +14,9 @@ struct PostgresProgram: Sendable {
     /// Where Debian installs each PostgreSQL version's programs (`/usr/lib/postgresql/15/bin`); `/usr/bin`'s are a
     /// wrapper script choosing among them.
     static let debianRoot = "/usr/lib/postgresql"
+    /// What a backup's connections call themselves (`pg_stat_activity.application_name`): the snapshot's, and
+    /// `pg_dump`'s.
+    static let applicationName = "tally backup"
 
     /// The program `name`: `given` itself when one is given for it (`pg_dump`), or the program beside it (`pg_restore`
     /// beside a given `pg_dump`), an error when that is not an executable file; else the newest version's in
@@ -73,7 +76,7 @@ struct PostgresProgram: Sendable {
         env["PGUSER"] = uri.user
         env["PGDATABASE"] = uri.database
         env["PGPASSWORD"] = uri.password
-        env["PGAPPNAME"] = "tally backup"
+        env["PGAPPNAME"] = applicationName
         env["PGSSLMODE"] = uri.tls.rawValue
         // No CA file named means the system's roots to the store (libpq 15 would look in ~/.postgresql instead).
         let systemRoots = "/etc/ssl/certs/ca-certificates.crt"
