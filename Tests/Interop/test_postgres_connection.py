@@ -1,10 +1,13 @@
 """`tally server --backend-store-uri postgresql://…` connecting as MLflow's own server (libpq, through psycopg2) would:
 the password from `PGPASSWORD` or a password file rather than the command line (where `ps` shows it), and a clear
 refusal to start, naming the parameter, for a URI libpq would refuse (an unknown parameter is never ignored: a
-misspelt `sslmode` would silently leave TLS optional); and configured, like `mlflow server`, by MLflow's environment
-variables (MLFLOW_BACKEND_STORE_URI, …). Runs in the PostgreSQL pass of `make test`."""
+misspelt `sslmode` would silently leave TLS optional); a primary and its standby listed as libpq lists them, the
+primary's failover followed; and configured, like `mlflow server`, by MLflow's environment variables
+(MLFLOW_BACKEND_STORE_URI, …). Runs in the PostgreSQL pass of `make test`."""
 import os
+import subprocess
 import tempfile
+import time
 import urllib.parse
 
 import pytest
@@ -84,3 +87,61 @@ def test_mlflow_servers_environment_variables_configure_tally_server():
         s.stop()
     said = refused(uri, {"MLFLOW_PORT": "http"}, port=False)
     assert "MLFLOW_PORT is 'http'" in said, said
+
+
+def pg_test(*args):
+    """scripts/pg-test ARGS; its output."""
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "pg-test")
+    return subprocess.run([script, *args], check=True, capture_output=True, text=True, env={**os.environ, "PG_TEST_TLS": "0"}).stdout.strip()
+
+
+def test_a_failover_is_followed_with_the_clients_retries():
+    """A primary and its streaming standby of their own, listed in one URI with `target_session_attrs=read-write`: the
+    server writes to the primary; the primary dies and the standby is promoted; the client's next requests (its
+    retries of the 503s while the server finds the new primary) go on there, with everything written before."""
+    import psycopg2
+    import uuid
+    # Directories the postgres user can reach (pg-test makes and chowns them): not under this run's private TMPDIR.
+    base = f"/tmp/tally-failover-{uuid.uuid4().hex[:12]}"
+    primary, standby = base + "-primary", base + "-standby"
+    p = urllib.parse.urlsplit(pg_test("start", primary)).port
+    server = None
+    try:
+        s = urllib.parse.urlsplit(pg_test("standby", primary, standby)).port
+        uri = f"postgresql://tally:tally@127.0.0.1:{s},127.0.0.1:{p}/tally?sslmode=disable&target_session_attrs=read-write"
+        server = Server("--backend-store-uri", uri)
+        c = MlflowClient(server.url)
+        exp = c.create_experiment("before-failover")
+        run = c.create_run(exp).info.run_id
+        c.log_param(run, "lr", "0.1")
+        for step in range(3):
+            c.log_metric(run, "loss", 1.0 / (step + 1), step=step)
+        # The standby has everything before the primary dies (replication is asynchronous).
+        with psycopg2.connect(f"postgresql://tally:tally@127.0.0.1:{p}/tally?sslmode=disable") as a:
+            a.autocommit = True
+            lsn = a.cursor()
+            lsn.execute("SELECT pg_current_wal_lsn()::text")
+            target = lsn.fetchone()[0]
+        with psycopg2.connect(f"postgresql://tally:tally@127.0.0.1:{s}/tally?sslmode=disable") as b:
+            b.autocommit = True
+            for _ in range(500):
+                cur = b.cursor()
+                cur.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))
+                if cur.fetchone()[0]:
+                    break
+                time.sleep(0.02)
+        pg_test("kill", primary)
+        pg_test("promote", standby)
+        c.log_metric(run, "loss", 0.1, step=3)
+        c.log_param(run, "after", "failover")
+        c.set_terminated(run)
+        r = c.get_run(run)
+        assert r.data.params == {"lr": "0.1", "after": "failover"}
+        assert r.data.metrics == {"loss": 0.1} and r.info.status == "FINISHED"
+        assert [m.value for m in c.get_metric_history(run, "loss")] == [1.0, 0.5, 1.0 / 3, 0.1]
+        assert c.get_experiment_by_name("before-failover").experiment_id == exp
+    finally:
+        if server:
+            server.stop()
+        pg_test("stop", standby)
+        pg_test("stop", primary)

@@ -67,7 +67,6 @@ import Testing
             _ = try Self.resolve("postgresql://u@h/d?sslpassword=hunter2")
         }
         do { _ = try Self.resolve("postgresql://u@h/d?sslpassword=hunter2") } catch { #expect(!"\(error)".contains("hunter2")) }
-        expectError(.invalidParameterValue, "several hosts") { _ = try Self.resolve("postgresql://u@h/d?host=a,b") }
         expectError(.invalidParameterValue, "client_encoding=LATIN1") { _ = try Self.resolve("postgresql://u@h/d?client_encoding=LATIN1") }
         // Values: the connection timeout in whole seconds (at least 2; 0, no limit, is the default), TLS versions.
         #expect(try Self.resolve("postgresql://u@h/d?connect_timeout=1").connectTimeout == 2)

@@ -208,6 +208,7 @@ extension PostgresDatabase {
 
         /// Answers `batch`'s callers and sends the next batch, if writes wait (on `p`'s event loop).
         private func finish(_ batch: [Request], _ result: Result<[[SQLValue]], any Error>, sql: String?, slot: Int, on p: Pooled) {
+            var dropped = false
             switch result {
             case .success(let rows):
                 let outcomes = read(rows, batch.map(\.op))
@@ -218,8 +219,13 @@ extension PostgresDatabase {
             case .failure(let error):
                 let e = error as? PostgresError ?? PostgresError(error, sql: sql)
                 for r in batch { r.tell(e.sqlState != nil ? .alone : .done(.failure(e))) }
+                // On a server that takes no writes (a failover demoted it), the next connection looks for the one that does.
+                if e.isReadOnly {
+                    dropped = true
+                    p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
+                }
             }
-            let open = !p.connection.isClosed
+            let open = !dropped && !p.connection.isClosed
             let next = state.withLock { s -> [Request] in
                 s.inFlight.subtract(batch.map(\.key))
                 guard open else {  // the waiting writes go to the pool; the next write on this slot connects again

@@ -28,6 +28,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isUnrepresentable: Bool { sqlState == "22021" || sqlState == "22P05" }
     /// A serializable transaction lost to a concurrent one (`40001`) or a deadlock was broken (`40P01`): retry it.
     public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
+    /// The server accepts no writes (`25006`): a standby, a primary a failover demoted, or `default_transaction_read_only`.
+    public var isReadOnly: Bool { sqlState == "25006" }
+    /// The connection is no use for writes after this error: lost (no SQLSTATE), or on a server that accepts no writes,
+    /// so that a new connection looks again for the one that does (``PostgresURI/endpoints``).
+    public var dropsConnection: Bool { sqlState == nil || isReadOnly }
 
     init(_ error: any Error, sql: String?) {
         self.sql = sql
@@ -48,11 +53,14 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 /// called from the server's blocking threads (and tests) by waiting on their futures — never from a task that an
 /// event loop must run. A connection found closed is replaced, retrying with backoff for up to
 /// ``reconnectMillis``; the first connection is made at once, so a database that cannot be reached stops the start
-/// with an error naming host and port.
+/// with an error naming host and port. With several hosts (``PostgresURI/endpoints``), each connection tries them in
+/// turn until one answers and suits the URI's `target_session_attrs`; a connection on a server that turns read-only (a
+/// failover demoted it) is dropped at its first refused write, and the next one finds the new primary.
 public final class PostgresDatabase: Sendable {
     /// Where the database is.
     public let uri: PostgresURI
-    let configuration: PostgresConnection.Configuration
+    /// How connections to each of the URI's hosts are made, in the URI's order.
+    let configurations: [PostgresConnection.Configuration]
     let group: any EventLoopGroup
     let logger: Logger
     /// One permit per connection the pool may hold.
@@ -106,7 +114,7 @@ public final class PostgresDatabase: Sendable {
                           + (uri.passfileNote.map { " (\($0))" } ?? ""))
         }
         do {
-            configuration = try Self.configuration(uri, applicationName: applicationName)
+            configurations = try Self.configurations(uri, applicationName: applicationName)
         } catch {
             // A certificate or key file missing or unreadable: said before any connection is tried.
             throw unreachable("the URI's TLS files (sslrootcert, sslcert, sslkey) cannot be used: \(error)")
@@ -129,6 +137,8 @@ public final class PostgresDatabase: Sendable {
     /// A connection of the pool with the statements prepared on it.
     final class Pooled: Sendable {
         let connection: PostgresConnection
+        /// The server it reached.
+        let endpoint: PostgresURI.Endpoint
         /// Prepared statements by their text (with the binds' types spelled out: see ``Connection/text(_:_:)``).
         let prepared = Mutex<[String: PreparedQuery]>([:])
         /// Statements sent and not waited for yet, oldest first (``Connection/exec(_:_:)``).
@@ -136,8 +146,9 @@ public final class PostgresDatabase: Sendable {
         /// The longest a statement's answer is waited for (``PostgresDatabase/answerTimeout``).
         let answerTimeout: TimeAmount
 
-        init(_ connection: PostgresConnection, answerTimeout: TimeAmount) {
+        init(_ connection: PostgresConnection, endpoint: PostgresURI.Endpoint, answerTimeout: TimeAmount) {
             self.connection = connection
+            self.endpoint = endpoint
             self.answerTimeout = answerTimeout
         }
 
@@ -219,16 +230,23 @@ public final class PostgresDatabase: Sendable {
         var description: String { "the connection to PostgreSQL is closed" }
     }
 
-    /// How connections to `uri` are made: where, as whom, with what TLS, in how long (`connect_timeout`), with the
-    /// URI's server `options` and `applicationName`.
+    /// How connections to the first of `uri`'s hosts are made (see ``configurations(_:applicationName:)``).
     static func configuration(_ uri: PostgresURI, applicationName: String) throws -> PostgresConnection.Configuration {
-        var configuration = try uri.socketPath.map {
-            PostgresConnection.Configuration(unixSocketPath: $0, username: uri.user, password: uri.password, database: uri.database)
-        } ?? PostgresConnection.Configuration(host: uri.host, port: uri.port, username: uri.user, password: uri.password, database: uri.database,
-                                              tls: try tls(uri))
-        configuration.options.additionalStartupParameters = [("application_name", applicationName)] + (uri.serverOptions.map { [("options", $0)] } ?? [])
-        if let seconds = uri.connectTimeout { configuration.options.connectTimeout = .seconds(Int64(seconds)) }
-        return configuration
+        try configurations(uri, applicationName: applicationName)[0]
+    }
+
+    /// How connections to each of `uri`'s hosts are made: where, as whom, with what TLS (one context for all), in how
+    /// long (`connect_timeout`, per host as in libpq), with the URI's server `options` and `applicationName`.
+    static func configurations(_ uri: PostgresURI, applicationName: String) throws -> [PostgresConnection.Configuration] {
+        let tls = uri.endpoints.contains { $0.socketPath == nil } ? try tls(uri) : .disable
+        return uri.endpoints.map { e in
+            var configuration = e.socketPath.map {
+                PostgresConnection.Configuration(unixSocketPath: $0, username: uri.user, password: e.password, database: uri.database)
+            } ?? PostgresConnection.Configuration(host: e.host, port: e.port, username: uri.user, password: e.password, database: uri.database, tls: tls)
+            configuration.options.additionalStartupParameters = [("application_name", applicationName)] + (uri.serverOptions.map { [("options", $0)] } ?? [])
+            if let seconds = uri.connectTimeout { configuration.options.connectTimeout = .seconds(Int64(seconds)) }
+            return configuration
+        }
     }
 
     /// The TLS `uri` asks for, as libpq's sslmodes mean it: `prefer` and `require` encrypt without checking the
@@ -284,15 +302,49 @@ public final class PostgresDatabase: Sendable {
         return seconds == seconds.rounded() ? String(Int64(seconds)) : String(format: "%.3g", seconds)
     }
 
-    /// A new connection.
+    /// A new connection: to the first of the URI's hosts that answers and suits its `target_session_attrs` (in
+    /// random order with `load_balance_hosts=random`), as libpq tries them. The error, when none does, says why for
+    /// each host.
     func connect() throws -> Pooled {
-        do {
-            return Pooled(try PostgresConnection.connect(on: group.next(), configuration: configuration,
-                                                         id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait(),
-                          answerTimeout: answerTimeout)
-        } catch {
-            throw PostgresError(error, sql: nil)
+        var order = Array(uri.endpoints.indices)
+        if uri.loadBalanceHosts { order.shuffle() }
+        var failures: [String] = []
+        for i in order {
+            let endpoint = uri.endpoints[i]
+            do {
+                let connection = try PostgresConnection.connect(on: group.next(), configuration: configurations[i],
+                                                                id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait()
+                let pooled = Pooled(connection, endpoint: endpoint, answerTimeout: answerTimeout)
+                guard let unsuitable = try unsuitable(pooled) else { return pooled }
+                connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
+                failures.append(uri.endpoints.count == 1 ? unsuitable : "\(endpoint): \(unsuitable)")
+            } catch {
+                let e = error as? PostgresError ?? PostgresError(error, sql: nil)
+                if uri.endpoints.count == 1 { throw e }
+                failures.append("\(endpoint): \(e.message)")
+            }
         }
+        throw PostgresError(NoSuitableServer(reasons: failures), sql: nil)
+    }
+
+    /// Why the server `p` reached does not suit the URI's `target_session_attrs`, or `nil` when it does (always for
+    /// `any`: no question asked). One round trip: whether it is a standby, and whether it takes writes by default.
+    func unsuitable(_ p: Pooled) throws -> String? {
+        guard uri.sessionAttributes != .any else { return nil }
+        let row = try Connection(pooled: p, logger: logger)
+            .rows("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('default_transaction_read_only')").first
+        let attrs = "target_session_attrs=\(uri.sessionAttributes.rawValue)"
+        if row?.first == .integer(1) { return "a standby (in recovery), and \(attrs) asks for a server that takes writes" }
+        if uri.sessionAttributes == .readWrite, row?.last == .text("on") {
+            return "takes no writes by default (default_transaction_read_only is on), and \(attrs) asks for one that does"
+        }
+        return nil
+    }
+
+    /// None of the URI's hosts could be used: why, host by host.
+    struct NoSuitableServer: Error, CustomStringConvertible {
+        let reasons: [String]
+        var description: String { reasons.joined(separator: "; ") }
     }
 
     /// A new connection, retried with exponential backoff (50 ms doubling to 2 s) for up to ``reconnectMillis``.
@@ -335,7 +387,7 @@ public final class PostgresDatabase: Sendable {
             try connection.settle()  // statements sent without waiting are answered before the call returns
             if !c.isClosed { idle.withLock { $0.append(p) } }
             return r
-        } catch let e as PostgresError where e.sqlState == nil {
+        } catch let e as PostgresError where e.dropsConnection {
             c.close().whenComplete { _ in withExtendedLifetime(p) {} }
             throw e
         } catch {

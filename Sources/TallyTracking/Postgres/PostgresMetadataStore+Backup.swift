@@ -50,7 +50,9 @@ extension PostgresMetadataStore {
             self.path = path
             partial = path + ".partial"
             pgDump = try PostgresProgram.locate("pg_dump", given: options.pgDump)
-            let uri = store.db.uri
+            // Of several hosts, the primary's snapshot (the one the store writes to: a standby's could lag the instant).
+            var uri = store.db.uri
+            if uri.endpoints.count > 1 && uri.sessionAttributes == .any { uri.sessionAttributes = .primary }
             do {
                 db = try PostgresDatabase(uri: uri, poolSize: 1, applicationName: PostgresProgram.applicationName)
             } catch let e as TrackingError {
@@ -74,7 +76,7 @@ extension PostgresMetadataStore {
         /// Holds this server's requests back (waiting for those in progress, ``drainLimit`` at most) while `body`
         /// runs; `fix` exports the snapshot, in one round trip. `pg_dump` starts as soon as the requests go on.
         func pausingWrites<R>(_ body: (_ fix: () throws -> Void) throws -> R) throws -> R {
-            var snapshot: String?
+            var snapshot: (id: String, on: PostgresURI.Endpoint)?
             let (result, held) = try store.gate.pausing(waitingAtMost: Self.drainLimit) {
                 try body {
                     snapshot = try self.store.mapped {
@@ -82,7 +84,7 @@ extension PostgresMetadataStore {
                             let begun = c.start("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                             let rows = try c.rows("SELECT pg_export_snapshot()")
                             try begun.wait()
-                            return rows.first?.first?.string
+                            return rows.first?.first?.string.map { ($0, c.pooled.endpoint) }
                         }
                     }
                 }
@@ -90,9 +92,10 @@ extension PostgresMetadataStore {
             pause = held
             guard let snapshot else { throw TrackingError(.internalError, "Backup: no snapshot of the metadata database was exported") }
             let db = self.db
+            // pg_dump connects to the server the snapshot is on (of several hosts, the one this copy's connection reached).
             dump = try pgDump.start(["--format=custom", "--no-sync", "--no-password", "--lock-wait-timeout=\(Self.lockWait)",
-                                     "--snapshot=\(snapshot)", "--file=\(partial)"],
-                                    environment: PostgresProgram.environment(for: store.db.uri), errors: partial + ".errors",
+                                     "--snapshot=\(snapshot.id)", "--file=\(partial)"],
+                                    environment: PostgresProgram.environment(for: db.uri, at: snapshot.on), errors: partial + ".errors",
                                     onExit: { db.close() })  // the snapshot's transaction ends with its connection
             return result
         }

@@ -189,6 +189,12 @@ public final class PostgresMetadataStore: MetadataStore {
         if e.isRetryable {
             return TrackingError(.temporarilyUnavailable, "A concurrent write to the same metadata won; retry the request (\(e.message))")
         }
+        if e.isReadOnly {
+            // A failover demoted the server this connection was on (dropped now: the next finds the primary among the
+            // URI's hosts), or the URI leads only to a standby.
+            return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.address)) takes no writes on the server reached "
+                                 + "(a standby, or a failover in progress): \(e.message)")
+        }
         if e.sqlState == "55P03" || e.sqlState == "57014" || e.sqlState?.hasPrefix("08") == true || e.sqlState?.hasPrefix("57P") == true
             || e.sqlState?.hasPrefix("53") == true {
             // A lock not granted in time, a statement cancelled, a connection lost, the server shutting down, or out

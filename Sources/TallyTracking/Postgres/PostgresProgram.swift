@@ -68,14 +68,16 @@ struct PostgresProgram: Sendable {
 
     /// libpq's environment for `uri` (host, port, user, password, database, TLS settings, connect timeout, server
     /// options) added to ``minimalEnvironment()``: the program connects where and as the store does (libpq may also read
-    /// its own files in `~/.postgresql`). The password goes in the environment, never on a command line others can read.
-    static func environment(for uri: PostgresURI) -> [String: String] {
+    /// its own files in `~/.postgresql`), to `endpoint` (default: the URI's first host) — the server a snapshot the
+    /// program imports was exported on. The password goes in the environment, never on a command line others can read.
+    static func environment(for uri: PostgresURI, at endpoint: PostgresURI.Endpoint? = nil) -> [String: String] {
+        let endpoint = endpoint ?? uri.endpoints[0]
         var env = minimalEnvironment()
-        env["PGHOST"] = uri.host
-        env["PGPORT"] = String(uri.port)
+        env["PGHOST"] = endpoint.host
+        env["PGPORT"] = String(endpoint.port)
         env["PGUSER"] = uri.user
         env["PGDATABASE"] = uri.database
-        env["PGPASSWORD"] = uri.password
+        env["PGPASSWORD"] = endpoint.password
         env["PGAPPNAME"] = applicationName
         env["PGSSLMODE"] = uri.tls.rawValue
         // No CA file named means the system's roots to the store (libpq 15 would look in ~/.postgresql instead).

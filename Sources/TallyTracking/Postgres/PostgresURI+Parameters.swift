@@ -39,8 +39,9 @@ extension PostgresURI {
                         ("sslsni", "PGSSLSNI"), ("krbsrvname", "PGKRBSRVNAME"), ("gsslib", "PGGSSLIB")])
         p["gssencmode"] = Parameter(use: .only(["disable", "prefer"]), variable: "PGGSSENCMODE")
         p["channel_binding"] = Parameter(use: .only(["disable", "prefer"]), variable: "PGCHANNELBINDING")
-        p["target_session_attrs"] = Parameter(use: .only(["any"]), variable: "PGTARGETSESSIONATTRS")
-        p["load_balance_hosts"] = Parameter(use: .only(["disable"]), variable: "PGLOADBALANCEHOSTS")
+        // A server that writes cannot stay on a standby: libpq's `read-only`, `standby` and `prefer-standby` are refused.
+        p["target_session_attrs"] = Parameter(use: .only(["any", "read-write", "primary"]), variable: "PGTARGETSESSIONATTRS")
+        p["load_balance_hosts"] = Parameter(use: .only(["disable", "random"]), variable: "PGLOADBALANCEHOSTS")
         p["sslcertmode"] = Parameter(use: .only(["allow"]), variable: "PGSSLCERTMODE")
         p["require_auth"] = Parameter(use: .refused, variable: "PGREQUIREAUTH")
         add(.refused, [("hostaddr", "PGHOSTADDR"), ("service", "PGSERVICE"), ("sslpassword", nil), ("sslcrl", "PGSSLCRL"), ("sslcrldir", "PGSSLCRLDIR"),
@@ -75,15 +76,20 @@ extension PostgresURI {
                 continue
             }
         }
-        for keyword in ["host", "port"] where given[keyword]?.contains(",") == true {
-            throw TrackingError.invalid("The PostgreSQL connection names several hosts or ports (\(keyword)=\(given[keyword]!)\(from(keyword))): "
-                                        + "Tally connects to one")
+        // libpq's lists: hosts tried in turn (an empty item is the default socket directory), and one port for all of
+        // them or one per host (an empty item is 5432), kept as written for the password file.
+        let hosts = (given["host"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map { $0.isEmpty ? Self.defaultSocketDirectory : String($0) }
+        var ports = (given["port"] ?? "").split(separator: ",", omittingEmptySubsequences: false).map { $0.isEmpty ? "5432" : String($0) }
+        if ports.count == 1 { ports = Array(repeating: ports[0], count: hosts.count) }
+        guard ports.count == hosts.count else {
+            throw TrackingError.invalid("The PostgreSQL connection gives \(ports.count) ports for \(hosts.count) hosts (port=\(given["port"]!)\(from("port"))): "
+                                        + "give one port for all of them, or one per host")
         }
-        host = given["host"] ?? Self.defaultSocketDirectory
-        port = try given["port"].map { try Self.port(Substring($0), from("port")) } ?? 5432
+        endpoints = try zip(hosts, ports).map { Endpoint(host: $0, port: try Self.port(Substring($1), from("port")), password: given["password"]) }
+        sessionAttributes = given["target_session_attrs"].flatMap(SessionAttributes.init(rawValue:)) ?? .any
+        loadBalanceHosts = given["load_balance_hosts"] == "random"
         user = given["user"] ?? systemUser
         database = given["dbname"] ?? user
-        password = given["password"]
         switch given["sslmode"] ?? "prefer" {
         case "disable": tls = .disable
         case "allow", "prefer": tls = .prefer
@@ -112,13 +118,16 @@ extension PostgresURI {
             throw TrackingError.invalid("The PostgreSQL connection's client_encoding=\(encoding)\(from("client_encoding")) is not supported by Tally, "
                                         + "which speaks UTF8 only")
         }
-        if password == nil {
-            // The port as written (libpq matches `05432` against the file's field as text).
+        if given["password"] == nil {
+            // Each host's own line, as libpq looks the file up for each host it tries; the port as written (libpq matches
+            // `05432` against the file's field as text).
             let file = given["passfile"] ?? Passfile.defaultPath(environment: environment)
-            switch Passfile.lookup(file, host: Passfile.host(host), port: given["port"] ?? "5432", database: database, user: user) {
-            case .found(let p): password = p
-            case .passedOver(let why): passfileNote = why
-            case .none: break
+            for i in endpoints.indices {
+                switch Passfile.lookup(file, host: Passfile.host(endpoints[i].host), port: ports[i], database: database, user: user) {
+                case .found(let p): endpoints[i].password = p
+                case .passedOver(let why): passfileNote = why
+                case .none: break
+                }
             }
         }
     }

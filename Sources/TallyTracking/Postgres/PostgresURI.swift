@@ -21,6 +21,10 @@ import Foundation
 /// - A host that is an absolute path is the directory of the server's Unix-domain socket (`DIR/.s.PGSQL.PORT`),
 ///   given percent-encoded (`postgresql://tally@%2Fvar%2Frun%2Fpostgresql/tally`) or as the `host` parameter
 ///   (`postgresql://tally@/tally?host=/var/run/postgresql`); TLS does not apply to a socket.
+/// - Several hosts, as libpq takes them (`postgresql://db1:5432,db2:5433/tally`, or `host=db1,db2&port=5432,5433`: one
+///   port for all or one per host) are ``endpoints``, tried in turn (in random order with `load_balance_hosts=random`)
+///   until one answers and suits `target_session_attrs` (``SessionAttributes``): a primary and its standbys listed
+///   together, so that a server reaches whichever is the primary after a failover.
 public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     /// How TLS is used.
     public enum TLSMode: String, Sendable {
@@ -53,14 +57,54 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Host name or address, or the directory of a Unix-domain socket (an absolute path).
-    public var host: String
-    /// TCP port.
-    public var port: Int
+    /// One server a connection may be made to.
+    public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+        /// Host name or address, or the directory of a Unix-domain socket (an absolute path).
+        public var host: String
+        /// TCP port (for a socket, the number in its file's name).
+        public var port: Int
+        /// The password to give this server: the connection's, else the password file's line for this host.
+        public var password: String?
+
+        /// The path of the server's Unix-domain socket when the host is a directory, else `nil` (TCP).
+        public var socketPath: String? {
+            host.hasPrefix("/") ? host + "/.s.PGSQL.\(port)" : nil
+        }
+
+        /// `host:port` (`[v6]:port`), or the socket's path: where the server is, for messages.
+        public var description: String {
+            socketPath ?? "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        }
+    }
+
+    /// What a server must be for a connection to stay on it (libpq's `target_session_attrs`, the values a server
+    /// that writes can use).
+    public enum SessionAttributes: String, Sendable {
+        /// Any server that answers (the default).
+        case any
+        /// One that accepts writes by default: not a standby, and `default_transaction_read_only` off.
+        case readWrite = "read-write"
+        /// One that is not a standby (not in recovery).
+        case primary
+    }
+
+    /// The servers to try, in the order given (libpq's host list; at least one).
+    public var endpoints: [Endpoint]
+    /// `target_session_attrs`: what a server must be for a connection to stay on it; the next host is tried otherwise.
+    public var sessionAttributes: SessionAttributes = .any
+    /// `load_balance_hosts=random`: each connection tries the hosts in a random order, spreading connections over them.
+    public var loadBalanceHosts = false
     /// Role to log in as.
     public var user: String
-    /// Its password, if any.
-    public var password: String?
+    /// The first host's name or address, or socket directory.
+    public var host: String { endpoints[0].host }
+    /// The first host's port.
+    public var port: Int { endpoints[0].port }
+    /// The password (the first host's, when a password file gives each its own); setting it gives every host this one.
+    public var password: String? {
+        get { endpoints[0].password }
+        set { for i in endpoints.indices { endpoints[i].password = newValue } }
+    }
     /// Database name (default: the user's name, as libpq does).
     public var database: String
     /// TLS use.
@@ -99,14 +143,12 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         try self.init(values, variables: variables, environment: environment, systemUser: systemUser)
     }
 
-    /// The path of the server's Unix-domain socket when the host is a directory, else `nil` (TCP).
-    public var socketPath: String? {
-        host.hasPrefix("/") ? host + "/.s.PGSQL.\(port)" : nil
-    }
+    /// The path of the first host's Unix-domain socket when it is a directory, else `nil` (TCP).
+    public var socketPath: String? { endpoints[0].socketPath }
 
-    /// `host:port`, or the socket's path: where the database is, for messages.
+    /// `host:port`, or the socket's path, for each host (comma-separated): where the database is, for messages.
     public var address: String {
-        socketPath ?? "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        endpoints.map(\.description).joined(separator: ",")
     }
 
     /// The URI schemes taken for PostgreSQL (MLflow's SQLAlchemy spelling among them).
@@ -115,10 +157,18 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     /// libpq's default socket directory, where a URI without a host connects (Debian's libpq).
     public static let defaultSocketDirectory = "/var/run/postgresql"
 
-    /// `postgresql://user@host:port/database` (no password).
+    /// `postgresql://user@host:port/database` (no password); several hosts, or a socket, as `host` and `port`
+    /// parameters; `target_session_attrs` and `load_balance_hosts` when they are not the defaults.
     public var description: String {
-        if socketPath != nil { return "postgresql://\(user)@:\(port)/\(database)?host=\(host)" }
-        return "postgresql://\(user)@\(address)/\(database)"
+        var query: [String] = []
+        if sessionAttributes != .any { query.append("target_session_attrs=\(sessionAttributes.rawValue)") }
+        if loadBalanceHosts { query.append("load_balance_hosts=random") }
+        let tail = query.isEmpty ? "" : "?" + query.joined(separator: "&")
+        guard endpoints.count == 1 && socketPath == nil else {
+            let hosts = endpoints.map(\.host).joined(separator: ","), ports = endpoints.map { String($0.port) }.joined(separator: ",")
+            return "postgresql://\(user)@/\(database)?host=\(hosts)&port=\(ports)" + (query.isEmpty ? "" : "&" + query.joined(separator: "&"))
+        }
+        return "postgresql://\(user)@\(address)/\(database)" + tail
     }
 
     /// The URI's parts as libpq's keywords (`user`, `password`, `host`, `port`, `dbname`, then its query
@@ -157,21 +207,29 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
             put("dbname", rest[rest.index(after: slash)...])
             rest = rest[..<slash]
         }
-        // host, host:port, [v6], [v6]:port
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
-            put("host", rest[rest.index(after: rest.startIndex)..<close])
-            let tail = rest[rest.index(after: close)...]
-            if tail.hasPrefix(":") { put("port", tail.dropFirst()) }
-        } else if let colon = rest.lastIndex(of: ":") {
-            put("host", rest[..<colon])
-            let port = rest[rest.index(after: colon)...]
-            // Not echoed unless a number: text here may be a password's, its `@` unencoded.
-            guard port.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-                throw TrackingError.invalid("The PostgreSQL URI's port (after the host's ':') is not a number; a password holding '@' must write it as %40")
+        // host, host:port, [v6], [v6]:port; several of them separated by commas (libpq's host and port lists, an
+        // empty item the default).
+        if !rest.isEmpty {
+            var hosts: [String] = [], ports: [String] = []
+            for item in rest.split(separator: ",", omittingEmptySubsequences: false) {
+                var host = item, port: Substring = ""
+                if item.hasPrefix("["), let close = item.firstIndex(of: "]") {
+                    host = item[item.index(after: item.startIndex)..<close]
+                    let tail = item[item.index(after: close)...]
+                    if tail.hasPrefix(":") { port = tail.dropFirst() }
+                } else if let colon = item.lastIndex(of: ":") {
+                    host = item[..<colon]
+                    port = item[item.index(after: colon)...]
+                    // Not echoed unless a number: text here may be a password's, its `@` unencoded.
+                    guard port.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                        throw TrackingError.invalid("The PostgreSQL URI's port (after the host's ':') is not a number; a password holding '@' must write it as %40")
+                    }
+                }
+                hosts.append(decode(host))
+                ports.append(String(port))
             }
-            put("port", port)
-        } else {
-            put("host", rest)
+            if hosts.contains(where: { !$0.isEmpty }) { out["host"] = hosts.joined(separator: ",") }
+            if ports.contains(where: { !$0.isEmpty }) { out["port"] = ports.joined(separator: ",") }
         }
         // A second `@` (the host is never echoed: it would be the password's tail).
         if out["host"]?.contains("@") == true { throw TrackingError.invalid("The PostgreSQL URI's password holds '@': write it as %40") }
