@@ -42,13 +42,13 @@ def start_mlflow(db, artifacts):
 
 def start_server(server, backend, work, extra=()):
     """A server for a benchmark: `server` a `tally` binary (its stores in `work`, its metadata at `backend` unless that
-    is `-`, `extra` more arguments) or `mlflow` (a real `mlflow server` from this venv on `backend`, one worker, pricing
-    spans from its bundled model catalog); `--health` waited for, its output in `work`/log: (process, url)."""
+    is `-`, `extra` more arguments) or `mlflow` (a real `mlflow server` from this venv on `backend`, one worker unless
+    `extra` says `--workers N`, pricing spans from its bundled model catalog); `--health` waited for, its output in `work`/log: (process, url)."""
     url = "http://127.0.0.1:%d" % free_port()
     port = url.rsplit(":", 1)[1]
     if server == "mlflow":
         cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", port, "--workers", "1",
-               "--backend-store-uri", backend, "--artifacts-destination", os.path.join(work, "artifacts")]
+               "--backend-store-uri", backend, "--artifacts-destination", os.path.join(work, "artifacts"), *extra]
     else:
         cmd = [os.path.abspath(server), "server", "--host", "127.0.0.1", "--port", port, "--data-dir", os.path.join(work, "data")]
         if backend != "-":

@@ -140,17 +140,7 @@ import Testing
 
     /// The port of the server libpq (`psql`) connects to for `uri`, `nil` when it connects to none.
     static func libpqPort(_ uri: String) throws -> Int? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: PostgresURITests.psql!)
-        p.arguments = ["-X", "-w", "-At", "-c", "SELECT inet_server_port()", uri]
-        p.environment = ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return p.terminationStatus == 0 ? Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) : nil
+        try PostgresURITests.libpq(uri, "SELECT inet_server_port()", ["HOME": "/nonexistent"]).flatMap { Int($0) }
     }
 
     /// The port of the server Tally connects to for `uri`, or its error.

@@ -109,11 +109,12 @@ import Testing
         return versions.last.map { "\(root)/\($0)/bin/psql" }.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
     }()
 
-    /// Whether libpq logs `uri` in as `role` with `environment` (never prompting for a password).
-    static func libpqLogsIn(_ uri: String, as role: String, _ environment: [String: String]) throws -> Bool {
+    /// What libpq (`psql`) answers to `sql` on `uri` with `environment` (never prompting for a password), trimmed;
+    /// `nil` when it cannot connect or the query fails.
+    static func libpq(_ uri: String, _ sql: String, _ environment: [String: String]) throws -> String? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: psql!)
-        p.arguments = ["-X", "-w", "-At", "-c", "SELECT current_user", uri]
+        p.arguments = ["-X", "-w", "-At", "-c", sql, uri]
         p.environment = ["PATH": "/usr/bin:/bin"].merging(environment) { _, new in new }
         let out = Pipe()
         p.standardOutput = out
@@ -121,7 +122,12 @@ import Testing
         try p.run()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        return p.terminationStatus == 0 && text.trimmingCharacters(in: .whitespacesAndNewlines) == role
+        return p.terminationStatus == 0 ? text.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+    }
+
+    /// Whether libpq logs `uri` in as `role` with `environment`.
+    static func libpqLogsIn(_ uri: String, as role: String, _ environment: [String: String]) throws -> Bool {
+        try libpq(uri, "SELECT current_user", environment) == role
     }
 
     /// Whether Tally logs `uri` in as `role` with `environment`; its error when it does not.
