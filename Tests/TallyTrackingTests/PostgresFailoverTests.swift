@@ -191,21 +191,27 @@ import Testing
     /// The primary turns read-only (a fenced or demoted server that still answers), then its standby is promoted:
     /// the write refused on the old primary answers 503 (MLflow's client retries it) and drops the connection; while
     /// no host takes writes the error says why for each; once the standby is promoted, requests go on there, with
-    /// everything written before.
+    /// everything written before. A backup before it dumps the primary, though the standby is listed first.
     @Test(.enabled(if: PostgresDatabaseTests.available)) func aFailoverIsFollowed() throws {
         let pair = try Pair()
         defer { pair.stop() }
-        let uri = try PostgresURI(parsing: pair.uri([pair.primary, pair.standby], "&target_session_attrs=read-write"))
-        let dir = NSTemporaryDirectory() + "tally-failover-metrics-\(UInt32.random(in: 0...UInt32.max))"
+        let uri = try PostgresURI(parsing: pair.uri([pair.standby, pair.primary], "&target_session_attrs=read-write"))
+        let dir = NSTemporaryDirectory() + "tally-failover-data-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try PostgresMetadataStore(uri: uri, poolSize: 2, now: 1)
         defer { store.close() }
-        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir), clock: { 1_700_000_000_000 })
+        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir + "/metrics"), clock: { 1_700_000_000_000 })
         let exp = try service.createExperiment(name: "before")
-        let run = try service.createRun(experimentID: exp).info.runID
+        let run = try service.createRun(experimentID: exp, runName: "r1").info.runID
         try service.logParam(runID: run, key: "lr", value: "0.1")
         try service.logMetric(runID: run, Metric(key: "loss", value: 0.5, timestamp: 1, step: 1))
         #expect(try store.db.withConnection { try $0.rows("SELECT inet_server_port()") } == [[.integer(Int64(pair.primary))]])
+        // pg_dump runs against the host whose snapshot it imports (the standby, listed first, has no such snapshot).
+        let target = BackupTests.temporaryPath("failover")
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        let summary = try service.backup(into: target, dataDirectory: DataDirectory(dir))
+        #expect(summary.metadataFile == "metadata.pgdump")
+        #expect(try PostgresBackupTests.runNames(DataDirectory(target).metadataDump) == ["r1"])
         try pair.caughtUp()
 
         // The old primary takes no more writes: each connection on it is dropped at its first refused write.
