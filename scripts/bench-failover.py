@@ -50,12 +50,6 @@ def post(url, path, body):
         return -1
 
 
-def psql(port, sql):
-    out = subprocess.run(["psql", f"postgresql://tally:tally@127.0.0.1:{port}/tally?sslmode=disable", "-XAtc", sql],
-                         check=True, capture_output=True, text=True)
-    return out.stdout.strip()
-
-
 def one_round(binary, clients, promote_after, before_kill):
     base = f"/tmp/bench-failover-{uuid.uuid4().hex[:10]}"
     primary, standby = base + "-primary", base + "-standby"

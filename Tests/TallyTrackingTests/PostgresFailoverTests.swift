@@ -11,6 +11,41 @@ import Testing
         try PostgresURITests.resolve(text, environment)
     }
 
+    /// libpq's own reading of a connection URI (`PQconninfoParse`, from the libpq.so.5 the `postgresql` package
+    /// brings): its `host` and `port` fields as given (no default filled in); `nil` when libpq is not here or refuses it.
+    static func libpqParse(_ uri: String) -> [String: String]? {
+        guard let lib = dlopen("libpq.so.5", RTLD_NOW), let parse = dlsym(lib, "PQconninfoParse"), let free = dlsym(lib, "PQconninfoFree") else {
+            return nil
+        }
+        typealias Parse = @convention(c) (UnsafePointer<CChar>, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> UnsafeMutableRawPointer?
+        typealias Free = @convention(c) (UnsafeMutableRawPointer?) -> Void
+        guard let options = unsafeBitCast(parse, to: Parse.self)(uri, nil) else { return nil }
+        defer { unsafeBitCast(free, to: Free.self)(options) }
+        // PQconninfoOption: keyword, envvar, compiled, val, label, dispchar (pointers), dispsize (int).
+        let stride = 6 * MemoryLayout<UnsafeRawPointer>.stride + MemoryLayout<Int>.stride
+        var out: [String: String] = [:], i = 0
+        while let keyword = options.load(fromByteOffset: i * stride, as: UnsafePointer<CChar>?.self) {
+            let name = String(cString: keyword)
+            if ["host", "port"].contains(name), let v = options.load(fromByteOffset: i * stride + 3 * MemoryLayout<UnsafeRawPointer>.stride, as: UnsafePointer<CChar>?.self) {
+                out[name] = String(cString: v)
+            }
+            i += 1
+        }
+        return out
+    }
+
+    @Test(.enabled(if: libpqParse("postgresql://h") != nil)) func hostListsAreParsedAsLibpqParsesThem() throws {
+        for uri in ["postgresql://u@h1,h2/d", "postgresql://u@:5432,:5433/d", "postgresql://u@,/d", "postgresql://u@h1:1,h2:2/d",
+                    "postgresql://u@[::1]:1,[fe80::2]/d", "postgresql://u@h1,h2:6002/d", "postgresql://u@/d?host=a,b&port=1,2",
+                    "postgresql://u@h/d", "postgresql://u@/d", "postgresql://u@h1,%2Ftmp%2Fpg:7/d", "postgresql://u@h:1/d?host=x,y"] {
+            let ours = try PostgresURI.components(uri).filter { ["host", "port"].contains($0.key) }
+            #expect(ours == Self.libpqParse(uri), "\(uri)")
+        }
+        // libpq's port `,` is 5432 for both hosts, whatever PGPORT says.
+        #expect(try Self.resolve("postgresql://u@h1,h2/d", ["PGPORT": "7"]).endpoints.map(\.port) == [5432, 5432])
+        #expect(try Self.resolve("postgresql://u@:1,:2/d").endpoints.map(\.description) == ["/var/run/postgresql/.s.PGSQL.1", "/var/run/postgresql/.s.PGSQL.2"])
+    }
+
     @Test func hostListsAsLibpqReadsThem() throws {
         func hosts(_ u: PostgresURI) -> [String] { u.endpoints.map(\.description) }
         #expect(hosts(try Self.resolve("postgresql://u@db1:6001,db2:6002/d")) == ["db1:6001", "db2:6002"])
@@ -183,9 +218,20 @@ import Testing
                 if c.ports.contains(s) { #expect(e.message.contains("a standby (in recovery)"), "\(e.message)") }
             }
         }
-        // load_balance_hosts=random (libpq 16's, so not asked of this psql): the hosts in any order, the same choice.
+        // A server that answers and refuses the login ends the search, as in libpq (the next host is not tried).
+        let wrong = pair.uri([s, p]).replacingOccurrences(of: "tally:tally@", with: "tally:wrong@")
+        #expect(try Self.libpqPort(wrong) == nil)
+        if case .failure(let e) = Self.tallyPort(wrong) {
+            #expect(e.message.contains("127.0.0.1:\(s): password authentication failed") && !e.message.contains("127.0.0.1:\(p): "), "\(e.message)")
+        } else {
+            Issue.record("a refused login went on to the next host")
+        }
+        // load_balance_hosts=random (libpq 16's, so not asked of this psql): each connection tries the hosts in a
+        // random order; those that do not suit are passed over all the same.
         let random = pair.uri([s, dead, p], "&target_session_attrs=read-write&load_balance_hosts=random")
         for _ in 0..<6 { #expect(try Self.tallyPort(random).get() == p) }
+        let spread = try (0..<20).map { _ in try Self.tallyPort(pair.uri([s, p], "&load_balance_hosts=random")).get() }
+        #expect(Set(spread) == [s, p], "\(spread)")
     }
 
     /// The primary turns read-only (a fenced or demoted server that still answers), then its standby is promoted:
@@ -218,12 +264,13 @@ import Testing
         try pair.admin(pair.primary, "ALTER SYSTEM SET default_transaction_read_only = on")
         try pair.admin(pair.primary, "SELECT pg_reload_conf()")
         Thread.sleep(forTimeInterval: 0.2)  // the reload reaches the other sessions
-        expectError(.temporarilyUnavailable, "takes no writes on the server reached") { try service.logParam(runID: run, key: "a", value: "1") }
+        // A transaction's write (an experiment created) as well as a request's.
+        expectError(.temporarilyUnavailable, "takes no writes on the server reached") { _ = try service.createExperiment(name: "fenced") }
         // No host suits now: the error names both, and why.
         var refused = ""
         for _ in 0..<10 {  // until the pool's other connection on the old primary is dropped too
             do {
-                try service.logParam(runID: run, key: "b", value: "2")
+                _ = try service.createExperiment(name: "fenced")
             } catch let e as TrackingError {
                 #expect(e.code == .temporarilyUnavailable, "\(e)")
                 refused = e.message
@@ -232,23 +279,30 @@ import Testing
         }
         #expect(refused.contains("127.0.0.1:\(pair.primary): takes no writes by default"), "\(refused)")
         #expect(refused.contains("127.0.0.1:\(pair.standby): a standby (in recovery)"), "\(refused)")
+        expectError(.temporarilyUnavailable, "") { try store.ping() }  // not ready
 
-        // The failover: the standby is promoted, the old primary goes away; requests go on on the new primary. The
-        // first ones on connections the old primary's end cut answer 503, as MLflow's client retries them.
+        // The failover: the standby is promoted while the old primary still answers (read-only). Writes of every kind
+        // go on on the new primary — a transaction's (an experiment created) as well as the lane's and the pool's —
+        // and no connection is left on the old one to serve reads from it.
         try Pair.script("promote", pair.standbyDir)
-        try Pair.script("kill", pair.primaryDir)
         var retried = 0
         func retrying(_ body: () throws -> Void) throws {
             while true {
                 do { return try body() } catch let e as TrackingError where e.code == .temporarilyUnavailable && retried < 5 { retried += 1 }
             }
         }
+        try retrying { try store.ping() }
+        try retrying { _ = try service.createExperiment(name: "after") }
         try retrying { try service.logParam(runID: run, key: "after", value: "3") }
         try retrying { try service.logMetric(runID: run, Metric(key: "loss", value: 0.25, timestamp: 2, step: 2)) }
         let seen = try service.run(id: run)
         #expect(Set(seen.params.map(\.key)) == ["lr", "after"])
         #expect(seen.metrics == [Metric(key: "loss", value: 0.25, timestamp: 2, step: 2)])
         #expect(try service.experiment(named: "before").experimentID == exp)
-        #expect(try store.db.withConnection { try $0.rows("SELECT inet_server_port()") } == [[.integer(Int64(pair.standby))]])
+        let ports = try (0..<4).map { _ in try store.db.withConnection { try $0.rows("SELECT inet_server_port()") } }
+        #expect(ports.allSatisfy { $0 == [[.integer(Int64(pair.standby))]] }, "\(ports)")
+        // The old primary goes away for good: nothing changes for the server.
+        try Pair.script("kill", pair.primaryDir)
+        _ = try service.createExperiment(name: "later")
     }
 }

@@ -30,9 +30,6 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
     /// The server accepts no writes (`25006`): a standby, a primary a failover demoted, or `default_transaction_read_only`.
     public var isReadOnly: Bool { sqlState == "25006" }
-    /// The connection is no use for writes after this error: lost (no SQLSTATE), or on a server that accepts no writes,
-    /// so that a new connection looks again for the one that does (``PostgresURI/endpoints``).
-    public var dropsConnection: Bool { sqlState == nil || isReadOnly }
 
     init(_ error: any Error, sql: String?) {
         self.sql = sql
@@ -69,6 +66,10 @@ public final class PostgresDatabase: Sendable {
     let poolSize: Int
     let idle = Mutex<[Pooled]>([])
     let nextID = Atomic<Int>(0)
+    /// Connections with an id below this are retired: closed when next lent or given back. Raised to every connection
+    /// made so far when one finds its server refusing writes (a failover demoted it): the others reached the same
+    /// server, and would keep serving reads from it after a standby took over.
+    let retiredBelow = Atomic<Int>(0)
     /// Calls holding a connection of the pool now, and calls that gave up waiting for one.
     let inUse = Atomic<Int>(0), poolTimeouts = Atomic<Int>(0)
     /// How long a lost connection is retried before a request fails.
@@ -139,6 +140,9 @@ public final class PostgresDatabase: Sendable {
         let connection: PostgresConnection
         /// The server it reached.
         let endpoint: PostgresURI.Endpoint
+        /// Set when a statement on it was refused as a write on a read-only server (SQLSTATE `25006`), however the
+        /// caller then reports the error: the pool retires it, and every connection made before it.
+        let refusedWrite = Atomic<Bool>(false)
         /// Prepared statements by their text (with the binds' types spelled out: see ``Connection/text(_:_:)``).
         let prepared = Mutex<[String: PreparedQuery]>([:])
         /// Statements sent and not waited for yet, oldest first (``Connection/exec(_:_:)``).
@@ -164,6 +168,7 @@ public final class PostgresDatabase: Sendable {
                 let timer = loop.scheduleTask(in: answer.timeout) { answer.expire() }
                 send().whenComplete { result in
                     timer.cancel()
+                    if case .failure(let error) = result, PostgresError(error, sql: nil).isReadOnly { self.refusedWrite.store(true, ordering: .relaxed) }
                     answer.settle(result)
                 }
             }
@@ -315,12 +320,22 @@ public final class PostgresDatabase: Sendable {
                 let connection = try PostgresConnection.connect(on: group.next(), configuration: configurations[i],
                                                                 id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait()
                 let pooled = Pooled(connection, endpoint: endpoint, answerTimeout: answerTimeout)
-                guard let unsuitable = try unsuitable(pooled) else { return pooled }
+                let unsuitable: String?
+                do {
+                    unsuitable = try self.unsuitable(pooled)
+                } catch {
+                    connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
+                    throw error
+                }
+                guard let unsuitable else { return pooled }
                 connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
                 failures.append(uri.endpoints.count == 1 ? unsuitable : "\(endpoint): \(unsuitable)")
             } catch {
                 let e = error as? PostgresError ?? PostgresError(error, sql: nil)
+                // A server that answered and refused the login stops the search, as in libpq: the other hosts are the
+                // same database's, and would refuse it too (or, worse, take credentials meant for this one).
                 if uri.endpoints.count == 1 { throw e }
+                guard e.sqlState?.hasPrefix("28") != true else { throw PostgresError(NoSuitableServer(reasons: failures + ["\(endpoint): \(e.message)"]), sql: nil) }
                 failures.append("\(endpoint): \(e.message)")
             }
         }
@@ -379,21 +394,43 @@ public final class PostgresDatabase: Sendable {
             permits.signal()
         }
         var pooled = idle.withLock { $0.popLast() }
+        while let p = pooled, isRetired(p) {
+            p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
+            pooled = idle.withLock { $0.popLast() }
+        }
         if pooled?.connection.isClosed ?? true { pooled = try reconnecting ? reconnect() : connect() }
         let p = pooled!, c = p.connection
         do {
             let connection = Connection(pooled: p, logger: logger)
             let r = try body(connection)
             try connection.settle()  // statements sent without waiting are answered before the call returns
-            if !c.isClosed { idle.withLock { $0.append(p) } }
+            giveBack(p)
             return r
-        } catch let e as PostgresError where e.dropsConnection {
+        } catch let e as PostgresError where e.sqlState == nil {
             c.close().whenComplete { _ in withExtendedLifetime(p) {} }
             throw e
         } catch {
             try? Connection(pooled: p, logger: logger).settle()
-            if !c.isClosed { idle.withLock { $0.append(p) } }
+            giveBack(p)
             throw error
+        }
+    }
+
+    /// Whether `p` is retired (see ``retiredBelow``), or refused a write itself: then every connection made so far is.
+    func isRetired(_ p: Pooled) -> Bool {
+        if p.refusedWrite.load(ordering: .relaxed) {
+            retiredBelow.store(nextID.load(ordering: .relaxed) + 1, ordering: .relaxed)
+            return true
+        }
+        return p.connection.id < retiredBelow.load(ordering: .relaxed)
+    }
+
+    /// Puts a lent connection back in the pool, or closes it: closed already, or retired.
+    func giveBack(_ p: Pooled) {
+        if isRetired(p) {
+            p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
+        } else if !p.connection.isClosed {
+            idle.withLock { $0.append(p) }
         }
     }
 

@@ -217,8 +217,15 @@ public final class PostgresMetadataStore: MetadataStore {
                 try c.execute("BEGIN")
                 do {
                     try c.execute("SET LOCAL statement_timeout = \(limit); SET LOCAL lock_timeout = \(limit)")
-                    _ = try c.rows("SELECT 1 FROM experiments LIMIT 1")
+                    let readOnly = try c.rows("SELECT current_setting('transaction_read_only'), (SELECT 1 FROM experiments LIMIT 1)").first?.first == .text("on")
                     try c.execute("COMMIT")
+                    if readOnly {
+                        // A standby, or a primary a failover demoted: not ready for writes. The pool looks again.
+                        c.pooled.refusedWrite.store(true, ordering: .relaxed)
+                        var e = PostgresError(TrackingError(.temporarilyUnavailable, "read-only"), sql: nil)
+                        (e.sqlState, e.message) = ("25006", "the server reached (\(c.pooled.endpoint)) takes no writes")
+                        throw e
+                    }
                 } catch {
                     // Back in the pool only outside the transaction: a ROLLBACK that fails has the connection closed.
                     do { try c.execute("ROLLBACK") } catch { throw PostgresError(error, sql: "ROLLBACK") }

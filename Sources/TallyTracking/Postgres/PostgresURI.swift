@@ -228,8 +228,11 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
                 hosts.append(decode(host))
                 ports.append(String(port))
             }
-            if hosts.contains(where: { !$0.isEmpty }) { out["host"] = hosts.joined(separator: ",") }
-            if ports.contains(where: { !$0.isEmpty }) { out["port"] = ports.joined(separator: ",") }
+            // As libpq keeps them: a list is given when its text is not empty, so `h1,h2` gives the port `,` (5432 for
+            // both, whatever PGPORT says) and `:1,:2` two default hosts.
+            let host = hosts.joined(separator: ","), port = ports.joined(separator: ",")
+            if !host.isEmpty { out["host"] = host }
+            if !port.isEmpty { out["port"] = port }
         }
         // A second `@` (the host is never echoed: it would be the password's tail).
         if out["host"]?.contains("@") == true { throw TrackingError.invalid("The PostgreSQL URI's password holds '@': write it as %40") }
