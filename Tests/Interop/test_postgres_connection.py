@@ -95,12 +95,28 @@ def pg_test(*args):
     return subprocess.run([script, *args], check=True, capture_output=True, text=True, env={**os.environ, "PG_TEST_TLS": "0"}).stdout.strip()
 
 
-def test_a_failover_is_followed_with_the_clients_retries():
-    """A primary and its streaming standby of their own, listed in one URI with `target_session_attrs=read-write`: the
-    server writes to the primary; the primary dies and the standby is promoted; the client's next requests (its
-    retries of the 503s while the server finds the new primary) go on there, with everything written before."""
+def sql(port, query, *args):
+    """The first row of `query` on the test pair's server at `port` (autocommit)."""
     import psycopg2
+    conn = psycopg2.connect(f"postgresql://tally:tally@127.0.0.1:{port}/tally?sslmode=disable")
+    try:
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute(query, args)
+        return cur.fetchone() if cur.description else None
+    finally:
+        conn.close()
+
+
+def test_a_failover_is_followed_with_the_clients_retries(monkeypatch):
+    """A primary and its streaming standby of their own, listed in one URI (the standby first) with
+    `target_session_attrs=read-write`: the server writes to the primary. Then the primary is fenced (it still answers,
+    and takes no writes) and the standby promoted: the client's next requests (its retries of the 503s) go on on the new
+    primary, and nothing more reaches the old one. Then the old primary dies, and nothing changes."""
     import uuid
+    # The client's retries as a user has them (the suite turns them off: conftest), sooner (the factor is an int).
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     # Directories the postgres user can reach (pg-test makes and chowns them): not under this run's private TMPDIR.
     base = f"/tmp/tally-failover-{uuid.uuid4().hex[:12]}"
     primary, standby = base + "-primary", base + "-standby"
@@ -116,30 +132,30 @@ def test_a_failover_is_followed_with_the_clients_retries():
         c.log_param(run, "lr", "0.1")
         for step in range(3):
             c.log_metric(run, "loss", 1.0 / (step + 1), step=step)
-        # The standby has everything before the primary dies (replication is asynchronous).
-        with psycopg2.connect(f"postgresql://tally:tally@127.0.0.1:{p}/tally?sslmode=disable") as a:
-            a.autocommit = True
-            lsn = a.cursor()
-            lsn.execute("SELECT pg_current_wal_lsn()::text")
-            target = lsn.fetchone()[0]
-        with psycopg2.connect(f"postgresql://tally:tally@127.0.0.1:{s}/tally?sslmode=disable") as b:
-            b.autocommit = True
-            for _ in range(500):
-                cur = b.cursor()
-                cur.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,))
-                if cur.fetchone()[0]:
-                    break
-                time.sleep(0.02)
-        pg_test("kill", primary)
+        # The standby has everything before the failover (replication is asynchronous).
+        target = sql(p, "SELECT pg_current_wal_lsn()::text")[0]
+        for _ in range(500):
+            if sql(s, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", target)[0]:
+                break
+            time.sleep(0.02)
+        # The old primary fenced (still answering, read-only), the standby promoted.
+        sql(p, "ALTER SYSTEM SET default_transaction_read_only = on")
+        sql(p, "SELECT pg_reload_conf()")
         pg_test("promote", standby)
         c.log_metric(run, "loss", 0.1, step=3)
+        after = c.create_experiment("after-failover")
         c.log_param(run, "after", "failover")
+        assert sql(s, "SELECT count(*) FROM experiments WHERE name = 'after-failover'")[0] == 1
+        assert sql(p, "SELECT count(*) FROM experiments WHERE name = 'after-failover'")[0] == 0
+        # The old primary dies: nothing changes for the server.
+        pg_test("kill", primary)
         c.set_terminated(run)
         r = c.get_run(run)
         assert r.data.params == {"lr": "0.1", "after": "failover"}
         assert r.data.metrics == {"loss": 0.1} and r.info.status == "FINISHED"
         assert [m.value for m in c.get_metric_history(run, "loss")] == [1.0, 0.5, 1.0 / 3, 0.1]
         assert c.get_experiment_by_name("before-failover").experiment_id == exp
+        assert c.get_experiment_by_name("after-failover").experiment_id == after
     finally:
         if server:
             server.stop()

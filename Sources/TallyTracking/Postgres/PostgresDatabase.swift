@@ -249,7 +249,7 @@ public final class PostgresDatabase: Sendable {
                 PostgresConnection.Configuration(unixSocketPath: $0, username: uri.user, password: e.password, database: uri.database)
             } ?? PostgresConnection.Configuration(host: e.host, port: e.port, username: uri.user, password: e.password, database: uri.database, tls: tls)
             configuration.options.additionalStartupParameters = [("application_name", applicationName)] + (uri.serverOptions.map { [("options", $0)] } ?? [])
-            if let seconds = uri.connectTimeout { configuration.options.connectTimeout = .seconds(Int64(seconds)) }
+            configuration.options.connectTimeout = .seconds(Int64(uri.connectTimeout ?? PostgresURI.defaultConnectTimeout))
             return configuration
         }
     }
@@ -343,10 +343,13 @@ public final class PostgresDatabase: Sendable {
     }
 
     /// Why the server `p` reached does not suit the URI's `target_session_attrs`, or `nil` when it does (always for
-    /// `any`: no question asked). One round trip: whether it is a standby, and whether it takes writes by default.
+    /// `any`: no question asked). One round trip: whether it is a standby, and whether it takes writes by default. Its
+    /// answer is waited for as long as the connection itself was (`connect_timeout`), as libpq waits: a host that
+    /// accepts connections and answers nothing is passed over as soon as one that does not accept them.
     func unsuitable(_ p: Pooled) throws -> String? {
         guard uri.sessionAttributes != .any else { return nil }
-        let row = try Connection(pooled: p, logger: logger)
+        let probe = Pooled(p.connection, endpoint: p.endpoint, answerTimeout: .seconds(Int64(uri.connectTimeout ?? PostgresURI.defaultConnectTimeout)))
+        let row = try Connection(pooled: probe, logger: logger)
             .rows("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('default_transaction_read_only')").first
         let attrs = "target_session_attrs=\(uri.sessionAttributes.rawValue)"
         if row?.first == .integer(1) { return "a standby (in recovery), and \(attrs) asks for a server that takes writes" }
@@ -419,7 +422,7 @@ public final class PostgresDatabase: Sendable {
     /// Whether `p` is retired (see ``retiredBelow``), or refused a write itself: then every connection made so far is.
     func isRetired(_ p: Pooled) -> Bool {
         if p.refusedWrite.load(ordering: .relaxed) {
-            retiredBelow.store(nextID.load(ordering: .relaxed) + 1, ordering: .relaxed)
+            retiredBelow.max(nextID.load(ordering: .relaxed) + 1, ordering: .relaxed)  // never lowered by a racing caller
             return true
         }
         return p.connection.id < retiredBelow.load(ordering: .relaxed)

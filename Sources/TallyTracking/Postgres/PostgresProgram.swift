@@ -91,7 +91,7 @@ struct PostgresProgram: Sendable {
         env["PGSSLKEY"] = uri.clientKey
         env["PGSSLMINPROTOCOLVERSION"] = uri.minimumTLSVersion.rawValue
         env["PGSSLMAXPROTOCOLVERSION"] = uri.maximumTLSVersion?.rawValue
-        env["PGCONNECT_TIMEOUT"] = String(uri.connectTimeout ?? 10)  // the store's default; libpq's is no limit
+        env["PGCONNECT_TIMEOUT"] = String(uri.connectTimeout ?? PostgresURI.defaultConnectTimeout)  // libpq's default is no limit
         env["PGOPTIONS"] = uri.serverOptions
         return env
     }

@@ -154,6 +154,10 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     /// The URI schemes taken for PostgreSQL (MLflow's SQLAlchemy spelling among them).
     public static let schemes = ["postgresql+psycopg2", "postgresql+psycopg", "postgresql", "postgres"]
 
+    /// How long a connection attempt may take when the URI does not say (`connect_timeout`), in seconds: libpq waits
+    /// without bound, Tally never does.
+    public static let defaultConnectTimeout = 10
+
     /// libpq's default socket directory, where a URI without a host connects (Debian's libpq).
     public static let defaultSocketDirectory = "/var/run/postgresql"
 
