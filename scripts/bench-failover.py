@@ -4,12 +4,16 @@
 `postgresql://…@standby,primary/tally?target_session_attrs=read-write`, C clients logging one metric point per
 request without pause (each retrying a 503 at once, as fast as possible: the server's own recovery, not a client's
 backoff). After a few seconds the primary is killed (immediate: a crash) and, D ms later, the standby promoted.
-Prints per round: the answers by status during the whole run (anything but 200 and 503 is a failure), the longest
-time no write was acknowledged (the outage the clients saw, from the last write answered before the kill to the first
-after it; the kill and the promotion themselves take ~0.1 s each), the slowest request, the latest steps the new
-primary lacks of what was acknowledged before the kill (replication is asynchronous), and the server's RSS.
+Prints per round: the answers by status during the whole run (anything but 200 and 503 is a failure; the first
+answer of each status shown); the longest time no write was acknowledged (the outage the clients saw: from the last
+write answered before the kill to the first after it, or to the end of the run when none came; the kill and the
+promotion themselves take ~0.1 s each); the slowest request; the latest steps the new primary lacks of what was
+acknowledged before the kill (replication is asynchronous); and the server's RSS.
 
-    scripts/bench-failover.py .build/release/tally --rounds 3 --clients 4 --promote-after-ms 500 [--mlflow]
+    scripts/bench-failover.py .build/release/tally --rounds 3 --clients 4 --promote-after-ms 500 [--mlflow] [--fence]
+
+--fence: instead of the kill, the primary is fenced (`default_transaction_read_only = on`, reloaded: it still answers
+and takes no writes, as a demoted or isolated primary may), and stopped only after the run.
 
 --mlflow runs each round against a real `mlflow server` too (4 workers, psycopg2: libpq's own host list and
 target_session_attrs, through SQLAlchemy's `?host=…&host=…` spelling), on a pair of its own.
@@ -37,20 +41,18 @@ def pg_test(*args):
 
 
 def post(url, path, body):
-    """(status, seconds) of one JSON POST."""
+    """(status, the answer's text) of one JSON POST; status -1 when no answer came."""
     req = urllib.request.Request(url + path, method="POST", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            r.read()
-            return r.status
+            return r.status, r.read()
     except urllib.error.HTTPError as e:
-        e.read()
-        return e.code
-    except OSError:
-        return -1
+        return e.code, e.read()
+    except OSError as e:
+        return -1, str(e).encode()
 
 
-def one_round(binary, clients, promote_after, before_kill):
+def one_round(binary, clients, promote_after, before_kill, fence=False):
     base = f"/tmp/bench-failover-{uuid.uuid4().hex[:10]}"
     primary, standby = base + "-primary", base + "-standby"
     p = int(pg_test("start", primary).rsplit(":", 1)[1].split("/")[0])
@@ -67,6 +69,7 @@ def one_round(binary, clients, promote_after, before_kill):
         exp = call(api, "POST", "/experiments/create", {"name": "failover"})["experiment_id"]
         runs = [call(api, "POST", "/runs/create", {"experiment_id": exp})["run"]["info"]["run_id"] for _ in range(clients)]
         statuses = collections.Counter()
+        errors = {}  # the first answer of each status but 200
         acked = {}  # run -> last step acknowledged before the kill started
         done = []  # completion times of acknowledged writes
         slowest = [0.0]
@@ -78,10 +81,12 @@ def one_round(binary, clients, promote_after, before_kill):
             step = 0
             while not stop.is_set():
                 started = time.monotonic()
-                status = post(api, "/runs/log-metric", {"run_id": run, "key": "loss", "value": 1.0 / (step + 1), "timestamp": step, "step": step})
+                status, text = post(api, "/runs/log-metric", {"run_id": run, "key": "loss", "value": 1.0 / (step + 1), "timestamp": step, "step": step})
                 now = time.monotonic()
                 with lock:
                     statuses[status] += 1
+                    if status != 200:
+                        errors.setdefault(status, text.decode(errors="replace")[:200])
                     slowest[0] = max(slowest[0], now - started)
                     if status == 200:
                         done.append(now)
@@ -97,12 +102,18 @@ def one_round(binary, clients, promote_after, before_kill):
         rss = server_rss(proc)
         with lock:
             killed[0] = time.monotonic()
-        pg_test("kill", primary)
+        if fence:
+            admin = ["psql", f"postgresql://tally:tally@127.0.0.1:{p}/tally?sslmode=disable", "-XAtq"]
+            subprocess.run(admin + ["-c", "ALTER SYSTEM SET default_transaction_read_only = on", "-c", "SELECT pg_reload_conf()"],
+                           check=True, capture_output=True)
+        else:
+            pg_test("kill", primary)
         time.sleep(promote_after / 1000)
         promoted = time.monotonic()
         pg_test("promote", standby)
         time.sleep(3)
         stop.set()
+        ended = time.monotonic()
         for t in threads:
             t.join()
         # What the new primary lacks of what was acknowledged before the kill: each run's latest step.
@@ -111,10 +122,10 @@ def one_round(binary, clients, promote_after, before_kill):
             r = call(api, "GET", f"/runs/get?run_id={run}")["run"]["data"].get("metrics", [])
             latest = max((m["step"] for m in r), default=-1)
             lost += max(0, acked.get(run, -1) - latest)
-        times = sorted(done)
+        times = sorted(done) + [ended]  # writes that never resumed: the outage lasts to the end
         gap = max((b - a for a, b in zip(times, times[1:]) if b > killed[0]), default=None)
         after = [t for t in times if t > promoted]
-        return {"statuses": dict(statuses), "outage_ms": round(gap * 1000) if gap else None,
+        return {"statuses": dict(statuses), "first_errors": errors, "outage_ms": round(gap * 1000) if gap else None,
                 "promote_to_write_ms": round((after[0] - promoted) * 1000) if after else None,
                 "slowest_request_ms": round(slowest[0] * 1000), "latest_steps_behind": lost, "rss_mb": round(rss[0], 1)}
     finally:
@@ -131,11 +142,12 @@ def main():
     ap.add_argument("--promote-after-ms", type=int, default=500, help="from the kill to the promotion (a failover manager's detection)")
     ap.add_argument("--before-kill", type=float, default=3.0, help="seconds of writes before the kill")
     ap.add_argument("--mlflow", action="store_true", help="each round against a real mlflow server too")
+    ap.add_argument("--fence", action="store_true", help="fence the primary (read-only, still answering) instead of killing it")
     args = ap.parse_args()
     for i in range(args.rounds):
         for server in [os.path.abspath(args.tally)] + (["mlflow"] if args.mlflow else []):
             print(json.dumps({"round": i + 1, "server": "mlflow" if server == "mlflow" else "tally",
-                              **one_round(server, args.clients, args.promote_after_ms, args.before_kill)}), flush=True)
+                              **one_round(server, args.clients, args.promote_after_ms, args.before_kill, args.fence)}), flush=True)
 
 
 if __name__ == "__main__":
