@@ -132,12 +132,16 @@ def test_a_failover_is_followed_with_the_clients_retries(monkeypatch):
         c.log_param(run, "lr", "0.1")
         for step in range(3):
             c.log_metric(run, "loss", 1.0 / (step + 1), step=step)
-        # The standby has everything before the failover (replication is asynchronous).
-        target = sql(p, "SELECT pg_current_wal_lsn()::text")[0]
-        for _ in range(500):
+        # The standby has everything before the failover (replication is asynchronous). The insert position: the test
+        # cluster commits without waiting for the WAL's write (synchronous_commit off), so the write position may not
+        # include the last commits yet.
+        target = sql(p, "SELECT pg_current_wal_insert_lsn()::text")[0]
+        for _ in range(1500):
             if sql(s, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", target)[0]:
                 break
             time.sleep(0.02)
+        else:
+            raise AssertionError("the standby did not catch up with the primary in 30 s")
         # The old primary fenced (still answering, read-only), the standby promoted.
         sql(p, "ALTER SYSTEM SET default_transaction_read_only = on")
         sql(p, "SELECT pg_reload_conf()")

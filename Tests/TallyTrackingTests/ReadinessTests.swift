@@ -123,4 +123,49 @@ import Glibc
         try f.scratch!.allowConnections(true)
         #expect(f.service.readiness().isReady)
     }
+
+    /// The role's password changed under a running server (its sessions ended): requests answer 503 with the reason
+    /// at once (a refused login is not retried for the reconnect's 10 s), the server is unready, and both recover when
+    /// the password is the server's again.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func aPasswordChangedUnderTheServer() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let role = "rotated_\(UInt32.random(in: 0...UInt32.max))"
+        let admin = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 1)
+        defer { admin.close() }
+        try admin.withConnection { try $0.execute("CREATE ROLE \(role) LOGIN PASSWORD 'first'; ALTER DATABASE \(scratch.name) OWNER TO \(role)") }
+        defer { try? admin.withConnection { try $0.execute("DROP DATABASE IF EXISTS \(scratch.name) WITH (FORCE); DROP ROLE IF EXISTS \(role)") } }
+        var uri = scratch.uri
+        uri.user = role
+        uri.password = "first"
+        let dir = NSTemporaryDirectory() + "tally-rotated-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = try PostgresMetadataStore(uri: uri, poolSize: 2, now: 1)
+        defer { store.close() }
+        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir), clock: { 1_700_000_000_000 })
+        _ = try service.createExperiment(name: "before")
+        func rotate(_ password: String) throws {
+            try admin.withConnection { c in
+                try c.execute("ALTER ROLE \(role) PASSWORD '\(password)'")
+                _ = try c.rows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ?", [.text(role)])
+            }
+        }
+        try rotate("second")
+        var said = ""
+        let started = DispatchTime.now().uptimeNanoseconds
+        for attempt in 0..<3 {  // the first may meet a connection the database just ended
+            do {
+                _ = try service.createExperiment(name: "during-\(attempt)")
+            } catch let e as TrackingError {
+                #expect(e.code == .temporarilyUnavailable, "\(e)")
+                said = e.message
+            }
+        }
+        #expect(said.contains("refused the login: password authentication failed for user \"\(role)\""), "\(said)")
+        #expect(DispatchTime.now().uptimeNanoseconds - started < 5_000_000_000, "a refused login was retried")
+        #expect(!service.readiness().isReady)
+        try rotate("first")
+        _ = try service.createExperiment(name: "after")
+        #expect(service.readiness().isReady)
+    }
 }

@@ -30,6 +30,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" }
     /// The server accepts no writes (`25006`): a standby, a primary a failover demoted, or `default_transaction_read_only`.
     public var isReadOnly: Bool { sqlState == "25006" }
+    /// The server refused the login (class `28`: a wrong or changed password, a role dropped or not allowed in).
+    public var isLoginRefused: Bool { sqlState?.hasPrefix("28") == true }
 
     init(_ error: any Error, sql: String?) {
         self.sql = sql
@@ -335,7 +337,11 @@ public final class PostgresDatabase: Sendable {
                 // A server that answered and refused the login stops the search, as in libpq: the other hosts are the
                 // same database's, and would refuse it too (or, worse, take credentials meant for this one).
                 if uri.endpoints.count == 1 { throw e }
-                guard e.sqlState?.hasPrefix("28") != true else { throw PostgresError(NoSuitableServer(reasons: failures + ["\(endpoint): \(e.message)"]), sql: nil) }
+                guard !e.isLoginRefused else {
+                    var refused = PostgresError(NoSuitableServer(reasons: failures + ["\(endpoint): \(e.message)"]), sql: nil)
+                    refused.sqlState = e.sqlState
+                    throw refused
+                }
                 failures.append("\(endpoint): \(e.message)")
             }
         }
@@ -365,7 +371,8 @@ public final class PostgresDatabase: Sendable {
         var description: String { reasons.joined(separator: "; ") }
     }
 
-    /// A new connection, retried with exponential backoff (50 ms doubling to 2 s) for up to ``reconnectMillis``.
+    /// A new connection, retried with exponential backoff (50 ms doubling to 2 s) for up to ``reconnectMillis``; a
+    /// refused login is not retried (the same credentials would be refused again: the request answers at once).
     func reconnect() throws -> Pooled {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(Self.reconnectMillis) * 1_000_000
         var wait: UInt64 = 50_000_000
@@ -373,7 +380,7 @@ public final class PostgresDatabase: Sendable {
             do {
                 return try connect()
             } catch {
-                guard DispatchTime.now().uptimeNanoseconds + wait < deadline else { throw error }
+                guard DispatchTime.now().uptimeNanoseconds + wait < deadline, (error as? PostgresError)?.isLoginRefused != true else { throw error }
                 Thread.sleep(forTimeInterval: Double(wait) / 1e9)
                 wait = min(wait * 2, 2_000_000_000)
             }

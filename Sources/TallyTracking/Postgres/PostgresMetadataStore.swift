@@ -183,6 +183,11 @@ public final class PostgresMetadataStore: MetadataStore {
         if e.sqlState == nil {
             return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.address)) cannot be reached: \(e.message)")
         }
+        if e.isLoginRefused {
+            // The password changed (or the role went) under a running server: its operator's to fix, and the request
+            // may succeed once they have.
+            return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.address)) refused the login: \(e.message)")
+        }
         if e.isUnrepresentable {
             return TrackingError(.invalidParameterValue, "Invalid value: \(e.message)")
         }
