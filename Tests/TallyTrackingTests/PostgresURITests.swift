@@ -81,8 +81,8 @@ import Testing
             _ = try Self.resolve("postgresql://u@h/d?ssl_max_protocol_version=TLSv1.1")
         }
         // What the connections are made with.
-        let c = try PostgresDatabase.configuration(try Self.resolve("postgresql://u@h/d?connect_timeout=9&options=-c%20work_mem%3D8MB"),
-                                                   applicationName: "tally schema 9")
+        let c = try PostgresDatabase.configurations(try Self.resolve("postgresql://u@h/d?connect_timeout=9&options=-c%20work_mem%3D8MB"),
+                                                    applicationName: "tally schema 9")[0]
         #expect(c.options.connectTimeout == .seconds(9))
         #expect(c.options.additionalStartupParameters.map { "\($0.0)=\($0.1)" } == ["application_name=tally schema 9", "options=-c work_mem=8MB"])
     }

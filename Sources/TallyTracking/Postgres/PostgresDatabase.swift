@@ -237,11 +237,6 @@ public final class PostgresDatabase: Sendable {
         var description: String { "the connection to PostgreSQL is closed" }
     }
 
-    /// How connections to the first of `uri`'s hosts are made (see ``configurations(_:applicationName:)``).
-    static func configuration(_ uri: PostgresURI, applicationName: String) throws -> PostgresConnection.Configuration {
-        try configurations(uri, applicationName: applicationName)[0]
-    }
-
     /// How connections to each of `uri`'s hosts are made: where, as whom, with what TLS (one context for all), in how
     /// long (`connect_timeout`, per host as in libpq), with the URI's server `options` and `applicationName`.
     static func configurations(_ uri: PostgresURI, applicationName: String) throws -> [PostgresConnection.Configuration] {

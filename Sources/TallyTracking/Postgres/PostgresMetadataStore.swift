@@ -220,21 +220,22 @@ public final class PostgresMetadataStore: MetadataStore {
         try mapped {
             try keyDB.withConnection(reconnecting: false) { c in
                 try c.execute("BEGIN")
+                let readOnly: Bool
                 do {
                     try c.execute("SET LOCAL statement_timeout = \(limit); SET LOCAL lock_timeout = \(limit)")
-                    let readOnly = try c.rows("SELECT current_setting('transaction_read_only'), (SELECT 1 FROM experiments LIMIT 1)").first?.first == .text("on")
+                    readOnly = try c.rows("SELECT current_setting('transaction_read_only'), (SELECT 1 FROM experiments LIMIT 1)").first?.first == .text("on")
                     try c.execute("COMMIT")
-                    if readOnly {
-                        // A standby, or a primary a failover demoted: not ready for writes. The pool looks again.
-                        c.pooled.refusedWrite.store(true, ordering: .relaxed)
-                        var e = PostgresError(TrackingError(.temporarilyUnavailable, "read-only"), sql: nil)
-                        (e.sqlState, e.message) = ("25006", "the server reached (\(c.pooled.endpoint)) takes no writes")
-                        throw e
-                    }
                 } catch {
                     // Back in the pool only outside the transaction: a ROLLBACK that fails has the connection closed.
                     do { try c.execute("ROLLBACK") } catch { throw PostgresError(error, sql: "ROLLBACK") }
                     throw error
+                }
+                if readOnly {
+                    // A standby, or a primary a failover demoted: not ready for writes. The pool looks again.
+                    c.pooled.refusedWrite.store(true, ordering: .relaxed)
+                    var e = PostgresError(TrackingError(.temporarilyUnavailable, "read-only"), sql: nil)
+                    (e.sqlState, e.message) = ("25006", "the server reached (\(c.pooled.endpoint)) takes no writes")
+                    throw e
                 }
             }
         }

@@ -164,15 +164,14 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     /// `postgresql://user@host:port/database` (no password); several hosts, or a socket, as `host` and `port`
     /// parameters; `target_session_attrs` and `load_balance_hosts` when they are not the defaults.
     public var description: String {
-        var query: [String] = []
+        var query: [String] = [], authority = address
+        if endpoints.count > 1 || socketPath != nil {
+            authority = ""
+            query = ["host=" + endpoints.map(\.host).joined(separator: ","), "port=" + endpoints.map { String($0.port) }.joined(separator: ",")]
+        }
         if sessionAttributes != .any { query.append("target_session_attrs=\(sessionAttributes.rawValue)") }
         if loadBalanceHosts { query.append("load_balance_hosts=random") }
-        let tail = query.isEmpty ? "" : "?" + query.joined(separator: "&")
-        guard endpoints.count == 1 && socketPath == nil else {
-            let hosts = endpoints.map(\.host).joined(separator: ","), ports = endpoints.map { String($0.port) }.joined(separator: ",")
-            return "postgresql://\(user)@/\(database)?host=\(hosts)&port=\(ports)" + (query.isEmpty ? "" : "&" + query.joined(separator: "&"))
-        }
-        return "postgresql://\(user)@\(address)/\(database)" + tail
+        return "postgresql://\(user)@\(authority)/\(database)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
     /// The URI's parts as libpq's keywords (`user`, `password`, `host`, `port`, `dbname`, then its query
