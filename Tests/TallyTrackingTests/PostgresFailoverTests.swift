@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import TallyStore
 @testable import TallyTracking
@@ -261,7 +262,10 @@ import Testing
         #expect(try PostgresBackupTests.runNames(DataDirectory(target).metadataDump) == ["r1"])
         try pair.caughtUp()
 
-        // The old primary takes no more writes: each connection on it is dropped at its first refused write.
+        // The old primary takes no more writes: each connection on it is dropped at its first refused write. (The
+        // pool's periodic check of the server would find the fence first after PostgresDatabase.recheckMillis: put
+        // off here, for the refused write's own path; aClusterFollowsAFailover relies on the check.)
+        store.db.recheckAt.store(.max, ordering: .relaxed)
         try pair.admin(pair.primary, "ALTER SYSTEM SET default_transaction_read_only = on")
         try pair.admin(pair.primary, "SELECT pg_reload_conf()")
         Thread.sleep(forTimeInterval: 0.2)  // the reload reaches the other sessions
@@ -305,5 +309,72 @@ import Testing
         // The old primary goes away for good: nothing changes for the server.
         try Pair.script("kill", pair.primaryDir)
         _ = try service.createExperiment(name: "later")
+    }
+    /// A cluster's servers (docs/scale-out.md) across the failover: their leases and shared log are rows of the
+    /// database, so they move with it. The run's owner keeps its lease under the same epoch (no takeover, no replay),
+    /// its writes go on once the standby is promoted, the other server reads every acknowledged point from the log
+    /// there, a refused write leaves nothing behind, and the heartbeat renews the leases again.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func aClusterFollowsAFailover() throws {
+        let pair = try Pair()
+        defer { pair.stop() }
+        let uri = try PostgresURI(parsing: pair.uri([pair.standby, pair.primary], "&target_session_attrs=read-write"))
+        let dir = NSTemporaryDirectory() + "tally-cluster-failover-\(UInt32.random(in: 0...UInt32.max))"
+        var closers: [() -> Void] = []
+        defer {
+            for c in closers.reversed() { c() }
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        func server(_ node: String) throws -> TrackingService {
+            let meta = try PostgresMetadataStore(uri: uri, poolSize: 2, now: 1)
+            let db = try PostgresDatabase(uri: uri, poolSize: 2)
+            let metrics = try MetricStore(directory: dir + "/metrics-" + node, configuration: ClusterNode.storeConfiguration(StoreConfiguration()))
+            let cluster = try ClusterNode(state: ClusterState(db: db, node: node, url: "http://\(node).test", leaseMillis: 30_000),
+                                          metadata: meta, metrics: metrics)
+            closers.append { cluster.stop(); try? metrics.close(); meta.close(); db.close() }
+            return TrackingService(metadata: meta, metrics: metrics, cluster: cluster, clock: { 1_700_000_000_000 })
+        }
+        let a = try server("a"), b = try server("b")
+        func point(_ step: Int) -> Metric { Metric(key: "loss", value: Double(step) / 4, timestamp: 1, step: Int64(step)) }
+        let run = try a.createRun(experimentID: "0", runName: "r").info.runID
+        func steps(_ s: TrackingService) throws -> [Int64] { try s.history(runID: run, key: "loss").map(\.step) }
+        for i in 0..<20 { try a.logBatch(runID: run, metrics: [point(i)]) }
+        #expect(try steps(b) == Array(0..<20))
+        #expect(a.cluster!.ownedRuns == [run: 1])
+        try pair.caughtUp()
+
+        // Fenced, and the standby promoted half a second later, as a failover manager would. The pools' periodic
+        // check of the server (made due here, not waited for) finds the fence; a write arriving then waits inside the
+        // server for a suitable host and goes through on the new primary: no error reaches the client.
+        try pair.admin(pair.primary, "ALTER SYSTEM SET default_transaction_read_only = on")
+        try pair.admin(pair.primary, "SELECT pg_reload_conf()")
+        Thread.sleep(forTimeInterval: 0.2)
+        let fenced = ContinuousClock.now
+        let promotion = DispatchGroup(), promotionError = Mutex<String?>(nil), standbyDir = pair.standbyDir
+        DispatchQueue.global().async(group: promotion) {
+            Thread.sleep(forTimeInterval: 0.5)
+            do { try Pair.script("promote", standbyDir) } catch { promotionError.withLock { $0 = "\(error)" } }
+        }
+        defer { promotion.wait() }
+        let store = try #require(a.metadata as? PostgresMetadataStore)
+        for pool in [store.db, store.keyDB, a.cluster!.state.db] { pool.recheckAt.store(0, ordering: .relaxed) }
+        for i in 20..<40 { try a.logBatch(runID: run, metrics: [point(i)]) }
+        promotion.wait()
+        #expect(promotionError.withLock { $0 } == nil)
+        #expect(ContinuousClock.now - fenced > .milliseconds(500), "the first write waited for the promotion")
+        #expect(a.cluster!.ownedRuns == [run: 1], "the lease came through the failover: no takeover")
+        // b has only read since the fence, so nothing refused told its connections the old primary is read-only: they
+        // leave it at the pool's next check of the server (within PostgresDatabase.recheckMillis).
+        Thread.sleep(forTimeInterval: Double(PostgresDatabase.recheckMillis) / 1000)
+        #expect(try steps(b) == Array(0..<40))
+        #expect(try steps(a) == Array(0..<40))
+        a.cluster!.beat()
+        #expect(a.cluster!.heartbeatFailure == nil)
+        #expect(throws: OwnedElsewhere.self) { try b.logBatch(runID: run, metrics: [point(40)]) }
+        #expect(try b.run(id: run).metrics == [point(39)])
+
+        // The old primary gone for good changes nothing.
+        try Pair.script("kill", pair.primaryDir)
+        try a.logBatch(runID: run, metrics: [point(40)])
+        #expect(try steps(b).last == 40)
     }
 }

@@ -72,6 +72,13 @@ public final class PostgresDatabase: Sendable {
     /// made so far when one finds its server refusing writes (a failover demoted it): the others reached the same
     /// server, and would keep serving reads from it after a standby took over.
     let retiredBelow = Atomic<Int>(0)
+    /// When (monotonic nanoseconds) the next connection lent is asked again whether its server suits the URI's
+    /// `target_session_attrs` (``rechecked(_:reconnecting:)``): ``recheckMillis`` after the last time one was found to.
+    let recheckAt = Atomic<UInt64>(0)
+    /// How often a pool whose URI asks for a server that takes writes asks again whether its connections' server still
+    /// does (one round trip, on the connection lent at that moment): a server fenced by a failover (read-only, still
+    /// answering) is left within this time even by a server that only reads from it.
+    public static let recheckMillis: UInt64 = 1_000
     /// Calls holding a connection of the pool now, and calls that gave up waiting for one.
     let inUse = Atomic<Int>(0), poolTimeouts = Atomic<Int>(0)
     /// How long a lost connection is retried before a request fails.
@@ -324,7 +331,10 @@ public final class PostgresDatabase: Sendable {
                     connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
                     throw error
                 }
-                guard let unsuitable else { return pooled }
+                guard let unsuitable else {
+                    if uri.sessionAttributes != .any { recheckAt.store(DispatchTime.now().uptimeNanoseconds + Self.recheckMillis * 1_000_000, ordering: .relaxed) }
+                    return pooled
+                }
                 connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
                 failures.append(uri.endpoints.count == 1 ? unsuitable : "\(endpoint): \(unsuitable)")
             } catch {
@@ -358,6 +368,22 @@ public final class PostgresDatabase: Sendable {
             return "takes no writes by default (default_transaction_read_only is on), and \(attrs) asks for one that does"
         }
         return nil
+    }
+
+    /// `p`, or a new connection when `p`'s server no longer suits the URI's `target_session_attrs`: asked at most once
+    /// per ``recheckMillis`` across the pool (the caller that finds the time has come asks; the others go on). A server
+    /// found unsuitable (a failover fenced or demoted it) retires every connection made so far, as a refused write
+    /// does; a check that fails (the connection lost) drops `p` alone.
+    func rechecked(_ p: Pooled, reconnecting: Bool) throws -> Pooled {
+        guard uri.sessionAttributes != .any else { return p }
+        let now = DispatchTime.now().uptimeNanoseconds, at = recheckAt.load(ordering: .relaxed)
+        guard now >= at, recheckAt.compareExchange(expected: at, desired: now + Self.recheckMillis * 1_000_000, ordering: .relaxed).exchanged else { return p }
+        do {
+            guard try unsuitable(p) != nil else { return p }
+            retiredBelow.max(nextID.load(ordering: .relaxed) + 1, ordering: .relaxed)
+        } catch {}
+        p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
+        return try reconnecting ? reconnect() : connect()
     }
 
     /// None of the URI's hosts could be used: why, host by host.
@@ -403,7 +429,11 @@ public final class PostgresDatabase: Sendable {
             p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
             pooled = idle.withLock { $0.popLast() }
         }
-        if pooled?.connection.isClosed ?? true { pooled = try reconnecting ? reconnect() : connect() }
+        if let p = pooled, !p.connection.isClosed {
+            pooled = try rechecked(p, reconnecting: reconnecting)
+        } else {
+            pooled = try reconnecting ? reconnect() : connect()
+        }
         let p = pooled!, c = p.connection
         do {
             let connection = Connection(pooled: p, logger: logger)
