@@ -377,4 +377,26 @@ import Testing
         try a.logBatch(runID: run, metrics: [point(40)])
         #expect(try steps(b).last == 40)
     }
+    /// A server that keeps the connection and stops answering (its backend stopped with SIGSTOP, as a machine that
+    /// hangs): the pool's check of the server waits `connect_timeout`, not the statement limit, then drops the
+    /// connection and makes another (on a backend that answers).
+    @Test(.enabled(if: PostgresDatabaseTests.available && getuid() == 0)) func aServerThatStopsAnsweringIsLeftAfterTheConnectTimeout() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        var uri = scratch.uri
+        uri.sessionAttributes = .readWrite
+        uri.connectTimeout = 2
+        let db = try PostgresDatabase(uri: uri, poolSize: 1)
+        defer { db.close() }
+        func backend() throws -> Int32 { Int32(try db.withConnection { try $0.rows("SELECT pg_backend_pid()") }[0][0].int!) }
+        let hung = try backend()
+        try #require(kill(hung, SIGSTOP) == 0)
+        defer { kill(hung, SIGCONT) }
+        db.recheckAt.store(0, ordering: .relaxed)
+        let start = ContinuousClock.now
+        let next = try backend()
+        let waited = ContinuousClock.now - start
+        #expect(next != hung)
+        #expect(waited >= .seconds(2) && waited < .seconds(8), "\(waited)")
+    }
 }
