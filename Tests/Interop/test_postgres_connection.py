@@ -89,6 +89,24 @@ def test_mlflow_servers_environment_variables_configure_tally_server():
     assert "MLFLOW_PORT is 'http'" in said, said
 
 
+def test_several_hosts_left_to_any_are_cautioned_about_at_start():
+    """Two hosts and libpq's default `target_session_attrs=any`: the server starts (libpq would connect too) and its
+    log says that a standby may be chosen, and what to add; with `read-write` it says nothing."""
+    parts = urllib.parse.urlsplit(postgres_database())
+    host = f"{parts.hostname}:{parts.port}"
+    for query, cautioned in (("", True), ("?target_session_attrs=read-write", False)):
+        uri = urllib.parse.urlunsplit((parts.scheme, f"{parts.username}:{parts.password}@{host},{host}", parts.path, query.lstrip("?"), ""))
+        s = Server("--backend-store-uri", uri)
+        try:
+            MlflowClient(s.url).create_experiment(f"two-hosts-{cautioned}")
+            with open(os.path.join(s.dir, "server.log")) as f:
+                log = f.read()
+        finally:
+            s.stop()
+        said = "2 PostgreSQL hosts with target_session_attrs=any" in log and "add target_session_attrs=read-write" in log
+        assert said == cautioned, log
+
+
 def pg_test(*args):
     """scripts/pg-test ARGS; its output."""
     script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "pg-test")

@@ -82,6 +82,8 @@ public final class PostgresMetadataStore: MetadataStore {
     }
 
     public var location: String { db.uri.description }
+    /// The database's URI, as parsed.
+    public var uri: PostgresURI { db.uri }
     /// Always: any number of servers may share the database.
     public var shared: Bool { true }
 

@@ -92,6 +92,14 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     public var endpoints: [Endpoint]
     /// `target_session_attrs`: what a server must be for a connection to stay on it; the next host is tried otherwise.
     public var sessionAttributes: SessionAttributes = .any
+    /// What a server on several hosts should be told at start when the URI leaves the primary to chance: with `any`
+    /// (libpq's default) a connection stays on the first host that answers, a standby included, and every write on it
+    /// then fails until that host is promoted (docs/postgresql.md, "A primary and its standbys"). `nil` otherwise.
+    public var hostListCaution: String? {
+        guard endpoints.count > 1, sessionAttributes == .any else { return nil }
+        return "\(endpoints.count) PostgreSQL hosts with target_session_attrs=any: a connection stays on the first that answers, "
+            + "even a standby, and writes fail while it does; add target_session_attrs=read-write to the URI to connect to the primary only"
+    }
     /// `load_balance_hosts=random`: each connection tries the hosts in a random order, spreading connections over them.
     public var loadBalanceHosts = false
     /// Role to log in as.

@@ -141,6 +141,7 @@ struct ServerCommand: AsyncParsableCommand {
         } else {
             logger.warning("browser defences off (--disable-security-middleware): any web page this server's users open can read and write it")
         }
+        if let caution = (service.metadata as? PostgresMetadataStore)?.uri.hostListCaution { logger.warning("\(caution)") }
         if let cut = recovery.truncatedTail {
             logger.warning("WAL tail truncated", metadata: ["file": "\(cut.path)", "offset": "\(cut.offset)", "bytes": "\(cut.bytes)", "reason": "\(cut.reason)"])
         }
