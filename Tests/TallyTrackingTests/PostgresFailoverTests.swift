@@ -382,8 +382,10 @@ import Testing
     }
     /// A server that keeps the connection and stops answering (its backend stopped with SIGSTOP, as a machine that
     /// hangs): the pool's check of the server waits `connect_timeout`, not the statement limit, then drops the
-    /// connection and makes another (on a backend that answers).
-    @Test(.enabled(if: PostgresDatabaseTests.available && getuid() == 0)) func aServerThatStopsAnsweringIsLeftAfterTheConnectTimeout() throws {
+    /// connection and makes another (on a backend that answers). Only on the test cluster `scripts/pg-test` started on
+    /// this machine, run as root (the backend is the `postgres` user's), and only a process named `postgres` is stopped.
+    @Test(.enabled(if: PostgresDatabaseTests.available && getuid() == 0 && ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_SOCKET_DIR"] != nil))
+    func aServerThatStopsAnsweringIsLeftAfterTheConnectTimeout() throws {
         let scratch = try ScratchDatabase()
         defer { try? scratch.drop() }
         var uri = scratch.uri
@@ -393,6 +395,8 @@ import Testing
         defer { db.close() }
         func backend() throws -> Int32 { Int32(try db.withConnection { try $0.rows("SELECT pg_backend_pid()") }[0][0].int!) }
         let hung = try backend()
+        let name = try String(contentsOfFile: "/proc/\(hung)/comm", encoding: .utf8)
+        try #require(name.trimmingCharacters(in: .whitespacesAndNewlines) == "postgres", "pid \(hung) is '\(name)', not this machine's backend")
         try #require(kill(hung, SIGSTOP) == 0)
         defer { kill(hung, SIGCONT) }
         db.recheckAt.store(0, ordering: .relaxed)

@@ -16,6 +16,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The statement, when one was being run.
     public var sql: String?
+    /// No answer came within the connection's deadline (``PostgresDatabase/NoAnswer``): the connection was closed.
+    public var isUnanswered = false
 
     /// `PostgreSQL error STATE: message (in: sql)`.
     public var description: String {
@@ -44,6 +46,7 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         } else {
             sqlState = nil
             message = "\(error)"
+            isUnanswered = error is PostgresDatabase.NoAnswer
         }
     }
 }
@@ -72,8 +75,15 @@ public final class PostgresDatabase: Sendable {
     /// made so far when one finds its server refusing writes (a failover demoted it): the others reached the same
     /// server, and would keep serving reads from it after a standby took over.
     let retiredBelow = Atomic<Int>(0)
+    /// The same per host of the URI (by index): raised when a connection finds that host unsuitable (a new
+    /// connection's question, or the pool's periodic one), retiring the connections made to it before.
+    let hostRetiredBelow: [Bound]
+    /// A connection id bound (``hostRetiredBelow``).
+    final class Bound: Sendable {
+        let below = Atomic<Int>(0)
+    }
     /// When (monotonic nanoseconds) the next connection lent is asked again whether its server suits the URI's
-    /// `target_session_attrs` (``rechecked(_:reconnecting:)``): ``recheckMillis`` after the last time one was found to.
+    /// `target_session_attrs` (``rechecked(_:reconnecting:)``): ``recheckMillis`` after the last time one was asked.
     let recheckAt = Atomic<UInt64>(0)
     /// How often a pool whose URI asks for a server that takes writes asks again whether its connections' server still
     /// does (one round trip, on the connection lent at that moment): a server fenced by a failover (read-only, still
@@ -130,6 +140,8 @@ public final class PostgresDatabase: Sendable {
             throw unreachable("the URI's TLS files (sslrootcert, sslcert, sslkey) cannot be used: \(error)")
         }
         permits = DispatchSemaphore(value: poolSize)
+        hostRetiredBelow = uri.endpoints.map { _ in Bound() }
+        recheckAt.store(DispatchTime.now().uptimeNanoseconds + Self.recheckMillis * 1_000_000, ordering: .relaxed)
         do {
             idle.withLock { $0 = [] }
             let first = try connect()
@@ -147,8 +159,8 @@ public final class PostgresDatabase: Sendable {
     /// A connection of the pool with the statements prepared on it.
     final class Pooled: Sendable {
         let connection: PostgresConnection
-        /// The server it reached.
-        let endpoint: PostgresURI.Endpoint
+        /// The server it reached, and its place in the URI's list.
+        let endpoint: PostgresURI.Endpoint, endpointIndex: Int
         /// Set when a statement on it was refused as a write on a read-only server (SQLSTATE `25006`), however the
         /// caller then reports the error: the pool retires it, and every connection made before it.
         let refusedWrite = Atomic<Bool>(false)
@@ -159,9 +171,10 @@ public final class PostgresDatabase: Sendable {
         /// The longest a statement's answer is waited for (``PostgresDatabase/answerTimeout``).
         let answerTimeout: TimeAmount
 
-        init(_ connection: PostgresConnection, endpoint: PostgresURI.Endpoint, answerTimeout: TimeAmount) {
+        init(_ connection: PostgresConnection, endpoint: PostgresURI.Endpoint, index: Int, answerTimeout: TimeAmount) {
             self.connection = connection
             self.endpoint = endpoint
+            endpointIndex = index
             self.answerTimeout = answerTimeout
         }
 
@@ -323,7 +336,7 @@ public final class PostgresDatabase: Sendable {
             do {
                 let connection = try PostgresConnection.connect(on: group.next(), configuration: configurations[i],
                                                                 id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait()
-                let pooled = Pooled(connection, endpoint: endpoint, answerTimeout: answerTimeout)
+                let pooled = Pooled(connection, endpoint: endpoint, index: i, answerTimeout: answerTimeout)
                 let unsuitable: String?
                 do {
                     unsuitable = try self.unsuitable(pooled)
@@ -331,11 +344,9 @@ public final class PostgresDatabase: Sendable {
                     connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
                     throw error
                 }
-                guard let unsuitable else {
-                    if uri.sessionAttributes != .any { recheckAt.store(DispatchTime.now().uptimeNanoseconds + Self.recheckMillis * 1_000_000, ordering: .relaxed) }
-                    return pooled
-                }
+                guard let unsuitable else { return pooled }
                 connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
+                retire(host: i)
                 failures.append(uri.endpoints.count == 1 ? unsuitable : "\(endpoint): \(unsuitable)")
             } catch {
                 let e = error as? PostgresError ?? PostgresError(error, sql: nil)
@@ -359,7 +370,7 @@ public final class PostgresDatabase: Sendable {
     /// accepts connections and answers nothing is passed over as soon as one that does not accept them.
     func unsuitable(_ p: Pooled) throws -> String? {
         guard uri.sessionAttributes != .any else { return nil }
-        let probe = Pooled(p.connection, endpoint: p.endpoint, answerTimeout: .seconds(Int64(uri.connectTimeout ?? PostgresURI.defaultConnectTimeout)))
+        let probe = Pooled(p.connection, endpoint: p.endpoint, index: p.endpointIndex, answerTimeout: .seconds(Int64(uri.connectTimeout ?? PostgresURI.defaultConnectTimeout)))
         let row = try Connection(pooled: probe, logger: logger)
             .rows("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('default_transaction_read_only')").first
         let attrs = "target_session_attrs=\(uri.sessionAttributes.rawValue)"
@@ -372,18 +383,26 @@ public final class PostgresDatabase: Sendable {
 
     /// `p`, or a new connection when `p`'s server no longer suits the URI's `target_session_attrs`: asked at most once
     /// per ``recheckMillis`` across the pool (the caller that finds the time has come asks; the others go on). A server
-    /// found unsuitable (a failover fenced or demoted it) retires every connection made so far, as a refused write
-    /// does; a check that fails (the connection lost) drops `p` alone.
+    /// found unsuitable (a failover fenced or demoted it), or silent for `connect_timeout` (a machine hung), retires
+    /// every connection made to it so far (``retire(host:)``); any other failure of the question (the connection
+    /// lost, the server's own error) drops `p` alone.
     func rechecked(_ p: Pooled, reconnecting: Bool) throws -> Pooled {
         guard uri.sessionAttributes != .any else { return p }
         let now = DispatchTime.now().uptimeNanoseconds, at = recheckAt.load(ordering: .relaxed)
         guard now >= at, recheckAt.compareExchange(expected: at, desired: now + Self.recheckMillis * 1_000_000, ordering: .relaxed).exchanged else { return p }
         do {
             guard try unsuitable(p) != nil else { return p }
-            retiredBelow.max(nextID.load(ordering: .relaxed) + 1, ordering: .relaxed)
+            retire(host: p.endpointIndex)
+        } catch where error is NoAnswer || (error as? PostgresError)?.isUnanswered == true {
+            retire(host: p.endpointIndex)
         } catch {}
         p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
         return try reconnecting ? reconnect() : connect()
+    }
+
+    /// Retires every connection made so far to the URI's host `index` (closed when next lent or given back).
+    func retire(host index: Int) {
+        hostRetiredBelow[index].below.max(nextID.load(ordering: .relaxed) + 1, ordering: .relaxed)
     }
 
     /// None of the URI's hosts could be used: why, host by host.
@@ -457,7 +476,7 @@ public final class PostgresDatabase: Sendable {
             retiredBelow.max(nextID.load(ordering: .relaxed) + 1, ordering: .relaxed)  // never lowered by a racing caller
             return true
         }
-        return p.connection.id < retiredBelow.load(ordering: .relaxed)
+        return p.connection.id < retiredBelow.load(ordering: .relaxed) || p.connection.id < hostRetiredBelow[p.endpointIndex].below.load(ordering: .relaxed)
     }
 
     /// Puts a lent connection back in the pool, or closes it: closed already, or retired.
