@@ -87,6 +87,17 @@ import Testing
         #expect(c.options.additionalStartupParameters.map { "\($0.0)=\($0.1)" } == ["application_name=tally schema 9", "options=-c work_mem=8MB"])
     }
 
+    /// `pool_mode`, Tally's own parameter for a pooler in front of the database: read, written back by the
+    /// description, and refused at PgBouncer's statement mode (which refuses the transactions Tally runs).
+    @Test func poolModeIsTallysParameterForAPooler() throws {
+        #expect(try Self.resolve("postgresql://u@h/d").poolMode == .session)
+        let t = try Self.resolve("postgresql://u@h/d?pool_mode=transaction")
+        #expect(t.poolMode == .transaction && t.description == "postgresql://u@h:5432/d?pool_mode=transaction")
+        #expect(try Self.resolve(t.description).poolMode == .transaction)
+        #expect(try Self.resolve("postgresql://u@h/d?pool_mode=session").description == "postgresql://u@h:5432/d")
+        expectError(.invalidParameterValue, "pool_mode=statement is not supported by Tally") { _ = try Self.resolve("postgresql://u@h/d?pool_mode=statement") }
+    }
+
     @Test func passwordFileLinesMatchAsLibpqReadsThem() {
         let fields = ["127.0.0.1", "5432", "tally", "odd"].map { Array($0.utf8) }
         func password(_ line: String) -> String? { PostgresURI.Passfile.match(Array(line.utf8), fields).map { String(decoding: $0, as: UTF8.self) } }

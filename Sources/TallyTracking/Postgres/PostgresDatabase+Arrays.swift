@@ -120,7 +120,7 @@ extension PostgresDatabase.Connection {
 extension PostgresDatabase.Pooled {
     /// Runs `statement` on this connection, called on its event loop: a statement prepared here before is only bound
     /// and executed; one that may be prepared is prepared first, while the connection holds fewer than
-    /// ``PostgresDatabase/preparedPerConnection``; any other runs unprepared. Its rows, each cell as a ``SQLValue``.
+    /// ``preparedLimit``; any other runs unprepared. Its rows, each cell as a ``SQLValue``.
     func execute(_ statement: PostgresDatabase.Connection.Statement, logger: Logger) -> EventLoopFuture<[[SQLValue]]> {
         typealias C = PostgresDatabase.Connection
         let text = statement.text
@@ -128,7 +128,7 @@ extension PostgresDatabase.Pooled {
             if statement.preparable, let p = self.prepared.withLock({ $0[text] }) {
                 return p.execute(try statement.data()).map(C.values)
             }
-            if statement.preparable, self.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection {
+            if statement.preparable, self.prepared.withLock({ $0.count }) < preparedLimit {
                 let data = try statement.data()
                 return connection.prepare(query: text).flatMap { p in
                     self.prepared.withLock { $0[text] = p }

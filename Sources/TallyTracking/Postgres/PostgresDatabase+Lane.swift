@@ -175,8 +175,12 @@ extension PostgresDatabase {
             if let pooled, !pooled.connection.isClosed { return pooled }
             let fresh = try database.connect()
             do {
-                try Connection(pooled: fresh, logger: database.logger)
-                    .execute(PostgresDatabase.laneSettings)
+                // Behind a pooler in transaction mode a session setting would land on whichever server connection
+                // the statement reached, and stay there for another client: none is made (a batch then waits for a
+                // row lock as long as a write alone would).
+                if database.uri.poolMode == .session {
+                    try Connection(pooled: fresh, logger: database.logger).execute(PostgresDatabase.laneSettings)
+                }
             } catch {
                 fresh.connection.close().whenComplete { _ in withExtendedLifetime(fresh) {} }
                 throw error
@@ -219,8 +223,9 @@ extension PostgresDatabase {
             case .failure(let error):
                 let e = error as? PostgresError ?? PostgresError(error, sql: sql)
                 for r in batch { r.tell(e.sqlState != nil ? .alone : .done(.failure(e))) }
-                // On a server that takes no writes (a failover demoted it), the next connection looks for the one that does.
-                if e.isReadOnly {
+                // On a server that takes no writes (a failover demoted it), the next connection looks for the one that
+                // does; one whose prepared statements were lost (a pooler in transaction mode) prepares them afresh.
+                if e.isReadOnly || e.isLostStatement {
                     dropped = true
                     p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
                 }

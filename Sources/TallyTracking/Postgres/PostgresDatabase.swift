@@ -34,6 +34,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var isReadOnly: Bool { sqlState == "25006" }
     /// The server refused the login (class `28`: a wrong or changed password, a role dropped or not allowed in).
     public var isLoginRefused: Bool { sqlState?.hasPrefix("28") == true }
+    /// The server does not know a prepared statement the connection prepared (`26000`): a pooler in transaction mode
+    /// handed the connection another server connection (``PostgresURI/PoolMode``).
+    public var isLostStatement: Bool { sqlState == "26000" }
 
     init(_ error: any Error, sql: String?) {
         self.sql = sql
@@ -164,18 +167,26 @@ public final class PostgresDatabase: Sendable {
         /// Set when a statement on it was refused as a write on a read-only server (SQLSTATE `25006`), however the
         /// caller then reports the error: the pool retires it, and every connection made before it.
         let refusedWrite = Atomic<Bool>(false)
+        /// Set when the server did not know a statement prepared on this connection (SQLSTATE `26000`: a pooler in
+        /// transaction mode gave the connection another server connection): the pool closes it (its statements are
+        /// prepared again on the next).
+        let lostStatement = Atomic<Bool>(false)
         /// Prepared statements by their text (with the binds' types spelled out: see ``Connection/text(_:_:)``).
         let prepared = Mutex<[String: PreparedQuery]>([:])
         /// Statements sent and not waited for yet, oldest first (``Connection/exec(_:_:)``).
         let unanswered = Mutex<[(answer: Answer<Void>, sql: String)]>([])
         /// The longest a statement's answer is waited for (``PostgresDatabase/answerTimeout``).
         let answerTimeout: TimeAmount
+        /// The most statements prepared on it: ``PostgresDatabase/preparedPerConnection``, or none behind a pooler in
+        /// transaction mode (``PostgresURI/PoolMode/transaction``).
+        let preparedLimit: Int
 
-        init(_ connection: PostgresConnection, endpoint: PostgresURI.Endpoint, index: Int, answerTimeout: TimeAmount) {
+        init(_ connection: PostgresConnection, endpoint: PostgresURI.Endpoint, index: Int, answerTimeout: TimeAmount, preparedLimit: Int) {
             self.connection = connection
             self.endpoint = endpoint
             endpointIndex = index
             self.answerTimeout = answerTimeout
+            self.preparedLimit = preparedLimit
         }
 
         /// Starts on this connection's event loop what `send` sends there and returns at once; the answer is waited
@@ -190,7 +201,11 @@ public final class PostgresDatabase: Sendable {
                 let timer = loop.scheduleTask(in: answer.timeout) { answer.expire() }
                 send().whenComplete { result in
                     timer.cancel()
-                    if case .failure(let error) = result, PostgresError(error, sql: nil).isReadOnly { self.refusedWrite.store(true, ordering: .relaxed) }
+                    if case .failure(let error) = result {
+                        let e = PostgresError(error, sql: nil)
+                        if e.isReadOnly { self.refusedWrite.store(true, ordering: .relaxed) }
+                        if e.isLostStatement { self.lostStatement.store(true, ordering: .relaxed) }
+                    }
                     answer.settle(result)
                 }
             }
@@ -198,7 +213,8 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
-    /// The most statements prepared on one connection; later ones run unprepared.
+    /// The most statements prepared on one connection; later ones run unprepared (all of them behind a pooler in
+    /// transaction mode).
     static let preparedPerConnection = 256
 
     /// The longest a statement's answer is waited for. A connection silent that long is closed (its pending
@@ -336,7 +352,8 @@ public final class PostgresDatabase: Sendable {
             do {
                 let connection = try PostgresConnection.connect(on: group.next(), configuration: configurations[i],
                                                                 id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait()
-                let pooled = Pooled(connection, endpoint: endpoint, index: i, answerTimeout: answerTimeout)
+                let pooled = Pooled(connection, endpoint: endpoint, index: i, answerTimeout: answerTimeout,
+                                    preparedLimit: uri.poolMode == .session ? Self.preparedPerConnection : 0)
                 let unsuitable: String?
                 do {
                     unsuitable = try self.unsuitable(pooled)
@@ -370,7 +387,8 @@ public final class PostgresDatabase: Sendable {
     /// accepts connections and answers nothing is passed over as soon as one that does not accept them.
     func unsuitable(_ p: Pooled) throws -> String? {
         guard uri.sessionAttributes != .any else { return nil }
-        let probe = Pooled(p.connection, endpoint: p.endpoint, index: p.endpointIndex, answerTimeout: .seconds(Int64(uri.connectTimeout ?? PostgresURI.defaultConnectTimeout)))
+        let probe = Pooled(p.connection, endpoint: p.endpoint, index: p.endpointIndex,
+                           answerTimeout: .seconds(Int64(uri.connectTimeout ?? PostgresURI.defaultConnectTimeout)), preparedLimit: 0)
         let row = try Connection(pooled: probe, logger: logger)
             .rows("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('default_transaction_read_only')").first
         let attrs = "target_session_attrs=\(uri.sessionAttributes.rawValue)"
@@ -470,13 +488,15 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
-    /// Whether `p` is retired (see ``retiredBelow``), or refused a write itself: then every connection made so far is.
+    /// Whether `p` is retired (see ``retiredBelow`` and ``hostRetiredBelow``), or lost a prepared statement, or refused a
+    /// write itself: then every connection made so far is.
     func isRetired(_ p: Pooled) -> Bool {
         if p.refusedWrite.load(ordering: .relaxed) {
             retiredBelow.max(nextID.load(ordering: .relaxed) + 1, ordering: .relaxed)  // never lowered by a racing caller
             return true
         }
-        return p.connection.id < retiredBelow.load(ordering: .relaxed) || p.connection.id < hostRetiredBelow[p.endpointIndex].below.load(ordering: .relaxed)
+        return p.lostStatement.load(ordering: .relaxed) || p.connection.id < retiredBelow.load(ordering: .relaxed)
+            || p.connection.id < hostRetiredBelow[p.endpointIndex].below.load(ordering: .relaxed)
     }
 
     /// Puts a lent connection back in the pool, or closes it: closed already, or retired.
@@ -656,7 +676,7 @@ public final class PostgresDatabase: Sendable {
         func prepared(_ text: String) throws -> PreparedQuery? {
             try checkOpen(text)
             if let p = pooled.prepared.withLock({ $0[text] }) { return p }
-            guard pooled.prepared.withLock({ $0.count }) < PostgresDatabase.preparedPerConnection else { return nil }
+            guard pooled.prepared.withLock({ $0.count }) < pooled.preparedLimit else { return nil }
             let connection = connection
             let preparing = pooled.send { connection.prepare(query: text) }
             let p = try afterEarlier(text) { try preparing.wait() }

@@ -202,6 +202,13 @@ public final class PostgresMetadataStore: MetadataStore {
             return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.address)) takes no writes on the server reached "
                                  + "(a standby, or a failover in progress): \(e.message)")
         }
+        if e.isLostStatement {
+            // Only a pooler in transaction mode loses a connection's prepared statements (the connection is dropped,
+            // its successor prepares them again): the deployment's to fix, and a retry may well succeed meanwhile.
+            return TrackingError(.temporarilyUnavailable, "The metadata database (PostgreSQL at \(uri.address)) did not know a statement this "
+                                 + "connection prepared (\(e.message)): a pooler in transaction mode (PgBouncer's pool_mode = transaction) "
+                                 + "sits between Tally and PostgreSQL; add pool_mode=transaction to the backend store URI")
+        }
         if e.sqlState == "55P03" || e.sqlState == "57014" || e.sqlState?.hasPrefix("08") == true || e.sqlState?.hasPrefix("57P") == true
             || e.sqlState?.hasPrefix("53") == true {
             // A lock not granted in time, a statement cancelled, a connection lost, the server shutting down, or out

@@ -42,6 +42,9 @@ extension PostgresURI {
         // A server that writes cannot stay on a standby: libpq's `read-only`, `standby` and `prefer-standby` are refused.
         p["target_session_attrs"] = Parameter(use: .only(["any", "read-write", "primary"]), variable: "PGTARGETSESSIONATTRS")
         p["load_balance_hosts"] = Parameter(use: .only(["disable", "random"]), variable: "PGLOADBALANCEHOSTS")
+        // Tally's own, not libpq's: how a pooler between Tally and the database shares its server connections
+        // (``PostgresURI/PoolMode``). PgBouncer's statement mode, which refuses transactions, is refused.
+        p["pool_mode"] = Parameter(use: .only(["session", "transaction"]), variable: nil)
         p["sslcertmode"] = Parameter(use: .only(["allow"]), variable: "PGSSLCERTMODE")
         p["require_auth"] = Parameter(use: .refused, variable: "PGREQUIREAUTH")
         add(.refused, [("hostaddr", "PGHOSTADDR"), ("service", "PGSERVICE"), ("sslpassword", nil), ("sslcrl", "PGSSLCRL"), ("sslcrldir", "PGSSLCRLDIR"),
@@ -88,6 +91,7 @@ extension PostgresURI {
         endpoints = try zip(hosts, ports).map { Endpoint(host: $0, port: try Self.port(Substring($1), from("port")), password: given["password"]) }
         sessionAttributes = given["target_session_attrs"].flatMap(SessionAttributes.init(rawValue:)) ?? .any
         loadBalanceHosts = given["load_balance_hosts"] == "random"
+        poolMode = given["pool_mode"].flatMap(PoolMode.init(rawValue:)) ?? .session
         user = given["user"] ?? systemUser
         database = given["dbname"] ?? user
         switch given["sslmode"] ?? "prefer" {

@@ -102,6 +102,21 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     }
     /// `load_balance_hosts=random`: each connection tries the hosts in a random order, spreading connections over them.
     public var loadBalanceHosts = false
+    /// `pool_mode` (Tally's, not libpq's): how the server connections behind Tally's are shared.
+    public var poolMode: PoolMode = .session
+
+    /// How a pooler between Tally and PostgreSQL (PgBouncer, a managed database's) hands out server connections.
+    public enum PoolMode: String, Sendable, CaseIterable {
+        /// Each of Tally's connections has a server connection of its own for its whole life (no pooler, or PgBouncer's
+        /// `pool_mode = session`): statements are prepared once per connection, and the concurrent-writes lane sets
+        /// its session's lock timeout and planner settings.
+        case session
+        /// A server connection only for the length of a transaction (PgBouncer's `pool_mode = transaction`): the next
+        /// statement may reach another one, where a statement prepared before does not exist and a session setting
+        /// would stay behind for another client. Nothing is prepared (each statement is parsed with its binds, as
+        /// psycopg2 sends them) and no session setting is made.
+        case transaction
+    }
     /// Role to log in as.
     public var user: String
     /// The first host's name or address, or socket directory.
@@ -170,7 +185,7 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
     public static let defaultSocketDirectory = "/var/run/postgresql"
 
     /// `postgresql://user@host:port/database` (no password); several hosts, or a socket, as `host` and `port`
-    /// parameters; `target_session_attrs` and `load_balance_hosts` when they are not the defaults.
+    /// parameters; `target_session_attrs`, `load_balance_hosts` and `pool_mode` when they are not the defaults.
     public var description: String {
         var query: [String] = [], authority = address
         if endpoints.count > 1 || socketPath != nil {
@@ -179,6 +194,7 @@ public struct PostgresURI: Sendable, Equatable, CustomStringConvertible {
         }
         if sessionAttributes != .any { query.append("target_session_attrs=\(sessionAttributes.rawValue)") }
         if loadBalanceHosts { query.append("load_balance_hosts=random") }
+        if poolMode != .session { query.append("pool_mode=\(poolMode.rawValue)") }
         return "postgresql://\(user)@\(authority)/\(database)" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 

@@ -1,0 +1,120 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import TallyStore
+@testable import TallyTracking
+
+/// Tally behind PgBouncer in transaction mode (`scripts/pg-test bouncer`: two server connections shared by every
+/// client, each handed out for one transaction), as a managed database's pooler often is. With `pool_mode=transaction`
+/// in the URI, servers writing and reading at once through it see every write, and nothing of a session (a prepared
+/// statement, a setting) stays behind on the server connections for another client. Without it, a prepared statement
+/// the next server connection does not know is a 503 naming the parameter, and the request after it goes through.
+@Suite struct PostgresPoolerTests {
+    /// The bouncer of `scripts/pg-test run` (set when Debian's pgbouncer is installed: `make test` installs it).
+    static let uri: String? = ProcessInfo.processInfo.environment["TALLY_TEST_PGBOUNCER_URI"].flatMap { $0.isEmpty ? nil : $0 }
+    /// Whether the suite runs: with a bouncer, or wherever PostgreSQL is required (where a missing bouncer fails).
+    static let available = PostgresDatabaseTests.available
+        && (uri != nil || ProcessInfo.processInfo.environment["TALLY_REQUIRE_POSTGRES"] != nil)
+
+    /// The bouncer's URI for the scratch database `database` (the bouncer serves any database name of the cluster).
+    static func through(_ database: String, _ query: String = "") throws -> PostgresURI {
+        var u = try PostgresURI(parsing: try #require(uri, "no PgBouncer: scripts/bootstrap installs Debian's pgbouncer") + query)
+        u.database = database
+        return u
+    }
+
+    /// What each server connection of the bouncer answers to `sql`: two transactions held open at once (each pins a
+    /// server connection until it ends) reach the two.
+    static func everyServerConnection(_ database: String, _ sql: String) throws -> [SQLValue?] {
+        let u = try through(database)
+        let dbs = try (0..<2).map { _ in try PostgresDatabase(uri: u, poolSize: 1) }
+        defer { for db in dbs { db.close() } }
+        let answers = Mutex<[Result<SQLValue?, any Error>]>([])
+        let gate = DispatchGroup()
+        for db in dbs {
+            DispatchQueue.global().async(group: gate) {
+                let answer = Result {
+                    try db.transaction { c -> SQLValue? in
+                        let a = try c.rows(sql).first?.first
+                        Thread.sleep(forTimeInterval: 0.3)  // the other transaction starts meanwhile, on the other
+                        return a
+                    }
+                }
+                answers.withLock { $0.append(answer) }
+            }
+        }
+        gate.wait()
+        return try answers.withLock { $0 }.map { try $0.get() }
+    }
+
+    @Test(.enabled(if: available)) func serversSharingTwoServerConnectionsSeeEveryWrite() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let uri = try Self.through(scratch.name, "?pool_mode=transaction")
+        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Three servers (12 connections over the bouncer's two); the first migrates the schema through it.
+        let services = try (0..<3).map { i in
+            TrackingService(metadata: try PostgresMetadataStore(uri: uri, poolSize: 4, now: 1), metrics: try Fixture.metricStore(dir + "/m\(i)"),
+                            clock: { 1_700_000_000_000 })
+        }
+        defer { for s in services { (s.metadata as? PostgresMetadataStore)?.close() } }
+        let exp = try services[0].createExperiment(name: "pooled")
+        let created = Mutex<[String: Int]>([:]), failures = Mutex<[String]>([])
+        let gate = DispatchGroup()
+        for (i, s) in services.enumerated() {
+            for t in 0..<2 {
+                DispatchQueue.global().async(group: gate) {
+                    do {
+                        for n in 0..<15 {
+                            let run = try s.createRun(experimentID: exp, runName: "r\(i)-\(t)-\(n)").info.runID
+                            for k in 0..<5 { try s.logParam(runID: run, key: "p\(k)", value: "\(n)") }
+                            for step in 0..<3 { try s.logMetric(runID: run, Metric(key: "loss", value: Double(n) + Double(step) / 10, timestamp: 1, step: Int64(step))) }
+                            try s.setTag(runID: run, key: "server", value: "\(i)")
+                            _ = try s.updateRun(id: run, status: .finished, endTime: 1_700_000_000_001)
+                            created.withLock { $0[run] = n }
+                        }
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
+                }
+            }
+        }
+        gate.wait()
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        // Every run as written, read through another server.
+        let runs = created.withLock { $0 }
+        #expect(runs.count == 90)
+        for (k, (run, n)) in runs.enumerated() {
+            let seen = try services[(k + 1) % 3].run(id: run)
+            #expect(seen.params.map(\.value) == Array(repeating: "\(n)", count: 5))
+            #expect(seen.metrics == [Metric(key: "loss", value: Double(n) + 0.2, timestamp: 1, step: 2)])
+            #expect(seen.info.status == .finished && seen.tags.contains { $0.key == "server" })
+        }
+        let page = try services[2].searchRuns(experimentIDs: [exp], filter: "params.p0 = '7' and metrics.loss > 7", maxResults: 1000)
+        #expect(page.items.count == 6)
+        // Nothing of a session stayed behind on the server connections: no statement prepared, the lane's settings
+        // (lock timeout, generic plans, no sequential scans) not made.
+        #expect(try Self.everyServerConnection(scratch.name, "SELECT count(*) FROM pg_prepared_statements") == [.integer(0), .integer(0)])
+        let settings = "SELECT current_setting('lock_timeout') || ' ' || current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan')"
+        #expect(try Self.everyServerConnection(scratch.name, settings) == [.text("0 auto on"), .text("0 auto on")])
+    }
+
+    @Test(.enabled(if: available)) func withoutTheParameterALostStatementIsA503NamingIt() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let store = try PostgresMetadataStore(uri: try Self.through(scratch.name), poolSize: 1, now: 1)
+        defer { store.close() }
+        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir), clock: { 1_700_000_000_000 })
+        let run = try service.createRun(experimentID: "0", runName: "r").info.runID
+        _ = try service.run(id: run)  // its statements prepared on the server connection this one had
+        // The bouncer closes its server connections as they come free: the next transaction gets a fresh one.
+        var admin = try Self.through("pgbouncer")
+        admin.tls = .disable
+        #expect(try PostgresURITests.libpq(admin.description, "RECONNECT", ["PGPASSWORD": "tally"]) != nil)
+        expectError(.temporarilyUnavailable, "add pool_mode=transaction to the backend store URI") { _ = try service.run(id: run) }
+        #expect(try service.run(id: run).info.runID == run, "the connection was dropped: the next prepares afresh")
+    }
+}
