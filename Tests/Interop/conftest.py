@@ -56,6 +56,9 @@ os.environ["MLFLOW_MODEL_CATALOG_URI"] = ""
 
 
 POSTGRES = os.environ.get("TALLY_INTEROP_BACKEND") == "postgres"
+# With TALLY_INTEROP_POOLER=1 (and the PostgreSQL pass) every server reaches its database through the PgBouncer of
+# scripts/pg-test run (transaction mode, two server connections per database), with pool_mode=transaction.
+POOLER = POSTGRES and os.environ.get("TALLY_INTEROP_POOLER") == "1"
 if POSTGRES and not os.environ.get("TALLY_TEST_POSTGRES_URI"):
     raise RuntimeError("TALLY_INTEROP_BACKEND=postgres needs TALLY_TEST_POSTGRES_URI: run through scripts/pg-test run")
 S3 = os.environ.get("TALLY_INTEROP_ARTIFACTS") == "s3"
@@ -80,7 +83,7 @@ SHIFTED = os.environ.get("TALLY_INTEROP_SHIFT") == "1"
 def once_per_suite(shifted=False):
     """The mark of a test that runs in one pass of scripts/interop (see SHIFTED)."""
     in_postgres = shifted and SHIFTED
-    return pytest.mark.skipif(POSTGRES != in_postgres, reason="independent of the servers' backend: run once, in the "
+    return pytest.mark.skipif(POOLER or POSTGRES != in_postgres, reason="independent of the servers' backend: run once, in the "
                               + ("PostgreSQL" if in_postgres else "SQLite") + " pass")
 
 
@@ -97,6 +100,19 @@ def postgres_database():
     name = "i_" + uuid.uuid4().hex[:16]
     subprocess.run(["psql", admin, "-q", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
     return admin.rsplit("/", 1)[0] + "/" + name
+
+
+def through_pooler(uri):
+    """`uri`'s database through the test cluster's PgBouncer, told so (pool_mode=transaction)."""
+    bouncer = os.environ["TALLY_TEST_PGBOUNCER_URI"]
+    assert bouncer, "TALLY_INTEROP_POOLER needs scripts/pg-test run with Debian's pgbouncer installed (scripts/bootstrap)"
+    return bouncer.rsplit("/", 1)[0] + "/" + uri.rsplit("/", 1)[1] + "?pool_mode=transaction"
+
+
+def server_database():
+    """A fresh database for servers (shared by giving each the URI): through the pooler in the pooler pass."""
+    uri = postgres_database()
+    return through_pooler(uri) if POOLER else uri
 
 
 def free_port():
@@ -118,7 +134,7 @@ class Server:
             saved = os.path.join(self.dir, "backend-store-uri")
             if not os.path.exists(saved):
                 with open(saved, "w") as f:
-                    f.write(postgres_database())
+                    f.write(server_database())
             extra = ("--backend-store-uri", open(saved).read(), *extra)
         if S3 and not embedded and "--artifacts-destination" not in extra:
             saved = os.path.join(self.dir, "artifacts-destination")

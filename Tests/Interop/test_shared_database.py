@@ -9,14 +9,14 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
 
-from conftest import POSTGRES, Server, postgres_database
+from conftest import POSTGRES, Server, server_database
 
 pytestmark = pytest.mark.skipif(not POSTGRES, reason="needs the PostgreSQL pass (TALLY_INTEROP_BACKEND=postgres)")
 
 
 @pytest.fixture(scope="module")
 def pair():
-    uri = postgres_database()
+    uri = server_database()
     servers = [Server("--backend-store-uri", uri), Server("--backend-store-uri", uri)]
     yield [MlflowClient(tracking_uri=s.url) for s in servers]
     for s in servers:

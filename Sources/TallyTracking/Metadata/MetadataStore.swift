@@ -118,6 +118,10 @@ public protocol MetadataStore: AccessStore, WebhookStore, TraceStore, SpanStore,
     /// Upserts latest metric rows (none: writes nothing; inside PostgreSQL's unlocked metrics request, checks that
     /// the row read is still the database's and the run active).
     func setLatestMetrics(runID: String, _ metrics: [Metric]) throws
+    /// Makes ready, before the transaction that will write their latest values, whatever metric keys need: PostgreSQL
+    /// registers new keys on a connection of its own, which a transaction must never wait for (behind a pooler in
+    /// transaction mode with as many server connections as transactions open, none would come free).
+    func prepareMetricKeys(_ keys: [String]) throws
     /// Adds dataset inputs: each copies its experiment's version of the dataset (name, digest), recording the given
     /// fields when the experiment has none; an input the run already has is left as it is (fields, tags, position),
     /// and a dataset (name and digest, by bytes) given twice counts as given first.
@@ -288,6 +292,9 @@ extension MetadataStore {
 
     /// A ``loggingRequest(_:)``.
     public func metricsRequest<R>(runID: String, _ body: () throws -> R) throws -> R { try loggingRequest(body) }
+
+    /// Nothing: keys need nothing ahead of the transaction.
+    public func prepareMetricKeys(_ keys: [String]) throws {}
 
     /// Checks the stage, then reads.
     public func latestMetrics(activeRunID: String, keys: [String]) throws -> [Metric?]? {

@@ -47,6 +47,11 @@ extension PostgresMetadataStore {
         return LatestRows.lookup(data.isEmpty ? [] : try decodeLatest(data, runID: runID).metrics, keys)
     }
 
+    /// Registers the keys the database has no id for yet, on the key connection, outside any transaction.
+    public func prepareMetricKeys(_ keys: [String]) throws {
+        if current == nil { try intern(keys) }
+    }
+
     public func setLatestMetrics(runID: String, _ metrics: [Metric]) throws {
         let updates = metrics.isSortedByKey ? metrics : metrics.sorted { binaryLess($0.key, $1.key) }
         if let u = unlockedRequest(runID) { return try setLatestUnlocked(u, updates) }

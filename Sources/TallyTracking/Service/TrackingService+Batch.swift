@@ -38,6 +38,7 @@ extension TrackingService {
         if let e = batch.error { throw e }
         let series = batch.columns.withoutRepeats()
         for p in params { try Validation.key(p.key, entity: "Param") }
+        if series.count > 0 { try metadata.prepareMetricKeys(series.keys) }  // before the request's transaction
         for t in tags { try Validation.key(t.key, entity: "Tag") }
         // Keys compared by bytes, as the store keeps them; each repeat listed in the order given, as MLflow lists them.
         var seen = Set<ExactKey>()
@@ -318,6 +319,7 @@ extension TrackingService {
             for key in keys {
                 truths.append(try metrics.latest(run: runID, key: key).map { Metric(key: key, value: $0.value, timestamp: $0.timestamp, step: $0.step) })
             }
+            try metadata.prepareMetricKeys(keys)
             fixed += try metadata.transaction {
                 let stored = try metadata.latestMetrics(runID: runID, keys: keys)  // locked until the commit (PostgreSQL)
                 let updates = zip(truths, stored).compactMap { truth, s -> Metric? in

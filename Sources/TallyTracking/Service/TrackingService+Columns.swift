@@ -39,6 +39,7 @@ extension TrackingService {
         guard nonEmpty.count > 0 else { return ColumnsResult(points: 0, stored: true) }
         // Latest values and the points in one transaction, the append last (see logBatch). A batch id seen before
         // stores nothing and changes nothing: its latest values are rolled back.
+        try metadata.prepareMetricKeys(nonEmpty.keys)
         let stored = try commit(runID: runID, nonEmpty, batchID: batchID.map { "tally-" + $0 }, metadataOnDuplicate: false) {
             let latest = try latestUpdates(runID: runID, nonEmpty)
             if !latest.isEmpty { try metadata.setLatestMetrics(runID: runID, latest) }
