@@ -100,6 +100,41 @@ import Testing
         #expect(try Self.everyServerConnection(scratch.name, settings) == [.text("0 auto on"), .text("0 auto on")])
     }
 
+    /// Eight clients logging to one run at once (batches with params, tags and a key new to the database, and single
+    /// points), as the interop suite's `test_concurrent_requests_to_one_run` does, over the bouncer's two server
+    /// connections: every write lands. (In process this did not hang with the keys registered inside the transaction;
+    /// through `tally server` it did, deterministically: the interop test behind the bouncer is the one that catches it.)
+    @Test(.enabled(if: available)) func transactionsNeverWaitForASecondConnection() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let store = try PostgresMetadataStore(uri: try Self.through(scratch.name, "?pool_mode=transaction"), poolSize: 8, now: 1)
+        defer { store.close() }
+        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir), clock: { 1_700_000_000_000 })
+        let run = try service.createRun(experimentID: "0", runName: "r").info.runID
+        let failures = Mutex<[String]>([])
+        let gate = DispatchGroup()
+        for w in 0..<8 {
+            DispatchQueue.global().async(group: gate) {
+                do {
+                    for b in 0..<5 {
+                        let points = (0..<100).map { i in Metric(key: "w\(w)", value: Double(i), timestamp: 1, step: Int64(b * 100 + i)) }
+                        try service.logBatch(runID: run, metrics: points, params: [KeyValue(key: "p\(w)", value: "same")],
+                                             tags: [KeyValue(key: "t\(w)", value: "\(b)")])
+                        try service.logMetric(runID: run, Metric(key: "shared", value: Double(w), timestamp: 1, step: Int64(b)))
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        #expect(gate.wait(timeout: .now() + 60) == .success, "the clients finished")
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let seen = try service.run(id: run)
+        #expect(seen.metrics.count == 9 && seen.params.count == 8 && seen.tags.filter { $0.key.hasPrefix("t") }.allSatisfy { $0.value == "4" })
+    }
+
     @Test(.enabled(if: available)) func withoutTheParameterALostStatementIsA503NamingIt() throws {
         let scratch = try ScratchDatabase()
         defer { try? scratch.drop() }
