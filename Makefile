@@ -31,7 +31,9 @@ test:
 
 # The deployment teams scale to: object storage (SeaweedFS, scripts/s3-test) under the real mlflow client
 # (test_s3.py), then the artifact, model and import modules of the interop suite with every server on PostgreSQL
-# and its artifacts in S3, and three servers as one cluster (test_cluster.py: kill -9 of an owner mid-write).
+# and its artifacts in S3, and three servers as one cluster (test_cluster.py: kill -9 of an owner mid-write); then the
+# modules that write most through the database with every server behind PgBouncer in transaction mode
+# (TALLY_INTEROP_POOLER=1: pool_mode=transaction, two server connections; docs/postgresql.md, "Behind a pooler").
 # Run by .ci/run after `make test` (kept out of it for time).
 test-cluster: bootstrap
 	$(SWIFT) build --build-tests
@@ -39,6 +41,9 @@ test-cluster: bootstrap
 	TALLY_INTEROP_BACKEND=postgres TALLY_INTEROP_ARTIFACTS=s3 TALLY_INTEROP_CLUSTER=1 TALLY_BIN=.build/debug/tally ./scripts/pg-test run ./scripts/s3-test run \
 		.venv-interop/bin/python -m pytest Tests/Interop/test_tracking.py Tests/Interop/test_edges.py Tests/Interop/test_logged_models.py \
 		Tests/Interop/test_registry.py Tests/Interop/test_import_postgres.py Tests/Interop/test_cluster.py
+	TALLY_INTEROP_BACKEND=postgres TALLY_INTEROP_POOLER=1 TALLY_BIN=.build/debug/tally ./scripts/pg-test run .venv-interop/bin/python -m pytest \
+		Tests/Interop/test_tracking.py Tests/Interop/test_shared_database.py Tests/Interop/test_edges.py Tests/Interop/test_logged_models.py \
+		Tests/Interop/test_registry.py
 
 # Starts the tracking server on the embedded default store (SQLite metadata + TallyStore in $(DATA_DIR)).
 serve: bootstrap

@@ -135,6 +135,58 @@ import Testing
         #expect(seen.metrics.count == 9 && seen.params.count == 8 && seen.tags.filter { $0.key.hasPrefix("t") }.allSatisfy { $0.value == "4" })
     }
 
+    /// A backup's pg_dump would leave its session settings (search_path = '') on the pooler's server connections:
+    /// refused, saying what to do instead; without the metadata it goes on.
+    @Test(.enabled(if: available)) func backupsThroughThePoolerLeaveTheMetadataOut() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let store = try PostgresMetadataStore(uri: try Self.through(scratch.name, "?pool_mode=transaction"), poolSize: 2, now: 1)
+        defer { store.close() }
+        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
+        let target = BackupTests.temporaryPath("pooler")
+        defer {
+            try? FileManager.default.removeItem(atPath: dir)
+            try? FileManager.default.removeItem(atPath: target)
+        }
+        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir + "/metrics"), clock: { 1_700_000_000_000 })
+        _ = try service.createRun(experimentID: "0", runName: "r")
+        expectError(.invalidParameterValue, "copy the rest with tally backup --no-metadata") {
+            _ = try service.backup(into: target, dataDirectory: DataDirectory(dir))
+        }
+        #expect(!FileManager.default.fileExists(atPath: target + "/metadata.pgdump"))
+    }
+
+    /// A key id another server added, met while decoding a run's latest values inside a transaction, is read on the
+    /// transaction's own connection: with the key connection held elsewhere the read still answers at once (it
+    /// waited for the key connection's pool before: `NoFreeConnection` after `poolWait`).
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func keysReadInsideATransactionUseItsConnection() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let a = try PostgresMetadataStore(uri: scratch.uri, poolSize: 2, now: 1)
+        defer { a.close() }
+        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let b = try PostgresMetadataStore(uri: scratch.uri, poolSize: 2, now: 1)
+        defer { b.close() }
+        let service = TrackingService(metadata: b, metrics: try Fixture.metricStore(dir), clock: { 1_700_000_000_000 })
+        let run = try service.createRun(experimentID: "0", runName: "r").info.runID
+        try service.logBatch(runID: run, metrics: [Metric(key: "from-b", value: 1, timestamp: 1, step: 1)])
+        // a's key connection busy for a while (a reload in another thread would queue behind it).
+        let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            try? a.keyDB.withConnection { _ in
+                held.signal()
+                _ = release.wait(timeout: .now() + 30)
+            }
+        }
+        held.wait()
+        defer { release.signal() }
+        let start = ContinuousClock.now
+        let seen = try a.transaction { try a.latestMetrics(runID: run, keys: ["from-b"]) }
+        #expect(seen == [Metric(key: "from-b", value: 1, timestamp: 1, step: 1)])
+        #expect(ContinuousClock.now - start < .seconds(5), "read on the transaction's connection, not the key connection's")
+    }
+
     @Test(.enabled(if: available)) func withoutTheParameterALostStatementIsA503NamingIt() throws {
         let scratch = try ScratchDatabase()
         defer { try? scratch.drop() }

@@ -143,6 +143,7 @@ extension TrackingService {
         func flush() throws {
             guard !chunk.isEmpty else { return }
             let columns = SeriesColumns(chunk)
+            try metadata.prepareMetricKeys(columns.keys)  // before the transaction, which must not wait for the key connection
             while true {
                 do {
                     _ = try commit(runID: runID, columns, batchID: nil, metadataOnDuplicate: true) {

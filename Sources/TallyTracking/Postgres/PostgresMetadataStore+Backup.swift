@@ -49,6 +49,15 @@ extension PostgresMetadataStore {
             self.store = store
             self.path = path
             partial = path + ".partial"
+            // pg_dump sets its session (search_path = '', timeouts off, …) with statements outside its transaction:
+            // through a pooler in transaction mode they would stay on the pooler's server connections, under this
+            // server's own statements.
+            guard store.db.uri.poolMode == .session else {
+                throw TrackingError(.invalidParameterValue, "A backup reaches PostgreSQL through a pooler in transaction mode (pool_mode=transaction), "
+                                    + "where pg_dump's session settings (search_path among them) would stay on the pooler's server connections "
+                                    + "and break this server's statements: dump the database with its own tools (pg_dump against the database "
+                                    + "itself, not the pooler), and copy the rest with tally backup --no-metadata")
+            }
             pgDump = try PostgresProgram.locate("pg_dump", given: options.pgDump)
             // Of several hosts, the primary's snapshot (the one the store writes to: a standby's could lag the instant).
             var uri = store.db.uri

@@ -127,17 +127,21 @@ extension PostgresMetadataStore {
         return keys.withLock { $0.id(key) }
     }
 
-    /// Reads the whole key table.
+    /// Reads the whole key table: on the key connection, or inside a transaction on the transaction's own (which
+    /// must never wait for a second one: behind a pooler in transaction mode none may come free; the ids a committed
+    /// row holds are committed, so the transaction sees them).
     /// - Parameter enough: whether the table in memory already has what the caller wants: checked again once the key
     ///   connection is this caller's, so callers queued behind one reload do not each read the whole table again.
     func reloadKeys(unless enough: (MetricKeyTable) -> Bool = { _ in false }) throws {
+        func read(_ c: PostgresDatabase.Connection) throws {
+            if keys.withLock({ enough($0) }) { return }
+            var table = MetricKeyTable()
+            for r in try c.rows("SELECT key_id, key FROM metric_keys") { table.add(id: r[0].int ?? 0, key: r[1].string ?? "") }
+            keys.withLock { $0 = table }
+        }
         try mapped {
-            try keyDB.withConnection { c in
-                if keys.withLock({ enough($0) }) { return }
-                var table = MetricKeyTable()
-                for r in try c.rows("SELECT key_id, key FROM metric_keys") { table.add(id: r[0].int ?? 0, key: r[1].string ?? "") }
-                keys.withLock { $0 = table }
-            }
+            if let c = current { return try read(c) }
+            try keyDB.withConnection { try read($0) }
         }
     }
 

@@ -38,7 +38,6 @@ extension TrackingService {
         if let e = batch.error { throw e }
         let series = batch.columns.withoutRepeats()
         for p in params { try Validation.key(p.key, entity: "Param") }
-        if series.count > 0 { try metadata.prepareMetricKeys(series.keys) }  // before the request's transaction
         for t in tags { try Validation.key(t.key, entity: "Tag") }
         // Keys compared by bytes, as the store keeps them; each repeat listed in the order given, as MLflow lists them.
         var seen = Set<ExactKey>()
@@ -47,6 +46,7 @@ extension TrackingService {
             throw TrackingError.invalid("Duplicate parameter keys have been submitted: [\(dups.map { "'\($0)'" }.joined(separator: ", "))]. "
                 + "Please ensure the request contains only one param value per param key.")
         }
+        if series.count > 0 { try metadata.prepareMetricKeys(series.keys) }  // before the request's transaction
         // A single server's request runs as one of the metadata store's logging requests (PostgreSQL: one
         // transaction, its first read locking the run's latest row); a cluster's writes go through its shared log.
         // The wait for the points' durability comes after that transaction: PostgreSQL's row lock and connection are
