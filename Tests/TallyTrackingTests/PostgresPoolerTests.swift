@@ -23,6 +23,37 @@ import Testing
         return u
     }
 
+    /// A scratch database reached through the bouncer (`query` added to its URI), a store on it and a service with a
+    /// metric store of its own (in `dir` + `metrics`); all of it removed when it goes.
+    final class Through {
+        let scratch: ScratchDatabase, store: PostgresMetadataStore, service: TrackingService
+        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
+
+        init(_ query: String, poolSize: Int, metrics: String = "") throws {
+            let scratch = try ScratchDatabase()
+            do {
+                let store = try PostgresMetadataStore(uri: try PostgresPoolerTests.through(scratch.name, query), poolSize: poolSize, now: 1)
+                do {
+                    service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir + metrics), clock: { 1_700_000_000_000 })
+                } catch {
+                    store.close()
+                    throw error
+                }
+                self.store = store
+            } catch {
+                try? scratch.drop()
+                throw error
+            }
+            self.scratch = scratch
+        }
+
+        deinit {
+            store.close()
+            try? FileManager.default.removeItem(atPath: dir)
+            try? scratch.drop()
+        }
+    }
+
     /// What each server connection of the bouncer answers to `sql`: two transactions held open at once (each pins a
     /// server connection until it ends) reach the two.
     static func everyServerConnection(_ database: String, _ sql: String) throws -> [SQLValue?] {
@@ -105,13 +136,8 @@ import Testing
     /// connections: every write lands. (In process this did not hang with the keys registered inside the transaction;
     /// through `tally server` it did, deterministically: the interop test behind the bouncer is the one that catches it.)
     @Test(.enabled(if: available)) func transactionsNeverWaitForASecondConnection() throws {
-        let scratch = try ScratchDatabase()
-        defer { try? scratch.drop() }
-        let store = try PostgresMetadataStore(uri: try Self.through(scratch.name, "?pool_mode=transaction"), poolSize: 8, now: 1)
-        defer { store.close() }
-        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir), clock: { 1_700_000_000_000 })
+        let setup = try Through("?pool_mode=transaction", poolSize: 8), service = setup.service
+        defer { withExtendedLifetime(setup) {} }  // the store stays open until the test ends
         let run = try service.createRun(experimentID: "0", runName: "r").info.runID
         let failures = Mutex<[String]>([])
         let gate = DispatchGroup()
@@ -138,20 +164,13 @@ import Testing
     /// A backup's pg_dump would leave its session settings (search_path = '') on the pooler's server connections:
     /// refused, saying what to do instead; without the metadata it goes on.
     @Test(.enabled(if: available)) func backupsThroughThePoolerLeaveTheMetadataOut() throws {
-        let scratch = try ScratchDatabase()
-        defer { try? scratch.drop() }
-        let store = try PostgresMetadataStore(uri: try Self.through(scratch.name, "?pool_mode=transaction"), poolSize: 2, now: 1)
-        defer { store.close() }
-        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
+        let setup = try Through("?pool_mode=transaction", poolSize: 2, metrics: "/metrics"), service = setup.service
+        defer { withExtendedLifetime(setup) {} }  // the store stays open until the test ends
         let target = BackupTests.temporaryPath("pooler")
-        defer {
-            try? FileManager.default.removeItem(atPath: dir)
-            try? FileManager.default.removeItem(atPath: target)
-        }
-        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir + "/metrics"), clock: { 1_700_000_000_000 })
+        defer { try? FileManager.default.removeItem(atPath: target) }
         _ = try service.createRun(experimentID: "0", runName: "r")
         expectError(.invalidParameterValue, "copy the rest with tally backup --no-metadata") {
-            _ = try service.backup(into: target, dataDirectory: DataDirectory(dir))
+            _ = try service.backup(into: target, dataDirectory: DataDirectory(setup.dir))
         }
         #expect(!FileManager.default.fileExists(atPath: target + "/metadata.pgdump"))
     }
@@ -188,13 +207,8 @@ import Testing
     }
 
     @Test(.enabled(if: available)) func withoutTheParameterALostStatementIsA503NamingIt() throws {
-        let scratch = try ScratchDatabase()
-        defer { try? scratch.drop() }
-        let store = try PostgresMetadataStore(uri: try Self.through(scratch.name), poolSize: 1, now: 1)
-        defer { store.close() }
-        let dir = NSTemporaryDirectory() + "tally-pooler-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let service = TrackingService(metadata: store, metrics: try Fixture.metricStore(dir), clock: { 1_700_000_000_000 })
+        let setup = try Through("", poolSize: 1), service = setup.service
+        defer { withExtendedLifetime(setup) {} }  // the store stays open until the test ends
         let run = try service.createRun(experimentID: "0", runName: "r").info.runID
         _ = try service.run(id: run)  // its statements prepared on the server connection this one had
         // The bouncer closes its server connections as they come free: the next transaction gets a fresh one.
