@@ -411,7 +411,7 @@ public final class PostgresDatabase: Sendable {
         do {
             guard try unsuitable(p) != nil else { return p }
             retire(host: p.endpointIndex)
-        } catch where error is NoAnswer || (error as? PostgresError)?.isUnanswered == true {
+        } catch let e as PostgresError where e.isUnanswered {  // the question's errors all come as PostgresError (Connection.rows)
             retire(host: p.endpointIndex)
         } catch {}
         p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
@@ -660,8 +660,8 @@ public final class PostgresDatabase: Sendable {
         }
 
         /// The rows of a query, each cell as a ``SQLValue``. Statements with binds are prepared on the connection
-        /// the first time it runs them (up to ``PostgresDatabase/preparedPerConnection``): later runs skip the
-        /// server's parsing and planning.
+        /// the first time it runs them (up to its ``Pooled/preparedLimit``: none behind a pooler in transaction
+        /// mode): later runs skip the server's parsing and planning.
         public func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
             try rows(try Statement(sql, values))
         }
