@@ -44,3 +44,25 @@ def test_import_from_mlflow_on_postgresql():
     finally:
         m.stop()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_workspace_is_imported_from_mlflow_on_postgresql():
+    """The workspace columns of MLflow's PostgreSQL schema select the rows, as its SQLite schema's do
+    (test_import_workspaces.py): team-a's experiment, run, artifact and model come, the default workspace's stay."""
+    from test_import_workspaces import LOCAL, expected, fill, served
+    m = MlflowServer("--enable-workspaces", env=LOCAL, backend=postgres_database().replace("postgresql://", "postgresql+psycopg2://"))
+    d = tempfile.mkdtemp(prefix="tally-import-pg-ws-")
+    try:
+        made = fill(m.url)
+        out = subprocess.run([TALLY, "import", "mlflow", "--from", m.backend_uri, "--artifacts-from", m.artifacts,
+                              "--data-dir", os.path.join(d, "data"), "--workspace", "team-a"], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "MLflow workspace 'default' (2 experiments, 1 registered model) was not imported" in out.stderr, out.stderr
+        s = Server(directory=d, embedded=True)
+        try:
+            assert served(s.url) == expected("team-a", made)
+        finally:
+            s.stop(keep=True)
+    finally:
+        m.stop()
+        shutil.rmtree(d, ignore_errors=True)

@@ -14,7 +14,8 @@ def test_mlflow_servers_command_line():
     port = free_port()
     args = ["-h", "127.0.0.1", "-p", str(port), "-w", "4", "--serve-artifacts", "--gunicorn-opts", "--timeout 120", "--dev",
             "--secrets-cache-ttl", "60", "--disable-workspaces"]
-    with tally_serving(args, f"http://127.0.0.1:{port}") as log:
+    # --disable-workspaces outweighs MLFLOW_ENABLE_WORKSPACES, as with MLflow's command.
+    with tally_serving(args, f"http://127.0.0.1:{port}", {"MLFLOW_ENABLE_WORKSPACES": "true"}) as log:
         c = MlflowClient(f"http://127.0.0.1:{port}")
         run = c.create_run(c.create_experiment("from-a-dockerfile")).info.run_id
         c.log_metric(run, "loss", 0.5)
@@ -29,6 +30,9 @@ def test_mlflow_servers_command_line():
     # Every other option of `mlflow server` 3.17 is known: taken, accepted and named, or refused with the reason.
     for args, env, says in [(["--enable-workspaces"], {}, "Tally has no workspaces"), (["--artifacts-only"], {}, "not alone"),
                             ([], {"MLFLOW_ARTIFACTS_ONLY": "true"}, "not alone"), ([], {"MLFLOW_ARTIFACTS_ONLY": "maybe"}, "true or false"),
+                            ([], {"MLFLOW_ENABLE_WORKSPACES": "1"}, "--enable-workspaces (or MLFLOW_ENABLE_WORKSPACES): Tally has no workspaces"),
+                            ([], {"MLFLOW_ENABLE_WORKSPACES": "maybe"}, "MLFLOW_ENABLE_WORKSPACES is 'maybe': true or false"),
+                            ([], {"MLFLOW_WORKSPACE": "team-a"}, "MLFLOW_WORKSPACE=team-a is client-only. Unset it before starting the server."),
                             (["--expose-prometheus", "/dev/null/prom"], {}, "--expose-prometheus /dev/null/prom: the directory cannot be created")]:
         said = refused_start(["-p", str(free_port()), *args], env)
         assert says in said, said
@@ -47,7 +51,7 @@ def test_mlflow_servers_environment_on_the_embedded_store():
     with tempfile.TemporaryDirectory() as d:
         db = os.path.join(d, "meta.sqlite")
         env = {"MLFLOW_BACKEND_STORE_URI": f"sqlite:///{db}", "MLFLOW_PORT": str(port), "MLFLOW_HOST": "127.0.0.1",
-               "MLFLOW_REGISTRY_STORE_URI": f"sqlite:///{db}"}
+               "MLFLOW_REGISTRY_STORE_URI": f"sqlite:///{db}", "MLFLOW_ENABLE_WORKSPACES": "false"}
         with tally_serving([], f"http://127.0.0.1:{port}", env):
             MlflowClient(f"http://127.0.0.1:{port}").create_experiment("env-configured")
         assert os.path.getsize(db) > 0, "the metadata did not go to MLFLOW_BACKEND_STORE_URI's file"

@@ -28,6 +28,8 @@ final class MLflowHTTPClient: Sendable {
     let base: String
     private let http: BlockingHTTPClient
     private let authorization: String?
+    /// The MLflow workspace every request names (``RequestRules/workspaceHeader``), `nil` for none.
+    let workspace: String?
 
     /// A client of the MLflow server at `url` (`http://` or `https://`).
     init(url: String) throws {
@@ -47,6 +49,19 @@ final class MLflowHTTPClient: Sendable {
         parts.fragment = nil
         base = (parts.string ?? url).trimmingTrailing("/")
         http = BlockingHTTPClient(service: "MLflow at \(base)")
+        workspace = nil
+    }
+
+    private init(base: String, authorization: String?, workspace: String) {
+        self.base = base
+        self.authorization = authorization
+        self.workspace = workspace
+        http = BlockingHTTPClient(service: "MLflow at \(base), workspace \(workspace)")
+    }
+
+    /// A client of the same server, with the same credentials, whose requests are for `workspace`.
+    func inWorkspace(_ workspace: String) -> MLflowHTTPClient {
+        MLflowHTTPClient(base: base, authorization: authorization, workspace: workspace)
     }
 
     /// Ends the client's connections.
@@ -161,6 +176,7 @@ final class MLflowHTTPClient: Sendable {
         if let authorization { h.add(name: "Authorization", value: authorization) }
         if let contentType { h.add(name: "Content-Type", value: contentType) }
         h.add(name: "User-Agent", value: "tally")
+        if let workspace { h.add(name: RequestRules.workspaceHeader, value: workspace) }
         return h
     }
 }

@@ -8,10 +8,23 @@ import TallyTracking
 /// strings), `runs/log-inputs`, `runs/update`, `runs/delete`, and a `PUT` per artifact through its proxy.
 public final class MLflowRESTDestination: MLflowDestination {
     let http: MLflowHTTPClient
+    /// The MLflow workspace written: every request names it when the server has workspaces.
+    public let workspace: String
 
-    /// Connects to the MLflow server at `url` and checks that it answers MLflow's API.
-    public init(url: String) throws {
-        http = try MLflowHTTPClient(url: url)
+    /// Connects to the MLflow server at `url` and checks that it answers MLflow's API and has `workspace` (an error
+    /// names those it has; a workspace is created in MLflow, by its admins, before anything is exported into it).
+    public init(url: String, workspace: String = MLflowWorkspace.defaultName) throws {
+        let client = try MLflowHTTPClient(url: url)
+        let scoped: MLflowHTTPClient
+        do {
+            scoped = try client.scoped(to: workspace).client
+        } catch {
+            client.close()
+            throw error
+        }
+        if scoped !== client { client.close() }
+        http = scoped
+        self.workspace = workspace
         _ = try http.json(.POST, "/api/2.0/mlflow/experiments/search", body: #"{"max_results":1}"#)
     }
 

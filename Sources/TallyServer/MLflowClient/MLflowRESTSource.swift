@@ -20,8 +20,12 @@ public final class MLflowRESTSource: MLflowSource {
     let http: MLflowHTTPClient
     /// The server's URL (without credentials).
     public var location: String { http.base }
-    /// `rest:` and the URL.
-    public var journalName: String { "rest:" + http.base }
+    /// `rest:` and the URL (and the workspace, when it is not the default one).
+    public var journalName: String { "rest:" + http.base + MLflowWorkspace.journalSuffix(workspace) }
+    /// The MLflow workspace read: every request names it when the server has workspaces.
+    public let workspace: String
+    /// The server's workspaces this caller may see (`nil`: it has none).
+    let workspaceNames: [String]?
     /// `MLflow server <version>`.
     public let provenance: String
     /// Each run as `runs/search` answered it: its params, tags, inputs and outputs are read from there.
@@ -29,9 +33,21 @@ public final class MLflowRESTSource: MLflowSource {
     /// Rows per `get-history` page.
     static let historyPage = 100_000
 
-    /// Connects to the MLflow server at `url` and checks that it answers MLflow's API.
-    public init(url: String) throws {
-        http = try MLflowHTTPClient(url: url)
+    /// Connects to the MLflow server at `url` and checks that it answers MLflow's API and has `workspace` (an error
+    /// names those it has).
+    public init(url: String, workspace: String = MLflowWorkspace.defaultName) throws {
+        let client = try MLflowHTTPClient(url: url)
+        let scoped: (client: MLflowHTTPClient, names: [String]?)
+        do {
+            scoped = try client.scoped(to: workspace)
+        } catch {
+            client.close()
+            throw error
+        }
+        if scoped.client !== client { client.close() }
+        http = scoped.client
+        workspaceNames = scoped.names
+        self.workspace = workspace
         let version = try? http.send(.GET, http.url("/version"))
         _ = try http.json(.POST, "/api/2.0/mlflow/experiments/search", body: #"{"max_results":1}"#)
         let text = version.flatMap { $0.0 == 200 ? String(decoding: $0.1.prefix(40), as: UTF8.self) : nil } ?? "unknown"

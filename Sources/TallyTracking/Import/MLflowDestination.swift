@@ -5,6 +5,9 @@ import TallyStore
 public protocol MLflowDestination: AnyObject {
     /// The server's URL (without credentials), for messages and the journal's name.
     var location: String { get }
+    /// The MLflow workspace written (``MLflowWorkspace/defaultName`` for a server without workspaces); the journal's
+    /// name includes it when it is another.
+    var workspace: String { get }
     /// The experiment named `name` (its id and stage), or `nil`.
     func experiment(named name: String) throws -> (id: String, stage: LifecycleStage)?
     /// The stage of experiment `id`, or `nil` when there is none.

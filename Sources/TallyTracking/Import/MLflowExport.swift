@@ -66,7 +66,8 @@ public struct MLflowExport {
     /// Exports from `service` to `destination`; the journal lives in `journalDirectory`.
     public func run(from service: TrackingService, to destination: any MLflowDestination, journalDirectory: String,
                     progress: (MLflowImport.Progress) -> Void = { _ in }) throws -> Summary {
-        var journal = try ImportJournal(directory: journalDirectory, source: "export:" + destination.location, dryRun: false)
+        var journal = try ImportJournal(directory: journalDirectory, source: "export:" + destination.location + MLflowWorkspace.journalSuffix(destination.workspace),
+                                        dryRun: false)
         var summary = Summary()
         let experiments = try MLflowImport.select(options.experiments, from: try service.metadata.experiments(), in: "this data directory")
         var plan: [(Experiment, [Run])] = []

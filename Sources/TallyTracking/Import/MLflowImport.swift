@@ -106,14 +106,17 @@ public struct MLflowImport: Sendable {
 
     /// Opens the source a backend-store URI names: `sqlite:///path` (or a plain path), or PostgreSQL
     /// (`postgresql://`, `postgres://`, `postgresql+psycopg2://`). (A server's URL is TallyServer's REST source.)
-    public static func openSQLSource(_ uri: String) throws -> any MLflowSource {
-        if PostgresURI.schemes.contains(where: { uri.hasPrefix($0 + "://") }) { return try MLflowSQLSource(postgres: try PostgresURI(parsing: uri)) }
-        if uri.hasPrefix("sqlite:///") { return try MLflowSQLSource(sqlitePath: String(uri.dropFirst("sqlite:///".count))) }
+    /// `workspace` is the MLflow workspace read (an error names those the database has when it lacks it).
+    public static func openSQLSource(_ uri: String, workspace: String = MLflowWorkspace.defaultName) throws -> any MLflowSource {
+        if PostgresURI.schemes.contains(where: { uri.hasPrefix($0 + "://") }) {
+            return try MLflowSQLSource(postgres: try PostgresURI(parsing: uri), workspace: workspace)
+        }
+        if uri.hasPrefix("sqlite:///") { return try MLflowSQLSource(sqlitePath: String(uri.dropFirst("sqlite:///".count)), workspace: workspace) }
         if uri.contains("://") {
             throw TrackingError.invalid("Unsupported import source '\(Self.withoutCredentials(uri))': use sqlite:///path/to/mlflow.db, "
                                         + "postgresql://user:password@host:port/database or http(s)://mlflow-server")
         }
-        return try MLflowSQLSource(sqlitePath: uri)
+        return try MLflowSQLSource(sqlitePath: uri, workspace: workspace)
     }
 
     /// Runs the import from `source` into `service` (whose stores the caller opened on the data directory, taking
@@ -152,7 +155,9 @@ public struct MLflowImport: Sendable {
             try service.importEvaluationDatasets(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
         if let w = ImportText.warning(source.textsWithNUL) { summary.warnings.append(w) }
-        summary.source = source.location + " (" + source.provenance + ")"
+        summary.warnings += MLflowWorkspace.leftBehind(try source.otherWorkspaces(), command: "import")
+        summary.source = source.location + (source.workspace == MLflowWorkspace.defaultName ? "" : ", workspace " + source.workspace)
+            + " (" + source.provenance + ")"
         if !options.dryRun {
             try journal.record("imported \(TrackingService.nowMillis()) runs=\(summary.runs) updated=\(summary.runsUpdated) "
                                + "points=\(summary.points) artifact_bytes=\(summary.artifactBytes) warnings=\(summary.warnings.count) "

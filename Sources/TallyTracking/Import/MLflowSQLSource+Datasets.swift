@@ -4,8 +4,9 @@ extension MLflowSQLSource {
     func evaluationDatasets() throws -> [SourceDataset] {
         guard has("evaluation_datasets") else { return [] }
         var out: [SourceDataset] = []
+        let scope = ofWorkspace("evaluation_datasets")
         try query("SELECT dataset_id, name, schema, profile, digest, created_time, last_update_time, created_by, last_updated_by "
-                  + "FROM evaluation_datasets ORDER BY created_time, dataset_id", []) { r in
+                  + "FROM evaluation_datasets WHERE \(scope.sql) ORDER BY created_time, dataset_id", scope.args) { r in
             out.append(SourceDataset(dataset: EvaluationDataset(id: r[0].string ?? "", name: r[1].string ?? "", schema: r[2].string, profile: r[3].string,
                                                                 digest: r[4].string ?? "", createdTime: r[5].int ?? 0, lastUpdateTime: r[6].int ?? 0,
                                                                 createdBy: r[7].string, lastUpdatedBy: r[8].string),

@@ -51,33 +51,42 @@ extension MLflowSQLSource {
     func registeredModels() throws -> [(model: RegisteredModel, versions: [ModelVersion])] {
         guard has("registered_models") else { return [] }
         var out: [(model: RegisteredModel, versions: [ModelVersion])] = []
-        try query("SELECT name, creation_time, last_updated_time, description FROM registered_models ORDER BY name", []) { r in
+        let scope = ofWorkspace("registered_models")
+        try query("SELECT name, creation_time, last_updated_time, description FROM registered_models WHERE \(scope.sql) ORDER BY name", scope.args) { r in
             out.append((RegisteredModel(name: r[0].string ?? "", creationTime: r[1].int ?? 0, lastUpdatedTime: r[2].int ?? 0, description: r[3].string), []))
         }
         let runLink = has("model_versions", "run_link") ? "run_link" : "NULL"
         let storage = has("model_versions", "storage_location") ? "storage_location" : "NULL"
         for i in out.indices {
-            let name: [SQLValue] = [.text(out[i].model.name)]
+            // A model is its name within its workspace (the registry's keys lead with the workspace where it has them).
+            func named(_ table: String) -> (sql: String, args: [SQLValue]) {
+                let w = ofWorkspace(table)
+                return ("name = ? AND " + w.sql, [.text(out[i].model.name)] + w.args)
+            }
             if has("registered_model_tags") {
-                out[i].model.tags = try rows("SELECT key, value FROM registered_model_tags WHERE name = ? ORDER BY \(order)", name).map {
+                let name = named("registered_model_tags")
+                out[i].model.tags = try rows("SELECT key, value FROM registered_model_tags WHERE \(name.sql) ORDER BY \(order)", name.args).map {
                     KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
                 }
             }
             if has("registered_model_aliases") {
-                out[i].model.aliases = try rows("SELECT alias, version FROM registered_model_aliases WHERE name = ? ORDER BY alias", name).map {
+                let name = named("registered_model_aliases")
+                out[i].model.aliases = try rows("SELECT alias, version FROM registered_model_aliases WHERE \(name.sql) ORDER BY alias", name.args).map {
                     ModelAlias(alias: $0[0].string ?? "", version: $0[1].int ?? 0)
                 }
             }
+            let versions = named("model_versions")
             out[i].versions = try rows("SELECT version, creation_time, last_updated_time, current_stage, description, source, run_id, \(runLink), "
-                                          + "\(storage) FROM model_versions WHERE name = ? ORDER BY version", name).map { r in
+                                          + "\(storage) FROM model_versions WHERE \(versions.sql) ORDER BY version", versions.args).map { r in
                 ModelVersion(name: out[i].model.name, version: r[0].int ?? 0, creationTime: r[1].int ?? 0, lastUpdatedTime: r[2].int ?? 0,
                              currentStage: r[3].string ?? "None", description: r[4].string, source: r[5].string ?? "", runID: r[6].string ?? "",
                              runLink: r[7].string ?? "", modelID: nil, storageLocation: r[8].string ?? "")
             }
             if has("model_version_tags") {
                 for j in out[i].versions.indices {
-                    out[i].versions[j].tags = try rows("SELECT key, value FROM model_version_tags WHERE name = ? AND version = ? ORDER BY \(order)",
-                                                          name + [.integer(out[i].versions[j].version)]).map {
+                    let name = named("model_version_tags")
+                    out[i].versions[j].tags = try rows("SELECT key, value FROM model_version_tags WHERE \(name.sql) AND version = ? ORDER BY \(order)",
+                                                          name.args + [.integer(out[i].versions[j].version)]).map {
                         KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")
                     }
                 }

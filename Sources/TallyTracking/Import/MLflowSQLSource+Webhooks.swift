@@ -5,16 +5,16 @@ extension MLflowSQLSource {
     /// The environment variable MLflow's server seals webhook secrets under (a Fernet key).
     static let secretKeyVariable = "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"
 
-    /// The webhooks not deleted (of the default workspace, where the schema has workspaces), with their events; each
+    /// The webhooks not deleted (of the workspace read, where the schema has workspaces), with their events; each
     /// secret opened with `MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY` from the importer's environment, the key the MLflow
     /// server sealed it with.
     func webhooks() throws -> (hooks: [SourceWebhook], note: String?) {
         guard has("webhooks"), has("webhook_events") else { return ([], nil) }
         let key = ProcessInfo.processInfo.environment[Self.secretKeyVariable].flatMap { $0.isEmpty ? nil : $0 }
-        let workspace = has("webhooks", "workspace") ? " AND workspace = 'default'" : ""
+        let scope = ofWorkspace("webhooks")
         var out: [SourceWebhook] = []
         try query("SELECT webhook_id, name, description, url, status, secret, creation_timestamp, last_updated_timestamp FROM webhooks "
-                  + "WHERE deleted_timestamp IS NULL\(workspace) ORDER BY creation_timestamp, webhook_id", []) { r in
+                  + "WHERE deleted_timestamp IS NULL AND \(scope.sql) ORDER BY creation_timestamp, webhook_id", scope.args) { r in
             let id = r[0].string ?? ""
             let events = try rows("SELECT entity, action FROM webhook_events WHERE webhook_id = ? ORDER BY entity, action", [.text(id)])
                 .compactMap { WebhookEvent.stored(entity: $0[0].string, action: $0[1].string) }

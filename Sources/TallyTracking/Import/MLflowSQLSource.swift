@@ -30,27 +30,32 @@ final class MLflowSQLSource: MLflowSource {
                          "registered_model_tags", "registered_model_aliases", "model_versions", "model_version_tags", "webhooks", "webhook_events",
                          "trace_info", "trace_tags", "trace_request_metadata", "assessments", "spans", "entity_associations", "evaluation_datasets",
                          "evaluation_dataset_tags", "evaluation_dataset_records", "scorers", "scorer_versions", "online_scoring_configs",
-                         "label_schemas", "review_queues", "review_queue_users", "review_queue_label_schemas", "review_queue_items", "issues"]
+                         "label_schemas", "review_queues", "review_queue_users", "review_queue_label_schemas", "review_queue_items", "issues", "workspaces"]
 
-    /// Opens `path` read-only and checks it is an MLflow tracking database.
-    convenience init(sqlitePath path: String) throws {
+    /// The workspace read (``MLflowSource/workspace``).
+    let workspace: String
+
+    /// Opens `path` read-only and checks it is an MLflow tracking database with `workspace`.
+    convenience init(sqlitePath path: String, workspace: String = MLflowWorkspace.defaultName) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw TrackingError.invalid("No MLflow database at \(path)") }
         do {
-            try self.init(.sqlite(try SQLiteDatabase(path: path, readOnly: true)), location: path, order: "rowid")
+            try self.init(.sqlite(try SQLiteDatabase(path: path, readOnly: true)), location: path, order: "rowid", workspace: workspace)
         } catch let e as SQLiteError {
             throw TrackingError.invalid("Cannot open the MLflow database \(path): \(e.message)")
         }
     }
 
     /// Connects to MLflow's PostgreSQL database (`postgresql://`, `postgres://` or MLflow's `postgresql+psycopg2://`).
-    convenience init(postgres uri: PostgresURI) throws {
-        try self.init(.postgres(try PostgresDatabase(uri: uri, poolSize: 1)), location: uri.description, order: "ctid")
+    convenience init(postgres uri: PostgresURI, workspace: String = MLflowWorkspace.defaultName) throws {
+        try self.init(.postgres(try PostgresDatabase(uri: uri, poolSize: 1)), location: uri.description, order: "ctid", workspace: workspace)
     }
 
-    private init(_ database: Database, location: String, order: String) throws {
+    private init(_ database: Database, location: String, order: String, workspace: String) throws {
+        try MLflowWorkspace.validate(workspace)
         self.database = database
         self.location = location
         self.order = order
+        self.workspace = workspace
         let introspect = switch database {
         case .sqlite: "SELECT name FROM pragma_table_info(?)"
         case .postgres: "SELECT column_name::text FROM information_schema.columns WHERE table_name = ? AND table_schema = current_schema()"
@@ -69,6 +74,8 @@ final class MLflowSQLSource: MLflowSource {
             }
         }
         revision = !has("alembic_version") ? nil : try rows("SELECT version_num FROM alembic_version").first?.first?.string
+        let names = try workspaces().map(\.name)
+        guard names.contains(workspace) else { throw MLflowWorkspace.unknown(workspace, in: location, has: names) }
     }
 
     /// Every row of a query (`?` placeholders on both databases), texts made storable (``ImportText``).
@@ -96,12 +103,13 @@ final class MLflowSQLSource: MLflowSource {
     }
 
     /// What names this source in the journal: the SQLite file's absolute path, or the PostgreSQL URI's host, port,
-    /// database and user.
+    /// database and user; and the workspace, when it is not the default one.
     var journalName: String {
-        switch database {
+        let name = switch database {
         case .sqlite: "sqlite:" + URL(fileURLWithPath: location).standardizedFileURL.path
         case .postgres: location
         }
+        return name + MLflowWorkspace.journalSuffix(workspace)
     }
 
     /// Closes the PostgreSQL connection (a SQLite file closes with the source).
@@ -114,12 +122,46 @@ final class MLflowSQLSource: MLflowSource {
     /// Whether the schema has `table` (logged models since 3.0, aliases since 2.3, datasets since 2.4).
     func has(_ table: String) -> Bool { columns[table] != nil }
 
-    /// Every experiment with its tags, by id. Times missing in old schemas read as 0.
+    /// `table`'s rows of the workspace read: a condition (`workspace = ?`, or one always true where the schema
+    /// predates workspaces) and its argument.
+    func ofWorkspace(_ table: String) -> (sql: String, args: [SQLValue]) {
+        has(table, "workspace") ? ("workspace = ?", [.text(workspace)]) : ("1 = 1", [])
+    }
+
+    /// The catalog's workspaces and those holding experiments or registered models, with their counts (the default
+    /// one alone, holding everything, where the schema predates workspaces).
+    func workspaces() throws -> [SourceWorkspace] {
+        var out: [String: SourceWorkspace] = [:]
+        func count(_ table: String, _ add: (inout SourceWorkspace, Int) -> Void) throws {
+            guard has(table) else { return }
+            let sql = has(table, "workspace") ? "SELECT workspace, COUNT(*) FROM \(table) GROUP BY workspace"
+                : "SELECT '\(MLflowWorkspace.defaultName)', COUNT(*) FROM \(table)"
+            for r in try rows(sql) {
+                let name = r[0].string ?? MLflowWorkspace.defaultName
+                add(&out[name, default: SourceWorkspace(name: name, experiments: 0, registeredModels: 0)], Int(r[1].int ?? 0))
+            }
+        }
+        out[MLflowWorkspace.defaultName] = SourceWorkspace(name: MLflowWorkspace.defaultName, experiments: 0, registeredModels: 0)
+        if has("workspaces", "name") {
+            for r in try rows("SELECT name FROM workspaces") {
+                if let name = r[0].string, out[name] == nil { out[name] = SourceWorkspace(name: name, experiments: 0, registeredModels: 0) }
+            }
+        }
+        try count("experiments") { $0.experiments += $1 }
+        try count("registered_models") { $0.registeredModels += $1 }
+        return out.values.sorted { $0.name < $1.name }
+    }
+
+    func otherWorkspaces() throws -> [SourceWorkspace] { try workspaces().filter { $0.name != workspace } }
+
+    /// Every experiment of the workspace with its tags, by id. Times missing in old schemas read as 0.
     func experiments() throws -> [Experiment] {
         let times = has("experiments", "creation_time") ? "creation_time, last_update_time" : "NULL, NULL"
         var out: [Experiment] = []
         var index: [Int64: Int] = [:]
-        try query("SELECT experiment_id, name, artifact_location, lifecycle_stage, \(times) FROM experiments ORDER BY experiment_id", []) { r in
+        let scope = ofWorkspace("experiments")
+        try query("SELECT experiment_id, name, artifact_location, lifecycle_stage, \(times) FROM experiments WHERE \(scope.sql) ORDER BY experiment_id",
+                  scope.args) { r in
             let id = r[0].int ?? 0
             index[id] = out.count
             out.append(Experiment(experimentID: String(id), name: r[1].string ?? "", artifactLocation: r[2].string ?? "",

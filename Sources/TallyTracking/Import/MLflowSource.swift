@@ -19,6 +19,13 @@ public protocol MLflowSource: AnyObject {
     /// read with its NULs as U+FFFD (``ImportText/storable(_:)``).
     var textsWithNUL: Int { get }
 
+    /// The MLflow workspace this source reads (``MLflowWorkspace/defaultName`` for an MLflow without workspaces):
+    /// experiments, the registry, evaluation datasets and webhooks are that workspace's, and what belongs to them
+    /// (runs, models, traces, …) follows.
+    var workspace: String { get }
+    /// The source's other workspaces (those this caller may see), each with what it holds: none for an MLflow
+    /// without workspaces.
+    func otherWorkspaces() throws -> [SourceWorkspace]
     /// Every experiment with its tags (deleted ones included), by id.
     func experiments() throws -> [Experiment]
     /// The runs of an experiment started at or after `since` (ms), by start time then id, deleted ones included,

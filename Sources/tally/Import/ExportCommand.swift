@@ -30,6 +30,8 @@ struct ExportCommand: ParsableCommand {
         @Option(help: "Where Tally keeps proxied artifacts, as tally server takes it: a directory or s3://bucket/prefix (default: <data-dir>/artifacts).")
         var artifactsDestination: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
+        @Option(help: "The MLflow workspace to write into, on a server run with --enable-workspaces (it must exist there; default: default).")
+        var workspace = MLflowWorkspace.defaultName
         @Option(help: "A cluster's --cluster-secret, when exporting its database: webhook secrets are opened with the key the members derive from it (env TALLY_CLUSTER_SECRET).")
         var clusterSecret: String?
 
@@ -47,7 +49,7 @@ struct ExportCommand: ParsableCommand {
             let started = Date()
             let summary: MLflowExport.Summary
             do {
-                let destination = try MLflowRESTDestination(url: to)
+                let destination = try MLflowRESTDestination(url: to, workspace: workspace)
                 defer { destination.close() }
                 summary = try MLflowExport(options).run(from: service, to: destination, journalDirectory: dataDir + "/exports") { display.update($0) }
                 display.finish()
@@ -59,7 +61,7 @@ struct ExportCommand: ParsableCommand {
             }
             for w in summary.warnings { FileHandle.standardError.write(Data(("warning: " + w + "\n").utf8)) }
             print("exported \(dataDir) to:")
-            print("  " + MLflowImport.withoutCredentials(to))
+            print("  " + MLflowImport.withoutCredentials(to) + (workspace == MLflowWorkspace.defaultName ? "" : ", workspace " + workspace))
             let rows: [(String, String)] = [
                 ("experiments created", "\(summary.experiments)"), ("runs", "\(summary.runs)"),
                 ("runs already exported", "\(summary.runsAlreadyExported)"), ("runs updated", "\(summary.runsUpdated)"),

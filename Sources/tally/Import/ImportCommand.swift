@@ -33,6 +33,8 @@ struct ImportCommand: ParsableCommand {
         @Option(help: "Where Tally keeps proxied artifacts, as tally server takes it: a directory or s3://bucket/prefix (default: <data-dir>/artifacts).")
         var artifactsDestination: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
+        @Option(help: "The MLflow workspace to import, from an MLflow run with --enable-workspaces (default: default; the others are named in warnings, each imported by its own run).")
+        var workspace = MLflowWorkspace.defaultName
         @Option(help: "Only runs started at or after this date (YYYY-MM-DD, an ISO 8601 time, or ms since the epoch).") var since: String?
         @Option(help: "A cluster's --cluster-secret, when importing into its database: webhook secrets are sealed under the key the members derive from it (env TALLY_CLUSTER_SECRET).")
         var clusterSecret: String?
@@ -58,15 +60,16 @@ struct ImportCommand: ParsableCommand {
             config.backendStoreURI = backendStoreURI
             config.artifactsDestination = artifactsDestination
             config.webhookClusterSecret = ServerCommand.clusterSecret(clusterSecret)
+            // The source first: one that cannot be read (or lacks the workspace) leaves no data directory behind.
+            let source: any MLflowSource = ["http://", "https://"].contains(where: { from.lowercased().hasPrefix($0) })
+                ? try MLflowRESTSource(url: from, workspace: workspace) : try MLflowImport.openSQLSource(from, workspace: workspace)
+            defer { source.close() }
             let service = try openOffline(config, for: "import")
             let display = ProgressDisplay(terminal: isatty(STDERR_FILENO) != 0, label: "import")
             let started = Date()
             let summary: MLflowImport.Summary
             let differences: [String]
             do {
-                let source: any MLflowSource = ["http://", "https://"].contains(where: { from.lowercased().hasPrefix($0) })
-                    ? try MLflowRESTSource(url: from) : try MLflowImport.openSQLSource(from)
-                defer { source.close() }
                 summary = try MLflowImport(options).run(from: source, into: service, journalDirectory: DataDirectory(config.dataDirectory).imports) { display.update($0) }
                 display.finish()
                 differences = verify && !dryRun ? try MLflowImport(options).verify(source, service) : []

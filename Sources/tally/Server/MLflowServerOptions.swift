@@ -26,7 +26,8 @@ struct MLflowServerOptions: ParsableArguments {
     @Option(name: .customLong("secrets-cache-max-size"), help: "Accepted, unused (MLflow's AI gateway secrets).") var secretsCacheMaxSize: String?
     @Option(name: .customLong("workspace-store-uri"), help: "Accepted, unused without workspaces (env MLFLOW_WORKSPACE_STORE_URI).") var workspaceStore: String?
     @Flag(name: .customLong("disable-workspaces"), help: "Accepted: Tally has no workspaces.") var disableWorkspaces = false
-    @Flag(name: .customLong("enable-workspaces"), help: "Refused: Tally has no workspaces.") var enableWorkspaces = false
+    @Flag(name: .customLong("enable-workspaces"), help: "Refused (env MLFLOW_ENABLE_WORKSPACES): Tally has no workspaces (tally import/export --workspace move one at a time).")
+    var enableWorkspaces = false
     @Flag(name: .customLong("artifacts-only"), help: "Refused (env MLFLOW_ARTIFACTS_ONLY): Tally serves artifacts beside tracking, not alone.")
     var artifactsOnly = false
     @Option(name: .customLong("expose-prometheus"),
@@ -53,9 +54,14 @@ struct MLflowServerOptions: ParsableArguments {
             throw ValidationError("--no-serve-artifacts: Tally always serves artifacts through its proxy (mlflow-artifacts:); leave it out "
                                   + "(with --default-artifact-root s3://… clients still write to the bucket directly)")
         }
-        if enableWorkspaces {
-            throw ValidationError("--enable-workspaces: Tally has no workspaces; every experiment and model is in one space (use --auth basic "
-                                  + "and per-experiment permissions to keep teams apart)")
+        // As MLflow's command reads it: the variable counts unless --disable-workspaces is given.
+        if enableWorkspaces || (!disableWorkspaces && ServerCommand.flag("MLFLOW_ENABLE_WORKSPACES")) {
+            throw ValidationError("--enable-workspaces (or MLFLOW_ENABLE_WORKSPACES): Tally has no workspaces; every experiment and model is in "
+                                  + "one space (use --auth basic and per-experiment permissions to keep teams apart; tally import mlflow "
+                                  + "--workspace brings one MLflow workspace at a time)")
+        }
+        if let workspace = ServerCommand.mlflow(nil, "MLFLOW_WORKSPACE") {
+            throw ValidationError("MLFLOW_WORKSPACE=\(workspace) is client-only. Unset it before starting the server.")
         }
         if artifactsOnly || ServerCommand.flag("MLFLOW_ARTIFACTS_ONLY") {
             throw ValidationError("--artifacts-only (or MLFLOW_ARTIFACTS_ONLY): Tally serves the artifact proxy beside tracking, not alone; "

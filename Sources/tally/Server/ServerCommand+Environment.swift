@@ -53,7 +53,7 @@ extension ServerCommand {
 
     /// Refuses an `MLFLOW_PORT` that is not a port when it is what sets the port.
     func validate() throws {
-        for variable in ["MLFLOW_ARTIFACTS_ONLY", "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE"] where Self.flagValue(variable) == nil {
+        for variable in ["MLFLOW_ARTIFACTS_ONLY", "MLFLOW_SERVER_DISABLE_SECURITY_MIDDLEWARE", "MLFLOW_ENABLE_WORKSPACES"] where Self.flagValue(variable) == nil {
             throw ValidationError("\(variable) is '\(Self.environment[variable] ?? "")': true or false")
         }
         if let text = Self.environment["MLFLOW_PRESIGNED_DOWNLOAD_URL_TTL_SECONDS"],
