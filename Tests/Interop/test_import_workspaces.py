@@ -33,6 +33,7 @@ def fill(url):
     client = MlflowClient(url, registry_uri=url)
     client.create_workspace("team-a", description="the vision team")
     client.create_workspace("empty-one")
+    client.create_workspace("team-b")  # empty until the export test writes into it
     made = {}
     for ws in WORKSPACES:
         mlflow.set_workspace(ws)
@@ -47,6 +48,10 @@ def fill(url):
             c.set_terminated(run)
             c.create_registered_model("model", description=f"{ws}'s model")
             c.create_model_version("model", f"runs:/{run}/notes", run_id=run)
+            # The registry's other rows, keyed by (workspace, name) in MLflow: a tag, a version tag, an alias.
+            c.set_registered_model_tag("model", "owner", ws)
+            c.set_model_version_tag("model", "1", "built-in", ws)
+            c.set_registered_model_alias("model", f"{ws}-best", "1")
             c.create_webhook(f"{ws}-hook", "http://127.0.0.1:9/hook", ["registered_model.created"])
             made_set = requests.post(url + "/api/3.0/mlflow/datasets/create", headers={"X-MLflow-Workspace": ws},
                                      json={"name": f"{ws}-qa", "experiment_ids": [e]}, timeout=60)
@@ -107,13 +112,16 @@ def served(url, workspace=None):
                                        {m["key"]: m["value"] for m in r["data"].get("metrics", [])}, text.text)
     model = api(url, "GET", "/registered-models/get", workspace, params={"name": "model"})["registered_model"]
     versions = api(url, "GET", "/model-versions/search", workspace, params={"filter": "name='model'"})["model_versions"]
+    registry = ({t["key"]: t["value"] for t in model.get("tags", [])}, sorted(a["alias"] for a in model.get("aliases", [])),
+                [{t["key"]: t["value"] for t in v.get("tags", [])} for v in versions])
     return {"runs": runs, "model": model.get("description"), "versions": sorted(v["run_id"] for v in versions),
-            "hooks": hooks, "datasets": datasets}
+            "registry": registry, "hooks": hooks, "datasets": datasets}
 
 
 def expected(ws, made):
     return {"runs": {f"{ws}-run": ({"workspace": ws}, {"loss": 0.5 if ws == "default" else 0.25}, f"written in {ws}")},
-            "model": f"{ws}'s model", "versions": [made[ws]["run"]], "hooks": [f"{ws}-hook"], "datasets": [f"{ws}-qa"]}
+            "model": f"{ws}'s model", "versions": [made[ws]["run"]], "registry": ({"owner": ws}, [f"{ws}-best"], [{"built-in": ws}]),
+            "hooks": [f"{ws}-hook"], "datasets": [f"{ws}-qa"]}
 
 
 def shows_only(d, ws, made):
@@ -185,7 +193,11 @@ def test_an_unknown_or_malformed_workspace_is_refused_before_anything_is_written
     try:
         out = tally_import(m, data, "--workspace", "nope", kind=kind, check=False)
         assert out.returncode != 0 and "No workspace 'nope' in " in out.stderr, out.stderr
-        assert "(its workspaces: default, empty-one, team-a)" in out.stderr, out.stderr
+        assert "(its workspaces: default, empty-one, team-a, team-b)" in out.stderr, out.stderr
+        # Without --workspace, MLFLOW_WORKSPACE chooses, as MLflow's client takes it.
+        out = subprocess.run([TALLY, "import", "mlflow", *source_args(m, kind), "--data-dir", data], capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "MLFLOW_WORKSPACE": "elsewhere"})
+        assert out.returncode != 0 and "No workspace 'elsewhere' in " in out.stderr, out.stderr
         # MLflow's own rule, with its message, for names it would refuse.
         for bad in ("Team_A", "x", "api"):
             with pytest.raises(Exception) as theirs:
@@ -218,16 +230,17 @@ def test_an_export_writes_into_the_workspace_it_names(source):
     data = os.path.join(d, "data")
     try:
         tally_import(m, data, "--workspace", "team-a")
-        MlflowClient(m.url, registry_uri=m.url).create_workspace("team-b")
         refused = subprocess.run([TALLY, "export", "mlflow", "--to", m.url, "--data-dir", data, "--workspace", "team-c"],
                                  capture_output=True, text=True, timeout=300)
         assert refused.returncode != 0 and "No workspace 'team-c' in " + m.url in refused.stderr, refused.stderr
-        out = subprocess.run([TALLY, "export", "mlflow", "--to", m.url, "--data-dir", data, "--workspace", "team-b"],
-                             capture_output=True, text=True, timeout=300, check=True)
+        # MLFLOW_WORKSPACE names it, as for MLflow's client.
+        out = subprocess.run([TALLY, "export", "mlflow", "--to", m.url, "--data-dir", data], capture_output=True, text=True, timeout=300,
+                             check=True, env={**os.environ, "MLFLOW_WORKSPACE": "team-b"})
         assert ", workspace team-b" in out.stdout and count(out.stdout, "runs") == 1, out.stdout
         got, want = served(m.url, "team-b"), expected("team-a", made)
         assert list(got["runs"].values()) == list(want["runs"].values()) and len(got["versions"]) == 1
         assert (got["model"], got["hooks"], got["datasets"]) == (want["model"], want["hooks"], want["datasets"])
+        assert got["registry"][:2] == want["registry"][:2]
         # The other workspaces are as they were: one run each in their "shared".
         for ws in WORKSPACES:
             assert served(m.url, ws) == expected(ws, made)

@@ -32,6 +32,15 @@ import Testing
         }
         // Length is checked first, as MLflow does: a one-character bad name is a length error.
         #expect(refusal("A")?.contains("between 2 and 63") == true)
+        // Lengths in code points, as Python counts: a decomposed "é" is two, so the pattern refuses it.
+        #expect(refusal("e\u{301}")?.contains("must match the pattern") == true)
+    }
+
+    @Test func theOptionThenMLflowsVariableChooseTheWorkspace() {
+        #expect(MLflowWorkspace.chosen("team-a", environment: ["MLFLOW_WORKSPACE": "team-b"]) == "team-a")
+        #expect(MLflowWorkspace.chosen(nil, environment: ["MLFLOW_WORKSPACE": " team-b "]) == "team-b")
+        #expect(MLflowWorkspace.chosen(nil, environment: ["MLFLOW_WORKSPACE": "  "]) == "default")
+        #expect(MLflowWorkspace.chosen(nil, environment: [:]) == "default")
     }
 
     @Test func journalsOfTheDefaultWorkspaceKeepTheirNames() {

@@ -108,6 +108,7 @@ public struct MLflowImport: Sendable {
     /// (`postgresql://`, `postgres://`, `postgresql+psycopg2://`). (A server's URL is TallyServer's REST source.)
     /// `workspace` is the MLflow workspace read (an error names those the database has when it lacks it).
     public static func openSQLSource(_ uri: String, workspace: String = MLflowWorkspace.defaultName) throws -> any MLflowSource {
+        try MLflowWorkspace.validate(workspace)
         if PostgresURI.schemes.contains(where: { uri.hasPrefix($0 + "://") }) {
             return try MLflowSQLSource(postgres: try PostgresURI(parsing: uri), workspace: workspace)
         }
@@ -155,7 +156,12 @@ public struct MLflowImport: Sendable {
             try service.importEvaluationDatasets(from: source, experiments: mapped, journal: &journal, summary: &summary, dryRun: options.dryRun)
         }
         if let w = ImportText.warning(source.textsWithNUL) { summary.warnings.append(w) }
-        summary.warnings += MLflowWorkspace.leftBehind(try source.otherWorkspaces(), command: "import")
+        // Counting the other workspaces is a courtesy: an import already written is not failed by it.
+        do {
+            summary.warnings += MLflowWorkspace.leftBehind(try source.otherWorkspaces(), command: "import")
+        } catch {
+            summary.warnings.append("could not count \(source.location)'s other MLflow workspaces: \(error)")
+        }
         summary.source = source.location + (source.workspace == MLflowWorkspace.defaultName ? "" : ", workspace " + source.workspace)
             + " (" + source.provenance + ")"
         if !options.dryRun {

@@ -169,7 +169,8 @@ final class MLflowSQLSource: MLflowSource {
                                   lastUpdateTime: r[5].int ?? 0, tags: []))
         }
         if has("experiment_tags") {
-            try query("SELECT experiment_id, key, value FROM experiment_tags ORDER BY \(order)", []) { r in
+            try query("SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN (SELECT experiment_id FROM experiments "
+                      + "WHERE \(scope.sql)) ORDER BY \(order)", scope.args) { r in
                 guard let i = index[r[0].int ?? -1] else { return }
                 out[i].tags.append(KeyValue(key: r[1].string ?? "", value: r[2].string ?? ""))
             }

@@ -12,12 +12,22 @@ public enum MLflowWorkspace {
     public static let listPath = "/api/3.0/mlflow/workspaces"
     /// The path of MLflow's server description, whose `workspaces_enabled` says whether it has workspaces.
     public static let serverInfoPath = "/api/3.0/mlflow/server-info"
+    /// The variable in which MLflow's client takes its workspace (`mlflow.set_workspace` sets it too).
+    public static let environmentVariable = "MLFLOW_WORKSPACE"
+
+    /// The workspace a command reads or writes: `option` when given, else ``environmentVariable`` as MLflow's client
+    /// takes it (blank is unset), else ``defaultName``.
+    public static func chosen(_ option: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let option { return option }
+        let variable = environment[environmentVariable]?.trimmingCharacters(in: .whitespaces) ?? ""
+        return variable.isEmpty ? defaultName : variable
+    }
 
     /// `name` checked as MLflow checks a workspace name (2 to 63 characters; lowercase letters, digits and inner
     /// hyphens; not reserved), with its messages; `default` passes, as MLflow lets it through unchecked.
     public static func validate(_ name: String) throws {
         guard name != defaultName else { return }
-        guard (2...63).contains(name.count) else {
+        guard (2...63).contains(name.unicodeScalars.count) else {  // code points, as Python's len counts
             throw TrackingError.invalid("Workspace name '\(name)' must be between 2 and 63 characters.")
         }
         let inner = name.utf8.allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "-") }
@@ -41,8 +51,8 @@ public enum MLflowWorkspace {
         return TrackingError(.resourceDoesNotExist, "No workspace '\(name)' in \(location) (its workspaces: \(list))")
     }
 
-    /// What an import or export leaves behind of `others` (the source's workspaces other than the one it read, with
-    /// what they hold), one warning each: Tally keeps one space, so each comes by its own `--workspace`.
+    /// What an import leaves behind of `others` (the source's workspaces other than the one it read, with what they
+    /// hold), one warning each: Tally keeps one space, so each comes by its own `--workspace`.
     public static func leftBehind(_ others: [SourceWorkspace], command: String) -> [String] {
         others.filter { $0.experiments > 0 || $0.registeredModels > 0 }.map { w in
             func n(_ k: Int, _ what: String) -> String { "\(k) \(what)\(k == 1 ? "" : "s")" }

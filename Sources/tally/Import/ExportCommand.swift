@@ -30,12 +30,13 @@ struct ExportCommand: ParsableCommand {
         @Option(help: "Where Tally keeps proxied artifacts, as tally server takes it: a directory or s3://bucket/prefix (default: <data-dir>/artifacts).")
         var artifactsDestination: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
-        @Option(help: "The MLflow workspace to write into, on a server run with --enable-workspaces (it must exist there; default: default).")
-        var workspace = MLflowWorkspace.defaultName
+        @Option(help: "The MLflow workspace to write into, on a server run with --enable-workspaces (it must exist there; default: MLFLOW_WORKSPACE, as MLflow's client takes it, else default).")
+        var workspace: String?
         @Option(help: "A cluster's --cluster-secret, when exporting its database: webhook secrets are opened with the key the members derive from it (env TALLY_CLUSTER_SECRET).")
         var clusterSecret: String?
 
         func run() throws {
+            let workspace = MLflowWorkspace.chosen(self.workspace)
             var options = MLflowExport.Options()
             options.experiments = experiments?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard FileManager.default.fileExists(atPath: dataDir) else { throw ValidationError("No data directory at \(dataDir)") }

@@ -33,8 +33,8 @@ struct ImportCommand: ParsableCommand {
         @Option(help: "Where Tally keeps proxied artifacts, as tally server takes it: a directory or s3://bucket/prefix (default: <data-dir>/artifacts).")
         var artifactsDestination: String?
         @Option(help: "Only these experiments: names or ids, comma-separated.") var experiments: String?
-        @Option(help: "The MLflow workspace to import, from an MLflow run with --enable-workspaces (default: default; the others are named in warnings, each imported by its own run).")
-        var workspace = MLflowWorkspace.defaultName
+        @Option(help: "The MLflow workspace to import, from an MLflow run with --enable-workspaces (default: MLFLOW_WORKSPACE, as MLflow's client takes it, else default; the others are named in warnings, each imported by its own run).")
+        var workspace: String?
         @Option(help: "Only runs started at or after this date (YYYY-MM-DD, an ISO 8601 time, or ms since the epoch).") var since: String?
         @Option(help: "A cluster's --cluster-secret, when importing into its database: webhook secrets are sealed under the key the members derive from it (env TALLY_CLUSTER_SECRET).")
         var clusterSecret: String?
@@ -61,6 +61,7 @@ struct ImportCommand: ParsableCommand {
             config.artifactsDestination = artifactsDestination
             config.webhookClusterSecret = ServerCommand.clusterSecret(clusterSecret)
             // The source first: one that cannot be read (or lacks the workspace) leaves no data directory behind.
+            let workspace = MLflowWorkspace.chosen(self.workspace)
             let source: any MLflowSource = ["http://", "https://"].contains(where: { from.lowercased().hasPrefix($0) })
                 ? try MLflowRESTSource(url: from, workspace: workspace) : try MLflowImport.openSQLSource(from, workspace: workspace)
             defer { source.close() }
