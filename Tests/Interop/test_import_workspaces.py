@@ -205,6 +205,9 @@ def test_an_unknown_or_malformed_workspace_is_refused_before_anything_is_written
             out = tally_import(m, data, "--workspace", bad, kind=kind, check=False)
             assert out.returncode != 0 and str(theirs.value) in out.stderr, (bad, str(theirs.value), out.stderr)
         assert not os.path.exists(data)
+        # An experiment of another workspace is not there to select.
+        out = tally_import(m, data, "--workspace", "team-a", "--experiments", "Default", kind=kind, check=False)
+        assert out.returncode != 0 and "No experiment 'Default' (by id or name) in " in out.stderr and ", workspace team-a" in out.stderr, out.stderr
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
