@@ -11,18 +11,26 @@ extension MLflowHTTPClient {
         return (try json(.GET, MLflowWorkspace.listPath)?["workspaces"]).items.compactMap { $0["name"]?.text }.sorted()
     }
 
-    /// A client for `workspace` on this server: this one, when the server has no workspaces and `workspace` is the
-    /// default (MLflow refuses the header then); another whose requests name it, when the server has it; otherwise
-    /// an error naming the workspaces there are. Also the server's workspace names (`nil`: none).
-    func scoped(to workspace: String) throws -> (client: MLflowHTTPClient, names: [String]?) {
+    /// A client of the MLflow server at `url` for `workspace`: one without the header when the server has no
+    /// workspaces and `workspace` is the default (MLflow refuses the header then); one whose requests name it when the
+    /// server has it; otherwise an error naming the workspaces there are (no client is left open). Also the server's
+    /// workspace names (`nil`: none).
+    static func connect(url: String, workspace: String) throws -> (client: MLflowHTTPClient, names: [String]?) {
         try MLflowWorkspace.validate(workspace)
-        guard let names = try workspaceNames() else {
-            guard workspace == MLflowWorkspace.defaultName else {
-                throw MLflowWorkspace.unknown(workspace, in: base + " (an MLflow server without workspaces)", has: [MLflowWorkspace.defaultName])
+        let plain = try MLflowHTTPClient(url: url)
+        do {
+            guard let names = try plain.workspaceNames() else {
+                guard workspace == MLflowWorkspace.defaultName else {
+                    throw MLflowWorkspace.unknown(workspace, in: plain.base + " (an MLflow server without workspaces)", has: [MLflowWorkspace.defaultName])
+                }
+                return (plain, nil)
             }
-            return (self, nil)
+            guard names.contains(workspace) else { throw MLflowWorkspace.unknown(workspace, in: plain.base, has: names) }
+            plain.close()
+            return (plain.inWorkspace(workspace), names)
+        } catch {
+            plain.close()
+            throw error
         }
-        guard names.contains(workspace) else { throw MLflowWorkspace.unknown(workspace, in: base, has: names) }
-        return (inWorkspace(workspace), names)
     }
 }

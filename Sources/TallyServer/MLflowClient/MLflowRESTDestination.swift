@@ -14,16 +14,7 @@ public final class MLflowRESTDestination: MLflowDestination {
     /// Connects to the MLflow server at `url` and checks that it answers MLflow's API and has `workspace` (an error
     /// names those it has; a workspace is created in MLflow, by its admins, before anything is exported into it).
     public init(url: String, workspace: String = MLflowWorkspace.defaultName) throws {
-        let client = try MLflowHTTPClient(url: url)
-        let scoped: MLflowHTTPClient
-        do {
-            scoped = try client.scoped(to: workspace).client
-        } catch {
-            client.close()
-            throw error
-        }
-        if scoped !== client { client.close() }
-        http = scoped
+        http = try MLflowHTTPClient.connect(url: url, workspace: workspace).client
         self.workspace = workspace
         _ = try http.json(.POST, "/api/2.0/mlflow/experiments/search", body: #"{"max_results":1}"#)
     }

@@ -36,17 +36,7 @@ public final class MLflowRESTSource: MLflowSource {
     /// Connects to the MLflow server at `url` and checks that it answers MLflow's API and has `workspace` (an error
     /// names those it has).
     public init(url: String, workspace: String = MLflowWorkspace.defaultName) throws {
-        let client = try MLflowHTTPClient(url: url)
-        let scoped: (client: MLflowHTTPClient, names: [String]?)
-        do {
-            scoped = try client.scoped(to: workspace)
-        } catch {
-            client.close()
-            throw error
-        }
-        if scoped.client !== client { client.close() }
-        http = scoped.client
-        workspaceNames = scoped.names
+        (http, workspaceNames) = try MLflowHTTPClient.connect(url: url, workspace: workspace)
         self.workspace = workspace
         let version = try? http.send(.GET, http.url("/version"))
         _ = try http.json(.POST, "/api/2.0/mlflow/experiments/search", body: #"{"max_results":1}"#)

@@ -162,7 +162,7 @@ public struct MLflowImport: Sendable {
         } catch {
             summary.warnings.append("could not count \(source.location)'s other MLflow workspaces: \(error)")
         }
-        summary.source = Self.described(source) + " (" + source.provenance + ")"
+        summary.source = MLflowWorkspace.described(source.location, source.workspace) + " (" + source.provenance + ")"
         if !options.dryRun {
             try journal.record("imported \(TrackingService.nowMillis()) runs=\(summary.runs) updated=\(summary.runsUpdated) "
                                + "points=\(summary.points) artifact_bytes=\(summary.artifactBytes) warnings=\(summary.warnings.count) "
@@ -171,14 +171,9 @@ public struct MLflowImport: Sendable {
         return summary
     }
 
-    /// What messages call `source`: its location, and its workspace when that is not the default one.
-    static func described(_ source: any MLflowSource) -> String {
-        source.location + (source.workspace == MLflowWorkspace.defaultName ? "" : ", workspace " + source.workspace)
-    }
-
     /// The source's experiments `--experiments` names (by name or id; all without it); an unknown one is an error.
     func selectedExperiments(_ source: any MLflowSource) throws -> [Experiment] {
-        try Self.select(options.experiments, from: try source.experiments(), in: Self.described(source))
+        try Self.select(options.experiments, from: try source.experiments(), in: MLflowWorkspace.described(source.location, source.workspace))
     }
 
     /// The experiments of `all` that `wanted` names, by id or else by name, in its order (`nil`: all); an unknown

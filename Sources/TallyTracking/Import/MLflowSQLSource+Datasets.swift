@@ -15,17 +15,17 @@ extension MLflowSQLSource {
         guard !out.isEmpty else { return [] }
         let index = Dictionary(out.enumerated().map { ($0.element.dataset.id, $0.offset) }) { a, _ in a }
         // The workspace's datasets: their tags, links and records (not every workspace's).
-        let ofDatasets = "dataset_id IN (SELECT dataset_id FROM evaluation_datasets WHERE \(scope.sql))"
+        func ofDatasets(_ column: String = "dataset_id") -> String { "\(column) IN (SELECT dataset_id FROM evaluation_datasets WHERE \(scope.sql))" }
         if has("evaluation_dataset_tags") {
             // In the order MLflow shows them (its rows' order).
-            try query("SELECT dataset_id, key, value FROM evaluation_dataset_tags WHERE \(ofDatasets) ORDER BY \(order)", scope.args) { r in
+            try query("SELECT dataset_id, key, value FROM evaluation_dataset_tags WHERE \(ofDatasets()) ORDER BY \(order)", scope.args) { r in
                 guard let i = index[r[0].string ?? ""] else { return }
                 out[i].dataset.tags.append(DatasetTag(key: r[1].string ?? "", value: r[2].string))
             }
         }
         if has("entity_associations") {
             try query("SELECT source_id, destination_id FROM entity_associations WHERE source_type = 'evaluation_dataset' "
-                      + "AND destination_type = 'experiment' AND source_id IN (SELECT dataset_id FROM evaluation_datasets WHERE \(scope.sql)) "
+                      + "AND destination_type = 'experiment' AND \(ofDatasets("source_id")) "
                       + "ORDER BY created_time, destination_id", scope.args) { r in
                 guard let i = index[r[0].string ?? ""], let e = r[1].string else { return }
                 out[i].experimentIDs.append(e)
@@ -35,7 +35,7 @@ extension MLflowSQLSource {
             // A column MLflow left empty may hold JSON's `null`: none, as MLflow's API shows it.
             func json(_ v: SQLValue) -> JSONValue? { v.string.flatMap { try? JSONParser.parse(Array($0.utf8)) }.flatMap { $0 == .null ? nil : $0 } }
             try query("SELECT dataset_record_id, dataset_id, input_hash, inputs, outputs, expectations, tags, source, source_id, source_type, "
-                      + "created_time, last_update_time, created_by, last_updated_by FROM evaluation_dataset_records WHERE \(ofDatasets) "
+                      + "created_time, last_update_time, created_by, last_updated_by FROM evaluation_dataset_records WHERE \(ofDatasets()) "
                       + "ORDER BY created_time, dataset_record_id", scope.args) { r in
                 guard let i = index[r[1].string ?? ""] else { return }
                 // MLflow keeps outputs wrapped (`{"mlflow_wrapped": …}`), so that any JSON value fits its column.

@@ -83,8 +83,8 @@ extension MLflowSQLSource {
                              runLink: r[7].string ?? "", modelID: nil, storageLocation: r[8].string ?? "")
             }
             if has("model_version_tags") {
+                let name = named("model_version_tags")
                 for j in out[i].versions.indices {
-                    let name = named("model_version_tags")
                     out[i].versions[j].tags = try rows("SELECT key, value FROM model_version_tags WHERE \(name.sql) AND version = ? ORDER BY \(order)",
                                                           name.args + [.integer(out[i].versions[j].version)]).map {
                         KeyValue(key: $0[0].string ?? "", value: $0[1].string ?? "")

@@ -50,8 +50,8 @@ final class MLflowSQLSource: MLflowSource {
         try self.init(.postgres(try PostgresDatabase(uri: uri, poolSize: 1)), location: uri.description, order: "ctid", workspace: workspace)
     }
 
+    /// (`workspace` is checked by ``MLflowImport/openSQLSource(_:workspace:)`` before the database is opened.)
     private init(_ database: Database, location: String, order: String, workspace: String) throws {
-        try MLflowWorkspace.validate(workspace)
         self.database = database
         self.location = location
         self.order = order
@@ -131,20 +131,20 @@ final class MLflowSQLSource: MLflowSource {
     /// The catalog's workspaces and those holding experiments or registered models, with their counts (the default
     /// one alone, holding everything, where the schema predates workspaces).
     func workspaces() throws -> [SourceWorkspace] {
-        var out: [String: SourceWorkspace] = [:]
+        func none(_ name: String) -> SourceWorkspace { SourceWorkspace(name: name, experiments: 0, registeredModels: 0) }
+        var out = [MLflowWorkspace.defaultName: none(MLflowWorkspace.defaultName)]
         func count(_ table: String, _ add: (inout SourceWorkspace, Int) -> Void) throws {
             guard has(table) else { return }
             let sql = has(table, "workspace") ? "SELECT workspace, COUNT(*) FROM \(table) GROUP BY workspace"
                 : "SELECT '\(MLflowWorkspace.defaultName)', COUNT(*) FROM \(table)"
             for r in try rows(sql) {
                 let name = r[0].string ?? MLflowWorkspace.defaultName
-                add(&out[name, default: SourceWorkspace(name: name, experiments: 0, registeredModels: 0)], Int(r[1].int ?? 0))
+                add(&out[name, default: none(name)], Int(r[1].int ?? 0))
             }
         }
-        out[MLflowWorkspace.defaultName] = SourceWorkspace(name: MLflowWorkspace.defaultName, experiments: 0, registeredModels: 0)
         if has("workspaces", "name") {
             for r in try rows("SELECT name FROM workspaces") {
-                if let name = r[0].string, out[name] == nil { out[name] = SourceWorkspace(name: name, experiments: 0, registeredModels: 0) }
+                if let name = r[0].string, out[name] == nil { out[name] = none(name) }
             }
         }
         try count("experiments") { $0.experiments += $1 }

@@ -45,6 +45,11 @@ public enum MLflowWorkspace {
         workspace == defaultName ? "" : "#workspace=" + workspace
     }
 
+    /// `location` as messages name it with `workspace`: with `, workspace <name>` when that is not the default one.
+    public static func described(_ location: String, _ workspace: String) -> String {
+        workspace == defaultName ? location : location + ", workspace " + workspace
+    }
+
     /// The error for a workspace `location` does not have, naming those it has.
     public static func unknown(_ name: String, in location: String, has: [String]) -> TrackingError {
         let list = has.isEmpty ? "none it shows to this caller" : has.joined(separator: ", ")

@@ -62,7 +62,7 @@ struct ExportCommand: ParsableCommand {
             }
             for w in summary.warnings { FileHandle.standardError.write(Data(("warning: " + w + "\n").utf8)) }
             print("exported \(dataDir) to:")
-            print("  " + MLflowImport.withoutCredentials(to) + (workspace == MLflowWorkspace.defaultName ? "" : ", workspace " + workspace))
+            print("  " + MLflowWorkspace.described(MLflowImport.withoutCredentials(to), workspace))
             let rows: [(String, String)] = [
                 ("experiments created", "\(summary.experiments)"), ("runs", "\(summary.runs)"),
                 ("runs already exported", "\(summary.runsAlreadyExported)"), ("runs updated", "\(summary.runsUpdated)"),
