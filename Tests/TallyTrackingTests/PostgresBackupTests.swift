@@ -177,9 +177,15 @@ import Testing
         let fake = parent + "/bin"
         try FileManager.default.createDirectory(atPath: fake, withIntermediateDirectories: true)
         func fakePgDump(version: String) throws {
-            try "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'pg_dump (PostgreSQL) \(version)'; exit 0; }\necho 'pg_dump: error: no luck' >&2\nexit 3\n"
-                .write(toFile: fake + "/pg_dump", atomically: true, encoding: .utf8)
-            chmod(fake + "/pg_dump", 0o755)
+            // Written through a close-on-exec descriptor: a program another test starts meanwhile must not keep it
+            // open for writing (exec refuses a file open for writing: ETXTBSY).
+            let script = "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'pg_dump (PostgreSQL) \(version)'; exit 0; }\necho 'pg_dump: error: no luck' >&2\nexit 3\n"
+            unlink(fake + "/pg_dump")
+            let fd = open(fake + "/pg_dump", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+            try #require(fd >= 0)
+            let written = Array(script.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            try #require(written == script.utf8.count)
         }
         // Older than the server: refused before anything is held.
         try fakePgDump(version: "9.6.24")

@@ -129,7 +129,16 @@ struct PostgresProgram: Sendable {
         var envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attributes, &argv, &envp)
+        var rc = posix_spawn(&pid, path, &actions, &attributes, &argv, &envp)
+        // ETXTBSY: some process still holds the program open for writing. A child another thread of ours forked in
+        // the instant the file was written inherits the writer's descriptor until its exec closes it, so the moment
+        // passes; a program being written for good is still refused, after ~1 s.
+        var busy = 0
+        while rc == ETXTBSY && busy < 20 {
+            busy += 1
+            usleep(UInt32(busy) * 5_000)
+            rc = posix_spawn(&pid, path, &actions, &attributes, &argv, &envp)
+        }
         guard rc == 0 else {
             unlink(errors)
             throw TrackingError(.internalError, "Cannot run \(path): \(String(cString: strerror(rc)))")
