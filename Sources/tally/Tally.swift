@@ -7,6 +7,6 @@ struct Tally: AsyncParsableCommand {
         commandName: "tally",
         abstract: "Tally: an MLflow-compatible experiment-tracking server with a columnar metric store.",
         version: "0.1.0",
-        subcommands: [ServerCommand.self, CompareCommand.self, ScoreboardCommand.self, Bench.self, StoreCommand.self, TokenCommand.self, BackupCommand.self, MetadataCommand.self, ArtifactsCommand.self, MetricsCommand.self, ClusterCommand.self, ImportCommand.self, ExportCommand.self]
+        subcommands: [ServerCommand.self, CompareCommand.self, ScoreboardCommand.self, Bench.self, StoreCommand.self, TokenCommand.self, BackupCommand.self, GCCommand.self, MetadataCommand.self, ArtifactsCommand.self, MetricsCommand.self, ClusterCommand.self, ImportCommand.self, ExportCommand.self]
     )
 }

@@ -198,6 +198,16 @@ final class FailingMetadata: MetadataStore {
     func updateIssue(id: String, _ change: (inout TraceIssue) throws -> Void) throws -> TraceIssue? { try inner.updateIssue(id: id, change) }
     func issues(_ search: IssueSearch, offset: Int, limit: Int) throws -> [TraceIssue] { try inner.issues(search, offset: offset, limit: limit) }
     func importIssues(_ issues: [TraceIssue]) throws { try inner.importIssues(issues) }
+    func deletedRunIDs(deletedBy time: Int64) throws -> [String] { try inner.deletedRunIDs(deletedBy: time) }
+    func deletedLoggedModelIDs(updatedBy time: Int64?) throws -> [String] { try inner.deletedLoggedModelIDs(updatedBy: time) }
+    func deletedExperimentIDs(updatedBefore time: Int64?) throws -> [Int64] { try inner.deletedExperimentIDs(updatedBefore: time) }
+    func purgeableRuns(experimentID: Int64, deletedOnly: Bool) throws -> [(id: String, artifactURI: String)] {
+        try inner.purgeableRuns(experimentID: experimentID, deletedOnly: deletedOnly)
+    }
+    func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)] { try inner.purgeableLoggedModels(experimentID: experimentID) }
+    func purgeRun(id: String) throws -> Bool { try inner.purgeRun(id: id) }
+    func purgeLoggedModel(id: String) throws -> Bool { try inner.purgeLoggedModel(id: id) }
+    func purgeExperiment(id: Int64) throws -> PurgedExperiment? { try inner.purgeExperiment(id: id) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

@@ -56,6 +56,28 @@ extension AdminSocket {
             return s
         }
 
+        /// Has the server collect its garbage (``TrackingService/collectGarbage(_:dataDirectory:say:)``), with the
+        /// options as given on the command line: the lines it said, its counts, and the error that stopped it (`nil`
+        /// when none did).
+        public func collectGarbage(olderThan: String?, runIDs: String?, experimentIDs: String?,
+                                   loggedModelIDs: String?) throws -> (lines: [String], summary: GarbageCollectionSummary?, error: TrackingError?) {
+            var o = Obj()
+            o.add("older_than", olderThan)
+            o.add("run_ids", runIDs)
+            o.add("experiment_ids", experimentIDs)
+            o.add("logged_model_ids", loggedModelIDs)
+            let a = try send(.POST, "/gc", body: o.json)
+            let lines = a["lines"].items.compactMap(\.text)
+            if let message = a["message"]?.text {
+                let code = a["error_code"]?.text.flatMap(TrackingError.Code.init(rawValue:)) ?? .internalError
+                return (lines, nil, TrackingError(code, message))
+            }
+            var s = GarbageCollectionSummary()
+            (s.runs, s.loggedModels) = (Int(a["runs"]?.int64 ?? 0), Int(a["logged_models"]?.int64 ?? 0))
+            (s.experiments, s.artifactsLeft) = (Int(a["experiments"]?.int64 ?? 0), Int(a["artifacts_left"]?.int64 ?? 0))
+            return (lines, s, nil)
+        }
+
         deinit { http.close() }
 
         /// Creates a token for `user`: its id and the secret (shown once).

@@ -61,7 +61,8 @@ public enum AdminSocket {
     /// "name", "expires_in_days"}` creates one, GET `?user=` lists them) and `tokens/{id}` (DELETE `?user=`),
     /// answered as `/api/tally/v1/tokens` answers the user itself; `backup` (POST `{"directory", "artifacts", "reuse", "metadata",
     /// "pg_dump"}`, `tally backup`: ``TrackingService/backup(into:dataDirectory:artifacts:reusing:metadata:)``, answered with its
-    /// summary).
+    /// summary); `gc` (POST `{"older_than", "run_ids", "experiment_ids", "logged_model_ids"}`, `tally gc`:
+    /// ``TrackingService/collectGarbage(_:dataDirectory:say:)``, answered with its lines, counts and error).
     static func router(_ e: Endpoints, control: AccessControl, dataDirectory: String) -> Router<TallyRequestContext> {
         let router = Router(context: TallyRequestContext.self)
         router.add(middleware: MLflowErrorMiddleware())
@@ -78,8 +79,34 @@ public enum AdminSocket {
                                                artifacts: try r.bool("artifacts") ?? true, reusing: try r.string("reuse"), metadata: copying)
             return AdminSocket.json(summary)
         })
+        // A garbage collection (`tally gc`): the lines it said, its counts, and the error that stopped it, if one did
+        // (the lines said before it are answered with it, never lost).
+        table.on("gc", .post, access: .open, use: open.json { r in
+            let gc = try GarbageCollection(olderThan: try r.string("older_than"), runIDs: try r.string("run_ids"),
+                                           experimentIDs: try r.string("experiment_ids"), loggedModelIDs: try r.string("logged_model_ids"))
+            var lines: [String] = []
+            var o = Obj()
+            var summary: GarbageCollectionSummary?
+            do {
+                summary = try e.service.collectGarbage(gc, dataDirectory: DataDirectory(dataDirectory)) { lines.append($0) }
+            } catch let error as TrackingError {
+                o.add("error_code", error.code.rawValue)
+                o.add("message", error.message)
+            }
+            o.add("lines", raw: "[" + lines.map(JSONWriter.quote).joined(separator: ", ") + "]")
+            if let summary { AdminSocket.add(summary, to: &o) }
+            return o.json
+        })
         router.addRoutes(table.build())
         return router
+    }
+
+    /// A gc's counts as the socket answers them (and ``Client/collectGarbage(_:)`` reads them).
+    static func add(_ s: GarbageCollectionSummary, to o: inout Obj) {
+        o.add("runs", Int64(s.runs))
+        o.add("logged_models", Int64(s.loggedModels))
+        o.add("experiments", Int64(s.experiments))
+        o.add("artifacts_left", Int64(s.artifactsLeft))
     }
 
     /// A backup's summary as the socket answers it (and ``Client/backup(into:artifacts:)`` reads it).

@@ -40,6 +40,16 @@ public struct ClusterConfiguration: Sendable {
 }
 
 extension ClusterState {
+    /// Whether `metadata`'s database has served a cluster: a server joined it, or runs have leases, log records or
+    /// sealed sets there. Such points are in no one data directory (`tally gc` refuses the database).
+    public static func servedACluster(_ metadata: any MetadataStore) throws -> Bool {
+        guard let pg = metadata as? PostgresMetadataStore else { return false }
+        return try pg.conn { c in
+            try !c.rows("SELECT 1 WHERE EXISTS (SELECT 1 FROM tally_nodes) OR EXISTS (SELECT 1 FROM tally_leases) OR EXISTS (SELECT 1 FROM tally_log) "
+                        + "OR EXISTS (SELECT 1 FROM tally_sealed)").isEmpty
+        }
+    }
+
     /// The servers of a cluster running on `metadata`'s database (a heartbeat within the last minute): offline
     /// commands (`tally import`, `export`) write and read one server's metric store, so they refuse to run beside them.
     public static func liveNodes(of metadata: any MetadataStore) throws -> [String] {

@@ -4,7 +4,7 @@ import TallyStore
 /// TallyStore. Implementations keep SQL behind this protocol, so callers never change with the database.
 ///
 /// Every method is synchronous and thread-safe; multi-step writes run in one transaction (`transaction(_:)`).
-public protocol MetadataStore: AccessStore, WebhookStore, TraceStore, SpanStore, TraceMetricsStore, EvaluationDatasetStore, ScorerStore, ReviewStore, IssueStore {
+public protocol MetadataStore: AccessStore, WebhookStore, TraceStore, SpanStore, TraceMetricsStore, EvaluationDatasetStore, ScorerStore, ReviewStore, IssueStore, PurgeStore {
     /// Where the metadata lives, for logs: a file path, or a database URI without its password.
     var location: String { get }
     /// Whether other servers may write this store's database while this one runs (PostgreSQL): each then holds metric

@@ -246,6 +246,12 @@ public final class SQLiteMetadataStore: MetadataStore {
         st.experiments.removeAll()
     }
 
+    /// A purge (``PurgeStore``) in one transaction, then everything cached forgotten: it may hold what was purged.
+    func purging<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
+        defer { _ = try? locked { Self.clearCache(&$0) } }
+        return try transaction { try with(body) }
+    }
+
     /// Closes the connection, which releases the file for another process; later calls fail.
     public func close() {
         _ = try? locked { $0.db.close() }

@@ -1,0 +1,169 @@
+/// What `tally gc` asks of a metadata store (MLflow's `mlflow gc`): the deleted runs, logged models and experiments
+/// old enough, and their permanent deletion. Nothing in the schema cascades from `runs`, `experiments` or
+/// `logged_models`: each purge deletes every row keyed by what it removes, children first, in one transaction
+/// (``PurgeSQL``, the same SQL for both stores). docs/gc.md lists the tables.
+public protocol PurgeStore {
+    /// The runs in the `deleted` stage deleted at or before `time` (ms): MLflow's `_get_deleted_runs` (a run deleted
+    /// without a deletion time is never listed).
+    func deletedRunIDs(deletedBy time: Int64) throws -> [String]
+    /// The logged models in the `deleted` stage last updated at or before `time` (ms; `nil`: all of them).
+    func deletedLoggedModelIDs(updatedBy time: Int64?) throws -> [String]
+    /// The experiments in the `deleted` stage last updated before `time` (ms; `nil`: all of them), by id.
+    func deletedExperimentIDs(updatedBefore time: Int64?) throws -> [Int64]
+    /// The runs of an experiment (any stage; with `deletedOnly`, those in the `deleted` stage), by id, with their
+    /// artifact URIs.
+    func purgeableRuns(experimentID: Int64, deletedOnly: Bool) throws -> [(id: String, artifactURI: String)]
+    /// The logged models of an experiment (any stage), with their artifact URIs.
+    func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)]
+    /// Deletes a run in the `deleted` stage and every row keyed by it (an issue it was the source of stays, without
+    /// it); `false` when there is no such run in that stage (restored meanwhile, or gone).
+    func purgeRun(id: String) throws -> Bool
+    /// Deletes a logged model in the `deleted` stage with its tags, params and metrics; `false` when there is none.
+    func purgeLoggedModel(id: String) throws -> Bool
+    /// Deletes an experiment in the `deleted` stage and everything in it: its runs (any stage) and logged models,
+    /// traces, datasets, tags, issues, scorers, label schemas, review queues, dataset links and the grants on it and
+    /// its scorers. The runs and logged models it deleted, with their artifact URIs (their points and artifacts are
+    /// the caller's); `nil` when there is no such experiment in that stage.
+    func purgeExperiment(id: Int64) throws -> PurgedExperiment?
+}
+
+/// The runs and logged models an experiment's purge deleted, with their artifact URIs.
+public struct PurgedExperiment: Sendable {
+    /// The runs, by id.
+    public var runs: [(id: String, artifactURI: String)] = []
+    /// The logged models, by id.
+    public var loggedModels: [(id: String, artifactURI: String)] = []
+}
+
+/// The purge statements, in the SQL both dialects read alike.
+enum PurgeSQL {
+    static func deletedRunIDs(_ db: some SQLConnection, deletedBy time: Int64) throws -> [String] {
+        try db.rows("SELECT run_uuid FROM runs WHERE lifecycle_stage = 'deleted' AND deleted_time <= ? ORDER BY deleted_time, run_uuid",
+                    [.integer(time)]).compactMap { $0[0].string }
+    }
+
+    static func deletedLoggedModelIDs(_ db: some SQLConnection, updatedBy time: Int64?) throws -> [String] {
+        try db.rows("SELECT model_id FROM logged_models WHERE lifecycle_stage = 'deleted' AND last_updated_time <= ? ORDER BY last_updated_time, model_id",
+                    [.integer(time ?? Int64.max)]).compactMap { $0[0].string }
+    }
+
+    static func deletedExperimentIDs(_ db: some SQLConnection, updatedBefore time: Int64?) throws -> [Int64] {
+        var sql = "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted'"
+        var values: [SQLValue] = []
+        if let time {
+            sql += " AND last_update_time < ?"
+            values.append(.integer(time))
+        }
+        return try db.rows(sql + " ORDER BY experiment_id", values).compactMap { $0[0].int }
+    }
+
+    static func runs(_ db: some SQLConnection, experimentID: Int64, deletedOnly: Bool) throws -> [(id: String, artifactURI: String)] {
+        try db.rows("SELECT run_uuid, artifact_uri FROM runs WHERE experiment_id = ?" + (deletedOnly ? " AND lifecycle_stage = 'deleted'" : "")
+                    + " ORDER BY start_time, run_uuid", [.integer(experimentID)]).map { ($0[0].string ?? "", $0[1].string ?? "") }
+    }
+
+    static func loggedModels(_ db: some SQLConnection, experimentID: Int64) throws -> [(id: String, artifactURI: String)] {
+        try db.rows("SELECT model_id, artifact_uri FROM logged_models WHERE experiment_id = ? ORDER BY creation_time, model_id",
+                    [.integer(experimentID)]).map { ($0[0].string ?? "", $0[1].string ?? "") }
+    }
+
+    /// The tables holding a run's rows, by the column naming it, children before `runs`.
+    static let runChildren = [("logged_model_metrics", "run_id"), ("trace_runs", "run_id"), ("params", "run_uuid"), ("tags", "run_uuid"),
+                              ("inputs", "run_uuid"), ("run_latest", "run_uuid"), ("run_outputs", "run_uuid"), ("run_model_inputs", "run_uuid")]
+
+    static func purgeRun(_ db: some SQLConnection, _ id: String, anyStage: Bool = false) throws -> Bool {
+        // Locks the run first (PostgreSQL's child triggers lock it too, always before their own row): a restore
+        // waits, then finds no run.
+        guard try !db.rows("SELECT run_uuid FROM runs WHERE run_uuid = ?" + (anyStage ? "" : " AND lifecycle_stage = 'deleted'")
+                           + db.locking(.update), [.text(id)]).isEmpty else { return false }
+        _ = try db.run("UPDATE issues SET source_run_id = NULL WHERE source_run_id = ?", [.text(id)])  // MLflow's SET NULL
+        for (table, column) in runChildren {
+            _ = try db.run("DELETE FROM \(table) WHERE \(column) = ?", [.text(id)])
+        }
+        return try db.run("DELETE FROM runs WHERE run_uuid = ?", [.text(id)]) > 0
+    }
+
+    static func purgeLoggedModel(_ db: some SQLConnection, _ id: String, anyStage: Bool = false) throws -> Bool {
+        guard try !db.rows("SELECT model_id FROM logged_models WHERE model_id = ?" + (anyStage ? "" : " AND lifecycle_stage = 'deleted'")
+                           + db.locking(.update), [.text(id)]).isEmpty else { return false }
+        for table in ["logged_model_tags", "logged_model_params", "logged_model_metrics"] {
+            _ = try db.run("DELETE FROM \(table) WHERE model_id = ?", [.text(id)])
+        }
+        return try db.run("DELETE FROM logged_models WHERE model_id = ?", [.text(id)]) > 0
+    }
+
+    static func purgeExperiment(_ db: some SQLConnection, _ id: Int64) throws -> PurgedExperiment? {
+        guard try !db.rows("SELECT experiment_id FROM experiments WHERE experiment_id = ? AND lifecycle_stage = 'deleted'" + db.locking(.update),
+                           [.integer(id)]).isEmpty else {
+            return nil
+        }
+        var purged = PurgedExperiment()
+        for run in try runs(db, experimentID: id, deletedOnly: false) {
+            if try purgeRun(db, run.id, anyStage: true) { purged.runs.append(run) }
+        }
+        for model in try loggedModels(db, experimentID: id) {
+            if try purgeLoggedModel(db, model.id, anyStage: true) { purged.loggedModels.append(model) }
+        }
+        _ = try TraceSQL.delete(db, experimentID: id, ids: nil, maxTime: nil, limit: nil)
+        let key = String(id)
+        // Review queues before the traces' and schemas' rows they list (their users, schemas and items cascade).
+        for table in ["review_queues", "label_schemas", "issues", "scorers", "online_scoring_configs", "evaluation_dataset_experiments"] {
+            _ = try db.run("DELETE FROM \(table) WHERE experiment_id = ?", [.text(key)])
+        }
+        for table in ["datasets", "experiment_tags"] {
+            _ = try db.run("DELETE FROM \(table) WHERE experiment_id = ?", [.integer(id)])
+        }
+        // Grants on the experiment and its scorers (`<id>/<name>`): with SQLite's ids reused, they would be another
+        // experiment's.
+        _ = try db.run("DELETE FROM user_grants WHERE (resource_type = 'experiment' AND resource_id = ?) OR (resource_type = 'scorer' AND resource_id LIKE ?)",
+                       [.text(key), .text(key + "/%")])
+        _ = try db.run("DELETE FROM experiments WHERE experiment_id = ?", [.integer(id)])
+        return purged
+    }
+}
+
+extension SQLiteMetadataStore: PurgeStore {
+    public func deletedRunIDs(deletedBy time: Int64) throws -> [String] { try with { try PurgeSQL.deletedRunIDs($0, deletedBy: time) } }
+    public func deletedLoggedModelIDs(updatedBy time: Int64?) throws -> [String] {
+        try with { try PurgeSQL.deletedLoggedModelIDs($0, updatedBy: time) }
+    }
+    public func deletedExperimentIDs(updatedBefore time: Int64?) throws -> [Int64] {
+        try with { try PurgeSQL.deletedExperimentIDs($0, updatedBefore: time) }
+    }
+    public func purgeableRuns(experimentID: Int64, deletedOnly: Bool) throws -> [(id: String, artifactURI: String)] {
+        try with { try PurgeSQL.runs($0, experimentID: experimentID, deletedOnly: deletedOnly) }
+    }
+    public func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)] {
+        try with { try PurgeSQL.loggedModels($0, experimentID: experimentID) }
+    }
+    public func purgeRun(id: String) throws -> Bool { try purging { try PurgeSQL.purgeRun($0, id) } }
+    public func purgeLoggedModel(id: String) throws -> Bool { try purging { try PurgeSQL.purgeLoggedModel($0, id) } }
+    public func purgeExperiment(id: Int64) throws -> PurgedExperiment? { try purging { try PurgeSQL.purgeExperiment($0, id) } }
+}
+
+extension PostgresMetadataStore: PurgeStore {
+    public func deletedRunIDs(deletedBy time: Int64) throws -> [String] { try conn { try PurgeSQL.deletedRunIDs($0, deletedBy: time) } }
+    public func deletedLoggedModelIDs(updatedBy time: Int64?) throws -> [String] {
+        try conn { try PurgeSQL.deletedLoggedModelIDs($0, updatedBy: time) }
+    }
+    public func deletedExperimentIDs(updatedBefore time: Int64?) throws -> [Int64] {
+        try conn { try PurgeSQL.deletedExperimentIDs($0, updatedBefore: time) }
+    }
+    public func purgeableRuns(experimentID: Int64, deletedOnly: Bool) throws -> [(id: String, artifactURI: String)] {
+        try conn { try PurgeSQL.runs($0, experimentID: experimentID, deletedOnly: deletedOnly) }
+    }
+    public func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)] {
+        try conn { try PurgeSQL.loggedModels($0, experimentID: experimentID) }
+    }
+    public func purgeRun(id: String) throws -> Bool {
+        defer { latestCache.remove(id) }
+        return try write { try PurgeSQL.purgeRun($0, id) }
+    }
+    public func purgeLoggedModel(id: String) throws -> Bool { try write { try PurgeSQL.purgeLoggedModel($0, id) } }
+    public func purgeExperiment(id: Int64) throws -> PurgedExperiment? {
+        defer { searchCache.drop(id) }
+        let purged = try write { try PurgeSQL.purgeExperiment($0, id) }
+        for run in purged?.runs ?? [] { latestCache.remove(run.id) }
+        return purged
+    }
+}

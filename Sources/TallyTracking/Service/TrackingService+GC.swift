@@ -1,0 +1,177 @@
+import Foundation
+import Synchronization
+import TallyStore
+
+/// What a `tally gc` purged.
+public struct GarbageCollectionSummary: Sendable, Equatable {
+    /// Runs purged (those of purged experiments included).
+    public var runs = 0
+    /// Logged models purged (those of purged experiments included).
+    public var loggedModels = 0
+    /// Experiments purged.
+    public var experiments = 0
+    /// Artifact roots that could not be reached (named in the lines said), left in place.
+    public var artifactsLeft = 0
+
+    /// An empty summary.
+    public init() {}
+}
+
+extension TrackingService {
+    /// `tally gc`: permanently deletes what `gc` selects, as MLflow's `mlflow gc` does and in its order, saying each
+    /// purge (MLflow's lines) through `say` as it is done.
+    ///
+    /// The experiments named are checked first, all of them, before anything is deleted; their deleted runs join the
+    /// runs. Each run is then checked and purged, then each logged model, then each experiment with whatever it still
+    /// holds: runs in any stage and logged models (their points and artifacts too, which MLflow leaves behind),
+    /// traces, datasets, issues, scorers, review queues and the grants on it. A check that fails stops the collection
+    /// with MLflow's error; what was purged before it stays purged.
+    ///
+    /// A purge deletes the rows first, in one transaction that finds the thing still deleted (a restore meanwhile
+    /// wins; one after it finds nothing), then the points and artifacts; ``PurgeJournal`` in `dataDirectory` carries
+    /// those over a crash to the next gc, which finishes them first.
+    ///
+    /// A cluster's points live in its shared log and every server's copy: refused there (docs/gc.md).
+    @discardableResult
+    public func collectGarbage(_ gc: GarbageCollection, dataDirectory: DataDirectory, say: (String) -> Void) throws -> GarbageCollectionSummary {
+        if try cluster != nil || ClusterState.servedACluster(metadata) {
+            throw TrackingError(.invalidParameterValue, "tally gc cannot purge a cluster's runs yet: their points are in the cluster's shared log "
+                + "and every server's copy, not in one data directory. Deleted runs stay deleted until then (docs/gc.md)")
+        }
+        let journal = try PurgeJournal(directory: dataDirectory)
+        var summary = GarbageCollectionSummary()
+        try finish(journal, summary: &summary, say: say)
+
+        let threshold = clock() &- gc.ageMillis
+        let oldRuns = try metadata.deletedRunIDs(deletedBy: threshold)
+        var runIDs = gc.runIDs ?? oldRuns
+        let oldRunSet = Set(oldRuns)
+        let deletedModels = Set(try metadata.deletedLoggedModelIDs(updatedBy: nil))
+        let oldModels = try metadata.deletedLoggedModelIDs(updatedBy: threshold)
+        let oldModelSet = Set(oldModels)
+
+        // The experiments, all checked before anything goes (MLflow's order and messages).
+        var experiments: [(id: Int64, label: String)] = []
+        if let ids = gc.experimentIDs {
+            let named = try ids.map { try experiment(id: $0) }
+            let active = named.filter { $0.lifecycleStage != .deleted }.map(\.experimentID)
+            guard active.isEmpty else { throw GarbageCollection.experimentsNotDeleted(active) }
+            if gc.checksAge {
+                let young = named.filter { $0.lastUpdateTime >= threshold }.map(\.experimentID)
+                guard young.isEmpty else { throw gc.experimentsTooYoung(young) }
+            }
+            experiments = try ids.map { (try Validation.experimentID($0), $0) }
+        } else {
+            experiments = try metadata.deletedExperimentIDs(updatedBefore: gc.checksAge ? threshold : nil).map { ($0, String($0)) }
+        }
+        for e in experiments { runIDs += try metadata.purgeableRuns(experimentID: e.id, deletedOnly: true).map(\.id) }
+
+        for id in Self.once(runIDs) {
+            guard let info = try metadata.runInfo(id: id) else { throw TrackingError.notFound("Run with id=\(id) not found") }
+            guard info.lifecycleStage == .deleted else { throw GarbageCollection.runNotDeleted(id) }
+            if gc.checksAge && !oldRunSet.contains(id) { throw gc.runTooYoung(id) }
+            let entry = PurgeJournal.Entry(kind: .run, id: id, artifactURI: info.artifactURI)
+            try journal.add([entry])
+            guard try metadata.purgeRun(id: id) else {  // restored (or purged by another gc) since it was read
+                try journal.clear()
+                throw try metadata.runInfo(id: id) == nil ? TrackingError.notFound("Run with id=\(id) not found") : GarbageCollection.runNotDeleted(id)
+            }
+            try finish([entry], journal, summary: &summary, say: say)
+            say(GarbageCollection.purged(run: id))
+        }
+        for id in Self.once(gc.loggedModelIDs ?? oldModels) {
+            let model = try loggedModel(id: id, allowDeleted: true)
+            guard deletedModels.contains(id) else { throw GarbageCollection.loggedModelNotDeleted(id) }
+            if gc.checksAge && !oldModelSet.contains(id) { throw gc.loggedModelTooYoung(id) }
+            let entry = PurgeJournal.Entry(kind: .model, id: id, artifactURI: model.artifactURI)
+            try journal.add([entry])
+            guard try metadata.purgeLoggedModel(id: id) else {
+                try journal.clear()
+                throw try metadata.loggedModel(id: id) == nil ? Self.loggedModelNotFound(id) : GarbageCollection.loggedModelNotDeleted(id)
+            }
+            try finish([entry], journal, summary: &summary, say: say)
+            say(GarbageCollection.purged(loggedModel: id))
+        }
+        for e in experiments {
+            // Journaled as read; whatever else the purge found is finished after it too.
+            let runs = try metadata.purgeableRuns(experimentID: e.id, deletedOnly: false).map { PurgeJournal.Entry(kind: .run, id: $0.id, artifactURI: $0.artifactURI) }
+            let models = try metadata.purgeableLoggedModels(experimentID: e.id).map { PurgeJournal.Entry(kind: .model, id: $0.id, artifactURI: $0.artifactURI) }
+            try journal.add(runs + models)
+            guard let purged = try metadata.purgeExperiment(id: e.id) else {
+                try journal.clear()
+                throw try metadata.experiment(id: e.id) == nil ? TrackingError.notFound("No Experiment with id=\(e.label) exists")
+                    : GarbageCollection.experimentsNotDeleted([e.label])
+            }
+            try finish(purged.runs.map { PurgeJournal.Entry(kind: .run, id: $0.id, artifactURI: $0.artifactURI) }
+                       + purged.loggedModels.map { PurgeJournal.Entry(kind: .model, id: $0.id, artifactURI: $0.artifactURI) }, journal,
+                       summary: &summary, say: say)
+            summary.experiments += 1
+            say(GarbageCollection.purged(experiment: e.label))
+        }
+        return summary
+    }
+
+    /// Finishes what a gc that stopped left in the journal: the points and artifacts of what is gone from the
+    /// metadata (a line whose rows are still there did not commit: that thing is still deleted, and selected again).
+    private func finish(_ journal: PurgeJournal, summary: inout GarbageCollectionSummary, say: (String) -> Void) throws {
+        var gone: [PurgeJournal.Entry] = []
+        for e in try journal.pending() {
+            let there = switch e.kind {
+            case .run: try metadata.runInfo(id: e.id) != nil
+            case .model: try metadata.loggedModel(id: e.id) != nil
+            }
+            if !there { gone.append(e) }
+        }
+        try finish(gone, journal, summary: &summary, say: say)
+    }
+
+    /// Deletes the points and artifacts of `purged` (their rows gone), then clears the journal.
+    private func finish(_ purged: [PurgeJournal.Entry], _ journal: PurgeJournal, summary: inout GarbageCollectionSummary,
+                        say: (String) -> Void) throws {
+        for e in purged {
+            switch e.kind {
+            case .run:
+                try metrics.deleteRun(e.id)
+                runExperiments.withLock { $0[e.id] = nil }
+                summary.runs += 1
+            case .model:
+                summary.loggedModels += 1
+            }
+            if try !purgeArtifacts(at: e.artifactURI, of: (e.kind == .run ? "run " : "logged model ") + e.id, say: say) { summary.artifactsLeft += 1 }
+        }
+        try journal.clear()
+    }
+
+    /// `ids` without repeats, in their first order (MLflow goes through a set, in no order).
+    static func once(_ ids: [String]) -> [String] {
+        var seen = Set<String>()
+        return ids.filter { seen.insert($0).inserted }
+    }
+
+    /// Deletes the artifact tree at `uri`: a proxied root from this server's store (a directory or an object storage
+    /// prefix), a local directory (a path or `file://`) from the disk. `false`, said in a warning line, when it is
+    /// neither (another server's storage, which this one cannot reach) or this server serves no artifacts: left in
+    /// place, as MLflow's gc leaves what it cannot resolve, and the collection goes on.
+    func purgeArtifacts(at uri: String, of owner: String, say: (String) -> Void) throws -> Bool {
+        if let root = Self.proxiedRoot(of: uri), !root.isEmpty, let artifacts {
+            try artifacts.delete(root)
+            return true
+        }
+        if let path = Self.localArtifactPath(uri) {
+            guard path != "/" else { return false }
+            var info = stat()
+            if lstat(path, &info) == 0 { try FileManager.default.removeItem(atPath: path) }
+            return true
+        }
+        say("Warning: the artifacts of \(owner) at '\(uri)' are not in storage this server reaches; left in place. Delete them by hand.")
+        return false
+    }
+
+    /// The absolute path of a local artifact URI (`/dir` or `file:///dir`), else `nil`.
+    static func localArtifactPath(_ uri: String) -> String? {
+        if uri.hasPrefix("/") { return uri }
+        guard uri.hasPrefix("file://"), let url = URL(string: uri), url.host == nil || url.host == "" || url.host == "localhost" else { return nil }
+        let path = url.path
+        return path.hasPrefix("/") ? path : nil
+    }
+}
