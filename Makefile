@@ -40,7 +40,7 @@ test-cluster: bootstrap
 	TALLY_BIN=.build/debug/tally ./scripts/s3-test run .venv-interop/bin/python -m pytest Tests/Interop/test_s3.py
 	TALLY_INTEROP_BACKEND=postgres TALLY_INTEROP_ARTIFACTS=s3 TALLY_INTEROP_CLUSTER=1 TALLY_BIN=.build/debug/tally ./scripts/pg-test run ./scripts/s3-test run \
 		.venv-interop/bin/python -m pytest Tests/Interop/test_tracking.py Tests/Interop/test_edges.py Tests/Interop/test_logged_models.py \
-		Tests/Interop/test_registry.py Tests/Interop/test_import_postgres.py Tests/Interop/test_cluster.py
+		Tests/Interop/test_registry.py Tests/Interop/test_import_postgres.py Tests/Interop/test_cluster.py Tests/Interop/test_gc.py
 	TALLY_INTEROP_BACKEND=postgres TALLY_INTEROP_POOLER=1 TALLY_BIN=.build/debug/tally ./scripts/pg-test run .venv-interop/bin/python -m pytest \
 		Tests/Interop/test_tracking.py Tests/Interop/test_shared_database.py Tests/Interop/test_edges.py Tests/Interop/test_logged_models.py \
 		Tests/Interop/test_registry.py
