@@ -178,6 +178,13 @@ final class MLflowSQLSource: MLflowSource {
         return out
     }
 
+    func deletedTime(runID: String) throws -> Int64? {
+        guard has("runs", "deleted_time") else { return nil }  // before MLflow 2.0's revision that added it
+        var time: Int64?
+        try query("SELECT deleted_time FROM runs WHERE run_uuid = ?", [.text(runID)]) { time = $0[0].int }
+        return time
+    }
+
     /// The runs of an experiment started at or after `since` (ms), oldest first, with their source artifact URIs.
     /// A run without a name takes its `mlflow.runName` tag, as MLflow shows it.
     func runs(experimentID: String, since: Int64?) throws -> [RunInfo] {

@@ -31,6 +31,9 @@ public protocol MLflowSource: AnyObject {
     /// The runs of an experiment started at or after `since` (ms), by start time then id, deleted ones included,
     /// with the source's own artifact URIs.
     func runs(experimentID: String, since: Int64?) throws -> [RunInfo]
+    /// When a deleted run was deleted (MLflow's `deleted_time`, which `gc --older-than` counts from); `nil` where the
+    /// source does not say (MLflow's REST API shows no such field).
+    func deletedTime(runID: String) throws -> Int64?
     /// A run's tags.
     func tags(runID: String) throws -> [KeyValue]
     /// A run's params.
@@ -203,6 +206,9 @@ public struct LocalArtifactTree: ArtifactTree {
 }
 
 extension MLflowSource {
+    /// None: the source does not say.
+    public func deletedTime(runID: String) throws -> Int64? { nil }
+
     /// Artifacts on this machine: `mlflow-artifacts:/<path>` under `artifactsFrom` (the MLflow server's
     /// `--artifacts-destination`), `file://` URIs and absolute paths as they are.
     public func localArtifacts(_ uri: String, artifactsFrom: String?) -> SourceArtifacts {

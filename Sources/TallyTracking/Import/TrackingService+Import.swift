@@ -82,9 +82,14 @@ extension TrackingService {
         if begunBefore || exists { try metrics.deleteRun(id) }
         if exists {
             try metadata.updateRun(id: id, status: info.status, endTime: info.endTime, name: info.runName)
-            try metadata.setRunStage(id: id, info.lifecycleStage, now: clock())
         } else {
             try metadata.insertRun(info, tags: tags)
+        }
+        // The stage, a deleted run's with the time MLflow deleted it (what `tally gc --older-than` counts from), this
+        // import's time where the source does not say.
+        if exists || info.lifecycleStage == .deleted {
+            let deleted = info.lifecycleStage == .deleted ? try db.deletedTime(runID: id) : nil
+            try metadata.setRunStage(id: id, info.lifecycleStage, now: deleted ?? clock())
         }
         try metadata.setRunTags(id: id, tags)
         _ = try metadata.insertParams(runID: id, params)
