@@ -75,12 +75,12 @@ import Testing
         }
 
         /// Every column of every table holding one of `ids` (as text), or `experiment` in a column about experiments:
-        /// `table.column` for each, empty when the purge left nothing.
+        /// `table.column` for each, empty when the purge left nothing (but its record in `purged_runs`).
         func leftovers(_ ids: [String], experiment: String? = nil) throws -> [String] {
             var columns: [(String, String)] = []
             var found: [String] = []
             func check(_ db: some SQLConnection) throws {
-                for (table, column) in columns {
+                for (table, column) in columns where table != "purged_runs" {  // the record of what was purged
                     var values = ids
                     if let experiment, column == "experiment_id" || column == "resource_id" { values.append(experiment) }
                     var n = try db.rows("SELECT count(*) FROM \(table) WHERE CAST(\(column) AS TEXT) IN (\(sqlMarks(values.count)))",
@@ -161,6 +161,7 @@ import Testing
                                GarbageCollection.purged(experiment: b)], "\(lines)")
         #expect(lines.last == GarbageCollection.purged(experiment: b), "experiments last")
         #expect(try w.leftovers([gone, inB, goneModel, modelInB], experiment: b) == [])
+        #expect(try s.metadata.purgedRunIDs(among: [gone, inB, kept, "nope"]) == [gone, inB])
         #expect(try s.metadata.runInfo(id: kept) != nil && s.metadata.loggedModel(id: keptModel) != nil)
         #expect(try s.metadata.grants(userID: user.id).map(\.resource.id) == [a] && s.metadata.issue(id: "iss-b") == nil)
         #expect(try s.metadata.issue(id: "iss-a")?.sourceRunID == nil)
@@ -213,8 +214,8 @@ import Testing
                 == "Logged model \(activeModel) is not in `deleted` lifecycle stage. Only logged models in `deleted` lifecycle stage can be deleted.")
         #expect(w.refused(models: "m-nope")?.message == "Logged model with ID 'm-nope' not found.")
         // A restore wins over a purge that read the run deleted: the store refuses to purge an active run.
-        #expect(try !s.metadata.purgeRun(id: active) && !s.metadata.purgeLoggedModel(id: activeModel))
-        #expect(try s.metadata.purgeExperiment(id: Validation.experimentID(a)) == nil)
+        #expect(try !s.metadata.purgeRun(id: active, now: 1) && !s.metadata.purgeLoggedModel(id: activeModel))
+        #expect(try s.metadata.purgeExperiment(id: Validation.experimentID(a), now: 1) == nil)
         #expect(try s.history(runID: active, key: "loss").count == 50)
     }
 
@@ -229,7 +230,7 @@ import Testing
         do {
             let journal = try PurgeJournal(directory: w.data)
             try journal.add([cut, uncommitted, restored].map { PurgeJournal.Entry(kind: .run, id: $0, artifactURI: try s.run(id: $0).info.artifactURI) })
-            #expect(try s.metadata.purgeRun(id: cut))
+            #expect(try s.metadata.purgeRun(id: cut, now: 1))
         }
         #expect(s.metrics.runIDs().contains(cut) && FileManager.default.fileExists(atPath: cutRoot))
         #expect(try w.gc(runs: uncommitted) == [GarbageCollection.purged(run: uncommitted)])
@@ -240,6 +241,22 @@ import Testing
         // A line cut short by a crash is skipped.
         try Data("run\tabc\tmlflow-artifacts:/x\nru".utf8).write(to: URL(fileURLWithPath: w.f.dir + "/" + PurgeJournal.fileName))
         #expect(try PurgeJournal(directory: w.data).pending() == [PurgeJournal.Entry(kind: .run, id: "abc", artifactURI: "mlflow-artifacts:/x")])
+    }
+
+    @Test(.enabled(if: Backend.all.contains(.postgres))) func pointsOfARunPurgedThroughAnotherServerGoAtItsNextCollection() throws {
+        let w = try World(.postgres)
+        let other = try w.f.secondServer()  // the same database, points of its own
+        let a = try w.service.createExperiment(name: "a")
+        let r = try w.run(in: a), kept = try w.run(in: a)
+        try other.logBatch(runID: r, metrics: [Metric(key: "loss", value: 1, timestamp: 1, step: 100)])
+        try other.logBatch(runID: kept, metrics: [Metric(key: "loss", value: 1, timestamp: 1, step: 100)])
+        try w.service.deleteRun(id: r)
+        #expect(try w.gc() == [GarbageCollection.purged(run: r)])
+        #expect(other.metrics.runIDs() == [r, kept].sorted())
+        var lines: [String] = []
+        let summary = try other.collectGarbage(GarbageCollection(), dataDirectory: w.data) { lines.append($0) }
+        #expect(lines == ["Deleted this server's points of 1 run(s) purged through another server."] && summary.runsPurgedElsewhere == 1)
+        #expect(try other.metrics.runIDs() == [kept] && other.dropPointsOfPurgedRuns() == 0)
     }
 
     @Test func artifactsElsewhereAreLeftWithAWarning() throws {

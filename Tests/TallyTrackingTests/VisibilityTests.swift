@@ -205,9 +205,10 @@ final class FailingMetadata: MetadataStore {
         try inner.purgeableRuns(experimentID: experimentID, deletedOnly: deletedOnly)
     }
     func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)] { try inner.purgeableLoggedModels(experimentID: experimentID) }
-    func purgeRun(id: String) throws -> Bool { try inner.purgeRun(id: id) }
+    func purgeRun(id: String, now: Int64) throws -> Bool { try inner.purgeRun(id: id, now: now) }
     func purgeLoggedModel(id: String) throws -> Bool { try inner.purgeLoggedModel(id: id) }
-    func purgeExperiment(id: Int64) throws -> PurgedExperiment? { try inner.purgeExperiment(id: id) }
+    func purgeExperiment(id: Int64, now: Int64) throws -> PurgedExperiment? { try inner.purgeExperiment(id: id, now: now) }
+    func purgedRunIDs(among ids: [String]) throws -> Set<String> { try inner.purgedRunIDs(among: ids) }
 }
 
 /// A write is visible only once all of it is accepted: a failed metadata step or a failed append leaves nothing

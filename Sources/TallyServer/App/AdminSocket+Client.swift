@@ -75,6 +75,7 @@ extension AdminSocket {
             var s = GarbageCollectionSummary()
             (s.runs, s.loggedModels) = (Int(a["runs"]?.int64 ?? 0), Int(a["logged_models"]?.int64 ?? 0))
             (s.experiments, s.artifactsLeft) = (Int(a["experiments"]?.int64 ?? 0), Int(a["artifacts_left"]?.int64 ?? 0))
+            s.runsPurgedElsewhere = Int(a["runs_purged_elsewhere"]?.int64 ?? 0)
             return (lines, s, nil)
         }
 

@@ -107,6 +107,7 @@ public enum AdminSocket {
         o.add("logged_models", Int64(s.loggedModels))
         o.add("experiments", Int64(s.experiments))
         o.add("artifacts_left", Int64(s.artifactsLeft))
+        o.add("runs_purged_elsewhere", Int64(s.runsPurgedElsewhere))
     }
 
     /// A backup's summary as the socket answers it (and ``Client/backup(into:artifacts:)`` reads it).

@@ -129,7 +129,12 @@ public enum TallyApplication {
                                       modelPrices: config.modelPrices)
         // A single server's latest values follow its own log after a crash. In a cluster the shared log's records
         // commit with the latest values, and the local store is only a copy: nothing to reconcile from it.
-        if cluster == nil { try service.reconcileLatest() }
+        if cluster == nil {
+            try service.reconcileLatest()
+            // Points of runs another server sharing the database purged (`tally gc` through it) while this one was down.
+            let dropped = try service.dropPointsOfPurgedRuns()
+            if dropped > 0 { log.info("deleted the points of \(dropped) run(s) purged through another server") }
+        }
         if let foreign = try? service.webhookSecretsUnderOtherKeys(), !foreign.isEmpty {
             log.warning("webhook secrets sealed under another key: their deliveries will fail until this server has that key",
                         metadata: ["webhooks": "\(foreign.joined(separator: ", "))", "this_key": "\(secrets.fingerprint)"])

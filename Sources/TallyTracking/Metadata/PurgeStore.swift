@@ -16,15 +16,19 @@ public protocol PurgeStore {
     /// The logged models of an experiment (any stage), with their artifact URIs.
     func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)]
     /// Deletes a run in the `deleted` stage and every row keyed by it (an issue it was the source of stays, without
-    /// it); `false` when there is no such run in that stage (restored meanwhile, or gone).
-    func purgeRun(id: String) throws -> Bool
+    /// it), and records it purged at `now` (``purgedRunIDs(among:)``); `false` when there is no such run in that
+    /// stage (restored meanwhile, or gone).
+    func purgeRun(id: String, now: Int64) throws -> Bool
     /// Deletes a logged model in the `deleted` stage with its tags, params and metrics; `false` when there is none.
     func purgeLoggedModel(id: String) throws -> Bool
     /// Deletes an experiment in the `deleted` stage and everything in it: its runs (any stage) and logged models,
     /// traces, datasets, tags, issues, scorers, label schemas, review queues, dataset links and the grants on it and
     /// its scorers. The runs and logged models it deleted, with their artifact URIs (their points and artifacts are
-    /// the caller's); `nil` when there is no such experiment in that stage.
-    func purgeExperiment(id: Int64) throws -> PurgedExperiment?
+    /// the caller's; the runs are recorded purged at `now`); `nil` when there is no such experiment in that stage.
+    func purgeExperiment(id: Int64, now: Int64) throws -> PurgedExperiment?
+    /// Which of `ids` were purged: their points on any server sharing the database are garbage (a server's own gc
+    /// deletes its own; the others', at their next start or gc).
+    func purgedRunIDs(among ids: [String]) throws -> Set<String>
 }
 
 /// The runs and logged models an experiment's purge deleted, with their artifact URIs.
@@ -37,6 +41,26 @@ public struct PurgedExperiment: Sendable {
 
 /// The purge statements, in the SQL both dialects read alike.
 enum PurgeSQL {
+    /// SQLite's version 18 and PostgreSQL's version 17: the runs purged, by id, with when (servers sharing a
+    /// PostgreSQL database each hold their own points of a run; each drops them once it sees the run here).
+    static func schema(text: String, integer: String) -> String {
+        "CREATE TABLE purged_runs (run_uuid \(text) PRIMARY KEY, purged_time \(integer) NOT NULL)"
+    }
+
+    /// The tables `tally metadata migrate` copies.
+    static let tables = ["purged_runs"]
+
+    static func purgedRunIDs(_ db: some SQLConnection, among ids: [String]) throws -> Set<String> {
+        guard !ids.isEmpty, try !db.rows("SELECT 1 FROM purged_runs LIMIT 1", []).isEmpty else { return [] }
+        var found = Set<String>()
+        for chunk in ids.chunks(of: 500) {
+            for r in try db.rows("SELECT run_uuid FROM purged_runs WHERE run_uuid IN (\(sqlMarks(chunk.count)))", chunk.map(SQLValue.text)) {
+                if let id = r[0].string { found.insert(id) }
+            }
+        }
+        return found
+    }
+
     static func deletedRunIDs(_ db: some SQLConnection, deletedBy time: Int64) throws -> [String] {
         try db.rows("SELECT run_uuid FROM runs WHERE lifecycle_stage = 'deleted' AND deleted_time <= ? ORDER BY deleted_time, run_uuid",
                     [.integer(time)]).compactMap { $0[0].string }
@@ -71,7 +95,7 @@ enum PurgeSQL {
     static let runChildren = [("logged_model_metrics", "run_id"), ("trace_runs", "run_id"), ("params", "run_uuid"), ("tags", "run_uuid"),
                               ("inputs", "run_uuid"), ("run_latest", "run_uuid"), ("run_outputs", "run_uuid"), ("run_model_inputs", "run_uuid")]
 
-    static func purgeRun(_ db: some SQLConnection, _ id: String, anyStage: Bool = false) throws -> Bool {
+    static func purgeRun(_ db: some SQLConnection, _ id: String, anyStage: Bool = false, now: Int64) throws -> Bool {
         // Locks the run first (PostgreSQL's child triggers lock it too, always before their own row): a restore
         // waits, then finds no run.
         guard try !db.rows("SELECT run_uuid FROM runs WHERE run_uuid = ?" + (anyStage ? "" : " AND lifecycle_stage = 'deleted'")
@@ -80,6 +104,7 @@ enum PurgeSQL {
         for (table, column) in runChildren {
             _ = try db.run("DELETE FROM \(table) WHERE \(column) = ?", [.text(id)])
         }
+        _ = try db.run("INSERT INTO purged_runs VALUES (?, ?) ON CONFLICT (run_uuid) DO NOTHING", [.text(id), .integer(now)])
         return try db.run("DELETE FROM runs WHERE run_uuid = ?", [.text(id)]) > 0
     }
 
@@ -92,14 +117,14 @@ enum PurgeSQL {
         return try db.run("DELETE FROM logged_models WHERE model_id = ?", [.text(id)]) > 0
     }
 
-    static func purgeExperiment(_ db: some SQLConnection, _ id: Int64) throws -> PurgedExperiment? {
+    static func purgeExperiment(_ db: some SQLConnection, _ id: Int64, now: Int64) throws -> PurgedExperiment? {
         guard try !db.rows("SELECT experiment_id FROM experiments WHERE experiment_id = ? AND lifecycle_stage = 'deleted'" + db.locking(.update),
                            [.integer(id)]).isEmpty else {
             return nil
         }
         var purged = PurgedExperiment()
         for run in try runs(db, experimentID: id, deletedOnly: false) {
-            if try purgeRun(db, run.id, anyStage: true) { purged.runs.append(run) }
+            if try purgeRun(db, run.id, anyStage: true, now: now) { purged.runs.append(run) }
         }
         for model in try loggedModels(db, experimentID: id) {
             if try purgeLoggedModel(db, model.id, anyStage: true) { purged.loggedModels.append(model) }
@@ -136,9 +161,13 @@ extension SQLiteMetadataStore: PurgeStore {
     public func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)] {
         try with { try PurgeSQL.loggedModels($0, experimentID: experimentID) }
     }
-    public func purgeRun(id: String) throws -> Bool { try purging { try PurgeSQL.purgeRun($0, id) } }
+    public func purgeRun(id: String, now: Int64) throws -> Bool { try purging { try PurgeSQL.purgeRun($0, id, now: now) } }
     public func purgeLoggedModel(id: String) throws -> Bool { try purging { try PurgeSQL.purgeLoggedModel($0, id) } }
-    public func purgeExperiment(id: Int64) throws -> PurgedExperiment? { try purging { try PurgeSQL.purgeExperiment($0, id) } }
+    public func purgeExperiment(id: Int64, now: Int64) throws -> PurgedExperiment? { try purging { try PurgeSQL.purgeExperiment($0, id, now: now) } }
+    public func purgedRunIDs(among ids: [String]) throws -> Set<String> { try with { try PurgeSQL.purgedRunIDs($0, among: ids) } }
+
+    /// Version 18: the runs purged (``PurgeSQL``).
+    static let schemaVersion18 = PurgeSQL.schema(text: "TEXT", integer: "INTEGER")
 }
 
 extension PostgresMetadataStore: PurgeStore {
@@ -155,15 +184,19 @@ extension PostgresMetadataStore: PurgeStore {
     public func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)] {
         try conn { try PurgeSQL.loggedModels($0, experimentID: experimentID) }
     }
-    public func purgeRun(id: String) throws -> Bool {
+    public func purgeRun(id: String, now: Int64) throws -> Bool {
         defer { latestCache.remove(id) }
-        return try write { try PurgeSQL.purgeRun($0, id) }
+        return try write { try PurgeSQL.purgeRun($0, id, now: now) }
     }
     public func purgeLoggedModel(id: String) throws -> Bool { try write { try PurgeSQL.purgeLoggedModel($0, id) } }
-    public func purgeExperiment(id: Int64) throws -> PurgedExperiment? {
+    public func purgeExperiment(id: Int64, now: Int64) throws -> PurgedExperiment? {
         defer { searchCache.drop(id) }
-        let purged = try write { try PurgeSQL.purgeExperiment($0, id) }
+        let purged = try write { try PurgeSQL.purgeExperiment($0, id, now: now) }
         for run in purged?.runs ?? [] { latestCache.remove(run.id) }
         return purged
     }
+    public func purgedRunIDs(among ids: [String]) throws -> Set<String> { try conn { try PurgeSQL.purgedRunIDs($0, among: ids) } }
+
+    /// Version 17: the runs purged (``PurgeSQL``).
+    static let schemaVersion17 = PurgeSQL.schema(text: "TEXT COLLATE \"C\"", integer: "BIGINT")
 }

@@ -96,6 +96,7 @@ public final class SQLiteMetadataStore: MetadataStore {
             try TraceAnalyticsSQL.fill($0)
             try $0.execute(TraceAnalyticsSQL.spanIndex)
         }, { try $0.execute(schemaVersion16) }, { try $0.execute(schemaVersion17) },
+        { try $0.execute(schemaVersion18) },
     ]
 
     /// Version 8: an experiment's datasets, each (name, digest) once with the fields it was first logged with, as

@@ -15,7 +15,7 @@ public enum MetadataMigration {
         "logged_model_params", "logged_model_metrics", "registered_models", "registered_model_tags", "registered_model_aliases",
         "model_versions", "model_version_tags", "users", "user_grants", "access_tokens", "webhooks", "webhook_events",
     ] + TraceSQL.tables + SpanSQL.tables + EvaluationDatasetSQL.tables + ScorerSQL.tables + ReviewSQL.tables + IssueSQL.tables
-        + TracePromptSQL.tables
+        + TracePromptSQL.tables + PurgeSQL.tables
 
     /// One table's outcome.
     public struct TableCount: Sendable, Equatable {

@@ -12,7 +12,7 @@ public enum PostgresSchema {
                                       PostgresMetadataStore.schemaVersion10, PostgresMetadataStore.schemaVersion11,
                                       PostgresMetadataStore.schemaVersion12, PostgresMetadataStore.schemaVersion13,
                                       PostgresMetadataStore.schemaVersion14, PostgresMetadataStore.schemaVersion15,
-                                      PostgresMetadataStore.schemaVersion16]
+                                      PostgresMetadataStore.schemaVersion16, PostgresMetadataStore.schemaVersion17]
 
     /// The steps a version takes after its statements, by version: rows filled from what is stored, which SQL alone
     /// cannot compute.

@@ -12,6 +12,8 @@ public struct GarbageCollectionSummary: Sendable, Equatable {
     public var experiments = 0
     /// Artifact roots that could not be reached (named in the lines said), left in place.
     public var artifactsLeft = 0
+    /// Runs purged through another server whose points this server still held, deleted.
+    public var runsPurgedElsewhere = 0
 
     /// An empty summary.
     public init() {}
@@ -72,7 +74,7 @@ extension TrackingService {
             if gc.checksAge && !oldRunSet.contains(id) { throw gc.runTooYoung(id) }
             let entry = PurgeJournal.Entry(kind: .run, id: id, artifactURI: info.artifactURI)
             try journal.add([entry])
-            guard try metadata.purgeRun(id: id) else {  // restored (or purged by another gc) since it was read
+            guard try metadata.purgeRun(id: id, now: clock()) else {  // restored (or purged by another gc) since it was read
                 try journal.clear()
                 throw try metadata.runInfo(id: id) == nil ? TrackingError.notFound("Run with id=\(id) not found") : GarbageCollection.runNotDeleted(id)
             }
@@ -97,7 +99,7 @@ extension TrackingService {
             let runs = try metadata.purgeableRuns(experimentID: e.id, deletedOnly: false).map { PurgeJournal.Entry(kind: .run, id: $0.id, artifactURI: $0.artifactURI) }
             let models = try metadata.purgeableLoggedModels(experimentID: e.id).map { PurgeJournal.Entry(kind: .model, id: $0.id, artifactURI: $0.artifactURI) }
             try journal.add(runs + models)
-            guard let purged = try metadata.purgeExperiment(id: e.id) else {
+            guard let purged = try metadata.purgeExperiment(id: e.id, now: clock()) else {
                 try journal.clear()
                 throw try metadata.experiment(id: e.id) == nil ? TrackingError.notFound("No Experiment with id=\(e.label) exists")
                     : GarbageCollection.experimentsNotDeleted([e.label])
@@ -108,7 +110,23 @@ extension TrackingService {
             summary.experiments += 1
             say(GarbageCollection.purged(experiment: e.label))
         }
+        let others = try dropPointsOfPurgedRuns()
+        if others > 0 { say("Deleted this server's points of \(others) run(s) purged through another server.") }
+        summary.runsPurgedElsewhere = others
         return summary
+    }
+
+    /// Deletes this server's points of runs purged through another server sharing the database (``PurgeStore/purgedRunIDs(among:)``):
+    /// how many runs. Run at each gc and at each start; a cluster's points are not this server's alone (nothing done).
+    @discardableResult
+    public func dropPointsOfPurgedRuns() throws -> Int {
+        guard cluster == nil else { return 0 }
+        let purged = try metadata.purgedRunIDs(among: metrics.runIDs())
+        for id in purged.sorted() {
+            try metrics.deleteRun(id)
+            runExperiments.withLock { $0[id] = nil }
+        }
+        return purged.count
     }
 
     /// Finishes what a gc that stopped left in the journal: the points and artifacts of what is gone from the
