@@ -5,12 +5,14 @@ afterwards; Tally's purged runs lose their points and artifacts too. Through the
 on the stopped server's directory (opened by the command itself). A cluster's database is refused."""
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from conftest import CLUSTER, S3, TALLY, MlflowServer, Server
@@ -155,6 +157,60 @@ def test_gc_as_mlflow_does(sides):
         assert c.get_run(o_ids["keep"]).data.params == {"p": "keep"}
     finally:
         again.stop()
+
+
+def gc_command(s, offline):
+    """`tally gc` for the server `s`: through its socket, or (`offline`) on its stopped directory."""
+    artifacts = open(os.path.join(s.dir, "artifacts-destination")).read() if offline and S3 else None
+    return [TALLY, "gc", "--data-dir", os.path.join(s.dir, "data"), *(s.metadata_args if offline else []),
+            *(["--artifacts-destination", artifacts] if artifacts else [])]
+
+
+@pytest.mark.skipif(CLUSTER, reason="a cluster's database is refused: test_cluster_refused")
+def test_a_killed_gc_is_finished_by_the_next():
+    """kill -9 of a gc working on a stopped server's directory, after a quarter of its lines: the next gc finishes,
+    and nothing of the deleted runs is left (rows, points, artifacts), while the run kept is whole."""
+    s = Server()
+    try:
+        c = MlflowClient(s.url)
+        e = c.create_experiment("gc-kill")
+        runs = []
+        for i in range(81):
+            r = c.create_run(e).info.run_id
+            c.log_batch(r, metrics=[Metric("loss", k / 10, 1000 + k, k) for k in range(300)])
+            c.log_text(r, "notes %d" % i, "notes.txt")
+            runs.append(r)
+        keep = runs.pop()
+        for r in runs:
+            c.delete_run(r)
+        s.stop(keep=True)
+        p = subprocess.Popen(gc_command(s, offline=True), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        said = []
+        for line in p.stdout:
+            said.append(line)
+            if len(said) == 20:
+                os.kill(p.pid, signal.SIGKILL)
+                break
+        p.wait(timeout=60)
+        assert p.returncode == -signal.SIGKILL and len(said) == 20, said
+        rest = subprocess.run(gc_command(s, offline=True), capture_output=True, text=True, timeout=300)
+        assert rest.returncode == 0, rest.stderr
+        assert 20 + len(rest.stdout.splitlines()) in (len(runs), len(runs) - 1), rest.stdout  # one may have been cut after its commit
+        stats = subprocess.run([TALLY, "store", "stats", os.path.join(s.dir, "data", "metrics")], capture_output=True, text=True, check=True).stdout
+        assert keep in stats and not any(r in stats for r in runs), stats
+        if not S3:
+            found = [d for d, _, files in os.walk(os.path.join(s.dir, "data", "artifacts")) if files]
+            assert len(found) == 1 and keep in found[0], found
+        assert open(os.path.join(s.dir, "data", "gc.journal")).read() == ""
+        again = Server(directory=s.dir)
+        try:
+            c = MlflowClient(again.url)
+            assert [m.step for m in c.get_metric_history(keep, "loss")] == list(range(300))
+            assert [r.info.run_id for r in c.search_runs([e], run_view_type=3)] == [keep]
+        finally:
+            again.stop(keep=True)
+    finally:
+        s.stop()
 
 
 @pytest.mark.skipif(not CLUSTER, reason="the cluster pass")

@@ -39,7 +39,7 @@ struct GCCommand: ParsableCommand {
         if try AdminSocket.isListening(socket) {
             let answer = try AdminSocket.Client(path: socket, readSeconds: 7 * 24 * 3600)
                 .collectGarbage(olderThan: olderThan, runIDs: runIDs, experimentIDs: experimentIDs, loggedModelIDs: loggedModelIDs)
-            for line in answer.lines { print(line) }
+            for line in answer.lines { Self.say(line) }
             if let error = answer.error { throw error }
             return
         }
@@ -58,6 +58,19 @@ struct GCCommand: ParsableCommand {
             throw ValidationError("\(dataDir) is in use (\(e.message)) and no server answers on its admin socket \(socket)")
         }
         defer { try? service.close() }
-        try service.collectGarbage(gc, dataDirectory: DataDirectory(dataDir)) { print($0) }
+        try service.collectGarbage(gc, dataDirectory: DataDirectory(dataDir)) { Self.say($0) }
+    }
+
+    /// A line to standard output at once (no buffer): into a pipe or a log as soon as it is said, so a gc killed
+    /// half-way has printed what it purged.
+    static func say(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(1, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            done += n
+        }
     }
 }
