@@ -204,10 +204,11 @@ final class FailingMetadata: MetadataStore {
     func purgeableRuns(experimentID: Int64, deletedOnly: Bool) throws -> [(id: String, artifactURI: String)] {
         try inner.purgeableRuns(experimentID: experimentID, deletedOnly: deletedOnly)
     }
-    func purgeableLoggedModels(experimentID: Int64) throws -> [(id: String, artifactURI: String)] { try inner.purgeableLoggedModels(experimentID: experimentID) }
-    func purgeRun(id: String, now: Int64) throws -> Bool { try inner.purgeRun(id: id, now: now) }
-    func purgeLoggedModel(id: String) throws -> Bool { try inner.purgeLoggedModel(id: id) }
-    func purgeExperiment(id: Int64, now: Int64) throws -> PurgedExperiment? { try inner.purgeExperiment(id: id, now: now) }
+    func purgeRun(id: String, deletedBy: Int64?, now: Int64) throws -> Bool { try inner.purgeRun(id: id, deletedBy: deletedBy, now: now) }
+    func purgeLoggedModel(id: String, updatedBy: Int64?) throws -> Bool { try inner.purgeLoggedModel(id: id, updatedBy: updatedBy) }
+    func purgeExperiment(id: Int64, updatedBefore: Int64?, now: Int64) throws -> PurgedExperiment? {
+        try inner.purgeExperiment(id: id, updatedBefore: updatedBefore, now: now)
+    }
     func purgedRunIDs(among ids: [String]) throws -> Set<String> { try inner.purgedRunIDs(among: ids) }
 }
 

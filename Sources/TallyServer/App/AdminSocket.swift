@@ -89,9 +89,11 @@ public enum AdminSocket {
             var summary: GarbageCollectionSummary?
             do {
                 summary = try e.service.collectGarbage(gc, dataDirectory: DataDirectory(dataDirectory)) { lines.append($0) }
-            } catch let error as TrackingError {
-                o.add("error_code", error.code.rawValue)
-                o.add("message", error.message)
+            } catch {
+                // Any error, so that the lines said before it are answered with it.
+                let e = error as? TrackingError ?? TrackingError(.internalError, "\(error)")
+                o.add("error_code", e.code.rawValue)
+                o.add("message", e.message)
             }
             o.add("lines", raw: "[" + lines.map(JSONWriter.quote).joined(separator: ", ") + "]")
             if let summary { AdminSocket.add(summary, to: &o) }

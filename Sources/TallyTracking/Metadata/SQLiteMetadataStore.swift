@@ -247,10 +247,15 @@ public final class SQLiteMetadataStore: MetadataStore {
         st.experiments.removeAll()
     }
 
-    /// A purge (``PurgeStore``) in one transaction, then everything cached forgotten: it may hold what was purged.
+    /// A purge (``PurgeStore``) in one transaction, everything cached forgotten before the lock is let go (it may hold
+    /// what was purged: no request in between may read it).
     func purging<R>(_ body: (SQLiteDatabase) throws -> R) throws -> R {
-        defer { _ = try? locked { Self.clearCache(&$0) } }
-        return try transaction { try with(body) }
+        try transaction {
+            try locked { st in
+                defer { Self.clearCache(&st) }
+                return try body(st.db)
+            }
+        }
     }
 
     /// Closes the connection, which releases the file for another process; later calls fail.
@@ -301,7 +306,9 @@ public final class SQLiteMetadataStore: MetadataStore {
 
     public func insertExperiment(name: String, artifactLocation: String, tags: [KeyValue], now: Int64) throws -> String {
         try writeExperiments { db in
-            let next = (try db.rows("SELECT COALESCE(MAX(experiment_id), 0) + 1 FROM experiments").first?.first?.int) ?? 1
+            // Past the purged ones too: an id is never another experiment's (grants, links and journals name it).
+            let next = (try db.rows("SELECT MAX(m) + 1 FROM (SELECT COALESCE(MAX(experiment_id), 0) AS m FROM experiments UNION ALL "
+                                    + "SELECT COALESCE(MAX(experiment_id), 0) FROM purged_experiments)").first?.first?.int) ?? 1
             let location = artifactLocation.split(separator: "{id}", omittingEmptySubsequences: false).joined(separator: String(next))
             do {
                 try db.run("INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?)",

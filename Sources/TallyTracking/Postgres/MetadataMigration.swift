@@ -67,7 +67,8 @@ public enum MetadataMigration {
                     }
                     guard counts.allSatisfy({ $0.source == $0.target }) else { throw Mismatch(counts: counts) }  // rolled back
                     // Ids given by the source: the target's generators continue past them.
-                    try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), 1))")
+                    try c.execute("SELECT setval('experiment_ids', GREATEST((SELECT MAX(experiment_id) FROM experiments), "
+                                  + "(SELECT MAX(experiment_id) FROM purged_experiments), 1))")
                     try c.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST((SELECT MAX(id) FROM users), 1))")
                 }
             } catch let e as PostgresError where e.isConstraint {

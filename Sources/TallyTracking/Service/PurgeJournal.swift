@@ -14,8 +14,8 @@ import Glibc
 final class PurgeJournal {
     /// What a line names.
     enum Kind: String { case run, model }
-    /// One entry: a tab-separated line `kind id uri` (ids and URIs hold no tab or newline: MLflow's ids, and URIs
-    /// written by servers).
+    /// One entry: a tab-separated line `kind id uri`, `%`, tab and newline percent-encoded in the id and URI (an
+    /// empty URI: points only).
     struct Entry: Equatable {
         var kind: Kind
         var id: String
@@ -29,8 +29,16 @@ final class PurgeJournal {
     /// Opens (or creates) the journal in `directory` and waits for any other gc holding it.
     init(directory: DataDirectory) throws {
         path = directory.path + "/" + Self.fileName
+        let existed = access(path, F_OK) == 0
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Self.failure(path, "open") }
+        if !existed {  // the file's name durable before a line counts on it
+            let dir = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir >= 0 {
+                _ = fsync(dir)
+                close(dir)
+            }
+        }
         guard flock(fd, LOCK_EX) == 0 else {
             let e = Self.failure(path, "lock")
             close(fd)
@@ -46,14 +54,14 @@ final class PurgeJournal {
         return text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard f.count == 3, let kind = Kind(rawValue: f[0]) else { return nil }  // a line cut short by a crash
-            return Entry(kind: kind, id: f[1], artifactURI: f[2])
+            return Entry(kind: kind, id: Self.unescape(f[1]), artifactURI: Self.unescape(f[2]))
         }
     }
 
     /// Appends entries and makes them durable.
     func add(_ entries: [Entry]) throws {
         guard !entries.isEmpty else { return }
-        let bytes = Array(entries.map { "\($0.kind.rawValue)\t\(Self.clean($0.id))\t\(Self.clean($0.artifactURI))\n" }.joined().utf8)
+        let bytes = Array(entries.map { "\($0.kind.rawValue)\t\(Self.escape($0.id))\t\(Self.escape($0.artifactURI))\n" }.joined().utf8)
         guard lseek(fd, 0, SEEK_END) >= 0, bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
             throw Self.failure(path, "write")
         }
@@ -64,9 +72,14 @@ final class PurgeJournal {
         guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw Self.failure(path, "truncate") }
     }
 
-    /// A tab or newline would break the line; neither is in an id or URI a server wrote.
-    private static func clean(_ s: String) -> String {
-        s.replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "\n", with: " ")
+    /// `%`, tab and newline percent-encoded: nothing breaks the line, and the text comes back as it was.
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\t", with: "%09").replacingOccurrences(of: "\n", with: "%0A")
+    }
+
+    static func unescape(_ s: String) -> String {
+        guard s.contains("%") else { return s }
+        return s.replacingOccurrences(of: "%09", with: "\t").replacingOccurrences(of: "%0A", with: "\n").replacingOccurrences(of: "%25", with: "%")
     }
 
     private static func failure(_ path: String, _ what: String) -> TrackingError {

@@ -25,7 +25,7 @@ extension TrackingService {
     ///
     /// The experiments named are checked first, all of them, before anything is deleted; their deleted runs join the
     /// runs. Each run is then checked and purged, then each logged model, then each experiment with whatever it still
-    /// holds: runs in any stage and logged models (their points and artifacts too, which MLflow leaves behind),
+    /// holds: runs in any stage (their points too; their artifacts stay, as MLflow leaves them) and logged models,
     /// traces, datasets, issues, scorers, review queues and the grants on it. A check that fails stops the collection
     /// with MLflow's error; what was purged before it stays purged.
     ///
@@ -74,9 +74,11 @@ extension TrackingService {
             if gc.checksAge && !oldRunSet.contains(id) { throw gc.runTooYoung(id) }
             let entry = PurgeJournal.Entry(kind: .run, id: id, artifactURI: info.artifactURI)
             try journal.add([entry])
-            guard try metadata.purgeRun(id: id, now: clock()) else {  // restored (or purged by another gc) since it was read
+            guard try metadata.purgeRun(id: id, deletedBy: gc.checksAge ? threshold : nil, now: clock()) else {
+                // Restored since it was read (and maybe deleted again), or purged by another gc.
                 try journal.clear()
-                throw try metadata.runInfo(id: id) == nil ? TrackingError.notFound("Run with id=\(id) not found") : GarbageCollection.runNotDeleted(id)
+                guard let now = try metadata.runInfo(id: id) else { throw TrackingError.notFound("Run with id=\(id) not found") }
+                throw now.lifecycleStage != .deleted ? GarbageCollection.runNotDeleted(id) : gc.runTooYoung(id)
             }
             try finish([entry], journal, summary: &summary, say: say)
             say(GarbageCollection.purged(run: id))
@@ -87,26 +89,27 @@ extension TrackingService {
             if gc.checksAge && !oldModelSet.contains(id) { throw gc.loggedModelTooYoung(id) }
             let entry = PurgeJournal.Entry(kind: .model, id: id, artifactURI: model.artifactURI)
             try journal.add([entry])
-            guard try metadata.purgeLoggedModel(id: id) else {
+            guard try metadata.purgeLoggedModel(id: id, updatedBy: gc.checksAge ? threshold : nil) else {
                 try journal.clear()
-                throw try metadata.loggedModel(id: id) == nil ? Self.loggedModelNotFound(id) : GarbageCollection.loggedModelNotDeleted(id)
+                guard let now = try metadata.loggedModel(id: id) else { throw Self.loggedModelNotFound(id) }
+                throw now.lifecycleStage != .deleted ? GarbageCollection.loggedModelNotDeleted(id) : gc.loggedModelTooYoung(id)
             }
             try finish([entry], journal, summary: &summary, say: say)
             say(GarbageCollection.purged(loggedModel: id))
         }
         for e in experiments {
-            // Journaled as read; whatever else the purge found is finished after it too.
-            let runs = try metadata.purgeableRuns(experimentID: e.id, deletedOnly: false).map { PurgeJournal.Entry(kind: .run, id: $0.id, artifactURI: $0.artifactURI) }
-            let models = try metadata.purgeableLoggedModels(experimentID: e.id).map { PurgeJournal.Entry(kind: .model, id: $0.id, artifactURI: $0.artifactURI) }
-            try journal.add(runs + models)
-            guard let purged = try metadata.purgeExperiment(id: e.id, now: clock()) else {
+            // The runs still in it lose their points (MLflow's hard delete takes their metric rows), not their artifacts,
+            // nor do its logged models: MLflow leaves those files, which may back a registered model version. Journaled
+            // as read; whatever else the purge found is finished after it too.
+            let left = { (id: String) in PurgeJournal.Entry(kind: .run, id: id, artifactURI: "") }
+            try journal.add(try metadata.purgeableRuns(experimentID: e.id, deletedOnly: false).map { left($0.id) })
+            guard let purged = try metadata.purgeExperiment(id: e.id, updatedBefore: gc.checksAge ? threshold : nil, now: clock()) else {
                 try journal.clear()
-                throw try metadata.experiment(id: e.id) == nil ? TrackingError.notFound("No Experiment with id=\(e.label) exists")
-                    : GarbageCollection.experimentsNotDeleted([e.label])
+                guard let now = try metadata.experiment(id: e.id) else { throw TrackingError.notFound("No Experiment with id=\(e.label) exists") }
+                throw now.lifecycleStage != .deleted ? GarbageCollection.experimentsNotDeleted([e.label]) : gc.experimentsTooYoung([e.label])
             }
-            try finish(purged.runs.map { PurgeJournal.Entry(kind: .run, id: $0.id, artifactURI: $0.artifactURI) }
-                       + purged.loggedModels.map { PurgeJournal.Entry(kind: .model, id: $0.id, artifactURI: $0.artifactURI) }, journal,
-                       summary: &summary, say: say)
+            try finish(purged.runs.map(left), journal, summary: &summary, say: say)
+            summary.loggedModels += purged.loggedModels
             summary.experiments += 1
             say(GarbageCollection.purged(experiment: e.label))
         }
@@ -155,6 +158,7 @@ extension TrackingService {
             case .model:
                 summary.loggedModels += 1
             }
+            guard !e.artifactURI.isEmpty else { continue }  // points only
             if try !purgeArtifacts(at: e.artifactURI, of: (e.kind == .run ? "run " : "logged model ") + e.id, say: say) { summary.artifactsLeft += 1 }
         }
         try journal.clear()
@@ -175,8 +179,7 @@ extension TrackingService {
             try artifacts.delete(root)
             return true
         }
-        if let path = Self.localArtifactPath(uri) {
-            guard path != "/" else { return false }
+        if let path = Self.localArtifactPath(uri), path != "/" {
             var info = stat()
             if lstat(path, &info) == 0 { try FileManager.default.removeItem(atPath: path) }
             return true

@@ -49,6 +49,11 @@ struct GCCommand: ParsableCommand {
         var config = ServerConfiguration()
         config.dataDirectory = dataDir
         config.backendStoreURI = ServerCommand.mlflow(backendStoreOption, "MLFLOW_BACKEND_STORE_URI")
+        // A server on PostgreSQL leaves no embedded database: one made here would hold nothing, and a journal left by a
+        // gc there would read as purged.
+        guard config.backendStoreURI != nil || FileManager.default.fileExists(atPath: DataDirectory(dataDir).metadata) else {
+            throw ValidationError("no metadata database at \(DataDirectory(dataDir).metadata): give the server's --backend-store-uri")
+        }
         config.artifactsDestination = ServerCommand.mlflow(artifactsOption, "MLFLOW_ARTIFACTS_DESTINATION")
         config.durability = .sync
         let service: TrackingService
