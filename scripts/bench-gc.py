@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 
-from benchutil import call, start_server, stop_server
+from benchutil import call, start_server, stop, stop_server
 
 
 def allocated(*paths):
@@ -90,10 +90,15 @@ def main():
                 fill_s = time.perf_counter() - t0
                 for r in ids:
                     call(url, "POST", "/api/2.0/mlflow/runs/delete", {"run_id": r})
+                # Restarted, as runs deleted long ago are found: Tally's points sealed into segments (a stop seals every
+                # head and trims its log), MLflow's rows where they are.
+                stop(proc)
+                proc, url = start_server(tally if side == "tally" else "mlflow", "-" if side == "tally" else db, work)
                 if side == "tally":
                     data = os.path.join(work, "data")
                     parts = {"metadata": [os.path.join(data, f) for f in os.listdir(data) if f.startswith("metadata.sqlite")],
-                             "points": [os.path.join(data, "metrics")], "artifacts": [os.path.join(data, "artifacts")]}
+                             "points (segments)": [os.path.join(data, "metrics", "runs")], "points (log)": [os.path.join(data, "metrics", "wal")],
+                             "artifacts": [os.path.join(data, "artifacts")]}
                     cmd = [tally, "gc", "--data-dir", data]
                     env, cwd = None, None
                 else:

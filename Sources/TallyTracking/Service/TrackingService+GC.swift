@@ -116,6 +116,7 @@ extension TrackingService {
         let others = try dropPointsOfPurgedRuns()
         if others > 0 { say("Deleted this server's points of \(others) run(s) purged through another server.") }
         summary.runsPurgedElsewhere = others
+        try metadata.checkpoint()  // SQLite's log of the deletes folded in and truncated: the disk a gc is run for
         return summary
     }
 
