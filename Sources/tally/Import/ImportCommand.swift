@@ -120,17 +120,22 @@ struct ImportCommand: ParsableCommand {
     }
 }
 
-/// Opens a data directory for an offline command (`import`, `export`) with the server's lock and `sync` durability
-/// (a run is journaled done only once its points are durable); a directory a server is using is refused.
-func openOffline(_ config: ServerConfiguration, for command: String) throws -> TrackingService {
+/// Opens a data directory for an offline command with the server's lock and `sync` durability (what a command says
+/// done is durable); a directory a server is using is refused, the message ending with `inUse`.
+func openLocked(_ config: ServerConfiguration, inUse: String) throws -> TrackingService {
     var config = config
     config.durability = .sync
-    let service: TrackingService
     do {
-        service = try TallyApplication.openService(config)
+        return try TallyApplication.openService(config)
     } catch let e as StorageError where e.code == .locked {
-        throw ValidationError("\(config.dataDirectory) is in use (\(e.message)): stop the server using it, then \(command)")
+        throw ValidationError("\(config.dataDirectory) is in use (\(e.message))" + inUse)
     }
+}
+
+/// Opens a data directory for an offline command (`import`, `export`) with ``openLocked(_:inUse:)`` (a run is
+/// journaled done only once its points are durable).
+func openOffline(_ config: ServerConfiguration, for command: String) throws -> TrackingService {
+    let service = try openLocked(config, inUse: ": stop the server using it, then \(command)")
     // A cluster keeps its points in the servers' shared log, which an offline command does not go through.
     let cluster = try ClusterState.liveNodes(of: service.metadata)
     guard cluster.isEmpty else {

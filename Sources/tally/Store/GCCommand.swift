@@ -55,13 +55,7 @@ struct GCCommand: ParsableCommand {
             throw ValidationError("no metadata database at \(DataDirectory(dataDir).metadata): give the server's --backend-store-uri")
         }
         config.artifactsDestination = ServerCommand.mlflow(artifactsOption, "MLFLOW_ARTIFACTS_DESTINATION")
-        config.durability = .sync
-        let service: TrackingService
-        do {
-            service = try TallyApplication.openService(config)
-        } catch let e as StorageError where e.code == .locked {
-            throw ValidationError("\(dataDir) is in use (\(e.message)) and no server answers on its admin socket \(socket)")
-        }
+        let service = try openLocked(config, inUse: ", and no server answers on its admin socket \(socket)")
         defer { try? service.close() }
         try service.collectGarbage(gc, dataDirectory: DataDirectory(dataDir)) { Self.say($0) }
     }
