@@ -276,6 +276,43 @@ import Testing
         #expect(try other.metrics.runIDs() == [kept] && other.dropPointsOfPurgedRuns() == 0)
     }
 
+    /// A deleted run an older import wrote without a deletion time, at the previous schema version.
+    static func deletedWithoutTime(_ db: some SQLConnection) throws {
+        try db.run("INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, artifact_uri, lifecycle_stage, deleted_time) "
+                   + "VALUES ('old', 0, 'n', 'u', 'FINISHED', 1, 2, 'a', 'deleted', NULL), ('kept', 0, 'n', 'u', 'FINISHED', 1, 2, 'a', 'active', NULL), "
+                   + "('timed', 0, 'n', 'u', 'FINISHED', 1, 2, 'a', 'deleted', 5)", [])
+    }
+
+    /// The times after the migration: the untimed deleted run has the upgrade's, the others what they had.
+    static func checkTimes(_ db: some SQLConnection, upgradedAfter: Int64) throws {
+        let times = Dictionary(uniqueKeysWithValues: try db.rows("SELECT run_uuid, deleted_time FROM runs WHERE run_uuid IN ('old', 'kept', 'timed')", [])
+            .map { ($0[0].string ?? "", $0[1].int) })
+        #expect(times["kept"]! == nil && times["timed"]! == 5, "\(times)")
+        #expect((times["old"]! ?? 0) >= upgradedAfter && (times["old"]! ?? .max) < upgradedAfter + 600_000, "\(times)")
+    }
+
+    @Test func sqliteVersion18TimesUntimedDeletedRuns() throws {
+        let (dir, path) = try olderSQLiteMetadata(version: 17) { try Self.deletedWithoutTime($0) }
+        defer { try? FileIO.removeTree(dir) }
+        let before = TrackingService.nowMillis() / 1000 * 1000
+        try SQLiteMetadataStore(path: path, now: 0).close()
+        let db = try SQLiteDatabase(path: path)
+        defer { db.close() }
+        try Self.checkTimes(db, upgradedAfter: before)
+    }
+
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func postgresVersion17TimesUntimedDeletedRuns() throws {
+        let scratch = try ScratchDatabase()
+        defer { try? scratch.drop() }
+        let db = try PostgresDatabase(uri: scratch.uri, poolSize: 1)
+        defer { db.close() }
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "a", now: 1, through: 16)
+        try db.withConnection { try Self.deletedWithoutTime($0) }
+        let before = TrackingService.nowMillis() - 1
+        try PostgresSchema.migrate(db, defaultArtifactLocation: "a", now: 2)
+        try db.withConnection { try Self.checkTimes($0, upgradedAfter: before) }
+    }
+
     @Test func artifactsElsewhereAreLeftWithAWarning() throws {
         let w = try World(.sqlite)
         let s = w.service

@@ -45,10 +45,15 @@ enum PurgeSQL {
     /// PostgreSQL database each hold their own points of a run; each drops them once it sees the run here), and the
     /// experiments purged (SQLite numbers experiments past them too: an id is never another experiment's, for the
     /// grants, links and import journals that name it).
-    static func schema(text: String, integer: String) -> String {
+    ///
+    /// Deleted runs without a deletion time (what `tally import` wrote before it kept MLflow's) get the time of this
+    /// migration, `nowMillis` (the dialect's expression): by MLflow's rule an aged gc would never select them, and
+    /// their age now counts from the upgrade.
+    static func schema(text: String, integer: String, nowMillis: String) -> String {
         """
         CREATE TABLE purged_runs (run_uuid \(text) PRIMARY KEY, purged_time \(integer) NOT NULL);
         CREATE TABLE purged_experiments (experiment_id \(integer) PRIMARY KEY, purged_time \(integer) NOT NULL);
+        UPDATE runs SET deleted_time = \(nowMillis) WHERE lifecycle_stage = 'deleted' AND deleted_time IS NULL;
         """
     }
 
@@ -184,7 +189,7 @@ extension SQLiteMetadataStore: PurgeStore {
     public func purgedRunIDs(among ids: [String]) throws -> Set<String> { try with { try PurgeSQL.purgedRunIDs($0, among: ids) } }
 
     /// Version 18: the runs and experiments purged (``PurgeSQL``).
-    static let schemaVersion18 = PurgeSQL.schema(text: "TEXT", integer: "INTEGER")
+    static let schemaVersion18 = PurgeSQL.schema(text: "TEXT", integer: "INTEGER", nowMillis: "CAST(strftime('%s', 'now') AS INTEGER) * 1000")
 }
 
 extension PostgresMetadataStore: PurgeStore {
@@ -212,5 +217,5 @@ extension PostgresMetadataStore: PurgeStore {
     public func purgedRunIDs(among ids: [String]) throws -> Set<String> { try conn { try PurgeSQL.purgedRunIDs($0, among: ids) } }
 
     /// Version 17: the runs and experiments purged (``PurgeSQL``).
-    static let schemaVersion17 = PurgeSQL.schema(text: "TEXT COLLATE \"C\"", integer: "BIGINT")
+    static let schemaVersion17 = PurgeSQL.schema(text: "TEXT COLLATE \"C\"", integer: "BIGINT", nowMillis: "CAST(extract(epoch FROM now()) * 1000 AS BIGINT)")
 }
