@@ -320,14 +320,14 @@ import Testing
         let a = try s.createExperiment(name: "a", artifactLocation: "file://" + local)
         let b = try s.createExperiment(name: "b", artifactLocation: "s3://bucket/prefix")
         let onDisk = try s.createRun(experimentID: a).info, inS3 = try s.createRun(experimentID: b).info
-        try w.write(file: TrackingService.localArtifactPath(onDisk.artifactURI)! + "/f")
+        try w.write(file: TrackingService.localPath(onDisk.artifactURI)! + "/f")
         try s.deleteRun(id: onDisk.runID)
         try s.deleteRun(id: inS3.runID)
         let lines = try w.gc(runs: "\(onDisk.runID),\(inS3.runID)")
         #expect(lines == [GarbageCollection.purged(run: onDisk.runID),
                           "Warning: the artifacts of run \(inS3.runID) at '\(inS3.artifactURI)' are not in storage this server reaches; left in place. "
                           + "Delete them by hand.", GarbageCollection.purged(run: inS3.runID)])
-        #expect(!FileManager.default.fileExists(atPath: TrackingService.localArtifactPath(onDisk.artifactURI)!))
+        #expect(!FileManager.default.fileExists(atPath: TrackingService.localPath(onDisk.artifactURI)!))
         #expect(FileManager.default.fileExists(atPath: local), "only the run's own directory")
     }
 }

@@ -126,10 +126,7 @@ extension TrackingService {
     public func dropPointsOfPurgedRuns() throws -> Int {
         guard cluster == nil else { return 0 }
         let purged = try metadata.purgedRunIDs(among: metrics.runIDs())
-        for id in purged.sorted() {
-            try metrics.deleteRun(id)
-            runExperiments.withLock { $0[id] = nil }
-        }
+        for id in purged.sorted() { try dropPoints(of: id) }
         return purged.count
     }
 
@@ -153,8 +150,7 @@ extension TrackingService {
         for e in purged {
             switch e.kind {
             case .run:
-                try metrics.deleteRun(e.id)
-                runExperiments.withLock { $0[e.id] = nil }
+                try dropPoints(of: e.id)
                 summary.runs += 1
             case .model:
                 summary.loggedModels += 1
@@ -163,6 +159,12 @@ extension TrackingService {
             if try !purgeArtifacts(at: e.artifactURI, of: (e.kind == .run ? "run " : "logged model ") + e.id, say: say) { summary.artifactsLeft += 1 }
         }
         try journal.clear()
+    }
+
+    /// Deletes a purged run's points here, and forgets its experiment.
+    private func dropPoints(of id: String) throws {
+        try metrics.deleteRun(id)
+        runExperiments.withLock { $0[id] = nil }
     }
 
     /// `ids` without repeats, in their first order (MLflow goes through a set, in no order).
@@ -180,20 +182,12 @@ extension TrackingService {
             try artifacts.delete(root)
             return true
         }
-        if let path = Self.localArtifactPath(uri), path != "/" {
+        if let path = Self.localPath(uri), path != "/" {
             var info = stat()
             if lstat(path, &info) == 0 { try FileManager.default.removeItem(atPath: path) }
             return true
         }
         say("Warning: the artifacts of \(owner) at '\(uri)' are not in storage this server reaches; left in place. Delete them by hand.")
         return false
-    }
-
-    /// The absolute path of a local artifact URI (`/dir` or `file:///dir`), else `nil`.
-    static func localArtifactPath(_ uri: String) -> String? {
-        if uri.hasPrefix("/") { return uri }
-        guard uri.hasPrefix("file://"), let url = URL(string: uri), url.host == nil || url.host == "" || url.host == "localhost" else { return nil }
-        let path = url.path
-        return path.hasPrefix("/") ? path : nil
     }
 }
