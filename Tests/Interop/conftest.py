@@ -233,6 +233,13 @@ def module_server(*extra, env=None):
     assert code is None, "the server died during the tests"
 
 
+# MLflow's server starts a job runner beside its workers by default (MLFLOW_SERVER_ENABLE_JOB_EXECUTION): seven huey
+# consumer processes, each importing mlflow (~4 s of CPU apiece, ~30 s per oracle, a quarter of the interop passes'
+# CPU on 2 cores). Jobs only run what the server is asked to invoke (scorers, issue detection, genai evaluation,
+# prompt optimisation), which no test asks an oracle for; the REST answers compared are the same without it.
+NO_JOB_RUNNER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 class MlflowServer:
     """A real `mlflow server` from this venv, the oracle of the differential tests: SQLite backend and proxied
     artifacts in a temp dir (also its working directory, where the auth app keeps basic_auth.db), one worker, a free
@@ -269,7 +276,7 @@ class MlflowServer:
                                       "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--workers", str(workers),
                                       "--artifacts-destination", self.artifacts],
                                      cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **env})
+                                     env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **NO_JOB_RUNNER, **env})
         try:
             serving(self.url, self.proc, os.path.join(self.work, "log"), timeout=180, name="mlflow server")
         except RuntimeError:
