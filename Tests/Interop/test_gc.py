@@ -46,13 +46,13 @@ def named(text, ids):
 
 
 def outcome(p, ids):
-    """What a gc printed: its exit code, its lines (names for ids, in a set: MLflow goes through its runs in a set's
-    order), and its error (the last line of MLflow's traceback, Tally's `Error: CODE: message`, as the message)."""
+    """What `tally gc` printed: its exit code, its lines (names for ids, in a set: MLflow goes through its runs in a
+    set's order), and its error (the message of its last line, `Error: CODE: message`)."""
     lines = {named(line, ids) for line in p.stdout.splitlines() if line.strip()}
     error = None
     if p.returncode != 0:
         last = [line for line in p.stderr.splitlines() if line.strip()][-1]
-        error = named(re.sub(r"^(mlflow\.exceptions\.MlflowException|Error): ([A-Z_]+: )?", "", last), ids)
+        error = named(re.sub(r"^Error: ([A-Z_]+: )?", "", last), ids)
     return p.returncode, lines, error
 
 
@@ -75,11 +75,7 @@ def mlflow_gc(m, ids, *args):
 
 
 def tally_gc(s, ids, *args, offline=False):
-    extra = s.metadata_args if offline else []
-    artifacts = open(os.path.join(s.dir, "artifacts-destination")).read() if offline and S3 else None
-    p = subprocess.run([TALLY, "gc", "--data-dir", os.path.join(s.dir, "data"), *extra, *args,
-                        *(["--artifacts-destination", artifacts] if artifacts else [])],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(gc_command(s, offline) + list(args), capture_output=True, text=True, timeout=300)
     return outcome(p, ids)
 
 
