@@ -22,6 +22,8 @@ import urllib.request
 
 import pytest
 
+import mlflow_oracle
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TALLY = os.environ.get("TALLY_BIN", os.path.join(ROOT, ".build", "debug", "tally"))
 
@@ -249,7 +251,6 @@ class MlflowServer:
         """`db`: start on a copy of this SQLite database (MLflow upgrades an older schema to its own on start);
         `backend`: another backend-store URI (a PostgreSQL database) instead of SQLite; `workers`: its processes;
         `auth_cache`: the auth app's credential cache (below) on."""
-        import sys
         self.work = tempfile.mkdtemp(prefix="tally-oracle-")
         self.backend_uri = backend or "sqlite:///" + os.path.join(self.work, "m.db")
         if db:
@@ -257,7 +258,8 @@ class MlflowServer:
         self.url = f"http://127.0.0.1:{free_port()}"
         # Where its proxied artifacts are: a directory here, or a prefix of the test bucket (TALLY_INTEROP_ARTIFACTS=s3).
         self.artifacts = s3_prefix("mlflow") if S3 else os.path.join(self.work, "artifacts")
-        log = open(os.path.join(self.work, "log"), "w")
+        log = os.path.join(self.work, "log")
+        open(log, "w").close()
         env = dict(env or {})
         if "basic-auth" in extra and auth_cache and "MLFLOW_AUTH_CONFIG_PATH" not in env:
             # MLflow's own basic_auth.ini with its credential cache on (auth_cache_ttl_seconds, off by default): each
@@ -271,14 +273,15 @@ class MlflowServer:
                         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
                         "grant_default_workspace_access = false\nauth_cache_ttl_seconds = 3600\n")
             env["MLFLOW_AUTH_CONFIG_PATH"] = ini
-        self.proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", *extra,
-                                      "--backend-store-uri", backend or "sqlite:///" + os.path.join(self.work, "m.db"),
-                                      "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--workers", str(workers),
-                                      "--artifacts-destination", self.artifacts],
-                                     cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **NO_JOB_RUNNER, **env})
+        # MLflow's own `mlflow server` and uvicorn worker, forked from a process that imported their libraries once
+        # (mlflow_oracle.py).
+        self.proc = mlflow_oracle.start([*extra, "--backend-store-uri", self.backend_uri, "--host", "127.0.0.1",
+                                         "--port", self.url.rsplit(":", 1)[1], "--workers", str(workers),
+                                         "--artifacts-destination", self.artifacts],
+                                        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **NO_JOB_RUNNER, **env},
+                                        cwd=self.work, log=log)
         try:
-            serving(self.url, self.proc, os.path.join(self.work, "log"), timeout=180, name="mlflow server")
+            serving(self.url, self.proc, log, timeout=180, name="mlflow server")
         except RuntimeError:
             self.proc.kill()
             raise

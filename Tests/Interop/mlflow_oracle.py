@@ -1,0 +1,186 @@
+"""Real `mlflow server`s for the differential tests, started from a process that has imported MLflow's dependencies
+once.
+
+`mlflow server` is two Python processes: the command, which migrates the database, bootstraps the auth app's admin and
+turns its options into settings, then the uvicorn worker it starts, which serves. Each imports mlflow and its
+dependencies, ~5 s of CPU apiece here, and the interop passes start ~70 such servers. Here both processes are forked
+from one fork server (`multiprocessing`'s forkserver) that imported those dependencies once (mlflow_oracle_preload.py):
+
+1. the command: MLflow's own `mlflow server` (its click command, in the forked process), up to the moment it would
+   start uvicorn. The uvicorn command line and environment it built are written to a file instead.
+2. the worker: uvicorn's own command line, run in a second forked process with that environment.
+
+Both are MLflow's and uvicorn's code with MLflow's arguments; what changes is only which process imported the
+libraries first. `mlflow.server`, which reads settings from the environment as it is imported, is imported by each
+process after its environment is set, as in the real ones. Other modules that read a setting as they are imported were
+imported by the fork server under its own environment: an oracle whose environment (or whose worker's) differs in one
+of those runs as the real processes instead, `mlflow server` or its `python -m uvicorn`.
+"""
+
+import json
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import subprocess
+import sys
+import tempfile
+
+_context = None
+
+# The command's exit status when the oracle's environment differs from the fork server's in a setting read on import.
+STALE = 75
+
+
+def context():
+    """The fork server's context, made on first use (the fork server starts with the first process)."""
+    global _context
+    if _context is None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        if here not in sys.path:
+            sys.path.insert(0, here)  # the forked processes import this module by name
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["mlflow_oracle_preload"])
+        # The fork server imports the preload module by name, and Python 3.11's does not take the caller's sys.path
+        # (a module it cannot import is skipped without a word): it starts with this directory in PYTHONPATH.
+        # Its socket goes in a directory multiprocessing makes and removes at exit, in the system's temporary
+        # directory rather than the test run's, which is removed first.
+        before, tmp = os.environ.get("PYTHONPATH"), tempfile.tempdir
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, before]))
+        tempfile.tempdir = "/tmp"
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            tempfile.tempdir = tmp
+            if before is None:
+                del os.environ["PYTHONPATH"]
+            else:
+                os.environ["PYTHONPATH"] = before
+        _context = ctx
+    return _context
+
+
+def _enter(env, cwd, log):
+    """The forked process becomes the oracle's: its output to `log`, its directory `cwd`, exactly the environment
+    `env`."""
+    if "mlflow.server" in sys.modules:
+        raise SystemExit("mlflow.server was imported before the oracle's settings were made")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    tempfile.tempdir = None  # from TMPDIR again, should the fork server have settled it
+
+
+class _Started(BaseException):
+    """Raised in place of starting uvicorn: the command line and environment `mlflow server` built for it."""
+
+
+def _command(argv, env, cwd, log, out):
+    """Runs `mlflow server ARGV` up to where it would start uvicorn; writes that command, its environment and whether
+    the environment is stale for a forked worker to `out`. Exits with `STALE` at once if `env` is."""
+    from mlflow_oracle_preload import stale
+    if differ := stale(env):
+        with open(log, "a") as f:
+            f.write(f"oracle: its environment differs in {', '.join(differ)}: a plain mlflow server\n")
+        os._exit(STALE)
+    _enter(env, cwd, log)
+    import mlflow.server
+
+    def start(cmd, extra_env=None, **_):
+        raise _Started(cmd, {**os.environ, **(extra_env or {})})
+
+    mlflow.server._exec_cmd = start
+    from mlflow.cli import cli
+    try:
+        cli.main(args=["server", *argv], prog_name="mlflow", standalone_mode=False)
+    except _Started as s:
+        cmd, worker_env = s.args
+        with open(out, "w") as f:
+            json.dump({"cmd": cmd, "env": worker_env, "stale": stale(worker_env)}, f)
+        return
+    raise SystemExit("mlflow server returned without starting uvicorn")
+
+
+def _worker(args, env, cwd, log):
+    """uvicorn's command line ARGS, with the environment `mlflow server` made for it."""
+    _enter(env, cwd, log)
+    import uvicorn.main
+    uvicorn.main.main(args=args, prog_name="uvicorn")
+
+
+def start(argv, env, cwd, log):
+    """`mlflow server ARGV` in `cwd` with exactly the environment `env`, its output appended to `log`: its serving
+    process, a `subprocess.Popen` or an `Oracle`."""
+    ctx = context()
+    out = os.path.join(cwd, "uvicorn-command.json")
+    command = ctx.Process(target=_command, args=(list(argv), dict(env), cwd, log, out), name="mlflow server")
+    command.start()
+    command.join()
+    if command.exitcode == STALE:
+        with open(log, "a") as f:
+            return subprocess.Popen([sys.executable, "-m", "mlflow", "server", *argv], cwd=cwd, stdout=f,
+                                    stderr=subprocess.STDOUT, env=env)
+    if command.exitcode != 0:
+        raise RuntimeError(f"mlflow server exited with {command.exitcode}: " + open(log).read()[-3000:])
+    with open(out) as f:
+        spec = json.load(f)
+    cmd, worker_env = spec["cmd"], spec["env"]
+    if cmd[1:3] != ["-m", "uvicorn"]:  # [python, -m, uvicorn, *its arguments]
+        raise RuntimeError(f"mlflow server would run {cmd[:3]}, not uvicorn")
+    if spec["stale"]:
+        with open(log, "a") as f:
+            f.write(f"oracle: its worker's environment differs in {', '.join(spec['stale'])}: a plain uvicorn\n")
+            f.flush()
+            return subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=worker_env)
+    return Oracle(ctx.Process(target=_worker, args=(cmd[3:], worker_env, cwd, log), name="mlflow worker"))
+
+
+def _probe(envs, answers):
+    preloaded = "mlflow_oracle_preload" in sys.modules
+    from mlflow_oracle_preload import stale
+    answers.put((preloaded, [stale(env) for env in envs]))
+
+
+def probe(*envs):
+    """What a process forked from the fork server finds: whether the preload was imported before the fork (Python
+    skips a preload it cannot import without a word), and for each environment the variables in which it differs from
+    the fork server's among those read on import (what `start` asks of an oracle's)."""
+    ctx = context()
+    answers = ctx.SimpleQueue()
+    process = ctx.Process(target=_probe, args=(list(envs), answers), name="oracle probe")
+    process.start()
+    result = answers.get()
+    process.join()
+    return result
+
+
+class Oracle:
+    """A forked uvicorn worker as the subset of `subprocess.Popen` the tests use (`pid`, `poll`, `wait`, `terminate`,
+    `kill`, `send_signal`)."""
+
+    def __init__(self, process):
+        self.process = process
+        process.start()
+        self.pid = process.pid
+
+    def poll(self):
+        return self.process.exitcode
+
+    def wait(self, timeout=None):
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired("mlflow worker", timeout)
+        return self.process.exitcode
+
+    def send_signal(self, sig):
+        if self.process.exitcode is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self):
+        self.process.terminate()
+
+    def kill(self):
+        self.process.kill()
