@@ -104,6 +104,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `tally bench postgres` measures PostgresNIO's own async path beside the metadata store's pool.
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // and PostgresNIO's protocol driven by the calling thread over an embedded channel.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -24,8 +24,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 
 _context = None
+_making = threading.Lock()  # oracles start side by side, from threads
 
 # The command's exit status when the oracle's environment differs from the fork server's in a setting read on import.
 STALE = 75
@@ -34,29 +36,35 @@ STALE = 75
 def context():
     """The fork server's context, made on first use (the fork server starts with the first process)."""
     global _context
-    if _context is None:
-        here = os.path.dirname(os.path.abspath(__file__))
-        if here not in sys.path:
-            sys.path.insert(0, here)  # the forked processes import this module by name
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["mlflow_oracle_preload"])
-        # The fork server imports the preload module by name, and Python 3.11's does not take the caller's sys.path
-        # (a module it cannot import is skipped without a word): it starts with this directory in PYTHONPATH.
-        # Its socket goes in a directory multiprocessing makes and removes at exit, in the system's temporary
-        # directory rather than the test run's, which is removed first.
-        before, tmp = os.environ.get("PYTHONPATH"), tempfile.tempdir
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, before]))
-        tempfile.tempdir = "/tmp"
-        try:
-            multiprocessing.forkserver.ensure_running()
-        finally:
-            tempfile.tempdir = tmp
-            if before is None:
-                del os.environ["PYTHONPATH"]
-            else:
-                os.environ["PYTHONPATH"] = before
-        _context = ctx
-    return _context
+    with _making:
+        if _context is None:
+            _context = _start()
+        return _context
+
+
+def _start():
+    """Starts the fork server; its context."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)  # the forked processes import this module by name
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["mlflow_oracle_preload"])
+    # The fork server imports the preload module by name, and Python 3.11's does not take the caller's sys.path (a
+    # module it cannot import is skipped without a word): it starts with this directory in PYTHONPATH. Its socket goes
+    # in a directory multiprocessing makes and removes at exit, in the system's temporary directory rather than the
+    # test run's, which is removed first.
+    before, tmp = os.environ.get("PYTHONPATH"), tempfile.tempdir
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, before]))
+    tempfile.tempdir = "/tmp"
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        tempfile.tempdir = tmp
+        if before is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = before
+    return ctx
 
 
 def _enter(env, cwd, log):

@@ -11,13 +11,14 @@ import TallyTracking
 /// (`SELECT $1::int8`) one after the other, so PostgreSQL does almost nothing and the rate is the client path's:
 /// through Tally's blocking pool (``PostgresDatabase``, what the metadata store uses: a caller's thread, a hop to
 /// the event loop and back per statement) and through PostgresNIO's async API on the event loop directly (tasks, no
-/// thread of the caller's). `pgbench -M prepared` with the same statement is the C client's figure to set beside them.
-/// Both modes connect without TLS over TCP; the pool's figure includes lending a connection per statement (what every
-/// metadata call does), the async one is a bare connection.
+/// thread of the caller's), and PostgresNIO's protocol driven by each client's own thread over a blocking socket
+/// (``callerRate(_:)``, no event loop thread). `pgbench -M prepared` with the same statement is the C client's figure
+/// to set beside them. Every mode connects without TLS over TCP; the pool's figure includes lending a connection per
+/// statement (what every metadata call does), the others' are bare connections.
 struct PostgresBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postgres",
-        abstract: "Measure the PostgreSQL client path: trivial statements per second, blocking pool vs async (prints JSON with --json)."
+        abstract: "Measure the PostgreSQL client path: trivial statements per second, blocking pool vs async vs caller-driven (prints JSON with --json)."
     )
 
     @Option(help: "The database (postgresql://user:password@host:port/database).")
@@ -32,17 +33,19 @@ struct PostgresBench: ParsableCommand {
 
     func validate() throws {
         guard clients >= 1, statements >= 1, rounds >= 1 else { throw ValidationError("clients, statements and rounds must be at least 1") }
-        guard try PostgresURI(parsing: uri).socketPath == nil else { throw ValidationError("give a host and port: both modes connect over TCP") }
+        guard try PostgresURI(parsing: uri).socketPath == nil else { throw ValidationError("give a host and port: every mode connects over TCP") }
     }
 
     func run() throws {
         var target = try PostgresURI(parsing: uri)
         target.tls = .disable  // as the async mode connects
-        var blocking: [Double] = [], async: [Double] = []
+        var blocking: [Double] = [], async: [Double] = [], caller: [Double] = []
         for round in 0..<rounds {  // the order alternates
+            if round % 2 == 1 { caller.append(try callerRate(target)) }
             if round % 2 == 1 { async.append(try asyncRate(target)) }
             blocking.append(try blockingRate(target))
             if round % 2 == 0 { async.append(try asyncRate(target)) }
+            if round % 2 == 0 { caller.append(try callerRate(target)) }
         }
         var out = JSONObject()
         out.add("clients", clients)
@@ -50,6 +53,8 @@ struct PostgresBench: ParsableCommand {
         out.add("blocking_pool_per_s", median(blocking), digits: 0)
         out.add("async_per_s", median(async), digits: 0)
         out.add("async_over_blocking", median(async) / median(blocking), digits: 2)
+        out.add("caller_driven_per_s", median(caller), digits: 0)
+        out.add("caller_driven_over_blocking", median(caller) / median(blocking), digits: 2)
         output.emit(out)
     }
 

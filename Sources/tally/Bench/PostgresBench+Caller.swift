@@ -1,0 +1,110 @@
+import Dispatch
+import Logging
+import NIOCore
+import NIOEmbedded
+import PostgresNIO
+import Synchronization
+import TallyStore
+import TallyTracking
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension PostgresBench {
+    /// Statements per second with PostgresNIO's protocol driven by the calling thread, as libpq is: each client's
+    /// connection is a `PostgresConnection` over an `EmbeddedChannel` on an `EmbeddedEventLoop` of its thread, and
+    /// the thread itself moves the bytes between that channel and a blocking socket (write what the channel wrote,
+    /// then block in `read` until PostgreSQL answers). No event loop thread, no hop: a statement's only wake-up is
+    /// the caller's own, when its answer arrives.
+    func callerRate(_ target: PostgresURI) throws -> Double {
+        let clients = clients, per = statements
+        let ready = Atomic<Int>(0)
+        let span = Mutex<(start: ContinuousClock.Instant?, end: ContinuousClock.Instant?)>((nil, nil))
+        try onThreads(clients) { c in
+            let link = try CallerLink(host: target.host, port: target.port)
+            defer { link.close() }
+            let configuration = PostgresConnection.Configuration(establishedChannel: link.channel, username: target.user,
+                                                                 password: target.password, database: target.database)
+            let connection = try link.drive(PostgresConnection.connect(on: link.loop, configuration: configuration, id: c,
+                                                                       logger: Logger(label: "tally.bench.postgres")))
+            let prepared = try link.drive(connection.prepare(query: "SELECT $1::int8"))
+            _ = try link.drive(prepared.execute([PostgresData(int64: 0)]))
+            ready.add(1, ordering: .relaxed)
+            while ready.load(ordering: .relaxed) < clients { usleep(200) }
+            let start = ContinuousClock.now
+            for i in 0..<per { _ = try link.drive(prepared.execute([PostgresData(int64: Int64(i + c))])) }
+            let end = ContinuousClock.now
+            span.withLock { s in
+                s.start = min(s.start ?? start, start)
+                s.end = max(s.end ?? end, end)
+            }
+            _ = try? link.drive(connection.close())
+        }
+        let (start, end) = span.withLock { ($0.start!, $0.end!) }
+        return Double(per * clients) / (end - start).totalSeconds
+    }
+}
+
+/// One thread's connection to PostgreSQL: an `EmbeddedChannel` (where PostgresNIO's handlers run, on the thread
+/// that made it) and the blocking TCP socket its bytes travel on.
+private final class CallerLink {
+    let loop = EmbeddedEventLoop()
+    let channel: EmbeddedChannel
+    let fd: Int32
+    private var input: ByteBuffer
+
+    struct Failed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(host: String, port: Int) throws {
+        channel = EmbeddedChannel(loop: loop)
+        input = channel.allocator.buffer(capacity: 64 * 1024)
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        fd = socket(address.protocol.rawValue, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failed(description: "socket: errno \(errno)") }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        let status = address.withSockAddr { connect(fd, $0, socklen_t($1)) }
+        guard status == 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw Failed(description: "connect to \(host):\(port): errno \(e)")
+        }
+        channel.connect(to: address, promise: nil)  // the embedded channel active, as a connected socket's is
+    }
+
+    func close() {
+        _ = try? channel.finish()
+        Glibc.close(fd)
+    }
+
+    /// Runs the channel until `future` is answered: sends what PostgresNIO wrote, reads what PostgreSQL answers.
+    func drive<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+        let outcome = Mutex<Result<T, any Error>?>(nil)
+        future.whenComplete { r in outcome.withLock { $0 = r } }
+        while true {
+            loop.run()
+            while let out = try channel.readOutbound(as: ByteBuffer.self) { try send(out) }
+            if let r = outcome.withLock({ $0 }) { return try r.get() }
+            input.clear()
+            var n = 0
+            input.writeWithUnsafeMutableBytes(minimumWritableBytes: 64 * 1024) { p in
+                n = read(fd, p.baseAddress, p.count)
+                return max(n, 0)
+            }
+            guard n > 0 else { throw Failed(description: "read: \(n == 0 ? "closed" : "errno \(errno)")") }
+            try channel.writeInbound(input)
+        }
+    }
+
+    private func send(_ buffer: ByteBuffer) throws {
+        var buffer = buffer
+        while buffer.readableBytes > 0 {
+            let n = buffer.withUnsafeReadableBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw Failed(description: "write: errno \(errno)") }
+            buffer.moveReaderIndex(forwardBy: n)
+        }
+    }
+}
