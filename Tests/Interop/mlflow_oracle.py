@@ -1,5 +1,5 @@
-"""Real `mlflow server`s for the differential tests, started from a process that has imported MLflow's dependencies
-once.
+"""Real `mlflow server`s for the differential tests (and `mlflow` commands, `run`), started from a process that has
+imported MLflow's dependencies once.
 
 `mlflow server` is two Python processes: the command, which migrates the database, bootstraps the auth app's admin and
 turns its options into settings, then the uvicorn worker it starts, which serves. Each imports mlflow and its
@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,42 @@ def start(argv, env, cwd, log):
             f.flush()
             return subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=worker_env)
     return Oracle(ctx.Process(target=_worker, args=(cmd[3:], worker_env, cwd, log), name="mlflow worker"))
+
+
+def _cli(args, env, cwd, out, err):
+    """`mlflow ARGS` in `cwd` as `python -m mlflow` runs it, its output to the files `out` and `err`; exits with `STALE`
+    at once if `env` is stale."""
+    from mlflow_oracle_preload import stale
+    if stale(env):
+        os._exit(STALE)
+    _enter(env, cwd, err)
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.close(fd)
+    from mlflow.cli import cli
+    cli.main(args=args, prog_name="mlflow")
+
+
+def run(args, env, timeout):
+    """`python -m mlflow ARGS` with exactly the environment `env`, as `subprocess.run(…, capture_output=True,
+    text=True, timeout=timeout)` would run it, forked from the fork server (or run so, should `env` be stale)."""
+    ctx = context()
+    work = tempfile.mkdtemp(prefix="tally-mlflow-cli-")
+    out, err = os.path.join(work, "out"), os.path.join(work, "err")
+    process = ctx.Process(target=_cli, args=(list(args), dict(env), os.getcwd(), out, err), name="mlflow cli")
+    process.start()
+    process.join(timeout)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+        raise subprocess.TimeoutExpired(["mlflow", *args], timeout)
+    if process.exitcode == STALE:
+        return subprocess.run([sys.executable, "-m", "mlflow", *args], env=env, capture_output=True, text=True, timeout=timeout)
+    try:
+        read = lambda path: open(path).read() if os.path.exists(path) else ""
+        return subprocess.CompletedProcess(["mlflow", *args], process.exitcode, read(out), read(err))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _probe(envs, answers):

@@ -7,15 +7,16 @@ differs from the fork server's in any variable read here would serve with a stal
 plain `mlflow server` instead (`stale`).
 
 `mlflow.server` is never imported here. It reads its settings from the environment as it is imported (the Prometheus
-exporter, the security middleware). `prometheus_client` reads its directory the same way and is left out too.
+exporter, the security middleware), and takes itself for a serving process when uvicorn was imported before it: so
+uvicorn is not imported here either, and the command process (which never imports it) and the worker (which imports it
+first) see what the real ones see. `prometheus_client` reads its directory as it is imported and is left out too.
 """
 
 import importlib
 import os
 
 MODULES = [
-    "uvicorn.main", "uvicorn.lifespan.on", "uvicorn.protocols.http.h11_impl", "uvicorn.protocols.websockets.auto",
-    "uvicorn.loops.auto", "fastapi", "fastapi.responses", "flask", "flask_cors", "flask_wtf",
+    "fastapi", "fastapi.responses", "flask", "flask_cors", "flask_wtf",
     "starlette.middleware.wsgi", "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite", "alembic",
     "alembic.command", "alembic.config", "alembic.runtime.migration", "alembic.script", "pandas", "pyarrow", "numpy",
     "scipy", "aiohttp", "pydantic", "pydantic.v1", "google.protobuf", "cryptography.fernet", "opentelemetry.sdk.trace",
@@ -54,7 +55,9 @@ def _load():
             importlib.import_module(name)
     finally:
         os.environ = environ
-    assert "mlflow.server" not in __import__("sys").modules, "a preloaded module imported mlflow.server"
+    modules = __import__("sys").modules
+    assert "mlflow.server" not in modules, "a preloaded module imported mlflow.server"
+    assert "uvicorn" not in modules, "a preloaded module imported uvicorn"
     return {key: environ.get(key) for key in read if isinstance(key, str)}  # a bytes key fails as it did when read
 
 
