@@ -3,8 +3,6 @@ MlflowClient registry call (models, versions, tags, aliases, stages, latest vers
 filters and paging), load_model by name/version, alias and latest, and MLflow's errors."""
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -14,6 +12,8 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sklearn.linear_model import Ridge
+
+import mlflow_oracle
 
 
 def fitted(alpha):
@@ -42,15 +42,18 @@ def test_register_and_load_by_version_alias_and_latest(server):
     assert c.get_model_version_download_uri("reg-a", "2").endswith(f"/models/{info.model_id}/artifacts")
     m = c.get_registered_model("reg-a")
     assert m.aliases == {"champion": "1"} and [v.version for v in m.latest_versions] == ["2"]
-    # mlflow's CLI where it reaches the server: download a version's files, predict with it.
+    # mlflow's CLI where it reaches the server: download a version's files, predict with it (`python -m mlflow`,
+    # forked from the oracles' fork server).
     with tempfile.TemporaryDirectory() as d:
-        subprocess.run([sys.executable, "-m", "mlflow", "artifacts", "download", "--artifact-uri", "models:/reg-a/2", "--dst-path", d],
-                       check=True, capture_output=True)
+        r = mlflow_oracle.run(["artifacts", "download", "--artifact-uri", "models:/reg-a/2", "--dst-path", d], os.environ, timeout=300)
+        assert r.returncode == 0, r.stderr
         assert "MLmodel" in os.listdir(d)
         with open(os.path.join(d, "input.json"), "w") as f:
             json.dump({"inputs": X[:2].tolist()}, f)
-        out = subprocess.run([sys.executable, "-m", "mlflow", "models", "predict", "-m", "models:/reg-a@champion", "-i", os.path.join(d, "input.json"),
-                              "-t", "json", "--env-manager", "local"], check=True, capture_output=True, text=True).stdout
+        r = mlflow_oracle.run(["models", "predict", "-m", "models:/reg-a@champion", "-i", os.path.join(d, "input.json"),
+                               "-t", "json", "--env-manager", "local"], os.environ, timeout=300)
+        assert r.returncode == 0, r.stderr
+        out = r.stdout
         np.testing.assert_allclose(json.loads(out.strip().splitlines()[-1])["predictions"], m1.predict(X[:2]))
 
 
