@@ -10,29 +10,40 @@ from one fork server (`multiprocessing`'s forkserver) that imported those depend
    start uvicorn. The uvicorn command line and environment it built are written to a file instead.
 2. the worker: uvicorn's own command line, run in a second forked process with that environment.
 
-Both are MLflow's and uvicorn's code with MLflow's arguments; what changes is only which process imported the
-libraries first. `mlflow.server`, which reads settings from the environment as it is imported, is imported by each
-process after its environment is set, as in the real ones. Other modules that read a setting as they are imported were
-imported by the fork server under its own environment: an oracle whose environment (or whose worker's) differs in one
-of those runs as the real processes instead, `mlflow server` or its `python -m uvicorn`.
+Both are MLflow's and uvicorn's code with MLflow's arguments. What differs from the real processes:
+- which process imported the libraries first. `mlflow.server`, which reads settings from the environment as it is
+  imported, is imported by each process after its environment is set, as in the real ones. Other modules that read a
+  setting as they are imported were imported by the fork server under its own environment: an oracle whose environment
+  (or whose worker's) differs in one of those runs as the real processes instead, `mlflow server` or its
+  `python -m uvicorn`;
+- what `mlflow server` does after starting uvicorn: it forwards signals to the worker (the tests hold the worker
+  itself) and starts MLflow's job runner (an oracle with the runner on runs as the real `mlflow server`);
+- the exit handlers of a forked process, which ends with `os._exit` (the worker's are not run; uvicorn's exit by the
+  signal that stopped it skips them too), and its `sys.argv`, `sys.path` and standard input, which are the fork
+  server's.
 """
 
+import atexit
 import json
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import weakref
 
 _context = None
 _making = threading.Lock()  # oracles start side by side, from threads
 
-# The command's exit status when the oracle's environment differs from the fork server's in a setting read on import.
-STALE = 75
-
+# The longest an oracle's command (migrations, the auth app's admin) may take, as `serving` waited for it before.
+COMMAND_SECONDS = 180
+# Where MLflow puts its job runner's queue, set for the worker only when the runner is on: an oracle with the runner
+# runs as the real `mlflow server`, which starts it after uvicorn.
+JOB_RUNNER = "_MLFLOW_HUEY_STORAGE_PATH"
 
 def context():
     """The fork server's context, made on first use (the fork server starts with the first process)."""
@@ -88,13 +99,18 @@ class _Started(BaseException):
 
 
 def _command(argv, env, cwd, log, out):
-    """Runs `mlflow server ARGV` up to where it would start uvicorn; writes that command, its environment and whether
-    the environment is stale for a forked worker to `out`. Exits with `STALE` at once if `env` is."""
+    """Runs `mlflow server ARGV` up to where it would start uvicorn; writes that command and its environment to
+    `out`, with why the oracle should run as the real `mlflow server` (`server`) or its worker as the real uvicorn
+    (`worker`) instead, if it should."""
     from mlflow_oracle_preload import stale
+
+    def answer(**spec):
+        with open(out, "w") as f:
+            json.dump(spec, f)
+
     if differ := stale(env):
-        with open(log, "a") as f:
-            f.write(f"oracle: its environment differs in {', '.join(differ)}: a plain mlflow server\n")
-        os._exit(STALE)
+        answer(server=f"its environment differs in {', '.join(differ)}")
+        return
     _enter(env, cwd, log)
     import mlflow.server
 
@@ -107,8 +123,9 @@ def _command(argv, env, cwd, log, out):
         cli.main(args=["server", *argv], prog_name="mlflow", standalone_mode=False)
     except _Started as s:
         cmd, worker_env = s.args
-        with open(out, "w") as f:
-            json.dump({"cmd": cmd, "env": worker_env, "stale": stale(worker_env)}, f)
+        differ = stale(worker_env)
+        answer(cmd=cmd, env=worker_env, server="MLflow's job runner is on" if JOB_RUNNER in worker_env else None,
+               worker=f"its environment differs in {', '.join(differ)}" if differ else None)
         return
     raise SystemExit("mlflow server returned without starting uvicorn")
 
@@ -127,38 +144,48 @@ def start(argv, env, cwd, log):
     out = os.path.join(cwd, "uvicorn-command.json")
     command = ctx.Process(target=_command, args=(list(argv), dict(env), cwd, log, out), name="mlflow server")
     command.start()
-    command.join()
-    if command.exitcode == STALE:
-        with open(log, "a") as f:
-            return subprocess.Popen([sys.executable, "-m", "mlflow", "server", *argv], cwd=cwd, stdout=f,
-                                    stderr=subprocess.STDOUT, env=env)
+    command.join(COMMAND_SECONDS)
+    if command.exitcode is None:
+        command.kill()
+        command.join()
+        raise RuntimeError(f"mlflow server did not get to start uvicorn within {COMMAND_SECONDS} s: " + open(log).read()[-3000:])
     if command.exitcode != 0:
         raise RuntimeError(f"mlflow server exited with {command.exitcode}: " + open(log).read()[-3000:])
     with open(out) as f:
         spec = json.load(f)
-    cmd, worker_env = spec["cmd"], spec["env"]
-    if cmd[1:3] != ["-m", "uvicorn"]:  # [python, -m, uvicorn, *its arguments]
-        raise RuntimeError(f"mlflow server would run {cmd[:3]}, not uvicorn")
-    if spec["stale"]:
-        with open(log, "a") as f:
-            f.write(f"oracle: its worker's environment differs in {', '.join(spec['stale'])}: a plain uvicorn\n")
+    os.remove(out)  # it holds the whole environment: secrets among it
+    with open(log, "a") as f:
+        if spec["server"]:
+            f.write(f"oracle: {spec['server']}: a plain mlflow server\n")
+            f.flush()
+            return subprocess.Popen([sys.executable, "-m", "mlflow", "server", *argv], cwd=cwd, stdout=f,
+                                    stderr=subprocess.STDOUT, env=env)
+        cmd, worker_env = spec["cmd"], spec["env"]
+        if cmd[1:3] != ["-m", "uvicorn"]:  # [python, -m, uvicorn, *its arguments]
+            raise RuntimeError(f"mlflow server would run {cmd[:3]}, not uvicorn")
+        if spec["worker"]:
+            f.write(f"oracle: {spec['worker']}: a plain uvicorn\n")
             f.flush()
             return subprocess.Popen(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=worker_env)
     return Oracle(ctx.Process(target=_worker, args=(cmd[3:], worker_env, cwd, log), name="mlflow worker"))
 
 
-def _cli(args, env, cwd, out, err):
-    """`mlflow ARGS` in `cwd` as `python -m mlflow` runs it, its output to the files `out` and `err`; exits with `STALE`
-    at once if `env` is stale."""
+def _cli(args, env, cwd, out, err, stale_mark):
+    """`mlflow ARGS` in `cwd` as `python -m mlflow` runs it, its output to the files `out` and `err`, its exit handlers
+    run at the end as a process's are; only creates `stale_mark` if `env` is stale."""
     from mlflow_oracle_preload import stale
     if stale(env):
-        os._exit(STALE)
+        open(stale_mark, "w").close()
+        return
     _enter(env, cwd, err)
     fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(fd, 1)
     os.close(fd)
     from mlflow.cli import cli
-    cli.main(args=args, prog_name="mlflow")
+    try:
+        cli.main(args=args, prog_name="mlflow")
+    finally:
+        atexit._run_exitfuncs()  # a forked process ends with os._exit
 
 
 def run(args, env, timeout):
@@ -166,17 +193,17 @@ def run(args, env, timeout):
     text=True, timeout=timeout)` would run it, forked from the fork server (or run so, should `env` be stale)."""
     ctx = context()
     work = tempfile.mkdtemp(prefix="tally-mlflow-cli-")
-    out, err = os.path.join(work, "out"), os.path.join(work, "err")
-    process = ctx.Process(target=_cli, args=(list(args), dict(env), os.getcwd(), out, err), name="mlflow cli")
-    process.start()
-    process.join(timeout)
-    if process.exitcode is None:
-        process.kill()
-        process.join()
-        raise subprocess.TimeoutExpired(["mlflow", *args], timeout)
-    if process.exitcode == STALE:
-        return subprocess.run([sys.executable, "-m", "mlflow", *args], env=env, capture_output=True, text=True, timeout=timeout)
     try:
+        out, err, stale_mark = (os.path.join(work, name) for name in ("out", "err", "stale"))
+        process = ctx.Process(target=_cli, args=(list(args), dict(env), os.getcwd(), out, err, stale_mark), name="mlflow cli")
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired(["mlflow", *args], timeout)
+        if os.path.exists(stale_mark):
+            return subprocess.run([sys.executable, "-m", "mlflow", *args], env=env, capture_output=True, text=True, timeout=timeout)
         read = lambda path: open(path).read() if os.path.exists(path) else ""
         return subprocess.CompletedProcess(["mlflow", *args], process.exitcode, read(out), read(err))
     finally:
@@ -194,12 +221,26 @@ def probe(*envs):
     skips a preload it cannot import without a word), and for each environment the variables in which it differs from
     the fork server's among those read on import (what `start` asks of an oracle's)."""
     ctx = context()
-    answers = ctx.SimpleQueue()
+    answers = ctx.Queue()
     process = ctx.Process(target=_probe, args=(list(envs), answers), name="oracle probe")
     process.start()
-    result = answers.get()
-    process.join()
-    return result
+    try:
+        return answers.get(timeout=60)
+    finally:
+        process.join(10)
+
+
+# The forked workers not stopped yet. multiprocessing waits at exit for every child it started; an oracle a failed
+# test never stopped would hold pytest for ever (a `subprocess.Popen` left running does not), so those are killed
+# first (`atexit` runs this before multiprocessing's own handler, registered earlier, as it imported).
+_running = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_running():
+    for oracle in list(_running):
+        oracle.kill()
+        oracle.process.join(10)
 
 
 class Oracle:
@@ -210,6 +251,7 @@ class Oracle:
         self.process = process
         process.start()
         self.pid = process.pid
+        _running.add(self)
 
     def poll(self):
         return self.process.exitcode
@@ -221,11 +263,13 @@ class Oracle:
         return self.process.exitcode
 
     def send_signal(self, sig):
+        """`sig` to the worker while it runs (once it has exited, the fork server has reaped it: its pid may be
+        another process's)."""
         if self.process.exitcode is None:
             os.kill(self.pid, sig)
 
     def terminate(self):
-        self.process.terminate()
+        self.send_signal(signal.SIGTERM)
 
     def kill(self):
-        self.process.kill()
+        self.send_signal(signal.SIGKILL)

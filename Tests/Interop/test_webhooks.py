@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -239,6 +240,9 @@ def test_import_and_export_carry_webhooks(receiver, monkeypatch):
     m = MlflowServer(env={**LOCAL, "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": key})
     work = tempfile.mkdtemp(prefix="tally-import-webhooks-")
     try:
+        # The key is read as the registry's models are defined, which the oracles' fork server did under its own
+        # environment: this oracle is the real `mlflow server` (mlflow_oracle.start).
+        assert isinstance(m.proc, subprocess.Popen), "an oracle with another webhook key was forked"
         c = MlflowClient(m.url)
         signed = c.create_webhook("signed", receiver.url + "/imported", ["registered_model.created", "model_version.created"],
                                   description="from mlflow", secret="carried-secret")
@@ -271,7 +275,6 @@ def test_import_and_export_carry_webhooks(receiver, monkeypatch):
                 s.stop(keep=True)
         again = import_into(m, os.path.join(work, "db", "data"))
         assert any(line.split() == ["webhooks", "0"] for line in again.stdout.splitlines()), again.stdout
-        import subprocess
         from conftest import TALLY
         # A command holding another key than the one the secrets were sealed under refuses, naming them.
         other_key = base64.b64encode(os.urandom(32)).decode()

@@ -19,19 +19,31 @@ extension PostgresBench {
     /// the caller's own, when its answer arrives.
     func callerRate(_ target: PostgresURI) throws -> Double {
         let clients = clients, per = statements
-        let ready = Atomic<Int>(0)
+        // Every client connected and its statement prepared before the clock starts; one that fails stops the others.
+        let ready = Atomic<Int>(0), failed = Atomic<Bool>(false)
         let span = Mutex<(start: ContinuousClock.Instant?, end: ContinuousClock.Instant?)>((nil, nil))
         try onThreads(clients) { c in
-            let link = try CallerLink(host: target.host, port: target.port)
-            defer { link.close() }
-            let configuration = PostgresConnection.Configuration(establishedChannel: link.channel, username: target.user,
-                                                                 password: target.password, database: target.database)
-            let connection = try link.drive(PostgresConnection.connect(on: link.loop, configuration: configuration, id: c,
+            var opened: CallerLink?
+            defer { opened?.close() }
+            let link: CallerLink, connection: PostgresConnection, prepared: PreparedQuery
+            do {
+                link = try CallerLink(host: target.host, port: target.port)
+                opened = link
+                let configuration = PostgresConnection.Configuration(establishedChannel: link.channel, username: target.user,
+                                                                     password: target.password, database: target.database)
+                connection = try link.drive(PostgresConnection.connect(on: link.loop, configuration: configuration, id: c,
                                                                        logger: Logger(label: "tally.bench.postgres")))
-            let prepared = try link.drive(connection.prepare(query: "SELECT $1::int8"))
-            _ = try link.drive(prepared.execute([PostgresData(int64: 0)]))
+                prepared = try link.drive(connection.prepare(query: "SELECT $1::int8"))
+                _ = try link.drive(prepared.execute([PostgresData(int64: 0)]))
+            } catch {
+                failed.store(true, ordering: .relaxed)
+                throw error
+            }
             ready.add(1, ordering: .relaxed)
-            while ready.load(ordering: .relaxed) < clients { usleep(200) }
+            while ready.load(ordering: .relaxed) < clients {
+                if failed.load(ordering: .relaxed) { return }  // the failing client's error is the one reported
+                usleep(200)
+            }
             let start = ContinuousClock.now
             for i in 0..<per { _ = try link.drive(prepared.execute([PostgresData(int64: Int64(i + c))])) }
             let end = ContinuousClock.now
@@ -58,6 +70,9 @@ private final class CallerLink {
         var description: String
     }
 
+    /// The longest a read waits for PostgreSQL (as the store's answer deadline does).
+    static let readTimeoutSeconds = 120
+
     init(host: String, port: Int) throws {
         channel = EmbeddedChannel(loop: loop)
         input = channel.allocator.buffer(capacity: 64 * 1024)
@@ -66,6 +81,8 @@ private final class CallerLink {
         guard fd >= 0 else { throw Failed(description: "socket: errno \(errno)") }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var timeout = timeval(tv_sec: Self.readTimeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let status = address.withSockAddr { connect(fd, $0, socklen_t($1)) }
         guard status == 0 else {
             let e = errno
@@ -89,12 +106,18 @@ private final class CallerLink {
             while let out = try channel.readOutbound(as: ByteBuffer.self) { try send(out) }
             if let r = outcome.withLock({ $0 }) { return try r.get() }
             input.clear()
-            var n = 0
-            input.writeWithUnsafeMutableBytes(minimumWritableBytes: 64 * 1024) { p in
-                n = read(fd, p.baseAddress, p.count)
-                return max(n, 0)
+            var n = 0, e: Int32 = 0
+            repeat {
+                input.writeWithUnsafeMutableBytes(minimumWritableBytes: 64 * 1024) { p in
+                    n = read(fd, p.baseAddress, p.count)
+                    e = errno
+                    return max(n, 0)
+                }
+            } while n < 0 && e == EINTR
+            guard n > 0 else {
+                throw Failed(description: n == 0 ? "PostgreSQL closed the connection"
+                             : e == EAGAIN || e == EWOULDBLOCK ? "no answer within \(Self.readTimeoutSeconds) s" : "read: errno \(e)")
             }
-            guard n > 0 else { throw Failed(description: "read: \(n == 0 ? "closed" : "errno \(errno)")") }
             try channel.writeInbound(input)
         }
     }
@@ -102,7 +125,9 @@ private final class CallerLink {
     private func send(_ buffer: ByteBuffer) throws {
         var buffer = buffer
         while buffer.readableBytes > 0 {
-            let n = buffer.withUnsafeReadableBytes { write(fd, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: a connection PostgreSQL closed is an error here, not a SIGPIPE for the process
+            let n = buffer.withUnsafeReadableBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw Failed(description: "write: errno \(errno)") }
             buffer.moveReaderIndex(forwardBy: n)
         }
