@@ -45,6 +45,7 @@ COMMAND_SECONDS = 180
 # runs as the real `mlflow server`, which starts it after uvicorn.
 JOB_RUNNER = "_MLFLOW_HUEY_STORAGE_PATH"
 
+
 def context():
     """The fork server's context, made on first use (the fork server starts with the first process)."""
     global _context
@@ -79,15 +80,16 @@ def _start():
     return ctx
 
 
-def _enter(env, cwd, log):
-    """The forked process becomes the oracle's: its output to `log`, its directory `cwd`, exactly the environment
-    `env`."""
+def _enter(env, cwd, log, out=None):
+    """The forked process becomes the oracle's: its output to `log` (its standard output to `out` when given), its
+    directory `cwd`, exactly the environment `env`."""
     if "mlflow.server" in sys.modules:
         raise SystemExit("mlflow.server was imported before the oracle's settings were made")
-    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    for path, fds in ([(log, (1, 2))] if out is None else [(log, (2,)), (out, (1,))]):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        for target in fds:
+            os.dup2(fd, target)
+        os.close(fd)
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
@@ -145,12 +147,13 @@ def start(argv, env, cwd, log):
     command = ctx.Process(target=_command, args=(list(argv), dict(env), cwd, log, out), name="mlflow server")
     command.start()
     command.join(COMMAND_SECONDS)
-    if command.exitcode is None:
+    timed_out = command.exitcode is None
+    if timed_out:
         command.kill()
         command.join()
-        raise RuntimeError(f"mlflow server did not get to start uvicorn within {COMMAND_SECONDS} s: " + open(log).read()[-3000:])
     if command.exitcode != 0:
-        raise RuntimeError(f"mlflow server exited with {command.exitcode}: " + open(log).read()[-3000:])
+        why = f"did not get to start uvicorn within {COMMAND_SECONDS} s" if timed_out else f"exited with {command.exitcode}"
+        raise RuntimeError(f"mlflow server {why}: " + open(log).read()[-3000:])
     with open(out) as f:
         spec = json.load(f)
     os.remove(out)  # it holds the whole environment: secrets among it
@@ -177,10 +180,7 @@ def _cli(args, env, cwd, out, err, stale_mark):
     if stale(env):
         open(stale_mark, "w").close()
         return
-    _enter(env, cwd, err)
-    fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(fd, 1)
-    os.close(fd)
+    _enter(env, cwd, err, out)
     from mlflow.cli import cli
     try:
         cli.main(args=args, prog_name="mlflow")

@@ -23,27 +23,7 @@ final class BlockingHTTP {
 
     init(host: String = "127.0.0.1", port: Int) throws {
         self.host = host
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &list) == 0, let first = list else {
-            throw Failure(description: "cannot resolve \(host)")
-        }
-        defer { freeaddrinfo(list) }
-        var connected: Int32 = -1
-        var ai: UnsafeMutablePointer<addrinfo>? = first
-        while let a = ai, connected < 0 {
-            let s = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
-            if s >= 0 {
-                if connect(s, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { connected = s } else { close(s) }
-            }
-            ai = a.pointee.ai_next
-        }
-        guard connected >= 0 else { throw Failure(description: "cannot connect to \(host):\(port) (errno \(errno))") }
-        fd = connected
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        fd = try BlockingSocket.connected(host: host, port: port)
     }
 
     deinit { close(fd) }
@@ -60,14 +40,7 @@ final class BlockingHTTP {
     }
 
     private func send(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { b in
-            var off = 0
-            while off < b.count {
-                let n = Glibc.send(fd, b.baseAddress! + off, b.count - off, Int32(MSG_NOSIGNAL))
-                guard n > 0 else { throw Failure(description: "send: errno \(errno)") }
-                off += n
-            }
-        }
+        try bytes.withUnsafeBytes { try BlockingSocket.sendAll(fd, $0) }
     }
 
     private func fill() throws {

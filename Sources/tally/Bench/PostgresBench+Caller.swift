@@ -66,30 +66,22 @@ private final class CallerLink {
     let fd: Int32
     private var input: ByteBuffer
 
-    struct Failed: Error, CustomStringConvertible {
-        var description: String
-    }
-
     /// The longest a read waits for PostgreSQL (as the store's answer deadline does).
     static let readTimeoutSeconds = 120
 
     init(host: String, port: Int) throws {
         channel = EmbeddedChannel(loop: loop)
         input = channel.allocator.buffer(capacity: 64 * 1024)
-        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-        fd = socket(address.protocol.rawValue, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failed(description: "socket: errno \(errno)") }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        fd = try BlockingSocket.connected(host: host, port: port)
         var timeout = timeval(tv_sec: Self.readTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let status = address.withSockAddr { connect(fd, $0, socklen_t($1)) }
-        guard status == 0 else {
-            let e = errno
+        do {
+            // the embedded channel active, as a connected socket's is
+            channel.connect(to: try SocketAddress.makeAddressResolvingHost(host, port: port), promise: nil)
+        } catch {
             Glibc.close(fd)
-            throw Failed(description: "connect to \(host):\(port): errno \(e)")
+            throw error
         }
-        channel.connect(to: address, promise: nil)  // the embedded channel active, as a connected socket's is
     }
 
     func close() {
@@ -115,7 +107,7 @@ private final class CallerLink {
                 }
             } while n < 0 && e == EINTR
             guard n > 0 else {
-                throw Failed(description: n == 0 ? "PostgreSQL closed the connection"
+                throw BlockingSocket.Failure(description: n == 0 ? "PostgreSQL closed the connection"
                              : e == EAGAIN || e == EWOULDBLOCK ? "no answer within \(Self.readTimeoutSeconds) s" : "read: errno \(e)")
             }
             try channel.writeInbound(input)
@@ -123,13 +115,6 @@ private final class CallerLink {
     }
 
     private func send(_ buffer: ByteBuffer) throws {
-        var buffer = buffer
-        while buffer.readableBytes > 0 {
-            // MSG_NOSIGNAL: a connection PostgreSQL closed is an error here, not a SIGPIPE for the process
-            let n = buffer.withUnsafeReadableBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw Failed(description: "write: errno \(errno)") }
-            buffer.moveReaderIndex(forwardBy: n)
-        }
+        try buffer.withUnsafeReadableBytes { try BlockingSocket.sendAll(fd, $0) }
     }
 }

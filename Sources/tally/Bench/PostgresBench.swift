@@ -41,11 +41,15 @@ struct PostgresBench: ParsableCommand {
         target.tls = .disable  // as the async mode connects
         var blocking: [Double] = [], async: [Double] = [], caller: [Double] = []
         for round in 0..<rounds {  // the order alternates
-            if round % 2 == 1 { caller.append(try callerRate(target)) }
-            if round % 2 == 1 { async.append(try asyncRate(target)) }
+            if round % 2 == 1 {
+                caller.append(try callerRate(target))
+                async.append(try asyncRate(target))
+            }
             blocking.append(try blockingRate(target))
-            if round % 2 == 0 { async.append(try asyncRate(target)) }
-            if round % 2 == 0 { caller.append(try callerRate(target)) }
+            if round % 2 == 0 {
+                async.append(try asyncRate(target))
+                caller.append(try callerRate(target))
+            }
         }
         var out = JSONObject()
         out.add("clients", clients)
