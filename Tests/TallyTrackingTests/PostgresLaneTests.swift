@@ -295,6 +295,32 @@ import Testing
         #expect(try db.withConnection { try $0.rows("SELECT k, v FROM \(t) ORDER BY k") } == [[.text("a"), .text("1")], [.text("b"), .text("1")]])
     }
 
+    /// A caller whose write waits (its key in flight) may send the batch of the writes behind it: it reads that batch's
+    /// answer, then its own write's, sent when its key is free — neither waits for the connection's deadline.
+    @Test func aCallerSendsAndReadsABatchWithoutItsOwnWrite() throws {
+        let db = try PostgresDatabase(uri: try PostgresURI(parsing: PostgresDatabaseTests.uri!), poolSize: 2)
+        defer { db.close() }
+        let t = try Self.table(db, "('a', '0')")
+        defer { _ = try? db.withConnection { try $0.execute("DROP TABLE \(t)") } }
+        let lane = Self.lane(db, table: t, connections: 2)
+        let group = DispatchGroup(), results = Mutex<[String: String]>([:])
+        func submit(_ op: Op, key: String) {
+            Self.thread(group) {
+                let r = (try? lane.submit(op, key: key)) ?? "failed"
+                results.withLock { $0[key + "/" + op.key] = r }
+            }
+        }
+        let start = DispatchTime.now().uptimeNanoseconds
+        submit(.sleep(0.5), key: "a")
+        while lane.batchesSent.load(ordering: .relaxed) == 0 { usleep(1_000) }
+        submit(.insert("b", "1"), key: "b")  // alone in the queue, below the second connection's spill: it waits
+        while lane.waiting == 0 { usleep(1_000) }
+        submit(.update("a", "1"), key: "a")  // its key in flight: its caller sends [b] on the second connection
+        group.wait()
+        #expect(results.withLock { $0 } == ["a/sleep": "slept", "b/b": "1", "a/a": "1"])
+        #expect(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < 10)
+    }
+
     /// A batch waiting for a row lock another transaction holds gives up after the lane's lock timeout: its write
     /// waits on the pool instead, and writes of other rows go through the lane meanwhile.
     @Test func aRowLockHeldElsewhereHoldsNoOtherWriteBack() throws {

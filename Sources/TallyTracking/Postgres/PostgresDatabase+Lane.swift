@@ -6,9 +6,10 @@ import Synchronization
 
 extension PostgresDatabase {
     /// Concurrent callers' writes sent to PostgreSQL together (group commit), on connections of its own: while a
-    /// batch is in flight the writes that arrive wait, and the moment its answer comes in, the connection's event
-    /// loop sends the next batch with all of them as one statement — no thread is woken in between. A caller alone
-    /// waits for nothing: its batch is itself, one trip as on the pool. Under load, where the server and the database
+    /// batch is in flight the writes that arrive wait, and the moment its answer comes in, the thread that read it
+    /// sends the next batch with all of them as one statement, then hands the reading of its answer to that batch's
+    /// first caller (each connection is driven by its callers, see ``DrivenChannel``). A caller alone waits for
+    /// nothing: its batch is itself, one trip as on the pool. Under load, where the server and the database
     /// are short of CPU, one statement, one commit and one round trip serve several requests.
     ///
     /// - The first connection sends whatever waits; a second one is used only when ``spill`` writes wait while the
@@ -46,6 +47,8 @@ extension PostgresDatabase {
                 case done(Result<Outcome, any Error>)
                 /// Its batch was refused, or never sent: it writes alone, on the pool.
                 case alone
+                /// Its batch was sent on this connection: the caller reads it until its batch is answered.
+                case drive(Pooled)
             }
 
             func tell(_ a: Answer) {
@@ -53,13 +56,31 @@ extension PostgresDatabase {
                 ready.signal()
             }
 
-            /// Waits for the answer; should none come within `seconds` (an event loop shut down drops its tasks), the
-            /// write fails as unanswered.
-            func wait(seconds: Int64) -> Answer {
-                guard ready.wait(timeout: .now() + .seconds(Int(seconds))) == .success else {
-                    return .done(.failure(NoAnswer(timeout: .seconds(seconds))))
+            /// Tells the caller to read its batch's answer on `p`, unless it was answered already.
+            func lead(_ p: Pooled) {
+                let told = answer.withLock { a in
+                    guard a == nil else { return false }
+                    a = .drive(p)
+                    return true
                 }
-                return answer.withLock { $0! }
+                if told { ready.signal() }
+            }
+
+            /// What the caller was told last (`nil`: nothing yet).
+            var told: Answer? { answer.withLock { $0 } }
+
+            /// The outcome, once its batch is answered (or refused); `nil` before.
+            var settled: Answer? {
+                answer.withLock { a in
+                    if case .drive = a { return nil }
+                    return a
+                }
+            }
+
+            /// Waits until the caller is told something (at once when it was told something it has not waited for);
+            /// `false` when nothing came within `seconds`.
+            func wait(seconds: Int64) -> Bool {
+                ready.wait(timeout: .now() + .seconds(Int(seconds))) == .success
             }
         }
 
@@ -99,13 +120,16 @@ extension PostgresDatabase {
             close()
         }
 
+        /// How many writes wait to be sent (tests).
+        var waiting: Int { state.withLock { $0.queue.count } }
+
         /// Closes the lane's connections (a write after this connects again).
         func close() {
             let open = state.withLock { s in
                 defer { for i in s.slots.indices { s.slots[i].pooled = nil } }
                 return s.slots.compactMap(\.pooled)
             }
-            for p in open { p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} } }
+            for p in open { p.close() }
         }
 
         /// Writes `op` in a batch with whatever writes wait beside it; its outcome.
@@ -123,9 +147,9 @@ extension PostgresDatabase {
                 return (i, s.slots[i].pooled, batch)
             }
             if let start {
+                let p: Pooled
                 do {
-                    let p = try open(start.pooled, slot: start.slot)
-                    p.connection.eventLoop.execute { self.send(start.batch, slot: start.slot, on: p) }
+                    p = try open(start.pooled, slot: start.slot)
                 } catch {
                     // No connection: the batch and the writes queued meanwhile go to the pool (which reports the
                     // failure as it finds it), and so do the lane's writes for the next second.
@@ -141,11 +165,32 @@ extension PostgresDatabase {
                     for r in start.batch + waiting where r !== me { r.tell(.alone) }
                     return try alone(op)
                 }
+                // The batch's reader is the caller that sent it, whether or not its own write is in it (a write of a
+                // key in flight stays queued while the batch takes those behind it).
+                p.channel.loop.run { send(start.batch, slot: start.slot, on: p) }
+                read(start.batch[0], on: p)
             }
-            // The lane's answers are bounded by the connection's deadline; 10 s more for an event loop that never runs.
-            switch me.wait(seconds: database.answerTimeout.nanoseconds / 1_000_000_000 + 10) {
-            case .done(let outcome): return try outcome.get()
-            case .alone: return try alone(op)
+            // The lane's answers are bounded by the connection's deadline, which the thread reading them keeps; 10 s
+            // more for a thread that never reads.
+            let unanswered = PostgresError(NoAnswer(timeout: database.answerTimeout + .seconds(10)), sql: nil)
+            while true {
+                switch me.told {
+                case .done(let outcome)?: return try outcome.get()
+                case .alone?: return try alone(op)
+                case .drive(let p)?:
+                    read(me, on: p)
+                    guard me.settled != nil else { throw unanswered }
+                case nil:
+                    guard me.wait(seconds: database.answerTimeout.nanoseconds / 1_000_000_000 + 10) else { throw unanswered }
+                }
+            }
+        }
+
+        /// Reads `p` until the batch in flight on it, which holds `r`, is answered. Past the connection's deadline (or
+        /// should it close with the batch unanswered), the connection is closed: the batch fails as it would on the pool.
+        private func read(_ r: Request, on p: Pooled) {
+            if p.channel.drive(until: { r.settled != nil }, deadline: .now() + p.answerTimeout) != .done {
+                p.close()
             }
         }
 
@@ -172,6 +217,7 @@ extension PostgresDatabase {
         /// The connection of `slot` (held busy by the caller): `pooled` while open, else a new one (one attempt: the
         /// writes go to the pool, which retries, when it fails).
         private func open(_ pooled: Pooled?, slot: Int) throws -> Pooled {
+            pooled?.channel.pump()  // closed by its server while idle: connect again rather than fail a batch
             if let pooled, !pooled.connection.isClosed { return pooled }
             let fresh = try database.connect()
             do {
@@ -182,19 +228,19 @@ extension PostgresDatabase {
                     try Connection(pooled: fresh, logger: database.logger).execute(PostgresDatabase.laneSettings)
                 }
             } catch {
-                fresh.connection.close().whenComplete { _ in withExtendedLifetime(fresh) {} }
+                fresh.close()
                 throw error
             }
             state.withLock { $0.slots[slot].pooled = fresh }
             return fresh
         }
 
-        /// Sends `batch` on `p`, the connection of `slot` (on its event loop); ``finish(_:_:sql:slot:on:)`` runs when
-        /// the answer comes in.
+        /// Sends `batch` on `p`, the connection of `slot` (in its loop); ``finish(_:_:sql:slot:on:)`` runs when
+        /// the answer is read.
         private func send(_ batch: [Request], slot: Int, on p: Pooled) {
             batchesSent.add(1, ordering: .relaxed)
             writesSent.add(batch.count, ordering: .relaxed)
-            let connection = p.connection, loop = connection.eventLoop
+            let connection = p.connection
             let statement: Connection.Statement
             do {
                 guard !connection.isClosed else { throw Closed() }
@@ -202,15 +248,13 @@ extension PostgresDatabase {
             } catch {
                 return finish(batch, .failure(error), sql: nil, slot: slot, on: p)
             }
-            let answered = p.execute(statement, logger: database.logger)
-            let timer = loop.scheduleTask(in: p.answerTimeout) { connection.close().whenComplete { _ in withExtendedLifetime(p) {} } }
-            answered.whenComplete { result in
-                timer.cancel()
+            p.execute(statement, logger: database.logger).whenComplete { result in
                 self.finish(batch, result, sql: statement.sql, slot: slot, on: p)
             }
         }
 
-        /// Answers `batch`'s callers and sends the next batch, if writes wait (on `p`'s event loop).
+        /// Answers `batch`'s callers and sends the next batch, if writes wait (in `p`'s loop): its first caller reads
+        /// the answer.
         private func finish(_ batch: [Request], _ result: Result<[[SQLValue]], any Error>, sql: String?, slot: Int, on p: Pooled) {
             var dropped = false
             switch result {
@@ -227,7 +271,7 @@ extension PostgresDatabase {
                 // does; one whose prepared statements were lost (a pooler in transaction mode) prepares them afresh.
                 if e.isReadOnly || e.isLostStatement {
                     dropped = true
-                    p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
+                    p.close()
                 }
             }
             let open = !dropped && !p.connection.isClosed
@@ -245,6 +289,7 @@ extension PostgresDatabase {
                 for r in next { r.tell(.alone) }
             } else if !next.isEmpty {
                 send(next, slot: slot, on: p)
+                next[0].lead(p)
             }
         }
     }

@@ -54,9 +54,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// Blocking access to PostgreSQL for the synchronous metadata store: a pool of connections on NIO's event loops,
-/// called from the server's blocking threads (and tests) by waiting on their futures — never from a task that an
-/// event loop must run. A connection found closed is replaced, retrying with backoff for up to
+/// Blocking access to PostgreSQL for the synchronous metadata store: a pool of connections driven by their callers,
+/// as libpq's are. Each connection is PostgresNIO's protocol over a ``DrivenChannel``: the thread that holds it (the
+/// server's blocking threads, tests) writes each statement to the socket itself and reads the answer itself, so no
+/// event loop thread stands between a caller and PostgreSQL and a statement costs one wake-up, its caller's, when the
+/// answer arrives (``Answer/wait()``). A connection found closed is replaced, retrying with backoff for up to
 /// ``reconnectMillis``; the first connection is made at once, so a database that cannot be reached stops the start
 /// with an error naming host and port. With several hosts (``PostgresURI/endpoints``), each connection tries them in
 /// turn until one answers and suits the URI's `target_session_attrs`; a connection on a server that turns read-only (a
@@ -64,9 +66,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 public final class PostgresDatabase: Sendable {
     /// Where the database is.
     public let uri: PostgresURI
-    /// How connections to each of the URI's hosts are made, in the URI's order.
+    /// How connections to each of the URI's hosts are made, in the URI's order (host and port aside: each connection
+    /// is made over a ``DrivenChannel`` already connected, see ``connect()``).
     let configurations: [PostgresConnection.Configuration]
-    let group: any EventLoopGroup
     let logger: Logger
     /// One permit per connection the pool may hold.
     let permits: DispatchSemaphore
@@ -118,13 +120,11 @@ public final class PostgresDatabase: Sendable {
     ///   - applicationName: what the connections call themselves (`pg_stat_activity.application_name`; default
     ///     ``applicationName``, which a migration reads to find servers of an older build).
     public init(uri: PostgresURI, poolSize: Int = 8, answerTimeout: TimeAmount = .seconds(answerSeconds),
-                poolWait: TimeAmount = .milliseconds(Int64(poolWaitMillis)), applicationName: String = PostgresDatabase.applicationName,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
+                poolWait: TimeAmount = .milliseconds(Int64(poolWaitMillis)), applicationName: String = PostgresDatabase.applicationName) throws {
         precondition(poolSize >= 1, "a pool needs at least one connection")
         precondition(answerTimeout > .zero, "a statement needs time to be answered")
         precondition(poolWait > .zero, "a call needs time to get a connection")
         self.uri = uri
-        self.group = group
         self.answerTimeout = answerTimeout
         self.poolWait = poolWait
         self.poolSize = poolSize
@@ -156,12 +156,14 @@ public final class PostgresDatabase: Sendable {
 
     deinit {
         // Each closing connection is kept until its close completes (PostgresNIO insists on it).
-        for p in idle.withLock({ $0 }) { p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} } }
+        for p in idle.withLock({ $0 }) { p.close() }
     }
 
     /// A connection of the pool with the statements prepared on it.
     final class Pooled: Sendable {
         let connection: PostgresConnection
+        /// The channel it runs on, driven by the thread that holds it.
+        let channel: DrivenChannel
         /// The server it reached, and its place in the URI's list.
         let endpoint: PostgresURI.Endpoint, endpointIndex: Int
         /// Set when a statement on it was refused as a write on a read-only server (SQLSTATE `25006`), however the
@@ -181,35 +183,43 @@ public final class PostgresDatabase: Sendable {
         /// transaction mode (``PostgresURI/PoolMode/transaction``).
         let preparedLimit: Int
 
-        init(_ connection: PostgresConnection, endpoint: PostgresURI.Endpoint, index: Int, answerTimeout: TimeAmount, preparedLimit: Int) {
+        init(_ connection: PostgresConnection, channel: DrivenChannel, endpoint: PostgresURI.Endpoint, index: Int, answerTimeout: TimeAmount,
+             preparedLimit: Int) {
             self.connection = connection
+            self.channel = channel
             self.endpoint = endpoint
             endpointIndex = index
             self.answerTimeout = answerTimeout
             self.preparedLimit = preparedLimit
         }
 
-        /// Starts on this connection's event loop what `send` sends there and returns at once; the answer is waited
-        /// for at most ``answerTimeout``, then the connection is closed. One hop to the loop per statement: the send,
-        /// its deadline and the callback that hands the answer back are all set up on the loop (from another thread
-        /// each would be a task of its own).
-        func send<T: Sendable>(_ send: @escaping @Sendable () -> EventLoopFuture<T>) -> Answer<T> {
-            let connection = connection, answer = Answer<T>(on: connection, within: answerTimeout)
-            let loop = connection.eventLoop
-            loop.execute {
+        /// Sends what `send` sends, from the calling thread (in the connection's loop: PostgresNIO writes it to the
+        /// socket before this returns), and returns at once; ``Answer/wait()`` reads the answer, within
+        /// ``answerTimeout`` of now.
+        func send<T: Sendable>(_ send: () -> EventLoopFuture<T>) -> Answer<T> {
+            let answer = Answer<T>(on: self, within: answerTimeout)
+            channel.loop.run {
                 guard !connection.isClosed else { answer.settle(.failure(Closed())); return }
-                let timer = loop.scheduleTask(in: answer.timeout) { answer.expire() }
                 send().whenComplete { result in
-                    timer.cancel()
-                    if case .failure(let error) = result {
-                        let e = PostgresError(error, sql: nil)
-                        if e.isReadOnly { self.refusedWrite.store(true, ordering: .relaxed) }
-                        if e.isLostStatement { self.lostStatement.store(true, ordering: .relaxed) }
-                    }
+                    if case .failure(let error) = result { self.note(error) }
                     answer.settle(result)
                 }
             }
             return answer
+        }
+
+        /// Marks the connection for the pool to drop when `error` says its server refused a write as read-only, or
+        /// lost a statement prepared on it.
+        func note(_ error: any Error) {
+            let e = PostgresError(error, sql: nil)
+            if e.isReadOnly { refusedWrite.store(true, ordering: .relaxed) }
+            if e.isLostStatement { lostStatement.store(true, ordering: .relaxed) }
+        }
+
+        /// Closes the connection (from any thread: the close runs at once unless another thread is in its loop);
+        /// `self` is kept until the close completes, as PostgresNIO requires.
+        func close() {
+            connection.close().whenComplete { _ in withExtendedLifetime(self) {} }
         }
     }
 
@@ -222,48 +232,50 @@ public final class PostgresDatabase: Sendable {
     /// a ROLLBACK across a server restart — fails a request instead of holding its thread and locks for ever.
     public static let answerSeconds: Int64 = 120
 
-    /// A statement's answer: filled in on its connection's event loop, waited for by the calling thread.
+    /// A statement's answer: settled in its connection's loop, as its caller reads it (``wait()``).
     final class Answer<T: Sendable>: Sendable {
         private let slot = Mutex<Result<T, any Error>?>(nil)
-        private let ready = DispatchSemaphore(value: 0)
-        let connection: PostgresConnection
+        let pooled: Pooled
         let timeout: TimeAmount
+        /// When the answer is given up (``NoAnswer``), and the connection closed.
+        let deadline: NIODeadline
 
-        init(on connection: PostgresConnection, within timeout: TimeAmount) {
-            self.connection = connection
+        init(on pooled: Pooled, within timeout: TimeAmount) {
+            self.pooled = pooled
             self.timeout = timeout
+            deadline = .now() + timeout
         }
 
         /// Settles the answer; `false` when it was settled already (the answer and the deadline race).
         @discardableResult
         func settle(_ result: Result<T, any Error>) -> Bool {
-            let first = slot.withLock { s in
+            slot.withLock { s in
                 guard s == nil else { return false }
                 s = result
                 return true
             }
-            if first { ready.signal() }
-            return first
         }
+
+        /// Whether the answer is settled.
+        var isSettled: Bool { slot.withLock { $0 != nil } }
 
         /// Fails the answer with ``NoAnswer`` past its deadline and closes the silent connection (its other statements
         /// fail, the pool replaces it); nothing when the answer came first.
         func expire() {
             guard settle(.failure(NoAnswer(timeout: timeout))) else { return }
-            let connection = connection
-            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            pooled.close()
         }
 
-        /// Waits for the answer; any number of times (each returns or throws the same). Never on an event loop (it
-        /// would wait for itself). The deadline is the loop's; should the loop never run the send (shut down: NIO
-        /// drops its tasks), the caller expires the answer itself 10 s after it.
+        /// Reads the connection until the answer is in (or its deadline passes: ``expire()``); any number of times
+        /// (each returns or throws the same). Answers to statements sent before it are settled on the way.
         func wait() throws -> T {
-            connection.eventLoop.preconditionNotInEventLoop()
-            if ready.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds)) + .seconds(10)) == .timedOut {
-                expire()
-                ready.wait()
+            if !isSettled {
+                switch pooled.channel.drive(until: { isSettled }, deadline: deadline) {
+                case .done: break
+                case .timedOut: expire()
+                case .closed: settle(.failure(Closed()))
+                }
             }
-            ready.signal()  // for the next wait
             return try slot.withLock { $0! }.get()
         }
     }
@@ -350,19 +362,16 @@ public final class PostgresDatabase: Sendable {
         for i in order {
             let endpoint = uri.endpoints[i]
             do {
-                let connection = try PostgresConnection.connect(on: group.next(), configuration: configurations[i],
-                                                                id: nextID.add(1, ordering: .relaxed).newValue, logger: logger).wait()
-                let pooled = Pooled(connection, endpoint: endpoint, index: i, answerTimeout: answerTimeout,
-                                    preparedLimit: uri.poolMode == .session ? Self.preparedPerConnection : 0)
+                let pooled = try open(endpoint: i)
                 let unsuitable: String?
                 do {
                     unsuitable = try self.unsuitable(pooled)
                 } catch {
-                    connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
+                    pooled.close()
                     throw error
                 }
                 guard let unsuitable else { return pooled }
-                connection.close().whenComplete { _ in withExtendedLifetime(pooled) {} }
+                pooled.close()
                 retire(host: i)
                 failures.append(uri.endpoints.count == 1 ? unsuitable : "\(endpoint): \(unsuitable)")
             } catch {
@@ -381,13 +390,49 @@ public final class PostgresDatabase: Sendable {
         throw PostgresError(NoSuitableServer(reasons: failures), sql: nil)
     }
 
+    /// A connection to the URI's host `index`: a socket connected within `connect_timeout`, PostgresNIO's start-up
+    /// (TLS, login) on a ``DrivenChannel`` over it, driven by the calling thread within the same time.
+    func open(endpoint index: Int) throws -> Pooled {
+        let endpoint = uri.endpoints[index], template = configurations[index]
+        let timeout = template.options.connectTimeout
+        let socket: DrivenSocket.Connected
+        do {
+            socket = try endpoint.socketPath.map { try DrivenSocket.unix(path: $0) }
+                ?? DrivenSocket.tcp(host: endpoint.host, port: endpoint.port, timeoutMillis: Int(timeout.nanoseconds / 1_000_000))
+        } catch {
+            throw PostgresError(error, sql: nil)
+        }
+        let channel = DrivenChannel(socket)
+        var configuration = PostgresConnection.Configuration(establishedChannel: channel, tls: template.tls, username: template.username,
+                                                             password: template.password, database: template.database)
+        configuration.options = template.options
+        if endpoint.socketPath == nil, !DrivenSocket.isAddress(endpoint.host) { configuration.options.tlsServerName = endpoint.host }
+        let started = PostgresConnection.connect(on: channel.loop, configuration: configuration, id: nextID.add(1, ordering: .relaxed).newValue,
+                                                 logger: logger)
+        let outcome = Mutex<Result<PostgresConnection, any Error>?>(nil)
+        started.whenComplete { r in outcome.withLock { $0 = r } }
+        // PostgresNIO's own timer fails the start at `connect_timeout`; the drive's deadline is a second later.
+        _ = channel.drive(until: { outcome.withLock { $0 != nil } }, deadline: .now() + timeout + .seconds(1))
+        switch outcome.withLock({ $0 }) {
+        case .success(let connection)?:
+            return Pooled(connection, channel: channel, endpoint: endpoint, index: index, answerTimeout: answerTimeout,
+                          preparedLimit: uri.poolMode == .session ? Self.preparedPerConnection : 0)
+        case .failure(let error)?:
+            channel.loop.run { if channel.isActive { channel.close(promise: nil) } }
+            throw PostgresError(error, sql: nil)
+        case nil:
+            channel.loop.run { if channel.isActive { channel.close(promise: nil) } }
+            throw PostgresError(DrivenSocket.Failure(description: "no answer to the start-up within \(Self.seconds(timeout)) s"), sql: nil)
+        }
+    }
+
     /// Why the server `p` reached does not suit the URI's `target_session_attrs`, or `nil` when it does (always for
     /// `any`: no question asked). One round trip: whether it is a standby, and whether it takes writes by default. Its
     /// answer is waited for as long as the connection itself was (`connect_timeout`), as libpq waits: a host that
     /// accepts connections and answers nothing is passed over as soon as one that does not accept them.
     func unsuitable(_ p: Pooled) throws -> String? {
         guard uri.sessionAttributes != .any else { return nil }
-        let probe = Pooled(p.connection, endpoint: p.endpoint, index: p.endpointIndex,
+        let probe = Pooled(p.connection, channel: p.channel, endpoint: p.endpoint, index: p.endpointIndex,
                            answerTimeout: .seconds(Int64(uri.connectTimeout ?? PostgresURI.defaultConnectTimeout)), preparedLimit: 0)
         let row = try Connection(pooled: probe, logger: logger)
             .rows("SELECT pg_catalog.pg_is_in_recovery(), pg_catalog.current_setting('default_transaction_read_only')").first
@@ -414,7 +459,7 @@ public final class PostgresDatabase: Sendable {
         } catch let e as PostgresError where e.isUnanswered {  // the question's errors all come as PostgresError (Connection.rows)
             retire(host: p.endpointIndex)
         } catch {}
-        p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
+        p.close()
         return try reconnecting ? reconnect() : connect()
     }
 
@@ -463,15 +508,16 @@ public final class PostgresDatabase: Sendable {
         }
         var pooled = idle.withLock { $0.popLast() }
         while let p = pooled, isRetired(p) {
-            p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
+            p.close()
             pooled = idle.withLock { $0.popLast() }
         }
+        pooled?.channel.pump()  // a connection its server closed while it sat idle is found closed now, not at its next statement
         if let p = pooled, !p.connection.isClosed {
             pooled = try rechecked(p, reconnecting: reconnecting)
         } else {
             pooled = try reconnecting ? reconnect() : connect()
         }
-        let p = pooled!, c = p.connection
+        let p = pooled!
         do {
             let connection = Connection(pooled: p, logger: logger)
             let r = try body(connection)
@@ -479,7 +525,7 @@ public final class PostgresDatabase: Sendable {
             giveBack(p)
             return r
         } catch let e as PostgresError where e.sqlState == nil {
-            c.close().whenComplete { _ in withExtendedLifetime(p) {} }
+            p.close()
             throw e
         } catch {
             try? Connection(pooled: p, logger: logger).settle()
@@ -502,7 +548,7 @@ public final class PostgresDatabase: Sendable {
     /// Puts a lent connection back in the pool, or closes it: closed already, or retired.
     func giveBack(_ p: Pooled) {
         if isRetired(p) {
-            p.connection.close().whenComplete { _ in withExtendedLifetime(p) {} }
+            p.close()
         } else if !p.connection.isClosed {
             idle.withLock { $0.append(p) }
         }
@@ -536,8 +582,7 @@ public final class PostgresDatabase: Sendable {
     /// Closes every idle connection (busy ones close when returned after this).
     public func close() {
         for p in idle.withLock({ s in defer { s = [] }; return s }) {
-            let closing: EventLoopFuture<Void> = p.connection.close()
-            try? closing.wait()
+            p.close()
         }
     }
 
