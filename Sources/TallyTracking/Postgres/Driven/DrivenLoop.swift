@@ -13,7 +13,7 @@ import Darwin
 /// `inEventLoop` is true for it alone, so NIO and PostgresNIO run their handlers inline on it; a statement sent this
 /// way is written to the socket by its caller, and its answer is read by its caller (``DrivenChannel/drive(until:deadline:)``).
 ///
-/// - One thread at a time is in the loop; another that enters waits for it to leave. A thread may enter again while
+/// - One thread at a time is in the loop; another that enters sleeps until it leaves. A thread may enter again while
 ///   in (the count is kept).
 /// - `execute` from a thread that is not in the loop queues the task; when no thread is in, the caller enters, runs
 ///   it and whatever else waits, and leaves, all before `execute` returns. A task queued while another thread is in
@@ -35,6 +35,9 @@ final class DrivenLoop: EventLoop {
     }
 
     private let state = Mutex(State())
+    /// Held by the thread in the loop: another that enters sleeps on it until the first leaves (no spinning: on few
+    /// cores the thread in the loop may be the one a spinner keeps from running).
+    private let gate = DispatchSemaphore(value: 1)
     /// The thread in the loop (`pthread_self`), 0 when none; and how many times it entered.
     private let driver = Atomic<UInt>(0), depth = Atomic<Int>(0)
 
@@ -49,16 +52,24 @@ final class DrivenLoop: EventLoop {
     /// Enters the loop: waits while another thread is in it (briefly: threads enter for a call or for a statement's
     /// answer); the caller must ``leave()`` as often as it entered.
     func enter() {
-        let me = Self.me
-        if driver.load(ordering: .relaxed) == me {
+        if inEventLoop {
             depth.add(1, ordering: .relaxed)
             return
         }
-        var spins = 0
-        while !driver.compareExchange(expected: 0, desired: me, ordering: .acquiringAndReleasing).exchanged {
-            spins += 1
-            if spins < 100 { sched_yield() } else { usleep(50) }
-        }
+        gate.wait()
+        took()
+    }
+
+    /// Enters the loop if no thread is in it; whether it did.
+    private func tryEnter() -> Bool {
+        guard gate.wait(timeout: .now()) == .success else { return false }
+        took()
+        return true
+    }
+
+    /// The calling thread holds the gate: it is in the loop, once.
+    private func took() {
+        driver.store(Self.me, ordering: .relaxed)
         depth.store(1, ordering: .relaxed)
     }
 
@@ -70,14 +81,12 @@ final class DrivenLoop: EventLoop {
             depth.subtract(1, ordering: .relaxed)
             return
         }
-        while true {
+        repeat {
             runPending()  // still in once: a task that enters and leaves does not let another thread in
             depth.store(0, ordering: .relaxed)
-            driver.store(0, ordering: .releasing)
-            guard state.withLock({ !$0.tasks.isEmpty }),
-                  driver.compareExchange(expected: 0, desired: Self.me, ordering: .acquiringAndReleasing).exchanged else { return }
-            depth.store(1, ordering: .relaxed)
-        }
+            driver.store(0, ordering: .relaxed)
+            gate.signal()
+        } while state.withLock({ !$0.tasks.isEmpty }) && tryEnter()
     }
 
     /// Runs `body` in the loop (entering and leaving it).
@@ -113,10 +122,7 @@ final class DrivenLoop: EventLoop {
     /// Queues `task`; runs it (and whatever waits) at once when no thread is in the loop.
     func execute(_ task: @escaping @Sendable () -> Void) {
         state.withLock { $0.tasks.append(task) }
-        if driver.load(ordering: .relaxed) == 0 {
-            enter()
-            leave()
-        }
+        if !inEventLoop, tryEnter() { leave() }
     }
 
     /// Schedules `task` for `deadline`: it runs while a thread is in the loop, once due.
