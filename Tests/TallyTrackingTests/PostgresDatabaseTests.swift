@@ -62,6 +62,27 @@ import Testing
 
     /// TLS as libpq's sslmodes promise it, against the test cluster's TLS (scripts/pg-test: a test CA, a server
     /// certificate for `localhost` only, a client certificate for the role `tally_cert`).
+    /// Connections closed over TLS close to the end: their sockets are released (NIOSSL waits for the server's
+    /// close_notify, which only a thread reading the connection receives), not left open for ever.
+    @Test func tlsConnectionsReleaseTheirSocketsWhenClosed() throws {
+        let tcp = try PostgresURI(parsing: Self.uri!)
+        let uri = try PostgresURI(parsing: "postgresql://tally:tally@127.0.0.1:\(tcp.port)/tally?sslmode=require")
+        func descriptors() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count }
+        let before = try descriptors()
+        for _ in 0..<5 {
+            let db = try PostgresDatabase(uri: uri, poolSize: 1)
+            #expect(try db.withConnection { try $0.rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") } == [[.integer(1)]])
+            db.close()
+        }
+        // other suites run beside this one and open descriptors of their own: five leaked sockets would show above them
+        var after = try descriptors()
+        for _ in 0..<50 where after >= before + 5 {
+            Thread.sleep(forTimeInterval: 0.05)
+            after = try descriptors()
+        }
+        #expect(after < before + 5, "\(before) descriptors before, \(after) after")
+    }
+
     @Test(.enabled(if: available && !(ProcessInfo.processInfo.environment["TALLY_TEST_POSTGRES_TLS_DIR"] ?? "").isEmpty))
     func tlsAsTheURIAsks() throws {
         let tcp = try PostgresURI(parsing: Self.uri!)

@@ -118,7 +118,7 @@ extension PostgresDatabase.Connection {
 }
 
 extension PostgresDatabase.Pooled {
-    /// Runs `statement` on this connection, called on its event loop: a statement prepared here before is only bound
+    /// Runs `statement` on this connection, in its loop (``DrivenLoop``): a statement prepared here before is only bound
     /// and executed; one that may be prepared is prepared first, while the connection holds fewer than
     /// ``preparedLimit``; any other runs unprepared. Its rows, each cell as a ``SQLValue``.
     func execute(_ statement: PostgresDatabase.Connection.Statement, logger: Logger) -> EventLoopFuture<[[SQLValue]]> {

@@ -34,7 +34,9 @@ extension PostgresDatabase {
             let op: Op
             let key: String
             private let ready = DispatchSemaphore(value: 0)
-            private let answer = Mutex<Answer?>(nil)
+            /// What it was told, and whether its caller sleeps in ``wait(seconds:)`` (only such a caller is made a
+            /// batch's reader: one busy reading or connecting elsewhere would leave the batch unread meanwhile).
+            private let answer = Mutex<(told: Answer?, parked: Bool)>((nil, false))
 
             init(_ op: Op, key: String) {
                 self.op = op
@@ -47,47 +49,53 @@ extension PostgresDatabase {
                 case done(Result<Outcome, any Error>)
                 /// Its batch was refused, or never sent: it writes alone, on the pool.
                 case alone
-                /// Its batch was sent on this connection: the caller reads it until its batch is answered.
-                case drive(Pooled)
+                /// Its batch was sent on this connection, the lane's `slot`: the caller reads it until its batch is
+                /// answered.
+                case drive(Pooled, slot: Int)
             }
 
             func tell(_ a: Answer) {
-                answer.withLock { $0 = a }
+                answer.withLock { $0.told = a }
                 ready.signal()
             }
 
-            /// Tells the caller to read its batch's answer on `p`, unless it was answered already.
-            func lead(_ p: Pooled) {
+            /// Tells the caller to read its batch's answer on `p`, if it sleeps waiting and was told nothing yet;
+            /// whether it was told.
+            func lead(_ p: Pooled, slot: Int) -> Bool {
                 let told = answer.withLock { a in
-                    guard a == nil else { return false }
-                    a = .drive(p)
+                    guard a.parked, a.told == nil else { return false }
+                    a.told = .drive(p, slot: slot)
                     return true
                 }
                 if told { ready.signal() }
+                return told
             }
 
             /// What the caller was told last (`nil`: nothing yet).
-            var told: Answer? { answer.withLock { $0 } }
+            var told: Answer? { answer.withLock { $0.told } }
 
             /// The outcome, once its batch is answered (or refused); `nil` before.
             var settled: Answer? {
                 answer.withLock { a in
-                    if case .drive = a { return nil }
-                    return a
+                    if case .drive = a.told { return nil }
+                    return a.told
                 }
             }
 
-            /// Waits until the caller is told something (at once when it was told something it has not waited for);
+            /// Sleeps until the caller is told something (at once when it was told something it has not waited for);
             /// `false` when nothing came within `seconds`.
             func wait(seconds: Int64) -> Bool {
-                ready.wait(timeout: .now() + .seconds(Int(seconds))) == .success
+                answer.withLock { $0.parked = true }
+                defer { answer.withLock { $0.parked = false } }
+                return ready.wait(timeout: .now() + .seconds(Int(seconds))) == .success
             }
         }
 
         private struct State {
             var queue: [Request] = []
-            /// Each connection of the lane, and whether a batch is in flight on it (or it is being connected).
-            var slots: [(pooled: Pooled?, busy: Bool)]
+            /// Each connection of the lane, whether a batch is in flight on it (or it is being connected), and a batch
+            /// in flight that no caller was made the reader of (none slept waiting): the thread that sent it reads it.
+            var slots: [(pooled: Pooled?, busy: Bool, unread: Request?)]
             /// The keys of the writes in flight on any connection: a key's next write waits for them.
             var inFlight = Set<String>()
             /// Until when (monotonic nanoseconds) writes go straight to the pool: the lane could not connect.
@@ -113,7 +121,7 @@ extension PostgresDatabase {
             self.spill = spill
             self.build = build
             self.read = read
-            state = Mutex(State(slots: Array(repeating: (nil, false), count: connections)))
+            state = Mutex(State(slots: Array(repeating: (nil, false, nil), count: connections)))
         }
 
         deinit {
@@ -168,29 +176,46 @@ extension PostgresDatabase {
                 // The batch's reader is the caller that sent it, whether or not its own write is in it (a write of a
                 // key in flight stays queued while the batch takes those behind it).
                 p.channel.loop.run { send(start.batch, slot: start.slot, on: p) }
-                read(start.batch[0], on: p)
+                read(start.batch[0], slot: start.slot, on: p)
             }
-            // The lane's answers are bounded by the connection's deadline, which the thread reading them keeps; 10 s
-            // more for a thread that never reads.
+            // Every batch in flight has a reader, bounded by the connection's deadline: a write still queued after that
+            // and 10 s more is withdrawn (never sent) and fails; one already sent waits for its batch's answer.
             let unanswered = PostgresError(NoAnswer(timeout: database.answerTimeout + .seconds(10)), sql: nil)
             while true {
                 switch me.told {
                 case .done(let outcome)?: return try outcome.get()
                 case .alone?: return try alone(op)
-                case .drive(let p)?:
-                    read(me, on: p)
+                case .drive(let p, let slot)?:
+                    read(me, slot: slot, on: p)
                     guard me.settled != nil else { throw unanswered }
                 case nil:
-                    guard me.wait(seconds: database.answerTimeout.nanoseconds / 1_000_000_000 + 10) else { throw unanswered }
+                    if !me.wait(seconds: database.answerTimeout.nanoseconds / 1_000_000_000 + 10), withdraw(me) { throw unanswered }
                 }
             }
         }
 
-        /// Reads `p` until the batch in flight on it, which holds `r`, is answered. Past the connection's deadline (or
-        /// should it close with the batch unanswered), the connection is closed: the batch fails as it would on the pool.
-        private func read(_ r: Request, on p: Pooled) {
-            if p.channel.drive(until: { r.settled != nil }, deadline: .now() + p.answerTimeout) != .done {
-                p.close()
+        /// Takes `r` out of the queue; `false` when it is not there (its batch was sent, or it was told something).
+        private func withdraw(_ r: Request) -> Bool {
+            state.withLock { s in
+                guard let i = s.queue.firstIndex(where: { $0 === r }) else { return false }
+                s.queue.remove(at: i)
+                return true
+            }
+        }
+
+        /// Reads `p`, the connection of `slot`, until the batch in flight on it, which holds `r`, is answered; then
+        /// each next batch on it that no sleeping caller could be made the reader of. Past the connection's deadline
+        /// (or should it close with the batch unanswered), the connection is closed: the batch fails as it would on
+        /// the pool.
+        private func read(_ r: Request, slot: Int, on p: Pooled) {
+            var r = r
+            while true {
+                let until = r
+                if p.channel.drive(until: { until.settled != nil }, deadline: .now() + p.answerTimeout) != .done {
+                    p.close()
+                }
+                guard let next = state.withLock({ s in defer { s.slots[slot].unread = nil }; return s.slots[slot].unread }) else { return }
+                r = next
             }
         }
 
@@ -268,8 +293,10 @@ extension PostgresDatabase {
                 let e = error as? PostgresError ?? PostgresError(error, sql: sql)
                 for r in batch { r.tell(e.sqlState != nil ? .alone : .done(.failure(e))) }
                 // On a server that takes no writes (a failover demoted it), the next connection looks for the one that
-                // does; one whose prepared statements were lost (a pooler in transaction mode) prepares them afresh.
-                if e.isReadOnly || e.isLostStatement {
+                // does; one whose prepared statements were lost (a pooler in transaction mode) prepares them afresh. A
+                // failure that is not the server's answer (the connection lost or closing) sends the writes waiting
+                // to the pool, rather than into a connection PostgresNIO is closing.
+                if e.isReadOnly || e.isLostStatement || e.sqlState == nil {
                     dropped = true
                     p.close()
                 }
@@ -278,7 +305,7 @@ extension PostgresDatabase {
             let next = state.withLock { s -> [Request] in
                 s.inFlight.subtract(batch.map(\.key))
                 guard open else {  // the waiting writes go to the pool; the next write on this slot connects again
-                    defer { s.queue = []; s.slots[slot] = (nil, false) }
+                    defer { s.queue = []; s.slots[slot] = (nil, false, nil) }
                     return s.queue
                 }
                 let batch = take(&s)
@@ -289,7 +316,9 @@ extension PostgresDatabase {
                 for r in next { r.tell(.alone) }
             } else if !next.isEmpty {
                 send(next, slot: slot, on: p)
-                next[0].lead(p)
+                if !next.contains(where: { $0.lead(p, slot: slot) }) {
+                    state.withLock { $0.slots[slot].unread = next[0] }  // the thread reading now reads it too
+                }
             }
         }
     }

@@ -2,7 +2,6 @@ import Dispatch
 import Foundation
 import Logging
 import NIOCore
-import NIOPosix
 import NIOSSL
 import PostgresNIO
 import Synchronization
@@ -216,10 +215,13 @@ public final class PostgresDatabase: Sendable {
             if e.isLostStatement { lostStatement.store(true, ordering: .relaxed) }
         }
 
-        /// Closes the connection (from any thread: the close runs at once unless another thread is in its loop);
+        /// Closes the connection, to its end (TLS's close_notify included, ``DrivenChannel/shut()``): from any
+        /// thread; from inside its loop (a callback of one of its statements), the drive in progress finishes it.
         /// `self` is kept until the close completes, as PostgresNIO requires.
         func close() {
+            channel.requestClose()
             connection.close().whenComplete { _ in withExtendedLifetime(self) {} }
+            if !channel.loop.inEventLoop { channel.shut() }
         }
     }
 
@@ -402,6 +404,7 @@ public final class PostgresDatabase: Sendable {
         } catch {
             throw PostgresError(error, sql: nil)
         }
+        DrivenSocket.limitSends(socket.fd, to: answerTimeout)
         let channel = DrivenChannel(socket)
         var configuration = PostgresConnection.Configuration(establishedChannel: channel, tls: template.tls, username: template.username,
                                                              password: template.password, database: template.database)
@@ -418,10 +421,10 @@ public final class PostgresDatabase: Sendable {
             return Pooled(connection, channel: channel, endpoint: endpoint, index: index, answerTimeout: answerTimeout,
                           preparedLimit: uri.poolMode == .session ? Self.preparedPerConnection : 0)
         case .failure(let error)?:
-            channel.loop.run { if channel.isActive { channel.close(promise: nil) } }
+            channel.shut(grace: .zero)  // nothing left to say to a server that failed the start-up
             throw PostgresError(error, sql: nil)
         case nil:
-            channel.loop.run { if channel.isActive { channel.close(promise: nil) } }
+            channel.shut(grace: .zero)  // nothing left to say to a server that failed the start-up
             throw PostgresError(DrivenSocket.Failure(description: "no answer to the start-up within \(Self.seconds(timeout)) s"), sql: nil)
         }
     }

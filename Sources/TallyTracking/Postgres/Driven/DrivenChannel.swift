@@ -11,8 +11,9 @@ import Darwin
 /// thread that flushes it, and bytes are read only by a thread that waits for them (``drive(until:deadline:)``). It is
 /// active from the start (the socket is connected when it is made) until closed. Reads follow NIO's `autoRead`: one
 /// read is delivered per `read()` that reaches the channel, and another is asked for after each, through the pipeline,
-/// so a handler holding reads back (PostgresNIO's row streams do, until their consumer asks for more) is obeyed. PostgresNIO runs on it as on any
-/// channel (`PostgresConnection.Configuration(establishedChannel:)`), and NIOSSL's handler too.
+/// so a handler holding reads back (PostgresNIO's row streams do, until their consumer asks for more) is obeyed.
+/// PostgresNIO runs on it as on any channel (`PostgresConnection.Configuration(establishedChannel:)`), and NIOSSL's
+/// handler too.
 ///
 /// Unchecked `Sendable`: its pipeline is set once, in `init`; the rest of its state is atomic or under a lock, and the
 /// pipeline itself is only used by the thread in the loop, as NIO requires of any channel.
@@ -27,6 +28,8 @@ final class DrivenChannel: Channel, ChannelCore, @unchecked Sendable {
     private let active = Atomic<Bool>(true)
     /// A `read()` reached the channel and no bytes were delivered since.
     private let readPending = Atomic<Bool>(false)
+    /// A close was asked for (``requestClose()``): the drive in progress finishes it before it returns.
+    private let closeRequested = Atomic<Bool>(false)
     /// Bytes written and not flushed yet, with their promises.
     private let pending = Mutex<(buffers: [ByteBuffer], promises: [EventLoopPromise<Void>])>(([], []))
 
@@ -138,6 +141,31 @@ final class DrivenChannel: Channel, ChannelCore, @unchecked Sendable {
     /// waits for bytes, handing each read to the pipeline while a `read()` is pending (else it waits for a task or a
     /// timer to ask for one). The peer closing, or a failed read, closes the channel.
     func drive(until done: () -> Bool, deadline: NIODeadline) -> Drive {
+        let outcome = step(until: done, deadline: deadline)
+        if closeRequested.load(ordering: .relaxed) && isActive { shut() }
+        return outcome
+    }
+
+    /// Marks the channel as closing: a close was sent through the pipeline from inside the loop (a handler's callback),
+    /// where it cannot be driven to its end; the drive in progress does that before it returns.
+    func requestClose() {
+        closeRequested.store(true, ordering: .relaxed)
+    }
+
+    /// How long a close through the pipeline is driven before the socket is closed regardless: TLS sends its
+    /// close_notify and waits for the peer's, which a peer that is gone never sends.
+    static let closeGrace: TimeAmount = .milliseconds(200)
+
+    /// Finishes a close started through the pipeline (reading until the handlers close the channel, at most `grace`),
+    /// then closes the socket if it is still open. Not from inside a handler's callback.
+    func shut(grace: TimeAmount = closeGrace) {
+        closeRequested.store(true, ordering: .relaxed)
+        if isActive { _ = step(until: { !isActive }, deadline: .now() + grace) }
+        if isActive { loop.run { close0(error: ChannelError.alreadyClosed, mode: .all, promise: nil) } }
+    }
+
+    /// The body of ``drive(until:deadline:)``.
+    private func step(until done: () -> Bool, deadline: NIODeadline) -> Drive {
         loop.enter()
         defer { loop.leave() }
         while true {
@@ -158,8 +186,8 @@ final class DrivenChannel: Channel, ChannelCore, @unchecked Sendable {
     }
 
     /// Reads what already waits, without waiting (while reads are asked for): an idle connection learns this way that
-    /// its peer closed it, or what it sent unasked (PostgreSQL's notice that it is shutting the session down), before it
-    /// is used again.
+    /// its peer closed it, or what it sent unasked (PostgreSQL's notice that it is shutting the session down), before
+    /// it is used again.
     func pump() {
         loop.run {
             loop.runPending()

@@ -11,7 +11,8 @@ import Darwin
 /// An event loop with no thread of its own: whichever thread drives it runs its tasks, as libpq's caller does its
 /// connection's work. One ``DrivenChannel`` lives on it. A thread *enters* the loop (``enter()``), and while it is in,
 /// `inEventLoop` is true for it alone, so NIO and PostgresNIO run their handlers inline on it; a statement sent this
-/// way is written to the socket by its caller, and its answer is read by its caller (``DrivenChannel/drive(until:deadline:)``).
+/// way is written to the socket by its caller, and its answer is read by its caller
+/// (``DrivenChannel/drive(until:deadline:)``).
 ///
 /// - One thread at a time is in the loop; another that enters sleeps until it leaves. A thread may enter again while
 ///   in (the count is kept).

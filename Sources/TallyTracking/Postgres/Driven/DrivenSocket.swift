@@ -21,7 +21,8 @@ enum DrivenSocket {
     }
 
     /// A TCP connection to the first of `host`'s addresses that accepts one within `timeoutMillis` (each address gets
-    /// what is left of it), with `TCP_NODELAY`: statements are written whole, and each waits for its answer.
+    /// the whole of it, as in libpq: an address that drops packets does not use up the others' time), with
+    /// `TCP_NODELAY`: statements are written whole, and each waits for its answer.
     static func tcp(host: String, port: Int, timeoutMillis: Int) throws -> Connected {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -32,14 +33,13 @@ enum DrivenSocket {
             throw Failure(description: "cannot resolve host \(host): \(String(cString: gai_strerror(resolved)))")
         }
         defer { freeaddrinfo(list) }
-        let deadline = NIODeadline.now() + .milliseconds(Int64(timeoutMillis))
         var last = "no address"
         var ai: UnsafeMutablePointer<addrinfo>? = first
         while let a = ai {
             ai = a.pointee.ai_next
-            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
+            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
             guard fd >= 0 else { last = "socket: \(reason(errno))"; continue }
-            if let why = connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen, deadline: deadline) {
+            if let why = connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen, deadline: .now() + .milliseconds(Int64(timeoutMillis))) {
                 close(fd)
                 last = why
                 continue
@@ -61,7 +61,7 @@ enum DrivenSocket {
             p.copyBytes(from: bytes)
             p[bytes.count] = 0
         }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: \(reason(errno))") }
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
@@ -81,7 +81,7 @@ enum DrivenSocket {
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         defer { _ = fcntl(fd, F_SETFL, flags) }
         if Glibc.connect(fd, addr, length) == 0 { return nil }
-        guard errno == EINPROGRESS else { return reason(errno) }
+        guard errno == EINPROGRESS || errno == EINTR else { return reason(errno) }  // interrupted: it goes on regardless
         while true {
             let left = deadline - .now()
             guard left > .zero else { return "timed out" }
@@ -105,6 +105,14 @@ enum DrivenSocket {
         }
     }
 
+    /// Bounds each `send` on `fd` to `timeout` (`SO_SNDTIMEO`): a peer that stops taking bytes (a partition, a hung
+    /// host) fails the write instead of holding its thread until TCP gives up.
+    static func limitSends(_ fd: Int32, to timeout: TimeAmount) {
+        let micros = max(timeout.nanoseconds / 1_000, 1)
+        var t = timeval(tv_sec: Int(micros / 1_000_000), tv_usec: Int(micros % 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Writes all of `bytes` to `fd` (`MSG_NOSIGNAL`: a peer that closed is an error here, not a SIGPIPE for the
     /// process; an interrupted write is retried).
     static func sendAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
@@ -112,7 +120,10 @@ enum DrivenSocket {
         while off < bytes.count {
             let n = send(fd, bytes.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL))
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw Failure(description: "send: \(reason(errno))") }
+            guard n > 0 else {
+                let e = errno
+                throw Failure(description: e == EAGAIN || e == EWOULDBLOCK ? "send: PostgreSQL took no bytes within the answer deadline" : "send: \(reason(e))")
+            }
             off += n
         }
     }
