@@ -1,5 +1,6 @@
 import Foundation
 import TallyServer
+import TallyTracking
 
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +24,7 @@ final class BlockingHTTP {
 
     init(host: String = "127.0.0.1", port: Int) throws {
         self.host = host
-        fd = try BlockingSocket.connected(host: host, port: port)
+        fd = try DrivenSocket.tcp(host: host, port: port, timeoutMillis: 10_000).fd
     }
 
     deinit { close(fd) }
@@ -40,7 +41,7 @@ final class BlockingHTTP {
     }
 
     private func send(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try BlockingSocket.sendAll(fd, $0) }
+        try bytes.withUnsafeBytes { try DrivenSocket.sendAll(fd, $0) }
     }
 
     private func fill() throws {

@@ -72,7 +72,7 @@ private final class CallerLink {
     init(host: String, port: Int) throws {
         channel = EmbeddedChannel(loop: loop)
         input = channel.allocator.buffer(capacity: 64 * 1024)
-        fd = try BlockingSocket.connected(host: host, port: port)
+        fd = try DrivenSocket.tcp(host: host, port: port, timeoutMillis: 10_000).fd
         var timeout = timeval(tv_sec: Self.readTimeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         do {
@@ -107,7 +107,7 @@ private final class CallerLink {
                 }
             } while n < 0 && e == EINTR
             guard n > 0 else {
-                throw BlockingSocket.Failure(description: n == 0 ? "PostgreSQL closed the connection"
+                throw DrivenSocket.Failure(description: n == 0 ? "PostgreSQL closed the connection"
                              : e == EAGAIN || e == EWOULDBLOCK ? "no answer within \(Self.readTimeoutSeconds) s" : "read: errno \(e)")
             }
             try channel.writeInbound(input)
@@ -115,6 +115,6 @@ private final class CallerLink {
     }
 
     private func send(_ buffer: ByteBuffer) throws {
-        try buffer.withUnsafeReadableBytes { try BlockingSocket.sendAll(fd, $0) }
+        try buffer.withUnsafeReadableBytes { try DrivenSocket.sendAll(fd, $0) }
     }
 }

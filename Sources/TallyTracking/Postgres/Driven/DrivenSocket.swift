@@ -7,23 +7,31 @@ import Darwin
 #endif
 
 /// The blocking socket under a ``DrivenChannel``: connected within a deadline, written whole, read only after `poll`
-/// says bytes wait (so a read never blocks past the caller's deadline).
-enum DrivenSocket {
+/// says bytes wait (so a read never blocks past the caller's deadline). The load generators of `tally bench` that
+/// move their own bytes use it too.
+public enum DrivenSocket {
     /// A socket that could not be made, connected, written or read; the message says which and why.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+
+        /// A failure saying `description`.
+        public init(description: String) {
+            self.description = description
+        }
     }
 
     /// A connected socket and the address it reached.
-    struct Connected {
-        let fd: Int32
-        let address: SocketAddress?
+    public struct Connected {
+        /// The socket's descriptor, owned by whoever holds it.
+        public let fd: Int32
+        /// The address reached (`nil` when not an IP address).
+        public let address: SocketAddress?
     }
 
     /// A TCP connection to the first of `host`'s addresses that accepts one within `timeoutMillis` (each address gets
     /// the whole of it, as in libpq: an address that drops packets does not use up the others' time), with
     /// `TCP_NODELAY`: statements are written whole, and each waits for its answer.
-    static func tcp(host: String, port: Int, timeoutMillis: Int) throws -> Connected {
+    public static func tcp(host: String, port: Int, timeoutMillis: Int) throws -> Connected {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -115,7 +123,7 @@ enum DrivenSocket {
 
     /// Writes all of `bytes` to `fd` (`MSG_NOSIGNAL`: a peer that closed is an error here, not a SIGPIPE for the
     /// process; an interrupted write is retried).
-    static func sendAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+    public static func sendAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
         var off = 0
         while off < bytes.count {
             let n = send(fd, bytes.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL))
