@@ -110,6 +110,11 @@ import Testing
             #expect(try seen("tags.late = '1'").isEmpty)
         }
         #expect(try seen("tags.late = '1'").map(\.info.runID) == [other])
+        try store.transaction {  // the same for a param, which carries its own version
+            _ = try store.insertParams(runID: other, [KeyValue(key: "late", value: "2")])
+            #expect(try seen("params.late = '2'").isEmpty)
+        }
+        #expect(try seen("params.late = '2'").map(\.info.runID) == [other])
         // A run removed for good (no version left to compare): the count differs, the experiment is read again.
         try store.db.withConnection { c in
             for table in ["params", "tags", "inputs", "run_latest", "runs"] { try c.run("DELETE FROM \(table) WHERE run_uuid = ?", [.text(run)]) }

@@ -4,9 +4,10 @@ import Synchronization
 /// reads only what changed since (one statement when nothing did) instead of every run with its params and tags.
 ///
 /// Every change to a run or anything of it stamps the run's `version` with the writing transaction's id (schema
-/// version 2's triggers). An entry remembers its *horizon*: the oldest transaction still running when it was read
-/// (`pg_snapshot_xmin`). Every transaction below the horizon had finished by then, so its changes are in the entry;
-/// a run whose version is at or above the horizon may have changed since and is read again. A run count that
+/// version 2's triggers), except a param's insert: a param carries its own version (schema version 18). An entry
+/// remembers its *horizon*: the oldest transaction still running when it was read (`pg_snapshot_xmin`). Every
+/// transaction below the horizon had finished by then, so its changes are in the entry; a run whose version, or one
+/// of whose params' versions, is at or above the horizon may have changed since and is read again. A run count that
 /// differs after applying the changes (runs removed for good) reads the experiment again in full. Nothing is ever
 /// served without that check, so another server's write is seen by the next search, as without a cache.
 ///
@@ -98,10 +99,12 @@ extension PostgresMetadataStore {
     /// cache after reading what changed since its horizon, or read in full.
     func experimentRuns(_ c: PostgresDatabase.Connection, _ experiment: Int64) throws -> SearchCache.Experiment {
         if let cached = searchCache.get(experiment) {
+            // Runs stamped since the horizon, and runs with params inserted since (by the params' own version).
             let rows = try c.rows("SELECT s.h, s.n, r.run_uuid FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h, "
                                   + "(SELECT count(*) FROM runs WHERE experiment_id = ?) AS n) s "
-                                  + "LEFT JOIN runs r ON r.experiment_id = ? AND r.version >= ?",
-                                  [.integer(experiment), .integer(experiment), .integer(cached.horizon)])
+                                  + "LEFT JOIN (SELECT run_uuid FROM runs WHERE experiment_id = ? AND version >= ? UNION "
+                                  + "SELECT p.run_uuid FROM params p JOIN runs pr USING (run_uuid) WHERE p.version >= ? AND pr.experiment_id = ?) r ON true",
+                                  [.integer(experiment), .integer(experiment), .integer(cached.horizon), .integer(cached.horizon), .integer(experiment)])
             let horizon = rows.first?[0].int ?? 0, count = Int(rows.first?[1].int ?? 0)
             let changed = rows.compactMap { $0[2].string }
             var fresh = cached

@@ -12,7 +12,7 @@ public enum PostgresSchema {
                                       PostgresMetadataStore.schemaVersion10, PostgresMetadataStore.schemaVersion11,
                                       PostgresMetadataStore.schemaVersion12, PostgresMetadataStore.schemaVersion13,
                                       PostgresMetadataStore.schemaVersion14, PostgresMetadataStore.schemaVersion15,
-                                      PostgresMetadataStore.schemaVersion16, PostgresMetadataStore.schemaVersion17]
+                                      PostgresMetadataStore.schemaVersion16, PostgresMetadataStore.schemaVersion17, version18]
 
     /// The steps a version takes after its statements, by version: rows filled from what is stored, which SQL alone
     /// cannot compute.
@@ -233,5 +233,21 @@ extension PostgresSchema {
             PRIMARY KEY (experiment_id, name, digest));
         INSERT INTO datasets SELECT DISTINCT ON (r.experiment_id, i.name, i.digest) r.experiment_id, i.name, i.digest, i.source_type, i.source, i.schema, i.profile
             FROM inputs i JOIN runs r USING (run_uuid) ORDER BY r.experiment_id, i.name, i.digest, r.start_time, r.run_uuid, i.position
+        """
+}
+
+extension PostgresSchema {
+    /// Version 18: a param's own `version`, the id of the transaction that inserted it (the column's default), in
+    /// place of version 2's trigger rewriting the run's row for each param inserted. Params are only ever inserted
+    /// (MLflow never changes one), so the row's version is the param's whole history; the search cache finds the runs
+    /// with params newer than its horizon through `params_by_version`. The trigger stays for the rare update or
+    /// delete (a migration's upsert, a purge). Rows from before the version count as old (0): the cache they could
+    /// matter to lives in a server's memory, and no server of an older build is connected through a migration.
+    static let version18 = """
+        ALTER TABLE params ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE params ALTER COLUMN version SET DEFAULT (pg_current_xact_id()::text::bigint);
+        CREATE INDEX params_by_version ON params (version);
+        DROP TRIGGER params_touch_run ON params;
+        CREATE TRIGGER params_touch_run BEFORE UPDATE OR DELETE ON params FOR EACH ROW EXECUTE FUNCTION tally_touch_run()
         """
 }

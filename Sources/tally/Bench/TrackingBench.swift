@@ -57,6 +57,10 @@ struct TrackingBench: ParsableCommand {
         out.add("clients", clients)
         out.add("durability", durability)
         out.add("metadata", s.metadata is PostgresMetadataStore ? "postgresql" : "sqlite")
+        if let pg = s.metadata as? PostgresMetadataStore {  // how many writes the lane sent per statement
+            let a = pg.activity
+            out.add("lane_writes_per_batch", a.laneBatches == 0 ? 0 : Double(a.laneWrites) / Double(a.laneBatches), digits: 2)
+        }
         out.add("rss_after_create_mb", Double(residentBytes()) / 1e6, digits: 1)
 
         // Latest-value updates: each client logs batches of 10 keys at one step each into a run of its own.
