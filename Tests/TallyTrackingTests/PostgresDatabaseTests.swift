@@ -524,7 +524,8 @@ struct ScratchDatabase {
     }
 
     /// Version 2 on a database with version 1's data: old runs get version 0, and from then on every change to a
-    /// run or its children stamps the run with the writing transaction.
+    /// run or its children stamps the run with the writing transaction — or, since version 18, a latest row written
+    /// stamps itself (and so would a param inserted).
     @Test(.enabled(if: PostgresDatabaseTests.available)) func version2StampsRunsOfAnOlderDatabase() throws {
         let scratch = try ScratchDatabase()
         defer { try? scratch.drop() }
@@ -538,12 +539,13 @@ struct ScratchDatabase {
         try PostgresSchema.migrate(db, defaultArtifactLocation: "mlflow-artifacts:/0", now: 2)
         try db.withConnection { c in
             #expect(try c.rows("SELECT version FROM runs") == [[.integer(0)]])
-            for write in ["INSERT INTO tags VALUES ('r1', 't', 'v')", "UPDATE params SET value = '0.2'", "DELETE FROM tags",
-                          "INSERT INTO run_latest VALUES ('r1', '')", "UPDATE runs SET status = 'FINISHED'"] {
-                let before = try c.rows("SELECT version FROM runs")[0][0].int ?? -1
+            for (write, stamped) in [("INSERT INTO tags VALUES ('r1', 't', 'v')", "runs"), ("UPDATE params SET value = '0.2'", "runs"),
+                                     ("DELETE FROM tags", "runs"), ("INSERT INTO run_latest VALUES ('r1', '')", "run_latest"),
+                                     ("UPDATE run_latest SET data = '\\x01'", "run_latest"), ("UPDATE runs SET status = 'FINISHED'", "runs")] {
+                let before = try c.rows("SELECT COALESCE(MAX(version), -1) FROM \(stamped)")[0][0].int ?? -1
                 let xid = try c.rows("SELECT pg_current_xact_id()::text::bigint").first?.first?.int ?? 0  // its own transaction
                 try c.run(write)
-                let after = try c.rows("SELECT version FROM runs")[0][0].int ?? -1
+                let after = try c.rows("SELECT version FROM \(stamped)")[0][0].int ?? -1
                 #expect(after > before && after > xid, "\(write)")
             }
         }

@@ -117,6 +117,52 @@ import Testing
         #expect(runs[3].tags.sorted { $0.key < $1.key } == [KeyValue(key: "b", value: "2"), KeyValue(key: "mlflow.user", value: "v")])
     }
 
+    /// Params and latest rows carry the version of the transaction that wrote them (schema version 18: what the
+    /// search cache reads instead of the run's version), whatever writes them: a batch, a write alone, a statement
+    /// that does not set the version (the trigger stamps it), twice in one transaction; a refused write stamps nothing.
+    @Test func paramsAndLatestRowsCarryTheirWritersVersion() throws {
+        let d = try ScratchDatabase()
+        defer { try? d.drop() }
+        let s = try Store(uri: d.uri, poolSize: 2, now: 1)
+        defer { s.close() }
+        #expect(try s.insertExperiment(name: "e1", artifactLocation: "x/{id}", tags: [], now: 1) == "1")
+        #expect(try s.insertExperiment(name: "e2", artifactLocation: "x/{id}", tags: [], now: 1) == "2")
+        try s.setExperimentStage(id: 2, .deleted, now: 2)
+        func versions(_ c: PostgresDatabase.Connection) throws -> [String: Int64] {
+            var out: [String: Int64] = [:]
+            for r in try c.rows("SELECT 'latest ' || run_uuid, version FROM run_latest UNION ALL SELECT 'param ' || run_uuid || ' ' || key, version FROM params") {
+                out[r[0].string ?? ""] = r[1].int
+            }
+            return out
+        }
+        /// The versions before, the transaction's id, and the versions after `statements` ran in one transaction.
+        func written(_ statements: [PostgresDatabase.Connection.Statement]) throws -> ([String: Int64], Int64, [String: Int64]) {
+            try s.db.withConnection { c in
+                let before = try versions(c)
+                try c.execute("BEGIN")
+                for x in statements { _ = try c.rows(x) }
+                let xid = try c.rows("SELECT pg_current_xact_id()::text::bigint")[0][0].int ?? -1
+                try c.execute("COMMIT")
+                return (before, xid, try versions(c))
+            }
+        }
+        for (prefix, batched) in [("b", true), ("a", false)] {
+            try Self.seed(s, prefix: prefix)
+            let w = Self.writes(prefix, mask: 15).shuffled()
+            let (before, xid, after) = try written(batched ? [try Store.statement(w)] : try w.map(Store.single))
+            for key in ["latest \(prefix)-03", "param \(prefix)-01 x", "param \(prefix)-01 y", "param \(prefix)-02 b", "latest \(prefix)-n1"] {
+                #expect(after[key] == xid, "\(key), batched \(batched)")
+            }
+            for key in ["latest \(prefix)-04", "latest \(prefix)-09", "param \(prefix)-02 a", "latest \(prefix)-00"] {
+                #expect(after[key] == before[key], "\(key) refused or untouched, batched \(batched)")
+            }
+        }
+        // A statement that leaves the version alone gets it stamped by the trigger, twice in one transaction too.
+        let plain = try PostgresDatabase.Connection.Statement("UPDATE run_latest SET data = data WHERE run_uuid = ?", [.text("a-00")])
+        let (_, xid, after) = try written([plain, plain])
+        #expect(after["latest a-00"] == xid)
+    }
+
     /// Every batch statement reaches each table it reads or updates through the table's primary key, with a
     /// condition on it, with the lane's settings. A connection keeps its generic plan until the table's next
     /// (auto)ANALYZE, so the plans are checked in the states a new database goes through: empty and never analysed,

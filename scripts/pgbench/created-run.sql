@@ -1,4 +1,4 @@
--- One created run as Tally sends it to PostgreSQL (schema version 6, log_statement = all, 2026-12-03): the run with its
+-- One created run as Tally sent it to PostgreSQL (schema version 6, log_statement = all, 2026-12-03; since version 18 the latest-row UPDATEs also set `version`): the run with its
 -- tag, five params, three single metrics through the unlocked latest-row UPDATE, the finish; ten autocommit statements.
 -- Run on a database Tally migrated (the runs_version and *_touch_run triggers in place): docs/benchmarks.md, "Where the
 -- remaining gap is".

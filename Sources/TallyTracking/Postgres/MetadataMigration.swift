@@ -167,7 +167,7 @@ public enum MetadataMigration {
                         values += [.text(id), .blob(encoded)]
                     }
                     try c.run("INSERT INTO run_latest VALUES " + Array(repeating: "(?, ?)", count: values.count / 2).joined(separator: ", ")
-                              + " ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data, seq = run_latest.seq + 1", values)  // a row written raises its seq
+                              + " ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data, seq = run_latest.seq + 1, " + PostgresSchema.stamp, values)  // a row written raises its seq
                     progress("run_latest", min(runs.count, start + 200), runs.count)
                 }
                 if runs.isEmpty { progress("run_latest", 0, 0) }

@@ -68,7 +68,8 @@ extension PostgresMetadataStore {
             }
             let encoded = try withCodec { try LatestRows.encode(merged, ids: mergedIDs, codec: $0) }
             // Every write of the row raises its seq (what unlocked requests check: schema version 6).
-            try c.exec("INSERT INTO run_latest VALUES (?, ?) ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data, seq = run_latest.seq + 1",
+            try c.exec("INSERT INTO run_latest VALUES (?, ?) ON CONFLICT (run_uuid) DO UPDATE SET data = excluded.data, seq = run_latest.seq + 1, "
+                       + PostgresSchema.stamp,
                        [.text(runID), .blob(encoded)])
             Self.bound?.lockedLatest.withLock { $0[runID] = LockedLatest(seq: locked.seq.map { $0 + 1 }, data: encoded) }
         }

@@ -4,10 +4,11 @@ import Synchronization
 /// reads only what changed since (one statement when nothing did) instead of every run with its params and tags.
 ///
 /// Every change to a run or anything of it stamps the run's `version` with the writing transaction's id (schema
-/// version 2's triggers), except a param's insert: a param carries its own version (schema version 18). An entry
-/// remembers its *horizon*: the oldest transaction still running when it was read (`pg_snapshot_xmin`). Every
-/// transaction below the horizon had finished by then, so its changes are in the entry; a run whose version, or one
-/// of whose params' versions, is at or above the horizon may have changed since and is read again. A run count that
+/// version 2's triggers), except a param's insert and a latest row's write: params and latest rows carry their own
+/// versions (schema version 18). An entry remembers its *horizon*: the oldest transaction still running when it was
+/// read (`pg_snapshot_xmin`). Every transaction below the horizon had finished by then, so its changes are in the
+/// entry; a run whose version, or the version of one of its params or of its latest row, is at or above the horizon
+/// may have changed since and is read again. A run count that
 /// differs after applying the changes (runs removed for good) reads the experiment again in full. Nothing is ever
 /// served without that check, so another server's write is seen by the next search, as without a cache.
 ///
@@ -99,14 +100,19 @@ extension PostgresMetadataStore {
     /// cache after reading what changed since its horizon, or read in full.
     func experimentRuns(_ c: PostgresDatabase.Connection, _ experiment: Int64) throws -> SearchCache.Experiment {
         if let cached = searchCache.get(experiment) {
-            // Runs stamped since the horizon, and runs with params inserted since (by the params' own version).
-            let rows = try c.rows("SELECT s.h, s.n, r.run_uuid FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h, "
-                                  + "(SELECT count(*) FROM runs WHERE experiment_id = ?) AS n) s "
-                                  + "LEFT JOIN (SELECT run_uuid FROM runs WHERE experiment_id = ? AND version >= ? UNION "
-                                  + "SELECT p.run_uuid FROM params p JOIN runs pr USING (run_uuid) WHERE p.version >= ? AND pr.experiment_id = ?) r ON true",
-                                  [.integer(experiment), .integer(experiment), .integer(cached.horizon), .integer(cached.horizon), .integer(experiment)])
+            // Runs of the experiment stamped since the horizon (0), and runs of any experiment with params or latest
+            // rows written since (1: their own versions; kept when the cache holds the run, since a run the cache
+            // lacks is either new, and stamped, or another experiment's). The child tables are read from their version
+            // indexes alone, each range bounded above by the snapshot's `xmax` too (no row it sees is newer): a
+            // range's estimate keeps the plan on the index in a generic plan and before the tables are analysed.
+            let rows = try c.rows("SELECT s.h, s.n, r.run_uuid, r.k FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h, "
+                                  + "pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS x, (SELECT count(*) FROM runs WHERE experiment_id = ?) AS n) s "
+                                  + "LEFT JOIN LATERAL (SELECT run_uuid, 0 AS k FROM runs WHERE experiment_id = ? AND version >= ? UNION ALL "
+                                  + "SELECT DISTINCT run_uuid, 1 FROM params WHERE version >= ? AND version <= s.x UNION ALL "
+                                  + "SELECT run_uuid, 1 FROM run_latest WHERE version >= ? AND version <= s.x) r ON true",
+                                  [.integer(experiment), .integer(experiment), .integer(cached.horizon), .integer(cached.horizon), .integer(cached.horizon)])
             let horizon = rows.first?[0].int ?? 0, count = Int(rows.first?[1].int ?? 0)
-            let changed = rows.compactMap { $0[2].string }
+            let changed = Array(Set(rows.compactMap { r in r[2].string.flatMap { r[3].int == 0 || cached.runs[$0] != nil ? $0 : nil } }))
             var fresh = cached
             for start in stride(from: 0, to: changed.count, by: 500) {
                 let chunk = changed[start..<min(changed.count, start + 500)]

@@ -140,7 +140,7 @@ extension PostgresMetadataStore {
             if let w = u.written.withLock({ $0 }) {
                 latestCache.remove(runID)
                 _ = try? conn { c in
-                    try c.rows("UPDATE run_latest SET data = ?, seq = seq + 1 WHERE run_uuid = ? AND seq = ? RETURNING seq",
+                    try c.rows("UPDATE run_latest SET data = ?, seq = seq + 1, \(PostgresSchema.stamp) WHERE run_uuid = ? AND seq = ? RETURNING seq",
                                [.blob(w.previous), .text(runID), .integer(w.seq)])
                 }
             }

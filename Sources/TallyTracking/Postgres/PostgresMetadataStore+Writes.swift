@@ -119,7 +119,7 @@ extension PostgresMetadataStore {
                              + " SELECT 1, run_uuid, lifecycle_stage FROM r UNION ALL SELECT 2, run_uuid, key FROM i",
                              [.text(runID)] + params.flatMap { [.text(runID), .text($0.key), .text($0.value)] })
         case .latest(let runID, let data, let expected):
-            return try .init("UPDATE run_latest l SET data = ?, seq = l.seq + 1 FROM runs r WHERE l.run_uuid = ? AND l.seq = ? "
+            return try .init("UPDATE run_latest l SET data = ?, seq = l.seq + 1, \(PostgresSchema.stamp) FROM runs r WHERE l.run_uuid = ? AND l.seq = ? "
                              + "AND r.run_uuid = l.run_uuid AND r.lifecycle_stage = 'active' RETURNING 3, l.run_uuid, NULL::text, l.seq",
                              [.blob(data), .text(runID), .integer(expected)])
         case .finish(let runID, let status, let endTime):
@@ -164,7 +164,7 @@ extension PostgresMetadataStore {
                         + "ON CONFLICT (run_uuid, key) DO NOTHING RETURNING run_uuid, key)"],
              answers: [answer(1, "run_uuid", text: "lifecycle_stage", from: "pr"), answer(2, "run_uuid", text: "key", from: "pi")],
              casts: ["text", "text", "text", "text"]),
-        Part(ctes: ["lu AS (UPDATE run_latest l SET data = lv.data, seq = l.seq + 1 FROM unnest(?, ?, ?) AS lv(id, data, expected) "
+        Part(ctes: ["lu AS (UPDATE run_latest l SET data = lv.data, seq = l.seq + 1, \(PostgresSchema.stamp) FROM unnest(?, ?, ?) AS lv(id, data, expected) "
                         + "WHERE l.run_uuid = lv.id AND l.run_uuid = ANY(?) AND l.seq = lv.expected "
                         + "AND (SELECT r.lifecycle_stage FROM runs r WHERE r.run_uuid = lv.id) = 'active' RETURNING l.run_uuid, l.seq)"],
              answers: [answer(3, "run_uuid", int: "seq", from: "lu")],

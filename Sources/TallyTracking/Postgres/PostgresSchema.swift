@@ -237,17 +237,31 @@ extension PostgresSchema {
 }
 
 extension PostgresSchema {
-    /// Version 18: a param's own `version`, the id of the transaction that inserted it (the column's default), in
-    /// place of version 2's trigger rewriting the run's row for each param inserted. Params are only ever inserted
-    /// (MLflow never changes one), so the row's version is the param's whole history; the search cache finds the runs
-    /// with params newer than its horizon through `params_by_version`. The trigger stays for the rare update or
-    /// delete (a migration's upsert, a purge). Rows from before the version count as old (0): the cache they could
-    /// matter to lives in a server's memory, and no server of an older build is connected through a migration.
+    /// Version 18: params and latest rows carry their own `version` (the id of the transaction that inserted or last
+    /// wrote the row), indexed, in place of version 2's trigger rewriting the run's row for each param inserted and
+    /// each latest row written — the writes requests make most. The search cache finds the runs with params or latest
+    /// rows newer than its horizon through `params_by_version` and `run_latest_by_version`. A param is only ever
+    /// inserted (MLflow never changes one), so the column's default stamps it; every statement that writes a latest
+    /// row sets its version (``stamp``), and a trigger that fires only when one did not (`WHEN` the version is
+    /// unchanged, tested without a call) stamps it then. The run-touching trigger stays for a param's update or
+    /// delete (a migration's upsert, a purge) and a latest row's delete. Rows from before the version count as old
+    /// (0): the caches they could matter to live in servers' memory, and a migration runs with no older server
+    /// connected.
     static let version18 = """
         ALTER TABLE params ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
         ALTER TABLE params ALTER COLUMN version SET DEFAULT (pg_current_xact_id()::text::bigint);
         CREATE INDEX params_by_version ON params (version);
         DROP TRIGGER params_touch_run ON params;
-        CREATE TRIGGER params_touch_run BEFORE UPDATE OR DELETE ON params FOR EACH ROW EXECUTE FUNCTION tally_touch_run()
+        CREATE TRIGGER params_touch_run BEFORE UPDATE OR DELETE ON params FOR EACH ROW EXECUTE FUNCTION tally_touch_run();
+        ALTER TABLE run_latest ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE run_latest ALTER COLUMN version SET DEFAULT (pg_current_xact_id()::text::bigint);
+        CREATE INDEX run_latest_by_version ON run_latest (version);
+        DROP TRIGGER run_latest_touch_run ON run_latest;
+        CREATE TRIGGER run_latest_touch_run BEFORE DELETE ON run_latest FOR EACH ROW EXECUTE FUNCTION tally_touch_run();
+        CREATE TRIGGER run_latest_version BEFORE UPDATE ON run_latest FOR EACH ROW WHEN (NEW.version IS NOT DISTINCT FROM OLD.version)
+            EXECUTE FUNCTION tally_run_version()
         """
+
+    /// What a statement writing a latest row sets, to stamp it (version 18).
+    static let stamp = "version = pg_current_xact_id()::text::bigint"
 }
