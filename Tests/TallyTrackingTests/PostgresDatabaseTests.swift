@@ -548,6 +548,11 @@ struct ScratchDatabase {
                 let after = try c.rows("SELECT version FROM \(stamped)")[0][0].int ?? -1
                 #expect(after > before && after > xid, "\(write)")
             }
+            // A latest row's write leaves the run's version alone (and an older param keeps version 0).
+            let run = try c.rows("SELECT version FROM runs")
+            try c.run("UPDATE run_latest SET data = '\\x02'")
+            #expect(try c.rows("SELECT version FROM runs") == run)
+            #expect(try c.rows("SELECT version FROM params") == [[.integer(0)]])
         }
     }
 

@@ -22,6 +22,13 @@ import Testing
         }.start()
     }
 
+    /// Experiment 1 (active) and experiment 2 (deleted), which ``seed(_:prefix:)`` and ``writes(_:mask:)`` use.
+    static func experiments(_ s: Store) throws {
+        #expect(try s.insertExperiment(name: "e1", artifactLocation: "x/{id}", tags: [], now: 1) == "1")
+        #expect(try s.insertExperiment(name: "e2", artifactLocation: "x/{id}", tags: [], now: 1) == "2")
+        try s.setExperimentStage(id: 2, .deleted, now: 2)
+    }
+
     /// Runs `prefix-00` … `prefix-11` in experiment 1 (active), with a param on `-02`, a latest row written once on
     /// `-04`; `-05`, `-09` and `-11` deleted. Experiment 2 is deleted.
     static func seed(_ s: Store, prefix: String) throws {
@@ -89,11 +96,7 @@ import Testing
         defer { try? a.drop(); try? b.drop() }
         let batched = try Store(uri: a.uri, poolSize: 2, now: 1), alone = try Store(uri: b.uri, poolSize: 2, now: 1)
         defer { batched.close(); alone.close() }
-        for s in [batched, alone] {
-            #expect(try s.insertExperiment(name: "e1", artifactLocation: "x/{id}", tags: [], now: 1) == "1")
-            #expect(try s.insertExperiment(name: "e2", artifactLocation: "x/{id}", tags: [], now: 1) == "2")
-            try s.setExperimentStage(id: 2, .deleted, now: 2)
-        }
+        for s in [batched, alone] { try Self.experiments(s) }
         for mask in 1..<16 {
             let prefix = "m\(mask)"
             try Self.seed(batched, prefix: prefix)
@@ -125,9 +128,7 @@ import Testing
         defer { try? d.drop() }
         let s = try Store(uri: d.uri, poolSize: 2, now: 1)
         defer { s.close() }
-        #expect(try s.insertExperiment(name: "e1", artifactLocation: "x/{id}", tags: [], now: 1) == "1")
-        #expect(try s.insertExperiment(name: "e2", artifactLocation: "x/{id}", tags: [], now: 1) == "2")
-        try s.setExperimentStage(id: 2, .deleted, now: 2)
+        try Self.experiments(s)
         func versions(_ c: PostgresDatabase.Connection) throws -> [String: Int64] {
             var out: [String: Int64] = [:]
             for r in try c.rows("SELECT 'latest ' || run_uuid, version FROM run_latest UNION ALL SELECT 'param ' || run_uuid || ' ' || key, version FROM params") {

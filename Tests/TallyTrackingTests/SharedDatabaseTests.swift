@@ -115,11 +115,35 @@ import Testing
             #expect(try seen("params.late = '2'").isEmpty)
         }
         #expect(try seen("params.late = '2'").map(\.info.runID) == [other])
+        try store.transaction {  // and for a latest row, which does too
+            try store.setLatestMetrics(runID: other, [Metric(key: "late", value: 3, timestamp: 1, step: 1)])
+            #expect(try seen("metrics.late = 3").isEmpty)
+        }
+        #expect(try seen("metrics.late = 3").map(\.info.runID) == [other])
         // A run removed for good (no version left to compare): the count differs, the experiment is read again.
         try store.db.withConnection { c in
             for table in ["params", "tags", "inputs", "run_latest", "runs"] { try c.run("DELETE FROM \(table) WHERE run_uuid = ?", [.text(run)]) }
         }
         #expect(try seen(view: .all).map(\.info.runID) == [other])
+    }
+
+    /// More writes elsewhere since the cache's horizon than its check reads (the experiment's runs + 1,000 rows of a
+    /// child table, oldest first): the experiment is read in full, so a change after them is still seen.
+    @Test(.enabled(if: PostgresDatabaseTests.available)) func searchCacheReadsInFullPastItsLimit() throws {
+        let f = try Fixture("search-cache-limit", backend: .postgres)
+        let a = f.service, b = try f.secondServer()
+        let exp = try a.createExperiment(name: "cached"), busy = try a.createExperiment(name: "busy")
+        let run = try a.createRun(experimentID: exp, runName: "r").info.runID
+        #expect(try b.searchRuns(experimentIDs: [exp]).items.map(\.info.runID) == [run])  // b's cache holds the experiment
+        let store = try #require(a.metadata as? PostgresMetadataStore)
+        try store.db.withConnection { c in
+            let g = "generate_series(1, 1100) g"
+            try c.execute("INSERT INTO runs SELECT 'busy' || g, \(busy), 'n', 'u', 'RUNNING', g, NULL, 'a', 'active', NULL FROM \(g); "
+                          + "INSERT INTO run_latest SELECT 'busy' || g, ''::bytea FROM \(g); INSERT INTO params SELECT 'busy' || g, 'p', 'v' FROM \(g)")
+        }
+        try a.logMetric(runID: run, Metric(key: "loss", value: 0.5, timestamp: 1, step: 1))
+        try a.logParam(runID: run, key: "lr", value: "0.1")
+        #expect(try b.searchRuns(experimentIDs: [exp], filter: "metrics.loss = 0.5 and params.lr = '0.1'").items.map(\.info.runID) == [run])
     }
 
     /// The same param through two servers at once with different values: exactly one is stored, the other writer

@@ -101,34 +101,26 @@ extension PostgresMetadataStore {
     func experimentRuns(_ c: PostgresDatabase.Connection, _ experiment: Int64) throws -> SearchCache.Experiment {
         if let cached = searchCache.get(experiment) {
             // Runs of the experiment stamped since the horizon (0), and runs of any experiment with params or latest
-            // rows written since (1: their own versions; kept when the cache holds the run, since a run the cache
+            // rows written since (1, 2: their own versions; kept when the cache holds the run, since a run the cache
             // lacks is either new, and stamped, or another experiment's). The child tables are read from their version
             // indexes alone, each range bounded above by the snapshot's `xmax` too (no row it sees is newer): a
-            // range's estimate keeps the plan on the index in a generic plan and before the tables are analysed.
+            // range's estimate keeps the plan on the index in a generic plan and before the tables are analysed. The
+            // whole database's writes since the horizon may be many (an experiment searched long ago, a transaction
+            // left open somewhere holding the horizon back): past `limit` rows from either table, reading the
+            // experiment again costs less, and it is read in full.
+            let limit = cached.runs.count + 1_000
             let rows = try c.rows("SELECT s.h, s.n, r.run_uuid, r.k FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS h, "
                                   + "pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS x, (SELECT count(*) FROM runs WHERE experiment_id = ?) AS n) s "
                                   + "LEFT JOIN LATERAL (SELECT run_uuid, 0 AS k FROM runs WHERE experiment_id = ? AND version >= ? UNION ALL "
-                                  + "SELECT DISTINCT run_uuid, 1 FROM params WHERE version >= ? AND version <= s.x UNION ALL "
-                                  + "SELECT run_uuid, 1 FROM run_latest WHERE version >= ? AND version <= s.x) r ON true",
-                                  [.integer(experiment), .integer(experiment), .integer(cached.horizon), .integer(cached.horizon), .integer(cached.horizon)])
+                                  + "(SELECT run_uuid, 1 FROM params WHERE version >= ? AND version <= s.x LIMIT ?) UNION ALL "
+                                  + "(SELECT run_uuid, 2 FROM run_latest WHERE version >= ? AND version <= s.x LIMIT ?)) r ON true",
+                                  [.integer(experiment), .integer(experiment), .integer(cached.horizon), .integer(cached.horizon), .integer(Int64(limit)),
+                                   .integer(cached.horizon), .integer(Int64(limit))])
             let horizon = rows.first?[0].int ?? 0, count = Int(rows.first?[1].int ?? 0)
+            let bounded = [1, 2].allSatisfy { k in rows.lazy.filter { $0[3].int == Int64(k) }.count < limit }
             let changed = Array(Set(rows.compactMap { r in r[2].string.flatMap { r[3].int == 0 || cached.runs[$0] != nil ? $0 : nil } }))
-            var fresh = cached
-            for start in stride(from: 0, to: changed.count, by: 500) {
-                let chunk = changed[start..<min(changed.count, start + 500)]
-                for id in chunk {
-                    fresh.runs[id] = nil  // removed for good unless read again below
-                    for k in fresh.columns.keys { fresh.columns[k]![id] = nil }
-                }
-                for r in try runRows(c, where: "run_uuid IN (\(sqlMarks(chunk.count)))", chunk.map(SQLValue.text)) {
-                    fresh.runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
-                }
-            }
-            if fresh.runs.count == count {
-                fresh.horizon = horizon
-                if !changed.isEmpty || horizon != cached.horizon {
-                    searchCache.put(experiment, fresh)
-                }
+            if bounded, let fresh = try update(cached, c, changed: changed, horizon: horizon, count: count) {
+                if !changed.isEmpty || horizon != cached.horizon { searchCache.put(experiment, fresh) }
                 return fresh
             }
         }
@@ -141,6 +133,26 @@ extension PostgresMetadataStore {
         let read = SearchCache.Experiment(horizon: horizon, runs: runs, used: 0)
         searchCache.put(experiment, read)
         return read
+    }
+
+    /// `cached` with the runs of `changed` read again as of `horizon`; `nil` when the runs then held are not the
+    /// experiment's `count` (runs removed for good: read it in full).
+    private func update(_ cached: SearchCache.Experiment, _ c: PostgresDatabase.Connection, changed: [String], horizon: Int64,
+                        count: Int) throws -> SearchCache.Experiment? {
+        var fresh = cached
+        for start in stride(from: 0, to: changed.count, by: 500) {
+            let chunk = changed[start..<min(changed.count, start + 500)]
+            for id in chunk {
+                fresh.runs[id] = nil  // removed for good unless read again below
+                for k in fresh.columns.keys { fresh.columns[k]![id] = nil }
+            }
+            for r in try runRows(c, where: "run_uuid IN (\(sqlMarks(chunk.count)))", chunk.map(SQLValue.text)) {
+                fresh.runs[r.run.info.runID] = SearchCache.Entry(run: r.run, latest: r.latest)
+            }
+        }
+        guard fresh.runs.count == count else { return nil }
+        fresh.horizon = horizon
+        return fresh
     }
 
     /// An experiment's runs in `view` and, for each of `keyIDs`, their values aligned with them: decoded values

@@ -145,8 +145,9 @@ extension PostgresSchema {
     /// Version 2: a run's `version`, the id of the last transaction that changed the run or anything of it (params,
     /// tags, inputs, latest values), set by triggers, so a server can tell which runs changed since it last read
     /// them (the search cache, ``PostgresMetadataStore/searchRuns(experimentIDs:view:metricKeys:)``). The child
-    /// tables' triggers run *before* their row is written, so a transaction locks the run's row before any row of
-    /// its children: the one lock order that keeps concurrent writers of a run from deadlocking.
+    /// tables' triggers run *before* their row is written, so an insert locks the run's row before its child row (an
+    /// update or delete has locked the child row by the time its trigger runs). Since version 18 params and latest
+    /// rows stamp themselves instead.
     static let version2 = """
         ALTER TABLE runs ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
         ALTER TABLE runs ALTER COLUMN version SET DEFAULT (pg_current_xact_id()::text::bigint);
