@@ -18,6 +18,7 @@ build: bootstrap
 # against tally server) twice, side by side (scripts/interop): on the embedded SQLite store, and with every server
 # on PostgreSQL.
 # The Python venvs install (scripts/bootstrap python) while Swift builds: on a fresh machine they overlap.
+# The suites run from the build above (`swift test --skip-build`: letting `swift test` plan and link again cost 25 s).
 test:
 	./scripts/bootstrap system
 	./scripts/embed-ui --check
@@ -26,7 +27,7 @@ test:
 	wait $$venv; installed=$$?; cat $$log; rm -f $$log; \
 	test $$built -eq 0 -a $$installed -eq 0
 	./scripts/smoke-bench
-	TALLY_REQUIRE_POSTGRES=1 TALLY_REQUIRE_S3=1 ./scripts/pg-test run ./scripts/s3-test run $(SWIFT) test
+	TALLY_REQUIRE_POSTGRES=1 TALLY_REQUIRE_S3=1 ./scripts/pg-test run ./scripts/s3-test run $(SWIFT) test --skip-build
 	TALLY_BIN=.build/debug/tally ./scripts/interop
 
 # The deployment teams scale to: object storage (SeaweedFS, scripts/s3-test) under the real mlflow client
