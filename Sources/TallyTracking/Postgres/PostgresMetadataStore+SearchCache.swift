@@ -8,9 +8,9 @@ import Synchronization
 /// versions (schema version 18). An entry remembers its *horizon*: the oldest transaction still running when it was
 /// read (`pg_snapshot_xmin`). Every transaction below the horizon had finished by then, so its changes are in the
 /// entry; a run whose version, or the version of one of its params or of its latest row, is at or above the horizon
-/// may have changed since and is read again. A run count that
-/// differs after applying the changes (runs removed for good) reads the experiment again in full. Nothing is ever
-/// served without that check, so another server's write is seen by the next search, as without a cache.
+/// may have changed since and is read again. A run count that differs after applying the changes (runs removed for
+/// good) reads the experiment again in full. Nothing is ever served without that check, so another server's write is
+/// seen by the next search, as without a cache.
 ///
 /// Bounded by runs held (least recently searched experiments dropped first); an experiment larger than the whole
 /// bound is read directly every time.
